@@ -1,0 +1,2 @@
+#!/bin/sh
+for f in /app/migrations/*.sql; do echo "applying $f"; done

@@ -1,0 +1,141 @@
+//! The typed werf.yaml model that every other module reads. Paths are resolved by the
+//! loader: `context_dir` and `dockerfile_path` are absolute and inside the project dir.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A loaded, validated werf.yaml.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// `project:` (slug-valid).
+    pub project: String,
+    /// `configVersion:` (always 1).
+    pub config_version: u32,
+    /// The config file that was read.
+    pub path: PathBuf,
+    /// The project directory (`--dir`), absolute.
+    pub dir: PathBuf,
+    /// `cleanup:` of the meta document.
+    pub cleanup: CleanupConfig,
+    /// Sections accepted and preserved as they are (`build`, `deploy`, `gitWorktree`).
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Image documents in file order.
+    pub images: Vec<ImageConfig>,
+}
+
+impl Config {
+    /// The image named `name` (`None` = the nameless image).
+    pub fn image(&self, name: Option<&str>) -> Option<&ImageConfig> {
+        self.images.iter().find(|i| i.name.as_deref() == name)
+    }
+}
+
+/// One `image:` document (Dockerfile image).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageConfig {
+    /// `image: NAME`; `None` for `image: ~` (the one nameless image).
+    pub name: Option<String>,
+    /// `dockerfile:` as written (default `Dockerfile`).
+    pub dockerfile: String,
+    /// `context:` as written (default `.`).
+    pub context: String,
+    /// Absolute context directory.
+    pub context_dir: PathBuf,
+    /// Absolute Dockerfile path.
+    pub dockerfile_path: PathBuf,
+    pub target: Option<String>,
+    /// Build args, numbers and booleans coerced to strings.
+    pub args: BTreeMap<String, String>,
+    /// `addHost:` entries, `host:ip`.
+    pub add_host: Vec<String>,
+    pub network: Option<String>,
+    pub ssh: Option<String>,
+    /// Files added back to the context even if `.dockerignore` excludes them.
+    pub context_add_files: Vec<String>,
+    pub dependencies: Vec<Dependency>,
+    pub platform: Vec<String>,
+    pub staged: bool,
+    pub secrets: Vec<Secret>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ImageConfig {
+    /// Name for messages: the image name, or `~` for the nameless image.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("~")
+    }
+}
+
+/// `dependencies: - image: X, imports: [...]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub image: String,
+    pub imports: Vec<Import>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Import {
+    #[serde(rename = "type")]
+    pub kind: ImportType,
+    pub target_build_arg: Option<String>,
+    pub target_env: Option<String>,
+}
+
+/// What a dependency passes to its dependant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ImportType {
+    ImageName,
+    ImageTag,
+    ImageRepo,
+    ImageID,
+    ImageDigest,
+}
+
+/// `secrets:` entries: `- env: NAME` or `- src: path` (with an optional `id`).
+#[derive(Debug, Clone, Serialize)]
+pub enum Secret {
+    Env { id: String, env: String },
+    Src { id: String, src: PathBuf },
+}
+
+/// `cleanup:` section.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CleanupConfig {
+    /// `keepPolicies:`; `None` when absent (werf's defaults apply).
+    pub keep_policies: Option<Vec<KeepPolicy>>,
+    pub disable_kubernetes_based_policy: bool,
+    pub disable_git_history_based_policy: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeepPolicy {
+    pub references: References,
+    pub images_per_reference: Option<Limit>,
+}
+
+/// Which git references a policy covers: `branch:` or `tag:` regex (werf writes `/re/`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct References {
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    pub limit: Option<Limit>,
+}
+
+/// `{last, in, operator}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Limit {
+    pub last: Option<i64>,
+    #[serde(rename = "in")]
+    pub in_: Option<Duration>,
+    pub operator: LimitOperator,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum LimitOperator {
+    #[default]
+    And,
+    Or,
+}

@@ -1,0 +1,18 @@
+//! Slipway: build, name, publish, promote and clean up the images of a `werf.yaml`.
+//!
+//! One concept per module; the `cli` layer parses and prints, everything else is a
+//! library that takes `settings::Settings` (never raw flags or environment).
+
+pub mod archive;
+pub mod build;
+pub mod ci_env;
+pub mod cleanup;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod git;
+pub mod naming;
+pub mod promote;
+pub mod publish;
+pub mod registry;
+pub mod settings;

@@ -1,0 +1,1 @@
+//! Docker image references, parsed and normalised like the docker CLI.

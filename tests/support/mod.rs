@@ -1,0 +1,226 @@
+//! Test harness shared by every integration test: the real Docker daemon, a base image made
+//! from Debian's busybox-static, a fresh CNCF distribution registry per test (plain, or
+//! TLS + htpasswd with a CA made here), skopeo as the independent judge, and the `slipway`
+//! binary with an isolated environment.
+//!
+//! Nothing here is skipped when a daemon or registry is missing: tests fail loudly.
+#![allow(dead_code)]
+
+pub mod registry;
+pub mod skopeo;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub use registry::Registry;
+
+/// Name of the base image every test builds FROM.
+pub const BASE_IMAGE: &str = "slipway-test/busybox:latest";
+
+/// Docker daemon client from `DOCKER_HOST` or `/var/run/docker.sock`.
+pub fn docker() -> bollard::Docker {
+    bollard::Docker::connect_with_defaults().expect("cannot configure a Docker client")
+}
+
+/// Run a future to completion on a private runtime, even from inside another runtime.
+pub fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("harness thread panicked")
+    })
+}
+
+/// Make sure `slipway-test/busybox:latest` exists in the daemon, once per test process and
+/// safely across processes (file lock). It is a `docker load` of a docker-save archive that
+/// we assemble from `/bin/busybox` (Debian's busybox-static), so it is byte-identical on
+/// every machine and needs no pull.
+pub fn base_image() -> &'static str {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let lock_path = std::env::temp_dir().join("slipway-test-base-image.lock");
+        let lock = std::fs::File::create(&lock_path).expect("create lock file");
+        lock.lock().expect("lock base image");
+        block_on(async {
+            let docker = docker();
+            docker
+                .ping()
+                .await
+                .expect("the Docker daemon does not answer (DOCKER_HOST or /var/run/docker.sock)");
+            if docker.inspect_image(BASE_IMAGE).await.is_ok() {
+                return;
+            }
+            let archive = busybox_save_archive();
+            let mut stream = docker.import_image(
+                bollard::query_parameters::ImportImageOptionsBuilder::default()
+                    .quiet(true)
+                    .build(),
+                bollard::body_full(archive.into()),
+                None,
+            );
+            use futures::StreamExt;
+            while let Some(item) = stream.next().await {
+                item.expect("docker load of the base image");
+            }
+            docker
+                .inspect_image(BASE_IMAGE)
+                .await
+                .expect("base image present after load");
+        });
+        drop(lock);
+    });
+    BASE_IMAGE
+}
+
+fn busybox_save_archive() -> Vec<u8> {
+    use sha2::Digest;
+    let busybox = std::fs::read("/bin/busybox")
+        .expect("/bin/busybox missing: install Debian's busybox-static");
+    let applets = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let applets = String::from_utf8(applets.stdout).expect("applet list");
+
+    let mut layer = tar::Builder::new(Vec::new());
+    let dir = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, p, std::io::empty()).expect("dir");
+    };
+    for (p, m) in [
+        ("bin/", 0o755),
+        ("etc/", 0o755),
+        ("tmp/", 0o1777),
+        ("root/", 0o700),
+    ] {
+        dir(&mut layer, p, m);
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    h.set_mtime(0);
+    layer
+        .append_data(&mut h, "bin/busybox", busybox.as_slice())
+        .expect("busybox");
+    let mut names: Vec<&str> = applets
+        .lines()
+        .filter(|a| *a != "busybox" && !a.is_empty())
+        .collect();
+    names.sort();
+    for a in names {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(0);
+        layer
+            .append_link(&mut h, format!("bin/{a}"), "busybox")
+            .expect("applet link");
+    }
+    for (p, content) in [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:\n"),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        h.set_mtime(0);
+        layer
+            .append_data(&mut h, p, content.as_bytes())
+            .expect("etc");
+    }
+    let layer = layer.into_inner().expect("layer tar");
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"],
+        },
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "slipway test harness: busybox-static"}],
+    });
+    let config = serde_json::to_vec(&config).expect("config json");
+    let config_name = format!("{}.json", hex::encode(sha2::Sha256::digest(&config)));
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": config_name, "RepoTags": [BASE_IMAGE], "Layers": ["layer/layer.tar"]}
+    ]))
+    .expect("manifest json");
+
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (config_name.as_str(), config.as_slice()),
+        ("layer/layer.tar", layer.as_slice()),
+        ("manifest.json", manifest.as_slice()),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        out.append_data(&mut h, name, data).expect("archive entry");
+    }
+    out.into_inner().expect("archive")
+}
+
+/// An in-memory tar of a directory tree given as (path, content) pairs.
+pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, c) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(c.len() as u64);
+        h.set_mtime(0);
+        b.append_data(&mut h, p, c.as_bytes()).expect("tar entry");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// Write files under `root`, creating parent folders.
+pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let path = root.join(p);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        let mut f = std::fs::File::create(&path).expect("create file");
+        f.write_all(c.as_bytes()).expect("write file");
+    }
+}
+
+/// The `slipway` binary with an environment of its own: no `SLIPWAY_*`/`WERF_*`/CI
+/// variables leak in from the caller, and `DOCKER_CONFIG` points at an empty folder
+/// unless the test sets it.
+pub fn slipway() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("slipway binary");
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("SLIPWAY_")
+            || k.starts_with("WERF_")
+            || k.starts_with("CI_")
+            || k.starts_with("GITHUB_")
+            || k == "CI"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    static EMPTY_DOCKER_CONFIG: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dc = EMPTY_DOCKER_CONFIG.get_or_init(|| tempfile::tempdir().expect("tempdir"));
+    cmd.env("DOCKER_CONFIG", dc.path());
+    cmd
+}

@@ -1,0 +1,298 @@
+//! A fresh CNCF distribution registry (Debian's `docker-registry`) per test, on a free
+//! loopback port with its own storage, deletion enabled. Killed and cleaned up on drop,
+//! also when the test panics.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "slipway";
+pub const PASSWORD: &str = "s3cret-Pa55word";
+
+pub struct Registry {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    pub tls: bool,
+    /// (username, password) when htpasswd auth is on.
+    pub creds: Option<(String, String)>,
+    /// The CA certificate that signed the server certificate (TLS variant).
+    pub ca_cert: Option<PathBuf>,
+    /// `/etc/docker/certs.d/HOST` (TLS variant): removed on drop.
+    certs_d: Option<PathBuf>,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Registry {
+    /// Plain HTTP, no auth.
+    pub fn plain() -> Self {
+        Self::start(false)
+    }
+
+    /// TLS with a CA made for this registry, plus htpasswd auth (`USER`/`PASSWORD`).
+    /// The CA is installed in `/etc/docker/certs.d/127.0.0.1:PORT/ca.crt`.
+    pub fn tls_auth() -> Self {
+        Self::start(true)
+    }
+
+    fn start(tls: bool) -> Self {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            match Self::try_start(tls) {
+                Ok(r) => return r,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("cannot start docker-registry: {last_err}");
+    }
+
+    fn try_start(tls: bool) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: {host}\n  secret: slipway-test-secret\n",
+            storage.display()
+        );
+        let mut ca_cert = None;
+        let mut certs_d = None;
+        let mut creds = None;
+        if tls {
+            let (ca, cert, key) = make_certs(dir.path())?;
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+            let htpasswd = dir.path().join("htpasswd");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", USER, PASSWORD])
+                .output()
+                .map_err(|e| format!("htpasswd (apache2-utils) missing: {e}"))?;
+            std::fs::write(&htpasswd, &out.stdout).map_err(|e| e.to_string())?;
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: slipway-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+            let d = PathBuf::from("/etc/docker/certs.d").join(&host);
+            std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+            std::fs::copy(&ca, d.join("ca.crt")).map_err(|e| e.to_string())?;
+            certs_d = Some(d);
+            ca_cert = Some(ca);
+            creds = Some((USER.to_string(), PASSWORD.to_string()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("docker-registry (Debian package docker-registry) missing: {e}")
+            })?;
+        let mut reg = Registry {
+            host,
+            tls,
+            creds,
+            ca_cert,
+            certs_d,
+            dir,
+            child,
+        };
+        reg.wait_ready()?;
+        Ok(reg)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("registry exited ({status}): {}", self.log()));
+            }
+            if std::net::TcpStream::connect(&self.host).is_ok()
+                && self.log().contains("listening on")
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("registry did not start listening: {}", self.log()))
+    }
+
+    /// `http://HOST` or `https://HOST`.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.host
+        )
+    }
+
+    /// Everything the registry logged, access log included (one line per request).
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("registry.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Access-log lines of requests whose method and path contain both needles,
+    /// e.g. `count_requests("PATCH", "/blobs/uploads/")`.
+    pub fn count_requests(&self, method: &str, path_part: &str) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&format!("\"{method} ")) && l.contains(path_part))
+            .count()
+    }
+
+    /// A docker `config.json` folder with this registry's credentials (auth base64).
+    pub fn docker_config_dir(&self) -> tempfile::TempDir {
+        use base64::Engine;
+        let d = tempfile::tempdir().expect("tempdir");
+        let auths = match &self.creds {
+            Some((u, p)) => serde_json::json!({
+                self.host.clone(): {"auth": base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))}
+            }),
+            None => serde_json::json!({}),
+        };
+        std::fs::write(
+            d.path().join("config.json"),
+            serde_json::to_vec_pretty(&serde_json::json!({ "auths": auths })).expect("json"),
+        )
+        .expect("write config.json");
+        d
+    }
+
+    /// Storage root, e.g. to check what the registry holds on disk.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Run `docker-registry garbage-collect` on this registry's storage (stops nothing:
+    /// distribution allows GC while serving reads in tests with no concurrent pushes).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = &self.certs_d {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A port that was free a moment ago (the registry retries with another if it is taken).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI).
+fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let ca_key = dir.join("ca.key");
+    let ca = dir.join("ca.crt");
+    let key = dir.join("server.key");
+    let csr = dir.join("server.csr");
+    let cert = dir.join("server.crt");
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    let p = |p: &Path| p.to_string_lossy().to_string();
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p(&ca_key),
+    ])?;
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &p(&ca_key),
+        "-sha256",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Slipway Test CA",
+        "-out",
+        &p(&ca),
+    ])?;
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p(&key),
+    ])?;
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        &p(&key),
+        "-subj",
+        "/CN=127.0.0.1",
+        "-out",
+        &p(&csr),
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&ca),
+        "-CAkey",
+        &p(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        &p(&ext),
+        "-out",
+        &p(&cert),
+    ])?;
+    Ok((ca, cert, key))
+}

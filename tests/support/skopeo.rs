@@ -1,0 +1,85 @@
+//! skopeo tells independently what a registry holds.
+
+use std::process::Command;
+
+use super::Registry;
+
+fn base(reg: &Registry, verb: &str) -> Command {
+    let mut c = Command::new("skopeo");
+    c.arg(verb);
+    if reg.tls {
+        let ca_dir = reg
+            .ca_cert
+            .as_ref()
+            .and_then(|p| p.parent())
+            .expect("TLS registry has a CA")
+            .to_path_buf();
+        // skopeo reads *.crt in --cert-dir as CAs; give it a folder with only the CA.
+        let only_ca = ca_dir.join("skopeo-certs");
+        std::fs::create_dir_all(&only_ca).expect("mkdir");
+        std::fs::copy(reg.ca_cert.as_ref().expect("ca"), only_ca.join("ca.crt")).expect("copy ca");
+        c.arg("--cert-dir").arg(only_ca);
+    } else {
+        c.arg("--tls-verify=false");
+    }
+    if let Some((u, p)) = &reg.creds {
+        c.arg("--creds").arg(format!("{u}:{p}"));
+    }
+    c
+}
+
+fn run(mut c: Command) -> Result<String, String> {
+    let out = c.output().map_err(|e| format!("skopeo missing: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// The manifest digest the registry serves for `repo:tag` (or `repo@digest`).
+pub fn digest(reg: &Registry, reference: &str) -> Result<String, String> {
+    let mut c = base(reg, "inspect");
+    c.args(["--format", "{{.Digest}}"])
+        .arg(format!("docker://{}/{reference}", reg.host));
+    run(c).map(|s| s.trim().to_string())
+}
+
+/// The raw manifest bytes for `repo:tag`.
+pub fn raw_manifest(reg: &Registry, reference: &str) -> Result<String, String> {
+    let mut c = base(reg, "inspect");
+    c.arg("--raw")
+        .arg(format!("docker://{}/{reference}", reg.host));
+    run(c)
+}
+
+/// The image config (`skopeo inspect --config`) as JSON.
+pub fn config(reg: &Registry, reference: &str) -> Result<serde_json::Value, String> {
+    let mut c = base(reg, "inspect");
+    c.arg("--config")
+        .arg(format!("docker://{}/{reference}", reg.host));
+    run(c).and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+}
+
+/// Tags of `repo`, sorted; an unknown repository gives an empty list.
+pub fn tags(reg: &Registry, repo: &str) -> Vec<String> {
+    let mut c = base(reg, "list-tags");
+    c.arg(format!("docker://{}/{repo}", reg.host));
+    match run(c) {
+        Ok(s) => {
+            let v: serde_json::Value = serde_json::from_str(&s).expect("skopeo list-tags json");
+            let mut t: Vec<String> = v["Tags"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            t.sort();
+            t
+        }
+        Err(e) if e.contains("NAME_UNKNOWN") || e.contains("not found") => Vec::new(),
+        Err(e) => panic!("skopeo list-tags {repo}: {e}"),
+    }
+}

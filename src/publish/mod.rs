@@ -1,1 +1,4 @@
-//! publish
+//! Publish: plan what the registry lacks, build it, push it through the one push path,
+//! report digests.
+
+pub mod report;

@@ -1,0 +1,224 @@
+//! What a publish hands to the next CI job: a JSON report (`--report-path`) and a dotenv
+//! digest file (`--digest-file`, for GitLab's `artifacts:reports:dotenv`). Both are written
+//! atomically (temp file + rename), so a reader never sees half a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether an image was built in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildOutcome {
+    Built,
+    Skipped,
+}
+
+/// Whether the registry received the image in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PushOutcome {
+    Pushed,
+    AlreadyPresent,
+}
+
+/// One published image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageReport {
+    /// werf.yaml image name; `null` for the nameless image.
+    pub name: Option<String>,
+    /// Repository the image lives in, e.g. `registry.example.com/shop/backend`.
+    pub repository: String,
+    /// Every reference published, `REPO:TAG`.
+    pub references: Vec<String>,
+    /// Manifest digest the registry holds (the same for every reference).
+    pub digest: String,
+    /// Content signature.
+    pub signature: String,
+    pub build: BuildOutcome,
+    pub push: PushOutcome,
+}
+
+impl ImageReport {
+    /// `REPOSITORY@DIGEST`, the immutable reference a deploy job should use.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+}
+
+/// The `--report-path` JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub project: String,
+    pub images: Vec<ImageReport>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read report {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Slipway report: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        // A report is plain data: serialising it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Read a report written by `--report-path` (for `promote --from-report`).
+    pub fn read(path: &Path) -> Result<Self, ReportError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| ReportError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+
+    /// dotenv lines: `SLIPWAY_IMAGE_<NAME>_DIGEST` and `..._REF` per image (NAME
+    /// upper-cased, `-` and `.` → `_`; the nameless image has no `<NAME>_` part), plus
+    /// `DIGEST` and `REF` when the project has a single image.
+    pub fn dotenv(&self) -> String {
+        let mut out = String::new();
+        for img in &self.images {
+            let key = match &img.name {
+                Some(n) => format!("SLIPWAY_IMAGE_{}_", env_key(n)),
+                None => "SLIPWAY_IMAGE_".to_string(),
+            };
+            out.push_str(&format!("{key}DIGEST={}\n", img.digest));
+            out.push_str(&format!("{key}REF={}\n", img.pinned()));
+        }
+        if let [only] = self.images.as_slice() {
+            out.push_str(&format!("DIGEST={}\n", only.digest));
+            out.push_str(&format!("REF={}\n", only.pinned()));
+        }
+        out
+    }
+
+    pub fn write_dotenv(&self, path: &Path) -> Result<(), ReportError> {
+        write_atomic(path, self.dotenv().as_bytes())
+    }
+}
+
+/// Image name → dotenv key part: upper case, anything not `[A-Z0-9]` becomes `_`.
+pub fn env_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Write `data` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
+    let err = |source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
+    tmp.write_all(data).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(name: Option<&str>) -> ImageReport {
+        ImageReport {
+            name: name.map(String::from),
+            repository: format!("reg.example.com/shop/{}", name.unwrap_or("app")),
+            references: vec![format!("reg.example.com/shop/{}:v1", name.unwrap_or("app"))],
+            digest: format!("sha256:{}", "a".repeat(64)),
+            signature: "b".repeat(64),
+            build: BuildOutcome::Built,
+            push: PushOutcome::Pushed,
+        }
+    }
+
+    #[test]
+    fn dotenv_names_each_image_and_single_image_gets_digest() {
+        let r = Report {
+            project: "shop".into(),
+            images: vec![img(Some("back-end.v2")), img(Some("web"))],
+        };
+        let env = r.dotenv();
+        assert!(env.contains(&format!(
+            "SLIPWAY_IMAGE_BACK_END_V2_DIGEST=sha256:{}\n",
+            "a".repeat(64)
+        )));
+        assert!(env.contains(&format!(
+            "SLIPWAY_IMAGE_WEB_REF=reg.example.com/shop/web@sha256:{}\n",
+            "a".repeat(64)
+        )));
+        assert!(!env.contains("\nDIGEST="), "two images: no bare DIGEST");
+
+        let single = Report {
+            project: "hello".into(),
+            images: vec![img(None)],
+        };
+        let env = single.dotenv();
+        assert!(
+            env.starts_with(&format!("SLIPWAY_IMAGE_DIGEST=sha256:{}\n", "a".repeat(64))),
+            "{env}"
+        );
+        assert!(env.contains(&format!("\nDIGEST=sha256:{}\n", "a".repeat(64))));
+    }
+
+    #[test]
+    fn report_round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.json");
+        let r = Report {
+            project: "shop".into(),
+            images: vec![img(Some("web")), img(None)],
+        };
+        r.write(&p).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("\"build\": \"built\"")
+                && text.contains("\"push\": \"pushed\"")
+                && text.contains("\"name\": null"),
+            "{text}"
+        );
+        assert_eq!(Report::read(&p).unwrap(), r);
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{}").unwrap();
+        assert!(
+            Report::read(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("is not a Slipway report")
+        );
+    }
+}

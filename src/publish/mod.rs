@@ -1,4 +1,5 @@
 //! Publish: plan what the registry lacks, build it, push it through the one push path,
 //! report digests.
 
+pub mod plan;
 pub mod report;

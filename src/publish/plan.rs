@@ -1,0 +1,378 @@
+//! The publish plan: for every image, what the registry already holds under its tags and
+//! what this run must do about it. Computing it only reads the registry (through
+//! [`RemoteLookup`]); `--dry-run` prints it and stops.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+/// One image as this run wants it published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wanted {
+    /// werf.yaml image name; `None` for the nameless image.
+    pub name: Option<String>,
+    /// Repository, e.g. `registry.example.com/shop/backend`.
+    pub repository: String,
+    /// Tags to publish in `repository` (in monorepo mode already `IMAGE-TAG`).
+    pub tags: Vec<String>,
+    /// Content signature of the image.
+    pub signature: String,
+    /// Tags looked up but not published: where an earlier content-tagged run may have left
+    /// this signature (so a branch-tagged run can reuse it without building).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probe: Vec<String>,
+}
+
+/// What the registry holds under one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteTag {
+    /// Manifest digest.
+    pub digest: String,
+    /// Content signature label of the image config, if Slipway built it.
+    pub signature: Option<String>,
+}
+
+/// Read access to the registry that the plan needs.
+pub trait RemoteLookup: Sync {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// What `repository:tag` holds, `None` when the tag does not exist.
+    fn lookup(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<Option<RemoteTag>, Self::Error>> + Send;
+}
+
+/// What to do for one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Every tag already holds an image of this signature.
+    UpToDate { digest: String },
+    /// The registry holds this signature under `source_tag`: no build, no blob, only a
+    /// manifest PUT per tag in `tags`.
+    Retag {
+        digest: String,
+        source_tag: String,
+        add_tags: Vec<String>,
+    },
+    /// Build (unless a local image has the signature) and push under every tag.
+    Push,
+}
+
+/// The plan for one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImagePlan {
+    #[serde(flatten)]
+    pub wanted: Wanted,
+    /// What each published tag holds now (`None`: absent).
+    pub current: BTreeMap<String, Option<RemoteTag>>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+impl ImagePlan {
+    pub fn needs_push(&self) -> bool {
+        matches!(self.action, Action::Push)
+    }
+
+    /// Display name: the image name or `~` for the nameless image.
+    pub fn label(&self) -> &str {
+        self.wanted.name.as_deref().unwrap_or("~")
+    }
+}
+
+/// The whole plan, in werf.yaml order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub images: Vec<ImagePlan>,
+}
+
+impl Plan {
+    /// Compute the plan, looking tags up concurrently (`concurrency` requests at most).
+    pub async fn compute<L: RemoteLookup>(
+        wanted: Vec<Wanted>,
+        lookup: &L,
+        concurrency: usize,
+    ) -> Result<Plan, L::Error> {
+        // Every (image, tag) pair once, published tags and probes alike.
+        let mut queries: Vec<(usize, String)> = Vec::new();
+        for (i, w) in wanted.iter().enumerate() {
+            for tag in w.tags.iter().chain(&w.probe) {
+                if !queries.iter().any(|(j, t)| *j == i && t == tag) {
+                    queries.push((i, tag.clone()));
+                }
+            }
+        }
+        let answers: Vec<(usize, String, Option<RemoteTag>)> = stream::iter(queries)
+            .map(|(i, tag)| {
+                let repo = wanted[i].repository.clone();
+                async move {
+                    let found = lookup.lookup(&repo, &tag).await?;
+                    Ok::<_, L::Error>((i, tag, found))
+                }
+            })
+            .buffered(concurrency.max(1))
+            .try_collect()
+            .await?;
+
+        let mut seen: Vec<BTreeMap<String, Option<RemoteTag>>> =
+            vec![BTreeMap::new(); wanted.len()];
+        for (i, tag, found) in answers {
+            seen[i].insert(tag, found);
+        }
+        let images = wanted
+            .into_iter()
+            .zip(seen)
+            .map(|(w, seen)| decide(w, seen))
+            .collect();
+        Ok(Plan { images })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+fn decide(wanted: Wanted, seen: BTreeMap<String, Option<RemoteTag>>) -> ImagePlan {
+    let matches = |r: &Option<RemoteTag>| {
+        r.as_ref()
+            .is_some_and(|r| r.signature.as_deref() == Some(wanted.signature.as_str()))
+    };
+    // Prefer a published tag as the source, then a probe; both in the order given.
+    let source = wanted
+        .tags
+        .iter()
+        .chain(&wanted.probe)
+        .find_map(|t| match seen.get(t) {
+            Some(r @ Some(remote)) if matches(r) => Some((t.clone(), remote.digest.clone())),
+            _ => None,
+        });
+    let current: BTreeMap<String, Option<RemoteTag>> = wanted
+        .tags
+        .iter()
+        .map(|t| (t.clone(), seen.get(t).cloned().flatten()))
+        .collect();
+    let action = match source {
+        None => Action::Push,
+        Some((source_tag, digest)) => {
+            // A tag needs a PUT unless it already points at exactly this manifest.
+            let missing: Vec<String> = wanted
+                .tags
+                .iter()
+                .filter(|t| {
+                    current
+                        .get(*t)
+                        .and_then(|r| r.as_ref())
+                        .is_none_or(|r| r.digest != digest)
+                })
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                Action::UpToDate { digest }
+            } else {
+                Action::Retag {
+                    digest,
+                    source_tag,
+                    add_tags: missing,
+                }
+            }
+        }
+    };
+    ImagePlan {
+        wanted,
+        current,
+        action,
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for image in &self.images {
+            let w = &image.wanted;
+            writeln!(f, "image {} ({})", image.label(), w.repository)?;
+            writeln!(f, "  signature {}", w.signature)?;
+            match &image.action {
+                Action::UpToDate { digest } => {
+                    writeln!(f, "  up to date: every tag holds {digest}")?;
+                }
+                Action::Retag {
+                    digest,
+                    source_tag,
+                    add_tags,
+                } => {
+                    writeln!(
+                        f,
+                        "  no build, no upload: {source_tag} already holds {digest}"
+                    )?;
+                    for t in add_tags {
+                        writeln!(f, "  tag {}:{t} -> {digest}", w.repository)?;
+                    }
+                }
+                Action::Push => {
+                    writeln!(f, "  build if needed, then push")?;
+                    for t in &w.tags {
+                        let now = match image.current.get(t).and_then(|r| r.as_ref()) {
+                            Some(r) => format!("replaces {}", r.digest),
+                            None => "new".to_string(),
+                        };
+                        writeln!(f, "  tag {}:{t} ({now})", w.repository)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Fake {
+        tags: BTreeMap<(String, String), RemoteTag>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("fake failure")]
+    struct FakeError;
+
+    impl RemoteLookup for Fake {
+        type Error = FakeError;
+        async fn lookup(&self, repo: &str, tag: &str) -> Result<Option<RemoteTag>, FakeError> {
+            self.asked
+                .lock()
+                .map_err(|_| FakeError)?
+                .push(format!("{repo}:{tag}"));
+            if tag == "boom" {
+                return Err(FakeError);
+            }
+            Ok(self.tags.get(&(repo.to_string(), tag.to_string())).cloned())
+        }
+    }
+
+    fn remote(d: &str, sig: Option<&str>) -> RemoteTag {
+        RemoteTag {
+            digest: d.to_string(),
+            signature: sig.map(str::to_string),
+        }
+    }
+
+    fn wanted(tags: &[&str], probe: &[&str]) -> Wanted {
+        Wanted {
+            name: Some("app".into()),
+            repository: "r/app".into(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            signature: "sig1".into(),
+            probe: probe.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn fake(entries: &[(&str, RemoteTag)]) -> Fake {
+        Fake {
+            tags: entries
+                .iter()
+                .map(|(t, r)| (("r/app".to_string(), t.to_string()), r.clone()))
+                .collect(),
+            ..Fake::default()
+        }
+    }
+
+    async fn plan_one(w: Wanted, f: &Fake) -> ImagePlan {
+        let mut p = Plan::compute(vec![w], f, 4).await.expect("plan");
+        p.images.remove(0)
+    }
+
+    #[tokio::test]
+    async fn nothing_in_registry_means_push() {
+        let p = plan_one(wanted(&["main", "v1"], &[]), &fake(&[])).await;
+        assert_eq!(p.action, Action::Push);
+        assert!(p.needs_push());
+        assert_eq!(p.current.get("main"), Some(&None));
+    }
+
+    #[tokio::test]
+    async fn every_tag_holding_the_signature_is_up_to_date() {
+        let f = fake(&[
+            ("main", remote("sha256:a", Some("sig1"))),
+            ("v1", remote("sha256:a", Some("sig1"))),
+        ]);
+        let p = plan_one(wanted(&["main", "v1"], &[]), &f).await;
+        assert_eq!(
+            p.action,
+            Action::UpToDate {
+                digest: "sha256:a".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_tag_of_a_published_signature_is_only_a_manifest_put() {
+        let f = fake(&[("main", remote("sha256:a", Some("sig1")))]);
+        let p = plan_one(wanted(&["main", "v2"], &[]), &f).await;
+        assert_eq!(
+            p.action,
+            Action::Retag {
+                digest: "sha256:a".into(),
+                source_tag: "main".into(),
+                add_tags: vec!["v2".into()]
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tag_holding_another_signature_is_replaced_by_retag_or_push() {
+        // Branch tag moved to another image, but a content tag holds ours: retag main.
+        let f = fake(&[
+            ("main", remote("sha256:old", Some("sig0"))),
+            ("sig1", remote("sha256:a", Some("sig1"))),
+        ]);
+        let p = plan_one(wanted(&["main"], &["sig1"]), &f).await;
+        assert_eq!(
+            p.action,
+            Action::Retag {
+                digest: "sha256:a".into(),
+                source_tag: "sig1".into(),
+                add_tags: vec!["main".into()]
+            }
+        );
+        // Without the probe there is nothing to reuse.
+        let p = plan_one(wanted(&["main"], &[]), &f).await;
+        assert_eq!(p.action, Action::Push);
+    }
+
+    #[tokio::test]
+    async fn an_image_without_signature_label_is_never_reused() {
+        let f = fake(&[("main", remote("sha256:a", None))]);
+        let p = plan_one(wanted(&["main"], &[]), &f).await;
+        assert_eq!(p.action, Action::Push);
+    }
+
+    #[tokio::test]
+    async fn each_tag_is_looked_up_once_and_errors_propagate() {
+        let f = fake(&[]);
+        plan_one(wanted(&["a", "b"], &["a"]), &f).await;
+        let asked = f.asked.lock().expect("lock").clone();
+        assert_eq!(asked, vec!["r/app:a", "r/app:b"]);
+        let err = Plan::compute(vec![wanted(&["boom"], &[])], &f, 2).await;
+        assert!(err.is_err());
+    }
+
+    #[tokio::test]
+    async fn plan_prints_and_serialises() {
+        let f = fake(&[("main", remote("sha256:a", Some("sig1")))]);
+        let p = Plan::compute(vec![wanted(&["main", "v2"], &[])], &f, 1)
+            .await
+            .expect("plan");
+        let text = p.to_string();
+        assert!(text.contains("tag r/app:v2 -> sha256:a"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&p.to_json()).expect("json");
+        assert_eq!(json["images"][0]["action"], "retag");
+        assert_eq!(json["images"][0]["add_tags"][0], "v2");
+    }
+}

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::NotImplemented;
+use crate::config;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -15,9 +15,30 @@ pub enum ConfigCommand {
     Validate,
 }
 
-pub async fn run(_settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ConfigCommand::Render => Err(NotImplemented("config render").into()),
-        ConfigCommand::Validate => Err(NotImplemented("config validate").into()),
+        ConfigCommand::Render => match config::render_config(settings) {
+            Ok(r) => {
+                print!("{}", r.text);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e.into()),
+        },
+        ConfigCommand::Validate => {
+            let cfg = config::load(settings)?;
+            if settings.json {
+                println!("{}", serde_json::to_string_pretty(&cfg)?);
+            } else {
+                let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
+                println!(
+                    "{}: project {}, {} image(s): {}",
+                    cfg.path.display(),
+                    cfg.project,
+                    cfg.images.len(),
+                    names.join(", ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

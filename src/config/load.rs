@@ -1,0 +1,887 @@
+//! Finding, rendering, parsing and validating werf.yaml. Every problem is collected (not
+//! just the first) and located as `FILE:LINE:COL`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value as Json;
+use serde_saphyr::Spanned;
+
+use super::model::*;
+use super::render::{RenderInput, render};
+use crate::settings::Settings;
+
+/// One located problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the problem has no position (e.g. a missing file).
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
+        }
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The rendered text and where it came from (for `config render`).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub text: String,
+    /// Whether rendering kept every line in place (then rendered positions are source
+    /// positions).
+    pub same_lines: bool,
+}
+
+fn plain(file: &str, message: impl Into<String>) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        file: file.to_string(),
+        line: 0,
+        col: 0,
+        message: message.into(),
+    }])
+}
+
+/// Locate werf.yaml: `--config`, else `werf.yaml` / `werf.yml` in `--dir`.
+pub fn find(settings: &Settings) -> Result<(PathBuf, PathBuf), ConfigErrors> {
+    let dir = std::path::absolute(&settings.dir)
+        .map_err(|e| plain(&settings.dir.display().to_string(), e.to_string()))?;
+    if !dir.is_dir() {
+        return Err(plain(
+            &settings.dir.display().to_string(),
+            "project directory (--dir) does not exist",
+        ));
+    }
+    let path = match &settings.config {
+        Some(c) => {
+            let p = if c.is_absolute() {
+                c.clone()
+            } else {
+                dir.join(c)
+            };
+            if !p.is_file() {
+                return Err(plain(
+                    &c.display().to_string(),
+                    "config file (--config) not found",
+                ));
+            }
+            p
+        }
+        None => ["werf.yaml", "werf.yml"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                plain(
+                    &dir.display().to_string(),
+                    "no werf.yaml or werf.yml here (use --dir or --config)",
+                )
+            })?,
+    };
+    Ok((path, dir))
+}
+
+/// Render werf.yaml with the process environment.
+pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
+    let (path, dir) = find(settings)?;
+    let file = display_name(&path, &dir);
+    let source = std::fs::read_to_string(&path).map_err(|e| plain(&file, e.to_string()))?;
+    let mut partials = Vec::new();
+    let werf_dir = dir.join(".werf");
+    if werf_dir.is_dir() {
+        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&werf_dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "tmpl")
+            })
+            .map(|e| e.into_path())
+            .collect();
+        files.sort();
+        for p in files {
+            let name = display_name(&p, &dir);
+            let text = std::fs::read_to_string(&p).map_err(|e| plain(&name, e.to_string()))?;
+            partials.push((name, text));
+        }
+    }
+    let input = RenderInput {
+        dir: dir.clone(),
+        env: settings.env.clone(),
+        partials,
+        vars: std::env::vars().collect(),
+    };
+    let text = render(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
+    let same_lines = text.lines().count() == source.lines().count();
+    Ok(Rendered {
+        path,
+        dir,
+        text,
+        same_lines,
+    })
+}
+
+fn display_name(path: &Path, dir: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}
+
+/// Find, render, parse and validate. Touches nothing but the files it reads.
+pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
+    let rendered = render_config(settings)?;
+    parse(&rendered)
+}
+
+type Doc = BTreeMap<String, Spanned<Json>>;
+
+const IMAGE_KEYS: &[&str] = &[
+    "image",
+    "dockerfile",
+    "context",
+    "target",
+    "args",
+    "addHost",
+    "network",
+    "ssh",
+    "contextAddFiles",
+    "contextAddFile",
+    "dependencies",
+    "platform",
+    "staged",
+    "secrets",
+    "labels",
+];
+const META_KEYS: &[&str] = &[
+    "project",
+    "configVersion",
+    "build",
+    "deploy",
+    "cleanup",
+    "gitWorktree",
+];
+const STAPEL_KEYS: &[&str] = &[
+    "from",
+    "fromImage",
+    "fromArtifact",
+    "shell",
+    "ansible",
+    "git",
+    "import",
+    "mount",
+    "docker",
+    "fromLatest",
+    "fromCacheVersion",
+];
+
+struct Ctx<'a> {
+    file: String,
+    rendered: &'a Rendered,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, loc: &serde_saphyr::Location, message: impl Into<String>) {
+        self.at_pos(loc.line() as usize, loc.column() as usize, message);
+    }
+
+    fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
+        let mut message = message.into();
+        let (file, line) = if self.rendered.same_lines {
+            (self.file.clone(), line)
+        } else {
+            let text = self
+                .rendered
+                .text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or("");
+            message = format!("{message} (position in the rendered text; line: {text:?})");
+            (format!("{} (rendered)", self.file), line)
+        };
+        self.errors.push(ConfigError {
+            file,
+            line,
+            col,
+            message,
+        });
+    }
+
+    /// Location of `key:` in a document, found from its value's position.
+    fn key(&mut self, v: &Spanned<Json>, key: &str, message: impl Into<String>) {
+        let line = v.referenced.line() as usize;
+        let col = self
+            .rendered
+            .text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| l.find(&format!("{key}:")))
+            .map(|c| c + 1);
+        match col {
+            Some(c) => self.at_pos(line, c, message),
+            None => {
+                let loc = v.referenced;
+                self.at(&loc, message);
+            }
+        }
+    }
+}
+
+/// Parse rendered text into the model.
+pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
+    let file = display_name(&rendered.path, &rendered.dir);
+    let mut cx = Ctx {
+        file: file.clone(),
+        rendered,
+        errors: Vec::new(),
+    };
+    let docs: Vec<Option<Doc>> = match serde_saphyr::from_multiple(&rendered.text) {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            match e.location() {
+                Some(loc) => cx.at(&loc, format!("YAML syntax: {first}")),
+                None => cx.errors.push(ConfigError {
+                    file,
+                    line: 0,
+                    col: 0,
+                    message: format!("YAML syntax: {first}"),
+                }),
+            }
+            return Err(ConfigErrors(cx.errors));
+        }
+    };
+    let mut docs = docs.into_iter().flatten().filter(|d| !d.is_empty());
+    let Some(meta) = docs.next() else {
+        return Err(plain(
+            &file,
+            "empty config: `project:` and `configVersion: 1` are required",
+        ));
+    };
+
+    let mut project = String::new();
+    let mut cleanup = CleanupConfig::default();
+    let mut extra = BTreeMap::new();
+    if meta.contains_key("image") || meta.contains_key("artifact") {
+        cx.errors.push(ConfigError {
+            file: file.clone(),
+            line: 1,
+            col: 1,
+            message: "the first document must be the meta document with `project:` and `configVersion: 1`".into(),
+        });
+    }
+    for (k, v) in &meta {
+        match k.as_str() {
+            "project" => match &v.value {
+                Json::String(p) if is_project_slug(p) => project = p.clone(),
+                Json::String(p) => cx.at(&v.referenced, format!("project {p:?} is not valid: use lowercase letters, digits and single dashes, at most 50 characters")),
+                _ => cx.at(&v.referenced, "project must be a string"),
+            },
+            "configVersion" => {
+                if v.value.as_i64() != Some(1) {
+                    cx.at(&v.referenced, format!("configVersion must be 1, got {}", v.value));
+                }
+            }
+            "cleanup" => cleanup = parse_cleanup(&mut cx, v),
+            k if META_KEYS.contains(&k) => {
+                extra.insert(k.to_string(), v.value.clone());
+            }
+            "image" | "artifact" => {}
+            other => cx.key(v, other, unknown_key_message(other, META_KEYS)),
+        }
+    }
+    if !meta.contains_key("project") {
+        cx.errors.push(ConfigError {
+            file: file.clone(),
+            line: 1,
+            col: 1,
+            message: "`project:` is required in the meta document".into(),
+        });
+    }
+    if !meta.contains_key("configVersion") {
+        cx.errors.push(ConfigError {
+            file: file.clone(),
+            line: 1,
+            col: 1,
+            message: "`configVersion: 1` is required in the meta document".into(),
+        });
+    }
+
+    let mut images: Vec<ImageConfig> = Vec::new();
+    let mut locs: Vec<serde_saphyr::Location> = Vec::new();
+    for doc in docs {
+        if let Some(a) = doc.get("artifact") {
+            cx.at(&a.referenced, "stapel `artifact:` documents are not supported: Slipway builds Dockerfile images only");
+            continue;
+        }
+        let Some(name_v) = doc.get("image") else {
+            let (line, col) = doc
+                .values()
+                .next()
+                .map(|v| (v.referenced.line() as usize, v.referenced.column() as usize))
+                .unwrap_or((1, 1));
+            cx.at_pos(
+                line,
+                col,
+                "document has no `image:` key (expected `image: NAME` or `image: ~`)",
+            );
+            continue;
+        };
+        if let Some(img) = parse_image(&mut cx, &doc, name_v) {
+            if images.iter().any(|i| i.name == img.name) {
+                match &img.name {
+                    Some(n) => cx.at(&name_v.referenced, format!("duplicate image name {n:?}")),
+                    None => cx.at(
+                        &name_v.referenced,
+                        "more than one nameless image (`image: ~`)",
+                    ),
+                }
+            }
+            locs.push(name_v.referenced);
+            images.push(img);
+        }
+    }
+    check_dependencies(&mut cx, &images, &locs);
+
+    if !cx.errors.is_empty() {
+        cx.errors.sort_by_key(|e| (e.line, e.col));
+        return Err(ConfigErrors(cx.errors));
+    }
+    Ok(Config {
+        project,
+        config_version: 1,
+        path: rendered.path.clone(),
+        dir: rendered.dir.clone(),
+        cleanup,
+        extra,
+        images,
+    })
+}
+
+fn is_project_slug(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 50
+        && p.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// A docker repository path component sequence: `a-b/c.d_e`.
+fn is_image_name(n: &str) -> bool {
+    let comp = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && c.bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+            && !c.contains("..")
+    };
+    n.len() <= 128 && n.split('/').all(comp)
+}
+
+fn unknown_key_message(key: &str, known: &[&str]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (levenshtein(&key.to_lowercase(), &k.to_lowercase()), *k))
+        .min();
+    match best {
+        Some((d, k)) if d <= 2 || k.to_lowercase().starts_with(&key.to_lowercase()) => {
+            format!("unknown key `{key}` (did you mean `{k}`?)")
+        }
+        _ => format!("unknown key `{key}`"),
+    }
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn scalar(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn string_list(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Vec<String> {
+    match &v.value {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) if items.iter().all(|i| scalar(i).is_some()) => {
+            items.iter().filter_map(scalar).collect()
+        }
+        Json::Null => Vec::new(),
+        _ => {
+            cx.at(&v.referenced, format!("{what} must be a list of strings"));
+            Vec::new()
+        }
+    }
+}
+
+fn string_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
+    match &v.value {
+        Json::Object(m) => {
+            let mut out = BTreeMap::new();
+            for (k, val) in m {
+                match scalar(val) {
+                    Some(s) => {
+                        out.insert(k.clone(), s);
+                    }
+                    None if val.is_null() => {
+                        out.insert(k.clone(), String::new());
+                    }
+                    None => cx.at(
+                        &v.referenced,
+                        format!("{what}.{k} must be a string, number or boolean"),
+                    ),
+                }
+            }
+            out
+        }
+        Json::Null => BTreeMap::new(),
+        _ => {
+            cx.at(
+                &v.referenced,
+                format!("{what} must be a map of NAME: value"),
+            );
+            BTreeMap::new()
+        }
+    }
+}
+
+fn opt_string(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Option<String> {
+    match &v.value {
+        Json::String(s) => Some(s.clone()),
+        Json::Null => None,
+        _ => {
+            cx.at(&v.referenced, format!("{what} must be a string"));
+            None
+        }
+    }
+}
+
+/// `path` relative to `base`, not escaping `dir`, lexically normalised.
+fn inside(dir: &Path, base: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    out.starts_with(dir).then_some(out)
+}
+
+fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<ImageConfig> {
+    let name = match &name_v.value {
+        Json::Null => None,
+        Json::String(s) if s == "~" => None,
+        Json::String(s) => {
+            if !is_image_name(s) {
+                cx.at(&name_v.referenced, format!("image name {s:?} is not a valid repository path (lowercase letters, digits, `.`, `_`, `-`, `/`)"));
+            }
+            Some(s.clone())
+        }
+        other => {
+            cx.at(
+                &name_v.referenced,
+                format!("image name must be a string or ~, got {other}"),
+            );
+            return None;
+        }
+    };
+    let dir = cx.rendered.dir.clone();
+    let mut img = ImageConfig {
+        name,
+        dockerfile: "Dockerfile".into(),
+        context: ".".into(),
+        context_dir: dir.clone(),
+        dockerfile_path: dir.join("Dockerfile"),
+        target: None,
+        args: BTreeMap::new(),
+        add_host: Vec::new(),
+        network: None,
+        ssh: None,
+        context_add_files: Vec::new(),
+        dependencies: Vec::new(),
+        platform: Vec::new(),
+        staged: false,
+        secrets: Vec::new(),
+        labels: BTreeMap::new(),
+    };
+    let mut stapel = false;
+    let mut dockerfile_loc = None;
+    let mut context_loc = None;
+    for (k, v) in doc {
+        match k.as_str() {
+            "image" => {}
+            "dockerfile" => {
+                if let Some(s) = opt_string(cx, v, "dockerfile") {
+                    img.dockerfile = s;
+                }
+                dockerfile_loc = Some(v.referenced);
+            }
+            "context" => {
+                if let Some(s) = opt_string(cx, v, "context") {
+                    img.context = s;
+                }
+                context_loc = Some(v.referenced);
+            }
+            "target" => img.target = opt_string(cx, v, "target"),
+            "network" => img.network = opt_string(cx, v, "network"),
+            "ssh" => img.ssh = opt_string(cx, v, "ssh"),
+            "args" => img.args = string_map(cx, v, "args"),
+            "labels" => img.labels = string_map(cx, v, "labels"),
+            "addHost" => img.add_host = string_list(cx, v, "addHost"),
+            "contextAddFiles" | "contextAddFile" => img.context_add_files = string_list(cx, v, k),
+            "platform" => img.platform = string_list(cx, v, "platform"),
+            "staged" => match v.value {
+                Json::Bool(b) => img.staged = b,
+                _ => cx.at(&v.referenced, "staged must be true or false"),
+            },
+            "dependencies" => img.dependencies = parse_dependencies(cx, v),
+            "secrets" => img.secrets = parse_secrets(cx, v),
+            k if STAPEL_KEYS.contains(&k) => {
+                if !stapel {
+                    cx.key(v, k, format!("stapel image directive `{k}` is not supported: Slipway builds Dockerfile images only (use `dockerfile:`)"));
+                }
+                stapel = true;
+            }
+            other => cx.key(v, other, unknown_key_message(other, IMAGE_KEYS)),
+        }
+    }
+    let base = dir.clone();
+    match inside(&dir, &base, &img.context) {
+        Some(c) => img.context_dir = c,
+        None => {
+            let loc = context_loc.unwrap_or(name_v.referenced);
+            cx.at(
+                &loc,
+                format!("context {:?} escapes the project directory", img.context),
+            );
+        }
+    }
+    // werf resolves `dockerfile` relative to `context`.
+    match inside(&dir, &img.context_dir, &img.dockerfile) {
+        Some(d) => img.dockerfile_path = d,
+        None => {
+            let loc = dockerfile_loc.unwrap_or(name_v.referenced);
+            cx.at(
+                &loc,
+                format!(
+                    "dockerfile {:?} escapes the project directory",
+                    img.dockerfile
+                ),
+            );
+        }
+    }
+    if !stapel {
+        if !img.context_dir.is_dir() {
+            let loc = context_loc.unwrap_or(name_v.referenced);
+            cx.at(
+                &loc,
+                format!("context directory {:?} does not exist", img.context),
+            );
+        } else if !img.dockerfile_path.is_file() {
+            let loc = dockerfile_loc.unwrap_or(name_v.referenced);
+            cx.at(
+                &loc,
+                format!(
+                    "Dockerfile {:?} not found (looked for {})",
+                    img.dockerfile,
+                    display_name(&img.dockerfile_path, &dir)
+                ),
+            );
+        }
+    }
+    (!stapel).then_some(img)
+}
+
+fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
+    let Json::Array(items) = &v.value else {
+        if !v.value.is_null() {
+            cx.at(
+                &v.referenced,
+                "dependencies must be a list of {image, imports}",
+            );
+        }
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(image) = item.get("image").and_then(Json::as_str) else {
+            cx.at(&v.referenced, "each dependency needs `image: NAME`");
+            continue;
+        };
+        let mut imports = Vec::new();
+        for imp in item
+            .get("imports")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = match imp.get("type").and_then(Json::as_str) {
+                Some("ImageName") => ImportType::ImageName,
+                Some("ImageTag") => ImportType::ImageTag,
+                Some("ImageRepo") => ImportType::ImageRepo,
+                Some("ImageID") => ImportType::ImageID,
+                Some("ImageDigest") => ImportType::ImageDigest,
+                other => {
+                    cx.at(&v.referenced, format!("dependency {image:?}: import type {} is not one of ImageName, ImageTag, ImageRepo, ImageID, ImageDigest", other.unwrap_or("(missing)")));
+                    continue;
+                }
+            };
+            let target_build_arg = imp
+                .get("targetBuildArg")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            let target_env = imp
+                .get("targetEnv")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            if target_build_arg.is_none() && target_env.is_none() {
+                cx.at(
+                    &v.referenced,
+                    format!("dependency {image:?}: an import needs targetBuildArg or targetEnv"),
+                );
+            }
+            imports.push(Import {
+                kind,
+                target_build_arg,
+                target_env,
+            });
+        }
+        out.push(Dependency {
+            image: image.to_string(),
+            imports,
+        });
+    }
+    out
+}
+
+fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
+    let Json::Array(items) = &v.value else {
+        if !v.value.is_null() {
+            cx.at(
+                &v.referenced,
+                "secrets must be a list of `- env: NAME` or `- src: PATH`",
+            );
+        }
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let id = item.get("id").and_then(Json::as_str);
+        if let Some(env) = item.get("env").and_then(Json::as_str) {
+            out.push(Secret::Env {
+                id: id.unwrap_or(env).to_string(),
+                env: env.to_string(),
+            });
+        } else if let Some(src) = item.get("src").and_then(Json::as_str) {
+            let default_id = Path::new(src)
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
+            out.push(Secret::Src {
+                id: id.map(str::to_string).unwrap_or(default_id),
+                src: PathBuf::from(src),
+            });
+        } else {
+            cx.at(
+                &v.referenced,
+                "each secret needs `env: NAME` or `src: PATH`",
+            );
+        }
+    }
+    out
+}
+
+fn parse_limit(v: &Json) -> Option<Limit> {
+    let m = v.as_object()?;
+    Some(Limit {
+        last: m.get("last").and_then(Json::as_i64),
+        in_: m
+            .get("in")
+            .and_then(Json::as_str)
+            .and_then(|s| humantime::parse_duration(s).ok()),
+        operator: match m.get("operator").and_then(Json::as_str) {
+            Some("Or") => LimitOperator::Or,
+            _ => LimitOperator::And,
+        },
+    })
+}
+
+fn parse_cleanup(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> CleanupConfig {
+    let mut c = CleanupConfig::default();
+    let Some(m) = v.value.as_object() else {
+        return c;
+    };
+    c.disable_kubernetes_based_policy = m
+        .get("disableKubernetesBasedPolicy")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    c.disable_git_history_based_policy = m
+        .get("disableGitHistoryBasedPolicy")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if let Some(list) = m.get("keepPolicies") {
+        let Some(list) = list.as_array() else {
+            cx.at(&v.referenced, "cleanup.keepPolicies must be a list");
+            return c;
+        };
+        let mut policies = Vec::new();
+        for p in list {
+            let refs = p.get("references").cloned().unwrap_or(Json::Null);
+            let re = |k: &str| {
+                refs.get(k)
+                    .and_then(Json::as_str)
+                    .map(|s| s.trim_matches('/').to_string())
+            };
+            let references = References {
+                branch: re("branch"),
+                tag: re("tag"),
+                limit: refs.get("limit").and_then(parse_limit),
+            };
+            for r in [&references.branch, &references.tag].into_iter().flatten() {
+                if let Err(e) = regex::Regex::new(r) {
+                    cx.at(
+                        &v.referenced,
+                        format!("cleanup.keepPolicies: invalid regex {r:?}: {e}"),
+                    );
+                }
+            }
+            if references.branch.is_none() && references.tag.is_none() {
+                cx.at(
+                    &v.referenced,
+                    "cleanup.keepPolicies: each policy needs references.branch or references.tag",
+                );
+            }
+            policies.push(KeepPolicy {
+                references,
+                images_per_reference: p.get("imagesPerReference").and_then(parse_limit),
+            });
+        }
+        c.keep_policies = Some(policies);
+    }
+    c
+}
+
+fn check_dependencies(cx: &mut Ctx<'_>, images: &[ImageConfig], locs: &[serde_saphyr::Location]) {
+    let names: BTreeSet<&str> = images.iter().filter_map(|i| i.name.as_deref()).collect();
+    for (img, loc) in images.iter().zip(locs) {
+        for d in &img.dependencies {
+            if !names.contains(d.image.as_str()) {
+                cx.at(
+                    loc,
+                    format!(
+                        "image {:?} depends on unknown image {:?}",
+                        img.display_name(),
+                        d.image
+                    ),
+                );
+            }
+        }
+    }
+    // Depth-first search for a cycle; report it once, as a path.
+    let index: BTreeMap<&str, usize> = images
+        .iter()
+        .enumerate()
+        .filter_map(|(i, im)| im.name.as_deref().map(|n| (n, i)))
+        .collect();
+    let mut state = vec![0u8; images.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    fn visit(
+        i: usize,
+        images: &[ImageConfig],
+        index: &BTreeMap<&str, usize>,
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
+        state[i] = 1;
+        stack.push(i);
+        for d in &images[i].dependencies {
+            let Some(&j) = index.get(d.image.as_str()) else {
+                continue;
+            };
+            if state[j] == 1 {
+                let start = stack.iter().position(|&x| x == j).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(j);
+                return Some(cycle);
+            }
+            if state[j] == 0
+                && let Some(c) = visit(j, images, index, state, stack)
+            {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        state[i] = 2;
+        None
+    }
+    for i in 0..images.len() {
+        if state[i] == 0
+            && let Some(cycle) = visit(i, images, &index, &mut state, &mut stack)
+        {
+            let path: Vec<&str> = cycle.iter().map(|&k| images[k].display_name()).collect();
+            cx.at(
+                &locs[cycle[0]],
+                format!("dependency cycle: {}", path.join(" -> ")),
+            );
+            return;
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! werf.yaml loading: a table of good and bad files with the exact located error each
+//! gives, and the examples/ projects.
+
+mod support;
+
+use std::path::Path;
+
+use slipway::config;
+use slipway::settings::Settings;
+
+const META: &str = "project: demo\nconfigVersion: 1\n---\n";
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        dir: dir.to_path_buf(),
+        ..Settings::default()
+    }
+}
+
+/// Load `yaml` in a project that has `Dockerfile`, `sub/Dockerfile` and `ctx/`.
+fn load(yaml: &str) -> Result<config::Config, String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::create_dir_all(dir.path().join("sub")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(dir.path().join("werf.yaml"), yaml).expect("write");
+    config::load(&settings(dir.path())).map_err(|e| e.to_string())
+}
+
+#[test]
+fn bad_files_give_located_errors() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "",
+            "werf.yaml: empty config: `project:` and `configVersion: 1` are required",
+        ),
+        (
+            "configVersion: 1\n",
+            "werf.yaml:1:1: `project:` is required in the meta document",
+        ),
+        (
+            "project: demo\n",
+            "werf.yaml:1:1: `configVersion: 1` is required in the meta document",
+        ),
+        (
+            "project: demo\nconfigVersion: 2\n",
+            "werf.yaml:2:16: configVersion must be 1, got 2",
+        ),
+        (
+            "project: Demo\nconfigVersion: 1\n",
+            "werf.yaml:1:10: project \"Demo\" is not valid",
+        ),
+        (
+            "project: a--b\nconfigVersion: 1\n",
+            "werf.yaml:1:10: project \"a--b\" is not valid",
+        ),
+        (
+            "project: [a]\nconfigVersion: 1\n",
+            "werf.yaml:1:10: project must be a string",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\nbogus: 1\n",
+            "werf.yaml:3:1: unknown key `bogus`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\nclenup: {}\n",
+            "werf.yaml:3:1: unknown key `clenup` (did you mean `cleanup`?)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndockerfle: Dockerfile\n",
+            "werf.yaml:5:1: unknown key `dockerfle` (did you mean `dockerfile`?)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ntargte: x\n",
+            "werf.yaml:5:1: unknown key `targte` (did you mean `target`?)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfoo: x\n",
+            "werf.yaml:5:1: unknown key `foo`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\n---\nimage: a\n",
+            "werf.yaml:6:8: duplicate image name \"a\"",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: ~\n---\nimage: null\n",
+            "werf.yaml:6:8: more than one nameless image (`image: ~`)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: Bad_Name\n",
+            "werf.yaml:4:8: image name \"Bad_Name\" is not a valid repository path",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a..b\n",
+            "werf.yaml:4:8: image name \"a..b\" is not a valid repository path",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: -a\n",
+            "werf.yaml:4:8: image name \"-a\" is not a valid repository path",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: [a]\n",
+            "werf.yaml:4:8: image name must be a string or ~",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\ndockerfile: Dockerfile\n",
+            "werf.yaml:4:13: document has no `image:` key",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndockerfile: Nope\n",
+            "werf.yaml:5:13: Dockerfile \"Nope\" not found",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndockerfile: ../../etc/passwd\n",
+            "werf.yaml:5:13: dockerfile \"../../etc/passwd\" escapes the project directory",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ncontext: ../..\n",
+            "werf.yaml:5:10: context \"../..\" escapes the project directory",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ncontext: nope\n",
+            "werf.yaml:5:10: context directory \"nope\" does not exist",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ntarget: [x]\n",
+            "werf.yaml:5:9: target must be a string",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs: [x]\n",
+            "werf.yaml:5:7: args must be a map of NAME: value",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs:\n  A: [1]\n",
+            "werf.yaml:6:3: args.A must be a string, number or boolean",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\naddHost: {a: b}\n",
+            "werf.yaml:5:10: addHost must be a list of strings",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nstaged: maybe\n",
+            "werf.yaml:5:9: staged must be true or false",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n",
+            "werf.yaml:4:8: image \"a\" depends on unknown image \"b\"",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies: [{image: b}]\n---\nimage: b\ndependencies: [{image: a}]\n",
+            "werf.yaml:4:8: dependency cycle: a -> b -> a",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies: [{image: a}]\n",
+            "werf.yaml:4:8: dependency cycle: a -> a",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: Nope, targetBuildArg: X}]\n---\nimage: b\n",
+            "import type Nope is not one of ImageName",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: ImageID}]\n---\nimage: b\n",
+            "an import needs targetBuildArg or targetEnv",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{foo: bar}]\n",
+            "werf.yaml:5:10: each secret needs `env: NAME` or `src: PATH`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nshell: {}\n",
+            "werf.yaml:5:1: stapel image directive `from` is not supported",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nartifact: x\nfrom: alpine\n",
+            "werf.yaml:4:11: stapel `artifact:` documents are not supported",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {branch: /(/}\n",
+            "invalid regex \"(\"",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - imagesPerReference: {last: 1}\n",
+            "each policy needs references.branch or references.tag",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\n  bad: indent\n",
+            "werf.yaml:5:",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\nkey: [unclosed\n",
+            "werf.yaml:",
+        ),
+        ("{{ if }}", "werf.yaml:1:"),
+        (
+            "project: {{ .Nope.Deeper }}\nconfigVersion: 1\n",
+            "werf.yaml",
+        ),
+        (
+            "image: a\n",
+            "werf.yaml:1:1: the first document must be the meta document",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let got = load(yaml)
+            .err()
+            .unwrap_or_else(|| panic!("{yaml:?} loaded, expected {want:?}"));
+        assert!(got.contains(want), "{yaml:?}\n got: {got}\nwant: {want}");
+    }
+    assert!(cases.len() >= 40);
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let err = load("project: demo\nconfigVersion: 3\n---\nimage: a\ntargte: x\n---\nimage: a\n")
+        .expect_err("invalid");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "werf.yaml:2:16: configVersion must be 1, got 3",
+            "werf.yaml:5:1: unknown key `targte` (did you mean `target`?)",
+            "werf.yaml:7:8: duplicate image name \"a\"",
+        ]
+    );
+}
+
+#[test]
+fn good_files_load_into_the_model() {
+    let cfg = load(&format!(
+        "{META}image: a\ntarget: t\nargs: {{N: 1, B: true, S: s}}\naddHost: [h:1.2.3.4]\ncontextAddFiles: x\nplatform: [linux/amd64]\nlabels: {{l: v}}\nsecrets: [{{env: TOKEN}}, {{src: f.txt, id: f}}]\n---\nimage: b\ndockerfile: sub/Dockerfile\ndependencies:\n  - image: a\n    imports:\n      - type: ImageID\n        targetBuildArg: A_ID\n---\n---\n"
+    ))
+    .expect("valid");
+    assert_eq!(cfg.project, "demo");
+    let a = cfg.image(Some("a")).expect("a");
+    assert_eq!(a.args.get("N").map(String::as_str), Some("1"));
+    assert_eq!(a.args.get("B").map(String::as_str), Some("true"));
+    assert_eq!(a.add_host, vec!["h:1.2.3.4"]);
+    assert_eq!(a.context_add_files, vec!["x"]);
+    assert_eq!(a.target.as_deref(), Some("t"));
+    assert_eq!(a.secrets.len(), 2);
+    let b = cfg.image(Some("b")).expect("b");
+    assert!(b.dockerfile_path.ends_with("sub/Dockerfile"));
+    assert_eq!(b.dependencies[0].image, "a");
+    assert_eq!(
+        b.dependencies[0].imports[0].target_build_arg.as_deref(),
+        Some("A_ID")
+    );
+}
+
+#[test]
+fn rendered_positions_are_marked_when_lines_move() {
+    let err = load("{{- /* two\nlines */ -}}\nproject: demo\nconfigVersion: 9\n").expect_err("bad");
+    assert!(
+        err.contains("werf.yaml (rendered):2:16: configVersion must be 1"),
+        "{err}"
+    );
+    assert!(err.contains("line: \"configVersion: 9\""), "{err}");
+}
+
+#[test]
+fn examples_validate_from_the_cli() {
+    for project in ["shop", "hello"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(project);
+        support::slipway()
+            .args(["--dir"])
+            .arg(&dir)
+            .args(["config", "validate"])
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .assert()
+            .success();
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: x\nconfigVersion: 2\n",
+    )
+    .expect("write");
+    support::slipway()
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["config", "validate"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "werf.yaml:2:16: configVersion must be 1, got 2",
+        ));
+}

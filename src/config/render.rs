@@ -426,7 +426,7 @@ file: {{ $path }}={{ $content | len }}
         let out = render("werf.yaml", src, &input(dir.path())).expect("render");
         assert_eq!(
             out,
-            "\nproject: shop\nroot: shop\nmissing: \"\"\ndefaulted: dflt\npiped: \"X\"\nmode: prod\nreg: r.example\nname: app-web\ntpl: A: production\nfile: conf/a.txt=15\nfile: conf/b.txt=1\n# a comment is rendered too\n"
+            "\nproject: shop\nroot: shop\nmissing: \"\"\ndefaulted: dflt\npiped: \"X\"\nmode: prod\nreg: r.example\nname: app-web\ntpl: A: production\nfile: conf/a.txt=13\nfile: conf/b.txt=1\n# a comment is rendered too\n"
         );
     }
 

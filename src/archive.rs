@@ -1,1 +1,510 @@
-//! archive
+//! Image archives: `docker save` tarballs and OCI image layouts (a directory or a tar of
+//! one). Nothing is extracted: a tar is indexed once (entry name → byte range), and every
+//! layer is read straight from its range in the file, so memory stays bounded whatever the
+//! archive's size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use crate::registry::client::{BlobSource, sha256_digest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: String },
+    #[error("{path}: not a docker-save tarball or OCI image layout: {why}")]
+    Format { path: String, why: String },
+    #[error("{path}: entry {entry:?} has an unsafe path (absolute or with `..`)")]
+    UnsafePath { path: String, entry: String },
+    #[error("{path}: holds {count} images ({names}); choose one with --image")]
+    Ambiguous {
+        path: String,
+        count: usize,
+        names: String,
+    },
+    #[error("{path}: no image named {name:?} (it holds: {names})")]
+    NoSuchImage {
+        path: String,
+        name: String,
+        names: String,
+    },
+    #[error("{path}: {what} is corrupt: digest {actual}, expected {expected}")]
+    Corrupt {
+        path: String,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// One layer of an image, as stored in the archive.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub source: BlobSource,
+    /// Digest and media type when the archive stores it compressed (OCI layouts);
+    /// `None` for an uncompressed tar (docker save).
+    pub compressed: Option<(String, String)>,
+    /// Uncompressed digest, from the image config.
+    pub diff_id: Option<String>,
+}
+
+/// An image ready to push: its config bytes and layers.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Names the archive gives it (`RepoTags` or OCI `ref.name` annotations).
+    pub names: Vec<String>,
+    pub config: bytes::Bytes,
+    pub layers: Vec<Layer>,
+}
+
+impl Image {
+    pub fn config_digest(&self) -> String {
+        sha256_digest(&self.config)
+    }
+}
+
+/// Where the archive's entries live.
+enum Store {
+    /// A tar file: entry name → (offset, size).
+    Tar {
+        file: PathBuf,
+        entries: HashMap<String, (u64, u64)>,
+    },
+    /// An OCI layout directory.
+    Dir(PathBuf),
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> ArchiveError {
+    ArchiveError::Io {
+        path: path.display().to_string(),
+        cause: e.to_string(),
+    }
+}
+
+fn clean(name: &str) -> Option<String> {
+    let p = Path::new(name);
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(x) => out.push(x),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out.to_string_lossy().to_string())
+}
+
+impl Store {
+    fn open(path: &Path) -> Result<Store, ArchiveError> {
+        if path.is_dir() {
+            return Ok(Store::Dir(path.to_path_buf()));
+        }
+        let f = File::open(path).map_err(|e| io(path, e))?;
+        let mut ar = tar::Archive::new(f);
+        let mut entries = HashMap::new();
+        let iter = ar.entries().map_err(|e| io(path, e))?;
+        for entry in iter {
+            let entry = entry.map_err(|e| ArchiveError::Format {
+                path: path.display().to_string(),
+                why: format!("broken tar: {e}"),
+            })?;
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                continue;
+            }
+            let raw = entry
+                .path()
+                .map_err(|e| io(path, e))?
+                .to_string_lossy()
+                .to_string();
+            let Some(name) = clean(&raw) else {
+                return Err(ArchiveError::UnsafePath {
+                    path: path.display().to_string(),
+                    entry: raw,
+                });
+            };
+            entries.insert(name, (entry.raw_file_position(), entry.size()));
+        }
+        let len = std::fs::metadata(path).map_err(|e| io(path, e))?.len();
+        for (name, (off, size)) in &entries {
+            if off + size > len {
+                return Err(ArchiveError::Format {
+                    path: path.display().to_string(),
+                    why: format!("truncated: entry {name} ends past the end of the file"),
+                });
+            }
+        }
+        Ok(Store::Tar {
+            file: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    fn source(&self, name: &str, archive: &Path) -> Result<BlobSource, ArchiveError> {
+        let Some(clean_name) = clean(name) else {
+            return Err(ArchiveError::UnsafePath {
+                path: archive.display().to_string(),
+                entry: name.to_string(),
+            });
+        };
+        match self {
+            Store::Tar { file, entries } => {
+                let (offset, len) =
+                    entries
+                        .get(&clean_name)
+                        .ok_or_else(|| ArchiveError::Format {
+                            path: archive.display().to_string(),
+                            why: format!("missing entry {name}"),
+                        })?;
+                Ok(BlobSource::File {
+                    path: file.clone(),
+                    offset: *offset,
+                    len: *len,
+                })
+            }
+            Store::Dir(dir) => {
+                let p = dir.join(&clean_name);
+                let len = std::fs::metadata(&p)
+                    .map_err(|_| ArchiveError::Format {
+                        path: archive.display().to_string(),
+                        why: format!("missing file {name}"),
+                    })?
+                    .len();
+                Ok(BlobSource::File {
+                    path: p,
+                    offset: 0,
+                    len,
+                })
+            }
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        match self {
+            Store::Tar { entries, .. } => entries.contains_key(name),
+            Store::Dir(d) => d.join(name).is_file(),
+        }
+    }
+
+    /// A small entry read whole (manifests, configs), at most 64 MiB.
+    fn read(&self, name: &str, archive: &Path) -> Result<Vec<u8>, ArchiveError> {
+        let src = self.source(name, archive)?;
+        let BlobSource::File { path, offset, len } = src else {
+            return Err(io(archive, "unexpected in-memory entry"));
+        };
+        if len > 64 * 1024 * 1024 {
+            return Err(ArchiveError::Format {
+                path: archive.display().to_string(),
+                why: format!("{name} is implausibly large ({len} bytes)"),
+            });
+        }
+        let mut f = File::open(&path).map_err(|e| io(&path, e))?;
+        f.seek(SeekFrom::Start(offset)).map_err(|e| io(&path, e))?;
+        let mut buf = Vec::with_capacity(len as usize);
+        f.take(len)
+            .read_to_end(&mut buf)
+            .map_err(|e| io(&path, e))?;
+        if (buf.len() as u64) < len {
+            return Err(ArchiveError::Format {
+                path: archive.display().to_string(),
+                why: format!("truncated entry {name}"),
+            });
+        }
+        Ok(buf)
+    }
+}
+
+fn format_err(path: &Path, why: impl Into<String>) -> ArchiveError {
+    ArchiveError::Format {
+        path: path.display().to_string(),
+        why: why.into(),
+    }
+}
+
+fn parse_json(path: &Path, what: &str, bytes: &[u8]) -> Result<Json, ArchiveError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| format_err(path, format!("{what} is not valid JSON: {e}")))
+}
+
+fn diff_ids(config: &Json) -> Vec<String> {
+    config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Read every image of an archive (docker save or OCI layout).
+pub fn read(path: &Path) -> Result<Vec<Image>, ArchiveError> {
+    let store = Store::open(path)?;
+    if store.has("manifest.json") {
+        read_docker_save(path, &store)
+    } else if store.has("index.json") && store.has("oci-layout") {
+        read_oci(path, &store)
+    } else {
+        Err(format_err(
+            path,
+            "neither manifest.json (docker save) nor index.json + oci-layout (OCI layout) found",
+        ))
+    }
+}
+
+/// Pick one image: the only one, or the one named `name` (matched on its names).
+pub fn select(
+    path: &Path,
+    mut images: Vec<Image>,
+    name: Option<&str>,
+) -> Result<Image, ArchiveError> {
+    let names = || {
+        images
+            .iter()
+            .map(|i| {
+                if i.names.is_empty() {
+                    "(unnamed)".to_string()
+                } else {
+                    i.names.join(",")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match name {
+        Some(n) => {
+            let all = names();
+            let pos = images.iter().position(|i| {
+                i.names
+                    .iter()
+                    .any(|x| x == n || x.split(':').next() == Some(n))
+            });
+            match pos {
+                Some(p) => Ok(images.swap_remove(p)),
+                None => Err(ArchiveError::NoSuchImage {
+                    path: path.display().to_string(),
+                    name: n.to_string(),
+                    names: all,
+                }),
+            }
+        }
+        None if images.len() == 1 => Ok(images.remove(0)),
+        None if images.is_empty() => Err(format_err(path, "holds no image")),
+        None => Err(ArchiveError::Ambiguous {
+            path: path.display().to_string(),
+            count: images.len(),
+            names: names(),
+        }),
+    }
+}
+
+fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
+    let manifest = parse_json(path, "manifest.json", &store.read("manifest.json", path)?)?;
+    let Some(items) = manifest.as_array() else {
+        return Err(format_err(path, "manifest.json is not a list"));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let config_name = item["Config"]
+            .as_str()
+            .ok_or_else(|| format_err(path, "manifest.json entry without Config"))?;
+        let config = store.read(config_name, path)?;
+        let config_json = parse_json(path, config_name, &config)?;
+        // docker names the config after its digest; check it when it does.
+        let digest = sha256_digest(&config);
+        let stem = config_name
+            .trim_end_matches(".json")
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        if stem.len() == 64 && !digest.ends_with(stem) {
+            return Err(ArchiveError::Corrupt {
+                path: path.display().to_string(),
+                what: config_name.to_string(),
+                expected: format!("sha256:{stem}"),
+                actual: digest,
+            });
+        }
+        let ids = diff_ids(&config_json);
+        let layer_names: Vec<&str> = item["Layers"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        if layer_names.len() != ids.len() {
+            return Err(format_err(
+                path,
+                format!(
+                    "{config_name} lists {} layers but manifest.json {}",
+                    ids.len(),
+                    layer_names.len()
+                ),
+            ));
+        }
+        let mut layers = Vec::new();
+        for (name, id) in layer_names.iter().zip(&ids) {
+            let source = store.source(name, path)?;
+            // Newer docker saves OCI blobs that may be compressed; detect gzip by magic.
+            let compressed = if is_gzip(&source)? {
+                Some((
+                    blob_digest(&source, path)?,
+                    "application/vnd.docker.image.rootfs.diff.tar.gzip".to_string(),
+                ))
+            } else {
+                None
+            };
+            layers.push(Layer {
+                source,
+                compressed,
+                diff_id: Some(id.clone()),
+            });
+        }
+        let names = item["RepoTags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Image {
+            names,
+            config: config.into(),
+            layers,
+        });
+    }
+    Ok(out)
+}
+
+fn is_gzip(src: &BlobSource) -> Result<bool, ArchiveError> {
+    let BlobSource::File { path, offset, len } = src else {
+        return Ok(false);
+    };
+    if *len < 2 {
+        return Ok(false);
+    }
+    let mut f = File::open(path).map_err(|e| io(path, e))?;
+    f.seek(SeekFrom::Start(*offset)).map_err(|e| io(path, e))?;
+    let mut magic = [0u8; 2];
+    f.read_exact(&mut magic).map_err(|e| io(path, e))?;
+    Ok(magic == [0x1f, 0x8b])
+}
+
+/// sha256 of a blob in the archive, streamed.
+fn blob_digest(src: &BlobSource, archive: &Path) -> Result<String, ArchiveError> {
+    use sha2::Digest;
+    let BlobSource::File { path, offset, len } = src else {
+        return Err(io(archive, "unexpected in-memory entry"));
+    };
+    let mut f = File::open(path).map_err(|e| io(path, e))?;
+    f.seek(SeekFrom::Start(*offset)).map_err(|e| io(path, e))?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f.take(*len), &mut h).map_err(|e| io(path, e))?;
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
+fn blob_name(digest: &str) -> Option<String> {
+    let (alg, hex) = digest.split_once(':')?;
+    (!alg.contains('/') && !hex.contains('/') && !hex.contains(".."))
+        .then(|| format!("blobs/{alg}/{hex}"))
+}
+
+fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
+    let index = parse_json(path, "index.json", &store.read("index.json", path)?)?;
+    let mut out = Vec::new();
+    let mut pending: Vec<(Json, Vec<String>)> = index["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            let name = d["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(str::to_string);
+            (d, name.into_iter().collect())
+        })
+        .collect();
+    let mut guard = 0;
+    while let Some((desc, names)) = pending.pop() {
+        guard += 1;
+        if guard > 1000 {
+            return Err(format_err(path, "index nesting too deep"));
+        }
+        let digest = desc["digest"]
+            .as_str()
+            .ok_or_else(|| format_err(path, "descriptor without digest"))?;
+        let name =
+            blob_name(digest).ok_or_else(|| format_err(path, format!("bad digest {digest:?}")))?;
+        let bytes = store.read(&name, path)?;
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(ArchiveError::Corrupt {
+                path: path.display().to_string(),
+                what: name,
+                expected: digest.into(),
+                actual,
+            });
+        }
+        let m = parse_json(path, &name, &bytes)?;
+        if let Some(children) = m["manifests"].as_array() {
+            // An index: take linux/amd64 (or the first) child.
+            let pick = children
+                .iter()
+                .find(|c| c["platform"]["architecture"] == "amd64")
+                .or_else(|| children.first());
+            if let Some(c) = pick {
+                pending.push((c.clone(), names));
+            }
+            continue;
+        }
+        let cfg_digest = m["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| format_err(path, format!("{name}: manifest without config")))?;
+        let cfg_name = blob_name(cfg_digest)
+            .ok_or_else(|| format_err(path, format!("bad digest {cfg_digest:?}")))?;
+        let config = store.read(&cfg_name, path)?;
+        let actual = sha256_digest(&config);
+        if actual != cfg_digest {
+            return Err(ArchiveError::Corrupt {
+                path: path.display().to_string(),
+                what: cfg_name,
+                expected: cfg_digest.into(),
+                actual,
+            });
+        }
+        let ids = diff_ids(&parse_json(path, &cfg_name, &config)?);
+        let mut layers = Vec::new();
+        for (i, l) in m["layers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let d = l["digest"]
+                .as_str()
+                .ok_or_else(|| format_err(path, "layer without digest"))?;
+            let mt = l["mediaType"]
+                .as_str()
+                .unwrap_or("application/vnd.oci.image.layer.v1.tar+gzip");
+            let ln = blob_name(d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
+            let source = store.source(&ln, path)?;
+            let uncompressed = mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar");
+            layers.push(Layer {
+                source,
+                compressed: (!uncompressed).then(|| (d.to_string(), mt.to_string())),
+                diff_id: ids.get(i).cloned(),
+            });
+        }
+        out.push(Image {
+            names,
+            config: config.into(),
+            layers,
+        });
+    }
+    out.reverse();
+    Ok(out)
+}

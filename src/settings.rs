@@ -49,6 +49,9 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
     /// Emit machine-readable JSON instead of text.
     pub json: bool,
+    /// Registry username/password given explicitly (used when docker's config has none).
+    pub registry_username: Option<String>,
+    pub registry_password: Option<Secret>,
 }
 
 impl Settings {
@@ -57,5 +60,34 @@ impl Settings {
         self.insecure_registries
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
     }
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::settings::{RepoMode, Settings};
+use crate::settings::{RepoMode, Secret, Settings};
 
 /// Slipway: build, tag, publish, promote and clean up the images of a werf.yaml.
 #[derive(Debug, Parser)]
@@ -75,6 +75,17 @@ pub struct GlobalArgs {
     /// Print machine-readable JSON.
     #[arg(long, global = true, env = "SLIPWAY_JSON")]
     pub json: bool,
+    /// Registry username, used when docker's config.json has no entry (werf: WERF_REPO_USERNAME).
+    #[arg(long, global = true, env = "SLIPWAY_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Registry password or token (werf: WERF_REPO_PASSWORD). Never printed.
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<Secret>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +194,8 @@ impl GlobalArgs {
             implementation: self.implementation.clone().filter(|s| !s.is_empty()),
             insecure_registries: self.insecure_registry.clone(),
             json: self.json,
+            registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
+            registry_password: self.registry_password.clone(),
         })
     }
 }

@@ -1,19 +1,96 @@
-//! `slipway push-archive`.
+//! `slipway push-archive FILE... REF`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 
-use super::NotImplemented;
+use crate::publish::archive;
+use crate::registry::Client;
+use crate::registry::client::UploadMode;
+use crate::registry::push::PushOptions;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
 pub struct PushArchiveArgs {
-    /// docker-save or OCI tarball(s), or OCI layout directories.
-    #[arg(required = true)]
-    pub files: Vec<std::path::PathBuf>,
+    /// docker-save or OCI tarball(s), or OCI layout directories, then the target reference
+    /// (with several files: a repository; each file goes to REPO/<file name>).
+    #[arg(required = true, num_args = 2.., value_name = "FILE... REF")]
+    pub args: Vec<String>,
+    /// Extra tag (repeatable).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Which image of a multi-image archive (a RepoTag or OCI ref name).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Append DIGEST=sha256:... to this dotenv file.
+    #[arg(long, env = "SLIPWAY_DIGEST_FILE")]
+    pub digest_file: Option<PathBuf>,
+    /// auto, chunked or monolithic.
+    #[arg(long, default_value = "auto")]
+    pub upload_mode: String,
+    /// Blobs uploaded at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Print what would be pushed and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-pub async fn run(_settings: &Settings, _args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("push-archive").into())
+pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
+    let upload_mode: UploadMode = args
+        .upload_mode
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--upload-mode: {e}"))?;
+    let (files, reference) = args.args.split_at(args.args.len() - 1);
+    let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    for f in &files {
+        anyhow::ensure!(f.exists(), "{}: no such file or directory", f.display());
+    }
+    let jobs = archive::plan(&files, &reference[0], &args.tags)?;
+    if args.dry_run {
+        if settings.json {
+            println!("{}", serde_json::to_string_pretty(&jobs)?);
+        } else {
+            for j in &jobs {
+                println!(
+                    "push {} -> {} tags {}",
+                    j.file.display(),
+                    j.repository,
+                    j.tags.join(",")
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = Client::new(settings);
+    let opts = PushOptions {
+        upload_mode,
+        concurrency: args.parallel.max(1),
+        ..PushOptions::default()
+    };
+    let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;
+    if let Some(path) = &args.digest_file {
+        archive::append_digests(path, &pushed)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if settings.json {
+        println!("{}", serde_json::to_string_pretty(&pushed)?);
+    } else {
+        for p in &pushed {
+            eprintln!(
+                "{} -> {}:{} ({} uploaded, {} bytes; {} present, {} mounted)",
+                p.file.display(),
+                p.repository,
+                p.tags.join(","),
+                p.report.blobs_uploaded,
+                p.report.bytes_uploaded,
+                p.report.blobs_present,
+                p.report.blobs_mounted
+            );
+            println!("{}@{}", p.repository, p.report.digest);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

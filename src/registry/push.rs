@@ -1,0 +1,429 @@
+//! The one push path, used by `publish`, `push-archive` and `promote`'s cross-registry
+//! copy: plan each blob (already in the repository, mountable from a repository of the same
+//! registry, or to compress and upload), then act: blobs concurrently, config, manifest by
+//! digest, then each tag as a manifest PUT, and verify the digest every tag resolves to.
+//!
+//! No byte the registry already has is sent: diffID → compressed-digest pairs are learned
+//! from the images already in the target repository and from a local cache, so a known
+//! layer costs a HEAD (or a mount), never a compression.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::client::{
+    BlobSource, Client, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST, RegistryError, UploadMode,
+};
+use super::compress;
+use super::reference::Repository;
+use crate::archive::Image;
+
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const DOCKER_LAYER_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("compressing layer {diff_id}: {cause}")]
+    Compress { diff_id: String, cause: String },
+    #[error(
+        "tag {reference} resolves to {actual} after the push, expected {expected} (another push raced this one?)"
+    )]
+    Verify {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// Where to push and under which tags (the first tag is PUT first).
+#[derive(Debug, Clone)]
+pub struct PushTarget {
+    pub repository: Repository,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PushOptions {
+    pub upload_mode: UploadMode,
+    /// Blobs in flight at once.
+    pub concurrency: usize,
+    /// Directory for compressed layers (deleted after upload).
+    pub work_dir: PathBuf,
+    /// Local diffID cache file; `None` disables it.
+    pub cache_file: Option<PathBuf>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            upload_mode: UploadMode::Auto,
+            concurrency: 4,
+            work_dir: std::env::temp_dir(),
+            cache_file: default_cache_file(),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/slipway/layers.json` or `~/.cache/slipway/layers.json`.
+pub fn default_cache_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("slipway").join("layers.json"))
+}
+
+/// What happened to one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlobAction {
+    Present,
+    Mounted,
+    Uploaded,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PushReport {
+    /// Manifest digest the registry holds for every tag.
+    pub digest: String,
+    pub media_type: String,
+    pub blobs_uploaded: usize,
+    pub bytes_uploaded: u64,
+    pub blobs_present: usize,
+    pub blobs_mounted: usize,
+    pub layers_compressed: usize,
+}
+
+/// A known compressed form of a diffID.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Known {
+    digest: String,
+    size: u64,
+    media_type: String,
+    /// Repositories (`host/path`) known to hold it.
+    repos: Vec<String>,
+}
+
+/// diffID → compressed blob, persisted between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    layers: BTreeMap<String, Known>,
+}
+
+impl Cache {
+    fn load(path: Option<&PathBuf>) -> Cache {
+        path.and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, path: Option<&PathBuf>) {
+        let Some(p) = path else { return };
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(data) = serde_json::to_vec(self) {
+            // A lost cache only costs a recompression; never fail a push over it.
+            let _ = crate::publish::report::write_atomic(p, &data);
+        }
+    }
+
+    fn remember(&mut self, diff_id: &str, digest: &str, size: u64, media_type: &str, repo: &str) {
+        let k = self
+            .layers
+            .entry(diff_id.to_string())
+            .or_insert_with(|| Known {
+                digest: digest.to_string(),
+                size,
+                media_type: media_type.to_string(),
+                repos: Vec::new(),
+            });
+        if k.digest != digest {
+            *k = Known {
+                digest: digest.to_string(),
+                size,
+                media_type: media_type.to_string(),
+                repos: Vec::new(),
+            };
+        }
+        if !k.repos.iter().any(|r| r == repo) {
+            k.repos.push(repo.to_string());
+            if k.repos.len() > 16 {
+                k.repos.remove(0);
+            }
+        }
+    }
+}
+
+/// Learn diffID → digest pairs from what `repo` holds under `tags`.
+async fn learn(client: &Client, repo: &Repository, tags: &[String], cache: &Mutex<Cache>) {
+    for tag in tags {
+        let Ok(Some((bytes, _))) = client.get_manifest(repo, tag).await else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let Some(cfg) = m["config"]["digest"].as_str() else {
+            continue;
+        };
+        let Ok(cfg) = client.get_blob_bytes(repo, cfg).await else {
+            continue;
+        };
+        let Ok(cfg) = serde_json::from_slice::<serde_json::Value>(&cfg) else {
+            continue;
+        };
+        let ids = cfg["rootfs"]["diff_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let layers = m["layers"].as_array().cloned().unwrap_or_default();
+        if let Ok(mut c) = cache.lock() {
+            for (id, l) in ids.iter().zip(&layers) {
+                if let (Some(id), Some(d)) = (id.as_str(), l["digest"].as_str()) {
+                    let mt = l["mediaType"].as_str().unwrap_or(DOCKER_LAYER_GZ);
+                    c.remember(
+                        id,
+                        d,
+                        l["size"].as_u64().unwrap_or(0),
+                        mt,
+                        &repo.to_string(),
+                    );
+                }
+            }
+        }
+        // One image of the same name is enough to know its base layers.
+        break;
+    }
+}
+
+struct Done {
+    digest: String,
+    size: u64,
+    media_type: String,
+    action: BlobAction,
+    compressed: bool,
+}
+
+/// Push one image and tag it. Returns the verified digest.
+pub async fn push_image(
+    client: &Client,
+    image: &Image,
+    target: &PushTarget,
+    opts: &PushOptions,
+) -> Result<PushReport, PushError> {
+    let repo = &target.repository;
+    let repo_name = repo.to_string();
+    let cache = Arc::new(Mutex::new(Cache::load(opts.cache_file.as_ref())));
+    learn(client, repo, &target.tags, &cache).await;
+
+    let results: Vec<Done> = stream::iter(image.layers.iter().cloned())
+        .map(|layer| {
+            let cache = cache.clone();
+            let repo_name = repo_name.clone();
+            async move {
+                // Already compressed in the archive: push as it is.
+                if let Some((digest, mt)) = &layer.compressed {
+                    let size = layer.source.len();
+                    let action = if client.blob_exists(repo, digest).await? {
+                        BlobAction::Present
+                    } else {
+                        client.upload_blob(repo, digest, &layer.source, opts.upload_mode).await?;
+                        BlobAction::Uploaded
+                    };
+                    return Ok::<Done, PushError>(Done { digest: digest.clone(), size, media_type: mt.clone(), action, compressed: false });
+                }
+                // Known compressed form: HEAD, then mount from a sibling repository.
+                let known = layer
+                    .diff_id
+                    .as_ref()
+                    .and_then(|id| cache.lock().ok().and_then(|c| c.layers.get(id).cloned()));
+                if let Some(k) = known {
+                    if client.blob_exists(repo, &k.digest).await? {
+                        return Ok(Done { digest: k.digest, size: k.size, media_type: k.media_type, action: BlobAction::Present, compressed: false });
+                    }
+                    for from in k.repos.iter().filter(|r| **r != repo_name) {
+                        let Some(path) = from.strip_prefix(&format!("{}/", repo.host)) else { continue };
+                        if client.mount_blob(repo, &k.digest, path).await? {
+                            if let (Ok(mut c), Some(id)) = (cache.lock(), layer.diff_id.as_ref()) {
+                                c.remember(id, &k.digest, k.size, &k.media_type, &repo_name);
+                            }
+                            return Ok(Done { digest: k.digest, size: k.size, media_type: k.media_type, action: BlobAction::Mounted, compressed: false });
+                        }
+                    }
+                }
+                let src = layer.source.clone();
+                let dir = opts.work_dir.clone();
+                let diff_id = layer.diff_id.clone().unwrap_or_default();
+                let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
+                    .await
+                    .map_err(|e| PushError::Compress { diff_id: diff_id.clone(), cause: e.to_string() })?
+                    .map_err(|e| PushError::Compress { diff_id: diff_id.clone(), cause: e.to_string() })?;
+                let cleanup = scopeguard(c.path.clone());
+                if !diff_id.is_empty() && c.diff_id != diff_id {
+                    return Err(PushError::Compress { diff_id, cause: format!("layer content hashes to {}, the image config says otherwise: the archive is corrupt", c.diff_id) });
+                }
+                let action = if client.blob_exists(repo, &c.digest).await? {
+                    BlobAction::Present
+                } else {
+                    let src = BlobSource::File { path: c.path.clone(), offset: 0, len: c.size };
+                    client.upload_blob(repo, &c.digest, &src, opts.upload_mode).await?;
+                    BlobAction::Uploaded
+                };
+                drop(cleanup);
+                if let Ok(mut cache) = cache.lock() {
+                    cache.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ, &repo_name);
+                }
+                Ok(Done { digest: c.digest, size: c.size, media_type: DOCKER_LAYER_GZ.to_string(), action, compressed: true })
+            }
+        })
+        .buffered(opts.concurrency.max(1))
+        .try_collect()
+        .await?;
+
+    let mut report = PushReport::default();
+    for d in &results {
+        match d.action {
+            BlobAction::Present => report.blobs_present += 1,
+            BlobAction::Mounted => report.blobs_mounted += 1,
+            BlobAction::Uploaded => {
+                report.blobs_uploaded += 1;
+                report.bytes_uploaded += d.size;
+            }
+        }
+        report.layers_compressed += usize::from(d.compressed);
+    }
+
+    // Config, then the manifest.
+    let config_digest = image.config_digest();
+    if client.blob_exists(repo, &config_digest).await? {
+        report.blobs_present += 1;
+    } else {
+        client
+            .upload_blob(
+                repo,
+                &config_digest,
+                &BlobSource::Bytes(image.config.clone()),
+                UploadMode::Monolithic,
+            )
+            .await?;
+        report.blobs_uploaded += 1;
+        report.bytes_uploaded += image.config.len() as u64;
+    }
+    let oci = results
+        .iter()
+        .any(|d| d.media_type.starts_with("application/vnd.oci."));
+    let (manifest_type, config_type) = if oci {
+        (MEDIA_OCI_MANIFEST, OCI_CONFIG)
+    } else {
+        (MEDIA_DOCKER_MANIFEST, DOCKER_CONFIG)
+    };
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": manifest_type,
+        "config": {"mediaType": config_type, "size": image.config.len(), "digest": config_digest},
+        "layers": results.iter().map(|d| json!({"mediaType": d.media_type, "size": d.size, "digest": d.digest})).collect::<Vec<_>>(),
+    });
+    let body = Bytes::from(serde_json::to_vec_pretty(&manifest).unwrap_or_default());
+    let digest = tag_manifest(client, repo, &target.tags, manifest_type, body).await?;
+    report.digest = digest;
+    report.media_type = manifest_type.to_string();
+    if let Ok(c) = cache.lock() {
+        c.save(opts.cache_file.as_ref());
+    }
+    Ok(report)
+}
+
+/// PUT a manifest by digest and under each tag, then check every tag resolves to it.
+pub async fn tag_manifest(
+    client: &Client,
+    repo: &Repository,
+    tags: &[String],
+    media_type: &str,
+    body: Bytes,
+) -> Result<String, PushError> {
+    let digest = super::client::sha256_digest(&body);
+    if tags.is_empty() {
+        client.put_manifest(repo, &digest, media_type, body).await?;
+        return Ok(digest);
+    }
+    for tag in tags {
+        client
+            .put_manifest(repo, tag, media_type, body.clone())
+            .await?;
+    }
+    verify(client, repo, tags, &digest).await?;
+    Ok(digest)
+}
+
+/// Every tag resolves to `digest` (manifest HEAD).
+pub async fn verify(
+    client: &Client,
+    repo: &Repository,
+    tags: &[String],
+    digest: &str,
+) -> Result<(), PushError> {
+    let answers: Vec<(String, Option<String>)> = stream::iter(tags.iter().cloned())
+        .map(|t| async move {
+            let got = client.head_manifest(repo, &t).await?.map(|i| i.digest);
+            Ok::<_, PushError>((t, got))
+        })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    for (t, got) in answers {
+        let got = got.unwrap_or_else(|| "nothing".to_string());
+        if got != digest {
+            return Err(PushError::Verify {
+                reference: format!("{repo}:{t}"),
+                expected: digest.to_string(),
+                actual: got,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Copy an existing manifest (by digest) to more tags: no blob moves.
+pub async fn retag(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+    tags: &[String],
+) -> Result<String, PushError> {
+    let Some((body, info)) = client.get_manifest(repo, digest).await? else {
+        return Err(PushError::Verify {
+            reference: format!("{repo}@{digest}"),
+            expected: digest.to_string(),
+            actual: "nothing".to_string(),
+        });
+    };
+    let media_type = if info.media_type.is_empty() {
+        MEDIA_DOCKER_MANIFEST.to_string()
+    } else {
+        info.media_type
+    };
+    tag_manifest(client, repo, tags, &media_type, body).await
+}
+
+/// Removes a file when dropped (compressed layers are temporary).
+struct FileGuard(PathBuf);
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn scopeguard(p: PathBuf) -> FileGuard {
+    FileGuard(p)
+}

@@ -1,0 +1,284 @@
+//! `push-archive` against the real registry: docker-save and OCI layouts, re-push without
+//! uploads, PATCH refused, TLS + auth, and skopeo as the judge.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::{Registry, skopeo};
+
+/// A 3-layer image (base + 2 RUN layers) saved with `docker save`.
+fn three_layer_tarball(dir: &Path, tag: &str) -> PathBuf {
+    let base = support::base_image();
+    let ctx = dir.join("ctx");
+    support::write_tree(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {base}\nRUN echo one > /one\nRUN head -c 300000 /dev/urandom > /two\nCMD [\"cat\", \"/one\"]\n"
+            ),
+        )],
+    );
+    let ok = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&ctx)
+        .status()
+        .expect("docker build");
+    assert!(ok.success());
+    let tar = dir.join("image.tar");
+    let ok = Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg(tag)
+        .status()
+        .expect("docker save");
+    assert!(ok.success());
+    tar
+}
+
+fn push(reg_host: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+    support::slipway()
+        .args(["--insecure-registry", reg_host, "push-archive"])
+        .args(args)
+        .env("XDG_CACHE_HOME", tempfile::tempdir().expect("tmp").keep())
+        .assert()
+}
+
+#[test]
+fn docker_save_tarball_pushes_and_repush_uploads_nothing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-three:latest");
+    let tar_s = tar.to_string_lossy().to_string();
+    let target = format!("{}/team/app:v1", reg.host);
+    let digest_file = dir.path().join("build.env");
+    let out = push(
+        &reg.host,
+        &[
+            &tar_s,
+            &target,
+            "--tag",
+            "extra",
+            "--digest-file",
+            &digest_file.to_string_lossy(),
+        ],
+    )
+    .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let digest = skopeo::digest(&reg, "team/app:v1").expect("skopeo v1");
+    assert_eq!(printed, format!("{}/team/app@{digest}", reg.host));
+    assert_eq!(
+        skopeo::digest(&reg, "team/app:extra").expect("extra"),
+        digest
+    );
+    let env = std::fs::read_to_string(&digest_file).expect("dotenv");
+    assert_eq!(env, format!("DIGEST={digest}\n"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&reg, "team/app:v1").expect("raw"))
+            .expect("json");
+    assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(3));
+
+    // The image runs when pulled through the daemon.
+    let pulled = format!("{}/team/app@{digest}", reg.host);
+    assert!(
+        Command::new("docker")
+            .args(["pull", "-q", &pulled])
+            .status()
+            .expect("pull")
+            .success()
+    );
+    let run = Command::new("docker")
+        .args(["run", "--rm", &pulled])
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "one");
+    let _ = Command::new("docker").args(["rmi", &pulled]).output();
+
+    // Same tarball again (fresh local cache): every blob is already there.
+    let uploads_before = reg.count_requests("PUT", "/blobs/uploads/");
+    push(&reg.host, &[&tar_s, &target]).success();
+    assert_eq!(reg.count_requests("PUT", "/blobs/uploads/"), uploads_before);
+    assert_eq!(skopeo::digest(&reg, "team/app:v1").expect("v1"), digest);
+}
+
+#[test]
+fn oci_layout_pushes_with_its_digest() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-oci:latest");
+    let layout = dir.path().join("layout");
+    let ok = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("docker-archive:{}", tar.display()))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .status()
+        .expect("skopeo");
+    assert!(ok.success());
+    let target = format!("{}/oci/app:v1", reg.host);
+    let out = push(&reg.host, &[&layout.to_string_lossy(), &target]).success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let digest = skopeo::digest(&reg, "oci/app:v1").expect("skopeo");
+    assert_eq!(printed, format!("{}/oci/app@{digest}", reg.host));
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&reg, "oci/app:v1").expect("raw"))
+            .expect("json");
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn refused_patch_falls_back_to_monolithic_upload() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 405,
+            retry_after: None,
+        })
+        .method("PATCH"),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-patch:latest");
+    let target = format!("{}/patch/app:v1", proxy.host);
+    push(
+        &proxy.host,
+        &[&tar.to_string_lossy(), &target, "--upload-mode", "chunked"],
+    )
+    .success();
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 1,
+        "chunked was tried first"
+    );
+    assert!(skopeo::digest(&reg, "patch/app:v1").is_ok());
+}
+
+#[test]
+fn tls_registry_with_credentials_from_docker_config() {
+    let reg = Registry::tls_auth();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-tls:latest");
+    let target = format!("{}/secure/app:v1", reg.host);
+    let cfg = reg.docker_config_dir();
+    let out = support::slipway()
+        .args(["push-archive"])
+        .arg(&tar)
+        .arg(&target)
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("XDG_CACHE_HOME", dir.path())
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let digest = skopeo::digest(&reg, "secure/app:v1").expect("skopeo");
+    assert!(printed.ends_with(&digest));
+
+    // Wrong password: clear error naming registry and source, secret never shown.
+    let bad = tempfile::tempdir().expect("tmp");
+    let auth = base64_auth("slipway", "WrongPassw0rd-xyz");
+    std::fs::write(
+        bad.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
+    )
+    .expect("write");
+    let out = support::slipway()
+        .args(["--log-level", "trace", "push-archive"])
+        .arg(&tar)
+        .arg(format!("{}/secure/app:v2", reg.host))
+        .env("DOCKER_CONFIG", bad.path())
+        .assert()
+        .code(1);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(
+        all.contains(&reg.host) && all.contains("refused the credentials"),
+        "{all}"
+    );
+    assert!(all.contains("config.json"), "{all}");
+    assert!(
+        !all.contains("WrongPassw0rd-xyz") && !all.contains(&auth),
+        "secret leaked: {all}"
+    );
+    assert!(skopeo::digest(&reg, "secure/app:v2").is_err());
+}
+
+#[test]
+fn unknown_ca_is_a_clear_error() {
+    let reg = Registry::tls_auth();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-ca:latest");
+    // Hide the CA from slipway: point it at an empty certs dir via a different host alias.
+    let target = format!(
+        "localhost:{}/x/app:v1",
+        reg.host.rsplit(':').next().expect("port")
+    );
+    let out = support::slipway()
+        .args(["push-archive"])
+        .arg(&tar)
+        .arg(&target)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("TLS with registry localhost:"), "{err}");
+}
+
+#[test]
+fn bad_archives_fail_without_pushing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-bad:latest");
+    let bytes = std::fs::read(&tar).expect("read");
+    let truncated = dir.path().join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, b"this is not a tarball at all").expect("write");
+    let evil = dir.path().join("evil.tar");
+    std::fs::write(&evil, evil_tar()).expect("write");
+    for (f, want) in [
+        (&truncated, "truncated"),
+        (&garbage, "not a docker-save"),
+        (&evil, "unsafe path"),
+    ] {
+        let out = push(
+            &reg.host,
+            &[&f.to_string_lossy(), &format!("{}/bad/app:v1", reg.host)],
+        )
+        .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(want), "{}: {err}", f.display());
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(reg.count_requests("PUT", "/manifests/"), 0);
+    push(&reg.host, &[&tar.to_string_lossy(), "Bad//Ref"]).code(1);
+}
+
+fn evil_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let data = b"[]";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    // tar::Builder refuses `..` in paths; write the name bytes directly.
+    let name = b"../../etc/manifest.json";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    b.append(&h, &data[..]).expect("append");
+    b.into_inner().expect("tar")
+}
+
+fn base64_auth(u: &str, p: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+}

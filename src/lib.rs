@@ -16,3 +16,4 @@ pub mod promote;
 pub mod publish;
 pub mod registry;
 pub mod settings;
+pub mod signature;

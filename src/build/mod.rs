@@ -1,1 +1,509 @@
-//! build
+//! Building werf.yaml images through the Docker Engine API (bollard): dependency order,
+//! independent images in parallel, unchanged images (same content signature as a local
+//! image) skipped, logs streamed with a per-image prefix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, TagImageOptionsBuilder,
+};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ImageConfig, ImportType};
+use crate::context;
+use crate::signature;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot reach the Docker daemon at {at}: {cause}")]
+    Daemon { at: String, cause: String },
+    #[error("image {image}: {message}")]
+    Failed { image: String, message: String },
+    #[error("image {image}: {source}")]
+    Context {
+        image: String,
+        #[source]
+        source: context::ContextError,
+    },
+    #[error("unknown image {0:?} (not in werf.yaml)")]
+    UnknownImage(String),
+    #[error(
+        "--buildkit=on: BuildKit needs a gRPC session with the daemon, which this Slipway build does not speak yet; use --buildkit=off (classic builder)"
+    )]
+    BuildKitUnavailable,
+}
+
+/// One build event (for `--json` and progress output).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    Start {
+        image: String,
+    },
+    Log {
+        image: String,
+        line: String,
+    },
+    Skipped {
+        image: String,
+        image_id: String,
+    },
+    Done {
+        image: String,
+        image_id: String,
+        seconds: f64,
+    },
+}
+
+/// What was built.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltImage {
+    pub name: Option<String>,
+    pub image_id: String,
+    pub signature: String,
+    pub skipped: bool,
+    pub seconds: f64,
+    /// Local tag, `<project>/<image>:latest` (nameless: `<project>:latest`).
+    pub local_tag: String,
+}
+
+/// Names a dependant can import from a dependency.
+#[derive(Debug, Clone, Default)]
+pub struct ImageNames {
+    /// Full reference to use as the image name (repository:tag), if published names are known.
+    pub reference: Option<String>,
+}
+
+pub struct BuildOptions {
+    /// Images to build (with their dependencies); empty = all.
+    pub images: Vec<String>,
+    pub parallel: usize,
+    pub force: bool,
+    /// Extra local tags per image (full references when `--images-repo` is set).
+    pub extra_tags: BTreeMap<Option<String>, Vec<String>>,
+    /// Receives every event; called from several tasks.
+    pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
+    pub git_commit: Option<String>,
+}
+
+/// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
+pub async fn connect() -> Result<Docker, BuildError> {
+    let at =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    let docker = Docker::connect_with_defaults().map_err(|e| BuildError::Daemon {
+        at: at.clone(),
+        cause: e.to_string(),
+    })?;
+    docker.ping().await.map_err(|e| BuildError::Daemon {
+        at,
+        cause: e.to_string(),
+    })?;
+    Ok(docker)
+}
+
+/// Local tag of an image.
+pub fn local_tag(project: &str, image: Option<&str>) -> String {
+    match image {
+        Some(n) => format!("{project}/{n}:latest"),
+        None => format!("{project}:latest"),
+    }
+}
+
+/// The images to build: the selection plus everything it depends on, in file order.
+pub fn selection<'a>(
+    config: &'a Config,
+    names: &[String],
+) -> Result<Vec<&'a ImageConfig>, BuildError> {
+    if names.is_empty() {
+        return Ok(config.images.iter().collect());
+    }
+    let mut want: Vec<Option<String>> = Vec::new();
+    let mut stack: Vec<Option<String>> = Vec::new();
+    for n in names {
+        let key = if n == "~" { None } else { Some(n.clone()) };
+        if config.image(key.as_deref()).is_none() {
+            return Err(BuildError::UnknownImage(n.clone()));
+        }
+        stack.push(key);
+    }
+    while let Some(k) = stack.pop() {
+        if want.contains(&k) {
+            continue;
+        }
+        if let Some(img) = config.image(k.as_deref()) {
+            stack.extend(img.dependencies.iter().map(|d| Some(d.image.clone())));
+        }
+        want.push(k);
+    }
+    Ok(config
+        .images
+        .iter()
+        .filter(|i| want.contains(&i.name))
+        .collect())
+}
+
+/// A local image built by Slipway with this signature, if any.
+async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
+    let mut filters = HashMap::new();
+    filters.insert(
+        "label".to_string(),
+        vec![format!("{}={sig}", signature::LABEL)],
+    );
+    let opts = ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    docker
+        .list_images(Some(opts))
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|i| i.id)
+}
+
+async fn tag(docker: &Docker, id: &str, reference: &str) -> Result<(), bollard::errors::Error> {
+    let (repo, tag) = match reference.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (reference, "latest"),
+    };
+    docker
+        .tag_image(
+            id,
+            Some(
+                TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build(),
+            ),
+        )
+        .await
+}
+
+/// Build the selected images. Returns them in werf.yaml order.
+pub async fn build(
+    docker: &Docker,
+    config: &Config,
+    signatures: &BTreeMap<Option<String>, String>,
+    opts: BuildOptions,
+) -> Result<Vec<BuiltImage>, BuildError> {
+    let selected: Vec<ImageConfig> = selection(config, &opts.images)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
+    let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
+    let mut started: Vec<Option<String>> = Vec::new();
+    let parallel = opts.parallel.max(1);
+    let opts = Arc::new(opts);
+    loop {
+        // Start every image whose dependencies are built, up to `parallel`.
+        for img in &selected {
+            if running.len() >= parallel {
+                break;
+            }
+            if started.contains(&img.name) {
+                continue;
+            }
+            let ready = img
+                .dependencies
+                .iter()
+                .all(|d| done.contains_key(&Some(d.image.clone())));
+            if !ready {
+                continue;
+            }
+            started.push(img.name.clone());
+            let sig = signatures.get(&img.name).cloned().unwrap_or_default();
+            let mut args = img.args.clone();
+            for d in &img.dependencies {
+                let Some(dep) = done.get(&Some(d.image.clone())) else {
+                    continue;
+                };
+                let names = opts
+                    .extra_tags
+                    .get(&Some(d.image.clone()))
+                    .and_then(|t| t.first())
+                    .cloned();
+                let reference = names.unwrap_or_else(|| dep.local_tag.clone());
+                let (repo, tagv) = reference
+                    .rsplit_once(':')
+                    .map(|(r, t)| (r.to_string(), t.to_string()))
+                    .unwrap_or((reference.clone(), "latest".into()));
+                for imp in &d.imports {
+                    let value = match imp.kind {
+                        ImportType::ImageName => reference.clone(),
+                        ImportType::ImageTag => tagv.clone(),
+                        ImportType::ImageRepo => repo.clone(),
+                        ImportType::ImageID | ImportType::ImageDigest => dep.image_id.clone(),
+                    };
+                    if let Some(a) = &imp.target_build_arg {
+                        args.insert(a.clone(), value);
+                    }
+                }
+            }
+            let docker = docker.clone();
+            let img = img.clone();
+            let project = config.project.clone();
+            let opts = opts.clone();
+            running
+                .spawn(async move { build_one(&docker, &project, &img, &sig, args, &opts).await });
+        }
+        let Some(next) = running.join_next().await else {
+            break;
+        };
+        let built = match next {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                // Stop the others cleanly: dropping their streams ends the builds.
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                return Err(e);
+            }
+            Err(e) => {
+                running.abort_all();
+                return Err(BuildError::Failed {
+                    image: "?".into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        done.insert(built.name.clone(), built);
+    }
+    Ok(selected
+        .iter()
+        .filter_map(|i| done.remove(&i.name))
+        .collect())
+}
+
+async fn build_one(
+    docker: &Docker,
+    project: &str,
+    img: &ImageConfig,
+    sig: &str,
+    args: BTreeMap<String, String>,
+    opts: &BuildOptions,
+) -> Result<BuiltImage, BuildError> {
+    let name = img.display_name().to_string();
+    let emit = |e: Event| (opts.on_event)(&e);
+    let local = local_tag(project, img.name.as_deref());
+    let fail = |message: String| BuildError::Failed {
+        image: name.clone(),
+        message,
+    };
+    let start = Instant::now();
+    let extra = opts.extra_tags.get(&img.name).cloned().unwrap_or_default();
+    if !opts.force
+        && !sig.is_empty()
+        && let Some(id) = find_local(docker, sig).await
+    {
+        for t in std::iter::once(&local).chain(&extra) {
+            tag(docker, &id, t)
+                .await
+                .map_err(|e| fail(format!("tagging {t}: {e}")))?;
+        }
+        emit(Event::Skipped {
+            image: name.clone(),
+            image_id: id.clone(),
+        });
+        return Ok(BuiltImage {
+            name: img.name.clone(),
+            image_id: id,
+            signature: sig.to_string(),
+            skipped: true,
+            seconds: 0.0,
+            local_tag: local,
+        });
+    }
+    emit(Event::Start {
+        image: name.clone(),
+    });
+
+    let entries = context::walk(&img.context_dir, &img.context_add_files).map_err(|source| {
+        BuildError::Context {
+            image: name.clone(),
+            source,
+        }
+    })?;
+    // A Dockerfile outside the context goes in under a generated name.
+    let (dockerfile_name, extra_files) = match img.dockerfile_path.strip_prefix(&img.context_dir) {
+        Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),
+        Err(_) => {
+            let data = std::fs::read(&img.dockerfile_path)
+                .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;
+            (
+                ".slipway.Dockerfile".to_string(),
+                vec![(".slipway.Dockerfile".to_string(), data)],
+            )
+        }
+    };
+    let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
+    let (rx, writer) = context::stream_tar(entries, extra_files);
+    let body = tokio_stream_of(rx);
+
+    let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
+    labels.insert("slipway.project".into(), project.to_string());
+    labels.insert("slipway.image".into(), name.clone());
+    labels.insert(signature::LABEL.into(), sig.to_string());
+    if let Some(c) = &opts.git_commit {
+        labels.insert("slipway.git-commit".into(), c.clone());
+    }
+    let buildargs: HashMap<String, String> = args.into_iter().collect();
+    let mut b = BuildImageOptionsBuilder::default()
+        .dockerfile(&dockerfile_name)
+        .t(&local)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&buildargs)
+        .labels(&labels);
+    if let Some(t) = &img.target {
+        b = b.target(t);
+    }
+    if !img.add_host.is_empty() {
+        b = b.extrahosts(&img.add_host.join(","));
+    }
+    if let Some(n) = &img.network {
+        b = b.networkmode(n);
+    }
+    if let Some(p) = img.platform.first() {
+        b = b.platform(p);
+    }
+    let mut stream = docker.build_image(b.build(), None, Some(bollard::body_stream(body)));
+    let mut last_lines: Vec<String> = Vec::new();
+    let mut current_step = String::new();
+    let mut image_id = None;
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| fail(format!("build failed: {e}")))?;
+        if let Some(s) = &info.stream {
+            for line in s.lines().filter(|l| !l.trim().is_empty()) {
+                if line.starts_with("Step ") {
+                    current_step = line.to_string();
+                }
+                if let Some(id) = line.strip_prefix("Successfully built ") {
+                    image_id = Some(id.trim().to_string());
+                }
+                last_lines.push(line.to_string());
+                if last_lines.len() > 10 {
+                    last_lines.remove(0);
+                }
+                emit(Event::Log {
+                    image: name.clone(),
+                    line: line.to_string(),
+                });
+            }
+        }
+        if let Some(aux) = &info.aux
+            && let Some(id) = &aux.id
+        {
+            image_id = Some(id.clone());
+        }
+        if let Some(err) = info.error_detail {
+            let msg = err.message.unwrap_or_default();
+            let located = locate_step(&dockerfile_text, &current_step)
+                .map(|l| format!("{}:{l}: ", img.dockerfile))
+                .unwrap_or_default();
+            let step = current_step
+                .split_once(" : ")
+                .map(|x| x.1)
+                .unwrap_or(&current_step);
+            return Err(fail(format!(
+                "{located}{step}: {msg}\nlast log lines:\n  {}",
+                last_lines.join("\n  ")
+            )));
+        }
+    }
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(BuildError::Context {
+                image: name.clone(),
+                source: e,
+            });
+        }
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    let id = match image_id {
+        Some(i) => i,
+        None => docker
+            .inspect_image(&local)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .ok_or_else(|| fail("the daemon reported no image".into()))?,
+    };
+    let id = if id.starts_with("sha256:") {
+        id
+    } else {
+        docker
+            .inspect_image(&id)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .unwrap_or(id)
+    };
+    for t in &extra {
+        tag(docker, &id, t)
+            .await
+            .map_err(|e| fail(format!("tagging {t}: {e}")))?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    emit(Event::Done {
+        image: name.clone(),
+        image_id: id.clone(),
+        seconds,
+    });
+    Ok(BuiltImage {
+        name: img.name.clone(),
+        image_id: id,
+        signature: sig.to_string(),
+        skipped: false,
+        seconds,
+        local_tag: local,
+    })
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> impl futures::Stream<Item = bytes::Bytes> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The Dockerfile line of the instruction a classic-builder `Step N/M : INSTR` names.
+fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
+    let n: usize = step
+        .strip_prefix("Step ")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    let mut count = 0;
+    let mut continued = false;
+    for (i, line) in dockerfile.lines().enumerate() {
+        let t = line.trim();
+        let starts = !continued && !t.is_empty() && !t.starts_with('#');
+        continued = t.ends_with('\\');
+        if starts {
+            count += 1;
+            if count == n {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_map_to_dockerfile_lines() {
+        let df = "# comment\nFROM x AS a\n\nRUN a \\\n  b\nRUN false\n";
+        assert_eq!(locate_step(df, "Step 1/3 : FROM x AS a"), Some(2));
+        assert_eq!(locate_step(df, "Step 2/3 : RUN a b"), Some(4));
+        assert_eq!(locate_step(df, "Step 3/3 : RUN false"), Some(6));
+    }
+}

@@ -1,11 +1,31 @@
-//! `slipway build`.
+//! `slipway build [IMAGE...]`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
-use super::NotImplemented;
+use crate::build::{self, BuildOptions, BuiltImage, Event};
+use crate::naming::{self, Naming};
 use crate::settings::Settings;
+use crate::{config, signature};
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildFlags {
+    /// Images built at once [default: number of CPUs; 1 = serial].
+    #[arg(long, env = "SLIPWAY_PARALLEL")]
+    pub parallel: Option<usize>,
+    /// Rebuild even when a local image has the same content signature.
+    #[arg(long)]
+    pub force: bool,
+    /// auto, on or off. Only the classic builder is supported on this daemon API.
+    #[arg(long, default_value = "auto")]
+    pub buildkit: String,
+    /// auto (per-image prefixed lines), plain, or quiet.
+    #[arg(long, default_value = "auto")]
+    pub log_mode: String,
+}
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -13,8 +33,103 @@ pub struct BuildArgs {
     pub images: Vec<String>,
     #[command(flatten)]
     pub tags: super::tags::TagArgs,
+    #[command(flatten)]
+    pub flags: BuildFlags,
 }
 
-pub async fn run(_settings: &Settings, _args: BuildArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("build").into())
+/// Prints build events: JSON lines with `--json`, else `image | line` on stderr.
+pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> {
+    let quiet = log_mode == "quiet";
+    Arc::new(move |e: &Event| {
+        if json {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+            return;
+        }
+        match e {
+            Event::Log { image, line } if !quiet => eprintln!("{image} | {line}"),
+            Event::Start { image } => eprintln!("{image} | building"),
+            Event::Skipped { image, image_id } => {
+                eprintln!(
+                    "{image} | unchanged: same content signature as local image {image_id}, not rebuilt"
+                )
+            }
+            Event::Done { image, seconds, .. } => eprintln!("{image} | built in {seconds:.1}s"),
+            _ => {}
+        }
+    })
+}
+
+/// `--buildkit` value check.
+pub fn check_buildkit(v: &str) -> anyhow::Result<()> {
+    match v {
+        "auto" | "off" => Ok(()),
+        "on" => Err(build::BuildError::BuildKitUnavailable.into()),
+        o => anyhow::bail!("--buildkit {o:?}: choose auto, on or off"),
+    }
+}
+
+pub fn summary(built: &[BuiltImage]) -> String {
+    let mut s = format!(
+        "{:<20} {:<8} {:<20} {:>8}\n",
+        "IMAGE", "STATUS", "IMAGE ID", "SECONDS"
+    );
+    for b in built {
+        let id = b.image_id.trim_start_matches("sha256:");
+        s.push_str(&format!(
+            "{:<20} {:<8} {:<20} {:>8.1}\n",
+            b.name.as_deref().unwrap_or("~"),
+            if b.skipped { "skipped" } else { "built" },
+            &id[..id.len().min(12)],
+            b.seconds
+        ));
+    }
+    s
+}
+
+pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    check_buildkit(&args.flags.buildkit)?;
+    let cfg = config::load(settings)?;
+    build::selection(&cfg, &args.images)?;
+    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+    let tag_opts = super::tags::to_options(&args.tags);
+    let mut extra_tags = BTreeMap::new();
+    if let Some(naming) = Naming::new(settings)?
+        && !tag_opts.is_empty()
+    {
+        let specs = naming::tags(&tag_opts, &cfg.dir)?;
+        for img in &cfg.images {
+            let sig = sigs.get(&img.name).cloned().unwrap_or_default();
+            let refs = naming::image_tags(&specs, &sig)
+                .iter()
+                .map(|t| {
+                    naming
+                        .reference(img.name.as_deref(), t)
+                        .map(|r| r.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            extra_tags.insert(img.name.clone(), refs);
+        }
+    }
+    let docker = build::connect().await?;
+    let git_commit = crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit);
+    let opts = BuildOptions {
+        images: args.images.clone(),
+        parallel: args.flags.parallel.unwrap_or_else(num_cpus::get),
+        force: args.flags.force,
+        extra_tags,
+        on_event: printer(settings.json, &args.flags.log_mode),
+        git_commit,
+    };
+    let built = build::build(&docker, &cfg, &sigs, opts).await?;
+    if settings.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"images": built}))?
+        );
+    } else {
+        print!("{}", summary(&built));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -27,3 +27,15 @@ pub struct TagArgs {
     #[arg(long = "tag-from-git", env = "SLIPWAY_TAG_FROM_GIT")]
     pub from_git: bool,
 }
+
+/// Into the library's tag options.
+pub fn to_options(t: &TagArgs) -> crate::naming::TagOptions {
+    crate::naming::TagOptions {
+        custom: t.custom.clone(),
+        git_branch: t.git_branch.clone(),
+        git_tag: t.git_tag.clone(),
+        git_commit: t.git_commit.clone(),
+        by_content: t.by_content,
+        from_git: t.from_git,
+    }
+}

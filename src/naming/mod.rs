@@ -296,6 +296,22 @@ pub fn tags(opts: &TagOptions, dir: &std::path::Path) -> Result<Vec<TagSpec>, Na
     Ok(out)
 }
 
+/// The tags one image gets: the specs, with `content` replaced by its signature.
+pub fn image_tags(specs: &[TagSpec], signature: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in specs {
+        let t = if s.kind == "content" {
+            signature.to_string()
+        } else {
+            s.value.clone()
+        };
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// The error for a publish with no tag option.
 pub fn no_tags_error() -> NamingError {
     NamingError::Tag("no tag given: use --tag-custom, --tag-git-branch, --tag-git-tag, --tag-git-commit, --tag-by-content (werf: --tag-by-stages-signature) or --tag-from-git".into())

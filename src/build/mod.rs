@@ -148,7 +148,7 @@ pub fn selection<'a>(
 }
 
 /// A local image built by Slipway with this signature, if any.
-async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
+pub async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
     let mut filters = HashMap::new();
     filters.insert(
         "label".to_string(),

@@ -4,3 +4,346 @@
 pub mod archive;
 pub mod plan;
 pub mod report;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::build::{self, BuildOptions, Event};
+use crate::config::{self, ConfigErrors};
+use crate::naming::{self, Naming, NamingError, TagOptions};
+use crate::registry::client::UploadMode;
+use crate::registry::push::{self, PushError, PushOptions, PushTarget};
+use crate::registry::{Client, RegistryError, Repository};
+use crate::settings::Settings;
+use crate::signature::{self, SignatureError};
+use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
+use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error(transparent)]
+    Naming(#[from] NamingError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Build(#[from] build::BuildError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("--images-repo is required to publish (or SLIPWAY_IMAGES_REPO / WERF_IMAGES_REPO)")]
+    NoRepo,
+    #[error(
+        "image {0} is not built locally with its current content; run `slipway build` first, or use `slipway build-and-publish`"
+    )]
+    NotBuilt(String),
+    #[error("exporting image {image} from the daemon: {cause}")]
+    Export { image: String, cause: String },
+    #[error("reading the exported image {image}: {cause}")]
+    Archive { image: String, cause: String },
+}
+
+/// Everything `publish` / `build-and-publish` takes besides settings.
+pub struct PublishOptions {
+    pub build: bool,
+    pub images: Vec<String>,
+    pub tags: TagOptions,
+    pub dry_run: bool,
+    pub report_path: Option<PathBuf>,
+    pub digest_file: Option<PathBuf>,
+    pub parallel: usize,
+    pub force: bool,
+    pub upload_mode: UploadMode,
+    pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
+}
+
+/// What a run did: the plan only (dry run) or the report.
+pub enum Outcome {
+    Planned(Plan),
+    Published(Report),
+}
+
+/// Reads tags through the registry client: digest by HEAD, signature from the config label.
+pub struct ClientLookup<'a> {
+    pub client: &'a Client,
+    pub repos: BTreeMap<String, Repository>,
+}
+
+impl RemoteLookup for ClientLookup<'_> {
+    type Error = RegistryError;
+    async fn lookup(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<RemoteTag>, RegistryError> {
+        let Some(repo) = self.repos.get(repository) else {
+            return Ok(None);
+        };
+        let Some((body, info)) = self.client.get_manifest(repo, tag).await? else {
+            return Ok(None);
+        };
+        let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let signature = match m["config"]["digest"].as_str() {
+            Some(cfg) => {
+                let cfg = self.client.get_blob_bytes(repo, cfg).await?;
+                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
+                cfg["config"]["Labels"][signature::LABEL]
+                    .as_str()
+                    .map(str::to_string)
+            }
+            None => None,
+        };
+        Ok(Some(RemoteTag {
+            digest: info.digest,
+            signature,
+        }))
+    }
+}
+
+/// Plan, then (unless dry run) build what must be built, push, retag and report.
+pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcome, PublishError> {
+    let cfg = config::load(settings)?;
+    let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
+    let specs = naming::tags(&opts.tags, &cfg.dir)?;
+    if specs.is_empty() {
+        return Err(naming::no_tags_error().into());
+    }
+    let selected: Vec<Option<String>> = build::selection(&cfg, &opts.images)?
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+
+    let mut wanted = Vec::new();
+    let mut repos = BTreeMap::new();
+    for name in &selected {
+        let sig = sigs.get(name).cloned().unwrap_or_default();
+        let repository = naming.repository(name.as_deref())?;
+        let tags = naming::image_tags(&specs, &sig)
+            .iter()
+            .map(|t| naming.repo_tag(name.as_deref(), t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let content_tag = naming.repo_tag(name.as_deref(), &sig)?;
+        let probe = if tags.contains(&content_tag) {
+            Vec::new()
+        } else {
+            vec![content_tag]
+        };
+        repos.insert(repository.to_string(), repository.clone());
+        wanted.push(Wanted {
+            name: name.clone(),
+            repository: repository.to_string(),
+            tags,
+            signature: sig,
+            probe,
+        });
+    }
+    let client = Client::new(settings);
+    let lookup = ClientLookup {
+        client: &client,
+        repos: repos.clone(),
+    };
+    let plan = Plan::compute(wanted, &lookup, 8).await?;
+    if opts.dry_run {
+        return Ok(Outcome::Planned(plan));
+    }
+
+    let to_push: Vec<String> = plan
+        .images
+        .iter()
+        .filter(|p| p.needs_push())
+        .map(|p| p.wanted.name.clone().unwrap_or_else(|| "~".into()))
+        .collect();
+    let mut local: BTreeMap<Option<String>, (String, bool)> = BTreeMap::new();
+    if !to_push.is_empty() {
+        let docker = build::connect().await?;
+        if opts.build {
+            let mut extra_tags = BTreeMap::new();
+            for p in &plan.images {
+                let refs = p
+                    .wanted
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", p.wanted.repository))
+                    .collect();
+                extra_tags.insert(p.wanted.name.clone(), refs);
+            }
+            let built = build::build(
+                &docker,
+                &cfg,
+                &sigs,
+                BuildOptions {
+                    images: to_push.clone(),
+                    parallel: opts.parallel,
+                    force: opts.force,
+                    extra_tags,
+                    on_event: opts.on_event.clone(),
+                    git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
+                },
+            )
+            .await?;
+            for b in built {
+                local.insert(b.name.clone(), (b.image_id, !b.skipped));
+            }
+        } else {
+            for p in plan.images.iter().filter(|p| p.needs_push()) {
+                let id = build::find_local(&docker, &p.wanted.signature)
+                    .await
+                    .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
+                local.insert(p.wanted.name.clone(), (id, false));
+            }
+        }
+        let work = tempfile::tempdir().map_err(|e| PublishError::Export {
+            image: "-".into(),
+            cause: e.to_string(),
+        })?;
+        let mut results: BTreeMap<Option<String>, String> = BTreeMap::new();
+        for p in plan.images.iter().filter(|p| p.needs_push()) {
+            let (id, _) = local
+                .get(&p.wanted.name)
+                .cloned()
+                .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
+            let image = export(&docker, &id, p.label(), work.path()).await?;
+            let repository = repos
+                .get(&p.wanted.repository)
+                .cloned()
+                .ok_or(PublishError::NoRepo)?;
+            let target = PushTarget {
+                repository,
+                tags: p.wanted.tags.clone(),
+            };
+            let popts = PushOptions {
+                upload_mode: opts.upload_mode,
+                work_dir: work.path().to_path_buf(),
+                ..PushOptions::default()
+            };
+            let r = push::push_image(&client, &image, &target, &popts).await?;
+            tracing::info!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
+            results.insert(p.wanted.name.clone(), r.digest);
+        }
+        return finish(
+            &cfg.project,
+            &plan,
+            &client,
+            &repos,
+            &local,
+            &results,
+            &opts,
+        )
+        .await;
+    }
+    finish(
+        &cfg.project,
+        &plan,
+        &client,
+        &repos,
+        &local,
+        &BTreeMap::new(),
+        &opts,
+    )
+    .await
+}
+
+async fn finish(
+    project: &str,
+    plan: &Plan,
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    local: &BTreeMap<Option<String>, (String, bool)>,
+    pushed: &BTreeMap<Option<String>, String>,
+    opts: &PublishOptions,
+) -> Result<Outcome, PublishError> {
+    let mut images = Vec::new();
+    for p in &plan.images {
+        let repo = repos
+            .get(&p.wanted.repository)
+            .ok_or(PublishError::NoRepo)?;
+        let (digest, push) = match &p.action {
+            Action::UpToDate { digest } => (digest.clone(), PushOutcome::AlreadyPresent),
+            Action::Retag {
+                digest, add_tags, ..
+            } => {
+                push::retag(client, repo, digest, add_tags).await?;
+                (digest.clone(), PushOutcome::AlreadyPresent)
+            }
+            Action::Push => (
+                pushed.get(&p.wanted.name).cloned().unwrap_or_default(),
+                PushOutcome::Pushed,
+            ),
+        };
+        let built = local.get(&p.wanted.name).is_some_and(|(_, b)| *b);
+        images.push(ImageReport {
+            name: p.wanted.name.clone(),
+            repository: p.wanted.repository.clone(),
+            references: p
+                .wanted
+                .tags
+                .iter()
+                .map(|t| format!("{}:{t}", p.wanted.repository))
+                .collect(),
+            digest,
+            signature: p.wanted.signature.clone(),
+            build: if built {
+                BuildOutcome::Built
+            } else {
+                BuildOutcome::Skipped
+            },
+            push,
+        });
+    }
+    let report = Report {
+        project: project.to_string(),
+        images,
+    };
+    if let Some(p) = &opts.report_path {
+        report.write(p)?;
+    }
+    if let Some(p) = &opts.digest_file {
+        report.write_dotenv(p)?;
+    }
+    Ok(Outcome::Published(report))
+}
+
+/// Stream an image out of the daemon (docker-save format) into a file and read it.
+async fn export(
+    docker: &bollard::Docker,
+    id: &str,
+    label: &str,
+    dir: &std::path::Path,
+) -> Result<crate::archive::Image, PublishError> {
+    let err = |cause: String| PublishError::Export {
+        image: label.to_string(),
+        cause,
+    };
+    let path = dir.join(format!("{}.tar", id.trim_start_matches("sha256:")));
+    let mut f = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let mut stream = docker.export_image(id);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| err(e.to_string()))?;
+        f.write_all(&chunk).await.map_err(|e| err(e.to_string()))?;
+    }
+    f.flush().await.map_err(|e| err(e.to_string()))?;
+    drop(f);
+    let p = path.clone();
+    let images = tokio::task::spawn_blocking(move || crate::archive::read(&p))
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| PublishError::Archive {
+            image: label.to_string(),
+            cause: e.to_string(),
+        })?;
+    crate::archive::select(&path, images, None).map_err(|e| PublishError::Archive {
+        image: label.to_string(),
+        cause: e.to_string(),
+    })
+}

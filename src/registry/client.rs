@@ -372,9 +372,10 @@ impl Client {
         loop {
             attempt += 1;
             let mut req = make(&http, &base);
-            if let Some(a) = self.with_host(host, |h| {
+            let sent = self.with_host(host, |h| {
                 h.auth.get(&key).or_else(|| h.auth.get("")).cloned()
-            }) {
+            });
+            if let Some(a) = &sent {
                 req = req.header(header::AUTHORIZATION, a);
             }
             let req = req
@@ -408,6 +409,14 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     if status == StatusCode::UNAUTHORIZED {
+                        // Another request may have authenticated meanwhile: retry with it.
+                        let now = self.with_host(host, |h| {
+                            h.auth.get(&key).or_else(|| h.auth.get("")).cloned()
+                        });
+                        if now.is_some() && now != sent && auth_tries <= 2 {
+                            auth_tries += 1;
+                            continue;
+                        }
                         auth_tries += 1;
                         let challenge = resp
                             .headers()

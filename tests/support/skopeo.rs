@@ -79,7 +79,15 @@ pub fn tags(reg: &Registry, repo: &str) -> Vec<String> {
             t.sort();
             t
         }
-        Err(e) if e.contains("NAME_UNKNOWN") || e.contains("not found") => Vec::new(),
+        Err(e)
+            if e.contains("NAME_UNKNOWN")
+                || e.contains("not found")
+                || e.contains("name unknown")
+                || e.contains("not known")
+                || e.contains("404") =>
+        {
+            Vec::new()
+        }
         Err(e) => panic!("skopeo list-tags {repo}: {e}"),
     }
 }

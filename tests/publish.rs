@@ -1,0 +1,375 @@
+//! `build-and-publish` / `publish` end to end: real daemon, real registries, skopeo as
+//! the judge; credentials from config.json, a credential helper and the environment;
+//! no-op reruns, tag-only changes, layer reuse; the errors users meet.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{Registry, skopeo};
+
+fn shop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop")
+}
+
+/// A copy of examples/shop that a test may edit.
+fn shop_copy() -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tmp");
+    copy_dir(&shop(), d.path());
+    d
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.expect("walk");
+        let rel = e.path().strip_prefix(from).expect("rel");
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+fn publish(dir: &Path, reg: &Registry, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("BASE_IMAGE", support::base_image())
+        .env("XDG_CACHE_HOME", dir.with_extension("cache"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--images-repo", &format!("{}/shop", reg.host)]);
+    if !reg.tls {
+        c.args(["--insecure-registry", &reg.host]);
+    }
+    c.arg("build-and-publish").args(extra);
+    c
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report")).expect("json")
+}
+
+/// Every reference in the report resolves (skopeo) to the reported digest.
+fn assert_report_matches_registry(reg: &Registry, rep: &serde_json::Value) {
+    let images = rep["images"].as_array().expect("images");
+    assert_eq!(images.len(), 3);
+    for img in images {
+        let digest = img["digest"].as_str().expect("digest");
+        for r in img["references"].as_array().expect("refs") {
+            let r = r.as_str().expect("ref");
+            let path = r
+                .strip_prefix(&format!("{}/", reg.host))
+                .expect("host prefix");
+            assert_eq!(skopeo::digest(reg, path).expect("skopeo"), digest, "{r}");
+        }
+    }
+}
+
+#[test]
+fn plain_registry_publish_rerun_and_new_tag() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let dir = shop_copy();
+    // Reports go outside the project: a file written into the context changes signatures.
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let rep = out_dir.path().join("report.json");
+    let env = out_dir.path().join("digests.env");
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "v1",
+            "--tag-by-content",
+            "--report-path",
+            &rep.to_string_lossy(),
+            "--digest-file",
+            &env.to_string_lossy(),
+        ],
+    )
+    .assert()
+    .success();
+    let first = report(&rep);
+    assert_report_matches_registry(&reg, &first);
+    let dotenv = std::fs::read_to_string(&env).expect("dotenv");
+    let backend = &first["images"][0];
+    assert_eq!(backend["name"], "backend");
+    assert!(
+        dotenv.contains(&format!(
+            "SLIPWAY_IMAGE_BACKEND_DIGEST={}\n",
+            backend["digest"].as_str().expect("d")
+        )),
+        "{dotenv}"
+    );
+    assert!(
+        dotenv.contains(&format!(
+            "SLIPWAY_IMAGE_BACKEND_REF={}/shop/backend@",
+            reg.host
+        )),
+        "{dotenv}"
+    );
+    // The dependant was built FROM its dependency's published name.
+    let mig = skopeo::config(&reg, "shop/migrations:v1").expect("config");
+    assert_eq!(mig["config"]["Labels"]["slipway.image"], "migrations");
+
+    // No change: nothing built, no blob uploaded, no manifest written.
+    let blobs = reg.count_requests("PUT", "/blobs/uploads/");
+    let manifests = reg.count_requests("PUT", "/manifests/");
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "v1",
+            "--tag-by-content",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .assert()
+    .success();
+    let second = report(&rep);
+    assert_eq!(reg.count_requests("PUT", "/blobs/uploads/"), blobs);
+    assert_eq!(reg.count_requests("PUT", "/manifests/"), manifests);
+    for (a, b) in first["images"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .zip(second["images"].as_array().expect("b"))
+    {
+        assert_eq!(a["digest"], b["digest"]);
+        assert_eq!(b["push"], "already-present");
+    }
+
+    // A new tag: one manifest PUT per image, no blob.
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "v1",
+            "--tag-custom",
+            "v2",
+            "--tag-by-content",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .assert()
+    .success();
+    assert_eq!(reg.count_requests("PUT", "/blobs/uploads/"), blobs);
+    assert_eq!(reg.count_requests("PUT", "/manifests/"), manifests + 3);
+    assert_report_matches_registry(&reg, &report(&rep));
+
+    // An ignored file (.dockerignore excludes docs/) changes nothing.
+    std::fs::write(dir.path().join("docs/DEPLOY.md"), "edited\n").expect("edit");
+    publish(
+        dir.path(),
+        &reg,
+        &["--tag-custom", "v1", "--tag-by-content"],
+    )
+    .assert()
+    .success();
+    assert_eq!(reg.count_requests("PUT", "/blobs/uploads/"), blobs);
+
+    // Editing the frontend's file: every image shares the context, so all get new
+    // signatures, but only the frontend has a new layer; the others differ in config only.
+    std::fs::write(dir.path().join("frontend/index.html"), "<h1>changed</h1>\n").expect("edit");
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "v3",
+            "--tag-by-content",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .assert()
+    .success();
+    let third = report(&rep);
+    let front = third["images"]
+        .as_array()
+        .expect("i")
+        .iter()
+        .find(|i| i["name"] == "frontend")
+        .expect("frontend")
+        .clone();
+    assert_eq!(front["push"], "pushed");
+    assert_ne!(front["digest"], first["images"][1]["digest"]);
+    let new_blobs = reg.count_requests("PUT", "/blobs/uploads/") - blobs;
+    // Blobs the three new images reference: layers + configs. The base layers they share
+    // with the first run must not have travelled again.
+    let referenced: usize = ["backend", "frontend", "migrations"]
+        .iter()
+        .map(|i| {
+            let m: serde_json::Value = serde_json::from_str(
+                &skopeo::raw_manifest(&reg, &format!("shop/{i}:v3")).expect("raw"),
+            )
+            .expect("json");
+            m["layers"].as_array().map(Vec::len).unwrap_or(0) + 1
+        })
+        .sum();
+    // backend: config only; frontend: COPY + RUN layers + config; migrations: its layer
+    // (Docker records build-time directory times, so it differs) + config.
+    assert!(new_blobs <= 6, "uploaded {new_blobs} blobs");
+    assert!(
+        referenced >= new_blobs + 8,
+        "{referenced} referenced, {new_blobs} uploaded"
+    );
+    assert_report_matches_registry(&reg, &third);
+}
+
+#[test]
+fn tls_registry_with_config_json_helper_and_env_credentials() {
+    let _ = support::base_image();
+    let reg = Registry::tls_auth();
+    let (user, pass) = reg.creds.clone().expect("creds");
+    let dir = shop_copy();
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let rep = out_dir.path().join("report.json");
+
+    // 1. docker config.json auths.
+    let cfg = reg.docker_config_dir();
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "cfg",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .env("DOCKER_CONFIG", cfg.path())
+    .assert()
+    .success();
+    assert_report_matches_registry(&reg, &report(&rep));
+
+    // 2. a credHelpers entry: a helper script on PATH.
+    let helper_dir = tempfile::tempdir().expect("tmp");
+    let script = helper_dir.path().join("docker-credential-slipwaytest");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nread host\n[ \"$host\" = \"{}\" ] || exit 1\necho '{{\"Username\":\"{user}\",\"Secret\":\"{pass}\"}}'\n", reg.host),
+    )
+    .expect("script");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let hcfg = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        hcfg.path().join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"slipwaytest"}}}}"#, reg.host),
+    )
+    .expect("cfg");
+    let path = format!(
+        "{}:{}",
+        helper_dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "helper",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .env("DOCKER_CONFIG", hcfg.path())
+    .env("PATH", &path)
+    .assert()
+    .success();
+    assert_report_matches_registry(&reg, &report(&rep));
+
+    // 3. the environment (werf's variable names too).
+    let out = publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "env",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .env("WERF_REPO_USERNAME", &user)
+    .env("WERF_REPO_PASSWORD", &pass)
+    .env("SLIPWAY_LOG_LEVEL", "trace")
+    .assert()
+    .success();
+    assert_report_matches_registry(&reg, &report(&rep));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(!all.contains(&pass), "password printed");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let dir = shop_copy();
+    let out = publish(dir.path(), &reg, &["--tag-custom", "v1", "--dry-run"])
+        .arg("--json")
+        .assert()
+        .success();
+    let plan: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    assert_eq!(plan["images"].as_array().map(Vec::len), Some(3));
+    assert_eq!(plan["images"][0]["action"], "push");
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+    assert!(skopeo::tags(&reg, "shop/backend").is_empty());
+}
+
+#[test]
+fn bad_input_fails_before_any_side_effect() {
+    let reg = Registry::plain();
+    let dir = shop_copy();
+    // No tag option.
+    let out = publish(dir.path(), &reg, &[]).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--tag-custom"));
+    // Invalid custom tag.
+    publish(dir.path(), &reg, &["--tag-custom", "bad tag"])
+        .assert()
+        .code(1);
+    // A nested path on Docker Hub in multirepo mode.
+    let out = support::slipway()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--images-repo",
+            "docker.io/acme/app",
+            "--images-repo-mode",
+            "multirepo",
+            "build-and-publish",
+            "--tag-custom",
+            "x",
+        ])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("use --images-repo-mode monorepo"), "{err}");
+    // Broken werf.yaml: located error.
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: shop\nconfigVersion: 1\n---\nimage: a\ndockerfle: x\n",
+    )
+    .expect("write");
+    let out = publish(dir.path(), &reg, &["--tag-custom", "v1"])
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr)
+            .contains("werf.yaml:5:1: unknown key `dockerfle`")
+    );
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+    assert_eq!(reg.count_requests("GET", "/v2/"), 0);
+}

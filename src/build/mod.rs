@@ -376,7 +376,20 @@ async fn build_one(
     let mut current_step = String::new();
     let mut image_id = None;
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| fail(format!("build failed: {e}")))?;
+        let info = match item {
+            Ok(i) => i,
+            // bollard reports a failed step as a stream error: locate it like error_detail.
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                bollard::models::BuildInfo {
+                    error_detail: Some(bollard::models::ErrorDetail {
+                        code: None,
+                        message: Some(error),
+                    }),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(fail(format!("build failed: {e}"))),
+        };
         if let Some(s) = &info.stream {
             for line in s.lines().filter(|l| !l.trim().is_empty()) {
                 if line.starts_with("Step ") {

@@ -42,8 +42,14 @@ pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> 
     let quiet = log_mode == "quiet";
     Arc::new(move |e: &Event| {
         if json {
-            if let Ok(line) = serde_json::to_string(e) {
-                println!("{line}");
+            // Each event carries its time, so a reader can see builds overlap.
+            if let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) {
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                m.insert("time_ms".into(), ms.into());
+                println!("{}", serde_json::Value::Object(m));
             }
             return;
         }

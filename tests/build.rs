@@ -66,9 +66,7 @@ fn project(name: &str) -> tempfile::TempDir {
             ("tool/tool.txt", "tool v1\n"),
             (
                 "dep/Dockerfile",
-                &format!(
-                    "ARG TOOL_IMAGE\nFROM ${{TOOL_IMAGE}}\nARG TOOL_ID\nRUN echo \"$TOOL_ID\" > /tool-id\n"
-                ),
+                "ARG TOOL_IMAGE\nFROM ${TOOL_IMAGE}\nARG TOOL_ID\nRUN echo \"$TOOL_ID\" > /tool-id\n",
             ),
         ],
     );

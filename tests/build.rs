@@ -41,6 +41,7 @@ fn build(dir: &Path, extra: &[&str]) -> assert_cmd::Command {
 fn project(name: &str) -> tempfile::TempDir {
     let base = support::base_image();
     let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!("{:?}{}", std::time::SystemTime::now(), d.path().display());
     let werf = format!(
         "project: {name}\nconfigVersion: 1\n---\nimage: app\ncontext: app\ntarget: final\nargs:\n  GREETING: hello\naddHost: [\"myhost:10.1.2.3\"]\n---\nimage: tool\ncontext: tool\n---\nimage: dep\ncontext: dep\ndependencies:\n  - image: tool\n    imports:\n      - type: ImageID\n        targetBuildArg: TOOL_ID\n      - type: ImageName\n        targetBuildArg: TOOL_IMAGE\n"
     );
@@ -64,6 +65,10 @@ fn project(name: &str) -> tempfile::TempDir {
                 &format!("FROM {base}\nCOPY tool.txt /tool.txt\nRUN sleep 2\n"),
             ),
             ("tool/tool.txt", "tool v1\n"),
+            // Unique per run, so images left by an earlier run never match.
+            ("app/nonce", &nonce),
+            ("tool/nonce", &nonce),
+            ("dep/nonce", &nonce),
             (
                 "dep/Dockerfile",
                 "ARG TOOL_IMAGE\nFROM ${TOOL_IMAGE}\nARG TOOL_ID\nRUN echo \"$TOOL_ID\" > /tool-id\n",
@@ -76,7 +81,10 @@ fn project(name: &str) -> tempfile::TempDir {
 #[test]
 fn directives_dockerignore_and_dependencies() {
     let p = project("bt-one");
-    let out = build(p.path(), &["--json", "build"]).assert().success();
+    // --force: an earlier run may have left images with these very signatures.
+    let out = build(p.path(), &["--json", "build", "--force"])
+        .assert()
+        .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     // Target, build arg, addHost inside RUN.
     assert_eq!(

@@ -1,11 +1,14 @@
-//! `slipway images`.
+//! `slipway images [--json]`: each image's name, repository, references and content
+//! signature. Touches no daemon and no registry.
 
 use std::process::ExitCode;
 
 use clap::Args;
+use serde::Serialize;
 
-use super::NotImplemented;
+use crate::naming::{self, Naming};
 use crate::settings::Settings;
+use crate::{config, signature};
 
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
@@ -13,6 +16,55 @@ pub struct ImagesArgs {
     pub tags: super::tags::TagArgs,
 }
 
-pub async fn run(_settings: &Settings, _args: ImagesArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("images").into())
+#[derive(Serialize)]
+struct Row {
+    name: Option<String>,
+    repository: Option<String>,
+    references: Vec<String>,
+    signature: String,
+}
+
+pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config::load(settings)?;
+    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+    let naming = Naming::new(settings)?;
+    let specs = naming::tags(&super::tags::to_options(&args.tags), &cfg.dir)?;
+    let mut rows = Vec::new();
+    for img in &cfg.images {
+        let sig = sigs.get(&img.name).cloned().unwrap_or_default();
+        let (repository, references) = match &naming {
+            Some(n) => {
+                let refs = naming::image_tags(&specs, &sig)
+                    .iter()
+                    .map(|t| n.reference(img.name.as_deref(), t).map(|r| r.to_string()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Some(n.repository(img.name.as_deref())?.to_string()), refs)
+            }
+            None => (None, Vec::new()),
+        };
+        rows.push(Row {
+            name: img.name.clone(),
+            repository,
+            references,
+            signature: sig,
+        });
+    }
+    if settings.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "images": rows }))?
+        );
+    } else {
+        for r in &rows {
+            println!("{}", r.name.as_deref().unwrap_or("~"));
+            if let Some(repo) = &r.repository {
+                println!("  repository {repo}");
+            }
+            println!("  signature  {}", r.signature);
+            for reference in &r.references {
+                println!("  reference  {reference}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -37,10 +37,20 @@ impl Registry {
         Self::start(true)
     }
 
+    /// TLS + htpasswd with a chosen user and password (e.g. GitLab's `gitlab-ci-token`).
+    #[allow(dead_code)]
+    pub fn tls_auth_as(user: &str, password: &str) -> Self {
+        Self::start_as(true, user, password)
+    }
+
     fn start(tls: bool) -> Self {
+        Self::start_as(tls, USER, PASSWORD)
+    }
+
+    fn start_as(tls: bool, user: &str, password: &str) -> Self {
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start(tls) {
+            match Self::try_start(tls, user, password) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -48,7 +58,7 @@ impl Registry {
         panic!("cannot start docker-registry: {last_err}");
     }
 
-    fn try_start(tls: bool) -> Result<Self, String> {
+    fn try_start(tls: bool, user: &str, password: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -72,7 +82,7 @@ impl Registry {
             ));
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
-                .args(["-Bbn", USER, PASSWORD])
+                .args(["-Bbn", user, password])
                 .output()
                 .map_err(|e| format!("htpasswd (apache2-utils) missing: {e}"))?;
             std::fs::write(&htpasswd, &out.stdout).map_err(|e| e.to_string())?;
@@ -85,7 +95,7 @@ impl Registry {
             std::fs::copy(&ca, d.join("ca.crt")).map_err(|e| e.to_string())?;
             certs_d = Some(d);
             ca_cert = Some(ca);
-            creds = Some((USER.to_string(), PASSWORD.to_string()));
+            creds = Some((user.to_string(), password.to_string()));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).map_err(|e| e.to_string())?;

@@ -1,0 +1,249 @@
+//! `slipway ci-env`: sourced in bash with hostile values, PowerShell output, missing
+//! variables, and a real GitLab-style build-and-publish to a TLS + htpasswd registry.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Registry, skopeo};
+
+fn ci_env(vars: &[(&str, &str)], args: &[&str]) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("TMPDIR", std::env::temp_dir())
+        .arg("ci-env")
+        .args(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Source `script` in bash and print the given variables NUL-separated.
+fn source(script: &Path, keys: &[&str], cwd: &Path) -> Vec<String> {
+    let printf: Vec<String> = keys
+        .iter()
+        .map(|k| format!("printf '%s\\0' \"${k}\""))
+        .collect();
+    let out = Command::new("bash")
+        .current_dir(cwd)
+        .arg("-c")
+        .arg(format!(
+            "set -e; source '{}'; {}",
+            script.display(),
+            printf.join("; ")
+        ))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hostile_values_are_data_when_sourced() {
+    let work = tempfile::tempdir().expect("tmp");
+    let hostile = [
+        "$(touch pwned1)",
+        "`touch pwned2`",
+        "a\"; touch pwned3; echo \"",
+        "it's'; touch pwned4; '",
+        "line1\nline2; touch pwned5",
+        "\\\"$(touch pwned6)\\",
+    ];
+    for h in hostile {
+        let vars = [
+            ("CI_REGISTRY", "registry.example.com"),
+            ("CI_REGISTRY_IMAGE", "registry.example.com/g/app"),
+            ("CI_JOB_TOKEN", "tok"),
+            ("CI_COMMIT_REF_NAME", h),
+            ("CI_ENVIRONMENT_SLUG", h),
+            ("CI_PROJECT_URL", h),
+        ];
+        let out = ci_env(
+            &vars,
+            &["gitlab", "--tagging-strategy", "tag-or-branch", "--as-file"],
+        )
+        .assert()
+        .success();
+        let script = String::from_utf8_lossy(&out.get_output().stdout)
+            .trim()
+            .to_string();
+        let got = source(
+            Path::new(&script),
+            &[
+                "SLIPWAY_ENV",
+                "WERF_ENV",
+                "SLIPWAY_ADD_ANNOTATION_PROJECT_GIT",
+                "SLIPWAY_TAG_GIT_BRANCH",
+            ],
+            work.path(),
+        );
+        assert_eq!(got[0], h);
+        assert_eq!(got[1], h);
+        assert_eq!(got[2], format!("project.werf.io/git={h}"));
+        assert!(
+            got[3]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "{:?}",
+            got[3]
+        );
+        let pwned: Vec<_> = std::fs::read_dir(work.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        assert!(pwned.is_empty(), "a value executed: {pwned:?} for {h:?}");
+    }
+}
+
+#[test]
+fn powershell_env_file_and_missing_variables() {
+    let vars = [
+        ("CI_REGISTRY_IMAGE", "registry.example.com/g/app"),
+        ("CI_COMMIT_TAG", "v1.0"),
+    ];
+    let out = ci_env(
+        &vars,
+        &[
+            "gitlab",
+            "--shell",
+            "powershell",
+            "--tagging-strategy",
+            "tag-or-branch",
+        ],
+    )
+    .assert()
+    .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("$Env:SLIPWAY_IMAGES_REPO = \"registry.example.com/g/app\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("$Env:SLIPWAY_TAG_GIT_TAG = \"v1.0\""),
+        "{text}"
+    );
+    assert!(text.contains("$Env:DOCKER_CONFIG = "), "{text}");
+    let out = ci_env(&vars, &["gitlab", "--as-env-file"])
+        .assert()
+        .success();
+    let path = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let env = std::fs::read_to_string(&path).expect("env file");
+    assert!(env.contains("SLIPWAY_TAG_BY_CONTENT=true\n"), "{env}");
+    // Missing variables: named.
+    let out = ci_env(
+        &[("CI_REGISTRY_IMAGE", "r/x")],
+        &["gitlab", "--tagging-strategy", "tag-or-branch"],
+    )
+    .assert()
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("CI_COMMIT_TAG") && err.contains("CI_COMMIT_REF_NAME"),
+        "{err}"
+    );
+    let out = ci_env(&[], &["gitlab"]).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("CI_REGISTRY_IMAGE"));
+    // Already set: left alone.
+    let out = ci_env(
+        &[("CI_REGISTRY_IMAGE", "r/x"), ("SLIPWAY_ENV", "mine")],
+        &["gitlab"],
+    )
+    .assert()
+    .success();
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .contains("# skip SLIPWAY_ENV: already set")
+    );
+    // GitHub.
+    let out = ci_env(
+        &[
+            ("GITHUB_REPOSITORY", "Acme/App"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ],
+        &["github", "--tagging-strategy", "tag-or-branch"],
+    )
+    .assert()
+    .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("export SLIPWAY_IMAGES_REPO=\"ghcr.io/acme/app\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("export SLIPWAY_TAG_GIT_BRANCH=\"main\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn gitlab_job_builds_and_publishes_with_the_job_token() {
+    let _ = support::base_image();
+    let token = "glcbt-job-token-0123456789";
+    let reg = Registry::tls_auth_as("gitlab-ci-token", token);
+    let image_repo = format!("{}/group/shop", reg.host);
+    let work = tempfile::tempdir().expect("tmp");
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let script = format!(
+        "set -e\nsource \"$(slipway ci-env gitlab --as-file)\"\nslipway --dir '{}' build-and-publish --report-path '{}/report.json'\n",
+        shop.display(),
+        work.path().display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c").arg(script).env_clear();
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.parent().expect("dir").display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .env("HOME", work.path())
+    .env("TMPDIR", work.path())
+    .env("XDG_CACHE_HOME", work.path().join("cache"))
+    .env("BASE_IMAGE", support::base_image())
+    .env("CI", "true")
+    .env("GITLAB_CI", "true")
+    .env("CI_REGISTRY", &reg.host)
+    .env("CI_REGISTRY_IMAGE", &image_repo)
+    .env("CI_JOB_TOKEN", token)
+    .env("CI_COMMIT_REF_NAME", "main")
+    .env("CI_COMMIT_SHA", "0123456789abcdef")
+    .env("CI_PROJECT_URL", "https://gitlab.example.com/group/shop");
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", h);
+    }
+    let out = cmd.output().expect("bash");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains(token), "token printed");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    for img in report["images"].as_array().expect("images") {
+        let name = img["name"].as_str().expect("name");
+        let sig = img["signature"].as_str().expect("sig");
+        assert_eq!(img["repository"], format!("{image_repo}/{name}"));
+        let d = skopeo::digest(&reg, &format!("group/shop/{name}:{sig}")).expect("skopeo");
+        assert_eq!(img["digest"], d);
+    }
+}

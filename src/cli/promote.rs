@@ -1,20 +1,98 @@
-//! `slipway promote`.
+//! `slipway promote SRC DST [--tag T...] [--move]` and `--from-report FILE --to REPO`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::NotImplemented;
+use crate::promote;
+use crate::publish::report::Report;
+use crate::registry::Client;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    /// Source reference, e.g. registry/app:staging.
+    /// Source reference, e.g. registry/app:staging (or registry/app@sha256:…).
+    #[arg(required_unless_present = "from_report")]
     pub source: Option<String>,
     /// Destination reference or repository.
+    #[arg(required_unless_present = "from_report")]
     pub destination: Option<String>,
+    /// Extra destination tag (repeatable).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Delete the source tag once the destination digest is verified.
+    #[arg(long = "move")]
+    pub move_source: bool,
+    /// Promote every image of a publish report (--report-path of build-and-publish).
+    #[arg(long, requires = "to", conflicts_with_all = ["source", "destination"])]
+    pub from_report: Option<PathBuf>,
+    /// Destination repository for --from-report (images go to TO/<name>).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-pub async fn run(_settings: &Settings, _args: PromoteArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("promote").into())
+pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitCode> {
+    let jobs: Vec<(String, String, Vec<String>)> =
+        match (&args.from_report, &args.source, &args.destination) {
+            (Some(path), _, _) => {
+                let report = Report::read(path)?;
+                let to = args.to.clone().unwrap_or_default();
+                promote::from_report(&report, &to)
+                    .into_iter()
+                    .map(|(s, d, mut t)| {
+                        t.extend(args.tags.iter().cloned());
+                        (s, d, t)
+                    })
+                    .collect()
+            }
+            (None, Some(s), Some(d)) => vec![(s.clone(), d.clone(), args.tags.clone())],
+            _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
+        };
+    let client = Client::new(settings);
+    let mut plans = Vec::new();
+    for (s, d, t) in &jobs {
+        plans.push(promote::plan(&client, s, d, t, args.move_source).await?);
+    }
+    if args.dry_run {
+        if settings.json {
+            println!("{}", serde_json::to_string_pretty(&plans)?);
+        } else {
+            for p in &plans {
+                print!("{p}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let work = tempfile::tempdir()?;
+    let mut done = Vec::new();
+    for p in &plans {
+        let r = promote::execute(&client, p, work.path()).await?;
+        if !settings.json {
+            eprintln!(
+                "{} -> {} ({} mounted, {} copied, {} bytes{})",
+                p.source,
+                r.destination,
+                r.blobs_mounted,
+                r.blobs_copied,
+                r.bytes_copied,
+                if r.source_deleted {
+                    "; source tag deleted"
+                } else {
+                    ""
+                }
+            );
+            for t in &r.tags {
+                println!("{}:{t}@{}", r.destination, r.digest);
+            }
+        }
+        done.push(r);
+    }
+    if settings.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,219 @@
+//! `slipway promote` against real registries, skopeo as the judge; a proxy counts bytes.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::fault_proxy::FaultProxy;
+use support::{Registry, skopeo};
+
+/// A small 3-layer image saved with `docker save` (unique content per call).
+fn tarball(dir: &Path) -> PathBuf {
+    let ctx = dir.join("ctx");
+    let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());
+    support::write_tree(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY nonce /nonce\nRUN head -c 200000 /dev/urandom > /blob\n",
+                    support::base_image()
+                ),
+            ),
+            ("nonce", &nonce),
+        ],
+    );
+    let tag = format!(
+        "slipway-test/promote:{}",
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+            .trim_start_matches('.')
+            .to_lowercase()
+    );
+    assert!(
+        Command::new("docker")
+            .args(["build", "-q", "-t", &tag])
+            .arg(&ctx)
+            .status()
+            .expect("build")
+            .success()
+    );
+    let tar = dir.join("image.tar");
+    assert!(
+        Command::new("docker")
+            .args(["save", "-o"])
+            .arg(&tar)
+            .arg(&tag)
+            .status()
+            .expect("save")
+            .success()
+    );
+    tar
+}
+
+fn slipway(insecure: &[&str]) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    for h in insecure {
+        c.args(["--insecure-registry", h]);
+    }
+    c
+}
+
+#[test]
+fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = tarball(dir.path());
+    let h = proxy.host.clone();
+    slipway(&[&h])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{h}/staging/app:v1"))
+        .assert()
+        .success();
+    slipway(&[&h])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{h}/staging/app:keep"))
+        .assert()
+        .success();
+    let digest = skopeo::digest(&reg, "staging/app:v1").expect("digest");
+
+    // Dry run: a plan, nothing written.
+    let out = slipway(&[&h])
+        .args([
+            "promote",
+            &format!("{h}/staging/app:v1"),
+            &format!("{h}/prod/app"),
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(plan.contains("blob mount"), "{plan}");
+    assert!(skopeo::tags(&reg, "prod/app").is_empty());
+
+    let before = proxy.blob_bytes_uploaded();
+    slipway(&[&h])
+        .args([
+            "promote",
+            &format!("{h}/staging/app:v1"),
+            &format!("{h}/prod/app"),
+            "--tag",
+            "stable",
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        proxy.blob_bytes_uploaded(),
+        before,
+        "a same-registry promote moved blob bytes"
+    );
+    assert_eq!(skopeo::digest(&reg, "prod/app:v1").expect("v1"), digest);
+    assert_eq!(
+        skopeo::digest(&reg, "prod/app:stable").expect("stable"),
+        digest
+    );
+
+    // --move refuses while another source tag shares the manifest (delete is by digest).
+    let out = slipway(&[&h])
+        .args([
+            "promote",
+            &format!("{h}/staging/app:v1"),
+            &format!("{h}/prod2/app"),
+            "--move",
+        ])
+        .assert()
+        .code(1);
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr)
+            .contains("shares its manifest with tags keep")
+    );
+    assert_eq!(skopeo::tags(&reg, "staging/app"), vec!["keep", "v1"]);
+    // A source whose only tag is the one moved: moved, nothing else touched.
+    slipway(&[&h])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{h}/qa/app:rc1"))
+        .assert()
+        .success();
+    slipway(&[&h])
+        .args([
+            "promote",
+            &format!("{h}/qa/app:rc1"),
+            &format!("{h}/prod/app:rc1"),
+            "--move",
+        ])
+        .assert()
+        .success();
+    assert!(skopeo::tags(&reg, "qa/app").is_empty());
+    assert_eq!(skopeo::digest(&reg, "prod/app:rc1").expect("rc1"), digest);
+    assert_eq!(
+        skopeo::digest(&reg, "staging/app:keep").expect("keep"),
+        digest
+    );
+    assert_eq!(skopeo::digest(&reg, "prod/app:v1").expect("v1"), digest);
+}
+
+#[test]
+fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
+    let a = Registry::plain();
+    let b = Registry::tls_auth();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = tarball(dir.path());
+    slipway(&[&a.host])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{}/staging/app:v1", a.host))
+        .assert()
+        .success();
+    let digest = skopeo::digest(&a, "staging/app:v1").expect("digest");
+    let cfg = b.docker_config_dir();
+    slipway(&[&a.host])
+        .env("DOCKER_CONFIG", cfg.path())
+        .args([
+            "promote",
+            &format!("{}/staging/app:v1", a.host),
+            &format!("{}/prod/app:v1", b.host),
+        ])
+        .assert()
+        .success();
+    assert_eq!(skopeo::digest(&b, "prod/app:v1").expect("copied"), digest);
+
+    // --from-report: what a publish reported goes to another repository, same digests.
+    let report = serde_json::json!({
+        "project": "shop",
+        "images": [{
+            "name": "app", "repository": format!("{}/staging/app", a.host),
+            "references": [format!("{}/staging/app:v1", a.host)], "digest": digest,
+            "signature": "x", "build": "built", "push": "pushed"
+        }]
+    });
+    let rp = dir.path().join("report.json");
+    std::fs::write(&rp, report.to_string()).expect("write");
+    slipway(&[&a.host])
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["promote", "--from-report"])
+        .arg(&rp)
+        .args(["--to", &format!("{}/production", b.host)])
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&b, "production/app:v1").expect("promoted"),
+        digest
+    );
+    // A missing source is a clear error.
+    let out = slipway(&[&a.host])
+        .args([
+            "promote",
+            &format!("{}/staging/nope:v1", a.host),
+            &format!("{}/x/y", a.host),
+        ])
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("does not exist"));
+}

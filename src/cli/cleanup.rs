@@ -4,7 +4,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::NotImplemented;
+use crate::cleanup::{self, policy};
+use crate::config;
+use crate::naming::Naming;
+use crate::registry::Client;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -12,6 +15,20 @@ pub struct CleanupArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Always keep tags matching this regex (repeatable).
+    #[arg(long = "keep-tag", env = "SLIPWAY_KEEP_TAG", value_delimiter = ',')]
+    pub keep_tags: Vec<String>,
+    /// Keep images younger than this.
+    #[arg(long, env = "SLIPWAY_MIN_AGE", default_value = "2h")]
+    pub min_age: String,
+    /// Keep images by git history (werf's keep policies). `false` selects werf 1.1's
+    /// tag-scheme cleanup, which Slipway does not do yet.
+    #[arg(
+        long,
+        env = "SLIPWAY_GIT_HISTORY_BASED_CLEANUP",
+        default_value = "true"
+    )]
+    pub git_history_based_cleanup: String,
 }
 
 #[derive(Debug, Args)]
@@ -21,10 +38,90 @@ pub struct PurgeArgs {
     pub force: bool,
 }
 
-pub async fn run(_settings: &Settings, _args: CleanupArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("cleanup").into())
+fn print_plan(settings: &Settings, plan: &policy::Plan) -> anyhow::Result<()> {
+    if settings.json {
+        println!("{}", serde_json::to_string_pretty(plan)?);
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
 }
 
-pub async fn run_purge(_settings: &Settings, _args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    Err(NotImplemented("purge").into())
+async fn finish(
+    settings: &Settings,
+    client: &Client,
+    plan: &policy::Plan,
+) -> anyhow::Result<ExitCode> {
+    let out = cleanup::execute(client, plan).await?;
+    if settings.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    eprintln!(
+        "deleted {} manifest(s), {} tag(s)",
+        out.deleted_manifests, out.deleted_tags
+    );
+    if out.deleted_manifests > 0 {
+        eprintln!("{}", cleanup::GC_HINT);
+    }
+    if !out.failures.is_empty() {
+        eprintln!("{} deletion(s) failed:", out.failures.len());
+        for f in &out.failures {
+            eprintln!("  {f}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitCode> {
+    if args.git_history_based_cleanup == "false" {
+        anyhow::bail!(
+            "--git-history-based-cleanup=false (werf 1.1's tag-scheme cleanup) is not supported yet; use the keep policies of werf.yaml"
+        );
+    }
+    let min_age = humantime::parse_duration(&args.min_age)
+        .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
+    let opts = cleanup::options(&args.keep_tags, min_age)?;
+    let cfg = config::load(settings)?;
+    let naming = Naming::new(settings)?
+        .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
+    let refs = cleanup::git_refs(&cfg.dir, 1000)?;
+    let repos: Vec<String> = cfg
+        .images
+        .iter()
+        .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
+        .collect::<Result<_, _>>()?;
+    let _lock = cleanup::lock(&repos)?;
+    let client = Client::new(settings);
+    let tags = cleanup::inventory(&client, &cfg, &naming).await?;
+    let policies = cfg
+        .cleanup
+        .keep_policies
+        .clone()
+        .unwrap_or_else(policy::default_policies);
+    let plan = policy::decide(tags, &refs, &policies, &opts);
+    print_plan(settings, &plan)?;
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    finish(settings, &client, &plan).await
+}
+
+pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config::load(settings)?;
+    let naming = Naming::new(settings)?
+        .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
+    let repos: Vec<String> = cfg
+        .images
+        .iter()
+        .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
+        .collect::<Result<_, _>>()?;
+    let _lock = cleanup::lock(&repos)?;
+    let client = Client::new(settings);
+    let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming).await?);
+    print_plan(settings, &plan)?;
+    if !args.force {
+        anyhow::bail!("purge deletes every image above; run again with --force to do it");
+    }
+    finish(settings, &client, &plan).await
 }

@@ -4,6 +4,7 @@
 pub mod load;
 pub mod model;
 pub mod render;
+pub mod schema;
 
 pub use load::{ConfigError, ConfigErrors, Rendered, load, render_config};
 pub use model::*;

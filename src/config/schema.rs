@@ -1,0 +1,186 @@
+//! The JSON Schema of a werf.yaml document (what editors validate against through
+//! `# yaml-language-server: $schema=…`), generated from these types with schemars. They
+//! describe the file as written; the loader's typed model is in `model.rs`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+
+/// The first document: project meta.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct Meta {
+    /// Project name: lowercase letters, digits and single dashes, at most 50 characters.
+    #[schemars(regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), length(max = 50))]
+    project: String,
+    /// Always 1.
+    #[schemars(range(min = 1, max = 1))]
+    config_version: u32,
+    /// Build settings (`platform`, `imageSpec`), kept as written.
+    build: Option<serde_json::Value>,
+    /// Deploy settings, kept as written.
+    deploy: Option<serde_json::Value>,
+    /// Cleanup policies used by `slipway cleanup`.
+    cleanup: Option<Cleanup>,
+    /// Kept as written.
+    git_worktree: Option<serde_json::Value>,
+}
+
+/// `cleanup:`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Cleanup {
+    /// Which images to keep; werf's defaults when absent.
+    keep_policies: Option<Vec<KeepPolicy>>,
+    disable_kubernetes_based_policy: Option<bool>,
+    disable_git_history_based_policy: Option<bool>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct KeepPolicy {
+    /// Git references the policy covers.
+    references: References,
+    /// How many images of each reference to keep (newest commits first).
+    images_per_reference: Option<Limit>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct References {
+    /// Branch name regex, e.g. `/^(main|staging)$/`.
+    branch: Option<String>,
+    /// Tag name regex, e.g. `/.*/`.
+    tag: Option<String>,
+    /// Which matching references count (newest first).
+    limit: Option<Limit>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct Limit {
+    /// At most this many (-1: no limit).
+    last: Option<i64>,
+    /// Only within this duration, e.g. `168h`.
+    #[serde(rename = "in")]
+    in_: Option<String>,
+    /// How `last` and `in` combine.
+    operator: Option<Operator>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum Operator {
+    And,
+    Or,
+}
+
+/// An `image:` document (a Dockerfile image).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct Image {
+    /// Image name (a docker repository path), or `~` / null for the one nameless image.
+    image: Option<String>,
+    /// Dockerfile path, relative to `context`. Default `Dockerfile`.
+    dockerfile: Option<String>,
+    /// Build context directory, relative to the project. Default `.`.
+    context: Option<String>,
+    /// Dockerfile stage to build.
+    target: Option<String>,
+    /// Build arguments; numbers and booleans become strings.
+    args: Option<BTreeMap<String, Scalar>>,
+    /// Extra `/etc/hosts` entries during the build, `host:ip`.
+    add_host: Option<Vec<String>>,
+    /// Network mode for RUN steps.
+    network: Option<String>,
+    /// SSH agent socket or keys for the build.
+    ssh: Option<String>,
+    /// Files added back to the context although `.dockerignore` excludes them.
+    context_add_files: Option<StringOrList>,
+    /// Images this one is built from or uses, with what they pass in.
+    dependencies: Option<Vec<Dependency>>,
+    /// Target platforms, e.g. `linux/amd64`.
+    platform: Option<Vec<String>>,
+    /// werf's staged Dockerfile builds (accepted).
+    staged: Option<bool>,
+    /// Build secrets: `- env: NAME` or `- src: path` (optional `id`).
+    secrets: Option<Vec<Secret>>,
+    /// Labels added to the image.
+    labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Scalar {
+    S(String),
+    N(f64),
+    B(bool),
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Dependency {
+    /// Name of another image of this werf.yaml.
+    image: String,
+    imports: Option<Vec<Import>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct Import {
+    /// What to pass.
+    #[serde(rename = "type")]
+    kind: ImportType,
+    /// Build argument that receives it.
+    target_build_arg: Option<String>,
+    /// Environment variable that receives it.
+    target_env: Option<String>,
+}
+
+#[derive(JsonSchema)]
+#[allow(dead_code, clippy::enum_variant_names)]
+enum ImportType {
+    ImageName,
+    ImageTag,
+    ImageRepo,
+    ImageID,
+    ImageDigest,
+}
+
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Secret {
+    Env { env: String, id: Option<String> },
+    Src { src: String, id: Option<String> },
+}
+
+/// The schema of one werf.yaml document: the meta document or an image document.
+pub fn schema() -> serde_json::Value {
+    #[derive(JsonSchema)]
+    #[serde(untagged)]
+    #[allow(dead_code)]
+    /// A werf.yaml document (Slipway reads Dockerfile images).
+    enum Document {
+        Meta(Meta),
+        Image(Image),
+    }
+    let mut v = serde_json::to_value(schemars::schema_for!(Document)).unwrap_or_default();
+    v["title"] = "werf.yaml (Slipway)".into();
+    v
+}

@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod git;
 pub mod naming;
 pub mod promote;

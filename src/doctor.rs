@@ -1,0 +1,256 @@
+//! `doctor`: read-only checks of everything a publish needs, each with a fix. The only
+//! thing it creates is a throwaway upload session, cancelled at once.
+
+use serde::Serialize;
+
+use crate::naming::Naming;
+use crate::registry::{Client, RegistryError};
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+    /// What to do when it failed.
+    pub fix: String,
+}
+
+fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        check: name.into(),
+        ok,
+        detail: detail.into(),
+        fix: if ok { String::new() } else { fix.into() },
+    }
+}
+
+/// Run every check.
+pub async fn run(settings: &Settings) -> Vec<Check> {
+    let mut out = Vec::new();
+    let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    match crate::build::connect().await {
+        Ok(d) => {
+            let v = d
+                .version()
+                .await
+                .ok()
+                .and_then(|v| v.version)
+                .unwrap_or_else(|| "?".into());
+            out.push(check(
+                "docker daemon",
+                true,
+                format!("{at}, version {v}"),
+                "",
+            ));
+        }
+        Err(e) => out.push(check(
+            "docker daemon",
+            false,
+            e.to_string(),
+            "start dockerd or set DOCKER_HOST (publish, push-archive and promote work without it)",
+        )),
+    }
+    let naming = match Naming::new(settings) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            out.push(check(
+                "images repo",
+                false,
+                "no --images-repo given",
+                "pass --images-repo REGISTRY/PATH (or SLIPWAY_IMAGES_REPO)",
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.push(check(
+                "images repo",
+                false,
+                e.to_string(),
+                "fix --images-repo / --images-repo-mode",
+            ));
+            return out;
+        }
+    };
+    let mode = naming
+        .mode
+        .map(|m| format!("{m:?}").to_lowercase())
+        .unwrap_or_else(|| "template".into());
+    out.push(check(
+        "images repo",
+        true,
+        format!(
+            "{} ({} implementation, {mode} mode)",
+            naming.repo,
+            naming.implementation.as_str()
+        ),
+        "",
+    ));
+    let Ok(repo) = naming.repository(Some("doctor-probe")) else {
+        return out;
+    };
+    let host = repo.host.clone();
+    let client = Client::new(settings);
+    let certs = std::path::Path::new("/etc/docker/certs.d").join(&host);
+    let trust = if settings.is_insecure(&host) {
+        "--insecure-registry: plain HTTP or unverified TLS allowed".to_string()
+    } else if certs.is_dir() {
+        format!("system roots + CAs in {}", certs.display())
+    } else {
+        "system roots".to_string()
+    };
+    match client.ping(&host).await {
+        Ok(()) => {
+            out.push(check(
+                "registry reachable",
+                true,
+                format!("{host} answers /v2/"),
+                "",
+            ));
+            out.push(check("TLS trusted", true, trust, ""));
+        }
+        Err(e @ RegistryError::Tls { .. }) => {
+            out.push(check("registry reachable", true, host.clone(), ""));
+            out.push(check(
+                "TLS trusted",
+                false,
+                e.to_string(),
+                format!("install the registry's CA as /etc/docker/certs.d/{host}/ca.crt"),
+            ));
+            return out;
+        }
+        Err(e @ RegistryError::Unreachable { .. }) => {
+            out.push(check(
+                "registry reachable",
+                false,
+                e.to_string(),
+                "check the host name, port, proxy and firewall",
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.push(check(
+                "registry reachable",
+                true,
+                format!("{host} answers ({e})"),
+                "",
+            ));
+            out.push(check("TLS trusted", true, trust, ""));
+        }
+    }
+    let source = match client.credentials(&host) {
+        Ok(Some(f)) => f.source,
+        Ok(None) => "none (anonymous)".into(),
+        Err(e) => e.to_string(),
+    };
+    out.push(check("credentials", true, source, ""));
+    // Pull: list tags (404 for a new repository is fine).
+    match client.list_tags(&repo).await {
+        Ok(_) => out.push(check("pull", true, format!("may read {repo}"), "")),
+        Err(e) => out.push(check(
+            "pull",
+            false,
+            e.to_string(),
+            "grant pull (read) on the repository to these credentials",
+        )),
+    }
+    // Push: open an upload session and cancel it.
+    let scopes = [format!("repository:{}:pull,push", repo.path)];
+    let base_path = format!("/v2/{}/blobs/uploads/", repo.path);
+    let resp = client
+        .send(&host, &scopes, true, &|c, b| {
+            c.post(format!("{b}{base_path}"))
+                .header("Content-Length", "0")
+        })
+        .await;
+    match resp {
+        Ok(r) if r.status().as_u16() == 202 => {
+            let loc = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            // Chunked uploads: an empty PATCH on the session.
+            let url = if loc.starts_with("http") {
+                loc.clone()
+            } else {
+                format!(
+                    "{}{}",
+                    if settings.is_insecure(&host) {
+                        "http://"
+                    } else {
+                        "https://"
+                    },
+                    format_args!("{host}{loc}")
+                )
+            };
+            let chunked = client
+                .send(&host, &scopes, false, &|c, _| {
+                    c.patch(&url)
+                        .header("Content-Length", "0")
+                        .header("Content-Range", "0-0")
+                        .body(Vec::<u8>::new())
+                })
+                .await;
+            let chunked_ok = chunked
+                .as_ref()
+                .is_ok_and(|r| r.status().as_u16() == 202 || r.status().is_success());
+            let _ = client
+                .send(&host, &scopes, true, &|c, _| c.delete(&url))
+                .await;
+            out.push(check(
+                "push",
+                true,
+                format!("may write {repo} (upload session opened and cancelled)"),
+                "",
+            ));
+            out.push(check(
+                "chunked uploads",
+                chunked_ok,
+                if chunked_ok {
+                    "PATCH accepted".to_string()
+                } else {
+                    "PATCH refused: Slipway uploads in one request".to_string()
+                },
+                "none needed: --upload-mode monolithic is used automatically",
+            ));
+        }
+        Ok(r) => out.push(check(
+            "push",
+            false,
+            format!("POST upload answered {}", r.status()),
+            "grant push (write) on the repository",
+        )),
+        Err(e) => out.push(check(
+            "push",
+            false,
+            e.to_string(),
+            "grant push (write) on the repository to these credentials",
+        )),
+    }
+    out.push(check(
+        "delete",
+        true,
+        "not checked (it would need a deletion); cleanup reports a missing permission with a hint",
+        "",
+    ));
+    out
+}
+
+/// A table for people.
+pub fn table(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        s.push_str(&format!(
+            "{:<4} {:<20} {}\n",
+            if c.ok { "ok" } else { "FAIL" },
+            c.check,
+            c.detail
+        ));
+        if !c.ok && !c.fix.is_empty() {
+            s.push_str(&format!("     {:<20} fix: {}\n", "", c.fix));
+        }
+    }
+    s
+}

@@ -1,0 +1,55 @@
+//! `slipway doctor` against the real TLS + htpasswd registry.
+
+mod support;
+
+use support::Registry;
+
+#[test]
+fn doctor_reports_each_check_and_the_fix() {
+    let reg = Registry::tls_auth();
+    let cfg = reg.docker_config_dir();
+    let out = support::slipway()
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["--images-repo", &format!("{}/shop", reg.host), "doctor"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for line in [
+        "ok   registry reachable",
+        "ok   TLS trusted",
+        "/etc/docker/certs.d/",
+        "ok   credentials",
+        "config.json",
+        "ok   push",
+        "ok   pull",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    // Nothing was created.
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+
+    // Wrong password: a failing check with a fix, the secret nowhere.
+    let bad = tempfile::tempdir().expect("tmp");
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode("slipway:Wr0ng-doctor-pass");
+    std::fs::write(
+        bad.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host),
+    )
+    .expect("write");
+    let out = support::slipway()
+        .env("DOCKER_CONFIG", bad.path())
+        .args(["--images-repo", &format!("{}/shop", reg.host), "doctor"])
+        .assert()
+        .code(1);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(all.contains("FAIL") && all.contains("fix:"), "{all}");
+    assert!(
+        !all.contains("Wr0ng-doctor-pass") && !all.contains(&auth),
+        "{all}"
+    );
+}

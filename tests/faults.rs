@@ -1,0 +1,292 @@
+//! Fault injection between Slipway and the real registry: publish, push-archive and promote
+//! complete through 5xx, 429, resets, expiring tokens, slow and truncated responses; a fault
+//! that never clears fails clearly with nothing reported as pushed; a killed push resumes.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::fault_proxy::{Fault, FaultProxy, Rule};
+use support::{Registry, skopeo};
+
+fn tarball(dir: &Path, kb: usize) -> PathBuf {
+    let ctx = dir.join("ctx");
+    let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());
+    support::write_tree(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY nonce /nonce\nRUN head -c {}000 /dev/urandom > /blob\n",
+                    support::base_image(),
+                    kb
+                ),
+            ),
+            ("nonce", &nonce),
+        ],
+    );
+    let tag = format!(
+        "slipway-test/faults:{}",
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+            .trim_start_matches('.')
+            .to_lowercase()
+    );
+    assert!(
+        Command::new("docker")
+            .args(["build", "-q", "-t", &tag])
+            .arg(&ctx)
+            .status()
+            .expect("build")
+            .success()
+    );
+    let tar = dir.join("image.tar");
+    assert!(
+        Command::new("docker")
+            .args(["save", "-o"])
+            .arg(&tar)
+            .arg(&tag)
+            .status()
+            .expect("save")
+            .success()
+    );
+    tar
+}
+
+fn push(proxy: &FaultProxy, tar: &Path, reference: &str, dir: &Path) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("XDG_CACHE_HOME", dir.join("cache"))
+        .args(["--insecure-registry", &proxy.host, "push-archive"])
+        .arg(tar)
+        .arg(format!("{}/{reference}", proxy.host))
+        .args(["--digest-file"])
+        .arg(dir.join("build.env"));
+    c
+}
+
+#[test]
+fn push_archive_survives_every_fault_kind() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let tar = tarball(d.path(), 300);
+    proxy
+        .add(
+            Rule::new(Fault::Status {
+                code: 503,
+                retry_after: None,
+            })
+            .method("POST")
+            .path("/blobs/uploads/")
+            .times(2),
+        )
+        .add(
+            Rule::new(Fault::Status {
+                code: 429,
+                retry_after: Some(1),
+            })
+            .method("HEAD")
+            .path("/blobs/")
+            .times(1),
+        )
+        .add(
+            Rule::new(Fault::ResetAfterBodyBytes(50_000))
+                .method("PUT")
+                .path("/blobs/uploads/")
+                .times(1),
+        )
+        .add(
+            Rule::new(Fault::Delay(Duration::from_millis(700)))
+                .method("PUT")
+                .path("/manifests/")
+                .times(1),
+        )
+        .add(
+            Rule::new(Fault::TruncateResponse(10))
+                .method("GET")
+                .path("/manifests/")
+                .times(1),
+        )
+        .add(
+            Rule::new(Fault::Status {
+                code: 500,
+                retry_after: None,
+            })
+            .method("PUT")
+            .path("/manifests/")
+            .times(1),
+        );
+    proxy.require_bearer(None);
+    let out = push(&proxy, &tar, "faults/app:v1", d.path())
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let digest = skopeo::digest(&reg, "faults/app:v1").expect("pushed");
+    assert!(printed.ends_with(&digest), "{printed} vs {digest}");
+    assert!(proxy.tokens_issued() >= 1);
+
+    // Tokens expire between runs: the client gets a new one and goes on.
+    proxy.expire_tokens();
+    let issued = proxy.tokens_issued();
+    push(&proxy, &tar, "faults/app:v2", d.path())
+        .assert()
+        .success();
+    assert!(proxy.tokens_issued() > issued);
+    assert_eq!(skopeo::digest(&reg, "faults/app:v2").expect("v2"), digest);
+}
+
+#[test]
+fn a_fault_that_never_clears_fails_clearly_and_reports_nothing() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let tar = tarball(d.path(), 50);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 502,
+            retry_after: None,
+        })
+        .method("PUT")
+        .path("/manifests/"),
+    );
+    let out = push(&proxy, &tar, "faults/never:v1", d.path())
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("502") && err.contains("/manifests/v1"),
+        "{err}"
+    );
+    assert!(
+        !d.path().join("build.env").exists(),
+        "a digest was reported for a failed push"
+    );
+    assert!(skopeo::digest(&reg, "faults/never:v1").is_err());
+    // Bounded: a handful of attempts, not an endless loop.
+    let attempts = proxy.count("PUT", "/manifests/");
+    assert!((2..=10).contains(&attempts), "{attempts} attempts");
+}
+
+#[test]
+fn publish_and_promote_complete_through_faults() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    proxy
+        .add(
+            Rule::new(Fault::Status {
+                code: 500,
+                retry_after: None,
+            })
+            .method("GET")
+            .path("/manifests/")
+            .times(3),
+        )
+        .add(
+            Rule::new(Fault::Status {
+                code: 429,
+                retry_after: Some(1),
+            })
+            .method("POST")
+            .path("/blobs/uploads/")
+            .times(2),
+        )
+        .add(
+            Rule::new(Fault::ResetAfterBodyBytes(1000))
+                .method("PUT")
+                .path("/blobs/uploads/")
+                .times(2),
+        );
+    let rep = d.path().join("report.json");
+    support::slipway()
+        .env("BASE_IMAGE", support::base_image())
+        .env("XDG_CACHE_HOME", d.path().join("cache"))
+        .arg("--dir")
+        .arg(&shop)
+        .args([
+            "--images-repo",
+            &format!("{}/shop", proxy.host),
+            "--insecure-registry",
+            &proxy.host,
+        ])
+        .args([
+            "build-and-publish",
+            "--tag-custom",
+            "faults",
+            "--report-path",
+        ])
+        .arg(&rep)
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
+    for img in report["images"].as_array().expect("images") {
+        let name = img["name"].as_str().expect("name");
+        assert_eq!(
+            img["digest"].as_str().map(str::to_string),
+            skopeo::digest(&reg, &format!("shop/{name}:faults")).ok()
+        );
+    }
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 503,
+            retry_after: None,
+        })
+        .method("POST")
+        .path("/blobs/uploads/")
+        .times(2),
+    );
+    support::slipway()
+        .args(["--insecure-registry", &proxy.host, "promote"])
+        .arg(format!("{}/shop/backend:faults", proxy.host))
+        .arg(format!("{}/prod/backend", proxy.host))
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&reg, "prod/backend:faults").ok(),
+        skopeo::digest(&reg, "shop/backend:faults").ok()
+    );
+}
+
+#[test]
+fn a_push_killed_midway_completes_when_run_again() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let tar = tarball(d.path(), 2000);
+    // Slow blob uploads, so the kill lands in the middle.
+    proxy.add(
+        Rule::new(Fault::Delay(Duration::from_secs(3)))
+            .method("PUT")
+            .path("/blobs/uploads/"),
+    );
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let mut child = Command::new(&bin)
+        .env("XDG_CACHE_HOME", d.path().join("cache"))
+        .env("DOCKER_CONFIG", d.path())
+        .args(["--insecure-registry", &proxy.host, "push-archive"])
+        .arg(&tar)
+        .arg(format!("{}/faults/killed:v1", proxy.host))
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(
+        skopeo::digest(&reg, "faults/killed:v1").is_err(),
+        "nothing should be tagged yet"
+    );
+    proxy.clear();
+    push(&proxy, &tar, "faults/killed:v1", d.path())
+        .assert()
+        .success();
+    assert!(skopeo::digest(&reg, "faults/killed:v1").is_ok());
+}

@@ -1,0 +1,161 @@
+//! Bad input never panics and always ends in a clear error: random bytes into every parser
+//! (reference, .dockerignore, werf.yaml rendering and loading, image archives), plus the
+//! classic hostile inputs (YAML alias bombs, deep nesting, huge lines, non-UTF-8 paths).
+//! The `fuzz/` targets run the same entry points under libFuzzer for longer.
+
+mod support;
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use slipway::config::{self, Rendered};
+use slipway::context::Ignore;
+use slipway::registry::reference::Reference;
+
+fn rendered(text: &str) -> Rendered {
+    Rendered {
+        path: Path::new("/nonexistent/werf.yaml").to_path_buf(),
+        dir: Path::new("/nonexistent").to_path_buf(),
+        text: text.to_string(),
+        same_lines: true,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn reference_parser_never_panics_and_round_trips(s in "\\PC{0,80}|[a-z0-9./:@_-]{0,80}") {
+        if let Ok(r) = Reference::parse(&s) {
+            let again = Reference::parse(&r.to_string()).expect("a parsed reference prints as a valid one");
+            prop_assert_eq!(again, r);
+        }
+    }
+
+    #[test]
+    fn dockerignore_never_panics(text in "\\PC{0,200}", path in "[a-z/.*!]{0,40}") {
+        if let Ok(ig) = Ignore::parse(&text, ".dockerignore") {
+            let _ = ig.excluded(&path);
+        }
+    }
+
+    #[test]
+    fn yaml_loader_never_panics(text in "\\PC{0,300}|(project|image|configVersion|args|---|\\n|: |- |\\{|\\}|\\[|\\]|~|&a|\\*a| ){0,60}") {
+        let _ = config::load::parse(&rendered(&text));
+    }
+
+    #[test]
+    fn template_renderer_never_panics(text in "(\\{\\{|\\}\\}|-| |\\.|\\$|env|set|include|tpl|if|end|range|\"x\"|:=|\\||[a-z]){0,60}") {
+        let input = config::render::RenderInput { dir: std::env::temp_dir(), ..Default::default() };
+        let _ = config::render::render("werf.yaml", &text, &input);
+    }
+
+    #[test]
+    fn archive_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("x.tar");
+        std::fs::write(&p, &bytes).expect("write");
+        let _ = slipway::archive::read(&p);
+    }
+}
+
+fn validate(dir: &Path, yaml: &str) -> (i32, String) {
+    std::fs::write(dir.join("werf.yaml"), yaml).expect("write");
+    let out = support::slipway()
+        .arg("--dir")
+        .arg(dir)
+        .args(["config", "validate"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn hostile_yaml_is_an_error_not_a_crash() {
+    let d = tempfile::tempdir().expect("tmp");
+    // Billion laughs.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        ));
+    }
+    let (code, err) = validate(d.path(), &format!("project: x\nconfigVersion: 1\n{bomb}"));
+    assert_eq!(code, 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Deep nesting.
+    let deep = format!(
+        "project: x\nconfigVersion: 1\nbuild: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let (code, err) = validate(d.path(), &deep);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("overflow"),
+        "{err}"
+    );
+    // A huge line.
+    let (code, err) = validate(
+        d.path(),
+        &format!(
+            "project: x\nconfigVersion: 1\nbogus: {}\n",
+            "y".repeat(5_000_000)
+        ),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unknown key `bogus`"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    // Invalid UTF-8.
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        b"project: \xff\xfe\nconfigVersion: 1\n",
+    )
+    .expect("write");
+    let out = support::slipway()
+        .arg("--dir")
+        .arg(d.path())
+        .args(["config", "validate"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn non_utf8_paths_in_a_context_are_a_clear_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: x\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            ("Dockerfile", "FROM scratch\n"),
+        ],
+    );
+    std::fs::write(
+        d.path().join(std::ffi::OsStr::from_bytes(b"bad-\xff-name")),
+        "x",
+    )
+    .expect("write");
+    let out = support::slipway()
+        .env("XDG_CACHE_HOME", d.path().with_extension("cache"))
+        .arg("--dir")
+        .arg(d.path())
+        .args(["images"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("must be UTF-8"), "{err}");
+}

@@ -584,11 +584,13 @@ impl Client {
         let lower = message.to_lowercase();
         let code = |c: &str| body.errors.iter().any(|e| e.code == c);
         if code("NAME_UNKNOWN") || lower.contains("repositorynotfoundexception") {
+            let pushing = what.starts_with("PUT") || what.starts_with("POST");
             let hint = if lower.contains("repositorynotfoundexception")
                 || host.contains(".dkr.ecr.")
+                || pushing
             {
                 format!(
-                    ": ECR does not create repositories on push; create it first: aws ecr create-repository --repository-name {repo}"
+                    ": this registry does not create repositories on push (ECR, for one); create it first, e.g. `aws ecr create-repository --repository-name {repo}`"
                 )
             } else {
                 String::new()

@@ -225,9 +225,31 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 work_dir: work.path().to_path_buf(),
                 ..PushOptions::default()
             };
-            let r = push::push_image(&client, &image, &target, &popts).await?;
-            tracing::info!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
-            results.insert(p.wanted.name.clone(), r.digest);
+            // Another runner may have published this very content since the plan was made:
+            // then use its image, so every runner reports one digest per signature.
+            if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
+                let d = push::retag(&client, &target.repository, &d, &p.wanted.tags).await?;
+                results.insert(p.wanted.name.clone(), d);
+                continue;
+            }
+            let digest = match push::push_image(&client, &image, &target, &popts).await {
+                Ok(r) => {
+                    tracing::info!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
+                    r.digest
+                }
+                // A concurrent runner moved a tag to its own build of the same content:
+                // converge on one image rather than fail.
+                Err(PushError::Verify { .. })
+                    if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
+                {
+                    let d = published_meanwhile(&lookup, &p.wanted)
+                        .await?
+                        .unwrap_or_default();
+                    push::retag(&client, &target.repository, &d, &p.wanted.tags).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            results.insert(p.wanted.name.clone(), digest);
         }
         return finish(
             &cfg.project,
@@ -346,4 +368,20 @@ async fn export(
         image: label.to_string(),
         cause: e.to_string(),
     })
+}
+
+/// The digest of an image with this signature that a tag of `wanted` (or its content tag)
+/// now holds, if any.
+async fn published_meanwhile(
+    lookup: &ClientLookup<'_>,
+    wanted: &Wanted,
+) -> Result<Option<String>, RegistryError> {
+    for tag in wanted.probe.iter().chain(&wanted.tags) {
+        if let Some(r) = lookup.lookup(&wanted.repository, tag).await?
+            && r.signature.as_deref() == Some(wanted.signature.as_str())
+        {
+            return Ok(Some(r.digest));
+        }
+    }
+    Ok(None)
 }

@@ -373,3 +373,28 @@ fn bad_input_fails_before_any_side_effect() {
     assert_eq!(reg.count_requests("PUT", ""), 0);
     assert_eq!(reg.count_requests("GET", "/v2/"), 0);
 }
+
+#[test]
+fn push_with_daemon_fallback_publishes_the_same_way() {
+    let _ = support::base_image();
+    let reg = Registry::tls_auth();
+    let dir = shop_copy();
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let rep = out_dir.path().join("report.json");
+    let cfg = reg.docker_config_dir();
+    publish(
+        dir.path(),
+        &reg,
+        &[
+            "--tag-custom",
+            "daemon",
+            "--push-with-daemon",
+            "--report-path",
+            &rep.to_string_lossy(),
+        ],
+    )
+    .env("DOCKER_CONFIG", cfg.path())
+    .assert()
+    .success();
+    assert_report_matches_registry(&reg, &report(&rep));
+}

@@ -31,6 +31,9 @@ pub struct PublishArgs {
     /// auto, chunked or monolithic.
     #[arg(long, default_value = "auto")]
     pub upload_mode: String,
+    /// Push through the Docker daemon (`docker push`) instead of Slipway's client.
+    #[arg(long, env = "SLIPWAY_PUSH_WITH_DAEMON")]
+    pub push_with_daemon: bool,
 }
 
 pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
@@ -49,6 +52,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         parallel: args.build.parallel.unwrap_or_else(num_cpus::get),
         force: args.build.force,
         upload_mode,
+        push_with_daemon: args.push_with_daemon,
         on_event: printer(false, &args.build.log_mode),
     };
     match publish(settings, opts).await? {

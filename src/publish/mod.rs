@@ -62,6 +62,9 @@ pub struct PublishOptions {
     pub parallel: usize,
     pub force: bool,
     pub upload_mode: UploadMode,
+    /// Push through the daemon (`docker push`) instead of Slipway's client: a fallback
+    /// for registries the client cannot serve.
+    pub push_with_daemon: bool,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 }
 
@@ -211,11 +214,24 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 .get(&p.wanted.name)
                 .cloned()
                 .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
-            let image = export(&docker, &id, p.label(), work.path()).await?;
             let repository = repos
                 .get(&p.wanted.repository)
                 .cloned()
                 .ok_or(PublishError::NoRepo)?;
+            if opts.push_with_daemon {
+                let d = daemon_push(
+                    &docker,
+                    &client,
+                    &id,
+                    &repository,
+                    &p.wanted.tags,
+                    p.label(),
+                )
+                .await?;
+                results.insert(p.wanted.name.clone(), d);
+                continue;
+            }
+            let image = export(&docker, &id, p.label(), work.path()).await?;
             let target = PushTarget {
                 repository,
                 tags: p.wanted.tags.clone(),
@@ -384,4 +400,69 @@ async fn published_meanwhile(
         }
     }
     Ok(None)
+}
+
+/// `--push-with-daemon`: tag and `docker push` each reference, with our credentials passed
+/// as X-Registry-Auth; then read the digest from the registry and check every tag.
+async fn daemon_push(
+    docker: &bollard::Docker,
+    client: &Client,
+    id: &str,
+    repo: &Repository,
+    tags: &[String],
+    label: &str,
+) -> Result<String, PublishError> {
+    use bollard::auth::DockerCredentials;
+    use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
+    let err = |cause: String| PublishError::Export {
+        image: label.to_string(),
+        cause,
+    };
+    let creds = client.credentials(&repo.host)?.map(|f| match f.credential {
+        crate::registry::auth::Credential::Basic { username, password } => DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress: Some(repo.host.clone()),
+            ..Default::default()
+        },
+        crate::registry::auth::Credential::IdentityToken(t) => DockerCredentials {
+            identitytoken: Some(t),
+            serveraddress: Some(repo.host.clone()),
+            ..Default::default()
+        },
+    });
+    let name = repo.to_string();
+    for tag in tags {
+        docker
+            .tag_image(
+                id,
+                Some(
+                    TagImageOptionsBuilder::default()
+                        .repo(&name)
+                        .tag(tag)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(|e| err(format!("tagging {name}:{tag}: {e}")))?;
+        let mut stream = docker.push_image(
+            &name,
+            Some(PushImageOptionsBuilder::default().tag(tag).build()),
+            creds.clone(),
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| err(format!("docker push {name}:{tag}: {e}")))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(err(format!("docker push {name}:{tag}: {e}")));
+            }
+        }
+    }
+    let first = tags.first().ok_or_else(|| err("no tag to push".into()))?;
+    let digest = client
+        .head_manifest(repo, first)
+        .await?
+        .map(|i| i.digest)
+        .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
+    push::verify(client, repo, tags, &digest).await?;
+    Ok(digest)
 }

@@ -4,58 +4,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use support::fault_proxy::{Fault, FaultProxy, Rule};
 use support::{Registry, skopeo};
-
-fn tarball(dir: &Path, kb: usize) -> PathBuf {
-    let ctx = dir.join("ctx");
-    let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());
-    support::write_tree(
-        &ctx,
-        &[
-            (
-                "Dockerfile",
-                &format!(
-                    "FROM {}\nCOPY nonce /nonce\nRUN head -c {}000 /dev/urandom > /blob\n",
-                    support::base_image(),
-                    kb
-                ),
-            ),
-            ("nonce", &nonce),
-        ],
-    );
-    let tag = format!(
-        "slipway-test/faults:{}",
-        dir.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x")
-            .trim_start_matches('.')
-            .to_lowercase()
-    );
-    assert!(
-        Command::new("docker")
-            .args(["build", "-q", "-t", &tag])
-            .arg(&ctx)
-            .status()
-            .expect("build")
-            .success()
-    );
-    let tar = dir.join("image.tar");
-    assert!(
-        Command::new("docker")
-            .args(["save", "-o"])
-            .arg(&tar)
-            .arg(&tag)
-            .status()
-            .expect("save")
-            .success()
-    );
-    tar
-}
 
 fn push(proxy: &FaultProxy, tar: &Path, reference: &str, dir: &Path) -> assert_cmd::Command {
     let mut c = support::slipway();
@@ -73,7 +27,7 @@ fn push_archive_survives_every_fault_kind() {
     let reg = Registry::plain();
     let proxy = FaultProxy::start(&reg);
     let d = tempfile::tempdir().expect("tmp");
-    let tar = tarball(d.path(), 300);
+    let tar = support::image_tarball(d.path(), 300);
     proxy
         .add(
             Rule::new(Fault::Status {
@@ -146,7 +100,7 @@ fn a_fault_that_never_clears_fails_clearly_and_reports_nothing() {
     let reg = Registry::plain();
     let proxy = FaultProxy::start(&reg);
     let d = tempfile::tempdir().expect("tmp");
-    let tar = tarball(d.path(), 50);
+    let tar = support::image_tarball(d.path(), 50);
     proxy.add(
         Rule::new(Fault::Status {
             code: 502,
@@ -261,7 +215,7 @@ fn a_push_killed_midway_completes_when_run_again() {
     let reg = Registry::plain();
     let proxy = FaultProxy::start(&reg);
     let d = tempfile::tempdir().expect("tmp");
-    let tar = tarball(d.path(), 2000);
+    let tar = support::image_tarball(d.path(), 2000);
     // Slow blob uploads, so the kill lands in the middle.
     proxy.add(
         Rule::new(Fault::Delay(Duration::from_secs(3)))

@@ -2,57 +2,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use support::fault_proxy::FaultProxy;
 use support::{Registry, skopeo};
-
-/// A small 3-layer image saved with `docker save` (unique content per call).
-fn tarball(dir: &Path) -> PathBuf {
-    let ctx = dir.join("ctx");
-    let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());
-    support::write_tree(
-        &ctx,
-        &[
-            (
-                "Dockerfile",
-                &format!(
-                    "FROM {}\nCOPY nonce /nonce\nRUN head -c 200000 /dev/urandom > /blob\n",
-                    support::base_image()
-                ),
-            ),
-            ("nonce", &nonce),
-        ],
-    );
-    let tag = format!(
-        "slipway-test/promote:{}",
-        dir.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x")
-            .trim_start_matches('.')
-            .to_lowercase()
-    );
-    assert!(
-        Command::new("docker")
-            .args(["build", "-q", "-t", &tag])
-            .arg(&ctx)
-            .status()
-            .expect("build")
-            .success()
-    );
-    let tar = dir.join("image.tar");
-    assert!(
-        Command::new("docker")
-            .args(["save", "-o"])
-            .arg(&tar)
-            .arg(&tag)
-            .status()
-            .expect("save")
-            .success()
-    );
-    tar
-}
 
 fn slipway(insecure: &[&str]) -> assert_cmd::Command {
     let mut c = support::slipway();
@@ -67,7 +18,7 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     let reg = Registry::plain();
     let proxy = FaultProxy::start(&reg);
     let dir = tempfile::tempdir().expect("tmp");
-    let tar = tarball(dir.path());
+    let tar = support::image_tarball(dir.path(), 200);
     let h = proxy.host.clone();
     slipway(&[&h])
         .arg("push-archive")
@@ -164,7 +115,7 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
     let a = Registry::plain();
     let b = Registry::tls_auth();
     let dir = tempfile::tempdir().expect("tmp");
-    let tar = tarball(dir.path());
+    let tar = support::image_tarball(dir.path(), 200);
     slipway(&[&a.host])
         .arg("push-archive")
         .arg(&tar)

@@ -184,6 +184,16 @@ pub fn lock(repos: &[String]) -> Result<Lock, CleanupError> {
     }
 }
 
+/// The lock for every repository of the project.
+pub fn lock_project(config: &Config, naming: &Naming) -> Result<Lock, CleanupError> {
+    let repos: Vec<String> = config
+        .images
+        .iter()
+        .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
+        .collect::<Result<_, _>>()?;
+    lock(&repos)
+}
+
 /// What execution did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Outcome {

@@ -86,12 +86,7 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
     let refs = cleanup::git_refs(&cfg.dir, 1000)?;
-    let repos: Vec<String> = cfg
-        .images
-        .iter()
-        .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
-        .collect::<Result<_, _>>()?;
-    let _lock = cleanup::lock(&repos)?;
+    let _lock = cleanup::lock_project(&cfg, &naming)?;
     let client = Client::new(settings);
     let tags = cleanup::inventory(&client, &cfg, &naming).await?;
     let policies = cfg
@@ -111,12 +106,7 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
-    let repos: Vec<String> = cfg
-        .images
-        .iter()
-        .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
-        .collect::<Result<_, _>>()?;
-    let _lock = cleanup::lock(&repos)?;
+    let _lock = cleanup::lock_project(&cfg, &naming)?;
     let client = Client::new(settings);
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming).await?);
     print_plan(settings, &plan)?;

@@ -641,25 +641,43 @@ impl Client {
         }
     }
 
-    /// HEAD a manifest; `None` when the tag/digest does not exist.
-    pub async fn head_manifest(
+    /// HEAD or GET a manifest, accepting every manifest type; `None` on 404.
+    async fn manifest_request(
         &self,
         repo: &Repository,
         reference: &str,
-    ) -> Result<Option<ManifestInfo>, RegistryError> {
+        method: Method,
+    ) -> Result<Option<Response>, RegistryError> {
         let path = &repo.path;
         let resp = self
             .send(&repo.host, &[Self::scope(path, "pull")], true, &|c, b| {
-                c.head(format!("{b}/v2/{path}/manifests/{reference}"))
-                    .header(header::ACCEPT, ACCEPT_MANIFESTS)
+                c.request(
+                    method.clone(),
+                    format!("{b}/v2/{path}/manifests/{reference}"),
+                )
+                .header(header::ACCEPT, ACCEPT_MANIFESTS)
             })
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(self.fail(&repo.host, path, "HEAD manifest", resp).await);
+            return Err(self
+                .fail(&repo.host, path, &format!("{method} manifest"), resp)
+                .await);
         }
+        Ok(Some(resp))
+    }
+
+    /// HEAD a manifest; `None` when the tag/digest does not exist.
+    pub async fn head_manifest(
+        &self,
+        repo: &Repository,
+        reference: &str,
+    ) -> Result<Option<ManifestInfo>, RegistryError> {
+        let Some(resp) = self.manifest_request(repo, reference, Method::HEAD).await? else {
+            return Ok(None);
+        };
         let h = resp.headers();
         let digest = header_str(h, "docker-content-digest");
         let media_type = header_str(h, "content-type");
@@ -681,19 +699,9 @@ impl Client {
         repo: &Repository,
         reference: &str,
     ) -> Result<Option<(Bytes, ManifestInfo)>, RegistryError> {
-        let path = &repo.path;
-        let resp = self
-            .send(&repo.host, &[Self::scope(path, "pull")], true, &|c, b| {
-                c.get(format!("{b}/v2/{path}/manifests/{reference}"))
-                    .header(header::ACCEPT, ACCEPT_MANIFESTS)
-            })
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self.manifest_request(repo, reference, Method::GET).await? else {
             return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.fail(&repo.host, path, "GET manifest", resp).await);
-        }
+        };
         let media_type = header_str(resp.headers(), "content-type");
         let body = resp
             .bytes()

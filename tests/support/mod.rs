@@ -225,3 +225,52 @@ pub fn slipway() -> assert_cmd::Command {
     cmd.env("DOCKER_CONFIG", dc.path());
     cmd
 }
+
+/// `docker save` of a small image FROM the base image: a COPY of a per-call nonce and `kb`
+/// KiB of random bytes, so every call gives new layers.
+#[allow(dead_code)]
+pub fn image_tarball(dir: &Path, kb: usize) -> std::path::PathBuf {
+    let ctx = dir.join("ctx");
+    let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());
+    write_tree(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY nonce /nonce\nRUN head -c {}000 /dev/urandom > /blob\n",
+                    base_image(),
+                    kb
+                ),
+            ),
+            ("nonce", &nonce),
+        ],
+    );
+    let tag = format!(
+        "slipway-test/tarball:{}",
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+            .trim_start_matches('.')
+            .to_lowercase()
+    );
+    let ok = std::process::Command::new("docker")
+        .args(["build", "-q", "-t", &tag])
+        .arg(&ctx)
+        .output()
+        .expect("docker build");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let tar = dir.join("image.tar");
+    let ok = std::process::Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg(&tag)
+        .status()
+        .expect("docker save");
+    assert!(ok.success());
+    tar
+}

@@ -229,12 +229,53 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             "grant push (write) on the repository to these credentials",
         )),
     }
-    out.push(check(
-        "delete",
-        true,
-        "not checked (it would need a deletion); cleanup reports a missing permission with a hint",
-        "",
-    ));
+    // Delete: DELETE a manifest digest that cannot exist. 404 = allowed (nothing to delete),
+    // 405 = deletion disabled on the registry, 401/403 = not allowed.
+    let zero = format!("sha256:{}", "0".repeat(64));
+    let del_path = format!("/v2/{}/manifests/{zero}", repo.path);
+    let del_scope = [format!("repository:{}:delete", repo.path)];
+    match client.send(&host, &del_scope, true, &|c, b| c.delete(format!("{b}{del_path}"))).await {
+        Ok(r) if r.status().as_u16() == 404 || r.status().is_success() => {
+            out.push(check("delete", true, "allowed (probed with a digest that cannot exist)", ""))
+        }
+        Ok(r) if r.status().as_u16() == 405 => out.push(check(
+            "delete",
+            false,
+            "the registry has deletion disabled (405)",
+            "enable deletion (distribution: storage.delete.enabled: true) or use the vendor's API for cleanup",
+        )),
+        Ok(r) => out.push(check("delete", false, format!("DELETE answered {}", r.status()), "grant delete on the repository for cleanup")),
+        Err(e) => out.push(check("delete", false, e.to_string(), "grant delete on the repository for cleanup")),
+    }
+    // Cross-repository mount: re-mount a blob the repository already holds onto itself
+    // (creates nothing). Needs an image there to borrow a blob from.
+    let mut mount_note = None;
+    if let Ok(tags) = client.list_tags(&repo).await
+        && let Some(tag) = tags.first()
+        && let Ok(Some((body, _))) = client.get_manifest(&repo, tag).await
+        && let Some(blob) = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|m| m["config"]["digest"].as_str().map(str::to_string))
+    {
+        mount_note = Some(match client.mount_blob(&repo, &blob, &repo.path).await {
+            Ok(true) => check("cross-repo mounts", true, "supported", ""),
+            Ok(false) => check(
+                "cross-repo mounts",
+                true,
+                "not honoured: promote copies blobs instead of mounting",
+                "",
+            ),
+            Err(e) => check("cross-repo mounts", true, format!("unknown ({e})"), ""),
+        });
+    }
+    out.push(mount_note.unwrap_or_else(|| {
+        check(
+            "cross-repo mounts",
+            true,
+            format!("not probed: {repo} holds no image to borrow a blob from"),
+            "",
+        )
+    }));
     out
 }
 

@@ -22,6 +22,8 @@ fn doctor_reports_each_check_and_the_fix() {
         "config.json",
         "ok   push",
         "ok   pull",
+        "ok   delete",
+        "cross-repo mounts",
     ] {
         assert!(text.contains(line), "{line}: {text}");
     }

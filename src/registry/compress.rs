@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::client::BlobSource;
 
-const BLOCK: usize = 4 * 1024 * 1024;
+const BLOCK: usize = 1024 * 1024;
 const SAMPLE: usize = 64 * 1024;
 
 /// A compressed layer in a temp file.

@@ -244,3 +244,57 @@ fn a_push_killed_midway_completes_when_run_again() {
         .success();
     assert!(skopeo::digest(&reg, "faults/killed:v1").is_ok());
 }
+
+#[test]
+fn streamed_uploads_of_big_layers_restart_and_fall_back() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    // A 6 MB random layer: compressed straight into a streamed PATCH.
+    let tar = support::image_tarball(d.path(), 6000);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 503,
+            retry_after: None,
+        })
+        .method("PATCH")
+        .path("/blobs/uploads/")
+        .times(1),
+    );
+    let out = push(&proxy, &tar, "stream/app:v1", d.path())
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    let digest = skopeo::digest(&reg, "stream/app:v1").expect("pushed");
+    assert!(printed.ends_with(&digest));
+    let seen: Vec<String> = proxy
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 2,
+        "the streamed upload was not restarted: {seen:?}"
+    );
+
+    // A registry that refuses PATCH: the layer goes up in one PUT instead.
+    let reg2 = Registry::plain();
+    let proxy2 = FaultProxy::start(&reg2);
+    proxy2.add(
+        Rule::new(Fault::Status {
+            code: 405,
+            retry_after: None,
+        })
+        .method("PATCH"),
+    );
+    let d2 = tempfile::tempdir().expect("tmp");
+    push(&proxy2, &tar, "stream/app:v1", d2.path())
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&reg2, "stream/app:v1").expect("pushed"),
+        digest
+    );
+}

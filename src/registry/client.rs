@@ -888,6 +888,78 @@ impl Client {
         }
     }
 
+    /// Open an upload session; returns its URL.
+    pub async fn start_blob_upload(&self, repo: &Repository) -> Result<String, RegistryError> {
+        self.start_upload(repo, None).await?.ok_or_else(|| {
+            io_err(
+                format!("upload to {repo}"),
+                "registry mounted instead of opening a session",
+            )
+        })
+    }
+
+    /// Send a blob's bytes as one streamed PATCH (length and digest unknown up front: the
+    /// compressor feeds it while it runs). Returns the URL to finish the upload at.
+    pub async fn patch_stream(
+        &self,
+        repo: &Repository,
+        url: &str,
+        body: reqwest::Body,
+    ) -> Result<String, RegistryError> {
+        let body = Mutex::new(Some(body));
+        let resp = self
+            .send(
+                &repo.host,
+                &[Self::scope(&repo.path, "pull,push")],
+                false,
+                &|c, _| {
+                    let b = body
+                        .lock()
+                        .ok()
+                        .and_then(|mut b| b.take())
+                        .unwrap_or_else(|| reqwest::Body::from(Vec::new()));
+                    c.patch(url)
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .body(b)
+                },
+            )
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
+            return Err(self.fail(&repo.host, &repo.path, "PATCH blob", resp).await);
+        }
+        let loc = header_str(resp.headers(), "location");
+        if loc.is_empty() {
+            return Ok(url.to_string());
+        }
+        let base = self.base(&repo.host).await?;
+        Ok(absolute(&base, &loc))
+    }
+
+    /// Close an upload session with the blob's digest (the registry checks it).
+    pub async fn finish_upload(
+        &self,
+        repo: &Repository,
+        url: &str,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let resp = self
+            .send(
+                &repo.host,
+                &[Self::scope(&repo.path, "pull,push")],
+                true,
+                &|c, _| {
+                    c.put(with_query(url, "digest", digest))
+                        .header(header::CONTENT_LENGTH, 0)
+                },
+            )
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.fail(&repo.host, &repo.path, "PUT blob", resp).await)
+        }
+    }
+
     /// Mount `digest` from another repository of the same registry. `false` when the
     /// registry did not mount it (the caller uploads instead).
     pub async fn mount_blob(

@@ -55,7 +55,22 @@ pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
         .suffix(".gz")
         .tempfile_in(dir)?;
     let (file, path) = out_file.keep().map_err(|e| e.error)?;
-    let mut out = BufWriter::with_capacity(1024 * 1024, file);
+    let out = BufWriter::with_capacity(1024 * 1024, file);
+    let (size, digest, diff_id) = compress_into(src, out)?;
+    Ok(Compressed {
+        path,
+        size,
+        digest,
+        diff_id,
+    })
+}
+
+/// Compress `src` into any writer (a file, or a channel feeding an upload); returns the
+/// compressed size, the blob digest and the diffID.
+pub fn compress_into<W: Write>(
+    src: &BlobSource,
+    mut out: W,
+) -> std::io::Result<(u64, String, String)> {
     let mut raw_hash = Sha256::new();
     let mut gz_hash = Sha256::new();
     let mut size = 0u64;
@@ -102,12 +117,11 @@ pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
         size += m.len() as u64;
     }
     out.flush()?;
-    Ok(Compressed {
-        path,
+    Ok((
         size,
-        digest: format!("sha256:{}", hex::encode(gz_hash.finalize())),
-        diff_id: format!("sha256:{}", hex::encode(raw_hash.finalize())),
-    })
+        format!("sha256:{}", hex::encode(gz_hash.finalize())),
+        format!("sha256:{}", hex::encode(raw_hash.finalize())),
+    ))
 }
 
 #[cfg(test)]

@@ -261,9 +261,28 @@ pub async fn push_image(
                         }
                     }
                 }
+                let diff_id = layer.diff_id.clone().unwrap_or_default();
+                // Big layers: compress straight into a streamed upload, so compressing and
+                // sending overlap. Falls back to the file path if the registry refuses PATCH.
+                if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
+                    match stream_layer(client, repo, &layer.source).await {
+                        Ok((size, digest, got_diff_id)) => {
+                            if !diff_id.is_empty() && got_diff_id != diff_id {
+                                return Err(PushError::Compress { diff_id, cause: format!("layer content hashes to {got_diff_id}, the image config says otherwise: the archive is corrupt") });
+                            }
+                            if let Ok(mut cache) = cache.lock() {
+                                cache.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ, &repo_name);
+                            }
+                            return Ok(Done { digest, size, media_type: DOCKER_LAYER_GZ.to_string(), action: BlobAction::Uploaded, compressed: true });
+                        }
+                        Err(PushError::Registry(RegistryError::Status { status: 400 | 404 | 405 | 416 | 501, .. })) => {
+                            tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 let src = layer.source.clone();
                 let dir = opts.work_dir.clone();
-                let diff_id = layer.diff_id.clone().unwrap_or_default();
                 let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
                     .await
                     .map_err(|e| PushError::Compress { diff_id: diff_id.clone(), cause: e.to_string() })?
@@ -413,6 +432,63 @@ pub async fn retag(
         info.media_type
     };
     tag_manifest(client, repo, tags, &media_type, body).await
+}
+
+/// Layers above this size are compressed into a streamed upload.
+const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
+
+/// Compress a layer into one streamed PATCH of a new upload session, then finish it with
+/// the digest the compressor computed. Retried from scratch (a new session, compressing
+/// again) when the connection fails; returns (size, digest, diffID).
+async fn stream_layer(
+    client: &Client,
+    repo: &Repository,
+    source: &BlobSource,
+) -> Result<(u64, String, String), PushError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let url = client.start_blob_upload(repo).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let src = source.clone();
+        let comp = tokio::task::spawn_blocking(move || {
+            compress::compress_into(&src, crate::context::ChannelWriter::new(tx))
+        });
+        let body_stream = futures::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
+        });
+        let patched = client
+            .patch_stream(repo, &url, reqwest::Body::wrap_stream(body_stream))
+            .await;
+        let compressed = comp.await.map_err(|e| PushError::Compress {
+            diff_id: String::new(),
+            cause: e.to_string(),
+        })?;
+        match (patched, compressed) {
+            (Ok(next), Ok((size, digest, diff_id))) => {
+                client.finish_upload(repo, &next, &digest).await?;
+                return Ok((size, digest, diff_id));
+            }
+            (Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Io { .. })), _)
+                if attempt < 4 =>
+            {
+                tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+            (Err(RegistryError::Status { status, .. }), _)
+                if (status >= 500 || status == 429) && attempt < 4 =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            }
+            (Err(e), _) => return Err(e.into()),
+            (Ok(_), Err(e)) => {
+                return Err(PushError::Compress {
+                    diff_id: String::new(),
+                    cause: e.to_string(),
+                });
+            }
+        }
+    }
 }
 
 /// Removes a file when dropped (compressed layers are temporary).

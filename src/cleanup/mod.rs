@@ -43,6 +43,8 @@ pub async fn inventory(
     let names: Vec<Option<String>> = config.images.iter().map(|i| i.name.clone()).collect();
     let mut out = Vec::new();
     let mut seen_repos: Vec<Repository> = Vec::new();
+    // Tags of one image share its config: read each config once.
+    let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
     for name in &names {
         let repo = naming.repository(name.as_deref())?;
         let tags = client.list_tags(&repo).await?;
@@ -50,11 +52,12 @@ pub async fn inventory(
             .into_iter()
             .filter(|t| naming.owns_tag(name.as_deref(), &names, t))
             .collect();
+        let configs = &configs;
         let infos: Vec<Option<TagInfo>> = stream::iter(owned)
             .map(|tag| {
                 let repo = repo.clone();
                 let name = name.clone();
-                async move { tag_info(client, &repo, name, tag).await }
+                async move { tag_info(client, &repo, name, tag, configs).await }
             })
             .buffer_unordered(16)
             .try_collect()
@@ -66,19 +69,33 @@ pub async fn inventory(
     Ok(out)
 }
 
+type ConfigCache = std::sync::Mutex<BTreeMap<String, (Option<String>, Option<i64>)>>;
+
 async fn tag_info(
     client: &Client,
     repo: &Repository,
     image: Option<String>,
     tag: String,
+    configs: &ConfigCache,
 ) -> Result<Option<TagInfo>, CleanupError> {
     let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
     let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let (mut commit, mut created) = (None, None);
-    if let Some(cfg) = m["config"]["digest"].as_str() {
-        let cfg = client.get_blob_bytes(repo, cfg).await?;
+    if let Some(cfg_digest) = m["config"]["digest"].as_str() {
+        let key = format!("{repo}@{cfg_digest}");
+        if let Some((c, t)) = configs.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(Some(TagInfo {
+                image,
+                repository: repo.to_string(),
+                tag,
+                digest: info.digest,
+                commit: c,
+                created: t,
+            }));
+        }
+        let cfg = client.get_blob_bytes(repo, cfg_digest).await?;
         let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
         commit = cfg["config"]["Labels"]["slipway.git-commit"]
             .as_str()
@@ -87,6 +104,9 @@ async fn tag_info(
             .as_str()
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map(|t| t.timestamp());
+        if let Ok(mut m) = configs.lock() {
+            m.insert(key, (commit.clone(), created));
+        }
     }
     Ok(Some(TagInfo {
         image,

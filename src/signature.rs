@@ -49,11 +49,18 @@ pub struct HashCache {
     files: HashMap<String, Stat>,
     #[serde(skip)]
     dirty: bool,
+    /// Paths looked up this run: only they are saved, so the cache never outgrows the
+    /// project (loading a stale, huge cache would cost more than it saves).
+    #[serde(skip)]
+    seen: std::collections::HashSet<String>,
 }
 
 impl HashCache {
-    pub fn default_path() -> Option<PathBuf> {
-        crate::registry::push::default_cache_file().map(|p| p.with_file_name("file-hashes.json"))
+    /// One cache file per project directory.
+    pub fn default_path(project_dir: &Path) -> Option<PathBuf> {
+        let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
+        crate::registry::push::default_cache_file()
+            .map(|p| p.with_file_name(format!("file-hashes-{}.json", &key[..16])))
     }
 
     pub fn load(path: Option<&Path>) -> HashCache {
@@ -62,8 +69,14 @@ impl HashCache {
             .unwrap_or_default()
     }
 
-    pub fn save(&self, path: Option<&Path>) {
+    pub fn save(&mut self, path: Option<&Path>) {
         let Some(p) = path else { return };
+        if self.files.len() > self.seen.len() {
+            let seen = std::mem::take(&mut self.seen);
+            self.files.retain(|k, _| seen.contains(k));
+            self.seen = seen;
+            self.dirty = true;
+        }
         if !self.dirty {
             return;
         }
@@ -129,14 +142,16 @@ fn context_digest(
             Kind::File { .. } => {
                 let key = e.abs.to_string_lossy().to_string();
                 let st = stat_of(&e.abs);
-                if let (Some((size, mtime_ns, ctime_ns, inode)), Ok(c)) = (st, cache.lock())
-                    && let Some(s) = c.files.get(&key)
-                    && s.size == size
-                    && s.mtime_ns == mtime_ns
-                    && s.ctime_ns == ctime_ns
-                    && s.inode == inode
-                {
-                    return Ok(s.hash.clone());
+                if let (Some((size, mtime_ns, ctime_ns, inode)), Ok(mut c)) = (st, cache.lock()) {
+                    c.seen.insert(key.clone());
+                    if let Some(s) = c.files.get(&key)
+                        && s.size == size
+                        && s.mtime_ns == mtime_ns
+                        && s.ctime_ns == ctime_ns
+                        && s.inode == inode
+                    {
+                        return Ok(s.hash.clone());
+                    }
                 }
                 let hash = hash_file(&e.abs).map_err(|er| SignatureError::Io {
                     image: image.to_string(),
@@ -144,6 +159,7 @@ fn context_digest(
                     cause: er.to_string(),
                 })?;
                 if let (Some((size, mtime_ns, ctime_ns, inode)), Ok(mut c)) = (st, cache.lock()) {
+                    c.seen.insert(key.clone());
                     c.files.insert(
                         key,
                         Stat {
@@ -210,7 +226,7 @@ pub fn compute(
             break;
         }
     }
-    if let Ok(c) = cache.lock() {
+    if let Ok(mut c) = cache.lock() {
         c.save(cache_file);
     }
     Ok(done)

@@ -98,7 +98,10 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     check_buildkit(&args.flags.buildkit)?;
     let cfg = config::load(settings)?;
     build::selection(&cfg, &args.images)?;
-    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+    let sigs = signature::compute(
+        &cfg,
+        signature::HashCache::default_path(&cfg.dir).as_deref(),
+    )?;
     let tag_opts = super::tags::to_options(&args.tags);
     let mut extra_tags = BTreeMap::new();
     if let Some(naming) = Naming::new(settings)?

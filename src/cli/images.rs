@@ -26,7 +26,10 @@ struct Row {
 
 pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(settings)?;
-    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+    let sigs = signature::compute(
+        &cfg,
+        signature::HashCache::default_path(&cfg.dir).as_deref(),
+    )?;
     let naming = Naming::new(settings)?;
     let specs = naming::tags(&super::tags::to_options(&args.tags), &cfg.dir)?;
     let mut rows = Vec::new();

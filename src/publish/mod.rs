@@ -123,7 +123,10 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
         .iter()
         .map(|i| i.name.clone())
         .collect();
-    let sigs = signature::compute(&cfg, signature::HashCache::default_path().as_deref())?;
+    let sigs = signature::compute(
+        &cfg,
+        signature::HashCache::default_path(&cfg.dir).as_deref(),
+    )?;
 
     let mut wanted = Vec::new();
     let mut repos = BTreeMap::new();

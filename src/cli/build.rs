@@ -22,7 +22,7 @@ pub struct BuildFlags {
     /// auto, on or off. Only the classic builder is supported on this daemon API.
     #[arg(long, default_value = "auto")]
     pub buildkit: String,
-    /// auto (per-image prefixed lines), plain, or quiet.
+    /// auto (a progress bar per image on a terminal, else prefixed lines), plain, or quiet.
     #[arg(long, default_value = "auto")]
     pub log_mode: String,
 }
@@ -37,11 +37,12 @@ pub struct BuildArgs {
     pub flags: BuildFlags,
 }
 
-/// Prints build events: JSON lines with `--json`, else `image | line` on stderr.
+/// Prints build events: JSON lines with `--json`; on a terminal (log mode `auto`) one
+/// indicatif bar per image showing its current step; otherwise `image | line` on stderr.
 pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> {
     let quiet = log_mode == "quiet";
-    Arc::new(move |e: &Event| {
-        if json {
+    if json {
+        return Arc::new(|e: &Event| {
             // Each event carries its time, so a reader can see builds overlap.
             if let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) {
                 let ms = std::time::SystemTime::now()
@@ -51,18 +52,56 @@ pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> 
                 m.insert("time_ms".into(), ms.into());
                 println!("{}", serde_json::Value::Object(m));
             }
-            return;
+        });
+    }
+    if log_mode == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return bars();
+    }
+    Arc::new(move |e: &Event| match e {
+        Event::Log { image, line } if !quiet => eprintln!("{image} | {line}"),
+        Event::Start { image } => eprintln!("{image} | building"),
+        Event::Skipped { image, image_id } => {
+            eprintln!(
+                "{image} | unchanged: same content signature as local image {image_id}, not rebuilt"
+            )
         }
+        Event::Done { image, seconds, .. } => eprintln!("{image} | built in {seconds:.1}s"),
+        _ => {}
+    })
+}
+
+/// A spinner per image with its latest `Step N/M` line.
+fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
+    use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+    let multi = MultiProgress::new();
+    let bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>> = Default::default();
+    let style = ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    Arc::new(move |e: &Event| {
+        let Ok(mut bars) = bars.lock() else { return };
+        let bar = |bars: &mut std::collections::HashMap<String, ProgressBar>, image: &str| {
+            bars.entry(image.to_string())
+                .or_insert_with(|| {
+                    let b = multi.add(ProgressBar::new_spinner());
+                    b.set_style(style.clone());
+                    b.set_prefix(image.to_string());
+                    b.enable_steady_tick(std::time::Duration::from_millis(120));
+                    b
+                })
+                .clone()
+        };
         match e {
-            Event::Log { image, line } if !quiet => eprintln!("{image} | {line}"),
-            Event::Start { image } => eprintln!("{image} | building"),
-            Event::Skipped { image, image_id } => {
-                eprintln!(
-                    "{image} | unchanged: same content signature as local image {image_id}, not rebuilt"
-                )
+            Event::Start { image } => bar(&mut bars, image).set_message("building"),
+            Event::Log { image, line } if line.starts_with("Step ") => {
+                bar(&mut bars, image).set_message(line.clone())
             }
-            Event::Done { image, seconds, .. } => eprintln!("{image} | built in {seconds:.1}s"),
-            _ => {}
+            Event::Log { .. } => {}
+            Event::Skipped { image, .. } => {
+                bar(&mut bars, image).finish_with_message("unchanged, not rebuilt")
+            }
+            Event::Done { image, seconds, .. } => {
+                bar(&mut bars, image).finish_with_message(format!("built in {seconds:.1}s"))
+            }
         }
     })
 }

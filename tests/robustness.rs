@@ -159,3 +159,37 @@ fn non_utf8_paths_in_a_context_are_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains("must be UTF-8"), "{err}");
 }
+
+#[test]
+fn an_oci_layout_whose_manifest_digest_lies_is_refused_before_any_push() {
+    let reg = support::Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    let layout = d.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir");
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("w");
+    let manifest = br#"{"schemaVersion":2,"config":{"digest":"sha256:aa","size":1},"layers":[]}"#;
+    // Stored under a name that is not its sha256.
+    let lie = "0".repeat(64);
+    std::fs::write(blobs.join(&lie), manifest).expect("w");
+    std::fs::write(
+        layout.join("index.json"),
+        format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{lie}","size":{}}}]}}"#, manifest.len()),
+    )
+    .expect("w");
+    let out = support::slipway()
+        .args(["--insecure-registry", &reg.host, "push-archive"])
+        .arg(&layout)
+        .arg(format!("{}/lie/app:v1", reg.host))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("corrupt") && err.contains(&lie), "{err}");
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+    assert_eq!(reg.count_requests("POST", ""), 0);
+}

@@ -158,7 +158,9 @@ fn with_funcs(
     let dir = input.dir.clone();
     let dir2 = input.dir.clone();
     let sets = sets.clone();
-    let inc = shared.clone();
+    // Weak: the template owns this closure, a strong reference would be a cycle (a leak the
+    // fuzzer found).
+    let inc = Arc::downgrade(shared);
     let tpl_input = input.clone();
     let tpl_sets = sets.clone();
     t.func("env", move |a| {
@@ -322,7 +324,10 @@ fn with_funcs(
     .func("include", move |a| {
         let name = s(&arg(a, 0, "include")?);
         let data = a.get(1).cloned().unwrap_or(Value::Nil);
-        let t = inc
+        let shared = inc
+            .upgrade()
+            .ok_or_else(|| exec_err("include: templates are gone"))?;
+        let t = shared
             .get()
             .ok_or_else(|| exec_err("include: templates are not ready"))?;
         t.execute_template_to_string(&name, &data)

@@ -11,6 +11,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::config::Config;
 use crate::naming::{Naming, NamingError};
+use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
+use crate::registry::vendors::{self, Implementation};
 use crate::registry::{Client, RegistryError, Repository};
 pub use policy::{Decision, GitRef, Item, Options, Plan, TagInfo};
 
@@ -222,16 +224,50 @@ pub struct Outcome {
     pub failures: Vec<String>,
 }
 
-/// Delete what the plan deletes: each manifest once, by digest. A failed deletion is a
-/// warning; an authorization failure stops the run.
-pub async fn execute(client: &Client, plan: &Plan) -> Result<Outcome, CleanupError> {
+/// Delete what the plan deletes, through the registry implementation's own API where it
+/// deletes single tags, else each manifest once by digest. A failed deletion is a warning;
+/// an authorization failure stops the run.
+pub async fn execute(
+    client: &Client,
+    plan: &Plan,
+    implementation: Implementation,
+    creds: &VendorCredentials,
+) -> Result<Outcome, CleanupError> {
+    match implementation {
+        Implementation::GitLab => run_deleter(client, plan, &vendors::gitlab::GitLab).await,
+        Implementation::Acr => run_deleter(client, plan, &vendors::acr::Acr).await,
+        Implementation::Quay => run_deleter(client, plan, &vendors::quay::Quay(creds)).await,
+        Implementation::DockerHub => {
+            run_deleter(client, plan, &vendors::dockerhub::DockerHub::new(creds)).await
+        }
+        _ => run_deleter(client, plan, &ManifestDelete).await,
+    }
+}
+
+async fn run_deleter<D: Deleter>(
+    client: &Client,
+    plan: &Plan,
+    d: &D,
+) -> Result<Outcome, CleanupError> {
     let mut out = Outcome::default();
-    for (repo, digest) in policy::digests_to_delete(plan) {
+    // (repository, tag, digest) to delete: every tag, or one tag per manifest.
+    let mut jobs: Vec<(String, String, String)> = Vec::new();
+    for i in plan.deletions() {
+        let t = &i.tag;
+        let first_of_digest = !jobs
+            .iter()
+            .any(|(r, _, dg)| *r == t.repository && *dg == t.digest);
+        if d.deletes_single_tags() || first_of_digest {
+            jobs.push((t.repository.clone(), t.tag.clone(), t.digest.clone()));
+        }
+    }
+    for (repo, tag, digest) in jobs {
         let Ok(r) = crate::registry::reference::Repository::parse(&repo) else {
             continue;
         };
-        match client.delete_manifest(&r, &digest).await {
-            Ok(()) => {
+        match d.delete(client, &r, &tag, &digest).await {
+            Ok(Deleted::Tag) => out.deleted_tags += 1,
+            Ok(Deleted::Manifest) => {
                 out.deleted_manifests += 1;
                 out.deleted_tags += plan
                     .deletions()
@@ -242,8 +278,8 @@ pub async fn execute(client: &Client, plan: &Plan) -> Result<Outcome, CleanupErr
                 return Err(CleanupError::Registry(e));
             }
             Err(e) => {
-                tracing::warn!("deleting {repo}@{digest}: {e}");
-                out.failures.push(format!("{repo}@{digest}: {e}"));
+                tracing::warn!("deleting {repo}:{tag}: {e}");
+                out.failures.push(format!("{repo}:{tag} ({digest}): {e}"));
             }
         }
     }

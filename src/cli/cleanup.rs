@@ -8,10 +8,50 @@ use crate::cleanup::{self, policy};
 use crate::config;
 use crate::naming::Naming;
 use crate::registry::Client;
-use crate::settings::Settings;
+use crate::registry::vendors::deleter::VendorCredentials;
+use crate::settings::{Secret, Settings};
+
+/// Credentials of vendor deletion APIs (werf's flag names).
+#[derive(Debug, Clone, Args)]
+pub struct VendorArgs {
+    /// Docker Hub username for tag deletion through hub.docker.com.
+    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_USERNAME")]
+    pub repo_docker_hub_username: Option<String>,
+    /// Docker Hub password or personal access token.
+    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_PASSWORD", hide_env_values = true)]
+    pub repo_docker_hub_password: Option<Secret>,
+    /// Docker Hub JWT, instead of username and password.
+    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_TOKEN", hide_env_values = true)]
+    pub repo_docker_hub_token: Option<Secret>,
+    /// Quay OAuth token (repo:admin) for tag deletion.
+    #[arg(long, env = "SLIPWAY_REPO_QUAY_TOKEN", hide_env_values = true)]
+    pub repo_quay_token: Option<Secret>,
+    /// Docker Hub API root.
+    #[arg(
+        long,
+        env = "SLIPWAY_DOCKER_HUB_API",
+        default_value = "https://hub.docker.com",
+        hide = true
+    )]
+    pub docker_hub_api: String,
+}
+
+impl VendorArgs {
+    fn credentials(&self) -> VendorCredentials {
+        VendorCredentials {
+            docker_hub_username: self.repo_docker_hub_username.clone(),
+            docker_hub_password: self.repo_docker_hub_password.clone(),
+            docker_hub_token: self.repo_docker_hub_token.clone(),
+            quay_token: self.repo_quay_token.clone(),
+            docker_hub_api: self.docker_hub_api.clone(),
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
+    #[command(flatten)]
+    pub vendor: VendorArgs,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -33,6 +73,8 @@ pub struct CleanupArgs {
 
 #[derive(Debug, Args)]
 pub struct PurgeArgs {
+    #[command(flatten)]
+    pub vendor: VendorArgs,
     /// Really delete (the plan is shown first).
     #[arg(long)]
     pub force: bool,
@@ -51,8 +93,10 @@ async fn finish(
     settings: &Settings,
     client: &Client,
     plan: &policy::Plan,
+    naming: &Naming,
+    vendor: &VendorArgs,
 ) -> anyhow::Result<ExitCode> {
-    let out = cleanup::execute(client, plan).await?;
+    let out = cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
     if settings.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
@@ -99,7 +143,7 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
-    finish(settings, &client, &plan).await
+    finish(settings, &client, &plan, &naming, &args.vendor).await
 }
 
 pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
@@ -113,5 +157,5 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }
-    finish(settings, &client, &plan).await
+    finish(settings, &client, &plan, &naming, &args.vendor).await
 }

@@ -2,6 +2,12 @@
 //! `pkg/docker_registry` shape). This file holds the implementation names and their
 //! detection from the registry host; vendor modules add their own APIs.
 
+pub mod acr;
+pub mod deleter;
+pub mod dockerhub;
+pub mod gitlab;
+pub mod quay;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;

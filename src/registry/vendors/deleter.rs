@@ -1,0 +1,60 @@
+//! Tag deletion through each registry's own API, behind one trait. The Docker Registry API
+//! can only delete a manifest by digest (every tag pointing at it goes too); these APIs
+//! delete a single tag. Vendors whose API is not implemented use the manifest DELETE.
+
+use crate::registry::reference::Repository;
+use crate::registry::{Client, RegistryError};
+
+/// Credentials for vendor APIs that do not take registry credentials (werf's names:
+/// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
+#[derive(Debug, Clone, Default)]
+pub struct VendorCredentials {
+    pub docker_hub_username: Option<String>,
+    pub docker_hub_password: Option<crate::settings::Secret>,
+    pub docker_hub_token: Option<crate::settings::Secret>,
+    pub quay_token: Option<crate::settings::Secret>,
+    /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
+    pub docker_hub_api: String,
+}
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// Only this tag.
+    Tag,
+    /// The manifest, with every tag pointing at it.
+    Manifest,
+}
+
+/// One way of deleting tags.
+pub trait Deleter: Sync {
+    /// Can this vendor delete a single tag (leaving other tags of the manifest)?
+    fn deletes_single_tags(&self) -> bool;
+    /// Delete `tag` (whose manifest is `digest`) from `repo`.
+    fn delete(
+        &self,
+        client: &Client,
+        repo: &Repository,
+        tag: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Deleted, RegistryError>> + Send;
+}
+
+/// The Docker Registry API: manifest DELETE by digest (distribution, Harbor, and the rest).
+pub struct ManifestDelete;
+
+impl Deleter for ManifestDelete {
+    fn deletes_single_tags(&self) -> bool {
+        false
+    }
+    async fn delete(
+        &self,
+        client: &Client,
+        repo: &Repository,
+        _tag: &str,
+        digest: &str,
+    ) -> Result<Deleted, RegistryError> {
+        client.delete_manifest(repo, digest).await?;
+        Ok(Deleted::Manifest)
+    }
+}

@@ -1,0 +1,223 @@
+//! Tag deletion through vendor APIs, against small fakes that follow each vendor's
+//! published API (paths, auth headers, status codes).
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::any;
+use slipway::cleanup::{self, TagInfo, policy};
+use slipway::registry::Client;
+use slipway::registry::vendors::Implementation;
+use slipway::registry::vendors::deleter::VendorCredentials;
+use slipway::settings::{Secret, Settings};
+
+type Seen = Arc<Mutex<Vec<String>>>;
+
+async fn fake(
+    State(seen): State<Seen>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let path = uri.path().to_string();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    seen.lock()
+        .expect("lock")
+        .push(format!("{method} {path} {auth}"));
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/v2/") => StatusCode::OK.into_response(),
+        // GitLab: single-tag delete.
+        ("DELETE", p) if p.starts_with("/v2/ns/app/tags/reference/") => {
+            StatusCode::ACCEPTED.into_response()
+        }
+        // ACR.
+        ("DELETE", p) if p.starts_with("/acr/v1/ns/app/_tags/") => {
+            StatusCode::ACCEPTED.into_response()
+        }
+        // Quay: Bearer token required.
+        ("DELETE", p) if p.starts_with("/api/v1/repository/ns/app/tag/") => {
+            if auth == "Bearer quay-token" {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        }
+        // Docker Hub: login, then JWT.
+        ("POST", "/v2/users/login/") => {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            if v["username"] == "hubuser" && v["password"] == "hubpass" {
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    r#"{"token":"hub-jwt"}"#,
+                )
+                    .into_response()
+            } else {
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        }
+        ("DELETE", p) if p.starts_with("/v2/repositories/ns/app/tags/") => {
+            if auth == "JWT hub-jwt" {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                StatusCode::FORBIDDEN.into_response()
+            }
+        }
+        // The Docker Registry API's manifest delete.
+        ("DELETE", p) if p.starts_with("/v2/ns/app/manifests/") => {
+            StatusCode::ACCEPTED.into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn serve() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let app = Router::new().fallback(any(fake)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (host, seen)
+}
+
+fn plan(host: &str) -> policy::Plan {
+    let tag = |t: &str, d: &str| TagInfo {
+        image: Some("app".into()),
+        repository: format!("{host}/ns/app"),
+        tag: t.into(),
+        digest: d.into(),
+        commit: None,
+        created: None,
+    };
+    policy::purge(vec![
+        tag("old-1", "sha256:aaa"),
+        tag("old-2", "sha256:aaa"),
+        tag("old-3", "sha256:bbb"),
+    ])
+}
+
+async fn run(
+    imp: Implementation,
+    creds: VendorCredentials,
+) -> (Result<cleanup::Outcome, cleanup::CleanupError>, Vec<String>) {
+    let (host, seen) = serve().await;
+    let settings = Settings {
+        insecure_registries: vec![host.clone()],
+        ..Settings::default()
+    };
+    let client = Client::new(&settings);
+    let creds = VendorCredentials {
+        docker_hub_api: format!("http://{host}"),
+        ..creds
+    };
+    let out = cleanup::execute(&client, &plan(&host), imp, &creds).await;
+    let seen = seen.lock().expect("lock").clone();
+    (out, seen)
+}
+
+fn deletes(seen: &[String]) -> Vec<String> {
+    seen.iter()
+        .filter(|s| s.starts_with("DELETE"))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitlab_and_acr_delete_single_tags() {
+    let (out, seen) = run(Implementation::GitLab, VendorCredentials::default()).await;
+    let out = out.expect("gitlab");
+    assert_eq!((out.deleted_tags, out.deleted_manifests), (3, 0));
+    let d = deletes(&seen);
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(
+        d.iter()
+            .all(|s| s.contains("/v2/ns/app/tags/reference/old-")),
+        "{d:?}"
+    );
+
+    let (out, seen) = run(Implementation::Acr, VendorCredentials::default()).await;
+    assert_eq!(out.expect("acr").deleted_tags, 3);
+    assert!(
+        deletes(&seen)
+            .iter()
+            .all(|s| s.contains("/acr/v1/ns/app/_tags/old-"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quay_needs_its_token_and_sends_it_as_bearer() {
+    let (out, seen) = run(Implementation::Quay, VendorCredentials::default()).await;
+    let err = out.expect_err("no token").to_string();
+    assert!(err.contains("--repo-quay-token"), "{err}");
+    assert!(deletes(&seen).is_empty());
+    let creds = VendorCredentials {
+        quay_token: Some(Secret("quay-token".into())),
+        ..Default::default()
+    };
+    let (out, seen) = run(Implementation::Quay, creds).await;
+    assert_eq!(out.expect("quay").deleted_tags, 3);
+    assert!(
+        deletes(&seen)
+            .iter()
+            .all(|s| s.ends_with("Bearer quay-token")
+                && s.contains("/api/v1/repository/ns/app/tag/old-"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_hub_logs_in_then_deletes_with_jwt() {
+    let creds = VendorCredentials {
+        docker_hub_username: Some("hubuser".into()),
+        docker_hub_password: Some(Secret("hubpass".into())),
+        ..Default::default()
+    };
+    let (out, seen) = run(Implementation::DockerHub, creds).await;
+    assert_eq!(out.expect("hub").deleted_tags, 3);
+    assert_eq!(
+        seen.iter()
+            .filter(|s| s.starts_with("POST /v2/users/login/"))
+            .count(),
+        1,
+        "one login: {seen:?}"
+    );
+    assert!(
+        deletes(&seen)
+            .iter()
+            .all(|s| s.ends_with("JWT hub-jwt") && s.contains("/v2/repositories/ns/app/tags/old-"))
+    );
+    // Wrong password: unauthorized with a hint, nothing deleted.
+    let creds = VendorCredentials {
+        docker_hub_username: Some("hubuser".into()),
+        docker_hub_password: Some(Secret("nope".into())),
+        ..Default::default()
+    };
+    let (out, seen) = run(Implementation::DockerHub, creds).await;
+    let err = out.expect_err("refused").to_string();
+    assert!(
+        err.contains("hub.docker.com refused the login") && !err.contains("nope"),
+        "{err}"
+    );
+    assert!(deletes(&seen).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn default_registries_delete_each_manifest_once() {
+    let (out, seen) = run(Implementation::Default, VendorCredentials::default()).await;
+    let out = out.expect("default");
+    assert_eq!((out.deleted_tags, out.deleted_manifests), (3, 2));
+    let d = deletes(&seen);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|s| s.contains("/v2/ns/app/manifests/sha256:")));
+}

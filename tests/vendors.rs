@@ -71,6 +71,23 @@ async fn fake(
                 StatusCode::FORBIDDEN.into_response()
             }
         }
+        // GitHub REST API: a user (not an org) package.
+        ("GET", "/orgs/ns/packages/container/app/versions") => {
+            StatusCode::NOT_FOUND.into_response()
+        }
+        ("GET", "/users/ns/packages/container/app/versions") => {
+            if auth != "Bearer gh-token" {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            (StatusCode::OK, [("content-type", "application/json")], r#"[{"id":11,"name":"sha256:aaa","metadata":{"container":{"tags":["old-1","old-2"]}}},{"id":12,"name":"sha256:bbb","metadata":{"container":{"tags":["old-3"]}}}]"#).into_response()
+        }
+        ("DELETE", p) if p.starts_with("/users/ns/packages/container/app/versions/") => {
+            if auth == "Bearer gh-token" {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                StatusCode::FORBIDDEN.into_response()
+            }
+        }
         // The Docker Registry API's manifest delete.
         ("DELETE", p) if p.starts_with("/v2/ns/app/manifests/") => {
             StatusCode::ACCEPTED.into_response()
@@ -120,6 +137,7 @@ async fn run(
     let client = Client::new(&settings);
     let creds = VendorCredentials {
         docker_hub_api: format!("http://{host}"),
+        github_api: format!("http://{host}"),
         ..creds
     };
     let out = cleanup::execute(&client, &plan(&host), imp, &creds).await;
@@ -220,4 +238,53 @@ async fn default_registries_delete_each_manifest_once() {
     let d = deletes(&seen);
     assert_eq!(d.len(), 2, "{d:?}");
     assert!(d.iter().all(|s| s.contains("/v2/ns/app/manifests/sha256:")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gcr_deletes_tags_then_the_untagged_digests() {
+    let (out, seen) = run(Implementation::Gcr, VendorCredentials::default()).await;
+    assert_eq!(out.expect("gcr").deleted_tags, 3);
+    let d = deletes(&seen);
+    let tags: Vec<&String> = d.iter().filter(|s| s.contains("/manifests/old-")).collect();
+    let digests: Vec<&String> = d
+        .iter()
+        .filter(|s| s.contains("/manifests/sha256:"))
+        .collect();
+    assert_eq!((tags.len(), digests.len()), (3, 2), "{d:?}");
+    let last_tag = d
+        .iter()
+        .rposition(|s| s.contains("/manifests/old-"))
+        .expect("tag");
+    let first_digest = d
+        .iter()
+        .position(|s| s.contains("/manifests/sha256:"))
+        .expect("digest");
+    assert!(last_tag < first_digest, "digests before tags: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn github_deletes_the_package_version_of_each_digest() {
+    let (out, _) = run(Implementation::GitHub, VendorCredentials::default()).await;
+    assert!(
+        out.expect_err("no token")
+            .to_string()
+            .contains("--repo-github-token")
+    );
+    let creds = VendorCredentials {
+        github_token: Some(Secret("gh-token".into())),
+        ..Default::default()
+    };
+    let (out, seen) = run(Implementation::GitHub, creds).await;
+    let out = out.expect("github");
+    assert!(out.failures.is_empty(), "{:?} {seen:?}", out.failures);
+    assert_eq!((out.deleted_manifests, out.deleted_tags), (2, 3));
+    let mut d = deletes(&seen);
+    d.sort();
+    assert_eq!(
+        d,
+        vec![
+            "DELETE /users/ns/packages/container/app/versions/11 Bearer gh-token".to_string(),
+            "DELETE /users/ns/packages/container/app/versions/12 Bearer gh-token".to_string(),
+        ]
+    );
 }

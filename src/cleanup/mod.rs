@@ -237,6 +237,8 @@ pub async fn execute(
         Implementation::GitLab => run_deleter(client, plan, &vendors::gitlab::GitLab).await,
         Implementation::Acr => run_deleter(client, plan, &vendors::acr::Acr).await,
         Implementation::Quay => run_deleter(client, plan, &vendors::quay::Quay(creds)).await,
+        Implementation::Gcr => run_deleter(client, plan, &vendors::gcr::Gcr).await,
+        Implementation::GitHub => run_deleter(client, plan, &vendors::github::GitHub(creds)).await,
         Implementation::DockerHub => {
             run_deleter(client, plan, &vendors::dockerhub::DockerHub::new(creds)).await
         }
@@ -280,6 +282,18 @@ async fn run_deleter<D: Deleter>(
             Err(e) => {
                 tracing::warn!("deleting {repo}:{tag}: {e}");
                 out.failures.push(format!("{repo}:{tag} ({digest}): {e}"));
+            }
+        }
+    }
+    // Digests whose deleted tags are all gone (the safety rule guarantees no kept tag uses them).
+    if d.deletes_single_tags() {
+        for (repo, digest) in policy::digests_to_delete(plan) {
+            let failed = out.failures.iter().any(|f| f.contains(&digest));
+            let Ok(r) = crate::registry::reference::Repository::parse(&repo) else {
+                continue;
+            };
+            if !failed && let Err(e) = d.after_digest(client, &r, &digest).await {
+                out.failures.push(format!("{repo}@{digest}: {e}"));
             }
         }
     }

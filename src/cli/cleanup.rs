@@ -26,6 +26,17 @@ pub struct VendorArgs {
     /// Quay OAuth token (repo:admin) for tag deletion.
     #[arg(long, env = "SLIPWAY_REPO_QUAY_TOKEN", hide_env_values = true)]
     pub repo_quay_token: Option<Secret>,
+    /// GitHub token with delete:packages, for ghcr.io.
+    #[arg(long, env = "SLIPWAY_REPO_GITHUB_TOKEN", hide_env_values = true)]
+    pub repo_github_token: Option<Secret>,
+    /// GitHub REST API root.
+    #[arg(
+        long,
+        env = "SLIPWAY_GITHUB_API",
+        default_value = "https://api.github.com",
+        hide = true
+    )]
+    pub github_api: String,
     /// Docker Hub API root.
     #[arg(
         long,
@@ -44,6 +55,8 @@ impl VendorArgs {
             docker_hub_token: self.repo_docker_hub_token.clone(),
             quay_token: self.repo_quay_token.clone(),
             docker_hub_api: self.docker_hub_api.clone(),
+            github_token: self.repo_github_token.clone(),
+            github_api: self.github_api.clone(),
         }
     }
 }

@@ -15,6 +15,10 @@ pub struct VendorCredentials {
     pub quay_token: Option<crate::settings::Secret>,
     /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
     pub docker_hub_api: String,
+    /// GitHub token with `delete:packages` (`--repo-github-token`).
+    pub github_token: Option<crate::settings::Secret>,
+    /// GitHub's REST API root (`https://api.github.com`).
+    pub github_api: String,
 }
 
 /// What a deletion removed.
@@ -38,6 +42,17 @@ pub trait Deleter: Sync {
         tag: &str,
         digest: &str,
     ) -> impl Future<Output = Result<Deleted, RegistryError>> + Send;
+
+    /// Called once every tag of `digest` that the plan deletes is gone (GCR keeps untagged
+    /// manifests, so it deletes the digest here).
+    fn after_digest(
+        &self,
+        _client: &Client,
+        _repo: &Repository,
+        _digest: &str,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The Docker Registry API: manifest DELETE by digest (distribution, Harbor, and the rest).

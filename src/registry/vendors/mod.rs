@@ -5,6 +5,8 @@
 pub mod acr;
 pub mod deleter;
 pub mod dockerhub;
+pub mod gcr;
+pub mod github;
 pub mod gitlab;
 pub mod quay;
 

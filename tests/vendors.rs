@@ -71,6 +71,31 @@ async fn fake(
                 StatusCode::FORBIDDEN.into_response()
             }
         }
+        // ECR's JSON API, SigV4-signed.
+        ("POST", "/")
+            if headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == "AmazonEC2ContainerRegistry_V20150921.BatchDeleteImage") =>
+        {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let signed = auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDTEST/")
+                && auth.contains("/eu-west-1/ecr/aws4_request")
+                && auth.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target");
+            if !signed || v["registryId"] != "123456789012" || v["repositoryName"] != "ns/app" {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    r#"{"__type":"UnrecognizedClientException"}"#,
+                )
+                    .into_response();
+            }
+            let tag = v["imageIds"][0]["imageTag"].clone();
+            (
+                StatusCode::OK,
+                [("content-type", "application/x-amz-json-1.1")],
+                serde_json::json!({"imageIds": [{"imageTag": tag}], "failures": []}).to_string(),
+            )
+                .into_response()
+        }
         // GitHub REST API: a user (not an org) package.
         ("GET", "/orgs/ns/packages/container/app/versions") => {
             StatusCode::NOT_FOUND.into_response()
@@ -287,4 +312,51 @@ async fn github_deletes_the_package_version_of_each_digest() {
             "DELETE /users/ns/packages/container/app/versions/12 Bearer gh-token".to_string(),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecr_batch_delete_image_is_sigv4_signed() {
+    use slipway::registry::vendors::ecr::AwsKeys;
+    let (host, seen) = serve().await;
+    let client = Client::new(&Settings::default());
+    let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    let tags = ["old-1", "old-2"].iter().map(|t| TagInfo {
+        image: Some("app".into()),
+        repository: format!("{ecr}/ns/app"),
+        tag: t.to_string(),
+        digest: "sha256:aaa".into(),
+        commit: None,
+        created: None,
+    });
+    let plan = policy::purge(tags.collect());
+    let creds = VendorCredentials {
+        ecr_endpoint: Some(format!("http://{host}")),
+        ..Default::default()
+    };
+    let err = cleanup::execute(&client, &plan, Implementation::Ecr, &creds)
+        .await
+        .expect_err("no keys")
+        .to_string();
+    assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+    let creds = VendorCredentials {
+        aws: Some(AwsKeys {
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: Secret("s3cret".into()),
+            session_token: None,
+        }),
+        ..creds
+    };
+    let out = cleanup::execute(&client, &plan, Implementation::Ecr, &creds)
+        .await
+        .expect("ecr");
+    assert_eq!(out.deleted_tags, 2, "{:?}", out.failures);
+    let calls: Vec<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.starts_with("POST / AWS4-HMAC-SHA256"))
+        .cloned()
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|c| !c.contains("s3cret")));
 }

@@ -238,6 +238,7 @@ pub async fn execute(
         Implementation::Acr => run_deleter(client, plan, &vendors::acr::Acr).await,
         Implementation::Quay => run_deleter(client, plan, &vendors::quay::Quay(creds)).await,
         Implementation::Gcr => run_deleter(client, plan, &vendors::gcr::Gcr).await,
+        Implementation::Ecr => run_deleter(client, plan, &vendors::ecr::Ecr(creds)).await,
         Implementation::GitHub => run_deleter(client, plan, &vendors::github::GitHub(creds)).await,
         Implementation::DockerHub => {
             run_deleter(client, plan, &vendors::dockerhub::DockerHub::new(creds)).await

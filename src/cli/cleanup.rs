@@ -9,6 +9,7 @@ use crate::config;
 use crate::naming::Naming;
 use crate::registry::Client;
 use crate::registry::vendors::deleter::VendorCredentials;
+use crate::registry::vendors::ecr::AwsKeys;
 use crate::settings::{Secret, Settings};
 
 /// Credentials of vendor deletion APIs (werf's flag names).
@@ -37,6 +38,21 @@ pub struct VendorArgs {
         hide = true
     )]
     pub github_api: String,
+    /// AWS access key for ECR's API (the standard AWS variable).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: Option<Secret>,
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide = true, hide_env_values = true)]
+    pub aws_session_token: Option<Secret>,
+    /// ECR API endpoint override.
+    #[arg(long, env = "SLIPWAY_ECR_ENDPOINT", hide = true)]
+    pub ecr_endpoint: Option<String>,
     /// Docker Hub API root.
     #[arg(
         long,
@@ -57,6 +73,15 @@ impl VendorArgs {
             docker_hub_api: self.docker_hub_api.clone(),
             github_token: self.repo_github_token.clone(),
             github_api: self.github_api.clone(),
+            aws: match (&self.aws_access_key_id, &self.aws_secret_access_key) {
+                (Some(id), Some(secret)) => Some(AwsKeys {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                    session_token: self.aws_session_token.clone(),
+                }),
+                _ => None,
+            },
+            ecr_endpoint: self.ecr_endpoint.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::registry::{Client, RegistryError};
 
 /// Credentials for vendor APIs that do not take registry credentials (werf's names:
 /// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct VendorCredentials {
     pub docker_hub_username: Option<String>,
     pub docker_hub_password: Option<crate::settings::Secret>,
@@ -19,6 +19,10 @@ pub struct VendorCredentials {
     pub github_token: Option<crate::settings::Secret>,
     /// GitHub's REST API root (`https://api.github.com`).
     pub github_api: String,
+    /// AWS keys for ECR's API.
+    pub aws: Option<super::ecr::AwsKeys>,
+    /// ECR API endpoint override (default `https://api.ecr.<region>.amazonaws.com`).
+    pub ecr_endpoint: Option<String>,
 }
 
 /// What a deletion removed.

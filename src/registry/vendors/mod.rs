@@ -5,6 +5,7 @@
 pub mod acr;
 pub mod deleter;
 pub mod dockerhub;
+pub mod ecr;
 pub mod gcr;
 pub mod github;
 pub mod gitlab;

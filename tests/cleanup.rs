@@ -242,3 +242,115 @@ fn shallow_clone_and_missing_git_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn tag_scheme_mode_deletes_tags_of_refs_that_are_gone() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    support::write_tree(
+        dir,
+        &[
+            (
+                "werf.yaml",
+                "project: cleanup-scheme\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY content.txt nonce /\n", support::base_image()),
+            ),
+            ("nonce", &nonce),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let publish = |args: &[&str]| {
+        slipway(dir, &reg)
+            .arg("build-and-publish")
+            .args(args)
+            .assert()
+            .success();
+    };
+    let commit = |content: &str| {
+        std::fs::write(dir.join("content.txt"), content).expect("write");
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", content]);
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    git(dir, &["init", "-q", "-b", "main"]);
+    let c1 = commit("one");
+    publish(&[
+        "--tag-git-branch",
+        "main",
+        "--tag-git-commit",
+        &c1,
+        "--tag-custom",
+        "keepme",
+    ]);
+    git(dir, &["checkout", "-q", "-b", "feature"]);
+    let c2 = commit("two");
+    publish(&["--tag-git-branch", "feature", "--tag-git-commit", &c2]);
+    git(dir, &["checkout", "-q", "main"]);
+    let _c3 = commit("three");
+    git(dir, &["tag", "v2"]);
+    publish(&["--tag-git-tag", "v2"]);
+    // The feature branch and the v2 tag are deleted; c2 is pruned from the object store.
+    git(dir, &["branch", "-q", "-D", "feature"]);
+    git(dir, &["tag", "-d", "v2"]);
+    git(dir, &["reflog", "expire", "--expire=now", "--all"]);
+    git(dir, &["gc", "-q", "--prune=now"]);
+
+    let out = slipway(dir, &reg)
+        .args([
+            "--json",
+            "cleanup",
+            "--git-history-based-cleanup=false",
+            "--min-age",
+            "0s",
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let plan: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let decision = |t: &str| {
+        plan["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["tag"] == t)
+            .map(|i| {
+                (
+                    i["decision"].as_str().unwrap_or("").to_string(),
+                    i["reason"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{t} not in plan: {plan}"))
+    };
+    assert_eq!(decision("main").0, "keep", "{:?}", decision("main"));
+    assert_eq!(decision(&c1).0, "keep", "{:?}", decision(&c1));
+    assert_eq!(decision("keepme").0, "keep");
+    assert!(decision("keepme").1.contains("custom"));
+    assert_eq!(decision("feature").0, "delete", "{:?}", decision("feature"));
+    assert!(
+        decision("feature")
+            .1
+            .contains("branch feature, which no longer exists")
+    );
+    assert_eq!(decision(&c2).0, "delete", "{:?}", decision(&c2));
+    assert_eq!(decision("v2").0, "delete", "{:?}", decision("v2"));
+    assert!(decision("v2").1.contains("tag v2, which no longer exists"));
+
+    slipway(dir, &reg)
+        .args([
+            "cleanup",
+            "--git-history-based-cleanup=false",
+            "--min-age",
+            "0s",
+        ])
+        .assert()
+        .success();
+    let mut want = vec![c1.clone(), "keepme".to_string(), "main".to_string()];
+    want.sort();
+    assert_eq!(skopeo::tags(&reg, "proj/app"), want);
+}

@@ -142,6 +142,7 @@ fn plan(host: &str) -> policy::Plan {
         digest: d.into(),
         commit: None,
         created: None,
+        labels: Default::default(),
     };
     policy::purge(vec![
         tag("old-1", "sha256:aaa"),
@@ -327,6 +328,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
         digest: "sha256:aaa".into(),
         commit: None,
         created: None,
+        labels: Default::default(),
     });
     let plan = policy::purge(tags.collect());
     let creds = VendorCredentials {

@@ -89,6 +89,9 @@ pub struct BuildOptions {
     /// Receives every event; called from several tasks.
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
     pub git_commit: Option<String>,
+    /// More labels, e.g. `slipway.git-branch` when publishing under a branch tag (cleanup's
+    /// tag-scheme mode reads them).
+    pub extra_labels: BTreeMap<String, String>,
 }
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
@@ -348,6 +351,9 @@ async fn build_one(
     labels.insert("slipway.project".into(), project.to_string());
     labels.insert("slipway.image".into(), name.clone());
     labels.insert(signature::LABEL.into(), sig.to_string());
+    for (k, v) in &opts.extra_labels {
+        labels.insert(k.clone(), v.clone());
+    }
     if let Some(c) = &opts.git_commit {
         labels.insert("slipway.git-commit".into(), c.clone());
     }

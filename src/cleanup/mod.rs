@@ -71,7 +71,7 @@ pub async fn inventory(
     Ok(out)
 }
 
-type ConfigCache = std::sync::Mutex<BTreeMap<String, (Option<String>, Option<i64>)>>;
+type ConfigCache = std::sync::Mutex<BTreeMap<String, ConfigFacts>>;
 
 async fn tag_info(
     client: &Client,
@@ -84,40 +84,75 @@ async fn tag_info(
         return Ok(None);
     };
     let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let (mut commit, mut created) = (None, None);
+    let mut facts = ConfigFacts::default();
     if let Some(cfg_digest) = m["config"]["digest"].as_str() {
         let key = format!("{repo}@{cfg_digest}");
-        if let Some((c, t)) = configs.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(Some(TagInfo {
-                image,
-                repository: repo.to_string(),
-                tag,
-                digest: info.digest,
-                commit: c,
-                created: t,
-            }));
-        }
-        let cfg = client.get_blob_bytes(repo, cfg_digest).await?;
-        let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-        commit = cfg["config"]["Labels"]["slipway.git-commit"]
-            .as_str()
-            .map(str::to_string);
-        created = cfg["created"]
-            .as_str()
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|t| t.timestamp());
-        if let Ok(mut m) = configs.lock() {
-            m.insert(key, (commit.clone(), created));
-        }
+        let cached = configs.lock().ok().and_then(|m| m.get(&key).cloned());
+        facts = match cached {
+            Some(f) => f,
+            None => {
+                let cfg = client.get_blob_bytes(repo, cfg_digest).await?;
+                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
+                let labels = &cfg["config"]["Labels"];
+                let label = |k: &str| labels[k].as_str().map(str::to_string);
+                let f = ConfigFacts {
+                    commit: label("slipway.git-commit"),
+                    created: cfg["created"]
+                        .as_str()
+                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                        .map(|t| t.timestamp()),
+                    labels: [
+                        "slipway.git-branch",
+                        "slipway.git-tag",
+                        crate::signature::LABEL,
+                    ]
+                    .iter()
+                    .filter_map(|k| label(k).map(|v| (k.to_string(), v)))
+                    .collect(),
+                };
+                if let Ok(mut m) = configs.lock() {
+                    m.insert(key, f.clone());
+                }
+                f
+            }
+        };
     }
     Ok(Some(TagInfo {
         image,
         repository: repo.to_string(),
         tag,
         digest: info.digest,
-        commit,
-        created,
+        commit: facts.commit,
+        created: facts.created,
+        labels: facts.labels,
     }))
+}
+
+/// What an image config tells cleanup.
+#[derive(Debug, Clone, Default)]
+struct ConfigFacts {
+    commit: Option<String>,
+    created: Option<i64>,
+    labels: BTreeMap<String, String>,
+}
+
+/// Which of these commits exist in the repository at `dir`.
+pub fn existing_commits(
+    dir: &Path,
+    commits: &[String],
+) -> Result<std::collections::BTreeSet<String>, CleanupError> {
+    let repo = git2::Repository::discover(dir)
+        .map_err(|_| CleanupError::NoGit(dir.display().to_string()))?;
+    Ok(commits
+        .iter()
+        .filter(|c| {
+            git2::Oid::from_str(c)
+                .ok()
+                .and_then(|o| repo.find_commit(o).ok())
+                .is_some()
+        })
+        .cloned()
+        .collect())
 }
 
 /// Branches (local and remote-tracking), tags, their head times and histories.

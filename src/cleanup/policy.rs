@@ -21,6 +21,10 @@ pub struct TagInfo {
     pub commit: Option<String>,
     /// Seconds since the epoch the image was created (config `created`).
     pub created: Option<i64>,
+    /// Slipway labels of the image: `slipway.git-branch`, `slipway.git-tag`,
+    /// `slipway.signature`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A git reference as cleanup sees it.
@@ -255,14 +259,30 @@ pub fn decide(
             }
         }
     }
-    // Safety: a digest any kept tag uses is never deleted.
-    let kept_digests: BTreeMap<&str, usize> =
-        keep.keys().map(|&i| (tags[i].digest.as_str(), i)).collect();
+    let decisions = (0..tags.len())
+        .map(|i| match keep.get(&i) {
+            Some(r) => (true, r.clone()),
+            None => (false, "no keep policy covers its commit".to_string()),
+        })
+        .collect();
+    with_safety(tags, decisions)
+}
+
+/// Apply the safety rule: a digest any kept tag uses is never deleted.
+fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
+    let kept_digests: BTreeMap<&str, usize> = decisions
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| *k)
+        .map(|(i, _)| (tags[i].digest.as_str(), i))
+        .collect();
     let mut items = Vec::with_capacity(tags.len());
     for (i, t) in tags.iter().enumerate() {
-        let (decision, reason) = match keep.get(&i) {
-            Some(r) => (Decision::Keep, r.clone()),
-            None => match kept_digests.get(t.digest.as_str()) {
+        let (keep, reason) = &decisions[i];
+        let (decision, reason) = if *keep {
+            (Decision::Keep, reason.clone())
+        } else {
+            match kept_digests.get(t.digest.as_str()) {
                 Some(&k) => (
                     Decision::Keep,
                     format!(
@@ -270,11 +290,8 @@ pub fn decide(
                         tags[k].repository, tags[k].tag
                     ),
                 ),
-                None => (
-                    Decision::Delete,
-                    "no keep policy covers its commit".to_string(),
-                ),
-            },
+                None => (Decision::Delete, reason.clone()),
+            }
         };
         items.push(Item {
             tag: t.clone(),
@@ -283,6 +300,161 @@ pub fn decide(
         });
     }
     Plan { items }
+}
+
+/// werf 1.1's tag-scheme limits (`-1`: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct TagScheme {
+    pub git_tag_limit: i64,
+    pub git_tag_expiry_days: i64,
+    pub git_commit_limit: i64,
+    pub git_commit_expiry_days: i64,
+}
+
+impl Default for TagScheme {
+    fn default() -> Self {
+        TagScheme {
+            git_tag_limit: 10,
+            git_tag_expiry_days: 30,
+            git_commit_limit: 50,
+            git_commit_expiry_days: 30,
+        }
+    }
+}
+
+/// What git still has, for the tag-scheme mode.
+#[derive(Debug, Clone, Default)]
+pub struct GitState {
+    pub branches: BTreeSet<String>,
+    pub tags: BTreeSet<String>,
+    pub commits: BTreeSet<String>,
+}
+
+/// werf 1.1's tag-scheme cleanup: a git-branch / git-tag / git-commit tag is deleted when its
+/// branch / tag / commit no longer exists; git-tag and git-commit tags beyond their limit or
+/// expiry are deleted too. A tag's kind comes from the image's `slipway.git-branch`,
+/// `slipway.git-tag` and `slipway.git-commit` labels; content and custom tags are kept.
+pub fn decide_tag_scheme(
+    tags: Vec<TagInfo>,
+    git: &GitState,
+    scheme: &TagScheme,
+    opts: &Options,
+) -> Plan {
+    use crate::naming::slug::{SlugFormat, slug};
+    let is = |t: &TagInfo, value: &str| {
+        t.tag == value
+            || t.image
+                .as_ref()
+                .is_some_and(|i| t.tag == format!("{i}-{value}"))
+    };
+    let mut decisions: Vec<(bool, String)> = Vec::with_capacity(tags.len());
+    // (index, kind) of tags subject to a limit, decided below.
+    let mut limited: Vec<(usize, &'static str)> = Vec::new();
+    for (i, t) in tags.iter().enumerate() {
+        let label = |k: &str| t.labels.get(k).cloned();
+        let decision = if opts.keep_tags.iter().any(|r| r.is_match(&t.tag)) {
+            (true, "matches --keep-tag".to_string())
+        } else if t
+            .created
+            .is_some_and(|c| opts.now - c < opts.min_age.as_secs() as i64)
+        {
+            (
+                true,
+                format!(
+                    "younger than --min-age {}",
+                    humantime::format_duration(opts.min_age)
+                ),
+            )
+        } else if let Some(b) =
+            label("slipway.git-branch").filter(|b| is(t, &slug(b, SlugFormat::DockerTag)))
+        {
+            if git.branches.contains(&b) {
+                (true, format!("git-branch tag of branch {b}, which exists"))
+            } else {
+                (
+                    false,
+                    format!("git-branch tag of branch {b}, which no longer exists"),
+                )
+            }
+        } else if let Some(g) =
+            label("slipway.git-tag").filter(|g| is(t, &slug(g, SlugFormat::DockerTag)))
+        {
+            if git.tags.contains(&g) {
+                limited.push((i, "git-tag"));
+                (true, format!("git-tag tag of tag {g}, which exists"))
+            } else {
+                (
+                    false,
+                    format!("git-tag tag of tag {g}, which no longer exists"),
+                )
+            }
+        } else if let Some(c) = t.commit.clone().filter(|c| is(t, c)) {
+            if git.commits.contains(&c) {
+                limited.push((i, "git-commit"));
+                (
+                    true,
+                    format!(
+                        "git-commit tag of commit {}, which exists",
+                        &c[..c.len().min(8)]
+                    ),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "git-commit tag of commit {}, which no longer exists",
+                        &c[..c.len().min(8)]
+                    ),
+                )
+            }
+        } else if label(crate::signature::LABEL).is_some_and(|s| is(t, &s)) {
+            (
+                true,
+                "content tag (werf's stages-signature strategy keeps them)".to_string(),
+            )
+        } else {
+            (true, "custom tag: not a git tag-scheme tag".to_string())
+        };
+        decisions.push(decision);
+    }
+    // Limits and expiry, per image and kind, newest first.
+    for kind in ["git-tag", "git-commit"] {
+        let (limit, expiry) = if kind == "git-tag" {
+            (scheme.git_tag_limit, scheme.git_tag_expiry_days)
+        } else {
+            (scheme.git_commit_limit, scheme.git_commit_expiry_days)
+        };
+        let images: BTreeSet<Option<String>> = limited
+            .iter()
+            .map(|(i, _)| tags[*i].image.clone())
+            .collect();
+        for image in images {
+            let mut idx: Vec<usize> = limited
+                .iter()
+                .filter(|(i, k)| *k == kind && tags[*i].image == image)
+                .map(|(i, _)| *i)
+                .collect();
+            idx.sort_by_key(|i| std::cmp::Reverse(tags[*i].created.unwrap_or(0)));
+            for (n, i) in idx.into_iter().enumerate() {
+                if decisions[i].1.starts_with("matches") || decisions[i].1.starts_with("younger") {
+                    continue;
+                }
+                let age_days = tags[i].created.map(|c| (opts.now - c) / 86_400);
+                if limit >= 0 && n as i64 >= limit {
+                    decisions[i] = (
+                        false,
+                        format!("{kind} tag beyond --{kind}-strategy-limit {limit}"),
+                    );
+                } else if expiry >= 0 && age_days.is_some_and(|a| a > expiry) {
+                    decisions[i] = (
+                        false,
+                        format!("{kind} tag older than --{kind}-strategy-expiry-days {expiry}"),
+                    );
+                }
+            }
+        }
+    }
+    with_safety(tags, decisions)
 }
 
 /// Every tag deleted (purge). Still one entry per tag, so the plan prints the same way.
@@ -327,6 +499,7 @@ mod tests {
             digest: d.into(),
             commit: c.map(str::to_string),
             created: Some(created),
+            labels: BTreeMap::new(),
         }
     }
 
@@ -393,6 +566,58 @@ mod tests {
         assert_eq!(kept, vec!["t1", "t4", "t5"]);
     }
 
+    #[test]
+    fn tag_scheme_limits_and_expiry() {
+        let day = 86_400;
+        let mk = |sha: &str, age_days: i64| TagInfo {
+            image: Some("app".into()),
+            repository: "r/app".into(),
+            tag: sha.into(),
+            digest: format!("sha256:{sha}"),
+            commit: Some(sha.into()),
+            created: Some(1_000_000_000 - age_days * day),
+            labels: BTreeMap::new(),
+        };
+        let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
+        let git = GitState {
+            commits: ["c1", "c2", "c3", "c4"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..Default::default()
+        };
+        let scheme = TagScheme {
+            git_commit_limit: 2,
+            git_commit_expiry_days: 30,
+            ..TagScheme::default()
+        };
+        let o = Options {
+            keep_tags: Vec::new(),
+            min_age: Duration::from_secs(0),
+            now: 1_000_000_000,
+        };
+        let plan = decide_tag_scheme(tags, &git, &scheme, &o);
+        let d: Vec<(&str, Decision)> = plan
+            .items
+            .iter()
+            .map(|i| (i.tag.tag.as_str(), i.decision))
+            .collect();
+        assert_eq!(
+            d,
+            vec![
+                ("c1", Decision::Keep),
+                ("c2", Decision::Keep),
+                ("c3", Decision::Delete),
+                ("c4", Decision::Delete)
+            ]
+        );
+        assert!(
+            plan.items[2].reason.contains("limit 2"),
+            "{}",
+            plan.items[2].reason
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
         #[test]
@@ -408,6 +633,7 @@ mod tests {
                 digest: format!("sha256:{d}"),
                 commit: c.map(|c| format!("c{c}")),
                 created: Some(1_000_000 - age),
+                labels: BTreeMap::new(),
             }).collect();
             let refs: Vec<GitRef> = refs.iter().enumerate().map(|(i, (is_tag, age, h))| GitRef {
                 name: if i == 0 { "main".into() } else { format!("r{i}") },

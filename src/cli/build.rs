@@ -169,6 +169,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         extra_tags,
         on_event: printer(settings.json, &args.flags.log_mode),
         git_commit,
+        extra_labels: Default::default(),
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     if settings.json {

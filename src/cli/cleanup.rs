@@ -100,13 +100,45 @@ pub struct CleanupArgs {
     #[arg(long, env = "SLIPWAY_MIN_AGE", default_value = "2h")]
     pub min_age: String,
     /// Keep images by git history (werf's keep policies). `false` selects werf 1.1's
-    /// tag-scheme cleanup, which Slipway does not do yet.
+    /// tag-scheme cleanup (git-branch/git-tag/git-commit tags and their limits).
     #[arg(
         long,
         env = "SLIPWAY_GIT_HISTORY_BASED_CLEANUP",
         default_value = "true"
     )]
     pub git_history_based_cleanup: String,
+    /// Tag-scheme mode: git-tag tags kept per image (-1: all).
+    #[arg(
+        long,
+        env = "SLIPWAY_GIT_TAG_STRATEGY_LIMIT",
+        default_value_t = 10,
+        allow_negative_numbers = true
+    )]
+    pub git_tag_strategy_limit: i64,
+    /// Tag-scheme mode: git-tag tags older than this many days are deleted (-1: never).
+    #[arg(
+        long,
+        env = "SLIPWAY_GIT_TAG_STRATEGY_EXPIRY_DAYS",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
+    pub git_tag_strategy_expiry_days: i64,
+    /// Tag-scheme mode: git-commit tags kept per image (-1: all).
+    #[arg(
+        long,
+        env = "SLIPWAY_GIT_COMMIT_STRATEGY_LIMIT",
+        default_value_t = 50,
+        allow_negative_numbers = true
+    )]
+    pub git_commit_strategy_limit: i64,
+    /// Tag-scheme mode: git-commit tags older than this many days are deleted (-1: never).
+    #[arg(
+        long,
+        env = "SLIPWAY_GIT_COMMIT_STRATEGY_EXPIRY_DAYS",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
+    pub git_commit_strategy_expiry_days: i64,
 }
 
 #[derive(Debug, Args)]
@@ -156,11 +188,11 @@ async fn finish(
 }
 
 pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitCode> {
-    if args.git_history_based_cleanup == "false" {
-        anyhow::bail!(
-            "--git-history-based-cleanup=false (werf 1.1's tag-scheme cleanup) is not supported yet; use the keep policies of werf.yaml"
-        );
-    }
+    let tag_scheme = match args.git_history_based_cleanup.as_str() {
+        "true" | "1" | "" => false,
+        "false" | "0" => true,
+        o => anyhow::bail!("--git-history-based-cleanup {o:?}: true or false"),
+    };
     let min_age = humantime::parse_duration(&args.min_age)
         .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
     let opts = cleanup::options(&args.keep_tags, min_age)?;
@@ -176,7 +208,31 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         .keep_policies
         .clone()
         .unwrap_or_else(policy::default_policies);
-    let plan = policy::decide(tags, &refs, &policies, &opts);
+    let plan = if tag_scheme {
+        let commits: Vec<String> = tags.iter().filter_map(|t| t.commit.clone()).collect();
+        let git = policy::GitState {
+            branches: refs
+                .iter()
+                .filter(|r| !r.is_tag)
+                .map(|r| r.name.clone())
+                .collect(),
+            tags: refs
+                .iter()
+                .filter(|r| r.is_tag)
+                .map(|r| r.name.clone())
+                .collect(),
+            commits: cleanup::existing_commits(&cfg.dir, &commits)?,
+        };
+        let scheme = policy::TagScheme {
+            git_tag_limit: args.git_tag_strategy_limit,
+            git_tag_expiry_days: args.git_tag_strategy_expiry_days,
+            git_commit_limit: args.git_commit_strategy_limit,
+            git_commit_expiry_days: args.git_commit_strategy_expiry_days,
+        };
+        policy::decide_tag_scheme(tags, &git, &scheme, &opts)
+    } else {
+        policy::decide(tags, &refs, &policies, &opts)
+    };
     print_plan(settings, &plan)?;
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);

@@ -193,6 +193,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     extra_tags,
                     on_event: opts.on_event.clone(),
                     git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
+                    extra_labels: git_labels(&opts.tags, &cfg.dir),
                 },
             )
             .await?;
@@ -468,4 +469,33 @@ async fn daemon_push(
         .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
     push::verify(client, repo, tags, &digest).await?;
     Ok(digest)
+}
+
+/// Labels that name the git branch and tag a publish tags by, so that cleanup's
+/// tag-scheme mode can tell which tags belong to a branch or tag that is gone.
+fn git_labels(tags: &TagOptions, dir: &std::path::Path) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let head = if tags.from_git {
+        crate::git::head(dir).ok().flatten()
+    } else {
+        None
+    };
+    let tag = tags
+        .git_tag
+        .clone()
+        .or_else(|| head.as_ref().and_then(|h| h.tag.clone()));
+    let branch = tags.git_branch.clone().or_else(|| {
+        if tag.is_none() {
+            head.as_ref().and_then(|h| h.branch.clone())
+        } else {
+            None
+        }
+    });
+    if let Some(b) = branch.filter(|b| !b.is_empty()) {
+        labels.insert("slipway.git-branch".to_string(), b);
+    }
+    if let Some(t) = tag.filter(|t| !t.is_empty()) {
+        labels.insert("slipway.git-tag".to_string(), t);
+    }
+    labels
 }

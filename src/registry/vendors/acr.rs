@@ -1,7 +1,7 @@
 //! Azure Container Registry: `DELETE /acr/v1/<repo>/_tags/<tag>` deletes one tag, with the
 //! registry's own credentials.
 
-use super::deleter::{Deleted, Deleter};
+use super::deleter::{Deleted, Deleter, delete_failed, registry_delete};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
 
@@ -19,21 +19,9 @@ impl Deleter for Acr {
         _digest: &str,
     ) -> Result<Deleted, RegistryError> {
         let path = format!("/acr/v1/{}/_tags/{tag}", repo.path);
-        let scopes = [format!("repository:{}:delete", repo.path)];
-        let resp = client
-            .send(&repo.host, &scopes, true, &|c, b| {
-                c.delete(format!("{b}{path}"))
-            })
-            .await?;
-        if resp.status().is_success() {
-            Ok(Deleted::Tag)
-        } else {
-            Err(RegistryError::Status {
-                method: "DELETE".into(),
-                url: path,
-                status: resp.status().as_u16(),
-                message: "ACR tag delete failed".into(),
-            })
+        match registry_delete(client, repo, &path).await? {
+            s if (200..300).contains(&s) => Ok(Deleted::Tag),
+            s => Err(delete_failed("ACR", path, s)),
         }
     }
 }

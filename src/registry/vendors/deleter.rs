@@ -77,3 +77,29 @@ impl Deleter for ManifestDelete {
         Ok(Deleted::Manifest)
     }
 }
+
+/// `DELETE <path>` on the registry host with the repository's delete scope; returns the
+/// status. Shared by the vendors whose delete API lives on the registry itself.
+pub async fn registry_delete(
+    client: &Client,
+    repo: &Repository,
+    path: &str,
+) -> Result<u16, RegistryError> {
+    let scopes = [format!("repository:{}:delete", repo.path)];
+    let resp = client
+        .send(&repo.host, &scopes, true, &|c, b| {
+            c.delete(format!("{b}{path}"))
+        })
+        .await?;
+    Ok(resp.status().as_u16())
+}
+
+/// The error for a vendor delete that answered `status`.
+pub fn delete_failed(vendor: &str, path: String, status: u16) -> RegistryError {
+    RegistryError::Status {
+        method: "DELETE".into(),
+        url: path,
+        status,
+        message: format!("{vendor} tag delete failed"),
+    }
+}

@@ -2,7 +2,7 @@
 //! /v2/<repo>/manifests/<tag>`), then, once no tag the plan deletes is left on it, the
 //! manifest by digest (GCR keeps untagged images otherwise).
 
-use super::deleter::{Deleted, Deleter};
+use super::deleter::{Deleted, Deleter, delete_failed, registry_delete};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
 
@@ -20,21 +20,9 @@ impl Deleter for Gcr {
         _digest: &str,
     ) -> Result<Deleted, RegistryError> {
         let path = format!("/v2/{}/manifests/{tag}", repo.path);
-        let scopes = [format!("repository:{}:delete", repo.path)];
-        let resp = client
-            .send(&repo.host, &scopes, true, &|c, b| {
-                c.delete(format!("{b}{path}"))
-            })
-            .await?;
-        if resp.status().is_success() || resp.status().as_u16() == 404 {
-            Ok(Deleted::Tag)
-        } else {
-            Err(RegistryError::Status {
-                method: "DELETE".into(),
-                url: path,
-                status: resp.status().as_u16(),
-                message: "GCR tag delete failed".into(),
-            })
+        match registry_delete(client, repo, &path).await? {
+            s if (200..300).contains(&s) || s == 404 => Ok(Deleted::Tag),
+            s => Err(delete_failed("GCR", path, s)),
         }
     }
     async fn after_digest(

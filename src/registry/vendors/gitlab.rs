@@ -2,9 +2,7 @@
 //! (GitLab's extension of the Docker Registry API); older GitLab answers 404/405, then the
 //! manifest is deleted by digest.
 
-use reqwest::StatusCode;
-
-use super::deleter::{Deleted, Deleter};
+use super::deleter::{Deleted, Deleter, delete_failed, registry_delete};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
 
@@ -22,24 +20,13 @@ impl Deleter for GitLab {
         digest: &str,
     ) -> Result<Deleted, RegistryError> {
         let path = format!("/v2/{}/tags/reference/{tag}", repo.path);
-        let scopes = [format!("repository:{}:delete", repo.path)];
-        let resp = client
-            .send(&repo.host, &scopes, true, &|c, b| {
-                c.delete(format!("{b}{path}"))
-            })
-            .await?;
-        match resp.status() {
-            s if s.is_success() => Ok(Deleted::Tag),
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+        match registry_delete(client, repo, &path).await? {
+            s if (200..300).contains(&s) => Ok(Deleted::Tag),
+            404 | 405 => {
                 client.delete_manifest(repo, digest).await?;
                 Ok(Deleted::Manifest)
             }
-            s => Err(RegistryError::Status {
-                method: "DELETE".into(),
-                url: path,
-                status: s.as_u16(),
-                message: "GitLab tag delete failed".into(),
-            }),
+            s => Err(delete_failed("GitLab", path, s)),
         }
     }
 }

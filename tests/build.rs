@@ -79,29 +79,45 @@ fn project(name: &str) -> tempfile::TempDir {
 }
 
 #[test]
-fn directives_dockerignore_and_dependencies() {
-    let p = project("bt-one");
+fn directives_dockerignore_and_dependencies_buildkit() {
+    directives_dockerignore_and_dependencies("on");
+}
+
+#[test]
+fn directives_dockerignore_and_dependencies_classic() {
+    directives_dockerignore_and_dependencies("off");
+}
+
+fn directives_dockerignore_and_dependencies(buildkit: &str) {
+    let name = format!("bt-one-{buildkit}");
+    let p = project(&name);
+    let img = |i: &str| format!("{name}/{i}:latest");
+    let builder = if buildkit == "on" {
+        "buildkit"
+    } else {
+        "classic"
+    };
     // --force: an earlier run may have left images with these very signatures.
-    let out = build(p.path(), &["--json", "build", "--force"])
-        .assert()
-        .success();
+    let out = build(
+        p.path(),
+        &["--json", "build", "--buildkit", buildkit, "--force"],
+    )
+    .assert()
+    .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     // Target, build arg, addHost inside RUN.
-    assert_eq!(
-        docker_run("bt-one/app:latest", &["cat", "/greeting"]),
-        "hello"
-    );
-    assert_eq!(docker_run("bt-one/app:latest", &["cat", "/hosts-ok"]), "ok");
+    assert_eq!(docker_run(&img("app"), &["cat", "/greeting"]), "hello");
+    assert_eq!(docker_run(&img("app"), &["cat", "/hosts-ok"]), "ok");
     // .dockerignore: excluded files absent, the exception present.
-    let files = docker_run("bt-one/app:latest", &["find", "/ctx", "-type", "f"]);
+    let files = docker_run(&img("app"), &["find", "/ctx", "-type", "f"]);
     assert!(files.contains("/ctx/main.txt"), "{files}");
     assert!(files.contains("/ctx/logs/keep.txt"), "{files}");
     assert!(!files.contains("token.secret"), "{files}");
     assert!(!files.contains("a.log"), "{files}");
     // The dependant got its dependency's image ID through the build arg.
     assert_eq!(
-        docker_run("bt-one/dep:latest", &["cat", "/tool-id"]),
-        image_id("bt-one/tool:latest")
+        docker_run(&img("dep"), &["cat", "/tool-id"]),
+        image_id(&img("tool"))
     );
     // Labels carry project, image and signature.
     let labels = Command::new("docker")
@@ -110,12 +126,12 @@ fn directives_dockerignore_and_dependencies() {
             "inspect",
             "--format",
             "{{json .Config.Labels}}",
-            "bt-one/app:latest",
+            &img("app"),
         ])
         .output()
         .expect("inspect");
     let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).expect("json");
-    assert_eq!(labels["slipway.project"], "bt-one");
+    assert_eq!(labels["slipway.project"], name.as_str());
     assert_eq!(labels["slipway.image"], "app");
     assert_eq!(labels["slipway.signature"].as_str().map(str::len), Some(64));
 
@@ -138,8 +154,20 @@ fn directives_dockerignore_and_dependencies() {
     // The dependant starts only after its dependency is done.
     assert!(at("start", "dep") >= at("done", "tool"));
 
+    // The summary names the builder.
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(
+        summary["images"]
+            .as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|i| i["builder"] == builder)),
+        "{stdout}"
+    );
+
     // No change: nothing is rebuilt.
-    let out = build(p.path(), &["--json", "build"]).assert().success();
+    let out = build(p.path(), &["--json", "build", "--buildkit", buildkit])
+        .assert()
+        .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert_eq!(
         stdout.matches("\"event\":\"skipped\"").count(),
@@ -151,7 +179,9 @@ fn directives_dockerignore_and_dependencies() {
     // An ignored file changes nothing; editing tool rebuilds tool and its dependant only.
     std::fs::write(p.path().join("app/token.secret"), "other\n").expect("edit");
     std::fs::write(p.path().join("tool/tool.txt"), "tool v2\n").expect("edit");
-    let out = build(p.path(), &["--json", "build"]).assert().success();
+    let out = build(p.path(), &["--json", "build", "--buildkit", buildkit])
+        .assert()
+        .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let started: Vec<&str> = stdout
         .lines()
@@ -163,10 +193,7 @@ fn directives_dockerignore_and_dependencies() {
     let mut started = started;
     started.sort();
     assert_eq!(started, vec!["dep", "tool"], "{stdout}");
-    assert_eq!(
-        docker_run("bt-one/dep:latest", &["cat", "/tool.txt"]),
-        "tool v2"
-    );
+    assert_eq!(docker_run(&img("dep"), &["cat", "/tool.txt"]), "tool v2");
 }
 
 #[test]
@@ -186,14 +213,37 @@ fn failing_run_is_located_and_other_errors_are_clear() {
             ),
         ],
     );
-    let out = build(d.path(), &["build"]).assert().code(1);
+    for (buildkit, exit_message) in [
+        ("off", "returned a non-zero code: 3"),
+        ("on", "exit code: 3"),
+    ] {
+        let out = build(d.path(), &["build", "--buildkit", buildkit])
+            .assert()
+            .code(1);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(
+            err.contains("image broken: Dockerfile:3: RUN echo 'about to fail' && exit 3"),
+            "{err}"
+        );
+        assert!(err.contains(exit_message), "{err}");
+        assert!(err.contains("last log lines:\n"), "{err}");
+        assert!(err.contains("about to fail"), "{err}");
+    }
+    // A failing step in a later stage built FROM an earlier one (BuildKit numbers steps per
+    // stage and skips ARG/ENV): located on its own line.
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base} AS a\nRUN echo a\n\nFROM a AS b\nARG X=1\nENV Y=2\nRUN echo b\nRUN exit 4\n"),
+    )
+    .expect("write");
+    let out = build(d.path(), &["build", "--buildkit", "on"])
+        .assert()
+        .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
-        err.contains("image broken: Dockerfile:3: RUN echo 'about to fail' && exit 3"),
+        err.contains("image broken: Dockerfile:8: RUN exit 4"),
         "{err}"
     );
-    assert!(err.contains("returned a non-zero code: 3"), "{err}");
-    assert!(err.contains("about to fail"), "{err}");
 
     // A cycle is rejected before anything is built.
     std::fs::write(
@@ -228,4 +278,131 @@ fn failing_run_is_located_and_other_errors_are_clear() {
     // Unknown image name on the command line.
     let out = build(d.path(), &["build", "nope"]).assert().code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("unknown image \"nope\""));
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The image as `docker save` writes it: every layer's bytes.
+fn saved_image(image: &str) -> Vec<u8> {
+    let out = Command::new("docker")
+        .args(["save", image])
+        .output()
+        .expect("docker save");
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn buildkit_secrets_and_cache_mounts() {
+    let base = support::base_image();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_nanos()
+    );
+    let token = format!("tok-{nonce}-env");
+    let file_secret = format!("file-{nonce}-secret");
+    let plain = format!("val-{nonce}-plain");
+    let werf = format!(
+        "project: bt-secrets\nconfigVersion: 1\n---\nimage: app\ncontext: app\nsecrets:\n  - env: BT_TOKEN\n  - id: npmrc\n    src: private/npmrc\n  - id: plain\n    value: {plain}\n"
+    );
+    // The checksums, not the values, go into the image, so a value found in the saved image
+    // can only have leaked.
+    let dockerfile = format!(
+        "FROM {base}\nCOPY stamp /stamp\nRUN --mount=type=secret,id=BT_TOKEN --mount=type=secret,id=npmrc --mount=type=secret,id=plain \\\n  sha256sum /run/secrets/BT_TOKEN /run/secrets/npmrc /run/secrets/plain | cut -d' ' -f1 > /sums\nRUN --mount=type=cache,id=bt-{nonce},target=/cache sh -c 'echo run >> /cache/runs; wc -l < /cache/runs | tr -d \" \" > /runs'\n"
+    );
+    support::write_tree(
+        d.path(),
+        &[
+            ("werf.yaml", &werf),
+            ("app/Dockerfile", &dockerfile),
+            ("app/stamp", &nonce),
+            // Outside the context: only the session carries it.
+            ("private/npmrc", &file_secret),
+        ],
+    );
+
+    // A missing variable fails before anything is built.
+    let out = build(d.path(), &["--json", "build", "--buildkit", "on"])
+        .env_remove("BT_TOKEN")
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app: secret \"BT_TOKEN\": environment variable BT_TOKEN is not set"),
+        "{err}"
+    );
+    assert!(!stdout.contains("\"event\":\"start\""), "{stdout}");
+    // The classic builder cannot take secrets: said before building.
+    let out = build(d.path(), &["build", "--buildkit", "off"])
+        .env("BT_TOKEN", &token)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app has `secrets:`, which only BuildKit can pass"),
+        "{err}"
+    );
+
+    let out = build(
+        d.path(),
+        &[
+            "--json",
+            "--log-level",
+            "trace",
+            "build",
+            "--force",
+            "--buildkit",
+            "on",
+        ],
+    )
+    .env("BT_TOKEN", &token)
+    .assert()
+    .success();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    let sums = docker_run("bt-secrets/app:latest", &["cat", "/sums"]);
+    assert_eq!(
+        sums.lines().collect::<Vec<_>>(),
+        vec![
+            sha256_hex(token.as_bytes()),
+            sha256_hex(file_secret.as_bytes()),
+            sha256_hex(plain.as_bytes())
+        ],
+        "{printed}"
+    );
+    // No value anywhere: not in the image's layers or config, not in any output.
+    let saved = saved_image("bt-secrets/app:latest");
+    for v in [&token, &file_secret, &plain] {
+        assert!(
+            !saved.windows(v.len()).any(|w| w == v.as_bytes()),
+            "{v} is in the image"
+        );
+        assert!(!printed.contains(v.as_str()), "{v} was printed: {printed}");
+    }
+    assert_eq!(
+        docker_run("bt-secrets/app:latest", &["ls", "-A", "/run/secrets"]),
+        ""
+    );
+    assert_eq!(docker_run("bt-secrets/app:latest", &["cat", "/runs"]), "1");
+
+    // The cache mount outlives the build: after an edit, the step runs again and sees the
+    // first run's file.
+    std::fs::write(d.path().join("app/stamp"), format!("{nonce}-2")).expect("edit");
+    build(d.path(), &["build", "--buildkit", "on"])
+        .env("BT_TOKEN", &token)
+        .assert()
+        .success();
+    assert_eq!(docker_run("bt-secrets/app:latest", &["cat", "/runs"]), "2");
 }

@@ -164,7 +164,11 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{foo: bar}]\n",
-            "werf.yaml:5:10: each secret needs `env: NAME` or `src: PATH`",
+            "werf.yaml:5:10: each secret needs `env: NAME`, `src: PATH` or `value: TEXT` (with `id:`)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{value: v}]\n",
+            "werf.yaml:5:10: a `value:` secret needs an `id:`",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nshell: {}\n",
@@ -227,7 +231,7 @@ fn all_errors_are_reported_at_once() {
 #[test]
 fn good_files_load_into_the_model() {
     let cfg = load(&format!(
-        "{META}image: a\ntarget: t\nargs: {{N: 1, B: true, S: s}}\naddHost: [h:1.2.3.4]\ncontextAddFiles: x\nplatform: [linux/amd64]\nlabels: {{l: v}}\nsecrets: [{{env: TOKEN}}, {{src: f.txt, id: f}}]\n---\nimage: b\ndockerfile: sub/Dockerfile\ndependencies:\n  - image: a\n    imports:\n      - type: ImageID\n        targetBuildArg: A_ID\n---\n---\n"
+        "{META}image: a\ntarget: t\nargs: {{N: 1, B: true, S: s}}\naddHost: [h:1.2.3.4]\ncontextAddFiles: x\nplatform: [linux/amd64]\nlabels: {{l: v}}\nsecrets: [{{env: TOKEN}}, {{src: f.txt, id: f}}, {{id: p, value: s3cr3t-v}}]\n---\nimage: b\ndockerfile: sub/Dockerfile\ndependencies:\n  - image: a\n    imports:\n      - type: ImageID\n        targetBuildArg: A_ID\n---\n---\n"
     ))
     .expect("valid");
     assert_eq!(cfg.project, "demo");
@@ -237,7 +241,9 @@ fn good_files_load_into_the_model() {
     assert_eq!(a.add_host, vec!["h:1.2.3.4"]);
     assert_eq!(a.context_add_files, vec!["x"]);
     assert_eq!(a.target.as_deref(), Some("t"));
-    assert_eq!(a.secrets.len(), 2);
+    assert_eq!(a.secrets.len(), 3);
+    // A `value:` secret is never shown, not even in Debug output.
+    assert!(!format!("{:?}", a.secrets).contains("s3cr3t-v"));
     let b = cfg.image(Some("b")).expect("b");
     assert!(b.dockerfile_path.ends_with("sub/Dockerfile"));
     assert_eq!(b.dependencies[0].image, "a");

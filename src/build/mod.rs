@@ -1,6 +1,12 @@
 //! Building werf.yaml images through the Docker Engine API (bollard): dependency order,
 //! independent images in parallel, unchanged images (same content signature as a local
-//! image) skipped, logs streamed with a per-image prefix.
+//! image) skipped, logs streamed with a per-image prefix. BuildKit (`buildkit`) when the
+//! daemon supports it, the classic builder otherwise or on request.
+
+pub mod buildkit;
+pub(crate) mod daemon_http;
+pub mod dockerfile;
+pub mod secrets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,7 +22,9 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ImageConfig, ImportType};
 use crate::context;
+use crate::registry::auth::Keychain;
 use crate::signature;
+use daemon_http::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -32,10 +40,33 @@ pub enum BuildError {
     },
     #[error("unknown image {0:?} (not in werf.yaml)")]
     UnknownImage(String),
+    #[error("--buildkit=on, but the daemon cannot run BuildKit builds: {why}")]
+    BuildKitUnavailable { why: String },
     #[error(
-        "--buildkit=on: BuildKit needs a gRPC session with the daemon, which this Slipway build does not speak yet; use --buildkit=off (classic builder)"
+        "image {image} has `secrets:`, which only BuildKit can pass to a build, and BuildKit is not used: {why}"
     )]
-    BuildKitUnavailable,
+    SecretsNeedBuildKit { image: String, why: String },
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+}
+
+/// `--buildkit`: BuildKit when the daemon supports it (`auto`), always (`on`: an error when
+/// it cannot), or never (`off`: the classic builder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildKitMode {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Which builder built an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    Classic,
+    Buildkit,
 }
 
 /// One build event (for `--json` and progress output).
@@ -70,6 +101,8 @@ pub struct BuiltImage {
     pub seconds: f64,
     /// Local tag, `<project>/<image>:latest` (nameless: `<project>:latest`).
     pub local_tag: String,
+    /// The builder in use (also for a skipped image).
+    pub builder: Builder,
 }
 
 /// Names a dependant can import from a dependency.
@@ -92,6 +125,19 @@ pub struct BuildOptions {
     /// More labels, e.g. `slipway.git-branch` when publishing under a branch tag (cleanup's
     /// tag-scheme mode reads them).
     pub extra_labels: BTreeMap<String, String>,
+    pub buildkit: BuildKitMode,
+    /// Registry credentials BuildKit may ask for while pulling base images.
+    pub keychain: Keychain,
+}
+
+/// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`)?
+pub fn is_step_line(line: &str) -> bool {
+    if line.starts_with("Step ") {
+        return true;
+    }
+    line.strip_prefix('#')
+        .and_then(|r| r.split_once(' '))
+        .is_some_and(|(n, rest)| n.parse::<usize>().is_ok() && rest.starts_with('['))
 }
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
@@ -198,6 +244,34 @@ pub async fn build(
         .into_iter()
         .cloned()
         .collect();
+    // Decide the builder and read every secret before anything is built.
+    let buildkit: Result<Endpoint, String> = match opts.buildkit {
+        BuildKitMode::Off => Err("--buildkit=off".into()),
+        mode => match buildkit::probe(docker).await {
+            Ok(ep) => Ok(ep),
+            Err(why) if mode == BuildKitMode::On => {
+                return Err(BuildError::BuildKitUnavailable { why });
+            }
+            Err(why) => {
+                tracing::info!("using the classic builder: {why}");
+                Err(why)
+            }
+        },
+    };
+    let mut secret_values: BTreeMap<Option<String>, secrets::SecretValues> = BTreeMap::new();
+    for img in &selected {
+        if img.secrets.is_empty() {
+            continue;
+        }
+        if let Err(why) = &buildkit {
+            return Err(BuildError::SecretsNeedBuildKit {
+                image: img.display_name().to_string(),
+                why: why.clone(),
+            });
+        }
+        secret_values.insert(img.name.clone(), secrets::resolve(img, &config.dir)?);
+    }
+    let buildkit = buildkit.ok();
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
     let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
     let mut started: Vec<Option<String>> = Vec::new();
@@ -252,8 +326,13 @@ pub async fn build(
             let img = img.clone();
             let project = config.project.clone();
             let opts = opts.clone();
-            running
-                .spawn(async move { build_one(&docker, &project, &img, &sig, args, &opts).await });
+            let how = How {
+                buildkit: buildkit.clone(),
+                secrets: secret_values.get(&img.name).cloned().unwrap_or_default(),
+            };
+            running.spawn(async move {
+                build_one(&docker, &project, &img, &sig, args, &opts, how).await
+            });
         }
         let Some(next) = running.join_next().await else {
             break;
@@ -282,6 +361,12 @@ pub async fn build(
         .collect())
 }
 
+/// How one image is built: BuildKit at this endpoint (with these secrets) or classic.
+struct How {
+    buildkit: Option<Endpoint>,
+    secrets: secrets::SecretValues,
+}
+
 async fn build_one(
     docker: &Docker,
     project: &str,
@@ -289,7 +374,13 @@ async fn build_one(
     sig: &str,
     args: BTreeMap<String, String>,
     opts: &BuildOptions,
+    how: How,
 ) -> Result<BuiltImage, BuildError> {
+    let builder = if how.buildkit.is_some() {
+        Builder::Buildkit
+    } else {
+        Builder::Classic
+    };
     let name = img.display_name().to_string();
     let emit = |e: Event| (opts.on_event)(&e);
     let local = local_tag(project, img.name.as_deref());
@@ -319,6 +410,7 @@ async fn build_one(
             skipped: true,
             seconds: 0.0,
             local_tag: local,
+            builder,
         });
     }
     emit(Event::Start {
@@ -377,61 +469,111 @@ async fn build_one(
     if let Some(p) = img.platform.first() {
         b = b.platform(p);
     }
-    let mut stream = docker.build_image(b.build(), None, Some(bollard::body_stream(body)));
-    let mut last_lines: Vec<String> = Vec::new();
-    let mut current_step = String::new();
-    let mut image_id = None;
-    while let Some(item) = stream.next().await {
-        let info = match item {
-            Ok(i) => i,
-            // bollard reports a failed step as a stream error: locate it like error_detail.
-            Err(bollard::errors::Error::DockerStreamError { error }) => {
-                bollard::models::BuildInfo {
-                    error_detail: Some(bollard::models::ErrorDetail {
-                        code: None,
-                        message: Some(error),
-                    }),
-                    ..Default::default()
-                }
-            }
-            Err(e) => return Err(fail(format!("build failed: {e}"))),
+    let log = |line: &str, last_lines: &mut Vec<String>| {
+        last_lines.push(line.to_string());
+        if last_lines.len() > 10 {
+            last_lines.remove(0);
+        }
+        emit(Event::Log {
+            image: name.clone(),
+            line: line.to_string(),
+        });
+    };
+    let located = |line: Option<usize>, step: &str, msg: &str, last_lines: &[String]| {
+        let at = line
+            .or_else(|| dockerfile::parse_error_line(msg))
+            .map(|l| format!("{}:{l}: ", img.dockerfile))
+            .unwrap_or_default();
+        let step = if step.is_empty() {
+            String::new()
+        } else {
+            format!("{step}: ")
         };
-        if let Some(s) = &info.stream {
-            for line in s.lines().filter(|l| !l.trim().is_empty()) {
-                if line.starts_with("Step ") {
-                    current_step = line.to_string();
+        let hint = dockerfile::hint(msg, how.buildkit.is_some())
+            .map(|h| format!("\nhint: {h}"))
+            .unwrap_or_default();
+        fail(format!(
+            "{at}{step}{msg}{hint}\nlast log lines:\n  {}",
+            last_lines.join("\n  ")
+        ))
+    };
+    let mut last_lines: Vec<String> = Vec::new();
+    let mut image_id = None;
+    match &how.buildkit {
+        Some(ep) => {
+            let session = buildkit::Session::start(ep, project, how.secrets, opts.keychain.clone())
+                .await
+                .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+            let mut failure = None;
+            buildkit::build(ep, &session, b.build(), body, |p| match p {
+                buildkit::Progress::Line(l) => log(&l, &mut last_lines),
+                buildkit::Progress::Step(_) => {}
+                buildkit::Progress::ImageId(id) => image_id = Some(id),
+                buildkit::Progress::Failed { message, vertex } => {
+                    failure.get_or_insert((message, vertex));
                 }
-                if let Some(id) = line.strip_prefix("Successfully built ") {
-                    image_id = Some(id.trim().to_string());
-                }
-                last_lines.push(line.to_string());
-                if last_lines.len() > 10 {
-                    last_lines.remove(0);
-                }
-                emit(Event::Log {
-                    image: name.clone(),
-                    line: line.to_string(),
-                });
+            })
+            .await
+            .map_err(|e| fail(format!("build failed: {e}")))?;
+            drop(session);
+            if let Some((msg, vertex)) = failure {
+                let vertex = vertex.unwrap_or_default();
+                let step = vertex.split_once("] ").map(|x| x.1).unwrap_or(&vertex);
+                return Err(located(
+                    dockerfile::locate_vertex(&dockerfile_text, &vertex),
+                    step,
+                    &msg,
+                    &last_lines,
+                ));
             }
         }
-        if let Some(aux) = &info.aux
-            && let Some(id) = &aux.id
-        {
-            image_id = Some(id.clone());
-        }
-        if let Some(err) = info.error_detail {
-            let msg = err.message.unwrap_or_default();
-            let located = locate_step(&dockerfile_text, &current_step)
-                .map(|l| format!("{}:{l}: ", img.dockerfile))
-                .unwrap_or_default();
-            let step = current_step
-                .split_once(" : ")
-                .map(|x| x.1)
-                .unwrap_or(&current_step);
-            return Err(fail(format!(
-                "{located}{step}: {msg}\nlast log lines:\n  {}",
-                last_lines.join("\n  ")
-            )));
+        None => {
+            let mut stream = docker.build_image(b.build(), None, Some(bollard::body_stream(body)));
+            let mut current_step = String::new();
+            while let Some(item) = stream.next().await {
+                let info = match item {
+                    Ok(i) => i,
+                    // bollard reports a failed step as a stream error: locate it like error_detail.
+                    Err(bollard::errors::Error::DockerStreamError { error }) => {
+                        bollard::models::BuildInfo {
+                            error_detail: Some(bollard::models::ErrorDetail {
+                                code: None,
+                                message: Some(error),
+                            }),
+                            ..Default::default()
+                        }
+                    }
+                    Err(e) => return Err(fail(format!("build failed: {e}"))),
+                };
+                if let Some(s) = &info.stream {
+                    for line in s.lines().filter(|l| !l.trim().is_empty()) {
+                        if line.starts_with("Step ") {
+                            current_step = line.to_string();
+                        }
+                        if let Some(id) = line.strip_prefix("Successfully built ") {
+                            image_id = Some(id.trim().to_string());
+                        }
+                        log(line, &mut last_lines);
+                    }
+                }
+                if let Some(aux) = &info.aux
+                    && let Some(id) = &aux.id
+                {
+                    image_id = Some(id.clone());
+                }
+                if let Some(err) = info.error_detail {
+                    let step = current_step
+                        .split_once(" : ")
+                        .map(|x| x.1)
+                        .unwrap_or(&current_step);
+                    return Err(located(
+                        dockerfile::locate_step(&dockerfile_text, &current_step),
+                        step,
+                        &err.message.unwrap_or_default(),
+                        &last_lines,
+                    ));
+                }
+            }
         }
     }
     match writer.await {
@@ -481,6 +623,7 @@ async fn build_one(
         skipped: false,
         seconds,
         local_tag: local,
+        builder,
     })
 }
 
@@ -488,41 +631,4 @@ fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
 ) -> impl futures::Stream<Item = bytes::Bytes> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-/// The Dockerfile line of the instruction a classic-builder `Step N/M : INSTR` names.
-fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
-    let n: usize = step
-        .strip_prefix("Step ")?
-        .split('/')
-        .next()?
-        .parse()
-        .ok()?;
-    let mut count = 0;
-    let mut continued = false;
-    for (i, line) in dockerfile.lines().enumerate() {
-        let t = line.trim();
-        let starts = !continued && !t.is_empty() && !t.starts_with('#');
-        continued = t.ends_with('\\');
-        if starts {
-            count += 1;
-            if count == n {
-                return Some(i + 1);
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn steps_map_to_dockerfile_lines() {
-        let df = "# comment\nFROM x AS a\n\nRUN a \\\n  b\nRUN false\n";
-        assert_eq!(locate_step(df, "Step 1/3 : FROM x AS a"), Some(2));
-        assert_eq!(locate_step(df, "Step 2/3 : RUN a b"), Some(4));
-        assert_eq!(locate_step(df, "Step 3/3 : RUN false"), Some(6));
-    }
 }

@@ -19,9 +19,10 @@ pub struct BuildFlags {
     /// Rebuild even when a local image has the same content signature.
     #[arg(long)]
     pub force: bool,
-    /// auto, on or off. Only the classic builder is supported on this daemon API.
-    #[arg(long, default_value = "auto")]
-    pub buildkit: String,
+    /// BuildKit when the daemon supports it (auto), always (on) or never (off: the classic
+    /// builder). Needed for `RUN --mount` and werf's `secrets:`.
+    #[arg(long, value_enum, default_value = "auto", env = "SLIPWAY_BUILDKIT")]
+    pub buildkit: build::BuildKitMode,
     /// auto (a progress bar per image on a terminal, else prefixed lines), plain, or quiet.
     #[arg(long, default_value = "auto")]
     pub log_mode: String,
@@ -70,7 +71,7 @@ pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> 
     })
 }
 
-/// A spinner per image with its latest `Step N/M` line.
+/// A spinner per image with its latest step line.
 fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
     use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
     let multi = MultiProgress::new();
@@ -92,7 +93,7 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
         };
         match e {
             Event::Start { image } => bar(&mut bars, image).set_message("building"),
-            Event::Log { image, line } if line.starts_with("Step ") => {
+            Event::Log { image, line } if build::is_step_line(line) => {
                 bar(&mut bars, image).set_message(line.clone())
             }
             Event::Log { .. } => {}
@@ -104,15 +105,6 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
             }
         }
     })
-}
-
-/// `--buildkit` value check.
-pub fn check_buildkit(v: &str) -> anyhow::Result<()> {
-    match v {
-        "auto" | "off" => Ok(()),
-        "on" => Err(build::BuildError::BuildKitUnavailable.into()),
-        o => anyhow::bail!("--buildkit {o:?}: choose auto, on or off"),
-    }
 }
 
 pub fn summary(built: &[BuiltImage]) -> String {
@@ -134,7 +126,6 @@ pub fn summary(built: &[BuiltImage]) -> String {
 }
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    check_buildkit(&args.flags.buildkit)?;
     let cfg = config::load(settings)?;
     build::selection(&cfg, &args.images)?;
     let sigs = signature::compute(
@@ -170,6 +161,8 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         on_event: printer(settings.json, &args.flags.log_mode),
         git_commit,
         extra_labels: Default::default(),
+        buildkit: args.flags.buildkit,
+        keychain: crate::registry::auth::Keychain::from_settings(settings),
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     if settings.json {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::build::{BuildFlags, check_buildkit, printer};
+use super::build::{BuildFlags, printer};
 use crate::publish::report::{BuildOutcome, PushOutcome};
 use crate::publish::{Outcome, PublishOptions, publish};
 use crate::registry::client::UploadMode;
@@ -37,7 +37,6 @@ pub struct PublishArgs {
 }
 
 pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
-    check_buildkit(&args.build.buildkit)?;
     let upload_mode: UploadMode = args
         .upload_mode
         .parse()
@@ -53,6 +52,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         force: args.build.force,
         upload_mode,
         push_with_daemon: args.push_with_daemon,
+        buildkit: args.build.buildkit,
         on_event: printer(false, &args.build.log_mode),
     };
     match publish(settings, opts).await? {

@@ -717,7 +717,7 @@ fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
         if !v.value.is_null() {
             cx.at(
                 &v.referenced,
-                "secrets must be a list of `- env: NAME` or `- src: PATH`",
+                "secrets must be a list of `- env: NAME`, `- src: PATH` or `- id: ID` with `value: TEXT`",
             );
         }
         return Vec::new();
@@ -730,6 +730,14 @@ fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
                 id: id.unwrap_or(env).to_string(),
                 env: env.to_string(),
             });
+        } else if let Some(value) = item.get("value").and_then(Json::as_str) {
+            match id {
+                Some(id) => out.push(Secret::Value {
+                    id: id.to_string(),
+                    value: crate::config::model::Redacted(value.to_string()),
+                }),
+                None => cx.at(&v.referenced, "a `value:` secret needs an `id:`"),
+            }
         } else if let Some(src) = item.get("src").and_then(Json::as_str) {
             let default_id = Path::new(src)
                 .file_name()
@@ -742,7 +750,7 @@ fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
         } else {
             cx.at(
                 &v.referenced,
-                "each secret needs `env: NAME` or `src: PATH`",
+                "each secret needs `env: NAME`, `src: PATH` or `value: TEXT` (with `id:`)",
             );
         }
     }

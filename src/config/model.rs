@@ -94,11 +94,37 @@ pub enum ImportType {
     ImageDigest,
 }
 
-/// `secrets:` entries: `- env: NAME` or `- src: path` (with an optional `id`).
+/// `secrets:` entries: `- env: NAME` or `- src: path` (with an optional `id`), or
+/// `- id: ID` with `value: TEXT`. Only names are kept here; values are read at build time.
 #[derive(Debug, Clone, Serialize)]
 pub enum Secret {
     Env { id: String, env: String },
     Src { id: String, src: PathBuf },
+    Value { id: String, value: Redacted },
+}
+
+/// A value never printed: `Debug` and `Serialize` (e.g. `config render --json`) show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Redacted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl Secret {
+    pub fn id(&self) -> &str {
+        match self {
+            Secret::Env { id, .. } | Secret::Src { id, .. } | Secret::Value { id, .. } => id,
+        }
+    }
 }
 
 /// `cleanup:` section.

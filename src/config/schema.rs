@@ -107,7 +107,7 @@ struct Image {
     platform: Option<Vec<String>>,
     /// werf's staged Dockerfile builds (accepted).
     staged: Option<bool>,
-    /// Build secrets: `- env: NAME` or `- src: path` (optional `id`).
+    /// Build secrets (BuildKit): `- env: NAME` or `- src: path` (optional `id`), or `- id: ID` with `value: TEXT`.
     secrets: Option<Vec<Secret>>,
     /// Labels added to the image.
     labels: Option<BTreeMap<String, String>>,
@@ -168,6 +168,7 @@ enum ImportType {
 enum Secret {
     Env { env: String, id: Option<String> },
     Src { src: String, id: Option<String> },
+    Value { value: String, id: String },
 }
 
 /// The schema of one werf.yaml document: the meta document or an image document.

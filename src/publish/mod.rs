@@ -65,6 +65,7 @@ pub struct PublishOptions {
     /// Push through the daemon (`docker push`) instead of Slipway's client: a fallback
     /// for registries the client cannot serve.
     pub push_with_daemon: bool,
+    pub buildkit: crate::build::BuildKitMode,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 }
 
@@ -194,6 +195,8 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     on_event: opts.on_event.clone(),
                     git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
                     extra_labels: git_labels(&opts.tags, &cfg.dir),
+                    buildkit: opts.buildkit,
+                    keychain: crate::registry::auth::Keychain::from_settings(settings),
                 },
             )
             .await?;

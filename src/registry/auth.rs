@@ -95,6 +95,15 @@ impl Keychain {
         }
     }
 
+    /// From the environment, with the explicit credentials of `settings`.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
+        let explicit = match (&settings.registry_username, &settings.registry_password) {
+            (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.expose().to_string())),
+            _ => None,
+        };
+        Self::from_env(explicit)
+    }
+
     fn config_path(&self) -> Option<PathBuf> {
         self.docker_config_dir
             .as_ref()

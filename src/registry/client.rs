@@ -238,14 +238,10 @@ impl Client {
     }
 
     pub fn with_options(settings: &Settings, opts: ClientOptions) -> Self {
-        let explicit = match (&settings.registry_username, &settings.registry_password) {
-            (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.expose().to_string())),
-            _ => None,
-        };
         Client {
             inner: Arc::new(Inner {
                 insecure: settings.insecure_registries.clone(),
-                keychain: Keychain::from_env(explicit),
+                keychain: Keychain::from_settings(settings),
                 certs_dir: opts.certs_dir,
                 hosts: Mutex::new(HashMap::new()),
                 max_attempts: opts.max_attempts.max(1),

@@ -1,0 +1,614 @@
+//! BuildKit builds through the daemon's built-in BuildKit (Docker ≥ 18.09, API ≥ 1.39):
+//! `POST /build?version=2&session=ID` with the context tar streamed as the body, and a
+//! session: `POST /session` upgraded to h2c, on which Slipway serves gRPC to the daemon
+//! (health, the image's build secrets, registry credentials for base-image pulls).
+//!
+//! Written here rather than taken from bollard's `buildkit` feature: its session serves
+//! credentials only (no secrets), and its `/grpc` solve path loads the whole context into
+//! memory and reports no progress. The proto types and generated servers come from
+//! `bollard-buildkit-proto`; the server is tonic's.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use bollard_buildkit_proto::health::health_check_response::ServingStatus;
+use bollard_buildkit_proto::health::health_server::{Health, HealthServer};
+use bollard_buildkit_proto::health::{
+    HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse,
+};
+use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
+use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
+use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
+use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard_buildkit_proto::moby::filesync::v1::{
+    CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
+    GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
+    VerifyTokenAuthorityResponse,
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::{Request, Response, Status};
+
+use super::daemon_http::{self, Endpoint, HttpError};
+use super::secrets::SecretValues;
+use crate::registry::auth::{Credential, Keychain};
+
+/// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
+const MIN_API: (u32, u32) = (1, 39);
+
+/// Whether the daemon can run BuildKit builds for us: `Ok(endpoint)` or the reason it cannot.
+pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
+    let ep = daemon_http::endpoint_from_env()?;
+    let v = docker
+        .version()
+        .await
+        .map_err(|e| format!("daemon version: {e}"))?;
+    let api = v.api_version.clone().unwrap_or_default();
+    let parsed = api
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    match parsed {
+        Some(p) if p >= MIN_API => {}
+        _ => {
+            return Err(format!(
+                "the daemon's API is {api:?}; BuildKit sessions need {}.{} (Docker 18.09) or later",
+                MIN_API.0, MIN_API.1
+            ));
+        }
+    }
+    if v.os.as_deref().is_some_and(|os| os != "linux") {
+        return Err(format!(
+            "the daemon runs on {}; its BuildKit builds Linux images only",
+            v.os.unwrap_or_default()
+        ));
+    }
+    Ok(ep)
+}
+
+/// A fresh session id (BuildKit takes any unique string).
+fn new_id() -> String {
+    use sha2::{Digest, Sha256};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let h = Sha256::digest(format!("{t}:{}:{n}", std::process::id()));
+    hex::encode(&h[..13])
+}
+
+// ---- the session's gRPC services --------------------------------------------------------
+
+struct HealthService;
+
+#[tonic::async_trait]
+impl Health for HealthService {
+    async fn check(
+        &self,
+        _: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        Ok(Response::new(HealthCheckResponse {
+            status: ServingStatus::Serving as i32,
+        }))
+    }
+    async fn list(
+        &self,
+        _: Request<HealthListRequest>,
+    ) -> Result<Response<HealthListResponse>, Status> {
+        Err(Status::unimplemented("list"))
+    }
+    type WatchStream =
+        Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send + 'static>>;
+    async fn watch(
+        &self,
+        _: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(Status::unimplemented("watch"))
+    }
+}
+
+struct SecretService(SecretValues);
+
+#[tonic::async_trait]
+impl Secrets for SecretService {
+    async fn get_secret(
+        &self,
+        req: Request<GetSecretRequest>,
+    ) -> Result<Response<GetSecretResponse>, Status> {
+        let id = &req.get_ref().id;
+        match self.0.get(id) {
+            Some(data) => Ok(Response::new(GetSecretResponse {
+                data: data.to_vec(),
+            })),
+            // NotFound is what BuildKit expects for an unknown id (a `required=false` mount
+            // then stays empty); the message names werf.yaml so the fix is clear.
+            None => Err(Status::not_found(format!(
+                "secret {id} is not in this image's `secrets:` in werf.yaml"
+            ))),
+        }
+    }
+}
+
+struct AuthService(Keychain);
+
+#[tonic::async_trait]
+impl Auth for AuthService {
+    async fn credentials(
+        &self,
+        req: Request<CredentialsRequest>,
+    ) -> Result<Response<CredentialsResponse>, Status> {
+        let host = req.get_ref().host.clone();
+        let keychain = self.0.clone();
+        // Credential helpers are processes: keep them off the async threads.
+        let found = tokio::task::spawn_blocking(move || keychain.lookup(&host))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let resp = match found.map(|f| f.credential) {
+            Some(Credential::Basic { username, password }) => CredentialsResponse {
+                username,
+                secret: password,
+            },
+            // Docker's convention: an identity token goes as the secret with no username.
+            Some(Credential::IdentityToken(t)) => CredentialsResponse {
+                username: String::new(),
+                secret: t,
+            },
+            None => CredentialsResponse::default(),
+        };
+        Ok(Response::new(resp))
+    }
+    // Token fetching on the client side is optional: Unimplemented makes BuildKit fall back
+    // to the credentials above.
+    async fn fetch_token(
+        &self,
+        _: Request<FetchTokenRequest>,
+    ) -> Result<Response<FetchTokenResponse>, Status> {
+        Err(Status::unimplemented("fetch_token"))
+    }
+    async fn get_token_authority(
+        &self,
+        _: Request<GetTokenAuthorityRequest>,
+    ) -> Result<Response<GetTokenAuthorityResponse>, Status> {
+        Err(Status::unimplemented("get_token_authority"))
+    }
+    async fn verify_token_authority(
+        &self,
+        _: Request<VerifyTokenAuthorityRequest>,
+    ) -> Result<Response<VerifyTokenAuthorityResponse>, Status> {
+        Err(Status::unimplemented("verify_token_authority"))
+    }
+}
+
+/// The methods a session announces (the daemon only calls announced ones).
+const METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+    "/moby.filesync.v1.Auth/Credentials",
+    "/moby.filesync.v1.Auth/FetchToken",
+];
+
+/// The upgraded `/session` connection, as tonic's server wants a connection.
+struct SessionIo(TokioIo<hyper::upgrade::Upgraded>);
+
+impl tonic::transport::server::Connected for SessionIo {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+impl AsyncRead for SessionIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SessionIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// A running session; the connection closes when it is dropped.
+pub struct Session {
+    pub id: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Session {
+    /// Open a session on the daemon and serve it in the background.
+    pub async fn start(
+        ep: &Endpoint,
+        name: &str,
+        secrets: SecretValues,
+        keychain: Keychain,
+    ) -> Result<Session, HttpError> {
+        let id = new_id();
+        let mut req = http::Request::post("/session")
+            .header(http::header::HOST, "docker")
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::UPGRADE, "h2c")
+            .header("X-Docker-Expose-Session-Uuid", &id)
+            .header("X-Docker-Expose-Session-Name", name)
+            .header("X-Docker-Expose-Session-Sharedkey", name);
+        for m in METHODS {
+            req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
+        }
+        let req = req
+            .body(daemon_http::empty())
+            .map_err(|e| HttpError::Request {
+                what: "/session".into(),
+                cause: e.to_string(),
+            })?;
+        let resp = daemon_http::send(ep, "/session", req).await?;
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| HttpError::Request {
+                what: "/session upgrade".into(),
+                cause: e.to_string(),
+            })?;
+        let io = SessionIo(TokioIo::new(upgraded));
+        let task = tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(HealthServer::new(HealthService))
+                .add_service(SecretsServer::new(SecretService(secrets)))
+                .add_service(AuthServer::new(AuthService(keychain)))
+                .serve_with_incoming(futures::stream::iter([Ok::<_, std::io::Error>(io)]))
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("buildkit session ended: {e}");
+            }
+        });
+        Ok(Session { id, task })
+    }
+}
+
+// ---- the build call and its progress -----------------------------------------------------
+
+/// One message of the `/build` JSON stream.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Message {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    aux: Option<serde_json::Value>,
+    #[serde(default, rename = "errorDetail")]
+    error_detail: Option<ErrorDetail>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// What the build stream says, for the caller to print and act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A line to show (vertex started/cached/done, or a log line of a step).
+    Line(String),
+    /// A step started: the BuildKit vertex name, e.g. `[app 3/4] RUN make`.
+    Step(String),
+    /// The built image's ID.
+    ImageId(String),
+    /// The build failed: the daemon's message and the failed vertex name, if known.
+    Failed {
+        message: String,
+        vertex: Option<String>,
+    },
+}
+
+/// Turns BuildKit trace messages into lines like `docker build --progress=plain` prints.
+#[derive(Default)]
+pub struct Trace {
+    numbers: BTreeMap<String, (usize, String)>,
+    started: std::collections::BTreeSet<String>,
+    completed: std::collections::BTreeSet<String>,
+    failed_vertex: Option<String>,
+    partial: BTreeMap<String, String>,
+}
+
+impl Trace {
+    fn number(&mut self, digest: &str, name: &str) -> usize {
+        let next = self.numbers.len() + 1;
+        self.numbers
+            .entry(digest.to_string())
+            .or_insert_with(|| (next, name.to_string()))
+            .0
+    }
+
+    /// Progress items of one decoded status message.
+    pub fn feed(&mut self, st: StatusResponse) -> Vec<Progress> {
+        let mut out = Vec::new();
+        for v in st.vertexes {
+            let n = self.number(&v.digest, &v.name);
+            if v.started.is_some() && self.started.insert(v.digest.clone()) {
+                out.push(Progress::Step(v.name.clone()));
+                out.push(Progress::Line(format!("#{n} {}", v.name)));
+            }
+            if v.completed.is_some() && self.completed.insert(v.digest.clone()) {
+                if !v.error.is_empty() {
+                    self.failed_vertex = Some(v.name.clone());
+                    out.push(Progress::Line(format!("#{n} ERROR: {}", v.error)));
+                } else if v.cached {
+                    out.push(Progress::Line(format!("#{n} CACHED")));
+                } else {
+                    let secs = match (&v.started, &v.completed) {
+                        (Some(a), Some(b)) => {
+                            (b.seconds - a.seconds) as f64 + (b.nanos - a.nanos) as f64 / 1e9
+                        }
+                        _ => 0.0,
+                    };
+                    out.push(Progress::Line(format!("#{n} DONE {secs:.1}s")));
+                }
+            }
+        }
+        for l in st.logs {
+            let n = self.number(&l.vertex, "");
+            // Log chunks split lines anywhere: keep the tail until its newline arrives.
+            let buf = self.partial.entry(l.vertex.clone()).or_default();
+            buf.push_str(&String::from_utf8_lossy(&l.msg));
+            while let Some(pos) = buf.find(['\n', '\r']) {
+                let line: String = buf.drain(..=pos).collect();
+                let line = line.trim_end();
+                if !line.is_empty() {
+                    out.push(Progress::Line(format!("#{n} {line}")));
+                }
+            }
+        }
+        out
+    }
+
+    fn decode(&mut self, aux: &serde_json::Value) -> Vec<Progress> {
+        let Some(b64) = aux.as_str() else {
+            return Vec::new();
+        };
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            return Vec::new();
+        };
+        match <StatusResponse as prost::Message>::decode(raw.as_slice()) {
+            Ok(st) => self.feed(st),
+            Err(e) => {
+                tracing::debug!("undecodable buildkit trace: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Progress items of one `/build` stream message.
+    fn message(&mut self, m: Message) -> Vec<Progress> {
+        let mut out = Vec::new();
+        match (m.id.as_deref(), m.aux) {
+            (Some("moby.buildkit.trace"), Some(aux)) => out.extend(self.decode(&aux)),
+            (Some("moby.image.id"), Some(aux)) => {
+                if let Some(id) = aux["ID"].as_str() {
+                    out.push(Progress::ImageId(id.to_string()));
+                }
+            }
+            _ => {}
+        }
+        if let Some(s) = m.stream {
+            out.extend(
+                s.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| Progress::Line(l.to_string())),
+            );
+        }
+        let err = m.error_detail.and_then(|d| d.message).or(m.error);
+        if let Some(message) = err {
+            out.push(Progress::Failed {
+                message,
+                vertex: self.failed_vertex.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// Run `POST /build` with BuildKit. `options` are bollard's build options; the version and
+/// session are set here. Each progress item goes to `on_progress`.
+pub async fn build(
+    ep: &Endpoint,
+    session: &Session,
+    options: bollard::query_parameters::BuildImageOptions,
+    context: impl Stream<Item = Bytes> + Send + 'static,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<(), HttpError> {
+    let mut options = options;
+    options.version = bollard::query_parameters::BuilderVersion::BuilderBuildKit;
+    // bollard has the `session` field only with its `buildkit` feature: add it here.
+    let query = serde_urlencoded::to_string(&options).map_err(|e| HttpError::Request {
+        what: "/build".into(),
+        cause: e.to_string(),
+    })? + "&session="
+        + &session.id;
+    let body = http_body_util::StreamBody::new(
+        context.map(|b| Ok::<_, std::io::Error>(hyper::body::Frame::data(b))),
+    );
+    let req = http::Request::post(format!("/build?{query}"))
+        .header(http::header::HOST, "docker")
+        .header(http::header::CONTENT_TYPE, "application/x-tar")
+        .body(http_body_util::BodyExt::boxed_unsync(body))
+        .map_err(|e| HttpError::Request {
+            what: "/build".into(),
+            cause: e.to_string(),
+        })?;
+    let resp = daemon_http::send(ep, "/build", req).await?;
+    let mut body = resp.into_body();
+    let mut trace = Trace::default();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut feed = |line: &[u8], trace: &mut Trace| {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match serde_json::from_slice::<Message>(line) {
+            Ok(m) => trace.message(m).into_iter().for_each(&mut on_progress),
+            Err(e) => tracing::debug!("unreadable /build message: {e}"),
+        }
+    };
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        let frame = frame.map_err(|e| HttpError::Request {
+            what: "/build".into(),
+            cause: e.to_string(),
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            feed(&line, &mut trace);
+        }
+    }
+    feed(&buf, &mut trace);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard_buildkit_proto::google::protobuf::Timestamp;
+    use bollard_buildkit_proto::moby::buildkit::v1::{Vertex, VertexLog};
+
+    fn ts(s: i64) -> Option<Timestamp> {
+        Some(Timestamp {
+            seconds: s,
+            nanos: 0,
+        })
+    }
+
+    #[test]
+    fn trace_becomes_plain_lines() {
+        let mut t = Trace::default();
+        let v = |d: &str, name: &str, started, completed, cached, error: &str| Vertex {
+            digest: d.into(),
+            name: name.into(),
+            started,
+            completed,
+            cached,
+            error: error.into(),
+            ..Default::default()
+        };
+        let out = t.feed(StatusResponse {
+            vertexes: vec![
+                v("a", "[internal] load metadata", ts(1), ts(2), false, ""),
+                v("b", "[app 2/3] RUN make", ts(2), None, false, ""),
+            ],
+            logs: vec![VertexLog {
+                vertex: "b".into(),
+                msg: b"compiling\npart".to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(
+            out,
+            vec![
+                Progress::Step("[internal] load metadata".into()),
+                Progress::Line("#1 [internal] load metadata".into()),
+                Progress::Line("#1 DONE 1.0s".into()),
+                Progress::Step("[app 2/3] RUN make".into()),
+                Progress::Line("#2 [app 2/3] RUN make".into()),
+                Progress::Line("#2 compiling".into()),
+            ]
+        );
+        // The rest of the split line, then the failure; the same vertex is not restarted.
+        let out = t.feed(StatusResponse {
+            vertexes: vec![v(
+                "b",
+                "[app 2/3] RUN make",
+                ts(2),
+                ts(3),
+                false,
+                "exit code: 2",
+            )],
+            logs: vec![VertexLog {
+                vertex: "b".into(),
+                msg: b"ial line\n".to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(
+            out,
+            vec![
+                Progress::Line("#2 ERROR: exit code: 2".into()),
+                Progress::Line("#2 partial line".into()),
+            ]
+        );
+        let fail = t.message(Message {
+            error_detail: Some(ErrorDetail {
+                message: Some("executor failed".into()),
+            }),
+            ..Default::default()
+        });
+        assert_eq!(
+            fail,
+            vec![Progress::Failed {
+                message: "executor failed".into(),
+                vertex: Some("[app 2/3] RUN make".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn image_id_and_encoded_trace_messages() {
+        let mut t = Trace::default();
+        let id: Message =
+            serde_json::from_str(r#"{"id":"moby.image.id","aux":{"ID":"sha256:abc"}}"#)
+                .expect("json");
+        assert_eq!(t.message(id), vec![Progress::ImageId("sha256:abc".into())]);
+        let st = StatusResponse {
+            vertexes: vec![Vertex {
+                digest: "d".into(),
+                name: "[1/1] FROM x".into(),
+                started: ts(1),
+                completed: ts(1),
+                cached: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode(<StatusResponse as prost::Message>::encode_to_vec(&st));
+        let m: Message =
+            serde_json::from_value(serde_json::json!({"id": "moby.buildkit.trace", "aux": b64}))
+                .expect("json");
+        assert_eq!(
+            t.message(m),
+            vec![
+                Progress::Step("[1/1] FROM x".into()),
+                Progress::Line("#1 [1/1] FROM x".into()),
+                Progress::Line("#1 CACHED".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! Just enough Dockerfile reading to put a failed build step back on its Dockerfile line:
+//! instructions with their first line, grouped by stage. Both builders name a step by its
+//! position (classic: `Step 5/9 : RUN …`; BuildKit: `[app 3/4] RUN …`, counted per stage
+//! with FROM as 1), so position is what this maps.
+
+/// One instruction: its first line (1-based) and its text with continuations joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Instruction {
+    line: usize,
+    text: String,
+}
+
+fn instructions(dockerfile: &str) -> Vec<Instruction> {
+    let mut out: Vec<Instruction> = Vec::new();
+    let mut continued = false;
+    for (i, line) in dockerfile.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('#') && !continued {
+            continue;
+        }
+        if continued {
+            if let Some(last) = out.last_mut()
+                && !t.starts_with('#')
+            {
+                last.text.push(' ');
+                last.text.push_str(t.trim_end_matches('\\').trim());
+            }
+        } else if !t.is_empty() {
+            out.push(Instruction {
+                line: i + 1,
+                text: t.trim_end_matches('\\').trim().to_string(),
+            });
+        }
+        // A comment or blank line inside a continuation keeps it going, as Docker reads it.
+        continued = if continued && (t.is_empty() || t.starts_with('#')) {
+            true
+        } else {
+            t.ends_with('\\')
+        };
+    }
+    out
+}
+
+fn keyword(text: &str) -> String {
+    text.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// The line of the classic builder's `Step N/M : …` (N counts every instruction).
+pub fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
+    let n: usize = step
+        .strip_prefix("Step ")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    instructions(dockerfile)
+        .get(n.checked_sub(1)?)
+        .map(|i| i.line)
+}
+
+/// The line of a BuildKit vertex name such as `[app 3/4] RUN make`, `[stage-1 2/2] …`
+/// (unnamed second stage) or `[2/3] …` (a single-stage file). BuildKit's Dockerfile frontend
+/// numbers only the steps that become build operations: FROM an image (not FROM another
+/// stage), then each ADD, COPY, RUN and WORKDIR. Falls back to the instruction with the same
+/// text.
+pub fn locate_vertex(dockerfile: &str, vertex: &str) -> Option<usize> {
+    let all = instructions(dockerfile);
+    let (head, rest) = vertex.strip_prefix('[')?.split_once(']')?;
+    let rest = rest.trim();
+    let (stage, pos) = match head.rsplit_once(' ') {
+        Some((s, p)) => (Some(s.trim()), p),
+        None => (None, head),
+    };
+    let n: usize = pos.split('/').next()?.trim().parse().ok()?;
+    // Stages: (index of FROM, name, FROM's base).
+    let stages: Vec<(usize, Option<String>, String)> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| keyword(&i.text) == "FROM")
+        .map(|(k, i)| {
+            let words: Vec<&str> = i.text.split_whitespace().skip(1).collect();
+            let words: Vec<&str> = words.into_iter().filter(|w| !w.starts_with("--")).collect();
+            let name = (words.len() >= 3 && words[words.len() - 2].eq_ignore_ascii_case("as"))
+                .then(|| words[words.len() - 1].to_ascii_lowercase());
+            (k, name, words.first().unwrap_or(&"").to_ascii_lowercase())
+        })
+        .collect();
+    let which = match stage {
+        None if stages.len() == 1 => Some(0),
+        None => None,
+        Some(s) => stages
+            .iter()
+            .position(|(_, name, _)| name.as_deref() == Some(&s.to_ascii_lowercase()))
+            .or_else(|| {
+                s.strip_prefix("stage-")
+                    .and_then(|k| k.parse::<usize>().ok())
+                    .filter(|&k| k < stages.len())
+            }),
+    };
+    if let Some(w) = which {
+        let (start, _, base) = &stages[w];
+        let end = stages.get(w + 1).map(|s| s.0).unwrap_or(all.len());
+        let from_stage = stages[..w]
+            .iter()
+            .enumerate()
+            .any(|(k, (_, name, _))| name.as_deref() == Some(base) || k.to_string() == *base);
+        let steps: Vec<&Instruction> = all[*start..end]
+            .iter()
+            .enumerate()
+            .filter(|(k, i)| match keyword(&i.text).as_str() {
+                "FROM" => *k == 0 && !from_stage,
+                "ADD" | "COPY" | "RUN" | "WORKDIR" => true,
+                _ => false,
+            })
+            .map(|(_, i)| i)
+            .collect();
+        if let Some(i) = steps.get(n.checked_sub(1)?)
+            && keyword(&i.text) == keyword(rest)
+        {
+            return Some(i.line);
+        }
+    }
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let want = norm(rest);
+    all.iter().find(|i| norm(&i.text) == want).map(|i| i.line)
+}
+
+/// The line a Dockerfile parse error names (`… dockerfile parse error line 7: …`).
+pub fn parse_error_line(message: &str) -> Option<usize> {
+    let lower = message.to_ascii_lowercase();
+    let rest = &lower[lower.find("parse error line ")? + "parse error line ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// What to do about a Dockerfile feature the builder in use does not know.
+pub fn hint(message: &str, buildkit: bool) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    let parse = m.contains("parse error") || m.contains("unknown instruction");
+    if !buildkit && (m.contains("unknown flag: mount") || m.contains("requires buildkit")) {
+        return Some(
+            "`RUN --mount` needs BuildKit: drop --buildkit=off (or SLIPWAY_BUILDKIT=off), on a daemon that supports it",
+        );
+    }
+    if buildkit && parse && (m.contains("unknown flag: link") || m.contains("unknown instruction"))
+    {
+        return Some(
+            "`COPY --link` and heredocs (`RUN <<EOF`) need Dockerfile syntax 1.4; the daemon's built-in frontend is older (Docker 20.10 has 1.2). Upgrade the daemon to 23 or later, or put `# syntax=docker/dockerfile:1.4` first in the Dockerfile if the daemon can pull that image",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_map_to_dockerfile_lines() {
+        let df = "# comment\nFROM x AS a\n\nRUN a \\\n  b\nRUN false\n";
+        assert_eq!(locate_step(df, "Step 1/3 : FROM x AS a"), Some(2));
+        assert_eq!(locate_step(df, "Step 2/3 : RUN a b"), Some(4));
+        assert_eq!(locate_step(df, "Step 3/3 : RUN false"), Some(6));
+        assert_eq!(locate_step(df, "Step 0/3 : x"), None);
+        assert_eq!(locate_step(df, "Step 9/3 : x"), None);
+    }
+
+    #[test]
+    fn parse_errors_and_hints() {
+        let link = "failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 2: Unknown flag: link";
+        assert_eq!(parse_error_line(link), Some(2));
+        assert!(hint(link, true).is_some_and(|h| h.contains("syntax 1.4")));
+        let heredoc = "dockerfile parse error line 3: unknown instruction: ECHO";
+        assert_eq!(parse_error_line(heredoc), Some(3));
+        assert!(hint(heredoc, true).is_some());
+        let mount = "Dockerfile parse error line 4: Unknown flag: mount";
+        assert!(hint(mount, false).is_some_and(|h| h.contains("--buildkit=off")));
+        assert_eq!(parse_error_line("exit code: 1"), None);
+        assert_eq!(hint("exit code: 1", true), None);
+    }
+
+    #[test]
+    fn buildkit_vertices_map_to_dockerfile_lines() {
+        // As BuildKit numbered them on Docker 20.10: ARG/ENV are not steps, and a stage built
+        // FROM another stage has no FROM step.
+        let df = "FROM base AS shared\nRUN echo shared\n\nFROM shared AS final\nARG G\nENV X=1\n# note\nRUN echo \\\n  \"$G\"\nRUN false\n\nFROM shared\nWORKDIR /w\nRUN false\n";
+        assert_eq!(locate_vertex(df, "[shared 1/2] FROM base"), Some(1));
+        assert_eq!(locate_vertex(df, "[shared 2/2] RUN echo shared"), Some(2));
+        assert_eq!(locate_vertex(df, "[final 1/2] RUN echo \"$G\""), Some(8));
+        assert_eq!(locate_vertex(df, "[final 2/2] RUN false"), Some(10));
+        // The unnamed third stage, and the same text elsewhere is not taken.
+        assert_eq!(locate_vertex(df, "[stage-2 2/2] RUN false"), Some(14));
+        // Single stage: no stage name in the vertex.
+        assert_eq!(
+            locate_vertex("FROM x\nCOPY . /\nRUN make\n", "[3/3] RUN make"),
+            Some(3)
+        );
+        // Unknown stage: text match.
+        assert_eq!(locate_vertex(df, "[other 9/9] WORKDIR /w"), Some(13));
+        assert_eq!(locate_vertex(df, "[internal] load metadata"), None);
+        assert_eq!(locate_vertex(df, "not a vertex"), None);
+    }
+}

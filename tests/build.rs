@@ -406,3 +406,77 @@ fn buildkit_secrets_and_cache_mounts() {
         .success();
     assert_eq!(docker_run("bt-secrets/app:latest", &["cat", "/runs"]), "2");
 }
+
+/// BuildKit asks the session for registry credentials when it pulls a base image: Slipway
+/// answers from docker's config.json, so a base image behind htpasswd builds. (The daemon's
+/// BuildKit pulls from loopback over HTTP, hence the plain registry.)
+#[test]
+fn buildkit_pulls_base_images_with_slipway_credentials() {
+    let base = support::base_image();
+    let reg = support::registry::Registry::plain_auth();
+    let d = tempfile::tempdir().expect("tmp");
+    let saved = d.path().join("base.tar");
+    let out = Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(base)
+        .output()
+        .expect("docker save");
+    assert!(out.status.success());
+    let cfg = reg.docker_config_dir();
+    support::slipway()
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("XDG_CACHE_HOME", d.path())
+        .args(["--insecure-registry", &reg.host, "push-archive"])
+        .arg(&saved)
+        .arg(format!("{}/private/base:1", reg.host))
+        .assert()
+        .success();
+    let project = d.path().join("p");
+    support::write_tree(
+        &project,
+        &[
+            (
+                "werf.yaml",
+                "project: bt-pull\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}/private/base:1\nRUN echo pulled > /pulled\n",
+                    reg.host
+                ),
+            ),
+        ],
+    );
+    // No credentials: the registry refuses the daemon.
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = build(&project, &["build", "--buildkit", "on"])
+        .env("DOCKER_CONFIG", empty.path())
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_lowercase();
+    assert!(
+        err.contains("401") || err.contains("unauthorized") || err.contains("authoriz"),
+        "{err}"
+    );
+    // With them, served through the session: the build pulls and runs.
+    let out = build(
+        &project,
+        &["build", "--buildkit", "on", "--log-mode", "plain"],
+    )
+    .env("DOCKER_CONFIG", cfg.path())
+    .assert()
+    .success();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
+    assert_eq!(
+        docker_run("bt-pull/app:latest", &["cat", "/pulled"]),
+        "pulled"
+    );
+    assert!(reg.count_requests("GET", "/v2/private/base/manifests/") > 0);
+}

@@ -40,17 +40,24 @@ impl Registry {
     /// TLS + htpasswd with a chosen user and password (e.g. GitLab's `gitlab-ci-token`).
     #[allow(dead_code)]
     pub fn tls_auth_as(user: &str, password: &str) -> Self {
-        Self::start_as(true, user, password)
+        Self::start_as(true, true, user, password)
+    }
+
+    /// Plain HTTP with htpasswd auth: what the daemon's own BuildKit can pull from (it reaches
+    /// loopback registries over HTTP and does not read `/etc/docker/certs.d`).
+    #[allow(dead_code)]
+    pub fn plain_auth() -> Self {
+        Self::start_as(false, true, USER, PASSWORD)
     }
 
     fn start(tls: bool) -> Self {
-        Self::start_as(tls, USER, PASSWORD)
+        Self::start_as(tls, tls, USER, PASSWORD)
     }
 
-    fn start_as(tls: bool, user: &str, password: &str) -> Self {
+    fn start_as(tls: bool, auth: bool, user: &str, password: &str) -> Self {
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start(tls, user, password) {
+            match Self::try_start(tls, auth, user, password) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -58,7 +65,7 @@ impl Registry {
         panic!("cannot start docker-registry: {last_err}");
     }
 
-    fn try_start(tls: bool, user: &str, password: &str) -> Result<Self, String> {
+    fn try_start(tls: bool, auth: bool, user: &str, password: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -80,6 +87,13 @@ impl Registry {
                 cert.display(),
                 key.display()
             ));
+            let d = PathBuf::from("/etc/docker/certs.d").join(&host);
+            std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+            std::fs::copy(&ca, d.join("ca.crt")).map_err(|e| e.to_string())?;
+            certs_d = Some(d);
+            ca_cert = Some(ca);
+        }
+        if auth {
             let htpasswd = dir.path().join("htpasswd");
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -90,11 +104,6 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: slipway-test\n    path: {}\n",
                 htpasswd.display()
             ));
-            let d = PathBuf::from("/etc/docker/certs.d").join(&host);
-            std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
-            std::fs::copy(&ca, d.join("ca.crt")).map_err(|e| e.to_string())?;
-            certs_d = Some(d);
-            ca_cert = Some(ca);
             creds = Some((user.to_string(), password.to_string()));
         }
         let config_path = dir.path().join("config.yml");

@@ -43,6 +43,22 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 format!("{at}, version {v}"),
                 "",
             ));
+            // Not a failure: builds fall back to the classic builder (without `secrets:`,
+            // `ssh:` and `RUN --mount`).
+            match crate::build::buildkit::probe(&d).await {
+                Ok(_) => out.push(check(
+                    "buildkit",
+                    true,
+                    "the daemon's BuildKit takes Slipway's sessions (secrets, ssh, RUN --mount)",
+                    "",
+                )),
+                Err(why) => out.push(check(
+                    "buildkit",
+                    true,
+                    format!("classic builder only: {why}"),
+                    "",
+                )),
+            }
         }
         Err(e) => out.push(check(
             "docker daemon",

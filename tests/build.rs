@@ -480,3 +480,132 @@ fn buildkit_pulls_base_images_with_slipway_credentials() {
     );
     assert!(reg.count_requests("GET", "/v2/private/base/manifests/") > 0);
 }
+
+/// A static `nc -U` for the busybox base image (its nc has no unix sockets): writes stdin to
+/// the socket, prints one ssh-agent reply (4-byte length, then the body).
+const UNIXCAT_C: &str = r#"
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, argv[1], sizeof a.sun_path - 1);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { perror("connect"); return 1; }
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(0, buf, sizeof buf)) > 0)
+    if (write(fd, buf, n) != n) return 1;
+  unsigned char len[4];
+  size_t got = 0;
+  while (got < 4 && (n = read(fd, len + got, 4 - got)) > 0) got += n;
+  if (got < 4) return 1;
+  size_t left = ((size_t)len[0] << 24) | (len[1] << 16) | (len[2] << 8) | len[3];
+  fwrite(len, 1, 4, stdout);
+  while (left > 0 && (n = read(fd, buf, left < sizeof buf ? left : sizeof buf)) > 0) {
+    fwrite(buf, 1, n, stdout);
+    left -= n;
+  }
+  return left == 0 ? 0 : 1;
+}
+"#;
+
+/// `ssh: default` forwards the agent at SSH_AUTH_SOCK: a `RUN --mount=type=ssh` step asks a
+/// real ssh-agent for its keys and gets this test's key back.
+#[test]
+fn buildkit_forwards_the_ssh_agent() {
+    let base = support::base_image();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!(
+        "bt-ssh-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_nanos()
+    );
+    let ctx = d.path().join("p");
+    support::write_tree(
+        &ctx,
+        &[
+            (
+                "werf.yaml",
+                "project: bt-ssh\nconfigVersion: 1\n---\nimage: app\nssh: default\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    // The nonce in the command keeps BuildKit's cache from answering for
+                    // the agent (mounts are not part of a step's cache key).
+                    "FROM {base}\nRUN --mount=type=ssh --mount=type=bind,source=unixcat,target=/unixcat \\\n  echo {nonce} >/dev/null && printf '\\0\\0\\0\\1\\13' | /unixcat \"$SSH_AUTH_SOCK\" > /agent-answer\n"
+                ),
+            ),
+            ("unixcat.c", UNIXCAT_C),
+        ],
+    );
+    let ok = |c: &mut Command| {
+        let out = c.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(ctx.join("unixcat"))
+        .arg(ctx.join("unixcat.c")));
+    ok(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", &nonce, "-f"])
+        .arg(d.path().join("key")));
+    let sock = d.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client)");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ok(Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg(d.path().join("key")));
+
+    // No agent: said before anything is built.
+    let out = build(&ctx, &["--json", "build", "--buildkit", "on"])
+        .env_remove("SSH_AUTH_SOCK")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app: ssh \"default\": no socket given and SSH_AUTH_SOCK is not set"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.get_output().stdout).contains("\"event\":\"start\""));
+
+    let result = build(&ctx, &["build", "--buildkit", "on", "--force"])
+        .env("SSH_AUTH_SOCK", &sock)
+        .ok();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let out = result.expect("build with the agent");
+    assert!(out.status.success());
+    let answer = Command::new("docker")
+        .args(["run", "--rm", "bt-ssh/app:latest", "cat", "/agent-answer"])
+        .output()
+        .expect("docker run");
+    let answer = String::from_utf8_lossy(&answer.stdout);
+    // SSH2_AGENT_IDENTITIES_ANSWER (12) carrying the key whose comment is the nonce.
+    assert!(answer.as_bytes().get(4) == Some(&12), "{answer:?}");
+    assert!(answer.contains(&nonce), "{answer:?}");
+}

@@ -1,7 +1,8 @@
 //! BuildKit builds through the daemon's built-in BuildKit (Docker ≥ 18.09, API ≥ 1.39):
 //! `POST /build?version=2&session=ID` with the context tar streamed as the body, and a
 //! session: `POST /session` upgraded to h2c, on which Slipway serves gRPC to the daemon
-//! (health, the image's build secrets, registry credentials for base-image pulls).
+//! (health, the image's build secrets, SSH agent forwarding, registry credentials for
+//! base-image pulls).
 //!
 //! Written here rather than taken from bollard's `buildkit` feature: its session serves
 //! credentials only (no secrets), and its `/grpc` solve path loads the whole context into
@@ -27,14 +28,20 @@ use bollard_buildkit_proto::moby::filesync::v1::{
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
     VerifyTokenAuthorityResponse,
 };
+use bollard_buildkit_proto::moby::sshforward::v1::ssh_server::{Ssh, SshServer};
+use bollard_buildkit_proto::moby::sshforward::v1::{
+    BytesMessage, CheckAgentRequest, CheckAgentResponse,
+};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::{Request, Response, Status};
 
+use super::SessionData;
 use super::daemon_http::{self, Endpoint, HttpError};
 use super::secrets::SecretValues;
+use super::ssh::Agents;
 use crate::registry::auth::{Credential, Keychain};
 
 /// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
@@ -185,12 +192,85 @@ impl Auth for AuthService {
     }
 }
 
+/// SSH agent forwarding: each `ForwardAgent` stream is piped to a new connection to the
+/// agent socket of the id BuildKit names in the `buildkit.ssh.id` metadata.
+struct SshService(Agents);
+
+impl SshService {
+    fn agent(&self, id: &str) -> Result<&std::path::Path, Status> {
+        self.0.get(id).map(|p| p.as_path()).ok_or_else(|| {
+            Status::not_found(format!(
+                "ssh {id:?} is not forwarded: add it to this image's `ssh:` in werf.yaml"
+            ))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Ssh for SshService {
+    async fn check_agent(
+        &self,
+        req: Request<CheckAgentRequest>,
+    ) -> Result<Response<CheckAgentResponse>, Status> {
+        let id = match req.get_ref().id.as_str() {
+            "" => "default",
+            id => id,
+        };
+        self.agent(id)?;
+        Ok(Response::new(CheckAgentResponse {}))
+    }
+
+    type ForwardAgentStream =
+        Pin<Box<dyn Stream<Item = Result<BytesMessage, Status>> + Send + 'static>>;
+
+    async fn forward_agent(
+        &self,
+        req: Request<tonic::Streaming<BytesMessage>>,
+    ) -> Result<Response<Self::ForwardAgentStream>, Status> {
+        let id = req
+            .metadata()
+            .get("buildkit.ssh.id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .unwrap_or("default")
+            .to_string();
+        let path = self.agent(&id)?;
+        let conn = tokio::net::UnixStream::connect(path)
+            .await
+            .map_err(|e| Status::unavailable(format!("ssh agent {}: {e}", path.display())))?;
+        let (read, mut write) = conn.into_split();
+        let mut inbound = req.into_inner();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Some(Ok(m)) = inbound.next().await {
+                if write.write_all(&m.data).await.is_err() {
+                    break;
+                }
+            }
+            let _ = write.shutdown().await;
+        });
+        let outbound = tokio_util::io::ReaderStream::new(read).map(|chunk| {
+            chunk
+                .map(|b| BytesMessage { data: b.to_vec() })
+                .map_err(|e| Status::unavailable(e.to_string()))
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
 /// The methods a session announces (the daemon only calls announced ones).
 const METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.filesync.v1.Auth/Credentials",
     "/moby.filesync.v1.Auth/FetchToken",
+];
+
+/// Announced only when the image forwards an agent, so BuildKit's own "no SSH forwarded"
+/// error stays the answer otherwise.
+const SSH_METHODS: &[&str] = &[
+    "/moby.sshforward.v1.SSH/CheckAgent",
+    "/moby.sshforward.v1.SSH/ForwardAgent",
 ];
 
 /// The upgraded `/session` connection, as tonic's server wants a connection.
@@ -244,7 +324,7 @@ impl Session {
     pub async fn start(
         ep: &Endpoint,
         name: &str,
-        secrets: SecretValues,
+        data: SessionData,
         keychain: Keychain,
     ) -> Result<Session, HttpError> {
         let id = new_id();
@@ -255,7 +335,8 @@ impl Session {
             .header("X-Docker-Expose-Session-Uuid", &id)
             .header("X-Docker-Expose-Session-Name", name)
             .header("X-Docker-Expose-Session-Sharedkey", name);
-        for m in METHODS {
+        let ssh = (!data.ssh.is_empty()).then_some(SSH_METHODS);
+        for m in METHODS.iter().chain(ssh.into_iter().flatten()) {
             req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
         }
         let req = req
@@ -275,8 +356,9 @@ impl Session {
         let task = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
                 .add_service(HealthServer::new(HealthService))
-                .add_service(SecretsServer::new(SecretService(secrets)))
+                .add_service(SecretsServer::new(SecretService(data.secrets)))
                 .add_service(AuthServer::new(AuthService(keychain)))
+                .add_service(SshServer::new(SshService(data.ssh)))
                 .serve_with_incoming(futures::stream::iter([Ok::<_, std::io::Error>(io)]))
                 .await;
             if let Err(e) = served {

@@ -7,6 +7,7 @@ pub mod buildkit;
 pub(crate) mod daemon_http;
 pub mod dockerfile;
 pub mod secrets;
+pub mod ssh;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -43,11 +44,17 @@ pub enum BuildError {
     #[error("--buildkit=on, but the daemon cannot run BuildKit builds: {why}")]
     BuildKitUnavailable { why: String },
     #[error(
-        "image {image} has `secrets:`, which only BuildKit can pass to a build, and BuildKit is not used: {why}"
+        "image {image} has `{what}:`, which only BuildKit can pass to a build, and BuildKit is not used: {why}"
     )]
-    SecretsNeedBuildKit { image: String, why: String },
+    NeedsBuildKit {
+        image: String,
+        what: &'static str,
+        why: String,
+    },
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Ssh(#[from] ssh::SshError),
 }
 
 /// `--buildkit`: BuildKit when the daemon supports it (`auto`), always (`on`: an error when
@@ -258,18 +265,33 @@ pub async fn build(
             }
         },
     };
-    let mut secret_values: BTreeMap<Option<String>, secrets::SecretValues> = BTreeMap::new();
+    let mut session_data: BTreeMap<Option<String>, SessionData> = BTreeMap::new();
+    let auth_sock = std::env::var("SSH_AUTH_SOCK").ok();
     for img in &selected {
-        if img.secrets.is_empty() {
-            continue;
-        }
+        let ssh = img.ssh.as_deref().filter(|s| !s.trim().is_empty());
+        let what = match (img.secrets.is_empty(), ssh) {
+            (true, None) => continue,
+            (false, _) => "secrets",
+            (true, Some(_)) => "ssh",
+        };
         if let Err(why) = &buildkit {
-            return Err(BuildError::SecretsNeedBuildKit {
+            return Err(BuildError::NeedsBuildKit {
                 image: img.display_name().to_string(),
+                what,
                 why: why.clone(),
             });
         }
-        secret_values.insert(img.name.clone(), secrets::resolve(img, &config.dir)?);
+        let name = img.display_name();
+        session_data.insert(
+            img.name.clone(),
+            SessionData {
+                secrets: secrets::resolve(img, &config.dir)?,
+                ssh: match ssh {
+                    Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
+                    None => Default::default(),
+                },
+            },
+        );
     }
     let buildkit = buildkit.ok();
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
@@ -328,7 +350,7 @@ pub async fn build(
             let opts = opts.clone();
             let how = How {
                 buildkit: buildkit.clone(),
-                secrets: secret_values.get(&img.name).cloned().unwrap_or_default(),
+                session: session_data.get(&img.name).cloned().unwrap_or_default(),
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -361,10 +383,17 @@ pub async fn build(
         .collect())
 }
 
-/// How one image is built: BuildKit at this endpoint (with these secrets) or classic.
+/// What an image's BuildKit session hands the daemon besides credentials.
+#[derive(Debug, Clone, Default)]
+pub struct SessionData {
+    pub secrets: secrets::SecretValues,
+    pub ssh: ssh::Agents,
+}
+
+/// How one image is built: BuildKit at this endpoint (with its session data) or classic.
 struct How {
     buildkit: Option<Endpoint>,
-    secrets: secrets::SecretValues,
+    session: SessionData,
 }
 
 async fn build_one(
@@ -501,7 +530,7 @@ async fn build_one(
     let mut image_id = None;
     match &how.buildkit {
         Some(ep) => {
-            let session = buildkit::Session::start(ep, project, how.secrets, opts.keychain.clone())
+            let session = buildkit::Session::start(ep, project, how.session, opts.keychain.clone())
                 .await
                 .map_err(|e| fail(format!("BuildKit session: {e}")))?;
             let mut failure = None;

@@ -661,3 +661,15 @@ fn tokio_stream_of(
 ) -> impl futures::Stream<Item = bytes::Bytes> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn step_lines_of_both_builders() {
+        assert!(super::is_step_line("Step 3/9 : RUN make"));
+        assert!(super::is_step_line("#5 [app 2/4] RUN make"));
+        assert!(!super::is_step_line("#5 compiling [x]"));
+        assert!(!super::is_step_line("#5 DONE 0.3s"));
+        assert!(!super::is_step_line("# [a] comment"));
+    }
+}

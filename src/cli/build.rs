@@ -20,9 +20,10 @@ pub struct BuildFlags {
     #[arg(long)]
     pub force: bool,
     /// BuildKit when the daemon supports it (auto), always (on) or never (off: the classic
-    /// builder). Needed for `RUN --mount` and werf's `secrets:`.
-    #[arg(long, value_enum, default_value = "auto", env = "SLIPWAY_BUILDKIT")]
-    pub buildkit: build::BuildKitMode,
+    /// builder). Needed for `RUN --mount`, werf's `secrets:` and `ssh:`. Without the flag and
+    /// SLIPWAY_BUILDKIT, Docker's DOCKER_BUILDKIT=1|0 means on|off [default: auto].
+    #[arg(long, value_enum, env = "SLIPWAY_BUILDKIT")]
+    pub buildkit: Option<build::BuildKitMode>,
     /// auto (a progress bar per image on a terminal, else prefixed lines), plain, or quiet.
     #[arg(long, default_value = "auto")]
     pub log_mode: String,
@@ -107,6 +108,30 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
     })
 }
 
+impl BuildFlags {
+    /// `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
+    pub fn buildkit_mode(&self) -> anyhow::Result<build::BuildKitMode> {
+        buildkit_mode(
+            self.buildkit,
+            std::env::var("DOCKER_BUILDKIT").ok().as_deref(),
+        )
+    }
+}
+
+fn buildkit_mode(
+    flag: Option<build::BuildKitMode>,
+    docker_buildkit: Option<&str>,
+) -> anyhow::Result<build::BuildKitMode> {
+    use build::BuildKitMode::*;
+    Ok(match (flag, docker_buildkit.map(str::trim)) {
+        (Some(m), _) => m,
+        (None, None | Some("")) => Auto,
+        (None, Some(v)) if v == "1" || v.eq_ignore_ascii_case("true") => On,
+        (None, Some(v)) if v == "0" || v.eq_ignore_ascii_case("false") => Off,
+        (None, Some(v)) => anyhow::bail!("DOCKER_BUILDKIT={v:?}: use 1 or 0 (or --buildkit)"),
+    })
+}
+
 pub fn summary(built: &[BuiltImage]) -> String {
     let mut s = format!(
         "{:<20} {:<8} {:<20} {:>8}\n",
@@ -161,7 +186,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         on_event: printer(settings.json, &args.flags.log_mode),
         git_commit,
         extra_labels: Default::default(),
-        buildkit: args.flags.buildkit,
+        buildkit: args.flags.buildkit_mode()?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
@@ -174,4 +199,20 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         print!("{}", summary(&built));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use build::BuildKitMode::*;
+
+    #[test]
+    fn buildkit_mode_from_flag_then_docker_buildkit() {
+        assert_eq!(buildkit_mode(None, None).expect("ok"), Auto);
+        assert_eq!(buildkit_mode(None, Some("1")).expect("ok"), On);
+        assert_eq!(buildkit_mode(None, Some("false")).expect("ok"), Off);
+        assert_eq!(buildkit_mode(Some(Auto), Some("0")).expect("ok"), Auto);
+        let e = buildkit_mode(None, Some("yes")).unwrap_err().to_string();
+        assert!(e.contains("DOCKER_BUILDKIT=\"yes\""), "{e}");
+    }
 }

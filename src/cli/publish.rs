@@ -52,7 +52,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         force: args.build.force,
         upload_mode,
         push_with_daemon: args.push_with_daemon,
-        buildkit: args.build.buildkit,
+        buildkit: args.build.buildkit_mode()?,
         on_event: printer(false, &args.build.log_mode),
     };
     match publish(settings, opts).await? {

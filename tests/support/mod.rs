@@ -216,6 +216,7 @@ pub fn slipway() -> assert_cmd::Command {
             || k.starts_with("CI_")
             || k.starts_with("GITHUB_")
             || k == "CI"
+            || k == "DOCKER_BUILDKIT"
         {
             cmd.env_remove(&k);
         }

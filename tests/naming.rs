@@ -6,7 +6,7 @@ use std::path::Path;
 
 fn images(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let out = support::slipway()
-        .env("XDG_CACHE_HOME", dir.with_extension("cache"))
+        .env("XDG_CACHE_HOME", support::cache_home(dir))
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .arg("--dir")
         .arg(dir)

@@ -35,7 +35,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn publish(dir: &Path, reg: &Registry, extra: &[&str]) -> assert_cmd::Command {
     let mut c = support::slipway();
     c.env("BASE_IMAGE", support::base_image())
-        .env("XDG_CACHE_HOME", dir.with_extension("cache"))
+        .env("XDG_CACHE_HOME", support::cache_home(dir))
         .arg("--dir")
         .arg(dir)
         .args(["--images-repo", &format!("{}/shop", reg.host)]);

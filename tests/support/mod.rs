@@ -207,6 +207,17 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
 /// The `slipway` binary with an environment of its own: no `SLIPWAY_*`/`WERF_*`/CI
 /// variables leak in from the caller, and `DOCKER_CONFIG` points at an empty folder
 /// unless the test sets it.
+/// Slipway's cache folder (`XDG_CACHE_HOME`) for a project: one per project directory, under
+/// the system temp dir, so runs on the committed examples/ never write into the source tree.
+#[allow(dead_code)]
+pub fn cache_home(project: &Path) -> std::path::PathBuf {
+    use sha2::Digest;
+    let key = hex::encode(sha2::Sha256::digest(project.to_string_lossy().as_bytes()));
+    std::env::temp_dir()
+        .join("slipway-test-cache")
+        .join(&key[..16])
+}
+
 pub fn slipway() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("slipway binary");
     for (k, _) in std::env::vars_os() {

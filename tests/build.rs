@@ -280,6 +280,27 @@ fn failing_run_is_located_and_other_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("unknown image \"nope\""));
 }
 
+/// Unique per call: keeps BuildKit's cache and earlier runs' images out of a test.
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_nanos()
+    )
+}
+
+/// Everything a run printed, stdout then stderr.
+fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
@@ -299,14 +320,7 @@ fn saved_image(image: &str) -> Vec<u8> {
 fn buildkit_secrets_and_cache_mounts() {
     let base = support::base_image();
     let d = tempfile::tempdir().expect("tmp");
-    let nonce = format!(
-        "{}{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_nanos()
-    );
+    let nonce = nonce();
     let token = format!("tok-{nonce}-env");
     let file_secret = format!("file-{nonce}-secret");
     let plain = format!("val-{nonce}-plain");
@@ -367,11 +381,7 @@ fn buildkit_secrets_and_cache_mounts() {
     .env("BT_TOKEN", &token)
     .assert()
     .success();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.get_output().stdout),
-        String::from_utf8_lossy(&out.get_output().stderr)
-    );
+    let printed = printed(out.get_output());
     let sums = docker_run("bt-secrets/app:latest", &["cat", "/sums"]);
     assert_eq!(
         sums.lines().collect::<Vec<_>>(),
@@ -468,11 +478,7 @@ fn buildkit_pulls_base_images_with_slipway_credentials() {
     .env("DOCKER_CONFIG", cfg.path())
     .assert()
     .success();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.get_output().stdout),
-        String::from_utf8_lossy(&out.get_output().stderr)
-    );
+    let printed = printed(out.get_output());
     assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
     assert_eq!(
         docker_run("bt-pull/app:latest", &["cat", "/pulled"]),
@@ -521,14 +527,7 @@ int main(int argc, char **argv) {
 fn buildkit_forwards_the_ssh_agent() {
     let base = support::base_image();
     let d = tempfile::tempdir().expect("tmp");
-    let nonce = format!(
-        "bt-ssh-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_nanos()
-    );
+    let nonce = format!("bt-ssh-{}", nonce());
     let ctx = d.path().join("p");
     support::write_tree(
         &ctx,

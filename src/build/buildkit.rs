@@ -395,10 +395,9 @@ struct ErrorDetail {
 /// What the build stream says, for the caller to print and act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    /// A line to show (vertex started/cached/done, or a log line of a step).
+    /// A line to show: a step started (`#5 [app 3/4] RUN make`), cached, done or failed,
+    /// or a log line of a step.
     Line(String),
-    /// A step started: the BuildKit vertex name, e.g. `[app 3/4] RUN make`.
-    Step(String),
     /// The built image's ID.
     ImageId(String),
     /// The build failed: the daemon's message and the failed vertex name, if known.
@@ -433,7 +432,6 @@ impl Trace {
         for v in st.vertexes {
             let n = self.number(&v.digest, &v.name);
             if v.started.is_some() && self.started.insert(v.digest.clone()) {
-                out.push(Progress::Step(v.name.clone()));
                 out.push(Progress::Line(format!("#{n} {}", v.name)));
             }
             if v.completed.is_some() && self.completed.insert(v.digest.clone()) {
@@ -614,10 +612,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Progress::Step("[internal] load metadata".into()),
                 Progress::Line("#1 [internal] load metadata".into()),
                 Progress::Line("#1 DONE 1.0s".into()),
-                Progress::Step("[app 2/3] RUN make".into()),
                 Progress::Line("#2 [app 2/3] RUN make".into()),
                 Progress::Line("#2 compiling".into()),
             ]
@@ -687,7 +683,6 @@ mod tests {
         assert_eq!(
             t.message(m),
             vec![
-                Progress::Step("[1/1] FROM x".into()),
                 Progress::Line("#1 [1/1] FROM x".into()),
                 Progress::Line("#1 CACHED".into()),
             ]

@@ -536,7 +536,6 @@ async fn build_one(
             let mut failure = None;
             buildkit::build(ep, &session, b.build(), body, |p| match p {
                 buildkit::Progress::Line(l) => log(&l, &mut last_lines),
-                buildkit::Progress::Step(_) => {}
                 buildkit::Progress::ImageId(id) => image_id = Some(id),
                 buildkit::Progress::Failed { message, vertex } => {
                     failure.get_or_insert((message, vertex));

@@ -608,3 +608,233 @@ fn buildkit_forwards_the_ssh_agent() {
     assert!(answer.as_bytes().get(4) == Some(&12), "{answer:?}");
     assert!(answer.contains(&nonce), "{answer:?}");
 }
+
+/// The daemon behind TLS with client certificates, as GitLab's `docker:dind` serves it
+/// (`DOCKER_HOST=tcp://…:2376`, `DOCKER_TLS_VERIFY=1`, `DOCKER_CERT_PATH`): a rustls server
+/// that requires a client certificate from the CA and forwards each connection to the real
+/// socket. (socat's OpenSSL front refuses TLS session resumption with client verification.)
+struct TlsDaemon {
+    host: String,
+    /// Docker's client files: ca.pem, cert.pem, key.pem.
+    certs: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsDaemon {
+    fn start() -> Self {
+        use tokio_rustls::rustls;
+        let dir = tempfile::tempdir().expect("tmp");
+        let (ca, server_cert, server_key) =
+            support::registry::make_certs(dir.path()).expect("certs");
+        let certs = tempfile::tempdir().expect("tmp");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = certs.path().join("key.pem");
+        let k = key.to_string_lossy().to_string();
+        run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &k,
+        ]);
+        run(&[
+            "req",
+            "-new",
+            "-key",
+            &k,
+            "-subj",
+            "/CN=slipway-client",
+            "-out",
+            "client.csr",
+        ]);
+        std::fs::write(
+            dir.path().join("client.ext"),
+            "extendedKeyUsage=clientAuth\n",
+        )
+        .expect("ext");
+        let cert = certs.path().join("cert.pem").to_string_lossy().to_string();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-sha256",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &cert,
+        ]);
+        std::fs::copy(&ca, certs.path().join("ca.pem")).expect("ca");
+
+        let pem = |p: &Path| std::fs::read(p).expect("pem");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut pem(&ca).as_slice()) {
+            roots.add(c.expect("ca")).expect("ca");
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .expect("verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                rustls_pemfile::certs(&mut pem(&server_cert).as_slice())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("cert"),
+                rustls_pemfile::private_key(&mut pem(&server_key).as_slice())
+                    .expect("key")
+                    .expect("key"),
+            )
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let host = listener.local_addr().expect("addr").to_string();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    let (tcp, _) = tokio::select! {
+                        _ = &mut stopped => return,
+                        a = listener.accept() => match a { Ok(a) => a, Err(_) => return },
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        // A client without a certificate from the CA fails here.
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let Ok(mut sock) =
+                            tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                        else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut sock).await;
+                    });
+                }
+            });
+        });
+        TlsDaemon {
+            host,
+            certs,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// A slipway command that reaches the daemon only through this TLS front.
+    fn slipway(&self, project: &Path, args: &[&str]) -> assert_cmd::Command {
+        let mut c = build(project, args);
+        c.env("DOCKER_HOST", format!("tcp://{}", self.host))
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", self.certs.path());
+        c
+    }
+}
+
+impl Drop for TlsDaemon {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// GitLab CI's docker:dind with TLS: both builders reach the daemon over TLS with client
+/// certificates, BuildKit's session included (its secrets arrive in the build).
+#[test]
+fn builds_through_a_tls_daemon_like_gitlab_dind() {
+    let base = support::base_image();
+    let daemon = TlsDaemon::start();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = nonce();
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: bt-tls\nconfigVersion: 1\n---\nimage: app\nsecrets:\n  - id: s\n    value: tls-secret-value\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {base}\nRUN echo {nonce} > /nonce\nRUN --mount=type=secret,id=s sha256sum /run/secrets/s | cut -d' ' -f1 > /sum\n"
+                ),
+            ),
+        ],
+    );
+    let out = daemon
+        .slipway(d.path(), &["--json", "build", "--buildkit", "on"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("\"builder\":\"buildkit\""), "{stdout}");
+    assert_eq!(
+        docker_run("bt-tls/app:latest", &["cat", "/sum"]),
+        sha256_hex(b"tls-secret-value")
+    );
+
+    // The classic builder over the same TLS connection (bollard's own client).
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        "project: bt-tls\nconfigVersion: 1\n---\nimage: classic\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN echo {nonce}-classic > /nonce\n"),
+    )
+    .expect("write");
+    let out = daemon
+        .slipway(d.path(), &["--json", "build", "--buildkit", "off"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("\"builder\":\"classic\""), "{stdout}");
+    assert_eq!(
+        docker_run("bt-tls/classic:latest", &["cat", "/nonce"]),
+        format!("{nonce}-classic")
+    );
+
+    // Plain HTTP to the TLS port: one clear error.
+    let out = build(d.path(), &["build"])
+        .env("DOCKER_HOST", format!("tcp://{}", daemon.host))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot reach the Docker daemon at tcp://{}",
+            daemon.host
+        )),
+        "{err}"
+    );
+}

@@ -19,13 +19,19 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// `host:port`, plain HTTP.
     Tcp(String),
+    /// `host:port` with TLS as Docker does it (`DOCKER_TLS_VERIFY`): the server verified
+    /// against `ca.pem`, the client presenting `cert.pem`/`key.pem` from `cert_dir`.
+    Tls {
+        addr: String,
+        cert_dir: PathBuf,
+    },
 }
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
-            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Tcp(a) | Endpoint::Tls { addr: a, .. } => write!(f, "tcp://{a}"),
         }
     }
 }
@@ -36,6 +42,8 @@ pub enum HttpError {
     Connect { at: String, cause: String },
     #[error("daemon request {what} failed: {cause}")]
     Request { what: String, cause: String },
+    #[error("TLS to the Docker daemon: {0}")]
+    Tls(String),
     #[error("daemon answered {what} with HTTP {status}: {body}")]
     Status {
         what: String,
@@ -44,9 +52,14 @@ pub enum HttpError {
     },
 }
 
-/// The endpoint from a `DOCKER_HOST` value (`None`: the default socket). TLS (`DOCKER_TLS_VERIFY`)
-/// and `ssh://` hosts are refused with the reason: the raw client speaks plain HTTP only.
-pub fn endpoint(docker_host: Option<&str>, tls_verify: bool) -> Result<Endpoint, String> {
+/// The endpoint from a `DOCKER_HOST` value (`None`: the default socket), with Docker's
+/// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` (default `~/.docker`). `ssh://` hosts are
+/// refused with the reason.
+pub fn endpoint(
+    docker_host: Option<&str>,
+    tls_verify: bool,
+    cert_path: Option<PathBuf>,
+) -> Result<Endpoint, String> {
     let host = docker_host.filter(|h| !h.is_empty());
     let Some(host) = host else {
         return Ok(Endpoint::Unix(PathBuf::from("/var/run/docker.sock")));
@@ -56,14 +69,23 @@ pub fn endpoint(docker_host: Option<&str>, tls_verify: bool) -> Result<Endpoint,
     }
     let addr = host
         .strip_prefix("tcp://")
-        .or_else(|| host.strip_prefix("http://"));
-    match addr {
-        Some(_) if tls_verify => Err(format!(
-            "DOCKER_HOST={host} with DOCKER_TLS_VERIFY: Slipway's BuildKit session speaks plain HTTP to the daemon only"
-        )),
-        Some(a) => Ok(Endpoint::Tcp(a.trim_end_matches('/').to_string())),
-        None => Err(format!(
-            "DOCKER_HOST={host}: Slipway's BuildKit session reaches unix:// and tcp:// daemons only"
+        .or_else(|| host.strip_prefix("http://"))
+        .map(|a| a.trim_end_matches('/').to_string());
+    match (addr, host.strip_prefix("https://")) {
+        (Some(addr), _) if tls_verify => match cert_path {
+            Some(cert_dir) => Ok(Endpoint::Tls { addr, cert_dir }),
+            None => Err("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is".into()),
+        },
+        (Some(addr), _) => Ok(Endpoint::Tcp(addr)),
+        (None, Some(addr)) => match cert_path {
+            Some(cert_dir) => Ok(Endpoint::Tls {
+                addr: addr.trim_end_matches('/').to_string(),
+                cert_dir,
+            }),
+            None => Err("https:// DOCKER_HOST needs DOCKER_CERT_PATH or HOME".into()),
+        },
+        (None, None) => Err(format!(
+            "DOCKER_HOST={host}: Slipway's BuildKit session reaches unix://, tcp:// and https:// daemons only"
         )),
     }
 }
@@ -72,7 +94,43 @@ pub fn endpoint(docker_host: Option<&str>, tls_verify: bool) -> Result<Endpoint,
 pub fn endpoint_from_env() -> Result<Endpoint, String> {
     let host = std::env::var("DOCKER_HOST").ok();
     let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    endpoint(host.as_deref(), tls)
+    let cert_path = std::env::var_os("DOCKER_CERT_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
+    endpoint(host.as_deref(), tls, cert_path)
+}
+
+/// rustls config for Docker's TLS: trust `ca.pem` only, present `cert.pem` + `key.pem`.
+fn tls_config(cert_dir: &std::path::Path) -> Result<tokio_rustls::rustls::ClientConfig, HttpError> {
+    use tokio_rustls::rustls;
+    let read = |name: &str| {
+        let p = cert_dir.join(name);
+        std::fs::read(&p).map_err(|e| HttpError::Tls(format!("{}: {e}", p.display())))
+    };
+    let bad = |name: &str, e: &dyn std::fmt::Display| {
+        HttpError::Tls(format!("{}: {e}", cert_dir.join(name).display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut read("ca.pem")?.as_slice()) {
+        roots
+            .add(c.map_err(|e| bad("ca.pem", &e))?)
+            .map_err(|e| bad("ca.pem", &e))?;
+    }
+    let certs = rustls_pemfile::certs(&mut read("cert.pem")?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("cert.pem", &e))?;
+    let key = rustls_pemfile::private_key(&mut read("key.pem")?.as_slice())
+        .map_err(|e| bad("key.pem", &e))?
+        .ok_or_else(|| bad("key.pem", &"no private key"))?;
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| HttpError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .map_err(|e| bad("cert.pem", &e))
 }
 
 /// Anything a connection can run over.
@@ -87,6 +145,23 @@ async fn connect(ep: &Endpoint) -> Result<Pin<Box<dyn Io>>, HttpError> {
     Ok(match ep {
         Endpoint::Unix(p) => Box::pin(tokio::net::UnixStream::connect(p).await.map_err(err)?),
         Endpoint::Tcp(a) => Box::pin(tokio::net::TcpStream::connect(a).await.map_err(err)?),
+        Endpoint::Tls { addr, cert_dir } => {
+            let config = tls_config(cert_dir)?;
+            let host = addr
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(addr)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| HttpError::Tls(format!("{host}: {e}")))?;
+            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(err)?;
+            let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| HttpError::Tls(format!("{addr}: {e}")))?;
+            Box::pin(tls)
+        }
     })
 }
 
@@ -145,25 +220,30 @@ mod tests {
 
     #[test]
     fn endpoints_from_docker_host() {
+        let certs = || Some(PathBuf::from("/certs/client"));
         assert_eq!(
-            endpoint(None, false),
+            endpoint(None, false, certs()),
             Ok(Endpoint::Unix("/var/run/docker.sock".into()))
         );
         assert_eq!(
-            endpoint(Some("unix:///run/d.sock"), false),
+            endpoint(Some("unix:///run/d.sock"), false, certs()),
             Ok(Endpoint::Unix("/run/d.sock".into()))
         );
         assert_eq!(
-            endpoint(Some("tcp://127.0.0.1:2375"), false),
+            endpoint(Some("tcp://127.0.0.1:2375"), false, certs()),
             Ok(Endpoint::Tcp("127.0.0.1:2375".into()))
         );
-        assert!(
-            endpoint(Some("tcp://h:2376"), true)
-                .unwrap_err()
-                .contains("TLS")
+        // GitLab's docker:dind with TLS.
+        assert_eq!(
+            endpoint(Some("tcp://docker:2376"), true, certs()),
+            Ok(Endpoint::Tls {
+                addr: "docker:2376".into(),
+                cert_dir: "/certs/client".into()
+            })
         );
+        assert!(endpoint(Some("tcp://docker:2376"), true, None).is_err());
         assert!(
-            endpoint(Some("ssh://u@h"), false)
+            endpoint(Some("ssh://u@h"), false, certs())
                 .unwrap_err()
                 .contains("ssh://u@h")
         );

@@ -225,7 +225,8 @@ pub fn free_port() -> u16 {
 }
 
 /// A CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI).
-fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+/// A CA (`ca.crt`, `ca.key`) and a server certificate for 127.0.0.1 signed by it, in `dir`.
+pub fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     let ca_key = dir.join("ca.key");
     let ca = dir.join("ca.crt");
     let key = dir.join("server.key");

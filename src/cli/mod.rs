@@ -4,6 +4,7 @@
 mod build;
 mod ci_env;
 mod cleanup;
+mod completions;
 mod config;
 mod doctor;
 mod images;
@@ -115,12 +116,11 @@ pub enum Command {
     Images(images::ImagesArgs),
     /// Check daemon, registry, TLS and credentials, with a fix for each failure.
     Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page.
+    Man,
 }
-
-/// A command that a later issue fills in.
-#[derive(Debug, thiserror::Error)]
-#[error("`slipway {0}` is not implemented yet")]
-pub struct NotImplemented(pub &'static str);
 
 /// werf 1.1 variables whose names differ from Slipway's.
 const WERF_RENAMES: &[(&str, &str)] = &[
@@ -238,10 +238,6 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
-            if let Some(ni) = err.downcast_ref::<NotImplemented>() {
-                eprintln!("error: {ni}");
-                return ExitCode::from(2);
-            }
             eprintln!("error: {err:#}");
             ExitCode::from(1)
         }
@@ -263,6 +259,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Slugify(a) => slugify::run(&settings, a).await,
         Command::Images(a) => images::run(&settings, a).await,
         Command::Doctor(a) => doctor::run(&settings, a).await,
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Promote: copy (or move) an image between repositories by digest, without rebuilding.
 //! Plan first (which blobs are present, mounted or copied; which manifests and tags are
 //! written; what is deleted), then act. Within one registry blobs are mounted, so no blob
-//! byte moves; across registries each blob is streamed through a temp file.
+//! byte moves; across registries blobs are copied a few at a time, each streamed from the
+//! source straight into the destination's upload (a temp file and retries when that fails).
 
 use std::fmt;
 
@@ -258,28 +259,34 @@ pub async fn execute(
     plan: &Plan,
     work_dir: &std::path::Path,
 ) -> Result<Promoted, PromoteError> {
-    let mut mounted = 0;
-    let mut copied = 0;
-    let mut bytes = 0;
-    for b in &plan.blobs {
-        match b.action {
-            BlobAction::Present => {}
-            BlobAction::Mount => {
-                if client
-                    .mount_blob(&plan.dest_repo, &b.digest, &plan.source_repo.path)
-                    .await?
-                {
-                    mounted += 1;
-                } else {
-                    bytes += copy_blob(client, plan, &b.digest, work_dir).await?;
-                    copied += 1;
+    use futures::StreamExt;
+    // (mounted, copied, bytes) per blob; a few blobs at a time, as skopeo does.
+    let results: Vec<Result<(usize, usize, u64), PromoteError>> =
+        futures::stream::iter(plan.blobs.iter().map(|b| async move {
+            match b.action {
+                BlobAction::Present => Ok((0, 0, 0)),
+                BlobAction::Mount => {
+                    if client
+                        .mount_blob(&plan.dest_repo, &b.digest, &plan.source_repo.path)
+                        .await?
+                    {
+                        Ok((1, 0, 0))
+                    } else {
+                        Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?))
+                    }
                 }
+                BlobAction::Copy => Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?)),
             }
-            BlobAction::Copy => {
-                bytes += copy_blob(client, plan, &b.digest, work_dir).await?;
-                copied += 1;
-            }
-        }
+        }))
+        .buffer_unordered(BLOBS_AT_ONCE)
+        .collect()
+        .await;
+    let (mut mounted, mut copied, mut bytes) = (0, 0, 0);
+    for r in results {
+        let (m, c, b) = r?;
+        mounted += m;
+        copied += c;
+        bytes += b;
     }
     let (top, children) = plan
         .manifests
@@ -353,8 +360,67 @@ pub async fn execute(
     })
 }
 
-/// Stream a blob from the source to a temp file, then upload it (bounded memory).
+/// Blobs copied at once across registries.
+const BLOBS_AT_ONCE: usize = 4;
+
+/// Copy one blob across registries: streamed from the source into the destination's upload
+/// (download and upload overlap, nothing on disk); if that fails, through a temp file with
+/// the client's retries. Returns the blob's size.
 async fn copy_blob(
+    client: &Client,
+    plan: &Plan,
+    digest: &str,
+    work_dir: &std::path::Path,
+) -> Result<u64, PromoteError> {
+    match stream_blob(client, plan, digest).await {
+        Ok(len) => Ok(len),
+        Err(e) => {
+            tracing::info!(digest, "streamed copy failed ({e}); copying through a file");
+            copy_blob_via_file(client, plan, digest, work_dir).await
+        }
+    }
+}
+
+/// GET from the source piped into one PATCH to the destination, hashed on the way; the
+/// upload is closed only when the bytes hash to `digest`.
+async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, PromoteError> {
+    use futures::StreamExt;
+    use sha2::Digest;
+    use std::sync::{Arc, Mutex};
+    let url = client.start_blob_upload(&plan.dest_repo).await?;
+    let resp = client.get_blob(&plan.source_repo, digest).await?;
+    let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
+    let tap = seen.clone();
+    let body = reqwest::Body::wrap_stream(resp.bytes_stream().map(move |chunk| {
+        if let (Ok(c), Ok(mut s)) = (&chunk, tap.lock()) {
+            s.0.update(c);
+            s.1 += c.len() as u64;
+        }
+        chunk
+    }));
+    let url = client.patch_stream(&plan.dest_repo, &url, body).await?;
+    let (got, len) = {
+        let s = seen.lock().map_err(|_| PromoteError::Io {
+            what: format!("copying {digest}"),
+            cause: "hash state poisoned".into(),
+        })?;
+        (
+            format!("sha256:{}", hex::encode(s.0.clone().finalize())),
+            s.1,
+        )
+    };
+    if got != digest {
+        return Err(PromoteError::Io {
+            what: format!("blob {digest} from {}", plan.source_repository),
+            cause: format!("content hashes to {got}"),
+        });
+    }
+    client.finish_upload(&plan.dest_repo, &url, digest).await?;
+    Ok(len)
+}
+
+/// Stream a blob from the source to a temp file, then upload it (bounded memory).
+async fn copy_blob_via_file(
     client: &Client,
     plan: &Plan,
     digest: &str,

@@ -134,6 +134,11 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         .assert()
         .success();
     assert_eq!(skopeo::digest(&b, "prod/app:v1").expect("copied"), digest);
+    // Each blob was streamed from a into b's upload: one PATCH carrying it, then the PUT
+    // that closes the upload (a monolithic upload would be a PUT alone).
+    let patches = b.count_requests("PATCH", "/v2/prod/app/blobs/uploads/");
+    let puts = b.count_requests("PUT", "/v2/prod/app/blobs/uploads/");
+    assert!(patches > 1 && patches == puts, "{}", b.log());
 
     // --from-report: what a publish reported goes to another repository, same digests.
     let report = serde_json::json!({

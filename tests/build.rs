@@ -838,3 +838,68 @@ fn builds_through_a_tls_daemon_like_gitlab_dind() {
         "{err}"
     );
 }
+
+/// A daemon that speaks Docker's API without BuildKit sessions (as Podman's compat socket
+/// does): `auto` must not pick BuildKit there, `on` says why, doctor shows it.
+#[test]
+fn a_daemon_without_sessions_is_not_used_for_buildkit() {
+    use axum::http::{StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(|uri: Uri| async move {
+                let path = uri.path();
+                if path.ends_with("/_ping") {
+                    "OK".into_response()
+                } else if path.ends_with("/version") {
+                    (
+                        [("content-type", "application/json")],
+                        r#"{"Version":"4.9.3","ApiVersion":"1.41","Os":"linux","Arch":"amd64"}"#,
+                    )
+                        .into_response()
+                } else {
+                    (StatusCode::NOT_FOUND, r#"{"message":"not found"}"#).into_response()
+                }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("send");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = rx.recv().expect("address");
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: bt-nosession\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            ("Dockerfile", "FROM scratch\n"),
+        ],
+    );
+    let out = build(d.path(), &["build", "--buildkit", "on"])
+        .env("DOCKER_HOST", format!("tcp://{addr}"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--buildkit=on, but the daemon cannot run BuildKit builds: the daemon does not take a BuildKit session: daemon answered /session with HTTP 404: not found"),
+        "{err}"
+    );
+    let out = support::slipway()
+        .env("DOCKER_HOST", format!("tcp://{addr}"))
+        .arg("doctor")
+        .assert();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains(
+            "buildkit             classic builder only: the daemon does not take a BuildKit session"
+        ),
+        "{text}"
+    );
+}

@@ -73,6 +73,16 @@ pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
             v.os.unwrap_or_default()
         ));
     }
+    // Daemons that speak Docker's API without BuildKit (Podman's compat socket) or proxies
+    // that cannot upgrade a connection fail here, before any build relies on a session.
+    Session::start(
+        &ep,
+        "slipway-probe",
+        SessionData::default(),
+        Keychain::default(),
+    )
+    .await
+    .map_err(|e| format!("the daemon does not take a BuildKit session: {e}"))?;
     Ok(ep)
 }
 

@@ -498,7 +498,8 @@ async fn build_one(
     if let Some(p) = img.platform.first() {
         b = b.platform(p);
     }
-    let log = |line: &str, last_lines: &mut Vec<String>| {
+    let mut last_lines: Vec<String> = Vec::new();
+    let mut log = |line: &str| {
         last_lines.push(line.to_string());
         if last_lines.len() > 10 {
             last_lines.remove(0);
@@ -508,102 +509,38 @@ async fn build_one(
             line: line.to_string(),
         });
     };
-    let located = |line: Option<usize>, step: &str, msg: &str, last_lines: &[String]| {
-        let at = line
-            .or_else(|| dockerfile::parse_error_line(msg))
-            .map(|l| format!("{}:{l}: ", img.dockerfile))
-            .unwrap_or_default();
-        let step = if step.is_empty() {
-            String::new()
-        } else {
-            format!("{step}: ")
-        };
-        let hint = dockerfile::hint(msg, how.buildkit.is_some())
-            .map(|h| format!("\nhint: {h}"))
-            .unwrap_or_default();
-        fail(format!(
-            "{at}{step}{msg}{hint}\nlast log lines:\n  {}",
-            last_lines.join("\n  ")
-        ))
-    };
-    let mut last_lines: Vec<String> = Vec::new();
-    let mut image_id = None;
-    match &how.buildkit {
+    let ran = match &how.buildkit {
         Some(ep) => {
             let session = buildkit::Session::start(ep, project, how.session, opts.keychain.clone())
                 .await
                 .map_err(|e| fail(format!("BuildKit session: {e}")))?;
-            let mut failure = None;
-            buildkit::build(ep, &session, b.build(), body, |p| match p {
-                buildkit::Progress::Line(l) => log(&l, &mut last_lines),
-                buildkit::Progress::ImageId(id) => image_id = Some(id),
-                buildkit::Progress::Failed { message, vertex } => {
-                    failure.get_or_insert((message, vertex));
-                }
-            })
-            .await
-            .map_err(|e| fail(format!("build failed: {e}")))?;
-            drop(session);
-            if let Some((msg, vertex)) = failure {
-                let vertex = vertex.unwrap_or_default();
-                let step = vertex.split_once("] ").map(|x| x.1).unwrap_or(&vertex);
-                return Err(located(
-                    dockerfile::locate_vertex(&dockerfile_text, &vertex),
-                    step,
-                    &msg,
-                    &last_lines,
-                ));
-            }
+            run_buildkit(ep, &session, b.build(), body, &dockerfile_text, &mut log).await
         }
-        None => {
-            let mut stream = docker.build_image(b.build(), None, Some(bollard::body_stream(body)));
-            let mut current_step = String::new();
-            while let Some(item) = stream.next().await {
-                let info = match item {
-                    Ok(i) => i,
-                    // bollard reports a failed step as a stream error: locate it like error_detail.
-                    Err(bollard::errors::Error::DockerStreamError { error }) => {
-                        bollard::models::BuildInfo {
-                            error_detail: Some(bollard::models::ErrorDetail {
-                                code: None,
-                                message: Some(error),
-                            }),
-                            ..Default::default()
-                        }
-                    }
-                    Err(e) => return Err(fail(format!("build failed: {e}"))),
-                };
-                if let Some(s) = &info.stream {
-                    for line in s.lines().filter(|l| !l.trim().is_empty()) {
-                        if line.starts_with("Step ") {
-                            current_step = line.to_string();
-                        }
-                        if let Some(id) = line.strip_prefix("Successfully built ") {
-                            image_id = Some(id.trim().to_string());
-                        }
-                        log(line, &mut last_lines);
-                    }
-                }
-                if let Some(aux) = &info.aux
-                    && let Some(id) = &aux.id
-                {
-                    image_id = Some(id.clone());
-                }
-                if let Some(err) = info.error_detail {
-                    let step = current_step
-                        .split_once(" : ")
-                        .map(|x| x.1)
-                        .unwrap_or(&current_step);
-                    return Err(located(
-                        dockerfile::locate_step(&dockerfile_text, &current_step),
-                        step,
-                        &err.message.unwrap_or_default(),
-                        &last_lines,
-                    ));
-                }
-            }
+        None => run_classic(docker, b.build(), body, &dockerfile_text, &mut log).await,
+    };
+    let image_id = match ran.map_err(fail)? {
+        Ok(id) => id,
+        Err(f) => {
+            let at = f
+                .line
+                .or_else(|| dockerfile::parse_error_line(&f.message))
+                .map(|l| format!("{}:{l}: ", img.dockerfile))
+                .unwrap_or_default();
+            let step = if f.step.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", f.step)
+            };
+            let hint = dockerfile::hint(&f.message, how.buildkit.is_some())
+                .map(|h| format!("\nhint: {h}"))
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "{at}{step}{}{hint}\nlast log lines:\n  {}",
+                f.message,
+                last_lines.join("\n  ")
+            )));
         }
-    }
+    };
     match writer.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -653,6 +590,111 @@ async fn build_one(
         local_tag: local,
         builder,
     })
+}
+
+/// A failed build step: its Dockerfile line when known, the instruction, the builder's message.
+struct StepFailure {
+    line: Option<usize>,
+    step: String,
+    message: String,
+}
+
+/// What running one builder gives: the image ID (if the daemon said it) or the failed step;
+/// `Err` when the build could not run at all.
+type Ran = Result<Result<Option<String>, StepFailure>, String>;
+
+/// BuildKit through Slipway's session; `log` gets every progress line.
+async fn run_buildkit(
+    ep: &Endpoint,
+    session: &buildkit::Session,
+    options: bollard::query_parameters::BuildImageOptions,
+    body: impl futures::Stream<Item = bytes::Bytes> + Send + 'static,
+    dockerfile_text: &str,
+    log: &mut impl FnMut(&str),
+) -> Ran {
+    let mut image_id = None;
+    let mut failure = None;
+    buildkit::build(ep, session, options, body, |p| match p {
+        buildkit::Progress::Line(l) => log(&l),
+        buildkit::Progress::ImageId(id) => image_id = Some(id),
+        buildkit::Progress::Failed { message, vertex } => {
+            failure.get_or_insert((message, vertex));
+        }
+    })
+    .await
+    .map_err(|e| format!("build failed: {e}"))?;
+    Ok(match failure {
+        None => Ok(image_id),
+        Some((message, vertex)) => {
+            let vertex = vertex.unwrap_or_default();
+            Err(StepFailure {
+                line: dockerfile::locate_vertex(dockerfile_text, &vertex),
+                step: vertex
+                    .split_once("] ")
+                    .map(|x| x.1)
+                    .unwrap_or(&vertex)
+                    .to_string(),
+                message,
+            })
+        }
+    })
+}
+
+/// The classic builder through bollard; `log` gets every output line.
+async fn run_classic(
+    docker: &Docker,
+    options: bollard::query_parameters::BuildImageOptions,
+    body: impl futures::Stream<Item = bytes::Bytes> + Send + 'static,
+    dockerfile_text: &str,
+    log: &mut impl FnMut(&str),
+) -> Ran {
+    let mut stream = docker.build_image(options, None, Some(bollard::body_stream(body)));
+    let mut current_step = String::new();
+    let mut image_id = None;
+    while let Some(item) = stream.next().await {
+        let info = match item {
+            Ok(i) => i,
+            // bollard reports a failed step as a stream error: locate it like error_detail.
+            Err(bollard::errors::Error::DockerStreamError { error }) => {
+                bollard::models::BuildInfo {
+                    error_detail: Some(bollard::models::ErrorDetail {
+                        code: None,
+                        message: Some(error),
+                    }),
+                    ..Default::default()
+                }
+            }
+            Err(e) => return Err(format!("build failed: {e}")),
+        };
+        if let Some(s) = &info.stream {
+            for line in s.lines().filter(|l| !l.trim().is_empty()) {
+                if line.starts_with("Step ") {
+                    current_step = line.to_string();
+                }
+                if let Some(id) = line.strip_prefix("Successfully built ") {
+                    image_id = Some(id.trim().to_string());
+                }
+                log(line);
+            }
+        }
+        if let Some(aux) = &info.aux
+            && let Some(id) = &aux.id
+        {
+            image_id = Some(id.clone());
+        }
+        if let Some(err) = info.error_detail {
+            return Ok(Err(StepFailure {
+                line: dockerfile::locate_step(dockerfile_text, &current_step),
+                step: current_step
+                    .split_once(" : ")
+                    .map(|x| x.1)
+                    .unwrap_or(&current_step)
+                    .to_string(),
+                message: err.message.unwrap_or_default(),
+            }));
+        }
+    }
+    Ok(Ok(image_id))
 }
 
 fn tokio_stream_of(

@@ -903,3 +903,156 @@ fn a_daemon_without_sessions_is_not_used_for_buildkit() {
         "{text}"
     );
 }
+
+/// Forget what BuildKit cached for steps whose description contains `needle` (their build
+/// cache records), as a fresh CI runner would not have them.
+fn forget_build_cache(needle: &str) {
+    let daemon = |args: &[&str]| -> String {
+        let out = Command::new("curl")
+            .args(["-fsS", "--unix-socket", "/var/run/docker.sock"])
+            .args(args)
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let df: serde_json::Value =
+        serde_json::from_str(&daemon(&["http://docker/system/df"])).expect("df json");
+    let ids: Vec<String> = df["BuildCache"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["Description"]
+                .as_str()
+                .is_some_and(|d| d.contains(needle))
+        })
+        .filter_map(|c| c["ID"].as_str().map(str::to_string))
+        .collect();
+    assert!(!ids.is_empty(), "no build cache record mentions {needle}");
+    let filters = serde_json::json!({ "id": ids }).to_string();
+    let pruned = daemon(&[
+        "-X",
+        "POST",
+        "-G",
+        "--data-urlencode",
+        "all=1",
+        "--data-urlencode",
+        &format!("filters={filters}"),
+        "http://docker/build/prune",
+    ]);
+    assert!(pruned.contains(&ids[0]), "{pruned}");
+}
+
+/// `--cache-from TAG`: a runner with no local cache reuses the layers that were published
+/// under TAG (BuildKit's inline cache, which every BuildKit build writes), instead of
+/// running the steps again.
+#[test]
+fn cache_from_reuses_published_layers() {
+    let base = support::base_image();
+    let reg = support::registry::Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!("bt-cache-{}", nonce());
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: bt-cache\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            (
+                "Dockerfile",
+                // A different /id each time the step really runs.
+                &format!(
+                    "FROM {base}\nRUN echo {nonce} > /n && cat /proc/sys/kernel/random/uuid > /id\n"
+                ),
+            ),
+        ],
+    );
+    let repo = format!("{}/cache", reg.host);
+    let slipway = |args: &[&str]| {
+        let mut c = build(
+            d.path(),
+            &["--images-repo", &repo, "--insecure-registry", &reg.host],
+        );
+        c.args(args);
+        c
+    };
+    // The main branch published it (with BuildKit, so with an inline cache).
+    slipway(&[
+        "build-and-publish",
+        "--buildkit",
+        "on",
+        "--tag-git-branch",
+        "main",
+    ])
+    .assert()
+    .success();
+    let published = docker_run("bt-cache/app:latest", &["cat", "/id"]);
+    let config = support::skopeo::raw_config(&reg, "cache/app:main").expect("config");
+    assert!(config.contains("moby.buildkit.cache.v0"), "{config}");
+
+    let forget = || {
+        let out = Command::new("docker")
+            .args([
+                "rmi",
+                "-f",
+                "bt-cache/app:latest",
+                &format!("{repo}/app:main"),
+            ])
+            .output()
+            .expect("docker rmi");
+        assert!(out.status.success());
+        forget_build_cache(&nonce);
+    };
+    // Without --cache-from, a runner with nothing cached runs the step again…
+    forget();
+    slipway(&["build", "--buildkit", "on"]).assert().success();
+    assert_ne!(
+        docker_run("bt-cache/app:latest", &["cat", "/id"]),
+        published
+    );
+    // …with it (a branch name, slugged like --tag-git-branch), the published layer is reused.
+    forget();
+    let out = slipway(&[
+        "build",
+        "--buildkit",
+        "on",
+        "--cache-from",
+        "main",
+        "--log-mode",
+        "plain",
+    ])
+    .assert()
+    .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        log.contains(&format!("importing cache manifest from {repo}/app:main")),
+        "{log}"
+    );
+    assert_eq!(
+        docker_run("bt-cache/app:latest", &["cat", "/id"]),
+        published,
+        "{log}"
+    );
+    // A tag never published is only a note in the log, not a failure.
+    slipway(&[
+        "build",
+        "--buildkit",
+        "on",
+        "--force",
+        "--cache-from",
+        "never-pushed",
+    ])
+    .assert()
+    .success();
+    // Without an images repo there is nothing to name.
+    let out = build(d.path(), &["build", "--cache-from", "main"])
+        .assert()
+        .code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("give --images-repo too"));
+}

@@ -245,7 +245,10 @@ fn good_files_load_into_the_model() {
     // A `value:` secret is never shown: not in Debug output, not in `config validate --json`.
     assert!(!format!("{:?}", a.secrets).contains("s3cr3t-v"));
     let json = serde_json::to_string(&a.secrets).expect("json");
-    assert!(json.contains(r#""value":"***""#) && !json.contains("s3cr3t-v"), "{json}");
+    assert!(
+        json.contains(r#""value":"***""#) && !json.contains("s3cr3t-v"),
+        "{json}"
+    );
     let b = cfg.image(Some("b")).expect("b");
     assert!(b.dockerfile_path.ends_with("sub/Dockerfile"));
     assert_eq!(b.dependencies[0].image, "a");

@@ -132,6 +132,10 @@ pub struct BuildOptions {
     /// More labels, e.g. `slipway.git-branch` when publishing under a branch tag (cleanup's
     /// tag-scheme mode reads them).
     pub extra_labels: BTreeMap<String, String>,
+    /// Per image, published references whose inline cache BuildKit may reuse
+    /// (`--cache-from`). Every BuildKit build also writes an inline cache into its image,
+    /// so what Slipway publishes can serve as such a source.
+    pub cache_from: BTreeMap<Option<String>, Vec<String>>,
     pub buildkit: BuildKitMode,
     /// Registry credentials BuildKit may ask for while pulling base images.
     pub keychain: Keychain,
@@ -478,7 +482,17 @@ async fn build_one(
     if let Some(c) = &opts.git_commit {
         labels.insert("slipway.git-commit".into(), c.clone());
     }
-    let buildargs: HashMap<String, String> = args.into_iter().collect();
+    let mut buildargs: HashMap<String, String> = args.into_iter().collect();
+    let cache_from = opts.cache_from.get(&img.name).cloned().unwrap_or_default();
+    if how.buildkit.is_some() {
+        // BuildKit's inline cache: cache metadata in the image config (a few hundred bytes),
+        // read back by a later build's `--cache-from`.
+        buildargs
+            .entry("BUILDKIT_INLINE_CACHE".into())
+            .or_insert_with(|| "1".into());
+    } else if !cache_from.is_empty() {
+        tracing::info!(image = %name, "--cache-from needs BuildKit; the classic builder ignores it");
+    }
     let mut b = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile_name)
         .t(&local)
@@ -497,6 +511,9 @@ async fn build_one(
     }
     if let Some(p) = img.platform.first() {
         b = b.platform(p);
+    }
+    if how.buildkit.is_some() && !cache_from.is_empty() {
+        b = b.cachefrom(&cache_from);
     }
     let mut last_lines: Vec<String> = Vec::new();
     let mut log = |line: &str| {

@@ -24,6 +24,11 @@ pub struct BuildFlags {
     /// SLIPWAY_BUILDKIT, Docker's DOCKER_BUILDKIT=1|0 means on|off [default: auto].
     #[arg(long, value_enum, env = "SLIPWAY_BUILDKIT")]
     pub buildkit: Option<build::BuildKitMode>,
+    /// Let BuildKit reuse the layers of what was published under this tag in the images repo
+    /// (repeatable; a branch name is slugged like --tag-git-branch), e.g. `main` or the
+    /// branch: fast rebuilds on runners without a local cache. Needs --images-repo.
+    #[arg(long = "cache-from", env = "SLIPWAY_CACHE_FROM", value_delimiter = ',')]
+    pub cache_from: Vec<String>,
     /// auto (a progress bar per image on a terminal, else prefixed lines), plain, or quiet.
     #[arg(long, default_value = "auto")]
     pub log_mode: String,
@@ -158,8 +163,27 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         signature::HashCache::default_path(&cfg.dir).as_deref(),
     )?;
     let tag_opts = super::tags::to_options(&args.tags);
+    let naming = Naming::new(settings)?;
+    let mut cache_from = BTreeMap::new();
+    let cache_tags = naming::cache_tags(&args.flags.cache_from);
+    if !cache_tags.is_empty() {
+        let Some(naming) = &naming else {
+            anyhow::bail!("--cache-from names tags in the images repo: give --images-repo too");
+        };
+        for img in &cfg.images {
+            let refs = cache_tags
+                .iter()
+                .map(|t| {
+                    naming
+                        .reference(img.name.as_deref(), t)
+                        .map(|r| r.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            cache_from.insert(img.name.clone(), refs);
+        }
+    }
     let mut extra_tags = BTreeMap::new();
-    if let Some(naming) = Naming::new(settings)?
+    if let Some(naming) = &naming
         && !tag_opts.is_empty()
     {
         let specs = naming::tags(&tag_opts, &cfg.dir)?;
@@ -186,6 +210,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         on_event: printer(settings.json, &args.flags.log_mode),
         git_commit,
         extra_labels: Default::default(),
+        cache_from,
         buildkit: args.flags.buildkit_mode()?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
     };

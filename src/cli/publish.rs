@@ -53,6 +53,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         upload_mode,
         push_with_daemon: args.push_with_daemon,
         buildkit: args.build.buildkit_mode()?,
+        cache_from: crate::naming::cache_tags(&args.build.cache_from),
         on_event: printer(false, &args.build.log_mode),
     };
     match publish(settings, opts).await? {

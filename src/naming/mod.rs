@@ -296,6 +296,16 @@ pub fn tags(opts: &TagOptions, dir: &std::path::Path) -> Result<Vec<TagSpec>, Na
     Ok(out)
 }
 
+/// `--cache-from` values as tags: a branch name is slugged as `--tag-git-branch` slugs it, so
+/// `--cache-from "$CI_COMMIT_REF_NAME"` finds what that branch published.
+pub fn cache_tags(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| slug::slug(v, slug::SlugFormat::DockerTag))
+        .collect()
+}
+
 /// The tags one image gets: the specs, with `content` replaced by its signature.
 pub fn image_tags(specs: &[TagSpec], signature: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

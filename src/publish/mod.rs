@@ -66,6 +66,8 @@ pub struct PublishOptions {
     /// for registries the client cannot serve.
     pub push_with_daemon: bool,
     pub buildkit: crate::build::BuildKitMode,
+    /// Tags in each image's repository whose inline cache BuildKit may reuse.
+    pub cache_from: Vec<String>,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 }
 
@@ -174,14 +176,15 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
         let docker = build::connect().await?;
         if opts.build {
             let mut extra_tags = BTreeMap::new();
+            let mut cache_from = BTreeMap::new();
             for p in &plan.images {
-                let refs = p
-                    .wanted
-                    .tags
-                    .iter()
-                    .map(|t| format!("{}:{t}", p.wanted.repository))
-                    .collect();
-                extra_tags.insert(p.wanted.name.clone(), refs);
+                let refs = |tags: &[String]| -> Vec<String> {
+                    tags.iter()
+                        .map(|t| format!("{}:{t}", p.wanted.repository))
+                        .collect()
+                };
+                extra_tags.insert(p.wanted.name.clone(), refs(&p.wanted.tags));
+                cache_from.insert(p.wanted.name.clone(), refs(&opts.cache_from));
             }
             let built = build::build(
                 &docker,
@@ -195,6 +198,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     on_event: opts.on_event.clone(),
                     git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
                     extra_labels: git_labels(&opts.tags, &cfg.dir),
+                    cache_from,
                     buildkit: opts.buildkit,
                     keychain: crate::registry::auth::Keychain::from_settings(settings),
                 },

@@ -61,6 +61,16 @@ pub fn config(reg: &Registry, reference: &str) -> Result<serde_json::Value, Stri
     run(c).and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
 }
 
+/// The image config's raw bytes (`--config --raw`: fields skopeo's types do not know,
+/// such as BuildKit's inline cache, kept).
+#[allow(dead_code)]
+pub fn raw_config(reg: &Registry, reference: &str) -> Result<String, String> {
+    let mut c = base(reg, "inspect");
+    c.args(["--config", "--raw"])
+        .arg(format!("docker://{}/{reference}", reg.host));
+    run(c)
+}
+
 /// Tags of `repo`, sorted; an unknown repository gives an empty list.
 pub fn tags(reg: &Registry, repo: &str) -> Vec<String> {
     let mut c = base(reg, "list-tags");

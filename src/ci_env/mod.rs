@@ -217,6 +217,13 @@ fn gitlab(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
         get(vars, "CI_COMMIT_REF_NAME"),
         ("CI_COMMIT_TAG", "CI_COMMIT_REF_NAME"),
     )?;
+    cache_lines(
+        o,
+        &[
+            get(vars, "CI_COMMIT_REF_NAME"),
+            get(vars, "CI_DEFAULT_BRANCH"),
+        ],
+    );
     o.header("ENV");
     o.set(
         "SLIPWAY_ENV",
@@ -296,6 +303,7 @@ fn github(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
         branch,
         ("GITHUB_REF (refs/tags/…)", "GITHUB_REF (refs/heads/…)"),
     )?;
+    cache_lines(o, &[branch, get(vars, "GITHUB_BASE_REF")]);
     o.header("ANNOTATIONS");
     let server = get(vars, "GITHUB_SERVER_URL").unwrap_or("https://github.com");
     o.set(
@@ -320,6 +328,23 @@ fn github(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
         _ => None,
     };
     Ok(login)
+}
+
+/// Build cache sources: what this branch and the default (or base) branch published, as
+/// their branch tags. A fresh runner's daemon then reuses those layers (BuildKit).
+fn cache_lines(o: &mut Out<'_>, branches: &[Option<&str>]) {
+    let mut tags: Vec<String> = Vec::new();
+    for b in branches.iter().flatten().filter(|b| !b.is_empty()) {
+        let t = slug(b, SlugFormat::DockerTag);
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    if !tags.is_empty() {
+        o.header("BUILD CACHE");
+        // werf has no such setting: no WERF_ twin.
+        o.raw("SLIPWAY_CACHE_FROM", &tags.join(","));
+    }
 }
 
 fn tagging_lines(
@@ -488,6 +513,7 @@ mod tests {
             ("CI_REGISTRY_IMAGE", "registry.example.com/group/app"),
             ("CI_JOB_TOKEN", "tok"),
             ("CI_COMMIT_REF_NAME", "feature/x"),
+            ("CI_DEFAULT_BRANCH", "main"),
             ("CI_COMMIT_SHA", "abc"),
             ("CI_PROJECT_URL", "https://gitlab.example.com/group/app"),
             ("CI_ENVIRONMENT_SLUG", ""),
@@ -521,6 +547,10 @@ mod tests {
         );
         let b = value(&env, "SLIPWAY_TAG_GIT_BRANCH").expect("branch");
         assert!(b.starts_with("feature-x-"), "{b}");
+        // Build cache from this branch's tag and the default branch's.
+        let cache = value(&env, "SLIPWAY_CACHE_FROM").expect("cache");
+        assert_eq!(cache, format!("{b},main"));
+        assert_eq!(value(&env, "WERF_CACHE_FROM"), None);
         assert_eq!(
             value(&env, "SLIPWAY_GIT_COMMIT_STRATEGY_LIMIT").as_deref(),
             Some("50")

@@ -171,14 +171,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
             anyhow::bail!("--cache-from names tags in the images repo: give --images-repo too");
         };
         for img in &cfg.images {
-            let refs = cache_tags
-                .iter()
-                .map(|t| {
-                    naming
-                        .reference(img.name.as_deref(), t)
-                        .map(|r| r.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let refs = naming.references(img.name.as_deref(), &cache_tags)?;
             cache_from.insert(img.name.clone(), refs);
         }
     }
@@ -189,15 +182,11 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         let specs = naming::tags(&tag_opts, &cfg.dir)?;
         for img in &cfg.images {
             let sig = sigs.get(&img.name).cloned().unwrap_or_default();
-            let refs = naming::image_tags(&specs, &sig)
-                .iter()
-                .map(|t| {
-                    naming
-                        .reference(img.name.as_deref(), t)
-                        .map(|r| r.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            extra_tags.insert(img.name.clone(), refs);
+            let tags = naming::image_tags(&specs, &sig);
+            extra_tags.insert(
+                img.name.clone(),
+                naming.references(img.name.as_deref(), &tags)?,
+            );
         }
     }
     let docker = build::connect().await?;

@@ -37,10 +37,7 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
         let sig = sigs.get(&img.name).cloned().unwrap_or_default();
         let (repository, references) = match &naming {
             Some(n) => {
-                let refs = naming::image_tags(&specs, &sig)
-                    .iter()
-                    .map(|t| n.reference(img.name.as_deref(), t).map(|r| r.to_string()))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let refs = n.references(img.name.as_deref(), &naming::image_tags(&specs, &sig))?;
                 (Some(n.repository(img.name.as_deref())?.to_string()), refs)
             }
             None => (None, Vec::new()),

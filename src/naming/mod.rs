@@ -173,6 +173,17 @@ impl Naming {
         Ok(r)
     }
 
+    /// Full references of `image` with each of `tags`, as strings.
+    pub fn references(
+        &self,
+        image: Option<&str>,
+        tags: &[String],
+    ) -> Result<Vec<String>, NamingError> {
+        tags.iter()
+            .map(|t| self.reference(image, t).map(|r| r.to_string()))
+            .collect()
+    }
+
     /// Repository of `image`.
     pub fn repository(&self, image: Option<&str>) -> Result<Repository, NamingError> {
         Ok(self.reference(image, "x")?.repository)

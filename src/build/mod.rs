@@ -510,6 +510,10 @@ async fn build_one(
         b = b.networkmode(n);
     }
     if let Some(p) = img.platform.first() {
+        if img.platform.len() > 1 {
+            // The daemon's image store holds one platform per tag: say what is built.
+            tracing::warn!(image = %name, "`platform:` lists {} platforms; building {p} only", img.platform.len());
+        }
         b = b.platform(p);
     }
     if how.buildkit.is_some() && !cache_from.is_empty() {

@@ -70,6 +70,37 @@ pub fn locate_vertex(dockerfile: &str, vertex: &str) -> Option<usize> {
     let all = instructions(dockerfile);
     let (head, rest) = vertex.strip_prefix('[')?.split_once(']')?;
     let rest = rest.trim();
+    // `[internal] load metadata for docker.io/library/x:1`: resolving a FROM image failed.
+    if head == "internal" {
+        let image = rest.strip_prefix("load metadata for ")?;
+        let short = |r: &str| {
+            let r = r
+                .strip_prefix("docker.io/library/")
+                .or_else(|| r.strip_prefix("docker.io/"))
+                .unwrap_or(r)
+                .to_string();
+            if r.rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':') || last.contains('@'))
+            {
+                r
+            } else {
+                format!("{r}:latest")
+            }
+        };
+        let want = short(image);
+        return all
+            .iter()
+            .filter(|i| keyword(&i.text) == "FROM")
+            .find(|i| {
+                i.text
+                    .split_whitespace()
+                    .skip(1)
+                    .find(|w| !w.starts_with("--"))
+                    .is_some_and(|w| short(w) == want)
+            })
+            .map(|i| i.line);
+    }
     let (stage, pos) = match head.rsplit_once(' ') {
         Some((s, p)) => (Some(s.trim()), p),
         None => (None, head),
@@ -201,6 +232,27 @@ mod tests {
         // Unknown stage: text match.
         assert_eq!(locate_vertex(df, "[other 9/9] WORKDIR /w"), Some(13));
         assert_eq!(locate_vertex(df, "[internal] load metadata"), None);
+        // A FROM image that could not be resolved, named as BuildKit normalizes it.
+        let froms =
+            "FROM busybox AS a\nRUN true\nFROM --platform=linux/amd64 reg.example:5000/x/y:2\n";
+        assert_eq!(
+            locate_vertex(
+                froms,
+                "[internal] load metadata for docker.io/library/busybox:latest"
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            locate_vertex(froms, "[internal] load metadata for reg.example:5000/x/y:2"),
+            Some(3)
+        );
+        assert_eq!(
+            locate_vertex(
+                froms,
+                "[internal] load metadata for docker.io/library/other:1"
+            ),
+            None
+        );
         assert_eq!(locate_vertex(df, "not a vertex"), None);
     }
 }

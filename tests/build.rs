@@ -244,6 +244,45 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         err.contains("image broken: Dockerfile:8: RUN exit 4"),
         "{err}"
     );
+    // A FROM image that cannot be resolved (a loopback port nobody listens on): located.
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base} AS a\nRUN true\nFROM 127.0.0.1:1/nothing/here:1\n"),
+    )
+    .expect("write");
+    let out = build(d.path(), &["build", "--buildkit", "on"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image broken: Dockerfile:3: load metadata for 127.0.0.1:1/nothing/here:1"),
+        "{err}"
+    );
+    // `RUN --mount` with the classic builder: located, with what to do.
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base}\nRUN --mount=type=cache,target=/c true\n"),
+    )
+    .expect("write");
+    let out = build(d.path(), &["build", "--buildkit", "off"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("Dockerfile:2: "), "{err}");
+    assert!(err.contains("hint: `RUN --mount` needs BuildKit"), "{err}");
+    // `COPY --link` is Dockerfile syntax 1.4: a daemon whose built-in frontend is older
+    // (Debian's Docker 20.10 here) fails at the line, saying what to do.
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY --link werf.yaml /w\n"),
+    )
+    .expect("write");
+    let out = build(d.path(), &["build", "--buildkit", "on"]).assert();
+    if !out.get_output().status.success() {
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains("image broken: Dockerfile:2: "), "{err}");
+        assert!(err.contains("hint: `COPY --link` and heredocs"), "{err}");
+    }
 
     // A cycle is rejected before anything is built.
     std::fs::write(

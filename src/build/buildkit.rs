@@ -438,41 +438,72 @@ impl Trace {
 
     /// Progress items of one decoded status message.
     pub fn feed(&mut self, st: StatusResponse) -> Vec<Progress> {
+        // Complete output lines per vertex, in the order the vertices first speak.
+        let mut output: Vec<(String, Vec<String>)> = Vec::new();
+        for l in st.logs {
+            // Log chunks split lines anywhere: keep the tail until its newline arrives.
+            let buf = self.partial.entry(l.vertex.clone()).or_default();
+            buf.push_str(&String::from_utf8_lossy(&l.msg));
+            let mut lines = Vec::new();
+            while let Some(pos) = buf.find(['\n', '\r']) {
+                let line: String = buf.drain(..=pos).collect();
+                let line = line.trim_end();
+                if !line.is_empty() {
+                    lines.push(line.to_string());
+                }
+            }
+            match output.iter_mut().find(|(v, _)| *v == l.vertex) {
+                Some((_, known)) => known.extend(lines),
+                None => output.push((l.vertex, lines)),
+            }
+        }
         let mut out = Vec::new();
+        // Per vertex: its start, its output, its end (one message can carry all three).
         for v in st.vertexes {
             let n = self.number(&v.digest, &v.name);
             if v.started.is_some() && self.started.insert(v.digest.clone()) {
                 out.push(Progress::Line(format!("#{n} {}", v.name)));
             }
-            if v.completed.is_some() && self.completed.insert(v.digest.clone()) {
-                if !v.error.is_empty() {
-                    self.failed_vertex = Some(v.name.clone());
-                    out.push(Progress::Line(format!("#{n} ERROR: {}", v.error)));
-                } else if v.cached {
-                    out.push(Progress::Line(format!("#{n} CACHED")));
-                } else {
-                    let secs = match (&v.started, &v.completed) {
-                        (Some(a), Some(b)) => {
-                            (b.seconds - a.seconds) as f64 + (b.nanos - a.nanos) as f64 / 1e9
-                        }
-                        _ => 0.0,
-                    };
-                    out.push(Progress::Line(format!("#{n} DONE {secs:.1}s")));
-                }
+            if let Some(k) = output.iter().position(|(d, _)| *d == v.digest) {
+                let (_, lines) = output.remove(k);
+                out.extend(
+                    lines
+                        .into_iter()
+                        .map(|l| Progress::Line(format!("#{n} {l}"))),
+                );
+            }
+            if v.completed.is_none() || !self.completed.insert(v.digest.clone()) {
+                continue;
+            }
+            // Output that never ended with a newline.
+            if let Some(rest) = self.partial.remove(&v.digest)
+                && !rest.trim().is_empty()
+            {
+                out.push(Progress::Line(format!("#{n} {}", rest.trim_end())));
+            }
+            if !v.error.is_empty() {
+                self.failed_vertex = Some(v.name.clone());
+                out.push(Progress::Line(format!("#{n} ERROR: {}", v.error)));
+            } else if v.cached {
+                out.push(Progress::Line(format!("#{n} CACHED")));
+            } else {
+                let secs = match (&v.started, &v.completed) {
+                    (Some(a), Some(b)) => {
+                        (b.seconds - a.seconds) as f64 + (b.nanos - a.nanos) as f64 / 1e9
+                    }
+                    _ => 0.0,
+                };
+                out.push(Progress::Line(format!("#{n} DONE {secs:.1}s")));
             }
         }
-        for l in st.logs {
-            let n = self.number(&l.vertex, "");
-            // Log chunks split lines anywhere: keep the tail until its newline arrives.
-            let buf = self.partial.entry(l.vertex.clone()).or_default();
-            buf.push_str(&String::from_utf8_lossy(&l.msg));
-            while let Some(pos) = buf.find(['\n', '\r']) {
-                let line: String = buf.drain(..=pos).collect();
-                let line = line.trim_end();
-                if !line.is_empty() {
-                    out.push(Progress::Line(format!("#{n} {line}")));
-                }
-            }
+        // Output of vertices this message did not mention.
+        for (digest, lines) in output {
+            let n = self.number(&digest, "");
+            out.extend(
+                lines
+                    .into_iter()
+                    .map(|l| Progress::Line(format!("#{n} {l}"))),
+            );
         }
         out
     }
@@ -648,8 +679,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Progress::Line("#2 ERROR: exit code: 2".into()),
                 Progress::Line("#2 partial line".into()),
+                Progress::Line("#2 ERROR: exit code: 2".into()),
             ]
         );
         let fail = t.message(Message {
@@ -664,6 +695,39 @@ mod tests {
                 message: "executor failed".into(),
                 vertex: Some("[app 2/3] RUN make".into()),
             }]
+        );
+    }
+
+    #[test]
+    fn output_without_a_final_newline_is_shown_before_done() {
+        let mut t = Trace::default();
+        let vertex = |completed| Vertex {
+            digest: "c".into(),
+            name: "[1/1] RUN printf done".into(),
+            started: ts(1),
+            completed,
+            ..Default::default()
+        };
+        let out = t.feed(StatusResponse {
+            vertexes: vec![vertex(None)],
+            logs: vec![VertexLog {
+                vertex: "c".into(),
+                msg: b"done".to_vec(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(out, vec![Progress::Line("#1 [1/1] RUN printf done".into())]);
+        let out = t.feed(StatusResponse {
+            vertexes: vec![vertex(ts(2))],
+            ..Default::default()
+        });
+        assert_eq!(
+            out,
+            vec![
+                Progress::Line("#1 done".into()),
+                Progress::Line("#1 DONE 1.0s".into()),
+            ]
         );
     }
 

@@ -229,45 +229,40 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         assert!(err.contains("last log lines:\n"), "{err}");
         assert!(err.contains("about to fail"), "{err}");
     }
+    // The error a build of `dockerfile` with `buildkit` fails with.
+    let fails = |dockerfile: String, buildkit: &str| -> String {
+        std::fs::write(d.path().join("Dockerfile"), dockerfile).expect("write");
+        let out = build(d.path(), &["build", "--buildkit", buildkit])
+            .assert()
+            .code(1);
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
     // A failing step in a later stage built FROM an earlier one (BuildKit numbers steps per
     // stage and skips ARG/ENV): located on its own line.
-    std::fs::write(
-        d.path().join("Dockerfile"),
-        format!("FROM {base} AS a\nRUN echo a\n\nFROM a AS b\nARG X=1\nENV Y=2\nRUN echo b\nRUN exit 4\n"),
-    )
-    .expect("write");
-    let out = build(d.path(), &["build", "--buildkit", "on"])
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = fails(
+        format!(
+            "FROM {base} AS a\nRUN echo a\n\nFROM a AS b\nARG X=1\nENV Y=2\nRUN echo b\nRUN exit 4\n"
+        ),
+        "on",
+    );
     assert!(
         err.contains("image broken: Dockerfile:8: RUN exit 4"),
         "{err}"
     );
     // A FROM image that cannot be resolved (a loopback port nobody listens on): located.
-    std::fs::write(
-        d.path().join("Dockerfile"),
+    let err = fails(
         format!("FROM {base} AS a\nRUN true\nFROM 127.0.0.1:1/nothing/here:1\n"),
-    )
-    .expect("write");
-    let out = build(d.path(), &["build", "--buildkit", "on"])
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        "on",
+    );
     assert!(
         err.contains("image broken: Dockerfile:3: load metadata for 127.0.0.1:1/nothing/here:1"),
         "{err}"
     );
     // `RUN --mount` with the classic builder: located, with what to do.
-    std::fs::write(
-        d.path().join("Dockerfile"),
+    let err = fails(
         format!("FROM {base}\nRUN --mount=type=cache,target=/c true\n"),
-    )
-    .expect("write");
-    let out = build(d.path(), &["build", "--buildkit", "off"])
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        "off",
+    );
     assert!(err.contains("Dockerfile:2: "), "{err}");
     assert!(err.contains("hint: `RUN --mount` needs BuildKit"), "{err}");
     // `COPY --link` is Dockerfile syntax 1.4: a daemon whose built-in frontend is older

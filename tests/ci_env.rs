@@ -186,6 +186,32 @@ fn powershell_env_file_and_missing_variables() {
         text.contains("export SLIPWAY_TAG_GIT_BRANCH=\"main\""),
         "{text}"
     );
+    assert!(
+        text.contains("export SLIPWAY_CACHE_FROM=\"main\""),
+        "{text}"
+    );
+    // A pull request: its head branch, then the branch it goes into.
+    let out = ci_env(
+        &[
+            ("GITHUB_REPOSITORY", "Acme/App"),
+            ("GITHUB_REF", "refs/pull/7/merge"),
+            ("GITHUB_HEAD_REF", "feature/x"),
+            ("GITHUB_BASE_REF", "main"),
+        ],
+        &["github", "--tagging-strategy", "tag-or-branch"],
+    )
+    .assert()
+    .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let branch = text
+        .lines()
+        .find_map(|l| l.strip_prefix("export SLIPWAY_TAG_GIT_BRANCH=\""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text.contains(&format!("export SLIPWAY_CACHE_FROM=\"{branch},main\"")),
+        "{text}"
+    );
 }
 
 #[test]

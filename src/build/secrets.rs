@@ -31,9 +31,6 @@ impl SecretValues {
     pub fn get(&self, id: &str) -> Option<&[u8]> {
         self.0.get(id).map(Vec::as_slice)
     }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// `~/x` from HOME, a relative path from the project directory (as werf reads `src`).

@@ -1,6 +1,7 @@
 //! Content signatures: one sha256 per image over everything that decides what the built
-//! image is (docs/naming.md lists it). Stable across machines and checkouts: no mtimes, no
-//! absolute paths. File contents are hashed in parallel, streaming; a stat cache
+//! image is (docs/naming.md lists it): the Dockerfile stages the target needs and the
+//! files their `COPY`/`ADD` sources reach, never `.git`. Stable across machines, clones,
+//! branches and umasks: no mtimes, no absolute paths, git's two file modes. File contents are hashed in parallel, streaming; a stat cache
 //! (path, size, mtime, inode, ctime → sha256) lets a no-op run cost O(files), not O(bytes).
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, ImageConfig};
 use crate::context::{self, ContextError, Entry, Kind};
+use crate::dockerfile;
 
 /// Image label that carries the signature.
 pub const LABEL: &str = "slipway.signature";
@@ -25,6 +27,12 @@ pub enum SignatureError {
         image: String,
         #[source]
         source: ContextError,
+    },
+    #[error("image {image}: {path}: {message}")]
+    Dockerfile {
+        image: String,
+        path: String,
+        message: String,
     },
     #[error("image {image}: reading {path}: {cause}")]
     Io {
@@ -55,12 +63,49 @@ pub struct HashCache {
     seen: std::collections::HashSet<String>,
 }
 
+/// A per-project file in Slipway's cache folder.
+fn project_cache_file(project_dir: &Path, prefix: &str) -> Option<PathBuf> {
+    let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
+    crate::registry::push::default_cache_file()
+        .map(|p| p.with_file_name(format!("{prefix}-{}.json", &key[..16])))
+}
+
+/// Files Slipway wrote into the project on earlier runs (reports, digest files) that
+/// still exist, plus `this_run`'s, resolved as [`output_paths`] does. A report left in the
+/// project by yesterday's run must not change today's signature either.
+pub fn outputs(project_dir: &Path, this_run: &[&Path]) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = project_cache_file(project_dir, "outputs")
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice::<Vec<PathBuf>>(&b).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    for p in output_paths(this_run.iter().copied()) {
+        if !all.contains(&p) {
+            all.push(p);
+        }
+    }
+    all
+}
+
+/// Remember `outputs` (from [`outputs`]) for later runs; best effort.
+pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf]) {
+    let Some(file) = project_cache_file(project_dir, "outputs") else {
+        return;
+    };
+    let inside: Vec<&PathBuf> = outputs.iter().filter(|p| p.exists()).collect();
+    if let (Some(d), Ok(data)) = (file.parent(), serde_json::to_vec(&inside)) {
+        let _ = std::fs::create_dir_all(d);
+        // Losing it only means an old report may count once more.
+        let _ = crate::publish::report::write_atomic(&file, &data);
+    }
+}
+
 impl HashCache {
     /// One cache file per project directory.
     pub fn default_path(project_dir: &Path) -> Option<PathBuf> {
-        let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
-        crate::registry::push::default_cache_file()
-            .map(|p| p.with_file_name(format!("file-hashes-{}.json", &key[..16])))
+        project_cache_file(project_dir, "file-hashes")
     }
 
     pub fn load(path: Option<&Path>) -> HashCache {
@@ -128,13 +173,20 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Hash of the context entries (paths, modes, kinds, contents).
-fn context_digest(
+/// The permission bits that count: git's two file modes, so a checkout under umask 0000
+/// (GitLab runners) or 0077 gives the same signature and the same image.
+pub fn normalized_mode(mode: u32) -> u32 {
+    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
+/// Hashes of the entries' contents (symlinks: their target), in parallel, through the
+/// stat cache.
+fn content_hashes(
     image: &str,
-    entries: &[Entry],
+    entries: &[&Entry],
     cache: &Mutex<HashCache>,
-) -> Result<String, SignatureError> {
-    let hashes: Vec<Result<String, SignatureError>> = entries
+) -> Result<Vec<String>, SignatureError> {
+    entries
         .par_iter()
         .map(|e| match &e.kind {
             Kind::Dir => Ok(String::new()),
@@ -175,18 +227,7 @@ fn context_digest(
                 Ok(hash)
             }
         })
-        .collect();
-    let mut h = Sha256::new();
-    for (e, hash) in entries.iter().zip(hashes) {
-        let hash = hash?;
-        let kind = match e.kind {
-            Kind::Dir => "d",
-            Kind::File { .. } => "f",
-            Kind::Symlink { .. } => "l",
-        };
-        h.update(format!("{}\0{kind}\0{:o}\0{hash}\n", e.rel, e.mode).as_bytes());
-    }
-    Ok(hex::encode(h.finalize()))
+        .collect()
 }
 
 fn field(h: &mut Sha256, name: &str, value: &str) {
@@ -196,10 +237,242 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
     h.update(value.as_bytes());
 }
 
-/// Signatures of every image, by image name (`None` = nameless).
+/// What of a Dockerfile decides the image, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text that counts as it is: an instruction, a resolved `ARG`, a resolved base.
+    Text(String),
+    /// Context paths (globs, relative to the context) that a `COPY`/`ADD` or a
+    /// `RUN --mount=type=bind` reads: the files they reach count.
+    Sources(Vec<String>),
+}
+
+/// The parts of `dockerfile` that decide the image built for `target` with `args`: the
+/// global `ARG`s, then every stage the target needs (through `FROM`, `COPY --from` and
+/// `RUN --mount from=`), in file order. Stages the target does not need, comments and
+/// blank lines do not count. As werf 1.1 does, only the files that `COPY`/`ADD` sources
+/// name count, not the whole context.
+pub fn dockerfile_parts(
+    dockerfile: &str,
+    target: Option<&str>,
+    args: &BTreeMap<String, String>,
+) -> Result<Vec<Part>, String> {
+    let df = dockerfile::parse(dockerfile);
+    let mut parts = Vec::new();
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    for i in &df.meta {
+        parts.push(Part::Text(i.text.clone()));
+        if i.keyword() == "ARG" {
+            for (name, default) in dockerfile::arg_decls(i.rest()) {
+                let value = match (args.get(&name), default) {
+                    (Some(v), _) => v.clone(),
+                    (None, Some(d)) => dockerfile::expand(&d, &meta),
+                    (None, None) => String::new(),
+                };
+                parts.push(Part::Text(format!("ARG {name}={value}")));
+                meta.insert(name, value);
+            }
+        }
+    }
+    let Some(target_index) = df.target(target) else {
+        return Err(match target {
+            Some(t) => format!("target stage {t:?} is not in the Dockerfile"),
+            None => "the Dockerfile has no FROM".to_string(),
+        });
+    };
+    // Which stages each stage reads.
+    let uses: Vec<Vec<usize>> = df
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let mut u = Vec::new();
+            let base = dockerfile::expand(&s.base, &meta);
+            u.extend(df.stage_ref(&base, k));
+            for i in &s.body {
+                let (flags, _) = dockerfile::flags(i.rest());
+                for (f, v) in flags {
+                    let from = match (i.keyword().as_str(), f.as_str()) {
+                        ("COPY" | "ADD", "from") => Some(v),
+                        ("RUN", "mount") => dockerfile::mount_options(&v).remove("from"),
+                        _ => None,
+                    };
+                    if let Some(from) = from {
+                        u.extend(df.stage_ref(&from, k));
+                    }
+                }
+            }
+            u
+        })
+        .collect();
+    let mut needed = vec![false; df.stages.len()];
+    let mut stack = vec![target_index];
+    while let Some(k) = stack.pop() {
+        if !std::mem::replace(&mut needed[k], true) {
+            stack.extend(uses[k].iter().copied());
+        }
+    }
+    // ENV carries over to a stage built FROM another stage; ARG does not.
+    let mut envs: Vec<BTreeMap<String, String>> = vec![BTreeMap::new(); df.stages.len()];
+    for (k, stage) in df.stages.iter().enumerate() {
+        let base = dockerfile::expand(&stage.base, &meta);
+        let mut env = df
+            .stage_ref(&base, k)
+            .map(|b| envs[b].clone())
+            .unwrap_or_default();
+        let mut vars = env.clone();
+        let mut out = vec![
+            Part::Text(stage.from.text.clone()),
+            Part::Text(format!("FROM {base}")),
+        ];
+        for i in &stage.body {
+            out.push(Part::Text(i.text.clone()));
+            match i.keyword().as_str() {
+                "ARG" => {
+                    for (name, default) in dockerfile::arg_decls(i.rest()) {
+                        let value = match (args.get(&name), default) {
+                            (Some(v), _) => Some(v.clone()),
+                            (None, Some(d)) => Some(dockerfile::expand(&d, &vars)),
+                            (None, None) => meta.get(&name).cloned(),
+                        };
+                        out.push(Part::Text(format!(
+                            "ARG {name}={}",
+                            value.as_deref().unwrap_or("")
+                        )));
+                        if let Some(v) = value {
+                            vars.insert(name, v);
+                        }
+                    }
+                }
+                "ENV" => {
+                    for (name, value) in dockerfile::env_pairs(i.rest()) {
+                        let v = dockerfile::expand(&value, &vars);
+                        env.insert(name.clone(), v.clone());
+                        vars.insert(name, v);
+                    }
+                }
+                kw @ ("COPY" | "ADD") => {
+                    let (flags, rest) = dockerfile::flags(i.rest());
+                    if let Some((_, from)) = flags.iter().find(|(f, _)| f == "from") {
+                        // Another stage (counted by itself) or an image (its name counts).
+                        out.push(Part::Text(format!(
+                            "from {}",
+                            dockerfile::expand(from, &vars)
+                        )));
+                        continue;
+                    }
+                    let mut ops = dockerfile::copy_operands(rest);
+                    ops.pop(); // the destination
+                    let mut sources = Vec::new();
+                    for op in ops {
+                        let src = dockerfile::expand(&op, &vars);
+                        if kw == "ADD" && (src.contains("://") || src.starts_with("git@")) {
+                            out.push(Part::Text(format!("url {src}")));
+                        } else {
+                            sources.push(clean_source(&src));
+                        }
+                    }
+                    out.push(Part::Sources(sources));
+                }
+                "RUN" => {
+                    let (flags, _) = dockerfile::flags(i.rest());
+                    for (f, v) in flags {
+                        if f != "mount" {
+                            continue;
+                        }
+                        let m = dockerfile::mount_options(&v);
+                        let kind = m.get("type").map(String::as_str).unwrap_or("bind");
+                        if kind == "bind" && !m.contains_key("from") {
+                            let src = m.get("source").map(String::as_str).unwrap_or(".");
+                            out.push(Part::Sources(vec![clean_source(&dockerfile::expand(
+                                src, &vars,
+                            ))]));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        envs[k] = env;
+        if needed[k] {
+            parts.extend(out);
+        }
+    }
+    Ok(parts)
+}
+
+/// A `COPY` source as a context path: cleaned, no leading `/` (`/` is the whole context).
+fn clean_source(src: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in src.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            x => parts.push(x),
+        }
+    }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// Compiled `COPY` sources: a path counts when a source matches it or one of its folders.
+struct Sources {
+    all: bool,
+    globs: Vec<globset::GlobMatcher>,
+}
+
+impl Sources {
+    fn new(patterns: &[String]) -> Sources {
+        let all = patterns.iter().any(|p| p == ".");
+        let globs = patterns
+            .iter()
+            .filter(|p| *p != ".")
+            .filter_map(|p| {
+                globset::GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .backslash_escape(true)
+                    .build()
+                    .ok()
+                    .map(|g| g.compile_matcher())
+            })
+            .collect();
+        Sources { all, globs }
+    }
+
+    fn reaches(&self, rel: &str) -> bool {
+        if self.all {
+            return true;
+        }
+        let mut p = rel;
+        loop {
+            if self.globs.iter().any(|g| g.is_match(p)) {
+                return true;
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return false,
+            }
+        }
+    }
+}
+
+/// `.git` (any repository's) never counts: the same files give the same signature on
+/// every commit, branch and clone. (Slipway's own outputs are left out by the walk.)
+fn in_git_dir(e: &Entry) -> bool {
+    e.rel.split('/').any(|c| c == ".git")
+}
+
+/// Signatures of every image, by image name (`None` = nameless). `outputs` are files this
+/// run writes into the project (absolute paths, see [`output_paths`]): they never count.
 pub fn compute(
     config: &Config,
     cache_file: Option<&Path>,
+    outputs: &[PathBuf],
 ) -> Result<BTreeMap<Option<String>, String>, SignatureError> {
     let cache = Mutex::new(HashCache::load(cache_file));
     let mut done: BTreeMap<Option<String>, String> = BTreeMap::new();
@@ -215,7 +488,7 @@ pub fn compute(
                 .iter()
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
-                let sig = one(img, &done, &cache)?;
+                let sig = one(img, &done, &cache, outputs)?;
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {
@@ -232,32 +505,100 @@ pub fn compute(
     Ok(done)
 }
 
+/// Output files as [`compute`] and the context walk compare them: absolute, with the
+/// folder resolved (a relative `--report-path` is relative to the working directory).
+pub fn output_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let abs = std::path::absolute(p).ok()?;
+            let name = abs.file_name()?.to_owned();
+            let dir = abs.parent()?;
+            Some(
+                std::fs::canonicalize(dir)
+                    .unwrap_or_else(|_| dir.to_path_buf())
+                    .join(name),
+            )
+        })
+        .collect()
+}
+
 fn one(
     img: &ImageConfig,
     done: &BTreeMap<Option<String>, String>,
     cache: &Mutex<HashCache>,
+    outputs: &[PathBuf],
 ) -> Result<String, SignatureError> {
     let name = img.display_name().to_string();
-    let dockerfile = std::fs::read(&img.dockerfile_path).map_err(|e| SignatureError::Io {
-        image: name.clone(),
-        path: img.dockerfile_path.display().to_string(),
-        cause: e.to_string(),
-    })?;
-    let entries = context::walk(&img.context_dir, &img.context_add_files).map_err(|source| {
-        SignatureError::Context {
+    let dockerfile =
+        std::fs::read_to_string(&img.dockerfile_path).map_err(|e| SignatureError::Io {
             image: name.clone(),
-            source,
+            path: img.dockerfile_path.display().to_string(),
+            cause: e.to_string(),
+        })?;
+    let parts = dockerfile_parts(&dockerfile, img.target.as_deref(), &img.args).map_err(|m| {
+        SignatureError::Dockerfile {
+            image: name.clone(),
+            path: img.dockerfile_path.display().to_string(),
+            message: m,
         }
     })?;
-    let ctx = context_digest(&name, &entries, cache)?;
+    let entries =
+        context::walk(&img.context_dir, &img.context_add_files, outputs).map_err(|source| {
+            SignatureError::Context {
+                image: name.clone(),
+                source,
+            }
+        })?;
+    let counted: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| !matches!(e.kind, Kind::Dir) && !in_git_dir(e))
+        .collect();
+    let sources: Vec<Sources> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Sources(s) => Some(Sources::new(s)),
+            Part::Text(_) => None,
+        })
+        .collect();
+    // Hash each file once, only those some source reaches.
+    let reached: Vec<&Entry> = counted
+        .iter()
+        .copied()
+        .filter(|e| sources.iter().any(|s| s.reaches(&e.rel)))
+        .collect();
+    let hashes: BTreeMap<&str, String> = reached
+        .iter()
+        .map(|e| e.rel.as_str())
+        .zip(content_hashes(&name, &reached, cache)?)
+        .collect();
+
     let mut h = Sha256::new();
-    field(&mut h, "slipway-signature", "1");
-    field(
-        &mut h,
-        "dockerfile",
-        &hex::encode(Sha256::digest(&dockerfile)),
-    );
-    field(&mut h, "context", &ctx);
+    field(&mut h, "slipway-signature", "2");
+    let mut next_sources = sources.iter();
+    for p in &parts {
+        match p {
+            Part::Text(t) => field(&mut h, "dockerfile", t),
+            Part::Sources(patterns) => {
+                let Some(s) = next_sources.next() else {
+                    continue;
+                };
+                let mut files = Sha256::new();
+                for e in reached.iter().filter(|e| s.reaches(&e.rel)) {
+                    let (kind, mode) = match e.kind {
+                        Kind::Symlink { .. } => ("l", 0o777),
+                        _ => ("f", normalized_mode(e.mode)),
+                    };
+                    let hash = hashes.get(e.rel.as_str()).map(String::as_str);
+                    files.update(
+                        format!("{}\0{kind}\0{mode:o}\0{}\n", e.rel, hash.unwrap_or("")).as_bytes(),
+                    );
+                }
+                field(&mut h, "sources", &patterns.join("\0"));
+                field(&mut h, "files", &hex::encode(files.finalize()));
+            }
+        }
+    }
     field(&mut h, "target", img.target.as_deref().unwrap_or(""));
     for (k, v) in &img.args {
         field(&mut h, "arg", &format!("{k}={v}"));
@@ -272,6 +613,10 @@ fn one(
     for (k, v) in &img.labels {
         field(&mut h, "label", &format!("{k}={v}"));
     }
+    for s in &img.secrets {
+        field(&mut h, "secret", s.id());
+    }
+    field(&mut h, "ssh", img.ssh.as_deref().unwrap_or(""));
     for d in &img.dependencies {
         let sig = done
             .get(&Some(d.image.clone()))

@@ -62,7 +62,7 @@ fn project(name: &str) -> tempfile::TempDir {
             ("app/logs/keep.txt", "keep\n"),
             (
                 "tool/Dockerfile",
-                &format!("FROM {base}\nCOPY tool.txt /tool.txt\nRUN sleep 2\n"),
+                &format!("FROM {base}\nCOPY tool.txt /tool.txt\nCOPY nonce /nonce\nRUN sleep 2\n"),
             ),
             ("tool/tool.txt", "tool v1\n"),
             // Unique per run, so images left by an earlier run never match.

@@ -3,43 +3,7 @@
 //! position (classic: `Step 5/9 : RUN …`; BuildKit: `[app 3/4] RUN …`, counted per stage
 //! with FROM as 1), so position is what this maps.
 
-/// One instruction: its first line (1-based) and its text with continuations joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Instruction {
-    line: usize,
-    text: String,
-}
-
-fn instructions(dockerfile: &str) -> Vec<Instruction> {
-    let mut out: Vec<Instruction> = Vec::new();
-    let mut continued = false;
-    for (i, line) in dockerfile.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('#') && !continued {
-            continue;
-        }
-        if continued {
-            if let Some(last) = out.last_mut()
-                && !t.starts_with('#')
-            {
-                last.text.push(' ');
-                last.text.push_str(t.trim_end_matches('\\').trim());
-            }
-        } else if !t.is_empty() {
-            out.push(Instruction {
-                line: i + 1,
-                text: t.trim_end_matches('\\').trim().to_string(),
-            });
-        }
-        // A comment or blank line inside a continuation keeps it going, as Docker reads it.
-        continued = if continued && (t.is_empty() || t.starts_with('#')) {
-            true
-        } else {
-            t.ends_with('\\')
-        };
-    }
-    out
-}
+use crate::dockerfile::{Instruction, instructions};
 
 fn keyword(text: &str) -> String {
     text.split_whitespace()

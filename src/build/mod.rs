@@ -139,6 +139,9 @@ pub struct BuildOptions {
     pub buildkit: BuildKitMode,
     /// Registry credentials BuildKit may ask for while pulling base images.
     pub keychain: Keychain,
+    /// Files this run writes into the project (reports), resolved with
+    /// `signature::output_paths`: they never go into a build context.
+    pub outputs: Vec<std::path::PathBuf>,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`)?
@@ -450,12 +453,12 @@ async fn build_one(
         image: name.clone(),
     });
 
-    let entries = context::walk(&img.context_dir, &img.context_add_files).map_err(|source| {
-        BuildError::Context {
+    let entries = context::walk(&img.context_dir, &img.context_add_files, &opts.outputs).map_err(
+        |source| BuildError::Context {
             image: name.clone(),
             source,
-        }
-    })?;
+        },
+    )?;
     // A Dockerfile outside the context goes in under a generated name.
     let (dockerfile_name, extra_files) = match img.dockerfile_path.strip_prefix(&img.context_dir) {
         Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),

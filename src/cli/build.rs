@@ -161,6 +161,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     let sigs = signature::compute(
         &cfg,
         signature::HashCache::default_path(&cfg.dir).as_deref(),
+        &signature::outputs(&cfg.dir, &[]),
     )?;
     let tag_opts = super::tags::to_options(&args.tags);
     let naming = Naming::new(settings)?;
@@ -202,6 +203,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         cache_from,
         buildkit: args.flags.buildkit_mode()?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
+        outputs: signature::outputs(&cfg.dir, &[]),
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     if settings.json {

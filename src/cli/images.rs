@@ -29,6 +29,7 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
     let sigs = signature::compute(
         &cfg,
         signature::HashCache::default_path(&cfg.dir).as_deref(),
+        &signature::outputs(&cfg.dir, &[]),
     )?;
     let naming = Naming::new(settings)?;
     let specs = naming::tags(&super::tags::to_options(&args.tags), &cfg.dir)?;

@@ -157,8 +157,13 @@ pub struct Entry {
 }
 
 /// Walk `dir` in a fixed order, keeping what `.dockerignore` keeps plus `add_files`
-/// (werf's `contextAddFiles`) and the Dockerfile and `.dockerignore` themselves.
-pub fn walk(dir: &Path, add_files: &[String]) -> Result<Vec<Entry>, ContextError> {
+/// (werf's `contextAddFiles`) and the Dockerfile and `.dockerignore` themselves. `skip`
+/// are absolute paths of files Slipway writes itself (reports): they never go in.
+pub fn walk(
+    dir: &Path,
+    add_files: &[String],
+    skip: &[PathBuf],
+) -> Result<Vec<Entry>, ContextError> {
     let ignore = Ignore::load(dir)?;
     let mut keep_always: Vec<String> = vec![".dockerignore".into()];
     for a in add_files {
@@ -177,6 +182,8 @@ pub fn walk(dir: &Path, add_files: &[String]) -> Result<Vec<Entry>, ContextError
             rel == k || rel.starts_with(&format!("{k}/")) || k.starts_with(&format!("{rel}/"))
         })
     };
+    // `skip` holds resolved paths; compare with the resolved context folder.
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let mut out = Vec::new();
     let mut it = walkdir::WalkDir::new(dir)
         .follow_links(false)
@@ -193,6 +200,9 @@ pub fn walk(dir: &Path, add_files: &[String]) -> Result<Vec<Entry>, ContextError
             })?
             .replace('\\', "/");
         let ft = e.file_type();
+        if !skip.is_empty() && skip.iter().any(|s| *s == canonical.join(rel_path)) {
+            continue;
+        }
         if ignore.excluded(&rel) && !forced(&rel) {
             if ft.is_dir()
                 && !ignore.may_reinclude()
@@ -251,7 +261,9 @@ pub fn walk(dir: &Path, add_files: &[String]) -> Result<Vec<Entry>, ContextError
     Ok(out)
 }
 
-/// Write the entries as a tar: zeroed times and owners, so equal inputs give equal bytes.
+/// Write the entries as a tar: zeroed times and owners and git's modes (0644, 0755 when
+/// executable; folders 0755), so equal inputs give equal bytes and a checkout under
+/// another umask gives the same image.
 /// `extra` adds in-memory files (a Dockerfile from outside the context).
 pub fn write_tar<W: Write>(
     w: W,
@@ -266,7 +278,10 @@ pub fn write_tar<W: Write>(
         h.set_mtime(0);
         h.set_uid(0);
         h.set_gid(0);
-        h.set_mode(e.mode);
+        h.set_mode(match e.kind {
+            Kind::Dir => 0o755,
+            _ => crate::signature::normalized_mode(e.mode),
+        });
         match &e.kind {
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
@@ -418,23 +433,23 @@ mod tests {
         }
         #[cfg(unix)]
         std::os::unix::fs::symlink("b.txt", root.join("link")).expect("symlink");
-        let entries = walk(root, &[]).expect("walk");
+        let entries = walk(root, &[], &[]).expect("walk");
         let names: Vec<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
         assert_eq!(
             names,
             vec![".dockerignore", "a", "a/z.txt", "b.txt", "link"]
         );
-        let again = walk(root, &["a/y.log".into()]).expect("walk");
+        let again = walk(root, &["a/y.log".into()], &[]).expect("walk");
         assert!(again.iter().any(|e| e.rel == "a/y.log"));
         let t1 = write_tar(Vec::new(), &entries, &[]).expect("tar");
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(root.join("b.txt"), "b").expect("touch");
-        let t2 = write_tar(Vec::new(), &walk(root, &[]).expect("walk"), &[]).expect("tar");
+        let t2 = write_tar(Vec::new(), &walk(root, &[], &[]).expect("walk"), &[]).expect("tar");
         assert_eq!(t1, t2);
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink("../../etc/passwd", root.join("a/evil")).expect("symlink");
-            let e = walk(root, &[]).expect_err("escape");
+            let e = walk(root, &[], &[]).expect_err("escape");
             assert!(e.to_string().contains("escapes the build context"), "{e}");
         }
     }

@@ -197,6 +197,12 @@ impl Naming {
 
     /// Whether a tag found in `image`'s repository belongs to `image` (cleanup).
     pub fn owns_tag(&self, image: Option<&str>, all_images: &[Option<String>], tag: &str) -> bool {
+        // Commit records share the repository in monorepo mode; no image owns them.
+        if self.mode == Some(RepoMode::Monorepo)
+            && tag.starts_with(&format!("{}-", crate::records::META_IMAGE))
+        {
+            return false;
+        }
         match (self.mode, image) {
             (Some(RepoMode::Monorepo), Some(name)) => tag.starts_with(&format!("{name}-")),
             (Some(RepoMode::Monorepo), None) => !all_images

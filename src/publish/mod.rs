@@ -39,6 +39,8 @@ pub enum PublishError {
     Push(#[from] PushError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("writing commit records (what cleanup keeps images by): {0}")]
+    Records(crate::records::RecordsError),
     #[error("--images-repo is required to publish (or SLIPWAY_IMAGES_REPO / WERF_IMAGES_REPO)")]
     NoRepo,
     #[error(
@@ -126,9 +128,18 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
         .iter()
         .map(|i| i.name.clone())
         .collect();
+    // Reports written into the project must not change what they report on.
+    let this_run: Vec<&std::path::Path> = opts
+        .report_path
+        .iter()
+        .chain(&opts.digest_file)
+        .map(PathBuf::as_path)
+        .collect();
+    let outputs = signature::outputs(&cfg.dir, &this_run);
     let sigs = signature::compute(
         &cfg,
         signature::HashCache::default_path(&cfg.dir).as_deref(),
+        &outputs,
     )?;
 
     let mut wanted = Vec::new();
@@ -201,6 +212,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     cache_from,
                     buildkit: opts.buildkit,
                     keychain: crate::registry::auth::Keychain::from_settings(settings),
+                    outputs: outputs.clone(),
                 },
             )
             .await?;
@@ -278,7 +290,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             };
             results.insert(p.wanted.name.clone(), digest);
         }
-        return finish(
+        let out = finish(
             &cfg.project,
             &plan,
             &client,
@@ -287,9 +299,12 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             &results,
             &opts,
         )
-        .await;
+        .await?;
+        signature::remember_outputs(&cfg.dir, &outputs);
+        record_commit(&client, &naming, &cfg.dir, &plan).await?;
+        return Ok(out);
     }
-    finish(
+    let out = finish(
         &cfg.project,
         &plan,
         &client,
@@ -298,7 +313,34 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
         &BTreeMap::new(),
         &opts,
     )
-    .await
+    .await?;
+    signature::remember_outputs(&cfg.dir, &outputs);
+    record_commit(&client, &naming, &cfg.dir, &plan).await?;
+    Ok(out)
+}
+
+/// Record in the registry that HEAD's commit published these images (also when nothing
+/// changed): cleanup keeps an image while any commit that published it is still needed.
+/// A failure fails the publish, since a missing record could let cleanup delete an image
+/// that this commit uses.
+async fn record_commit(
+    client: &Client,
+    naming: &Naming,
+    dir: &std::path::Path,
+    plan: &Plan,
+) -> Result<(), PublishError> {
+    let Some(commit) = crate::git::head(dir).ok().flatten().map(|h| h.commit) else {
+        return Ok(());
+    };
+    let images: Vec<(Option<String>, String)> = plan
+        .images
+        .iter()
+        .map(|p| (p.wanted.name.clone(), p.wanted.signature.clone()))
+        .collect();
+    crate::records::write(client, naming, &commit, &images)
+        .await
+        .map_err(PublishError::Records)?;
+    Ok(())
 }
 
 async fn finish(

@@ -79,8 +79,14 @@ fn records_in_both_modes(mode: &str) {
             ),
             ("api.Dockerfile", &format!("FROM {base}\nCOPY api /api\n")),
             ("web.Dockerfile", &format!("FROM {base}\nCOPY web /web\n")),
-            ("api/a.txt", &format!("{:?}\n", std::time::SystemTime::now())),
-            ("web/w.txt", &format!("{:?}\n", std::time::SystemTime::now())),
+            (
+                "api/a.txt",
+                &format!("{:?}\n", std::time::SystemTime::now()),
+            ),
+            (
+                "web/w.txt",
+                &format!("{:?}\n", std::time::SystemTime::now()),
+            ),
             ("README.md", "one\n"),
         ],
     );
@@ -120,7 +126,10 @@ fn records_in_both_modes(mode: &str) {
         let t = format!("{prefix}i-{}", key(name));
         assert!(tags.contains(&t), "{t}");
         let cfg = skopeo::config(&reg, &format!("{meta_repo}:{t}")).expect("config");
-        assert_eq!(cfg["config"]["Labels"]["slipway.record.image"], name.as_str());
+        assert_eq!(
+            cfg["config"]["Labels"]["slipway.record.image"],
+            name.as_str()
+        );
     }
     // Only the records' own tiny config travelled on the second run, no image blob.
     assert!(

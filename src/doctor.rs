@@ -31,18 +31,11 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     match crate::build::connect().await {
         Ok(d) => {
-            let v = d
-                .version()
+            let engine = crate::build::engine::detect(&d)
                 .await
-                .ok()
-                .and_then(|v| v.version)
-                .unwrap_or_else(|| "?".into());
-            out.push(check(
-                "docker daemon",
-                true,
-                format!("{at}, version {v}"),
-                "",
-            ));
+                .map(|e| e.describe())
+                .unwrap_or_else(|e| e);
+            out.push(check("daemon", true, format!("{engine} at {at}"), ""));
             // Not a failure: builds fall back to the classic builder (without `secrets:`,
             // `ssh:` and `RUN --mount`).
             match crate::build::buildkit::probe(&d).await {
@@ -61,7 +54,7 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             }
         }
         Err(e) => out.push(check(
-            "docker daemon",
+            "daemon",
             false,
             e.to_string(),
             "start dockerd or set DOCKER_HOST (publish, push-archive and promote work without it)",

@@ -54,6 +54,11 @@ pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
         .version()
         .await
         .map_err(|e| format!("daemon version: {e}"))?;
+    if let super::engine::Engine::Podman { version } = super::engine::from_version(&v) {
+        return Err(format!(
+            "the daemon is Podman {version}, which builds with Buildah and has no BuildKit"
+        ));
+    }
     let api = v.api_version.clone().unwrap_or_default();
     let parsed = api
         .split_once('.')

@@ -25,6 +25,44 @@ pub fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
         .map(|i| i.line)
 }
 
+/// `[2/2] STEP 3/7: RUN make` (Podman/Buildah, several stages) or `STEP 3/7: RUN make`.
+pub fn is_podman_step(line: &str) -> bool {
+    podman_step(line).is_some()
+}
+
+/// (stage 1-based, step 1-based, text) of a Podman step line.
+fn podman_step(line: &str) -> Option<(usize, usize, &str)> {
+    let (stage, rest) = match line.strip_prefix('[') {
+        Some(r) => {
+            let (head, rest) = r.split_once("] ")?;
+            let k: usize = head.split('/').next()?.parse().ok()?;
+            (k, rest)
+        }
+        None => (1, line),
+    };
+    let rest = rest.strip_prefix("STEP ")?;
+    let (pos, text) = rest.split_once(": ")?;
+    let n: usize = pos.split('/').next()?.parse().ok()?;
+    Some((stage, n, text))
+}
+
+/// The line of a Podman step: Buildah numbers every instruction of a stage, FROM as 1 (and
+/// appends its own LABEL steps after the last one).
+pub fn locate_podman_step(dockerfile: &str, line: &str) -> Option<usize> {
+    let (stage, n, text) = podman_step(line)?;
+    let all = instructions(dockerfile);
+    let froms: Vec<usize> = all
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| keyword(&i.text) == "FROM")
+        .map(|(k, _)| k)
+        .collect();
+    let start = *froms.get(stage.checked_sub(1)?)?;
+    let end = froms.get(stage).copied().unwrap_or(all.len());
+    let candidate = all[start..end].get(n.checked_sub(1)?)?;
+    (keyword(&candidate.text) == keyword(text)).then_some(candidate.line)
+}
+
 /// The line of a BuildKit vertex name such as `[app 3/4] RUN make`, `[stage-1 2/2] …`
 /// (unnamed second stage) or `[2/3] …` (a single-stage file). BuildKit's Dockerfile frontend
 /// numbers only the steps that become build operations: FROM an image (not FROM another
@@ -161,6 +199,30 @@ mod tests {
         assert_eq!(locate_step(df, "Step 3/3 : RUN false"), Some(6));
         assert_eq!(locate_step(df, "Step 0/3 : x"), None);
         assert_eq!(locate_step(df, "Step 9/3 : x"), None);
+    }
+
+    #[test]
+    fn podman_steps_map_to_dockerfile_lines() {
+        // As Podman 4.3 printed them for this file (FROM of a stage shows the stage's ID).
+        let df = "FROM base AS one\nRUN true\n\nFROM one\nENV X=1\nRUN echo hi\nRUN false\n";
+        assert!(is_podman_step("[2/2] STEP 4/7: RUN false"));
+        assert!(is_podman_step("STEP 2/3: RUN true"));
+        assert!(!is_podman_step("Step 2/3 : RUN true"));
+        assert_eq!(locate_podman_step(df, "[2/2] STEP 4/7: RUN false"), Some(7));
+        assert_eq!(locate_podman_step(df, "[1/2] STEP 2/2: RUN true"), Some(2));
+        assert_eq!(
+            locate_podman_step(df, "[2/2] STEP 3/7: RUN echo hi"),
+            Some(6)
+        );
+        // Buildah's own LABEL steps after the last instruction are not in the file.
+        assert_eq!(
+            locate_podman_step(df, "[2/2] STEP 5/7: LABEL \"slipway.image\"=\"a\""),
+            None
+        );
+        assert_eq!(
+            locate_podman_step("FROM x\nCOPY a /\nRUN make\n", "STEP 3/5: RUN make"),
+            Some(3)
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod buildkit;
 pub(crate) mod daemon_http;
 pub mod dockerfile;
+pub mod engine;
 pub mod secrets;
 pub mod ssh;
 
@@ -144,9 +145,10 @@ pub struct BuildOptions {
     pub outputs: Vec<std::path::PathBuf>,
 }
 
-/// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`)?
+/// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,
+/// Podman `[2/2] STEP 3/7: …` or `STEP 3/7: …`)?
 pub fn is_step_line(line: &str) -> bool {
-    if line.starts_with("Step ") {
+    if line.starts_with("Step ") || dockerfile::is_podman_step(line) {
         return true;
     }
     line.strip_prefix('#')
@@ -301,6 +303,10 @@ pub async fn build(
         );
     }
     let buildkit = buildkit.ok();
+    let podman = engine::detect(docker)
+        .await
+        .map(|e| e.is_podman())
+        .unwrap_or(false);
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
     let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
     let mut started: Vec<Option<String>> = Vec::new();
@@ -358,6 +364,7 @@ pub async fn build(
             let how = How {
                 buildkit: buildkit.clone(),
                 session: session_data.get(&img.name).cloned().unwrap_or_default(),
+                podman,
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -401,6 +408,10 @@ pub struct SessionData {
 struct How {
     buildkit: Option<Endpoint>,
     session: SessionData,
+    /// Podman's Buildah labels every intermediate image of the last stage with the build's
+    /// `--label`s, and tags what it got to even when a step fails: the signature label is
+    /// then added only after a successful build, so no half-built image ever looks done.
+    podman: bool,
 }
 
 async fn build_one(
@@ -496,13 +507,17 @@ async fn build_one(
     } else if !cache_from.is_empty() {
         tracing::info!(image = %name, "--cache-from needs BuildKit; the classic builder ignores it");
     }
+    let mut build_labels = labels.clone();
+    if how.podman {
+        build_labels.remove(signature::LABEL);
+    }
     let mut b = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile_name)
         .t(&local)
         .rm(true)
         .forcerm(true)
         .buildargs(&buildargs)
-        .labels(&labels);
+        .labels(&build_labels);
     if let Some(t) = &img.target {
         b = b.target(t);
     }
@@ -594,6 +609,9 @@ async fn build_one(
             .and_then(|i| i.id)
             .unwrap_or(id)
     };
+    let id = ensure_labels(docker, &id, &labels, &local, &mut log)
+        .await
+        .map_err(fail)?;
     for t in &extra {
         tag(docker, &id, t)
             .await
@@ -614,6 +632,75 @@ async fn build_one(
         local_tag: local,
         builder,
     })
+}
+
+/// Check that the built image carries every label asked for; when it does not, add them
+/// with a one-line `FROM <id>` + `LABEL` build. Buildah (Podman) drops `--label`s when every
+/// step of a stage that is not the Dockerfile's last is cached, and without its
+/// `slipway.signature` label an image would be rebuilt and republished on every run. The
+/// repair works on any builder. Returns the ID of the image that has the labels.
+async fn ensure_labels(
+    docker: &Docker,
+    id: &str,
+    labels: &HashMap<String, String>,
+    local: &str,
+    log: &mut impl FnMut(&str),
+) -> Result<String, String> {
+    let have = docker
+        .inspect_image(id)
+        .await
+        .map_err(|e| format!("inspecting the built image {id}: {e}"))?
+        .config
+        .and_then(|c| c.labels)
+        .unwrap_or_default();
+    let mut missing: Vec<(&String, &String)> = labels
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .collect();
+    if missing.is_empty() {
+        return Ok(id.to_string());
+    }
+    missing.sort();
+    log(&format!(
+        "adding {} label(s) the builder did not apply",
+        missing.len()
+    ));
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"));
+    let mut dockerfile = format!("FROM {}\nLABEL", id.trim_start_matches("sha256:"));
+    for (k, v) in &missing {
+        dockerfile.push_str(&format!(" {}={}", quote(k), quote(v)));
+    }
+    dockerfile.push('\n');
+    let tar = context::write_tar(
+        Vec::new(),
+        &[],
+        &[("Dockerfile".to_string(), dockerfile.clone().into_bytes())],
+    )
+    .map_err(|e| format!("label repair: {e}"))?;
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(local)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let body = futures::stream::once(async move { bytes::Bytes::from(tar) });
+    let fixed = match run_classic(docker, options, body, &dockerfile, log).await? {
+        Ok(Some(new_id)) => new_id,
+        Ok(None) => docker
+            .inspect_image(local)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .ok_or("label repair: the daemon reported no image")?,
+        Err(f) => return Err(format!("label repair: {}", f.message)),
+    };
+    let fixed_id = docker
+        .inspect_image(&fixed)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .unwrap_or(fixed);
+    Ok(fixed_id)
 }
 
 /// A failed build step: its Dockerfile line when known, the instruction, the builder's message.
@@ -692,7 +779,7 @@ async fn run_classic(
         };
         if let Some(s) = &info.stream {
             for line in s.lines().filter(|l| !l.trim().is_empty()) {
-                if line.starts_with("Step ") {
+                if line.starts_with("Step ") || dockerfile::is_podman_step(line) {
                     current_step = line.to_string();
                 }
                 if let Some(id) = line.strip_prefix("Successfully built ") {
@@ -707,13 +794,20 @@ async fn run_classic(
             image_id = Some(id.clone());
         }
         if let Some(err) = info.error_detail {
+            let (line, step) = if dockerfile::is_podman_step(&current_step) {
+                (
+                    dockerfile::locate_podman_step(dockerfile_text, &current_step),
+                    current_step.split_once(": ").map(|x| x.1),
+                )
+            } else {
+                (
+                    dockerfile::locate_step(dockerfile_text, &current_step),
+                    current_step.split_once(" : ").map(|x| x.1),
+                )
+            };
             return Ok(Err(StepFailure {
-                line: dockerfile::locate_step(dockerfile_text, &current_step),
-                step: current_step
-                    .split_once(" : ")
-                    .map(|x| x.1)
-                    .unwrap_or(&current_step)
-                    .to_string(),
+                line,
+                step: step.unwrap_or(&current_step).to_string(),
                 message: err.message.unwrap_or_default(),
             }));
         }

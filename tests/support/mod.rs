@@ -83,6 +83,47 @@ pub fn base_image() -> &'static str {
     BASE_IMAGE
 }
 
+/// The socket `scripts/setup` starts `podman system service` on
+/// (`SLIPWAY_TEST_PODMAN_HOST` overrides it).
+pub fn podman_host() -> String {
+    std::env::var("SLIPWAY_TEST_PODMAN_HOST")
+        .unwrap_or_else(|_| "unix:///run/slipway-podman/podman.sock".to_string())
+}
+
+/// A client of the Podman service, with the base image loaded into it (once per process).
+pub fn podman_with_base_image() -> bollard::Docker {
+    static DONE: OnceLock<()> = OnceLock::new();
+    let host = podman_host();
+    let path = host.trim_start_matches("unix://").to_string();
+    let connect = || {
+        bollard::Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION)
+            .expect("Podman client")
+    };
+    DONE.get_or_init(|| {
+        block_on(async {
+            let podman = connect();
+            podman.ping().await.unwrap_or_else(|e| {
+                panic!("Podman does not answer on {host} (scripts/setup starts it): {e}")
+            });
+            if podman.inspect_image(BASE_IMAGE).await.is_ok() {
+                return;
+            }
+            let mut stream = podman.import_image(
+                bollard::query_parameters::ImportImageOptionsBuilder::default()
+                    .quiet(true)
+                    .build(),
+                bollard::body_full(busybox_save_archive().into()),
+                None,
+            );
+            use futures::StreamExt;
+            while let Some(item) = stream.next().await {
+                item.expect("podman load of the base image");
+            }
+        });
+    });
+    connect()
+}
+
 fn busybox_save_archive() -> Vec<u8> {
     use sha2::Digest;
     let busybox = std::fs::read("/bin/busybox")

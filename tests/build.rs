@@ -456,6 +456,17 @@ fn buildkit_secrets_and_cache_mounts() {
 /// BuildKit pulls from loopback over HTTP, hence the plain registry.)
 #[test]
 fn buildkit_pulls_base_images_with_slipway_credentials() {
+    pulls_base_images_with_slipway_credentials("on");
+}
+
+#[test]
+fn classic_builder_pulls_base_images_with_slipway_credentials() {
+    // X-Registry-Config from the same keychain (the registry is new for each test, so the
+    // daemon cannot have the base image already).
+    pulls_base_images_with_slipway_credentials("off");
+}
+
+fn pulls_base_images_with_slipway_credentials(buildkit: &str) {
     let base = support::base_image();
     let reg = support::registry::Registry::plain_auth();
     let d = tempfile::tempdir().expect("tmp");
@@ -482,7 +493,7 @@ fn buildkit_pulls_base_images_with_slipway_credentials() {
         &[
             (
                 "werf.yaml",
-                "project: bt-pull\nconfigVersion: 1\n---\nimage: app\n",
+                &format!("project: bt-pull-{buildkit}\nconfigVersion: 1\n---\nimage: app\n"),
             ),
             (
                 "Dockerfile",
@@ -495,19 +506,23 @@ fn buildkit_pulls_base_images_with_slipway_credentials() {
     );
     // No credentials: the registry refuses the daemon.
     let empty = tempfile::tempdir().expect("tmp");
-    let out = build(&project, &["build", "--buildkit", "on"])
+    let out = build(&project, &["build", "--buildkit", buildkit])
         .env("DOCKER_CONFIG", empty.path())
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_lowercase();
     assert!(
-        err.contains("401") || err.contains("unauthorized") || err.contains("authoriz"),
+        err.contains("401")
+            || err.contains("unauthorized")
+            || err.contains("authoriz")
+            || err.contains("no basic auth credentials"),
         "{err}"
     );
-    // With them, served through the session: the build pulls and runs.
+    // With them (BuildKit: served through the session; classic: X-Registry-Config): the
+    // build pulls and runs.
     let out = build(
         &project,
-        &["build", "--buildkit", "on", "--log-mode", "plain"],
+        &["build", "--buildkit", buildkit, "--log-mode", "plain"],
     )
     .env("DOCKER_CONFIG", cfg.path())
     .assert()
@@ -515,7 +530,10 @@ fn buildkit_pulls_base_images_with_slipway_credentials() {
     let printed = printed(out.get_output());
     assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
     assert_eq!(
-        docker_run("bt-pull/app:latest", &["cat", "/pulled"]),
+        docker_run(
+            &format!("bt-pull-{buildkit}/app:latest"),
+            &["cat", "/pulled"]
+        ),
         "pulled"
     );
     assert!(reg.count_requests("GET", "/v2/private/base/manifests/") > 0);

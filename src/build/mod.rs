@@ -496,6 +496,7 @@ async fn build_one(
     if let Some(c) = &opts.git_commit {
         labels.insert("slipway.git-commit".into(), c.clone());
     }
+    let args_for_from = args.clone();
     let mut buildargs: HashMap<String, String> = args.into_iter().collect();
     let cache_from = opts.cache_from.get(&img.name).cloned().unwrap_or_default();
     if how.buildkit.is_some() {
@@ -555,7 +556,12 @@ async fn build_one(
                 .map_err(|e| fail(format!("BuildKit session: {e}")))?;
             run_buildkit(ep, &session, b.build(), body, &dockerfile_text, &mut log).await
         }
-        None => run_classic(docker, b.build(), body, &dockerfile_text, &mut log).await,
+        None => {
+            let creds = base_image_credentials(&dockerfile_text, &args_for_from, &opts.keychain)
+                .await
+                .map_err(fail)?;
+            run_classic(docker, b.build(), creds, body, &dockerfile_text, &mut log).await
+        }
     };
     let image_id = match ran.map_err(fail)? {
         Ok(id) => id,
@@ -634,6 +640,74 @@ async fn build_one(
     })
 }
 
+/// Credentials for the registries of the Dockerfile's `FROM` images (after `ARG`
+/// expansion), as the classic builder takes them (`X-Registry-Config`): BuildKit asks
+/// Slipway's session instead. Hosts without credentials are left out (anonymous pulls).
+async fn base_image_credentials(
+    dockerfile_text: &str,
+    args: &BTreeMap<String, String>,
+    keychain: &Keychain,
+) -> Result<Option<HashMap<String, bollard::auth::DockerCredentials>>, String> {
+    let df = crate::dockerfile::parse(dockerfile_text);
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    for i in df.meta.iter().filter(|i| i.keyword() == "ARG") {
+        for (name, default) in crate::dockerfile::arg_decls(i.rest()) {
+            let v = args
+                .get(&name)
+                .cloned()
+                .or_else(|| default.map(|d| crate::dockerfile::expand(&d, &meta)))
+                .unwrap_or_default();
+            meta.insert(name, v);
+        }
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for (k, stage) in df.stages.iter().enumerate() {
+        let base = crate::dockerfile::expand(&stage.base, &meta);
+        if base == "scratch" || df.stage_ref(&base, k).is_some() {
+            continue;
+        }
+        if let Ok(r) = crate::registry::Reference::parse(&base)
+            && !hosts.contains(&r.repository.host)
+        {
+            hosts.push(r.repository.host);
+        }
+    }
+    let mut out = HashMap::new();
+    for host in hosts {
+        let kc = keychain.clone();
+        let h = host.clone();
+        let found = tokio::task::spawn_blocking(move || kc.lookup(&h))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let Some(found) = found else { continue };
+        let server = if host == "docker.io" {
+            "https://index.docker.io/v1/".to_string()
+        } else {
+            host.clone()
+        };
+        let creds = match found.credential {
+            crate::registry::auth::Credential::Basic { username, password } => {
+                bollard::auth::DockerCredentials {
+                    username: Some(username),
+                    password: Some(password),
+                    serveraddress: Some(server.clone()),
+                    ..Default::default()
+                }
+            }
+            crate::registry::auth::Credential::IdentityToken(t) => {
+                bollard::auth::DockerCredentials {
+                    identitytoken: Some(t),
+                    serveraddress: Some(server.clone()),
+                    ..Default::default()
+                }
+            }
+        };
+        out.insert(server, creds);
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
 /// Check that the built image carries every label asked for; when it does not, add them
 /// with a one-line `FROM <id>` + `LABEL` build. Buildah (Podman) drops `--label`s when every
 /// step of a stage that is not the Dockerfile's last is cached, and without its
@@ -684,7 +758,7 @@ async fn ensure_labels(
         .forcerm(true)
         .build();
     let body = futures::stream::once(async move { bytes::Bytes::from(tar) });
-    let fixed = match run_classic(docker, options, body, &dockerfile, log).await? {
+    let fixed = match run_classic(docker, options, None, body, &dockerfile, log).await? {
         Ok(Some(new_id)) => new_id,
         Ok(None) => docker
             .inspect_image(local)
@@ -755,11 +829,12 @@ async fn run_buildkit(
 async fn run_classic(
     docker: &Docker,
     options: bollard::query_parameters::BuildImageOptions,
+    credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
     body: impl futures::Stream<Item = bytes::Bytes> + Send + 'static,
     dockerfile_text: &str,
     log: &mut impl FnMut(&str),
 ) -> Ran {
-    let mut stream = docker.build_image(options, None, Some(bollard::body_stream(body)));
+    let mut stream = docker.build_image(options, credentials, Some(bollard::body_stream(body)));
     let mut current_step = String::new();
     let mut image_id = None;
     while let Some(item) = stream.next().await {

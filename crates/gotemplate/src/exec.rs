@@ -70,7 +70,11 @@ pub(crate) struct State<'a> {
     pub set: &'a Templates,
     pub tree: &'a Tree,
     node: Option<At<'a>>,
-    vars: Vec<(String, Value)>,
+    /// Variables, each with whether it holds an element of an interface{} list or map
+    /// (Go then types it `interface {}`).
+    vars: Vec<(String, Value, bool)>,
+    /// Whether dot is such an element (inside `range` over an interface{} collection).
+    dot_iface: bool,
     pub depth: usize,
     pub out: &'a mut String,
 }
@@ -87,7 +91,8 @@ pub(crate) fn execute(
         set,
         tree,
         node: None,
-        vars: vec![("$".into(), data.clone())],
+        vars: vec![("$".into(), data.clone(), false)],
+        dot_iface: false,
         depth,
         out,
     };
@@ -130,31 +135,33 @@ impl<'a> State<'a> {
     }
 
     fn push(&mut self, name: &str, v: Value) {
-        self.vars.push((name.to_string(), v));
+        self.vars.push((name.to_string(), v, false));
     }
 
     fn set_var(&mut self, name: &str, v: Value) -> R<()> {
-        for (n, val) in self.vars.iter_mut().rev() {
+        for (n, val, iface) in self.vars.iter_mut().rev() {
             if n == name {
                 *val = v;
+                *iface = false;
                 return Ok(());
             }
         }
         Err(self.errorf(format!("undefined variable: {name}")))
     }
 
-    fn var_value(&self, name: &str) -> R<Value> {
-        for (n, val) in self.vars.iter().rev() {
+    fn var_value(&self, name: &str) -> R<(Value, bool)> {
+        for (n, val, iface) in self.vars.iter().rev() {
             if n == name {
-                return Ok(val.clone());
+                return Ok((val.clone(), *iface));
             }
         }
         Err(self.errorf(format!("undefined variable: {name}")))
     }
 
-    fn set_top_var(&mut self, n: usize, v: Value) {
+    fn set_top_var(&mut self, n: usize, v: Value, iface: bool) {
         let len = self.vars.len();
         self.vars[len - n].1 = v;
+        self.vars[len - n].2 = iface;
     }
 
     fn walk_list(&mut self, dot: &Value, list: &'a [Node]) -> Result<(), Ctl> {
@@ -197,7 +204,10 @@ impl<'a> State<'a> {
             let val = self.eval_pipeline(dot, &b.pipe)?;
             if val.truth() {
                 if with {
-                    self.walk_list(&val, &b.list)
+                    let saved = std::mem::replace(&mut self.dot_iface, false);
+                    let r = self.walk_list(&val, &b.list);
+                    self.dot_iface = saved;
+                    r
                 } else {
                     self.walk_list(dot, &b.list)
                 }
@@ -226,14 +236,21 @@ impl<'a> State<'a> {
         let val = self.eval_pipeline(dot, &r.pipe)?;
         let mark = self.vars.len();
         let ndecl = r.pipe.decl.len();
+        let iface = match &val {
+            Value::List(l) => l.elem == crate::value::Elem::Any,
+            Value::Map(m) => m.elem == crate::value::Elem::Any,
+            _ => false,
+        };
         let one = |st: &mut Self, index: Value, elem: Value| -> Result<(), Ctl> {
             if ndecl > 0 {
-                st.set_top_var(1, elem.clone());
+                st.set_top_var(1, elem.clone(), iface);
             }
             if ndecl > 1 {
-                st.set_top_var(2, index);
+                st.set_top_var(2, index, false);
             }
+            let saved = std::mem::replace(&mut st.dot_iface, iface);
             let res = st.walk_list(&elem, &r.list);
+            st.dot_iface = saved;
             st.vars.truncate(mark);
             match res {
                 Err(Ctl::Continue) => Ok(()),
@@ -306,7 +323,8 @@ impl<'a> State<'a> {
             set: self.set,
             tree: &tree,
             node: None,
-            vars: vec![("$".into(), new_dot.clone())],
+            vars: vec![("$".into(), new_dot.clone(), false)],
+            dot_iface: false,
             depth: self.depth + 1,
             out: &mut *self.out,
         };
@@ -349,9 +367,11 @@ impl<'a> State<'a> {
         match first {
             Arg::Field { ident, .. } => {
                 self.at(At::Arg(first));
+                let iface = self.dot_iface;
                 return self.eval_field_chain(
                     dot,
                     dot.clone(),
+                    iface,
                     At::Arg(first),
                     ident,
                     &cmd.args,
@@ -423,7 +443,7 @@ impl<'a> State<'a> {
             return Err(self.errorf(format!("indirection through explicit nil in {chain}")));
         }
         let recv = self.eval_arg(dot, None, node)?;
-        self.eval_field_chain(dot, recv, At::Arg(chain), fields, args, fin)
+        self.eval_field_chain(dot, recv, false, At::Arg(chain), fields, args, fin)
     }
 
     fn eval_variable(
@@ -435,7 +455,7 @@ impl<'a> State<'a> {
         fin: Option<Value>,
     ) -> R<Value> {
         self.at(At::Var(v));
-        let value = self.var_value(&v.ident[0])?;
+        let (value, iface) = self.var_value(&v.ident[0])?;
         if v.ident.len() == 1 {
             if let Some(args) = args {
                 self.not_a_function(args, &fin)?;
@@ -447,6 +467,7 @@ impl<'a> State<'a> {
         self.eval_field_chain(
             dot,
             value,
+            iface,
             At::Var(v),
             &v.ident[1..],
             args.unwrap_or(&[]),
@@ -454,19 +475,20 @@ impl<'a> State<'a> {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval_field_chain(
         &mut self,
         dot: &Value,
         mut recv: Value,
+        mut iface: bool,
         node: At<'a>,
         ident: &[String],
         args: &'a [Arg],
         fin: Option<Value>,
     ) -> R<Value> {
         let n = ident.len();
-        // Whether the receiver is an element of an interface{}-typed map (Go then names its
-        // type `interface {}` and a nil one is a nil pointer, not a missing key).
-        let mut iface = false;
+        // `iface`: whether the receiver is an element of an interface{}-typed map or list
+        // (Go then names its type `interface {}` and a nil one is a nil pointer).
         for name in &ident[..n - 1] {
             (recv, iface) = self.eval_field(dot, name, node, &[], None, recv, iface)?;
         }
@@ -661,9 +683,11 @@ impl<'a> State<'a> {
                 return Err(self.errorf(format!("cannot assign nil to {}", t.go_name())));
             }
             Arg::Field { ident, .. } => {
+                let iface = self.dot_iface;
                 let v = self.eval_field_chain(
                     dot,
                     dot.clone(),
+                    iface,
                     At::Arg(n),
                     ident,
                     std::slice::from_ref(n),

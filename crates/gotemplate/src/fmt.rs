@@ -503,6 +503,10 @@ fn fmt_one(v: &Value, verb: char, f: &Flags) -> Option<String> {
 }
 
 fn fmt_elem(v: &Value, verb: char, f: &Flags) -> String {
+    // A nil inside a list or map prints as <nil> whatever the verb (Go's printValue).
+    if let Value::Nil = v {
+        return pad("<nil>".into(), f, false);
+    }
     let s = fmt_one(v, verb, f).unwrap_or_else(|| bad_verb(verb, v));
     pad(s, f, !matches!(v, Value::String(_)))
 }

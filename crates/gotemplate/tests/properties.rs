@@ -23,7 +23,8 @@ fn uuidv4_is_a_random_version_4_uuid() {
 
 #[test]
 fn random_strings_have_the_asked_length_and_alphabet() {
-    let cases: &[(&str, fn(char) -> bool)] = &[
+    type Alphabet = fn(char) -> bool;
+    let cases: &[(&str, Alphabet)] = &[
         ("randAlphaNum", |c| c.is_ascii_alphanumeric()),
         ("randAlpha", |c| c.is_ascii_alphabetic()),
         ("randNumeric", |c| c.is_ascii_digit()),

@@ -374,11 +374,11 @@ impl<'a> State<'a> {
                     iface,
                     At::Arg(first),
                     ident,
-                    &cmd.args,
+                    Some(&cmd.args),
                     fin,
                 );
             }
-            Arg::Chain { .. } => return self.eval_chain(dot, first, &cmd.args, fin),
+            Arg::Chain { .. } => return self.eval_chain(dot, first, Some(&cmd.args), fin),
             Arg::Identifier { name, .. } => {
                 return self.eval_function(dot, first, name, At::Cmd(cmd), Some(&cmd.args), fin);
             }
@@ -432,7 +432,7 @@ impl<'a> State<'a> {
         &mut self,
         dot: &Value,
         chain: &'a Arg,
-        args: &'a [Arg],
+        args: Option<&'a [Arg]>,
         fin: Option<Value>,
     ) -> R<Value> {
         self.at(At::Arg(chain));
@@ -464,15 +464,7 @@ impl<'a> State<'a> {
             }
             return Ok(value);
         }
-        self.eval_field_chain(
-            dot,
-            value,
-            iface,
-            At::Var(v),
-            &v.ident[1..],
-            args.unwrap_or(&[]),
-            fin,
-        )
+        self.eval_field_chain(dot, value, iface, At::Var(v), &v.ident[1..], args, fin)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -483,14 +475,14 @@ impl<'a> State<'a> {
         mut iface: bool,
         node: At<'a>,
         ident: &[String],
-        args: &'a [Arg],
+        args: Option<&'a [Arg]>,
         fin: Option<Value>,
     ) -> R<Value> {
         let n = ident.len();
         // `iface`: whether the receiver is an element of an interface{}-typed map or list
         // (Go then names its type `interface {}` and a nil one is a nil pointer).
         for name in &ident[..n - 1] {
-            (recv, iface) = self.eval_field(dot, name, node, &[], None, recv, iface)?;
+            (recv, iface) = self.eval_field(dot, name, node, None, None, recv, iface)?;
         }
         Ok(self
             .eval_field(dot, &ident[n - 1], node, args, fin, recv, iface)?
@@ -500,10 +492,10 @@ impl<'a> State<'a> {
     #[allow(clippy::too_many_arguments)]
     fn eval_field(
         &mut self,
-        _dot: &Value,
+        dot: &Value,
         name: &str,
-        _node: At<'a>,
-        args: &'a [Arg],
+        node: At<'a>,
+        args: Option<&'a [Arg]>,
         fin: Option<Value>,
         recv: Value,
         iface: bool,
@@ -521,7 +513,13 @@ impl<'a> State<'a> {
             }
             return Ok((Value::Nil, false));
         }
-        let has_args = args.len() > 1 || fin.is_some();
+        if let Value::Object(o) = &recv
+            && let Some(method) = o.method(name)
+        {
+            let v = self.eval_call(dot, &method, false, node, name, args, fin)?;
+            return Ok((v, false));
+        }
+        let has_args = args.is_some_and(|a| a.len() > 1) || fin.is_some();
         if let Value::Map(m) = &recv {
             if has_args {
                 return Err(self.errorf(format!("{name} is not a method but has arguments")));
@@ -690,7 +688,7 @@ impl<'a> State<'a> {
                     iface,
                     At::Arg(n),
                     ident,
-                    std::slice::from_ref(n),
+                    Some(std::slice::from_ref(n)),
                     None,
                 )?;
                 return self.validate_type(v, ty);
@@ -708,7 +706,7 @@ impl<'a> State<'a> {
                 return self.validate_type(v, ty);
             }
             Arg::Chain { .. } => {
-                let v = self.eval_chain(dot, n, &[], None)?;
+                let v = self.eval_chain(dot, n, None, None)?;
                 return self.validate_type(v, ty);
             }
             _ => {}

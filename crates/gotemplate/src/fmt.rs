@@ -268,6 +268,7 @@ fn write_v(out: &mut String, v: &Value, nested: bool) {
         Value::Float(f) => out.push_str(&float_v(*f)),
         Value::String(s) => out.push_str(s),
         Value::Time(t) => out.push_str(&time_string(t)),
+        Value::Object(o) => out.push_str(&o.display()),
         Value::List(l) => {
             out.push('[');
             for (i, e) in l.items.borrow().iter().enumerate() {
@@ -471,7 +472,7 @@ fn fmt_one(v: &Value, verb: char, f: &Flags) -> Option<String> {
         Value::Int(i) | Value::Int64(i) => fmt_int(*i as i128, verb, f),
         Value::Float(x) => fmt_float(*x, verb, f),
         Value::String(s) => fmt_str(s, verb, f),
-        Value::Time(_) => match verb {
+        Value::Time(_) | Value::Object(_) => match verb {
             'v' | 's' => Some(sprint_value(v)),
             _ => None,
         },

@@ -32,6 +32,20 @@ pub enum Value {
     Map(Map),
     /// Go `time.Time` (from sprig's date functions), as seconds + nanoseconds and an offset.
     Time(Time),
+    /// A host value with methods (Go's struct with methods, e.g. werf's `.Files`).
+    Object(Rc<dyn Object>),
+}
+
+/// A value with methods, callable from templates as `.Obj.Method arg…`.
+pub trait Object: std::fmt::Debug {
+    /// Go's type name (`%T`, error texts).
+    fn type_name(&self) -> String;
+    /// The method `name` with its Go signature, if there is one.
+    fn method(&self, name: &str) -> Option<crate::funcs::Func>;
+    /// `%v` text.
+    fn display(&self) -> String {
+        format!("{{{}}}", self.type_name())
+    }
 }
 
 /// A point in time with a fixed UTC offset.
@@ -142,6 +156,7 @@ impl Value {
                 Elem::Str => "map[string]string".into(),
             },
             Value::Time(_) => "time.Time".into(),
+            Value::Object(o) => o.type_name(),
         }
     }
 
@@ -156,7 +171,7 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
-            Value::Time(_) => "struct",
+            Value::Time(_) | Value::Object(_) => "struct",
         }
     }
 
@@ -170,7 +185,7 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Time(_) => true,
+            Value::Time(_) | Value::Object(_) => true,
         }
     }
 
@@ -213,6 +228,7 @@ impl Value {
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Time(a), Value::Time(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b),
             (Value::List(a), Value::List(b)) => {
                 a.elem == b.elem && {
                     let (a, b) = (a.items.borrow(), b.items.borrow());

@@ -438,6 +438,7 @@ fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
 fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<&str>, depth: usize) {
     match v {
         Value::Nil => out.push_str("null"),
+        Value::Object(_) => out.push_str("{}"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&float_json(*f)),

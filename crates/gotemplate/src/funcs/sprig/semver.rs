@@ -38,7 +38,47 @@ fn res() -> Option<&'static Res> {
     .as_ref()
 }
 
+/// `*semver.Version` as templates see it: `%v` is its `String()`, fields are methods.
+#[derive(Debug)]
+struct VersionObject {
+    v: Version,
+    original: String,
+}
+
+impl crate::value::Object for VersionObject {
+    fn type_name(&self) -> String {
+        "*semver.Version".into()
+    }
+
+    fn method(&self, name: &str) -> Option<crate::funcs::Func> {
+        let v = self.v.clone();
+        let original = self.original.clone();
+        let value = match name {
+            "Major" => Value::Int64(v.major as i64),
+            "Minor" => Value::Int64(v.minor as i64),
+            "Patch" => Value::Int64(v.patch as i64),
+            "Prerelease" => Value::string(v.pre.clone()),
+            "Metadata" => Value::string(v.metadata.clone()),
+            "Original" => Value::string(original),
+            "String" => Value::string(v.to_string()),
+            _ => return None,
+        };
+        Some(crate::funcs::Func::new(&[], move |_, _| Ok(value.clone())))
+    }
+
+    fn display(&self) -> String {
+        self.v.to_string()
+    }
+}
+
 pub(super) fn register(v: &mut Reg) {
+    fixed(v, "semver", &[Ty::String], |a| {
+        let ver = Version::parse(s(&a[0]))?;
+        Ok(Value::Object(std::rc::Rc::new(VersionObject {
+            v: ver,
+            original: s(&a[0]).to_string(),
+        })))
+    });
     fixed(v, "semverCompare", &[Ty::String, Ty::String], |a| {
         let c = Constraints::parse(s(&a[0]))?;
         let ver = Version::parse(s(&a[1]))?;

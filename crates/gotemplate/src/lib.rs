@@ -20,7 +20,7 @@ use std::rc::Rc;
 pub use error::{Error, ErrorKind};
 pub use exec::{MAX_EXEC_DEPTH, MissingKey};
 pub use funcs::{Func, Ty};
-pub use value::{Elem, List, Map, Value};
+pub use value::{Elem, List, Map, Object, Value};
 
 use ast::{Tree, is_empty_tree};
 

@@ -1,16 +1,14 @@
-//! Rendering werf.yaml as a Go template, the way werf does: `env`, a sprig subset, `set`
-//! on the root context, `include`/`define` (also from `.werf/**/*.tmpl`), `tpl`, and
-//! `.Files.Get` / `.Files.Glob` confined to the project directory.
-//!
-//! gotmpl has no sprig and no method calls, so the functions are written here (sprig is a Go
-//! library; there is no Rust crate of it for gotmpl).
+//! Rendering werf.yaml as a Go template, the way werf does, with the `gotemplate` engine:
+//! all of sprig, werf's own functions (`env` with 1 or 2 arguments, `required`, `include`,
+//! `tpl` sharing the template set, `fromYaml`, `toYaml`), `.Files.Get/.Glob/.Exists/.IsDir`
+//! confined to the repository, `.Env`, and `.werf/**/*.tmpl` partials registered under their
+//! path inside `.werf/` (so `include "go.tmpl"` works).
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::rc::Rc;
 
-use base64::Engine;
-use gotmpl::{Template, TemplateError, Value};
+use gotemplate::{Func, Object, Templates, Ty, Value};
 
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +21,7 @@ pub struct RenderError {
 /// What templates can read.
 #[derive(Debug, Clone, Default)]
 pub struct RenderInput {
-    /// Project directory (`.Files` reads only inside it).
+    /// Project directory (`.Files` paths are relative to it).
     pub dir: PathBuf,
     /// `.Env` (werf's `--env`).
     pub env: Option<String>,
@@ -35,353 +33,378 @@ pub struct RenderInput {
 
 /// Render `source` (named `file` in messages).
 pub fn render(file: &str, source: &str, input: &RenderInput) -> Result<String, RenderError> {
-    let sets: Arc<Mutex<BTreeMap<String, Value>>> = Arc::new(Mutex::new(BTreeMap::new()));
-    // `set . "K" v` cannot change gotmpl's immutable root map; record the keys and render
-    // again with them in the root until nothing new is set.
-    let mut known: BTreeMap<String, Value> = BTreeMap::new();
-    for _ in 0..8 {
-        let root = root_value(input, &known);
-        let out = render_once(file, source, input, &sets, &root)?;
-        let recorded = sets.lock().map(|s| s.clone()).unwrap_or_default();
-        let changed = recorded
-            .iter()
-            .any(|(k, v)| known.get(k).map(|o| o.to_string()) != Some(v.to_string()));
-        if !changed {
-            return Ok(out);
-        }
-        known.extend(recorded);
+    let t = Templates::with_sprig();
+    add_werf_funcs(&t, input);
+    for (name, text) in &input.partials {
+        // werf names a partial by its path inside `.werf/`.
+        let tname = name.strip_prefix(".werf/").unwrap_or(name);
+        t.parse(tname, text).map_err(|e| RenderError {
+            file: name.clone(),
+            message: e.to_string(),
+        })?;
     }
-    Err(RenderError {
-        file: file.to_string(),
-        message: "values set with `set` keep changing between renders".to_string(),
-    })
-}
-
-fn root_value(input: &RenderInput, known: &BTreeMap<String, Value>) -> Value {
-    let mut m: BTreeMap<Arc<str>, Value> = BTreeMap::new();
-    m.insert(
-        "Env".into(),
-        Value::String(input.env.clone().unwrap_or_default().into()),
-    );
-    m.insert("Files".into(), Value::Map(Arc::new(BTreeMap::new())));
-    for (k, v) in known {
-        m.insert(k.as_str().into(), v.clone());
-    }
-    Value::Map(Arc::new(m))
-}
-
-/// gotmpl cannot call methods, so `.Files.Get` / `$.Files.Glob` become functions.
-fn rewrite_files_calls(source: &str) -> String {
-    source
-        .replace("$.Files.Get", "files_get")
-        .replace("$.Files.Glob", "files_glob")
-        .replace(".Files.Get", "files_get")
-        .replace(".Files.Glob", "files_glob")
-}
-
-type Shared = Arc<OnceLock<Template>>;
-
-fn render_once(
-    file: &str,
-    source: &str,
-    input: &RenderInput,
-    sets: &Arc<Mutex<BTreeMap<String, Value>>>,
-    root: &Value,
-) -> Result<String, RenderError> {
-    let err = |e: TemplateError| RenderError {
+    let err = |e: gotemplate::Error| RenderError {
         file: file.to_string(),
         message: e.to_string(),
     };
-    let shared: Shared = Arc::new(OnceLock::new());
-    let mut tmpl = with_funcs(Template::new(file), input, sets, &shared);
-    for (name, text) in &input.partials {
-        tmpl = tmpl
-            .parse(&rewrite_files_calls(text))
-            .map_err(|e| RenderError {
-                file: name.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    let tmpl = tmpl.parse(&rewrite_files_calls(source)).map_err(err)?;
-    let tmpl = shared.get_or_init(|| tmpl);
-    tmpl.execute_to_string(root).map_err(err)
+    t.parse(file, source).map_err(err)?;
+    let mut root = BTreeMap::new();
+    root.insert(
+        "Env".to_string(),
+        Value::string(input.env.clone().unwrap_or_default()),
+    );
+    root.insert(
+        "Files".to_string(),
+        Value::Object(Rc::new(Files {
+            dir: input.dir.clone(),
+            root: confinement_root(&input.dir),
+        })),
+    );
+    t.execute(file, &Value::map(root)).map_err(err)
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Nil => String::new(),
-        other => other.to_string(),
-    }
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
-fn string(v: impl Into<String>) -> Value {
-    Value::String(v.into().into())
-}
-
-fn exec_err(msg: impl Into<String>) -> TemplateError {
-    TemplateError::Exec(msg.into())
-}
-
-fn arg(args: &[Value], i: usize, name: &str) -> Result<Value, TemplateError> {
-    args.get(i)
-        .cloned()
-        .ok_or_else(|| exec_err(format!("{name}: missing argument {}", i + 1)))
-}
-
-/// A path inside `dir`, or an error: templates must not read outside the project.
-fn confined(dir: &Path, rel: &str) -> Result<PathBuf, TemplateError> {
-    let p = Path::new(rel);
-    let escapes = p.is_absolute()
-        || p.components()
-            .try_fold(0i32, |depth, c| match c {
-                Component::ParentDir if depth == 0 => None,
-                Component::ParentDir => Some(depth - 1),
-                Component::Normal(_) => Some(depth + 1),
-                _ => Some(depth),
-            })
-            .is_none();
-    if escapes {
-        return Err(exec_err(format!(
-            "{rel}: path is outside the project directory"
-        )));
-    }
-    Ok(dir.join(p))
-}
-
-fn with_funcs(
-    t: Template,
-    input: &RenderInput,
-    sets: &Arc<Mutex<BTreeMap<String, Value>>>,
-    shared: &Shared,
-) -> Template {
+fn add_werf_funcs(t: &Templates, input: &RenderInput) {
     let vars = input.vars.clone();
-    let dir = input.dir.clone();
-    let dir2 = input.dir.clone();
-    let sets = sets.clone();
-    // Weak: the template owns this closure, a strong reference would be a cycle (a leak the
-    // fuzzer found).
-    let inc = Arc::downgrade(shared);
-    let tpl_input = input.clone();
-    let tpl_sets = sets.clone();
-    t.func("env", move |a| {
-        let name = s(&arg(a, 0, "env")?);
-        Ok(match vars.get(&name) {
-            Some(v) if !v.is_empty() => string(v.clone()),
-            _ => a.get(1).cloned().unwrap_or_else(|| string("")),
-        })
-    })
-    .func("default", |a| {
-        let d = arg(a, 0, "default")?;
-        Ok(match a.get(1) {
-            Some(v) if v.is_truthy() => v.clone(),
-            _ => d,
-        })
-    })
-    .func("required", |a| {
-        let msg = s(&arg(a, 0, "required")?);
-        match a.get(1) {
-            Some(v) if v.is_truthy() => Ok(v.clone()),
-            _ => Err(exec_err(msg)),
+    // werf: env NAME [DEFAULT]; the default also replaces an empty value.
+    t.add_func(
+        "env",
+        Func::variadic(&[Ty::Any], Ty::String, move |_, a| {
+            if a.len() > 2 {
+                return Err("more than 1 optional argument prohibited".into());
+            }
+            let name = gotemplate::fmt::sprint_value(&a[0]);
+            let fallback = a.get(1).map(|v| s(v).to_string());
+            Ok(Value::string(match (vars.get(&name), fallback) {
+                (Some(v), Some(f)) if v.is_empty() => f,
+                (Some(v), _) => v.clone(),
+                (None, Some(f)) => f,
+                (None, None) => String::new(),
+            }))
+        }),
+    );
+    t.add_func(
+        "required",
+        Func::new(&[Ty::String, Ty::Any], |_, a| match &a[1] {
+            Value::Nil => Err(s(&a[0]).to_string()),
+            Value::String(v) if v.is_empty() => Err(s(&a[0]).to_string()),
+            v => Ok(v.clone()),
+        }),
+    );
+    t.add_func(
+        "include",
+        Func::new(&[Ty::String, Ty::Any], |set, a| {
+            set.execute(s(&a[0]), &a[1])
+                .map(Value::string)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    t.add_func(
+        "tpl",
+        Func::new(&[Ty::String, Ty::Any], |set, a| {
+            // werf parses the text into the shared set under a generated name; a name derived
+            // from the text keeps error messages stable.
+            let name = tpl_name(s(&a[0]));
+            set.parse(&name, s(&a[0])).map_err(|e| e.to_string())?;
+            set.execute(&name, &a[1])
+                .map(Value::string)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    t.add_func(
+        "fromYaml",
+        Func::new(&[Ty::String], |_, a| from_yaml(s(&a[0]))),
+    );
+    t.add_func(
+        "toYaml",
+        Func::new(&[Ty::Any], |_, a| {
+            let mut out = String::new();
+            to_yaml(&mut out, &a[0], 0);
+            Ok(Value::string(out.trim_end_matches('\n').to_string()))
+        }),
+    );
+}
+
+fn tpl_name(text: &str) -> String {
+    use sha2::Digest;
+    let h = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    format!("tpl-{}", &h[..10])
+}
+
+fn json_to_value(j: &serde_json::Value) -> Value {
+    match j {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::Array(a) => Value::list(a.iter().map(json_to_value).collect()),
+        serde_json::Value::Object(o) => Value::map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        ),
+        other => Value::from_json(other),
+    }
+}
+
+/// werf's `fromYaml`: a mapping (empty text gives an empty one).
+fn from_yaml(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::empty_map());
+    }
+    let j: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| format!("yaml: {e}"))?;
+    match j {
+        serde_json::Value::Object(_) => Ok(json_to_value(&j)),
+        serde_json::Value::Null => Ok(Value::empty_map()),
+        other => Err(format!(
+            "yaml: unmarshal errors:\n  line 1: cannot unmarshal {} into map[string]interface {{}}",
+            match other {
+                serde_json::Value::Array(_) => "!!seq",
+                serde_json::Value::String(_) => "!!str",
+                serde_json::Value::Bool(_) => "!!bool",
+                _ => "!!int",
+            }
+        )),
+    }
+}
+
+/// Whether a string needs quotes to stay a string in YAML.
+fn yaml_needs_quotes(v: &str) -> bool {
+    v.is_empty()
+        || v.trim() != v
+        || matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
+        )
+        || v.parse::<f64>().is_ok()
+        || v.starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@`".contains(c))
+        || v.contains(": ")
+        || v.contains(" #")
+        || v.contains('\n')
+        || v.ends_with(':')
+}
+
+/// A yaml.v2-style block rendering (`toYaml`): sorted keys, lists not indented under keys.
+fn to_yaml(out: &mut String, v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Map(m) if !m.is_empty() => {
+            for (k, e) in m.entries.borrow().iter() {
+                out.push_str(&pad);
+                out.push_str(&yaml_scalar_str(k));
+                out.push(':');
+                match e {
+                    Value::Map(x) if !x.is_empty() => {
+                        out.push('\n');
+                        to_yaml(out, e, indent + 2);
+                    }
+                    Value::List(x) if !x.is_empty() => {
+                        out.push('\n');
+                        to_yaml(out, e, indent);
+                    }
+                    _ => {
+                        out.push(' ');
+                        out.push_str(&yaml_scalar(e));
+                        out.push('\n');
+                    }
+                }
+            }
         }
-    })
-    .func("quote", |a| {
-        Ok(string(
-            a.iter()
-                .map(|v| format!("{:?}", s(v)))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ))
-    })
-    .func("squote", |a| {
-        Ok(string(
-            a.iter()
-                .map(|v| format!("'{}'", s(v)))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ))
-    })
-    .func("set", move |a| {
-        let dict = arg(a, 0, "set")?;
-        let key = s(&arg(a, 1, "set")?);
-        let val = arg(a, 2, "set")?;
-        let mut m = match dict {
-            Value::Map(m) => (*m).clone(),
-            _ => BTreeMap::new(),
-        };
-        if let Ok(mut rec) = sets.lock() {
-            rec.insert(key.clone(), val.clone());
+        Value::List(l) if !l.is_empty() => {
+            for e in l.items.borrow().iter() {
+                out.push_str(&pad);
+                out.push('-');
+                match e {
+                    Value::Map(x) if !x.is_empty() => {
+                        let mut inner = String::new();
+                        to_yaml(&mut inner, e, indent + 2);
+                        out.push(' ');
+                        out.push_str(inner.trim_start());
+                    }
+                    Value::List(x) if !x.is_empty() => {
+                        out.push('\n');
+                        to_yaml(out, e, indent + 2);
+                    }
+                    _ => {
+                        out.push(' ');
+                        out.push_str(&yaml_scalar(e));
+                        out.push('\n');
+                    }
+                }
+            }
         }
-        m.insert(key.as_str().into(), val);
-        Ok(Value::Map(Arc::new(m)))
-    })
-    .func("dict", |a| {
-        let mut m = BTreeMap::new();
-        for pair in a.chunks(2) {
-            m.insert(
-                s(&pair[0]).as_str().into(),
-                pair.get(1).cloned().unwrap_or(Value::Nil),
-            );
+        other => {
+            out.push_str(&yaml_scalar(other));
+            out.push('\n');
         }
-        Ok(Value::Map(Arc::new(m)))
-    })
-    .func("list", |a| Ok(Value::List(a.to_vec().into())))
-    .func("get", |a| {
-        let key = s(&arg(a, 1, "get")?);
-        Ok(match arg(a, 0, "get")? {
-            Value::Map(m) => m.get(key.as_str()).cloned().unwrap_or_else(|| string("")),
-            _ => string(""),
-        })
-    })
-    .func("hasKey", |a| {
-        let key = s(&arg(a, 1, "hasKey")?);
-        Ok(Value::Bool(match arg(a, 0, "hasKey")? {
-            Value::Map(m) => m.contains_key(key.as_str()),
-            _ => false,
-        }))
-    })
-    .func("empty", |a| {
-        Ok(Value::Bool(!a.first().is_some_and(Value::is_truthy)))
-    })
-    .func("ternary", |a| {
-        let c = arg(a, 2, "ternary")?;
-        if c.is_truthy() {
-            arg(a, 0, "ternary")
+    }
+}
+
+fn yaml_scalar_str(s: &str) -> String {
+    if yaml_needs_quotes(s) {
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::Nil => "null".into(),
+        Value::String(s) => yaml_scalar_str(s),
+        Value::Map(_) => "{}".into(),
+        Value::List(_) => "[]".into(),
+        other => gotemplate::fmt::sprint_value(other),
+    }
+}
+
+/// Where `.Files` may read: the git work tree holding the project (werf allows `../`
+/// inside the repository), else the project directory.
+fn confinement_root(dir: &Path) -> PathBuf {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut cur = Some(dir.as_path());
+    while let Some(d) = cur {
+        if d.join(".git").exists() {
+            return d.to_path_buf();
+        }
+        cur = d.parent();
+    }
+    dir
+}
+
+/// werf's `.Files`: reads files of the repository, never outside it (also not through a
+/// symbolic link that points out of it).
+#[derive(Debug)]
+struct Files {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Files {
+    /// The path of `rel` if it stays inside the repository.
+    fn confined(&self, rel: &str) -> Result<PathBuf, String> {
+        let p = Path::new(rel);
+        let outside = || format!("{rel}: path is outside the project directory");
+        if p.is_absolute() {
+            return Err(outside());
+        }
+        let joined = self.dir.join(p);
+        // Lexically first (the path may not exist), then after resolving links.
+        let mut norm = PathBuf::new();
+        for c in joined.components() {
+            match c {
+                Component::ParentDir => {
+                    norm.pop();
+                }
+                Component::CurDir => {}
+                other => norm.push(other.as_os_str()),
+            }
+        }
+        let root = &self.root;
+        let dir_canon = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        let norm_canon_base = if norm.starts_with(&self.dir) {
+            dir_canon.join(norm.strip_prefix(&self.dir).unwrap_or(&norm))
         } else {
-            arg(a, 1, "ternary")
+            norm.clone()
+        };
+        if !norm_canon_base.starts_with(root) {
+            return Err(outside());
         }
-    })
-    .func("lower", |a| {
-        Ok(string(s(&arg(a, 0, "lower")?).to_lowercase()))
-    })
-    .func("upper", |a| {
-        Ok(string(s(&arg(a, 0, "upper")?).to_uppercase()))
-    })
-    .func("trim", |a| Ok(string(s(&arg(a, 0, "trim")?).trim())))
-    .func("trimSuffix", |a| {
-        let suf = s(&arg(a, 0, "trimSuffix")?);
-        let v = s(&arg(a, 1, "trimSuffix")?);
-        Ok(string(v.strip_suffix(&suf).unwrap_or(&v)))
-    })
-    .func("trimPrefix", |a| {
-        let pre = s(&arg(a, 0, "trimPrefix")?);
-        let v = s(&arg(a, 1, "trimPrefix")?);
-        Ok(string(v.strip_prefix(&pre).unwrap_or(&v)))
-    })
-    .func("replace", |a| {
-        let old = s(&arg(a, 0, "replace")?);
-        let new = s(&arg(a, 1, "replace")?);
-        Ok(string(s(&arg(a, 2, "replace")?).replace(&old, &new)))
-    })
-    .func("contains", |a| {
-        let sub = s(&arg(a, 0, "contains")?);
-        Ok(Value::Bool(s(&arg(a, 1, "contains")?).contains(&sub)))
-    })
-    .func("hasPrefix", |a| {
-        let p = s(&arg(a, 0, "hasPrefix")?);
-        Ok(Value::Bool(s(&arg(a, 1, "hasPrefix")?).starts_with(&p)))
-    })
-    .func("hasSuffix", |a| {
-        let p = s(&arg(a, 0, "hasSuffix")?);
-        Ok(Value::Bool(s(&arg(a, 1, "hasSuffix")?).ends_with(&p)))
-    })
-    .func("toString", |a| Ok(string(s(&arg(a, 0, "toString")?))))
-    .func("join", |a| {
-        let sep = s(&arg(a, 0, "join")?);
-        Ok(string(match arg(a, 1, "join")? {
-            Value::List(l) => l.iter().map(s).collect::<Vec<_>>().join(&sep),
-            other => s(&other),
-        }))
-    })
-    .func("splitList", |a| {
-        let sep = s(&arg(a, 0, "splitList")?);
-        let v = s(&arg(a, 1, "splitList")?);
-        Ok(Value::List(
-            v.split(sep.as_str()).map(string).collect::<Vec<_>>().into(),
-        ))
-    })
-    .func("indent", |a| {
-        let n = arg(a, 0, "indent")?.as_int().unwrap_or(0).max(0) as usize;
-        Ok(string(indent(&s(&arg(a, 1, "indent")?), n)))
-    })
-    .func("nindent", |a| {
-        let n = arg(a, 0, "nindent")?.as_int().unwrap_or(0).max(0) as usize;
-        Ok(string(format!(
-            "\n{}",
-            indent(&s(&arg(a, 1, "nindent")?), n)
-        )))
-    })
-    .func("b64enc", |a| {
-        Ok(string(
-            base64::engine::general_purpose::STANDARD.encode(s(&arg(a, 0, "b64enc")?)),
-        ))
-    })
-    .func("sha256sum", |a| {
-        use sha2::Digest;
-        Ok(string(hex::encode(sha2::Sha256::digest(
-            s(&arg(a, 0, "sha256sum")?).as_bytes(),
-        ))))
-    })
-    .func("include", move |a| {
-        let name = s(&arg(a, 0, "include")?);
-        let data = a.get(1).cloned().unwrap_or(Value::Nil);
-        let shared = inc
-            .upgrade()
-            .ok_or_else(|| exec_err("include: templates are gone"))?;
-        let t = shared
-            .get()
-            .ok_or_else(|| exec_err("include: templates are not ready"))?;
-        t.execute_template_to_string(&name, &data)
-            .map(string)
-            .map_err(|e| exec_err(format!("include {name:?}: {e}")))
-    })
-    .func("tpl", move |a| {
-        let text = s(&arg(a, 0, "tpl")?);
-        let data = a.get(1).cloned().unwrap_or(Value::Nil);
-        render_once("tpl", &text, &tpl_input, &tpl_sets, &data)
-            .map(string)
-            .map_err(|e| exec_err(format!("tpl: {}", e.message)))
-    })
-    .func("files_get", move |a| {
-        let rel = s(&arg(a, 0, ".Files.Get")?);
-        let p = confined(&dir, &rel)?;
+        if let Ok(real) = joined.canonicalize()
+            && !real.starts_with(root)
+        {
+            return Err(format!(
+                "{rel}: resolves (through a symbolic link) outside the repository"
+            ));
+        }
+        Ok(joined)
+    }
+
+    fn get(&self, rel: &str) -> Result<Value, String> {
+        let p = self.confined(rel)?;
         std::fs::read_to_string(&p)
-            .map(string)
-            .map_err(|e| exec_err(format!(".Files.Get {rel}: {e}")))
-    })
-    .func("files_glob", move |a| {
-        let pattern = s(&arg(a, 0, ".Files.Glob")?);
-        confined(&dir2, &pattern)?;
-        let glob = globset::Glob::new(&pattern)
-            .map_err(|e| exec_err(format!(".Files.Glob {pattern}: {e}")))?
+            .map(Value::string)
+            .map_err(|e| format!("{{{{ .Files.Get {} }}}}: {e}", gotemplate::fmt::quote(rel)))
+    }
+
+    fn glob(&self, pattern: &str) -> Result<Value, String> {
+        self.confined(pattern)?;
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{{{{ .Files.Glob {} }}}}: {e}",
+                    gotemplate::fmt::quote(pattern)
+                )
+            })?
             .compile_matcher();
         let mut m = BTreeMap::new();
-        for entry in walkdir::WalkDir::new(&dir2)
+        for entry in walkdir::WalkDir::new(&self.dir)
             .into_iter()
+            .filter_entry(|e| e.file_name() != ".git")
             .filter_map(Result::ok)
         {
             if !entry.file_type().is_file() {
                 continue;
             }
-            let Ok(rel) = entry.path().strip_prefix(&dir2) else {
+            let Ok(rel) = entry.path().strip_prefix(&self.dir) else {
                 continue;
             };
             let rel = rel.to_string_lossy().to_string();
             if glob.is_match(&rel) {
-                let text = std::fs::read_to_string(entry.path())
-                    .map_err(|e| exec_err(format!(".Files.Glob {rel}: {e}")))?;
-                m.insert(rel.as_str().into(), string(text));
+                self.confined(&rel)?;
+                let text = std::fs::read_to_string(entry.path()).map_err(|e| {
+                    format!(
+                        "{{{{ .Files.Glob {} }}}}: {rel}: {e}",
+                        gotemplate::fmt::quote(pattern)
+                    )
+                })?;
+                m.insert(rel, Value::string(text));
             }
         }
-        Ok(Value::Map(Arc::new(m)))
-    })
+        if m.is_empty() {
+            return Err(format!(
+                "{{{{ .Files.Glob {} }}}}: no matches found",
+                gotemplate::fmt::quote(pattern)
+            ));
+        }
+        Ok(Value::map(m))
+    }
 }
 
-fn indent(text: &str, n: usize) -> String {
-    let pad = " ".repeat(n);
-    text.lines()
-        .map(|l| format!("{pad}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+impl Object for Files {
+    fn type_name(&self) -> String {
+        "config.files".into()
+    }
+
+    fn method(&self, name: &str) -> Option<Func> {
+        let me = Files {
+            dir: self.dir.clone(),
+            root: self.root.clone(),
+        };
+        Some(match name {
+            "Get" => Func::new(&[Ty::String], move |_, a| me.get(s(&a[0]))),
+            "Glob" => Func::new(&[Ty::String], move |_, a| me.glob(s(&a[0]))),
+            "Exists" => Func::new(&[Ty::String], move |_, a| {
+                let p = me.confined(s(&a[0]))?;
+                Ok(Value::Bool(p.exists()))
+            }),
+            "IsDir" => Func::new(&[Ty::String], move |_, a| {
+                let p = me.confined(s(&a[0]))?;
+                Ok(Value::Bool(p.is_dir()))
+            }),
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]

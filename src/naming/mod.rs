@@ -5,7 +5,6 @@
 pub mod slug;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::registry::reference::{Reference, Repository, valid_tag};
 use crate::registry::vendors::Implementation;
@@ -149,19 +148,14 @@ impl Naming {
 
     /// Full reference of `image` (None = nameless) with `tag`.
     pub fn reference(&self, image: Option<&str>, tag: &str) -> Result<Reference, NamingError> {
-        let mut data: BTreeMap<Arc<str>, gotmpl::Value> = BTreeMap::new();
-        data.insert(
-            "Repo".into(),
-            gotmpl::Value::String(self.repo.as_str().into()),
-        );
-        data.insert(
-            "Image".into(),
-            gotmpl::Value::String(image.unwrap_or("").into()),
-        );
-        data.insert("Tag".into(), gotmpl::Value::String(tag.into()));
-        let text = gotmpl::Template::new("images-repo-template")
-            .parse(&self.template)
-            .and_then(|t| t.execute_to_string(&gotmpl::Value::Map(Arc::new(data))))
+        let mut data: BTreeMap<String, gotemplate::Value> = BTreeMap::new();
+        data.insert("Repo".into(), gotemplate::Value::str(self.repo.as_str()));
+        data.insert("Image".into(), gotemplate::Value::str(image.unwrap_or("")));
+        data.insert("Tag".into(), gotemplate::Value::str(tag));
+        let t = gotemplate::Templates::new();
+        let text = t
+            .parse("images-repo-template", &self.template)
+            .and_then(|()| t.execute("images-repo-template", &gotemplate::Value::map(data)))
             .map_err(|e| NamingError::Template(e.to_string()))?;
         let r = Reference::parse(text.trim())
             .map_err(|e| NamingError::Template(format!("gives {text:?}: {e}")))?;

@@ -1,0 +1,127 @@
+//! Functions callable from templates: their Go signatures (for Go's argument checks and
+//! error texts) and their implementations.
+
+pub mod builtins;
+pub mod sprig;
+
+use std::rc::Rc;
+
+use crate::Templates;
+use crate::value::{Elem, Value};
+
+/// A Go parameter type, as far as template argument checking needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// `interface {}`
+    Any,
+    /// `reflect.Value` (Go's builtins): like `Any`.
+    Reflect,
+    Int,
+    Int64,
+    Uint32,
+    Float,
+    String,
+    Bool,
+    /// `[]interface {}`
+    ListAny,
+    /// `map[string]interface {}`
+    MapAny,
+    /// `time.Time`
+    Time,
+}
+
+impl Ty {
+    pub fn go_name(self) -> &'static str {
+        match self {
+            Ty::Any => "interface {}",
+            Ty::Reflect => "reflect.Value",
+            Ty::Int => "int",
+            Ty::Int64 => "int64",
+            Ty::Uint32 => "uint32",
+            Ty::Float => "float64",
+            Ty::String => "string",
+            Ty::Bool => "bool",
+            Ty::ListAny => "[]interface {}",
+            Ty::MapAny => "map[string]interface {}",
+            Ty::Time => "time.Time",
+        }
+    }
+
+    /// Go's `canBeNil`.
+    pub fn can_be_nil(self) -> bool {
+        matches!(self, Ty::Any | Ty::Reflect | Ty::ListAny | Ty::MapAny)
+    }
+
+    /// Go's assignability of a value's dynamic type to this parameter type.
+    pub fn accepts(self, v: &Value) -> bool {
+        match self {
+            Ty::Any | Ty::Reflect => true,
+            Ty::Int => matches!(v, Value::Int(_)),
+            Ty::Int64 => matches!(v, Value::Int64(_)),
+            Ty::Uint32 => false,
+            Ty::Float => matches!(v, Value::Float(_)),
+            Ty::String => matches!(v, Value::String(_)),
+            Ty::Bool => matches!(v, Value::Bool(_)),
+            Ty::ListAny => matches!(v, Value::List(l) if l.elem == Elem::Any),
+            Ty::MapAny => matches!(v, Value::Map(m) if m.elem == Elem::Any),
+            Ty::Time => matches!(v, Value::Time(_)),
+        }
+    }
+}
+
+/// What a host function gets besides its arguments: the template set it runs in (for
+/// functions such as `include` and `tpl` that execute or add templates).
+pub type FuncImpl = dyn Fn(&Templates, &[Value]) -> Result<Value, String>;
+
+/// A function with its Go signature.
+#[derive(Clone)]
+pub struct Func {
+    pub params: Vec<Ty>,
+    /// The element type of a final `...T` parameter.
+    pub variadic: Option<Ty>,
+    pub imp: Rc<FuncImpl>,
+}
+
+impl Func {
+    /// A function with fixed parameters.
+    pub fn new(
+        params: &[Ty],
+        f: impl Fn(&Templates, &[Value]) -> Result<Value, String> + 'static,
+    ) -> Func {
+        Func {
+            params: params.to_vec(),
+            variadic: None,
+            imp: Rc::new(f),
+        }
+    }
+
+    /// A function whose last parameter is `...variadic`.
+    pub fn variadic(
+        params: &[Ty],
+        variadic: Ty,
+        f: impl Fn(&Templates, &[Value]) -> Result<Value, String> + 'static,
+    ) -> Func {
+        Func {
+            params: params.to_vec(),
+            variadic: Some(variadic),
+            imp: Rc::new(f),
+        }
+    }
+
+    /// Number of Go parameters (the variadic slice counts as one).
+    pub fn num_in(&self) -> usize {
+        self.params.len() + usize::from(self.variadic.is_some())
+    }
+}
+
+/// Helpers for implementations: typed access to already type-checked arguments.
+pub(crate) fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+pub(crate) fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) | Value::Int64(i) => *i,
+        _ => 0,
+    }
+}

@@ -1,0 +1,100 @@
+//! sprig v3's `TxtFuncMap` (Masterminds/sprig 3.2), with the Go signatures that decide
+//! argument checks, and the same results and error texts where Go's are deterministic.
+
+use std::collections::BTreeMap;
+
+use super::{Func, Ty, int, s};
+use crate::fmt::{quote, sprint_value, sprintf};
+use crate::value::{Elem, List, Map, Time, Value};
+
+mod convert;
+mod data;
+mod dates;
+mod encoding;
+mod math;
+mod semver;
+mod strings;
+mod strings_case;
+mod url;
+
+pub use convert::{strval, to_float64, to_int64};
+pub use dates::format_time;
+
+/// Every sprig function this crate provides, with its Go signature.
+pub fn all() -> Vec<(&'static str, Func)> {
+    let mut v: Vec<(&'static str, Func)> = Vec::new();
+    strings::register(&mut v);
+    data::register(&mut v);
+    math::register(&mut v);
+    encoding::register(&mut v);
+    dates::register(&mut v);
+    semver::register(&mut v);
+    url::register(&mut v);
+    v
+}
+
+/// Names of the sprig functions this crate provides, sorted.
+pub fn names() -> Vec<&'static str> {
+    let mut n: Vec<&'static str> = all().into_iter().map(|(n, _)| n).collect();
+    n.sort();
+    n
+}
+
+pub(crate) type Reg = Vec<(&'static str, Func)>;
+
+pub(crate) fn fixed(
+    v: &mut Reg,
+    name: &'static str,
+    params: &[Ty],
+    f: impl Fn(&[Value]) -> Result<Value, String> + 'static,
+) {
+    v.push((name, Func::new(params, move |_, a| f(a))));
+}
+
+pub(crate) fn var(
+    v: &mut Reg,
+    name: &'static str,
+    params: &[Ty],
+    rest: Ty,
+    f: impl Fn(&[Value]) -> Result<Value, String> + 'static,
+) {
+    v.push((name, Func::variadic(params, rest, move |_, a| f(a))));
+}
+
+/// Go's runtime panic text for a method call on a nil `reflect.Type`.
+pub(crate) const NIL_DEREF: &str =
+    "runtime error: invalid memory address or nil pointer dereference";
+
+/// `reflect.TypeOf(v).Kind()` as `%s` prints it, or the nil-type panic.
+pub(crate) fn kind_of_or_panic(v: &Value) -> Result<&'static str, String> {
+    match v {
+        Value::Nil => Err(NIL_DEREF.into()),
+        v => Ok(v.kind_name()),
+    }
+}
+
+pub(crate) fn new_list(items: Vec<Value>) -> Value {
+    Value::List(List::new(items))
+}
+
+pub(crate) fn new_map(entries: BTreeMap<String, Value>) -> Value {
+    Value::Map(Map::new(entries))
+}
+
+pub(crate) fn str_list(items: Vec<String>) -> Value {
+    Value::str_list(items)
+}
+
+pub(crate) fn string(x: impl Into<String>) -> Value {
+    Value::string(x.into())
+}
+
+#[allow(dead_code)]
+pub(crate) fn unused(_: &Time, _: Elem) -> String {
+    // Keeps the imports used by submodules through `super::`.
+    quote("")
+        + &sprint_value(&Value::Nil)
+        + &sprintf("", &[])
+        + s(&Value::Nil)
+        + &int(&Value::Nil).to_string()
+}

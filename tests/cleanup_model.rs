@@ -377,7 +377,7 @@ fn model_kept(
                     reached.push((t, key.clone()));
                 }
             }
-            reached.sort_by(|a, b| b.0.cmp(&a.0));
+            reached.sort_by_key(|r| std::cmp::Reverse(r.0));
             let limited = ipr.last.is_some_and(|n| n >= 0 && reached.len() as i64 > n);
             for (rank, (t, key)) in reached.iter().enumerate() {
                 let keep = if !limited {

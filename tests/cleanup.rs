@@ -759,3 +759,50 @@ fn tag_scheme_mode_deletes_tags_of_refs_that_are_gone() {
     want.sort();
     assert_eq!(p.tags(), want);
 }
+
+/// `cleanup.disable` (werf 2) and `disableGitHistoryBasedPolicy` (werf 1.2) delete nothing;
+/// no kube config is a warning, as werf prints it.
+#[test]
+fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
+    let p = Project::new("cleanup-disabled");
+    p.commit("base", 3);
+    let base = p.publish();
+    p.git(&["checkout", "-q", "-b", "gone"]);
+    p.commit("gone", 2);
+    let gone = p.publish();
+    p.git(&["checkout", "-q", "main"]);
+    p.git(&["push", "-q", "origin", "--delete", "gone"]);
+    let mut both = vec![base.clone(), gone.clone()];
+    both.sort();
+    let with_cleanup = |section: &str| {
+        std::fs::write(
+            p.work.join("werf.yaml"),
+            format!(
+                "project: cleanup-disabled\nconfigVersion: 1\ncleanup:\n{section}---\nimage: app\n"
+            ),
+        )
+        .expect("write");
+    };
+    with_cleanup("  disable: true\n");
+    let out = p.cleanup(&[]).success();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("cleanup.disable"));
+    assert_eq!(p.tags(), both);
+    with_cleanup("  disableGitHistoryBasedPolicy: true\n");
+    let plan = p.plan(&[]);
+    assert_eq!(kept(&plan), both, "{plan:?}");
+    assert!(plan[&gone].1.contains("disableGitHistoryBasedPolicy"));
+    with_cleanup("  keepPolicies: []\n");
+    let out = slipway(&p.work, &p.reg)
+        .env("KUBECONFIG", p._d.path().join("no-such-kubeconfig"))
+        .args([
+            "cleanup",
+            "--git-history-synchronization",
+            "--min-age",
+            "0s",
+        ])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("No kubernetes configs found"), "{err}");
+    assert_eq!(p.tags(), vec![base]);
+}

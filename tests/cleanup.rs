@@ -409,6 +409,11 @@ fn ci_clones_are_synchronized_or_left_alone() {
     let gone = p.publish();
     p.git(&["checkout", "-q", "main"]);
     p.git(&["push", "-q", "origin", "--delete", "gone"]);
+    // A live branch the CI clone below does not fetch.
+    p.git(&["checkout", "-q", "-b", "live"]);
+    p.commit("live", 1);
+    let live = p.publish();
+    p.git(&["checkout", "-q", "main"]);
     // A shallow single-branch clone, as GitLab makes.
     let ci = p._d.path().join("ci");
     git(
@@ -447,17 +452,20 @@ fn ci_clones_are_synchronized_or_left_alone() {
         err.contains("deleting nothing") && err.contains("CI=true"),
         "{err}"
     );
-    let mut both = vec![base.clone(), gone];
-    both.sort();
-    assert_eq!(p.tags(), both);
-    // With synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION, as werf's ci-env sets it).
+    let mut all = vec![base.clone(), gone, live.clone()];
+    all.sort();
+    assert_eq!(p.tags(), all);
+    // With synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION, as werf's ci-env sets it)
+    // origin/live is fetched and its image kept.
     slipway(&ci, &p.reg)
         .env("CI", "true")
         .env("WERF_GIT_HISTORY_SYNCHRONIZATION", "1")
         .args(["cleanup", "--without-kube", "--min-age", "0s"])
         .assert()
         .success();
-    assert_eq!(p.tags(), vec![base]);
+    let mut want = vec![base, live];
+    want.sort();
+    assert_eq!(p.tags(), want);
 }
 
 /// An unreachable Kubernetes cluster stops cleanup before it deletes anything, naming the

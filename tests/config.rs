@@ -180,11 +180,11 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {branch: /(/}\n",
-            "invalid regex \"(\"",
+            "werf.yaml:5:26: cleanup.keepPolicies[0].references.branch: invalid regex \"/(/\"",
         ),
         (
             "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - imagesPerReference: {last: 1}\n",
-            "each policy needs references.branch or references.tag",
+            "werf.yaml:5:5: cleanup.keepPolicies[0]: a keep policy needs `references:`",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\n  bad: indent\n",
@@ -297,4 +297,75 @@ fn examples_validate_from_the_cli() {
         .stderr(predicates::str::contains(
             "werf.yaml:2:16: configVersion must be 1, got 2",
         ));
+}
+
+/// werf 1.1's validation of `cleanup:` (pkg/config/raw_meta_cleanup.go), each error at its
+/// own key or value.
+#[test]
+fn cleanup_section_is_validated_as_werf_does() {
+    let head = "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "  - references:\n      branch: main\n      tag: v1\n",
+            "werf.yaml:7:12: cleanup.keepPolicies[0].references: specify only one of `branch: string|/REGEX/` or `tag: string|/REGEX/`",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n      limit:\n        in: foo\n",
+            "werf.yaml:8:13: cleanup.keepPolicies[0].references.limit.in: \"foo\" is not a duration",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n    imagesPerReference:\n      in: 7d\n",
+            "werf.yaml:8:11: cleanup.keepPolicies[0].imagesPerReference.in: \"7d\" is not a duration",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n      limit:\n        last: 2\n        in: 168h\n        operator: or\n",
+            "werf.yaml:10:19: cleanup.keepPolicies[0].references.limit.operator: unsupported value \"or\"",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n    imagesPerReference:\n      last: many\n",
+            "werf.yaml:8:13: cleanup.keepPolicies[0].imagesPerReference.last must be an integer",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n    imagesPerRef:\n      last: 1\n",
+            "werf.yaml:7:5: cleanup.keepPolicies[0]: unknown key `imagesPerRef`",
+        ),
+        (
+            "  - references:\n      branches: main\n",
+            "werf.yaml:6:7: cleanup.keepPolicies[0].references: unknown key `branches` (did you mean `branch`?)",
+        ),
+        (
+            "  - references:\n      branch: /.*/\n      limit: {last: 1, within: 2h}\n",
+            "cleanup.keepPolicies[0].references.limit: unknown key `within`",
+        ),
+    ];
+    for (policies, want) in cases {
+        let yaml = format!("{head}{policies}");
+        let got = load(&yaml)
+            .err()
+            .unwrap_or_else(|| panic!("{yaml}\nloaded, expected {want:?}"));
+        assert!(got.contains(want), "{yaml}\n got: {got}\nwant: {want}");
+    }
+    let got = load("project: demo\nconfigVersion: 1\ncleanup:\n  disabled: true\n")
+        .expect_err("unknown cleanup key");
+    assert!(
+        got.contains("werf.yaml:4:3: cleanup: unknown key `disabled` (did you mean `disable`?)"),
+        "{got}"
+    );
+    // What werf accepts, as the model holds it.
+    let cfg = load(&format!(
+        "{head}  - references:\n      branch: main\n  - references:\n      tag: /^v[0-9.]+$/\n      limit: {{last: 3, in: 1h30m, operator: Or}}\n    imagesPerReference: {{last: -1}}\n  disable: true\n  disableKubernetesBasedPolicy: true\n",
+    ))
+    .expect("valid cleanup");
+    let p = cfg.cleanup.keep_policies.expect("policies");
+    assert_eq!(p[0].references.branch.as_deref(), Some("^main$"));
+    assert_eq!(p[1].references.tag.as_deref(), Some("^v[0-9.]+$"));
+    let l = p[1].references.limit.as_ref().expect("limit");
+    assert_eq!(l.in_, Some(std::time::Duration::from_secs(5400)));
+    assert_eq!(l.operator, config::LimitOperator::Or);
+    assert!(cfg.cleanup.disable && cfg.cleanup.disable_kubernetes_based_policy);
+    assert!(!cfg.cleanup.disable_git_history_based_policy);
+    // An empty list means werf's defaults.
+    let cfg =
+        load("project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies: []\n").expect("empty");
+    assert!(cfg.cleanup.keep_policies.is_none());
 }

@@ -140,7 +140,7 @@ fn plan(host: &str) -> policy::Plan {
         repository: format!("{host}/ns/app"),
         tag: t.into(),
         digest: d.into(),
-        commit: None,
+        commits: Vec::new(),
         created: None,
         labels: Default::default(),
     };
@@ -326,7 +326,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
         repository: format!("{ecr}/ns/app"),
         tag: t.to_string(),
         digest: "sha256:aaa".into(),
-        commit: None,
+        commits: Vec::new(),
         created: None,
         labels: Default::default(),
     });

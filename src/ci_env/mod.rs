@@ -185,6 +185,9 @@ pub fn compute(
         ("SLIPWAY_GIT_COMMIT_STRATEGY_EXPIRY_DAYS", "30"),
         ("SLIPWAY_STAGES_SIGNATURE_STRATEGY_LIMIT", "-1"),
         ("SLIPWAY_STAGES_SIGNATURE_STRATEGY_EXPIRY_DAYS", "-1"),
+        // CI checkouts hold only the pipeline's branch: cleanup fetches origin first (werf's
+        // ci-env sets WERF_GIT_HISTORY_SYNCHRONIZATION=1 too).
+        ("SLIPWAY_GIT_HISTORY_SYNCHRONIZATION", "1"),
     ] {
         o.set(k, None, v);
     }

@@ -1,6 +1,7 @@
 //! Cleanup and purge: inventory what the registry holds for the project's images, decide
 //! with git-aware keep policies (a plan you can print), then delete through the registry.
 
+pub mod kube;
 pub mod policy;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,9 @@ use crate::naming::{Naming, NamingError};
 use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
 use crate::registry::vendors::{self, Implementation};
 use crate::registry::{Client, RegistryError, Repository};
-pub use policy::{Decision, GitRef, Item, Options, Plan, TagInfo};
+pub use policy::{
+    Commit, Decision, GitHistory, GitRef, InUse, Item, Options, Plan, TagInfo, UsedImage,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {
@@ -25,9 +28,13 @@ pub enum CleanupError {
     #[error("git repository at {path}: {cause}")]
     Git { path: String, cause: String },
     #[error(
-        "{0} is a shallow clone: cleanup needs the git history to know which images are still used; run `git fetch --unshallow` (in GitLab CI: GIT_DEPTH: 0)"
+        "{0} is a shallow clone: cleanup needs the whole git history to know which images are still used; pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch it from origin first, or run `git fetch --unshallow` (in GitLab CI: GIT_DEPTH: 0)"
     )]
     Shallow(String),
+    #[error("git history synchronization in {dir}: {cause}")]
+    Sync { dir: String, cause: String },
+    #[error(transparent)]
+    Kube(#[from] kube::KubeError),
     #[error("{0} is not in a git repository: cleanup keeps images by git history")]
     NoGit(String),
     #[error("another cleanup of {repos} is running (lock {lock}); wait for it to finish")]
@@ -122,7 +129,7 @@ async fn tag_info(
         repository: repo.to_string(),
         tag,
         digest: info.digest,
-        commit: facts.commit,
+        commits: facts.commit.into_iter().collect(),
         created: facts.created,
         labels: facts.labels,
     }))
@@ -141,8 +148,7 @@ pub fn existing_commits(
     dir: &Path,
     commits: &[String],
 ) -> Result<std::collections::BTreeSet<String>, CleanupError> {
-    let repo = git2::Repository::discover(dir)
-        .map_err(|_| CleanupError::NoGit(dir.display().to_string()))?;
+    let repo = open_repo(dir)?;
     Ok(commits
         .iter()
         .filter(|c| {
@@ -155,33 +161,41 @@ pub fn existing_commits(
         .collect())
 }
 
-/// Branches (local and remote-tracking), tags, their head times and histories.
-pub fn git_refs(dir: &Path, max_history: usize) -> Result<Vec<GitRef>, CleanupError> {
-    let err = |e: git2::Error| CleanupError::Git {
+fn open_repo(dir: &Path) -> Result<git2::Repository, CleanupError> {
+    match git2::Repository::discover(dir) {
+        Ok(r) => Ok(r),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            Err(CleanupError::NoGit(dir.display().to_string()))
+        }
+        Err(e) => Err(git_err(dir, e)),
+    }
+}
+
+fn git_err(dir: &Path, e: git2::Error) -> CleanupError {
+    CleanupError::Git {
         path: dir.display().to_string(),
         cause: e.message().to_string(),
-    };
-    let repo = match git2::Repository::discover(dir) {
-        Ok(r) => r,
-        Err(e) if e.code() == git2::ErrorCode::NotFound => {
-            return Err(CleanupError::NoGit(dir.display().to_string()));
-        }
-        Err(e) => return Err(err(e)),
-    };
+    }
+}
+
+/// What werf 1.1 scans: `origin/*` remote-tracking branches (named without `origin/`) and
+/// tags, with every commit reachable from them (no depth limit). Local branches do not
+/// count: only what origin has is alive. A shallow clone is an error.
+pub fn git_history(dir: &Path) -> Result<GitHistory, CleanupError> {
+    let err = |e: git2::Error| git_err(dir, e);
+    let repo = open_repo(dir)?;
     if repo.is_shallow() {
         return Err(CleanupError::Shallow(dir.display().to_string()));
     }
-    let mut by_name: BTreeMap<(bool, String), GitRef> = BTreeMap::new();
+    let mut refs = Vec::new();
     for r in repo.references().map_err(err)? {
         let r = r.map_err(err)?;
         let Some(full) = r.name() else { continue };
-        let (is_tag, name) = if let Some(n) = full.strip_prefix("refs/heads/") {
-            (false, n.to_string())
-        } else if let Some(n) = full.strip_prefix("refs/remotes/") {
-            match n.split_once('/') {
-                Some((_, "HEAD")) | None => continue,
-                Some((_, b)) => (false, b.to_string()),
+        let (is_tag, name) = if let Some(n) = full.strip_prefix("refs/remotes/origin/") {
+            if n == "HEAD" {
+                continue;
             }
+            (false, n.to_string())
         } else if let Some(n) = full.strip_prefix("refs/tags/") {
             (true, n.to_string())
         } else {
@@ -190,30 +204,93 @@ pub fn git_refs(dir: &Path, max_history: usize) -> Result<Vec<GitRef>, CleanupEr
         let Ok(commit) = r.peel_to_commit() else {
             continue;
         };
-        let time = commit.time().seconds();
-        let mut walk = repo.revwalk().map_err(err)?;
-        walk.push(commit.id()).map_err(err)?;
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
-            .map_err(err)?;
-        let history: Vec<String> = walk
-            .filter_map(Result::ok)
-            .take(max_history)
-            .map(|o| o.to_string())
-            .collect();
-        let g = GitRef {
-            name: name.clone(),
+        let time = if is_tag {
+            // An annotated tag was "created" when tagged, a lightweight one at its commit.
+            r.peel(git2::ObjectType::Tag)
+                .ok()
+                .and_then(|o| o.into_tag().ok())
+                .and_then(|t| t.tagger().map(|s| s.when().seconds()))
+                .unwrap_or_else(|| commit.time().seconds())
+        } else {
+            commit.time().seconds()
+        };
+        refs.push(GitRef {
+            name,
             is_tag,
             time,
-            history,
-        };
-        match by_name.get(&(is_tag, name.clone())) {
-            Some(existing) if existing.time >= time => {}
-            _ => {
-                by_name.insert((is_tag, name), g);
+            head: commit.id().to_string(),
+        });
+    }
+    let mut commits = BTreeMap::new();
+    if !refs.is_empty() {
+        let mut walk = repo.revwalk().map_err(err)?;
+        for r in &refs {
+            if let Ok(oid) = git2::Oid::from_str(&r.head) {
+                walk.push(oid).map_err(err)?;
             }
         }
+        for oid in walk {
+            let oid = oid.map_err(err)?;
+            let c = repo.find_commit(oid).map_err(err)?;
+            commits.insert(
+                oid.to_string(),
+                Commit {
+                    time: c.time().seconds(),
+                    parents: c.parent_ids().map(|p| p.to_string()).collect(),
+                },
+            );
+        }
     }
-    Ok(by_name.into_values().collect())
+    refs.sort_by(|a, b| (a.is_tag, &a.name).cmp(&(b.is_tag, &b.name)));
+    Ok(GitHistory { refs, commits })
+}
+
+/// Whether the repository at `dir` is a shallow clone.
+pub fn is_shallow(dir: &Path) -> Result<bool, CleanupError> {
+    Ok(open_repo(dir)?.is_shallow())
+}
+
+/// werf's `--git-history-synchronization`: bring every branch and tag of origin (and the
+/// whole history of a shallow clone) with the git CLI, pruning what origin deleted.
+pub fn sync_with_origin(dir: &Path) -> Result<(), CleanupError> {
+    let repo = open_repo(dir)?;
+    let shallow = repo.is_shallow();
+    if repo.find_remote("origin").is_err() {
+        return Err(CleanupError::Sync {
+            dir: dir.display().to_string(),
+            cause: "no git remote `origin` to synchronize with".into(),
+        });
+    }
+    let workdir = repo
+        .workdir()
+        .map_or_else(|| repo.path().to_path_buf(), Path::to_path_buf);
+    let mut cmd = std::process::Command::new("git");
+    cmd.arg("-C")
+        .arg(&workdir)
+        .args(["fetch", "--prune", "--prune-tags"]);
+    if shallow {
+        cmd.arg("--unshallow");
+    }
+    cmd.args(["origin", "+refs/heads/*:refs/remotes/origin/*"]);
+    tracing::info!(
+        "synchronizing git history with origin: git fetch --prune --prune-tags{} origin +refs/heads/*:refs/remotes/origin/*",
+        if shallow { " --unshallow" } else { "" }
+    );
+    let out = cmd.output().map_err(|e| CleanupError::Sync {
+        dir: workdir.display().to_string(),
+        cause: format!("running git: {e}"),
+    })?;
+    if !out.status.success() {
+        return Err(CleanupError::Sync {
+            dir: workdir.display().to_string(),
+            cause: format!(
+                "git fetch failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Holds a lock file for the cleanup of some repositories; released on drop.

@@ -139,6 +139,54 @@ pub struct CleanupArgs {
         allow_negative_numbers = true
     )]
     pub git_commit_strategy_expiry_days: i64,
+    // -- Kubernetes scan and git synchronization (werf's flags and variables). --
+    /// Kube config file(s), `:`-separated (else $WERF_KUBECONFIG, $KUBECONFIG,
+    /// ~/.kube/config). Images in use in any of its contexts are never deleted.
+    #[arg(long = "kube-config", env = "SLIPWAY_KUBE_CONFIG")]
+    pub kube_config: Option<String>,
+    /// Scan only this kube config context (default: every context).
+    #[arg(long = "kube-context", env = "SLIPWAY_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+    /// Do not look up images in use in Kubernetes.
+    #[arg(
+        long = "without-kube",
+        env = "SLIPWAY_WITHOUT_KUBE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub without_kube: bool,
+    /// First bring every branch and tag of origin, and the whole history of a shallow
+    /// clone: `git fetch --prune --prune-tags [--unshallow] origin
+    /// +refs/heads/*:refs/remotes/origin/*`.
+    #[arg(
+        long = "git-history-synchronization",
+        env = "SLIPWAY_GIT_HISTORY_SYNCHRONIZATION",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub git_history_synchronization: bool,
+}
+
+impl CleanupArgs {
+    /// Kube config files as werf finds them: --kube-config (WERF_KUBE_CONFIG), then
+    /// WERF_KUBECONFIG, then KUBECONFIG (each a `:`-separated list), then ~/.kube/config.
+    fn kube_options(&self) -> cleanup::kube::KubeOptions {
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let list = nonempty(self.kube_config.clone())
+            .or_else(|| nonempty(std::env::var("WERF_KUBECONFIG").ok()))
+            .or_else(|| nonempty(std::env::var("KUBECONFIG").ok()));
+        let config_paths = match list {
+            Some(l) => std::env::split_paths(&l).collect(),
+            None => std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".kube").join("config"))
+                .into_iter()
+                .collect(),
+        };
+        cleanup::kube::KubeOptions {
+            config_paths,
+            context: self.kube_context.clone().filter(|c| !c.is_empty()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -199,8 +247,36 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
-    let refs = cleanup::git_refs(&cfg.dir, 1000)?;
+    if cfg.cleanup.disable {
+        eprintln!("cleanup.disable is true in werf.yaml: nothing is deleted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.git_history_synchronization {
+        cleanup::sync_with_origin(&cfg.dir)?;
+    }
+    let git = cleanup::git_history(&cfg.dir)?;
     let _lock = cleanup::lock_project(&cfg, &naming)?;
+    // Kubernetes first: an unreachable cluster stops cleanup before anything is deleted.
+    let in_use = if args.without_kube || cfg.cleanup.disable_kubernetes_based_policy {
+        policy::InUse::default()
+    } else {
+        match cleanup::kube::images_in_use(&args.kube_options()).await? {
+            cleanup::kube::Scan::NoConfig => {
+                tracing::warn!(
+                    "No kubernetes configs found to skip images being used in the Kubernetes, pass --without-kube option (or WERF_WITHOUT_KUBE env var) to silence this warning"
+                );
+                policy::InUse::default()
+            }
+            cleanup::kube::Scan::Found { images, contexts } => {
+                tracing::info!(
+                    "Kubernetes: {} image reference(s) in use in context(s) {}",
+                    images.len(),
+                    contexts.join(", ")
+                );
+                policy::InUse { images }
+            }
+        }
+    };
     let client = Client::new(settings);
     let tags = cleanup::inventory(&client, &cfg, &naming).await?;
     let policies = cfg
@@ -208,15 +284,22 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         .keep_policies
         .clone()
         .unwrap_or_else(policy::default_policies);
-    let plan = if tag_scheme {
-        let commits: Vec<String> = tags.iter().filter_map(|t| t.commit.clone()).collect();
-        let git = policy::GitState {
-            branches: refs
+    let plan = if cfg.cleanup.disable_git_history_based_policy {
+        policy::keep_all(
+            tags,
+            "cleanup.disableGitHistoryBasedPolicy is true: no tag is deleted for git reasons",
+        )
+    } else if tag_scheme {
+        let commits: Vec<String> = tags.iter().flat_map(|t| t.commits.clone()).collect();
+        let state = policy::GitState {
+            branches: git
+                .refs
                 .iter()
                 .filter(|r| !r.is_tag)
                 .map(|r| r.name.clone())
                 .collect(),
-            tags: refs
+            tags: git
+                .refs
                 .iter()
                 .filter(|r| r.is_tag)
                 .map(|r| r.name.clone())
@@ -229,13 +312,21 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
             git_commit_limit: args.git_commit_strategy_limit,
             git_commit_expiry_days: args.git_commit_strategy_expiry_days,
         };
-        policy::decide_tag_scheme(tags, &git, &scheme, &opts)
+        policy::decide_tag_scheme(tags, &state, &scheme, &opts, &in_use)
     } else {
-        policy::decide(tags, &refs, &policies, &opts)
+        policy::decide(tags, &git, &policies, &opts, &in_use)
     };
     print_plan(settings, &plan)?;
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
+    }
+    // A CI checkout fetches only what the pipeline needs (GitLab: the pipeline's branch), so
+    // origin/* may lack live branches whose images would then look unused.
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if ci && !args.git_history_synchronization && plan.deletions().next().is_some() {
+        anyhow::bail!(
+            "CI=true and the remote-tracking branches of this clone may be incomplete (CI checkouts fetch only the pipeline's branch), so images of live branches could look unused: deleting nothing. Pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch every branch and tag of origin first."
+        );
     }
     finish(settings, &client, &plan, &naming, &args.vendor).await
 }

@@ -203,18 +203,22 @@ const STAPEL_KEYS: &[&str] = &[
     "fromCacheVersion",
 ];
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: String,
     rendered: &'a Rendered,
     errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
-    fn at(&mut self, loc: &serde_saphyr::Location, message: impl Into<String>) {
+    pub(super) fn at(&mut self, loc: &serde_saphyr::Location, message: impl Into<String>) {
         self.at_pos(loc.line() as usize, loc.column() as usize, message);
     }
 
-    fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
+    pub(super) fn rendered_text(&self) -> &str {
+        &self.rendered.text
+    }
+
+    pub(super) fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
         let mut message = message.into();
         let (file, line) = if self.rendered.same_lines {
             (self.file.clone(), line)
@@ -312,7 +316,13 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                     cx.at(&v.referenced, format!("configVersion must be 1, got {}", v.value));
                 }
             }
-            "cleanup" => cleanup = parse_cleanup(&mut cx, v),
+            "cleanup" => {
+                if let Some(node) = super::cleanup::cleanup_node(&rendered.text) {
+                    cleanup = super::cleanup::parse(&mut cx, &node);
+                } else if !v.value.is_null() {
+                    cx.at(&v.referenced, "cleanup must be a mapping");
+                }
+            }
             k if META_KEYS.contains(&k) => {
                 extra.insert(k.to_string(), v.value.clone());
             }
@@ -417,7 +427,7 @@ fn is_image_name(n: &str) -> bool {
     n.len() <= 128 && n.split('/').all(comp)
 }
 
-fn unknown_key_message(key: &str, known: &[&str]) -> String {
+pub(super) fn unknown_key_message(key: &str, known: &[&str]) -> String {
     let best = known
         .iter()
         .map(|k| (levenshtein(&key.to_lowercase(), &k.to_lowercase()), *k))
@@ -755,76 +765,6 @@ fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
         }
     }
     out
-}
-
-fn parse_limit(v: &Json) -> Option<Limit> {
-    let m = v.as_object()?;
-    Some(Limit {
-        last: m.get("last").and_then(Json::as_i64),
-        in_: m
-            .get("in")
-            .and_then(Json::as_str)
-            .and_then(|s| humantime::parse_duration(s).ok()),
-        operator: match m.get("operator").and_then(Json::as_str) {
-            Some("Or") => LimitOperator::Or,
-            _ => LimitOperator::And,
-        },
-    })
-}
-
-fn parse_cleanup(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> CleanupConfig {
-    let mut c = CleanupConfig::default();
-    let Some(m) = v.value.as_object() else {
-        return c;
-    };
-    c.disable_kubernetes_based_policy = m
-        .get("disableKubernetesBasedPolicy")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    c.disable_git_history_based_policy = m
-        .get("disableGitHistoryBasedPolicy")
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    if let Some(list) = m.get("keepPolicies") {
-        let Some(list) = list.as_array() else {
-            cx.at(&v.referenced, "cleanup.keepPolicies must be a list");
-            return c;
-        };
-        let mut policies = Vec::new();
-        for p in list {
-            let refs = p.get("references").cloned().unwrap_or(Json::Null);
-            let re = |k: &str| {
-                refs.get(k)
-                    .and_then(Json::as_str)
-                    .map(|s| s.trim_matches('/').to_string())
-            };
-            let references = References {
-                branch: re("branch"),
-                tag: re("tag"),
-                limit: refs.get("limit").and_then(parse_limit),
-            };
-            for r in [&references.branch, &references.tag].into_iter().flatten() {
-                if let Err(e) = regex::Regex::new(r) {
-                    cx.at(
-                        &v.referenced,
-                        format!("cleanup.keepPolicies: invalid regex {r:?}: {e}"),
-                    );
-                }
-            }
-            if references.branch.is_none() && references.tag.is_none() {
-                cx.at(
-                    &v.referenced,
-                    "cleanup.keepPolicies: each policy needs references.branch or references.tag",
-                );
-            }
-            policies.push(KeepPolicy {
-                references,
-                images_per_reference: p.get("imagesPerReference").and_then(parse_limit),
-            });
-        }
-        c.keep_policies = Some(policies);
-    }
-    c
 }
 
 fn check_dependencies(cx: &mut Ctx<'_>, images: &[ImageConfig], locs: &[serde_saphyr::Location]) {

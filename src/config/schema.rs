@@ -29,17 +29,21 @@ struct Meta {
 
 /// `cleanup:`.
 #[derive(JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct Cleanup {
-    /// Which images to keep; werf's defaults when absent.
+    /// Which images to keep; werf's defaults when absent or empty.
     keep_policies: Option<Vec<KeepPolicy>>,
+    /// `true`: cleanup deletes nothing (werf 2).
+    disable: Option<bool>,
+    /// `true`: images in use in Kubernetes are not looked up (as `--without-kube`).
     disable_kubernetes_based_policy: Option<bool>,
+    /// `true`: nothing is deleted for git history reasons.
     disable_git_history_based_policy: Option<bool>,
 }
 
 #[derive(JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct KeepPolicy {
     /// Git references the policy covers.
@@ -49,23 +53,29 @@ struct KeepPolicy {
 }
 
 #[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct References {
-    /// Branch name regex, e.g. `/^(main|staging)$/`.
+    /// Branch name: `main` matches exactly, `/^(main|staging)$/` is a regex. Not with `tag`.
     branch: Option<String>,
-    /// Tag name regex, e.g. `/.*/`.
+    /// Tag name: `v1.0` matches exactly, `/.*/` is a regex. Not with `branch`.
     tag: Option<String>,
     /// Which matching references count (newest first).
     limit: Option<Limit>,
 }
 
 #[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct Limit {
     /// At most this many (-1: no limit).
+    #[schemars(range(min = -1))]
     last: Option<i64>,
-    /// Only within this duration, e.g. `168h`.
+    /// Only within this Go duration, e.g. `168h` (no `d` unit).
     #[serde(rename = "in")]
+    #[schemars(regex(
+        pattern = r"^(0|\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"
+    ))]
     in_: Option<String>,
     /// How `last` and `in` combine.
     operator: Option<Operator>,

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod kube;
 pub mod registry;
 pub mod skopeo;
 

@@ -1,0 +1,321 @@
+//! Images in use in Kubernetes, which cleanup never deletes (werf 1.1: pods, replication
+//! controllers, deployments, stateful sets, daemon sets, replica sets, cron jobs and jobs,
+//! in every namespace of every context of the kube config).
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ReplicationController};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::policy::UsedImage;
+use crate::registry::reference::Reference;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("kube config {path}: {cause}")]
+    Config { path: String, cause: String },
+    #[error("kube context {0:?} (--kube-context) is not in the kube config")]
+    NoContext(String),
+    #[error(
+        "Kubernetes context {context:?}: {cause}; cleanup stops before deleting anything because it cannot tell which images are in use (pass --without-kube to skip the Kubernetes scan)"
+    )]
+    Unreachable { context: String, cause: String },
+}
+
+/// Where to look.
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    /// Kube config files, merged in order (as `KUBECONFIG` lists them). Empty: none.
+    pub config_paths: Vec<PathBuf>,
+    /// Only this context; every context when `None`.
+    pub context: Option<String>,
+}
+
+/// What the scan found.
+#[derive(Debug, Clone)]
+pub enum Scan {
+    /// No kube config file: nothing could be looked at.
+    NoConfig,
+    /// Images referenced, and the contexts scanned.
+    Found {
+        images: Vec<UsedImage>,
+        contexts: Vec<String>,
+    },
+}
+
+/// Page size of list calls.
+const PAGE: u32 = 500;
+
+/// Every image referenced in every scanned context. An unreachable cluster is an error that
+/// names its context.
+pub async fn images_in_use(opts: &KubeOptions) -> Result<Scan, KubeError> {
+    let paths: Vec<&PathBuf> = opts.config_paths.iter().filter(|p| p.is_file()).collect();
+    if paths.is_empty() {
+        return Ok(Scan::NoConfig);
+    }
+    let mut merged: Option<Kubeconfig> = None;
+    for p in &paths {
+        let k = Kubeconfig::read_from(p).map_err(|e| KubeError::Config {
+            path: p.display().to_string(),
+            cause: e.to_string(),
+        })?;
+        merged = Some(match merged {
+            None => k,
+            Some(m) => m.merge(k).map_err(|e| KubeError::Config {
+                path: p.display().to_string(),
+                cause: e.to_string(),
+            })?,
+        });
+    }
+    let Some(config) = merged else {
+        return Ok(Scan::NoConfig);
+    };
+    let mut contexts: Vec<String> = config.contexts.iter().map(|c| c.name.clone()).collect();
+    if let Some(want) = &opts.context {
+        if !contexts.contains(want) {
+            return Err(KubeError::NoContext(want.clone()));
+        }
+        contexts = vec![want.clone()];
+    }
+    if contexts.is_empty() {
+        return Ok(Scan::NoConfig);
+    }
+    let mut images = Vec::new();
+    for ctx in &contexts {
+        let unreachable = |cause: String| KubeError::Unreachable {
+            context: ctx.clone(),
+            cause,
+        };
+        let cfg = kube::Config::from_custom_kubeconfig(
+            config.clone(),
+            &KubeConfigOptions {
+                context: Some(ctx.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| unreachable(format!("kube config: {e}")))?;
+        let client = kube::Client::try_from(cfg).map_err(|e| unreachable(e.to_string()))?;
+        let found = scan_context(&client, ctx)
+            .await
+            .map_err(|(what, e)| unreachable(format!("listing {what}: {}", error_text(&e))))?;
+        tracing::info!(
+            "Kubernetes context {ctx}: {} image reference(s) in use",
+            found.len()
+        );
+        images.extend(found);
+    }
+    Ok(Scan::Found { images, contexts })
+}
+
+fn error_text(e: &kube::Error) -> String {
+    use std::error::Error;
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s = format!("{s}: {c}");
+        }
+        src = cause.source();
+    }
+    s
+}
+
+type ScanError = (&'static str, kube::Error);
+
+async fn scan_context(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>, ScanError> {
+    let mut out = Vec::new();
+    for pod in list::<Pod>(client, "pods").await? {
+        let (ns, name) = meta(&pod.metadata);
+        let src = format!("context {ctx}: Pod {ns}/{name}");
+        if let Some(spec) = &pod.spec {
+            add_spec(&mut out, spec, &src);
+        }
+        // What the node actually runs: its digest, whatever tag the spec names.
+        let statuses = pod.status.iter().flat_map(|s| {
+            s.container_statuses
+                .iter()
+                .flatten()
+                .chain(s.init_container_statuses.iter().flatten())
+        });
+        for st in statuses {
+            add(&mut out, &st.image, &src);
+            add(&mut out, &st.image_id, &src);
+        }
+    }
+    let mut templated = |kind: &str, m: &ObjectMeta, spec: Option<&PodSpec>| {
+        let (ns, name) = meta(m);
+        if let Some(spec) = spec {
+            add_spec(
+                &mut out,
+                spec,
+                &format!("context {ctx}: {kind} {ns}/{name}"),
+            );
+        }
+    };
+    for o in list::<ReplicationController>(client, "replicationcontrollers").await? {
+        let spec = o
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .and_then(|t| t.spec.as_ref());
+        templated("ReplicationController", &o.metadata, spec);
+    }
+    for o in list::<Deployment>(client, "deployments").await? {
+        templated("Deployment", &o.metadata, o.spec.template.spec.as_ref());
+    }
+    for o in list::<StatefulSet>(client, "statefulsets").await? {
+        templated("StatefulSet", &o.metadata, o.spec.template.spec.as_ref());
+    }
+    for o in list::<DaemonSet>(client, "daemonsets").await? {
+        templated("DaemonSet", &o.metadata, o.spec.template.spec.as_ref());
+    }
+    for o in list::<ReplicaSet>(client, "replicasets").await? {
+        let spec = o.spec.template.as_ref().and_then(|t| t.spec.as_ref());
+        templated("ReplicaSet", &o.metadata, spec);
+    }
+    for o in list::<Job>(client, "jobs").await? {
+        let spec = o.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+        templated("Job", &o.metadata, spec);
+    }
+    match list::<CronJob>(client, "cronjobs").await {
+        Ok(items) => {
+            for o in items {
+                let spec = o
+                    .spec
+                    .job_template
+                    .spec
+                    .as_ref()
+                    .and_then(|j| j.template.spec.as_ref());
+                templated("CronJob", &o.metadata, spec);
+            }
+        }
+        // Clusters before 1.21 serve CronJobs at batch/v1beta1 only.
+        Err((_, kube::Error::Api(s))) if s.code == 404 => {
+            out.extend(cronjobs_v1beta1(client, ctx).await?);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(out)
+}
+
+async fn cronjobs_v1beta1(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>, ScanError> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("batch", "v1beta1", "CronJob"));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.map_err(|e| ("cronjobs", e))?;
+        for o in &page.items {
+            let (ns, name) = meta(&o.metadata);
+            let src = format!("context {ctx}: CronJob {ns}/{name} (batch/v1beta1)");
+            let spec = &o.data["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+            for list in ["containers", "initContainers", "ephemeralContainers"] {
+                for c in spec[list].as_array().into_iter().flatten() {
+                    if let Some(i) = c["image"].as_str() {
+                        add(&mut out, i, &src);
+                    }
+                }
+            }
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Every object of a kind in every namespace, page by page (`limit` + `continue`).
+async fn list<K>(client: &kube::Client, what: &'static str) -> Result<Vec<K>, ScanError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(PAGE);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.map_err(|e| (what, e))?;
+        out.extend(page.items);
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+fn meta(m: &ObjectMeta) -> (String, String) {
+    (
+        m.namespace.clone().unwrap_or_default(),
+        m.name.clone().unwrap_or_default(),
+    )
+}
+
+fn add_spec(out: &mut Vec<UsedImage>, spec: &PodSpec, src: &str) {
+    let containers: Vec<&Container> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .collect();
+    for c in containers {
+        if let Some(i) = &c.image {
+            add(out, i, src);
+        }
+    }
+    for c in spec.ephemeral_containers.iter().flatten() {
+        if let Some(i) = &c.image {
+            add(out, i, src);
+        }
+    }
+}
+
+/// Parse an image reference as Kubernetes writes it (`docker-pullable://` in image ids).
+fn add(out: &mut Vec<UsedImage>, image: &str, src: &str) {
+    let image = image
+        .strip_prefix("docker-pullable://")
+        .or_else(|| image.strip_prefix("docker://"))
+        .unwrap_or(image);
+    if let Some(u) = parse_used(image, src) {
+        out.push(u);
+    }
+}
+
+/// `host/path[:tag][@digest]` → a [`UsedImage`]; `None` for what is not a reference (a bare
+/// image id).
+pub fn parse_used(image: &str, src: &str) -> Option<UsedImage> {
+    let r = Reference::parse(image.trim()).ok()?;
+    Some(UsedImage {
+        repository: r.repository.to_string(),
+        tag: r.tag,
+        digest: r.digest,
+        source: src.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_used;
+
+    #[test]
+    fn references_as_kubernetes_writes_them() {
+        let u = parse_used("registry.example:5000/proj/app:v1", "s").expect("ref");
+        assert_eq!(u.repository, "registry.example:5000/proj/app");
+        assert_eq!(u.tag.as_deref(), Some("v1"));
+        let d = format!("sha256:{}", "a".repeat(64));
+        let u = parse_used(&format!("nginx@{d}"), "s").expect("ref");
+        assert_eq!(u.repository, "docker.io/library/nginx");
+        assert_eq!(u.digest.as_deref(), Some(d.as_str()));
+    }
+}

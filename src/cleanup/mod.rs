@@ -41,6 +41,8 @@ pub enum CleanupError {
     Locked { repos: String, lock: String },
     #[error("{0}")]
     Io(String),
+    #[error("--keep-tag {pattern:?} is not a valid regex: {cause}")]
+    KeepTag { pattern: String, cause: String },
 }
 
 /// Read every tag of the project's images (bounded concurrency).
@@ -51,7 +53,6 @@ pub async fn inventory(
 ) -> Result<Vec<TagInfo>, CleanupError> {
     let names: Vec<Option<String>> = config.images.iter().map(|i| i.name.clone()).collect();
     let mut out = Vec::new();
-    let mut seen_repos: Vec<Repository> = Vec::new();
     // Tags of one image share its config: read each config once.
     let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
     for name in &names {
@@ -72,7 +73,6 @@ pub async fn inventory(
             .try_collect()
             .await?;
         out.extend(infos.into_iter().flatten());
-        seen_repos.push(repo);
     }
     out.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
     Ok(out)
@@ -245,11 +245,6 @@ pub fn git_history(dir: &Path) -> Result<GitHistory, CleanupError> {
     Ok(GitHistory { refs, commits })
 }
 
-/// Whether the repository at `dir` is a shallow clone.
-pub fn is_shallow(dir: &Path) -> Result<bool, CleanupError> {
-    Ok(open_repo(dir)?.is_shallow())
-}
-
 /// werf's `--git-history-synchronization`: bring every branch and tag of origin (and the
 /// whole history of a shallow clone) with the git CLI, pruning what origin deleted.
 pub fn sync_with_origin(dir: &Path) -> Result<(), CleanupError> {
@@ -418,7 +413,10 @@ pub fn options(keep_tags: &[String], min_age: Duration) -> Result<Options, Clean
     let keep_tags = keep_tags
         .iter()
         .map(|k| {
-            regex::Regex::new(k).map_err(|e| CleanupError::Io(format!("--keep-tag {k:?}: {e}")))
+            regex::Regex::new(k).map_err(|e| CleanupError::KeepTag {
+                pattern: k.clone(),
+                cause: e.to_string(),
+            })
         })
         .collect::<Result<_, _>>()?;
     let now = std::time::SystemTime::now()

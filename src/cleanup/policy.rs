@@ -988,6 +988,41 @@ mod tests {
     }
 
     #[test]
+    fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
+        // Branch `a` published the image; branch `b` re-tagged the same manifest as `b`.
+        // The image's label says `a`; `a` is gone, `b` lives.
+        let mut ta = tag("a", "s1", &["c1"]);
+        ta.labels.insert("slipway.git-branch".into(), "a".into());
+        let mut tb = ta.clone();
+        tb.tag = "b".into();
+        let mut other = tag("a-only", "s2", &["c2"]);
+        other.tag = "x".into();
+        other.labels.insert("slipway.git-branch".into(), "x".into());
+        let git = GitState {
+            branches: ["b".to_string()].into(),
+            ..Default::default()
+        };
+        let plan = decide_tag_scheme(
+            vec![ta, tb, other],
+            &git,
+            &TagScheme::default(),
+            &opts(),
+            &InUse::default(),
+        );
+        let d: Vec<(&str, Decision, &str)> = plan
+            .items
+            .iter()
+            .map(|i| (i.tag.tag.as_str(), i.decision, i.reason.as_str()))
+            .collect();
+        assert_eq!(d[1].1, Decision::Keep, "{plan}");
+        assert!(d[1].2.contains("origin/b exists"), "{plan}");
+        // `a` is not deletable alone: deleting its manifest would take `b`.
+        assert_eq!(d[0].1, Decision::Keep, "{plan}");
+        assert!(d[0].2.contains("shares its manifest"), "{plan}");
+        assert_eq!(d[2].1, Decision::Delete, "{plan}");
+    }
+
+    #[test]
     fn tag_scheme_limits_and_expiry() {
         let mk = |sha: &str, age_days: i64| TagInfo {
             image: Some("app".into()),

@@ -204,7 +204,6 @@ fn kept(plan: &BTreeMap<String, (String, String)>) -> Vec<String> {
 /// werf: main's image after a squash merge is the feature's content, reached through the
 /// squash commit that published it again; the feature branch is gone.
 #[test]
-#[ignore = "needs the commit records of issue 17 (the squash commit's publish must be recorded)"]
 fn squash_merge_keeps_mains_image() {
     let p = Project::new("cleanup-squash");
     p.commit("base", 3);
@@ -241,7 +240,6 @@ fn squash_merge_keeps_mains_image() {
 /// werf: after a rebase merge main's commits are new, but publishing them found the same
 /// content, so the feature's images are main's.
 #[test]
-#[ignore = "needs the commit records of issue 17 (the rebased commits' publishes must be recorded)"]
 fn rebase_merge_keeps_mains_images() {
     let p = Project::new("cleanup-rebase");
     p.commit("base", 4);
@@ -813,4 +811,80 @@ fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("No kubernetes configs found"), "{err}");
     assert_eq!(p.tags(), vec![base]);
+}
+
+/// werf: images that werf.yaml no longer lists are still the project's; the commit records
+/// name them, and cleanup judges their tags by the same rules.
+#[test]
+fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
+    let p = Project::new("cleanup-dropped");
+    let two = format!(
+        "project: cleanup-dropped\nconfigVersion: 1\n---\nimage: app\n---\nimage: old\nargs: {{WHICH: old}}\n"
+    );
+    std::fs::write(p.work.join("werf.yaml"), &two).expect("write");
+    p.commit("base", 3);
+    p.publish();
+    let old_base = skopeo::tags(&p.reg, "proj/old");
+    assert_eq!(old_base.len(), 1, "{old_base:?}");
+    p.git(&["checkout", "-q", "-b", "feature"]);
+    p.commit("feature", 2);
+    p.publish();
+    let old_feature: Vec<String> = skopeo::tags(&p.reg, "proj/old")
+        .into_iter()
+        .filter(|t| !old_base.contains(t))
+        .collect();
+    assert_eq!(old_feature.len(), 1);
+    p.git(&["checkout", "-q", "main"]);
+    p.git(&["push", "-q", "origin", "--delete", "feature"]);
+    // main drops `old` from werf.yaml.
+    std::fs::write(
+        p.work.join("werf.yaml"),
+        "project: cleanup-dropped\nconfigVersion: 1\n---\nimage: app\n",
+    )
+    .expect("write");
+    p.commit("base", 1);
+    p.publish();
+    let out = slipway(&p.work, &p.reg)
+        .args([
+            "--json",
+            "cleanup",
+            "--dry-run",
+            "--without-kube",
+            "--git-history-synchronization",
+            "--min-age",
+            "0s",
+        ])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let old: BTreeMap<String, String> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| {
+            i["repository"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/proj/old"))
+        })
+        .map(|i| {
+            (
+                i["tag"].as_str().unwrap_or("").to_string(),
+                i["decision"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // main's history still reaches the base commit that published old's first image; the
+    // feature's is reached by nothing.
+    assert_eq!(
+        old.get(&old_base[0]).map(String::as_str),
+        Some("keep"),
+        "{v}"
+    );
+    assert_eq!(
+        old.get(&old_feature[0]).map(String::as_str),
+        Some("delete"),
+        "{v}"
+    );
+    p.cleanup(&[]).success();
+    assert_eq!(skopeo::tags(&p.reg, "proj/old"), old_base);
 }

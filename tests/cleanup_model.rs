@@ -471,6 +471,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         keep_tags: Vec::new(),
         min_age: Duration::from_secs(0),
         now,
+        delete_unrecorded: false,
     };
     let plan = decide(
         tags.clone(),

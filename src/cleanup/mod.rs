@@ -12,6 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::config::Config;
 use crate::naming::{Naming, NamingError};
+use crate::records::Records;
 use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
 use crate::registry::vendors::{self, Implementation};
 use crate::registry::{Client, RegistryError, Repository};
@@ -45,13 +46,24 @@ pub enum CleanupError {
     KeepTag { pattern: String, cause: String },
 }
 
-/// Read every tag of the project's images (bounded concurrency).
+/// Read every tag of the project's images (bounded concurrency): the images of werf.yaml
+/// and those the commit records name that werf.yaml no longer lists.
 pub async fn inventory(
     client: &Client,
     config: &Config,
     naming: &Naming,
+    records: &Records,
 ) -> Result<Vec<TagInfo>, CleanupError> {
-    let names: Vec<Option<String>> = config.images.iter().map(|i| i.name.clone()).collect();
+    let mut names: Vec<Option<String>> = config.images.iter().map(|i| i.name.clone()).collect();
+    for name in records.images.values() {
+        if !names.contains(name) && name.as_deref() != Some(crate::records::META_IMAGE) {
+            tracing::info!(
+                image = name.as_deref().unwrap_or("~"),
+                "not in werf.yaml any more; its published tags are cleaned up by the same rules"
+            );
+            names.push(name.clone());
+        }
+    }
     let mut out = Vec::new();
     // Tags of one image share its config: read each config once.
     let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
@@ -76,6 +88,27 @@ pub async fn inventory(
     }
     out.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
     Ok(out)
+}
+
+/// Tie each tag to every commit that published its image with its content signature (the
+/// commit records), so a squash merge, a rebase or a re-tag that published the same content
+/// keeps it alive. A tag with no record was published before Slipway recorded commits: its
+/// commits are left empty, which keeps it (werf keeps tags without image metadata), unless
+/// `delete_unrecorded` (`--git-history-based-cleanup-v1.2`, werf 1.1.36's mode).
+pub fn link_records(tags: &mut [TagInfo], records: &Records) {
+    for t in tags.iter_mut() {
+        let recorded = records.commits(t.image.as_deref(), t.signature());
+        if recorded.is_empty() {
+            t.commits.clear();
+            continue;
+        }
+        for c in recorded {
+            if !t.commits.contains(&c) {
+                t.commits.push(c);
+            }
+        }
+        t.commits.sort();
+    }
 }
 
 type ConfigCache = std::sync::Mutex<BTreeMap<String, ConfigFacts>>;
@@ -427,6 +460,7 @@ pub fn options(keep_tags: &[String], min_age: Duration) -> Result<Options, Clean
         keep_tags,
         min_age,
         now,
+        delete_unrecorded: false,
     })
 }
 

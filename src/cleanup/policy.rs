@@ -160,6 +160,9 @@ pub struct Options {
     pub min_age: Duration,
     /// Now, seconds since the epoch.
     pub now: i64,
+    /// Delete tags that no commit record ties to a commit (werf 1.1.36's
+    /// `--git-history-based-cleanup-v1.2`); by default they are kept.
+    pub delete_unrecorded: bool,
 }
 
 /// werf 1.1's default keep policies (pkg/cleaning/images_cleanup_reference_to_scan.go), with
@@ -340,7 +343,7 @@ pub fn decide(
     for (i, t) in tags.iter().enumerate() {
         if let Some(reason) = pre_keep(t, opts, in_use) {
             keep.insert(i, reason);
-        } else if t.commits.is_empty() {
+        } else if t.commits.is_empty() && !opts.delete_unrecorded {
             keep.insert(
                 i,
                 "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata)".into(),
@@ -773,6 +776,7 @@ mod tests {
             keep_tags: Vec::new(),
             min_age: Duration::from_secs(0),
             now: NOW,
+            delete_unrecorded: false,
         }
     }
 

@@ -278,7 +278,8 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         }
     };
     let client = Client::new(settings);
-    let tags = cleanup::inventory(&client, &cfg, &naming).await?;
+    let records = crate::records::read(&client, &naming).await?;
+    let mut tags = cleanup::inventory(&client, &cfg, &naming, &records).await?;
     let policies = cfg
         .cleanup
         .keep_policies
@@ -314,6 +315,7 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         };
         policy::decide_tag_scheme(tags, &state, &scheme, &opts, &in_use)
     } else {
+        cleanup::link_records(&mut tags, &records);
         policy::decide(tags, &git, &policies, &opts, &in_use)
     };
     print_plan(settings, &plan)?;
@@ -337,7 +339,8 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
     let _lock = cleanup::lock_project(&cfg, &naming)?;
     let client = Client::new(settings);
-    let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming).await?);
+    let records = crate::records::read(&client, &naming).await?;
+    let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
     print_plan(settings, &plan)?;
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");

@@ -818,10 +818,8 @@ fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
 #[test]
 fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
     let p = Project::new("cleanup-dropped");
-    let two = format!(
-        "project: cleanup-dropped\nconfigVersion: 1\n---\nimage: app\n---\nimage: old\nargs: {{WHICH: old}}\n"
-    );
-    std::fs::write(p.work.join("werf.yaml"), &two).expect("write");
+    let two = "project: cleanup-dropped\nconfigVersion: 1\n---\nimage: app\n---\nimage: old\nargs: {WHICH: old}\n";
+    std::fs::write(p.work.join("werf.yaml"), two).expect("write");
     p.commit("base", 3);
     p.publish();
     let old_base = skopeo::tags(&p.reg, "proj/old");

@@ -80,22 +80,20 @@ fn hostile_values_are_data_when_sourced() {
         let got = source(
             Path::new(&script),
             &[
-                "SLIPWAY_ENV",
                 "WERF_ENV",
-                "SLIPWAY_ADD_ANNOTATION_PROJECT_GIT",
-                "SLIPWAY_TAG_GIT_BRANCH",
+                "WERF_ADD_ANNOTATION_PROJECT_GIT",
+                "WERF_TAG_GIT_BRANCH",
             ],
             work.path(),
         );
         assert_eq!(got[0], h);
-        assert_eq!(got[1], h);
-        assert_eq!(got[2], format!("project.werf.io/git={h}"));
+        assert_eq!(got[1], format!("project.werf.io/git={h}"));
         assert!(
-            got[3]
+            got[2]
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
             "{:?}",
-            got[3]
+            got[2]
         );
         let pwned: Vec<_> = std::fs::read_dir(work.path())
             .expect("ls")
@@ -126,13 +124,10 @@ fn powershell_env_file_and_missing_variables() {
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.contains("$Env:SLIPWAY_IMAGES_REPO = \"registry.example.com/g/app\""),
+        text.contains("$Env:WERF_IMAGES_REPO = \"registry.example.com/g/app\""),
         "{text}"
     );
-    assert!(
-        text.contains("$Env:SLIPWAY_TAG_GIT_TAG = \"v1.0\""),
-        "{text}"
-    );
+    assert!(text.contains("$Env:WERF_TAG_GIT_TAG = \"v1.0\""), "{text}");
     assert!(text.contains("$Env:DOCKER_CONFIG = "), "{text}");
     let out = ci_env(&vars, &["gitlab", "--as-env-file"])
         .assert()
@@ -141,8 +136,8 @@ fn powershell_env_file_and_missing_variables() {
         .trim()
         .to_string();
     let env = std::fs::read_to_string(&path).expect("env file");
-    assert!(env.contains("SLIPWAY_TAG_BY_CONTENT=true\n"), "{env}");
-    // Missing variables: named.
+    assert!(env.contains("WERF_TAG_BY_STAGES_SIGNATURE=true\n"), "{env}");
+    // Missing variables: named, and `exit 1` on stdout so a sourcing shell stops.
     let out = ci_env(
         &[("CI_REGISTRY_IMAGE", "r/x")],
         &["gitlab", "--tagging-strategy", "tag-or-branch"],
@@ -154,19 +149,30 @@ fn powershell_env_file_and_missing_variables() {
         err.contains("CI_COMMIT_TAG") && err.contains("CI_COMMIT_REF_NAME"),
         "{err}"
     );
-    let out = ci_env(&[], &["gitlab"]).assert().code(1);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("CI_REGISTRY_IMAGE"));
-    // Already set: left alone.
-    let out = ci_env(
-        &[("CI_REGISTRY_IMAGE", "r/x"), ("SLIPWAY_ENV", "mine")],
-        &["gitlab"],
-    )
-    .assert()
-    .success();
-    assert!(
-        String::from_utf8_lossy(&out.get_output().stdout)
-            .contains("# skip SLIPWAY_ENV: already set")
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        "exit 1\n"
     );
+    // No CI_REGISTRY_IMAGE: werf goes on without a repository.
+    let out = ci_env(&[], &["gitlab"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("# export WERF_IMAGES_REPO=\"\"\n"), "{text}");
+    assert!(
+        text.contains("# export WERF_STAGES_STORAGE=\"\"\n"),
+        "{text}"
+    );
+    assert!(!text.contains("/stages"), "{text}");
+    // Already set, under the werf or the Slipway name: left alone.
+    for user in ["WERF_ENV", "SLIPWAY_ENV"] {
+        let out = ci_env(&[("CI_REGISTRY_IMAGE", "r/x"), (user, "mine")], &["gitlab"])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(
+            text.contains(&format!("# skip export WERF_ENV=\"\" ({user} is set)\n")),
+            "{text}"
+        );
+    }
     // GitHub.
     let out = ci_env(
         &[
@@ -179,11 +185,11 @@ fn powershell_env_file_and_missing_variables() {
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.contains("export SLIPWAY_IMAGES_REPO=\"ghcr.io/acme/app\""),
+        text.contains("export WERF_IMAGES_REPO=\"ghcr.io/acme/app\""),
         "{text}"
     );
     assert!(
-        text.contains("export SLIPWAY_TAG_GIT_BRANCH=\"main\""),
+        text.contains("export WERF_TAG_GIT_BRANCH=\"main\""),
         "{text}"
     );
     assert!(
@@ -205,7 +211,7 @@ fn powershell_env_file_and_missing_variables() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let branch = text
         .lines()
-        .find_map(|l| l.strip_prefix("export SLIPWAY_TAG_GIT_BRANCH=\""))
+        .find_map(|l| l.strip_prefix("export WERF_TAG_GIT_BRANCH=\""))
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 
-use super::Cli;
+use super::{Env, command};
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 
 /// Print the completion script for `shell`.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut cmd = Cli::command();
+    let mut cmd = command(&Env::new());
     clap_complete::generate(args.shell, &mut cmd, "slipway", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }
@@ -24,7 +24,7 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
 /// Print the man page (roff): synopsis, global options and the commands; each command's own
 /// flags are in `slipway COMMAND --help`.
 pub fn man() -> anyhow::Result<ExitCode> {
-    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock()) {
+    match clap_mangen::Man::new(command(&Env::new())).render(&mut std::io::stdout().lock()) {
         // `slipway man | head` is fine.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         r => r.map(|()| ExitCode::SUCCESS).map_err(Into::into),

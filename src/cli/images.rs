@@ -31,7 +31,7 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
         signature::HashCache::default_path(&cfg.dir).as_deref(),
     )?;
     let naming = Naming::new(settings)?;
-    let specs = naming::tags(&super::tags::to_options(&args.tags), &cfg.dir)?;
+    let specs = naming::tags(&super::tags::to_options(&args.tags, settings), &cfg.dir)?;
     let mut rows = Vec::new();
     for img in &cfg.images {
         let sig = sigs.get(&img.name).cloned().unwrap_or_default();

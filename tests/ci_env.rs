@@ -279,3 +279,196 @@ fn gitlab_job_builds_and_publishes_with_the_job_token() {
         assert_eq!(img["digest"], d);
     }
 }
+
+/// A GitLab job's shell: only CI variables (and `extra`), slipway on PATH, `script` run
+/// by bash with `set -e`. Returns stdout + stderr after asserting success.
+fn gitlab_job(
+    reg: &Registry,
+    token: &str,
+    image_repo: &str,
+    home: &Path,
+    extra: &[(&str, &str)],
+    script: &str,
+) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("set -e\n{script}"))
+        .current_dir(home.join("project"))
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().expect("dir").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("BASE_IMAGE", support::base_image())
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_REGISTRY", &reg.host)
+        .env("CI_REGISTRY_IMAGE", image_repo)
+        .env("CI_JOB_TOKEN", token)
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_SHA", "0123456789abcdef")
+        .env("CI_PIPELINE_ID", "101")
+        .env("CI_JOB_ID", "202")
+        .env("CI_PROJECT_URL", "https://gitlab.example.com/group/shop");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", h);
+    }
+    let out = cmd.output().expect("bash");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}\n{all}");
+    assert!(!all.contains(token), "token printed: {all}");
+    all
+}
+
+/// A git clone of examples/shop in `home/project` (cleanup reads git history).
+fn shop_clone(home: &Path) {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    let dst = home.join("project");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(&shop)
+        .arg(&dst)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "user.name=ci",
+            "commit",
+            "-qm",
+            "shop",
+        ],
+    ] {
+        let st = Command::new("git")
+            .args(&args)
+            .current_dir(&dst)
+            .status()
+            .expect("git");
+        assert!(st.success(), "git {args:?}");
+    }
+}
+
+/// werf 1.1's documented GitLab CI lines, with `werf` replaced by `slipway` and nothing
+/// else: the build job and the scheduled cleanup job, configured by `WERF_*` only.
+#[test]
+fn werf_documented_gitlab_lines_run_verbatim() {
+    let _ = support::base_image();
+    let token = "glcbt-werf-lines-0123456789";
+    let reg = Registry::tls_auth_as("gitlab-ci-token", token);
+    let image_repo = format!("{}/group/shop", reg.host);
+    let home = tempfile::tempdir().expect("tmp");
+    shop_clone(home.path());
+    let out = gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[],
+        "type slipway && source $(slipway ci-env gitlab --as-file --verbose)\n\
+         env | grep '^SLIPWAY_' | grep -v '^SLIPWAY_CACHE_FROM=' && exit 3 || true\n\
+         slipway build-and-publish -s :local --publish-report-path ../werf-report.json\n",
+    );
+    // --verbose echoes what was set (the token is not among it: asserted by gitlab_job).
+    assert!(
+        out.contains(&format!("export WERF_IMAGES_REPO=\"{image_repo}\"")),
+        "{out}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("werf-report.json")).expect("werf report"),
+    )
+    .expect("json");
+    let images = report["Images"].as_object().expect("Images");
+    assert_eq!(images.len(), 3, "{report}");
+    for (name, rec) in images {
+        assert_eq!(rec["WerfImageName"], name.as_str());
+        assert_eq!(rec["DockerRepo"], format!("{image_repo}/{name}"));
+        let tag = rec["DockerTag"].as_str().expect("tag");
+        let d = skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).expect("skopeo");
+        assert_eq!(rec["DockerImageDigest"], d);
+        assert!(
+            rec["DockerImageID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("sha256:")),
+            "{rec}"
+        );
+    }
+    // The scheduled cleanup job, werf's way.
+    gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[("CI_PIPELINE_SOURCE", "schedule")],
+        "type slipway && source $(slipway ci-env gitlab --as-file)\nslipway cleanup -s :local\n",
+    );
+    // HEAD's images are still there.
+    for (name, rec) in images {
+        let tag = rec["DockerTag"].as_str().expect("tag");
+        assert!(skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).is_ok());
+    }
+}
+
+/// `WERF_IMAGES_REPO` in the project's CI/CD variables: ci-env leaves it (and its Slipway
+/// twin) alone and the images go to the user's repository, not GitLab's.
+#[test]
+fn user_set_werf_images_repo_is_where_images_go() {
+    let _ = support::base_image();
+    let token = "glcbt-user-repo-0123456789";
+    let reg = Registry::tls_auth_as("gitlab-ci-token", token);
+    let image_repo = format!("{}/group/shop", reg.host);
+    let user_repo = format!("{}/elsewhere/shop", reg.host);
+    let home = tempfile::tempdir().expect("tmp");
+    shop_clone(home.path());
+    gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[("WERF_IMAGES_REPO", &user_repo)],
+        "source $(slipway ci-env gitlab --as-file)\n\
+         slipway build-and-publish --report-path ../report.json --report-format envfile\n",
+    );
+    let env = std::fs::read_to_string(home.path().join("report.json")).expect("envfile");
+    for name in ["backend", "frontend", "migrations"] {
+        let key = format!(
+            "WERF_{}_DOCKER_IMAGE_NAME={user_repo}/{name}:",
+            name.to_uppercase()
+        );
+        let line = env
+            .lines()
+            .find(|l| l.starts_with(&key))
+            .unwrap_or_else(|| panic!("{key} in {env}"));
+        let tag = line.rsplit(':').next().expect("tag");
+        let d = skopeo::digest(&reg, &format!("elsewhere/shop/{name}:{tag}")).expect("skopeo");
+        assert!(
+            env.contains(&format!(
+                "WERF_{}_DOCKER_IMAGE_DIGEST={d}\n",
+                name.to_uppercase()
+            )),
+            "{env}"
+        );
+        assert!(skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).is_err());
+    }
+}

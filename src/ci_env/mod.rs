@@ -557,11 +557,15 @@ impl Render {
         for l in lines {
             match l {
                 Line::Header(h) => {
-                    if !out.is_empty() {
+                    // werf's order: blank line, header, then their echoes.
+                    let first = out.is_empty();
+                    if !first {
                         out.push('\n');
-                        self.echo(&mut out, "");
                     }
                     out.push_str(&format!("# {h}\n"));
+                    if !first {
+                        self.echo(&mut out, "");
+                    }
                     self.echo(&mut out, &format!("# {h}"));
                 }
                 Line::Skip {

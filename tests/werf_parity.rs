@@ -265,3 +265,67 @@ fn loopback_plain_http_registry_needs_no_flag() {
     let digest = skopeo::digest(&reg, "loop/app:v1").expect("skopeo");
     assert!(stdout.contains(&digest), "{stdout}");
 }
+
+/// werf's `run`: builds, runs the local image through the docker CLI with the
+/// `--docker-options` verbatim, and exits with the container's code.
+#[test]
+fn run_builds_then_runs_the_local_image_with_its_exit_code() {
+    let base = support::base_image();
+    let dir = tempfile::tempdir().expect("tmp");
+    let project = format!("parity-run-{}", std::process::id());
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                &format!(
+                    "project: {project}\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n"
+                ),
+            ),
+            ("Dockerfile", &format!("FROM {base}\nCOPY a /a\n")),
+            ("a", "from-the-image\n"),
+        ],
+    );
+    let out = support::slipway()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--docker-options=--rm -e GREETING='hello there'",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "cat /a; echo \"$GREETING\"; exit 7",
+        ])
+        .assert()
+        .code(7);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("from-the-image\nhello there\n"), "{stdout}");
+    // `images --local` names what run used; it is in the daemon.
+    let out = support::slipway()
+        .current_dir(dir.path())
+        .args(["images", "--local"])
+        .assert()
+        .success();
+    let local = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    assert_eq!(local, format!("{project}/app:latest"));
+    let st = std::process::Command::new("/usr/bin/docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &local])
+        .output()
+        .expect("docker");
+    assert!(st.status.success(), "{local} not in the daemon");
+    let _ = std::process::Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &local])
+        .output();
+    // No docker CLI: a clear error before anything is built.
+    let out = support::slipway()
+        .current_dir(dir.path())
+        .env("PATH", "/nonexistent")
+        .args(["run", "app"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("no `docker` CLI on PATH"), "{err}");
+}

@@ -87,6 +87,12 @@ fn apply_arg(mut a: Arg, env: &Env) -> Arg {
         return a;
     }
     let names = env_names(&long);
+    if names.len() > 1
+        && let Some(help) = a.get_help().map(|h| h.to_string())
+    {
+        // Show werf's variables next to clap's `[env: SLIPWAY_X=]`.
+        a = a.help(format!("{help} [werf: {}]", names[1..].join(", ")));
+    }
     let chosen = first_set(env, &names)
         .map(|(k, _)| k.to_string())
         .unwrap_or_else(|| names[0].clone());

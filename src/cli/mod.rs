@@ -141,18 +141,41 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the images of werf.yaml through the Docker daemon.
+    #[command(after_help = "Examples:
+  slipway build
+  slipway build backend --parallel=false
+  slipway build --buildkit on --cache-from main --images-repo registry.example.com/shop")]
     Build(build::BuildArgs),
     /// Publish images that are already built.
+    #[command(after_help = "Examples:
+  slipway publish --images-repo registry.example.com/shop --tag-by-content
+  slipway publish -i registry.example.com/shop --tag-git-branch \"$CI_COMMIT_REF_NAME\" --dry-run")]
     Publish(publish::PublishArgs),
     /// Build what changed and publish every image under its names.
+    #[command(after_help = "Examples:
+  slipway build-and-publish -i registry.example.com/shop --tag-by-content --report-path ../report.json
+  slipway build-and-publish -s :local -i registry.example.com/shop --tag-custom=v1   # werf 1.1's line
+  slipway build-and-publish --publish-report-path werf-report.json --report-path build.env --report-format envfile")]
     BuildAndPublish(publish::PublishArgs),
     /// Delete tags that no git branch, tag or recent commit needs.
+    #[command(after_help = "Examples:
+  slipway cleanup -i registry.example.com/shop --dry-run
+  slipway cleanup -i registry.example.com/shop --git-history-based-cleanup=false")]
     Cleanup(cleanup::CleanupArgs),
     /// Delete all of the project's images.
+    #[command(after_help = "Examples:
+  slipway purge -i registry.example.com/shop --dry-run
+  slipway purge -i registry.example.com/shop --force")]
     Purge(cleanup::PurgeArgs),
     /// Copy or move an image between repositories by digest.
+    #[command(after_help = "Examples:
+  slipway promote registry.example.com/shop/backend:rc1 registry.example.com/prod/backend --tag v1.0
+  slipway promote --from-report report.json --to registry.example.com/prod --dry-run")]
     Promote(promote::PromoteArgs),
     /// Push docker-save or OCI tarballs without a daemon.
+    #[command(after_help = "Examples:
+  slipway push-archive app.tar registry.example.com/shop/app:v1
+  slipway push-archive a.tar b.tar registry.example.com/shop --tag latest --digest-file build.env")]
     PushArchive(push_archive::PushArchiveArgs),
     /// Print shell lines that configure Slipway from CI variables.
     CiEnv(ci_env::CiEnvArgs),
@@ -160,14 +183,23 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Turn text into a valid docker tag, namespace, release or project name.
+    #[command(after_help = "Examples:
+  slipway slugify \"$CI_COMMIT_REF_NAME\"
+  slipway slugify -f kubernetes-namespace \"Feature/Login\"")]
     Slugify(slugify::SlugifyArgs),
     /// Print each image's name, references and content signature.
     Images(images::ImagesArgs),
     /// Build an image if needed and run it with the docker CLI (werf's `run`).
     Run(run::RunArgs),
     /// Check daemon, registry, TLS and credentials, with a fix for each failure.
+    #[command(after_help = "Examples:
+  slipway doctor -i registry.example.com/shop
+  slipway doctor -i 127.0.0.1:5000/shop --json")]
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Examples:
+  slipway completions bash > /etc/bash_completion.d/slipway
+  slipway completions zsh > \"${fpath[1]}/_slipway\"")]
     Completions(completions::CompletionsArgs),
     /// Print the man page.
     Man,
@@ -257,7 +289,20 @@ impl GlobalArgs {
 /// The clap tree with the flag table applied; `env` decides which variable each option
 /// reads. Completions and the man page use an empty `env`.
 pub fn command(env: &Env) -> clap::Command {
-    flags::apply(Cli::command(), env)
+    flags::apply(Cli::command(), env).mut_subcommand("publish", |s| {
+        // `publish` pushes what is built: the build options do not apply (still accepted,
+        // as the same arguments serve build-and-publish).
+        [
+            "parallel",
+            "parallel_tasks_limit",
+            "force",
+            "buildkit",
+            "cache_from",
+            "log_mode",
+        ]
+        .into_iter()
+        .fold(s, |s, id| s.mut_arg(id, |a| a.hide(true)))
+    })
 }
 
 fn init_logging(level: &str) {

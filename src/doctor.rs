@@ -28,7 +28,10 @@ fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>
 /// Run every check.
 pub async fn run(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
-    let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let at = settings
+        .docker_host
+        .clone()
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
     match crate::build::connect().await {
         Ok(d) => {
             let v = d

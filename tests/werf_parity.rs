@@ -329,3 +329,80 @@ fn run_builds_then_runs_the_local_image_with_its_exit_code() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("no `docker` CLI on PATH"), "{err}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `SLIPWAY_DRY_RUN=1` (and werf's `WERF_DRY_RUN=yes`) makes cleanup change nothing; the
+/// same cleanup without it deletes the tag of the deleted branch.
+#[test]
+fn dry_run_from_the_environment_deletes_nothing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path();
+    support::write_tree(
+        p,
+        &[
+            (
+                "werf.yaml",
+                "project: parity-dry\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n",
+            ),
+            ("Dockerfile", "FROM scratch\nCOPY a /a\n"),
+            ("a", "a\n"),
+        ],
+    );
+    git(p, &["init", "-q", "-b", "main"]);
+    git(p, &["add", "-A"]);
+    git(p, &["commit", "-qm", "1"]);
+    git(p, &["checkout", "-qb", "feature"]);
+    let repo = format!("{}/parity-dry", reg.host);
+    support::slipway()
+        .current_dir(p)
+        .env("XDG_CACHE_HOME", p.join(".cache-outside"))
+        .args([
+            "build-and-publish",
+            "-i",
+            &repo,
+            "--tag-git-branch",
+            "feature",
+        ])
+        .assert()
+        .success();
+    assert!(skopeo::digest(&reg, "parity-dry/app:feature").is_ok());
+    git(p, &["checkout", "-q", "main"]);
+    git(p, &["branch", "-qD", "feature"]);
+    let cleanup = |vars: &[(&str, &str)]| {
+        let mut c = support::slipway();
+        c.current_dir(p).args([
+            "cleanup",
+            "-i",
+            &repo,
+            "--git-history-based-cleanup=false",
+            "--min-age",
+            "0s",
+        ]);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.assert().success();
+    };
+    cleanup(&[("SLIPWAY_DRY_RUN", "1")]);
+    cleanup(&[("WERF_DRY_RUN", "yes")]);
+    assert!(
+        skopeo::digest(&reg, "parity-dry/app:feature").is_ok(),
+        "a dry run deleted"
+    );
+    cleanup(&[]);
+    assert!(skopeo::digest(&reg, "parity-dry/app:feature").is_err());
+}

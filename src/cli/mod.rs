@@ -233,6 +233,7 @@ impl GlobalArgs {
             docker_config,
             verbose: self.log_verbose,
             docker_buildkit: env.get("DOCKER_BUILDKIT").cloned(),
+            docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
             tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),

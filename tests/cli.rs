@@ -37,6 +37,26 @@ fn completions_and_man_page_cover_the_commands_and_flags() {
         "{page}"
     );
     assert!(page.contains("\\fB\\-\\-images\\-repo\\fR"), "{page}");
+    // One command's page: its options, the global ones under their heading, examples.
+    let out = support::slipway()
+        .args(["man", "build-and-publish"])
+        .assert()
+        .success();
+    let page = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(page.contains(".TH slipway-build-and-publish 1"), "{page}");
+    let options = page.find(".SH OPTIONS").expect("options");
+    let own = options
+        + page[options..]
+            .find("\\fB\\-\\-publish\\-report\\-path\\fR")
+            .expect("own option");
+    let global = page.find(".SH \"GLOBAL OPTIONS\"").expect("global heading");
+    assert!(own < global, "{page}");
+    assert!(
+        page[global..].contains("\\fB\\-\\-images\\-repo\\fR"),
+        "{page}"
+    );
+    assert!(page.contains("Examples:"), "{page}");
+    support::slipway().args(["man", "nope"]).assert().code(1);
 }
 
 /// Help: the command's own options, then the global ones under their own heading, werf's

@@ -21,10 +21,29 @@ pub fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Print the man page (roff): synopsis, global options and the commands; each command's own
-/// flags are in `slipway COMMAND --help`.
-pub fn man() -> anyhow::Result<ExitCode> {
-    match clap_mangen::Man::new(command(&Env::new())).render(&mut std::io::stdout().lock()) {
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command: its own page, with its options and the global ones.
+    pub command: Option<String>,
+}
+
+/// Print the man page (roff): the program's (synopsis, global options, the commands), or
+/// one command's (`slipway-COMMAND(1)`: its options, then the global ones, and examples).
+pub fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
+    let mut cmd = command(&Env::new());
+    let page = match &args.command {
+        None => cmd,
+        Some(name) => {
+            // Propagates the global options into the subcommands.
+            cmd.build();
+            let sub = cmd
+                .find_subcommand(name)
+                .ok_or_else(|| anyhow::anyhow!("no command {name:?}: see `slipway --help`"))?
+                .clone();
+            sub.name(format!("slipway-{name}"))
+        }
+    };
+    match clap_mangen::Man::new(page).render(&mut std::io::stdout().lock()) {
         // `slipway man | head` is fine.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         r => r.map(|()| ExitCode::SUCCESS).map_err(Into::into),

@@ -201,8 +201,11 @@ pub enum Command {
   slipway completions bash > /etc/bash_completion.d/slipway
   slipway completions zsh > \"${fpath[1]}/_slipway\"")]
     Completions(completions::CompletionsArgs),
-    /// Print the man page.
-    Man,
+    /// Print the man page (or one command's: `slipway man build-and-publish`).
+    #[command(after_help = "Examples:
+  slipway man | man -l -
+  slipway man build-and-publish > slipway-build-and-publish.1")]
+    Man(completions::ManArgs),
 }
 
 impl GlobalArgs {
@@ -391,7 +394,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(&settings, a).await,
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),
-        Command::Man => completions::man(),
+        Command::Man(a) => completions::man(a),
     }
 }
 

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-pub use flags::{Env, WERF_FLAGS};
+pub use flags::{Env, WERF_FLAGS, slipway_env};
 
 use crate::settings::{Insecure, RepoMode, Secret, Settings};
 
@@ -490,6 +490,46 @@ mod tests {
                 "{}",
                 argv.join(" ")
             );
+        }
+    }
+
+    /// Every option has its variable: `SLIPWAY_<LONG>` (AWS's own names for AWS keys).
+    #[test]
+    fn every_option_has_a_variable() {
+        fn walk(cmd: &clap::Command, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let Some(long) = a.get_long() else { continue };
+                if matches!(long, "help" | "version")
+                    || a.get_id().as_str().starts_with("werf_ignored_")
+                {
+                    continue;
+                }
+                let env = a.get_env().map(|e| e.to_string_lossy().to_string());
+                let ok = env.as_deref() == Some(slipway_env(long).as_str())
+                    || env.as_deref().is_some_and(|e| e.starts_with("AWS_"));
+                if !ok {
+                    missing.push(format!("{} --{long}: {env:?}", cmd.get_name()));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                walk(s, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(&Env::new()), &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+        let cmd = command(&Env::new());
+        let promote = cmd.find_subcommand("promote").expect("promote");
+        for (id, var) in [
+            ("tags", "SLIPWAY_TAG"),
+            ("move_source", "SLIPWAY_MOVE"),
+            ("to", "SLIPWAY_TO"),
+        ] {
+            let a = promote
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .expect("arg");
+            assert_eq!(a.get_env().and_then(|e| e.to_str()), Some(var));
         }
     }
 

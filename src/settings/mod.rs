@@ -175,3 +175,64 @@ impl std::str::FromStr for Secret {
         Ok(Secret(s.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:5000",
+            "LOCALHOST",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "10.0.0.1:5000",
+            "registry.example.com",
+            "[fe80::1]:5000",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn insecure_registry_has_one_meaning() {
+        let s = |values: &[&str], skip: bool| Settings {
+            insecure: Insecure::from_values(
+                &values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+                skip,
+            ),
+            ..Settings::default()
+        };
+        let p = |s: &Settings, h: &str| {
+            let p = s.registry_policy(h);
+            (p.allow_http, p.skip_verify, p.insecure)
+        };
+        // Nothing given: TLS verified; loopback may fall back to HTTP, certificates checked.
+        let none = s(&[], false);
+        assert_eq!(p(&none, "reg.example.com"), (false, false, false));
+        assert_eq!(p(&none, "127.0.0.1:5000"), (true, false, false));
+        // Slipway's form: that host only.
+        let host = s(&["reg.example.com:5000"], false);
+        assert_eq!(p(&host, "reg.example.com:5000"), (true, true, true));
+        assert_eq!(p(&host, "other.example.com"), (false, false, false));
+        // werf's boolean form: every registry; `false` is no host.
+        for all in [&["true"][..], &["1"], &["yes"]] {
+            assert_eq!(p(&s(all, false), "any.example.com"), (true, true, true));
+        }
+        assert_eq!(
+            p(&s(&["false"], false), "any.example.com"),
+            (false, false, false)
+        );
+        assert!(s(&["false"], false).insecure.hosts.is_empty());
+        // --skip-tls-verify-registry: unverified TLS, still no plain HTTP.
+        assert_eq!(p(&s(&[], true), "reg.example.com"), (false, true, false));
+    }
+}

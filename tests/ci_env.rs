@@ -472,3 +472,39 @@ fn user_set_werf_images_repo_is_where_images_go() {
         assert!(skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).is_err());
     }
 }
+
+/// A fatal error stops a job that sources the script: werf's `exit 1`, in the file too.
+#[test]
+fn a_fatal_error_stops_the_sourcing_shell() {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let tmp = tempfile::tempdir().expect("tmp");
+    for line in [
+        "source $(slipway ci-env gitlab --as-file --verbose --tagging-strategy tag-or-branch)",
+        "eval \"$(slipway ci-env gitlab --tagging-strategy tag-or-branch)\"",
+    ] {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{line}\necho reached"))
+            .env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.parent().expect("dir").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("HOME", tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env("CI_REGISTRY_IMAGE", "registry.example.com/g/app")
+            .output()
+            .expect("bash");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(1), "{line}: {stdout}");
+        assert!(!stdout.contains("reached"), "{line}: {stdout}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("CI_COMMIT_REF_NAME"),
+            "{line}"
+        );
+    }
+}

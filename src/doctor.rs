@@ -28,7 +28,10 @@ fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>
 /// Run every check.
 pub async fn run(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
-    let at = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let at = settings
+        .docker_host
+        .clone()
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
     match crate::build::connect().await {
         Ok(d) => {
             let engine = crate::build::engine::detect(&d)
@@ -101,8 +104,11 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     let host = repo.host.clone();
     let client = Client::new(settings);
     let certs = std::path::Path::new("/etc/docker/certs.d").join(&host);
-    let trust = if settings.is_insecure(&host) {
+    let policy = settings.registry_policy(&host);
+    let trust = if policy.insecure {
         "--insecure-registry: plain HTTP or unverified TLS allowed".to_string()
+    } else if policy.skip_verify {
+        "--skip-tls-verify-registry: certificates not checked".to_string()
     } else if certs.is_dir() {
         format!("system roots + CAs in {}", certs.display())
     } else {
@@ -125,6 +131,15 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 false,
                 e.to_string(),
                 format!("install the registry's CA as /etc/docker/certs.d/{host}/ca.crt"),
+            ));
+            return out;
+        }
+        Err(e @ RegistryError::PlainHttp { .. }) => {
+            out.push(check(
+                "registry reachable",
+                false,
+                e.to_string(),
+                format!("the registry speaks plain HTTP: add `--insecure-registry {host}`"),
             ));
             return out;
         }
@@ -180,23 +195,16 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            // Chunked uploads: an empty PATCH on the session.
-            let url = if loc.starts_with("http") {
-                loc.clone()
-            } else {
-                format!(
-                    "{}{}",
-                    if settings.is_insecure(&host) {
-                        "http://"
-                    } else {
-                        "https://"
-                    },
-                    format_args!("{host}{loc}")
-                )
-            };
+            // Chunked uploads: an empty PATCH on the session. A relative location is
+            // resolved against the base the client chose (https, or http when allowed).
             let chunked = client
-                .send(&host, &scopes, false, &|c, _| {
-                    c.patch(&url)
+                .send(&host, &scopes, false, &|c, b| {
+                    let url = if loc.starts_with("http") {
+                        loc.clone()
+                    } else {
+                        format!("{b}{loc}")
+                    };
+                    c.patch(url)
                         .header("Content-Length", "0")
                         .header("Content-Range", "0-0")
                         .body(Vec::<u8>::new())
@@ -206,7 +214,13 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 .as_ref()
                 .is_ok_and(|r| r.status().as_u16() == 202 || r.status().is_success());
             let _ = client
-                .send(&host, &scopes, true, &|c, _| c.delete(&url))
+                .send(&host, &scopes, true, &|c, b| {
+                    if loc.starts_with("http") {
+                        c.delete(&loc)
+                    } else {
+                        c.delete(format!("{b}{loc}"))
+                    }
+                })
                 .await;
             out.push(check(
                 "push",

@@ -80,22 +80,20 @@ fn hostile_values_are_data_when_sourced() {
         let got = source(
             Path::new(&script),
             &[
-                "SLIPWAY_ENV",
                 "WERF_ENV",
-                "SLIPWAY_ADD_ANNOTATION_PROJECT_GIT",
-                "SLIPWAY_TAG_GIT_BRANCH",
+                "WERF_ADD_ANNOTATION_PROJECT_GIT",
+                "WERF_TAG_GIT_BRANCH",
             ],
             work.path(),
         );
         assert_eq!(got[0], h);
-        assert_eq!(got[1], h);
-        assert_eq!(got[2], format!("project.werf.io/git={h}"));
+        assert_eq!(got[1], format!("project.werf.io/git={h}"));
         assert!(
-            got[3]
+            got[2]
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-'),
             "{:?}",
-            got[3]
+            got[2]
         );
         let pwned: Vec<_> = std::fs::read_dir(work.path())
             .expect("ls")
@@ -126,13 +124,10 @@ fn powershell_env_file_and_missing_variables() {
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.contains("$Env:SLIPWAY_IMAGES_REPO = \"registry.example.com/g/app\""),
+        text.contains("$Env:WERF_IMAGES_REPO = \"registry.example.com/g/app\""),
         "{text}"
     );
-    assert!(
-        text.contains("$Env:SLIPWAY_TAG_GIT_TAG = \"v1.0\""),
-        "{text}"
-    );
+    assert!(text.contains("$Env:WERF_TAG_GIT_TAG = \"v1.0\""), "{text}");
     assert!(text.contains("$Env:DOCKER_CONFIG = "), "{text}");
     let out = ci_env(&vars, &["gitlab", "--as-env-file"])
         .assert()
@@ -141,8 +136,8 @@ fn powershell_env_file_and_missing_variables() {
         .trim()
         .to_string();
     let env = std::fs::read_to_string(&path).expect("env file");
-    assert!(env.contains("SLIPWAY_TAG_BY_CONTENT=true\n"), "{env}");
-    // Missing variables: named.
+    assert!(env.contains("WERF_TAG_BY_STAGES_SIGNATURE=true\n"), "{env}");
+    // Missing variables: named, and `exit 1` on stdout so a sourcing shell stops.
     let out = ci_env(
         &[("CI_REGISTRY_IMAGE", "r/x")],
         &["gitlab", "--tagging-strategy", "tag-or-branch"],
@@ -154,19 +149,30 @@ fn powershell_env_file_and_missing_variables() {
         err.contains("CI_COMMIT_TAG") && err.contains("CI_COMMIT_REF_NAME"),
         "{err}"
     );
-    let out = ci_env(&[], &["gitlab"]).assert().code(1);
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("CI_REGISTRY_IMAGE"));
-    // Already set: left alone.
-    let out = ci_env(
-        &[("CI_REGISTRY_IMAGE", "r/x"), ("SLIPWAY_ENV", "mine")],
-        &["gitlab"],
-    )
-    .assert()
-    .success();
-    assert!(
-        String::from_utf8_lossy(&out.get_output().stdout)
-            .contains("# skip SLIPWAY_ENV: already set")
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        "exit 1\n"
     );
+    // No CI_REGISTRY_IMAGE: werf goes on without a repository.
+    let out = ci_env(&[], &["gitlab"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("# export WERF_IMAGES_REPO=\"\"\n"), "{text}");
+    assert!(
+        text.contains("# export WERF_STAGES_STORAGE=\"\"\n"),
+        "{text}"
+    );
+    assert!(!text.contains("/stages"), "{text}");
+    // Already set, under the werf or the Slipway name: left alone.
+    for user in ["WERF_ENV", "SLIPWAY_ENV"] {
+        let out = ci_env(&[("CI_REGISTRY_IMAGE", "r/x"), (user, "mine")], &["gitlab"])
+            .assert()
+            .success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(
+            text.contains(&format!("# skip export WERF_ENV=\"\" ({user} is set)\n")),
+            "{text}"
+        );
+    }
     // GitHub.
     let out = ci_env(
         &[
@@ -179,11 +185,11 @@ fn powershell_env_file_and_missing_variables() {
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(
-        text.contains("export SLIPWAY_IMAGES_REPO=\"ghcr.io/acme/app\""),
+        text.contains("export WERF_IMAGES_REPO=\"ghcr.io/acme/app\""),
         "{text}"
     );
     assert!(
-        text.contains("export SLIPWAY_TAG_GIT_BRANCH=\"main\""),
+        text.contains("export WERF_TAG_GIT_BRANCH=\"main\""),
         "{text}"
     );
     assert!(
@@ -205,7 +211,7 @@ fn powershell_env_file_and_missing_variables() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let branch = text
         .lines()
-        .find_map(|l| l.strip_prefix("export SLIPWAY_TAG_GIT_BRANCH=\""))
+        .find_map(|l| l.strip_prefix("export WERF_TAG_GIT_BRANCH=\""))
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(
@@ -271,5 +277,234 @@ fn gitlab_job_builds_and_publishes_with_the_job_token() {
         assert_eq!(img["repository"], format!("{image_repo}/{name}"));
         let d = skopeo::digest(&reg, &format!("group/shop/{name}:{sig}")).expect("skopeo");
         assert_eq!(img["digest"], d);
+    }
+}
+
+/// A GitLab job's shell: only CI variables (and `extra`), slipway on PATH, `script` run
+/// by bash with `set -e`. Returns stdout + stderr after asserting success.
+fn gitlab_job(
+    reg: &Registry,
+    token: &str,
+    image_repo: &str,
+    home: &Path,
+    extra: &[(&str, &str)],
+    script: &str,
+) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("set -e\n{script}"))
+        .current_dir(home.join("project"))
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().expect("dir").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("BASE_IMAGE", support::base_image())
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_REGISTRY", &reg.host)
+        .env("CI_REGISTRY_IMAGE", image_repo)
+        .env("CI_JOB_TOKEN", token)
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_SHA", "0123456789abcdef")
+        .env("CI_PIPELINE_ID", "101")
+        .env("CI_JOB_ID", "202")
+        .env("CI_PROJECT_URL", "https://gitlab.example.com/group/shop");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", h);
+    }
+    let out = cmd.output().expect("bash");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}\n{all}");
+    assert!(!all.contains(token), "token printed: {all}");
+    all
+}
+
+/// A git clone of examples/shop in `home/project` (cleanup reads git history).
+fn shop_clone(home: &Path) {
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
+    let dst = home.join("project");
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(&shop)
+        .arg(&dst)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    for args in [
+        vec!["init", "-q", "-b", "main"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.email=ci@example.com",
+            "-c",
+            "user.name=ci",
+            "commit",
+            "-qm",
+            "shop",
+        ],
+    ] {
+        let st = Command::new("git")
+            .args(&args)
+            .current_dir(&dst)
+            .status()
+            .expect("git");
+        assert!(st.success(), "git {args:?}");
+    }
+}
+
+/// werf 1.1's documented GitLab CI lines, with `werf` replaced by `slipway` and nothing
+/// else: the build job and the scheduled cleanup job, configured by `WERF_*` only.
+#[test]
+fn werf_documented_gitlab_lines_run_verbatim() {
+    let _ = support::base_image();
+    let token = "glcbt-werf-lines-0123456789";
+    let reg = Registry::tls_auth_as("gitlab-ci-token", token);
+    let image_repo = format!("{}/group/shop", reg.host);
+    let home = tempfile::tempdir().expect("tmp");
+    shop_clone(home.path());
+    let out = gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[],
+        "type slipway && source $(slipway ci-env gitlab --as-file --verbose)\n\
+         env | grep '^SLIPWAY_' | grep -v '^SLIPWAY_CACHE_FROM=' && exit 3 || true\n\
+         slipway build-and-publish -s :local --publish-report-path ../werf-report.json\n",
+    );
+    // --verbose echoes what was set (the token is not among it: asserted by gitlab_job).
+    assert!(
+        out.contains(&format!("export WERF_IMAGES_REPO=\"{image_repo}\"")),
+        "{out}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("werf-report.json")).expect("werf report"),
+    )
+    .expect("json");
+    let images = report["Images"].as_object().expect("Images");
+    assert_eq!(images.len(), 3, "{report}");
+    for (name, rec) in images {
+        assert_eq!(rec["WerfImageName"], name.as_str());
+        assert_eq!(rec["DockerRepo"], format!("{image_repo}/{name}"));
+        let tag = rec["DockerTag"].as_str().expect("tag");
+        let d = skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).expect("skopeo");
+        assert_eq!(rec["DockerImageDigest"], d);
+        assert!(
+            rec["DockerImageID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("sha256:")),
+            "{rec}"
+        );
+    }
+    // The scheduled cleanup job, werf's way.
+    gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[("CI_PIPELINE_SOURCE", "schedule")],
+        "type slipway && source $(slipway ci-env gitlab --as-file)\nslipway cleanup -s :local\n",
+    );
+    // HEAD's images are still there.
+    for (name, rec) in images {
+        let tag = rec["DockerTag"].as_str().expect("tag");
+        assert!(skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).is_ok());
+    }
+}
+
+/// `WERF_IMAGES_REPO` in the project's CI/CD variables: ci-env leaves it (and its Slipway
+/// twin) alone and the images go to the user's repository, not GitLab's.
+#[test]
+fn user_set_werf_images_repo_is_where_images_go() {
+    let _ = support::base_image();
+    let token = "glcbt-user-repo-0123456789";
+    let reg = Registry::tls_auth_as("gitlab-ci-token", token);
+    let image_repo = format!("{}/group/shop", reg.host);
+    let user_repo = format!("{}/elsewhere/shop", reg.host);
+    let home = tempfile::tempdir().expect("tmp");
+    shop_clone(home.path());
+    gitlab_job(
+        &reg,
+        token,
+        &image_repo,
+        home.path(),
+        &[("WERF_IMAGES_REPO", &user_repo)],
+        "source $(slipway ci-env gitlab --as-file)\n\
+         slipway build-and-publish --report-path ../report.json --report-format envfile\n",
+    );
+    let env = std::fs::read_to_string(home.path().join("report.json")).expect("envfile");
+    for name in ["backend", "frontend", "migrations"] {
+        let key = format!(
+            "WERF_{}_DOCKER_IMAGE_NAME={user_repo}/{name}:",
+            name.to_uppercase()
+        );
+        let line = env
+            .lines()
+            .find(|l| l.starts_with(&key))
+            .unwrap_or_else(|| panic!("{key} in {env}"));
+        let tag = line.rsplit(':').next().expect("tag");
+        let d = skopeo::digest(&reg, &format!("elsewhere/shop/{name}:{tag}")).expect("skopeo");
+        assert!(
+            env.contains(&format!(
+                "WERF_{}_DOCKER_IMAGE_DIGEST={d}\n",
+                name.to_uppercase()
+            )),
+            "{env}"
+        );
+        assert!(skopeo::digest(&reg, &format!("group/shop/{name}:{tag}")).is_err());
+    }
+}
+
+/// A fatal error stops a job that sources the script: werf's `exit 1`, in the file too.
+#[test]
+fn a_fatal_error_stops_the_sourcing_shell() {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let tmp = tempfile::tempdir().expect("tmp");
+    for line in [
+        "source $(slipway ci-env gitlab --as-file --verbose --tagging-strategy tag-or-branch)",
+        "eval \"$(slipway ci-env gitlab --tagging-strategy tag-or-branch)\"",
+    ] {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{line}\necho reached"))
+            .env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.parent().expect("dir").display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("HOME", tmp.path())
+            .env("TMPDIR", tmp.path())
+            .env("CI_REGISTRY_IMAGE", "registry.example.com/g/app")
+            .output()
+            .expect("bash");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(1), "{line}: {stdout}");
+        assert!(!stdout.contains("reached"), "{line}: {stdout}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("CI_COMMIT_REF_NAME"),
+            "{line}"
+        );
     }
 }

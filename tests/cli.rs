@@ -37,6 +37,74 @@ fn completions_and_man_page_cover_the_commands_and_flags() {
         "{page}"
     );
     assert!(page.contains("\\fB\\-\\-images\\-repo\\fR"), "{page}");
+    // One command's page: its options, the global ones under their heading, examples.
+    let out = support::slipway()
+        .args(["man", "build-and-publish"])
+        .assert()
+        .success();
+    let page = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(page.contains(".TH slipway-build-and-publish 1"), "{page}");
+    let options = page.find(".SH OPTIONS").expect("options");
+    let own = options
+        + page[options..]
+            .find("\\fB\\-\\-publish\\-report\\-path\\fR")
+            .expect("own option");
+    let global = page.find(".SH \"GLOBAL OPTIONS\"").expect("global heading");
+    assert!(own < global, "{page}");
+    assert!(
+        page[global..].contains("\\fB\\-\\-images\\-repo\\fR"),
+        "{page}"
+    );
+    assert!(page.contains("Examples:"), "{page}");
+    support::slipway().args(["man", "nope"]).assert().code(1);
+}
+
+/// Help: the command's own options, then the global ones under their own heading, werf's
+/// variables named, no-effect werf options and options that do not apply left out, and
+/// examples.
+#[test]
+fn help_groups_options_and_shows_examples() {
+    let help = |args: &[&str]| {
+        let out = support::slipway().args(args).assert().success();
+        String::from_utf8_lossy(&out.get_output().stdout).to_string()
+    };
+    let text = help(&["publish", "--help"]);
+    let own = text.find("--report-path").expect("own option");
+    let global = text.find("Global options:").expect("global heading");
+    assert!(own < global, "{text}");
+    assert!(text[global..].contains("--images-repo"), "{text}");
+    assert!(!text[..global].contains("--images-repo "), "{text}");
+    for build_only in ["--buildkit", "--cache-from", "--force", "--parallel"] {
+        assert!(!text.contains(build_only), "publish shows {build_only}");
+    }
+    assert!(text.contains("WERF_TAG_GIT_BRANCH"), "{text}");
+    assert!(!text.contains("--virtual-merge"), "{text}");
+    let text = help(&["build-and-publish", "--help"]);
+    assert!(
+        text.contains("--buildkit") && text.contains("-s, --stages-storage"),
+        "{text}"
+    );
+    for cmd in [
+        "build",
+        "publish",
+        "build-and-publish",
+        "cleanup",
+        "purge",
+        "promote",
+        "push-archive",
+        "ci-env",
+        "slugify",
+        "images",
+        "run",
+        "doctor",
+        "completions",
+    ] {
+        let text = help(&[cmd, "--help"]);
+        let ex = text
+            .find("Examples:")
+            .unwrap_or_else(|| panic!("{cmd}: no examples"));
+        assert!(text[ex..].contains("slipway "), "{cmd}: {text}");
+    }
 }
 
 #[test]

@@ -165,8 +165,10 @@ fn slugify_prints_werf_slugs() {
             .len()
             <= 53
     );
-    support::slipway()
+    // A usage error (clap lists the formats).
+    let out = support::slipway()
         .args(["slugify", "--format", "nope", "x"])
         .assert()
-        .code(1);
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("kubernetes-namespace"));
 }

@@ -157,7 +157,10 @@ async fn run(
 ) -> (Result<cleanup::Outcome, cleanup::CleanupError>, Vec<String>) {
     let (host, seen) = serve().await;
     let settings = Settings {
-        insecure_registries: vec![host.clone()],
+        insecure: slipway::settings::Insecure {
+            hosts: vec![host.clone()],
+            ..Default::default()
+        },
         ..Settings::default()
     };
     let client = Client::new(&settings);

@@ -1,21 +1,26 @@
-//! `ci-env`: turn a CI system's predefined variables into Slipway settings (and werf 1.1's
-//! `WERF_*` twins) plus a registry login, printed as shell lines to `source`.
+//! `ci-env`: turn a CI system's predefined variables into werf 1.1's `WERF_*` settings
+//! (Slipway reads them; Slipway-only settings are written as `SLIPWAY_*`) plus a registry
+//! login, printed as shell lines to `source`. The variable set and its conditions are
+//! werf 1.1's (`cmd/werf/ci_env`); a variable the user already set, under its werf or its
+//! Slipway name (the table in `settings::werf_names`), is left alone.
 //!
 //! Everything here works on a given variable map, not the process environment, so it is
-//! testable; the CLI passes `std::env::vars()`.
+//! testable; the CLI passes the environment the settings layer read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use crate::cleanup::policy::TagScheme;
 use crate::naming::slug::{SlugFormat, slug};
+use crate::settings::werf_names::slipway_twin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CiEnvError {
-    #[error("{ci}: {name} is not set; is this running in {ci}?")]
-    Missing { ci: &'static str, name: String },
-    #[error("--tagging-strategy tag-or-branch: neither {tag} nor {branch} is set")]
+    #[error(
+        "none of environment variables $WERF_TAG_GIT_TAG=${tag} or $WERF_TAG_GIT_BRANCH=${branch} for 'tag-or-branch' strategy are detected"
+    )]
     NoRef {
         tag: &'static str,
         branch: &'static str,
@@ -33,19 +38,6 @@ pub enum Ci {
     GitHub,
 }
 
-impl std::str::FromStr for Ci {
-    type Err = CiEnvError;
-    fn from_str(s: &str) -> Result<Self, CiEnvError> {
-        match s {
-            "gitlab" => Ok(Ci::GitLab),
-            "github" => Ok(Ci::GitHub),
-            o => Err(CiEnvError::Usage(format!(
-                "unknown CI system {o:?}: choose gitlab or github"
-            ))),
-        }
-    }
-}
-
 /// How images are tagged in CI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tagging {
@@ -54,19 +46,6 @@ pub enum Tagging {
     Content,
     /// The git tag when the pipeline runs for one, else the branch.
     TagOrBranch,
-}
-
-impl std::str::FromStr for Tagging {
-    type Err = CiEnvError;
-    fn from_str(s: &str) -> Result<Self, CiEnvError> {
-        match s {
-            "content" | "stages-signature" => Ok(Tagging::Content),
-            "tag-or-branch" => Ok(Tagging::TagOrBranch),
-            o => Err(CiEnvError::Usage(format!(
-                "--tagging-strategy {o:?}: choose content or tag-or-branch"
-            ))),
-        }
-    }
 }
 
 /// Output syntax.
@@ -86,10 +65,15 @@ pub enum Line {
     Set {
         key: String,
         value: String,
+        /// Never echoed (`--verbose`) in clear.
+        secret: bool,
     },
-    /// Already set in the environment: left alone.
+    /// Already set in the environment (as `by`): left alone.
     Skip {
         key: String,
+        value: String,
+        by: String,
+        secret: bool,
     },
 }
 
@@ -108,20 +92,6 @@ pub struct CiEnv {
     pub login: Option<Login>,
 }
 
-fn need<'a>(
-    vars: &'a BTreeMap<String, String>,
-    ci: &'static str,
-    name: &str,
-) -> Result<&'a str, CiEnvError> {
-    vars.get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| CiEnvError::Missing {
-            ci,
-            name: name.to_string(),
-        })
-}
-
 fn get<'a>(vars: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
     vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
@@ -136,34 +106,37 @@ impl Out<'_> {
         self.lines.push(Line::Header(h.to_string()));
     }
 
-    /// `SLIPWAY_X` and its werf twin `WERF_X` (or `werf` when it differs).
-    fn set(&mut self, slipway: &str, werf: Option<&str>, value: &str) {
-        let twin = werf.map(str::to_string).or_else(|| {
-            slipway
-                .strip_prefix("SLIPWAY_")
-                .map(|r| format!("WERF_{r}"))
-        });
-        for key in std::iter::once(slipway.to_string()).chain(twin) {
-            self.raw(&key, value);
-        }
+    /// `key` unless the user set it, or its Slipway twin.
+    fn set(&mut self, key: &str, value: &str) {
+        self.put(key, value, false);
     }
 
-    fn raw(&mut self, key: &str, value: &str) {
-        if get(self.vars, key).is_some() {
-            self.lines.push(Line::Skip {
-                key: key.to_string(),
-            });
-        } else {
-            self.lines.push(Line::Set {
+    fn secret(&mut self, key: &str, value: &str) {
+        self.put(key, value, true);
+    }
+
+    fn put(&mut self, key: &str, value: &str, secret: bool) {
+        let by = std::iter::once(key.to_string())
+            .chain(slipway_twin(key))
+            .find(|k| get(self.vars, k).is_some());
+        self.lines.push(match by {
+            Some(by) => Line::Skip {
                 key: key.to_string(),
                 value: value.to_string(),
-            });
-        }
+                by,
+                secret,
+            },
+            None => Line::Set {
+                key: key.to_string(),
+                value: value.to_string(),
+                secret,
+            },
+        });
     }
 }
 
 /// Compute the settings for `ci` from `vars`. The docker config line is added by
-/// [`finish`], once the config dir exists.
+/// [`with_docker_config`], once the config dir exists.
 pub fn compute(
     ci: Ci,
     tagging: Tagging,
@@ -177,117 +150,151 @@ pub fn compute(
         Ci::GitLab => gitlab(&mut o, tagging)?,
         Ci::GitHub => github(&mut o, tagging)?,
     };
-    o.header("CLEANUP POLICIES (werf 1.1 defaults)");
-    for (k, v) in [
-        ("SLIPWAY_GIT_TAG_STRATEGY_LIMIT", "10"),
-        ("SLIPWAY_GIT_TAG_STRATEGY_EXPIRY_DAYS", "30"),
-        ("SLIPWAY_GIT_COMMIT_STRATEGY_LIMIT", "50"),
-        ("SLIPWAY_GIT_COMMIT_STRATEGY_EXPIRY_DAYS", "30"),
-        ("SLIPWAY_STAGES_SIGNATURE_STRATEGY_LIMIT", "-1"),
-        ("SLIPWAY_STAGES_SIGNATURE_STRATEGY_EXPIRY_DAYS", "-1"),
-        // CI checkouts hold only the pipeline's branch: cleanup fetches origin first (werf's
-        // ci-env sets WERF_GIT_HISTORY_SYNCHRONIZATION=1 too).
-        ("SLIPWAY_GIT_HISTORY_SYNCHRONIZATION", "1"),
-    ] {
-        o.set(k, None, v);
-    }
     Ok(CiEnv {
         lines: o.lines,
         login,
     })
 }
 
+/// The registry host of a repository (`host[:port]/path` → `host[:port]`).
+fn registry_of(repo: &str) -> &str {
+    repo.split('/').next().unwrap_or(repo)
+}
+
 fn gitlab(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError> {
-    const CI: &str = "GitLab CI";
     let vars = o.vars;
-    let image = need(vars, CI, "CI_REGISTRY_IMAGE")?.to_string();
-    let registry = get(vars, "CI_REGISTRY").map(str::to_string);
-    o.header("IMAGES REPO");
-    o.set("SLIPWAY_IMAGES_REPO", None, &image);
-    let on_gitlab_registry = registry
-        .as_deref()
-        .is_some_and(|r| image.starts_with(&format!("{r}/")) || image == r);
-    o.set(
-        "SLIPWAY_IMPLEMENTATION",
-        Some("WERF_IMAGES_REPO_IMPLEMENTATION"),
-        if on_gitlab_registry { "gitlab" } else { "" },
-    );
-    o.header("TAGGING");
-    tagging_lines(
-        o,
-        tagging,
-        get(vars, "CI_COMMIT_TAG"),
-        get(vars, "CI_COMMIT_REF_NAME"),
-        ("CI_COMMIT_TAG", "CI_COMMIT_REF_NAME"),
-    )?;
-    cache_lines(
-        o,
-        &[
-            get(vars, "CI_COMMIT_REF_NAME"),
-            get(vars, "CI_DEFAULT_BRANCH"),
-        ],
-    );
-    o.header("ENV");
-    o.set(
-        "SLIPWAY_ENV",
-        None,
-        get(vars, "CI_ENVIRONMENT_SLUG").unwrap_or(""),
-    );
-    o.header("ANNOTATIONS");
-    o.set(
-        "SLIPWAY_ADD_ANNOTATION_PROJECT_GIT",
-        None,
-        &format!(
-            "project.werf.io/git={}",
-            get(vars, "CI_PROJECT_URL").unwrap_or("")
-        ),
-    );
-    o.set(
-        "SLIPWAY_ADD_ANNOTATION_CI_COMMIT",
-        None,
-        &format!(
-            "ci.werf.io/commit={}",
-            get(vars, "CI_COMMIT_SHA").unwrap_or("")
-        ),
-    );
-    o.set(
-        "SLIPWAY_ADD_ANNOTATION_GITLAB_CI_PIPELINE_URL",
-        None,
-        &format!(
-            "gitlab.ci.werf.io/pipeline-url={}",
-            get(vars, "CI_PIPELINE_URL").unwrap_or("")
-        ),
-    );
-    o.set(
-        "SLIPWAY_ADD_ANNOTATION_GITLAB_CI_JOB_URL",
-        None,
-        &format!(
-            "gitlab.ci.werf.io/job-url={}",
-            get(vars, "CI_JOB_URL").unwrap_or("")
-        ),
-    );
-    let login = match (registry, get(vars, "CI_JOB_TOKEN")) {
-        (Some(registry), Some(token)) => Some(Login {
-            registry,
+    // werf goes on without CI_REGISTRY_IMAGE (registry disabled, or an external one the
+    // user names in WERF_IMAGES_REPO): no login, no repository lines.
+    let image = get(vars, "CI_REGISTRY_IMAGE").map(str::to_string);
+    let registry = get(vars, "CI_REGISTRY").unwrap_or("");
+    let on_registry = |var: &str| {
+        // werf's condition: unset, or on GitLab's registry.
+        std::iter::once(var.to_string())
+            .chain(slipway_twin(var))
+            .find_map(|k| get(vars, &k))
+            .is_none_or(|v| v.starts_with(registry))
+    };
+    let login = match (&image, get(vars, "CI_JOB_TOKEN")) {
+        (Some(image), Some(token)) => Some(Login {
+            registry: if registry.is_empty() {
+                registry_of(image).to_string()
+            } else {
+                registry.to_string()
+            },
             username: "gitlab-ci-token".into(),
             password: token.to_string(),
         }),
         _ => None,
     };
+    o.header("STAGES_STORAGE");
+    // werf writes "$CI_REGISTRY_IMAGE/stages", which is "/stages" without a registry.
+    let stages = image.as_deref().map(|i| format!("{i}/stages"));
+    o.set("WERF_STAGES_STORAGE", stages.as_deref().unwrap_or(""));
+    if image.is_some() && on_registry("WERF_STAGES_STORAGE") {
+        o.set("WERF_STAGES_STORAGE_REPO_IMPLEMENTATION", "gitlab");
+    }
+    o.header("IMAGES REPO");
+    o.set("WERF_IMAGES_REPO", image.as_deref().unwrap_or(""));
+    if image.is_some() && on_registry("WERF_IMAGES_REPO") {
+        o.set("WERF_IMAGES_REPO_IMPLEMENTATION", "gitlab");
+    }
+    o.header("TAGGING");
+    let tag = get(vars, "CI_BUILD_TAG").or(get(vars, "CI_COMMIT_TAG"));
+    let branch = get(vars, "CI_BUILD_REF_NAME").or(get(vars, "CI_COMMIT_REF_NAME"));
+    tagging_lines(
+        o,
+        tagging,
+        tag,
+        branch,
+        ("CI_COMMIT_TAG", "CI_COMMIT_REF_NAME"),
+    )?;
+    cache_lines(
+        o,
+        &[
+            if tag.is_some() { None } else { branch },
+            get(vars, "CI_DEFAULT_BRANCH"),
+        ],
+    );
+    o.header("DEPLOY");
+    o.set("WERF_ENV", get(vars, "CI_ENVIRONMENT_SLUG").unwrap_or(""));
+    let project_url = get(vars, "CI_PROJECT_URL");
+    let annotation =
+        |prefix: &str, v: Option<String>| v.map(|v| format!("{prefix}={v}")).unwrap_or_default();
+    o.set(
+        "WERF_ADD_ANNOTATION_PROJECT_GIT",
+        &annotation("project.werf.io/git", project_url.map(str::to_string)),
+    );
+    o.set(
+        "WERF_ADD_ANNOTATION_CI_COMMIT",
+        &annotation(
+            "ci.werf.io/commit",
+            get(vars, "CI_COMMIT_SHA").map(str::to_string),
+        ),
+    );
+    o.set(
+        "WERF_ADD_ANNOTATION_GITLAB_CI_PIPELINE_URL",
+        &annotation(
+            "gitlab.ci.werf.io/pipeline-url",
+            project_url
+                .zip(get(vars, "CI_PIPELINE_ID"))
+                .map(|(u, id)| format!("{u}/pipelines/{id}")),
+        ),
+    );
+    o.set(
+        "WERF_ADD_ANNOTATION_GITLAB_CI_JOB_URL",
+        &annotation(
+            "gitlab.ci.werf.io/job-url",
+            project_url
+                .zip(get(vars, "CI_JOB_ID"))
+                .map(|(u, id)| format!("{u}/-/jobs/{id}")),
+        ),
+    );
+    cleanup_lines(o);
+    o.header("OTHER");
+    o.set("WERF_GIT_HISTORY_SYNCHRONIZATION", "1");
+    o.set("WERF_GIT_UNSHALLOW", "1");
+    o.set(
+        "WERF_LOG_COLOR_MODE",
+        gitlab_color_mode(get(vars, "CI_SERVER_VERSION")),
+    );
+    o.set("WERF_LOG_PROJECT_DIR", "1");
+    o.set("WERF_ENABLE_PROCESS_EXTERMINATOR", "1");
+    o.set("WERF_LOG_TERMINAL_WIDTH", "95");
     Ok(login)
 }
 
+/// GitLab 12.1.x after 12.1.3 garbled colours: werf turns them off there.
+fn gitlab_color_mode(version: Option<&str>) -> &'static str {
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let v = v.split(['-', '+']).next()?;
+        let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
+        Some((
+            it.next()??,
+            it.next().flatten().unwrap_or(0),
+            it.next().flatten().unwrap_or(0),
+        ))
+    };
+    match version.and_then(parse) {
+        Some(v) if v > (12, 1, 3) && v < (12, 2, 0) => "off",
+        _ => "on",
+    }
+}
+
 fn github(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError> {
-    const CI: &str = "GitHub Actions";
     let vars = o.vars;
-    let repo = need(vars, CI, "GITHUB_REPOSITORY")?.to_lowercase();
-    o.header("IMAGES REPO");
-    o.set("SLIPWAY_IMAGES_REPO", None, &format!("ghcr.io/{repo}"));
+    let owner_project = get(vars, "GITHUB_REPOSITORY");
+    // werf 1.1 used docker.pkg.github.com, which GitHub retired for ghcr.io.
+    let repo = owner_project.map(|r| format!("ghcr.io/{}", r.to_lowercase()));
+    o.header("STAGES_STORAGE");
     o.set(
-        "SLIPWAY_IMPLEMENTATION",
-        Some("WERF_IMAGES_REPO_IMPLEMENTATION"),
-        "github",
+        "WERF_STAGES_STORAGE",
+        &repo
+            .as_deref()
+            .map(|r| format!("{r}/stages"))
+            .unwrap_or_default(),
     );
+    o.header("IMAGES REPO");
+    o.set("WERF_IMAGES_REPO", repo.as_deref().unwrap_or(""));
     let r = get(vars, "GITHUB_REF").unwrap_or("");
     let (tag, branch) = if let Some(t) = r.strip_prefix("refs/tags/") {
         (Some(t), None)
@@ -307,21 +314,41 @@ fn github(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
         ("GITHUB_REF (refs/tags/…)", "GITHUB_REF (refs/heads/…)"),
     )?;
     cache_lines(o, &[branch, get(vars, "GITHUB_BASE_REF")]);
-    o.header("ANNOTATIONS");
+    o.header("DEPLOY");
     let server = get(vars, "GITHUB_SERVER_URL").unwrap_or("https://github.com");
     o.set(
-        "SLIPWAY_ADD_ANNOTATION_PROJECT_GIT",
-        None,
-        &format!("project.werf.io/git={server}/{repo}"),
+        "WERF_ADD_ANNOTATION_PROJECT_GIT",
+        &owner_project
+            .map(|p| format!("project.werf.io/git={server}/{p}"))
+            .unwrap_or_default(),
     );
     o.set(
-        "SLIPWAY_ADD_ANNOTATION_CI_COMMIT",
-        None,
-        &format!(
-            "ci.werf.io/commit={}",
-            get(vars, "GITHUB_SHA").unwrap_or("")
-        ),
+        "WERF_ADD_ANNOTATION_CI_COMMIT",
+        &get(vars, "GITHUB_SHA")
+            .map(|s| format!("ci.werf.io/commit={s}"))
+            .unwrap_or_default(),
     );
+    o.set(
+        "WERF_ADD_ANNOTATION_GITHUB_ACTIONS_RUN_URL",
+        &owner_project
+            .zip(get(vars, "GITHUB_RUN_ID"))
+            .map(|(p, id)| {
+                format!("github.ci.werf.io/workflow-run-url={server}/{p}/actions/runs/{id}")
+            })
+            .unwrap_or_default(),
+    );
+    o.header("CLEANUP");
+    o.secret(
+        "WERF_REPO_GITHUB_TOKEN",
+        get(vars, "GITHUB_TOKEN").unwrap_or(""),
+    );
+    cleanup_lines(o);
+    o.header("OTHER");
+    o.set("WERF_GIT_HISTORY_SYNCHRONIZATION", "1");
+    o.set("WERF_LOG_COLOR_MODE", "on");
+    o.set("WERF_LOG_PROJECT_DIR", "1");
+    o.set("WERF_ENABLE_PROCESS_EXTERMINATOR", "1");
+    o.set("WERF_LOG_TERMINAL_WIDTH", "95");
     let login = match (get(vars, "GITHUB_ACTOR"), get(vars, "GITHUB_TOKEN")) {
         (Some(actor), Some(token)) => Some(Login {
             registry: "ghcr.io".into(),
@@ -333,8 +360,30 @@ fn github(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
     Ok(login)
 }
 
+/// werf 1.1's tag-scheme cleanup limits (the values cleanup uses by default).
+fn cleanup_lines(o: &mut Out<'_>) {
+    let d = TagScheme::default();
+    o.header("IMAGE CLEANUP POLICIES");
+    o.set("WERF_GIT_TAG_STRATEGY_LIMIT", &d.git_tag_limit.to_string());
+    o.set(
+        "WERF_GIT_TAG_STRATEGY_EXPIRY_DAYS",
+        &d.git_tag_expiry_days.to_string(),
+    );
+    o.set(
+        "WERF_GIT_COMMIT_STRATEGY_LIMIT",
+        &d.git_commit_limit.to_string(),
+    );
+    o.set(
+        "WERF_GIT_COMMIT_STRATEGY_EXPIRY_DAYS",
+        &d.git_commit_expiry_days.to_string(),
+    );
+    o.set("WERF_STAGES_SIGNATURE_STRATEGY_LIMIT", "-1");
+    o.set("WERF_STAGES_SIGNATURE_STRATEGY_EXPIRY_DAYS", "-1");
+}
+
 /// Build cache sources: what this branch and the default (or base) branch published, as
 /// their branch tags. A fresh runner's daemon then reuses those layers (BuildKit).
+/// Slipway's own setting: werf has none.
 fn cache_lines(o: &mut Out<'_>, branches: &[Option<&str>]) {
     let mut tags: Vec<String> = Vec::new();
     for b in branches.iter().flatten().filter(|b| !b.is_empty()) {
@@ -345,8 +394,7 @@ fn cache_lines(o: &mut Out<'_>, branches: &[Option<&str>]) {
     }
     if !tags.is_empty() {
         o.header("BUILD CACHE");
-        // werf has no such setting: no WERF_ twin.
-        o.raw("SLIPWAY_CACHE_FROM", &tags.join(","));
+        o.set("SLIPWAY_CACHE_FROM", &tags.join(","));
     }
 }
 
@@ -358,18 +406,10 @@ fn tagging_lines(
     names: (&'static str, &'static str),
 ) -> Result<(), CiEnvError> {
     match tagging {
-        Tagging::Content => o.set(
-            "SLIPWAY_TAG_BY_CONTENT",
-            Some("WERF_TAG_BY_STAGES_SIGNATURE"),
-            "true",
-        ),
+        Tagging::Content => o.set("WERF_TAG_BY_STAGES_SIGNATURE", "true"),
         Tagging::TagOrBranch => match (tag, branch) {
-            (Some(t), _) => o.set("SLIPWAY_TAG_GIT_TAG", None, &slug(t, SlugFormat::DockerTag)),
-            (None, Some(b)) => o.set(
-                "SLIPWAY_TAG_GIT_BRANCH",
-                None,
-                &slug(b, SlugFormat::DockerTag),
-            ),
+            (Some(t), _) => o.set("WERF_TAG_GIT_TAG", &slug(t, SlugFormat::DockerTag)),
+            (None, Some(b)) => o.set("WERF_TAG_GIT_BRANCH", &slug(b, SlugFormat::DockerTag)),
             (None, None) => {
                 return Err(CiEnvError::NoRef {
                     tag: names.0,
@@ -436,6 +476,7 @@ pub fn with_docker_config(mut env: CiEnv, dir: &Path) -> CiEnv {
         Line::Set {
             key: "DOCKER_CONFIG".into(),
             value: dir.display().to_string(),
+            secret: false,
         },
     ];
     lines.append(&mut env.lines);
@@ -477,124 +518,170 @@ pub fn ps_quote(v: &str) -> String {
     s
 }
 
-/// Render the lines.
-pub fn render(lines: &[Line], shell: Shell) -> String {
-    let mut out = String::new();
-    for l in lines {
-        match l {
-            Line::Header(h) => {
-                if !out.is_empty() {
-                    out.push('\n');
+/// POSIX single-quoted string (for `echo`).
+fn sh_single(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Render {
+    pub shell: Shell,
+    /// werf's `--verbose`: echo each line (secrets masked) so the job log shows them.
+    pub verbose: bool,
+}
+
+impl Render {
+    fn export(&self, key: &str, value: &str) -> String {
+        match self.shell {
+            Shell::Posix => format!("export {key}={}", sh_quote(value)),
+            Shell::PowerShell => format!("$Env:{key} = {}", ps_quote(value)),
+            Shell::EnvFile => format!("{key}={}", value.replace('\n', "\\n")),
+        }
+    }
+
+    fn echo(&self, out: &mut String, text: &str) {
+        if !self.verbose || self.shell == Shell::EnvFile {
+            return;
+        }
+        let quoted = match self.shell {
+            Shell::PowerShell => format!("'{}'", text.replace('\'', "''")),
+            _ => sh_single(text),
+        };
+        out.push_str(&format!("echo {quoted}\n"));
+    }
+
+    /// The lines as a script (or env file).
+    pub fn lines(&self, lines: &[Line]) -> String {
+        let mut out = String::new();
+        for l in lines {
+            match l {
+                Line::Header(h) => {
+                    // werf's order: blank line, header, then their echoes.
+                    let first = out.is_empty();
+                    if !first {
+                        out.push('\n');
+                    }
+                    out.push_str(&format!("# {h}\n"));
+                    if !first {
+                        self.echo(&mut out, "");
+                    }
+                    self.echo(&mut out, &format!("# {h}"));
                 }
-                out.push_str(&format!("### {h}\n"));
-            }
-            Line::Skip { key } => out.push_str(&format!("# skip {key}: already set\n")),
-            Line::Set { key, value } => {
-                let line = match shell {
-                    Shell::Posix => format!("export {key}={}", sh_quote(value)),
-                    Shell::PowerShell => format!("$Env:{key} = {}", ps_quote(value)),
-                    Shell::EnvFile => format!("{key}={}", value.replace('\n', "\\n")),
-                };
-                if value.is_empty() {
-                    out.push_str(&format!("# {line}\n"));
-                } else {
+                Line::Skip {
+                    key,
+                    value,
+                    by,
+                    secret,
+                } => {
+                    let shown = if *secret { "***" } else { value };
+                    let line = format!("# skip {} ({by} is set)", self.export(key, shown));
                     out.push_str(&format!("{line}\n"));
+                    self.echo(&mut out, &line);
+                }
+                Line::Set { key, value, secret } => {
+                    let mut line = self.export(key, value);
+                    let mut shown = self.export(key, if *secret { "***" } else { value });
+                    if value.is_empty() {
+                        line = format!("# {line}");
+                        shown = format!("# {shown}");
+                    }
+                    out.push_str(&format!("{line}\n"));
+                    self.echo(&mut out, &shown);
                 }
             }
         }
+        out
     }
-    out
+
+    /// What a fatal error prints on stdout, so `source $(slipway ci-env …)` stops the
+    /// job: werf's `exit 1` (after the message when verbose).
+    pub fn fatal(&self, message: &str) -> String {
+        let mut out = String::new();
+        self.echo(&mut out, "");
+        self.echo(&mut out, &format!("Error: {message}"));
+        out.push_str("exit 1\n");
+        out
+    }
+}
+
+/// Render the lines without echoes.
+pub fn render(lines: &[Line], shell: Shell) -> String {
+    Render {
+        shell,
+        verbose: false,
+    }
+    .lines(lines)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn gitlab_vars() -> BTreeMap<String, String> {
-        [
-            ("CI_REGISTRY", "registry.example.com"),
-            ("CI_REGISTRY_IMAGE", "registry.example.com/group/app"),
-            ("CI_JOB_TOKEN", "tok"),
-            ("CI_COMMIT_REF_NAME", "feature/x"),
-            ("CI_DEFAULT_BRANCH", "main"),
-            ("CI_COMMIT_SHA", "abc"),
-            ("CI_PROJECT_URL", "https://gitlab.example.com/group/app"),
-            ("CI_ENVIRONMENT_SLUG", ""),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    fn vars(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn value(env: &CiEnv, key: &str) -> Option<String> {
         env.lines.iter().find_map(|l| match l {
-            Line::Set { key: k, value } if k == key => Some(value.clone()),
+            Line::Set { key: k, value, .. } if k == key => Some(value.clone()),
             _ => None,
         })
     }
 
     #[test]
-    fn gitlab_settings_and_twins() {
-        let env = compute(Ci::GitLab, Tagging::TagOrBranch, &gitlab_vars()).expect("env");
+    fn gitlab_color_mode_as_werf() {
+        assert_eq!(gitlab_color_mode(Some("12.1.4")), "off");
+        assert_eq!(gitlab_color_mode(Some("12.1.3")), "on");
+        assert_eq!(gitlab_color_mode(Some("12.2.0")), "on");
+        assert_eq!(gitlab_color_mode(Some("16.5.1-ee")), "on");
+        assert_eq!(gitlab_color_mode(None), "on");
+    }
+
+    #[test]
+    fn user_set_slipway_twin_skips_the_werf_variable() {
+        let v = vars(&[
+            ("CI_REGISTRY", "registry.example.com"),
+            ("CI_REGISTRY_IMAGE", "registry.example.com/g/app"),
+            ("SLIPWAY_IMAGES_REPO", "other.example.com/mine"),
+        ]);
+        let env = compute(Ci::GitLab, Tagging::Content, &v).expect("env");
+        assert_eq!(value(&env, "WERF_IMAGES_REPO"), None);
+        // werf's condition: the user's repository is not on GitLab's registry.
+        assert_eq!(value(&env, "WERF_IMAGES_REPO_IMPLEMENTATION"), None);
         assert_eq!(
-            value(&env, "SLIPWAY_IMAGES_REPO").as_deref(),
-            Some("registry.example.com/group/app")
-        );
-        assert_eq!(
-            value(&env, "WERF_IMAGES_REPO").as_deref(),
-            Some("registry.example.com/group/app")
-        );
-        assert_eq!(
-            value(&env, "SLIPWAY_IMPLEMENTATION").as_deref(),
+            value(&env, "WERF_STAGES_STORAGE_REPO_IMPLEMENTATION").as_deref(),
             Some("gitlab")
-        );
-        let b = value(&env, "SLIPWAY_TAG_GIT_BRANCH").expect("branch");
-        assert!(b.starts_with("feature-x-"), "{b}");
-        // Build cache from this branch's tag and the default branch's.
-        let cache = value(&env, "SLIPWAY_CACHE_FROM").expect("cache");
-        assert_eq!(cache, format!("{b},main"));
-        assert_eq!(value(&env, "WERF_CACHE_FROM"), None);
-        assert_eq!(
-            value(&env, "SLIPWAY_GIT_COMMIT_STRATEGY_LIMIT").as_deref(),
-            Some("50")
-        );
-        assert_eq!(
-            env.login.as_ref().map(|l| l.username.as_str()),
-            Some("gitlab-ci-token")
-        );
-        let text = render(&env.lines, Shell::Posix);
-        assert!(text.contains("# export SLIPWAY_ENV=\"\"\n"), "{text}");
-        assert!(text.contains("### TAGGING\n"), "{text}");
-        // Content tagging, and a variable already set.
-        let mut vars = gitlab_vars();
-        vars.insert("SLIPWAY_IMAGES_REPO".into(), "mine".into());
-        let env = compute(Ci::GitLab, Tagging::Content, &vars).expect("env");
-        assert_eq!(
-            value(&env, "SLIPWAY_TAG_BY_CONTENT").as_deref(),
-            Some("true")
-        );
-        assert_eq!(
-            value(&env, "WERF_TAG_BY_STAGES_SIGNATURE").as_deref(),
-            Some("true")
-        );
-        assert!(
-            render(&env.lines, Shell::Posix).contains("# skip SLIPWAY_IMAGES_REPO: already set\n")
         );
     }
 
     #[test]
-    fn missing_variables_are_named() {
-        let mut vars = gitlab_vars();
-        vars.remove("CI_COMMIT_REF_NAME");
-        let e = compute(Ci::GitLab, Tagging::TagOrBranch, &vars).expect_err("no ref");
-        assert!(
-            e.to_string().contains("CI_COMMIT_TAG") && e.to_string().contains("CI_COMMIT_REF_NAME"),
-            "{e}"
+    fn verbose_echoes_are_quoted_and_mask_secrets() {
+        let lines = vec![
+            Line::Header("H".into()),
+            Line::Set {
+                key: "K".into(),
+                value: "it's".into(),
+                secret: false,
+            },
+            Line::Set {
+                key: "T".into(),
+                value: "tok".into(),
+                secret: true,
+            },
+        ];
+        let r = Render {
+            shell: Shell::Posix,
+            verbose: true,
+        };
+        let text = r.lines(&lines);
+        assert_eq!(
+            text,
+            "# H\necho '# H'\nexport K=\"it's\"\necho 'export K=\"it'\\''s\"'\nexport T=\"tok\"\necho 'export T=\"***\"'\n"
         );
-        let e = compute(Ci::GitLab, Tagging::Content, &BTreeMap::new()).expect_err("not gitlab");
-        assert!(e.to_string().contains("CI_REGISTRY_IMAGE"), "{e}");
-        let e = compute(Ci::GitHub, Tagging::Content, &BTreeMap::new()).expect_err("not github");
-        assert!(e.to_string().contains("GITHUB_REPOSITORY"), "{e}");
+        assert_eq!(r.fatal("boom"), "echo ''\necho 'Error: boom'\nexit 1\n");
     }
 
     #[test]
@@ -602,6 +689,7 @@ mod tests {
         let lines = vec![Line::Set {
             key: "K".into(),
             value: "a\"b$c`d\ne".into(),
+            secret: false,
         }];
         assert_eq!(
             render(&lines, Shell::PowerShell),

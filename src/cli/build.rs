@@ -11,27 +11,93 @@ use crate::naming::{self, Naming};
 use crate::settings::Settings;
 use crate::{config, signature};
 
+/// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parallel {
+    On,
+    Off,
+    Limit(usize),
+}
+
+/// `1`, `true`, `yes` mean on (werf's booleans); `0`, `false`, `no` off; `N` ≥ 2 a count.
+pub fn parse_parallel(s: &str) -> Result<Parallel, String> {
+    if let Ok(b) = crate::settings::werf_names::parse_bool(s) {
+        return Ok(if b { Parallel::On } else { Parallel::Off });
+    }
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(Parallel::Limit(n)),
+        _ => Err(format!(
+            "{s:?}: use true or false (werf), or a number of images built at once"
+        )),
+    }
+}
+
+impl Parallel {
+    /// How many at once, given the default when on and `--parallel-tasks-limit`.
+    pub fn resolve(p: Option<Parallel>, limit: Option<usize>, default: usize) -> usize {
+        match (p, limit) {
+            (Some(Parallel::Off), _) => 1,
+            (Some(Parallel::Limit(n)), _) => n,
+            (_, Some(n)) => n.max(1),
+            _ => default.max(1),
+        }
+    }
+}
+
+/// How build output is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogMode {
+    /// A progress bar per image on a terminal, else prefixed lines.
+    #[default]
+    Auto,
+    Plain,
+    Quiet,
+}
+
+impl LogMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogMode::Auto => "auto",
+            LogMode::Plain => "plain",
+            LogMode::Quiet => "quiet",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BuildFlags {
-    /// Images built at once [default: number of CPUs; 1 = serial].
-    #[arg(long, env = "SLIPWAY_PARALLEL")]
-    pub parallel: Option<usize>,
+    /// Build images in parallel: bare or true (as many at once as CPUs, the default), false
+    /// (one at a time), or a number.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_parallel)]
+    pub parallel: Option<Parallel>,
+    /// Images built at once when parallel [default: number of CPUs].
+    #[arg(long)]
+    pub parallel_tasks_limit: Option<usize>,
     /// Rebuild even when a local image has the same content signature.
     #[arg(long)]
     pub force: bool,
     /// BuildKit when the daemon supports it (auto), always (on) or never (off: the classic
     /// builder). Needed for `RUN --mount`, werf's `secrets:` and `ssh:`. Without the flag and
     /// SLIPWAY_BUILDKIT, Docker's DOCKER_BUILDKIT=1|0 means on|off [default: auto].
-    #[arg(long, value_enum, env = "SLIPWAY_BUILDKIT")]
+    #[arg(long, value_enum)]
     pub buildkit: Option<build::BuildKitMode>,
     /// Let BuildKit reuse the layers of what was published under this tag in the images repo
     /// (repeatable; a branch name is slugged like --tag-git-branch), e.g. `main` or the
     /// branch: fast rebuilds on runners without a local cache. Needs --images-repo.
-    #[arg(long = "cache-from", env = "SLIPWAY_CACHE_FROM", value_delimiter = ',')]
+    #[arg(long = "cache-from", value_delimiter = ',')]
     pub cache_from: Vec<String>,
-    /// auto (a progress bar per image on a terminal, else prefixed lines), plain, or quiet.
-    #[arg(long, default_value = "auto")]
-    pub log_mode: String,
+    /// How build output is shown.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub log_mode: LogMode,
+    #[command(flatten)]
+    pub werf_ignored: super::werf_compat::IgnoredBuild,
+}
+
+impl BuildFlags {
+    /// Images built at once.
+    pub fn parallelism(&self) -> usize {
+        Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -115,11 +181,8 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
 
 impl BuildFlags {
     /// `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
-    pub fn buildkit_mode(&self) -> anyhow::Result<build::BuildKitMode> {
-        buildkit_mode(
-            self.buildkit,
-            std::env::var("DOCKER_BUILDKIT").ok().as_deref(),
-        )
+    pub fn buildkit_mode(&self, settings: &Settings) -> anyhow::Result<build::BuildKitMode> {
+        buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())
     }
 }
 
@@ -163,7 +226,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         signature::HashCache::default_path(&cfg.dir).as_deref(),
         &signature::outputs(&cfg.dir, &[]),
     )?;
-    let tag_opts = super::tags::to_options(&args.tags);
+    let tag_opts = super::tags::to_options(&args.tags, settings);
     let naming = Naming::new(settings)?;
     let mut cache_from = BTreeMap::new();
     let cache_tags = naming::cache_tags(&args.flags.cache_from);
@@ -194,14 +257,14 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     let git_commit = crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit);
     let opts = BuildOptions {
         images: args.images.clone(),
-        parallel: args.flags.parallel.unwrap_or_else(num_cpus::get),
+        parallel: args.flags.parallelism(),
         force: args.flags.force,
         extra_tags,
-        on_event: printer(settings.json, &args.flags.log_mode),
+        on_event: printer(settings.json, args.flags.log_mode.as_str()),
         git_commit,
         extra_labels: Default::default(),
         cache_from,
-        buildkit: args.flags.buildkit_mode()?,
+        buildkit: args.flags.buildkit_mode(settings)?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
         outputs: signature::outputs(&cfg.dir, &[]),
     };
@@ -221,6 +284,19 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
 mod tests {
     use super::*;
     use build::BuildKitMode::*;
+
+    #[test]
+    fn parallel_is_werf_boolean_or_a_count() {
+        assert_eq!(parse_parallel("true"), Ok(Parallel::On));
+        assert_eq!(parse_parallel("1"), Ok(Parallel::On));
+        assert_eq!(parse_parallel("no"), Ok(Parallel::Off));
+        assert_eq!(parse_parallel("4"), Ok(Parallel::Limit(4)));
+        assert!(parse_parallel("many").is_err());
+        assert_eq!(Parallel::resolve(None, None, 8), 8);
+        assert_eq!(Parallel::resolve(Some(Parallel::On), Some(3), 8), 3);
+        assert_eq!(Parallel::resolve(Some(Parallel::Off), Some(3), 8), 1);
+        assert_eq!(Parallel::resolve(Some(Parallel::Limit(2)), None, 8), 2);
+    }
 
     #[test]
     fn buildkit_mode_from_flag_then_docker_buildkit() {

@@ -1,25 +1,56 @@
-//! `slipway ci-env gitlab|github`: print shell lines that configure Slipway from CI
-//! variables. Typical use: `source $(slipway ci-env gitlab --as-file)`.
+//! `slipway ci-env gitlab|github`: print shell lines that configure Slipway (werf 1.1's
+//! `WERF_*` variables) from CI variables. Typical use:
+//! `source $(slipway ci-env gitlab --as-file --verbose)`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use crate::ci_env::{self, Ci, Shell, Tagging};
+use super::Env;
+use crate::ci_env::{self, Ci, Render, Shell, Tagging};
 use crate::settings::Settings;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiArg {
+    Gitlab,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaggingArg {
+    /// Tag by content signature (werf's default).
+    #[value(name = "stages-signature", alias = "content")]
+    StagesSignature,
+    /// The git tag of a tag pipeline, else the branch.
+    TagOrBranch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// Any POSIX shell (bash, sh, zsh).
+    #[value(alias = "posix", alias = "sh", alias = "bash")]
+    Default,
+    #[value(alias = "pwsh")]
+    Powershell,
+}
+
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  source $(slipway ci-env gitlab --as-file)
+  source $(slipway ci-env gitlab --as-file --verbose --tagging-strategy tag-or-branch)
+  slipway ci-env github --as-env-file -o ci.env")]
 pub struct CiEnvArgs {
-    /// CI system: gitlab or github.
-    pub ci: String,
-    /// content (tag by content signature) or tag-or-branch.
-    #[arg(long, env = "SLIPWAY_TAGGING_STRATEGY", default_value = "content")]
-    pub tagging_strategy: String,
-    /// posix or powershell.
-    #[arg(long, default_value = "posix")]
-    pub shell: String,
+    /// CI system.
+    #[arg(value_enum)]
+    pub ci: CiArg,
+    /// How published images are tagged.
+    #[arg(long, value_enum, default_value = "stages-signature")]
+    pub tagging_strategy: TaggingArg,
+    /// Shell syntax of the script.
+    #[arg(long, value_enum, default_value = "default")]
+    pub shell: ShellArg,
     /// Write a script and print its path (for `source $(slipway ci-env gitlab --as-file)`).
     #[arg(long, conflicts_with = "as_env_file")]
     pub as_file: bool,
@@ -31,50 +62,85 @@ pub struct CiEnvArgs {
     pub output: Option<PathBuf>,
 }
 
-pub async fn run(_settings: &Settings, args: CiEnvArgs) -> anyhow::Result<ExitCode> {
-    let ci: Ci = args.ci.parse()?;
-    let tagging: Tagging = args.tagging_strategy.parse()?;
-    let shell = match (args.as_env_file, args.shell.as_str()) {
-        (true, _) => Shell::EnvFile,
-        (false, "posix" | "sh" | "bash") => Shell::Posix,
-        (false, "powershell" | "pwsh") => Shell::PowerShell,
-        (false, o) => anyhow::bail!("--shell {o:?}: choose posix or powershell"),
+pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Result<ExitCode> {
+    let ci = match args.ci {
+        CiArg::Gitlab => Ci::GitLab,
+        CiArg::Github => Ci::GitHub,
     };
-    let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    let env = ci_env::compute(ci, tagging, &vars)?;
-    let user_cfg = std::env::var_os("DOCKER_CONFIG")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-    let dir = ci_env::write_docker_config(
-        &std::env::temp_dir(),
-        user_cfg.as_deref(),
-        env.login.as_ref(),
-    )?;
-    let env = ci_env::with_docker_config(env, &dir);
-    let text = ci_env::render(&env.lines, shell);
-    if args.as_file || args.as_env_file {
-        let path = match args.output {
-            Some(p) => p,
-            None => {
-                let suffix = if shell == Shell::PowerShell {
-                    ".ps1"
-                } else {
-                    ".sh"
-                };
-                tempfile::Builder::new()
-                    .prefix("slipway-ci-env-")
-                    .suffix(if args.as_env_file { ".env" } else { suffix })
-                    .tempfile()?
-                    .keep()
-                    .map_err(|e| e.error)?
-                    .1
+    let tagging = match args.tagging_strategy {
+        TaggingArg::StagesSignature => Tagging::Content,
+        TaggingArg::TagOrBranch => Tagging::TagOrBranch,
+    };
+    let shell = match (args.as_env_file, args.shell) {
+        (true, _) => Shell::EnvFile,
+        (false, ShellArg::Default) => Shell::Posix,
+        (false, ShellArg::Powershell) => Shell::PowerShell,
+    };
+    let render = Render {
+        shell,
+        verbose: settings.verbose,
+    };
+    let to_file = args.as_file || args.as_env_file;
+    let text = match script(settings, ci, tagging, env, render) {
+        Ok(text) => text,
+        Err(e) => {
+            // werf's way: `exit 1` on stdout so `source <(…)` / `eval` stop the job; with
+            // a file, the file holds it (`source $(…)` then stops too).
+            let fatal = render.fatal(&format!("{e:#}"));
+            if to_file {
+                if let Ok(path) = write(&args, shell, &fatal) {
+                    println!("{}", path.display());
+                }
+            } else {
+                print!("{fatal}");
             }
-        };
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            return Err(e);
+        }
+    };
+    if to_file {
+        let path = write(&args, shell, &text)?;
         println!("{}", path.display());
     } else {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn script(
+    settings: &Settings,
+    ci: Ci,
+    tagging: Tagging,
+    env: &Env,
+    render: Render,
+) -> anyhow::Result<String> {
+    let computed = ci_env::compute(ci, tagging, env)?;
+    let dir = ci_env::write_docker_config(
+        &std::env::temp_dir(),
+        settings.docker_config.as_deref(),
+        computed.login.as_ref(),
+    )?;
+    let computed = ci_env::with_docker_config(computed, &dir);
+    Ok(render.lines(&computed.lines))
+}
+
+fn write(args: &CiEnvArgs, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
+    let path = match &args.output {
+        Some(p) => p.clone(),
+        None => {
+            let suffix = match shell {
+                Shell::PowerShell => ".ps1",
+                Shell::EnvFile => ".env",
+                Shell::Posix => ".sh",
+            };
+            tempfile::Builder::new()
+                .prefix("slipway-ci-env-")
+                .suffix(suffix)
+                .tempfile()?
+                .keep()
+                .map_err(|e| e.error)?
+                .1
+        }
+    };
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

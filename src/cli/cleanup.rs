@@ -16,27 +16,22 @@ use crate::settings::{Secret, Settings};
 #[derive(Debug, Clone, Args)]
 pub struct VendorArgs {
     /// Docker Hub username for tag deletion through hub.docker.com.
-    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_USERNAME")]
+    #[arg(long)]
     pub repo_docker_hub_username: Option<String>,
     /// Docker Hub password or personal access token.
-    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_PASSWORD", hide_env_values = true)]
+    #[arg(long, hide_env_values = true)]
     pub repo_docker_hub_password: Option<Secret>,
     /// Docker Hub JWT, instead of username and password.
-    #[arg(long, env = "SLIPWAY_REPO_DOCKER_HUB_TOKEN", hide_env_values = true)]
+    #[arg(long, hide_env_values = true)]
     pub repo_docker_hub_token: Option<Secret>,
     /// Quay OAuth token (repo:admin) for tag deletion.
-    #[arg(long, env = "SLIPWAY_REPO_QUAY_TOKEN", hide_env_values = true)]
+    #[arg(long, hide_env_values = true)]
     pub repo_quay_token: Option<Secret>,
     /// GitHub token with delete:packages, for ghcr.io.
-    #[arg(long, env = "SLIPWAY_REPO_GITHUB_TOKEN", hide_env_values = true)]
+    #[arg(long, hide_env_values = true)]
     pub repo_github_token: Option<Secret>,
     /// GitHub REST API root.
-    #[arg(
-        long,
-        env = "SLIPWAY_GITHUB_API",
-        default_value = "https://api.github.com",
-        hide = true
-    )]
+    #[arg(long, default_value = "https://api.github.com", hide = true)]
     pub github_api: String,
     /// AWS access key for ECR's API (the standard AWS variable).
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true)]
@@ -51,15 +46,10 @@ pub struct VendorArgs {
     #[arg(long, env = "AWS_SESSION_TOKEN", hide = true, hide_env_values = true)]
     pub aws_session_token: Option<Secret>,
     /// ECR API endpoint override.
-    #[arg(long, env = "SLIPWAY_ECR_ENDPOINT", hide = true)]
+    #[arg(long, hide = true)]
     pub ecr_endpoint: Option<String>,
     /// Docker Hub API root.
-    #[arg(
-        long,
-        env = "SLIPWAY_DOCKER_HUB_API",
-        default_value = "https://hub.docker.com",
-        hide = true
-    )]
+    #[arg(long, default_value = "https://hub.docker.com", hide = true)]
     pub docker_hub_api: String,
 }
 
@@ -94,77 +84,54 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Always keep tags matching this regex (repeatable).
-    #[arg(long = "keep-tag", env = "SLIPWAY_KEEP_TAG", value_delimiter = ',')]
+    #[arg(long = "keep-tag", value_delimiter = ',')]
     pub keep_tags: Vec<String>,
     /// Keep images younger than this.
-    #[arg(long, env = "SLIPWAY_MIN_AGE", default_value = "2h")]
+    #[arg(long, default_value = "2h")]
     pub min_age: String,
     /// Keep images by git history (werf's keep policies). `false` selects werf 1.1's
     /// tag-scheme cleanup (git-branch/git-tag/git-commit tags and their limits).
-    #[arg(
-        long,
-        env = "SLIPWAY_GIT_HISTORY_BASED_CLEANUP",
-        default_value = "true"
-    )]
-    pub git_history_based_cleanup: String,
-    /// Tag-scheme mode: git-tag tags kept per image (-1: all).
-    #[arg(
-        long,
-        env = "SLIPWAY_GIT_TAG_STRATEGY_LIMIT",
-        default_value_t = 10,
-        allow_negative_numbers = true
-    )]
-    pub git_tag_strategy_limit: i64,
-    /// Tag-scheme mode: git-tag tags older than this many days are deleted (-1: never).
-    #[arg(
-        long,
-        env = "SLIPWAY_GIT_TAG_STRATEGY_EXPIRY_DAYS",
-        default_value_t = 30,
-        allow_negative_numbers = true
-    )]
-    pub git_tag_strategy_expiry_days: i64,
-    /// Tag-scheme mode: git-commit tags kept per image (-1: all).
-    #[arg(
-        long,
-        env = "SLIPWAY_GIT_COMMIT_STRATEGY_LIMIT",
-        default_value_t = 50,
-        allow_negative_numbers = true
-    )]
-    pub git_commit_strategy_limit: i64,
-    /// Tag-scheme mode: git-commit tags older than this many days are deleted (-1: never).
-    #[arg(
-        long,
-        env = "SLIPWAY_GIT_COMMIT_STRATEGY_EXPIRY_DAYS",
-        default_value_t = 30,
-        allow_negative_numbers = true
-    )]
-    pub git_commit_strategy_expiry_days: i64,
-    // -- Kubernetes scan and git synchronization (werf's flags and variables). --
+    #[arg(long, default_value = "true")]
+    pub git_history_based_cleanup: bool,
+    /// Tag-scheme mode: git-tag tags kept per image (-1: all) [default: 10].
+    #[arg(long, allow_negative_numbers = true)]
+    pub git_tag_strategy_limit: Option<i64>,
+    /// Tag-scheme mode: git-tag tags older than this many days are deleted (-1: never)
+    /// [default: 30].
+    #[arg(long, allow_negative_numbers = true)]
+    pub git_tag_strategy_expiry_days: Option<i64>,
+    /// Tag-scheme mode: git-commit tags kept per image (-1: all) [default: 50].
+    #[arg(long, allow_negative_numbers = true)]
+    pub git_commit_strategy_limit: Option<i64>,
+    /// Tag-scheme mode: git-commit tags older than this many days are deleted (-1: never)
+    /// [default: 30].
+    #[arg(long, allow_negative_numbers = true)]
+    pub git_commit_strategy_expiry_days: Option<i64>,
+    // -- Kubernetes scan and git synchronization (werf's flags; variables from the flag
+    // table: SLIPWAY_*, then werf's). --
     /// Kube config file(s), `:`-separated (else $WERF_KUBECONFIG, $KUBECONFIG,
     /// ~/.kube/config). Images in use in any of its contexts are never deleted.
-    #[arg(long = "kube-config", env = "SLIPWAY_KUBE_CONFIG")]
+    #[arg(long = "kube-config")]
     pub kube_config: Option<String>,
     /// Scan only this kube config context (default: every context).
-    #[arg(long = "kube-context", env = "SLIPWAY_KUBE_CONTEXT")]
+    #[arg(long = "kube-context")]
     pub kube_context: Option<String>,
     /// Do not look up images in use in Kubernetes.
-    #[arg(
-        long = "without-kube",
-        env = "SLIPWAY_WITHOUT_KUBE",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
+    #[arg(long = "without-kube")]
     pub without_kube: bool,
     /// First bring every branch and tag of origin, and the whole history of a shallow
     /// clone: `git fetch --prune --prune-tags [--unshallow] origin
     /// +refs/heads/*:refs/remotes/origin/*`.
-    #[arg(
-        long = "git-history-synchronization",
-        env = "SLIPWAY_GIT_HISTORY_SYNCHRONIZATION",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
+    #[arg(long = "git-history-synchronization")]
     pub git_history_synchronization: bool,
+    /// Delete tags that no commit record ties to a commit (images published before Slipway
+    /// recorded commits), as werf 1.1.36's v1.2 cleanup does; by default they are kept.
+    #[arg(long = "git-history-based-cleanup-v1.2")]
+    pub git_history_based_cleanup_v1_2: bool,
+    #[arg(long = "scan-context-namespace-only")]
+    pub werf_ignored_scan_context_namespace_only: bool,
+    #[command(flatten)]
+    pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
 
 impl CleanupArgs {
@@ -196,6 +163,16 @@ pub struct PurgeArgs {
     /// Really delete (the plan is shown first).
     #[arg(long)]
     pub force: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    // werf 1.1 options with no effect: purge deletes everything, deployed or not.
+    #[arg(long = "kube-config")]
+    pub werf_ignored_kube_config: Option<String>,
+    #[arg(long = "kube-context")]
+    pub werf_ignored_kube_context: Option<String>,
+    #[command(flatten)]
+    pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
 
 fn print_plan(settings: &Settings, plan: &policy::Plan) -> anyhow::Result<()> {
@@ -236,14 +213,11 @@ async fn finish(
 }
 
 pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitCode> {
-    let tag_scheme = match args.git_history_based_cleanup.as_str() {
-        "true" | "1" | "" => false,
-        "false" | "0" => true,
-        o => anyhow::bail!("--git-history-based-cleanup {o:?}: true or false"),
-    };
+    let tag_scheme = !args.git_history_based_cleanup;
     let min_age = humantime::parse_duration(&args.min_age)
         .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
-    let opts = cleanup::options(&args.keep_tags, min_age)?;
+    let mut opts = cleanup::options(&args.keep_tags, min_age)?;
+    opts.delete_unrecorded = args.git_history_based_cleanup_v1_2;
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
@@ -307,11 +281,16 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
                 .collect(),
             commits: cleanup::existing_commits(&cfg.dir, &commits)?,
         };
+        let d = policy::TagScheme::default();
         let scheme = policy::TagScheme {
-            git_tag_limit: args.git_tag_strategy_limit,
-            git_tag_expiry_days: args.git_tag_strategy_expiry_days,
-            git_commit_limit: args.git_commit_strategy_limit,
-            git_commit_expiry_days: args.git_commit_strategy_expiry_days,
+            git_tag_limit: args.git_tag_strategy_limit.unwrap_or(d.git_tag_limit),
+            git_tag_expiry_days: args
+                .git_tag_strategy_expiry_days
+                .unwrap_or(d.git_tag_expiry_days),
+            git_commit_limit: args.git_commit_strategy_limit.unwrap_or(d.git_commit_limit),
+            git_commit_expiry_days: args
+                .git_commit_strategy_expiry_days
+                .unwrap_or(d.git_commit_expiry_days),
         };
         policy::decide_tag_scheme(tags, &state, &scheme, &opts, &in_use)
     } else {
@@ -342,6 +321,9 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let records = crate::records::read(&client, &naming).await?;
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
     print_plan(settings, &plan)?;
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }

@@ -11,7 +11,17 @@ use crate::settings::Settings;
 use crate::{config, signature};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  slipway images --images-repo registry.example.com/shop --tag-by-content
+  slipway images --local          # the local image names `slipway build` tags
+  docker run --rm $(slipway images --local backend)")]
 pub struct ImagesArgs {
+    /// Only these images [default: all].
+    pub only: Vec<String>,
+    /// Print each image's local name (what `slipway build` tags in the daemon), one a line
+    /// (werf's `stage image`).
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub tags: super::tags::TagArgs,
 }
@@ -26,15 +36,31 @@ struct Row {
 
 pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(settings)?;
+    crate::build::selection(&cfg, &args.only)?;
+    if args.local {
+        for img in cfg.images.iter().filter(|i| {
+            args.only.is_empty() || i.name.as_ref().is_some_and(|n| args.only.contains(n))
+        }) {
+            println!(
+                "{}",
+                crate::build::local_tag(&cfg.project, img.name.as_deref())
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let sigs = signature::compute(
         &cfg,
         signature::HashCache::default_path(&cfg.dir).as_deref(),
         &signature::outputs(&cfg.dir, &[]),
     )?;
     let naming = Naming::new(settings)?;
-    let specs = naming::tags(&super::tags::to_options(&args.tags), &cfg.dir)?;
+    let specs = naming::tags(&super::tags::to_options(&args.tags, settings), &cfg.dir)?;
     let mut rows = Vec::new();
-    for img in &cfg.images {
+    for img in cfg
+        .images
+        .iter()
+        .filter(|i| args.only.is_empty() || i.name.as_ref().is_some_and(|n| args.only.contains(n)))
+    {
         let sig = sigs.get(&img.name).cloned().unwrap_or_default();
         let (repository, references) = match &naming {
             Some(n) => {

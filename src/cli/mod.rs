@@ -1,5 +1,6 @@
-//! Command-line layer: parses flags (with `SLIPWAY_*` and werf 1.1 `WERF_*` aliases),
-//! resolves them into [`Settings`], calls the library and prints. No logic lives here.
+//! Command-line layer: parses flags (with `SLIPWAY_*` and werf 1.1 `WERF_*` variables, from
+//! the one table in `flags.rs`), resolves them into [`Settings`] (the only place the
+//! process environment is read), calls the library and prints.
 
 mod build;
 mod ci_env;
@@ -14,12 +15,19 @@ mod push_archive;
 mod slugify;
 pub mod tags;
 
+mod flags;
+mod run;
+mod werf_compat;
+
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::settings::{RepoMode, Secret, Settings};
+pub use flags::{Env, WERF_FLAGS, slipway_env};
+
+use crate::settings::{Insecure, RepoMode, Secret, Settings};
 
 /// Slipway: build, tag, publish, promote and clean up the images of a werf.yaml.
 #[derive(Debug, Parser)]
@@ -31,79 +39,143 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command accepts. Each can come from `SLIPWAY_<NAME>` or werf 1.1's
-/// `WERF_<NAME>` (precedence: flag, then `SLIPWAY_`, then `WERF_`).
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Options every command accepts. Each reads `SLIPWAY_<NAME>`, then werf 1.1's variables
+/// (the flag table in `flags.rs`); a flag on the command line wins.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Project directory.
-    #[arg(long, global = true, env = "SLIPWAY_DIR", default_value = ".")]
+    #[arg(long, global = true, default_value = ".")]
     pub dir: PathBuf,
     /// Config file [default: werf.yaml or werf.yml in --dir].
-    #[arg(long, global = true, env = "SLIPWAY_CONFIG")]
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// werf environment, visible to templates as `.Env`.
-    #[arg(long, global = true, env = "SLIPWAY_ENV")]
+    #[arg(long, global = true)]
     pub env: Option<String>,
     /// Repository the images are published to, e.g. registry.example.com/group/project.
-    #[arg(long, global = true, env = "SLIPWAY_IMAGES_REPO")]
+    #[arg(long, global = true)]
     pub images_repo: Option<String>,
-    /// Layout of images in --images-repo: auto, multirepo (REPO/IMAGE:TAG) or monorepo (REPO:IMAGE-TAG).
-    #[arg(
-        long,
-        global = true,
-        env = "SLIPWAY_IMAGES_REPO_MODE",
-        default_value = "auto"
-    )]
-    pub images_repo_mode: String,
+    /// Layout of images in --images-repo: multirepo is REPO/IMAGE:TAG, monorepo REPO:IMAGE-TAG.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub images_repo_mode: RepoMode,
     /// Custom layout, e.g. '{{ .Repo }}/{{ .Image }}:{{ .Tag }}'.
-    #[arg(long, global = true, env = "SLIPWAY_IMAGES_REPO_TEMPLATE")]
+    #[arg(long, global = true)]
     pub images_repo_template: Option<String>,
     /// Registry implementation (default, dockerhub, github, gitlab, gcr, ecr, acr, harbor, quay)
     /// [default: detected from the host].
-    #[arg(long, global = true, env = "SLIPWAY_IMPLEMENTATION")]
+    #[arg(long, global = true)]
     pub implementation: Option<String>,
-    /// Allow plain HTTP or unverified TLS for this registry host[:port] (repeatable).
+    /// `HOST[:PORT]`: that registry may use plain HTTP or unverified TLS (repeatable). Bare
+    /// (or `=true`, werf's form): every registry. Loopback registries may use plain HTTP
+    /// without it.
     #[arg(
         long = "insecure-registry",
         global = true,
-        env = "SLIPWAY_INSECURE_REGISTRY",
+        value_name = "HOST",
+        num_args = 0..=1,
+        default_missing_value = "true",
         value_delimiter = ','
     )]
     pub insecure_registry: Vec<String>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long, global = true, env = "SLIPWAY_LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
+    /// Do not verify registries' TLS certificates.
+    #[arg(long, global = true)]
+    pub skip_tls_verify_registry: bool,
+    /// Docker config directory with registry credentials [default: $DOCKER_CONFIG or ~/.docker].
+    #[arg(long, global = true)]
+    pub docker_config: Option<PathBuf>,
+    /// werf's stages storage: Slipway keeps stages in the local Docker daemon (`:local`).
+    #[arg(long, short = 's', global = true, value_name = "STORAGE")]
+    pub stages_storage: Option<String>,
+    /// werf's synchronization address: Slipway locks locally (use GitLab's `resource_group`
+    /// across runners); accepted for compatibility.
+    #[arg(long, short = 'S', global = true, value_name = "ADDRESS")]
+    pub synchronization: Option<String>,
+    /// Log level.
+    #[arg(long, global = true, value_enum, default_value = "info")]
+    pub log_level: LogLevel,
+    /// More output (`ci-env` also echoes what it sets).
+    #[arg(long, global = true)]
+    pub log_verbose: bool,
+    /// Debug logs (same as --log-level debug).
+    #[arg(long, global = true)]
+    pub log_debug: bool,
+    /// Errors only (same as --log-level error).
+    #[arg(long, global = true)]
+    pub log_quiet: bool,
     /// Print machine-readable JSON.
-    #[arg(long, global = true, env = "SLIPWAY_JSON")]
+    #[arg(long, global = true)]
     pub json: bool,
-    /// Registry username, used when docker's config.json has no entry (werf: WERF_REPO_USERNAME).
-    #[arg(long, global = true, env = "SLIPWAY_REGISTRY_USERNAME")]
+    /// Registry username, used when docker's config.json has no entry.
+    #[arg(long, global = true)]
     pub registry_username: Option<String>,
-    /// Registry password or token (werf: WERF_REPO_PASSWORD). Never printed.
-    #[arg(
-        long,
-        global = true,
-        env = "SLIPWAY_REGISTRY_PASSWORD",
-        hide_env_values = true
-    )]
+    /// Registry password or token. Never printed.
+    #[arg(long, global = true, hide_env_values = true)]
     pub registry_password: Option<Secret>,
+    #[command(flatten)]
+    pub werf_ignored: werf_compat::IgnoredGlobal,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the images of werf.yaml through the Docker daemon.
+    #[command(after_help = "Examples:
+  slipway build
+  slipway build backend --parallel=false
+  slipway build --buildkit on --cache-from main --images-repo registry.example.com/shop")]
     Build(build::BuildArgs),
     /// Publish images that are already built.
+    #[command(after_help = "Examples:
+  slipway publish --images-repo registry.example.com/shop --tag-by-content
+  slipway publish -i registry.example.com/shop --tag-git-branch \"$CI_COMMIT_REF_NAME\" --dry-run")]
     Publish(publish::PublishArgs),
     /// Build what changed and publish every image under its names.
+    #[command(after_help = "Examples:
+  slipway build-and-publish -i registry.example.com/shop --tag-by-content --report-path ../report.json
+  slipway build-and-publish -s :local -i registry.example.com/shop --tag-custom=v1   # werf 1.1's line
+  slipway build-and-publish --publish-report-path werf-report.json --report-path build.env --report-format envfile")]
     BuildAndPublish(publish::PublishArgs),
     /// Delete tags that no git branch, tag or recent commit needs.
+    #[command(after_help = "Examples:
+  slipway cleanup -i registry.example.com/shop --dry-run
+  slipway cleanup -i registry.example.com/shop --git-history-based-cleanup=false")]
     Cleanup(cleanup::CleanupArgs),
     /// Delete all of the project's images.
+    #[command(after_help = "Examples:
+  slipway purge -i registry.example.com/shop --dry-run
+  slipway purge -i registry.example.com/shop --force")]
     Purge(cleanup::PurgeArgs),
     /// Copy or move an image between repositories by digest.
+    #[command(after_help = "Examples:
+  slipway promote registry.example.com/shop/backend:rc1 registry.example.com/prod/backend --tag v1.0
+  slipway promote --from-report report.json --to registry.example.com/prod --dry-run")]
     Promote(promote::PromoteArgs),
     /// Push docker-save or OCI tarballs without a daemon.
+    #[command(after_help = "Examples:
+  slipway push-archive app.tar registry.example.com/shop/app:v1
+  slipway push-archive a.tar b.tar registry.example.com/shop --tag latest --digest-file build.env")]
     PushArchive(push_archive::PushArchiveArgs),
     /// Print shell lines that configure Slipway from CI variables.
     CiEnv(ci_env::CiEnvArgs),
@@ -111,75 +183,43 @@ pub enum Command {
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Turn text into a valid docker tag, namespace, release or project name.
+    #[command(after_help = "Examples:
+  slipway slugify \"$CI_COMMIT_REF_NAME\"
+  slipway slugify -f kubernetes-namespace \"Feature/Login\"")]
     Slugify(slugify::SlugifyArgs),
     /// Print each image's name, references and content signature.
     Images(images::ImagesArgs),
+    /// Build an image if needed and run it with the docker CLI (werf's `run`).
+    Run(run::RunArgs),
     /// Check daemon, registry, TLS and credentials, with a fix for each failure.
+    #[command(after_help = "Examples:
+  slipway doctor -i registry.example.com/shop
+  slipway doctor -i 127.0.0.1:5000/shop --json")]
     Doctor(doctor::DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Examples:
+  slipway completions bash > /etc/bash_completion.d/slipway
+  slipway completions zsh > \"${fpath[1]}/_slipway\"")]
     Completions(completions::CompletionsArgs),
-    /// Print the man page.
-    Man,
-}
-
-/// werf 1.1 variables whose names differ from Slipway's.
-const WERF_RENAMES: &[(&str, &str)] = &[
-    ("SLIPWAY_TAG_BY_CONTENT", "WERF_TAG_BY_STAGES_SIGNATURE"),
-    ("SLIPWAY_REGISTRY_USERNAME", "WERF_REPO_USERNAME"),
-    ("SLIPWAY_REGISTRY_PASSWORD", "WERF_REPO_PASSWORD"),
-];
-
-/// clap reads one variable per option; give each `SLIPWAY_X` option werf's `WERF_X`
-/// (or a renamed werf variable) when the Slipway variable is unset.
-fn with_werf_aliases(mut cmd: clap::Command) -> clap::Command {
-    let ids: Vec<(clap::Id, String)> = cmd
-        .get_arguments()
-        .filter_map(|a| {
-            let env = a.get_env()?.to_str()?.to_string();
-            Some((a.get_id().clone(), env))
-        })
-        .collect();
-    for (id, env) in ids {
-        if std::env::var_os(&env).is_some() {
-            continue;
-        }
-        if let Some(werf) = werf_names(&env)
-            .into_iter()
-            .find(|w| std::env::var_os(w).is_some())
-        {
-            cmd = cmd.mut_arg(id, |a| a.env(werf));
-        }
-    }
-    let subs: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for name in subs {
-        cmd = cmd.mut_subcommand(name, with_werf_aliases);
-    }
-    cmd
-}
-
-/// werf's variable names for one Slipway variable, in order of preference.
-pub fn werf_names(slipway_env: &str) -> Vec<String> {
-    let mut out: Vec<String> = WERF_RENAMES
-        .iter()
-        .filter(|(s, _)| *s == slipway_env)
-        .map(|(_, w)| w.to_string())
-        .collect();
-    if let Some(rest) = slipway_env.strip_prefix("SLIPWAY_") {
-        out.push(format!("WERF_{rest}"));
-    }
-    out
+    /// Print the man page (or one command's: `slipway man build-and-publish`).
+    #[command(after_help = "Examples:
+  slipway man | man -l -
+  slipway man build-and-publish > slipway-build-and-publish.1")]
+    Man(completions::ManArgs),
 }
 
 impl GlobalArgs {
-    /// Resolve into library settings.
-    pub fn settings(&self) -> anyhow::Result<Settings> {
-        let images_repo_mode: RepoMode = self
-            .images_repo_mode
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--images-repo-mode: {e}"))?;
+    /// Resolve into library settings. `env` is the process environment, read once.
+    pub fn settings(&self, env: &Env) -> anyhow::Result<Settings> {
+        let docker_config = self
+            .docker_config
+            .clone()
+            .or_else(|| {
+                env.get("DOCKER_CONFIG")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".docker")));
         Ok(Settings {
             dir: self.dir.clone(),
             config: self.config.clone(),
@@ -189,15 +229,84 @@ impl GlobalArgs {
                 .as_deref()
                 .map(|r| r.trim_end_matches('/').to_string())
                 .filter(|r| !r.is_empty()),
-            images_repo_mode,
+            images_repo_mode: self.images_repo_mode,
             images_repo_template: self.images_repo_template.clone(),
             implementation: self.implementation.clone().filter(|s| !s.is_empty()),
-            insecure_registries: self.insecure_registry.clone(),
+            insecure: Insecure::from_values(&self.insecure_registry, self.skip_tls_verify_registry),
+            docker_config,
+            verbose: self.log_verbose,
+            docker_buildkit: env.get("DOCKER_BUILDKIT").cloned(),
+            docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
+            tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
             registry_password: self.registry_password.clone(),
         })
     }
+
+    fn log_level(&self) -> &'static str {
+        if self.log_quiet {
+            "error"
+        } else if self.log_debug {
+            "debug"
+        } else {
+            self.log_level.as_str()
+        }
+    }
+
+    /// One-line warnings for werf options Slipway accepts but does not use, when given on
+    /// the command line (ci-env writes werf's WERF_STAGES_STORAGE; that is no news).
+    fn werf_warnings(&self, m: &clap::ArgMatches) {
+        let given = |id: &str| {
+            let mut cur = m;
+            loop {
+                if flags::given(cur, id) {
+                    return true;
+                }
+                match cur.subcommand() {
+                    Some((_, sub)) => cur = sub,
+                    None => return false,
+                }
+            }
+        };
+        if let Some(s) = self
+            .stages_storage
+            .as_deref()
+            .filter(|s| *s != ":local" && given("stages_storage"))
+        {
+            tracing::warn!(
+                "--stages-storage {s}: Slipway keeps stages in the local Docker daemon (:local); the value has no effect"
+            );
+        }
+        if let Some(s) = self
+            .synchronization
+            .as_deref()
+            .filter(|s| *s != ":local" && given("synchronization"))
+        {
+            tracing::warn!(
+                "--synchronization {s}: Slipway locks on this machine (use GitLab's resource_group across runners); the value has no effect"
+            );
+        }
+    }
+}
+
+/// The clap tree with the flag table applied; `env` decides which variable each option
+/// reads. Completions and the man page use an empty `env`.
+pub fn command(env: &Env) -> clap::Command {
+    flags::apply(Cli::command(), env).mut_subcommand("publish", |s| {
+        // `publish` pushes what is built: the build options do not apply (still accepted,
+        // as the same arguments serve build-and-publish).
+        [
+            "parallel",
+            "parallel_tasks_limit",
+            "force",
+            "buildkit",
+            "cache_from",
+            "log_mode",
+        ]
+        .into_iter()
+        .fold(s, |s, id| s.mut_arg(id, |a| a.hide(true)))
+    })
 }
 
 fn init_logging(level: &str) {
@@ -211,20 +320,44 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// The process environment as UTF-8 (other variables are not Slipway's).
+fn process_env() -> Env {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
 /// Entry point of the `slipway` binary.
 pub fn main() -> ExitCode {
-    let cmd = with_werf_aliases(Cli::command());
-    let cli = match cmd
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
-        Ok(cli) => cli,
+    let env = process_env();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cmd = command(&env);
+    if let Err(e) = flags::check_env(&cmd, &argv, &env) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let matches = match cmd.clone().try_get_matches_from(&argv) {
+        Ok(m) => m,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging(&cli.global.log_level);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cli.global.log_level());
+    for v in flags::unknown_env(&cmd, &env) {
+        tracing::warn!("{v} is set but no Slipway option reads it (a typo?)");
+    }
+    for f in flags::no_effect_given(&matches, &cmd) {
+        tracing::warn!("{f}: werf option accepted for compatibility; it has no effect in Slipway");
+    }
+    cli.global.werf_warnings(&matches);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -235,7 +368,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &env)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -244,8 +377,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = cli.global.settings()?;
+async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
+    let settings = cli.global.settings(env)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,
@@ -254,13 +387,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Purge(a) => cleanup::run_purge(&settings, a).await,
         Command::Promote(a) => promote::run(&settings, a).await,
         Command::PushArchive(a) => push_archive::run(&settings, a).await,
-        Command::CiEnv(a) => ci_env::run(&settings, a).await,
+        Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
         Command::Config(c) => config::run(&settings, c).await,
         Command::Slugify(a) => slugify::run(&settings, a).await,
         Command::Images(a) => images::run(&settings, a).await,
+        Command::Run(a) => run::run(&settings, a).await,
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),
-        Command::Man => completions::man(),
+        Command::Man(a) => completions::man(a),
     }
 }
 
@@ -274,11 +408,139 @@ mod tests {
     }
 
     #[test]
-    fn werf_names_cover_renames_and_prefix() {
-        assert_eq!(
-            werf_names("SLIPWAY_TAG_BY_CONTENT"),
-            vec!["WERF_TAG_BY_STAGES_SIGNATURE", "WERF_TAG_BY_CONTENT"]
-        );
-        assert_eq!(werf_names("SLIPWAY_IMAGES_REPO"), vec!["WERF_IMAGES_REPO"]);
+    fn table_applies_cleanly_and_names_real_flags() {
+        let cmd = command(&Env::new());
+        cmd.clone().debug_assert();
+        let longs = all_longs(&cmd);
+        for f in WERF_FLAGS {
+            assert!(
+                longs.contains(f.long),
+                "table names unknown flag --{}",
+                f.long
+            );
+        }
+    }
+
+    /// werf 1.1's CLI reference lists each command's flags; every one must parse in the
+    /// forms werf accepts (bare or `=VALUE` booleans, `--flag VALUE`, short forms).
+    #[test]
+    fn every_werf_1_1_flag_parses() {
+        let fixture = include_str!("../../tests/fixtures/werf-1.1-flags.txt");
+        let cmd = command(&Env::new());
+        let mut failures = Vec::new();
+        let mut count = 0;
+        for line in fixture
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let (sub, flag) = line.split_once('|').expect("command|flag");
+            let (names, default) = flag.split_once('=').expect("flag=default");
+            let (short, long) = match names.split_once(", ") {
+                Some((s, l)) => (Some(s), l),
+                None => (None, names),
+            };
+            let mut forms: Vec<Vec<String>> = Vec::new();
+            match default {
+                "false" | "true" => {
+                    forms.push(vec![long.into()]);
+                    forms.push(vec![format!("{long}=true")]);
+                    forms.push(vec![format!("{long}=false")]);
+                    forms.extend(short.map(|s| vec![s.to_string()]));
+                }
+                "[]" => {
+                    forms.push(vec![format!("{long}=a"), format!("{long}=b")]);
+                    forms.push(vec![long.into(), "a".into()]);
+                }
+                d => {
+                    let v = match d.trim_matches('\'') {
+                        "" if long == "--stages-storage" => ":local",
+                        "" if long == "--shell" => "default",
+                        "" => "x",
+                        v => v,
+                    };
+                    forms.push(vec![format!("{long}={v}")]);
+                    forms.push(vec![long.into(), v.into()]);
+                    forms.extend(short.map(|s| vec![s.to_string(), v.to_string()]));
+                }
+            }
+            for f in forms {
+                count += 1;
+                let mut argv = vec!["slipway".to_string(), sub.to_string()];
+                if sub == "ci-env" {
+                    argv.push("gitlab".into());
+                }
+                argv.extend(f.iter().cloned());
+                if let Err(e) = cmd.clone().try_get_matches_from(&argv) {
+                    failures.push(format!("{}: {}", argv.join(" "), e.kind()));
+                }
+            }
+        }
+        assert!(count > 500, "fixture read: {count} forms");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        // werf's hidden aliases, and its documented GitLab line.
+        for argv in [
+            "slipway ci-env gitlab --verbose --as-file",
+            "slipway build-and-publish --verbose --log-verbose --debug --quiet",
+            "slipway build-and-publish -s=:local -i=flant --tag-custom=tag",
+            "slipway cleanup -s :local -i flant --without-kube --git-history-synchronization",
+        ] {
+            let argv: Vec<&str> = argv.split(' ').collect();
+            assert!(
+                cmd.clone().try_get_matches_from(&argv).is_ok(),
+                "{}",
+                argv.join(" ")
+            );
+        }
+    }
+
+    /// Every option has its variable: `SLIPWAY_<LONG>` (AWS's own names for AWS keys).
+    #[test]
+    fn every_option_has_a_variable() {
+        fn walk(cmd: &clap::Command, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let Some(long) = a.get_long() else { continue };
+                if matches!(long, "help" | "version")
+                    || a.get_id().as_str().starts_with("werf_ignored_")
+                {
+                    continue;
+                }
+                let env = a.get_env().map(|e| e.to_string_lossy().to_string());
+                let ok = env.as_deref() == Some(slipway_env(long).as_str())
+                    || env.as_deref().is_some_and(|e| e.starts_with("AWS_"));
+                if !ok {
+                    missing.push(format!("{} --{long}: {env:?}", cmd.get_name()));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                walk(s, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(&Env::new()), &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+        let cmd = command(&Env::new());
+        let promote = cmd.find_subcommand("promote").expect("promote");
+        for (id, var) in [
+            ("tags", "SLIPWAY_TAG"),
+            ("move_source", "SLIPWAY_MOVE"),
+            ("to", "SLIPWAY_TO"),
+        ] {
+            let a = promote
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .expect("arg");
+            assert_eq!(a.get_env().and_then(|e| e.to_str()), Some(var));
+        }
+    }
+
+    fn all_longs(cmd: &clap::Command) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        for s in cmd.get_subcommands() {
+            out.extend(all_longs(s));
+        }
+        out
     }
 }

@@ -6,10 +6,60 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::build::{BuildFlags, printer};
-use crate::publish::report::{BuildOutcome, PushOutcome};
+use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
 use crate::publish::{Outcome, PublishOptions, publish};
 use crate::registry::client::UploadMode;
 use crate::settings::Settings;
+
+/// `--upload-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum UploadModeArg {
+    /// One request below 32 MiB, chunks above (falls back if the registry refuses chunks).
+    #[default]
+    Auto,
+    Chunked,
+    Monolithic,
+}
+
+impl From<UploadModeArg> for UploadMode {
+    fn from(m: UploadModeArg) -> Self {
+        match m {
+            UploadModeArg::Auto => UploadMode::Auto,
+            UploadModeArg::Chunked => UploadMode::Chunked,
+            UploadModeArg::Monolithic => UploadMode::Monolithic,
+        }
+    }
+}
+
+/// `--report-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormatArg {
+    /// Slipway's JSON report (images, references, digests).
+    #[default]
+    Json,
+    /// werf 2's envfile: WERF_<IMAGE>_DOCKER_IMAGE_NAME, _ID, _DIGEST.
+    Envfile,
+    /// werf 1.1's publish report JSON.
+    #[value(name = "werf-1.1")]
+    Werf11,
+}
+
+impl From<ReportFormatArg> for ReportFormat {
+    fn from(f: ReportFormatArg) -> Self {
+        match f {
+            ReportFormatArg::Json => ReportFormat::Json,
+            ReportFormatArg::Envfile => ReportFormat::Envfile,
+            ReportFormatArg::Werf11 => ReportFormat::Werf11,
+        }
+    }
+}
+
+/// werf 1.1's `--publish-report-format` (it knew only json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WerfReportFormat {
+    #[default]
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -19,42 +69,52 @@ pub struct PublishArgs {
     pub tags: super::tags::TagArgs,
     #[command(flatten)]
     pub build: BuildFlags,
-    /// Write a JSON report (images, references, digests) to this file.
-    #[arg(long, env = "SLIPWAY_REPORT_PATH")]
+    /// Write a report (images, references, digests) to this file.
+    #[arg(long)]
     pub report_path: Option<PathBuf>,
+    /// Format of --report-path.
+    #[arg(long, value_enum, default_value = "json")]
+    pub report_format: ReportFormatArg,
+    /// Write werf 1.1's publish report (JSON) to this file.
+    #[arg(long)]
+    pub publish_report_path: Option<PathBuf>,
+    /// Format of --publish-report-path (werf 1.1 knew only json).
+    #[arg(long, value_enum, default_value = "json", hide = true)]
+    pub publish_report_format: WerfReportFormat,
     /// Write a dotenv digest file (GitLab artifacts:reports:dotenv) to this file.
-    #[arg(long, env = "SLIPWAY_DIGEST_FILE")]
+    #[arg(long)]
     pub digest_file: Option<PathBuf>,
     /// Print what would be built and pushed (after asking the registry) and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// auto, chunked or monolithic.
-    #[arg(long, default_value = "auto")]
-    pub upload_mode: String,
+    /// How blobs are uploaded.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub upload_mode: UploadModeArg,
     /// Push through the Docker daemon (`docker push`) instead of Slipway's client.
-    #[arg(long, env = "SLIPWAY_PUSH_WITH_DAEMON")]
+    #[arg(long)]
     pub push_with_daemon: bool,
 }
 
 pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
-    let upload_mode: UploadMode = args
-        .upload_mode
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--upload-mode: {e}"))?;
+    let format: ReportFormat = args.report_format.into();
     let opts = PublishOptions {
         build,
         images: args.images,
-        tags: super::tags::to_options(&args.tags),
+        tags: super::tags::to_options(&args.tags, settings),
         dry_run: args.dry_run,
-        report_path: args.report_path,
+        // Slipway's JSON is written by the library; other formats below.
+        report_path: args
+            .report_path
+            .clone()
+            .filter(|_| format == ReportFormat::Json),
         digest_file: args.digest_file,
-        parallel: args.build.parallel.unwrap_or_else(num_cpus::get),
+        parallel: args.build.parallelism(),
         force: args.build.force,
-        upload_mode,
+        upload_mode: args.upload_mode.into(),
         push_with_daemon: args.push_with_daemon,
-        buildkit: args.build.buildkit_mode()?,
+        buildkit: args.build.buildkit_mode(settings)?,
         cache_from: crate::naming::cache_tags(&args.build.cache_from),
-        on_event: printer(false, &args.build.log_mode),
+        on_event: printer(false, args.build.log_mode.as_str()),
     };
     match publish(settings, opts).await? {
         Outcome::Planned(plan) => {
@@ -65,6 +125,14 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
             }
         }
         Outcome::Published(report) => {
+            if let Some(p) = &args.report_path
+                && format != ReportFormat::Json
+            {
+                report.write_as(p, format)?;
+            }
+            if let Some(p) = &args.publish_report_path {
+                report.write_as(p, ReportFormat::Werf11)?;
+            }
             if settings.json {
                 println!("{}", report.to_json());
             } else {

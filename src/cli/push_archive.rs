@@ -25,24 +25,22 @@ pub struct PushArchiveArgs {
     #[arg(long)]
     pub image: Option<String>,
     /// Append DIGEST=sha256:... to this dotenv file.
-    #[arg(long, env = "SLIPWAY_DIGEST_FILE")]
+    #[arg(long)]
     pub digest_file: Option<PathBuf>,
-    /// auto, chunked or monolithic.
-    #[arg(long, default_value = "auto")]
-    pub upload_mode: String,
-    /// Blobs uploaded at once.
-    #[arg(long, default_value_t = 4)]
-    pub parallel: usize,
+    /// How blobs are uploaded.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub upload_mode: super::publish::UploadModeArg,
+    /// Upload blobs in parallel: bare or true (4 at once, the default), false (one at a
+    /// time), or a number.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::build::parse_parallel)]
+    pub parallel: Option<super::build::Parallel>,
     /// Print what would be pushed and stop.
     #[arg(long)]
     pub dry_run: bool,
 }
 
 pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
-    let upload_mode: UploadMode = args
-        .upload_mode
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--upload-mode: {e}"))?;
+    let upload_mode: UploadMode = args.upload_mode.into();
     let (files, reference) = args.args.split_at(args.args.len() - 1);
     let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     for f in &files {
@@ -67,7 +65,7 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
     let client = Client::new(settings);
     let opts = PushOptions {
         upload_mode,
-        concurrency: args.parallel.max(1),
+        concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
         ..PushOptions::default()
     };
     let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;

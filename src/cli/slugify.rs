@@ -2,25 +2,41 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::naming::slug::{SlugFormat, slug};
 use crate::settings::Settings;
 
+/// What the slug must be valid as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    DockerTag,
+    KubernetesNamespace,
+    HelmRelease,
+    Project,
+}
+
+impl From<FormatArg> for SlugFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::DockerTag => SlugFormat::DockerTag,
+            FormatArg::KubernetesNamespace => SlugFormat::KubernetesNamespace,
+            FormatArg::HelmRelease => SlugFormat::HelmRelease,
+            FormatArg::Project => SlugFormat::Project,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SlugifyArgs {
-    /// docker-tag, kubernetes-namespace, helm-release or project.
-    #[arg(long, short = 'f', default_value = "docker-tag")]
-    pub format: String,
+    /// What the slug must be valid as.
+    #[arg(long, short = 'f', value_enum, default_value = "docker-tag")]
+    pub format: FormatArg,
     /// Text to slug.
     pub text: String,
 }
 
 pub async fn run(_settings: &Settings, args: SlugifyArgs) -> anyhow::Result<ExitCode> {
-    let format: SlugFormat = args
-        .format
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--format: {e}"))?;
-    println!("{}", slug(&args.text, format));
+    println!("{}", slug(&args.text, args.format.into()));
     Ok(ExitCode::SUCCESS)
 }

@@ -371,6 +371,7 @@ async fn finish(
             ),
         };
         let built = local.get(&p.wanted.name).is_some_and(|(_, b)| *b);
+        let image_id = local.get(&p.wanted.name).map(|(id, _)| id.clone());
         images.push(ImageReport {
             name: p.wanted.name.clone(),
             repository: p.wanted.repository.clone(),
@@ -388,6 +389,7 @@ async fn finish(
                 BuildOutcome::Skipped
             },
             push,
+            image_id,
         });
     }
     let report = Report {

@@ -38,6 +38,9 @@ pub struct ImageReport {
     pub signature: String,
     pub build: BuildOutcome,
     pub push: PushOutcome,
+    /// The local image ID (config digest), when the image is in the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 impl ImageReport {
@@ -120,6 +123,81 @@ impl Report {
     }
 }
 
+/// Report file formats (`--report-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportFormat {
+    /// Slipway's report ([`Report`]).
+    #[default]
+    Json,
+    /// werf 2's envfile: `WERF_<IMAGE>_DOCKER_IMAGE_NAME`, `_ID`, `_DIGEST` per image.
+    Envfile,
+    /// werf 1.1's `--publish-report-path` JSON: `{"Images":{"<name>":{...}}}`.
+    Werf11,
+}
+
+impl Report {
+    /// The report in `format`.
+    pub fn render(&self, format: ReportFormat) -> String {
+        match format {
+            ReportFormat::Json => self.to_json(),
+            ReportFormat::Envfile => self.envfile(),
+            ReportFormat::Werf11 => self.werf11_json(),
+        }
+    }
+
+    /// Write the report in `format` to `path`.
+    pub fn write_as(&self, path: &Path, format: ReportFormat) -> Result<(), ReportError> {
+        write_atomic(path, self.render(format).as_bytes())
+    }
+
+    /// werf 1.1's publish report: one record per image, keyed by werf image name (`""` for
+    /// the nameless image); the tag is the last one published, as werf records it.
+    pub fn werf11_json(&self) -> String {
+        let mut images = serde_json::Map::new();
+        for img in &self.images {
+            let name = img.name.clone().unwrap_or_default();
+            let tag = img
+                .references
+                .last()
+                .and_then(|r| r.strip_prefix(&format!("{}:", img.repository)))
+                .unwrap_or("")
+                .to_string();
+            images.insert(
+                name.clone(),
+                serde_json::json!({
+                    "WerfImageName": name,
+                    "DockerRepo": img.repository,
+                    "DockerTag": tag,
+                    "DockerImageID": img.image_id.clone().unwrap_or_default(),
+                    "DockerImageDigest": img.digest,
+                }),
+            );
+        }
+        let doc = serde_json::json!({ "Images": images });
+        format!("{doc}\n")
+    }
+
+    /// werf 2's envfile report: per image `WERF_<IMAGE>_DOCKER_IMAGE_NAME` (the first
+    /// reference), `_ID` and `_DIGEST`; the nameless image has no `<IMAGE>_` part.
+    pub fn envfile(&self) -> String {
+        let mut out = String::new();
+        for img in &self.images {
+            let key = match &img.name {
+                Some(n) => format!("WERF_{}_", env_key(n)),
+                None => "WERF_".to_string(),
+            };
+            let name = img.references.first().cloned().unwrap_or_default();
+            out.push_str(&format!("{key}DOCKER_IMAGE_NAME={name}\n"));
+            out.push_str(&format!(
+                "{key}DOCKER_IMAGE_ID={}\n",
+                img.image_id.as_deref().unwrap_or("")
+            ));
+            out.push_str(&format!("{key}DOCKER_IMAGE_DIGEST={}\n", img.digest));
+        }
+        out
+    }
+}
+
 /// Image name → dotenv key part: upper case, anything not `[A-Z0-9]` becomes `_`.
 pub fn env_key(name: &str) -> String {
     name.chars()
@@ -163,7 +241,44 @@ mod tests {
             signature: "b".repeat(64),
             build: BuildOutcome::Built,
             push: PushOutcome::Pushed,
+            image_id: Some(format!("sha256:{}", "c".repeat(64))),
         }
+    }
+
+    #[test]
+    fn werf_formats() {
+        let mut web = img(Some("web-app"));
+        web.references
+            .push("reg.example.com/shop/web-app:last".to_string());
+        let r = Report {
+            project: "shop".into(),
+            images: vec![web, img(None)],
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.werf11_json()).unwrap();
+        let rec = &v["Images"]["web-app"];
+        assert_eq!(rec["WerfImageName"], "web-app");
+        assert_eq!(rec["DockerRepo"], "reg.example.com/shop/web-app");
+        assert_eq!(rec["DockerTag"], "last");
+        assert_eq!(rec["DockerImageID"], format!("sha256:{}", "c".repeat(64)));
+        assert_eq!(
+            rec["DockerImageDigest"],
+            format!("sha256:{}", "a".repeat(64))
+        );
+        assert_eq!(v["Images"][""]["DockerTag"], "v1");
+        assert_eq!(v["Images"].as_object().unwrap().len(), 2);
+        let env = r.envfile();
+        assert!(
+            env.contains("WERF_WEB_APP_DOCKER_IMAGE_NAME=reg.example.com/shop/web-app:v1\n"),
+            "{env}"
+        );
+        assert!(env.contains(&format!(
+            "WERF_WEB_APP_DOCKER_IMAGE_ID=sha256:{}\n",
+            "c".repeat(64)
+        )));
+        assert!(env.contains(&format!(
+            "WERF_DOCKER_IMAGE_DIGEST=sha256:{}\n",
+            "a".repeat(64)
+        )));
     }
 
     #[test]

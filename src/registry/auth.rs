@@ -95,13 +95,20 @@ impl Keychain {
         }
     }
 
-    /// From the environment, with the explicit credentials of `settings`.
+    /// The docker config dir and explicit credentials of `settings` (resolved once by the
+    /// settings layer: `--docker-config`, `DOCKER_CONFIG`, `~/.docker`).
     pub fn from_settings(settings: &crate::settings::Settings) -> Self {
         let explicit = match (&settings.registry_username, &settings.registry_password) {
             (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.expose().to_string())),
             _ => None,
         };
-        Self::from_env(explicit)
+        match &settings.docker_config {
+            Some(dir) => Keychain {
+                docker_config_dir: Some(dir.clone()),
+                explicit,
+            },
+            None => Self::from_env(explicit),
+        }
     }
 
     fn config_path(&self) -> Option<PathBuf> {

@@ -39,6 +39,10 @@ pub enum RegistryError {
         "TLS with registry {host} failed: {cause} (trust its CA in /etc/docker/certs.d/{host}/ca.crt, or pass --insecure-registry {host})"
     )]
     Tls { host: String, cause: String },
+    #[error(
+        "registry {host} answers plain HTTP, not HTTPS: add `--insecure-registry {host}` (or set SLIPWAY_INSECURE_REGISTRY={host})"
+    )]
+    PlainHttp { host: String },
     #[error("registry {host} refused the credentials for {what} ({source_desc})")]
     Unauthorized {
         host: String,
@@ -176,7 +180,7 @@ struct HostState {
 }
 
 struct Inner {
-    insecure: Vec<String>,
+    settings: Settings,
     keychain: Keychain,
     certs_dir: PathBuf,
     hosts: Mutex<HashMap<String, HostState>>,
@@ -227,6 +231,14 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// True when a TLS handshake failed because the server answered in plain HTTP (rustls sees
+/// an HTTP response where a TLS record should be).
+pub fn is_plain_http(cause: &str) -> bool {
+    cause.contains("InvalidContentType")
+        || cause.contains("corrupt message")
+        || cause.contains("wrong version number")
+}
+
 /// `sha256:<hex>` of bytes.
 pub fn sha256_digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
@@ -240,7 +252,7 @@ impl Client {
     pub fn with_options(settings: &Settings, opts: ClientOptions) -> Self {
         Client {
             inner: Arc::new(Inner {
-                insecure: settings.insecure_registries.clone(),
+                settings: settings.clone(),
                 keychain: Keychain::from_settings(settings),
                 certs_dir: opts.certs_dir,
                 hosts: Mutex::new(HashMap::new()),
@@ -249,11 +261,8 @@ impl Client {
         }
     }
 
-    fn is_insecure(&self, host: &str) -> bool {
-        self.inner
-            .insecure
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host))
+    fn policy(&self, host: &str) -> crate::settings::RegistryPolicy {
+        self.inner.settings.registry_policy(host)
     }
 
     fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState) -> T) -> T {
@@ -292,7 +301,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(16)
             .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")));
-        if self.is_insecure(host) {
+        if self.policy(host).skip_verify {
             b = b.danger_accept_invalid_certs(true);
         }
         let dir = self.inner.certs_dir.join(host);
@@ -332,16 +341,20 @@ impl Client {
         Ok(c)
     }
 
-    /// `https://host`, or `http://host` for an insecure host that does not speak TLS.
+    /// `https://host`, or `http://host` for a host that may use plain HTTP (see
+    /// [`Settings::registry_policy`]) and does not speak TLS. A certificate error is not a
+    /// reason to fall back: only a host that answers plain HTTP is used over HTTP.
     async fn base(&self, host: &str) -> Result<String, RegistryError> {
         if let Some(s) = self.with_host(host, |h| h.scheme) {
             return Ok(format!("{s}://{host}"));
         }
         let http = self.http(host)?;
-        let scheme = if self.is_insecure(host) {
+        let policy = self.policy(host);
+        let scheme = if policy.allow_http {
             match http.get(format!("https://{host}/v2/")).send().await {
                 Ok(_) => "https",
-                Err(_) => "http",
+                Err(e) if policy.skip_verify || is_plain_http(&chain(&e)) => "http",
+                Err(_) => "https",
             }
         } else {
             "https"
@@ -383,6 +396,12 @@ impl Client {
             match http.execute(req).await {
                 Err(e) => {
                     let cause = chain(&e);
+                    // Retrying cannot help a TLS client talking to a plain-HTTP server.
+                    if is_plain_http(&cause) && base.starts_with("https://") {
+                        return Err(RegistryError::PlainHttp {
+                            host: host.to_string(),
+                        });
+                    }
                     let tls = cause.contains("certificate")
                         || cause.contains("UnknownIssuer")
                         || cause.contains("tls");

@@ -148,3 +148,36 @@ fn a_closed_stdout_ends_quietly_with_success() {
         .success();
     assert!(full.get_output().stdout.len() > 128 * 1024);
 }
+
+/// The library never reads the process environment: `settings::host_env` does, once.
+#[test]
+fn only_the_settings_layer_reads_the_environment() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(&src)
+                .expect("rel")
+                .to_string_lossy()
+                .to_string();
+            if rel.starts_with("cli/") || rel == "settings/host_env.rs" || !rel.ends_with(".rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            for (n, line) in text.lines().enumerate() {
+                // `std::env::var`, `var_os`, `vars`, `vars_os`; or the module imported.
+                if line.contains("std::env::var") || line.contains("use std::env") {
+                    offenders.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

@@ -92,13 +92,12 @@ pub fn endpoint(
 
 /// The endpoint from the process environment.
 pub fn endpoint_from_env() -> Result<Endpoint, String> {
-    let host = std::env::var("DOCKER_HOST").ok();
-    let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0");
-    let cert_path = std::env::var_os("DOCKER_CERT_PATH")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")));
-    endpoint(host.as_deref(), tls, cert_path)
+    use crate::settings::host_env;
+    endpoint(
+        host_env::docker_host(),
+        host_env::docker_tls_verify(),
+        host_env::docker_cert_path(),
+    )
 }
 
 /// rustls config for Docker's TLS: trust `ca.pem` only, present `cert.pem` + `key.pem`.

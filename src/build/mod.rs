@@ -158,8 +158,9 @@ pub fn is_step_line(line: &str) -> bool {
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
 pub async fn connect() -> Result<Docker, BuildError> {
-    let at =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    let at = crate::settings::host_env::docker_host()
+        .unwrap_or("unix:///var/run/docker.sock")
+        .to_string();
     let docker = Docker::connect_with_defaults().map_err(|e| BuildError::Daemon {
         at: at.clone(),
         cause: e.to_string(),
@@ -275,7 +276,7 @@ pub async fn build(
         },
     };
     let mut session_data: BTreeMap<Option<String>, SessionData> = BTreeMap::new();
-    let auth_sock = std::env::var("SSH_AUTH_SOCK").ok();
+    let auth_sock = crate::settings::host_env::ssh_auth_sock().map(str::to_string);
     for img in &selected {
         let ssh = img.ssh.as_deref().filter(|s| !s.trim().is_empty());
         let what = match (img.secrets.is_empty(), ssh) {

@@ -36,9 +36,9 @@ impl SecretValues {
 /// `~/x` from HOME, a relative path from the project directory (as werf reads `src`).
 fn source_path(src: &Path, project_dir: &Path) -> PathBuf {
     if let Ok(rest) = src.strip_prefix("~")
-        && let Some(home) = std::env::var_os("HOME")
+        && let Some(home) = crate::settings::host_env::home()
     {
-        return Path::new(&home).join(rest);
+        return home.join(rest);
     }
     project_dir.join(src)
 }
@@ -53,8 +53,8 @@ pub fn resolve(img: &ImageConfig, project_dir: &Path) -> Result<SecretValues, Se
             cause,
         };
         let data = match s {
-            Secret::Env { env, .. } => std::env::var_os(env)
-                .map(|v| v.as_encoded_bytes().to_vec())
+            Secret::Env { env, .. } => crate::settings::host_env::var_raw(env)
+                .map(|v| v.as_bytes().to_vec())
                 .ok_or_else(|| err(format!("environment variable {env} is not set")))?,
             Secret::Src { src, .. } => {
                 let path = source_path(src, project_dir);

@@ -211,15 +211,11 @@ pub enum Command {
 impl GlobalArgs {
     /// Resolve into library settings. `env` is the process environment, read once.
     pub fn settings(&self, env: &Env) -> anyhow::Result<Settings> {
+        use crate::settings::host_env;
         let docker_config = self
             .docker_config
             .clone()
-            .or_else(|| {
-                env.get("DOCKER_CONFIG")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            })
-            .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".docker")));
+            .or_else(host_env::docker_config_dir);
         Ok(Settings {
             dir: self.dir.clone(),
             config: self.config.clone(),
@@ -235,8 +231,8 @@ impl GlobalArgs {
             insecure: Insecure::from_values(&self.insecure_registry, self.skip_tls_verify_registry),
             docker_config,
             verbose: self.log_verbose,
-            docker_buildkit: env.get("DOCKER_BUILDKIT").cloned(),
-            docker_host: env.get("DOCKER_HOST").filter(|v| !v.is_empty()).cloned(),
+            docker_buildkit: host_env::docker_buildkit().map(str::to_string),
+            docker_host: host_env::docker_host().map(str::to_string),
             tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
@@ -320,7 +316,8 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-/// The process environment as UTF-8 (other variables are not Slipway's).
+/// The process environment as UTF-8 (other variables are not Slipway's): the one read of
+/// it, shared with `settings::host_env`.
 fn process_env() -> Env {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -330,6 +327,7 @@ fn process_env() -> Env {
 /// Entry point of the `slipway` binary.
 pub fn main() -> ExitCode {
     let env = process_env();
+    crate::settings::host_env::init(env.clone());
     let argv: Vec<OsString> = std::env::args_os().collect();
     let cmd = command(&env);
     if let Err(e) = flags::check_env(&cmd, &argv, &env) {

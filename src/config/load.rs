@@ -140,7 +140,7 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         dir: dir.clone(),
         env: settings.env.clone(),
         partials,
-        vars: std::env::vars().collect(),
+        vars: crate::settings::host_env::vars(),
     };
     let text = render(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
     let same_lines = text.lines().count() == source.lines().count();

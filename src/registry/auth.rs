@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
@@ -85,10 +85,7 @@ pub struct Keychain {
 impl Keychain {
     /// The docker config dir from the process environment, as docker resolves it.
     pub fn from_env(explicit: Option<(String, String)>) -> Self {
-        let dir = std::env::var_os("DOCKER_CONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
+        let dir = crate::settings::host_env::docker_config_dir();
         Keychain {
             docker_config_dir: dir,
             explicit,

@@ -74,10 +74,7 @@ impl Default for PushOptions {
 
 /// `$XDG_CACHE_HOME/slipway/layers.json` or `~/.cache/slipway/layers.json`.
 pub fn default_cache_file() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let base = crate::settings::host_env::cache_home()?;
     Some(base.join("slipway").join("layers.json"))
 }
 

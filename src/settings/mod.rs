@@ -1,6 +1,7 @@
 //! Settings resolved once at start-up from flags, `SLIPWAY_*` and `WERF_*` variables.
 //! Everything below `cli` takes these values, never raw flags or environment.
 
+pub mod host_env;
 pub mod werf_names;
 
 use std::path::PathBuf;

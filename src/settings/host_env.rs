@@ -1,0 +1,87 @@
+//! The process environment, read once. Docker's and the desktop's variables (`DOCKER_HOST`,
+//! `DOCKER_CONFIG`, `HOME`, `XDG_CACHE_HOME`, `SSH_AUTH_SOCK`, …) are named here and
+//! nowhere else: the library asks this module, never `std::env`. The CLI hands over the
+//! snapshot it parsed flags with ([`init`]); without it (library use, tests) the first
+//! question takes one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+static SNAPSHOT: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+
+/// Use `vars` as the environment (first call wins).
+pub fn init(vars: BTreeMap<String, String>) {
+    let _ = SNAPSHOT.set(vars);
+}
+
+fn snapshot() -> &'static BTreeMap<String, String> {
+    SNAPSHOT.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    })
+}
+
+/// A variable, when set and not empty.
+pub fn var(name: &str) -> Option<&'static str> {
+    snapshot()
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// A variable as set, empty included (a werf.yaml secret may be empty on purpose).
+pub fn var_raw(name: &str) -> Option<&'static str> {
+    snapshot().get(name).map(String::as_str)
+}
+
+/// Every variable (for werf.yaml's `env` template function).
+pub fn vars() -> BTreeMap<String, String> {
+    snapshot().clone()
+}
+
+pub fn home() -> Option<PathBuf> {
+    var("HOME").map(PathBuf::from)
+}
+
+/// `DOCKER_HOST`.
+pub fn docker_host() -> Option<&'static str> {
+    var("DOCKER_HOST")
+}
+
+/// `DOCKER_TLS_VERIFY` set to anything but `0`.
+pub fn docker_tls_verify() -> bool {
+    var("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0")
+}
+
+/// `DOCKER_CERT_PATH`, else `~/.docker` (as the docker CLI).
+pub fn docker_cert_path() -> Option<PathBuf> {
+    var("DOCKER_CERT_PATH")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".docker")))
+}
+
+/// `DOCKER_CONFIG`, else `~/.docker` (as the docker CLI).
+pub fn docker_config_dir() -> Option<PathBuf> {
+    var("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".docker")))
+}
+
+/// `XDG_CACHE_HOME`, else `~/.cache`.
+pub fn cache_home() -> Option<PathBuf> {
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|h| h.join(".cache")))
+}
+
+/// The ssh-agent socket (`SSH_AUTH_SOCK`).
+pub fn ssh_auth_sock() -> Option<&'static str> {
+    var("SSH_AUTH_SOCK")
+}
+
+/// Docker's `DOCKER_BUILDKIT`.
+pub fn docker_buildkit() -> Option<&'static str> {
+    var("DOCKER_BUILDKIT")
+}

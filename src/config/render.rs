@@ -155,7 +155,11 @@ fn from_yaml(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::empty_map());
     }
-    let j: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| format!("yaml: {e}"))?;
+    // werf decodes with yaml.v2: YAML 1.1, so `0755` is octal (and `on` is true).
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let j: serde_json::Value =
+        serde_saphyr::from_str_with_options(text, opts).map_err(|e| format!("yaml: {e}"))?;
     match j {
         serde_json::Value::Object(_) => Ok(json_to_value(&j)),
         serde_json::Value::Null => Ok(Value::empty_map()),
@@ -225,8 +229,10 @@ fn to_yaml(out: &mut String, v: &Value, indent: usize) {
                         out.push_str(inner.trim_start());
                     }
                     Value::List(x) if !x.is_empty() => {
-                        out.push('\n');
-                        to_yaml(out, e, indent + 2);
+                        let mut inner = String::new();
+                        to_yaml(&mut inner, e, indent + 2);
+                        out.push(' ');
+                        out.push_str(inner.trim_start());
                     }
                     _ => {
                         out.push(' ');

@@ -212,3 +212,22 @@ fn werf_templates_render_as_werf_renders_them() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn docs_list_every_template_function() {
+    let docs =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/config.md"))
+            .expect("docs/config.md");
+    let werf = ["env", "required", "include", "tpl", "fromYaml", "toYaml"];
+    let builtins = gotemplate::funcs::builtins::names().iter().copied();
+    let missing: Vec<&str> = gotemplate::funcs::sprig::names()
+        .into_iter()
+        .chain(builtins)
+        .chain(werf)
+        .filter(|n| !docs.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not list {missing:?}"
+    );
+}

@@ -512,12 +512,29 @@ fn indent(n: i64, s: &str) -> std::string::String {
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
 }
 
-fn go_regex_error(e: &regex::Error) -> std::string::String {
-    format!("error parsing regexp: {e}")
+/// Go's regexp error text for the common syntax errors (`missing closing ): `(``), else
+/// the regex crate's description.
+fn go_regex_error(re: &str, e: &regex::Error) -> std::string::String {
+    let text = e.to_string();
+    let kind = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    let (code, frag) = match kind {
+        "unclosed group" => ("missing closing )", re.to_string()),
+        "unopened group" => ("unexpected )", re.to_string()),
+        "unclosed character class" => {
+            let from = re.rfind('[').unwrap_or(0);
+            ("missing closing ]", re[from..].to_string())
+        }
+        _ => return format!("error parsing regexp: {text}"),
+    };
+    format!("error parsing regexp: {code}: `{frag}`")
 }
 
 fn compile(re: &str) -> Result<regex::Regex, std::string::String> {
-    regex::Regex::new(re).map_err(|e| go_regex_error(&e))
+    regex::Regex::new(re).map_err(|e| go_regex_error(re, &e))
 }
 
 fn compile_for(re: &str, must: bool) -> Result<regex::Regex, std::string::String> {

@@ -441,3 +441,25 @@ fn files_cannot_leave_the_repository_through_a_link() {
         "{err}"
     );
 }
+
+#[test]
+fn files_may_use_parent_paths_inside_the_git_work_tree() {
+    let repo = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(repo.path().join(".git")).expect("git dir");
+    std::fs::create_dir_all(repo.path().join("project")).expect("project dir");
+    std::fs::write(repo.path().join("shared.txt"), "shared").expect("write");
+    let input = slipway::config::render::RenderInput {
+        dir: repo.path().join("project"),
+        ..Default::default()
+    };
+    let out =
+        slipway::config::render::render("werf.yaml", "{{ .Files.Get \"../shared.txt\" }}", &input)
+            .expect("inside the repository");
+    assert_eq!(out, "shared");
+    let err = slipway::config::render::render("werf.yaml", "{{ .Files.Get \"../../x\" }}", &input)
+        .expect_err("outside the repository");
+    assert!(
+        err.to_string().contains("outside the project directory"),
+        "{err}"
+    );
+}

@@ -302,7 +302,8 @@ impl Files {
         if p.is_absolute() {
             return Err(outside());
         }
-        let joined = self.dir.join(p);
+        let base = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        let joined = base.join(p);
         // Lexically first (the path may not exist), then after resolving links.
         let mut norm = PathBuf::new();
         for c in joined.components() {
@@ -314,18 +315,11 @@ impl Files {
                 other => norm.push(other.as_os_str()),
             }
         }
-        let root = &self.root;
-        let dir_canon = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
-        let norm_canon_base = if norm.starts_with(&self.dir) {
-            dir_canon.join(norm.strip_prefix(&self.dir).unwrap_or(&norm))
-        } else {
-            norm.clone()
-        };
-        if !norm_canon_base.starts_with(root) {
+        if !norm.starts_with(&self.root) {
             return Err(outside());
         }
         if let Ok(real) = joined.canonicalize()
-            && !real.starts_with(root)
+            && !real.starts_with(&self.root)
         {
             return Err(format!(
                 "{rel}: resolves (through a symbolic link) outside the repository"

@@ -397,8 +397,26 @@ fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
 }
 
 fn from_json(text: &str) -> Result<Value, String> {
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(text, &e))?;
     Ok(Value::from_json(&j))
+}
+
+/// encoding/json's text for the common decoding errors, else serde_json's.
+fn go_json_error(text: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    let msg = e.to_string();
+    if msg.starts_with("expected value") {
+        let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        if let Some(c) = line.chars().nth(e.column().saturating_sub(1)) {
+            return format!(
+                "invalid character {} looking for beginning of value",
+                crate::fmt::quote_with(&c.to_string(), '\'', false)
+            );
+        }
+    }
+    msg
 }
 
 fn json_string(out: &mut String, s: &str, html: bool) {

@@ -68,6 +68,26 @@ fn cases() -> Vec<Case> {
             "{{ toYaml \"s\" }}|{{ toYaml 3 }}|{{ toYaml (list (dict \"a\" 1 \"b\" 2) (list 1 2)) }}",
         ),
         case("{{ $x := list 1 2 }}{{ index $x }}|{{ \"line\\n\" | indent 2 }}|"),
+        case(
+            "{{ toYaml (dict \"a\" \"x: y\" \"b\" \"#c\" \"c\" \"1.5\" \"d\" \"yes\" \"e\" \"-x\" \"f\" \"a b\" \"g\" \"null\" \"h\" \"~\" \"i\" \"@x\") }}",
+        ),
+        case(
+            "{{ toYaml (dict \"m\" \"line1\\nline2\" \"t\" \"tab\\there\" \"q\" \"it's\" \"d\" \"say \\\"hi\\\"\") }}",
+        ),
+        case("{{ toYaml (dict \"n\" nil \"f\" 1.0 \"g\" 2.5 \"i\" 10 \"b\" false \"big\" 1e21) }}"),
+        case("{{ toYaml (list \"a\" (list) (dict) \"\") }}"),
+        case(
+            "{{ toYaml (list \"2024-01-01\" \"-\" \"a:\" \" lead\" \"trail \" \"é\" \"0755\" \"1_000\" \"it's: x\" \"a,b\" \"[x]\" \"x#y\" \"x #y\" \"---\" \"0x1F\" \".5\" \"1e3\" \"+1\") }}",
+        ),
+        case("{{ toYaml (dict \"k\" \"a\\n\\nb\\n\" \"l\" (list \"x\\ny\" \"z\\n\\n\")) }}"),
+        case("{{ toYaml (dict \"a b\" 1 \"yes\" 2 \"1\" 3 \"-k\" 4 \"k:\" 5) }}"),
+        Case {
+            files: &[(
+                "v.yaml",
+                "a: yes\nb: 1.50\nc: '007'\nd: 2024-01-01\ne: [1, two, {f: null}]\ng: |\n  multi\n  line\n",
+            )],
+            ..case("{{ $v := .Files.Get \"v.yaml\" | fromYaml }}{{ $v }}|{{ toYaml $v }}")
+        },
         Case {
             files: &[("conf/app.txt", "hello {{ .Env }}")],
             env: "dev",

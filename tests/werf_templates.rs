@@ -129,7 +129,10 @@ fn goref() -> PathBuf {
         .current_dir(&src)
         .env("GO111MODULE", "off")
         .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", dir.join("gocache"))
+        .env(
+            "GOCACHE",
+            std::env::temp_dir().join("gotemplate-goref-gocache"),
+        )
         .output()
         .expect("run `go build` (scripts/setup installs golang-go, sprig and yaml.v2)");
     assert!(

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::convert::{empty, strval, to_int64};
-use super::{NIL_DEREF, Reg, fixed, kind_of_or_panic, new_list, new_map, str_list, string, var};
+use super::{Reg, fixed, kind_of_or_panic, new_list, new_map, str_list, string, var};
 use crate::fmt::float_json;
 use crate::funcs::{Ty, int, s};
 use crate::value::{Elem, List, Map, Value};
@@ -507,6 +507,3 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<&str>, dep
         }
     }
 }
-
-#[allow(dead_code)]
-const _NIL: &str = NIL_DEREF;

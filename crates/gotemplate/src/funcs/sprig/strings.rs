@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::convert::{strslice, strval};
-use super::{Reg, fixed, kind_of_or_panic, new_list, str_list, string, var};
+use super::{Reg, fixed, str_list, string, var};
 use crate::fmt::{quote, sprint_value};
 use crate::funcs::{Ty, int, s};
-use crate::value::{Elem, List, Map, Value};
+use crate::value::{Elem, Map, Value};
 
 pub(super) fn register(v: &mut Reg) {
     use Ty::*;
@@ -243,8 +243,6 @@ pub(super) fn register(v: &mut Reg) {
     fixed(v, "deepEqual", &[Any, Any], |a| {
         Ok(Value::Bool(a[0].deep_equal(&a[1])))
     });
-    let _ = kind_of_or_panic;
-    let _ = new_list;
 }
 
 fn split_map(parts: Vec<&str>) -> Value {
@@ -653,6 +651,3 @@ pub(crate) fn path_ext(p: &str) -> std::string::String {
     }
     std::string::String::new()
 }
-
-#[allow(dead_code)]
-fn unused(_: List) {}

@@ -369,3 +369,168 @@ fn cleanup_section_is_validated_as_werf_does() {
         load("project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies: []\n").expect("empty");
     assert!(cfg.cleanup.keep_policies.is_none());
 }
+
+/// Render `src` as werf.yaml in a project with the given files (and `.werf/` partials).
+fn render_in(files: &[(&str, &str)], vars: &[(&str, &str)], src: &str) -> Result<String, String> {
+    use slipway::config::render::{RenderInput, render};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut partials = Vec::new();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+        if path.starts_with(".werf/") && path.ends_with(".tmpl") {
+            partials.push((path.to_string(), text.to_string()));
+        }
+    }
+    let input = RenderInput {
+        dir: dir.path().to_path_buf(),
+        env: Some("staging".into()),
+        partials,
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    render("werf.yaml", src, &input).map_err(|e| e.to_string())
+}
+
+#[test]
+fn templates_render_as_werf_renders_them() {
+    // `set` twice on the root: each document between sees its own value.
+    let out = render_in(
+        &[],
+        &[],
+        "{{ $_ := set . \"Base\" \"alpine\" }}image: a\nfrom: {{ .Base }}\n---\n{{ $_ := set . \"Base\" \"debian\" }}image: b\nfrom: {{ .Base }}\n",
+    )
+    .expect("render");
+    assert_eq!(out, "image: a\nfrom: alpine\n---\nimage: b\nfrom: debian\n");
+
+    // `set` on a dict other than the root changes that dict everywhere it is held.
+    let out = render_in(
+        &[],
+        &[],
+        "{{ $d := dict \"a\" 1 }}{{ $e := $d }}{{ $_ := set $e \"b\" 2 }}{{ $d | toJson }}",
+    )
+    .expect("render");
+    assert_eq!(out, "{\"a\":1,\"b\":2}");
+
+    // `required` of a value that `set` provided; and of one that is missing.
+    let out = render_in(
+        &[],
+        &[],
+        "{{ $_ := set . \"Tag\" \"v1\" }}{{ required \"Tag is needed\" .Tag }}",
+    )
+    .expect("render");
+    assert_eq!(out, "v1");
+    let err = render_in(&[], &[], "a: 1\nb: {{ required \"\" .Nope }}").expect_err("fails");
+    assert_eq!(
+        err,
+        "werf.yaml: template: werf.yaml:2:6: executing \"werf.yaml\" at <required \"\" .Nope>: error calling required: "
+    );
+
+    // `.Files.Get` through a variable holding the root.
+    let out = render_in(
+        &[("conf/app.txt", "hello")],
+        &[],
+        "{{ $root := . }}{{ range list 1 }}{{ $root.Files.Get \"conf/app.txt\" }}{{ end }}",
+    )
+    .expect("render");
+    assert_eq!(out, "hello");
+
+    // `.werf/` partials are named by their path inside `.werf/`.
+    let out = render_in(
+        &[
+            (".werf/worker.tmpl", "worker-{{ .Env }}"),
+            (".werf/sub/x.tmpl", "{{ define \"x\" }}X{{ end }}"),
+        ],
+        &[],
+        "{{ include \"worker.tmpl\" . }} {{ include \"sub/x.tmpl\" . }}{{ include \"x\" . }}",
+    )
+    .expect("render");
+    assert_eq!(out, "worker-staging X");
+
+    // `tpl` shares the template set both ways.
+    let out = render_in(
+        &[],
+        &[],
+        "{{ define \"w\" }}W{{ . }}{{ end }}{{ tpl \"{{ define \\\"t\\\" }}T{{ end }}{{ include \\\"w\\\" 1 }}\" . }}-{{ include \"t\" . }}",
+    )
+    .expect("render");
+    assert_eq!(out, "W1-T");
+
+    // sprig in pipelines, werf's env with a default.
+    let out = render_in(
+        &[],
+        &[("LONG", "feature-branch-name")],
+        "{{ env \"UNSET_X\" \"dflt\" | trunc 12 | trimSuffix \"-\" }} {{ env \"LONG\" \"dflt\" | trunc 8 | trimSuffix \"-\" }}",
+    )
+    .expect("render");
+    assert_eq!(out, "dflt feature");
+    let out = render_in(
+        &[],
+        &[],
+        "{{ base \"a/b/Dockerfile\" }} {{ dir \"a/b/Dockerfile\" }}",
+    )
+    .expect("render");
+    assert_eq!(out, "Dockerfile a/b");
+
+    // `.Files.Get … | fromYaml`.
+    let out = render_in(
+        &[("m.yaml", "images:\n  - name: api\n    port: 8080\n")],
+        &[],
+        "{{ $m := .Files.Get \"m.yaml\" | fromYaml }}{{ range $m.images }}{{ .name }}:{{ .port }}{{ end }}",
+    )
+    .expect("render");
+    assert_eq!(out, "api:8080");
+
+    // `index` with one argument is the value itself; indent of text with a newline.
+    let out = render_in(
+        &[],
+        &[],
+        "{{ $x := list 1 2 }}{{ index $x }}|{{ \"line\\n\" | indent 2 }}|",
+    )
+    .expect("render");
+    assert_eq!(out, "[1 2]|  line\n  |");
+}
+
+#[test]
+fn files_cannot_leave_the_repository_through_a_link() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).expect("symlink");
+    let input = slipway::config::render::RenderInput {
+        dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let err = slipway::config::render::render("werf.yaml", "{{ .Files.Get \"passwd\" }}", &input)
+        .expect_err("refused");
+    assert!(err.to_string().contains("outside the repository"), "{err}");
+    let err = slipway::config::render::render("werf.yaml", "{{ .Files.Get \"../x\" }}", &input)
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("outside the project directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn files_may_use_parent_paths_inside_the_git_work_tree() {
+    let repo = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(repo.path().join(".git")).expect("git dir");
+    std::fs::create_dir_all(repo.path().join("project")).expect("project dir");
+    std::fs::write(repo.path().join("shared.txt"), "shared").expect("write");
+    let input = slipway::config::render::RenderInput {
+        dir: repo.path().join("project"),
+        ..Default::default()
+    };
+    let out =
+        slipway::config::render::render("werf.yaml", "{{ .Files.Get \"../shared.txt\" }}", &input)
+            .expect("inside the repository");
+    assert_eq!(out, "shared");
+    let err = slipway::config::render::render("werf.yaml", "{{ .Files.Get \"../../x\" }}", &input)
+        .expect_err("outside the repository");
+    assert!(
+        err.to_string().contains("outside the project directory"),
+        "{err}"
+    );
+}

@@ -123,7 +123,10 @@ fn add_werf_funcs(t: &Templates, input: &RenderInput) {
         Func::new(&[Ty::Any], |_, a| {
             let mut out = String::new();
             to_yaml(&mut out, &a[0], 0);
-            Ok(Value::string(out.trim_end_matches('\n').to_string()))
+            // werf trims one final newline, as yaml.v2 ends its output with one.
+            Ok(Value::string(
+                out.strip_suffix('\n').unwrap_or(&out).to_string(),
+            ))
         }),
     );
 }
@@ -155,7 +158,11 @@ fn from_yaml(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::empty_map());
     }
-    let j: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| format!("yaml: {e}"))?;
+    // werf decodes with yaml.v2: YAML 1.1, so `0755` is octal (and `on` is true).
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let j: serde_json::Value =
+        serde_saphyr::from_str_with_options(text, opts).map_err(|e| format!("yaml: {e}"))?;
     match j {
         serde_json::Value::Object(_) => Ok(json_to_value(&j)),
         serde_json::Value::Null => Ok(Value::empty_map()),
@@ -171,25 +178,146 @@ fn from_yaml(text: &str) -> Result<Value, String> {
     }
 }
 
-/// Whether a string needs quotes to stay a string in YAML.
-fn yaml_needs_quotes(v: &str) -> bool {
-    v.is_empty()
-        || v.trim() != v
-        || matches!(
-            v.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null" | "~"
-        )
-        || v.parse::<f64>().is_ok()
-        || v.starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@`".contains(c))
-        || v.contains(": ")
-        || v.contains(" #")
-        || v.contains('\n')
-        || v.ends_with(':')
+/// Whether yaml.v2 would read this plain text as something other than a string (bool,
+/// null, number, timestamp).
+fn yaml_resolves_non_string(v: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
+        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "~", "null", "Null", "NULL",
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN", "<<",
+    ];
+    if v.is_empty() || WORDS.contains(&v) {
+        return true;
+    }
+    let t = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let lower = t.to_ascii_lowercase();
+    if let Some(h) = lower.strip_prefix("0x") {
+        return !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_');
+    }
+    if let Some(b) = lower.strip_prefix("0b") {
+        return !b.is_empty() && b.bytes().all(|c| c == b'0' || c == b'1' || c == b'_');
+    }
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    let numeric = digits > 0
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'e' | b'E' | b'-' | b'+'))
+        && t.parse::<f64>().is_ok_and(f64::is_finite)
+        || digits > 0 && t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if numeric {
+        return true;
+    }
+    // Timestamps (2001-12-14, 2001-12-14t21:59:43.10-05:00, …).
+    let b = v.as_bytes();
+    b.len() >= 8
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && v[5..].split(['T', 't', ' ']).next().is_some_and(|d| {
+            let mut parts = d.split('-');
+            let m = parts.next().unwrap_or("");
+            let day = parts.next().unwrap_or("");
+            parts.next().is_none()
+                && (1..=2).contains(&m.len())
+                && (1..=2).contains(&day.len())
+                && m.bytes().chain(day.bytes()).all(|c| c.is_ascii_digit())
+        })
+}
+
+/// yaml.v2's emitter choice for a string in block context: plain, 'single', "double".
+fn yaml_scalar_str(v: &str) -> String {
+    let double = || {
+        let mut o = String::from("\"");
+        for c in v.chars() {
+            match c {
+                '"' => o.push_str("\\\""),
+                '\\' => o.push_str("\\\\"),
+                '\t' => o.push_str("\\t"),
+                '\n' => o.push_str("\\n"),
+                '\r' => o.push_str("\\r"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    o.push_str(&format!("\\x{:02X}", c as u32))
+                }
+                c => o.push(c),
+            }
+        }
+        o.push('"');
+        o
+    };
+    if yaml_resolves_non_string(v) {
+        return double();
+    }
+    let special = v
+        .chars()
+        .any(|c| c != '\n' && ((c as u32) < 0x20 || c as u32 == 0x7f || c == '\u{FEFF}'));
+    if special {
+        return double();
+    }
+    let b = v.as_bytes();
+    let blank_after = |i: usize| i + 1 >= b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t';
+    let mut plain =
+        !(v.starts_with(' ') || v.ends_with(' ') || v.starts_with("---") || v.starts_with("..."));
+    for (i, &c) in b.iter().enumerate() {
+        let indicator = if i == 0 {
+            match c {
+                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                | b'\'' | b'"' | b'%' | b'@' | b'`' => true,
+                b'?' | b':' | b'-' => blank_after(i),
+                _ => false,
+            }
+        } else {
+            match c {
+                b':' => blank_after(i),
+                b'#' => b[i - 1] == b' ',
+                _ => false,
+            }
+        };
+        if indicator {
+            plain = false;
+        }
+    }
+    if plain {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "''"))
+    }
+}
+
+/// A multi-line string as yaml.v2 writes it: a literal block.
+fn yaml_literal(v: &str, indent: usize) -> String {
+    let chomp = if !v.ends_with('\n') {
+        "-"
+    } else if v.ends_with("\n\n") {
+        "+"
+    } else {
+        ""
+    };
+    let pad = " ".repeat(indent);
+    let body = v.strip_suffix('\n').unwrap_or(v);
+    let mut o = format!("|{chomp}\n");
+    for line in body.split('\n') {
+        if !line.is_empty() {
+            o.push_str(&pad);
+            o.push_str(line);
+        }
+        o.push('\n');
+    }
+    o
 }
 
 /// A yaml.v2-style block rendering (`toYaml`): sorted keys, lists not indented under keys.
 fn to_yaml(out: &mut String, v: &Value, indent: usize) {
     let pad = " ".repeat(indent);
+    let scalar = |out: &mut String, e: &Value, indent: usize| match e {
+        Value::String(s) if s.contains('\n') && !yaml_resolves_non_string(s) => {
+            out.push(' ');
+            out.push_str(&yaml_literal(s, indent + 2));
+        }
+        _ => {
+            out.push(' ');
+            out.push_str(&yaml_scalar(e));
+            out.push('\n');
+        }
+    };
     match v {
         Value::Map(m) if !m.is_empty() => {
             for (k, e) in m.entries.borrow().iter() {
@@ -205,11 +333,7 @@ fn to_yaml(out: &mut String, v: &Value, indent: usize) {
                         out.push('\n');
                         to_yaml(out, e, indent);
                     }
-                    _ => {
-                        out.push(' ');
-                        out.push_str(&yaml_scalar(e));
-                        out.push('\n');
-                    }
+                    _ => scalar(out, e, indent),
                 }
             }
         }
@@ -225,34 +349,22 @@ fn to_yaml(out: &mut String, v: &Value, indent: usize) {
                         out.push_str(inner.trim_start());
                     }
                     Value::List(x) if !x.is_empty() => {
-                        out.push('\n');
-                        to_yaml(out, e, indent + 2);
-                    }
-                    _ => {
+                        let mut inner = String::new();
+                        to_yaml(&mut inner, e, indent + 2);
                         out.push(' ');
-                        out.push_str(&yaml_scalar(e));
-                        out.push('\n');
+                        out.push_str(inner.trim_start());
                     }
+                    _ => scalar(out, e, indent),
                 }
             }
+        }
+        Value::String(s) if s.contains('\n') && !yaml_resolves_non_string(s) => {
+            out.push_str(&yaml_literal(s, indent + 2));
         }
         other => {
             out.push_str(&yaml_scalar(other));
             out.push('\n');
         }
-    }
-}
-
-fn yaml_scalar_str(s: &str) -> String {
-    if yaml_needs_quotes(s) {
-        format!(
-            "\"{}\"",
-            s.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        )
-    } else {
-        s.to_string()
     }
 }
 
@@ -262,8 +374,24 @@ fn yaml_scalar(v: &Value) -> String {
         Value::String(s) => yaml_scalar_str(s),
         Value::Map(_) => "{}".into(),
         Value::List(_) => "[]".into(),
+        Value::Float(f) => yaml_float(*f),
         other => gotemplate::fmt::sprint_value(other),
     }
+}
+
+/// yaml.v2 writes floats with strconv 'g' and -1 precision.
+fn yaml_float(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    gotemplate::fmt::format_float(f, 'g', -1)
 }
 
 /// Where `.Files` may read: the git work tree holding the project (werf allows `../`
@@ -296,7 +424,8 @@ impl Files {
         if p.is_absolute() {
             return Err(outside());
         }
-        let joined = self.dir.join(p);
+        let base = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
+        let joined = base.join(p);
         // Lexically first (the path may not exist), then after resolving links.
         let mut norm = PathBuf::new();
         for c in joined.components() {
@@ -308,18 +437,11 @@ impl Files {
                 other => norm.push(other.as_os_str()),
             }
         }
-        let root = &self.root;
-        let dir_canon = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
-        let norm_canon_base = if norm.starts_with(&self.dir) {
-            dir_canon.join(norm.strip_prefix(&self.dir).unwrap_or(&norm))
-        } else {
-            norm.clone()
-        };
-        if !norm_canon_base.starts_with(root) {
+        if !norm.starts_with(&self.root) {
             return Err(outside());
         }
         if let Ok(real) = joined.canonicalize()
-            && !real.starts_with(root)
+            && !real.starts_with(&self.root)
         {
             return Err(format!(
                 "{rel}: resolves (through a symbolic link) outside the repository"

@@ -30,6 +30,8 @@ struct Inner {
     missing_key: Cell<MissingKey>,
     /// Nesting of `execute` calls made by host functions (`include`, `tpl`).
     depth: Cell<usize>,
+    /// The set's own name: the first template parsed into it (Go's `template.New(name)`).
+    name: RefCell<Option<String>>,
 }
 
 /// A set of named templates sharing functions, as Go's `*template.Template` with its
@@ -54,6 +56,7 @@ impl Templates {
                 funcs: RefCell::new(HashMap::new()),
                 missing_key: Cell::new(MissingKey::Invalid),
                 depth: Cell::new(0),
+                name: RefCell::new(None),
             }),
         }
     }
@@ -106,6 +109,10 @@ impl Templates {
     /// Go, a later definition replaces an earlier one, except that an empty body (only
     /// spaces and `define`s) does not replace a non-empty template.
     pub fn parse(&self, name: &str, text: &str) -> Result<(), Error> {
+        self.inner
+            .name
+            .borrow_mut()
+            .get_or_insert_with(|| name.to_string());
         let has = |f: &str| self.has_func(f);
         let (top, defined) = parser::parse(name, text, &has).map_err(|e| Error {
             kind: ErrorKind::Parse,
@@ -145,7 +152,7 @@ impl Templates {
                 message: format!(
                     "template: no template {} associated with template {}",
                     fmt::quote(name),
-                    fmt::quote(name)
+                    fmt::quote(self.inner.name.borrow().as_deref().unwrap_or(name))
                 ),
                 template: name.to_string(),
                 line_col: None,

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Func, Ty, int, s};
-use crate::fmt::{quote, sprint_value, sprintf};
-use crate::value::{Elem, List, Map, Time, Value};
+use super::{Func, Ty};
+use crate::value::{List, Map, Value};
 
 mod convert;
 mod data;
@@ -87,14 +86,4 @@ pub(crate) fn str_list(items: Vec<String>) -> Value {
 
 pub(crate) fn string(x: impl Into<String>) -> Value {
     Value::string(x.into())
-}
-
-#[allow(dead_code)]
-pub(crate) fn unused(_: &Time, _: Elem) -> String {
-    // Keeps the imports used by submodules through `super::`.
-    quote("")
-        + &sprint_value(&Value::Nil)
-        + &sprintf("", &[])
-        + s(&Value::Nil)
-        + &int(&Value::Nil).to_string()
 }

@@ -5,13 +5,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/ioutil"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 
 	"github.com/Masterminds/sprig"
+	"gopkg.in/yaml.v2"
 )
 
 type tcase struct {
@@ -19,6 +24,101 @@ type tcase struct {
 	Text       string `json:"text"`
 	Data       string `json:"data"`
 	MissingKey string `json:"missingkey"`
+	// werf mode: werf's functions and root data (.Env, .Files), as werf renders werf.yaml.
+	Werf     bool              `json:"werf"`
+	Env      string            `json:"env"`
+	Vars     map[string]string `json:"vars"`
+	Files    map[string]string `json:"files"`
+	Partials map[string]string `json:"partials"`
+}
+
+// files is werf's .Files, reading from a directory.
+type files struct{ dir string }
+
+func (f files) Get(relPath string) string {
+	b, err := ioutil.ReadFile(filepath.Join(f.dir, relPath))
+	if err != nil {
+		panic(err.Error())
+	}
+	return string(b)
+}
+
+func (f files) Exists(relPath string) bool {
+	_, err := os.Stat(filepath.Join(f.dir, relPath))
+	return err == nil
+}
+
+func (f files) IsDir(relPath string) bool {
+	st, err := os.Stat(filepath.Join(f.dir, relPath))
+	return err == nil && st.IsDir()
+}
+
+func executeTemplate(tmpl *template.Template, name string, data interface{}) (string, error) {
+	buf := bytes.NewBuffer(nil)
+	if err := tmpl.ExecuteTemplate(buf, name, data); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
+}
+
+// werfFuncs: werf's funcMap additions (werf 1.2 pkg/config/parser.go, toYaml from werf 2),
+// with loose giterminism (an unset variable without a default is empty).
+func werfFuncs(tmpl *template.Template, fm template.FuncMap, vars map[string]string) {
+	fm["fromYaml"] = func(str string) (map[string]interface{}, error) {
+		m := map[string]interface{}{}
+		if err := yaml.Unmarshal([]byte(str), &m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	fm["toYaml"] = func(v interface{}) string {
+		data, err := yaml.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSuffix(string(data), "\n")
+	}
+	fm["include"] = func(name string, data interface{}) (string, error) {
+		return executeTemplate(tmpl, name, data)
+	}
+	fm["tpl"] = func(templateContent string, data interface{}) (string, error) {
+		name := fmt.Sprintf("tpl-%d", len(templateContent))
+		if _, err := tmpl.New(name).Parse(templateContent); err != nil {
+			return "", err
+		}
+		return executeTemplate(tmpl, name, data)
+	}
+	fm["env"] = func(value interface{}, args ...string) (string, error) {
+		if len(args) > 1 {
+			return "", fmt.Errorf("more than 1 optional argument prohibited")
+		}
+		name := fmt.Sprint(value)
+		var fallback *string
+		if len(args) == 1 {
+			fallback = &args[0]
+		}
+		v, found := vars[name]
+		if !found {
+			if fallback != nil {
+				return *fallback, nil
+			}
+			return "", nil
+		}
+		if v == "" && fallback != nil {
+			return *fallback, nil
+		}
+		return v, nil
+	}
+	fm["required"] = func(msg string, val interface{}) (interface{}, error) {
+		if val == nil {
+			return val, errors.New(msg)
+		} else if _, ok := val.(string); ok {
+			if val == "" {
+				return val, errors.New(msg)
+			}
+		}
+		return val, nil
+	}
 }
 
 type result struct {
@@ -40,14 +140,40 @@ func render(c tcase) (out string, err error) {
 	if name == "" {
 		name = "t"
 	}
-	t := template.New(name).Funcs(fm)
+	t := template.New(name)
+	var data interface{}
+	if c.Werf {
+		werfFuncs(t, fm, c.Vars)
+		t.Funcs(fm)
+		dir, err := ioutil.TempDir("", "goref")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(dir)
+		for p, text := range c.Files {
+			full := filepath.Join(dir, p)
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				return "", err
+			}
+			if err := ioutil.WriteFile(full, []byte(text), 0o644); err != nil {
+				return "", err
+			}
+		}
+		for p, text := range c.Partials {
+			if _, err := t.New(p).Parse(text); err != nil {
+				return "", err
+			}
+		}
+		data = map[string]interface{}{"Env": c.Env, "Files": files{dir: dir}}
+	} else {
+		t.Funcs(fm)
+	}
 	if c.MissingKey != "" {
 		t = t.Option("missingkey=" + c.MissingKey)
 	}
 	if _, err := t.Parse(c.Text); err != nil {
 		return "", err
 	}
-	var data interface{}
 	if c.Data != "" {
 		if err := json.Unmarshal([]byte(c.Data), &data); err != nil {
 			return "", fmt.Errorf("bad test data: %v", err)

@@ -43,7 +43,11 @@ fn goref_binary() -> &'static PathBuf {
             .current_dir(&src)
             .env("GO111MODULE", "off")
             .env("GOPATH", "/usr/share/gocode")
-            .env("GOCACHE", dir.join("gocache"))
+            // One build cache for every test run (Go locks it), so std is compiled once.
+            .env(
+                "GOCACHE",
+                std::env::temp_dir().join("gotemplate-goref-gocache"),
+            )
             .env("GOFLAGS", "")
             .output()
             .expect("run `go build` (scripts/setup installs golang-go and sprig)");

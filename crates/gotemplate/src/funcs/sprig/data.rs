@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::convert::{empty, strval, to_int64};
-use super::{NIL_DEREF, Reg, fixed, kind_of_or_panic, new_list, new_map, str_list, string, var};
+use super::{Reg, fixed, kind_of_or_panic, new_list, new_map, str_list, string, var};
 use crate::fmt::float_json;
 use crate::funcs::{Ty, int, s};
 use crate::value::{Elem, List, Map, Value};
@@ -397,8 +397,26 @@ fn merge_into(dst: &Map, src: &Map, overwrite: bool) {
 }
 
 fn from_json(text: &str) -> Result<Value, String> {
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| go_json_error(text, &e))?;
     Ok(Value::from_json(&j))
+}
+
+/// encoding/json's text for the common decoding errors, else serde_json's.
+fn go_json_error(text: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    let msg = e.to_string();
+    if msg.starts_with("expected value") {
+        let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        if let Some(c) = line.chars().nth(e.column().saturating_sub(1)) {
+            return format!(
+                "invalid character {} looking for beginning of value",
+                crate::fmt::quote_with(&c.to_string(), '\'', false)
+            );
+        }
+    }
+    msg
 }
 
 fn json_string(out: &mut String, s: &str, html: bool) {
@@ -489,6 +507,3 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<&str>, dep
         }
     }
 }
-
-#[allow(dead_code)]
-const _NIL: &str = NIL_DEREF;

@@ -594,6 +594,24 @@ fn parse_time(layout: &str, value: &str) -> Result<Time, String> {
             crate::fmt::quote(rest)
         ));
     }
+    let range_err = |what: &str| {
+        format!(
+            "parsing time {}: {what} out of range",
+            crate::fmt::quote(value)
+        )
+    };
+    if !(1..=12).contains(&mo) {
+        return Err(range_err("month"));
+    }
+    if h > 23 && pm.is_none() || h > 12 && pm.is_some() {
+        return Err(range_err("hour"));
+    }
+    if mi > 59 {
+        return Err(range_err("minute"));
+    }
+    if sec > 59 {
+        return Err(range_err("second"));
+    }
     if let Some(p) = pm {
         if p && h < 12 {
             h += 12;

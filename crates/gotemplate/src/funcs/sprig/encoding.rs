@@ -5,7 +5,6 @@ use sha1::Digest;
 
 use super::{Reg, fixed, string};
 use crate::funcs::{Ty, int, s};
-use crate::value::Value;
 
 const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -58,7 +57,6 @@ pub(super) fn register(v: &mut Reg) {
         ))
     });
     fixed(v, "fail", &[String], |a| Err(s(&a[0]).to_string()));
-    let _ = Value::Nil;
 }
 
 fn hex(b: &[u8]) -> std::string::String {

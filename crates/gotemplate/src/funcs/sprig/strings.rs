@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::convert::{strslice, strval};
-use super::{Reg, fixed, kind_of_or_panic, new_list, str_list, string, var};
+use super::{Reg, fixed, str_list, string, var};
 use crate::fmt::{quote, sprint_value};
 use crate::funcs::{Ty, int, s};
-use crate::value::{Elem, List, Map, Value};
+use crate::value::{Elem, Map, Value};
 
 pub(super) fn register(v: &mut Reg) {
     use Ty::*;
@@ -243,8 +243,6 @@ pub(super) fn register(v: &mut Reg) {
     fixed(v, "deepEqual", &[Any, Any], |a| {
         Ok(Value::Bool(a[0].deep_equal(&a[1])))
     });
-    let _ = kind_of_or_panic;
-    let _ = new_list;
 }
 
 fn split_map(parts: Vec<&str>) -> Value {
@@ -512,12 +510,29 @@ fn indent(n: i64, s: &str) -> std::string::String {
     format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
 }
 
-fn go_regex_error(e: &regex::Error) -> std::string::String {
-    format!("error parsing regexp: {e}")
+/// Go's regexp error text for the common syntax errors (`missing closing ): `(``), else
+/// the regex crate's description.
+fn go_regex_error(re: &str, e: &regex::Error) -> std::string::String {
+    let text = e.to_string();
+    let kind = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    let (code, frag) = match kind {
+        "unclosed group" => ("missing closing )", re.to_string()),
+        "unopened group" => ("unexpected )", re.to_string()),
+        "unclosed character class" => {
+            let from = re.rfind('[').unwrap_or(0);
+            ("missing closing ]", re[from..].to_string())
+        }
+        _ => return format!("error parsing regexp: {text}"),
+    };
+    format!("error parsing regexp: {code}: `{frag}`")
 }
 
 fn compile(re: &str) -> Result<regex::Regex, std::string::String> {
-    regex::Regex::new(re).map_err(|e| go_regex_error(&e))
+    regex::Regex::new(re).map_err(|e| go_regex_error(re, &e))
 }
 
 fn compile_for(re: &str, must: bool) -> Result<regex::Regex, std::string::String> {
@@ -636,6 +651,3 @@ pub(crate) fn path_ext(p: &str) -> std::string::String {
     }
     std::string::String::new()
 }
-
-#[allow(dead_code)]
-fn unused(_: List) {}

@@ -337,7 +337,8 @@ fn gitlab_job(
     all
 }
 
-/// A git clone of examples/shop in `home/project` (cleanup reads git history).
+/// A git clone of examples/shop in `home/project` with its `origin` (cleanup reads git
+/// history, and under ci-env first synchronizes with origin as werf does).
 fn shop_clone(home: &Path) {
     let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
     let dst = home.join("project");
@@ -360,6 +361,9 @@ fn shop_clone(home: &Path) {
             "-qm",
             "shop",
         ],
+        vec!["init", "-q", "--bare", "-b", "main", "../origin.git"],
+        vec!["remote", "add", "origin", "../origin.git"],
+        vec!["push", "-q", "origin", "main"],
     ] {
         let st = Command::new("git")
             .args(&args)

@@ -155,8 +155,7 @@ fn directives_dockerignore_and_dependencies(buildkit: &str) {
     assert!(at("start", "dep") >= at("done", "tool"));
 
     // The summary names the builder.
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let summary = support::json_result(stdout.as_bytes());
     assert!(
         summary["images"]
             .as_array()
@@ -383,7 +382,11 @@ fn buildkit_secrets_and_cache_mounts() {
         .assert()
         .code(1);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    // With --json the error is the stream's final object.
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("final object");
+    assert_eq!(last["ok"], false, "{stdout}");
+    let err = last["error"]["message"].as_str().unwrap_or("").to_string();
     assert!(
         err.contains("image app: secret \"BT_TOKEN\": environment variable BT_TOKEN is not set"),
         "{err}"
@@ -637,7 +640,14 @@ fn buildkit_forwards_the_ssh_agent() {
         .env_remove("SSH_AUTH_SOCK")
         .assert()
         .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.get_output().stdout)
+            .lines()
+            .last()
+            .unwrap_or(""),
+    )
+    .expect("final object");
+    let err = last["error"]["message"].as_str().unwrap_or("").to_string();
     assert!(
         err.contains("image app: ssh \"default\": no socket given and SSH_AUTH_SOCK is not set"),
         "{err}"

@@ -126,8 +126,7 @@ impl Project {
             .args(["--json", "build-and-publish", "--tag-by-content"])
             .assert()
             .success();
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.get_output().stdout).unwrap_or_default();
+        let v: serde_json::Value = support::json_result(&out.get_output().stdout);
         let tags = skopeo::tags(&self.reg, "proj/app");
         let sig = v.to_string();
         tags.into_iter()
@@ -163,8 +162,7 @@ impl Project {
             .args(args)
             .assert()
             .success();
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.get_output().stdout).expect("json plan");
+        let v: serde_json::Value = support::json_result(&out.get_output().stdout)["plan"].clone();
         v["items"]
             .as_array()
             .expect("items")
@@ -854,7 +852,7 @@ fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
         ])
         .assert()
         .success();
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let v: serde_json::Value = support::json_result(&out.get_output().stdout)["plan"].clone();
     let old: BTreeMap<String, String> = v["items"]
         .as_array()
         .expect("items")

@@ -14,7 +14,7 @@ fn images(dir: &Path, extra: &[&str]) -> serde_json::Value {
         .args(extra)
         .assert()
         .success();
-    serde_json::from_slice(&out.get_output().stdout).expect("json")
+    support::json_result(&out.get_output().stdout)
 }
 
 fn sig(v: &serde_json::Value, name: &str) -> String {

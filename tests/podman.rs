@@ -37,8 +37,7 @@ fn slipway(dir: &Path) -> assert_cmd::Command {
 
 /// The images a `build-and-publish --json` report says were built.
 fn built(stdout: &[u8]) -> Vec<String> {
-    let report: serde_json::Value = serde_json::from_slice(stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(stdout)));
+    let report: serde_json::Value = support::json_result(stdout);
     let images = report["images"].as_array().expect("images");
     assert_eq!(images.len(), 3, "{report}");
     let mut v: Vec<String> = images

@@ -322,7 +322,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         .arg("--json")
         .assert()
         .success();
-    let plan: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let plan: serde_json::Value = support::json_result(&out.get_output().stdout);
     assert_eq!(plan["images"].as_array().map(Vec::len), Some(3));
     assert_eq!(plan["images"][0]["action"], "push");
     assert_eq!(reg.count_requests("PUT", ""), 0);

@@ -46,7 +46,7 @@ fn signatures(dir: &Path, reg: &Registry, mode: &str) -> Vec<(String, String)> {
         .args(["--json", "images"])
         .assert()
         .success();
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    let v: serde_json::Value = support::json_result(&out.get_output().stdout);
     v["images"]
         .as_array()
         .expect("images")

@@ -35,7 +35,7 @@ fn images(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> serde_json::Value
         c.env(k, v);
     }
     let out = c.arg("--json").assert().success();
-    serde_json::from_slice(&out.get_output().stdout).expect("json")
+    support::json_result(&out.get_output().stdout)
 }
 
 #[test]
@@ -98,7 +98,10 @@ fn werf_booleans_custom_tags_and_bad_values() {
         .arg("images")
         .assert()
         .success();
-    serde_json::from_slice::<serde_json::Value>(&out.get_output().stdout).expect("SLIPWAY_JSON=1");
+    assert!(
+        support::json_result(&out.get_output().stdout)["images"].is_array(),
+        "SLIPWAY_JSON=1"
+    );
     // A bad value names the variable, not a flag the user never typed.
     for (var, val) in [
         ("SLIPWAY_JSON", "maybe"),

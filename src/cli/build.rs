@@ -116,15 +116,19 @@ pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> 
     let quiet = log_mode == "quiet";
     if json {
         return Arc::new(|e: &Event| {
-            // Each event carries its time, so a reader can see builds overlap.
-            if let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) {
-                let ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0);
-                m.insert("time_ms".into(), ms.into());
-                println!("{}", serde_json::Value::Object(m));
-            }
+            let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(e) else {
+                return;
+            };
+            let name = m
+                .remove("event")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let kind = match e {
+                Event::Start { .. } => "start",
+                Event::Log { .. } => "log",
+                Event::Skipped { .. } | Event::Done { .. } => "progress",
+            };
+            super::output::event(kind, &name, serde_json::Value::Object(m));
         });
     }
     if log_mode == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -260,7 +264,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         parallel: args.flags.parallelism(),
         force: args.flags.force,
         extra_tags,
-        on_event: printer(settings.json, args.flags.log_mode.as_str()),
+        on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
         git_commit,
         extra_labels: Default::default(),
         cache_from,
@@ -269,14 +273,8 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         outputs: signature::outputs(&cfg.dir, &[]),
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
-    if settings.json {
-        println!(
-            "{}",
-            serde_json::to_string(&serde_json::json!({"images": built}))?
-        );
-    } else {
-        print!("{}", summary(&built));
-    }
+    super::output::out(&summary(&built));
+    super::output::result(serde_json::json!({"images": built}))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::Env;
+use super::output;
 use crate::ci_env::{self, Ci, Render, Shell, Tagging};
 use crate::settings::Settings;
 
@@ -89,19 +90,21 @@ pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Res
             let fatal = render.fatal(&format!("{e:#}"));
             if to_file {
                 if let Ok(path) = write(&args, shell, &fatal) {
-                    println!("{}", path.display());
+                    output::out(&format!("{}\n", path.display()));
                 }
             } else {
-                print!("{fatal}");
+                output::out(&fatal);
             }
             return Err(e);
         }
     };
     if to_file {
         let path = write(&args, shell, &text)?;
-        println!("{}", path.display());
+        output::out(&format!("{}\n", path.display()));
+        output::result(serde_json::json!({ "file": path, "script": text }))?;
     } else {
-        print!("{text}");
+        output::out(&text);
+        output::result(serde_json::json!({ "script": text }))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output;
 use crate::cleanup::{self, policy};
 use crate::config;
 use crate::naming::Naming;
@@ -175,40 +176,38 @@ pub struct PurgeArgs {
     pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
 
-fn print_plan(settings: &Settings, plan: &policy::Plan) -> anyhow::Result<()> {
-    if settings.json {
-        println!("{}", serde_json::to_string_pretty(plan)?);
-    } else {
-        print!("{plan}");
-    }
-    Ok(())
+fn print_plan(plan: &policy::Plan) {
+    output::out(&plan.to_string());
 }
 
 async fn finish(
-    settings: &Settings,
     client: &Client,
     plan: &policy::Plan,
     naming: &Naming,
     vendor: &VendorArgs,
 ) -> anyhow::Result<ExitCode> {
     let out = cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
-    if settings.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    eprintln!(
+    output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
         out.deleted_manifests, out.deleted_tags
-    );
+    ));
     if out.deleted_manifests > 0 {
-        eprintln!("{}", cleanup::GC_HINT);
+        output::note(cleanup::GC_HINT);
     }
+    let result = serde_json::json!({ "plan": plan, "deleted": &out });
     if !out.failures.is_empty() {
-        eprintln!("{} deletion(s) failed:", out.failures.len());
+        let mut text = format!("{} deletion(s) failed:", out.failures.len());
         for f in &out.failures {
-            eprintln!("  {f}");
+            text.push_str(&format!("\n  {f}"));
         }
+        output::note(&text);
+        output::failed(
+            result,
+            &format!("{} deletion(s) failed", out.failures.len()),
+        )?;
         return Ok(ExitCode::from(1));
     }
+    output::result(result)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,7 +221,8 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
     if cfg.cleanup.disable {
-        eprintln!("cleanup.disable is true in werf.yaml: nothing is deleted");
+        output::note("cleanup.disable is true in werf.yaml: nothing is deleted");
+        output::result(serde_json::json!({ "disabled": true }))?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.git_history_synchronization {
@@ -297,8 +297,9 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         cleanup::link_records(&mut tags, &records);
         policy::decide(tags, &git, &policies, &opts, &in_use)
     };
-    print_plan(settings, &plan)?;
+    print_plan(&plan);
     if args.dry_run {
+        output::result(serde_json::json!({ "plan": plan, "dry_run": true }))?;
         return Ok(ExitCode::SUCCESS);
     }
     // A CI checkout fetches only what the pipeline needs (GitLab: the pipeline's branch), so
@@ -309,7 +310,7 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
             "CI=true and the remote-tracking branches of this clone may be incomplete (CI checkouts fetch only the pipeline's branch), so images of live branches could look unused: deleting nothing. Pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch every branch and tag of origin first."
         );
     }
-    finish(settings, &client, &plan, &naming, &args.vendor).await
+    finish(&client, &plan, &naming, &args.vendor).await
 }
 
 pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
@@ -320,12 +321,13 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let client = Client::new(settings);
     let records = crate::records::read(&client, &naming).await?;
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
-    print_plan(settings, &plan)?;
+    print_plan(&plan);
     if args.dry_run {
+        output::result(serde_json::json!({ "plan": plan, "dry_run": true }))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }
-    finish(settings, &client, &plan, &naming, &args.vendor).await
+    finish(&client, &plan, &naming, &args.vendor).await
 }

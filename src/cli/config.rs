@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use super::output;
 use crate::config;
 use crate::settings::Settings;
 
@@ -17,27 +18,26 @@ pub enum ConfigCommand {
 
 pub async fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ConfigCommand::Render => match config::render_config(settings) {
-            Ok(r) => {
-                print!("{}", r.text);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => Err(e.into()),
-        },
+        ConfigCommand::Render => {
+            let r = config::render_config(settings)?;
+            output::out(&r.text);
+            output::result(serde_json::json!({
+                "path": r.path,
+                "text": r.text,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
         ConfigCommand::Validate => {
             let cfg = config::load(settings)?;
-            if settings.json {
-                println!("{}", serde_json::to_string_pretty(&cfg)?);
-            } else {
-                let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
-                println!(
-                    "{}: project {}, {} image(s): {}",
-                    cfg.path.display(),
-                    cfg.project,
-                    cfg.images.len(),
-                    names.join(", ")
-                );
-            }
+            let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
+            output::out(&format!(
+                "{}: project {}, {} image(s): {}\n",
+                cfg.path.display(),
+                cfg.project,
+                cfg.images.len(),
+                names.join(", ")
+            ));
+            output::result(&cfg)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -11,14 +12,14 @@ pub struct DoctorArgs {}
 
 pub async fn run(settings: &Settings, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let checks = crate::doctor::run(settings).await;
-    if settings.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+    output::out(&crate::doctor::table(&checks));
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let result = serde_json::json!({ "checks": checks });
+    if failed == 0 {
+        output::result(result)?;
+        Ok(ExitCode::SUCCESS)
     } else {
-        print!("{}", crate::doctor::table(&checks));
+        output::failed(result, &format!("{failed} check(s) failed"))?;
+        Ok(ExitCode::from(1))
     }
-    Ok(if checks.iter().all(|c| c.ok) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

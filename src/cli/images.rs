@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+use super::output;
 use crate::naming::{self, Naming};
 use crate::settings::Settings;
 use crate::{config, signature};
@@ -38,14 +39,15 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
     let cfg = config::load(settings)?;
     crate::build::selection(&cfg, &args.only)?;
     if args.local {
+        let mut local = Vec::new();
         for img in cfg.images.iter().filter(|i| {
             args.only.is_empty() || i.name.as_ref().is_some_and(|n| args.only.contains(n))
         }) {
-            println!(
-                "{}",
-                crate::build::local_tag(&cfg.project, img.name.as_deref())
-            );
+            let tag = crate::build::local_tag(&cfg.project, img.name.as_deref());
+            output::out(&format!("{tag}\n"));
+            local.push(serde_json::json!({"name": img.name, "local": tag}));
         }
+        output::result(serde_json::json!({ "images": local }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let sigs = signature::compute(
@@ -76,22 +78,18 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
             signature: sig,
         });
     }
-    if settings.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "images": rows }))?
-        );
-    } else {
-        for r in &rows {
-            println!("{}", r.name.as_deref().unwrap_or("~"));
-            if let Some(repo) = &r.repository {
-                println!("  repository {repo}");
-            }
-            println!("  signature  {}", r.signature);
-            for reference in &r.references {
-                println!("  reference  {reference}");
-            }
+    let mut text = String::new();
+    for r in &rows {
+        text.push_str(&format!("{}\n", r.name.as_deref().unwrap_or("~")));
+        if let Some(repo) = &r.repository {
+            text.push_str(&format!("  repository {repo}\n"));
+        }
+        text.push_str(&format!("  signature  {}\n", r.signature));
+        for reference in &r.references {
+            text.push_str(&format!("  reference  {reference}\n"));
         }
     }
+    output::out(&text);
+    output::result(serde_json::json!({ "images": rows }))?;
     Ok(ExitCode::SUCCESS)
 }

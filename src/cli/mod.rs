@@ -16,6 +16,7 @@ mod slugify;
 pub mod tags;
 
 mod flags;
+pub mod output;
 mod run;
 mod werf_compat;
 
@@ -305,15 +306,66 @@ pub fn command(env: &Env) -> clap::Command {
     })
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(format!("slipway={level},warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("slipway=info,warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        // Logs join the event stream on stdout (docs/json.md).
+        let _ = registry.with(output::JsonLogs).try_init();
+    } else {
+        // One style for human lines: level and message, no timestamps.
+        let _ = registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_target(false)
+                    .without_time(),
+            )
+            .try_init();
+    }
+}
+
+/// The subcommand named on the command line (for `--json` errors before parsing).
+fn command_name(cmd: &clap::Command, argv: &[OsString]) -> String {
+    argv.iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| cmd.find_subcommand(a.as_ref()).is_some())
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "slipway".into())
+}
+
+/// Commands whose output is a text for another program: `--json` does not apply.
+fn json_applies(c: &Command) -> bool {
+    !matches!(
+        c,
+        Command::Completions(_) | Command::Man(_) | Command::Run(_)
+    )
+}
+
+fn name_of(c: &Command) -> &'static str {
+    match c {
+        Command::Build(_) => "build",
+        Command::Publish(_) => "publish",
+        Command::BuildAndPublish(_) => "build-and-publish",
+        Command::Cleanup(_) => "cleanup",
+        Command::Purge(_) => "purge",
+        Command::Promote(_) => "promote",
+        Command::PushArchive(_) => "push-archive",
+        Command::CiEnv(_) => "ci-env",
+        Command::Config(config::ConfigCommand::Render) => "config render",
+        Command::Config(config::ConfigCommand::Validate) => "config validate",
+        Command::Slugify(_) => "slugify",
+        Command::Images(_) => "images",
+        Command::Run(_) => "run",
+        Command::Doctor(_) => "doctor",
+        Command::Completions(_) => "completions",
+        Command::Man(_) => "man",
+    }
 }
 
 /// The process environment as UTF-8 (other variables are not Slipway's): the one read of
@@ -330,12 +382,31 @@ pub fn main() -> ExitCode {
     crate::settings::host_env::init(env.clone());
     let argv: Vec<OsString> = std::env::args_os().collect();
     let cmd = command(&env);
+    let early_json = output::wants_json(&argv, &env);
+    // Failures before the command starts are still reported in the stream with --json.
+    let early = |e: &dyn std::fmt::Display, code: u8| {
+        if early_json {
+            output::init(true, &command_name(&cmd, &argv));
+            output::fail(&anyhow::anyhow!("{e}"));
+        } else {
+            eprintln!("error: {e}");
+        }
+        ExitCode::from(code)
+    };
     if let Err(e) = flags::check_env(&cmd, &argv, &env) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return early(&e, 2);
     }
     let matches = match cmd.clone().try_get_matches_from(&argv) {
         Ok(m) => m,
+        Err(e) if e.use_stderr() && early_json => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            return early(&first, 2);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
@@ -348,7 +419,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(cli.global.log_level());
+    let json = cli.global.json && json_applies(&cli.command);
+    output::init(json, name_of(&cli.command));
+    init_logging(cli.global.log_level(), json);
     for v in flags::unknown_env(&cmd, &env) {
         tracing::warn!("{v} is set but no Slipway option reads it (a typo?)");
     }
@@ -362,17 +435,10 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return output::finish(Err(anyhow::anyhow!("cannot start the async runtime: {e}")));
         }
     };
-    match runtime.block_on(run(cli, &env)) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(1)
-        }
-    }
+    output::finish(runtime.block_on(run(cli, &env)))
 }
 
 async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {

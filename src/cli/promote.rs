@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output;
 use crate::promote;
 use crate::publish::report::Report;
 use crate::registry::Client;
@@ -58,41 +59,54 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
         plans.push(promote::plan(&client, s, d, t, args.move_source).await?);
     }
     if args.dry_run {
-        if settings.json {
-            println!("{}", serde_json::to_string_pretty(&plans)?);
-        } else {
-            for p in &plans {
-                print!("{p}");
-            }
+        for p in &plans {
+            output::out(&p.to_string());
         }
+        output::result(serde_json::json!({ "plans": plans }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let work = tempfile::tempdir()?;
     let mut done = Vec::new();
     for p in &plans {
+        output::event(
+            "progress",
+            "promote-start",
+            serde_json::json!({"source": p.source}),
+        );
         let r = promote::execute(&client, p, work.path()).await?;
-        if !settings.json {
-            eprintln!(
-                "{} -> {} ({} mounted, {} copied, {} bytes{})",
-                p.source,
-                r.destination,
-                r.blobs_mounted,
-                r.blobs_copied,
-                r.bytes_copied,
-                if r.source_deleted {
-                    "; source tag deleted"
-                } else {
-                    ""
-                }
-            );
-            for t in &r.tags {
-                println!("{}:{t}@{}", r.destination, r.digest);
-            }
-        }
-        done.push(r);
+        output::event(
+            "progress",
+            "promoted",
+            serde_json::json!({"source": p.source, "destination": r.destination, "digest": r.digest}),
+        );
+        done.push((p.source.clone(), r));
     }
-    if settings.json {
-        println!("{}", serde_json::to_string_pretty(&done)?);
-    }
+    output::out(&summary(&done));
+    let promoted: Vec<_> = done.iter().map(|(_, r)| r).collect();
+    output::result(serde_json::json!({ "promoted": promoted }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One row per promotion, then each destination reference with its digest.
+fn summary(done: &[(String, promote::Promoted)]) -> String {
+    let mut s = format!(
+        "{:<40} {:<40} {:>7} {:>7} {:>12}  SOURCE TAG\n",
+        "SOURCE", "DESTINATION", "MOUNTED", "COPIED", "BYTES"
+    );
+    let mut refs = String::new();
+    for (source, r) in done {
+        s.push_str(&format!(
+            "{:<40} {:<40} {:>7} {:>7} {:>12}  {}\n",
+            source,
+            r.destination,
+            r.blobs_mounted,
+            r.blobs_copied,
+            r.bytes_copied,
+            if r.source_deleted { "deleted" } else { "kept" }
+        ));
+        for t in &r.tags {
+            refs.push_str(&format!("{}:{t}@{}\n", r.destination, r.digest));
+        }
+    }
+    s + &refs
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::build::{BuildFlags, printer};
+use super::output;
 use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
 use crate::publish::{Outcome, PublishOptions, publish};
 use crate::registry::client::UploadMode;
@@ -114,15 +115,12 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         push_with_daemon: args.push_with_daemon,
         buildkit: args.build.buildkit_mode(settings)?,
         cache_from: crate::naming::cache_tags(&args.build.cache_from),
-        on_event: printer(false, args.build.log_mode.as_str()),
+        on_event: printer(super::output::json(), args.build.log_mode.as_str()),
     };
     match publish(settings, opts).await? {
         Outcome::Planned(plan) => {
-            if settings.json {
-                println!("{}", plan.to_json());
-            } else {
-                print!("{plan}");
-            }
+            output::out(&plan.to_string());
+            output::result(&plan)?;
         }
         Outcome::Published(report) => {
             if let Some(p) = &args.report_path
@@ -133,25 +131,36 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
             if let Some(p) = &args.publish_report_path {
                 report.write_as(p, ReportFormat::Werf11)?;
             }
-            if settings.json {
-                println!("{}", report.to_json());
-            } else {
-                for i in &report.images {
-                    let b = match i.build {
-                        BuildOutcome::Built => "built",
-                        BuildOutcome::Skipped => "not rebuilt",
-                    };
-                    let p = match i.push {
-                        PushOutcome::Pushed => "pushed",
-                        PushOutcome::AlreadyPresent => "already in the registry",
-                    };
-                    eprintln!("{}: {b}, {p}", i.name.as_deref().unwrap_or("~"));
-                    for r in &i.references {
-                        println!("{r}@{}", i.digest);
-                    }
-                }
-            }
+            output::out(&summary(&report));
+            output::result(&report)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One row per image: what happened, then its references with the digest.
+fn summary(report: &crate::publish::report::Report) -> String {
+    let mut s = format!("{:<20} {:<12} {:<24} DIGEST\n", "IMAGE", "BUILD", "PUSH");
+    let mut refs = String::new();
+    for i in &report.images {
+        let b = match i.build {
+            BuildOutcome::Built => "built",
+            BuildOutcome::Skipped => "not rebuilt",
+        };
+        let p = match i.push {
+            PushOutcome::Pushed => "pushed",
+            PushOutcome::AlreadyPresent => "already in registry",
+        };
+        s.push_str(&format!(
+            "{:<20} {:<12} {:<24} {}\n",
+            i.name.as_deref().unwrap_or("~"),
+            b,
+            p,
+            i.digest
+        ));
+        for r in &i.references {
+            refs.push_str(&format!("{r}@{}\n", i.digest));
+        }
+    }
+    s + &refs
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
+use super::output;
 use crate::publish::archive;
 use crate::registry::Client;
 use crate::registry::client::UploadMode;
@@ -48,18 +49,15 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
     }
     let jobs = archive::plan(&files, &reference[0], &args.tags)?;
     if args.dry_run {
-        if settings.json {
-            println!("{}", serde_json::to_string_pretty(&jobs)?);
-        } else {
-            for j in &jobs {
-                println!(
-                    "push {} -> {} tags {}",
-                    j.file.display(),
-                    j.repository,
-                    j.tags.join(",")
-                );
-            }
+        for j in &jobs {
+            output::out(&format!(
+                "push {} -> {} tags {}\n",
+                j.file.display(),
+                j.repository,
+                j.tags.join(",")
+            ));
         }
+        output::result(serde_json::json!({ "jobs": jobs }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let client = Client::new(settings);
@@ -73,22 +71,31 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         archive::append_digests(path, &pushed)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if settings.json {
-        println!("{}", serde_json::to_string_pretty(&pushed)?);
-    } else {
-        for p in &pushed {
-            eprintln!(
-                "{} -> {}:{} ({} uploaded, {} bytes; {} present, {} mounted)",
-                p.file.display(),
-                p.repository,
-                p.tags.join(","),
-                p.report.blobs_uploaded,
-                p.report.bytes_uploaded,
-                p.report.blobs_present,
-                p.report.blobs_mounted
-            );
-            println!("{}@{}", p.repository, p.report.digest);
+    output::out(&summary(&pushed));
+    output::result(serde_json::json!({ "pushed": pushed }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per archive, then each reference with its digest.
+fn summary(pushed: &[archive::Pushed]) -> String {
+    let mut s = format!(
+        "{:<24} {:<40} {:>8} {:>12} {:>7} {:>7}\n",
+        "FILE", "REPOSITORY", "UPLOADED", "BYTES", "PRESENT", "MOUNTED"
+    );
+    let mut refs = String::new();
+    for p in pushed {
+        s.push_str(&format!(
+            "{:<24} {:<40} {:>8} {:>12} {:>7} {:>7}\n",
+            p.file.display(),
+            p.repository,
+            p.report.blobs_uploaded,
+            p.report.bytes_uploaded,
+            p.report.blobs_present,
+            p.report.blobs_mounted
+        ));
+        for t in &p.tags {
+            refs.push_str(&format!("{}:{t}@{}\n", p.repository, p.report.digest));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    s + &refs
 }

@@ -37,6 +37,8 @@ pub struct SlugifyArgs {
 }
 
 pub async fn run(_settings: &Settings, args: SlugifyArgs) -> anyhow::Result<ExitCode> {
-    println!("{}", slug(&args.text, args.format.into()));
+    let s = slug(&args.text, args.format.into());
+    super::output::out(&format!("{s}\n"));
+    super::output::result(serde_json::json!({ "text": args.text, "slug": s }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -328,3 +328,13 @@ pub fn image_tarball(dir: &Path, kb: usize) -> std::path::PathBuf {
     assert!(ok.success());
     tar
 }
+
+/// The `result` of a `--json` run: the final line of the event stream (docs/json.md),
+/// which must say `ok: true`.
+pub fn json_result(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).expect("final JSON line");
+    assert_eq!(v["ok"], true, "{text}");
+    v["result"].clone()
+}

@@ -162,12 +162,21 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             out.push(check("TLS trusted", true, trust, ""));
         }
     }
-    let source = match client.credentials(&host) {
-        Ok(Some(f)) => f.source,
-        Ok(None) => "none (anonymous)".into(),
-        Err(e) => e.to_string(),
+    let (source, anonymous) = match client.credentials(&host) {
+        Ok(Some(f)) => (f.source, false),
+        Ok(None) => ("none (anonymous)".into(), true),
+        Err(e) => (e.to_string(), false),
     };
     out.push(check("credentials", true, source, ""));
+    // With no credentials, a registry that refuses wants a login, not new grants.
+    let login = format!("log in (docker login {host}, or SLIPWAY_REGISTRY_USERNAME/PASSWORD)");
+    let fix = |grant: &str, auth_refused: bool| {
+        if anonymous && auth_refused {
+            login.clone()
+        } else {
+            grant.to_string()
+        }
+    };
     // Pull: list tags (404 for a new repository is fine).
     match client.list_tags(&repo).await {
         Ok(_) => out.push(check("pull", true, format!("may read {repo}"), "")),
@@ -175,7 +184,10 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             "pull",
             false,
             e.to_string(),
-            "grant pull (read) on the repository to these credentials",
+            fix(
+                "grant pull (read) on the repository to these credentials",
+                refused(&e),
+            ),
         )),
     }
     // Push: open an upload session and cancel it.
@@ -243,13 +255,19 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             "push",
             false,
             format!("POST upload answered {}", r.status()),
-            "grant push (write) on the repository",
+            fix(
+                "grant push (write) on the repository",
+                matches!(r.status().as_u16(), 401 | 403),
+            ),
         )),
         Err(e) => out.push(check(
             "push",
             false,
             e.to_string(),
-            "grant push (write) on the repository to these credentials",
+            fix(
+                "grant push (write) on the repository to these credentials",
+                refused(&e),
+            ),
         )),
     }
     // Delete: DELETE a manifest digest that cannot exist. 404 = allowed (nothing to delete),
@@ -300,6 +318,14 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         )
     }));
     out
+}
+
+/// The registry refused for want of (other) credentials.
+fn refused(e: &RegistryError) -> bool {
+    matches!(
+        e,
+        RegistryError::Unauthorized { .. } | RegistryError::Denied { .. }
+    ) || matches!(e, RegistryError::Status { status, .. } if matches!(*status, 401 | 403))
 }
 
 /// A table for people.

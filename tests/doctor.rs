@@ -58,3 +58,24 @@ fn doctor_reports_each_check_and_the_fix() {
         "{all}"
     );
 }
+
+/// No credentials anywhere and a registry that wants them: the fix is to log in.
+#[test]
+fn doctor_without_credentials_says_log_in() {
+    let reg = Registry::tls_auth();
+    let out = support::slipway()
+        .args(["--images-repo", &format!("{}/shop", reg.host), "doctor"])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("none (anonymous)"), "{text}");
+    assert!(text.contains("FAIL pull"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "fix: log in (docker login {}, or SLIPWAY_REGISTRY_USERNAME/PASSWORD)",
+            reg.host
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("grant pull"), "{text}");
+}

@@ -151,6 +151,19 @@ fn every_command_streams_valid_events_ending_in_one_result() {
     // on stdout.
     let (lines, r) = ok(&["--json", "build-and-publish", "--tag-custom", "v1"]);
     assert!(lines.iter().any(|l| l["type"] == "progress"), "{lines:?}");
+    // Pushes report each layer as it goes.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "layer-start" && l["size"].is_u64()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l["event"] == "layer-done"
+            && l["action"] == "uploaded"
+            && l["bytes"].is_u64()),
+        "{lines:?}"
+    );
     let digest = r["images"][0]["digest"]
         .as_str()
         .expect("digest")

@@ -72,6 +72,15 @@ fn docker_save_tarball_pushes_and_repush_uploads_nothing() {
         .to_string();
     let digest = skopeo::digest(&reg, "team/app:v1").expect("skopeo v1");
     assert_eq!(printed, format!("{}/team/app@{digest}", reg.host));
+    // Not a terminal: a line as each layer starts and ends, with its bytes, then the
+    // summary table.
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for layer in 1..=3 {
+        let prefix = format!("{}/team/app | layer {layer}/3", reg.host);
+        assert!(err.contains(&format!("{prefix} pushing (")), "{err}");
+        assert!(err.contains(&format!("{prefix} uploaded ")), "{err}");
+    }
+    assert!(err.contains("FILE") && err.contains("UPLOADED"), "{err}");
     assert_eq!(
         skopeo::digest(&reg, "team/app:extra").expect("extra"),
         digest

@@ -17,6 +17,7 @@ pub mod tags;
 
 mod flags;
 pub mod output;
+mod progress;
 mod run;
 mod werf_compat;
 

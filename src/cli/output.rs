@@ -110,6 +110,14 @@ pub fn out(text: &str) {
     }
 }
 
+/// A human summary on stderr, so stdout stays the references scripts read (nothing with
+/// `--json`: the final object holds it).
+pub fn table(text: &str) {
+    if !json() {
+        eprint!("{text}");
+    }
+}
+
 /// A human line on stderr; with `--json` a `log` event.
 pub fn note(text: &str) {
     if json() {

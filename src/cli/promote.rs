@@ -81,19 +81,23 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
         );
         done.push((p.source.clone(), r));
     }
-    output::out(&summary(&done));
+    output::table(&summary(&done));
+    for (_, r) in &done {
+        for t in &r.tags {
+            output::out(&format!("{}:{t}@{}\n", r.destination, r.digest));
+        }
+    }
     let promoted: Vec<_> = done.iter().map(|(_, r)| r).collect();
     output::result(serde_json::json!({ "promoted": promoted }))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per promotion, then each destination reference with its digest.
+/// One row per promotion.
 fn summary(done: &[(String, promote::Promoted)]) -> String {
     let mut s = format!(
         "{:<40} {:<40} {:>7} {:>7} {:>12}  SOURCE TAG\n",
         "SOURCE", "DESTINATION", "MOUNTED", "COPIED", "BYTES"
     );
-    let mut refs = String::new();
     for (source, r) in done {
         s.push_str(&format!(
             "{:<40} {:<40} {:>7} {:>7} {:>12}  {}\n",
@@ -104,9 +108,6 @@ fn summary(done: &[(String, promote::Promoted)]) -> String {
             r.bytes_copied,
             if r.source_deleted { "deleted" } else { "kept" }
         ));
-        for t in &r.tags {
-            refs.push_str(&format!("{}:{t}@{}\n", r.destination, r.digest));
-        }
     }
-    s + &refs
+    s
 }

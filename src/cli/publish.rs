@@ -116,6 +116,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         buildkit: args.build.buildkit_mode(settings)?,
         cache_from: crate::naming::cache_tags(&args.build.cache_from),
         on_event: printer(super::output::json(), args.build.log_mode.as_str()),
+        on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),
     };
     match publish(settings, opts).await? {
         Outcome::Planned(plan) => {
@@ -131,17 +132,21 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
             if let Some(p) = &args.publish_report_path {
                 report.write_as(p, ReportFormat::Werf11)?;
             }
-            output::out(&summary(&report));
+            output::table(&summary(&report));
+            for i in &report.images {
+                for r in &i.references {
+                    output::out(&format!("{r}@{}\n", i.digest));
+                }
+            }
             output::result(&report)?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per image: what happened, then its references with the digest.
+/// One row per image: what happened and the digest.
 fn summary(report: &crate::publish::report::Report) -> String {
     let mut s = format!("{:<20} {:<12} {:<24} DIGEST\n", "IMAGE", "BUILD", "PUSH");
-    let mut refs = String::new();
     for i in &report.images {
         let b = match i.build {
             BuildOutcome::Built => "built",
@@ -158,9 +163,6 @@ fn summary(report: &crate::publish::report::Report) -> String {
             p,
             i.digest
         ));
-        for r in &i.references {
-            refs.push_str(&format!("{r}@{}\n", i.digest));
-        }
     }
-    s + &refs
+    s
 }

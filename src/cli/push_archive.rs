@@ -62,6 +62,7 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
     }
     let client = Client::new(settings);
     let opts = PushOptions {
+        on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
         ..PushOptions::default()
@@ -71,18 +72,20 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         archive::append_digests(path, &pushed)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    output::out(&summary(&pushed));
+    output::table(&summary(&pushed));
+    for p in &pushed {
+        output::out(&format!("{}@{}\n", p.repository, p.report.digest));
+    }
     output::result(serde_json::json!({ "pushed": pushed }))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per archive, then each reference with its digest.
+/// One row per archive, with its tags.
 fn summary(pushed: &[archive::Pushed]) -> String {
     let mut s = format!(
         "{:<24} {:<40} {:>8} {:>12} {:>7} {:>7}\n",
         "FILE", "REPOSITORY", "UPLOADED", "BYTES", "PRESENT", "MOUNTED"
     );
-    let mut refs = String::new();
     for p in pushed {
         s.push_str(&format!(
             "{:<24} {:<40} {:>8} {:>12} {:>7} {:>7}\n",
@@ -93,9 +96,7 @@ fn summary(pushed: &[archive::Pushed]) -> String {
             p.report.blobs_present,
             p.report.blobs_mounted
         ));
-        for t in &p.tags {
-            refs.push_str(&format!("{}:{t}@{}\n", p.repository, p.report.digest));
-        }
+        s.push_str(&format!("{:<24} tags {}\n", "", p.tags.join(", ")));
     }
-    s + &refs
+    s
 }

@@ -71,6 +71,8 @@ pub struct PublishOptions {
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
+    /// Layer-by-layer progress of each push.
+    pub on_push: Option<push::OnProgress>,
 }
 
 /// What a run did: the plan only (dry run) or the report.
@@ -260,6 +262,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 tags: p.wanted.tags.clone(),
             };
             let popts = PushOptions {
+                on_progress: opts.on_push.clone(),
                 upload_mode: opts.upload_mode,
                 work_dir: work.path().to_path_buf(),
                 ..PushOptions::default()
@@ -273,7 +276,8 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             }
             let digest = match push::push_image(&client, &image, &target, &popts).await {
                 Ok(r) => {
-                    tracing::info!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
+                    // The CLI prints the summary; this is the detail for debugging.
+                    tracing::debug!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
                     r.digest
                 }
                 // A concurrent runner moved a tag to its own build of the same content:

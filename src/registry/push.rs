@@ -50,8 +50,43 @@ pub struct PushTarget {
     pub tags: Vec<String>,
 }
 
+/// What a push reports while it runs, layer by layer (the CLI shows it; `--json` streams it).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum PushProgress {
+    /// A layer's turn came: `size` is its bytes as read (before compression when the
+    /// push compresses it).
+    LayerStart {
+        repository: String,
+        layer: usize,
+        layers: usize,
+        size: u64,
+    },
+    /// The layer is in the repository: uploaded (`bytes` sent), already present or mounted.
+    LayerDone {
+        repository: String,
+        layer: usize,
+        layers: usize,
+        digest: String,
+        bytes: u64,
+        action: &'static str,
+    },
+}
+
+/// Receives [`PushProgress`] (from concurrent uploads: must be thread-safe).
+#[derive(Clone)]
+pub struct OnProgress(pub Arc<dyn Fn(&PushProgress) + Send + Sync>);
+
+impl std::fmt::Debug for OnProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnProgress")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PushOptions {
+    /// Called as each layer starts and ends.
+    pub on_progress: Option<OnProgress>,
     pub upload_mode: UploadMode,
     /// Blobs in flight at once.
     pub concurrency: usize,
@@ -64,6 +99,7 @@ pub struct PushOptions {
 impl Default for PushOptions {
     fn default() -> Self {
         PushOptions {
+            on_progress: None,
             upload_mode: UploadMode::Auto,
             concurrency: 4,
             work_dir: std::env::temp_dir(),
@@ -211,6 +247,150 @@ struct Done {
     compressed: bool,
 }
 
+/// One layer into the repository: present, mounted from a sibling, or compressed and
+/// uploaded.
+async fn push_layer(
+    client: &Client,
+    repo: &Repository,
+    repo_name: &str,
+    layer: crate::archive::Layer,
+    cache: &Arc<Mutex<Cache>>,
+    opts: &PushOptions,
+) -> Result<Done, PushError> {
+    // Already compressed in the archive: push as it is.
+    if let Some((digest, mt)) = &layer.compressed {
+        let size = layer.source.len();
+        let action = if client.blob_exists(repo, digest).await? {
+            BlobAction::Present
+        } else {
+            client
+                .upload_blob(repo, digest, &layer.source, opts.upload_mode)
+                .await?;
+            BlobAction::Uploaded
+        };
+        return Ok::<Done, PushError>(Done {
+            digest: digest.clone(),
+            size,
+            media_type: mt.clone(),
+            action,
+            compressed: false,
+        });
+    }
+    // Known compressed form: HEAD, then mount from a sibling repository.
+    let known = layer
+        .diff_id
+        .as_ref()
+        .and_then(|id| cache.lock().ok().and_then(|c| c.layers.get(id).cloned()));
+    if let Some(k) = known {
+        if client.blob_exists(repo, &k.digest).await? {
+            return Ok(Done {
+                digest: k.digest,
+                size: k.size,
+                media_type: k.media_type,
+                action: BlobAction::Present,
+                compressed: false,
+            });
+        }
+        for from in k.repos.iter().filter(|r| **r != repo_name) {
+            let Some(path) = from.strip_prefix(&format!("{}/", repo.host)) else {
+                continue;
+            };
+            if client.mount_blob(repo, &k.digest, path).await? {
+                if let (Ok(mut c), Some(id)) = (cache.lock(), layer.diff_id.as_ref()) {
+                    c.remember(id, &k.digest, k.size, &k.media_type, repo_name);
+                }
+                return Ok(Done {
+                    digest: k.digest,
+                    size: k.size,
+                    media_type: k.media_type,
+                    action: BlobAction::Mounted,
+                    compressed: false,
+                });
+            }
+        }
+    }
+    let diff_id = layer.diff_id.clone().unwrap_or_default();
+    // Big layers: compress straight into a streamed upload, so compressing and
+    // sending overlap. Falls back to the file path if the registry refuses PATCH.
+    if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
+        match stream_layer(client, repo, &layer.source).await {
+            Ok((size, digest, got_diff_id)) => {
+                if !diff_id.is_empty() && got_diff_id != diff_id {
+                    return Err(PushError::Compress {
+                        diff_id,
+                        cause: format!(
+                            "layer content hashes to {got_diff_id}, the image config says otherwise: the archive is corrupt"
+                        ),
+                    });
+                }
+                if let Ok(mut cache) = cache.lock() {
+                    cache.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ, repo_name);
+                }
+                return Ok(Done {
+                    digest,
+                    size,
+                    media_type: DOCKER_LAYER_GZ.to_string(),
+                    action: BlobAction::Uploaded,
+                    compressed: true,
+                });
+            }
+            Err(PushError::Registry(RegistryError::Status {
+                status: 400 | 404 | 405 | 416 | 501,
+                ..
+            })) => {
+                tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let src = layer.source.clone();
+    let dir = opts.work_dir.clone();
+    let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
+        .await
+        .map_err(|e| PushError::Compress {
+            diff_id: diff_id.clone(),
+            cause: e.to_string(),
+        })?
+        .map_err(|e| PushError::Compress {
+            diff_id: diff_id.clone(),
+            cause: e.to_string(),
+        })?;
+    let cleanup = scopeguard(c.path.clone());
+    if !diff_id.is_empty() && c.diff_id != diff_id {
+        return Err(PushError::Compress {
+            diff_id,
+            cause: format!(
+                "layer content hashes to {}, the image config says otherwise: the archive is corrupt",
+                c.diff_id
+            ),
+        });
+    }
+    let action = if client.blob_exists(repo, &c.digest).await? {
+        BlobAction::Present
+    } else {
+        let src = BlobSource::File {
+            path: c.path.clone(),
+            offset: 0,
+            len: c.size,
+        };
+        client
+            .upload_blob(repo, &c.digest, &src, opts.upload_mode)
+            .await?;
+        BlobAction::Uploaded
+    };
+    drop(cleanup);
+    if let Ok(mut cache) = cache.lock() {
+        cache.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ, repo_name);
+    }
+    Ok(Done {
+        digest: c.digest,
+        size: c.size,
+        media_type: DOCKER_LAYER_GZ.to_string(),
+        action,
+        compressed: true,
+    })
+}
+
 /// Push one image and tag it. Returns the verified digest.
 pub async fn push_image(
     client: &Client,
@@ -223,83 +403,42 @@ pub async fn push_image(
     let cache = Arc::new(Mutex::new(Cache::load(opts.cache_file.as_ref())));
     learn(client, repo, &target.tags, &cache).await;
 
-    let results: Vec<Done> = stream::iter(image.layers.iter().cloned())
-        .map(|layer| {
+    let layers = image.layers.len();
+    let tell = |p: PushProgress| {
+        if let Some(f) = &opts.on_progress {
+            (f.0)(&p);
+        }
+    };
+    let results: Vec<Done> = stream::iter(image.layers.iter().cloned().enumerate())
+        .map(|(index, layer)| {
             let cache = cache.clone();
             let repo_name = repo_name.clone();
+            let tell = &tell;
             async move {
-                // Already compressed in the archive: push as it is.
-                if let Some((digest, mt)) = &layer.compressed {
-                    let size = layer.source.len();
-                    let action = if client.blob_exists(repo, digest).await? {
-                        BlobAction::Present
+                tell(PushProgress::LayerStart {
+                    repository: repo_name.clone(),
+                    layer: index + 1,
+                    layers,
+                    size: layer.source.len(),
+                });
+                let done = push_layer(client, repo, &repo_name, layer, &cache, opts).await?;
+                tell(PushProgress::LayerDone {
+                    repository: repo_name.clone(),
+                    layer: index + 1,
+                    layers,
+                    digest: done.digest.clone(),
+                    bytes: if done.action == BlobAction::Uploaded {
+                        done.size
                     } else {
-                        client.upload_blob(repo, digest, &layer.source, opts.upload_mode).await?;
-                        BlobAction::Uploaded
-                    };
-                    return Ok::<Done, PushError>(Done { digest: digest.clone(), size, media_type: mt.clone(), action, compressed: false });
-                }
-                // Known compressed form: HEAD, then mount from a sibling repository.
-                let known = layer
-                    .diff_id
-                    .as_ref()
-                    .and_then(|id| cache.lock().ok().and_then(|c| c.layers.get(id).cloned()));
-                if let Some(k) = known {
-                    if client.blob_exists(repo, &k.digest).await? {
-                        return Ok(Done { digest: k.digest, size: k.size, media_type: k.media_type, action: BlobAction::Present, compressed: false });
-                    }
-                    for from in k.repos.iter().filter(|r| **r != repo_name) {
-                        let Some(path) = from.strip_prefix(&format!("{}/", repo.host)) else { continue };
-                        if client.mount_blob(repo, &k.digest, path).await? {
-                            if let (Ok(mut c), Some(id)) = (cache.lock(), layer.diff_id.as_ref()) {
-                                c.remember(id, &k.digest, k.size, &k.media_type, &repo_name);
-                            }
-                            return Ok(Done { digest: k.digest, size: k.size, media_type: k.media_type, action: BlobAction::Mounted, compressed: false });
-                        }
-                    }
-                }
-                let diff_id = layer.diff_id.clone().unwrap_or_default();
-                // Big layers: compress straight into a streamed upload, so compressing and
-                // sending overlap. Falls back to the file path if the registry refuses PATCH.
-                if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
-                    match stream_layer(client, repo, &layer.source).await {
-                        Ok((size, digest, got_diff_id)) => {
-                            if !diff_id.is_empty() && got_diff_id != diff_id {
-                                return Err(PushError::Compress { diff_id, cause: format!("layer content hashes to {got_diff_id}, the image config says otherwise: the archive is corrupt") });
-                            }
-                            if let Ok(mut cache) = cache.lock() {
-                                cache.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ, &repo_name);
-                            }
-                            return Ok(Done { digest, size, media_type: DOCKER_LAYER_GZ.to_string(), action: BlobAction::Uploaded, compressed: true });
-                        }
-                        Err(PushError::Registry(RegistryError::Status { status: 400 | 404 | 405 | 416 | 501, .. })) => {
-                            tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                let src = layer.source.clone();
-                let dir = opts.work_dir.clone();
-                let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
-                    .await
-                    .map_err(|e| PushError::Compress { diff_id: diff_id.clone(), cause: e.to_string() })?
-                    .map_err(|e| PushError::Compress { diff_id: diff_id.clone(), cause: e.to_string() })?;
-                let cleanup = scopeguard(c.path.clone());
-                if !diff_id.is_empty() && c.diff_id != diff_id {
-                    return Err(PushError::Compress { diff_id, cause: format!("layer content hashes to {}, the image config says otherwise: the archive is corrupt", c.diff_id) });
-                }
-                let action = if client.blob_exists(repo, &c.digest).await? {
-                    BlobAction::Present
-                } else {
-                    let src = BlobSource::File { path: c.path.clone(), offset: 0, len: c.size };
-                    client.upload_blob(repo, &c.digest, &src, opts.upload_mode).await?;
-                    BlobAction::Uploaded
-                };
-                drop(cleanup);
-                if let Ok(mut cache) = cache.lock() {
-                    cache.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ, &repo_name);
-                }
-                Ok(Done { digest: c.digest, size: c.size, media_type: DOCKER_LAYER_GZ.to_string(), action, compressed: true })
+                        0
+                    },
+                    action: match done.action {
+                        BlobAction::Present => "present",
+                        BlobAction::Mounted => "mounted",
+                        BlobAction::Uploaded => "uploaded",
+                    },
+                });
+                Ok::<Done, PushError>(done)
             }
         })
         .buffered(opts.concurrency.max(1))

@@ -74,7 +74,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         parallel: args.flags.parallelism(),
         force: args.flags.force,
         extra_tags: Default::default(),
-        on_event: printer(settings.json, args.flags.log_mode.as_str()),
+        on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
         git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
         extra_labels: Default::default(),
         cache_from: Default::default(),

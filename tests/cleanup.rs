@@ -390,6 +390,17 @@ fn a_branch_deleted_at_origin_loses_its_images() {
         "{}",
         text(&real)
     );
+    // The summary per repository, on stderr: one tag kept, one deleted.
+    let err = String::from_utf8_lossy(&real.get_output().stderr).to_string();
+    let row = err
+        .lines()
+        .find(|l| l.starts_with(&format!("{}/proj/app ", p.reg.host)))
+        .unwrap_or_else(|| panic!("no summary row: {err}"));
+    assert_eq!(
+        row.split_whitespace().collect::<Vec<_>>()[1..],
+        ["1", "1"],
+        "{err}"
+    );
     assert_eq!(p.tags(), vec![base]);
 }
 

@@ -187,6 +187,7 @@ async fn finish(
     vendor: &VendorArgs,
 ) -> anyhow::Result<ExitCode> {
     let out = cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
+    output::table(&summary(plan));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
         out.deleted_manifests, out.deleted_tags
@@ -209,6 +210,23 @@ async fn finish(
     }
     output::result(result)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per repository: tags kept and deleted.
+fn summary(plan: &policy::Plan) -> String {
+    let mut rows: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for i in &plan.items {
+        let r = rows.entry(i.tag.repository.to_string()).or_default();
+        match i.decision {
+            policy::Decision::Keep => r.0 += 1,
+            policy::Decision::Delete => r.1 += 1,
+        }
+    }
+    let mut s = format!("{:<50} {:>6} {:>8}\n", "REPOSITORY", "KEPT", "DELETED");
+    for (repo, (kept, deleted)) in rows {
+        s.push_str(&format!("{repo:<50} {kept:>6} {deleted:>8}\n"));
+    }
+    s
 }
 
 pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitCode> {

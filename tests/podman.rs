@@ -303,3 +303,104 @@ fn push_with_daemon_honours_insecure_registry_on_podman() {
     let cfg = skopeo::config(&reg, "ppush/a:v1").expect("pushed by Podman");
     assert_eq!(cfg["config"]["Labels"]["slipway.image"], "a");
 }
+
+/// Removes Podman's per-host CA directory on drop.
+struct CertsD(std::path::PathBuf);
+
+impl Drop for CertsD {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn private_base_images_are_pulled_with_docker_and_podman_credentials() {
+    let reg = Registry::tls_auth();
+    let (user, pass) = reg.creds.clone().expect("creds");
+    // Podman reads a registry's CA from /etc/containers/certs.d/HOST.
+    let certs_d = CertsD(std::path::PathBuf::from("/etc/containers/certs.d").join(&reg.host));
+    std::fs::create_dir_all(&certs_d.0).expect("mkdir certs.d");
+    std::fs::copy(reg.ca_cert.as_ref().expect("ca"), certs_d.0.join("ca.crt")).expect("ca");
+    let d = tempfile::tempdir().expect("tmp");
+    let saved = d.path().join("base.tar");
+    let st = std::process::Command::new("/usr/bin/docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(support::base_image())
+        .status()
+        .expect("docker save");
+    assert!(st.success());
+    let docker_cfg = reg.docker_config_dir();
+    let base = format!("{}/private/pbase:1", reg.host);
+    support::slipway()
+        .env("DOCKER_CONFIG", docker_cfg.path())
+        .env("XDG_CACHE_HOME", d.path().join("cache"))
+        .args(["push-archive"])
+        .arg(&saved)
+        .arg(&base)
+        .assert()
+        .success();
+    let project = d.path().join("p");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    support::write_tree(
+        &project,
+        &[
+            (
+                "werf.yaml",
+                "project: ppriv\nconfigVersion: 1\n---\nimage: a\n",
+            ),
+            ("Dockerfile", &format!("FROM {base}\nCOPY stamp /stamp\n")),
+            ("stamp", &nonce),
+        ],
+    );
+    let forget_base = || {
+        let _ = std::process::Command::new("podman")
+            .args(["rmi", "-f", &base])
+            .output();
+    };
+    let empty = tempfile::tempdir().expect("tmp");
+    let no_podman_auth = d.path().join("no-auth.json");
+    // No credentials anywhere: the registry refuses Podman.
+    forget_base();
+    let out = slipway(&project)
+        .env("DOCKER_CONFIG", empty.path())
+        .env("REGISTRY_AUTH_FILE", &no_podman_auth)
+        .args(["build", "--force"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_lowercase();
+    assert!(
+        err.contains("unauthorized")
+            || err.contains("authentication required")
+            || err.contains("401"),
+        "{err}"
+    );
+    // docker's config.json, sent as X-Registry-Config.
+    let out = slipway(&project)
+        .env("DOCKER_CONFIG", docker_cfg.path())
+        .env("REGISTRY_AUTH_FILE", &no_podman_auth)
+        .args(["--log-level", "trace", "build", "--force"])
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
+    // Podman's own auth file (`podman login` writes this shape).
+    forget_base();
+    let auth = d.path().join("auth.json");
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    };
+    std::fs::write(
+        &auth,
+        format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{b64}\"}}}}}}", reg.host),
+    )
+    .expect("auth.json");
+    slipway(&project)
+        .env("DOCKER_CONFIG", empty.path())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["build", "--force"])
+        .assert()
+        .success();
+    assert!(reg.count_requests("GET", "/v2/private/pbase/manifests/") >= 2);
+}

@@ -122,15 +122,7 @@ impl Keychain {
     /// Credentials for `host` (`host[:port]`), or `None` for anonymous access.
     pub fn lookup(&self, host: &str) -> Result<Option<Found>, AuthError> {
         if let Some(path) = self.config_path().filter(|p| p.is_file()) {
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
-            let cfg: DockerConfig = serde_json::from_str(&text).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
+            let (cfg, shown) = read_config(&path)?;
             let keys = host_keys(host);
             if let Some(helper) = keys.iter().find_map(|k| cfg.cred_helpers.get(k)) {
                 return helper_get(helper, host);
@@ -150,15 +142,7 @@ impl Keychain {
             }
         }
         for path in self.podman_auth_files.iter().filter(|p| p.is_file()) {
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
-            let cfg: DockerConfig = serde_json::from_str(&text).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
+            let (cfg, shown) = read_config(path)?;
             if let Some(entry) = host_keys(host).iter().find_map(|k| cfg.auths.get(k))
                 && let Some(c) = entry_credential(entry, &shown)?
             {
@@ -177,6 +161,19 @@ impl Keychain {
                 .to_string(),
         }))
     }
+}
+
+/// Read a docker config.json (or Podman's auth.json, the same `auths` shape); returns it
+/// with the path as errors and sources name it.
+fn read_config(path: &std::path::Path) -> Result<(DockerConfig, String), AuthError> {
+    let shown = path.display().to_string();
+    let err = |cause: String| AuthError::Config {
+        path: shown.clone(),
+        cause,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let cfg = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    Ok((cfg, shown))
 }
 
 /// The keys docker may have written for a host.

@@ -895,3 +895,26 @@ fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
     p.cleanup(&[]).success();
     assert_eq!(skopeo::tags(&p.reg, "proj/old"), old_base);
 }
+
+/// werf: an unchanged image published again by a later commit is tied to that commit too,
+/// so a policy that looks at recent commits keeps it (with only its first commit, 10 days
+/// old, it would go).
+#[test]
+fn a_re_tagged_unchanged_image_lives_by_its_newest_commit() {
+    let p = Project::new("cleanup-retag");
+    std::fs::write(
+        p.work.join("werf.yaml"),
+        "project: cleanup-retag\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references:\n      branch: main\n    imagesPerReference:\n      in: 72h\n---\nimage: app\n",
+    )
+    .expect("write");
+    p.commit("base", 10);
+    let a = p.publish();
+    p.commit("second", 9);
+    let b = p.publish();
+    // Back to the first content one day ago: the same image, published (re-tagged) again.
+    p.commit("base", 1);
+    assert_eq!(p.publish(), a, "same files, same image");
+    let plan = p.plan(&[]);
+    assert_eq!(kept(&plan), vec![a.clone()], "{plan:?}");
+    assert_eq!(plan[&b].0, "delete");
+}

@@ -164,3 +164,242 @@ fn failures_are_located_and_never_look_built_on_podman() {
         "BuildKit refusal names Podman"
     );
 }
+
+#[test]
+fn secrets_reach_run_mounts_and_stay_out_of_the_image_on_podman() {
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let token = format!("tok-{nonce}-env");
+    let plain = format!("val-{nonce}-plain");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: psecret\nconfigVersion: 1\n---\nimage: a\nsecrets:\n  - env: PSECRET_TOKEN\n  - id: plain\n    value: {{ env \"PSECRET_PLAIN\" }}\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY . /ctx/\nRUN --mount=type=secret,id=PSECRET_TOKEN --mount=type=secret,id=plain sha256sum /run/secrets/PSECRET_TOKEN /run/secrets/plain | cut -d' ' -f1 > /sums\n",
+                    support::BASE_IMAGE
+                ),
+            ),
+            ("stamp", &nonce),
+        ],
+    );
+    let out = slipway(d.path())
+        .env("PSECRET_TOKEN", &token)
+        .env("PSECRET_PLAIN", &plain)
+        .args(["--log-level", "trace", "build"])
+        .assert()
+        .success();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(
+        !printed.contains(&token) && !printed.contains(&plain),
+        "{printed}"
+    );
+    // The image's files, read through `podman image mount` (containers cannot run here).
+    let mount = std::process::Command::new("podman")
+        .args(["image", "mount", "psecret/a:latest"])
+        .output()
+        .expect("podman image mount");
+    assert!(mount.status.success(), "{mount:?}");
+    let root = std::path::PathBuf::from(String::from_utf8_lossy(&mount.stdout).trim());
+    let sums = std::fs::read_to_string(root.join("sums")).expect("/sums");
+    let ctx: Vec<String> = std::fs::read_dir(root.join("ctx"))
+        .expect("/ctx")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    let _ = std::process::Command::new("podman")
+        .args(["image", "unmount", "psecret/a:latest"])
+        .output();
+    let sha = |s: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(s.as_bytes()))
+    };
+    assert_eq!(sums, format!("{}\n{}\n", sha(&token), sha(&plain)));
+    assert!(
+        ctx.iter().all(|f| !f.starts_with(".slipway-secret")),
+        "a secret file stayed in the context: {ctx:?}"
+    );
+    // No layer holds either value.
+    let podman = support::podman_with_base_image();
+    let saved = support::block_on(async move {
+        use futures::StreamExt;
+        let mut s = podman.export_image("psecret/a:latest");
+        let mut all = Vec::new();
+        while let Some(c) = s.next().await {
+            all.extend_from_slice(&c.expect("export"));
+        }
+        all
+    });
+    let hay = String::from_utf8_lossy(&saved);
+    assert!(!hay.contains(&token) && !hay.contains(&plain));
+    // ssh: is refused on Podman, naming it.
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        "project: psecret\nconfigVersion: 1\n---\nimage: a\nssh: default\n",
+    )
+    .expect("write");
+    let out = slipway(d.path())
+        .env("SSH_AUTH_SOCK", "/nonexistent.sock")
+        .arg("build")
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(err.contains("ssh") && err.contains("Podman"), "{err}");
+}
+
+#[test]
+fn push_with_daemon_honours_insecure_registry_on_podman() {
+    let reg = Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: ppush\nconfigVersion: 1\n---\nimage: a\n",
+            ),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY stamp /stamp\n", support::BASE_IMAGE),
+            ),
+            ("stamp", &nonce),
+        ],
+    );
+    let out = slipway(d.path())
+        .args([
+            "--images-repo",
+            &format!("{}/ppush", reg.host),
+            "--insecure-registry",
+            &reg.host,
+            "build-and-publish",
+            "--push-with-daemon",
+            "--tag-custom",
+            "v1",
+        ])
+        .assert();
+    let o = out.get_output();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let cfg = skopeo::config(&reg, "ppush/a:v1").expect("pushed by Podman");
+    assert_eq!(cfg["config"]["Labels"]["slipway.image"], "a");
+}
+
+/// Removes Podman's per-host CA directory on drop.
+struct CertsD(std::path::PathBuf);
+
+impl Drop for CertsD {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn private_base_images_are_pulled_with_docker_and_podman_credentials() {
+    let reg = Registry::tls_auth();
+    let (user, pass) = reg.creds.clone().expect("creds");
+    // Podman reads a registry's CA from /etc/containers/certs.d/HOST.
+    let certs_d = CertsD(std::path::PathBuf::from("/etc/containers/certs.d").join(&reg.host));
+    std::fs::create_dir_all(&certs_d.0).expect("mkdir certs.d");
+    std::fs::copy(reg.ca_cert.as_ref().expect("ca"), certs_d.0.join("ca.crt")).expect("ca");
+    let d = tempfile::tempdir().expect("tmp");
+    let saved = d.path().join("base.tar");
+    let st = std::process::Command::new("/usr/bin/docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(support::base_image())
+        .status()
+        .expect("docker save");
+    assert!(st.success());
+    let docker_cfg = reg.docker_config_dir();
+    let base = format!("{}/private/pbase:1", reg.host);
+    support::slipway()
+        .env("DOCKER_CONFIG", docker_cfg.path())
+        .env("XDG_CACHE_HOME", d.path().join("cache"))
+        .args(["push-archive"])
+        .arg(&saved)
+        .arg(&base)
+        .assert()
+        .success();
+    let project = d.path().join("p");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    support::write_tree(
+        &project,
+        &[
+            (
+                "werf.yaml",
+                "project: ppriv\nconfigVersion: 1\n---\nimage: a\n",
+            ),
+            ("Dockerfile", &format!("FROM {base}\nCOPY stamp /stamp\n")),
+            ("stamp", &nonce),
+        ],
+    );
+    let forget_base = || {
+        let _ = std::process::Command::new("podman")
+            .args(["rmi", "-f", &base])
+            .output();
+    };
+    let empty = tempfile::tempdir().expect("tmp");
+    let no_podman_auth = d.path().join("no-auth.json");
+    // No credentials anywhere: the registry refuses Podman.
+    forget_base();
+    let out = slipway(&project)
+        .env("DOCKER_CONFIG", empty.path())
+        .env("REGISTRY_AUTH_FILE", &no_podman_auth)
+        .args(["build", "--force"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_lowercase();
+    assert!(
+        err.contains("unauthorized")
+            || err.contains("authentication required")
+            || err.contains("401"),
+        "{err}"
+    );
+    // docker's config.json, sent as X-Registry-Config.
+    let out = slipway(&project)
+        .env("DOCKER_CONFIG", docker_cfg.path())
+        .env("REGISTRY_AUTH_FILE", &no_podman_auth)
+        .args(["--log-level", "trace", "build", "--force"])
+        .assert()
+        .success();
+    let printed = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
+    // Podman's own auth file (`podman login` writes this shape).
+    forget_base();
+    let auth = d.path().join("auth.json");
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    };
+    std::fs::write(
+        &auth,
+        format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{b64}\"}}}}}}", reg.host),
+    )
+    .expect("auth.json");
+    slipway(&project)
+        .env("DOCKER_CONFIG", empty.path())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["build", "--force"])
+        .assert()
+        .success();
+    assert!(reg.count_requests("GET", "/v2/private/pbase/manifests/") >= 2);
+}

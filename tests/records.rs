@@ -6,24 +6,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use support::{Registry, skopeo};
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use support::git;
 
 fn slipway(dir: &Path, reg: &Registry, mode: &str) -> assert_cmd::Command {
     let mut c = support::slipway();
@@ -42,21 +28,8 @@ fn slipway(dir: &Path, reg: &Registry, mode: &str) -> assert_cmd::Command {
 }
 
 fn signatures(dir: &Path, reg: &Registry, mode: &str) -> Vec<(String, String)> {
-    let out = slipway(dir, reg, mode)
-        .args(["--json", "images"])
-        .assert()
-        .success();
-    let v: serde_json::Value = support::json_result(&out.get_output().stdout);
-    v["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .map(|i| {
-            (
-                i["name"].as_str().expect("name").to_string(),
-                i["signature"].as_str().expect("sig").to_string(),
-            )
-        })
+    support::signatures(&mut slipway(dir, reg, mode))
+        .into_iter()
         .collect()
 }
 

@@ -7,52 +7,16 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use support::git;
 
 /// `slipway images --json` signatures by image name.
 fn sigs(dir: &Path) -> std::collections::BTreeMap<String, String> {
-    let out = support::slipway()
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
+    let mut c = support::slipway();
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .arg("--dir")
-        .arg(dir)
-        .args(["--json", "images"])
-        .assert()
-        .success();
-    let v: serde_json::Value = support::json_result(&out.get_output().stdout);
-    v["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .map(|i| {
-            (
-                i["name"].as_str().expect("name").to_string(),
-                i["signature"].as_str().expect("sig").to_string(),
-            )
-        })
-        .collect()
+        .arg(dir);
+    support::signatures(&mut c)
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {

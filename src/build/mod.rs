@@ -275,6 +275,10 @@ pub async fn build(
             }
         },
     };
+    let podman = engine::detect(docker)
+        .await
+        .map(|e| e.is_podman())
+        .unwrap_or(false);
     let mut session_data: BTreeMap<Option<String>, SessionData> = BTreeMap::new();
     let auth_sock = crate::settings::host_env::ssh_auth_sock().map(str::to_string);
     for img in &selected {
@@ -284,7 +288,11 @@ pub async fn build(
             (false, _) => "secrets",
             (true, Some(_)) => "ssh",
         };
-        if let Err(why) = &buildkit {
+        // Podman's builder takes secrets itself (see `run_podman_with_secrets`).
+        let podman_secrets = podman && what == "secrets" && ssh.is_none();
+        if let Err(why) = &buildkit
+            && !podman_secrets
+        {
             return Err(BuildError::NeedsBuildKit {
                 image: img.display_name().to_string(),
                 what,
@@ -304,10 +312,6 @@ pub async fn build(
         );
     }
     let buildkit = buildkit.ok();
-    let podman = engine::detect(docker)
-        .await
-        .map(|e| e.is_podman())
-        .unwrap_or(false);
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
     let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
     let mut started: Vec<Option<String>> = Vec::new();
@@ -484,6 +488,20 @@ async fn build_one(
         }
     };
     let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
+    let mut extra_files = extra_files;
+    let mut podman_secrets: Vec<(String, String)> = Vec::new();
+    if how.buildkit.is_none() && how.podman {
+        // Podman moves these files out of the context before building (never in the image).
+        let salt = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        for (k, (id, value)) in how.session.secrets.iter().enumerate() {
+            let file = format!(".slipway-secret-{salt}-{k}");
+            extra_files.push((file.clone(), value.to_vec()));
+            podman_secrets.push((id.to_string(), file));
+        }
+    }
     let (rx, writer) = context::stream_tar(entries, extra_files);
     let body = tokio_stream_of(rx);
 
@@ -561,7 +579,19 @@ async fn build_one(
             let creds = base_image_credentials(&dockerfile_text, &args_for_from, &opts.keychain)
                 .await
                 .map_err(fail)?;
-            run_classic(docker, b.build(), creds, body, &dockerfile_text, &mut log).await
+            if podman_secrets.is_empty() {
+                run_classic(docker, b.build(), creds, body, &dockerfile_text, &mut log).await
+            } else {
+                run_podman_with_secrets(
+                    b.build(),
+                    creds,
+                    &podman_secrets,
+                    body,
+                    &dockerfile_text,
+                    &mut log,
+                )
+                .await
+            }
         }
     };
     let image_id = match ran.map_err(fail)? {
@@ -836,8 +866,7 @@ async fn run_classic(
     log: &mut impl FnMut(&str),
 ) -> Ran {
     let mut stream = docker.build_image(options, credentials, Some(bollard::body_stream(body)));
-    let mut current_step = String::new();
-    let mut image_id = None;
+    let mut progress = ClassicProgress::default();
     while let Some(item) = stream.next().await {
         let info = match item {
             Ok(i) => i,
@@ -853,13 +882,35 @@ async fn run_classic(
             }
             Err(e) => return Err(format!("build failed: {e}")),
         };
+        if let Some(failed) = progress.feed(info, dockerfile_text, log) {
+            return Ok(Err(failed));
+        }
+    }
+    Ok(Ok(progress.image_id))
+}
+
+/// Reads the classic builder's JSON messages (Docker's and Podman's): steps, output, the
+/// image ID, a failed step put back on its Dockerfile line.
+#[derive(Default)]
+struct ClassicProgress {
+    current_step: String,
+    image_id: Option<String>,
+}
+
+impl ClassicProgress {
+    fn feed(
+        &mut self,
+        info: bollard::models::BuildInfo,
+        dockerfile_text: &str,
+        log: &mut impl FnMut(&str),
+    ) -> Option<StepFailure> {
         if let Some(s) = &info.stream {
             for line in s.lines().filter(|l| !l.trim().is_empty()) {
                 if line.starts_with("Step ") || dockerfile::is_podman_step(line) {
-                    current_step = line.to_string();
+                    self.current_step = line.to_string();
                 }
                 if let Some(id) = line.strip_prefix("Successfully built ") {
-                    image_id = Some(id.trim().to_string());
+                    self.image_id = Some(id.trim().to_string());
                 }
                 log(line);
             }
@@ -867,28 +918,106 @@ async fn run_classic(
         if let Some(aux) = &info.aux
             && let Some(id) = &aux.id
         {
-            image_id = Some(id.clone());
+            self.image_id = Some(id.clone());
         }
-        if let Some(err) = info.error_detail {
-            let (line, step) = if dockerfile::is_podman_step(&current_step) {
-                (
-                    dockerfile::locate_podman_step(dockerfile_text, &current_step),
-                    current_step.split_once(": ").map(|x| x.1),
-                )
-            } else {
-                (
-                    dockerfile::locate_step(dockerfile_text, &current_step),
-                    current_step.split_once(" : ").map(|x| x.1),
-                )
-            };
-            return Ok(Err(StepFailure {
-                line,
-                step: step.unwrap_or(&current_step).to_string(),
-                message: err.message.unwrap_or_default(),
-            }));
+        let err = info.error_detail?;
+        let step = &self.current_step;
+        let (line, text) = if dockerfile::is_podman_step(step) {
+            (
+                dockerfile::locate_podman_step(dockerfile_text, step),
+                step.split_once(": ").map(|x| x.1),
+            )
+        } else {
+            (
+                dockerfile::locate_step(dockerfile_text, step),
+                step.split_once(" : ").map(|x| x.1),
+            )
+        };
+        Some(StepFailure {
+            line,
+            step: text.unwrap_or(step).to_string(),
+            message: err.message.unwrap_or_else(|| "the build failed".into()),
+        })
+    }
+}
+
+/// werf `secrets:` on Podman: its Docker-compatible `/build` takes a `secrets` parameter
+/// (as podman-remote sends it): each secret travels as a file in the context, which Podman
+/// moves out of the context before the build starts, and `RUN --mount=type=secret` reads
+/// it. bollard has no such parameter, so this one request is made here.
+async fn run_podman_with_secrets(
+    options: bollard::query_parameters::BuildImageOptions,
+    credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
+    secrets: &[(String, String)],
+    body: impl futures::Stream<Item = bytes::Bytes> + Send + 'static,
+    dockerfile_text: &str,
+    log: &mut impl FnMut(&str),
+) -> Ran {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let ep = daemon_http::endpoint_from_env()?;
+    let specs: Vec<String> = secrets
+        .iter()
+        .map(|(id, file)| format!("id={id},src={file}"))
+        .collect();
+    let specs = serde_json::to_string(&specs).map_err(|e| e.to_string())?;
+    let query = serde_urlencoded::to_string(&options).map_err(|e| e.to_string())?
+        + "&"
+        + &serde_urlencoded::to_string([("secrets", specs)]).map_err(|e| e.to_string())?;
+    let frames = http_body_util::StreamBody::new(
+        body.map(|b| Ok::<_, std::io::Error>(hyper::body::Frame::data(b))),
+    );
+    let mut req = http::Request::post(format!("/build?{query}"))
+        .header(http::header::HOST, "docker")
+        .header(http::header::CONTENT_TYPE, "application/x-tar");
+    if let Some(c) = &credentials {
+        let json = serde_json::to_vec(c).map_err(|e| e.to_string())?;
+        req = req.header(
+            "X-Registry-Config",
+            base64::engine::general_purpose::URL_SAFE.encode(json),
+        );
+    }
+    let req = req
+        .body(BodyExt::boxed_unsync(frames))
+        .map_err(|e| e.to_string())?;
+    let resp = daemon_http::send(&ep, "/build", req)
+        .await
+        .map_err(|e| format!("build failed: {e}"))?;
+    let mut body = resp.into_body();
+    let mut progress = ClassicProgress::default();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("build failed: {e}"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(n) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=n).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<bollard::models::BuildInfo>(&line) {
+                Ok(mut info) => {
+                    // A message with only `error` (no `errorDetail`) is a failure too.
+                    if info.error_detail.is_none()
+                        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line)
+                        && let Some(e) = v["error"].as_str()
+                    {
+                        info.error_detail = Some(bollard::models::ErrorDetail {
+                            code: None,
+                            message: Some(e.to_string()),
+                        });
+                    }
+                    if let Some(failed) = progress.feed(info, dockerfile_text, log) {
+                        return Ok(Err(failed));
+                    }
+                }
+                Err(e) => tracing::debug!("unreadable /build message: {e}"),
+            }
         }
     }
-    Ok(Ok(image_id))
+    Ok(Ok(progress.image_id))
 }
 
 fn tokio_stream_of(

@@ -31,6 +31,11 @@ impl SecretValues {
     pub fn get(&self, id: &str) -> Option<&[u8]> {
         self.0.get(id).map(Vec::as_slice)
     }
+
+    /// Every (id, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
 }
 
 /// `~/x` from HOME, a relative path from the project directory (as werf reads `src`).

@@ -49,6 +49,8 @@ pub enum PublishError {
     NotBuilt(String),
     #[error("exporting image {image} from the daemon: {cause}")]
     Export { image: String, cause: String },
+    #[error("pushing image {image} with the daemon (--push-with-daemon): {cause}")]
+    DaemonPush { image: String, cause: String },
     #[error("reading the exported image {image}: {cause}")]
     Archive { image: String, cause: String },
 }
@@ -244,6 +246,12 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 .cloned()
                 .ok_or(PublishError::NoRepo)?;
             if opts.push_with_daemon {
+                // Podman verifies TLS even for loopback registries unless told otherwise.
+                let policy = settings.registry_policy(&repository.host);
+                let podman_insecure = (policy.insecure || policy.allow_http || policy.skip_verify)
+                    && build::engine::detect(&docker)
+                        .await
+                        .is_ok_and(|e| e.is_podman());
                 let d = daemon_push(
                     &docker,
                     &client,
@@ -251,6 +259,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     &repository,
                     &p.wanted.tags,
                     p.label(),
+                    podman_insecure,
                 )
                 .await?;
                 results.insert(p.wanted.name.clone(), d);
@@ -470,10 +479,11 @@ async fn daemon_push(
     repo: &Repository,
     tags: &[String],
     label: &str,
+    podman_insecure: bool,
 ) -> Result<String, PublishError> {
     use bollard::auth::DockerCredentials;
     use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
-    let err = |cause: String| PublishError::Export {
+    let err = |cause: String| PublishError::DaemonPush {
         image: label.to_string(),
         cause,
     };
@@ -504,6 +514,12 @@ async fn daemon_push(
             )
             .await
             .map_err(|e| err(format!("tagging {name}:{tag}: {e}")))?;
+        if podman_insecure {
+            podman_push_insecure(&name, tag, creds.as_ref())
+                .await
+                .map_err(|e| err(format!("podman push {name}:{tag}: {e}")))?;
+            continue;
+        }
         let mut stream = docker.push_image(
             &name,
             Some(PushImageOptionsBuilder::default().tag(tag).build()),
@@ -524,6 +540,50 @@ async fn daemon_push(
         .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
     push::verify(client, repo, tags, &digest).await?;
     Ok(digest)
+}
+
+/// Podman's push with `tlsVerify=false` (its Docker-compatible endpoint takes the
+/// parameter; bollard has no field for it), for `--insecure-registry` and loopback hosts,
+/// which Podman, unlike dockerd, does not treat as insecure by itself.
+async fn podman_push_insecure(
+    name: &str,
+    tag: &str,
+    creds: Option<&bollard::auth::DockerCredentials>,
+) -> Result<(), String> {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let ep = build::daemon_http::endpoint_from_env()?;
+    let query = serde_urlencoded::to_string([("tag", tag), ("tlsVerify", "false")])
+        .map_err(|e| e.to_string())?;
+    let path: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let auth =
+        serde_json::to_vec(&creds.cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let req = http::Request::post(format!("/images/{path}/push?{query}"))
+        .header(http::header::HOST, "docker")
+        .header(
+            "X-Registry-Auth",
+            base64::engine::general_purpose::URL_SAFE.encode(auth),
+        )
+        .body(build::daemon_http::empty())
+        .map_err(|e| e.to_string())?;
+    let resp = build::daemon_http::send(&ep, "push", req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    for line in body.split(|&b| b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(e) = v["errorDetail"]["message"].as_str().or(v["error"].as_str()) {
+            return Err(e.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Labels that name the git branch and tag a publish tags by, so that cleanup's

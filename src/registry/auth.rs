@@ -1,6 +1,6 @@
 //! Credentials per registry host, found where docker finds them: `$DOCKER_CONFIG/config.json`
-//! (or `~/.docker/config.json`) `auths`, `credHelpers`, `credsStore`; then the
-//! `--registry-username`/`--registry-password` settings (`SLIPWAY_REGISTRY_*`, werf's
+//! (or `~/.docker/config.json`) `auths`, `credHelpers`, `credsStore`; then Podman's auth
+//! file (`podman login`); then the `--registry-username`/`--registry-password` settings (`SLIPWAY_REGISTRY_*`, werf's
 //! `WERF_REPO_*`). Secrets live only in [`Credential`], whose `Debug` redacts them.
 
 use std::collections::BTreeMap;
@@ -80,6 +80,9 @@ pub struct Keychain {
     pub docker_config_dir: Option<PathBuf>,
     /// Explicit credentials from settings (`--registry-username/--registry-password`).
     pub explicit: Option<(String, String)>,
+    /// Podman's auth files (`podman login`), read after docker's config: the same `auths`
+    /// format (containers-auth.json(5)).
+    pub podman_auth_files: Vec<PathBuf>,
 }
 
 impl Keychain {
@@ -89,6 +92,7 @@ impl Keychain {
         Keychain {
             docker_config_dir: dir,
             explicit,
+            podman_auth_files: crate::settings::host_env::podman_auth_files(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Keychain {
             Some(dir) => Keychain {
                 docker_config_dir: Some(dir.clone()),
                 explicit,
+                podman_auth_files: crate::settings::host_env::podman_auth_files(),
             },
             None => Self::from_env(explicit),
         }
@@ -117,15 +122,7 @@ impl Keychain {
     /// Credentials for `host` (`host[:port]`), or `None` for anonymous access.
     pub fn lookup(&self, host: &str) -> Result<Option<Found>, AuthError> {
         if let Some(path) = self.config_path().filter(|p| p.is_file()) {
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
-            let cfg: DockerConfig = serde_json::from_str(&text).map_err(|e| AuthError::Config {
-                path: shown.clone(),
-                cause: e.to_string(),
-            })?;
+            let (cfg, shown) = read_config(&path)?;
             let keys = host_keys(host);
             if let Some(helper) = keys.iter().find_map(|k| cfg.cred_helpers.get(k)) {
                 return helper_get(helper, host);
@@ -144,6 +141,17 @@ impl Keychain {
                 return Ok(Some(found));
             }
         }
+        for path in self.podman_auth_files.iter().filter(|p| p.is_file()) {
+            let (cfg, shown) = read_config(path)?;
+            if let Some(entry) = host_keys(host).iter().find_map(|k| cfg.auths.get(k))
+                && let Some(c) = entry_credential(entry, &shown)?
+            {
+                return Ok(Some(Found {
+                    credential: c,
+                    source: format!("{shown} (podman login)"),
+                }));
+            }
+        }
         Ok(self.explicit.as_ref().map(|(u, p)| Found {
             credential: Credential::Basic {
                 username: u.clone(),
@@ -153,6 +161,19 @@ impl Keychain {
                 .to_string(),
         }))
     }
+}
+
+/// Read a docker config.json (or Podman's auth.json, the same `auths` shape); returns it
+/// with the path as errors and sources name it.
+fn read_config(path: &std::path::Path) -> Result<(DockerConfig, String), AuthError> {
+    let shown = path.display().to_string();
+    let err = |cause: String| AuthError::Config {
+        path: shown.clone(),
+        cause,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let cfg = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    Ok((cfg, shown))
 }
 
 /// The keys docker may have written for a host.
@@ -262,12 +283,46 @@ fn helper_get(name: &str, host: &str) -> Result<Option<Found>, AuthError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn podman_login_comes_after_docker_and_before_explicit_settings() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let docker = dir.path().join("docker");
+        std::fs::create_dir_all(&docker).expect("mkdir");
+        std::fs::write(
+            docker.join("config.json"),
+            r#"{"auths":{"d.example":{"auth":"ZHU6ZHA="}}}"#,
+        )
+        .expect("write");
+        // As `podman login p.example -u pu -p pp` writes it.
+        let podman = dir.path().join("auth.json");
+        std::fs::write(
+            &podman,
+            r#"{"auths":{"p.example":{"auth":"cHU6cHA="},"d.example":{"auth":"eDp5"}}}"#,
+        )
+        .expect("write");
+        let k = Keychain {
+            docker_config_dir: Some(docker),
+            explicit: Some(("eu".into(), "ep".into())),
+            podman_auth_files: vec![dir.path().join("missing.json"), podman],
+        };
+        let user = |h: &str| match k.lookup(h).expect("lookup").map(|f| f.credential) {
+            Some(Credential::Basic { username, .. }) => username,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(user("d.example"), "du");
+        assert_eq!(user("p.example"), "pu");
+        assert_eq!(user("other.example"), "eu");
+        let found = k.lookup("p.example").expect("lookup").expect("found");
+        assert!(found.source.contains("podman login"), "{}", found.source);
+    }
+
     fn keychain(json: &str) -> (tempfile::TempDir, Keychain) {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("config.json"), json).expect("write");
         let k = Keychain {
             docker_config_dir: Some(dir.path().to_path_buf()),
             explicit: Some(("envuser".into(), "envpass".into())),
+            podman_auth_files: Vec::new(),
         };
         (dir, k)
     }

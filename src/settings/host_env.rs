@@ -69,6 +69,20 @@ pub fn docker_config_dir() -> Option<PathBuf> {
         .or_else(|| home().map(|h| h.join(".docker")))
 }
 
+/// Podman's auth files, as containers-auth.json(5) finds them: `REGISTRY_AUTH_FILE`, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json`, else (rootful) `/run/containers/0/auth.json`.
+pub fn podman_auth_files() -> Vec<PathBuf> {
+    if let Some(f) = var("REGISTRY_AUTH_FILE") {
+        return vec![PathBuf::from(f)];
+    }
+    let mut out = Vec::new();
+    if let Some(d) = var("XDG_RUNTIME_DIR") {
+        out.push(PathBuf::from(d).join("containers/auth.json"));
+    }
+    out.push(PathBuf::from("/run/containers/0/auth.json"));
+    out
+}
+
 /// `XDG_CACHE_HOME`, else `~/.cache`.
 pub fn cache_home() -> Option<PathBuf> {
     var("XDG_CACHE_HOME")

@@ -84,6 +84,49 @@ pub fn base_image() -> &'static str {
     BASE_IMAGE
 }
 
+/// Run git in `dir` as a fixed test identity (no user config needed); panics with git's
+/// message on failure; returns its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `slipway --json images` in `dir`: image name → content signature.
+pub fn signatures(cmd: &mut assert_cmd::Command) -> std::collections::BTreeMap<String, String> {
+    let out = cmd.args(["--json", "images"]).assert().success();
+    let v = json_result(&out.get_output().stdout);
+    v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().expect("name").to_string(),
+                i["signature"].as_str().expect("sig").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The socket `scripts/setup` starts `podman system service` on
 /// (`SLIPWAY_TEST_PODMAN_HOST` overrides it).
 pub fn podman_host() -> String {

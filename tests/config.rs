@@ -258,14 +258,75 @@ fn good_files_load_into_the_model() {
     );
 }
 
+/// Load werf.yaml `yaml` in a project with a `Dockerfile` and the given files.
+fn load_with(files: &[(&str, &str)], yaml: &str) -> Result<config::Config, String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+    }
+    std::fs::write(dir.path().join("werf.yaml"), yaml).expect("write");
+    config::load(&settings(dir.path())).map_err(|e| e.to_string())
+}
+
 #[test]
-fn rendered_positions_are_marked_when_lines_move() {
+fn errors_point_at_the_template_line_when_rendering_moves_lines() {
+    // Lines removed by a comment above: the error is on the line the user wrote.
     let err = load("{{- /* two\nlines */ -}}\nproject: demo\nconfigVersion: 9\n").expect_err("bad");
+    assert_eq!(err, "werf.yaml:4:16: configVersion must be 1, got 9");
+}
+
+#[test]
+fn errors_inside_a_range_loop_point_at_the_loop_body() {
+    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"a\" \"b\" \"c\" }}\n---\nimage: {{ . }}\n{{- if eq . \"b\" }}\ntargte: x\n{{- end }}\n{{- end }}\n";
+    let err = load_with(&[], yaml).expect_err("bad");
+    assert_eq!(
+        err,
+        "werf.yaml:7:1: unknown key `targte` (did you mean `target`?)"
+    );
+    // A bad value printed by an action: the action's position, the rendered line quoted.
+    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"a\" \"B\" }}\n---\nimage: {{ . }}\n{{- end }}\n";
+    let err = load_with(&[], yaml).expect_err("bad");
+    assert!(err.starts_with("werf.yaml:5:11: image name \"B\""), "{err}");
+    assert!(err.contains("rendered line 6: \"image: B\""), "{err}");
+}
+
+#[test]
+fn errors_inside_an_included_partial_point_at_the_partial() {
+    let partial = "{{- define \"svc\" }}\nimage: {{ .name }}\ndockerfile: Dockerfile\ncontxt: .\n{{- end }}\n";
+    let yaml = "project: demo\nconfigVersion: 1\n---\n{{ include \"svc\" (dict \"name\" \"api\") }}\n---\n{{- include \"svc\" (dict \"name\" \"web\") | nindent 0 }}\n";
+    let err = load_with(&[(".werf/svc.tmpl", partial)], yaml).expect_err("bad");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            ".werf/svc.tmpl:4:1: unknown key `contxt` (did you mean `context`?)",
+            ".werf/svc.tmpl:4:1: unknown key `contxt` (did you mean `context`?)",
+        ]
+    );
+    // YAML syntax broken by a partial: located in the partial.
+    let partial = "{{- define \"bad\" }}\nimage: x\nargs: [a\n{{- end }}\n";
+    let yaml = "project: demo\nconfigVersion: 1\n---\n{{ include \"bad\" . }}\n";
+    let err = load_with(&[(".werf/bad.tmpl", partial)], yaml).expect_err("bad");
     assert!(
-        err.contains("werf.yaml (rendered):2:16: configVersion must be 1"),
+        err.starts_with(".werf/bad.tmpl:") || err.starts_with("werf.yaml:4:"),
         "{err}"
     );
-    assert!(err.contains("line: \"configVersion: 9\""), "{err}");
+    assert!(err.contains("YAML syntax"), "{err}");
+    // `tpl` of a file: located in that file.
+    let yaml =
+        "project: demo\nconfigVersion: 1\n---\n{{ tpl (.Files.Get \"images/one.yaml\") . }}\n";
+    let err = load_with(
+        &[("images/one.yaml", "image: one\n\nplatfrom: [x]\n")],
+        yaml,
+    )
+    .expect_err("bad");
+    assert_eq!(
+        err,
+        "images/one.yaml:3:1: unknown key `platfrom` (did you mean `platform`?)"
+    );
 }
 
 #[test]

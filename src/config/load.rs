@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use serde_saphyr::Spanned;
 
 use super::model::*;
-use super::render::{RenderInput, render};
+use super::render::{RenderInput, render_mapped};
 use crate::settings::Settings;
 
 /// One located problem.
@@ -60,9 +60,53 @@ pub struct Rendered {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub text: String,
-    /// Whether rendering kept every line in place (then rendered positions are source
-    /// positions).
-    pub same_lines: bool,
+    /// Where the rendered text came from; the default maps every position to itself.
+    pub origins: Origins,
+}
+
+/// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
+/// `tpl` text.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    map: Option<gotemplate::SourceMap>,
+    /// File name of each template parse name.
+    files: BTreeMap<String, String>,
+}
+
+/// A rendered position traced back to a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePos {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The text at the position was produced by the action at `line:col`.
+    pub produced: bool,
+}
+
+impl Origins {
+    /// Where rendered `line:col` (1-based, col in characters) of `text` was written.
+    pub fn locate(&self, text: &str, line: usize, col: usize) -> Option<SourcePos> {
+        let map = self.map.as_ref()?;
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let rest = &text[start.min(text.len())..];
+        let within: usize = rest
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(col.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        let o = map.locate(start + within)?;
+        Some(SourcePos {
+            file: self.files.get(&o.name).cloned().unwrap_or(o.name),
+            line: o.line,
+            col: o.col,
+            produced: o.produced,
+        })
+    }
 }
 
 fn plain(file: &str, message: impl Into<String>) -> ConfigErrors {
@@ -142,13 +186,15 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         partials,
         vars: crate::settings::host_env::vars(),
     };
-    let text = render(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
-    let same_lines = text.lines().count() == source.lines().count();
+    let r = render_mapped(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
     Ok(Rendered {
         path,
         dir,
-        text,
-        same_lines,
+        text: r.text,
+        origins: Origins {
+            map: Some(r.map),
+            files: r.files,
+        },
     })
 }
 
@@ -220,17 +266,22 @@ impl Ctx<'_> {
 
     pub(super) fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
         let mut message = message.into();
-        let (file, line) = if self.rendered.same_lines {
-            (self.file.clone(), line)
-        } else {
-            let text = self
-                .rendered
-                .text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or("");
-            message = format!("{message} (position in the rendered text; line: {text:?})");
-            (format!("{} (rendered)", self.file), line)
+        let (file, line, col) = match self.rendered.origins.locate(&self.rendered.text, line, col) {
+            Some(p) => {
+                if p.produced {
+                    let text = self
+                        .rendered
+                        .text
+                        .lines()
+                        .nth(line.saturating_sub(1))
+                        .unwrap_or("");
+                    message = format!(
+                        "{message} (in text the template produced here; rendered line {line}: {text:?})"
+                    );
+                }
+                (p.file, p.line, p.col)
+            }
+            None => (self.file.clone(), line, col),
         };
         self.errors.push(ConfigError {
             file,

@@ -87,20 +87,24 @@ fn bad_files_give_located_errors() {
             "werf.yaml:6:8: more than one nameless image (`image: ~`)",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: Bad_Name\n",
-            "werf.yaml:4:8: image name \"Bad_Name\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: {a: 1}\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a..b\n",
-            "werf.yaml:4:8: image name \"a..b\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: [a, 1]\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: -a\n",
-            "werf.yaml:4:8: image name \"-a\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: []\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: [a]\n",
-            "werf.yaml:4:8: image name must be a string or ~",
+            "project: demo\nconfigVersion: 1\n---\nimage: [a, b]\n---\nimage: b\n",
+            "werf.yaml:6:8: duplicate image name \"b\"",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: ImageName, targetEnv: B}]\n---\nimage: b\n",
+            "werf.yaml:6:3: dependency \"b\": `targetEnv` is for stapel images",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\ndockerfile: Dockerfile\n",
@@ -131,8 +135,8 @@ fn bad_files_give_located_errors() {
             "werf.yaml:5:7: args must be a map of NAME: value",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs:\n  A: [1]\n",
-            "werf.yaml:6:3: args.A must be a string, number or boolean",
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs: [1]\n",
+            "werf.yaml:5:7: args must be a map of NAME: value",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\naddHost: {a: b}\n",
@@ -160,7 +164,7 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: ImageID}]\n---\nimage: b\n",
-            "an import needs targetBuildArg or targetEnv",
+            "an import needs targetBuildArg",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{foo: bar}]\n",
@@ -287,10 +291,16 @@ fn errors_inside_a_range_loop_point_at_the_loop_body() {
         "werf.yaml:7:1: unknown key `targte` (did you mean `target`?)"
     );
     // A bad value printed by an action: the action's position, the rendered line quoted.
-    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"a\" \"B\" }}\n---\nimage: {{ . }}\n{{- end }}\n";
+    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"Dockerfile\" \"Nope\" }}\n---\nimage: {{ lower . }}\ndockerfile: {{ . }}\n{{- end }}\n";
     let err = load_with(&[], yaml).expect_err("bad");
-    assert!(err.starts_with("werf.yaml:5:11: image name \"B\""), "{err}");
-    assert!(err.contains("rendered line 6: \"image: B\""), "{err}");
+    assert!(
+        err.starts_with("werf.yaml:6:16: Dockerfile \"Nope\" not found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rendered line 8: \"dockerfile: Nope\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -327,6 +337,80 @@ fn errors_inside_an_included_partial_point_at_the_partial() {
         err,
         "images/one.yaml:3:1: unknown key `platfrom` (did you mean `platform`?)"
     );
+}
+
+#[test]
+fn werf_directives_slipway_used_to_refuse() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: demo\nconfigVersion: 1\n---\nimage: [api, worker]\nargs: {MODE: 0755, N: 1e3, ON: on, Y: y, F: 1.5, S: \"0755\", L: [a, 1], E: ~, BIG: 12345678901}\nfinal: false\ncacheVersion: v2\n---\nimage: apiServer\nimageSpec: {author: me}\ndisableGitAfterPatch: true\n",
+    )
+    .expect("write");
+    let cfg = config::load(&settings(dir.path())).expect("valid");
+    let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
+    assert_eq!(names, vec!["api", "worker", "apiServer"]);
+    let api = cfg.image(Some("api")).expect("api");
+    let worker = cfg.image(Some("worker")).expect("worker");
+    assert_eq!(api.args, worker.args);
+    let args: Vec<(&str, &str)> = api
+        .args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // As werf prints them: yaml.v2 (YAML 1.1) values through Go's `%v`.
+    assert_eq!(
+        args,
+        vec![
+            ("BIG", "12345678901"),
+            ("E", "<nil>"),
+            ("F", "1.5"),
+            ("L", "[a 1]"),
+            ("MODE", "493"),
+            ("N", "1000"),
+            ("ON", "true"),
+            ("S", "0755"),
+            ("Y", "true"),
+        ]
+    );
+    let warnings: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 5, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("werf.yaml:6:8: `final` (werf ≥ 1.2) is accepted and ignored"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1]
+            .starts_with("werf.yaml:7:15: `cacheVersion` (werf ≥ 1.2) is accepted and ignored"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[2]
+            .starts_with("werf.yaml:9:8: image name \"apiServer\" is accepted as werf accepts it")
+            && warnings[2].ends_with("rename it `api-server`"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[3].contains("`imageSpec`") && warnings[4].contains("`disableGitAfterPatch`"),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn image_name_suggestions_follow_docker_rules() {
+    use slipway::config::load::suggest_image_name;
+    for (name, want) in [
+        ("apiServer", "api-server"),
+        ("_base", "base"),
+        ("My App", "my-app"),
+        ("HTTPProxy", "httpproxy"),
+        ("a..b", "a.b"),
+        ("-a", "a"),
+        ("svc/WebUI", "svc/web-ui"),
+    ] {
+        assert_eq!(suggest_image_name(name), want, "{name}");
+    }
 }
 
 #[test]

@@ -205,7 +205,11 @@ fn display_name(path: &Path, dir: &Path) -> String {
 /// Find, render, parse and validate. Touches nothing but the files it reads.
 pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     let rendered = render_config(settings)?;
-    parse(&rendered)
+    let cfg = parse(&rendered)?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(cfg)
 }
 
 type Doc = BTreeMap<String, Spanned<Json>>;
@@ -226,6 +230,10 @@ const IMAGE_KEYS: &[&str] = &[
     "staged",
     "secrets",
     "labels",
+    "final",
+    "cacheVersion",
+    "imageSpec",
+    "disableGitAfterPatch",
 ];
 const META_KEYS: &[&str] = &[
     "project",
@@ -253,6 +261,7 @@ pub(super) struct Ctx<'a> {
     file: String,
     rendered: &'a Rendered,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -265,7 +274,17 @@ impl Ctx<'_> {
     }
 
     pub(super) fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
-        let mut message = message.into();
+        let e = self.located(line, col, message.into());
+        self.errors.push(e);
+    }
+
+    /// A located warning: accepted, but the user should know.
+    pub(super) fn warn_at(&mut self, loc: &serde_saphyr::Location, message: impl Into<String>) {
+        let e = self.located(loc.line() as usize, loc.column() as usize, message.into());
+        self.warnings.push(e);
+    }
+
+    fn located(&self, line: usize, col: usize, mut message: String) -> ConfigError {
         let (file, line, col) = match self.rendered.origins.locate(&self.rendered.text, line, col) {
             Some(p) => {
                 if p.produced {
@@ -283,12 +302,12 @@ impl Ctx<'_> {
             }
             None => (self.file.clone(), line, col),
         };
-        self.errors.push(ConfigError {
+        ConfigError {
             file,
             line,
             col,
             message,
-        });
+        }
     }
 
     /// Location of `key:` in a document, found from its value's position.
@@ -318,24 +337,29 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         file: file.clone(),
         rendered,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
-    let docs: Vec<Option<Doc>> = match serde_saphyr::from_multiple(&rendered.text) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            match e.location() {
-                Some(loc) => cx.at(&loc, format!("YAML syntax: {first}")),
-                None => cx.errors.push(ConfigError {
-                    file,
-                    line: 0,
-                    col: 0,
-                    message: format!("YAML syntax: {first}"),
-                }),
+    // werf decodes with yaml.v2: YAML 1.1, where `0755` is octal and `on` is true.
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let docs: Vec<Option<Doc>> =
+        match serde_saphyr::from_multiple_with_options(&rendered.text, opts) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = e.to_string();
+                let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                match e.location() {
+                    Some(loc) => cx.at(&loc, format!("YAML syntax: {first}")),
+                    None => cx.errors.push(ConfigError {
+                        file,
+                        line: 0,
+                        col: 0,
+                        message: format!("YAML syntax: {first}"),
+                    }),
+                }
+                return Err(ConfigErrors(cx.errors));
             }
-            return Err(ConfigErrors(cx.errors));
-        }
-    };
+        };
     let mut docs = docs.into_iter().flatten().filter(|d| !d.is_empty());
     let Some(meta) = docs.next() else {
         return Err(plain(
@@ -418,7 +442,7 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
             );
             continue;
         };
-        if let Some(img) = parse_image(&mut cx, &doc, name_v) {
+        for img in parse_image(&mut cx, &doc, name_v) {
             if images.iter().any(|i| i.name == img.name) {
                 match &img.name {
                     Some(n) => cx.at(&name_v.referenced, format!("duplicate image name {n:?}")),
@@ -438,7 +462,9 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         cx.errors.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(cx.errors));
     }
+    cx.warnings.sort_by_key(|e| (e.line, e.col));
     Ok(Config {
+        warnings: cx.warnings,
         project,
         config_version: 1,
         path: rendered.path.clone(),
@@ -528,6 +554,28 @@ fn string_list(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Vec<String> {
     }
 }
 
+/// werf's `args`: each value as Go's `%v` prints what yaml.v2 decoded (`0755` → `493`,
+/// `1e3` → `1000`, `on` → `true`, `~` → `<nil>`, a list → `[a b]`).
+fn go_value_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
+    match &v.value {
+        Json::Object(m) => m
+            .iter()
+            .map(|(k, val)| {
+                let g = super::render::json_to_value(val);
+                (k.clone(), gotemplate::fmt::sprint_value(&g))
+            })
+            .collect(),
+        Json::Null => BTreeMap::new(),
+        _ => {
+            cx.at(
+                &v.referenced,
+                format!("{what} must be a map of NAME: value"),
+            );
+            BTreeMap::new()
+        }
+    }
+}
+
 fn string_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
     match &v.value {
         Json::Object(m) => {
@@ -586,24 +634,98 @@ fn inside(dir: &Path, base: &Path, rel: &str) -> Option<PathBuf> {
     out.starts_with(dir).then_some(out)
 }
 
-fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<ImageConfig> {
-    let name = match &name_v.value {
-        Json::Null => None,
-        Json::String(s) if s == "~" => None,
-        Json::String(s) => {
-            if !is_image_name(s) {
-                cx.at(&name_v.referenced, format!("image name {s:?} is not a valid repository path (lowercase letters, digits, `.`, `_`, `-`, `/`)"));
+/// A name werf accepts that is not a docker repository path (`apiServer`, `_base`): werf
+/// takes any string, and the name fails only where it becomes a repository path.
+fn check_image_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) {
+    if is_image_name(name) {
+        return;
+    }
+    let suggestion = suggest_image_name(name);
+    let hint = if suggestion.is_empty() {
+        String::new()
+    } else {
+        format!("; rename it `{suggestion}`")
+    };
+    cx.warn_at(loc, format!("image name {name:?} is accepted as werf accepts it, but it is not a docker repository path (lowercase letters and digits, with `.`, `_` or `-` only between them, `/` between parts), so it works only as part of a tag (--images-repo-mode monorepo){hint}"));
+}
+
+/// `apiServer` → `api-server`, `_base` → `base`, `My App` → `my-app`.
+pub fn suggest_image_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        let mapped = if c.is_ascii_uppercase() {
+            if prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+                out.push('-');
             }
-            Some(s.clone())
+            c.to_ascii_lowercase()
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '/') {
+            c
+        } else {
+            '-'
+        };
+        let sep = |x: char| matches!(x, '.' | '_' | '-');
+        if sep(mapped) && (out.is_empty() || out.ends_with(sep) || out.ends_with('/')) {
+            prev = Some(c);
+            continue;
         }
+        if mapped == '/' && out.ends_with(sep) {
+            out.pop();
+        }
+        out.push(mapped);
+        prev = Some(c);
+    }
+    while out.ends_with(['.', '_', '-', '/']) {
+        out.pop();
+    }
+    if is_image_name(&out) {
+        out
+    } else {
+        String::new()
+    }
+}
+
+/// Every image of one document: `image: [a, b]` gives several with the same directives.
+fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Vec<ImageConfig> {
+    let loc = name_v.referenced;
+    let names: Vec<Option<String>> = match &name_v.value {
+        Json::Null => vec![None],
+        Json::String(s) if s == "~" => vec![None],
+        Json::String(s) => vec![Some(s.clone())],
+        Json::Array(items) if !items.is_empty() && items.iter().all(Json::is_string) => items
+            .iter()
+            .filter_map(Json::as_str)
+            .map(|s| Some(s.to_string()))
+            .collect(),
         other => {
             cx.at(
-                &name_v.referenced,
-                format!("image name must be a string or ~, got {other}"),
+                &loc,
+                format!("image name must be a string, a list of strings or ~, got {other}"),
             );
-            return None;
+            return Vec::new();
         }
     };
+    for n in names.iter().flatten() {
+        check_image_name(cx, &loc, n);
+    }
+    let Some(first) = parse_image_directives(cx, doc, name_v, names[0].clone()) else {
+        return Vec::new();
+    };
+    names
+        .into_iter()
+        .map(|name| ImageConfig {
+            name,
+            ..first.clone()
+        })
+        .collect()
+}
+
+fn parse_image_directives(
+    cx: &mut Ctx<'_>,
+    doc: &Doc,
+    name_v: &Spanned<Json>,
+    name: Option<String>,
+) -> Option<ImageConfig> {
     let dir = cx.rendered.dir.clone();
     let mut img = ImageConfig {
         name,
@@ -644,7 +766,7 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
             "target" => img.target = opt_string(cx, v, "target"),
             "network" => img.network = opt_string(cx, v, "network"),
             "ssh" => img.ssh = opt_string(cx, v, "ssh"),
-            "args" => img.args = string_map(cx, v, "args"),
+            "args" => img.args = go_value_map(cx, v, "args"),
             "labels" => img.labels = string_map(cx, v, "labels"),
             "addHost" => img.add_host = string_list(cx, v, "addHost"),
             "contextAddFiles" | "contextAddFile" => img.context_add_files = string_list(cx, v, k),
@@ -654,6 +776,19 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
                 _ => cx.at(&v.referenced, "staged must be true or false"),
             },
             "dependencies" => img.dependencies = parse_dependencies(cx, v),
+            // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
+            "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+                let why = match k.as_str() {
+                    "final" => "every image is built and published",
+                    "cacheVersion" => "image signatures do not include it",
+                    "imageSpec" => "set labels with `labels:` or in the Dockerfile",
+                    _ => "it applies to stapel images only",
+                };
+                cx.warn_at(
+                    &v.referenced,
+                    format!("`{k}` (werf ≥ 1.2) is accepted and ignored: {why}"),
+                );
+            }
             "secrets" => img.secrets = parse_secrets(cx, v),
             k if STAPEL_KEYS.contains(&k) => {
                 if !stapel {
@@ -749,14 +884,20 @@ fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
                 .get("targetBuildArg")
                 .and_then(Json::as_str)
                 .map(str::to_string);
-            let target_env = imp
-                .get("targetEnv")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            if target_build_arg.is_none() && target_env.is_none() {
+            // werf passes dependencies to a Dockerfile image as build arguments only;
+            // `targetEnv` is for stapel images.
+            let target_env = None;
+            if imp.get("targetEnv").is_some() {
                 cx.at(
                     &v.referenced,
-                    format!("dependency {image:?}: an import needs targetBuildArg or targetEnv"),
+                    format!("dependency {image:?}: `targetEnv` is for stapel images; a Dockerfile image receives an import as a build argument (`targetBuildArg: NAME` and `ARG NAME` in the Dockerfile)"),
+                );
+                continue;
+            }
+            if target_build_arg.is_none() {
+                cx.at(
+                    &v.referenced,
+                    format!("dependency {image:?}: an import needs targetBuildArg"),
                 );
             }
             imports.push(Import {

@@ -181,7 +181,8 @@ fn tpl_name(text: &str) -> String {
     format!("tpl-{}", &h[..10])
 }
 
-fn json_to_value(j: &serde_json::Value) -> Value {
+/// A decoded YAML/JSON value as the template engine's value (integers stay integers).
+pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),

@@ -93,16 +93,18 @@ enum Operator {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct Image {
-    /// Image name (a docker repository path), or `~` / null for the one nameless image.
-    image: Option<String>,
+    /// Image name (best a docker repository path: lowercase, `-`), a list of names (several
+    /// images with the same directives), or `~` / null for the one nameless image.
+    image: Option<StringOrList>,
     /// Dockerfile path, relative to `context`. Default `Dockerfile`.
     dockerfile: Option<String>,
     /// Build context directory, relative to the project. Default `.`.
     context: Option<String>,
     /// Dockerfile stage to build.
     target: Option<String>,
-    /// Build arguments; numbers and booleans become strings.
-    args: Option<BTreeMap<String, Scalar>>,
+    /// Build arguments; each value as werf prints it (YAML 1.1, then Go's `%v`: `0755` is
+    /// `493`, `on` is `true`).
+    args: Option<BTreeMap<String, serde_json::Value>>,
     /// Extra `/etc/hosts` entries during the build, `host:ip`.
     add_host: Option<Vec<String>>,
     /// Network mode for RUN steps.
@@ -121,15 +123,15 @@ struct Image {
     secrets: Option<Vec<Secret>>,
     /// Labels added to the image.
     labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum Scalar {
-    S(String),
-    N(f64),
-    B(bool),
+    /// werf ≥ 1.2: accepted and ignored (every image is published).
+    #[serde(rename = "final")]
+    final_: Option<bool>,
+    /// werf ≥ 1.2: accepted and ignored.
+    cache_version: Option<String>,
+    /// werf ≥ 1.2: accepted and ignored.
+    image_spec: Option<serde_json::Value>,
+    /// werf ≥ 1.2 (stapel): accepted and ignored.
+    disable_git_after_patch: Option<bool>,
 }
 
 #[derive(JsonSchema)]
@@ -158,8 +160,6 @@ struct Import {
     kind: ImportType,
     /// Build argument that receives it.
     target_build_arg: Option<String>,
-    /// Environment variable that receives it.
-    target_env: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -185,7 +185,7 @@ enum Secret {
 pub fn schema() -> serde_json::Value {
     #[derive(JsonSchema)]
     #[serde(untagged)]
-    #[allow(dead_code)]
+    #[allow(dead_code, clippy::large_enum_variant)]
     /// A werf.yaml document (Slipway reads Dockerfile images).
     enum Document {
         Meta(Meta),

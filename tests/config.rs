@@ -398,6 +398,123 @@ fn werf_directives_slipway_used_to_refuse() {
 }
 
 #[test]
+fn dockerfile_paths_follow_the_werf_version() {
+    use slipway::settings::WerfVersion;
+    let project = |files: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().expect("tmp");
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, text).expect("write");
+        }
+        std::fs::write(
+            dir.path().join("werf.yaml"),
+            "project: demo\nconfigVersion: 1\n---\nimage: app\ncontext: app\ndockerfile: docker/Dockerfile\n",
+        )
+        .expect("write");
+        dir
+    };
+    let load_as = |dir: &Path, v: Option<WerfVersion>| {
+        config::load(&Settings {
+            werf_version: v,
+            ..settings(dir)
+        })
+    };
+    let rel = |cfg: &config::Config, dir: &Path| {
+        cfg.images[0]
+            .dockerfile_path
+            .strip_prefix(dir.canonicalize().unwrap_or(dir.to_path_buf()))
+            .or_else(|_| cfg.images[0].dockerfile_path.strip_prefix(dir))
+            .expect("inside")
+            .display()
+            .to_string()
+    };
+    // Only context-relative (werf ≥ 1.2): used, no warning.
+    let d = project(&[("app/docker/Dockerfile", "FROM a\n")]);
+    let cfg = load_as(d.path(), None).expect("valid");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    // Only project-relative (werf 1.1): used, with a located warning.
+    let d = project(&[("app/x", ""), ("docker/Dockerfile", "FROM b\n")]);
+    let cfg = load_as(d.path(), None).expect("valid");
+    assert_eq!(rel(&cfg, d.path()), "docker/Dockerfile");
+    assert_eq!(cfg.warnings.len(), 1);
+    assert!(
+        cfg.warnings[0]
+            .to_string()
+            .starts_with("werf.yaml:6:13: dockerfile \"docker/Dockerfile\": using docker/Dockerfile (relative to the project directory"),
+        "{}",
+        cfg.warnings[0]
+    );
+    // --werf-version 2 does not fall back.
+    let err = load_as(d.path(), Some(WerfVersion::V2)).expect_err("not found");
+    assert!(err.to_string().contains("werf.yaml:6:13: Dockerfile \"docker/Dockerfile\" not found (looked for app/docker/Dockerfile)"), "{err}");
+    // Both, different: a located error naming both and the flag; the flag picks.
+    let d = project(&[
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM b\n"),
+    ]);
+    let err = load_as(d.path(), None).expect_err("ambiguous").to_string();
+    assert!(err.starts_with("werf.yaml:6:13: dockerfile \"docker/Dockerfile\" names two different files: app/docker/Dockerfile"), "{err}");
+    assert!(
+        err.contains("docker/Dockerfile (relative to the project directory")
+            && err.contains("--werf-version 1.1")
+            && err.contains("SLIPWAY_WERF_VERSION"),
+        "{err}"
+    );
+    let cfg = load_as(d.path(), Some(WerfVersion::V1_1)).expect("1.1");
+    assert_eq!(rel(&cfg, d.path()), "docker/Dockerfile");
+    let cfg = load_as(d.path(), Some(WerfVersion::V2)).expect("2");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    // Both, same content: no question to ask.
+    let d = project(&[
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM a\n"),
+    ]);
+    let cfg = load_as(d.path(), None).expect("same file content");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    // Neither: the error names both places looked in.
+    let d = project(&[("app/x", "")]);
+    let err = load_as(d.path(), None).expect_err("missing").to_string();
+    assert!(
+        err.contains("(looked for app/docker/Dockerfile or docker/Dockerfile)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn werf_version_flag_and_variable_reach_the_settings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("app")).expect("mkdir");
+    std::fs::write(dir.path().join("app/Dockerfile"), "FROM a\n").expect("write");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM b\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: demo\nconfigVersion: 1\n---\nimage: app\ncontext: app\n",
+    )
+    .expect("write");
+    let run = |args: &[&str], var: Option<&str>| {
+        let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("bin");
+        cmd.current_dir(dir.path())
+            .args(["config", "validate"])
+            .args(args);
+        cmd.env_remove("SLIPWAY_WERF_VERSION");
+        if let Some(v) = var {
+            cmd.env("SLIPWAY_WERF_VERSION", v);
+        }
+        cmd.output().expect("run")
+    };
+    let out = run(&[], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--werf-version"));
+    assert!(run(&["--werf-version", "1.1"], None).status.success());
+    assert!(run(&[], Some("2")).status.success());
+    let bad = run(&["--werf-version", "3"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("choose 1.1 or 2"));
+}
+
+#[test]
 fn image_name_suggestions_follow_docker_rules() {
     use slipway::config::load::suggest_image_name;
     for (name, want) in [

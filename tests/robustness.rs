@@ -18,6 +18,7 @@ fn rendered(text: &str) -> Rendered {
         dir: Path::new("/nonexistent").to_path_buf(),
         text: text.to_string(),
         origins: Default::default(),
+        werf_version: None,
     }
 }
 

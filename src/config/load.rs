@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 
 use super::model::*;
 use super::render::{RenderInput, render_mapped};
-use crate::settings::Settings;
+use crate::settings::{Settings, WerfVersion};
 
 /// One located problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,8 @@ pub struct Rendered {
     pub text: String,
     /// Where the rendered text came from; the default maps every position to itself.
     pub origins: Origins,
+    /// `--werf-version`, for readings that differ between werf versions.
+    pub werf_version: Option<WerfVersion>,
 }
 
 /// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
@@ -195,6 +197,7 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             map: Some(r.map),
             files: r.files,
         },
+        werf_version: settings.werf_version,
     })
 }
 
@@ -810,19 +813,9 @@ fn parse_image_directives(
             );
         }
     }
-    // werf resolves `dockerfile` relative to `context`.
-    match inside(&dir, &img.context_dir, &img.dockerfile) {
-        Some(d) => img.dockerfile_path = d,
-        None => {
-            let loc = dockerfile_loc.unwrap_or(name_v.referenced);
-            cx.at(
-                &loc,
-                format!(
-                    "dockerfile {:?} escapes the project directory",
-                    img.dockerfile
-                ),
-            );
-        }
+    let dockerfile_at = dockerfile_loc.unwrap_or(name_v.referenced);
+    if let Some(p) = resolve_dockerfile(cx, &dockerfile_at, &img) {
+        img.dockerfile_path = p;
     }
     if !stapel {
         if !img.context_dir.is_dir() {
@@ -833,10 +826,15 @@ fn parse_image_directives(
             );
         } else if !img.dockerfile_path.is_file() {
             let loc = dockerfile_loc.unwrap_or(name_v.referenced);
+            let in_project = inside(&dir, &dir, &img.dockerfile)
+                .filter(|p| *p != img.dockerfile_path && cx.rendered.werf_version.is_none());
+            let also = in_project
+                .map(|p| format!(" or {}", display_name(&p, &dir)))
+                .unwrap_or_default();
             cx.at(
                 &loc,
                 format!(
-                    "Dockerfile {:?} not found (looked for {})",
+                    "Dockerfile {:?} not found (looked for {}{also})",
                     img.dockerfile,
                     display_name(&img.dockerfile_path, &dir)
                 ),
@@ -844,6 +842,54 @@ fn parse_image_directives(
         }
     }
     (!stapel).then_some(img)
+}
+
+/// Where `dockerfile:` is. werf 1.1 reads it relative to the project directory, werf ≥ 1.2
+/// relative to `context:`. Without `--werf-version`: the context-relative file when it
+/// exists, else the project-relative one (with a warning); both existing with different
+/// contents is an error that asks for `--werf-version`.
+fn resolve_dockerfile(
+    cx: &mut Ctx<'_>,
+    loc: &serde_saphyr::Location,
+    img: &ImageConfig,
+) -> Option<PathBuf> {
+    let dir = cx.rendered.dir.clone();
+    let escapes = |cx: &mut Ctx<'_>| {
+        cx.at(
+            loc,
+            format!(
+                "dockerfile {:?} escapes the project directory",
+                img.dockerfile
+            ),
+        );
+        None
+    };
+    let by_context = inside(&dir, &img.context_dir, &img.dockerfile);
+    let by_project = inside(&dir, &dir, &img.dockerfile);
+    match cx.rendered.werf_version {
+        Some(WerfVersion::V2) => return by_context.or_else(|| escapes(cx)),
+        Some(WerfVersion::V1_1) => return by_project.or_else(|| escapes(cx)),
+        None => {}
+    }
+    let (Some(ctx_path), Some(proj_path)) = (&by_context, &by_project) else {
+        return by_context.or(by_project).or_else(|| escapes(cx));
+    };
+    if ctx_path == proj_path || ctx_path.is_file() && !proj_path.is_file() {
+        return by_context;
+    }
+    let (c, p) = (display_name(ctx_path, &dir), display_name(proj_path, &dir));
+    if !ctx_path.is_file() {
+        if proj_path.is_file() {
+            cx.warn_at(loc, format!("dockerfile {:?}: using {p} (relative to the project directory, as werf 1.1 reads it); werf ≥ 1.2 reads it relative to context:, {c}, which does not exist (--werf-version 1.1 silences this)", img.dockerfile));
+            return by_project;
+        }
+        return by_context;
+    }
+    let same = std::fs::read(ctx_path).ok() == std::fs::read(proj_path).ok();
+    if !same {
+        cx.at(loc, format!("dockerfile {:?} names two different files: {c} (relative to context:, as werf ≥ 1.2 reads it) and {p} (relative to the project directory, as werf 1.1 reads it); choose with --werf-version 2 or --werf-version 1.1 (SLIPWAY_WERF_VERSION)", img.dockerfile));
+    }
+    by_context
 }
 
 fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {

@@ -217,35 +217,8 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
 
 type Doc = BTreeMap<String, Spanned<Json>>;
 
-const IMAGE_KEYS: &[&str] = &[
-    "image",
-    "dockerfile",
-    "context",
-    "target",
-    "args",
-    "addHost",
-    "network",
-    "ssh",
-    "contextAddFiles",
-    "contextAddFile",
-    "dependencies",
-    "platform",
-    "staged",
-    "secrets",
-    "labels",
-    "final",
-    "cacheVersion",
-    "imageSpec",
-    "disableGitAfterPatch",
-];
-const META_KEYS: &[&str] = &[
-    "project",
-    "configVersion",
-    "build",
-    "deploy",
-    "cleanup",
-    "gitWorktree",
-];
+use super::schema::{image_keys, meta_keys};
+
 const STAPEL_KEYS: &[&str] = &[
     "from",
     "fromImage",
@@ -401,11 +374,11 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                     cx.at(&v.referenced, "cleanup must be a mapping");
                 }
             }
-            k if META_KEYS.contains(&k) => {
+            k if meta_keys().contains(&k) => {
                 extra.insert(k.to_string(), v.value.clone());
             }
             "image" | "artifact" => {}
-            other => cx.key(v, other, unknown_key_message(other, META_KEYS)),
+            other => cx.key(v, other, unknown_key_message(other, meta_keys())),
         }
     }
     if !meta.contains_key("project") {
@@ -799,7 +772,7 @@ fn parse_image_directives(
                 }
                 stapel = true;
             }
-            other => cx.key(v, other, unknown_key_message(other, IMAGE_KEYS)),
+            other => cx.key(v, other, unknown_key_message(other, image_keys())),
         }
     }
     let base = dir.clone();

@@ -113,6 +113,8 @@ struct Image {
     ssh: Option<String>,
     /// Files added back to the context although `.dockerignore` excludes them.
     context_add_files: Option<StringOrList>,
+    /// Same as `contextAddFiles`.
+    context_add_file: Option<StringOrList>,
     /// Images this one is built from or uses, with what they pass in.
     dependencies: Option<Vec<Dependency>>,
     /// Target platforms, e.g. `linux/amd64`.
@@ -180,6 +182,62 @@ enum Secret {
     Src { src: String, id: Option<String> },
     Value { value: String, id: String },
 }
+
+/// The keys a type's schema allows, in schema order. Leaked once per process so the
+/// loader can hold them as `&'static str` like any key list.
+fn keys_of(schema: schemars::Schema) -> Vec<&'static str> {
+    let v = serde_json::to_value(schema).unwrap_or_default();
+    v["properties"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(|k| &*Box::leak(k.clone().into_boxed_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+macro_rules! keys_fn {
+    ($(#[$doc:meta])* $name:ident, $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name() -> &'static [&'static str] {
+            static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+            KEYS.get_or_init(|| keys_of(schemars::schema_for!($ty)))
+        }
+    };
+}
+
+// The loader's lists of known keys: the schema types are the only place keys are written.
+keys_fn!(
+    /// Keys of the meta document.
+    meta_keys,
+    Meta
+);
+keys_fn!(
+    /// Keys of an image document.
+    image_keys,
+    Image
+);
+keys_fn!(
+    /// Keys of `cleanup:`.
+    cleanup_keys,
+    Cleanup
+);
+keys_fn!(
+    /// Keys of a keep policy.
+    policy_keys,
+    KeepPolicy
+);
+keys_fn!(
+    /// Keys of `references:`.
+    references_keys,
+    References
+);
+keys_fn!(
+    /// Keys of a limit (`limit:`, `imagesPerReference:`).
+    limit_keys,
+    Limit
+);
 
 /// The schema of one werf.yaml document: the meta document or an image document.
 pub fn schema() -> serde_json::Value {

@@ -91,7 +91,9 @@ pub(crate) fn splice(
     printed: &str,
     base: usize,
 ) -> Option<Vec<Segment>> {
-    if printed.is_empty() {
+    // A one-line value is as likely another action's equal output; only text with lines
+    // is attributed to the execution that produced it.
+    if !printed.contains('\n') {
         return None;
     }
     if let Some((_, segs)) = recent.iter().rev().find(|(out, _)| out == printed) {
@@ -141,6 +143,11 @@ fn lines(text: &str) -> Vec<(usize, usize, &str)> {
 /// When every non-blank line of `printed` is a line of `out` in order (indentation aside),
 /// each such line gets the origins of its line in `out`.
 fn reindented(out: &str, segs: &[Segment], printed: &str, base: usize) -> Option<Vec<Segment>> {
+    // Cheap rejection before aligning lines: the first line with text must appear as is.
+    let first = out.lines().map(str::trim_start).find(|l| !l.is_empty())?;
+    if !printed.contains(first) {
+        return None;
+    }
     let from = lines(out);
     let mut next = 0;
     let mut result = Vec::new();

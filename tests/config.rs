@@ -87,20 +87,24 @@ fn bad_files_give_located_errors() {
             "werf.yaml:6:8: more than one nameless image (`image: ~`)",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: Bad_Name\n",
-            "werf.yaml:4:8: image name \"Bad_Name\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: {a: 1}\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a..b\n",
-            "werf.yaml:4:8: image name \"a..b\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: [a, 1]\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: -a\n",
-            "werf.yaml:4:8: image name \"-a\" is not a valid repository path",
+            "project: demo\nconfigVersion: 1\n---\nimage: []\n",
+            "werf.yaml:4:8: image name must be a string, a list of strings or ~",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: [a]\n",
-            "werf.yaml:4:8: image name must be a string or ~",
+            "project: demo\nconfigVersion: 1\n---\nimage: [a, b]\n---\nimage: b\n",
+            "werf.yaml:6:8: duplicate image name \"b\"",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: ImageName, targetEnv: B}]\n---\nimage: b\n",
+            "werf.yaml:6:3: dependency \"b\": `targetEnv` is for stapel images",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\ndockerfile: Dockerfile\n",
@@ -131,8 +135,8 @@ fn bad_files_give_located_errors() {
             "werf.yaml:5:7: args must be a map of NAME: value",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs:\n  A: [1]\n",
-            "werf.yaml:6:3: args.A must be a string, number or boolean",
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nargs: [1]\n",
+            "werf.yaml:5:7: args must be a map of NAME: value",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\naddHost: {a: b}\n",
@@ -160,7 +164,7 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\ndependencies:\n  - image: b\n    imports: [{type: ImageID}]\n---\nimage: b\n",
-            "an import needs targetBuildArg or targetEnv",
+            "an import needs targetBuildArg",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{foo: bar}]\n",
@@ -258,14 +262,272 @@ fn good_files_load_into_the_model() {
     );
 }
 
+/// Load werf.yaml `yaml` in a project with a `Dockerfile` and the given files.
+fn load_with(files: &[(&str, &str)], yaml: &str) -> Result<config::Config, String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+    }
+    std::fs::write(dir.path().join("werf.yaml"), yaml).expect("write");
+    config::load(&settings(dir.path())).map_err(|e| e.to_string())
+}
+
 #[test]
-fn rendered_positions_are_marked_when_lines_move() {
+fn errors_point_at_the_template_line_when_rendering_moves_lines() {
+    // Lines removed by a comment above: the error is on the line the user wrote.
     let err = load("{{- /* two\nlines */ -}}\nproject: demo\nconfigVersion: 9\n").expect_err("bad");
+    assert_eq!(err, "werf.yaml:4:16: configVersion must be 1, got 9");
+}
+
+#[test]
+fn errors_inside_a_range_loop_point_at_the_loop_body() {
+    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"a\" \"b\" \"c\" }}\n---\nimage: {{ . }}\n{{- if eq . \"b\" }}\ntargte: x\n{{- end }}\n{{- end }}\n";
+    let err = load_with(&[], yaml).expect_err("bad");
+    assert_eq!(
+        err,
+        "werf.yaml:7:1: unknown key `targte` (did you mean `target`?)"
+    );
+    // A bad value printed by an action: the action's position, the rendered line quoted.
+    let yaml = "project: demo\nconfigVersion: 1\n{{- range list \"Dockerfile\" \"Nope\" }}\n---\nimage: {{ lower . }}\ndockerfile: {{ . }}\n{{- end }}\n";
+    let err = load_with(&[], yaml).expect_err("bad");
     assert!(
-        err.contains("werf.yaml (rendered):2:16: configVersion must be 1"),
+        err.starts_with("werf.yaml:6:16: Dockerfile \"Nope\" not found"),
         "{err}"
     );
-    assert!(err.contains("line: \"configVersion: 9\""), "{err}");
+    assert!(
+        err.contains("rendered line 8: \"dockerfile: Nope\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_inside_an_included_partial_point_at_the_partial() {
+    let partial = "{{- define \"svc\" }}\nimage: {{ .name }}\ndockerfile: Dockerfile\ncontxt: .\n{{- end }}\n";
+    let yaml = "project: demo\nconfigVersion: 1\n---\n{{ include \"svc\" (dict \"name\" \"api\") }}\n---\n{{- include \"svc\" (dict \"name\" \"web\") | nindent 0 }}\n";
+    let err = load_with(&[(".werf/svc.tmpl", partial)], yaml).expect_err("bad");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            ".werf/svc.tmpl:4:1: unknown key `contxt` (did you mean `context`?)",
+            ".werf/svc.tmpl:4:1: unknown key `contxt` (did you mean `context`?)",
+        ]
+    );
+    // YAML syntax broken by a partial: located in the partial.
+    let partial = "{{- define \"bad\" }}\nimage: x\nargs: [a\n{{- end }}\n";
+    let yaml = "project: demo\nconfigVersion: 1\n---\n{{ include \"bad\" . }}\n";
+    let err = load_with(&[(".werf/bad.tmpl", partial)], yaml).expect_err("bad");
+    assert!(
+        err.starts_with(".werf/bad.tmpl:") || err.starts_with("werf.yaml:4:"),
+        "{err}"
+    );
+    assert!(err.contains("YAML syntax"), "{err}");
+    // `tpl` of a file: located in that file.
+    let yaml =
+        "project: demo\nconfigVersion: 1\n---\n{{ tpl (.Files.Get \"images/one.yaml\") . }}\n";
+    let err = load_with(
+        &[("images/one.yaml", "image: one\n\nplatfrom: [x]\n")],
+        yaml,
+    )
+    .expect_err("bad");
+    assert_eq!(
+        err,
+        "images/one.yaml:3:1: unknown key `platfrom` (did you mean `platform`?)"
+    );
+}
+
+#[test]
+fn werf_directives_slipway_used_to_refuse() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: demo\nconfigVersion: 1\n---\nimage: [api, worker]\nargs: {MODE: 0755, N: 1e3, ON: on, Y: y, F: 1.5, S: \"0755\", L: [a, 1], E: ~, BIG: 12345678901}\nfinal: false\ncacheVersion: v2\n---\nimage: apiServer\nimageSpec: {author: me}\ndisableGitAfterPatch: true\n",
+    )
+    .expect("write");
+    let cfg = config::load(&settings(dir.path())).expect("valid");
+    let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
+    assert_eq!(names, vec!["api", "worker", "apiServer"]);
+    let api = cfg.image(Some("api")).expect("api");
+    let worker = cfg.image(Some("worker")).expect("worker");
+    assert_eq!(api.args, worker.args);
+    let args: Vec<(&str, &str)> = api
+        .args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // As werf prints them: yaml.v2 (YAML 1.1) values through Go's `%v`.
+    assert_eq!(
+        args,
+        vec![
+            ("BIG", "12345678901"),
+            ("E", "<nil>"),
+            ("F", "1.5"),
+            ("L", "[a 1]"),
+            ("MODE", "493"),
+            ("N", "1000"),
+            ("ON", "true"),
+            ("S", "0755"),
+            ("Y", "true"),
+        ]
+    );
+    let warnings: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 5, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("werf.yaml:6:8: `final` (werf ≥ 1.2) is accepted and ignored"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1]
+            .starts_with("werf.yaml:7:15: `cacheVersion` (werf ≥ 1.2) is accepted and ignored"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[2]
+            .starts_with("werf.yaml:9:8: image name \"apiServer\" is accepted as werf accepts it")
+            && warnings[2].ends_with("rename it `api-server`"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[3].contains("`imageSpec`") && warnings[4].contains("`disableGitAfterPatch`"),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn dockerfile_paths_follow_the_werf_version() {
+    use slipway::settings::WerfVersion;
+    let project = |files: &[(&str, &str)]| {
+        let dir = tempfile::tempdir().expect("tmp");
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, text).expect("write");
+        }
+        std::fs::write(
+            dir.path().join("werf.yaml"),
+            "project: demo\nconfigVersion: 1\n---\nimage: app\ncontext: app\ndockerfile: docker/Dockerfile\n",
+        )
+        .expect("write");
+        dir
+    };
+    let load_as = |dir: &Path, v: Option<WerfVersion>| {
+        config::load(&Settings {
+            werf_version: v,
+            ..settings(dir)
+        })
+    };
+    let rel = |cfg: &config::Config, dir: &Path| {
+        cfg.images[0]
+            .dockerfile_path
+            .strip_prefix(dir.canonicalize().unwrap_or(dir.to_path_buf()))
+            .or_else(|_| cfg.images[0].dockerfile_path.strip_prefix(dir))
+            .expect("inside")
+            .display()
+            .to_string()
+    };
+    // Only context-relative (werf ≥ 1.2): used, no warning.
+    let d = project(&[("app/docker/Dockerfile", "FROM a\n")]);
+    let cfg = load_as(d.path(), None).expect("valid");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+    // Only project-relative (werf 1.1): used, with a located warning.
+    let d = project(&[("app/x", ""), ("docker/Dockerfile", "FROM b\n")]);
+    let cfg = load_as(d.path(), None).expect("valid");
+    assert_eq!(rel(&cfg, d.path()), "docker/Dockerfile");
+    assert_eq!(cfg.warnings.len(), 1);
+    assert!(
+        cfg.warnings[0]
+            .to_string()
+            .starts_with("werf.yaml:6:13: dockerfile \"docker/Dockerfile\": using docker/Dockerfile (relative to the project directory"),
+        "{}",
+        cfg.warnings[0]
+    );
+    // --werf-version 2 does not fall back.
+    let err = load_as(d.path(), Some(WerfVersion::V2)).expect_err("not found");
+    assert!(err.to_string().contains("werf.yaml:6:13: Dockerfile \"docker/Dockerfile\" not found (looked for app/docker/Dockerfile)"), "{err}");
+    // Both, different: a located error naming both and the flag; the flag picks.
+    let d = project(&[
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM b\n"),
+    ]);
+    let err = load_as(d.path(), None).expect_err("ambiguous").to_string();
+    assert!(err.starts_with("werf.yaml:6:13: dockerfile \"docker/Dockerfile\" names two different files: app/docker/Dockerfile"), "{err}");
+    assert!(
+        err.contains("docker/Dockerfile (relative to the project directory")
+            && err.contains("--werf-version 1.1")
+            && err.contains("SLIPWAY_WERF_VERSION"),
+        "{err}"
+    );
+    let cfg = load_as(d.path(), Some(WerfVersion::V1_1)).expect("1.1");
+    assert_eq!(rel(&cfg, d.path()), "docker/Dockerfile");
+    let cfg = load_as(d.path(), Some(WerfVersion::V2)).expect("2");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    // Both, same content: no question to ask.
+    let d = project(&[
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM a\n"),
+    ]);
+    let cfg = load_as(d.path(), None).expect("same file content");
+    assert_eq!(rel(&cfg, d.path()), "app/docker/Dockerfile");
+    // Neither: the error names both places looked in.
+    let d = project(&[("app/x", "")]);
+    let err = load_as(d.path(), None).expect_err("missing").to_string();
+    assert!(
+        err.contains("(looked for app/docker/Dockerfile or docker/Dockerfile)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn werf_version_flag_and_variable_reach_the_settings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("app")).expect("mkdir");
+    std::fs::write(dir.path().join("app/Dockerfile"), "FROM a\n").expect("write");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM b\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: demo\nconfigVersion: 1\n---\nimage: app\ncontext: app\n",
+    )
+    .expect("write");
+    let run = |args: &[&str], var: Option<&str>| {
+        let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("bin");
+        cmd.current_dir(dir.path())
+            .args(["config", "validate"])
+            .args(args);
+        cmd.env_remove("SLIPWAY_WERF_VERSION");
+        if let Some(v) = var {
+            cmd.env("SLIPWAY_WERF_VERSION", v);
+        }
+        cmd.output().expect("run")
+    };
+    let out = run(&[], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--werf-version"));
+    assert!(run(&["--werf-version", "1.1"], None).status.success());
+    assert!(run(&[], Some("2")).status.success());
+    let bad = run(&["--werf-version", "3"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("choose 1.1 or 2"));
+}
+
+#[test]
+fn image_name_suggestions_follow_docker_rules() {
+    use slipway::config::load::suggest_image_name;
+    for (name, want) in [
+        ("apiServer", "api-server"),
+        ("_base", "base"),
+        ("My App", "my-app"),
+        ("HTTPProxy", "httpproxy"),
+        ("a..b", "a.b"),
+        ("-a", "a"),
+        ("svc/WebUI", "svc/web-ui"),
+    ] {
+        assert_eq!(suggest_image_name(name), want, "{name}");
+    }
 }
 
 #[test]

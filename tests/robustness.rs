@@ -17,7 +17,8 @@ fn rendered(text: &str) -> Rendered {
         path: Path::new("/nonexistent/werf.yaml").to_path_buf(),
         dir: Path::new("/nonexistent").to_path_buf(),
         text: text.to_string(),
-        same_lines: true,
+        origins: Default::default(),
+        werf_version: None,
     }
 }
 

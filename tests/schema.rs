@@ -53,3 +53,37 @@ fn examples_and_bad_documents_against_the_schema() {
         assert!(!validator.is_valid(&bad), "{bad} should be invalid");
     }
 }
+
+/// The schema types are the one list of keys: every key they allow is known to the loader
+/// (none is reported unknown), and a key they lack is.
+#[test]
+fn loader_knows_exactly_the_schema_keys() {
+    use slipway::config::schema::{image_keys, meta_keys};
+    assert!(image_keys().contains(&"dockerfile") && image_keys().contains(&"cacheVersion"));
+    assert!(meta_keys().contains(&"cleanup") && !meta_keys().contains(&"image"));
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    let mut yaml = String::from("project: demo\nconfigVersion: 1\n");
+    for k in meta_keys() {
+        if !matches!(*k, "project" | "configVersion") {
+            yaml.push_str(&format!("{k}: null\n"));
+        }
+    }
+    yaml.push_str("---\nimage: a\n");
+    for k in image_keys() {
+        if *k != "image" {
+            yaml.push_str(&format!("{k}: null\n"));
+        }
+    }
+    yaml.push_str("notAKey: 1\n");
+    std::fs::write(dir.path().join("werf.yaml"), &yaml).expect("write");
+    let err = slipway::config::load(&Settings {
+        dir: dir.path().to_path_buf(),
+        ..Settings::default()
+    })
+    .expect_err("notAKey is unknown")
+    .to_string();
+    let unknown: Vec<&str> = err.lines().filter(|l| l.contains("unknown key")).collect();
+    assert_eq!(unknown.len(), 1, "{err}\n---\n{yaml}");
+    assert!(unknown[0].contains("`notAKey`"), "{err}");
+}

@@ -136,6 +136,11 @@ pub struct GlobalArgs {
     /// Registry password or token. Never printed.
     #[arg(long, global = true, hide_env_values = true)]
     pub registry_password: Option<Secret>,
+    /// Which werf's reading of werf.yaml to follow where they differ: `1.1` (`dockerfile:`
+    /// relative to the project directory) or `2` (werf ≥ 1.2: relative to `context:`)
+    /// [default: whichever file exists; an error when both do and differ].
+    #[arg(long, global = true, value_name = "1.1|2")]
+    pub werf_version: Option<crate::settings::WerfVersion>,
     #[command(flatten)]
     pub werf_ignored: werf_compat::IgnoredGlobal,
 }
@@ -239,6 +244,7 @@ impl GlobalArgs {
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
             registry_password: self.registry_password.clone(),
+            werf_version: self.werf_version,
         })
     }
 

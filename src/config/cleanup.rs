@@ -104,15 +104,7 @@ pub(super) fn cleanup_node(text: &str) -> Option<Spanned<Node>> {
         .remove("cleanup")
 }
 
-const CLEANUP_KEYS: &[&str] = &[
-    "keepPolicies",
-    "disable",
-    "disableKubernetesBasedPolicy",
-    "disableGitHistoryBasedPolicy",
-];
-const POLICY_KEYS: &[&str] = &["references", "imagesPerReference"];
-const REFERENCES_KEYS: &[&str] = &["branch", "tag", "limit"];
-const LIMIT_KEYS: &[&str] = &["last", "in", "operator"];
+use super::schema::{cleanup_keys, limit_keys, policy_keys, references_keys};
 
 /// Parse and validate `cleanup:`; problems go to `cx`.
 pub(super) fn parse(cx: &mut Ctx<'_>, node: &Spanned<Node>) -> CleanupConfig {
@@ -123,7 +115,7 @@ pub(super) fn parse(cx: &mut Ctx<'_>, node: &Spanned<Node>) -> CleanupConfig {
     let Some(m) = map(cx, node, "cleanup") else {
         return c;
     };
-    unknown_keys(cx, m, CLEANUP_KEYS, "cleanup");
+    unknown_keys(cx, m, cleanup_keys(), "cleanup");
     for (k, v) in m {
         match k.as_str() {
             "disable" => c.disable = boolean(cx, v, "cleanup.disable"),
@@ -163,7 +155,7 @@ pub(super) fn parse(cx: &mut Ctx<'_>, node: &Spanned<Node>) -> CleanupConfig {
 
 fn policy(cx: &mut Ctx<'_>, node: &Spanned<Node>, path: &str) -> Option<KeepPolicy> {
     let m = map(cx, node, path)?;
-    unknown_keys(cx, m, POLICY_KEYS, path);
+    unknown_keys(cx, m, policy_keys(), path);
     let Some(refs) = get(m, "references") else {
         cx.at(
             &node.referenced,
@@ -173,7 +165,7 @@ fn policy(cx: &mut Ctx<'_>, node: &Spanned<Node>, path: &str) -> Option<KeepPoli
     };
     let rpath = format!("{path}.references");
     let rm = map(cx, refs, &rpath)?;
-    unknown_keys(cx, rm, REFERENCES_KEYS, &rpath);
+    unknown_keys(cx, rm, references_keys(), &rpath);
     let branch = get(rm, "branch").and_then(|v| pattern(cx, v, &format!("{rpath}.branch")));
     let tag = get(rm, "tag").and_then(|v| pattern(cx, v, &format!("{rpath}.tag")));
     let has = |k: &str| get(rm, k).is_some();
@@ -246,7 +238,7 @@ fn pattern(cx: &mut Ctx<'_>, v: &Spanned<Node>, path: &str) -> Option<String> {
 
 fn limit(cx: &mut Ctx<'_>, node: &Spanned<Node>, path: &str) -> Option<Limit> {
     let m = map(cx, node, path)?;
-    unknown_keys(cx, m, LIMIT_KEYS, path);
+    unknown_keys(cx, m, limit_keys(), path);
     let mut l = Limit::default();
     let mut ok = true;
     if let Some(v) = get(m, "last") {

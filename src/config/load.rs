@@ -9,8 +9,8 @@ use serde_json::Value as Json;
 use serde_saphyr::Spanned;
 
 use super::model::*;
-use super::render::{RenderInput, render};
-use crate::settings::Settings;
+use super::render::{RenderInput, render_mapped};
+use crate::settings::{Settings, WerfVersion};
 
 /// One located problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +60,55 @@ pub struct Rendered {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub text: String,
-    /// Whether rendering kept every line in place (then rendered positions are source
-    /// positions).
-    pub same_lines: bool,
+    /// Where the rendered text came from; the default maps every position to itself.
+    pub origins: Origins,
+    /// `--werf-version`, for readings that differ between werf versions.
+    pub werf_version: Option<WerfVersion>,
+}
+
+/// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
+/// `tpl` text.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    map: Option<gotemplate::SourceMap>,
+    /// File name of each template parse name.
+    files: BTreeMap<String, String>,
+}
+
+/// A rendered position traced back to a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePos {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The text at the position was produced by the action at `line:col`.
+    pub produced: bool,
+}
+
+impl Origins {
+    /// Where rendered `line:col` (1-based, col in characters) of `text` was written.
+    pub fn locate(&self, text: &str, line: usize, col: usize) -> Option<SourcePos> {
+        let map = self.map.as_ref()?;
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let rest = &text[start.min(text.len())..];
+        let within: usize = rest
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(col.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        let o = map.locate(start + within)?;
+        Some(SourcePos {
+            file: self.files.get(&o.name).cloned().unwrap_or(o.name),
+            line: o.line,
+            col: o.col,
+            produced: o.produced,
+        })
+    }
 }
 
 fn plain(file: &str, message: impl Into<String>) -> ConfigErrors {
@@ -142,13 +188,16 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         partials,
         vars: crate::settings::host_env::vars(),
     };
-    let text = render(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
-    let same_lines = text.lines().count() == source.lines().count();
+    let r = render_mapped(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
     Ok(Rendered {
         path,
         dir,
-        text,
-        same_lines,
+        text: r.text,
+        origins: Origins {
+            map: Some(r.map),
+            files: r.files,
+        },
+        werf_version: settings.werf_version,
     })
 }
 
@@ -159,36 +208,17 @@ fn display_name(path: &Path, dir: &Path) -> String {
 /// Find, render, parse and validate. Touches nothing but the files it reads.
 pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     let rendered = render_config(settings)?;
-    parse(&rendered)
+    let cfg = parse(&rendered)?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(cfg)
 }
 
 type Doc = BTreeMap<String, Spanned<Json>>;
 
-const IMAGE_KEYS: &[&str] = &[
-    "image",
-    "dockerfile",
-    "context",
-    "target",
-    "args",
-    "addHost",
-    "network",
-    "ssh",
-    "contextAddFiles",
-    "contextAddFile",
-    "dependencies",
-    "platform",
-    "staged",
-    "secrets",
-    "labels",
-];
-const META_KEYS: &[&str] = &[
-    "project",
-    "configVersion",
-    "build",
-    "deploy",
-    "cleanup",
-    "gitWorktree",
-];
+use super::schema::{image_keys, meta_keys};
+
 const STAPEL_KEYS: &[&str] = &[
     "from",
     "fromImage",
@@ -207,6 +237,7 @@ pub(super) struct Ctx<'a> {
     file: String,
     rendered: &'a Rendered,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
@@ -219,25 +250,40 @@ impl Ctx<'_> {
     }
 
     pub(super) fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
-        let mut message = message.into();
-        let (file, line) = if self.rendered.same_lines {
-            (self.file.clone(), line)
-        } else {
-            let text = self
-                .rendered
-                .text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .unwrap_or("");
-            message = format!("{message} (position in the rendered text; line: {text:?})");
-            (format!("{} (rendered)", self.file), line)
+        let e = self.located(line, col, message.into());
+        self.errors.push(e);
+    }
+
+    /// A located warning: accepted, but the user should know.
+    pub(super) fn warn_at(&mut self, loc: &serde_saphyr::Location, message: impl Into<String>) {
+        let e = self.located(loc.line() as usize, loc.column() as usize, message.into());
+        self.warnings.push(e);
+    }
+
+    fn located(&self, line: usize, col: usize, mut message: String) -> ConfigError {
+        let (file, line, col) = match self.rendered.origins.locate(&self.rendered.text, line, col) {
+            Some(p) => {
+                if p.produced {
+                    let text = self
+                        .rendered
+                        .text
+                        .lines()
+                        .nth(line.saturating_sub(1))
+                        .unwrap_or("");
+                    message = format!(
+                        "{message} (in text the template produced here; rendered line {line}: {text:?})"
+                    );
+                }
+                (p.file, p.line, p.col)
+            }
+            None => (self.file.clone(), line, col),
         };
-        self.errors.push(ConfigError {
+        ConfigError {
             file,
             line,
             col,
             message,
-        });
+        }
     }
 
     /// Location of `key:` in a document, found from its value's position.
@@ -267,24 +313,29 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         file: file.clone(),
         rendered,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
-    let docs: Vec<Option<Doc>> = match serde_saphyr::from_multiple(&rendered.text) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            match e.location() {
-                Some(loc) => cx.at(&loc, format!("YAML syntax: {first}")),
-                None => cx.errors.push(ConfigError {
-                    file,
-                    line: 0,
-                    col: 0,
-                    message: format!("YAML syntax: {first}"),
-                }),
+    // werf decodes with yaml.v2: YAML 1.1, where `0755` is octal and `on` is true.
+    let mut opts = serde_saphyr::Options::default();
+    opts.legacy_octal_numbers = true;
+    let docs: Vec<Option<Doc>> =
+        match serde_saphyr::from_multiple_with_options(&rendered.text, opts) {
+            Ok(d) => d,
+            Err(e) => {
+                let msg = e.to_string();
+                let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+                match e.location() {
+                    Some(loc) => cx.at(&loc, format!("YAML syntax: {first}")),
+                    None => cx.errors.push(ConfigError {
+                        file,
+                        line: 0,
+                        col: 0,
+                        message: format!("YAML syntax: {first}"),
+                    }),
+                }
+                return Err(ConfigErrors(cx.errors));
             }
-            return Err(ConfigErrors(cx.errors));
-        }
-    };
+        };
     let mut docs = docs.into_iter().flatten().filter(|d| !d.is_empty());
     let Some(meta) = docs.next() else {
         return Err(plain(
@@ -323,11 +374,11 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                     cx.at(&v.referenced, "cleanup must be a mapping");
                 }
             }
-            k if META_KEYS.contains(&k) => {
+            k if meta_keys().contains(&k) => {
                 extra.insert(k.to_string(), v.value.clone());
             }
             "image" | "artifact" => {}
-            other => cx.key(v, other, unknown_key_message(other, META_KEYS)),
+            other => cx.key(v, other, unknown_key_message(other, meta_keys())),
         }
     }
     if !meta.contains_key("project") {
@@ -367,7 +418,7 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
             );
             continue;
         };
-        if let Some(img) = parse_image(&mut cx, &doc, name_v) {
+        for img in parse_image(&mut cx, &doc, name_v) {
             if images.iter().any(|i| i.name == img.name) {
                 match &img.name {
                     Some(n) => cx.at(&name_v.referenced, format!("duplicate image name {n:?}")),
@@ -387,7 +438,9 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         cx.errors.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(cx.errors));
     }
+    cx.warnings.sort_by_key(|e| (e.line, e.col));
     Ok(Config {
+        warnings: cx.warnings,
         project,
         config_version: 1,
         path: rendered.path.clone(),
@@ -477,6 +530,28 @@ fn string_list(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Vec<String> {
     }
 }
 
+/// werf's `args`: each value as Go's `%v` prints what yaml.v2 decoded (`0755` → `493`,
+/// `1e3` → `1000`, `on` → `true`, `~` → `<nil>`, a list → `[a b]`).
+fn go_value_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
+    match &v.value {
+        Json::Object(m) => m
+            .iter()
+            .map(|(k, val)| {
+                let g = super::render::json_to_value(val);
+                (k.clone(), gotemplate::fmt::sprint_value(&g))
+            })
+            .collect(),
+        Json::Null => BTreeMap::new(),
+        _ => {
+            cx.at(
+                &v.referenced,
+                format!("{what} must be a map of NAME: value"),
+            );
+            BTreeMap::new()
+        }
+    }
+}
+
 fn string_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
     match &v.value {
         Json::Object(m) => {
@@ -535,24 +610,98 @@ fn inside(dir: &Path, base: &Path, rel: &str) -> Option<PathBuf> {
     out.starts_with(dir).then_some(out)
 }
 
-fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<ImageConfig> {
-    let name = match &name_v.value {
-        Json::Null => None,
-        Json::String(s) if s == "~" => None,
-        Json::String(s) => {
-            if !is_image_name(s) {
-                cx.at(&name_v.referenced, format!("image name {s:?} is not a valid repository path (lowercase letters, digits, `.`, `_`, `-`, `/`)"));
+/// A name werf accepts that is not a docker repository path (`apiServer`, `_base`): werf
+/// takes any string, and the name fails only where it becomes a repository path.
+fn check_image_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) {
+    if is_image_name(name) {
+        return;
+    }
+    let suggestion = suggest_image_name(name);
+    let hint = if suggestion.is_empty() {
+        String::new()
+    } else {
+        format!("; rename it `{suggestion}`")
+    };
+    cx.warn_at(loc, format!("image name {name:?} is accepted as werf accepts it, but it is not a docker repository path (lowercase letters and digits, with `.`, `_` or `-` only between them, `/` between parts), so it works only as part of a tag (--images-repo-mode monorepo){hint}"));
+}
+
+/// `apiServer` → `api-server`, `_base` → `base`, `My App` → `my-app`.
+pub fn suggest_image_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        let mapped = if c.is_ascii_uppercase() {
+            if prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+                out.push('-');
             }
-            Some(s.clone())
+            c.to_ascii_lowercase()
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '/') {
+            c
+        } else {
+            '-'
+        };
+        let sep = |x: char| matches!(x, '.' | '_' | '-');
+        if sep(mapped) && (out.is_empty() || out.ends_with(sep) || out.ends_with('/')) {
+            prev = Some(c);
+            continue;
         }
+        if mapped == '/' && out.ends_with(sep) {
+            out.pop();
+        }
+        out.push(mapped);
+        prev = Some(c);
+    }
+    while out.ends_with(['.', '_', '-', '/']) {
+        out.pop();
+    }
+    if is_image_name(&out) {
+        out
+    } else {
+        String::new()
+    }
+}
+
+/// Every image of one document: `image: [a, b]` gives several with the same directives.
+fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Vec<ImageConfig> {
+    let loc = name_v.referenced;
+    let names: Vec<Option<String>> = match &name_v.value {
+        Json::Null => vec![None],
+        Json::String(s) if s == "~" => vec![None],
+        Json::String(s) => vec![Some(s.clone())],
+        Json::Array(items) if !items.is_empty() && items.iter().all(Json::is_string) => items
+            .iter()
+            .filter_map(Json::as_str)
+            .map(|s| Some(s.to_string()))
+            .collect(),
         other => {
             cx.at(
-                &name_v.referenced,
-                format!("image name must be a string or ~, got {other}"),
+                &loc,
+                format!("image name must be a string, a list of strings or ~, got {other}"),
             );
-            return None;
+            return Vec::new();
         }
     };
+    for n in names.iter().flatten() {
+        check_image_name(cx, &loc, n);
+    }
+    let Some(first) = parse_image_directives(cx, doc, name_v, names[0].clone()) else {
+        return Vec::new();
+    };
+    names
+        .into_iter()
+        .map(|name| ImageConfig {
+            name,
+            ..first.clone()
+        })
+        .collect()
+}
+
+fn parse_image_directives(
+    cx: &mut Ctx<'_>,
+    doc: &Doc,
+    name_v: &Spanned<Json>,
+    name: Option<String>,
+) -> Option<ImageConfig> {
     let dir = cx.rendered.dir.clone();
     let mut img = ImageConfig {
         name,
@@ -593,7 +742,7 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
             "target" => img.target = opt_string(cx, v, "target"),
             "network" => img.network = opt_string(cx, v, "network"),
             "ssh" => img.ssh = opt_string(cx, v, "ssh"),
-            "args" => img.args = string_map(cx, v, "args"),
+            "args" => img.args = go_value_map(cx, v, "args"),
             "labels" => img.labels = string_map(cx, v, "labels"),
             "addHost" => img.add_host = string_list(cx, v, "addHost"),
             "contextAddFiles" | "contextAddFile" => img.context_add_files = string_list(cx, v, k),
@@ -603,6 +752,19 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
                 _ => cx.at(&v.referenced, "staged must be true or false"),
             },
             "dependencies" => img.dependencies = parse_dependencies(cx, v),
+            // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
+            "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+                let why = match k.as_str() {
+                    "final" => "every image is built and published",
+                    "cacheVersion" => "image signatures do not include it",
+                    "imageSpec" => "set labels with `labels:` or in the Dockerfile",
+                    _ => "it applies to stapel images only",
+                };
+                cx.warn_at(
+                    &v.referenced,
+                    format!("`{k}` (werf ≥ 1.2) is accepted and ignored: {why}"),
+                );
+            }
             "secrets" => img.secrets = parse_secrets(cx, v),
             k if STAPEL_KEYS.contains(&k) => {
                 if !stapel {
@@ -610,7 +772,7 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
                 }
                 stapel = true;
             }
-            other => cx.key(v, other, unknown_key_message(other, IMAGE_KEYS)),
+            other => cx.key(v, other, unknown_key_message(other, image_keys())),
         }
     }
     let base = dir.clone();
@@ -624,19 +786,9 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
             );
         }
     }
-    // werf resolves `dockerfile` relative to `context`.
-    match inside(&dir, &img.context_dir, &img.dockerfile) {
-        Some(d) => img.dockerfile_path = d,
-        None => {
-            let loc = dockerfile_loc.unwrap_or(name_v.referenced);
-            cx.at(
-                &loc,
-                format!(
-                    "dockerfile {:?} escapes the project directory",
-                    img.dockerfile
-                ),
-            );
-        }
+    let dockerfile_at = dockerfile_loc.unwrap_or(name_v.referenced);
+    if let Some(p) = resolve_dockerfile(cx, &dockerfile_at, &img) {
+        img.dockerfile_path = p;
     }
     if !stapel {
         if !img.context_dir.is_dir() {
@@ -647,10 +799,15 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
             );
         } else if !img.dockerfile_path.is_file() {
             let loc = dockerfile_loc.unwrap_or(name_v.referenced);
+            let in_project = inside(&dir, &dir, &img.dockerfile)
+                .filter(|p| *p != img.dockerfile_path && cx.rendered.werf_version.is_none());
+            let also = in_project
+                .map(|p| format!(" or {}", display_name(&p, &dir)))
+                .unwrap_or_default();
             cx.at(
                 &loc,
                 format!(
-                    "Dockerfile {:?} not found (looked for {})",
+                    "Dockerfile {:?} not found (looked for {}{also})",
                     img.dockerfile,
                     display_name(&img.dockerfile_path, &dir)
                 ),
@@ -658,6 +815,54 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Option<Im
         }
     }
     (!stapel).then_some(img)
+}
+
+/// Where `dockerfile:` is. werf 1.1 reads it relative to the project directory, werf ≥ 1.2
+/// relative to `context:`. Without `--werf-version`: the context-relative file when it
+/// exists, else the project-relative one (with a warning); both existing with different
+/// contents is an error that asks for `--werf-version`.
+fn resolve_dockerfile(
+    cx: &mut Ctx<'_>,
+    loc: &serde_saphyr::Location,
+    img: &ImageConfig,
+) -> Option<PathBuf> {
+    let dir = cx.rendered.dir.clone();
+    let escapes = |cx: &mut Ctx<'_>| {
+        cx.at(
+            loc,
+            format!(
+                "dockerfile {:?} escapes the project directory",
+                img.dockerfile
+            ),
+        );
+        None
+    };
+    let by_context = inside(&dir, &img.context_dir, &img.dockerfile);
+    let by_project = inside(&dir, &dir, &img.dockerfile);
+    match cx.rendered.werf_version {
+        Some(WerfVersion::V2) => return by_context.or_else(|| escapes(cx)),
+        Some(WerfVersion::V1_1) => return by_project.or_else(|| escapes(cx)),
+        None => {}
+    }
+    let (Some(ctx_path), Some(proj_path)) = (&by_context, &by_project) else {
+        return by_context.or(by_project).or_else(|| escapes(cx));
+    };
+    if ctx_path == proj_path || ctx_path.is_file() && !proj_path.is_file() {
+        return by_context;
+    }
+    let (c, p) = (display_name(ctx_path, &dir), display_name(proj_path, &dir));
+    if !ctx_path.is_file() {
+        if proj_path.is_file() {
+            cx.warn_at(loc, format!("dockerfile {:?}: using {p} (relative to the project directory, as werf 1.1 reads it); werf ≥ 1.2 reads it relative to context:, {c}, which does not exist (--werf-version 1.1 silences this)", img.dockerfile));
+            return by_project;
+        }
+        return by_context;
+    }
+    let same = std::fs::read(ctx_path).ok() == std::fs::read(proj_path).ok();
+    if !same {
+        cx.at(loc, format!("dockerfile {:?} names two different files: {c} (relative to context:, as werf ≥ 1.2 reads it) and {p} (relative to the project directory, as werf 1.1 reads it); choose with --werf-version 2 or --werf-version 1.1 (SLIPWAY_WERF_VERSION)", img.dockerfile));
+    }
+    by_context
 }
 
 fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
@@ -698,14 +903,20 @@ fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
                 .get("targetBuildArg")
                 .and_then(Json::as_str)
                 .map(str::to_string);
-            let target_env = imp
-                .get("targetEnv")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            if target_build_arg.is_none() && target_env.is_none() {
+            // werf passes dependencies to a Dockerfile image as build arguments only;
+            // `targetEnv` is for stapel images.
+            let target_env = None;
+            if imp.get("targetEnv").is_some() {
                 cx.at(
                     &v.referenced,
-                    format!("dependency {image:?}: an import needs targetBuildArg or targetEnv"),
+                    format!("dependency {image:?}: `targetEnv` is for stapel images; a Dockerfile image receives an import as a build argument (`targetBuildArg: NAME` and `ARG NAME` in the Dockerfile)"),
+                );
+                continue;
+            }
+            if target_build_arg.is_none() {
+                cx.at(
+                    &v.referenced,
+                    format!("dependency {image:?}: an import needs targetBuildArg"),
                 );
             }
             imports.push(Import {

@@ -7,5 +7,5 @@ pub mod model;
 pub mod render;
 pub mod schema;
 
-pub use load::{ConfigError, ConfigErrors, Rendered, load, render_config};
+pub use load::{ConfigError, ConfigErrors, Origins, Rendered, SourcePos, load, render_config};
 pub use model::*;

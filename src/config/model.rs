@@ -24,6 +24,10 @@ pub struct Config {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// Image documents in file order.
     pub images: Vec<ImageConfig>,
+    /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
+    /// repository paths), located like errors.
+    #[serde(skip)]
+    pub warnings: Vec<super::load::ConfigError>,
 }
 
 impl Config {

@@ -4,11 +4,12 @@
 //! confined to the repository, `.Env`, and `.werf/**/*.tmpl` partials registered under their
 //! path inside `.werf/` (so `include "go.tmpl"` works).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
-use gotemplate::{Func, Object, Templates, Ty, Value};
+use gotemplate::{Func, Object, SourceMap, Templates, Ty, Value};
 
 /// Why rendering failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +32,38 @@ pub struct RenderInput {
     pub vars: BTreeMap<String, String>,
 }
 
+/// Rendered text and where each byte of it came from.
+#[derive(Debug, Clone)]
+pub struct Rendering {
+    pub text: String,
+    pub map: SourceMap,
+    /// File name for messages of each template parse name (a partial's path under
+    /// `.werf/`, a `tpl` text's generated name).
+    pub files: BTreeMap<String, String>,
+}
+
 /// Render `source` (named `file` in messages).
 pub fn render(file: &str, source: &str, input: &RenderInput) -> Result<String, RenderError> {
+    render_mapped(file, source, input).map(|r| r.text)
+}
+
+/// Render `source` (named `file` in messages) and map the output to the templates' lines.
+pub fn render_mapped(
+    file: &str,
+    source: &str,
+    input: &RenderInput,
+) -> Result<Rendering, RenderError> {
     let t = Templates::with_sprig();
-    add_werf_funcs(&t, input);
+    let files = Rc::new(RefCell::new(BTreeMap::from([(
+        file.to_string(),
+        file.to_string(),
+    )])));
+    let reads: Reads = Rc::default();
+    add_werf_funcs(&t, input, &reads, &files);
     for (name, text) in &input.partials {
         // werf names a partial by its path inside `.werf/`.
         let tname = name.strip_prefix(".werf/").unwrap_or(name);
+        files.borrow_mut().insert(tname.to_string(), name.clone());
         t.parse(tname, text).map_err(|e| RenderError {
             file: name.clone(),
             message: e.to_string(),
@@ -58,16 +84,27 @@ pub fn render(file: &str, source: &str, input: &RenderInput) -> Result<String, R
         Value::Object(Rc::new(Files {
             dir: input.dir.clone(),
             root: confinement_root(&input.dir),
+            reads,
         })),
     );
-    t.execute(file, &Value::map(root)).map_err(err)
+    let (text, map) = t.execute_mapped(file, &Value::map(root)).map_err(err)?;
+    let files = files.borrow().clone();
+    Ok(Rendering { text, map, files })
 }
+
+/// Texts `.Files` read, with the path each came from (so a `tpl` of one is named after it).
+type Reads = Rc<RefCell<BTreeMap<String, String>>>;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
-fn add_werf_funcs(t: &Templates, input: &RenderInput) {
+fn add_werf_funcs(
+    t: &Templates,
+    input: &RenderInput,
+    reads: &Reads,
+    files: &Rc<RefCell<BTreeMap<String, String>>>,
+) {
     let vars = input.vars.clone();
     // werf: env NAME [DEFAULT]; the default also replaces an empty value.
     t.add_func(
@@ -102,12 +139,19 @@ fn add_werf_funcs(t: &Templates, input: &RenderInput) {
                 .map_err(|e| e.to_string())
         }),
     );
+    let (reads, files) = (reads.clone(), files.clone());
     t.add_func(
         "tpl",
-        Func::new(&[Ty::String, Ty::Any], |set, a| {
+        Func::new(&[Ty::String, Ty::Any], move |set, a| {
             // werf parses the text into the shared set under a generated name; a name derived
             // from the text keeps error messages stable.
             let name = tpl_name(s(&a[0]));
+            let from = reads
+                .borrow()
+                .get(s(&a[0]))
+                .cloned()
+                .unwrap_or_else(|| format!("tpl text {name}"));
+            files.borrow_mut().insert(name.clone(), from);
             set.parse(&name, s(&a[0])).map_err(|e| e.to_string())?;
             set.execute(&name, &a[1])
                 .map(Value::string)
@@ -137,7 +181,8 @@ fn tpl_name(text: &str) -> String {
     format!("tpl-{}", &h[..10])
 }
 
-fn json_to_value(j: &serde_json::Value) -> Value {
+/// A decoded YAML/JSON value as the template engine's value (integers stay integers).
+pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),
@@ -414,6 +459,7 @@ fn confinement_root(dir: &Path) -> PathBuf {
 struct Files {
     dir: PathBuf,
     root: PathBuf,
+    reads: Reads,
 }
 
 impl Files {
@@ -452,9 +498,12 @@ impl Files {
 
     fn get(&self, rel: &str) -> Result<Value, String> {
         let p = self.confined(rel)?;
-        std::fs::read_to_string(&p)
-            .map(Value::string)
-            .map_err(|e| format!("{{{{ .Files.Get {} }}}}: {e}", gotemplate::fmt::quote(rel)))
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| format!("{{{{ .Files.Get {} }}}}: {e}", gotemplate::fmt::quote(rel)))?;
+        self.reads
+            .borrow_mut()
+            .insert(text.clone(), rel.to_string());
+        Ok(Value::string(text))
     }
 
     fn glob(&self, pattern: &str) -> Result<Value, String> {
@@ -490,6 +539,7 @@ impl Files {
                         gotemplate::fmt::quote(pattern)
                     )
                 })?;
+                self.reads.borrow_mut().insert(text.clone(), rel.clone());
                 m.insert(rel, Value::string(text));
             }
         }
@@ -512,6 +562,7 @@ impl Object for Files {
         let me = Files {
             dir: self.dir.clone(),
             root: self.root.clone(),
+            reads: self.reads.clone(),
         };
         Some(match name {
             "Get" => Func::new(&[Ty::String], move |_, a| me.get(s(&a[0]))),

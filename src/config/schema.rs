@@ -93,16 +93,18 @@ enum Operator {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct Image {
-    /// Image name (a docker repository path), or `~` / null for the one nameless image.
-    image: Option<String>,
+    /// Image name (best a docker repository path: lowercase, `-`), a list of names (several
+    /// images with the same directives), or `~` / null for the one nameless image.
+    image: Option<StringOrList>,
     /// Dockerfile path, relative to `context`. Default `Dockerfile`.
     dockerfile: Option<String>,
     /// Build context directory, relative to the project. Default `.`.
     context: Option<String>,
     /// Dockerfile stage to build.
     target: Option<String>,
-    /// Build arguments; numbers and booleans become strings.
-    args: Option<BTreeMap<String, Scalar>>,
+    /// Build arguments; each value as werf prints it (YAML 1.1, then Go's `%v`: `0755` is
+    /// `493`, `on` is `true`).
+    args: Option<BTreeMap<String, serde_json::Value>>,
     /// Extra `/etc/hosts` entries during the build, `host:ip`.
     add_host: Option<Vec<String>>,
     /// Network mode for RUN steps.
@@ -111,6 +113,8 @@ struct Image {
     ssh: Option<String>,
     /// Files added back to the context although `.dockerignore` excludes them.
     context_add_files: Option<StringOrList>,
+    /// Same as `contextAddFiles`.
+    context_add_file: Option<StringOrList>,
     /// Images this one is built from or uses, with what they pass in.
     dependencies: Option<Vec<Dependency>>,
     /// Target platforms, e.g. `linux/amd64`.
@@ -121,15 +125,15 @@ struct Image {
     secrets: Option<Vec<Secret>>,
     /// Labels added to the image.
     labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum Scalar {
-    S(String),
-    N(f64),
-    B(bool),
+    /// werf ≥ 1.2: accepted and ignored (every image is published).
+    #[serde(rename = "final")]
+    final_: Option<bool>,
+    /// werf ≥ 1.2: accepted and ignored.
+    cache_version: Option<String>,
+    /// werf ≥ 1.2: accepted and ignored.
+    image_spec: Option<serde_json::Value>,
+    /// werf ≥ 1.2 (stapel): accepted and ignored.
+    disable_git_after_patch: Option<bool>,
 }
 
 #[derive(JsonSchema)]
@@ -158,8 +162,6 @@ struct Import {
     kind: ImportType,
     /// Build argument that receives it.
     target_build_arg: Option<String>,
-    /// Environment variable that receives it.
-    target_env: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -181,11 +183,67 @@ enum Secret {
     Value { value: String, id: String },
 }
 
+/// The keys a type's schema allows, in schema order. Leaked once per process so the
+/// loader can hold them as `&'static str` like any key list.
+fn keys_of(schema: schemars::Schema) -> Vec<&'static str> {
+    let v = serde_json::to_value(schema).unwrap_or_default();
+    v["properties"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .map(|k| &*Box::leak(k.clone().into_boxed_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+macro_rules! keys_fn {
+    ($(#[$doc:meta])* $name:ident, $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name() -> &'static [&'static str] {
+            static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+            KEYS.get_or_init(|| keys_of(schemars::schema_for!($ty)))
+        }
+    };
+}
+
+// The loader's lists of known keys: the schema types are the only place keys are written.
+keys_fn!(
+    /// Keys of the meta document.
+    meta_keys,
+    Meta
+);
+keys_fn!(
+    /// Keys of an image document.
+    image_keys,
+    Image
+);
+keys_fn!(
+    /// Keys of `cleanup:`.
+    cleanup_keys,
+    Cleanup
+);
+keys_fn!(
+    /// Keys of a keep policy.
+    policy_keys,
+    KeepPolicy
+);
+keys_fn!(
+    /// Keys of `references:`.
+    references_keys,
+    References
+);
+keys_fn!(
+    /// Keys of a limit (`limit:`, `imagesPerReference:`).
+    limit_keys,
+    Limit
+);
+
 /// The schema of one werf.yaml document: the meta document or an image document.
 pub fn schema() -> serde_json::Value {
     #[derive(JsonSchema)]
     #[serde(untagged)]
-    #[allow(dead_code)]
+    #[allow(dead_code, clippy::large_enum_variant)]
     /// A werf.yaml document (Slipway reads Dockerfile images).
     enum Document {
         Meta(Meta),

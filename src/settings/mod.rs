@@ -33,6 +33,30 @@ impl std::str::FromStr for RepoMode {
     }
 }
 
+/// Which werf's reading of werf.yaml to follow where werf versions differ
+/// (`--werf-version`): werf 1.1 reads `dockerfile:` relative to the project directory,
+/// werf ≥ 1.2 relative to `context:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum WerfVersion {
+    /// werf 1.1.
+    V1_1,
+    /// werf 1.2 and 2.
+    V2,
+}
+
+impl std::str::FromStr for WerfVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "1.1" => Ok(Self::V1_1),
+            "2" | "1.2" => Ok(Self::V2),
+            other => Err(format!(
+                "invalid werf version {other:?}: choose 1.1 or 2 (werf 1.2 reads werf.yaml as 2 does)"
+            )),
+        }
+    }
+}
+
 /// Global settings shared by every command.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -68,6 +92,9 @@ pub struct Settings {
     /// Registry username/password given explicitly (used when docker's config has none).
     pub registry_username: Option<String>,
     pub registry_password: Option<Secret>,
+    /// `--werf-version`: settles werf.yaml readings that differ between werf versions;
+    /// `None` picks per case (see `config::load`).
+    pub werf_version: Option<WerfVersion>,
 }
 
 /// `--insecure-registry` in its two forms, and `--skip-tls-verify-registry`.

@@ -32,6 +32,8 @@ const fn w(
 /// The one table of werf names. Options missing here are Slipway's own (`SLIPWAY_*` only).
 pub const WERF_FLAGS: &[WerfFlag] = &[
     w("dir", &[], None, &["WERF_DIR"]),
+    // Slipway's own: werf has no such option (`SLIPWAY_WERF_VERSION`).
+    w("werf-version", &[], None, &[]),
     w("config", &[], None, &["WERF_CONFIG"]),
     w("env", &[], None, &["WERF_ENV"]),
     w("images-repo", &[], Some('i'), &["WERF_IMAGES_REPO"]),

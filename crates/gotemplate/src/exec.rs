@@ -5,7 +5,9 @@ use crate::Templates;
 use crate::ast::{Arg, Branch, Command, Node, Pipe, Tree, Variable};
 use crate::error::Error;
 use crate::funcs::{Func, Ty};
+use crate::sourcemap::{Segment, Source};
 use crate::value::Value;
+use std::rc::Rc;
 
 /// How deep templates may call templates (Go allows 100000; a Rust stack does not).
 pub const MAX_EXEC_DEPTH: usize = 100;
@@ -77,16 +79,30 @@ pub(crate) struct State<'a> {
     dot_iface: bool,
     pub depth: usize,
     pub out: &'a mut String,
+    /// Where this execution's output came from; recorded only while the set maps
+    /// (`Templates::execute_mapped`).
+    src: Option<Rc<Source>>,
+    segs: Vec<Segment>,
 }
 
-/// Runs `tree` with `data`, appending to `out`.
+fn source_of(set: &Templates, tree: &Tree) -> Option<Rc<Source>> {
+    set.mapping().then(|| {
+        Rc::new(Source {
+            name: tree.parse_name.clone(),
+            text: tree.text.clone(),
+        })
+    })
+}
+
+/// Runs `tree` with `data`, appending to `out`; returns where the output came from (empty
+/// unless the set maps).
 pub(crate) fn execute(
     set: &Templates,
     tree: &Tree,
     data: &Value,
     depth: usize,
     out: &mut String,
-) -> Result<(), Error> {
+) -> Result<Vec<Segment>, Error> {
     let mut st = State {
         set,
         tree,
@@ -95,6 +111,8 @@ pub(crate) fn execute(
         dot_iface: false,
         depth,
         out,
+        src: source_of(set, tree),
+        segs: Vec::new(),
     };
     for n in &tree.root {
         match st.walk(data, n) {
@@ -103,7 +121,7 @@ pub(crate) fn execute(
             Err(_) => {}
         }
     }
-    Ok(())
+    Ok(st.segs)
 }
 
 fn is_hex_int(s: &str) -> bool {
@@ -131,6 +149,31 @@ impl<'a> State<'a> {
                 );
                 Error::exec(message, name, Some(self.tree.line_col(n.pos())))
             }
+        }
+    }
+
+    /// Notes where output from `start` to the end came from. An action printing a string
+    /// that a host function's execution produced (`include`) keeps that string's origins.
+    fn record(&mut self, start: usize, pos: usize, verbatim: bool) {
+        let Some(source) = &self.src else {
+            return;
+        };
+        let end = self.out.len();
+        if end == start {
+            return;
+        }
+        self.segs.push(Segment {
+            start,
+            end,
+            source: source.clone(),
+            pos,
+            verbatim,
+        });
+        if !verbatim
+            && let Some(inner) =
+                crate::sourcemap::splice(&self.set.recent(), &self.out[start..], start)
+        {
+            self.segs.extend(inner);
         }
     }
 
@@ -178,10 +221,12 @@ impl<'a> State<'a> {
                 let val = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {
                     self.at(At::Node(node));
+                    let start = self.out.len();
                     match &val {
                         Value::Nil => self.out.push_str("<no value>"),
                         v => self.out.push_str(&crate::fmt::sprint_value(v)),
                     }
+                    self.record(start, node.pos(), false);
                 }
                 Ok(())
             }
@@ -191,8 +236,10 @@ impl<'a> State<'a> {
             Node::With(b) => self.walk_if_or_with(true, dot, b),
             Node::Range(b) => self.walk_range(dot, node, b),
             Node::Template { name, pipe, .. } => self.walk_template(dot, node, name, pipe),
-            Node::Text { text, .. } => {
+            Node::Text { text, pos } => {
+                let start = self.out.len();
                 self.out.push_str(text);
+                self.record(start, *pos, true);
                 Ok(())
             }
         }
@@ -327,15 +374,22 @@ impl<'a> State<'a> {
             dot_iface: false,
             depth: self.depth + 1,
             out: &mut *self.out,
+            src: source_of(self.set, &tree),
+            segs: Vec::new(),
         };
+        let mut result = Ok(());
         for n in &tree.root {
             match st.walk(&new_dot, n) {
                 Ok(()) => {}
-                Err(Ctl::Err(e)) => return Err(Ctl::Err(e)),
-                Err(other) => return Err(other),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        let segs = std::mem::take(&mut st.segs);
+        self.segs.extend(segs);
+        result
     }
 
     pub(crate) fn eval_pipeline(&mut self, dot: &Value, pipe: &'a Pipe) -> R<Value> {

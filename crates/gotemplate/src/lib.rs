@@ -11,6 +11,7 @@ pub mod fmt;
 pub mod funcs;
 pub mod lexer;
 pub mod parser;
+pub mod sourcemap;
 pub mod value;
 
 use std::cell::{Cell, RefCell};
@@ -20,6 +21,7 @@ use std::rc::Rc;
 pub use error::{Error, ErrorKind};
 pub use exec::{MAX_EXEC_DEPTH, MissingKey};
 pub use funcs::{Func, Ty};
+pub use sourcemap::{Origin, SourceMap};
 pub use value::{Elem, List, Map, Object, Value};
 
 use ast::{Tree, is_empty_tree};
@@ -32,6 +34,10 @@ struct Inner {
     depth: Cell<usize>,
     /// The set's own name: the first template parsed into it (Go's `template.New(name)`).
     name: RefCell<Option<String>>,
+    /// Whether executions record where their output came from (`execute_mapped`).
+    mapping: Cell<bool>,
+    /// While mapping: the output of every execution a host function ran, with its origins.
+    recent: RefCell<Vec<(String, Vec<sourcemap::Segment>)>>,
 }
 
 /// A set of named templates sharing functions, as Go's `*template.Template` with its
@@ -57,6 +63,8 @@ impl Templates {
                 missing_key: Cell::new(MissingKey::Invalid),
                 depth: Cell::new(0),
                 name: RefCell::new(None),
+                mapping: Cell::new(false),
+                recent: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -173,6 +181,38 @@ impl Templates {
         let mut out = String::new();
         let r = exec::execute(self, &tree, data, depth, &mut out);
         self.inner.depth.set(depth);
-        r.map(|()| out)
+        let segs = r?;
+        if self.mapping() {
+            self.inner.recent.borrow_mut().push((out.clone(), segs));
+        }
+        Ok(out)
+    }
+
+    /// Executes template `name` as [`Templates::execute`] does, and says where each byte of
+    /// the output came from: a template's text or an action, also through `template`,
+    /// `include` and `tpl` (host functions that call `execute` on this set).
+    pub fn execute_mapped(&self, name: &str, data: &Value) -> Result<(String, SourceMap), Error> {
+        let was = self.inner.mapping.replace(true);
+        let r = self.execute(name, data);
+        self.inner.mapping.set(was);
+        let top = if was {
+            None
+        } else {
+            let mut recent = self.inner.recent.borrow_mut();
+            let top = recent.pop();
+            recent.clear();
+            top
+        };
+        let out = r?;
+        let segments = top.map(|(_, s)| s).unwrap_or_default();
+        Ok((out, SourceMap { segments }))
+    }
+
+    pub(crate) fn mapping(&self) -> bool {
+        self.inner.mapping.get()
+    }
+
+    pub(crate) fn recent(&self) -> std::cell::Ref<'_, Vec<(String, Vec<sourcemap::Segment>)>> {
+        self.inner.recent.borrow()
     }
 }

@@ -169,3 +169,73 @@ fn function_table_lists_sprig_without_env_and_network() {
         assert!(names.contains(&present), "{present}");
     }
 }
+
+/// The origin of the first occurrence of `needle` in the output.
+fn origin_of(out: &str, map: &gotemplate::SourceMap, needle: &str) -> (String, usize, usize, bool) {
+    let at = out.find(needle).expect("needle in output");
+    let o = map.locate(at).expect("mapped");
+    (o.name, o.line, o.col, o.produced)
+}
+
+#[test]
+fn source_map_points_output_at_template_lines_through_range_template_and_include() {
+    let t = Templates::with_sprig();
+    t.add_func(
+        "include",
+        Func::new(&[Ty::String, Ty::Any], |set, a| {
+            set.execute(a[0].as_str().unwrap_or(""), &a[1])
+                .map(Value::string)
+                .map_err(|e| e.to_string())
+        }),
+    );
+    t.parse(
+        "part.tmpl",
+        "{{ define \"svc\" }}\nname: {{ . }}\nport: 80\n{{- end }}",
+    )
+    .expect("parse partial");
+    t.parse(
+        "main",
+        "top: 1\n{{- range list \"a\" \"b\" }}\nimage: {{ . }}\n  fixed: x\n{{- end }}\n{{ template \"svc\" \"t\" }}\nnested:{{ include \"svc\" \"n\" | nindent 2 }}\n",
+    )
+    .expect("parse main");
+    let (out, map) = t
+        .execute_mapped("main", &Value::empty_map())
+        .expect("execute");
+    assert_eq!(
+        out,
+        "top: 1\nimage: a\n  fixed: x\nimage: b\n  fixed: x\n\nname: t\nport: 80\nnested:\n  \n  name: n\n  port: 80\n"
+    );
+    // Text inside the loop: the template's line 3, every iteration.
+    assert_eq!(
+        origin_of(&out, &map, "image: b"),
+        ("main".into(), 3, 1, false)
+    );
+    assert_eq!(
+        origin_of(&out, &map, "fixed: x\nimage: b"),
+        ("main".into(), 4, 3, false)
+    );
+    // A value printed by an action: the action's position, marked as produced.
+    let b = out.find("image: b").expect("b") + "image: ".len();
+    let o = map.locate(b).expect("mapped");
+    assert_eq!((o.line, o.col, o.produced), (3, 11, true));
+    // `template` and a re-indented `include`: the partial's lines.
+    assert_eq!(
+        origin_of(&out, &map, "name: t"),
+        ("part.tmpl".into(), 2, 1, false)
+    );
+    assert_eq!(
+        origin_of(&out, &map, "port: 80\nnested"),
+        ("part.tmpl".into(), 3, 1, false)
+    );
+    assert_eq!(
+        origin_of(&out, &map, "name: n"),
+        ("part.tmpl".into(), 2, 1, false)
+    );
+    let last = out.rfind("port: 80").expect("port");
+    assert_eq!(
+        map.locate(last).map(|o| (o.name, o.line)),
+        Some(("part.tmpl".into(), 3))
+    );
+    // The end of the output maps to the last byte.
+    assert!(map.locate(out.len()).is_some());
+}

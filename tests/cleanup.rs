@@ -149,21 +149,7 @@ impl Project {
 
     /// The dry-run plan: tag → (decision, reason).
     fn plan(&self, args: &[&str]) -> BTreeMap<String, (String, String)> {
-        let out = slipway(&self.work, &self.reg)
-            .args([
-                "--json",
-                "cleanup",
-                "--dry-run",
-                "--without-kube",
-                "--git-history-synchronization",
-                "--min-age",
-                "0s",
-            ])
-            .args(args)
-            .assert()
-            .success();
-        let v: serde_json::Value = support::json_result(&out.get_output().stdout)["plan"].clone();
-        v["items"]
+        self.plan_json(args)["items"]
             .as_array()
             .expect("items")
             .iter()
@@ -177,6 +163,24 @@ impl Project {
                 )
             })
             .collect()
+    }
+
+    /// The dry-run plan as `--json` gives it.
+    fn plan_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = slipway(&self.work, &self.reg)
+            .args([
+                "--json",
+                "cleanup",
+                "--dry-run",
+                "--without-kube",
+                "--git-history-synchronization",
+                "--min-age",
+                "0s",
+            ])
+            .args(args)
+            .assert()
+            .success();
+        support::json_result(&out.get_output().stdout)["plan"].clone()
     }
 
     fn tags(&self) -> Vec<String> {
@@ -851,19 +855,7 @@ fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
     .expect("write");
     p.commit("base", 1);
     p.publish();
-    let out = slipway(&p.work, &p.reg)
-        .args([
-            "--json",
-            "cleanup",
-            "--dry-run",
-            "--without-kube",
-            "--git-history-synchronization",
-            "--min-age",
-            "0s",
-        ])
-        .assert()
-        .success();
-    let v: serde_json::Value = support::json_result(&out.get_output().stdout)["plan"].clone();
+    let v = p.plan_json(&[]);
     let old: BTreeMap<String, String> = v["items"]
         .as_array()
         .expect("items")

@@ -164,6 +164,25 @@ impl Dockerfile {
         name.parse::<usize>().ok().filter(|&k| k < before)
     }
 
+    /// The global `ARG`s (before the first `FROM`) in order, each with its value: the build
+    /// argument when given, else its default expanded with the ARGs before it, else empty.
+    pub fn meta_args(&self, args: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let mut out = Vec::new();
+        for i in self.meta.iter().filter(|i| i.keyword() == "ARG") {
+            for (name, default) in arg_decls(i.rest()) {
+                let value = match (args.get(&name), default) {
+                    (Some(v), _) => v.clone(),
+                    (None, Some(d)) => expand(&d, &vars),
+                    (None, None) => String::new(),
+                };
+                vars.insert(name.clone(), value.clone());
+                out.push((name, value));
+            }
+        }
+        out
+    }
+
     /// The stage `target` names (case-insensitive), or the last stage.
     pub fn target(&self, target: Option<&str>) -> Option<usize> {
         match target {

@@ -259,21 +259,14 @@ pub fn dockerfile_parts(
 ) -> Result<Vec<Part>, String> {
     let df = dockerfile::parse(dockerfile);
     let mut parts = Vec::new();
-    let mut meta: BTreeMap<String, String> = BTreeMap::new();
-    for i in &df.meta {
-        parts.push(Part::Text(i.text.clone()));
-        if i.keyword() == "ARG" {
-            for (name, default) in dockerfile::arg_decls(i.rest()) {
-                let value = match (args.get(&name), default) {
-                    (Some(v), _) => v.clone(),
-                    (None, Some(d)) => dockerfile::expand(&d, &meta),
-                    (None, None) => String::new(),
-                };
-                parts.push(Part::Text(format!("ARG {name}={value}")));
-                meta.insert(name, value);
-            }
-        }
-    }
+    parts.extend(df.meta.iter().map(|i| Part::Text(i.text.clone())));
+    let meta_args = df.meta_args(args);
+    parts.extend(
+        meta_args
+            .iter()
+            .map(|(name, value)| Part::Text(format!("ARG {name}={value}"))),
+    );
+    let meta: BTreeMap<String, String> = meta_args.into_iter().collect();
     let Some(target_index) = df.target(target) else {
         return Err(match target {
             Some(t) => format!("target stage {t:?} is not in the Dockerfile"),

@@ -680,17 +680,7 @@ async fn base_image_credentials(
     keychain: &Keychain,
 ) -> Result<Option<HashMap<String, bollard::auth::DockerCredentials>>, String> {
     let df = crate::dockerfile::parse(dockerfile_text);
-    let mut meta: BTreeMap<String, String> = BTreeMap::new();
-    for i in df.meta.iter().filter(|i| i.keyword() == "ARG") {
-        for (name, default) in crate::dockerfile::arg_decls(i.rest()) {
-            let v = args
-                .get(&name)
-                .cloned()
-                .or_else(|| default.map(|d| crate::dockerfile::expand(&d, &meta)))
-                .unwrap_or_default();
-            meta.insert(name, v);
-        }
-    }
+    let meta: BTreeMap<String, String> = df.meta_args(args).into_iter().collect();
     let mut hosts: Vec<String> = Vec::new();
     for (k, stage) in df.stages.iter().enumerate() {
         let base = crate::dockerfile::expand(&stage.base, &meta);

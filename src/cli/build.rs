@@ -225,10 +225,11 @@ pub fn summary(built: &[BuiltImage]) -> String {
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(settings)?;
     build::selection(&cfg, &args.images)?;
+    let outputs = signature::outputs(&cfg.dir, &[]);
     let sigs = signature::compute(
         &cfg,
         signature::HashCache::default_path(&cfg.dir).as_deref(),
-        &signature::outputs(&cfg.dir, &[]),
+        &outputs,
     )?;
     let tag_opts = super::tags::to_options(&args.tags, settings);
     let naming = Naming::new(settings)?;
@@ -270,7 +271,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         cache_from,
         buildkit: args.flags.buildkit_mode(settings)?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
-        outputs: signature::outputs(&cfg.dir, &[]),
+        outputs,
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));

@@ -398,3 +398,86 @@ fn push_with_daemon_fallback_publishes_the_same_way() {
     .success();
     assert_report_matches_registry(&reg, &report(&rep));
 }
+
+/// `ImageDigest` imports are the dependency's manifest digest in the registry, as werf
+/// passes it: the dependency is published before its dependant builds, also when only the
+/// dependant changed; a plain `build` (no registry) passes it empty, as werf does.
+#[test]
+fn image_digest_import_is_the_registry_digest() {
+    let base = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let werf = "project: dig\nconfigVersion: 1\n---\nimage: tool\ndockerfile: tool.Dockerfile\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n---\nimage: app\ndockerfile: app.Dockerfile\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\ndependencies:\n  - image: tool\n    imports:\n      - type: ImageDigest\n        targetBuildArg: TOOL_DIGEST\n      - type: ImageID\n        targetBuildArg: TOOL_ID\n";
+    support::write_tree(
+        dir.path(),
+        &[
+            ("werf.yaml", werf),
+            (
+                "tool.Dockerfile",
+                "ARG BASE\nFROM ${BASE}\nRUN echo tool > /tool\n",
+            ),
+            (
+                "app.Dockerfile",
+                "ARG BASE\nFROM ${BASE}\nARG TOOL_DIGEST\nARG TOOL_ID\nLABEL tool.digest=${TOOL_DIGEST} tool.id=${TOOL_ID}\n",
+            ),
+        ],
+    );
+    let run = |extra: &[&str]| {
+        let mut c = support::slipway();
+        c.env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/dig", reg.host)])
+            .args(["--insecure-registry", &reg.host])
+            .args(["build-and-publish", "--tag-custom", "v1"])
+            .args(extra);
+        c.assert().success();
+    };
+    run(&[]);
+    let tool_digest = skopeo::digest(&reg, "dig/tool:v1").expect("tool digest");
+    let app = skopeo::config(&reg, "dig/app:v1").expect("app config");
+    let labels = &app["config"]["Labels"];
+    assert_eq!(labels["tool.digest"], tool_digest.as_str(), "{labels}");
+    // ImageID stays the local image ID, which is not the manifest digest.
+    let id = labels["tool.id"].as_str().expect("id label");
+    assert!(id.starts_with("sha256:") && id != tool_digest, "{labels}");
+
+    // Only the dependant changes: the dependency is up to date in the registry, and its
+    // digest is still what the dependant receives.
+    let pushes = reg.count_requests("PUT", "/dig/tool/manifests/");
+    std::fs::write(
+        dir.path().join("app.Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nARG TOOL_DIGEST\nARG TOOL_ID\nLABEL tool.digest=${TOOL_DIGEST} tool.id=${TOOL_ID} v=2\n",
+    )
+    .expect("write");
+    run(&[]);
+    assert_eq!(reg.count_requests("PUT", "/dig/tool/manifests/"), pushes);
+    let app = skopeo::config(&reg, "dig/app:v1").expect("app config");
+    assert_eq!(app["config"]["Labels"]["v"], "2");
+    assert_eq!(app["config"]["Labels"]["tool.digest"], tool_digest.as_str());
+
+    // No registry: werf's digest is empty there, and so is Slipway's.
+    std::fs::write(
+        dir.path().join("app.Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nARG TOOL_DIGEST\nARG TOOL_ID\nLABEL tool.digest=${TOOL_DIGEST} tool.id=${TOOL_ID} v=3\n",
+    )
+    .expect("write");
+    support::slipway()
+        .env("BASE_IMAGE", base)
+        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("build")
+        .assert()
+        .success();
+    let local = support::block_on(async {
+        support::docker()
+            .inspect_image("dig/app:latest")
+            .await
+            .expect("inspect")
+    });
+    let labels = local.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get("v").map(String::as_str), Some("3"));
+    assert_eq!(labels.get("tool.digest").map(String::as_str), Some(""));
+}

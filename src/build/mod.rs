@@ -56,6 +56,14 @@ pub enum BuildError {
     Secret(#[from] secrets::SecretError),
     #[error(transparent)]
     Ssh(#[from] ssh::SshError),
+    #[error(
+        "image {image} imports the `ImageDigest` of {dependency}, which had to be published first: {cause}"
+    )]
+    DependencyDigest {
+        image: String,
+        dependency: String,
+        cause: String,
+    },
 }
 
 /// `--buildkit`: BuildKit when the daemon supports it (`auto`), always (`on`: an error when
@@ -113,6 +121,15 @@ pub struct BuiltImage {
     pub builder: Builder,
 }
 
+/// The registry digest of a just-built dependency, for `ImageDigest` imports: werf passes
+/// the manifest digest in the registry, so publishing pushes the dependency first and
+/// answers with its digest.
+pub type DigestHook = Arc<
+    dyn Fn(BuiltImage) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Names a dependant can import from a dependency.
 #[derive(Debug, Clone, Default)]
 pub struct ImageNames {
@@ -143,6 +160,9 @@ pub struct BuildOptions {
     /// Files this run writes into the project (reports), resolved with
     /// `signature::output_paths`: they never go into a build context.
     pub outputs: Vec<std::path::PathBuf>,
+    /// Publishes a dependency that some image imports the `ImageDigest` of; without it
+    /// (a plain build) that import is empty, as in werf without a registry.
+    pub registry_digest: Option<DigestHook>,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,
@@ -313,6 +333,7 @@ pub async fn build(
     }
     let buildkit = buildkit.ok();
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
+    let mut digests: BTreeMap<Option<String>, String> = BTreeMap::new();
     let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
     let mut started: Vec<Option<String>> = Vec::new();
     let parallel = opts.parallel.max(1);
@@ -355,7 +376,11 @@ pub async fn build(
                         ImportType::ImageName => reference.clone(),
                         ImportType::ImageTag => tagv.clone(),
                         ImportType::ImageRepo => repo.clone(),
-                        ImportType::ImageID | ImportType::ImageDigest => dep.image_id.clone(),
+                        ImportType::ImageID => dep.image_id.clone(),
+                        ImportType::ImageDigest => digests
+                            .get(&Some(d.image.clone()))
+                            .cloned()
+                            .unwrap_or_default(),
                     };
                     if let Some(a) = &imp.target_build_arg {
                         args.insert(a.clone(), value);
@@ -394,12 +419,51 @@ pub async fn build(
                 });
             }
         };
+        // A dependency whose `ImageDigest` an image imports is published now, while the
+        // other builds go on, so its dependants get the registry digest.
+        let wanted_digest = selected.iter().any(|i| {
+            i.dependencies.iter().any(|d| {
+                Some(&d.image) == built.name.as_ref()
+                    && d.imports.iter().any(|m| m.kind == ImportType::ImageDigest)
+            })
+        });
+        if wanted_digest {
+            let dep = built.name.clone().unwrap_or_default();
+            match &opts.registry_digest {
+                Some(hook) => {
+                    let digest = hook(built.clone()).await.map_err(|cause| {
+                        running.abort_all();
+                        BuildError::DependencyDigest {
+                            image: dependants_of(&selected, &dep),
+                            dependency: dep.clone(),
+                            cause,
+                        }
+                    })?;
+                    digests.insert(built.name.clone(), digest);
+                }
+                None => {
+                    tracing::warn!(
+                        "the ImageDigest import of {dep} is empty: an image has a registry digest only when published (build-and-publish), as in werf"
+                    );
+                }
+            }
+        }
         done.insert(built.name.clone(), built);
     }
     Ok(selected
         .iter()
         .filter_map(|i| done.remove(&i.name))
         .collect())
+}
+
+/// The images that depend on `dependency`, for messages.
+fn dependants_of(selected: &[ImageConfig], dependency: &str) -> String {
+    selected
+        .iter()
+        .filter(|i| i.dependencies.iter().any(|d| d.image == dependency))
+        .map(|i| i.display_name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What an image's BuildKit session hands the daemon besides credentials.

@@ -272,6 +272,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         buildkit: args.flags.buildkit_mode(settings)?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
         outputs,
+        registry_digest: None,
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));

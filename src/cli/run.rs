@@ -81,6 +81,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         buildkit: args.flags.buildkit_mode(settings)?,
         keychain: crate::registry::auth::Keychain::from_settings(settings),
         outputs,
+        registry_digest: None,
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     let image = built

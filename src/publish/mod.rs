@@ -189,6 +189,28 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
     let mut local: BTreeMap<Option<String>, (String, bool)> = BTreeMap::new();
     if !to_push.is_empty() {
         let docker = build::connect().await?;
+        let work = tempfile::tempdir().map_err(|e| PublishError::Export {
+            image: "-".into(),
+            cause: e.to_string(),
+        })?;
+        let pusher = Arc::new(Pusher {
+            docker: docker.clone(),
+            client: client.clone(),
+            repos: repos.clone(),
+            work,
+            on_push: opts.on_push.clone(),
+            upload_mode: opts.upload_mode,
+            push_with_daemon: opts.push_with_daemon,
+            relaxed_hosts: repos
+                .values()
+                .filter(|r| {
+                    let policy = settings.registry_policy(&r.host);
+                    policy.insecure || policy.allow_http || policy.skip_verify
+                })
+                .map(|r| r.host.clone())
+                .collect(),
+            pushed: tokio::sync::Mutex::new(BTreeMap::new()),
+        });
         if opts.build {
             let mut extra_tags = BTreeMap::new();
             let mut cache_from = BTreeMap::new();
@@ -217,6 +239,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     buildkit: opts.buildkit,
                     keychain: crate::registry::auth::Keychain::from_settings(settings),
                     outputs: outputs.clone(),
+                    registry_digest: Some(digest_hook(pusher.clone(), plan.clone())),
                 },
             )
             .await?;
@@ -231,78 +254,17 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 local.insert(p.wanted.name.clone(), (id, false));
             }
         }
-        let work = tempfile::tempdir().map_err(|e| PublishError::Export {
-            image: "-".into(),
-            cause: e.to_string(),
-        })?;
-        let mut results: BTreeMap<Option<String>, String> = BTreeMap::new();
         for p in plan.images.iter().filter(|p| p.needs_push()) {
+            if pusher.pushed.lock().await.contains_key(&p.wanted.name) {
+                continue; // pushed early: a dependant imports its `ImageDigest`
+            }
             let (id, _) = local
                 .get(&p.wanted.name)
                 .cloned()
                 .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
-            let repository = repos
-                .get(&p.wanted.repository)
-                .cloned()
-                .ok_or(PublishError::NoRepo)?;
-            if opts.push_with_daemon {
-                // Podman verifies TLS even for loopback registries unless told otherwise.
-                let policy = settings.registry_policy(&repository.host);
-                let podman_insecure = (policy.insecure || policy.allow_http || policy.skip_verify)
-                    && build::engine::detect(&docker)
-                        .await
-                        .is_ok_and(|e| e.is_podman());
-                let d = daemon_push(
-                    &docker,
-                    &client,
-                    &id,
-                    &repository,
-                    &p.wanted.tags,
-                    p.label(),
-                    podman_insecure,
-                )
-                .await?;
-                results.insert(p.wanted.name.clone(), d);
-                continue;
-            }
-            let image = export(&docker, &id, p.label(), work.path()).await?;
-            let target = PushTarget {
-                repository,
-                tags: p.wanted.tags.clone(),
-            };
-            let popts = PushOptions {
-                on_progress: opts.on_push.clone(),
-                upload_mode: opts.upload_mode,
-                work_dir: work.path().to_path_buf(),
-                ..PushOptions::default()
-            };
-            // Another runner may have published this very content since the plan was made:
-            // then use its image, so every runner reports one digest per signature.
-            if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
-                let d = push::retag(&client, &target.repository, &d, &p.wanted.tags).await?;
-                results.insert(p.wanted.name.clone(), d);
-                continue;
-            }
-            let digest = match push::push_image(&client, &image, &target, &popts).await {
-                Ok(r) => {
-                    // The CLI prints the summary; this is the detail for debugging.
-                    tracing::debug!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
-                    r.digest
-                }
-                // A concurrent runner moved a tag to its own build of the same content:
-                // converge on one image rather than fail.
-                Err(PushError::Verify { .. })
-                    if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
-                {
-                    let d = published_meanwhile(&lookup, &p.wanted)
-                        .await?
-                        .unwrap_or_default();
-                    push::retag(&client, &target.repository, &d, &p.wanted.tags).await?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            results.insert(p.wanted.name.clone(), digest);
+            pusher.push(p, &id).await?;
         }
+        let results = std::mem::take(&mut *pusher.pushed.lock().await);
         let out = finish(
             &cfg.project,
             &plan,
@@ -330,6 +292,123 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
     signature::remember_outputs(&cfg.dir, &outputs);
     record_commit(&client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
+}
+
+/// Pushes built images, once each; shared with the build so that a dependency whose
+/// `ImageDigest` an image imports is pushed before that image builds.
+struct Pusher {
+    docker: bollard::Docker,
+    client: Client,
+    repos: BTreeMap<String, Repository>,
+    /// Exported images are spooled here.
+    work: tempfile::TempDir,
+    on_push: Option<push::OnProgress>,
+    upload_mode: UploadMode,
+    push_with_daemon: bool,
+    /// Hosts that `--insecure-registry`, plain HTTP or loopback relax (Podman must be told).
+    relaxed_hosts: std::collections::BTreeSet<String>,
+    /// Digest of every image pushed so far.
+    pushed: tokio::sync::Mutex<BTreeMap<Option<String>, String>>,
+}
+
+impl Pusher {
+    /// Push one planned image from the daemon under all its tags; returns its digest.
+    async fn push(&self, p: &plan::ImagePlan, id: &str) -> Result<String, PublishError> {
+        let repository = self
+            .repos
+            .get(&p.wanted.repository)
+            .cloned()
+            .ok_or(PublishError::NoRepo)?;
+        let lookup = ClientLookup {
+            client: &self.client,
+            repos: self.repos.clone(),
+        };
+        let digest = if self.push_with_daemon {
+            // Podman verifies TLS even for loopback registries unless told otherwise.
+            let podman_insecure = self.relaxed_hosts.contains(&repository.host)
+                && build::engine::detect(&self.docker)
+                    .await
+                    .is_ok_and(|e| e.is_podman());
+            daemon_push(
+                &self.docker,
+                &self.client,
+                id,
+                &repository,
+                &p.wanted.tags,
+                p.label(),
+                podman_insecure,
+            )
+            .await?
+        } else if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
+            // Another runner published this very content since the plan was made: use its
+            // image, so every runner reports one digest per signature.
+            push::retag(&self.client, &repository, &d, &p.wanted.tags).await?
+        } else {
+            let image = export(&self.docker, id, p.label(), self.work.path()).await?;
+            let target = PushTarget {
+                repository,
+                tags: p.wanted.tags.clone(),
+            };
+            let popts = PushOptions {
+                on_progress: self.on_push.clone(),
+                upload_mode: self.upload_mode,
+                work_dir: self.work.path().to_path_buf(),
+                ..PushOptions::default()
+            };
+            match push::push_image(&self.client, &image, &target, &popts).await {
+                Ok(r) => {
+                    // The CLI prints the summary; this is the detail for debugging.
+                    tracing::debug!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
+                    r.digest
+                }
+                // A concurrent runner moved a tag to its own build of the same content:
+                // converge on one image rather than fail.
+                Err(PushError::Verify { .. })
+                    if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
+                {
+                    let d = published_meanwhile(&lookup, &p.wanted)
+                        .await?
+                        .unwrap_or_default();
+                    push::retag(&self.client, &target.repository, &d, &p.wanted.tags).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.pushed
+            .lock()
+            .await
+            .insert(p.wanted.name.clone(), digest.clone());
+        Ok(digest)
+    }
+}
+
+/// The registry digest of a built dependency: what the registry already holds for its
+/// signature, else pushed now.
+fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
+    let plan = Arc::new(plan);
+    Arc::new(move |built: build::BuiltImage| {
+        let pusher = pusher.clone();
+        let plan = plan.clone();
+        Box::pin(async move {
+            let p = plan
+                .images
+                .iter()
+                .find(|p| p.wanted.name == built.name)
+                .ok_or_else(|| "not in the publish plan".to_string())?;
+            match &p.action {
+                Action::UpToDate { digest } | Action::Retag { digest, .. } => Ok(digest.clone()),
+                Action::Push => {
+                    if let Some(d) = pusher.pushed.lock().await.get(&p.wanted.name) {
+                        return Ok(d.clone());
+                    }
+                    pusher
+                        .push(p, &built.image_id)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+        })
+    })
 }
 
 /// Record in the registry that HEAD's commit published these images (also when nothing

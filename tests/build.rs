@@ -1118,3 +1118,89 @@ fn cache_from_reuses_published_layers() {
         .code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("give --images-repo too"));
 }
+
+/// `build-and-publish --cache-from TAG` in monorepo mode names the cache source as the
+/// repository names the image's tags (`REPO:IMAGE-TAG`), as `build --cache-from` does.
+#[test]
+fn publish_cache_from_in_monorepo_mode() {
+    let base = support::base_image();
+    let reg = support::registry::Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!("bt-mcache-{}", nonce());
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: bt-mcache\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {base}\nRUN echo {nonce} > /n && cat /proc/sys/kernel/random/uuid > /id\n"
+                ),
+            ),
+        ],
+    );
+    let repo = format!("{}/mono", reg.host);
+    let slipway = |args: &[&str]| {
+        let mut c = build(
+            d.path(),
+            &[
+                "--images-repo",
+                &repo,
+                "--images-repo-mode",
+                "monorepo",
+                "--insecure-registry",
+                &reg.host,
+            ],
+        );
+        c.args(args);
+        c
+    };
+    slipway(&[
+        "build-and-publish",
+        "--buildkit",
+        "on",
+        "--tag-git-branch",
+        "main",
+    ])
+    .assert()
+    .success();
+    let published = docker_run("bt-mcache/app:latest", &["cat", "/id"]);
+    let out = Command::new("docker")
+        .args([
+            "rmi",
+            "-f",
+            "bt-mcache/app:latest",
+            &format!("{repo}:app-main"),
+        ])
+        .output()
+        .expect("docker rmi");
+    assert!(out.status.success());
+    forget_build_cache(&nonce);
+    let out = slipway(&[
+        "build-and-publish",
+        "--buildkit",
+        "on",
+        "--force",
+        "--tag-custom",
+        "next",
+        "--cache-from",
+        "main",
+        "--log-mode",
+        "plain",
+    ])
+    .assert()
+    .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        log.contains(&format!("importing cache manifest from {repo}:app-main")),
+        "{log}"
+    );
+    assert_eq!(
+        docker_run("bt-mcache/app:latest", &["cat", "/id"]),
+        published,
+        "{log}"
+    );
+}

@@ -215,13 +215,17 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             let mut extra_tags = BTreeMap::new();
             let mut cache_from = BTreeMap::new();
             for p in &plan.images {
-                let refs = |tags: &[String]| -> Vec<String> {
-                    tags.iter()
-                        .map(|t| format!("{}:{t}", p.wanted.repository))
-                        .collect()
-                };
-                extra_tags.insert(p.wanted.name.clone(), refs(&p.wanted.tags));
-                cache_from.insert(p.wanted.name.clone(), refs(&opts.cache_from));
+                // `wanted.tags` are already the repository's tags (`IMAGE-TAG` in monorepo).
+                let refs = p
+                    .wanted
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", p.wanted.repository))
+                    .collect();
+                extra_tags.insert(p.wanted.name.clone(), refs);
+                // `--cache-from` values are tag names, mapped as `slipway build` maps them.
+                let cache = naming.references(p.wanted.name.as_deref(), &opts.cache_from)?;
+                cache_from.insert(p.wanted.name.clone(), cache);
             }
             let built = build::build(
                 &docker,

@@ -158,9 +158,17 @@ fn publish_and_promote_complete_through_faults() {
                 .method("PUT")
                 .path("/blobs/uploads/")
                 .times(2),
+        )
+        // A layer streamed from the daemon's export cannot be sent twice: the publish
+        // falls back to exporting to a file, which retries.
+        .add(
+            Rule::new(Fault::ResetAfterBodyBytes(1000))
+                .method("PATCH")
+                .path("/blobs/uploads/")
+                .times(1),
         );
     let rep = d.path().join("report.json");
-    support::slipway()
+    let out = support::slipway()
         .env("BASE_IMAGE", support::base_image())
         .env("XDG_CACHE_HOME", d.path().join("cache"))
         .arg("--dir")
@@ -180,6 +188,8 @@ fn publish_and_promote_complete_through_faults() {
         .arg(&rep)
         .assert()
         .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(log.contains("exporting to a file first"), "{log}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&rep).expect("report")).expect("json");
     for img in report["images"].as_array().expect("images") {

@@ -481,3 +481,97 @@ fn image_digest_import_is_the_registry_digest() {
     assert_eq!(labels.get("v").map(String::as_str), Some("3"));
     assert_eq!(labels.get("tool.digest").map(String::as_str), Some(""));
 }
+
+/// Publishing reads the daemon's export once, as a stream: with nothing in the registry
+/// yet, layers go straight into streamed uploads; once the base layer is there, only the
+/// changed layer is uploaded (the base is read past, never sent). What lands in the
+/// registry is the daemon's image, layer for layer.
+#[test]
+fn publish_streams_layers_from_the_export() {
+    let base = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let dockerfile = |n: u32| {
+        format!(
+            "ARG BASE\nFROM ${{BASE}}\nRUN head -c 3000000 /dev/urandom > /r && echo {n} > /n\n"
+        )
+    };
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: strm\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
+            ),
+            ("Dockerfile", &dockerfile(1)),
+        ],
+    );
+    let run = || {
+        let out = support::slipway()
+            .env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/strm", reg.host)])
+            .args(["--insecure-registry", &reg.host, "--log-debug"])
+            .args(["build-and-publish", "--tag-custom", "v1"])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let same_layers = || {
+        let local = support::block_on(async {
+            support::docker()
+                .inspect_image("strm/app:latest")
+                .await
+                .expect("inspect")
+        });
+        let config = skopeo::config(&reg, "strm/app:v1").expect("config");
+        let pushed: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .expect("diff_ids")
+            .iter()
+            .map(|v| v.as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(
+            Some(pushed),
+            local.root_fs.and_then(|r| r.layers),
+            "registry and daemon disagree on the layers"
+        );
+        assert_eq!(
+            format!("{}", config["config"]["Labels"]["slipway.image"]),
+            "\"app\""
+        );
+    };
+
+    let log = run();
+    assert!(
+        log.contains("published from the export stream") && log.contains("streamed=true"),
+        "{log}"
+    );
+    assert!(!log.contains("exporting to a file first"), "{log}");
+    assert!(
+        reg.count_requests("PATCH", "/strm/app/blobs/uploads/") >= 2,
+        "{}",
+        reg.log()
+    );
+    same_layers();
+
+    // Only the top layer changes: the base layer is known, so layers are identified
+    // before upload and the base is not sent again.
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile(2)).expect("write");
+    let uploads = reg.count_requests("PUT", "/strm/app/blobs/uploads/");
+    let log = run();
+    assert!(
+        log.contains("published from the export stream") && log.contains("streamed=false"),
+        "{log}"
+    );
+    // The new layer and the new config.
+    assert_eq!(
+        reg.count_requests("PUT", "/strm/app/blobs/uploads/"),
+        uploads + 2,
+        "{}",
+        reg.log()
+    );
+    same_layers();
+}

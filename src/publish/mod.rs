@@ -2,6 +2,7 @@
 //! report digests.
 
 pub mod archive;
+mod export;
 pub mod plan;
 pub mod report;
 
@@ -348,7 +349,6 @@ impl Pusher {
             // image, so every runner reports one digest per signature.
             push::retag(&self.client, &repository, &d, &p.wanted.tags).await?
         } else {
-            let image = export(&self.docker, id, p.label(), self.work.path()).await?;
             let target = PushTarget {
                 repository,
                 tags: p.wanted.tags.clone(),
@@ -359,7 +359,7 @@ impl Pusher {
                 work_dir: self.work.path().to_path_buf(),
                 ..PushOptions::default()
             };
-            match push::push_image(&self.client, &image, &target, &popts).await {
+            match self.push_streamed(p, id, &target, &popts).await {
                 Ok(r) => {
                     // The CLI prints the summary; this is the detail for debugging.
                     tracing::debug!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
@@ -367,7 +367,7 @@ impl Pusher {
                 }
                 // A concurrent runner moved a tag to its own build of the same content:
                 // converge on one image rather than fail.
-                Err(PushError::Verify { .. })
+                Err(PublishError::Push(PushError::Verify { .. }))
                     if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
                 {
                     let d = published_meanwhile(&lookup, &p.wanted)
@@ -375,7 +375,7 @@ impl Pusher {
                         .unwrap_or_default();
                     push::retag(&self.client, &target.repository, &d, &p.wanted.tags).await?
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         };
         self.pushed
@@ -383,6 +383,43 @@ impl Pusher {
             .await
             .insert(p.wanted.name.clone(), digest.clone());
         Ok(digest)
+    }
+}
+
+impl Pusher {
+    /// From the daemon's export stream, compressing and uploading while it arrives; the
+    /// spooled path (export to a file, then push it) where the stream cannot be used.
+    async fn push_streamed(
+        &self,
+        p: &plan::ImagePlan,
+        id: &str,
+        target: &PushTarget,
+        popts: &PushOptions,
+    ) -> Result<push::PushReport, PublishError> {
+        let session = push::Session::open(&self.client, target, popts).await;
+        match export::push(
+            &self.docker,
+            id,
+            &session,
+            self.upload_mode,
+            self.work.path(),
+        )
+        .await
+        {
+            Ok(r) => return Ok(r),
+            Err(export::Failure::Push(e)) => return Err(e.into()),
+            Err(export::Failure::Export(cause)) => {
+                return Err(PublishError::Export {
+                    image: p.label().to_string(),
+                    cause,
+                });
+            }
+            Err(export::Failure::Fallback(why)) => {
+                tracing::info!(image = p.label(), "exporting to a file first: {why}");
+            }
+        }
+        let image = export(&self.docker, id, p.label(), self.work.path()).await?;
+        Ok(push::push_image(&self.client, &image, target, popts).await?)
     }
 }
 

@@ -50,12 +50,7 @@ fn gzip_block(block: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// Compress `src` into a new file in `dir`.
 pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
-    let out_file = tempfile::Builder::new()
-        .prefix("layer-")
-        .suffix(".gz")
-        .tempfile_in(dir)?;
-    let (file, path) = out_file.keep().map_err(|e| e.error)?;
-    let out = BufWriter::with_capacity(1024 * 1024, file);
+    let (path, out) = spool_file(dir)?;
     let (size, digest, diff_id) = compress_into(src, out)?;
     Ok(Compressed {
         path,
@@ -65,18 +60,31 @@ pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
     })
 }
 
+/// Compress what `reader` yields into a new file in `dir`.
+pub fn compress_to_file<R: Read>(reader: R, dir: &Path) -> std::io::Result<Compressed> {
+    let (path, out) = spool_file(dir)?;
+    let (size, digest, diff_id) = compress_reader(reader, out)?;
+    Ok(Compressed {
+        path,
+        size,
+        digest,
+        diff_id,
+    })
+}
+
+fn spool_file(dir: &Path) -> std::io::Result<(PathBuf, BufWriter<File>)> {
+    let out_file = tempfile::Builder::new()
+        .prefix("layer-")
+        .suffix(".gz")
+        .tempfile_in(dir)?;
+    let (file, path) = out_file.keep().map_err(|e| e.error)?;
+    Ok((path, BufWriter::with_capacity(1024 * 1024, file)))
+}
+
 /// Compress `src` into any writer (a file, or a channel feeding an upload); returns the
 /// compressed size, the blob digest and the diffID.
-pub fn compress_into<W: Write>(
-    src: &BlobSource,
-    mut out: W,
-) -> std::io::Result<(u64, String, String)> {
-    let mut raw_hash = Sha256::new();
-    let mut gz_hash = Sha256::new();
-    let mut size = 0u64;
-    let batch = rayon::current_num_threads().max(1) * 2;
-
-    let mut reader: Box<dyn Read> = match src {
+pub fn compress_into<W: Write>(src: &BlobSource, out: W) -> std::io::Result<(u64, String, String)> {
+    let reader: Box<dyn Read> = match src {
         BlobSource::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
         BlobSource::File { path, offset, len } => {
             let mut f = File::open(path)?;
@@ -84,6 +92,19 @@ pub fn compress_into<W: Write>(
             Box::new(f.take(*len))
         }
     };
+    compress_reader(reader, out)
+}
+
+/// Compress everything `reader` yields (e.g. a layer inside an export stream) into `out`;
+/// returns the compressed size, the blob digest and the diffID.
+pub fn compress_reader<R: Read, W: Write>(
+    mut reader: R,
+    mut out: W,
+) -> std::io::Result<(u64, String, String)> {
+    let mut raw_hash = Sha256::new();
+    let mut gz_hash = Sha256::new();
+    let mut size = 0u64;
+    let batch = rayon::current_num_threads().max(1) * 2;
     let mut empty = true;
     loop {
         let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(batch);

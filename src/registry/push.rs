@@ -239,156 +239,290 @@ async fn learn(client: &Client, repo: &Repository, tags: &[String], cache: &Mute
     }
 }
 
-struct Done {
-    digest: String,
-    size: u64,
-    media_type: String,
-    action: BlobAction,
-    compressed: bool,
+/// Where one layer ended up in the repository.
+#[derive(Debug, Clone)]
+pub struct PushedLayer {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+    pub action: BlobAction,
+    /// Slipway compressed it (rather than pushing the archive's compressed bytes).
+    pub compressed: bool,
 }
 
-/// One layer into the repository: present, mounted from a sibling, or compressed and
-/// uploaded.
-async fn push_layer(
-    client: &Client,
-    repo: &Repository,
-    repo_name: &str,
-    layer: crate::archive::Layer,
-    cache: &Arc<Mutex<Cache>>,
-    opts: &PushOptions,
-) -> Result<Done, PushError> {
-    // Already compressed in the archive: push as it is.
-    if let Some((digest, mt)) = &layer.compressed {
-        let size = layer.source.len();
-        let action = if client.blob_exists(repo, digest).await? {
-            BlobAction::Present
-        } else {
-            client
-                .upload_blob(repo, digest, &layer.source, opts.upload_mode)
-                .await?;
-            BlobAction::Uploaded
-        };
-        return Ok::<Done, PushError>(Done {
-            digest: digest.clone(),
-            size,
-            media_type: mt.clone(),
-            action,
-            compressed: false,
-        });
+/// One push into one repository: the layer cache (learned from the repository's tags and
+/// the local cache file) and the steps every image source shares: reuse a known layer,
+/// upload a compressed one, then config, manifest and tags.
+pub struct Session<'a> {
+    client: &'a Client,
+    repo: &'a Repository,
+    repo_name: String,
+    tags: &'a [String],
+    cache: Arc<Mutex<Cache>>,
+    opts: &'a PushOptions,
+}
+
+impl<'a> Session<'a> {
+    pub async fn open(client: &'a Client, target: &'a PushTarget, opts: &'a PushOptions) -> Self {
+        let repo = &target.repository;
+        let cache = Arc::new(Mutex::new(Cache::load(opts.cache_file.as_ref())));
+        learn(client, repo, &target.tags, &cache).await;
+        Session {
+            client,
+            repo,
+            repo_name: repo.to_string(),
+            tags: &target.tags,
+            cache,
+            opts,
+        }
     }
-    // Known compressed form: HEAD, then mount from a sibling repository.
-    let known = layer
-        .diff_id
-        .as_ref()
-        .and_then(|id| cache.lock().ok().and_then(|c| c.layers.get(id).cloned()));
-    if let Some(k) = known {
-        if client.blob_exists(repo, &k.digest).await? {
-            return Ok(Done {
+
+    pub fn repository(&self) -> &Repository {
+        self.repo
+    }
+
+    pub fn client(&self) -> &Client {
+        self.client
+    }
+
+    /// Tell the progress callback, if any.
+    pub fn tell(&self, p: PushProgress) {
+        if let Some(f) = &self.opts.on_progress {
+            (f.0)(&p);
+        }
+    }
+
+    /// A layer whose compressed form is known: already in the repository (HEAD) or
+    /// mounted from a sibling repository. `None` when it must be compressed and uploaded.
+    pub async fn reuse(&self, diff_id: &str) -> Result<Option<PushedLayer>, PushError> {
+        let known = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.layers.get(diff_id).cloned());
+        let Some(k) = known else { return Ok(None) };
+        if self.client.blob_exists(self.repo, &k.digest).await? {
+            return Ok(Some(PushedLayer {
                 digest: k.digest,
                 size: k.size,
                 media_type: k.media_type,
                 action: BlobAction::Present,
                 compressed: false,
-            });
+            }));
         }
-        for from in k.repos.iter().filter(|r| **r != repo_name) {
-            let Some(path) = from.strip_prefix(&format!("{}/", repo.host)) else {
+        for from in k.repos.iter().filter(|r| **r != self.repo_name) {
+            let Some(path) = from.strip_prefix(&format!("{}/", self.repo.host)) else {
                 continue;
             };
-            if client.mount_blob(repo, &k.digest, path).await? {
-                if let (Ok(mut c), Some(id)) = (cache.lock(), layer.diff_id.as_ref()) {
-                    c.remember(id, &k.digest, k.size, &k.media_type, repo_name);
-                }
-                return Ok(Done {
+            if self.client.mount_blob(self.repo, &k.digest, path).await? {
+                self.remember(diff_id, &k.digest, k.size, &k.media_type);
+                return Ok(Some(PushedLayer {
                     digest: k.digest,
                     size: k.size,
                     media_type: k.media_type,
                     action: BlobAction::Mounted,
                     compressed: false,
-                });
+                }));
             }
         }
+        Ok(None)
     }
-    let diff_id = layer.diff_id.clone().unwrap_or_default();
-    // Big layers: compress straight into a streamed upload, so compressing and
-    // sending overlap. Falls back to the file path if the registry refuses PATCH.
-    if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
-        match stream_layer(client, repo, &layer.source).await {
-            Ok((size, digest, got_diff_id)) => {
-                if !diff_id.is_empty() && got_diff_id != diff_id {
-                    return Err(PushError::Compress {
-                        diff_id,
-                        cause: format!(
-                            "layer content hashes to {got_diff_id}, the image config says otherwise: the archive is corrupt"
-                        ),
+
+    fn remember(&self, diff_id: &str, digest: &str, size: u64, media_type: &str) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.remember(diff_id, digest, size, media_type, &self.repo_name);
+        }
+    }
+
+    /// Upload a layer compressed into a file (unless the registry has it already).
+    pub async fn upload_compressed(
+        &self,
+        c: &compress::Compressed,
+    ) -> Result<PushedLayer, PushError> {
+        let action = if self.client.blob_exists(self.repo, &c.digest).await? {
+            BlobAction::Present
+        } else {
+            let src = BlobSource::File {
+                path: c.path.clone(),
+                offset: 0,
+                len: c.size,
+            };
+            self.client
+                .upload_blob(self.repo, &c.digest, &src, self.opts.upload_mode)
+                .await?;
+            BlobAction::Uploaded
+        };
+        self.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ);
+        Ok(PushedLayer {
+            digest: c.digest.clone(),
+            size: c.size,
+            media_type: DOCKER_LAYER_GZ.to_string(),
+            action,
+            compressed: true,
+        })
+    }
+
+    /// Upload a layer that a compressor writes into `body` while it is sent, in one
+    /// streamed PATCH; `sums` brings (size, digest, diffID) when the compressor is done.
+    /// The body is read once, so a failure is not retried here.
+    pub async fn upload_stream(
+        &self,
+        body: tokio::sync::mpsc::Receiver<Bytes>,
+        sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
+    ) -> Result<PushedLayer, PushError> {
+        let (size, digest, diff_id) = stream_once(self.client, self.repo, body, sums).await?;
+        self.remember(&diff_id, &digest, size, DOCKER_LAYER_GZ);
+        Ok(PushedLayer {
+            digest,
+            size,
+            media_type: DOCKER_LAYER_GZ.to_string(),
+            action: BlobAction::Uploaded,
+            compressed: true,
+        })
+    }
+
+    /// Config blob, manifest by digest and every tag, verified; saves the layer cache.
+    pub async fn finish(
+        &self,
+        config: &Bytes,
+        layers: &[PushedLayer],
+    ) -> Result<PushReport, PushError> {
+        let (repo, client) = (self.repo, self.client);
+        let mut report = PushReport::default();
+        for d in layers {
+            match d.action {
+                BlobAction::Present => report.blobs_present += 1,
+                BlobAction::Mounted => report.blobs_mounted += 1,
+                BlobAction::Uploaded => {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += d.size;
+                }
+            }
+            report.layers_compressed += usize::from(d.compressed);
+        }
+        let config_digest = super::client::sha256_digest(config);
+        if client.blob_exists(repo, &config_digest).await? {
+            report.blobs_present += 1;
+        } else {
+            client
+                .upload_blob(
+                    repo,
+                    &config_digest,
+                    &BlobSource::Bytes(config.clone()),
+                    UploadMode::Monolithic,
+                )
+                .await?;
+            report.blobs_uploaded += 1;
+            report.bytes_uploaded += config.len() as u64;
+        }
+        let oci = layers
+            .iter()
+            .any(|d| d.media_type.starts_with("application/vnd.oci."));
+        let (manifest_type, config_type) = if oci {
+            (MEDIA_OCI_MANIFEST, OCI_CONFIG)
+        } else {
+            (MEDIA_DOCKER_MANIFEST, DOCKER_CONFIG)
+        };
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "size": config.len(), "digest": config_digest},
+            "layers": layers.iter().map(|d| json!({"mediaType": d.media_type, "size": d.size, "digest": d.digest})).collect::<Vec<_>>(),
+        });
+        let body = Bytes::from(serde_json::to_vec_pretty(&manifest).unwrap_or_default());
+        report.digest = tag_manifest(client, repo, self.tags, manifest_type, body).await?;
+        report.media_type = manifest_type.to_string();
+        if let Ok(c) = self.cache.lock() {
+            c.save(self.opts.cache_file.as_ref());
+        }
+        Ok(report)
+    }
+
+    /// One layer of an archive into the repository: present, mounted from a sibling, or
+    /// compressed and uploaded.
+    async fn push_layer(&self, layer: crate::archive::Layer) -> Result<PushedLayer, PushError> {
+        let (client, repo, opts) = (self.client, self.repo, self.opts);
+        // Already compressed in the archive: push as it is.
+        if let Some((digest, mt)) = &layer.compressed {
+            let size = layer.source.len();
+            let action = if client.blob_exists(repo, digest).await? {
+                BlobAction::Present
+            } else {
+                client
+                    .upload_blob(repo, digest, &layer.source, opts.upload_mode)
+                    .await?;
+                BlobAction::Uploaded
+            };
+            return Ok(PushedLayer {
+                digest: digest.clone(),
+                size,
+                media_type: mt.clone(),
+                action,
+                compressed: false,
+            });
+        }
+        let diff_id = layer.diff_id.clone().unwrap_or_default();
+        if !diff_id.is_empty()
+            && let Some(done) = self.reuse(&diff_id).await?
+        {
+            return Ok(done);
+        }
+        let corrupt = |got: &str| PushError::Compress {
+            diff_id: diff_id.clone(),
+            cause: format!(
+                "layer content hashes to {got}, the image config says otherwise: the archive is corrupt"
+            ),
+        };
+        // Big layers: compress straight into a streamed upload, so compressing and
+        // sending overlap. Falls back to the file path if the registry refuses PATCH.
+        if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
+            match stream_layer(client, repo, &layer.source).await {
+                Ok((size, digest, got_diff_id)) => {
+                    if !diff_id.is_empty() && got_diff_id != diff_id {
+                        return Err(corrupt(&got_diff_id));
+                    }
+                    self.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ);
+                    return Ok(PushedLayer {
+                        digest,
+                        size,
+                        media_type: DOCKER_LAYER_GZ.to_string(),
+                        action: BlobAction::Uploaded,
+                        compressed: true,
                     });
                 }
-                if let Ok(mut cache) = cache.lock() {
-                    cache.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ, repo_name);
+                Err(e) if refused_streaming(&e) => {
+                    tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
                 }
-                return Ok(Done {
-                    digest,
-                    size,
-                    media_type: DOCKER_LAYER_GZ.to_string(),
-                    action: BlobAction::Uploaded,
-                    compressed: true,
-                });
+                Err(e) => return Err(e),
             }
-            Err(PushError::Registry(RegistryError::Status {
-                status: 400 | 404 | 405 | 416 | 501,
-                ..
-            })) => {
-                tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
-            }
-            Err(e) => return Err(e),
         }
-    }
-    let src = layer.source.clone();
-    let dir = opts.work_dir.clone();
-    let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
-        .await
-        .map_err(|e| PushError::Compress {
+        let src = layer.source.clone();
+        let dir = opts.work_dir.clone();
+        let failed = |cause: String| PushError::Compress {
             diff_id: diff_id.clone(),
-            cause: e.to_string(),
-        })?
-        .map_err(|e| PushError::Compress {
-            diff_id: diff_id.clone(),
-            cause: e.to_string(),
-        })?;
-    let cleanup = scopeguard(c.path.clone());
-    if !diff_id.is_empty() && c.diff_id != diff_id {
-        return Err(PushError::Compress {
-            diff_id,
-            cause: format!(
-                "layer content hashes to {}, the image config says otherwise: the archive is corrupt",
-                c.diff_id
-            ),
-        });
-    }
-    let action = if client.blob_exists(repo, &c.digest).await? {
-        BlobAction::Present
-    } else {
-        let src = BlobSource::File {
-            path: c.path.clone(),
-            offset: 0,
-            len: c.size,
+            cause,
         };
-        client
-            .upload_blob(repo, &c.digest, &src, opts.upload_mode)
-            .await?;
-        BlobAction::Uploaded
-    };
-    drop(cleanup);
-    if let Ok(mut cache) = cache.lock() {
-        cache.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ, repo_name);
+        let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?;
+        let _cleanup = scopeguard(c.path.clone());
+        if !diff_id.is_empty() && c.diff_id != diff_id {
+            return Err(corrupt(&c.diff_id));
+        }
+        self.upload_compressed(&c).await
     }
-    Ok(Done {
-        digest: c.digest,
-        size: c.size,
-        media_type: DOCKER_LAYER_GZ.to_string(),
-        action,
-        compressed: true,
-    })
+}
+
+/// The registry does not take a streamed (chunked PATCH) upload: use a monolithic one.
+pub fn refused_streaming(e: &PushError) -> bool {
+    matches!(
+        e,
+        PushError::Registry(RegistryError::Status {
+            status: 400 | 404 | 405 | 416 | 501,
+            ..
+        })
+    )
 }
 
 /// Push one image and tag it. Returns the verified digest.
@@ -398,104 +532,49 @@ pub async fn push_image(
     target: &PushTarget,
     opts: &PushOptions,
 ) -> Result<PushReport, PushError> {
-    let repo = &target.repository;
-    let repo_name = repo.to_string();
-    let cache = Arc::new(Mutex::new(Cache::load(opts.cache_file.as_ref())));
-    learn(client, repo, &target.tags, &cache).await;
-
+    let session = Session::open(client, target, opts).await;
     let layers = image.layers.len();
-    let tell = |p: PushProgress| {
-        if let Some(f) = &opts.on_progress {
-            (f.0)(&p);
-        }
-    };
-    let results: Vec<Done> = stream::iter(image.layers.iter().cloned().enumerate())
+    let results: Vec<PushedLayer> = stream::iter(image.layers.iter().cloned().enumerate())
         .map(|(index, layer)| {
-            let cache = cache.clone();
-            let repo_name = repo_name.clone();
-            let tell = &tell;
+            let session = &session;
             async move {
-                tell(PushProgress::LayerStart {
-                    repository: repo_name.clone(),
+                session.tell(PushProgress::LayerStart {
+                    repository: session.repo_name.clone(),
                     layer: index + 1,
                     layers,
                     size: layer.source.len(),
                 });
-                let done = push_layer(client, repo, &repo_name, layer, &cache, opts).await?;
-                tell(PushProgress::LayerDone {
-                    repository: repo_name.clone(),
-                    layer: index + 1,
-                    layers,
-                    digest: done.digest.clone(),
-                    bytes: if done.action == BlobAction::Uploaded {
-                        done.size
-                    } else {
-                        0
-                    },
-                    action: match done.action {
-                        BlobAction::Present => "present",
-                        BlobAction::Mounted => "mounted",
-                        BlobAction::Uploaded => "uploaded",
-                    },
-                });
-                Ok::<Done, PushError>(done)
+                let done = session.push_layer(layer).await?;
+                session.tell(done.progress(&session.repo_name, index + 1, layers));
+                Ok::<PushedLayer, PushError>(done)
             }
         })
         .buffered(opts.concurrency.max(1))
         .try_collect()
         .await?;
+    session.finish(&image.config, &results).await
+}
 
-    let mut report = PushReport::default();
-    for d in &results {
-        match d.action {
-            BlobAction::Present => report.blobs_present += 1,
-            BlobAction::Mounted => report.blobs_mounted += 1,
-            BlobAction::Uploaded => {
-                report.blobs_uploaded += 1;
-                report.bytes_uploaded += d.size;
-            }
+impl PushedLayer {
+    /// The `LayerDone` progress event for this layer.
+    pub fn progress(&self, repository: &str, layer: usize, layers: usize) -> PushProgress {
+        PushProgress::LayerDone {
+            repository: repository.to_string(),
+            layer,
+            layers,
+            digest: self.digest.clone(),
+            bytes: if self.action == BlobAction::Uploaded {
+                self.size
+            } else {
+                0
+            },
+            action: match self.action {
+                BlobAction::Present => "present",
+                BlobAction::Mounted => "mounted",
+                BlobAction::Uploaded => "uploaded",
+            },
         }
-        report.layers_compressed += usize::from(d.compressed);
     }
-
-    // Config, then the manifest.
-    let config_digest = image.config_digest();
-    if client.blob_exists(repo, &config_digest).await? {
-        report.blobs_present += 1;
-    } else {
-        client
-            .upload_blob(
-                repo,
-                &config_digest,
-                &BlobSource::Bytes(image.config.clone()),
-                UploadMode::Monolithic,
-            )
-            .await?;
-        report.blobs_uploaded += 1;
-        report.bytes_uploaded += image.config.len() as u64;
-    }
-    let oci = results
-        .iter()
-        .any(|d| d.media_type.starts_with("application/vnd.oci."));
-    let (manifest_type, config_type) = if oci {
-        (MEDIA_OCI_MANIFEST, OCI_CONFIG)
-    } else {
-        (MEDIA_DOCKER_MANIFEST, DOCKER_CONFIG)
-    };
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest_type,
-        "config": {"mediaType": config_type, "size": image.config.len(), "digest": config_digest},
-        "layers": results.iter().map(|d| json!({"mediaType": d.media_type, "size": d.size, "digest": d.digest})).collect::<Vec<_>>(),
-    });
-    let body = Bytes::from(serde_json::to_vec_pretty(&manifest).unwrap_or_default());
-    let digest = tag_manifest(client, repo, &target.tags, manifest_type, body).await?;
-    report.digest = digest;
-    report.media_type = manifest_type.to_string();
-    if let Ok(c) = cache.lock() {
-        c.save(opts.cache_file.as_ref());
-    }
-    Ok(report)
 }
 
 /// PUT a manifest by digest and under each tag, then check every tag resolves to it.
@@ -584,46 +663,65 @@ async fn stream_layer(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let url = client.start_blob_upload(repo).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let (sums_tx, sums_rx) = tokio::sync::oneshot::channel();
         let src = source.clone();
         let comp = tokio::task::spawn_blocking(move || {
-            compress::compress_into(&src, crate::context::ChannelWriter::new(tx))
+            let r = compress::compress_into(&src, crate::context::ChannelWriter::new(tx));
+            let _ = sums_tx.send(r);
         });
-        let body_stream = futures::stream::poll_fn(move |cx| {
-            rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
-        });
-        let patched = client
-            .patch_stream(repo, &url, reqwest::Body::wrap_stream(body_stream))
-            .await;
-        let compressed = comp.await.map_err(|e| PushError::Compress {
-            diff_id: String::new(),
-            cause: e.to_string(),
-        })?;
-        match (patched, compressed) {
-            (Ok(next), Ok((size, digest, diff_id))) => {
-                client.finish_upload(repo, &next, &digest).await?;
-                return Ok((size, digest, diff_id));
-            }
-            (Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Io { .. })), _)
-                if attempt < 4 =>
-            {
+        let sent = stream_once(client, repo, rx, sums_rx).await;
+        // The compressor stops once the body is dropped.
+        let _ = comp.await;
+        match sent {
+            Ok(sums) => return Ok(sums),
+            Err(PushError::Registry(
+                e @ (RegistryError::Unreachable { .. } | RegistryError::Io { .. }),
+            )) if attempt < 4 => {
                 tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
-            (Err(RegistryError::Status { status, .. }), _)
+            Err(PushError::Registry(RegistryError::Status { status, .. }))
                 if (status >= 500 || status == 429) && attempt < 4 =>
             {
                 tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
             }
-            (Err(e), _) => return Err(e.into()),
-            (Ok(_), Err(e)) => {
-                return Err(PushError::Compress {
-                    diff_id: String::new(),
-                    cause: e.to_string(),
-                });
-            }
+            Err(e) => return Err(e),
         }
+    }
+}
+
+/// One streamed upload: a new session, one PATCH whose body is what arrives on `body`,
+/// then the PUT with the digest the compressor reports on `sums`.
+async fn stream_once(
+    client: &Client,
+    repo: &Repository,
+    mut body: tokio::sync::mpsc::Receiver<Bytes>,
+    sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
+) -> Result<(u64, String, String), PushError> {
+    let url = client.start_blob_upload(repo).await?;
+    let body_stream = futures::stream::poll_fn(move |cx| {
+        body.poll_recv(cx)
+            .map(|o| o.map(Ok::<Bytes, std::io::Error>))
+    });
+    let patched = client
+        .patch_stream(repo, &url, reqwest::Body::wrap_stream(body_stream))
+        .await;
+    let compressed = sums.await.map_err(|_| PushError::Compress {
+        diff_id: String::new(),
+        cause: "the compressor stopped".into(),
+    });
+    match (patched, compressed) {
+        (Ok(next), Ok(Ok((size, digest, diff_id)))) => {
+            client.finish_upload(repo, &next, &digest).await?;
+            Ok((size, digest, diff_id))
+        }
+        (Err(e), _) => Err(e.into()),
+        (Ok(_), Ok(Err(e))) => Err(PushError::Compress {
+            diff_id: String::new(),
+            cause: e.to_string(),
+        }),
+        (Ok(_), Err(e)) => Err(e),
     }
 }
 

@@ -1,0 +1,377 @@
+//! Publish straight from the daemon's export stream: each layer is compressed (on all
+//! cores) and uploaded while the export is still arriving; no temp file holds the image.
+//!
+//! docker-save writes each layer as `<v1 id>/layer.tar` in the order of those ids (not the
+//! image's layer order), then the config and `manifest.json`, which gives the order. So a
+//! layer's identity (its diffID) is known only once it has been read. When the registry
+//! already holds some of the image's layers, each layer is compressed into a spool file
+//! and uploaded only if it is not one of them (a layer is read once, its compressed form
+//! written once); when it holds none, layers go straight from the stream into streamed
+//! uploads. Anything this path cannot do (another export layout, a registry that refuses
+//! streamed uploads, a dropped connection) is reported as a reason to take the spooled
+//! path (`export` to a file, then `push_image`), which retries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::registry::RegistryError;
+use crate::registry::client::UploadMode;
+use crate::registry::compress;
+use crate::registry::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
+
+/// Why the streamed path did not publish the image.
+#[derive(Debug)]
+pub enum Failure {
+    /// Publish through the spooled path instead (the reason is logged).
+    Fallback(String),
+    /// A real failure: the spooled path would fail the same way.
+    Push(PushError),
+    Export(String),
+}
+
+impl From<PushError> for Failure {
+    fn from(e: PushError) -> Self {
+        if falls_back(&e) {
+            Failure::Fallback(e.to_string())
+        } else {
+            Failure::Push(e)
+        }
+    }
+}
+
+/// Errors the spooled path recovers from: it retries, and uploads in one request when the
+/// registry refuses a streamed one.
+fn falls_back(e: &PushError) -> bool {
+    crate::registry::push::refused_streaming(e)
+        || matches!(
+            e,
+            PushError::Registry(RegistryError::Unreachable { .. } | RegistryError::Io { .. })
+        )
+        || matches!(e, PushError::Registry(RegistryError::Status { status, .. }) if *status >= 500 || *status == 429)
+}
+
+type Sums = std::io::Result<(u64, String, String)>;
+
+/// What the reader thread found in the export stream.
+enum Found {
+    /// A layer being compressed into `body` right now.
+    Streaming {
+        path: String,
+        size: u64,
+        body: mpsc::Receiver<Bytes>,
+        sums: oneshot::Receiver<Sums>,
+    },
+    /// A layer compressed into a spool file.
+    Spooled {
+        path: String,
+        size: u64,
+        layer: compress::Compressed,
+    },
+    /// A small file at the top of the archive (config, manifest.json).
+    File { path: String, bytes: Vec<u8> },
+}
+
+/// Push image `id` from the daemon into the session's repository under its tags.
+pub async fn push(
+    docker: &bollard::Docker,
+    id: &str,
+    session: &Session<'_>,
+    upload_mode: UploadMode,
+    work: &Path,
+) -> Result<PushReport, Failure> {
+    let inspect = docker
+        .inspect_image(id)
+        .await
+        .map_err(|e| Failure::Export(e.to_string()))?;
+    let diff_ids: Vec<String> = inspect
+        .root_fs
+        .and_then(|r| r.layers)
+        .ok_or_else(|| Failure::Fallback("the daemon did not list the image's layers".into()))?;
+    let total = diff_ids.len();
+    let repository = session.repository().to_string();
+
+    // Layers the repository has (or can mount) need no byte of the stream.
+    let mut reused: HashMap<String, PushedLayer> = HashMap::new();
+    for d in &diff_ids {
+        if !reused.contains_key(d)
+            && let Some(done) = session.reuse(d).await?
+        {
+            reused.insert(d.clone(), done);
+        }
+    }
+    let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
+
+    let stream = Box::pin(
+        docker
+            .export_image(id)
+            .map(|r| r.map_err(std::io::Error::other)),
+    );
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let (found_tx, mut found_rx) = mpsc::channel::<Found>(2);
+    let spool = work.to_path_buf();
+    let reading =
+        tokio::task::spawn_blocking(move || read_export(reader, direct, &spool, &found_tx));
+
+    let mut by_path: BTreeMap<String, PushedLayer> = BTreeMap::new();
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut uploads = FuturesUnordered::new();
+    let mut seen = 0usize;
+    let mut failure: Option<Failure> = None;
+    let mut open = true;
+    while open || !uploads.is_empty() {
+        tokio::select! {
+            found = found_rx.recv(), if open => match found {
+                None => open = false,
+                Some(Found::File { path, bytes }) => {
+                    files.insert(path, bytes);
+                }
+                Some(found) => {
+                    seen += 1;
+                    let (path, size) = match &found {
+                        Found::Streaming { path, size, .. } | Found::Spooled { path, size, .. } => {
+                            (path.clone(), *size)
+                        }
+                        Found::File { .. } => continue,
+                    };
+                    session.tell(PushProgress::LayerStart {
+                        repository: repository.clone(),
+                        layer: seen,
+                        layers: total,
+                        size,
+                    });
+                    let reused = &reused;
+                    uploads.push(async move {
+                        let done = upload(session, found, reused).await;
+                        (path, seen, done)
+                    });
+                }
+            },
+            Some((path, layer, done)) = uploads.next(), if !uploads.is_empty() => match done {
+                Ok(done) => {
+                    session.tell(done.progress(&repository, layer, total));
+                    by_path.insert(path, done);
+                }
+                Err(e) => {
+                    // Stop reading: the reader sees its channel closed and ends.
+                    failure.get_or_insert(e.into());
+                    open = false;
+                    found_rx.close();
+                }
+            },
+        }
+    }
+    drop(found_rx);
+    let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    read?;
+
+    let (config, layer_paths) = parse_manifest(&files)?;
+    let want: Vec<String> = serde_json::from_slice::<serde_json::Value>(&config)
+        .ok()
+        .and_then(|c| c["rootfs"]["diff_ids"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if want != diff_ids || layer_paths.len() != want.len() {
+        return Err(Failure::Fallback(
+            "the exported config lists other layers than the daemon".into(),
+        ));
+    }
+    let mut layers = Vec::with_capacity(layer_paths.len());
+    for p in &layer_paths {
+        let done = by_path
+            .get(p)
+            .cloned()
+            .ok_or_else(|| Failure::Fallback(format!("{p} was not in the export stream")))?;
+        layers.push(done);
+    }
+    let report = session.finish(&Bytes::from(config), &layers).await?;
+    tracing::debug!(%repository, streamed = direct, "published from the export stream");
+    Ok(report)
+}
+
+/// One layer found in the stream into the repository.
+async fn upload(
+    session: &Session<'_>,
+    found: Found,
+    reused: &HashMap<String, PushedLayer>,
+) -> Result<PushedLayer, PushError> {
+    match found {
+        Found::Streaming { body, sums, .. } => session.upload_stream(body, sums).await,
+        Found::Spooled { layer, .. } => {
+            let _remove = Remove(layer.path.clone());
+            match reused.get(&layer.diff_id) {
+                Some(done) => Ok(done.clone()),
+                None => session.upload_compressed(&layer).await,
+            }
+        }
+        Found::File { .. } => Err(PushError::Compress {
+            diff_id: String::new(),
+            cause: "not a layer".into(),
+        }),
+    }
+}
+
+/// Deletes a spool file when dropped.
+struct Remove(PathBuf);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Walk the export (a docker-save tar) once, handing each layer and top-level file over.
+fn read_export<R: Read>(
+    reader: R,
+    direct: bool,
+    spool: &Path,
+    found: &mpsc::Sender<Found>,
+) -> Result<(), Failure> {
+    let closed = || Failure::Export("stopped".into());
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| Failure::Export(e.to_string()))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Failure::Export(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| Failure::Export(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let size = entry.header().size().unwrap_or(0);
+        if path.starts_with("blobs/") || path == "oci-layout" || path == "index.json" {
+            // The OCI-layout export of newer daemons: the spooled path reads it.
+            return Err(Failure::Fallback(format!(
+                "the daemon exports an OCI layout ({path})"
+            )));
+        }
+        if path.ends_with("/layer.tar") {
+            if direct {
+                let (tx, body) = mpsc::channel::<Bytes>(4);
+                let (sums_tx, sums) = oneshot::channel();
+                found
+                    .blocking_send(Found::Streaming {
+                        path,
+                        size,
+                        body,
+                        sums,
+                    })
+                    .map_err(|_| closed())?;
+                let r =
+                    compress::compress_reader(&mut entry, crate::context::ChannelWriter::new(tx));
+                let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
+                let _ = sums_tx.send(r);
+                if let Some(f) = failed {
+                    return Err(f);
+                }
+            } else {
+                let layer = compress::compress_to_file(&mut entry, spool)
+                    .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
+                found
+                    .blocking_send(Found::Spooled { path, size, layer })
+                    .map_err(|_| closed())?;
+            }
+        } else if !path.contains('/') && path.ends_with(".json") {
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::Export(e.to_string()))?;
+            found
+                .blocking_send(Found::File { path, bytes })
+                .map_err(|_| closed())?;
+        }
+    }
+    Ok(())
+}
+
+/// The config bytes and the layer paths, in order, from docker-save's `manifest.json`.
+fn parse_manifest(files: &BTreeMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<String>), Failure> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Entry {
+        config: String,
+        layers: Vec<String>,
+    }
+    let manifest = files
+        .get("manifest.json")
+        .ok_or_else(|| Failure::Fallback("no manifest.json in the export".into()))?;
+    let entries: Vec<Entry> = serde_json::from_slice(manifest)
+        .map_err(|e| Failure::Fallback(format!("manifest.json: {e}")))?;
+    let [entry] = entries.as_slice() else {
+        return Err(Failure::Fallback(format!(
+            "the export holds {} images, not one",
+            entries.len()
+        )));
+    };
+    let config = files
+        .get(&entry.config)
+        .cloned()
+        .ok_or_else(|| Failure::Fallback(format!("{} missing from the export", entry.config)))?;
+    Ok((config, entry.layers.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(manifest: &str) -> BTreeMap<String, Vec<u8>> {
+        let mut f = BTreeMap::new();
+        f.insert("manifest.json".to_string(), manifest.as_bytes().to_vec());
+        f.insert("abc.json".to_string(), b"{}".to_vec());
+        f
+    }
+
+    #[test]
+    fn manifest_gives_config_and_layer_order() {
+        let (config, layers) = parse_manifest(&files(
+            r#"[{"Config":"abc.json","RepoTags":null,"Layers":["b/layer.tar","a/layer.tar"]}]"#,
+        ))
+        .expect("parse");
+        assert_eq!(config, b"{}");
+        assert_eq!(layers, ["b/layer.tar", "a/layer.tar"]);
+    }
+
+    #[test]
+    fn odd_exports_fall_back() {
+        for bad in [
+            r#"[]"#,
+            r#"[{"Config":"abc.json","Layers":[]},{"Config":"abc.json","Layers":[]}]"#,
+            r#"[{"Config":"missing.json","Layers":[]}]"#,
+            "not json",
+        ] {
+            assert!(
+                matches!(parse_manifest(&files(bad)), Err(Failure::Fallback(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn transient_and_refused_uploads_fall_back_others_do_not() {
+        let status = |status| {
+            PushError::Registry(RegistryError::Status {
+                method: "PATCH".into(),
+                url: String::new(),
+                status,
+                message: String::new(),
+            })
+        };
+        assert!(falls_back(&status(405)));
+        assert!(falls_back(&status(503)));
+        assert!(!falls_back(&status(403)));
+        assert!(!falls_back(&PushError::Compress {
+            diff_id: String::new(),
+            cause: String::new(),
+        }));
+    }
+}

@@ -92,6 +92,19 @@ fn plain_registry_publish_rerun_and_new_tag() {
     .success();
     let first = report(&rep);
     assert_report_matches_registry(&reg, &first);
+    // Images go up two at a time, but the layers they share are sent once.
+    let log = reg.log();
+    let mut sent: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"PUT ") && l.contains("/blobs/uploads/"))
+        .filter_map(|l| l.split("digest=").nth(1))
+        .map(|d| d.split(['&', ' ', '"']).next().unwrap_or(d))
+        .collect();
+    let all = sent.len();
+    assert!(all > 3, "{log}");
+    sent.sort_unstable();
+    sent.dedup();
+    assert_eq!(sent.len(), all, "a blob was uploaded twice:\n{log}");
     let dotenv = std::fs::read_to_string(&env).expect("dotenv");
     let backend = &first["images"][0];
     assert_eq!(backend["name"], "backend");

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 
 use crate::build::{self, BuildOptions, Event};
@@ -211,6 +211,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 .map(|r| r.host.clone())
                 .collect(),
             pushed: tokio::sync::Mutex::new(BTreeMap::new()),
+            layers_in_flight: Arc::default(),
         });
         if opts.build {
             let mut extra_tags = BTreeMap::new();
@@ -259,6 +260,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 local.insert(p.wanted.name.clone(), (id, false));
             }
         }
+        let mut todo = Vec::new();
         for p in plan.images.iter().filter(|p| p.needs_push()) {
             if pusher.pushed.lock().await.contains_key(&p.wanted.name) {
                 continue; // pushed early: a dependant imports its `ImageDigest`
@@ -267,8 +269,18 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 .get(&p.wanted.name)
                 .cloned()
                 .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
-            pusher.push(p, &id).await?;
+            todo.push((p, id));
         }
+        // Images in flight at once: while the daemon prepares one export, another's layers
+        // are compressed and sent.
+        futures::stream::iter(todo)
+            .map(|(p, id)| {
+                let pusher = &pusher;
+                async move { pusher.push(p, &id).await }
+            })
+            .buffer_unordered(IMAGES_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await?;
         let results = std::mem::take(&mut *pusher.pushed.lock().await);
         let out = finish(
             &cfg.project,
@@ -299,6 +311,9 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
     Ok(out)
 }
 
+/// Images pushed at the same time by one publish.
+const IMAGES_IN_FLIGHT: usize = 2;
+
 /// Pushes built images, once each; shared with the build so that a dependency whose
 /// `ImageDigest` an image imports is pushed before that image builds.
 struct Pusher {
@@ -314,6 +329,56 @@ struct Pusher {
     relaxed_hosts: std::collections::BTreeSet<String>,
     /// Digest of every image pushed so far.
     pushed: tokio::sync::Mutex<BTreeMap<Option<String>, String>>,
+    layers_in_flight: Arc<InFlight>,
+}
+
+/// diffIDs of the images being pushed right now.
+#[derive(Default)]
+struct InFlight {
+    layers: std::sync::Mutex<std::collections::HashSet<String>>,
+    changed: tokio::sync::Notify,
+}
+
+/// An image's claim on its layers; released when dropped.
+struct Claim {
+    owner: Arc<InFlight>,
+    layers: Vec<String>,
+}
+
+impl InFlight {
+    /// Wait until no image in flight has any of `layers`, then hold them.
+    async fn claim(self: &Arc<Self>, layers: Vec<String>) -> Claim {
+        loop {
+            let changed = self.changed.notified();
+            if let Ok(mut held) = self.layers.lock() {
+                if layers.iter().all(|l| !held.contains(l)) {
+                    held.extend(layers.iter().cloned());
+                    return Claim {
+                        owner: self.clone(),
+                        layers,
+                    };
+                }
+            } else {
+                // A poisoned lock only loses the overlap check.
+                return Claim {
+                    owner: self.clone(),
+                    layers: Vec::new(),
+                };
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.owner.layers.lock() {
+            for l in &self.layers {
+                held.remove(l);
+            }
+        }
+        self.owner.changed.notify_waiters();
+    }
 }
 
 impl Pusher {
@@ -396,6 +461,17 @@ impl Pusher {
         target: &PushTarget,
         popts: &PushOptions,
     ) -> Result<push::PushReport, PublishError> {
+        // Images that share layers go one after the other, so a shared layer is sent once
+        // and found present by the next.
+        let layers: Vec<String> = self
+            .docker
+            .inspect_image(id)
+            .await
+            .ok()
+            .and_then(|i| i.root_fs)
+            .and_then(|r| r.layers)
+            .unwrap_or_default();
+        let _turn = self.layers_in_flight.claim(layers).await;
         let session = push::Session::open(&self.client, target, popts).await;
         match export::push(
             &self.docker,
@@ -733,4 +809,34 @@ fn git_labels(tags: &TagOptions, dir: &std::path::Path) -> BTreeMap<String, Stri
         labels.insert("slipway.git-tag".to_string(), t);
     }
     labels
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn images_sharing_a_layer_wait_for_each_other_others_do_not() {
+        let f = Arc::new(InFlight::default());
+        let a = f.claim(vec!["base".into(), "a".into()]).await;
+        // Disjoint: no wait.
+        let c = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            f.claim(vec!["c".into()]),
+        )
+        .await
+        .expect("disjoint claim must not wait");
+        // Sharing `base`: waits until `a` is released.
+        let f2 = f.clone();
+        let b = tokio::spawn(async move { f2.claim(vec!["base".into(), "b".into()]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!b.is_finished(), "a claim sharing a layer went ahead");
+        drop(a);
+        let b = tokio::time::timeout(std::time::Duration::from_secs(1), b)
+            .await
+            .expect("released claim must wake the waiter")
+            .expect("join");
+        drop((b, c));
+        assert!(f.layers.lock().expect("lock").is_empty());
+    }
 }

@@ -820,12 +820,9 @@ mod in_flight_tests {
         let f = Arc::new(InFlight::default());
         let a = f.claim(vec!["base".into(), "a".into()]).await;
         // Disjoint: no wait.
-        let c = tokio::time::timeout(
-            std::time::Duration::from_secs(1),
-            f.claim(vec!["c".into()]),
-        )
-        .await
-        .expect("disjoint claim must not wait");
+        let c = tokio::time::timeout(std::time::Duration::from_secs(1), f.claim(vec!["c".into()]))
+            .await
+            .expect("disjoint claim must not wait");
         // Sharing `base`: waits until `a` is released.
         let f2 = f.clone();
         let b = tokio::spawn(async move { f2.claim(vec!["base".into(), "b".into()]).await });

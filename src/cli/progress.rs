@@ -30,7 +30,7 @@ pub fn pushes(log_mode: &str) -> OnProgress {
     if log_mode == "auto" && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return bars();
     }
-    OnProgress(Arc::new(|p: &PushProgress| eprintln!("{}", line(p))))
+    plain()
 }
 
 fn line(p: &PushProgress) -> String {
@@ -42,6 +42,17 @@ fn line(p: &PushProgress) -> String {
             size,
         } => format!(
             "{repository} | layer {layer}/{layers} pushing ({})",
+            HumanBytes(*size)
+        ),
+        PushProgress::LayerBytes {
+            repository,
+            layer,
+            layers,
+            read,
+            size,
+        } => format!(
+            "{repository} | layer {layer}/{layers} {}% of {}",
+            read.saturating_mul(100) / (*size).max(1),
             HumanBytes(*size)
         ),
         PushProgress::LayerDone {
@@ -64,34 +75,96 @@ fn line(p: &PushProgress) -> String {
     }
 }
 
-/// A spinner per layer in flight, left with its outcome.
+/// Plain lines: every start and end, and a big layer's progress at each quarter, so a CI
+/// log shows a long upload moving without a line per chunk.
+fn plain() -> OnProgress {
+    let quarters: Mutex<HashMap<(String, usize), u64>> = Mutex::default();
+    OnProgress(Arc::new(move |p: &PushProgress| {
+        let Ok(mut seen) = quarters.lock() else {
+            return;
+        };
+        if let Some(l) = plain_line(&mut seen, p) {
+            eprintln!("{l}");
+        }
+    }))
+}
+
+/// The plain line for `p`, if it gets one; `seen` holds each layer's last quarter shown.
+fn plain_line(seen: &mut HashMap<(String, usize), u64>, p: &PushProgress) -> Option<String> {
+    if let PushProgress::LayerBytes {
+        repository,
+        layer,
+        read,
+        size,
+        ..
+    } = p
+    {
+        let q = read.saturating_mul(4) / (*size).max(1);
+        let last = seen.entry((repository.clone(), *layer)).or_insert(0);
+        if q <= *last {
+            return None;
+        }
+        *last = q;
+    }
+    Some(line(p))
+}
+
+/// A bar per layer in flight (bytes and rate for layers big enough to report them, a
+/// spinner for the rest), left with its outcome.
 fn bars() -> OnProgress {
     let multi = MultiProgress::new();
     let bars: Mutex<HashMap<(String, usize), ProgressBar>> = Mutex::default();
-    let style = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}")
+    let spinner = ProgressStyle::with_template("{spinner} {wide_msg} {elapsed}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bar = ProgressStyle::with_template(
+        "{spinner} {msg} [{bar:24}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     OnProgress(Arc::new(move |p: &PushProgress| {
         let Ok(mut bars) = bars.lock() else { return };
         match p {
             PushProgress::LayerStart {
-                repository, layer, ..
+                repository,
+                layer,
+                layers,
+                size,
             } => {
-                let b = multi.add(ProgressBar::new_spinner());
-                b.set_style(style.clone());
-                b.set_message(line(p));
+                let b = multi.add(ProgressBar::new(*size));
+                if *size > BAR_ABOVE {
+                    b.set_style(bar.clone());
+                    b.set_message(format!("{repository} | layer {layer}/{layers}"));
+                } else {
+                    b.set_style(spinner.clone());
+                    b.set_message(line(p));
+                }
                 b.enable_steady_tick(std::time::Duration::from_millis(120));
                 bars.insert((repository.clone(), *layer), b);
+            }
+            PushProgress::LayerBytes {
+                repository,
+                layer,
+                read,
+                ..
+            } => {
+                if let Some(b) = bars.get(&(repository.clone(), *layer)) {
+                    b.set_position(*read);
+                }
             }
             PushProgress::LayerDone {
                 repository, layer, ..
             } => {
                 if let Some(b) = bars.remove(&(repository.clone(), *layer)) {
+                    b.set_style(spinner.clone());
                     b.finish_with_message(line(p));
                 }
             }
         }
     }))
 }
+
+/// Layers above this size get a byte bar (smaller ones finish before it would move).
+const BAR_ABOVE: u64 = 16 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +193,30 @@ mod tests {
         assert_eq!(
             line(&done),
             "r.example.com/app | layer 2/3 uploaded 1.50 KiB sha256:abababababab"
+        );
+    }
+
+    #[test]
+    fn plain_mode_shows_a_big_layer_at_each_quarter_only() {
+        let mut seen = HashMap::new();
+        let mib = 1024 * 1024;
+        let shown: Vec<String> = (1..=12)
+            .map(|i| PushProgress::LayerBytes {
+                repository: "r/app".into(),
+                layer: 1,
+                layers: 2,
+                read: i * 16 * mib,
+                size: 200 * mib,
+            })
+            .filter_map(|p| plain_line(&mut seen, &p))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "r/app | layer 1/2 32% of 200.00 MiB",
+                "r/app | layer 1/2 56% of 200.00 MiB",
+                "r/app | layer 1/2 80% of 200.00 MiB",
+            ]
         );
     }
 }

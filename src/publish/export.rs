@@ -114,8 +114,16 @@ pub async fn push(
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let (found_tx, mut found_rx) = mpsc::channel::<Found>(2);
     let spool = work.to_path_buf();
-    let reading =
-        tokio::task::spawn_blocking(move || read_export(reader, direct, &spool, &found_tx));
+    let counters = {
+        let on = session.progress();
+        let repository = repository.clone();
+        move |layer: usize, size: u64| {
+            crate::registry::push::byte_counter(on.clone(), repository.clone(), layer, total, size)
+        }
+    };
+    let reading = tokio::task::spawn_blocking(move || {
+        read_export(reader, direct, &spool, &found_tx, &counters)
+    });
 
     let mut by_path: BTreeMap<String, PushedLayer> = BTreeMap::new();
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -235,7 +243,9 @@ fn read_export<R: Read>(
     direct: bool,
     spool: &Path,
     found: &mpsc::Sender<Found>,
+    counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
 ) -> Result<(), Failure> {
+    let mut layer = 0usize;
     let closed = || Failure::Export("stopped".into());
     let mut archive = tar::Archive::new(reader);
     let entries = archive
@@ -256,6 +266,9 @@ fn read_export<R: Read>(
             )));
         }
         if path.ends_with("/layer.tar") {
+            // Numbered as the receiving side numbers them: in the order they arrive.
+            layer += 1;
+            let mut on_read = counter(layer, size);
             if direct {
                 let (tx, body) = mpsc::channel::<Bytes>(4);
                 let (sums_tx, sums) = oneshot::channel();
@@ -267,18 +280,25 @@ fn read_export<R: Read>(
                         sums,
                     })
                     .map_err(|_| closed())?;
-                let r =
-                    compress::compress_reader(&mut entry, crate::context::ChannelWriter::new(tx));
+                let r = compress::compress_reader(
+                    &mut entry,
+                    crate::context::ChannelWriter::new(tx),
+                    &mut *on_read,
+                );
                 let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
                 let _ = sums_tx.send(r);
                 if let Some(f) = failed {
                     return Err(f);
                 }
             } else {
-                let layer = compress::compress_to_file(&mut entry, spool)
+                let spooled = compress::compress_to_file(&mut entry, spool, &mut *on_read)
                     .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
                 found
-                    .blocking_send(Found::Spooled { path, size, layer })
+                    .blocking_send(Found::Spooled {
+                        path,
+                        size,
+                        layer: spooled,
+                    })
                     .map_err(|_| closed())?;
             }
         } else if !path.contains('/') && path.ends_with(".json") {

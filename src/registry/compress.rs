@@ -48,10 +48,13 @@ fn gzip_block(block: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
+/// Told the uncompressed bytes read so far, after each batch of blocks (progress).
+pub type OnRead<'a> = &'a mut dyn FnMut(u64);
+
 /// Compress `src` into a new file in `dir`.
-pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
+pub fn compress(src: &BlobSource, dir: &Path, on_read: OnRead) -> std::io::Result<Compressed> {
     let (path, out) = spool_file(dir)?;
-    let (size, digest, diff_id) = compress_into(src, out)?;
+    let (size, digest, diff_id) = compress_into(src, out, on_read)?;
     Ok(Compressed {
         path,
         size,
@@ -61,9 +64,13 @@ pub fn compress(src: &BlobSource, dir: &Path) -> std::io::Result<Compressed> {
 }
 
 /// Compress what `reader` yields into a new file in `dir`.
-pub fn compress_to_file<R: Read>(reader: R, dir: &Path) -> std::io::Result<Compressed> {
+pub fn compress_to_file<R: Read>(
+    reader: R,
+    dir: &Path,
+    on_read: OnRead,
+) -> std::io::Result<Compressed> {
     let (path, out) = spool_file(dir)?;
-    let (size, digest, diff_id) = compress_reader(reader, out)?;
+    let (size, digest, diff_id) = compress_reader(reader, out, on_read)?;
     Ok(Compressed {
         path,
         size,
@@ -83,7 +90,11 @@ fn spool_file(dir: &Path) -> std::io::Result<(PathBuf, BufWriter<File>)> {
 
 /// Compress `src` into any writer (a file, or a channel feeding an upload); returns the
 /// compressed size, the blob digest and the diffID.
-pub fn compress_into<W: Write>(src: &BlobSource, out: W) -> std::io::Result<(u64, String, String)> {
+pub fn compress_into<W: Write>(
+    src: &BlobSource,
+    out: W,
+    on_read: OnRead,
+) -> std::io::Result<(u64, String, String)> {
     let reader: Box<dyn Read> = match src {
         BlobSource::Bytes(b) => Box::new(std::io::Cursor::new(b.clone())),
         BlobSource::File { path, offset, len } => {
@@ -92,7 +103,7 @@ pub fn compress_into<W: Write>(src: &BlobSource, out: W) -> std::io::Result<(u64
             Box::new(f.take(*len))
         }
     };
-    compress_reader(reader, out)
+    compress_reader(reader, out, on_read)
 }
 
 /// Compress everything `reader` yields (e.g. a layer inside an export stream) into `out`;
@@ -100,7 +111,9 @@ pub fn compress_into<W: Write>(src: &BlobSource, out: W) -> std::io::Result<(u64
 pub fn compress_reader<R: Read, W: Write>(
     mut reader: R,
     mut out: W,
+    on_read: OnRead,
 ) -> std::io::Result<(u64, String, String)> {
+    let mut read = 0u64;
     let mut raw_hash = Sha256::new();
     let mut gz_hash = Sha256::new();
     let mut size = 0u64;
@@ -115,6 +128,7 @@ pub fn compress_reader<R: Read, W: Write>(
                 break;
             }
             raw_hash.update(&buf);
+            read += buf.len() as u64;
             blocks.push(buf);
         }
         if blocks.is_empty() {
@@ -129,6 +143,7 @@ pub fn compress_reader<R: Read, W: Write>(
             out.write_all(&m)?;
             size += m.len() as u64;
         }
+        on_read(read);
     }
     if empty {
         // An empty layer is still one gzip member.
@@ -166,7 +181,7 @@ mod tests {
             data.push(x as u8);
         }
         let src = BlobSource::Bytes(bytes::Bytes::from(data.clone()));
-        let c = compress(&src, dir.path()).expect("compress");
+        let c = compress(&src, dir.path(), &mut |_| {}).expect("compress");
         let gz = std::fs::read(&c.path).expect("read");
         assert_eq!(gz.len() as u64, c.size);
         assert_eq!(c.digest, crate::registry::client::sha256_digest(&gz));
@@ -183,7 +198,12 @@ mod tests {
     #[test]
     fn empty_layer_is_a_valid_gzip() {
         let dir = tempfile::tempdir().expect("tmp");
-        let c = compress(&BlobSource::Bytes(bytes::Bytes::new()), dir.path()).expect("compress");
+        let c = compress(
+            &BlobSource::Bytes(bytes::Bytes::new()),
+            dir.path(),
+            &mut |_| {},
+        )
+        .expect("compress");
         let gz = std::fs::read(&c.path).expect("read");
         let mut back = Vec::new();
         MultiGzDecoder::new(&gz[..])

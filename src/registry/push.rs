@@ -62,6 +62,15 @@ pub enum PushProgress {
         layers: usize,
         size: u64,
     },
+    /// `read` of the layer's `size` bytes are compressed (and sent, or on their way):
+    /// told every 16 MiB of big layers.
+    LayerBytes {
+        repository: String,
+        layer: usize,
+        layers: usize,
+        read: u64,
+        size: u64,
+    },
     /// The layer is in the repository: uploaded (`bytes` sent), already present or mounted.
     LayerDone {
         repository: String,
@@ -71,6 +80,31 @@ pub enum PushProgress {
         bytes: u64,
         action: &'static str,
     },
+}
+
+/// A compressor's read callback that reports `LayerBytes` every 16 MiB.
+pub fn byte_counter(
+    on: Option<OnProgress>,
+    repository: String,
+    layer: usize,
+    layers: usize,
+    size: u64,
+) -> Box<dyn FnMut(u64) + Send> {
+    const STEP: u64 = 16 * 1024 * 1024;
+    let mut told = 0u64;
+    Box::new(move |read: u64| {
+        let Some(on) = &on else { return };
+        if read >= told + STEP && read < size {
+            told = read;
+            (on.0)(&PushProgress::LayerBytes {
+                repository: repository.clone(),
+                layer,
+                layers,
+                read,
+                size,
+            });
+        }
+    })
 }
 
 /// Receives [`PushProgress`] (from concurrent uploads: must be thread-safe).
@@ -285,6 +319,22 @@ impl<'a> Session<'a> {
         self.client
     }
 
+    /// A fresh byte counter for layer `layer` of `layers` (`size` bytes uncompressed).
+    pub fn counter(&self, layer: usize, layers: usize, size: u64) -> Box<dyn FnMut(u64) + Send> {
+        byte_counter(
+            self.opts.on_progress.clone(),
+            self.repo_name.clone(),
+            layer,
+            layers,
+            size,
+        )
+    }
+
+    /// The progress callback, for work done off this task.
+    pub fn progress(&self) -> Option<OnProgress> {
+        self.opts.on_progress.clone()
+    }
+
     /// Tell the progress callback, if any.
     pub fn tell(&self, p: PushProgress) {
         if let Some(f) = &self.opts.on_progress {
@@ -440,7 +490,14 @@ impl<'a> Session<'a> {
 
     /// One layer of an archive into the repository: present, mounted from a sibling, or
     /// compressed and uploaded.
-    async fn push_layer(&self, layer: crate::archive::Layer) -> Result<PushedLayer, PushError> {
+    async fn push_layer(
+        &self,
+        layer: crate::archive::Layer,
+        index: usize,
+        layers: usize,
+    ) -> Result<PushedLayer, PushError> {
+        let size = layer.source.len();
+        let counter = || self.counter(index, layers, size);
         let (client, repo, opts) = (self.client, self.repo, self.opts);
         // Already compressed in the archive: push as it is.
         if let Some((digest, mt)) = &layer.compressed {
@@ -476,7 +533,7 @@ impl<'a> Session<'a> {
         // Big layers: compress straight into a streamed upload, so compressing and
         // sending overlap. Falls back to the file path if the registry refuses PATCH.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
-            match stream_layer(client, repo, &layer.source).await {
+            match stream_layer(client, repo, &layer.source, &counter).await {
                 Ok((size, digest, got_diff_id)) => {
                     if !diff_id.is_empty() && got_diff_id != diff_id {
                         return Err(corrupt(&got_diff_id));
@@ -502,7 +559,8 @@ impl<'a> Session<'a> {
             diff_id: diff_id.clone(),
             cause,
         };
-        let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir))
+        let mut on_read = counter();
+        let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir, &mut *on_read))
             .await
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()))?;
@@ -544,7 +602,7 @@ pub async fn push_image(
                     layers,
                     size: layer.source.len(),
                 });
-                let done = session.push_layer(layer).await?;
+                let done = session.push_layer(layer, index + 1, layers).await?;
                 session.tell(done.progress(&session.repo_name, index + 1, layers));
                 Ok::<PushedLayer, PushError>(done)
             }
@@ -659,6 +717,7 @@ async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
+    counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<(u64, String, String), PushError> {
     let mut attempt = 0;
     loop {
@@ -666,8 +725,13 @@ async fn stream_layer(
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let (sums_tx, sums_rx) = tokio::sync::oneshot::channel();
         let src = source.clone();
+        let mut on_read = counter();
         let comp = tokio::task::spawn_blocking(move || {
-            let r = compress::compress_into(&src, crate::context::ChannelWriter::new(tx));
+            let r = compress::compress_into(
+                &src,
+                crate::context::ChannelWriter::new(tx),
+                &mut *on_read,
+            );
             let _ = sums_tx.send(r);
         });
         let sent = stream_once(client, repo, rx, sums_rx).await;

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use gotemplate::{Templates, Value};
 use support::{Case, go_render};
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::Decode;
 
 fn render(text: &str) -> String {
     let t = Templates::with_sprig();

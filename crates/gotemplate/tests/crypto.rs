@@ -417,3 +417,61 @@ fn with_key_forms_sign_with_ecdsa_and_ed25519_keys() {
         );
     }
 }
+
+/// Everything of a certificate but its serial, its validity dates and its signature value:
+/// version, signature algorithm, issuer, subject, public key, extensions (DER), and the
+/// validity's length.
+fn stable_parts(pem_text: &str) -> (Vec<Vec<u8>>, i64) {
+    use x509_cert::der::Encode;
+    let c = parse_cert(pem_text);
+    let t = c.tbs_certificate();
+    let der = |e: &dyn Fn() -> x509_cert::der::Result<Vec<u8>>| e().expect("DER");
+    let mut parts = vec![
+        vec![t.version() as u8],
+        der(&|| t.signature().to_der()),
+        der(&|| c.signature_algorithm().to_der()),
+        der(&|| t.issuer().to_der()),
+        der(&|| t.subject().to_der()),
+        der(&|| t.subject_public_key_info().to_der()),
+    ];
+    for e in t.extensions().into_iter().flatten() {
+        parts.push(der(&|| e.to_der()));
+    }
+    (parts, validity_secs(&c))
+}
+
+#[test]
+fn certificates_are_encoded_as_gos_apart_from_serial_dates_and_signature() {
+    let ed = render(r#"{{ genPrivateKey "ed25519" }}"#);
+    let ec = render(r#"{{ genPrivateKey "ecdsa" }}"#);
+    let go_ca = go(&format!(
+        "{{{{ $c := genCAWithKey \"go ca\" 9 `{ec}` }}}}{{{{ $c.Cert }}}}|{{{{ $c.Key }}}}"
+    ));
+    let (go_ca_cert, go_ca_key) = go_ca.split_once('|').expect("cert|key");
+    let signer = format!(
+        "(buildCustomCert {:?} {:?})",
+        b64(go_ca_cert),
+        b64(go_ca_key)
+    );
+    let templates = [
+        format!("{{{{ (genCAWithKey \"ca\" 5 `{ed}`).Cert }}}}"),
+        format!("{{{{ (genCAWithKey \"ca\" 5 `{ec}`).Cert }}}}"),
+        format!(
+            "{{{{ (genSelfSignedCertWithKey \"web\" (list \"10.0.0.1\" \"::1\" \"::ffff:1.2.3.4\") (list \"a.test\" \"b.test\") 5 `{ed}`).Cert }}}}"
+        ),
+        format!("{{{{ (genSelfSignedCertWithKey \"\" nil (list \"only.test\") 1 `{ed}`).Cert }}}}"),
+        format!(
+            "{{{{ (genSelfSignedCertWithKey \"*.wild.test & ünï\" nil nil 400 `{ec}`).Cert }}}}"
+        ),
+        format!(
+            "{{{{ (genSignedCertWithKey \"leaf\" (list \"127.0.0.1\") (list \"localhost\") 3 {signer} `{ed}`).Cert }}}}"
+        ),
+        // Same subject as the issuer: Go then leaves the authority key id out.
+        format!("{{{{ (genSignedCertWithKey \"go ca\" nil nil 3 {signer} `{ed}`).Cert }}}}"),
+    ];
+    for t in &templates {
+        let ours = stable_parts(&render(t));
+        let gos = stable_parts(&go(t));
+        assert_eq!(ours, gos, "{t}");
+    }
+}

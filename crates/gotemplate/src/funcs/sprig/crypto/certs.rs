@@ -164,12 +164,12 @@ fn parse_certificate(der: &[u8]) -> Result<Parent, String> {
         .subject_public_key_info()
         .to_der()
         .map_err(|_| "x509: malformed certificate")?;
-    let skid_oid = x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.29.14");
+    let skid_oid = asn1::oid(&[2, 5, 29, 14]);
     let subject_key_id = tbs
         .extensions()
         .into_iter()
         .flatten()
-        .find(|e| e.extn_id == skid_oid)
+        .find(|e| e.extn_id.as_bytes() == &skid_oid[2..])
         .and_then(|e| {
             asn1::read(e.extn_value.as_bytes())
                 .filter(|(t, _)| t.tag == 0x04)
@@ -259,7 +259,10 @@ fn cert_and_key(
 ) -> Result<Value, String> {
     let der = create_certificate(t, key, parent, signer)
         .map_err(|e| format!("error creating certificate: {e}"))?;
-    Ok(cert_value(pem_encode("CERTIFICATE", &der), key.to_pem()))
+    let key = key
+        .to_pem()
+        .map_err(|e| format!("error pem-encoding key: {e}"))?;
+    Ok(cert_value(pem_encode("CERTIFICATE", &der), key))
 }
 
 fn name(cn: &str) -> Vec<u8> {

@@ -60,8 +60,8 @@ pub(crate) fn generate_pem(typ: &str) -> String {
         }
         _ => return format!("Unknown type {typ}"),
     };
-    match key {
-        Ok(k) => k.to_pem(),
+    match key.and_then(|k| k.to_pem().map_err(rng_err)) {
+        Ok(pem) => pem,
         Err(e) => e,
     }
 }
@@ -86,20 +86,20 @@ fn generate_dsa() -> Result<PrivateKey, String> {
 
 impl PrivateKey {
     /// Go's `pemBlockForKey`, encoded.
-    pub(crate) fn to_pem(&self) -> String {
-        match self {
-            PrivateKey::Rsa(k) => match k.to_pkcs1_der() {
-                Ok(d) => pem_encode("RSA PRIVATE KEY", d.as_bytes()),
-                Err(_) => String::new(),
-            },
+    pub(crate) fn to_pem(&self) -> Result<String, String> {
+        Ok(match self {
+            PrivateKey::Rsa(k) => {
+                let der = k.to_pkcs1_der().map_err(|e| e.to_string())?;
+                pem_encode("RSA PRIVATE KEY", der.as_bytes())
+            }
             PrivateKey::Dsa(n) => {
                 let mut parts = vec![asn1::small_int(0)];
                 parts.extend(n.iter().map(|x| asn1::uint(x)));
                 pem_encode("DSA PRIVATE KEY", &asn1::seq(&parts))
             }
-            PrivateKey::P256(k) => ec_pem(&k.to_bytes(), OID_P256, &self.public_bits()),
-            PrivateKey::P384(k) => ec_pem(&k.to_bytes(), OID_P384, &self.public_bits()),
-            PrivateKey::P521(k) => ec_pem(&k.to_bytes(), OID_P521, &self.public_bits()),
+            PrivateKey::P256(k) => ec_pem(&k.to_bytes(), OID_P256, &self.public_bits()?),
+            PrivateKey::P384(k) => ec_pem(&k.to_bytes(), OID_P384, &self.public_bits()?),
+            PrivateKey::P521(k) => ec_pem(&k.to_bytes(), OID_P521, &self.public_bits()?),
             PrivateKey::Ed25519(k) => {
                 let der = asn1::seq(&[
                     asn1::small_int(0),
@@ -108,23 +108,26 @@ impl PrivateKey {
                 ]);
                 pem_encode("PRIVATE KEY", &der)
             }
-        }
+        })
     }
 
     /// The subjectPublicKey bits (Go's `marshalPublicKey` bytes).
-    fn public_bits(&self) -> Vec<u8> {
-        match self {
+    fn public_bits(&self) -> Result<Vec<u8>, String> {
+        Ok(match self {
             PrivateKey::Rsa(k) => k
                 .to_public_key()
                 .to_pkcs1_der()
-                .map(|d| d.as_bytes().to_vec())
-                .unwrap_or_default(),
-            PrivateKey::Dsa(_) => Vec::new(),
+                .map_err(|e| e.to_string())?
+                .as_bytes()
+                .to_vec(),
+            PrivateKey::Dsa(_) => {
+                return Err("x509: unsupported public key type: *dsa.PublicKey".into());
+            }
             PrivateKey::P256(k) => k.public_key().to_sec1_point(false).as_bytes().to_vec(),
             PrivateKey::P384(k) => k.public_key().to_sec1_point(false).as_bytes().to_vec(),
             PrivateKey::P521(k) => k.public_key().to_sec1_point(false).as_bytes().to_vec(),
             PrivateKey::Ed25519(k) => k.verifying_key().to_bytes().to_vec(),
-        }
+        })
     }
 
     /// Go's `marshalPublicKey`: the public key bits and its algorithm identifier.
@@ -139,7 +142,7 @@ impl PrivateKey {
             PrivateKey::P521(_) => asn1::seq(&[asn1::oid(OID_EC), asn1::oid(OID_P521)]),
             PrivateKey::Ed25519(_) => asn1::seq(&[asn1::oid(OID_ED25519)]),
         };
-        Ok((self.public_bits(), alg))
+        Ok((self.public_bits()?, alg))
     }
 
     /// The DER SubjectPublicKeyInfo.

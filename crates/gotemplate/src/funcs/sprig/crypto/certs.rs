@@ -103,7 +103,8 @@ pub(super) fn register(v: &mut Reg) {
         "genSignedCert",
         &[String, ListAny, ListAny, Int, Struct(TYPE)],
         |a| {
-            // sprig makes the key first; no error below depends on it.
+            // sprig makes the key before reading the CA; making it last only saves the
+            // time of a call that fails anyway (no error text depends on the order).
             let (parent, signer) = signer(&a[4])?;
             let t = Template::new(s(&a[0]), &a[1], &a[2], int(&a[3]), false)?;
             let key = new_rsa()?;

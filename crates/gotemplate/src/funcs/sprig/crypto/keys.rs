@@ -9,7 +9,7 @@ use rsa::signature::Signer;
 use super::asn1::{self, Tlv};
 use super::encoding::{Block, pem_decode, pem_encode};
 
-/// OIDs (as DER content) sprig's keys and certificates use.
+/// OIDs (arcs) of the key types sprig uses.
 const OID_RSA: &[u64] = &[1, 2, 840, 113549, 1, 1, 1];
 const OID_EC: &[u64] = &[1, 2, 840, 10045, 2, 1];
 const OID_ED25519: &[u64] = &[1, 3, 101, 112];

@@ -574,6 +574,16 @@ impl<'a> State<'a> {
             return Ok((v, false));
         }
         let has_args = args.is_some_and(|a| a.len() > 1) || fin.is_some();
+        if let Value::Object(o) = &recv
+            && let Some((_, v)) = o.fields().into_iter().find(|(n, _)| *n == name)
+        {
+            if has_args {
+                return Err(self.errorf(format!(
+                    "{name} has arguments but cannot be invoked as function"
+                )));
+            }
+            return Ok((v, false));
+        }
         if let Value::Map(m) = &recv {
             if has_args {
                 return Err(self.errorf(format!("{name} is not a method but has arguments")));
@@ -784,9 +794,8 @@ impl<'a> State<'a> {
                 _ => Err(self.errorf(format!("expected integer; found {n}"))),
             },
             Ty::Uint32 => match n {
-                Arg::Number { num, .. } if num.is_uint && num.uint <= u32::MAX as u64 => {
-                    Ok(Value::Int64(num.uint as i64))
-                }
+                // Go's reflect `SetUint` truncates to the parameter's width.
+                Arg::Number { num, .. } if num.is_uint => Ok(Value::Int64(num.uint as u32 as i64)),
                 _ => Err(self.errorf(format!("expected unsigned integer; found {n}"))),
             },
             Ty::Any | Ty::Reflect => match n {

@@ -472,6 +472,15 @@ fn fmt_one(v: &Value, verb: char, f: &Flags) -> Option<String> {
         Value::Int(i) | Value::Int64(i) => fmt_int(*i as i128, verb, f),
         Value::Float(x) => fmt_float(*x, verb, f),
         Value::String(s) => fmt_str(s, verb, f),
+        // `%+v` of a Go struct names its fields.
+        Value::Object(o) if verb == 'v' && f.plus && !o.fields().is_empty() => {
+            let fields: Vec<String> = o
+                .fields()
+                .iter()
+                .map(|(k, e)| format!("{k}:{}", fmt_elem(e, verb, f)))
+                .collect();
+            Some(format!("{{{}}}", fields.join(" ")))
+        }
         Value::Time(_) | Value::Object(_) => match verb {
             'v' | 's' => Some(sprint_value(v)),
             _ => None,

@@ -42,6 +42,10 @@ pub trait Object: std::fmt::Debug {
     fn type_name(&self) -> String;
     /// The method `name` with its Go signature, if there is one.
     fn method(&self, name: &str) -> Option<crate::funcs::Func>;
+    /// Exported struct fields in declaration order (`.Field`, JSON), for Go structs.
+    fn fields(&self) -> Vec<(&'static str, Value)> {
+        Vec::new()
+    }
     /// `%v` text.
     fn display(&self) -> String {
         format!("{{{}}}", self.type_name())

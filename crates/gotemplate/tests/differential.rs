@@ -45,6 +45,7 @@ fn every_case_renders_as_go_renders_it() {
         ("core.txt", include_str!("cases/core.txt")),
         ("errors.txt", include_str!("cases/errors.txt")),
         ("sprig.txt", include_str!("cases/sprig.txt")),
+        ("crypto.txt", include_str!("cases/crypto.txt")),
     ];
     let mut total = 0;
     let mut failures = Vec::new();

@@ -308,6 +308,18 @@ pub fn eq(a: &Value, rest: &[Value]) -> Result<bool, String> {
                         an == bn
                     } else if let (Value::Time(x), Value::Time(y)) = (a, b) {
                         x == y
+                    } else if let (Value::Object(x), Value::Object(y)) = (a, b)
+                        && x.type_name() == y.type_name()
+                    {
+                        // A Go struct compares field by field; a pointer by identity.
+                        let (fx, fy) = (x.fields(), y.fields());
+                        if fx.is_empty() {
+                            std::rc::Rc::ptr_eq(x, y)
+                        } else {
+                            fx.iter()
+                                .zip(fy.iter())
+                                .all(|((_, p), (_, q))| eq(p, std::slice::from_ref(q)) == Ok(true))
+                        }
                     } else {
                         return Err(format!(
                             "non-comparable type {}: {}",

@@ -28,6 +28,8 @@ pub enum Ty {
     MapAny,
     /// `time.Time`
     Time,
+    /// A Go struct type from a host `Object`, by its type name (`sprig.certificate`).
+    Struct(&'static str),
 }
 
 impl Ty {
@@ -44,6 +46,7 @@ impl Ty {
             Ty::ListAny => "[]interface {}",
             Ty::MapAny => "map[string]interface {}",
             Ty::Time => "time.Time",
+            Ty::Struct(name) => name,
         }
     }
 
@@ -65,6 +68,7 @@ impl Ty {
             Ty::ListAny => matches!(v, Value::List(l) if l.elem == Elem::Any),
             Ty::MapAny => matches!(v, Value::Map(m) if m.elem == Elem::Any),
             Ty::Time => matches!(v, Value::Time(_)),
+            Ty::Struct(name) => matches!(v, Value::Object(o) if o.type_name() == name),
         }
     }
 }

@@ -7,6 +7,7 @@ use super::{Func, Ty};
 use crate::value::{List, Map, Value};
 
 mod convert;
+mod crypto;
 mod data;
 mod dates;
 mod encoding;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<(&'static str, Func)> {
     dates::register(&mut v);
     semver::register(&mut v);
     url::register(&mut v);
+    crypto::register(&mut v);
     v
 }
 

@@ -456,7 +456,29 @@ fn newline(out: &mut String, indent: Option<&str>, depth: usize) {
 fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<&str>, depth: usize) {
     match v {
         Value::Nil => out.push_str("null"),
-        Value::Object(_) => out.push_str("{}"),
+        Value::Object(o) => {
+            // Go's json.Marshal of a struct: its exported fields in declaration order.
+            let fields = o.fields();
+            if fields.is_empty() {
+                out.push_str("{}");
+                return;
+            }
+            out.push('{');
+            for (i, (k, e)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, indent, depth + 1);
+                json_string(out, k, html);
+                out.push(':');
+                if indent.is_some() {
+                    out.push(' ');
+                }
+                write_json(out, e, html, indent, depth + 1);
+            }
+            newline(out, indent, depth);
+            out.push('}');
+        }
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&float_json(*f)),

@@ -27,6 +27,14 @@ const fn case(text: &'static str) -> Case {
 
 fn cases() -> Vec<Case> {
     vec![
+        // A Go struct (sprig's certificate) through werf's toYaml: yaml.v2's lower-case keys.
+        case(concat!(
+            "{{ $c := buildCustomCert \"",
+            include_str!("fixtures/templates/cert.b64"),
+            "\" \"",
+            include_str!("fixtures/templates/key.b64"),
+            "\" }}{{ toYaml $c }}\n{{ toYaml (dict \"tls\" $c) }}"
+        )),
         case(
             "{{ $_ := set . \"Base\" \"alpine\" }}image: a\nfrom: {{ .Base }}\n---\n{{ $_ := set . \"Base\" \"debian\" }}image: b\nfrom: {{ .Base }}\n",
         ),

@@ -166,7 +166,7 @@ fn add_werf_funcs(
         "toYaml",
         Func::new(&[Ty::Any], |_, a| {
             let mut out = String::new();
-            to_yaml(&mut out, &a[0], 0);
+            to_yaml(&mut out, &structs_as_maps(&a[0]), 0);
             // werf trims one final newline, as yaml.v2 ends its output with one.
             Ok(Value::string(
                 out.strip_suffix('\n').unwrap_or(&out).to_string(),
@@ -347,6 +347,28 @@ fn yaml_literal(v: &str, indent: usize) -> String {
         o.push('\n');
     }
     o
+}
+
+/// Go structs (sprig's certificate: `Cert`, `Key`) as yaml.v2 writes them: a mapping whose
+/// keys are the field names in lower case.
+fn structs_as_maps(v: &Value) -> Value {
+    match v {
+        Value::Object(o) if !o.fields().is_empty() => Value::map(
+            o.fields()
+                .into_iter()
+                .map(|(k, e)| (k.to_lowercase(), structs_as_maps(&e)))
+                .collect(),
+        ),
+        Value::Map(m) => Value::map(
+            m.entries
+                .borrow()
+                .iter()
+                .map(|(k, e)| (k.clone(), structs_as_maps(e)))
+                .collect(),
+        ),
+        Value::List(l) => Value::list(l.items.borrow().iter().map(structs_as_maps).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A yaml.v2-style block rendering (`toYaml`): sorted keys, lists not indented under keys.

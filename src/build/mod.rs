@@ -181,10 +181,32 @@ pub async fn connect() -> Result<Docker, BuildError> {
     let at = crate::settings::host_env::docker_host()
         .unwrap_or("unix:///var/run/docker.sock")
         .to_string();
-    let docker = Docker::connect_with_defaults().map_err(|e| BuildError::Daemon {
+    let failed = |cause: String| BuildError::Daemon {
         at: at.clone(),
-        cause: e.to_string(),
-    })?;
+        cause,
+    };
+    // The endpoint as Slipway reads the environment (once, in `host_env`), so bollard and
+    // the BuildKit session always reach the same daemon.
+    let endpoint = daemon_http::endpoint_from_env().map_err(failed)?;
+    const TIMEOUT: u64 = 120;
+    let version = bollard::API_DEFAULT_VERSION;
+    let docker = match &endpoint {
+        Endpoint::Unix(path) => {
+            Docker::connect_with_unix(&path.to_string_lossy(), TIMEOUT, version)
+        }
+        Endpoint::Tcp(addr) => {
+            Docker::connect_with_http(&format!("tcp://{addr}"), TIMEOUT, version)
+        }
+        Endpoint::Tls { addr, cert_dir } => Docker::connect_with_ssl(
+            &format!("tcp://{addr}"),
+            &cert_dir.join("key.pem"),
+            &cert_dir.join("cert.pem"),
+            &cert_dir.join("ca.pem"),
+            TIMEOUT,
+            version,
+        ),
+    }
+    .map_err(|e| failed(e.to_string()))?;
     docker.ping().await.map_err(|e| BuildError::Daemon {
         at,
         cause: e.to_string(),

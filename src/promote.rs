@@ -8,10 +8,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::registry::client::{BlobSource, UploadMode};
 use crate::registry::push::{self, PushError};
 use crate::registry::reference::{Reference, ReferenceError, Repository};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{BlobSource, UploadMode};
+use crate::registry::{Client, Manifest, RegistryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
@@ -115,22 +115,6 @@ pub struct Promoted {
     pub source_deleted: bool,
 }
 
-fn blobs_of(manifest: &serde_json::Value) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    if let Some(c) = manifest["config"]["digest"].as_str() {
-        out.push((
-            c.to_string(),
-            manifest["config"]["size"].as_u64().unwrap_or(0),
-        ));
-    }
-    for l in manifest["layers"].as_array().into_iter().flatten() {
-        if let Some(d) = l["digest"].as_str() {
-            out.push((d.to_string(), l["size"].as_u64().unwrap_or(0)));
-        }
-    }
-    out
-}
-
 /// Compute the plan. `dest` is a reference (its tag is used) or a repository;
 /// with no tag anywhere, the source tag is reused.
 pub async fn plan(
@@ -151,37 +135,29 @@ pub async fn plan(
         .get_manifest(&src.repository, src.target())
         .await?
         .ok_or_else(|| PromoteError::NotFound(source.to_string()))?;
-    let top: serde_json::Value = serde_json::from_slice(&body).map_err(|e| PromoteError::Io {
+    let top = Manifest::parse(&body).map_err(|e| PromoteError::Io {
         what: format!("manifest of {source}"),
         cause: e.to_string(),
     })?;
     let mut manifests = Vec::new();
-    let mut blobs: Vec<(String, u64)> = Vec::new();
-    if let Some(children) = top["manifests"].as_array() {
-        for c in children {
-            let d = c["digest"].as_str().ok_or_else(|| PromoteError::Io {
-                what: source.into(),
-                cause: "index entry without digest".into(),
-            })?;
-            let (cb, ci) = client
-                .get_manifest(&src.repository, d)
-                .await?
-                .ok_or_else(|| PromoteError::NotFound(format!("{}@{d}", src.repository)))?;
-            let cm: serde_json::Value = serde_json::from_slice(&cb).unwrap_or_default();
-            blobs.extend(blobs_of(&cm));
-            let mt = if ci.media_type.is_empty() {
-                c["mediaType"].as_str().unwrap_or_default().to_string()
-            } else {
-                ci.media_type
-            };
-            manifests.push(ManifestStep {
-                digest: ci.digest,
-                media_type: mt,
-                body: cb,
-            });
-        }
-    } else {
-        blobs.extend(blobs_of(&top));
+    let mut blobs: Vec<(String, u64)> = top.blobs();
+    for c in top.children() {
+        let d = c.digest().to_string();
+        let (cb, ci) = client
+            .get_manifest(&src.repository, &d)
+            .await?
+            .ok_or_else(|| PromoteError::NotFound(format!("{}@{d}", src.repository)))?;
+        blobs.extend(Manifest::parse(&cb).map(|m| m.blobs()).unwrap_or_default());
+        let mt = if ci.media_type.is_empty() {
+            c.media_type().to_string()
+        } else {
+            ci.media_type
+        };
+        manifests.push(ManifestStep {
+            digest: ci.digest,
+            media_type: mt,
+            body: cb,
+        });
     }
     blobs.sort();
     blobs.dedup();
@@ -388,10 +364,10 @@ async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, 
     use sha2::Digest;
     use std::sync::{Arc, Mutex};
     let url = client.start_blob_upload(&plan.dest_repo).await?;
-    let resp = client.get_blob(&plan.source_repo, digest).await?;
+    let blob = client.get_blob(&plan.source_repo, digest).await?;
     let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
     let tap = seen.clone();
-    let body = reqwest::Body::wrap_stream(resp.bytes_stream().map(move |chunk| {
+    let body = reqwest::Body::wrap_stream(blob.map(move |chunk| {
         if let (Ok(c), Ok(mut s)) = (&chunk, tap.lock()) {
             s.0.update(c);
             s.1 += c.len() as u64;
@@ -433,12 +409,11 @@ async fn copy_blob_via_file(
         what: format!("copying {digest}"),
         cause: e.to_string(),
     };
-    let resp = client.get_blob(&plan.source_repo, digest).await?;
+    let mut stream = client.get_blob(&plan.source_repo, digest).await?;
     let tmp = tempfile::NamedTempFile::new_in(work_dir).map_err(io)?;
     let mut f = tokio::fs::File::create(tmp.path()).await.map_err(io)?;
     let mut h = sha2::Sha256::new();
     let mut len = 0u64;
-    let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| PromoteError::Io {
             what: format!("downloading {digest}"),

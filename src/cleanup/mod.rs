@@ -15,7 +15,7 @@ use crate::naming::{Naming, NamingError};
 use crate::records::Records;
 use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
 use crate::registry::vendors::{self, Implementation};
-use crate::registry::{Client, RegistryError, Repository};
+use crate::registry::{Client, Manifest, RegistryError, Repository, image};
 pub use policy::{
     Commit, Decision, GitHistory, GitRef, InUse, Item, Options, Plan, TagInfo, UsedImage,
 };
@@ -123,22 +123,27 @@ async fn tag_info(
     let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
-    let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut facts = ConfigFacts::default();
-    if let Some(cfg_digest) = m["config"]["digest"].as_str() {
+    let config = Manifest::parse(&body)
+        .ok()
+        .and_then(|m| m.config().map(|c| c.digest().to_string()));
+    if let Some(cfg_digest) = config {
         let key = format!("{repo}@{cfg_digest}");
         let cached = configs.lock().ok().and_then(|m| m.get(&key).cloned());
         facts = match cached {
             Some(f) => f,
             None => {
-                let cfg = client.get_blob_bytes(repo, cfg_digest).await?;
-                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                let labels = &cfg["config"]["Labels"];
-                let label = |k: &str| labels[k].as_str().map(str::to_string);
+                let cfg = client.get_config(repo, &cfg_digest).await?;
+                let label = |k: &str| {
+                    cfg.as_ref()
+                        .and_then(|c| image::label(c, k))
+                        .map(str::to_string)
+                };
                 let f = ConfigFacts {
                     commit: label("slipway.git-commit"),
-                    created: cfg["created"]
-                        .as_str()
+                    created: cfg
+                        .as_ref()
+                        .and_then(|c| c.created().as_deref())
                         .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                         .map(|t| t.timestamp()),
                     labels: [

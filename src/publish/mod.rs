@@ -15,9 +15,9 @@ use tokio::io::AsyncWriteExt;
 use crate::build::{self, BuildOptions, Event};
 use crate::config::{self, ConfigErrors};
 use crate::naming::{self, Naming, NamingError, TagOptions};
-use crate::registry::client::UploadMode;
+use crate::registry::UploadMode;
 use crate::registry::push::{self, PushError, PushOptions, PushTarget};
-use crate::registry::{Client, RegistryError, Repository};
+use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
@@ -99,20 +99,13 @@ impl RemoteLookup for ClientLookup<'_> {
         let Some(repo) = self.repos.get(repository) else {
             return Ok(None);
         };
-        let Some((body, info)) = self.client.get_manifest(repo, tag).await? else {
+        let Some((info, config)) = self.client.image_config(repo, tag).await? else {
             return Ok(None);
         };
-        let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let signature = match m["config"]["digest"].as_str() {
-            Some(cfg) => {
-                let cfg = self.client.get_blob_bytes(repo, cfg).await?;
-                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                cfg["config"]["Labels"][signature::LABEL]
-                    .as_str()
-                    .map(str::to_string)
-            }
-            None => None,
-        };
+        let signature = config
+            .as_ref()
+            .and_then(|c| image::label(c, signature::LABEL))
+            .map(str::to_string);
         Ok(Some(RemoteTag {
             digest: info.digest,
             signature,
@@ -121,7 +114,11 @@ impl RemoteLookup for ClientLookup<'_> {
 }
 
 /// Plan, then (unless dry run) build what must be built, push, retag and report.
-pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcome, PublishError> {
+pub async fn publish(
+    settings: &Settings,
+    client: &Client,
+    opts: PublishOptions,
+) -> Result<Outcome, PublishError> {
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
     let specs = naming::tags(&opts.tags, &cfg.dir)?;
@@ -170,9 +167,8 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             probe,
         });
     }
-    let client = Client::new(settings);
     let lookup = ClientLookup {
-        client: &client,
+        client,
         repos: repos.clone(),
     };
     let plan = Plan::compute(wanted, &lookup, 8).await?;
@@ -215,7 +211,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     extra_labels: git_labels(&opts.tags, &cfg.dir),
                     cache_from,
                     buildkit: opts.buildkit,
-                    keychain: crate::registry::auth::Keychain::from_settings(settings),
+                    keychain: client.options().keychain.clone(),
                     outputs: outputs.clone(),
                 },
             )
@@ -247,14 +243,14 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 .ok_or(PublishError::NoRepo)?;
             if opts.push_with_daemon {
                 // Podman verifies TLS even for loopback registries unless told otherwise.
-                let policy = settings.registry_policy(&repository.host);
+                let policy = client.policy(&repository.host);
                 let podman_insecure = (policy.insecure || policy.allow_http || policy.skip_verify)
                     && build::engine::detect(&docker)
                         .await
                         .is_ok_and(|e| e.is_podman());
                 let d = daemon_push(
                     &docker,
-                    &client,
+                    client,
                     &id,
                     &repository,
                     &p.wanted.tags,
@@ -274,16 +270,17 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                 on_progress: opts.on_push.clone(),
                 upload_mode: opts.upload_mode,
                 work_dir: work.path().to_path_buf(),
+                cache_file: crate::settings::host_env::layer_cache_file(),
                 ..PushOptions::default()
             };
             // Another runner may have published this very content since the plan was made:
             // then use its image, so every runner reports one digest per signature.
             if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
-                let d = push::retag(&client, &target.repository, &d, &p.wanted.tags).await?;
+                let d = push::retag(client, &target.repository, &d, &p.wanted.tags).await?;
                 results.insert(p.wanted.name.clone(), d);
                 continue;
             }
-            let digest = match push::push_image(&client, &image, &target, &popts).await {
+            let digest = match push::push_image(client, &image, &target, &popts).await {
                 Ok(r) => {
                     // The CLI prints the summary; this is the detail for debugging.
                     tracing::debug!(image = p.label(), digest = %r.digest, uploaded = r.blobs_uploaded, bytes = r.bytes_uploaded, "pushed");
@@ -297,30 +294,21 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     let d = published_meanwhile(&lookup, &p.wanted)
                         .await?
                         .unwrap_or_default();
-                    push::retag(&client, &target.repository, &d, &p.wanted.tags).await?
+                    push::retag(client, &target.repository, &d, &p.wanted.tags).await?
                 }
                 Err(e) => return Err(e.into()),
             };
             results.insert(p.wanted.name.clone(), digest);
         }
-        let out = finish(
-            &cfg.project,
-            &plan,
-            &client,
-            &repos,
-            &local,
-            &results,
-            &opts,
-        )
-        .await?;
+        let out = finish(&cfg.project, &plan, client, &repos, &local, &results, &opts).await?;
         signature::remember_outputs(&cfg.dir, &outputs);
-        record_commit(&client, &naming, &cfg.dir, &plan).await?;
+        record_commit(client, &naming, &cfg.dir, &plan).await?;
         return Ok(out);
     }
     let out = finish(
         &cfg.project,
         &plan,
-        &client,
+        client,
         &repos,
         &local,
         &BTreeMap::new(),
@@ -328,7 +316,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
     )
     .await?;
     signature::remember_outputs(&cfg.dir, &outputs);
-    record_commit(&client, &naming, &cfg.dir, &plan).await?;
+    record_commit(client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
 }
 
@@ -488,13 +476,13 @@ async fn daemon_push(
         cause,
     };
     let creds = client.credentials(&repo.host)?.map(|f| match f.credential {
-        crate::registry::auth::Credential::Basic { username, password } => DockerCredentials {
+        crate::registry::keychain::Credential::Basic { username, password } => DockerCredentials {
             username: Some(username),
             password: Some(password),
             serveraddress: Some(repo.host.clone()),
             ..Default::default()
         },
-        crate::registry::auth::Credential::IdentityToken(t) => DockerCredentials {
+        crate::registry::keychain::Credential::IdentityToken(t) => DockerCredentials {
             identitytoken: Some(t),
             serveraddress: Some(repo.host.clone()),
             ..Default::default()

@@ -16,11 +16,14 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{
-    BlobSource, Client, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST, RegistryError, UploadMode,
-};
+use super::blob_source::{BlobSource, sha256_digest};
+use super::client::Client;
 use super::compress;
+use super::image::Manifest;
+use super::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 use super::reference::Repository;
+use super::transport::{RegistryError, Retry};
+use super::upload::{UploadMode, refuses_chunks};
 use crate::archive::Image;
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -92,7 +95,7 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// Directory for compressed layers (deleted after upload).
     pub work_dir: PathBuf,
-    /// Local diffID cache file; `None` disables it.
+    /// Local diffID cache file (`host_env::layer_cache_file`); `None` disables it.
     pub cache_file: Option<PathBuf>,
 }
 
@@ -103,15 +106,9 @@ impl Default for PushOptions {
             upload_mode: UploadMode::Auto,
             concurrency: 4,
             work_dir: std::env::temp_dir(),
-            cache_file: default_cache_file(),
+            cache_file: None,
         }
     }
-}
-
-/// `$XDG_CACHE_HOME/slipway/layers.json` or `~/.cache/slipway/layers.json`.
-pub fn default_cache_file() -> Option<PathBuf> {
-    let base = crate::settings::host_env::cache_home()?;
-    Some(base.join("slipway").join("layers.json"))
 }
 
 /// What happened to one blob.
@@ -166,7 +163,7 @@ impl Cache {
         }
         if let Ok(data) = serde_json::to_vec(self) {
             // A lost cache only costs a recompression; never fail a push over it.
-            let _ = crate::publish::report::write_atomic(p, &data);
+            let _ = crate::fsutil::write_atomic(p, &data);
         }
     }
 
@@ -203,35 +200,21 @@ async fn learn(client: &Client, repo: &Repository, tags: &[String], cache: &Mute
         let Ok(Some((bytes, _))) = client.get_manifest(repo, tag).await else {
             continue;
         };
-        let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        let Ok(Manifest::Image(m)) = Manifest::parse(&bytes) else {
             continue;
         };
-        let Some(cfg) = m["config"]["digest"].as_str() else {
+        let Ok(Some(cfg)) = client.get_config(repo, m.config().digest().as_ref()).await else {
             continue;
         };
-        let Ok(cfg) = client.get_blob_bytes(repo, cfg).await else {
-            continue;
-        };
-        let Ok(cfg) = serde_json::from_slice::<serde_json::Value>(&cfg) else {
-            continue;
-        };
-        let ids = cfg["rootfs"]["diff_ids"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let layers = m["layers"].as_array().cloned().unwrap_or_default();
         if let Ok(mut c) = cache.lock() {
-            for (id, l) in ids.iter().zip(&layers) {
-                if let (Some(id), Some(d)) = (id.as_str(), l["digest"].as_str()) {
-                    let mt = l["mediaType"].as_str().unwrap_or(DOCKER_LAYER_GZ);
-                    c.remember(
-                        id,
-                        d,
-                        l["size"].as_u64().unwrap_or(0),
-                        mt,
-                        &repo.to_string(),
-                    );
-                }
+            for (id, l) in cfg.rootfs().diff_ids().iter().zip(m.layers()) {
+                c.remember(
+                    id,
+                    l.digest().as_ref(),
+                    l.size(),
+                    l.media_type().as_ref(),
+                    &repo.to_string(),
+                );
             }
         }
         // One image of the same name is enough to know its base layers.
@@ -334,10 +317,7 @@ async fn push_layer(
                     compressed: true,
                 });
             }
-            Err(PushError::Registry(RegistryError::Status {
-                status: 400 | 404 | 405 | 416 | 501,
-                ..
-            })) => {
+            Err(PushError::Registry(e)) if refuses_chunks(&e) => {
                 tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
             }
             Err(e) => return Err(e),
@@ -506,7 +486,7 @@ pub async fn tag_manifest(
     media_type: &str,
     body: Bytes,
 ) -> Result<String, PushError> {
-    let digest = super::client::sha256_digest(&body);
+    let digest = sha256_digest(&body);
     if tags.is_empty() {
         client.put_manifest(repo, &digest, media_type, body).await?;
         return Ok(digest);
@@ -574,13 +554,14 @@ pub async fn retag(
 const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
 
 /// Compress a layer into one streamed PATCH of a new upload session, then finish it with
-/// the digest the compressor computed. Retried from scratch (a new session, compressing
-/// again) when the connection fails; returns (size, digest, diffID).
+/// the digest the compressor computed. Restarted from scratch (a new session, compressing
+/// again) under the transport's retry policy; returns (size, digest, diffID).
 async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
 ) -> Result<(u64, String, String), PushError> {
+    let retry = client.options().retry;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -588,7 +569,10 @@ async fn stream_layer(
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let src = source.clone();
         let comp = tokio::task::spawn_blocking(move || {
-            compress::compress_into(&src, crate::context::ChannelWriter::new(tx))
+            compress::compress_into(
+                &src,
+                crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+            )
         });
         let body_stream = futures::stream::poll_fn(move |cx| {
             rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
@@ -605,16 +589,9 @@ async fn stream_layer(
                 client.finish_upload(repo, &next, &digest).await?;
                 return Ok((size, digest, diff_id));
             }
-            (Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Io { .. })), _)
-                if attempt < 4 =>
-            {
+            (Err(e), _) if Retry::restartable(&e) && retry.again(attempt, true) => {
                 tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            (Err(RegistryError::Status { status, .. }), _)
-                if (status >= 500 || status == 429) && attempt < 4 =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                tokio::time::sleep(retry.delay(attempt, None)).await;
             }
             (Err(e), _) => return Err(e.into()),
             (Ok(_), Err(e)) => {

@@ -3,20 +3,22 @@
 //! delete a single tag. Vendors whose API is not implemented use the manifest DELETE.
 
 use crate::registry::reference::Repository;
+use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
+use reqwest::Method;
 
 /// Credentials for vendor APIs that do not take registry credentials (werf's names:
 /// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
 #[derive(Clone, Default)]
 pub struct VendorCredentials {
     pub docker_hub_username: Option<String>,
-    pub docker_hub_password: Option<crate::settings::Secret>,
-    pub docker_hub_token: Option<crate::settings::Secret>,
-    pub quay_token: Option<crate::settings::Secret>,
+    pub docker_hub_password: Option<crate::secret::Secret>,
+    pub docker_hub_token: Option<crate::secret::Secret>,
+    pub quay_token: Option<crate::secret::Secret>,
     /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
     pub docker_hub_api: String,
     /// GitHub token with `delete:packages` (`--repo-github-token`).
-    pub github_token: Option<crate::settings::Secret>,
+    pub github_token: Option<crate::secret::Secret>,
     /// GitHub's REST API root (`https://api.github.com`).
     pub github_api: String,
     /// AWS keys for ECR's API.
@@ -85,13 +87,9 @@ pub async fn registry_delete(
     repo: &Repository,
     path: &str,
 ) -> Result<u16, RegistryError> {
-    let scopes = [format!("repository:{}:delete", repo.path)];
-    let resp = client
-        .send(&repo.host, &scopes, true, &|c, b| {
-            c.delete(format!("{b}{path}"))
-        })
-        .await?;
-    Ok(resp.status().as_u16())
+    let req = Req::new(Method::DELETE, &repo.host, path)
+        .scope(format!("repository:{}:delete", repo.path));
+    Ok(client.t.execute(req).await?.status().as_u16())
 }
 
 /// The error for a vendor delete that answered `status`.

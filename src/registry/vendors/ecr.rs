@@ -17,8 +17,8 @@ use crate::registry::{Client, RegistryError};
 #[derive(Clone)]
 pub struct AwsKeys {
     pub access_key_id: String,
-    pub secret_access_key: crate::settings::Secret,
-    pub session_token: Option<crate::settings::Secret>,
+    pub secret_access_key: crate::secret::Secret,
+    pub session_token: Option<crate::secret::Secret>,
 }
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {

@@ -3,7 +3,10 @@
 
 use super::deleter::{Deleted, Deleter, VendorCredentials};
 use crate::registry::reference::Repository;
+use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
 
 pub struct Quay<'a>(pub &'a VendorCredentials);
 
@@ -25,12 +28,11 @@ impl Deleter for Quay<'_> {
         })?;
         let path = format!("/api/v1/repository/{}/tag/{tag}", repo.path);
         let auth = format!("Bearer {}", token.expose());
-        let resp = client
-            .send(&repo.host, &[], true, &|c, b| {
-                c.delete(format!("{b}{path}"))
-                    .header("Authorization", auth.clone())
-            })
-            .await?;
+        // The token is Quay's, not the registry's: no registry auth on this request.
+        let mut req =
+            Req::new(Method::DELETE, &repo.host, path.clone()).header(AUTHORIZATION, &auth);
+        req.registry_auth = false;
+        let resp = client.t.execute(req).await?;
         match resp.status().as_u16() {
             s if (200..300).contains(&s) => Ok(Deleted::Tag),
             401 | 403 => Err(RegistryError::Unauthorized {

@@ -13,8 +13,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::config::Config;
 use crate::naming::{Naming, NamingError};
 use crate::records::Records;
-use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
-use crate::registry::vendors::{self, Implementation};
+use crate::registry::vendors::{self, Deleted, Implementation, Vendor, VendorCredentials};
 use crate::registry::{Client, Manifest, RegistryError, Repository, image};
 pub use policy::{
     Commit, Decision, GitHistory, GitRef, InUse, Item, Options, Plan, TagInfo, UsedImage,
@@ -378,24 +377,18 @@ pub async fn execute(
     implementation: Implementation,
     creds: &VendorCredentials,
 ) -> Result<Outcome, CleanupError> {
-    match implementation {
-        Implementation::GitLab => run_deleter(client, plan, &vendors::gitlab::GitLab).await,
-        Implementation::Acr => run_deleter(client, plan, &vendors::acr::Acr).await,
-        Implementation::Quay => run_deleter(client, plan, &vendors::quay::Quay(creds)).await,
-        Implementation::Gcr => run_deleter(client, plan, &vendors::gcr::Gcr).await,
-        Implementation::Ecr => run_deleter(client, plan, &vendors::ecr::Ecr(creds)).await,
-        Implementation::GitHub => run_deleter(client, plan, &vendors::github::GitHub(creds)).await,
-        Implementation::DockerHub => {
-            run_deleter(client, plan, &vendors::dockerhub::DockerHub::new(creds)).await
-        }
-        _ => run_deleter(client, plan, &ManifestDelete).await,
-    }
+    run_deleter(
+        client,
+        plan,
+        vendors::for_implementation(implementation, creds).as_ref(),
+    )
+    .await
 }
 
-async fn run_deleter<D: Deleter>(
+async fn run_deleter(
     client: &Client,
     plan: &Plan,
-    d: &D,
+    d: &dyn Vendor,
 ) -> Result<Outcome, CleanupError> {
     let mut out = Outcome::default();
     // (repository, tag, digest) to delete: every tag, or one tag per manifest.

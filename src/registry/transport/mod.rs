@@ -155,6 +155,25 @@ impl Req {
         }
     }
 
+    /// A vendor API request to an absolute URL: the URL host's TLS settings and the retry
+    /// policy apply; registry auth does not (the API's own `Authorization` is set by the
+    /// caller).
+    pub fn api(method: Method, url: &str) -> Req {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                let h = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h,
+                })
+            })
+            .unwrap_or_default();
+        let mut r = Req::new(method, &host, url);
+        r.registry_auth = false;
+        r
+    }
+
     pub fn scope(mut self, scope: String) -> Req {
         self.scopes.push(scope);
         self
@@ -484,17 +503,8 @@ impl Transport {
         let url = resp.url().to_string();
         let text = resp.text().await.unwrap_or_default();
         let pushing = what.starts_with("PUT") || what.starts_with("POST");
+        let not_found_hint = super::vendors::not_found_hint(host, repo, pushing, &text);
         let lower = text.to_lowercase();
-        let not_found_hint = if lower.contains("repositorynotfoundexception")
-            || host.contains(".dkr.ecr.")
-            || pushing
-        {
-            format!(
-                ": this registry does not create repositories on push (ECR, for one); create it first, e.g. `aws ecr create-repository --repository-name {repo}`"
-            )
-        } else {
-            String::new()
-        };
         let needs_desc = status == 403 || lower.contains("denied");
         Failure {
             host,

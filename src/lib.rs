@@ -25,3 +25,4 @@ pub mod registry;
 pub mod secret;
 pub mod settings;
 pub mod signature;
+pub mod transfer;

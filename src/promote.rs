@@ -8,7 +8,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::registry::push::{self, PushError};
 use crate::registry::reference::{Reference, ReferenceError, Repository};
 use crate::registry::{BlobSource, UploadMode};
 use crate::registry::{Client, Manifest, RegistryError};
@@ -17,8 +16,6 @@ use crate::registry::{Client, Manifest, RegistryError};
 pub enum PromoteError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Push(#[from] PushError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error("{0} does not exist")]
@@ -273,14 +270,14 @@ pub async fn execute(
             .put_manifest(&plan.dest_repo, &m.digest, &m.media_type, m.body.clone())
             .await?;
     }
-    let digest = push::tag_manifest(
-        client,
-        &plan.dest_repo,
-        &plan.tags,
-        &top.media_type,
-        top.body.clone(),
-    )
-    .await?;
+    let digest = client
+        .tag_manifest(
+            &plan.dest_repo,
+            &plan.tags,
+            &top.media_type,
+            top.body.clone(),
+        )
+        .await?;
     if digest != plan.digest {
         return Err(PromoteError::Refused(format!(
             "destination digest {digest} differs from the source's {}",

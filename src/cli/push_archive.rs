@@ -9,8 +9,8 @@ use clap::Args;
 use super::output;
 use crate::publish::archive;
 use crate::registry::UploadMode;
-use crate::registry::push::PushOptions;
 use crate::settings::Settings;
+use crate::transfer::push::PushOptions;
 
 #[derive(Debug, Args)]
 pub struct PushArchiveArgs {

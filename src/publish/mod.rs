@@ -16,10 +16,10 @@ use crate::build::{self, BuildOptions, Event};
 use crate::config::{self, ConfigErrors};
 use crate::naming::{self, Naming, NamingError, TagOptions};
 use crate::registry::UploadMode;
-use crate::registry::push::{self, PushError, PushOptions, PushTarget};
 use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
+use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
 use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
 
@@ -276,7 +276,7 @@ pub async fn publish(
             // Another runner may have published this very content since the plan was made:
             // then use its image, so every runner reports one digest per signature.
             if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
-                let d = push::retag(client, &target.repository, &d, &p.wanted.tags).await?;
+                let d = client.retag(&target.repository, &d, &p.wanted.tags).await?;
                 results.insert(p.wanted.name.clone(), d);
                 continue;
             }
@@ -288,13 +288,13 @@ pub async fn publish(
                 }
                 // A concurrent runner moved a tag to its own build of the same content:
                 // converge on one image rather than fail.
-                Err(PushError::Verify { .. })
+                Err(PushError::Registry(RegistryError::TagMoved { .. }))
                     if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
                 {
                     let d = published_meanwhile(&lookup, &p.wanted)
                         .await?
                         .unwrap_or_default();
-                    push::retag(client, &target.repository, &d, &p.wanted.tags).await?
+                    client.retag(&target.repository, &d, &p.wanted.tags).await?
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -363,7 +363,7 @@ async fn finish(
             Action::Retag {
                 digest, add_tags, ..
             } => {
-                push::retag(client, repo, digest, add_tags).await?;
+                client.retag(repo, digest, add_tags).await?;
                 (digest.clone(), PushOutcome::AlreadyPresent)
             }
             Action::Push => (
@@ -526,7 +526,7 @@ async fn daemon_push(
         .await?
         .map(|i| i.digest)
         .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
-    push::verify(client, repo, tags, &digest).await?;
+    client.verify_tags(repo, tags, &digest).await?;
     Ok(digest)
 }
 

@@ -1,5 +1,5 @@
 //! Our own OCI registry client: the transport in layers ([`transport`]), the operations
-//! one file each, references, credentials, the push path and vendor APIs. It is the only
+//! one file each, references, credentials and vendor APIs. It is the only
 //! code that speaks registry HTTP or reads a manifest's JSON, and it imports nothing from
 //! the modules above it: it is configured with [`RegistryOptions`].
 
@@ -15,8 +15,8 @@ pub mod manifest;
 mod mount;
 mod ping;
 pub mod probe;
-pub mod push;
 pub mod reference;
+mod tagging;
 mod tags;
 pub mod transport;
 pub mod upload;

@@ -43,7 +43,7 @@ const AUTO_CHUNK_ABOVE: u64 = 32 * 1024 * 1024;
 const CHUNK: u64 = 16 * 1024 * 1024;
 
 /// Statuses with which a registry says it does not do chunked uploads.
-pub(crate) fn refuses_chunks(e: &RegistryError) -> bool {
+pub fn refuses_chunks(e: &RegistryError) -> bool {
     matches!(
         e,
         RegistryError::Status {

@@ -56,6 +56,14 @@ pub enum RegistryError {
     Auth(#[from] AuthError),
     #[error("{what}: {cause}")]
     Io { what: String, cause: String },
+    #[error(
+        "tag {reference} resolves to {actual} after the push, expected {expected} (another push raced this one?)"
+    )]
+    TagMoved {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{what}: digest mismatch: expected {expected}, registry has {actual}")]
     DigestMismatch {
         what: String,

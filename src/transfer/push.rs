@@ -1,5 +1,6 @@
-//! The one push path, used by `publish`, `push-archive` and `promote`'s cross-registry
-//! copy: plan each blob (already in the repository, mountable from a repository of the same
+//! The push path of a local image (`publish`'s daemon export, `push-archive`'s archive;
+//! promote copies registry to registry in `promote.rs` and only shares the tagging): plan
+//! each blob (already in the repository, mountable from a repository of the same
 //! registry, or to compress and upload), then act: blobs concurrently, config, manifest by
 //! digest, then each tag as a manifest PUT, and verify the digest every tag resolves to.
 //!
@@ -7,24 +8,20 @@
 //! from the images already in the target repository and from a local cache, so a known
 //! layer costs a HEAD (or a mount), never a compression.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use super::blob_source::{BlobSource, sha256_digest};
-use super::client::Client;
-use super::compress;
-use super::image::Manifest;
-use super::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
-use super::reference::Repository;
-use super::transport::{RegistryError, Retry};
-use super::upload::{UploadMode, refuses_chunks};
+use super::layer_cache::{Cache, learn};
 use crate::archive::Image;
+use crate::registry::compress;
+use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
+use crate::registry::upload::refuses_chunks;
+use crate::registry::{BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -36,14 +33,6 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error("compressing layer {diff_id}: {cause}")]
     Compress { diff_id: String, cause: String },
-    #[error(
-        "tag {reference} resolves to {actual} after the push, expected {expected} (another push raced this one?)"
-    )]
-    Verify {
-        reference: String,
-        expected: String,
-        actual: String,
-    },
 }
 
 /// Where to push and under which tags (the first tag is PUT first).
@@ -131,95 +120,6 @@ pub struct PushReport {
     pub blobs_present: usize,
     pub blobs_mounted: usize,
     pub layers_compressed: usize,
-}
-
-/// A known compressed form of a diffID.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Known {
-    digest: String,
-    size: u64,
-    media_type: String,
-    /// Repositories (`host/path`) known to hold it.
-    repos: Vec<String>,
-}
-
-/// diffID → compressed blob, persisted between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cache {
-    layers: BTreeMap<String, Known>,
-}
-
-impl Cache {
-    fn load(path: Option<&PathBuf>) -> Cache {
-        path.and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    fn save(&self, path: Option<&PathBuf>) {
-        let Some(p) = path else { return };
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Ok(data) = serde_json::to_vec(self) {
-            // A lost cache only costs a recompression; never fail a push over it.
-            let _ = crate::fsutil::write_atomic(p, &data);
-        }
-    }
-
-    fn remember(&mut self, diff_id: &str, digest: &str, size: u64, media_type: &str, repo: &str) {
-        let k = self
-            .layers
-            .entry(diff_id.to_string())
-            .or_insert_with(|| Known {
-                digest: digest.to_string(),
-                size,
-                media_type: media_type.to_string(),
-                repos: Vec::new(),
-            });
-        if k.digest != digest {
-            *k = Known {
-                digest: digest.to_string(),
-                size,
-                media_type: media_type.to_string(),
-                repos: Vec::new(),
-            };
-        }
-        if !k.repos.iter().any(|r| r == repo) {
-            k.repos.push(repo.to_string());
-            if k.repos.len() > 16 {
-                k.repos.remove(0);
-            }
-        }
-    }
-}
-
-/// Learn diffID → digest pairs from what `repo` holds under `tags`.
-async fn learn(client: &Client, repo: &Repository, tags: &[String], cache: &Mutex<Cache>) {
-    for tag in tags {
-        let Ok(Some((bytes, _))) = client.get_manifest(repo, tag).await else {
-            continue;
-        };
-        let Ok(Manifest::Image(m)) = Manifest::parse(&bytes) else {
-            continue;
-        };
-        let Ok(Some(cfg)) = client.get_config(repo, m.config().digest().as_ref()).await else {
-            continue;
-        };
-        if let Ok(mut c) = cache.lock() {
-            for (id, l) in cfg.rootfs().diff_ids().iter().zip(m.layers()) {
-                c.remember(
-                    id,
-                    l.digest().as_ref(),
-                    l.size(),
-                    l.media_type().as_ref(),
-                    &repo.to_string(),
-                );
-            }
-        }
-        // One image of the same name is enough to know its base layers.
-        break;
-    }
 }
 
 struct Done {
@@ -469,85 +369,15 @@ pub async fn push_image(
         "layers": results.iter().map(|d| json!({"mediaType": d.media_type, "size": d.size, "digest": d.digest})).collect::<Vec<_>>(),
     });
     let body = Bytes::from(serde_json::to_vec_pretty(&manifest).unwrap_or_default());
-    let digest = tag_manifest(client, repo, &target.tags, manifest_type, body).await?;
+    let digest = client
+        .tag_manifest(repo, &target.tags, manifest_type, body)
+        .await?;
     report.digest = digest;
     report.media_type = manifest_type.to_string();
     if let Ok(c) = cache.lock() {
         c.save(opts.cache_file.as_ref());
     }
     Ok(report)
-}
-
-/// PUT a manifest by digest and under each tag, then check every tag resolves to it.
-pub async fn tag_manifest(
-    client: &Client,
-    repo: &Repository,
-    tags: &[String],
-    media_type: &str,
-    body: Bytes,
-) -> Result<String, PushError> {
-    let digest = sha256_digest(&body);
-    if tags.is_empty() {
-        client.put_manifest(repo, &digest, media_type, body).await?;
-        return Ok(digest);
-    }
-    for tag in tags {
-        client
-            .put_manifest(repo, tag, media_type, body.clone())
-            .await?;
-    }
-    verify(client, repo, tags, &digest).await?;
-    Ok(digest)
-}
-
-/// Every tag resolves to `digest` (manifest HEAD).
-pub async fn verify(
-    client: &Client,
-    repo: &Repository,
-    tags: &[String],
-    digest: &str,
-) -> Result<(), PushError> {
-    let answers: Vec<(String, Option<String>)> = stream::iter(tags.iter().cloned())
-        .map(|t| async move {
-            let got = client.head_manifest(repo, &t).await?.map(|i| i.digest);
-            Ok::<_, PushError>((t, got))
-        })
-        .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    for (t, got) in answers {
-        let got = got.unwrap_or_else(|| "nothing".to_string());
-        if got != digest {
-            return Err(PushError::Verify {
-                reference: format!("{repo}:{t}"),
-                expected: digest.to_string(),
-                actual: got,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Copy an existing manifest (by digest) to more tags: no blob moves.
-pub async fn retag(
-    client: &Client,
-    repo: &Repository,
-    digest: &str,
-    tags: &[String],
-) -> Result<String, PushError> {
-    let Some((body, info)) = client.get_manifest(repo, digest).await? else {
-        return Err(PushError::Verify {
-            reference: format!("{repo}@{digest}"),
-            expected: digest.to_string(),
-            actual: "nothing".to_string(),
-        });
-    };
-    let media_type = if info.media_type.is_empty() {
-        MEDIA_DOCKER_MANIFEST.to_string()
-    } else {
-        info.media_type
-    };
-    tag_manifest(client, repo, tags, &media_type, body).await
 }
 
 /// Layers above this size are compressed into a streamed upload.

@@ -360,7 +360,6 @@ async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, 
     use futures::StreamExt;
     use sha2::Digest;
     use std::sync::{Arc, Mutex};
-    let url = client.start_blob_upload(&plan.dest_repo).await?;
     let blob = client.get_blob(&plan.source_repo, digest).await?;
     let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
     let tap = seen.clone();
@@ -371,24 +370,24 @@ async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, 
         }
         chunk
     }));
-    let url = client.patch_stream(&plan.dest_repo, &url, body).await?;
-    let (got, len) = {
+    let mut len = 0;
+    // The upload is closed only when the bytes that went up hash to `digest`.
+    let check = async {
         let s = seen.lock().map_err(|_| PromoteError::Io {
             what: format!("copying {digest}"),
             cause: "hash state poisoned".into(),
         })?;
-        (
-            format!("sha256:{}", hex::encode(s.0.clone().finalize())),
-            s.1,
-        )
+        let got = format!("sha256:{}", hex::encode(s.0.clone().finalize()));
+        if got != digest {
+            return Err(PromoteError::Io {
+                what: format!("blob {digest} from {}", plan.source_repository),
+                cause: format!("content hashes to {got}"),
+            });
+        }
+        len = s.1;
+        Ok(got)
     };
-    if got != digest {
-        return Err(PromoteError::Io {
-            what: format!("blob {digest} from {}", plan.source_repository),
-            cause: format!("content hashes to {got}"),
-        });
-    }
-    client.finish_upload(&plan.dest_repo, &url, digest).await?;
+    client.upload_streamed(&plan.dest_repo, body, check).await?;
     Ok(len)
 }
 

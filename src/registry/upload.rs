@@ -127,6 +127,28 @@ impl Client {
         Ok(if loc.is_empty() { url.to_string() } else { loc })
     }
 
+    /// Upload a blob whose bytes are produced while they are sent (length and digest
+    /// unknown up front): open a session, send `body` as one streamed PATCH, then close the
+    /// session with the digest `digest` yields once the body has ended. An error from
+    /// `digest` (the bytes were not what they should be) leaves the session unclosed, so
+    /// nothing is stored. Returns the digest.
+    pub async fn upload_streamed<E, F>(
+        &self,
+        repo: &Repository,
+        body: reqwest::Body,
+        digest: F,
+    ) -> Result<String, E>
+    where
+        E: From<RegistryError>,
+        F: std::future::Future<Output = Result<String, E>>,
+    {
+        let url = self.start_blob_upload(repo).await?;
+        let next = self.patch_stream(repo, &url, body).await?;
+        let digest = digest.await?;
+        self.finish_upload(repo, &next, &digest).await?;
+        Ok(digest)
+    }
+
     /// Close an upload session with the blob's digest (the registry checks it).
     pub async fn finish_upload(
         &self,

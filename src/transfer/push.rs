@@ -395,7 +395,6 @@ async fn stream_layer(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let url = client.start_blob_upload(repo).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let src = source.clone();
         let comp = tokio::task::spawn_blocking(move || {
@@ -407,29 +406,31 @@ async fn stream_layer(
         let body_stream = futures::stream::poll_fn(move |cx| {
             rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
         });
-        let patched = client
-            .patch_stream(repo, &url, reqwest::Body::wrap_stream(body_stream))
-            .await;
-        let compressed = comp.await.map_err(|e| PushError::Compress {
+        let compress_err = |cause: String| PushError::Compress {
             diff_id: String::new(),
-            cause: e.to_string(),
-        })?;
-        match (patched, compressed) {
-            (Ok(next), Ok((size, digest, diff_id))) => {
-                client.finish_upload(repo, &next, &digest).await?;
-                return Ok((size, digest, diff_id));
-            }
-            (Err(e), _) if Retry::restartable(&e) && retry.again(attempt, true) => {
+            cause,
+        };
+        let mut sizes = None;
+        let done = client
+            .upload_streamed(repo, reqwest::Body::wrap_stream(body_stream), async {
+                let (size, digest, diff_id) = comp
+                    .await
+                    .map_err(|e| compress_err(e.to_string()))?
+                    .map_err(|e| compress_err(e.to_string()))?;
+                sizes = Some((size, diff_id));
+                Ok::<String, PushError>(digest)
+            })
+            .await;
+        match (done, sizes) {
+            (Ok(digest), Some((size, diff_id))) => return Ok((size, digest, diff_id)),
+            (Err(PushError::Registry(e)), _)
+                if Retry::restartable(&e) && retry.again(attempt, true) =>
+            {
                 tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
                 tokio::time::sleep(retry.delay(attempt, None)).await;
             }
-            (Err(e), _) => return Err(e.into()),
-            (Ok(_), Err(e)) => {
-                return Err(PushError::Compress {
-                    diff_id: String::new(),
-                    cause: e.to_string(),
-                });
-            }
+            (Err(e), _) => return Err(e),
+            (Ok(_), None) => return Err(compress_err("the compressor gave no result".into())),
         }
     }
 }

@@ -1,16 +1,15 @@
 //! Promote: copy (or move) an image between repositories by digest, without rebuilding.
 //! Plan first (which blobs are present, mounted or copied; which manifests and tags are
 //! written; what is deleted), then act. Within one registry blobs are mounted, so no blob
-//! byte moves; across registries blobs are copied a few at a time, each streamed from the
-//! source straight into the destination's upload (a temp file and retries when that fails).
+//! byte moves; across registries blobs are copied a few at a time by `transfer::copy`.
 
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::registry::reference::{Reference, ReferenceError, Repository};
-use crate::registry::{BlobSource, UploadMode};
 use crate::registry::{Client, Manifest, RegistryError};
+use crate::transfer::copy::{CopyError, copy_blob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
@@ -18,6 +17,8 @@ pub enum PromoteError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     #[error("{0} does not exist")]
     NotFound(String),
     #[error("{0}")]
@@ -245,10 +246,32 @@ pub async fn execute(
                     {
                         Ok((1, 0, 0))
                     } else {
-                        Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?))
+                        Ok((
+                            0,
+                            1,
+                            copy_blob(
+                                client,
+                                &plan.source_repo,
+                                &plan.dest_repo,
+                                &b.digest,
+                                work_dir,
+                            )
+                            .await?,
+                        ))
                     }
                 }
-                BlobAction::Copy => Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?)),
+                BlobAction::Copy => Ok((
+                    0,
+                    1,
+                    copy_blob(
+                        client,
+                        &plan.source_repo,
+                        &plan.dest_repo,
+                        &b.digest,
+                        work_dir,
+                    )
+                    .await?,
+                )),
             }
         }))
         .buffer_unordered(BLOBS_AT_ONCE)
@@ -335,108 +358,6 @@ pub async fn execute(
 
 /// Blobs copied at once across registries.
 const BLOBS_AT_ONCE: usize = 4;
-
-/// Copy one blob across registries: streamed from the source into the destination's upload
-/// (download and upload overlap, nothing on disk); if that fails, through a temp file with
-/// the client's retries. Returns the blob's size.
-async fn copy_blob(
-    client: &Client,
-    plan: &Plan,
-    digest: &str,
-    work_dir: &std::path::Path,
-) -> Result<u64, PromoteError> {
-    match stream_blob(client, plan, digest).await {
-        Ok(len) => Ok(len),
-        Err(e) => {
-            tracing::info!(digest, "streamed copy failed ({e}); copying through a file");
-            copy_blob_via_file(client, plan, digest, work_dir).await
-        }
-    }
-}
-
-/// GET from the source piped into one PATCH to the destination, hashed on the way; the
-/// upload is closed only when the bytes hash to `digest`.
-async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, PromoteError> {
-    use futures::StreamExt;
-    use sha2::Digest;
-    use std::sync::{Arc, Mutex};
-    let blob = client.get_blob(&plan.source_repo, digest).await?;
-    let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
-    let tap = seen.clone();
-    let body = reqwest::Body::wrap_stream(blob.map(move |chunk| {
-        if let (Ok(c), Ok(mut s)) = (&chunk, tap.lock()) {
-            s.0.update(c);
-            s.1 += c.len() as u64;
-        }
-        chunk
-    }));
-    let mut len = 0;
-    // The upload is closed only when the bytes that went up hash to `digest`.
-    let check = async {
-        let s = seen.lock().map_err(|_| PromoteError::Io {
-            what: format!("copying {digest}"),
-            cause: "hash state poisoned".into(),
-        })?;
-        let got = format!("sha256:{}", hex::encode(s.0.clone().finalize()));
-        if got != digest {
-            return Err(PromoteError::Io {
-                what: format!("blob {digest} from {}", plan.source_repository),
-                cause: format!("content hashes to {got}"),
-            });
-        }
-        len = s.1;
-        Ok(got)
-    };
-    client.upload_streamed(&plan.dest_repo, body, check).await?;
-    Ok(len)
-}
-
-/// Stream a blob from the source to a temp file, then upload it (bounded memory).
-async fn copy_blob_via_file(
-    client: &Client,
-    plan: &Plan,
-    digest: &str,
-    work_dir: &std::path::Path,
-) -> Result<u64, PromoteError> {
-    use futures::StreamExt;
-    use sha2::Digest;
-    use tokio::io::AsyncWriteExt;
-    let io = |e: std::io::Error| PromoteError::Io {
-        what: format!("copying {digest}"),
-        cause: e.to_string(),
-    };
-    let mut stream = client.get_blob(&plan.source_repo, digest).await?;
-    let tmp = tempfile::NamedTempFile::new_in(work_dir).map_err(io)?;
-    let mut f = tokio::fs::File::create(tmp.path()).await.map_err(io)?;
-    let mut h = sha2::Sha256::new();
-    let mut len = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| PromoteError::Io {
-            what: format!("downloading {digest}"),
-            cause: e.to_string(),
-        })?;
-        h.update(&chunk);
-        len += chunk.len() as u64;
-        f.write_all(&chunk).await.map_err(io)?;
-    }
-    f.flush().await.map_err(io)?;
-    let got = format!("sha256:{}", hex::encode(h.finalize()));
-    if got != digest {
-        return Err(PromoteError::Io {
-            what: format!("blob {digest} from {}", plan.source_repository),
-            cause: format!("content hashes to {got}"),
-        });
-    }
-    let src = BlobSource::File {
-        path: tmp.path().to_path_buf(),
-        offset: 0,
-        len,
-    };
-    client
-        .upload_blob(&plan.dest_repo, digest, &src, UploadMode::Auto)
-        .await?;
-    Ok(len)
-}
 
 /// `--from-report`: one (source, destination, tags) per reported image; images go to
 /// `TO/<name>` (the nameless image to `TO`), under the tags they were published with.

@@ -8,9 +8,11 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::Value as Json;
+use oci_spec::image::Arch;
 
-use crate::registry::client::{BlobSource, sha256_digest};
+use crate::registry::image::{Descriptor, ImageConfiguration, ImageIndex, Manifest};
+
+use crate::registry::{BlobSource, sha256_digest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -225,20 +227,31 @@ fn format_err(path: &Path, why: impl Into<String>) -> ArchiveError {
     }
 }
 
-fn parse_json(path: &Path, what: &str, bytes: &[u8]) -> Result<Json, ArchiveError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, ArchiveError> {
     serde_json::from_slice(bytes)
         .map_err(|e| format_err(path, format!("{what} is not valid JSON: {e}")))
 }
 
-fn diff_ids(config: &Json) -> Vec<String> {
-    config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The layer diffIDs an image config lists.
+fn diff_ids(path: &Path, what: &str, config: &[u8]) -> Result<Vec<String>, ArchiveError> {
+    let c: ImageConfiguration = serde_json::from_slice(config)
+        .map_err(|e| format_err(path, format!("{what} is not an image config: {e}")))?;
+    Ok(c.rootfs().diff_ids().clone())
+}
+
+/// One image of docker save's `manifest.json`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SaveEntry {
+    config: Option<String>,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    layers: Vec<String>,
 }
 
 /// Read every image of an archive (docker save or OCI layout).
@@ -303,17 +316,19 @@ pub fn select(
 }
 
 fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
-    let manifest = parse_json(path, "manifest.json", &store.read("manifest.json", path)?)?;
-    let Some(items) = manifest.as_array() else {
-        return Err(format_err(path, "manifest.json is not a list"));
-    };
+    let manifest = store.read("manifest.json", path)?;
+    let items: Vec<SaveEntry> =
+        match parse_json::<serde_json::Value>(path, "manifest.json", &manifest)? {
+            serde_json::Value::Array(_) => parse_json(path, "manifest.json", &manifest)?,
+            _ => return Err(format_err(path, "manifest.json is not a list")),
+        };
     let mut out = Vec::new();
     for item in items {
-        let config_name = item["Config"]
-            .as_str()
+        let config_name = item
+            .config
+            .as_deref()
             .ok_or_else(|| format_err(path, "manifest.json entry without Config"))?;
         let config = store.read(config_name, path)?;
-        let config_json = parse_json(path, config_name, &config)?;
         // docker names the config after its digest; check it when it does.
         let digest = sha256_digest(&config);
         let stem = config_name
@@ -329,11 +344,8 @@ fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveErr
                 actual: digest,
             });
         }
-        let ids = diff_ids(&config_json);
-        let layer_names: Vec<&str> = item["Layers"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Json::as_str).collect())
-            .unwrap_or_default();
+        let ids = diff_ids(path, config_name, &config)?;
+        let layer_names = &item.layers;
         if layer_names.len() != ids.len() {
             return Err(format_err(
                 path,
@@ -362,14 +374,7 @@ fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveErr
                 diff_id: Some(id.clone()),
             });
         }
-        let names = item["RepoTags"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = item.repo_tags.unwrap_or_default();
         out.push(Image {
             names,
             config: config.into(),
@@ -413,18 +418,18 @@ fn blob_name(digest: &str) -> Option<String> {
 }
 
 fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
-    let index = parse_json(path, "index.json", &store.read("index.json", path)?)?;
+    let index: ImageIndex = parse_json(path, "index.json", &store.read("index.json", path)?)?;
     let mut out = Vec::new();
-    let mut pending: Vec<(Json, Vec<String>)> = index["manifests"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
+    let mut pending: Vec<(Descriptor, Vec<String>)> = index
+        .manifests()
+        .iter()
         .map(|d| {
-            let name = d["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .map(str::to_string);
-            (d, name.into_iter().collect())
+            let name = d
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("org.opencontainers.image.ref.name"))
+                .cloned();
+            (d.clone(), name.into_iter().collect())
         })
         .collect();
     let mut guard = 0;
@@ -433,37 +438,42 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
         if guard > 1000 {
             return Err(format_err(path, "index nesting too deep"));
         }
-        let digest = desc["digest"]
-            .as_str()
-            .ok_or_else(|| format_err(path, "descriptor without digest"))?;
+        let digest = desc.digest().to_string();
         let name =
-            blob_name(digest).ok_or_else(|| format_err(path, format!("bad digest {digest:?}")))?;
+            blob_name(&digest).ok_or_else(|| format_err(path, format!("bad digest {digest:?}")))?;
         let bytes = store.read(&name, path)?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
             return Err(ArchiveError::Corrupt {
                 path: path.display().to_string(),
                 what: name,
-                expected: digest.into(),
+                expected: digest,
                 actual,
             });
         }
-        let m = parse_json(path, &name, &bytes)?;
-        if let Some(children) = m["manifests"].as_array() {
-            // An index: take linux/amd64 (or the first) child.
-            let pick = children
-                .iter()
-                .find(|c| c["platform"]["architecture"] == "amd64")
-                .or_else(|| children.first());
-            if let Some(c) = pick {
-                pending.push((c.clone(), names));
+        let m = Manifest::parse(&bytes)
+            .map_err(|e| format_err(path, format!("{name} is not a manifest: {e}")))?;
+        let m = match m {
+            Manifest::Index(i) => {
+                // An index: take linux/amd64 (or the first) child.
+                let children = i.manifests();
+                let pick = children
+                    .iter()
+                    .find(|c| {
+                        c.platform()
+                            .as_ref()
+                            .is_some_and(|p| *p.architecture() == Arch::Amd64)
+                    })
+                    .or_else(|| children.first());
+                if let Some(c) = pick {
+                    pending.push((c.clone(), names));
+                }
+                continue;
             }
-            continue;
-        }
-        let cfg_digest = m["config"]["digest"]
-            .as_str()
-            .ok_or_else(|| format_err(path, format!("{name}: manifest without config")))?;
-        let cfg_name = blob_name(cfg_digest)
+            Manifest::Image(m) => m,
+        };
+        let cfg_digest = m.config().digest().to_string();
+        let cfg_name = blob_name(&cfg_digest)
             .ok_or_else(|| format_err(path, format!("bad digest {cfg_digest:?}")))?;
         let config = store.read(&cfg_name, path)?;
         let actual = sha256_digest(&config);
@@ -471,31 +481,21 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
             return Err(ArchiveError::Corrupt {
                 path: path.display().to_string(),
                 what: cfg_name,
-                expected: cfg_digest.into(),
+                expected: cfg_digest,
                 actual,
             });
         }
-        let ids = diff_ids(&parse_json(path, &cfg_name, &config)?);
+        let ids = diff_ids(path, &cfg_name, &config)?;
         let mut layers = Vec::new();
-        for (i, l) in m["layers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let d = l["digest"]
-                .as_str()
-                .ok_or_else(|| format_err(path, "layer without digest"))?;
-            let mt = l["mediaType"]
-                .as_str()
-                .unwrap_or("application/vnd.oci.image.layer.v1.tar+gzip");
-            let ln = blob_name(d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
+        for (i, l) in m.layers().iter().enumerate() {
+            let d = l.digest().to_string();
+            let mt = l.media_type().to_string();
+            let ln = blob_name(&d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
             let source = store.source(&ln, path)?;
             let uncompressed = mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar");
             layers.push(Layer {
                 source,
-                compressed: (!uncompressed).then(|| (d.to_string(), mt.to_string())),
+                compressed: (!uncompressed).then(|| (d.clone(), mt.clone())),
                 diff_id: ids.get(i).cloned(),
             });
         }

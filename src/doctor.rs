@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::naming::Naming;
+use crate::registry::probe::{DeleteProbe, PushProbe};
 use crate::registry::{Client, RegistryError};
 use crate::settings::Settings;
 
@@ -26,7 +27,7 @@ fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>
 }
 
 /// Run every check.
-pub async fn run(settings: &Settings) -> Vec<Check> {
+pub async fn run(settings: &Settings, client: &Client) -> Vec<Check> {
     let mut out = Vec::new();
     let at = settings
         .docker_host
@@ -102,9 +103,9 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         return out;
     };
     let host = repo.host.clone();
-    let client = Client::new(settings);
-    let certs = std::path::Path::new("/etc/docker/certs.d").join(&host);
-    let policy = settings.registry_policy(&host);
+    let certs_dir = client.options().certs_dir.clone();
+    let certs = certs_dir.join(&host);
+    let policy = client.policy(&host);
     let trust = if policy.insecure {
         "--insecure-registry: plain HTTP or unverified TLS allowed".to_string()
     } else if policy.skip_verify {
@@ -130,7 +131,10 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 "TLS trusted",
                 false,
                 e.to_string(),
-                format!("install the registry's CA as /etc/docker/certs.d/{host}/ca.crt"),
+                format!(
+                    "install the registry's CA as {}/{host}/ca.crt",
+                    certs_dir.display()
+                ),
             ));
             return out;
         }
@@ -191,49 +195,12 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         )),
     }
     // Push: open an upload session and cancel it.
-    let scopes = [format!("repository:{}:pull,push", repo.path)];
-    let base_path = format!("/v2/{}/blobs/uploads/", repo.path);
-    let resp = client
-        .send(&host, &scopes, true, &|c, b| {
-            c.post(format!("{b}{base_path}"))
-                .header("Content-Length", "0")
-        })
-        .await;
-    match resp {
-        Ok(r) if r.status().as_u16() == 202 => {
-            let loc = r
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            // Chunked uploads: an empty PATCH on the session. A relative location is
-            // resolved against the base the client chose (https, or http when allowed).
-            let chunked = client
-                .send(&host, &scopes, false, &|c, b| {
-                    let url = if loc.starts_with("http") {
-                        loc.clone()
-                    } else {
-                        format!("{b}{loc}")
-                    };
-                    c.patch(url)
-                        .header("Content-Length", "0")
-                        .header("Content-Range", "0-0")
-                        .body(Vec::<u8>::new())
-                })
-                .await;
-            let chunked_ok = chunked
-                .as_ref()
-                .is_ok_and(|r| r.status().as_u16() == 202 || r.status().is_success());
-            let _ = client
-                .send(&host, &scopes, true, &|c, b| {
-                    if loc.starts_with("http") {
-                        c.delete(&loc)
-                    } else {
-                        c.delete(format!("{b}{loc}"))
-                    }
-                })
-                .await;
+    let answered = |what: &str, s: u16| match http::StatusCode::from_u16(s) {
+        Ok(code) => format!("{what} answered {code}"),
+        Err(_) => format!("{what} answered {s}"),
+    };
+    match client.probe_push(&repo).await {
+        Ok(PushProbe::Allowed { chunked }) => {
             out.push(check(
                 "push",
                 true,
@@ -242,8 +209,8 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             ));
             out.push(check(
                 "chunked uploads",
-                chunked_ok,
-                if chunked_ok {
+                chunked,
+                if chunked {
                     "PATCH accepted".to_string()
                 } else {
                     "PATCH refused: Slipway uploads in one request".to_string()
@@ -251,13 +218,13 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                 "none needed: --upload-mode monolithic is used automatically",
             ));
         }
-        Ok(r) => out.push(check(
+        Ok(PushProbe::Refused { status }) => out.push(check(
             "push",
             false,
-            format!("POST upload answered {}", r.status()),
+            answered("POST upload", status),
             fix(
                 "grant push (write) on the repository",
-                matches!(r.status().as_u16(), 401 | 403),
+                matches!(status, 401 | 403),
             ),
         )),
         Err(e) => out.push(check(
@@ -270,45 +237,37 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             ),
         )),
     }
-    // Delete: DELETE a manifest digest that cannot exist. 404 = allowed (nothing to delete),
-    // 405 = deletion disabled on the registry, 401/403 = not allowed.
-    let zero = format!("sha256:{}", "0".repeat(64));
-    let del_path = format!("/v2/{}/manifests/{zero}", repo.path);
-    let del_scope = [format!("repository:{}:delete", repo.path)];
-    match client.send(&host, &del_scope, true, &|c, b| c.delete(format!("{b}{del_path}"))).await {
-        Ok(r) if r.status().as_u16() == 404 || r.status().is_success() => {
-            out.push(check("delete", true, "allowed (probed with a digest that cannot exist)", ""))
-        }
-        Ok(r) if r.status().as_u16() == 405 => out.push(check(
+    // Delete: 404 = allowed (nothing to delete), 405 = deletion disabled, 401/403 = not allowed.
+    let grant_delete = "grant delete on the repository for cleanup";
+    match client.probe_delete(&repo).await {
+        Ok(DeleteProbe::Allowed) => out.push(check(
+            "delete",
+            true,
+            "allowed (probed with a digest that cannot exist)",
+            "",
+        )),
+        Ok(DeleteProbe::Disabled) => out.push(check(
             "delete",
             false,
             "the registry has deletion disabled (405)",
             "enable deletion (distribution: storage.delete.enabled: true) or use the vendor's API for cleanup",
         )),
-        Ok(r) => out.push(check("delete", false, format!("DELETE answered {}", r.status()), "grant delete on the repository for cleanup")),
-        Err(e) => out.push(check("delete", false, e.to_string(), "grant delete on the repository for cleanup")),
+        Ok(DeleteProbe::Refused { status }) => {
+            out.push(check("delete", false, answered("DELETE", status), grant_delete))
+        }
+        Err(e) => out.push(check("delete", false, e.to_string(), grant_delete)),
     }
-    // Cross-repository mount: re-mount a blob the repository already holds onto itself
-    // (creates nothing). Needs an image there to borrow a blob from.
-    let mut mount_note = None;
-    if let Ok(tags) = client.list_tags(&repo).await
-        && let Some(tag) = tags.first()
-        && let Ok(Some((body, _))) = client.get_manifest(&repo, tag).await
-        && let Some(blob) = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|m| m["config"]["digest"].as_str().map(str::to_string))
-    {
-        mount_note = Some(match client.mount_blob(&repo, &blob, &repo.path).await {
-            Ok(true) => check("cross-repo mounts", true, "supported", ""),
-            Ok(false) => check(
-                "cross-repo mounts",
-                true,
-                "not honoured: promote copies blobs instead of mounting",
-                "",
-            ),
-            Err(e) => check("cross-repo mounts", true, format!("unknown ({e})"), ""),
-        });
-    }
+    // Cross-repository mount: needs an image there to borrow a blob from.
+    let mount_note = client.probe_mount(&repo).await.map(|r| match r {
+        Ok(true) => check("cross-repo mounts", true, "supported", ""),
+        Ok(false) => check(
+            "cross-repo mounts",
+            true,
+            "not honoured: promote copies blobs instead of mounting",
+            "",
+        ),
+        Err(e) => check("cross-repo mounts", true, format!("unknown ({e})"), ""),
+    });
     out.push(mount_note.unwrap_or_else(|| {
         check(
             "cross-repo mounts",

@@ -1,8 +1,9 @@
 //! Slipway: build, name, publish, promote and clean up the images of a `werf.yaml`.
 //!
 //! One concept per module; the `cli` layer parses and prints, everything else is a
-//! library that takes `settings::Settings` (never raw flags); the process environment is
-//! read by `settings::host_env` only.
+//! library that takes resolved values (`settings::Settings`, and a `registry::Client` built
+//! once by `cli` from `registry::RegistryOptions`), never raw flags; the process
+//! environment is read by `settings::host_env` only.
 
 pub mod archive;
 pub mod build;
@@ -13,11 +14,15 @@ pub mod config;
 pub mod context;
 pub mod dockerfile;
 pub mod doctor;
+pub mod fsutil;
 pub mod git;
 pub mod naming;
+pub mod pipe;
 pub mod promote;
 pub mod publish;
 pub mod records;
 pub mod registry;
+pub mod secret;
 pub mod settings;
 pub mod signature;
+pub mod transfer;

@@ -1,26 +1,24 @@
 //! Promote: copy (or move) an image between repositories by digest, without rebuilding.
 //! Plan first (which blobs are present, mounted or copied; which manifests and tags are
 //! written; what is deleted), then act. Within one registry blobs are mounted, so no blob
-//! byte moves; across registries blobs are copied a few at a time, each streamed from the
-//! source straight into the destination's upload (a temp file and retries when that fails).
+//! byte moves; across registries blobs are copied a few at a time by `transfer::copy`.
 
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::registry::client::{BlobSource, UploadMode};
-use crate::registry::push::{self, PushError};
 use crate::registry::reference::{Reference, ReferenceError, Repository};
-use crate::registry::{Client, RegistryError};
+use crate::registry::{Client, Manifest, RegistryError};
+use crate::transfer::copy::{CopyError, copy_blob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
-    Push(#[from] PushError),
-    #[error(transparent)]
     Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     #[error("{0} does not exist")]
     NotFound(String),
     #[error("{0}")]
@@ -115,22 +113,6 @@ pub struct Promoted {
     pub source_deleted: bool,
 }
 
-fn blobs_of(manifest: &serde_json::Value) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    if let Some(c) = manifest["config"]["digest"].as_str() {
-        out.push((
-            c.to_string(),
-            manifest["config"]["size"].as_u64().unwrap_or(0),
-        ));
-    }
-    for l in manifest["layers"].as_array().into_iter().flatten() {
-        if let Some(d) = l["digest"].as_str() {
-            out.push((d.to_string(), l["size"].as_u64().unwrap_or(0)));
-        }
-    }
-    out
-}
-
 /// Compute the plan. `dest` is a reference (its tag is used) or a repository;
 /// with no tag anywhere, the source tag is reused.
 pub async fn plan(
@@ -151,37 +133,29 @@ pub async fn plan(
         .get_manifest(&src.repository, src.target())
         .await?
         .ok_or_else(|| PromoteError::NotFound(source.to_string()))?;
-    let top: serde_json::Value = serde_json::from_slice(&body).map_err(|e| PromoteError::Io {
+    let top = Manifest::parse(&body).map_err(|e| PromoteError::Io {
         what: format!("manifest of {source}"),
         cause: e.to_string(),
     })?;
     let mut manifests = Vec::new();
-    let mut blobs: Vec<(String, u64)> = Vec::new();
-    if let Some(children) = top["manifests"].as_array() {
-        for c in children {
-            let d = c["digest"].as_str().ok_or_else(|| PromoteError::Io {
-                what: source.into(),
-                cause: "index entry without digest".into(),
-            })?;
-            let (cb, ci) = client
-                .get_manifest(&src.repository, d)
-                .await?
-                .ok_or_else(|| PromoteError::NotFound(format!("{}@{d}", src.repository)))?;
-            let cm: serde_json::Value = serde_json::from_slice(&cb).unwrap_or_default();
-            blobs.extend(blobs_of(&cm));
-            let mt = if ci.media_type.is_empty() {
-                c["mediaType"].as_str().unwrap_or_default().to_string()
-            } else {
-                ci.media_type
-            };
-            manifests.push(ManifestStep {
-                digest: ci.digest,
-                media_type: mt,
-                body: cb,
-            });
-        }
-    } else {
-        blobs.extend(blobs_of(&top));
+    let mut blobs: Vec<(String, u64)> = top.blobs();
+    for c in top.children() {
+        let d = c.digest().to_string();
+        let (cb, ci) = client
+            .get_manifest(&src.repository, &d)
+            .await?
+            .ok_or_else(|| PromoteError::NotFound(format!("{}@{d}", src.repository)))?;
+        blobs.extend(Manifest::parse(&cb).map(|m| m.blobs()).unwrap_or_default());
+        let mt = if ci.media_type.is_empty() {
+            c.media_type().to_string()
+        } else {
+            ci.media_type
+        };
+        manifests.push(ManifestStep {
+            digest: ci.digest,
+            media_type: mt,
+            body: cb,
+        });
     }
     blobs.sort();
     blobs.dedup();
@@ -272,10 +246,32 @@ pub async fn execute(
                     {
                         Ok((1, 0, 0))
                     } else {
-                        Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?))
+                        Ok((
+                            0,
+                            1,
+                            copy_blob(
+                                client,
+                                &plan.source_repo,
+                                &plan.dest_repo,
+                                &b.digest,
+                                work_dir,
+                            )
+                            .await?,
+                        ))
                     }
                 }
-                BlobAction::Copy => Ok((0, 1, copy_blob(client, plan, &b.digest, work_dir).await?)),
+                BlobAction::Copy => Ok((
+                    0,
+                    1,
+                    copy_blob(
+                        client,
+                        &plan.source_repo,
+                        &plan.dest_repo,
+                        &b.digest,
+                        work_dir,
+                    )
+                    .await?,
+                )),
             }
         }))
         .buffer_unordered(BLOBS_AT_ONCE)
@@ -297,14 +293,14 @@ pub async fn execute(
             .put_manifest(&plan.dest_repo, &m.digest, &m.media_type, m.body.clone())
             .await?;
     }
-    let digest = push::tag_manifest(
-        client,
-        &plan.dest_repo,
-        &plan.tags,
-        &top.media_type,
-        top.body.clone(),
-    )
-    .await?;
+    let digest = client
+        .tag_manifest(
+            &plan.dest_repo,
+            &plan.tags,
+            &top.media_type,
+            top.body.clone(),
+        )
+        .await?;
     if digest != plan.digest {
         return Err(PromoteError::Refused(format!(
             "destination digest {digest} differs from the source's {}",
@@ -362,110 +358,6 @@ pub async fn execute(
 
 /// Blobs copied at once across registries.
 const BLOBS_AT_ONCE: usize = 4;
-
-/// Copy one blob across registries: streamed from the source into the destination's upload
-/// (download and upload overlap, nothing on disk); if that fails, through a temp file with
-/// the client's retries. Returns the blob's size.
-async fn copy_blob(
-    client: &Client,
-    plan: &Plan,
-    digest: &str,
-    work_dir: &std::path::Path,
-) -> Result<u64, PromoteError> {
-    match stream_blob(client, plan, digest).await {
-        Ok(len) => Ok(len),
-        Err(e) => {
-            tracing::info!(digest, "streamed copy failed ({e}); copying through a file");
-            copy_blob_via_file(client, plan, digest, work_dir).await
-        }
-    }
-}
-
-/// GET from the source piped into one PATCH to the destination, hashed on the way; the
-/// upload is closed only when the bytes hash to `digest`.
-async fn stream_blob(client: &Client, plan: &Plan, digest: &str) -> Result<u64, PromoteError> {
-    use futures::StreamExt;
-    use sha2::Digest;
-    use std::sync::{Arc, Mutex};
-    let url = client.start_blob_upload(&plan.dest_repo).await?;
-    let resp = client.get_blob(&plan.source_repo, digest).await?;
-    let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
-    let tap = seen.clone();
-    let body = reqwest::Body::wrap_stream(resp.bytes_stream().map(move |chunk| {
-        if let (Ok(c), Ok(mut s)) = (&chunk, tap.lock()) {
-            s.0.update(c);
-            s.1 += c.len() as u64;
-        }
-        chunk
-    }));
-    let url = client.patch_stream(&plan.dest_repo, &url, body).await?;
-    let (got, len) = {
-        let s = seen.lock().map_err(|_| PromoteError::Io {
-            what: format!("copying {digest}"),
-            cause: "hash state poisoned".into(),
-        })?;
-        (
-            format!("sha256:{}", hex::encode(s.0.clone().finalize())),
-            s.1,
-        )
-    };
-    if got != digest {
-        return Err(PromoteError::Io {
-            what: format!("blob {digest} from {}", plan.source_repository),
-            cause: format!("content hashes to {got}"),
-        });
-    }
-    client.finish_upload(&plan.dest_repo, &url, digest).await?;
-    Ok(len)
-}
-
-/// Stream a blob from the source to a temp file, then upload it (bounded memory).
-async fn copy_blob_via_file(
-    client: &Client,
-    plan: &Plan,
-    digest: &str,
-    work_dir: &std::path::Path,
-) -> Result<u64, PromoteError> {
-    use futures::StreamExt;
-    use sha2::Digest;
-    use tokio::io::AsyncWriteExt;
-    let io = |e: std::io::Error| PromoteError::Io {
-        what: format!("copying {digest}"),
-        cause: e.to_string(),
-    };
-    let resp = client.get_blob(&plan.source_repo, digest).await?;
-    let tmp = tempfile::NamedTempFile::new_in(work_dir).map_err(io)?;
-    let mut f = tokio::fs::File::create(tmp.path()).await.map_err(io)?;
-    let mut h = sha2::Sha256::new();
-    let mut len = 0u64;
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| PromoteError::Io {
-            what: format!("downloading {digest}"),
-            cause: e.to_string(),
-        })?;
-        h.update(&chunk);
-        len += chunk.len() as u64;
-        f.write_all(&chunk).await.map_err(io)?;
-    }
-    f.flush().await.map_err(io)?;
-    let got = format!("sha256:{}", hex::encode(h.finalize()));
-    if got != digest {
-        return Err(PromoteError::Io {
-            what: format!("blob {digest} from {}", plan.source_repository),
-            cause: format!("content hashes to {got}"),
-        });
-    }
-    let src = BlobSource::File {
-        path: tmp.path().to_path_buf(),
-        offset: 0,
-        len,
-    };
-    client
-        .upload_blob(&plan.dest_repo, digest, &src, UploadMode::Auto)
-        .await?;
-    Ok(len)
-}
 
 /// `--from-report`: one (source, destination, tags) per reported image; images go to
 /// `TO/<name>` (the nameless image to `TO`), under the tags they were published with.

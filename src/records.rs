@@ -23,8 +23,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::naming::{Naming, NamingError};
-use crate::registry::client::{BlobSource, UploadMode, sha256_digest};
-use crate::registry::{Client, RegistryError, Repository};
+use crate::registry::{BlobSource, UploadMode, sha256_digest};
+use crate::registry::{Client, RegistryError, Repository, image};
 
 /// The pseudo-image whose repository (or tag prefix, in monorepo mode) holds the records.
 pub const META_IMAGE: &str = "slipway-meta";
@@ -251,18 +251,10 @@ async fn image_name(
     repo: &Repository,
     tag: &str,
 ) -> Result<Option<String>, RegistryError> {
-    let Some((body, _)) = client.get_manifest(repo, tag).await? else {
+    let Some((_, Some(config))) = client.image_config(repo, tag).await? else {
         return Ok(None);
     };
-    let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let Some(digest) = m["config"]["digest"].as_str() else {
-        return Ok(None);
-    };
-    let config = client.get_blob_bytes(repo, digest).await?;
-    let c: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
-    Ok(c["config"]["Labels"][IMAGE_LABEL]
-        .as_str()
-        .map(str::to_string))
+    Ok(image::label(&config, IMAGE_LABEL).map(str::to_string))
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub struct HashCache {
 /// A per-project file in Slipway's cache folder.
 fn project_cache_file(project_dir: &Path, prefix: &str) -> Option<PathBuf> {
     let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
-    crate::registry::push::default_cache_file()
+    crate::settings::host_env::layer_cache_file()
         .map(|p| p.with_file_name(format!("{prefix}-{}.json", &key[..16])))
 }
 
@@ -98,7 +98,7 @@ pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf]) {
     if let (Some(d), Ok(data)) = (file.parent(), serde_json::to_vec(&inside)) {
         let _ = std::fs::create_dir_all(d);
         // Losing it only means an old report may count once more.
-        let _ = crate::publish::report::write_atomic(&file, &data);
+        let _ = crate::fsutil::write_atomic(&file, &data);
     }
 }
 
@@ -130,7 +130,7 @@ impl HashCache {
         }
         if let Ok(data) = serde_json::to_vec(self) {
             // A lost cache only costs rehashing.
-            let _ = crate::publish::report::write_atomic(p, &data);
+            let _ = crate::fsutil::write_atomic(p, &data);
         }
     }
 }

@@ -9,10 +9,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use slipway::cleanup::{self, TagInfo, policy};
-use slipway::registry::Client;
 use slipway::registry::vendors::Implementation;
 use slipway::registry::vendors::deleter::VendorCredentials;
-use slipway::settings::{Secret, Settings};
+use slipway::registry::{Client, RegistryOptions};
+use slipway::settings::Secret;
 
 type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -156,14 +156,13 @@ async fn run(
     creds: VendorCredentials,
 ) -> (Result<cleanup::Outcome, cleanup::CleanupError>, Vec<String>) {
     let (host, seen) = serve().await;
-    let settings = Settings {
-        insecure: slipway::settings::Insecure {
+    let client = Client::new(RegistryOptions {
+        insecure: slipway::registry::Insecure {
             hosts: vec![host.clone()],
             ..Default::default()
         },
-        ..Settings::default()
-    };
-    let client = Client::new(&settings);
+        ..RegistryOptions::default()
+    });
     let creds = VendorCredentials {
         docker_hub_api: format!("http://{host}"),
         github_api: format!("http://{host}"),
@@ -322,7 +321,7 @@ async fn github_deletes_the_package_version_of_each_digest() {
 async fn ecr_batch_delete_image_is_sigv4_signed() {
     use slipway::registry::vendors::ecr::AwsKeys;
     let (host, seen) = serve().await;
-    let client = Client::new(&Settings::default());
+    let client = Client::new(RegistryOptions::default());
     let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
     let tags = ["old-1", "old-2"].iter().map(|t| TagInfo {
         image: Some("app".into()),

@@ -42,7 +42,7 @@ use super::SessionData;
 use super::daemon_http::{self, Endpoint, HttpError};
 use super::secrets::SecretValues;
 use super::ssh::Agents;
-use crate::registry::auth::{Credential, Keychain};
+use crate::registry::keychain::{Credential, Keychain};
 
 /// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
 const MIN_API: (u32, u32) = (1, 39);

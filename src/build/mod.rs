@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ImageConfig, ImportType};
 use crate::context;
-use crate::registry::auth::Keychain;
+use crate::registry::keychain::Keychain;
 use crate::signature;
 use daemon_http::Endpoint;
 
@@ -794,7 +794,7 @@ async fn base_image_credentials(
             host.clone()
         };
         let creds = match found.credential {
-            crate::registry::auth::Credential::Basic { username, password } => {
+            crate::registry::keychain::Credential::Basic { username, password } => {
                 bollard::auth::DockerCredentials {
                     username: Some(username),
                     password: Some(password),
@@ -802,7 +802,7 @@ async fn base_image_credentials(
                     ..Default::default()
                 }
             }
-            crate::registry::auth::Credential::IdentityToken(t) => {
+            crate::registry::keychain::Credential::IdentityToken(t) => {
                 bollard::auth::DockerCredentials {
                     identitytoken: Some(t),
                     serveraddress: Some(server.clone()),

@@ -13,9 +13,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::config::Config;
 use crate::naming::{Naming, NamingError};
 use crate::records::Records;
-use crate::registry::vendors::deleter::{Deleted, Deleter, ManifestDelete, VendorCredentials};
-use crate::registry::vendors::{self, Implementation};
-use crate::registry::{Client, RegistryError, Repository};
+use crate::registry::vendors::{self, Deleted, Implementation, Vendor, VendorCredentials};
+use crate::registry::{Client, Manifest, RegistryError, Repository, image};
 pub use policy::{
     Commit, Decision, GitHistory, GitRef, InUse, Item, Options, Plan, TagInfo, UsedImage,
 };
@@ -123,22 +122,27 @@ async fn tag_info(
     let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
-    let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut facts = ConfigFacts::default();
-    if let Some(cfg_digest) = m["config"]["digest"].as_str() {
+    let config = Manifest::parse(&body)
+        .ok()
+        .and_then(|m| m.config().map(|c| c.digest().to_string()));
+    if let Some(cfg_digest) = config {
         let key = format!("{repo}@{cfg_digest}");
         let cached = configs.lock().ok().and_then(|m| m.get(&key).cloned());
         facts = match cached {
             Some(f) => f,
             None => {
-                let cfg = client.get_blob_bytes(repo, cfg_digest).await?;
-                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                let labels = &cfg["config"]["Labels"];
-                let label = |k: &str| labels[k].as_str().map(str::to_string);
+                let cfg = client.get_config(repo, &cfg_digest).await?;
+                let label = |k: &str| {
+                    cfg.as_ref()
+                        .and_then(|c| image::label(c, k))
+                        .map(str::to_string)
+                };
                 let f = ConfigFacts {
                     commit: label("slipway.git-commit"),
-                    created: cfg["created"]
-                        .as_str()
+                    created: cfg
+                        .as_ref()
+                        .and_then(|c| c.created().as_deref())
                         .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
                         .map(|t| t.timestamp()),
                     labels: [
@@ -373,24 +377,18 @@ pub async fn execute(
     implementation: Implementation,
     creds: &VendorCredentials,
 ) -> Result<Outcome, CleanupError> {
-    match implementation {
-        Implementation::GitLab => run_deleter(client, plan, &vendors::gitlab::GitLab).await,
-        Implementation::Acr => run_deleter(client, plan, &vendors::acr::Acr).await,
-        Implementation::Quay => run_deleter(client, plan, &vendors::quay::Quay(creds)).await,
-        Implementation::Gcr => run_deleter(client, plan, &vendors::gcr::Gcr).await,
-        Implementation::Ecr => run_deleter(client, plan, &vendors::ecr::Ecr(creds)).await,
-        Implementation::GitHub => run_deleter(client, plan, &vendors::github::GitHub(creds)).await,
-        Implementation::DockerHub => {
-            run_deleter(client, plan, &vendors::dockerhub::DockerHub::new(creds)).await
-        }
-        _ => run_deleter(client, plan, &ManifestDelete).await,
-    }
+    run_deleter(
+        client,
+        plan,
+        vendors::for_implementation(implementation, creds).as_ref(),
+    )
+    .await
 }
 
-async fn run_deleter<D: Deleter>(
+async fn run_deleter(
     client: &Client,
     plan: &Plan,
-    d: &D,
+    d: &dyn Vendor,
 ) -> Result<Outcome, CleanupError> {
     let mut out = Outcome::default();
     // (repository, tag, digest) to delete: every tag, or one tag per manifest.

@@ -270,7 +270,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         extra_labels: Default::default(),
         cache_from,
         buildkit: args.flags.buildkit_mode(settings)?,
-        keychain: crate::registry::auth::Keychain::from_settings(settings),
+        keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
     };

@@ -269,7 +269,7 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
             }
         }
     };
-    let client = Client::new(settings);
+    let client = super::registry::client(settings);
     let records = crate::records::read(&client, &naming).await?;
     let mut tags = cleanup::inventory(&client, &cfg, &naming, &records).await?;
     let policies = cfg
@@ -336,7 +336,7 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
     let _lock = cleanup::lock_project(&cfg, &naming)?;
-    let client = Client::new(settings);
+    let client = super::registry::client(settings);
     let records = crate::records::read(&client, &naming).await?;
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
     print_plan(&plan);

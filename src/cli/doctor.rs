@@ -11,7 +11,8 @@ use crate::settings::Settings;
 pub struct DoctorArgs {}
 
 pub async fn run(settings: &Settings, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = crate::doctor::run(settings).await;
+    let client = super::registry::client(settings);
+    let checks = crate::doctor::run(settings, &client).await;
     output::out(&crate::doctor::table(&checks));
     let failed = checks.iter().filter(|c| !c.ok).count();
     let result = serde_json::json!({ "checks": checks });

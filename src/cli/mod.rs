@@ -18,6 +18,7 @@ pub mod tags;
 mod flags;
 pub mod output;
 mod progress;
+mod registry;
 mod run;
 mod werf_compat;
 

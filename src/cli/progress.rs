@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 
 use super::output;
-use crate::registry::push::{OnProgress, PushProgress};
+use crate::transfer::push::{OnProgress, PushProgress};
 
 /// The printer for `log_mode` (`auto`, `plain`, `quiet`).
 pub fn pushes(log_mode: &str) -> OnProgress {

@@ -8,7 +8,6 @@ use clap::Args;
 use super::output;
 use crate::promote;
 use crate::publish::report::Report;
-use crate::registry::Client;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -53,7 +52,7 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
             (None, Some(s), Some(d)) => vec![(s.clone(), d.clone(), args.tags.clone())],
             _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
         };
-    let client = Client::new(settings);
+    let client = super::registry::client(settings);
     let mut plans = Vec::new();
     for (s, d, t) in &jobs {
         plans.push(promote::plan(&client, s, d, t, args.move_source).await?);

@@ -9,7 +9,7 @@ use super::build::{BuildFlags, printer};
 use super::output;
 use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
 use crate::publish::{Outcome, PublishOptions, publish};
-use crate::registry::client::UploadMode;
+use crate::registry::UploadMode;
 use crate::settings::Settings;
 
 /// `--upload-mode`.
@@ -118,7 +118,8 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         on_event: printer(super::output::json(), args.build.log_mode.as_str()),
         on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),
     };
-    match publish(settings, opts).await? {
+    let client = super::registry::client(settings);
+    match publish(settings, &client, opts).await? {
         Outcome::Planned(plan) => {
             output::out(&plan.to_string());
             output::result(&plan)?;

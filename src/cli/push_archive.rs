@@ -8,10 +8,9 @@ use clap::Args;
 
 use super::output;
 use crate::publish::archive;
-use crate::registry::Client;
-use crate::registry::client::UploadMode;
-use crate::registry::push::PushOptions;
+use crate::registry::UploadMode;
 use crate::settings::Settings;
+use crate::transfer::push::PushOptions;
 
 #[derive(Debug, Args)]
 pub struct PushArchiveArgs {
@@ -60,11 +59,12 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         output::result(serde_json::json!({ "jobs": jobs }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let client = Client::new(settings);
+    let client = super::registry::client(settings);
     let opts = PushOptions {
         on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
+        cache_file: crate::settings::host_env::layer_cache_file(),
         ..PushOptions::default()
     };
     let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;

@@ -79,7 +79,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         extra_labels: Default::default(),
         cache_from: Default::default(),
         buildkit: args.flags.buildkit_mode(settings)?,
-        keychain: crate::registry::auth::Keychain::from_settings(settings),
+        keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
     };

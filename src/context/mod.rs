@@ -316,52 +316,6 @@ pub fn write_tar<W: Write>(
     b.into_inner().map_err(|x| err(Path::new("context"), x))
 }
 
-/// A `Write` that sends 256 KiB chunks into a channel: the tar streams to the daemon
-/// while it is being written, with at most a few chunks in memory.
-pub struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    pub fn new(tx: tokio::sync::mpsc::Sender<bytes::Bytes>) -> Self {
-        ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(256 * 1024),
-        }
-    }
-
-    fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = bytes::Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(256 * 1024),
-        ));
-        self.tx.blocking_send(chunk).map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "the daemon stopped reading the context",
-            )
-        })
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 256 * 1024 {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.send()
-    }
-}
-
 /// Stream the context tar: returns the receiving end and the writer thread's handle.
 pub fn stream_tar(
     entries: Vec<Entry>,
@@ -372,7 +326,11 @@ pub fn stream_tar(
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let handle = tokio::task::spawn_blocking(move || {
-        let w = write_tar(ChannelWriter::new(tx), &entries, &extra)?;
+        let w = write_tar(
+            crate::pipe::ChannelWriter::new(tx, "the daemon stopped reading the context"),
+            &entries,
+            &extra,
+        )?;
         let mut w = w;
         w.flush().map_err(|e| io(Path::new("context"), e))
     });

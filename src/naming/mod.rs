@@ -45,15 +45,6 @@ pub struct Naming {
     template: String,
 }
 
-/// Registries that hold at most this many path components (account/repo).
-fn max_depth(i: Implementation, host: &str) -> Option<usize> {
-    match i {
-        Implementation::DockerHub | Implementation::Quay => Some(2),
-        Implementation::GitHub if host == "docker.pkg.github.com" => Some(3),
-        _ => None,
-    }
-}
-
 impl Naming {
     /// `Ok(None)` when no images repo is set.
     pub fn new(settings: &Settings) -> Result<Option<Naming>, NamingError> {
@@ -97,7 +88,7 @@ impl Naming {
                 template: t.clone(),
             }));
         }
-        let limit = max_depth(implementation, &repository.host);
+        let limit = implementation.max_depth(&repository.host);
         let mode = match (settings.images_repo_mode, limit) {
             (RepoMode::Auto, Some(max)) => {
                 if depth >= max {

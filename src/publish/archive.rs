@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::archive::{self, ArchiveError};
-use crate::registry::push::{PushError, PushOptions, PushReport, PushTarget, push_image};
 use crate::registry::reference::{Reference, ReferenceError, Repository};
 use crate::registry::{Client, RegistryError};
+use crate::transfer::push::{PushError, PushOptions, PushReport, PushTarget, push_image};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchivePushError {

@@ -20,9 +20,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::registry::RegistryError;
-use crate::registry::client::UploadMode;
+use crate::registry::UploadMode;
 use crate::registry::compress;
-use crate::registry::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
+use crate::transfer::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
 
 /// Why the streamed path did not publish the image.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl From<PushError> for Failure {
 /// Errors the spooled path recovers from: it retries, and uploads in one request when the
 /// registry refuses a streamed one.
 fn falls_back(e: &PushError) -> bool {
-    crate::registry::push::refused_streaming(e)
+    crate::transfer::push::refused_streaming(e)
         || matches!(
             e,
             PushError::Registry(RegistryError::Unreachable { .. } | RegistryError::Io { .. })
@@ -118,7 +118,7 @@ pub async fn push(
         let on = session.progress();
         let repository = repository.clone();
         move |layer: usize, size: u64| {
-            crate::registry::push::byte_counter(on.clone(), repository.clone(), layer, total, size)
+            crate::transfer::push::byte_counter(on.clone(), repository.clone(), layer, total, size)
         }
     };
     let reading = tokio::task::spawn_blocking(move || {
@@ -282,7 +282,7 @@ fn read_export<R: Read>(
                     .map_err(|_| closed())?;
                 let r = compress::compress_reader(
                     &mut entry,
-                    crate::context::ChannelWriter::new(tx),
+                    crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
                     &mut *on_read,
                 );
                 let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));

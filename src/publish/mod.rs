@@ -16,11 +16,11 @@ use tokio::io::AsyncWriteExt;
 use crate::build::{self, BuildOptions, Event};
 use crate::config::{self, ConfigErrors};
 use crate::naming::{self, Naming, NamingError, TagOptions};
-use crate::registry::client::UploadMode;
-use crate::registry::push::{self, PushError, PushOptions, PushTarget};
-use crate::registry::{Client, RegistryError, Repository};
+use crate::registry::UploadMode;
+use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
+use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
 use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
 
@@ -100,20 +100,13 @@ impl RemoteLookup for ClientLookup<'_> {
         let Some(repo) = self.repos.get(repository) else {
             return Ok(None);
         };
-        let Some((body, info)) = self.client.get_manifest(repo, tag).await? else {
+        let Some((info, config)) = self.client.image_config(repo, tag).await? else {
             return Ok(None);
         };
-        let m: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let signature = match m["config"]["digest"].as_str() {
-            Some(cfg) => {
-                let cfg = self.client.get_blob_bytes(repo, cfg).await?;
-                let cfg: serde_json::Value = serde_json::from_slice(&cfg).unwrap_or_default();
-                cfg["config"]["Labels"][signature::LABEL]
-                    .as_str()
-                    .map(str::to_string)
-            }
-            None => None,
-        };
+        let signature = config
+            .as_ref()
+            .and_then(|c| image::label(c, signature::LABEL))
+            .map(str::to_string);
         Ok(Some(RemoteTag {
             digest: info.digest,
             signature,
@@ -122,7 +115,11 @@ impl RemoteLookup for ClientLookup<'_> {
 }
 
 /// Plan, then (unless dry run) build what must be built, push, retag and report.
-pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcome, PublishError> {
+pub async fn publish(
+    settings: &Settings,
+    client: &Client,
+    opts: PublishOptions,
+) -> Result<Outcome, PublishError> {
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
     let specs = naming::tags(&opts.tags, &cfg.dir)?;
@@ -171,9 +168,8 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             probe,
         });
     }
-    let client = Client::new(settings);
     let lookup = ClientLookup {
-        client: &client,
+        client,
         repos: repos.clone(),
     };
     let plan = Plan::compute(wanted, &lookup, 8).await?;
@@ -205,7 +201,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             relaxed_hosts: repos
                 .values()
                 .filter(|r| {
-                    let policy = settings.registry_policy(&r.host);
+                    let policy = client.policy(&r.host);
                     policy.insecure || policy.allow_http || policy.skip_verify
                 })
                 .map(|r| r.host.clone())
@@ -243,7 +239,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
                     extra_labels: git_labels(&opts.tags, &cfg.dir),
                     cache_from,
                     buildkit: opts.buildkit,
-                    keychain: crate::registry::auth::Keychain::from_settings(settings),
+                    keychain: client.options().keychain.clone(),
                     outputs: outputs.clone(),
                     registry_digest: Some(digest_hook(pusher.clone(), plan.clone())),
                 },
@@ -282,24 +278,15 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
             .try_collect::<Vec<_>>()
             .await?;
         let results = std::mem::take(&mut *pusher.pushed.lock().await);
-        let out = finish(
-            &cfg.project,
-            &plan,
-            &client,
-            &repos,
-            &local,
-            &results,
-            &opts,
-        )
-        .await?;
+        let out = finish(&cfg.project, &plan, client, &repos, &local, &results, &opts).await?;
         signature::remember_outputs(&cfg.dir, &outputs);
-        record_commit(&client, &naming, &cfg.dir, &plan).await?;
+        record_commit(client, &naming, &cfg.dir, &plan).await?;
         return Ok(out);
     }
     let out = finish(
         &cfg.project,
         &plan,
-        &client,
+        client,
         &repos,
         &local,
         &BTreeMap::new(),
@@ -307,7 +294,7 @@ pub async fn publish(settings: &Settings, opts: PublishOptions) -> Result<Outcom
     )
     .await?;
     signature::remember_outputs(&cfg.dir, &outputs);
-    record_commit(&client, &naming, &cfg.dir, &plan).await?;
+    record_commit(client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
 }
 
@@ -412,7 +399,7 @@ impl Pusher {
         } else if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
             // Another runner published this very content since the plan was made: use its
             // image, so every runner reports one digest per signature.
-            push::retag(&self.client, &repository, &d, &p.wanted.tags).await?
+            self.client.retag(&repository, &d, &p.wanted.tags).await?
         } else {
             let target = PushTarget {
                 repository,
@@ -422,6 +409,7 @@ impl Pusher {
                 on_progress: self.on_push.clone(),
                 upload_mode: self.upload_mode,
                 work_dir: self.work.path().to_path_buf(),
+                cache_file: crate::settings::host_env::layer_cache_file(),
                 ..PushOptions::default()
             };
             match self.push_streamed(p, id, &target, &popts).await {
@@ -432,13 +420,15 @@ impl Pusher {
                 }
                 // A concurrent runner moved a tag to its own build of the same content:
                 // converge on one image rather than fail.
-                Err(PublishError::Push(PushError::Verify { .. }))
-                    if published_meanwhile(&lookup, &p.wanted).await?.is_some() =>
-                {
+                Err(PublishError::Push(PushError::Registry(RegistryError::TagMoved {
+                    ..
+                }))) if published_meanwhile(&lookup, &p.wanted).await?.is_some() => {
                     let d = published_meanwhile(&lookup, &p.wanted)
                         .await?
                         .unwrap_or_default();
-                    push::retag(&self.client, &target.repository, &d, &p.wanted.tags).await?
+                    self.client
+                        .retag(&target.repository, &d, &p.wanted.tags)
+                        .await?
                 }
                 Err(e) => return Err(e),
             }
@@ -571,7 +561,7 @@ async fn finish(
             Action::Retag {
                 digest, add_tags, ..
             } => {
-                push::retag(client, repo, digest, add_tags).await?;
+                client.retag(repo, digest, add_tags).await?;
                 (digest.clone(), PushOutcome::AlreadyPresent)
             }
             Action::Push => (
@@ -684,13 +674,13 @@ async fn daemon_push(
         cause,
     };
     let creds = client.credentials(&repo.host)?.map(|f| match f.credential {
-        crate::registry::auth::Credential::Basic { username, password } => DockerCredentials {
+        crate::registry::keychain::Credential::Basic { username, password } => DockerCredentials {
             username: Some(username),
             password: Some(password),
             serveraddress: Some(repo.host.clone()),
             ..Default::default()
         },
-        crate::registry::auth::Credential::IdentityToken(t) => DockerCredentials {
+        crate::registry::keychain::Credential::IdentityToken(t) => DockerCredentials {
             identitytoken: Some(t),
             serveraddress: Some(repo.host.clone()),
             ..Default::default()
@@ -734,7 +724,7 @@ async fn daemon_push(
         .await?
         .map(|i| i.digest)
         .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
-    push::verify(client, repo, tags, &digest).await?;
+    client.verify_tags(repo, tags, &digest).await?;
     Ok(digest)
 }
 

@@ -2,7 +2,6 @@
 //! digest file (`--digest-file`, for GitLab's `artifacts:reports:dotenv`). Both are written
 //! atomically (temp file + rename), so a reader never sees half a file.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -211,21 +210,12 @@ pub fn env_key(name: &str) -> String {
         .collect()
 }
 
-/// Write `data` to `path` through a temp file in the same folder and a rename.
+/// Write `data` to `path` atomically ([`crate::fsutil::write_atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
-    let err = |source| ReportError::Write {
+    crate::fsutil::write_atomic(path, data).map_err(|source| ReportError::Write {
         path: path.display().to_string(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(err)?;
-    tmp.write_all(data).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

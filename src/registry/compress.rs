@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::client::BlobSource;
+use super::blob_source::BlobSource;
 
 const BLOCK: usize = 1024 * 1024;
 const SAMPLE: usize = 64 * 1024;
@@ -184,8 +184,8 @@ mod tests {
         let c = compress(&src, dir.path(), &mut |_| {}).expect("compress");
         let gz = std::fs::read(&c.path).expect("read");
         assert_eq!(gz.len() as u64, c.size);
-        assert_eq!(c.digest, crate::registry::client::sha256_digest(&gz));
-        assert_eq!(c.diff_id, crate::registry::client::sha256_digest(&data));
+        assert_eq!(c.digest, crate::registry::sha256_digest(&gz));
+        assert_eq!(c.diff_id, crate::registry::sha256_digest(&data));
         let mut back = Vec::new();
         MultiGzDecoder::new(&gz[..])
             .read_to_end(&mut back)

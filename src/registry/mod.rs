@@ -1,11 +1,32 @@
-//! Our own OCI registry client: references, auth, transport, operations, vendor APIs.
+//! Our own OCI registry client: the transport in layers ([`transport`]), the operations
+//! one file each, references, credentials and vendor APIs. It is the only
+//! code that speaks registry HTTP or reads a manifest's JSON, and it imports nothing from
+//! the modules above it: it is configured with [`RegistryOptions`].
 
-pub mod auth;
+pub mod blob;
+pub mod blob_source;
+mod catalog;
 pub mod client;
 pub mod compress;
-pub mod push;
+mod delete;
+pub mod image;
+pub mod keychain;
+pub mod manifest;
+mod mount;
+mod ping;
+pub mod probe;
 pub mod reference;
+mod tagging;
+mod tags;
+pub mod transport;
+pub mod upload;
 pub mod vendors;
 
-pub use client::{Client, RegistryError};
+pub use blob::ByteStream;
+pub use blob_source::{BlobSource, sha256_digest};
+pub use client::Client;
+pub use image::Manifest;
+pub use manifest::ManifestInfo;
 pub use reference::{Reference, Repository};
+pub use transport::{HostPolicy, Insecure, RegistryError, RegistryOptions, Retry};
+pub use upload::UploadMode;

@@ -90,6 +90,12 @@ pub fn cache_home() -> Option<PathBuf> {
         .or_else(|| home().map(|h| h.join(".cache")))
 }
 
+/// The push path's diffID cache: `$XDG_CACHE_HOME/slipway/layers.json` or
+/// `~/.cache/slipway/layers.json` (other per-project caches sit beside it).
+pub fn layer_cache_file() -> Option<PathBuf> {
+    Some(cache_home()?.join("slipway").join("layers.json"))
+}
+
 /// The ssh-agent socket (`SSH_AUTH_SOCK`).
 pub fn ssh_auth_sock() -> Option<&'static str> {
     var("SSH_AUTH_SOCK")

@@ -1,22 +1,27 @@
-//! Tag deletion through each registry's own API, behind one trait. The Docker Registry API
+//! Shared pieces of the vendors' tag deletion. The Docker Registry API
 //! can only delete a manifest by digest (every tag pointing at it goes too); these APIs
 //! delete a single tag. Vendors whose API is not implemented use the manifest DELETE.
 
+use futures::future::BoxFuture;
+
+use super::Vendor;
 use crate::registry::reference::Repository;
+use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
+use reqwest::Method;
 
 /// Credentials for vendor APIs that do not take registry credentials (werf's names:
 /// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
 #[derive(Clone, Default)]
 pub struct VendorCredentials {
     pub docker_hub_username: Option<String>,
-    pub docker_hub_password: Option<crate::settings::Secret>,
-    pub docker_hub_token: Option<crate::settings::Secret>,
-    pub quay_token: Option<crate::settings::Secret>,
+    pub docker_hub_password: Option<crate::secret::Secret>,
+    pub docker_hub_token: Option<crate::secret::Secret>,
+    pub quay_token: Option<crate::secret::Secret>,
     /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
     pub docker_hub_api: String,
     /// GitHub token with `delete:packages` (`--repo-github-token`).
-    pub github_token: Option<crate::settings::Secret>,
+    pub github_token: Option<crate::secret::Secret>,
     /// GitHub's REST API root (`https://api.github.com`).
     pub github_api: String,
     /// AWS keys for ECR's API.
@@ -34,47 +39,24 @@ pub enum Deleted {
     Manifest,
 }
 
-/// One way of deleting tags.
-pub trait Deleter: Sync {
-    /// Can this vendor delete a single tag (leaving other tags of the manifest)?
-    fn deletes_single_tags(&self) -> bool;
-    /// Delete `tag` (whose manifest is `digest`) from `repo`.
-    fn delete(
-        &self,
-        client: &Client,
-        repo: &Repository,
-        tag: &str,
-        digest: &str,
-    ) -> impl Future<Output = Result<Deleted, RegistryError>> + Send;
-
-    /// Called once every tag of `digest` that the plan deletes is gone (GCR keeps untagged
-    /// manifests, so it deletes the digest here).
-    fn after_digest(
-        &self,
-        _client: &Client,
-        _repo: &Repository,
-        _digest: &str,
-    ) -> impl Future<Output = Result<(), RegistryError>> + Send {
-        async { Ok(()) }
-    }
-}
-
 /// The Docker Registry API: manifest DELETE by digest (distribution, Harbor, and the rest).
 pub struct ManifestDelete;
 
-impl Deleter for ManifestDelete {
+impl Vendor for ManifestDelete {
     fn deletes_single_tags(&self) -> bool {
         false
     }
-    async fn delete(
-        &self,
-        client: &Client,
-        repo: &Repository,
-        _tag: &str,
-        digest: &str,
-    ) -> Result<Deleted, RegistryError> {
-        client.delete_manifest(repo, digest).await?;
-        Ok(Deleted::Manifest)
+    fn delete<'a>(
+        &'a self,
+        client: &'a Client,
+        repo: &'a Repository,
+        _tag: &'a str,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Deleted, RegistryError>> {
+        Box::pin(async move {
+            client.delete_manifest(repo, digest).await?;
+            Ok(Deleted::Manifest)
+        })
     }
 }
 
@@ -85,13 +67,9 @@ pub async fn registry_delete(
     repo: &Repository,
     path: &str,
 ) -> Result<u16, RegistryError> {
-    let scopes = [format!("repository:{}:delete", repo.path)];
-    let resp = client
-        .send(&repo.host, &scopes, true, &|c, b| {
-            c.delete(format!("{b}{path}"))
-        })
-        .await?;
-    Ok(resp.status().as_u16())
+    let req = Req::new(Method::DELETE, &repo.host, path)
+        .scope(format!("repository:{}:delete", repo.path));
+    Ok(client.t.execute(req).await?.status().as_u16())
 }
 
 /// The error for a vendor delete that answered `status`.

@@ -1,6 +1,7 @@
 //! Registry implementations behind one trait, one module per vendor (werf's
-//! `pkg/docker_registry` shape). This file holds the implementation names and their
-//! detection from the registry host; vendor modules add their own APIs.
+//! `pkg/docker_registry` shape). This file holds the implementation names, their detection
+//! from the registry host and the [`Vendor`] trait; each vendor module implements it with
+//! its own API, whose requests go through the registry transport (TLS settings, retries).
 
 pub mod acr;
 pub mod deleter;
@@ -15,8 +16,87 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use futures::future::BoxFuture;
 use regex::Regex;
 use serde::Serialize;
+
+use super::client::Client;
+use super::reference::Repository;
+use super::transport::RegistryError;
+pub use deleter::{Deleted, VendorCredentials};
+
+/// What differs between registry implementations.
+pub trait Vendor: Send + Sync {
+    /// Most path components a repository name may have on `host` (account/repo); `None`
+    /// for no limit.
+    fn max_depth(&self, _host: &str) -> Option<usize> {
+        None
+    }
+    /// Advice appended to "repository … does not exist" (how to create it).
+    fn not_found_hint(&self, _repo: &str) -> Option<String> {
+        None
+    }
+    /// Can this vendor delete a single tag (leaving other tags of the manifest)?
+    fn deletes_single_tags(&self) -> bool;
+    /// Delete `tag` (whose manifest is `digest`) from `repo`.
+    fn delete<'a>(
+        &'a self,
+        client: &'a Client,
+        repo: &'a Repository,
+        tag: &'a str,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Deleted, RegistryError>>;
+    /// Called once every tag of `digest` that the plan deletes is gone (GCR keeps untagged
+    /// manifests, so it deletes the digest here).
+    fn after_digest<'a>(
+        &'a self,
+        _client: &'a Client,
+        _repo: &'a Repository,
+        _digest: &'a str,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The vendor of an implementation; `creds` serve vendor APIs that need their own.
+pub fn for_implementation(kind: Implementation, creds: &VendorCredentials) -> Box<dyn Vendor + '_> {
+    match kind {
+        Implementation::GitLab => Box::new(gitlab::GitLab),
+        Implementation::Acr => Box::new(acr::Acr),
+        Implementation::Quay => Box::new(quay::Quay(creds)),
+        Implementation::Gcr => Box::new(gcr::Gcr),
+        Implementation::Ecr => Box::new(ecr::Ecr(creds)),
+        Implementation::GitHub => Box::new(github::GitHub(creds)),
+        Implementation::DockerHub => Box::new(dockerhub::DockerHub::new(creds)),
+        Implementation::Default | Implementation::Harbor => Box::new(deleter::ManifestDelete),
+    }
+}
+
+/// Credentials for vendor knowledge that needs none (depth, hints).
+static NO_CREDS: LazyLock<VendorCredentials> = LazyLock::new(VendorCredentials::default);
+
+/// The advice for a repository the registry says does not exist: the vendor's own (ECR,
+/// told by its host or its answer), else, on a push, that this registry does not create
+/// repositories on push.
+pub(crate) fn not_found_hint(host: &str, repo: &str, pushing: bool, answer: &str) -> String {
+    let kind = if answer
+        .to_lowercase()
+        .contains("repositorynotfoundexception")
+        || host.contains(".dkr.ecr.")
+    {
+        Implementation::Ecr
+    } else {
+        Implementation::detect(host)
+    };
+    let own = for_implementation(kind, &NO_CREDS).not_found_hint(repo);
+    match own {
+        Some(h) => h,
+        None if pushing => for_implementation(Implementation::Ecr, &NO_CREDS)
+            .not_found_hint(repo)
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
 
 /// A registry implementation: decides repo-mode defaults, nesting rules and the
 /// deletion API used by cleanup.
@@ -59,6 +139,11 @@ impl Implementation {
             Self::Harbor => "harbor",
             Self::Quay => "quay",
         }
+    }
+
+    /// Most path components a repository name may have on `host` ([`Vendor::max_depth`]).
+    pub fn max_depth(self, host: &str) -> Option<usize> {
+        for_implementation(self, &NO_CREDS).max_depth(host)
     }
 
     /// Detect from a registry host (`host[:port]`), first match wins.
@@ -168,6 +253,34 @@ mod tests {
         for (host, want) in cases {
             assert_eq!(Implementation::detect(host), want, "{host}");
         }
+    }
+
+    #[test]
+    fn vendor_knowledge() {
+        assert_eq!(Implementation::DockerHub.max_depth("docker.io"), Some(2));
+        assert_eq!(Implementation::Quay.max_depth("quay.io"), Some(2));
+        assert_eq!(
+            Implementation::GitHub.max_depth("docker.pkg.github.com"),
+            Some(3)
+        );
+        assert_eq!(Implementation::GitHub.max_depth("ghcr.io"), None);
+        assert_eq!(Implementation::Default.max_depth("r.io"), None);
+        let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+        let hint = not_found_hint(ecr, "app", false, "");
+        assert!(
+            hint.contains("aws ecr create-repository --repository-name app"),
+            "{hint}"
+        );
+        assert_eq!(not_found_hint("r.io", "app", false, "NAME_UNKNOWN"), "");
+        assert_eq!(
+            not_found_hint("r.io", "app", true, ""),
+            hint,
+            "pushes get the advice"
+        );
+        let told = not_found_hint("r.io", "app", false, "RepositoryNotFoundException: x");
+        assert_eq!(told, hint);
+        assert!(for_implementation(Implementation::GitLab, &NO_CREDS).deletes_single_tags());
+        assert!(!for_implementation(Implementation::Harbor, &NO_CREDS).deletes_single_tags());
     }
 
     #[test]

@@ -86,33 +86,6 @@ pub struct Keychain {
 }
 
 impl Keychain {
-    /// The docker config dir from the process environment, as docker resolves it.
-    pub fn from_env(explicit: Option<(String, String)>) -> Self {
-        let dir = crate::settings::host_env::docker_config_dir();
-        Keychain {
-            docker_config_dir: dir,
-            explicit,
-            podman_auth_files: crate::settings::host_env::podman_auth_files(),
-        }
-    }
-
-    /// The docker config dir and explicit credentials of `settings` (resolved once by the
-    /// settings layer: `--docker-config`, `DOCKER_CONFIG`, `~/.docker`).
-    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
-        let explicit = match (&settings.registry_username, &settings.registry_password) {
-            (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.expose().to_string())),
-            _ => None,
-        };
-        match &settings.docker_config {
-            Some(dir) => Keychain {
-                docker_config_dir: Some(dir.clone()),
-                explicit,
-                podman_auth_files: crate::settings::host_env::podman_auth_files(),
-            },
-            None => Self::from_env(explicit),
-        }
-    }
-
     fn config_path(&self) -> Option<PathBuf> {
         self.docker_config_dir
             .as_ref()

@@ -1,5 +1,6 @@
-//! The one push path, used by `publish`, `push-archive` and `promote`'s cross-registry
-//! copy: plan each blob (already in the repository, mountable from a repository of the same
+//! The push path of a local image (`publish`'s daemon export, `push-archive`'s archive;
+//! promote copies registry to registry in `promote.rs` and only shares the tagging): plan
+//! each blob (already in the repository, mountable from a repository of the same
 //! registry, or to compress and upload), then act: blobs concurrently, config, manifest by
 //! digest, then each tag as a manifest PUT, and verify the digest every tag resolves to.
 //!
@@ -7,21 +8,20 @@
 //! from the images already in the target repository and from a local cache, so a known
 //! layer costs a HEAD (or a mount), never a compression.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use super::client::{
-    BlobSource, Client, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST, RegistryError, UploadMode,
-};
-use super::compress;
-use super::reference::Repository;
+use super::layer_cache::{Cache, learn};
 use crate::archive::Image;
+use crate::registry::compress;
+use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
+use crate::registry::upload::refuses_chunks;
+use crate::registry::{BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -33,14 +33,6 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error("compressing layer {diff_id}: {cause}")]
     Compress { diff_id: String, cause: String },
-    #[error(
-        "tag {reference} resolves to {actual} after the push, expected {expected} (another push raced this one?)"
-    )]
-    Verify {
-        reference: String,
-        expected: String,
-        actual: String,
-    },
 }
 
 /// Where to push and under which tags (the first tag is PUT first).
@@ -126,7 +118,7 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// Directory for compressed layers (deleted after upload).
     pub work_dir: PathBuf,
-    /// Local diffID cache file; `None` disables it.
+    /// Local diffID cache file (`host_env::layer_cache_file`); `None` disables it.
     pub cache_file: Option<PathBuf>,
 }
 
@@ -137,15 +129,9 @@ impl Default for PushOptions {
             upload_mode: UploadMode::Auto,
             concurrency: 4,
             work_dir: std::env::temp_dir(),
-            cache_file: default_cache_file(),
+            cache_file: None,
         }
     }
-}
-
-/// `$XDG_CACHE_HOME/slipway/layers.json` or `~/.cache/slipway/layers.json`.
-pub fn default_cache_file() -> Option<PathBuf> {
-    let base = crate::settings::host_env::cache_home()?;
-    Some(base.join("slipway").join("layers.json"))
 }
 
 /// What happened to one blob.
@@ -168,109 +154,6 @@ pub struct PushReport {
     pub blobs_present: usize,
     pub blobs_mounted: usize,
     pub layers_compressed: usize,
-}
-
-/// A known compressed form of a diffID.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Known {
-    digest: String,
-    size: u64,
-    media_type: String,
-    /// Repositories (`host/path`) known to hold it.
-    repos: Vec<String>,
-}
-
-/// diffID → compressed blob, persisted between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cache {
-    layers: BTreeMap<String, Known>,
-}
-
-impl Cache {
-    fn load(path: Option<&PathBuf>) -> Cache {
-        path.and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    fn save(&self, path: Option<&PathBuf>) {
-        let Some(p) = path else { return };
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Ok(data) = serde_json::to_vec(self) {
-            // A lost cache only costs a recompression; never fail a push over it.
-            let _ = crate::publish::report::write_atomic(p, &data);
-        }
-    }
-
-    fn remember(&mut self, diff_id: &str, digest: &str, size: u64, media_type: &str, repo: &str) {
-        let k = self
-            .layers
-            .entry(diff_id.to_string())
-            .or_insert_with(|| Known {
-                digest: digest.to_string(),
-                size,
-                media_type: media_type.to_string(),
-                repos: Vec::new(),
-            });
-        if k.digest != digest {
-            *k = Known {
-                digest: digest.to_string(),
-                size,
-                media_type: media_type.to_string(),
-                repos: Vec::new(),
-            };
-        }
-        if !k.repos.iter().any(|r| r == repo) {
-            k.repos.push(repo.to_string());
-            if k.repos.len() > 16 {
-                k.repos.remove(0);
-            }
-        }
-    }
-}
-
-/// Learn diffID → digest pairs from what `repo` holds under `tags`.
-async fn learn(client: &Client, repo: &Repository, tags: &[String], cache: &Mutex<Cache>) {
-    for tag in tags {
-        let Ok(Some((bytes, _))) = client.get_manifest(repo, tag).await else {
-            continue;
-        };
-        let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        let Some(cfg) = m["config"]["digest"].as_str() else {
-            continue;
-        };
-        let Ok(cfg) = client.get_blob_bytes(repo, cfg).await else {
-            continue;
-        };
-        let Ok(cfg) = serde_json::from_slice::<serde_json::Value>(&cfg) else {
-            continue;
-        };
-        let ids = cfg["rootfs"]["diff_ids"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let layers = m["layers"].as_array().cloned().unwrap_or_default();
-        if let Ok(mut c) = cache.lock() {
-            for (id, l) in ids.iter().zip(&layers) {
-                if let (Some(id), Some(d)) = (id.as_str(), l["digest"].as_str()) {
-                    let mt = l["mediaType"].as_str().unwrap_or(DOCKER_LAYER_GZ);
-                    c.remember(
-                        id,
-                        d,
-                        l["size"].as_u64().unwrap_or(0),
-                        mt,
-                        &repo.to_string(),
-                    );
-                }
-            }
-        }
-        // One image of the same name is enough to know its base layers.
-        break;
-    }
 }
 
 /// Where one layer ended up in the repository.
@@ -450,7 +333,7 @@ impl<'a> Session<'a> {
             }
             report.layers_compressed += usize::from(d.compressed);
         }
-        let config_digest = super::client::sha256_digest(config);
+        let config_digest = crate::registry::sha256_digest(config);
         if client.blob_exists(repo, &config_digest).await? {
             report.blobs_present += 1;
         } else {
@@ -480,7 +363,9 @@ impl<'a> Session<'a> {
             "layers": layers.iter().map(|d| json!({"mediaType": d.media_type, "size": d.size, "digest": d.digest})).collect::<Vec<_>>(),
         });
         let body = Bytes::from(serde_json::to_vec_pretty(&manifest).unwrap_or_default());
-        report.digest = tag_manifest(client, repo, self.tags, manifest_type, body).await?;
+        report.digest = client
+            .tag_manifest(repo, self.tags, manifest_type, body)
+            .await?;
         report.media_type = manifest_type.to_string();
         if let Ok(c) = self.cache.lock() {
             c.save(self.opts.cache_file.as_ref());
@@ -574,13 +459,7 @@ impl<'a> Session<'a> {
 
 /// The registry does not take a streamed (chunked PATCH) upload: use a monolithic one.
 pub fn refused_streaming(e: &PushError) -> bool {
-    matches!(
-        e,
-        PushError::Registry(RegistryError::Status {
-            status: 400 | 404 | 405 | 416 | 501,
-            ..
-        })
-    )
+    matches!(e, PushError::Registry(r) if refuses_chunks(r))
 }
 
 /// Push one image and tag it. Returns the verified digest.
@@ -635,157 +514,61 @@ impl PushedLayer {
     }
 }
 
-/// PUT a manifest by digest and under each tag, then check every tag resolves to it.
-pub async fn tag_manifest(
-    client: &Client,
-    repo: &Repository,
-    tags: &[String],
-    media_type: &str,
-    body: Bytes,
-) -> Result<String, PushError> {
-    let digest = super::client::sha256_digest(&body);
-    if tags.is_empty() {
-        client.put_manifest(repo, &digest, media_type, body).await?;
-        return Ok(digest);
-    }
-    for tag in tags {
-        client
-            .put_manifest(repo, tag, media_type, body.clone())
-            .await?;
-    }
-    verify(client, repo, tags, &digest).await?;
-    Ok(digest)
-}
-
-/// Every tag resolves to `digest` (manifest HEAD).
-pub async fn verify(
-    client: &Client,
-    repo: &Repository,
-    tags: &[String],
-    digest: &str,
-) -> Result<(), PushError> {
-    let answers: Vec<(String, Option<String>)> = stream::iter(tags.iter().cloned())
-        .map(|t| async move {
-            let got = client.head_manifest(repo, &t).await?.map(|i| i.digest);
-            Ok::<_, PushError>((t, got))
-        })
-        .buffer_unordered(8)
-        .try_collect()
-        .await?;
-    for (t, got) in answers {
-        let got = got.unwrap_or_else(|| "nothing".to_string());
-        if got != digest {
-            return Err(PushError::Verify {
-                reference: format!("{repo}:{t}"),
-                expected: digest.to_string(),
-                actual: got,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Copy an existing manifest (by digest) to more tags: no blob moves.
-pub async fn retag(
-    client: &Client,
-    repo: &Repository,
-    digest: &str,
-    tags: &[String],
-) -> Result<String, PushError> {
-    let Some((body, info)) = client.get_manifest(repo, digest).await? else {
-        return Err(PushError::Verify {
-            reference: format!("{repo}@{digest}"),
-            expected: digest.to_string(),
-            actual: "nothing".to_string(),
-        });
-    };
-    let media_type = if info.media_type.is_empty() {
-        MEDIA_DOCKER_MANIFEST.to_string()
-    } else {
-        info.media_type
-    };
-    tag_manifest(client, repo, tags, &media_type, body).await
-}
-
 /// Layers above this size are compressed into a streamed upload.
 const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
 
 /// Compress a layer into one streamed PATCH of a new upload session, then finish it with
-/// the digest the compressor computed. Retried from scratch (a new session, compressing
-/// again) when the connection fails; returns (size, digest, diffID).
+/// the digest the compressor computed. Restarted from scratch (a new session, compressing
+/// again) under the transport's retry policy; returns (size, digest, diffID).
 async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
     counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<(u64, String, String), PushError> {
+    let retry = client.options().retry;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let (sums_tx, sums_rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let src = source.clone();
         let mut on_read = counter();
         let comp = tokio::task::spawn_blocking(move || {
-            let r = compress::compress_into(
+            compress::compress_into(
                 &src,
-                crate::context::ChannelWriter::new(tx),
+                crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
                 &mut *on_read,
-            );
-            let _ = sums_tx.send(r);
+            )
         });
-        let sent = stream_once(client, repo, rx, sums_rx).await;
-        // The compressor stops once the body is dropped.
-        let _ = comp.await;
-        match sent {
-            Ok(sums) => return Ok(sums),
-            Err(PushError::Registry(
-                e @ (RegistryError::Unreachable { .. } | RegistryError::Io { .. }),
-            )) if attempt < 4 => {
-                tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            Err(PushError::Registry(RegistryError::Status { status, .. }))
-                if (status >= 500 || status == 429) && attempt < 4 =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// One streamed upload: a new session, one PATCH whose body is what arrives on `body`,
-/// then the PUT with the digest the compressor reports on `sums`.
-async fn stream_once(
-    client: &Client,
-    repo: &Repository,
-    mut body: tokio::sync::mpsc::Receiver<Bytes>,
-    sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
-) -> Result<(u64, String, String), PushError> {
-    let url = client.start_blob_upload(repo).await?;
-    let body_stream = futures::stream::poll_fn(move |cx| {
-        body.poll_recv(cx)
-            .map(|o| o.map(Ok::<Bytes, std::io::Error>))
-    });
-    let patched = client
-        .patch_stream(repo, &url, reqwest::Body::wrap_stream(body_stream))
-        .await;
-    let compressed = sums.await.map_err(|_| PushError::Compress {
-        diff_id: String::new(),
-        cause: "the compressor stopped".into(),
-    });
-    match (patched, compressed) {
-        (Ok(next), Ok(Ok((size, digest, diff_id)))) => {
-            client.finish_upload(repo, &next, &digest).await?;
-            Ok((size, digest, diff_id))
-        }
-        (Err(e), _) => Err(e.into()),
-        (Ok(_), Ok(Err(e))) => Err(PushError::Compress {
+        let body_stream = futures::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::io::Error>))
+        });
+        let compress_err = |cause: String| PushError::Compress {
             diff_id: String::new(),
-            cause: e.to_string(),
-        }),
-        (Ok(_), Err(e)) => Err(e),
+            cause,
+        };
+        let mut sizes = None;
+        let done = client
+            .upload_streamed(repo, reqwest::Body::wrap_stream(body_stream), async {
+                let (size, digest, diff_id) = comp
+                    .await
+                    .map_err(|e| compress_err(e.to_string()))?
+                    .map_err(|e| compress_err(e.to_string()))?;
+                sizes = Some((size, diff_id));
+                Ok::<String, PushError>(digest)
+            })
+            .await;
+        match (done, sizes) {
+            (Ok(digest), Some((size, diff_id))) => return Ok((size, digest, diff_id)),
+            (Err(PushError::Registry(e)), _)
+                if Retry::restartable(&e) && retry.again(attempt, true) =>
+            {
+                tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
+                tokio::time::sleep(retry.delay(attempt, None)).await;
+            }
+            (Err(e), _) => return Err(e),
+            (Ok(_), None) => return Err(compress_err("the compressor gave no result".into())),
+        }
     }
 }
 
@@ -800,4 +583,37 @@ impl Drop for FileGuard {
 
 fn scopeguard(p: PathBuf) -> FileGuard {
     FileGuard(p)
+}
+
+/// One streamed upload whose body a compressor elsewhere feeds through `body`, closed with
+/// the digest it reports on `sums` (the export path: its bytes come once, so no restart).
+async fn stream_once(
+    client: &Client,
+    repo: &Repository,
+    mut body: tokio::sync::mpsc::Receiver<Bytes>,
+    sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
+) -> Result<(u64, String, String), PushError> {
+    let body_stream = futures::stream::poll_fn(move |cx| {
+        body.poll_recv(cx)
+            .map(|o| o.map(Ok::<Bytes, std::io::Error>))
+    });
+    let compress_err = |cause: String| PushError::Compress {
+        diff_id: String::new(),
+        cause,
+    };
+    let mut sizes = None;
+    client
+        .upload_streamed(repo, reqwest::Body::wrap_stream(body_stream), async {
+            let (size, digest, diff_id) = sums
+                .await
+                .map_err(|_| compress_err("the compressor stopped".into()))?
+                .map_err(|e| compress_err(e.to_string()))?;
+            sizes = Some((size, diff_id));
+            Ok::<String, PushError>(digest)
+        })
+        .await
+        .and_then(|digest| match sizes {
+            Some((size, diff_id)) => Ok((size, digest, diff_id)),
+            None => Err(compress_err("the compressor gave no result".into())),
+        })
 }

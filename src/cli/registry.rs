@@ -1,0 +1,35 @@
+//! The registry client's options, resolved once from the settings: every command that
+//! talks to a registry builds its [`Client`] here.
+
+use crate::registry::keychain::Keychain;
+use crate::registry::{Client, RegistryOptions};
+use crate::settings::{Settings, host_env};
+
+/// Where credentials are found: `--docker-config` (else `DOCKER_CONFIG`, else
+/// `~/.docker`), Podman's auth files, then `--registry-username/--registry-password`.
+pub fn keychain(settings: &Settings) -> Keychain {
+    let explicit = match (&settings.registry_username, &settings.registry_password) {
+        (Some(u), Some(p)) if !u.is_empty() => Some((u.clone(), p.expose().to_string())),
+        _ => None,
+    };
+    Keychain {
+        docker_config_dir: settings
+            .docker_config
+            .clone()
+            .or_else(host_env::docker_config_dir),
+        explicit,
+        podman_auth_files: host_env::podman_auth_files(),
+    }
+}
+
+pub fn options(settings: &Settings) -> RegistryOptions {
+    RegistryOptions {
+        insecure: settings.insecure.clone(),
+        keychain: keychain(settings),
+        ..RegistryOptions::default()
+    }
+}
+
+pub fn client(settings: &Settings) -> Client {
+    Client::new(options(settings))
+}

@@ -1,0 +1,35 @@
+//! `DELETE /v2/NAME/manifests/DIGEST`: removes the manifest and every tag pointing at it.
+
+use reqwest::{Method, StatusCode};
+
+use super::client::{Client, scope};
+use super::reference::Repository;
+use super::transport::{RegistryError, Req};
+
+impl Client {
+    /// DELETE a manifest by digest; one that is already gone is fine.
+    pub async fn delete_manifest(
+        &self,
+        repo: &Repository,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        let path = &repo.path;
+        let req = Req::new(
+            Method::DELETE,
+            &repo.host,
+            format!("/v2/{path}/manifests/{digest}"),
+        )
+        .scope(scope(path, "delete"));
+        let resp = self.t.execute(req).await?;
+        self.t
+            .expect(
+                resp,
+                &[StatusCode::NOT_FOUND],
+                &repo.host,
+                path,
+                "DELETE manifest",
+            )
+            .await
+            .map(drop)
+    }
+}

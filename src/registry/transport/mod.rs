@@ -1,0 +1,544 @@
+//! The registry transport, in small layers as go-containerregistry's `remote/transport`:
+//! [`tls`] (client and `certs.d` per host), [`scheme`] (https, plain http only where
+//! allowed), [`bearer`] (Basic, Bearer per scope set, refreshed on 401), [`retry`] (one
+//! policy) and [`error`] (registry answers → [`RegistryError`]). [`Transport::execute`]
+//! composes them over a request *value* ([`Req`]) whose body can be sent again
+//! ([`Body`]), so retries and re-authentication never rebuild a request by hand.
+//!
+//! Secrets are only ever in the `Authorization` header, which is never logged
+//! ([`Req`]'s `Debug` redacts it).
+
+pub mod bearer;
+pub mod error;
+pub mod retry;
+pub mod scheme;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Response, StatusCode};
+
+use super::blob_source::BlobSource;
+use super::keychain::{Found, Keychain};
+use bearer::{Challenge, TokenAsk};
+pub use error::RegistryError;
+use error::{Failure, chain, io_err};
+pub use retry::Retry;
+pub use scheme::{HostPolicy, Insecure};
+
+/// Everything the registry client is configured with (resolved once by the CLI).
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `--insecure-registry` / `--skip-tls-verify-registry`.
+    pub insecure: Insecure,
+    /// dockerd's `certs.d` layout: `DIR/HOST/ca.crt`, `DIR/HOST/client.{cert,key}`.
+    pub certs_dir: PathBuf,
+    /// Where credentials are found.
+    pub keychain: Keychain,
+    pub retry: Retry,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure: Insecure::default(),
+            certs_dir: PathBuf::from("/etc/docker/certs.d"),
+            keychain: Keychain::default(),
+            retry: Retry::default(),
+        }
+    }
+}
+
+/// A request body that can be produced again for a retry, except [`Body::Once`].
+pub(crate) enum Body {
+    Empty,
+    Bytes(Bytes),
+    /// A byte range of a blob source (read again for each attempt).
+    Source {
+        source: BlobSource,
+        offset: u64,
+        len: u64,
+    },
+    /// A stream that can be sent once: the request is not retried.
+    Once(Option<reqwest::Body>),
+}
+
+impl Body {
+    /// A whole blob source.
+    pub fn source(source: &BlobSource) -> Body {
+        Body::Source {
+            source: source.clone(),
+            offset: 0,
+            len: source.len(),
+        }
+    }
+
+    pub fn once(body: reqwest::Body) -> Body {
+        Body::Once(Some(body))
+    }
+
+    fn replayable(&self) -> bool {
+        !matches!(self, Body::Once(_))
+    }
+
+    /// The body for one attempt, and its length when known.
+    async fn for_attempt(&mut self) -> std::io::Result<Option<(reqwest::Body, Option<u64>)>> {
+        Ok(match self {
+            Body::Empty => None,
+            Body::Bytes(b) => Some((reqwest::Body::from(b.clone()), Some(b.len() as u64))),
+            Body::Source {
+                source,
+                offset,
+                len,
+            } => Some((source.body(*offset, *len).await?, Some(*len))),
+            Body::Once(b) => match b.take() {
+                Some(b) => Some((b, None)),
+                None => {
+                    return Err(std::io::Error::other(
+                        "a streamed request body cannot be sent twice",
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Body::Source { offset, len, .. } => write!(f, "Source({offset}+{len})"),
+            Body::Once(_) => f.write_str("Once"),
+        }
+    }
+}
+
+/// One registry request as a value.
+pub(crate) struct Req {
+    pub method: Method,
+    /// The registry host (`host[:port]`) whose credentials, TLS and scheme apply.
+    pub host: String,
+    /// `/v2/…` on the host, or an absolute URL (an upload session's `Location`).
+    pub path: String,
+    /// Token scopes (`repository:NAME:ACTIONS`).
+    pub scopes: Vec<String>,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// May be sent again after a transient failure (also needs a replayable body).
+    pub idempotent: bool,
+    /// Answer 401 challenges with the host's credentials (off for vendor APIs, which
+    /// carry their own `Authorization`).
+    pub registry_auth: bool,
+}
+
+impl Req {
+    pub fn new(method: Method, host: &str, path: impl Into<String>) -> Req {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+        );
+        Req {
+            method,
+            host: host.to_string(),
+            path: path.into(),
+            scopes: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            idempotent,
+            registry_auth: true,
+        }
+    }
+
+    /// A vendor API request to an absolute URL: the URL host's TLS settings and the retry
+    /// policy apply; registry auth does not (the API's own `Authorization` is set by the
+    /// caller).
+    pub fn api(method: Method, url: &str) -> Req {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                let h = u.host_str()?.to_string();
+                Some(match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h,
+                })
+            })
+            .unwrap_or_default();
+        let mut r = Req::new(method, &host, url);
+        r.registry_auth = false;
+        r
+    }
+
+    pub fn scope(mut self, scope: String) -> Req {
+        self.scopes.push(scope);
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Req {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    pub fn body(mut self, body: Body) -> Req {
+        self.body = body;
+        self
+    }
+
+    /// Override whether the request may be repeated (a POST that opens an upload session
+    /// may; a write inside a session may not: the session is restarted whole instead).
+    pub fn retry(mut self, idempotent: bool) -> Req {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// Append `k=v` to the path's query.
+    pub fn query(mut self, k: &str, v: &str) -> Req {
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+        self.path = format!("{}{sep}{k}={v}", self.path);
+        self
+    }
+}
+
+impl fmt::Debug for Req {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Req")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("scopes", &self.scopes)
+            .field("headers", &redacted(&self.headers))
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// Headers for logs: credentials replaced by `***`.
+pub(crate) fn redacted(h: &HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            let secret = matches!(
+                k.as_str(),
+                "authorization" | "proxy-authorization" | "cookie" | "x-registry-auth"
+            );
+            let v = if secret {
+                "***".to_string()
+            } else {
+                v.to_str().unwrap_or("<binary>").to_string()
+            };
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct HostState {
+    scheme: Option<&'static str>,
+    http: Option<reqwest::Client>,
+    /// Authorization header per scope key (`Basic` is stored under "").
+    auth: HashMap<String, String>,
+    creds: Option<Option<Found>>,
+}
+
+struct Inner {
+    opts: RegistryOptions,
+    hosts: Mutex<HashMap<String, HostState>>,
+}
+
+/// Sends [`Req`]s. Cheap to clone; clones share per-host state (client, scheme, tokens).
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+impl Transport {
+    pub fn new(opts: RegistryOptions) -> Transport {
+        Transport {
+            inner: Arc::new(Inner {
+                opts,
+                hosts: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.inner.opts
+    }
+
+    /// How `host` may be spoken to.
+    pub fn policy(&self, host: &str) -> HostPolicy {
+        self.inner.opts.insecure.policy(host)
+    }
+
+    fn with_host<T>(&self, host: &str, f: impl FnOnce(&mut HostState) -> T) -> T {
+        let mut hosts = match self.inner.hosts.lock() {
+            Ok(h) => h,
+            Err(p) => p.into_inner(),
+        };
+        f(hosts.entry(host.to_string()).or_default())
+    }
+
+    /// The credentials used for `host` and where they came from.
+    pub fn credentials(&self, host: &str) -> Result<Option<Found>, RegistryError> {
+        if let Some(c) = self.with_host(host, |h| h.creds.clone()) {
+            return Ok(c);
+        }
+        let found = self.inner.opts.keychain.lookup(host)?;
+        self.with_host(host, |h| h.creds = Some(found.clone()));
+        Ok(found)
+    }
+
+    /// Where the credentials for `host` came from, for messages (never the secret).
+    pub fn source_desc(&self, host: &str) -> String {
+        match self.credentials(host) {
+            Ok(Some(f)) => format!("credentials from {}", f.source),
+            Ok(None) => "anonymous: no credentials found in docker config.json, credential helpers or SLIPWAY_REGISTRY_USERNAME/PASSWORD".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn http(&self, host: &str) -> Result<reqwest::Client, RegistryError> {
+        if let Some(c) = self.with_host(host, |h| h.http.clone()) {
+            return Ok(c);
+        }
+        let c = tls::client(
+            host,
+            &self.inner.opts.certs_dir,
+            self.policy(host).skip_verify,
+        )?;
+        self.with_host(host, |h| h.http = Some(c.clone()));
+        Ok(c)
+    }
+
+    /// `https://host`, or `http://host` where [`scheme::detect`] chose it.
+    pub(crate) async fn base(&self, host: &str) -> Result<String, RegistryError> {
+        if let Some(s) = self.with_host(host, |h| h.scheme) {
+            return Ok(format!("{s}://{host}"));
+        }
+        let http = self.http(host)?;
+        let scheme = scheme::detect(&http, host, self.policy(host)).await;
+        self.with_host(host, |h| h.scheme = Some(scheme));
+        Ok(format!("{scheme}://{host}"))
+    }
+
+    /// An absolute URL for a path or `Location` on `host`.
+    pub(crate) async fn url(&self, host: &str, path: &str) -> Result<String, RegistryError> {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            Ok(path.to_string())
+        } else {
+            Ok(format!("{}{path}", self.base(host).await?))
+        }
+    }
+
+    fn stored_auth(&self, host: &str, key: &str) -> Option<String> {
+        self.with_host(host, |h| {
+            h.auth.get(key).or_else(|| h.auth.get("")).cloned()
+        })
+    }
+
+    /// Send `req`: auth for its scopes (answering 401 challenges), retries under the one
+    /// policy, connection failures mapped to errors. The status is left to the caller,
+    /// except 401 on a registry request (re-authenticated, then `Unauthorized`).
+    pub(crate) async fn execute(&self, mut req: Req) -> Result<Response, RegistryError> {
+        let host = req.host.clone();
+        let http = self.http(&host)?;
+        let url = self.url(&host, &req.path).await?;
+        let key = req.scopes.join(" ");
+        let idempotent = req.idempotent && req.body.replayable();
+        let retry = self.inner.opts.retry;
+        let method = req.method.to_string();
+        let shown = url.split('?').next().unwrap_or(&url).to_string();
+        let mut auth_tries = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut rb = http
+                .request(req.method.clone(), &url)
+                .headers(req.headers.clone());
+            let sent = if req.registry_auth {
+                self.stored_auth(&host, &key)
+            } else {
+                None
+            };
+            if let Some(a) = &sent {
+                rb = rb.header(header::AUTHORIZATION, a);
+            }
+            match req
+                .body
+                .for_attempt()
+                .await
+                .map_err(|e| io_err(format!("{method} {shown}"), e))?
+            {
+                Some((b, len)) => {
+                    if let Some(len) = len {
+                        rb = rb.header(header::CONTENT_LENGTH, len);
+                    }
+                    rb = rb.body(b);
+                }
+                None if !matches!(req.method, Method::GET | Method::HEAD | Method::DELETE) => {
+                    rb = rb.header(header::CONTENT_LENGTH, 0);
+                }
+                None => {}
+            }
+            tracing::debug!(%method, url = %shown, host, attempt, "registry request");
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let cause = chain(&e);
+                    // Retrying cannot help a TLS client talking to a plain-HTTP server.
+                    if scheme::is_plain_http(&cause) && url.starts_with("https://") {
+                        return Err(RegistryError::PlainHttp { host });
+                    }
+                    let tls = cause.contains("certificate")
+                        || cause.contains("UnknownIssuer")
+                        || cause.contains("tls");
+                    if tls && !cause.contains("connection reset") {
+                        return Err(RegistryError::Tls {
+                            host,
+                            cause,
+                            certs_dir: self.inner.opts.certs_dir.display().to_string(),
+                        });
+                    }
+                    if retry.again(attempt, idempotent) {
+                        tracing::warn!(host, %method, url = %shown, attempt, "retrying after: {cause}");
+                        tokio::time::sleep(retry.delay(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(RegistryError::Unreachable { host, cause });
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && req.registry_auth {
+                // Another request may have authenticated meanwhile: retry with it.
+                let now = self.stored_auth(&host, &key);
+                if now.is_some() && now != sent && auth_tries <= 2 {
+                    auth_tries += 1;
+                    continue;
+                }
+                auth_tries += 1;
+                let challenge = resp
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let challenge = Challenge::parse(challenge);
+                if auth_tries <= 2
+                    && self
+                        .authenticate(&host, &key, &req.scopes, &challenge)
+                        .await?
+                {
+                    continue;
+                }
+                let path = resp.url().path().to_string();
+                return Err(RegistryError::Unauthorized {
+                    what: format!("{method} {path}"),
+                    source_desc: self.source_desc(&host),
+                    host,
+                });
+            }
+            if retry::Retry::transient_status(status) && retry.again(attempt, idempotent) {
+                tracing::warn!(host, %method, url = %shown, attempt, %status, "retrying");
+                let after = Retry::retry_after(resp.headers());
+                tokio::time::sleep(retry.delay(attempt, after)).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Answer a 401 challenge: store a `Basic` header or fetch a `Bearer` token for the
+    /// scopes. `false` when there is nothing new to try.
+    async fn authenticate(
+        &self,
+        host: &str,
+        key: &str,
+        scopes: &[String],
+        challenge: &Challenge,
+    ) -> Result<bool, RegistryError> {
+        let creds = self.credentials(host)?;
+        let (slot, value) = if challenge.is("basic") {
+            match bearer::basic(creds.as_ref()) {
+                Some(v) => (String::new(), v),
+                None => return Ok(false),
+            }
+        } else if challenge.is("bearer") {
+            let http = self.http(host)?;
+            let desc = || self.source_desc(host);
+            let ask = TokenAsk {
+                host,
+                scopes,
+                credential: creds.as_ref(),
+                source_desc: &desc,
+            };
+            match bearer::fetch_token(&http, challenge, &ask).await? {
+                Some(v) => (key.to_string(), v),
+                None => return Ok(false),
+            }
+        } else {
+            return Ok(false);
+        };
+        Ok(self.with_host(host, |h| {
+            let fresh = h.auth.get(&slot) != Some(&value);
+            h.auth.insert(slot, value);
+            fresh
+        }))
+    }
+
+    /// The error a non-success answer means; `what` names the request ("PUT manifest").
+    pub(crate) async fn fail(
+        &self,
+        host: &str,
+        repo: &str,
+        what: &str,
+        resp: Response,
+    ) -> RegistryError {
+        let status = resp.status().as_u16();
+        let url = resp.url().to_string();
+        let text = resp.text().await.unwrap_or_default();
+        let pushing = what.starts_with("PUT") || what.starts_with("POST");
+        let not_found_hint = super::vendors::not_found_hint(host, repo, pushing, &text);
+        let lower = text.to_lowercase();
+        let needs_desc = status == 403 || lower.contains("denied");
+        Failure {
+            host,
+            repo,
+            what,
+            url,
+            status,
+            text,
+            not_found_hint,
+            source_desc: if needs_desc {
+                self.source_desc(host)
+            } else {
+                String::new()
+            },
+        }
+        .into_error()
+    }
+
+    /// `resp` when its status is a success (or in `also`), else the error it means.
+    pub(crate) async fn expect(
+        &self,
+        resp: Response,
+        also: &[StatusCode],
+        host: &str,
+        repo: &str,
+        what: &str,
+    ) -> Result<Response, RegistryError> {
+        if resp.status().is_success() || also.contains(&resp.status()) {
+            Ok(resp)
+        } else {
+            Err(self.fail(host, repo, what, resp).await)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,6 @@
 //! report digests.
 
 pub mod archive;
-mod export;
 pub mod plan;
 pub mod report;
 
@@ -463,7 +462,7 @@ impl Pusher {
             .unwrap_or_default();
         let _turn = self.layers_in_flight.claim(layers).await;
         let session = push::Session::open(&self.client, target, popts).await;
-        match export::push(
+        match crate::transfer::daemon::push(
             &self.docker,
             id,
             &session,
@@ -473,14 +472,14 @@ impl Pusher {
         .await
         {
             Ok(r) => return Ok(r),
-            Err(export::Failure::Push(e)) => return Err(e.into()),
-            Err(export::Failure::Export(cause)) => {
+            Err(crate::transfer::daemon::Failure::Push(e)) => return Err(e.into()),
+            Err(crate::transfer::daemon::Failure::Export(cause)) => {
                 return Err(PublishError::Export {
                     image: p.label().to_string(),
                     cause,
                 });
             }
-            Err(export::Failure::Fallback(why)) => {
+            Err(crate::transfer::daemon::Failure::Fallback(why)) => {
                 tracing::info!(image = p.label(), "exporting to a file first: {why}");
             }
         }

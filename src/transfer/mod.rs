@@ -1,8 +1,9 @@
 //! Moving images into registries: the push path of a local image ([`push`]) with the
-//! diffID cache it keeps ([`layer_cache`]), and blob copies between repositories
-//! ([`copy`]). It sits above `registry` (which only speaks the protocol) and reads images
+//! diffID cache it keeps ([`layer_cache`]), the daemon's export streamed through it
+//! ([`daemon`]), and blob copies between repositories ([`copy`]). It sits above `registry` (which only speaks the protocol) and reads images
 //! from `archive`.
 
 pub mod copy;
+pub mod daemon;
 pub mod layer_cache;
 pub mod push;

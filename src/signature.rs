@@ -34,6 +34,8 @@ pub enum SignatureError {
         path: String,
         message: String,
     },
+    #[error("image {image}: {message}")]
+    Stapel { image: String, message: String },
     #[error("image {image}: reading {path}: {cause}")]
     Io {
         image: String,
@@ -523,6 +525,12 @@ fn one(
     outputs: &[PathBuf],
 ) -> Result<String, SignatureError> {
     let name = img.display_name().to_string();
+    if img.stapel.is_some() {
+        return Err(SignatureError::Stapel {
+            image: name,
+            message: "building stapel images is not supported yet".into(),
+        });
+    }
     let dockerfile =
         std::fs::read_to_string(&img.dockerfile_path).map_err(|e| SignatureError::Io {
             image: name.clone(),

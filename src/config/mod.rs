@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod render;
 pub mod schema;
+pub mod stapel;
 
 pub use load::{ConfigError, ConfigErrors, Origins, Rendered, SourcePos, load, render_config};
 pub use model::*;

@@ -21,3 +21,4 @@ pub mod records;
 pub mod registry;
 pub mod settings;
 pub mod signature;
+pub mod stapel;

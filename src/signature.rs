@@ -472,7 +472,8 @@ pub fn compute(
     let cache = Mutex::new(HashCache::load(cache_file));
     let mut done: BTreeMap<Option<String>, String> = BTreeMap::new();
     // Dependencies first; config validation already rejected cycles.
-    let mut pending: Vec<&ImageConfig> = config.images.iter().collect();
+    let mut pending: Vec<&ImageConfig> = config.nodes().collect();
+    let stapel_env = crate::stapel::Env::new(config);
     while !pending.is_empty() {
         let before = pending.len();
         let mut i = 0;
@@ -483,7 +484,16 @@ pub fn compute(
                 .iter()
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
-                let sig = one(img, &done, &cache, outputs)?;
+                let sig =
+                    match &img.stapel {
+                        Some(_) => crate::stapel::signature(&stapel_env, img, &done).map_err(
+                            |message| SignatureError::Stapel {
+                                image: img.display_name().to_string(),
+                                message,
+                            },
+                        )?,
+                        None => one(img, &done, &cache, outputs)?,
+                    };
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {
@@ -525,12 +535,6 @@ fn one(
     outputs: &[PathBuf],
 ) -> Result<String, SignatureError> {
     let name = img.display_name().to_string();
-    if img.stapel.is_some() {
-        return Err(SignatureError::Stapel {
-            image: name,
-            message: "building stapel images is not supported yet".into(),
-        });
-    }
     let dockerfile =
         std::fs::read_to_string(&img.dockerfile_path).map_err(|e| SignatureError::Io {
             image: name.clone(),

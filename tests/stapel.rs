@@ -536,3 +536,77 @@ fn classic_builder_is_refused_for_stapel_images() {
         "{err}"
     );
 }
+
+/// §4 test 5: owner and group of git mappings and imports (names resolved in the image
+/// being built, after beforeInstall created them).
+#[test]
+fn owner_and_group_of_mappings_and_imports() {
+    let d = project(
+        &[("src/sub/f", "f"), ("other/g", "g")],
+        r#"project: stapel-owner
+configVersion: 1
+---
+artifact: files
+from: BASE
+shell:
+  install: mkdir -p /out && echo i > /out/i
+---
+image: app
+from: BASE
+shell:
+  beforeInstall:
+  - echo 'app:x:1234:1234::/:/bin/sh' >> /etc/passwd
+  - echo 'app:x:1234:' >> /etc/group
+git:
+- add: /src
+  to: /app
+  owner: app
+  group: app
+- add: /other
+  to: /other
+import:
+- artifact: files
+  add: /out
+  to: /imported
+  owner: app
+  after: install
+"#,
+    );
+    build(d.path());
+    let img = "stapel-owner/app:latest";
+    assert_eq!(
+        sh(img, "stat -c '%u:%g %n' /app /app/sub /app/sub/f"),
+        "1234:1234 /app\n1234:1234 /app/sub\n1234:1234 /app/sub/f"
+    );
+    assert_eq!(sh(img, "stat -c '%u:%g' /other/g"), "0:0");
+    // Owner without group: werf (rsync --chown=app:) keeps the source's group, COPY
+    // --chown=app gives the gid BuildKit picks; uid == gid here (docs/stapel.md).
+    assert_eq!(sh(img, "stat -c '%u:%g' /imported/i"), "1234:1234");
+}
+
+/// §4 test 6: a mapping inside another's `to` is left out of the outer one.
+#[test]
+fn overlapping_mappings_are_auto_excluded() {
+    let d = project(
+        &[("static/old.txt", "old"), ("assets/new.txt", "new")],
+        r#"project: stapel-overlap
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- add: /
+  to: /app
+- add: /assets
+  to: /app/static
+"#,
+    );
+    build(d.path());
+    assert_eq!(
+        sh(
+            "stapel-overlap/app:latest",
+            "cd /app && find . -type f | sort"
+        ),
+        "./assets/new.txt\n./static/new.txt\n./werf.yaml"
+    );
+}

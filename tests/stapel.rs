@@ -610,3 +610,91 @@ git:
         "./assets/new.txt\n./static/new.txt\n./werf.yaml"
     );
 }
+
+/// §4 test 9: mounts are there while steps run and never in the image: `build_dir`
+/// persists between builds and is shared by the project's images, `tmp_dir` is empty,
+/// `fromPath` is readable; the base's content at a mount target is removed.
+#[test]
+fn mounts_live_outside_the_image() {
+    // A fresh project name per run: build_dir caches outlive the test in the daemon.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos();
+    let project_name = format!("stapel-mount-{nonce}");
+    let base = "slipway-test/stapel-mount-base:latest";
+    let ctx = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN mkdir /cache && echo old > /cache/old\n",
+                support::base_image()
+            ),
+        )],
+    );
+    let ok = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", base])
+        .arg(ctx.path())
+        .output()
+        .expect("docker build");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let yaml = |version: u32| {
+        format!(
+            r#"project: {project_name}
+configVersion: 1
+---
+image: a
+from: {base}
+mount:
+- {{from: build_dir, to: /cache}}
+- {{from: tmp_dir, to: /scratch}}
+- {{fromPath: dist, to: /dist}}
+shell:
+  install:
+  - echo $(( $(cat /cache/n 2>/dev/null || echo 0) + 1 )) > /cache/n; cp /cache/n /result
+  - ls -A /scratch > /scratch-list; ls /cache > /cache-list; cat /dist/f > /from-path
+  installCacheVersion: "{version}"
+---
+image: b
+from: {base}
+import:
+- {{image: a, add: /result, to: /a-result, before: install}}
+mount:
+- {{from: build_dir, to: /cache}}
+shell:
+  install: cat /cache/n > /seen
+"#
+        )
+    };
+    let d = project(&[("dist/f", "from host")], &yaml(1));
+    let a = format!("{project_name}/a:latest");
+    let b = format!("{project_name}/b:latest");
+    build(d.path());
+    assert_eq!(sh(&a, "cat /result"), "1");
+    assert_eq!(sh(&a, "cat /scratch-list"), "");
+    assert_eq!(
+        sh(&a, "cat /cache-list"),
+        "n",
+        "the base's /cache/old is gone"
+    );
+    assert_eq!(sh(&a, "cat /from-path"), "from host");
+    assert_eq!(
+        sh(&a, "ls -A /cache /scratch 2>/dev/null | grep -v : || true"),
+        ""
+    );
+    assert_eq!(sh(&b, "cat /seen"), "1");
+    std::fs::write(d.path().join("werf.yaml"), yaml(2)).expect("werf.yaml");
+    build(d.path());
+    assert_eq!(sh(&a, "cat /result"), "2");
+    for i in [&a, &b] {
+        let _ = std::process::Command::new("/usr/bin/docker")
+            .args(["rmi", "-f", i])
+            .output();
+    }
+}

@@ -444,11 +444,6 @@ pub(super) fn parse(
             "{w}: `ansible:` is not supported yet (use `shell:`)"
         ));
     }
-    if let Some(m) = get(doc, "mount").filter(|_| !st.mounts.is_empty()) {
-        let w = cx.where_at(&m.referenced);
-        st.unsupported
-            .push(format!("{w}: `mount:` is not supported yet"));
-    }
     let mut seen = BTreeSet::new();
     for m in &st.mounts {
         if !seen.insert(m.to.clone()) {

@@ -13,7 +13,9 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::stapel::{Base, DockerCommand, ImportPosition, Stapel, StapelImport, UserStage};
+use crate::config::stapel::{
+    Base, DockerCommand, ImportPosition, Mount, MountFrom, Stapel, StapelImport, UserStage,
+};
 use crate::config::{Config, ImageConfig};
 
 /// Where the toolbox is mounted in every step, as werf mounts its stapel image.
@@ -52,6 +54,9 @@ pub struct Env {
     pub dir: std::path::PathBuf,
     pub toolbox: String,
     pub tags: BTreeMap<String, String>,
+    /// Each stapel node's mounts, its own plus those of the images it starts from
+    /// (werf passes them down through `fromImage`).
+    pub mounts: BTreeMap<String, Vec<Mount>>,
 }
 
 impl Env {
@@ -64,6 +69,21 @@ impl Env {
                 .nodes()
                 .filter_map(|n| Some((n.name.clone()?, node_tag(&cfg.project, n))))
                 .collect(),
+            mounts: cfg
+                .nodes()
+                .filter_map(|n| Some((n.name.clone()?, inherited_mounts(cfg, n))))
+                .collect(),
+        }
+    }
+
+    fn mounts_of(&self, img: &ImageConfig) -> Vec<Mount> {
+        match &img.name {
+            Some(n) => self.mounts.get(n).cloned().unwrap_or_default(),
+            None => img
+                .stapel
+                .as_ref()
+                .map(|s| s.mounts.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -73,6 +93,25 @@ impl Env {
             .map(String::as_str)
             .ok_or_else(|| format!("unknown image or artifact {name:?}"))
     }
+}
+
+/// A node's mounts and those of the stapel images it starts from (config validation
+/// rejected loops; the depth bound is a second guard).
+fn inherited_mounts(cfg: &Config, node: &ImageConfig) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    let mut cur = Some(node);
+    for _ in 0..64 {
+        let Some(st) = cur.and_then(|n| n.stapel.as_ref()) else {
+            break;
+        };
+        for m in &st.mounts {
+            if !out.iter().any(|o| o.to == m.to) {
+                out.push(m.clone());
+            }
+        }
+        cur = st.base.source().and_then(|s| cfg.node(Some(s)));
+    }
+    out
 }
 
 /// A generated build: the Dockerfile, the context tar that holds it, and where each RUN
@@ -176,6 +215,39 @@ pub fn generate(
         steps: BTreeMap::new(),
     };
     b.stage("from", &base);
+    let mounts = env.mounts_of(img);
+    let mut mount_flags = String::new();
+    let toolbox_mount = format!(
+        "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
+        env.toolbox
+    );
+    for (n, m) in mounts.iter().enumerate() {
+        let flag = match &m.from {
+            // Persistent and shared by every image of the project mounting the same path,
+            // as werf's ~/.werf/shared_context/mounts/projects/<project>/<to>.
+            MountFrom::BuildDir => format!(
+                " --mount=type=cache,id=werf-build-dir-{}-{},target={},sharing=shared",
+                env.project,
+                crate::naming::slug::slugify(&m.to),
+                m.to
+            ),
+            MountFrom::TmpDir => format!(" --mount=type=tmpfs,target={}", m.to),
+            MountFrom::Path(p) => {
+                let dir = format!(".slipway/mnt/{n}");
+                add_host_dir(&env.dir, p, &dir, &mut files)?;
+                format!(" --mount=type=bind,source={dir},target={},rw", m.to)
+            }
+        };
+        mount_flags.push_str(&flag);
+    }
+    // werf's from stage: the image's own mount targets are emptied in the base.
+    let own: Vec<String> = st.mounts.iter().map(|m| m.to.clone()).collect();
+    if !own.is_empty() {
+        let mut argv = vec![format!("{TOOLBOX_DIR}/embedded/bin/rm"), "-rf".to_string()];
+        argv.extend(own);
+        b.lines
+            .push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
+    }
     let non_root =
         base_user.is_some_and(|u| !u.is_empty() && u != "root" && u != "0" && u != "0:0");
     if non_root {
@@ -236,8 +308,7 @@ pub fn generate(
                 0o755,
             ));
             b.lines.push(format!(
-                "RUN --mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR} --mount=type=bind,source={file},target={SCRIPT} [{}, \"-e\", {}]",
-                env.toolbox,
+                "RUN {toolbox_mount}{mount_flags} --mount=type=bind,source={file},target={SCRIPT} [{}, \"-e\", {}]",
                 json(BASH),
                 json(SCRIPT)
             ));
@@ -366,6 +437,53 @@ pub fn generate(
         context,
         steps: b.steps,
     })
+}
+
+/// A `fromPath` mount's host directory (relative to the project, `~` for the home),
+/// copied into the context under `dest`: BuildKit binds it from there (writes are not
+/// kept, unlike werf's).
+fn add_host_dir(
+    project: &std::path::Path,
+    path: &str,
+    dest: &str,
+    files: &mut Vec<TarEntry>,
+) -> Result<(), String> {
+    let abs = match path.strip_prefix("~/") {
+        Some(rest) => crate::settings::host_env::home()
+            .ok_or("`fromPath: ~/…` needs HOME")?
+            .join(rest),
+        None => project.join(path),
+    };
+    if !abs.exists() {
+        // werf creates it.
+        files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));
+        return Ok(());
+    }
+    for e in walkdir::WalkDir::new(&abs).sort_by_file_name() {
+        let e = e.map_err(|x| format!("mount fromPath {path}: {x}"))?;
+        let rel = e
+            .path()
+            .strip_prefix(&abs)
+            .map_err(|x| x.to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let ft = e.file_type();
+        if ft.is_file() {
+            let data =
+                std::fs::read(e.path()).map_err(|x| format!("{}: {x}", e.path().display()))?;
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &e.metadata().map_err(|x| x.to_string())?.permissions(),
+            );
+            files.push(TarEntry::file(
+                &format!("{dest}/{rel}"),
+                data,
+                crate::signature::normalized_mode(mode),
+            ));
+        } else if rel.is_empty() && ft.is_dir() {
+            files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));
+        }
+    }
+    Ok(())
 }
 
 fn parent(p: &str) -> &str {
@@ -535,6 +653,9 @@ pub fn signature(
             &format!("{n}:{}", m.exclude_paths.join("\0")),
         );
         field(&mut h, "git-files", &hex::encode(files.finalize()));
+    }
+    for m in env.mounts_of(img) {
+        field(&mut h, "mount", &format!("{}={:?}", m.to, m.from));
     }
     let sig_of = |name: &str| {
         done.get(&Some(name.to_string()))

@@ -240,6 +240,14 @@ fn bad_files_give_located_errors() {
             "cannot use `from: build_dir` and `fromPath: /x` at the same time for mount!",
         ),
         (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    apt:\n      name: [curl]\n",
+            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module or key `apt` is not supported yet (modules: shell, command, raw, copy, file, debug); use `shell:`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - shell: make\n    when: x\n",
+            "werf.yaml:9:5: ansible.install[0]: task keyword `when` is not supported; use `shell:`",
+        ),
+        (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\n---\nartifact: a\nfrom: alpine\n",
             "werf.yaml:7:11: conflict between image and artifact names!",
         ),

@@ -698,3 +698,54 @@ shell:
             .output();
     }
 }
+
+/// §4 test 12: the ansible modules real files use, with ansible's semantics.
+#[test]
+fn ansible_subset_runs_with_ansible_semantics() {
+    let d = project(
+        &[],
+        r#"project: stapel-ansible
+configVersion: 1
+---
+image: app
+from: BASE
+ansible:
+  install:
+  - name: app dir
+    file: {path: /app, state: directory, mode: 0750}
+  - name: in app
+    shell: pwd > here
+    args: {chdir: /app}
+  - shell: |
+      false
+      echo last > /multi
+  - command: touch $HOME
+    args: {chdir: /app}
+  - copy: {content: "k=v\n", dest: /etc/app.conf, mode: 0640}
+  - file: {state: link, src: /etc/app.conf, dest: /etc/app.link}
+  - debug: {msg: hi}
+  - shell: exit 3
+    ignore_errors: true
+  - shell: echo "$GREETING" > /env
+    environment: {GREETING: hello there}
+  - shell: echo never > /never
+    args: {creates: /etc/app.conf}
+"#,
+    );
+    build(d.path());
+    let img = "stapel-ansible/app:latest";
+    assert_eq!(sh(img, "cat /app/here"), "/app");
+    assert_eq!(sh(img, "stat -c %a /app"), "750");
+    assert_eq!(sh(img, "cat /multi"), "last");
+    assert_eq!(sh(img, "ls /app"), "$HOME\nhere");
+    assert_eq!(
+        sh(img, "stat -c %a /etc/app.conf; cat /etc/app.conf"),
+        "640\nk=v"
+    );
+    assert_eq!(sh(img, "readlink /etc/app.link"), "/etc/app.conf");
+    assert_eq!(sh(img, "cat /env"), "hello there");
+    assert_eq!(
+        sh(img, "ls /never 2>&1 || true"),
+        "ls: /never: No such file or directory"
+    );
+}

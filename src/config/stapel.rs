@@ -81,7 +81,7 @@ pub struct Stapel {
     pub from_cache_version: Option<String>,
     pub git: Vec<GitMapping>,
     pub shell: Option<Shell>,
-    /// `ansible:` tasks per stage, as written (building them is not supported yet).
+    /// `ansible:` tasks per stage, as written; they are built as the bash in `shell`.
     pub ansible: Option<BTreeMap<String, Json>>,
     pub imports: Vec<StapelImport>,
     pub docker: Option<DockerInstructions>,
@@ -147,6 +147,8 @@ pub struct ShellCommand {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Shell {
+    /// `shell`, or `ansible` when the commands were translated from ansible tasks.
+    pub builder: &'static str,
     /// Commands per stage, in [`UserStage::ALL`] order.
     pub commands: [Vec<ShellCommand>; 4],
     pub cache_version: Option<String>,
@@ -155,6 +157,15 @@ pub struct Shell {
 }
 
 impl Shell {
+    /// `shell` or `ansible` (for messages).
+    pub fn builder_name(&self) -> &'static str {
+        if self.builder.is_empty() {
+            "shell"
+        } else {
+            self.builder
+        }
+    }
+
     pub fn stage(&self, s: UserStage) -> &[ShellCommand] {
         &self.commands[s.index()]
     }
@@ -342,6 +353,7 @@ pub(super) fn parse(
     };
     let mut bases: Vec<(&str, Base)> = Vec::new();
     let mut admitted = false;
+    let mut ansible_steps = None;
     let mut from_latest_at = None;
     for (k, v) in doc {
         let k = k.as_str();
@@ -371,7 +383,10 @@ pub(super) fn parse(
             "asLayers" => st.as_layers = boolean(cx, v, k),
             "git" => st.git = git(cx, v),
             "shell" => st.shell = shell(cx, v),
-            "ansible" => st.ansible = ansible(cx, v),
+            "ansible" => {
+                st.ansible = ansible(cx, v);
+                ansible_steps = super::ansible::parse(cx, v);
+            }
             "import" => st.imports = imports(cx, v),
             "mount" => st.mounts = mounts(cx, v),
             "docker" if !artifact => st.docker = docker(cx, v),
@@ -432,17 +447,19 @@ pub(super) fn parse(
                 .push(format!("{w}: `fromLatest` is not supported yet"));
         }
     }
-    if st.shell.is_some() && st.ansible.is_some() {
+    if st
+        .shell
+        .as_ref()
+        .is_some_and(|s| s.builder_name() == "shell")
+        && st.ansible.is_some()
+    {
         cx.at(
             &doc_loc,
             "can not use shell and ansible builders at the same time!",
         );
     }
-    if let Some(a) = get(doc, "ansible").filter(|_| st.ansible.is_some()) {
-        let w = cx.where_at(&a.referenced);
-        st.unsupported.push(format!(
-            "{w}: `ansible:` is not supported yet (use `shell:`)"
-        ));
+    if st.shell.is_none() {
+        st.shell = ansible_steps;
     }
     let mut seen = BTreeSet::new();
     for m in &st.mounts {

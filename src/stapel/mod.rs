@@ -320,7 +320,7 @@ pub fn generate(
                         .get(*i)
                         .map(|c| c.at.clone())
                         .unwrap_or_default();
-                    (at, format!("shell.{}[{i}]", s.key()))
+                    (at, format!("{}.{}[{i}]", sh.builder_name(), s.key()))
                 })
                 .collect();
             b.steps.insert(b.lines.len(), located);

@@ -268,9 +268,13 @@ git:
   to: /app
   includePaths: ['**/*.php', '*.js', module1]
   excludePaths: ['**/*-dev.*']
+- add: /src/b.js
+  to: /etc/renamed.js
 "#,
     );
     build(d.path());
+    // A single file is copied to `to` itself (werf's docs, werf >= 1.2.11).
+    assert_eq!(sh("stapel-filter/app:latest", "cat /etc/renamed.js"), "b");
     assert_eq!(
         sh(
             "stapel-filter/app:latest",

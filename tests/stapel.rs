@@ -753,3 +753,59 @@ ansible:
         "ls: /never: No such file or directory"
     );
 }
+
+/// `config render --dockerfile IMAGE` prints the generated Dockerfile: one named stage per
+/// werf stage, in werf's order, no daemon needed.
+#[test]
+fn config_render_prints_the_generated_dockerfile() {
+    let d = project(
+        &[("src/a", "a")],
+        r#"project: stapel-render
+configVersion: 1
+---
+artifact: art
+from: BASE
+shell:
+  install: mkdir /out
+---
+image: app
+from: BASE
+git:
+- add: /src
+  to: /app
+import:
+- {artifact: art, add: /out, after: setup}
+shell:
+  beforeInstall: echo 1
+  setup: echo 2
+docker:
+  WORKDIR: /app
+"#,
+    );
+    let out = slipway_in(d.path())
+        .args(["config", "render", "--dockerfile", "app"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stages: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .filter_map(|l| l.rsplit(" AS ").next())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "from",
+            "beforeinstall",
+            "gitarchive",
+            "setup",
+            "importsaftersetup",
+            "dockerinstructions"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("COPY --from=stapel-render/artifact-art:latest [\"/out\", \"/out\"]"),
+        "{text}"
+    );
+}

@@ -374,7 +374,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Promote(_) => "promote",
         Command::PushArchive(_) => "push-archive",
         Command::CiEnv(_) => "ci-env",
-        Command::Config(config::ConfigCommand::Render) => "config render",
+        Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
         Command::Images(_) => "images",

@@ -809,3 +809,84 @@ docker:
         "{text}"
     );
 }
+
+/// §4 test 10 (fresh-build part): a stage's cacheVersion reruns that stage and the ones
+/// after it, not those before; fromCacheVersion reruns everything.
+#[test]
+fn cache_versions_rerun_what_werf_reruns() {
+    let yaml = |install: u32, from: u32| {
+        format!(
+            r#"project: stapel-cachever
+configVersion: 1
+---
+image: app
+from: {}
+fromCacheVersion: "{from}"
+shell:
+  beforeInstall: date +%s%N > /bi
+  install: date +%s%N > /i
+  installCacheVersion: "{install}"
+"#,
+            support::base_image()
+        )
+    };
+    let d = project(&[], &yaml(1, 1));
+    let img = "stapel-cachever/app:latest";
+    build(d.path());
+    let (bi1, i1) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    std::fs::write(d.path().join("werf.yaml"), yaml(2, 1)).expect("werf.yaml");
+    assert_eq!(build(d.path())[0]["skipped"], false);
+    let (bi2, i2) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    assert_eq!(bi1, bi2, "beforeInstall is reused");
+    assert_ne!(i1, i2, "install reran");
+    std::fs::write(d.path().join("werf.yaml"), yaml(2, 2)).expect("werf.yaml");
+    build(d.path());
+    let (bi3, i3) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    assert_ne!(bi2, bi3, "fromCacheVersion reruns beforeInstall");
+    assert_ne!(i2, i3);
+}
+
+/// Every `docker:` key lands in the config; an image list gives several images; the
+/// nameless image works.
+#[test]
+fn docker_keys_image_lists_and_the_nameless_image() {
+    let d = project(
+        &[],
+        r#"project: stapel-docker
+configVersion: 1
+---
+image: [one, two]
+from: BASE
+docker:
+  VOLUME: [/data]
+  EXPOSE: ["8080/tcp", "9090"]
+  LABEL: {team: "a b"}
+  USER: "1001"
+  HEALTHCHECK: --interval=5s CMD true
+  CMD: sleep 1
+---
+image: ~
+from: BASE
+shell:
+  install: echo nameless > /n
+"#,
+    );
+    let built = build(d.path());
+    assert_eq!(built.len(), 3);
+    for img in ["stapel-docker/one:latest", "stapel-docker/two:latest"] {
+        let c = config(img);
+        assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+        assert_eq!(
+            c["ExposedPorts"],
+            serde_json::json!({"8080/tcp": {}, "9090/tcp": {}})
+        );
+        assert_eq!(c["Labels"]["team"], "a b");
+        assert_eq!(c["User"], "1001");
+        assert_eq!(
+            c["Healthcheck"]["Test"],
+            serde_json::json!(["CMD-SHELL", "true"])
+        );
+        assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh", "-c", "sleep 1"]));
+    }
+    assert_eq!(sh("stapel-docker:latest", "cat /n"), "nameless");
+}

@@ -9,6 +9,19 @@ use std::path::Path;
 
 use support::{Registry, skopeo};
 
+/// Text unique to this run: images with the same content signature from an earlier run
+/// would otherwise be reused (skipped) where a test wants a build.
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
 /// A committed git project: `files`, then `werf.yaml` (`BASE` → the test base image).
 fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tmp");
@@ -410,8 +423,9 @@ shell:
 /// rebuilds, one of an unmapped file does not.
 #[test]
 fn rebuild_is_skipped_until_a_mapped_file_changes() {
+    let run = nonce();
     let d = project(
-        &[("app/a", "1"), ("docs/readme", "r")],
+        &[("app/a", "1"), ("app/nonce", &run), ("docs/readme", "r")],
         r#"project: stapel-skip
 configVersion: 1
 ---
@@ -621,11 +635,7 @@ git:
 #[test]
 fn mounts_live_outside_the_image() {
     // A fresh project name per run: build_dir caches outlive the test in the daemon.
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_nanos();
-    let project_name = format!("stapel-mount-{nonce}");
+    let project_name = format!("stapel-mount-{}", nonce());
     let base = "slipway-test/stapel-mount-base:latest";
     let ctx = tempfile::tempdir().expect("tmp");
     support::write_tree(
@@ -814,6 +824,7 @@ docker:
 /// after it, not those before; fromCacheVersion reruns everything.
 #[test]
 fn cache_versions_rerun_what_werf_reruns() {
+    let run = nonce();
     let yaml = |install: u32, from: u32| {
         format!(
             r#"project: stapel-cachever
@@ -821,7 +832,7 @@ configVersion: 1
 ---
 image: app
 from: {}
-fromCacheVersion: "{from}"
+fromCacheVersion: "{run}-{from}"
 shell:
   beforeInstall: date +%s%N > /bi
   install: date +%s%N > /i
@@ -889,4 +900,42 @@ shell:
         assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh", "-c", "sleep 1"]));
     }
     assert_eq!(sh("stapel-docker:latest", "cat /n"), "nameless");
+}
+
+/// examples/stapel (a builder artifact from git sources, a service importing it, shell,
+/// ansible, a build_dir mount) builds and publishes; the published service runs.
+#[test]
+fn the_stapel_example_builds_and_publishes() {
+    let reg = Registry::plain();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stapel");
+    let d = tempfile::tempdir().expect("tmp");
+    for e in walkdir::WalkDir::new(&example) {
+        let e = e.expect("walk");
+        let dest = d.path().join(e.path().strip_prefix(&example).expect("rel"));
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+    support::git(d.path(), &["init", "-q"]);
+    support::git(d.path(), &["add", "-A"]);
+    support::git(d.path(), &["commit", "-qm", "init"]);
+    slipway_in(d.path())
+        .env("BASE_IMAGE", support::base_image())
+        .args(["--images-repo", &format!("{}/demo", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    assert!(skopeo::digest(&reg, "demo/service:v1").is_ok());
+    assert!(skopeo::tags(&reg, "demo/builder").is_empty());
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["run", "--rm", "stapel-demo/service:latest"])
+        .output()
+        .expect("docker run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from the builder artifact"
+    );
 }

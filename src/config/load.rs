@@ -415,7 +415,16 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         if artifact.is_some()
             || doc.contains_key("image") && super::stapel::is_stapel_doc(doc.keys())
         {
-            let Some(nd) = node_doc else { continue };
+            let Some(nd) = node_doc else {
+                let at = artifact.or_else(|| doc.get("image")).map(|v| v.referenced);
+                if let Some(at) = at {
+                    cx.at(
+                        &at,
+                        "this stapel document could not be read key by key (keys must be strings)",
+                    );
+                }
+                continue;
+            };
             // Keys in file order, as werf reports them.
             let mut ordered: Vec<(String, Spanned<super::cleanup::Node>)> =
                 nd.into_iter().collect();

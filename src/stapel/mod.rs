@@ -655,7 +655,13 @@ pub fn signature(
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
     for m in env.mounts_of(img) {
-        field(&mut h, "mount", &format!("{}={:?}", m.to, m.from));
+        // A build_dir's content is the project's (its cache id names the project).
+        let owner = if m.from == MountFrom::BuildDir {
+            env.project.as_str()
+        } else {
+            ""
+        };
+        field(&mut h, "mount", &format!("{}={:?}{owner}", m.to, m.from));
     }
     let sig_of = |name: &str| {
         done.get(&Some(name.to_string()))

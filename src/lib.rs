@@ -25,4 +25,5 @@ pub mod registry;
 pub mod secret;
 pub mod settings;
 pub mod signature;
+pub mod stapel;
 pub mod transfer;

@@ -34,6 +34,8 @@ pub enum SignatureError {
         path: String,
         message: String,
     },
+    #[error("image {image}: {message}")]
+    Stapel { image: String, message: String },
     #[error("image {image}: reading {path}: {cause}")]
     Io {
         image: String,
@@ -470,7 +472,8 @@ pub fn compute(
     let cache = Mutex::new(HashCache::load(cache_file));
     let mut done: BTreeMap<Option<String>, String> = BTreeMap::new();
     // Dependencies first; config validation already rejected cycles.
-    let mut pending: Vec<&ImageConfig> = config.images.iter().collect();
+    let mut pending: Vec<&ImageConfig> = config.nodes().collect();
+    let stapel_env = crate::stapel::Env::new(config);
     while !pending.is_empty() {
         let before = pending.len();
         let mut i = 0;
@@ -481,7 +484,16 @@ pub fn compute(
                 .iter()
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
-                let sig = one(img, &done, &cache, outputs)?;
+                let sig =
+                    match &img.stapel {
+                        Some(_) => crate::stapel::signature(&stapel_env, img, &done).map_err(
+                            |message| SignatureError::Stapel {
+                                image: img.display_name().to_string(),
+                                message,
+                            },
+                        )?,
+                        None => one(img, &done, &cache, outputs)?,
+                    };
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {

@@ -174,13 +174,82 @@ fn bad_files_give_located_errors() {
             "project: demo\nconfigVersion: 1\n---\nimage: a\nsecrets: [{value: v}]\n",
             "werf.yaml:5:10: a `value:` secret needs an `id:`",
         ),
+        // Stapel images and artifacts: werf 1.1's validations, located.
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nshell: {}\n",
-            "werf.yaml:5:1: stapel image directive `from` is not supported",
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nshell: {install: x}\nansible: {install: []}\n",
+            "werf.yaml:4:8: can not use shell and ansible builders at the same time!",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nartifact: x\nfrom: alpine\n",
-            "werf.yaml:4:11: stapel `artifact:` documents are not supported",
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nfromImage: b\n",
+            "werf.yaml:4:8: conflict between `from`, `fromImage` and `fromImageArtifact` directives!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nshell: {install: x}\n",
+            "werf.yaml:4:8: `from: DOCKER_IMAGE`, `fromImage: IMAGE_NAME`, `fromImageArtifact: IMAGE_ARTIFACT_NAME` required!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nartifact: x\nfrom: alpine\ndocker: {WORKDIR: /}\n",
+            "werf.yaml:6:1: `docker` section is not supported for artifact!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nartifact: x\nfrom: alpine\n---\nimage: a\nfrom: alpine\nimport:\n- artifact: x\n  add: /out\n",
+            "werf.yaml:10:3: import[0]: artifact stage is not specified with `before: install|setup` or `after: install|setup` for import!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfromImage: b\n---\nimage: b\nfrom: alpine\nimport: [{image: a, add: /x, after: setup}]\n",
+            "werf.yaml:4:8: infinite loop detected: a -> b -> a",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfromImage: a\n",
+            "cannot use own image name as `fromImage` directive value!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfromImage: nope\n",
+            "werf.yaml:4:8: no such image `nope`!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ndocker:\n  STOPSIGNAL: TERM\n",
+            "werf.yaml:7:3: docker: unknown key `STOPSIGNAL`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- add: /src\n  to: /app\n  inclodePaths: [x]\n",
+            "werf.yaml:9:3: git[0]: unknown key `inclodePaths` (did you mean `includePaths`?)",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- add: src\n  to: /app\n",
+            "werf.yaml:7:8: git[0].add: `add: PATH` absolute path required for import!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- url: https://example.com/x.git\n  to: /app\n",
+            "werf.yaml:7:8: git[0]: remote git mappings (`url:`) are not supported yet",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nfromLatest: true\n",
+            "werf.yaml:6:13: `fromLatest: true` puts the registry's current digest",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ndockerfile: Dockerfile\n",
+            "werf.yaml:6:1: unknown key `dockerfile` here: it belongs to Dockerfile images",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- {add: /, to: /}\n- {add: /x, to: /}\n",
+            "werf.yaml:4:8: Conflict between imports!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nmount:\n- {from: build_dir, fromPath: /x, to: /c}\n",
+            "cannot use `from: build_dir` and `fromPath: /x` at the same time for mount!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    apt:\n      name: [curl]\n",
+            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module or key `apt` is not supported yet (modules: shell, command, raw, copy, file, debug); use `shell:`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - shell: make\n    when: x\n",
+            "werf.yaml:9:5: ansible.install[0]: task keyword `when` is not supported; use `shell:`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\n---\nartifact: a\nfrom: alpine\n",
+            "werf.yaml:7:11: conflict between image and artifact names!",
         ),
         (
             "project: demo\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {branch: /(/}\n",
@@ -795,4 +864,45 @@ fn files_may_use_parent_paths_inside_the_git_work_tree() {
         err.to_string().contains("outside the project directory"),
         "{err}"
     );
+}
+
+#[test]
+fn stapel_documents_load_into_the_model() {
+    use slipway::config::stapel::{Base, DockerCommand, ImportPosition, UserStage};
+    let cfg = load(
+        "project: demo\nconfigVersion: 1\n---\nartifact: my art\nfrom: alpine:3\nshell:\n  install: make\n---\nimage: [a, b]\nfrom: alpine:3\nfromCacheVersion: 0755\ngit:\n- to: /app\n  excludePaths: werf.yaml\n- add: /assets/\n  to: /app/static\n  owner: app\nshell:\n  beforeInstall: echo one\n  setup:\n  - echo a\n  - |\n    echo b\n    echo c\n  cacheVersion: 2\nimport:\n- artifact: my art\n  add: /out/bin\n  before: setup\ndocker:\n  ENV: {B: x y}\n  ENTRYPOINT: [/bin/echo]\n  CMD: sleep 1\n---\nimage: c\nfromImage: a\n",
+    )
+    .expect("loads");
+    let names: Vec<_> = cfg.images.iter().map(|i| i.display_name()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(cfg.artifacts.len(), 1);
+    assert!(cfg.artifacts[0].is_artifact());
+    let a = cfg.images[0].stapel.as_ref().expect("stapel");
+    assert_eq!(a.base, Base::From("alpine:3".into()));
+    // yaml.v2 keeps the text; the YAML 1.1 octal reading gives 493 here.
+    assert!(a.from_cache_version.is_some());
+    assert_eq!(a.git[0].add, "/");
+    // werf's auto-exclude: the nested mapping's region is left out of the outer one.
+    assert_eq!(a.git[0].exclude_paths, ["werf.yaml", "static"]);
+    assert_eq!(a.git[1].add, "/assets");
+    assert_eq!(a.git[1].owner.as_deref(), Some("app"));
+    let sh = a.shell.as_ref().expect("shell");
+    assert_eq!(sh.stage(UserStage::Setup).len(), 2);
+    assert_eq!(sh.stage(UserStage::Setup)[1].text, "echo b\necho c\n");
+    assert!(
+        sh.has_stage(UserStage::Install),
+        "cacheVersion brings every stage"
+    );
+    assert_eq!(a.imports[0].to, "/out/bin");
+    assert_eq!(a.imports[0].position, ImportPosition::BeforeSetup);
+    let d = a.docker.as_ref().expect("docker");
+    assert_eq!(d.env["B"], "x y");
+    assert_eq!(
+        d.entrypoint,
+        Some(DockerCommand::Exec(vec!["/bin/echo".into()]))
+    );
+    assert_eq!(d.cmd, Some(DockerCommand::Shell("sleep 1".into())));
+    // Sources are build dependencies.
+    assert_eq!(cfg.images[0].dependencies[0].image, "my art");
+    assert_eq!(cfg.images[2].dependencies[0].image, "a");
 }

@@ -27,7 +27,7 @@ fn committed_schema_is_current() {
 fn examples_and_bad_documents_against_the_schema() {
     let schema = slipway::config::schema::schema();
     let validator = jsonschema::validator_for(&schema).expect("valid schema");
-    for project in ["shop", "hello"] {
+    for project in ["shop", "hello", "stapel"] {
         let settings = Settings {
             dir: Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("examples")

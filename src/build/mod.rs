@@ -52,6 +52,10 @@ pub enum BuildError {
         what: &'static str,
         why: String,
     },
+    #[error(
+        "image {image} is a stapel image, which Slipway builds with BuildKit only, and BuildKit is not used: {why}"
+    )]
+    StapelNeedsBuildKit { image: String, why: String },
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
     #[error(transparent)]
@@ -255,6 +259,27 @@ pub fn selection<'a>(
         .collect())
 }
 
+/// What `build` builds for `names`: the selection plus every image and artifact it
+/// depends on (artifacts are built, never returned), in file order.
+fn build_selection<'a>(
+    config: &'a Config,
+    names: &[String],
+) -> Result<Vec<&'a ImageConfig>, BuildError> {
+    let roots = selection(config, names)?;
+    let mut want: Vec<Option<String>> = Vec::new();
+    let mut stack: Vec<Option<String>> = roots.iter().map(|i| i.name.clone()).collect();
+    while let Some(k) = stack.pop() {
+        if want.contains(&k) {
+            continue;
+        }
+        if let Some(node) = config.node(k.as_deref()) {
+            stack.extend(node.dependencies.iter().map(|d| Some(d.image.clone())));
+        }
+        want.push(k);
+    }
+    Ok(config.nodes().filter(|i| want.contains(&i.name)).collect())
+}
+
 /// A local image built by Slipway with this signature, if any.
 pub async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
     let mut filters = HashMap::new();
@@ -299,10 +324,19 @@ pub async fn build(
     signatures: &BTreeMap<Option<String>, String>,
     opts: BuildOptions,
 ) -> Result<Vec<BuiltImage>, BuildError> {
-    let selected: Vec<ImageConfig> = selection(config, &opts.images)?
+    let selected: Vec<ImageConfig> = build_selection(config, &opts.images)?
         .into_iter()
         .cloned()
         .collect();
+    // A stapel directive not built yet fails here, before anything is built.
+    for img in &selected {
+        if let Some(u) = img.stapel.as_ref().and_then(|s| s.unsupported.first()) {
+            return Err(BuildError::Failed {
+                image: img.display_name().to_string(),
+                message: u.clone(),
+            });
+        }
+    }
     // Decide the builder and read every secret before anything is built.
     let buildkit: Result<Endpoint, String> = match opts.buildkit {
         BuildKitMode::Off => Err("--buildkit=off".into()),
@@ -353,6 +387,13 @@ pub async fn build(
             },
         );
     }
+    if let (Err(why), Some(img)) = (&buildkit, selected.iter().find(|i| i.stapel.is_some())) {
+        return Err(BuildError::StapelNeedsBuildKit {
+            image: img.display_name().to_string(),
+            why: why.clone(),
+        });
+    }
+    let stapel_env = Arc::new(crate::stapel::Env::new(config));
     let buildkit = buildkit.ok();
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
     let mut digests: BTreeMap<Option<String>, String> = BTreeMap::new();
@@ -417,6 +458,7 @@ pub async fn build(
                 buildkit: buildkit.clone(),
                 session: session_data.get(&img.name).cloned().unwrap_or_default(),
                 podman,
+                stapel: img.stapel.is_some().then(|| stapel_env.clone()),
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -474,6 +516,7 @@ pub async fn build(
     }
     Ok(selected
         .iter()
+        .filter(|i| !i.is_artifact())
         .filter_map(|i| done.remove(&i.name))
         .collect())
 }
@@ -503,6 +546,8 @@ struct How {
     /// `--label`s, and tags what it got to even when a step fails: the signature label is
     /// then added only after a successful build, so no half-built image ever looks done.
     podman: bool,
+    /// A stapel image or artifact: its Dockerfile and context are generated.
+    stapel: Option<Arc<crate::stapel::Env>>,
 }
 
 async fn build_one(
@@ -521,7 +566,7 @@ async fn build_one(
     };
     let name = img.display_name().to_string();
     let emit = |e: Event| (opts.on_event)(&e);
-    let local = local_tag(project, img.name.as_deref());
+    let local = crate::stapel::node_tag(project, img);
     let fail = |message: String| BuildError::Failed {
         image: name.clone(),
         message,
@@ -555,40 +600,75 @@ async fn build_one(
         image: name.clone(),
     });
 
-    let entries = context::walk(&img.context_dir, &img.context_add_files, &opts.outputs).map_err(
-        |source| BuildError::Context {
-            image: name.clone(),
-            source,
-        },
-    )?;
-    // A Dockerfile outside the context goes in under a generated name.
-    let (dockerfile_name, extra_files) = match img.dockerfile_path.strip_prefix(&img.context_dir) {
-        Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),
-        Err(_) => {
-            let data = std::fs::read(&img.dockerfile_path)
-                .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;
+    let (rx, writer, dockerfile_name, dockerfile_text, podman_secrets, generated) =
+        if let Some(env) = &how.stapel {
+            let base_user = stapel_base_user(docker, env, img).await.map_err(fail)?;
+            let g = crate::stapel::generate(env, img, base_user.as_deref()).map_err(fail)?;
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            let data = g.context.clone();
+            let writer = tokio::task::spawn_blocking(move || {
+                for chunk in data.chunks(256 * 1024) {
+                    if tx
+                        .blocking_send(bytes::Bytes::copy_from_slice(chunk))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            });
             (
-                ".slipway.Dockerfile".to_string(),
-                vec![(".slipway.Dockerfile".to_string(), data)],
+                rx,
+                writer,
+                crate::stapel::DOCKERFILE.to_string(),
+                g.dockerfile.clone(),
+                Vec::new(),
+                Some(g),
             )
-        }
-    };
-    let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
-    let mut extra_files = extra_files;
-    let mut podman_secrets: Vec<(String, String)> = Vec::new();
-    if how.buildkit.is_none() && how.podman {
-        // Podman moves these files out of the context before building (never in the image).
-        let salt = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        for (k, (id, value)) in how.session.secrets.iter().enumerate() {
-            let file = format!(".slipway-secret-{salt}-{k}");
-            extra_files.push((file.clone(), value.to_vec()));
-            podman_secrets.push((id.to_string(), file));
-        }
-    }
-    let (rx, writer) = context::stream_tar(entries, extra_files);
+        } else {
+            let entries = context::walk(&img.context_dir, &img.context_add_files, &opts.outputs)
+                .map_err(|source| BuildError::Context {
+                    image: name.clone(),
+                    source,
+                })?;
+            // A Dockerfile outside the context goes in under a generated name.
+            let (dockerfile_name, extra_files) =
+                match img.dockerfile_path.strip_prefix(&img.context_dir) {
+                    Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),
+                    Err(_) => {
+                        let data = std::fs::read(&img.dockerfile_path)
+                            .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;
+                        (
+                            ".slipway.Dockerfile".to_string(),
+                            vec![(".slipway.Dockerfile".to_string(), data)],
+                        )
+                    }
+                };
+            let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
+            let mut extra_files = extra_files;
+            let mut podman_secrets: Vec<(String, String)> = Vec::new();
+            if how.buildkit.is_none() && how.podman {
+                // Podman moves these files out of the context before building (never in the image).
+                let salt = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                for (k, (id, value)) in how.session.secrets.iter().enumerate() {
+                    let file = format!(".slipway-secret-{salt}-{k}");
+                    extra_files.push((file.clone(), value.to_vec()));
+                    podman_secrets.push((id.to_string(), file));
+                }
+            }
+            let (rx, writer) = context::stream_tar(entries, extra_files);
+            (
+                rx,
+                writer,
+                dockerfile_name,
+                dockerfile_text,
+                podman_secrets,
+                None,
+            )
+        };
     let body = tokio_stream_of(rx);
 
     let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
@@ -683,11 +763,17 @@ async fn build_one(
     let image_id = match ran.map_err(fail)? {
         Ok(id) => id,
         Err(f) => {
-            let at = f
-                .line
-                .or_else(|| dockerfile::parse_error_line(&f.message))
-                .map(|l| format!("{}:{l}: ", img.dockerfile))
-                .unwrap_or_default();
+            let stapel_at = generated
+                .as_ref()
+                .and_then(|g| crate::stapel::locate_failure(g, f.line, &last_lines));
+            let at = match stapel_at {
+                Some(at) => format!("{at}: "),
+                None => f
+                    .line
+                    .or_else(|| dockerfile::parse_error_line(&f.message))
+                    .map(|l| format!("{}:{l}: ", dockerfile_label(img)))
+                    .unwrap_or_default(),
+            };
             let step = if f.step.is_empty() {
                 String::new()
             } else {
@@ -755,6 +841,64 @@ async fn build_one(
         local_tag: local,
         builder,
     })
+}
+
+/// Where a failed Dockerfile line is: the Dockerfile, or a stapel image's generated one.
+fn dockerfile_label(img: &ImageConfig) -> &str {
+    if img.stapel.is_some() {
+        crate::stapel::DOCKERFILE
+    } else {
+        &img.dockerfile
+    }
+}
+
+/// The USER of a stapel node's base image (steps run as root; it is restored at the
+/// end): a `fromImage` source is in the daemon already, a `from:` image is pulled when
+/// the daemon does not have it.
+async fn stapel_base_user(
+    docker: &Docker,
+    env: &crate::stapel::Env,
+    img: &ImageConfig,
+) -> Result<Option<String>, String> {
+    use crate::config::stapel::Base;
+    let Some(st) = &img.stapel else {
+        return Ok(None);
+    };
+    let reference = match &st.base {
+        Base::From(b) => b.clone(),
+        Base::Image(n) | Base::Artifact(n) => env
+            .tags
+            .get(n)
+            .cloned()
+            .ok_or_else(|| format!("unknown image or artifact {n:?}"))?,
+    };
+    let inspected = match docker.inspect_image(&reference).await {
+        Ok(i) => i,
+        Err(_) => {
+            let (repo, tag) = match reference.rsplit_once(':') {
+                Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+                _ => (reference.clone(), "latest".to_string()),
+            };
+            let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+                .from_image(&repo)
+                .tag(&tag)
+                .build();
+            let mut pull = docker.create_image(Some(opts), None, None);
+            while let Some(item) = pull.next().await {
+                item.map_err(|e| {
+                    format!("base image {reference} is not in the daemon and cannot be pulled: {e}")
+                })?;
+            }
+            docker
+                .inspect_image(&reference)
+                .await
+                .map_err(|e| format!("base image {reference}: {e}"))?
+        }
+    };
+    Ok(inspected
+        .config
+        .and_then(|c| c.user)
+        .filter(|u| !u.is_empty()))
 }
 
 /// Credentials for the registries of the Dockerfile's `FROM` images (after `ARG`

@@ -142,6 +142,11 @@ pub struct GlobalArgs {
     /// [default: whichever file exists; an error when both do and differ].
     #[arg(long, global = true, value_name = "1.1|2")]
     pub werf_version: Option<crate::settings::WerfVersion>,
+    /// Image with bash at /.werf/stapel/embedded/bin/bash (and rm) that runs stapel images'
+    /// steps, as werf's stapel image does [default: $WERF_STAPEL_IMAGE_NAME:$WERF_STAPEL_IMAGE_VERSION,
+    /// else registry.werf.io/werf/werf-stapel:0.6.1].
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub stapel_toolbox: Option<String>,
     #[command(flatten)]
     pub werf_ignored: werf_compat::IgnoredGlobal,
 }
@@ -246,6 +251,11 @@ impl GlobalArgs {
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
             registry_password: self.registry_password.clone(),
             werf_version: self.werf_version,
+            stapel_toolbox: self
+                .stapel_toolbox
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(host_env::werf_stapel_image),
         })
     }
 
@@ -365,7 +375,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Promote(_) => "promote",
         Command::PushArchive(_) => "push-archive",
         Command::CiEnv(_) => "ci-env",
-        Command::Config(config::ConfigCommand::Render) => "config render",
+        Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
         Command::Images(_) => "images",

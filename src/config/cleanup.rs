@@ -17,18 +17,18 @@ pub(super) enum Node {
     Null,
     Bool(bool),
     Int(i64),
-    Float,
+    Float(f64),
     Str(String),
     Seq(Vec<Spanned<Node>>),
     Map(Vec<(String, Spanned<Node>)>),
 }
 
 impl Node {
-    fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Node::Null => "null",
             Node::Bool(_) => "a boolean",
-            Node::Int(_) | Node::Float => "a number",
+            Node::Int(_) | Node::Float(_) => "a number",
             Node::Str(_) => "a string",
             Node::Seq(_) => "a list",
             Node::Map(_) => "a mapping",
@@ -50,10 +50,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
         Ok(Node::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(i64::try_from(v).map_or(Node::Float, Node::Int))
+        Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Float)
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Node, E> {
         Ok(Node::Str(v.to_string()))
@@ -385,7 +385,12 @@ fn boolean(cx: &mut Ctx<'_>, v: &Spanned<Node>, path: &str) -> bool {
     }
 }
 
-fn unknown_keys(cx: &mut Ctx<'_>, m: &[(String, Spanned<Node>)], known: &[&str], path: &str) {
+pub(super) fn unknown_keys(
+    cx: &mut Ctx<'_>,
+    m: &[(String, Spanned<Node>)],
+    known: &[&str],
+    path: &str,
+) {
     for (k, v) in m {
         if !known.contains(&k.as_str()) {
             let loc = key_location(cx, k, v.referenced);
@@ -397,7 +402,7 @@ fn unknown_keys(cx: &mut Ctx<'_>, m: &[(String, Spanned<Node>)], known: &[&str],
 
 /// The `key:` position: on the value's line, or the nearest line above it (a block value
 /// starts on the next line).
-fn key_location(cx: &Ctx<'_>, key: &str, value: Location) -> (usize, usize) {
+pub(super) fn key_location(cx: &Ctx<'_>, key: &str, value: Location) -> (usize, usize) {
     let line = value.line() as usize;
     let lines: Vec<&str> = cx.rendered_text().lines().collect();
     let needle = format!("{key}:");

@@ -208,7 +208,10 @@ fn display_name(path: &Path, dir: &Path) -> String {
 /// Find, render, parse and validate. Touches nothing but the files it reads.
 pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     let rendered = render_config(settings)?;
-    let cfg = parse(&rendered)?;
+    let mut cfg = parse(&rendered)?;
+    if let Some(t) = &settings.stapel_toolbox {
+        cfg.stapel_toolbox = t.clone();
+    }
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -218,20 +221,6 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
 type Doc = BTreeMap<String, Spanned<Json>>;
 
 use super::schema::{image_keys, meta_keys};
-
-const STAPEL_KEYS: &[&str] = &[
-    "from",
-    "fromImage",
-    "fromArtifact",
-    "shell",
-    "ansible",
-    "git",
-    "import",
-    "mount",
-    "docker",
-    "fromLatest",
-    "fromCacheVersion",
-];
 
 pub(super) struct Ctx<'a> {
     file: String,
@@ -252,6 +241,13 @@ impl Ctx<'_> {
     pub(super) fn at_pos(&mut self, line: usize, col: usize, message: impl Into<String>) {
         let e = self.located(line, col, message.into());
         self.errors.push(e);
+    }
+
+    /// `FILE:LINE:COL` of a rendered position, traced back to what the user wrote (kept in
+    /// the model for problems found later, at build time).
+    pub(super) fn where_at(&self, loc: &serde_saphyr::Location) -> String {
+        let e = self.located(loc.line() as usize, loc.column() as usize, String::new());
+        format!("{}:{}:{}", e.file, e.line, e.col)
     }
 
     /// A located warning: accepted, but the user should know.
@@ -319,7 +315,7 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
     let mut opts = serde_saphyr::Options::default();
     opts.legacy_octal_numbers = true;
     let docs: Vec<Option<Doc>> =
-        match serde_saphyr::from_multiple_with_options(&rendered.text, opts) {
+        match serde_saphyr::from_multiple_with_options(&rendered.text, opts.clone()) {
             Ok(d) => d,
             Err(e) => {
                 let msg = e.to_string();
@@ -336,6 +332,13 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                 return Err(ConfigErrors(cx.errors));
             }
         };
+    // The same documents again as trees whose every node keeps its position (stapel
+    // documents are validated key by key, at any depth).
+    type NodeDoc = BTreeMap<String, Spanned<super::cleanup::Node>>;
+    let node_docs: Vec<Option<NodeDoc>> =
+        serde_saphyr::from_multiple_with_options(&rendered.text, opts).unwrap_or_default();
+    let mut node_docs = node_docs.into_iter().flatten().filter(|d| !d.is_empty());
+    node_docs.next();
     let mut docs = docs.into_iter().flatten().filter(|d| !d.is_empty());
     let Some(meta) = docs.next() else {
         return Err(plain(
@@ -400,9 +403,60 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
 
     let mut images: Vec<ImageConfig> = Vec::new();
     let mut locs: Vec<serde_saphyr::Location> = Vec::new();
+    let mut artifacts: Vec<ImageConfig> = Vec::new();
+    let mut artifact_locs: Vec<serde_saphyr::Location> = Vec::new();
     for doc in docs {
-        if let Some(a) = doc.get("artifact") {
-            cx.at(&a.referenced, "stapel `artifact:` documents are not supported: Slipway builds Dockerfile images only");
+        let node_doc = node_docs.next();
+        let artifact = doc.get("artifact");
+        if let (Some(_), Some(i)) = (artifact, doc.get("image")) {
+            cx.at(&i.referenced, "unknown doc type: one and only one of `image: NAME` or `artifact: NAME` non-empty name required!");
+            continue;
+        }
+        if artifact.is_some()
+            || doc.contains_key("image") && super::stapel::is_stapel_doc(doc.keys())
+        {
+            let Some(nd) = node_doc else {
+                let at = artifact.or_else(|| doc.get("image")).map(|v| v.referenced);
+                if let Some(at) = at {
+                    cx.at(
+                        &at,
+                        "this stapel document could not be read key by key (keys must be strings)",
+                    );
+                }
+                continue;
+            };
+            // Keys in file order, as werf reports them.
+            let mut ordered: Vec<(String, Spanned<super::cleanup::Node>)> =
+                nd.into_iter().collect();
+            ordered.sort_by_key(|(_, v)| (v.referenced.line(), v.referenced.column()));
+            let is_artifact = artifact.is_some();
+            let Some(name_v) = artifact.or_else(|| doc.get("image")) else {
+                continue;
+            };
+            let Some((names, st)) = super::stapel::parse(&mut cx, &ordered, is_artifact) else {
+                continue;
+            };
+            for name in names {
+                if is_artifact {
+                    artifact_locs.push(name_v.referenced);
+                    artifacts.push(super::stapel::node(&rendered.dir, name, st.clone()));
+                    continue;
+                }
+                if let Some(n) = &name {
+                    check_image_name(&mut cx, &name_v.referenced, n);
+                }
+                if images.iter().any(|i| i.name == name) {
+                    match &name {
+                        Some(n) => cx.at(&name_v.referenced, format!("duplicate image name {n:?}")),
+                        None => cx.at(
+                            &name_v.referenced,
+                            "more than one nameless image (`image: ~`)",
+                        ),
+                    }
+                }
+                locs.push(name_v.referenced);
+                images.push(super::stapel::node(&rendered.dir, name, st.clone()));
+            }
             continue;
         }
         let Some(name_v) = doc.get("image") else {
@@ -432,7 +486,13 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
             images.push(img);
         }
     }
-    check_dependencies(&mut cx, &images, &locs);
+    super::stapel::check_relations(&mut cx, &mut images, &locs, &mut artifacts, &artifact_locs);
+    if cx.errors.is_empty() {
+        let all: Vec<ImageConfig> = images.iter().chain(&artifacts).cloned().collect();
+        let all_locs: Vec<serde_saphyr::Location> =
+            locs.iter().chain(&artifact_locs).copied().collect();
+        check_dependencies(&mut cx, &all, &all_locs);
+    }
 
     if !cx.errors.is_empty() {
         cx.errors.sort_by_key(|e| (e.line, e.col));
@@ -448,6 +508,8 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
         cleanup,
         extra,
         images,
+        artifacts,
+        stapel_toolbox: super::stapel::DEFAULT_TOOLBOX.to_string(),
     })
 }
 
@@ -720,8 +782,8 @@ fn parse_image_directives(
         staged: false,
         secrets: Vec::new(),
         labels: BTreeMap::new(),
+        stapel: None,
     };
-    let mut stapel = false;
     let mut dockerfile_loc = None;
     let mut context_loc = None;
     for (k, v) in doc {
@@ -766,12 +828,6 @@ fn parse_image_directives(
                 );
             }
             "secrets" => img.secrets = parse_secrets(cx, v),
-            k if STAPEL_KEYS.contains(&k) => {
-                if !stapel {
-                    cx.key(v, k, format!("stapel image directive `{k}` is not supported: Slipway builds Dockerfile images only (use `dockerfile:`)"));
-                }
-                stapel = true;
-            }
             other => cx.key(v, other, unknown_key_message(other, image_keys())),
         }
     }
@@ -790,31 +846,29 @@ fn parse_image_directives(
     if let Some(p) = resolve_dockerfile(cx, &dockerfile_at, &img) {
         img.dockerfile_path = p;
     }
-    if !stapel {
-        if !img.context_dir.is_dir() {
-            let loc = context_loc.unwrap_or(name_v.referenced);
-            cx.at(
-                &loc,
-                format!("context directory {:?} does not exist", img.context),
-            );
-        } else if !img.dockerfile_path.is_file() {
-            let loc = dockerfile_loc.unwrap_or(name_v.referenced);
-            let in_project = inside(&dir, &dir, &img.dockerfile)
-                .filter(|p| *p != img.dockerfile_path && cx.rendered.werf_version.is_none());
-            let also = in_project
-                .map(|p| format!(" or {}", display_name(&p, &dir)))
-                .unwrap_or_default();
-            cx.at(
-                &loc,
-                format!(
-                    "Dockerfile {:?} not found (looked for {}{also})",
-                    img.dockerfile,
-                    display_name(&img.dockerfile_path, &dir)
-                ),
-            );
-        }
+    if !img.context_dir.is_dir() {
+        let loc = context_loc.unwrap_or(name_v.referenced);
+        cx.at(
+            &loc,
+            format!("context directory {:?} does not exist", img.context),
+        );
+    } else if !img.dockerfile_path.is_file() {
+        let loc = dockerfile_loc.unwrap_or(name_v.referenced);
+        let in_project = inside(&dir, &dir, &img.dockerfile)
+            .filter(|p| *p != img.dockerfile_path && cx.rendered.werf_version.is_none());
+        let also = in_project
+            .map(|p| format!(" or {}", display_name(&p, &dir)))
+            .unwrap_or_default();
+        cx.at(
+            &loc,
+            format!(
+                "Dockerfile {:?} not found (looked for {}{also})",
+                img.dockerfile,
+                display_name(&img.dockerfile_path, &dir)
+            ),
+        );
     }
-    (!stapel).then_some(img)
+    Some(img)
 }
 
 /// Where `dockerfile:` is. werf 1.1 reads it relative to the project directory, werf ≥ 1.2

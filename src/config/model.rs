@@ -22,8 +22,13 @@ pub struct Config {
     pub cleanup: CleanupConfig,
     /// Sections accepted and preserved as they are (`build`, `deploy`, `gitWorktree`).
     pub extra: BTreeMap<String, serde_json::Value>,
-    /// Image documents in file order.
+    /// Image documents in file order (Dockerfile and stapel images; what is published).
     pub images: Vec<ImageConfig>,
+    /// Stapel `artifact:` documents in file order: built when an image needs them, never
+    /// published.
+    pub artifacts: Vec<ImageConfig>,
+    /// The image mounted at `/.werf/stapel` while stapel steps run (`--stapel-toolbox`).
+    pub stapel_toolbox: String,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors.
     #[serde(skip)]
@@ -34,6 +39,17 @@ impl Config {
     /// The image named `name` (`None` = the nameless image).
     pub fn image(&self, name: Option<&str>) -> Option<&ImageConfig> {
         self.images.iter().find(|i| i.name.as_deref() == name)
+    }
+
+    /// An image or an artifact (what the build graph holds).
+    pub fn node(&self, name: Option<&str>) -> Option<&ImageConfig> {
+        self.image(name)
+            .or_else(|| self.artifacts.iter().find(|i| i.name.as_deref() == name))
+    }
+
+    /// Images, then artifacts.
+    pub fn nodes(&self) -> impl Iterator<Item = &ImageConfig> {
+        self.images.iter().chain(&self.artifacts)
     }
 }
 
@@ -64,9 +80,17 @@ pub struct ImageConfig {
     pub staged: bool,
     pub secrets: Vec<Secret>,
     pub labels: BTreeMap<String, String>,
+    /// A stapel image or artifact (`from:`, `git:`, `shell:` … instead of a Dockerfile);
+    /// its sources are also listed in `dependencies` (without imports) for the build graph.
+    pub stapel: Option<Box<super::stapel::Stapel>>,
 }
 
 impl ImageConfig {
+    /// A stapel `artifact:` (never published).
+    pub fn is_artifact(&self) -> bool {
+        self.stapel.as_ref().is_some_and(|s| s.artifact)
+    }
+
     /// Name for messages: the image name, or `~` for the nameless image.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or("~")

@@ -183,6 +183,187 @@ enum Secret {
     Value { value: String, id: String },
 }
 
+/// A stapel `image:` document (werf's own builder: no Dockerfile).
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelImage {
+    /// Image name, a list of names (several images with the same directives), or `~`.
+    image: Option<StringOrList>,
+    #[serde(flatten)]
+    base: StapelBase,
+    /// Image config applied last (not visible to the image's own build steps).
+    docker: Option<StapelDocker>,
+}
+
+/// A stapel `artifact:` document: built when an image imports from it, never published.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelArtifact {
+    /// Artifact name (any text).
+    artifact: String,
+    #[serde(flatten)]
+    base: StapelBase,
+}
+
+/// What stapel images and artifacts share.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct StapelBase {
+    /// Base image `NAME[:TAG]`. One of `from`, `fromImage`, `fromImageArtifact`.
+    from: Option<String>,
+    /// Another image of this werf.yaml (stapel or Dockerfile) as the base.
+    from_image: Option<String>,
+    /// An artifact of this werf.yaml as the base.
+    from_image_artifact: Option<String>,
+    /// Use the registry's current digest of `from` (needs the admission key below).
+    from_latest: Option<bool>,
+    /// werf's admission that `fromLatest` breaks reproducibility.
+    hereby_i_admit_that_from_latest_might_break_reproducibility: Option<bool>,
+    /// Changes the signature (rebuilds everything) without changing the content.
+    from_cache_version: Option<ScalarText>,
+    /// Files of the project's git repository (HEAD commit) put into the image.
+    git: Option<Vec<StapelGit>>,
+    /// Shell commands per stage.
+    shell: Option<StapelShell>,
+    /// Ansible tasks per stage (not with `shell`).
+    ansible: Option<StapelAnsible>,
+    /// Files copied from other images or artifacts.
+    import: Option<Vec<StapelImport>>,
+    /// Directories mounted while the steps run, never part of the image.
+    mount: Option<Vec<StapelMount>>,
+    /// One layer per command (same content).
+    as_layers: Option<bool>,
+}
+
+/// A string as written; numbers are taken as their text (`2`, `0755`).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ScalarText {
+    Text(String),
+    Number(f64),
+}
+
+/// A `git:` mapping.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelGit {
+    /// Remote repository (not supported yet).
+    url: Option<String>,
+    branch: Option<String>,
+    tag: Option<String>,
+    commit: Option<String>,
+    /// Absolute path in the repository (default `/`).
+    add: Option<String>,
+    /// Absolute path in the image.
+    to: String,
+    /// Globs relative to `add`: only matching files.
+    include_paths: Option<StringOrList>,
+    /// Globs relative to `add`: files left out.
+    exclude_paths: Option<StringOrList>,
+    owner: Option<String>,
+    group: Option<String>,
+    /// Globs whose files' changes rebuild a stage.
+    stage_dependencies: Option<StapelStageDependencies>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelStageDependencies {
+    install: Option<StringOrList>,
+    before_setup: Option<StringOrList>,
+    setup: Option<StringOrList>,
+}
+
+/// `shell:`: each stage one command or a list.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelShell {
+    before_install: Option<StringOrList>,
+    install: Option<StringOrList>,
+    before_setup: Option<StringOrList>,
+    setup: Option<StringOrList>,
+    cache_version: Option<ScalarText>,
+    before_install_cache_version: Option<ScalarText>,
+    install_cache_version: Option<ScalarText>,
+    before_setup_cache_version: Option<ScalarText>,
+    setup_cache_version: Option<ScalarText>,
+}
+
+/// `ansible:`: each stage a list of tasks.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelAnsible {
+    before_install: Option<Vec<serde_json::Value>>,
+    install: Option<Vec<serde_json::Value>>,
+    before_setup: Option<Vec<serde_json::Value>>,
+    setup: Option<Vec<serde_json::Value>>,
+    cache_version: Option<ScalarText>,
+    before_install_cache_version: Option<ScalarText>,
+    install_cache_version: Option<ScalarText>,
+    before_setup_cache_version: Option<ScalarText>,
+    setup_cache_version: Option<ScalarText>,
+}
+
+/// An `import:` entry: `image` or `artifact`, and `before` or `after`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelImport {
+    image: Option<String>,
+    artifact: Option<String>,
+    /// Absolute path in the source.
+    add: String,
+    /// Absolute path in this image (default `add`).
+    to: Option<String>,
+    /// `install` or `setup`.
+    before: Option<String>,
+    /// `install` or `setup`.
+    after: Option<String>,
+    /// The source's stage to copy from.
+    stage: Option<String>,
+    include_paths: Option<StringOrList>,
+    exclude_paths: Option<StringOrList>,
+    owner: Option<String>,
+    group: Option<String>,
+}
+
+/// A `mount:` entry: `from: build_dir|tmp_dir` or `fromPath: PATH`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelMount {
+    from: Option<String>,
+    from_path: Option<String>,
+    /// Absolute path in the build container.
+    to: String,
+}
+
+/// `docker:` of a stapel image.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code, non_snake_case)]
+struct StapelDocker {
+    VOLUME: Option<StringOrList>,
+    EXPOSE: Option<StringOrList>,
+    ENV: Option<BTreeMap<String, serde_json::Value>>,
+    LABEL: Option<BTreeMap<String, serde_json::Value>>,
+    /// A string (shell form) or a list (exec form).
+    ENTRYPOINT: Option<StringOrList>,
+    /// A string (shell form) or a list (exec form).
+    CMD: Option<StringOrList>,
+    WORKDIR: Option<String>,
+    USER: Option<String>,
+    HEALTHCHECK: Option<String>,
+}
+
 /// The keys a type's schema allows, in schema order. Leaked once per process so the
 /// loader can hold them as `&'static str` like any key list.
 fn keys_of(schema: schemars::Schema) -> Vec<&'static str> {
@@ -239,15 +420,64 @@ keys_fn!(
     Limit
 );
 
+keys_fn!(
+    /// Keys of a stapel image document.
+    stapel_image_keys,
+    StapelImage
+);
+keys_fn!(
+    /// Keys of a stapel artifact document.
+    stapel_artifact_keys,
+    StapelArtifact
+);
+keys_fn!(
+    /// Keys of a `git:` mapping.
+    stapel_git_keys,
+    StapelGit
+);
+keys_fn!(
+    /// Keys of `stageDependencies:`.
+    stapel_stage_dependencies_keys,
+    StapelStageDependencies
+);
+keys_fn!(
+    /// Keys of `shell:`.
+    stapel_shell_keys,
+    StapelShell
+);
+keys_fn!(
+    /// Keys of `ansible:`.
+    stapel_ansible_keys,
+    StapelAnsible
+);
+keys_fn!(
+    /// Keys of an `import:` entry.
+    stapel_import_keys,
+    StapelImport
+);
+keys_fn!(
+    /// Keys of a `mount:` entry.
+    stapel_mount_keys,
+    StapelMount
+);
+keys_fn!(
+    /// Keys of `docker:`.
+    stapel_docker_keys,
+    StapelDocker
+);
+
 /// The schema of one werf.yaml document: the meta document or an image document.
 pub fn schema() -> serde_json::Value {
     #[derive(JsonSchema)]
     #[serde(untagged)]
     #[allow(dead_code, clippy::large_enum_variant)]
-    /// A werf.yaml document (Slipway reads Dockerfile images).
+    /// A werf.yaml document: the meta document, a Dockerfile image, a stapel image or a
+    /// stapel artifact.
     enum Document {
         Meta(Meta),
         Image(Image),
+        StapelImage(StapelImage),
+        StapelArtifact(StapelArtifact),
     }
     let mut v = serde_json::to_value(schemars::schema_for!(Document)).unwrap_or_default();
     v["title"] = "werf.yaml (Slipway)".into();

@@ -105,3 +105,19 @@ pub fn ssh_auth_sock() -> Option<&'static str> {
 pub fn docker_buildkit() -> Option<&'static str> {
     var("DOCKER_BUILDKIT")
 }
+
+/// werf's stapel image from `WERF_STAPEL_IMAGE_NAME` and `WERF_STAPEL_IMAGE_VERSION` (each
+/// defaulting to werf 1.1's `registry.werf.io/werf/werf-stapel` and `0.6.1`), when either
+/// is set.
+pub fn werf_stapel_image() -> Option<String> {
+    let name = var("WERF_STAPEL_IMAGE_NAME");
+    let version = var("WERF_STAPEL_IMAGE_VERSION");
+    if name.is_none() && version.is_none() {
+        return None;
+    }
+    Some(format!(
+        "{}:{}",
+        name.unwrap_or("registry.werf.io/werf/werf-stapel"),
+        version.unwrap_or("0.6.1")
+    ))
+}

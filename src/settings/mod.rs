@@ -95,6 +95,10 @@ pub struct Settings {
     /// `--werf-version`: settles werf.yaml readings that differ between werf versions;
     /// `None` picks per case (see `config::load`).
     pub werf_version: Option<WerfVersion>,
+    /// The image whose `/.werf/stapel` (bash, rm) runs stapel images' steps
+    /// (`--stapel-toolbox`, else werf's `WERF_STAPEL_IMAGE_NAME`/`_VERSION`); `None` is
+    /// werf's own stapel image.
+    pub stapel_toolbox: Option<String>,
 }
 
 /// `--insecure-registry` and `--skip-tls-verify-registry`: the registry client's own type

@@ -210,6 +210,9 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         &["WERF_OUTPUT_FILE_PATH"],
     ),
     w("shell", &[], None, &["WERF_SHELL"]),
+    // Slipway's own (`SLIPWAY_STAPEL_TOOLBOX`); werf's `WERF_STAPEL_IMAGE_NAME` and
+    // `_VERSION` name one image in two variables, read by `host_env::werf_stapel_image`.
+    w("stapel-toolbox", &[], None, &[]),
 ];
 
 /// `SLIPWAY_<LONG>` for a long flag.

@@ -84,6 +84,34 @@ pub fn base_image() -> &'static str {
     BASE_IMAGE
 }
 
+/// Name of the stapel toolbox image tests build stapel images with.
+pub const STAPEL_TOOLBOX: &str = "slipway-test/stapel-toolbox:latest";
+
+/// Make sure the stapel toolbox (`scripts/stapel-toolbox`: Debian's bash-static and
+/// busybox-static at `/.werf/stapel/embedded/bin`) exists, once per test process and
+/// safely across processes (file lock). Nothing is pulled.
+pub fn stapel_toolbox() -> &'static str {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let lock_path = std::env::temp_dir().join("slipway-test-stapel-toolbox.lock");
+        let lock = std::fs::File::create(&lock_path).expect("create lock file");
+        lock.lock().expect("lock stapel toolbox");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/stapel-toolbox");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(STAPEL_TOOLBOX)
+            .output()
+            .expect("scripts/stapel-toolbox runs");
+        assert!(
+            out.status.success(),
+            "scripts/stapel-toolbox: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(lock);
+    });
+    STAPEL_TOOLBOX
+}
+
 /// Run git in `dir` as a fixed test identity (no user config needed); panics with git's
 /// message on failure; returns its trimmed stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {

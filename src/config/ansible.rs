@@ -1,0 +1,411 @@
+//! `ansible:` stages of stapel images, translated at load time into the bash that the
+//! stage's step runs (docs/stapel.md): the modules real werf.yaml files use, with
+//! ansible's semantics (`shell` is the image's `/bin/sh -c` without `-e`, `command` runs
+//! the program with no shell, `copy` and `file` with octal modes and owners). Any other
+//! module or task keyword is a located error naming the task, the module or key, and
+//! suggesting `shell:`.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Spanned;
+
+use super::cleanup::{Node, key_location};
+use super::load::Ctx;
+use super::stapel::{Shell, ShellCommand, UserStage};
+
+/// Toolbox programs used for file operations (werf's stapel image has them too).
+const T: &str = "/.werf/stapel/embedded/bin";
+
+const MODULES: &[&str] = &["shell", "command", "raw", "copy", "file", "debug"];
+const KEYWORDS: &[&str] = &[
+    "name",
+    "args",
+    "environment",
+    "become",
+    "become_user",
+    "ignore_errors",
+    "tags",
+];
+
+/// Single-quoted for bash.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn scalar(n: &Node) -> Option<String> {
+    match n {
+        Node::Str(s) => Some(s.clone()),
+        Node::Int(i) => Some(i.to_string()),
+        Node::Float(f) => Some(f.to_string()),
+        Node::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Parse `ansible:` into per-stage commands (one per task); `None` when nothing can be
+/// built (errors are in `cx`).
+pub(super) fn parse(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Option<Shell> {
+    let Node::Map(m) = &v.value else {
+        cx.at(&v.referenced, "ansible must be a mapping");
+        return None;
+    };
+    let mut sh = Shell {
+        builder: "ansible",
+        ..Shell::default()
+    };
+    for (k, x) in m {
+        let path = format!("ansible.{k}");
+        if let Some(stage) = UserStage::ALL.iter().find(|s| s.key() == k) {
+            let Node::Seq(tasks) = &x.value else {
+                if !matches!(x.value, Node::Null) {
+                    cx.at(&x.referenced, format!("{path} must be a list of tasks"));
+                }
+                continue;
+            };
+            let mut out = Vec::new();
+            for (i, t) in tasks.iter().enumerate() {
+                if let Some(text) = task(cx, t, &format!("{path}[{i}]")) {
+                    out.push(ShellCommand {
+                        text,
+                        at: cx.where_at(&t.referenced),
+                    });
+                }
+            }
+            sh.commands[*stage as usize] = out;
+        } else if k == "cacheVersion" {
+            sh.cache_version = scalar(&x.value);
+        } else if let Some(i) = UserStage::ALL
+            .iter()
+            .position(|s| k.strip_suffix("CacheVersion") == Some(s.key()))
+        {
+            sh.stage_cache_versions[i] = scalar(&x.value);
+        }
+    }
+    Some(sh)
+}
+
+fn get<'a>(m: &'a [(String, Spanned<Node>)], key: &str) -> Option<&'a Spanned<Node>> {
+    m.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn has_jinja(n: &Node) -> bool {
+    match n {
+        Node::Str(s) => s.contains("{{") || s.contains("{%"),
+        Node::Seq(items) => items.iter().any(|i| has_jinja(&i.value)),
+        Node::Map(m) => m.iter().any(|(_, v)| has_jinja(&v.value)),
+        _ => false,
+    }
+}
+
+/// One task as bash, or a located error.
+fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
+    let Node::Map(m) = &t.value else {
+        cx.at(&t.referenced, format!("{path}: a task must be a mapping"));
+        return None;
+    };
+    let name = get(m, "name").and_then(|n| scalar(&n.value));
+    let label = match &name {
+        Some(n) => format!("{path} ({n:?})"),
+        None => path.to_string(),
+    };
+    let mut module: Option<(&str, &Spanned<Node>)> = None;
+    for (k, v) in m {
+        if MODULES.contains(&k.as_str()) || k.starts_with("ansible.builtin.") {
+            let short = k.trim_start_matches("ansible.builtin.");
+            if !MODULES.contains(&short) {
+                let (l, c) = key_location(cx, k, v.referenced);
+                cx.at_pos(
+                    l,
+                    c,
+                    format!(
+                        "{label}: module `{k}` is not supported yet (supported: {}); use `shell:`",
+                        MODULES.join(", ")
+                    ),
+                );
+                return None;
+            }
+            if module.is_some() {
+                let (l, c) = key_location(cx, k, v.referenced);
+                cx.at_pos(l, c, format!("{label}: a task runs exactly one module"));
+                return None;
+            }
+            module = Some((MODULES.iter().find(|x| **x == short).copied()?, v));
+        } else if !KEYWORDS.contains(&k.as_str()) {
+            let (l, c) = key_location(cx, k, v.referenced);
+            let what = if ["when", "loop", "register", "notify", "until", "delegate_to"]
+                .contains(&k.as_str())
+                || k.starts_with("with_")
+            {
+                format!("task keyword `{k}` is not supported")
+            } else {
+                format!(
+                    "module or key `{k}` is not supported yet (modules: {})",
+                    MODULES.join(", ")
+                )
+            };
+            cx.at_pos(l, c, format!("{label}: {what}; use `shell:`"));
+            return None;
+        }
+    }
+    if has_jinja(&t.value) {
+        cx.at(
+            &t.referenced,
+            format!("{label}: Jinja expressions are not supported; use `shell:`"),
+        );
+        return None;
+    }
+    let Some((module, mv)) = module else {
+        cx.at(&t.referenced, format!("{label}: the task names no module"));
+        return None;
+    };
+    if let Some(u) = get(m, "become_user") {
+        let (l, c) = key_location(cx, "become_user", u.referenced);
+        cx.at_pos(
+            l,
+            c,
+            format!("{label}: `become_user` is not supported yet (steps run as root); use `shell:` with `su`"),
+        );
+        return None;
+    }
+    let args: BTreeMap<String, String> = match get(m, "args").map(|a| &a.value) {
+        Some(Node::Map(a)) => a
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), scalar(&v.value)?)))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    for k in args.keys() {
+        if !["chdir", "creates", "removes", "executable"].contains(&k.as_str()) {
+            cx.at(
+                &t.referenced,
+                format!("{label}: args.{k} is not supported yet; use `shell:`"),
+            );
+            return None;
+        }
+    }
+    let body = match module {
+        "shell" | "raw" | "command" => {
+            let Some(text) = scalar(&mv.value) else {
+                cx.at(
+                    &mv.referenced,
+                    format!("{label}: `{module}` takes the command as a string"),
+                );
+                return None;
+            };
+            if module == "command" {
+                let Some(argv) = shlex::split(&text) else {
+                    cx.at(
+                        &mv.referenced,
+                        format!("{label}: cannot split the command into words"),
+                    );
+                    return None;
+                };
+                argv.iter().map(|a| q(a)).collect::<Vec<_>>().join(" ")
+            } else {
+                let exe = args
+                    .get("executable")
+                    .map(String::as_str)
+                    .unwrap_or("/bin/sh");
+                format!("{} -c {}", q(exe), q(&text))
+            }
+        }
+        "debug" => ":".to_string(),
+        "copy" | "file" => {
+            let Node::Map(p) = &mv.value else {
+                cx.at(
+                    &mv.referenced,
+                    format!("{label}: `{module}` takes a mapping of parameters"),
+                );
+                return None;
+            };
+            files(cx, module, p, &mv.referenced, &label)?
+        }
+        _ => return None,
+    };
+    let mut s = body;
+    if let Some(d) = args.get("chdir") {
+        s = format!("cd {} && {s}", q(d));
+    }
+    let mut env = String::new();
+    if let Some(e) = get(m, "environment") {
+        let Node::Map(vars) = &e.value else {
+            cx.at(
+                &e.referenced,
+                format!("{label}: environment must be a mapping"),
+            );
+            return None;
+        };
+        for (k, v) in vars {
+            env.push_str(&format!(
+                "export {k}={}; ",
+                q(&scalar(&v.value).unwrap_or_default())
+            ));
+        }
+    }
+    let mut s = format!("( {env}{s} )");
+    if let Some(c) = args.get("creates") {
+        s = format!("[ -e {} ] || {s}", q(c));
+    }
+    if let Some(r) = args.get("removes") {
+        s = format!("[ ! -e {} ] || {s}", q(r));
+    }
+    if get(m, "ignore_errors").is_some_and(|v| matches!(v.value, Node::Bool(true))) {
+        s = format!("{s} || true");
+    }
+    Some(s)
+}
+
+/// An octal mode as ansible reads it: a string as written, an integer (what YAML 1.1
+/// made of `0755`) printed in octal.
+fn mode(n: &Node) -> Option<String> {
+    match n {
+        Node::Int(i) => Some(format!("{i:o}")),
+        Node::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn files(
+    cx: &mut Ctx<'_>,
+    module: &str,
+    p: &[(String, Spanned<Node>)],
+    loc: &serde_saphyr::Location,
+    label: &str,
+) -> Option<String> {
+    let allowed: &[&str] = if module == "copy" {
+        &["content", "src", "dest", "mode", "owner", "group"]
+    } else {
+        &[
+            "path", "dest", "name", "state", "src", "mode", "owner", "group", "recurse",
+        ]
+    };
+    for (k, v) in p {
+        if !allowed.contains(&k.as_str()) {
+            let (l, c) = key_location(cx, k, v.referenced);
+            cx.at_pos(
+                l,
+                c,
+                format!("{label}: {module}.{k} is not supported yet; use `shell:`"),
+            );
+            return None;
+        }
+    }
+    let s = |k: &str| get(p, k).and_then(|v| scalar(&v.value));
+    let mode = get(p, "mode").and_then(|v| mode(&v.value));
+    let owner = s("owner");
+    let group = s("group");
+    let recurse = get(p, "recurse").is_some_and(|v| matches!(v.value, Node::Bool(true)));
+    let r = if recurse { "-R " } else { "" };
+    let attrs = |target: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        match (&owner, &group) {
+            (Some(o), Some(g)) => out.push(format!("{T}/chown {r}{}:{} {target}", q(o), q(g))),
+            (Some(o), None) => out.push(format!("{T}/chown {r}{} {target}", q(o))),
+            (None, Some(g)) => out.push(format!("{T}/chgrp {r}{} {target}", q(g))),
+            (None, None) => {}
+        }
+        if let Some(m) = &mode {
+            out.push(format!("{T}/chmod {r}{} {target}", q(m)));
+        }
+        out
+    };
+    let mut steps: Vec<String> = Vec::new();
+    if module == "copy" {
+        let Some(dest) = s("dest") else {
+            cx.at(loc, format!("{label}: copy needs `dest`"));
+            return None;
+        };
+        match (s("content"), s("src")) {
+            (Some(content), None) => {
+                let target = if dest.ends_with('/') {
+                    cx.at(
+                        loc,
+                        format!("{label}: copy with `content` needs a file `dest`"),
+                    );
+                    return None;
+                } else {
+                    q(&dest)
+                };
+                steps.push(format!("printf '%s' {} > {target}", q(&content)));
+                steps.extend(attrs(&target));
+            }
+            (None, Some(src)) => {
+                let (target, prep) = if dest.ends_with('/') {
+                    let name = src.trim_end_matches('/').rsplit('/').next().unwrap_or(&src);
+                    (
+                        q(&format!("{dest}{name}")),
+                        Some(format!("{T}/mkdir -p {}", q(&dest))),
+                    )
+                } else {
+                    (q(&dest), None)
+                };
+                steps.extend(prep);
+                steps.push(format!("{T}/cp -a {} {target}", q(&src)));
+                steps.extend(attrs(&target));
+            }
+            _ => {
+                cx.at(
+                    loc,
+                    format!("{label}: copy needs exactly one of `content` or `src`"),
+                );
+                return None;
+            }
+        }
+    } else {
+        let Some(path) = s("path").or_else(|| s("dest")).or_else(|| s("name")) else {
+            cx.at(loc, format!("{label}: file needs `path`"));
+            return None;
+        };
+        let target = q(&path);
+        match s("state").as_deref().unwrap_or("file") {
+            "absent" => steps.push(format!("{T}/rm -rf {target}")),
+            "directory" => {
+                steps.push(format!("{T}/mkdir -p {target}"));
+                steps.extend(attrs(&target));
+            }
+            "touch" => {
+                steps.push(format!("{T}/touch {target}"));
+                steps.extend(attrs(&target));
+            }
+            "link" => {
+                let Some(src) = s("src") else {
+                    cx.at(loc, format!("{label}: file state=link needs `src`"));
+                    return None;
+                };
+                steps.push(format!("{T}/ln -sfn {} {target}", q(&src)));
+                if let (Some(o), g) = (&owner, &group) {
+                    let og = match g {
+                        Some(g) => format!("{}:{}", q(o), q(g)),
+                        None => q(o),
+                    };
+                    steps.push(format!("{T}/chown -h {og} {target}"));
+                }
+            }
+            "file" => {
+                steps.push(format!("[ -e {target} ]"));
+                steps.extend(attrs(&target));
+            }
+            other => {
+                cx.at(
+                    loc,
+                    format!("{label}: file state={other} is not supported yet; use `shell:`"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(steps.join(" && "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mode, q};
+    use crate::config::cleanup::Node;
+
+    #[test]
+    fn quoting_and_modes() {
+        assert_eq!(q("it's"), r"'it'\''s'");
+        assert_eq!(mode(&Node::Int(493)).as_deref(), Some("755"));
+        assert_eq!(mode(&Node::Str("0640".into())).as_deref(), Some("0640"));
+    }
+}

@@ -1,0 +1,703 @@
+//! Stapel images and artifacts built through the daemon: each becomes a generated
+//! multi-stage Dockerfile (one named stage per werf stage, in werf 1.1's order) plus a
+//! generated context (the git mappings' files at HEAD, one script per shell stage), built
+//! with BuildKit like a Dockerfile image. Steps run as werf runs them: the toolbox's bash
+//! with `-e`, as root, in `/`, with the image's environment; the base's USER is restored
+//! and `docker:` is applied last. This is werf's result from an empty stages storage
+//! ("milestone 1", docs/stapel.md).
+
+pub mod git;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::stapel::{
+    Base, DockerCommand, ImportPosition, Mount, MountFrom, Stapel, StapelImport, UserStage,
+};
+use crate::config::{Config, ImageConfig};
+
+/// Where the toolbox is mounted in every step, as werf mounts its stapel image.
+pub const TOOLBOX_DIR: &str = "/.werf/stapel";
+const BASH: &str = "/.werf/stapel/embedded/bin/bash";
+const SCRIPT: &str = "/.werf/shell/script.sh";
+/// Printed by a failing step's ERR trap: which command failed.
+const FAILED_MARK: &str = "slipway-stapel-failed-command:";
+/// Bumped when the generated Dockerfile changes for the same config.
+const GENERATOR: &str = "1";
+
+/// The local tag of an artifact (never published): artifact names may be any text.
+pub fn artifact_tag(project: &str, name: &str) -> String {
+    let slug = crate::config::load::suggest_image_name(name);
+    let slug = if slug.is_empty() {
+        hex::encode(&Sha256::digest(name.as_bytes())[..8])
+    } else {
+        slug
+    };
+    format!("{project}/artifact-{slug}:latest")
+}
+
+/// The local tag of a build-graph node (image or artifact).
+pub fn node_tag(project: &str, node: &ImageConfig) -> String {
+    match (&node.name, node.is_artifact()) {
+        (Some(n), true) => artifact_tag(project, n),
+        _ => crate::build::local_tag(project, node.name.as_deref()),
+    }
+}
+
+/// What generation needs besides the node: the project, its directory, the toolbox and
+/// the local tag of every image and artifact (sources are referenced by them).
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub project: String,
+    pub dir: std::path::PathBuf,
+    pub toolbox: String,
+    pub tags: BTreeMap<String, String>,
+    /// Each stapel node's mounts, its own plus those of the images it starts from
+    /// (werf passes them down through `fromImage`).
+    pub mounts: BTreeMap<String, Vec<Mount>>,
+}
+
+impl Env {
+    pub fn new(cfg: &Config) -> Env {
+        Env {
+            project: cfg.project.clone(),
+            dir: cfg.dir.clone(),
+            toolbox: cfg.stapel_toolbox.clone(),
+            tags: cfg
+                .nodes()
+                .filter_map(|n| Some((n.name.clone()?, node_tag(&cfg.project, n))))
+                .collect(),
+            mounts: cfg
+                .nodes()
+                .filter_map(|n| Some((n.name.clone()?, inherited_mounts(cfg, n))))
+                .collect(),
+        }
+    }
+
+    fn mounts_of(&self, img: &ImageConfig) -> Vec<Mount> {
+        match &img.name {
+            Some(n) => self.mounts.get(n).cloned().unwrap_or_default(),
+            None => img
+                .stapel
+                .as_ref()
+                .map(|s| s.mounts.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn tag(&self, name: &str) -> Result<&str, String> {
+        self.tags
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("unknown image or artifact {name:?}"))
+    }
+}
+
+/// A node's mounts and those of the stapel images it starts from (config validation
+/// rejected loops; the depth bound is a second guard).
+fn inherited_mounts(cfg: &Config, node: &ImageConfig) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    let mut cur = Some(node);
+    for _ in 0..64 {
+        let Some(st) = cur.and_then(|n| n.stapel.as_ref()) else {
+            break;
+        };
+        for m in &st.mounts {
+            if !out.iter().any(|o| o.to == m.to) {
+                out.push(m.clone());
+            }
+        }
+        cur = st.base.source().and_then(|s| cfg.node(Some(s)));
+    }
+    out
+}
+
+/// A generated build: the Dockerfile, the context tar that holds it, and where each RUN
+/// came from in werf.yaml.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub dockerfile: String,
+    pub context: Vec<u8>,
+    /// Dockerfile line (1-based) of each RUN → its stage's commands (`FILE:LINE:COL`, label).
+    pub steps: BTreeMap<usize, Vec<(String, String)>>,
+}
+
+/// The Dockerfile's name inside the generated context.
+pub const DOCKERFILE: &str = ".slipway.Dockerfile";
+
+fn json(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+/// The script of one step: werf's (commands verbatim, one list item after another) after a
+/// preamble that moves to `/` and names the failing command on error.
+fn script(st: &Stapel, stage: UserStage, commands: &[(usize, &str)]) -> String {
+    let mut s = format!("#!{BASH} -e\n");
+    if let Some(sh) = &st.shell {
+        for v in sh.cache_versions(stage) {
+            let _ = writeln!(s, "# cacheVersion: {}", v.replace('\n', " "));
+        }
+    }
+    if let Some(v) = &st.from_cache_version {
+        let _ = writeln!(s, "# fromCacheVersion: {}", v.replace('\n', " "));
+    }
+    let _ = writeln!(
+        s,
+        "trap 'echo \"{FAILED_MARK} ${{__slipway_command:-?}}\" >&2' ERR\ncd /"
+    );
+    for (i, c) in commands {
+        let _ = writeln!(s, "__slipway_command={i}");
+        s.push_str(c);
+        if !c.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// `--chown` value for werf's owner/group (group alone keeps root as the owner).
+fn chown(owner: &Option<String>, group: &Option<String>) -> String {
+    match (owner, group) {
+        (Some(o), Some(g)) => format!(" --chown={o}:{g}"),
+        (Some(o), None) => format!(" --chown={o}"),
+        (None, Some(g)) => format!(" --chown=0:{g}"),
+        (None, None) => String::new(),
+    }
+}
+
+struct Builder {
+    lines: Vec<String>,
+    prev: Option<&'static str>,
+    steps: BTreeMap<usize, Vec<(String, String)>>,
+}
+
+impl Builder {
+    fn stage(&mut self, name: &'static str, base: &str) {
+        let from = self.prev.unwrap_or(base);
+        self.lines.push(format!("FROM {from} AS {name}"));
+        self.prev = Some(name);
+    }
+}
+
+/// Generate the Dockerfile and context of a stapel node. `base_user` is the USER of the
+/// base image (inspected by the caller): steps run as root and it is restored at the end.
+pub fn generate(
+    env: &Env,
+    img: &ImageConfig,
+    base_user: Option<&str>,
+) -> Result<Generated, String> {
+    let st = img
+        .stapel
+        .as_ref()
+        .ok_or_else(|| "not a stapel image".to_string())?;
+    if let Some(u) = st.unsupported.first() {
+        return Err(u.clone());
+    }
+    let base = match &st.base {
+        Base::From(b) => b.clone(),
+        Base::Image(n) | Base::Artifact(n) => env.tag(n)?.to_string(),
+    };
+    let mut files: Vec<TarEntry> = Vec::new();
+    let mut b = Builder {
+        lines: vec![format!(
+            "# Generated by Slipway for stapel {} {:?} ({}).",
+            if st.artifact { "artifact" } else { "image" },
+            img.display_name(),
+            st.at
+        )],
+        prev: None,
+        steps: BTreeMap::new(),
+    };
+    b.stage("from", &base);
+    let mounts = env.mounts_of(img);
+    let mut mount_flags = String::new();
+    let toolbox_mount = format!(
+        "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
+        env.toolbox
+    );
+    for (n, m) in mounts.iter().enumerate() {
+        let flag = match &m.from {
+            // Persistent and shared by every image of the project mounting the same path,
+            // as werf's ~/.werf/shared_context/mounts/projects/<project>/<to>.
+            MountFrom::BuildDir => format!(
+                " --mount=type=cache,id=werf-build-dir-{}-{},target={},sharing=shared",
+                env.project,
+                crate::naming::slug::slugify(&m.to),
+                m.to
+            ),
+            MountFrom::TmpDir => format!(" --mount=type=tmpfs,target={}", m.to),
+            MountFrom::Path(p) => {
+                let dir = format!(".slipway/mnt/{n}");
+                add_host_dir(&env.dir, p, &dir, &mut files)?;
+                format!(" --mount=type=bind,source={dir},target={},rw", m.to)
+            }
+        };
+        mount_flags.push_str(&flag);
+    }
+    // werf's from stage: the image's own mount targets are emptied in the base.
+    let own: Vec<String> = st.mounts.iter().map(|m| m.to.clone()).collect();
+    if !own.is_empty() {
+        let mut argv = vec![format!("{TOOLBOX_DIR}/embedded/bin/rm"), "-rf".to_string()];
+        argv.extend(own);
+        b.lines
+            .push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
+    }
+    let non_root =
+        base_user.is_some_and(|u| !u.is_empty() && u != "root" && u != "0" && u != "0:0");
+    if non_root {
+        b.lines.push("USER 0:0".into());
+    }
+
+    let git = git_trees(env, st)?;
+    let imports_at = |pos: ImportPosition| -> Vec<&StapelImport> {
+        st.imports.iter().filter(|i| i.position == pos).collect()
+    };
+    let import_stage =
+        |b: &mut Builder, name: &'static str, pos: ImportPosition| -> Result<(), String> {
+            let list = imports_at(pos);
+            if list.is_empty() {
+                return Ok(());
+            }
+            b.stage(name, &base);
+            for i in list {
+                let from = env.tag(&i.source)?;
+                b.lines.push(format!(
+                    "COPY --from={from}{} [{}, {}]",
+                    chown(&i.owner, &i.group),
+                    json(&i.add),
+                    json(&i.to)
+                ));
+            }
+            Ok(())
+        };
+    let user_stage = |b: &mut Builder,
+                      files: &mut Vec<TarEntry>,
+                      name: &'static str,
+                      s: UserStage| {
+        let Some(sh) = &st.shell else { return };
+        if !sh.has_stage(s) {
+            return;
+        }
+        b.stage(name, &base);
+        let commands: Vec<(usize, &str)> = sh
+            .stage(s)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, c.text.as_str()))
+            .collect();
+        let groups: Vec<Vec<(usize, &str)>> = if st.as_layers && commands.len() > 1 {
+            commands.iter().map(|c| vec![*c]).collect()
+        } else {
+            vec![commands]
+        };
+        for (n, group) in groups.iter().enumerate() {
+            let file = if groups.len() > 1 {
+                format!(".slipway/sh/{}-{n}.sh", s.key())
+            } else {
+                format!(".slipway/sh/{}.sh", s.key())
+            };
+            files.push(TarEntry::file(
+                &file,
+                script(st, s, group).into_bytes(),
+                0o755,
+            ));
+            b.lines.push(format!(
+                "RUN {toolbox_mount}{mount_flags} --mount=type=bind,source={file},target={SCRIPT} [{}, \"-e\", {}]",
+                json(BASH),
+                json(SCRIPT)
+            ));
+            let located: Vec<(String, String)> = group
+                .iter()
+                .map(|(i, _)| {
+                    let at = sh
+                        .stage(s)
+                        .get(*i)
+                        .map(|c| c.at.clone())
+                        .unwrap_or_default();
+                    (at, format!("{}.{}[{i}]", sh.builder_name(), s.key()))
+                })
+                .collect();
+            b.steps.insert(b.lines.len(), located);
+        }
+    };
+
+    user_stage(
+        &mut b,
+        &mut files,
+        "beforeinstall",
+        UserStage::BeforeInstall,
+    );
+    import_stage(
+        &mut b,
+        "importsbeforeinstall",
+        ImportPosition::BeforeInstall,
+    )?;
+    if git.iter().any(|(_, t)| !t.files.is_empty()) {
+        b.stage("gitarchive", &base);
+        for (n, (m, tree)) in git.iter().enumerate() {
+            if tree.files.is_empty() {
+                continue;
+            }
+            let dir = format!(".slipway/git/{n}");
+            for f in &tree.files {
+                files.push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
+            }
+            let (src, dest) = if tree.single_file {
+                let name = tree
+                    .files
+                    .first()
+                    .map(|f| f.rel.clone())
+                    .unwrap_or_default();
+                tracing::warn!(
+                    "{}: git add {} is a file: it is copied to {} as werf ≥ 1.2.11 and werf's docs do (werf 1.1 kept its name, in {})",
+                    m.at,
+                    m.add,
+                    m.to,
+                    parent(&m.to)
+                );
+                (format!("{dir}/{name}"), m.to.clone())
+            } else {
+                (
+                    format!("{dir}/"),
+                    format!("{}/", m.to.trim_end_matches('/')),
+                )
+            };
+            b.lines.push(format!(
+                "COPY{} [{}, {}]",
+                chown(&m.owner, &m.group),
+                json(&src),
+                json(&dest)
+            ));
+        }
+    }
+    user_stage(&mut b, &mut files, "install", UserStage::Install);
+    import_stage(&mut b, "importsafterinstall", ImportPosition::AfterInstall)?;
+    user_stage(&mut b, &mut files, "beforesetup", UserStage::BeforeSetup);
+    import_stage(&mut b, "importsbeforesetup", ImportPosition::BeforeSetup)?;
+    user_stage(&mut b, &mut files, "setup", UserStage::Setup);
+    import_stage(&mut b, "importsaftersetup", ImportPosition::AfterSetup)?;
+
+    let mut last: Vec<String> = Vec::new();
+    if let Some(d) = st.docker.as_ref().filter(|_| !st.artifact) {
+        if !d.volume.is_empty() {
+            last.push(format!("VOLUME {}", json_list(&d.volume)));
+        }
+        if !d.expose.is_empty() {
+            last.push(format!("EXPOSE {}", d.expose.join(" ")));
+        }
+        for (k, v) in &d.env {
+            last.push(format!("ENV {}={}", json(k), json(v)));
+        }
+        for (k, v) in &d.label {
+            last.push(format!("LABEL {}={}", json(k), json(v)));
+        }
+        if let Some(w) = &d.workdir {
+            last.push(format!("WORKDIR {w}"));
+        }
+        if let Some(h) = &d.healthcheck {
+            last.push(format!("HEALTHCHECK {}", h.replace('\n', " ")));
+        }
+        let form = |c: &DockerCommand| match c {
+            DockerCommand::Exec(v) => json_list(v),
+            DockerCommand::Shell(s) => json_list(&["/bin/sh".into(), "-c".into(), s.clone()]),
+        };
+        if let Some(e) = &d.entrypoint {
+            last.push(format!("ENTRYPOINT {}", form(e)));
+        }
+        if let Some(c) = &d.cmd {
+            last.push(format!("CMD {}", form(c)));
+        }
+    }
+    let user = st.docker.as_ref().and_then(|d| d.user.clone());
+    match (user, non_root) {
+        (Some(u), _) => last.push(format!("USER {u}")),
+        (None, true) => last.push(format!("USER {}", base_user.unwrap_or_default())),
+        (None, false) => {}
+    }
+    if !last.is_empty() {
+        b.stage("dockerinstructions", &base);
+        b.lines.extend(last);
+    }
+    let mut dockerfile = b.lines.join("\n");
+    dockerfile.push('\n');
+    files.push(TarEntry::file(
+        DOCKERFILE,
+        dockerfile.clone().into_bytes(),
+        0o644,
+    ));
+    let context = write_tar(&env.dir, files)?;
+    Ok(Generated {
+        dockerfile,
+        context,
+        steps: b.steps,
+    })
+}
+
+/// A `fromPath` mount's host directory (relative to the project, `~` for the home),
+/// copied into the context under `dest`: BuildKit binds it from there (writes are not
+/// kept, unlike werf's).
+fn add_host_dir(
+    project: &std::path::Path,
+    path: &str,
+    dest: &str,
+    files: &mut Vec<TarEntry>,
+) -> Result<(), String> {
+    let abs = match path.strip_prefix("~/") {
+        Some(rest) => crate::settings::host_env::home()
+            .ok_or("`fromPath: ~/…` needs HOME")?
+            .join(rest),
+        None => project.join(path),
+    };
+    if !abs.exists() {
+        // werf creates it.
+        files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));
+        return Ok(());
+    }
+    for e in walkdir::WalkDir::new(&abs).sort_by_file_name() {
+        let e = e.map_err(|x| format!("mount fromPath {path}: {x}"))?;
+        let rel = e
+            .path()
+            .strip_prefix(&abs)
+            .map_err(|x| x.to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let ft = e.file_type();
+        if ft.is_file() {
+            let data =
+                std::fs::read(e.path()).map_err(|x| format!("{}: {x}", e.path().display()))?;
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &e.metadata().map_err(|x| x.to_string())?.permissions(),
+            );
+            files.push(TarEntry::file(
+                &format!("{dest}/{rel}"),
+                data,
+                crate::signature::normalized_mode(mode),
+            ));
+        } else if rel.is_empty() && ft.is_dir() {
+            files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));
+        }
+    }
+    Ok(())
+}
+
+fn parent(p: &str) -> &str {
+    match p.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((d, _)) => d,
+    }
+}
+
+/// Each mapping with the files it takes at HEAD.
+fn git_trees<'a>(
+    env: &Env,
+    st: &'a Stapel,
+) -> Result<Vec<(&'a crate::config::stapel::GitMapping, git::Tree)>, String> {
+    if st.git.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repo = git::open(&env.dir)?;
+    let (_, tree) = git::head_tree(&repo)?;
+    st.git
+        .iter()
+        .enumerate()
+        .map(|(n, m)| {
+            git::list(&repo, &tree, m)
+                .map(|t| (m, t))
+                .map_err(|e| format!("{}: git[{n}]: {e}", m.at))
+        })
+        .collect()
+}
+
+/// One entry of the generated context.
+enum TarEntry {
+    File {
+        path: String,
+        data: Vec<u8>,
+        mode: u32,
+    },
+    Git {
+        path: String,
+        oid: git2::Oid,
+        mode: u32,
+        symlink: bool,
+    },
+}
+
+impl TarEntry {
+    fn file(path: &str, data: Vec<u8>, mode: u32) -> TarEntry {
+        TarEntry::File {
+            path: path.to_string(),
+            data,
+            mode,
+        }
+    }
+
+    fn git(path: &str, f: &git::GitFile) -> TarEntry {
+        TarEntry::Git {
+            path: path.to_string(),
+            oid: f.oid,
+            mode: if f.is_executable() { 0o755 } else { 0o644 },
+            symlink: f.is_symlink(),
+        }
+    }
+}
+
+/// The context tar: zeroed times and owners, directories 0755, git's file modes,
+/// symlinks as symlinks.
+fn write_tar(dir: &std::path::Path, entries: Vec<TarEntry>) -> Result<Vec<u8>, String> {
+    let mut repo = None;
+    let mut b = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    let e = |x: std::io::Error| format!("writing the generated context: {x}");
+    for entry in &entries {
+        let path = match entry {
+            TarEntry::File { path, .. } | TarEntry::Git { path, .. } => path,
+        };
+        let mut p = path.as_str();
+        let mut parents = Vec::new();
+        while let Some((d, _)) = p.rsplit_once('/') {
+            parents.push(d.to_string());
+            p = d;
+        }
+        for d in parents.into_iter().rev() {
+            if dirs.insert(d.clone()) {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_mtime(0);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{d}/"), std::io::empty())
+                    .map_err(e)?;
+            }
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        match entry {
+            TarEntry::File { path, data, mode } => {
+                h.set_mode(*mode);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, path, data.as_slice()).map_err(e)?;
+            }
+            TarEntry::Git {
+                path,
+                oid,
+                mode,
+                symlink,
+            } => {
+                if repo.is_none() {
+                    repo = Some(git::open(dir)?);
+                }
+                let Some(r) = repo.as_ref() else { continue };
+                let blob = r
+                    .find_blob(*oid)
+                    .map_err(|x| format!("{path}: {}", x.message()))?;
+                if *symlink {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_size(0);
+                    let target = String::from_utf8_lossy(blob.content()).to_string();
+                    b.append_link(&mut h, path, target).map_err(e)?;
+                } else {
+                    h.set_mode(*mode);
+                    h.set_size(blob.content().len() as u64);
+                    b.append_data(&mut h, path, blob.content()).map_err(e)?;
+                }
+            }
+        }
+    }
+    b.into_inner().map_err(e)
+}
+
+fn field(h: &mut Sha256, name: &str, value: &str) {
+    h.update(name.as_bytes());
+    h.update([0]);
+    h.update((value.len() as u64).to_le_bytes());
+    h.update(value.as_bytes());
+}
+
+/// The content signature of a stapel node: the rendered document (commands, docker
+/// config, mappings as written), the blob ids and modes of every file each mapping takes
+/// at HEAD, the base (its name, or the signature of the werf.yaml image it starts from),
+/// the signatures of import sources, the toolbox and the generator's version. Same
+/// signature, same image: a rebuild is skipped.
+pub fn signature(
+    env: &Env,
+    img: &ImageConfig,
+    done: &BTreeMap<Option<String>, String>,
+) -> Result<String, String> {
+    let st = img
+        .stapel
+        .as_ref()
+        .ok_or_else(|| "not a stapel image".to_string())?;
+    let mut h = Sha256::new();
+    field(&mut h, "slipway-stapel-signature", GENERATOR);
+    field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
+    field(&mut h, "doc", &st.doc.to_string());
+    field(&mut h, "toolbox", &env.toolbox);
+    for (n, (m, tree)) in git_trees(env, st)?.iter().enumerate() {
+        let mut files = Sha256::new();
+        for f in &tree.files {
+            files.update(format!("{}\0{:o}\0{}\n", f.rel, f.mode, f.oid).as_bytes());
+        }
+        field(
+            &mut h,
+            "git",
+            &format!("{n}:{}", m.exclude_paths.join("\0")),
+        );
+        field(&mut h, "git-files", &hex::encode(files.finalize()));
+    }
+    for m in env.mounts_of(img) {
+        // A build_dir's content is the project's (its cache id names the project).
+        let owner = if m.from == MountFrom::BuildDir {
+            env.project.as_str()
+        } else {
+            ""
+        };
+        field(&mut h, "mount", &format!("{}={:?}{owner}", m.to, m.from));
+    }
+    let sig_of = |name: &str| {
+        done.get(&Some(name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    match &st.base {
+        Base::From(b) => field(&mut h, "from", b),
+        Base::Image(n) | Base::Artifact(n) => {
+            field(&mut h, "from-node", &format!("{n}={}", sig_of(n)))
+        }
+    }
+    for i in &st.imports {
+        field(
+            &mut h,
+            "import",
+            &format!("{}={}", i.source, sig_of(&i.source)),
+        );
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// A failed step put back on werf.yaml: the RUN's Dockerfile line and the command index
+/// its ERR trap printed (in `log`) give the command's `FILE:LINE:COL` and `shell.STAGE[N]`.
+pub fn locate_failure(g: &Generated, line: Option<usize>, log: &[String]) -> Option<String> {
+    let cmds = g.steps.get(&line?)?;
+    let idx: Option<usize> = log.iter().rev().find_map(|l| {
+        let (_, rest) = l.split_once(FAILED_MARK)?;
+        rest.split_whitespace().next()?.parse().ok()
+    });
+    let (at, label) = match idx {
+        Some(i) => cmds
+            .iter()
+            .find(|(_, l)| l.ends_with(&format!("[{i}]")))
+            .or(cmds.first())?,
+        None => cmds.first()?,
+    };
+    Some(format!("{at}: {label}"))
+}

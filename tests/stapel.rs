@@ -1,0 +1,941 @@
+//! Stapel images and artifacts built through the real daemon (docs/stapel.md), checked by
+//! looking into the built images (`docker run … cat / ls / stat`, `docker inspect`): the
+//! acceptance cases of werf 1.1's semantics. The base is the busybox test image (no bash)
+//! and steps run with the local toolbox (Debian's bash-static); nothing is pulled.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Registry, skopeo};
+
+/// Text unique to this run: images with the same content signature from an earlier run
+/// would otherwise be reused (skipped) where a test wants a build.
+fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
+/// A committed git project: `files`, then `werf.yaml` (`BASE` → the test base image).
+fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(d.path(), files);
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        yaml.replace("BASE", support::base_image()),
+    )
+    .expect("werf.yaml");
+    support::git(d.path(), &["init", "-q"]);
+    support::git(d.path(), &["add", "-A"]);
+    support::git(d.path(), &["commit", "-qm", "init"]);
+    d
+}
+
+fn slipway_in(dir: &Path) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", support::stapel_toolbox()]);
+    c
+}
+
+/// `slipway --json build`: the result's images.
+fn build(dir: &Path) -> Vec<serde_json::Value> {
+    let out = slipway_in(dir).args(["--json", "build"]).assert().success();
+    support::json_result(&out.get_output().stdout)["images"]
+        .as_array()
+        .expect("images")
+        .clone()
+}
+
+/// Run `cmd` with the image's `sh` as root; stdout, trimmed.
+fn sh(image: &str, cmd: &str) -> String {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "run",
+            "--rm",
+            "--user",
+            "0",
+            "--entrypoint",
+            "/bin/sh",
+            image,
+            "-c",
+        ])
+        .arg(cmd)
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker inspect`'s `Config` of an image.
+fn config(image: &str) -> serde_json::Value {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["inspect", image])
+        .output()
+        .expect("docker inspect");
+    assert!(out.status.success(), "inspect {image}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v[0]["Config"].clone()
+}
+
+/// §4 test 1: werf's stage order, with git and imports at their positions.
+#[test]
+fn stages_run_in_werf_order_with_git_and_imports_between_them() {
+    let d = project(
+        &[("src/x", "x\n")],
+        r#"project: stapel-order
+configVersion: 1
+---
+artifact: markers
+from: BASE
+shell:
+  install: mkdir -p /m && for s in bi ai bs as; do echo $s > /m/$s; done
+---
+image: app
+from: BASE
+git:
+- add: /src
+  to: /app
+import:
+- {artifact: markers, add: /m/bi, to: /imp/bi, before: install}
+- {artifact: markers, add: /m/ai, to: /imp/ai, after: install}
+- {artifact: markers, add: /m/bs, to: /imp/bs, before: setup}
+- {artifact: markers, add: /m/as, to: /imp/as, after: setup}
+shell:
+  beforeInstall:
+  - echo beforeInstall >> /order.log
+  - ls /app /imp > /saw-beforeInstall 2>&1 || true
+  install:
+  - echo install >> /order.log
+  - ls /app /imp > /saw-install
+  beforeSetup:
+  - echo beforeSetup >> /order.log
+  - ls /imp > /saw-beforeSetup
+  setup:
+  - echo setup >> /order.log
+  - ls /imp > /saw-setup
+"#,
+    );
+    let built = build(d.path());
+    assert_eq!(
+        built.len(),
+        1,
+        "the artifact is not a built image: {built:?}"
+    );
+    let img = "stapel-order/app:latest";
+    assert_eq!(
+        sh(img, "cat /order.log"),
+        "beforeInstall\ninstall\nbeforeSetup\nsetup"
+    );
+    let before_install = sh(img, "cat /saw-beforeInstall");
+    assert!(
+        before_install.contains("No such file") && !before_install.contains('x'),
+        "beforeInstall saw neither git nor imports: {before_install}"
+    );
+    assert_eq!(sh(img, "cat /saw-install"), "/app:\nx\n\n/imp:\nbi");
+    assert_eq!(sh(img, "cat /saw-beforeSetup"), "ai\nbi");
+    assert_eq!(sh(img, "cat /saw-setup"), "ai\nbi\nbs");
+    assert_eq!(sh(img, "ls /imp"), "ai\nas\nbi\nbs");
+}
+
+/// §4 test 2: steps run as root in `/` with the base's environment; `docker:` is applied
+/// last and the base's USER is restored.
+#[test]
+fn build_environment_differs_from_the_final_config() {
+    let base = "slipway-test/stapel-env-base:latest";
+    let ctx = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nWORKDIR /w\nUSER 1000\nENV A=1\n",
+                support::base_image()
+            ),
+        )],
+    );
+    let ok = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", base])
+        .arg(ctx.path())
+        .output()
+        .expect("docker build");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-env
+configVersion: 1
+---
+image: app
+from: {base}
+shell:
+  install:
+  - pwd > /r; id -u >> /r; echo "$A" >> /r; echo "[$B]" >> /r
+docker:
+  WORKDIR: /app
+  ENV:
+    B: "x y"
+"#
+        ),
+    );
+    build(d.path());
+    let img = "stapel-env/app:latest";
+    assert_eq!(sh(img, "cat /r"), "/\n0\n1\n[]");
+    let c = config(img);
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "1000");
+    let env: Vec<&str> = c["Env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(env.contains(&"A=1") && env.contains(&"B=x y"), "{env:?}");
+}
+
+/// §4 test 3: the git mapping is the HEAD commit: no uncommitted or untracked change, git's
+/// modes, symlinks kept, `add` defaults to `/`; an `add` HEAD lacks is a located error.
+#[test]
+fn git_mapping_is_the_head_commit() {
+    let d = project(
+        &[("a.txt", "committed\n"), ("bin/run", "#!/bin/sh\n")],
+        r#"project: stapel-git
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- to: /app
+  excludePaths: werf.yaml
+"#,
+    );
+    let p = d.path();
+    let mut perms = std::fs::metadata(p.join("bin/run"))
+        .expect("meta")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(p.join("bin/run"), perms).expect("chmod");
+    std::os::unix::fs::symlink("a.txt", p.join("link")).expect("symlink");
+    support::git(p, &["add", "-A"]);
+    support::git(p, &["commit", "-qm", "modes"]);
+    std::fs::write(p.join("a.txt"), "uncommitted\n").expect("edit");
+    std::fs::write(p.join("untracked"), "u\n").expect("untracked");
+    build(p);
+    let img = "stapel-git/app:latest";
+    assert_eq!(sh(img, "ls -A /app"), "a.txt\nbin\nlink");
+    assert_eq!(sh(img, "cat /app/a.txt"), "committed");
+    assert_eq!(sh(img, "stat -c %a /app/a.txt /app/bin/run"), "644\n755");
+    assert_eq!(sh(img, "readlink /app/link"), "a.txt");
+
+    std::fs::write(
+        p.join("werf.yaml"),
+        format!(
+            "project: stapel-git\nconfigVersion: 1\n---\nimage: app\nfrom: {}\ngit:\n- add: /nope\n  to: /app\n",
+            support::base_image()
+        ),
+    )
+    .expect("werf.yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:7:3: git[0]: add /nope: no such path in the HEAD commit"),
+        "{err}"
+    );
+}
+
+/// §4 test 4: werf's include/exclude globs.
+#[test]
+fn git_include_and_exclude_paths_filter_as_werf() {
+    let d = project(
+        &[
+            ("src/a.php", "a"),
+            ("src/.hidden.php", "h"),
+            ("src/b.js", "b"),
+            ("src/c-dev.js", "c"),
+            ("src/lib/d.js", "d"),
+            ("src/module1/deep/x.txt", "x"),
+        ],
+        r#"project: stapel-filter
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- add: /src
+  to: /app
+  includePaths: ['**/*.php', '*.js', module1]
+  excludePaths: ['**/*-dev.*']
+- add: /src/b.js
+  to: /etc/renamed.js
+"#,
+    );
+    build(d.path());
+    // A single file is copied to `to` itself (werf's docs, werf >= 1.2.11).
+    assert_eq!(sh("stapel-filter/app:latest", "cat /etc/renamed.js"), "b");
+    assert_eq!(
+        sh(
+            "stapel-filter/app:latest",
+            "cd /app && find . -type f | sort"
+        ),
+        "./.hidden.php\n./a.php\n./b.js\n./module1/deep/x.txt"
+    );
+}
+
+/// §4 test 7: an artifact's files imported into an image, merged into an existing
+/// directory or copied as a file; the artifact is never an image of its own.
+#[test]
+fn imports_from_an_artifact_merge_into_the_image() {
+    let d = project(
+        &[],
+        r#"project: stapel-import
+configVersion: 1
+---
+artifact: my builder
+from: BASE
+shell:
+  install:
+  - mkdir -p /out/dir/sub && echo bin > /out/bin
+  - echo a > /out/dir/a && echo b > /out/dir/sub/b && ln -s a /out/dir/l
+---
+image: app
+from: BASE
+shell:
+  beforeInstall: mkdir -p /opt/dir && echo keep > /opt/dir/keep.txt
+import:
+- artifact: my builder
+  add: /out/dir
+  to: /opt/dir
+  after: install
+- artifact: my builder
+  add: /out/bin
+  before: setup
+"#,
+    );
+    let built = build(d.path());
+    let names: Vec<&str> = built.iter().filter_map(|b| b["name"].as_str()).collect();
+    assert_eq!(names, ["app"]);
+    let img = "stapel-import/app:latest";
+    assert_eq!(
+        sh(img, "cd /opt/dir && find . | sort"),
+        ".\n./a\n./keep.txt\n./l\n./sub\n./sub/b"
+    );
+    assert_eq!(sh(img, "readlink /opt/dir/l; cat /out/bin"), "a\nbin");
+}
+
+/// §4 test 8: `fromImage` starts from another image with its config: ENV seen by the
+/// steps; ENTRYPOINT resets the inherited CMD.
+#[test]
+fn from_image_chain_inherits_config() {
+    let d = project(
+        &[],
+        r#"project: stapel-chain
+configVersion: 1
+---
+image: base
+from: BASE
+docker:
+  ENV: {A: "1"}
+  CMD: ["sleep", "1"]
+---
+image: child
+fromImage: base
+shell:
+  install: echo "$A" > /a
+docker:
+  ENTRYPOINT: ["/bin/echo"]
+"#,
+    );
+    build(d.path());
+    assert_eq!(sh("stapel-chain/child:latest", "cat /a"), "1");
+    let c = config("stapel-chain/child:latest");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/echo"]));
+    assert!(c["Cmd"].is_null(), "{c}");
+    assert_eq!(
+        config("stapel-chain/base:latest")["Cmd"],
+        serde_json::json!(["sleep", "1"])
+    );
+}
+
+/// §4 test 11: werf's shell: the toolbox's bash with `-e` on a base without bash, `/` for
+/// every stage, multi-line items, one string for a stage; a failing command is reported
+/// at its werf.yaml line.
+#[test]
+fn shell_steps_run_as_werf_runs_them() {
+    let d = project(
+        &[],
+        r#"project: stapel-shell
+configVersion: 1
+---
+image: app
+from: BASE
+shell:
+  beforeInstall: cd /tmp
+  install:
+  - |
+    echo one > /ml
+    echo two >> /ml
+  - cd /tmp && pwd > /install-pwd
+  setup:
+  - pwd > /setup-pwd
+  - "[[ 1 == 1 ]] && echo -e 'a\\nb' > /y"
+"#,
+    );
+    build(d.path());
+    let img = "stapel-shell/app:latest";
+    assert_eq!(sh(img, "cat /ml"), "one\ntwo");
+    assert_eq!(sh(img, "cat /install-pwd /setup-pwd"), "/tmp\n/");
+    assert_eq!(sh(img, "cat /y"), "a\nb");
+    assert_eq!(sh(img, "command -v bash || echo none"), "none");
+
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        format!(
+            "project: stapel-shell\nconfigVersion: 1\n---\nimage: bad\nfrom: {}\nshell:\n  install:\n  - \"true\"\n  - \"false\"\n  - echo after > /x\n",
+            support::base_image()
+        ),
+    )
+    .expect("werf.yaml");
+    let out = slipway_in(d.path()).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image bad: werf.yaml:9:5: shell.install[1]"),
+        "{err}"
+    );
+}
+
+/// Unchanged config and HEAD: the rebuild builds nothing; a new commit of a mapped file
+/// rebuilds, one of an unmapped file does not.
+#[test]
+fn rebuild_is_skipped_until_a_mapped_file_changes() {
+    let run = nonce();
+    let d = project(
+        &[("app/a", "1"), ("app/nonce", &run), ("docs/readme", "r")],
+        r#"project: stapel-skip
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- add: /app
+  to: /app
+shell:
+  install: date +%s%N > /built-at
+"#,
+    );
+    let p = d.path();
+    let first = build(p);
+    assert_eq!(first[0]["skipped"], false);
+    let again = build(p);
+    assert_eq!(again[0]["skipped"], true, "{again:?}");
+    assert_eq!(again[0]["image_id"], first[0]["image_id"]);
+    std::fs::write(p.join("docs/readme"), "changed").expect("edit");
+    support::git(p, &["commit", "-qam", "docs"]);
+    assert_eq!(build(p)[0]["skipped"], true);
+    std::fs::write(p.join("app/a"), "2").expect("edit");
+    support::git(p, &["commit", "-qam", "app"]);
+    let third = build(p);
+    assert_eq!(third[0]["skipped"], false);
+    assert_eq!(sh("stapel-skip/app:latest", "cat /app/a"), "2");
+}
+
+/// A mixed project (a Dockerfile image as a stapel image's `fromImage`, an artifact passed
+/// to a Dockerfile image through `dependencies`) published: skopeo finds every image at
+/// its reported digest, and the artifact is not published.
+#[test]
+fn mixed_project_publishes_stapel_images_not_artifacts() {
+    let reg = Registry::plain();
+    let d = project(
+        &[
+            (
+                "base/Dockerfile",
+                &format!(
+                    "FROM {}\nRUN echo dockerfile > /from-dockerfile\n",
+                    support::base_image()
+                ),
+            ),
+            (
+                "web/Dockerfile",
+                "ARG TOOLS\nFROM $TOOLS AS tools\nFROM scratch\nCOPY --from=tools /tool /tool\n",
+            ),
+        ],
+        r#"project: stapel-mixed
+configVersion: 1
+---
+image: base
+dockerfile: base/Dockerfile
+context: base
+---
+artifact: tools
+from: BASE
+shell:
+  install: echo tool > /tool
+---
+image: web
+dockerfile: web/Dockerfile
+context: web
+dependencies:
+- image: tools
+  imports:
+  - {type: ImageName, targetBuildArg: TOOLS}
+---
+image: app
+fromImage: base
+shell:
+  install: cat /from-dockerfile > /seen
+"#,
+    );
+    let report = d.path().join("../stapel-mixed-report.json");
+    slipway_in(d.path())
+        .args(["--images-repo", &format!("{}/mixed", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args(["build-and-publish", "--tag-custom", "v1", "--report-path"])
+        .arg(&report)
+        .assert()
+        .success();
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let _ = std::fs::remove_file(&report);
+    let mut names: Vec<&str> = rep["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app", "base", "web"]);
+    for img in rep["images"].as_array().expect("images") {
+        let name = img["name"].as_str().expect("name");
+        assert_eq!(
+            skopeo::digest(&reg, &format!("mixed/{name}:v1")).expect("skopeo"),
+            img["digest"].as_str().expect("digest"),
+            "{name}"
+        );
+    }
+    assert!(skopeo::tags(&reg, "mixed/tools").is_empty());
+    assert_eq!(sh("stapel-mixed/app:latest", "cat /seen"), "dockerfile");
+    let web = skopeo::config(&reg, "mixed/web:v1").expect("config");
+    assert!(
+        web["rootfs"]["diff_ids"]
+            .as_array()
+            .is_some_and(|l| l.len() == 1)
+    );
+}
+
+/// Stapel images need BuildKit: the classic builder is refused with the reason.
+#[test]
+fn classic_builder_is_refused_for_stapel_images() {
+    let d = project(
+        &[],
+        "project: stapel-classic\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\n",
+    );
+    let out = slipway_in(d.path())
+        .args(["build", "--buildkit", "off"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app is a stapel image, which Slipway builds with BuildKit only"),
+        "{err}"
+    );
+}
+
+/// §4 test 5: owner and group of git mappings and imports (names resolved in the image
+/// being built, after beforeInstall created them).
+#[test]
+fn owner_and_group_of_mappings_and_imports() {
+    let d = project(
+        &[("src/sub/f", "f"), ("other/g", "g")],
+        r#"project: stapel-owner
+configVersion: 1
+---
+artifact: files
+from: BASE
+shell:
+  install: mkdir -p /out && echo i > /out/i
+---
+image: app
+from: BASE
+shell:
+  beforeInstall:
+  - echo 'app:x:1234:1234::/:/bin/sh' >> /etc/passwd
+  - echo 'app:x:1234:' >> /etc/group
+git:
+- add: /src
+  to: /app
+  owner: app
+  group: app
+- add: /other
+  to: /other
+import:
+- artifact: files
+  add: /out
+  to: /imported
+  owner: app
+  after: install
+"#,
+    );
+    build(d.path());
+    let img = "stapel-owner/app:latest";
+    assert_eq!(
+        sh(img, "stat -c '%u:%g %n' /app /app/sub /app/sub/f"),
+        "1234:1234 /app\n1234:1234 /app/sub\n1234:1234 /app/sub/f"
+    );
+    assert_eq!(sh(img, "stat -c '%u:%g' /other/g"), "0:0");
+    // Owner without group: werf (rsync --chown=app:) keeps the source's group, COPY
+    // --chown=app gives the gid BuildKit picks; uid == gid here (docs/stapel.md).
+    assert_eq!(sh(img, "stat -c '%u:%g' /imported/i"), "1234:1234");
+}
+
+/// §4 test 6: a mapping inside another's `to` is left out of the outer one.
+#[test]
+fn overlapping_mappings_are_auto_excluded() {
+    let d = project(
+        &[("static/old.txt", "old"), ("assets/new.txt", "new")],
+        r#"project: stapel-overlap
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- add: /
+  to: /app
+- add: /assets
+  to: /app/static
+"#,
+    );
+    build(d.path());
+    assert_eq!(
+        sh(
+            "stapel-overlap/app:latest",
+            "cd /app && find . -type f | sort"
+        ),
+        "./assets/new.txt\n./static/new.txt\n./werf.yaml"
+    );
+}
+
+/// §4 test 9: mounts are there while steps run and never in the image: `build_dir`
+/// persists between builds and is shared by the project's images, `tmp_dir` is empty,
+/// `fromPath` is readable; the base's content at a mount target is removed.
+#[test]
+fn mounts_live_outside_the_image() {
+    // A fresh project name per run: build_dir caches outlive the test in the daemon.
+    let project_name = format!("stapel-mount-{}", nonce());
+    let base = "slipway-test/stapel-mount-base:latest";
+    let ctx = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        ctx.path(),
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN mkdir /cache && echo old > /cache/old\n",
+                support::base_image()
+            ),
+        )],
+    );
+    let ok = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", base])
+        .arg(ctx.path())
+        .output()
+        .expect("docker build");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let yaml = |version: u32| {
+        format!(
+            r#"project: {project_name}
+configVersion: 1
+---
+image: a
+from: {base}
+mount:
+- {{from: build_dir, to: /cache}}
+- {{from: tmp_dir, to: /scratch}}
+- {{fromPath: dist, to: /dist}}
+shell:
+  install:
+  - echo $(( $(cat /cache/n 2>/dev/null || echo 0) + 1 )) > /cache/n; cp /cache/n /result
+  - ls -A /scratch > /scratch-list; ls /cache > /cache-list; cat /dist/f > /from-path
+  installCacheVersion: "{version}"
+---
+image: b
+from: {base}
+import:
+- {{image: a, add: /result, to: /a-result, before: install}}
+mount:
+- {{from: build_dir, to: /cache}}
+shell:
+  install: cat /cache/n > /seen
+"#
+        )
+    };
+    let d = project(&[("dist/f", "from host")], &yaml(1));
+    let a = format!("{project_name}/a:latest");
+    let b = format!("{project_name}/b:latest");
+    build(d.path());
+    assert_eq!(sh(&a, "cat /result"), "1");
+    assert_eq!(sh(&a, "cat /scratch-list"), "");
+    assert_eq!(
+        sh(&a, "cat /cache-list"),
+        "n",
+        "the base's /cache/old is gone"
+    );
+    assert_eq!(sh(&a, "cat /from-path"), "from host");
+    assert_eq!(
+        sh(&a, "ls -A /cache /scratch 2>/dev/null | grep -v : || true"),
+        ""
+    );
+    assert_eq!(sh(&b, "cat /seen"), "1");
+    std::fs::write(d.path().join("werf.yaml"), yaml(2)).expect("werf.yaml");
+    build(d.path());
+    assert_eq!(sh(&a, "cat /result"), "2");
+    for i in [&a, &b] {
+        let _ = std::process::Command::new("/usr/bin/docker")
+            .args(["rmi", "-f", i])
+            .output();
+    }
+}
+
+/// §4 test 12: the ansible modules real files use, with ansible's semantics.
+#[test]
+fn ansible_subset_runs_with_ansible_semantics() {
+    let d = project(
+        &[],
+        r#"project: stapel-ansible
+configVersion: 1
+---
+image: app
+from: BASE
+ansible:
+  install:
+  - name: app dir
+    file: {path: /app, state: directory, mode: 0750}
+  - name: in app
+    shell: pwd > here
+    args: {chdir: /app}
+  - shell: |
+      false
+      echo last > /multi
+  - command: touch $HOME
+    args: {chdir: /app}
+  - copy: {content: "k=v\n", dest: /etc/app.conf, mode: 0640}
+  - file: {state: link, src: /etc/app.conf, dest: /etc/app.link}
+  - debug: {msg: hi}
+  - shell: exit 3
+    ignore_errors: true
+  - shell: echo "$GREETING" > /env
+    environment: {GREETING: hello there}
+  - shell: echo never > /never
+    args: {creates: /etc/app.conf}
+"#,
+    );
+    build(d.path());
+    let img = "stapel-ansible/app:latest";
+    assert_eq!(sh(img, "cat /app/here"), "/app");
+    assert_eq!(sh(img, "stat -c %a /app"), "750");
+    assert_eq!(sh(img, "cat /multi"), "last");
+    assert_eq!(sh(img, "ls /app"), "$HOME\nhere");
+    assert_eq!(
+        sh(img, "stat -c %a /etc/app.conf; cat /etc/app.conf"),
+        "640\nk=v"
+    );
+    assert_eq!(sh(img, "readlink /etc/app.link"), "/etc/app.conf");
+    assert_eq!(sh(img, "cat /env"), "hello there");
+    assert_eq!(
+        sh(img, "ls /never 2>&1 || true"),
+        "ls: /never: No such file or directory"
+    );
+}
+
+/// `config render --dockerfile IMAGE` prints the generated Dockerfile: one named stage per
+/// werf stage, in werf's order, no daemon needed.
+#[test]
+fn config_render_prints_the_generated_dockerfile() {
+    let d = project(
+        &[("src/a", "a")],
+        r#"project: stapel-render
+configVersion: 1
+---
+artifact: art
+from: BASE
+shell:
+  install: mkdir /out
+---
+image: app
+from: BASE
+git:
+- add: /src
+  to: /app
+import:
+- {artifact: art, add: /out, after: setup}
+shell:
+  beforeInstall: echo 1
+  setup: echo 2
+docker:
+  WORKDIR: /app
+"#,
+    );
+    let out = slipway_in(d.path())
+        .args(["config", "render", "--dockerfile", "app"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stages: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .filter_map(|l| l.rsplit(" AS ").next())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "from",
+            "beforeinstall",
+            "gitarchive",
+            "setup",
+            "importsaftersetup",
+            "dockerinstructions"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("COPY --from=stapel-render/artifact-art:latest [\"/out\", \"/out\"]"),
+        "{text}"
+    );
+}
+
+/// §4 test 10 (fresh-build part): a stage's cacheVersion reruns that stage and the ones
+/// after it, not those before; fromCacheVersion reruns everything.
+#[test]
+fn cache_versions_rerun_what_werf_reruns() {
+    let run = nonce();
+    let yaml = |install: u32, from: u32| {
+        format!(
+            r#"project: stapel-cachever
+configVersion: 1
+---
+image: app
+from: {}
+fromCacheVersion: "{run}-{from}"
+shell:
+  beforeInstall: date +%s%N > /bi
+  install: date +%s%N > /i
+  installCacheVersion: "{install}"
+"#,
+            support::base_image()
+        )
+    };
+    let d = project(&[], &yaml(1, 1));
+    let img = "stapel-cachever/app:latest";
+    build(d.path());
+    let (bi1, i1) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    std::fs::write(d.path().join("werf.yaml"), yaml(2, 1)).expect("werf.yaml");
+    assert_eq!(build(d.path())[0]["skipped"], false);
+    let (bi2, i2) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    assert_eq!(bi1, bi2, "beforeInstall is reused");
+    assert_ne!(i1, i2, "install reran");
+    std::fs::write(d.path().join("werf.yaml"), yaml(2, 2)).expect("werf.yaml");
+    build(d.path());
+    let (bi3, i3) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    assert_ne!(bi2, bi3, "fromCacheVersion reruns beforeInstall");
+    assert_ne!(i2, i3);
+}
+
+/// Every `docker:` key lands in the config; an image list gives several images; the
+/// nameless image works.
+#[test]
+fn docker_keys_image_lists_and_the_nameless_image() {
+    let d = project(
+        &[],
+        r#"project: stapel-docker
+configVersion: 1
+---
+image: [one, two]
+from: BASE
+docker:
+  VOLUME: [/data]
+  EXPOSE: ["8080/tcp", "9090"]
+  LABEL: {team: "a b"}
+  USER: "1001"
+  HEALTHCHECK: --interval=5s CMD true
+  CMD: sleep 1
+---
+image: ~
+from: BASE
+shell:
+  install: echo nameless > /n
+"#,
+    );
+    let built = build(d.path());
+    assert_eq!(built.len(), 3);
+    for img in ["stapel-docker/one:latest", "stapel-docker/two:latest"] {
+        let c = config(img);
+        assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+        assert_eq!(
+            c["ExposedPorts"],
+            serde_json::json!({"8080/tcp": {}, "9090/tcp": {}})
+        );
+        assert_eq!(c["Labels"]["team"], "a b");
+        assert_eq!(c["User"], "1001");
+        assert_eq!(
+            c["Healthcheck"]["Test"],
+            serde_json::json!(["CMD-SHELL", "true"])
+        );
+        assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh", "-c", "sleep 1"]));
+    }
+    assert_eq!(sh("stapel-docker:latest", "cat /n"), "nameless");
+}
+
+/// examples/stapel (a builder artifact from git sources, a service importing it, shell,
+/// ansible, a build_dir mount) builds and publishes; the published service runs.
+#[test]
+fn the_stapel_example_builds_and_publishes() {
+    let reg = Registry::plain();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/stapel");
+    let d = tempfile::tempdir().expect("tmp");
+    for e in walkdir::WalkDir::new(&example) {
+        let e = e.expect("walk");
+        let dest = d.path().join(e.path().strip_prefix(&example).expect("rel"));
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+    support::git(d.path(), &["init", "-q"]);
+    support::git(d.path(), &["add", "-A"]);
+    support::git(d.path(), &["commit", "-qm", "init"]);
+    slipway_in(d.path())
+        .env("BASE_IMAGE", support::base_image())
+        .args(["--images-repo", &format!("{}/demo", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    assert!(skopeo::digest(&reg, "demo/service:v1").is_ok());
+    assert!(skopeo::tags(&reg, "demo/builder").is_empty());
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["run", "--rm", "stapel-demo/service:latest"])
+        .output()
+        .expect("docker run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello from the builder artifact"
+    );
+}

@@ -277,6 +277,18 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         assert!(err.contains("image broken: Dockerfile:2: "), "{err}");
         assert!(err.contains("hint: `COPY --link` and heredocs"), "{err}");
     }
+    // A misspelt instruction is located, without a word about syntax 1.4.
+    std::fs::write(
+        d.path().join("Dockerfile"),
+        format!("FROM {base}\nRUUN true\n"),
+    )
+    .expect("write");
+    let out = build(d.path(), &["build", "--buildkit", "on"])
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("image broken: Dockerfile:2: "), "{err}");
+    assert!(!err.contains("syntax 1.4"), "{err}");
 
     // A cycle is rejected before anything is built.
     std::fs::write(

@@ -169,8 +169,11 @@ pub fn parse_error_line(message: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// What to do about a Dockerfile feature the builder in use does not know.
-pub fn hint(message: &str, buildkit: bool) -> Option<&'static str> {
+/// What to do about a Dockerfile feature the builder in use does not know. `dockerfile` is
+/// the file's text: the syntax 1.4 hint is given only when the failing line (or, for a
+/// heredoc's body read as instructions, a line before it) really uses `--link` or `<<`,
+/// not after any parse error such as a misspelt instruction.
+pub fn hint(message: &str, buildkit: bool, dockerfile: &str) -> Option<&'static str> {
     let m = message.to_ascii_lowercase();
     let parse = m.contains("parse error") || m.contains("unknown instruction");
     if !buildkit && (m.contains("unknown flag: mount") || m.contains("requires buildkit")) {
@@ -178,7 +181,18 @@ pub fn hint(message: &str, buildkit: bool) -> Option<&'static str> {
             "`RUN --mount` needs BuildKit: drop --buildkit=off (or SLIPWAY_BUILDKIT=off), on a daemon that supports it",
         );
     }
-    if buildkit && parse && (m.contains("unknown flag: link") || m.contains("unknown instruction"))
+    let uses_1_4 = || {
+        let upto = parse_error_line(message).unwrap_or(usize::MAX);
+        dockerfile.lines().take(upto).any(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            let instr = l.starts_with("copy ") || l.starts_with("add ") || l.starts_with("run ");
+            instr && (l.contains("--link") || l.contains("<<"))
+        })
+    };
+    if buildkit
+        && parse
+        && (m.contains("unknown flag: link") || m.contains("unknown instruction"))
+        && uses_1_4()
     {
         return Some(
             "`COPY --link` and heredocs (`RUN <<EOF`) need Dockerfile syntax 1.4; the daemon's built-in frontend is older (Docker 20.10 has 1.2). Upgrade the daemon to 23 or later, or put `# syntax=docker/dockerfile:1.4` first in the Dockerfile if the daemon can pull that image",
@@ -229,14 +243,24 @@ mod tests {
     fn parse_errors_and_hints() {
         let link = "failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 2: Unknown flag: link";
         assert_eq!(parse_error_line(link), Some(2));
-        assert!(hint(link, true).is_some_and(|h| h.contains("syntax 1.4")));
+        let df_link = "FROM x\nCOPY --link a /a\n";
+        assert!(hint(link, true, df_link).is_some_and(|h| h.contains("syntax 1.4")));
         let heredoc = "dockerfile parse error line 3: unknown instruction: ECHO";
         assert_eq!(parse_error_line(heredoc), Some(3));
-        assert!(hint(heredoc, true).is_some());
+        let df_heredoc = "FROM x\nRUN <<EOF\necho hi\nEOF\n";
+        assert!(hint(heredoc, true, df_heredoc).is_some());
+        // A misspelt instruction is only that: no talk of syntax 1.4.
+        let typo = "dockerfile parse error line 2: unknown instruction: RUUN";
+        assert_eq!(hint(typo, true, "FROM x\nRUUN make\n"), None);
+        // A heredoc after the failing line does not explain it.
+        assert_eq!(
+            hint(typo, true, "FROM x\nRUUN make\nRUN <<EOF\nx\nEOF\n"),
+            None
+        );
         let mount = "Dockerfile parse error line 4: Unknown flag: mount";
-        assert!(hint(mount, false).is_some_and(|h| h.contains("--buildkit=off")));
+        assert!(hint(mount, false, "").is_some_and(|h| h.contains("--buildkit=off")));
         assert_eq!(parse_error_line("exit code: 1"), None);
-        assert_eq!(hint("exit code: 1", true), None);
+        assert_eq!(hint("exit code: 1", true, ""), None);
     }
 
     #[test]

@@ -779,7 +779,7 @@ async fn build_one(
             } else {
                 format!("{}: ", f.step)
             };
-            let hint = dockerfile::hint(&f.message, how.buildkit.is_some())
+            let hint = dockerfile::hint(&f.message, how.buildkit.is_some(), &dockerfile_text)
                 .map(|h| format!("\nhint: {h}"))
                 .unwrap_or_default();
             return Err(fail(format!(

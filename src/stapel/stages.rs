@@ -596,6 +596,226 @@ mod tests {
         }
     }
 
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@e",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .status()
+            .expect("git runs")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    const YAML: &str = r#"project: p
+configVersion: 1
+---
+image: app
+from: alpine:3
+git:
+- add: /
+  to: /app
+  stageDependencies:
+    install: [package.json]
+    setup: ["src/**/*.css"]
+shell:
+  beforeInstall: [echo bi]
+  install: [npm ci]
+  beforeSetup: [echo bs]
+  setup: [echo setup]
+"#;
+
+    /// Stage → signature for the project at `dir` (its werf.yaml at HEAD's worktree).
+    fn sigs_at(dir: &std::path::Path) -> BTreeMap<&'static str, String> {
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let img = cfg.node(Some("app")).expect("app");
+        let env = Env::new(&cfg);
+        let repo = git::open(dir).expect("repo");
+        let (commit, tree) = git::head_tree(&repo).expect("head");
+        let head = Head {
+            repo: &repo,
+            commit,
+            tree,
+        };
+        signatures(&env, img, &BTreeMap::new(), Some(&head))
+            .expect("signatures")
+            .into_iter()
+            .map(|s| (s.stage, s.signature))
+            .collect()
+    }
+
+    fn commit(dir: &std::path::Path, files: &[(&str, &str)]) {
+        for (p, c) in files {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, c).expect("write");
+        }
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", "c"]);
+    }
+
+    #[test]
+    fn stage_signatures_follow_stage_dependencies() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+                ("src/b.css", "b"),
+            ],
+        );
+        let s1 = sigs_at(dir);
+        let order: Vec<&str> = s1.keys().copied().collect();
+        for st in [
+            "from",
+            "beforeInstall",
+            "gitArchive",
+            "install",
+            "beforeSetup",
+            "setup",
+            "dockerInstructions",
+        ] {
+            assert!(order.contains(&st), "{st} in {order:?}");
+        }
+
+        // A source change outside every stageDependencies: no stage signature moves (the
+        // sources come in through the patch, not the signatures).
+        commit(dir, &[("src/a.js", "a2")]);
+        let s2 = sigs_at(dir);
+        assert_eq!(s1, s2);
+
+        // A css change: setup (and what follows) only.
+        commit(dir, &[("src/b.css", "b2")]);
+        let s3 = sigs_at(dir);
+        for st in [
+            "from",
+            "beforeInstall",
+            "gitArchive",
+            "install",
+            "beforeSetup",
+        ] {
+            assert_eq!(s2[st], s3[st], "{st}");
+        }
+        for st in ["setup", "dockerInstructions"] {
+            assert_ne!(s2[st], s3[st], "{st}");
+        }
+
+        // package.json: install and every later stage.
+        commit(dir, &[("package.json", "{\"a\": 1}")]);
+        let s4 = sigs_at(dir);
+        for st in ["from", "beforeInstall", "gitArchive"] {
+            assert_eq!(s3[st], s4[st], "{st}");
+        }
+        for st in ["install", "beforeSetup", "setup", "dockerInstructions"] {
+            assert_ne!(s3[st], s4[st], "{st}");
+        }
+
+        // A cacheVersion of beforeSetup: beforeSetup on, not install.
+        let yaml = YAML.replace("shell:\n", "shell:\n  beforeSetupCacheVersion: \"2\"\n");
+        commit(dir, &[("werf.yaml", &yaml)]);
+        let s5 = sigs_at(dir);
+        assert_eq!(s4["install"], s5["install"]);
+        assert_ne!(s4["beforeSetup"], s5["beforeSetup"]);
+        assert_ne!(s4["setup"], s5["setup"]);
+    }
+
+    #[test]
+    fn plan_reuses_recorded_prefix_only_from_ancestors_of_head() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+            ],
+        );
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let img = cfg.node(Some("app")).expect("app");
+        let env = Env::new(&cfg);
+        let outcome = |previous: Option<&[StageRecord]>| {
+            let repo = git::open(dir).expect("repo");
+            let (commit, tree) = git::head_tree(&repo).expect("head");
+            let head = Head {
+                repo: &repo,
+                commit,
+                tree,
+            };
+            let sigs = signatures(&env, img, &BTreeMap::new(), Some(&head)).expect("sigs");
+            plan(&sigs, Some(&head), previous)
+        };
+        let first = outcome(None);
+        assert!(first.reused.is_empty() && first.plan.patches.is_empty());
+        let c1 = first
+            .record
+            .iter()
+            .find(|r| r.stage == "install")
+            .and_then(|r| r.commit.clone())
+            .expect("install has a commit");
+
+        // Same commit: every stage reused, nothing patched.
+        let same = outcome(Some(&first.record));
+        assert!(same.built.is_empty(), "{:?}", same.built);
+        assert!(same.plan.patches.is_empty());
+
+        // A later commit: the prefix is regenerated at c1 and patched at the end.
+        commit(dir, &[("src/a.js", "a2")]);
+        let later = outcome(Some(&first.record));
+        assert_eq!(later.plan.archive.map(|c| c.to_string()), Some(c1.clone()));
+        assert_eq!(later.built, vec![LATEST_PATCH, "dockerInstructions"]);
+        let (from, _) = later.plan.patches["gitlatestpatch"];
+        assert_eq!(from.to_string(), c1);
+
+        // A recorded commit missing from the clone, or not an ancestor of HEAD: rebuilt.
+        let mut missing = first.record.clone();
+        for r in &mut missing {
+            if r.commit.is_some() {
+                r.commit = Some("1234567890123456789012345678901234567890".into());
+            }
+        }
+        let rebuilt = outcome(Some(&missing));
+        assert!(rebuilt.reused.is_empty(), "{:?}", rebuilt.reused);
+        // A branch from c1 does not have main's later commit.
+        git(dir, &["checkout", "-q", "-b", "other", &c1]);
+        commit(dir, &[("src/b.js", "b")]);
+        let main_head = later
+            .record
+            .iter()
+            .find(|r| r.stage == LATEST_PATCH)
+            .and_then(|r| r.commit.clone())
+            .expect("latest patch commit");
+        let mut not_ancestor = first.record.clone();
+        for r in &mut not_ancestor {
+            if r.commit.is_some() {
+                r.commit = Some(main_head.clone());
+            }
+        }
+        let diverged = outcome(Some(&not_ancestor));
+        assert!(diverged.reused.is_empty(), "{:?}", diverged.reused);
+        assert!(diverged.plan.archive.is_none());
+    }
+
     #[test]
     fn record_round_trips_and_bad_labels_count_as_none() {
         let r = vec![rec("from", "a", None), rec("gitArchive", "b", Some("c"))];

@@ -74,6 +74,17 @@ fn record(image: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Removes the test's image at the end, pass or fail.
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("/usr/bin/docker")
+            .args(["rmi", "-f", &self.0])
+            .output();
+    }
+}
+
 fn commit_all(dir: &Path, msg: &str) -> String {
     support::git(dir, &["add", "-A"]);
     support::git(dir, &["commit", "-qm", msg]);
@@ -84,6 +95,16 @@ fn commit_all(dir: &Path, msg: &str) -> String {
 fn install_reruns_only_when_its_stage_dependencies_change() {
     let d = tempfile::tempdir().expect("tmp");
     let dir = d.path();
+    // A project of its own: an image left by an earlier run has the same content
+    // signature and would be taken as is.
+    let project = format!(
+        "stapel-stages-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_nanos())
+            .unwrap_or_default()
+    );
+    let _cleanup = RemoveImage(format!("{project}/app:latest"));
     support::write_tree(
         dir,
         &[
@@ -95,7 +116,7 @@ fn install_reruns_only_when_its_stage_dependencies_change() {
     );
     std::fs::write(
         dir.join("werf.yaml"),
-        r#"project: stapel-stages
+        r#"project: PROJECT
 configVersion: 1
 ---
 image: app
@@ -112,12 +133,13 @@ shell:
   setup:
   - echo setup >> /setup-runs
 "#
-        .replace("BASE", support::base_image()),
+        .replace("BASE", support::base_image())
+        .replace("PROJECT", &project),
     )
     .expect("werf.yaml");
     support::git(dir, &["init", "-q"]);
     let c1 = commit_all(dir, "init");
-    let img = "stapel-stages/app:latest";
+    let img = &format!("{project}/app:latest");
 
     let first = build(dir);
     assert!(first.starts_with("reused none;"), "{first}");

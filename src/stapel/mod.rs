@@ -58,6 +58,9 @@ pub struct Env {
     /// Each stapel node's mounts, its own plus those of the images it starts from
     /// (werf passes them down through `fromImage`).
     pub mounts: BTreeMap<String, Vec<Mount>>,
+    /// The stapel nodes by name: a stage signature covers a stapel base's or import
+    /// source's last stage signature, as werf's does.
+    pub stapel_nodes: BTreeMap<String, ImageConfig>,
 }
 
 impl Env {
@@ -73,6 +76,11 @@ impl Env {
             mounts: cfg
                 .nodes()
                 .filter_map(|n| Some((n.name.clone()?, inherited_mounts(cfg, n))))
+                .collect(),
+            stapel_nodes: cfg
+                .nodes()
+                .filter(|n| n.stapel.is_some())
+                .filter_map(|n| Some((n.name.clone()?, n.clone())))
                 .collect(),
         }
     }

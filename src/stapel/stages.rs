@@ -129,16 +129,54 @@ pub fn signatures(
     nodes: &BTreeMap<Option<String>, String>,
     head: Option<&Head<'_>>,
 ) -> Result<Vec<StageSig>, String> {
+    signatures_at(env, img, nodes, head, 0)
+}
+
+/// The signature a dependant's stage covers for a base or import source: a stapel node's
+/// last stage signature (stable while its stages are reused), else its content signature.
+fn source_signature(
+    env: &Env,
+    name: &str,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+    depth: usize,
+) -> Result<String, String> {
+    match env.stapel_nodes.get(name) {
+        // Config validation rejected loops; the depth bound is a second guard.
+        Some(n) if depth < 64 => Ok(signatures_at(env, n, nodes, head, depth + 1)?
+            .last()
+            .map(|s| s.signature.clone())
+            .unwrap_or_default()),
+        _ => Ok(nodes
+            .get(&Some(name.to_string()))
+            .cloned()
+            .unwrap_or_default()),
+    }
+}
+
+fn signatures_at(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+    depth: usize,
+) -> Result<Vec<StageSig>, String> {
     let st = img
         .stapel
         .as_ref()
         .ok_or_else(|| "not a stapel image".to_string())?;
-    let sig_of = |name: &str| {
-        nodes
-            .get(&Some(name.to_string()))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    for name in st
+        .base
+        .source()
+        .into_iter()
+        .chain(st.imports.iter().map(|i| i.source.as_str()))
+    {
+        if !sources.contains_key(name) {
+            sources.insert(name, source_signature(env, name, nodes, head, depth)?);
+        }
+    }
+    let sig_of = |name: &str| sources.get(name).cloned().unwrap_or_default();
     let mut out: Vec<StageSig> = Vec::new();
     let push = |out: &mut Vec<StageSig>, stage: &'static str, kind: Kind, deps: String| {
         let prev = out.last().map(|s| s.signature.clone()).unwrap_or_default();
@@ -279,12 +317,12 @@ pub fn signatures(
         ImportPosition::BeforeSetup,
     )?;
     user_then_imports(&mut out, UserStage::Setup, ImportPosition::AfterSetup)?;
-    let docker = if st.artifact {
-        String::new()
-    } else {
-        serde_json::to_string(&st.docker).unwrap_or_default()
-    };
-    push(&mut out, "dockerInstructions", Kind::Docker, docker);
+    // Artifacts have neither docker instructions nor a latest patch: werf keeps their
+    // stages until a signature changes.
+    if !st.artifact {
+        let docker = serde_json::to_string(&st.docker).unwrap_or_default();
+        push(&mut out, "dockerInstructions", Kind::Docker, docker);
+    }
     Ok(out)
 }
 

@@ -855,6 +855,79 @@ shell:
     }
 
     #[test]
+    fn patch_step_removes_deleted_paths_and_copies_changes_with_the_owner() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q"]);
+        let yaml = r#"project: p
+configVersion: 1
+---
+image: app
+from: alpine:3
+git:
+- add: /src
+  to: /app
+  owner: app
+  group: app
+- add: /one.conf
+  to: /etc/one.conf
+"#;
+        commit(
+            dir,
+            &[
+                ("werf.yaml", yaml),
+                ("one.conf", "1"),
+                ("src/keep", "k"),
+                ("src/change", "c"),
+                ("src/d/gone", "g"),
+            ],
+        );
+        let repo = git::open(dir).expect("repo");
+        let c1 = git::head_tree(&repo).expect("head").0;
+        std::fs::remove_dir_all(dir.join("src/d")).expect("rm");
+        commit(dir, &[("src/change", "c2"), ("src/new", "n")]);
+        let c2 = git::head_tree(&repo).expect("head").0;
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let st = cfg
+            .node(Some("app"))
+            .and_then(|n| n.stapel.as_deref())
+            .expect("stapel");
+        let (lines, files) = patch_step(&repo, st, c1, c2, "install", "TB").expect("patch");
+        assert_eq!(
+            lines,
+            vec![
+                format!(r#"RUN TB ["{TOOLBOX_DIR}/embedded/bin/rm","-rf","--","/app/d/gone"]"#),
+                format!(
+                    r#"RUN TB ["{}","-c","for d in \"$@\"; do {TOOLBOX_DIR}/embedded/bin/rmdir \"$d\" 2>/dev/null || true; done","rmdir-empty","/app/d"]"#,
+                    super::super::BASH
+                ),
+                r#"COPY --chown=app:app [".slipway/patch/install/0/", "/app/"]"#.to_string(),
+            ],
+            "the unchanged single-file mapping adds nothing"
+        );
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| match f {
+                TarEntry::Git { path, .. } | TarEntry::File { path, .. } => path.clone(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ".slipway/patch/install/0/change",
+                ".slipway/patch/install/0/new"
+            ]
+        );
+        // Back from c2 to c1 is not a patch werf makes, but the diff is symmetric.
+        let (back, _) = patch_step(&repo, st, c2, c1, "x", "TB").expect("patch");
+        assert!(back.iter().any(|l| l.contains("/app/new")), "{back:?}");
+    }
+
+    #[test]
     fn record_round_trips_and_bad_labels_count_as_none() {
         let r = vec![rec("from", "a", None), rec("gitArchive", "b", Some("c"))];
         let text = serde_json::to_string(&r).expect("json");

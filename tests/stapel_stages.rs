@@ -215,4 +215,28 @@ shell:
         "{rec:?}"
     );
     assert!(!rec.iter().any(|(s, _)| s == "gitLatestPatch"), "{rec:?}");
+
+    // A source change after that: install, patched last time, is regenerated with the
+    // same patch (BuildKit reuses it) and the new source comes in the latest patch.
+    std::fs::write(dir.join("src/main.js"), "five\n").expect("write");
+    let c5 = commit_all(dir, "source after deps");
+    let fifth = build(dir);
+    let (reused, built) = fifth.split_once(';').expect("two parts");
+    assert!(reused.contains("install"), "{fifth}");
+    assert!(built.contains("gitLatestPatch"), "{fifth}");
+    assert_eq!(sh(img, "cat /app-install-runs"), runs4, "install not rerun");
+    assert_eq!(sh(img, "cat /app/src/main.js"), "five");
+    let rec = record(img);
+    assert!(
+        rec.iter().any(|(s, c)| s == "gitArchive" && *c == c1),
+        "{rec:?}"
+    );
+    assert!(
+        rec.iter().any(|(s, c)| s == "install" && *c == c4),
+        "{rec:?}"
+    );
+    assert!(
+        rec.iter().any(|(s, c)| s == "gitLatestPatch" && *c == c5),
+        "{rec:?}"
+    );
 }

@@ -702,7 +702,7 @@ pub fn signature(
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
     for m in env.mounts_of(img) {
-        field(&mut h, "mount", &format!("{}={:?}", m.to, m.from));
+        field(&mut h, "mount", &mount_key(env, &m));
     }
     let sig_of = |name: &str| {
         done.get(&Some(name.to_string()))
@@ -723,6 +723,15 @@ pub fn signature(
         );
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// A mount as signatures see it: a `build_dir` is the project's own (its cache id names
+/// the project), so another project's image with the same content is not this one's.
+fn mount_key(env: &Env, m: &Mount) -> String {
+    match m.from {
+        MountFrom::BuildDir => format!("{}={:?}@{}", m.to, m.from, env.project),
+        _ => format!("{}={:?}", m.to, m.from),
+    }
 }
 
 /// A failed step put back on werf.yaml: the RUN's Dockerfile line and the command index

@@ -201,7 +201,7 @@ fn signatures_at(
     let mounts: Vec<String> = env
         .mounts_of(img)
         .iter()
-        .map(|m| format!("{}={:?}", m.to, m.from))
+        .map(|m| super::mount_key(env, m))
         .collect();
     push(
         &mut out,

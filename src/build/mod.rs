@@ -394,6 +394,7 @@ pub async fn build(
         });
     }
     let stapel_env = Arc::new(crate::stapel::Env::new(config));
+    let node_signatures = Arc::new(signatures.clone());
     let buildkit = buildkit.ok();
     let mut done: BTreeMap<Option<String>, BuiltImage> = BTreeMap::new();
     let mut digests: BTreeMap<Option<String>, String> = BTreeMap::new();
@@ -459,6 +460,7 @@ pub async fn build(
                 session: session_data.get(&img.name).cloned().unwrap_or_default(),
                 podman,
                 stapel: img.stapel.is_some().then(|| stapel_env.clone()),
+                node_signatures: node_signatures.clone(),
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -548,6 +550,9 @@ struct How {
     podman: bool,
     /// A stapel image or artifact: its Dockerfile and context are generated.
     stapel: Option<Arc<crate::stapel::Env>>,
+    /// Every node's content signature (a stapel stage's signature covers its base's and
+    /// import sources').
+    node_signatures: Arc<BTreeMap<Option<String>, String>>,
 }
 
 async fn build_one(
@@ -600,10 +605,33 @@ async fn build_one(
         image: name.clone(),
     });
 
+    // Stapel stage reuse: the record on the last local image of this node.
+    let stages = match &how.stapel {
+        Some(env) => {
+            let previous = docker
+                .inspect_image(&local)
+                .await
+                .ok()
+                .and_then(|i| i.config)
+                .and_then(|c| c.labels)
+                .and_then(|l| l.get(crate::stapel::stages::LABEL).cloned());
+            let o =
+                crate::stapel::stages::prepare(env, img, &how.node_signatures, previous.as_deref())
+                    .map_err(fail)?;
+            emit(Event::Log {
+                image: name.clone(),
+                line: o.summary(),
+            });
+            Some(o)
+        }
+        None => None,
+    };
     let (rx, writer, dockerfile_name, dockerfile_text, podman_secrets, generated) =
         if let Some(env) = &how.stapel {
             let base_user = stapel_base_user(docker, env, img).await.map_err(fail)?;
-            let g = crate::stapel::generate(env, img, base_user.as_deref()).map_err(fail)?;
+            let plan = stages.as_ref().map(|o| o.plan.clone()).unwrap_or_default();
+            let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &plan)
+                .map_err(fail)?;
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             let data = g.context.clone();
             let writer = tokio::task::spawn_blocking(move || {
@@ -675,6 +703,12 @@ async fn build_one(
     labels.insert("slipway.project".into(), project.to_string());
     labels.insert("slipway.image".into(), name.clone());
     labels.insert(signature::LABEL.into(), sig.to_string());
+    if let Some(o) = &stages {
+        labels.insert(
+            crate::stapel::stages::LABEL.into(),
+            serde_json::to_string(&o.record).unwrap_or_default(),
+        );
+    }
     for (k, v) in &opts.extra_labels {
         labels.insert(k.clone(), v.clone());
     }

@@ -7,6 +7,7 @@
 //! ("milestone 1", docs/stapel.md).
 
 pub mod git;
+pub mod stages;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,6 +58,9 @@ pub struct Env {
     /// Each stapel node's mounts, its own plus those of the images it starts from
     /// (werf passes them down through `fromImage`).
     pub mounts: BTreeMap<String, Vec<Mount>>,
+    /// The stapel nodes by name: a stage signature covers a stapel base's or import
+    /// source's last stage signature, as werf's does.
+    pub stapel_nodes: BTreeMap<String, ImageConfig>,
 }
 
 impl Env {
@@ -72,6 +76,11 @@ impl Env {
             mounts: cfg
                 .nodes()
                 .filter_map(|n| Some((n.name.clone()?, inherited_mounts(cfg, n))))
+                .collect(),
+            stapel_nodes: cfg
+                .nodes()
+                .filter(|n| n.stapel.is_some())
+                .filter_map(|n| Some((n.name.clone()?, n.clone())))
                 .collect(),
         }
     }
@@ -192,6 +201,16 @@ pub fn generate(
     img: &ImageConfig,
     base_user: Option<&str>,
 ) -> Result<Generated, String> {
+    generate_planned(env, img, base_user, &stages::Plan::default())
+}
+
+/// [`generate`] with git content regenerated and patched as `plan` says (stage reuse).
+pub fn generate_planned(
+    env: &Env,
+    img: &ImageConfig,
+    base_user: Option<&str>,
+    plan: &stages::Plan,
+) -> Result<Generated, String> {
     let st = img
         .stapel
         .as_ref()
@@ -254,7 +273,21 @@ pub fn generate(
         b.lines.push("USER 0:0".into());
     }
 
-    let git = git_trees(env, st)?;
+    let git = git_trees(env, st, plan.archive)?;
+    let mut patch_steps: BTreeMap<String, (Vec<String>, Vec<TarEntry>)> = BTreeMap::new();
+    if !plan.patches.is_empty() {
+        let repo = git::open(&env.dir)?;
+        for (stage, (from, to)) in &plan.patches {
+            let step = stages::patch_step(&repo, st, *from, *to, stage, &toolbox_mount)?;
+            patch_steps.insert(stage.clone(), step);
+        }
+    }
+    let patch = |b: &mut Builder, files: &mut Vec<TarEntry>, name: &str| {
+        if let Some((lines, extra)) = patch_steps.get(name) {
+            b.lines.extend(lines.iter().cloned());
+            files.extend(extra.iter().cloned());
+        }
+    };
     let imports_at = |pos: ImportPosition| -> Vec<&StapelImport> {
         st.imports.iter().filter(|i| i.position == pos).collect()
     };
@@ -285,6 +318,7 @@ pub fn generate(
             return;
         }
         b.stage(name, &base);
+        patch(b, files, name);
         let commands: Vec<(usize, &str)> = sh
             .stage(s)
             .iter()
@@ -420,6 +454,11 @@ pub fn generate(
         (None, true) => last.push(format!("USER {}", base_user.unwrap_or_default())),
         (None, false) => {}
     }
+    let latest = stages::dockerfile_stage(stages::LATEST_PATCH);
+    if patch_steps.contains_key(&latest) {
+        b.stage("gitlatestpatch", &base);
+        patch(&mut b, &mut files, &latest);
+    }
     if !last.is_empty() {
         b.stage("dockerinstructions", &base);
         b.lines.extend(last);
@@ -493,16 +532,23 @@ fn parent(p: &str) -> &str {
     }
 }
 
-/// Each mapping with the files it takes at HEAD.
+/// Each mapping with the files it takes at `commit` (None: HEAD).
 fn git_trees<'a>(
     env: &Env,
     st: &'a Stapel,
+    commit: Option<git2::Oid>,
 ) -> Result<Vec<(&'a crate::config::stapel::GitMapping, git::Tree)>, String> {
     if st.git.is_empty() {
         return Ok(Vec::new());
     }
     let repo = git::open(&env.dir)?;
-    let (_, tree) = git::head_tree(&repo)?;
+    let tree = match commit {
+        Some(c) => repo
+            .find_commit(c)
+            .and_then(|c| c.tree())
+            .map_err(|e| format!("commit {c}: {}", e.message()))?,
+        None => git::head_tree(&repo)?.1,
+    };
     st.git
         .iter()
         .enumerate()
@@ -515,6 +561,7 @@ fn git_trees<'a>(
 }
 
 /// One entry of the generated context.
+#[derive(Clone)]
 enum TarEntry {
     File {
         path: String,
@@ -642,7 +689,7 @@ pub fn signature(
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
     field(&mut h, "doc", &st.doc.to_string());
     field(&mut h, "toolbox", &env.toolbox);
-    for (n, (m, tree)) in git_trees(env, st)?.iter().enumerate() {
+    for (n, (m, tree)) in git_trees(env, st, None)?.iter().enumerate() {
         let mut files = Sha256::new();
         for f in &tree.files {
             files.update(format!("{}\0{:o}\0{}\n", f.rel, f.mode, f.oid).as_bytes());
@@ -655,13 +702,7 @@ pub fn signature(
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
     for m in env.mounts_of(img) {
-        // A build_dir's content is the project's (its cache id names the project).
-        let owner = if m.from == MountFrom::BuildDir {
-            env.project.as_str()
-        } else {
-            ""
-        };
-        field(&mut h, "mount", &format!("{}={:?}{owner}", m.to, m.from));
+        field(&mut h, "mount", &mount_key(env, &m));
     }
     let sig_of = |name: &str| {
         done.get(&Some(name.to_string()))
@@ -682,6 +723,15 @@ pub fn signature(
         );
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// A mount as signatures see it: a `build_dir` is the project's own (its cache id names
+/// the project), so another project's image with the same content is not this one's.
+fn mount_key(env: &Env, m: &Mount) -> String {
+    match m.from {
+        MountFrom::BuildDir => format!("{}={:?}@{}", m.to, m.from, env.project),
+        _ => format!("{}={:?}", m.to, m.from),
+    }
 }
 
 /// A failed step put back on werf.yaml: the RUN's Dockerfile line and the command index

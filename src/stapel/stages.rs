@@ -1,0 +1,937 @@
+//! werf's stage reuse for stapel images (issue #20, local stages storage): per-stage
+//! signatures with werf 1.1's dependency structure, the record of which commit each
+//! stage's git content came from (a label on the built image), and the plan that
+//! regenerates the unchanged prefix exactly as last time and patches the sources in at
+//! the first rebuilt user stage (or in a final `gitLatestPatch` step).
+//!
+//! Signatures do not contain commits (werf's gitArchive signature has none either); the
+//! commit of each stage is in the record, so a stage is reused when its signature is the
+//! recorded one and its recorded commit is HEAD or an ancestor of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Env, TOOLBOX_DIR, TarEntry, chown, field, git, json, json_list};
+use crate::config::ImageConfig;
+use crate::config::stapel::{Base, ImportPosition, Stapel, UserStage};
+
+/// The image label holding the record: a JSON list of [`StageRecord`].
+pub const LABEL: &str = "slipway.stapel.stages";
+/// The final patch step's name (werf's stage of the same name).
+pub const LATEST_PATCH: &str = "gitLatestPatch";
+/// Bumped when stage signatures change meaning.
+const VERSION: &str = "1";
+
+/// One stage of a built image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// werf's name (`install`, `gitArchive`, …).
+    pub stage: String,
+    pub signature: String,
+    /// The commit the stage's git content came from (stages from gitArchive on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// What kind of stage, for the patch rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    GitArchive,
+    User,
+    Docker,
+}
+
+/// A stage of an image with its signature.
+#[derive(Debug, Clone)]
+pub struct StageSig {
+    /// werf's name.
+    pub stage: &'static str,
+    pub signature: String,
+    kind: Kind,
+}
+
+/// The Dockerfile stage name of a werf stage (lower case, as [`super::generate`] names them).
+pub fn dockerfile_stage(stage: &str) -> String {
+    stage.to_ascii_lowercase()
+}
+
+fn hash(parts: &[(&str, &str)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in parts {
+        field(&mut h, k, v);
+    }
+    hex::encode(h.finalize())
+}
+
+fn user_stage_name(s: UserStage) -> &'static str {
+    s.key()
+}
+
+fn imports_name(p: ImportPosition) -> &'static str {
+    match p {
+        ImportPosition::BeforeInstall => "importsBeforeInstall",
+        ImportPosition::AfterInstall => "importsAfterInstall",
+        ImportPosition::BeforeSetup => "importsBeforeSetup",
+        ImportPosition::AfterSetup => "importsAfterSetup",
+    }
+}
+
+/// The git state signatures read: HEAD's commit and tree (None without `git:`).
+pub struct Head<'r> {
+    pub repo: &'r git2::Repository,
+    pub commit: git2::Oid,
+    pub tree: git2::Tree<'r>,
+}
+
+/// `stageDependencies` checksum of one user stage: per mapping, the path, mode and blob id
+/// of each file at HEAD that the mapping takes and one of the stage's masks matches.
+fn stage_dependencies(
+    st: &Stapel,
+    head: Option<&Head<'_>>,
+    s: UserStage,
+) -> Result<String, String> {
+    let mut h = Sha256::new();
+    for (n, m) in st.git.iter().enumerate() {
+        let Some(masks) = m.stage_dependencies.get(s.key()).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let Some(head) = head else { continue };
+        let tree =
+            git::list(head.repo, &head.tree, m).map_err(|e| format!("{}: git[{n}]: {e}", m.at))?;
+        let filter = git::Filter::new(masks, &[]);
+        let mut matched = 0;
+        field(&mut h, "mapping", &n.to_string());
+        for f in tree.files.iter().filter(|f| filter.takes(&f.rel)) {
+            matched += 1;
+            h.update(format!("{}\0{:o}\0{}\n", f.rel, f.mode, f.oid).as_bytes());
+        }
+        if matched == 0 {
+            tracing::warn!(
+                "{}: stageDependencies.{} {:?} match no file at HEAD",
+                m.at,
+                s.key(),
+                masks
+            );
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Every stage of a stapel node in werf's order with its signature: each covers its own
+/// instructions and dependencies and the previous stage's signature. `nodes` holds the
+/// content signatures of the other werf.yaml images (bases and import sources).
+pub fn signatures(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+) -> Result<Vec<StageSig>, String> {
+    signatures_at(env, img, nodes, head, 0)
+}
+
+/// The signature a dependant's stage covers for a base or import source: a stapel node's
+/// last stage signature (stable while its stages are reused), else its content signature.
+fn source_signature(
+    env: &Env,
+    name: &str,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+    depth: usize,
+) -> Result<String, String> {
+    match env.stapel_nodes.get(name) {
+        // Config validation rejected loops; the depth bound is a second guard.
+        Some(n) if depth < 64 => Ok(signatures_at(env, n, nodes, head, depth + 1)?
+            .last()
+            .map(|s| s.signature.clone())
+            .unwrap_or_default()),
+        _ => Ok(nodes
+            .get(&Some(name.to_string()))
+            .cloned()
+            .unwrap_or_default()),
+    }
+}
+
+fn signatures_at(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+    depth: usize,
+) -> Result<Vec<StageSig>, String> {
+    let st = img
+        .stapel
+        .as_ref()
+        .ok_or_else(|| "not a stapel image".to_string())?;
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    for name in st
+        .base
+        .source()
+        .into_iter()
+        .chain(st.imports.iter().map(|i| i.source.as_str()))
+    {
+        if !sources.contains_key(name) {
+            sources.insert(name, source_signature(env, name, nodes, head, depth)?);
+        }
+    }
+    let sig_of = |name: &str| sources.get(name).cloned().unwrap_or_default();
+    let mut out: Vec<StageSig> = Vec::new();
+    let push = |out: &mut Vec<StageSig>, stage: &'static str, kind: Kind, deps: String| {
+        let prev = out.last().map(|s| s.signature.clone()).unwrap_or_default();
+        let signature = hash(&[
+            ("slipway-stapel-stage", VERSION),
+            ("generator", super::GENERATOR),
+            ("stage", stage),
+            ("prev", &prev),
+            ("deps", &deps),
+        ]);
+        out.push(StageSig {
+            stage,
+            signature,
+            kind,
+        });
+    };
+
+    let base = match &st.base {
+        Base::From(b) => format!("from={b}"),
+        Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", sig_of(n)),
+    };
+    let mounts: Vec<String> = env
+        .mounts_of(img)
+        .iter()
+        .map(|m| super::mount_key(env, m))
+        .collect();
+    push(
+        &mut out,
+        "from",
+        Kind::Plain,
+        hash(&[
+            ("base", &base),
+            ("artifact", if st.artifact { "1" } else { "0" }),
+            ("fromLatest", if st.from_latest { "1" } else { "0" }),
+            (
+                "fromCacheVersion",
+                st.from_cache_version.as_deref().unwrap_or(""),
+            ),
+            ("toolbox", &env.toolbox),
+            ("mounts", &mounts.join("\0")),
+            (
+                "ownMounts",
+                &st.mounts
+                    .iter()
+                    .map(|m| m.to.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\0"),
+            ),
+        ]),
+    );
+    let user = |s: UserStage| -> Result<Option<String>, String> {
+        let Some(sh) = &st.shell else { return Ok(None) };
+        if !sh.has_stage(s) {
+            return Ok(None);
+        }
+        let commands: Vec<&str> = sh.stage(s).iter().map(|c| c.text.as_str()).collect();
+        let deps = if s == UserStage::BeforeInstall {
+            String::new()
+        } else {
+            stage_dependencies(st, head, s)?
+        };
+        Ok(Some(hash(&[
+            ("builder", sh.builder_name()),
+            (
+                "commands",
+                &serde_json::to_string(&commands).unwrap_or_default(),
+            ),
+            ("cacheVersions", &sh.cache_versions(s).join("\0")),
+            ("asLayers", if st.as_layers { "1" } else { "0" }),
+            ("stageDependencies", &deps),
+        ])))
+    };
+    let imports = |p: ImportPosition| -> Option<String> {
+        let list: Vec<String> = st
+            .imports
+            .iter()
+            .filter(|i| i.position == p)
+            .map(|i| {
+                format!(
+                    "{}={}\0{}",
+                    i.source,
+                    sig_of(&i.source),
+                    serde_json::to_string(&(
+                        &i.add,
+                        &i.to,
+                        &i.stage,
+                        &i.include_paths,
+                        &i.exclude_paths,
+                        &i.owner,
+                        &i.group
+                    ))
+                    .unwrap_or_default()
+                )
+            })
+            .collect();
+        (!list.is_empty()).then(|| list.join("\n"))
+    };
+    // Each user stage is followed by its imports (werf's order).
+    let user_then_imports =
+        |out: &mut Vec<StageSig>, s: UserStage, p: ImportPosition| -> Result<(), String> {
+            if let Some(d) = user(s)? {
+                let after_git = out.iter().any(|x| x.kind == Kind::GitArchive);
+                let kind = if after_git { Kind::User } else { Kind::Plain };
+                push(out, user_stage_name(s), kind, d);
+            }
+            if let Some(d) = imports(p) {
+                push(out, imports_name(p), Kind::Plain, d);
+            }
+            Ok(())
+        };
+    user_then_imports(
+        &mut out,
+        UserStage::BeforeInstall,
+        ImportPosition::BeforeInstall,
+    )?;
+    if !st.git.is_empty() {
+        let params: Vec<String> = st
+            .git
+            .iter()
+            .map(|m| {
+                serde_json::to_string(&(
+                    &m.add,
+                    &m.to,
+                    &m.include_paths,
+                    &m.exclude_paths,
+                    &m.owner,
+                    &m.group,
+                ))
+                .unwrap_or_default()
+            })
+            .collect();
+        push(&mut out, "gitArchive", Kind::GitArchive, params.join("\n"));
+    }
+    user_then_imports(&mut out, UserStage::Install, ImportPosition::AfterInstall)?;
+    user_then_imports(
+        &mut out,
+        UserStage::BeforeSetup,
+        ImportPosition::BeforeSetup,
+    )?;
+    user_then_imports(&mut out, UserStage::Setup, ImportPosition::AfterSetup)?;
+    // Artifacts have neither docker instructions nor a latest patch: werf keeps their
+    // stages until a signature changes.
+    if !st.artifact {
+        let docker = serde_json::to_string(&st.docker).unwrap_or_default();
+        push(&mut out, "dockerInstructions", Kind::Docker, docker);
+    }
+    Ok(out)
+}
+
+/// How a build regenerates and patches git content.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The commit gitArchive takes its files from (None: HEAD).
+    pub archive: Option<git2::Oid>,
+    /// Patches (from, to) applied at the start of a stage, by Dockerfile stage name;
+    /// [`LATEST_PATCH`] lowercased is the final patch step before the docker instructions.
+    pub patches: BTreeMap<String, (git2::Oid, git2::Oid)>,
+}
+
+/// A build's plan, the record to put on the image and what is reused and built.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub record: Vec<StageRecord>,
+    pub reused: Vec<String>,
+    pub built: Vec<String>,
+}
+
+impl Outcome {
+    /// One line for the build's output.
+    pub fn summary(&self) -> String {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        format!(
+            "stapel stages: reused {}; built {}",
+            list(&self.reused),
+            list(&self.built)
+        )
+    }
+}
+
+/// Parse a record label (an unreadable one counts as none).
+pub fn parse_record(label: &str) -> Option<Vec<StageRecord>> {
+    serde_json::from_str(label).ok()
+}
+
+/// The commits of a record, checked against the clone: each must exist and be HEAD or an
+/// ancestor of it. `None` when the record cannot be used (the image is then rebuilt from
+/// scratch, never an error).
+fn usable_commits(
+    repo: &git2::Repository,
+    head: git2::Oid,
+    record: &[StageRecord],
+) -> Option<BTreeMap<String, git2::Oid>> {
+    let mut out = BTreeMap::new();
+    for r in record {
+        let Some(c) = &r.commit else { continue };
+        let oid = git2::Oid::from_str(c).ok()?;
+        if repo.find_commit(oid).is_err() {
+            tracing::info!("stapel stages: recorded commit {c} is not in the clone: rebuilding");
+            return None;
+        }
+        if oid != head && !repo.graph_descendant_of(head, oid).unwrap_or(false) {
+            tracing::info!(
+                "stapel stages: recorded commit {c} is not an ancestor of HEAD: rebuilding"
+            );
+            return None;
+        }
+        out.insert(c.clone(), oid);
+    }
+    Some(out)
+}
+
+/// Decide which stages are reused from `previous` (the record on the last image) and how
+/// git content is regenerated and patched.
+pub fn plan(
+    sigs: &[StageSig],
+    head: Option<&Head<'_>>,
+    previous: Option<&[StageRecord]>,
+) -> Outcome {
+    let head_commit = head.map(|h| h.commit);
+    let prev: Vec<&StageRecord> = previous
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.stage != LATEST_PATCH)
+        .collect();
+    let commits = match (head, previous) {
+        (Some(h), Some(p)) => usable_commits(h.repo, h.commit, p),
+        (None, Some(_)) => Some(BTreeMap::new()),
+        _ => None,
+    };
+    // k: the first stage whose signature is not the recorded one.
+    let k = match &commits {
+        None => 0,
+        Some(_) => sigs
+            .iter()
+            .zip(prev.iter())
+            .take_while(|(s, r)| s.stage == r.stage && s.signature == r.signature)
+            .count(),
+    };
+    let recorded = |i: usize| -> Option<git2::Oid> {
+        let c = prev.get(i)?.commit.as_ref()?;
+        commits.as_ref()?.get(c).copied()
+    };
+    let mut o = Outcome::default();
+    let mut cur: Option<git2::Oid> = None;
+    for (i, s) in sigs.iter().enumerate() {
+        let reused = i < k;
+        match s.kind {
+            Kind::GitArchive => {
+                cur = if reused { recorded(i) } else { head_commit };
+                if reused {
+                    o.plan.archive = cur;
+                }
+            }
+            Kind::User => {
+                let target = if reused { recorded(i) } else { head_commit };
+                if let (Some(from), Some(to)) = (cur, target)
+                    && from != to
+                {
+                    o.plan.patches.insert(dockerfile_stage(s.stage), (from, to));
+                    cur = Some(to);
+                }
+            }
+            Kind::Docker => {
+                if let (Some(from), Some(to)) = (cur, head_commit)
+                    && from != to
+                {
+                    o.plan
+                        .patches
+                        .insert(dockerfile_stage(LATEST_PATCH), (from, to));
+                    let prev_sig = o
+                        .record
+                        .last()
+                        .map(|r| r.signature.clone())
+                        .unwrap_or_default();
+                    o.record.push(StageRecord {
+                        stage: LATEST_PATCH.into(),
+                        signature: hash(&[
+                            ("prev", &prev_sig),
+                            ("from", &from.to_string()),
+                            ("to", &to.to_string()),
+                        ]),
+                        commit: Some(to.to_string()),
+                    });
+                    o.built.push(LATEST_PATCH.into());
+                    cur = Some(to);
+                }
+            }
+            Kind::Plain => {}
+        }
+        // The docker instructions sit on the latest patch when there is one.
+        let built_here = !reused
+            || (s.kind == Kind::Docker && o.built.last().is_some_and(|b| b == LATEST_PATCH));
+        if built_here {
+            o.built.push(s.stage.into());
+        } else {
+            o.reused.push(s.stage.into());
+        }
+        o.record.push(StageRecord {
+            stage: s.stage.into(),
+            signature: s.signature.clone(),
+            commit: cur.map(|c| c.to_string()),
+        });
+    }
+    o
+}
+
+/// The plan of one stapel node's build: its stage signatures at HEAD against the record
+/// (`previous`, the label of the last local image of this node).
+pub fn prepare(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+    previous: Option<&str>,
+) -> Result<Outcome, String> {
+    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    let repo = if has_git {
+        Some(git::open(&env.dir)?)
+    } else {
+        None
+    };
+    let head = match &repo {
+        Some(r) => {
+            let (commit, tree) = git::head_tree(r)?;
+            Some(Head {
+                repo: r,
+                commit,
+                tree,
+            })
+        }
+        None => None,
+    };
+    let sigs = signatures(env, img, nodes, head.as_ref())?;
+    let record = previous.and_then(parse_record);
+    Ok(plan(&sigs, head.as_ref(), record.as_deref()))
+}
+
+/// The Dockerfile lines and context files of a patch step from commit `from` to `to`:
+/// deleted paths removed (and directories the deletion left empty), then added and
+/// changed files copied with the mapping's owner. `key` names the step in the context.
+pub(super) fn patch_step(
+    repo: &git2::Repository,
+    st: &Stapel,
+    from: git2::Oid,
+    to: git2::Oid,
+    key: &str,
+    toolbox_mount: &str,
+) -> Result<(Vec<String>, Vec<TarEntry>), String> {
+    let tree_of = |c: git2::Oid| {
+        repo.find_commit(c)
+            .and_then(|c| c.tree())
+            .map_err(|e| format!("commit {c}: {}", e.message()))
+    };
+    let (old_tree, new_tree) = (tree_of(from)?, tree_of(to)?);
+    let mut lines = Vec::new();
+    let mut files = Vec::new();
+    let mut deleted: Vec<String> = Vec::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let mut copies = Vec::new();
+    for (n, m) in st.git.iter().enumerate() {
+        // An `add` path missing at one side lists as empty there.
+        let old = git::list(repo, &old_tree, m)
+            .map(|t| t.files)
+            .unwrap_or_default();
+        let new = git::list(repo, &new_tree, m).map_err(|e| format!("{}: git[{n}]: {e}", m.at))?;
+        let old_map: BTreeMap<&str, (git2::Oid, i32)> = old
+            .iter()
+            .map(|f| (f.rel.as_str(), (f.oid, f.mode)))
+            .collect();
+        let new_names: BTreeSet<&str> = new.files.iter().map(|f| f.rel.as_str()).collect();
+        let to_dir = m.to.trim_end_matches('/');
+        for f in &old {
+            if new_names.contains(f.rel.as_str()) {
+                continue;
+            }
+            if new.single_file {
+                deleted.push(m.to.clone());
+                continue;
+            }
+            deleted.push(format!("{to_dir}/{}", f.rel));
+            let mut p = f.rel.as_str();
+            while let Some((d, _)) = p.rsplit_once('/') {
+                dirs.insert(format!("{to_dir}/{d}"));
+                p = d;
+            }
+        }
+        let changed: Vec<&git::GitFile> = new
+            .files
+            .iter()
+            .filter(|f| old_map.get(f.rel.as_str()) != Some(&(f.oid, f.mode)))
+            .collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let dir = format!(".slipway/patch/{key}/{n}");
+        for f in &changed {
+            files.push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
+        }
+        let (src, dest) = if new.single_file {
+            let name = changed.first().map(|f| f.rel.clone()).unwrap_or_default();
+            (format!("{dir}/{name}"), m.to.clone())
+        } else {
+            (format!("{dir}/"), format!("{to_dir}/"))
+        };
+        copies.push(format!(
+            "COPY{} [{}, {}]",
+            chown(&m.owner, &m.group),
+            json(&src),
+            json(&dest)
+        ));
+    }
+    if !deleted.is_empty() {
+        let mut argv = vec![
+            format!("{TOOLBOX_DIR}/embedded/bin/rm"),
+            "-rf".into(),
+            "--".into(),
+        ];
+        argv.extend(deleted);
+        lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
+    }
+    if !dirs.is_empty() {
+        // Deepest first, so a parent emptied by its children goes too.
+        let mut dirs: Vec<String> = dirs.into_iter().collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+        let mut argv = vec![
+            super::BASH.to_string(),
+            "-c".into(),
+            format!(
+                "for d in \"$@\"; do {TOOLBOX_DIR}/embedded/bin/rmdir \"$d\" 2>/dev/null || true; done"
+            ),
+            "rmdir-empty".into(),
+        ];
+        argv.extend(dirs);
+        lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
+    }
+    lines.extend(copies);
+    Ok((lines, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(stage: &str, sig: &str, commit: Option<&str>) -> StageRecord {
+        StageRecord {
+            stage: stage.into(),
+            signature: sig.into(),
+            commit: commit.map(String::from),
+        }
+    }
+
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@e",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .status()
+            .expect("git runs")
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    const YAML: &str = r#"project: p
+configVersion: 1
+---
+image: app
+from: alpine:3
+git:
+- add: /
+  to: /app
+  stageDependencies:
+    install: [package.json]
+    setup: ["src/**/*.css"]
+shell:
+  beforeInstall: [echo bi]
+  install: [npm ci]
+  beforeSetup: [echo bs]
+  setup: [echo setup]
+"#;
+
+    /// Stage → signature for the project at `dir` (its werf.yaml at HEAD's worktree).
+    fn sigs_at(dir: &std::path::Path) -> BTreeMap<&'static str, String> {
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let img = cfg.node(Some("app")).expect("app");
+        let env = Env::new(&cfg);
+        let repo = git::open(dir).expect("repo");
+        let (commit, tree) = git::head_tree(&repo).expect("head");
+        let head = Head {
+            repo: &repo,
+            commit,
+            tree,
+        };
+        signatures(&env, img, &BTreeMap::new(), Some(&head))
+            .expect("signatures")
+            .into_iter()
+            .map(|s| (s.stage, s.signature))
+            .collect()
+    }
+
+    fn commit(dir: &std::path::Path, files: &[(&str, &str)]) {
+        for (p, c) in files {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, c).expect("write");
+        }
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", "c"]);
+    }
+
+    #[test]
+    fn stage_signatures_follow_stage_dependencies() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+                ("src/b.css", "b"),
+            ],
+        );
+        let s1 = sigs_at(dir);
+        let order: Vec<&str> = s1.keys().copied().collect();
+        for st in [
+            "from",
+            "beforeInstall",
+            "gitArchive",
+            "install",
+            "beforeSetup",
+            "setup",
+            "dockerInstructions",
+        ] {
+            assert!(order.contains(&st), "{st} in {order:?}");
+        }
+
+        // A source change outside every stageDependencies: no stage signature moves (the
+        // sources come in through the patch, not the signatures).
+        commit(dir, &[("src/a.js", "a2")]);
+        let s2 = sigs_at(dir);
+        assert_eq!(s1, s2);
+
+        // A css change: setup (and what follows) only.
+        commit(dir, &[("src/b.css", "b2")]);
+        let s3 = sigs_at(dir);
+        for st in [
+            "from",
+            "beforeInstall",
+            "gitArchive",
+            "install",
+            "beforeSetup",
+        ] {
+            assert_eq!(s2[st], s3[st], "{st}");
+        }
+        for st in ["setup", "dockerInstructions"] {
+            assert_ne!(s2[st], s3[st], "{st}");
+        }
+
+        // package.json: install and every later stage.
+        commit(dir, &[("package.json", "{\"a\": 1}")]);
+        let s4 = sigs_at(dir);
+        for st in ["from", "beforeInstall", "gitArchive"] {
+            assert_eq!(s3[st], s4[st], "{st}");
+        }
+        for st in ["install", "beforeSetup", "setup", "dockerInstructions"] {
+            assert_ne!(s3[st], s4[st], "{st}");
+        }
+
+        // A cacheVersion of beforeSetup: beforeSetup on, not install.
+        let yaml = YAML.replace("shell:\n", "shell:\n  beforeSetupCacheVersion: \"2\"\n");
+        commit(dir, &[("werf.yaml", &yaml)]);
+        let s5 = sigs_at(dir);
+        assert_eq!(s4["install"], s5["install"]);
+        assert_ne!(s4["beforeSetup"], s5["beforeSetup"]);
+        assert_ne!(s4["setup"], s5["setup"]);
+    }
+
+    #[test]
+    fn plan_reuses_recorded_prefix_only_from_ancestors_of_head() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+            ],
+        );
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let img = cfg.node(Some("app")).expect("app");
+        let env = Env::new(&cfg);
+        let outcome = |previous: Option<&[StageRecord]>| {
+            let repo = git::open(dir).expect("repo");
+            let (commit, tree) = git::head_tree(&repo).expect("head");
+            let head = Head {
+                repo: &repo,
+                commit,
+                tree,
+            };
+            let sigs = signatures(&env, img, &BTreeMap::new(), Some(&head)).expect("sigs");
+            plan(&sigs, Some(&head), previous)
+        };
+        let first = outcome(None);
+        assert!(first.reused.is_empty() && first.plan.patches.is_empty());
+        let c1 = first
+            .record
+            .iter()
+            .find(|r| r.stage == "install")
+            .and_then(|r| r.commit.clone())
+            .expect("install has a commit");
+
+        // Same commit: every stage reused, nothing patched.
+        let same = outcome(Some(&first.record));
+        assert!(same.built.is_empty(), "{:?}", same.built);
+        assert!(same.plan.patches.is_empty());
+
+        // A later commit: the prefix is regenerated at c1 and patched at the end.
+        commit(dir, &[("src/a.js", "a2")]);
+        let later = outcome(Some(&first.record));
+        assert_eq!(later.plan.archive.map(|c| c.to_string()), Some(c1.clone()));
+        assert_eq!(later.built, vec![LATEST_PATCH, "dockerInstructions"]);
+        let (from, _) = later.plan.patches["gitlatestpatch"];
+        assert_eq!(from.to_string(), c1);
+
+        // A recorded commit missing from the clone, or not an ancestor of HEAD: rebuilt.
+        let mut missing = first.record.clone();
+        for r in &mut missing {
+            if r.commit.is_some() {
+                r.commit = Some("1234567890123456789012345678901234567890".into());
+            }
+        }
+        let rebuilt = outcome(Some(&missing));
+        assert!(rebuilt.reused.is_empty(), "{:?}", rebuilt.reused);
+        // A branch from c1 does not have main's later commit.
+        git(dir, &["checkout", "-q", "-b", "other", &c1]);
+        commit(dir, &[("src/b.js", "b")]);
+        let main_head = later
+            .record
+            .iter()
+            .find(|r| r.stage == LATEST_PATCH)
+            .and_then(|r| r.commit.clone())
+            .expect("latest patch commit");
+        let mut not_ancestor = first.record.clone();
+        for r in &mut not_ancestor {
+            if r.commit.is_some() {
+                r.commit = Some(main_head.clone());
+            }
+        }
+        let diverged = outcome(Some(&not_ancestor));
+        assert!(diverged.reused.is_empty(), "{:?}", diverged.reused);
+        assert!(diverged.plan.archive.is_none());
+    }
+
+    #[test]
+    fn patch_step_removes_deleted_paths_and_copies_changes_with_the_owner() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q"]);
+        let yaml = r#"project: p
+configVersion: 1
+---
+image: app
+from: alpine:3
+git:
+- add: /src
+  to: /app
+  owner: app
+  group: app
+- add: /one.conf
+  to: /etc/one.conf
+"#;
+        commit(
+            dir,
+            &[
+                ("werf.yaml", yaml),
+                ("one.conf", "1"),
+                ("src/keep", "k"),
+                ("src/change", "c"),
+                ("src/d/gone", "g"),
+            ],
+        );
+        let repo = git::open(dir).expect("repo");
+        let c1 = git::head_tree(&repo).expect("head").0;
+        std::fs::remove_dir_all(dir.join("src/d")).expect("rm");
+        commit(dir, &[("src/change", "c2"), ("src/new", "n")]);
+        let c2 = git::head_tree(&repo).expect("head").0;
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let st = cfg
+            .node(Some("app"))
+            .and_then(|n| n.stapel.as_deref())
+            .expect("stapel");
+        let (lines, files) = patch_step(&repo, st, c1, c2, "install", "TB").expect("patch");
+        assert_eq!(
+            lines,
+            vec![
+                format!(r#"RUN TB ["{TOOLBOX_DIR}/embedded/bin/rm","-rf","--","/app/d/gone"]"#),
+                format!(
+                    r#"RUN TB ["{}","-c","for d in \"$@\"; do {TOOLBOX_DIR}/embedded/bin/rmdir \"$d\" 2>/dev/null || true; done","rmdir-empty","/app/d"]"#,
+                    super::super::BASH
+                ),
+                r#"COPY --chown=app:app [".slipway/patch/install/0/", "/app/"]"#.to_string(),
+            ],
+            "the unchanged single-file mapping adds nothing"
+        );
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| match f {
+                TarEntry::Git { path, .. } | TarEntry::File { path, .. } => path.clone(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ".slipway/patch/install/0/change",
+                ".slipway/patch/install/0/new"
+            ]
+        );
+        // Back from c2 to c1 is not a patch werf makes, but the diff is symmetric.
+        let (back, _) = patch_step(&repo, st, c2, c1, "x", "TB").expect("patch");
+        assert!(back.iter().any(|l| l.contains("/app/new")), "{back:?}");
+    }
+
+    #[test]
+    fn record_round_trips_and_bad_labels_count_as_none() {
+        let r = vec![rec("from", "a", None), rec("gitArchive", "b", Some("c"))];
+        let text = serde_json::to_string(&r).expect("json");
+        assert_eq!(parse_record(&text), Some(r));
+        assert_eq!(parse_record("not json"), None);
+    }
+}

@@ -239,4 +239,19 @@ shell:
         rec.iter().any(|(s, c)| s == "gitLatestPatch" && *c == c5),
         "{rec:?}"
     );
+
+    // `--force` does not use the record: every stage from HEAD, no patch.
+    let out = slipway_in(dir)
+        .args(["build", "--force"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("stapel stages: reused none;"), "{err}");
+    assert_eq!(sh(img, "cat /app/src/main.js"), "five");
+    let rec = record(img);
+    assert!(
+        rec.iter().any(|(s, c)| s == "gitArchive" && *c == c5),
+        "{rec:?}"
+    );
+    assert!(!rec.iter().any(|(s, _)| s == "gitLatestPatch"), "{rec:?}");
 }

@@ -605,16 +605,21 @@ async fn build_one(
         image: name.clone(),
     });
 
-    // Stapel stage reuse: the record on the last local image of this node.
+    // Stapel stage reuse: the record on the last local image of this node (`--force`
+    // builds from HEAD from scratch, as a fresh runner would).
     let stages = match &how.stapel {
         Some(env) => {
-            let previous = docker
-                .inspect_image(&local)
-                .await
-                .ok()
-                .and_then(|i| i.config)
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(crate::stapel::stages::LABEL).cloned());
+            let previous = if opts.force {
+                None
+            } else {
+                docker
+                    .inspect_image(&local)
+                    .await
+                    .ok()
+                    .and_then(|i| i.config)
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(crate::stapel::stages::LABEL).cloned())
+            };
             let o =
                 crate::stapel::stages::prepare(env, img, &how.node_signatures, previous.as_deref())
                     .map_err(fail)?;

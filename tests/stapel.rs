@@ -55,30 +55,6 @@ fn build(dir: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
-/// Run `cmd` with the image's `sh` as root; stdout, trimmed.
-fn sh(image: &str, cmd: &str) -> String {
-    let out = std::process::Command::new("/usr/bin/docker")
-        .args([
-            "run",
-            "--rm",
-            "--user",
-            "0",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-        ])
-        .arg(cmd)
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// `docker inspect`'s `Config` of an image.
 fn config(image: &str) -> serde_json::Value {
     let out = std::process::Command::new("/usr/bin/docker")
@@ -136,18 +112,21 @@ shell:
     );
     let img = "stapel-order/app:latest";
     assert_eq!(
-        sh(img, "cat /order.log"),
+        support::sh(img, "cat /order.log"),
         "beforeInstall\ninstall\nbeforeSetup\nsetup"
     );
-    let before_install = sh(img, "cat /saw-beforeInstall");
+    let before_install = support::sh(img, "cat /saw-beforeInstall");
     assert!(
         before_install.contains("No such file") && !before_install.contains('x'),
         "beforeInstall saw neither git nor imports: {before_install}"
     );
-    assert_eq!(sh(img, "cat /saw-install"), "/app:\nx\n\n/imp:\nbi");
-    assert_eq!(sh(img, "cat /saw-beforeSetup"), "ai\nbi");
-    assert_eq!(sh(img, "cat /saw-setup"), "ai\nbi\nbs");
-    assert_eq!(sh(img, "ls /imp"), "ai\nas\nbi\nbs");
+    assert_eq!(
+        support::sh(img, "cat /saw-install"),
+        "/app:\nx\n\n/imp:\nbi"
+    );
+    assert_eq!(support::sh(img, "cat /saw-beforeSetup"), "ai\nbi");
+    assert_eq!(support::sh(img, "cat /saw-setup"), "ai\nbi\nbs");
+    assert_eq!(support::sh(img, "ls /imp"), "ai\nas\nbi\nbs");
 }
 
 /// §4 test 2: steps run as root in `/` with the base's environment; `docker:` is applied
@@ -196,7 +175,7 @@ docker:
     );
     build(d.path());
     let img = "stapel-env/app:latest";
-    assert_eq!(sh(img, "cat /r"), "/\n0\n1\n[]");
+    assert_eq!(support::sh(img, "cat /r"), "/\n0\n1\n[]");
     let c = config(img);
     assert_eq!(c["WorkingDir"], "/app");
     assert_eq!(c["User"], "1000");
@@ -238,10 +217,13 @@ git:
     std::fs::write(p.join("untracked"), "u\n").expect("untracked");
     build(p);
     let img = "stapel-git/app:latest";
-    assert_eq!(sh(img, "ls -A /app"), "a.txt\nbin\nlink");
-    assert_eq!(sh(img, "cat /app/a.txt"), "committed");
-    assert_eq!(sh(img, "stat -c %a /app/a.txt /app/bin/run"), "644\n755");
-    assert_eq!(sh(img, "readlink /app/link"), "a.txt");
+    assert_eq!(support::sh(img, "ls -A /app"), "a.txt\nbin\nlink");
+    assert_eq!(support::sh(img, "cat /app/a.txt"), "committed");
+    assert_eq!(
+        support::sh(img, "stat -c %a /app/a.txt /app/bin/run"),
+        "644\n755"
+    );
+    assert_eq!(support::sh(img, "readlink /app/link"), "a.txt");
 
     std::fs::write(
         p.join("werf.yaml"),
@@ -287,9 +269,12 @@ git:
     );
     build(d.path());
     // A single file is copied to `to` itself (werf's docs, werf >= 1.2.11).
-    assert_eq!(sh("stapel-filter/app:latest", "cat /etc/renamed.js"), "b");
     assert_eq!(
-        sh(
+        support::sh("stapel-filter/app:latest", "cat /etc/renamed.js"),
+        "b"
+    );
+    assert_eq!(
+        support::sh(
             "stapel-filter/app:latest",
             "cd /app && find . -type f | sort"
         ),
@@ -332,10 +317,13 @@ import:
     assert_eq!(names, ["app"]);
     let img = "stapel-import/app:latest";
     assert_eq!(
-        sh(img, "cd /opt/dir && find . | sort"),
+        support::sh(img, "cd /opt/dir && find . | sort"),
         ".\n./a\n./keep.txt\n./l\n./sub\n./sub/b"
     );
-    assert_eq!(sh(img, "readlink /opt/dir/l; cat /out/bin"), "a\nbin");
+    assert_eq!(
+        support::sh(img, "readlink /opt/dir/l; cat /out/bin"),
+        "a\nbin"
+    );
 }
 
 /// §4 test 8: `fromImage` starts from another image with its config: ENV seen by the
@@ -362,7 +350,7 @@ docker:
 "#,
     );
     build(d.path());
-    assert_eq!(sh("stapel-chain/child:latest", "cat /a"), "1");
+    assert_eq!(support::sh("stapel-chain/child:latest", "cat /a"), "1");
     let c = config("stapel-chain/child:latest");
     assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/echo"]));
     assert!(c["Cmd"].is_null(), "{c}");
@@ -398,10 +386,10 @@ shell:
     );
     build(d.path());
     let img = "stapel-shell/app:latest";
-    assert_eq!(sh(img, "cat /ml"), "one\ntwo");
-    assert_eq!(sh(img, "cat /install-pwd /setup-pwd"), "/tmp\n/");
-    assert_eq!(sh(img, "cat /y"), "a\nb");
-    assert_eq!(sh(img, "command -v bash || echo none"), "none");
+    assert_eq!(support::sh(img, "cat /ml"), "one\ntwo");
+    assert_eq!(support::sh(img, "cat /install-pwd /setup-pwd"), "/tmp\n/");
+    assert_eq!(support::sh(img, "cat /y"), "a\nb");
+    assert_eq!(support::sh(img, "command -v bash || echo none"), "none");
 
     std::fs::write(
         d.path().join("werf.yaml"),
@@ -451,7 +439,7 @@ shell:
     support::git(p, &["commit", "-qam", "app"]);
     let third = build(p);
     assert_eq!(third[0]["skipped"], false);
-    assert_eq!(sh("stapel-skip/app:latest", "cat /app/a"), "2");
+    assert_eq!(support::sh("stapel-skip/app:latest", "cat /app/a"), "2");
 }
 
 /// A mixed project (a Dockerfile image as a stapel image's `fromImage`, an artifact passed
@@ -528,7 +516,10 @@ shell:
         );
     }
     assert!(skopeo::tags(&reg, "mixed/tools").is_empty());
-    assert_eq!(sh("stapel-mixed/app:latest", "cat /seen"), "dockerfile");
+    assert_eq!(
+        support::sh("stapel-mixed/app:latest", "cat /seen"),
+        "dockerfile"
+    );
     let web = skopeo::config(&reg, "mixed/web:v1").expect("config");
     assert!(
         web["rootfs"]["diff_ids"]
@@ -593,13 +584,13 @@ import:
     build(d.path());
     let img = "stapel-owner/app:latest";
     assert_eq!(
-        sh(img, "stat -c '%u:%g %n' /app /app/sub /app/sub/f"),
+        support::sh(img, "stat -c '%u:%g %n' /app /app/sub /app/sub/f"),
         "1234:1234 /app\n1234:1234 /app/sub\n1234:1234 /app/sub/f"
     );
-    assert_eq!(sh(img, "stat -c '%u:%g' /other/g"), "0:0");
+    assert_eq!(support::sh(img, "stat -c '%u:%g' /other/g"), "0:0");
     // Owner without group: werf (rsync --chown=app:) keeps the source's group, COPY
     // --chown=app gives the gid BuildKit picks; uid == gid here (docs/stapel.md).
-    assert_eq!(sh(img, "stat -c '%u:%g' /imported/i"), "1234:1234");
+    assert_eq!(support::sh(img, "stat -c '%u:%g' /imported/i"), "1234:1234");
 }
 
 /// §4 test 6: a mapping inside another's `to` is left out of the outer one.
@@ -621,7 +612,7 @@ git:
     );
     build(d.path());
     assert_eq!(
-        sh(
+        support::sh(
             "stapel-overlap/app:latest",
             "cd /app && find . -type f | sort"
         ),
@@ -690,22 +681,22 @@ shell:
     let a = format!("{project_name}/a:latest");
     let b = format!("{project_name}/b:latest");
     build(d.path());
-    assert_eq!(sh(&a, "cat /result"), "1");
-    assert_eq!(sh(&a, "cat /scratch-list"), "");
+    assert_eq!(support::sh(&a, "cat /result"), "1");
+    assert_eq!(support::sh(&a, "cat /scratch-list"), "");
     assert_eq!(
-        sh(&a, "cat /cache-list"),
+        support::sh(&a, "cat /cache-list"),
         "n",
         "the base's /cache/old is gone"
     );
-    assert_eq!(sh(&a, "cat /from-path"), "from host");
+    assert_eq!(support::sh(&a, "cat /from-path"), "from host");
     assert_eq!(
-        sh(&a, "ls -A /cache /scratch 2>/dev/null | grep -v : || true"),
+        support::sh(&a, "ls -A /cache /scratch 2>/dev/null | grep -v : || true"),
         ""
     );
-    assert_eq!(sh(&b, "cat /seen"), "1");
+    assert_eq!(support::sh(&b, "cat /seen"), "1");
     std::fs::write(d.path().join("werf.yaml"), yaml(2)).expect("werf.yaml");
     build(d.path());
-    assert_eq!(sh(&a, "cat /result"), "2");
+    assert_eq!(support::sh(&a, "cat /result"), "2");
     for i in [&a, &b] {
         let _ = std::process::Command::new("/usr/bin/docker")
             .args(["rmi", "-f", i])
@@ -748,18 +739,18 @@ ansible:
     );
     build(d.path());
     let img = "stapel-ansible/app:latest";
-    assert_eq!(sh(img, "cat /app/here"), "/app");
-    assert_eq!(sh(img, "stat -c %a /app"), "750");
-    assert_eq!(sh(img, "cat /multi"), "last");
-    assert_eq!(sh(img, "ls /app"), "$HOME\nhere");
+    assert_eq!(support::sh(img, "cat /app/here"), "/app");
+    assert_eq!(support::sh(img, "stat -c %a /app"), "750");
+    assert_eq!(support::sh(img, "cat /multi"), "last");
+    assert_eq!(support::sh(img, "ls /app"), "$HOME\nhere");
     assert_eq!(
-        sh(img, "stat -c %a /etc/app.conf; cat /etc/app.conf"),
+        support::sh(img, "stat -c %a /etc/app.conf; cat /etc/app.conf"),
         "640\nk=v"
     );
-    assert_eq!(sh(img, "readlink /etc/app.link"), "/etc/app.conf");
-    assert_eq!(sh(img, "cat /env"), "hello there");
+    assert_eq!(support::sh(img, "readlink /etc/app.link"), "/etc/app.conf");
+    assert_eq!(support::sh(img, "cat /env"), "hello there");
     assert_eq!(
-        sh(img, "ls /never 2>&1 || true"),
+        support::sh(img, "ls /never 2>&1 || true"),
         "ls: /never: No such file or directory"
     );
 }
@@ -844,15 +835,15 @@ shell:
     let d = project(&[], &yaml(1, 1));
     let img = "stapel-cachever/app:latest";
     build(d.path());
-    let (bi1, i1) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    let (bi1, i1) = (support::sh(img, "cat /bi"), support::sh(img, "cat /i"));
     std::fs::write(d.path().join("werf.yaml"), yaml(2, 1)).expect("werf.yaml");
     assert_eq!(build(d.path())[0]["skipped"], false);
-    let (bi2, i2) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    let (bi2, i2) = (support::sh(img, "cat /bi"), support::sh(img, "cat /i"));
     assert_eq!(bi1, bi2, "beforeInstall is reused");
     assert_ne!(i1, i2, "install reran");
     std::fs::write(d.path().join("werf.yaml"), yaml(2, 2)).expect("werf.yaml");
     build(d.path());
-    let (bi3, i3) = (sh(img, "cat /bi"), sh(img, "cat /i"));
+    let (bi3, i3) = (support::sh(img, "cat /bi"), support::sh(img, "cat /i"));
     assert_ne!(bi2, bi3, "fromCacheVersion reruns beforeInstall");
     assert_ne!(i2, i3);
 }
@@ -899,7 +890,7 @@ shell:
         );
         assert_eq!(c["Cmd"], serde_json::json!(["/bin/sh", "-c", "sleep 1"]));
     }
-    assert_eq!(sh("stapel-docker:latest", "cat /n"), "nameless");
+    assert_eq!(support::sh("stapel-docker:latest", "cat /n"), "nameless");
 }
 
 /// examples/stapel (a builder artifact from git sources, a service importing it, shell,

@@ -25,30 +25,6 @@ fn build(dir: &Path) -> String {
         .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
 }
 
-/// Run `cmd` with the image's `sh` as root; stdout, trimmed.
-fn sh(image: &str, cmd: &str) -> String {
-    let out = std::process::Command::new("/usr/bin/docker")
-        .args([
-            "run",
-            "--rm",
-            "--user",
-            "0",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-        ])
-        .arg(cmd)
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The stage record label of an image: (stage, commit) pairs.
 fn record(image: &str) -> Vec<(String, String)> {
     let out = std::process::Command::new("/usr/bin/docker")
@@ -143,7 +119,7 @@ shell:
 
     let first = build(dir);
     assert!(first.starts_with("reused none;"), "{first}");
-    let runs1 = sh(img, "cat /app-install-runs");
+    let runs1 = support::sh(img, "cat /app-install-runs");
     assert_eq!(runs1.lines().count(), 1);
     assert!(record(img).iter().any(|(s, c)| s == "install" && *c == c1));
 
@@ -161,12 +137,20 @@ shell:
         "{second}"
     );
     assert!(built.contains("gitLatestPatch"), "{second}");
-    assert_eq!(sh(img, "cat /app-install-runs"), runs1, "install not rerun");
-    assert_eq!(sh(img, "cat /setup-runs"), "setup", "setup not rerun");
-    assert_eq!(sh(img, "cat /app/src/main.js"), "two");
-    assert_eq!(sh(img, "cat /app/src/new.js"), "new");
     assert_eq!(
-        sh(img, "ls /app/src/old.js /app/src/gone 2>&1 || true"),
+        support::sh(img, "cat /app-install-runs"),
+        runs1,
+        "install not rerun"
+    );
+    assert_eq!(
+        support::sh(img, "cat /setup-runs"),
+        "setup",
+        "setup not rerun"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+    assert_eq!(support::sh(img, "cat /app/src/new.js"), "new");
+    assert_eq!(
+        support::sh(img, "ls /app/src/old.js /app/src/gone 2>&1 || true"),
         "ls: /app/src/old.js: No such file or directory\nls: /app/src/gone: No such file or directory",
         "deleted paths and the directory they left empty are gone"
     );
@@ -185,9 +169,13 @@ shell:
     commit_all(dir, "another source change");
     let third = build(dir);
     assert!(third.contains("built gitLatestPatch"), "{third}");
-    assert_eq!(sh(img, "cat /app-install-runs"), runs1, "install not rerun");
-    assert_eq!(sh(img, "cat /app/src/main.js"), "three");
-    assert_eq!(sh(img, "cat /app/src/new.js"), "new");
+    assert_eq!(
+        support::sh(img, "cat /app-install-runs"),
+        runs1,
+        "install not rerun"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "three");
+    assert_eq!(support::sh(img, "cat /app/src/new.js"), "new");
 
     // package.json changes: install reruns (on the new sources) and setup after it.
     std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
@@ -199,16 +187,16 @@ shell:
         built.contains("install") && built.contains("setup"),
         "{fourth}"
     );
-    let runs4 = sh(img, "cat /app-install-runs");
+    let runs4 = support::sh(img, "cat /app-install-runs");
     assert_eq!(runs4.lines().count(), 1);
     assert_ne!(runs4, runs1, "install reran");
     assert_eq!(
-        sh(img, "cat /installed-package.json"),
+        support::sh(img, "cat /installed-package.json"),
         "{\"v\": 2}",
         "install saw the new package.json"
     );
-    assert_eq!(sh(img, "cat /app/src/main.js"), "three");
-    assert_eq!(sh(img, "ls /app/src"), "main.js\nnew.js");
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "three");
+    assert_eq!(support::sh(img, "ls /app/src"), "main.js\nnew.js");
     let rec = record(img);
     assert!(
         rec.iter().any(|(s, c)| s == "install" && *c == c4),
@@ -224,8 +212,12 @@ shell:
     let (reused, built) = fifth.split_once(';').expect("two parts");
     assert!(reused.contains("install"), "{fifth}");
     assert!(built.contains("gitLatestPatch"), "{fifth}");
-    assert_eq!(sh(img, "cat /app-install-runs"), runs4, "install not rerun");
-    assert_eq!(sh(img, "cat /app/src/main.js"), "five");
+    assert_eq!(
+        support::sh(img, "cat /app-install-runs"),
+        runs4,
+        "install not rerun"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "five");
     let rec = record(img);
     assert!(
         rec.iter().any(|(s, c)| s == "gitArchive" && *c == c1),
@@ -247,7 +239,7 @@ shell:
         .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("stapel stages: reused none;"), "{err}");
-    assert_eq!(sh(img, "cat /app/src/main.js"), "five");
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "five");
     let rec = record(img);
     assert!(
         rec.iter().any(|(s, c)| s == "gitArchive" && *c == c5),

@@ -452,19 +452,25 @@ impl Pusher {
     ) -> Result<push::PushReport, PublishError> {
         // Images that share layers go one after the other, so a shared layer is sent once
         // and found present by the next.
-        let layers: Vec<String> = self
+        let layers: Option<Vec<String>> = self
             .docker
             .inspect_image(id)
             .await
-            .ok()
-            .and_then(|i| i.root_fs)
-            .and_then(|r| r.layers)
-            .unwrap_or_default();
-        let _turn = self.layers_in_flight.claim(layers).await;
+            .map_err(|e| PublishError::Export {
+                image: p.label().to_string(),
+                cause: e.to_string(),
+            })?
+            .root_fs
+            .and_then(|r| r.layers);
+        let _turn = self
+            .layers_in_flight
+            .claim(layers.clone().unwrap_or_default())
+            .await;
         let session = push::Session::open(&self.client, target, popts).await;
         match crate::transfer::daemon::push(
             &self.docker,
             id,
+            layers,
             &session,
             self.upload_mode,
             self.work.path(),

@@ -39,12 +39,12 @@ impl Client {
             .map(|_| true)
     }
 
-    /// GET a blob as a stream of its bytes (not verified: the caller hashes them).
-    pub async fn get_blob(
+    /// The answer to a blob GET, once it is known to be the blob.
+    async fn blob_response(
         &self,
         repo: &Repository,
         digest: &str,
-    ) -> Result<ByteStream, RegistryError> {
+    ) -> Result<reqwest::Response, RegistryError> {
         let path = &repo.path;
         let req = Req::new(
             Method::GET,
@@ -53,10 +53,16 @@ impl Client {
         )
         .scope(scope(path, "pull"));
         let resp = self.t.execute(req).await?;
-        let resp = self
-            .t
-            .expect(resp, &[], &repo.host, path, "GET blob")
-            .await?;
+        self.t.expect(resp, &[], &repo.host, path, "GET blob").await
+    }
+
+    /// GET a blob as a stream of its bytes (not verified: the caller hashes them).
+    pub async fn get_blob(
+        &self,
+        repo: &Repository,
+        digest: &str,
+    ) -> Result<ByteStream, RegistryError> {
+        let resp = self.blob_response(repo, digest).await?;
         let what = format!("blob {repo}@{digest}");
         Ok(Box::pin(resp.bytes_stream().map(move |c| {
             c.map_err(|e| io_err(format!("downloading {what}"), chain(&e)))
@@ -69,18 +75,7 @@ impl Client {
         repo: &Repository,
         digest: &str,
     ) -> Result<Bytes, RegistryError> {
-        let path = &repo.path;
-        let req = Req::new(
-            Method::GET,
-            &repo.host,
-            format!("/v2/{path}/blobs/{digest}"),
-        )
-        .scope(scope(path, "pull"));
-        let resp = self.t.execute(req).await?;
-        let resp = self
-            .t
-            .expect(resp, &[], &repo.host, path, "GET blob")
-            .await?;
+        let resp = self.blob_response(repo, digest).await?;
         let body = resp
             .bytes()
             .await

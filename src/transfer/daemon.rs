@@ -76,21 +76,17 @@ enum Found {
     File { path: String, bytes: Vec<u8> },
 }
 
-/// Push image `id` from the daemon into the session's repository under its tags.
+/// Push image `id` from the daemon into the session's repository under its tags;
+/// `diff_ids` are its layers as the daemon lists them (`None`: it did not).
 pub async fn push(
     docker: &bollard::Docker,
     id: &str,
+    diff_ids: Option<Vec<String>>,
     session: &Session<'_>,
     upload_mode: UploadMode,
     work: &Path,
 ) -> Result<PushReport, Failure> {
-    let inspect = docker
-        .inspect_image(id)
-        .await
-        .map_err(|e| Failure::Export(e.to_string()))?;
-    let diff_ids: Vec<String> = inspect
-        .root_fs
-        .and_then(|r| r.layers)
+    let diff_ids = diff_ids
         .ok_or_else(|| Failure::Fallback("the daemon did not list the image's layers".into()))?;
     let total = diff_ids.len();
     let repository = session.repository().to_string();

@@ -409,3 +409,27 @@ pub fn json_result(stdout: &[u8]) -> serde_json::Value {
     assert_eq!(v["ok"], true, "{text}");
     v["result"].clone()
 }
+
+/// Run `cmd` with the image's `sh` as root; stdout, trimmed.
+pub fn sh(image: &str, cmd: &str) -> String {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "run",
+            "--rm",
+            "--user",
+            "0",
+            "--entrypoint",
+            "/bin/sh",
+            image,
+            "-c",
+        ])
+        .arg(cmd)
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

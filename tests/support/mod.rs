@@ -9,6 +9,7 @@
 pub mod fault_proxy;
 pub mod kube;
 pub mod registry;
+pub mod runner;
 pub mod skopeo;
 
 use std::io::Write;

@@ -1,0 +1,158 @@
+//! Two CI runners: the host's Docker daemon and a second daemon of its own
+//! (tests/support/runner.rs), sharing only the registry. Content signatures are the same
+//! on both (the stapel toolbox counts by its reference, not its machine-local image ID), so
+//! the second runner builds nothing that the first one published.
+
+mod support;
+
+use std::path::Path;
+
+use support::runner::Runner;
+use support::{Registry, skopeo};
+
+/// A project with a Dockerfile image and a stapel image (git mapping, install script).
+fn project(dir: &Path, name: &str) {
+    support::write_tree(
+        dir,
+        &[
+            ("web/index.html", "hello\n"),
+            ("src/main.sh", "echo main\n"),
+        ],
+    );
+    std::fs::write(
+        dir.join("web/Dockerfile"),
+        format!("FROM {}\nCOPY index.html /www/\n", support::base_image()),
+    )
+    .expect("Dockerfile");
+    std::fs::write(
+        dir.join("werf.yaml"),
+        format!(
+            r#"project: {name}
+configVersion: 1
+---
+image: web
+dockerfile: Dockerfile
+context: web
+---
+image: app
+from: {base}
+git:
+- add: /src
+  to: /app
+shell:
+  install:
+  - cat /proc/sys/kernel/random/uuid > /install-run
+"#,
+            base = support::base_image()
+        ),
+    )
+    .expect("werf.yaml");
+    support::git(dir, &["init", "-q"]);
+    support::git(dir, &["add", "-A"]);
+    support::git(dir, &["commit", "-qm", "init"]);
+}
+
+fn slipway_on(dir: &Path, host: Option<&str>, reg: &Registry) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    if let Some(h) = host {
+        c.env("DOCKER_HOST", h);
+    }
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", support::STAPEL_TOOLBOX])
+        .args(["--images-repo", &format!("{}/runners", reg.host)])
+        .args(["--insecure-registry", &reg.host]);
+    c
+}
+
+/// The image's ID in the host's daemon or the one at `host`.
+fn image_id(image: &str, host: Option<&str>) -> String {
+    let mut c = std::process::Command::new("/usr/bin/docker");
+    if let Some(h) = host {
+        c.args(["-H", h]);
+    }
+    let out = c
+        .args(["image", "inspect", "-f", "{{.Id}}", image])
+        .output()
+        .expect("docker image inspect");
+    assert!(out.status.success(), "no image {image} on {host:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{t}")
+}
+
+#[test]
+fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
+    let reg = Registry::plain();
+    let runner = Runner::start();
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("runners");
+    project(dir, &name);
+
+    // Each daemon's toolbox is its own `docker import`: different IDs.
+    let host_toolbox = image_id(support::stapel_toolbox(), None);
+    let runner_toolbox = image_id(support::STAPEL_TOOLBOX, Some(&runner.host()));
+    assert_ne!(
+        host_toolbox, runner_toolbox,
+        "the toolboxes should differ by ID"
+    );
+
+    let on_host = support::signatures(&mut slipway_on(dir, None, &reg));
+    let on_runner = support::signatures(&mut slipway_on(dir, Some(&runner.host()), &reg));
+    assert_eq!(on_host.len(), 2, "{on_host:?}");
+    assert_eq!(on_host, on_runner, "signatures differ between runners");
+
+    slipway_on(dir, None, &reg)
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let before: Vec<String> = ["web", "app"]
+        .iter()
+        .map(|i| skopeo::digest(&reg, &format!("runners/{i}:v1")).expect("published"))
+        .collect();
+
+    let images_before = runner.image_ids();
+    let out = slipway_on(dir, Some(&runner.host()), &reg)
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    // Nothing was built on the second runner: it has the same images as before.
+    assert_eq!(runner.image_ids(), images_before, "{err}");
+    let after: Vec<String> = ["web", "app"]
+        .iter()
+        .map(|i| skopeo::digest(&reg, &format!("runners/{i}:v1")).expect("published"))
+        .collect();
+    assert_eq!(before, after);
+
+    // A source change is built on the second runner, and only there.
+    std::fs::write(dir.join("src/main.sh"), "echo changed\n").expect("write");
+    support::git(dir, &["commit", "-qam", "change"]);
+    slipway_on(dir, Some(&runner.host()), &reg)
+        .args(["build-and-publish", "--tag-custom", "v2"])
+        .assert()
+        .success();
+    let app_v2 = format!("{}/runners/app:v2", reg.host);
+    let shown = runner
+        .cli()
+        .args(["run", "--rm", &app_v2, "cat", "/app/main.sh"])
+        .output()
+        .expect("docker run");
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), "echo changed\n");
+    let on_host_daemon = std::process::Command::new("/usr/bin/docker")
+        .args(["image", "inspect", &app_v2])
+        .output()
+        .expect("inspect");
+    assert!(
+        !on_host_daemon.status.success(),
+        "the host's daemon must not have the second runner's build"
+    );
+}

@@ -129,7 +129,7 @@ impl Runner {
     }
 
     fn load_from_host(&self, images: &[&str]) {
-        let save = Command::new("/usr/bin/docker")
+        let mut save = Command::new("/usr/bin/docker")
             .arg("save")
             .args(images)
             .stdout(Stdio::piped())
@@ -138,9 +138,11 @@ impl Runner {
         let load = self
             .cli()
             .args(["load", "-q"])
-            .stdin(save.stdout.expect("save stdout"))
+            .stdin(save.stdout.take().expect("save stdout"))
             .output()
             .expect("docker load");
+        let saved = save.wait().expect("docker save");
+        assert!(saved.success(), "docker save {images:?} on the host");
         assert!(
             load.status.success(),
             "docker load into the second daemon: {}",

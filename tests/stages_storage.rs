@@ -48,17 +48,17 @@ fn summary(err: &str) -> String {
         .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
 }
 
-/// Remove every local image of the project and every local tag of the storage, as a
-/// runner that never built it would be (BuildKit's cache is left alone: it is shared
+/// Remove every local image of the project and every local tag of the registry (stored
+/// stages, published references), as a runner that never built it would be (BuildKit's cache is left alone: it is shared
 /// with other tests; the output and the registry's log show where stages came from).
-fn forget(project: &str, storage: &str) {
+fn forget(project: &str, registry: &str) {
     let out = Command::new("/usr/bin/docker")
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .output()
         .expect("docker images");
     let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|r| r.starts_with(&format!("{project}/")) || r.starts_with(&format!("{storage}:")))
+        .filter(|r| r.starts_with(&format!("{project}/")) || r.starts_with(&format!("{registry}/")))
         .map(String::from)
         .collect();
     if !refs.is_empty() {
@@ -140,7 +140,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     let d = tempfile::tempdir().expect("tmp");
     let dir = d.path();
     let name = unique("stages-storage");
-    let _cleanup = Forget(name.clone(), storage.clone());
+    let _cleanup = Forget(name.clone(), reg.host.clone());
     project(dir, &name);
     let c1 = commit_all(dir, "init");
     let img = &format!("{name}/app:latest");
@@ -177,7 +177,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     assert!(record.contains(&c1), "{record}");
 
     // Runner 2: nothing local. Every stage comes from the storage; none is built.
-    forget(&name, &storage);
+    forget(&name, &reg.host);
     let blob_gets = reg.count_requests("GET", "/blobs/sha256:");
     let second = build(dir, &storage, None);
     let s2 = summary(&second);
@@ -209,7 +209,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
 
     // Runner 3 after a source change: install comes from the storage; only the latest
     // patch (and the docker instructions on it) are built.
-    forget(&name, &storage);
+    forget(&name, &reg.host);
     std::fs::write(dir.join("src/main.js"), "two\n").expect("write");
     std::fs::remove_file(dir.join("src/old.js")).expect("rm");
     commit_all(dir, "source change");
@@ -246,7 +246,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     );
 
     // Runner 4 after a package.json change: install reruns on the new sources.
-    forget(&name, &storage);
+    forget(&name, &reg.host);
     std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
     commit_all(dir, "deps");
     let fourth = build(dir, &storage, None);
@@ -266,7 +266,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
 
     // A recorded commit the clone lacks (history rewritten): that stage is rebuilt, no error.
-    forget(&name, &storage);
+    forget(&name, &reg.host);
     support::git(dir, &["checkout", "-q", "--orphan", "rewritten"]);
     commit_all(dir, "rewritten");
     let fifth = build(dir, &storage, None);
@@ -276,4 +276,98 @@ fn a_fresh_runner_reuses_the_stored_stages() {
         "gitArchive and later come from commits that are not ancestors: {fifth}"
     );
     assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+}
+
+/// `slipway --json build-and-publish -s STORAGE` as a child process (for runs at once).
+fn publish_child(dir: &Path, storage: &str, repo: &str, docker_config: &Path) -> Command {
+    // The binary under test, as assert_cmd finds it (the variable first).
+    let bin = std::env::var_os("CARGO_BIN_EXE_slipway")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("slipway"));
+    let mut c = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("SLIPWAY_") || k.starts_with("WERF_") || k.starts_with("CI_") {
+            c.env_remove(&k);
+        }
+    }
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+        .env("DOCKER_CONFIG", docker_config)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", support::stapel_toolbox()])
+        .args(["--json", "-s", storage, "-i", repo])
+        .args(["build-and-publish", "--tag-custom", "ci"]);
+    c
+}
+
+#[test]
+fn two_runners_at_once_publish_one_digest() {
+    let reg = Registry::plain();
+    let storage = format!("{}/shop/stages", reg.host);
+    let repo = format!("{}/shop", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("stages-race");
+    let _cleanup = Forget(name.clone(), reg.host.clone());
+    project(dir, &name);
+    commit_all(dir, "init");
+    let cfg = tempfile::tempdir().expect("docker config");
+
+    let a = publish_child(dir, &storage, &repo, cfg.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a");
+    let b = publish_child(dir, &storage, &repo, cfg.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn b");
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    let digest = |o: &std::process::Output| {
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = support::json_result(&o.stdout);
+        r["images"][0]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_string()
+    };
+    let (da, db) = (digest(&a), digest(&b));
+    assert_eq!(da, db, "both runners publish one image");
+    assert_eq!(
+        skopeo::digest(&reg, "shop/app:ci").expect("published"),
+        da,
+        "the tag holds it"
+    );
+    // The published image is built on a stored last stage: its layers are that stage's.
+    let stages = skopeo::tags(&reg, "shop/stages");
+    assert!(stages.len() >= 5, "{stages:?}");
+    let layers = |r: &str| {
+        let m: serde_json::Value =
+            serde_json::from_str(&skopeo::raw_manifest(&reg, r).expect("manifest")).expect("json");
+        m["layers"].clone()
+    };
+    let published = layers("shop/app:ci");
+    assert!(
+        stages
+            .iter()
+            .any(|t| layers(&format!("shop/stages:{t}")) == published),
+        "the published image has the layers of a stored stage"
+    );
+
+    // A third runner later, with nothing local, publishes the same digest again.
+    forget(&name, &reg.host);
+    let c = publish_child(dir, &storage, &repo, cfg.path())
+        .output()
+        .expect("c");
+    assert_eq!(digest(&c), da);
 }

@@ -207,6 +207,37 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     assert_eq!(support::sh(img, "cat /app/src/main.js"), "one");
     assert_eq!(skopeo::tags(&reg, "group/app/stages").len(), 5);
 
+    // The same with --json: a `stages` event says where the stages came from.
+    forget(&name, &reg.host);
+    let out = slipway_on(dir, None)
+        .env("WERF_STAGES_STORAGE", &storage)
+        .args(["--json", "build"])
+        .assert()
+        .success();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let stages = events
+        .iter()
+        .find(|e| e["event"] == "stages")
+        .expect("a stages event");
+    assert_eq!(stages["type"], "progress");
+    assert_eq!(stages["image"], "app");
+    assert_eq!(stages["from"], "storage");
+    assert_eq!(stages["storage"], storage.as_str());
+    assert_eq!(stages["built"], serde_json::json!([]));
+    assert_eq!(
+        stages["reused"],
+        serde_json::json!([
+            "from",
+            "gitArchive",
+            "install",
+            "setup",
+            "dockerInstructions"
+        ])
+    );
+
     // Runner 3 after a source change: install comes from the storage; only the latest
     // patch (and the docker instructions on it) are built.
     forget(&name, &reg.host);

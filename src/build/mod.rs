@@ -110,6 +110,16 @@ pub enum Event {
         image_id: String,
         seconds: f64,
     },
+    /// A stapel node's stages: which are reused, from where (`local`: the daemon's build
+    /// cache; `storage`: the stages storage `storage`), and which are built.
+    Stages {
+        image: String,
+        reused: Vec<String>,
+        from: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        storage: Option<String>,
+        built: Vec<String>,
+    },
 }
 
 /// What was built.
@@ -657,6 +667,13 @@ async fn build_one(
             emit(Event::Log {
                 image: name.clone(),
                 line: o.summary(),
+            });
+            emit(Event::Stages {
+                image: name.clone(),
+                reused: o.reused.clone(),
+                from: "local",
+                storage: None,
+                built: o.built.clone(),
             });
             Some(o)
         }

@@ -135,6 +135,13 @@ pub(super) async fn build(
         outcome.plan.start = Some((sigs[*j].stage.to_string(), reference));
     }
     emit(outcome.summary_from(&source));
+    (opts.on_event)(&Event::Stages {
+        image: name.clone(),
+        reused: outcome.reused.clone(),
+        from: if found.is_some() { "storage" } else { "local" },
+        storage: found.as_ref().map(|_| storage.repository().to_string()),
+        built: outcome.built.clone(),
+    });
 
     let first = found.as_ref().map(|(j, ..)| j + 1).unwrap_or(0);
     let mut mine: Option<String> = None;

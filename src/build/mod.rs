@@ -9,6 +9,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod secrets;
 pub mod ssh;
+mod stapel_storage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -109,6 +110,16 @@ pub enum Event {
         image_id: String,
         seconds: f64,
     },
+    /// A stapel node's stages: which are reused, from where (`local`: the daemon's build
+    /// cache; `storage`: the stages storage `storage`), and which are built.
+    Stages {
+        image: String,
+        reused: Vec<String>,
+        from: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        storage: Option<String>,
+        built: Vec<String>,
+    },
 }
 
 /// What was built.
@@ -167,6 +178,9 @@ pub struct BuildOptions {
     /// Publishes a dependency that some image imports the `ImageDigest` of; without it
     /// (a plain build) that import is empty, as in werf without a registry.
     pub registry_digest: Option<DigestHook>,
+    /// Where stapel stages are stored and looked up besides the daemon
+    /// (`--stages-storage REPO`; `None`: the daemon only).
+    pub stages_storage: Option<crate::stapel::storage::StagesStorage>,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,
@@ -297,6 +311,15 @@ pub async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
         .into_iter()
         .next()
         .map(|i| i.id)
+}
+
+/// Tag image `id` in the daemon as `reference` (`repo[:tag]`).
+pub async fn tag_image(
+    docker: &Docker,
+    id: &str,
+    reference: &str,
+) -> Result<(), bollard::errors::Error> {
+    tag(docker, id, reference).await
 }
 
 async fn tag(docker: &Docker, id: &str, reference: &str) -> Result<(), bollard::errors::Error> {
@@ -605,6 +628,24 @@ async fn build_one(
         image: name.clone(),
     });
 
+    if let (Some(env), Some(storage)) = (&how.stapel, &opts.stages_storage) {
+        return stapel_storage::build(
+            docker,
+            stapel_storage::Node {
+                project,
+                img,
+                sig,
+                local: &local,
+                extra: &extra,
+                start,
+            },
+            opts,
+            &how,
+            env,
+            storage,
+        )
+        .await;
+    }
     // Stapel stage reuse: the record on the last local image of this node (`--force`
     // builds from HEAD from scratch, as a fresh runner would).
     let stages = match &how.stapel {
@@ -626,6 +667,13 @@ async fn build_one(
             emit(Event::Log {
                 image: name.clone(),
                 line: o.summary(),
+            });
+            emit(Event::Stages {
+                image: name.clone(),
+                reused: o.reused.clone(),
+                from: "local",
+                storage: None,
+                built: o.built.clone(),
             });
             Some(o)
         }
@@ -704,22 +752,13 @@ async fn build_one(
         };
     let body = tokio_stream_of(rx);
 
-    let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
-    labels.insert("slipway.project".into(), project.to_string());
-    labels.insert("slipway.image".into(), name.clone());
-    labels.insert(signature::LABEL.into(), sig.to_string());
-    if let Some(o) = &stages {
-        labels.insert(
-            crate::stapel::stages::LABEL.into(),
-            serde_json::to_string(&o.record).unwrap_or_default(),
-        );
-    }
-    for (k, v) in &opts.extra_labels {
-        labels.insert(k.clone(), v.clone());
-    }
-    if let Some(c) = &opts.git_commit {
-        labels.insert("slipway.git-commit".into(), c.clone());
-    }
+    let labels = image_labels(
+        project,
+        img,
+        sig,
+        opts,
+        stages.as_ref().map(|o| &o.record[..]),
+    );
     let args_for_from = args.clone();
     let mut buildargs: HashMap<String, String> = args.into_iter().collect();
     let cache_from = opts.cache_from.get(&img.name).cloned().unwrap_or_default();
@@ -802,29 +841,13 @@ async fn build_one(
     let image_id = match ran.map_err(fail)? {
         Ok(id) => id,
         Err(f) => {
-            let stapel_at = generated
-                .as_ref()
-                .and_then(|g| crate::stapel::locate_failure(g, f.line, &last_lines));
-            let at = match stapel_at {
-                Some(at) => format!("{at}: "),
-                None => f
-                    .line
-                    .or_else(|| dockerfile::parse_error_line(&f.message))
-                    .map(|l| format!("{}:{l}: ", dockerfile_label(img)))
-                    .unwrap_or_default(),
-            };
-            let step = if f.step.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", f.step)
-            };
-            let hint = dockerfile::hint(&f.message, how.buildkit.is_some(), &dockerfile_text)
-                .map(|h| format!("\nhint: {h}"))
-                .unwrap_or_default();
-            return Err(fail(format!(
-                "{at}{step}{}{hint}\nlast log lines:\n  {}",
-                f.message,
-                last_lines.join("\n  ")
+            return Err(fail(failure_message(
+                img,
+                generated.as_ref(),
+                f,
+                &last_lines,
+                how.buildkit.is_some(),
+                &dockerfile_text,
             )));
         }
     };
@@ -880,6 +903,68 @@ async fn build_one(
         local_tag: local,
         builder,
     })
+}
+
+/// A failed step put back on werf.yaml (stapel) or the Dockerfile, with a hint and the
+/// last log lines.
+fn failure_message(
+    img: &ImageConfig,
+    generated: Option<&crate::stapel::Generated>,
+    f: StepFailure,
+    last_lines: &[String],
+    buildkit: bool,
+    dockerfile_text: &str,
+) -> String {
+    let stapel_at = generated.and_then(|g| crate::stapel::locate_failure(g, f.line, last_lines));
+    let at = match stapel_at {
+        Some(at) => format!("{at}: "),
+        None => f
+            .line
+            .or_else(|| dockerfile::parse_error_line(&f.message))
+            .map(|l| format!("{}:{l}: ", dockerfile_label(img)))
+            .unwrap_or_default(),
+    };
+    let step = if f.step.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", f.step)
+    };
+    let hint = dockerfile::hint(&f.message, buildkit, dockerfile_text)
+        .map(|h| format!("\nhint: {h}"))
+        .unwrap_or_default();
+    format!(
+        "{at}{step}{}{hint}\nlast log lines:\n  {}",
+        f.message,
+        last_lines.join("\n  ")
+    )
+}
+
+/// The labels of a built image: werf.yaml's, Slipway's (project, image, content
+/// signature, the stapel stage record), the run's (git commit, branch, tag).
+fn image_labels(
+    project: &str,
+    img: &ImageConfig,
+    sig: &str,
+    opts: &BuildOptions,
+    record: Option<&[crate::stapel::stages::StageRecord]>,
+) -> HashMap<String, String> {
+    let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
+    labels.insert("slipway.project".into(), project.to_string());
+    labels.insert("slipway.image".into(), img.display_name().to_string());
+    labels.insert(signature::LABEL.into(), sig.to_string());
+    if let Some(r) = record {
+        labels.insert(
+            crate::stapel::stages::LABEL.into(),
+            serde_json::to_string(r).unwrap_or_default(),
+        );
+    }
+    for (k, v) in &opts.extra_labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    if let Some(c) = &opts.git_commit {
+        labels.insert("slipway.git-commit".into(), c.clone());
+    }
+    labels
 }
 
 /// Where a failed Dockerfile line is: the Dockerfile, or a stapel image's generated one.

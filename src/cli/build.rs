@@ -126,7 +126,7 @@ pub fn printer(json: bool, log_mode: &str) -> Arc<dyn Fn(&Event) + Send + Sync> 
             let kind = match e {
                 Event::Start { .. } => "start",
                 Event::Log { .. } => "log",
-                Event::Skipped { .. } | Event::Done { .. } => "progress",
+                Event::Skipped { .. } | Event::Done { .. } | Event::Stages { .. } => "progress",
             };
             super::output::event(kind, &name, serde_json::Value::Object(m));
         });
@@ -172,7 +172,7 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
             Event::Log { image, line } if build::is_step_line(line) => {
                 bar(&mut bars, image).set_message(line.clone())
             }
-            Event::Log { .. } => {}
+            Event::Log { .. } | Event::Stages { .. } => {}
             Event::Skipped { image, .. } => {
                 bar(&mut bars, image).finish_with_message("unchanged, not rebuilt")
             }
@@ -273,6 +273,10 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
+        stages_storage: crate::stapel::storage::StagesStorage::from_setting(
+            &super::registry::client(settings),
+            settings.stages_storage.as_deref(),
+        )?,
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));

@@ -109,7 +109,9 @@ pub struct GlobalArgs {
     /// Docker config directory with registry credentials [default: $DOCKER_CONFIG or ~/.docker].
     #[arg(long, global = true)]
     pub docker_config: Option<PathBuf>,
-    /// werf's stages storage: Slipway keeps stages in the local Docker daemon (`:local`).
+    /// Where stapel images' stages are kept: `:local` (the Docker daemon only) or a
+    /// repository, e.g. registry.example.com/group/project/stages, that every runner
+    /// stores stages in and reuses them from (werf's stages storage) [default: :local].
     #[arg(long, short = 's', global = true, value_name = "STORAGE")]
     pub stages_storage: Option<String>,
     /// werf's synchronization address: Slipway locks locally (use GitLab's `resource_group`
@@ -256,6 +258,7 @@ impl GlobalArgs {
                 .clone()
                 .filter(|s| !s.is_empty())
                 .or_else(host_env::werf_stapel_image),
+            stages_storage: self.stages_storage.clone().filter(|s| !s.trim().is_empty()),
         })
     }
 
@@ -270,7 +273,7 @@ impl GlobalArgs {
     }
 
     /// One-line warnings for werf options Slipway accepts but does not use, when given on
-    /// the command line (ci-env writes werf's WERF_STAGES_STORAGE; that is no news).
+    /// the command line.
     fn werf_warnings(&self, m: &clap::ArgMatches) {
         let given = |id: &str| {
             let mut cur = m;
@@ -284,15 +287,6 @@ impl GlobalArgs {
                 }
             }
         };
-        if let Some(s) = self
-            .stages_storage
-            .as_deref()
-            .filter(|s| *s != ":local" && given("stages_storage"))
-        {
-            tracing::warn!(
-                "--stages-storage {s}: Slipway keeps stages in the local Docker daemon (:local); the value has no effect"
-            );
-        }
         if let Some(s) = self
             .synchronization
             .as_deref()

@@ -82,6 +82,10 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
+        stages_storage: crate::stapel::storage::StagesStorage::from_setting(
+            &super::registry::client(settings),
+            settings.stages_storage.as_deref(),
+        )?,
     };
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     let image = built

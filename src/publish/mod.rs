@@ -39,6 +39,8 @@ pub enum PublishError {
     Push(#[from] PushError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    StagesStorage(#[from] crate::stapel::storage::StorageError),
     #[error("writing commit records (what cleanup keeps images by): {0}")]
     Records(crate::records::RecordsError),
     #[error("--images-repo is required to publish (or SLIPWAY_IMAGES_REPO / WERF_IMAGES_REPO)")]
@@ -121,6 +123,10 @@ pub async fn publish(
 ) -> Result<Outcome, PublishError> {
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
+    let stages_storage = crate::stapel::storage::StagesStorage::from_setting(
+        client,
+        settings.stages_storage.as_deref(),
+    )?;
     let specs = naming::tags(&opts.tags, &cfg.dir)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());
@@ -241,6 +247,7 @@ pub async fn publish(
                     keychain: client.options().keychain.clone(),
                     outputs: outputs.clone(),
                     registry_digest: Some(digest_hook(pusher.clone(), plan.clone())),
+                    stages_storage: stages_storage.clone(),
                 },
             )
             .await?;
@@ -610,7 +617,7 @@ async fn finish(
 }
 
 /// Stream an image out of the daemon (docker-save format) into a file and read it.
-async fn export(
+pub(crate) async fn export(
     docker: &bollard::Docker,
     id: &str,
     label: &str,

@@ -99,6 +99,9 @@ pub struct Settings {
     /// (`--stapel-toolbox`, else werf's `WERF_STAPEL_IMAGE_NAME`/`_VERSION`); `None` is
     /// werf's own stapel image.
     pub stapel_toolbox: Option<String>,
+    /// werf's stages storage (`--stages-storage`): a repository that stapel stages are
+    /// stored in and reused from; `None` or `:local` keeps them in the daemon only.
+    pub stages_storage: Option<String>,
 }
 
 /// `--insecure-registry` and `--skip-tls-verify-registry`: the registry client's own type

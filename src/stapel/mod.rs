@@ -8,6 +8,7 @@
 
 pub mod git;
 pub mod stages;
+pub mod storage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -131,6 +132,8 @@ pub struct Generated {
     pub context: Vec<u8>,
     /// Dockerfile line (1-based) of each RUN → its stage's commands (`FILE:LINE:COL`, label).
     pub steps: BTreeMap<usize, Vec<(String, String)>>,
+    /// The Dockerfile's stage names, in order (werf's stage names in lower case).
+    pub stages: Vec<String>,
 }
 
 /// The Dockerfile's name inside the generated context.
@@ -184,12 +187,26 @@ struct Builder {
     lines: Vec<String>,
     prev: Option<&'static str>,
     steps: BTreeMap<usize, Vec<(String, String)>>,
+    /// Every Dockerfile stage, in order.
+    stages: Vec<String>,
+    /// The stage a stored image replaces (its Dockerfile stage name, the image): the next
+    /// stage starts from the image, so BuildKit never builds the stages up to it.
+    start: Option<(String, String)>,
+    /// Stages up to `start` are still being written (nothing in them is built).
+    in_prefix: bool,
 }
 
 impl Builder {
     fn stage(&mut self, name: &'static str, base: &str) {
-        let from = self.prev.unwrap_or(base);
+        let from = match (&self.start, self.prev) {
+            (Some((s, image)), Some(p)) if s == p => {
+                self.in_prefix = false;
+                image.clone()
+            }
+            _ => self.prev.unwrap_or(base).to_string(),
+        };
         self.lines.push(format!("FROM {from} AS {name}"));
+        self.stages.push(name.to_string());
         self.prev = Some(name);
     }
 }
@@ -232,6 +249,12 @@ pub fn generate_planned(
         )],
         prev: None,
         steps: BTreeMap::new(),
+        stages: Vec::new(),
+        start: plan
+            .start
+            .as_ref()
+            .map(|(stage, image)| (stages::dockerfile_stage(stage), image.clone())),
+        in_prefix: plan.start.is_some(),
     };
     b.stage("from", &base);
     let mounts = env.mounts_of(img);
@@ -372,10 +395,13 @@ pub fn generate_planned(
         "importsbeforeinstall",
         ImportPosition::BeforeInstall,
     )?;
-    if git.iter().any(|(_, t)| !t.files.is_empty()) {
+    // One Dockerfile stage per werf stage (even one that copies nothing), so every stage
+    // signature has an image a stages storage can hold.
+    if !git.is_empty() {
         b.stage("gitarchive", &base);
         for (n, (m, tree)) in git.iter().enumerate() {
-            if tree.files.is_empty() {
+            // A stored image replaces it: its files need not travel.
+            if tree.files.is_empty() || b.in_prefix {
                 continue;
             }
             let dir = format!(".slipway/git/{n}");
@@ -459,7 +485,7 @@ pub fn generate_planned(
         b.stage("gitlatestpatch", &base);
         patch(&mut b, &mut files, &latest);
     }
-    if !last.is_empty() {
+    if !last.is_empty() || !st.artifact {
         b.stage("dockerinstructions", &base);
         b.lines.extend(last);
     }
@@ -475,6 +501,7 @@ pub fn generate_planned(
         dockerfile,
         context,
         steps: b.steps,
+        stages: b.stages,
     })
 }
 

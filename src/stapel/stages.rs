@@ -53,6 +53,33 @@ pub struct StageSig {
     kind: Kind,
 }
 
+impl StageSig {
+    /// A stored image of this stage is usable only when built from HEAD itself: the
+    /// docker instructions come after the latest patch.
+    pub fn needs_head(&self) -> bool {
+        self.kind == Kind::Docker
+    }
+}
+
+/// Can a stored stage whose record is `record` be reused at HEAD? Every recorded commit
+/// must be in the clone and HEAD or an ancestor of it (never an error: the stage is then
+/// built); with `needs_head`, the stage's own commit must be HEAD.
+pub fn usable_at(
+    repo: &git2::Repository,
+    head: git2::Oid,
+    record: &[StageRecord],
+    needs_head: bool,
+) -> bool {
+    if usable_commits(repo, head, record).is_none() {
+        return false;
+    }
+    !needs_head
+        || record
+            .last()
+            .and_then(|r| r.commit.as_deref())
+            .is_none_or(|c| c == head.to_string())
+}
+
 /// The Dockerfile stage name of a werf stage (lower case, as [`super::generate`] names them).
 pub fn dockerfile_stage(stage: &str) -> String {
     stage.to_ascii_lowercase()
@@ -334,6 +361,9 @@ pub struct Plan {
     /// Patches (from, to) applied at the start of a stage, by Dockerfile stage name;
     /// [`LATEST_PATCH`] lowercased is the final patch step before the docker instructions.
     pub patches: BTreeMap<String, (git2::Oid, git2::Oid)>,
+    /// A stored stage image the build starts from: (werf stage name, image reference).
+    /// The stages up to it are not built.
+    pub start: Option<(String, String)>,
 }
 
 /// A build's plan, the record to put on the image and what is reused and built.
@@ -346,8 +376,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// One line for the build's output.
-    pub fn summary(&self) -> String {
+    /// One line for the build's output; `source` says where reused stages come from.
+    pub fn summary_from(&self, source: &str) -> String {
         let list = |v: &[String]| {
             if v.is_empty() {
                 "none".to_string()
@@ -355,11 +385,21 @@ impl Outcome {
                 v.join(", ")
             }
         };
+        let from = if self.reused.is_empty() {
+            String::new()
+        } else {
+            format!(" (from the {source})")
+        };
         format!(
-            "stapel stages: reused {}; built {}",
+            "stapel stages: reused {}{from}; built {}",
             list(&self.reused),
             list(&self.built)
         )
+    }
+
+    /// [`Self::summary_from`] for stages reused through the daemon's build cache.
+    pub fn summary(&self) -> String {
+        self.summary_from("local daemon")
     }
 }
 
@@ -518,6 +558,42 @@ pub fn prepare(
     let sigs = signatures(env, img, nodes, head.as_ref())?;
     let record = previous.and_then(parse_record);
     Ok(plan(&sigs, head.as_ref(), record.as_deref()))
+}
+
+/// The stage signatures of a stapel node at HEAD (the repository is read here).
+pub fn head_signatures(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+) -> Result<Vec<StageSig>, String> {
+    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    if !has_git {
+        return signatures(env, img, nodes, None);
+    }
+    let repo = git::open(&env.dir)?;
+    let (commit, tree) = git::head_tree(&repo)?;
+    let head = Head {
+        repo: &repo,
+        commit,
+        tree,
+    };
+    signatures(env, img, nodes, Some(&head))
+}
+
+/// [`usable_at`] for the project at `env.dir` (a node without `git:` records no commit:
+/// any stored stage of its signature suits it).
+pub fn usable_in(env: &Env, img: &ImageConfig, record: &[StageRecord], needs_head: bool) -> bool {
+    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    if !has_git {
+        return true;
+    }
+    let Ok(repo) = git::open(&env.dir) else {
+        return false;
+    };
+    let Ok((head, _)) = git::head_tree(&repo) else {
+        return false;
+    };
+    usable_at(&repo, head, record, needs_head)
 }
 
 /// The Dockerfile lines and context files of a patch step from commit `from` to `to`:

@@ -6,4 +6,5 @@
 pub mod copy;
 pub mod daemon;
 pub mod layer_cache;
+pub mod pull;
 pub mod push;

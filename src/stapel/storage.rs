@@ -1,0 +1,310 @@
+//! werf's stages storage in a repository (`--stages-storage REPO`, issue #20): every
+//! stage image of a stapel node is stored as `REPO:SIGNATURE-MILLIS` (werf 1.1's
+//! `REPO:SIGNATURE-UNIQUEID`, the unique id a millisecond timestamp), pushed with
+//! Slipway's push path and pulled back with its own registry client. The image's
+//! `slipway.stapel.stages` label is the record of the stages up to it (their signatures
+//! and the commit each one's sources came from), so a runner that never saw the build can
+//! tell whether the stage suits its HEAD. Among several images of one signature the
+//! oldest suitable one is used, as werf does: the first stored tag wins.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::stages::{self, StageRecord};
+use crate::registry::{Client, RegistryError, Repository, UploadMode, image};
+use crate::transfer::pull::{self, PullError};
+use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
+
+/// The value that keeps stages in the daemon only.
+pub const LOCAL: &str = ":local";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(
+        "--stages-storage {value:?}: {cause} (give a repository, e.g. registry.example.com/group/project/stages, or :local)"
+    )]
+    Invalid { value: String, cause: String },
+    #[error("stages storage {repo}: {source}")]
+    Registry {
+        repo: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("stages storage {repo}: storing {tag}: {cause}")]
+    Store {
+        repo: String,
+        tag: String,
+        cause: String,
+    },
+    #[error("stages storage: {0}")]
+    Pull(#[from] PullError),
+}
+
+/// One stored stage image, from its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageTag {
+    pub signature: String,
+    pub millis: u64,
+    pub tag: String,
+}
+
+/// `SIGNATURE-MILLIS` → its parts (other tags of the repository are not stages).
+pub fn parse_tag(tag: &str) -> Option<StageTag> {
+    let (sig, millis) = tag.rsplit_once('-')?;
+    let hex = sig.len() == 64 && sig.bytes().all(|b| b.is_ascii_hexdigit());
+    let millis: u64 = millis.parse().ok()?;
+    hex.then(|| StageTag {
+        signature: sig.to_string(),
+        millis,
+        tag: tag.to_string(),
+    })
+}
+
+/// The tag a stage image is stored under now.
+pub fn new_tag(signature: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{signature}-{millis}")
+}
+
+/// Stage tags by signature, oldest first.
+pub fn by_signature(tags: &[String]) -> BTreeMap<String, Vec<StageTag>> {
+    let mut out: BTreeMap<String, Vec<StageTag>> = BTreeMap::new();
+    for t in tags.iter().filter_map(|t| parse_tag(t)) {
+        out.entry(t.signature.clone()).or_default().push(t);
+    }
+    for v in out.values_mut() {
+        v.sort_by(|a, b| (a.millis, &a.tag).cmp(&(b.millis, &b.tag)));
+    }
+    out
+}
+
+/// A stages storage in a repository.
+#[derive(Clone)]
+pub struct StagesStorage {
+    client: Client,
+    repo: Repository,
+    upload_mode: UploadMode,
+}
+
+impl std::fmt::Debug for StagesStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StagesStorage({})", self.repo)
+    }
+}
+
+impl StagesStorage {
+    /// The storage a `--stages-storage` value names: `None` for `:local` (or nothing).
+    pub fn from_setting(
+        client: &Client,
+        value: Option<&str>,
+    ) -> Result<Option<StagesStorage>, StorageError> {
+        let Some(v) = value
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && *v != LOCAL)
+        else {
+            return Ok(None);
+        };
+        let invalid = |cause: String| StorageError::Invalid {
+            value: v.to_string(),
+            cause,
+        };
+        if v.starts_with(':') {
+            return Err(invalid("the only special value is :local".into()));
+        }
+        let repo =
+            Repository::parse(v.trim_end_matches('/')).map_err(|e| invalid(e.to_string()))?;
+        Ok(Some(StagesStorage {
+            client: client.clone(),
+            repo,
+            upload_mode: UploadMode::Auto,
+        }))
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn registry(&self, source: RegistryError) -> StorageError {
+        StorageError::Registry {
+            repo: self.repo.to_string(),
+            source,
+        }
+    }
+
+    /// Every stored stage, by signature (oldest first).
+    pub async fn stages(&self) -> Result<BTreeMap<String, Vec<StageTag>>, StorageError> {
+        let tags = self
+            .client
+            .list_tags(&self.repo)
+            .await
+            .map_err(|e| self.registry(e))?;
+        Ok(by_signature(&tags))
+    }
+
+    /// The record on a stored stage image (`None`: gone, or not a Slipway stage).
+    pub async fn record(&self, tag: &str) -> Result<Option<Vec<StageRecord>>, StorageError> {
+        let found = self
+            .client
+            .image_config(&self.repo, tag)
+            .await
+            .map_err(|e| self.registry(e))?;
+        Ok(found
+            .and_then(|(_, c)| c)
+            .and_then(|c| image::label(&c, stages::LABEL).and_then(stages::parse_record)))
+    }
+
+    /// The local name of a stored stage: `REPO:TAG`.
+    pub fn reference(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.repo)
+    }
+
+    /// Make a stored stage available in the daemon under [`Self::reference`]; pulled with
+    /// Slipway's client unless the daemon has it. Returns (reference, pulled bytes).
+    pub async fn fetch(
+        &self,
+        docker: &bollard::Docker,
+        tag: &str,
+    ) -> Result<(String, Option<u64>), StorageError> {
+        let reference = self.reference(tag);
+        if docker.inspect_image(&reference).await.is_ok() {
+            return Ok((reference, None));
+        }
+        // The daemon may hold the very image under another name (this runner built it).
+        let info = self
+            .client
+            .get_typed_manifest(&self.repo, tag)
+            .await
+            .map_err(|e| self.registry(e))?;
+        if let Some(cfg) = info.as_ref().and_then(|(m, _, _)| m.config())
+            && docker.inspect_image(cfg.digest().as_ref()).await.is_ok()
+        {
+            let id = cfg.digest().to_string();
+            crate::build::tag_image(docker, &id, &reference)
+                .await
+                .map_err(|e| StorageError::Store {
+                    repo: self.repo.to_string(),
+                    tag: tag.to_string(),
+                    cause: format!("tagging {id} as {reference}: {e}"),
+                })?;
+            return Ok((reference, None));
+        }
+        let p = pull::pull(docker, &self.client, &self.repo, tag, &reference).await?;
+        Ok((reference, Some(p.bytes)))
+    }
+
+    /// Store a stage image from the daemon under a new tag of `signature`; returns the tag.
+    pub async fn store(
+        &self,
+        docker: &bollard::Docker,
+        image_id: &str,
+        signature: &str,
+        work: &Path,
+    ) -> Result<String, StorageError> {
+        let tag = new_tag(signature);
+        let err = |cause: String| StorageError::Store {
+            repo: self.repo.to_string(),
+            tag: tag.clone(),
+            cause,
+        };
+        let target = PushTarget {
+            repository: self.repo.clone(),
+            tags: vec![tag.clone()],
+        };
+        let popts = PushOptions {
+            upload_mode: self.upload_mode,
+            work_dir: work.to_path_buf(),
+            cache_file: crate::settings::host_env::layer_cache_file(),
+            ..PushOptions::default()
+        };
+        let layers = docker
+            .inspect_image(image_id)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .root_fs
+            .and_then(|r| r.layers);
+        let session = push::Session::open(&self.client, &target, &popts).await;
+        use crate::transfer::daemon::{Failure, push as daemon_push};
+        match daemon_push(docker, image_id, layers, &session, self.upload_mode, work).await {
+            Ok(_) => return Ok(tag),
+            Err(Failure::Push(e)) => return Err(err(e.to_string())),
+            Err(Failure::Export(c)) => return Err(err(c)),
+            Err(Failure::Fallback(why)) => {
+                tracing::info!(stage = %tag, "exporting to a file first: {why}");
+            }
+        }
+        let image = crate::publish::export(docker, image_id, &tag, work)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        push::push_image(&self.client, &image, &target, &popts)
+            .await
+            .map_err(|e: PushError| err(e.to_string()))?;
+        Ok(tag)
+    }
+
+    /// Delete stored stages by tag (a manifest shared by several tags goes with all of
+    /// them: the registry deletes by digest).
+    pub async fn delete(&self, tag: &str) -> Result<(), StorageError> {
+        let Some(info) = self
+            .client
+            .head_manifest(&self.repo, tag)
+            .await
+            .map_err(|e| self.registry(e))?
+        else {
+            return Ok(());
+        };
+        self.client
+            .delete_manifest(&self.repo, &info.digest)
+            .await
+            .map_err(|e| self.registry(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_tags_parse_and_sort_oldest_first() {
+        let sig = "a".repeat(64);
+        let other = "b".repeat(64);
+        let tags = vec![
+            format!("{sig}-1700000000200"),
+            format!("{sig}-1700000000100"),
+            format!("{other}-5"),
+            "latest".to_string(),
+            format!("{}-1", "a".repeat(63)),
+            format!("{sig}-x"),
+        ];
+        let m = by_signature(&tags);
+        assert_eq!(m.len(), 2);
+        let a: Vec<u64> = m[&sig].iter().map(|t| t.millis).collect();
+        assert_eq!(a, vec![1700000000100, 1700000000200]);
+        let t = new_tag(&sig);
+        assert_eq!(parse_tag(&t).map(|p| p.signature), Some(sig.clone()));
+        assert!(crate::registry::reference::valid_tag(&t));
+    }
+
+    #[test]
+    fn setting_values() {
+        let c = Client::new(Default::default());
+        assert!(StagesStorage::from_setting(&c, None).expect("ok").is_none());
+        assert!(
+            StagesStorage::from_setting(&c, Some(":local"))
+                .expect("ok")
+                .is_none()
+        );
+        let s = StagesStorage::from_setting(&c, Some("127.0.0.1:5000/g/p/stages/"))
+            .expect("ok")
+            .expect("a storage");
+        assert_eq!(s.repository().to_string(), "127.0.0.1:5000/g/p/stages");
+        assert!(StagesStorage::from_setting(&c, Some(":remote")).is_err());
+        assert!(StagesStorage::from_setting(&c, Some("Bad Repo")).is_err());
+    }
+}

@@ -1,0 +1,276 @@
+//! Pull an image from a registry into the daemon with Slipway's own registry client (its
+//! credentials, TLS and retries, not the daemon's): the manifest and blobs become a
+//! docker-save stream that the Engine API loads (`POST /images/load`). Layers go to the
+//! daemon compressed, as the registry holds them (the daemon decompresses on load), and
+//! each blob is checked against its digest while it streams: a mismatch aborts the load.
+//! Self-contained: the push side has its own module.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::registry::{Client, Manifest, RegistryError, Repository};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{reference}: no such manifest in the registry")]
+    NotFound { reference: String },
+    #[error("{reference}: not a single image manifest (an index or another artifact)")]
+    NotAnImage { reference: String },
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    Digest {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("loading {reference} into the daemon: {cause}")]
+    Load { reference: String, cause: String },
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The daemon's image ID (the config digest).
+    pub image_id: String,
+    /// Compressed bytes downloaded.
+    pub bytes: u64,
+}
+
+/// A tar header for a regular file.
+fn header(name: &str, size: u64) -> Result<Bytes, std::io::Error> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(Bytes::copy_from_slice(h.as_bytes()))
+}
+
+/// Zero bytes that pad `size` to a 512-byte block.
+fn padding(size: u64) -> Bytes {
+    let rem = (size % 512) as usize;
+    Bytes::from(vec![0u8; if rem == 0 { 0 } else { 512 - rem }])
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+/// Pull `repo:reference` into the daemon and tag it `local_tag` (a full `repo:tag`).
+pub async fn pull(
+    docker: &bollard::Docker,
+    client: &Client,
+    repo: &Repository,
+    reference: &str,
+    local_tag: &str,
+) -> Result<Pulled, PullError> {
+    let full = format!("{repo}:{reference}");
+    let (manifest, _, _) = client
+        .get_typed_manifest(repo, reference)
+        .await?
+        .ok_or_else(|| PullError::NotFound {
+            reference: full.clone(),
+        })?;
+    let Manifest::Image(m) = manifest else {
+        return Err(PullError::NotAnImage { reference: full });
+    };
+    let config_digest = m.config().digest().to_string();
+    let config = client.get_blob_bytes(repo, &config_digest).await?;
+    let hex = config_digest.trim_start_matches("sha256:").to_string();
+    let layers: Vec<(String, u64)> = m
+        .layers()
+        .iter()
+        .map(|d| (d.digest().to_string(), d.size()))
+        .collect();
+
+    let (tx, rx) = mpsc::channel::<Chunk>(16);
+    let producer = {
+        let client = client.clone();
+        let repo = repo.clone();
+        let local_tag = local_tag.to_string();
+        let full = full.clone();
+        tokio::spawn(async move {
+            let r = write_archive(&client, &repo, &hex, config, &layers, &local_tag, &tx).await;
+            if let Err(e) = &r {
+                // The daemon must not load a truncated archive as if it were whole.
+                let _ = tx
+                    .send(Err(std::io::Error::other(format!("{full}: {e}"))))
+                    .await;
+            }
+            r
+        })
+    };
+    let body = futures::stream::poll_fn({
+        let mut rx = rx;
+        move |cx| rx.poll_recv(cx)
+    });
+    let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+        .quiet(true)
+        .build();
+    let mut load = docker.import_image_stream(opts, body, None);
+    let mut load_error: Option<String> = None;
+    while let Some(item) = load.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    load_error.get_or_insert(e);
+                }
+            }
+            Err(e) => {
+                load_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    drop(load);
+    let bytes = match producer.await {
+        Ok(r) => r?,
+        Err(e) => {
+            return Err(PullError::Load {
+                reference: full,
+                cause: e.to_string(),
+            });
+        }
+    };
+    if let Some(cause) = load_error {
+        return Err(PullError::Load {
+            reference: full,
+            cause,
+        });
+    }
+    let id = docker
+        .inspect_image(local_tag)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .ok_or_else(|| PullError::Load {
+            reference: full.clone(),
+            cause: format!("{local_tag} is not in the daemon after the load"),
+        })?;
+    if id != config_digest {
+        return Err(PullError::Digest {
+            what: format!("image {full} loaded into the daemon"),
+            expected: config_digest,
+            actual: id,
+        });
+    }
+    Ok(Pulled {
+        image_id: id,
+        bytes,
+    })
+}
+
+/// The docker-save archive of one image: config, layers (compressed, as stored), then
+/// `manifest.json`. Returns the layer bytes downloaded.
+async fn write_archive(
+    client: &Client,
+    repo: &Repository,
+    config_hex: &str,
+    config: Bytes,
+    layers: &[(String, u64)],
+    local_tag: &str,
+    tx: &mpsc::Sender<Chunk>,
+) -> Result<u64, PullError> {
+    let send = |c: Bytes| async move { tx.send(Ok(c)).await.is_ok() };
+    let config_name = format!("{config_hex}.json");
+    let io = |e: std::io::Error| PullError::Load {
+        reference: local_tag.to_string(),
+        cause: e.to_string(),
+    };
+    let mut ok = send(header(&config_name, config.len() as u64).map_err(io)?).await;
+    let config_len = config.len() as u64;
+    ok = ok && send(config).await && send(padding(config_len)).await;
+    let mut names = Vec::new();
+    let mut total = 0u64;
+    for (n, (digest, size)) in layers.iter().enumerate() {
+        if !ok {
+            break;
+        }
+        let name = format!("{n}/layer.tar");
+        ok = send(header(&name, *size).map_err(io)?).await;
+        let mut stream = client.get_blob(repo, digest).await?;
+        let mut h = Sha256::new();
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            got += chunk.len() as u64;
+            if got > *size {
+                break;
+            }
+            h.update(&chunk);
+            ok = send(chunk).await;
+            if !ok {
+                break;
+            }
+        }
+        if !ok {
+            break;
+        }
+        let actual = format!("sha256:{}", hex::encode(h.finalize()));
+        if got != *size || actual != *digest {
+            return Err(PullError::Digest {
+                what: format!("layer {repo}@{digest} ({got} of {size} bytes)"),
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        ok = ok && send(padding(*size)).await;
+        total += size;
+        names.push(name);
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [local_tag],
+        "Layers": names,
+    }]))
+    .map_err(|e| io(std::io::Error::other(e)))?;
+    let mlen = manifest.len() as u64;
+    ok = ok
+        && send(header("manifest.json", mlen).map_err(io)?).await
+        && send(Bytes::from(manifest)).await
+        && send(padding(mlen)).await
+        && send(Bytes::from(vec![0u8; 1024])).await;
+    if !ok {
+        return Err(PullError::Load {
+            reference: local_tag.to_string(),
+            cause: "the daemon stopped reading the archive".into(),
+        });
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_framing_pads_to_blocks() {
+        assert_eq!(padding(0).len(), 0);
+        assert_eq!(padding(1).len(), 511);
+        assert_eq!(padding(512).len(), 0);
+        let h = header("0/layer.tar", 1234).expect("header");
+        assert_eq!(h.len(), 512);
+        let bytes = [
+            h.to_vec(),
+            vec![7u8; 1234],
+            padding(1234).to_vec(),
+            vec![0; 1024],
+        ]
+        .concat();
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let entries: Vec<(String, u64)> = a
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.path().expect("path").to_string_lossy().to_string(),
+                    e.size(),
+                )
+            })
+            .collect();
+        assert_eq!(entries, vec![("0/layer.tar".to_string(), 1234)]);
+    }
+}

@@ -1,0 +1,404 @@
+//! Stapel stages shared through a stages storage in a registry (issue #20,
+//! docs/stapel.md): a runner that has none of the project's images reuses the stages
+//! another runner stored, builds only what changed, and two runners at once publish one
+//! digest. Real daemon, real registry; the base is the busybox test image.
+//!
+//! A "fresh runner" here is the same daemon with the project's images and the stored
+//! stages' local tags removed: [`forget`] does it, and [`slipway_on`] runs Slipway against
+//! any daemon (`DOCKER_HOST`), so a second daemon can serve as a real second runner.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Registry, skopeo};
+
+/// Slipway in `dir` with the test toolbox, against the daemon at `docker_host` (None: the
+/// default one).
+fn slipway_on(dir: &Path, docker_host: Option<&str>) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", support::stapel_toolbox()]);
+    if let Some(h) = docker_host {
+        c.env("DOCKER_HOST", h);
+    }
+    c
+}
+
+/// `slipway build -s STORAGE` (storage given through werf's variable); stderr.
+fn build(dir: &Path, storage: &str, docker_host: Option<&str>) -> String {
+    let out = slipway_on(dir, docker_host)
+        .env("WERF_STAGES_STORAGE", storage)
+        .arg("build")
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+/// The `stapel stages:` summary line of a build's output.
+fn summary(err: &str) -> String {
+    err.lines()
+        .find_map(|l| {
+            l.split_once("stapel stages: reused ")
+                .map(|(_, r)| format!("reused {r}"))
+        })
+        .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
+}
+
+/// Remove every local image of the project and every local tag of the registry (stored
+/// stages, published references), as a runner that never built it would be (BuildKit's cache is left alone: it is shared
+/// with other tests; the output and the registry's log show where stages came from).
+fn forget(project: &str, registry: &str) {
+    let out = Command::new("/usr/bin/docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .expect("docker images");
+    let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|r| r.starts_with(&format!("{project}/")) || r.starts_with(&format!("{registry}/")))
+        .map(String::from)
+        .collect();
+    if !refs.is_empty() {
+        let _ = Command::new("/usr/bin/docker")
+            .arg("rmi")
+            .arg("-f")
+            .args(&refs)
+            .output();
+    }
+}
+
+/// Removes the project's images and the storage's tags at the end, pass or fail.
+struct Forget(String, String);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        forget(&self.0, &self.1);
+    }
+}
+
+fn commit_all(dir: &Path, msg: &str) -> String {
+    support::git(dir, &["add", "-A"]);
+    support::git(dir, &["commit", "-qm", msg]);
+    support::git(dir, &["rev-parse", "HEAD"])
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
+/// A stapel project whose `install` depends on package.json and counts its runs.
+fn project(dir: &Path, name: &str) {
+    support::write_tree(
+        dir,
+        &[
+            ("package.json", "{\"v\": 1}\n"),
+            ("src/main.js", "one\n"),
+            ("src/old.js", "old\n"),
+        ],
+    );
+    std::fs::write(
+        dir.join("werf.yaml"),
+        r#"project: PROJECT
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- add: /
+  to: /app
+  stageDependencies:
+    install: [package.json]
+shell:
+  install:
+  - cat /proc/sys/kernel/random/uuid >> /app-install-runs
+  - cp /app/package.json /installed-package.json
+  setup:
+  - echo setup >> /setup-runs
+docker:
+  WORKDIR: /app
+"#
+        .replace("BASE", support::base_image())
+        .replace("PROJECT", name),
+    )
+    .expect("werf.yaml");
+    support::git(dir, &["init", "-q"]);
+}
+
+#[test]
+fn a_fresh_runner_reuses_the_stored_stages() {
+    let reg = Registry::plain();
+    let storage = format!("{}/group/app/stages", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("stages-storage");
+    let _cleanup = Forget(name.clone(), reg.host.clone());
+    project(dir, &name);
+    let c1 = commit_all(dir, "init");
+    let img = &format!("{name}/app:latest");
+
+    // Runner 1 builds every stage and stores each one as SIGNATURE-MILLIS.
+    let first = build(dir, &storage, None);
+    assert!(summary(&first).starts_with("reused none;"), "{first}");
+    assert!(first.contains("stored 5 stage(s)"), "{first}");
+    let tags = skopeo::tags(&reg, "group/app/stages");
+    assert_eq!(tags.len(), 5, "{tags:?}");
+    for t in &tags {
+        let (sig, millis) = t.rsplit_once('-').expect("SIGNATURE-MILLIS");
+        assert_eq!(sig.len(), 64, "{t}");
+        assert!(
+            millis.parse::<u64>().expect("millis") > 1_600_000_000_000,
+            "{t}"
+        );
+    }
+    let runs1 = support::sh(img, "cat /app-install-runs");
+    assert_eq!(runs1.lines().count(), 1);
+    // Each stage image carries its record (the install stage's commit).
+    let record = tags
+        .iter()
+        .filter_map(|t| {
+            let c = skopeo::config(&reg, &format!("group/app/stages:{t}")).expect("config");
+            let r = c["config"]["Labels"]["slipway.stapel.stages"]
+                .as_str()?
+                .to_string();
+            let v: serde_json::Value = serde_json::from_str(&r).expect("record JSON");
+            (v.as_array()?.last()?["stage"] == "install").then_some(r)
+        })
+        .next()
+        .expect("a stored install stage");
+    assert!(record.contains(&c1), "{record}");
+
+    // Runner 2: nothing local. Every stage comes from the storage; none is built.
+    forget(&name, &reg.host);
+    let blob_gets = reg.count_requests("GET", "/blobs/sha256:");
+    let second = build(dir, &storage, None);
+    let s2 = summary(&second);
+    assert!(
+        s2.starts_with(
+            "reused from, gitArchive, install, setup, dockerInstructions (from the stages storage"
+        ) && s2.ends_with("built none"),
+        "{second}"
+    );
+    assert!(
+        second.contains("dockerInstructions is") && second.contains("(pulled, "),
+        "{second}"
+    );
+    assert!(
+        !second.contains("stored "),
+        "nothing new to store: {second}"
+    );
+    assert!(
+        reg.count_requests("GET", "/blobs/sha256:") > blob_gets,
+        "the stage was pulled from the registry"
+    );
+    assert_eq!(
+        support::sh(img, "cat /app-install-runs"),
+        runs1,
+        "install not rerun"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "one");
+    assert_eq!(skopeo::tags(&reg, "group/app/stages").len(), 5);
+
+    // The same with --json: a `stages` event says where the stages came from.
+    forget(&name, &reg.host);
+    let out = slipway_on(dir, None)
+        .env("WERF_STAGES_STORAGE", &storage)
+        .args(["--json", "build"])
+        .assert()
+        .success();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let stages = events
+        .iter()
+        .find(|e| e["event"] == "stages")
+        .expect("a stages event");
+    assert_eq!(stages["type"], "progress");
+    assert_eq!(stages["image"], "app");
+    assert_eq!(stages["from"], "storage");
+    assert_eq!(stages["storage"], storage.as_str());
+    assert_eq!(stages["built"], serde_json::json!([]));
+    assert_eq!(
+        stages["reused"],
+        serde_json::json!([
+            "from",
+            "gitArchive",
+            "install",
+            "setup",
+            "dockerInstructions"
+        ])
+    );
+
+    // Runner 3 after a source change: install comes from the storage; only the latest
+    // patch (and the docker instructions on it) are built.
+    forget(&name, &reg.host);
+    std::fs::write(dir.join("src/main.js"), "two\n").expect("write");
+    std::fs::remove_file(dir.join("src/old.js")).expect("rm");
+    commit_all(dir, "source change");
+    let third = build(dir, &storage, None);
+    let s3 = summary(&third);
+    assert!(
+        s3.starts_with("reused from, gitArchive, install, setup (from the stages storage")
+            && s3.ends_with("built gitLatestPatch, dockerInstructions"),
+        "{third}"
+    );
+    assert!(
+        third.contains("setup is") && third.contains("(pulled, "),
+        "{third}"
+    );
+    assert_eq!(
+        support::sh(img, "cat /app-install-runs"),
+        runs1,
+        "install not rerun"
+    );
+    assert_eq!(
+        support::sh(img, "cat /setup-runs"),
+        "setup",
+        "setup not rerun"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+    assert_eq!(
+        support::sh(img, "ls /app/src/old.js 2>&1 || true"),
+        "ls: /app/src/old.js: No such file or directory"
+    );
+    assert_eq!(
+        support::sh(img, "pwd"),
+        "/app",
+        "docker instructions applied"
+    );
+
+    // Runner 4 after a package.json change: install reruns on the new sources.
+    forget(&name, &reg.host);
+    std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
+    commit_all(dir, "deps");
+    let fourth = build(dir, &storage, None);
+    let s4 = summary(&fourth);
+    assert!(
+        s4.starts_with("reused from, gitArchive (from the stages storage")
+            && s4.ends_with("built install, setup, dockerInstructions"),
+        "{fourth}"
+    );
+    let runs4 = support::sh(img, "cat /app-install-runs");
+    assert_eq!(runs4.lines().count(), 1);
+    assert_ne!(runs4, runs1, "install reran");
+    assert_eq!(
+        support::sh(img, "cat /installed-package.json"),
+        "{\"v\": 2}"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+
+    // A recorded commit the clone lacks (history rewritten): that stage is rebuilt, no error.
+    forget(&name, &reg.host);
+    support::git(dir, &["checkout", "-q", "--orphan", "rewritten"]);
+    commit_all(dir, "rewritten");
+    let fifth = build(dir, &storage, None);
+    let s5 = summary(&fifth);
+    assert!(
+        s5.starts_with("reused from (from the stages storage"),
+        "gitArchive and later come from commits that are not ancestors: {fifth}"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+}
+
+/// `slipway --json build-and-publish -s STORAGE` as a child process (for runs at once).
+fn publish_child(dir: &Path, storage: &str, repo: &str, docker_config: &Path) -> Command {
+    // The binary under test, as assert_cmd finds it (the variable first).
+    let bin = std::env::var_os("CARGO_BIN_EXE_slipway")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("slipway"));
+    let mut c = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("SLIPWAY_") || k.starts_with("WERF_") || k.starts_with("CI_") {
+            c.env_remove(&k);
+        }
+    }
+    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+        .env("DOCKER_CONFIG", docker_config)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", support::stapel_toolbox()])
+        .args(["--json", "-s", storage, "-i", repo])
+        .args(["build-and-publish", "--tag-custom", "ci"]);
+    c
+}
+
+#[test]
+fn two_runners_at_once_publish_one_digest() {
+    let reg = Registry::plain();
+    let storage = format!("{}/shop/stages", reg.host);
+    let repo = format!("{}/shop", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("stages-race");
+    let _cleanup = Forget(name.clone(), reg.host.clone());
+    project(dir, &name);
+    commit_all(dir, "init");
+    let cfg = tempfile::tempdir().expect("docker config");
+
+    let a = publish_child(dir, &storage, &repo, cfg.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn a");
+    let b = publish_child(dir, &storage, &repo, cfg.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn b");
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    let digest = |o: &std::process::Output| {
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r = support::json_result(&o.stdout);
+        r["images"][0]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_string()
+    };
+    let (da, db) = (digest(&a), digest(&b));
+    assert_eq!(da, db, "both runners publish one image");
+    assert_eq!(
+        skopeo::digest(&reg, "shop/app:ci").expect("published"),
+        da,
+        "the tag holds it"
+    );
+    // The published image is built on a stored last stage: its layers are that stage's.
+    let stages = skopeo::tags(&reg, "shop/stages");
+    assert!(stages.len() >= 5, "{stages:?}");
+    let layers = |r: &str| {
+        let m: serde_json::Value =
+            serde_json::from_str(&skopeo::raw_manifest(&reg, r).expect("manifest")).expect("json");
+        m["layers"].clone()
+    };
+    let published = layers("shop/app:ci");
+    assert!(
+        stages
+            .iter()
+            .any(|t| layers(&format!("shop/stages:{t}")) == published),
+        "the published image has the layers of a stored stage"
+    );
+
+    // A third runner later, with nothing local, publishes the same digest again.
+    forget(&name, &reg.host);
+    let c = publish_child(dir, &storage, &repo, cfg.path())
+        .output()
+        .expect("c");
+    assert_eq!(digest(&c), da);
+}

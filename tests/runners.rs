@@ -156,3 +156,108 @@ fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
         "the host's daemon must not have the second runner's build"
     );
 }
+
+/// `slipway build` with a stages storage on the host's daemon or the runner's; stderr.
+fn build_with_storage(dir: &Path, storage: &str, host: Option<&str>, reg: &Registry) -> String {
+    let out = slipway_on(dir, host, reg)
+        .args(["-s", storage, "build"])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+fn stages_line(err: &str) -> String {
+    err.lines()
+        .find_map(|l| {
+            l.split_once("stapel stages: reused ")
+                .map(|(_, r)| format!("reused {r}"))
+        })
+        .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
+}
+
+/// The issue's two-runner case: the first runner (the host's daemon) stores every stage;
+/// the second daemon, which never built the project, builds no stage for the same commit
+/// and only the latest patch after a source change (install is not rerun: its counter file
+/// keeps the first runner's line).
+#[test]
+fn second_runner_builds_only_the_patch_on_stored_stages() {
+    let reg = Registry::plain();
+    let runner = Runner::start();
+    let storage = format!("{}/runners/stages", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("runners-stages");
+    support::write_tree(
+        dir,
+        &[("package.json", "{\"v\": 1}\n"), ("src/main.js", "one\n")],
+    );
+    std::fs::write(
+        dir.join("werf.yaml"),
+        format!(
+            r#"project: {name}
+configVersion: 1
+---
+image: app
+from: {base}
+git:
+- add: /
+  to: /app
+  stageDependencies:
+    install: [package.json]
+shell:
+  install:
+  - cat /proc/sys/kernel/random/uuid >> /install-runs
+"#,
+            base = support::base_image()
+        ),
+    )
+    .expect("werf.yaml");
+    support::git(dir, &["init", "-q"]);
+    support::git(dir, &["add", "-A"]);
+    support::git(dir, &["commit", "-qm", "init"]);
+
+    let first = stages_line(&build_with_storage(dir, &storage, None, &reg));
+    assert!(first.starts_with("reused none;"), "{first}");
+    let img = format!("{name}/app:latest");
+    let host_runs = support::sh(&img, "cat /install-runs");
+    let _ = std::process::Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &img])
+        .output();
+
+    let run_on_runner = |cmd: &str| {
+        let out = runner
+            .cli()
+            .args(["run", "--rm", "--entrypoint", "/bin/sh", &img, "-c", cmd])
+            .output()
+            .expect("docker run on the runner");
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+
+    let err = build_with_storage(dir, &storage, Some(&runner.host()), &reg);
+    let second = stages_line(&err);
+    assert!(
+        second.contains("(from the stages storage") && second.ends_with("built none"),
+        "{err}"
+    );
+    assert_eq!(run_on_runner("cat /install-runs"), host_runs);
+
+    std::fs::write(dir.join("src/main.js"), "two\n").expect("write");
+    support::git(dir, &["commit", "-qam", "source change"]);
+    let err = build_with_storage(dir, &storage, Some(&runner.host()), &reg);
+    let third = stages_line(&err);
+    assert!(
+        third.contains("install") && third.ends_with("built gitLatestPatch, dockerInstructions"),
+        "{err}"
+    );
+    assert_eq!(
+        run_on_runner("cat /install-runs"),
+        host_runs,
+        "install not rerun"
+    );
+    assert_eq!(run_on_runner("cat /app/src/main.js"), "two");
+}

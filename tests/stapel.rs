@@ -930,3 +930,150 @@ fn the_stapel_example_builds_and_publishes() {
         "hello from the builder artifact"
     );
 }
+
+/// A bare repository at `dir/remote.git` holding `files` on branch `main` (tagged `v1`),
+/// pushed from a work tree at `dir/work`.
+fn remote_repo(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let bare = dir.join("remote.git");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    support::git(dir, &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+    support::write_tree(&work, files);
+    support::git(&work, &["init", "-q", "-b", "main"]);
+    support::git(&work, &["add", "-A"]);
+    for (f, _) in files.iter().filter(|(f, _)| f.ends_with("/run")) {
+        support::git(&work, &["update-index", "--chmod=+x", f]);
+    }
+    support::git(&work, &["commit", "-qm", "one"]);
+    support::git(&work, &["tag", "v1"]);
+    support::git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
+    support::git(&work, &["push", "-q", "--tags", "origin", "main"]);
+    bare
+}
+
+/// Remote git mappings: cloned with the git CLI into the cache (a `file://` URL here;
+/// http(s) and ssh URLs go through the same `git clone`/`git fetch`), a tag's commit or a
+/// branch's latest commit, filtered and owned as local mappings; a new commit on the
+/// branch rebuilds, nothing new skips; a missing branch or an unreachable URL is an error
+/// at the mapping's werf.yaml line.
+#[test]
+fn remote_git_mappings_follow_tags_and_branches() {
+    let remote_dir = tempfile::tempdir().expect("tmp");
+    let bare = remote_repo(
+        remote_dir.path(),
+        &[
+            ("src/a.txt", "one\n"),
+            ("src/skip.md", "no\n"),
+            ("src/run", "#!/bin/sh\n"),
+            ("top", "t1\n"),
+        ],
+    );
+    let url = format!("file://{}", bare.display());
+    let yaml = format!(
+        r#"project: stapel-remote-{n}
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- url: {url}
+  tag: v1
+  add: /src
+  to: /tagged
+  excludePaths: '*.md'
+  owner: 1234
+  group: 1234
+- url: {url}
+  herebyIAdmitThatBranchMightBreakReproducibility: true
+  add: /
+  to: /latest
+  includePaths: top
+shell:
+  install: cat /latest/top > /seen-by-install
+"#,
+        n = nonce()
+    );
+    let d = project(&[], &yaml);
+    let p = d.path();
+    let project_name = yaml
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("project: "))
+        .expect("project")
+        .to_string();
+    let img = format!("{project_name}/app:latest");
+    assert_eq!(build(p)[0]["skipped"], false);
+    assert_eq!(
+        support::sh(
+            &img,
+            "cd /tagged && ls -ln . | tail -n +2 | awk '{print $1, $3, $4, $9}'"
+        ),
+        "-rw-r--r-- 1234 1234 a.txt\n-rwxr-xr-x 1234 1234 run"
+    );
+    assert_eq!(
+        support::sh(&img, "cat /latest/top /seen-by-install"),
+        "t1\nt1"
+    );
+    assert_eq!(support::sh(&img, "ls /latest"), "top");
+
+    // Unchanged remote: skipped.
+    assert_eq!(build(p)[0]["skipped"], true);
+
+    // A new commit on the branch (the tag stays): rebuilt with it.
+    let work = remote_dir.path().join("work");
+    std::fs::write(work.join("top"), "t2\n").expect("edit");
+    std::fs::write(work.join("src/a.txt"), "two\n").expect("edit");
+    support::git(&work, &["commit", "-qam", "two"]);
+    support::git(&work, &["push", "-q", "origin", "main"]);
+    assert_eq!(build(p)[0]["skipped"], false);
+    assert_eq!(
+        support::sh(&img, "cat /latest/top /seen-by-install /tagged/a.txt"),
+        "t2\nt2\none"
+    );
+
+    // A missing branch and an unreachable URL: located errors, nothing built.
+    let bad = yaml.replace(
+        "  tag: v1\n",
+        "  branch: nope\n  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
+    );
+    std::fs::write(
+        p.join("werf.yaml"),
+        bad.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:7:3: git[0]: unknown branch nope of repo file://"),
+        "{err}"
+    );
+    let gone = yaml.replace(&url, "file:///nonexistent/slipway-remote.git");
+    std::fs::write(
+        p.join("werf.yaml"),
+        gone.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:7:3: git[0]: git clone file:///nonexistent/slipway-remote.git"),
+        "{err}"
+    );
+
+    // A branch without werf's admission key is a config error.
+    let unadmitted = yaml.replace(
+        "  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
+        "",
+    );
+    std::fs::write(
+        p.join("werf.yaml"),
+        unadmitted.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:14:3: git[1]: a remote mapping that follows a branch"),
+        "{err}"
+    );
+}

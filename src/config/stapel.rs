@@ -118,10 +118,32 @@ impl Base {
     }
 }
 
-/// A local `git:` mapping (the project's repository at HEAD).
+/// Which commit of a remote repository a mapping takes (werf: commit > tag > branch >
+/// the remote's HEAD branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GitRef {
+    Commit(String),
+    Tag(String),
+    Branch(String),
+    /// The branch the remote's HEAD names.
+    Head,
+}
+
+/// A remote mapping's repository (`git: - url: …`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteGit {
+    pub url: String,
+    pub reference: GitRef,
+}
+
+/// A `git:` mapping: the project's repository at HEAD, or a remote one (`url:`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitMapping {
+    /// `url:` and its branch/tag/commit; `None` for the project's own repository.
+    pub remote: Option<RemoteGit>,
     /// Absolute, cleaned path in the repository (`/` = everything).
     pub add: String,
     /// Absolute, cleaned path in the image.
@@ -757,22 +779,57 @@ fn git(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<GitMapping> {
         };
         unknown_keys(cx, m, stapel_git_keys(), &path);
         let at = cx.where_at(&item.referenced);
-        if let Some(u) = get(m, "url") {
-            let w = cx.where_at(&u.referenced);
-            cx.at(
-                &u.referenced,
-                format!("{path}: remote git mappings (`url:`) are not supported yet ({w})"),
-            );
-            continue;
-        }
-        for k in ["branch", "tag", "commit"] {
-            if let Some(x) = get(m, k) {
-                cx.at(
-                    &x.referenced,
-                    format!("{path}: `{k}` applies to remote mappings (`url:`) only"),
-                );
+        let url = get(m, "url").and_then(|x| text(cx, x, &format!("{path}.url")));
+        let refs: Vec<(&str, String)> = ["branch", "tag", "commit"]
+            .into_iter()
+            .filter_map(|k| {
+                Some((
+                    k,
+                    get(m, k).and_then(|x| text(cx, x, &format!("{path}.{k}")))?,
+                ))
+            })
+            .collect();
+        let remote = match url {
+            None => {
+                if !refs.is_empty() {
+                    cx.at(
+                        &item.referenced,
+                        format!("{path}: specify `branch: BRANCH`, `tag: TAG` and `commit: COMMIT` only for remote git!"),
+                    );
+                }
+                None
             }
-        }
+            Some(url) => {
+                let admitted = get(m, "herebyIAdmitThatBranchMightBreakReproducibility")
+                    .is_some_and(|x| {
+                        boolean(
+                            cx,
+                            x,
+                            &format!("{path}.herebyIAdmitThatBranchMightBreakReproducibility"),
+                        )
+                    });
+                let reference = match refs.as_slice() {
+                    [] => GitRef::Head,
+                    [("branch", b)] => GitRef::Branch(b.clone()),
+                    [("tag", t)] => GitRef::Tag(t.clone()),
+                    [(_, c)] => GitRef::Commit(c.clone()),
+                    _ => {
+                        cx.at(
+                            &item.referenced,
+                            format!("{path}: specify only `branch: BRANCH`, `tag: TAG` or `commit: COMMIT` for remote git!"),
+                        );
+                        GitRef::Head
+                    }
+                };
+                if matches!(reference, GitRef::Head | GitRef::Branch(_)) && !admitted {
+                    cx.at(
+                        &item.referenced,
+                        format!("{path}: a remote mapping that follows a branch (`branch:`, or none of branch/tag/commit: the remote's HEAD branch) takes the branch's latest commit, so new commits there change the image and earlier builds may not be reproducible; werf 1.1 requires `herebyIAdmitThatBranchMightBreakReproducibility: true` in the mapping (or use `tag:` or `commit:`)"),
+                    );
+                }
+                Some(RemoteGit { url, reference })
+            }
+        };
         let add = match get(m, "add") {
             Some(a) => absolute(
                 cx,
@@ -811,6 +868,7 @@ fn git(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<GitMapping> {
         }
         if let (Some(add), Some(to)) = (add, to) {
             out.push(GitMapping {
+                remote,
                 add,
                 to,
                 include_paths,

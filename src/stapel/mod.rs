@@ -379,8 +379,9 @@ pub fn generate_planned(
                 continue;
             }
             let dir = format!(".slipway/git/{n}");
+            let clone = tree.remote.as_ref().map(|r| r.clone.as_path());
             for f in &tree.files {
-                files.push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
+                files.push(TarEntry::git_in(&format!("{dir}/{}", f.rel), f, clone));
             }
             let (src, dest) = if tree.single_file {
                 let name = tree
@@ -532,7 +533,8 @@ fn parent(p: &str) -> &str {
     }
 }
 
-/// Each mapping with the files it takes at `commit` (None: HEAD).
+/// Each mapping with the files it takes: local ones at `commit` (None: HEAD) of the
+/// project's repository, remote ones at their resolved commit.
 fn git_trees<'a>(
     env: &Env,
     st: &'a Stapel,
@@ -541,19 +543,30 @@ fn git_trees<'a>(
     if st.git.is_empty() {
         return Ok(Vec::new());
     }
-    let repo = git::open(&env.dir)?;
-    let tree = match commit {
-        Some(c) => repo
-            .find_commit(c)
-            .and_then(|c| c.tree())
-            .map_err(|e| format!("commit {c}: {}", e.message()))?,
-        None => git::head_tree(&repo)?.1,
+    let repo = if st.git.iter().any(|m| m.remote.is_none()) {
+        Some(git::open(&env.dir)?)
+    } else {
+        None
+    };
+    let tree = match (&repo, commit) {
+        (None, _) => None,
+        (Some(r), Some(c)) => Some(
+            r.find_commit(c)
+                .and_then(|c| c.tree())
+                .map_err(|e| format!("commit {c}: {}", e.message()))?,
+        ),
+        (Some(r), None) => Some(git::head_tree(r)?.1),
     };
     st.git
         .iter()
         .enumerate()
         .map(|(n, m)| {
-            git::list(&repo, &tree, m)
+            let listed = match (&m.remote, &repo, &tree) {
+                (Some(remote), _, _) => git::list_remote(m, remote),
+                (None, Some(r), Some(t)) => git::list(r, t, m),
+                _ => Err("no repository".to_string()),
+            };
+            listed
                 .map(|t| (m, t))
                 .map_err(|e| format!("{}: git[{n}]: {e}", m.at))
         })
@@ -573,6 +586,8 @@ enum TarEntry {
         oid: git2::Oid,
         mode: u32,
         symlink: bool,
+        /// The clone of a remote mapping (`None`: the project's repository).
+        repo: Option<std::path::PathBuf>,
     },
 }
 
@@ -586,11 +601,16 @@ impl TarEntry {
     }
 
     fn git(path: &str, f: &git::GitFile) -> TarEntry {
+        TarEntry::git_in(path, f, None)
+    }
+
+    fn git_in(path: &str, f: &git::GitFile, repo: Option<&std::path::Path>) -> TarEntry {
         TarEntry::Git {
             path: path.to_string(),
             oid: f.oid,
             mode: if f.is_executable() { 0o755 } else { 0o644 },
             symlink: f.is_symlink(),
+            repo: repo.map(std::path::Path::to_path_buf),
         }
     }
 }
@@ -598,7 +618,7 @@ impl TarEntry {
 /// The context tar: zeroed times and owners, directories 0755, git's file modes,
 /// symlinks as symlinks.
 fn write_tar(dir: &std::path::Path, entries: Vec<TarEntry>) -> Result<Vec<u8>, String> {
-    let mut repo = None;
+    let mut repos: BTreeMap<Option<std::path::PathBuf>, git2::Repository> = BTreeMap::new();
     let mut b = tar::Builder::new(Vec::new());
     let mut dirs = std::collections::BTreeSet::new();
     let e = |x: std::io::Error| format!("writing the generated context: {x}");
@@ -638,11 +658,17 @@ fn write_tar(dir: &std::path::Path, entries: Vec<TarEntry>) -> Result<Vec<u8>, S
                 oid,
                 mode,
                 symlink,
+                repo,
             } => {
-                if repo.is_none() {
-                    repo = Some(git::open(dir)?);
+                if !repos.contains_key(repo) {
+                    let r = match repo {
+                        Some(p) => git2::Repository::open_bare(p)
+                            .map_err(|x| format!("{}: {}", p.display(), x.message()))?,
+                        None => git::open(dir)?,
+                    };
+                    repos.insert(repo.clone(), r);
                 }
-                let Some(r) = repo.as_ref() else { continue };
+                let Some(r) = repos.get(repo) else { continue };
                 let blob = r
                     .find_blob(*oid)
                     .map_err(|x| format!("{path}: {}", x.message()))?;
@@ -699,6 +725,9 @@ pub fn signature(
             "git",
             &format!("{n}:{}", m.exclude_paths.join("\0")),
         );
+        if let Some(r) = &tree.remote {
+            field(&mut h, "git-remote-commit", &r.commit.to_string());
+        }
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
     for m in env.mounts_of(img) {

@@ -1077,3 +1077,89 @@ shell:
         "{err}"
     );
 }
+
+fn docker_ok(args: &[&str]) {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `fromLatest` (with werf's admission key): the registry's digest of the base tag is in
+/// the signature, so a base tag moved to another image rebuilds (and the new base is
+/// pulled when the daemon's copy is the old one); the same digest skips.
+#[test]
+fn from_latest_rebuilds_when_the_base_tag_moves() {
+    let reg = Registry::plain();
+    let base = format!("{}/fromlatest-base:latest", reg.host);
+    docker_ok(&["tag", support::base_image(), &base]);
+    docker_ok(&["push", "-q", &base]);
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-fromlatest-{n}
+configVersion: 1
+---
+image: app
+from: {base}
+fromLatest: true
+herebyIAdmitThatFromLatestMightBreakReproducibility: true
+shell:
+  install: cat /marker > /saw 2>/dev/null || echo none > /saw
+"#
+        ),
+    );
+    let img = format!("stapel-fromlatest-{n}/app:latest");
+    let build_here = || -> Vec<serde_json::Value> {
+        let out = slipway_in(d.path())
+            .args(["--insecure-registry", &reg.host, "--json", "build"])
+            .assert()
+            .success();
+        support::json_result(&out.get_output().stdout)["images"]
+            .as_array()
+            .expect("images")
+            .clone()
+    };
+    assert_eq!(build_here()[0]["skipped"], false);
+    assert_eq!(support::sh(&img, "cat /saw"), "none");
+    assert_eq!(build_here()[0]["skipped"], true, "same digest: skipped");
+
+    // The tag moves to another image in the registry; the daemon still has the old one.
+    let ctx = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN echo v2-{n} > /marker\n",
+            support::base_image()
+        ),
+    )
+    .expect("Dockerfile");
+    docker_ok(&["build", "-q", "-t", &base, &ctx.path().to_string_lossy()]);
+    docker_ok(&["push", "-q", &base]);
+    docker_ok(&["tag", support::base_image(), &base]);
+    assert_eq!(build_here()[0]["skipped"], false, "moved tag: rebuilt");
+    assert_eq!(support::sh(&img, "cat /saw"), format!("v2-{n}"));
+    assert_eq!(build_here()[0]["skipped"], true);
+
+    // A base the registry does not have: an error at `fromLatest`.
+    let missing = std::fs::read_to_string(d.path().join("werf.yaml"))
+        .expect("yaml")
+        .replace("fromlatest-base:latest", "fromlatest-missing:latest");
+    std::fs::write(d.path().join("werf.yaml"), missing).expect("yaml");
+    let out = slipway_in(d.path())
+        .args(["--insecure-registry", &reg.host, "build"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:6:13: fromLatest: base image")
+            && err.contains("the registry has no latest"),
+        "{err}"
+    );
+}

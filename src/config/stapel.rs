@@ -78,6 +78,11 @@ pub struct Stapel {
     pub artifact: bool,
     pub base: Base,
     pub from_latest: bool,
+    /// `FILE:LINE:COL` of `fromLatest`.
+    pub from_latest_at: Option<String>,
+    /// With `fromLatest`: the registry's digest of the base tag, filled in before
+    /// signatures are computed ([`crate::stapel::resolve_from_latest`]).
+    pub from_latest_digest: Option<String>,
     pub from_cache_version: Option<String>,
     pub git: Vec<GitMapping>,
     pub shell: Option<Shell>,
@@ -356,6 +361,8 @@ pub(super) fn parse(
         artifact,
         base: Base::From(String::new()),
         from_latest: false,
+        from_latest_at: None,
+        from_latest_digest: None,
         from_cache_version: None,
         git: Vec::new(),
         shell: None,
@@ -464,9 +471,7 @@ pub(super) fn parse(
         if !admitted {
             cx.at(&loc, "`fromLatest: true` puts the registry's current digest of the base image into the signature, which may break the reproducibility of earlier builds; werf 1.1 requires `herebyIAdmitThatFromLatestMightBreakReproducibility: true` alongside it (or pin a tag and bump `fromCacheVersion`)");
         } else {
-            let w = cx.where_at(&loc);
-            st.unsupported
-                .push(format!("{w}: `fromLatest` is not supported yet"));
+            st.from_latest_at = Some(cx.where_at(&loc));
         }
     }
     if st

@@ -739,7 +739,7 @@ pub fn signature(
             .unwrap_or_default()
     };
     match &st.base {
-        Base::From(b) => field(&mut h, "from", b),
+        Base::From(_) => field(&mut h, "from", &from_key(st)?),
         Base::Image(n) | Base::Artifact(n) => {
             field(&mut h, "from-node", &format!("{n}={}", sig_of(n)))
         }
@@ -752,6 +752,112 @@ pub fn signature(
         );
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Does any stapel node use `fromLatest` (so the registry is asked before signatures)?
+pub fn uses_from_latest(cfg: &Config) -> bool {
+    cfg.nodes()
+        .any(|n| n.stapel.as_ref().is_some_and(|s| s.from_latest))
+}
+
+/// `fromLatest`: ask the base's registry for the digest its tag names now (werf 1.1 puts
+/// the registry's id of the base into the `from` stage's signature), record it on each
+/// such node, and, with `docker`, pull the base when the daemon's copy is not that one
+/// (werf pulls too), so the build starts from what the signature says. A registry that
+/// cannot answer is an error at `fromLatest`, as in werf.
+pub async fn resolve_from_latest(
+    cfg: &mut Config,
+    client: &crate::registry::Client,
+    docker: Option<&bollard::Docker>,
+) -> Result<(), crate::build::BuildError> {
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
+        let image = node.display_name().to_string();
+        let Some(st) = node.stapel.as_mut() else {
+            continue;
+        };
+        let Base::From(base) = &st.base else { continue };
+        if !st.from_latest {
+            continue;
+        }
+        let at = st.from_latest_at.clone().unwrap_or_else(|| st.at.clone());
+        let fail = |e: String| crate::build::BuildError::Failed {
+            image: image.clone(),
+            message: format!("{at}: fromLatest: base image {base}: {e}"),
+        };
+        if let Some(d) = digests.get(base) {
+            st.from_latest_digest = Some(d.clone());
+            continue;
+        }
+        let r = crate::registry::Reference::parse(base).map_err(|e| fail(e.to_string()))?;
+        let wanted = r
+            .digest
+            .clone()
+            .or(r.tag.clone())
+            .unwrap_or_else(|| "latest".into());
+        let info = client
+            .head_manifest(&r.repository, &wanted)
+            .await
+            .map_err(|e| fail(format!("cannot get its digest from the registry: {e}")))?
+            .ok_or_else(|| fail(format!("the registry has no {wanted}")))?;
+        if let Some(docker) = docker {
+            pull_unless_local(docker, base, &info.digest)
+                .await
+                .map_err(fail)?;
+        }
+        tracing::info!("fromLatest: {base} is {}", info.digest);
+        digests.insert(base.clone(), info.digest.clone());
+        st.from_latest_digest = Some(info.digest);
+    }
+    Ok(())
+}
+
+/// Pull `base` unless the daemon's image of that name is the one with `digest`.
+async fn pull_unless_local(
+    docker: &bollard::Docker,
+    base: &str,
+    digest: &str,
+) -> Result<(), String> {
+    let local = docker.inspect_image(base).await.ok();
+    let has = local
+        .and_then(|i| i.repo_digests)
+        .unwrap_or_default()
+        .iter()
+        .any(|d| d.ends_with(&format!("@{digest}")));
+    if has {
+        return Ok(());
+    }
+    let (repo, tag) = match base.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+        _ => (base.to_string(), "latest".to_string()),
+    };
+    let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_image(&repo)
+        .tag(&tag)
+        .build();
+    let mut pull = docker.create_image(Some(opts), None, None);
+    while let Some(item) = futures::StreamExt::next(&mut pull).await {
+        item.map_err(|e| format!("pulling it: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The `from` part of a signature: the base's name, and with `fromLatest` its registry
+/// digest (a moved tag rebuilds).
+pub(crate) fn from_key(st: &Stapel) -> Result<String, String> {
+    let Base::From(b) = &st.base else {
+        return Ok(String::new());
+    };
+    if !st.from_latest {
+        return Ok(b.clone());
+    }
+    match &st.from_latest_digest {
+        Some(d) => Ok(format!("{b}@{d}")),
+        None => Err(format!(
+            "{}: fromLatest: the digest of {b} was not resolved",
+            st.from_latest_at.as_deref().unwrap_or(&st.at)
+        )),
+    }
 }
 
 /// A mount as signatures see it: a `build_dir` is the project's own (its cache id names

@@ -200,7 +200,7 @@ fn signatures_at(
     };
 
     let base = match &st.base {
-        Base::From(b) => format!("from={b}"),
+        Base::From(_) => format!("from={}", super::from_key(st)?),
         Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", sig_of(n)),
     };
     let mounts: Vec<String> = env

@@ -1163,3 +1163,81 @@ shell:
         "{err}"
     );
 }
+
+/// Imports with `stage:` (the source built up to that stage; a stage the source lacks
+/// means its last stage, as in werf 1.1) and with includePaths/excludePaths (werf's rsync
+/// filters relative to `add`) and owner/group.
+#[test]
+fn imports_from_a_stage_and_through_filters() {
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-import-filters-{n}
+configVersion: 1
+---
+artifact: art
+from: BASE
+shell:
+  install:
+  - mkdir -p /st /out/a/deep /out/keep /out/b
+  - echo install > /st/phase
+  - for f in a/x.txt a/deep/y.txt a/skip-me.txt a/z.bin keep/k.bin b/w.txt top.txt .h.txt; do echo $f > /out/$f; done
+  - chmod 0750 /out/a/x.txt && ln -s x.txt /out/a/link.txt
+  setup:
+  - echo setup > /st/phase
+---
+image: app
+from: BASE
+import:
+- artifact: art
+  stage: install
+  add: /st
+  to: /from-install
+  before: setup
+- artifact: art
+  stage: beforeSetup
+  add: /st
+  to: /from-missing-stage
+  after: setup
+- artifact: art
+  add: /st
+  to: /from-last
+  after: setup
+- artifact: art
+  add: /out
+  to: /filtered
+  after: setup
+  includePaths: ['**/*.txt', keep]
+  excludePaths: ['**/skip*', b]
+  owner: 1234
+  group: 1234
+"#
+        ),
+    );
+    build(d.path());
+    let img = format!("stapel-import-filters-{n}/app:latest");
+    assert_eq!(
+        support::sh(
+            &img,
+            "cat /from-install/phase /from-last/phase /from-missing-stage/phase"
+        ),
+        "install\nsetup\nsetup"
+    );
+    assert_eq!(
+        support::sh(&img, "cd /filtered && find . ! -type d | sort"),
+        "./.h.txt\n./a/deep/y.txt\n./a/link.txt\n./a/x.txt\n./keep/k.bin\n./top.txt"
+    );
+    assert_eq!(
+        support::sh(
+            &img,
+            "cd /filtered && ls -ln a/x.txt keep/k.bin | awk '{print $1, $3, $4}'"
+        ),
+        "-rwxr-x--- 1234 1234\n-rw-r--r-- 1234 1234"
+    );
+    assert_eq!(support::sh(&img, "readlink /filtered/a/link.txt"), "x.txt");
+    assert_eq!(
+        support::sh(&img, "cat /filtered/a/deep/y.txt"),
+        "a/deep/y.txt"
+    );
+}

@@ -231,6 +231,9 @@ pub enum ImportPosition {
 pub struct StapelImport {
     /// The image or artifact copied from.
     pub source: String,
+    /// The build-graph node copied from: `source`, or for `stage:` the node that builds
+    /// `source` up to that stage ([`stage_node_name`]).
+    pub node: String,
     pub from_artifact: bool,
     pub add: String,
     pub to: String,
@@ -495,14 +498,6 @@ pub(super) fn parse(
         }
     }
     auto_exclude(cx, &doc_loc, &mut st);
-    for i in &st.imports {
-        if i.stage.is_some() || !i.include_paths.is_empty() || !i.exclude_paths.is_empty() {
-            st.unsupported.push(format!(
-                "{}: an import with `stage`, `includePaths` or `excludePaths` (or one that another mapping inside its `to` adds excludes to) is not supported yet",
-                i.at
-            ));
-        }
-    }
     Some((names, st))
 }
 
@@ -1075,6 +1070,7 @@ fn imports(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<StapelImport> {
         let owner = get(m, "owner").and_then(|x| text(cx, x, &format!("{path}.owner")));
         let group = get(m, "group").and_then(|x| text(cx, x, &format!("{path}.group")));
         out.push(StapelImport {
+            node: source.clone(),
             source,
             from_artifact,
             add,
@@ -1227,6 +1223,71 @@ pub(super) fn node(dir: &std::path::Path, name: Option<String>, st: Stapel) -> I
     }
 }
 
+/// The name of the node that builds `source` up to its user stage `stage` (for
+/// `import: stage:`): an artifact of its own, never published.
+pub fn stage_node_name(source: &str, stage: &str) -> String {
+    format!("{source} (stage {stage})")
+}
+
+/// The nodes `import: … stage: S` copies from: `source` built up to its stage S (the
+/// generated Dockerfile's stage of that name as the build target). When the source has no
+/// such stage (or is a Dockerfile image), werf 1.1 takes the source's last stage, so the
+/// import copies from the source itself.
+pub(super) fn stage_nodes(images: &mut [ImageConfig], artifacts: &mut Vec<ImageConfig>) {
+    let all: Vec<ImageConfig> = images.iter().chain(artifacts.iter()).cloned().collect();
+    let mut extra: Vec<ImageConfig> = Vec::new();
+    for n in images.iter_mut().chain(artifacts.iter_mut()) {
+        add_stage_nodes(n, &all, &mut extra);
+    }
+    for n in extra {
+        if !artifacts.iter().any(|a| a.name == n.name) {
+            artifacts.push(n);
+        }
+    }
+}
+
+fn add_stage_nodes(node: &mut ImageConfig, all: &[ImageConfig], extra: &mut Vec<ImageConfig>) {
+    let Some(st) = node.stapel.as_mut() else {
+        return;
+    };
+    for i in &mut st.imports {
+        let Some(stage) = i.stage.clone() else {
+            continue;
+        };
+        let Some(src) = all
+            .iter()
+            .find(|n| n.name.as_deref() == Some(i.source.as_str()))
+        else {
+            continue;
+        };
+        let has = src.stapel.as_ref().is_some_and(|s| {
+            s.shell.as_ref().is_some_and(|sh| {
+                UserStage::ALL
+                    .iter()
+                    .any(|u| u.key() == stage && sh.has_stage(*u))
+            })
+        });
+        if !has {
+            continue;
+        }
+        let name = stage_node_name(&i.source, &stage);
+        i.node = name.clone();
+        if extra
+            .iter()
+            .any(|e| e.name.as_deref() == Some(name.as_str()))
+        {
+            continue;
+        }
+        let mut n = src.clone();
+        n.name = Some(name);
+        n.target = Some(stage.to_ascii_lowercase());
+        if let Some(s) = n.stapel.as_mut() {
+            s.artifact = true;
+        }
+        extra.push(n);
+    }
+}
+
 /// werf's whole-config checks of stapel relations (werf.go): sources exist and are of the
 /// right kind, no image is its own base, no loop through `fromImage`,
 /// `fromImageArtifact` and `import`. Then each source becomes a build dependency.
@@ -1357,7 +1418,7 @@ pub(super) fn check_relations(
             .source()
             .map(str::to_string)
             .into_iter()
-            .chain(st.imports.iter().map(|i| i.source.clone()))
+            .chain(st.imports.iter().map(|i| i.node.clone()))
             .collect();
         for s in sources {
             if !node.dependencies.iter().any(|d| d.image == s) {

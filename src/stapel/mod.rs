@@ -184,6 +184,9 @@ struct Builder {
     lines: Vec<String>,
     prev: Option<&'static str>,
     steps: BTreeMap<usize, Vec<(String, String)>>,
+    /// Stages of their own (filtered imports), written before the werf stages.
+    helpers: Vec<String>,
+    helper_files: Vec<TarEntry>,
 }
 
 impl Builder {
@@ -232,6 +235,8 @@ pub fn generate_planned(
         )],
         prev: None,
         steps: BTreeMap::new(),
+        helpers: Vec::new(),
+        helper_files: Vec::new(),
     };
     b.stage("from", &base);
     let mounts = env.mounts_of(img);
@@ -291,24 +296,48 @@ pub fn generate_planned(
     let imports_at = |pos: ImportPosition| -> Vec<&StapelImport> {
         st.imports.iter().filter(|i| i.position == pos).collect()
     };
-    let import_stage =
-        |b: &mut Builder, name: &'static str, pos: ImportPosition| -> Result<(), String> {
-            let list = imports_at(pos);
-            if list.is_empty() {
-                return Ok(());
-            }
-            b.stage(name, &base);
-            for i in list {
-                let from = env.tag(&i.source)?;
+    let import_stage = |b: &mut Builder,
+                        name: &'static str,
+                        pos: ImportPosition|
+     -> Result<(), String> {
+        let list = imports_at(pos);
+        if list.is_empty() {
+            return Ok(());
+        }
+        b.stage(name, &base);
+        for i in list {
+            let from = env.tag(&i.node)?;
+            if i.include_paths.is_empty() && i.exclude_paths.is_empty() {
                 b.lines.push(format!(
                     "COPY --from={from}{} [{}, {}]",
                     chown(&i.owner, &i.group),
                     json(&i.add),
                     json(&i.to)
                 ));
+                continue;
             }
-            Ok(())
-        };
+            // Filtered: a helper stage copies what the filters take (werf's rsync
+            // rules) from the source into /o/x, which is then copied as `add` is.
+            let k = b.helpers.len();
+            let helper = format!("import{k}");
+            let file = format!(".slipway/import/{k}.sh");
+            b.helper_files.push(TarEntry::file(
+                &file,
+                import_filter_script(i).into_bytes(),
+                0o755,
+            ));
+            b.helpers.push(format!(
+                    "FROM scratch AS {helper}\nRUN {toolbox_mount} --mount=type=bind,from={from},target=/s --mount=type=bind,source={file},target=/.werf/import.sh [{}, \"-e\", \"/.werf/import.sh\"]",
+                    json(BASH)
+                ));
+            b.lines.push(format!(
+                "COPY --from={helper}{} [\"/o/x\", {}]",
+                chown(&i.owner, &i.group),
+                json(&i.to)
+            ));
+        }
+        Ok(())
+    };
     let user_stage = |b: &mut Builder,
                       files: &mut Vec<TarEntry>,
                       name: &'static str,
@@ -464,7 +493,16 @@ pub fn generate_planned(
         b.stage("dockerinstructions", &base);
         b.lines.extend(last);
     }
-    let mut dockerfile = b.lines.join("\n");
+    // Helper stages go right after the header comment; RUN line numbers move with them.
+    let shift: usize = b.helpers.iter().map(|h| h.lines().count()).sum();
+    let mut lines = b.lines;
+    let rest = lines.split_off(1.min(lines.len()));
+    lines.extend(b.helpers);
+    lines.extend(rest);
+    let steps: BTreeMap<usize, Vec<(String, String)>> =
+        b.steps.into_iter().map(|(k, v)| (k + shift, v)).collect();
+    files.extend(b.helper_files);
+    let mut dockerfile = lines.join("\n");
     dockerfile.push('\n');
     files.push(TarEntry::file(
         DOCKERFILE,
@@ -475,8 +513,118 @@ pub fn generate_planned(
     Ok(Generated {
         dockerfile,
         context,
-        steps: b.steps,
+        steps,
     })
+}
+
+/// werf's import filter pattern (rsync's: `*` and `?` stop at `/`, `**` crosses it) as a
+/// POSIX extended regex matching a path relative to `add` that is the pattern or lies
+/// under it.
+fn filter_regex(pattern: &str) -> String {
+    let p = pattern.trim_matches('/');
+    let mut re = String::from("^(");
+    let chars: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    let mut braces = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                // `**/` also matches no directory at all.
+                if chars.get(i + 2) == Some(&'/') {
+                    re.push_str("(.*/)?");
+                    i += 2;
+                } else {
+                    re.push_str(".*");
+                    i += 1;
+                }
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&x| x == ']')
+                    .map(|e| e + i + 1);
+                match end {
+                    Some(e) => {
+                        let mut class: String = chars[i + 1..e].iter().collect();
+                        if let Some(rest) = class.strip_prefix('!') {
+                            class = format!("^{rest}");
+                        }
+                        re.push('[');
+                        re.push_str(&class);
+                        re.push(']');
+                        i = e;
+                    }
+                    None => re.push_str("\\["),
+                }
+            }
+            '{' => {
+                braces += 1;
+                re.push('(');
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                re.push(')');
+            }
+            ',' if braces > 0 => re.push('|'),
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                re.push('\\');
+                re.push(chars[i]);
+            }
+            c if "^$.|+()\\{}".contains(c) => {
+                re.push('\\');
+                re.push(c);
+            }
+            c => re.push(c),
+        }
+        i += 1;
+    }
+    re.push_str(")(/.*)?$");
+    re
+}
+
+/// The helper step of a filtered import: walks `add` in the source (mounted at /s) with
+/// the toolbox's bash and copies each file or symlink that an include (when any) and no
+/// exclude takes, keeping modes, owners and times, to the same place under /o/x.
+fn import_filter_script(i: &StapelImport) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|p| q(&filter_regex(p)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        r#"#!{BASH} -e
+T={TOOLBOX_DIR}/embedded/bin
+src=/s{add}
+include=({inc})
+exclude=({exc})
+$T/mkdir -p /o
+if [ -L "$src" ] || [ ! -d "$src" ]; then $T/cp -a "$src" /o/x; exit 0; fi
+$T/mkdir -p /o/x
+cd "$src"
+shopt -s globstar dotglob nullglob
+for rel in **; do
+  if [ -d "$rel" ] && [ ! -L "$rel" ]; then continue; fi
+  take=1
+  if [ ${{#include[@]}} -gt 0 ]; then
+    take=0
+    for re in "${{include[@]}}"; do [[ $rel =~ $re ]] && take=1 && break; done
+  fi
+  for re in "${{exclude[@]}}"; do [[ $rel =~ $re ]] && take=0 && break; done
+  [ $take = 1 ] || continue
+  case $rel in */*) $T/mkdir -p "/o/x/${{rel%/*}}" ;; esac
+  $T/cp -a "$rel" "/o/x/$rel"
+done
+"#,
+        add = if i.add == "/" { "" } else { i.add.as_str() },
+        inc = list(&i.include_paths),
+        exc = list(&i.exclude_paths),
+    )
 }
 
 /// A `fromPath` mount's host directory (relative to the project, `~` for the home),
@@ -745,11 +893,11 @@ pub fn signature(
         }
     }
     for i in &st.imports {
-        field(
-            &mut h,
-            "import",
-            &format!("{}={}", i.source, sig_of(&i.source)),
-        );
+        field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+    }
+    // An `import: stage:` node: the same document built up to one stage.
+    if let Some(t) = &img.target {
+        field(&mut h, "target", t);
     }
     Ok(hex::encode(h.finalize()))
 }

@@ -175,7 +175,7 @@ fn signatures_at(
         .base
         .source()
         .into_iter()
-        .chain(st.imports.iter().map(|i| i.source.as_str()))
+        .chain(st.imports.iter().map(|i| i.node.as_str()))
     {
         if !sources.contains_key(name) {
             sources.insert(name, source_signature(env, name, nodes, head, depth)?);
@@ -262,8 +262,8 @@ fn signatures_at(
             .map(|i| {
                 format!(
                     "{}={}\0{}",
-                    i.source,
-                    sig_of(&i.source),
+                    i.node,
+                    sig_of(&i.node),
                     serde_json::to_string(&(
                         &i.add,
                         &i.to,

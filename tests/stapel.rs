@@ -1241,3 +1241,59 @@ import:
         "a/deep/y.txt"
     );
 }
+
+/// `slipway build ARTIFACT` builds the artifact (werf 1.1's `build` takes artifacts too)
+/// and reports it with its local tag; `build-and-publish ARTIFACT` is werf's error, since
+/// artifacts are never published.
+#[test]
+fn build_names_an_artifact() {
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-build-artifact-{n}
+configVersion: 1
+---
+artifact: my tools
+from: BASE
+shell:
+  install: echo tool-{n} > /tool
+---
+image: app
+from: BASE
+"#
+        ),
+    );
+    let out = slipway_in(d.path())
+        .args(["--json", "build", "my tools"])
+        .assert()
+        .success();
+    let images = support::json_result(&out.get_output().stdout)["images"]
+        .as_array()
+        .expect("images")
+        .clone();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0]["name"], "my tools");
+    let tag = images[0]["local_tag"]
+        .as_str()
+        .expect("local tag")
+        .to_string();
+    assert_eq!(
+        tag,
+        format!("stapel-build-artifact-{n}/artifact-my-tools:latest")
+    );
+    assert_eq!(support::sh(&tag, "cat /tool"), format!("tool-{n}"));
+
+    let reg = Registry::plain();
+    let out = slipway_in(d.path())
+        .args(["--images-repo", &format!("{}/ba", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args(["build-and-publish", "--tag-custom", "v1", "my tools"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("specified image my tools is not defined in werf.yaml: it is an artifact"),
+        "{err}"
+    );
+}

@@ -224,7 +224,7 @@ pub fn summary(built: &[BuiltImage]) -> String {
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = config::load(settings)?;
-    build::selection(&cfg, &args.images)?;
+    build::build_roots(&cfg, &args.images)?;
     if crate::stapel::uses_from_latest(&cfg) {
         let docker = build::connect().await?;
         let client = super::registry::client(settings);

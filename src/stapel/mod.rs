@@ -1034,3 +1034,45 @@ pub fn locate_failure(g: &Generated, line: Option<usize>, log: &[String]) -> Opt
     };
     Some(format!("{at}: {label}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::filter_regex;
+
+    /// Matches as bash's `[[ rel =~ re ]]` does (the regexes run in the toolbox's bash).
+    fn bash_match(re: &str, rel: &str) -> bool {
+        std::process::Command::new("bash")
+            .args(["-c", r#"[[ $1 =~ $2 ]]"#, "m", rel, re])
+            .status()
+            .expect("bash")
+            .success()
+    }
+
+    #[test]
+    fn import_filters_follow_rsync_globs() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "**/*.txt",
+                &["a.txt", ".h.txt", "x/y/z.txt", "d.txt/inner"],
+                &["a.txtx", "b.bin"],
+            ),
+            ("*.txt", &["a.txt", "a.txt/x"], &["x/a.txt"]),
+            ("keep", &["keep", "keep/k.bin"], &["keeper", "x/keep"]),
+            ("a/?.c", &["a/b.c"], &["a/bb.c", "a/x/b.c"]),
+            ("{x,y}/[!a]*", &["x/b", "y/c/d"], &["x/a", "z/b"]),
+            ("a.b+c", &["a.b+c"], &["aXb+c", "a.bbc"]),
+        ];
+        for (pattern, yes, no) in cases {
+            let re = filter_regex(pattern);
+            for rel in *yes {
+                assert!(bash_match(&re, rel), "{pattern} ({re}) should take {rel}");
+            }
+            for rel in *no {
+                assert!(
+                    !bash_match(&re, rel),
+                    "{pattern} ({re}) should not take {rel}"
+                );
+            }
+        }
+    }
+}

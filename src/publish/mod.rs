@@ -119,8 +119,12 @@ pub async fn publish(
     client: &Client,
     opts: PublishOptions,
 ) -> Result<Outcome, PublishError> {
-    let cfg = config::load(settings)?;
+    let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
+    if crate::stapel::uses_from_latest(&cfg) {
+        let docker = build::connect().await?;
+        crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
+    }
     let specs = naming::tags(&opts.tags, &cfg.dir)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());

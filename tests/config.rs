@@ -221,7 +221,15 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- url: https://example.com/x.git\n  to: /app\n",
-            "werf.yaml:7:8: git[0]: remote git mappings (`url:`) are not supported yet",
+            "werf.yaml:7:3: git[0]: a remote mapping that follows a branch",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- url: https://example.com/x.git\n  tag: v1\n  commit: abc\n  to: /app\n",
+            "werf.yaml:7:3: git[0]: specify only `branch: BRANCH`, `tag: TAG` or `commit: COMMIT` for remote git!",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\ngit:\n- add: /\n  tag: v1\n  to: /app\n",
+            "werf.yaml:7:3: git[0]: specify `branch: BRANCH`, `tag: TAG` and `commit: COMMIT` only for remote git!",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nfromLatest: true\n",

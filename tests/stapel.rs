@@ -930,3 +930,370 @@ fn the_stapel_example_builds_and_publishes() {
         "hello from the builder artifact"
     );
 }
+
+/// A bare repository at `dir/remote.git` holding `files` on branch `main` (tagged `v1`),
+/// pushed from a work tree at `dir/work`.
+fn remote_repo(dir: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let bare = dir.join("remote.git");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    support::git(dir, &["init", "-q", "--bare", "-b", "main", "remote.git"]);
+    support::write_tree(&work, files);
+    support::git(&work, &["init", "-q", "-b", "main"]);
+    support::git(&work, &["add", "-A"]);
+    for (f, _) in files.iter().filter(|(f, _)| f.ends_with("/run")) {
+        support::git(&work, &["update-index", "--chmod=+x", f]);
+    }
+    support::git(&work, &["commit", "-qm", "one"]);
+    support::git(&work, &["tag", "v1"]);
+    support::git(&work, &["remote", "add", "origin", &bare.to_string_lossy()]);
+    support::git(&work, &["push", "-q", "--tags", "origin", "main"]);
+    bare
+}
+
+/// Remote git mappings: cloned with the git CLI into the cache (a `file://` URL here;
+/// http(s) and ssh URLs go through the same `git clone`/`git fetch`), a tag's commit or a
+/// branch's latest commit, filtered and owned as local mappings; a new commit on the
+/// branch rebuilds, nothing new skips; a missing branch or an unreachable URL is an error
+/// at the mapping's werf.yaml line.
+#[test]
+fn remote_git_mappings_follow_tags_and_branches() {
+    let remote_dir = tempfile::tempdir().expect("tmp");
+    let bare = remote_repo(
+        remote_dir.path(),
+        &[
+            ("src/a.txt", "one\n"),
+            ("src/skip.md", "no\n"),
+            ("src/run", "#!/bin/sh\n"),
+            ("top", "t1\n"),
+        ],
+    );
+    let url = format!("file://{}", bare.display());
+    let yaml = format!(
+        r#"project: stapel-remote-{n}
+configVersion: 1
+---
+image: app
+from: BASE
+git:
+- url: {url}
+  tag: v1
+  add: /src
+  to: /tagged
+  excludePaths: '*.md'
+  owner: 1234
+  group: 1234
+- url: {url}
+  herebyIAdmitThatBranchMightBreakReproducibility: true
+  add: /
+  to: /latest
+  includePaths: top
+shell:
+  install: cat /latest/top > /seen-by-install
+"#,
+        n = nonce()
+    );
+    let d = project(&[], &yaml);
+    let p = d.path();
+    let project_name = yaml
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("project: "))
+        .expect("project")
+        .to_string();
+    let img = format!("{project_name}/app:latest");
+    assert_eq!(build(p)[0]["skipped"], false);
+    assert_eq!(
+        support::sh(
+            &img,
+            "cd /tagged && ls -ln . | tail -n +2 | awk '{print $1, $3, $4, $9}'"
+        ),
+        "-rw-r--r-- 1234 1234 a.txt\n-rwxr-xr-x 1234 1234 run"
+    );
+    assert_eq!(
+        support::sh(&img, "cat /latest/top /seen-by-install"),
+        "t1\nt1"
+    );
+    assert_eq!(support::sh(&img, "ls /latest"), "top");
+
+    // Unchanged remote: skipped.
+    assert_eq!(build(p)[0]["skipped"], true);
+
+    // A new commit on the branch (the tag stays): rebuilt with it.
+    let work = remote_dir.path().join("work");
+    std::fs::write(work.join("top"), "t2\n").expect("edit");
+    std::fs::write(work.join("src/a.txt"), "two\n").expect("edit");
+    support::git(&work, &["commit", "-qam", "two"]);
+    support::git(&work, &["push", "-q", "origin", "main"]);
+    assert_eq!(build(p)[0]["skipped"], false);
+    assert_eq!(
+        support::sh(&img, "cat /latest/top /seen-by-install /tagged/a.txt"),
+        "t2\nt2\none"
+    );
+
+    // A missing branch and an unreachable URL: located errors, nothing built.
+    let bad = yaml.replace(
+        "  tag: v1\n",
+        "  branch: nope\n  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
+    );
+    std::fs::write(
+        p.join("werf.yaml"),
+        bad.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:7:3: git[0]: unknown branch nope of repo file://"),
+        "{err}"
+    );
+    let gone = yaml.replace(&url, "file:///nonexistent/slipway-remote.git");
+    std::fs::write(
+        p.join("werf.yaml"),
+        gone.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:7:3: git[0]: git clone file:///nonexistent/slipway-remote.git"),
+        "{err}"
+    );
+
+    // A branch without werf's admission key is a config error.
+    let unadmitted = yaml.replace(
+        "  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
+        "",
+    );
+    std::fs::write(
+        p.join("werf.yaml"),
+        unadmitted.replace("BASE", support::base_image()),
+    )
+    .expect("yaml");
+    let out = slipway_in(p).arg("build").assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:14:3: git[1]: a remote mapping that follows a branch"),
+        "{err}"
+    );
+}
+
+fn docker_ok(args: &[&str]) {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `fromLatest` (with werf's admission key): the registry's digest of the base tag is in
+/// the signature, so a base tag moved to another image rebuilds (and the new base is
+/// pulled when the daemon's copy is the old one); the same digest skips.
+#[test]
+fn from_latest_rebuilds_when_the_base_tag_moves() {
+    let reg = Registry::plain();
+    let base = format!("{}/fromlatest-base:latest", reg.host);
+    docker_ok(&["tag", support::base_image(), &base]);
+    docker_ok(&["push", "-q", &base]);
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-fromlatest-{n}
+configVersion: 1
+---
+image: app
+from: {base}
+fromLatest: true
+herebyIAdmitThatFromLatestMightBreakReproducibility: true
+shell:
+  install: cat /marker > /saw 2>/dev/null || echo none > /saw
+"#
+        ),
+    );
+    let img = format!("stapel-fromlatest-{n}/app:latest");
+    let build_here = || -> Vec<serde_json::Value> {
+        let out = slipway_in(d.path())
+            .args(["--insecure-registry", &reg.host, "--json", "build"])
+            .assert()
+            .success();
+        support::json_result(&out.get_output().stdout)["images"]
+            .as_array()
+            .expect("images")
+            .clone()
+    };
+    assert_eq!(build_here()[0]["skipped"], false);
+    assert_eq!(support::sh(&img, "cat /saw"), "none");
+    assert_eq!(build_here()[0]["skipped"], true, "same digest: skipped");
+
+    // The tag moves to another image in the registry; the daemon still has the old one.
+    let ctx = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN echo v2-{n} > /marker\n",
+            support::base_image()
+        ),
+    )
+    .expect("Dockerfile");
+    docker_ok(&["build", "-q", "-t", &base, &ctx.path().to_string_lossy()]);
+    docker_ok(&["push", "-q", &base]);
+    docker_ok(&["tag", support::base_image(), &base]);
+    assert_eq!(build_here()[0]["skipped"], false, "moved tag: rebuilt");
+    assert_eq!(support::sh(&img, "cat /saw"), format!("v2-{n}"));
+    assert_eq!(build_here()[0]["skipped"], true);
+
+    // A base the registry does not have: an error at `fromLatest`.
+    let missing = std::fs::read_to_string(d.path().join("werf.yaml"))
+        .expect("yaml")
+        .replace("fromlatest-base:latest", "fromlatest-missing:latest");
+    std::fs::write(d.path().join("werf.yaml"), missing).expect("yaml");
+    let out = slipway_in(d.path())
+        .args(["--insecure-registry", &reg.host, "build"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("werf.yaml:6:13: fromLatest: base image")
+            && err.contains("the registry has no latest"),
+        "{err}"
+    );
+}
+
+/// Imports with `stage:` (the source built up to that stage; a stage the source lacks
+/// means its last stage, as in werf 1.1) and with includePaths/excludePaths (werf's rsync
+/// filters relative to `add`) and owner/group.
+#[test]
+fn imports_from_a_stage_and_through_filters() {
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-import-filters-{n}
+configVersion: 1
+---
+artifact: art
+from: BASE
+shell:
+  install:
+  - mkdir -p /st /out/a/deep /out/keep /out/b
+  - echo install > /st/phase
+  - for f in a/x.txt a/deep/y.txt a/skip-me.txt a/z.bin keep/k.bin b/w.txt top.txt .h.txt; do echo $f > /out/$f; done
+  - chmod 0750 /out/a/x.txt && ln -s x.txt /out/a/link.txt
+  setup:
+  - echo setup > /st/phase
+---
+image: app
+from: BASE
+import:
+- artifact: art
+  stage: install
+  add: /st
+  to: /from-install
+  before: setup
+- artifact: art
+  stage: beforeSetup
+  add: /st
+  to: /from-missing-stage
+  after: setup
+- artifact: art
+  add: /st
+  to: /from-last
+  after: setup
+- artifact: art
+  add: /out
+  to: /filtered
+  after: setup
+  includePaths: ['**/*.txt', keep]
+  excludePaths: ['**/skip*', b]
+  owner: 1234
+  group: 1234
+"#
+        ),
+    );
+    build(d.path());
+    let img = format!("stapel-import-filters-{n}/app:latest");
+    assert_eq!(
+        support::sh(
+            &img,
+            "cat /from-install/phase /from-last/phase /from-missing-stage/phase"
+        ),
+        "install\nsetup\nsetup"
+    );
+    assert_eq!(
+        support::sh(&img, "cd /filtered && find . ! -type d | sort"),
+        "./.h.txt\n./a/deep/y.txt\n./a/link.txt\n./a/x.txt\n./keep/k.bin\n./top.txt"
+    );
+    assert_eq!(
+        support::sh(
+            &img,
+            "cd /filtered && ls -ln a/x.txt keep/k.bin | awk '{print $1, $3, $4}'"
+        ),
+        "-rwxr-x--- 1234 1234\n-rw-r--r-- 1234 1234"
+    );
+    assert_eq!(support::sh(&img, "readlink /filtered/a/link.txt"), "x.txt");
+    assert_eq!(
+        support::sh(&img, "cat /filtered/a/deep/y.txt"),
+        "a/deep/y.txt"
+    );
+}
+
+/// `slipway build ARTIFACT` builds the artifact (werf 1.1's `build` takes artifacts too)
+/// and reports it with its local tag; `build-and-publish ARTIFACT` is werf's error, since
+/// artifacts are never published.
+#[test]
+fn build_names_an_artifact() {
+    let n = nonce();
+    let d = project(
+        &[],
+        &format!(
+            r#"project: stapel-build-artifact-{n}
+configVersion: 1
+---
+artifact: my tools
+from: BASE
+shell:
+  install: echo tool-{n} > /tool
+---
+image: app
+from: BASE
+"#
+        ),
+    );
+    let out = slipway_in(d.path())
+        .args(["--json", "build", "my tools"])
+        .assert()
+        .success();
+    let images = support::json_result(&out.get_output().stdout)["images"]
+        .as_array()
+        .expect("images")
+        .clone();
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert_eq!(images[0]["name"], "my tools");
+    let tag = images[0]["local_tag"]
+        .as_str()
+        .expect("local tag")
+        .to_string();
+    assert_eq!(
+        tag,
+        format!("stapel-build-artifact-{n}/artifact-my-tools:latest")
+    );
+    assert_eq!(support::sh(&tag, "cat /tool"), format!("tool-{n}"));
+
+    let reg = Registry::plain();
+    let out = slipway_in(d.path())
+        .args(["--images-repo", &format!("{}/ba", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args(["build-and-publish", "--tag-custom", "v1", "my tools"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("specified image my tools is not defined in werf.yaml: it is an artifact"),
+        "{err}"
+    );
+}

@@ -43,6 +43,11 @@ pub enum BuildError {
     },
     #[error("unknown image {0:?} (not in werf.yaml)")]
     UnknownImage(String),
+    /// werf 1.1's build-and-publish takes images only; `werf build` builds artifacts too.
+    #[error(
+        "specified image {0} is not defined in werf.yaml: it is an artifact, which is never published (`slipway build {0}` builds it)"
+    )]
+    ArtifactNotPublished(String),
     #[error("--buildkit=on, but the daemon cannot run BuildKit builds: {why}")]
     BuildKitUnavailable { why: String },
     #[error(
@@ -253,6 +258,9 @@ pub fn selection<'a>(
     for n in names {
         let key = if n == "~" { None } else { Some(n.clone()) };
         if config.image(key.as_deref()).is_none() {
+            if config.node(key.as_deref()).is_some() {
+                return Err(BuildError::ArtifactNotPublished(n.clone()));
+            }
             return Err(BuildError::UnknownImage(n.clone()));
         }
         stack.push(key);
@@ -273,13 +281,33 @@ pub fn selection<'a>(
         .collect())
 }
 
+/// What `slipway build NAME…` may name: images, and artifacts too (werf 1.1's `build`
+/// builds artifacts it is given; they are never published).
+pub fn build_roots<'a>(
+    config: &'a Config,
+    names: &[String],
+) -> Result<Vec<&'a ImageConfig>, BuildError> {
+    if names.is_empty() {
+        return Ok(config.images.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            let key = if n == "~" { None } else { Some(n.as_str()) };
+            config
+                .node(key)
+                .ok_or_else(|| BuildError::UnknownImage(n.clone()))
+        })
+        .collect()
+}
+
 /// What `build` builds for `names`: the selection plus every image and artifact it
-/// depends on (artifacts are built, never returned), in file order.
+/// depends on (artifacts are built, and returned only when named), in file order.
 fn build_selection<'a>(
     config: &'a Config,
     names: &[String],
 ) -> Result<Vec<&'a ImageConfig>, BuildError> {
-    let roots = selection(config, names)?;
+    let roots = build_roots(config, names)?;
     let mut want: Vec<Option<String>> = Vec::new();
     let mut stack: Vec<Option<String>> = roots.iter().map(|i| i.name.clone()).collect();
     while let Some(k) = stack.pop() {
@@ -539,9 +567,14 @@ pub async fn build(
         }
         done.insert(built.name.clone(), built);
     }
+    let named = |i: &ImageConfig| {
+        i.name
+            .as_ref()
+            .is_some_and(|n| opts.images.iter().any(|x| x == n))
+    };
     Ok(selected
         .iter()
-        .filter(|i| !i.is_artifact())
+        .filter(|i| !i.is_artifact() || named(i))
         .filter_map(|i| done.remove(&i.name))
         .collect())
 }

@@ -223,8 +223,13 @@ pub fn summary(built: &[BuiltImage]) -> String {
 }
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(settings)?;
-    build::selection(&cfg, &args.images)?;
+    let mut cfg = config::load(settings)?;
+    build::build_roots(&cfg, &args.images)?;
+    if crate::stapel::uses_from_latest(&cfg) {
+        let docker = build::connect().await?;
+        let client = super::registry::client(settings);
+        crate::stapel::resolve_from_latest(&mut cfg, &client, Some(&docker)).await?;
+    }
     let outputs = signature::outputs(&cfg.dir, &[]);
     let sigs = signature::compute(
         &cfg,

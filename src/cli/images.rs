@@ -36,7 +36,7 @@ struct Row {
 }
 
 pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(settings)?;
+    let mut cfg = config::load(settings)?;
     crate::build::selection(&cfg, &args.only)?;
     if args.local {
         let mut local = Vec::new();
@@ -49,6 +49,11 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
         }
         output::result(serde_json::json!({ "images": local }))?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if crate::stapel::uses_from_latest(&cfg) {
+        // Signatures only: the base is not pulled.
+        let client = super::registry::client(settings);
+        crate::stapel::resolve_from_latest(&mut cfg, &client, None).await?;
     }
     let sigs = signature::compute(
         &cfg,

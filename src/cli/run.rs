@@ -46,7 +46,12 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
             args.docker
         )
     })?;
-    let cfg = config::load(settings)?;
+    let mut cfg = config::load(settings)?;
+    if crate::stapel::uses_from_latest(&cfg) {
+        let docker = build::connect().await?;
+        let client = super::registry::client(settings);
+        crate::stapel::resolve_from_latest(&mut cfg, &client, Some(&docker)).await?;
+    }
     let name = match (&args.image, cfg.images.as_slice()) {
         (Some(n), _) => Some(n.clone()),
         (None, [only]) => only.name.clone(),

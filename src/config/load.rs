@@ -486,6 +486,16 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
             images.push(img);
         }
     }
+    super::stapel::stage_nodes(&mut images, &mut artifacts);
+    let doc_loc = artifact_locs.last().or(locs.last()).copied();
+    while artifact_locs.len() < artifacts.len() {
+        // `import: stage:` nodes: located at the last document (never reported: their
+        // source's own checks come first).
+        artifact_locs.extend(doc_loc);
+        if doc_loc.is_none() {
+            break;
+        }
+    }
     super::stapel::check_relations(&mut cx, &mut images, &locs, &mut artifacts, &artifact_locs);
     if cx.errors.is_empty() {
         let all: Vec<ImageConfig> = images.iter().chain(&artifacts).cloned().collect();

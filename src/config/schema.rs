@@ -252,11 +252,16 @@ enum ScalarText {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct StapelGit {
-    /// Remote repository (not supported yet).
+    /// Remote repository (any URL the `git` CLI clones: https, ssh, file).
     url: Option<String>,
+    /// Remote mapping: this branch's latest commit (default: the remote's HEAD branch).
     branch: Option<String>,
+    /// Remote mapping: this tag's commit.
     tag: Option<String>,
+    /// Remote mapping: this commit.
     commit: Option<String>,
+    /// Required with a remote `branch` (or none of branch/tag/commit), as in werf 1.1.
+    hereby_i_admit_that_branch_might_break_reproducibility: Option<bool>,
     /// Absolute path in the repository (default `/`).
     add: Option<String>,
     /// Absolute path in the image.

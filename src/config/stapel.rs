@@ -78,6 +78,11 @@ pub struct Stapel {
     pub artifact: bool,
     pub base: Base,
     pub from_latest: bool,
+    /// `FILE:LINE:COL` of `fromLatest`.
+    pub from_latest_at: Option<String>,
+    /// With `fromLatest`: the registry's digest of the base tag, filled in before
+    /// signatures are computed ([`crate::stapel::resolve_from_latest`]).
+    pub from_latest_digest: Option<String>,
     pub from_cache_version: Option<String>,
     pub git: Vec<GitMapping>,
     pub shell: Option<Shell>,
@@ -118,10 +123,32 @@ impl Base {
     }
 }
 
-/// A local `git:` mapping (the project's repository at HEAD).
+/// Which commit of a remote repository a mapping takes (werf: commit > tag > branch >
+/// the remote's HEAD branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GitRef {
+    Commit(String),
+    Tag(String),
+    Branch(String),
+    /// The branch the remote's HEAD names.
+    Head,
+}
+
+/// A remote mapping's repository (`git: - url: …`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteGit {
+    pub url: String,
+    pub reference: GitRef,
+}
+
+/// A `git:` mapping: the project's repository at HEAD, or a remote one (`url:`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitMapping {
+    /// `url:` and its branch/tag/commit; `None` for the project's own repository.
+    pub remote: Option<RemoteGit>,
     /// Absolute, cleaned path in the repository (`/` = everything).
     pub add: String,
     /// Absolute, cleaned path in the image.
@@ -204,6 +231,9 @@ pub enum ImportPosition {
 pub struct StapelImport {
     /// The image or artifact copied from.
     pub source: String,
+    /// The build-graph node copied from: `source`, or for `stage:` the node that builds
+    /// `source` up to that stage ([`stage_node_name`]).
+    pub node: String,
     pub from_artifact: bool,
     pub add: String,
     pub to: String,
@@ -334,6 +364,8 @@ pub(super) fn parse(
         artifact,
         base: Base::From(String::new()),
         from_latest: false,
+        from_latest_at: None,
+        from_latest_digest: None,
         from_cache_version: None,
         git: Vec::new(),
         shell: None,
@@ -442,9 +474,7 @@ pub(super) fn parse(
         if !admitted {
             cx.at(&loc, "`fromLatest: true` puts the registry's current digest of the base image into the signature, which may break the reproducibility of earlier builds; werf 1.1 requires `herebyIAdmitThatFromLatestMightBreakReproducibility: true` alongside it (or pin a tag and bump `fromCacheVersion`)");
         } else {
-            let w = cx.where_at(&loc);
-            st.unsupported
-                .push(format!("{w}: `fromLatest` is not supported yet"));
+            st.from_latest_at = Some(cx.where_at(&loc));
         }
     }
     if st
@@ -468,14 +498,6 @@ pub(super) fn parse(
         }
     }
     auto_exclude(cx, &doc_loc, &mut st);
-    for i in &st.imports {
-        if i.stage.is_some() || !i.include_paths.is_empty() || !i.exclude_paths.is_empty() {
-            st.unsupported.push(format!(
-                "{}: an import with `stage`, `includePaths` or `excludePaths` (or one that another mapping inside its `to` adds excludes to) is not supported yet",
-                i.at
-            ));
-        }
-    }
     Some((names, st))
 }
 
@@ -757,22 +779,57 @@ fn git(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<GitMapping> {
         };
         unknown_keys(cx, m, stapel_git_keys(), &path);
         let at = cx.where_at(&item.referenced);
-        if let Some(u) = get(m, "url") {
-            let w = cx.where_at(&u.referenced);
-            cx.at(
-                &u.referenced,
-                format!("{path}: remote git mappings (`url:`) are not supported yet ({w})"),
-            );
-            continue;
-        }
-        for k in ["branch", "tag", "commit"] {
-            if let Some(x) = get(m, k) {
-                cx.at(
-                    &x.referenced,
-                    format!("{path}: `{k}` applies to remote mappings (`url:`) only"),
-                );
+        let url = get(m, "url").and_then(|x| text(cx, x, &format!("{path}.url")));
+        let refs: Vec<(&str, String)> = ["branch", "tag", "commit"]
+            .into_iter()
+            .filter_map(|k| {
+                Some((
+                    k,
+                    get(m, k).and_then(|x| text(cx, x, &format!("{path}.{k}")))?,
+                ))
+            })
+            .collect();
+        let remote = match url {
+            None => {
+                if !refs.is_empty() {
+                    cx.at(
+                        &item.referenced,
+                        format!("{path}: specify `branch: BRANCH`, `tag: TAG` and `commit: COMMIT` only for remote git!"),
+                    );
+                }
+                None
             }
-        }
+            Some(url) => {
+                let admitted = get(m, "herebyIAdmitThatBranchMightBreakReproducibility")
+                    .is_some_and(|x| {
+                        boolean(
+                            cx,
+                            x,
+                            &format!("{path}.herebyIAdmitThatBranchMightBreakReproducibility"),
+                        )
+                    });
+                let reference = match refs.as_slice() {
+                    [] => GitRef::Head,
+                    [("branch", b)] => GitRef::Branch(b.clone()),
+                    [("tag", t)] => GitRef::Tag(t.clone()),
+                    [(_, c)] => GitRef::Commit(c.clone()),
+                    _ => {
+                        cx.at(
+                            &item.referenced,
+                            format!("{path}: specify only `branch: BRANCH`, `tag: TAG` or `commit: COMMIT` for remote git!"),
+                        );
+                        GitRef::Head
+                    }
+                };
+                if matches!(reference, GitRef::Head | GitRef::Branch(_)) && !admitted {
+                    cx.at(
+                        &item.referenced,
+                        format!("{path}: a remote mapping that follows a branch (`branch:`, or none of branch/tag/commit: the remote's HEAD branch) takes the branch's latest commit, so new commits there change the image and earlier builds may not be reproducible; werf 1.1 requires `herebyIAdmitThatBranchMightBreakReproducibility: true` in the mapping (or use `tag:` or `commit:`)"),
+                    );
+                }
+                Some(RemoteGit { url, reference })
+            }
+        };
         let add = match get(m, "add") {
             Some(a) => absolute(
                 cx,
@@ -811,6 +868,7 @@ fn git(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<GitMapping> {
         }
         if let (Some(add), Some(to)) = (add, to) {
             out.push(GitMapping {
+                remote,
                 add,
                 to,
                 include_paths,
@@ -1012,6 +1070,7 @@ fn imports(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<StapelImport> {
         let owner = get(m, "owner").and_then(|x| text(cx, x, &format!("{path}.owner")));
         let group = get(m, "group").and_then(|x| text(cx, x, &format!("{path}.group")));
         out.push(StapelImport {
+            node: source.clone(),
             source,
             from_artifact,
             add,
@@ -1164,6 +1223,71 @@ pub(super) fn node(dir: &std::path::Path, name: Option<String>, st: Stapel) -> I
     }
 }
 
+/// The name of the node that builds `source` up to its user stage `stage` (for
+/// `import: stage:`): an artifact of its own, never published.
+pub fn stage_node_name(source: &str, stage: &str) -> String {
+    format!("{source} (stage {stage})")
+}
+
+/// The nodes `import: … stage: S` copies from: `source` built up to its stage S (the
+/// generated Dockerfile's stage of that name as the build target). When the source has no
+/// such stage (or is a Dockerfile image), werf 1.1 takes the source's last stage, so the
+/// import copies from the source itself.
+pub(super) fn stage_nodes(images: &mut [ImageConfig], artifacts: &mut Vec<ImageConfig>) {
+    let all: Vec<ImageConfig> = images.iter().chain(artifacts.iter()).cloned().collect();
+    let mut extra: Vec<ImageConfig> = Vec::new();
+    for n in images.iter_mut().chain(artifacts.iter_mut()) {
+        add_stage_nodes(n, &all, &mut extra);
+    }
+    for n in extra {
+        if !artifacts.iter().any(|a| a.name == n.name) {
+            artifacts.push(n);
+        }
+    }
+}
+
+fn add_stage_nodes(node: &mut ImageConfig, all: &[ImageConfig], extra: &mut Vec<ImageConfig>) {
+    let Some(st) = node.stapel.as_mut() else {
+        return;
+    };
+    for i in &mut st.imports {
+        let Some(stage) = i.stage.clone() else {
+            continue;
+        };
+        let Some(src) = all
+            .iter()
+            .find(|n| n.name.as_deref() == Some(i.source.as_str()))
+        else {
+            continue;
+        };
+        let has = src.stapel.as_ref().is_some_and(|s| {
+            s.shell.as_ref().is_some_and(|sh| {
+                UserStage::ALL
+                    .iter()
+                    .any(|u| u.key() == stage && sh.has_stage(*u))
+            })
+        });
+        if !has {
+            continue;
+        }
+        let name = stage_node_name(&i.source, &stage);
+        i.node = name.clone();
+        if extra
+            .iter()
+            .any(|e| e.name.as_deref() == Some(name.as_str()))
+        {
+            continue;
+        }
+        let mut n = src.clone();
+        n.name = Some(name);
+        n.target = Some(stage.to_ascii_lowercase());
+        if let Some(s) = n.stapel.as_mut() {
+            s.artifact = true;
+        }
+        extra.push(n);
+    }
+}
+
 /// werf's whole-config checks of stapel relations (werf.go): sources exist and are of the
 /// right kind, no image is its own base, no loop through `fromImage`,
 /// `fromImageArtifact` and `import`. Then each source becomes a build dependency.
@@ -1294,7 +1418,7 @@ pub(super) fn check_relations(
             .source()
             .map(str::to_string)
             .into_iter()
-            .chain(st.imports.iter().map(|i| i.source.clone()))
+            .chain(st.imports.iter().map(|i| i.node.clone()))
             .collect();
         for s in sources {
             if !node.dependencies.iter().any(|d| d.image == s) {

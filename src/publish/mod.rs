@@ -121,12 +121,16 @@ pub async fn publish(
     client: &Client,
     opts: PublishOptions,
 ) -> Result<Outcome, PublishError> {
-    let cfg = config::load(settings)?;
+    let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
     let stages_storage = crate::stapel::storage::StagesStorage::from_setting(
         client,
         settings.stages_storage.as_deref(),
     )?;
+    if crate::stapel::uses_from_latest(&cfg) {
+        let docker = build::connect().await?;
+        crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
+    }
     let specs = naming::tags(&opts.tags, &cfg.dir)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());

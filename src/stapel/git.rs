@@ -3,12 +3,19 @@
 //! `add`, matching an include (when any) and no exclude, where a pattern matches a path
 //! that equals it, lies under it, or matches it (or `PATTERN/**/*`) as a doublestar glob
 //! whose `*` stops at `/` and matches leading dots.
+//!
+//! Remote mappings (`url:`) are cloned with the `git` CLI (git2 has no network transports
+//! in this build; the CLI also brings the user's credential helpers and ssh set-up) into
+//! the user's cache and then read with git2 like the project's repository.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use globset::{GlobBuilder, GlobMatcher};
+use sha2::{Digest, Sha256};
 
-use crate::config::stapel::GitMapping;
+use crate::config::stapel::{GitMapping, GitRef, RemoteGit};
 
 /// One file of a mapping at HEAD.
 #[derive(Debug, Clone)]
@@ -36,6 +43,8 @@ pub struct Tree {
     /// `add` names a file: it is copied to `to` itself.
     pub single_file: bool,
     pub files: Vec<GitFile>,
+    /// For a remote mapping: the clone the blobs are in, and its commit.
+    pub remote: Option<Resolved>,
 }
 
 /// werf's include/exclude matching for one pattern.
@@ -117,6 +126,20 @@ pub fn head_tree(repo: &git2::Repository) -> Result<(git2::Oid, git2::Tree<'_>),
     Ok((commit.id(), tree))
 }
 
+/// A remote mapping's files at its resolved commit.
+pub fn list_remote(m: &GitMapping, remote: &RemoteGit) -> Result<Tree, String> {
+    let r = resolve(remote)?;
+    let repo = git2::Repository::open_bare(&r.clone)
+        .map_err(|e| format!("{}: {}", r.clone.display(), e.message()))?;
+    let tree = repo
+        .find_commit(r.commit)
+        .and_then(|c| c.tree())
+        .map_err(|e| format!("commit {}: {}", r.commit, e.message()))?;
+    let mut t = list(&repo, &tree, m)?;
+    t.remote = Some(r);
+    Ok(t)
+}
+
 /// The files `m` takes from `tree` (in path order). `Err` names the problem (e.g. an
 /// `add` path that HEAD does not have).
 pub fn list(
@@ -132,8 +155,13 @@ pub fn list(
     } else {
         let entry = tree.get_path(Path::new(base)).map_err(|_| {
             format!(
-                "add {}: no such path in the HEAD commit (werf: base path entry not found)",
-                m.add
+                "add {}: no such path in the {} (werf: base path entry not found)",
+                m.add,
+                if m.remote.is_some() {
+                    "remote commit"
+                } else {
+                    "HEAD commit"
+                }
             )
         })?;
         if entry.kind() != Some(git2::ObjectType::Tree) {
@@ -149,6 +177,7 @@ pub fn list(
             return Ok(Tree {
                 single_file: true,
                 files,
+                remote: None,
             });
         }
         Some(entry.id())
@@ -195,12 +224,183 @@ pub fn list(
     Ok(Tree {
         single_file: false,
         files,
+        remote: None,
     })
+}
+
+/// A remote mapping's repository, resolved: the cache clone and the commit it takes.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub clone: PathBuf,
+    pub commit: git2::Oid,
+}
+
+/// `url` without credentials (`https://user:token@host/…` → `https://host/…`), for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            match authority.rsplit_once('@') {
+                Some((_, host)) if scheme.starts_with("http") => {
+                    format!("{scheme}://{host}/{path}")
+                }
+                _ => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Where remote repositories are cloned: `$XDG_CACHE_HOME/slipway/git-remotes`.
+fn cache_root() -> Result<PathBuf, String> {
+    crate::settings::host_env::cache_home()
+        .map(|c| c.join("slipway").join("git-remotes"))
+        .ok_or_else(|| {
+            "remote git mappings need a cache directory (XDG_CACHE_HOME or HOME)".to_string()
+        })
+}
+
+/// Run `git ARGS` (no prompt for credentials: a build never waits on a terminal).
+fn git_cli(dir: Option<&Path>, args: &[&str], url: &str) -> Result<(), String> {
+    let mut c = std::process::Command::new("git");
+    if let Some(d) = dir {
+        c.arg("-C").arg(d);
+    }
+    let out = c
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("running git for {}: {e}", redact(url)))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = last[last.len().saturating_sub(3)..].join("; ");
+    Err(format!(
+        "git {} {}: {}",
+        args.first().copied().unwrap_or(""),
+        redact(url),
+        tail.replace(url, &redact(url))
+    ))
+}
+
+/// The commit `reference` names in the clone, if it is there.
+fn find(repo: &git2::Repository, reference: &GitRef) -> Option<git2::Oid> {
+    let commit = match reference {
+        GitRef::Commit(c) => repo.revparse_single(c).ok()?.peel_to_commit().ok()?,
+        GitRef::Tag(t) => repo
+            .find_reference(&format!("refs/tags/{t}"))
+            .ok()?
+            .peel_to_commit()
+            .ok()?,
+        GitRef::Branch(b) => repo
+            .find_reference(&format!("refs/heads/{b}"))
+            .ok()?
+            .peel_to_commit()
+            .ok()?,
+        GitRef::Head => repo.head().ok()?.peel_to_commit().ok()?,
+    };
+    Some(commit.id())
+}
+
+/// Clone `remote` into the cache (once) and fetch when needed, then resolve its commit:
+/// a commit or tag already in the clone is used as it is; a branch (or the remote's HEAD
+/// branch) is fetched on every run, as werf 1.1 does, to take its latest commit. Resolved
+/// once per process, so every signature and the build agree.
+pub fn resolve(remote: &RemoteGit) -> Result<Resolved, String> {
+    static DONE: OnceLock<Mutex<BTreeMap<String, Resolved>>> = OnceLock::new();
+    let key = format!("{}\0{:?}", remote.url, remote.reference);
+    let done = DONE.get_or_init(Default::default);
+    let mut done = done
+        .lock()
+        .map_err(|_| "remote git cache lock poisoned".to_string())?;
+    if let Some(r) = done.get(&key) {
+        return Ok(r.clone());
+    }
+    let url = remote.url.as_str();
+    let root = cache_root()?;
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let id = hex::encode(&Sha256::digest(url.as_bytes())[..12]);
+    let clone = root.join(format!("{id}.git"));
+    let mut fresh = false;
+    if !clone.join("HEAD").exists() {
+        // Cloned beside it and renamed: an interrupted clone never looks complete.
+        let tmp = root.join(format!("{id}.tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let tmp_s = tmp.to_string_lossy().to_string();
+        let cloned = git_cli(
+            None,
+            &["clone", "--quiet", "--bare", "--", url, &tmp_s],
+            url,
+        );
+        if let Err(e) = cloned {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if std::fs::rename(&tmp, &clone).is_err() {
+            // Another run cloned it meanwhile: use theirs.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        fresh = true;
+    }
+    let open = |p: &Path| {
+        git2::Repository::open_bare(p).map_err(|e| format!("{}: {}", p.display(), e.message()))
+    };
+    let follows_branch = matches!(remote.reference, GitRef::Branch(_) | GitRef::Head);
+    let mut commit = if fresh || !follows_branch {
+        find(&open(&clone)?, &remote.reference)
+    } else {
+        None
+    };
+    if commit.is_none() && !fresh {
+        git_cli(
+            Some(&clone),
+            &[
+                "fetch",
+                "--quiet",
+                "--force",
+                "--prune",
+                "--tags",
+                "origin",
+                "+refs/heads/*:refs/heads/*",
+            ],
+            url,
+        )?;
+        commit = find(&open(&clone)?, &remote.reference);
+    }
+    let commit = commit.ok_or_else(|| {
+        let what = match &remote.reference {
+            GitRef::Commit(c) => format!("commit {c}"),
+            GitRef::Tag(t) => format!("tag {t}"),
+            GitRef::Branch(b) => format!("branch {b}"),
+            GitRef::Head => "HEAD branch".to_string(),
+        };
+        format!("unknown {what} of repo {}", redact(url))
+    })?;
+    tracing::info!("remote git {}: using commit {commit}", redact(url));
+    let r = Resolved { clone, commit };
+    done.insert(key, r.clone());
+    Ok(r)
 }
 
 #[cfg(test)]
 mod tests {
     use super::Filter;
+
+    #[test]
+    fn credentials_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact("https://u:secret@example.com/a/b.git"),
+            "https://example.com/a/b.git"
+        );
+        assert_eq!(
+            super::redact("ssh://git@example.com/a.git"),
+            "ssh://git@example.com/a.git"
+        );
+        assert_eq!(super::redact("file:///srv/a.git"), "file:///srv/a.git");
+    }
 
     #[test]
     fn werf_filter_semantics() {

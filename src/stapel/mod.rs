@@ -194,6 +194,9 @@ struct Builder {
     start: Option<(String, String)>,
     /// Stages up to `start` are still being written (nothing in them is built).
     in_prefix: bool,
+    /// Stages of their own (filtered imports), written before the werf stages.
+    helpers: Vec<String>,
+    helper_files: Vec<TarEntry>,
 }
 
 impl Builder {
@@ -255,6 +258,8 @@ pub fn generate_planned(
             .as_ref()
             .map(|(stage, image)| (stages::dockerfile_stage(stage), image.clone())),
         in_prefix: plan.start.is_some(),
+        helpers: Vec::new(),
+        helper_files: Vec::new(),
     };
     b.stage("from", &base);
     let mounts = env.mounts_of(img);
@@ -314,24 +319,48 @@ pub fn generate_planned(
     let imports_at = |pos: ImportPosition| -> Vec<&StapelImport> {
         st.imports.iter().filter(|i| i.position == pos).collect()
     };
-    let import_stage =
-        |b: &mut Builder, name: &'static str, pos: ImportPosition| -> Result<(), String> {
-            let list = imports_at(pos);
-            if list.is_empty() {
-                return Ok(());
-            }
-            b.stage(name, &base);
-            for i in list {
-                let from = env.tag(&i.source)?;
+    let import_stage = |b: &mut Builder,
+                        name: &'static str,
+                        pos: ImportPosition|
+     -> Result<(), String> {
+        let list = imports_at(pos);
+        if list.is_empty() {
+            return Ok(());
+        }
+        b.stage(name, &base);
+        for i in list {
+            let from = env.tag(&i.node)?;
+            if i.include_paths.is_empty() && i.exclude_paths.is_empty() {
                 b.lines.push(format!(
                     "COPY --from={from}{} [{}, {}]",
                     chown(&i.owner, &i.group),
                     json(&i.add),
                     json(&i.to)
                 ));
+                continue;
             }
-            Ok(())
-        };
+            // Filtered: a helper stage copies what the filters take (werf's rsync
+            // rules) from the source into /o/x, which is then copied as `add` is.
+            let k = b.helpers.len();
+            let helper = format!("import{k}");
+            let file = format!(".slipway/import/{k}.sh");
+            b.helper_files.push(TarEntry::file(
+                &file,
+                import_filter_script(i).into_bytes(),
+                0o755,
+            ));
+            b.helpers.push(format!(
+                    "FROM scratch AS {helper}\nRUN {toolbox_mount} --mount=type=bind,from={from},target=/s --mount=type=bind,source={file},target=/.werf/import.sh [{}, \"-e\", \"/.werf/import.sh\"]",
+                    json(BASH)
+                ));
+            b.lines.push(format!(
+                "COPY --from={helper}{} [\"/o/x\", {}]",
+                chown(&i.owner, &i.group),
+                json(&i.to)
+            ));
+        }
+        Ok(())
+    };
     let user_stage = |b: &mut Builder,
                       files: &mut Vec<TarEntry>,
                       name: &'static str,
@@ -405,8 +434,9 @@ pub fn generate_planned(
                 continue;
             }
             let dir = format!(".slipway/git/{n}");
+            let clone = tree.remote.as_ref().map(|r| r.clone.as_path());
             for f in &tree.files {
-                files.push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
+                files.push(TarEntry::git_in(&format!("{dir}/{}", f.rel), f, clone));
             }
             let (src, dest) = if tree.single_file {
                 let name = tree
@@ -489,7 +519,16 @@ pub fn generate_planned(
         b.stage("dockerinstructions", &base);
         b.lines.extend(last);
     }
-    let mut dockerfile = b.lines.join("\n");
+    // Helper stages go right after the header comment; RUN line numbers move with them.
+    let shift: usize = b.helpers.iter().map(|h| h.lines().count()).sum();
+    let mut lines = b.lines;
+    let rest = lines.split_off(1.min(lines.len()));
+    lines.extend(b.helpers);
+    lines.extend(rest);
+    let steps: BTreeMap<usize, Vec<(String, String)>> =
+        b.steps.into_iter().map(|(k, v)| (k + shift, v)).collect();
+    files.extend(b.helper_files);
+    let mut dockerfile = lines.join("\n");
     dockerfile.push('\n');
     files.push(TarEntry::file(
         DOCKERFILE,
@@ -500,9 +539,119 @@ pub fn generate_planned(
     Ok(Generated {
         dockerfile,
         context,
-        steps: b.steps,
+        steps,
         stages: b.stages,
     })
+}
+
+/// werf's import filter pattern (rsync's: `*` and `?` stop at `/`, `**` crosses it) as a
+/// POSIX extended regex matching a path relative to `add` that is the pattern or lies
+/// under it.
+fn filter_regex(pattern: &str) -> String {
+    let p = pattern.trim_matches('/');
+    let mut re = String::from("^(");
+    let chars: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    let mut braces = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                // `**/` also matches no directory at all.
+                if chars.get(i + 2) == Some(&'/') {
+                    re.push_str("(.*/)?");
+                    i += 2;
+                } else {
+                    re.push_str(".*");
+                    i += 1;
+                }
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|&x| x == ']')
+                    .map(|e| e + i + 1);
+                match end {
+                    Some(e) => {
+                        let mut class: String = chars[i + 1..e].iter().collect();
+                        if let Some(rest) = class.strip_prefix('!') {
+                            class = format!("^{rest}");
+                        }
+                        re.push('[');
+                        re.push_str(&class);
+                        re.push(']');
+                        i = e;
+                    }
+                    None => re.push_str("\\["),
+                }
+            }
+            '{' => {
+                braces += 1;
+                re.push('(');
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                re.push(')');
+            }
+            ',' if braces > 0 => re.push('|'),
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                re.push('\\');
+                re.push(chars[i]);
+            }
+            c if "^$.|+()\\{}".contains(c) => {
+                re.push('\\');
+                re.push(c);
+            }
+            c => re.push(c),
+        }
+        i += 1;
+    }
+    re.push_str(")(/.*)?$");
+    re
+}
+
+/// The helper step of a filtered import: walks `add` in the source (mounted at /s) with
+/// the toolbox's bash and copies each file or symlink that an include (when any) and no
+/// exclude takes, keeping modes, owners and times, to the same place under /o/x.
+fn import_filter_script(i: &StapelImport) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|p| q(&filter_regex(p)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        r#"#!{BASH} -e
+T={TOOLBOX_DIR}/embedded/bin
+src=/s{add}
+include=({inc})
+exclude=({exc})
+$T/mkdir -p /o
+if [ -L "$src" ] || [ ! -d "$src" ]; then $T/cp -a "$src" /o/x; exit 0; fi
+$T/mkdir -p /o/x
+cd "$src"
+shopt -s globstar dotglob nullglob
+for rel in **; do
+  if [ -d "$rel" ] && [ ! -L "$rel" ]; then continue; fi
+  take=1
+  if [ ${{#include[@]}} -gt 0 ]; then
+    take=0
+    for re in "${{include[@]}}"; do [[ $rel =~ $re ]] && take=1 && break; done
+  fi
+  for re in "${{exclude[@]}}"; do [[ $rel =~ $re ]] && take=0 && break; done
+  [ $take = 1 ] || continue
+  case $rel in */*) $T/mkdir -p "/o/x/${{rel%/*}}" ;; esac
+  $T/cp -a "$rel" "/o/x/$rel"
+done
+"#,
+        add = if i.add == "/" { "" } else { i.add.as_str() },
+        inc = list(&i.include_paths),
+        exc = list(&i.exclude_paths),
+    )
 }
 
 /// A `fromPath` mount's host directory (relative to the project, `~` for the home),
@@ -559,7 +708,8 @@ fn parent(p: &str) -> &str {
     }
 }
 
-/// Each mapping with the files it takes at `commit` (None: HEAD).
+/// Each mapping with the files it takes: local ones at `commit` (None: HEAD) of the
+/// project's repository, remote ones at their resolved commit.
 fn git_trees<'a>(
     env: &Env,
     st: &'a Stapel,
@@ -568,19 +718,30 @@ fn git_trees<'a>(
     if st.git.is_empty() {
         return Ok(Vec::new());
     }
-    let repo = git::open(&env.dir)?;
-    let tree = match commit {
-        Some(c) => repo
-            .find_commit(c)
-            .and_then(|c| c.tree())
-            .map_err(|e| format!("commit {c}: {}", e.message()))?,
-        None => git::head_tree(&repo)?.1,
+    let repo = if st.git.iter().any(|m| m.remote.is_none()) {
+        Some(git::open(&env.dir)?)
+    } else {
+        None
+    };
+    let tree = match (&repo, commit) {
+        (None, _) => None,
+        (Some(r), Some(c)) => Some(
+            r.find_commit(c)
+                .and_then(|c| c.tree())
+                .map_err(|e| format!("commit {c}: {}", e.message()))?,
+        ),
+        (Some(r), None) => Some(git::head_tree(r)?.1),
     };
     st.git
         .iter()
         .enumerate()
         .map(|(n, m)| {
-            git::list(&repo, &tree, m)
+            let listed = match (&m.remote, &repo, &tree) {
+                (Some(remote), _, _) => git::list_remote(m, remote),
+                (None, Some(r), Some(t)) => git::list(r, t, m),
+                _ => Err("no repository".to_string()),
+            };
+            listed
                 .map(|t| (m, t))
                 .map_err(|e| format!("{}: git[{n}]: {e}", m.at))
         })
@@ -600,6 +761,8 @@ enum TarEntry {
         oid: git2::Oid,
         mode: u32,
         symlink: bool,
+        /// The clone of a remote mapping (`None`: the project's repository).
+        repo: Option<std::path::PathBuf>,
     },
 }
 
@@ -613,11 +776,16 @@ impl TarEntry {
     }
 
     fn git(path: &str, f: &git::GitFile) -> TarEntry {
+        TarEntry::git_in(path, f, None)
+    }
+
+    fn git_in(path: &str, f: &git::GitFile, repo: Option<&std::path::Path>) -> TarEntry {
         TarEntry::Git {
             path: path.to_string(),
             oid: f.oid,
             mode: if f.is_executable() { 0o755 } else { 0o644 },
             symlink: f.is_symlink(),
+            repo: repo.map(std::path::Path::to_path_buf),
         }
     }
 }
@@ -625,7 +793,7 @@ impl TarEntry {
 /// The context tar: zeroed times and owners, directories 0755, git's file modes,
 /// symlinks as symlinks.
 fn write_tar(dir: &std::path::Path, entries: Vec<TarEntry>) -> Result<Vec<u8>, String> {
-    let mut repo = None;
+    let mut repos: BTreeMap<Option<std::path::PathBuf>, git2::Repository> = BTreeMap::new();
     let mut b = tar::Builder::new(Vec::new());
     let mut dirs = std::collections::BTreeSet::new();
     let e = |x: std::io::Error| format!("writing the generated context: {x}");
@@ -665,11 +833,17 @@ fn write_tar(dir: &std::path::Path, entries: Vec<TarEntry>) -> Result<Vec<u8>, S
                 oid,
                 mode,
                 symlink,
+                repo,
             } => {
-                if repo.is_none() {
-                    repo = Some(git::open(dir)?);
+                if !repos.contains_key(repo) {
+                    let r = match repo {
+                        Some(p) => git2::Repository::open_bare(p)
+                            .map_err(|x| format!("{}: {}", p.display(), x.message()))?,
+                        None => git::open(dir)?,
+                    };
+                    repos.insert(repo.clone(), r);
                 }
-                let Some(r) = repo.as_ref() else { continue };
+                let Some(r) = repos.get(repo) else { continue };
                 let blob = r
                     .find_blob(*oid)
                     .map_err(|x| format!("{path}: {}", x.message()))?;
@@ -726,6 +900,9 @@ pub fn signature(
             "git",
             &format!("{n}:{}", m.exclude_paths.join("\0")),
         );
+        if let Some(r) = &tree.remote {
+            field(&mut h, "git-remote-commit", &r.commit.to_string());
+        }
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
     for m in env.mounts_of(img) {
@@ -737,19 +914,125 @@ pub fn signature(
             .unwrap_or_default()
     };
     match &st.base {
-        Base::From(b) => field(&mut h, "from", b),
+        Base::From(_) => field(&mut h, "from", &from_key(st)?),
         Base::Image(n) | Base::Artifact(n) => {
             field(&mut h, "from-node", &format!("{n}={}", sig_of(n)))
         }
     }
     for i in &st.imports {
-        field(
-            &mut h,
-            "import",
-            &format!("{}={}", i.source, sig_of(&i.source)),
-        );
+        field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+    }
+    // An `import: stage:` node: the same document built up to one stage.
+    if let Some(t) = &img.target {
+        field(&mut h, "target", t);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// Does any stapel node use `fromLatest` (so the registry is asked before signatures)?
+pub fn uses_from_latest(cfg: &Config) -> bool {
+    cfg.nodes()
+        .any(|n| n.stapel.as_ref().is_some_and(|s| s.from_latest))
+}
+
+/// `fromLatest`: ask the base's registry for the digest its tag names now (werf 1.1 puts
+/// the registry's id of the base into the `from` stage's signature), record it on each
+/// such node, and, with `docker`, pull the base when the daemon's copy is not that one
+/// (werf pulls too), so the build starts from what the signature says. A registry that
+/// cannot answer is an error at `fromLatest`, as in werf.
+pub async fn resolve_from_latest(
+    cfg: &mut Config,
+    client: &crate::registry::Client,
+    docker: Option<&bollard::Docker>,
+) -> Result<(), crate::build::BuildError> {
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
+        let image = node.display_name().to_string();
+        let Some(st) = node.stapel.as_mut() else {
+            continue;
+        };
+        let Base::From(base) = &st.base else { continue };
+        if !st.from_latest {
+            continue;
+        }
+        let at = st.from_latest_at.clone().unwrap_or_else(|| st.at.clone());
+        let fail = |e: String| crate::build::BuildError::Failed {
+            image: image.clone(),
+            message: format!("{at}: fromLatest: base image {base}: {e}"),
+        };
+        if let Some(d) = digests.get(base) {
+            st.from_latest_digest = Some(d.clone());
+            continue;
+        }
+        let r = crate::registry::Reference::parse(base).map_err(|e| fail(e.to_string()))?;
+        let wanted = r
+            .digest
+            .clone()
+            .or(r.tag.clone())
+            .unwrap_or_else(|| "latest".into());
+        let info = client
+            .head_manifest(&r.repository, &wanted)
+            .await
+            .map_err(|e| fail(format!("cannot get its digest from the registry: {e}")))?
+            .ok_or_else(|| fail(format!("the registry has no {wanted}")))?;
+        if let Some(docker) = docker {
+            pull_unless_local(docker, base, &info.digest)
+                .await
+                .map_err(fail)?;
+        }
+        tracing::info!("fromLatest: {base} is {}", info.digest);
+        digests.insert(base.clone(), info.digest.clone());
+        st.from_latest_digest = Some(info.digest);
+    }
+    Ok(())
+}
+
+/// Pull `base` unless the daemon's image of that name is the one with `digest`.
+async fn pull_unless_local(
+    docker: &bollard::Docker,
+    base: &str,
+    digest: &str,
+) -> Result<(), String> {
+    let local = docker.inspect_image(base).await.ok();
+    let has = local
+        .and_then(|i| i.repo_digests)
+        .unwrap_or_default()
+        .iter()
+        .any(|d| d.ends_with(&format!("@{digest}")));
+    if has {
+        return Ok(());
+    }
+    let (repo, tag) = match base.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+        _ => (base.to_string(), "latest".to_string()),
+    };
+    let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_image(&repo)
+        .tag(&tag)
+        .build();
+    let mut pull = docker.create_image(Some(opts), None, None);
+    while let Some(item) = futures::StreamExt::next(&mut pull).await {
+        item.map_err(|e| format!("pulling it: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The `from` part of a signature: the base's name, and with `fromLatest` its registry
+/// digest (a moved tag rebuilds).
+pub(crate) fn from_key(st: &Stapel) -> Result<String, String> {
+    let Base::From(b) = &st.base else {
+        return Ok(String::new());
+    };
+    if !st.from_latest {
+        return Ok(b.clone());
+    }
+    match &st.from_latest_digest {
+        Some(d) => Ok(format!("{b}@{d}")),
+        None => Err(format!(
+            "{}: fromLatest: the digest of {b} was not resolved",
+            st.from_latest_at.as_deref().unwrap_or(&st.at)
+        )),
+    }
 }
 
 /// A mount as signatures see it: a `build_dir` is the project's own (its cache id names
@@ -777,4 +1060,46 @@ pub fn locate_failure(g: &Generated, line: Option<usize>, log: &[String]) -> Opt
         None => cmds.first()?,
     };
     Some(format!("{at}: {label}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_regex;
+
+    /// Matches as bash's `[[ rel =~ re ]]` does (the regexes run in the toolbox's bash).
+    fn bash_match(re: &str, rel: &str) -> bool {
+        std::process::Command::new("bash")
+            .args(["-c", r#"[[ $1 =~ $2 ]]"#, "m", rel, re])
+            .status()
+            .expect("bash")
+            .success()
+    }
+
+    #[test]
+    fn import_filters_follow_rsync_globs() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "**/*.txt",
+                &["a.txt", ".h.txt", "x/y/z.txt", "d.txt/inner"],
+                &["a.txtx", "b.bin"],
+            ),
+            ("*.txt", &["a.txt", "a.txt/x"], &["x/a.txt"]),
+            ("keep", &["keep", "keep/k.bin"], &["keeper", "x/keep"]),
+            ("a/?.c", &["a/b.c"], &["a/bb.c", "a/x/b.c"]),
+            ("{x,y}/[!a]*", &["x/b", "y/c/d"], &["x/a", "z/b"]),
+            ("a.b+c", &["a.b+c"], &["aXb+c", "a.bbc"]),
+        ];
+        for (pattern, yes, no) in cases {
+            let re = filter_regex(pattern);
+            for rel in *yes {
+                assert!(bash_match(&re, rel), "{pattern} ({re}) should take {rel}");
+            }
+            for rel in *no {
+                assert!(
+                    !bash_match(&re, rel),
+                    "{pattern} ({re}) should not take {rel}"
+                );
+            }
+        }
+    }
 }

@@ -125,6 +125,11 @@ fn stage_dependencies(
         let Some(masks) = m.stage_dependencies.get(s.key()).filter(|v| !v.is_empty()) else {
             continue;
         };
+        // A remote mapping's commit is in gitArchive's signature: any change there
+        // rebuilds every later stage already.
+        if m.remote.is_some() {
+            continue;
+        }
         let Some(head) = head else { continue };
         let tree =
             git::list(head.repo, &head.tree, m).map_err(|e| format!("{}: git[{n}]: {e}", m.at))?;
@@ -197,7 +202,7 @@ fn signatures_at(
         .base
         .source()
         .into_iter()
-        .chain(st.imports.iter().map(|i| i.source.as_str()))
+        .chain(st.imports.iter().map(|i| i.node.as_str()))
     {
         if !sources.contains_key(name) {
             sources.insert(name, source_signature(env, name, nodes, head, depth)?);
@@ -222,7 +227,7 @@ fn signatures_at(
     };
 
     let base = match &st.base {
-        Base::From(b) => format!("from={b}"),
+        Base::From(_) => format!("from={}", super::from_key(st)?),
         Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", sig_of(n)),
     };
     let mounts: Vec<String> = env
@@ -284,8 +289,8 @@ fn signatures_at(
             .map(|i| {
                 format!(
                     "{}={}\0{}",
-                    i.source,
-                    sig_of(&i.source),
+                    i.node,
+                    sig_of(&i.node),
                     serde_json::to_string(&(
                         &i.add,
                         &i.to,
@@ -320,10 +325,15 @@ fn signatures_at(
         ImportPosition::BeforeInstall,
     )?;
     if !st.git.is_empty() {
-        let params: Vec<String> = st
-            .git
-            .iter()
-            .map(|m| {
+        let mut params: Vec<String> = Vec::new();
+        for m in &st.git {
+            // A remote mapping's resolved commit (werf patches remote mappings too;
+            // Slipway rebuilds from gitArchive when the remote commit moves).
+            let remote = match &m.remote {
+                Some(r) => Some((&r.url, git::resolve(r)?.commit.to_string())),
+                None => None,
+            };
+            params.push(
                 serde_json::to_string(&(
                     &m.add,
                     &m.to,
@@ -331,10 +341,11 @@ fn signatures_at(
                     &m.exclude_paths,
                     &m.owner,
                     &m.group,
+                    remote,
                 ))
-                .unwrap_or_default()
-            })
-            .collect();
+                .unwrap_or_default(),
+            );
+        }
         push(&mut out, "gitArchive", Kind::GitArchive, params.join("\n"));
     }
     user_then_imports(&mut out, UserStage::Install, ImportPosition::AfterInstall)?;
@@ -538,7 +549,11 @@ pub fn prepare(
     nodes: &BTreeMap<Option<String>, String>,
     previous: Option<&str>,
 ) -> Result<Outcome, String> {
-    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    // Patches and recorded commits are about the project's repository (local mappings).
+    let has_git = img
+        .stapel
+        .as_ref()
+        .is_some_and(|s| s.git.iter().any(|m| m.remote.is_none()));
     let repo = if has_git {
         Some(git::open(&env.dir)?)
     } else {
@@ -619,6 +634,9 @@ pub(super) fn patch_step(
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     let mut copies = Vec::new();
     for (n, m) in st.git.iter().enumerate() {
+        if m.remote.is_some() {
+            continue;
+        }
         // An `add` path missing at one side lists as empty there.
         let old = git::list(repo, &old_tree, m)
             .map(|t| t.files)

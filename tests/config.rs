@@ -617,7 +617,7 @@ fn image_name_suggestions_follow_docker_rules() {
 
 #[test]
 fn examples_validate_from_the_cli() {
-    for project in ["shop", "hello"] {
+    for project in ["shop", "hello", "stapel"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
             .join(project);

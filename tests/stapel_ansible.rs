@@ -135,6 +135,7 @@ ansible:
       install_recommends: no
   - apt: {name: slipway-extra, state: absent}
   - apt: {name: slipway-hello}
+  - shell: dpkg-query -W -f='${Status}' slipway-rec > /tmp/rec 2>&1 || true
   install:
   - group: {name: team, gid: 2345}
   - group: {name: sysgrp, system: yes}
@@ -158,6 +159,12 @@ ansible:
       group: team
       checksum: "sha256:SUM"
   - get_url: {url: URL/payload.txt, dest: /srv/}
+  - shell: echo changed > /opt/kept.txt; echo changed > /opt/fixed.txt
+  - get_url: {url: URL/payload.txt, dest: /opt/kept.txt}
+  - get_url: {url: URL/payload.txt, dest: /opt/fixed.txt, checksum: "sha256:SUM"}
+  - apt: {name: slipway-rec, state: latest}
+  - apt: {name: no-such-package}
+    ignore_errors: yes
   setup:
   - copy: {content: "a=1\n#Port 22\nb=2\n", dest: /etc/app.conf}
   - lineinfile: {path: /etc/app.conf, regexp: "^#?Port ", line: Port 2222}
@@ -184,10 +191,10 @@ ansible:
         "install ok installed",
         "a dependency"
     );
-    assert_ne!(
-        status("slipway-rec"),
-        "install ok installed",
-        "install_recommends: no"
+    let recommended = support::sh(img, "cat /tmp/rec");
+    assert!(
+        !recommended.contains("ok installed"),
+        "install_recommends: no: {recommended}"
     );
     assert_ne!(status("slipway-extra"), "install ok installed", "removed");
     assert_eq!(
@@ -230,6 +237,16 @@ ansible:
         "644\npayload"
     );
 
+    assert_eq!(
+        support::sh(img, "cat /opt/kept.txt /opt/fixed.txt"),
+        "changed\npayload",
+        "an existing file is kept unless its checksum differs"
+    );
+    assert_eq!(
+        status("slipway-rec"),
+        "install ok installed",
+        "state: latest"
+    );
     assert_eq!(
         support::sh(img, "cat /etc/app.conf"),
         "first\na=1\nPort 2222\nc=3"

@@ -309,7 +309,8 @@ pub(super) fn user(mut p: Params<'_, '_, '_>) -> Option<String> {
     Some(s)
 }
 
-/// `get_url`: download `url` to `dest` (a directory: under the URL's last path segment),
+/// `get_url`: download `url` to `dest` (a directory: under the URL's last path segment,
+/// always downloaded),
 /// with the toolbox's wget (or python, as in werf's stapel image; else the image's curl
 /// or wget), check `checksum: ALGO:HEX` before moving it in place, then `mode`, `owner`,
 /// `group`. An existing file `dest` is kept when `force` is off and its checksum (if one
@@ -355,20 +356,21 @@ pub(super) fn get_url(mut p: Params<'_, '_, '_>) -> Option<String> {
     };
     let mut s = format!("__d={}; __u={}; ", q(&dest), q(&url));
     s.push_str(&format!(
-        "if [ -d \"$__d\" ]; then __d=\"${{__d%/}}/\"{}; fi; ",
+        "__dir=0; if [ -d \"$__d\" ]; then __dir=1; __d=\"${{__d%/}}/\"{}; fi; ",
         q(&name)
     ));
     // Kept as it is, as ansible does (attributes still applied).
+    // A directory `dest` always downloads, as in ansible.
     let keep = if force {
         "false".to_string()
     } else if algo.is_some() {
         format!(
-            "[ -f \"$__d\" ] && [ \"{}\" = {} ]",
+            "[ $__dir = 0 ] && [ -f \"$__d\" ] && [ \"{}\" = {} ]",
             digest("\"$__d\""),
             q(&sum)
         )
     } else {
-        "[ -f \"$__d\" ]".to_string()
+        "[ $__dir = 0 ] && [ -f \"$__d\" ]".to_string()
     };
     // werf's stapel image has python (ansible's own way); else the image's curl or wget;
     // else plain http with bash's /dev/tcp (Debian's minbase has no downloader).

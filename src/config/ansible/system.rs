@@ -323,7 +323,11 @@ pub(super) fn get_url(mut p: Params<'_, '_, '_>) -> Option<String> {
         return p.err("needs `url` and `dest`");
     };
     let force = p.bool("force", false)?;
-    let timeout = p.str(&["timeout"]).unwrap_or_else(|| "10".into());
+    let timeout = match p.str(&["timeout"]).map(|t| t.parse::<u32>()) {
+        None => 10,
+        Some(Ok(t)) => t,
+        Some(Err(_)) => return p.err("`timeout` must be a number of seconds"),
+    };
     let (algo, sum) = match p.str(&["checksum"]) {
         None => (None, String::new()),
         Some(c) => {
@@ -380,7 +384,7 @@ pub(super) fn get_url(mut p: Params<'_, '_, '_>) -> Option<String> {
          elif command -v wget >/dev/null; then wget -q -T {t} -O \"$__t\" \"$__u\"; \
          else {HTTP_GET}; fi \
          || {{ echo \"get_url: cannot download $__u\" >&2; {T}/rm -f \"$__t\"; false; }}",
-        t = q(&timeout)
+        t = timeout
     );
     let check = match &algo {
         Some(_) => format!(
@@ -475,7 +479,7 @@ pub(super) fn lineinfile(mut p: Params<'_, '_, '_>) -> Option<String> {
                 "__pd=\"${{__f%/*}}\"; [ -z \"$__pd\" ] || {T}/mkdir -p \"$__pd\"; : > \"$__f\""
             )
         } else {
-            format!("echo \"lineinfile: Destination $__f does not exist !\" >&2; false")
+            "echo \"lineinfile: Destination $__f does not exist !\" >&2; false".to_string()
         };
         // Arrays hold the lines without their newlines; an empty array expands to nothing.
         s.push_str(&format!(

@@ -735,6 +735,13 @@ ansible:
     environment: {GREETING: hello there}
   - shell: echo never > /never
     args: {creates: /etc/app.conf}
+  - shell: echo bob:x:1500:1500::/home/bob:/bin/sh >> /etc/passwd && mkdir -p /home/bob
+  - shell: id -u > /tmp/bob; echo "$HOME $GREETING" >> /tmp/bob
+    become_user: bob
+    environment: {GREETING: kept}
+  - shell: id -u > /tmp/root
+    become: no
+    become_user: bob
 "#,
     );
     build(d.path());
@@ -753,6 +760,13 @@ ansible:
         support::sh(img, "ls /never 2>&1 || true"),
         "ls: /never: No such file or directory"
     );
+    // become_user runs the task as that user, its HOME, the environment kept (werf's
+    // `sudo -E -H`); `become: no` keeps root.
+    assert_eq!(
+        support::sh(img, "cat /tmp/bob; stat -c %u /tmp/bob"),
+        "1500\n/home/bob kept\n1500"
+    );
+    assert_eq!(support::sh(img, "cat /tmp/root"), "0");
 }
 
 /// `config render --dockerfile IMAGE` prints the generated Dockerfile: one named stage per

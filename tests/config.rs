@@ -248,8 +248,24 @@ fn bad_files_give_located_errors() {
             "cannot use `from: build_dir` and `fromPath: /x` at the same time for mount!",
         ),
         (
-            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    apt:\n      name: [curl]\n",
-            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module or key `apt` is not supported yet (modules: shell, command, raw, copy, file, debug); use `shell:`",
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    yum:\n      name: [curl]\n",
+            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module or key `yum` is not supported yet (modules: shell, command, raw, copy, file, debug, apt, user, group, get_url, lineinfile); use `shell:`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    apt:\n      name: [curl]\n      cache_valid_time: 3600\n",
+            "werf.yaml:11:7: ansible.install[0] (\"pkgs\"): apt.cache_valid_time is not supported yet (supported: name, pkg, package, state, update_cache, install_recommends, purge); use `shell:`",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - user: {name: app, password: x}\n",
+            "werf.yaml:8:23: ansible.install[0]: user.password is not supported yet",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - get_url: {url: http://h/x, dest: /x, checksum: \"crc32:1\"}\n",
+            "werf.yaml:8:14: ansible.install[0]: get_url: checksum algorithm \"crc32\" is not supported",
+        ),
+        (
+            "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - lineinfile: {path: /x, line: y, insertafter: \"^a\"}\n",
+            "werf.yaml:8:17: ansible.install[0]: lineinfile: insertafter=\"^a\" is not supported yet (EOF, BOF)",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - shell: make\n    when: x\n",
@@ -609,7 +625,7 @@ fn image_name_suggestions_follow_docker_rules() {
 
 #[test]
 fn examples_validate_from_the_cli() {
-    for project in ["shop", "hello"] {
+    for project in ["shop", "hello", "stapel"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples")
             .join(project);

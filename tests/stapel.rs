@@ -735,6 +735,13 @@ ansible:
     environment: {GREETING: hello there}
   - shell: echo never > /never
     args: {creates: /etc/app.conf}
+  - shell: echo bob:x:1500:1500::/home/bob:/bin/sh >> /etc/passwd && mkdir -p /home/bob
+  - shell: id -u > /tmp/bob; echo "$HOME $GREETING" >> /tmp/bob
+    become_user: bob
+    environment: {GREETING: kept}
+  - shell: id -u > /tmp/root
+    become: no
+    become_user: bob
 "#,
     );
     build(d.path());
@@ -753,6 +760,13 @@ ansible:
         support::sh(img, "ls /never 2>&1 || true"),
         "ls: /never: No such file or directory"
     );
+    // become_user runs the task as that user, its HOME, the environment kept (werf's
+    // `sudo -E -H`); `become: no` keeps root.
+    assert_eq!(
+        support::sh(img, "cat /tmp/bob; stat -c %u /tmp/bob"),
+        "1500\n/home/bob kept\n1500"
+    );
+    assert_eq!(support::sh(img, "cat /tmp/root"), "0");
 }
 
 /// `config render --dockerfile IMAGE` prints the generated Dockerfile: one named stage per
@@ -893,8 +907,9 @@ shell:
     assert_eq!(support::sh("stapel-docker:latest", "cat /n"), "nameless");
 }
 
-/// examples/stapel (a builder artifact from git sources, a service importing it, shell,
-/// ansible, a build_dir mount) builds and publishes; the published service runs.
+/// examples/stapel (a builder artifact compiling a C program from git sources on the Debian
+/// base, a service importing the binary, shell, ansible, a build_dir mount) builds and
+/// publishes; the published service runs the binary.
 #[test]
 fn the_stapel_example_builds_and_publishes() {
     let reg = Registry::plain();
@@ -913,7 +928,7 @@ fn the_stapel_example_builds_and_publishes() {
     support::git(d.path(), &["add", "-A"]);
     support::git(d.path(), &["commit", "-qm", "init"]);
     slipway_in(d.path())
-        .env("BASE_IMAGE", support::base_image())
+        .env("DEBIAN_IMAGE", support::debian_image())
         .args(["--images-repo", &format!("{}/demo", reg.host)])
         .args(["--insecure-registry", &reg.host])
         .args(["build-and-publish", "--tag-custom", "v1"])
@@ -928,6 +943,15 @@ fn the_stapel_example_builds_and_publishes() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "hello from the builder artifact"
+    );
+    // The binary tcc compiled from the git sources, run as the user ansible made.
+    assert_eq!(config("stapel-demo/service:latest")["User"], "greet");
+    assert_eq!(
+        support::sh(
+            "stapel-demo/service:latest",
+            "id greet; head -c 4 /usr/local/bin/greet | od -An -c | tr -d ' '"
+        ),
+        "uid=4321(greet) gid=4321(greet) groups=4321(greet)\n177ELF"
     );
 }
 

@@ -13,10 +13,24 @@ use super::cleanup::{Node, key_location};
 use super::load::Ctx;
 use super::stapel::{Shell, ShellCommand, UserStage};
 
+mod system;
+
 /// Toolbox programs used for file operations (werf's stapel image has them too).
 const T: &str = "/.werf/stapel/embedded/bin";
 
-const MODULES: &[&str] = &["shell", "command", "raw", "copy", "file", "debug"];
+const MODULES: &[&str] = &[
+    "shell",
+    "command",
+    "raw",
+    "copy",
+    "file",
+    "debug",
+    "apt",
+    "user",
+    "group",
+    "get_url",
+    "lineinfile",
+];
 const KEYWORDS: &[&str] = &[
     "name",
     "args",
@@ -158,15 +172,6 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
         cx.at(&t.referenced, format!("{label}: the task names no module"));
         return None;
     };
-    if let Some(u) = get(m, "become_user") {
-        let (l, c) = key_location(cx, "become_user", u.referenced);
-        cx.at_pos(
-            l,
-            c,
-            format!("{label}: `become_user` is not supported yet (steps run as root); use `shell:` with `su`"),
-        );
-        return None;
-    }
     let args: BTreeMap<String, String> = match get(m, "args").map(|a| &a.value) {
         Some(Node::Map(a)) => a
             .iter()
@@ -210,7 +215,7 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
             }
         }
         "debug" => ":".to_string(),
-        "copy" | "file" => {
+        _ => {
             let Node::Map(p) = &mv.value else {
                 cx.at(
                     &mv.referenced,
@@ -218,9 +223,30 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
                 );
                 return None;
             };
-            files(cx, module, p, &mv.referenced, &label)?
+            let params = system::Params {
+                cx,
+                p,
+                at: &mv.referenced,
+                label: &label,
+                module,
+            };
+            match module {
+                "copy" | "file" => files(cx, module, p, &mv.referenced, &label)?,
+                system_module => {
+                    let body = match system_module {
+                        "apt" => system::apt(params)?,
+                        "user" => system::user(params)?,
+                        "group" => system::group(params)?,
+                        "get_url" => system::get_url(params)?,
+                        "lineinfile" => system::lineinfile(params)?,
+                        _ => return None,
+                    };
+                    // A bash of its own, so `-e` holds inside whatever list the task's
+                    // step puts it in (`|| true` for ignore_errors switches -e off).
+                    format!("{T}/bash -ec {}", q(&body))
+                }
+            }
         }
-        _ => return None,
     };
     let mut s = body;
     if let Some(d) = args.get("chdir") {
@@ -242,7 +268,17 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
             ));
         }
     }
-    let mut s = format!("( {env}{s} )");
+    let become_user = get(m, "become_user").and_then(|u| scalar(&u.value));
+    // werf's ansible.cfg says `become = yes`: `become_user` alone takes effect, unless the
+    // task says `become: no`.
+    let become_off = get(m, "become").is_some_and(|v| {
+        matches!(v.value, Node::Bool(false))
+            || matches!(&v.value, Node::Str(x) if ["no", "false", "off"].contains(&x.as_str()))
+    });
+    let mut s = match become_user.filter(|u| !become_off && u != "root") {
+        Some(u) => run_as(&u, &format!("{env}{s}")),
+        None => format!("( {env}{s} )"),
+    };
     if let Some(c) = args.get("creates") {
         s = format!("[ -e {} ] || {s}", q(c));
     }
@@ -253,6 +289,43 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
         s = format!("{s} || true");
     }
     Some(s)
+}
+
+/// `body` as `user`, as werf's sudo (`-E -H -u`) runs a task with `become_user`: the
+/// environment kept, HOME the user's. The toolbox's sudo when it has one (werf's stapel
+/// image), else its `su`.
+fn run_as(user: &str, body: &str) -> String {
+    let u = q(user);
+    format!(
+        "( __h=$(while IFS=: read -r n x i g c h r; do if [ \"$n\" = {u} ]; then printf '%s' \"$h\"; fi; done < /etc/passwd); \
+         [ -n \"$__h\" ] || {{ echo \"become_user: no user {user} in /etc/passwd\" >&2; false; }}; \
+         if [ -x {T}/sudo ]; then {T}/sudo -E -H -u {u} {T}/bash -ec {b}; \
+         else HOME=\"$__h\" {T}/su -m -s {T}/bash {u} -c {be}; fi )",
+        b = q(body),
+        be = q(&format!("set -e; {body}"))
+    )
+}
+
+/// `chown`/`chgrp`/`chmod` steps that give `target` ansible's `owner`, `group` and `mode`.
+fn attrs(
+    owner: &Option<String>,
+    group: &Option<String>,
+    mode: &Option<String>,
+    recurse: bool,
+    target: &str,
+) -> Vec<String> {
+    let r = if recurse { "-R " } else { "" };
+    let mut out = Vec::new();
+    match (owner, group) {
+        (Some(o), Some(g)) => out.push(format!("{T}/chown {r}{}:{} {target}", q(o), q(g))),
+        (Some(o), None) => out.push(format!("{T}/chown {r}{} {target}", q(o))),
+        (None, Some(g)) => out.push(format!("{T}/chgrp {r}{} {target}", q(g))),
+        (None, None) => {}
+    }
+    if let Some(m) = mode {
+        out.push(format!("{T}/chmod {r}{} {target}", q(m)));
+    }
+    out
 }
 
 /// An octal mode as ansible reads it: a string as written, an integer (what YAML 1.1
@@ -295,20 +368,7 @@ fn files(
     let owner = s("owner");
     let group = s("group");
     let recurse = get(p, "recurse").is_some_and(|v| matches!(v.value, Node::Bool(true)));
-    let r = if recurse { "-R " } else { "" };
-    let attrs = |target: &str| -> Vec<String> {
-        let mut out = Vec::new();
-        match (&owner, &group) {
-            (Some(o), Some(g)) => out.push(format!("{T}/chown {r}{}:{} {target}", q(o), q(g))),
-            (Some(o), None) => out.push(format!("{T}/chown {r}{} {target}", q(o))),
-            (None, Some(g)) => out.push(format!("{T}/chgrp {r}{} {target}", q(g))),
-            (None, None) => {}
-        }
-        if let Some(m) = &mode {
-            out.push(format!("{T}/chmod {r}{} {target}", q(m)));
-        }
-        out
-    };
+    let attrs = |target: &str| attrs(&owner, &group, &mode, recurse, target);
     let mut steps: Vec<String> = Vec::new();
     if module == "copy" {
         let Some(dest) = s("dest") else {

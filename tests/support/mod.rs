@@ -113,6 +113,116 @@ pub fn stapel_toolbox() -> &'static str {
     STAPEL_TOOLBOX
 }
 
+/// Name of the Debian base image (`scripts/debian-base`: mmdebstrap's minbase of bookworm,
+/// with tcc and libc6-dev) for tests that need a distribution's own tools (apt, useradd).
+pub const DEBIAN_IMAGE: &str = "slipway-test/debian:bookworm";
+
+/// The Debian base image, which `scripts/setup` makes (`scripts/debian-base` runs here too,
+/// once per process and under a file lock, when it is missing: it needs Debian's archive).
+/// Never skipped: a machine that cannot make it fails the test.
+pub fn debian_image() -> &'static str {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let lock_path = std::env::temp_dir().join("slipway-test-debian-image.lock");
+        let lock = std::fs::File::create(&lock_path).expect("create lock file");
+        lock.lock().expect("lock debian image");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debian-base");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(DEBIAN_IMAGE)
+            .output()
+            .expect("scripts/debian-base runs");
+        assert!(
+            out.status.success(),
+            "scripts/debian-base: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drop(lock);
+    });
+    DEBIAN_IMAGE
+}
+
+/// The address build steps reach the host at: the gateway of Docker's default bridge
+/// (BuildKit's RUN steps are on that network).
+pub fn docker_host_ip() -> String {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args([
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+        .output()
+        .expect("docker network inspect");
+    assert!(out.status.success(), "docker network inspect bridge");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A static HTTP/1.0 file server on `ip` (a free port) for what build steps download;
+/// `GET /PATH` answers `root/PATH` or 404. Runs until the test process ends; `hits` counts
+/// the requests served.
+pub struct FileServer {
+    pub url: String,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub fn file_server(ip: &str, root: &Path) -> FileServer {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind the file server");
+    let port = listener.local_addr().expect("addr").port();
+    let root = root.to_path_buf();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let root = root.clone();
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let Ok(clone) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(clone);
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                // Headers up to the blank line.
+                let mut h = String::new();
+                while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                    h.clear();
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/");
+                let rel = path.trim_start_matches('/').split('?').next().unwrap_or("");
+                let file = root.join(rel);
+                let head = line.starts_with("HEAD ");
+                let resp = match std::fs::read(&file) {
+                    Ok(data) if !rel.contains("..") && file.is_file() => {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let mut r = format!(
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                            data.len()
+                        )
+                        .into_bytes();
+                        if !head {
+                            r.extend(data);
+                        }
+                        r
+                    }
+                    _ => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                };
+                let _ = stream.write_all(&resp);
+            });
+        }
+    });
+    FileServer {
+        url: format!("http://{ip}:{port}"),
+        hits,
+    }
+}
+
 /// Run git in `dir` as a fixed test identity (no user config needed); panics with git's
 /// message on failure; returns its trimmed stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {

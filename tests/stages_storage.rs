@@ -559,3 +559,59 @@ fn cleanup_keeps_the_stages_kept_images_need_and_purge_removes_all() {
         .success();
     assert_eq!(skopeo::tags(&reg, "shop/stages"), Vec::<String>::new());
 }
+
+#[test]
+fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("introspect");
+    let _cleanup = Forget(name.clone(), "none.invalid".into());
+    project(dir, &name);
+    commit_all(dir, "init");
+
+    // Unknown stage or image: a clear error before anything is built.
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/nope"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("no stage \"nope\"")
+            && err.contains("from, gitArchive, install, setup, dockerInstructions"),
+        "{err}"
+    );
+    assert!(!err.contains("building"), "nothing built: {err}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "web/install"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("unknown image \"web\""), "{err}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--", "true"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("--introspect-stage"), "{err}");
+
+    // In the install stage, install has run and setup has not; the exit code is the
+    // command's.
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/install", "--"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "wc -l < /app-install-runs; test -e /setup-runs && echo setup || echo no-setup",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.ends_with("1\nno-setup\n"), "{stdout}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/setup", "--"])
+        .args(["/bin/sh", "-c", "cat /setup-runs; exit 3"])
+        .assert()
+        .code(3);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.ends_with("setup\n"), "{stdout}");
+}

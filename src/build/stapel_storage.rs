@@ -287,7 +287,7 @@ pub(super) async fn build(
 
 /// One BuildKit build of `context`; the image ID, or the failure put back on werf.yaml.
 #[allow(clippy::too_many_arguments)]
-async fn run(
+pub(super) async fn run(
     ep: &super::Endpoint,
     session: &buildkit::Session,
     img: &ImageConfig,

@@ -276,6 +276,20 @@ fn a_fresh_runner_reuses_the_stored_stages() {
         "docker instructions applied"
     );
 
+    // Another fresh runner at the same commit: the stored image stage (latest patch
+    // included) is all it needs.
+    forget(&name, &reg.host);
+    let again = build(dir, &storage, None);
+    let s3b = summary(&again);
+    assert!(
+        s3b.starts_with(
+            "reused from, gitArchive, install, setup, gitLatestPatch, dockerInstructions (from the stages storage"
+        ) && s3b.ends_with("built none"),
+        "{again}"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+    assert_eq!(support::sh(img, "cat /app-install-runs"), runs1);
+
     // Runner 4 after a package.json change: install reruns on the new sources.
     forget(&name, &reg.host);
     std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");

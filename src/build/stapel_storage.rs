@@ -119,6 +119,14 @@ pub(super) async fn build(
     };
     let mut outcome =
         stages::prepare(env, img, &how.node_signatures, previous.as_deref()).map_err(fail)?;
+    if let Some((j, _, record)) = &found
+        && j + 1 == sigs.len()
+    {
+        // The stored last stage is the image's, latest patch included: nothing is built.
+        outcome.reused = record.iter().map(|r| r.stage.clone()).collect();
+        outcome.built.clear();
+        outcome.record = record.clone();
+    }
     if let Some((j, t, _)) = &found {
         let (reference, pulled) = storage
             .fetch(docker, &t.tag)

@@ -276,6 +276,20 @@ fn a_fresh_runner_reuses_the_stored_stages() {
         "docker instructions applied"
     );
 
+    // Another fresh runner at the same commit: the stored image stage (latest patch
+    // included) is all it needs.
+    forget(&name, &reg.host);
+    let again = build(dir, &storage, None);
+    let s3b = summary(&again);
+    assert!(
+        s3b.starts_with(
+            "reused from, gitArchive, install, setup, gitLatestPatch, dockerInstructions (from the stages storage"
+        ) && s3b.ends_with("built none"),
+        "{again}"
+    );
+    assert_eq!(support::sh(img, "cat /app/src/main.js"), "two");
+    assert_eq!(support::sh(img, "cat /app-install-runs"), runs1);
+
     // Runner 4 after a package.json change: install reruns on the new sources.
     forget(&name, &reg.host);
     std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
@@ -401,4 +415,217 @@ fn two_runners_at_once_publish_one_digest() {
         .output()
         .expect("c");
     assert_eq!(digest(&c), da);
+}
+
+/// Copy a stored stage to an old tag of its signature (unique id 1000: stored in 1970) as
+/// another manifest (OCI), as if an earlier build had stored it long ago.
+fn age_copy(reg: &Registry, repo: &str, tag: &str) -> String {
+    let sig = tag.rsplit_once('-').expect("SIG-MILLIS").0;
+    let old = format!("{sig}-1000");
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--format", "oci"])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{}/{repo}:{tag}", reg.host))
+        .arg(format!("docker://{}/{repo}:{old}", reg.host))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    old
+}
+
+/// The stage a stored tag holds (the last entry of its record).
+fn stage_of(reg: &Registry, repo: &str, tag: &str) -> String {
+    let c = skopeo::config(reg, &format!("{repo}:{tag}")).expect("config");
+    let r: serde_json::Value = serde_json::from_str(
+        c["config"]["Labels"]["slipway.stapel.stages"]
+            .as_str()
+            .expect("record"),
+    )
+    .expect("json");
+    r.as_array().expect("list").last().expect("entry")["stage"]
+        .as_str()
+        .expect("stage")
+        .to_string()
+}
+
+#[test]
+fn cleanup_keeps_the_stages_kept_images_need_and_purge_removes_all() {
+    let reg = Registry::plain();
+    let storage = format!("{}/shop/stages", reg.host);
+    let repo = format!("{}/shop", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("stages-cleanup");
+    let _cleanup = Forget(name.clone(), reg.host.clone());
+    project(dir, &name);
+    commit_all(dir, "init");
+    let publish = |tag: &str| {
+        slipway_on(dir, None)
+            .args([
+                "-s",
+                &storage,
+                "-i",
+                &repo,
+                "--insecure-registry",
+                &reg.host,
+            ])
+            .args(["build-and-publish", "--tag-custom", tag])
+            .assert()
+            .success();
+    };
+    publish("v1");
+    let v1: Vec<String> = skopeo::tags(&reg, "shop/stages");
+    assert_eq!(v1.len(), 5, "{v1:?}");
+    // v2 reruns install: its install, setup and docker stages are new.
+    std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
+    commit_all(dir, "deps");
+    publish("v2");
+    let all = skopeo::tags(&reg, "shop/stages");
+    assert_eq!(all.len(), 8, "{all:?}");
+    // Old copies: v1's install (no kept image needs it once v1 is deleted) and `from`
+    // (v2 is built on it).
+    let by_stage = |stage: &str| {
+        v1.iter()
+            .find(|t| stage_of(&reg, "shop/stages", t) == stage)
+            .cloned()
+            .expect("stage stored")
+    };
+    let old_install = age_copy(&reg, "shop/stages", &by_stage("install"));
+    let old_from = age_copy(&reg, "shop/stages", &by_stage("from"));
+
+    let cleanup = slipway_on(dir, None)
+        .args([
+            "-s",
+            &storage,
+            "-i",
+            &repo,
+            "--insecure-registry",
+            &reg.host,
+        ])
+        .args([
+            "--json",
+            "cleanup",
+            "--without-kube",
+            "--min-age",
+            "0s",
+            "--keep-tag",
+            "^v2$",
+        ])
+        .assert()
+        .success();
+    let r = support::json_result(&cleanup.get_output().stdout);
+    let images: Vec<(String, String)> = r["plan"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["tag"].as_str().unwrap_or("").to_string(),
+                i["decision"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        images.contains(&("v1".into(), "delete".into()))
+            && images.contains(&("v2".into(), "keep".into())),
+        "{images:?}"
+    );
+    let left = skopeo::tags(&reg, "shop/stages");
+    assert!(
+        !left.contains(&old_install),
+        "an old stage no kept image needs goes: {left:?}"
+    );
+    assert!(left.contains(&old_from), "a stage v2 needs stays: {left:?}");
+    for t in &all {
+        assert!(
+            left.contains(t),
+            "stages younger than 2h stay: {t} in {left:?}"
+        );
+    }
+    let stages = &r["stages"]["plan"]["items"];
+    let decision = |tag: &str| {
+        stages
+            .as_array()
+            .expect("stage items")
+            .iter()
+            .find(|i| i["tag"] == tag)
+            .map(|i| i["decision"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(decision(&old_install).as_deref(), Some("delete"));
+    assert_eq!(decision(&old_from).as_deref(), Some("keep"));
+
+    // purge removes every stored stage.
+    slipway_on(dir, None)
+        .args([
+            "-s",
+            &storage,
+            "-i",
+            &repo,
+            "--insecure-registry",
+            &reg.host,
+        ])
+        .args(["purge", "--force"])
+        .assert()
+        .success();
+    assert_eq!(skopeo::tags(&reg, "shop/stages"), Vec::<String>::new());
+}
+
+#[test]
+fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("introspect");
+    let _cleanup = Forget(name.clone(), "none.invalid".into());
+    project(dir, &name);
+    commit_all(dir, "init");
+
+    // Unknown stage or image: a clear error before anything is built.
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/nope"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("no stage \"nope\"")
+            && err.contains("from, gitArchive, install, setup, dockerInstructions"),
+        "{err}"
+    );
+    assert!(!err.contains("building"), "nothing built: {err}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "web/install"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("unknown image \"web\""), "{err}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--", "true"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("--introspect-stage"), "{err}");
+
+    // In the install stage, install has run and setup has not; the exit code is the
+    // command's.
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/install", "--"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "wc -l < /app-install-runs; test -e /setup-runs && echo setup || echo no-setup",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.ends_with("1\nno-setup\n"), "{stdout}");
+    let out = slipway_on(dir, None)
+        .args(["build", "--introspect-stage", "app/setup", "--"])
+        .args(["/bin/sh", "-c", "cat /setup-runs; exit 3"])
+        .assert()
+        .code(3);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.ends_with("setup\n"), "{stdout}");
 }

@@ -7,6 +7,7 @@ pub mod buildkit;
 pub(crate) mod daemon_http;
 pub mod dockerfile;
 pub mod engine;
+pub mod introspect;
 pub mod secrets;
 pub mod ssh;
 mod stapel_storage;

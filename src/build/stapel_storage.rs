@@ -98,6 +98,28 @@ pub(super) async fn build(
             }
         }
     }
+    // Into the daemon. A stored stage that cannot be pulled (deleted meanwhile, damaged)
+    // is built again rather than failing the build.
+    let mut start: Option<(&'static str, String)> = None;
+    if let Some((j, t, _)) = &found {
+        match storage.fetch(docker, &t.tag).await {
+            Ok((reference, pulled)) => {
+                let how_got = match pulled {
+                    Some(bytes) => format!("pulled, {bytes} bytes"),
+                    None => "in the daemon".to_string(),
+                };
+                emit(format!(
+                    "stapel stages: {} is {reference} from the stages storage ({how_got})",
+                    sigs[*j].stage
+                ));
+                start = Some((sigs[*j].stage, reference));
+            }
+            Err(e) => {
+                tracing::warn!(image = %name, "stages storage: {e}; building the stages instead");
+                found = None;
+            }
+        }
+    }
     // Without one, the record on the last local image (stage reuse through BuildKit's
     // cache, as without a storage).
     let (previous, source) = match &found {
@@ -119,21 +141,15 @@ pub(super) async fn build(
     };
     let mut outcome =
         stages::prepare(env, img, &how.node_signatures, previous.as_deref()).map_err(fail)?;
-    if let Some((j, t, _)) = &found {
-        let (reference, pulled) = storage
-            .fetch(docker, &t.tag)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let how_got = match pulled {
-            Some(bytes) => format!("pulled, {bytes} bytes"),
-            None => "in the daemon".to_string(),
-        };
-        emit(format!(
-            "stapel stages: {} is {reference} from the stages storage ({how_got})",
-            sigs[*j].stage
-        ));
-        outcome.plan.start = Some((sigs[*j].stage.to_string(), reference));
+    if let Some((j, _, record)) = &found
+        && j + 1 == sigs.len()
+    {
+        // The stored last stage is the image's, latest patch included: nothing is built.
+        outcome.reused = record.iter().map(|r| r.stage.clone()).collect();
+        outcome.built.clear();
+        outcome.record = record.clone();
     }
+    outcome.plan.start = start.map(|(stage, reference)| (stage.to_string(), reference));
     emit(outcome.summary_from(&source));
     (opts.on_event)(&Event::Stages {
         image: name.clone(),
@@ -287,7 +303,7 @@ pub(super) async fn build(
 
 /// One BuildKit build of `context`; the image ID, or the failure put back on werf.yaml.
 #[allow(clippy::too_many_arguments)]
-async fn run(
+pub(super) async fn run(
     ep: &super::Endpoint,
     session: &buildkit::Session,
     img: &ImageConfig,

@@ -3,6 +3,7 @@
 
 pub mod kube;
 pub mod policy;
+pub mod stages;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -89,6 +89,11 @@ pub struct BuildFlags {
     /// How build output is shown.
     #[arg(long, value_enum, default_value = "auto")]
     pub log_mode: LogMode,
+    /// After the build, run a shell (or the command after `--`) as root in the image of
+    /// one werf stage of a stapel image: IMAGE/STAGE, e.g. `app/install` (`slipway build`
+    /// only; werf's stage names).
+    #[arg(long = "introspect-stage", value_name = "IMAGE/STAGE")]
+    pub introspect_stage: Vec<String>,
     #[command(flatten)]
     pub werf_ignored: super::werf_compat::IgnoredBuild,
 }
@@ -108,6 +113,10 @@ pub struct BuildArgs {
     pub tags: super::tags::TagArgs,
     #[command(flatten)]
     pub flags: BuildFlags,
+    /// With --introspect-stage: the command to run in the stage (after `--`)
+    /// [default: /bin/sh, interactive].
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 /// Prints build events: JSON lines with `--json`; on a terminal (log mode `auto`) one
@@ -236,6 +245,25 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         signature::HashCache::default_path(&cfg.dir).as_deref(),
         &outputs,
     )?;
+    // A stage to introspect is checked before anything is built.
+    let introspect = match args.flags.introspect_stage.as_slice() {
+        [] => None,
+        [spec] => Some(build::introspect::target(&cfg, spec, &sigs)?),
+        _ => anyhow::bail!("--introspect-stage: give one IMAGE/STAGE"),
+    };
+    if introspect.is_none() && !args.command.is_empty() {
+        anyhow::bail!(
+            "a command after `--` runs in a stage: give --introspect-stage IMAGE/STAGE too"
+        );
+    }
+    let mut images = args.images.clone();
+    if let Some(t) = &introspect
+        && !images.is_empty()
+        && let Some(n) = &t.image.name
+        && !images.contains(n)
+    {
+        images.push(n.clone());
+    }
     let tag_opts = super::tags::to_options(&args.tags, settings);
     let naming = Naming::new(settings)?;
     let mut cache_from = BTreeMap::new();
@@ -266,7 +294,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     let docker = build::connect().await?;
     let git_commit = crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit);
     let opts = BuildOptions {
-        images: args.images.clone(),
+        images,
         parallel: args.flags.parallelism(),
         force: args.flags.force,
         extra_tags,
@@ -283,10 +311,41 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
             settings.stages_storage.as_deref(),
         )?,
     };
+    let keychain = opts.keychain.clone();
     let built = build::build(&docker, &cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));
+    if let Some(t) = introspect {
+        let image = build::introspect::stage_image(&docker, &cfg, &sigs, &t, keychain).await?;
+        return introspect_run(&image, t.stage, &args.command).await;
+    }
     super::output::result(serde_json::json!({"images": built}))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Run `command` (else an interactive `/bin/sh`) as root in a stage's image with the
+/// docker CLI; its exit code is Slipway's.
+async fn introspect_run(image: &str, stage: &str, command: &[String]) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let (entrypoint, rest) = match command.split_first() {
+        Some((first, rest)) => (first.as_str(), rest),
+        None => ("/bin/sh", &[][..]),
+    };
+    tracing::info!("stage {stage}: running {entrypoint} in {image}");
+    let mut c = tokio::process::Command::new("docker");
+    c.args(["run", "--rm", "-i", "--user", "0:0"]);
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        c.arg("-t");
+    }
+    let status = c
+        .args(["--entrypoint", entrypoint, image])
+        .args(rest)
+        .status()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the docker CLI (docker run {image}): {e}"))?;
+    Ok(match status.code() {
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::registry::Client;
 use crate::registry::vendors::deleter::VendorCredentials;
 use crate::registry::vendors::ecr::AwsKeys;
 use crate::settings::{Secret, Settings};
+use crate::stapel::storage::StagesStorage;
 
 /// Credentials of vendor deletion APIs (werf's flag names).
 #[derive(Debug, Clone, Args)]
@@ -180,22 +181,60 @@ fn print_plan(plan: &policy::Plan) {
     output::out(&plan.to_string());
 }
 
+/// The stages storage of `--stages-storage REPO` (None: `:local`).
+fn stages_storage(settings: &Settings, client: &Client) -> anyhow::Result<Option<StagesStorage>> {
+    Ok(StagesStorage::from_setting(
+        client,
+        settings.stages_storage.as_deref(),
+    )?)
+}
+
+/// The plan of a stages storage, printed; `None` without one.
+async fn stages_plan(
+    storage: Option<&StagesStorage>,
+    images: Option<&policy::Plan>,
+) -> anyhow::Result<Option<cleanup::stages::StagesPlan>> {
+    let Some(s) = storage else { return Ok(None) };
+    let plan = match images {
+        Some(p) => cleanup::stages::plan_cleanup(s, p).await?,
+        None => cleanup::stages::plan_purge(s).await?,
+    };
+    output::out(&plan.to_string());
+    Ok(Some(plan))
+}
+
 async fn finish(
     client: &Client,
     plan: &policy::Plan,
     naming: &Naming,
     vendor: &VendorArgs,
+    stages: Option<(&StagesStorage, &cleanup::stages::StagesPlan)>,
 ) -> anyhow::Result<ExitCode> {
-    let out = cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
+    let mut out =
+        cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
     output::table(&summary(plan));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
         out.deleted_manifests, out.deleted_tags
     ));
+    let mut stages_deleted = None;
+    if let Some((storage, sp)) = stages {
+        let (deleted, failures) = cleanup::stages::execute(storage, sp).await;
+        output::note(&format!(
+            "stages storage {}: deleted {deleted} stage(s)",
+            sp.repository
+        ));
+        out.deleted_manifests += deleted;
+        out.failures.extend(failures);
+        stages_deleted = Some(deleted);
+    }
     if out.deleted_manifests > 0 {
         output::note(cleanup::GC_HINT);
     }
-    let result = serde_json::json!({ "plan": plan, "deleted": &out });
+    let mut result = serde_json::json!({ "plan": plan, "deleted": &out });
+    if let Some((_, sp)) = stages {
+        result["stages"] = serde_json::json!({ "plan": sp, "deleted": stages_deleted });
+    }
     if !out.failures.is_empty() {
         let mut text = format!("{} deletion(s) failed:", out.failures.len());
         for f in &out.failures {
@@ -316,8 +355,10 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
         policy::decide(tags, &git, &policies, &opts, &in_use)
     };
     print_plan(&plan);
+    let storage = stages_storage(settings, &client)?;
+    let stages = stages_plan(storage.as_ref(), Some(&plan)).await?;
     if args.dry_run {
-        output::result(serde_json::json!({ "plan": plan, "dry_run": true }))?;
+        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
         return Ok(ExitCode::SUCCESS);
     }
     // A CI checkout fetches only what the pipeline needs (GitLab: the pipeline's branch), so
@@ -328,7 +369,14 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
             "CI=true and the remote-tracking branches of this clone may be incomplete (CI checkouts fetch only the pipeline's branch), so images of live branches could look unused: deleting nothing. Pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch every branch and tag of origin first."
         );
     }
-    finish(&client, &plan, &naming, &args.vendor).await
+    finish(
+        &client,
+        &plan,
+        &naming,
+        &args.vendor,
+        storage.as_ref().zip(stages.as_ref()),
+    )
+    .await
 }
 
 pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
@@ -340,12 +388,21 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let records = crate::records::read(&client, &naming).await?;
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
     print_plan(&plan);
+    let storage = stages_storage(settings, &client)?;
+    let stages = stages_plan(storage.as_ref(), None).await?;
     if args.dry_run {
-        output::result(serde_json::json!({ "plan": plan, "dry_run": true }))?;
+        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }
-    finish(&client, &plan, &naming, &args.vendor).await
+    finish(
+        &client,
+        &plan,
+        &naming,
+        &args.vendor,
+        storage.as_ref().zip(stages.as_ref()),
+    )
+    .await
 }

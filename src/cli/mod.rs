@@ -312,6 +312,7 @@ pub fn command(env: &Env) -> clap::Command {
             "buildkit",
             "cache_from",
             "log_mode",
+            "introspect_stage",
         ]
         .into_iter()
         .fold(s, |s, id| s.mut_arg(id, |a| a.hide(true)))

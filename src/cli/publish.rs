@@ -97,6 +97,11 @@ pub struct PublishArgs {
 }
 
 pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
+    if !args.build.introspect_stage.is_empty() {
+        tracing::warn!(
+            "--introspect-stage has no effect in publish; use `slipway build --introspect-stage IMAGE/STAGE`"
+        );
+    }
     let format: ReportFormat = args.report_format.into();
     let opts = PublishOptions {
         build,

@@ -70,8 +70,6 @@ pub struct IgnoredBuild {
     pub werf_ignored_introspect_before_error: bool,
     #[arg(long = "introspect-error")]
     pub werf_ignored_introspect_error: bool,
-    #[arg(long = "introspect-stage")]
-    pub werf_ignored_introspect_stage: Vec<String>,
 }
 
 /// Accepted by `cleanup` and `purge`: werf's parallelism of deletions (Slipway's is fixed).

@@ -1,4 +1,5 @@
-//! werf's stage reuse for stapel images (issue #20, local stages storage): per-stage
+//! werf's stage reuse for stapel images (issue #20; a stages storage in a repository is
+//! `storage`, the build that uses it `build::stapel_storage`): per-stage
 //! signatures with werf 1.1's dependency structure, the record of which commit each
 //! stage's git content came from (a label on the built image), and the plan that
 //! regenerates the unchanged prefix exactly as last time and patches the sources in at
@@ -1019,6 +1020,65 @@ git:
         // Back from c2 to c1 is not a patch werf makes, but the diff is symmetric.
         let (back, _) = patch_step(&repo, st, c2, c1, "x", "TB").expect("patch");
         assert!(back.iter().any(|l| l.contains("/app/new")), "{back:?}");
+    }
+
+    #[test]
+    fn a_stored_stage_replaces_the_prefix_of_the_generated_dockerfile() {
+        let d = tempfile::tempdir().expect("tmp");
+        let dir = d.path();
+        git(dir, &["init", "-q"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+            ],
+        );
+        let settings = crate::settings::Settings {
+            dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let img = cfg.node(Some("app")).expect("app");
+        let env = Env::new(&cfg);
+        let full = super::super::generate(&env, img, None).expect("generate");
+        // One Dockerfile stage per werf stage, docker instructions included.
+        let sigs = head_signatures(&env, img, &BTreeMap::new()).expect("sigs");
+        let want: Vec<String> = sigs.iter().map(|s| dockerfile_stage(s.stage)).collect();
+        assert_eq!(full.stages, want);
+        assert!(full.dockerfile.contains("FROM install AS beforesetup"));
+
+        let plan = Plan {
+            start: Some(("install".into(), "reg/stages:abc-1".into())),
+            ..Plan::default()
+        };
+        let g = super::super::generate_planned(&env, img, None, &plan).expect("generate");
+        assert!(
+            g.dockerfile
+                .contains("FROM reg/stages:abc-1 AS beforesetup"),
+            "{}",
+            g.dockerfile
+        );
+        let names_of = |context: &[u8]| {
+            let mut names = Vec::new();
+            let mut a = tar::Archive::new(context);
+            for e in a.entries().expect("entries") {
+                let e = e.expect("entry");
+                names.push(e.path().expect("path").to_string_lossy().to_string());
+            }
+            names
+        };
+        assert!(
+            names_of(&full.context)
+                .iter()
+                .any(|n| n.starts_with(".slipway/git/0/"))
+        );
+        let names = names_of(&g.context);
+        assert!(
+            !names.iter().any(|n| n.starts_with(".slipway/git/0/")),
+            "the stored stage's sources do not travel: {names:?}"
+        );
     }
 
     #[test]

@@ -247,23 +247,6 @@ impl StagesStorage {
             .map_err(|e: PushError| err(e.to_string()))?;
         Ok(tag)
     }
-
-    /// Delete stored stages by tag (a manifest shared by several tags goes with all of
-    /// them: the registry deletes by digest).
-    pub async fn delete(&self, tag: &str) -> Result<(), StorageError> {
-        let Some(info) = self
-            .client
-            .head_manifest(&self.repo, tag)
-            .await
-            .map_err(|e| self.registry(e))?
-        else {
-            return Ok(());
-        };
-        self.client
-            .delete_manifest(&self.repo, &info.digest)
-            .await
-            .map_err(|e| self.registry(e))
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,193 @@
+//! Cleanup and purge of a stages storage (`--stages-storage REPO`, docs/stapel.md): a
+//! stored stage is kept when a kept image needs it (its signature is in the image's
+//! `slipway.stapel.stages` record) or when it is younger than two hours (werf's guard: a
+//! build running now may be about to use it); purge deletes every stored stage.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::CleanupError;
+use super::policy::{Decision, Plan};
+use crate::registry::{Client, Repository, image};
+use crate::stapel::stages;
+use crate::stapel::storage::{StagesStorage, StorageError};
+
+/// Stages younger than this are never deleted by cleanup.
+pub const MIN_AGE: Duration = Duration::from_secs(2 * 3600);
+
+/// One stored stage and what happens to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageItem {
+    pub tag: String,
+    pub digest: String,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+/// What cleanup or purge does to a stages storage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagesPlan {
+    pub repository: String,
+    pub items: Vec<StageItem>,
+}
+
+impl std::fmt::Display for StagesPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let deleted = self
+            .items
+            .iter()
+            .filter(|i| i.decision == Decision::Delete)
+            .count();
+        writeln!(
+            f,
+            "stages storage {}: {} stage(s) kept, {deleted} deleted",
+            self.repository,
+            self.items.len() - deleted
+        )?;
+        for i in &self.items {
+            let what = match i.decision {
+                Decision::Keep => "keep",
+                Decision::Delete => "delete",
+            };
+            writeln!(f, "  {what:<6} {}  {}", i.tag, i.reason)?;
+        }
+        Ok(())
+    }
+}
+
+fn storage_err(e: StorageError) -> CleanupError {
+    CleanupError::Io(e.to_string())
+}
+
+/// The stage signatures the images kept by `images` need (their records).
+async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, CleanupError> {
+    let mut seen = BTreeSet::new();
+    let mut out = BTreeSet::new();
+    for i in images.items.iter().filter(|i| i.decision == Decision::Keep) {
+        if !seen.insert((i.tag.repository.clone(), i.tag.digest.clone())) {
+            continue;
+        }
+        let Ok(repo) = Repository::parse(&i.tag.repository) else {
+            continue;
+        };
+        let Some((_, Some(cfg))) = client.image_config(&repo, &i.tag.digest).await? else {
+            continue;
+        };
+        if let Some(record) = image::label(&cfg, stages::LABEL).and_then(stages::parse_record) {
+            out.extend(record.into_iter().map(|r| r.signature));
+        }
+    }
+    Ok(out)
+}
+
+/// Every stored stage with its digest (oldest first).
+async fn inventory(
+    storage: &StagesStorage,
+) -> Result<Vec<(crate::stapel::storage::StageTag, String)>, CleanupError> {
+    let mut out = Vec::new();
+    for tags in storage.stages().await.map_err(storage_err)?.into_values() {
+        for t in tags {
+            if let Some(info) = storage
+                .client()
+                .head_manifest(storage.repository(), &t.tag)
+                .await?
+            {
+                out.push((t, info.digest));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Cleanup: keep the stages that `images`' kept images need and those younger than
+/// [`MIN_AGE`]; delete the rest. A stage sharing its manifest with a kept one is kept
+/// (the registry deletes by digest, which would take the kept tag too).
+pub async fn plan_cleanup(
+    storage: &StagesStorage,
+    images: &Plan,
+) -> Result<StagesPlan, CleanupError> {
+    let needed = needed(storage.client(), images).await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let stored = inventory(storage).await?;
+    let mut items: Vec<StageItem> = stored
+        .into_iter()
+        .map(|(t, digest)| {
+            let age = Duration::from_millis(now_ms.saturating_sub(t.millis));
+            let (decision, reason) = if needed.contains(&t.signature) {
+                (Decision::Keep, "a kept image is built on it".to_string())
+            } else if age < MIN_AGE {
+                (
+                    Decision::Keep,
+                    format!(
+                        "stored {} ago: stages younger than 2h are kept (a build may be using it)",
+                        humantime::format_duration(Duration::from_secs(age.as_secs()))
+                    ),
+                )
+            } else {
+                (Decision::Delete, "no kept image needs it".to_string())
+            };
+            StageItem {
+                tag: t.tag,
+                digest,
+                decision,
+                reason,
+            }
+        })
+        .collect();
+    let kept: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i.decision == Decision::Keep)
+        .map(|i| i.digest.clone())
+        .collect();
+    for i in items.iter_mut() {
+        if i.decision == Decision::Delete && kept.contains(&i.digest) {
+            i.decision = Decision::Keep;
+            i.reason = "the same image as a kept stage".into();
+        }
+    }
+    Ok(StagesPlan {
+        repository: storage.repository().to_string(),
+        items,
+    })
+}
+
+/// Purge: every stored stage goes.
+pub async fn plan_purge(storage: &StagesStorage) -> Result<StagesPlan, CleanupError> {
+    Ok(StagesPlan {
+        repository: storage.repository().to_string(),
+        items: inventory(storage)
+            .await?
+            .into_iter()
+            .map(|(t, digest)| StageItem {
+                tag: t.tag,
+                digest,
+                decision: Decision::Delete,
+                reason: "purge".into(),
+            })
+            .collect(),
+    })
+}
+
+/// Delete what the plan deletes, each manifest once. Returns (deleted, failures).
+pub async fn execute(storage: &StagesStorage, plan: &StagesPlan) -> (usize, Vec<String>) {
+    let mut done = BTreeSet::new();
+    let mut failures = Vec::new();
+    for i in plan.items.iter().filter(|i| i.decision == Decision::Delete) {
+        if !done.insert(i.digest.clone()) {
+            continue;
+        }
+        if let Err(e) = storage
+            .client()
+            .delete_manifest(storage.repository(), &i.digest)
+            .await
+        {
+            failures.push(format!("{}:{}: {e}", plan.repository, i.tag));
+        }
+    }
+    (done.len() - failures.len(), failures)
+}

@@ -47,18 +47,6 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         anyhow::ensure!(f.exists(), "{}: no such file or directory", f.display());
     }
     let jobs = archive::plan(&files, &reference[0], &args.tags)?;
-    if args.dry_run {
-        for j in &jobs {
-            output::out(&format!(
-                "push {} -> {} tags {}\n",
-                j.file.display(),
-                j.repository,
-                j.tags.join(",")
-            ));
-        }
-        output::result(serde_json::json!({ "jobs": jobs }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let client = super::registry::client(settings);
     let opts = PushOptions {
         on_progress: Some(super::progress::pushes("auto")),
@@ -67,6 +55,15 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         cache_file: crate::settings::host_env::layer_cache_file(),
         ..PushOptions::default()
     };
+    if args.dry_run {
+        // What each blob needs, asked of the registry; nothing is written.
+        let plans = archive::plan_all(&client, &jobs, args.image.as_deref(), &opts).await?;
+        for p in &plans {
+            output::out(&p.to_string());
+        }
+        output::result(serde_json::json!({ "jobs": jobs, "plans": plans }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;
     if let Some(path) = &args.digest_file {
         archive::append_digests(path, &pushed)

@@ -20,6 +20,9 @@ use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
 use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
+use crate::transfer::source::{
+    self, archive::ArchiveSource, daemon::DaemonSource, daemon::Failure,
+};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
 use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
 
@@ -467,30 +470,35 @@ impl Pusher {
             .claim(layers.clone().unwrap_or_default())
             .await;
         let session = push::Session::open(&self.client, target, popts).await;
-        match crate::transfer::daemon::push(
-            &self.docker,
-            id,
-            layers,
-            &session,
-            self.upload_mode,
-            self.work.path(),
-        )
-        .await
-        {
+        let source = DaemonSource {
+            docker: &self.docker,
+            id: id.to_string(),
+            diff_ids: layers,
+            label: p.label().to_string(),
+            upload_mode: self.upload_mode,
+            work: self.work.path().to_path_buf(),
+        };
+        match source::plan_and_copy(&source, &session).await {
             Ok(r) => return Ok(r),
-            Err(crate::transfer::daemon::Failure::Push(e)) => return Err(e.into()),
-            Err(crate::transfer::daemon::Failure::Export(cause)) => {
+            Err(Failure::Push(e)) => return Err(e.into()),
+            Err(Failure::Export(cause)) => {
                 return Err(PublishError::Export {
                     image: p.label().to_string(),
                     cause,
                 });
             }
-            Err(crate::transfer::daemon::Failure::Fallback(why)) => {
+            Err(Failure::Fallback(why)) => {
                 tracing::info!(image = p.label(), "exporting to a file first: {why}");
             }
         }
         let image = export(&self.docker, id, p.label(), self.work.path()).await?;
-        Ok(push::push_image(&self.client, &image, target, popts).await?)
+        // A fresh session: the streamed attempt may have uploaded some layers meanwhile.
+        let session = push::Session::open(&self.client, target, popts).await;
+        let source = ArchiveSource {
+            image,
+            label: format!("{} (exported daemon image {id})", p.label()),
+        };
+        Ok(source::plan_and_copy(&source, &session).await?)
     }
 }
 

@@ -1,9 +1,12 @@
-//! Moving images into registries: the push path of a local image ([`push`]) with the
-//! diffID cache it keeps ([`layer_cache`]), the daemon's export streamed through it
-//! ([`daemon`]), and blob copies between repositories ([`copy`]). It sits above `registry` (which only speaks the protocol) and reads images
-//! from `archive`.
+//! Moving images into registries, one path for every source: an image source
+//! ([`source`]: the daemon's export stream, an archive, a registry repository), a plan of
+//! what each blob needs ([`plan`]), and the target side ([`push`]'s `Session`, with the
+//! diffID cache it keeps in [`layer_cache`]); [`copy`] moves one blob between registries.
+//! It sits above `registry` (which only speaks the protocol) and reads images from
+//! `archive`.
 
 pub mod copy;
-pub mod daemon;
 pub mod layer_cache;
+pub mod plan;
 pub mod push;
+pub mod source;

@@ -124,6 +124,40 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         .success();
     let digest = skopeo::digest(&a, "staging/app:v1").expect("digest");
     let cfg = b.docker_config_dir();
+    // Dry run across registries: every blob (config and layers) is a copy with its size;
+    // nothing is written to b.
+    let out = slipway(&[&a.host])
+        .env("DOCKER_CONFIG", cfg.path())
+        .args([
+            "--json",
+            "promote",
+            &format!("{}/staging/app:v1", a.host),
+            &format!("{}/prod/app:v1", b.host),
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let r = support::json_result(&out.get_output().stdout);
+    let blobs = r["plans"][0]["blobs"].as_array().expect("blobs").clone();
+    assert!(blobs.len() >= 2, "{r}");
+    for blob in &blobs {
+        assert_eq!(blob["action"], "copy", "{r}");
+        assert!(blob["size"].as_u64().is_some_and(|s| s > 0), "{r}");
+        assert!(
+            blob["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{r}"
+        );
+    }
+    assert_eq!(r["plans"][0]["digest"], digest.as_str());
+    assert!(skopeo::tags(&b, "prod/app").is_empty());
+    assert_eq!(
+        b.count_requests("POST", "/blobs/uploads/"),
+        0,
+        "{}",
+        b.log()
+    );
     slipway(&[&a.host])
         .env("DOCKER_CONFIG", cfg.path())
         .args([

@@ -574,6 +574,46 @@ fn publish_streams_layers_from_the_export() {
     // before upload and the base is not sent again.
     std::fs::write(dir.path().join("Dockerfile"), dockerfile(2)).expect("write");
     let uploads = reg.count_requests("PUT", "/strm/app/blobs/uploads/");
+    // Built but not published: the dry run plans its blobs from the daemon's layers (the
+    // base present in the registry, the new layer to compress and upload) and writes nothing.
+    let slipway = || {
+        let mut c = support::slipway();
+        c.env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/strm", reg.host)])
+            .args(["--insecure-registry", &reg.host]);
+        c
+    };
+    slipway().arg("build").assert().success();
+    let out = slipway()
+        .args(["--json", "publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .success();
+    let plan = support::json_result(&out.get_output().stdout);
+    let blobs = plan["images"][0]["blobs"]["blobs"]
+        .as_array()
+        .expect("blob plan")
+        .clone();
+    let actions: Vec<&str> = blobs.iter().filter_map(|b| b["action"].as_str()).collect();
+    assert_eq!(actions, ["present", "upload"], "{plan}");
+    assert_eq!(blobs[1]["compress"], true);
+    assert!(plan["images"][0]["blobs"]["unknown"].is_string(), "{plan}");
+    let out = slipway()
+        .args(["publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("blob present sha256:"), "{text}");
+    assert!(
+        text.contains("blob upload layer (size known after compressing)"),
+        "{text}"
+    );
+    assert_eq!(
+        reg.count_requests("PUT", "/strm/app/blobs/uploads/"),
+        uploads
+    );
     let log = run();
     assert!(
         log.contains("published from the export stream") && log.contains("streamed=false"),

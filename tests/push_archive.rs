@@ -47,6 +47,81 @@ fn push(reg_host: &str, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// `push-archive` with the layer cache kept in `cache` between runs.
+fn push_cached(reg_host: &str, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    support::slipway()
+        .args(["--insecure-registry", reg_host, "push-archive"])
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .assert()
+}
+
+#[test]
+fn dry_run_plans_each_blob_against_the_registry_and_writes_nothing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = dir.path().join("cache");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-dry:latest");
+    let tar_s = tar.to_string_lossy().to_string();
+    let plan = |target: &str| {
+        let out =
+            push_cached(&reg.host, &cache, &["--json", &tar_s, target, "--dry-run"]).success();
+        support::json_result(&out.get_output().stdout)["plans"][0]["blobs"]
+            .as_array()
+            .expect("blobs")
+            .clone()
+    };
+    // An empty registry: every layer is compressed and uploaded, with its size.
+    let first = plan(&format!("{}/team/app:v1", reg.host));
+    assert_eq!(first.len(), 3);
+    for b in &first {
+        assert_eq!(b["action"], "upload");
+        assert_eq!(b["compress"], true);
+        assert!(b["size"].as_u64().is_some_and(|s| s > 0), "{b}");
+        assert!(b["diff_id"].as_str().is_some(), "{b}");
+    }
+    // The plain text names each step.
+    let out = push_cached(
+        &reg.host,
+        &cache,
+        &[&tar_s, &format!("{}/team/app:v1", reg.host), "--dry-run"],
+    )
+    .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(text.matches("blob upload layer (").count(), 3, "{text}");
+    assert!(
+        text.contains(&format!("tag {}/team/app:v1", reg.host)),
+        "{text}"
+    );
+    assert!(skopeo::tags(&reg, "team/app").is_empty());
+    assert_eq!(reg.count_requests("POST", "/blobs/uploads/"), 0);
+
+    // Pushed once: the same image planned into the same repository is present, into a
+    // sibling repository mounted, each with the digest the registry holds.
+    push_cached(
+        &reg.host,
+        &cache,
+        &[&tar_s, &format!("{}/team/app:v1", reg.host)],
+    )
+    .success();
+    let posts = reg.count_requests("POST", "/blobs/uploads/");
+    let again = plan(&format!("{}/team/app:v2", reg.host));
+    assert!(again.iter().all(|b| b["action"] == "present"), "{again:?}");
+    let sibling = plan(&format!("{}/team/other:v1", reg.host));
+    for b in &sibling {
+        assert_eq!(b["action"], "mount", "{sibling:?}");
+        assert_eq!(b["from"], "team/app");
+        assert!(
+            b["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:"))
+        );
+    }
+    assert_eq!(skopeo::tags(&reg, "team/app"), vec!["v1"]);
+    assert!(skopeo::tags(&reg, "team/other").is_empty());
+    assert_eq!(reg.count_requests("POST", "/blobs/uploads/"), posts);
+}
+
 #[test]
 fn docker_save_tarball_pushes_and_repush_uploads_nothing() {
     let reg = Registry::plain();

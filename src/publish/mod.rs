@@ -174,8 +174,9 @@ pub async fn publish(
         client,
         repos: repos.clone(),
     };
-    let plan = Plan::compute(wanted, &lookup, 8).await?;
+    let mut plan = Plan::compute(wanted, &lookup, 8).await?;
     if opts.dry_run {
+        blob_plans(client, &repos, &mut plan).await?;
         return Ok(Outcome::Planned(plan));
     }
 
@@ -298,6 +299,56 @@ pub async fn publish(
     signature::remember_outputs(&cfg.dir, &outputs);
     record_commit(client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
+}
+
+/// `--dry-run`: the blob plan of each image to push that the daemon already holds (what
+/// its layers need in the registry, read only); images not built yet keep `None`.
+async fn blob_plans(
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    plan: &mut Plan,
+) -> Result<(), PublishError> {
+    if !plan.images.iter().any(|p| p.needs_push()) {
+        return Ok(());
+    }
+    // No daemon: the plan says what it can without one.
+    let Ok(docker) = build::connect().await else {
+        return Ok(());
+    };
+    let work = std::env::temp_dir();
+    for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
+        let (Some(id), Some(repository)) = (
+            build::find_local(&docker, &p.wanted.signature).await,
+            repos.get(&p.wanted.repository),
+        ) else {
+            continue;
+        };
+        let diff_ids = docker
+            .inspect_image(&id)
+            .await
+            .ok()
+            .and_then(|i| i.root_fs)
+            .and_then(|r| r.layers);
+        let target = PushTarget {
+            repository: repository.clone(),
+            tags: p.wanted.tags.clone(),
+        };
+        let popts = PushOptions {
+            cache_file: crate::settings::host_env::layer_cache_file(),
+            ..PushOptions::default()
+        };
+        let session = push::Session::open(client, &target, &popts).await;
+        let source = DaemonSource {
+            docker: &docker,
+            id,
+            diff_ids,
+            label: p.label().to_string(),
+            upload_mode: UploadMode::Auto,
+            work: work.clone(),
+        };
+        p.blobs = Some(source::plan(&source, &session).await?);
+    }
+    Ok(())
 }
 
 /// Images pushed at the same time by one publish.

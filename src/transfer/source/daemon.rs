@@ -253,7 +253,7 @@ async fn send(
             .ok_or_else(|| Failure::Fallback(format!("{p} was not in the export stream")))?;
         layers.push(done);
     }
-    tracing::debug!(%repository, streamed = direct, "read the export stream");
+    tracing::debug!(%repository, streamed = direct, "layers published from the export stream");
     Ok(Sent::Layers {
         config: Bytes::from(config),
         layers,

@@ -34,6 +34,10 @@ pub struct PushArchiveArgs {
     /// time), or a number.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::build::parse_parallel)]
     pub parallel: Option<super::build::Parallel>,
+    /// How layers are compressed (zstd needs containerd ≥ 1.5 or Docker ≥ 23 to pull;
+    /// layers the archive holds compressed are pushed as they are).
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub layer_compression: super::publish::LayerCompressionArg,
     /// Print what would be pushed and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -53,6 +57,7 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
         cache_file: crate::settings::host_env::layer_cache_file(),
+        compression: args.layer_compression.into(),
         ..PushOptions::default()
     };
     if args.dry_run {

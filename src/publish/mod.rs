@@ -72,6 +72,8 @@ pub struct PublishOptions {
     /// Push through the daemon (`docker push`) instead of Slipway's client: a fallback
     /// for registries the client cannot serve.
     pub push_with_daemon: bool,
+    /// How layers are compressed.
+    pub layer_compression: crate::registry::compress::Codec,
     pub buildkit: crate::build::BuildKitMode,
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
@@ -176,7 +178,7 @@ pub async fn publish(
     };
     let mut plan = Plan::compute(wanted, &lookup, 8).await?;
     if opts.dry_run {
-        blob_plans(client, &repos, &mut plan).await?;
+        blob_plans(client, &repos, opts.layer_compression, &mut plan).await?;
         return Ok(Outcome::Planned(plan));
     }
 
@@ -201,6 +203,7 @@ pub async fn publish(
             on_push: opts.on_push.clone(),
             upload_mode: opts.upload_mode,
             push_with_daemon: opts.push_with_daemon,
+            layer_compression: opts.layer_compression,
             relaxed_hosts: repos
                 .values()
                 .filter(|r| {
@@ -306,6 +309,7 @@ pub async fn publish(
 async fn blob_plans(
     client: &Client,
     repos: &BTreeMap<String, Repository>,
+    compression: crate::registry::compress::Codec,
     plan: &mut Plan,
 ) -> Result<(), PublishError> {
     if !plan.images.iter().any(|p| p.needs_push()) {
@@ -335,6 +339,7 @@ async fn blob_plans(
         };
         let popts = PushOptions {
             cache_file: crate::settings::host_env::layer_cache_file(),
+            compression,
             ..PushOptions::default()
         };
         let session = push::Session::open(client, &target, &popts).await;
@@ -365,6 +370,7 @@ struct Pusher {
     on_push: Option<push::OnProgress>,
     upload_mode: UploadMode,
     push_with_daemon: bool,
+    layer_compression: crate::registry::compress::Codec,
     /// Hosts that `--insecure-registry`, plain HTTP or loopback relax (Podman must be told).
     relaxed_hosts: std::collections::BTreeSet<String>,
     /// Digest of every image pushed so far.
@@ -463,6 +469,7 @@ impl Pusher {
                 upload_mode: self.upload_mode,
                 work_dir: self.work.path().to_path_buf(),
                 cache_file: crate::settings::host_env::layer_cache_file(),
+                compression: self.layer_compression,
                 ..PushOptions::default()
             };
             match self.push_streamed(p, id, &target, &popts).await {

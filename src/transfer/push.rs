@@ -18,13 +18,12 @@ use serde_json::json;
 use super::copy::CopyError;
 use super::layer_cache::{Cache, learn};
 use super::plan::{BlobAction, BlobStep, KnownLayer, TargetView};
-use crate::registry::compress;
+use crate::registry::compress::{self, Codec};
 use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 use crate::registry::upload::refuses_chunks;
 use crate::registry::{BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +123,8 @@ pub struct PushOptions {
     pub work_dir: PathBuf,
     /// Local diffID cache file (`host_env::layer_cache_file`); `None` disables it.
     pub cache_file: Option<PathBuf>,
+    /// How layers are compressed (`--layer-compression`).
+    pub compression: Codec,
 }
 
 impl Default for PushOptions {
@@ -134,6 +135,7 @@ impl Default for PushOptions {
             concurrency: 4,
             work_dir: std::env::temp_dir(),
             cache_file: None,
+            compression: Codec::Gzip,
         }
     }
 }
@@ -239,6 +241,11 @@ impl<'a> Session<'a> {
         self.opts
     }
 
+    /// Media type of the layers this session compresses.
+    fn layer_type(&self) -> &'static str {
+        self.opts.compression.media_type()
+    }
+
     pub fn client(&self) -> &Client {
         self.client
     }
@@ -313,11 +320,11 @@ impl<'a> Session<'a> {
                 .await?;
             BlobAction::Upload
         };
-        self.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ);
+        self.remember(&c.diff_id, &c.digest, c.size, self.layer_type());
         Ok(PushedLayer {
             digest: c.digest.clone(),
             size: c.size,
-            media_type: DOCKER_LAYER_GZ.to_string(),
+            media_type: self.layer_type().to_string(),
             action,
             compressed: true,
         })
@@ -332,11 +339,11 @@ impl<'a> Session<'a> {
         sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
     ) -> Result<PushedLayer, PushError> {
         let (size, digest, diff_id) = stream_once(self.client, self.repo, body, sums).await?;
-        self.remember(&diff_id, &digest, size, DOCKER_LAYER_GZ);
+        self.remember(&diff_id, &digest, size, self.layer_type());
         Ok(PushedLayer {
             digest,
             size,
-            media_type: DOCKER_LAYER_GZ.to_string(),
+            media_type: self.layer_type().to_string(),
             action: BlobAction::Upload,
             compressed: true,
         })
@@ -448,16 +455,16 @@ impl<'a> Session<'a> {
         // Big layers: compress straight into a streamed upload, so compressing and
         // sending overlap. Falls back to the file path if the registry refuses PATCH.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
-            match stream_layer(client, repo, &layer.source, &counter).await {
+            match stream_layer(client, repo, &layer.source, opts.compression, &counter).await {
                 Ok((size, digest, got_diff_id)) => {
                     if !diff_id.is_empty() && got_diff_id != diff_id {
                         return Err(corrupt(&got_diff_id));
                     }
-                    self.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ);
+                    self.remember(&got_diff_id, &digest, size, self.layer_type());
                     return Ok(PushedLayer {
                         digest,
                         size,
-                        media_type: DOCKER_LAYER_GZ.to_string(),
+                        media_type: self.layer_type().to_string(),
                         action: BlobAction::Upload,
                         compressed: true,
                     });
@@ -475,10 +482,13 @@ impl<'a> Session<'a> {
             cause,
         };
         let mut on_read = counter();
-        let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir, &mut *on_read))
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?;
+        let codec = opts.compression;
+        let c = tokio::task::spawn_blocking(move || {
+            compress::compress(&src, &dir, codec, &mut *on_read)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
         let _cleanup = scopeguard(c.path.clone());
         if !diff_id.is_empty() && c.diff_id != diff_id {
             return Err(corrupt(&c.diff_id));
@@ -501,6 +511,10 @@ impl TargetView for Session<'_> {
 
     fn known(&self, diff_id: &str) -> Option<KnownLayer> {
         let k = self.cache.lock().ok()?.layers.get(diff_id).cloned()?;
+        // A layer compressed the other way is not reused: the image gets the codec asked for.
+        if !self.opts.compression.matches(&k.media_type) {
+            return None;
+        }
         let host = format!("{}/", self.repo.host);
         Some(KnownLayer {
             repos: k
@@ -559,6 +573,7 @@ async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
+    codec: Codec,
     counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<(u64, String, String), PushError> {
     let retry = client.options().retry;
@@ -572,6 +587,7 @@ async fn stream_layer(
             compress::compress_into(
                 &src,
                 crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+                codec,
                 &mut *on_read,
             )
         });

@@ -166,6 +166,7 @@ async fn send(
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let (found_tx, mut found_rx) = mpsc::channel::<Found>(2);
     let spool = source.work.clone();
+    let codec = session.options().compression;
     let counters = {
         let on = session.progress();
         let repository = repository.clone();
@@ -174,7 +175,7 @@ async fn send(
         }
     };
     let reading = tokio::task::spawn_blocking(move || {
-        read_export(reader, direct, &spool, &found_tx, &counters)
+        read_export(reader, direct, codec, &spool, &found_tx, &counters)
     });
 
     let mut by_path: BTreeMap<String, PushedLayer> = BTreeMap::new();
@@ -295,6 +296,7 @@ impl Drop for Remove {
 fn read_export<R: Read>(
     reader: R,
     direct: bool,
+    codec: compress::Codec,
     spool: &Path,
     found: &mpsc::Sender<Found>,
     counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
@@ -337,6 +339,7 @@ fn read_export<R: Read>(
                 let r = compress::compress_reader(
                     &mut entry,
                     crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+                    codec,
                     &mut *on_read,
                 );
                 let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
@@ -345,7 +348,7 @@ fn read_export<R: Read>(
                     return Err(f);
                 }
             } else {
-                let spooled = compress::compress_to_file(&mut entry, spool, &mut *on_read)
+                let spooled = compress::compress_to_file(&mut entry, spool, codec, &mut *on_read)
                     .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
                 found
                     .blocking_send(Found::Spooled {

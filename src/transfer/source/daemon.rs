@@ -1,13 +1,14 @@
-//! The daemon's image as a source: published straight from its export stream: each layer is compressed (on all
-//! cores) and uploaded while the export is still arriving; no temp file holds the image.
+//! The daemon's image as a source, read from its export stream: each layer is compressed
+//! (on all cores) and uploaded while the export is still arriving; no temp file holds the
+//! image.
 //!
 //! docker-save writes each layer as `<v1 id>/layer.tar` in the order of those ids (not the
 //! image's layer order), then the config and `manifest.json`, which gives the order. So a
 //! layer's identity (its diffID) is known only once it has been read. When the registry
-//! already holds some of the image's layers, each layer is compressed into a spool file
-//! and uploaded only if it is not one of them (a layer is read once, its compressed form
-//! written once); when it holds none, layers go straight from the stream into streamed
-//! uploads. Anything this path cannot do (another export layout, a registry that refuses
+//! already holds some of the image's layers (the plan's present and mount steps, by
+//! diffID), each layer is compressed into a spool file and uploaded only if it is not one
+//! of them (a layer is read once, its compressed form written once); when it holds none,
+//! layers go straight from the stream into streamed uploads. Anything this path cannot do (another export layout, a registry that refuses
 //! streamed uploads, a dropped connection) is reported as a reason to take the spooled
 //! path (`export` to a file, then the archive source), which retries.
 

@@ -1,15 +1,21 @@
 //! Promote: copy (or move) an image between repositories by digest, without rebuilding.
 //! Plan first (which blobs are present, mounted or copied; which manifests and tags are
 //! written; what is deleted), then act. Within one registry blobs are mounted, so no blob
-//! byte moves; across registries blobs are copied a few at a time by `transfer::copy`.
+//! byte moves; across registries blobs are copied a few at a time. Both go through the one
+//! copy path (`transfer::source`), with the source repository as the image source.
 
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::registry::reference::{Reference, ReferenceError, Repository};
-use crate::registry::{Client, Manifest, RegistryError};
-use crate::transfer::copy::{CopyError, copy_blob};
+use crate::registry::{Client, RegistryError};
+use crate::transfer::{
+    self,
+    plan::CopyPlan,
+    push::{PushError, PushOptions, PushTarget, Session},
+    source::{ManifestStep, registry::RegistrySource},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
@@ -18,7 +24,7 @@ pub enum PromoteError {
     #[error(transparent)]
     Reference(#[from] ReferenceError),
     #[error(transparent)]
-    Copy(#[from] CopyError),
+    Copy(#[from] PushError),
     #[error("{0} does not exist")]
     NotFound(String),
     #[error("{0}")]
@@ -27,46 +33,28 @@ pub enum PromoteError {
     Io { what: String, cause: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BlobAction {
-    Present,
-    Mount,
-    Copy,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BlobStep {
-    pub digest: String,
-    pub size: u64,
-    pub action: BlobAction,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ManifestStep {
-    pub digest: String,
-    pub media_type: String,
-    #[serde(skip)]
-    pub body: bytes::Bytes,
-}
-
 /// What a promotion will do.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    pub source: String,
+    /// The blob steps, the destination (`target`) and its tags.
+    #[serde(flatten)]
+    pub copy: CopyPlan,
     pub source_repository: String,
-    #[serde(skip)]
-    source_repo: Repository,
-    pub destination: String,
-    #[serde(skip)]
-    dest_repo: Repository,
     pub digest: String,
-    pub tags: Vec<String>,
-    pub blobs: Vec<BlobStep>,
     /// Child manifests (of an index) first, the top manifest last.
     pub manifests: Vec<ManifestStep>,
     /// `--move`: the source tag deleted after the destination is verified.
     pub delete_source_tag: Option<String>,
+    #[serde(skip)]
+    source: RegistrySource,
+    #[serde(skip)]
+    dest_repo: Repository,
+}
+
+impl Plan {
+    pub fn source(&self) -> &str {
+        &self.copy.source
+    }
 }
 
 impl fmt::Display for Plan {
@@ -74,21 +62,16 @@ impl fmt::Display for Plan {
         writeln!(
             f,
             "promote {} ({}) -> {}",
-            self.source, self.digest, self.destination
+            self.copy.source, self.digest, self.copy.target
         )?;
-        for b in &self.blobs {
-            let a = match b.action {
-                BlobAction::Present => "present",
-                BlobAction::Mount => "mount",
-                BlobAction::Copy => "copy",
-            };
-            writeln!(f, "  blob {} {} ({} bytes)", a, b.digest, b.size)?;
+        for b in &self.copy.blobs {
+            writeln!(f, "  {b}")?;
         }
         for m in &self.manifests {
             writeln!(f, "  manifest {} ({})", m.digest, m.media_type)?;
         }
-        for t in &self.tags {
-            writeln!(f, "  tag {}:{t}", self.destination)?;
+        for t in &self.copy.tags {
+            writeln!(f, "  tag {}:{t}", self.copy.target)?;
         }
         if let Some(t) = &self.delete_source_tag {
             writeln!(
@@ -113,8 +96,8 @@ pub struct Promoted {
     pub source_deleted: bool,
 }
 
-/// Compute the plan. `dest` is a reference (its tag is used) or a repository;
-/// with no tag anywhere, the source tag is reused.
+/// Compute the plan (reads only). `dest` is a reference (its tag is used) or a
+/// repository; with no tag anywhere, the source tag is reused.
 pub async fn plan(
     client: &Client,
     source: &str,
@@ -128,58 +111,6 @@ pub async fn plan(
         return Err(PromoteError::Refused(format!(
             "{dest}: the destination must be a repository or a tag, not a digest"
         )));
-    }
-    let (body, info) = client
-        .get_manifest(&src.repository, src.target())
-        .await?
-        .ok_or_else(|| PromoteError::NotFound(source.to_string()))?;
-    let top = Manifest::parse(&body).map_err(|e| PromoteError::Io {
-        what: format!("manifest of {source}"),
-        cause: e.to_string(),
-    })?;
-    let mut manifests = Vec::new();
-    let mut blobs: Vec<(String, u64)> = top.blobs();
-    for c in top.children() {
-        let d = c.digest().to_string();
-        let (cb, ci) = client
-            .get_manifest(&src.repository, &d)
-            .await?
-            .ok_or_else(|| PromoteError::NotFound(format!("{}@{d}", src.repository)))?;
-        blobs.extend(Manifest::parse(&cb).map(|m| m.blobs()).unwrap_or_default());
-        let mt = if ci.media_type.is_empty() {
-            c.media_type().to_string()
-        } else {
-            ci.media_type
-        };
-        manifests.push(ManifestStep {
-            digest: ci.digest,
-            media_type: mt,
-            body: cb,
-        });
-    }
-    blobs.sort();
-    blobs.dedup();
-    manifests.push(ManifestStep {
-        digest: info.digest.clone(),
-        media_type: info.media_type.clone(),
-        body,
-    });
-
-    let same_registry = src.repository.host == dst.repository.host;
-    let mut steps = Vec::new();
-    for (d, size) in blobs {
-        let action = if client.blob_exists(&dst.repository, &d).await? {
-            BlobAction::Present
-        } else if same_registry {
-            BlobAction::Mount
-        } else {
-            BlobAction::Copy
-        };
-        steps.push(BlobStep {
-            digest: d,
-            size,
-            action,
-        });
     }
     // The destination's tag, else the source's; then the extra tags.
     let mut tags: Vec<String> = dst
@@ -213,105 +144,57 @@ pub async fn plan(
     } else {
         None
     };
-    Ok(Plan {
-        source: source.to_string(),
-        source_repository: src.repository.to_string(),
-        source_repo: src.repository,
-        destination: dst.repository.to_string(),
-        dest_repo: dst.repository,
-        digest: info.digest,
+    let from = RegistrySource::open(client, &src.repository, src.target(), source)
+        .await?
+        .ok_or_else(|| PromoteError::NotFound(source.to_string()))?;
+    let target = PushTarget {
+        repository: dst.repository.clone(),
         tags,
-        blobs: steps,
-        manifests,
+    };
+    let opts = PushOptions::default();
+    let session = Session::open_bare(client, &target, &opts);
+    let copy = transfer::source::plan(&from, &session).await?;
+    Ok(Plan {
+        copy,
+        source_repository: src.repository.to_string(),
+        digest: from.digest.clone(),
+        manifests: from.manifests.clone(),
         delete_source_tag,
+        source: from,
+        dest_repo: dst.repository,
     })
 }
 
-/// Carry out a plan.
+/// Carry out a plan: blobs a few at a time (as skopeo does), manifests, tags, then the
+/// `--move` deletion. `opts` brings the progress callback and the work directory.
 pub async fn execute(
     client: &Client,
     plan: &Plan,
-    work_dir: &std::path::Path,
+    opts: &PushOptions,
 ) -> Result<Promoted, PromoteError> {
-    use futures::StreamExt;
-    // (mounted, copied, bytes) per blob; a few blobs at a time, as skopeo does.
-    let results: Vec<Result<(usize, usize, u64), PromoteError>> =
-        futures::stream::iter(plan.blobs.iter().map(|b| async move {
-            match b.action {
-                BlobAction::Present => Ok((0, 0, 0)),
-                BlobAction::Mount => {
-                    if client
-                        .mount_blob(&plan.dest_repo, &b.digest, &plan.source_repo.path)
-                        .await?
-                    {
-                        Ok((1, 0, 0))
-                    } else {
-                        Ok((
-                            0,
-                            1,
-                            copy_blob(
-                                client,
-                                &plan.source_repo,
-                                &plan.dest_repo,
-                                &b.digest,
-                                work_dir,
-                            )
-                            .await?,
-                        ))
-                    }
-                }
-                BlobAction::Copy => Ok((
-                    0,
-                    1,
-                    copy_blob(
-                        client,
-                        &plan.source_repo,
-                        &plan.dest_repo,
-                        &b.digest,
-                        work_dir,
-                    )
-                    .await?,
-                )),
-            }
-        }))
-        .buffer_unordered(BLOBS_AT_ONCE)
-        .collect()
-        .await;
-    let (mut mounted, mut copied, mut bytes) = (0, 0, 0);
-    for r in results {
-        let (m, c, b) = r?;
-        mounted += m;
-        copied += c;
-        bytes += b;
-    }
-    let (top, children) = plan
-        .manifests
-        .split_last()
-        .ok_or_else(|| PromoteError::NotFound(plan.source.clone()))?;
-    for m in children {
-        client
-            .put_manifest(&plan.dest_repo, &m.digest, &m.media_type, m.body.clone())
-            .await?;
-    }
-    let digest = client
-        .tag_manifest(
-            &plan.dest_repo,
-            &plan.tags,
-            &top.media_type,
-            top.body.clone(),
-        )
-        .await?;
+    let target = PushTarget {
+        repository: plan.dest_repo.clone(),
+        tags: plan.copy.tags.clone(),
+    };
+    let opts = PushOptions {
+        concurrency: BLOBS_AT_ONCE,
+        ..opts.clone()
+    };
+    let session = Session::open_bare(client, &target, &opts);
+    let report = transfer::source::copy(&plan.source, &session, &plan.copy).await?;
+    let digest = report.digest;
     if digest != plan.digest {
         return Err(PromoteError::Refused(format!(
             "destination digest {digest} differs from the source's {}",
             plan.digest
         )));
     }
+    let source_repo = &plan.source.repository;
     let mut source_deleted = false;
     if let Some(tag) = &plan.delete_source_tag {
         // The source tag must still point where it pointed when we planned.
         let now = client
-            .head_manifest(&plan.source_repo, tag)
+            .head_manifest(source_repo, tag)
             .await?
             .map(|i| i.digest);
         if now.as_deref() != Some(plan.digest.as_str()) {
@@ -323,10 +206,10 @@ pub async fn execute(
         }
         // Deleting by digest removes every tag of that manifest: refuse if others share it.
         let mut sharing = Vec::new();
-        for t in client.list_tags(&plan.source_repo).await? {
+        for t in client.list_tags(source_repo).await? {
             if t != *tag
                 && client
-                    .head_manifest(&plan.source_repo, &t)
+                    .head_manifest(source_repo, &t)
                     .await?
                     .is_some_and(|i| i.digest == plan.digest)
             {
@@ -340,18 +223,16 @@ pub async fn execute(
                 sharing.join(", ")
             )));
         }
-        client
-            .delete_manifest(&plan.source_repo, &plan.digest)
-            .await?;
+        client.delete_manifest(source_repo, &plan.digest).await?;
         source_deleted = true;
     }
     Ok(Promoted {
-        destination: plan.destination.clone(),
+        destination: plan.copy.target.clone(),
         digest,
-        tags: plan.tags.clone(),
-        blobs_mounted: mounted,
-        blobs_copied: copied,
-        bytes_copied: bytes,
+        tags: plan.copy.tags.clone(),
+        blobs_mounted: report.blobs_mounted,
+        blobs_copied: report.blobs_copied,
+        bytes_copied: report.bytes_uploaded,
         source_deleted,
     })
 }

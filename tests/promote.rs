@@ -124,6 +124,40 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         .success();
     let digest = skopeo::digest(&a, "staging/app:v1").expect("digest");
     let cfg = b.docker_config_dir();
+    // Dry run across registries: every blob (config and layers) is a copy with its size;
+    // nothing is written to b.
+    let out = slipway(&[&a.host])
+        .env("DOCKER_CONFIG", cfg.path())
+        .args([
+            "--json",
+            "promote",
+            &format!("{}/staging/app:v1", a.host),
+            &format!("{}/prod/app:v1", b.host),
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let r = support::json_result(&out.get_output().stdout);
+    let blobs = r["plans"][0]["blobs"].as_array().expect("blobs").clone();
+    assert!(blobs.len() >= 2, "{r}");
+    for blob in &blobs {
+        assert_eq!(blob["action"], "copy", "{r}");
+        assert!(blob["size"].as_u64().is_some_and(|s| s > 0), "{r}");
+        assert!(
+            blob["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{r}"
+        );
+    }
+    assert_eq!(r["plans"][0]["digest"], digest.as_str());
+    assert!(skopeo::tags(&b, "prod/app").is_empty());
+    assert_eq!(
+        b.count_requests("POST", "/blobs/uploads/"),
+        0,
+        "{}",
+        b.log()
+    );
     slipway(&[&a.host])
         .env("DOCKER_CONFIG", cfg.path())
         .args([
@@ -172,4 +206,77 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         .assert()
         .code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("does not exist"));
+}
+
+/// Promote tells each blob as it goes: with `--json` a `layer-bytes` event every 16 MiB of
+/// a big blob and `layer-done` with what happened; plain lines otherwise.
+#[test]
+fn promote_reports_progress_per_blob() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    // 40 MB of random bytes: one blob big enough for byte events.
+    let tar = support::image_tarball(dir.path(), 40_000);
+    let hosts = [a.host.as_str(), b.host.as_str()];
+    slipway(&hosts)
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{}/staging/app:v1", a.host))
+        .assert()
+        .success();
+    let out = slipway(&hosts)
+        .args([
+            "--json",
+            "promote",
+            &format!("{}/staging/app:v1", a.host),
+            &format!("{}/prod/app:v1", b.host),
+        ])
+        .assert()
+        .success();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let repo = format!("{}/prod/app", b.host);
+    let bytes: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "layer-bytes")
+        .collect();
+    assert!(!bytes.is_empty(), "{events:?}");
+    for e in &bytes {
+        assert_eq!(e["repository"], repo.as_str());
+        assert!(e["read"].as_u64() < e["size"].as_u64(), "{e}");
+    }
+    let done: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "layer-done")
+        .collect();
+    let starts = events
+        .iter()
+        .filter(|e| e["event"] == "layer-start")
+        .count();
+    assert!(done.len() >= 2 && done.len() == starts, "{events:?}");
+    assert!(done.iter().all(|e| e["action"] == "copied"), "{done:?}");
+    let copied: u64 = done.iter().filter_map(|e| e["bytes"].as_u64()).sum();
+    let r = &events.last().expect("result")["result"]["promoted"][0];
+    assert_eq!(r["bytes_copied"].as_u64(), Some(copied), "{r}");
+    assert!(copied > 40_000_000);
+
+    // Plain lines (not a terminal): each blob, and within the same registry, mounted.
+    let out = slipway(&hosts)
+        .args([
+            "promote",
+            &format!("{}/prod/app:v1", b.host),
+            &format!("{}/prod/other:v1", b.host),
+        ])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let other = format!("{}/prod/other", b.host);
+    assert_eq!(
+        err.matches(&format!("{other} | layer ")).count(),
+        2 * starts,
+        "{err}"
+    );
+    assert_eq!(err.matches(" mounted sha256:").count(), starts, "{err}");
 }

@@ -574,6 +574,46 @@ fn publish_streams_layers_from_the_export() {
     // before upload and the base is not sent again.
     std::fs::write(dir.path().join("Dockerfile"), dockerfile(2)).expect("write");
     let uploads = reg.count_requests("PUT", "/strm/app/blobs/uploads/");
+    // Built but not published: the dry run plans its blobs from the daemon's layers (the
+    // base present in the registry, the new layer to compress and upload) and writes nothing.
+    let slipway = || {
+        let mut c = support::slipway();
+        c.env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/strm", reg.host)])
+            .args(["--insecure-registry", &reg.host]);
+        c
+    };
+    slipway().arg("build").assert().success();
+    let out = slipway()
+        .args(["--json", "publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .success();
+    let plan = support::json_result(&out.get_output().stdout);
+    let blobs = plan["images"][0]["blobs"]["blobs"]
+        .as_array()
+        .expect("blob plan")
+        .clone();
+    let actions: Vec<&str> = blobs.iter().filter_map(|b| b["action"].as_str()).collect();
+    assert_eq!(actions, ["present", "upload"], "{plan}");
+    assert_eq!(blobs[1]["compress"], true);
+    assert!(plan["images"][0]["blobs"]["unknown"].is_string(), "{plan}");
+    let out = slipway()
+        .args(["publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("blob present sha256:"), "{text}");
+    assert!(
+        text.contains("blob upload layer (size known after compressing)"),
+        "{text}"
+    );
+    assert_eq!(
+        reg.count_requests("PUT", "/strm/app/blobs/uploads/"),
+        uploads
+    );
     let log = run();
     assert!(
         log.contains("published from the export stream") && log.contains("streamed=false"),
@@ -587,4 +627,71 @@ fn publish_streams_layers_from_the_export() {
         reg.log()
     );
     same_layers();
+}
+
+/// `--layer-compression zstd` from the daemon's export: every layer zstd in an OCI
+/// manifest, the config's diff_ids the daemon's layers.
+#[test]
+fn publish_with_zstd_layers() {
+    let base = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: zst\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
+            ),
+            (
+                "Dockerfile",
+                "ARG BASE\nFROM ${BASE}\nRUN head -c 6000000 /dev/urandom > /r && seq 1 200000 > /s\n",
+            ),
+        ],
+    );
+    support::slipway()
+        .env("BASE_IMAGE", base)
+        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--images-repo", &format!("{}/zst", reg.host)])
+        .args(["--insecure-registry", &reg.host])
+        .args([
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+            "--layer-compression",
+            "zstd",
+        ])
+        .assert()
+        .success();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&reg, "zst/app:v1").expect("manifest"))
+            .expect("json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 2, "{manifest}");
+    for l in layers {
+        assert_eq!(
+            l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{manifest}"
+        );
+    }
+    let local = support::block_on(async {
+        support::docker()
+            .inspect_image("zst/app:latest")
+            .await
+            .expect("inspect")
+    });
+    let config = skopeo::config(&reg, "zst/app:v1").expect("config");
+    let pushed: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .expect("diff_ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(Some(pushed), local.root_fs.and_then(|r| r.layers));
 }

@@ -47,6 +47,82 @@ fn push(reg_host: &str, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// `push-archive` with the layer cache kept in `cache` between runs.
+fn push_cached(reg_host: &str, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    support::slipway()
+        .args(["--insecure-registry", reg_host, "push-archive"])
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .assert()
+}
+
+#[test]
+fn dry_run_plans_each_blob_against_the_registry_and_writes_nothing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = dir.path().join("cache");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-dry:latest");
+    let tar_s = tar.to_string_lossy().to_string();
+    let plan = |target: &str| {
+        let out =
+            push_cached(&reg.host, &cache, &["--json", &tar_s, target, "--dry-run"]).success();
+        let r = support::json_result(&out.get_output().stdout);
+        r["plans"][0]["blobs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no blobs in {r}"))
+            .clone()
+    };
+    // An empty registry: every layer is compressed and uploaded, with its size.
+    let first = plan(&format!("{}/team/app:v1", reg.host));
+    assert_eq!(first.len(), 3);
+    for b in &first {
+        assert_eq!(b["action"], "upload");
+        assert_eq!(b["compress"], true);
+        assert!(b["size"].as_u64().is_some_and(|s| s > 0), "{b}");
+        assert!(b["diff_id"].as_str().is_some(), "{b}");
+    }
+    // The plain text names each step.
+    let out = push_cached(
+        &reg.host,
+        &cache,
+        &[&tar_s, &format!("{}/team/app:v1", reg.host), "--dry-run"],
+    )
+    .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(text.matches("blob upload layer (").count(), 3, "{text}");
+    assert!(
+        text.contains(&format!("tag {}/team/app:v1", reg.host)),
+        "{text}"
+    );
+    assert!(skopeo::tags(&reg, "team/app").is_empty());
+    assert_eq!(reg.count_requests("POST", "/blobs/uploads/"), 0);
+
+    // Pushed once: the same image planned into the same repository is present, into a
+    // sibling repository mounted, each with the digest the registry holds.
+    push_cached(
+        &reg.host,
+        &cache,
+        &[&tar_s, &format!("{}/team/app:v1", reg.host)],
+    )
+    .success();
+    let posts = reg.count_requests("POST", "/blobs/uploads/");
+    let again = plan(&format!("{}/team/app:v2", reg.host));
+    assert!(again.iter().all(|b| b["action"] == "present"), "{again:?}");
+    let sibling = plan(&format!("{}/team/other:v1", reg.host));
+    for b in &sibling {
+        assert_eq!(b["action"], "mount", "{sibling:?}");
+        assert_eq!(b["from"], "team/app");
+        assert!(
+            b["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:"))
+        );
+    }
+    assert_eq!(skopeo::tags(&reg, "team/app"), vec!["v1"]);
+    assert!(skopeo::tags(&reg, "team/other").is_empty());
+    assert_eq!(reg.count_requests("POST", "/blobs/uploads/"), posts);
+}
+
 #[test]
 fn docker_save_tarball_pushes_and_repush_uploads_nothing() {
     let reg = Registry::plain();
@@ -290,4 +366,80 @@ fn evil_tar() -> Vec<u8> {
 fn base64_auth(u: &str, p: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+}
+
+/// `--layer-compression zstd`: zstd layers in an OCI manifest, the config's diff_ids
+/// unchanged, and what skopeo pulls back decompresses to the daemon's layer tars.
+#[test]
+fn zstd_layers_in_an_oci_manifest_pull_back_to_the_same_tars() {
+    use sha2::Digest;
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tag = "slipway-test/pa-zstd:latest";
+    let tar = three_layer_tarball(dir.path(), tag);
+    let target = format!("{}/team/z:v1", reg.host);
+    push(
+        &reg.host,
+        &[
+            &tar.to_string_lossy(),
+            &target,
+            "--layer-compression",
+            "zstd",
+        ],
+    )
+    .success();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&reg, "team/z:v1").expect("manifest"))
+            .expect("json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 3);
+    for l in layers {
+        assert_eq!(
+            l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd",
+            "{manifest}"
+        );
+    }
+    // The config is the daemon's: its diff_ids are the uncompressed layers.
+    let local =
+        support::block_on(async { support::docker().inspect_image(tag).await.expect("inspect") });
+    let diff_ids: Vec<String> =
+        skopeo::config(&reg, "team/z:v1").expect("config")["rootfs"]["diff_ids"]
+            .as_array()
+            .expect("diff_ids")
+            .iter()
+            .map(|v| v.as_str().expect("id").to_string())
+            .collect();
+    assert_eq!(Some(diff_ids.clone()), local.root_fs.and_then(|r| r.layers));
+    // Pulled back by skopeo: every layer decompresses to the tar its diff_id names.
+    let pulled = dir.path().join("pulled");
+    let out = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{target}"))
+        .arg(format!("dir:{}", pulled.display()))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (l, diff_id) in layers.iter().zip(&diff_ids) {
+        let digest = l["digest"].as_str().expect("digest");
+        let blob =
+            std::fs::read(pulled.join(digest.trim_start_matches("sha256:"))).expect("pulled layer");
+        assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+        let tar = zstd::stream::decode_all(&blob[..]).expect("zstd -d");
+        assert_eq!(
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&tar))),
+            *diff_id
+        );
+    }
 }

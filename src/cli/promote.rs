@@ -9,6 +9,7 @@ use super::output;
 use crate::promote;
 use crate::publish::report::Report;
 use crate::settings::Settings;
+use crate::transfer::push::PushOptions;
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
@@ -65,20 +66,25 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let work = tempfile::tempdir()?;
+    let opts = PushOptions {
+        on_progress: Some(super::progress::pushes("auto")),
+        work_dir: work.path().to_path_buf(),
+        ..PushOptions::default()
+    };
     let mut done = Vec::new();
     for p in &plans {
         output::event(
             "progress",
             "promote-start",
-            serde_json::json!({"source": p.source}),
+            serde_json::json!({"source": p.source()}),
         );
-        let r = promote::execute(&client, p, work.path()).await?;
+        let r = promote::execute(&client, p, &opts).await?;
         output::event(
             "progress",
             "promoted",
-            serde_json::json!({"source": p.source, "destination": r.destination, "digest": r.digest}),
+            serde_json::json!({"source": p.source(), "destination": r.destination, "digest": r.digest}),
         );
-        done.push((p.source.clone(), r));
+        done.push((p.source().to_string(), r));
     }
     output::table(&summary(&done));
     for (_, r) in &done {

@@ -34,6 +34,10 @@ pub struct PushArchiveArgs {
     /// time), or a number.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::build::parse_parallel)]
     pub parallel: Option<super::build::Parallel>,
+    /// How layers are compressed (zstd needs containerd ≥ 1.5 or Docker ≥ 23 to pull;
+    /// layers the archive holds compressed are pushed as they are).
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub layer_compression: super::publish::LayerCompressionArg,
     /// Print what would be pushed and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -47,26 +51,24 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         anyhow::ensure!(f.exists(), "{}: no such file or directory", f.display());
     }
     let jobs = archive::plan(&files, &reference[0], &args.tags)?;
-    if args.dry_run {
-        for j in &jobs {
-            output::out(&format!(
-                "push {} -> {} tags {}\n",
-                j.file.display(),
-                j.repository,
-                j.tags.join(",")
-            ));
-        }
-        output::result(serde_json::json!({ "jobs": jobs }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let client = super::registry::client(settings);
     let opts = PushOptions {
         on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
         cache_file: crate::settings::host_env::layer_cache_file(),
+        compression: args.layer_compression.into(),
         ..PushOptions::default()
     };
+    if args.dry_run {
+        // What each blob needs, asked of the registry; nothing is written.
+        let plans = archive::plan_all(&client, &jobs, args.image.as_deref(), &opts).await?;
+        for p in &plans {
+            output::out(&p.to_string());
+        }
+        output::result(serde_json::json!({ "jobs": jobs, "plans": plans }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;
     if let Some(path) = &args.digest_file {
         archive::append_digests(path, &pushed)

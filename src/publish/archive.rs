@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::archive::{self, ArchiveError};
 use crate::registry::reference::{Reference, ReferenceError, Repository};
 use crate::registry::{Client, RegistryError};
-use crate::transfer::push::{PushError, PushOptions, PushReport, PushTarget, push_image};
+use crate::transfer::plan::CopyPlan;
+use crate::transfer::push::{PushError, PushOptions, PushReport, PushTarget, Session};
+use crate::transfer::source::{self, archive::ArchiveSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchivePushError {
@@ -97,14 +99,12 @@ pub struct Pushed {
     pub report: PushReport,
 }
 
-/// Read and push every job; archives are read (and checked) before anything is pushed.
-pub async fn push(
-    client: &Client,
+/// Read every job's archive (and check it) before anything is pushed.
+async fn read_all(
     jobs: &[Job],
     image: Option<&str>,
-    opts: &PushOptions,
-) -> Result<Vec<Pushed>, ArchivePushError> {
-    let mut images = Vec::new();
+) -> Result<Vec<(ArchiveSource, PushTarget)>, ArchivePushError> {
+    let mut out = Vec::new();
     for j in jobs {
         let file = j.file.clone();
         let name = image.map(str::to_string);
@@ -113,19 +113,51 @@ pub async fn push(
         })
         .await
         .map_err(|e| ArchivePushError::Usage(e.to_string()))??;
-        images.push(img);
-    }
-    let mut out = Vec::new();
-    for (j, img) in jobs.iter().zip(&images) {
         let repository = j
             .repo
             .clone()
             .ok_or_else(|| ArchivePushError::Usage("unresolved job".into()))?;
-        let target = PushTarget {
-            repository,
-            tags: j.tags.clone(),
-        };
-        let report = push_image(client, img, &target, opts).await?;
+        out.push((
+            ArchiveSource {
+                image: img,
+                label: j.file.display().to_string(),
+            },
+            PushTarget {
+                repository,
+                tags: j.tags.clone(),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Every job's copy plan, asking the registry what it holds (`--dry-run`: nothing is
+/// written).
+pub async fn plan_all(
+    client: &Client,
+    jobs: &[Job],
+    image: Option<&str>,
+    opts: &PushOptions,
+) -> Result<Vec<CopyPlan>, ArchivePushError> {
+    let mut plans = Vec::new();
+    for (src, target) in read_all(jobs, image).await? {
+        let session = Session::open(client, &target, opts).await;
+        plans.push(source::plan(&src, &session).await?);
+    }
+    Ok(plans)
+}
+
+/// Read and push every job; archives are read (and checked) before anything is pushed.
+pub async fn push(
+    client: &Client,
+    jobs: &[Job],
+    image: Option<&str>,
+    opts: &PushOptions,
+) -> Result<Vec<Pushed>, ArchivePushError> {
+    let mut out = Vec::new();
+    for (j, (src, target)) in jobs.iter().zip(read_all(jobs, image).await?) {
+        let session = Session::open(client, &target, opts).await;
+        let report = source::plan_and_copy(&src, &session).await?;
         out.push(Pushed {
             file: j.file.clone(),
             repository: j.repository.clone(),

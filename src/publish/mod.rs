@@ -20,6 +20,9 @@ use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
 use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
+use crate::transfer::source::{
+    self, archive::ArchiveSource, daemon::DaemonSource, daemon::Failure,
+};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
 use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
 
@@ -71,6 +74,8 @@ pub struct PublishOptions {
     /// Push through the daemon (`docker push`) instead of Slipway's client: a fallback
     /// for registries the client cannot serve.
     pub push_with_daemon: bool,
+    /// How layers are compressed.
+    pub layer_compression: crate::registry::compress::Codec,
     pub buildkit: crate::build::BuildKitMode,
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
@@ -181,8 +186,9 @@ pub async fn publish(
         client,
         repos: repos.clone(),
     };
-    let plan = Plan::compute(wanted, &lookup, 8).await?;
+    let mut plan = Plan::compute(wanted, &lookup, 8).await?;
     if opts.dry_run {
+        blob_plans(client, &repos, opts.layer_compression, &mut plan).await?;
         return Ok(Outcome::Planned(plan));
     }
 
@@ -207,6 +213,7 @@ pub async fn publish(
             on_push: opts.on_push.clone(),
             upload_mode: opts.upload_mode,
             push_with_daemon: opts.push_with_daemon,
+            layer_compression: opts.layer_compression,
             relaxed_hosts: repos
                 .values()
                 .filter(|r| {
@@ -308,6 +315,58 @@ pub async fn publish(
     Ok(out)
 }
 
+/// `--dry-run`: the blob plan of each image to push that the daemon already holds (what
+/// its layers need in the registry, read only); images not built yet keep `None`.
+async fn blob_plans(
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    compression: crate::registry::compress::Codec,
+    plan: &mut Plan,
+) -> Result<(), PublishError> {
+    if !plan.images.iter().any(|p| p.needs_push()) {
+        return Ok(());
+    }
+    // No daemon: the plan says what it can without one.
+    let Ok(docker) = build::connect().await else {
+        return Ok(());
+    };
+    let work = std::env::temp_dir();
+    for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
+        let (Some(id), Some(repository)) = (
+            build::find_local(&docker, &p.wanted.signature).await,
+            repos.get(&p.wanted.repository),
+        ) else {
+            continue;
+        };
+        let diff_ids = docker
+            .inspect_image(&id)
+            .await
+            .ok()
+            .and_then(|i| i.root_fs)
+            .and_then(|r| r.layers);
+        let target = PushTarget {
+            repository: repository.clone(),
+            tags: p.wanted.tags.clone(),
+        };
+        let popts = PushOptions {
+            cache_file: crate::settings::host_env::layer_cache_file(),
+            compression,
+            ..PushOptions::default()
+        };
+        let session = push::Session::open(client, &target, &popts).await;
+        let source = DaemonSource {
+            docker: &docker,
+            id,
+            diff_ids,
+            label: p.label().to_string(),
+            upload_mode: UploadMode::Auto,
+            work: work.clone(),
+        };
+        p.blobs = Some(source::plan(&source, &session).await?);
+    }
+    Ok(())
+}
+
 /// Images pushed at the same time by one publish.
 const IMAGES_IN_FLIGHT: usize = 2;
 
@@ -322,6 +381,7 @@ struct Pusher {
     on_push: Option<push::OnProgress>,
     upload_mode: UploadMode,
     push_with_daemon: bool,
+    layer_compression: crate::registry::compress::Codec,
     /// Hosts that `--insecure-registry`, plain HTTP or loopback relax (Podman must be told).
     relaxed_hosts: std::collections::BTreeSet<String>,
     /// Digest of every image pushed so far.
@@ -420,6 +480,7 @@ impl Pusher {
                 upload_mode: self.upload_mode,
                 work_dir: self.work.path().to_path_buf(),
                 cache_file: crate::settings::host_env::layer_cache_file(),
+                compression: self.layer_compression,
                 ..PushOptions::default()
             };
             match self.push_streamed(p, id, &target, &popts).await {
@@ -477,32 +538,64 @@ impl Pusher {
             .layers_in_flight
             .claim(layers.clone().unwrap_or_default())
             .await;
-        let session = push::Session::open(&self.client, target, popts).await;
-        match crate::transfer::daemon::push(
+        push_from_daemon(
             &self.docker,
+            &self.client,
             id,
             layers,
-            &session,
-            self.upload_mode,
+            p.label(),
+            target,
+            popts,
             self.work.path(),
         )
         .await
-        {
-            Ok(r) => return Ok(r),
-            Err(crate::transfer::daemon::Failure::Push(e)) => return Err(e.into()),
-            Err(crate::transfer::daemon::Failure::Export(cause)) => {
-                return Err(PublishError::Export {
-                    image: p.label().to_string(),
-                    cause,
-                });
-            }
-            Err(crate::transfer::daemon::Failure::Fallback(why)) => {
-                tracing::info!(image = p.label(), "exporting to a file first: {why}");
-            }
-        }
-        let image = export(&self.docker, id, p.label(), self.work.path()).await?;
-        Ok(push::push_image(&self.client, &image, target, popts).await?)
     }
+}
+
+/// A daemon image pushed from its export stream, compressed and uploaded while it arrives;
+/// the spooled path (export to a file, then push it) where the stream cannot be used.
+/// Publish and the stages storage both push this way.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn push_from_daemon(
+    docker: &bollard::Docker,
+    client: &Client,
+    id: &str,
+    diff_ids: Option<Vec<String>>,
+    label: &str,
+    target: &PushTarget,
+    popts: &PushOptions,
+    work: &std::path::Path,
+) -> Result<push::PushReport, PublishError> {
+    let session = push::Session::open(client, target, popts).await;
+    let source = DaemonSource {
+        docker,
+        id: id.to_string(),
+        diff_ids,
+        label: label.to_string(),
+        upload_mode: popts.upload_mode,
+        work: work.to_path_buf(),
+    };
+    match source::plan_and_copy(&source, &session).await {
+        Ok(r) => return Ok(r),
+        Err(Failure::Push(e)) => return Err(e.into()),
+        Err(Failure::Export(cause)) => {
+            return Err(PublishError::Export {
+                image: label.to_string(),
+                cause,
+            });
+        }
+        Err(Failure::Fallback(why)) => {
+            tracing::info!(image = label, "exporting to a file first: {why}");
+        }
+    }
+    let image = export(docker, id, label, work).await?;
+    // A fresh session: the streamed attempt may have uploaded some layers meanwhile.
+    let session = push::Session::open(client, target, popts).await;
+    let source = ArchiveSource {
+        image,
+        label: format!("{label} (exported daemon image {id})"),
+    };
+    Ok(source::plan_and_copy(&source, &session).await?)
 }
 
 /// The registry digest of a built dependency: what the registry already holds for its

@@ -71,6 +71,10 @@ pub struct ImagePlan {
     pub current: BTreeMap<String, Option<RemoteTag>>,
     #[serde(flatten)]
     pub action: Action,
+    /// `--dry-run` of an image to push that is built locally: its blobs as the daemon's
+    /// layers tell them (`None`: not built yet, so not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<crate::transfer::plan::CopyPlan>,
 }
 
 impl ImagePlan {
@@ -185,6 +189,7 @@ fn decide(wanted: Wanted, seen: BTreeMap<String, Option<RemoteTag>>) -> ImagePla
         wanted,
         current,
         action,
+        blobs: None,
     }
 }
 
@@ -219,6 +224,21 @@ impl fmt::Display for Plan {
                             None => "new".to_string(),
                         };
                         writeln!(f, "  tag {}:{t} ({now})", w.repository)?;
+                    }
+                    match &image.blobs {
+                        Some(c) => {
+                            writeln!(f, "  from {}", c.source)?;
+                            for b in &c.blobs {
+                                writeln!(f, "    {b}")?;
+                            }
+                            if let Some(u) = &c.unknown {
+                                writeln!(f, "    {u}")?;
+                            }
+                        }
+                        None => writeln!(
+                            f,
+                            "  blobs: not known before the build (the image is not built locally with this signature)"
+                        )?,
                     }
                 }
             }

@@ -13,7 +13,7 @@ use std::path::Path;
 use super::stages::{self, StageRecord};
 use crate::registry::{Client, RegistryError, Repository, UploadMode, image};
 use crate::transfer::pull::{self, PullError};
-use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
+use crate::transfer::push::{PushOptions, PushTarget};
 
 /// The value that keeps stages in the daemon only.
 pub const LOCAL: &str = ":local";
@@ -229,22 +229,18 @@ impl StagesStorage {
             .map_err(|e| err(e.to_string()))?
             .root_fs
             .and_then(|r| r.layers);
-        let session = push::Session::open(&self.client, &target, &popts).await;
-        use crate::transfer::daemon::{Failure, push as daemon_push};
-        match daemon_push(docker, image_id, layers, &session, self.upload_mode, work).await {
-            Ok(_) => return Ok(tag),
-            Err(Failure::Push(e)) => return Err(err(e.to_string())),
-            Err(Failure::Export(c)) => return Err(err(c)),
-            Err(Failure::Fallback(why)) => {
-                tracing::info!(stage = %tag, "exporting to a file first: {why}");
-            }
-        }
-        let image = crate::publish::export(docker, image_id, &tag, work)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        push::push_image(&self.client, &image, &target, &popts)
-            .await
-            .map_err(|e: PushError| err(e.to_string()))?;
+        crate::publish::push_from_daemon(
+            docker,
+            &self.client,
+            image_id,
+            layers,
+            &tag,
+            &target,
+            &popts,
+            work,
+        )
+        .await
+        .map_err(|e| err(e.to_string()))?;
         Ok(tag)
     }
 }

@@ -1,4 +1,4 @@
-//! One blob from a repository into another (promote across registries): streamed from the
+//! One blob from a repository into another (the registry source's `copy` step): streamed from the
 //! source into the destination's upload, download and upload overlapping and nothing on
 //! disk; if that fails, through a temp file and the client's whole-upload retries. Either
 //! way the bytes are hashed on the way and the upload is closed only when they match.
@@ -22,19 +22,21 @@ pub enum CopyError {
 
 /// Copy one blob across registries: streamed from the source into the destination's upload
 /// (download and upload overlap, nothing on disk); if that fails, through a temp file with
-/// the client's retries. Returns the blob's size.
+/// the client's retries. `on_read` is told the bytes read so far (progress). Returns the
+/// blob's size.
 pub async fn copy_blob(
     client: &Client,
     from: &Repository,
     to: &Repository,
     digest: &str,
     work_dir: &Path,
+    on_read: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<u64, CopyError> {
-    match stream_blob(client, from, to, digest).await {
+    match stream_blob(client, from, to, digest, on_read()).await {
         Ok(len) => Ok(len),
         Err(e) => {
             tracing::info!(digest, "streamed copy failed ({e}); copying through a file");
-            copy_blob_via_file(client, from, to, digest, work_dir).await
+            copy_blob_via_file(client, from, to, digest, work_dir, on_read()).await
         }
     }
 }
@@ -46,6 +48,7 @@ async fn stream_blob(
     from: &Repository,
     to: &Repository,
     digest: &str,
+    mut on_read: Box<dyn FnMut(u64) + Send>,
 ) -> Result<u64, CopyError> {
     let blob = client.get_blob(from, digest).await?;
     let seen = Arc::new(Mutex::new((sha2::Sha256::new(), 0u64)));
@@ -54,6 +57,7 @@ async fn stream_blob(
         if let (Ok(c), Ok(mut s)) = (&chunk, tap.lock()) {
             s.0.update(c);
             s.1 += c.len() as u64;
+            on_read(s.1);
         }
         chunk
     }));
@@ -85,6 +89,7 @@ async fn copy_blob_via_file(
     to: &Repository,
     digest: &str,
     work_dir: &Path,
+    mut on_read: Box<dyn FnMut(u64) + Send>,
 ) -> Result<u64, CopyError> {
     let io = |e: std::io::Error| CopyError::Io {
         what: format!("copying {digest}"),
@@ -102,6 +107,7 @@ async fn copy_blob_via_file(
         })?;
         h.update(&chunk);
         len += chunk.len() as u64;
+        on_read(len);
         f.write_all(&chunk).await.map_err(io)?;
     }
     f.flush().await.map_err(io)?;

@@ -1,11 +1,13 @@
-//! Moving images into registries: the push path of a local image ([`push`]) with the
-//! diffID cache it keeps ([`layer_cache`]), the daemon's export streamed through it
-//! ([`daemon`]), blob copies between repositories ([`copy`]) and registry images loaded
-//! into the daemon ([`pull`]). It sits above `registry` (which only speaks the protocol)
-//! and reads images from `archive`.
+//! Moving images into registries, one path for every source: an image source
+//! ([`source`]: the daemon's export stream, an archive, a registry repository), a plan of
+//! what each blob needs ([`plan`]), and the target side ([`push`]'s `Session`, with the
+//! diffID cache it keeps in [`layer_cache`]); [`copy`] moves one blob between registries.
+//! It sits above `registry` (which only speaks the protocol) and reads images from
+//! `archive`. Registry images are loaded into the daemon by [`pull`] (stages storage).
 
 pub mod copy;
-pub mod daemon;
 pub mod layer_cache;
+pub mod plan;
 pub mod pull;
 pub mod push;
+pub mod source;

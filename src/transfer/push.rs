@@ -1,8 +1,8 @@
-//! The push path of a local image (`publish`'s daemon export, `push-archive`'s archive;
-//! promote copies registry to registry in `promote.rs` and only shares the tagging): plan
-//! each blob (already in the repository, mountable from a repository of the same
-//! registry, or to compress and upload), then act: blobs concurrently, config, manifest by
-//! digest, then each tag as a manifest PUT, and verify the digest every tag resolves to.
+//! The target side of every copy ([`Session`]): one repository and its tags, the layer
+//! cache, and the steps every image source shares: mount or upload a layer, compress one,
+//! then config, manifest and tags, verifying the digest every tag resolves to. The sources
+//! (`transfer::source`) decide which step each blob takes from the plan
+//! (`transfer::plan`).
 //!
 //! No byte the registry already has is sent: diffID → compressed-digest pairs are learned
 //! from the images already in the target repository and from a local cache, so a known
@@ -12,27 +12,30 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::json;
 
+use super::copy::CopyError;
 use super::layer_cache::{Cache, learn};
-use crate::archive::Image;
-use crate::registry::compress;
+use super::plan::{BlobAction, BlobStep, KnownLayer, TargetView};
+use crate::registry::compress::{self, Codec};
 use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 use crate::registry::upload::refuses_chunks;
 use crate::registry::{BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     #[error("compressing layer {diff_id}: {cause}")]
     Compress { diff_id: String, cause: String },
+    #[error("{0}")]
+    Plan(String),
 }
 
 /// Where to push and under which tags (the first tag is PUT first).
@@ -120,6 +123,8 @@ pub struct PushOptions {
     pub work_dir: PathBuf,
     /// Local diffID cache file (`host_env::layer_cache_file`); `None` disables it.
     pub cache_file: Option<PathBuf>,
+    /// How layers are compressed (`--layer-compression`).
+    pub compression: Codec,
 }
 
 impl Default for PushOptions {
@@ -130,17 +135,9 @@ impl Default for PushOptions {
             concurrency: 4,
             work_dir: std::env::temp_dir(),
             cache_file: None,
+            compression: Codec::Gzip,
         }
     }
-}
-
-/// What happened to one blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BlobAction {
-    Present,
-    Mounted,
-    Uploaded,
 }
 
 /// What a push did.
@@ -153,7 +150,32 @@ pub struct PushReport {
     pub bytes_uploaded: u64,
     pub blobs_present: usize,
     pub blobs_mounted: usize,
+    /// Blobs read from another registry and sent (promote).
+    pub blobs_copied: usize,
     pub layers_compressed: usize,
+}
+
+impl PushReport {
+    /// The blob counts of what was pushed.
+    fn count(layers: &[PushedLayer]) -> PushReport {
+        let mut report = PushReport::default();
+        for d in layers {
+            match d.action {
+                BlobAction::Present => report.blobs_present += 1,
+                BlobAction::Mount => report.blobs_mounted += 1,
+                BlobAction::Upload => {
+                    report.blobs_uploaded += 1;
+                    report.bytes_uploaded += d.size;
+                }
+                BlobAction::Copy => {
+                    report.blobs_copied += 1;
+                    report.bytes_uploaded += d.size;
+                }
+            }
+            report.layers_compressed += usize::from(d.compressed);
+        }
+        report
+    }
 }
 
 /// Where one layer ended up in the repository.
@@ -168,7 +190,7 @@ pub struct PushedLayer {
 }
 
 /// One push into one repository: the layer cache (learned from the repository's tags and
-/// the local cache file) and the steps every image source shares: reuse a known layer,
+/// the local cache file) and the steps every image source shares: mount a known layer,
 /// upload a compressed one, then config, manifest and tags.
 pub struct Session<'a> {
     client: &'a Client,
@@ -194,8 +216,34 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// A session that learns nothing about layers (a registry source knows its blobs'
+    /// digests: there is nothing to compress).
+    pub fn open_bare(client: &'a Client, target: &'a PushTarget, opts: &'a PushOptions) -> Self {
+        Session {
+            client,
+            repo: &target.repository,
+            repo_name: target.repository.to_string(),
+            tags: &target.tags,
+            cache: Arc::default(),
+            opts,
+        }
+    }
+
     pub fn repository(&self) -> &Repository {
         self.repo
+    }
+
+    pub fn tags(&self) -> &[String] {
+        self.tags
+    }
+
+    pub fn options(&self) -> &PushOptions {
+        self.opts
+    }
+
+    /// Media type of the layers this session compresses.
+    fn layer_type(&self) -> &'static str {
+        self.opts.compression.media_type()
     }
 
     pub fn client(&self) -> &Client {
@@ -225,40 +273,27 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// A layer whose compressed form is known: already in the repository (HEAD) or
-    /// mounted from a sibling repository. `None` when it must be compressed and uploaded.
-    pub async fn reuse(&self, diff_id: &str) -> Result<Option<PushedLayer>, PushError> {
-        let known = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.layers.get(diff_id).cloned());
-        let Some(k) = known else { return Ok(None) };
-        if self.client.blob_exists(self.repo, &k.digest).await? {
-            return Ok(Some(PushedLayer {
-                digest: k.digest,
-                size: k.size,
-                media_type: k.media_type,
-                action: BlobAction::Present,
-                compressed: false,
-            }));
+    /// Mount a blob the plan says a sibling repository holds; `None` when the registry
+    /// refused (the caller sends the bytes instead).
+    pub async fn mount(&self, step: &BlobStep) -> Result<Option<PushedLayer>, PushError> {
+        let (Some(digest), Some(from)) = (&step.digest, &step.from) else {
+            return Ok(None);
+        };
+        if !self.client.mount_blob(self.repo, digest, from).await? {
+            return Ok(None);
         }
-        for from in k.repos.iter().filter(|r| **r != self.repo_name) {
-            let Some(path) = from.strip_prefix(&format!("{}/", self.repo.host)) else {
-                continue;
-            };
-            if self.client.mount_blob(self.repo, &k.digest, path).await? {
-                self.remember(diff_id, &k.digest, k.size, &k.media_type);
-                return Ok(Some(PushedLayer {
-                    digest: k.digest,
-                    size: k.size,
-                    media_type: k.media_type,
-                    action: BlobAction::Mounted,
-                    compressed: false,
-                }));
-            }
+        let media_type = step.media_type.clone().unwrap_or_default();
+        let size = step.size.unwrap_or(0);
+        if let Some(d) = &step.diff_id {
+            self.remember(d, digest, size, &media_type);
         }
-        Ok(None)
+        Ok(Some(PushedLayer {
+            digest: digest.clone(),
+            size,
+            media_type,
+            action: BlobAction::Mount,
+            compressed: false,
+        }))
     }
 
     fn remember(&self, diff_id: &str, digest: &str, size: u64, media_type: &str) {
@@ -283,13 +318,13 @@ impl<'a> Session<'a> {
             self.client
                 .upload_blob(self.repo, &c.digest, &src, self.opts.upload_mode)
                 .await?;
-            BlobAction::Uploaded
+            BlobAction::Upload
         };
-        self.remember(&c.diff_id, &c.digest, c.size, DOCKER_LAYER_GZ);
+        self.remember(&c.diff_id, &c.digest, c.size, self.layer_type());
         Ok(PushedLayer {
             digest: c.digest.clone(),
             size: c.size,
-            media_type: DOCKER_LAYER_GZ.to_string(),
+            media_type: self.layer_type().to_string(),
             action,
             compressed: true,
         })
@@ -304,12 +339,12 @@ impl<'a> Session<'a> {
         sums: tokio::sync::oneshot::Receiver<std::io::Result<(u64, String, String)>>,
     ) -> Result<PushedLayer, PushError> {
         let (size, digest, diff_id) = stream_once(self.client, self.repo, body, sums).await?;
-        self.remember(&diff_id, &digest, size, DOCKER_LAYER_GZ);
+        self.remember(&diff_id, &digest, size, self.layer_type());
         Ok(PushedLayer {
             digest,
             size,
-            media_type: DOCKER_LAYER_GZ.to_string(),
-            action: BlobAction::Uploaded,
+            media_type: self.layer_type().to_string(),
+            action: BlobAction::Upload,
             compressed: true,
         })
     }
@@ -321,18 +356,7 @@ impl<'a> Session<'a> {
         layers: &[PushedLayer],
     ) -> Result<PushReport, PushError> {
         let (repo, client) = (self.repo, self.client);
-        let mut report = PushReport::default();
-        for d in layers {
-            match d.action {
-                BlobAction::Present => report.blobs_present += 1,
-                BlobAction::Mounted => report.blobs_mounted += 1,
-                BlobAction::Uploaded => {
-                    report.blobs_uploaded += 1;
-                    report.bytes_uploaded += d.size;
-                }
-            }
-            report.layers_compressed += usize::from(d.compressed);
-        }
+        let mut report = PushReport::count(layers);
         let config_digest = crate::registry::sha256_digest(config);
         if client.blob_exists(repo, &config_digest).await? {
             report.blobs_present += 1;
@@ -373,9 +397,33 @@ impl<'a> Session<'a> {
         Ok(report)
     }
 
-    /// One layer of an archive into the repository: present, mounted from a sibling, or
-    /// compressed and uploaded.
-    async fn push_layer(
+    /// The source's manifests written as they are (an index's children by digest first,
+    /// then the top one under every tag), after its blobs.
+    pub async fn finish_manifests(
+        &self,
+        blobs: &[PushedLayer],
+        manifests: &[super::source::ManifestStep],
+    ) -> Result<PushReport, PushError> {
+        let mut report = PushReport::count(blobs);
+        let (top, children) = manifests
+            .split_last()
+            .ok_or_else(|| PushError::Plan("the source has no manifest".into()))?;
+        for m in children {
+            self.client
+                .put_manifest(self.repo, &m.digest, &m.media_type, m.body.clone())
+                .await?;
+        }
+        report.digest = self
+            .client
+            .tag_manifest(self.repo, self.tags, &top.media_type, top.body.clone())
+            .await?;
+        report.media_type = top.media_type.clone();
+        Ok(report)
+    }
+
+    /// One layer of an archive into the repository: sent as the archive holds it when it is
+    /// compressed there, else compressed and uploaded.
+    pub async fn push_layer(
         &self,
         layer: crate::archive::Layer,
         index: usize,
@@ -384,31 +432,20 @@ impl<'a> Session<'a> {
         let size = layer.source.len();
         let counter = || self.counter(index, layers, size);
         let (client, repo, opts) = (self.client, self.repo, self.opts);
-        // Already compressed in the archive: push as it is.
+        // Already compressed in the archive: push as it is (the plan found it absent).
         if let Some((digest, mt)) = &layer.compressed {
-            let size = layer.source.len();
-            let action = if client.blob_exists(repo, digest).await? {
-                BlobAction::Present
-            } else {
-                client
-                    .upload_blob(repo, digest, &layer.source, opts.upload_mode)
-                    .await?;
-                BlobAction::Uploaded
-            };
+            client
+                .upload_blob(repo, digest, &layer.source, opts.upload_mode)
+                .await?;
             return Ok(PushedLayer {
                 digest: digest.clone(),
-                size,
+                size: layer.source.len(),
                 media_type: mt.clone(),
-                action,
+                action: BlobAction::Upload,
                 compressed: false,
             });
         }
         let diff_id = layer.diff_id.clone().unwrap_or_default();
-        if !diff_id.is_empty()
-            && let Some(done) = self.reuse(&diff_id).await?
-        {
-            return Ok(done);
-        }
         let corrupt = |got: &str| PushError::Compress {
             diff_id: diff_id.clone(),
             cause: format!(
@@ -418,17 +455,17 @@ impl<'a> Session<'a> {
         // Big layers: compress straight into a streamed upload, so compressing and
         // sending overlap. Falls back to the file path if the registry refuses PATCH.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
-            match stream_layer(client, repo, &layer.source, &counter).await {
+            match stream_layer(client, repo, &layer.source, opts.compression, &counter).await {
                 Ok((size, digest, got_diff_id)) => {
                     if !diff_id.is_empty() && got_diff_id != diff_id {
                         return Err(corrupt(&got_diff_id));
                     }
-                    self.remember(&got_diff_id, &digest, size, DOCKER_LAYER_GZ);
+                    self.remember(&got_diff_id, &digest, size, self.layer_type());
                     return Ok(PushedLayer {
                         digest,
                         size,
-                        media_type: DOCKER_LAYER_GZ.to_string(),
-                        action: BlobAction::Uploaded,
+                        media_type: self.layer_type().to_string(),
+                        action: BlobAction::Upload,
                         compressed: true,
                     });
                 }
@@ -445,10 +482,13 @@ impl<'a> Session<'a> {
             cause,
         };
         let mut on_read = counter();
-        let c = tokio::task::spawn_blocking(move || compress::compress(&src, &dir, &mut *on_read))
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?;
+        let codec = opts.compression;
+        let c = tokio::task::spawn_blocking(move || {
+            compress::compress(&src, &dir, codec, &mut *on_read)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
         let _cleanup = scopeguard(c.path.clone());
         if !diff_id.is_empty() && c.diff_id != diff_id {
             return Err(corrupt(&c.diff_id));
@@ -462,37 +502,50 @@ pub fn refused_streaming(e: &PushError) -> bool {
     matches!(e, PushError::Registry(r) if refuses_chunks(r))
 }
 
-/// Push one image and tag it. Returns the verified digest.
-pub async fn push_image(
-    client: &Client,
-    image: &Image,
-    target: &PushTarget,
-    opts: &PushOptions,
-) -> Result<PushReport, PushError> {
-    let session = Session::open(client, target, opts).await;
-    let layers = image.layers.len();
-    let results: Vec<PushedLayer> = stream::iter(image.layers.iter().cloned().enumerate())
-        .map(|(index, layer)| {
-            let session = &session;
-            async move {
-                session.tell(PushProgress::LayerStart {
-                    repository: session.repo_name.clone(),
-                    layer: index + 1,
-                    layers,
-                    size: layer.source.len(),
-                });
-                let done = session.push_layer(layer, index + 1, layers).await?;
-                session.tell(done.progress(&session.repo_name, index + 1, layers));
-                Ok::<PushedLayer, PushError>(done)
-            }
+impl TargetView for Session<'_> {
+    type Error = PushError;
+
+    async fn has(&self, digest: &str) -> Result<bool, PushError> {
+        Ok(self.client.blob_exists(self.repo, digest).await?)
+    }
+
+    fn known(&self, diff_id: &str) -> Option<KnownLayer> {
+        let k = self.cache.lock().ok()?.layers.get(diff_id).cloned()?;
+        // A layer compressed the other way is not reused: the image gets the codec asked for.
+        if !self.opts.compression.matches(&k.media_type) {
+            return None;
+        }
+        let host = format!("{}/", self.repo.host);
+        Some(KnownLayer {
+            repos: k
+                .repos
+                .iter()
+                .filter_map(|r| r.strip_prefix(&host).map(str::to_string))
+                .collect(),
+            digest: k.digest,
+            size: k.size,
+            media_type: k.media_type,
         })
-        .buffered(opts.concurrency.max(1))
-        .try_collect()
-        .await?;
-    session.finish(&image.config, &results).await
+    }
+
+    fn path(&self) -> &str {
+        &self.repo.path
+    }
 }
 
 impl PushedLayer {
+    /// A blob the plan found in place or mounts, as pushed (`None`: the plan did not know
+    /// its digest).
+    pub fn from_step(step: &BlobStep, action: BlobAction) -> Option<PushedLayer> {
+        Some(PushedLayer {
+            digest: step.digest.clone()?,
+            size: step.size.unwrap_or(0),
+            media_type: step.media_type.clone().unwrap_or_default(),
+            action,
+            compressed: false,
+        })
+    }
+
     /// The `LayerDone` progress event for this layer.
     pub fn progress(&self, repository: &str, layer: usize, layers: usize) -> PushProgress {
         PushProgress::LayerDone {
@@ -500,16 +553,12 @@ impl PushedLayer {
             layer,
             layers,
             digest: self.digest.clone(),
-            bytes: if self.action == BlobAction::Uploaded {
+            bytes: if matches!(self.action, BlobAction::Upload | BlobAction::Copy) {
                 self.size
             } else {
                 0
             },
-            action: match self.action {
-                BlobAction::Present => "present",
-                BlobAction::Mounted => "mounted",
-                BlobAction::Uploaded => "uploaded",
-            },
+            action: self.action.done(),
         }
     }
 }
@@ -524,6 +573,7 @@ async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
+    codec: Codec,
     counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<(u64, String, String), PushError> {
     let retry = client.options().retry;
@@ -537,6 +587,7 @@ async fn stream_layer(
             compress::compress_into(
                 &src,
                 crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+                codec,
                 &mut *on_read,
             )
         });

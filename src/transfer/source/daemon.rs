@@ -1,15 +1,16 @@
-//! Publish straight from the daemon's export stream: each layer is compressed (on all
-//! cores) and uploaded while the export is still arriving; no temp file holds the image.
+//! The daemon's image as a source, read from its export stream: each layer is compressed
+//! (on all cores) and uploaded while the export is still arriving; no temp file holds the
+//! image.
 //!
 //! docker-save writes each layer as `<v1 id>/layer.tar` in the order of those ids (not the
 //! image's layer order), then the config and `manifest.json`, which gives the order. So a
 //! layer's identity (its diffID) is known only once it has been read. When the registry
-//! already holds some of the image's layers, each layer is compressed into a spool file
-//! and uploaded only if it is not one of them (a layer is read once, its compressed form
-//! written once); when it holds none, layers go straight from the stream into streamed
-//! uploads. Anything this path cannot do (another export layout, a registry that refuses
+//! already holds some of the image's layers (the plan's present and mount steps, by
+//! diffID), each layer is compressed into a spool file and uploaded only if it is not one
+//! of them (a layer is read once, its compressed form written once); when it holds none,
+//! layers go straight from the stream into streamed uploads. Anything this path cannot do (another export layout, a registry that refuses
 //! streamed uploads, a dropped connection) is reported as a reason to take the spooled
-//! path (`export` to a file, then `push_image`), which retries.
+//! path (`export` to a file, then the archive source), which retries.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -22,7 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::registry::RegistryError;
 use crate::registry::UploadMode;
 use crate::registry::compress;
-use crate::transfer::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
+use crate::transfer::plan::{BlobAction, CopyPlan, Origin, SourceBlob};
+use crate::transfer::push::{PushError, PushProgress, PushedLayer, Session};
+
+use super::{ImageSource, Sent};
 
 /// Why the streamed path did not publish the image.
 #[derive(Debug)]
@@ -76,27 +80,80 @@ enum Found {
     File { path: String, bytes: Vec<u8> },
 }
 
-/// Push image `id` from the daemon into the session's repository under its tags;
-/// `diff_ids` are its layers as the daemon lists them (`None`: it did not).
-pub async fn push(
-    docker: &bollard::Docker,
-    id: &str,
-    diff_ids: Option<Vec<String>>,
+/// An image in the daemon, read from its export stream.
+pub struct DaemonSource<'d> {
+    pub docker: &'d bollard::Docker,
+    pub id: String,
+    /// Its layers as the daemon lists them (`None`: it did not).
+    pub diff_ids: Option<Vec<String>>,
+    /// For plans and logs.
+    pub label: String,
+    pub upload_mode: UploadMode,
+    /// Spool files of layers go here.
+    pub work: PathBuf,
+}
+
+impl ImageSource for DaemonSource<'_> {
+    type Error = Failure;
+
+    fn describe(&self) -> String {
+        format!("{} (daemon image {})", self.label, self.id)
+    }
+
+    fn blobs(&self) -> Vec<SourceBlob> {
+        self.diff_ids
+            .iter()
+            .flatten()
+            .map(|d| SourceBlob {
+                diff_id: Some(d.clone()),
+                ..SourceBlob::default()
+            })
+            .collect()
+    }
+
+    fn origin(&self, _: &Session<'_>) -> Origin {
+        Origin::Local
+    }
+
+    fn unknown(&self) -> Option<String> {
+        Some(
+            "layers to upload: their compressed digests and sizes are known only as the daemon's export streams"
+                .into(),
+        )
+    }
+
+    async fn send(&self, session: &Session<'_>, plan: &CopyPlan) -> Result<Sent, Failure> {
+        let diff_ids = self.diff_ids.clone().ok_or_else(|| {
+            Failure::Fallback("the daemon did not list the image's layers".into())
+        })?;
+        send(self, diff_ids, session, plan).await
+    }
+}
+
+/// The export streamed into the session's repository under its tags.
+async fn send(
+    source: &DaemonSource<'_>,
+    diff_ids: Vec<String>,
     session: &Session<'_>,
-    upload_mode: UploadMode,
-    work: &Path,
-) -> Result<PushReport, Failure> {
-    let diff_ids = diff_ids
-        .ok_or_else(|| Failure::Fallback("the daemon did not list the image's layers".into()))?;
+    plan: &CopyPlan,
+) -> Result<Sent, Failure> {
+    let (docker, id, upload_mode) = (source.docker, source.id.as_str(), source.upload_mode);
     let total = diff_ids.len();
     let repository = session.repository().to_string();
 
-    // Layers the repository has (or can mount) need no byte of the stream.
+    // Layers the repository has (or mounts now) need no byte of the stream.
     let mut reused: HashMap<String, PushedLayer> = HashMap::new();
-    for d in &diff_ids {
-        if !reused.contains_key(d)
-            && let Some(done) = session.reuse(d).await?
-        {
+    for step in &plan.blobs {
+        let Some(d) = &step.diff_id else { continue };
+        if reused.contains_key(d) {
+            continue;
+        }
+        let done = match step.action {
+            BlobAction::Present => PushedLayer::from_step(step, BlobAction::Present),
+            BlobAction::Mount => session.mount(step).await?,
+            BlobAction::Upload | BlobAction::Copy => None,
+        };
+        if let Some(done) = done {
             reused.insert(d.clone(), done);
         }
     }
@@ -109,7 +166,8 @@ pub async fn push(
     );
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let (found_tx, mut found_rx) = mpsc::channel::<Found>(2);
-    let spool = work.to_path_buf();
+    let spool = source.work.clone();
+    let codec = session.options().compression;
     let counters = {
         let on = session.progress();
         let repository = repository.clone();
@@ -118,7 +176,7 @@ pub async fn push(
         }
     };
     let reading = tokio::task::spawn_blocking(move || {
-        read_export(reader, direct, &spool, &found_tx, &counters)
+        read_export(reader, direct, codec, &spool, &found_tx, &counters)
     });
 
     let mut by_path: BTreeMap<String, PushedLayer> = BTreeMap::new();
@@ -197,9 +255,11 @@ pub async fn push(
             .ok_or_else(|| Failure::Fallback(format!("{p} was not in the export stream")))?;
         layers.push(done);
     }
-    let report = session.finish(&Bytes::from(config), &layers).await?;
-    tracing::debug!(%repository, streamed = direct, "published from the export stream");
-    Ok(report)
+    tracing::debug!(%repository, streamed = direct, "layers published from the export stream");
+    Ok(Sent::Layers {
+        config: Bytes::from(config),
+        layers,
+    })
 }
 
 /// One layer found in the stream into the repository.
@@ -237,6 +297,7 @@ impl Drop for Remove {
 fn read_export<R: Read>(
     reader: R,
     direct: bool,
+    codec: compress::Codec,
     spool: &Path,
     found: &mpsc::Sender<Found>,
     counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
@@ -279,6 +340,7 @@ fn read_export<R: Read>(
                 let r = compress::compress_reader(
                     &mut entry,
                     crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+                    codec,
                     &mut *on_read,
                 );
                 let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
@@ -287,7 +349,7 @@ fn read_export<R: Read>(
                     return Err(f);
                 }
             } else {
-                let spooled = compress::compress_to_file(&mut entry, spool, &mut *on_read)
+                let spooled = compress::compress_to_file(&mut entry, spool, codec, &mut *on_read)
                     .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
                 found
                     .blocking_send(Found::Spooled {

@@ -1,0 +1,140 @@
+//! Where an image comes from, and the one copy path every source goes through: plan the
+//! blobs against the target ([`plan`]), send them ([`ImageSource::send`]), then write the
+//! manifest and tags ([`copy`]). Three sources: the daemon's export stream ([`daemon`]), a
+//! docker-save or OCI archive ([`archive`]) and a registry repository ([`registry`]).
+
+pub mod archive;
+pub mod daemon;
+pub mod registry;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::plan::{self, BlobStep, CopyPlan, Origin, SourceBlob};
+use super::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
+
+/// A manifest written as the source holds it (promote keeps the digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestStep {
+    pub digest: String,
+    pub media_type: String,
+    #[serde(skip)]
+    pub body: Bytes,
+}
+
+/// What a source sent; the manifest follows from it.
+pub enum Sent {
+    /// Layers of an image whose config and manifest are written now (local sources).
+    Layers {
+        config: Bytes,
+        layers: Vec<PushedLayer>,
+    },
+    /// Blobs of manifests written as they are (a registry source).
+    Manifests {
+        blobs: Vec<PushedLayer>,
+        manifests: Vec<ManifestStep>,
+    },
+}
+
+/// An image to copy into a repository.
+pub trait ImageSource: Sync {
+    type Error: From<PushError> + Send;
+    /// What the image is, for plans and logs.
+    fn describe(&self) -> String;
+    /// Its blobs as known before anything moves, in the order they are sent.
+    fn blobs(&self) -> Vec<SourceBlob>;
+    /// Where the blobs can be mounted or copied from.
+    fn origin(&self, target: &Session<'_>) -> Origin;
+    /// What the plan cannot know before the transfer (`None`: everything).
+    fn unknown(&self) -> Option<String> {
+        None
+    }
+    /// Carry out the plan's blob steps.
+    fn send(
+        &self,
+        session: &Session<'_>,
+        plan: &CopyPlan,
+    ) -> impl Future<Output = Result<Sent, Self::Error>> + Send;
+}
+
+/// The plan of copying `source` into the session's repository (reads only).
+pub async fn plan<S: ImageSource>(
+    source: &S,
+    session: &Session<'_>,
+) -> Result<CopyPlan, PushError> {
+    let blobs = plan::compute(&source.blobs(), &source.origin(session), session).await?;
+    Ok(CopyPlan {
+        source: source.describe(),
+        target: session.repository().to_string(),
+        tags: session.tags().to_vec(),
+        blobs,
+        unknown: source.unknown(),
+    })
+}
+
+/// Copy `source` into the session's repository as `plan` says: blobs, then the manifest
+/// under every tag (verified).
+pub async fn copy<S: ImageSource>(
+    source: &S,
+    session: &Session<'_>,
+    plan: &CopyPlan,
+) -> Result<PushReport, S::Error> {
+    match source.send(session, plan).await? {
+        Sent::Layers { config, layers } => Ok(session.finish(&config, &layers).await?),
+        Sent::Manifests { blobs, manifests } => {
+            Ok(session.finish_manifests(&blobs, &manifests).await?)
+        }
+    }
+}
+
+/// Plan, then copy.
+pub async fn plan_and_copy<S: ImageSource>(
+    source: &S,
+    session: &Session<'_>,
+) -> Result<PushReport, S::Error> {
+    let p = plan(source, session).await?;
+    copy(source, session, &p).await
+}
+
+/// Run `step` for every blob of the plan, a few at once, telling progress as each starts
+/// and ends; results in the plan's order.
+pub async fn each_blob<'s, F, Fut>(
+    session: &'s Session<'_>,
+    plan: &'s CopyPlan,
+    step: F,
+) -> Result<Vec<PushedLayer>, PushError>
+where
+    F: Fn(usize, &'s BlobStep) -> Fut,
+    Fut: Future<Output = Result<PushedLayer, PushError>>,
+{
+    let total = plan.blobs.len();
+    let repository = &session.repository().to_string();
+    // Futures built first, so that the stream holds no closure (which would have to be
+    // general over the blob's lifetime for the future to be `Send`).
+    let steps: Vec<_> = plan
+        .blobs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let done = step(i, s);
+            async move {
+                session.tell(PushProgress::LayerStart {
+                    repository: repository.clone(),
+                    layer: i + 1,
+                    layers: total,
+                    size: s.size.unwrap_or(0),
+                });
+                let done = done.await?;
+                session.tell(done.progress(repository, i + 1, total));
+                Ok::<PushedLayer, PushError>(done)
+            }
+        })
+        .collect();
+    stream::iter(steps)
+        .buffered(session.options().concurrency.max(1))
+        .try_collect()
+        .await
+}

@@ -68,6 +68,24 @@ fn forget(project: &str, registry: &str) {
             .args(&refs)
             .output();
     }
+    // Images of the project left untagged (a rebuild took the tag) still carry its
+    // signature label, which a fresh runner would not have.
+    let out = Command::new("/usr/bin/docker")
+        .args(["images", "-aq", "--filter"])
+        .arg(format!("label=slipway.project={project}"))
+        .output()
+        .expect("docker images");
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    if !ids.is_empty() {
+        let _ = Command::new("/usr/bin/docker")
+            .arg("rmi")
+            .arg("-f")
+            .args(&ids)
+            .output();
+    }
 }
 
 /// Removes the project's images and the storage's tags at the end, pass or fail.
@@ -628,4 +646,37 @@ fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
         .code(3);
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.ends_with("setup\n"), "{stdout}");
+}
+
+/// A runner that built the project before the storage was set up stores the stages on its
+/// next build with the storage, although its local image is up to date; a fresh runner
+/// then reuses them.
+#[test]
+fn an_up_to_date_local_image_still_fills_an_empty_storage() {
+    let reg = Registry::plain();
+    let storage = format!("{}/late/stages", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("stages-late");
+    let _cleanup = Forget(name.clone(), reg.host.clone());
+    project(dir, &name);
+    // Content of its own: no earlier run's image has this signature.
+    std::fs::write(dir.join("src/nonce"), &name).expect("nonce");
+    commit_all(dir, "init");
+
+    let local = build(dir, ":local", None);
+    assert!(summary(&local).starts_with("reused none;"), "{local}");
+    assert!(skopeo::tags(&reg, "late/stages").is_empty());
+
+    let with_storage = build(dir, &storage, None);
+    assert!(with_storage.contains("stored 5 stage(s)"), "{with_storage}");
+    assert_eq!(skopeo::tags(&reg, "late/stages").len(), 5);
+
+    // Up to date locally and in the storage: skipped, nothing stored again.
+    let again = build(dir, &storage, None);
+    assert!(!again.contains("stored "), "{again}");
+
+    forget(&name, &reg.host);
+    let fresh = build(dir, &storage, None);
+    assert!(summary(&fresh).ends_with("built none"), "{fresh}");
 }

@@ -635,8 +635,20 @@ async fn build_one(
     };
     let start = Instant::now();
     let extra = opts.extra_tags.get(&img.name).cloned().unwrap_or_default();
+    // With a stages storage, a local image is not enough when the storage lacks its
+    // stages (say, the first build after the storage was set up): the node goes through
+    // the storage path, quick on BuildKit's cache, and its stages are stored for others.
+    let storage_lacks_stages = match (&how.stapel, &opts.stages_storage) {
+        (Some(env), Some(storage)) if !opts.force && !sig.is_empty() => {
+            stapel_storage::lacks_last_stage(env, img, &how.node_signatures, storage)
+                .await
+                .map_err(fail)?
+        }
+        _ => false,
+    };
     if !opts.force
         && !sig.is_empty()
+        && !storage_lacks_stages
         && let Some(id) = find_local(docker, sig).await
     {
         for t in std::iter::once(&local).chain(&extra) {

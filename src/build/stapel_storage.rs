@@ -51,6 +51,21 @@ async fn suitable(
     Ok(None)
 }
 
+/// Whether the storage lacks the node's last stage at HEAD.
+pub(super) async fn lacks_last_stage(
+    env: &crate::stapel::Env,
+    img: &ImageConfig,
+    node_signatures: &BTreeMap<Option<String>, String>,
+    storage: &StagesStorage,
+) -> Result<bool, String> {
+    let sigs = stages::head_signatures(env, img, node_signatures)?;
+    let Some(last) = sigs.last() else {
+        return Ok(false);
+    };
+    let stored = storage.stages().await.map_err(|e| e.to_string())?;
+    Ok(!stored.contains_key(&last.signature))
+}
+
 /// The record up to and including `stage`.
 fn record_upto(record: &[StageRecord], stage: &str) -> Vec<StageRecord> {
     match record.iter().position(|r| r.stage == stage) {

@@ -261,3 +261,52 @@ shell:
     );
     assert_eq!(run_on_runner("cat /app/src/main.js"), "two");
 }
+
+/// With a stages storage, a new tag of an unchanged Dockerfile image is a copy of the one
+/// another runner published (werf keeps Dockerfile images in its stages storage too): the
+/// second runner does not build it, and both tags name one digest.
+#[test]
+fn a_new_tag_of_an_unchanged_dockerfile_image_comes_from_the_stages_storage() {
+    let reg = Registry::plain();
+    let runner = Runner::start();
+    let storage = format!("{}/runners/stages", reg.host);
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("runners-df");
+    project(dir, &name);
+    // Content of its own, so no earlier run's image has these signatures.
+    std::fs::write(dir.join("web/index.html"), &name).expect("write");
+    support::git(dir, &["commit", "-qam", "own content"]);
+
+    let out = slipway_on(dir, None, &reg)
+        .args(["-s", &storage, "build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let web_v1 = skopeo::digest(&reg, "runners/web:v1").expect("web v1");
+    let stored: Vec<String> = skopeo::tags(&reg, "runners/stages");
+    let web_sig = support::signatures(&mut slipway_on(dir, None, &reg))["web"].clone();
+    assert!(
+        stored.iter().any(|t| t.starts_with(&format!("{web_sig}-"))),
+        "web stored under its signature: {stored:?}\n{err}"
+    );
+
+    slipway_on(dir, Some(&runner.host()), &reg)
+        .args(["-s", &storage, "build-and-publish", "--tag-custom", "v2"])
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&reg, "runners/web:v2").expect("web v2"),
+        web_v1,
+        "web:v2 is web:v1"
+    );
+    let built_web = runner
+        .cli()
+        .args(["images", "-q", "--filter", "label=slipway.image=web"])
+        .output()
+        .expect("docker images");
+    assert!(
+        String::from_utf8_lossy(&built_web.stdout).trim().is_empty(),
+        "the second runner built web"
+    );
+}

@@ -1,6 +1,7 @@
 //! Cleanup and purge of a stages storage (`--stages-storage REPO`, docs/stapel.md): a
 //! stored stage is kept when a kept image needs it (its signature is in the image's
-//! `slipway.stapel.stages` record) or when it is younger than two hours (werf's guard: a
+//! `slipway.stapel.stages` record, or it is a kept Dockerfile image stored under its
+//! content signature) or when it is younger than two hours (werf's guard: a
 //! build running now may be about to use it); purge deletes every stored stage.
 
 use std::collections::BTreeSet;
@@ -77,6 +78,10 @@ async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, Clea
         };
         if let Some(record) = image::label(&cfg, stages::LABEL).and_then(stages::parse_record) {
             out.extend(record.into_iter().map(|r| r.signature));
+        }
+        // A Dockerfile image is stored under its own content signature.
+        if let Some(sig) = image::label(&cfg, crate::signature::LABEL) {
+            out.insert(sig.to_string());
         }
     }
     Ok(out)

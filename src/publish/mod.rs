@@ -192,10 +192,45 @@ pub async fn publish(
         return Ok(Outcome::Planned(plan));
     }
 
+    // Dockerfile images another runner published are in the stages storage under their
+    // signature (werf keeps Dockerfile images there too): copied from it, not rebuilt.
+    let dockerfile_images: std::collections::BTreeSet<Option<String>> = cfg
+        .images
+        .iter()
+        .filter(|i| i.stapel.is_none())
+        .map(|i| i.name.clone())
+        .collect();
+    let mut from_storage: BTreeMap<Option<String>, String> = BTreeMap::new();
+    let mut stored_sigs = std::collections::BTreeSet::new();
+    if let Some(storage) = &stages_storage {
+        let stored = storage.stages().await?;
+        for p in plan
+            .images
+            .iter()
+            .filter(|p| p.needs_push() && dockerfile_images.contains(&p.wanted.name))
+        {
+            let (Some(t), Some(repo)) = (
+                stored.get(&p.wanted.signature).and_then(|v| v.first()),
+                repos.get(&p.wanted.repository),
+            ) else {
+                continue;
+            };
+            match storage.copy_out(&t.tag, repo, &p.wanted.tags).await {
+                Ok(digest) => {
+                    tracing::info!(image = p.label(), from = %t.tag, "copied from the stages storage, not rebuilt");
+                    from_storage.insert(p.wanted.name.clone(), digest);
+                }
+                Err(e) => tracing::warn!(image = p.label(), "{e}; building it instead"),
+            }
+        }
+        stored_sigs.extend(stored.into_keys());
+    }
+    let needs_build =
+        |p: &plan::ImagePlan| p.needs_push() && !from_storage.contains_key(&p.wanted.name);
     let to_push: Vec<String> = plan
         .images
         .iter()
-        .filter(|p| p.needs_push())
+        .filter(|p| needs_build(p))
         .map(|p| p.wanted.name.clone().unwrap_or_else(|| "~".into()))
         .collect();
     let mut local: BTreeMap<Option<String>, (String, bool)> = BTreeMap::new();
@@ -222,7 +257,7 @@ pub async fn publish(
                 })
                 .map(|r| r.host.clone())
                 .collect(),
-            pushed: tokio::sync::Mutex::new(BTreeMap::new()),
+            pushed: tokio::sync::Mutex::new(from_storage.clone()),
             layers_in_flight: Arc::default(),
         });
         if opts.build {
@@ -266,7 +301,7 @@ pub async fn publish(
                 local.insert(b.name.clone(), (b.image_id, !b.skipped));
             }
         } else {
-            for p in plan.images.iter().filter(|p| p.needs_push()) {
+            for p in plan.images.iter().filter(|p| needs_build(p)) {
                 let id = build::find_local(&docker, &p.wanted.signature)
                     .await
                     .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
@@ -295,6 +330,18 @@ pub async fn publish(
             .try_collect::<Vec<_>>()
             .await?;
         let results = std::mem::take(&mut *pusher.pushed.lock().await);
+        if let Some(storage) = &stages_storage {
+            store_published(
+                storage,
+                &plan,
+                &repos,
+                &results,
+                &from_storage,
+                &dockerfile_images,
+                &stored_sigs,
+            )
+            .await;
+        }
         let out = finish(&cfg.project, &plan, client, &repos, &local, &results, &opts).await?;
         signature::remember_outputs(&cfg.dir, &outputs);
         record_commit(client, &naming, &cfg.dir, &plan).await?;
@@ -306,13 +353,46 @@ pub async fn publish(
         client,
         &repos,
         &local,
-        &BTreeMap::new(),
+        &from_storage,
         &opts,
     )
     .await?;
     signature::remember_outputs(&cfg.dir, &outputs);
     record_commit(client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
+}
+
+/// Dockerfile images pushed now go into the stages storage under their signature (a tag
+/// more on the same blobs), so a runner publishing the same content under other tags copies
+/// them instead of building. A failure costs a later rebuild only: a warning.
+async fn store_published(
+    storage: &crate::stapel::storage::StagesStorage,
+    plan: &Plan,
+    repos: &BTreeMap<String, Repository>,
+    pushed: &BTreeMap<Option<String>, String>,
+    from_storage: &BTreeMap<Option<String>, String>,
+    dockerfile_images: &std::collections::BTreeSet<Option<String>>,
+    stored_sigs: &std::collections::BTreeSet<String>,
+) {
+    for p in &plan.images {
+        let name = &p.wanted.name;
+        if !dockerfile_images.contains(name)
+            || from_storage.contains_key(name)
+            || stored_sigs.contains(&p.wanted.signature)
+        {
+            continue;
+        }
+        let (Some(digest), Some(repo)) = (pushed.get(name), repos.get(&p.wanted.repository)) else {
+            continue;
+        };
+        match storage
+            .store_published(repo, digest, &p.wanted.signature)
+            .await
+        {
+            Ok(tag) => tracing::info!(image = p.label(), %tag, "stored in the stages storage"),
+            Err(e) => tracing::warn!(image = p.label(), "{e}"),
+        }
+    }
 }
 
 /// `--dry-run`: the blob plan of each image to push that the daemon already holds (what

@@ -38,6 +38,12 @@ pub enum StorageError {
     },
     #[error("stages storage: {0}")]
     Pull(#[from] PullError),
+    #[error("stages storage {repo}: copying {what}: {cause}")]
+    Copy {
+        repo: String,
+        what: String,
+        cause: String,
+    },
 }
 
 /// One stored stage image, from its tag.
@@ -199,6 +205,48 @@ impl StagesStorage {
         Ok((reference, Some(p.bytes)))
     }
 
+    /// Copy a stored image (`tag`) to `to` under `tags`, by digest (blobs mounted on the same
+    /// registry, else copied); returns its digest.
+    pub async fn copy_out(
+        &self,
+        tag: &str,
+        to: &Repository,
+        tags: &[String],
+    ) -> Result<String, StorageError> {
+        copy_image(&self.client, &self.repo, tag, to, tags)
+            .await
+            .map_err(|cause| StorageError::Copy {
+                repo: self.repo.to_string(),
+                what: format!("{tag} to {to}"),
+                cause,
+            })
+    }
+
+    /// Store the published image `from@digest` under a new tag of `signature`; returns the
+    /// tag.
+    pub async fn store_published(
+        &self,
+        from: &Repository,
+        digest: &str,
+        signature: &str,
+    ) -> Result<String, StorageError> {
+        let tag = new_tag(signature);
+        copy_image(
+            &self.client,
+            from,
+            digest,
+            &self.repo,
+            std::slice::from_ref(&tag),
+        )
+        .await
+        .map_err(|cause| StorageError::Copy {
+            repo: self.repo.to_string(),
+            what: format!("{from}@{digest}"),
+            cause,
+        })?;
+        Ok(tag)
+    }
+
     /// Store a stage image from the daemon under a new tag of `signature`; returns the tag.
     pub async fn store(
         &self,
@@ -243,6 +291,32 @@ impl StagesStorage {
         .map_err(|e| err(e.to_string()))?;
         Ok(tag)
     }
+}
+
+/// An image copied between repositories by digest with the one copy path.
+async fn copy_image(
+    client: &Client,
+    from: &Repository,
+    reference: &str,
+    to: &Repository,
+    tags: &[String],
+) -> Result<String, String> {
+    use crate::transfer::source::{plan_and_copy, registry::RegistrySource};
+    let label = format!("{from}:{reference}");
+    let source = RegistrySource::open(client, from, reference, &label)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{label} does not exist"))?;
+    let target = PushTarget {
+        repository: to.clone(),
+        tags: tags.to_vec(),
+    };
+    let opts = PushOptions::default();
+    let session = crate::transfer::push::Session::open_bare(client, &target, &opts);
+    let report = plan_and_copy(&source, &session)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(report.digest)
 }
 
 #[cfg(test)]

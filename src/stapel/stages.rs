@@ -765,13 +765,31 @@ shell:
   setup: [echo setup]
 "#;
 
-    /// Stage → signature for the project at `dir` (its werf.yaml at HEAD's worktree).
-    fn sigs_at(dir: &std::path::Path) -> BTreeMap<&'static str, String> {
+    /// The project at `dir`, loaded.
+    fn load(dir: &std::path::Path) -> crate::config::Config {
         let settings = crate::settings::Settings {
             dir: dir.to_path_buf(),
             ..Default::default()
         };
-        let cfg = crate::config::load::load(&settings).expect("config loads");
+        crate::config::load::load(&settings).expect("config loads")
+    }
+
+    /// `YAML` with its package.json and a source, committed on `main` in a new repo.
+    fn app_project(dir: &std::path::Path) {
+        git(dir, &["init", "-q", "-b", "main"]);
+        commit(
+            dir,
+            &[
+                ("werf.yaml", YAML),
+                ("package.json", "{}"),
+                ("src/a.js", "a"),
+            ],
+        );
+    }
+
+    /// Stage → signature for the project at `dir` (its werf.yaml at HEAD's worktree).
+    fn sigs_at(dir: &std::path::Path) -> BTreeMap<&'static str, String> {
+        let cfg = load(dir);
         let img = cfg.node(Some("app")).expect("app");
         let env = Env::new(&cfg);
         let repo = git::open(dir).expect("repo");
@@ -871,20 +889,8 @@ shell:
     fn plan_reuses_recorded_prefix_only_from_ancestors_of_head() {
         let d = tempfile::tempdir().expect("tmp");
         let dir = d.path();
-        git(dir, &["init", "-q", "-b", "main"]);
-        commit(
-            dir,
-            &[
-                ("werf.yaml", YAML),
-                ("package.json", "{}"),
-                ("src/a.js", "a"),
-            ],
-        );
-        let settings = crate::settings::Settings {
-            dir: dir.to_path_buf(),
-            ..Default::default()
-        };
-        let cfg = crate::config::load::load(&settings).expect("config loads");
+        app_project(dir);
+        let cfg = load(dir);
         let img = cfg.node(Some("app")).expect("app");
         let env = Env::new(&cfg);
         let outcome = |previous: Option<&[StageRecord]>| {
@@ -982,11 +988,7 @@ git:
         std::fs::remove_dir_all(dir.join("src/d")).expect("rm");
         commit(dir, &[("src/change", "c2"), ("src/new", "n")]);
         let c2 = git::head_tree(&repo).expect("head").0;
-        let settings = crate::settings::Settings {
-            dir: dir.to_path_buf(),
-            ..Default::default()
-        };
-        let cfg = crate::config::load::load(&settings).expect("config loads");
+        let cfg = load(dir);
         let st = cfg
             .node(Some("app"))
             .and_then(|n| n.stapel.as_deref())
@@ -1026,20 +1028,8 @@ git:
     fn a_stored_stage_replaces_the_prefix_of_the_generated_dockerfile() {
         let d = tempfile::tempdir().expect("tmp");
         let dir = d.path();
-        git(dir, &["init", "-q"]);
-        commit(
-            dir,
-            &[
-                ("werf.yaml", YAML),
-                ("package.json", "{}"),
-                ("src/a.js", "a"),
-            ],
-        );
-        let settings = crate::settings::Settings {
-            dir: dir.to_path_buf(),
-            ..Default::default()
-        };
-        let cfg = crate::config::load::load(&settings).expect("config loads");
+        app_project(dir);
+        let cfg = load(dir);
         let img = cfg.node(Some("app")).expect("app");
         let env = Env::new(&cfg);
         let full = super::super::generate(&env, img, None).expect("generate");

@@ -166,6 +166,19 @@ fn build_with_storage(dir: &Path, storage: &str, host: Option<&str>, reg: &Regis
     String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }
 
+/// The stored stage a build pulled and the bytes it downloaded, from its log line
+/// `stapel stages: STAGE is REF from the stages storage (pulled, N bytes)`.
+fn pulled_stage(err: &str) -> (String, u64) {
+    err.lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once(" is ")?;
+            let (reference, rest) = rest.split_once(" from the stages storage (pulled, ")?;
+            let n = rest.split_once(" bytes)")?.0.parse().ok()?;
+            Some((reference.to_string(), n))
+        })
+        .unwrap_or_else(|| panic!("no pulled stage in:\n{err}"))
+}
+
 fn stages_line(err: &str) -> String {
     err.lines()
         .find_map(|l| {
@@ -220,6 +233,7 @@ shell:
     assert!(first.starts_with("reused none;"), "{first}");
     let img = format!("{name}/app:latest");
     let host_runs = support::sh(&img, "cat /install-runs");
+    let host_id = image_id(&img, None);
     let _ = std::process::Command::new("/usr/bin/docker")
         .args(["rmi", "-f", &img])
         .output();
@@ -245,6 +259,49 @@ shell:
         "{err}"
     );
     assert_eq!(run_on_runner("cat /install-runs"), host_runs);
+    // The image is its stored last stage, image labels included (not a rebuild on top of
+    // it): the same image ID on both runners, and the stage's own ID.
+    let runner_id = image_id(&img, Some(&runner.host()));
+    assert_eq!(runner_id, host_id, "{err}");
+    // The layers the runner's daemon has (its base image) were neither downloaded nor
+    // sent to it again.
+    let (reference, pulled) = pulled_stage(&err);
+    assert_eq!(
+        image_id(&reference, Some(&runner.host())),
+        runner_id,
+        "{err}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &skopeo::raw_manifest(
+            &reg,
+            reference.trim_start_matches(&format!("{}/", reg.host)),
+        )
+        .expect("stored stage manifest"),
+    )
+    .expect("manifest JSON");
+    let sizes: Vec<u64> = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["size"].as_u64().expect("size"))
+        .collect();
+    let base_layers = runner
+        .cli()
+        .args([
+            "image",
+            "inspect",
+            "-f",
+            "{{len .RootFS.Layers}}",
+            support::BASE_IMAGE,
+        ])
+        .output()
+        .expect("inspect the base");
+    let base_layers: usize = String::from_utf8_lossy(&base_layers.stdout)
+        .trim()
+        .parse()
+        .expect("layer count");
+    assert!(base_layers >= 1 && sizes.len() > base_layers, "{sizes:?}");
+    assert_eq!(pulled, sizes[base_layers..].iter().sum::<u64>(), "{err}");
 
     std::fs::write(dir.join("src/main.js"), "two\n").expect("write");
     support::git(dir, &["commit", "-qam", "source change"]);

@@ -453,11 +453,20 @@ pub async fn build(
     let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
     let mut started: Vec<Option<String>> = Vec::new();
     let parallel = opts.parallel.max(1);
+    // `parallel` images build at once (a slot each). With a stages storage a few more nodes
+    // may start ahead: they look their stages up and pull them while others build, and
+    // take a slot only to build (a fresh runner spends most of its time pulling).
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let ahead = if opts.stages_storage.is_some() {
+        parallel * 2
+    } else {
+        0
+    };
     let opts = Arc::new(opts);
     loop {
-        // Start every image whose dependencies are built, up to `parallel`.
+        // Start every image whose dependencies are built, up to `parallel` (+ `ahead`).
         for img in &selected {
-            if running.len() >= parallel {
+            if running.len() >= parallel + ahead {
                 break;
             }
             if started.contains(&img.name) {
@@ -513,6 +522,7 @@ pub async fn build(
                 podman,
                 stapel: img.stapel.is_some().then(|| stapel_env.clone()),
                 node_signatures: node_signatures.clone(),
+                slots: slots.clone(),
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -610,6 +620,18 @@ struct How {
     /// Every node's content signature (a stapel stage's signature covers its base's and
     /// import sources').
     node_signatures: Arc<BTreeMap<Option<String>, String>>,
+    /// Build slots (`--parallel-tasks-limit`): held while a node builds.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl How {
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| format!("build slots: {e}"))
+    }
 }
 
 async fn build_one(
@@ -670,11 +692,10 @@ async fn build_one(
             builder,
         });
     }
-    emit(Event::Start {
-        image: name.clone(),
-    });
-
     if let (Some(env), Some(storage)) = (&how.stapel, &opts.stages_storage) {
+        emit(Event::Start {
+            image: name.clone(),
+        });
         return stapel_storage::build(
             docker,
             stapel_storage::Node {
@@ -692,6 +713,10 @@ async fn build_one(
         )
         .await;
     }
+    let _slot = how.slot().await.map_err(fail)?;
+    emit(Event::Start {
+        image: name.clone(),
+    });
     // Stapel stage reuse: the record on the last local image of this node (`--force`
     // builds from HEAD from scratch, as a fresh runner would).
     let stages = match &how.stapel {
@@ -1022,6 +1047,26 @@ fn dockerfile_label(img: &ImageConfig) -> &str {
     }
 }
 
+/// The local name of a stapel node's base: `from:`, or the tag of its `fromImage` /
+/// `fromArtifact` node.
+fn stapel_base_reference(
+    env: &crate::stapel::Env,
+    img: &ImageConfig,
+) -> Result<Option<String>, String> {
+    use crate::config::stapel::Base;
+    let Some(st) = &img.stapel else {
+        return Ok(None);
+    };
+    Ok(Some(match &st.base {
+        Base::From(b) => b.clone(),
+        Base::Image(n) | Base::Artifact(n) => env
+            .tags
+            .get(n)
+            .cloned()
+            .ok_or_else(|| format!("unknown image or artifact {n:?}"))?,
+    }))
+}
+
 /// The USER of a stapel node's base image (steps run as root; it is restored at the
 /// end): a `fromImage` source is in the daemon already, a `from:` image is pulled when
 /// the daemon does not have it.
@@ -1030,17 +1075,8 @@ async fn stapel_base_user(
     env: &crate::stapel::Env,
     img: &ImageConfig,
 ) -> Result<Option<String>, String> {
-    use crate::config::stapel::Base;
-    let Some(st) = &img.stapel else {
+    let Some(reference) = stapel_base_reference(env, img)? else {
         return Ok(None);
-    };
-    let reference = match &st.base {
-        Base::From(b) => b.clone(),
-        Base::Image(n) | Base::Artifact(n) => env
-            .tags
-            .get(n)
-            .cloned()
-            .ok_or_else(|| format!("unknown image or artifact {n:?}"))?,
     };
     let inspected = match docker.inspect_image(&reference).await {
         Ok(i) => i,

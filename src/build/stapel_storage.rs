@@ -116,8 +116,13 @@ pub(super) async fn build(
     // Into the daemon. A stored stage that cannot be pulled (deleted meanwhile, damaged)
     // is built again rather than failing the build.
     let mut start: Option<(&'static str, String)> = None;
+    let near: Vec<String> = super::stapel_base_reference(env, img)
+        .ok()
+        .flatten()
+        .into_iter()
+        .collect();
     if let Some((j, t, _)) = &found {
-        match storage.fetch(docker, &t.tag).await {
+        match storage.fetch(docker, &t.tag, &near).await {
             Ok((reference, pulled)) => {
                 let how_got = match pulled {
                     Some(bytes) => format!("pulled, {bytes} bytes"),
@@ -135,6 +140,8 @@ pub(super) async fn build(
             }
         }
     }
+    // Pulled: now a build slot (see `super::How::slots`), held while stages build.
+    let slot = how.slot().await.map_err(fail)?;
     // Without one, the record on the last local image (stage reuse through BuildKit's
     // cache, as without a storage).
     let (previous, source) = match &found {
@@ -175,23 +182,27 @@ pub(super) async fn build(
     });
 
     let first = found.as_ref().map(|(j, ..)| j + 1).unwrap_or(0);
+    // The image is its last stage: that stage is built with the image's labels, so a
+    // runner whose stage is stored first publishes it as it is, and so does every runner
+    // that takes it from the storage.
+    let image_labels =
+        super::image_labels(node.project, img, node.sig, opts, Some(&outcome.record));
     let mut mine: Option<String> = None;
-    let ep = how
-        .buildkit
-        .as_ref()
-        .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
-    let session =
-        buildkit::Session::start(ep, node.project, how.session.clone(), opts.keychain.clone())
-            .await
-            .map_err(|e| fail(format!("BuildKit session: {e}")))?;
     if first < sigs.len() {
+        let ep = how
+            .buildkit
+            .as_ref()
+            .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
+        let session =
+            buildkit::Session::start(ep, node.project, how.session.clone(), opts.keychain.clone())
+                .await
+                .map_err(|e| fail(format!("BuildKit session: {e}")))?;
         let base_user = super::stapel_base_user(docker, env, img)
             .await
             .map_err(fail)?;
         let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &outcome.plan)
             .map_err(fail)?;
-        let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
-        let mut stored = 0;
+        let mut built: Vec<(String, &StageSig)> = Vec::new();
         for (i, s) in sigs.iter().enumerate().skip(first) {
             let target = stages::dockerfile_stage(s.stage);
             if !g.stages.contains(&target) {
@@ -200,7 +211,11 @@ pub(super) async fn build(
                     g.stages.join(", ")
                 )));
             }
-            let mut labels = HashMap::new();
+            let mut labels = if i + 1 == sigs.len() {
+                image_labels.clone()
+            } else {
+                HashMap::new()
+            };
             labels.insert("slipway.project".to_string(), node.project.to_string());
             labels.insert(
                 stages::LABEL.to_string(),
@@ -221,25 +236,33 @@ pub(super) async fn build(
             )
             .await
             .map_err(&fail)?;
+            built.push((id, s));
+        }
+        // Storing is export and upload: other nodes may build meanwhile.
+        drop(slot);
+        let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+        for (n, (id, s)) in built.iter().enumerate() {
             let tag = storage
-                .store(docker, &id, &s.signature, work.path())
+                .store(docker, id, &s.signature, work.path())
                 .await
                 .map_err(|e| fail(e.to_string()))?;
-            super::tag(docker, &id, &storage.reference(&tag))
+            super::tag(docker, id, &storage.reference(&tag))
                 .await
                 .map_err(|e| fail(format!("tagging {}: {e}", storage.reference(&tag))))?;
-            stored += 1;
-            if i + 1 == sigs.len() {
+            if n + 1 == built.len() {
                 mine = Some(tag);
             }
         }
         emit(format!(
-            "stapel stages: stored {stored} stage(s) in {}",
+            "stapel stages: stored {} stage(s) in {}",
+            built.len(),
             storage.repository()
         ));
+    } else {
+        drop(slot);
     }
 
-    // The image: on the oldest stored last stage that suits HEAD (the first stored wins).
+    // The image: the oldest stored last stage that suits HEAD (the first stored wins).
     let winner = if opts.force {
         None
     } else {
@@ -264,34 +287,19 @@ pub(super) async fn build(
         (None, None, None) => return Err(fail("no stored stage to build the image on".into())),
     };
     let (base, _) = storage
-        .fetch(docker, &on)
+        .fetch(docker, &on, &near)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let labels = super::image_labels(node.project, img, node.sig, opts, Some(&outcome.record));
-    let dockerfile = format!("FROM {base}\n");
-    let context = crate::context::write_tar(
-        Vec::new(),
-        &[],
-        &[("Dockerfile".to_string(), dockerfile.clone().into_bytes())],
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let id = run(
-        ep,
-        &session,
-        img,
-        None,
-        &dockerfile,
-        context,
-        "Dockerfile",
-        None,
-        &labels,
-        Some(node.local),
-        &emit,
-    )
-    .await
-    .map_err(&fail)?;
+    let base_id = docker
+        .inspect_image(&base)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .ok_or_else(|| fail(format!("{base} is not in the daemon")))?;
+    // A stage stored without this runner's image labels (another runner's options, an
+    // older Slipway) gets them in a new image on top of it.
     let mut log = |l: &str| emit(l.to_string());
-    let id = super::ensure_labels(docker, &id, &labels, node.local, &mut log)
+    let id = super::ensure_labels(docker, &base_id, &image_labels, node.local, &mut log)
         .await
         .map_err(&fail)?;
     for t in std::iter::once(node.local).chain(node.extra.iter().map(String::as_str)) {

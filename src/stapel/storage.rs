@@ -7,7 +7,7 @@
 //! tell whether the stage suits its HEAD. Among several images of one signature the
 //! oldest suitable one is used, as werf does: the first stored tag wins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::stages::{self, StageRecord};
@@ -87,12 +87,112 @@ pub fn by_signature(tags: &[String]) -> BTreeMap<String, Vec<StageTag>> {
     out
 }
 
+/// The layer chains a run knows the daemon holds, and those being loaded. Stages of one
+/// project share their lower layers (the base, gitArchive): a load waits while another
+/// one brings a chain it needs, then skips it (see [`pull::load`]); loads that share
+/// nothing still run at once. Docker's load, unlike its pull, does not share work between
+/// concurrent loads of one layer, and a layer of many small files costs the daemon far more
+/// than its bytes.
+#[derive(Default)]
+struct DaemonLayers {
+    state: std::sync::Mutex<LayerState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct LayerState {
+    present: HashSet<String>,
+    loading: HashSet<String>,
+}
+
+/// The chains one load brings in; released (as loaded or not) when dropped.
+struct Loading<'a> {
+    layers: &'a DaemonLayers,
+    /// The chains of the image the daemon already holds.
+    present: HashSet<String>,
+    mine: Vec<String>,
+    done: bool,
+}
+
+impl Loading<'_> {
+    fn loaded(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.layers.state.lock() {
+            for c in &self.mine {
+                s.loading.remove(c);
+                if self.done {
+                    s.present.insert(c.clone());
+                }
+            }
+        }
+        self.layers.changed.notify_waiters();
+    }
+}
+
+impl DaemonLayers {
+    /// Note the chains of a local image (nothing if it is not there).
+    async fn note(&self, docker: &bollard::Docker, image: &str) {
+        if let Ok(i) = docker.inspect_image(image).await
+            && let Some(layers) = i.root_fs.and_then(|r| r.layers)
+            && let Ok(mut s) = self.state.lock()
+        {
+            s.present.extend(pull::chain_ids(&layers));
+        }
+    }
+
+    /// Wait until no other load brings one of `chains`, then claim the missing ones.
+    async fn acquire(&self, chains: &[String]) -> Loading<'_> {
+        loop {
+            // Created before the check: a release in between still wakes it.
+            let changed = self.changed.notified();
+            if let Ok(mut s) = self.state.lock() {
+                let busy = chains.iter().any(|c| s.loading.contains(c));
+                if !busy {
+                    let present: HashSet<String> = chains
+                        .iter()
+                        .filter(|c| s.present.contains(*c))
+                        .cloned()
+                        .collect();
+                    let mine: Vec<String> = chains
+                        .iter()
+                        .filter(|c| !present.contains(*c))
+                        .cloned()
+                        .collect();
+                    s.loading.extend(mine.iter().cloned());
+                    return Loading {
+                        layers: self,
+                        present,
+                        mine,
+                        done: false,
+                    };
+                }
+            } else {
+                // A poisoned lock: load everything.
+                return Loading {
+                    layers: self,
+                    present: HashSet::new(),
+                    mine: Vec::new(),
+                    done: false,
+                };
+            }
+            changed.await;
+        }
+    }
+}
+
 /// A stages storage in a repository.
 #[derive(Clone)]
 pub struct StagesStorage {
     client: Client,
     repo: Repository,
     upload_mode: UploadMode,
+    /// What this run knows of the daemon's layers (see [`DaemonLayers`]).
+    daemon_layers: std::sync::Arc<DaemonLayers>,
 }
 
 impl std::fmt::Debug for StagesStorage {
@@ -126,6 +226,7 @@ impl StagesStorage {
             client: client.clone(),
             repo,
             upload_mode: UploadMode::Auto,
+            daemon_layers: Default::default(),
         }))
     }
 
@@ -172,11 +273,14 @@ impl StagesStorage {
     }
 
     /// Make a stored stage available in the daemon under [`Self::reference`]; pulled with
-    /// Slipway's client unless the daemon has it. Returns (reference, pulled bytes).
+    /// Slipway's client unless the daemon has it. `near`: local images likely to share
+    /// its lower layers (its base), whose layers are not sent again. Returns (reference,
+    /// pulled bytes).
     pub async fn fetch(
         &self,
         docker: &bollard::Docker,
         tag: &str,
+        near: &[String],
     ) -> Result<(String, Option<u64>), StorageError> {
         let reference = self.reference(tag);
         if docker.inspect_image(&reference).await.is_ok() {
@@ -201,7 +305,21 @@ impl StagesStorage {
                 })?;
             return Ok((reference, None));
         }
-        let p = pull::pull(docker, &self.client, &self.repo, tag, &reference).await?;
+        let remote = pull::resolve(&self.client, &self.repo, tag).await?;
+        for image in near {
+            self.daemon_layers.note(docker, image).await;
+        }
+        let loading = self.daemon_layers.acquire(remote.chain_ids()).await;
+        let p = pull::load(
+            docker,
+            &self.client,
+            &self.repo,
+            &remote,
+            &reference,
+            &loading.present,
+        )
+        .await?;
+        loading.loaded();
         Ok((reference, Some(p.bytes)))
     }
 
@@ -322,6 +440,46 @@ async fn copy_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chains(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_load_waits_for_the_layers_another_one_brings_then_skips_them() {
+        let layers = std::sync::Arc::new(DaemonLayers::default());
+        let a = layers.acquire(&chains(&["base", "git", "a"])).await;
+        assert!(a.present.is_empty());
+        // b shares base and git with a: it waits until a is done.
+        let waiting = {
+            let layers = layers.clone();
+            tokio::spawn(async move {
+                let b = layers.acquire(&chains(&["base", "git", "b"])).await;
+                let mut present: Vec<String> = b.present.iter().cloned().collect();
+                present.sort();
+                (present, b.mine.clone())
+            })
+        };
+        // c shares nothing with a: it goes at once.
+        let c = layers.acquire(&chains(&["other"])).await;
+        assert_eq!(c.mine, chains(&["other"]));
+        drop(c);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "b must wait for a's layers");
+        a.loaded();
+        let (present, mine) = waiting.await.expect("b");
+        assert_eq!(present, chains(&["base", "git"]));
+        assert_eq!(mine, chains(&["b"]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_leaves_its_layers_to_the_next_one() {
+        let layers = DaemonLayers::default();
+        drop(layers.acquire(&chains(&["base", "git"])).await);
+        let again = layers.acquire(&chains(&["base", "git"])).await;
+        assert!(again.present.is_empty());
+        assert_eq!(again.mine, chains(&["base", "git"]));
+    }
 
     #[test]
     fn stage_tags_parse_and_sort_oldest_first() {

@@ -323,8 +323,21 @@ fn build_selection<'a>(
     Ok(config.nodes().filter(|i| want.contains(&i.name)).collect())
 }
 
-/// A local image built by Slipway with this signature, if any.
-pub async fn find_local(docker: &Docker, sig: &str) -> Option<String> {
+/// A local image built by Slipway with this signature, if any. `likely`: the name that
+/// usually holds it (the node's local tag), checked first: one inspect instead of a
+/// listing filtered by label, which reads every image a CI runner's daemon has piled up
+/// (0.47 s for 6,000 images here).
+pub async fn find_local(docker: &Docker, sig: &str, likely: Option<&str>) -> Option<String> {
+    if let Some(name) = likely
+        && let Ok(i) = docker.inspect_image(name).await
+        && i.config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(signature::LABEL))
+            .is_some_and(|v| v == sig)
+    {
+        return i.id;
+    }
     let mut filters = HashMap::new();
     filters.insert(
         "label".to_string(),
@@ -671,7 +684,7 @@ async fn build_one(
     if !opts.force
         && !sig.is_empty()
         && !storage_lacks_stages
-        && let Some(id) = find_local(docker, sig).await
+        && let Some(id) = find_local(docker, sig, Some(&local)).await
     {
         for t in std::iter::once(&local).chain(&extra) {
             tag(docker, &id, t)

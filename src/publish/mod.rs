@@ -188,7 +188,14 @@ pub async fn publish(
     };
     let mut plan = Plan::compute(wanted, &lookup, 8).await?;
     if opts.dry_run {
-        blob_plans(client, &repos, opts.layer_compression, &mut plan).await?;
+        blob_plans(
+            &cfg.project,
+            client,
+            &repos,
+            opts.layer_compression,
+            &mut plan,
+        )
+        .await?;
         return Ok(Outcome::Planned(plan));
     }
 
@@ -302,7 +309,8 @@ pub async fn publish(
             }
         } else {
             for p in plan.images.iter().filter(|p| needs_build(p)) {
-                let id = build::find_local(&docker, &p.wanted.signature)
+                let likely = build::local_tag(&cfg.project, p.wanted.name.as_deref());
+                let id = build::find_local(&docker, &p.wanted.signature, Some(&likely))
                     .await
                     .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
                 local.insert(p.wanted.name.clone(), (id, false));
@@ -398,6 +406,7 @@ async fn store_published(
 /// `--dry-run`: the blob plan of each image to push that the daemon already holds (what
 /// its layers need in the registry, read only); images not built yet keep `None`.
 async fn blob_plans(
+    project: &str,
     client: &Client,
     repos: &BTreeMap<String, Repository>,
     compression: crate::registry::compress::Codec,
@@ -413,7 +422,12 @@ async fn blob_plans(
     let work = std::env::temp_dir();
     for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
         let (Some(id), Some(repository)) = (
-            build::find_local(&docker, &p.wanted.signature).await,
+            build::find_local(
+                &docker,
+                &p.wanted.signature,
+                Some(&build::local_tag(project, p.wanted.name.as_deref())),
+            )
+            .await,
             repos.get(&p.wanted.repository),
         ) else {
             continue;

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::blob_source::BlobSource;
@@ -126,7 +125,7 @@ fn spool_file(dir: &Path) -> std::io::Result<(PathBuf, BufWriter<File>)> {
 
 /// Compress `src` into any writer (a file, or a channel feeding an upload); returns the
 /// compressed size, the blob digest and the diffID.
-pub fn compress_into<W: Write>(
+pub fn compress_into<W: Write + Send>(
     src: &BlobSource,
     out: W,
     codec: Codec,
@@ -145,7 +144,7 @@ pub fn compress_into<W: Write>(
 
 /// Compress everything `reader` yields (e.g. a layer inside an export stream) into `out`;
 /// returns the compressed size, the blob digest and the diffID.
-pub fn compress_reader<R: Read, W: Write>(
+pub fn compress_reader<R: Read, W: Write + Send>(
     reader: R,
     out: W,
     codec: Codec,
@@ -223,56 +222,82 @@ fn zstd_reader<R: Read, W: Write>(
     ))
 }
 
-fn gzip_reader<R: Read, W: Write>(
+/// Gzip in three stages at once: this thread reads blocks (and hashes the raw bytes), the
+/// rayon pool compresses each block into its own member, a writer thread hashes and writes
+/// the members in order. Reading a daemon's export stream, compressing and uploading then
+/// overlap instead of taking turns; a window of blocks in flight bounds memory.
+fn gzip_reader<R: Read, W: Write + Send>(
     mut reader: R,
-    mut out: W,
+    out: W,
     on_read: OnRead,
 ) -> std::io::Result<(u64, String, String)> {
-    let mut read = 0u64;
-    let mut raw_hash = Sha256::new();
-    let mut gz_hash = Sha256::new();
-    let mut size = 0u64;
-    let batch = rayon::current_num_threads().max(1) * 2;
-    let mut empty = true;
-    loop {
-        let mut blocks: Vec<Vec<u8>> = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let mut buf = Vec::with_capacity(BLOCK);
-            (&mut reader).take(BLOCK as u64).read_to_end(&mut buf)?;
-            if buf.is_empty() {
-                break;
+    type Member = std::io::Result<Vec<u8>>;
+    let window = rayon::current_num_threads().max(1) + 2;
+    let (order_tx, order_rx) =
+        std::sync::mpsc::sync_channel::<std::sync::mpsc::Receiver<Member>>(window);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<(u64, String)> {
+            let mut out = out;
+            let mut gz_hash = Sha256::new();
+            let mut size = 0u64;
+            for member in order_rx {
+                let m = member
+                    .recv()
+                    .map_err(|_| std::io::Error::other("a compression task stopped"))??;
+                gz_hash.update(&m);
+                out.write_all(&m)?;
+                size += m.len() as u64;
             }
-            raw_hash.update(&buf);
-            read += buf.len() as u64;
-            blocks.push(buf);
-        }
-        if blocks.is_empty() {
-            break;
-        }
-        empty = false;
-        let members: Vec<std::io::Result<Vec<u8>>> =
-            blocks.par_iter().map(|b| gzip_block(b)).collect();
-        for m in members {
-            let m = m?;
-            gz_hash.update(&m);
-            out.write_all(&m)?;
-            size += m.len() as u64;
-        }
+            out.flush()?;
+            Ok((size, format!("sha256:{}", hex::encode(gz_hash.finalize()))))
+        });
+        let mut raw_hash = Sha256::new();
+        let mut read = 0u64;
+        let mut reading = || -> std::io::Result<()> {
+            let mut since = 0u64;
+            let mut blocks = 0usize;
+            loop {
+                let mut buf = Vec::with_capacity(BLOCK);
+                (&mut reader).take(BLOCK as u64).read_to_end(&mut buf)?;
+                // An empty layer is still one gzip member.
+                let last = buf.is_empty();
+                if last && blocks > 0 {
+                    return Ok(());
+                }
+                blocks += 1;
+                raw_hash.update(&buf);
+                read += buf.len() as u64;
+                since += buf.len() as u64;
+                let (tx, member) = std::sync::mpsc::sync_channel(1);
+                rayon::spawn(move || {
+                    let _ = tx.send(gzip_block(&buf));
+                });
+                if order_tx.send(member).is_err() {
+                    return Err(std::io::Error::other("the compressed stream stopped"));
+                }
+                if since >= 8 * BLOCK as u64 {
+                    since = 0;
+                    on_read(read);
+                }
+                if last {
+                    return Ok(());
+                }
+            }
+        };
+        let read_result = reading();
+        drop(order_tx);
+        // The writer's error first: a reader that stopped because the writer did says less.
+        let (size, digest) = writer
+            .join()
+            .map_err(|_| std::io::Error::other("the compressed stream's writer panicked"))??;
+        read_result?;
         on_read(read);
-    }
-    if empty {
-        // An empty layer is still one gzip member.
-        let m = gzip_block(&[])?;
-        gz_hash.update(&m);
-        out.write_all(&m)?;
-        size += m.len() as u64;
-    }
-    out.flush()?;
-    Ok((
-        size,
-        format!("sha256:{}", hex::encode(gz_hash.finalize())),
-        format!("sha256:{}", hex::encode(raw_hash.finalize())),
-    ))
+        Ok((
+            size,
+            digest,
+            format!("sha256:{}", hex::encode(raw_hash.finalize())),
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -308,6 +333,65 @@ mod tests {
         assert_eq!(back, data);
         // The random part was stored, not deflated: output is barely bigger than it.
         assert!(gz.len() < data.len());
+    }
+
+    /// Accepts `left` bytes, then fails.
+    struct FailingWriter {
+        left: usize,
+    }
+
+    impl Write for FailingWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("the upload went away"));
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Yields `left` bytes, then fails.
+    struct FailingReader {
+        left: usize,
+    }
+
+    impl Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("the export stream broke"));
+            }
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_failing_writer_or_reader_fails_the_layer_with_its_own_error() {
+        let many = vec![b'y'; 6 * BLOCK + 7];
+        let err = compress_reader(
+            &many[..],
+            FailingWriter { left: 1000 },
+            Codec::Gzip,
+            &mut |_| {},
+        )
+        .expect_err("the writer failed");
+        assert!(err.to_string().contains("the upload went away"), "{err}");
+        let err = compress_reader(
+            FailingReader {
+                left: 3 * BLOCK + 5,
+            },
+            Vec::new(),
+            Codec::Gzip,
+            &mut |_| {},
+        )
+        .expect_err("the reader failed");
+        assert!(err.to_string().contains("the export stream broke"), "{err}");
     }
 
     #[test]

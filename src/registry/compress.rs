@@ -232,7 +232,7 @@ fn gzip_reader<R: Read, W: Write + Send>(
     on_read: OnRead,
 ) -> std::io::Result<(u64, String, String)> {
     type Member = std::io::Result<Vec<u8>>;
-    let window = rayon::current_num_threads().max(1) + 2;
+    let window = rayon::current_num_threads().max(1) + 1;
     let (order_tx, order_rx) =
         std::sync::mpsc::sync_channel::<std::sync::mpsc::Receiver<Member>>(window);
     std::thread::scope(|scope| {

@@ -108,7 +108,9 @@ impl Store {
         let f = File::open(path).map_err(|e| io(path, e))?;
         let mut ar = tar::Archive::new(f);
         let mut entries = HashMap::new();
-        let iter = ar.entries().map_err(|e| io(path, e))?;
+        // Seek past each entry's data: the index of a 2 GB tarball costs a few reads, not a
+        // read of the whole file.
+        let iter = ar.entries_with_seek().map_err(|e| io(path, e))?;
         for entry in iter {
             let entry = entry.map_err(|e| ArchiveError::Format {
                 path: path.display().to_string(),

@@ -1216,3 +1216,47 @@ fn publish_cache_from_in_monorepo_mode() {
         "{log}"
     );
 }
+
+/// A built image is found by its signature whatever its local tag holds now: the tag is
+/// checked first (one inspect), the label listing when it holds another image; the tag is
+/// put back on the built image and nothing is rebuilt.
+#[test]
+fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
+    let name = format!("find-local-{}", nonce());
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                &format!("project: {name}\nconfigVersion: 1\n---\nimage: web\n"),
+            ),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY nonce /nonce\n", support::base_image()),
+            ),
+            ("nonce", &nonce()),
+        ],
+    );
+    let tag = format!("{name}/web:latest");
+    build(d.path(), &["build"]).assert().success();
+    let built = image_id(&tag);
+    assert!(built.starts_with("sha256:"), "{built:?}");
+
+    // Unchanged and in place: the tag itself answers.
+    let out = build(d.path(), &["build"]).output().expect("run");
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(printed(&out).contains("skipped"), "{}", printed(&out));
+
+    // The tag now names another image: the built one is still found by its label.
+    let moved = Command::new("docker")
+        .args(["tag", support::base_image(), &tag])
+        .status()
+        .expect("docker tag");
+    assert!(moved.success());
+    assert_ne!(image_id(&tag), built);
+    let out = build(d.path(), &["build"]).output().expect("run");
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(printed(&out).contains("skipped"), "{}", printed(&out));
+    assert_eq!(image_id(&tag), built, "the tag is back on the built image");
+}

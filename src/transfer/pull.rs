@@ -148,113 +148,131 @@ pub async fn load(
     local_tag: &str,
     present: &std::collections::HashSet<String>,
 ) -> Result<Pulled, PullError> {
+    let load = Load {
+        docker,
+        client,
+        repo,
+        remote,
+        local_tag,
+    };
     let skips = remote.chains.iter().any(|c| present.contains(c));
-    match load_with(docker, client, repo, remote, local_tag, present).await {
+    match load.once(present).await {
         Err(PullError::Load { cause, .. }) if skips => {
             tracing::debug!(%repo, remote = %remote.full, "load without the present layers failed ({cause}); pulling in full");
-            load_with(docker, client, repo, remote, local_tag, &Default::default()).await
+            load.once(&Default::default()).await
         }
         r => r,
     }
 }
 
-async fn load_with(
-    docker: &bollard::Docker,
-    client: &Client,
-    repo: &Repository,
-    remote: &Remote,
-    local_tag: &str,
-    present: &std::collections::HashSet<String>,
-) -> Result<Pulled, PullError> {
-    let full = remote.full.clone();
-    let config_digest = remote.config_digest.clone();
-    let config = remote.config.clone();
-    let hex = config_digest.trim_start_matches("sha256:").to_string();
-    // (digest, size, whether the daemon has the layer already)
-    let layers: Vec<(String, u64, bool)> = remote
-        .layers
-        .iter()
-        .enumerate()
-        .map(|(i, (d, size))| {
-            let have = remote.chains.get(i).is_some_and(|c| present.contains(c));
-            (d.clone(), *size, have)
-        })
-        .collect();
+/// One load of a resolved image: what [`load`] may try twice.
+struct Load<'a> {
+    docker: &'a bollard::Docker,
+    client: &'a Client,
+    repo: &'a Repository,
+    remote: &'a Remote,
+    local_tag: &'a str,
+}
 
-    let (tx, rx) = mpsc::channel::<Chunk>(16);
-    let producer = {
-        let client = client.clone();
-        let repo = repo.clone();
-        let local_tag = local_tag.to_string();
-        let full = full.clone();
-        tokio::spawn(async move {
-            let r = write_archive(&client, &repo, &hex, config, &layers, &local_tag, &tx).await;
-            if let Err(e) = &r {
-                // The daemon must not load a truncated archive as if it were whole.
-                let _ = tx
-                    .send(Err(std::io::Error::other(format!("{full}: {e}"))))
-                    .await;
-            }
-            r
-        })
-    };
-    let body = futures::stream::poll_fn({
-        let mut rx = rx;
-        move |cx| rx.poll_recv(cx)
-    });
-    let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
-        .quiet(true)
-        .build();
-    let mut load = docker.import_image_stream(opts, body, None);
-    let mut load_error: Option<String> = None;
-    while let Some(item) = load.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                    load_error.get_or_insert(e);
+impl Load<'_> {
+    async fn once(&self, present: &std::collections::HashSet<String>) -> Result<Pulled, PullError> {
+        let Load {
+            docker,
+            client,
+            repo,
+            remote,
+            local_tag,
+        } = *self;
+        let full = remote.full.clone();
+        let config_digest = remote.config_digest.clone();
+        let config = remote.config.clone();
+        let hex = config_digest.trim_start_matches("sha256:").to_string();
+        // (digest, size, whether the daemon has the layer already)
+        let layers: Vec<(String, u64, bool)> = remote
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, (d, size))| {
+                let have = remote.chains.get(i).is_some_and(|c| present.contains(c));
+                (d.clone(), *size, have)
+            })
+            .collect();
+
+        let (tx, rx) = mpsc::channel::<Chunk>(16);
+        let producer = {
+            let client = client.clone();
+            let repo = repo.clone();
+            let local_tag = local_tag.to_string();
+            let full = full.clone();
+            tokio::spawn(async move {
+                let r = write_archive(&client, &repo, &hex, config, &layers, &local_tag, &tx).await;
+                if let Err(e) = &r {
+                    // The daemon must not load a truncated archive as if it were whole.
+                    let _ = tx
+                        .send(Err(std::io::Error::other(format!("{full}: {e}"))))
+                        .await;
+                }
+                r
+            })
+        };
+        let body = futures::stream::poll_fn({
+            let mut rx = rx;
+            move |cx| rx.poll_recv(cx)
+        });
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut load = docker.import_image_stream(opts, body, None);
+        let mut load_error: Option<String> = None;
+        while let Some(item) = load.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        load_error.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    load_error.get_or_insert(e.to_string());
                 }
             }
-            Err(e) => {
-                load_error.get_or_insert(e.to_string());
-            }
         }
-    }
-    drop(load);
-    let bytes = match producer.await {
-        Ok(r) => r?,
-        Err(e) => {
+        drop(load);
+        let bytes = match producer.await {
+            Ok(r) => r?,
+            Err(e) => {
+                return Err(PullError::Load {
+                    reference: full,
+                    cause: e.to_string(),
+                });
+            }
+        };
+        if let Some(cause) = load_error {
             return Err(PullError::Load {
                 reference: full,
-                cause: e.to_string(),
+                cause,
             });
         }
-    };
-    if let Some(cause) = load_error {
-        return Err(PullError::Load {
-            reference: full,
-            cause,
-        });
+        let id = docker
+            .inspect_image(local_tag)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+            .ok_or_else(|| PullError::Load {
+                reference: full.clone(),
+                cause: format!("{local_tag} is not in the daemon after the load"),
+            })?;
+        if id != config_digest {
+            return Err(PullError::Digest {
+                what: format!("image {full} loaded into the daemon"),
+                expected: config_digest,
+                actual: id,
+            });
+        }
+        Ok(Pulled {
+            image_id: id,
+            bytes,
+        })
     }
-    let id = docker
-        .inspect_image(local_tag)
-        .await
-        .ok()
-        .and_then(|i| i.id)
-        .ok_or_else(|| PullError::Load {
-            reference: full.clone(),
-            cause: format!("{local_tag} is not in the daemon after the load"),
-        })?;
-    if id != config_digest {
-        return Err(PullError::Digest {
-            what: format!("image {full} loaded into the daemon"),
-            expected: config_digest,
-            actual: id,
-        });
-    }
-    Ok(Pulled {
-        image_id: id,
-        bytes,
-    })
 }
 
 /// The docker-save archive of one image: config, layers (compressed, as stored), then

@@ -62,7 +62,7 @@ pub(super) async fn lacks_last_stage(
     let Some(last) = sigs.last() else {
         return Ok(false);
     };
-    let stored = storage.stages().await.map_err(|e| e.to_string())?;
+    let stored = storage.stages_at_start().await.map_err(|e| e.to_string())?;
     Ok(!stored.contains_key(&last.signature))
 }
 
@@ -102,7 +102,10 @@ pub(super) async fn build(
     // The latest stage the storage holds that suits HEAD (`--force`: none).
     let mut found: Option<(usize, StageTag, Vec<StageRecord>)> = None;
     if !opts.force {
-        let stored = storage.stages().await.map_err(|e| fail(e.to_string()))?;
+        let stored = storage
+            .stages_at_start()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         for (j, s) in sigs.iter().enumerate().rev() {
             if let Some((t, r)) = suitable(storage, env, img, s, &stored)
                 .await

@@ -210,7 +210,7 @@ pub async fn publish(
     let mut from_storage: BTreeMap<Option<String>, String> = BTreeMap::new();
     let mut stored_sigs = std::collections::BTreeSet::new();
     if let Some(storage) = &stages_storage {
-        let stored = storage.stages().await?;
+        let stored = storage.stages_at_start().await?;
         for p in plan
             .images
             .iter()

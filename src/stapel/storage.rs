@@ -193,6 +193,8 @@ pub struct StagesStorage {
     upload_mode: UploadMode,
     /// What this run knows of the daemon's layers (see [`DaemonLayers`]).
     daemon_layers: std::sync::Arc<DaemonLayers>,
+    /// The listing taken when the run first asked (see [`Self::stages_at_start`]).
+    at_start: std::sync::Arc<tokio::sync::OnceCell<BTreeMap<String, Vec<StageTag>>>>,
 }
 
 impl std::fmt::Debug for StagesStorage {
@@ -227,6 +229,7 @@ impl StagesStorage {
             repo,
             upload_mode: UploadMode::Auto,
             daemon_layers: Default::default(),
+            at_start: Default::default(),
         }))
     }
 
@@ -253,6 +256,17 @@ impl StagesStorage {
             .await
             .map_err(|e| self.registry(e))?;
         Ok(by_signature(&tags))
+    }
+
+    /// Every stored stage as listed once per run, for lookups that may be a little late: a
+    /// stage stored meanwhile is at worst built again, and the first stored still wins
+    /// ([`Self::stages`] is asked again for that). A storage holds thousands of tags and the
+    /// listing is paginated: one listing per run, not one per image.
+    pub async fn stages_at_start(&self) -> Result<BTreeMap<String, Vec<StageTag>>, StorageError> {
+        self.at_start
+            .get_or_try_init(|| self.stages())
+            .await
+            .cloned()
     }
 
     /// The record on a stored stage image (`None`: gone, or not a Slipway stage).

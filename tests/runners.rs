@@ -47,9 +47,7 @@ shell:
         ),
     )
     .expect("werf.yaml");
-    support::git(dir, &["init", "-q"]);
-    support::git(dir, &["add", "-A"]);
-    support::git(dir, &["commit", "-qm", "init"]);
+    support::git_commit_all(dir);
 }
 
 fn slipway_on(dir: &Path, host: Option<&str>, reg: &Registry) -> assert_cmd::Command {
@@ -179,15 +177,6 @@ fn pulled_stage(err: &str) -> (String, u64) {
         .unwrap_or_else(|| panic!("no pulled stage in:\n{err}"))
 }
 
-fn stages_line(err: &str) -> String {
-    err.lines()
-        .find_map(|l| {
-            l.split_once("stapel stages: reused ")
-                .map(|(_, r)| format!("reused {r}"))
-        })
-        .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
-}
-
 /// The two-runner case: the first runner (the host's daemon) stores every stage;
 /// the second daemon, which never built the project, builds no stage for the same commit
 /// and only the latest patch after a source change (install is not rerun: its counter file
@@ -225,11 +214,9 @@ shell:
         ),
     )
     .expect("werf.yaml");
-    support::git(dir, &["init", "-q"]);
-    support::git(dir, &["add", "-A"]);
-    support::git(dir, &["commit", "-qm", "init"]);
+    support::git_commit_all(dir);
 
-    let first = stages_line(&build_with_storage(dir, &storage, None, &reg));
+    let first = support::stages_summary(&build_with_storage(dir, &storage, None, &reg));
     assert!(first.starts_with("reused none;"), "{first}");
     let img = format!("{name}/app:latest");
     let host_runs = support::sh(&img, "cat /install-runs");
@@ -253,7 +240,7 @@ shell:
     };
 
     let err = build_with_storage(dir, &storage, Some(&runner.host()), &reg);
-    let second = stages_line(&err);
+    let second = support::stages_summary(&err);
     assert!(
         second.contains("(from the stages storage") && second.ends_with("built none"),
         "{err}"
@@ -306,7 +293,7 @@ shell:
     std::fs::write(dir.join("src/main.js"), "two\n").expect("write");
     support::git(dir, &["commit", "-qam", "source change"]);
     let err = build_with_storage(dir, &storage, Some(&runner.host()), &reg);
-    let third = stages_line(&err);
+    let third = support::stages_summary(&err);
     assert!(
         third.contains("install") && third.ends_with("built gitLatestPatch, dockerInstructions"),
         "{err}"

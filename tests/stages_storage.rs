@@ -38,16 +38,6 @@ fn build(dir: &Path, storage: &str, docker_host: Option<&str>) -> String {
     String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }
 
-/// The `stapel stages:` summary line of a build's output.
-fn summary(err: &str) -> String {
-    err.lines()
-        .find_map(|l| {
-            l.split_once("stapel stages: reused ")
-                .map(|(_, r)| format!("reused {r}"))
-        })
-        .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
-}
-
 /// Remove every local image of the project and every local tag of the registry (stored
 /// stages, published references), as a runner that never built it would be (BuildKit's cache is left alone: it is shared
 /// with other tests; the output and the registry's log show where stages came from).
@@ -165,7 +155,10 @@ fn a_fresh_runner_reuses_the_stored_stages() {
 
     // Runner 1 builds every stage and stores each one as SIGNATURE-MILLIS.
     let first = build(dir, &storage, None);
-    assert!(summary(&first).starts_with("reused none;"), "{first}");
+    assert!(
+        support::stages_summary(&first).starts_with("reused none;"),
+        "{first}"
+    );
     assert!(first.contains("stored 5 stage(s)"), "{first}");
     let tags = skopeo::tags(&reg, "group/app/stages");
     assert_eq!(tags.len(), 5, "{tags:?}");
@@ -198,7 +191,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     forget(&name, &reg.host);
     let blob_gets = reg.count_requests("GET", "/blobs/sha256:");
     let second = build(dir, &storage, None);
-    let s2 = summary(&second);
+    let s2 = support::stages_summary(&second);
     assert!(
         s2.starts_with(
             "reused from, gitArchive, install, setup, dockerInstructions (from the stages storage"
@@ -263,7 +256,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     std::fs::remove_file(dir.join("src/old.js")).expect("rm");
     commit_all(dir, "source change");
     let third = build(dir, &storage, None);
-    let s3 = summary(&third);
+    let s3 = support::stages_summary(&third);
     assert!(
         s3.starts_with("reused from, gitArchive, install, setup (from the stages storage")
             && s3.ends_with("built gitLatestPatch, dockerInstructions"),
@@ -298,7 +291,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     // included) is all it needs.
     forget(&name, &reg.host);
     let again = build(dir, &storage, None);
-    let s3b = summary(&again);
+    let s3b = support::stages_summary(&again);
     assert!(
         s3b.starts_with(
             "reused from, gitArchive, install, setup, gitLatestPatch, dockerInstructions (from the stages storage"
@@ -313,7 +306,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     std::fs::write(dir.join("package.json"), "{\"v\": 2}\n").expect("write");
     commit_all(dir, "deps");
     let fourth = build(dir, &storage, None);
-    let s4 = summary(&fourth);
+    let s4 = support::stages_summary(&fourth);
     assert!(
         s4.starts_with("reused from, gitArchive (from the stages storage")
             && s4.ends_with("built install, setup, dockerInstructions"),
@@ -333,7 +326,7 @@ fn a_fresh_runner_reuses_the_stored_stages() {
     support::git(dir, &["checkout", "-q", "--orphan", "rewritten"]);
     commit_all(dir, "rewritten");
     let fifth = build(dir, &storage, None);
-    let s5 = summary(&fifth);
+    let s5 = support::stages_summary(&fifth);
     assert!(
         s5.starts_with("reused from (from the stages storage"),
         "gitArchive and later come from commits that are not ancestors: {fifth}"
@@ -665,7 +658,10 @@ fn an_up_to_date_local_image_still_fills_an_empty_storage() {
     commit_all(dir, "init");
 
     let local = build(dir, ":local", None);
-    assert!(summary(&local).starts_with("reused none;"), "{local}");
+    assert!(
+        support::stages_summary(&local).starts_with("reused none;"),
+        "{local}"
+    );
     assert!(skopeo::tags(&reg, "late/stages").is_empty());
 
     let with_storage = build(dir, &storage, None);
@@ -678,5 +674,8 @@ fn an_up_to_date_local_image_still_fills_an_empty_storage() {
 
     forget(&name, &reg.host);
     let fresh = build(dir, &storage, None);
-    assert!(summary(&fresh).ends_with("built none"), "{fresh}");
+    assert!(
+        support::stages_summary(&fresh).ends_with("built none"),
+        "{fresh}"
+    );
 }

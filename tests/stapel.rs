@@ -31,24 +31,16 @@ fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
         yaml.replace("BASE", support::base_image()),
     )
     .expect("werf.yaml");
-    support::git(d.path(), &["init", "-q"]);
-    support::git(d.path(), &["add", "-A"]);
-    support::git(d.path(), &["commit", "-qm", "init"]);
+    support::git_commit_all(d.path());
     d
-}
-
-fn slipway_in(dir: &Path) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::stapel_toolbox()]);
-    c
 }
 
 /// `slipway --json build`: the result's images.
 fn build(dir: &Path) -> Vec<serde_json::Value> {
-    let out = slipway_in(dir).args(["--json", "build"]).assert().success();
+    let out = support::slipway_stapel(dir)
+        .args(["--json", "build"])
+        .assert()
+        .success();
     support::json_result(&out.get_output().stdout)["images"]
         .as_array()
         .expect("images")
@@ -233,7 +225,7 @@ git:
         ),
     )
     .expect("werf.yaml");
-    let out = slipway_in(p).arg("build").assert().failure();
+    let out = support::slipway_stapel(p).arg("build").assert().failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         err.contains("werf.yaml:7:3: git[0]: add /nope: no such path in the HEAD commit"),
@@ -399,7 +391,10 @@ shell:
         ),
     )
     .expect("werf.yaml");
-    let out = slipway_in(d.path()).arg("build").assert().failure();
+    let out = support::slipway_stapel(d.path())
+        .arg("build")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         err.contains("image bad: werf.yaml:9:5: shell.install[1]"),
@@ -489,7 +484,7 @@ shell:
 "#,
     );
     let report = d.path().join("../stapel-mixed-report.json");
-    slipway_in(d.path())
+    support::slipway_stapel(d.path())
         .args(["--images-repo", &format!("{}/mixed", reg.host)])
         .args(["--insecure-registry", &reg.host])
         .args(["build-and-publish", "--tag-custom", "v1", "--report-path"])
@@ -535,7 +530,7 @@ fn classic_builder_is_refused_for_stapel_images() {
         &[],
         "project: stapel-classic\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\n",
     );
-    let out = slipway_in(d.path())
+    let out = support::slipway_stapel(d.path())
         .args(["build", "--buildkit", "off"])
         .assert()
         .failure();
@@ -797,7 +792,7 @@ docker:
   WORKDIR: /app
 "#,
     );
-    let out = slipway_in(d.path())
+    let out = support::slipway_stapel(d.path())
         .args(["config", "render", "--dockerfile", "app"])
         .assert()
         .success();
@@ -924,10 +919,8 @@ fn the_stapel_example_builds_and_publishes() {
             std::fs::copy(e.path(), &dest).expect("copy");
         }
     }
-    support::git(d.path(), &["init", "-q"]);
-    support::git(d.path(), &["add", "-A"]);
-    support::git(d.path(), &["commit", "-qm", "init"]);
-    slipway_in(d.path())
+    support::git_commit_all(d.path());
+    support::slipway_stapel(d.path())
         .env("DEBIAN_IMAGE", support::debian_image())
         .args(["--images-repo", &format!("{}/demo", reg.host)])
         .args(["--insecure-registry", &reg.host])
@@ -1060,25 +1053,23 @@ shell:
         "  tag: v1\n",
         "  branch: nope\n  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
     );
-    std::fs::write(
-        p.join("werf.yaml"),
-        bad.replace("BASE", support::base_image()),
-    )
-    .expect("yaml");
-    let out = slipway_in(p).arg("build").assert().failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    // werf.yaml replaced by `text`: the build fails; its stderr.
+    let failing = |text: &str| {
+        std::fs::write(
+            p.join("werf.yaml"),
+            text.replace("BASE", support::base_image()),
+        )
+        .expect("yaml");
+        let out = support::slipway_stapel(p).arg("build").assert().failure();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    let err = failing(&bad);
     assert!(
         err.contains("werf.yaml:7:3: git[0]: unknown branch nope of repo file://"),
         "{err}"
     );
     let gone = yaml.replace(&url, "file:///nonexistent/slipway-remote.git");
-    std::fs::write(
-        p.join("werf.yaml"),
-        gone.replace("BASE", support::base_image()),
-    )
-    .expect("yaml");
-    let out = slipway_in(p).arg("build").assert().failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = failing(&gone);
     assert!(
         err.contains("werf.yaml:7:3: git[0]: git clone file:///nonexistent/slipway-remote.git"),
         "{err}"
@@ -1089,13 +1080,7 @@ shell:
         "  herebyIAdmitThatBranchMightBreakReproducibility: true\n",
         "",
     );
-    std::fs::write(
-        p.join("werf.yaml"),
-        unadmitted.replace("BASE", support::base_image()),
-    )
-    .expect("yaml");
-    let out = slipway_in(p).arg("build").assert().failure();
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = failing(&unadmitted);
     assert!(
         err.contains("werf.yaml:14:3: git[1]: a remote mapping that follows a branch"),
         "{err}"
@@ -1141,7 +1126,7 @@ shell:
     );
     let img = format!("stapel-fromlatest-{n}/app:latest");
     let build_here = || -> Vec<serde_json::Value> {
-        let out = slipway_in(d.path())
+        let out = support::slipway_stapel(d.path())
             .args(["--insecure-registry", &reg.host, "--json", "build"])
             .assert()
             .success();
@@ -1176,7 +1161,7 @@ shell:
         .expect("yaml")
         .replace("fromlatest-base:latest", "fromlatest-missing:latest");
     std::fs::write(d.path().join("werf.yaml"), missing).expect("yaml");
-    let out = slipway_in(d.path())
+    let out = support::slipway_stapel(d.path())
         .args(["--insecure-registry", &reg.host, "build"])
         .assert()
         .failure();
@@ -1288,7 +1273,7 @@ from: BASE
 "#
         ),
     );
-    let out = slipway_in(d.path())
+    let out = support::slipway_stapel(d.path())
         .args(["--json", "build", "my tools"])
         .assert()
         .success();
@@ -1309,7 +1294,7 @@ from: BASE
     assert_eq!(support::sh(&tag, "cat /tool"), format!("tool-{n}"));
 
     let reg = Registry::plain();
-    let out = slipway_in(d.path())
+    let out = support::slipway_stapel(d.path())
         .args(["--images-repo", &format!("{}/ba", reg.host)])
         .args(["--insecure-registry", &reg.host])
         .args(["build-and-publish", "--tag-custom", "v1", "my tools"])

@@ -19,23 +19,12 @@ fn project(yaml: &str, url: &str) -> tempfile::TempDir {
             .replace("URL", url),
     )
     .expect("werf.yaml");
-    support::git(d.path(), &["init", "-q"]);
-    support::git(d.path(), &["add", "-A"]);
-    support::git(d.path(), &["commit", "-qm", "init"]);
+    support::git_commit_all(d.path());
     d
 }
 
-fn slipway_in(dir: &Path) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::stapel_toolbox()]);
-    c
-}
-
 fn build(dir: &Path) {
-    slipway_in(dir)
+    support::slipway_stapel(dir)
         .args(["build", "--force"])
         .assert()
         .success();
@@ -282,7 +271,10 @@ ansible:
     let _ = std::process::Command::new("/usr/bin/docker")
         .args(["rmi", "-f", "stapel-badsum/app:latest"])
         .output();
-    let out = slipway_in(d.path()).arg("build").assert().failure();
+    let out = support::slipway_stapel(d.path())
+        .arg("build")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("werf.yaml:8:5: ansible.install[0]"), "{err}");
     assert!(
@@ -323,7 +315,10 @@ fn unknown_modules_and_keys_are_located_errors_and_nothing_is_built() {
         let _ = std::process::Command::new("/usr/bin/docker")
             .args(["rmi", "-f", "stapel-reject/app:latest"])
             .output();
-        let out = slipway_in(d.path()).arg("build").assert().failure();
+        let out = support::slipway_stapel(d.path())
+            .arg("build")
+            .assert()
+            .failure();
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
         assert!(err.contains(want), "{err}");
         assert!(!err.contains("secret"), "{err}");

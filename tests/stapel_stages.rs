@@ -7,18 +7,9 @@ mod support;
 
 use std::path::Path;
 
-fn slipway_in(dir: &Path) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::stapel_toolbox()]);
-    c
-}
-
 /// `slipway build`; its `stapel stages:` line.
 fn build(dir: &Path) -> String {
-    let out = slipway_in(dir).arg("build").assert().success();
+    let out = support::slipway_stapel(dir).arg("build").assert().success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     err.lines()
         .find_map(|l| l.split_once("stapel stages: ").map(|(_, r)| r.to_string()))
@@ -233,7 +224,7 @@ shell:
     );
 
     // `--force` does not use the record: every stage from HEAD, no patch.
-    let out = slipway_in(dir)
+    let out = support::slipway_stapel(dir)
         .args(["build", "--force"])
         .assert()
         .success();

@@ -225,6 +225,33 @@ pub fn file_server(ip: &str, root: &Path) -> FileServer {
 
 /// Run git in `dir` as a fixed test identity (no user config needed); panics with git's
 /// message on failure; returns its trimmed stdout.
+/// `git init` in `dir` and one commit (`init`) of everything in it.
+pub fn git_commit_all(dir: &Path) {
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "init"]);
+}
+
+/// Slipway on the stapel project in `dir`: its own cache dir, the test toolbox.
+pub fn slipway_stapel(dir: &Path) -> assert_cmd::Command {
+    let mut c = slipway();
+    c.env("XDG_CACHE_HOME", cache_home(dir))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--stapel-toolbox", stapel_toolbox()]);
+    c
+}
+
+/// The `stapel stages:` summary of a build's output, from `reused …` on.
+pub fn stages_summary(err: &str) -> String {
+    err.lines()
+        .find_map(|l| {
+            l.split_once("stapel stages: reused ")
+                .map(|(_, r)| format!("reused {r}"))
+        })
+        .unwrap_or_else(|| panic!("no stapel stages line in:\n{err}"))
+}
+
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .current_dir(dir)

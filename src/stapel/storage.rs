@@ -300,17 +300,11 @@ impl StagesStorage {
         if docker.inspect_image(&reference).await.is_ok() {
             return Ok((reference, None));
         }
+        let remote = pull::resolve(&self.client, &self.repo, tag).await?;
         // The daemon may hold the very image under another name (this runner built it).
-        let info = self
-            .client
-            .get_typed_manifest(&self.repo, tag)
-            .await
-            .map_err(|e| self.registry(e))?;
-        if let Some(cfg) = info.as_ref().and_then(|(m, _, _)| m.config())
-            && docker.inspect_image(cfg.digest().as_ref()).await.is_ok()
-        {
-            let id = cfg.digest().to_string();
-            crate::build::tag_image(docker, &id, &reference)
+        let id = remote.config_digest();
+        if docker.inspect_image(id).await.is_ok() {
+            crate::build::tag_image(docker, id, &reference)
                 .await
                 .map_err(|e| StorageError::Store {
                     repo: self.repo.to_string(),
@@ -319,7 +313,6 @@ impl StagesStorage {
                 })?;
             return Ok((reference, None));
         }
-        let remote = pull::resolve(&self.client, &self.repo, tag).await?;
         for image in near {
             self.daemon_layers.note(docker, image).await;
         }

@@ -88,6 +88,11 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// The config's digest: the image ID a daemon gives it.
+    pub fn config_digest(&self) -> &str {
+        &self.config_digest
+    }
+
     /// Layer chain IDs, bottom first (empty if the config does not say).
     pub fn chain_ids(&self) -> &[String] {
         &self.chains

@@ -523,6 +523,8 @@ fn publish_streams_layers_from_the_export() {
         let out = support::slipway()
             .env("BASE_IMAGE", base)
             .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            // The export path, which a daemon whose store is not readable here takes.
+            .env("SLIPWAY_LAYER_STORE", "off")
             .arg("--dir")
             .arg(dir.path())
             .args(["--images-repo", &format!("{}/strm", reg.host)])
@@ -580,6 +582,7 @@ fn publish_streams_layers_from_the_export() {
         let mut c = support::slipway();
         c.env("BASE_IMAGE", base)
             .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .env("SLIPWAY_LAYER_STORE", "off")
             .arg("--dir")
             .arg(dir.path())
             .args(["--images-repo", &format!("{}/strm", reg.host)])
@@ -627,6 +630,209 @@ fn publish_streams_layers_from_the_export() {
         reg.log()
     );
     same_layers();
+}
+
+/// With the daemon's layer store readable here (the daemon on this host, Slipway as root,
+/// as in CI), publishing reads the layers in place instead of waiting for the export: what
+/// lands in the registry is the daemon's image, each layer gunzipping to its diffID; once
+/// the base is in the registry, only the changed layer is read and uploaded.
+#[test]
+fn publish_reads_layers_from_the_daemons_layer_store() {
+    let base = support::base_image();
+    assert!(
+        std::fs::read_dir("/var/lib/docker/image/overlay2/layerdb/sha256").is_ok(),
+        "the test daemon's layer store must be readable (root, overlay2)"
+    );
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let dockerfile = |n: u32| {
+        format!(
+            "ARG BASE\nFROM ${{BASE}}\nRUN head -c 3000000 /dev/urandom > /r && mkdir -p /d/e && echo {n} > /d/e/n && ln -s /r /d/l && ln /d/e/n /d/h\n"
+        )
+    };
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: lst\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
+            ),
+            ("Dockerfile", &dockerfile(1)),
+        ],
+    );
+    let run = || {
+        let out = support::slipway()
+            .env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/lst", reg.host)])
+            .args(["--insecure-registry", &reg.host, "--log-debug"])
+            .args(["build-and-publish", "--tag-custom", "v1"])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let check = || {
+        let local = support::block_on(async {
+            support::docker()
+                .inspect_image("lst/app:latest")
+                .await
+                .expect("inspect")
+        });
+        let layers = local.root_fs.and_then(|r| r.layers).expect("layers");
+        let config = skopeo::config(&reg, "lst/app:v1").expect("config");
+        assert_eq!(
+            config["rootfs"]["diff_ids"],
+            serde_json::json!(layers),
+            "registry and daemon disagree on the layers"
+        );
+        assert_eq!(
+            skopeo::uncompressed_layer_digests(&reg, "lst/app:v1").expect("layers"),
+            layers,
+            "a layer does not gunzip to its diffID"
+        );
+        // The config is the daemon's own: its digest is the image ID.
+        let manifest: serde_json::Value =
+            serde_json::from_str(&skopeo::raw_manifest(&reg, "lst/app:v1").expect("manifest"))
+                .expect("json");
+        assert_eq!(manifest["config"]["digest"], local.id.expect("id").as_str());
+    };
+
+    let log = run();
+    assert!(
+        log.contains("layers published from the daemon's layer store"),
+        "{log}"
+    );
+    assert!(!log.contains("published from the export stream"), "{log}");
+    assert!(!log.contains("taking the export"), "{log}");
+    check();
+
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile(2)).expect("write");
+    let uploads = reg.count_requests("PUT", "/lst/app/blobs/uploads/");
+    let log = run();
+    assert!(
+        log.contains("layers published from the daemon's layer store"),
+        "{log}"
+    );
+    // The new layer and the new config; the base was found in the registry.
+    assert_eq!(
+        reg.count_requests("PUT", "/lst/app/blobs/uploads/"),
+        uploads + 2,
+        "{}",
+        reg.log()
+    );
+    check();
+}
+
+/// A layer store whose files are not the image's (here a copy of the daemon's with one
+/// file changed, same size) is caught by the diffID check before the upload is committed,
+/// and the image is published from the export instead: the registry holds the daemon's
+/// image, not the changed file.
+#[test]
+fn a_layer_store_that_does_not_match_the_image_is_not_published() {
+    use sha2::Digest;
+    let base = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: lsb\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
+            ),
+            (
+                "Dockerfile",
+                "ARG BASE\nFROM ${BASE}\nRUN head -c 2000000 /dev/urandom > /r\n",
+            ),
+        ],
+    );
+    let slipway = || {
+        let mut c = support::slipway();
+        c.env("BASE_IMAGE", base)
+            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--images-repo", &format!("{}/lsb", reg.host)])
+            .args(["--insecure-registry", &reg.host, "--log-debug"]);
+        c
+    };
+    slipway().arg("build").assert().success();
+    let local = support::block_on(async {
+        support::docker()
+            .inspect_image("lsb/app:latest")
+            .await
+            .expect("inspect")
+    });
+    let id = local.id.expect("id");
+    let layers = local.root_fs.and_then(|r| r.layers).expect("layers");
+
+    // A copy of the image's part of the daemon's store.
+    let real = Path::new("/var/lib/docker");
+    let fake = tempfile::tempdir().expect("tmp");
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        let ok = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("cp");
+        assert!(ok.success(), "cp {}", from.display());
+    };
+    let content = "image/overlay2/imagedb/content/sha256";
+    let hex = id.trim_start_matches("sha256:");
+    copy(
+        &real.join(content).join(hex),
+        &fake.path().join(content).join(hex),
+    );
+    let mut chain = String::new();
+    let mut top_diff = PathBuf::new();
+    for d in &layers {
+        chain = if chain.is_empty() {
+            d.clone()
+        } else {
+            format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(format!("{chain} {d}").as_bytes()))
+            )
+        };
+        let meta = format!(
+            "image/overlay2/layerdb/sha256/{}",
+            chain.trim_start_matches("sha256:")
+        );
+        copy(&real.join(&meta), &fake.path().join(&meta));
+        let cache_id =
+            std::fs::read_to_string(real.join(&meta).join("cache-id")).expect("cache-id");
+        let diff = format!("overlay2/{}/diff", cache_id.trim());
+        copy(&real.join(&diff), &fake.path().join(&diff));
+        top_diff = fake.path().join(&diff);
+    }
+    // Same size, other bytes.
+    let r = top_diff.join("r");
+    let mut bytes = std::fs::read(&r).expect("read");
+    bytes[1000] ^= 0xff;
+    std::fs::write(&r, &bytes).expect("write");
+
+    let out = slipway()
+        .env("SLIPWAY_LAYER_STORE", fake.path())
+        .args(["publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        log.contains("taking the export") && log.contains("the files read give"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("layers published from the daemon's layer store"),
+        "{log}"
+    );
+    assert_eq!(
+        skopeo::uncompressed_layer_digests(&reg, "lsb/app:v1").expect("layers"),
+        layers
+    );
 }
 
 /// `--layer-compression zstd` from the daemon's export: every layer zstd in an OCI

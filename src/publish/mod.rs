@@ -455,6 +455,8 @@ async fn blob_plans(
             label: p.label().to_string(),
             upload_mode: UploadMode::Auto,
             work: work.clone(),
+            // The plan reads nothing from the image.
+            store: None,
         };
         p.blobs = Some(source::plan(&source, &session).await?);
     }
@@ -668,6 +670,11 @@ pub(crate) async fn push_from_daemon(
         label: label.to_string(),
         upload_mode: popts.upload_mode,
         work: work.to_path_buf(),
+        store: source::layer_store::LayerStore::find(
+            docker,
+            crate::settings::host_env::layer_store(),
+        )
+        .await,
     };
     match source::plan_and_copy(&source, &session).await {
         Ok(r) => return Ok(r),

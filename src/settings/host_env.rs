@@ -96,6 +96,14 @@ pub fn layer_cache_file() -> Option<PathBuf> {
     Some(cache_home()?.join("slipway").join("layers.json"))
 }
 
+/// `SLIPWAY_LAYER_STORE`: where publish reads the daemon's layer store in place instead of
+/// taking its export. Unset: the daemon's data root, when readable here; `off`: never; a
+/// path: the daemon's data root as mounted here (a daemon in a container with its
+/// `/var/lib/docker` on a volume this host sees).
+pub fn layer_store() -> Option<&'static str> {
+    var("SLIPWAY_LAYER_STORE")
+}
+
 /// The ssh-agent socket (`SSH_AUTH_SOCK`).
 pub fn ssh_auth_sock() -> Option<&'static str> {
     var("SSH_AUTH_SOCK")

@@ -101,3 +101,38 @@ pub fn tags(reg: &Registry, repo: &str) -> Vec<String> {
         Err(e) => panic!("skopeo list-tags {repo}: {e}"),
     }
 }
+
+/// The sha256 of each layer of `repo:tag` as the registry serves it, uncompressed (what a
+/// runtime checks against the config's diff_ids): copied out by skopeo, gunzipped here (every member: Slipway writes one per 1 MiB block).
+#[allow(dead_code)]
+pub fn uncompressed_layer_digests(reg: &Registry, reference: &str) -> Result<Vec<String>, String> {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // `copy` spells its options per side, so `base` does not fit.
+    if reg.tls {
+        return Err("only plain registries here".into());
+    }
+    let mut c = Command::new("skopeo");
+    c.args(["copy", "--src-tls-verify=false"]);
+    if let Some((u, p)) = &reg.creds {
+        c.arg("--src-creds").arg(format!("{u}:{p}"));
+    }
+    c.args(["-q", &format!("docker://{}/{reference}", reg.host)])
+        .arg(format!("dir:{}", dir.path().display()));
+    run(c)?;
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("manifest.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for layer in manifest["layers"].as_array().ok_or("no layers")? {
+        let digest = layer["digest"].as_str().ok_or("no digest")?;
+        let blob = std::fs::File::open(dir.path().join(digest.trim_start_matches("sha256:")))
+            .map_err(|e| e.to_string())?;
+        let mut hash = sha2::Sha256::new();
+        std::io::copy(&mut flate2::read::MultiGzDecoder::new(blob), &mut hash)
+            .map_err(|e| format!("{digest}: {e}"))?;
+        out.push(format!("sha256:{}", hex::encode(hash.finalize())));
+    }
+    Ok(out)
+}

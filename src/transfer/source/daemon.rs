@@ -11,6 +11,11 @@
 //! layers go straight from the stream into streamed uploads. Anything this path cannot do (another export layout, a registry that refuses
 //! streamed uploads, a dropped connection) is reported as a reason to take the spooled
 //! path (`export` to a file, then the archive source), which retries.
+//!
+//! Where the daemon's layer store can be read in place ([`LayerStore`]), none of that
+//! waiting applies: the layers are known by diffID before a byte is read, those the
+//! registry lacks are read from the store, compressed and uploaded in the image's order,
+//! and the export is taken only if the store cannot give a layer (verified by its diffID).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -26,6 +31,7 @@ use crate::registry::compress;
 use crate::transfer::plan::{BlobAction, CopyPlan, Origin, SourceBlob};
 use crate::transfer::push::{PushError, PushProgress, PushedLayer, Session};
 
+use super::layer_store::{LayerStore, StoreLayer};
 use super::{ImageSource, Sent};
 
 /// Why the streamed path did not publish the image.
@@ -91,6 +97,8 @@ pub struct DaemonSource<'d> {
     pub upload_mode: UploadMode,
     /// Spool files of layers go here.
     pub work: PathBuf,
+    /// The daemon's layer store, when it can be read here (see [`LayerStore::find`]).
+    pub store: Option<LayerStore>,
 }
 
 impl ImageSource for DaemonSource<'_> {
@@ -126,22 +134,24 @@ impl ImageSource for DaemonSource<'_> {
         let diff_ids = self.diff_ids.clone().ok_or_else(|| {
             Failure::Fallback("the daemon did not list the image's layers".into())
         })?;
-        send(self, diff_ids, session, plan).await
+        let reused = reused_layers(session, plan).await?;
+        if let Some(store) = &self.store {
+            match from_store(self, store, &diff_ids, &reused, session).await? {
+                FromStore::Sent(sent) => return Ok(sent),
+                FromStore::Unreadable(why) => {
+                    tracing::info!(image = %self.label, "taking the export: the daemon's layer store: {why}");
+                }
+            }
+        }
+        send(self, diff_ids, &reused, session).await
     }
 }
 
-/// The export streamed into the session's repository under its tags.
-async fn send(
-    source: &DaemonSource<'_>,
-    diff_ids: Vec<String>,
+/// Layers the repository has (or mounts now), by diffID: they need no byte of the image.
+async fn reused_layers(
     session: &Session<'_>,
     plan: &CopyPlan,
-) -> Result<Sent, Failure> {
-    let (docker, id, upload_mode) = (source.docker, source.id.as_str(), source.upload_mode);
-    let total = diff_ids.len();
-    let repository = session.repository().to_string();
-
-    // Layers the repository has (or mounts now) need no byte of the stream.
+) -> Result<HashMap<String, PushedLayer>, Failure> {
     let mut reused: HashMap<String, PushedLayer> = HashMap::new();
     for step in &plan.blobs {
         let Some(d) = &step.diff_id else { continue };
@@ -157,28 +167,221 @@ async fn send(
             reused.insert(d.clone(), done);
         }
     }
-    let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
+    Ok(reused)
+}
 
-    let stream = Box::pin(
-        docker
-            .export_image(id)
-            .map(|r| r.map_err(std::io::Error::other)),
-    );
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let (found_tx, mut found_rx) = mpsc::channel::<Found>(2);
-    let spool = source.work.clone();
-    let codec = session.options().compression;
-    let counters = {
-        let on = session.progress();
-        let repository = repository.clone();
-        move |layer: usize, size: u64| {
-            crate::transfer::push::byte_counter(on.clone(), repository.clone(), layer, total, size)
-        }
+/// What reading the layer store came to.
+enum FromStore {
+    Sent(Sent),
+    /// The store could not give the image (the reason); nothing wrong was uploaded.
+    Unreadable(String),
+}
+
+/// The image's layers that the repository lacks, read from the daemon's layer store,
+/// compressed and uploaded in order; the config is the daemon's own file.
+async fn from_store(
+    source: &DaemonSource<'_>,
+    store: &LayerStore,
+    diff_ids: &[String],
+    reused: &HashMap<String, PushedLayer>,
+    session: &Session<'_>,
+) -> Result<FromStore, Failure> {
+    let config = match store.config(&source.id) {
+        Ok(c) => c,
+        Err(e) => return Ok(FromStore::Unreadable(e.to_string())),
     };
-    let reading = tokio::task::spawn_blocking(move || {
-        read_export(reader, direct, codec, &spool, &found_tx, &counters)
-    });
+    let listed: Option<Vec<String>> = serde_json::from_slice::<serde_json::Value>(&config)
+        .ok()
+        .and_then(|c| {
+            c["rootfs"]["diff_ids"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+        });
+    if listed.as_deref() != Some(diff_ids) {
+        return Ok(FromStore::Unreadable(
+            "its config lists other layers than the daemon".into(),
+        ));
+    }
+    // Each layer the repository lacks, once, in the image's order.
+    let mut wanted: Vec<StoreLayer> = Vec::new();
+    for (diff_id, chain) in diff_ids
+        .iter()
+        .zip(crate::transfer::pull::chain_ids(diff_ids))
+    {
+        if reused.contains_key(diff_id) || wanted.iter().any(|l| &l.diff_id == diff_id) {
+            continue;
+        }
+        match store.layer(&chain, diff_id) {
+            Ok(l) => wanted.push(l),
+            Err(e) => return Ok(FromStore::Unreadable(e.to_string())),
+        }
+    }
 
+    let total = diff_ids.len();
+    let repository = session.repository().to_string();
+    let (found_tx, found_rx) = mpsc::channel::<Found>(2);
+    let codec = session.options().compression;
+    let spool = (source.upload_mode == UploadMode::Monolithic).then(|| source.work.clone());
+    let counters = counters(session, total);
+    let reading = tokio::task::spawn_blocking(move || {
+        read_store(&wanted, spool.as_deref(), codec, &found_tx, &counters)
+    });
+    let gathered = gather(session, found_rx, reused, total).await;
+    let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
+    let by_diff = match (gathered, read) {
+        // The store failed a layer (and so its upload, never committed).
+        (_, Err(StoreRead::Unreadable(why))) => return Ok(FromStore::Unreadable(why)),
+        (Err(f), _) => return Err(f),
+        (Ok(_), Err(StoreRead::Stopped)) => {
+            return Err(Failure::Export("the layer store reader stopped".into()));
+        }
+        (Ok((by_diff, _)), Ok(())) => by_diff,
+    };
+    let mut layers = Vec::with_capacity(total);
+    for d in diff_ids {
+        let done = reused
+            .get(d)
+            .or_else(|| by_diff.get(d))
+            .cloned()
+            .ok_or_else(|| {
+                Failure::Export(format!("layer {d} was neither in the registry nor sent"))
+            })?;
+        layers.push(done);
+    }
+    tracing::debug!(%repository, "layers published from the daemon's layer store");
+    Ok(FromStore::Sent(Sent::Layers {
+        config: Bytes::from(config),
+        layers,
+    }))
+}
+
+/// Why reading the store stopped.
+enum StoreRead {
+    Unreadable(String),
+    /// The receiving side went away (an upload failed).
+    Stopped,
+}
+
+/// Read, compress and hand over each layer; a layer whose bytes are not its diffID fails
+/// its upload before it is committed.
+fn read_store(
+    layers: &[StoreLayer],
+    spool: Option<&Path>,
+    codec: compress::Codec,
+    found: &mpsc::Sender<Found>,
+    counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
+) -> Result<(), StoreRead> {
+    let unreadable = |l: &StoreLayer, e: &dyn std::fmt::Display| {
+        StoreRead::Unreadable(format!("layer {}: {e}", l.diff_id))
+    };
+    for (i, layer) in layers.iter().enumerate() {
+        let mut on_read = counter(i + 1, layer.size);
+        let failed_read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = Flagged {
+            inner: layer.reader().map_err(|e| unreadable(layer, &e))?,
+            failed: failed_read.clone(),
+        };
+        let verify = |r: Sums| -> Sums {
+            let (size, digest, diff_id) = r?;
+            if diff_id != layer.diff_id {
+                failed_read.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the files read give {diff_id}"),
+                ));
+            }
+            Ok((size, digest, diff_id))
+        };
+        // A failed write is the upload's failure (reported by it), not the store's.
+        let why = |e: &std::io::Error| {
+            if failed_read.load(std::sync::atomic::Ordering::SeqCst) {
+                unreadable(layer, e)
+            } else {
+                StoreRead::Stopped
+            }
+        };
+        let path = layer.diff_id.clone();
+        match spool {
+            Some(dir) => {
+                let spooled = compress::compress_to_file(reader, dir, codec, &mut *on_read)
+                    .and_then(|c| {
+                        let _ = verify(Ok((c.size, c.digest.clone(), c.diff_id.clone())))?;
+                        Ok(c)
+                    });
+                let spooled = spooled.map_err(|e| why(&e))?;
+                found
+                    .blocking_send(Found::Spooled {
+                        path,
+                        size: layer.size,
+                        layer: spooled,
+                    })
+                    .map_err(|_| StoreRead::Stopped)?;
+            }
+            None => {
+                let (tx, body) = mpsc::channel::<Bytes>(4);
+                let (sums_tx, sums) = oneshot::channel();
+                found
+                    .blocking_send(Found::Streaming {
+                        path,
+                        size: layer.size,
+                        body,
+                        sums,
+                    })
+                    .map_err(|_| StoreRead::Stopped)?;
+                let r = verify(compress::compress_reader(
+                    reader,
+                    crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+                    codec,
+                    &mut *on_read,
+                ));
+                let failed = r.as_ref().err().map(why);
+                let _ = sums_tx.send(r);
+                if let Some(f) = failed {
+                    return Err(f);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A reader that notes whether it failed (a store error, not the upload's).
+struct Flagged<R> {
+    inner: R,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: Read> Read for Flagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| {
+            self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    }
+}
+
+/// The byte counter of layer `layer` of `total`, for progress.
+fn counters(
+    session: &Session<'_>,
+    total: usize,
+) -> impl Fn(usize, u64) -> Box<dyn FnMut(u64) + Send> + Send + 'static {
+    let on = session.progress();
+    let repository = session.repository().to_string();
+    move |layer: usize, size: u64| {
+        crate::transfer::push::byte_counter(on.clone(), repository.clone(), layer, total, size)
+    }
+}
+
+/// Upload what the reader finds as it comes, a few at once; the layers sent by their path
+/// (docker-save's, or the diffID) and the small files. Stops reading at the first failure.
+async fn gather(
+    session: &Session<'_>,
+    mut found_rx: mpsc::Receiver<Found>,
+    reused: &HashMap<String, PushedLayer>,
+    total: usize,
+) -> Result<(BTreeMap<String, PushedLayer>, BTreeMap<String, Vec<u8>>), Failure> {
+    let repository = session.repository().to_string();
     let mut by_path: BTreeMap<String, PushedLayer> = BTreeMap::new();
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut uploads = FuturesUnordered::new();
@@ -206,7 +409,6 @@ async fn send(
                         layers: total,
                         size,
                     });
-                    let reused = &reused;
                     uploads.push(async move {
                         let done = upload(session, found, reused).await;
                         (path, seen, done)
@@ -227,11 +429,40 @@ async fn send(
             },
         }
     }
-    drop(found_rx);
-    let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
-    if let Some(f) = failure {
-        return Err(f);
+    match failure {
+        Some(f) => Err(f),
+        None => Ok((by_path, files)),
     }
+}
+
+/// The export streamed into the session's repository under its tags.
+async fn send(
+    source: &DaemonSource<'_>,
+    diff_ids: Vec<String>,
+    reused: &HashMap<String, PushedLayer>,
+    session: &Session<'_>,
+) -> Result<Sent, Failure> {
+    let (docker, id, upload_mode) = (source.docker, source.id.as_str(), source.upload_mode);
+    let total = diff_ids.len();
+    let repository = session.repository().to_string();
+    let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
+
+    let stream = Box::pin(
+        docker
+            .export_image(id)
+            .map(|r| r.map_err(std::io::Error::other)),
+    );
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let (found_tx, found_rx) = mpsc::channel::<Found>(2);
+    let spool = source.work.clone();
+    let codec = session.options().compression;
+    let counters = counters(session, total);
+    let reading = tokio::task::spawn_blocking(move || {
+        read_export(reader, direct, codec, &spool, &found_tx, &counters)
+    });
+    let gathered = gather(session, found_rx, reused, total).await;
+    let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
+    let (by_path, files) = gathered?;
     read?;
 
     let (config, layer_paths) = parse_manifest(&files)?;

@@ -1,10 +1,12 @@
 //! Where an image comes from, and the one copy path every source goes through: plan the
 //! blobs against the target ([`plan`]), send them ([`ImageSource::send`]), then write the
 //! manifest and tags ([`copy`]). Three sources: the daemon's export stream ([`daemon`]), a
-//! docker-save or OCI archive ([`archive`]) and a registry repository ([`registry`]).
+//! docker-save or OCI archive ([`archive`]) and a registry repository ([`registry`]). The
+//! daemon source reads the daemon's [`layer_store`] in place where it can.
 
 pub mod archive;
 pub mod daemon;
+pub mod layer_store;
 pub mod registry;
 
 use std::future::Future;

@@ -493,6 +493,31 @@ fn image_digest_import_is_the_registry_digest() {
     let labels = local.config.and_then(|c| c.labels).unwrap_or_default();
     assert_eq!(labels.get("v").map(String::as_str), Some("3"));
     assert_eq!(labels.get("tool.digest").map(String::as_str), Some(""));
+
+    // The same content published elsewhere under another digest (zstd layers, a fresh
+    // registry): the dependant's signature is unchanged, but the local image was built with
+    // the old digest (here: none), so it is rebuilt, not reused with a stale label.
+    let other = Registry::plain();
+    support::slipway()
+        .env("BASE_IMAGE", base)
+        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--images-repo", &format!("{}/dig", other.host)])
+        .args(["--insecure-registry", &other.host])
+        .args([
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+            "--layer-compression",
+            "zstd",
+        ])
+        .assert()
+        .success();
+    let zstd_digest = skopeo::digest(&other, "dig/tool:v1").expect("tool digest");
+    assert_ne!(zstd_digest, tool_digest);
+    let app = skopeo::config(&other, "dig/app:v1").expect("app config");
+    assert_eq!(app["config"]["Labels"]["tool.digest"], zstd_digest.as_str());
 }
 
 /// Publishing reads the daemon's export once, as a stream: with nothing in the registry

@@ -355,6 +355,20 @@ pub async fn find_local(docker: &Docker, sig: &str, likely: Option<&str>) -> Opt
         .map(|i| i.id)
 }
 
+/// Was local image `id` built with these `ImageDigest` imports (`None`: it has none)?
+async fn built_with(docker: &Docker, id: &str, imported_digests: Option<&str>) -> bool {
+    let Some(want) = imported_digests else {
+        return true;
+    };
+    docker
+        .inspect_image(id)
+        .await
+        .ok()
+        .and_then(|i| i.config)
+        .and_then(|c| c.labels)
+        .is_some_and(|l| l.get(IMPORTED_LABEL).map(String::as_str) == Some(want))
+}
+
 /// Tag image `id` in the daemon as `reference` (`repo[:tag]`).
 pub async fn tag_image(
     docker: &Docker,
@@ -495,6 +509,7 @@ pub async fn build(
             started.push(img.name.clone());
             let sig = signatures.get(&img.name).cloned().unwrap_or_default();
             let mut args = img.args.clone();
+            let mut imported_digests: Vec<String> = Vec::new();
             for d in &img.dependencies {
                 let Some(dep) = done.get(&Some(d.image.clone())) else {
                     continue;
@@ -520,6 +535,9 @@ pub async fn build(
                             .cloned()
                             .unwrap_or_default(),
                     };
+                    if imp.kind == ImportType::ImageDigest {
+                        imported_digests.push(format!("{}={value}", d.image));
+                    }
                     if let Some(a) = &imp.target_build_arg {
                         args.insert(a.clone(), value);
                     }
@@ -536,6 +554,14 @@ pub async fn build(
                 stapel: img.stapel.is_some().then(|| stapel_env.clone()),
                 node_signatures: node_signatures.clone(),
                 slots: slots.clone(),
+                // (A Dockerfile image's build arguments; stapel images take no imports.)
+                imported_digests: (img.stapel.is_none() && !imported_digests.is_empty()).then(
+                    || {
+                        imported_digests.sort();
+                        imported_digests.dedup();
+                        imported_digests.join(",")
+                    },
+                ),
             };
             running.spawn(async move {
                 build_one(&docker, &project, &img, &sig, args, &opts, how).await
@@ -635,7 +661,14 @@ struct How {
     node_signatures: Arc<BTreeMap<Option<String>, String>>,
     /// Build slots (`--parallel-tasks-limit`): held while a node builds.
     slots: Arc<tokio::sync::Semaphore>,
+    /// The registry digests of dependencies this image imports (`ImageDigest`), which its
+    /// signature cannot cover (one content can be published under several digests): a
+    /// local image is reused only if it was built with these, by its [`IMPORTED_LABEL`].
+    imported_digests: Option<String>,
 }
+
+/// The label recording the `ImageDigest` imports an image was built with.
+const IMPORTED_LABEL: &str = "slipway.imported-digests";
 
 impl How {
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
@@ -685,6 +718,7 @@ async fn build_one(
         && !sig.is_empty()
         && !storage_lacks_stages
         && let Some(id) = find_local(docker, sig, Some(&local)).await
+        && built_with(docker, &id, how.imported_digests.as_deref()).await
     {
         for t in std::iter::once(&local).chain(&extra) {
             tag(docker, &id, t)
@@ -843,6 +877,10 @@ async fn build_one(
         opts,
         stages.as_ref().map(|o| &o.record[..]),
     );
+    let mut labels = labels;
+    if let Some(d) = &how.imported_digests {
+        labels.insert(IMPORTED_LABEL.into(), d.clone());
+    }
     let args_for_from = args.clone();
     let mut buildargs: HashMap<String, String> = args.into_iter().collect();
     let cache_from = opts.cache_from.get(&img.name).cloned().unwrap_or_default();

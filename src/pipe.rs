@@ -36,6 +36,32 @@ impl ChannelWriter {
     }
 }
 
+/// Where a producer's bytes go when it can hand over whole buffers: any writer (copying
+/// them), or one that takes them as they are (a [`ChannelWriter`], no copy).
+pub trait Sink: Write + Send {
+    fn put(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
+        self.write_all(&bytes)
+    }
+}
+
+impl Sink for Vec<u8> {}
+impl Sink for &mut Vec<u8> {}
+impl Sink for std::io::BufWriter<std::fs::File> {}
+
+impl Sink for ChannelWriter {
+    /// A big buffer goes into the channel as it is (after what is buffered); small ones
+    /// are gathered into chunks.
+    fn put(&mut self, bytes: bytes::Bytes) -> std::io::Result<()> {
+        if bytes.len() < CHUNK / 4 {
+            return self.write_all(&bytes);
+        }
+        self.send()?;
+        self.tx
+            .blocking_send(bytes)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, self.gone))
+    }
+}
+
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
@@ -47,5 +73,36 @@ impl Write for ChannelWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.send()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_keeps_the_order_and_passes_big_buffers_through_whole() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(16);
+        let big = bytes::Bytes::from(vec![7u8; CHUNK]);
+        let mut w = ChannelWriter::new(tx, "gone");
+        w.put(bytes::Bytes::from_static(b"head")).expect("small");
+        w.put(big.clone()).expect("big");
+        w.write_all(b"tail").expect("write");
+        w.flush().expect("flush");
+        drop(w);
+        let mut got = Vec::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            got.push(chunk);
+        }
+        assert_eq!(
+            got.len(),
+            3,
+            "{:?}",
+            got.iter().map(|c| c.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(&got[0][..], b"head");
+        // The same allocation, not a copy of it.
+        assert_eq!(got[1].as_ptr(), big.as_ptr());
+        assert_eq!(&got[2][..], b"tail");
     }
 }

@@ -18,7 +18,10 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
+use bytes::Bytes;
+
 use super::blob_source::BlobSource;
+use crate::pipe::Sink;
 
 /// How layers are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,7 +51,14 @@ impl Codec {
 }
 
 const BLOCK: usize = 1024 * 1024;
-const SAMPLE: usize = 64 * 1024;
+/// The most a deflate stored block holds.
+const PIECE: usize = 65_535;
+/// A block's first piece is the sample it is judged by.
+const SAMPLE: usize = PIECE;
+/// A gzip member's header: deflate, no name, no time, unknown OS (RFC 1952 §2.3).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+/// A stored block's header: one byte (final bit, type 00, padding), LEN, NLEN.
+const STORED_HEADER: usize = 5;
 
 /// A compressed layer in a temp file.
 #[derive(Debug, Clone)]
@@ -107,15 +117,89 @@ fn compressible(block: &[u8]) -> std::io::Result<bool> {
     Ok(probe.len() * 100 < sample.len() * 97)
 }
 
-fn gzip_block(block: &[u8]) -> std::io::Result<Vec<u8>> {
-    let level = if compressible(block)? {
-        Compression::fast()
-    } else {
-        Compression::none()
-    };
-    let mut enc = GzEncoder::new(Vec::with_capacity(block.len() / 2), level);
-    enc.write_all(block)?;
-    enc.finish()
+/// One block as read, laid out as the stored gzip member that holds it: room for the
+/// member's header, a stored-block header before every piece of at most 65,535 bytes, and
+/// the trailer. A block that does not compress is then sent as it was read, headers filled
+/// in, with no copy; one that does is deflated piece by piece.
+struct Framed {
+    buf: Vec<u8>,
+    /// Where each piece's bytes are in `buf`.
+    pieces: Vec<std::ops::Range<usize>>,
+}
+
+impl Framed {
+    /// The next block of `reader` (no pieces at the end).
+    fn read<R: Read>(reader: &mut R) -> std::io::Result<Framed> {
+        let most = BLOCK.div_ceil(PIECE);
+        let mut buf = Vec::with_capacity(GZIP_HEADER.len() + most * STORED_HEADER + BLOCK + 8);
+        buf.extend_from_slice(&GZIP_HEADER);
+        let mut pieces = Vec::with_capacity(most);
+        let mut total = 0;
+        while total < BLOCK {
+            let header = buf.len();
+            buf.extend_from_slice(&[0; STORED_HEADER]);
+            let want = PIECE.min(BLOCK - total);
+            let n = reader.take(want as u64).read_to_end(&mut buf)?;
+            if n == 0 {
+                buf.truncate(header);
+                break;
+            }
+            pieces.push(header + STORED_HEADER..header + STORED_HEADER + n);
+            total += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(Framed { buf, pieces })
+    }
+
+    fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).sum()
+    }
+
+    fn data(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().map(|p| &self.buf[p.clone()])
+    }
+
+    /// The gzip member: stored as read, or deflated when its sample says it compresses.
+    fn gzip(self) -> std::io::Result<Bytes> {
+        let first = self.data().next().unwrap_or_default();
+        if compressible(first)? {
+            let mut enc = GzEncoder::new(Vec::with_capacity(self.len() / 2), Compression::fast());
+            for piece in self.data() {
+                enc.write_all(piece)?;
+            }
+            return enc.finish().map(Bytes::from);
+        }
+        Ok(self.stored())
+    }
+
+    fn stored(self) -> Bytes {
+        let Framed {
+            mut buf,
+            mut pieces,
+        } = self;
+        if pieces.is_empty() {
+            // An empty member still holds one (empty, final) stored block.
+            let at = buf.len();
+            buf.extend_from_slice(&[0; STORED_HEADER]);
+            pieces.push(at + STORED_HEADER..at + STORED_HEADER);
+        }
+        let mut crc = crc32fast::Hasher::new();
+        let last = pieces.len() - 1;
+        for (i, p) in pieces.iter().enumerate() {
+            crc.update(&buf[p.clone()]);
+            let len = p.len() as u16;
+            let header = &mut buf[p.start - STORED_HEADER..p.start];
+            header[0] = u8::from(i == last);
+            header[1..3].copy_from_slice(&len.to_le_bytes());
+            header[3..5].copy_from_slice(&(!len).to_le_bytes());
+        }
+        let size: usize = pieces.iter().map(|p| p.len()).sum();
+        buf.extend_from_slice(&crc.finalize().to_le_bytes());
+        buf.extend_from_slice(&(size as u32).to_le_bytes());
+        Bytes::from(buf)
+    }
 }
 
 /// Told the uncompressed bytes read so far, after each batch of blocks (progress).
@@ -166,7 +250,7 @@ fn spool_file(dir: &Path) -> std::io::Result<(PathBuf, BufWriter<File>)> {
 
 /// Compress `src` into any writer (a file, or a channel feeding an upload); returns the
 /// compressed size, the blob digest and the diffID.
-pub fn compress_into<W: Write + Send>(
+pub fn compress_into<W: Sink>(
     src: &BlobSource,
     out: W,
     codec: Codec,
@@ -185,7 +269,7 @@ pub fn compress_into<W: Write + Send>(
 
 /// Compress everything `reader` yields (e.g. a layer inside an export stream) into `out`;
 /// returns the compressed size, the blob digest and the diffID.
-pub fn compress_reader<R: Read, W: Write + Send>(
+pub fn compress_reader<R: Read, W: Sink>(
     reader: R,
     out: W,
     codec: Codec,
@@ -267,12 +351,12 @@ fn zstd_reader<R: Read, W: Write>(
 /// rayon pool compresses each block into its own member, a writer thread hashes and writes
 /// the members in order. Reading a daemon's export stream, compressing and uploading then
 /// overlap instead of taking turns; a window of blocks in flight bounds memory.
-fn gzip_reader<R: Read, W: Write + Send>(
+fn gzip_reader<R: Read, W: Sink>(
     mut reader: R,
     out: W,
     on_read: OnRead,
 ) -> std::io::Result<(u64, String, String)> {
-    type Member = std::io::Result<Vec<u8>>;
+    type Member = std::io::Result<Bytes>;
     let window = rayon::current_num_threads().max(1) + 1;
     let (order_tx, order_rx) =
         std::sync::mpsc::sync_channel::<std::sync::mpsc::Receiver<Member>>(window);
@@ -286,8 +370,8 @@ fn gzip_reader<R: Read, W: Write + Send>(
                     .recv()
                     .map_err(|_| std::io::Error::other("a compression task stopped"))??;
                 gz_hash.update(&m);
-                out.write_all(&m)?;
                 size += m.len() as u64;
+                out.put(m)?;
             }
             out.flush()?;
             Ok((size, format!("sha256:{}", hex::encode(gz_hash.finalize()))))
@@ -298,20 +382,21 @@ fn gzip_reader<R: Read, W: Write + Send>(
             let mut since = 0u64;
             let mut blocks = 0usize;
             loop {
-                let mut buf = Vec::with_capacity(BLOCK);
-                (&mut reader).take(BLOCK as u64).read_to_end(&mut buf)?;
+                let block = Framed::read(&mut reader)?;
                 // An empty layer is still one gzip member.
-                let last = buf.is_empty();
+                let last = block.pieces.is_empty();
                 if last && blocks > 0 {
                     return Ok(());
                 }
                 blocks += 1;
-                raw_hash.update(&buf);
-                read += buf.len() as u64;
-                since += buf.len() as u64;
+                for piece in block.data() {
+                    raw_hash.update(piece);
+                }
+                read += block.len() as u64;
+                since += block.len() as u64;
                 let (tx, member) = std::sync::mpsc::sync_channel(1);
                 rayon::spawn(move || {
-                    let _ = tx.send(gzip_block(&buf));
+                    let _ = tx.send(block.gzip());
                 });
                 if order_tx.send(member).is_err() {
                     return Err(std::io::Error::other("the compressed stream stopped"));
@@ -389,6 +474,45 @@ mod tests {
     }
 
     #[test]
+    fn stored_members_are_gzip_that_any_inflater_reads() {
+        // Exactly one block, a block and a bit, a piece and a bit, one byte: stored.
+        for n in [BLOCK, BLOCK + 1, PIECE + 1, 1] {
+            let data = random(n, n as u64);
+            let mut gz = Vec::new();
+            let (size, digest, diff_id) =
+                compress_reader(&data[..], &mut gz, Codec::Gzip, &mut |_| {}).expect("gzip");
+            assert_eq!(size, gz.len() as u64);
+            assert_eq!(digest, crate::registry::sha256_digest(&gz));
+            assert_eq!(diff_id, crate::registry::sha256_digest(&data));
+            // Stored: the data plus headers and trailers only.
+            let members = n.div_ceil(BLOCK);
+            assert!(
+                gz.len() <= n + members * (18 + 17 * STORED_HEADER),
+                "{n}: {}",
+                gz.len()
+            );
+            let mut back = Vec::new();
+            MultiGzDecoder::new(&gz[..])
+                .read_to_end(&mut back)
+                .expect("gunzip");
+            assert!(back == data, "{n} bytes do not round-trip");
+            // The system's gzip agrees (CRC and length trailers included).
+            let mut child = std::process::Command::new("gzip")
+                .args(["-t", "-"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("gzip");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(&gz)
+                .expect("write");
+            assert!(child.wait().expect("wait").success(), "gzip -t: {n}");
+        }
+    }
+
+    #[test]
     fn blocks_are_judged_by_entropy_where_it_is_clear_else_by_a_probe() {
         let text: Vec<u8> = (0..BLOCK).map(|i| b"abcdefgh \n"[i % 10]).collect();
         assert!(entropy(&text[..SAMPLE]) < SURELY_COMPRESSIBLE);
@@ -427,6 +551,8 @@ mod tests {
             Ok(())
         }
     }
+
+    impl Sink for FailingWriter {}
 
     /// Yields `left` bytes, then fails.
     struct FailingReader {

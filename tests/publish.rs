@@ -748,6 +748,47 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
         reg.log()
     );
     check();
+
+    // `--upload-mode monolithic`: each layer is compressed into a spool file, then sent in
+    // one PUT (no PATCH), still from the store.
+    let other = Registry::plain();
+    let out = support::slipway()
+        .env("BASE_IMAGE", base)
+        .env("XDG_CACHE_HOME", dir.path().join("other-cache"))
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--images-repo", &format!("{}/lst", other.host)])
+        .args(["--insecure-registry", &other.host, "--log-debug"])
+        .args([
+            "publish",
+            "--tag-custom",
+            "v1",
+            "--upload-mode",
+            "monolithic",
+        ])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        log.contains("layers published from the daemon's layer store"),
+        "{log}"
+    );
+    assert_eq!(
+        other.count_requests("PATCH", "/blobs/uploads/"),
+        0,
+        "{}",
+        other.log()
+    );
+    let local = support::block_on(async {
+        support::docker()
+            .inspect_image("lst/app:latest")
+            .await
+            .expect("inspect")
+    });
+    assert_eq!(
+        Some(skopeo::uncompressed_layer_digests(&other, "lst/app:v1").expect("layers")),
+        local.root_fs.and_then(|r| r.layers)
+    );
 }
 
 /// A layer store whose files are not the image's (here a copy of the daemon's with one

@@ -307,8 +307,13 @@ fn read_store(
             Some(dir) => {
                 let spooled = compress::compress_to_file(reader, dir, codec, &mut *on_read)
                     .and_then(|c| {
-                        let _ = verify(Ok((c.size, c.digest.clone(), c.diff_id.clone())))?;
-                        Ok(c)
+                        match verify(Ok((c.size, c.digest.clone(), c.diff_id.clone()))) {
+                            Ok(_) => Ok(c),
+                            Err(e) => {
+                                let _ = std::fs::remove_file(&c.path);
+                                Err(e)
+                            }
+                        }
                     });
                 let spooled = spooled.map_err(|e| why(&e))?;
                 found

@@ -498,13 +498,7 @@ fn image_digest_import_is_the_registry_digest() {
     // registry): the dependant's signature is unchanged, but the local image was built with
     // the old digest (here: none), so it is rebuilt, not reused with a stale label.
     let other = Registry::plain();
-    support::slipway()
-        .env("BASE_IMAGE", base)
-        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--images-repo", &format!("{}/dig", other.host)])
-        .args(["--insecure-registry", &other.host])
+    slipway_on(dir.path(), &other, "dig")
         .args([
             "build-and-publish",
             "--tag-custom",
@@ -520,13 +514,38 @@ fn image_digest_import_is_the_registry_digest() {
     assert_eq!(app["config"]["Labels"]["tool.digest"], zstd_digest.as_str());
 }
 
+/// A one-image project on the test base image: its werf.yaml and `dockerfile`.
+fn one_image_project(dir: &Path, project: &str, dockerfile: &str) {
+    let werf = format!(
+        "project: {project}\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{{{ env \"BASE_IMAGE\" }}}}\n"
+    );
+    support::write_tree(dir, &[("werf.yaml", &werf), ("Dockerfile", dockerfile)]);
+}
+
+/// Slipway on such a project, its images under `reg`/`project`, with debug logs.
+fn slipway_on(dir: &Path, reg: &Registry, project: &str) -> assert_cmd::Command {
+    let mut c = support::slipway();
+    c.env("BASE_IMAGE", support::base_image())
+        .env("XDG_CACHE_HOME", support::cache_home(dir))
+        .arg("--dir")
+        .arg(dir)
+        .args(["--images-repo", &format!("{}/{project}", reg.host)])
+        .args(["--insecure-registry", &reg.host, "--log-debug"]);
+    c
+}
+
+/// What a successful run logged.
+fn stderr_of(c: &mut assert_cmd::Command) -> String {
+    let out = c.assert().success();
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
 /// Publishing reads the daemon's export once, as a stream: with nothing in the registry
 /// yet, layers go straight into streamed uploads; once the base layer is there, only the
 /// changed layer is uploaded (the base is read past, never sent). What lands in the
 /// registry is the daemon's image, layer for layer.
 #[test]
 fn publish_streams_layers_from_the_export() {
-    let base = support::base_image();
     let reg = Registry::plain();
     let dir = tempfile::tempdir().expect("tmp");
     let dockerfile = |n: u32| {
@@ -534,31 +553,14 @@ fn publish_streams_layers_from_the_export() {
             "ARG BASE\nFROM ${{BASE}}\nRUN head -c 3000000 /dev/urandom > /r && echo {n} > /n\n"
         )
     };
-    support::write_tree(
-        dir.path(),
-        &[
-            (
-                "werf.yaml",
-                "project: strm\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
-            ),
-            ("Dockerfile", &dockerfile(1)),
-        ],
-    );
-    let run = || {
-        let out = support::slipway()
-            .env("BASE_IMAGE", base)
-            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-            // The export path, which a daemon whose store is not readable here takes.
-            .env("SLIPWAY_LAYER_STORE", "off")
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--images-repo", &format!("{}/strm", reg.host)])
-            .args(["--insecure-registry", &reg.host, "--log-debug"])
-            .args(["build-and-publish", "--tag-custom", "v1"])
-            .assert()
-            .success();
-        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    one_image_project(dir.path(), "strm", &dockerfile(1));
+    // The export path, which a daemon whose store is not readable here takes.
+    let slipway = || {
+        let mut c = slipway_on(dir.path(), &reg, "strm");
+        c.env("SLIPWAY_LAYER_STORE", "off");
+        c
     };
+    let run = || stderr_of(slipway().args(["build-and-publish", "--tag-custom", "v1"]));
     let same_layers = || {
         let local = support::block_on(async {
             support::docker()
@@ -603,17 +605,6 @@ fn publish_streams_layers_from_the_export() {
     let uploads = reg.count_requests("PUT", "/strm/app/blobs/uploads/");
     // Built but not published: the dry run plans its blobs from the daemon's layers (the
     // base present in the registry, the new layer to compress and upload) and writes nothing.
-    let slipway = || {
-        let mut c = support::slipway();
-        c.env("BASE_IMAGE", base)
-            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-            .env("SLIPWAY_LAYER_STORE", "off")
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--images-repo", &format!("{}/strm", reg.host)])
-            .args(["--insecure-registry", &reg.host]);
-        c
-    };
     slipway().arg("build").assert().success();
     let out = slipway()
         .args(["--json", "publish", "--tag-custom", "v1", "--dry-run"])
@@ -663,7 +654,6 @@ fn publish_streams_layers_from_the_export() {
 /// the base is in the registry, only the changed layer is read and uploaded.
 #[test]
 fn publish_reads_layers_from_the_daemons_layer_store() {
-    let base = support::base_image();
     assert!(
         std::fs::read_dir("/var/lib/docker/image/overlay2/layerdb/sha256").is_ok(),
         "the test daemon's layer store must be readable (root, overlay2)"
@@ -675,28 +665,13 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
             "ARG BASE\nFROM ${{BASE}}\nRUN head -c 3000000 /dev/urandom > /r && mkdir -p /d/e && echo {n} > /d/e/n && ln -s /r /d/l && ln /d/e/n /d/h\n"
         )
     };
-    support::write_tree(
-        dir.path(),
-        &[
-            (
-                "werf.yaml",
-                "project: lst\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
-            ),
-            ("Dockerfile", &dockerfile(1)),
-        ],
-    );
+    one_image_project(dir.path(), "lst", &dockerfile(1));
     let run = || {
-        let out = support::slipway()
-            .env("BASE_IMAGE", base)
-            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--images-repo", &format!("{}/lst", reg.host)])
-            .args(["--insecure-registry", &reg.host, "--log-debug"])
-            .args(["build-and-publish", "--tag-custom", "v1"])
-            .assert()
-            .success();
-        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+        stderr_of(slipway_on(dir.path(), &reg, "lst").args([
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+        ]))
     };
     let check = || {
         let local = support::block_on(async {
@@ -752,23 +727,17 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
     // `--upload-mode monolithic`: each layer is compressed into a spool file, then sent in
     // one PUT (no PATCH), still from the store.
     let other = Registry::plain();
-    let out = support::slipway()
-        .env("BASE_IMAGE", base)
-        .env("XDG_CACHE_HOME", dir.path().join("other-cache"))
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--images-repo", &format!("{}/lst", other.host)])
-        .args(["--insecure-registry", &other.host, "--log-debug"])
-        .args([
-            "publish",
-            "--tag-custom",
-            "v1",
-            "--upload-mode",
-            "monolithic",
-        ])
-        .assert()
-        .success();
-    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let log = stderr_of(
+        slipway_on(dir.path(), &other, "lst")
+            .env("XDG_CACHE_HOME", dir.path().join("other-cache"))
+            .args([
+                "publish",
+                "--tag-custom",
+                "v1",
+                "--upload-mode",
+                "monolithic",
+            ]),
+    );
     assert!(
         log.contains("layers published from the daemon's layer store"),
         "{log}"
@@ -798,32 +767,14 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
 #[test]
 fn a_layer_store_that_does_not_match_the_image_is_not_published() {
     use sha2::Digest;
-    let base = support::base_image();
     let reg = Registry::plain();
     let dir = tempfile::tempdir().expect("tmp");
-    support::write_tree(
+    one_image_project(
         dir.path(),
-        &[
-            (
-                "werf.yaml",
-                "project: lsb\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
-            ),
-            (
-                "Dockerfile",
-                "ARG BASE\nFROM ${BASE}\nRUN head -c 2000000 /dev/urandom > /r\n",
-            ),
-        ],
+        "lsb",
+        "ARG BASE\nFROM ${BASE}\nRUN head -c 2000000 /dev/urandom > /r\n",
     );
-    let slipway = || {
-        let mut c = support::slipway();
-        c.env("BASE_IMAGE", base)
-            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--images-repo", &format!("{}/lsb", reg.host)])
-            .args(["--insecure-registry", &reg.host, "--log-debug"]);
-        c
-    };
+    let slipway = || slipway_on(dir.path(), &reg, "lsb");
     slipway().arg("build").assert().success();
     let local = support::block_on(async {
         support::docker()
@@ -881,12 +832,11 @@ fn a_layer_store_that_does_not_match_the_image_is_not_published() {
     bytes[1000] ^= 0xff;
     std::fs::write(&r, &bytes).expect("write");
 
-    let out = slipway()
-        .env("SLIPWAY_LAYER_STORE", fake.path())
-        .args(["publish", "--tag-custom", "v1"])
-        .assert()
-        .success();
-    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    let log = stderr_of(slipway().env("SLIPWAY_LAYER_STORE", fake.path()).args([
+        "publish",
+        "--tag-custom",
+        "v1",
+    ]));
     assert!(
         log.contains("taking the export") && log.contains("the files read give"),
         "{log}"
@@ -905,7 +855,6 @@ fn a_layer_store_that_does_not_match_the_image_is_not_published() {
 /// manifest, the config's diff_ids the daemon's layers.
 #[test]
 fn publish_with_zstd_layers() {
-    let base = support::base_image();
     let reg = Registry::plain();
     let dir = tempfile::tempdir().expect("tmp");
     support::write_tree(
@@ -921,13 +870,7 @@ fn publish_with_zstd_layers() {
             ),
         ],
     );
-    support::slipway()
-        .env("BASE_IMAGE", base)
-        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--images-repo", &format!("{}/zst", reg.host)])
-        .args(["--insecure-registry", &reg.host])
+    slipway_on(dir.path(), &reg, "zst")
         .args([
             "build-and-publish",
             "--tag-custom",

@@ -56,6 +56,24 @@ pub async fn run(settings: &Settings, client: &Client) -> Vec<Check> {
                     "",
                 )),
             }
+            // Not a failure either: the export path is the fallback.
+            let store = crate::transfer::source::layer_store::LayerStore::find(
+                &d,
+                crate::settings::host_env::layer_store(),
+            )
+            .await;
+            out.push(check(
+                "layer store",
+                true,
+                match store {
+                    Some(s) => format!(
+                        "publish reads layers in place from the daemon's store at {} (no wait for its export)",
+                        s.root().display()
+                    ),
+                    None => "publish streams the daemon's export (its overlay2 store is not readable here, or SLIPWAY_LAYER_STORE=off)".to_string(),
+                },
+                "",
+            ));
         }
         Err(e) => out.push(check(
             "daemon",

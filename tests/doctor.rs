@@ -18,6 +18,9 @@ fn doctor_reports_each_check_and_the_fix() {
         // Debian's Docker 20.10 on the test machines has BuildKit.
         "ok   buildkit",
         "takes Slipway's sessions",
+        // The tests run as root beside the daemon.
+        "ok   layer store",
+        "reads layers in place from the daemon's store at /var/lib/docker",
         "ok   registry reachable",
         "ok   TLS trusted",
         "/etc/docker/certs.d/",

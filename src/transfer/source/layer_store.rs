@@ -78,6 +78,11 @@ impl LayerStore {
         LayerStore { root: root.into() }
     }
 
+    /// The daemon data root it reads.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn layerdb(&self) -> PathBuf {
         self.root
             .join("image")

@@ -190,16 +190,7 @@ async fn from_store(
         Ok(c) => c,
         Err(e) => return Ok(FromStore::Unreadable(e.to_string())),
     };
-    let listed: Option<Vec<String>> = serde_json::from_slice::<serde_json::Value>(&config)
-        .ok()
-        .and_then(|c| {
-            c["rootfs"]["diff_ids"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-        });
-    if listed.as_deref() != Some(diff_ids) {
+    if !lists_layers(&config, diff_ids) {
         return Ok(FromStore::Unreadable(
             "its config lists other layers than the daemon".into(),
         ));
@@ -255,6 +246,12 @@ async fn from_store(
         config: Bytes::from(config),
         layers,
     }))
+}
+
+/// Does the image config list exactly these layers (the daemon's list)?
+fn lists_layers(config: &[u8], diff_ids: &[String]) -> bool {
+    serde_json::from_slice::<oci_spec::image::ImageConfiguration>(config)
+        .is_ok_and(|c| c.rootfs().diff_ids() == diff_ids)
 }
 
 /// Why reading the store stopped.
@@ -471,14 +468,7 @@ async fn send(
     read?;
 
     let (config, layer_paths) = parse_manifest(&files)?;
-    let want: Vec<String> = serde_json::from_slice::<serde_json::Value>(&config)
-        .ok()
-        .and_then(|c| c["rootfs"]["diff_ids"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    if want != diff_ids || layer_paths.len() != want.len() {
+    if !lists_layers(&config, &diff_ids) || layer_paths.len() != diff_ids.len() {
         return Err(Failure::Fallback(
             "the exported config lists other layers than the daemon".into(),
         ));

@@ -23,7 +23,124 @@ pub const BASE_IMAGE: &str = "slipway-test/busybox:latest";
 
 /// Docker daemon client from `DOCKER_HOST` or `/var/run/docker.sock`.
 pub fn docker() -> bollard::Docker {
-    bollard::Docker::connect_with_defaults().expect("cannot configure a Docker client")
+    daemon_answers();
+    connect().expect("cannot configure a Docker client")
+}
+
+fn connect() -> Result<bollard::Docker, bollard::errors::Error> {
+    bollard::Docker::connect_with_defaults()
+}
+
+/// Whether the daemon of `DOCKER_HOST` or the default socket answers a ping (a daemon that
+/// stopped cleanly has removed its socket: that is "no" too).
+fn answers() -> bool {
+    match connect() {
+        Ok(d) => block_on(async { d.ping().await.is_ok() }),
+        Err(_) => false,
+    }
+}
+
+/// Where `scripts/setup` has the host's dockerd log, and where a restart below is recorded
+/// (`scripts/test` prints that record at its end, so a run that needed one says so and why).
+const DOCKERD_LOG: &str = "/var/log/slipway-dockerd.log";
+const RESTARTS_LOG: &str = "/var/log/slipway-dockerd-restarts.log";
+
+/// Make sure the host's daemon answers, once per test process. If the default daemon (no
+/// `DOCKER_HOST`) does not, it is started again as `scripts/setup` starts it (the brief's
+/// rule: no daemon answering means start `dockerd`), after its log tail, the disks' free space
+/// and the kernel's last words are written to `RESTARTS_LOG`. A daemon named by
+/// `DOCKER_HOST` is never started here: that fails as before.
+pub fn daemon_answers() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if answers() {
+            return;
+        }
+        assert!(
+            std::env::var_os("DOCKER_HOST").is_none(),
+            "the Docker daemon at DOCKER_HOST does not answer"
+        );
+        let lock_path = std::env::temp_dir().join("slipway-test-dockerd.lock");
+        let lock = std::fs::File::create(&lock_path).expect("create lock file");
+        lock.lock().expect("lock dockerd restart");
+        // Another test process may have started it while this one waited for the lock.
+        if !answers() {
+            restart_dockerd();
+        }
+        drop(lock);
+    });
+}
+
+/// Record in `RESTARTS_LOG` (printed by `scripts/test`) when the host's daemon no longer
+/// answers after `what`: a test that stops something of its own (a second dockerd) says so if
+/// the host's daemon went with it. Never panics: it is called from `Drop`.
+pub fn note_if_host_daemon_is_gone(what: &str) {
+    if std::env::var_os("DOCKER_HOST").is_some() || answers() {
+        return;
+    }
+    let tail = std::process::Command::new("tail")
+        .args(["-n", "40", DOCKERD_LOG])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let record = format!(
+        "== the host's dockerd does not answer after {what} (test process {})\n{tail}\n",
+        std::process::id()
+    );
+    eprintln!("{record}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(RESTARTS_LOG)
+    {
+        let _ = f.write_all(record.as_bytes());
+    }
+}
+
+fn restart_dockerd() {
+    let sh = |script: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr)
+            })
+            .unwrap_or_else(|e| format!("({script}: {e})"))
+    };
+    let record = format!(
+        "== {} the host's dockerd did not answer (test process {}, {}); restarting it\n\
+         -- last lines of {DOCKERD_LOG}:\n{}\n-- df -h:\n{}\n-- free -m:\n{}\n-- dmesg:\n{}\n",
+        sh("date -u +%FT%TZ").trim(),
+        std::process::id(),
+        std::env::args().next().unwrap_or_default(),
+        sh(&format!("tail -n 40 {DOCKERD_LOG}")),
+        sh("df -h / /var/lib/docker /tmp"),
+        sh("free -m"),
+        sh("dmesg 2>&1 | tail -n 20"),
+    );
+    eprintln!("{record}");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(RESTARTS_LOG)
+    {
+        let _ = f.write_all(record.as_bytes());
+    }
+    let started = sh(&format!(
+        "setsid nohup dockerd >>{DOCKERD_LOG} 2>&1 </dev/null & echo started"
+    ));
+    assert!(started.contains("started"), "start dockerd: {started}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !answers() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Docker daemon does not answer (/var/run/docker.sock) and did not start again in \
+             60 s:\n{record}\n-- its log now:\n{}",
+            sh(&format!("tail -n 40 {DOCKERD_LOG}"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// Run a future to completion on a private runtime, even from inside another runtime.
@@ -54,12 +171,9 @@ pub fn base_image() -> &'static str {
         let lock_path = std::env::temp_dir().join("slipway-test-base-image.lock");
         let lock = std::fs::File::create(&lock_path).expect("create lock file");
         lock.lock().expect("lock base image");
+        daemon_answers();
         block_on(async {
             let docker = docker();
-            docker
-                .ping()
-                .await
-                .expect("the Docker daemon does not answer (DOCKER_HOST or /var/run/docker.sock)");
             if docker.inspect_image(BASE_IMAGE).await.is_ok() {
                 return;
             }
@@ -470,6 +584,8 @@ pub fn cache_home(project: &Path) -> std::path::PathBuf {
 }
 
 pub fn slipway() -> assert_cmd::Command {
+    // Most commands talk to the host's daemon; make sure it answers before any test runs one.
+    daemon_answers();
     let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("slipway binary");
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();

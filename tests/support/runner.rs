@@ -183,6 +183,7 @@ impl Drop for Runner {
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
+        super::note_if_host_daemon_is_gone("a second dockerd (a runner) was stopped");
     }
 }
 

@@ -308,4 +308,28 @@ fn streamed_uploads_of_big_layers_restart_and_fall_back() {
         skopeo::digest(&reg2, "stream/app:v1").expect("pushed"),
         digest
     );
+
+    // A registry that cuts every PATCH off mid-body (as one that refuses PATCH may, answering
+    // before it reads the body): after two failed streams the layer goes up from a file.
+    let reg3 = Registry::plain();
+    let proxy3 = FaultProxy::start(&reg3);
+    proxy3.add(Rule::new(Fault::ResetAfterBodyBytes(64 * 1024)).method("PATCH"));
+    let d3 = tempfile::tempdir().expect("tmp");
+    push(&proxy3, &tar, "stream/app:v1", d3.path())
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&reg3, "stream/app:v1").expect("pushed"),
+        digest
+    );
+    let seen3: Vec<String> = proxy3
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(
+        proxy3.count("PATCH", "/blobs/uploads/"),
+        2,
+        "two failed streams, then none: {seen3:?}"
+    );
 }

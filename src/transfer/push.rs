@@ -456,7 +456,7 @@ impl<'a> Session<'a> {
         // sending overlap. Falls back to the file path if the registry refuses PATCH.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
             match stream_layer(client, repo, &layer.source, opts.compression, &counter).await {
-                Ok((size, digest, got_diff_id)) => {
+                Ok(Streamed::Done(size, digest, got_diff_id)) => {
                     if !diff_id.is_empty() && got_diff_id != diff_id {
                         return Err(corrupt(&got_diff_id));
                     }
@@ -468,6 +468,9 @@ impl<'a> Session<'a> {
                         action: BlobAction::Upload,
                         compressed: true,
                     });
+                }
+                Ok(Streamed::GaveUp(e)) => {
+                    tracing::info!(%repo, "streamed uploads failed twice ({e}); compressing to a file and uploading that");
                 }
                 Err(e) if refused_streaming(&e) => {
                     tracing::info!(%repo, "registry refused a streamed upload; compressing to a file and uploading in one request");
@@ -565,17 +568,31 @@ impl PushedLayer {
 
 /// Layers above this size are compressed into a streamed upload.
 const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
+/// Streamed attempts of one layer before it is sent from a file (`Streamed::GaveUp`).
+const STREAM_ATTEMPTS: u32 = 2;
+
+/// How a streamed upload of a layer ended, when it did not fail outright.
+enum Streamed {
+    /// Uploaded: (size, digest, diffID).
+    Done(u64, String, String),
+    /// Two streamed attempts failed in a way worth retrying; the caller sends the layer
+    /// from a file instead, under the full retry policy (and in chunks where big). A
+    /// server that refuses a PATCH may answer before it reads the body and close: hyper
+    /// then reports the failed write, never the answer, so "refused" looks like a broken
+    /// connection, and restreaming would fail every time.
+    GaveUp(RegistryError),
+}
 
 /// Compress a layer into one streamed PATCH of a new upload session, then finish it with
 /// the digest the compressor computed. Restarted from scratch (a new session, compressing
-/// again) under the transport's retry policy; returns (size, digest, diffID).
+/// again) under the transport's retry policy.
 async fn stream_layer(
     client: &Client,
     repo: &Repository,
     source: &BlobSource,
     codec: Codec,
     counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
-) -> Result<(u64, String, String), PushError> {
+) -> Result<Streamed, PushError> {
     let retry = client.options().retry;
     let mut attempt = 0;
     loop {
@@ -610,10 +627,15 @@ async fn stream_layer(
             })
             .await;
         match (done, sizes) {
-            (Ok(digest), Some((size, diff_id))) => return Ok((size, digest, diff_id)),
+            (Ok(digest), Some((size, diff_id))) => {
+                return Ok(Streamed::Done(size, digest, diff_id));
+            }
             (Err(PushError::Registry(e)), _)
                 if Retry::restartable(&e) && retry.again(attempt, true) =>
             {
+                if attempt >= STREAM_ATTEMPTS {
+                    return Ok(Streamed::GaveUp(e));
+                }
                 tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
                 tokio::time::sleep(retry.delay(attempt, None)).await;
             }

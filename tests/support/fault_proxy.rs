@@ -85,6 +85,7 @@ impl Rule {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// 0 for a request the proxy was told to reset (recorded before its outcome).
     pub status: u16,
     pub faulted: bool,
 }
@@ -417,7 +418,12 @@ async fn handle(
         }
         Some(Fault::Unauthorized) => return Ok(unauthorized(&record, true)),
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
-        Some(Fault::ResetAfterBodyBytes(n)) => reset_after = Some(*n),
+        Some(Fault::ResetAfterBodyBytes(n)) => {
+            // Recorded now, with status 0: the reset tears the connection and this handler
+            // down with it, so a record after forwarding may never be made.
+            record(0, true);
+            reset_after = Some(*n);
+        }
         Some(Fault::TruncateResponse(n)) => truncate = Some(*n),
         None => {}
     }
@@ -460,13 +466,16 @@ async fn handle(
         Err(e) => {
             if reset_after.is_some() {
                 reset.notify_one();
+            } else {
+                record(502, fault.is_some());
             }
-            record(502, fault.is_some());
             return Ok(full(StatusCode::BAD_GATEWAY, &format!("proxy: {e}")));
         }
     };
     let status = resp.status();
-    record(status.as_u16(), fault.is_some());
+    if reset_after.is_none() {
+        record(status.as_u16(), fault.is_some());
+    }
     let mut builder = Response::builder().status(status.as_u16());
     for (k, v) in resp.headers() {
         if k == "connection" || k == "transfer-encoding" {

@@ -78,56 +78,56 @@ pub fn note_if_host_daemon_is_gone(what: &str) {
     if std::env::var_os("DOCKER_HOST").is_some() || answers() {
         return;
     }
-    let tail = std::process::Command::new("tail")
-        .args(["-n", "40", DOCKERD_LOG])
+    record(&format!(
+        "== the host's dockerd does not answer after {what} (test process {})\n{}",
+        std::process::id(),
+        host_state()
+    ));
+}
+
+/// Output of `sh -c script`, both streams, or why it could not run.
+fn shell(script: &str) -> String {
+    std::process::Command::new("sh")
+        .args(["-c", script])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let record = format!(
-        "== the host's dockerd does not answer after {what} (test process {})\n{tail}\n",
-        std::process::id()
-    );
-    eprintln!("{record}");
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+        })
+        .unwrap_or_else(|e| format!("({script}: {e})"))
+}
+
+/// What may say why a daemon stopped: its log's tail, free disk and memory, the kernel's log.
+fn host_state() -> String {
+    format!(
+        "-- last lines of {DOCKERD_LOG}:\n{}\n-- df -h:\n{}\n-- free -m:\n{}\n-- dmesg:\n{}\n",
+        shell(&format!("tail -n 40 {DOCKERD_LOG}")),
+        shell("df -h / /var/lib/docker /tmp"),
+        shell("free -m"),
+        shell("dmesg 2>&1 | tail -n 20"),
+    )
+}
+
+/// To the test's stderr and appended to `RESTARTS_LOG`.
+fn record(text: &str) {
+    eprintln!("{text}");
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(RESTARTS_LOG)
     {
-        let _ = f.write_all(record.as_bytes());
+        let _ = f.write_all(text.as_bytes());
     }
 }
 
 fn restart_dockerd() {
-    let sh = |script: &str| {
-        std::process::Command::new("sh")
-            .args(["-c", script])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout).into_owned()
-                    + &String::from_utf8_lossy(&o.stderr)
-            })
-            .unwrap_or_else(|e| format!("({script}: {e})"))
-    };
-    let record = format!(
-        "== {} the host's dockerd did not answer (test process {}, {}); restarting it\n\
-         -- last lines of {DOCKERD_LOG}:\n{}\n-- df -h:\n{}\n-- free -m:\n{}\n-- dmesg:\n{}\n",
-        sh("date -u +%FT%TZ").trim(),
+    let state = host_state();
+    record(&format!(
+        "== {} the host's dockerd did not answer (test process {}, {}); restarting it\n{state}",
+        shell("date -u +%FT%TZ").trim(),
         std::process::id(),
         std::env::args().next().unwrap_or_default(),
-        sh(&format!("tail -n 40 {DOCKERD_LOG}")),
-        sh("df -h / /var/lib/docker /tmp"),
-        sh("free -m"),
-        sh("dmesg 2>&1 | tail -n 20"),
-    );
-    eprintln!("{record}");
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(RESTARTS_LOG)
-    {
-        let _ = f.write_all(record.as_bytes());
-    }
-    let started = sh(&format!(
+    ));
+    let started = shell(&format!(
         "setsid nohup dockerd >>{DOCKERD_LOG} 2>&1 </dev/null & echo started"
     ));
     assert!(started.contains("started"), "start dockerd: {started}");
@@ -136,8 +136,8 @@ fn restart_dockerd() {
         assert!(
             std::time::Instant::now() < deadline,
             "the Docker daemon does not answer (/var/run/docker.sock) and did not start again in \
-             60 s:\n{record}\n-- its log now:\n{}",
-            sh(&format!("tail -n 40 {DOCKERD_LOG}"))
+             60 s:\n{state}\n-- its log now:\n{}",
+            shell(&format!("tail -n 40 {DOCKERD_LOG}"))
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }

@@ -587,16 +587,16 @@ impl Pusher {
                 }
                 // A concurrent runner moved a tag to its own build of the same content:
                 // converge on one image rather than fail.
-                Err(PublishError::Push(PushError::Registry(RegistryError::TagMoved {
-                    ..
-                }))) if published_meanwhile(&lookup, &p.wanted).await?.is_some() => {
-                    let d = published_meanwhile(&lookup, &p.wanted)
-                        .await?
-                        .unwrap_or_default();
-                    self.client
-                        .retag(&target.repository, &d, &p.wanted.tags)
-                        .await?
-                }
+                Err(
+                    e @ PublishError::Push(PushError::Registry(RegistryError::TagMoved { .. })),
+                ) => match published_meanwhile(&lookup, &p.wanted).await? {
+                    Some(d) => {
+                        self.client
+                            .retag(&target.repository, &d, &p.wanted.tags)
+                            .await?
+                    }
+                    None => return Err(e),
+                },
                 Err(e) => return Err(e),
             }
         };

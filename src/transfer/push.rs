@@ -453,7 +453,8 @@ impl<'a> Session<'a> {
             ),
         };
         // Big layers: compress straight into a streamed upload, so compressing and
-        // sending overlap. Falls back to the file path if the registry refuses PATCH.
+        // sending overlap. Falls back to the file path if the registry refuses PATCH or
+        // streaming fails twice.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
             match stream_layer(client, repo, &layer.source, opts.compression, &counter).await {
                 Ok(Streamed::Done(size, digest, got_diff_id)) => {

@@ -247,6 +247,28 @@ fn refused_patch_falls_back_to_monolithic_upload() {
 }
 
 #[test]
+fn patch_cut_off_mid_body_falls_back_to_monolithic_upload() {
+    // A registry that refuses PATCH by answering before it reads the body and closing looks,
+    // to the client, like a connection broken mid-body: the blob goes up in one request.
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(Rule::new(Fault::ResetAfterBodyBytes(1)).method("PATCH"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-cut:latest");
+    let target = format!("{}/cut/app:v1", proxy.host);
+    push(
+        &proxy.host,
+        &[&tar.to_string_lossy(), &target, "--upload-mode", "chunked"],
+    )
+    .success();
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 1,
+        "chunked was tried first"
+    );
+    assert!(skopeo::digest(&reg, "cut/app:v1").is_ok());
+}
+
+#[test]
 fn tls_registry_with_credentials_from_docker_config() {
     let reg = Registry::tls_auth();
     let dir = tempfile::tempdir().expect("tmp");

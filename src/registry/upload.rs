@@ -175,7 +175,7 @@ impl Client {
         source: &BlobSource,
         mode: UploadMode,
     ) -> Result<(), RegistryError> {
-        let chunked = match mode {
+        let mut chunked = match mode {
             UploadMode::Monolithic => false,
             UploadMode::Chunked => true,
             UploadMode::Auto => source.len() > AUTO_CHUNK_ABOVE,
@@ -197,6 +197,18 @@ impl Client {
             };
             match r {
                 Err(e) if Retry::restartable(&e) && retry.again(attempt, true) => {
+                    // The connection broke under a PATCH although the transport retried it:
+                    // a registry that refuses PATCH may answer before it reads the body and
+                    // close, which hyper reports as the broken write, never as the refusal.
+                    // The next attempts send the blob in one request.
+                    if chunked
+                        && matches!(
+                            e,
+                            RegistryError::Unreachable { .. } | RegistryError::Io { .. }
+                        )
+                    {
+                        chunked = false;
+                    }
                     tracing::warn!(%repo, digest, attempt, "upload failed, restarting: {e}");
                     tokio::time::sleep(retry.delay(attempt, None)).await;
                 }

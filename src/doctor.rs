@@ -43,10 +43,18 @@ pub async fn run(settings: &Settings, client: &Client) -> Vec<Check> {
             // Not a failure: builds fall back to the classic builder (without `secrets:`,
             // `ssh:` and `RUN --mount`).
             match crate::build::buildkit::probe(&d).await {
-                Ok(_) => out.push(check(
+                Ok(bk) => out.push(check(
                     "buildkit",
                     true,
-                    "the daemon's BuildKit takes Slipway's sessions (secrets, ssh, RUN --mount)",
+                    format!(
+                        "the daemon's BuildKit takes Slipway's sessions (secrets, ssh, RUN --mount){}",
+                        if bk.one_at_a_time() {
+                            "; builds run one at a time on it (before Docker 25, two builds \
+                             exporting cache at once can crash the daemon)"
+                        } else {
+                            ""
+                        }
+                    ),
                     "",
                 )),
                 Err(why) => out.push(check(

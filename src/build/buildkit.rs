@@ -47,8 +47,32 @@ use crate::registry::keychain::{Credential, Keychain};
 /// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
 const MIN_API: (u32, u32) = (1, 39);
 
-/// Whether the daemon can run BuildKit builds for us: `Ok(endpoint)` or the reason it cannot.
-pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
+/// The first daemon API (Docker 25) whose BuildKit exports the cache of concurrent builds
+/// safely; older ones crash the whole daemon now and then ("fatal error: concurrent map
+/// iteration and map write" in `remotecache/v1.normalizeItem`: moby/buildkit#2041, #2296,
+/// fixed by #4346), seen here with Debian's Docker 20.10 when two builds sharing a base ran
+/// at once.
+const CONCURRENT_SOLVES_API: (u32, u32) = (1, 44);
+
+/// A daemon whose BuildKit runs Slipway's builds.
+#[derive(Debug, Clone)]
+pub struct BuildKit {
+    pub endpoint: Endpoint,
+    /// Run one build at a time on this daemon (see [`CONCURRENT_SOLVES_API`]): every build
+    /// writes an inline cache, and a build's cache export racing another's crashes older
+    /// daemons.
+    one_at_a_time: bool,
+}
+
+impl BuildKit {
+    /// Whether Slipway queues its builds on this daemon (see [`CONCURRENT_SOLVES_API`]).
+    pub fn one_at_a_time(&self) -> bool {
+        self.one_at_a_time
+    }
+}
+
+/// Whether the daemon can run BuildKit builds for us, or the reason it cannot.
+pub async fn probe(docker: &bollard::Docker) -> Result<BuildKit, String> {
     let ep = daemon_http::endpoint_from_env()?;
     let v = docker
         .version()
@@ -63,15 +87,15 @@ pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
     let parsed = api
         .split_once('.')
         .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
-    match parsed {
-        Some(p) if p >= MIN_API => {}
+    let one_at_a_time = match parsed {
+        Some(p) if p >= MIN_API => p < CONCURRENT_SOLVES_API,
         _ => {
             return Err(format!(
                 "the daemon's API is {api:?}; BuildKit sessions need {}.{} (Docker 18.09) or later",
                 MIN_API.0, MIN_API.1
             ));
         }
-    }
+    };
     if v.os.as_deref().is_some_and(|os| os != "linux") {
         return Err(format!(
             "the daemon runs on {}; its BuildKit builds Linux images only",
@@ -88,7 +112,57 @@ pub async fn probe(docker: &bollard::Docker) -> Result<Endpoint, String> {
     )
     .await
     .map_err(|e| format!("the daemon does not take a BuildKit session: {e}"))?;
-    Ok(ep)
+    if one_at_a_time {
+        tracing::debug!(
+            api,
+            "this daemon's BuildKit can crash when two builds export cache at once; builds run one at a time"
+        );
+    }
+    Ok(BuildKit {
+        endpoint: ep,
+        one_at_a_time,
+    })
+}
+
+/// Held while a build runs on a daemon that takes one at a time: an advisory lock on a
+/// file named for the daemon's endpoint in the temp dir, so Slipway's parallel builds and
+/// other Slipway processes on this host (CI jobs sharing a shell runner's daemon) queue.
+struct SolveLock {
+    /// Unlocked when closed.
+    _held: Option<std::fs::File>,
+}
+
+impl SolveLock {
+    async fn take(bk: &BuildKit) -> SolveLock {
+        if !bk.one_at_a_time {
+            return SolveLock { _held: None };
+        }
+        use sha2::{Digest, Sha256};
+        let key = hex::encode(&Sha256::digest(bk.endpoint.to_string())[..8]);
+        let path = std::env::temp_dir().join(format!("slipway-buildkit-{key}.lock"));
+        let locked = tokio::task::spawn_blocking(move || {
+            // A file another user made may be read-only to us: flock works on that too.
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .or_else(|_| std::fs::File::open(&path))?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await;
+        match locked
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            Ok(f) => SolveLock { _held: Some(f) },
+            // Never a reason to fail a build: it runs unqueued, as it would on a newer daemon.
+            Err(e) => {
+                tracing::warn!("cannot queue builds on this daemon ({e}); building at once");
+                SolveLock { _held: None }
+            }
+        }
+    }
 }
 
 /// A fresh session id (BuildKit takes any unique string).
@@ -562,12 +636,14 @@ impl Trace {
 /// Run `POST /build` with BuildKit. `options` are bollard's build options; the version and
 /// session are set here. Each progress item goes to `on_progress`.
 pub async fn build(
-    ep: &Endpoint,
+    bk: &BuildKit,
     session: &Session,
     options: bollard::query_parameters::BuildImageOptions,
     context: impl Stream<Item = Bytes> + Send + 'static,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<(), HttpError> {
+    let _queued = SolveLock::take(bk).await;
+    let ep = &bk.endpoint;
     let mut options = options;
     options.version = bollard::query_parameters::BuilderVersion::BuilderBuildKit;
     // bollard has the `session` field only with its `buildkit` feature: add it here.
@@ -621,6 +697,38 @@ pub async fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn builds_on_an_older_daemon_wait_for_each_other() {
+        let bk = |one_at_a_time| BuildKit {
+            endpoint: Endpoint::Unix(std::path::PathBuf::from(format!(
+                "/nonexistent/slipway-test-{}.sock",
+                new_id()
+            ))),
+            one_at_a_time,
+        };
+        let old = bk(true);
+        let first = SolveLock::take(&old).await;
+        assert!(first._held.is_some());
+        let waiting = tokio::spawn({
+            let old = old.clone();
+            async move { SolveLock::take(&old).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the second build did not wait");
+        drop(first);
+        let second = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the second build went on once the first was done")
+            .expect("task");
+        assert!(second._held.is_some());
+
+        // A newer daemon: no queue at all.
+        let new = bk(false);
+        let a = SolveLock::take(&new).await;
+        let b = SolveLock::take(&new).await;
+        assert!(a._held.is_none() && b._held.is_none());
+    }
     use bollard_buildkit_proto::google::protobuf::Timestamp;
     use bollard_buildkit_proto::moby::buildkit::v1::{Vertex, VertexLog};
 

@@ -116,22 +116,23 @@ pub async fn stage_image(
         .map_err(&fail)?;
     let g = crate::stapel::generate_planned(&env, img, base_user.as_deref(), &outcome.plan)
         .map_err(&fail)?;
-    let ep = buildkit::probe(docker)
+    let bk = buildkit::probe(docker)
         .await
         .map_err(|why| BuildError::StapelNeedsBuildKit {
             image: name.clone(),
             why,
         })?;
-    let session = buildkit::Session::start(&ep, &config.project, Default::default(), keychain)
-        .await
-        .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+    let session =
+        buildkit::Session::start(&bk.endpoint, &config.project, Default::default(), keychain)
+            .await
+            .map_err(|e| fail(format!("BuildKit session: {e}")))?;
     let tag = format!(
         "{}:introspect-{dockerfile_stage}",
         local.rsplit_once(':').map(|x| x.0).unwrap_or(&local)
     );
     let quiet = |_: String| {};
     super::stapel_storage::run(
-        &ep,
+        &bk,
         &session,
         img,
         Some(&g),

@@ -417,10 +417,10 @@ pub async fn build(
         }
     }
     // Decide the builder and read every secret before anything is built.
-    let buildkit: Result<Endpoint, String> = match opts.buildkit {
+    let buildkit: Result<buildkit::BuildKit, String> = match opts.buildkit {
         BuildKitMode::Off => Err("--buildkit=off".into()),
         mode => match buildkit::probe(docker).await {
-            Ok(ep) => Ok(ep),
+            Ok(bk) => Ok(bk),
             Err(why) if mode == BuildKitMode::On => {
                 return Err(BuildError::BuildKitUnavailable { why });
             }
@@ -646,9 +646,9 @@ pub struct SessionData {
     pub ssh: ssh::Agents,
 }
 
-/// How one image is built: BuildKit at this endpoint (with its session data) or classic.
+/// How one image is built: BuildKit of this daemon (with its session data) or classic.
 struct How {
-    buildkit: Option<Endpoint>,
+    buildkit: Option<buildkit::BuildKit>,
     session: SessionData,
     /// Podman's Buildah labels every intermediate image of the last stage with the build's
     /// `--label`s, and tags what it got to even when a step fails: the signature label is
@@ -935,11 +935,12 @@ async fn build_one(
         });
     };
     let ran = match &how.buildkit {
-        Some(ep) => {
-            let session = buildkit::Session::start(ep, project, how.session, opts.keychain.clone())
-                .await
-                .map_err(|e| fail(format!("BuildKit session: {e}")))?;
-            run_buildkit(ep, &session, b.build(), body, &dockerfile_text, &mut log).await
+        Some(bk) => {
+            let session =
+                buildkit::Session::start(&bk.endpoint, project, how.session, opts.keychain.clone())
+                    .await
+                    .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+            run_buildkit(bk, &session, b.build(), body, &dockerfile_text, &mut log).await
         }
         None => {
             let creds = base_image_credentials(&dockerfile_text, &args_for_from, &opts.keychain)
@@ -1298,7 +1299,7 @@ type Ran = Result<Result<Option<String>, StepFailure>, String>;
 
 /// BuildKit through Slipway's session; `log` gets every progress line.
 async fn run_buildkit(
-    ep: &Endpoint,
+    bk: &buildkit::BuildKit,
     session: &buildkit::Session,
     options: bollard::query_parameters::BuildImageOptions,
     body: impl futures::Stream<Item = bytes::Bytes> + Send + 'static,
@@ -1307,7 +1308,7 @@ async fn run_buildkit(
 ) -> Ran {
     let mut image_id = None;
     let mut failure = None;
-    buildkit::build(ep, session, options, body, |p| match p {
+    buildkit::build(bk, session, options, body, |p| match p {
         buildkit::Progress::Line(l) => log(&l),
         buildkit::Progress::ImageId(id) => image_id = Some(id),
         buildkit::Progress::Failed { message, vertex } => {

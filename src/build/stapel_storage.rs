@@ -192,14 +192,18 @@ pub(super) async fn build(
         super::image_labels(node.project, img, node.sig, opts, Some(&outcome.record));
     let mut mine: Option<String> = None;
     if first < sigs.len() {
-        let ep = how
+        let bk = how
             .buildkit
             .as_ref()
             .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
-        let session =
-            buildkit::Session::start(ep, node.project, how.session.clone(), opts.keychain.clone())
-                .await
-                .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+        let session = buildkit::Session::start(
+            &bk.endpoint,
+            node.project,
+            how.session.clone(),
+            opts.keychain.clone(),
+        )
+        .await
+        .map_err(|e| fail(format!("BuildKit session: {e}")))?;
         let base_user = super::stapel_base_user(docker, env, img)
             .await
             .map_err(fail)?;
@@ -225,7 +229,7 @@ pub(super) async fn build(
                 serde_json::to_string(&record_upto(&outcome.record, s.stage)).unwrap_or_default(),
             );
             let id = run(
-                ep,
+                bk,
                 &session,
                 img,
                 Some(&g),
@@ -330,7 +334,7 @@ pub(super) async fn build(
 /// One BuildKit build of `context`; the image ID, or the failure put back on werf.yaml.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
-    ep: &super::Endpoint,
+    bk: &buildkit::BuildKit,
     session: &buildkit::Session,
     img: &ImageConfig,
     generated: Option<&crate::stapel::Generated>,
@@ -369,7 +373,7 @@ pub(super) async fn run(
         emit(line.to_string());
     };
     let body = futures::stream::once(async move { bytes::Bytes::from(context) });
-    let ran = super::run_buildkit(ep, session, b.build(), body, dockerfile_text, &mut log).await?;
+    let ran = super::run_buildkit(bk, session, b.build(), body, dockerfile_text, &mut log).await?;
     match ran {
         Ok(Some(id)) => Ok(id),
         Ok(None) => Err(format!(

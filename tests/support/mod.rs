@@ -127,6 +127,26 @@ fn restart_dockerd() {
         std::process::id(),
         std::env::args().next().unwrap_or_default(),
     ));
+    // A daemon that crashed may still be writing its goroutine dump: dockerd refuses to
+    // start while the pid in its pid file runs. Wait for it (killed after 30 s).
+    if let Some(pid) = std::fs::read_to_string("/var/run/docker.pid")
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let runs = || {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "dockerd")
+        };
+        while runs() {
+            if std::time::Instant::now() > deadline {
+                shell(&format!("kill -9 {pid}"));
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
     let started = shell(&format!(
         "setsid nohup dockerd >>{DOCKERD_LOG} 2>&1 </dev/null & echo started"
     ));

@@ -512,9 +512,12 @@ fn pulls_base_images_with_slipway_credentials(buildkit: &str) {
             ),
             (
                 "Dockerfile",
+                // The nonce: a registry port used by an earlier run on this daemon would
+                // otherwise give the same content signature, and the image would be skipped.
                 &format!(
-                    "FROM {}/private/base:1\nRUN echo pulled > /pulled\n",
-                    reg.host
+                    "FROM {}/private/base:1\nRUN echo pulled > /pulled\nLABEL test.run={}\n",
+                    reg.host,
+                    nonce()
                 ),
             ),
         ],

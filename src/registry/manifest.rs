@@ -116,6 +116,38 @@ impl Client {
         media_type: &str,
         body: Bytes,
     ) -> Result<String, RegistryError> {
+        // A manifest is PUT only once its blobs are in place, so "blob unknown" is the
+        // registry not showing one yet: distribution's filesystem driver rewrites a blob's
+        // link in place while another client uploads the same blob (seen here with two
+        // runners publishing at once), and S3-backed registries are eventually consistent.
+        // The PUT is idempotent: asked again a few times, a little later.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .put_manifest_once(repo, reference, media_type, body.clone())
+                .await
+            {
+                Err(RegistryError::Status {
+                    status: 400 | 404,
+                    ref message,
+                    ..
+                }) if attempt < 4 && message.contains("BLOB_UNKNOWN") => {
+                    tracing::debug!(%repo, reference, attempt, "registry does not show a blob of the manifest yet; asking again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn put_manifest_once(
+        &self,
+        repo: &Repository,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<String, RegistryError> {
         let path = &repo.path;
         let expected = sha256_digest(&body);
         let req = Req::new(
@@ -150,5 +182,79 @@ impl Client {
             });
         }
         Ok(expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::registry::RegistryOptions;
+
+    /// A registry whose manifest PUTs answer "blob unknown" `unknown_for` times, then 201.
+    async fn registry(unknown_for: usize) -> (String, Arc<AtomicUsize>) {
+        let puts = Arc::new(AtomicUsize::new(0));
+        let seen = puts.clone();
+        let app = axum::Router::new()
+            .route("/v2/", axum::routing::get(|| async { "{}" }))
+            .route(
+                "/v2/{*rest}",
+                axum::routing::put(move || {
+                    let puts = puts.clone();
+                    async move {
+                        if puts.fetch_add(1, Ordering::SeqCst) < unknown_for {
+                            (
+                                StatusCode::BAD_REQUEST,
+                                [("content-type", "application/json")],
+                                r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#,
+                            )
+                                .into_response()
+                        } else {
+                            StatusCode::CREATED.into_response()
+                        }
+                    }
+                }),
+            );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (addr, seen)
+    }
+
+    fn client() -> Client {
+        Client::new(RegistryOptions {
+            certs_dir: std::path::PathBuf::from("/nonexistent"),
+            ..RegistryOptions::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_manifest_is_put_again_while_the_registry_does_not_show_its_blob() {
+        let (host, puts) = registry(2).await;
+        let repo = Repository::parse(&format!("{host}/a/b")).expect("repo");
+        let body = Bytes::from_static(b"{}");
+        let digest = client()
+            .put_manifest(&repo, "v1", MEDIA_OCI_MANIFEST, body.clone())
+            .await
+            .expect("put on the third try");
+        assert_eq!(digest, sha256_digest(&body));
+        assert_eq!(puts.load(Ordering::SeqCst), 3);
+
+        // A blob that never shows: the registry's answer, after four tries.
+        let (host, puts) = registry(usize::MAX).await;
+        let repo = Repository::parse(&format!("{host}/a/b")).expect("repo");
+        let err = client()
+            .put_manifest(&repo, "v1", MEDIA_OCI_MANIFEST, body)
+            .await
+            .expect_err("never there");
+        assert!(err.to_string().contains("MANIFEST_BLOB_UNKNOWN"), "{err}");
+        assert_eq!(puts.load(Ordering::SeqCst), 4);
     }
 }

@@ -197,18 +197,11 @@ impl Client {
             };
             match r {
                 Err(e) if Retry::restartable(&e) && retry.again(attempt, true) => {
-                    // The connection broke under a PATCH although the transport retried it:
-                    // a registry that refuses PATCH may answer before it reads the body and
-                    // close, which hyper reports as the broken write, never as the refusal.
-                    // The next attempts send the blob in one request.
-                    if chunked
-                        && matches!(
-                            e,
-                            RegistryError::Unreachable { .. } | RegistryError::Io { .. }
-                        )
-                    {
-                        chunked = false;
-                    }
+                    // A chunked upload failed although the transport retried each PATCH: a
+                    // registry that refuses PATCH may answer before it reads the body and
+                    // close, which hyper reports as a broken write (or a proxy as a 502),
+                    // never as the refusal. The next attempts send the blob in one request.
+                    chunked = false;
                     tracing::warn!(%repo, digest, attempt, "upload failed, restarting: {e}");
                     tokio::time::sleep(retry.delay(attempt, None)).await;
                 }

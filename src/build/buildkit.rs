@@ -147,7 +147,17 @@ impl SolveLock {
                 .append(true)
                 .open(&path)
                 .or_else(|_| std::fs::File::open(&path))?;
-            f.lock()?;
+            match f.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    // Debug: with parallel images this is every build but the first.
+                    tracing::debug!(
+                        "waiting for another build on this daemon (before Docker 25, Slipway builds one at a time)"
+                    );
+                    f.lock()?;
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
             Ok::<_, std::io::Error>(f)
         })
         .await;

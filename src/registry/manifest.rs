@@ -25,6 +25,9 @@ pub struct ManifestInfo {
     pub size: u64,
 }
 
+/// Manifest PUTs answered "blob unknown" before giving up (see `put_manifest`).
+const BLOB_UNKNOWN_ATTEMPTS: u32 = 4;
+
 impl Client {
     /// HEAD or GET a manifest, accepting every manifest type; `None` on 404.
     async fn manifest_request(
@@ -132,9 +135,10 @@ impl Client {
                     status: 400 | 404,
                     ref message,
                     ..
-                }) if attempt < 4 && message.contains("BLOB_UNKNOWN") => {
+                }) if attempt < BLOB_UNKNOWN_ATTEMPTS && message.contains("BLOB_UNKNOWN") => {
                     tracing::debug!(%repo, reference, attempt, "registry does not show a blob of the manifest yet; asking again");
-                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                    // The transport's backoff (0.4, 0.8, 1.6 s), not a schedule of its own.
+                    tokio::time::sleep(self.t.options().retry.delay(attempt, None)).await;
                 }
                 other => return other,
             }

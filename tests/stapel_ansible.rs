@@ -113,6 +113,7 @@ image: app
 from: DEBIAN
 ansible:
   beforeInstall:
+  - shell: "true NONCE"
   - name: only the test's repository
     copy:
       content: "deb [trusted=yes] URL ./\n"
@@ -163,7 +164,20 @@ ansible:
   - lineinfile: {path: /etc/app.conf, regexp: "^b=", state: absent}
   - lineinfile: {path: /etc/new/made.conf, line: x=1, create: yes, mode: 0600}
 "#
-        .replace("SUM", &sum),
+        .replace("SUM", &sum)
+        // BuildKit's cache outlives a run: a file server on a port an earlier run drew would
+        // otherwise give the same steps, served from cache with no download.
+        .replace(
+            "NONCE",
+            &format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_nanos()
+            ),
+        ),
         &server.url,
     );
     build(d.path());

@@ -492,26 +492,11 @@ fn kubernetes_in_use_images_are_kept_and_a_dead_cluster_stops_cleanup() {
     let gone = p.publish();
     p.git(&["checkout", "-q", "main"]);
     p.git(&["push", "-q", "origin", "--delete", "gone"]);
-    let mut fake = Fake::new(2);
+    let mut fake = Fake::new(2).with_every_kind();
     let running = format!("{}/proj/app:{gone}", p.reg.host);
     let mut dep = serde_json::json!({"metadata": meta("prod", "web")});
     dep["spec"] = serde_json::json!({"selector": {"matchLabels": {"app": "x"}}, "template": template(&[&running], &[])});
     fake.add("apis/apps/v1", "deployments", dep);
-    for (gv, plural) in [
-        ("api/v1", "pods"),
-        ("api/v1", "replicationcontrollers"),
-        ("apis/apps/v1", "statefulsets"),
-        ("apis/apps/v1", "daemonsets"),
-        ("apis/apps/v1", "replicasets"),
-        ("apis/batch/v1", "jobs"),
-        ("apis/batch/v1", "cronjobs"),
-    ] {
-        fake.lists
-            .entry(gv.into())
-            .or_default()
-            .entry(plural.into())
-            .or_default();
-    }
     let addr = fake.serve();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -780,7 +765,8 @@ fn tag_scheme_mode_deletes_tags_of_refs_that_are_gone() {
 }
 
 /// `cleanup.disable` (werf 2) and `disableGitHistoryBasedPolicy` (werf 1.2) delete nothing;
-/// no kube config is a warning, as werf prints it.
+/// no kube config is a warning, as werf prints it, and the plan says Kubernetes was not
+/// checked.
 #[test]
 fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
     let p = Project::new("cleanup-disabled");
@@ -811,8 +797,11 @@ fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
     assert_eq!(kept(&plan), both, "{plan:?}");
     assert!(plan[&gone].1.contains("disableGitHistoryBasedPolicy"));
     with_cleanup("  keepPolicies: []\n");
+    // No kube config anywhere: KUBECONFIG unset, a HOME without ~/.kube/config.
+    let home = p._d.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
     let out = slipway(&p.work, &p.reg)
-        .env("KUBECONFIG", p._d.path().join("no-such-kubeconfig"))
+        .env("HOME", &home)
         .args([
             "cleanup",
             "--git-history-synchronization",
@@ -823,6 +812,11 @@ fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
         .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("No kubernetes configs found"), "{err}");
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        plan.contains("Kubernetes not checked (no kube config found)"),
+        "{plan}"
+    );
     assert_eq!(p.tags(), vec![base]);
 }
 
@@ -909,4 +903,271 @@ fn a_re_tagged_unchanged_image_lives_by_its_newest_commit() {
     let plan = p.plan(&[]);
     assert_eq!(kept(&plan), vec![a.clone()], "{plan:?}");
     assert_eq!(plan[&b].0, "delete");
+}
+
+/// A project whose `gone` branch was deleted at origin, so cleanup plans to delete its image,
+/// and a fake cluster whose Pod `prod/web` runs that image. Returns (project, base tag, gone
+/// tag, the fake with the Pod).
+fn project_with_a_running_gone_image(name: &str) -> (Project, String, String, support::kube::Fake) {
+    use support::kube::{Fake, meta};
+    let p = Project::new(name);
+    p.commit("base", 3);
+    let base = p.publish();
+    p.git(&["checkout", "-q", "-b", "gone"]);
+    p.commit("gone", 2);
+    let gone = p.publish();
+    p.git(&["checkout", "-q", "main"]);
+    p.git(&["push", "-q", "origin", "--delete", "gone"]);
+    let running = format!("{}/proj/app:{gone}", p.reg.host);
+    let mut fake = Fake::new(2).with_every_kind();
+    fake.add(
+        "api/v1",
+        "pods",
+        serde_json::json!({"metadata": meta("prod", "web"),
+                           "spec": {"containers": [{"name": "web", "image": running}]}}),
+    );
+    (p, base, gone, fake)
+}
+
+/// `cleanup` as a CI job runs it, with no kube config of the machine's own (an empty HOME).
+fn kube_cleanup(p: &Project, home: &Path, dry_run: bool) -> assert_cmd::Command {
+    let mut c = slipway(&p.work, &p.reg);
+    c.env("HOME", home).args([
+        "cleanup",
+        "--git-history-synchronization",
+        "--min-age",
+        "0s",
+    ]);
+    if dry_run {
+        c.arg("--dry-run");
+    }
+    c
+}
+
+/// werf 1.1's GitLab set-up passes the kube config as base64 (four spellings), or as a file
+/// whose second context is the one running the image: the Pod's image survives every one,
+/// and the plan says which contexts were checked. Without the scan the same image is
+/// deleted, so each run would have deleted it had the config been missed.
+#[test]
+fn a_pods_image_survives_cleanup_whatever_way_the_kube_config_arrives() {
+    use base64::Engine;
+    use support::kube::{Fake, kubeconfig_text, kubectl};
+    let (p, base, gone, fake) = project_with_a_running_gone_image("cleanup-kube-b64");
+    let prod = fake.serve();
+    // A second cluster, reachable, that runs nothing.
+    let staging = Fake::new(2).with_every_kind().serve();
+    let home = p._d.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let mut both = vec![base.clone(), gone.clone()];
+    both.sort();
+    let running = format!("{}/proj/app:{gone}", p.reg.host);
+
+    // Without the scan the plan deletes the running image and says Kubernetes was not checked.
+    let out = kube_cleanup(&p, &home, true)
+        .arg("--without-kube")
+        .assert()
+        .success();
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        plan.lines()
+            .any(|l| l.starts_with("delete") && l.contains(&format!(":{gone} "))),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("Kubernetes not checked (--without-kube)"),
+        "{plan}"
+    );
+
+    let two = kubeconfig_text(&[
+        ("staging", format!("http://{staging}"), None),
+        ("prod", format!("http://{prod}"), None),
+    ]);
+    let two_path = p._d.path().join("two-contexts");
+    std::fs::write(&two_path, &two).expect("write");
+    // kubectl reads the second context's Pod back: the fake answers as a cluster does.
+    let got = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(&two_path)
+        .args(["--context", "prod", "--cache-dir"])
+        .arg(p._d.path().join("kubectl-cache"))
+        .args(["get", "pods", "--all-namespaces", "-o", "json"])
+        .output()
+        .expect("kubectl");
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(String::from_utf8_lossy(&got.stdout).contains(&running));
+
+    // GitLab variables hold `base64 kubeconfig`, wrapped at 76 columns as base64(1) writes it.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&two);
+    let wrapped: Vec<String> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
+    let wrapped = wrapped.join("\n");
+    // (what, variables, arguments)
+    type Way<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let two_arg = two_path.to_string_lossy().to_string();
+    let ways: Vec<Way> = vec![
+        (
+            "--kube-config-base64",
+            vec![],
+            vec!["--kube-config-base64", &encoded],
+        ),
+        (
+            "WERF_KUBE_CONFIG_BASE64",
+            vec![("WERF_KUBE_CONFIG_BASE64", &wrapped)],
+            vec![],
+        ),
+        (
+            "WERF_KUBECONFIG_BASE64",
+            vec![("WERF_KUBECONFIG_BASE64", &encoded)],
+            vec![],
+        ),
+        (
+            // The base64 config comes before a KUBECONFIG file, as in werf.
+            "KUBECONFIG_BASE64",
+            vec![
+                ("KUBECONFIG_BASE64", &encoded),
+                ("KUBECONFIG", "/nonexistent/kubeconfig"),
+            ],
+            vec![],
+        ),
+        (
+            "--kube-config with two contexts",
+            vec![],
+            vec!["--kube-config", &two_arg],
+        ),
+    ];
+    for (way, vars, args) in &ways {
+        let mut c = kube_cleanup(&p, &home, false);
+        c.envs(vars.iter().copied()).args(args);
+        let out = c.assert();
+        let o = out.get_output();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert!(o.status.success(), "{way}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("in use in Kubernetes (context prod: Pod prod/web)"),
+            "{way}: {stdout}"
+        );
+        assert!(
+            stdout.contains("Kubernetes checked: context(s) "),
+            "{way}: {stdout}"
+        );
+        assert!(
+            !stderr.contains(&encoded[..40]),
+            "{way}: the config leaked: {stderr}"
+        );
+        assert_eq!(p.tags(), both, "{way}: the running image was deleted");
+    }
+
+    // A base64 value that is not a kube config stops cleanup, naming where it came from.
+    let out = kube_cleanup(&p, &home, false)
+        .env("WERF_KUBE_CONFIG_BASE64", "not base64!")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("$WERF_KUBE_CONFIG_BASE64") && err.contains("--without-kube"),
+        "{err}"
+    );
+    // A named kube config that does not exist is an error too (werf would scan nothing).
+    let out = kube_cleanup(&p, &home, false)
+        .env("KUBECONFIG", p._d.path().join("no-such-kubeconfig"))
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("$KUBECONFIG") && err.contains("no such file"),
+        "{err}"
+    );
+    assert_eq!(p.tags(), both);
+
+    // The premise: without the scan the real run deletes the running image.
+    kube_cleanup(&p, &home, false)
+        .arg("--without-kube")
+        .assert()
+        .success();
+    assert_eq!(p.tags(), vec![base]);
+}
+
+/// With namespace-scoped access (a Role, not a ClusterRole) every cluster-wide list is
+/// forbidden: `--scan-context-namespace-only` lists the context's own namespace and keeps the
+/// image; without it cleanup stops, naming the option.
+#[test]
+fn namespace_scoped_access_is_scanned_with_scan_context_namespace_only() {
+    use support::kube::{kubeconfig_text, kubectl};
+    let (p, base, gone, fake) = project_with_a_running_gone_image("cleanup-kube-ns");
+    let addr = fake.only_namespaces(&["prod"]).serve();
+    let home = p._d.path().join("home");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    let cfg = p._d.path().join("kubeconfig");
+    std::fs::write(
+        &cfg,
+        kubeconfig_text(&[("prod", format!("http://{addr}"), Some("prod"))]),
+    )
+    .expect("write");
+    let mut both = vec![base.clone(), gone.clone()];
+    both.sort();
+    // kubectl sees what such a service account sees.
+    let kubectl_get = |args: &[&str]| {
+        Command::new(kubectl())
+            .arg("--kubeconfig")
+            .arg(&cfg)
+            .arg("--cache-dir")
+            .arg(p._d.path().join("kubectl-cache"))
+            .args(["get", "pods", "-o", "json"])
+            .args(args)
+            .output()
+            .expect("kubectl")
+    };
+    let all = kubectl_get(&["--all-namespaces"]);
+    assert!(!all.status.success());
+    assert!(
+        String::from_utf8_lossy(&all.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let own = kubectl_get(&[]);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert!(String::from_utf8_lossy(&own.stdout).contains(&gone));
+
+    let out = kube_cleanup(&p, &home, false)
+        .arg("--kube-config")
+        .arg(&cfg)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--scan-context-namespace-only") && err.contains("forbidden"),
+        "{err}"
+    );
+    assert_eq!(p.tags(), both);
+
+    for way in ["flag", "WERF_SCAN_CONTEXT_NAMESPACE_ONLY"] {
+        let mut c = kube_cleanup(&p, &home, false);
+        c.arg("--kube-config").arg(&cfg);
+        if way == "flag" {
+            c.arg("--scan-context-namespace-only");
+        } else {
+            c.env("WERF_SCAN_CONTEXT_NAMESPACE_ONLY", "1");
+        }
+        let out = c.assert().success();
+        let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(
+            plan.contains("in use in Kubernetes (context prod: Pod prod/web)"),
+            "{way}: {plan}"
+        );
+        assert_eq!(p.tags(), both, "{way}");
+    }
 }

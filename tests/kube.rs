@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use slipway::cleanup::kube::{KubeError, KubeOptions, Scan, images_in_use};
+use slipway::cleanup::kube::{KubeConfigSource, KubeError, KubeOptions, Scan, images_in_use};
 use support::kube::{Fake, kubeconfig, kubectl, meta, template};
 
 const REG: &str = "registry.test:5000/proj/app";
@@ -134,6 +134,14 @@ fn kubectl_get(config: &Path, cache: &Path, resources: &str) -> Value {
     serde_json::from_slice(&out.stdout).expect("kubectl json")
 }
 
+/// A kube config file list as `--kube-config` gives it.
+fn files(path: std::path::PathBuf) -> KubeConfigSource {
+    KubeConfigSource::Files {
+        paths: vec![path],
+        origin: "--kube-config".into(),
+    }
+}
+
 fn scan_images(scan: &Scan) -> BTreeSet<String> {
     let Scan::Found { images, .. } = scan else {
         panic!("no config found: {scan:?}");
@@ -191,8 +199,9 @@ async fn every_kind_in_every_namespace_page_by_page_as_kubectl_reads_it() {
 
     // Slipway's scan finds the same images, with where each one is.
     let scan = images_in_use(&KubeOptions {
-        config_paths: vec![config.clone()],
+        source: files(config.clone()),
         context: None,
+        namespace_only: false,
     })
     .await
     .expect("scan");
@@ -225,8 +234,9 @@ async fn cronjobs_of_an_old_cluster_are_read_at_batch_v1beta1() {
     images_in(&cron, &mut seen);
     assert_eq!(seen, [img("cron")].into());
     let scan = images_in_use(&KubeOptions {
-        config_paths: vec![config],
+        source: files(config),
         context: None,
+        namespace_only: false,
     })
     .await
     .expect("scan");
@@ -252,8 +262,9 @@ async fn an_unreachable_cluster_is_an_error_naming_its_context() {
         ],
     );
     let err = images_in_use(&KubeOptions {
-        config_paths: vec![config.clone()],
+        source: files(config.clone()),
         context: None,
+        namespace_only: false,
     })
     .await
     .expect_err("dead cluster");
@@ -264,15 +275,17 @@ async fn an_unreachable_cluster_is_an_error_naming_its_context() {
     assert!(err.to_string().contains("\"dead\""), "{err}");
     // --kube-context picks one.
     let good = images_in_use(&KubeOptions {
-        config_paths: vec![config.clone()],
+        source: files(config.clone()),
         context: Some("good".into()),
+        namespace_only: false,
     })
     .await
     .expect("good only");
     assert!(matches!(good, Scan::Found { ref contexts, .. } if contexts == &["good".to_string()]));
     let err = images_in_use(&KubeOptions {
-        config_paths: vec![config],
+        source: files(config),
         context: Some("nope".into()),
+        namespace_only: false,
     })
     .await
     .expect_err("unknown context");
@@ -280,12 +293,60 @@ async fn an_unreachable_cluster_is_an_error_naming_its_context() {
         matches!(err, KubeError::NoContext(ref c) if c == "nope"),
         "{err}"
     );
-    // No config file at all: nothing to scan (the CLI warns, as werf does).
+    // No ~/.kube/config: nothing to scan (the CLI warns, as werf does).
     let none = images_in_use(&KubeOptions {
-        config_paths: vec![d.path().join("absent")],
+        source: KubeConfigSource::Default(Some(d.path().join("absent"))),
         context: None,
+        namespace_only: false,
     })
     .await
     .expect("no config");
     assert!(matches!(none, Scan::NoConfig));
+    // A named config that does not exist stops cleanup: scanning nothing would delete what
+    // the cluster runs.
+    let err = images_in_use(&KubeOptions {
+        source: files(d.path().join("absent")),
+        context: None,
+        namespace_only: false,
+    })
+    .await
+    .expect_err("named but absent");
+    assert!(matches!(err, KubeError::Config { .. }), "{err}");
+    assert!(err.to_string().contains("no such file"), "{err}");
+}
+
+/// `--scan-context-namespace-only` against a cluster that forbids cluster-wide lists (a
+/// namespace-scoped service account): every kind is listed in the context's namespace only,
+/// and without the option the 403 is an error that names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_only_scans_list_the_contexts_namespace() {
+    let (fake, _) = cluster(true);
+    let addr = fake.only_namespaces(&["team-a"]).serve();
+    let d = tempfile::tempdir().expect("tmp");
+    let config = d.path().join("config");
+    std::fs::write(
+        &config,
+        support::kube::kubeconfig_text(&[("a", format!("http://{addr}"), Some("team-a"))]),
+    )
+    .expect("write");
+    let opts = |namespace_only| KubeOptions {
+        source: files(config.clone()),
+        context: None,
+        namespace_only,
+    };
+    let scan = images_in_use(&opts(true)).await.expect("namespace scan");
+    let want: BTreeSet<String> = [0, 2, 4, 6]
+        .iter()
+        .map(|i| img(&format!("pod-{i}")))
+        .collect();
+    assert_eq!(scan_images(&scan), want);
+    let err = images_in_use(&opts(false)).await.expect_err("403");
+    assert!(
+        matches!(&err, KubeError::ClusterWideForbidden { context, what, .. } if context == "a" && *what == "pods"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("--scan-context-namespace-only"),
+        "{err}"
+    );
 }

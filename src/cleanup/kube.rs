@@ -1,6 +1,7 @@
 //! Images in use in Kubernetes, which cleanup never deletes (werf 1.1: pods, replication
 //! controllers, deployments, stateful sets, daemon sets, replica sets, cron jobs and jobs,
-//! in every namespace of every context of the kube config).
+//! in every namespace of every context of the kube config, or only in each context's own
+//! namespace with `--scan-context-namespace-only`).
 
 use std::path::PathBuf;
 
@@ -13,32 +14,66 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::policy::UsedImage;
 use crate::registry::reference::Reference;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
-    #[error("kube config {path}: {cause}")]
-    Config { path: String, cause: String },
+    #[error(
+        "kube config {origin}: {cause}; cleanup stops before deleting anything because it cannot tell which images are in use (pass --without-kube to skip the Kubernetes scan)"
+    )]
+    Config { origin: String, cause: String },
     #[error("kube context {0:?} (--kube-context) is not in the kube config")]
     NoContext(String),
     #[error(
         "Kubernetes context {context:?}: {cause}; cleanup stops before deleting anything because it cannot tell which images are in use (pass --without-kube to skip the Kubernetes scan)"
     )]
     Unreachable { context: String, cause: String },
+    #[error(
+        "Kubernetes context {context:?}: listing {what} in every namespace is forbidden ({cause}); with namespace-scoped access pass --scan-context-namespace-only (WERF_SCAN_CONTEXT_NAMESPACE_ONLY=1) to list only the namespace each context names. Cleanup stops before deleting anything"
+    )]
+    ClusterWideForbidden {
+        context: String,
+        what: &'static str,
+        cause: String,
+    },
+}
+
+/// Where the kube config comes from, in werf 1.1's precedence (kubedog's
+/// `GetAllContextsClients`): base64 data first, then the files of `--kube-config` or its
+/// variables, then `~/.kube/config`.
+#[derive(Debug, Clone)]
+pub enum KubeConfigSource {
+    /// A kube config's base64 text; `origin` names the flag or variable it came from.
+    Base64 { data: Secret, origin: String },
+    /// Files merged in order (a `:` list). Listed files that do not exist are skipped as
+    /// kubectl skips them, but a list none of whose files exists is an error: the user named
+    /// a cluster, and scanning nothing would delete what it runs.
+    Files { paths: Vec<PathBuf>, origin: String },
+    /// `~/.kube/config`, read when it exists; nothing configured otherwise (werf warns).
+    Default(Option<PathBuf>),
+}
+
+impl Default for KubeConfigSource {
+    fn default() -> Self {
+        KubeConfigSource::Default(None)
+    }
 }
 
 /// Where to look.
 #[derive(Debug, Clone, Default)]
 pub struct KubeOptions {
-    /// Kube config files, merged in order (as `KUBECONFIG` lists them). Empty: none.
-    pub config_paths: Vec<PathBuf>,
+    pub source: KubeConfigSource,
     /// Only this context; every context when `None`.
     pub context: Option<String>,
+    /// List only each context's own namespace (werf's `--scan-context-namespace-only`); a
+    /// context that names none is scanned in every namespace, as werf does.
+    pub namespace_only: bool,
 }
 
 /// What the scan found.
 #[derive(Debug, Clone)]
 pub enum Scan {
-    /// No kube config file: nothing could be looked at.
+    /// No kube config: nothing could be looked at.
     NoConfig,
     /// Images referenced, and the contexts scanned.
     Found {
@@ -50,42 +85,102 @@ pub enum Scan {
 /// Page size of list calls.
 const PAGE: u32 = 500;
 
+/// The kube config the options name, or `None` when nothing is configured.
+pub fn load_config(source: &KubeConfigSource) -> Result<Option<Kubeconfig>, KubeError> {
+    match source {
+        KubeConfigSource::Base64 { data, origin } => {
+            let err = |cause: String| KubeError::Config {
+                origin: origin.clone(),
+                cause,
+            };
+            // Go's decoder (werf's) skips line breaks: `base64 ~/.kube/config` wraps at 76.
+            let text: String = data
+                .expose()
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .map_err(|e| err(format!("not base64: {e}")))?;
+            let yaml = String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?;
+            // Kubeconfig errors quote no values, so no credential reaches the message.
+            let k = Kubeconfig::from_yaml(&yaml).map_err(|e| err(e.to_string()))?;
+            Ok(Some(k))
+        }
+        KubeConfigSource::Files { paths, origin } => {
+            let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
+            if existing.is_empty() {
+                let list = paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(KubeError::Config {
+                    origin: origin.clone(),
+                    cause: format!("no such file: {list}"),
+                });
+            }
+            let mut merged: Option<Kubeconfig> = None;
+            for p in existing {
+                let k = Kubeconfig::read_from(p).map_err(|e| KubeError::Config {
+                    origin: format!("{} ({origin})", p.display()),
+                    cause: e.to_string(),
+                })?;
+                merged = Some(match merged {
+                    None => k,
+                    Some(m) => m.merge(k).map_err(|e| KubeError::Config {
+                        origin: format!("{} ({origin})", p.display()),
+                        cause: e.to_string(),
+                    })?,
+                });
+            }
+            Ok(merged)
+        }
+        KubeConfigSource::Default(path) => match path {
+            Some(p) if p.is_file() => {
+                Kubeconfig::read_from(p)
+                    .map(Some)
+                    .map_err(|e| KubeError::Config {
+                        origin: p.display().to_string(),
+                        cause: e.to_string(),
+                    })
+            }
+            _ => Ok(None),
+        },
+    }
+}
+
 /// Every image referenced in every scanned context. An unreachable cluster is an error that
 /// names its context.
 pub async fn images_in_use(opts: &KubeOptions) -> Result<Scan, KubeError> {
-    let paths: Vec<&PathBuf> = opts.config_paths.iter().filter(|p| p.is_file()).collect();
-    if paths.is_empty() {
-        return Ok(Scan::NoConfig);
-    }
-    let mut merged: Option<Kubeconfig> = None;
-    for p in &paths {
-        let k = Kubeconfig::read_from(p).map_err(|e| KubeError::Config {
-            path: p.display().to_string(),
-            cause: e.to_string(),
-        })?;
-        merged = Some(match merged {
-            None => k,
-            Some(m) => m.merge(k).map_err(|e| KubeError::Config {
-                path: p.display().to_string(),
-                cause: e.to_string(),
-            })?,
-        });
-    }
-    let Some(config) = merged else {
+    let Some(config) = load_config(&opts.source)? else {
         return Ok(Scan::NoConfig);
     };
-    let mut contexts: Vec<String> = config.contexts.iter().map(|c| c.name.clone()).collect();
+    // (name, the namespace to list: None for every namespace)
+    let mut contexts: Vec<(String, Option<String>)> = config
+        .contexts
+        .iter()
+        .map(|c| {
+            let ns = c
+                .context
+                .as_ref()
+                .and_then(|x| x.namespace.clone())
+                .filter(|n| !n.is_empty());
+            (c.name.clone(), ns.filter(|_| opts.namespace_only))
+        })
+        .collect();
     if let Some(want) = &opts.context {
-        if !contexts.contains(want) {
+        contexts.retain(|(name, _)| name == want);
+        if contexts.is_empty() {
             return Err(KubeError::NoContext(want.clone()));
         }
-        contexts = vec![want.clone()];
     }
     if contexts.is_empty() {
         return Ok(Scan::NoConfig);
     }
     let mut images = Vec::new();
-    for ctx in &contexts {
+    for (ctx, namespace) in &contexts {
         let unreachable = |cause: String| KubeError::Unreachable {
             context: ctx.clone(),
             cause,
@@ -100,16 +195,36 @@ pub async fn images_in_use(opts: &KubeOptions) -> Result<Scan, KubeError> {
         .await
         .map_err(|e| unreachable(format!("kube config: {e}")))?;
         let client = kube::Client::try_from(cfg).map_err(|e| unreachable(e.to_string()))?;
-        let found = scan_context(&client, ctx)
-            .await
-            .map_err(|(what, e)| unreachable(format!("listing {what}: {}", error_text(&e))))?;
+        let scope = Scope {
+            client: &client,
+            ctx,
+            namespace: namespace.as_deref(),
+        };
+        let found = scan_context(&scope).await.map_err(|(what, e)| match &e {
+            kube::Error::Api(s) if s.code == 403 && namespace.is_none() => {
+                KubeError::ClusterWideForbidden {
+                    context: ctx.clone(),
+                    what,
+                    cause: s.message.clone(),
+                }
+            }
+            _ => unreachable(format!(
+                "listing {what}{}: {}",
+                scope.where_(),
+                error_text(&e)
+            )),
+        })?;
         tracing::info!(
-            "Kubernetes context {ctx}: {} image reference(s) in use",
+            "Kubernetes context {ctx}{}: {} image reference(s) in use",
+            scope.where_(),
             found.len()
         );
         images.extend(found);
     }
-    Ok(Scan::Found { images, contexts })
+    Ok(Scan::Found {
+        images,
+        contexts: contexts.into_iter().map(|(c, _)| c).collect(),
+    })
 }
 
 fn error_text(e: &kube::Error) -> String {
@@ -128,9 +243,35 @@ fn error_text(e: &kube::Error) -> String {
 
 type ScanError = (&'static str, kube::Error);
 
-async fn scan_context(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>, ScanError> {
+/// One context's client and the namespace its lists are limited to.
+struct Scope<'a> {
+    client: &'a kube::Client,
+    ctx: &'a str,
+    namespace: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match self.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        }
+    }
+
+    fn where_(&self) -> String {
+        self.namespace
+            .map(|n| format!(" (namespace {n})"))
+            .unwrap_or_default()
+    }
+}
+
+async fn scan_context(scope: &Scope<'_>) -> Result<Vec<UsedImage>, ScanError> {
+    let ctx = scope.ctx;
     let mut out = Vec::new();
-    for pod in list::<Pod>(client, "pods").await? {
+    for pod in list::<Pod>(scope, "pods").await? {
         let (ns, name) = meta(&pod.metadata);
         let src = format!("context {ctx}: Pod {ns}/{name}");
         if let Some(spec) = &pod.spec {
@@ -158,7 +299,7 @@ async fn scan_context(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>
             );
         }
     };
-    for o in list::<ReplicationController>(client, "replicationcontrollers").await? {
+    for o in list::<ReplicationController>(scope, "replicationcontrollers").await? {
         let spec = o
             .spec
             .as_ref()
@@ -166,24 +307,24 @@ async fn scan_context(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>
             .and_then(|t| t.spec.as_ref());
         templated("ReplicationController", &o.metadata, spec);
     }
-    for o in list::<Deployment>(client, "deployments").await? {
+    for o in list::<Deployment>(scope, "deployments").await? {
         templated("Deployment", &o.metadata, o.spec.template.spec.as_ref());
     }
-    for o in list::<StatefulSet>(client, "statefulsets").await? {
+    for o in list::<StatefulSet>(scope, "statefulsets").await? {
         templated("StatefulSet", &o.metadata, o.spec.template.spec.as_ref());
     }
-    for o in list::<DaemonSet>(client, "daemonsets").await? {
+    for o in list::<DaemonSet>(scope, "daemonsets").await? {
         templated("DaemonSet", &o.metadata, o.spec.template.spec.as_ref());
     }
-    for o in list::<ReplicaSet>(client, "replicasets").await? {
+    for o in list::<ReplicaSet>(scope, "replicasets").await? {
         let spec = o.spec.template.as_ref().and_then(|t| t.spec.as_ref());
         templated("ReplicaSet", &o.metadata, spec);
     }
-    for o in list::<Job>(client, "jobs").await? {
+    for o in list::<Job>(scope, "jobs").await? {
         let spec = o.spec.as_ref().and_then(|s| s.template.spec.as_ref());
         templated("Job", &o.metadata, spec);
     }
-    match list::<CronJob>(client, "cronjobs").await {
+    match list::<CronJob>(scope, "cronjobs").await {
         Ok(items) => {
             for o in items {
                 let spec = o
@@ -197,16 +338,20 @@ async fn scan_context(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>
         }
         // Clusters before 1.21 serve CronJobs at batch/v1beta1 only.
         Err((_, kube::Error::Api(s))) if s.code == 404 => {
-            out.extend(cronjobs_v1beta1(client, ctx).await?);
+            out.extend(cronjobs_v1beta1(scope).await?);
         }
         Err(e) => return Err(e),
     }
     Ok(out)
 }
 
-async fn cronjobs_v1beta1(client: &kube::Client, ctx: &str) -> Result<Vec<UsedImage>, ScanError> {
+async fn cronjobs_v1beta1(scope: &Scope<'_>) -> Result<Vec<UsedImage>, ScanError> {
+    let ctx = scope.ctx;
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("batch", "v1beta1", "CronJob"));
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let api: Api<DynamicObject> = match scope.namespace {
+        Some(ns) => Api::namespaced_with(scope.client.clone(), ns, &ar),
+        None => Api::all_with(scope.client.clone(), &ar),
+    };
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -234,12 +379,16 @@ async fn cronjobs_v1beta1(client: &kube::Client, ctx: &str) -> Result<Vec<UsedIm
     }
 }
 
-/// Every object of a kind in every namespace, page by page (`limit` + `continue`).
-async fn list<K>(client: &kube::Client, what: &'static str) -> Result<Vec<K>, ScanError>
+/// Every object of a kind in the scope's namespace (or all), page by page (`limit` +
+/// `continue`).
+async fn list<K>(scope: &Scope<'_>, what: &'static str) -> Result<Vec<K>, ScanError>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
-    let api: Api<K> = Api::all(client.clone());
+    let api: Api<K> = scope.api();
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     loop {

@@ -109,10 +109,22 @@ pub struct Item {
     pub reason: String,
 }
 
+/// Whether cleanup asked Kubernetes which images run: the plan's summary says so, so a
+/// plan made without that protection never reads like one made with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum KubeCheck {
+    Checked { contexts: Vec<String> },
+    NotChecked { reason: String },
+}
+
 /// The cleanup plan: every tag with keep/delete and the reason.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub items: Vec<Item>,
+    /// Set by cleanup (purge deletes everything and asks no cluster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubeCheck>,
 }
 
 impl Plan {
@@ -138,7 +150,16 @@ impl fmt::Display for Plan {
             )?;
         }
         let n = self.deletions().count();
-        writeln!(f, "{} tag(s), {n} to delete", self.items.len())
+        let kube = match &self.kubernetes {
+            None => String::new(),
+            Some(KubeCheck::Checked { contexts }) => {
+                format!("; Kubernetes checked: context(s) {}", contexts.join(", "))
+            }
+            Some(KubeCheck::NotChecked { reason }) => {
+                format!("; Kubernetes not checked ({reason})")
+            }
+        };
+        writeln!(f, "{} tag(s), {n} to delete{kube}", self.items.len())
     }
 }
 
@@ -540,6 +561,7 @@ pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
                 reason: reason.to_string(),
             })
             .collect(),
+        kubernetes: None,
     }
 }
 
@@ -574,7 +596,10 @@ fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
             reason,
         });
     }
-    Plan { items }
+    Plan {
+        items,
+        kubernetes: None,
+    }
 }
 
 /// werf 1.1's tag-scheme limits (`-1`: no limit).
@@ -754,6 +779,7 @@ pub fn purge(tags: Vec<TagInfo>) -> Plan {
                 reason: "purge".into(),
             })
             .collect(),
+        kubernetes: None,
     }
 }
 

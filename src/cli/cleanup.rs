@@ -111,13 +111,20 @@ pub struct CleanupArgs {
     pub git_commit_strategy_expiry_days: Option<i64>,
     // -- Kubernetes scan and git synchronization (werf's flags; variables from the flag
     // table: SLIPWAY_*, then werf's). --
-    /// Kube config file(s), `:`-separated (else $WERF_KUBECONFIG, $KUBECONFIG,
-    /// ~/.kube/config). Images in use in any of its contexts are never deleted.
+    /// Kube config file(s), `:`-separated and merged [werf: WERF_KUBE_CONFIG,
+    /// WERF_KUBECONFIG, KUBECONFIG; default ~/.kube/config]. A config given as base64
+    /// (--kube-config-base64, WERF_KUBE_CONFIG_BASE64, WERF_KUBECONFIG_BASE64,
+    /// KUBECONFIG_BASE64) comes first. Images in use in any of its contexts are never
+    /// deleted.
     #[arg(long = "kube-config")]
     pub kube_config: Option<String>,
     /// Scan only this kube config context (default: every context).
     #[arg(long = "kube-context")]
     pub kube_context: Option<String>,
+    /// List only the namespace each context names (for namespace-scoped access); a context
+    /// without one is still listed in every namespace, as werf does.
+    #[arg(long = "scan-context-namespace-only")]
+    pub scan_context_namespace_only: bool,
     /// Do not look up images in use in Kubernetes.
     #[arg(long = "without-kube")]
     pub without_kube: bool,
@@ -130,32 +137,44 @@ pub struct CleanupArgs {
     /// recorded commits), as werf 1.1.36's v1.2 cleanup does; by default they are kept.
     #[arg(long = "git-history-based-cleanup-v1.2")]
     pub git_history_based_cleanup_v1_2: bool,
-    #[arg(long = "scan-context-namespace-only")]
-    pub werf_ignored_scan_context_namespace_only: bool,
     #[command(flatten)]
     pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
 
 impl CleanupArgs {
-    /// Kube config files as werf finds them: --kube-config (WERF_KUBE_CONFIG), then
-    /// WERF_KUBECONFIG, then KUBECONFIG (each a `:`-separated list), then ~/.kube/config.
-    fn kube_options(&self) -> cleanup::kube::KubeOptions {
-        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-        let list = nonempty(self.kube_config.clone())
-            .or_else(|| nonempty(std::env::var("WERF_KUBECONFIG").ok()))
-            .or_else(|| nonempty(std::env::var("KUBECONFIG").ok()));
-        let config_paths = match list {
-            Some(l) => std::env::split_paths(&l).collect(),
-            None => std::env::var_os("HOME")
-                .map(|h| std::path::PathBuf::from(h).join(".kube").join("config"))
-                .into_iter()
-                .collect(),
+    /// Where the kube config comes from, in werf's precedence: base64 data, then
+    /// --kube-config (or its variables: a `:` list), then ~/.kube/config.
+    fn kube_options(&self, base64: Option<Secret>) -> cleanup::kube::KubeOptions {
+        use cleanup::kube::KubeConfigSource;
+        let source = if let Some(data) = base64.filter(|d| !d.expose().trim().is_empty()) {
+            let origin = origin("kube-config-base64", data.expose());
+            KubeConfigSource::Base64 { data, origin }
+        } else if let Some(list) = self.kube_config.clone().filter(|s| !s.is_empty()) {
+            KubeConfigSource::Files {
+                paths: std::env::split_paths(&list).collect(),
+                origin: origin("kube-config", &list),
+            }
+        } else {
+            KubeConfigSource::Default(
+                crate::settings::host_env::home().map(|h| h.join(".kube").join("config")),
+            )
         };
         cleanup::kube::KubeOptions {
-            config_paths,
+            source,
             context: self.kube_context.clone().filter(|c| !c.is_empty()),
+            namespace_only: self.scan_context_namespace_only,
         }
     }
+}
+
+/// Which flag or variable `value` came from, for messages: the first variable of the flag
+/// table that is set to it, else the flag.
+fn origin(long: &str, value: &str) -> String {
+    crate::settings::werf_names::env_names(long)
+        .into_iter()
+        .find(|n| crate::settings::host_env::var(n) == Some(value))
+        .map(|n| format!("${n}"))
+        .unwrap_or_else(|| format!("--{long}"))
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +270,12 @@ async fn finish(
     Ok(ExitCode::SUCCESS)
 }
 
+fn not_checked(reason: &str) -> policy::KubeCheck {
+    policy::KubeCheck::NotChecked {
+        reason: reason.to_string(),
+    }
+}
+
 /// Per repository: tags kept and deleted.
 fn summary(plan: &policy::Plan) -> String {
     let mut rows: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
@@ -265,10 +290,19 @@ fn summary(plan: &policy::Plan) -> String {
     for (repo, (kept, deleted)) in rows {
         s.push_str(&format!("{repo:<50} {kept:>6} {deleted:>8}\n"));
     }
+    if let Some(policy::KubeCheck::NotChecked { reason }) = &plan.kubernetes {
+        s.push_str(&format!(
+            "Kubernetes not checked ({reason}): images running in a cluster were not protected\n"
+        ));
+    }
     s
 }
 
-pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    args: CleanupArgs,
+    kube_config_base64: Option<Secret>,
+) -> anyhow::Result<ExitCode> {
     let tag_scheme = !args.git_history_based_cleanup;
     let min_age = humantime::parse_duration(&args.min_age)
         .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
@@ -288,15 +322,23 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     let git = cleanup::git_history(&cfg.dir)?;
     let _lock = cleanup::lock_project(&cfg, &naming)?;
     // Kubernetes first: an unreachable cluster stops cleanup before anything is deleted.
-    let in_use = if args.without_kube || cfg.cleanup.disable_kubernetes_based_policy {
-        policy::InUse::default()
+    let (in_use, kube_check) = if args.without_kube {
+        (policy::InUse::default(), not_checked("--without-kube"))
+    } else if cfg.cleanup.disable_kubernetes_based_policy {
+        (
+            policy::InUse::default(),
+            not_checked("cleanup.disableKubernetesBasedPolicy in werf.yaml"),
+        )
     } else {
-        match cleanup::kube::images_in_use(&args.kube_options()).await? {
+        match cleanup::kube::images_in_use(&args.kube_options(kube_config_base64)).await? {
             cleanup::kube::Scan::NoConfig => {
                 tracing::warn!(
                     "No kubernetes configs found to skip images being used in the Kubernetes, pass --without-kube option (or WERF_WITHOUT_KUBE env var) to silence this warning"
                 );
-                policy::InUse::default()
+                (
+                    policy::InUse::default(),
+                    not_checked("no kube config found"),
+                )
             }
             cleanup::kube::Scan::Found { images, contexts } => {
                 tracing::info!(
@@ -304,7 +346,10 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
                     images.len(),
                     contexts.join(", ")
                 );
-                policy::InUse { images }
+                (
+                    policy::InUse { images },
+                    policy::KubeCheck::Checked { contexts },
+                )
             }
         }
     };
@@ -353,6 +398,10 @@ pub async fn run(settings: &Settings, args: CleanupArgs) -> anyhow::Result<ExitC
     } else {
         cleanup::link_records(&mut tags, &records);
         policy::decide(tags, &git, &policies, &opts, &in_use)
+    };
+    let plan = policy::Plan {
+        kubernetes: Some(kube_check),
+        ..plan
     };
     print_plan(&plan);
     let storage = stages_storage(settings, &client)?;

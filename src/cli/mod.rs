@@ -136,9 +136,14 @@ pub struct GlobalArgs {
     /// Registry username, used when docker's config.json has no entry.
     #[arg(long, global = true)]
     pub registry_username: Option<String>,
-    /// Registry password or token. Never printed.
+    /// Registry password or token. Never printed. On the command line any user of the
+    /// machine can read it (/proc/PID/cmdline): prefer the variable or --registry-password-stdin.
     #[arg(long, global = true, hide_env_values = true)]
     pub registry_password: Option<Secret>,
+    /// Read the registry password or token from standard input (its first line), as
+    /// `docker login --password-stdin` does.
+    #[arg(long, global = true, conflicts_with = "registry_password")]
+    pub registry_password_stdin: bool,
     /// Which werf's reading of werf.yaml to follow where they differ: `1.1` (`dockerfile:`
     /// relative to the project directory) or `2` (werf ≥ 1.2: relative to `context:`)
     /// [default: whichever file exists; an error when both do and differ].
@@ -149,6 +154,16 @@ pub struct GlobalArgs {
     /// else registry.werf.io/werf/werf-stapel:0.6.1].
     #[arg(long, global = true, value_name = "IMAGE")]
     pub stapel_toolbox: Option<String>,
+    /// A kube config as base64 (werf's GitLab set-up passes the cluster's this way); read
+    /// by cleanup before --kube-config. Global because werf accepts it on every command.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        value_name = "BASE64"
+    )]
+    pub kube_config_base64: Option<Secret>,
     #[command(flatten)]
     pub werf_ignored: werf_compat::IgnoredGlobal,
 }
@@ -223,6 +238,19 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
+/// The first line of standard input, for `--registry-password-stdin`.
+fn password_from_stdin() -> anyhow::Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| {
+        anyhow::anyhow!("--registry-password-stdin: cannot read standard input: {e}")
+    })?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        anyhow::bail!("--registry-password-stdin: standard input held no password");
+    }
+    Ok(Secret(password.to_string()))
+}
+
 impl GlobalArgs {
     /// Resolve into library settings. `env` is the process environment, read once.
     pub fn settings(&self, env: &Env) -> anyhow::Result<Settings> {
@@ -251,7 +279,11 @@ impl GlobalArgs {
             tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
-            registry_password: self.registry_password.clone(),
+            registry_password: if self.registry_password_stdin {
+                Some(password_from_stdin()?)
+            } else {
+                self.registry_password.clone()
+            },
             werf_version: self.werf_version,
             stapel_toolbox: self
                 .stapel_toolbox
@@ -287,6 +319,11 @@ impl GlobalArgs {
                 }
             }
         };
+        if self.registry_password.is_some() && given("registry_password") {
+            tracing::warn!(
+                "--registry-password on the command line can be read by any user of this machine (/proc/PID/cmdline): use SLIPWAY_REGISTRY_PASSWORD or --registry-password-stdin"
+            );
+        }
         if let Some(s) = self
             .synchronization
             .as_deref()
@@ -460,7 +497,10 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,
         Command::BuildAndPublish(a) => publish::run(&settings, a, true).await,
-        Command::Cleanup(a) => cleanup::run(&settings, a).await,
+        Command::Cleanup(a) => {
+            let base64 = cli.global.kube_config_base64.clone();
+            cleanup::run(&settings, a, base64).await
+        }
         Command::Purge(a) => cleanup::run_purge(&settings, a).await,
         Command::Promote(a) => promote::run(&settings, a).await,
         Command::PushArchive(a) => push_archive::run(&settings, a).await,

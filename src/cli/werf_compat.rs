@@ -29,8 +29,6 @@ pub struct IgnoredGlobal {
     pub werf_ignored_git_unshallow: bool,
     #[arg(long = "ssh-key", global = true)]
     pub werf_ignored_ssh_key: Vec<String>,
-    #[arg(long = "kube-config-base64", global = true)]
-    pub werf_ignored_kube_config_base64: Option<String>,
     #[arg(long = "virtual-merge", global = true)]
     pub werf_ignored_virtual_merge: bool,
     #[arg(long = "virtual-merge-from-commit", global = true)]

@@ -186,7 +186,24 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         None,
         &["WERF_KUBE_CONFIG", "WERF_KUBECONFIG", "KUBECONFIG"],
     ),
+    // werf reads the base64 spellings first (kubedog: config data wins over files).
+    w(
+        "kube-config-base64",
+        &[],
+        None,
+        &[
+            "WERF_KUBE_CONFIG_BASE64",
+            "WERF_KUBECONFIG_BASE64",
+            "KUBECONFIG_BASE64",
+        ],
+    ),
     w("kube-context", &[], None, &["WERF_KUBE_CONTEXT"]),
+    w(
+        "scan-context-namespace-only",
+        &[],
+        None,
+        &["WERF_SCAN_CONTEXT_NAMESPACE_ONLY"],
+    ),
     w("without-kube", &[], None, &["WERF_WITHOUT_KUBE"]),
     w(
         "git-history-synchronization",

@@ -1,8 +1,11 @@
 //! A fake Kubernetes API server following the published API: discovery (`/api`, `/apis`,
-//! `/api/v1`, `/apis/GROUP/VERSION`) and cluster-wide list endpoints (`/api/v1/pods`,
-//! `/apis/apps/v1/deployments`, …) that page with `limit` and `continue`. It always pages by
-//! at most `page` items (a server may return fewer than `limit`), so every client must follow
-//! `continue`. Plain HTTP on a loopback port; `kubeconfig` writes a config file for it.
+//! `/api/v1`, `/apis/GROUP/VERSION`), cluster-wide list endpoints (`/api/v1/pods`,
+//! `/apis/apps/v1/deployments`, …) and namespaced ones (`/api/v1/namespaces/NS/pods`) that
+//! page with `limit` and `continue`. It always pages by at most `page` items (a server may
+//! return fewer than `limit`), so every client must follow `continue`. With
+//! [`Fake::only_namespaces`] it answers as RBAC does for a namespace-scoped service account:
+//! 403 Forbidden on cluster-wide lists and on other namespaces. Plain HTTP on a loopback
+//! port; `kubeconfig` writes a config file for it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +22,8 @@ pub struct Fake {
     /// `api/v1` or `apis/apps/v1` → plural → items.
     pub lists: BTreeMap<String, BTreeMap<String, Vec<Value>>>,
     pub page: usize,
+    /// `Some`: lists are allowed only in these namespaces (RBAC's Role, not ClusterRole).
+    pub allowed_namespaces: Option<Vec<String>>,
 }
 
 /// The group/version where each resource kind lives, and its kind name.
@@ -39,7 +44,29 @@ impl Fake {
         Fake {
             lists: BTreeMap::new(),
             page,
+            allowed_namespaces: None,
         }
+    }
+
+    /// Forbid cluster-wide lists and lists in other namespaces than these.
+    pub fn only_namespaces(mut self, namespaces: &[&str]) -> Fake {
+        self.allowed_namespaces = Some(namespaces.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// Serve every kind werf looks at (empty where nothing was added), as a real cluster does.
+    pub fn with_every_kind(mut self) -> Fake {
+        for (gv, plural, _) in RESOURCES {
+            if *gv == "apis/batch/v1beta1" {
+                continue;
+            }
+            self.lists
+                .entry(gv.to_string())
+                .or_default()
+                .entry(plural.to_string())
+                .or_default();
+        }
+        self
     }
 
     /// Add an object (`metadata.namespace/name` set by the caller) to a list.
@@ -148,13 +175,39 @@ async fn handle(
             json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
         );
     }
-    // A cluster-wide list: GROUPVERSION/PLURAL.
-    let Some((gv, plural)) = path.rsplit_once('/') else {
+    // A list: GROUPVERSION/PLURAL (cluster-wide) or GROUPVERSION/namespaces/NS/PLURAL.
+    let Some((prefix, plural)) = path.rsplit_once('/') else {
         return not_found(&path);
     };
-    let Some(items) = fake.lists.get(gv).and_then(|l| l.get(plural)) else {
+    let (gv, namespace) = match prefix.rsplit_once("/namespaces/") {
+        Some((gv, ns)) => (gv, Some(ns)),
+        None => (prefix, None),
+    };
+    let Some(all) = fake.lists.get(gv).and_then(|l| l.get(plural)) else {
         return not_found(&path);
     };
+    if let Some(allowed) = &fake.allowed_namespaces
+        && !namespace.is_some_and(|ns| allowed.iter().any(|a| a == ns))
+    {
+        let group = gv
+            .strip_prefix("apis/")
+            .and_then(|g| g.split_once('/'))
+            .map_or("", |(g, _)| g);
+        let scope = match namespace {
+            Some(ns) => format!("in the namespace \"{ns}\""),
+            None => "at the cluster scope".to_string(),
+        };
+        return json_response(
+            StatusCode::FORBIDDEN,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": format!("{plural} is forbidden: User \"system:serviceaccount:prod:ci\" cannot list resource \"{plural}\" in API group \"{group}\" {scope}"),
+                   "reason": "Forbidden", "details": {"kind": plural}, "code": 403}),
+        );
+    }
+    let items: Vec<&Value> = all
+        .iter()
+        .filter(|o| namespace.is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns)))
+        .collect();
     let kind = RESOURCES
         .iter()
         .find(|(g, p, _)| *g == gv && *p == plural)
@@ -184,7 +237,10 @@ async fn handle(
         .unwrap_or(usize::MAX)
         .min(fake.page);
     let end = (start + limit).min(items.len());
-    let page: Vec<Value> = items[start.min(end)..end].to_vec();
+    let page: Vec<Value> = items[start.min(end)..end]
+        .iter()
+        .map(|v| (*v).clone())
+        .collect();
     let mut metadata = json!({"resourceVersion": "100"});
     if end < items.len() {
         metadata["continue"] = json!(end.to_string());
@@ -215,18 +271,30 @@ pub fn meta(ns: &str, name: &str) -> Value {
 
 /// Write a kube config with one context per (name, server address).
 pub fn kubeconfig(path: &Path, clusters: &[(&str, String)]) {
+    let with_ns: Vec<(&str, String, Option<&str>)> = clusters
+        .iter()
+        .map(|(n, s)| (*n, s.clone(), None))
+        .collect();
+    std::fs::write(path, kubeconfig_text(&with_ns)).expect("write kubeconfig");
+}
+
+/// A kube config's text: one context per (name, server address, namespace).
+pub fn kubeconfig_text(clusters: &[(&str, String, Option<&str>)]) -> String {
     let mut s = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
-    for (name, server) in clusters {
+    for (name, server, _) in clusters {
         s += &format!("- name: {name}\n  cluster:\n    server: {server}\n");
     }
     s += "users:\n- name: u\n  user:\n    token: test-token\ncontexts:\n";
-    for (name, _) in clusters {
+    for (name, _, ns) in clusters {
         s += &format!("- name: {name}\n  context:\n    cluster: {name}\n    user: u\n");
+        if let Some(ns) = ns {
+            s += &format!("    namespace: {ns}\n");
+        }
     }
-    if let Some((first, _)) = clusters.first() {
+    if let Some((first, _, _)) = clusters.first() {
         s += &format!("current-context: {first}\n");
     }
-    std::fs::write(path, s).expect("write kubeconfig");
+    s
 }
 
 /// Debian's kubectl, unpacked by scripts/setup.

@@ -277,21 +277,51 @@ pub fn debian_image() -> &'static str {
     DEBIAN_IMAGE
 }
 
-/// The address build steps reach the host at: the gateway of Docker's default bridge
-/// (BuildKit's RUN steps are on that network).
+/// The address build steps reach the host at: the host's address on Docker's default bridge
+/// (BuildKit's RUN steps are on that network). IPAM's `Gateway` is not asked: when `docker0`
+/// exists before dockerd starts, `docker network inspect bridge` shows the Subnet only. The
+/// bridge interface's own IPv4 address is the answer; where it cannot be read, the subnet's
+/// first host (dockerd gives the bridge that address).
 pub fn docker_host_ip() -> String {
-    let out = std::process::Command::new("/usr/bin/docker")
-        .args([
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])
+    let inspect = |format: &str| {
+        let out = std::process::Command::new("/usr/bin/docker")
+            .args(["network", "inspect", "bridge", "--format", format])
+            .output()
+            .expect("docker network inspect");
+        assert!(out.status.success(), "docker network inspect bridge");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let name = inspect("{{index .Options \"com.docker.network.bridge.name\"}}");
+    let name = if name.is_empty() || name == "<no value>" {
+        "docker0".to_string()
+    } else {
+        name
+    };
+    if let Some(ip) = interface_ipv4(&name) {
+        return ip;
+    }
+    let subnet = inspect("{{(index .IPAM.Config 0).Subnet}}");
+    first_host(&subnet).unwrap_or_else(|| panic!("bridge {name}: no address, subnet {subnet:?}"))
+}
+
+/// The first IPv4 address of a network interface (`ip -4 -o addr show dev NAME`).
+fn interface_ipv4(name: &str) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", name])
         .output()
-        .expect("docker network inspect");
-    assert!(out.status.success(), "docker network inspect bridge");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "inet")?;
+    let cidr = words.next()?;
+    Some(cidr.split('/').next()?.to_string())
+}
+
+/// `172.17.0.0/16` → `172.17.0.1`.
+fn first_host(subnet: &str) -> Option<String> {
+    let (net, _) = subnet.split_once('/')?;
+    let ip: std::net::Ipv4Addr = net.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(ip) + 1).to_string())
 }
 
 /// A static HTTP/1.0 file server on `ip` (a free port) for what build steps download;
@@ -615,6 +645,9 @@ pub fn slipway() -> assert_cmd::Command {
             || k.starts_with("GITHUB_")
             || k == "CI"
             || k == "DOCKER_BUILDKIT"
+            // werf reads these for cleanup's Kubernetes scan; a developer's must not leak in.
+            || k == "KUBECONFIG"
+            || k == "KUBECONFIG_BASE64"
         {
             cmd.env_remove(&k);
         }

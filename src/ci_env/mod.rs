@@ -421,6 +421,54 @@ fn tagging_lines(
     Ok(())
 }
 
+/// The one directory that `ci-env` writes a job's files in (docker configs holding the job's
+/// registry token, `--as-file` scripts): `TMP/slipway-ci-env`, so that they can be found
+/// and swept instead of piling up in the temp dir.
+pub fn job_files_dir(tmp: &Path) -> PathBuf {
+    tmp.join("slipway-ci-env")
+}
+
+/// How old a job's files must be before a later `ci-env` removes them: longer than any CI
+/// job runs (GitLab's longest job timeout is a month on self-hosted runners, but its default
+/// is one hour; a job still running after a day on a shared shell runner is rare, and its
+/// loss costs a login, not data).
+pub const JOB_FILES_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Remove what earlier runs left in `dir` that is older than `max_age`; returns how many
+/// entries went. Failures are skipped: another user's or a running job's file is not ours
+/// to fail on.
+pub fn sweep_job_files(dir: &Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with("slipway-") {
+            continue;
+        }
+        let Ok(meta) = e.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > max_age);
+        if !old {
+            continue;
+        }
+        let gone = if meta.is_dir() {
+            std::fs::remove_dir_all(e.path())
+        } else {
+            std::fs::remove_file(e.path())
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Write a docker config dir for the job: a copy of the user's `config.json` plus `login`.
 /// Returns the new dir. Slipway writes it itself: no docker CLI needed.
 pub fn write_docker_config(
@@ -433,6 +481,12 @@ pub fn write_docker_config(
         cause: e.to_string(),
     };
     std::fs::create_dir_all(base).map_err(|e| io(base, &e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Only its owner lists the job files (their names are not secret, their contents are).
+        let _ = std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o700));
+    }
     let dir = tempfile::Builder::new()
         .prefix("slipway-docker-config-")
         .tempdir_in(base)
@@ -725,5 +779,30 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("gitlab-ci-token:tok")
         );
         assert!(cfg["credHelpers"].get("registry.example.com").is_none());
+    }
+
+    #[test]
+    fn job_files_older_than_a_day_are_swept() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = job_files_dir(tmp.path());
+        let old = write_docker_config(&dir, None, None).expect("old");
+        let new = write_docker_config(&dir, None, None).expect("new");
+        let stranger = dir.join("not-ours");
+        std::fs::create_dir_all(&stranger).expect("mkdir");
+        let two_days_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        for p in [&old, &stranger] {
+            std::fs::File::open(p)
+                .and_then(|f| f.set_modified(two_days_ago))
+                .expect("age");
+        }
+        assert_eq!(sweep_job_files(&dir, JOB_FILES_MAX_AGE), 1);
+        assert!(!old.exists());
+        assert!(new.join("config.json").exists());
+        assert!(stranger.exists(), "only Slipway's own files are swept");
+        assert_eq!(
+            sweep_job_files(&tmp.path().join("absent"), JOB_FILES_MAX_AGE),
+            0
+        );
     }
 }

@@ -117,8 +117,16 @@ fn script(
     render: Render,
 ) -> anyhow::Result<String> {
     let computed = ci_env::compute(ci, tagging, env)?;
+    let files = ci_env::job_files_dir(&std::env::temp_dir());
+    let swept = ci_env::sweep_job_files(&files, ci_env::JOB_FILES_MAX_AGE);
+    if swept > 0 {
+        tracing::debug!(
+            "removed {swept} job file(s) older than a day from {}",
+            files.display()
+        );
+    }
     let dir = ci_env::write_docker_config(
-        &std::env::temp_dir(),
+        &files,
         settings.docker_config.as_deref(),
         computed.login.as_ref(),
     )?;
@@ -135,10 +143,12 @@ fn write(args: &CiEnvArgs, shell: Shell, text: &str) -> anyhow::Result<PathBuf> 
                 Shell::EnvFile => ".env",
                 Shell::Posix => ".sh",
             };
+            let dir = ci_env::job_files_dir(&std::env::temp_dir());
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             tempfile::Builder::new()
                 .prefix("slipway-ci-env-")
                 .suffix(suffix)
-                .tempfile()?
+                .tempfile_in(&dir)?
                 .keep()
                 .map_err(|e| e.error)?
                 .1

@@ -22,6 +22,14 @@ pub enum RegistryError {
         "registry {host} answers plain HTTP, not HTTPS: add `--insecure-registry {host}` (or set SLIPWAY_INSECURE_REGISTRY={host})"
     )]
     PlainHttp { host: String },
+    #[error(
+        "registry {host} asks for a token from {realm} over plain HTTP: refused, because the credentials would cross the network in clear. If that host is trusted, pass --insecure-registry {realm_host}"
+    )]
+    PlainHttpRealm {
+        host: String,
+        realm: String,
+        realm_host: String,
+    },
     #[error("registry {host} refused the credentials for {what} ({source_desc})")]
     Unauthorized {
         host: String,

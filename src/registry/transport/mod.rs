@@ -469,6 +469,9 @@ impl Transport {
                 None => return Ok(false),
             }
         } else if challenge.is("bearer") {
+            if creds.is_some() {
+                self.check_realm(host, challenge)?;
+            }
             let http = self.http(host)?;
             let desc = || self.source_desc(host);
             let ask = TokenAsk {
@@ -489,6 +492,41 @@ impl Transport {
             h.auth.insert(slot, value);
             fresh
         }))
+    }
+
+    /// Credentials go to a token realm in plain HTTP only where the user allowed plain HTTP:
+    /// a loopback realm, the registry's own host when it may use HTTP, or a host named by
+    /// `--insecure-registry`. docker sends them anyway; a realm on another host could be
+    /// anyone's on the path.
+    fn check_realm(&self, host: &str, challenge: &Challenge) -> Result<(), RegistryError> {
+        let Some(realm) = challenge.params.get("realm") else {
+            return Ok(());
+        };
+        let Ok(url) = url::Url::parse(realm) else {
+            return Ok(());
+        };
+        if url.scheme() != "http" {
+            return Ok(());
+        }
+        let name = url.host_str().unwrap_or_default();
+        let realm_host = match url.port() {
+            Some(p) => format!("{name}:{p}"),
+            None => name.to_string(),
+        };
+        let registry_name = host.rsplit_once(':').map_or(host, |(n, _)| n);
+        let insecure = &self.inner.opts.insecure;
+        let allowed = scheme::is_loopback(&realm_host)
+            || insecure.policy(&realm_host).insecure
+            || insecure.policy(name).insecure
+            || (name.eq_ignore_ascii_case(registry_name) && insecure.policy(host).allow_http);
+        if allowed {
+            return Ok(());
+        }
+        Err(RegistryError::PlainHttpRealm {
+            host: host.to_string(),
+            realm: realm.clone(),
+            realm_host,
+        })
     }
 
     /// The error a non-success answer means; `what` names the request ("PUT manifest").

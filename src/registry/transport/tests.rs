@@ -301,3 +301,48 @@ fn queries_are_encoded() {
         .query("from", "x/y");
     assert_eq!(r.path, "/v2/a/blobs/uploads/?mount=sha256%3Aab&from=x%2Fy");
 }
+
+/// A registry whose token realm is on another host in plain HTTP never gets the password
+/// sent there (docker 20.10 sends it); a loopback realm, or one without credentials, is asked.
+#[tokio::test]
+async fn credentials_never_go_to_a_plain_http_realm_on_another_host() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let app = Router::new().route(
+        "/v2/{*rest}",
+        any(move |h: HeaderMap| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let host = h.get("host").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let port = host.rsplit_once(':').map_or("", |(_, p)| p).to_string();
+                // A realm on a host that is not this one and not loopback, in plain HTTP.
+                let c = format!(r#"Bearer realm="http://auth.example.invalid:{port}/token""#);
+                (StatusCode::UNAUTHORIZED, [("www-authenticate", c)]).into_response()
+            }
+        }),
+    );
+    let host = serve(app).await;
+    let e = transport(1, Some(("u", "pw-not-to-leak")))
+        .execute(Req::new(Method::GET, &host, "/v2/a/tags/list").scope("repository:a:pull".into()))
+        .await
+        .expect_err("refused");
+    let msg = e.to_string();
+    assert!(matches!(e, RegistryError::PlainHttpRealm { .. }), "{msg}");
+    assert!(
+        msg.contains("--insecure-registry auth.example.invalid:"),
+        "{msg}"
+    );
+    assert!(!msg.contains("pw-not-to-leak"), "{msg}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    // The same registry's own loopback realm is fine (token_registry's realm is its host).
+    let fake = Arc::new(Fake::default());
+    *fake.token.lock().expect("lock") = "t".into();
+    let host = serve(token_registry(fake.clone())).await;
+    let r = transport(1, Some(("u", "pw")))
+        .execute(Req::new(Method::GET, &host, "/v2/a/tags/list").scope("repository:a:pull".into()))
+        .await
+        .expect("loopback realm");
+    assert_eq!(r.status(), 200);
+    assert_eq!(fake.token_fetches.load(Ordering::SeqCst), 1);
+}

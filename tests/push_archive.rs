@@ -312,6 +312,51 @@ fn tls_registry_with_credentials_from_docker_config() {
     assert!(skopeo::digest(&reg, "secure/app:v2").is_err());
 }
 
+/// `--registry-password-stdin` reads the password as `docker login --password-stdin` does;
+/// `--registry-password` on the command line still works but warns that any user of the
+/// machine can read it there. Neither ever prints it.
+#[test]
+fn registry_password_from_stdin_and_a_warning_for_argv() {
+    let reg = Registry::plain_auth();
+    let (user, password) = reg.creds.clone().expect("auth registry");
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-stdin:latest");
+    let run = |tag: &str| {
+        let mut c = support::slipway();
+        c.args(["--registry-username", &user, "push-archive"])
+            .arg(&tar)
+            .arg(format!("{}/stdin/app:{tag}", reg.host))
+            .env("XDG_CACHE_HOME", dir.path());
+        c
+    };
+    let out = run("v1")
+        .arg("--registry-password-stdin")
+        .write_stdin(format!("{password}\n"))
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!err.contains("/proc/PID/cmdline"), "{err}");
+    assert!(skopeo::digest(&reg, "stdin/app:v1").is_ok());
+    let out = run("v2")
+        .args(["--registry-password", &password])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--registry-password on the command line") && !err.contains(&password),
+        "{err}"
+    );
+    // Nothing on standard input: a clear error, nothing pushed.
+    let out = run("v3")
+        .arg("--registry-password-stdin")
+        .write_stdin("")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("standard input held no password"), "{err}");
+    assert!(skopeo::digest(&reg, "stdin/app:v3").is_err());
+}
+
 #[test]
 fn unknown_ca_is_a_clear_error() {
     let reg = Registry::tls_auth();

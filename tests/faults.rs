@@ -333,3 +333,168 @@ fn streamed_uploads_of_big_layers_restart_and_fall_back() {
         "two failed streams, then none: {seen3:?}"
     );
 }
+
+/// A loopback port whose kernel backlog accepts connections but that never reads or
+/// answers: a registry host that hangs.
+fn silent_host() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = l.local_addr().expect("addr").to_string();
+    (l, host)
+}
+
+/// Runs `c`, which must fail, and returns how long it took and what it printed to stderr.
+fn fails_within(mut c: assert_cmd::Command, limit: Duration, what: &str) -> String {
+    let started = std::time::Instant::now();
+    let out = c
+        .timeout(limit + Duration::from_secs(30))
+        .output()
+        .expect("run");
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    eprintln!(
+        "{what}: exit {:?} after {took:?}: {}",
+        out.status.code(),
+        err.trim().lines().last().unwrap_or("")
+    );
+    assert!(!out.status.success(), "{what}: succeeded: {err}");
+    assert!(
+        took < limit,
+        "{what}: took {took:?}, more than {limit:?}: {err}"
+    );
+    assert!(
+        err.contains("--registry-timeout"),
+        "{what}: the error should name the timeout: {err}"
+    );
+    err
+}
+
+/// At the default timeout, push-archive to a registry that stops reading an upload mid-body
+/// fails within 45 s; to a host that never answers, with `--registry-timeout 3s`, within a
+/// few seconds. Nothing is published.
+#[test]
+fn push_archive_gives_up_on_a_stalled_registry() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let tar = support::image_tarball(d.path(), 300);
+    proxy.add(
+        Rule::new(Fault::StallRequestAfter(1000))
+            .method("PUT")
+            .path("/blobs/uploads/"),
+    );
+    proxy.add(
+        Rule::new(Fault::StallRequestAfter(1000))
+            .method("PATCH")
+            .path("/blobs/uploads/"),
+    );
+    fails_within(
+        push(&proxy, &tar, "stall/app:v1", d.path()),
+        Duration::from_secs(45),
+        "push-archive, upload stalled mid-body",
+    );
+    assert!(skopeo::digest(&reg, "stall/app:v1").is_err());
+    let (_l, silent) = silent_host();
+    let mut c = support::slipway();
+    c.env("XDG_CACHE_HOME", d.path().join("cache"))
+        .args(["--registry-timeout", "3s", "push-archive"])
+        .arg(&tar)
+        .arg(format!("{silent}/stall/app:v1"));
+    fails_within(c, Duration::from_secs(15), "push-archive, silent host");
+}
+
+/// promote from a registry that stops mid-body fails within 45 s at the default timeout;
+/// to a host that never answers, within seconds at `--registry-timeout 3s`.
+#[test]
+fn promote_gives_up_on_a_stalled_registry() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let tar = support::image_tarball(d.path(), 300);
+    push(&proxy, &tar, "src/app:v1", d.path())
+        .assert()
+        .success();
+    proxy.add(
+        Rule::new(Fault::StallResponseAfter(10))
+            .method("GET")
+            .path("/manifests/"),
+    );
+    let mut c = support::slipway();
+    c.args(["--insecure-registry", &proxy.host, "promote"])
+        .arg(format!("{}/src/app:v1", proxy.host))
+        .arg(format!("{}/dst/app", proxy.host));
+    fails_within(
+        c,
+        Duration::from_secs(45),
+        "promote, source stalls mid-body",
+    );
+    assert!(skopeo::digest(&reg, "dst/app:v1").is_err());
+    proxy.clear();
+    let (_l, silent) = silent_host();
+    let mut c = support::slipway();
+    c.args([
+        "--insecure-registry",
+        &proxy.host,
+        "--registry-timeout",
+        "3s",
+        "promote",
+    ])
+    .arg(format!("{}/src/app:v1", proxy.host))
+    .arg(format!("{silent}/dst/app"));
+    fails_within(c, Duration::from_secs(15), "promote, silent destination");
+}
+
+/// publish of a built image to a registry that stops reading uploads fails within 45 s at
+/// the default timeout; to a host that never answers, within seconds at 3 s.
+#[test]
+fn publish_gives_up_on_a_stalled_registry() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    let d = tempfile::tempdir().expect("tmp");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: stalled\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY nonce /\n", support::base_image()),
+            ),
+            ("nonce", &nonce),
+        ],
+    );
+    let slipway = |repo: &str| {
+        let mut c = support::slipway();
+        c.env("XDG_CACHE_HOME", d.path().join("cache"))
+            .arg("--dir")
+            .arg(d.path())
+            .args(["--images-repo", repo, "--insecure-registry", &proxy.host]);
+        c
+    };
+    slipway(&format!("{}/stalled", proxy.host))
+        .arg("build")
+        .assert()
+        .success();
+    for method in ["PUT", "PATCH"] {
+        proxy.add(
+            Rule::new(Fault::StallRequestAfter(1000))
+                .method(method)
+                .path("/blobs/uploads/"),
+        );
+    }
+    let mut c = slipway(&format!("{}/stalled", proxy.host));
+    c.args(["publish", "--tag-custom", "v1"]);
+    fails_within(
+        c,
+        Duration::from_secs(45),
+        "publish, upload stalled mid-body",
+    );
+    assert!(skopeo::digest(&reg, "stalled/app:v1").is_err());
+    let (_l, silent) = silent_host();
+    let mut c = slipway(&format!("{silent}/stalled"));
+    c.args(["--registry-timeout", "3s", "publish", "--tag-custom", "v1"]);
+    fails_within(c, Duration::from_secs(15), "publish, silent host");
+}

@@ -140,6 +140,11 @@ pub struct GlobalArgs {
     /// machine can read it (/proc/PID/cmdline): prefer the variable or --registry-password-stdin.
     #[arg(long, global = true, hide_env_values = true)]
     pub registry_password: Option<Secret>,
+    /// A registry request that moves no data either way for this long fails, and is tried
+    /// once more; an operation gives up after twice this without progress in all
+    /// [default: 20s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub registry_timeout: Option<std::time::Duration>,
     /// Read the registry password or token from standard input (its first line), as
     /// `docker login --password-stdin` does.
     #[arg(long, global = true, conflicts_with = "registry_password")]
@@ -238,6 +243,18 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
+/// `20s`, `1m`, or plain seconds; more than zero.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.trim().parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e}"))?,
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(d)
+}
+
 /// The first line of standard input, for `--registry-password-stdin`.
 fn password_from_stdin() -> anyhow::Result<Secret> {
     let mut line = String::new();
@@ -291,6 +308,7 @@ impl GlobalArgs {
                 .filter(|s| !s.is_empty())
                 .or_else(host_env::werf_stapel_image),
             stages_storage: self.stages_storage.clone().filter(|s| !s.trim().is_empty()),
+            registry_timeout: self.registry_timeout,
         })
     }
 

@@ -2,7 +2,7 @@
 //! talks to a registry builds its [`Client`] here.
 
 use crate::registry::keychain::Keychain;
-use crate::registry::{Client, RegistryOptions};
+use crate::registry::{Client, RegistryOptions, Retry};
 use crate::settings::{Settings, host_env};
 
 /// Where credentials are found: `--docker-config` (else `DOCKER_CONFIG`, else
@@ -26,6 +26,10 @@ pub fn options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
         insecure: settings.insecure.clone(),
         keychain: keychain(settings),
+        retry: settings
+            .registry_timeout
+            .map(Retry::with_timeout)
+            .unwrap_or_default(),
         ..RegistryOptions::default()
     }
 }

@@ -9,7 +9,7 @@ use super::blob_source::sha256_digest;
 use super::client::{Client, header_str, scope};
 use super::reference::Repository;
 use super::transport::error::{chain, io_err};
-use super::transport::{Body, RegistryError, Req};
+use super::transport::{Attempts, Body, RegistryError, Req, Retry};
 
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -124,21 +124,29 @@ impl Client {
         // link in place while another client uploads the same blob (seen here with two
         // runners publishing at once), and S3-backed registries are eventually consistent.
         // The PUT is idempotent: asked again a few times, a little later.
-        let mut attempt = 0;
+        let policy = self.t.options().retry;
+        let mut attempts = Attempts::new(Retry {
+            attempts: policy.attempts.min(BLOB_UNKNOWN_ATTEMPTS),
+            ..policy
+        });
         loop {
-            attempt += 1;
+            let attempt = attempts.begin();
             match self
                 .put_manifest_once(repo, reference, media_type, body.clone())
                 .await
             {
-                Err(RegistryError::Status {
-                    status: 400 | 404,
-                    ref message,
-                    ..
-                }) if attempt < BLOB_UNKNOWN_ATTEMPTS && message.contains("BLOB_UNKNOWN") => {
-                    tracing::debug!(%repo, reference, attempt, "registry does not show a blob of the manifest yet; asking again");
-                    // The transport's backoff (0.4, 0.8, 1.6 s), not a schedule of its own.
-                    tokio::time::sleep(self.t.options().retry.delay(attempt, None)).await;
+                Err(
+                    e @ RegistryError::Status {
+                        status: 400 | 404, ..
+                    },
+                ) if e.to_string().contains("BLOB_UNKNOWN") => {
+                    match attempts.next(true, std::time::Duration::ZERO, false, None) {
+                        Some(wait) => {
+                            tracing::debug!(%repo, reference, attempt, "registry does not show a blob of the manifest yet; asking again");
+                            tokio::time::sleep(wait).await;
+                        }
+                        None => return Err(e),
+                    }
                 }
                 other => return other,
             }

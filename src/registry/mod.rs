@@ -28,5 +28,5 @@ pub use client::Client;
 pub use image::Manifest;
 pub use manifest::ManifestInfo;
 pub use reference::{Reference, Repository};
-pub use transport::{HostPolicy, Insecure, RegistryError, RegistryOptions, Retry};
+pub use transport::{Attempts, HostPolicy, Insecure, RegistryError, RegistryOptions, Retry};
 pub use upload::UploadMode;

@@ -10,7 +10,7 @@ use super::blob_source::BlobSource;
 use super::client::{Client, header_str, scope};
 use super::reference::Repository;
 use super::transport::error::io_err;
-use super::transport::{Body, RegistryError, Req, Retry};
+use super::transport::{Attempts, Body, RegistryError, Req};
 
 /// How to upload a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -180,10 +180,9 @@ impl Client {
             UploadMode::Chunked => true,
             UploadMode::Auto => source.len() > AUTO_CHUNK_ABOVE,
         };
-        let retry = self.t.options().retry;
-        let mut attempt = 0;
+        let mut attempts = Attempts::new(self.t.options().retry);
         loop {
-            attempt += 1;
+            let attempt = attempts.begin();
             let r = if chunked {
                 match self.upload_chunked(repo, digest, source).await {
                     Err(e) if refuses_chunks(&e) => {
@@ -196,16 +195,20 @@ impl Client {
                 self.upload_monolithic(repo, digest, source).await
             };
             match r {
-                Err(e) if Retry::restartable(&e) && retry.again(attempt, true) => {
-                    // A chunked upload failed although the transport retried each PATCH: a
-                    // registry that refuses PATCH may answer before it reads the body and
-                    // close, which hyper reports as a broken write (or a proxy as a 502),
-                    // never as the refusal. The next attempts send the blob in one request.
-                    chunked = false;
-                    tracing::warn!(%repo, digest, attempt, "upload failed, restarting: {e}");
-                    tokio::time::sleep(retry.delay(attempt, None)).await;
-                }
-                other => return other,
+                Err(e) => match attempts.next_after(&e) {
+                    Some(wait) => {
+                        // A chunked upload failed although the transport retried each
+                        // PATCH: a registry that refuses PATCH may answer before it reads
+                        // the body and close, which hyper reports as a broken write (or a
+                        // proxy as a 502), never as the refusal. The next attempts send the
+                        // blob in one request.
+                        chunked = false;
+                        tracing::warn!(%repo, digest, attempt, "upload failed, restarting: {e}");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(e),
+                },
+                Ok(()) => return Ok(()),
             }
         }
     }

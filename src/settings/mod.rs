@@ -102,6 +102,9 @@ pub struct Settings {
     /// werf's stages storage (`--stages-storage`): a repository that stapel stages are
     /// stored in and reused from; `None` or `:local` keeps them in the daemon only.
     pub stages_storage: Option<String>,
+    /// `--registry-timeout`: a registry request that moves no data for this long fails
+    /// (retried once); an operation gives up after twice this without progress.
+    pub registry_timeout: Option<std::time::Duration>,
 }
 
 /// `--insecure-registry` and `--skip-tls-verify-registry`: the registry client's own type

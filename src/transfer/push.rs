@@ -21,7 +21,7 @@ use super::plan::{BlobAction, BlobStep, KnownLayer, TargetView};
 use crate::registry::compress::{self, Codec};
 use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 use crate::registry::upload::refuses_chunks;
-use crate::registry::{BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
+use crate::registry::{Attempts, BlobSource, Client, RegistryError, Repository, Retry, UploadMode};
 
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -594,10 +594,9 @@ async fn stream_layer(
     codec: Codec,
     counter: &(dyn Fn() -> Box<dyn FnMut(u64) + Send> + Sync),
 ) -> Result<Streamed, PushError> {
-    let retry = client.options().retry;
-    let mut attempt = 0;
+    let mut attempts = Attempts::new(client.options().retry);
     loop {
-        attempt += 1;
+        let attempt = attempts.begin();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let src = source.clone();
         let mut on_read = counter();
@@ -631,14 +630,15 @@ async fn stream_layer(
             (Ok(digest), Some((size, diff_id))) => {
                 return Ok(Streamed::Done(size, digest, diff_id));
             }
-            (Err(PushError::Registry(e)), _)
-                if Retry::restartable(&e) && retry.again(attempt, true) =>
-            {
+            (Err(PushError::Registry(e)), _) if Retry::restartable(&e) => {
+                let Some(wait) = attempts.next_after(&e) else {
+                    return Err(PushError::Registry(e));
+                };
                 if attempt >= STREAM_ATTEMPTS {
                     return Ok(Streamed::GaveUp(e));
                 }
                 tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
-                tokio::time::sleep(retry.delay(attempt, None)).await;
+                tokio::time::sleep(wait).await;
             }
             (Err(e), _) => return Err(e),
             (Ok(_), None) => return Err(compress_err("the compressor gave no result".into())),

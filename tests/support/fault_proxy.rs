@@ -35,6 +35,10 @@ pub enum Fault {
     Delay(Duration),
     /// Forward, but send only this many bytes of the response body, then close.
     TruncateResponse(u64),
+    /// Forward, send this many bytes of the response body, then nothing more, never closing.
+    StallResponseAfter(u64),
+    /// Read this many bytes of the request body, then stop reading it, never answering.
+    StallRequestAfter(u64),
 }
 
 /// A fault for requests whose method and path match, for the next `times` matches
@@ -403,6 +407,8 @@ async fn handle(
     let fault = take_rule(&state, &method, &path);
     let mut reset_after = None;
     let mut truncate = None;
+    let mut stall_request = None;
+    let mut stall_response = None;
     match &fault {
         Some(Fault::Status { code, retry_after }) => {
             record(*code, true);
@@ -425,6 +431,8 @@ async fn handle(
             reset_after = Some(*n);
         }
         Some(Fault::TruncateResponse(n)) => truncate = Some(*n),
+        Some(Fault::StallRequestAfter(n)) => stall_request = Some(*n),
+        Some(Fault::StallResponseAfter(n)) => stall_response = Some(*n),
         None => {}
     }
 
@@ -450,6 +458,7 @@ async fn handle(
         }
         Ok::<_, std::io::Error>(chunk)
     });
+    let body_stream = stall_after(body_stream, stall_request);
     let url = format!("http://{upstream}{path_q}");
     let mut fwd = client.request(parts.method.clone(), &url);
     for (k, v) in parts.headers.iter() {
@@ -494,8 +503,13 @@ async fn handle(
     }
     let mut left = truncate;
     let rs = reset.clone();
-    let stream = resp.bytes_stream().map(move |c| {
-        let mut c = c.map_err(std::io::Error::other)?;
+    let stream = stall_after(
+        resp.bytes_stream()
+            .map(|c| c.map_err(std::io::Error::other)),
+        stall_response,
+    )
+    .map(move |c| {
+        let mut c = c?;
         if let Some(l) = left.as_mut() {
             if *l == 0 {
                 rs.notify_one();
@@ -510,4 +524,28 @@ async fn handle(
     });
     let body: Body = BodyExt::boxed(StreamBody::new(stream));
     Ok(builder.body(body).unwrap())
+}
+
+/// `stream` until `limit` bytes have passed (the chunk that reaches it whole), then pending forever: a
+/// peer that stops mid-body without closing. `None`: `stream` as it is.
+fn stall_after(
+    stream: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
+    limit: Option<u64>,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>> {
+    let Some(limit) = limit else {
+        return Box::pin(stream);
+    };
+    let mut left = limit;
+    let stream = stream
+        .map(move |c| {
+            c.map(|mut c| {
+                c.truncate(left.min(c.len() as u64) as usize);
+                left -= c.len() as u64;
+                c
+            })
+        })
+        // The first chunk cut to nothing ends the bytes; the peer then goes silent.
+        .take_while(|c| futures::future::ready(!matches!(c, Ok(c) if c.is_empty())))
+        .chain(futures::stream::pending());
+    Box::pin(stream)
 }

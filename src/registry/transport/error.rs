@@ -30,6 +30,20 @@ pub enum RegistryError {
         realm: String,
         realm_host: String,
     },
+    #[error(
+        "registry {host}: {what} moved no data for {secs} s (--registry-timeout sets how long to wait)"
+    )]
+    TimedOut {
+        host: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("{what} not sent: registry {host} was given up on earlier in this run: {earlier}")]
+    GivenUp {
+        host: String,
+        earlier: String,
+        what: String,
+    },
     #[error("registry {host} refused the credentials for {what} ({source_desc})")]
     Unauthorized {
         host: String,

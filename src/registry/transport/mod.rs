@@ -10,6 +10,7 @@
 
 pub mod bearer;
 pub mod error;
+mod progress;
 pub mod retry;
 pub mod scheme;
 pub mod tls;
@@ -28,7 +29,8 @@ use super::keychain::{Found, Keychain};
 use bearer::{Challenge, TokenAsk};
 pub use error::RegistryError;
 use error::{Failure, chain, io_err};
-pub use retry::Retry;
+use progress::{Progress, Watched};
+pub use retry::{Attempts, Retry};
 pub use scheme::{HostPolicy, Insecure};
 
 /// Everything the registry client is configured with (resolved once by the CLI).
@@ -52,6 +54,25 @@ impl Default for RegistryOptions {
             retry: Retry::default(),
         }
     }
+}
+
+/// `resp` with its body under the stall timeout: the caller reads it after the request
+/// returned, so a registry that stops mid-body must still fail.
+fn watch_body(resp: Response, stall: std::time::Duration) -> Result<Response, RegistryError> {
+    use reqwest::ResponseBuilderExt;
+    let url = resp.url().clone();
+    let resp: http::Response<reqwest::Body> = resp.into();
+    let (parts, body) = resp.into_parts();
+    let mut b = http::Response::builder()
+        .status(parts.status)
+        .version(parts.version)
+        .url(url.clone());
+    if let Some(h) = b.headers_mut() {
+        *h = parts.headers;
+    }
+    b.body(reqwest::Body::wrap(Watched::timed(body, stall)))
+        .map(Response::from)
+        .map_err(|e| io_err(format!("the answer of {url}"), e))
 }
 
 /// A request body that can be produced again for a retry, except [`Body::Once`].
@@ -245,6 +266,10 @@ struct HostState {
     /// Authorization header per scope key (`Basic` is stored under "").
     auth: HashMap<String, String>,
     creds: Option<Option<Found>>,
+    /// Why the host was given up on (it stopped answering, or could not be reached under
+    /// the whole retry policy): later requests fail at once instead of each waiting out the
+    /// timeouts and retries again.
+    given_up: Option<String>,
 }
 
 struct Inner {
@@ -323,7 +348,16 @@ impl Transport {
             return Ok(format!("{s}://{host}"));
         }
         let http = self.http(host)?;
-        let scheme = scheme::detect(&http, host, self.policy(host)).await;
+        let stall = self.inner.opts.retry.stall;
+        let Some(scheme) = scheme::detect(&http, host, self.policy(host), stall).await else {
+            // A registry that does not answer its ping will not answer requests either.
+            let e = RegistryError::TimedOut {
+                host: host.to_string(),
+                what: format!("GET https://{host}/v2/ (which scheme it speaks)"),
+                secs: stall.as_secs(),
+            };
+            return Err(self.give_up(host, e));
+        };
         self.with_host(host, |h| h.scheme = Some(scheme));
         Ok(format!("{scheme}://{host}"))
     }
@@ -348,17 +382,24 @@ impl Transport {
     /// except 401 on a registry request (re-authenticated, then `Unauthorized`).
     pub(crate) async fn execute(&self, mut req: Req) -> Result<Response, RegistryError> {
         let host = req.host.clone();
+        let retry = self.inner.opts.retry;
+        if let Some(earlier) = self.with_host(&host, |h| h.given_up.clone()) {
+            return Err(RegistryError::GivenUp {
+                host,
+                earlier,
+                what: format!("{} {}", req.method, req.path),
+            });
+        }
         let http = self.http(&host)?;
         let url = self.url(&host, &req.path).await?;
         let key = req.scopes.join(" ");
         let idempotent = req.idempotent && req.body.replayable();
-        let retry = self.inner.opts.retry;
         let method = req.method.to_string();
         let shown = url.split('?').next().unwrap_or(&url).to_string();
         let mut auth_tries = 0;
-        let mut attempt = 0;
+        let mut attempts = Attempts::new(retry);
         loop {
-            attempt += 1;
+            let attempt = attempts.begin();
             let mut rb = http
                 .request(req.method.clone(), &url)
                 .headers(req.headers.clone());
@@ -370,6 +411,7 @@ impl Transport {
             if let Some(a) = &sent {
                 rb = rb.header(header::AUTHORIZATION, a);
             }
+            let progress = Progress::new();
             match req
                 .body
                 .for_attempt()
@@ -380,7 +422,7 @@ impl Transport {
                     if let Some(len) = len {
                         rb = rb.header(header::CONTENT_LENGTH, len);
                     }
-                    rb = rb.body(b);
+                    rb = rb.body(reqwest::Body::wrap(Watched::counting(b, progress.clone())));
                 }
                 None if !matches!(req.method, Method::GET | Method::HEAD | Method::DELETE) => {
                     rb = rb.header(header::CONTENT_LENGTH, 0);
@@ -388,9 +430,32 @@ impl Transport {
                 None => {}
             }
             tracing::debug!(%method, url = %shown, host, attempt, "registry request");
-            let resp = match rb.send().await {
-                Ok(r) => r,
-                Err(e) => {
+            let sent_request = tokio::select! {
+                r = rb.send() => Some(r),
+                () = progress.stalled(retry.stall) => None,
+            };
+            let resp = match sent_request {
+                None => {
+                    let e = RegistryError::TimedOut {
+                        host: host.clone(),
+                        what: format!("{method} {shown}"),
+                        secs: retry.stall.as_secs(),
+                    };
+                    match attempts.next(idempotent, progress.idle(), true, None) {
+                        Some(wait) => {
+                            tracing::warn!(host, %method, url = %shown, attempt, "{e}; retrying");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        // Retried and silent again: the host is down for this run. A
+                        // request that could not be repeated is left to its caller's
+                        // loop (an upload session restarts once).
+                        None if idempotent => return Err(self.give_up(&host, e)),
+                        None => return Err(e),
+                    }
+                }
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
                     let cause = chain(&e);
                     // Retrying cannot help a TLS client talking to a plain-HTTP server.
                     if scheme::is_plain_http(&cause) && url.starts_with("https://") {
@@ -406,12 +471,23 @@ impl Transport {
                             certs_dir: self.inner.opts.certs_dir.display().to_string(),
                         });
                     }
-                    if retry.again(attempt, idempotent) {
+                    if let Some(wait) = attempts.next(idempotent, progress.idle(), false, None) {
                         tracing::warn!(host, %method, url = %shown, attempt, "retrying after: {cause}");
-                        tokio::time::sleep(retry.delay(attempt, None)).await;
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
-                    return Err(RegistryError::Unreachable { host, cause });
+                    let connect = e.is_connect();
+                    let e = RegistryError::Unreachable {
+                        host: host.clone(),
+                        cause,
+                    };
+                    // A host no connection reaches under the whole policy is down for this
+                    // run; a connection broken mid-request says nothing of the next one.
+                    return Err(if connect && idempotent {
+                        self.give_up(&host, e)
+                    } else {
+                        e
+                    });
                 }
             };
             let status = resp.status();
@@ -443,13 +519,19 @@ impl Transport {
                     host,
                 });
             }
-            if retry::Retry::transient_status(status) && retry.again(attempt, idempotent) {
+            if Retry::transient_status(status)
+                && let Some(wait) = attempts.next(
+                    idempotent,
+                    progress.idle(),
+                    false,
+                    Retry::retry_after(resp.headers()),
+                )
+            {
                 tracing::warn!(host, %method, url = %shown, attempt, %status, "retrying");
-                let after = Retry::retry_after(resp.headers());
-                tokio::time::sleep(retry.delay(attempt, after)).await;
+                tokio::time::sleep(wait).await;
                 continue;
             }
-            return Ok(resp);
+            return watch_body(resp, retry.stall);
         }
     }
 
@@ -480,7 +562,16 @@ impl Transport {
                 credential: creds.as_ref(),
                 source_desc: &desc,
             };
-            match bearer::fetch_token(&http, challenge, &ask).await? {
+            // A token answer is small: the stall time bounds the whole request.
+            let stall = self.inner.opts.retry.stall;
+            let token = tokio::time::timeout(stall, bearer::fetch_token(&http, challenge, &ask))
+                .await
+                .map_err(|_| RegistryError::TimedOut {
+                    host: host.to_string(),
+                    what: "the token request".into(),
+                    secs: stall.as_secs(),
+                })??;
+            match token {
                 Some(v) => (key.to_string(), v),
                 None => return Ok(false),
             }
@@ -492,6 +583,14 @@ impl Transport {
             h.auth.insert(slot, value);
             fresh
         }))
+    }
+
+    /// Remember that `host` failed beyond the retry policy (silent, or unreachable), so
+    /// the rest of the run fails at once; returns `e`.
+    fn give_up(&self, host: &str, e: RegistryError) -> RegistryError {
+        let text = e.to_string();
+        self.with_host(host, |h| h.given_up = Some(text));
+        e
     }
 
     /// Credentials go to a token realm in plain HTTP only where the user allowed plain HTTP:

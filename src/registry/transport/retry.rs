@@ -3,6 +3,13 @@
 //! 429 or 5xx. The wait doubles from 400 ms (capped at 6.4 s), or is what `Retry-After`
 //! asks (seconds or an HTTP date, capped at 60 s). Upload sessions, whose requests are not
 //! repeatable one by one, are restarted whole under the same policy ([`Retry::restartable`]).
+//!
+//! Every retry loop (the transport's per request, the upload's per session, the manifest's
+//! "blob unknown", the streamed layer's) counts its attempts with one [`Attempts`], so both
+//! push paths give up alike: after `attempts` tries, after a second attempt that made no
+//! progress for the stall time (a timed-out request is retried once), or once the
+//! operation has gone `budget` without progress in all (stalled attempts and the waits
+//! between them). An attempt that moves bytes never runs into the budget.
 
 use std::time::Duration;
 
@@ -16,11 +23,18 @@ use super::error::RegistryError;
 pub struct Retry {
     /// Attempts in all (at least 1).
     pub attempts: u32,
+    /// A request that moves no byte either way for this long fails (`--registry-timeout`).
+    pub stall: Duration,
+    /// An operation gives up once it has gone this long without progress in all.
+    pub budget: Duration,
 }
+
+/// `--registry-timeout`'s default: the stall time; the budget is twice it.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(20);
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 5 }
+        Retry::with_attempts(5)
     }
 }
 
@@ -28,6 +42,23 @@ impl Default for Retry {
 const MAX_AFTER: Duration = Duration::from_secs(60);
 
 impl Retry {
+    /// `attempts` tries under the default timeouts.
+    pub fn with_attempts(attempts: u32) -> Retry {
+        Retry {
+            attempts,
+            ..Retry::with_timeout(DEFAULT_STALL)
+        }
+    }
+
+    /// `--registry-timeout`: the stall time, and twice it as the operation's budget.
+    pub fn with_timeout(stall: Duration) -> Retry {
+        Retry {
+            attempts: 5,
+            stall,
+            budget: stall * 2,
+        }
+    }
+
     /// Whether another attempt may follow attempt number `attempt` (1-based).
     pub fn again(&self, attempt: u32, idempotent: bool) -> bool {
         idempotent && attempt < self.attempts.max(1)
@@ -41,7 +72,9 @@ impl Retry {
     /// An operation failure after which a whole upload session may be started again.
     pub fn restartable(e: &RegistryError) -> bool {
         match e {
-            RegistryError::Unreachable { .. } | RegistryError::Io { .. } => true,
+            RegistryError::Unreachable { .. }
+            | RegistryError::Io { .. }
+            | RegistryError::TimedOut { .. } => true,
             RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -67,21 +100,142 @@ impl Retry {
     }
 }
 
+/// One operation's attempts under the policy.
+#[derive(Debug, Clone)]
+pub struct Attempts {
+    policy: Retry,
+    /// Attempts begun.
+    pub n: u32,
+    /// Time without progress so far: stalled attempts and waits.
+    idle: Duration,
+    timed_out: bool,
+}
+
+impl Attempts {
+    pub fn new(policy: Retry) -> Attempts {
+        Attempts {
+            policy,
+            n: 0,
+            idle: Duration::ZERO,
+            timed_out: false,
+        }
+    }
+
+    /// Count a new attempt; returns its number (1-based).
+    pub fn begin(&mut self) -> u32 {
+        self.n += 1;
+        self.n
+    }
+
+    /// After a failed attempt that may be repeated (`repeatable`), that went `idle` without
+    /// progress at its end (`timed_out` when that reached the stall time): how long to wait
+    /// before the next, or `None` to give up.
+    pub fn next(
+        &mut self,
+        repeatable: bool,
+        idle: Duration,
+        timed_out: bool,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if !self.policy.again(self.n, repeatable) {
+            return None;
+        }
+        if timed_out {
+            if self.timed_out {
+                return None;
+            }
+            self.timed_out = true;
+        }
+        let wait = self.policy.delay(self.n, retry_after);
+        self.idle += idle + wait;
+        (self.idle <= self.policy.budget).then_some(wait)
+    }
+
+    /// [`Attempts::next`] for a failed operation (an upload session, a streamed layer):
+    /// restartable errors only, a timeout counting as a stalled attempt.
+    pub fn next_after(&mut self, e: &RegistryError) -> Option<Duration> {
+        if !Retry::restartable(e) {
+            return None;
+        }
+        let timed_out = matches!(e, RegistryError::TimedOut { .. });
+        let idle = if timed_out {
+            self.policy.stall
+        } else {
+            Duration::ZERO
+        };
+        self.next(true, idle, timed_out, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
     #[test]
+    fn a_timed_out_attempt_is_retried_once_and_the_budget_bounds_the_rest() {
+        let policy = Retry::with_timeout(Duration::from_secs(20));
+        let mut a = Attempts::new(policy);
+        a.begin();
+        assert!(a.next(true, Duration::from_secs(20), true, None).is_some());
+        a.begin();
+        assert_eq!(
+            a.next(true, Duration::from_secs(20), true, None),
+            None,
+            "once"
+        );
+        // Connection failures without a timeout: bounded by the budget, not only the count.
+        let mut a = Attempts::new(policy);
+        a.begin();
+        assert!(a.next(true, Duration::from_secs(15), false, None).is_some());
+        a.begin();
+        assert!(a.next(true, Duration::from_secs(15), false, None).is_some());
+        a.begin();
+        assert_eq!(
+            a.next(true, Duration::from_secs(15), false, None),
+            None,
+            "45 s idle"
+        );
+        // Failures after progress cost nothing but the waits.
+        let mut a = Attempts::new(policy);
+        for _ in 1..5 {
+            a.begin();
+            assert!(a.next(true, Duration::ZERO, false, None).is_some());
+        }
+        a.begin();
+        assert_eq!(a.next(true, Duration::ZERO, false, None), None, "attempts");
+        let mut a = Attempts::new(policy);
+        a.begin();
+        assert_eq!(
+            a.next(false, Duration::ZERO, false, None),
+            None,
+            "not repeatable"
+        );
+        let timeout = RegistryError::TimedOut {
+            host: "h".into(),
+            what: "GET".into(),
+            secs: 20,
+        };
+        let mut a = Attempts::new(policy);
+        a.begin();
+        assert!(a.next_after(&timeout).is_some());
+        a.begin();
+        assert_eq!(a.next_after(&timeout), None);
+    }
+
+    #[test]
     fn decisions() {
-        let r = Retry { attempts: 3 };
+        let r = Retry::with_attempts(3);
         assert!(r.again(1, true) && r.again(2, true));
         assert!(!r.again(3, true), "bounded");
         assert!(
             !r.again(1, false),
             "never a request that cannot be replayed"
         );
-        assert!(!Retry { attempts: 0 }.again(1, true), "0 means one attempt");
+        assert!(
+            !Retry::with_attempts(0).again(1, true),
+            "0 means one attempt"
+        );
         assert!(Retry::transient_status(StatusCode::TOO_MANY_REQUESTS));
         assert!(Retry::transient_status(StatusCode::BAD_GATEWAY));
         assert!(!Retry::transient_status(StatusCode::NOT_FOUND));

@@ -85,15 +85,22 @@ pub fn is_plain_http(cause: &str) -> bool {
 }
 
 /// Pick the scheme for `host`: one `GET https://host/v2/` when plain HTTP is allowed.
-pub(crate) async fn detect(http: &reqwest::Client, host: &str, policy: HostPolicy) -> &'static str {
+/// `None`: the host did not answer within `stall`.
+pub(crate) async fn detect(
+    http: &reqwest::Client,
+    host: &str,
+    policy: HostPolicy,
+    stall: std::time::Duration,
+) -> Option<&'static str> {
     if !policy.allow_http {
-        return "https";
+        return Some("https");
     }
-    match http.get(format!("https://{host}/v2/")).send().await {
+    let ping = http.get(format!("https://{host}/v2/")).send();
+    Some(match tokio::time::timeout(stall, ping).await.ok()? {
         Ok(_) => "https",
         Err(e) if policy.skip_verify || is_plain_http(&chain(&e)) => "http",
         Err(_) => "https",
-    }
+    })
 }
 
 #[cfg(test)]
@@ -173,19 +180,43 @@ mod tests {
             .expect("client");
         let allowed = Insecure::default().policy(&host);
         assert!(allowed.allow_http, "loopback");
-        assert_eq!(detect(&http, &host, allowed).await, "http");
+        assert_eq!(
+            detect(&http, &host, allowed, std::time::Duration::from_secs(5)).await,
+            Some("http")
+        );
         // A host that may not use plain HTTP stays on https (and fails there, clearly).
         let strict = HostPolicy {
             allow_http: false,
             skip_verify: false,
             insecure: false,
         };
-        assert_eq!(detect(&http, &host, strict).await, "https");
+        assert_eq!(
+            detect(&http, &host, strict, std::time::Duration::from_secs(5)).await,
+            Some("https")
+        );
         // Nothing listening: no reason to believe the host speaks plain HTTP.
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").to_string()
         };
-        assert_eq!(detect(&http, &closed, allowed).await, "https");
+        assert_eq!(
+            detect(&http, &closed, allowed, std::time::Duration::from_secs(5)).await,
+            Some("https")
+        );
+        // Accepted but never answered: no scheme, after the stall time.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let silent_host = silent.local_addr().expect("addr").to_string();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            detect(
+                &http,
+                &silent_host,
+                allowed,
+                std::time::Duration::from_millis(300)
+            )
+            .await,
+            None
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
     }
 }

@@ -42,7 +42,7 @@ fn transport(attempts: u32, explicit: Option<(&str, &str)>) -> Transport {
             explicit: explicit.map(|(u, p)| (u.to_string(), p.to_string())),
             ..Keychain::default()
         },
-        retry: Retry { attempts },
+        retry: Retry::with_attempts(attempts),
         certs_dir: PathBuf::from("/nonexistent"),
         ..RegistryOptions::default()
     })

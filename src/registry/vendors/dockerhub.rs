@@ -147,7 +147,7 @@ mod tests {
             ..VendorCredentials::default()
         };
         let client = Client::new(RegistryOptions {
-            retry: Retry { attempts: 3 },
+            retry: Retry::with_attempts(3),
             ..RegistryOptions::default()
         });
         let repo = Repository::parse("docker.io/ns/app").expect("repo");

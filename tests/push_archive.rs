@@ -670,46 +670,57 @@ fn oci_layout_manifest_is_pushed_byte_for_byte() {
     skopeo::verify_pullable(&reg, "oci/bytes:v1").expect("pullable");
 }
 
-/// Issue 38, 2a and 2b: an OCI layout whose layer is truncated, or substituted by another
-/// valid layer, with a manifest that names the blob by its true digest (so the registry
-/// would take it) but a config whose diffID is the original: refused, the layer named,
-/// nothing tagged.
-#[test]
-fn oci_layout_layers_that_are_not_their_diff_ids_are_refused() {
+/// An OCI layout of a 3-layer image with layer `n` replaced by `f(its bytes)` (its
+/// manifest naming the new blob by its true digest, so a registry would take it; the
+/// config, and so the diffID, as it was), refused with `want` in the error; the untouched
+/// layout pushes and pulls.
+fn oci_layer_replaced_is_refused(
+    name: &str,
+    n: usize,
+    f: impl Fn(&[u8]) -> Vec<u8>,
+    want: &[&str],
+) {
     let reg = Registry::plain();
     let dir = tempfile::tempdir().expect("tmp");
-    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-subst:latest");
-    let (_, original) = layout_manifest(&oci_layout(dir.path(), &tar, "probe"));
-    let layer = |n: usize| {
-        let d = original["layers"][n]["digest"].as_str().expect("digest");
-        std::fs::read(blob_path(&dir.path().join("probe"), d)).expect("layer")
-    };
-    // 2a: the big random layer cut in half (still named by its own digest).
-    let truncated = oci_layout(dir.path(), &tar, "truncated");
-    let whole = layer(2);
-    let cut = &whole[..whole.len() / 2];
-    replace_layer(&truncated, 2, cut);
-    refused(&reg, &truncated, "trunc/app", &["layer 3", &sha256(cut)]);
-    // 2b: another valid gzip layer in its place.
-    let substituted = oci_layout(dir.path(), &tar, "substituted");
-    let other = gzip(&other_layer_tar());
-    replace_layer(&substituted, 1, &other);
-    refused(
-        &reg,
-        &substituted,
-        "subst/app",
-        &["layer 2", &sha256(&other), "the image config names"],
-    );
-    // The untouched layout pushes and pulls.
+    let tar = three_layer_tarball(dir.path(), &format!("slipway-test/pa-{name}:latest"));
+    let layout = oci_layout(dir.path(), &tar, "changed");
+    let (_, m) = layout_manifest(&layout);
+    let d = m["layers"][n]["digest"].as_str().expect("digest");
+    let bytes = f(&std::fs::read(blob_path(&layout, d)).expect("layer"));
+    replace_layer(&layout, n, &bytes);
+    let mut want = want.to_vec();
+    let digest = sha256(&bytes);
+    want.push(&digest);
+    refused(&reg, &layout, &format!("{name}/app"), &want);
+    let fine = oci_layout(dir.path(), &tar, "fine");
     push(
         &reg.host,
         &[
-            &dir.path().join("probe").to_string_lossy(),
+            &fine.to_string_lossy(),
             &format!("{}/fine/app:v1", reg.host),
         ],
     )
     .success();
     skopeo::verify_pullable(&reg, "fine/app:v1").expect("pullable");
+}
+
+/// Issue 38, 2a: an OCI layout layer cut in half (the big random one) is refused, named,
+/// nothing tagged.
+#[test]
+fn oci_layout_truncated_layer_is_refused() {
+    oci_layer_replaced_is_refused("trunc", 2, |b| b[..b.len() / 2].to_vec(), &["layer 3"]);
+}
+
+/// Issue 38, 2b: an OCI layout layer substituted by another valid gzip layer is refused,
+/// named, nothing tagged.
+#[test]
+fn oci_layout_substituted_layer_is_refused() {
+    oci_layer_replaced_is_refused(
+        "subst",
+        1,
+        |_| gzip(&other_layer_tar()),
+        &["layer 2", "the image config names"],
+    );
 }
 
 /// `tar` (a docker save) rewritten with layer entry `n` (in manifest.json's order)

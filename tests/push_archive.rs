@@ -590,6 +590,7 @@ fn refused(reg: &Registry, file: &Path, repo: &str, want: &[&str]) {
     )
     .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    eprintln!("{repo}: {err}");
     for w in want {
         assert!(err.contains(w), "{w:?} not in: {err}");
     }
@@ -862,4 +863,41 @@ fn oci_tar_blob_linked_outside_is_refused() {
     b.finish().expect("finish");
     drop(b);
     refused(&reg, &out, "tarlink/app", &[&entry, "outside the archive"]);
+}
+
+/// Issue 38, 3c: a registry that refuses an OCI layout's manifest as it is gets an error
+/// saying so; the manifest is never rewritten into one it would take.
+#[test]
+fn a_refused_oci_layout_manifest_is_an_error_not_a_rewrite() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 400,
+            retry_after: None,
+        })
+        .method("PUT")
+        .path("/manifests/"),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-refused:latest");
+    let layout = oci_layout(dir.path(), &tar, "layout");
+    let (digest, _) = layout_manifest(&layout);
+    let out = push(
+        &proxy.host,
+        &[
+            &layout.to_string_lossy(),
+            &format!("{}/refused/app:v1", proxy.host),
+        ],
+    )
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    eprintln!("{err}");
+    assert!(
+        err.contains(&format!("refused the manifest {digest} as it is")),
+        "{err}"
+    );
+    assert!(err.contains("byte for byte"), "{err}");
+    assert!(proxy.count("PUT", "/manifests/") >= 1);
+    assert!(skopeo::tags(&reg, "refused/app").is_empty());
 }

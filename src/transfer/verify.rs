@@ -31,7 +31,7 @@ pub fn diff_id(n: usize, digest: &str, expected: &str, got: &str) -> Result<(), 
     Err(failed(
         n,
         digest,
-        format!("its content is {got}, the image config names {expected}"),
+        format!("its uncompressed tar hashes to {got}, the image config names {expected}"),
     ))
 }
 

@@ -475,22 +475,16 @@ impl<'a> Session<'a> {
         // and decompressed, so that a truncated or substituted blob never goes up. The
         // registry checks the digest of what arrives against the one hashed here.
         if let Some((digest, mt)) = &layer.as_held {
-            let (src, media) = (layer.source.clone(), mt.clone());
-            let (_, got, got_diff_id) =
-                tokio::task::spawn_blocking(move || verify::held_layer(&src, &media))
+            let (src, d, media, want) = (
+                layer.source.clone(),
+                digest.clone(),
+                mt.clone(),
+                diff_id.clone(),
+            );
+            let got_diff_id =
+                tokio::task::spawn_blocking(move || verify::held(index, &src, &d, &media, &want))
                     .await
-                    .map_err(|e| PushError::Plan(e.to_string()))?
-                    .map_err(|e| PushError::Layer {
-                        layer: format!("{index} ({digest})"),
-                        cause: format!("reading it: {e}"),
-                    })?;
-            if &got != digest {
-                return Err(PushError::Layer {
-                    layer: format!("{index} ({digest})"),
-                    cause: format!("its bytes hash to {got}: the archive is corrupt"),
-                });
-            }
-            verify::diff_id(index, digest, &diff_id, &got_diff_id)?;
+                    .map_err(|e| PushError::Plan(e.to_string()))??;
             client
                 .upload_blob(repo, digest, &layer.source, opts.upload_mode)
                 .await?;

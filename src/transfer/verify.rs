@@ -82,6 +82,28 @@ pub fn image(
     Ok(())
 }
 
+/// Layer `n` of an image, to be sent as `src` holds it under `digest`: its bytes must hash
+/// to `digest` and decompress to `expected` (the config's diffID). Its diffID, checked.
+pub fn held(
+    n: usize,
+    src: &BlobSource,
+    digest: &str,
+    media_type: &str,
+    expected: &str,
+) -> Result<String, PushError> {
+    let (_, got, got_diff_id) =
+        held_layer(src, media_type).map_err(|e| failed(n, digest, format!("reading it: {e}")))?;
+    if got != digest {
+        return Err(failed(
+            n,
+            digest,
+            format!("its bytes hash to {got}: the archive is corrupt"),
+        ));
+    }
+    diff_id(n, digest, expected, &got_diff_id)?;
+    Ok(got_diff_id)
+}
+
 /// The (size, digest, diffID) of a layer as `src` holds it, read once: the digest of the
 /// bytes, the diffID of what they decompress to (by `media_type`: gzip, zstd, or a plain
 /// tar). A truncated or corrupt stream is an error.

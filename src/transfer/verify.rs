@@ -4,8 +4,11 @@
 //! or mounted are trusted by digest (the registry is content-addressed). A layer that fails
 //! is named, and nothing is tagged.
 //!
-//! [`held_layer`] hashes a layer that is sent as an archive holds it (gzip, zstd or a plain
-//! tar): nothing of it is trusted from the archive's own listing.
+//! [`image`] is that rule, run by `Session::finish` for every local source (layer store,
+//! daemon export, docker save, OCI layout). [`diff_id`] is its per-layer comparison, which
+//! the push path also runs before committing an upload; [`held`] checks a layer sent as an
+//! archive holds it (gzip, zstd or a plain tar): nothing of it is trusted from the
+//! archive's own listing.
 
 use std::io::{Read, Seek, SeekFrom};
 

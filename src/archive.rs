@@ -662,4 +662,87 @@ mod tests {
         }
         assert_eq!(link_target("a", "../x", true), None);
     }
+
+    /// A docker save whose `layers` entries are a file, a symlink to it and a hard link to
+    /// it (or whatever `extra` adds), one diffID per entry.
+    fn save_with_links(dir: &Path, extra: &[(&str, &str, tar::EntryType)]) -> PathBuf {
+        let layer = b"pretend layer tar".to_vec();
+        let id = sha256_digest(&layer);
+        let mut names = vec!["a/layer.tar".to_string()];
+        names.extend(extra.iter().map(|(n, _, _)| n.to_string()));
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": vec![id; names.len()]},
+        })
+        .to_string();
+        let config_name = format!(
+            "{}.json",
+            sha256_digest(config.as_bytes()).trim_start_matches("sha256:")
+        );
+        let manifest = serde_json::json!([{"Config": config_name, "Layers": names}]).to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut file = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("append");
+        };
+        file("a/layer.tar", &layer);
+        file(&config_name, config.as_bytes());
+        file("manifest.json", manifest.as_bytes());
+        for (name, target, kind) in extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(0);
+            h.set_mode(0o644);
+            b.append_link(&mut h, name, target).expect("link");
+        }
+        let path = dir.join("save.tar");
+        std::fs::write(&path, b.into_inner().expect("tar")).expect("write");
+        path
+    }
+
+    #[test]
+    fn repeated_layers_are_the_entry_they_link_to() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tar = save_with_links(
+            dir.path(),
+            &[
+                ("b/layer.tar", "../a/layer.tar", tar::EntryType::Symlink),
+                ("c/layer.tar", "a/layer.tar", tar::EntryType::Link),
+                ("d/layer.tar", "../b/layer.tar", tar::EntryType::Symlink),
+            ],
+        );
+        let image = select(&tar, read(&tar).expect("read"), None).expect("one image");
+        assert_eq!(image.layers.len(), 4);
+        let first = format!("{:?}", image.layers[0].source);
+        for l in &image.layers {
+            assert!(!l.source.is_empty());
+            assert_eq!(format!("{:?}", l.source), first);
+        }
+    }
+
+    #[test]
+    fn links_out_of_the_archive_or_in_a_loop_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = save_with_links(
+            dir.path(),
+            &[("b/layer.tar", "../../etc/passwd", tar::EntryType::Symlink)],
+        );
+        let e = read(&out).expect_err("outside").to_string();
+        assert!(
+            e.contains("b/layer.tar") && e.contains("outside the archive"),
+            "{e}"
+        );
+        let looped = save_with_links(
+            dir.path(),
+            &[
+                ("b/layer.tar", "../c/layer.tar", tar::EntryType::Symlink),
+                ("c/layer.tar", "../b/layer.tar", tar::EntryType::Symlink),
+            ],
+        );
+        let e = read(&looped).expect_err("loop").to_string();
+        assert!(e.contains("a loop"), "{e}");
+    }
 }

@@ -34,6 +34,13 @@ pub enum ArchiveError {
         name: String,
         names: String,
     },
+    #[error("{path}: {entry} resolves to {target}, outside the {within}")]
+    Outside {
+        path: String,
+        entry: String,
+        target: String,
+        within: &'static str,
+    },
     #[error("{path}: {what} is corrupt: digest {actual}, expected {expected}")]
     Corrupt {
         path: String,
@@ -47,11 +54,21 @@ pub enum ArchiveError {
 #[derive(Debug, Clone)]
 pub struct Layer {
     pub source: BlobSource,
-    /// Digest and media type when the archive stores it compressed (OCI layouts);
-    /// `None` for an uncompressed tar (docker save).
-    pub compressed: Option<(String, String)>,
+    /// Digest and media type when the layer is pushed as the archive holds it (every layer
+    /// of an OCI layout, whose manifest names it so; a gzip layer of a docker save);
+    /// `None` for an uncompressed docker-save tar, which is compressed on the way.
+    pub as_held: Option<(String, String)>,
     /// Uncompressed digest, from the image config.
     pub diff_id: Option<String>,
+}
+
+/// A manifest as the archive holds it, pushed byte for byte (an OCI layout's: the
+/// image's digest, which signatures name, is the digest of these bytes).
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub body: bytes::Bytes,
 }
 
 /// An image ready to push: its config bytes and layers.
@@ -61,6 +78,9 @@ pub struct Image {
     pub names: Vec<String>,
     pub config: bytes::Bytes,
     pub layers: Vec<Layer>,
+    /// The manifest to push as it is (OCI layouts); `None`: the pusher writes one
+    /// (docker save has none).
+    pub manifest: Option<RawManifest>,
 }
 
 impl Image {
@@ -69,15 +89,52 @@ impl Image {
     }
 }
 
+/// One entry of a tar.
+enum Entry {
+    /// A file's bytes: (offset, size).
+    Data(u64, u64),
+    /// A symlink or hard link, with its target as an entry name (`None`: it leaves the
+    /// archive) and as written.
+    Link(Option<String>, String),
+}
+
 /// Where the archive's entries live.
 enum Store {
-    /// A tar file: entry name → (offset, size).
+    /// A tar file: entry name → its bytes or link.
     Tar {
         file: PathBuf,
-        entries: HashMap<String, (u64, u64)>,
+        entries: HashMap<String, Entry>,
     },
-    /// An OCI layout directory.
+    /// An OCI layout directory (its real path: every entry must resolve inside it).
     Dir(PathBuf),
+}
+
+/// Links followed from one name before it is a loop.
+const MAX_LINKS: usize = 32;
+
+/// The entry a link in an archive points to: a symlink's target is relative to the link's
+/// folder, a hard link's to the archive's root (tar's convention). `None` when it leaves
+/// the archive (absolute, or `..` past the root). docker save writes a repeated layer as
+/// a symlink `<id>/layer.tar -> ../<first id>/layer.tar`.
+pub(crate) fn link_target(entry: &str, target: &str, hard: bool) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    if !hard {
+        parts.extend(entry.split('/').filter(|c| !c.is_empty() && *c != "."));
+        parts.pop();
+    }
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            x => parts.push(x),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> ArchiveError {
@@ -103,7 +160,8 @@ fn clean(name: &str) -> Option<String> {
 impl Store {
     fn open(path: &Path) -> Result<Store, ArchiveError> {
         if path.is_dir() {
-            return Ok(Store::Dir(path.to_path_buf()));
+            let root = path.canonicalize().map_err(|e| io(path, e))?;
+            return Ok(Store::Dir(root));
         }
         let f = File::open(path).map_err(|e| io(path, e))?;
         let mut ar = tar::Archive::new(f);
@@ -117,7 +175,8 @@ impl Store {
                 why: format!("broken tar: {e}"),
             })?;
             let kind = entry.header().entry_type();
-            if !kind.is_file() {
+            let is_link = kind.is_symlink() || kind.is_hard_link();
+            if !kind.is_file() && !is_link {
                 continue;
             }
             let raw = entry
@@ -131,11 +190,24 @@ impl Store {
                     entry: raw,
                 });
             };
-            entries.insert(name, (entry.raw_file_position(), entry.size()));
+            let found = if is_link {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| io(path, e))?
+                    .map(|t| t.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                Entry::Link(link_target(&name, &target, kind.is_hard_link()), target)
+            } else {
+                Entry::Data(entry.raw_file_position(), entry.size())
+            };
+            entries.insert(name, found);
         }
         let len = std::fs::metadata(path).map_err(|e| io(path, e))?.len();
-        for (name, (off, size)) in &entries {
-            if off + size > len {
+        for (name, found) in &entries {
+            let Entry::Data(off, size) = found else {
+                continue;
+            };
+            if off.saturating_add(*size) > len {
                 return Err(ArchiveError::Format {
                     path: path.display().to_string(),
                     why: format!("truncated: entry {name} ends past the end of the file"),
@@ -155,33 +227,60 @@ impl Store {
                 entry: name.to_string(),
             });
         };
+        let missing = |what: &str| ArchiveError::Format {
+            path: archive.display().to_string(),
+            why: format!("missing {what} {name}"),
+        };
         match self {
             Store::Tar { file, entries } => {
-                let (offset, len) =
-                    entries
-                        .get(&clean_name)
-                        .ok_or_else(|| ArchiveError::Format {
-                            path: archive.display().to_string(),
-                            why: format!("missing entry {name}"),
-                        })?;
-                Ok(BlobSource::File {
-                    path: file.clone(),
-                    offset: *offset,
-                    len: *len,
-                })
+                // Links resolve to the entry they point to inside the archive.
+                let mut at = clean_name;
+                for _ in 0..MAX_LINKS {
+                    match entries.get(&at).ok_or_else(|| missing("entry"))? {
+                        Entry::Data(offset, len) => {
+                            return Ok(BlobSource::File {
+                                path: file.clone(),
+                                offset: *offset,
+                                len: *len,
+                            });
+                        }
+                        Entry::Link(Some(next), _) => at = next.clone(),
+                        Entry::Link(None, target) => {
+                            return Err(ArchiveError::Outside {
+                                path: archive.display().to_string(),
+                                entry: at,
+                                target: target.clone(),
+                                within: "archive",
+                            });
+                        }
+                    }
+                }
+                Err(format_err(
+                    archive,
+                    format!("{name}: more than {MAX_LINKS} links (a loop?)"),
+                ))
             }
-            Store::Dir(dir) => {
-                let p = dir.join(&clean_name);
-                let len = std::fs::metadata(&p)
-                    .map_err(|_| ArchiveError::Format {
+            Store::Dir(root) => {
+                let p = root.join(&clean_name);
+                // Symlinks are followed only as far as the layout: a blob that resolves
+                // outside it is never read.
+                let real = p.canonicalize().map_err(|_| missing("file"))?;
+                if !real.starts_with(root) {
+                    return Err(ArchiveError::Outside {
                         path: archive.display().to_string(),
-                        why: format!("missing file {name}"),
-                    })?
-                    .len();
+                        entry: clean_name,
+                        target: real.display().to_string(),
+                        within: "layout",
+                    });
+                }
+                let meta = std::fs::metadata(&real).map_err(|_| missing("file"))?;
+                if !meta.is_file() {
+                    return Err(missing("file"));
+                }
                 Ok(BlobSource::File {
-                    path: p,
+                    path: real,
                     offset: 0,
-                    len,
+                    len: meta.len(),
                 })
             }
         }
@@ -372,7 +471,7 @@ fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveErr
             };
             layers.push(Layer {
                 source,
-                compressed,
+                as_held: compressed,
                 diff_id: Some(id.clone()),
             });
         }
@@ -381,6 +480,7 @@ fn read_docker_save(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveErr
             names,
             config: config.into(),
             layers,
+            manifest: None,
         });
     }
     Ok(out)
@@ -474,6 +574,17 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
             }
             Manifest::Image(m) => m,
         };
+        // The manifest's own mediaType, else the descriptor's (OCI makes the field optional).
+        let media_type = m
+            .media_type()
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| desc.media_type().to_string());
+        let raw = RawManifest {
+            digest: digest.clone(),
+            media_type,
+            body: bytes.into(),
+        };
         let cfg_digest = m.config().digest().to_string();
         let cfg_name = blob_name(&cfg_digest)
             .ok_or_else(|| format_err(path, format!("bad digest {cfg_digest:?}")))?;
@@ -488,25 +599,150 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
             });
         }
         let ids = diff_ids(path, &cfg_name, &config)?;
+        if ids.len() != m.layers().len() {
+            return Err(format_err(
+                path,
+                format!(
+                    "{cfg_name} lists {} layers but manifest {name} {}",
+                    ids.len(),
+                    m.layers().len()
+                ),
+            ));
+        }
         let mut layers = Vec::new();
-        for (i, l) in m.layers().iter().enumerate() {
+        for (l, id) in m.layers().iter().zip(ids) {
             let d = l.digest().to_string();
             let mt = l.media_type().to_string();
             let ln = blob_name(&d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
             let source = store.source(&ln, path)?;
-            let uncompressed = mt.ends_with(".tar") || mt.ends_with("rootfs.diff.tar");
+            // Every layer as the layout holds it: the manifest, pushed as it is, names it so.
             layers.push(Layer {
                 source,
-                compressed: (!uncompressed).then(|| (d.clone(), mt.clone())),
-                diff_id: ids.get(i).cloned(),
+                as_held: Some((d, mt)),
+                diff_id: Some(id),
             });
         }
         out.push(Image {
             names,
             config: config.into(),
             layers,
+            manifest: Some(raw),
         });
     }
     out.reverse();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_resolve_inside_the_archive_or_not_at_all() {
+        // docker save's repeated layer.
+        assert_eq!(
+            link_target("b/layer.tar", "../a/layer.tar", false).as_deref(),
+            Some("a/layer.tar")
+        );
+        assert_eq!(
+            link_target("blobs/sha256/x", "y", false).as_deref(),
+            Some("blobs/sha256/y")
+        );
+        // Hard links name an entry from the root.
+        assert_eq!(
+            link_target("b/layer.tar", "./a/layer.tar", true).as_deref(),
+            Some("a/layer.tar")
+        );
+        for (entry, target) in [
+            ("b/layer.tar", "../../etc/passwd"),
+            ("layer.tar", "../x"),
+            ("b/layer.tar", "/etc/passwd"),
+        ] {
+            assert_eq!(link_target(entry, target, false), None, "{target}");
+        }
+        assert_eq!(link_target("a", "../x", true), None);
+    }
+
+    /// A docker save whose `layers` entries are a file, a symlink to it and a hard link to
+    /// it (or whatever `extra` adds), one diffID per entry.
+    fn save_with_links(dir: &Path, extra: &[(&str, &str, tar::EntryType)]) -> PathBuf {
+        let layer = b"pretend layer tar".to_vec();
+        let id = sha256_digest(&layer);
+        let mut names = vec!["a/layer.tar".to_string()];
+        names.extend(extra.iter().map(|(n, _, _)| n.to_string()));
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": vec![id; names.len()]},
+        })
+        .to_string();
+        let config_name = format!(
+            "{}.json",
+            sha256_digest(config.as_bytes()).trim_start_matches("sha256:")
+        );
+        let manifest = serde_json::json!([{"Config": config_name, "Layers": names}]).to_string();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut file = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).expect("append");
+        };
+        file("a/layer.tar", &layer);
+        file(&config_name, config.as_bytes());
+        file("manifest.json", manifest.as_bytes());
+        for (name, target, kind) in extra {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(0);
+            h.set_mode(0o644);
+            b.append_link(&mut h, name, target).expect("link");
+        }
+        let path = dir.join("save.tar");
+        std::fs::write(&path, b.into_inner().expect("tar")).expect("write");
+        path
+    }
+
+    #[test]
+    fn repeated_layers_are_the_entry_they_link_to() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tar = save_with_links(
+            dir.path(),
+            &[
+                ("b/layer.tar", "../a/layer.tar", tar::EntryType::Symlink),
+                ("c/layer.tar", "a/layer.tar", tar::EntryType::Link),
+                ("d/layer.tar", "../b/layer.tar", tar::EntryType::Symlink),
+            ],
+        );
+        let image = select(&tar, read(&tar).expect("read"), None).expect("one image");
+        assert_eq!(image.layers.len(), 4);
+        let first = format!("{:?}", image.layers[0].source);
+        for l in &image.layers {
+            assert!(!l.source.is_empty());
+            assert_eq!(format!("{:?}", l.source), first);
+        }
+    }
+
+    #[test]
+    fn links_out_of_the_archive_or_in_a_loop_are_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = save_with_links(
+            dir.path(),
+            &[("b/layer.tar", "../../etc/passwd", tar::EntryType::Symlink)],
+        );
+        let e = read(&out).expect_err("outside").to_string();
+        assert!(
+            e.contains("b/layer.tar") && e.contains("outside the archive"),
+            "{e}"
+        );
+        let looped = save_with_links(
+            dir.path(),
+            &[
+                ("b/layer.tar", "../c/layer.tar", tar::EntryType::Symlink),
+                ("c/layer.tar", "../b/layer.tar", tar::EntryType::Symlink),
+            ],
+        );
+        let e = read(&looped).expect_err("loop").to_string();
+        assert!(e.contains("a loop"), "{e}");
+    }
 }

@@ -910,3 +910,129 @@ fn publish_with_zstd_layers() {
         .collect();
     assert_eq!(Some(pushed), local.root_fs.and_then(|r| r.layers));
 }
+
+/// A project (`project`) whose image repeats its last layer (one file copied to one path
+/// twice: the same bytes, which `docker save` writes once and links the second entry to),
+/// built and published from the daemon's layer store (the default here) into `reg`; the
+/// digest it got there, checked pullable.
+fn repeated_layer_image(dir: &Path, reg: &Registry, project: &str) -> String {
+    support::write_tree(dir, &[("same.txt", "the same bytes, twice\n")]);
+    one_image_project(
+        dir,
+        project,
+        "ARG BASE\nFROM ${BASE}\nCOPY same.txt /same.txt\nCOPY same.txt /same.txt\n",
+    );
+    let log =
+        stderr_of(slipway_on(dir, reg, project).args(["build-and-publish", "--tag-custom", "v1"]));
+    assert!(
+        log.contains("layers published from the daemon's layer store"),
+        "{log}"
+    );
+    let layers = support::block_on(async {
+        support::docker()
+            .inspect_image(&format!("{project}/app:latest"))
+            .await
+            .expect("inspect")
+    })
+    .root_fs
+    .and_then(|r| r.layers)
+    .expect("layers");
+    let n = layers.len();
+    assert!(n >= 3 && layers[n - 1] == layers[n - 2], "{layers:?}");
+    skopeo::verify_pullable(reg, &format!("{project}/app:v1")).expect("layer store: pullable");
+    skopeo::digest(reg, &format!("{project}/app:v1")).expect("digest")
+}
+
+/// That image published again through the daemon's export (`SLIPWAY_LAYER_STORE=off`, as on
+/// GitLab's docker:dind) into `reg` (reached at `host`), with a cache of its own so that
+/// every layer is sent: the same digest as from the layer store, and it pulls (each layer
+/// re-hashed as stored and as its diffID). Its log.
+fn publish_by_export(
+    dir: &Path,
+    project: &str,
+    reg: &Registry,
+    host: &str,
+    extra: &[&str],
+    digest: &str,
+) -> String {
+    let mut c = support::slipway();
+    c.env("BASE_IMAGE", support::base_image())
+        .env("XDG_CACHE_HOME", dir.join(format!("cache-{host}")))
+        .env("SLIPWAY_LAYER_STORE", "off")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--images-repo", &format!("{host}/{project}")])
+        .args(["--insecure-registry", host, "--log-debug"])
+        .args(["publish", "--tag-custom", "v1"])
+        .args(extra);
+    let log = stderr_of(&mut c);
+    let reference = format!("{project}/app:v1");
+    assert_eq!(
+        skopeo::digest(reg, &reference).expect("digest"),
+        digest,
+        "another digest than the layer store's"
+    );
+    skopeo::verify_pullable(reg, &reference).expect("pullable");
+    log
+}
+
+/// Issue 38, 1a: the export streamed straight into uploads publishes a repeated layer as
+/// the layer store does (one digest), and the daemon pulls it.
+#[test]
+fn repeated_layers_streamed_from_the_export_publish_the_layer_store_digest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let digest = repeated_layer_image(dir.path(), &Registry::plain(), "rpta");
+    let reg = Registry::plain();
+    let log = publish_by_export(dir.path(), "rpta", &reg, &reg.host, &[], &digest);
+    assert!(log.contains("streamed=true"), "{log}");
+    let pulled = format!("{}/rpta/app@{digest}", reg.host);
+    let out = std::process::Command::new("docker")
+        .args(["pull", "-q", &pulled])
+        .output()
+        .expect("docker pull");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &pulled])
+        .output();
+}
+
+/// Issue 38, 1b: the export spooled layer by layer (`--upload-mode monolithic`): the same.
+#[test]
+fn repeated_layers_spooled_from_the_export_publish_the_layer_store_digest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let digest = repeated_layer_image(dir.path(), &Registry::plain(), "rptb");
+    let reg = Registry::plain();
+    let log = publish_by_export(
+        dir.path(),
+        "rptb",
+        &reg,
+        &reg.host,
+        &["--upload-mode", "monolithic"],
+        &digest,
+    );
+    assert!(log.contains("streamed=false"), "{log}");
+}
+
+/// Issue 38, 1c: the export written to a file and pushed as an archive (a registry that
+/// refuses streamed uploads): the same.
+#[test]
+fn repeated_layers_exported_to_a_file_publish_the_layer_store_digest() {
+    use support::fault_proxy::{Fault, FaultProxy, Rule};
+    let dir = tempfile::tempdir().expect("tmp");
+    let digest = repeated_layer_image(dir.path(), &Registry::plain(), "rptc");
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 405,
+            retry_after: None,
+        })
+        .method("PATCH"),
+    );
+    let log = publish_by_export(dir.path(), "rptc", &reg, &proxy.host, &[], &digest);
+    assert!(log.contains("exporting to a file first"), "{log}");
+}

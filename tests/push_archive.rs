@@ -501,3 +501,448 @@ fn zstd_layers_in_an_oci_manifest_pull_back_to_the_same_tars() {
         );
     }
 }
+
+/// An image whose last two layers are the same bytes (one file copied to one path twice),
+/// saved with `docker save`, which writes the repeated layer once and makes the other
+/// entry a symlink to it (checked here, or the test would prove nothing).
+fn repeated_layer_tarball(dir: &Path, tag: &str) -> PathBuf {
+    let base = support::base_image();
+    let ctx = dir.join("ctx");
+    support::write_tree(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!("FROM {base}\nCOPY same.txt /same.txt\nCOPY same.txt /same.txt\n"),
+            ),
+            ("same.txt", "the same bytes, twice\n"),
+        ],
+    );
+    let ok = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&ctx)
+        .status()
+        .expect("docker build");
+    assert!(ok.success());
+    let tar = dir.join("repeated.tar");
+    let ok = Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg(tag)
+        .status()
+        .expect("docker save");
+    assert!(ok.success());
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar).expect("open"));
+    let linked = archive.entries().expect("entries").any(|e| {
+        let e = e.expect("entry");
+        e.header().entry_type().is_symlink()
+            && e.path()
+                .expect("path")
+                .to_string_lossy()
+                .ends_with("/layer.tar")
+    });
+    assert!(linked, "docker save wrote no symlinked layer entry");
+    tar
+}
+
+/// `tar` (a docker save) copied by skopeo into an OCI layout directory.
+fn oci_layout(dir: &Path, tar: &Path, name: &str) -> PathBuf {
+    let layout = dir.join(name);
+    let ok = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("docker-archive:{}", tar.display()))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .status()
+        .expect("skopeo");
+    assert!(ok.success());
+    layout
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// The layout's (only) manifest: its digest and its JSON.
+fn layout_manifest(layout: &Path) -> (String, serde_json::Value) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let m = serde_json::from_slice(&std::fs::read(blob_path(layout, &digest)).expect("manifest"))
+        .expect("json");
+    (digest, m)
+}
+
+/// Layer `n` (0-based) of the layout replaced by `bytes`, its manifest (and index) naming
+/// the new blob by its true digest; the config, and so the diffID, stays as it was.
+fn replace_layer(layout: &Path, n: usize, bytes: &[u8]) {
+    let (_, mut m) = layout_manifest(layout);
+    let digest = sha256(bytes);
+    std::fs::write(blob_path(layout, &digest), bytes).expect("write blob");
+    m["layers"][n]["digest"] = digest.into();
+    m["layers"][n]["size"] = bytes.len().into();
+    let body = serde_json::to_vec(&m).expect("json");
+    let md = sha256(&body);
+    std::fs::write(blob_path(layout, &md), &body).expect("write manifest");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    index["manifests"][0]["digest"] = md.into();
+    index["manifests"][0]["size"] = body.len().into();
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("write index");
+}
+
+/// A small, valid layer tar that is not the image's.
+fn other_layer_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let data = b"not the layer the config names\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "substituted.txt", &data[..])
+        .expect("append");
+    b.into_inner().expect("tar")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gz");
+    gz.finish().expect("gz")
+}
+
+/// A failed push-archive: exit 1, the layer named, no panic, no manifest PUT.
+fn refused(reg: &Registry, file: &Path, repo: &str, want: &[&str]) {
+    let manifests = reg.count_requests("PUT", "/manifests/");
+    let out = push(
+        &reg.host,
+        &[&file.to_string_lossy(), &format!("{}/{repo}:v1", reg.host)],
+    )
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    eprintln!("{repo}: {err}");
+    for w in want {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        reg.count_requests("PUT", "/manifests/"),
+        manifests,
+        "a manifest was PUT"
+    );
+    assert!(skopeo::tags(reg, repo).is_empty());
+}
+
+/// Issue 38, 3a: a normal `docker save` whose repeated layer is a symlink entry pushes (as
+/// skopeo pushes it), both copies of the layer being the first one's blob, and pulls.
+#[test]
+fn docker_save_with_a_symlinked_repeated_layer_pushes_and_pulls() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = repeated_layer_tarball(dir.path(), "slipway-test/pa-repeat:latest");
+    push(
+        &reg.host,
+        &[&tar.to_string_lossy(), &format!("{}/rep/app:v1", reg.host)],
+    )
+    .success();
+    let layers = skopeo::verify_pullable(&reg, "rep/app:v1").expect("pullable");
+    assert_eq!(layers.len(), 3, "{layers:?}");
+    assert_eq!(layers[1], layers[2], "the repeated layer is one blob");
+    // skopeo's push of the same tarball names the same layers (diffIDs).
+    let theirs = Registry::plain();
+    let ok = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{}", tar.display()))
+        .arg(format!("docker://{}/rep/app:v1", theirs.host))
+        .status()
+        .expect("skopeo");
+    assert!(ok.success());
+    assert_eq!(
+        skopeo::config(&reg, "rep/app:v1").expect("ours")["rootfs"],
+        skopeo::config(&theirs, "rep/app:v1").expect("theirs")["rootfs"]
+    );
+}
+
+/// Issue 38, 3b: an OCI layout's manifest and config go up byte for byte: the registry's
+/// digest is the layout's, and its manifest bytes are the layout's blob.
+#[test]
+fn oci_layout_manifest_is_pushed_byte_for_byte() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = repeated_layer_tarball(dir.path(), "slipway-test/pa-bytes:latest");
+    let layout = oci_layout(dir.path(), &tar, "layout");
+    let (digest, m) = layout_manifest(&layout);
+    push(
+        &reg.host,
+        &[
+            &layout.to_string_lossy(),
+            &format!("{}/oci/bytes:v1", reg.host),
+        ],
+    )
+    .success();
+    assert_eq!(
+        skopeo::digest(&reg, "oci/bytes:v1").expect("digest"),
+        digest
+    );
+    let raw = skopeo::raw_manifest(&reg, "oci/bytes:v1").expect("raw");
+    assert_eq!(
+        raw.as_bytes(),
+        std::fs::read(blob_path(&layout, &digest)).expect("blob")
+    );
+    let config_digest = m["config"]["digest"].as_str().expect("config");
+    assert_eq!(
+        sha256(
+            skopeo::raw_config(&reg, "oci/bytes:v1")
+                .expect("config")
+                .as_bytes()
+        ),
+        config_digest
+    );
+    skopeo::verify_pullable(&reg, "oci/bytes:v1").expect("pullable");
+}
+
+/// An OCI layout of a 3-layer image with layer `n` replaced by `f(its bytes)` (its
+/// manifest naming the new blob by its true digest, so a registry would take it; the
+/// config, and so the diffID, as it was), refused with `want` in the error; the untouched
+/// layout pushes and pulls.
+fn oci_layer_replaced_is_refused(
+    name: &str,
+    n: usize,
+    f: impl Fn(&[u8]) -> Vec<u8>,
+    want: &[&str],
+) {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), &format!("slipway-test/pa-{name}:latest"));
+    let layout = oci_layout(dir.path(), &tar, "changed");
+    let (_, m) = layout_manifest(&layout);
+    let d = m["layers"][n]["digest"].as_str().expect("digest");
+    let bytes = f(&std::fs::read(blob_path(&layout, d)).expect("layer"));
+    replace_layer(&layout, n, &bytes);
+    let mut want = want.to_vec();
+    let digest = sha256(&bytes);
+    want.push(&digest);
+    refused(&reg, &layout, &format!("{name}/app"), &want);
+    let fine = oci_layout(dir.path(), &tar, "fine");
+    push(
+        &reg.host,
+        &[
+            &fine.to_string_lossy(),
+            &format!("{}/fine/app:v1", reg.host),
+        ],
+    )
+    .success();
+    skopeo::verify_pullable(&reg, "fine/app:v1").expect("pullable");
+}
+
+/// Issue 38, 2a: an OCI layout layer cut in half (the big random one) is refused, named,
+/// nothing tagged.
+#[test]
+fn oci_layout_truncated_layer_is_refused() {
+    oci_layer_replaced_is_refused("trunc", 2, |b| b[..b.len() / 2].to_vec(), &["layer 3"]);
+}
+
+/// Issue 38, 2b: an OCI layout layer substituted by another valid gzip layer is refused,
+/// named, nothing tagged.
+#[test]
+fn oci_layout_substituted_layer_is_refused() {
+    oci_layer_replaced_is_refused(
+        "subst",
+        1,
+        |_| gzip(&other_layer_tar()),
+        &["layer 2", "the image config names"],
+    );
+}
+
+/// `tar` (a docker save) rewritten with layer entry `n` (in manifest.json's order)
+/// replaced by `f(its bytes)`.
+fn rewrite_save(tar: &Path, out: &Path, n: usize, f: impl Fn(&[u8]) -> Vec<u8>) {
+    use std::io::Read;
+    let mut manifest = Vec::new();
+    let mut a = tar::Archive::new(std::fs::File::open(tar).expect("open"));
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        if e.path().expect("path").to_string_lossy() == "manifest.json" {
+            e.read_to_end(&mut manifest).expect("read");
+        }
+    }
+    let m: serde_json::Value = serde_json::from_slice(&manifest).expect("json");
+    let target = m[0]["Layers"][n].as_str().expect("layer").to_string();
+    let mut b = tar::Builder::new(std::fs::File::create(out).expect("create"));
+    let mut a = tar::Archive::new(std::fs::File::open(tar).expect("open"));
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").to_string_lossy().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read");
+        if path == target {
+            data = f(&data);
+        }
+        let mut h = e.header().clone();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, &path, &data[..]).expect("append");
+    }
+    b.finish().expect("finish");
+}
+
+/// Issue 38, 2c: a docker-save layer stored gzipped is pushed as it is only when it
+/// gunzips to its diffID: the true layer gzipped pushes and pulls; another layer gzipped
+/// in its place is refused, named, nothing tagged.
+#[test]
+fn docker_save_gzip_layers_are_checked_against_their_diff_ids() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-gzsave:latest");
+    let good = dir.path().join("good.tar");
+    rewrite_save(&tar, &good, 1, gzip);
+    push(
+        &reg.host,
+        &[&good.to_string_lossy(), &format!("{}/gz/good:v1", reg.host)],
+    )
+    .success();
+    skopeo::verify_pullable(&reg, "gz/good:v1").expect("pullable");
+    let bad = dir.path().join("bad.tar");
+    rewrite_save(&tar, &bad, 1, |_| gzip(&other_layer_tar()));
+    refused(&reg, &bad, "gz/bad", &["layer 2", "the image config names"]);
+}
+
+/// Issue 38, 4a: in an OCI layout directory a blob symlinked outside the layout is an
+/// error naming it, and nothing is read or sent; a symlink inside the layout is followed.
+#[test]
+fn oci_layout_blob_symlinked_outside_is_refused() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-symlink:latest");
+    let (_, m) = layout_manifest(&oci_layout(dir.path(), &tar, "probe"));
+    let layer = m["layers"][1]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let hex = layer.trim_start_matches("sha256:").to_string();
+
+    let outside = oci_layout(dir.path(), &tar, "outside");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::rename(blob_path(&outside, &layer), elsewhere.join(&hex)).expect("move");
+    std::os::unix::fs::symlink(elsewhere.join(&hex), blob_path(&outside, &layer)).expect("symlink");
+    let posts = reg.count_requests("POST", "/blobs/uploads/");
+    refused(
+        &reg,
+        &outside,
+        "out/app",
+        &[&format!("blobs/sha256/{hex}"), "outside the layout"],
+    );
+    assert_eq!(
+        reg.count_requests("POST", "/blobs/uploads/"),
+        posts,
+        "a blob was sent"
+    );
+
+    // Inside the layout: followed.
+    let inside = oci_layout(dir.path(), &tar, "inside");
+    std::fs::create_dir_all(inside.join("moved")).expect("mkdir");
+    std::fs::rename(blob_path(&inside, &layer), inside.join("moved").join(&hex)).expect("move");
+    std::os::unix::fs::symlink(format!("../../moved/{hex}"), blob_path(&inside, &layer))
+        .expect("symlink");
+    push(
+        &reg.host,
+        &[
+            &inside.to_string_lossy(),
+            &format!("{}/in/app:v1", reg.host),
+        ],
+    )
+    .success();
+    skopeo::verify_pullable(&reg, "in/app:v1").expect("pullable");
+}
+
+/// Issue 38, 4b: in a tarred OCI layout a blob entry that links outside the archive is an
+/// error naming the entry (never a file of this machine).
+#[test]
+fn oci_tar_blob_linked_outside_is_refused() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-tarlink:latest");
+    let layout = oci_layout(dir.path(), &tar, "layout");
+    let (_, m) = layout_manifest(&layout);
+    let layer = m["layers"][1]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let entry = format!("blobs/sha256/{}", layer.trim_start_matches("sha256:"));
+    let out = dir.path().join("layout.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&out).expect("create"));
+    for name in ["oci-layout", "index.json"] {
+        b.append_path_with_name(layout.join(name), name)
+            .expect("append");
+    }
+    for e in std::fs::read_dir(layout.join("blobs/sha256")).expect("blobs") {
+        let e = e.expect("entry");
+        let name = format!("blobs/sha256/{}", e.file_name().to_string_lossy());
+        if name == entry {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, &name, "../../../../../../etc/passwd")
+                .expect("link");
+        } else {
+            b.append_path_with_name(e.path(), &name).expect("append");
+        }
+    }
+    b.finish().expect("finish");
+    drop(b);
+    refused(&reg, &out, "tarlink/app", &[&entry, "outside the archive"]);
+}
+
+/// Issue 38, 3c: a registry that refuses an OCI layout's manifest as it is gets an error
+/// saying so; the manifest is never rewritten into one it would take.
+#[test]
+fn a_refused_oci_layout_manifest_is_an_error_not_a_rewrite() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(&reg);
+    proxy.add(
+        Rule::new(Fault::Status {
+            code: 400,
+            retry_after: None,
+        })
+        .method("PUT")
+        .path("/manifests/"),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-refused:latest");
+    let layout = oci_layout(dir.path(), &tar, "layout");
+    let (digest, _) = layout_manifest(&layout);
+    let out = push(
+        &proxy.host,
+        &[
+            &layout.to_string_lossy(),
+            &format!("{}/refused/app:v1", proxy.host),
+        ],
+    )
+    .code(1);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    eprintln!("{err}");
+    assert!(
+        err.contains(&format!("refused the manifest {digest} as it is")),
+        "{err}"
+    );
+    assert!(err.contains("byte for byte"), "{err}");
+    assert!(proxy.count("PUT", "/manifests/") >= 1);
+    assert!(skopeo::tags(&reg, "refused/app").is_empty());
+}

@@ -11,3 +11,4 @@ pub mod plan;
 pub mod pull;
 pub mod push;
 pub mod source;
+pub mod verify;

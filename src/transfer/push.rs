@@ -18,6 +18,7 @@ use serde_json::json;
 use super::copy::CopyError;
 use super::layer_cache::{Cache, learn};
 use super::plan::{BlobAction, BlobStep, KnownLayer, TargetView};
+use super::verify;
 use crate::registry::compress::{self, Codec};
 use crate::registry::manifest::{MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST};
 use crate::registry::upload::refuses_chunks;
@@ -36,6 +37,17 @@ pub enum PushError {
     Compress { diff_id: String, cause: String },
     #[error("{0}")]
     Plan(String),
+    /// A layer that fails [`verify`](super::verify)'s rule: nothing is tagged.
+    #[error("layer {layer}: {cause}; the image was not published")]
+    Layer { layer: String, cause: String },
+    /// The registry refused a manifest that must go up byte for byte.
+    #[error(
+        "the registry refused the manifest {digest} as it is (it is pushed byte for byte, never rewritten): {cause}"
+    )]
+    ManifestRefused {
+        digest: String,
+        cause: RegistryError,
+    },
 }
 
 /// Where to push and under which tags (the first tag is PUT first).
@@ -187,6 +199,9 @@ pub struct PushedLayer {
     pub action: BlobAction,
     /// Slipway compressed it (rather than pushing the archive's compressed bytes).
     pub compressed: bool,
+    /// The diffID its bytes gave as they were sent; `None` for a blob the registry had or
+    /// mounted (trusted by digest). [`verify::image`] checks it against the config.
+    pub diff_id: Option<String>,
 }
 
 /// One push into one repository: the layer cache (learned from the repository's tags and
@@ -293,6 +308,7 @@ impl<'a> Session<'a> {
             media_type,
             action: BlobAction::Mount,
             compressed: false,
+            diff_id: None,
         }))
     }
 
@@ -327,6 +343,7 @@ impl<'a> Session<'a> {
             media_type: self.layer_type().to_string(),
             action,
             compressed: true,
+            diff_id: Some(c.diff_id.clone()),
         })
     }
 
@@ -346,15 +363,20 @@ impl<'a> Session<'a> {
             media_type: self.layer_type().to_string(),
             action: BlobAction::Upload,
             compressed: true,
+            diff_id: Some(diff_id),
         })
     }
 
     /// Config blob, manifest by digest and every tag, verified; saves the layer cache.
+    /// The manifest is `manifest` as it is when the source holds one (an OCI layout's),
+    /// else written here. Nothing is written before the layers pass [`verify::image`].
     pub async fn finish(
         &self,
         config: &Bytes,
         layers: &[PushedLayer],
+        manifest: Option<&super::source::ManifestStep>,
     ) -> Result<PushReport, PushError> {
+        verify::image(config, layers, manifest.map(|m| &m.body[..]))?;
         let (repo, client) = (self.repo, self.client);
         let mut report = PushReport::count(layers);
         let config_digest = crate::registry::sha256_digest(config);
@@ -371,6 +393,22 @@ impl<'a> Session<'a> {
                 .await?;
             report.blobs_uploaded += 1;
             report.bytes_uploaded += config.len() as u64;
+        }
+        if let Some(m) = manifest {
+            report.digest = client
+                .tag_manifest(repo, self.tags, &m.media_type, m.body.clone())
+                .await
+                .map_err(|e| match e {
+                    RegistryError::Status { status, .. } if (400..500).contains(&status) => {
+                        PushError::ManifestRefused {
+                            digest: m.digest.clone(),
+                            cause: e,
+                        }
+                    }
+                    e => e.into(),
+                })?;
+            report.media_type = m.media_type.clone();
+            return Ok(report);
         }
         let oci = layers
             .iter()
@@ -432,8 +470,21 @@ impl<'a> Session<'a> {
         let size = layer.source.len();
         let counter = || self.counter(index, layers, size);
         let (client, repo, opts) = (self.client, self.repo, self.opts);
-        // Already compressed in the archive: push as it is (the plan found it absent).
-        if let Some((digest, mt)) = &layer.compressed {
+        let diff_id = layer.diff_id.clone().unwrap_or_default();
+        // Pushed as the archive holds it (the plan found it absent): hashed first, as held
+        // and decompressed, so that a truncated or substituted blob never goes up. The
+        // registry checks the digest of what arrives against the one hashed here.
+        if let Some((digest, mt)) = &layer.as_held {
+            let (src, d, media, want) = (
+                layer.source.clone(),
+                digest.clone(),
+                mt.clone(),
+                diff_id.clone(),
+            );
+            let got_diff_id =
+                tokio::task::spawn_blocking(move || verify::held(index, &src, &d, &media, &want))
+                    .await
+                    .map_err(|e| PushError::Plan(e.to_string()))??;
             client
                 .upload_blob(repo, digest, &layer.source, opts.upload_mode)
                 .await?;
@@ -443,24 +494,16 @@ impl<'a> Session<'a> {
                 media_type: mt.clone(),
                 action: BlobAction::Upload,
                 compressed: false,
+                diff_id: Some(got_diff_id),
             });
         }
-        let diff_id = layer.diff_id.clone().unwrap_or_default();
-        let corrupt = |got: &str| PushError::Compress {
-            diff_id: diff_id.clone(),
-            cause: format!(
-                "layer content hashes to {got}, the image config says otherwise: the archive is corrupt"
-            ),
-        };
         // Big layers: compress straight into a streamed upload, so compressing and
         // sending overlap. Falls back to the file path if the registry refuses PATCH or
         // streaming fails twice.
         if opts.upload_mode != UploadMode::Monolithic && layer.source.len() > STREAM_ABOVE {
             match stream_layer(client, repo, &layer.source, opts.compression, &counter).await {
                 Ok(Streamed::Done(size, digest, got_diff_id)) => {
-                    if !diff_id.is_empty() && got_diff_id != diff_id {
-                        return Err(corrupt(&got_diff_id));
-                    }
+                    verify::diff_id(index, &digest, &diff_id, &got_diff_id)?;
                     self.remember(&got_diff_id, &digest, size, self.layer_type());
                     return Ok(PushedLayer {
                         digest,
@@ -468,6 +511,7 @@ impl<'a> Session<'a> {
                         media_type: self.layer_type().to_string(),
                         action: BlobAction::Upload,
                         compressed: true,
+                        diff_id: Some(got_diff_id),
                     });
                 }
                 Ok(Streamed::GaveUp(e)) => {
@@ -494,9 +538,7 @@ impl<'a> Session<'a> {
         .map_err(|e| failed(e.to_string()))?
         .map_err(|e| failed(e.to_string()))?;
         let _cleanup = scopeguard(c.path.clone());
-        if !diff_id.is_empty() && c.diff_id != diff_id {
-            return Err(corrupt(&c.diff_id));
-        }
+        verify::diff_id(index, &c.digest, &diff_id, &c.diff_id)?;
         self.upload_compressed(&c).await
     }
 }
@@ -547,6 +589,7 @@ impl PushedLayer {
             media_type: step.media_type.clone().unwrap_or_default(),
             action,
             compressed: false,
+            diff_id: None,
         })
     }
 

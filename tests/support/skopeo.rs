@@ -136,3 +136,83 @@ pub fn uncompressed_layer_digests(reg: &Registry, reference: &str) -> Result<Vec
     }
     Ok(out)
 }
+
+/// Pull `reference` as a client would and check it whole: skopeo copies it out (checking
+/// each blob against its digest), then every layer is hashed here again, as stored (the
+/// manifest's digest) and decompressed (the config's diffID at its position). Returns
+/// the manifest's layer digests.
+#[allow(dead_code)]
+pub fn verify_pullable(reg: &Registry, reference: &str) -> Result<Vec<String>, String> {
+    use sha2::Digest;
+    use std::io::Read;
+    if reg.tls {
+        return Err("only plain registries here".into());
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut c = Command::new("skopeo");
+    c.args(["copy", "--src-tls-verify=false"]);
+    if let Some((u, p)) = &reg.creds {
+        c.arg("--src-creds").arg(format!("{u}:{p}"));
+    }
+    c.args(["-q", &format!("docker://{}/{reference}", reg.host)])
+        .arg(format!("dir:{}", dir.path().display()));
+    run(c)?;
+    let sha = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
+    let manifest_bytes =
+        std::fs::read(dir.path().join("manifest.json")).map_err(|e| e.to_string())?;
+    if sha(&manifest_bytes) != digest(reg, reference)? {
+        return Err("the copied manifest is not the one the registry serves".into());
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| e.to_string())?;
+    let blob = |d: &str| std::fs::read(dir.path().join(d.trim_start_matches("sha256:")));
+    let config_digest = manifest["config"]["digest"].as_str().ok_or("no config")?;
+    let config_bytes = blob(config_digest).map_err(|e| format!("config: {e}"))?;
+    if sha(&config_bytes) != config_digest {
+        return Err(format!("config {config_digest} hashes otherwise"));
+    }
+    let config: serde_json::Value =
+        serde_json::from_slice(&config_bytes).map_err(|e| e.to_string())?;
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .ok_or("no diff_ids")?;
+    let layers = manifest["layers"].as_array().ok_or("no layers")?;
+    if layers.len() != diff_ids.len() {
+        return Err(format!(
+            "{} layers, {} diff_ids",
+            layers.len(),
+            diff_ids.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, (layer, diff_id)) in layers.iter().zip(diff_ids).enumerate() {
+        let d = layer["digest"].as_str().ok_or("no digest")?;
+        let mt = layer["mediaType"].as_str().unwrap_or_default();
+        let bytes = blob(d).map_err(|e| format!("layer {d}: {e}"))?;
+        if sha(&bytes) != d {
+            return Err(format!("layer {} ({d}) hashes to {}", i + 1, sha(&bytes)));
+        }
+        if layer["size"].as_u64() != Some(bytes.len() as u64) {
+            return Err(format!("layer {} ({d}): size differs", i + 1));
+        }
+        let mut tar = Vec::new();
+        if mt.ends_with("zstd") {
+            tar = zstd::stream::decode_all(&bytes[..]).map_err(|e| format!("{d}: {e}"))?;
+        } else if mt.ends_with("gzip") {
+            flate2::read::MultiGzDecoder::new(&bytes[..])
+                .read_to_end(&mut tar)
+                .map_err(|e| format!("{d}: {e}"))?;
+        } else {
+            tar = bytes;
+        }
+        if Some(sha(&tar).as_str()) != diff_id.as_str() {
+            return Err(format!(
+                "layer {} ({d}) decompresses to {}, the config names {diff_id}",
+                i + 1,
+                sha(&tar)
+            ));
+        }
+        out.push(d.to_string());
+    }
+    Ok(out)
+}

@@ -5,10 +5,11 @@ use crate::archive::Image;
 use crate::transfer::plan::{BlobAction, CopyPlan, Origin, SourceBlob};
 use crate::transfer::push::{PushError, PushedLayer, Session};
 
-use super::{ImageSource, Sent, each_blob};
+use super::{ImageSource, ManifestStep, Sent, each_blob};
 
-/// An archive's image: layers compressed in the archive are sent as they are, the others
-/// compressed on the way (or found in the target by their diffID).
+/// An archive's image: layers compressed in the archive (and every layer of an OCI layout)
+/// are sent as they are, after they are hashed; the others compressed on the way (or found
+/// in the target by their diffID). An OCI layout's manifest goes up byte for byte.
 pub struct ArchiveSource {
     pub image: Image,
     /// The file it came from, for plans.
@@ -27,10 +28,10 @@ impl ImageSource for ArchiveSource {
             .layers
             .iter()
             .map(|l| SourceBlob {
-                digest: l.compressed.as_ref().map(|(d, _)| d.clone()),
+                digest: l.as_held.as_ref().map(|(d, _)| d.clone()),
                 diff_id: l.diff_id.clone().filter(|d| !d.is_empty()),
                 size: Some(l.source.len()),
-                media_type: l.compressed.as_ref().map(|(_, m)| m.clone()),
+                media_type: l.as_held.as_ref().map(|(_, m)| m.clone()),
             })
             .collect()
     }
@@ -70,6 +71,11 @@ impl ImageSource for ArchiveSource {
         Ok(Sent::Layers {
             config: self.image.config.clone(),
             layers,
+            manifest: self.image.manifest.as_ref().map(|m| ManifestStep {
+                digest: m.digest.clone(),
+                media_type: m.media_type.clone(),
+                body: m.body.clone(),
+            }),
         })
     }
 }

@@ -245,6 +245,7 @@ async fn from_store(
     Ok(FromStore::Sent(Sent::Layers {
         config: Bytes::from(config),
         layers,
+        manifest: None,
     }))
 }
 
@@ -465,7 +466,7 @@ async fn send(
     let gathered = gather(session, found_rx, reused, total).await;
     let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
     let (by_path, files) = gathered?;
-    read?;
+    let links = read?;
 
     let (config, layer_paths) = parse_manifest(&files)?;
     if !lists_layers(&config, &diff_ids) || layer_paths.len() != diff_ids.len() {
@@ -475,8 +476,16 @@ async fn send(
     }
     let mut layers = Vec::with_capacity(layer_paths.len());
     for p in &layer_paths {
+        // A repeated layer is a link to the first copy's entry: it is that layer.
+        let mut at = p;
+        for _ in 0..8 {
+            match links.get(at) {
+                Some(target) => at = target,
+                None => break,
+            }
+        }
         let done = by_path
-            .get(p)
+            .get(at)
             .cloned()
             .ok_or_else(|| Failure::Fallback(format!("{p} was not in the export stream")))?;
         layers.push(done);
@@ -485,6 +494,7 @@ async fn send(
     Ok(Sent::Layers {
         config: Bytes::from(config),
         layers,
+        manifest: None,
     })
 }
 
@@ -519,7 +529,9 @@ impl Drop for Remove {
     }
 }
 
-/// Walk the export (a docker-save tar) once, handing each layer and top-level file over.
+/// Walk the export (a docker-save tar) once, handing each layer and top-level file over;
+/// returns the layer entries that are links (docker save writes a layer the image repeats
+/// once, and links the later entries to it), each to the entry it points to.
 fn read_export<R: Read>(
     reader: R,
     direct: bool,
@@ -527,7 +539,8 @@ fn read_export<R: Read>(
     spool: &Path,
     found: &mpsc::Sender<Found>,
     counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
-) -> Result<(), Failure> {
+) -> Result<HashMap<String, String>, Failure> {
+    let mut links = HashMap::new();
     let mut layer = 0usize;
     let closed = || Failure::Export("stopped".into());
     let mut archive = tar::Archive::new(reader);
@@ -546,6 +559,26 @@ fn read_export<R: Read>(
             // The OCI-layout export of newer daemons: the spooled path reads it.
             return Err(Failure::Fallback(format!(
                 "the daemon exports an OCI layout ({path})"
+            )));
+        }
+        let kind = entry.header().entry_type();
+        if path.ends_with("/layer.tar") && (kind.is_symlink() || kind.is_hard_link()) {
+            let target = entry
+                .link_name()
+                .map_err(|e| Failure::Export(e.to_string()))?
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(to) = crate::archive::link_target(&path, &target, kind.is_hard_link()) else {
+                return Err(Failure::Export(format!(
+                    "{path} links to {target}, outside the export"
+                )));
+            };
+            links.insert(path, to);
+            continue;
+        }
+        if path.ends_with("/layer.tar") && !kind.is_file() {
+            return Err(Failure::Fallback(format!(
+                "{path} is neither a file nor a link"
             )));
         }
         if path.ends_with("/layer.tar") {
@@ -595,7 +628,7 @@ fn read_export<R: Read>(
                 .map_err(|_| closed())?;
         }
     }
-    Ok(())
+    Ok(links)
 }
 
 /// The config bytes and the layer paths, in order, from docker-save's `manifest.json`.

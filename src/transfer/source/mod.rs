@@ -29,10 +29,12 @@ pub struct ManifestStep {
 
 /// What a source sent; the manifest follows from it.
 pub enum Sent {
-    /// Layers of an image whose config and manifest are written now (local sources).
+    /// Layers of an image whose config and manifest are written now (local sources); the
+    /// manifest is the source's own when it holds one (an OCI layout), pushed as it is.
     Layers {
         config: Bytes,
         layers: Vec<PushedLayer>,
+        manifest: Option<ManifestStep>,
     },
     /// Blobs of manifests written as they are (a registry source).
     Manifests {
@@ -85,7 +87,11 @@ pub async fn copy<S: ImageSource>(
     plan: &CopyPlan,
 ) -> Result<PushReport, S::Error> {
     match source.send(session, plan).await? {
-        Sent::Layers { config, layers } => Ok(session.finish(&config, &layers).await?),
+        Sent::Layers {
+            config,
+            layers,
+            manifest,
+        } => Ok(session.finish(&config, &layers, manifest.as_ref()).await?),
         Sent::Manifests { blobs, manifests } => {
             Ok(session.finish_manifests(&blobs, &manifests).await?)
         }

@@ -115,6 +115,7 @@ impl ImageSource for RegistrySource {
                 media_type: String::new(),
                 action,
                 compressed: false,
+                diff_id: None,
             };
             match step.action {
                 BlobAction::Present => return Ok(pushed(BlobAction::Present)),

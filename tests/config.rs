@@ -27,6 +27,52 @@ fn load(yaml: &str) -> Result<config::Config, String> {
     config::load(&settings(dir.path())).map_err(|e| e.to_string())
 }
 
+/// A `context:` or `dockerfile:` that stays inside the project by its path but leaves it
+/// through a symlink is refused, naming it: its files would reach the image.
+#[test]
+fn context_and_dockerfile_symlinked_out_of_the_project_are_refused() {
+    let outside = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        outside.path().join("Dockerfile"),
+        "FROM scratch\nCOPY secret /\n",
+    )
+    .expect("write");
+    std::fs::write(outside.path().join("secret"), "not the project's").expect("write");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("ctx")).expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("Dockerfile"),
+        dir.path().join("Dockerfile.out"),
+    )
+    .expect("symlink");
+    // A symlink that stays inside is fine.
+    std::os::unix::fs::symlink("Dockerfile", dir.path().join("Dockerfile.in")).expect("symlink");
+    for (yaml, want) in [
+        (
+            format!("{META}image: a\ncontext: ctx\n"),
+            Some("werf.yaml:5:10: context \"ctx\" escapes the project directory"),
+        ),
+        (
+            format!("{META}image: a\ndockerfile: Dockerfile.out\n"),
+            Some("werf.yaml:5:13: dockerfile \"Dockerfile.out\" escapes the project directory"),
+        ),
+        (format!("{META}image: a\ndockerfile: Dockerfile.in\n"), None),
+    ] {
+        std::fs::write(dir.path().join("werf.yaml"), &yaml).expect("write");
+        let got = config::load(&settings(dir.path())).map_err(|e| e.to_string());
+        match want {
+            Some(w) => {
+                let err = got.expect_err(&yaml);
+                assert!(err.contains(w), "{yaml}: {err}");
+            }
+            None => {
+                got.expect(&yaml);
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_files_give_located_errors() {
     let cases: &[(&str, &str)] = &[

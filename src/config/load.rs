@@ -666,7 +666,9 @@ fn opt_string(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Option<String>
     }
 }
 
-/// `path` relative to `base`, not escaping `dir`, lexically normalised.
+/// `path` relative to `base`, not escaping `dir`, lexically normalised; where it exists,
+/// also not escaping through a symlink (`context: link` to `/etc` would send files from
+/// outside the project into an image).
 fn inside(dir: &Path, base: &Path, rel: &str) -> Option<PathBuf> {
     let mut out = base.to_path_buf();
     for c in Path::new(rel).components() {
@@ -679,7 +681,13 @@ fn inside(dir: &Path, base: &Path, rel: &str) -> Option<PathBuf> {
             _ => return None,
         }
     }
-    out.starts_with(dir).then_some(out)
+    if !out.starts_with(dir) {
+        return None;
+    }
+    match (std::fs::canonicalize(&out), std::fs::canonicalize(dir)) {
+        (Ok(real), Ok(root)) if !real.starts_with(&root) => None,
+        _ => Some(out),
+    }
 }
 
 /// A name werf accepts that is not a docker repository path (`apiServer`, `_base`): werf

@@ -163,7 +163,7 @@ pub fn find(settings: &Settings) -> Result<(PathBuf, PathBuf), ConfigErrors> {
 pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
     let (path, dir) = find(settings)?;
     let file = display_name(&path, &dir);
-    let source = std::fs::read_to_string(&path).map_err(|e| plain(&file, e.to_string()))?;
+    let source = read_template(&path, &file)?;
     let mut partials = Vec::new();
     let werf_dir = dir.join(".werf");
     if werf_dir.is_dir() {
@@ -176,9 +176,21 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             .map(|e| e.into_path())
             .collect();
         files.sort();
+        let mut partials_bytes = 0usize;
         for p in files {
             let name = display_name(&p, &dir);
-            let text = std::fs::read_to_string(&p).map_err(|e| plain(&name, e.to_string()))?;
+            let text = read_template(&p, &name)?;
+            partials_bytes += text.len();
+            if partials_bytes as u64 > MAX_TEMPLATE_BYTES {
+                return Err(plain(
+                    &name,
+                    format!(
+                        "the .werf/ partials up to this one hold {}: more than the {} they may hold together",
+                        gotemplate::budget::human(partials_bytes),
+                        gotemplate::budget::human(MAX_TEMPLATE_BYTES as usize)
+                    ),
+                ));
+            }
             partials.push((name, text));
         }
     }
@@ -198,6 +210,62 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             files: r.files,
         },
         werf_version: settings.werf_version,
+    })
+}
+
+/// The largest werf.yaml (and the most the `.werf/` partials may hold together): a template
+/// is read whole and rendered, so memory grows with it; real ones are kilobytes.
+pub const MAX_TEMPLATE_BYTES: u64 = 16 << 20;
+
+/// A template file's text: refused when larger than [`MAX_TEMPLATE_BYTES`] (said before
+/// reading it), and located at its first byte that is not UTF-8.
+fn read_template(path: &Path, name: &str) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let too_big = |size: String| {
+        plain(
+            name,
+            format!(
+                "the file is {size}: larger than the {} a werf.yaml or partial may be",
+                gotemplate::budget::human(MAX_TEMPLATE_BYTES as usize)
+            ),
+        )
+    };
+    let f = std::fs::File::open(path).map_err(|e| plain(name, e.to_string()))?;
+    let len = f.metadata().map_err(|e| plain(name, e.to_string()))?.len();
+    if len > MAX_TEMPLATE_BYTES {
+        return Err(too_big(format!(
+            "{} ({len} bytes)",
+            gotemplate::budget::human(usize::try_from(len).unwrap_or(usize::MAX))
+        )));
+    }
+    // The size may have changed since (or the file may be a pipe): read one byte more
+    // than allowed, never the rest.
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| plain(name, e.to_string()))?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(too_big("more than that".into()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let valid = &bytes[..at];
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // Everything before `at` is valid UTF-8: count its characters for the column.
+        let col = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ConfigErrors(vec![ConfigError {
+            file: name.to_string(),
+            line: valid.iter().filter(|b| **b == b'\n').count() + 1,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02x}): werf.yaml and its partials must be UTF-8 text",
+                bytes[at]
+            ),
+        }])
     })
 }
 

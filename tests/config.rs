@@ -1043,3 +1043,87 @@ fn invalid_utf8_is_located() {
         "werf.yaml:3:8: invalid UTF-8 (byte 0xff): werf.yaml and its partials must be UTF-8 text"
     );
 }
+
+/// Finding 38.9: names the registry layout reserves are refused at their line, with why.
+#[test]
+fn reserved_image_names_are_refused() {
+    let cases = [
+        (
+            "slipway-meta",
+            "`slipway-meta` is where Slipway keeps its commit records",
+        ),
+        (
+            "managed-image-x",
+            "werf keeps its own records under the prefix `managed-image-`",
+        ),
+        (
+            "image-metadata-by-commit-x",
+            "werf keeps its own records under the prefix `image-metadata-by-commit-`",
+        ),
+        (
+            "client-id-a",
+            "werf keeps its own records under the prefix `client-id-`",
+        ),
+    ];
+    for (name, why) in cases {
+        let err = load(&format!("{META}image: ok\n---\nimage: {name}\n")).expect_err(name);
+        assert!(
+            err.starts_with(&format!(
+                "werf.yaml:6:8: image name \"{name}\" is reserved: {why}"
+            )),
+            "{err}"
+        );
+        // In a list of names too.
+        let err = load(&format!("{META}image: [ok, {name}]\n")).expect_err(name);
+        assert!(
+            err.starts_with(&format!("werf.yaml:4:8: image name \"{name}\" is reserved")),
+            "{err}"
+        );
+    }
+    // `sha256-…` tags only in monorepo mode (`REPO:IMAGE-TAG`).
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        format!("{META}image: sha256\n---\nimage: sha256-tools\n"),
+    )
+    .expect("write");
+    config::load(&settings(dir.path())).expect("multirepo: REPO/sha256:TAG is fine");
+    let mono = Settings {
+        dir: dir.path().to_path_buf(),
+        images_repo: Some("127.0.0.1:5000/shop".into()),
+        images_repo_mode: slipway::settings::RepoMode::Monorepo,
+        ..Settings::default()
+    };
+    let err = config::load(&mono).expect_err("monorepo").to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("werf.yaml:4:8: image name \"sha256\" is reserved: in monorepo mode (`REPO:IMAGE-TAG`) its tags would start with `sha256-`, the tag schema of OCI referrers"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "werf.yaml:6:8: image name \"sha256-tools\" is reserved: in monorepo mode"
+        ),
+        "{err}"
+    );
+    // From the command line: the same error, and exit 1.
+    support::slipway()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--images-repo",
+            "127.0.0.1:5000/shop",
+            "--images-repo-mode",
+            "monorepo",
+            "config",
+            "validate",
+        ])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "werf.yaml:4:8: image name \"sha256\" is reserved",
+        ));
+}

@@ -10,6 +10,7 @@ fuzz_target!(|data: &str| {
         text,
         origins: Default::default(),
         werf_version: None,
+        monorepo: false,
     };
     let _ = slipway::config::load::parse(&rendered);
 });

@@ -64,6 +64,9 @@ pub struct Rendered {
     pub origins: Origins,
     /// `--werf-version`, for readings that differ between werf versions.
     pub werf_version: Option<WerfVersion>,
+    /// Whether images share one repository (`REPO:IMAGE-TAG`): some image names are
+    /// reserved then.
+    pub monorepo: bool,
 }
 
 /// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
@@ -210,6 +213,11 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             files: r.files,
         },
         werf_version: settings.werf_version,
+        monorepo: settings.images_repo_mode == crate::settings::RepoMode::Monorepo
+            || crate::naming::Naming::new(settings)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.mode == Some(crate::settings::RepoMode::Monorepo)),
     })
 }
 
@@ -512,6 +520,7 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                 }
                 if let Some(n) = &name {
                     check_image_name(&mut cx, &name_v.referenced, n);
+                    check_reserved_name(&mut cx, &name_v.referenced, n);
                 }
                 if images.iter().any(|i| i.name == name) {
                     match &name {
@@ -765,6 +774,30 @@ fn check_image_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) 
     cx.warn_at(loc, format!("image name {name:?} is accepted as werf accepts it, but it is not a docker repository path (lowercase letters and digits, with `.`, `_` or `-` only between them, `/` between parts), so it works only as part of a tag (--images-repo-mode monorepo){hint}"));
 }
 
+/// Tag prefixes werf keeps its own records under (werf 1.2's stages storage): an image so
+/// named would mix its tags with them, and werf's cleanup would take them for records.
+const WERF_RECORD_PREFIXES: [&str; 3] =
+    ["managed-image-", "image-metadata-by-commit-", "client-id-"];
+
+/// Names the registry layout reserves: refused, with the reason.
+fn check_reserved_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) {
+    let meta = crate::records::META_IMAGE;
+    let why = if name == meta || cx.rendered.monorepo && name.starts_with(&format!("{meta}-")) {
+        format!(
+            "`{meta}` is where Slipway keeps its commit records (next to the images): `purge` and `cleanup` would delete them with this image's tags"
+        )
+    } else if let Some(p) = WERF_RECORD_PREFIXES.iter().find(|p| name.starts_with(**p)) {
+        format!(
+            "werf keeps its own records under the prefix `{p}`: werf's cleanup would take this image's tags for them"
+        )
+    } else if cx.rendered.monorepo && (name == "sha256" || name.starts_with("sha256-")) {
+        "in monorepo mode (`REPO:IMAGE-TAG`) its tags would start with `sha256-`, the tag schema of OCI referrers (`sha256-DIGEST`): registries and cleanup would take them for signatures and attestations of other images".to_string()
+    } else {
+        return;
+    };
+    cx.at(loc, format!("image name {name:?} is reserved: {why}"));
+}
+
 /// `apiServer` → `api-server`, `_base` → `base`, `My App` → `my-app`.
 pub fn suggest_image_name(name: &str) -> String {
     let mut out = String::new();
@@ -823,6 +856,7 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Vec<Image
     };
     for n in names.iter().flatten() {
         check_image_name(cx, &loc, n);
+        check_reserved_name(cx, &loc, n);
     }
     let Some(first) = parse_image_directives(cx, doc, name_v, names[0].clone()) else {
         return Vec::new();

@@ -1263,3 +1263,55 @@ fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
     assert!(printed(&out).contains("skipped"), "{}", printed(&out));
     assert_eq!(image_id(&tag), built, "the tag is back on the built image");
 }
+
+/// Finding 38.8: a `.dockerignore` that excludes the Dockerfile and itself (the `*` then
+/// `!src` allow-list form) builds as docker builds it: the builder reads the Dockerfile,
+/// and with the classic builder `COPY . /app` carries neither file, as docker's daemon
+/// removes both from the context after reading the Dockerfile.
+fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String) {
+    let base = support::base_image();
+    let name = format!("bt-allow-{buildkit}");
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                &format!("project: {name}\nconfigVersion: 1\n---\nimage: app\n"),
+            ),
+            ("Dockerfile", &format!("FROM {base}\n{copy}\n")),
+            (".dockerignore", "*\n!src\n"),
+            ("src/main.txt", &nonce()),
+            ("notes.txt", "not for the image\n"),
+        ],
+    );
+    build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+        .assert()
+        .success();
+    let image = format!("{name}/app:latest");
+    let files = docker_run(&image, &["find", "/app"]);
+    (image, files)
+}
+
+#[test]
+fn dockerignore_excluding_the_dockerfile_builds_classic() {
+    let (_, files) = allow_list_dockerignore("off", "COPY . /app");
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort();
+    assert_eq!(files, vec!["/app", "/app/src", "/app/src/main.txt"]);
+}
+
+#[test]
+fn dockerignore_excluding_the_dockerfile_builds_buildkit() {
+    // BuildKit given a context tar reads the Dockerfile from it, so only what a COPY
+    // reaches of it is left out: here `src/` (docker's BuildKit gets the same files).
+    let (image, files) = allow_list_dockerignore("on", "COPY src /app/src\nCOPY . /all");
+    let mut app: Vec<&str> = files.lines().collect();
+    app.sort();
+    assert_eq!(app, vec!["/app", "/app/src", "/app/src/main.txt"]);
+    // `.dockerignore` excluded itself: it is not sent.
+    let all = docker_run(&image, &["find", "/all"]);
+    assert!(!all.contains(".dockerignore"), "{all}");
+    assert!(!all.contains("notes.txt"), "{all}");
+    assert!(all.contains("/all/src/main.txt"), "{all}");
+}

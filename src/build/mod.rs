@@ -833,7 +833,20 @@ async fn build_one(
             // A Dockerfile outside the context goes in under a generated name.
             let (dockerfile_name, extra_files) =
                 match img.dockerfile_path.strip_prefix(&img.context_dir) {
-                    Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),
+                    Ok(rel) => {
+                        let rel = rel.to_string_lossy().replace('\\', "/");
+                        let files = context::builder_files(
+                            &img.context_dir,
+                            &entries,
+                            &rel,
+                            how.buildkit.is_none(),
+                        )
+                        .map_err(|source| BuildError::Context {
+                            image: name.clone(),
+                            source,
+                        })?;
+                        (rel, files)
+                    }
                     Err(_) => {
                         let data = std::fs::read(&img.dockerfile_path)
                             .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;

@@ -1044,43 +1044,37 @@ fn invalid_utf8_is_located() {
     );
 }
 
-/// Finding 38.9: names the registry layout reserves are refused at their line, with why.
+/// `image: NAME` (and `image: [ok, NAME]`) refused at the name, with `why`.
+fn refused_name(name: &str, why: &str) {
+    let err = load(&format!("{META}image: ok\n---\nimage: {name}\n")).expect_err(name);
+    assert!(
+        err.starts_with(&format!(
+            "werf.yaml:6:8: image name \"{name}\" is reserved: {why}"
+        )),
+        "{err}"
+    );
+    let err = load(&format!("{META}image: [ok, {name}]\n")).expect_err(name);
+    assert!(
+        err.starts_with(&format!(
+            "werf.yaml:4:8: image name \"{name}\" is reserved: {why}"
+        )),
+        "{err}"
+    );
+}
+
+/// Finding 38.9a: `slipway-meta` is the commit-record repository.
 #[test]
-fn reserved_image_names_are_refused() {
-    let cases = [
-        (
-            "slipway-meta",
-            "`slipway-meta` is where Slipway keeps its commit records",
-        ),
-        (
-            "managed-image-x",
-            "werf keeps its own records under the prefix `managed-image-`",
-        ),
-        (
-            "image-metadata-by-commit-x",
-            "werf keeps its own records under the prefix `image-metadata-by-commit-`",
-        ),
-        (
-            "client-id-a",
-            "werf keeps its own records under the prefix `client-id-`",
-        ),
-    ];
-    for (name, why) in cases {
-        let err = load(&format!("{META}image: ok\n---\nimage: {name}\n")).expect_err(name);
-        assert!(
-            err.starts_with(&format!(
-                "werf.yaml:6:8: image name \"{name}\" is reserved: {why}"
-            )),
-            "{err}"
-        );
-        // In a list of names too.
-        let err = load(&format!("{META}image: [ok, {name}]\n")).expect_err(name);
-        assert!(
-            err.starts_with(&format!("werf.yaml:4:8: image name \"{name}\" is reserved")),
-            "{err}"
-        );
-    }
-    // `sha256-…` tags only in monorepo mode (`REPO:IMAGE-TAG`).
+fn the_commit_record_repository_is_not_an_image_name() {
+    refused_name(
+        "slipway-meta",
+        "`slipway-meta` is where Slipway keeps its commit records (next to the images): `purge` and `cleanup` would delete them with this image's tags",
+    );
+}
+
+/// Finding 38.9b: in monorepo mode (`REPO:IMAGE-TAG`) no image's tags may start with
+/// `sha256-`, the OCI referrers tag schema; in multirepo mode the same names are fine.
+#[test]
+fn monorepo_image_names_giving_sha256_tags_are_refused() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
     std::fs::write(
@@ -1126,4 +1120,15 @@ fn reserved_image_names_are_refused() {
         .stderr(predicates::str::contains(
             "werf.yaml:4:8: image name \"sha256\" is reserved",
         ));
+}
+
+/// Finding 38.9c: werf's record prefixes as image names.
+#[test]
+fn werf_record_prefixes_are_not_image_names() {
+    for p in ["managed-image-", "image-metadata-by-commit-", "client-id-"] {
+        refused_name(
+            &format!("{p}x"),
+            &format!("werf keeps its own records under the prefix `{p}`"),
+        );
+    }
 }

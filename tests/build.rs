@@ -1268,7 +1268,7 @@ fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
 /// `!src` allow-list form) builds as docker builds it: the builder reads the Dockerfile,
 /// and with the classic builder `COPY . /app` carries neither file, as docker's daemon
 /// removes both from the context after reading the Dockerfile.
-fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String) {
+fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String, String) {
     let base = support::base_image();
     let name = format!("bt-allow-{buildkit}");
     let d = tempfile::tempdir().expect("tmp");
@@ -1285,17 +1285,19 @@ fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String) {
             ("notes.txt", "not for the image\n"),
         ],
     );
-    build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+    let out = build(d.path(), &["build", "--buildkit", buildkit, "--force"])
         .assert()
         .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     let image = format!("{name}/app:latest");
     let files = docker_run(&image, &["find", "/app"]);
-    (image, files)
+    (image, files, stderr)
 }
 
 #[test]
 fn dockerignore_excluding_the_dockerfile_builds_classic() {
-    let (_, files) = allow_list_dockerignore("off", "COPY . /app");
+    let (_, files, stderr) = allow_list_dockerignore("off", "COPY . /app");
+    assert!(!stderr.contains("excludes the Dockerfile"), "{stderr}");
     let mut files: Vec<&str> = files.lines().collect();
     files.sort();
     assert_eq!(files, vec!["/app", "/app/src", "/app/src/main.txt"]);
@@ -1305,7 +1307,7 @@ fn dockerignore_excluding_the_dockerfile_builds_classic() {
 fn dockerignore_excluding_the_dockerfile_builds_buildkit() {
     // BuildKit given a context tar reads the Dockerfile from it, so only what a COPY
     // reaches of it is left out: here `src/` (docker's BuildKit gets the same files).
-    let (image, files) = allow_list_dockerignore("on", "COPY src /app/src\nCOPY . /all");
+    let (image, files, stderr) = allow_list_dockerignore("on", "COPY src /app/src\nCOPY . /all");
     let mut app: Vec<&str> = files.lines().collect();
     app.sort();
     assert_eq!(app, vec!["/app", "/app/src", "/app/src/main.txt"]);
@@ -1314,4 +1316,11 @@ fn dockerignore_excluding_the_dockerfile_builds_buildkit() {
     assert!(!all.contains(".dockerignore"), "{all}");
     assert!(!all.contains("notes.txt"), "{all}");
     assert!(all.contains("/all/src/main.txt"), "{all}");
+    // `COPY . /all` reaches the Dockerfile, which BuildKit reads from the tar: said.
+    assert!(
+        stderr.contains(
+            "`.dockerignore` excludes the Dockerfile Dockerfile, but a COPY or ADD reaches it"
+        ),
+        "{stderr}"
+    );
 }

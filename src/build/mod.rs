@@ -7,6 +7,7 @@ pub mod buildkit;
 pub(crate) mod daemon_http;
 pub mod dockerfile;
 pub mod engine;
+pub mod filesync;
 pub mod introspect;
 pub mod secrets;
 pub mod ssh;
@@ -463,6 +464,7 @@ pub async fn build(
                     Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
                     None => Default::default(),
                 },
+                files: None,
             },
         );
     }
@@ -644,6 +646,9 @@ fn dependants_of(selected: &[ImageConfig], dependency: &str) -> String {
 pub struct SessionData {
     pub secrets: secrets::SecretValues,
     pub ssh: ssh::Agents,
+    /// The context and Dockerfile, when the session hands them to BuildKit itself
+    /// instead of a context tar (see `filesync`).
+    pub files: Option<filesync::Dirs>,
 }
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.
@@ -797,6 +802,7 @@ async fn build_one(
         }
         None => None,
     };
+    let mut session_files: Option<filesync::Dirs> = None;
     let (rx, writer, dockerfile_name, dockerfile_text, podman_secrets, generated) = if let Some(
         env,
     ) =
@@ -856,12 +862,17 @@ async fn build_one(
                         signature::copies_path(&text, img.target.as_deref(), &args, &rel)
                     })
                 {
-                    // BuildKit reads the Dockerfile from the context tar, so a
-                    // COPY reaching it copies it; docker's BuildKit reads it over
-                    // its session instead.
-                    tracing::warn!(image = %name, "`.dockerignore` excludes the Dockerfile {rel}, but a COPY or ADD reaches it: BuildKit, given the context as a tar, copies it into the image (docker's would not); --buildkit off leaves it out");
+                    // BuildKit reads the Dockerfile from a context tar, so a COPY reaching
+                    // it would copy it: hand BuildKit the context and the Dockerfile as
+                    // two folders over the session, as docker does.
+                    let base = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+                    tracing::debug!(image = %name, "the Dockerfile is excluded and a COPY reaches it: context and Dockerfile go over the session");
+                    session_files =
+                        Some(filesync::Dirs::new(&entries, &img.dockerfile_path, &base));
+                    (base, Vec::new())
+                } else {
+                    (rel, files)
                 }
-                (rel, files)
             }
             Err(_) => {
                 let data = std::fs::read(&img.dockerfile_path)
@@ -887,7 +898,14 @@ async fn build_one(
                 podman_secrets.push((id.to_string(), file));
             }
         }
-        let (rx, writer) = context::stream_tar(entries, extra_files);
+        let (rx, writer) = if session_files.is_some() {
+            // The context goes over the session: the body is empty.
+            let (_, rx) = tokio::sync::mpsc::channel(1);
+            let writer = tokio::task::spawn_blocking(|| Ok::<(), context::ContextError>(()));
+            (rx, writer)
+        } else {
+            context::stream_tar(entries, extra_files)
+        };
         (
             rx,
             writer,
@@ -965,8 +983,14 @@ async fn build_one(
     };
     let ran = match &how.buildkit {
         Some(bk) => {
+            let mut data = how.session;
+            if session_files.is_some() {
+                data.files = session_files.take();
+                // As docker's CLI does: BuildKit reads the context from the session.
+                b = b.remote("client-session");
+            }
             let session =
-                buildkit::Session::start(&bk.endpoint, project, how.session, opts.keychain.clone())
+                buildkit::Session::start(&bk.endpoint, project, data, opts.keychain.clone())
                     .await
                     .map_err(|e| fail(format!("BuildKit session: {e}")))?;
             run_buildkit(bk, &session, b.build(), body, &dockerfile_text, &mut log).await

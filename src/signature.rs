@@ -415,6 +415,24 @@ fn clean_source(src: &str) -> String {
     }
 }
 
+/// Whether a `COPY`/`ADD` (or bind mount) of the context that the image built for
+/// `target` runs reaches `rel` (a path in the context).
+pub fn copies_path(
+    dockerfile: &str,
+    target: Option<&str>,
+    args: &BTreeMap<String, String>,
+    rel: &str,
+) -> bool {
+    dockerfile_parts(dockerfile, target, args)
+        .map(|parts| {
+            parts.iter().any(|p| match p {
+                Part::Sources(s) => Sources::new(s).reaches(rel),
+                Part::Text(_) => false,
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// Compiled `COPY` sources: a path counts when a source matches it or one of its folders.
 struct Sources {
     all: bool,

@@ -1263,3 +1263,128 @@ fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
     assert!(printed(&out).contains("skipped"), "{}", printed(&out));
     assert_eq!(image_id(&tag), built, "the tag is back on the built image");
 }
+
+/// Finding 38.8: a `.dockerignore` that excludes the Dockerfile and itself (the `*` then
+/// `!src` allow-list form) builds as docker builds it: the builder reads the Dockerfile,
+/// and with the classic builder `COPY . /app` carries neither file, as docker's daemon
+/// removes both from the context after reading the Dockerfile.
+fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String, String) {
+    let base = support::base_image();
+    let name = format!("bt-allow-{buildkit}");
+    let d = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                &format!("project: {name}\nconfigVersion: 1\n---\nimage: app\n"),
+            ),
+            ("Dockerfile", &format!("FROM {base}\n{copy}\n")),
+            (".dockerignore", "*\n!src\n"),
+            ("src/main.txt", &nonce()),
+            ("notes.txt", "not for the image\n"),
+        ],
+    );
+    let out = build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let image = format!("{name}/app:latest");
+    let files = docker_run(&image, &["find", "/app"]);
+    (image, files, stderr)
+}
+
+#[test]
+fn dockerignore_excluding_the_dockerfile_builds_classic() {
+    let (_, files, _) = allow_list_dockerignore("off", "COPY . /app");
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort();
+    assert_eq!(files, vec!["/app", "/app/src", "/app/src/main.txt"]);
+}
+
+#[test]
+fn dockerignore_excluding_the_dockerfile_builds_buildkit() {
+    // `COPY . /all` reaches the excluded Dockerfile: BuildKit then gets the context and the
+    // Dockerfile over the session, as docker's CLI hands them, and copies neither.
+    let (image, files, _) = allow_list_dockerignore("on", "COPY src /app/src\nCOPY . /all");
+    let mut app: Vec<&str> = files.lines().collect();
+    app.sort();
+    assert_eq!(app, vec!["/app", "/app/src", "/app/src/main.txt"]);
+    let all = docker_run(&image, &["find", "/all"]);
+    let mut all: Vec<&str> = all.lines().collect();
+    all.sort();
+    assert_eq!(all, vec!["/all", "/all/src", "/all/src/main.txt"]);
+    // No COPY reaches it: the context tar, with the Dockerfile in it for BuildKit to read.
+    let (_, files, _) = allow_list_dockerignore("on", "COPY src /app/src");
+    let mut app: Vec<&str> = files.lines().collect();
+    app.sort();
+    assert_eq!(app, vec!["/app", "/app/src", "/app/src/main.txt"]);
+}
+
+/// The context BuildKit gets over the session (an excluded Dockerfile that `COPY .`
+/// reaches) gives the files the classic builder's context tar gives: names, modes, types,
+/// sizes and bytes, through nested folders, a symlink, an executable and a file of several
+/// 32 KiB chunks.
+#[test]
+fn the_session_context_matches_the_context_tar() {
+    let base = support::base_image();
+    let d = tempfile::tempdir().expect("tmp");
+    let big: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    support::write_tree(
+        d.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: bt-session\nconfigVersion: 1\n---\nimage: app\n",
+            ),
+            ("Dockerfile", &format!("FROM {base}\nCOPY . /all\n")),
+            (".dockerignore", "\u{FEFF}*\n!src\nsrc/skip.txt\n"),
+            ("src/main.txt", &nonce()),
+            ("src/big.txt", &big),
+            ("src/skip.txt", "excluded\n"),
+            ("src/deep/a/b/c.txt", "deep\n"),
+            ("src/bin/run.sh", "#!/bin/sh\necho run\n"),
+            ("notes.txt", "not for the image\n"),
+        ],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            d.path().join("src/bin/run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        std::os::unix::fs::symlink("main.txt", d.path().join("src/link")).expect("symlink");
+    }
+    let listing = "cd /all && find . | sort | while read f; do stat -c '%n %a %F %s %u' \"$f\"; done && find . -type f | sort | xargs md5sum";
+    let mut got = Vec::new();
+    for buildkit in ["on", "off"] {
+        build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+            .assert()
+            .success();
+        got.push(docker_run("bt-session/app:latest", &["sh", "-c", listing]));
+    }
+    assert_eq!(got[0], got[1]);
+    let files: Vec<&str> = got[0].lines().filter(|l| l.starts_with("./")).collect();
+    assert!(
+        files.contains(&"./src/bin/run.sh 755 regular file 19 0"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        files.contains(&"./src/link 777 symbolic link 8 0"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        files.contains(&"./src/big.txt 644 regular file 200000 0"),
+        "{}",
+        got[0]
+    );
+    assert!(!got[0].contains("Dockerfile"), "{}", got[0]);
+    assert!(!got[0].contains("dockerignore"), "{}", got[0]);
+    assert!(!got[0].contains("skip.txt"), "{}", got[0]);
+}

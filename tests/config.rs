@@ -976,3 +976,205 @@ fn stapel_documents_load_into_the_model() {
     assert_eq!(cfg.images[0].dependencies[0].image, "my art");
     assert_eq!(cfg.images[2].dependencies[0].image, "a");
 }
+
+/// `slipway --dir DIR config validate` under `ulimit -v` of 1 GiB: its exit code, stderr and
+/// wall time.
+fn validate_in_one_gib(dir: &Path) -> (Option<i32>, String, std::time::Duration) {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" --dir \"$1\" config validate")
+        .arg(&bin)
+        .arg(dir)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock");
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("SLIPWAY_") || k.starts_with("WERF_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let start = std::time::Instant::now();
+    let out = cmd.output().expect("run slipway");
+    let took = start.elapsed();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+        took,
+    )
+}
+
+/// A project whose werf.yaml is `yaml`, validated under 1 GiB: must fail within 30 s with
+/// an error containing each of `want`.
+fn hostile(yaml: &str, want: &[&str]) {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(dir.path().join("werf.yaml"), yaml).expect("write");
+    let (code, err, took) = validate_in_one_gib(dir.path());
+    eprintln!("config validate: exit {code:?} after {took:?}: {err}");
+    assert_eq!(code, Some(1), "{err}");
+    for w in want {
+        assert!(err.contains(w), "want {w:?} in: {err}");
+    }
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+}
+
+/// Finding 38.7a: a 500 MB werf.yaml (sparse) is refused with its size, unread.
+#[test]
+fn a_huge_werf_yaml_is_refused_with_its_size() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = std::fs::File::create(dir.path().join("werf.yaml")).expect("create");
+    f.set_len(500_000_000).expect("sparse file");
+    let (code, err, took) = validate_in_one_gib(dir.path());
+    eprintln!("config validate: exit {code:?} after {took:?}: {err}");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("werf.yaml: the file is 476.8 MiB (500000000 bytes): larger than the 16 MiB a werf.yaml or partial may be"),
+        "{err}"
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+}
+
+/// Finding 38.7b: the self-doubling template recursion (Go and werf grow it until the OOM
+/// killer comes) ends at the budget, located at the doubling action.
+#[test]
+fn the_self_doubling_template_ends_at_the_budget() {
+    hostile(
+        "{{ define \"d\" }}{{ template \"d\" (print . .) }}{{ end }}\nproject: demo\nconfigVersion: 1\nx: {{ template \"d\" \"x\" }}\n",
+        &[
+            "werf.yaml: template: werf.yaml:1:33: executing \"d\" at <print . .>: error calling print:",
+            "over the budget of 64 MiB",
+        ],
+    );
+}
+
+/// Finding 38.7c: `repeat` with a huge count.
+#[test]
+fn a_repeat_bomb_ends_at_the_budget() {
+    hostile(
+        "project: demo\nconfigVersion: 1\nx: {{ repeat 1000000000000 \"bomb\" }}\n",
+        &[
+            "werf.yaml: template: werf.yaml:3:6: executing \"werf.yaml\" at <repeat 1000000000000 \"bomb\">: error calling repeat:",
+            "to 3.6 TiB, over the budget of 64 MiB",
+        ],
+    );
+}
+
+/// Finding 38.7d: `until` with a huge count, and a `range` over it.
+#[test]
+fn an_until_bomb_ends_at_the_budget() {
+    hostile(
+        "project: demo\nconfigVersion: 1\n{{- range until 100000000000 }}\n---\nimage: i{{ . }}\n{{- end }}\n",
+        &[
+            "werf.yaml: template: werf.yaml:3:10: executing \"werf.yaml\" at <until 100000000000>: error calling until:",
+            "over the budget of 64 MiB",
+        ],
+    );
+}
+
+/// Finding 38.7e: bytes that are not UTF-8 are reported at their line and column.
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        b"project: demo\nconfigVersion: 1\n# caf\xc3\xa9 \xff\xfe\n".as_slice(),
+    )
+    .expect("write");
+    let err = config::load(&settings(dir.path()))
+        .expect_err("not UTF-8")
+        .to_string();
+    assert_eq!(
+        err,
+        "werf.yaml:3:8: invalid UTF-8 (byte 0xff): werf.yaml and its partials must be UTF-8 text"
+    );
+}
+
+/// `image: NAME` (and `image: [ok, NAME]`) refused at the name, with `why`.
+fn refused_name(name: &str, why: &str) {
+    let err = load(&format!("{META}image: ok\n---\nimage: {name}\n")).expect_err(name);
+    assert!(
+        err.starts_with(&format!(
+            "werf.yaml:6:8: image name \"{name}\" is reserved: {why}"
+        )),
+        "{err}"
+    );
+    let err = load(&format!("{META}image: [ok, {name}]\n")).expect_err(name);
+    assert!(
+        err.starts_with(&format!(
+            "werf.yaml:4:8: image name \"{name}\" is reserved: {why}"
+        )),
+        "{err}"
+    );
+}
+
+/// Finding 38.9a: `slipway-meta` is the commit-record repository.
+#[test]
+fn the_commit_record_repository_is_not_an_image_name() {
+    refused_name(
+        "slipway-meta",
+        "`slipway-meta` is where Slipway keeps its commit records (next to the images): `purge` and `cleanup` would delete them with this image's tags",
+    );
+}
+
+/// Finding 38.9b: in monorepo mode (`REPO:IMAGE-TAG`) no image's tags may start with
+/// `sha256-`, the OCI referrers tag schema; in multirepo mode the same names are fine.
+#[test]
+fn monorepo_image_names_giving_sha256_tags_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        format!("{META}image: sha256\n---\nimage: sha256-tools\n"),
+    )
+    .expect("write");
+    config::load(&settings(dir.path())).expect("multirepo: REPO/sha256:TAG is fine");
+    let mono = Settings {
+        dir: dir.path().to_path_buf(),
+        images_repo: Some("127.0.0.1:5000/shop".into()),
+        images_repo_mode: slipway::settings::RepoMode::Monorepo,
+        ..Settings::default()
+    };
+    let err = config::load(&mono).expect_err("monorepo").to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("werf.yaml:4:8: image name \"sha256\" is reserved: in monorepo mode (`REPO:IMAGE-TAG`) its tags would start with `sha256-`, the tag schema of OCI referrers"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "werf.yaml:6:8: image name \"sha256-tools\" is reserved: in monorepo mode"
+        ),
+        "{err}"
+    );
+    // From the command line: the same error, and exit 1.
+    support::slipway()
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--images-repo",
+            "127.0.0.1:5000/shop",
+            "--images-repo-mode",
+            "monorepo",
+            "config",
+            "validate",
+        ])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "werf.yaml:4:8: image name \"sha256\" is reserved",
+        ));
+}
+
+/// Finding 38.9c: werf's record prefixes as image names.
+#[test]
+fn werf_record_prefixes_are_not_image_names() {
+    for p in ["managed-image-", "image-metadata-by-commit-", "client-id-"] {
+        refused_name(
+            &format!("{p}x"),
+            &format!("werf keeps its own records under the prefix `{p}`"),
+        );
+    }
+}

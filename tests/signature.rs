@@ -187,3 +187,51 @@ fn args_and_target_decide_which_sources_count() {
     write(dir, "sub/file", "x\n");
     assert_ne!(sigs(dir)["dev"], before["dev"]);
 }
+
+/// Finding 38.8: an excluded `.dockerignore` or Dockerfile is not part of the context a
+/// `COPY . …` reaches, so editing them changes no signature beyond the Dockerfile's own
+/// text; a byte order mark before the first pattern is dropped, as docker drops it.
+#[test]
+fn excluded_dockerignore_and_dockerfile_are_not_in_the_signature() {
+    let d = tempfile::tempdir().expect("tmp");
+    write(
+        d.path(),
+        "werf.yaml",
+        "project: sig\nconfigVersion: 1\n---\nimage: app\n---\nimage: sub\ndockerfile: sub/Dockerfile\n",
+    );
+    write(d.path(), "Dockerfile", "FROM scratch\nCOPY . /app\n");
+    write(d.path(), "sub/Dockerfile", "FROM scratch\nCOPY . /app\n");
+    write(d.path(), ".dockerignore", "*\n!src\n");
+    write(d.path(), "src/a.txt", "a\n");
+    let before = sigs(d.path());
+    write(d.path(), ".dockerignore", "# the allow-list\n*\n!src\n");
+    write(
+        d.path(),
+        "sub/Dockerfile",
+        "FROM scratch\nCOPY . /app\n# a comment\n",
+    );
+    let after = sigs(d.path());
+    assert_eq!(
+        before["app"], after["app"],
+        "the excluded .dockerignore counted"
+    );
+    // `sub` names its Dockerfile, whose text counts (comments aside: the same instructions).
+    assert_eq!(
+        before["sub"], after["sub"],
+        "the excluded sub/Dockerfile counted as a file"
+    );
+    // Sanity: a file the allow-list keeps does count.
+    write(d.path(), "src/a.txt", "b\n");
+    assert_ne!(sigs(d.path())["app"], after["app"]);
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_dockerignore_pattern_is_dropped() {
+    let d = tempfile::tempdir().expect("tmp");
+    write(d.path(), ".dockerignore", "\u{FEFF}secret.txt\n");
+    write(d.path(), "secret.txt", "s3cr3t\n");
+    write(d.path(), "app.txt", "app\n");
+    let entries = slipway::context::walk(d.path(), &[], &[]).expect("walk");
+    let names: Vec<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
+    assert_eq!(names, vec![".dockerignore", "app.txt"]);
+}

@@ -8,7 +8,9 @@ fuzz_target!(|data: &str| {
         path: "/nonexistent/werf.yaml".into(),
         dir: "/nonexistent".into(),
         text,
-        same_lines: true,
+        origins: Default::default(),
+        werf_version: None,
+        monorepo: false,
     };
     let _ = slipway::config::load::parse(&rendered);
 });

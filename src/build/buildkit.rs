@@ -23,6 +23,7 @@ use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secret
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use bollard_buildkit_proto::moby::buildkit::v1::StatusResponse;
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 use bollard_buildkit_proto::moby::filesync::v1::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
@@ -372,6 +373,13 @@ const SSH_METHODS: &[&str] = &[
     "/moby.sshforward.v1.SSH/ForwardAgent",
 ];
 
+/// Announced only when the session serves the context and Dockerfile itself (see
+/// `filesync`).
+const FILE_SYNC_METHODS: &[&str] = &[
+    "/moby.filesync.v1.FileSync/DiffCopy",
+    "/moby.filesync.v1.FileSync/TarStream",
+];
+
 /// The upgraded `/session` connection, as tonic's server wants a connection.
 struct SessionIo(TokioIo<hyper::upgrade::Upgraded>);
 
@@ -427,15 +435,27 @@ impl Session {
         keychain: Keychain,
     ) -> Result<Session, HttpError> {
         let id = new_id();
+        // BuildKit keeps a copy of each synced folder under the session's shared key and
+        // asks only for files whose size or time changed; Slipway sends zero times (equal
+        // inputs, equal images), so a folder it serves must never meet an older copy.
+        let shared_key = match data.files {
+            Some(_) => format!("{name}-{id}"),
+            None => name.to_string(),
+        };
         let mut req = http::Request::post("/session")
             .header(http::header::HOST, "docker")
             .header(http::header::CONNECTION, "Upgrade")
             .header(http::header::UPGRADE, "h2c")
             .header("X-Docker-Expose-Session-Uuid", &id)
             .header("X-Docker-Expose-Session-Name", name)
-            .header("X-Docker-Expose-Session-Sharedkey", name);
+            .header("X-Docker-Expose-Session-Sharedkey", &shared_key);
         let ssh = (!data.ssh.is_empty()).then_some(SSH_METHODS);
-        for m in METHODS.iter().chain(ssh.into_iter().flatten()) {
+        let files = data.files.is_some().then_some(FILE_SYNC_METHODS);
+        for m in METHODS
+            .iter()
+            .chain(ssh.into_iter().flatten())
+            .chain(files.into_iter().flatten())
+        {
             req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
         }
         let req = req
@@ -458,6 +478,7 @@ impl Session {
                 .add_service(SecretsServer::new(SecretService(data.secrets)))
                 .add_service(AuthServer::new(AuthService(keychain)))
                 .add_service(SshServer::new(SshService(data.ssh)))
+                .add_service(FileSyncServer::new(data.files.unwrap_or_default()))
                 .serve_with_incoming(futures::stream::iter([Ok::<_, std::io::Error>(io)]))
                 .await;
             if let Err(e) = served {

@@ -7,6 +7,7 @@ pub mod buildkit;
 pub(crate) mod daemon_http;
 pub mod dockerfile;
 pub mod engine;
+pub mod filesync;
 pub mod introspect;
 pub mod secrets;
 pub mod ssh;
@@ -463,6 +464,7 @@ pub async fn build(
                     Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
                     None => Default::default(),
                 },
+                files: None,
             },
         );
     }
@@ -644,6 +646,9 @@ fn dependants_of(selected: &[ImageConfig], dependency: &str) -> String {
 pub struct SessionData {
     pub secrets: secrets::SecretValues,
     pub ssh: ssh::Agents,
+    /// The context and Dockerfile, when the session hands them to BuildKit itself
+    /// instead of a context tar (see `filesync`).
+    pub files: Option<filesync::Dirs>,
 }
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.
@@ -797,77 +802,119 @@ async fn build_one(
         }
         None => None,
     };
-    let (rx, writer, dockerfile_name, dockerfile_text, podman_secrets, generated) =
-        if let Some(env) = &how.stapel {
-            let base_user = stapel_base_user(docker, env, img).await.map_err(fail)?;
-            let plan = stages.as_ref().map(|o| o.plan.clone()).unwrap_or_default();
-            let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &plan)
-                .map_err(fail)?;
-            let (tx, rx) = tokio::sync::mpsc::channel(8);
-            let data = g.context.clone();
-            let writer = tokio::task::spawn_blocking(move || {
-                for chunk in data.chunks(256 * 1024) {
-                    if tx
-                        .blocking_send(bytes::Bytes::copy_from_slice(chunk))
-                        .is_err()
-                    {
-                        break;
-                    }
+    let mut session_files: Option<filesync::Dirs> = None;
+    let (rx, writer, dockerfile_name, dockerfile_text, podman_secrets, generated) = if let Some(
+        env,
+    ) =
+        &how.stapel
+    {
+        let base_user = stapel_base_user(docker, env, img).await.map_err(fail)?;
+        let plan = stages.as_ref().map(|o| o.plan.clone()).unwrap_or_default();
+        let g =
+            crate::stapel::generate_planned(env, img, base_user.as_deref(), &plan).map_err(fail)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let data = g.context.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            for chunk in data.chunks(256 * 1024) {
+                if tx
+                    .blocking_send(bytes::Bytes::copy_from_slice(chunk))
+                    .is_err()
+                {
+                    break;
                 }
-                Ok(())
-            });
-            (
-                rx,
-                writer,
-                crate::stapel::DOCKERFILE.to_string(),
-                g.dockerfile.clone(),
-                Vec::new(),
-                Some(g),
-            )
-        } else {
-            let entries = context::walk(&img.context_dir, &img.context_add_files, &opts.outputs)
+            }
+            Ok(())
+        });
+        (
+            rx,
+            writer,
+            crate::stapel::DOCKERFILE.to_string(),
+            g.dockerfile.clone(),
+            Vec::new(),
+            Some(g),
+        )
+    } else {
+        let entries = context::walk(&img.context_dir, &img.context_add_files, &opts.outputs)
+            .map_err(|source| BuildError::Context {
+                image: name.clone(),
+                source,
+            })?;
+        // A Dockerfile outside the context goes in under a generated name.
+        let (dockerfile_name, extra_files) = match img
+            .dockerfile_path
+            .strip_prefix(&img.context_dir)
+        {
+            Ok(rel) => {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                let files = context::builder_files(
+                    &img.context_dir,
+                    &entries,
+                    &rel,
+                    how.buildkit.is_none(),
+                )
                 .map_err(|source| BuildError::Context {
                     image: name.clone(),
                     source,
                 })?;
-            // A Dockerfile outside the context goes in under a generated name.
-            let (dockerfile_name, extra_files) =
-                match img.dockerfile_path.strip_prefix(&img.context_dir) {
-                    Ok(rel) => (rel.to_string_lossy().replace('\\', "/"), Vec::new()),
-                    Err(_) => {
-                        let data = std::fs::read(&img.dockerfile_path)
-                            .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;
-                        (
-                            ".slipway.Dockerfile".to_string(),
-                            vec![(".slipway.Dockerfile".to_string(), data)],
-                        )
-                    }
-                };
-            let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
-            let mut extra_files = extra_files;
-            let mut podman_secrets: Vec<(String, String)> = Vec::new();
-            if how.buildkit.is_none() && how.podman {
-                // Podman moves these files out of the context before building (never in the image).
-                let salt = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default();
-                for (k, (id, value)) in how.session.secrets.iter().enumerate() {
-                    let file = format!(".slipway-secret-{salt}-{k}");
-                    extra_files.push((file.clone(), value.to_vec()));
-                    podman_secrets.push((id.to_string(), file));
+                if how.buildkit.is_some()
+                    && files.iter().any(|(f, _)| *f == rel)
+                    && std::fs::read_to_string(&img.dockerfile_path).is_ok_and(|text| {
+                        signature::copies_path(&text, img.target.as_deref(), &args, &rel)
+                    })
+                {
+                    // BuildKit reads the Dockerfile from a context tar, so a COPY reaching
+                    // it would copy it: hand BuildKit the context and the Dockerfile as
+                    // two folders over the session, as docker does.
+                    let base = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+                    tracing::debug!(image = %name, "the Dockerfile is excluded and a COPY reaches it: context and Dockerfile go over the session");
+                    session_files =
+                        Some(filesync::Dirs::new(&entries, &img.dockerfile_path, &base));
+                    (base, Vec::new())
+                } else {
+                    (rel, files)
                 }
             }
-            let (rx, writer) = context::stream_tar(entries, extra_files);
-            (
-                rx,
-                writer,
-                dockerfile_name,
-                dockerfile_text,
-                podman_secrets,
-                None,
-            )
+            Err(_) => {
+                let data = std::fs::read(&img.dockerfile_path)
+                    .map_err(|e| fail(format!("{}: {e}", img.dockerfile_path.display())))?;
+                (
+                    ".slipway.Dockerfile".to_string(),
+                    vec![(".slipway.Dockerfile".to_string(), data)],
+                )
+            }
         };
+        let dockerfile_text = std::fs::read_to_string(&img.dockerfile_path).unwrap_or_default();
+        let mut extra_files = extra_files;
+        let mut podman_secrets: Vec<(String, String)> = Vec::new();
+        if how.buildkit.is_none() && how.podman {
+            // Podman moves these files out of the context before building (never in the image).
+            let salt = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            for (k, (id, value)) in how.session.secrets.iter().enumerate() {
+                let file = format!(".slipway-secret-{salt}-{k}");
+                extra_files.push((file.clone(), value.to_vec()));
+                podman_secrets.push((id.to_string(), file));
+            }
+        }
+        let (rx, writer) = if session_files.is_some() {
+            // The context goes over the session: the body is empty.
+            let (_, rx) = tokio::sync::mpsc::channel(1);
+            let writer = tokio::task::spawn_blocking(|| Ok::<(), context::ContextError>(()));
+            (rx, writer)
+        } else {
+            context::stream_tar(entries, extra_files)
+        };
+        (
+            rx,
+            writer,
+            dockerfile_name,
+            dockerfile_text,
+            podman_secrets,
+            None,
+        )
+    };
     let body = tokio_stream_of(rx);
 
     let labels = image_labels(
@@ -936,8 +983,14 @@ async fn build_one(
     };
     let ran = match &how.buildkit {
         Some(bk) => {
+            let mut data = how.session;
+            if session_files.is_some() {
+                data.files = session_files.take();
+                // As docker's CLI does: BuildKit reads the context from the session.
+                b = b.remote("client-session");
+            }
             let session =
-                buildkit::Session::start(&bk.endpoint, project, how.session, opts.keychain.clone())
+                buildkit::Session::start(&bk.endpoint, project, data, opts.keychain.clone())
                     .await
                     .map_err(|e| fail(format!("BuildKit session: {e}")))?;
             run_buildkit(bk, &session, b.build(), body, &dockerfile_text, &mut log).await

@@ -64,6 +64,9 @@ pub struct Rendered {
     pub origins: Origins,
     /// `--werf-version`, for readings that differ between werf versions.
     pub werf_version: Option<WerfVersion>,
+    /// Whether images share one repository (`REPO:IMAGE-TAG`): some image names are
+    /// reserved then.
+    pub monorepo: bool,
 }
 
 /// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
@@ -163,7 +166,7 @@ pub fn find(settings: &Settings) -> Result<(PathBuf, PathBuf), ConfigErrors> {
 pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
     let (path, dir) = find(settings)?;
     let file = display_name(&path, &dir);
-    let source = std::fs::read_to_string(&path).map_err(|e| plain(&file, e.to_string()))?;
+    let source = read_template(&path, &file)?;
     let mut partials = Vec::new();
     let werf_dir = dir.join(".werf");
     if werf_dir.is_dir() {
@@ -176,9 +179,21 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             .map(|e| e.into_path())
             .collect();
         files.sort();
+        let mut partials_bytes = 0usize;
         for p in files {
             let name = display_name(&p, &dir);
-            let text = std::fs::read_to_string(&p).map_err(|e| plain(&name, e.to_string()))?;
+            let text = read_template(&p, &name)?;
+            partials_bytes += text.len();
+            if partials_bytes as u64 > MAX_TEMPLATE_BYTES {
+                return Err(plain(
+                    &name,
+                    format!(
+                        "the .werf/ partials up to this one hold {}: more than the {} they may hold together",
+                        gotemplate::budget::human(partials_bytes),
+                        gotemplate::budget::human(MAX_TEMPLATE_BYTES as usize)
+                    ),
+                ));
+            }
             partials.push((name, text));
         }
     }
@@ -198,6 +213,67 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
             files: r.files,
         },
         werf_version: settings.werf_version,
+        monorepo: settings.images_repo_mode == crate::settings::RepoMode::Monorepo
+            || crate::naming::Naming::new(settings)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.mode == Some(crate::settings::RepoMode::Monorepo)),
+    })
+}
+
+/// The largest werf.yaml (and the most the `.werf/` partials may hold together): a template
+/// is read whole and rendered, so memory grows with it; real ones are kilobytes.
+pub const MAX_TEMPLATE_BYTES: u64 = 16 << 20;
+
+/// A template file's text: refused when larger than [`MAX_TEMPLATE_BYTES`] (said before
+/// reading it), and located at its first byte that is not UTF-8.
+fn read_template(path: &Path, name: &str) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let too_big = |size: String| {
+        plain(
+            name,
+            format!(
+                "the file is {size}: larger than the {} a werf.yaml or partial may be",
+                gotemplate::budget::human(MAX_TEMPLATE_BYTES as usize)
+            ),
+        )
+    };
+    let f = std::fs::File::open(path).map_err(|e| plain(name, e.to_string()))?;
+    let len = f.metadata().map_err(|e| plain(name, e.to_string()))?.len();
+    if len > MAX_TEMPLATE_BYTES {
+        return Err(too_big(format!(
+            "{} ({len} bytes)",
+            gotemplate::budget::human(usize::try_from(len).unwrap_or(usize::MAX))
+        )));
+    }
+    // The size may have changed since (or the file may be a pipe): read one byte more
+    // than allowed, never the rest.
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| plain(name, e.to_string()))?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(too_big("more than that".into()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let valid = &bytes[..at];
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        // Everything before `at` is valid UTF-8: count its characters for the column.
+        let col = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ConfigErrors(vec![ConfigError {
+            file: name.to_string(),
+            line: valid.iter().filter(|b| **b == b'\n').count() + 1,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02x}): werf.yaml and its partials must be UTF-8 text",
+                bytes[at]
+            ),
+        }])
     })
 }
 
@@ -444,6 +520,7 @@ pub fn parse(rendered: &Rendered) -> Result<Config, ConfigErrors> {
                 }
                 if let Some(n) = &name {
                     check_image_name(&mut cx, &name_v.referenced, n);
+                    check_reserved_name(&mut cx, &name_v.referenced, n);
                 }
                 if images.iter().any(|i| i.name == name) {
                     match &name {
@@ -705,6 +782,30 @@ fn check_image_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) 
     cx.warn_at(loc, format!("image name {name:?} is accepted as werf accepts it, but it is not a docker repository path (lowercase letters and digits, with `.`, `_` or `-` only between them, `/` between parts), so it works only as part of a tag (--images-repo-mode monorepo){hint}"));
 }
 
+/// Tag prefixes werf keeps its own records under (werf 1.2's stages storage): an image so
+/// named would mix its tags with them, and werf's cleanup would take them for records.
+const WERF_RECORD_PREFIXES: [&str; 3] =
+    ["managed-image-", "image-metadata-by-commit-", "client-id-"];
+
+/// Names the registry layout reserves: refused, with the reason.
+fn check_reserved_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) {
+    let meta = crate::records::META_IMAGE;
+    let why = if name == meta || cx.rendered.monorepo && name.starts_with(&format!("{meta}-")) {
+        format!(
+            "`{meta}` is where Slipway keeps its commit records (next to the images): `purge` and `cleanup` would delete them with this image's tags"
+        )
+    } else if let Some(p) = WERF_RECORD_PREFIXES.iter().find(|p| name.starts_with(**p)) {
+        format!(
+            "werf keeps its own records under the prefix `{p}`: werf's cleanup would take this image's tags for them"
+        )
+    } else if cx.rendered.monorepo && (name == "sha256" || name.starts_with("sha256-")) {
+        "in monorepo mode (`REPO:IMAGE-TAG`) its tags would start with `sha256-`, the tag schema of OCI referrers (`sha256-DIGEST`): registries and cleanup would take them for signatures and attestations of other images".to_string()
+    } else {
+        return;
+    };
+    cx.at(loc, format!("image name {name:?} is reserved: {why}"));
+}
+
 /// `apiServer` → `api-server`, `_base` → `base`, `My App` → `my-app`.
 pub fn suggest_image_name(name: &str) -> String {
     let mut out = String::new();
@@ -763,6 +864,7 @@ fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Vec<Image
     };
     for n in names.iter().flatten() {
         check_image_name(cx, &loc, n);
+        check_reserved_name(cx, &loc, n);
     }
     let Some(first) = parse_image_directives(cx, doc, name_v, names[0].clone()) else {
         return Vec::new();

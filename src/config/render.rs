@@ -160,7 +160,8 @@ fn add_werf_funcs(
     );
     t.add_func(
         "fromYaml",
-        Func::new(&[Ty::String], |_, a| from_yaml(s(&a[0]))),
+        Func::new(&[Ty::String], |_, a| from_yaml(s(&a[0])))
+            .bounded(gotemplate::funcs::bounds::parsed),
     );
     t.add_func(
         "toYaml",
@@ -518,8 +519,9 @@ impl Files {
         Ok(joined)
     }
 
-    fn get(&self, rel: &str) -> Result<Value, String> {
+    fn get(&self, set: &Templates, rel: &str) -> Result<Value, String> {
         let p = self.confined(rel)?;
+        fits(set, &p)?;
         let text = std::fs::read_to_string(&p)
             .map_err(|e| format!("{{{{ .Files.Get {} }}}}: {e}", gotemplate::fmt::quote(rel)))?;
         self.reads
@@ -528,7 +530,7 @@ impl Files {
         Ok(Value::string(text))
     }
 
-    fn glob(&self, pattern: &str) -> Result<Value, String> {
+    fn glob(&self, set: &Templates, pattern: &str) -> Result<Value, String> {
         self.confined(pattern)?;
         let glob = globset::GlobBuilder::new(pattern)
             .literal_separator(true)
@@ -555,6 +557,7 @@ impl Files {
             let rel = rel.to_string_lossy().to_string();
             if glob.is_match(&rel) {
                 self.confined(&rel)?;
+                fits(set, entry.path())?;
                 let text = std::fs::read_to_string(entry.path()).map_err(|e| {
                     format!(
                         "{{{{ .Files.Glob {} }}}}: {rel}: {e}",
@@ -575,6 +578,14 @@ impl Files {
     }
 }
 
+/// Whether a file read whole would fit the templates' budget (a repository may hold files
+/// far larger than memory).
+fn fits(set: &Templates, path: &Path) -> Result<(), String> {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    set.check_budget(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Object for Files {
     fn type_name(&self) -> String {
         "config.files".into()
@@ -587,8 +598,8 @@ impl Object for Files {
             reads: self.reads.clone(),
         };
         Some(match name {
-            "Get" => Func::new(&[Ty::String], move |_, a| me.get(s(&a[0]))),
-            "Glob" => Func::new(&[Ty::String], move |_, a| me.glob(s(&a[0]))),
+            "Get" => Func::new(&[Ty::String], move |set, a| me.get(set, s(&a[0]))),
+            "Glob" => Func::new(&[Ty::String], move |set, a| me.glob(set, s(&a[0]))),
             "Exists" => Func::new(&[Ty::String], move |_, a| {
                 let p = me.confined(s(&a[0]))?;
                 Ok(Value::Bool(p.exists()))

@@ -53,6 +53,9 @@ impl Ignore {
     pub fn parse(text: &str, file: &str) -> Result<Ignore, ContextError> {
         let mut rules = Vec::new();
         let mut has_exceptions = false;
+        // Docker drops a UTF-8 byte order mark (editors on Windows write one); kept, it
+        // would make the first pattern match nothing.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -157,15 +160,17 @@ pub struct Entry {
 }
 
 /// Walk `dir` in a fixed order, keeping what `.dockerignore` keeps plus `add_files`
-/// (werf's `contextAddFiles`) and the Dockerfile and `.dockerignore` themselves. `skip`
-/// are absolute paths of files Slipway writes itself (reports): they never go in.
+/// (werf's `contextAddFiles`). An excluded Dockerfile or `.dockerignore` is not kept, as
+/// docker keeps it out of the build's files (the builder reads the Dockerfile all the same:
+/// [`builder_files`]). `skip` are absolute paths of files Slipway writes itself (reports):
+/// they never go in.
 pub fn walk(
     dir: &Path,
     add_files: &[String],
     skip: &[PathBuf],
 ) -> Result<Vec<Entry>, ContextError> {
     let ignore = Ignore::load(dir)?;
-    let mut keep_always: Vec<String> = vec![".dockerignore".into()];
+    let mut keep_always: Vec<String> = Vec::new();
     for a in add_files {
         let c = clean_pattern(a);
         if c.is_empty()
@@ -257,6 +262,37 @@ pub fn walk(
             mode,
             kind,
         });
+    }
+    Ok(out)
+}
+
+/// The files docker sends the builder besides the context when `.dockerignore` excludes
+/// them: the Dockerfile (`dockerfile`, relative to the context), which the builder must
+/// read, and, for the classic builder, `.dockerignore` too: docker's CLI sends both, and
+/// the daemon removes them from the context after reading the Dockerfile, when they match
+/// `.dockerignore`, so neither reaches the image. BuildKit given a context tar applies no
+/// `.dockerignore`: it gets only the Dockerfile.
+pub fn builder_files(
+    dir: &Path,
+    entries: &[Entry],
+    dockerfile: &str,
+    classic: bool,
+) -> Result<Vec<(String, Vec<u8>)>, ContextError> {
+    let mut out = Vec::new();
+    let kept = |rel: &str| entries.iter().any(|e| e.rel == rel);
+    if !kept(dockerfile) {
+        let p = dir.join(dockerfile);
+        out.push((
+            dockerfile.to_string(),
+            std::fs::read(&p).map_err(|e| io(&p, e))?,
+        ));
+        let ignore = dir.join(".dockerignore");
+        if classic && !kept(".dockerignore") && ignore.is_file() {
+            out.push((
+                ".dockerignore".to_string(),
+                std::fs::read(&ignore).map_err(|e| io(&ignore, e))?,
+            ));
+        }
     }
     Ok(out)
 }

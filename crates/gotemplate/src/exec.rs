@@ -152,6 +152,23 @@ impl<'a> State<'a> {
         }
     }
 
+    /// Counts `n` bytes of output against the set's budget, before they are written. The
+    /// error names the place only: a text node's context would be the text itself.
+    fn charge_output(&self, n: usize, pos: usize) -> R<()> {
+        self.set.charge(n).map_err(|e| {
+            let name = &self.tree.name;
+            Error::exec(
+                format!(
+                    "template: {}: executing {}: output: {e}",
+                    self.tree.location(pos),
+                    crate::fmt::quote(name)
+                ),
+                name,
+                Some(self.tree.line_col(pos)),
+            )
+        })
+    }
+
     /// Notes where output from `start` to the end came from. An action printing a string
     /// that a host function's execution produced (`include`) keeps that string's origins.
     fn record(&mut self, start: usize, pos: usize, verbatim: bool) {
@@ -222,10 +239,13 @@ impl<'a> State<'a> {
                 if pipe.decl.is_empty() {
                     self.at(At::Node(node));
                     let start = self.out.len();
-                    match &val {
-                        Value::Nil => self.out.push_str("<no value>"),
-                        v => self.out.push_str(&crate::fmt::sprint_value(v)),
-                    }
+                    let text = match &val {
+                        Value::Nil => std::borrow::Cow::Borrowed("<no value>"),
+                        Value::String(s) => std::borrow::Cow::Borrowed(&**s),
+                        v => std::borrow::Cow::Owned(crate::fmt::sprint_value(v)),
+                    };
+                    self.charge_output(text.len(), node.pos())?;
+                    self.out.push_str(&text);
                     self.record(start, node.pos(), false);
                 }
                 Ok(())
@@ -237,6 +257,7 @@ impl<'a> State<'a> {
             Node::Range(b) => self.walk_range(dot, node, b),
             Node::Template { name, pipe, .. } => self.walk_template(dot, node, name, pipe),
             Node::Text { text, pos } => {
+                self.charge_output(text.len(), *pos)?;
                 let start = self.out.len();
                 self.out.push_str(text);
                 self.record(start, *pos, true);
@@ -706,8 +727,27 @@ impl<'a> State<'a> {
             };
             argv.push(self.validate_type(f, Some(t))?);
         }
+        if let Some(bound) = func.bound
+            && let Err(e) = self.set.check_budget(bound(&argv))
+        {
+            self.at(node);
+            return Err(self.errorf(format!("error calling {name}: {e}")));
+        }
         match (func.imp)(self.set, &argv) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // A result that is one of the arguments (`default`, `first`) is not new.
+                let shared = argv.iter().any(|a| a.same_object(&v));
+                let built = if shared {
+                    0
+                } else {
+                    crate::budget::footprint(&v)
+                };
+                if let Err(e) = self.set.charge(built) {
+                    self.at(node);
+                    return Err(self.errorf(format!("error calling {name}: {e}")));
+                }
+                Ok(v)
+            }
             Err(e) => {
                 self.at(node);
                 Err(self.errorf(format!("error calling {name}: {e}")))

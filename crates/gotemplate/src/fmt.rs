@@ -383,8 +383,8 @@ fn fmt_int(i: i128, verb: char, f: &Flags) -> Option<String> {
         _ => return None,
     };
     if let Some(p) = f.prec {
-        while body.len() < p {
-            body.insert(0, '0');
+        if body.len() < p {
+            body.insert_str(0, &"0".repeat(p - body.len()));
         }
         if p == 0 && a == 0 {
             body.clear();

@@ -5,6 +5,7 @@
 //! README.md for what differs.
 
 pub mod ast;
+pub mod budget;
 pub mod error;
 mod exec;
 pub mod fmt;
@@ -18,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+pub use budget::{DEFAULT_BUDGET, OverBudget};
 pub use error::{Error, ErrorKind};
 pub use exec::{MAX_EXEC_DEPTH, MissingKey};
 pub use funcs::{Func, Ty};
@@ -38,6 +40,8 @@ struct Inner {
     mapping: Cell<bool>,
     /// While mapping: the output of every execution a host function ran, with its origins.
     recent: RefCell<Vec<(String, Vec<sourcemap::Segment>)>>,
+    /// What the set's executions built, against its limit.
+    budget: budget::Budget,
 }
 
 /// A set of named templates sharing functions, as Go's `*template.Template` with its
@@ -65,6 +69,7 @@ impl Templates {
                 name: RefCell::new(None),
                 mapping: Cell::new(false),
                 recent: RefCell::new(Vec::new()),
+                budget: budget::Budget::default(),
             }),
         }
     }

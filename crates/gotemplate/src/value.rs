@@ -74,6 +74,18 @@ pub struct Map {
     pub elem: Elem,
 }
 
+impl Value {
+    /// Whether both are the same string, list or map in memory (not merely equal).
+    pub fn same_object(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::String(a), Value::String(b)) => Rc::ptr_eq(a, b),
+            (Value::List(a), Value::List(b)) => Rc::ptr_eq(&a.items, &b.items),
+            (Value::Map(a), Value::Map(b)) => Rc::ptr_eq(&a.entries, &b.entries),
+            _ => false,
+        }
+    }
+}
+
 impl List {
     pub fn new(items: Vec<Value>) -> List {
         List {

@@ -90,7 +90,13 @@ fn table() -> Table {
 }
 
 thread_local! {
-    static BUILTINS: HashMap<&'static str, Func> = table().into_iter().map(|(n, f)| (n, f())).collect();
+    static BUILTINS: HashMap<&'static str, Func> = table()
+        .into_iter()
+        .map(|(n, f)| match super::bounds::of(n) {
+            Some(b) => (n, f().bounded(b)),
+            None => (n, f()),
+        })
+        .collect();
 }
 
 static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();

@@ -1,6 +1,7 @@
 //! Functions callable from templates: their Go signatures (for Go's argument checks and
 //! error texts) and their implementations.
 
+pub mod bounds;
 pub mod builtins;
 pub mod sprig;
 
@@ -84,7 +85,14 @@ pub struct Func {
     /// The element type of a final `...T` parameter.
     pub variadic: Option<Ty>,
     pub imp: Rc<FuncImpl>,
+    /// For a function whose result can be far larger than its arguments (`repeat`,
+    /// `until`, `printf` widths): an upper bound, in bytes, of what it would build from
+    /// these arguments. The executor checks it against the set's budget before the call.
+    pub bound: Option<SizeBound>,
 }
+
+/// An upper bound of a result's size from the arguments (see [`Func::bound`]).
+pub type SizeBound = fn(&[Value]) -> usize;
 
 impl Func {
     /// A function with fixed parameters.
@@ -96,6 +104,7 @@ impl Func {
             params: params.to_vec(),
             variadic: None,
             imp: Rc::new(f),
+            bound: None,
         }
     }
 
@@ -109,7 +118,14 @@ impl Func {
             params: params.to_vec(),
             variadic: Some(variadic),
             imp: Rc::new(f),
+            bound: None,
         }
+    }
+
+    /// The same function with an upper bound of its result's size (see [`Func::bound`]).
+    pub fn bounded(mut self, bound: SizeBound) -> Func {
+        self.bound = Some(bound);
+        self
     }
 
     /// Number of Go parameters (the variadic slice counts as one).

@@ -31,7 +31,12 @@ pub fn all() -> Vec<(&'static str, Func)> {
     semver::register(&mut v);
     url::register(&mut v);
     crypto::register(&mut v);
-    v
+    v.into_iter()
+        .map(|(name, f)| match super::bounds::of(name) {
+            Some(b) => (name, f.bounded(b)),
+            None => (name, f),
+        })
+        .collect()
 }
 
 /// Names of the sprig functions this crate provides, sorted.

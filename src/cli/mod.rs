@@ -106,6 +106,10 @@ pub struct GlobalArgs {
     /// Do not verify registries' TLS certificates.
     #[arg(long, global = true)]
     pub skip_tls_verify_registry: bool,
+    /// A PEM file of certificates to trust for every registry (repeatable): CAs, or a
+    /// registry's own self-signed certificate, as `/etc/docker/certs.d/HOST/ca.crt` is.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
     /// Docker config directory with registry credentials [default: $DOCKER_CONFIG or ~/.docker].
     #[arg(long, global = true)]
     pub docker_config: Option<PathBuf>,
@@ -309,6 +313,7 @@ impl GlobalArgs {
                 .or_else(host_env::werf_stapel_image),
             stages_storage: self.stages_storage.clone().filter(|s| !s.trim().is_empty()),
             registry_timeout: self.registry_timeout,
+            registry_ca: self.registry_ca.clone(),
         })
     }
 

@@ -26,6 +26,7 @@ pub fn options(settings: &Settings) -> RegistryOptions {
     RegistryOptions {
         insecure: settings.insecure.clone(),
         keychain: keychain(settings),
+        extra_cas: settings.registry_ca.clone(),
         retry: settings
             .registry_timeout
             .map(Retry::with_timeout)

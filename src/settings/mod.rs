@@ -105,6 +105,9 @@ pub struct Settings {
     /// `--registry-timeout`: a registry request that moves no data for this long fails
     /// (retried once); an operation gives up after twice this without progress.
     pub registry_timeout: Option<std::time::Duration>,
+    /// `--registry-ca`: PEM certificates trusted for every registry, as CAs and as a
+    /// server's own (self-signed) certificate, next to `/etc/docker/certs.d/HOST/*.crt`.
+    pub registry_ca: Vec<PathBuf>,
 }
 
 /// `--insecure-registry` and `--skip-tls-verify-registry`: the registry client's own type

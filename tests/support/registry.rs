@@ -54,10 +54,14 @@ impl Registry {
         Self::start_as(tls, tls, USER, PASSWORD)
     }
 
-    fn start_as(tls: bool, auth: bool, user: &str, password: &str) -> Self {
+    /// TLS with the given server certificate and key, no auth, nothing in certs.d: what the
+    /// client trusts is up to the test.
+    #[allow(dead_code)]
+    pub fn serving(cert: &Path, key: &Path) -> Self {
+        let served = Some((cert.to_path_buf(), key.to_path_buf()));
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start(tls, auth, user, password) {
+            match Self::try_start(true, false, USER, PASSWORD, served.clone()) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -65,7 +69,24 @@ impl Registry {
         panic!("cannot start docker-registry: {last_err}");
     }
 
-    fn try_start(tls: bool, auth: bool, user: &str, password: &str) -> Result<Self, String> {
+    fn start_as(tls: bool, auth: bool, user: &str, password: &str) -> Self {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            match Self::try_start(tls, auth, user, password, None) {
+                Ok(r) => return r,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("cannot start docker-registry: {last_err}");
+    }
+
+    fn try_start(
+        tls: bool,
+        auth: bool,
+        user: &str,
+        password: &str,
+        served: Option<(PathBuf, PathBuf)>,
+    ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -80,7 +101,13 @@ impl Registry {
         let mut ca_cert = None;
         let mut certs_d = None;
         let mut creds = None;
-        if tls {
+        if let Some((cert, key)) = &served {
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        } else if tls {
             let (ca, cert, key) = make_certs(dir.path())?;
             config.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",

@@ -10,14 +10,9 @@ use super::super::keychain::AuthError;
 pub enum RegistryError {
     #[error("cannot reach registry {host}: {cause}")]
     Unreachable { host: String, cause: String },
-    #[error(
-        "TLS with registry {host} failed: {cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"
-    )]
-    Tls {
-        host: String,
-        cause: String,
-        certs_dir: String,
-    },
+    /// `cause` says what is wrong with the certificate and which file would fix it.
+    #[error("TLS with registry {host} failed: {cause}")]
+    Tls { host: String, cause: String },
     #[error(
         "registry {host} answers plain HTTP, not HTTPS: add `--insecure-registry {host}` (or set SLIPWAY_INSECURE_REGISTRY={host})"
     )]

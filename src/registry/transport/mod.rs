@@ -40,6 +40,9 @@ pub struct RegistryOptions {
     pub insecure: Insecure,
     /// dockerd's `certs.d` layout: `DIR/HOST/ca.crt`, `DIR/HOST/client.{cert,key}`.
     pub certs_dir: PathBuf,
+    /// `--registry-ca`: certificates trusted for every registry, as CAs and as the
+    /// server's own certificate.
+    pub extra_cas: Vec<PathBuf>,
     /// Where credentials are found.
     pub keychain: Keychain,
     pub retry: Retry,
@@ -50,6 +53,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             insecure: Insecure::default(),
             certs_dir: PathBuf::from("/etc/docker/certs.d"),
+            extra_cas: Vec::new(),
             keychain: Keychain::default(),
             retry: Retry::default(),
         }
@@ -263,6 +267,8 @@ pub(crate) fn redacted(h: &HeaderMap) -> Vec<(String, String)> {
 struct HostState {
     scheme: Option<&'static str>,
     http: Option<reqwest::Client>,
+    /// Why the host's certificate was last refused, in words.
+    verdict: tls::Verdict,
     /// Authorization header per scope key (`Basic` is stored under "").
     auth: HashMap<String, String>,
     creds: Option<Option<Found>>,
@@ -333,12 +339,16 @@ impl Transport {
         if let Some(c) = self.with_host(host, |h| h.http.clone()) {
             return Ok(c);
         }
-        let c = tls::client(
+        let (c, verdict) = tls::client(
             host,
             &self.inner.opts.certs_dir,
+            &self.inner.opts.extra_cas,
             self.policy(host).skip_verify,
         )?;
-        self.with_host(host, |h| h.http = Some(c.clone()));
+        self.with_host(host, |h| {
+            h.http = Some(c.clone());
+            h.verdict = verdict;
+        });
         Ok(c)
     }
 
@@ -465,11 +475,11 @@ impl Transport {
                         || cause.contains("UnknownIssuer")
                         || cause.contains("tls");
                     if tls && !cause.contains("connection reset") {
-                        return Err(RegistryError::Tls {
-                            host,
-                            cause,
-                            certs_dir: self.inner.opts.certs_dir.display().to_string(),
-                        });
+                        let certs_dir = self.inner.opts.certs_dir.display();
+                        let cause = self
+                            .with_host(&host, |h| h.verdict.take())
+                            .unwrap_or_else(|| format!("{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"));
+                        return Err(RegistryError::Tls { host, cause });
                     }
                     if let Some(wait) = attempts.next(idempotent, progress.idle(), false, None) {
                         tracing::warn!(host, %method, url = %shown, attempt, "retrying after: {cause}");

@@ -30,7 +30,7 @@ use bearer::{Challenge, TokenAsk};
 pub use error::RegistryError;
 use error::{Failure, chain, io_err};
 use progress::{Progress, Watched};
-pub use retry::{Attempts, Retry};
+pub use retry::{Attempts, NetCause, Retry};
 pub use scheme::{HostPolicy, Insecure};
 
 /// Everything the registry client is configured with (resolved once by the CLI).
@@ -269,6 +269,9 @@ struct HostState {
     http: Option<reqwest::Client>,
     /// Why the host's certificate was last refused, in words.
     verdict: tls::Verdict,
+    /// Whether the host has answered anything in this run: a refused connection before
+    /// that is likely a wrong host or port, after it a restart.
+    answered: bool,
     /// Authorization header per scope key (`Basic` is stored under "").
     auth: HashMap<String, String>,
     creds: Option<Option<Found>>,
@@ -359,7 +362,13 @@ impl Transport {
         }
         let http = self.http(host)?;
         let stall = self.inner.opts.retry.stall;
-        let Some(scheme) = scheme::detect(&http, host, self.policy(host), stall).await else {
+        let detected = scheme::detect(&http, host, self.policy(host), stall)
+            .await
+            .map_err(|cause| RegistryError::Unreachable {
+                host: host.to_string(),
+                cause,
+            })?;
+        let Some(scheme) = detected else {
             // A registry that does not answer its ping will not answer requests either.
             let e = RegistryError::TimedOut {
                 host: host.to_string(),
@@ -401,15 +410,26 @@ impl Transport {
             });
         }
         let http = self.http(&host)?;
-        let url = self.url(&host, &req.path).await?;
         let key = req.scopes.join(" ");
         let idempotent = req.idempotent && req.body.replayable();
         let method = req.method.to_string();
-        let shown = url.split('?').next().unwrap_or(&url).to_string();
         let mut auth_tries = 0;
         let mut attempts = Attempts::new(retry);
         loop {
             let attempt = attempts.begin();
+            // The scheme is found with the first attempt: a host that cannot be reached
+            // fails that attempt, under the same rules as a request.
+            let url = match self.url(&host, &req.path).await {
+                Ok(u) => u,
+                Err(RegistryError::Unreachable { cause, .. }) => {
+                    let idle = std::time::Duration::ZERO;
+                    self.net_failure(&host, &mut attempts, idempotent, idle, cause, true)
+                        .await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let shown = url.split('?').next().unwrap_or(&url).to_string();
             let mut rb = http
                 .request(req.method.clone(), &url)
                 .headers(req.headers.clone());
@@ -453,7 +473,12 @@ impl Transport {
                     };
                     match attempts.next(idempotent, progress.idle(), true, None) {
                         Some(wait) => {
-                            tracing::warn!(host, %method, url = %shown, attempt, "{e}; retrying");
+                            tracing::debug!(host, %method, url = %shown, attempt, "{e}");
+                            tracing::warn!(
+                                "registry {host}: no data for {} s; retrying (attempt {})",
+                                retry.stall.as_secs(),
+                                attempt + 1
+                            );
                             tokio::time::sleep(wait).await;
                             continue;
                         }
@@ -481,25 +506,14 @@ impl Transport {
                             .unwrap_or_else(|| format!("{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"));
                         return Err(RegistryError::Tls { host, cause });
                     }
-                    if let Some(wait) = attempts.next(idempotent, progress.idle(), false, None) {
-                        tracing::warn!(host, %method, url = %shown, attempt, "retrying after: {cause}");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let connect = e.is_connect();
-                    let e = RegistryError::Unreachable {
-                        host: host.clone(),
-                        cause,
-                    };
-                    // A host no connection reaches under the whole policy is down for this
-                    // run; a connection broken mid-request says nothing of the next one.
-                    return Err(if connect && idempotent {
-                        self.give_up(&host, e)
-                    } else {
-                        e
-                    });
+                    tracing::debug!(host, %method, url = %shown, attempt, "failed: {cause}");
+                    let (idle, connect) = (progress.idle(), e.is_connect());
+                    self.net_failure(&host, &mut attempts, idempotent, idle, cause, connect)
+                        .await?;
+                    continue;
                 }
             };
+            self.with_host(&host, |h| h.answered = true);
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && req.registry_auth {
                 // Another request may have authenticated meanwhile: retry with it.
@@ -537,12 +551,68 @@ impl Transport {
                     Retry::retry_after(resp.headers()),
                 )
             {
-                tracing::warn!(host, %method, url = %shown, attempt, %status, "retrying");
+                tracing::debug!(host, %method, url = %shown, attempt, %status, "retrying");
+                tracing::warn!(
+                    "registry {host}: answered {status}; retrying in {} ms (attempt {})",
+                    wait.as_millis(),
+                    attempt + 1
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
             return watch_body(resp, retry.stall);
         }
+    }
+
+    /// After an attempt that met a network failure (`cause`, its chain): `Ok` once the
+    /// wait before the next attempt is over, else the error to return. How often is
+    /// [`NetCause::max_attempts`] within the policy; one short WARN line per retry.
+    async fn net_failure(
+        &self,
+        host: &str,
+        attempts: &mut Attempts,
+        idempotent: bool,
+        idle: std::time::Duration,
+        cause: String,
+        connect: bool,
+    ) -> Result<(), RegistryError> {
+        let class = NetCause::of(&cause);
+        let answered = self.with_host(host, |h| h.answered);
+        let capped = class
+            .max_attempts(answered)
+            .is_some_and(|max| attempts.n >= max);
+        let what = class.describe(&cause);
+        if !capped && let Some(wait) = attempts.next(idempotent, idle, false, None) {
+            tracing::warn!(
+                "registry {host}: {what}; retrying in {} ms (attempt {})",
+                wait.as_millis(),
+                attempts.n + 1
+            );
+            tokio::time::sleep(wait).await;
+            return Ok(());
+        }
+        let n = attempts.n;
+        let tries = if n == 1 {
+            "1 attempt".to_string()
+        } else {
+            format!("{n} attempts")
+        };
+        // The short words say it for the known classes; anything else keeps its chain.
+        let cause = match class {
+            NetCause::Other => format!("{cause} ({tries})"),
+            _ => format!("{what} ({tries})"),
+        };
+        let e = RegistryError::Unreachable {
+            host: host.to_string(),
+            cause,
+        };
+        // A host no connection reaches under the whole policy is down for this run; a
+        // connection broken mid-request says nothing of the next one.
+        Err(if connect && idempotent {
+            self.give_up(host, e)
+        } else {
+            e
+        })
     }
 
     /// Answer a 401 challenge: store a `Basic` header or fetch a `Bearer` token for the

@@ -100,6 +100,71 @@ impl Retry {
     }
 }
 
+/// What kind of network failure an attempt met, from its cause chain (getaddrinfo's and
+/// the OS's words, as hyper reports them): it decides how often trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetCause {
+    /// NXDOMAIN / EAI_NONAME: the name does not exist; asking again gives the same answer.
+    NoSuchHost,
+    /// EAI_AGAIN / SERVFAIL: the resolver could not answer now.
+    DnsAgain,
+    /// Nothing listens on the port (or a firewall rejects).
+    Refused,
+    /// The connection was reset, closed or broke otherwise.
+    Other,
+}
+
+impl NetCause {
+    pub fn of(cause: &str) -> NetCause {
+        let c = cause.to_ascii_lowercase();
+        if c.contains("temporary failure in name resolution") || c.contains("eai_again") {
+            NetCause::DnsAgain
+        } else if c.contains("name or service not known")
+            || c.contains("no address associated with hostname")
+            || c.contains("nodename nor servname")
+            || c.contains("failed to lookup address")
+        {
+            NetCause::NoSuchHost
+        } else if c.contains("connection refused") {
+            NetCause::Refused
+        } else {
+            NetCause::Other
+        }
+    }
+
+    /// The most attempts worth making: a name that does not exist once; a resolver
+    /// failure twice; a refusal at the run's first contact with the host (a wrong host or
+    /// port more likely than a restart) twice; anything else under the whole policy (a
+    /// registry restarting mid-run comes back).
+    pub fn max_attempts(self, host_answered: bool) -> Option<u32> {
+        match self {
+            NetCause::NoSuchHost => Some(1),
+            NetCause::DnsAgain => Some(2),
+            NetCause::Refused if !host_answered => Some(2),
+            NetCause::Refused | NetCause::Other => None,
+        }
+    }
+
+    /// A few words for a log line; `cause` is the full chain (kept for debug logs).
+    pub fn describe(self, cause: &str) -> String {
+        match self {
+            NetCause::NoSuchHost => "no such host (DNS)".into(),
+            NetCause::DnsAgain => "DNS lookup failed temporarily".into(),
+            NetCause::Refused => "connection refused".into(),
+            NetCause::Other => {
+                // The innermost cause is the one that says what happened.
+                let last = cause.rsplit(": ").next().unwrap_or(cause).trim();
+                let last = last.split(" (os error").next().unwrap_or(last);
+                let mut s: String = last.chars().take(60).collect();
+                if s.len() < last.len() {
+                    s.push('…');
+                }
+                s
+            }
+        }
+    }
+}
+
 /// One operation's attempts under the policy.
 #[derive(Debug, Clone)]
 pub struct Attempts {
@@ -221,6 +286,34 @@ mod tests {
         assert!(a.next_after(&timeout).is_some());
         a.begin();
         assert_eq!(a.next_after(&timeout), None);
+    }
+
+    #[test]
+    fn network_causes_decide_how_often_to_try() {
+        let nx = "error sending request for url (https://r.invalid/v2/): client error (Connect): dns error: failed to lookup address information: Name or service not known";
+        let again = "client error (Connect): dns error: failed to lookup address information: Temporary failure in name resolution";
+        let refused =
+            "client error (Connect): tcp connect error: Connection refused (os error 111)";
+        let reset =
+            "client error (SendRequest): connection error: Connection reset by peer (os error 104)";
+        assert_eq!(NetCause::of(nx), NetCause::NoSuchHost);
+        assert_eq!(NetCause::of(again), NetCause::DnsAgain);
+        assert_eq!(NetCause::of(refused), NetCause::Refused);
+        assert_eq!(NetCause::of(reset), NetCause::Other);
+        assert_eq!(NetCause::NoSuchHost.max_attempts(true), Some(1));
+        assert_eq!(NetCause::DnsAgain.max_attempts(false), Some(2));
+        assert_eq!(
+            NetCause::Refused.max_attempts(false),
+            Some(2),
+            "first contact"
+        );
+        assert_eq!(NetCause::Refused.max_attempts(true), None, "a restart");
+        assert_eq!(NetCause::Other.max_attempts(false), None);
+        assert_eq!(
+            NetCause::of(reset).describe(reset),
+            "Connection reset by peer"
+        );
+        assert_eq!(NetCause::of(nx).describe(nx), "no such host (DNS)");
     }
 
     #[test]

@@ -85,22 +85,37 @@ pub fn is_plain_http(cause: &str) -> bool {
 }
 
 /// Pick the scheme for `host`: one `GET https://host/v2/` when plain HTTP is allowed.
-/// `None`: the host did not answer within `stall`.
+/// `Ok(None)`: the host did not answer within `stall`; `Err(cause)`: no connection could
+/// be made (no such name, refused), which says nothing of the scheme: the caller's attempt
+/// failed and is retried as such.
 pub(crate) async fn detect(
     http: &reqwest::Client,
     host: &str,
     policy: HostPolicy,
     stall: std::time::Duration,
-) -> Option<&'static str> {
+) -> Result<Option<&'static str>, String> {
     if !policy.allow_http {
-        return Some("https");
+        return Ok(Some("https"));
     }
     let ping = http.get(format!("https://{host}/v2/")).send();
-    Some(match tokio::time::timeout(stall, ping).await.ok()? {
+    let Ok(answer) = tokio::time::timeout(stall, ping).await else {
+        return Ok(None);
+    };
+    Ok(Some(match answer {
         Ok(_) => "https",
-        Err(e) if policy.skip_verify || is_plain_http(&chain(&e)) => "http",
-        Err(_) => "https",
-    })
+        Err(e) => {
+            let cause = chain(&e);
+            if is_plain_http(&cause) {
+                "http"
+            } else if super::retry::NetCause::of(&cause) != super::retry::NetCause::Other {
+                return Err(cause);
+            } else if policy.skip_verify {
+                "http"
+            } else {
+                "https"
+            }
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -182,7 +197,7 @@ mod tests {
         assert!(allowed.allow_http, "loopback");
         assert_eq!(
             detect(&http, &host, allowed, std::time::Duration::from_secs(5)).await,
-            Some("http")
+            Ok(Some("http"))
         );
         // A host that may not use plain HTTP stays on https (and fails there, clearly).
         let strict = HostPolicy {
@@ -192,16 +207,19 @@ mod tests {
         };
         assert_eq!(
             detect(&http, &host, strict, std::time::Duration::from_secs(5)).await,
-            Some("https")
+            Ok(Some("https"))
         );
-        // Nothing listening: no reason to believe the host speaks plain HTTP.
+        // Nothing listening: no scheme, but the refusal, for the caller to retry as such.
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").to_string()
         };
-        assert_eq!(
-            detect(&http, &closed, allowed, std::time::Duration::from_secs(5)).await,
-            Some("https")
+        let refused = detect(&http, &closed, allowed, std::time::Duration::from_secs(5)).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|c| c.contains("Connection refused")),
+            "{refused:?}"
         );
         // Accepted but never answered: no scheme, after the stall time.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -215,7 +233,7 @@ mod tests {
                 std::time::Duration::from_millis(300)
             )
             .await,
-            None
+            Ok(None)
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(3));
     }

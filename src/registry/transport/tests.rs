@@ -147,6 +147,63 @@ async fn attempts_are_bounded() {
     );
 }
 
+/// A closed port at the run's first contact: tried twice (a wrong host or port is more
+/// likely than a restart), not the whole policy; the error says how often.
+#[tokio::test]
+async fn a_refusal_at_first_contact_is_tried_twice() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let t = transport(5, None);
+    let e = t
+        .execute(Req::new(Method::GET, &closed, "/v2/"))
+        .await
+        .expect_err("closed");
+    assert_eq!(
+        e.to_string(),
+        format!("cannot reach registry {closed}: connection refused (2 attempts)")
+    );
+    // Given up on for the run: the next request is not sent.
+    let e = t
+        .execute(Req::new(Method::GET, &closed, "/v2/x"))
+        .await
+        .expect_err("given up");
+    assert!(matches!(e, RegistryError::GivenUp { .. }), "{e}");
+}
+
+/// A registry that answered once and then restarts (its port refusing for a second) is
+/// waited for under the whole policy, and the request goes through.
+#[tokio::test]
+async fn a_registry_restarted_mid_run_recovers() {
+    // Each answer closes its connection, so the next request needs a new one.
+    let app = || {
+        Router::new().route(
+            "/{*rest}",
+            any(|| async { ([("connection", "close")], "ok").into_response() }),
+        )
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let host = addr.to_string();
+    let server = tokio::spawn(async move { axum::serve(l, app()).await });
+    let t = transport(5, None);
+    let r = t.execute(Req::new(Method::GET, &host, "/v2/")).await;
+    assert_eq!(r.expect("first").status(), 200);
+    server.abort();
+    let _ = server.await;
+    // Back after 1 s: the backoff (0.4 + 0.8 + 1.6 s) outlasts it.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let l = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+        axum::serve(l, app()).await
+    });
+    let r = t.execute(Req::new(Method::GET, &host, "/v2/again")).await;
+    assert_eq!(r.expect("after the restart").status(), 200);
+}
+
 /// A registry with token auth: `/token` hands out the current token; `/v2/*` wants it.
 fn token_registry(fake: Arc<Fake>) -> Router {
     Router::new()

@@ -46,6 +46,12 @@ pub enum PublishError {
     StagesStorage(#[from] crate::stapel::storage::StorageError),
     #[error("writing commit records (what cleanup keeps images by): {0}")]
     Records(crate::records::RecordsError),
+    #[error("{cause}{from}; checked before building: nothing was built or pushed")]
+    Unusable {
+        cause: RegistryError,
+        /// ` (the registry of --images-repo REPO)` when the host came from it.
+        from: String,
+    },
     #[error("--images-repo is required to publish (or SLIPWAY_IMAGES_REPO / WERF_IMAGES_REPO)")]
     NoRepo,
     #[error(
@@ -128,6 +134,15 @@ pub async fn publish(
 ) -> Result<Outcome, PublishError> {
     let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
+    // Each target registry answers and takes the credentials before anything is built: a
+    // typo'd host or a closed port costs seconds, not a build.
+    let mut hosts = std::collections::BTreeSet::new();
+    for image in build::selection(&cfg, &opts.images)? {
+        hosts.insert(naming.repository(image.name.as_deref())?.host.clone());
+    }
+    for host in &hosts {
+        usable(client, host, settings.images_repo.as_deref()).await?;
+    }
     let stages_storage = crate::stapel::storage::StagesStorage::from_setting(
         client,
         settings.stages_storage.as_deref(),
@@ -368,6 +383,34 @@ pub async fn publish(
     signature::remember_outputs(&cfg.dir, &outputs);
     record_commit(client, &naming, &cfg.dir, &plan).await?;
     Ok(out)
+}
+
+/// `GET /v2/` on `host`, authenticated: fails on what would fail the push anyway (no
+/// connection, TLS, refused credentials). A 401 without credentials is left to the push,
+/// which says where credentials are looked for; other answers are the registry's business.
+async fn usable(
+    client: &Client,
+    host: &str,
+    images_repo: Option<&str>,
+) -> Result<(), PublishError> {
+    let cause = match client.ping(host).await {
+        Ok(()) => return Ok(()),
+        Err(RegistryError::Unauthorized { .. } | RegistryError::Status { .. })
+            if !matches!(client.credentials(host), Ok(Some(_))) =>
+        {
+            return Ok(());
+        }
+        Err(e @ RegistryError::Status { .. }) => {
+            tracing::debug!(host, "GET /v2/ before building: {e}");
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    let from = images_repo
+        .filter(|r| r.split('/').next() == Some(host))
+        .map(|r| format!(" (the registry of --images-repo {r})"))
+        .unwrap_or_default();
+    Err(PublishError::Unusable { cause, from })
 }
 
 /// Dockerfile images pushed now go into the stages storage under their signature (a tag

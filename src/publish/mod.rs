@@ -134,6 +134,14 @@ pub async fn publish(
 ) -> Result<Outcome, PublishError> {
     let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
+    let specs = naming::tags(&opts.tags, &cfg.dir)?;
+    if specs.is_empty() {
+        return Err(naming::no_tags_error().into());
+    }
+    let stages_storage = crate::stapel::storage::StagesStorage::from_setting(
+        client,
+        settings.stages_storage.as_deref(),
+    )?;
     // Each target registry answers and takes the credentials before anything is built: a
     // typo'd host or a closed port costs seconds, not a build.
     let mut hosts = std::collections::BTreeSet::new();
@@ -143,17 +151,9 @@ pub async fn publish(
     for host in &hosts {
         usable(client, host, settings.images_repo.as_deref()).await?;
     }
-    let stages_storage = crate::stapel::storage::StagesStorage::from_setting(
-        client,
-        settings.stages_storage.as_deref(),
-    )?;
     if crate::stapel::uses_from_latest(&cfg) {
         let docker = build::connect().await?;
         crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
-    }
-    let specs = naming::tags(&opts.tags, &cfg.dir)?;
-    if specs.is_empty() {
-        return Err(naming::no_tags_error().into());
     }
     let selected: Vec<Option<String>> = build::selection(&cfg, &opts.images)?
         .iter()

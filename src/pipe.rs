@@ -106,3 +106,77 @@ mod tests {
         assert_eq!(&got[2][..], b"tail");
     }
 }
+
+/// How long a Docker daemon's export or load may send nothing before it is given up on
+/// (`SLIPWAY_DAEMON_TIMEOUT`, seconds; default 120). A wedged storage driver leaves the
+/// stream open and silent; builds are not watched, as a RUN step may be silent for long.
+pub fn daemon_stall() -> std::time::Duration {
+    let secs = crate::settings::host_env::daemon_timeout()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(120);
+    std::time::Duration::from_secs(secs)
+}
+
+/// `stream`, ending in a `TimedOut` error (and then nothing) when no item comes for
+/// `stall`; `what` names the stream in that error.
+pub fn no_progress<S, T>(
+    stream: S,
+    stall: std::time::Duration,
+    what: String,
+) -> impl futures::Stream<Item = std::io::Result<T>>
+where
+    S: futures::Stream<Item = std::io::Result<T>> + Unpin,
+{
+    use futures::StreamExt;
+    futures::stream::unfold(Some(stream), move |s| {
+        let what = what.clone();
+        async move {
+            let mut s = s?;
+            match tokio::time::timeout(stall, s.next()).await {
+                Ok(Some(item)) => Some((item, Some(s))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{what}: the Docker daemon sent nothing for {} s (SLIPWAY_DAEMON_TIMEOUT)",
+                            stall.as_secs()
+                        ),
+                    )),
+                    None,
+                )),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod no_progress_tests {
+    use super::no_progress;
+    use futures::StreamExt;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_silent_stream_ends_in_a_timeout_and_a_moving_one_does_not() {
+        let moving = futures::stream::iter([Ok::<_, std::io::Error>(1), Ok(2)]);
+        let got: Vec<_> = no_progress(moving, Duration::from_millis(100), "m".into())
+            .collect()
+            .await;
+        assert_eq!(got.len(), 2);
+        let silent =
+            futures::stream::iter([Ok::<_, std::io::Error>(1)]).chain(futures::stream::pending());
+        let started = std::time::Instant::now();
+        let got: Vec<_> = no_progress(silent, Duration::from_millis(100), "export x".into())
+            .collect()
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(got.len(), 2);
+        let err = got[1].as_ref().expect_err("timed out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(
+            err.to_string()
+                .contains("export x: the Docker daemon sent nothing")
+        );
+    }
+}

@@ -312,6 +312,49 @@ fn tls_registry_with_credentials_from_docker_config() {
     assert!(skopeo::digest(&reg, "secure/app:v2").is_err());
 }
 
+/// The harness checks every image a test leaves in a registry when the registry is dropped:
+/// a layer whose bytes were changed in the registry's storage fails the test.
+#[test]
+fn a_registry_left_holding_an_image_that_does_not_pull_fails_its_test() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = three_layer_tarball(dir.path(), "slipway-test/pa-broken:latest");
+    push(
+        &reg.host,
+        &[
+            tar.to_str().expect("path"),
+            &format!("{}/broken/app:v1", reg.host),
+        ],
+    )
+    .success();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&reg, "broken/app:v1").expect("manifest"))
+            .expect("json");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .trim_start_matches("sha256:")
+        .to_string();
+    let data = reg
+        .storage()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&layer[..2])
+        .join(&layer)
+        .join("data");
+    let len = std::fs::metadata(&data).expect("blob").len();
+    std::fs::write(&data, vec![0u8; len as usize]).expect("overwrite");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(reg)));
+    let msg = dropped
+        .expect_err("the drop check must fail")
+        .downcast::<String>()
+        .map(|s| *s)
+        .unwrap_or_default();
+    assert!(
+        msg.contains("do not pull whole") && msg.contains("broken/app:v1"),
+        "{msg}"
+    );
+}
+
 /// `--registry-password-stdin` reads the password as `docker login --password-stdin` does;
 /// `--registry-password` on the command line still works but warns that any user of the
 /// machine can read it there. Neither ever prints it.

@@ -872,7 +872,13 @@ pub(crate) async fn export(
     let mut f = tokio::fs::File::create(&path)
         .await
         .map_err(|e| err(e.to_string()))?;
-    let mut stream = docker.export_image(id);
+    let mut stream = std::pin::pin!(crate::pipe::no_progress(
+        docker
+            .export_image(id)
+            .map(|r| r.map_err(std::io::Error::other)),
+        crate::pipe::daemon_stall(),
+        format!("exporting {id}"),
+    ));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| err(e.to_string()))?;
         f.write_all(&chunk).await.map_err(|e| err(e.to_string()))?;

@@ -104,6 +104,11 @@ pub fn layer_store() -> Option<&'static str> {
     var("SLIPWAY_LAYER_STORE")
 }
 
+/// `SLIPWAY_DAEMON_TIMEOUT`: seconds a daemon export may send nothing.
+pub fn daemon_timeout() -> Option<&'static str> {
+    var("SLIPWAY_DAEMON_TIMEOUT")
+}
+
 /// The ssh-agent socket (`SSH_AUTH_SOCK`).
 pub fn ssh_auth_sock() -> Option<&'static str> {
     var("SSH_AUTH_SOCK")

@@ -235,11 +235,25 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        // Every image a test left here must pull whole (skopeo copies it, each layer hashes
+        // to its digest and its diffID): checked for every test that uses a registry, so
+        // none can publish a broken image and pass. Not while a test is already failing.
+        let failures = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            super::skopeo::unpullable_images(self)
+        };
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(d) = &self.certs_d {
             let _ = std::fs::remove_dir_all(d);
         }
+        assert!(
+            failures.is_empty(),
+            "images in the registry {} that do not pull whole:\n{}",
+            self.host,
+            failures.join("\n")
+        );
     }
 }
 

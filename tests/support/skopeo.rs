@@ -145,11 +145,9 @@ pub fn uncompressed_layer_digests(reg: &Registry, reference: &str) -> Result<Vec
 pub fn verify_pullable(reg: &Registry, reference: &str) -> Result<Vec<String>, String> {
     use sha2::Digest;
     use std::io::Read;
-    if reg.tls {
-        return Err("only plain registries here".into());
-    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut c = Command::new("skopeo");
+    // Content is checked here, not TLS: the registry's own tests do that.
     c.args(["copy", "--src-tls-verify=false"]);
     if let Some((u, p)) = &reg.creds {
         c.arg("--src-creds").arg(format!("{u}:{p}"));
@@ -215,4 +213,96 @@ pub fn verify_pullable(reg: &Registry, reference: &str) -> Result<Vec<String>, S
         out.push(d.to_string());
     }
     Ok(out)
+}
+
+/// Every image manifest that `reg` holds under a tag (and every image of an index), each
+/// checked by [`verify_pullable`]; returns the failures. Other artifacts (Slipway's commit
+/// records, stage records) are not images and are skipped. The harness runs this when a
+/// registry is dropped, so no test can publish an image that does not pull.
+pub fn unpullable_images(reg: &Registry) -> Vec<String> {
+    let root = reg.storage().join("docker/registry/v2/repositories");
+    let mut tagged = Vec::new();
+    find_tags(&root, &root, &mut tagged);
+    let mut failures = Vec::new();
+    for reference in tagged {
+        let raw = match raw_manifest(reg, &reference) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{reference}: {e}"));
+                continue;
+            }
+        };
+        let Ok(m) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            failures.push(format!("{reference}: the manifest is not JSON"));
+            continue;
+        };
+        let repo = reference.rsplit_once(':').map_or("", |(r, _)| r);
+        // (reference, manifest) of every image: the tagged one, or an index's children.
+        let mut images = Vec::new();
+        match m["manifests"].as_array() {
+            Some(children) => {
+                for c in children {
+                    let Some(d) = c["digest"].as_str() else {
+                        continue;
+                    };
+                    let r = format!("{repo}@{d}");
+                    match raw_manifest(reg, &r)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    {
+                        Some(child) => images.push((r, child)),
+                        None => failures.push(format!("{r}: index child missing")),
+                    }
+                }
+            }
+            None => images.push((reference.clone(), m)),
+        }
+        for (r, m) in images {
+            if is_image(&m)
+                && let Err(e) = verify_pullable(reg, &r)
+            {
+                failures.push(format!("{r}: {e}"));
+            }
+        }
+    }
+    failures
+}
+
+/// A container image manifest (not an artifact whose config is something else).
+fn is_image(m: &serde_json::Value) -> bool {
+    matches!(
+        m["config"]["mediaType"].as_str(),
+        Some("application/vnd.docker.container.image.v1+json")
+            | Some("application/vnd.oci.image.config.v1+json")
+    )
+}
+
+/// `REPO:TAG` for every tag in distribution's filesystem storage below `dir`.
+fn find_tags(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if e.file_name() == "_manifests" {
+            let repo = dir
+                .strip_prefix(root)
+                .map(|r| r.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let Ok(tags) = std::fs::read_dir(p.join("tags")) else {
+                continue;
+            };
+            for t in tags.flatten() {
+                // A deleted tag keeps its folder without a current link.
+                if t.path().join("current/link").is_file() {
+                    out.push(format!("{repo}:{}", t.file_name().to_string_lossy()));
+                }
+            }
+        } else if !e.file_name().to_string_lossy().starts_with('_') {
+            find_tags(root, &p, out);
+        }
+    }
 }

@@ -450,11 +450,13 @@ async fn send(
     let repository = session.repository().to_string();
     let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
 
-    let stream = Box::pin(
+    let stream = Box::pin(crate::pipe::no_progress(
         docker
             .export_image(id)
             .map(|r| r.map_err(std::io::Error::other)),
-    );
+        crate::pipe::daemon_stall(),
+        format!("exporting {id}"),
+    ));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     let (found_tx, found_rx) = mpsc::channel::<Found>(2);
     let spool = source.work.clone();

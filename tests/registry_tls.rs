@@ -216,3 +216,99 @@ fn expired_wrong_name_and_cn_only_certificates_each_get_their_sentence() {
         );
     }
 }
+
+/// A client CA and a client certificate it signed (clientAuth), in `dir`.
+fn client_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-keyout",
+        "client-ca.key",
+        "-out",
+        "client-ca.crt",
+        "-subj",
+        "/CN=Slipway Test Client CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=slipway-ci",
+    ]);
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "client-ca.crt",
+        "-CAkey",
+        "client-ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.cert",
+    ]);
+    (
+        dir.join("client-ca.crt"),
+        dir.join("client.cert"),
+        dir.join("client.key"),
+    )
+}
+
+#[test]
+fn a_client_certificate_in_certs_d_is_presented() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (cert, key) = openssl_self_signed(
+        dir.path(),
+        "/CN=localhost",
+        Some("subjectAltName=DNS:localhost"),
+    );
+    let (client_ca, client_cert, client_key) = client_certs(dir.path());
+    let mut reg = Registry::serving_for_clients_of(&cert, &key, Some(&client_ca));
+    // skopeo's check of what was pushed presents the same certificate.
+    let for_skopeo = dir.path().join("skopeo-client");
+    std::fs::create_dir_all(&for_skopeo).expect("mkdir");
+    std::fs::copy(&client_cert, for_skopeo.join("client.cert")).expect("cert");
+    std::fs::copy(&client_key, for_skopeo.join("client.key")).expect("key");
+    reg.client_cert_dir = Some(for_skopeo);
+    let tar = archive(dir.path());
+    let host = format!("localhost:{}", port(&reg));
+    let certs = CertsD::install(&host, &cert);
+    // The registry wants a client certificate: none yet.
+    let (ok, err) = push(&reg, &tar, "v0", &[]);
+    assert!(!ok, "pushed without a client certificate: {err}");
+    // dockerd's layout: NAME.cert with its NAME.key.
+    std::fs::copy(&client_cert, certs.0.join("client.cert")).expect("cert");
+    std::fs::copy(&client_key, certs.0.join("client.key")).expect("key");
+    let (ok, err) = push(&reg, &tar, "v1", &[]);
+    assert!(ok, "with the client certificate: {err}");
+    assert_eq!(reg.count_requests("PUT", "/tls/app/manifests/v1"), 1);
+}

@@ -19,6 +19,9 @@ pub struct Registry {
     pub creds: Option<(String, String)>,
     /// The CA certificate that signed the server certificate (TLS variant).
     pub ca_cert: Option<PathBuf>,
+    /// A folder with `client.cert` + `client.key` that skopeo presents, for a registry that
+    /// wants a client certificate (`serving_for_clients_of`); set by the test.
+    pub client_cert_dir: Option<PathBuf>,
     /// `/etc/docker/certs.d/HOST` (TLS variant): removed on drop.
     certs_d: Option<PathBuf>,
     dir: tempfile::TempDir,
@@ -58,10 +61,25 @@ impl Registry {
     /// client trusts is up to the test.
     #[allow(dead_code)]
     pub fn serving(cert: &Path, key: &Path) -> Self {
+        Self::serving_for_clients_of(cert, key, None)
+    }
+
+    /// [`Registry::serving`], and when `client_ca` is given, only to clients presenting a
+    /// certificate it signed (distribution's `tls.clientcas`).
+    #[allow(dead_code)]
+    pub fn serving_for_clients_of(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Self {
         let served = Some((cert.to_path_buf(), key.to_path_buf()));
+        let client_ca = client_ca.map(Path::to_path_buf);
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start(true, false, USER, PASSWORD, served.clone()) {
+            match Self::try_start(
+                true,
+                false,
+                USER,
+                PASSWORD,
+                served.clone(),
+                client_ca.clone(),
+            ) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -72,7 +90,7 @@ impl Registry {
     fn start_as(tls: bool, auth: bool, user: &str, password: &str) -> Self {
         let mut last_err = String::new();
         for _ in 0..5 {
-            match Self::try_start(tls, auth, user, password, None) {
+            match Self::try_start(tls, auth, user, password, None, None) {
                 Ok(r) => return r,
                 Err(e) => last_err = e,
             }
@@ -86,6 +104,7 @@ impl Registry {
         user: &str,
         password: &str,
         served: Option<(PathBuf, PathBuf)>,
+        client_ca: Option<PathBuf>,
     ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port();
@@ -107,6 +126,9 @@ impl Registry {
                 cert.display(),
                 key.display()
             ));
+            if let Some(ca) = &client_ca {
+                config.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+            }
         } else if tls {
             let (ca, cert, key) = make_certs(dir.path())?;
             config.push_str(&format!(
@@ -152,6 +174,7 @@ impl Registry {
             tls,
             creds,
             ca_cert,
+            client_cert_dir: None,
             certs_d,
             dir,
             child,

@@ -9,20 +9,19 @@ fn base(reg: &Registry, verb: &str) -> Command {
     c.arg(verb);
     // A registry serving a test's own certificate (`Registry::serving`) has no CA here:
     // what skopeo trusts is not what such a test checks.
-    if reg.tls && reg.ca_cert.is_some() {
-        let ca_dir = reg
-            .ca_cert
-            .as_ref()
-            .and_then(|p| p.parent())
-            .expect("TLS registry has a CA")
-            .to_path_buf();
+    let ca = reg.ca_cert.as_ref().filter(|_| reg.tls);
+    if let Some(ca) = ca {
+        let ca_dir = ca.parent().expect("TLS registry has a CA").to_path_buf();
         // skopeo reads *.crt in --cert-dir as CAs; give it a folder with only the CA.
         let only_ca = ca_dir.join("skopeo-certs");
         std::fs::create_dir_all(&only_ca).expect("mkdir");
-        std::fs::copy(reg.ca_cert.as_ref().expect("ca"), only_ca.join("ca.crt")).expect("copy ca");
+        std::fs::copy(ca, only_ca.join("ca.crt")).expect("copy ca");
         c.arg("--cert-dir").arg(only_ca);
     } else {
         c.arg("--tls-verify=false");
+        if let Some(d) = &reg.client_cert_dir {
+            c.arg("--cert-dir").arg(d);
+        }
     }
     if let Some((u, p)) = &reg.creds {
         c.arg("--creds").arg(format!("{u}:{p}"));
@@ -151,6 +150,9 @@ pub fn verify_pullable(reg: &Registry, reference: &str) -> Result<Vec<String>, S
     let mut c = Command::new("skopeo");
     // Content is checked here, not TLS: the registry's own tests do that.
     c.args(["copy", "--src-tls-verify=false"]);
+    if let Some(d) = &reg.client_cert_dir {
+        c.arg("--src-cert-dir").arg(d);
+    }
     if let Some((u, p)) = &reg.creds {
         c.arg("--src-creds").arg(format!("{u}:{p}"));
     }

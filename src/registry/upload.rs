@@ -203,7 +203,12 @@ impl Client {
                         // proxy as a 502), never as the refusal. The next attempts send the
                         // blob in one request.
                         chunked = false;
-                        tracing::warn!(%repo, digest, attempt, "upload failed, restarting: {e}");
+                        tracing::debug!(%repo, digest, attempt, "upload failed: {e}");
+                        tracing::warn!(
+                            "upload failed ({}); restarting (attempt {})",
+                            e.brief(),
+                            attempt + 1
+                        );
                         tokio::time::sleep(wait).await;
                     }
                     None => return Err(e),

@@ -680,7 +680,12 @@ async fn stream_layer(
                 if attempt >= STREAM_ATTEMPTS {
                     return Ok(Streamed::GaveUp(e));
                 }
-                tracing::warn!(%repo, attempt, "streamed upload failed, starting again: {e}");
+                tracing::debug!(%repo, attempt, "streamed upload failed: {e}");
+                tracing::warn!(
+                    "streamed upload failed ({}); starting again (attempt {})",
+                    e.brief(),
+                    attempt + 1
+                );
                 tokio::time::sleep(wait).await;
             }
             (Err(e), _) => return Err(e),

@@ -89,6 +89,23 @@ pub enum RegistryError {
     },
 }
 
+impl RegistryError {
+    /// A few words for a WARN line (the full error is at debug level): a network failure
+    /// by its class, anything else cut to 80 characters.
+    pub fn brief(&self) -> String {
+        if let RegistryError::Unreachable { host, cause } = self {
+            let class = super::retry::NetCause::of(cause);
+            return format!("{host}: {}", class.describe(cause));
+        }
+        let full = self.to_string();
+        let mut s: String = full.chars().take(80).collect();
+        if s.len() < full.len() {
+            s.push('…');
+        }
+        s
+    }
+}
+
 pub(crate) fn io_err(what: impl Into<String>, e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Io {
         what: what.into(),
@@ -211,6 +228,17 @@ mod tests {
             source_desc: "credentials from test".into(),
         }
         .into_error()
+    }
+
+    #[test]
+    fn brief_is_short() {
+        let e = RegistryError::Unreachable {
+            host: "r.io".into(),
+            cause: "error sending request for url (https://r.io/v2/a/blobs/uploads/?digest=sha256:0123456789abcdef): client error (SendRequest): connection error: Connection reset by peer (os error 104)".into(),
+        };
+        assert_eq!(e.brief(), "r.io: Connection reset by peer");
+        let long = fail(500, &"x".repeat(300)).brief();
+        assert_eq!(long.chars().count(), 81, "{long}");
     }
 
     #[test]

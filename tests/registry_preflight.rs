@@ -103,3 +103,37 @@ fn a_name_that_does_not_resolve_fails_before_any_build_after_one_attempt() {
     );
     assert!(warn_lines(&err).is_empty(), "not retried: {err}");
 }
+
+#[test]
+fn refused_credentials_fail_before_any_build() {
+    let reg = support::Registry::tls_auth();
+    let d = tempfile::tempdir().expect("tmp");
+    project(d.path());
+    let repo = format!("{}/preflight", reg.host);
+    let out = support::slipway()
+        .arg("--dir")
+        .arg(d.path())
+        .args([
+            "--images-repo",
+            &repo,
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+        ])
+        .env("XDG_CACHE_HOME", support::cache_home(d.path()))
+        .env("SLIPWAY_REGISTRY_USERNAME", support::registry::USER)
+        .env("SLIPWAY_REGISTRY_PASSWORD", "not-the-password")
+        .output()
+        .expect("slipway");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{err}");
+    assert_no_build(&err);
+    assert!(
+        err.contains(&format!(
+            "registry {} refused the credentials for GET /v2/",
+            reg.host
+        )) && err.contains("checked before building"),
+        "{err}"
+    );
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+}

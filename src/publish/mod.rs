@@ -386,7 +386,7 @@ pub async fn publish(
 }
 
 /// `GET /v2/` on `host`, authenticated: fails on what would fail the push anyway (no
-/// connection, TLS, refused credentials). A 401 without credentials is left to the push,
+/// connection, TLS, refused credentials). A 401 or 403 without credentials is left to the push,
 /// which says where credentials are looked for; other answers are the registry's business.
 async fn usable(
     client: &Client,
@@ -395,9 +395,11 @@ async fn usable(
 ) -> Result<(), PublishError> {
     let cause = match client.ping(host).await {
         Ok(()) => return Ok(()),
-        Err(RegistryError::Unauthorized { .. } | RegistryError::Status { .. })
-            if !matches!(client.credentials(host), Ok(Some(_))) =>
-        {
+        Err(
+            RegistryError::Unauthorized { .. }
+            | RegistryError::Denied { .. }
+            | RegistryError::Status { .. },
+        ) if !matches!(client.credentials(host), Ok(Some(_))) => {
             return Ok(());
         }
         Err(e @ RegistryError::Status { .. }) => {

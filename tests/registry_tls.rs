@@ -305,6 +305,12 @@ fn a_client_certificate_in_certs_d_is_presented() {
     // The registry wants a client certificate: none yet.
     let (ok, err) = push(&reg, &tar, "v0", &[]);
     assert!(!ok, "pushed without a client certificate: {err}");
+    assert!(
+        err.contains(&format!(
+            "registry {host} ended the TLS handshake (BadCertificate): if it wants a client certificate, put it in /etc/docker/certs.d/{host}/client.cert with its client.key"
+        )),
+        "{err}"
+    );
     // dockerd's layout: NAME.cert with its NAME.key.
     std::fs::copy(&client_cert, certs.0.join("client.cert")).expect("cert");
     std::fs::copy(&client_key, certs.0.join("client.key")).expect("key");

@@ -496,14 +496,24 @@ impl Transport {
                     if scheme::is_plain_http(&cause) && url.starts_with("https://") {
                         return Err(RegistryError::PlainHttp { host });
                     }
-                    let tls = cause.contains("certificate")
+                    let alert = tls::server_alert(&cause);
+                    let tls = alert.is_some()
+                        || cause.contains("certificate")
                         || cause.contains("UnknownIssuer")
                         || cause.contains("tls");
                     if tls && !cause.contains("connection reset") {
                         let certs_dir = self.inner.opts.certs_dir.display();
-                        let cause = self
-                            .with_host(&host, |h| h.verdict.take())
-                            .unwrap_or_else(|| format!("{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"));
+                        let verdict = self.with_host(&host, |h| h.verdict.take());
+                        let cause = match (verdict, alert) {
+                            (Some(words), _) => words,
+                            // The server refused this client, not the other way round.
+                            (None, Some(alert)) => format!(
+                                "registry {host} ended the TLS handshake ({alert}): if it wants a client certificate, put it in {certs_dir}/{host}/client.cert with its client.key"
+                            ),
+                            (None, None) => format!(
+                                "{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"
+                            ),
+                        };
                         return Err(RegistryError::Tls { host, cause });
                     }
                     tracing::debug!(host, %method, url = %shown, attempt, "failed: {cause}");

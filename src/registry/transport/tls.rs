@@ -122,6 +122,17 @@ pub(crate) fn client(
     Ok((http, verdict))
 }
 
+/// The alert a server ended the handshake with (`BadCertificate`, `CertificateRequired`,
+/// …), from rustls' "received fatal alert: NAME" in a cause chain.
+pub(crate) fn server_alert(cause: &str) -> Option<&str> {
+    let rest = cause.split("received fatal alert: ").nth(1)?;
+    let name = rest
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    (!name.is_empty()).then_some(name)
+}
+
 fn read_certs(p: &Path) -> Result<Vec<CertificateDer<'static>>, RegistryError> {
     let shown = || p.display().to_string();
     let pem = std::fs::read(p).map_err(|e| io_err(shown(), e))?;
@@ -379,6 +390,14 @@ impl ServerCertVerifier for Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_alerts_are_named() {
+        let c =
+            "client error (SendRequest): connection error: received fatal alert: BadCertificate";
+        assert_eq!(server_alert(c), Some("BadCertificate"));
+        assert_eq!(server_alert("connection refused"), None);
+    }
 
     #[test]
     fn certs_d_is_read_per_host() {

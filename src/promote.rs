@@ -120,13 +120,19 @@ pub async fn plan(
         .cloned()
         .collect();
     for t in extra_tags {
-        if !crate::registry::reference::valid_tag(t) {
-            return Err(PromoteError::Refused(format!(
-                "--tag {t:?} is not a valid tag"
-            )));
-        }
-        if !tags.contains(t) {
-            tags.push(t.clone());
+        // A git tag such as `release/2.0` ($CI_COMMIT_TAG) is published under its slug
+        // (`--tag-git-tag`, werf's naming); promote names it the same way.
+        let t = if crate::registry::reference::valid_tag(t) {
+            t.clone()
+        } else {
+            let s = crate::naming::slug::slug(t, crate::naming::slug::SlugFormat::DockerTag);
+            tracing::info!(
+                "--tag {t:?} is not a docker tag: using its slug {s:?}, as publish names a git tag"
+            );
+            s
+        };
+        if !tags.contains(&t) {
+            tags.push(t);
         }
     }
     let delete_source_tag = if move_source {

@@ -280,3 +280,40 @@ fn promote_reports_progress_per_blob() {
     );
     assert_eq!(err.matches(" mounted sha256:").count(), starts, "{err}");
 }
+
+/// A git tag such as `release/2.0` ($CI_COMMIT_TAG in a tag pipeline) is promoted under the
+/// slug publish gives it (`slipway slugify --format docker-tag`), not refused.
+#[test]
+fn a_git_tag_is_promoted_under_its_slug() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = support::image_tarball(dir.path(), 50);
+    let h = reg.host.clone();
+    slipway(&[&h])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{h}/staging/app:rc"))
+        .assert()
+        .success();
+    let out = support::slipway()
+        .args(["slugify", "--format", "docker-tag", "release/2.0"])
+        .assert()
+        .success();
+    let want = String::from_utf8_lossy(&out.get_output().stdout)
+        .trim()
+        .to_string();
+    assert!(!want.contains('/'), "{want}");
+    slipway(&[&h])
+        .args([
+            "promote",
+            &format!("{h}/staging/app:rc"),
+            &format!("{h}/prod/app"),
+        ])
+        .args(["--tag", "release/2.0"])
+        .assert()
+        .success();
+    assert_eq!(
+        skopeo::digest(&reg, &format!("prod/app:{want}")).ok(),
+        skopeo::digest(&reg, "staging/app:rc").ok()
+    );
+}

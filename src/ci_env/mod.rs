@@ -174,16 +174,40 @@ fn gitlab(o: &mut Out<'_>, tagging: Tagging) -> Result<Option<Login>, CiEnvError
             .find_map(|k| get(vars, &k))
             .is_none_or(|v| v.starts_with(registry))
     };
-    let login = match (&image, get(vars, "CI_JOB_TOKEN")) {
-        (Some(image), Some(token)) => Some(Login {
+    // GitLab sets CI_REGISTRY_USER/PASSWORD to the job token's pair, and a project variable
+    // may override them (a deploy token for another registry); then the job token itself;
+    // then a deploy token GitLab exposes as CI_DEPLOY_USER/PASSWORD. (werf reads only the
+    // job token: this is Slipway's extension.)
+    let pair = |u: &str, p: &str| Some((get(vars, u)?.to_string(), get(vars, p)?.to_string()));
+    let credentials = pair("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD")
+        .or_else(|| {
+            Some((
+                "gitlab-ci-token".to_string(),
+                get(vars, "CI_JOB_TOKEN")?.to_string(),
+            ))
+        })
+        .or_else(|| pair("CI_DEPLOY_USER", "CI_DEPLOY_PASSWORD"));
+    let login = match (&image, credentials) {
+        (Some(image), Some((username, password))) => Some(Login {
             registry: if registry.is_empty() {
                 registry_of(image).to_string()
             } else {
                 registry.to_string()
             },
-            username: "gitlab-ci-token".into(),
-            password: token.to_string(),
+            username,
+            password,
         }),
+        (Some(image), None) => {
+            tracing::warn!(
+                "no registry login for {image}: none of CI_REGISTRY_USER/CI_REGISTRY_PASSWORD, CI_JOB_TOKEN or CI_DEPLOY_USER/CI_DEPLOY_PASSWORD is set, so the job's docker config has no entry for {}",
+                if registry.is_empty() {
+                    registry_of(image)
+                } else {
+                    registry
+                }
+            );
+            None
+        }
         _ => None,
     };
     o.header("STAGES_STORAGE");
@@ -683,6 +707,40 @@ mod tests {
             Line::Set { key: k, value, .. } if k == key => Some(value.clone()),
             _ => None,
         })
+    }
+
+    #[test]
+    fn gitlab_login_prefers_the_registry_pair_then_the_job_token_then_a_deploy_token() {
+        let base = [
+            ("CI_REGISTRY", "registry.gitlab.example"),
+            ("CI_REGISTRY_IMAGE", "registry.gitlab.example/g/p"),
+        ];
+        let login = |extra: &[(&str, &str)]| {
+            let mut kv = base.to_vec();
+            kv.extend_from_slice(extra);
+            compute(Ci::GitLab, Tagging::Content, &vars(&kv))
+                .expect("env")
+                .login
+                .map(|l| (l.registry, l.username, l.password))
+        };
+        let on = |u: &str, p: &str| {
+            Some((
+                "registry.gitlab.example".to_string(),
+                u.to_string(),
+                p.to_string(),
+            ))
+        };
+        let all = [
+            ("CI_REGISTRY_USER", "deployer"),
+            ("CI_REGISTRY_PASSWORD", "pw"),
+            ("CI_JOB_TOKEN", "tok"),
+            ("CI_DEPLOY_USER", "gitlab+deploy-token-1"),
+            ("CI_DEPLOY_PASSWORD", "dpw"),
+        ];
+        assert_eq!(login(&all), on("deployer", "pw"));
+        assert_eq!(login(&all[1..]), on("gitlab-ci-token", "tok"));
+        assert_eq!(login(&all[3..]), on("gitlab+deploy-token-1", "dpw"));
+        assert_eq!(login(&[]), None);
     }
 
     #[test]

@@ -403,19 +403,29 @@ async fn run_deleter(
             jobs.push((t.repository.clone(), t.tag.clone(), t.digest.clone()));
         }
     }
+    // Counted once each: a tag whose own DELETE succeeded or whose manifest this run
+    // deleted; a manifest whose DELETE succeeded (a 404 after another tag's delete took it
+    // is neither).
+    let mut tags_gone: std::collections::BTreeSet<(String, String)> = Default::default();
+    let mut manifests_gone: std::collections::BTreeSet<(String, String)> = Default::default();
     for (repo, tag, digest) in jobs {
         let Ok(r) = crate::registry::reference::Repository::parse(&repo) else {
             continue;
         };
         match d.delete(client, &r, &tag, &digest).await {
-            Ok(Deleted::Tag) => out.deleted_tags += 1,
+            Ok(Deleted::Tag) => {
+                tags_gone.insert((repo.clone(), tag.clone()));
+            }
             Ok(Deleted::Manifest) => {
-                out.deleted_manifests += 1;
-                out.deleted_tags += plan
+                manifests_gone.insert((repo.clone(), digest.clone()));
+                for i in plan
                     .deletions()
                     .filter(|i| i.tag.repository == repo && i.tag.digest == digest)
-                    .count();
+                {
+                    tags_gone.insert((repo.clone(), i.tag.tag.clone()));
+                }
             }
+            Ok(Deleted::Gone) => {}
             Err(e @ (RegistryError::Unauthorized { .. } | RegistryError::Denied { .. })) => {
                 return Err(CleanupError::Registry(e));
             }
@@ -425,6 +435,8 @@ async fn run_deleter(
             }
         }
     }
+    out.deleted_tags = tags_gone.len();
+    out.deleted_manifests = manifests_gone.len();
     // Digests whose deleted tags are all gone (the safety rule guarantees no kept tag uses them).
     if d.deletes_single_tags() {
         for (repo, digest) in policy::digests_to_delete(plan) {
@@ -465,3 +477,81 @@ pub fn options(keep_tags: &[String], min_age: Duration) -> Result<Options, Clean
 
 /// How to free the blobs after deleting manifests.
 pub const GC_HINT: &str = "Deleted manifests free no disk space until the registry's garbage collection runs: `registry garbage-collect /etc/docker/registry/config.yml` (CNCF distribution, Harbor's GC job), `gitlab-ctl registry-garbage-collect` (GitLab Omnibus).";
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::registry::RegistryOptions;
+
+    /// A tag-deleting vendor whose tag API is missing (404, as GitLab's on a plain
+    /// registry): it deletes the manifest instead, and the manifest is gone the second time.
+    struct TagApiMissing {
+        manifests: Mutex<std::collections::BTreeSet<String>>,
+    }
+
+    impl Vendor for TagApiMissing {
+        fn deletes_single_tags(&self) -> bool {
+            true
+        }
+        fn delete<'a>(
+            &'a self,
+            _client: &'a Client,
+            _repo: &'a Repository,
+            _tag: &'a str,
+            digest: &'a str,
+        ) -> BoxFuture<'a, Result<Deleted, RegistryError>> {
+            let deleted = self
+                .manifests
+                .lock()
+                .map(|mut m| m.remove(digest))
+                .unwrap_or(false);
+            Box::pin(async move { Ok(Deleted::manifest(deleted)) })
+        }
+    }
+
+    fn item(tag: &str, digest: &str) -> policy::Item {
+        policy::Item {
+            tag: TagInfo {
+                image: Some("app".into()),
+                repository: "r.example/app".into(),
+                tag: tag.into(),
+                digest: digest.into(),
+                commits: Vec::new(),
+                created: None,
+                labels: Default::default(),
+            },
+            decision: policy::Decision::Delete,
+            reason: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_manifest_and_its_tags_count_once_when_later_deletes_find_it_gone() {
+        // Three manifests, five tags; "a" has three tags, "b" one, "c" one.
+        let plan = Plan {
+            items: vec![
+                item("a1", "sha256:a"),
+                item("a2", "sha256:a"),
+                item("a3", "sha256:a"),
+                item("b1", "sha256:b"),
+                item("c1", "sha256:c"),
+            ],
+            kubernetes: None,
+        };
+        let vendor = TagApiMissing {
+            manifests: Mutex::new(
+                ["sha256:a", "sha256:b", "sha256:c"]
+                    .map(String::from)
+                    .into(),
+            ),
+        };
+        let client = Client::new(RegistryOptions::default());
+        let out = run_deleter(&client, &plan, &vendor).await.expect("run");
+        assert_eq!((out.deleted_manifests, out.deleted_tags), (3, 5));
+        assert!(out.failures.is_empty());
+    }
+}

@@ -12,7 +12,7 @@ impl Client {
         &self,
         repo: &Repository,
         digest: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<bool, RegistryError> {
         let path = &repo.path;
         let req = Req::new(
             Method::DELETE,
@@ -30,6 +30,7 @@ impl Client {
                 "DELETE manifest",
             )
             .await
-            .map(drop)
+            // false: it was gone already (404), which is no failure for a delete.
+            .map(|r| r.status() != StatusCode::NOT_FOUND)
     }
 }

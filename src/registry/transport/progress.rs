@@ -15,12 +15,22 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
+/// A request body at least this big earns a longer wait for the answer once it is sent:
+/// registries hash and move a big blob before they answer (an S3-backed one copies it),
+/// silently, for longer than a small PUT ever takes.
+const BIG_BODY: u64 = 16 * 1024 * 1024;
+/// How many stall times that wait may last.
+const BIG_BODY_ANSWER: u32 = 6;
+
 /// When bytes last moved for one request attempt. Clones share the clock.
 #[derive(Clone)]
 pub(crate) struct Progress {
     start: Instant,
     /// Milliseconds after `start` of the last progress.
     last: Arc<AtomicU64>,
+    /// Request body bytes taken by the connection, and whether all were.
+    sent: Arc<AtomicU64>,
+    body_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Progress {
@@ -28,6 +38,8 @@ impl Progress {
         Progress {
             start: Instant::now(),
             last: Arc::new(AtomicU64::new(0)),
+            sent: Arc::new(AtomicU64::new(0)),
+            body_done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -36,20 +48,40 @@ impl Progress {
         self.last.fetch_max(ms, Ordering::Relaxed);
     }
 
+    fn sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.touch();
+    }
+
+    fn done(&self) {
+        self.body_done.store(true, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// The stall time that applies now: longer while a big body's answer is awaited.
+    fn limit(&self, stall: Duration) -> Duration {
+        if self.body_done.load(Ordering::Relaxed) && self.sent.load(Ordering::Relaxed) >= BIG_BODY {
+            stall * BIG_BODY_ANSWER
+        } else {
+            stall
+        }
+    }
+
     /// How long nothing has moved.
     pub fn idle(&self) -> Duration {
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }
 
-    /// Resolves once nothing has moved for `stall`.
+    /// Resolves once nothing has moved for `stall` (for [`BIG_BODY_ANSWER`] times that
+    /// once a big request body has been sent whole).
     pub async fn stalled(&self, stall: Duration) {
         loop {
-            let idle = self.idle();
-            if idle >= stall {
+            let (idle, limit) = (self.idle(), self.limit(stall));
+            if idle >= limit {
                 return;
             }
-            tokio::time::sleep(stall - idle).await;
+            tokio::time::sleep(limit - idle).await;
         }
     }
 }
@@ -105,7 +137,11 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(f) => {
-                this.progress.touch();
+                match &f {
+                    Some(Ok(frame)) => this.progress.sent(frame.data_ref().map_or(0, |d| d.len())),
+                    None => this.progress.done(),
+                    Some(Err(_)) => this.progress.touch(),
+                }
                 this.sleep = None;
                 Poll::Ready(f.map(|r| r.map_err(Into::into)))
             }
@@ -125,7 +161,12 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // hyper may stop at a body that says it ended, never polling for its `None`.
+        let end = self.inner.is_end_stream();
+        if end {
+            self.progress.done();
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -173,6 +214,21 @@ mod tests {
         assert!(err.to_string().contains("no data for"), "{err}");
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_big_body_sent_whole_waits_longer_for_its_answer() {
+        let stall = Duration::from_secs(20);
+        let p = Progress::new();
+        assert_eq!(p.limit(stall), stall);
+        p.sent(BIG_BODY as usize);
+        assert_eq!(p.limit(stall), stall, "still sending");
+        p.done();
+        assert_eq!(p.limit(stall), stall * BIG_BODY_ANSWER);
+        let small = Progress::new();
+        small.sent(1024);
+        small.done();
+        assert_eq!(small.limit(stall), stall, "a small PUT's answer is quick");
     }
 
     #[tokio::test]

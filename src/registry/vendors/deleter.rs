@@ -37,6 +37,19 @@ pub enum Deleted {
     Tag,
     /// The manifest, with every tag pointing at it.
     Manifest,
+    /// Nothing: the manifest was gone already (another tag's delete took it).
+    Gone,
+}
+
+impl Deleted {
+    /// A manifest DELETE's outcome: deleted, or gone already.
+    pub fn manifest(deleted: bool) -> Deleted {
+        if deleted {
+            Deleted::Manifest
+        } else {
+            Deleted::Gone
+        }
+    }
 }
 
 /// The Docker Registry API: manifest DELETE by digest (distribution, Harbor, and the rest).
@@ -54,8 +67,9 @@ impl Vendor for ManifestDelete {
         digest: &'a str,
     ) -> BoxFuture<'a, Result<Deleted, RegistryError>> {
         Box::pin(async move {
-            client.delete_manifest(repo, digest).await?;
-            Ok(Deleted::Manifest)
+            Ok(Deleted::manifest(
+                client.delete_manifest(repo, digest).await?,
+            ))
         })
     }
 }

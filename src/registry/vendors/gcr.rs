@@ -36,6 +36,6 @@ impl Vendor for Gcr {
         repo: &'a Repository,
         digest: &'a str,
     ) -> BoxFuture<'a, Result<(), RegistryError>> {
-        Box::pin(async move { client.delete_manifest(repo, digest).await })
+        Box::pin(async move { client.delete_manifest(repo, digest).await.map(drop) })
     }
 }

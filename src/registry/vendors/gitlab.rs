@@ -26,10 +26,9 @@ impl Vendor for GitLab {
             let path = format!("/v2/{}/tags/reference/{tag}", repo.path);
             match registry_delete(client, repo, &path).await? {
                 s if (200..300).contains(&s) => Ok(Deleted::Tag),
-                404 | 405 => {
-                    client.delete_manifest(repo, digest).await?;
-                    Ok(Deleted::Manifest)
-                }
+                404 | 405 => Ok(Deleted::manifest(
+                    client.delete_manifest(repo, digest).await?,
+                )),
                 s => Err(delete_failed("GitLab", path, s)),
             }
         })

@@ -929,6 +929,12 @@ fn project_with_a_running_gone_image(name: &str) -> (Project, String, String, su
     (p, base, gone, fake)
 }
 
+/// What a cleanup that must fail with exit 1 printed to stderr.
+fn stderr_of_failure(c: &mut assert_cmd::Command) -> String {
+    let out = c.assert().code(1);
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
 /// `cleanup` as a CI job runs it, with no kube config of the machine's own (an empty HOME).
 fn kube_cleanup(p: &Project, home: &Path, dry_run: bool) -> assert_cmd::Command {
     let mut c = slipway(&p.work, &p.reg);
@@ -1068,21 +1074,17 @@ fn a_pods_image_survives_cleanup_whatever_way_the_kube_config_arrives() {
     }
 
     // A base64 value that is not a kube config stops cleanup, naming where it came from.
-    let out = kube_cleanup(&p, &home, false)
-        .env("WERF_KUBE_CONFIG_BASE64", "not base64!")
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = stderr_of_failure(
+        kube_cleanup(&p, &home, false).env("WERF_KUBE_CONFIG_BASE64", "not base64!"),
+    );
     assert!(
         err.contains("$WERF_KUBE_CONFIG_BASE64") && err.contains("--without-kube"),
         "{err}"
     );
     // A named kube config that does not exist is an error too (werf would scan nothing).
-    let out = kube_cleanup(&p, &home, false)
-        .env("KUBECONFIG", p._d.path().join("no-such-kubeconfig"))
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = stderr_of_failure(
+        kube_cleanup(&p, &home, false).env("KUBECONFIG", p._d.path().join("no-such-kubeconfig")),
+    );
     assert!(
         err.contains("$KUBECONFIG") && err.contains("no such file"),
         "{err}"
@@ -1142,12 +1144,11 @@ fn namespace_scoped_access_is_scanned_with_scan_context_namespace_only() {
     );
     assert!(String::from_utf8_lossy(&own.stdout).contains(&gone));
 
-    let out = kube_cleanup(&p, &home, false)
-        .arg("--kube-config")
-        .arg(&cfg)
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = stderr_of_failure(
+        kube_cleanup(&p, &home, false)
+            .arg("--kube-config")
+            .arg(&cfg),
+    );
     assert!(
         err.contains("--scan-context-namespace-only") && err.contains("forbidden"),
         "{err}"

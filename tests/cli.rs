@@ -181,3 +181,137 @@ fn only_the_settings_layer_reads_the_environment() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// `slipway ARGS -h` at 80 columns (clap wraps at the width COLUMNS gives).
+fn short_help(args: &[&str]) -> String {
+    let out = support::slipway()
+        .env("COLUMNS", "80")
+        .args(args)
+        .arg("-h")
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout).to_string()
+}
+
+/// The subcommands a help text lists under "Commands:" (without `help`).
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        // A description's wrapped lines are indented further.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 37: every command's `-h` fits a screen at 80 columns, and no example wraps (a
+/// wrapped example would continue on a line that is neither a command, a comment nor a
+/// `\` continuation).
+#[test]
+fn short_help_fits_80_columns_for_every_command() {
+    let root = short_help(&[]);
+    let mut todo: Vec<Vec<String>> = listed_commands(&root)
+        .into_iter()
+        .map(|c| vec![c])
+        .collect();
+    assert!(todo.len() >= 15, "{root}");
+    let mut seen = vec![(String::from("slipway"), root)];
+    while let Some(path) = todo.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let text = short_help(&args);
+        for c in listed_commands(&text) {
+            let mut p = path.clone();
+            p.push(c);
+            todo.push(p);
+        }
+        seen.push((path.join(" "), text));
+    }
+    assert!(seen.iter().any(|(p, _)| p == "ci-env gitlab"), "{seen:?}");
+    let mut problems = Vec::new();
+    for (cmd, text) in &seen {
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > 40 {
+            problems.push(format!("{cmd}: {} lines", lines.len()));
+        }
+        let mut prev_continues = false;
+        for l in lines.iter().skip_while(|l| **l != "Examples:").skip(1) {
+            if l.trim().is_empty() {
+                break;
+            }
+            let ok = if l.starts_with("    ") {
+                prev_continues
+            } else {
+                ["  slipway ", "  source ", "  docker ", "  # "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            };
+            if !ok {
+                problems.push(format!("{cmd}: wrapped example line {l:?}"));
+            }
+            prev_continues = l.ends_with('\\');
+        }
+        if cmd != "slipway" && !text.contains("Global options (") {
+            problems.push(format!("{cmd}: no pointer to the global options"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// What `-h` leaves out is still in `--help`: global options once, werf's variables.
+#[test]
+fn short_help_leaves_details_to_long_help() {
+    let short = short_help(&["publish"]);
+    assert!(!short.contains("--images-repo <"), "{short}");
+    assert!(!short.contains("--tag-git-commit"), "{short}");
+    assert!(!short.contains("WERF_"), "{short}");
+    let out = support::slipway()
+        .args(["publish", "--help"])
+        .assert()
+        .success();
+    let long = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for s in [
+        "--images-repo <",
+        "--tag-git-commit",
+        "WERF_TAG_GIT_BRANCH",
+        "[env: SLIPWAY_DRY_RUN]",
+    ] {
+        assert!(long.contains(s), "{s}: {long}");
+    }
+    let root = support::slipway().arg("--help").assert().success();
+    let root = String::from_utf8_lossy(&root.get_output().stdout).to_string();
+    assert!(root.contains("Global options:") && root.contains("--images-repo <"));
+    // ci-env's systems have their own help.
+    let gitlab = short_help(&["ci-env", "gitlab"]);
+    assert!(gitlab.contains("CI_REGISTRY_IMAGE"), "{gitlab}");
+    assert!(gitlab.contains("--as-file"), "{gitlab}");
+    assert_ne!(gitlab, short_help(&["ci-env", "github"]));
+    let archive = short_help(&["push-archive"]);
+    assert!(
+        archive.contains("Usage: slipway push-archive [OPTIONS] <FILE>... <REF>"),
+        "{archive}"
+    );
+}
+
+/// Docker's habits get an answer, not clap's "use `-- -t`" tip.
+#[test]
+fn docker_habit_flags_name_the_slipway_way() {
+    for cmd in ["build", "publish", "build-and-publish"] {
+        for args in [vec!["-t", "app:v1"], vec!["--tag", "v1"], vec!["-t"]] {
+            let out = support::slipway().arg(cmd).args(&args).assert().code(2);
+            let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+            assert!(
+                err.contains("use --tag-custom TAG"),
+                "{cmd} {args:?}: {err}"
+            );
+        }
+        let out = support::slipway()
+            .args([cmd, "--platform", "linux/arm64"])
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains("not supported yet"), "{cmd}: {err}");
+    }
+}

@@ -81,9 +81,9 @@ pub struct BuildFlags {
     /// SLIPWAY_BUILDKIT, Docker's DOCKER_BUILDKIT=1|0 means on|off [default: auto].
     #[arg(long, value_enum)]
     pub buildkit: Option<build::BuildKitMode>,
-    /// Let BuildKit reuse the layers of what was published under this tag in the images repo
-    /// (repeatable; a branch name is slugged like --tag-git-branch), e.g. `main` or the
-    /// branch: fast rebuilds on runners without a local cache. Needs --images-repo.
+    /// Reuse the layers published under this tag in the images repo (BuildKit). Repeatable;
+    /// a branch name is slugged like --tag-git-branch, e.g. `main` or the branch: fast
+    /// rebuilds on runners without a local cache. Needs --images-repo.
     #[arg(long = "cache-from", value_delimiter = ',')]
     pub cache_from: Vec<String>,
     /// How build output is shown.

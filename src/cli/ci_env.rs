@@ -6,18 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::Env;
 use super::output;
 use crate::ci_env::{self, Ci, Render, Shell, Tagging};
 use crate::settings::Settings;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CiArg {
-    Gitlab,
-    Github,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TaggingArg {
@@ -40,12 +34,30 @@ pub enum ShellArg {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   source $(slipway ci-env gitlab --as-file)
-  source $(slipway ci-env gitlab --as-file --verbose --tagging-strategy tag-or-branch)
+  source $(slipway ci-env gitlab --as-file --tagging-strategy tag-or-branch)
   slipway ci-env github --as-env-file -o ci.env")]
 pub struct CiEnvArgs {
     /// CI system.
-    #[arg(value_enum)]
-    pub ci: CiArg,
+    #[command(subcommand)]
+    pub ci: CiCommand,
+}
+
+/// One subcommand per CI system, so each has its own help (werf's `ci-env gitlab`).
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Configure from GitLab CI's variables (CI_REGISTRY_IMAGE, CI_JOB_TOKEN, …).
+    #[command(after_help = "Examples:
+  source $(slipway ci-env gitlab --as-file)
+  source $(slipway ci-env gitlab --as-file --tagging-strategy tag-or-branch)")]
+    Gitlab(CiOpts),
+    /// Configure from GitHub Actions' variables (GITHUB_REPOSITORY, GITHUB_REF, …).
+    #[command(after_help = "Examples:
+  slipway ci-env github --as-env-file -o ci.env")]
+    Github(CiOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct CiOpts {
     /// How published images are tagged.
     #[arg(long, value_enum, default_value = "stages-signature")]
     pub tagging_strategy: TaggingArg,
@@ -64,9 +76,9 @@ pub struct CiEnvArgs {
 }
 
 pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Result<ExitCode> {
-    let ci = match args.ci {
-        CiArg::Gitlab => Ci::GitLab,
-        CiArg::Github => Ci::GitHub,
+    let (ci, args) = match args.ci {
+        CiCommand::Gitlab(o) => (Ci::GitLab, o),
+        CiCommand::Github(o) => (Ci::GitHub, o),
     };
     let tagging = match args.tagging_strategy {
         TaggingArg::StagesSignature => Tagging::Content,
@@ -134,7 +146,7 @@ fn script(
     Ok(render.lines(&computed.lines))
 }
 
-fn write(args: &CiEnvArgs, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
+fn write(args: &CiOpts, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
     let path = match &args.output {
         Some(p) => p.clone(),
         None => {

@@ -90,8 +90,11 @@ fn apply_arg(mut a: Arg, env: &Env) -> Arg {
     if names.len() > 1
         && let Some(help) = a.get_help().map(|h| h.to_string())
     {
-        // Show werf's variables next to clap's `[env: SLIPWAY_X=]`.
-        a = a.help(format!("{help} [werf: {}]", names[1..].join(", ")));
+        // Show werf's variables next to the `[env: SLIPWAY_X]` of `--help`.
+        // `--help` only: `-h` stays short (issue 37).
+        let werf = format!("[werf: {}]", names[1..].join(", "));
+        let long = a.get_long_help().map(|h| h.to_string()).unwrap_or(help);
+        a = a.long_help(format!("{long} {werf}"));
     }
     let chosen = first_set(env, &names)
         .map(|(k, _)| k.to_string())
@@ -206,6 +209,11 @@ pub fn known_env(cmd: &Command) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = cmd
         .get_arguments()
         .filter(|a| !is_no_effect(a))
+        .filter(|a| {
+            !a.get_id()
+                .as_str()
+                .starts_with(super::short_help::HINT_PREFIX)
+        })
         .filter_map(|a| a.get_long())
         .map(slipway_env)
         .collect();

@@ -20,6 +20,7 @@ pub mod output;
 mod progress;
 mod registry;
 mod run;
+mod short_help;
 mod werf_compat;
 
 use std::ffi::OsString;
@@ -183,18 +184,22 @@ pub enum Command {
     #[command(after_help = "Examples:
   slipway build
   slipway build backend --parallel=false
-  slipway build --buildkit on --cache-from main --images-repo registry.example.com/shop")]
+  slipway build --buildkit on --cache-from main -i registry.example.com/shop")]
     Build(build::BuildArgs),
     /// Publish images that are already built.
     #[command(after_help = "Examples:
   slipway publish --images-repo registry.example.com/shop --tag-by-content
-  slipway publish -i registry.example.com/shop --tag-git-branch \"$CI_COMMIT_REF_NAME\" --dry-run")]
+  slipway publish -i registry.example.com/shop \\
+    --tag-git-branch \"$CI_COMMIT_REF_NAME\" --dry-run")]
     Publish(publish::PublishArgs),
     /// Build what changed and publish every image under its names.
     #[command(after_help = "Examples:
-  slipway build-and-publish -i registry.example.com/shop --tag-by-content --report-path ../report.json
-  slipway build-and-publish -s :local -i registry.example.com/shop --tag-custom=v1   # werf 1.1's line
-  slipway build-and-publish --publish-report-path werf-report.json --report-path build.env --report-format envfile")]
+  slipway build-and-publish -i registry.example.com/shop --tag-by-content
+  # werf 1.1's line:
+  slipway build-and-publish -s :local -i registry.example.com/shop \\
+    --tag-custom=v1
+  slipway build-and-publish --publish-report-path werf-report.json \\
+    --report-path build.env --report-format envfile")]
     BuildAndPublish(publish::PublishArgs),
     /// Delete tags that no git branch, tag or recent commit needs.
     #[command(after_help = "Examples:
@@ -208,13 +213,16 @@ pub enum Command {
     Purge(cleanup::PurgeArgs),
     /// Copy or move an image between repositories by digest.
     #[command(after_help = "Examples:
-  slipway promote registry.example.com/shop/backend:rc1 registry.example.com/prod/backend --tag v1.0
-  slipway promote --from-report report.json --to registry.example.com/prod --dry-run")]
+  slipway promote registry.example.com/shop/backend:rc1 \\
+    registry.example.com/prod/backend --tag v1.0
+  slipway promote --from-report report.json --to registry.example.com/prod \\
+    --dry-run")]
     Promote(promote::PromoteArgs),
     /// Push docker-save or OCI tarballs without a daemon.
     #[command(after_help = "Examples:
   slipway push-archive app.tar registry.example.com/shop/app:v1
-  slipway push-archive a.tar b.tar registry.example.com/shop --tag latest --digest-file build.env")]
+  slipway push-archive a.tar b.tar registry.example.com/shop --tag latest \\
+    --digest-file build.env")]
     PushArchive(push_archive::PushArchiveArgs),
     /// Print shell lines that configure Slipway from CI variables.
     CiEnv(ci_env::CiEnvArgs),
@@ -362,7 +370,7 @@ impl GlobalArgs {
 /// The clap tree with the flag table applied; `env` decides which variable each option
 /// reads. Completions and the man page use an empty `env`.
 pub fn command(env: &Env) -> clap::Command {
-    flags::apply(Cli::command(), env).mut_subcommand("publish", |s| {
+    let cmd = flags::apply(Cli::command(), env).mut_subcommand("publish", |s| {
         // `publish` pushes what is built: the build options do not apply (still accepted,
         // as the same arguments serve build-and-publish).
         [
@@ -376,7 +384,8 @@ pub fn command(env: &Env) -> clap::Command {
         ]
         .into_iter()
         .fold(s, |s, id| s.mut_arg(id, |a| a.hide(true)))
-    })
+    });
+    short_help::apply(cmd)
 }
 
 fn init_logging(level: &str, json: bool) {
@@ -641,6 +650,7 @@ mod tests {
                 let Some(long) = a.get_long() else { continue };
                 if matches!(long, "help" | "version")
                     || a.get_id().as_str().starts_with("werf_ignored_")
+                    || a.get_id().as_str().starts_with(short_help::HINT_PREFIX)
                 {
                     continue;
                 }

@@ -103,7 +103,7 @@ pub struct PublishArgs {
     /// Format of --publish-report-path (werf 1.1 knew only json).
     #[arg(long, value_enum, default_value = "json", hide = true)]
     pub publish_report_format: WerfReportFormat,
-    /// Write a dotenv digest file (GitLab artifacts:reports:dotenv) to this file.
+    /// Write a dotenv digest file (GitLab's artifacts:reports:dotenv).
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
     /// Print what would be built and pushed (after asking the registry) and stop.

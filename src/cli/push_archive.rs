@@ -12,11 +12,13 @@ use crate::registry::UploadMode;
 use crate::settings::Settings;
 use crate::transfer::push::PushOptions;
 
+// clap cannot name a list's last value apart (it printed `<FILE... REF> <FILE... REF>...`).
 #[derive(Debug, Args)]
+#[command(override_usage = "slipway push-archive [OPTIONS] <FILE>... <REF>")]
 pub struct PushArchiveArgs {
-    /// docker-save or OCI tarball(s), or OCI layout directories, then the target reference
-    /// (with several files: a repository; each file goes to REPO/<file name>).
-    #[arg(required = true, num_args = 2.., value_name = "FILE... REF")]
+    /// Files, then the target: docker-save or OCI tarball(s) or OCI layout directories, then
+    /// the reference (with several files: a repository; each file goes to REPO/<file name>).
+    #[arg(required = true, num_args = 2.., value_name = "FILE|REF")]
     pub args: Vec<String>,
     /// Extra tag (repeatable).
     #[arg(long = "tag", value_delimiter = ',')]

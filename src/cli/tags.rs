@@ -4,7 +4,7 @@ use clap::Args;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct TagArgs {
-    /// Custom tag (repeatable); werf's `WERF_TAG_CUSTOM_<ANY>` variables add more.
+    /// Custom tag (repeatable). werf's `WERF_TAG_CUSTOM_<ANY>` variables add more.
     #[arg(long = "tag-custom", value_delimiter = ',')]
     pub custom: Vec<String>,
     /// Tag by git branch (slugged).

@@ -315,3 +315,38 @@ fn docker_habit_flags_name_the_slipway_way() {
         assert!(err.contains("not supported yet"), "{cmd}: {err}");
     }
 }
+
+/// Issue 37: slugify's `--format` reads `SLIPWAY_SLUGIFY_FORMAT`; `SLIPWAY_FORMAT` still
+/// works with a warning until 0.3.
+#[test]
+fn slugify_format_reads_its_scoped_variable() {
+    let run = |var: &str| {
+        let out = support::slipway()
+            .env(var, "kubernetes-namespace")
+            .args(["slugify", "Feature_Login"])
+            .assert()
+            .success();
+        let o = out.get_output();
+        (
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let plain = support::slipway()
+        .args(["slugify", "Feature_Login"])
+        .assert()
+        .success();
+    let plain = String::from_utf8_lossy(&plain.get_output().stdout)
+        .trim()
+        .to_string();
+    let (new, err) = run("SLIPWAY_SLUGIFY_FORMAT");
+    assert_ne!(new, plain, "the variable had no effect");
+    assert!(!err.contains("until Slipway 0.3"), "{err}");
+    let (old, err) = run("SLIPWAY_FORMAT");
+    assert_eq!(old, new);
+    assert!(
+        err.contains("SLIPWAY_FORMAT is read as `slugify --format`")
+            && err.contains("SLIPWAY_SLUGIFY_FORMAT"),
+        "{err}"
+    );
+}

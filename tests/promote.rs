@@ -317,3 +317,46 @@ fn a_git_tag_is_promoted_under_its_slug() {
         skopeo::digest(&reg, "staging/app:rc").ok()
     );
 }
+
+/// Issue 37: promote's generic options read `SLIPWAY_PROMOTE_*`; the old `SLIPWAY_TAG`
+/// (a name CI configurations use for other things) still works until 0.3, never silently.
+#[test]
+fn promote_reads_its_own_variables_and_warns_on_the_old_ones() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = support::image_tarball(dir.path(), 10);
+    let h = reg.host.clone();
+    slipway(&[&h])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{h}/staging/app:v1"))
+        .assert()
+        .success();
+    let promote = |vars: &[(&str, &str)]| {
+        let mut c = slipway(&[&h]);
+        c.args([
+            "promote",
+            &format!("{h}/staging/app:v1"),
+            &format!("{h}/prod/app"),
+        ]);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c.assert().success();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    // The old name: works, and says so.
+    let err = promote(&[("SLIPWAY_TAG", "stray")]);
+    assert!(
+        err.contains("SLIPWAY_TAG is read as `promote --tag` until Slipway 0.3")
+            && err.contains("rename it SLIPWAY_PROMOTE_TAG"),
+        "{err}"
+    );
+    assert!(skopeo::tags(&reg, "prod/app").contains(&"stray".to_string()));
+    // The new name: works, no warning; it wins over the old one.
+    let err = promote(&[("SLIPWAY_PROMOTE_TAG", "new"), ("SLIPWAY_TAG", "ignored")]);
+    assert!(!err.contains("SLIPWAY_TAG is read"), "{err}");
+    let tags = skopeo::tags(&reg, "prod/app");
+    assert!(tags.contains(&"new".to_string()), "{tags:?}");
+    assert!(!tags.contains(&"ignored".to_string()), "{tags:?}");
+}

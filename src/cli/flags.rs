@@ -12,7 +12,9 @@ use std::ffi::OsString;
 use clap::builder::ValueParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-pub use crate::settings::werf_names::{WERF_FLAGS, env_names, parse_bool, slipway_env};
+pub use crate::settings::werf_names::{
+    WERF_FLAGS, command_env, command_env_names, parse_bool, slipway_env,
+};
 
 /// werf 1.1 options Slipway accepts and ignores are the fields whose id starts with this
 /// (see `cli/werf_compat.rs`): hidden from help, read from no variable, and a one-line
@@ -42,7 +44,7 @@ fn is_flag(a: &Arg) -> bool {
 /// Apply the table to one arg: werf aliases and short form, the boolean form werf uses
 /// (`--flag` or `--flag=VALUE`), hiding of no-effect options, and the variable to read
 /// (the first one set, so precedence is the table's).
-fn apply_arg(mut a: Arg, env: &Env) -> Arg {
+fn apply_arg(mut a: Arg, command: &str, env: &Env) -> Arg {
     let Some(long) = a.get_long().map(str::to_string) else {
         return a;
     };
@@ -86,13 +88,14 @@ fn apply_arg(mut a: Arg, env: &Env) -> Arg {
     if is_no_effect(&a) {
         return a;
     }
-    let names = env_names(&long);
-    if names.len() > 1
+    let names = command_env_names(command, &long);
+    let werf = werf_env_of(&names);
+    if !werf.is_empty()
         && let Some(help) = a.get_help().map(|h| h.to_string())
     {
         // Show werf's variables next to the `[env: SLIPWAY_X]` of `--help`.
         // `--help` only: `-h` stays short (issue 37).
-        let werf = format!("[werf: {}]", names[1..].join(", "));
+        let werf = format!("[werf: {}]", werf.join(", "));
         let long = a.get_long_help().map(|h| h.to_string()).unwrap_or(help);
         a = a.long_help(format!("{long} {werf}"));
     }
@@ -102,10 +105,22 @@ fn apply_arg(mut a: Arg, env: &Env) -> Arg {
     a.env(chosen)
 }
 
+/// The werf variables among an option's names (the rest are Slipway's).
+fn werf_env_of(names: &[String]) -> Vec<&str> {
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with("SLIPWAY_"))
+        .collect()
+}
+
 /// Apply the table to `cmd` and every subcommand.
 pub fn apply(cmd: Command, env: &Env) -> Command {
     // A repeated option's last value wins, as in werf (`--verbose --log-verbose`).
-    let mut cmd = cmd.args_override_self(true).mut_args(|a| apply_arg(a, env));
+    let name = cmd.get_name().to_string();
+    let mut cmd = cmd
+        .args_override_self(true)
+        .mut_args(|a| apply_arg(a, &name, env));
     let subs: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_string())
@@ -215,7 +230,10 @@ pub fn known_env(cmd: &Command) -> BTreeSet<String> {
                 .starts_with(super::short_help::HINT_PREFIX)
         })
         .filter_map(|a| a.get_long())
-        .map(slipway_env)
+        .flat_map(|long| {
+            let (name, old) = command_env(cmd.get_name(), long);
+            std::iter::once(name).chain(old)
+        })
         .collect();
     for s in cmd.get_subcommands() {
         out.extend(known_env(s));
@@ -236,6 +254,36 @@ pub fn unknown_env(cmd: &Command, env: &Env) -> Vec<String> {
         .filter(|k| !NOT_SETTINGS.iter().any(|p| k.starts_with(p)))
         .cloned()
         .collect()
+}
+
+/// Warnings for the old unscoped variables (`SLIPWAY_TAG` for promote's `--tag`) the
+/// selected command reads: they still work until 0.3.
+pub fn old_env_used(cmd: &Command, m: &ArgMatches, env: &Env) -> Vec<String> {
+    let Some((name, sub)) = m.subcommand() else {
+        return Vec::new();
+    };
+    let Some(sc) = cmd.find_subcommand(name) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in sc.get_arguments() {
+        let Some(long) = a.get_long() else { continue };
+        let (new, Some(old)) = command_env(name, long) else {
+            continue;
+        };
+        let read = a.get_env().and_then(|e| e.to_str()) == Some(old.as_str());
+        let from_env = matches!(
+            sub.value_source(a.get_id().as_str()),
+            Some(clap::parser::ValueSource::EnvVariable)
+        );
+        if read && from_env && env.get(&old).is_some_and(|v| !v.is_empty()) {
+            out.push(format!(
+                "{old} is read as `{name} --{long}` until Slipway 0.3: rename it {new} (a CI variable of that name meant for something else would change this command)"
+            ));
+        }
+    }
+    out.extend(old_env_used(sc, sub, env));
+    out
 }
 
 /// No-effect options given on the command line, as `--long` names.

@@ -507,6 +507,9 @@ pub fn main() -> ExitCode {
     for v in flags::unknown_env(&cmd, &env) {
         tracing::warn!("{v} is set but no Slipway option reads it (a typo?)");
     }
+    for w in flags::old_env_used(&cmd, &matches, &env) {
+        tracing::warn!("{w}");
+    }
     for f in flags::no_effect_given(&matches, &cmd) {
         tracing::warn!("{f}: werf option accepted for compatibility; it has no effect in Slipway");
     }
@@ -642,7 +645,8 @@ mod tests {
         }
     }
 
-    /// Every option has its variable: `SLIPWAY_<LONG>` (AWS's own names for AWS keys).
+    /// Every option has its variable: `SLIPWAY_<LONG>`, `SLIPWAY_<COMMAND>_<LONG>` for the
+    /// scoped ones (AWS's own names for AWS keys).
     #[test]
     fn every_option_has_a_variable() {
         fn walk(cmd: &clap::Command, missing: &mut Vec<String>) {
@@ -655,7 +659,8 @@ mod tests {
                     continue;
                 }
                 let env = a.get_env().map(|e| e.to_string_lossy().to_string());
-                let ok = env.as_deref() == Some(slipway_env(long).as_str())
+                let ok = env.as_deref()
+                    == Some(flags::command_env(cmd.get_name(), long).0.as_str())
                     || env.as_deref().is_some_and(|e| e.starts_with("AWS_"));
                 if !ok {
                     missing.push(format!("{} --{long}: {env:?}", cmd.get_name()));
@@ -671,9 +676,9 @@ mod tests {
         let cmd = command(&Env::new());
         let promote = cmd.find_subcommand("promote").expect("promote");
         for (id, var) in [
-            ("tags", "SLIPWAY_TAG"),
-            ("move_source", "SLIPWAY_MOVE"),
-            ("to", "SLIPWAY_TO"),
+            ("tags", "SLIPWAY_PROMOTE_TAG"),
+            ("move_source", "SLIPWAY_PROMOTE_MOVE"),
+            ("to", "SLIPWAY_PROMOTE_TO"),
         ] {
             let a = promote
                 .get_arguments()

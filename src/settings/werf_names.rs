@@ -240,6 +240,40 @@ pub fn slipway_env(long: &str) -> String {
     )
 }
 
+/// Options one command has under a generic name: they read `SLIPWAY_<COMMAND>_<OPTION>`, so
+/// a CI variable such as `SLIPWAY_TAG` meant for something else does not reach them
+/// (issue 37). The bare `SLIPWAY_<OPTION>` is still read, with a warning, until 0.3.
+pub const COMMAND_SCOPED: &[(&str, &str)] = &[
+    ("promote", "tag"),
+    ("promote", "to"),
+    ("promote", "move"),
+    ("push-archive", "tag"),
+    ("push-archive", "image"),
+    ("slugify", "format"),
+];
+
+/// The variable of `command`'s `--long`, and the old name it replaces when scoped.
+pub fn command_env(command: &str, long: &str) -> (String, Option<String>) {
+    if COMMAND_SCOPED.contains(&(command, long)) {
+        (
+            slipway_env(&format!("{command}-{long}")),
+            Some(slipway_env(long)),
+        )
+    } else {
+        (slipway_env(long), None)
+    }
+}
+
+/// The variables `command`'s `--long` is read from, in precedence order: Slipway's name,
+/// the old unscoped one (still read until 0.3), werf's.
+pub fn command_env_names(command: &str, long: &str) -> Vec<String> {
+    let (name, old) = command_env(command, long);
+    std::iter::once(name)
+        .chain(old)
+        .chain(werf_env(long).iter().map(|s| s.to_string()))
+        .collect()
+}
+
 /// werf's variables for a Slipway long flag, in order of preference.
 pub fn werf_env(long: &str) -> &'static [&'static str] {
     WERF_FLAGS

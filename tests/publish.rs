@@ -1036,3 +1036,85 @@ fn repeated_layers_exported_to_a_file_publish_the_layer_store_digest() {
     let log = publish_by_export(dir.path(), "rptc", &reg, &proxy.host, &[], &digest);
     assert!(log.contains("exporting to a file first"), "{log}");
 }
+
+/// Issue 37: a dry run says so; `publish --dry-run` of an image that is not built prints
+/// the plan and the failure the real run would have, and exits 1; once built it plans.
+/// A re-tag (the manifest already there under another tag) is "tagged", a re-run
+/// "already in registry".
+#[test]
+fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    // A signature of its own (the daemon outlives test runs): not built before this run.
+    let project = "honest-dry-run";
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    one_image_project(
+        dir.path(),
+        project,
+        &format!("ARG BASE\nFROM $BASE\nRUN echo {nonce} > /marker\n"),
+    );
+    let out = slipway_on(dir.path(), &reg, project)
+        .args(["publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stdout.starts_with("dry run: "), "{stdout}");
+    assert!(stdout.contains("image app"), "{stdout}");
+    assert!(
+        stderr.contains("would fail: app is not built (run `slipway build` first)"),
+        "{stderr}"
+    );
+    // The same with --json: the final object fails, with the plan as its result.
+    let out = slipway_on(dir.path(), &reg, project)
+        .args(["--json", "publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("final object")).expect("json");
+    assert_eq!(last["ok"], false, "{text}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("app is not built")),
+        "{text}"
+    );
+    assert_eq!(last["result"]["images"][0]["name"], "app", "{text}");
+
+    slipway_on(dir.path(), &reg, project)
+        .arg("build")
+        .assert()
+        .success();
+    let out = slipway_on(dir.path(), &reg, project)
+        .args(["publish", "--tag-custom", "v1", "--dry-run"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.starts_with("dry run: "), "{stdout}");
+    assert_eq!(reg.count_requests("PUT", ""), 0);
+
+    let summary = |tag: &str| {
+        let out = slipway_on(dir.path(), &reg, project)
+            .args(["publish", "--tag-by-content", "--tag-custom", tag])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    let first = summary("v1");
+    assert!(first.contains(" pushed "), "{first}");
+    // The content tag holds the manifest now: v2 is a re-tag.
+    let retag = summary("v2");
+    let row = retag
+        .lines()
+        .find(|l| l.starts_with("app "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(row.contains(" tagged "), "{retag}");
+    assert!(!row.contains("already in registry"), "{retag}");
+    let again = summary("v2");
+    assert!(again.contains("already in registry"), "{again}");
+}

@@ -151,7 +151,33 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
     let client = super::registry::client(settings);
     match publish(settings, &client, opts).await? {
         Outcome::Planned(plan) => {
-            output::out(&plan.to_string());
+            output::out(&format!(
+                "dry run: nothing is built, pushed or tagged\n{plan}"
+            ));
+            // `publish` pushes what the daemon holds: an image to push that is not built
+            // locally (no blob plan) would fail the real run, so the plan says so.
+            let unbuilt: Vec<&str> = if build {
+                Vec::new()
+            } else {
+                plan.images
+                    .iter()
+                    .filter(|p| p.needs_push() && p.blobs.is_none())
+                    .map(|p| p.label())
+                    .collect()
+            };
+            if !unbuilt.is_empty() {
+                let message = format!(
+                    "would fail: {} {} not built (run `slipway build` first)",
+                    unbuilt.join(", "),
+                    if unbuilt.len() == 1 { "is" } else { "are" }
+                );
+                if output::json() {
+                    output::failed(&plan, &message)?;
+                } else {
+                    eprintln!("{message}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
             output::result(&plan)?;
         }
         Outcome::Published(report) => {
@@ -186,6 +212,7 @@ fn summary(report: &crate::publish::report::Report) -> String {
         let p = match i.push {
             PushOutcome::Pushed => "pushed",
             PushOutcome::AlreadyPresent => "already in registry",
+            PushOutcome::Tagged => "tagged",
         };
         s.push_str(&format!(
             "{:<20} {:<12} {:<24} {}\n",

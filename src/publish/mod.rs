@@ -817,7 +817,7 @@ async fn finish(
                 digest, add_tags, ..
             } => {
                 client.retag(repo, digest, add_tags).await?;
-                (digest.clone(), PushOutcome::AlreadyPresent)
+                (digest.clone(), PushOutcome::Tagged)
             }
             Action::Push => (
                 pushed.get(&p.wanted.name).cloned().unwrap_or_default(),

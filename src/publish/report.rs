@@ -20,6 +20,8 @@ pub enum BuildOutcome {
 pub enum PushOutcome {
     Pushed,
     AlreadyPresent,
+    /// The registry had the manifest under another tag: new tags only, no upload.
+    Tagged,
 }
 
 /// One published image.

@@ -45,6 +45,7 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
         .assert()
         .success();
     let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(plan.starts_with("dry run: "), "{plan}");
     assert!(plan.contains("blob mount"), "{plan}");
     assert!(skopeo::tags(&reg, "prod/app").is_empty());
 

@@ -89,6 +89,7 @@ fn dry_run_plans_each_blob_against_the_registry_and_writes_nothing() {
     )
     .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.starts_with("dry run: nothing is pushed\n"), "{text}");
     assert_eq!(text.matches("blob upload layer (").count(), 3, "{text}");
     assert!(
         text.contains(&format!("tag {}/team/app:v1", reg.host)),

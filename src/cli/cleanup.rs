@@ -196,6 +196,9 @@ pub struct PurgeArgs {
     pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
 
+/// The first line of a dry run's plan, so it is not read as what happened.
+const DRY_RUN: &str = "dry run: nothing is deleted\n";
+
 fn print_plan(plan: &policy::Plan) {
     output::out(&plan.to_string());
 }
@@ -403,6 +406,9 @@ pub async fn run(
         kubernetes: Some(kube_check),
         ..plan
     };
+    if args.dry_run {
+        output::out(DRY_RUN);
+    }
     print_plan(&plan);
     let storage = stages_storage(settings, &client)?;
     let stages = stages_plan(storage.as_ref(), Some(&plan)).await?;
@@ -436,6 +442,9 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let client = super::registry::client(settings);
     let records = crate::records::read(&client, &naming).await?;
     let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
+    if args.dry_run {
+        output::out(DRY_RUN);
+    }
     print_plan(&plan);
     let storage = stages_storage(settings, &client)?;
     let stages = stages_plan(storage.as_ref(), None).await?;

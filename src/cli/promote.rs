@@ -59,6 +59,7 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
         plans.push(promote::plan(&client, s, d, t, args.move_source).await?);
     }
     if args.dry_run {
+        output::out("dry run: nothing is copied, tagged or deleted\n");
         for p in &plans {
             output::out(&p.to_string());
         }

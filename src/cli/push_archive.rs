@@ -65,6 +65,7 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
     if args.dry_run {
         // What each blob needs, asked of the registry; nothing is written.
         let plans = archive::plan_all(&client, &jobs, args.image.as_deref(), &opts).await?;
+        output::out("dry run: nothing is pushed\n");
         for p in &plans {
             output::out(&p.to_string());
         }

@@ -299,13 +299,14 @@ fn short_help_leaves_details_to_long_help() {
 #[test]
 fn docker_habit_flags_name_the_slipway_way() {
     for cmd in ["build", "publish", "build-and-publish"] {
-        for args in [vec!["-t", "app:v1"], vec!["--tag", "v1"], vec!["-t"]] {
+        for (args, hint) in [
+            (vec!["-t", "app:v1"], "use --tag-custom app:v1"),
+            (vec!["--tag", "v1"], "use --tag-custom v1"),
+            (vec!["-t"], "use --tag-custom TAG"),
+        ] {
             let out = support::slipway().arg(cmd).args(&args).assert().code(2);
             let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-            assert!(
-                err.contains("use --tag-custom TAG"),
-                "{cmd} {args:?}: {err}"
-            );
+            assert!(err.contains(hint), "{cmd} {args:?}: {err}");
         }
         let out = support::slipway()
             .args([cmd, "--platform", "linux/arm64"])

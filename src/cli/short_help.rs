@@ -120,20 +120,25 @@ fn shown_in_short(cmd: &str, a: &Arg) -> bool {
             .any(|(c, longs)| *c == cmd && longs.contains(&long))
 }
 
-/// A hidden option that fails with `hint` when used, for other tools' habits.
-fn hint_arg(id: &'static str, long: &'static str, short: Option<char>, hint: &'static str) -> Arg {
+/// A hidden option that fails with `hint` when used, for other tools' habits; `{}` in
+/// the hint becomes the value given, else `value_name`.
+fn hint_arg(
+    id: &'static str,
+    long: &'static str,
+    short: Option<char>,
+    value_name: &'static str,
+    hint: &'static str,
+) -> Arg {
     let a = Arg::new(id)
         .long(long)
         .hide(true)
+        .value_name(value_name)
         .action(ArgAction::Set)
         .num_args(0..=1)
         .default_missing_value("")
         .value_parser(ValueParser::new(move |v: &str| -> Result<String, String> {
-            Err(if v.is_empty() {
-                hint.to_string()
-            } else {
-                format!("{hint} ({v})")
-            })
+            let v = if v.is_empty() { value_name } else { v };
+            Err(hint.replace("{}", v))
         }));
     match short {
         Some(s) => a.short(s),
@@ -157,12 +162,14 @@ fn sub(mut cmd: Command) -> Command {
                 "hint_tag",
                 "tag",
                 Some('t'),
-                "Slipway names tags with --tag-custom (docker's -t/--tag): use --tag-custom TAG",
+                "TAG",
+                "Slipway names tags with --tag-custom (docker's -t/--tag): use --tag-custom {}",
             ))
             .arg(hint_arg(
                 "hint_platform",
                 "platform",
                 None,
+                "PLATFORM",
                 "--platform is not supported yet: images are built for the Docker daemon's platform",
             ));
     }

@@ -213,3 +213,22 @@ pub fn apply(cmd: Command) -> Command {
     }
     cmd
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sentence_stops_at_the_first_full_stop_not_at_e_g() {
+        assert_eq!(first_sentence("Log level."), "Log level.");
+        assert_eq!(
+            first_sentence("Repository, e.g. r.example.com/x. More words."),
+            "Repository, e.g. r.example.com/x."
+        );
+        assert_eq!(
+            first_sentence("One line\nwrapped. Second.\n\nParagraph."),
+            "One line wrapped."
+        );
+        assert_eq!(first_sentence("No stop"), "No stop");
+    }
+}

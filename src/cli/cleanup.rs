@@ -111,9 +111,8 @@ pub struct CleanupArgs {
     pub git_commit_strategy_expiry_days: Option<i64>,
     // -- Kubernetes scan and git synchronization (werf's flags; variables from the flag
     // table: SLIPWAY_*, then werf's). --
-    /// Kube config file(s), `:`-separated and merged [werf: WERF_KUBE_CONFIG,
-    /// WERF_KUBECONFIG, KUBECONFIG; default ~/.kube/config]. A config given as base64
-    /// (--kube-config-base64, WERF_KUBE_CONFIG_BASE64, WERF_KUBECONFIG_BASE64,
+    /// Kube config file(s), `:`-separated. Merged; default ~/.kube/config. A config given
+    /// as base64 (--kube-config-base64, WERF_KUBE_CONFIG_BASE64, WERF_KUBECONFIG_BASE64,
     /// KUBECONFIG_BASE64) comes first. Images in use in any of its contexts are never
     /// deleted.
     #[arg(long = "kube-config")]
@@ -121,14 +120,14 @@ pub struct CleanupArgs {
     /// Scan only this kube config context (default: every context).
     #[arg(long = "kube-context")]
     pub kube_context: Option<String>,
-    /// List only the namespace each context names (for namespace-scoped access); a context
-    /// without one is still listed in every namespace, as werf does.
+    /// List only each context's own namespace. For namespace-scoped access; a context
+    /// without a namespace is still listed in every namespace, as werf does.
     #[arg(long = "scan-context-namespace-only")]
     pub scan_context_namespace_only: bool,
     /// Do not look up images in use in Kubernetes.
     #[arg(long = "without-kube")]
     pub without_kube: bool,
-    /// First bring every branch and tag of origin, and the whole history of a shallow
+    /// First fetch every branch and tag of origin. And the whole history of a shallow
     /// clone: `git fetch --prune --prune-tags [--unshallow] origin
     /// +refs/heads/*:refs/remotes/origin/*`.
     #[arg(long = "git-history-synchronization")]

@@ -491,6 +491,9 @@ impl Transport {
                 }
                 Some(Ok(r)) => r,
                 Some(Err(e)) => {
+                    // The URL would be matched too (a repository named `tls/app` read as a
+                    // TLS failure); the host names where.
+                    let e = e.without_url();
                     let cause = chain(&e);
                     // Retrying cannot help a TLS client talking to a plain-HTTP server.
                     if scheme::is_plain_http(&cause) && url.starts_with("https://") {

@@ -542,6 +542,25 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    /// Every `slipway …` line of the GitHub Actions example parses as the CLI it documents.
+    #[test]
+    fn github_actions_example_commands_parse() {
+        let text = include_str!("../../examples/github-actions/slipway.yml");
+        let doc: serde_json::Value = serde_saphyr::from_str(text).expect("yaml");
+        assert!(doc["jobs"].as_object().is_some_and(|j| j.len() == 3));
+        let runs: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("run: slipway "))
+            .collect();
+        assert_eq!(runs.len(), 7, "{runs:?}");
+        for run in runs {
+            let args = shlex::split(run).expect("shell words");
+            let r = command(&Env::new())
+                .try_get_matches_from(std::iter::once("slipway".to_string()).chain(args));
+            assert!(r.is_ok(), "{run}: {r:?}");
+        }
+    }
+
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();

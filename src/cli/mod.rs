@@ -14,6 +14,7 @@ mod publish;
 mod push_archive;
 mod slugify;
 pub mod tags;
+mod version;
 
 mod flags;
 pub mod output;
@@ -34,7 +35,7 @@ use crate::settings::{Insecure, RepoMode, Secret, Settings};
 
 /// Slipway: build, tag, publish, promote and clean up the images of a werf.yaml.
 #[derive(Debug, Parser)]
-#[command(name = "slipway", version, about, long_about = None, propagate_version = true)]
+#[command(name = "slipway", version = version::LONG, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -245,6 +246,8 @@ pub enum Command {
   slipway man | man -l -
   slipway man build-and-publish > slipway-build-and-publish.1")]
     Man(completions::ManArgs),
+    /// Print the version, git commit, build date and target.
+    Version,
 }
 
 /// `20s`, `1m`, or plain seconds; more than zero.
@@ -438,6 +441,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Doctor(_) => "doctor",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
+        Command::Version => "version",
     }
 }
 
@@ -515,6 +519,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
+    // Needs no settings: it works wherever the binary runs.
+    if let Command::Version = cli.command {
+        return version::run();
+    }
     let settings = cli.global.settings(env)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
@@ -535,6 +543,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
+        Command::Version => version::run(),
     }
 }
 

@@ -9,6 +9,7 @@ mod completions;
 mod config;
 mod doctor;
 mod images;
+mod login;
 mod promote;
 mod publish;
 mod push_archive;
@@ -246,6 +247,10 @@ pub enum Command {
   slipway man | man -l -
   slipway man build-and-publish > slipway-build-and-publish.1")]
     Man(completions::ManArgs),
+    /// Log in to a registry: check the credentials, then save them in docker's config.json.
+    Login(login::LoginArgs),
+    /// List a repository's tags.
+    Ls(login::LsArgs),
     /// Print the version, git commit, build date and target.
     Version,
 }
@@ -442,6 +447,8 @@ fn name_of(c: &Command) -> &'static str {
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
         Command::Version => "version",
+        Command::Login(_) => "login",
+        Command::Ls(_) => "ls",
     }
 }
 
@@ -544,6 +551,8 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
         Command::Version => version::run(),
+        Command::Login(a) => login::login(&settings, a).await,
+        Command::Ls(a) => login::ls(&settings, a).await,
     }
 }
 

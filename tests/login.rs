@@ -154,6 +154,14 @@ fn ls_returns_every_tag_across_pages() {
     let result = support::json_result(&out.get_output().stdout);
     let tags = result["tags"].as_array().expect("tags");
     assert_eq!(tags.len(), 1200);
+    // The harness's drop pulls every tag with skopeo (minutes for 1,200 of one manifest):
+    // untag all but t0000 on disk, so that one manifest is still checked once.
+    let tag_dir = reg
+        .storage()
+        .join("docker/registry/v2/repositories/many/app/_manifests/tags");
+    for t in &wanted[1..] {
+        std::fs::remove_dir_all(tag_dir.join(t)).expect("untag");
+    }
 }
 
 /// A registry that pages (distribution 3, Harbor, ghcr.io cap `n`): the harness's

@@ -512,3 +512,107 @@ fn a_fatal_error_stops_the_sourcing_shell() {
         );
     }
 }
+
+/// GitHub's env-file rules (`$GITHUB_ENV`, `$GITHUB_OUTPUT`; the runner's
+/// `SetEnvFileCommand`): empty lines are skipped; `KEY=VALUE` when the first `=` comes
+/// before any `<<`; else `KEY<<DELIM` starts a value that ends at a line equal to DELIM;
+/// any other line is an error that fails the step.
+fn parse_github_env(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                let key = &line[..e];
+                if key.is_empty() {
+                    return Err(format!("empty name: {line:?}"));
+                }
+                out.push((key.to_string(), line[e + 1..].to_string()));
+            }
+            (_, Some(h)) => {
+                let (key, delim) = (&line[..h], &line[h + 2..]);
+                if key.is_empty() || delim.is_empty() {
+                    return Err(format!("invalid heredoc: {line:?}"));
+                }
+                let mut value = Vec::new();
+                loop {
+                    match lines.next() {
+                        Some(l) if l == delim => break,
+                        Some(l) => value.push(l),
+                        None => return Err(format!("no closing {delim:?} for {key}")),
+                    }
+                }
+                out.push((key.to_string(), value.join("\n")));
+            }
+            _ => return Err(format!("invalid format: {line:?}")),
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn github_env_file_appends_lines_githubs_parser_accepts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let env_file = dir.path().join("github_env");
+    // An earlier step's variable, its line unterminated.
+    std::fs::write(&env_file, "EARLIER=kept").expect("write");
+    let server = "https://github.example\nSECOND=line";
+    let vars = [
+        ("GITHUB_REPOSITORY", "Owner/App"),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_SHA", "0123abcd"),
+        ("GITHUB_SERVER_URL", server),
+        ("GITHUB_ACTOR", "octocat"),
+        ("GITHUB_TOKEN", "ghs_secret"),
+    ];
+    for _ in 0..2 {
+        let out = ci_env(
+            &vars,
+            &[
+                "github",
+                "--as-env-file",
+                "-o",
+                env_file.to_str().expect("utf-8"),
+            ],
+        )
+        .assert()
+        .success();
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(!stdout.contains("ghs_secret"), "{stdout}");
+    }
+    let text = std::fs::read_to_string(&env_file).expect("read");
+    assert!(
+        !text.lines().any(|l| l.starts_with('#')),
+        "comment lines: {text}"
+    );
+    let parsed = parse_github_env(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(parsed[0], ("EARLIER".to_string(), "kept".to_string()));
+    let get = |k: &str| -> Vec<&str> {
+        parsed
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    // Both runs are in the file, each parsed whole.
+    assert_eq!(get("WERF_IMAGES_REPO"), ["ghcr.io/owner/app"; 2]);
+    let annotation = format!("project.werf.io/git={server}/Owner/App");
+    assert_eq!(
+        get("WERF_ADD_ANNOTATION_PROJECT_GIT"),
+        [annotation.as_str(); 2]
+    );
+    assert!(get("SECOND").is_empty(), "a value's line became a variable");
+    assert_eq!(get("DOCKER_CONFIG").len(), 2, "{text}");
+    // A fresh delimiter each time: a value cannot predict and forge it.
+    let delims: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("WERF_ADD_ANNOTATION_PROJECT_GIT<<"))
+        .collect();
+    assert_eq!(delims.len(), 2, "{text}");
+    assert!(delims[0].starts_with("ghadelimiter_") && delims[0] != delims[1]);
+}

@@ -351,3 +351,68 @@ fn slugify_format_reads_its_scoped_variable() {
         "{err}"
     );
 }
+
+fn git_head(args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `slipway version` and `--version` name the commit the binary was built from (cargo
+/// reruns build.rs when HEAD moves), its date (no SOURCE_DATE_EPOCH here) and the target.
+#[test]
+fn version_names_commit_date_and_target() {
+    let out = support::slipway().arg("version").assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let field = |name: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        text.lines().next(),
+        Some(format!("slipway {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+    let commit = git_head(&["rev-parse", "HEAD"]);
+    assert_eq!(field("commit:"), commit);
+    let date = field("built:");
+    if std::env::var_os("SOURCE_DATE_EPOCH").is_none() {
+        let epoch: i64 = git_head(&["log", "-1", "--format=%ct", "HEAD"])
+            .parse()
+            .expect("epoch");
+        let built = chrono::DateTime::parse_from_rfc3339(&date).expect("RFC 3339");
+        assert_eq!(built.timestamp(), epoch, "{date}");
+    }
+    let target = field("target:");
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains(std::env::consts::OS),
+        "{target}"
+    );
+    let out = support::slipway().arg("--version").assert().success();
+    let line = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(
+        line,
+        format!(
+            "slipway {} (commit {commit}, built {date}, {target})\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let out = support::slipway()
+        .args(["--json", "version"])
+        .assert()
+        .success();
+    let last = String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .last()
+        .map(str::to_string)
+        .expect("result line");
+    let v: serde_json::Value = serde_json::from_str(&last).expect("json");
+    assert_eq!(v["result"]["commit"], commit.as_str());
+    assert_eq!(v["result"]["target"], target.as_str());
+}

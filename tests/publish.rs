@@ -1118,3 +1118,60 @@ fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
     let again = summary("v2");
     assert!(again.contains("already in registry"), "{again}");
 }
+
+/// `--digest-file "$GITHUB_OUTPUT" --digest-file-append`: the runner's file keeps its
+/// earlier lines and its inode (GitHub reads the path it created); each run adds its
+/// `KEY=VALUE` lines; without `--digest-file-append` the file is replaced as before.
+#[test]
+fn digest_file_append_keeps_the_file_and_its_lines() {
+    use std::os::unix::fs::MetadataExt;
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    one_image_project(
+        dir.path(),
+        "ghout",
+        "ARG BASE\nFROM ${BASE}\nRUN echo ghout > /ghout\n",
+    );
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let output = out_dir.path().join("github_output");
+    std::fs::write(&output, "earlier=kept\n").expect("write");
+    let inode = std::fs::metadata(&output).expect("stat").ino();
+    for _ in 0..2 {
+        slipway_on(dir.path(), &reg, "ghout")
+            .args(["build-and-publish", "--tag-custom", "v1", "--digest-file"])
+            .arg(&output)
+            .arg("--digest-file-append")
+            .assert()
+            .success();
+    }
+    let text = std::fs::read_to_string(&output).expect("read");
+    assert_eq!(std::fs::metadata(&output).expect("stat").ino(), inode);
+    let digest = skopeo::digest(&reg, "ghout/app:v1").expect("skopeo");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "earlier=kept", "{text}");
+    assert!(
+        lines[1..].iter().all(|l| l.split_once('=').is_some()),
+        "{text}"
+    );
+    let digests: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("SLIPWAY_IMAGE_APP_DIGEST="))
+        .collect();
+    assert_eq!(digests, [digest.as_str(); 2], "{text}");
+    // The flag needs a file to append to.
+    let out = slipway_on(dir.path(), &reg, "ghout")
+        .args(["publish", "--digest-file-append"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("--digest-file"), "{err}");
+    // Without the flag: replaced, as GitLab's dotenv artifact wants.
+    slipway_on(dir.path(), &reg, "ghout")
+        .args(["build-and-publish", "--tag-custom", "v1", "--digest-file"])
+        .arg(&output)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&output).expect("read");
+    assert!(!text.contains("earlier=kept"), "{text}");
+}

@@ -54,7 +54,9 @@ pub enum Shell {
     #[default]
     Posix,
     PowerShell,
-    /// `KEY=VALUE` lines (a dotenv file).
+    /// `KEY=VALUE` lines only (GitHub's `$GITHUB_ENV` and GitLab's dotenv parsers reject
+    /// anything else, `#` comments included); a multi-line value as GitHub's
+    /// `KEY<<ghadelimiter_<random>` … `ghadelimiter_<random>`.
     EnvFile,
 }
 
@@ -614,7 +616,7 @@ impl Render {
         match self.shell {
             Shell::Posix => format!("export {key}={}", sh_quote(value)),
             Shell::PowerShell => format!("$Env:{key} = {}", ps_quote(value)),
-            Shell::EnvFile => format!("{key}={}", value.replace('\n', "\\n")),
+            Shell::EnvFile => env_file_line(key, value),
         }
     }
 
@@ -631,6 +633,9 @@ impl Render {
 
     /// The lines as a script (or env file).
     pub fn lines(&self, lines: &[Line]) -> String {
+        if self.shell == Shell::EnvFile {
+            return env_file(lines);
+        }
         let mut out = String::new();
         for l in lines {
             match l {
@@ -681,6 +686,53 @@ impl Render {
         out.push_str("exit 1\n");
         out
     }
+}
+
+/// An env file: only the variables set, as `KEY=VALUE`. Headers and skipped variables
+/// would be `#` lines, which the runners' parsers reject; an empty value is left out as the
+/// scripts comment it out (an empty `KEY=` would clear a variable the job set).
+fn env_file(lines: &[Line]) -> String {
+    let mut out = String::new();
+    for l in lines {
+        if let Line::Set { key, value, .. } = l
+            && !value.is_empty()
+        {
+            out.push_str(&env_file_line(key, value));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One variable in GitHub's env-file syntax: `KEY=VALUE`, or for a value with a line break
+/// `KEY<<DELIM\nVALUE\nDELIM` with a random delimiter (GitHub's documented form; a fixed
+/// one could be forged by the value).
+fn env_file_line(key: &str, value: &str) -> String {
+    if !value.contains(['\n', '\r']) {
+        return format!("{key}={value}");
+    }
+    loop {
+        let delim = format!("ghadelimiter_{}", random_hex());
+        if !value.contains(&delim) {
+            return format!("{key}<<{delim}\n{value}\n{delim}");
+        }
+    }
+}
+
+/// 16 random bytes as hex (the delimiter's suffix).
+fn random_hex() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    // The OS generator does not fail on supported systems; were it to, the time still
+    // makes the delimiter unguessable enough for values that come from CI variables.
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        b = nanos.to_le_bytes();
+    }
+    hex::encode(b)
 }
 
 /// Render the lines without echoes.

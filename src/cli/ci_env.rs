@@ -67,7 +67,8 @@ pub struct CiOpts {
     /// Write a script and print its path (for `source $(slipway ci-env gitlab --as-file)`).
     #[arg(long, conflicts_with = "as_env_file")]
     pub as_file: bool,
-    /// Write KEY=VALUE lines to a file and print its path.
+    /// Write KEY=VALUE lines to a file and print its path; with -o, append to the file (for
+    /// GitHub's `$GITHUB_ENV`).
     #[arg(long)]
     pub as_env_file: bool,
     /// File to write with --as-file / --as-env-file [default: a new temp file].
@@ -100,6 +101,10 @@ pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Res
             // werf's way: `exit 1` on stdout so `source <(…)` / `eval` stop the job; with
             // a file, the file holds it (`source $(…)` then stops too).
             let fatal = render.fatal(&format!("{e:#}"));
+            // Not into an env file: nothing sources it, and `exit 1` is no `KEY=VALUE` line.
+            if args.as_env_file {
+                return Err(e);
+            }
             if to_file {
                 if let Ok(path) = write(&args, shell, &fatal) {
                     output::out(&format!("{}\n", path.display()));
@@ -166,6 +171,12 @@ fn write(args: &CiOpts, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
                 .1
         }
     };
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    if shell == Shell::EnvFile {
+        // `-o "$GITHUB_ENV"`: the runner's file may already hold other steps' variables.
+        crate::fsutil::append_lines(&path, text.as_bytes())
+            .with_context(|| format!("appending to {}", path.display()))?;
+    } else {
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(path)
 }

@@ -9,11 +9,13 @@ mod completions;
 mod config;
 mod doctor;
 mod images;
+mod login;
 mod promote;
 mod publish;
 mod push_archive;
 mod slugify;
 pub mod tags;
+mod version;
 
 mod flags;
 pub mod output;
@@ -35,7 +37,7 @@ use crate::settings::{Insecure, RepoMode, Secret, Settings};
 
 /// Slipway: build, tag, publish, promote and clean up the images of a werf.yaml.
 #[derive(Debug, Parser)]
-#[command(name = "slipway", version, about, long_about = None, propagate_version = true)]
+#[command(name = "slipway", version = version::LONG, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -253,6 +255,12 @@ pub enum Command {
   slipway man | man -l -
   slipway man build-and-publish > slipway-build-and-publish.1")]
     Man(completions::ManArgs),
+    /// Log in to a registry: check the credentials, then save them in docker's config.json.
+    Login(login::LoginArgs),
+    /// List a repository's tags.
+    Ls(login::LsArgs),
+    /// Print the version, git commit, build date and target.
+    Version,
 }
 
 /// `20s`, `1m`, or plain seconds; more than zero.
@@ -447,6 +455,9 @@ fn name_of(c: &Command) -> &'static str {
         Command::Doctor(_) => "doctor",
         Command::Completions(_) => "completions",
         Command::Man(_) => "man",
+        Command::Version => "version",
+        Command::Login(_) => "login",
+        Command::Ls(_) => "ls",
     }
 }
 
@@ -527,6 +538,10 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
+    // Needs no settings: it works wherever the binary runs.
+    if let Command::Version = cli.command {
+        return version::run();
+    }
     let settings = cli.global.settings(env)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
@@ -547,12 +562,34 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
+        Command::Version => version::run(),
+        Command::Login(a) => login::login(&settings, a).await,
+        Command::Ls(a) => login::ls(&settings, a).await,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `slipway …` line of the GitHub Actions example parses as the CLI it documents.
+    #[test]
+    fn github_actions_example_commands_parse() {
+        let text = include_str!("../../examples/github-actions/slipway.yml");
+        let doc: serde_json::Value = serde_saphyr::from_str(text).expect("yaml");
+        assert!(doc["jobs"].as_object().is_some_and(|j| j.len() == 3));
+        let runs: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("run: slipway "))
+            .collect();
+        assert_eq!(runs.len(), 7, "{runs:?}");
+        for run in runs {
+            let args = shlex::split(run).expect("shell words");
+            let r = command(&Env::new())
+                .try_get_matches_from(std::iter::once("slipway".to_string()).chain(args));
+            assert!(r.is_ok(), "{run}: {r:?}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

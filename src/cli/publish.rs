@@ -106,6 +106,10 @@ pub struct PublishArgs {
     /// Write a dotenv digest file (GitLab's artifacts:reports:dotenv).
     #[arg(long)]
     pub digest_file: Option<PathBuf>,
+    /// Append to --digest-file, keeping its lines, instead of replacing it (for
+    /// `--digest-file "$GITHUB_OUTPUT"`).
+    #[arg(long, requires = "digest_file")]
+    pub digest_file_append: bool,
     /// Print what would be built and pushed (after asking the registry) and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -138,6 +142,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
             .clone()
             .filter(|_| format == ReportFormat::Json),
         digest_file: args.digest_file,
+        digest_file_append: args.digest_file_append,
         parallel: args.build.parallelism(),
         force: args.build.force,
         upload_mode: args.upload_mode.into(),

@@ -74,6 +74,8 @@ pub struct PublishOptions {
     pub dry_run: bool,
     pub report_path: Option<PathBuf>,
     pub digest_file: Option<PathBuf>,
+    /// Append to the digest file instead of replacing it.
+    pub digest_file_append: bool,
     pub parallel: usize,
     pub force: bool,
     pub upload_mode: UploadMode,
@@ -854,7 +856,11 @@ async fn finish(
         report.write(p)?;
     }
     if let Some(p) = &opts.digest_file {
-        report.write_dotenv(p)?;
+        if opts.digest_file_append {
+            report.append_dotenv(p)?;
+        } else {
+            report.write_dotenv(p)?;
+        }
     }
     Ok(Outcome::Published(report))
 }

@@ -1,6 +1,7 @@
 //! What a publish hands to the next CI job: a JSON report (`--report-path`) and a dotenv
 //! digest file (`--digest-file`, for GitLab's `artifacts:reports:dotenv`). Both are written
-//! atomically (temp file + rename), so a reader never sees half a file.
+//! atomically (temp file + rename), so a reader never sees half a file; the digest file
+//! may instead be appended to (`--digest-file-append`, for GitHub's `$GITHUB_OUTPUT`).
 
 use std::path::Path;
 
@@ -121,6 +122,17 @@ impl Report {
 
     pub fn write_dotenv(&self, path: &Path) -> Result<(), ReportError> {
         write_atomic(path, self.dotenv().as_bytes())
+    }
+
+    /// The dotenv lines appended to `path`, keeping what it holds (`--digest-file-append`,
+    /// for GitHub's `$GITHUB_OUTPUT`, which other steps write too).
+    pub fn append_dotenv(&self, path: &Path) -> Result<(), ReportError> {
+        crate::fsutil::append_lines(path, self.dotenv().as_bytes()).map_err(|source| {
+            ReportError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod compress;
 mod delete;
 pub mod image;
 pub mod keychain;
+pub mod login;
 pub mod manifest;
 mod mount;
 mod ping;

@@ -1,0 +1,107 @@
+//! `slipway login HOST -u USER --password-stdin` and `slipway ls REPO`: docker's login for
+//! runners without the docker CLI (a static binary, Slipway's image), and a look at what a
+//! repository holds when a pipeline misbehaves.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::output;
+use crate::registry::keychain::Keychain;
+use crate::registry::{Client, Repository};
+use crate::settings::{Settings, host_env};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  slipway login \"$CI_REGISTRY\" -u \"$CI_REGISTRY_USER\" \\
+    --password-stdin <<< \"$CI_REGISTRY_PASSWORD\"
+  slipway login ghcr.io -u octocat --password-stdin < token.txt")]
+pub struct LoginArgs {
+    /// Registry host, with its port if any (`registry.example.com:5000`).
+    pub host: String,
+    /// User name.
+    #[arg(short = 'u', long)]
+    pub username: String,
+    /// Read the password (or token) from standard input; a trailing line break is dropped.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  slipway ls registry.example.com/shop/backend
+  slipway ls ghcr.io/owner/app --json")]
+pub struct LsArgs {
+    /// Repository (`HOST/PATH`, no tag).
+    pub repo: String,
+}
+
+pub async fn login(settings: &Settings, args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    // `echo "$TOKEN" |` adds a line break that is not part of the password (docker's rule).
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password on standard input (pipe it: `echo \"$TOKEN\" | slipway login {} -u {} --password-stdin`)",
+        args.host,
+        args.username
+    );
+    let host = args.host.trim_end_matches('/').to_string();
+    // Only the given credentials: a stale login in config.json must not make a wrong
+    // password look right.
+    let mut opts = super::registry::options(settings);
+    opts.keychain = Keychain {
+        docker_config_dir: None,
+        explicit: Some((args.username.clone(), password.clone())),
+        podman_auth_files: Vec::new(),
+    };
+    Client::new(opts)
+        .ping(&host)
+        .await
+        .with_context(|| format!("logging in to {host} as {}", args.username))?;
+    let dir = settings
+        .docker_config
+        .clone()
+        .or_else(host_env::docker_config_dir)
+        .context("no docker config folder: give --docker-config or set DOCKER_CONFIG or HOME")?;
+    let stored = crate::registry::login::store(&dir, &host, &args.username, &password)?;
+    if let Some(helper) = &stored.removed_helper {
+        tracing::warn!(
+            "removed credHelpers entry {helper:?} for {host} from {}: it would have been used instead of this login",
+            stored.path.display()
+        );
+    }
+    output::out(&format!(
+        "Login Succeeded: {host} as {} (saved in {})\n",
+        args.username,
+        stored.path.display()
+    ));
+    output::result(serde_json::json!({
+        "host": host,
+        "username": args.username,
+        "config": stored.path,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ls(settings: &Settings, args: LsArgs) -> anyhow::Result<ExitCode> {
+    let repo = Repository::parse(&args.repo)?;
+    let client = super::registry::client(settings);
+    let tags = client
+        .list_tags(&repo)
+        .await
+        .with_context(|| format!("listing the tags of {repo}"))?;
+    let mut text = String::new();
+    for t in &tags {
+        text.push_str(t);
+        text.push('\n');
+    }
+    output::out(&text);
+    output::result(serde_json::json!({ "repository": repo.to_string(), "tags": tags }))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -282,20 +282,25 @@ fn promote_reports_progress_per_blob() {
     assert_eq!(err.matches(" mounted sha256:").count(), starts, "{err}");
 }
 
+/// A small image pushed to `staging/app:TAG` of `reg`.
+fn staged(reg: &Registry, tag: &str, kb: usize) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let tar = support::image_tarball(dir.path(), kb);
+    slipway(&[&reg.host])
+        .arg("push-archive")
+        .arg(&tar)
+        .arg(format!("{}/staging/app:{tag}", reg.host))
+        .assert()
+        .success();
+}
+
 /// A git tag such as `release/2.0` ($CI_COMMIT_TAG in a tag pipeline) is promoted under the
 /// slug publish gives it (`slipway slugify --format docker-tag`), not refused.
 #[test]
 fn a_git_tag_is_promoted_under_its_slug() {
     let reg = Registry::plain();
-    let dir = tempfile::tempdir().expect("tmp");
-    let tar = support::image_tarball(dir.path(), 50);
     let h = reg.host.clone();
-    slipway(&[&h])
-        .arg("push-archive")
-        .arg(&tar)
-        .arg(format!("{h}/staging/app:rc"))
-        .assert()
-        .success();
+    staged(&reg, "rc", 50);
     let out = support::slipway()
         .args(["slugify", "--format", "docker-tag", "release/2.0"])
         .assert()
@@ -324,15 +329,8 @@ fn a_git_tag_is_promoted_under_its_slug() {
 #[test]
 fn promote_reads_its_own_variables_and_warns_on_the_old_ones() {
     let reg = Registry::plain();
-    let dir = tempfile::tempdir().expect("tmp");
-    let tar = support::image_tarball(dir.path(), 10);
     let h = reg.host.clone();
-    slipway(&[&h])
-        .arg("push-archive")
-        .arg(&tar)
-        .arg(format!("{h}/staging/app:v1"))
-        .assert()
-        .success();
+    staged(&reg, "v1", 10);
     let promote = |vars: &[(&str, &str)]| {
         let mut c = slipway(&[&h]);
         c.args([

@@ -188,6 +188,11 @@ fn sub(mut cmd: Command) -> Command {
         cmd = cmd.after_long_help(e);
     }
     cmd = cmd.after_help(short);
+    each_subcommand(cmd)
+}
+
+/// [`sub`] applied to every subcommand of `cmd`.
+fn each_subcommand(mut cmd: Command) -> Command {
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_string())
@@ -209,14 +214,7 @@ pub fn apply(cmd: Command) -> Command {
     cmd =
         cmd.after_help("Global options: `slipway --help` lists them; every command accepts them.");
     cmd = cmd.after_long_help("");
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .collect();
-    for n in names {
-        cmd = cmd.mut_subcommand(n, sub);
-    }
-    cmd
+    each_subcommand(cmd)
 }
 
 #[cfg(test)]

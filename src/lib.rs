@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod git;
 pub mod naming;
 pub mod pipe;
+pub mod project;
 pub mod promote;
 pub mod publish;
 pub mod records;

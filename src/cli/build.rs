@@ -7,9 +7,9 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::build::{self, BuildOptions, BuiltImage, Event};
-use crate::naming::{self, Naming};
+use crate::naming;
+use crate::project::{Bases, Project};
 use crate::settings::Settings;
-use crate::{config, signature};
 
 /// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,23 +232,16 @@ pub fn summary(built: &[BuiltImage]) -> String {
 }
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = config::load(settings)?;
-    build::build_roots(&cfg, &args.images)?;
-    if crate::stapel::uses_from_latest(&cfg) {
-        let docker = build::connect().await?;
-        let client = super::registry::client(settings);
-        crate::stapel::resolve_from_latest(&mut cfg, &client, Some(&docker)).await?;
-    }
-    let outputs = signature::outputs(&cfg.dir, &[]);
-    let sigs = signature::compute(
-        &cfg,
-        signature::HashCache::default_path(&cfg.dir).as_deref(),
-        &outputs,
-    )?;
+    let mut project = Project::open(settings, super::registry::client(settings))?;
+    build::build_roots(&project.config, &args.images)?;
+    project.resolve_bases(Bases::Pull).await?;
+    let cfg = &project.config;
+    let outputs = project.outputs(&[]);
+    let sigs = project.signatures(&outputs)?;
     // A stage to introspect is checked before anything is built.
     let introspect = match args.flags.introspect_stage.as_slice() {
         [] => None,
-        [spec] => Some(build::introspect::target(&cfg, spec, &sigs)?),
+        [spec] => Some(build::introspect::target(cfg, spec, &sigs)?),
         _ => anyhow::bail!("--introspect-stage: give one IMAGE/STAGE"),
     };
     if introspect.is_none() && !args.command.is_empty() {
@@ -265,7 +258,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         images.push(n.clone());
     }
     let tag_opts = super::tags::to_options(&args.tags, settings);
-    let naming = Naming::new(settings)?;
+    let naming = project.naming()?;
     let mut cache_from = BTreeMap::new();
     let cache_tags = naming::cache_tags(&args.flags.cache_from);
     if !cache_tags.is_empty() {
@@ -291,8 +284,8 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
             );
         }
     }
-    let docker = build::connect().await?;
-    let git_commit = crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit);
+    let docker = project.daemon().await?;
+    let git_commit = project.git_commit();
     let opts = BuildOptions {
         images,
         parallel: args.flags.parallelism(),
@@ -307,15 +300,15 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         outputs,
         registry_digest: None,
         stages_storage: crate::stapel::storage::StagesStorage::from_setting(
-            &super::registry::client(settings),
+            project.client(),
             settings.stages_storage.as_deref(),
         )?,
     };
     let keychain = opts.keychain.clone();
-    let built = build::build(&docker, &cfg, &sigs, opts).await?;
+    let built = build::build(docker, cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));
     if let Some(t) = introspect {
-        let image = build::introspect::stage_image(&docker, &cfg, &sigs, &t, keychain).await?;
+        let image = build::introspect::stage_image(docker, cfg, &sigs, &t, keychain).await?;
         return introspect_run(&image, t.stage, &args.command).await;
     }
     super::output::result(serde_json::json!({"images": built}))?;

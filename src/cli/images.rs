@@ -7,9 +7,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output;
-use crate::naming::{self, Naming};
+use crate::naming;
+use crate::project::{Bases, Project};
 use crate::settings::Settings;
-use crate::{config, signature};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -36,8 +36,9 @@ struct Row {
 }
 
 pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = config::load(settings)?;
-    crate::build::selection(&cfg, &args.only)?;
+    let mut project = Project::open(settings, super::registry::client(settings))?;
+    crate::build::selection(&project.config, &args.only)?;
+    let cfg = &project.config;
     if args.local {
         let mut local = Vec::new();
         for img in cfg.images.iter().filter(|i| {
@@ -50,17 +51,11 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
         output::result(serde_json::json!({ "images": local }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    if crate::stapel::uses_from_latest(&cfg) {
-        // Signatures only: the base is not pulled.
-        let client = super::registry::client(settings);
-        crate::stapel::resolve_from_latest(&mut cfg, &client, None).await?;
-    }
-    let sigs = signature::compute(
-        &cfg,
-        signature::HashCache::default_path(&cfg.dir).as_deref(),
-        &signature::outputs(&cfg.dir, &[]),
-    )?;
-    let naming = Naming::new(settings)?;
+    // Signatures only: the base is not pulled.
+    project.resolve_bases(Bases::DigestsOnly).await?;
+    let cfg = &project.config;
+    let sigs = project.signatures(&project.outputs(&[]))?;
+    let naming = project.naming()?;
     let specs = naming::tags(&super::tags::to_options(&args.tags, settings), &cfg.dir)?;
     let mut rows = Vec::new();
     for img in cfg

@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::build::{BuildFlags, printer};
 use crate::build::{self, BuildOptions};
+use crate::project::{Bases, Project};
 use crate::settings::Settings;
-use crate::{config, signature};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -46,12 +46,9 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
             args.docker
         )
     })?;
-    let mut cfg = config::load(settings)?;
-    if crate::stapel::uses_from_latest(&cfg) {
-        let docker = build::connect().await?;
-        let client = super::registry::client(settings);
-        crate::stapel::resolve_from_latest(&mut cfg, &client, Some(&docker)).await?;
-    }
+    let mut project = Project::open(settings, super::registry::client(settings))?;
+    project.resolve_bases(Bases::Pull).await?;
+    let cfg = &project.config;
     let name = match (&args.image, cfg.images.as_slice()) {
         (Some(n), _) => Some(n.clone()),
         (None, [only]) => only.name.clone(),
@@ -66,21 +63,17 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         ),
     };
     let selection: Vec<String> = name.iter().cloned().collect();
-    build::selection(&cfg, &selection)?;
-    let outputs = signature::outputs(&cfg.dir, &[]);
-    let sigs = signature::compute(
-        &cfg,
-        signature::HashCache::default_path(&cfg.dir).as_deref(),
-        &outputs,
-    )?;
-    let docker = build::connect().await?;
+    build::selection(cfg, &selection)?;
+    let outputs = project.outputs(&[]);
+    let sigs = project.signatures(&outputs)?;
+    let docker = project.daemon().await?;
     let opts = BuildOptions {
         images: selection,
         parallel: args.flags.parallelism(),
         force: args.flags.force,
         extra_tags: Default::default(),
         on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
-        git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
+        git_commit: project.git_commit(),
         extra_labels: Default::default(),
         cache_from: Default::default(),
         buildkit: args.flags.buildkit_mode(settings)?,
@@ -88,11 +81,11 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         outputs,
         registry_digest: None,
         stages_storage: crate::stapel::storage::StagesStorage::from_setting(
-            &super::registry::client(settings),
+            project.client(),
             settings.stages_storage.as_deref(),
         )?,
     };
-    let built = build::build(&docker, &cfg, &sigs, opts).await?;
+    let built = build::build(docker, cfg, &sigs, opts).await?;
     let image = built
         .iter()
         .find(|b| b.name == name)

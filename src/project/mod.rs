@@ -1,0 +1,117 @@
+//! The resolved project (issue 29): what every command that builds, names or publishes
+//! images works out before it acts — the config, `fromLatest` bases, this run's output
+//! files, the signatures, the naming, git HEAD, the registry client and the daemon — read
+//! once here instead of once per command, after ripgrep's `HiArgs`. Heavy facts are lazy:
+//! `images` and `publish --dry-run` never connect to a daemon, and HEAD is read on first use.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use bollard::Docker;
+
+use crate::build::BuildError;
+use crate::config::{Config, ConfigErrors};
+use crate::naming::{Naming, NamingError};
+use crate::registry::Client;
+use crate::settings::Settings;
+use crate::signature::{self, SignatureError};
+
+/// Each image's content signature, by image name (`None`: the nameless image).
+pub type Signatures = BTreeMap<Option<String>, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Naming(#[from] NamingError),
+}
+
+/// Whether resolving `fromLatest` bases may pull them into the daemon (a build needs the
+/// base its signature names; `images` only needs the signatures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bases {
+    Pull,
+    DigestsOnly,
+}
+
+pub struct Project<'a> {
+    pub settings: &'a Settings,
+    pub config: Config,
+    client: Client,
+    daemon: tokio::sync::OnceCell<Docker>,
+    head: OnceLock<Option<crate::git::Head>>,
+}
+
+impl<'a> Project<'a> {
+    /// Loads and checks werf.yaml; `client` is the run's one registry client.
+    pub fn open(settings: &'a Settings, client: Client) -> Result<Self, ProjectError> {
+        Ok(Project {
+            settings,
+            config: crate::config::load(settings)?,
+            client,
+            daemon: tokio::sync::OnceCell::new(),
+            head: OnceLock::new(),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The daemon, connected on first use.
+    pub async fn daemon(&self) -> Result<&Docker, ProjectError> {
+        Ok(self.daemon.get_or_try_init(crate::build::connect).await?)
+    }
+
+    /// Asks the registries for the digests `fromLatest` bases name now (once), pulling them
+    /// with [`Bases::Pull`].
+    pub async fn resolve_bases(&mut self, bases: Bases) -> Result<(), ProjectError> {
+        if !crate::stapel::uses_from_latest(&self.config) {
+            return Ok(());
+        }
+        let docker = match bases {
+            Bases::Pull => Some(self.daemon().await?.clone()),
+            Bases::DigestsOnly => None,
+        };
+        crate::stapel::resolve_from_latest(&mut self.config, &self.client, docker.as_ref()).await?;
+        Ok(())
+    }
+
+    /// The files this run and earlier runs write into the project (reports): never part of
+    /// a build context.
+    pub fn outputs(&self, this_run: &[&Path]) -> Vec<PathBuf> {
+        signature::outputs(&self.config.dir, this_run)
+    }
+
+    /// Every image's content signature, with the project's file-hash cache.
+    pub fn signatures(&self, outputs: &[PathBuf]) -> Result<Signatures, ProjectError> {
+        Ok(signature::compute(
+            &self.config,
+            signature::HashCache::default_path(&self.config.dir).as_deref(),
+            outputs,
+        )?)
+    }
+
+    /// The images repository's naming (`None` without `--images-repo`).
+    pub fn naming(&self) -> Result<Option<Naming>, ProjectError> {
+        Ok(Naming::new(self.settings)?)
+    }
+
+    /// The project's git HEAD (`None` outside a repository or on an unreadable one), read once.
+    pub fn head(&self) -> Option<&crate::git::Head> {
+        self.head
+            .get_or_init(|| crate::git::head(&self.config.dir).ok().flatten())
+            .as_ref()
+    }
+
+    /// The commit HEAD names, for the images' commit label.
+    pub fn git_commit(&self) -> Option<String> {
+        self.head().map(|h| h.commit.clone())
+    }
+}

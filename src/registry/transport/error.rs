@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::super::keychain::AuthError;
+use crate::registry::credentials::keychain::AuthError;
 
 /// Registry failures, each naming the registry and what was asked.
 #[derive(Debug, thiserror::Error)]

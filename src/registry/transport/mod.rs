@@ -25,7 +25,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 
 use super::blob_source::BlobSource;
-use super::keychain::{Found, Keychain};
+use super::credentials::keychain::{Found, Keychain};
 use bearer::{Challenge, TokenAsk};
 pub use error::RegistryError;
 use error::{Failure, chain, io_err};

@@ -5,30 +5,12 @@
 use futures::future::BoxFuture;
 
 use super::Vendor;
+/// Where callers found the vendor credentials before `credentials`.
+pub use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
-
-/// Credentials for vendor APIs that do not take registry credentials (werf's names:
-/// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
-#[derive(Clone, Default)]
-pub struct VendorCredentials {
-    pub docker_hub_username: Option<String>,
-    pub docker_hub_password: Option<crate::secret::Secret>,
-    pub docker_hub_token: Option<crate::secret::Secret>,
-    pub quay_token: Option<crate::secret::Secret>,
-    /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
-    pub docker_hub_api: String,
-    /// GitHub token with `delete:packages` (`--repo-github-token`).
-    pub github_token: Option<crate::secret::Secret>,
-    /// GitHub's REST API root (`https://api.github.com`).
-    pub github_api: String,
-    /// AWS keys for ECR's API.
-    pub aws: Option<super::ecr::AwsKeys>,
-    /// ECR API endpoint override (default `https://api.ecr.<region>.amazonaws.com`).
-    pub ecr_endpoint: Option<String>,
-}
 
 /// What a deletion removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

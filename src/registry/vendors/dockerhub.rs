@@ -5,7 +5,8 @@
 use futures::future::BoxFuture;
 
 use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::deleter::Deleted;
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::{Body, Req};
 use crate::registry::{Client, RegistryError};

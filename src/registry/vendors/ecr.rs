@@ -12,20 +12,15 @@ use sha2::{Digest, Sha256};
 use futures::future::BoxFuture;
 
 use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::deleter::Deleted;
+/// Where callers found the AWS keys before `credentials`.
+pub use crate::registry::credentials::AwsKeys;
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::{Body, Req};
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderName};
-
-/// AWS credentials.
-#[derive(Clone)]
-pub struct AwsKeys {
-    pub access_key_id: String,
-    pub secret_access_key: crate::secret::Secret,
-    pub session_token: Option<crate::secret::Secret>,
-}
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())

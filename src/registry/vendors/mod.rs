@@ -21,9 +21,10 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::client::Client;
+pub use super::credentials::VendorCredentials;
 use super::reference::Repository;
 use super::transport::RegistryError;
-pub use deleter::{Deleted, VendorCredentials};
+pub use deleter::Deleted;
 
 /// What differs between registry implementations.
 pub trait Vendor: Send + Sync {

@@ -31,5 +31,7 @@ pub use credentials::keychain;
 pub use image::Manifest;
 pub use manifest::ManifestInfo;
 pub use reference::{Reference, Repository};
-pub use transport::{Attempts, HostPolicy, Insecure, RegistryError, RegistryOptions, Retry};
+pub use transport::{
+    Advice, Attempts, HostPolicy, Insecure, RegistryError, RegistryOptions, Retry,
+};
 pub use upload::UploadMode;

@@ -27,7 +27,7 @@ use reqwest::{Method, Response, StatusCode};
 use super::blob_source::BlobSource;
 use super::credentials::keychain::{Found, Keychain};
 use bearer::{Challenge, TokenAsk};
-pub use error::RegistryError;
+pub use error::{Advice, RegistryError};
 use error::{Failure, chain, io_err};
 use progress::{Progress, Watched};
 pub use retry::{Attempts, NetCause, Retry};
@@ -46,6 +46,8 @@ pub struct RegistryOptions {
     /// Where credentials are found.
     pub keychain: Keychain,
     pub retry: Retry,
+    /// Advice added to errors (the vendors', plugged in by the CLI); none by default.
+    pub advice: Option<Arc<dyn Advice>>,
 }
 
 impl Default for RegistryOptions {
@@ -56,6 +58,7 @@ impl Default for RegistryOptions {
             extra_cas: Vec::new(),
             keychain: Keychain::default(),
             retry: Retry::default(),
+            advice: None,
         }
     }
 }
@@ -733,7 +736,9 @@ impl Transport {
         let url = resp.url().to_string();
         let text = resp.text().await.unwrap_or_default();
         let pushing = what.starts_with("PUT") || what.starts_with("POST");
-        let not_found_hint = super::vendors::not_found_hint(host, repo, pushing, &text);
+        let not_found_hint = (self.inner.opts.advice.as_ref())
+            .and_then(|a| a.not_found(host, repo, pushing, &text))
+            .unwrap_or_default();
         let lower = text.to_lowercase();
         let needs_desc = status == 403 || lower.contains("denied");
         Failure {

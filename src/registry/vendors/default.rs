@@ -1,16 +1,24 @@
-//! Shared pieces of the vendors' tag deletion. The Docker Registry API
-//! can only delete a manifest by digest (every tag pointing at it goes too); these APIs
+//! The default implementation (distribution and any registry without a vendor API of its
+//! own) and the pieces of tag deletion the vendors share. The Docker Registry API can only
+//! delete a manifest by digest (every tag pointing at it goes too); the vendors' APIs
 //! delete a single tag. Vendors whose API is not implemented use the manifest DELETE.
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-/// Where callers found the vendor credentials before `credentials`.
-pub use crate::registry::credentials::VendorCredentials;
+use super::{Implementation, Info, Vendor};
 use crate::registry::reference::Repository;
 use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
+
+pub const INFO: Info = Info {
+    kind: Implementation::Default,
+    name: "default",
+    aliases: &[],
+    // Whatever no vendor claims.
+    detect: |_| false,
+    make: |_| Box::new(ManifestDelete),
+};
 
 /// What a deletion removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

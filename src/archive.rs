@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::image::Arch;
 
-use crate::registry::image::{Descriptor, ImageConfiguration, ImageIndex, Manifest};
+use crate::registry::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, Manifest};
 
 use crate::registry::{BlobSource, sha256_digest};
 
@@ -541,18 +541,7 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
             return Err(format_err(path, "index nesting too deep"));
         }
         let digest = desc.digest().to_string();
-        let name =
-            blob_name(&digest).ok_or_else(|| format_err(path, format!("bad digest {digest:?}")))?;
-        let bytes = store.read(&name, path)?;
-        let actual = sha256_digest(&bytes);
-        if actual != digest {
-            return Err(ArchiveError::Corrupt {
-                path: path.display().to_string(),
-                what: name,
-                expected: digest,
-                actual,
-            });
-        }
+        let (name, bytes) = read_verified(path, store, &digest)?;
         let m = Manifest::parse(&bytes)
             .map_err(|e| format_err(path, format!("{name} is not a manifest: {e}")))?;
         let m = match m {
@@ -574,63 +563,87 @@ fn read_oci(path: &Path, store: &Store) -> Result<Vec<Image>, ArchiveError> {
             }
             Manifest::Image(m) => m,
         };
-        // The manifest's own mediaType, else the descriptor's (OCI makes the field optional).
-        let media_type = m
-            .media_type()
-            .as_ref()
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| desc.media_type().to_string());
         let raw = RawManifest {
-            digest: digest.clone(),
-            media_type,
+            // The manifest's own mediaType, else the descriptor's (OCI makes the field
+            // optional).
+            media_type: m
+                .media_type()
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| desc.media_type().to_string()),
+            digest,
             body: bytes.into(),
         };
-        let cfg_digest = m.config().digest().to_string();
-        let cfg_name = blob_name(&cfg_digest)
-            .ok_or_else(|| format_err(path, format!("bad digest {cfg_digest:?}")))?;
-        let config = store.read(&cfg_name, path)?;
-        let actual = sha256_digest(&config);
-        if actual != cfg_digest {
-            return Err(ArchiveError::Corrupt {
-                path: path.display().to_string(),
-                what: cfg_name,
-                expected: cfg_digest,
-                actual,
-            });
-        }
-        let ids = diff_ids(path, &cfg_name, &config)?;
-        if ids.len() != m.layers().len() {
-            return Err(format_err(
-                path,
-                format!(
-                    "{cfg_name} lists {} layers but manifest {name} {}",
-                    ids.len(),
-                    m.layers().len()
-                ),
-            ));
-        }
-        let mut layers = Vec::new();
-        for (l, id) in m.layers().iter().zip(ids) {
-            let d = l.digest().to_string();
-            let mt = l.media_type().to_string();
-            let ln = blob_name(&d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
-            let source = store.source(&ln, path)?;
-            // Every layer as the layout holds it: the manifest, pushed as it is, names it so.
-            layers.push(Layer {
-                source,
-                as_held: Some((d, mt)),
-                diff_id: Some(id),
-            });
-        }
-        out.push(Image {
-            names,
-            config: config.into(),
-            layers,
-            manifest: Some(raw),
-        });
+        out.push(oci_image(path, store, &m, &name, raw, names)?);
     }
     out.reverse();
     Ok(out)
+}
+
+/// The blob `digest` of an OCI layout, checked against its digest: its name in the layout
+/// and its bytes.
+fn read_verified(
+    path: &Path,
+    store: &Store,
+    digest: &str,
+) -> Result<(String, Vec<u8>), ArchiveError> {
+    let name =
+        blob_name(digest).ok_or_else(|| format_err(path, format!("bad digest {digest:?}")))?;
+    let bytes = store.read(&name, path)?;
+    let actual = sha256_digest(&bytes);
+    if actual != digest {
+        return Err(ArchiveError::Corrupt {
+            path: path.display().to_string(),
+            what: name,
+            expected: digest.to_string(),
+            actual,
+        });
+    }
+    Ok((name, bytes))
+}
+
+/// The image of OCI manifest `m` (blob `name`, held as `raw`): its config, checked, and
+/// its layers as the layout holds them.
+fn oci_image(
+    path: &Path,
+    store: &Store,
+    m: &ImageManifest,
+    name: &str,
+    raw: RawManifest,
+    names: Vec<String>,
+) -> Result<Image, ArchiveError> {
+    let cfg_digest = m.config().digest().to_string();
+    let (cfg_name, config) = read_verified(path, store, &cfg_digest)?;
+    let ids = diff_ids(path, &cfg_name, &config)?;
+    if ids.len() != m.layers().len() {
+        return Err(format_err(
+            path,
+            format!(
+                "{cfg_name} lists {} layers but manifest {name} {}",
+                ids.len(),
+                m.layers().len()
+            ),
+        ));
+    }
+    let mut layers = Vec::new();
+    for (l, id) in m.layers().iter().zip(ids) {
+        let d = l.digest().to_string();
+        let mt = l.media_type().to_string();
+        let ln = blob_name(&d).ok_or_else(|| format_err(path, format!("bad digest {d:?}")))?;
+        let source = store.source(&ln, path)?;
+        // Every layer as the layout holds it: the manifest, pushed as it is, names it so.
+        layers.push(Layer {
+            source,
+            as_held: Some((d, mt)),
+            diff_id: Some(id),
+        });
+    }
+    Ok(Image {
+        names,
+        config: config.into(),
+        layers,
+        manifest: Some(raw),
+    })
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use crate::registry::reference::{Reference, ReferenceError, Repository};
 use crate::registry::{Client, RegistryError};
 use crate::transfer::{
     self,
-    plan::CopyPlan,
+    plan::{CopyPlan, ManifestStep},
     push::{PushError, PushOptions, PushTarget, Session},
-    source::{ManifestStep, registry::RegistrySource},
+    source::registry::RegistrySource,
 };
 
 #[derive(Debug, thiserror::Error)]

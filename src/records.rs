@@ -26,8 +26,8 @@ use crate::naming::{Naming, NamingError};
 use crate::registry::{BlobSource, UploadMode, sha256_digest};
 use crate::registry::{Client, RegistryError, Repository, image};
 
-/// The pseudo-image whose repository (or tag prefix, in monorepo mode) holds the records.
-pub const META_IMAGE: &str = "slipway-meta";
+/// Kept here too for the callers that name it through records.
+pub use crate::naming::META_IMAGE;
 /// Label of an image-name record.
 const IMAGE_LABEL: &str = "slipway.record.image";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -1,7 +1,10 @@
 //! The registry client's options, resolved once from the settings: every command that
 //! talks to a registry builds its [`Client`] here.
 
+use std::sync::Arc;
+
 use crate::registry::keychain::Keychain;
+use crate::registry::vendors::VendorAdvice;
 use crate::registry::{Client, RegistryOptions, Retry};
 use crate::settings::{Settings, host_env};
 
@@ -31,6 +34,7 @@ pub fn options(settings: &Settings) -> RegistryOptions {
             .registry_timeout
             .map(Retry::with_timeout)
             .unwrap_or_default(),
+        advice: Some(Arc::new(VendorAdvice)),
         ..RegistryOptions::default()
     }
 }

@@ -170,18 +170,7 @@ pub fn walk(
     skip: &[PathBuf],
 ) -> Result<Vec<Entry>, ContextError> {
     let ignore = Ignore::load(dir)?;
-    let mut keep_always: Vec<String> = Vec::new();
-    for a in add_files {
-        let c = clean_pattern(a);
-        if c.is_empty()
-            || Path::new(a)
-                .components()
-                .any(|x| matches!(x, Component::ParentDir))
-        {
-            return Err(ContextError::AddFile(a.clone()));
-        }
-        keep_always.push(c);
-    }
+    let keep_always = add_file_patterns(add_files)?;
     let forced = |rel: &str| {
         keep_always.iter().any(|k| {
             rel == k || rel.starts_with(&format!("{k}/")) || k.starts_with(&format!("{rel}/"))
@@ -228,26 +217,7 @@ pub fn walk(
         #[cfg(not(unix))]
         let mode = if meta.is_dir() { 0o755 } else { 0o644 };
         let kind = if ft.is_symlink() {
-            let target = std::fs::read_link(e.path()).map_err(|er| io(e.path(), er))?;
-            let t = target.to_string_lossy().to_string();
-            if target.is_relative() {
-                // Resolve lexically from the link's folder; it must stay inside.
-                let mut depth: i64 = rel.matches('/').count() as i64;
-                for c in target.components() {
-                    match c {
-                        Component::ParentDir => depth -= 1,
-                        Component::Normal(_) => depth += 1,
-                        _ => {}
-                    }
-                    if depth < 0 {
-                        return Err(ContextError::SymlinkEscape {
-                            path: e.path().display().to_string(),
-                            target: t,
-                        });
-                    }
-                }
-            }
-            Kind::Symlink { target: t }
+            symlink(e.path(), &rel)?
         } else if ft.is_dir() {
             Kind::Dir
         } else if ft.is_file() {
@@ -264,6 +234,49 @@ pub fn walk(
         });
     }
     Ok(out)
+}
+
+/// werf's `contextAddFiles`, cleaned into patterns; a path that leaves the context is an
+/// error.
+fn add_file_patterns(add_files: &[String]) -> Result<Vec<String>, ContextError> {
+    let mut keep_always: Vec<String> = Vec::new();
+    for a in add_files {
+        let c = clean_pattern(a);
+        if c.is_empty()
+            || Path::new(a)
+                .components()
+                .any(|x| matches!(x, Component::ParentDir))
+        {
+            return Err(ContextError::AddFile(a.clone()));
+        }
+        keep_always.push(c);
+    }
+    Ok(keep_always)
+}
+
+/// The entry of the symlink at `path` (`rel` in the context), whose target must stay
+/// inside the context.
+fn symlink(path: &Path, rel: &str) -> Result<Kind, ContextError> {
+    let target = std::fs::read_link(path).map_err(|er| io(path, er))?;
+    let t = target.to_string_lossy().to_string();
+    if target.is_relative() {
+        // Resolve lexically from the link's folder; it must stay inside.
+        let mut depth: i64 = rel.matches('/').count() as i64;
+        for c in target.components() {
+            match c {
+                Component::ParentDir => depth -= 1,
+                Component::Normal(_) => depth += 1,
+                _ => {}
+            }
+            if depth < 0 {
+                return Err(ContextError::SymlinkEscape {
+                    path: path.display().to_string(),
+                    target: t,
+                });
+            }
+        }
+    }
+    Ok(Kind::Symlink { target: t })
 }
 
 /// The files docker sends the builder besides the context when `.dockerignore` excludes

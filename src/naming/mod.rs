@@ -31,6 +31,10 @@ pub enum NamingError {
     Git(#[from] crate::git::GitError),
 }
 
+/// The pseudo-image whose repository (or tag prefix, in monorepo mode) holds the commit
+/// records (`records`): a name reserved in the repository layout.
+pub const META_IMAGE: &str = "slipway-meta";
+
 const MULTIREPO: &str = "{{ .Repo }}{{ if .Image }}/{{ .Image }}{{ end }}:{{ .Tag }}";
 const MONOREPO: &str = "{{ .Repo }}:{{ if .Image }}{{ .Image }}-{{ end }}{{ .Tag }}";
 
@@ -183,9 +187,7 @@ impl Naming {
     /// Whether a tag found in `image`'s repository belongs to `image` (cleanup).
     pub fn owns_tag(&self, image: Option<&str>, all_images: &[Option<String>], tag: &str) -> bool {
         // Commit records share the repository in monorepo mode; no image owns them.
-        if self.mode == Some(RepoMode::Monorepo)
-            && tag.starts_with(&format!("{}-", crate::records::META_IMAGE))
-        {
+        if self.mode == Some(RepoMode::Monorepo) && tag.starts_with(&format!("{META_IMAGE}-")) {
             return false;
         }
         match (self.mode, image) {

@@ -2,7 +2,7 @@
 //! file each beside this one (`ping`, `manifest`, `blob`, `upload`, `mount`, `delete`,
 //! `tags`, `catalog`, `probe`). One [`Client`] serves every registry a run talks to.
 
-use super::keychain::Found;
+use super::credentials::keychain::Found;
 use super::transport::{HostPolicy, RegistryError, RegistryOptions, Transport};
 
 /// The registry client. Cheap to clone; clones share tokens and connections.

@@ -8,9 +8,9 @@ pub mod blob_source;
 mod catalog;
 pub mod client;
 pub mod compress;
+pub mod credentials;
 mod delete;
 pub mod image;
-pub mod keychain;
 pub mod login;
 pub mod manifest;
 mod mount;
@@ -26,8 +26,12 @@ pub mod vendors;
 pub use blob::ByteStream;
 pub use blob_source::{BlobSource, sha256_digest};
 pub use client::Client;
+/// The keychain's former path, kept for the modules above the registry.
+pub use credentials::keychain;
 pub use image::Manifest;
 pub use manifest::ManifestInfo;
 pub use reference::{Reference, Repository};
-pub use transport::{Attempts, HostPolicy, Insecure, RegistryError, RegistryOptions, Retry};
+pub use transport::{
+    Advice, Attempts, HostPolicy, Insecure, RegistryError, RegistryOptions, Retry,
+};
 pub use upload::UploadMode;

@@ -5,7 +5,17 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::Serialize;
+
+/// A manifest written as the source holds it (promote keeps the digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestStep {
+    pub digest: String,
+    pub media_type: String,
+    #[serde(skip)]
+    pub body: Bytes,
+}
 
 /// What to do (or what was done) with one blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

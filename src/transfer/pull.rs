@@ -227,21 +227,7 @@ impl Load<'_> {
         let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
             .quiet(true)
             .build();
-        let mut load = docker.import_image_stream(opts, body, None);
-        let mut load_error: Option<String> = None;
-        while let Some(item) = load.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        load_error.get_or_insert(e);
-                    }
-                }
-                Err(e) => {
-                    load_error.get_or_insert(e.to_string());
-                }
-            }
-        }
-        drop(load);
+        let load_error = first_error(docker.import_image_stream(opts, body, None)).await;
         let bytes = match producer.await {
             Ok(r) => r?,
             Err(e) => {
@@ -257,27 +243,57 @@ impl Load<'_> {
                 cause,
             });
         }
-        let id = docker
-            .inspect_image(local_tag)
-            .await
-            .ok()
-            .and_then(|i| i.id)
-            .ok_or_else(|| PullError::Load {
-                reference: full.clone(),
-                cause: format!("{local_tag} is not in the daemon after the load"),
-            })?;
-        if id != config_digest {
-            return Err(PullError::Digest {
-                what: format!("image {full} loaded into the daemon"),
-                expected: config_digest,
-                actual: id,
-            });
-        }
-        Ok(Pulled {
-            image_id: id,
-            bytes,
-        })
+        let image_id = loaded_id(docker, local_tag, &full, config_digest).await?;
+        Ok(Pulled { image_id, bytes })
     }
+}
+
+/// The first error of a load's progress stream, read to its end.
+async fn first_error(
+    mut load: impl futures::Stream<Item = Result<bollard::models::BuildInfo, bollard::errors::Error>>
+    + Unpin,
+) -> Option<String> {
+    let mut load_error: Option<String> = None;
+    while let Some(item) = load.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                    load_error.get_or_insert(e);
+                }
+            }
+            Err(e) => {
+                load_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    load_error
+}
+
+/// The ID of the image `local_tag` after the load of `full`, which must be its config
+/// digest.
+async fn loaded_id(
+    docker: &bollard::Docker,
+    local_tag: &str,
+    full: &str,
+    config_digest: String,
+) -> Result<String, PullError> {
+    let id = docker
+        .inspect_image(local_tag)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .ok_or_else(|| PullError::Load {
+            reference: full.to_string(),
+            cause: format!("{local_tag} is not in the daemon after the load"),
+        })?;
+    if id != config_digest {
+        return Err(PullError::Digest {
+            what: format!("image {full} loaded into the daemon"),
+            expected: config_digest,
+            actual: id,
+        });
+    }
+    Ok(id)
 }
 
 /// The docker-save archive of one image: config, layers (compressed, as stored), then

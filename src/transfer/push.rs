@@ -374,7 +374,7 @@ impl<'a> Session<'a> {
         &self,
         config: &Bytes,
         layers: &[PushedLayer],
-        manifest: Option<&super::source::ManifestStep>,
+        manifest: Option<&super::plan::ManifestStep>,
     ) -> Result<PushReport, PushError> {
         verify::image(config, layers, manifest.map(|m| &m.body[..]))?;
         let (repo, client) = (self.repo, self.client);
@@ -440,7 +440,7 @@ impl<'a> Session<'a> {
     pub async fn finish_manifests(
         &self,
         blobs: &[PushedLayer],
-        manifests: &[super::source::ManifestStep],
+        manifests: &[super::plan::ManifestStep],
     ) -> Result<PushReport, PushError> {
         let mut report = PushReport::count(blobs);
         let (top, children) = manifests

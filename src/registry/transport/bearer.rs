@@ -10,8 +10,8 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::super::keychain::{Credential, Found};
 use super::error::{RegistryError, chain, io_err};
+use crate::registry::credentials::keychain::{Credential, Found};
 
 /// A `WWW-Authenticate` header: `Bearer realm="..",service="..",scope=".."`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::super::keychain::AuthError;
+use crate::registry::credentials::keychain::AuthError;
 
 /// Registry failures, each naming the registry and what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +126,15 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// Advice for an error that only the layers above the transport know (the vendors': how to
+/// create a repository on their registry), plugged in through `RegistryOptions::advice`
+/// so that the transport never names a vendor.
+pub trait Advice: Send + Sync + std::fmt::Debug {
+    /// Appended to "repository … does not exist on HOST": `answer` is the registry's body,
+    /// `pushing` whether the request wrote.
+    fn not_found(&self, host: &str, repo: &str, pushing: bool, answer: &str) -> Option<String>;
 }
 
 #[derive(Debug, Deserialize, Default)]

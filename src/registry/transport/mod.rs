@@ -11,25 +11,24 @@
 pub mod bearer;
 pub mod error;
 mod progress;
+mod request;
 pub mod retry;
 pub mod scheme;
 pub mod tls;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header;
 use reqwest::{Method, Response, StatusCode};
 
-use super::blob_source::BlobSource;
-use super::keychain::{Found, Keychain};
+use super::credentials::keychain::{Found, Keychain};
 use bearer::{Challenge, TokenAsk};
-pub use error::RegistryError;
+pub use error::{Advice, RegistryError};
 use error::{Failure, chain, io_err};
 use progress::{Progress, Watched};
+pub(crate) use request::{Body, Req};
 pub use retry::{Attempts, NetCause, Retry};
 pub use scheme::{HostPolicy, Insecure};
 
@@ -46,6 +45,8 @@ pub struct RegistryOptions {
     /// Where credentials are found.
     pub keychain: Keychain,
     pub retry: Retry,
+    /// Advice added to errors (the vendors', plugged in by the CLI); none by default.
+    pub advice: Option<Arc<dyn Advice>>,
 }
 
 impl Default for RegistryOptions {
@@ -56,6 +57,7 @@ impl Default for RegistryOptions {
             extra_cas: Vec::new(),
             keychain: Keychain::default(),
             retry: Retry::default(),
+            advice: None,
         }
     }
 }
@@ -79,188 +81,44 @@ fn watch_body(resp: Response, stall: std::time::Duration) -> Result<Response, Re
         .map_err(|e| io_err(format!("the answer of {url}"), e))
 }
 
-/// A request body that can be produced again for a retry, except [`Body::Once`].
-pub(crate) enum Body {
-    Empty,
-    Bytes(Bytes),
-    /// A byte range of a blob source (read again for each attempt).
-    Source {
-        source: BlobSource,
-        offset: u64,
-        len: u64,
-    },
-    /// A stream that can be sent once: the request is not retried.
-    Once(Option<reqwest::Body>),
-}
-
-impl Body {
-    /// A whole blob source.
-    pub fn source(source: &BlobSource) -> Body {
-        Body::Source {
-            source: source.clone(),
-            offset: 0,
-            len: source.len(),
+/// One attempt's request: `req`'s headers and body (produced again for each attempt and
+/// counted into `progress`), with `auth` as its `Authorization`.
+async fn request(
+    http: &reqwest::Client,
+    req: &mut Req,
+    url: &str,
+    auth: Option<&str>,
+    progress: &Progress,
+    what: &str,
+) -> Result<reqwest::RequestBuilder, RegistryError> {
+    let mut rb = http
+        .request(req.method.clone(), url)
+        .headers(req.headers.clone());
+    if let Some(a) = auth {
+        rb = rb.header(header::AUTHORIZATION, a);
+    }
+    match req.body.for_attempt().await.map_err(|e| io_err(what, e))? {
+        Some((b, len)) => {
+            if let Some(len) = len {
+                rb = rb.header(header::CONTENT_LENGTH, len);
+            }
+            rb = rb.body(reqwest::Body::wrap(Watched::counting(b, progress.clone())));
         }
-    }
-
-    pub fn once(body: reqwest::Body) -> Body {
-        Body::Once(Some(body))
-    }
-
-    fn replayable(&self) -> bool {
-        !matches!(self, Body::Once(_))
-    }
-
-    /// The body for one attempt, and its length when known.
-    async fn for_attempt(&mut self) -> std::io::Result<Option<(reqwest::Body, Option<u64>)>> {
-        Ok(match self {
-            Body::Empty => None,
-            Body::Bytes(b) => Some((reqwest::Body::from(b.clone()), Some(b.len() as u64))),
-            Body::Source {
-                source,
-                offset,
-                len,
-            } => Some((source.body(*offset, *len).await?, Some(*len))),
-            Body::Once(b) => match b.take() {
-                Some(b) => Some((b, None)),
-                None => {
-                    return Err(std::io::Error::other(
-                        "a streamed request body cannot be sent twice",
-                    ));
-                }
-            },
-        })
-    }
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Body::Empty => f.write_str("Empty"),
-            Body::Bytes(b) => write!(f, "Bytes({})", b.len()),
-            Body::Source { offset, len, .. } => write!(f, "Source({offset}+{len})"),
-            Body::Once(_) => f.write_str("Once"),
+        None if !matches!(req.method, Method::GET | Method::HEAD | Method::DELETE) => {
+            rb = rb.header(header::CONTENT_LENGTH, 0);
         }
+        None => {}
     }
+    Ok(rb)
 }
 
-/// One registry request as a value.
-pub(crate) struct Req {
-    pub method: Method,
-    /// The registry host (`host[:port]`) whose credentials, TLS and scheme apply.
-    pub host: String,
-    /// `/v2/…` on the host, or an absolute URL (an upload session's `Location`).
-    pub path: String,
-    /// Token scopes (`repository:NAME:ACTIONS`).
-    pub scopes: Vec<String>,
-    pub headers: HeaderMap,
-    pub body: Body,
-    /// May be sent again after a transient failure (also needs a replayable body).
-    pub idempotent: bool,
-    /// Answer 401 challenges with the host's credentials (off for vendor APIs, which
-    /// carry their own `Authorization`).
-    pub registry_auth: bool,
-}
-
-impl Req {
-    pub fn new(method: Method, host: &str, path: impl Into<String>) -> Req {
-        let idempotent = matches!(
-            method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
-        );
-        Req {
-            method,
-            host: host.to_string(),
-            path: path.into(),
-            scopes: Vec::new(),
-            headers: HeaderMap::new(),
-            body: Body::Empty,
-            idempotent,
-            registry_auth: true,
-        }
-    }
-
-    /// A vendor API request to an absolute URL: the URL host's TLS settings and the retry
-    /// policy apply; registry auth does not (the API's own `Authorization` is set by the
-    /// caller).
-    pub fn api(method: Method, url: &str) -> Req {
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| {
-                let h = u.host_str()?.to_string();
-                Some(match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h,
-                })
-            })
-            .unwrap_or_default();
-        let mut r = Req::new(method, &host, url);
-        r.registry_auth = false;
-        r
-    }
-
-    pub fn scope(mut self, scope: String) -> Req {
-        self.scopes.push(scope);
-        self
-    }
-
-    pub fn header(mut self, name: HeaderName, value: &str) -> Req {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
-        }
-        self
-    }
-
-    pub fn body(mut self, body: Body) -> Req {
-        self.body = body;
-        self
-    }
-
-    /// Override whether the request may be repeated (a POST that opens an upload session
-    /// may; a write inside a session may not: the session is restarted whole instead).
-    pub fn retry(mut self, idempotent: bool) -> Req {
-        self.idempotent = idempotent;
-        self
-    }
-
-    /// Append `k=v` to the path's query.
-    pub fn query(mut self, k: &str, v: &str) -> Req {
-        let sep = if self.path.contains('?') { '&' } else { '?' };
-        let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
-        self.path = format!("{}{sep}{k}={v}", self.path);
-        self
-    }
-}
-
-impl fmt::Debug for Req {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Req")
-            .field("method", &self.method)
-            .field("host", &self.host)
-            .field("path", &self.path)
-            .field("scopes", &self.scopes)
-            .field("headers", &redacted(&self.headers))
-            .field("body", &self.body)
-            .finish()
-    }
-}
-
-/// Headers for logs: credentials replaced by `***`.
-pub(crate) fn redacted(h: &HeaderMap) -> Vec<(String, String)> {
-    h.iter()
-        .map(|(k, v)| {
-            let secret = matches!(
-                k.as_str(),
-                "authorization" | "proxy-authorization" | "cookie" | "x-registry-auth"
-            );
-            let v = if secret {
-                "***".to_string()
-            } else {
-                v.to_str().unwrap_or("<binary>").to_string()
-            };
-            (k.to_string(), v)
-        })
-        .collect()
+/// What a request asked for, as its 401 handling needs it.
+struct Asked<'a> {
+    host: &'a str,
+    key: &'a str,
+    scopes: &'a [String],
+    /// The `Authorization` it was sent with.
+    sent: Option<&'a str>,
 }
 
 #[derive(Default)]
@@ -402,13 +260,7 @@ impl Transport {
     pub(crate) async fn execute(&self, mut req: Req) -> Result<Response, RegistryError> {
         let host = req.host.clone();
         let retry = self.inner.opts.retry;
-        if let Some(earlier) = self.with_host(&host, |h| h.given_up.clone()) {
-            return Err(RegistryError::GivenUp {
-                host,
-                earlier,
-                what: format!("{} {}", req.method, req.path),
-            });
-        }
+        self.not_given_up(&req)?;
         let http = self.http(&host)?;
         let key = req.scopes.join(" ");
         let idempotent = req.idempotent && req.body.replayable();
@@ -417,48 +269,18 @@ impl Transport {
         let mut attempts = Attempts::new(retry);
         loop {
             let attempt = attempts.begin();
-            // The scheme is found with the first attempt: a host that cannot be reached
-            // fails that attempt, under the same rules as a request.
-            let url = match self.url(&host, &req.path).await {
-                Ok(u) => u,
-                Err(RegistryError::Unreachable { cause, .. }) => {
-                    let idle = std::time::Duration::ZERO;
-                    self.net_failure(&host, &mut attempts, idempotent, idle, cause, true)
-                        .await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some(url) = self.attempt_url(&req, &mut attempts, idempotent).await? else {
+                continue;
             };
             let shown = url.split('?').next().unwrap_or(&url).to_string();
-            let mut rb = http
-                .request(req.method.clone(), &url)
-                .headers(req.headers.clone());
             let sent = if req.registry_auth {
                 self.stored_auth(&host, &key)
             } else {
                 None
             };
-            if let Some(a) = &sent {
-                rb = rb.header(header::AUTHORIZATION, a);
-            }
             let progress = Progress::new();
-            match req
-                .body
-                .for_attempt()
-                .await
-                .map_err(|e| io_err(format!("{method} {shown}"), e))?
-            {
-                Some((b, len)) => {
-                    if let Some(len) = len {
-                        rb = rb.header(header::CONTENT_LENGTH, len);
-                    }
-                    rb = rb.body(reqwest::Body::wrap(Watched::counting(b, progress.clone())));
-                }
-                None if !matches!(req.method, Method::GET | Method::HEAD | Method::DELETE) => {
-                    rb = rb.header(header::CONTENT_LENGTH, 0);
-                }
-                None => {}
-            }
+            let what = format!("{method} {shown}");
+            let rb = request(&http, &mut req, &url, sent.as_deref(), &progress, &what).await?;
             tracing::debug!(%method, url = %shown, host, attempt, "registry request");
             let sent_request = tokio::select! {
                 r = rb.send() => Some(r),
@@ -468,59 +290,20 @@ impl Transport {
                 None => {
                     let e = RegistryError::TimedOut {
                         host: host.clone(),
-                        what: format!("{method} {shown}"),
+                        what,
                         secs: retry.stall.as_secs(),
                     };
-                    match attempts.next(idempotent, progress.idle(), true, None) {
-                        Some(wait) => {
-                            tracing::debug!(host, %method, url = %shown, attempt, "{e}");
-                            tracing::warn!(
-                                "registry {host}: no data for {} s; retrying (attempt {})",
-                                retry.stall.as_secs(),
-                                attempt + 1
-                            );
-                            tokio::time::sleep(wait).await;
-                            continue;
-                        }
-                        // Retried and silent again: the host is down for this run. A
-                        // request that could not be repeated is left to its caller's
-                        // loop (an upload session restarts once).
-                        None if idempotent => return Err(self.give_up(&host, e)),
-                        None => return Err(e),
-                    }
+                    tracing::debug!(host, %method, url = %shown, attempt, "{e}");
+                    let idle = progress.idle();
+                    self.after_stall(&mut attempts, idempotent, idle, e, attempt)
+                        .await?;
+                    continue;
                 }
                 Some(Ok(r)) => r,
                 Some(Err(e)) => {
-                    // The URL would be matched too (a repository named `tls/app` read as a
-                    // TLS failure); the host names where.
-                    let e = e.without_url();
-                    let cause = chain(&e);
-                    // Retrying cannot help a TLS client talking to a plain-HTTP server.
-                    if scheme::is_plain_http(&cause) && url.starts_with("https://") {
-                        return Err(RegistryError::PlainHttp { host });
-                    }
-                    let alert = tls::server_alert(&cause);
-                    let tls = alert.is_some()
-                        || cause.contains("certificate")
-                        || cause.contains("UnknownIssuer")
-                        || cause.contains("tls");
-                    if tls && !cause.contains("connection reset") {
-                        let certs_dir = self.inner.opts.certs_dir.display();
-                        let verdict = self.with_host(&host, |h| h.verdict.take());
-                        let cause = match (verdict, alert) {
-                            (Some(words), _) => words,
-                            // The server refused this client, not the other way round.
-                            (None, Some(alert)) => format!(
-                                "registry {host} ended the TLS handshake ({alert}): if it wants a client certificate, put it in {certs_dir}/{host}/client.cert with its client.key"
-                            ),
-                            (None, None) => format!(
-                                "{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"
-                            ),
-                        };
-                        return Err(RegistryError::Tls { host, cause });
-                    }
+                    let (cause, connect) = self.send_failure(&host, &url, e)?;
                     tracing::debug!(host, %method, url = %shown, attempt, "failed: {cause}");
-                    let (idle, connect) = (progress.idle(), e.is_connect());
+                    let idle = progress.idle();
                     self.net_failure(&host, &mut attempts, idempotent, idle, cause, connect)
                         .await?;
                     continue;
@@ -529,32 +312,15 @@ impl Transport {
             self.with_host(&host, |h| h.answered = true);
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && req.registry_auth {
-                // Another request may have authenticated meanwhile: retry with it.
-                let now = self.stored_auth(&host, &key);
-                if now.is_some() && now != sent && auth_tries <= 2 {
-                    auth_tries += 1;
-                    continue;
-                }
-                auth_tries += 1;
-                let challenge = resp
-                    .headers()
-                    .get(header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                let challenge = Challenge::parse(challenge);
-                if auth_tries <= 2
-                    && self
-                        .authenticate(&host, &key, &req.scopes, &challenge)
-                        .await?
-                {
-                    continue;
-                }
-                let path = resp.url().path().to_string();
-                return Err(RegistryError::Unauthorized {
-                    what: format!("{method} {path}"),
-                    source_desc: self.source_desc(&host),
-                    host,
-                });
+                let asked = Asked {
+                    host: &host,
+                    key: &key,
+                    scopes: &req.scopes,
+                    sent: sent.as_deref(),
+                };
+                self.unauthorized(&asked, &mut auth_tries, resp, &method)
+                    .await?;
+                continue;
             }
             if Retry::transient_status(status)
                 && let Some(wait) = attempts.next(
@@ -575,6 +341,156 @@ impl Transport {
             }
             return watch_body(resp, retry.stall);
         }
+    }
+
+    /// Fails at once when `req`'s host was given up on earlier in this run.
+    fn not_given_up(&self, req: &Req) -> Result<(), RegistryError> {
+        match self.with_host(&req.host, |h| h.given_up.clone()) {
+            Some(earlier) => Err(RegistryError::GivenUp {
+                host: req.host.clone(),
+                earlier,
+                what: format!("{} {}", req.method, req.path),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The URL for this attempt of `req`. The scheme is found with the first attempt: a
+    /// host that cannot be reached fails that attempt, under the same rules as a request
+    /// (`None`: try again).
+    async fn attempt_url(
+        &self,
+        req: &Req,
+        attempts: &mut Attempts,
+        idempotent: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        match self.url(&req.host, &req.path).await {
+            Ok(u) => Ok(Some(u)),
+            Err(RegistryError::Unreachable { cause, .. }) => {
+                let idle = std::time::Duration::ZERO;
+                self.net_failure(&req.host, attempts, idempotent, idle, cause, true)
+                    .await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After attempt `attempt` moved no data for the stall time (`e`, a `TimedOut`): `Ok`
+    /// once the wait before the next attempt is over, else the error to return.
+    async fn after_stall(
+        &self,
+        attempts: &mut Attempts,
+        idempotent: bool,
+        idle: std::time::Duration,
+        e: RegistryError,
+        attempt: u32,
+    ) -> Result<(), RegistryError> {
+        let RegistryError::TimedOut { host, secs, .. } = &e else {
+            return Err(e);
+        };
+        match attempts.next(idempotent, idle, true, None) {
+            Some(wait) => {
+                tracing::warn!(
+                    "registry {host}: no data for {secs} s; retrying (attempt {})",
+                    attempt + 1
+                );
+                tokio::time::sleep(wait).await;
+                Ok(())
+            }
+            // Retried and silent again: the host is down for this run. A request that
+            // could not be repeated is left to its caller's loop (an upload session
+            // restarts once).
+            None if idempotent => {
+                let host = host.clone();
+                Err(self.give_up(&host, e))
+            }
+            None => Err(e),
+        }
+    }
+
+    /// A request that failed before any answer: the error to return at once (plain HTTP
+    /// on a TLS connection, a TLS failure), else the failure's cause chain and whether it
+    /// happened while connecting, for [`Self::net_failure`].
+    fn send_failure(
+        &self,
+        host: &str,
+        url: &str,
+        e: reqwest::Error,
+    ) -> Result<(String, bool), RegistryError> {
+        // The URL would be matched too (a repository named `tls/app` read as a TLS
+        // failure); the host names where.
+        let e = e.without_url();
+        let cause = chain(&e);
+        // Retrying cannot help a TLS client talking to a plain-HTTP server.
+        if scheme::is_plain_http(&cause) && url.starts_with("https://") {
+            return Err(RegistryError::PlainHttp {
+                host: host.to_string(),
+            });
+        }
+        let alert = tls::server_alert(&cause);
+        let tls = alert.is_some()
+            || cause.contains("certificate")
+            || cause.contains("UnknownIssuer")
+            || cause.contains("tls");
+        if tls && !cause.contains("connection reset") {
+            let certs_dir = self.inner.opts.certs_dir.display();
+            let verdict = self.with_host(host, |h| h.verdict.take());
+            let cause = match (verdict, alert) {
+                (Some(words), _) => words,
+                // The server refused this client, not the other way round.
+                (None, Some(alert)) => format!(
+                    "registry {host} ended the TLS handshake ({alert}): if it wants a client certificate, put it in {certs_dir}/{host}/client.cert with its client.key"
+                ),
+                (None, None) => format!(
+                    "{cause} (trust its CA in {certs_dir}/{host}/ca.crt, or pass --insecure-registry {host})"
+                ),
+            };
+            return Err(RegistryError::Tls {
+                host: host.to_string(),
+                cause,
+            });
+        }
+        Ok((cause, e.is_connect()))
+    }
+
+    /// A 401 to a registry request: `Ok` to send it again (another request authenticated
+    /// meanwhile, or the challenge was answered with something new), else `Unauthorized`.
+    async fn unauthorized(
+        &self,
+        asked: &Asked<'_>,
+        auth_tries: &mut u32,
+        resp: Response,
+        method: &str,
+    ) -> Result<(), RegistryError> {
+        let Asked {
+            host,
+            key,
+            scopes,
+            sent,
+        } = *asked;
+        // Another request may have authenticated meanwhile: retry with it.
+        let now = self.stored_auth(host, key);
+        if now.is_some() && now.as_deref() != sent && *auth_tries <= 2 {
+            *auth_tries += 1;
+            return Ok(());
+        }
+        *auth_tries += 1;
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let challenge = Challenge::parse(challenge);
+        if *auth_tries <= 2 && self.authenticate(host, key, scopes, &challenge).await? {
+            return Ok(());
+        }
+        let path = resp.url().path().to_string();
+        Err(RegistryError::Unauthorized {
+            what: format!("{method} {path}"),
+            source_desc: self.source_desc(host),
+            host: host.to_string(),
+        })
     }
 
     /// After an attempt that met a network failure (`cause`, its chain): `Ok` once the
@@ -733,7 +649,9 @@ impl Transport {
         let url = resp.url().to_string();
         let text = resp.text().await.unwrap_or_default();
         let pushing = what.starts_with("PUT") || what.starts_with("POST");
-        let not_found_hint = super::vendors::not_found_hint(host, repo, pushing, &text);
+        let not_found_hint = (self.inner.opts.advice.as_ref())
+            .and_then(|a| a.not_found(host, repo, pushing, &text))
+            .unwrap_or_default();
         let lower = text.to_lowercase();
         let needs_desc = status == 403 || lower.contains("denied");
         Failure {

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::any;
 
 use super::*;
-use crate::registry::keychain::Keychain;
+use crate::registry::credentials::keychain::Keychain;
 
 #[derive(Default)]
 struct Fake {

@@ -3,10 +3,18 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, delete_failed, registry_delete};
+use super::default::{Deleted, delete_failed, registry_delete};
+use super::{Implementation, Info, Vendor};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
+
+pub const INFO: Info = Info {
+    kind: Implementation::Acr,
+    name: "acr",
+    aliases: &[],
+    detect: |host| host.ends_with(".azurecr.io"),
+    make: |_| Box::new(Acr),
+};
 
 pub struct Acr;
 

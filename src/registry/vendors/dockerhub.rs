@@ -4,13 +4,27 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::default::Deleted;
+use super::{Implementation, Info, Vendor};
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::{Body, Req};
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+
+pub const INFO: Info = Info {
+    kind: Implementation::DockerHub,
+    name: "dockerhub",
+    aliases: &["docker-hub", "docker_hub", "hub"],
+    detect: |host| {
+        matches!(
+            host,
+            "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
+        )
+    },
+    make: |creds| Box::new(DockerHub::new(creds)),
+};
 
 pub struct DockerHub<'a> {
     pub creds: &'a VendorCredentials,

@@ -5,27 +5,30 @@
 //! because the AWS SDK would add a large dependency tree for one call.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use ring::hmac;
 use sha2::{Digest, Sha256};
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::default::Deleted;
+use super::{Implementation, Info, Vendor};
+/// Where callers found the AWS keys before `credentials`.
+pub use crate::registry::credentials::AwsKeys;
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::{Body, Req};
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderName};
 
-/// AWS credentials.
-#[derive(Clone)]
-pub struct AwsKeys {
-    pub access_key_id: String,
-    pub secret_access_key: crate::secret::Secret,
-    pub session_token: Option<crate::secret::Secret>,
-}
+/// `<12-digit account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`.
+static ECR_HOST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+        .unwrap_or_else(|e| unreachable!("static regex: {e}"))
+});
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes())
@@ -94,6 +97,14 @@ pub fn sigv4_authorization(req: &Request<'_>, signer: &Signer<'_>) -> String {
     )
 }
 
+pub const INFO: Info = Info {
+    kind: Implementation::Ecr,
+    name: "ecr",
+    aliases: &[],
+    detect: |host| ECR_HOST.is_match(host),
+    make: |creds| Box::new(Ecr(creds)),
+};
+
 pub struct Ecr<'a>(pub &'a VendorCredentials);
 
 /// `(registry id, region)` from an ECR host.
@@ -105,6 +116,134 @@ fn host_parts(host: &str) -> Option<(String, String)> {
     let _ecr = parts.next()?;
     let region = parts.next()?.to_string();
     Some((id, region))
+}
+
+/// The refusal of a delete of `repo:tag`, saying why.
+fn unauthorized(repo: &Repository, tag: &str, why: &str) -> RegistryError {
+    RegistryError::Unauthorized {
+        host: repo.host.clone(),
+        what: format!("deleting {repo}:{tag}"),
+        source_desc: why.into(),
+    }
+}
+
+/// A signed API call and the endpoint it goes to (for messages).
+struct SignedCall {
+    req: Req,
+    endpoint: String,
+}
+
+impl Ecr<'_> {
+    /// `BatchDeleteImage` of `repo:tag`, signed with the AWS keys (SigV4).
+    fn batch_delete(&self, repo: &Repository, tag: &str) -> Result<SignedCall, RegistryError> {
+        let keys = self.0.aws.as_ref().ok_or_else(|| unauthorized(repo, tag, "ECR deletes through its API, signed with AWS keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)"))?;
+        let (registry_id, region) = host_parts(&repo.host)
+            .ok_or_else(|| unauthorized(repo, tag, "the host is not an ECR registry address"))?;
+        let endpoint = self
+            .0
+            .ecr_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://api.ecr.{region}.amazonaws.com"));
+        let url = url::Url::parse(&endpoint).map_err(|e| RegistryError::Io {
+            what: "ECR endpoint".into(),
+            cause: e.to_string(),
+        })?;
+        let api_host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let body = serde_json::to_vec(&serde_json::json!({
+            "registryId": registry_id,
+            "repositoryName": repo.path,
+            "imageIds": [{"imageTag": tag}],
+        }))
+        .unwrap_or_default();
+        let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let mut headers = BTreeMap::new();
+        headers.insert(
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        );
+        headers.insert("host".to_string(), api_host);
+        headers.insert("x-amz-date".to_string(), amz_date.clone());
+        headers.insert(
+            "x-amz-target".to_string(),
+            "AmazonEC2ContainerRegistry_V20150921.BatchDeleteImage".to_string(),
+        );
+        if let Some(t) = &keys.session_token {
+            headers.insert("x-amz-security-token".to_string(), t.expose().to_string());
+        }
+        let auth = sigv4_authorization(
+            &Request {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &headers,
+                payload: &body,
+            },
+            &Signer {
+                region: &region,
+                service: "ecr",
+                access_key_id: &keys.access_key_id,
+                secret: keys.secret_access_key.expose(),
+                amz_date: &amz_date,
+            },
+        );
+        // Signed over these exact bytes and headers; reqwest sets `host` from the URL.
+        let mut req = Req::api(Method::POST, url.as_str())
+            .header(AUTHORIZATION, &auth)
+            .body(Body::Bytes(body.into()));
+        for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
+            if let Ok(name) = HeaderName::from_bytes(k.as_bytes()) {
+                req = req.header(name, v);
+            }
+        }
+        Ok(SignedCall { req, endpoint })
+    }
+}
+
+/// What ECR's answer (`status`, JSON `answer`) to a delete of `repo:tag` means.
+fn outcome(
+    repo: &Repository,
+    tag: &str,
+    endpoint: String,
+    status: u16,
+    answer: &serde_json::Value,
+) -> Result<Deleted, RegistryError> {
+    match status {
+        200 => match answer["failures"].as_array().and_then(|f| f.first()) {
+            None => Ok(Deleted::Tag),
+            Some(f) if f["failureCode"] == "ImageNotFound" => Ok(Deleted::Tag),
+            Some(f) => Err(RegistryError::Status {
+                method: "BatchDeleteImage".into(),
+                url: endpoint,
+                status,
+                message: format!("{} {}", f["failureCode"], f["failureReason"]),
+            }),
+        },
+        400 | 403
+            if answer["__type"].as_str().is_some_and(|t| {
+                t.contains("AccessDenied")
+                    || t.contains("UnrecognizedClient")
+                    || t.contains("SignatureDoesNotMatch")
+            }) =>
+        {
+            Err(unauthorized(
+                repo,
+                tag,
+                &format!(
+                    "AWS refused the keys ({}): they need ecr:BatchDeleteImage",
+                    answer["__type"]
+                ),
+            ))
+        }
+        _ => Err(RegistryError::Status {
+            method: "BatchDeleteImage".into(),
+            url: endpoint,
+            status,
+            message: answer.to_string(),
+        }),
+    }
 }
 
 impl Vendor for Ecr<'_> {
@@ -124,106 +263,11 @@ impl Vendor for Ecr<'_> {
         _digest: &'a str,
     ) -> BoxFuture<'a, Result<Deleted, RegistryError>> {
         Box::pin(async move {
-            let unauthorized = |why: &str| RegistryError::Unauthorized {
-                host: repo.host.clone(),
-                what: format!("deleting {repo}:{tag}"),
-                source_desc: why.into(),
-            };
-            let keys = self.0.aws.as_ref().ok_or_else(|| unauthorized("ECR deletes through its API, signed with AWS keys: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN)"))?;
-            let (registry_id, region) = host_parts(&repo.host)
-                .ok_or_else(|| unauthorized("the host is not an ECR registry address"))?;
-            let endpoint = self
-                .0
-                .ecr_endpoint
-                .clone()
-                .unwrap_or_else(|| format!("https://api.ecr.{region}.amazonaws.com"));
-            let url = url::Url::parse(&endpoint).map_err(|e| RegistryError::Io {
-                what: "ECR endpoint".into(),
-                cause: e.to_string(),
-            })?;
-            let api_host = match url.port() {
-                Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-                None => url.host_str().unwrap_or_default().to_string(),
-            };
-            let body = serde_json::to_vec(&serde_json::json!({
-                "registryId": registry_id,
-                "repositoryName": repo.path,
-                "imageIds": [{"imageTag": tag}],
-            }))
-            .unwrap_or_default();
-            let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-            let mut headers = BTreeMap::new();
-            headers.insert(
-                "content-type".to_string(),
-                "application/x-amz-json-1.1".to_string(),
-            );
-            headers.insert("host".to_string(), api_host);
-            headers.insert("x-amz-date".to_string(), amz_date.clone());
-            headers.insert(
-                "x-amz-target".to_string(),
-                "AmazonEC2ContainerRegistry_V20150921.BatchDeleteImage".to_string(),
-            );
-            if let Some(t) = &keys.session_token {
-                headers.insert("x-amz-security-token".to_string(), t.expose().to_string());
-            }
-            let auth = sigv4_authorization(
-                &Request {
-                    method: "POST",
-                    path: "/",
-                    query: "",
-                    headers: &headers,
-                    payload: &body,
-                },
-                &Signer {
-                    region: &region,
-                    service: "ecr",
-                    access_key_id: &keys.access_key_id,
-                    secret: keys.secret_access_key.expose(),
-                    amz_date: &amz_date,
-                },
-            );
-            // Signed over these exact bytes and headers; reqwest sets `host` from the URL.
-            let mut req = Req::api(Method::POST, url.as_str())
-                .header(AUTHORIZATION, &auth)
-                .body(Body::Bytes(body.into()));
-            for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
-                if let Ok(name) = HeaderName::from_bytes(k.as_bytes()) {
-                    req = req.header(name, v);
-                }
-            }
+            let SignedCall { req, endpoint } = self.batch_delete(repo, tag)?;
             let resp = client.t.execute(req).await?;
             let status = resp.status().as_u16();
             let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-            match status {
-                200 => match answer["failures"].as_array().and_then(|f| f.first()) {
-                    None => Ok(Deleted::Tag),
-                    Some(f) if f["failureCode"] == "ImageNotFound" => Ok(Deleted::Tag),
-                    Some(f) => Err(RegistryError::Status {
-                        method: "BatchDeleteImage".into(),
-                        url: endpoint,
-                        status,
-                        message: format!("{} {}", f["failureCode"], f["failureReason"]),
-                    }),
-                },
-                400 | 403
-                    if answer["__type"].as_str().is_some_and(|t| {
-                        t.contains("AccessDenied")
-                            || t.contains("UnrecognizedClient")
-                            || t.contains("SignatureDoesNotMatch")
-                    }) =>
-                {
-                    Err(unauthorized(&format!(
-                        "AWS refused the keys ({}): they need ecr:BatchDeleteImage",
-                        answer["__type"]
-                    )))
-                }
-                _ => Err(RegistryError::Status {
-                    method: "BatchDeleteImage".into(),
-                    url: endpoint,
-                    status,
-                    message: answer.to_string(),
-                }),
-            }
+            outcome(repo, tag, endpoint, status, &answer)
         })
     }
 }

@@ -4,10 +4,20 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, delete_failed, registry_delete};
+use super::default::{Deleted, delete_failed, registry_delete};
+use super::{Implementation, Info, Vendor};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
+
+pub const INFO: Info = Info {
+    kind: Implementation::Gcr,
+    name: "gcr",
+    aliases: &["artifact-registry", "gar"],
+    detect: |host| {
+        host == "gcr.io" || host.ends_with(".gcr.io") || host.ends_with("-docker.pkg.dev")
+    },
+    make: |_| Box::new(Gcr),
+};
 
 pub struct Gcr;
 

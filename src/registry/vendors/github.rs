@@ -5,13 +5,22 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::default::Deleted;
+use super::{Implementation, Info, Vendor};
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION};
+
+pub const INFO: Info = Info {
+    kind: Implementation::GitHub,
+    name: "github",
+    aliases: &["github-packages", "ghcr"],
+    detect: |host| host == "ghcr.io" || host == "docker.pkg.github.com",
+    make: |creds| Box::new(GitHub(creds)),
+};
 
 pub struct GitHub<'a>(pub &'a VendorCredentials);
 

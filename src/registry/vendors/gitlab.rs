@@ -4,10 +4,18 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, delete_failed, registry_delete};
+use super::default::{Deleted, delete_failed, registry_delete};
+use super::{Implementation, Info, Vendor};
 use crate::registry::reference::Repository;
 use crate::registry::{Client, RegistryError};
+
+pub const INFO: Info = Info {
+    kind: Implementation::GitLab,
+    name: "gitlab",
+    aliases: &[],
+    detect: |host| host == "registry.gitlab.com",
+    make: |_| Box::new(GitLab),
+};
 
 pub struct GitLab;
 

@@ -1,15 +1,19 @@
 //! Registry implementations behind one trait, one module per vendor (werf's
-//! `pkg/docker_registry` shape). This file holds the implementation names, their detection
-//! from the registry host and the [`Vendor`] trait; each vendor module implements it with
-//! its own API, whose requests go through the registry transport (TLS settings, retries).
+//! `pkg/docker_registry` shape). This file holds the [`Vendor`] trait, the one [`VENDORS`]
+//! table (each vendor file declares its row, `INFO`: names and host detection), the
+//! implementation names and the vendors' advice for the transport's errors
+//! ([`VendorAdvice`]). Each vendor module implements the trait with its own API, whose
+//! requests go through the registry transport (TLS settings, retries); the transport never
+//! names a vendor.
 
 pub mod acr;
-pub mod deleter;
+pub mod default;
 pub mod dockerhub;
 pub mod ecr;
 pub mod gcr;
 pub mod github;
 pub mod gitlab;
+pub mod harbor;
 pub mod quay;
 
 use std::fmt;
@@ -17,13 +21,47 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 
 use futures::future::BoxFuture;
-use regex::Regex;
 use serde::Serialize;
 
 use super::client::Client;
+pub use super::credentials::VendorCredentials;
 use super::reference::Repository;
-use super::transport::RegistryError;
-pub use deleter::{Deleted, VendorCredentials};
+use super::transport::{Advice, RegistryError};
+pub use default::Deleted;
+
+/// The vendor credentials' former path (`vendors::deleter`), kept for the callers above
+/// the registry.
+pub mod deleter {
+    pub use crate::registry::credentials::VendorCredentials;
+}
+
+/// One row of the vendor table: how an implementation is named and recognised, and how
+/// its [`Vendor`] is made. Each vendor file declares its own (`INFO`).
+pub struct Info {
+    pub kind: Implementation,
+    /// Its `--implementation` value.
+    pub name: &'static str,
+    /// Other accepted spellings of the name (lowercase).
+    pub aliases: &'static [&'static str],
+    /// Whether a registry host (lowercase, without its port) is this vendor's.
+    pub detect: fn(&str) -> bool,
+    /// The vendor, with the credentials its API may need.
+    pub make: for<'a> fn(&'a VendorCredentials) -> Box<dyn Vendor + 'a>,
+}
+
+/// Every implementation, in the order names are listed and hosts are detected (first
+/// match wins; `default` matches none and takes the rest).
+pub const VENDORS: &[Info] = &[
+    default::INFO,
+    ecr::INFO,
+    acr::INFO,
+    dockerhub::INFO,
+    gcr::INFO,
+    github::INFO,
+    gitlab::INFO,
+    harbor::INFO,
+    quay::INFO,
+];
 
 /// What differs between registry implementations.
 pub trait Vendor: Send + Sync {
@@ -60,16 +98,7 @@ pub trait Vendor: Send + Sync {
 
 /// The vendor of an implementation; `creds` serve vendor APIs that need their own.
 pub fn for_implementation(kind: Implementation, creds: &VendorCredentials) -> Box<dyn Vendor + '_> {
-    match kind {
-        Implementation::GitLab => Box::new(gitlab::GitLab),
-        Implementation::Acr => Box::new(acr::Acr),
-        Implementation::Quay => Box::new(quay::Quay(creds)),
-        Implementation::Gcr => Box::new(gcr::Gcr),
-        Implementation::Ecr => Box::new(ecr::Ecr(creds)),
-        Implementation::GitHub => Box::new(github::GitHub(creds)),
-        Implementation::DockerHub => Box::new(dockerhub::DockerHub::new(creds)),
-        Implementation::Default | Implementation::Harbor => Box::new(deleter::ManifestDelete),
-    }
+    (kind.info().make)(creds)
 }
 
 /// Credentials for vendor knowledge that needs none (depth, hints).
@@ -78,7 +107,7 @@ static NO_CREDS: LazyLock<VendorCredentials> = LazyLock::new(VendorCredentials::
 /// The advice for a repository the registry says does not exist: the vendor's own (ECR,
 /// told by its host or its answer), else, on a push, that this registry does not create
 /// repositories on push.
-pub(crate) fn not_found_hint(host: &str, repo: &str, pushing: bool, answer: &str) -> String {
+fn not_found_hint(host: &str, repo: &str, pushing: bool, answer: &str) -> String {
     let kind = if answer
         .to_lowercase()
         .contains("repositorynotfoundexception")
@@ -95,6 +124,17 @@ pub(crate) fn not_found_hint(host: &str, repo: &str, pushing: bool, answer: &str
             .not_found_hint(repo)
             .unwrap_or_default(),
         None => String::new(),
+    }
+}
+
+/// The vendors' advice for the transport's errors, plugged in through
+/// `RegistryOptions::advice`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VendorAdvice;
+
+impl Advice for VendorAdvice {
+    fn not_found(&self, host: &str, repo: &str, pushing: bool, answer: &str) -> Option<String> {
+        Some(not_found_hint(host, repo, pushing, answer)).filter(|h| !h.is_empty())
     }
 }
 
@@ -115,30 +155,17 @@ pub enum Implementation {
 }
 
 impl Implementation {
-    pub const ALL: [Implementation; 9] = [
-        Self::Default,
-        Self::Ecr,
-        Self::Acr,
-        Self::DockerHub,
-        Self::Gcr,
-        Self::GitHub,
-        Self::GitLab,
-        Self::Harbor,
-        Self::Quay,
-    ];
+    /// Its row of [`VENDORS`].
+    fn info(self) -> &'static Info {
+        // Every variant has a row (a test checks it); the default row is a safe answer.
+        VENDORS
+            .iter()
+            .find(|i| i.kind == self)
+            .unwrap_or(&default::INFO)
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Default => "default",
-            Self::Ecr => "ecr",
-            Self::Acr => "acr",
-            Self::DockerHub => "dockerhub",
-            Self::Gcr => "gcr",
-            Self::GitHub => "github",
-            Self::GitLab => "gitlab",
-            Self::Harbor => "harbor",
-            Self::Quay => "quay",
-        }
+        self.info().name
     }
 
     /// Most path components a repository name may have on `host` ([`Vendor::max_depth`]).
@@ -146,37 +173,14 @@ impl Implementation {
         for_implementation(self, &NO_CREDS).max_depth(host)
     }
 
-    /// Detect from a registry host (`host[:port]`), first match wins.
+    /// Detect from a registry host (`host[:port]`), first match in [`VENDORS`] wins.
     pub fn detect(host: &str) -> Self {
-        static ECR: LazyLock<Regex> = LazyLock::new(|| {
-            Regex::new(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
-                .unwrap_or_else(|e| unreachable!("static regex: {e}"))
-        });
         let host = host.to_ascii_lowercase();
         let name = host.split(':').next().unwrap_or(&host);
-        if ECR.is_match(name) {
-            Self::Ecr
-        } else if name.ends_with(".azurecr.io") {
-            Self::Acr
-        } else if matches!(
-            name,
-            "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
-        ) {
-            Self::DockerHub
-        } else if name == "gcr.io" || name.ends_with(".gcr.io") || name.ends_with("-docker.pkg.dev")
-        {
-            Self::Gcr
-        } else if name == "ghcr.io" || name == "docker.pkg.github.com" {
-            Self::GitHub
-        } else if name == "registry.gitlab.com" {
-            Self::GitLab
-        } else if name.starts_with("harbor.") {
-            Self::Harbor
-        } else if name == "quay.io" || (name.starts_with("quay.") && name.ends_with(".com")) {
-            Self::Quay
-        } else {
-            Self::Default
-        }
+        VENDORS
+            .iter()
+            .find(|i| (i.detect)(name))
+            .map_or(Self::Default, |i| i.kind)
     }
 }
 
@@ -190,17 +194,12 @@ impl FromStr for Implementation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
-        let alias = match lower.as_str() {
-            "docker-hub" | "docker_hub" | "hub" => "dockerhub",
-            "github-packages" | "ghcr" => "github",
-            "artifact-registry" | "gar" => "gcr",
-            other => other,
-        };
-        Self::ALL
-            .into_iter()
-            .find(|i| i.as_str() == alias)
+        VENDORS
+            .iter()
+            .find(|i| i.name == lower || i.aliases.contains(&lower.as_str()))
+            .map(|i| i.kind)
             .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|i| i.as_str()).collect();
+                let names: Vec<&str> = VENDORS.iter().map(|i| i.name).collect();
                 format!(
                     "unknown registry implementation {s:?}: choose one of {}",
                     names.join(", ")
@@ -281,6 +280,27 @@ mod tests {
         assert_eq!(told, hint);
         assert!(for_implementation(Implementation::GitLab, &NO_CREDS).deletes_single_tags());
         assert!(!for_implementation(Implementation::Harbor, &NO_CREDS).deletes_single_tags());
+    }
+
+    #[test]
+    fn the_table_has_one_row_per_implementation_named_as_serde_names_it() {
+        let kinds: std::collections::HashSet<Implementation> =
+            VENDORS.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds.len(), VENDORS.len(), "one row each");
+        assert_eq!(VENDORS.len(), 9);
+        for row in VENDORS {
+            assert_eq!(row.kind.as_str(), row.name);
+            assert_eq!(row.name.parse::<Implementation>(), Ok(row.kind));
+            for alias in row.aliases {
+                assert_eq!(alias.parse::<Implementation>(), Ok(row.kind), "{alias}");
+            }
+            let json = serde_json::to_string(&row.kind).unwrap_or_default();
+            assert_eq!(json, format!("{:?}", row.name));
+        }
+        let advice = VendorAdvice;
+        assert_eq!(advice.not_found("r.io", "app", false, "NAME_UNKNOWN"), None);
+        let hint = advice.not_found("r.io", "app", true, "");
+        assert!(hint.is_some_and(|h| h.contains("--repository-name app")));
     }
 
     #[test]

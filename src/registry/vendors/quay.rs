@@ -3,13 +3,22 @@
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
-use super::deleter::{Deleted, VendorCredentials};
+use super::default::Deleted;
+use super::{Implementation, Info, Vendor};
+use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 use reqwest::header::AUTHORIZATION;
+
+pub const INFO: Info = Info {
+    kind: Implementation::Quay,
+    name: "quay",
+    aliases: &[],
+    detect: |host| host == "quay.io" || (host.starts_with("quay.") && host.ends_with(".com")),
+    make: |creds| Box::new(Quay(creds)),
+};
 
 pub struct Quay<'a>(pub &'a VendorCredentials);
 

@@ -2,10 +2,10 @@
 //! `publish` when the daemon's export had to be spooled to a file first).
 
 use crate::archive::Image;
-use crate::transfer::plan::{BlobAction, CopyPlan, Origin, SourceBlob};
+use crate::transfer::plan::{BlobAction, CopyPlan, ManifestStep, Origin, SourceBlob};
 use crate::transfer::push::{PushError, PushedLayer, Session};
 
-use super::{ImageSource, ManifestStep, Sent, each_blob};
+use super::{ImageSource, Sent, each_blob};
 
 /// An archive's image: layers compressed in the archive (and every layer of an OCI layout)
 /// are sent as they are, after they are hashed; the others compressed on the way (or found

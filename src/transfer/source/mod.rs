@@ -13,19 +13,9 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::Serialize;
 
-use super::plan::{self, BlobStep, CopyPlan, Origin, SourceBlob};
+use super::plan::{self, BlobStep, CopyPlan, ManifestStep, Origin, SourceBlob};
 use super::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
-
-/// A manifest written as the source holds it (promote keeps the digest).
-#[derive(Debug, Clone, Serialize)]
-pub struct ManifestStep {
-    pub digest: String,
-    pub media_type: String,
-    #[serde(skip)]
-    pub body: Bytes,
-}
 
 /// What a source sent; the manifest follows from it.
 pub enum Sent {

@@ -4,10 +4,10 @@
 
 use crate::registry::{Client, Manifest, Repository};
 use crate::transfer::copy::copy_blob;
-use crate::transfer::plan::{BlobAction, CopyPlan, Origin, SourceBlob};
+use crate::transfer::plan::{BlobAction, CopyPlan, ManifestStep, Origin, SourceBlob};
 use crate::transfer::push::{PushError, PushedLayer, Session};
 
-use super::{ImageSource, ManifestStep, Sent, each_blob};
+use super::{ImageSource, Sent, each_blob};
 
 /// A manifest (and an index's children) with every blob they name.
 #[derive(Debug, Clone)]

@@ -1,34 +1,24 @@
-//! Shared pieces of the vendors' tag deletion. The Docker Registry API
-//! can only delete a manifest by digest (every tag pointing at it goes too); these APIs
+//! The default implementation (distribution and any registry without a vendor API of its
+//! own) and the pieces of tag deletion the vendors share. The Docker Registry API can only
+//! delete a manifest by digest (every tag pointing at it goes too); the vendors' APIs
 //! delete a single tag. Vendors whose API is not implemented use the manifest DELETE.
 
 use futures::future::BoxFuture;
 
-use super::Vendor;
+use super::{Implementation, Info, Vendor};
 use crate::registry::reference::Repository;
 use crate::registry::transport::Req;
 use crate::registry::{Client, RegistryError};
 use reqwest::Method;
 
-/// Credentials for vendor APIs that do not take registry credentials (werf's names:
-/// `--repo-docker-hub-username/password/token`, `--repo-quay-token`).
-#[derive(Clone, Default)]
-pub struct VendorCredentials {
-    pub docker_hub_username: Option<String>,
-    pub docker_hub_password: Option<crate::secret::Secret>,
-    pub docker_hub_token: Option<crate::secret::Secret>,
-    pub quay_token: Option<crate::secret::Secret>,
-    /// Docker Hub's API root (`https://hub.docker.com`; tests point it at a fake).
-    pub docker_hub_api: String,
-    /// GitHub token with `delete:packages` (`--repo-github-token`).
-    pub github_token: Option<crate::secret::Secret>,
-    /// GitHub's REST API root (`https://api.github.com`).
-    pub github_api: String,
-    /// AWS keys for ECR's API.
-    pub aws: Option<super::ecr::AwsKeys>,
-    /// ECR API endpoint override (default `https://api.ecr.<region>.amazonaws.com`).
-    pub ecr_endpoint: Option<String>,
-}
+pub const INFO: Info = Info {
+    kind: Implementation::Default,
+    name: "default",
+    aliases: &[],
+    // Whatever no vendor claims.
+    detect: |_| false,
+    make: |_| Box::new(ManifestDelete),
+};
 
 /// What a deletion removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{KeepPolicy, Limit, LimitOperator, References};
+pub use crate::git::history::{Commit, GitHistory, GitRef};
 
 /// One tag found in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,34 +36,6 @@ impl TagInfo {
             .get(crate::signature::LABEL)
             .map_or(self.digest.as_str(), String::as_str)
     }
-}
-
-/// A git reference as cleanup sees it: an `origin/*` remote-tracking branch (named without
-/// `origin/`) or a tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitRef {
-    pub name: String,
-    pub is_tag: bool,
-    /// werf's "created at": the head's committer date for a branch, the tagger date of an
-    /// annotated tag, the commit's committer date of a lightweight tag. Seconds.
-    pub time: i64,
-    /// The commit it points at.
-    pub head: String,
-}
-
-/// One commit of the graph.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commit {
-    /// Committer date, seconds since the epoch.
-    pub time: i64,
-    pub parents: Vec<String>,
-}
-
-/// The references and every commit reachable from them.
-#[derive(Debug, Clone, Default)]
-pub struct GitHistory {
-    pub refs: Vec<GitRef>,
-    pub commits: BTreeMap<String, Commit>,
 }
 
 /// An image reference found in Kubernetes, parsed (`docker.io/library/` made explicit).

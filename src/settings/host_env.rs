@@ -41,6 +41,11 @@ pub fn vars() -> BTreeMap<String, String> {
     snapshot().clone()
 }
 
+/// `CI=true` (any case), as CI services set it.
+pub fn ci() -> bool {
+    var("CI").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 pub fn home() -> Option<PathBuf> {
     var("HOME").map(PathBuf::from)
 }

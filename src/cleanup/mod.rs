@@ -187,7 +187,8 @@ pub struct Lock {
 pub fn lock(repos: &[String]) -> Result<Lock, CleanupError> {
     use sha2::Digest;
     let key = hex::encode(sha2::Sha256::digest(repos.join("\n").as_bytes()));
-    let path = std::env::temp_dir().join(format!("slipway-cleanup-{}.lock", &key[..16]));
+    let path =
+        crate::settings::host_env::temp_dir().join(format!("slipway-cleanup-{}.lock", &key[..16]));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -207,3 +207,78 @@ pub fn check_ci(req: &CleanupRequest, plan: &Plan) -> Result<(), CleanupError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cleanup::policy::{Decision, Item};
+
+    fn request(ci: bool, sync: bool) -> CleanupRequest {
+        CleanupRequest {
+            options: policy::Options {
+                keep_tags: Vec::new(),
+                min_age: Duration::ZERO,
+                now: 0,
+                delete_unrecorded: false,
+            },
+            tag_scheme: None,
+            kube: None,
+            git_history_synchronization: sync,
+            ci,
+        }
+    }
+
+    fn plan(decision: Decision) -> Plan {
+        Plan {
+            items: vec![Item {
+                tag: TagInfo {
+                    image: None,
+                    repository: "r.example/app".into(),
+                    tag: "t".into(),
+                    digest: "sha256:a".into(),
+                    commits: Vec::new(),
+                    created: None,
+                    labels: Default::default(),
+                },
+                decision,
+                reason: "test".into(),
+            }],
+            kubernetes: None,
+        }
+    }
+
+    #[test]
+    fn ci_deletes_only_after_synchronizing_the_history() {
+        let deleting = plan(Decision::Delete);
+        assert!(matches!(
+            check_ci(&request(true, false), &deleting),
+            Err(CleanupError::CiHistoryIncomplete)
+        ));
+        assert!(check_ci(&request(true, true), &deleting).is_ok());
+        assert!(check_ci(&request(false, false), &deleting).is_ok());
+        // Nothing to delete: nothing to protect.
+        assert!(check_ci(&request(true, false), &plan(Decision::Keep)).is_ok());
+    }
+
+    #[test]
+    fn tag_scheme_limits_fall_back_to_werfs_defaults() {
+        let d = TagScheme::default();
+        let s = TagSchemeLimits {
+            git_tag_limit: Some(-1),
+            git_commit_expiry_days: Some(7),
+            ..Default::default()
+        }
+        .scheme();
+        assert_eq!(
+            (
+                s.git_tag_limit,
+                s.git_tag_expiry_days,
+                s.git_commit_limit,
+                s.git_commit_expiry_days
+            ),
+            (-1, d.git_tag_expiry_days, d.git_commit_limit, 7)
+        );
+    }
+}

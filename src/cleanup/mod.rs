@@ -3,22 +3,21 @@
 
 pub mod kube;
 pub mod policy;
+pub mod run;
 pub mod stages;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::config::Config;
+pub use crate::git::history::{Commit, GitHistory, GitRef};
 use crate::naming::{Naming, NamingError};
 use crate::records::Records;
 use crate::registry::vendors::{self, Deleted, Implementation, Vendor, VendorCredentials};
 use crate::registry::{Client, Manifest, RegistryError, Repository, image};
-pub use policy::{
-    Commit, Decision, GitHistory, GitRef, InUse, Item, Options, Plan, TagInfo, UsedImage,
-};
+pub use policy::{Decision, InUse, Item, Options, Plan, TagInfo, UsedImage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CleanupError {
@@ -26,24 +25,22 @@ pub enum CleanupError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Naming(#[from] NamingError),
-    #[error("git repository at {path}: {cause}")]
-    Git { path: String, cause: String },
-    #[error(
-        "{0} is a shallow clone: cleanup needs the whole git history to know which images are still used; pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch it from origin first, or run `git fetch --unshallow` (in GitLab CI: GIT_DEPTH: 0)"
-    )]
-    Shallow(String),
-    #[error("git history synchronization in {dir}: {cause}")]
-    Sync { dir: String, cause: String },
+    #[error(transparent)]
+    History(#[from] crate::git::history::HistoryError),
     #[error(transparent)]
     Kube(#[from] kube::KubeError),
-    #[error("{0} is not in a git repository: cleanup keeps images by git history")]
-    NoGit(String),
     #[error("another cleanup of {repos} is running (lock {lock}); wait for it to finish")]
     Locked { repos: String, lock: String },
     #[error("{0}")]
     Io(String),
     #[error("--keep-tag {pattern:?} is not a valid regex: {cause}")]
     KeepTag { pattern: String, cause: String },
+    #[error(
+        "CI=true and the remote-tracking branches of this clone may be incomplete (CI checkouts fetch only the pipeline's branch), so images of live branches could look unused: deleting nothing. Pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch every branch and tag of origin first."
+    )]
+    CiHistoryIncomplete,
+    #[error(transparent)]
+    Records(#[from] crate::records::RecordsError),
 }
 
 /// Read every tag of the project's images (bounded concurrency): the images of werf.yaml
@@ -181,151 +178,6 @@ struct ConfigFacts {
     labels: BTreeMap<String, String>,
 }
 
-/// Which of these commits exist in the repository at `dir`.
-pub fn existing_commits(
-    dir: &Path,
-    commits: &[String],
-) -> Result<std::collections::BTreeSet<String>, CleanupError> {
-    let repo = open_repo(dir)?;
-    Ok(commits
-        .iter()
-        .filter(|c| {
-            git2::Oid::from_str(c)
-                .ok()
-                .and_then(|o| repo.find_commit(o).ok())
-                .is_some()
-        })
-        .cloned()
-        .collect())
-}
-
-fn open_repo(dir: &Path) -> Result<git2::Repository, CleanupError> {
-    match git2::Repository::discover(dir) {
-        Ok(r) => Ok(r),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => {
-            Err(CleanupError::NoGit(dir.display().to_string()))
-        }
-        Err(e) => Err(git_err(dir, e)),
-    }
-}
-
-fn git_err(dir: &Path, e: git2::Error) -> CleanupError {
-    CleanupError::Git {
-        path: dir.display().to_string(),
-        cause: e.message().to_string(),
-    }
-}
-
-/// What werf 1.1 scans: `origin/*` remote-tracking branches (named without `origin/`) and
-/// tags, with every commit reachable from them (no depth limit). Local branches do not
-/// count: only what origin has is alive. A shallow clone is an error.
-pub fn git_history(dir: &Path) -> Result<GitHistory, CleanupError> {
-    let err = |e: git2::Error| git_err(dir, e);
-    let repo = open_repo(dir)?;
-    if repo.is_shallow() {
-        return Err(CleanupError::Shallow(dir.display().to_string()));
-    }
-    let mut refs = Vec::new();
-    for r in repo.references().map_err(err)? {
-        let r = r.map_err(err)?;
-        let Some(full) = r.name() else { continue };
-        let (is_tag, name) = if let Some(n) = full.strip_prefix("refs/remotes/origin/") {
-            if n == "HEAD" {
-                continue;
-            }
-            (false, n.to_string())
-        } else if let Some(n) = full.strip_prefix("refs/tags/") {
-            (true, n.to_string())
-        } else {
-            continue;
-        };
-        let Ok(commit) = r.peel_to_commit() else {
-            continue;
-        };
-        let time = if is_tag {
-            // An annotated tag was "created" when tagged, a lightweight one at its commit.
-            r.peel(git2::ObjectType::Tag)
-                .ok()
-                .and_then(|o| o.into_tag().ok())
-                .and_then(|t| t.tagger().map(|s| s.when().seconds()))
-                .unwrap_or_else(|| commit.time().seconds())
-        } else {
-            commit.time().seconds()
-        };
-        refs.push(GitRef {
-            name,
-            is_tag,
-            time,
-            head: commit.id().to_string(),
-        });
-    }
-    let mut commits = BTreeMap::new();
-    if !refs.is_empty() {
-        let mut walk = repo.revwalk().map_err(err)?;
-        for r in &refs {
-            if let Ok(oid) = git2::Oid::from_str(&r.head) {
-                walk.push(oid).map_err(err)?;
-            }
-        }
-        for oid in walk {
-            let oid = oid.map_err(err)?;
-            let c = repo.find_commit(oid).map_err(err)?;
-            commits.insert(
-                oid.to_string(),
-                Commit {
-                    time: c.time().seconds(),
-                    parents: c.parent_ids().map(|p| p.to_string()).collect(),
-                },
-            );
-        }
-    }
-    refs.sort_by(|a, b| (a.is_tag, &a.name).cmp(&(b.is_tag, &b.name)));
-    Ok(GitHistory { refs, commits })
-}
-
-/// werf's `--git-history-synchronization`: bring every branch and tag of origin (and the
-/// whole history of a shallow clone) with the git CLI, pruning what origin deleted.
-pub fn sync_with_origin(dir: &Path) -> Result<(), CleanupError> {
-    let repo = open_repo(dir)?;
-    let shallow = repo.is_shallow();
-    if repo.find_remote("origin").is_err() {
-        return Err(CleanupError::Sync {
-            dir: dir.display().to_string(),
-            cause: "no git remote `origin` to synchronize with".into(),
-        });
-    }
-    let workdir = repo
-        .workdir()
-        .map_or_else(|| repo.path().to_path_buf(), Path::to_path_buf);
-    let mut cmd = std::process::Command::new("git");
-    cmd.arg("-C")
-        .arg(&workdir)
-        .args(["fetch", "--prune", "--prune-tags"]);
-    if shallow {
-        cmd.arg("--unshallow");
-    }
-    cmd.args(["origin", "+refs/heads/*:refs/remotes/origin/*"]);
-    tracing::info!(
-        "synchronizing git history with origin: git fetch --prune --prune-tags{} origin +refs/heads/*:refs/remotes/origin/*",
-        if shallow { " --unshallow" } else { "" }
-    );
-    let out = cmd.output().map_err(|e| CleanupError::Sync {
-        dir: workdir.display().to_string(),
-        cause: format!("running git: {e}"),
-    })?;
-    if !out.status.success() {
-        return Err(CleanupError::Sync {
-            dir: workdir.display().to_string(),
-            cause: format!(
-                "git fetch failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// Holds a lock file for the cleanup of some repositories; released on drop.
 pub struct Lock {
     _file: std::fs::File,
@@ -335,7 +187,8 @@ pub struct Lock {
 pub fn lock(repos: &[String]) -> Result<Lock, CleanupError> {
     use sha2::Digest;
     let key = hex::encode(sha2::Sha256::digest(repos.join("\n").as_bytes()));
-    let path = std::env::temp_dir().join(format!("slipway-cleanup-{}.lock", &key[..16]));
+    let path =
+        crate::settings::host_env::temp_dir().join(format!("slipway-cleanup-{}.lock", &key[..16]));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

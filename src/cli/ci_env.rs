@@ -134,7 +134,7 @@ fn script(
     render: Render,
 ) -> anyhow::Result<String> {
     let computed = ci_env::compute(ci, tagging, env)?;
-    let files = ci_env::job_files_dir(&std::env::temp_dir());
+    let files = ci_env::job_files_dir(&crate::settings::host_env::temp_dir());
     let swept = ci_env::sweep_job_files(&files, ci_env::JOB_FILES_MAX_AGE);
     if swept > 0 {
         tracing::debug!(
@@ -160,7 +160,7 @@ fn write(args: &CiOpts, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
                 Shell::EnvFile => ".env",
                 Shell::Posix => ".sh",
             };
-            let dir = ci_env::job_files_dir(&std::env::temp_dir());
+            let dir = ci_env::job_files_dir(&crate::settings::host_env::temp_dir());
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             tempfile::Builder::new()
                 .prefix("slipway-ci-env-")

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::output;
+use crate::cleanup::run::{self, CleanupRequest, Planned, TagSchemeLimits};
 use crate::cleanup::{self, policy};
 use crate::config;
 use crate::naming::Naming;
@@ -215,13 +216,11 @@ async fn stages_plan(
     storage: Option<&StagesStorage>,
     images: Option<&policy::Plan>,
 ) -> anyhow::Result<Option<cleanup::stages::StagesPlan>> {
-    let Some(s) = storage else { return Ok(None) };
-    let plan = match images {
-        Some(p) => cleanup::stages::plan_cleanup(s, p).await?,
-        None => cleanup::stages::plan_purge(s).await?,
-    };
-    output::out(&plan.to_string());
-    Ok(Some(plan))
+    let plan = run::stages_plan(storage, images).await?;
+    if let Some(p) = &plan {
+        output::out(&p.to_string());
+    }
+    Ok(plan)
 }
 
 async fn finish(
@@ -272,12 +271,6 @@ async fn finish(
     Ok(ExitCode::SUCCESS)
 }
 
-fn not_checked(reason: &str) -> policy::KubeCheck {
-    policy::KubeCheck::NotChecked {
-        reason: reason.to_string(),
-    }
-}
-
 /// Per repository: tags kept and deleted.
 fn summary(plan: &policy::Plan) -> String {
     let mut rows: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
@@ -305,127 +298,50 @@ pub async fn run(
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
-    let tag_scheme = !args.git_history_based_cleanup;
     let min_age = humantime::parse_duration(&args.min_age)
         .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
-    let mut opts = cleanup::options(&args.keep_tags, min_age)?;
-    opts.delete_unrecorded = args.git_history_based_cleanup_v1_2;
+    let mut options = cleanup::options(&args.keep_tags, min_age)?;
+    options.delete_unrecorded = args.git_history_based_cleanup_v1_2;
+    let request = CleanupRequest {
+        options,
+        tag_scheme: (!args.git_history_based_cleanup).then_some(TagSchemeLimits {
+            git_tag_limit: args.git_tag_strategy_limit,
+            git_tag_expiry_days: args.git_tag_strategy_expiry_days,
+            git_commit_limit: args.git_commit_strategy_limit,
+            git_commit_expiry_days: args.git_commit_strategy_expiry_days,
+        }),
+        kube: (!args.without_kube).then(|| args.kube_options(kube_config_base64)),
+        git_history_synchronization: args.git_history_synchronization,
+        ci: crate::settings::host_env::ci(),
+    };
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
-    if cfg.cleanup.disable {
-        output::note("cleanup.disable is true in werf.yaml: nothing is deleted");
-        output::result(serde_json::json!({ "disabled": true }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.git_history_synchronization {
-        cleanup::sync_with_origin(&cfg.dir)?;
-    }
-    let git = cleanup::git_history(&cfg.dir)?;
-    let _lock = cleanup::lock_project(&cfg, &naming)?;
-    // Kubernetes first: an unreachable cluster stops cleanup before anything is deleted.
-    let (in_use, kube_check) = if args.without_kube {
-        (policy::InUse::default(), not_checked("--without-kube"))
-    } else if cfg.cleanup.disable_kubernetes_based_policy {
-        (
-            policy::InUse::default(),
-            not_checked("cleanup.disableKubernetesBasedPolicy in werf.yaml"),
-        )
-    } else {
-        match cleanup::kube::images_in_use(&args.kube_options(kube_config_base64)).await? {
-            cleanup::kube::Scan::NoConfig => {
-                tracing::warn!(
-                    "No kubernetes configs found to skip images being used in the Kubernetes, pass --without-kube option (or WERF_WITHOUT_KUBE env var) to silence this warning"
-                );
-                (
-                    policy::InUse::default(),
-                    not_checked("no kube config found"),
-                )
-            }
-            cleanup::kube::Scan::Found { images, contexts } => {
-                tracing::info!(
-                    "Kubernetes: {} image reference(s) in use in context(s) {}",
-                    images.len(),
-                    contexts.join(", ")
-                );
-                (
-                    policy::InUse { images },
-                    policy::KubeCheck::Checked { contexts },
-                )
-            }
-        }
-    };
     let client = super::registry::client(settings);
-    let records = crate::records::read(&client, &naming).await?;
-    let mut tags = cleanup::inventory(&client, &cfg, &naming, &records).await?;
-    let policies = cfg
-        .cleanup
-        .keep_policies
-        .clone()
-        .unwrap_or_else(policy::default_policies);
-    let plan = if cfg.cleanup.disable_git_history_based_policy {
-        policy::keep_all(
-            tags,
-            "cleanup.disableGitHistoryBasedPolicy is true: no tag is deleted for git reasons",
-        )
-    } else if tag_scheme {
-        let commits: Vec<String> = tags.iter().flat_map(|t| t.commits.clone()).collect();
-        let state = policy::GitState {
-            branches: git
-                .refs
-                .iter()
-                .filter(|r| !r.is_tag)
-                .map(|r| r.name.clone())
-                .collect(),
-            tags: git
-                .refs
-                .iter()
-                .filter(|r| r.is_tag)
-                .map(|r| r.name.clone())
-                .collect(),
-            commits: cleanup::existing_commits(&cfg.dir, &commits)?,
-        };
-        let d = policy::TagScheme::default();
-        let scheme = policy::TagScheme {
-            git_tag_limit: args.git_tag_strategy_limit.unwrap_or(d.git_tag_limit),
-            git_tag_expiry_days: args
-                .git_tag_strategy_expiry_days
-                .unwrap_or(d.git_tag_expiry_days),
-            git_commit_limit: args.git_commit_strategy_limit.unwrap_or(d.git_commit_limit),
-            git_commit_expiry_days: args
-                .git_commit_strategy_expiry_days
-                .unwrap_or(d.git_commit_expiry_days),
-        };
-        policy::decide_tag_scheme(tags, &state, &scheme, &opts, &in_use)
-    } else {
-        cleanup::link_records(&mut tags, &records);
-        policy::decide(tags, &git, &policies, &opts, &in_use)
-    };
-    let plan = policy::Plan {
-        kubernetes: Some(kube_check),
-        ..plan
+    let plan = match run::plan(&request, &cfg, &naming, &client).await? {
+        Planned::Disabled => {
+            output::note("cleanup.disable is true in werf.yaml: nothing is deleted");
+            output::result(serde_json::json!({ "disabled": true }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Planned::Plan(p) => p,
     };
     if args.dry_run {
         output::out(DRY_RUN);
     }
-    print_plan(&plan);
+    print_plan(&plan.images);
     let storage = stages_storage(settings, &client)?;
-    let stages = stages_plan(storage.as_ref(), Some(&plan)).await?;
+    let stages = stages_plan(storage.as_ref(), Some(&plan.images)).await?;
     if args.dry_run {
-        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+        output::result(
+            serde_json::json!({ "plan": plan.images, "stages": stages, "dry_run": true }),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    // A CI checkout fetches only what the pipeline needs (GitLab: the pipeline's branch), so
-    // origin/* may lack live branches whose images would then look unused.
-    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    if ci && !args.git_history_synchronization && plan.deletions().next().is_some() {
-        anyhow::bail!(
-            "CI=true and the remote-tracking branches of this clone may be incomplete (CI checkouts fetch only the pipeline's branch), so images of live branches could look unused: deleting nothing. Pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch every branch and tag of origin first."
-        );
-    }
+    run::check_ci(&request, &plan.images)?;
     finish(
         &client,
-        &plan,
+        &plan.images,
         &naming,
         &args.vendor,
         storage.as_ref().zip(stages.as_ref()),

@@ -41,6 +41,16 @@ pub fn vars() -> BTreeMap<String, String> {
     snapshot().clone()
 }
 
+/// `CI=true` (any case), as CI services set it.
+pub fn ci() -> bool {
+    var("CI").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// `TMPDIR`, else the system's temporary directory (as `std::env::temp_dir`).
+pub fn temp_dir() -> PathBuf {
+    var("TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
 pub fn home() -> Option<PathBuf> {
     var("HOME").map(PathBuf::from)
 }

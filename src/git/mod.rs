@@ -1,4 +1,7 @@
-//! What git says about `--dir`: current branch, tag at HEAD, HEAD commit (git2).
+//! What git says about `--dir`: current branch, tag at HEAD, HEAD commit (git2); the
+//! history cleanup reads is in [`history`].
+
+pub mod history;
 
 use std::path::Path;
 

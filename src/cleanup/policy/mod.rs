@@ -1,0 +1,399 @@
+//! The keep/delete decision, pure: inventory + git history + policies → plan. No registry
+//! and no git access here, so the safety rule can be tested on thousands of random graphs.
+//! One file per mode: [`by_history`] (keep policies) and [`tag_scheme`] (werf 1.1's tags).
+
+mod by_history;
+mod tag_scheme;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{KeepPolicy, Limit, LimitOperator, References};
+pub use crate::git::history::{Commit, GitHistory, GitRef};
+pub use by_history::decide;
+pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
+
+/// One tag found in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagInfo {
+    /// werf.yaml image it belongs to (`None` = nameless).
+    pub image: Option<String>,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// Every commit known to have published this image (the `slipway.git-commit` label,
+    /// plus the project's commit records). Empty: published before records existed.
+    pub commits: Vec<String>,
+    /// Seconds since the epoch the image was created (config `created`).
+    pub created: Option<i64>,
+    /// Slipway labels of the image: `slipway.git-branch`, `slipway.git-tag`,
+    /// `slipway.signature`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl TagInfo {
+    /// What werf counts as one image: its content signature (the digest when unlabelled).
+    pub fn signature(&self) -> &str {
+        self.labels
+            .get(crate::signature::LABEL)
+            .map_or(self.digest.as_str(), String::as_str)
+    }
+}
+
+/// An image reference found in Kubernetes, parsed (`docker.io/library/` made explicit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedImage {
+    /// `host/path`, as [`TagInfo::repository`].
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    /// Where: `context C: Deployment ns/name`.
+    pub source: String,
+}
+
+/// Images in use (Kubernetes); never deleted.
+#[derive(Debug, Clone, Default)]
+pub struct InUse {
+    pub images: Vec<UsedImage>,
+}
+
+impl InUse {
+    /// The first use of this tag, by tag or by digest.
+    pub fn find(&self, t: &TagInfo) -> Option<&UsedImage> {
+        self.images.iter().find(|u| {
+            u.repository == t.repository
+                && (u.tag.as_deref() == Some(t.tag.as_str())
+                    || u.digest.as_deref() == Some(t.digest.as_str()))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Keep,
+    Delete,
+}
+
+/// One tag's fate and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    #[serde(flatten)]
+    pub tag: TagInfo,
+    pub decision: Decision,
+    pub reason: String,
+}
+
+/// Whether cleanup asked Kubernetes which images run: the plan's summary says so, so a
+/// plan made without that protection never reads like one made with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum KubeCheck {
+    Checked { contexts: Vec<String> },
+    NotChecked { reason: String },
+}
+
+/// The cleanup plan: every tag with keep/delete and the reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    /// Set by cleanup (purge deletes everything and asks no cluster).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubeCheck>,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| i.decision == Decision::Delete)
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for i in &self.items {
+            let d = match i.decision {
+                Decision::Keep => "keep  ",
+                Decision::Delete => "delete",
+            };
+            writeln!(
+                f,
+                "{d} {}:{} ({}) {}",
+                i.tag.repository,
+                i.tag.tag,
+                short(&i.tag.digest),
+                i.reason
+            )?;
+        }
+        let n = self.deletions().count();
+        let kube = match &self.kubernetes {
+            None => String::new(),
+            Some(KubeCheck::Checked { contexts }) => {
+                format!("; Kubernetes checked: context(s) {}", contexts.join(", "))
+            }
+            Some(KubeCheck::NotChecked { reason }) => {
+                format!("; Kubernetes not checked ({reason})")
+            }
+        };
+        writeln!(f, "{} tag(s), {n} to delete{kube}", self.items.len())
+    }
+}
+
+fn short(d: &str) -> &str {
+    let h = d.trim_start_matches("sha256:");
+    &h[..h.len().min(12)]
+}
+
+fn short_commit(c: &str) -> &str {
+    &c[..c.len().min(8)]
+}
+
+/// Options besides the policies.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Tags matching any of these are always kept.
+    pub keep_tags: Vec<regex::Regex>,
+    /// Images younger than this are kept.
+    pub min_age: Duration,
+    /// Now, seconds since the epoch.
+    pub now: i64,
+    /// Delete tags that no commit record ties to a commit (werf 1.1.36's
+    /// `--git-history-based-cleanup-v1.2`); by default they are kept.
+    pub delete_unrecorded: bool,
+}
+
+/// werf 1.1's default keep policies (pkg/cleaning/images_cleanup_reference_to_scan.go), with
+/// one Slipway addition: the third keeps `main` as well as `master`, `staging` and
+/// `production`.
+pub fn default_policies() -> Vec<KeepPolicy> {
+    let week = Some(Duration::from_secs(168 * 3600));
+    vec![
+        KeepPolicy {
+            references: References {
+                tag: Some(".*".into()),
+                branch: None,
+                limit: Some(Limit {
+                    last: Some(10),
+                    in_: None,
+                    operator: LimitOperator::And,
+                }),
+            },
+            images_per_reference: None,
+        },
+        KeepPolicy {
+            references: References {
+                branch: Some(".*".into()),
+                tag: None,
+                limit: Some(Limit {
+                    last: Some(10),
+                    in_: week,
+                    operator: LimitOperator::And,
+                }),
+            },
+            images_per_reference: Some(Limit {
+                last: Some(2),
+                in_: week,
+                operator: LimitOperator::And,
+            }),
+        },
+        KeepPolicy {
+            references: References {
+                branch: Some("^(main|master|staging|production)$".into()),
+                tag: None,
+                limit: None,
+            },
+            images_per_reference: Some(Limit {
+                last: Some(10),
+                in_: None,
+                operator: LimitOperator::And,
+            }),
+        },
+    ]
+}
+
+/// werf's way of printing a policy: `#2 branch=/.*/ limit={in=168h last=10}
+/// imagesPerReference={last=2}`.
+pub fn describe_policy(index: usize, p: &KeepPolicy) -> String {
+    let mut s = format!("keep policy #{}", index + 1);
+    match (&p.references.branch, &p.references.tag) {
+        (Some(b), _) => s.push_str(&format!(" branch=/{b}/")),
+        (None, Some(t)) => s.push_str(&format!(" tag=/{t}/")),
+        (None, None) => {}
+    }
+    if let Some(l) = &p.references.limit {
+        s.push_str(&format!(" limit={{{}}}", describe_limit(l)));
+    }
+    if let Some(l) = &p.images_per_reference {
+        s.push_str(&format!(" imagesPerReference={{{}}}", describe_limit(l)));
+    }
+    s
+}
+
+fn describe_limit(l: &Limit) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = l.in_ {
+        parts.push(format!("in={}", humantime::format_duration(d)));
+    }
+    if let Some(n) = l.last {
+        parts.push(format!("last={n}"));
+    }
+    if l.in_.is_some() && l.last.is_some() {
+        parts.push(format!("operator={:?}", l.operator));
+    }
+    parts.join(" ")
+}
+
+/// werf's reference selection: each policy picks the references of its kind whose name
+/// matches, narrowed by `limit` (newest first by their "created at"); a reference picked by
+/// several policies takes the LAST one's `imagesPerReference`. Returns (reference index,
+/// policy index).
+pub fn select_references(
+    refs: &[GitRef],
+    policies: &[KeepPolicy],
+    now: i64,
+) -> BTreeMap<usize, usize> {
+    let mut chosen: BTreeMap<usize, usize> = BTreeMap::new();
+    for (pi, p) in policies.iter().enumerate() {
+        let (pattern, want_tag) = match (&p.references.branch, &p.references.tag) {
+            (Some(b), None) => (b, false),
+            (None, Some(t)) => (t, true),
+            _ => continue,
+        };
+        let Ok(re) = regex::Regex::new(pattern) else {
+            continue;
+        };
+        let mut matching: Vec<usize> = (0..refs.len())
+            .filter(|&i| refs[i].is_tag == want_tag && re.is_match(&refs[i].name))
+            .collect();
+        matching.sort_by(|&a, &b| {
+            refs[b]
+                .time
+                .cmp(&refs[a].time)
+                .then(refs[a].name.cmp(&refs[b].name))
+        });
+        let selected: Vec<usize> = match &p.references.limit {
+            None => matching,
+            Some(l) => {
+                let by_in = |i: &usize| l.in_.is_none_or(|d| refs[*i].time > now - secs(d));
+                let by_last = |pos: usize| l.last.is_none_or(|n| n < 0 || (pos as i64) < n);
+                matching
+                    .iter()
+                    .enumerate()
+                    .filter(|(pos, i)| match (l.in_.is_some(), l.last.is_some()) {
+                        (true, true) if l.operator == LimitOperator::Or => {
+                            by_in(i) || by_last(*pos)
+                        }
+                        _ => by_in(i) && by_last(*pos),
+                    })
+                    .map(|(_, i)| *i)
+                    .collect()
+            }
+        };
+        for i in selected {
+            chosen.insert(i, pi);
+        }
+    }
+    chosen
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+/// Keep reasons that come before any policy: in use, `--keep-tag`, `--min-age`.
+fn pre_keep(t: &TagInfo, opts: &Options, in_use: &InUse) -> Option<String> {
+    if let Some(u) = in_use.find(t) {
+        return Some(format!("in use in Kubernetes ({})", u.source));
+    }
+    if opts.keep_tags.iter().any(|r| r.is_match(&t.tag)) {
+        return Some("matches --keep-tag".into());
+    }
+    if t.created.is_some_and(|c| opts.now - c < secs(opts.min_age)) {
+        return Some(format!(
+            "younger than --min-age {}",
+            humantime::format_duration(opts.min_age)
+        ));
+    }
+    None
+}
+
+/// Every tag kept for one reason (`cleanup.disable`, `disableGitHistoryBasedPolicy`), so
+/// the plan still lists what is there.
+pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
+    Plan {
+        items: tags
+            .into_iter()
+            .map(|t| Item {
+                tag: t,
+                decision: Decision::Keep,
+                reason: reason.to_string(),
+            })
+            .collect(),
+        kubernetes: None,
+    }
+}
+
+/// Apply the safety rule: a digest any kept tag uses is never deleted.
+fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
+    let kept_digests: BTreeMap<&str, usize> = decisions
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| *k)
+        .map(|(i, _)| (tags[i].digest.as_str(), i))
+        .collect();
+    let mut items = Vec::with_capacity(tags.len());
+    for (i, t) in tags.iter().enumerate() {
+        let (keep, reason) = &decisions[i];
+        let (decision, reason) = if *keep {
+            (Decision::Keep, reason.clone())
+        } else {
+            match kept_digests.get(t.digest.as_str()) {
+                Some(&k) => (
+                    Decision::Keep,
+                    format!(
+                        "shares its manifest with kept tag {}:{}; deleting it would delete that",
+                        tags[k].repository, tags[k].tag
+                    ),
+                ),
+                None => (Decision::Delete, reason.clone()),
+            }
+        };
+        items.push(Item {
+            tag: t.clone(),
+            decision,
+            reason,
+        });
+    }
+    Plan {
+        items,
+        kubernetes: None,
+    }
+}
+
+/// Every tag deleted (purge). Still one entry per tag, so the plan prints the same way.
+pub fn purge(tags: Vec<TagInfo>) -> Plan {
+    Plan {
+        items: tags
+            .into_iter()
+            .map(|t| Item {
+                tag: t,
+                decision: Decision::Delete,
+                reason: "purge".into(),
+            })
+            .collect(),
+        kubernetes: None,
+    }
+}
+
+/// Digests whose manifests the plan deletes (each once).
+pub fn digests_to_delete(plan: &Plan) -> BTreeSet<(String, String)> {
+    plan.deletions()
+        .map(|i| (i.tag.repository.clone(), i.tag.digest.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

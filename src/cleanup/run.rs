@@ -1,0 +1,284 @@
+//! One cleanup run: what the command asked ([`CleanupRequest`]), the plan it leads to
+//! ([`plan`]: mode, git state, Kubernetes scan, keep policies) and the CI safety rule
+//! ([`check_ci`]) that stops a deletion on a clone whose branches may be incomplete. The
+//! CLI prints the plan and hands it to [`super::execute`].
+
+use crate::config::Config;
+use crate::git::history;
+use crate::naming::Naming;
+use crate::records::Records;
+use crate::registry::Client;
+
+use super::kube::{self, KubeOptions, Scan};
+use super::policy::{self, GitState, InUse, KubeCheck, Plan, TagInfo, TagScheme};
+use super::stages::{self, StagesPlan};
+use super::{CleanupError, Lock};
+use crate::stapel::storage::StagesStorage;
+
+/// werf 1.1's tag-scheme limits as given on the command line; `None` takes
+/// [`TagScheme::default`]'s value.
+#[derive(Debug, Clone, Default)]
+pub struct TagSchemeLimits {
+    pub git_tag_limit: Option<i64>,
+    pub git_tag_expiry_days: Option<i64>,
+    pub git_commit_limit: Option<i64>,
+    pub git_commit_expiry_days: Option<i64>,
+}
+
+impl TagSchemeLimits {
+    fn scheme(&self) -> TagScheme {
+        let d = TagScheme::default();
+        TagScheme {
+            git_tag_limit: self.git_tag_limit.unwrap_or(d.git_tag_limit),
+            git_tag_expiry_days: self.git_tag_expiry_days.unwrap_or(d.git_tag_expiry_days),
+            git_commit_limit: self.git_commit_limit.unwrap_or(d.git_commit_limit),
+            git_commit_expiry_days: self
+                .git_commit_expiry_days
+                .unwrap_or(d.git_commit_expiry_days),
+        }
+    }
+}
+
+/// What `slipway cleanup` was asked to do.
+#[derive(Debug)]
+pub struct CleanupRequest {
+    /// Keep-tag patterns, minimum age, unrecorded tags ([`super::options`]).
+    pub options: policy::Options,
+    /// `Some`: werf 1.1's tag-scheme mode with these limits; `None`: keep policies by git
+    /// history.
+    pub tag_scheme: Option<TagSchemeLimits>,
+    /// Where to look for images in use; `None`: `--without-kube`.
+    pub kube: Option<KubeOptions>,
+    /// Fetch every branch and tag of origin first.
+    pub git_history_synchronization: bool,
+    /// Running in CI (`CI=true`): see [`check_ci`].
+    pub ci: bool,
+}
+
+/// The images plan of a run, with the project lock held until it is dropped.
+pub struct CleanupPlan {
+    pub images: Plan,
+    _lock: Lock,
+}
+
+/// What planning found.
+pub enum Planned {
+    /// `cleanup.disable` in werf.yaml: nothing to do.
+    Disabled,
+    Plan(CleanupPlan),
+}
+
+/// Read git, take the lock, ask Kubernetes (first: an unreachable cluster stops cleanup
+/// before anything is deleted), read the registry and decide.
+pub async fn plan(
+    req: &CleanupRequest,
+    cfg: &Config,
+    naming: &Naming,
+    client: &Client,
+) -> Result<Planned, CleanupError> {
+    if cfg.cleanup.disable {
+        return Ok(Planned::Disabled);
+    }
+    if req.git_history_synchronization {
+        history::sync_with_origin(&cfg.dir)?;
+    }
+    let git = history::read(&cfg.dir)?;
+    let lock = super::lock_project(cfg, naming)?;
+    let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
+    let records = crate::records::read(client, naming).await?;
+    let tags = super::inventory(client, cfg, naming, &records).await?;
+    let images = decide(req, cfg, &git, tags, &records, &in_use)?;
+    Ok(Planned::Plan(CleanupPlan {
+        images: Plan {
+            kubernetes: Some(kube_check),
+            ..images
+        },
+        _lock: lock,
+    }))
+}
+
+/// The images in use and how they were found.
+async fn scan_kube(
+    options: Option<&KubeOptions>,
+    cfg: &Config,
+) -> Result<(InUse, KubeCheck), CleanupError> {
+    let Some(options) = options else {
+        return Ok((InUse::default(), not_checked("--without-kube")));
+    };
+    if cfg.cleanup.disable_kubernetes_based_policy {
+        return Ok((
+            InUse::default(),
+            not_checked("cleanup.disableKubernetesBasedPolicy in werf.yaml"),
+        ));
+    }
+    Ok(match kube::images_in_use(options).await? {
+        Scan::NoConfig => {
+            tracing::warn!(
+                "No kubernetes configs found to skip images being used in the Kubernetes, pass --without-kube option (or WERF_WITHOUT_KUBE env var) to silence this warning"
+            );
+            (InUse::default(), not_checked("no kube config found"))
+        }
+        Scan::Found { images, contexts } => {
+            tracing::info!(
+                "Kubernetes: {} image reference(s) in use in context(s) {}",
+                images.len(),
+                contexts.join(", ")
+            );
+            (InUse { images }, KubeCheck::Checked { contexts })
+        }
+    })
+}
+
+fn not_checked(reason: &str) -> KubeCheck {
+    KubeCheck::NotChecked {
+        reason: reason.to_string(),
+    }
+}
+
+/// The mode choice: everything kept (`disableGitHistoryBasedPolicy`), werf 1.1's tag
+/// scheme, or keep policies by git history.
+fn decide(
+    req: &CleanupRequest,
+    cfg: &Config,
+    git: &history::GitHistory,
+    mut tags: Vec<TagInfo>,
+    records: &Records,
+    in_use: &InUse,
+) -> Result<Plan, CleanupError> {
+    if cfg.cleanup.disable_git_history_based_policy {
+        return Ok(policy::keep_all(
+            tags,
+            "cleanup.disableGitHistoryBasedPolicy is true: no tag is deleted for git reasons",
+        ));
+    }
+    if let Some(limits) = &req.tag_scheme {
+        let commits: Vec<String> = tags.iter().flat_map(|t| t.commits.clone()).collect();
+        let state = GitState {
+            branches: names(git, false),
+            tags: names(git, true),
+            commits: history::existing_commits(&cfg.dir, &commits)?,
+        };
+        let scheme = limits.scheme();
+        return Ok(policy::decide_tag_scheme(
+            tags,
+            &state,
+            &scheme,
+            &req.options,
+            in_use,
+        ));
+    }
+    let policies = cfg
+        .cleanup
+        .keep_policies
+        .clone()
+        .unwrap_or_else(policy::default_policies);
+    super::link_records(&mut tags, records);
+    Ok(policy::decide(tags, git, &policies, &req.options, in_use))
+}
+
+/// Names of the branches (`tags == false`) or tags of the history.
+fn names(git: &history::GitHistory, tags: bool) -> std::collections::BTreeSet<String> {
+    git.refs
+        .iter()
+        .filter(|r| r.is_tag == tags)
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The plan of a stages storage; `None` without one. `images`: cleanup's plan (purge
+/// without it).
+pub async fn stages_plan(
+    storage: Option<&StagesStorage>,
+    images: Option<&Plan>,
+) -> Result<Option<StagesPlan>, CleanupError> {
+    let Some(s) = storage else { return Ok(None) };
+    Ok(Some(match images {
+        Some(p) => stages::plan_cleanup(s, p).await?,
+        None => stages::plan_purge(s).await?,
+    }))
+}
+
+/// The CI safety rule. A CI checkout fetches only what the pipeline needs (GitLab: the
+/// pipeline's branch), so origin/* may lack live branches whose images would then look
+/// unused: in CI, deleting needs `--git-history-synchronization`.
+pub fn check_ci(req: &CleanupRequest, plan: &Plan) -> Result<(), CleanupError> {
+    if req.ci && !req.git_history_synchronization && plan.deletions().next().is_some() {
+        return Err(CleanupError::CiHistoryIncomplete);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cleanup::policy::{Decision, Item};
+
+    fn request(ci: bool, sync: bool) -> CleanupRequest {
+        CleanupRequest {
+            options: policy::Options {
+                keep_tags: Vec::new(),
+                min_age: Duration::ZERO,
+                now: 0,
+                delete_unrecorded: false,
+            },
+            tag_scheme: None,
+            kube: None,
+            git_history_synchronization: sync,
+            ci,
+        }
+    }
+
+    fn plan(decision: Decision) -> Plan {
+        Plan {
+            items: vec![Item {
+                tag: TagInfo {
+                    image: None,
+                    repository: "r.example/app".into(),
+                    tag: "t".into(),
+                    digest: "sha256:a".into(),
+                    commits: Vec::new(),
+                    created: None,
+                    labels: Default::default(),
+                },
+                decision,
+                reason: "test".into(),
+            }],
+            kubernetes: None,
+        }
+    }
+
+    #[test]
+    fn ci_deletes_only_after_synchronizing_the_history() {
+        let deleting = plan(Decision::Delete);
+        assert!(matches!(
+            check_ci(&request(true, false), &deleting),
+            Err(CleanupError::CiHistoryIncomplete)
+        ));
+        assert!(check_ci(&request(true, true), &deleting).is_ok());
+        assert!(check_ci(&request(false, false), &deleting).is_ok());
+        // Nothing to delete: nothing to protect.
+        assert!(check_ci(&request(true, false), &plan(Decision::Keep)).is_ok());
+    }
+
+    #[test]
+    fn tag_scheme_limits_fall_back_to_werfs_defaults() {
+        let d = TagScheme::default();
+        let s = TagSchemeLimits {
+            git_tag_limit: Some(-1),
+            git_commit_expiry_days: Some(7),
+            ..Default::default()
+        }
+        .scheme();
+        assert_eq!(
+            (
+                s.git_tag_limit,
+                s.git_tag_expiry_days,
+                s.git_commit_limit,
+                s.git_commit_expiry_days
+            ),
+            (-1, d.git_tag_expiry_days, d.git_commit_limit, 7)
+        );
+    }
+}

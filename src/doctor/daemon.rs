@@ -1,0 +1,72 @@
+//! The daemon's checks: reachable, BuildKit sessions, layer store. Only the first fails.
+
+use super::{Check, check};
+use crate::settings::Settings;
+
+pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
+    let mut out = Vec::new();
+    let at = settings
+        .docker_host
+        .clone()
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    let d = match crate::build::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(check(
+                "daemon",
+                false,
+                e.to_string(),
+                "start dockerd or set DOCKER_HOST (publish, push-archive and promote work without it)",
+            ));
+            return out;
+        }
+    };
+    let engine = crate::build::engine::detect(&d)
+        .await
+        .map(|e| e.describe())
+        .unwrap_or_else(|e| e);
+    out.push(check("daemon", true, format!("{engine} at {at}"), ""));
+    // Not a failure: builds fall back to the classic builder (without `secrets:`,
+    // `ssh:` and `RUN --mount`).
+    match crate::build::buildkit::probe(&d).await {
+        Ok(bk) => out.push(check(
+            "buildkit",
+            true,
+            format!(
+                "the daemon's BuildKit takes Slipway's sessions (secrets, ssh, RUN --mount){}",
+                if bk.one_at_a_time() {
+                    "; builds run one at a time on it (before Docker 25, two builds \
+                     exporting cache at once can crash the daemon)"
+                } else {
+                    ""
+                }
+            ),
+            "",
+        )),
+        Err(why) => out.push(check(
+            "buildkit",
+            true,
+            format!("classic builder only: {why}"),
+            "",
+        )),
+    }
+    // Not a failure either: the export path is the fallback.
+    let store = crate::transfer::source::layer_store::LayerStore::find(
+        &d,
+        crate::settings::host_env::layer_store(),
+    )
+    .await;
+    out.push(check(
+        "layer store",
+        true,
+        match store {
+            Some(s) => format!(
+                "publish reads layers in place from the daemon's store at {} (no wait for its export)",
+                s.root().display()
+            ),
+            None => "publish streams the daemon's export (its overlay2 store is not readable here, or SLIPWAY_LAYER_STORE=off)".to_string(),
+        },
+        "",
+    ));
+    out
+}

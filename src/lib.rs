@@ -20,6 +20,7 @@ pub mod naming;
 pub mod pipe;
 pub mod promote;
 pub mod publish;
+pub mod push_archive;
 pub mod records;
 pub mod registry;
 pub mod secret;

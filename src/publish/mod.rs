@@ -1,7 +1,6 @@
 //! Publish: plan what the registry lacks, build it, push it through the one push path,
 //! report digests.
 
-pub mod archive;
 pub mod plan;
 pub mod report;
 
@@ -10,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::AsyncWriteExt;
 
 use crate::build::{self, BuildOptions, Event};
 use crate::config::{self, ConfigErrors};
@@ -19,10 +17,9 @@ use crate::registry::UploadMode;
 use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
 use crate::signature::{self, SignatureError};
+use crate::transfer::from_daemon::{self, FromDaemonError};
 use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
-use crate::transfer::source::{
-    self, archive::ArchiveSource, daemon::DaemonSource, daemon::Failure,
-};
+use crate::transfer::source::{self, daemon::DaemonSource};
 use plan::{Action, Plan, RemoteLookup, RemoteTag, Wanted};
 use report::{BuildOutcome, ImageReport, PushOutcome, Report, ReportError};
 
@@ -64,6 +61,18 @@ pub enum PublishError {
     DaemonPush { image: String, cause: String },
     #[error("reading the exported image {image}: {cause}")]
     Archive { image: String, cause: String },
+}
+
+impl From<FromDaemonError> for PublishError {
+    /// The same variants as before the push moved to `transfer`: the race convergence in
+    /// [`Pusher::push`] matches on `PublishError::Push`.
+    fn from(e: FromDaemonError) -> Self {
+        match e {
+            FromDaemonError::Push(e) => PublishError::Push(e),
+            FromDaemonError::Export { image, cause } => PublishError::Export { image, cause },
+            FromDaemonError::Archive { image, cause } => PublishError::Archive { image, cause },
+        }
+    }
 }
 
 /// Everything `publish` / `build-and-publish` takes besides settings.
@@ -681,7 +690,7 @@ impl Pusher {
             .layers_in_flight
             .claim(layers.clone().unwrap_or_default())
             .await;
-        push_from_daemon(
+        from_daemon::push_from_daemon(
             &self.docker,
             &self.client,
             id,
@@ -692,58 +701,8 @@ impl Pusher {
             self.work.path(),
         )
         .await
+        .map_err(PublishError::from)
     }
-}
-
-/// A daemon image pushed from its export stream, compressed and uploaded while it arrives;
-/// the spooled path (export to a file, then push it) where the stream cannot be used.
-/// Publish and the stages storage both push this way.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn push_from_daemon(
-    docker: &bollard::Docker,
-    client: &Client,
-    id: &str,
-    diff_ids: Option<Vec<String>>,
-    label: &str,
-    target: &PushTarget,
-    popts: &PushOptions,
-    work: &std::path::Path,
-) -> Result<push::PushReport, PublishError> {
-    let session = push::Session::open(client, target, popts).await;
-    let source = DaemonSource {
-        docker,
-        id: id.to_string(),
-        diff_ids,
-        label: label.to_string(),
-        upload_mode: popts.upload_mode,
-        work: work.to_path_buf(),
-        store: source::layer_store::LayerStore::find(
-            docker,
-            crate::settings::host_env::layer_store(),
-        )
-        .await,
-    };
-    match source::plan_and_copy(&source, &session).await {
-        Ok(r) => return Ok(r),
-        Err(Failure::Push(e)) => return Err(e.into()),
-        Err(Failure::Export(cause)) => {
-            return Err(PublishError::Export {
-                image: label.to_string(),
-                cause,
-            });
-        }
-        Err(Failure::Fallback(why)) => {
-            tracing::info!(image = label, "exporting to a file first: {why}");
-        }
-    }
-    let image = export(docker, id, label, work).await?;
-    // A fresh session: the streamed attempt may have uploaded some layers meanwhile.
-    let session = push::Session::open(client, target, popts).await;
-    let source = ArchiveSource {
-        image,
-        label: format!("{label} (exported daemon image {id})"),
-    };
-    Ok(source::plan_and_copy(&source, &session).await?)
 }
 
 /// The registry digest of a built dependency: what the registry already holds for its
@@ -863,48 +822,6 @@ async fn finish(
         }
     }
     Ok(Outcome::Published(report))
-}
-
-/// Stream an image out of the daemon (docker-save format) into a file and read it.
-pub(crate) async fn export(
-    docker: &bollard::Docker,
-    id: &str,
-    label: &str,
-    dir: &std::path::Path,
-) -> Result<crate::archive::Image, PublishError> {
-    let err = |cause: String| PublishError::Export {
-        image: label.to_string(),
-        cause,
-    };
-    let path = dir.join(format!("{}.tar", id.trim_start_matches("sha256:")));
-    let mut f = tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| err(e.to_string()))?;
-    let mut stream = std::pin::pin!(crate::pipe::no_progress(
-        docker
-            .export_image(id)
-            .map(|r| r.map_err(std::io::Error::other)),
-        crate::pipe::daemon_stall(),
-        format!("exporting {id}"),
-    ));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| err(e.to_string()))?;
-        f.write_all(&chunk).await.map_err(|e| err(e.to_string()))?;
-    }
-    f.flush().await.map_err(|e| err(e.to_string()))?;
-    drop(f);
-    let p = path.clone();
-    let images = tokio::task::spawn_blocking(move || crate::archive::read(&p))
-        .await
-        .map_err(|e| err(e.to_string()))?
-        .map_err(|e| PublishError::Archive {
-            image: label.to_string(),
-            cause: e.to_string(),
-        })?;
-    crate::archive::select(&path, images, None).map_err(|e| PublishError::Archive {
-        image: label.to_string(),
-        cause: e.to_string(),
-    })
 }
 
 /// The digest of an image with this signature that a tag of `wanted` (or its content tag)

@@ -402,7 +402,7 @@ impl StagesStorage {
             .map_err(|e| err(e.to_string()))?
             .root_fs
             .and_then(|r| r.layers);
-        crate::publish::push_from_daemon(
+        crate::transfer::from_daemon::push_from_daemon(
             docker,
             &self.client,
             image_id,

@@ -41,6 +41,8 @@ pub enum PublishError {
     Report(#[from] ReportError),
     #[error(transparent)]
     StagesStorage(#[from] crate::stapel::storage::StorageError),
+    #[error(transparent)]
+    Stapel(#[from] crate::stapel::StapelError),
     #[error("writing commit records (what cleanup keeps images by): {0}")]
     Records(crate::records::RecordsError),
     #[error("{cause}{from}; checked before building: nothing was built or pushed")]

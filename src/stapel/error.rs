@@ -119,3 +119,44 @@ impl GitError {
         GitError::Read(e.message().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts `tests/stapel.rs` matches, and one message per error in `{:#}` (no source
+    /// chain repeats it).
+    #[test]
+    fn texts_are_the_ones_users_know_and_print_once() {
+        let e = StapelError::Mapping {
+            at: "werf.yaml:7:3".into(),
+            index: 0,
+            cause: GitError::NoPath {
+                add: "/nope".into(),
+                remote: false,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "werf.yaml:7:3: git[0]: add /nope: no such path in the HEAD commit (werf: base path entry not found)"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let e = StapelError::FromLatest {
+            image: "app".into(),
+            at: "werf.yaml:6:13".into(),
+            base: "alpine:3".into(),
+            cause: Box::new(BaseError::Missing("3".into())),
+        };
+        assert_eq!(
+            e.to_string(),
+            "image app: werf.yaml:6:13: fromLatest: base image alpine:3: the registry has no 3"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let e = StapelError::from(GitError::UnknownRef {
+            what: "branch nope".into(),
+            url: "file:///r.git".into(),
+        });
+        assert_eq!(e.to_string(), "unknown branch nope of repo file:///r.git");
+        assert!(std::error::Error::source(&e).is_none());
+    }
+}

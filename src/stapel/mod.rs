@@ -5,6 +5,11 @@
 //! with `-e`, as root, in `/`, with the image's environment; the base's USER is restored
 //! and `docker:` is applied last. This is werf's result from an empty stages storage
 //! ("milestone 1", docs/stapel.md).
+//!
+//! Here: the generation environment, the context tar and the content signature.
+//! [`generate`] writes the Dockerfile, [`stages`] the per-stage signatures and reuse plan,
+//! [`storage`] the stages storage, [`base`] `fromLatest`, [`git`] the mappings' files,
+//! [`error`] what fails. The parser of the stapel keys stays in `config` (it owns werf.yaml).
 
 pub mod base;
 pub mod error;

@@ -107,17 +107,6 @@ mod tests {
     }
 }
 
-/// How long a Docker daemon's export or load may send nothing before it is given up on
-/// (`SLIPWAY_DAEMON_TIMEOUT`, seconds; default 120). A wedged storage driver leaves the
-/// stream open and silent; builds are not watched, as a RUN step may be silent for long.
-pub fn daemon_stall() -> std::time::Duration {
-    let secs = crate::settings::host_env::daemon_timeout()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(120);
-    std::time::Duration::from_secs(secs)
-}
-
 /// `stream`, ending in a `TimedOut` error (and then nothing) when no item comes for
 /// `stall`; `what` names the stream in that error.
 pub fn no_progress<S, T>(

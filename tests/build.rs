@@ -1,7 +1,7 @@
 //! `slipway build` against the real daemon: directives, .dockerignore, dependencies,
 //! parallelism, skipping unchanged images, failures.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

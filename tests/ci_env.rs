@@ -1,7 +1,7 @@
 //! `slipway ci-env`: sourced in bash with hostile values, PowerShell output, missing
 //! variables, and a real GitLab-style build-and-publish to a TLS + htpasswd registry.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! only `SLIPWAY_CACHE_FROM`), for branch, tag, merge-request and scheduled pipelines, with
 //! and without variables the user set. The docker config path is replaced by a marker.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `slipway cleanup` / `purge` against the real registry: images published per commit of a
 //! git repository, branches deleted, then cleanup; skopeo tells what remains.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Shell completions and the man page come from the parser's own definitions.
 
-mod support;
+use crate::support;
 
 #[test]
 fn completions_and_man_page_cover_the_commands_and_flags() {

@@ -1,7 +1,7 @@
 //! Many runners, one registry: two publishes of one project at once, and a cleanup running
 //! while a publish is under way.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

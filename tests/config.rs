@@ -1,7 +1,7 @@
 //! werf.yaml loading: a table of good and bad files with the exact located error each
 //! gives, and the examples/ projects.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `slipway doctor` against the real TLS + htpasswd registry.
 
-mod support;
+use crate::support;
 
 use support::Registry;
 

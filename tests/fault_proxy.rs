@@ -1,6 +1,6 @@
 //! The fault-injection proxy of the harness does what tests rely on.
 
-mod support;
+use crate::support;
 
 use support::Registry;
 use support::fault_proxy::{Fault, FaultProxy, Rule};

@@ -2,7 +2,7 @@
 //! complete through 5xx, 429, resets, expiring tokens, slow and truncated responses; a fault
 //! that never clears fails clearly with nothing reported as pushed; a killed push resumes.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Proves the harness: a two-stage Dockerfile built FROM the base image through bollard,
 //! pushed through the daemon to each registry variant, checked with skopeo.
 
-mod support;
+use crate::support;
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{

@@ -3,7 +3,7 @@
 //! last is the only one with `ok`, and `ok` agrees with the exit status — failures
 //! included, also those before the command starts.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! werf 1.1 looks at, in every namespace, paged with `limit` + `continue`; CronJobs at
 //! batch/v1beta1 on old clusters; an unreachable cluster; no kube config.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

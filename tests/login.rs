@@ -1,7 +1,7 @@
 //! `slipway login` (docker's config.json, credentials checked first) and `slipway ls`
 //! (every tag, across pages), against the harness registries.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `slipway images`, `slipway slugify` and content signatures, from the command line.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

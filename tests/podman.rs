@@ -3,7 +3,7 @@
 //! `scripts/setup` starts. `podman run` cannot start containers on these machines, so
 //! images are inspected through the API and skopeo, never run.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `slipway promote` against real registries, skopeo as the judge; a proxy counts bytes.
 
-mod support;
+use crate::support;
 
 use support::fault_proxy::FaultProxy;
 use support::{Registry, skopeo};

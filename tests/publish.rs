@@ -2,7 +2,7 @@
 //! the judge; credentials from config.json, a credential helper and the environment;
 //! no-op reruns, tag-only changes, layer reuse; the errors users meet.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

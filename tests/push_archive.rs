@@ -1,7 +1,7 @@
 //! `push-archive` against the real registry: docker-save and OCI layouts, re-push without
 //! uploads, PATCH refused, TLS + auth, and skopeo as the judge.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

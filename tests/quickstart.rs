@@ -2,7 +2,7 @@
 //! directory against the real daemon and a loopback registry (only the registry's port
 //! differs from the text), and skopeo checks what was published.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! which commit published which image with which content signature; in both repo modes,
 //! out of the images' own tags, and never touched by purge.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

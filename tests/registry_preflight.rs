@@ -2,7 +2,7 @@
 //! port or a name that does not resolve fails before any build starts, after a stated
 //! number of attempts, with a few short WARN lines and an error naming `--images-repo`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! processes serving certificates made with the openssl CLI, pushed to with
 //! `push-archive` over `localhost:PORT`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! classic hostile inputs (YAML alias bombs, deep nesting, huge lines, non-UTF-8 paths).
 //! The `fuzz/` targets run the same entry points under libFuzzer for longer.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

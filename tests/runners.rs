@@ -3,7 +3,7 @@
 //! on both (the stapel toolbox counts by its reference, not its machine-local image ID), so
 //! the second runner builds nothing that the first one published.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

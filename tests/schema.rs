@@ -19,7 +19,7 @@ fn committed_schema_is_current() {
     let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
     assert!(
         committed == generated,
-        "werf-schema/werf.schema.json is stale: run `SLIPWAY_UPDATE_SCHEMA=1 cargo test --test schema`"
+        "werf-schema/werf.schema.json is stale: run `SLIPWAY_UPDATE_SCHEMA=1 cargo test --test integration schema::`"
     );
 }
 

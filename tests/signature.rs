@@ -2,7 +2,7 @@
 //! branch, after a squash or rebase merge, in a fresh clone at another path and under
 //! umask 0000; only what a Dockerfile's `COPY`/`ADD`/bind mounts reach counts.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

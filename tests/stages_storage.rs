@@ -7,7 +7,7 @@
 //! stages' local tags removed: [`forget`] does it, and [`slipway_on`] runs Slipway against
 //! any daemon (`DOCKER_HOST`), so a second daemon can serve as a real second runner.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! acceptance cases of werf 1.1's semantics. The base is the busybox test image (no bash)
 //! and steps run with the local toolbox (Debian's bash-static); nothing is pulled.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

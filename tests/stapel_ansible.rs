@@ -4,7 +4,7 @@
 //! file server the test runs on the host, on Docker's bridge (build steps reach it there):
 //! a flat apt repository of .deb files made here, and a payload for `get_url`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

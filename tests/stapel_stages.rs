@@ -3,7 +3,7 @@
 //! (changed files copied, deleted ones removed), as werf 1.1 does. The base is the busybox
 //! test image and steps run with the local toolbox; nothing is pulled.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

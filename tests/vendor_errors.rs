@@ -2,7 +2,7 @@
 //! that follows the vendors' documented error bodies: Artifact Registry / ECR / Harbor
 //! immutable tags, ECR's missing repository.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

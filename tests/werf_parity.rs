@@ -1,7 +1,7 @@
 //! werf 1.1 drop-in: variables and their precedence, werf's booleans, warnings, the
 //! `--insecure-registry` meanings and a plain-HTTP registry named in the error.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

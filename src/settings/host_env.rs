@@ -104,9 +104,15 @@ pub fn layer_store() -> Option<&'static str> {
     var("SLIPWAY_LAYER_STORE")
 }
 
-/// `SLIPWAY_DAEMON_TIMEOUT`: seconds a daemon export may send nothing.
-pub fn daemon_timeout() -> Option<&'static str> {
-    var("SLIPWAY_DAEMON_TIMEOUT")
+/// How long a Docker daemon's export or load may send nothing before it is given up on
+/// (`SLIPWAY_DAEMON_TIMEOUT`, seconds; default 120). A wedged storage driver leaves the
+/// stream open and silent; builds are not watched, as a RUN step may be silent for long.
+pub fn daemon_stall() -> std::time::Duration {
+    let secs = var("SLIPWAY_DAEMON_TIMEOUT")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(120);
+    std::time::Duration::from_secs(secs)
 }
 
 /// The ssh-agent socket (`SSH_AUTH_SOCK`).

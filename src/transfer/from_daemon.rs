@@ -88,7 +88,7 @@ pub async fn export(
         docker
             .export_image(id)
             .map(|r| r.map_err(std::io::Error::other)),
-        crate::pipe::daemon_stall(),
+        crate::settings::host_env::daemon_stall(),
         format!("exporting {id}"),
     ));
     while let Some(chunk) = stream.next().await {

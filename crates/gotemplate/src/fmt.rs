@@ -250,7 +250,7 @@ pub fn float_json(f: f64) -> String {
 }
 
 fn time_string(t: &Time) -> String {
-    crate::funcs::sprig::format_time(t, "2006-01-02 15:04:05.999999999 -0700 MST")
+    crate::gotime::format_time(t, "2006-01-02 15:04:05.999999999 -0700 MST")
 }
 
 /// `%v` of a value at top level (`fmt.Sprint(v)`).

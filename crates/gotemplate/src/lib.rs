@@ -10,6 +10,7 @@ pub mod error;
 mod exec;
 pub mod fmt;
 pub mod funcs;
+mod gotime;
 pub mod lexer;
 pub mod parser;
 pub mod sourcemap;

@@ -454,7 +454,7 @@ async fn send(
         docker
             .export_image(id)
             .map(|r| r.map_err(std::io::Error::other)),
-        crate::pipe::daemon_stall(),
+        crate::settings::host_env::daemon_stall(),
         format!("exporting {id}"),
     ));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));

@@ -17,8 +17,8 @@ mod strings;
 mod strings_case;
 mod url;
 
+pub use crate::gotime::format_time;
 pub use convert::{strval, to_float64, to_int64};
-pub use dates::format_time;
 
 /// Every sprig function this crate provides, with its Go signature.
 pub fn all() -> Vec<(&'static str, Func)> {

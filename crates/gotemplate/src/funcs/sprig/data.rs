@@ -485,7 +485,7 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<&str>, dep
         Value::String(s) => json_string(out, s, html),
         Value::Time(t) => json_string(
             out,
-            &super::dates::format_time(t, "2006-01-02T15:04:05.999999999Z07:00"),
+            &crate::gotime::format_time(t, "2006-01-02T15:04:05.999999999Z07:00"),
             html,
         ),
         Value::List(l) => {

@@ -5,6 +5,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+mod func;
+pub use func::{Func, FuncImpl, SizeBound, Ty};
+
 /// Element type of a list or map, kept only so that Go type names (`[]string` vs
 /// `[]interface {}`) and argument type checks match Go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +44,7 @@ pub trait Object: std::fmt::Debug {
     /// Go's type name (`%T`, error texts).
     fn type_name(&self) -> String;
     /// The method `name` with its Go signature, if there is one.
-    fn method(&self, name: &str) -> Option<crate::funcs::Func>;
+    fn method(&self, name: &str) -> Option<Func>;
     /// Exported struct fields in declaration order (`.Field`, JSON), for Go structs.
     fn fields(&self) -> Vec<(&'static str, Value)> {
         Vec::new()

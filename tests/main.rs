@@ -1,0 +1,45 @@
+//! The one integration-test binary (issue 29): every file in tests/ is a module here, as
+//! ripgrep's tests/tests.rs does, so the dependencies are linked once instead of 34 times and
+//! `tests/support` is compiled once. Run one file's tests with
+//! `cargo test --test integration <file>::`.
+
+mod support;
+
+mod architecture;
+mod build;
+mod ci_env;
+mod ci_env_golden;
+mod cleanup;
+mod cleanup_model;
+mod cli;
+mod concurrency;
+mod config;
+mod doctor;
+mod fault_proxy;
+mod faults;
+mod gitlab_pipeline;
+mod harness;
+mod json_output;
+mod kube;
+mod login;
+mod naming;
+mod podman;
+mod promote;
+mod publish;
+mod push_archive;
+mod quickstart;
+mod records;
+mod registry_preflight;
+mod registry_tls;
+mod robustness;
+mod runners;
+mod schema;
+mod signature;
+mod stages_storage;
+mod stapel;
+mod stapel_ansible;
+mod stapel_stages;
+mod vendor_errors;
+mod vendors;
+mod werf_parity;
+mod werf_templates;

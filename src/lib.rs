@@ -21,6 +21,7 @@ pub mod pipe;
 pub mod project;
 pub mod promote;
 pub mod publish;
+pub mod push_archive;
 pub mod records;
 pub mod registry;
 pub mod secret;

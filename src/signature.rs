@@ -502,16 +502,15 @@ pub fn compute(
                 .iter()
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
-                let sig =
-                    match &img.stapel {
-                        Some(_) => crate::stapel::signature(&stapel_env, img, &done).map_err(
-                            |message| SignatureError::Stapel {
-                                image: img.display_name().to_string(),
-                                message,
-                            },
-                        )?,
-                        None => one(img, &done, &cache, outputs)?,
-                    };
+                let sig = match &img.stapel {
+                    Some(_) => crate::stapel::signature(&stapel_env, img, &done).map_err(|e| {
+                        SignatureError::Stapel {
+                            image: img.display_name().to_string(),
+                            message: e.to_string(),
+                        }
+                    })?,
+                    None => one(img, &done, &cache, outputs)?,
+                };
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {

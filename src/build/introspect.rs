@@ -58,7 +58,11 @@ pub fn target(
         ));
     }
     let env = crate::stapel::Env::new(config);
-    let sigs = stages::head_signatures(&env, node, signatures).map_err(|e| failed(&name, e))?;
+    let sigs =
+        stages::head_signatures(&env, node, signatures).map_err(|cause| BuildError::Stapel {
+            image: name.clone(),
+            cause: Box::new(cause),
+        })?;
     let mut names: Vec<&'static str> = sigs.iter().map(|s| s.stage).collect();
     names.push(stages::LATEST_PATCH);
     let stage = names
@@ -92,6 +96,10 @@ pub async fn stage_image(
     let img = &target.image;
     let name = img.display_name().to_string();
     let fail = |m: String| failed(&name, m);
+    let stapel_failed = |cause| BuildError::Stapel {
+        image: name.clone(),
+        cause: Box::new(cause),
+    };
     let local = crate::stapel::node_tag(&config.project, img);
     let record = docker
         .inspect_image(&local)
@@ -102,7 +110,7 @@ pub async fn stage_image(
         .and_then(|l| l.get(stages::LABEL).cloned())
         .ok_or_else(|| fail(format!("{local} has no stage record: build it first")))?;
     let env = crate::stapel::Env::new(config);
-    let outcome = stages::prepare(&env, img, signatures, Some(&record)).map_err(fail)?;
+    let outcome = stages::prepare(&env, img, signatures, Some(&record)).map_err(stapel_failed)?;
     let dockerfile_stage = stages::dockerfile_stage(target.stage);
     if target.stage == stages::LATEST_PATCH && !outcome.plan.patches.contains_key(&dockerfile_stage)
     {
@@ -115,7 +123,7 @@ pub async fn stage_image(
         .await
         .map_err(&fail)?;
     let g = crate::stapel::generate_planned(&env, img, base_user.as_deref(), &outcome.plan)
-        .map_err(&fail)?;
+        .map_err(stapel_failed)?;
     let bk = buildkit::probe(docker)
         .await
         .map_err(|why| BuildError::StapelNeedsBuildKit {

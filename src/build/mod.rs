@@ -37,6 +37,12 @@ pub enum BuildError {
     Daemon { at: String, cause: String },
     #[error("image {image}: {message}")]
     Failed { image: String, message: String },
+    /// A stapel node's stages or generated build (stapel's own error, same text as `Failed`).
+    #[error("image {image}: {cause}")]
+    Stapel {
+        image: String,
+        cause: Box<crate::stapel::StapelError>,
+    },
     #[error("image {image}: {source}")]
     Context {
         image: String,
@@ -706,6 +712,10 @@ async fn build_one(
         image: name.clone(),
         message,
     };
+    let stapel_failed = |cause| BuildError::Stapel {
+        image: name.clone(),
+        cause: Box::new(cause),
+    };
     let start = Instant::now();
     let extra = opts.extra_tags.get(&img.name).cloned().unwrap_or_default();
     // With a stages storage, a local image is not enough when the storage lacks its
@@ -786,7 +796,7 @@ async fn build_one(
             };
             let o =
                 crate::stapel::stages::prepare(env, img, &how.node_signatures, previous.as_deref())
-                    .map_err(fail)?;
+                    .map_err(stapel_failed)?;
             emit(Event::Log {
                 image: name.clone(),
                 line: o.summary(),
@@ -810,8 +820,8 @@ async fn build_one(
     {
         let base_user = stapel_base_user(docker, env, img).await.map_err(fail)?;
         let plan = stages.as_ref().map(|o| o.plan.clone()).unwrap_or_default();
-        let g =
-            crate::stapel::generate_planned(env, img, base_user.as_deref(), &plan).map_err(fail)?;
+        let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &plan)
+            .map_err(stapel_failed)?;
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         let data = g.context.clone();
         let writer = tokio::task::spawn_blocking(move || {

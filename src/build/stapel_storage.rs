@@ -58,7 +58,7 @@ pub(super) async fn lacks_last_stage(
     node_signatures: &BTreeMap<Option<String>, String>,
     storage: &StagesStorage,
 ) -> Result<bool, String> {
-    let sigs = stages::head_signatures(env, img, node_signatures)?;
+    let sigs = stages::head_signatures(env, img, node_signatures).map_err(|e| e.to_string())?;
     let Some(last) = sigs.last() else {
         return Ok(false);
     };
@@ -88,13 +88,17 @@ pub(super) async fn build(
         image: name.clone(),
         message,
     };
+    let stapel_failed = |cause| BuildError::Stapel {
+        image: name.clone(),
+        cause: Box::new(cause),
+    };
     let emit = |line: String| {
         (opts.on_event)(&Event::Log {
             image: name.clone(),
             line,
         })
     };
-    let sigs = stages::head_signatures(env, img, &how.node_signatures).map_err(fail)?;
+    let sigs = stages::head_signatures(env, img, &how.node_signatures).map_err(stapel_failed)?;
     let Some(last) = sigs.last().cloned() else {
         return Err(fail("a stapel node without stages".into()));
     };
@@ -164,8 +168,8 @@ pub(super) async fn build(
         ),
         None => (None, "local daemon".to_string()),
     };
-    let mut outcome =
-        stages::prepare(env, img, &how.node_signatures, previous.as_deref()).map_err(fail)?;
+    let mut outcome = stages::prepare(env, img, &how.node_signatures, previous.as_deref())
+        .map_err(stapel_failed)?;
     if let Some((j, _, record)) = &found
         && j + 1 == sigs.len()
     {
@@ -208,7 +212,7 @@ pub(super) async fn build(
             .await
             .map_err(fail)?;
         let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &outcome.plan)
-            .map_err(fail)?;
+            .map_err(stapel_failed)?;
         let mut built: Vec<(String, &StageSig)> = Vec::new();
         for (i, s) in sigs.iter().enumerate().skip(first) {
             let target = stages::dockerfile_stage(s.stage);

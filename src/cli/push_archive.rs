@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output;
-use crate::publish::archive;
+use crate::push_archive as archive;
 use crate::registry::UploadMode;
 use crate::settings::Settings;
 use crate::transfer::push::PushOptions;

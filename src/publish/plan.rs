@@ -8,6 +8,12 @@ use std::fmt;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::PublishError;
+use crate::build;
+use crate::registry::{Client, Repository, UploadMode};
+use crate::transfer::push::{self, PushOptions, PushTarget};
+use crate::transfer::source::{self, daemon::DaemonSource};
+
 /// One image as this run wants it published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Wanted {
@@ -245,6 +251,66 @@ impl fmt::Display for Plan {
         }
         Ok(())
     }
+}
+
+/// `--dry-run`: the blob plan of each image to push that the daemon already holds (what
+/// its layers need in the registry, read only); images not built yet keep `None`.
+pub(super) async fn blob_plans(
+    project: &str,
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    compression: crate::registry::compress::Codec,
+    plan: &mut Plan,
+) -> Result<(), PublishError> {
+    if !plan.images.iter().any(|p| p.needs_push()) {
+        return Ok(());
+    }
+    // No daemon: the plan says what it can without one.
+    let Ok(docker) = build::connect().await else {
+        return Ok(());
+    };
+    let work = std::env::temp_dir();
+    for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
+        let (Some(id), Some(repository)) = (
+            build::find_local(
+                &docker,
+                &p.wanted.signature,
+                Some(&build::local_tag(project, p.wanted.name.as_deref())),
+            )
+            .await,
+            repos.get(&p.wanted.repository),
+        ) else {
+            continue;
+        };
+        let diff_ids = docker
+            .inspect_image(&id)
+            .await
+            .ok()
+            .and_then(|i| i.root_fs)
+            .and_then(|r| r.layers);
+        let target = PushTarget {
+            repository: repository.clone(),
+            tags: p.wanted.tags.clone(),
+        };
+        let popts = PushOptions {
+            cache_file: crate::settings::host_env::layer_cache_file(),
+            compression,
+            ..PushOptions::default()
+        };
+        let session = push::Session::open(client, &target, &popts).await;
+        let source = DaemonSource {
+            docker: &docker,
+            id,
+            diff_ids,
+            label: p.label().to_string(),
+            upload_mode: UploadMode::Auto,
+            work: work.clone(),
+            // The plan reads nothing from the image.
+            store: None,
+        };
+        p.blobs = Some(source::plan(&source, &session).await?);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,10 +2,20 @@
 //! digest file (`--digest-file`, for GitLab's `artifacts:reports:dotenv`). Both are written
 //! atomically (temp file + rename), so a reader never sees half a file; the digest file
 //! may instead be appended to (`--digest-file-append`, for GitHub's `$GITHUB_OUTPUT`).
+//! [`publish_report`] is publish's last phase: it writes them, remembers this run's
+//! outputs and records HEAD's commit in the registry.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use super::plan::{Action, Plan};
+use super::prepare::Prepared;
+use super::realize::Realized;
+use super::{Outcome, PublishError, PublishOptions};
+use crate::naming::Naming;
+use crate::registry::{Client, Repository};
 
 /// Whether an image was built in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +240,122 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ReportError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Publish's last phase: the report (and digest file) written, this run's outputs
+/// remembered, and HEAD's commit recorded in the registry.
+pub(super) async fn publish_report(
+    prepared: &Prepared,
+    plan: &Plan,
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    done: &Realized,
+    opts: &PublishOptions,
+) -> Result<Outcome, PublishError> {
+    let out = finish(
+        &prepared.cfg.project,
+        plan,
+        client,
+        repos,
+        &done.local,
+        &done.pushed,
+        opts,
+    )
+    .await?;
+    crate::signature::remember_outputs(&prepared.cfg.dir, &prepared.outputs);
+    record_commit(client, &prepared.naming, &prepared.cfg.dir, plan).await?;
+    Ok(out)
+}
+
+/// Record in the registry that HEAD's commit published these images (also when nothing
+/// changed): cleanup keeps an image while any commit that published it is still needed.
+/// A failure fails the publish, since a missing record could let cleanup delete an image
+/// that this commit uses.
+async fn record_commit(
+    client: &Client,
+    naming: &Naming,
+    dir: &std::path::Path,
+    plan: &Plan,
+) -> Result<(), PublishError> {
+    let Some(commit) = crate::git::head(dir).ok().flatten().map(|h| h.commit) else {
+        return Ok(());
+    };
+    let images: Vec<(Option<String>, String)> = plan
+        .images
+        .iter()
+        .map(|p| (p.wanted.name.clone(), p.wanted.signature.clone()))
+        .collect();
+    crate::records::write(client, naming, &commit, &images)
+        .await
+        .map_err(PublishError::Records)?;
+    Ok(())
+}
+
+/// The report of a publish, written where the options say.
+async fn finish(
+    project: &str,
+    plan: &Plan,
+    client: &Client,
+    repos: &BTreeMap<String, Repository>,
+    local: &BTreeMap<Option<String>, (String, bool)>,
+    pushed: &BTreeMap<Option<String>, String>,
+    opts: &PublishOptions,
+) -> Result<Outcome, PublishError> {
+    let mut images = Vec::new();
+    for p in &plan.images {
+        let repo = repos
+            .get(&p.wanted.repository)
+            .ok_or(PublishError::NoRepo)?;
+        let (digest, push) = match &p.action {
+            Action::UpToDate { digest } => (digest.clone(), PushOutcome::AlreadyPresent),
+            Action::Retag {
+                digest, add_tags, ..
+            } => {
+                client.retag(repo, digest, add_tags).await?;
+                (digest.clone(), PushOutcome::Tagged)
+            }
+            Action::Push => (
+                pushed.get(&p.wanted.name).cloned().unwrap_or_default(),
+                PushOutcome::Pushed,
+            ),
+        };
+        let built = local.get(&p.wanted.name).is_some_and(|(_, b)| *b);
+        let image_id = local.get(&p.wanted.name).map(|(id, _)| id.clone());
+        images.push(ImageReport {
+            name: p.wanted.name.clone(),
+            repository: p.wanted.repository.clone(),
+            references: p
+                .wanted
+                .tags
+                .iter()
+                .map(|t| format!("{}:{t}", p.wanted.repository))
+                .collect(),
+            digest,
+            signature: p.wanted.signature.clone(),
+            build: if built {
+                BuildOutcome::Built
+            } else {
+                BuildOutcome::Skipped
+            },
+            push,
+            image_id,
+        });
+    }
+    let report = Report {
+        project: project.to_string(),
+        images,
+    };
+    if let Some(p) = &opts.report_path {
+        report.write(p)?;
+    }
+    if let Some(p) = &opts.digest_file {
+        if opts.digest_file_append {
+            report.append_dotenv(p)?;
+        } else {
+            report.write_dotenv(p)?;
+        }
+    }
+    Ok(Outcome::Published(report))
 }
 
 #[cfg(test)]

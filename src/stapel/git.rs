@@ -15,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use globset::{GlobBuilder, GlobMatcher};
 use sha2::{Digest, Sha256};
 
+use super::error::GitError;
 use crate::config::stapel::{GitMapping, GitRef, RemoteGit};
 
 /// One file of a mapping at HEAD.
@@ -104,37 +105,34 @@ impl Filter {
 }
 
 /// The repository holding `dir`, or a message.
-pub fn open(dir: &Path) -> Result<git2::Repository, String> {
-    git2::Repository::discover(dir).map_err(|e| {
-        format!(
-            "`git:` needs the project in a git repository ({}): {}",
-            dir.display(),
-            e.message()
-        )
+pub fn open(dir: &Path) -> Result<git2::Repository, GitError> {
+    git2::Repository::discover(dir).map_err(|e| GitError::NoRepository {
+        dir: dir.to_path_buf(),
+        message: e.message().to_string(),
     })
 }
 
 /// The HEAD commit's tree.
-pub fn head_tree(repo: &git2::Repository) -> Result<(git2::Oid, git2::Tree<'_>), String> {
-    let commit = repo.head().and_then(|h| h.peel_to_commit()).map_err(|e| {
-        format!(
-            "`git:` reads the HEAD commit, and there is none: {}",
-            e.message()
-        )
-    })?;
-    let tree = commit.tree().map_err(|e| e.message().to_string())?;
+pub fn head_tree(repo: &git2::Repository) -> Result<(git2::Oid, git2::Tree<'_>), GitError> {
+    let commit = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .map_err(|e| GitError::NoHead(e.message().to_string()))?;
+    let tree = commit.tree().map_err(|e| GitError::read(&e))?;
     Ok((commit.id(), tree))
 }
 
 /// A remote mapping's files at its resolved commit.
-pub fn list_remote(m: &GitMapping, remote: &RemoteGit) -> Result<Tree, String> {
+pub fn list_remote(m: &GitMapping, remote: &RemoteGit) -> Result<Tree, GitError> {
     let r = resolve(remote)?;
-    let repo = git2::Repository::open_bare(&r.clone)
-        .map_err(|e| format!("{}: {}", r.clone.display(), e.message()))?;
+    let repo = open_clone(&r.clone)?;
     let tree = repo
         .find_commit(r.commit)
         .and_then(|c| c.tree())
-        .map_err(|e| format!("commit {}: {}", r.commit, e.message()))?;
+        .map_err(|e| GitError::Commit {
+            commit: r.commit,
+            message: e.message().to_string(),
+        })?;
     let mut t = list(&repo, &tree, m)?;
     t.remote = Some(r);
     Ok(t)
@@ -146,24 +144,19 @@ pub fn list(
     repo: &git2::Repository,
     tree: &git2::Tree<'_>,
     m: &GitMapping,
-) -> Result<Tree, String> {
+) -> Result<Tree, GitError> {
     let base = m.add.trim_start_matches('/');
     let filter = Filter::new(&m.include_paths, &m.exclude_paths);
     let mut files = Vec::new();
     let start = if base.is_empty() {
         None
     } else {
-        let entry = tree.get_path(Path::new(base)).map_err(|_| {
-            format!(
-                "add {}: no such path in the {} (werf: base path entry not found)",
-                m.add,
-                if m.remote.is_some() {
-                    "remote commit"
-                } else {
-                    "HEAD commit"
-                }
-            )
-        })?;
+        let entry = tree
+            .get_path(Path::new(base))
+            .map_err(|_| GitError::NoPath {
+                add: m.add.clone(),
+                remote: m.remote.is_some(),
+            })?;
         if entry.kind() != Some(git2::ObjectType::Tree) {
             let name = base.rsplit('/').next().unwrap_or(base).to_string();
             // werf matches include/exclude against the file's own name here.
@@ -185,7 +178,7 @@ pub fn list(
     let repo_tree;
     let sub = match start {
         Some(id) => {
-            repo_tree = repo.find_tree(id).map_err(|e| e.message().to_string())?;
+            repo_tree = repo.find_tree(id).map_err(|e| GitError::read(&e))?;
             &repo_tree
         }
         None => tree,
@@ -203,7 +196,7 @@ pub fn list(
             return git2::TreeWalkResult::Ok;
         }
         let Some(name) = entry.name() else {
-            err = Some(format!("a file name in {root} is not UTF-8"));
+            err = Some(GitError::NotUtf8(root.to_string()));
             return git2::TreeWalkResult::Abort;
         };
         let rel = format!("{root}{name}");
@@ -216,7 +209,7 @@ pub fn list(
         }
         git2::TreeWalkResult::Ok
     })
-    .map_err(|e| e.message().to_string())?;
+    .map_err(|e| GitError::read(&e))?;
     if let Some(e) = err {
         return Err(e);
     }
@@ -252,16 +245,22 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Where remote repositories are cloned: `$XDG_CACHE_HOME/slipway/git-remotes`.
-fn cache_root() -> Result<PathBuf, String> {
+fn cache_root() -> Result<PathBuf, GitError> {
     crate::settings::host_env::cache_home()
         .map(|c| c.join("slipway").join("git-remotes"))
-        .ok_or_else(|| {
-            "remote git mappings need a cache directory (XDG_CACHE_HOME or HOME)".to_string()
-        })
+        .ok_or(GitError::NoCache)
+}
+
+/// A bare clone (remote mappings).
+pub fn open_clone(path: &Path) -> Result<git2::Repository, GitError> {
+    git2::Repository::open_bare(path).map_err(|e| GitError::Open {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })
 }
 
 /// Run `git ARGS` (no prompt for credentials: a build never waits on a terminal).
-fn git_cli(dir: Option<&Path>, args: &[&str], url: &str) -> Result<(), String> {
+fn git_cli(dir: Option<&Path>, args: &[&str], url: &str) -> Result<(), GitError> {
     let mut c = std::process::Command::new("git");
     if let Some(d) = dir {
         c.arg("-C").arg(d);
@@ -271,19 +270,21 @@ fn git_cli(dir: Option<&Path>, args: &[&str], url: &str) -> Result<(), String> {
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("running git for {}: {e}", redact(url)))?;
+        .map_err(|cause| GitError::Spawn {
+            url: redact(url),
+            cause,
+        })?;
     if out.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = last[last.len().saturating_sub(3)..].join("; ");
-    Err(format!(
-        "git {} {}: {}",
-        args.first().copied().unwrap_or(""),
-        redact(url),
-        tail.replace(url, &redact(url))
-    ))
+    Err(GitError::Cli {
+        command: args.first().copied().unwrap_or("").to_string(),
+        url: redact(url),
+        tail: tail.replace(url, &redact(url)),
+    })
 }
 
 /// The commit `reference` names in the clone, if it is there.
@@ -309,19 +310,20 @@ fn find(repo: &git2::Repository, reference: &GitRef) -> Option<git2::Oid> {
 /// a commit or tag already in the clone is used as it is; a branch (or the remote's HEAD
 /// branch) is fetched on every run, as werf 1.1 does, to take its latest commit. Resolved
 /// once per process, so every signature and the build agree.
-pub fn resolve(remote: &RemoteGit) -> Result<Resolved, String> {
+pub fn resolve(remote: &RemoteGit) -> Result<Resolved, GitError> {
     static DONE: OnceLock<Mutex<BTreeMap<String, Resolved>>> = OnceLock::new();
     let key = format!("{}\0{:?}", remote.url, remote.reference);
     let done = DONE.get_or_init(Default::default);
-    let mut done = done
-        .lock()
-        .map_err(|_| "remote git cache lock poisoned".to_string())?;
+    let mut done = done.lock().map_err(|_| GitError::Poisoned)?;
     if let Some(r) = done.get(&key) {
         return Ok(r.clone());
     }
     let url = remote.url.as_str();
     let root = cache_root()?;
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    std::fs::create_dir_all(&root).map_err(|cause| GitError::Cache {
+        path: root.clone(),
+        cause,
+    })?;
     let id = hex::encode(&Sha256::digest(url.as_bytes())[..12]);
     let clone = root.join(format!("{id}.git"));
     let mut fresh = false;
@@ -345,12 +347,9 @@ pub fn resolve(remote: &RemoteGit) -> Result<Resolved, String> {
         }
         fresh = true;
     }
-    let open = |p: &Path| {
-        git2::Repository::open_bare(p).map_err(|e| format!("{}: {}", p.display(), e.message()))
-    };
     let follows_branch = matches!(remote.reference, GitRef::Branch(_) | GitRef::Head);
     let mut commit = if fresh || !follows_branch {
-        find(&open(&clone)?, &remote.reference)
+        find(&open_clone(&clone)?, &remote.reference)
     } else {
         None
     };
@@ -368,7 +367,7 @@ pub fn resolve(remote: &RemoteGit) -> Result<Resolved, String> {
             ],
             url,
         )?;
-        commit = find(&open(&clone)?, &remote.reference);
+        commit = find(&open_clone(&clone)?, &remote.reference);
     }
     let commit = commit.ok_or_else(|| {
         let what = match &remote.reference {
@@ -377,7 +376,10 @@ pub fn resolve(remote: &RemoteGit) -> Result<Resolved, String> {
             GitRef::Branch(b) => format!("branch {b}"),
             GitRef::Head => "HEAD branch".to_string(),
         };
-        format!("unknown {what} of repo {}", redact(url))
+        GitError::UnknownRef {
+            what,
+            url: redact(url),
+        }
     })?;
     tracing::info!("remote git {}: using commit {commit}", redact(url));
     let r = Resolved { clone, commit };

@@ -14,9 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::error::{GitError, StapelError};
 use super::{Env, TOOLBOX_DIR, TarEntry, chown, field, git, json, json_list};
 use crate::config::ImageConfig;
-use crate::config::stapel::{Base, ImportPosition, Stapel, UserStage};
+use crate::config::stapel::{Base, GitMapping, ImportPosition, Stapel, UserStage};
 
 /// The image label holding the record: a JSON list of [`StageRecord`].
 pub const LABEL: &str = "slipway.stapel.stages";
@@ -120,7 +121,7 @@ fn stage_dependencies(
     st: &Stapel,
     head: Option<&Head<'_>>,
     s: UserStage,
-) -> Result<String, String> {
+) -> Result<String, StapelError> {
     let mut h = Sha256::new();
     for (n, m) in st.git.iter().enumerate() {
         let Some(masks) = m.stage_dependencies.get(s.key()).filter(|v| !v.is_empty()) else {
@@ -132,8 +133,11 @@ fn stage_dependencies(
             continue;
         }
         let Some(head) = head else { continue };
-        let tree =
-            git::list(head.repo, &head.tree, m).map_err(|e| format!("{}: git[{n}]: {e}", m.at))?;
+        let tree = git::list(head.repo, &head.tree, m).map_err(|cause| StapelError::Mapping {
+            at: m.at.clone(),
+            index: n,
+            cause,
+        })?;
         let filter = git::Filter::new(masks, &[]);
         let mut matched = 0;
         field(&mut h, "mapping", &n.to_string());
@@ -161,7 +165,7 @@ pub fn signatures(
     img: &ImageConfig,
     nodes: &BTreeMap<Option<String>, String>,
     head: Option<&Head<'_>>,
-) -> Result<Vec<StageSig>, String> {
+) -> Result<Vec<StageSig>, StapelError> {
     signatures_at(env, img, nodes, head, 0)
 }
 
@@ -173,7 +177,7 @@ fn source_signature(
     nodes: &BTreeMap<Option<String>, String>,
     head: Option<&Head<'_>>,
     depth: usize,
-) -> Result<String, String> {
+) -> Result<String, StapelError> {
     match env.stapel_nodes.get(name) {
         // Config validation rejected loops; the depth bound is a second guard.
         Some(n) if depth < 64 => Ok(signatures_at(env, n, nodes, head, depth + 1)?
@@ -187,32 +191,16 @@ fn source_signature(
     }
 }
 
-fn signatures_at(
-    env: &Env,
-    img: &ImageConfig,
-    nodes: &BTreeMap<Option<String>, String>,
-    head: Option<&Head<'_>>,
-    depth: usize,
-) -> Result<Vec<StageSig>, String> {
-    let st = img
-        .stapel
-        .as_ref()
-        .ok_or_else(|| "not a stapel image".to_string())?;
-    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
-    for name in st
-        .base
-        .source()
-        .into_iter()
-        .chain(st.imports.iter().map(|i| i.node.as_str()))
-    {
-        if !sources.contains_key(name) {
-            sources.insert(name, source_signature(env, name, nodes, head, depth)?);
-        }
-    }
-    let sig_of = |name: &str| sources.get(name).cloned().unwrap_or_default();
-    let mut out: Vec<StageSig> = Vec::new();
-    let push = |out: &mut Vec<StageSig>, stage: &'static str, kind: Kind, deps: String| {
-        let prev = out.last().map(|s| s.signature.clone()).unwrap_or_default();
+/// Stage signatures as they are written, each covering the one before.
+struct StageList(Vec<StageSig>);
+
+impl StageList {
+    fn push(&mut self, stage: &'static str, kind: Kind, deps: String) {
+        let prev = self
+            .0
+            .last()
+            .map(|s| s.signature.clone())
+            .unwrap_or_default();
         let signature = hash(&[
             ("slipway-stapel-stage", VERSION),
             ("generator", super::GENERATOR),
@@ -220,27 +208,40 @@ fn signatures_at(
             ("prev", &prev),
             ("deps", &deps),
         ]);
-        out.push(StageSig {
+        self.0.push(StageSig {
             stage,
             signature,
             kind,
         });
-    };
+    }
+}
 
-    let base = match &st.base {
-        Base::From(_) => format!("from={}", super::from_key(st)?),
-        Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", sig_of(n)),
-    };
-    let mounts: Vec<String> = env
-        .mounts_of(img)
-        .iter()
-        .map(|m| super::mount_key(env, m))
-        .collect();
-    push(
-        &mut out,
-        "from",
-        Kind::Plain,
-        hash(&[
+/// What the signature of each stage of one node reads.
+struct SigInputs<'a, 'r> {
+    st: &'a Stapel,
+    head: Option<&'a Head<'r>>,
+    /// The signature each base or import source stands for.
+    sources: BTreeMap<&'a str, String>,
+}
+
+impl SigInputs<'_, '_> {
+    fn source(&self, name: &str) -> String {
+        self.sources.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The from stage: the base, the toolbox and the mounts.
+    fn from(&self, env: &Env, img: &ImageConfig) -> Result<String, StapelError> {
+        let st = self.st;
+        let base = match &st.base {
+            Base::From(_) => format!("from={}", super::from_key(st)?),
+            Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", self.source(n)),
+        };
+        let mounts: Vec<String> = env
+            .mounts_of(img)
+            .iter()
+            .map(|m| super::mount_key(env, m))
+            .collect();
+        Ok(hash(&[
             ("base", &base),
             ("artifact", if st.artifact { "1" } else { "0" }),
             ("fromLatest", if st.from_latest { "1" } else { "0" }),
@@ -258,9 +259,12 @@ fn signatures_at(
                     .collect::<Vec<_>>()
                     .join("\0"),
             ),
-        ]),
-    );
-    let user = |s: UserStage| -> Result<Option<String>, String> {
+        ]))
+    }
+
+    /// A user stage's commands and `stageDependencies` (None: the stage is empty).
+    fn user(&self, s: UserStage) -> Result<Option<String>, StapelError> {
+        let st = self.st;
         let Some(sh) = &st.shell else { return Ok(None) };
         if !sh.has_stage(s) {
             return Ok(None);
@@ -269,7 +273,7 @@ fn signatures_at(
         let deps = if s == UserStage::BeforeInstall {
             String::new()
         } else {
-            stage_dependencies(st, head, s)?
+            stage_dependencies(st, self.head, s)?
         };
         Ok(Some(hash(&[
             ("builder", sh.builder_name()),
@@ -281,9 +285,12 @@ fn signatures_at(
             ("asLayers", if st.as_layers { "1" } else { "0" }),
             ("stageDependencies", &deps),
         ])))
-    };
-    let imports = |p: ImportPosition| -> Option<String> {
-        let list: Vec<String> = st
+    }
+
+    /// The imports at `p` with their sources' signatures (None: there are none).
+    fn imports(&self, p: ImportPosition) -> Option<String> {
+        let list: Vec<String> = self
+            .st
             .imports
             .iter()
             .filter(|i| i.position == p)
@@ -291,7 +298,7 @@ fn signatures_at(
                 format!(
                     "{}={}\0{}",
                     i.node,
-                    sig_of(&i.node),
+                    self.source(&i.node),
                     serde_json::to_string(&(
                         &i.add,
                         &i.to,
@@ -306,30 +313,31 @@ fn signatures_at(
             })
             .collect();
         (!list.is_empty()).then(|| list.join("\n"))
-    };
-    // Each user stage is followed by its imports (werf's order).
-    let user_then_imports =
-        |out: &mut Vec<StageSig>, s: UserStage, p: ImportPosition| -> Result<(), String> {
-            if let Some(d) = user(s)? {
-                let after_git = out.iter().any(|x| x.kind == Kind::GitArchive);
-                let kind = if after_git { Kind::User } else { Kind::Plain };
-                push(out, user_stage_name(s), kind, d);
-            }
-            if let Some(d) = imports(p) {
-                push(out, imports_name(p), Kind::Plain, d);
-            }
-            Ok(())
-        };
-    user_then_imports(
-        &mut out,
-        UserStage::BeforeInstall,
-        ImportPosition::BeforeInstall,
-    )?;
-    if !st.git.is_empty() {
+    }
+
+    /// A user stage followed by its imports (werf's order).
+    fn user_then_imports(
+        &self,
+        out: &mut StageList,
+        s: UserStage,
+        p: ImportPosition,
+    ) -> Result<(), StapelError> {
+        if let Some(d) = self.user(s)? {
+            let after_git = out.0.iter().any(|x| x.kind == Kind::GitArchive);
+            let kind = if after_git { Kind::User } else { Kind::Plain };
+            out.push(user_stage_name(s), kind, d);
+        }
+        if let Some(d) = self.imports(p) {
+            out.push(imports_name(p), Kind::Plain, d);
+        }
+        Ok(())
+    }
+
+    /// gitArchive: the mappings as written, a remote one with its resolved commit (werf
+    /// patches remote mappings too; Slipway rebuilds from gitArchive when it moves).
+    fn git_archive(&self) -> Result<String, StapelError> {
         let mut params: Vec<String> = Vec::new();
-        for m in &st.git {
-            // A remote mapping's resolved commit (werf patches remote mappings too;
-            // Slipway rebuilds from gitArchive when the remote commit moves).
+        for m in &self.st.git {
             let remote = match &m.remote {
                 Some(r) => Some((&r.url, git::resolve(r)?.commit.to_string())),
                 None => None,
@@ -347,22 +355,54 @@ fn signatures_at(
                 .unwrap_or_default(),
             );
         }
-        push(&mut out, "gitArchive", Kind::GitArchive, params.join("\n"));
+        Ok(params.join("\n"))
     }
-    user_then_imports(&mut out, UserStage::Install, ImportPosition::AfterInstall)?;
-    user_then_imports(
+}
+
+fn signatures_at(
+    env: &Env,
+    img: &ImageConfig,
+    nodes: &BTreeMap<Option<String>, String>,
+    head: Option<&Head<'_>>,
+    depth: usize,
+) -> Result<Vec<StageSig>, StapelError> {
+    let st = img.stapel.as_ref().ok_or(StapelError::NotStapel)?;
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    for name in st
+        .base
+        .source()
+        .into_iter()
+        .chain(st.imports.iter().map(|i| i.node.as_str()))
+    {
+        if !sources.contains_key(name) {
+            sources.insert(name, source_signature(env, name, nodes, head, depth)?);
+        }
+    }
+    let inputs = SigInputs { st, head, sources };
+    let mut out = StageList(Vec::new());
+    out.push("from", Kind::Plain, inputs.from(env, img)?);
+    inputs.user_then_imports(
+        &mut out,
+        UserStage::BeforeInstall,
+        ImportPosition::BeforeInstall,
+    )?;
+    if !st.git.is_empty() {
+        out.push("gitArchive", Kind::GitArchive, inputs.git_archive()?);
+    }
+    inputs.user_then_imports(&mut out, UserStage::Install, ImportPosition::AfterInstall)?;
+    inputs.user_then_imports(
         &mut out,
         UserStage::BeforeSetup,
         ImportPosition::BeforeSetup,
     )?;
-    user_then_imports(&mut out, UserStage::Setup, ImportPosition::AfterSetup)?;
+    inputs.user_then_imports(&mut out, UserStage::Setup, ImportPosition::AfterSetup)?;
     // Artifacts have neither docker instructions nor a latest patch: werf keeps their
     // stages until a signature changes.
     if !st.artifact {
         let docker = serde_json::to_string(&st.docker).unwrap_or_default();
-        push(&mut out, "dockerInstructions", Kind::Docker, docker);
+        out.push("dockerInstructions", Kind::Docker, docker);
     }
-    Ok(out)
+    Ok(out.0)
 }
 
 /// How a build regenerates and patches git content.
@@ -549,7 +589,7 @@ pub fn prepare(
     img: &ImageConfig,
     nodes: &BTreeMap<Option<String>, String>,
     previous: Option<&str>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, StapelError> {
     // Patches and recorded commits are about the project's repository (local mappings).
     let has_git = img
         .stapel
@@ -581,7 +621,7 @@ pub fn head_signatures(
     env: &Env,
     img: &ImageConfig,
     nodes: &BTreeMap<Option<String>, String>,
-) -> Result<Vec<StageSig>, String> {
+) -> Result<Vec<StageSig>, StapelError> {
     let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
     if !has_git {
         return signatures(env, img, nodes, None);
@@ -612,6 +652,16 @@ pub fn usable_in(env: &Env, img: &ImageConfig, record: &[StageRecord], needs_hea
     usable_at(&repo, head, record, needs_head)
 }
 
+/// What a patch step does, gathered over the mappings.
+#[derive(Default)]
+struct PatchParts {
+    files: Vec<TarEntry>,
+    deleted: Vec<String>,
+    /// Directories a deletion may have left empty.
+    dirs: BTreeSet<String>,
+    copies: Vec<String>,
+}
+
 /// The Dockerfile lines and context files of a patch step from commit `from` to `to`:
 /// deleted paths removed (and directories the deletion left empty), then added and
 /// changed files copied with the mapping's owner. `key` names the step in the context.
@@ -622,85 +672,35 @@ pub(super) fn patch_step(
     to: git2::Oid,
     key: &str,
     toolbox_mount: &str,
-) -> Result<(Vec<String>, Vec<TarEntry>), String> {
+) -> Result<(Vec<String>, Vec<TarEntry>), StapelError> {
     let tree_of = |c: git2::Oid| {
         repo.find_commit(c)
             .and_then(|c| c.tree())
-            .map_err(|e| format!("commit {c}: {}", e.message()))
+            .map_err(|e| GitError::Commit {
+                commit: c,
+                message: e.message().to_string(),
+            })
     };
     let (old_tree, new_tree) = (tree_of(from)?, tree_of(to)?);
-    let mut lines = Vec::new();
-    let mut files = Vec::new();
-    let mut deleted: Vec<String> = Vec::new();
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
-    let mut copies = Vec::new();
+    let mut parts = PatchParts::default();
     for (n, m) in st.git.iter().enumerate() {
-        if m.remote.is_some() {
-            continue;
+        if m.remote.is_none() {
+            patch_mapping(repo, (&old_tree, &new_tree), n, m, key, &mut parts)?;
         }
-        // An `add` path missing at one side lists as empty there.
-        let old = git::list(repo, &old_tree, m)
-            .map(|t| t.files)
-            .unwrap_or_default();
-        let new = git::list(repo, &new_tree, m).map_err(|e| format!("{}: git[{n}]: {e}", m.at))?;
-        let old_map: BTreeMap<&str, (git2::Oid, i32)> = old
-            .iter()
-            .map(|f| (f.rel.as_str(), (f.oid, f.mode)))
-            .collect();
-        let new_names: BTreeSet<&str> = new.files.iter().map(|f| f.rel.as_str()).collect();
-        let to_dir = m.to.trim_end_matches('/');
-        for f in &old {
-            if new_names.contains(f.rel.as_str()) {
-                continue;
-            }
-            if new.single_file {
-                deleted.push(m.to.clone());
-                continue;
-            }
-            deleted.push(format!("{to_dir}/{}", f.rel));
-            let mut p = f.rel.as_str();
-            while let Some((d, _)) = p.rsplit_once('/') {
-                dirs.insert(format!("{to_dir}/{d}"));
-                p = d;
-            }
-        }
-        let changed: Vec<&git::GitFile> = new
-            .files
-            .iter()
-            .filter(|f| old_map.get(f.rel.as_str()) != Some(&(f.oid, f.mode)))
-            .collect();
-        if changed.is_empty() {
-            continue;
-        }
-        let dir = format!(".slipway/patch/{key}/{n}");
-        for f in &changed {
-            files.push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
-        }
-        let (src, dest) = if new.single_file {
-            let name = changed.first().map(|f| f.rel.clone()).unwrap_or_default();
-            (format!("{dir}/{name}"), m.to.clone())
-        } else {
-            (format!("{dir}/"), format!("{to_dir}/"))
-        };
-        copies.push(format!(
-            "COPY{} [{}, {}]",
-            chown(&m.owner, &m.group),
-            json(&src),
-            json(&dest)
-        ));
     }
-    if !deleted.is_empty() {
+    let mut lines = Vec::new();
+    if !parts.deleted.is_empty() {
         let mut argv = vec![
             format!("{TOOLBOX_DIR}/embedded/bin/rm"),
             "-rf".into(),
             "--".into(),
         ];
-        argv.extend(deleted);
+        argv.extend(parts.deleted);
         lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
     }
-    if !dirs.is_empty() {
+    if !parts.dirs.is_empty() {
         // Deepest first, so a parent emptied by its children goes too.
-        let mut dirs: Vec<String> = dirs.into_iter().collect();
+        let mut dirs: Vec<String> = parts.dirs.into_iter().collect();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
         let mut argv = vec![
             super::BASH.to_string(),
@@ -713,369 +713,77 @@ pub(super) fn patch_step(
         argv.extend(dirs);
         lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
     }
-    lines.extend(copies);
-    Ok((lines, files))
+    lines.extend(parts.copies);
+    Ok((lines, parts.files))
+}
+
+/// One local mapping's part of a patch step between the (old, new) trees.
+fn patch_mapping(
+    repo: &git2::Repository,
+    (old_tree, new_tree): (&git2::Tree<'_>, &git2::Tree<'_>),
+    n: usize,
+    m: &GitMapping,
+    key: &str,
+    parts: &mut PatchParts,
+) -> Result<(), StapelError> {
+    // An `add` path missing at one side lists as empty there.
+    let old = git::list(repo, old_tree, m)
+        .map(|t| t.files)
+        .unwrap_or_default();
+    let new = git::list(repo, new_tree, m).map_err(|cause| StapelError::Mapping {
+        at: m.at.clone(),
+        index: n,
+        cause,
+    })?;
+    let old_map: BTreeMap<&str, (git2::Oid, i32)> = old
+        .iter()
+        .map(|f| (f.rel.as_str(), (f.oid, f.mode)))
+        .collect();
+    let new_names: BTreeSet<&str> = new.files.iter().map(|f| f.rel.as_str()).collect();
+    let to_dir = m.to.trim_end_matches('/');
+    for f in &old {
+        if new_names.contains(f.rel.as_str()) {
+            continue;
+        }
+        if new.single_file {
+            parts.deleted.push(m.to.clone());
+            continue;
+        }
+        parts.deleted.push(format!("{to_dir}/{}", f.rel));
+        let mut p = f.rel.as_str();
+        while let Some((d, _)) = p.rsplit_once('/') {
+            parts.dirs.insert(format!("{to_dir}/{d}"));
+            p = d;
+        }
+    }
+    let changed: Vec<&git::GitFile> = new
+        .files
+        .iter()
+        .filter(|f| old_map.get(f.rel.as_str()) != Some(&(f.oid, f.mode)))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let dir = format!(".slipway/patch/{key}/{n}");
+    for f in &changed {
+        parts
+            .files
+            .push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
+    }
+    let (src, dest) = if new.single_file {
+        let name = changed.first().map(|f| f.rel.clone()).unwrap_or_default();
+        (format!("{dir}/{name}"), m.to.clone())
+    } else {
+        (format!("{dir}/"), format!("{to_dir}/"))
+    };
+    parts.copies.push(format!(
+        "COPY{} [{}, {}]",
+        chown(&m.owner, &m.group),
+        json(&src),
+        json(&dest)
+    ));
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(stage: &str, sig: &str, commit: Option<&str>) -> StageRecord {
-        StageRecord {
-            stage: stage.into(),
-            signature: sig.into(),
-            commit: commit.map(String::from),
-        }
-    }
-
-    fn git(dir: &std::path::Path, args: &[&str]) {
-        let ok = std::process::Command::new("git")
-            .current_dir(dir)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .status()
-            .expect("git runs")
-            .success();
-        assert!(ok, "git {args:?}");
-    }
-
-    const YAML: &str = r#"project: p
-configVersion: 1
----
-image: app
-from: alpine:3
-git:
-- add: /
-  to: /app
-  stageDependencies:
-    install: [package.json]
-    setup: ["src/**/*.css"]
-shell:
-  beforeInstall: [echo bi]
-  install: [npm ci]
-  beforeSetup: [echo bs]
-  setup: [echo setup]
-"#;
-
-    /// The project at `dir`, loaded.
-    fn load(dir: &std::path::Path) -> crate::config::Config {
-        let settings = crate::settings::Settings {
-            dir: dir.to_path_buf(),
-            ..Default::default()
-        };
-        crate::config::load::load(&settings).expect("config loads")
-    }
-
-    /// `YAML` with its package.json and a source, committed on `main` in a new repo.
-    fn app_project(dir: &std::path::Path) {
-        git(dir, &["init", "-q", "-b", "main"]);
-        commit(
-            dir,
-            &[
-                ("werf.yaml", YAML),
-                ("package.json", "{}"),
-                ("src/a.js", "a"),
-            ],
-        );
-    }
-
-    /// Stage → signature for the project at `dir` (its werf.yaml at HEAD's worktree).
-    fn sigs_at(dir: &std::path::Path) -> BTreeMap<&'static str, String> {
-        let cfg = load(dir);
-        let img = cfg.node(Some("app")).expect("app");
-        let env = Env::new(&cfg);
-        let repo = git::open(dir).expect("repo");
-        let (commit, tree) = git::head_tree(&repo).expect("head");
-        let head = Head {
-            repo: &repo,
-            commit,
-            tree,
-        };
-        signatures(&env, img, &BTreeMap::new(), Some(&head))
-            .expect("signatures")
-            .into_iter()
-            .map(|s| (s.stage, s.signature))
-            .collect()
-    }
-
-    fn commit(dir: &std::path::Path, files: &[(&str, &str)]) {
-        for (p, c) in files {
-            let p = dir.join(p);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(p, c).expect("write");
-        }
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-qm", "c"]);
-    }
-
-    #[test]
-    fn stage_signatures_follow_stage_dependencies() {
-        let d = tempfile::tempdir().expect("tmp");
-        let dir = d.path();
-        git(dir, &["init", "-q"]);
-        commit(
-            dir,
-            &[
-                ("werf.yaml", YAML),
-                ("package.json", "{}"),
-                ("src/a.js", "a"),
-                ("src/b.css", "b"),
-            ],
-        );
-        let s1 = sigs_at(dir);
-        let order: Vec<&str> = s1.keys().copied().collect();
-        for st in [
-            "from",
-            "beforeInstall",
-            "gitArchive",
-            "install",
-            "beforeSetup",
-            "setup",
-            "dockerInstructions",
-        ] {
-            assert!(order.contains(&st), "{st} in {order:?}");
-        }
-
-        // A source change outside every stageDependencies: no stage signature moves (the
-        // sources come in through the patch, not the signatures).
-        commit(dir, &[("src/a.js", "a2")]);
-        let s2 = sigs_at(dir);
-        assert_eq!(s1, s2);
-
-        // A css change: setup (and what follows) only.
-        commit(dir, &[("src/b.css", "b2")]);
-        let s3 = sigs_at(dir);
-        for st in [
-            "from",
-            "beforeInstall",
-            "gitArchive",
-            "install",
-            "beforeSetup",
-        ] {
-            assert_eq!(s2[st], s3[st], "{st}");
-        }
-        for st in ["setup", "dockerInstructions"] {
-            assert_ne!(s2[st], s3[st], "{st}");
-        }
-
-        // package.json: install and every later stage.
-        commit(dir, &[("package.json", "{\"a\": 1}")]);
-        let s4 = sigs_at(dir);
-        for st in ["from", "beforeInstall", "gitArchive"] {
-            assert_eq!(s3[st], s4[st], "{st}");
-        }
-        for st in ["install", "beforeSetup", "setup", "dockerInstructions"] {
-            assert_ne!(s3[st], s4[st], "{st}");
-        }
-
-        // A cacheVersion of beforeSetup: beforeSetup on, not install.
-        let yaml = YAML.replace("shell:\n", "shell:\n  beforeSetupCacheVersion: \"2\"\n");
-        commit(dir, &[("werf.yaml", &yaml)]);
-        let s5 = sigs_at(dir);
-        assert_eq!(s4["install"], s5["install"]);
-        assert_ne!(s4["beforeSetup"], s5["beforeSetup"]);
-        assert_ne!(s4["setup"], s5["setup"]);
-    }
-
-    #[test]
-    fn plan_reuses_recorded_prefix_only_from_ancestors_of_head() {
-        let d = tempfile::tempdir().expect("tmp");
-        let dir = d.path();
-        app_project(dir);
-        let cfg = load(dir);
-        let img = cfg.node(Some("app")).expect("app");
-        let env = Env::new(&cfg);
-        let outcome = |previous: Option<&[StageRecord]>| {
-            let repo = git::open(dir).expect("repo");
-            let (commit, tree) = git::head_tree(&repo).expect("head");
-            let head = Head {
-                repo: &repo,
-                commit,
-                tree,
-            };
-            let sigs = signatures(&env, img, &BTreeMap::new(), Some(&head)).expect("sigs");
-            plan(&sigs, Some(&head), previous)
-        };
-        let first = outcome(None);
-        assert!(first.reused.is_empty() && first.plan.patches.is_empty());
-        let c1 = first
-            .record
-            .iter()
-            .find(|r| r.stage == "install")
-            .and_then(|r| r.commit.clone())
-            .expect("install has a commit");
-
-        // Same commit: every stage reused, nothing patched.
-        let same = outcome(Some(&first.record));
-        assert!(same.built.is_empty(), "{:?}", same.built);
-        assert!(same.plan.patches.is_empty());
-
-        // A later commit: the prefix is regenerated at c1 and patched at the end.
-        commit(dir, &[("src/a.js", "a2")]);
-        let later = outcome(Some(&first.record));
-        assert_eq!(later.plan.archive.map(|c| c.to_string()), Some(c1.clone()));
-        assert_eq!(later.built, vec![LATEST_PATCH, "dockerInstructions"]);
-        let (from, _) = later.plan.patches["gitlatestpatch"];
-        assert_eq!(from.to_string(), c1);
-
-        // A recorded commit missing from the clone, or not an ancestor of HEAD: rebuilt.
-        let mut missing = first.record.clone();
-        for r in &mut missing {
-            if r.commit.is_some() {
-                r.commit = Some("1234567890123456789012345678901234567890".into());
-            }
-        }
-        let rebuilt = outcome(Some(&missing));
-        assert!(rebuilt.reused.is_empty(), "{:?}", rebuilt.reused);
-        // A branch from c1 does not have main's later commit.
-        git(dir, &["checkout", "-q", "-b", "other", &c1]);
-        commit(dir, &[("src/b.js", "b")]);
-        let main_head = later
-            .record
-            .iter()
-            .find(|r| r.stage == LATEST_PATCH)
-            .and_then(|r| r.commit.clone())
-            .expect("latest patch commit");
-        let mut not_ancestor = first.record.clone();
-        for r in &mut not_ancestor {
-            if r.commit.is_some() {
-                r.commit = Some(main_head.clone());
-            }
-        }
-        let diverged = outcome(Some(&not_ancestor));
-        assert!(diverged.reused.is_empty(), "{:?}", diverged.reused);
-        assert!(diverged.plan.archive.is_none());
-    }
-
-    #[test]
-    fn patch_step_removes_deleted_paths_and_copies_changes_with_the_owner() {
-        let d = tempfile::tempdir().expect("tmp");
-        let dir = d.path();
-        git(dir, &["init", "-q"]);
-        let yaml = r#"project: p
-configVersion: 1
----
-image: app
-from: alpine:3
-git:
-- add: /src
-  to: /app
-  owner: app
-  group: app
-- add: /one.conf
-  to: /etc/one.conf
-"#;
-        commit(
-            dir,
-            &[
-                ("werf.yaml", yaml),
-                ("one.conf", "1"),
-                ("src/keep", "k"),
-                ("src/change", "c"),
-                ("src/d/gone", "g"),
-            ],
-        );
-        let repo = git::open(dir).expect("repo");
-        let c1 = git::head_tree(&repo).expect("head").0;
-        std::fs::remove_dir_all(dir.join("src/d")).expect("rm");
-        commit(dir, &[("src/change", "c2"), ("src/new", "n")]);
-        let c2 = git::head_tree(&repo).expect("head").0;
-        let cfg = load(dir);
-        let st = cfg
-            .node(Some("app"))
-            .and_then(|n| n.stapel.as_deref())
-            .expect("stapel");
-        let (lines, files) = patch_step(&repo, st, c1, c2, "install", "TB").expect("patch");
-        assert_eq!(
-            lines,
-            vec![
-                format!(r#"RUN TB ["{TOOLBOX_DIR}/embedded/bin/rm","-rf","--","/app/d/gone"]"#),
-                format!(
-                    r#"RUN TB ["{}","-c","for d in \"$@\"; do {TOOLBOX_DIR}/embedded/bin/rmdir \"$d\" 2>/dev/null || true; done","rmdir-empty","/app/d"]"#,
-                    super::super::BASH
-                ),
-                r#"COPY --chown=app:app [".slipway/patch/install/0/", "/app/"]"#.to_string(),
-            ],
-            "the unchanged single-file mapping adds nothing"
-        );
-        let names: Vec<String> = files
-            .iter()
-            .map(|f| match f {
-                TarEntry::Git { path, .. } | TarEntry::File { path, .. } => path.clone(),
-            })
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ".slipway/patch/install/0/change",
-                ".slipway/patch/install/0/new"
-            ]
-        );
-        // Back from c2 to c1 is not a patch werf makes, but the diff is symmetric.
-        let (back, _) = patch_step(&repo, st, c2, c1, "x", "TB").expect("patch");
-        assert!(back.iter().any(|l| l.contains("/app/new")), "{back:?}");
-    }
-
-    #[test]
-    fn a_stored_stage_replaces_the_prefix_of_the_generated_dockerfile() {
-        let d = tempfile::tempdir().expect("tmp");
-        let dir = d.path();
-        app_project(dir);
-        let cfg = load(dir);
-        let img = cfg.node(Some("app")).expect("app");
-        let env = Env::new(&cfg);
-        let full = super::super::generate(&env, img, None).expect("generate");
-        // One Dockerfile stage per werf stage, docker instructions included.
-        let sigs = head_signatures(&env, img, &BTreeMap::new()).expect("sigs");
-        let want: Vec<String> = sigs.iter().map(|s| dockerfile_stage(s.stage)).collect();
-        assert_eq!(full.stages, want);
-        assert!(full.dockerfile.contains("FROM install AS beforesetup"));
-
-        let plan = Plan {
-            start: Some(("install".into(), "reg/stages:abc-1".into())),
-            ..Plan::default()
-        };
-        let g = super::super::generate_planned(&env, img, None, &plan).expect("generate");
-        assert!(
-            g.dockerfile
-                .contains("FROM reg/stages:abc-1 AS beforesetup"),
-            "{}",
-            g.dockerfile
-        );
-        let names_of = |context: &[u8]| {
-            let mut names = Vec::new();
-            let mut a = tar::Archive::new(context);
-            for e in a.entries().expect("entries") {
-                let e = e.expect("entry");
-                names.push(e.path().expect("path").to_string_lossy().to_string());
-            }
-            names
-        };
-        assert!(
-            names_of(&full.context)
-                .iter()
-                .any(|n| n.starts_with(".slipway/git/0/"))
-        );
-        let names = names_of(&g.context);
-        assert!(
-            !names.iter().any(|n| n.starts_with(".slipway/git/0/")),
-            "the stored stage's sources do not travel: {names:?}"
-        );
-    }
-
-    #[test]
-    fn record_round_trips_and_bad_labels_count_as_none() {
-        let r = vec![rec("from", "a", None), rec("gitArchive", "b", Some("c"))];
-        let text = serde_json::to_string(&r).expect("json");
-        assert_eq!(parse_record(&text), Some(r));
-        assert_eq!(parse_record("not json"), None);
-    }
-}
+mod tests;

@@ -12,8 +12,9 @@ use std::path::Path;
 
 use super::stages::{self, StageRecord};
 use crate::registry::{Client, RegistryError, Repository, UploadMode, image};
+use crate::transfer::from_daemon::FromDaemonError;
 use crate::transfer::pull::{self, PullError};
-use crate::transfer::push::{PushOptions, PushTarget};
+use crate::transfer::push::{PushError, PushOptions, PushTarget};
 
 /// The value that keeps stages in the daemon only.
 pub const LOCAL: &str = ":local";
@@ -34,7 +35,7 @@ pub enum StorageError {
     Store {
         repo: String,
         tag: String,
-        cause: String,
+        cause: Box<StoreError>,
     },
     #[error("stages storage: {0}")]
     Pull(#[from] PullError),
@@ -42,8 +43,32 @@ pub enum StorageError {
     Copy {
         repo: String,
         what: String,
-        cause: String,
+        cause: Box<CopyError>,
     },
+}
+
+/// Why an image could not be copied between repositories.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("{0}")]
+    Push(PushError),
+    #[error("{0} does not exist")]
+    Missing(String),
+}
+
+/// Why a stage image could not be stored (or tagged from the daemon's copy).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("tagging {id} as {reference}: {message}")]
+    Tag {
+        id: String,
+        reference: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Inspect(bollard::errors::Error),
+    #[error("{0}")]
+    Push(FromDaemonError),
 }
 
 /// One stored stage image, from its tag.
@@ -309,7 +334,11 @@ impl StagesStorage {
                 .map_err(|e| StorageError::Store {
                     repo: self.repo.to_string(),
                     tag: tag.to_string(),
-                    cause: format!("tagging {id} as {reference}: {e}"),
+                    cause: Box::new(StoreError::Tag {
+                        id: id.to_string(),
+                        reference: reference.clone(),
+                        message: e.to_string(),
+                    }),
                 })?;
             return Ok((reference, None));
         }
@@ -343,7 +372,7 @@ impl StagesStorage {
             .map_err(|cause| StorageError::Copy {
                 repo: self.repo.to_string(),
                 what: format!("{tag} to {to}"),
-                cause,
+                cause: Box::new(cause),
             })
     }
 
@@ -367,7 +396,7 @@ impl StagesStorage {
         .map_err(|cause| StorageError::Copy {
             repo: self.repo.to_string(),
             what: format!("{from}@{digest}"),
-            cause,
+            cause: Box::new(cause),
         })?;
         Ok(tag)
     }
@@ -381,10 +410,10 @@ impl StagesStorage {
         work: &Path,
     ) -> Result<String, StorageError> {
         let tag = new_tag(signature);
-        let err = |cause: String| StorageError::Store {
+        let err = |cause: StoreError| StorageError::Store {
             repo: self.repo.to_string(),
             tag: tag.clone(),
-            cause,
+            cause: Box::new(cause),
         };
         let target = PushTarget {
             repository: self.repo.clone(),
@@ -399,10 +428,10 @@ impl StagesStorage {
         let layers = docker
             .inspect_image(image_id)
             .await
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(StoreError::Inspect(e)))?
             .root_fs
             .and_then(|r| r.layers);
-        crate::publish::push_from_daemon(
+        crate::transfer::from_daemon::push_from_daemon(
             docker,
             &self.client,
             image_id,
@@ -413,7 +442,7 @@ impl StagesStorage {
             work,
         )
         .await
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(StoreError::Push(e)))?;
         Ok(tag)
     }
 }
@@ -425,13 +454,13 @@ async fn copy_image(
     reference: &str,
     to: &Repository,
     tags: &[String],
-) -> Result<String, String> {
+) -> Result<String, CopyError> {
     use crate::transfer::source::{plan_and_copy, registry::RegistrySource};
     let label = format!("{from}:{reference}");
     let source = RegistrySource::open(client, from, reference, &label)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{label} does not exist"))?;
+        .map_err(CopyError::Push)?
+        .ok_or(CopyError::Missing(label))?;
     let target = PushTarget {
         repository: to.clone(),
         tags: tags.to_vec(),
@@ -440,7 +469,7 @@ async fn copy_image(
     let session = crate::transfer::push::Session::open_bare(client, &target, &opts);
     let report = plan_and_copy(&source, &session)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(CopyError::Push)?;
     Ok(report.digest)
 }
 

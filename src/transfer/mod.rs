@@ -3,9 +3,11 @@
 //! what each blob needs ([`plan`]), and the target side ([`push`]'s `Session`, with the
 //! diffID cache it keeps in [`layer_cache`]); [`copy`] moves one blob between registries.
 //! It sits above `registry` (which only speaks the protocol) and reads images from
-//! `archive`. Registry images are loaded into the daemon by [`pull`] (stages storage).
+//! `archive`. Registry images are loaded into the daemon by [`pull`] (stages storage);
+//! [`from_daemon`] pushes a daemon image (publish, stages storage).
 
 pub mod copy;
+pub mod from_daemon;
 pub mod layer_cache;
 pub mod plan;
 pub mod pull;

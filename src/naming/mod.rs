@@ -7,7 +7,7 @@ pub mod slug;
 use std::collections::BTreeMap;
 
 use crate::registry::reference::{Reference, Repository, valid_tag};
-use crate::registry::vendors::Implementation;
+use crate::registry::vendors::{Implementation, UnknownImplementation};
 use crate::settings::{RepoMode, Settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +65,9 @@ impl Naming {
         }
         let repository = parsed.repository;
         let implementation = match &settings.implementation {
-            Some(i) => i
-                .parse()
-                .map_err(|e: String| NamingError::Implementation(i.clone(), e))?,
+            Some(i) => i.parse().map_err(|e: UnknownImplementation| {
+                NamingError::Implementation(i.clone(), e.to_string())
+            })?,
             None => Implementation::detect(&repository.host),
         };
         let depth = repository.path.split('/').count();

@@ -14,17 +14,20 @@ pub enum SlugFormat {
     Project,
 }
 
+/// A name that is not a [`SlugFormat`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid format {0:?}: choose docker-tag, kubernetes-namespace, helm-release or project")]
+pub struct UnknownSlugFormat(pub String);
+
 impl std::str::FromStr for SlugFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownSlugFormat;
+    fn from_str(s: &str) -> Result<Self, UnknownSlugFormat> {
         match s {
             "docker-tag" => Ok(Self::DockerTag),
             "kubernetes-namespace" => Ok(Self::KubernetesNamespace),
             "helm-release" => Ok(Self::HelmRelease),
             "project" => Ok(Self::Project),
-            o => Err(format!(
-                "invalid format {o:?}: choose docker-tag, kubernetes-namespace, helm-release or project"
-            )),
+            o => Err(UnknownSlugFormat(o.to_string())),
         }
     }
 }

@@ -23,16 +23,19 @@ pub enum UploadMode {
     Monolithic,
 }
 
+/// A name that is not an [`UploadMode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid upload mode {0:?}: choose auto, chunked or monolithic")]
+pub struct UnknownUploadMode(pub String);
+
 impl std::str::FromStr for UploadMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownUploadMode;
+    fn from_str(s: &str) -> Result<Self, UnknownUploadMode> {
         match s {
             "auto" => Ok(Self::Auto),
             "chunked" => Ok(Self::Chunked),
             "monolithic" => Ok(Self::Monolithic),
-            o => Err(format!(
-                "invalid upload mode {o:?}: choose auto, chunked or monolithic"
-            )),
+            o => Err(UnknownUploadMode(o.to_string())),
         }
     }
 }

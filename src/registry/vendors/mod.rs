@@ -190,21 +190,33 @@ impl fmt::Display for Implementation {
     }
 }
 
+/// A name that is not an [`Implementation`] (nor an alias of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownImplementation(pub String);
+
+impl fmt::Display for UnknownImplementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = VENDORS.iter().map(|i| i.name).collect();
+        write!(
+            f,
+            "unknown registry implementation {:?}: choose one of {}",
+            self.0,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownImplementation {}
+
 impl FromStr for Implementation {
-    type Err = String;
+    type Err = UnknownImplementation;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
         VENDORS
             .iter()
             .find(|i| i.name == lower || i.aliases.contains(&lower.as_str()))
             .map(|i| i.kind)
-            .ok_or_else(|| {
-                let names: Vec<&str> = VENDORS.iter().map(|i| i.name).collect();
-                format!(
-                    "unknown registry implementation {s:?}: choose one of {}",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownImplementation(s.to_string()))
     }
 }
 
@@ -309,7 +321,7 @@ mod tests {
             "GitLab".parse::<Implementation>(),
             Ok(Implementation::GitLab)
         );
-        let err = "nexus".parse::<Implementation>().unwrap_err();
+        let err = "nexus".parse::<Implementation>().unwrap_err().to_string();
         assert!(err.contains("choose one of default, ecr"), "{err}");
     }
 }

@@ -7,11 +7,13 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value as Json;
 use serde_saphyr::Spanned;
 
-use super::Doc;
 use crate::config::error::{Ctx, display_name, unknown_key_message};
 use crate::config::model::*;
 use crate::config::schema::image_keys;
 use crate::settings::WerfVersion;
+
+/// A document as JSON values, keys in name order.
+pub(super) type Doc = BTreeMap<String, Spanned<Json>>;
 
 /// A docker repository path component sequence: `a-b/c.d_e`.
 fn is_image_name(n: &str) -> bool {

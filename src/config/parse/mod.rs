@@ -17,9 +17,7 @@ use super::model::*;
 use super::rendered::Rendered;
 use super::schema::meta_keys;
 use super::yaml::Node;
-use image::{check_image_name, check_reserved_name, parse_image};
-
-type Doc = BTreeMap<String, Spanned<Json>>;
+use image::{Doc, check_image_name, check_reserved_name, parse_image};
 
 type NodeDoc = BTreeMap<String, Spanned<Node>>;
 

@@ -7,9 +7,9 @@ use serde_json::Value as Json;
 use serde_saphyr::{Location, Spanned};
 
 use super::values::{
-    absolute, boolean, map, relative_paths, scalar_text, seq, string_or_list, text,
+    NodeMap, absolute, boolean, map, node_json, relative_paths, scalar_text, seq, string_or_list,
+    text,
 };
-use super::{NodeMap, node_json};
 use crate::config::error::{Ctx, unknown_key_message};
 use crate::config::model::stapel::*;
 use crate::config::schema::{

@@ -21,7 +21,7 @@ use crate::config::yaml::{Node, get, key_location};
 use directives::{ansible, docker, git, imports, mounts, shell};
 use paths::auto_exclude;
 pub(super) use relations::{check_relations, stage_nodes};
-use values::{boolean, text};
+use values::{NodeMap, boolean, node_json, text};
 
 /// werf's stapel image default (`WERF_STAPEL_IMAGE_NAME`:`WERF_STAPEL_IMAGE_VERSION`).
 pub const DEFAULT_TOOLBOX: &str = "registry.werf.io/werf/werf-stapel:0.6.1";
@@ -44,28 +44,9 @@ pub const STAPEL_KEYS: &[&str] = &[
     "asLayers",
 ];
 
-type NodeMap = [(String, Spanned<Node>)];
-
 /// Is this `image:` document a stapel image (rather than a Dockerfile image)?
 pub fn is_stapel_doc<'a>(mut keys: impl Iterator<Item = &'a String>) -> bool {
     keys.any(|k| STAPEL_KEYS.contains(&k.as_str()))
-}
-
-/// `Node` → JSON (for the signature's normalized document and ansible tasks).
-pub(super) fn node_json(n: &Node) -> Json {
-    match n {
-        Node::Null => Json::Null,
-        Node::Bool(b) => Json::Bool(*b),
-        Node::Int(i) => Json::from(*i),
-        Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Node::Str(s) => Json::String(s.clone()),
-        Node::Seq(items) => Json::Array(items.iter().map(|i| node_json(&i.value)).collect()),
-        Node::Map(m) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), node_json(&v.value)))
-                .collect(),
-        ),
-    }
 }
 
 /// Parse one stapel document (`doc` in file order). Returns its names (an image list gives
@@ -310,10 +291,4 @@ pub(super) fn node(dir: &std::path::Path, name: Option<String>, st: Stapel) -> I
         labels: BTreeMap::new(),
         stapel: Some(Box::new(st)),
     }
-}
-
-/// The name of the node that builds `source` up to its user stage `stage` (for
-/// `import: stage:`): an artifact of its own, never published.
-pub fn stage_node_name(source: &str, stage: &str) -> String {
-    format!("{source} (stage {stage})")
 }

@@ -3,8 +3,8 @@
 
 use serde_saphyr::Location;
 
-use super::Stapel;
 use crate::config::error::Ctx;
+use crate::config::model::stapel::Stapel;
 
 /// whose `to` paths nest (pkg/config/export_base.go): the outer one leaves the inner one's
 /// region out. Same region twice is werf's "Conflict between imports!".

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use serde_saphyr::Location;
 
-use super::stage_node_name;
 use crate::config::error::Ctx;
 use crate::config::model::stapel::*;
 use crate::config::model::{Dependency, ImageConfig};
@@ -261,4 +260,10 @@ fn add_source_dependencies(node: &mut ImageConfig) {
             });
         }
     }
+}
+
+/// The name of the node that builds `source` up to its user stage `stage` (for
+/// `import: stage:`): an artifact of its own, never published.
+pub fn stage_node_name(source: &str, stage: &str) -> String {
+    format!("{source} (stage {stage})")
 }

@@ -1,11 +1,30 @@
 //! Scalar, list and path values of stapel directives, each wrong kind a located error.
 
+use serde_json::Value as Json;
 use serde_saphyr::{Location, Spanned};
 
-use super::NodeMap;
 use super::paths::clean;
 use crate::config::error::Ctx;
 use crate::config::yaml::Node;
+
+pub(super) type NodeMap = [(String, Spanned<Node>)];
+
+/// `Node` → JSON (for the signature's normalized document and ansible tasks).
+pub(super) fn node_json(n: &Node) -> Json {
+    match n {
+        Node::Null => Json::Null,
+        Node::Bool(b) => Json::Bool(*b),
+        Node::Int(i) => Json::from(*i),
+        Node::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Node::Str(s) => Json::String(s.clone()),
+        Node::Seq(items) => Json::Array(items.iter().map(|i| node_json(&i.value)).collect()),
+        Node::Map(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), node_json(&v.value)))
+                .collect(),
+        ),
+    }
+}
 
 pub(super) fn map<'a>(cx: &mut Ctx<'_>, v: &'a Spanned<Node>, path: &str) -> Option<&'a NodeMap> {
     match &v.value {

@@ -1,13 +1,21 @@
 //! werf.yaml: find it, render it as a Go template, parse the multi-document YAML into a
 //! typed [`Config`], and validate it with every error located as `FILE:LINE:COL`.
+//!
+//! Layers, each using only those before it: `rendered` (the rendered text and its origins),
+//! `error` (located errors and their collector), `yaml` (the positioned tree), `model` (the
+//! types), `parse` (rendered text → model), `load` (find, render, parse).
 
-pub mod ansible;
-pub mod cleanup;
+mod error;
 pub mod load;
 pub mod model;
+mod parse;
 pub mod render;
+mod rendered;
 pub mod schema;
-pub mod stapel;
+mod yaml;
 
-pub use load::{ConfigError, ConfigErrors, Origins, Rendered, SourcePos, load, render_config};
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, render_config};
+pub use model::stapel;
 pub use model::*;
+pub use rendered::{Origins, Rendered, SourcePos};

@@ -5,18 +5,17 @@
 //! module or task keyword is a located error naming the task, the module or key, and
 //! suggesting `shell:`.
 
+mod common;
+mod system;
+
 use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 
-use super::cleanup::{Node, key_location};
-use super::load::Ctx;
-use super::stapel::{Shell, ShellCommand, UserStage};
-
-mod system;
-
-/// Toolbox programs used for file operations (werf's stapel image has them too).
-const T: &str = "/.werf/stapel/embedded/bin";
+use crate::config::error::Ctx;
+use crate::config::model::stapel::{Shell, ShellCommand, UserStage};
+use crate::config::yaml::{Node, get, key_location};
+use common::{T, attrs, mode, q, scalar};
 
 const MODULES: &[&str] = &[
     "shell",
@@ -40,21 +39,6 @@ const KEYWORDS: &[&str] = &[
     "ignore_errors",
     "tags",
 ];
-
-/// Single-quoted for bash.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn scalar(n: &Node) -> Option<String> {
-    match n {
-        Node::Str(s) => Some(s.clone()),
-        Node::Int(i) => Some(i.to_string()),
-        Node::Float(f) => Some(f.to_string()),
-        Node::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
 
 /// Parse `ansible:` into per-stage commands (one per task); `None` when nothing can be
 /// built (errors are in `cx`).
@@ -98,10 +82,6 @@ pub(super) fn parse(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Option<Shell> {
     Some(sh)
 }
 
-fn get<'a>(m: &'a [(String, Spanned<Node>)], key: &str) -> Option<&'a Spanned<Node>> {
-    m.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
 fn has_jinja(n: &Node) -> bool {
     match n {
         Node::Str(s) => s.contains("{{") || s.contains("{%"),
@@ -122,7 +102,22 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
         Some(n) => format!("{path} ({n:?})"),
         None => path.to_string(),
     };
-    let mut module: Option<(&str, &Spanned<Node>)> = None;
+    let (module, mv) = task_module(cx, t, m, &label)?;
+    let args = task_args(cx, t, m, &label)?;
+    let body = module_body(cx, module, mv, &args, &label)?;
+    wrap_task(cx, m, &args, body, &label)
+}
+
+type Mapping = [(String, Spanned<Node>)];
+
+/// The one module a task runs, every other key a known task keyword.
+fn task_module<'m>(
+    cx: &mut Ctx<'_>,
+    t: &Spanned<Node>,
+    m: &'m Mapping,
+    label: &str,
+) -> Option<(&'static str, &'m Spanned<Node>)> {
+    let mut module: Option<(&'static str, &Spanned<Node>)> = None;
     for (k, v) in m {
         if MODULES.contains(&k.as_str()) || k.starts_with("ansible.builtin.") {
             let short = k.trim_start_matches("ansible.builtin.");
@@ -168,10 +163,20 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
         );
         return None;
     }
-    let Some((module, mv)) = module else {
+    let Some(module) = module else {
         cx.at(&t.referenced, format!("{label}: the task names no module"));
         return None;
     };
+    Some(module)
+}
+
+/// The task's `args:` (`chdir`, `creates`, `removes`, `executable`).
+fn task_args(
+    cx: &mut Ctx<'_>,
+    t: &Spanned<Node>,
+    m: &Mapping,
+    label: &str,
+) -> Option<BTreeMap<String, String>> {
     let args: BTreeMap<String, String> = match get(m, "args").map(|a| &a.value) {
         Some(Node::Map(a)) => a
             .iter()
@@ -188,6 +193,17 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
             return None;
         }
     }
+    Some(args)
+}
+
+/// The module as bash.
+fn module_body(
+    cx: &mut Ctx<'_>,
+    module: &str,
+    mv: &Spanned<Node>,
+    args: &BTreeMap<String, String>,
+    label: &str,
+) -> Option<String> {
     let body = match module {
         "shell" | "raw" | "command" => {
             let Some(text) = scalar(&mv.value) else {
@@ -227,11 +243,11 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
                 cx,
                 p,
                 at: &mv.referenced,
-                label: &label,
+                label,
                 module,
             };
             match module {
-                "copy" | "file" => files(cx, module, p, &mv.referenced, &label)?,
+                "copy" | "file" => files(cx, module, p, &mv.referenced, label)?,
                 system_module => {
                     let body = match system_module {
                         "apt" => system::apt(params)?,
@@ -248,6 +264,18 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
             }
         }
     };
+    Some(body)
+}
+
+/// The module's bash with the task's keywords applied: `chdir`, `environment`,
+/// `become_user`, `creates`, `removes` and `ignore_errors`.
+fn wrap_task(
+    cx: &mut Ctx<'_>,
+    m: &Mapping,
+    args: &BTreeMap<String, String>,
+    body: String,
+    label: &str,
+) -> Option<String> {
     let mut s = body;
     if let Some(d) = args.get("chdir") {
         s = format!("cd {} && {s}", q(d));
@@ -306,38 +334,6 @@ fn run_as(user: &str, body: &str) -> String {
     )
 }
 
-/// `chown`/`chgrp`/`chmod` steps that give `target` ansible's `owner`, `group` and `mode`.
-fn attrs(
-    owner: &Option<String>,
-    group: &Option<String>,
-    mode: &Option<String>,
-    recurse: bool,
-    target: &str,
-) -> Vec<String> {
-    let r = if recurse { "-R " } else { "" };
-    let mut out = Vec::new();
-    match (owner, group) {
-        (Some(o), Some(g)) => out.push(format!("{T}/chown {r}{}:{} {target}", q(o), q(g))),
-        (Some(o), None) => out.push(format!("{T}/chown {r}{} {target}", q(o))),
-        (None, Some(g)) => out.push(format!("{T}/chgrp {r}{} {target}", q(g))),
-        (None, None) => {}
-    }
-    if let Some(m) = mode {
-        out.push(format!("{T}/chmod {r}{} {target}", q(m)));
-    }
-    out
-}
-
-/// An octal mode as ansible reads it: a string as written, an integer (what YAML 1.1
-/// made of `0755`) printed in octal.
-fn mode(n: &Node) -> Option<String> {
-    match n {
-        Node::Int(i) => Some(format!("{i:o}")),
-        Node::Str(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
 fn files(
     cx: &mut Ctx<'_>,
     module: &str,
@@ -363,104 +359,151 @@ fn files(
             return None;
         }
     }
-    let s = |k: &str| get(p, k).and_then(|v| scalar(&v.value));
-    let mode = get(p, "mode").and_then(|v| mode(&v.value));
-    let owner = s("owner");
-    let group = s("group");
-    let recurse = get(p, "recurse").is_some_and(|v| matches!(v.value, Node::Bool(true)));
-    let attrs = |target: &str| attrs(&owner, &group, &mode, recurse, target);
-    let mut steps: Vec<String> = Vec::new();
-    if module == "copy" {
-        let Some(dest) = s("dest") else {
-            cx.at(loc, format!("{label}: copy needs `dest`"));
-            return None;
-        };
-        match (s("content"), s("src")) {
-            (Some(content), None) => {
-                let target = if dest.ends_with('/') {
-                    cx.at(
-                        loc,
-                        format!("{label}: copy with `content` needs a file `dest`"),
-                    );
-                    return None;
-                } else {
-                    q(&dest)
-                };
-                steps.push(format!("printf '%s' {} > {target}", q(&content)));
-                steps.extend(attrs(&target));
-            }
-            (None, Some(src)) => {
-                let (target, prep) = if dest.ends_with('/') {
-                    let name = src.trim_end_matches('/').rsplit('/').next().unwrap_or(&src);
-                    (
-                        q(&format!("{dest}{name}")),
-                        Some(format!("{T}/mkdir -p {}", q(&dest))),
-                    )
-                } else {
-                    (q(&dest), None)
-                };
-                steps.extend(prep);
-                steps.push(format!("{T}/cp -a {} {target}", q(&src)));
-                steps.extend(attrs(&target));
-            }
-            _ => {
-                cx.at(
-                    loc,
-                    format!("{label}: copy needs exactly one of `content` or `src`"),
-                );
-                return None;
-            }
-        }
+    let f = FileParams {
+        p,
+        mode: get(p, "mode").and_then(|v| mode(&v.value)),
+        owner: scalar_at(p, "owner"),
+        group: scalar_at(p, "group"),
+        recurse: get(p, "recurse").is_some_and(|v| matches!(v.value, Node::Bool(true))),
+    };
+    let steps = if module == "copy" {
+        copy(cx, &f, loc, label)?
     } else {
-        let Some(path) = s("path").or_else(|| s("dest")).or_else(|| s("name")) else {
-            cx.at(loc, format!("{label}: file needs `path`"));
-            return None;
-        };
-        let target = q(&path);
-        match s("state").as_deref().unwrap_or("file") {
-            "absent" => steps.push(format!("{T}/rm -rf {target}")),
-            "directory" => {
-                steps.push(format!("{T}/mkdir -p {target}"));
-                steps.extend(attrs(&target));
-            }
-            "touch" => {
-                steps.push(format!("{T}/touch {target}"));
-                steps.extend(attrs(&target));
-            }
-            "link" => {
-                let Some(src) = s("src") else {
-                    cx.at(loc, format!("{label}: file state=link needs `src`"));
-                    return None;
-                };
-                steps.push(format!("{T}/ln -sfn {} {target}", q(&src)));
-                if let (Some(o), g) = (&owner, &group) {
-                    let og = match g {
-                        Some(g) => format!("{}:{}", q(o), q(g)),
-                        None => q(o),
-                    };
-                    steps.push(format!("{T}/chown -h {og} {target}"));
-                }
-            }
-            "file" => {
-                steps.push(format!("[ -e {target} ]"));
-                steps.extend(attrs(&target));
-            }
-            other => {
+        file(cx, &f, loc, label)?
+    };
+    Some(steps.join(" && "))
+}
+
+fn scalar_at(p: &Mapping, k: &str) -> Option<String> {
+    get(p, k).and_then(|v| scalar(&v.value))
+}
+
+/// The parameters of `copy` and `file`, with the attributes they set.
+struct FileParams<'p> {
+    p: &'p Mapping,
+    mode: Option<String>,
+    owner: Option<String>,
+    group: Option<String>,
+    recurse: bool,
+}
+
+impl FileParams<'_> {
+    fn s(&self, k: &str) -> Option<String> {
+        scalar_at(self.p, k)
+    }
+
+    fn attrs(&self, target: &str) -> Vec<String> {
+        attrs(&self.owner, &self.group, &self.mode, self.recurse, target)
+    }
+}
+
+/// `copy`: `content` or `src` to `dest`.
+fn copy(
+    cx: &mut Ctx<'_>,
+    f: &FileParams<'_>,
+    loc: &serde_saphyr::Location,
+    label: &str,
+) -> Option<Vec<String>> {
+    let mut steps: Vec<String> = Vec::new();
+    let Some(dest) = f.s("dest") else {
+        cx.at(loc, format!("{label}: copy needs `dest`"));
+        return None;
+    };
+    match (f.s("content"), f.s("src")) {
+        (Some(content), None) => {
+            let target = if dest.ends_with('/') {
                 cx.at(
                     loc,
-                    format!("{label}: file state={other} is not supported yet; use `shell:`"),
+                    format!("{label}: copy with `content` needs a file `dest`"),
                 );
                 return None;
-            }
+            } else {
+                q(&dest)
+            };
+            steps.push(format!("printf '%s' {} > {target}", q(&content)));
+            steps.extend(f.attrs(&target));
+        }
+        (None, Some(src)) => {
+            let (target, prep) = if dest.ends_with('/') {
+                let name = src.trim_end_matches('/').rsplit('/').next().unwrap_or(&src);
+                (
+                    q(&format!("{dest}{name}")),
+                    Some(format!("{T}/mkdir -p {}", q(&dest))),
+                )
+            } else {
+                (q(&dest), None)
+            };
+            steps.extend(prep);
+            steps.push(format!("{T}/cp -a {} {target}", q(&src)));
+            steps.extend(f.attrs(&target));
+        }
+        _ => {
+            cx.at(
+                loc,
+                format!("{label}: copy needs exactly one of `content` or `src`"),
+            );
+            return None;
         }
     }
-    Some(steps.join(" && "))
+    Some(steps)
+}
+
+/// `file`: a path made absent, a directory, touched, a link, or checked to exist.
+fn file(
+    cx: &mut Ctx<'_>,
+    f: &FileParams<'_>,
+    loc: &serde_saphyr::Location,
+    label: &str,
+) -> Option<Vec<String>> {
+    let mut steps: Vec<String> = Vec::new();
+    let Some(path) = f.s("path").or_else(|| f.s("dest")).or_else(|| f.s("name")) else {
+        cx.at(loc, format!("{label}: file needs `path`"));
+        return None;
+    };
+    let target = q(&path);
+    match f.s("state").as_deref().unwrap_or("file") {
+        "absent" => steps.push(format!("{T}/rm -rf {target}")),
+        "directory" => {
+            steps.push(format!("{T}/mkdir -p {target}"));
+            steps.extend(f.attrs(&target));
+        }
+        "touch" => {
+            steps.push(format!("{T}/touch {target}"));
+            steps.extend(f.attrs(&target));
+        }
+        "link" => {
+            let Some(src) = f.s("src") else {
+                cx.at(loc, format!("{label}: file state=link needs `src`"));
+                return None;
+            };
+            steps.push(format!("{T}/ln -sfn {} {target}", q(&src)));
+            if let (Some(o), g) = (&f.owner, &f.group) {
+                let og = match g {
+                    Some(g) => format!("{}:{}", q(o), q(g)),
+                    None => q(o),
+                };
+                steps.push(format!("{T}/chown -h {og} {target}"));
+            }
+        }
+        "file" => {
+            steps.push(format!("[ -e {target} ]"));
+            steps.extend(f.attrs(&target));
+        }
+        other => {
+            cx.at(
+                loc,
+                format!("{label}: file state={other} is not supported yet; use `shell:`"),
+            );
+            return None;
+        }
+    }
+    Some(steps)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{mode, q};
-    use crate::config::cleanup::Node;
+    use super::common::{mode, q};
+    use crate::config::yaml::Node;
 
     #[test]
     fn quoting_and_modes() {

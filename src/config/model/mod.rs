@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Serialize;
+
+mod cleanup;
+pub mod stapel;
+
+pub use cleanup::*;
 
 /// A loaded, validated werf.yaml.
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +36,7 @@ pub struct Config {
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors.
     #[serde(skip)]
-    pub warnings: Vec<super::load::ConfigError>,
+    pub warnings: Vec<super::error::ConfigError>,
 }
 
 impl Config {
@@ -82,7 +86,7 @@ pub struct ImageConfig {
     pub labels: BTreeMap<String, String>,
     /// A stapel image or artifact (`from:`, `git:`, `shell:` … instead of a Dockerfile);
     /// its sources are also listed in `dependencies` (without imports) for the build graph.
-    pub stapel: Option<Box<super::stapel::Stapel>>,
+    pub stapel: Option<Box<stapel::Stapel>>,
 }
 
 impl ImageConfig {
@@ -153,54 +157,4 @@ impl Secret {
             Secret::Env { id, .. } | Secret::Src { id, .. } | Secret::Value { id, .. } => id,
         }
     }
-}
-
-/// `cleanup:` section.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CleanupConfig {
-    /// `keepPolicies:`; `None` when absent or empty (werf's defaults apply then).
-    pub keep_policies: Option<Vec<KeepPolicy>>,
-    /// `disable: true` (werf 2): cleanup does nothing.
-    pub disable: bool,
-    /// `disableKubernetesBasedPolicy: true` (werf 1.2): images in use in Kubernetes are not
-    /// looked up (as `--without-kube`).
-    pub disable_kubernetes_based_policy: bool,
-    /// `disableGitHistoryBasedPolicy: true` (werf 1.2): no tag is deleted for git history
-    /// reasons.
-    pub disable_git_history_based_policy: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct KeepPolicy {
-    pub references: References,
-    /// `None`: every image reached in the reference's history is kept (werf).
-    pub images_per_reference: Option<Limit>,
-}
-
-/// Which git references a policy covers: exactly one of `branch:` / `tag:`. Both hold the
-/// regex werf derives from the value: a plain string `main` becomes `^main$` (exact
-/// match), `/re/` is the regex `re` as written.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct References {
-    pub branch: Option<String>,
-    pub tag: Option<String>,
-    pub limit: Option<Limit>,
-}
-
-/// `{last, in, operator}`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Limit {
-    /// `-1`: no limit.
-    pub last: Option<i64>,
-    #[serde(rename = "in")]
-    pub in_: Option<Duration>,
-    /// How `last` and `in` combine when both are set (default `And`).
-    pub operator: LimitOperator,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub enum LimitOperator {
-    #[default]
-    And,
-    Or,
 }

@@ -2,96 +2,14 @@
 //! with every problem located at its own key or value: the section is read again from the
 //! rendered text as a tree whose every node keeps its position.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 
-use super::load::Ctx;
-use super::model::{CleanupConfig, KeepPolicy, Limit, LimitOperator, References};
-
-/// A YAML node whose children keep their positions.
-#[derive(Debug, Clone)]
-pub(super) enum Node {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<Node>>),
-    Map(Vec<(String, Spanned<Node>)>),
-}
-
-impl Node {
-    pub(super) fn kind(&self) -> &'static str {
-        match self {
-            Node::Null => "null",
-            Node::Bool(_) => "a boolean",
-            Node::Int(_) | Node::Float(_) => "a number",
-            Node::Str(_) => "a string",
-            Node::Seq(_) => "a list",
-            Node::Map(_) => "a mapping",
-        }
-    }
-}
-
-struct NodeVisitor;
-
-impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(i64::try_from(v).map_or(Node::Float(v as f64), Node::Int))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
-        Ok(Node::Str(v))
-    }
-    fn visit_unit<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_none<E>(self) -> Result<Node, E> {
-        Ok(Node::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-        Node::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element::<Spanned<Node>>()? {
-            out.push(v);
-        }
-        Ok(Node::Seq(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut out = Vec::new();
-        while let Some(k) = map.next_key::<String>()? {
-            let v = map.next_value::<Spanned<Node>>()?;
-            out.push((k, v));
-        }
-        Ok(Node::Map(out))
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_any(NodeVisitor)
-    }
-}
+use crate::config::error::Ctx;
+use crate::config::model::{CleanupConfig, KeepPolicy, Limit, LimitOperator, References};
+use crate::config::schema::{cleanup_keys, limit_keys, policy_keys, references_keys};
+use crate::config::yaml::{Node, boolean, get, map, unknown_keys};
 
 type Doc = std::collections::BTreeMap<String, Spanned<Node>>;
 
@@ -103,8 +21,6 @@ pub(super) fn cleanup_node(text: &str) -> Option<Spanned<Node>> {
         .find(|d| !d.is_empty())?
         .remove("cleanup")
 }
-
-use super::schema::{cleanup_keys, limit_keys, policy_keys, references_keys};
 
 /// Parse and validate `cleanup:`; problems go to `cx`.
 pub(super) fn parse(cx: &mut Ctx<'_>, node: &Spanned<Node>) -> CleanupConfig {
@@ -303,19 +219,38 @@ fn limit(cx: &mut Ctx<'_>, node: &Spanned<Node>, path: &str) -> Option<Limit> {
     ok.then_some(l)
 }
 
+/// Why a `cleanup` duration is not one (the text follows `is not a duration:`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("negative")]
+    Negative,
+    #[error("empty")]
+    Empty,
+    #[error("a number must come before each unit")]
+    NoNumber,
+    #[error("bad number {0:?}")]
+    BadNumber(String),
+    #[error("missing unit after {0:?}")]
+    MissingUnit(String),
+    #[error("unknown unit {0:?}")]
+    UnknownUnit(String),
+    #[error("too large")]
+    TooLarge,
+}
+
 /// Go's `time.ParseDuration` grammar (what werf's YAML decoder accepts for `in`): a
 /// sequence of decimal numbers with units `ns`, `us`, `µs`, `ms`, `s`, `m`, `h`; `0`
 /// alone. Negative durations are refused (they would select nothing).
-pub fn go_duration(s: &str) -> Result<Duration, String> {
+pub fn go_duration(s: &str) -> Result<Duration, DurationError> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
     if s.starts_with('-') {
-        return Err("negative".into());
+        return Err(DurationError::Negative);
     }
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     if rest.is_empty() {
-        return Err("empty".into());
+        return Err(DurationError::Empty);
     }
     let mut total = 0f64;
     while !rest.is_empty() {
@@ -324,9 +259,11 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let num = &rest[..num_len];
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return Err("a number must come before each unit".into());
+            return Err(DurationError::NoNumber);
         }
-        let value: f64 = num.parse().map_err(|_| format!("bad number {num:?}"))?;
+        let value: f64 = num
+            .parse()
+            .map_err(|_| DurationError::BadNumber(num.to_string()))?;
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -339,82 +276,16 @@ pub fn go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("missing unit after {num:?}")),
-            u => return Err(format!("unknown unit {u:?}")),
+            "" => return Err(DurationError::MissingUnit(num.to_string())),
+            u => return Err(DurationError::UnknownUnit(u.to_string())),
         };
         total += value * secs;
         rest = &rest[unit_len..];
     }
     if !total.is_finite() || total > u64::MAX as f64 {
-        return Err("too large".into());
+        return Err(DurationError::TooLarge);
     }
     Ok(Duration::from_secs_f64(total))
-}
-
-fn map<'a>(
-    cx: &mut Ctx<'_>,
-    node: &'a Spanned<Node>,
-    path: &str,
-) -> Option<&'a [(String, Spanned<Node>)]> {
-    match &node.value {
-        Node::Map(m) => Some(m),
-        other => {
-            cx.at(
-                &node.referenced,
-                format!("{path} must be a mapping, not {}", other.kind()),
-            );
-            None
-        }
-    }
-}
-
-fn get<'a>(m: &'a [(String, Spanned<Node>)], key: &str) -> Option<&'a Spanned<Node>> {
-    m.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-fn boolean(cx: &mut Ctx<'_>, v: &Spanned<Node>, path: &str) -> bool {
-    match v.value {
-        Node::Bool(b) => b,
-        _ => {
-            cx.at(
-                &v.referenced,
-                format!("{path} must be true or false, not {}", v.value.kind()),
-            );
-            false
-        }
-    }
-}
-
-pub(super) fn unknown_keys(
-    cx: &mut Ctx<'_>,
-    m: &[(String, Spanned<Node>)],
-    known: &[&str],
-    path: &str,
-) {
-    for (k, v) in m {
-        if !known.contains(&k.as_str()) {
-            let loc = key_location(cx, k, v.referenced);
-            let msg = format!("{path}: {}", super::load::unknown_key_message(k, known));
-            cx.at_pos(loc.0, loc.1, msg);
-        }
-    }
-}
-
-/// The `key:` position: on the value's line, or the nearest line above it (a block value
-/// starts on the next line).
-pub(super) fn key_location(cx: &Ctx<'_>, key: &str, value: Location) -> (usize, usize) {
-    let line = value.line() as usize;
-    let lines: Vec<&str> = cx.rendered_text().lines().collect();
-    let needle = format!("{key}:");
-    for l in (1..=line.min(lines.len())).rev() {
-        if let Some(c) = lines[l - 1].find(&needle) {
-            return (l, c + 1);
-        }
-        if line - l > 3 {
-            break;
-        }
-    }
-    (line, value.column() as usize)
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 
 use serde_saphyr::{Location, Spanned};
 
-use super::{T, attrs, get, q, scalar};
-use crate::config::cleanup::{Node, key_location};
-use crate::config::load::Ctx;
+use super::common::{T, attrs, mode, q, scalar};
+use crate::config::error::Ctx;
+use crate::config::yaml::{Node, get, key_location};
 
 /// A module's parameters, with located errors.
 pub(super) struct Params<'a, 'c, 'y> {
@@ -350,7 +350,7 @@ pub(super) fn get_url(mut p: Params<'_, '_, '_>) -> Option<String> {
         .next()
         .unwrap_or_default()
         .to_string();
-    let mode = get(p.p, "mode").and_then(|v| super::mode(&v.value));
+    let mode = get(p.p, "mode").and_then(|v| mode(&v.value));
     let owner = p.str(&["owner"]);
     let grp = p.str(&["group"]);
     let fix = attrs(&owner, &grp, &mode, false, "\"$__d\"").join(" && ");
@@ -447,7 +447,7 @@ pub(super) fn lineinfile(mut p: Params<'_, '_, '_>) -> Option<String> {
             return p.err(format!("insertbefore={o:?} is not supported yet (BOF)"));
         }
     };
-    let mode = get(p.p, "mode").and_then(|v| super::mode(&v.value));
+    let mode = get(p.p, "mode").and_then(|v| mode(&v.value));
     let fix = attrs(
         &p.str(&["owner"]),
         &p.str(&["group"]),

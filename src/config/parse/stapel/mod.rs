@@ -1,0 +1,294 @@
+//! Stapel images and artifacts (werf's own builder: `from`, `git`, `shell`, `import`,
+//! `docker`, `mount` instead of a Dockerfile), read and validated here as werf 1.1 reads them
+//! (pkg/config/raw_*.go, stapel_image_base.go, import.go, werf.go), every problem located.
+//! docs/stapel.md says what is built and how.
+
+mod directives;
+mod paths;
+mod relations;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value as Json;
+use serde_saphyr::{Location, Spanned};
+
+use crate::config::error::{Ctx, unknown_key_message};
+use crate::config::model::ImageConfig;
+use crate::config::model::stapel::*;
+use crate::config::schema::{image_keys, stapel_artifact_keys, stapel_image_keys};
+use crate::config::yaml::{Node, get, key_location};
+use directives::{ansible, docker, git, imports, mounts, shell};
+use paths::auto_exclude;
+pub(super) use relations::{check_relations, stage_nodes};
+use values::{NodeMap, boolean, node_json, text};
+
+/// werf's stapel image default (`WERF_STAPEL_IMAGE_NAME`:`WERF_STAPEL_IMAGE_VERSION`).
+pub const DEFAULT_TOOLBOX: &str = "registry.werf.io/werf/werf-stapel:0.6.1";
+
+/// Keys that make an `image:` document a stapel image.
+pub const STAPEL_KEYS: &[&str] = &[
+    "from",
+    "fromImage",
+    "fromImageArtifact",
+    "fromArtifact",
+    "fromLatest",
+    "herebyIAdmitThatFromLatestMightBreakReproducibility",
+    "fromCacheVersion",
+    "git",
+    "shell",
+    "ansible",
+    "import",
+    "mount",
+    "docker",
+    "asLayers",
+];
+
+/// Is this `image:` document a stapel image (rather than a Dockerfile image)?
+pub fn is_stapel_doc<'a>(mut keys: impl Iterator<Item = &'a String>) -> bool {
+    keys.any(|k| STAPEL_KEYS.contains(&k.as_str()))
+}
+
+/// Parse one stapel document (`doc` in file order). Returns its names (an image list gives
+/// several; `None` = nameless) and the directives, or `None` when nothing can be built.
+pub(super) fn parse(
+    cx: &mut Ctx<'_>,
+    doc: &NodeMap,
+    artifact: bool,
+) -> Option<(Vec<Option<String>>, Stapel)> {
+    let name_key = if artifact { "artifact" } else { "image" };
+    let name_v = get(doc, name_key)?;
+    let at = cx.where_at(&name_v.referenced);
+    let names = doc_names(cx, name_v, artifact)?;
+    let mut st = Stapel {
+        artifact,
+        base: Base::From(String::new()),
+        from_latest: false,
+        from_latest_at: None,
+        from_latest_digest: None,
+        from_cache_version: None,
+        git: Vec::new(),
+        shell: None,
+        ansible: None,
+        imports: Vec::new(),
+        docker: None,
+        mounts: Vec::new(),
+        as_layers: false,
+        doc: Json::Object(
+            doc.iter()
+                .filter(|(k, _)| k != name_key)
+                .map(|(k, v)| (k.clone(), node_json(&v.value)))
+                .collect(),
+        ),
+        at,
+        unsupported: Vec::new(),
+    };
+    let mut pending = Pending::default();
+    for (k, v) in doc {
+        let k = k.as_str();
+        if k != name_key {
+            directive(cx, &mut st, &mut pending, k, v);
+        }
+    }
+    complete(cx, &mut st, pending, name_v.referenced)?;
+    Some((names, st))
+}
+
+/// `image: NAME`, `image: [A, B]`, `image: ~` or `artifact: NAME`.
+fn doc_names(
+    cx: &mut Ctx<'_>,
+    name_v: &Spanned<Node>,
+    artifact: bool,
+) -> Option<Vec<Option<String>>> {
+    let names: Vec<Option<String>> = match (&name_v.value, artifact) {
+        (Node::Str(s), true) if !s.is_empty() => vec![Some(s.clone())],
+        (_, true) => {
+            cx.at(
+                &name_v.referenced,
+                "unknown doc type: one of `image: NAME` or `artifact: NAME` non-empty name required!",
+            );
+            return None;
+        }
+        (Node::Null, false) => vec![None],
+        (Node::Str(s), false) if s == "~" => vec![None],
+        (Node::Str(s), false) => vec![Some(s.clone())],
+        (Node::Seq(items), false)
+            if !items.is_empty() && items.iter().all(|i| matches!(i.value, Node::Str(_))) =>
+        {
+            items
+                .iter()
+                .filter_map(|i| match &i.value {
+                    Node::Str(s) => Some(Some(s.clone())),
+                    _ => None,
+                })
+                .collect()
+        }
+        (other, false) => {
+            cx.at(
+                &name_v.referenced,
+                format!(
+                    "image name must be a string, a list of strings or ~, not {}",
+                    other.kind()
+                ),
+            );
+            return None;
+        }
+    };
+    Some(names)
+}
+
+/// What the directives leave for the checks across them.
+#[derive(Default)]
+struct Pending {
+    /// `from`, `fromImage`, `fromImageArtifact` as written (exactly one is required).
+    bases: Vec<(&'static str, Base)>,
+    admitted: bool,
+    ansible_steps: Option<Shell>,
+    from_latest_at: Option<Location>,
+}
+
+/// One key of a stapel document (its name key excluded).
+fn directive(cx: &mut Ctx<'_>, st: &mut Stapel, p: &mut Pending, k: &str, v: &Spanned<Node>) {
+    match k {
+        "from" => {
+            if let Some(s) = text(cx, v, "from") {
+                p.bases.push(("from", Base::From(s)));
+            }
+        }
+        "fromImage" => {
+            if let Some(s) = text(cx, v, "fromImage") {
+                p.bases.push(("fromImage", Base::Image(s)));
+            }
+        }
+        "fromImageArtifact" => {
+            if let Some(s) = text(cx, v, "fromImageArtifact") {
+                p.bases.push(("fromImageArtifact", Base::Artifact(s)));
+            }
+        }
+        "fromLatest" => {
+            st.from_latest = boolean(cx, v, "fromLatest");
+            p.from_latest_at = Some(v.referenced);
+        }
+        "herebyIAdmitThatFromLatestMightBreakReproducibility" => p.admitted = boolean(cx, v, k),
+        "fromCacheVersion" => st.from_cache_version = text(cx, v, k),
+        "asLayers" => st.as_layers = boolean(cx, v, k),
+        "git" => st.git = git(cx, v),
+        "shell" => st.shell = shell(cx, v),
+        "ansible" => {
+            st.ansible = ansible(cx, v);
+            p.ansible_steps = super::ansible::parse(cx, v);
+        }
+        "import" => st.imports = imports(cx, v),
+        "mount" => st.mounts = mounts(cx, v),
+        "docker" if !st.artifact => st.docker = docker(cx, v),
+        "docker" => {
+            let (l, c) = key_location(cx, k, v.referenced);
+            cx.at_pos(l, c, "`docker` section is not supported for artifact!");
+        }
+        // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
+        "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+            cx.warn_at(
+                &v.referenced,
+                format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
+            );
+        }
+        "fromArtifact" => {
+            let (l, c) = key_location(cx, k, v.referenced);
+            cx.at_pos(
+                l,
+                c,
+                "unknown key `fromArtifact`: werf 1.1 names it `fromImageArtifact`",
+            );
+        }
+        other => unknown_directive(cx, st.artifact, other, v),
+    }
+}
+
+fn unknown_directive(cx: &mut Ctx<'_>, artifact: bool, key: &str, v: &Spanned<Node>) {
+    let known = if artifact {
+        stapel_artifact_keys()
+    } else {
+        stapel_image_keys()
+    };
+    let (l, c) = key_location(cx, key, v.referenced);
+    let mut msg = unknown_key_message(key, known);
+    if image_keys().contains(&key) {
+        msg.push_str(" here: it belongs to Dockerfile images, and this document is a stapel image (it has stapel directives such as `from:`)");
+    }
+    cx.at_pos(l, c, msg);
+}
+
+/// The checks across directives (one base, `fromLatest` admitted, one builder, distinct
+/// mounts), then werf's automatic excludes. `None` when nothing can be built.
+fn complete(cx: &mut Ctx<'_>, st: &mut Stapel, mut p: Pending, doc_loc: Location) -> Option<()> {
+    match p.bases.len() {
+        1 => st.base = p.bases.remove(0).1,
+        0 => {
+            cx.at(
+                &doc_loc,
+                "`from: DOCKER_IMAGE`, `fromImage: IMAGE_NAME`, `fromImageArtifact: IMAGE_ARTIFACT_NAME` required!",
+            );
+            return None;
+        }
+        _ => {
+            cx.at(
+                &doc_loc,
+                "conflict between `from`, `fromImage` and `fromImageArtifact` directives!",
+            );
+            return None;
+        }
+    }
+    if st.from_latest {
+        let loc = p.from_latest_at.unwrap_or(doc_loc);
+        if !p.admitted {
+            cx.at(&loc, "`fromLatest: true` puts the registry's current digest of the base image into the signature, which may break the reproducibility of earlier builds; werf 1.1 requires `herebyIAdmitThatFromLatestMightBreakReproducibility: true` alongside it (or pin a tag and bump `fromCacheVersion`)");
+        } else {
+            st.from_latest_at = Some(cx.where_at(&loc));
+        }
+    }
+    if st
+        .shell
+        .as_ref()
+        .is_some_and(|s| s.builder_name() == "shell")
+        && st.ansible.is_some()
+    {
+        cx.at(
+            &doc_loc,
+            "can not use shell and ansible builders at the same time!",
+        );
+    }
+    if st.shell.is_none() {
+        st.shell = p.ansible_steps;
+    }
+    let mut seen = BTreeSet::new();
+    for m in &st.mounts {
+        if !seen.insert(m.to.clone()) {
+            cx.at(&doc_loc, "conflict between mounts!");
+        }
+    }
+    auto_exclude(cx, &doc_loc, st);
+    Some(())
+}
+
+/// A Dockerfile-image node of the model for a stapel document.
+pub(super) fn node(dir: &std::path::Path, name: Option<String>, st: Stapel) -> ImageConfig {
+    ImageConfig {
+        name,
+        dockerfile: String::new(),
+        context: ".".into(),
+        context_dir: dir.to_path_buf(),
+        dockerfile_path: dir.to_path_buf(),
+        target: None,
+        args: BTreeMap::new(),
+        add_host: Vec::new(),
+        network: None,
+        ssh: None,
+        context_add_files: Vec::new(),
+        dependencies: Vec::new(),
+        platform: Vec::new(),
+        staged: false,
+        secrets: Vec::new(),
+        labels: BTreeMap::new(),
+        stapel: Some(Box::new(st)),
+    }
+}

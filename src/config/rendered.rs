@@ -1,0 +1,96 @@
+//! The rendered werf.yaml and the map from its positions back to what the user wrote: what
+//! every located error is reported against.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::settings::WerfVersion;
+
+/// The rendered text and where it came from (for `config render`).
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub text: String,
+    /// Where the rendered text came from; the default maps every position to itself.
+    pub origins: Origins,
+    /// `--werf-version`, for readings that differ between werf versions.
+    pub werf_version: Option<WerfVersion>,
+    /// Whether images share one repository (`REPO:IMAGE-TAG`): some image names are
+    /// reserved then.
+    pub monorepo: bool,
+}
+
+/// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
+/// `tpl` text.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    pub(super) map: Option<gotemplate::SourceMap>,
+    /// File name of each template parse name.
+    pub(super) files: BTreeMap<String, String>,
+}
+
+/// A rendered position traced back to a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePos {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// The text at the position was produced by the action at `line:col`.
+    pub produced: bool,
+}
+
+impl Origins {
+    /// Where rendered `line:col` (1-based, col in characters) of `text` was written.
+    pub fn locate(&self, text: &str, line: usize, col: usize) -> Option<SourcePos> {
+        let map = self.map.as_ref()?;
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let rest = &text[start.min(text.len())..];
+        let within: usize = rest
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(col.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        let o = map.locate(start + within)?;
+        Some(SourcePos {
+            file: self.files.get(&o.name).cloned().unwrap_or(o.name),
+            line: o.line,
+            col: o.col,
+            produced: o.produced,
+        })
+    }
+}
+
+#[cfg(test)]
+impl Rendered {
+    /// `text` as werf.yaml of the project `/p`, each position its own origin.
+    pub(super) fn plain_for_test(text: &str) -> Rendered {
+        Rendered {
+            path: PathBuf::from("/p/werf.yaml"),
+            dir: PathBuf::from("/p"),
+            text: text.to_string(),
+            origins: Origins::default(),
+            werf_version: None,
+            monorepo: false,
+        }
+    }
+
+    /// `template` rendered as werf.yaml, with the map back to it.
+    pub(super) fn rendered_for_test(template: &str) -> Rendered {
+        let input = super::render::RenderInput::default();
+        let r = super::render::render_mapped("werf.yaml", template, &input).expect("renders");
+        Rendered {
+            text: r.text,
+            origins: Origins {
+                map: Some(r.map),
+                files: r.files,
+            },
+            ..Rendered::plain_for_test("")
+        }
+    }
+}

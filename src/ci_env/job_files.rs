@@ -7,6 +7,29 @@ use base64::Engine;
 
 use super::{CiEnv, CiEnvError, Line, Login};
 
+/// [`super::compute`] for a job: sweep old job files from `TMP/slipway-ci-env`, write the
+/// job's docker config there (a copy of the user's, in `user_config_dir`, plus the login)
+/// and put it first.
+pub fn for_job(
+    ci: super::Ci,
+    tagging: super::Tagging,
+    vars: &std::collections::BTreeMap<String, String>,
+    tmp: &Path,
+    user_config_dir: Option<&Path>,
+) -> Result<CiEnv, CiEnvError> {
+    let computed = super::compute(ci, tagging, vars)?;
+    let files = job_files_dir(tmp);
+    let swept = sweep_job_files(&files, JOB_FILES_MAX_AGE);
+    if swept > 0 {
+        tracing::debug!(
+            "removed {swept} job file(s) older than a day from {}",
+            files.display()
+        );
+    }
+    let dir = write_docker_config(&files, user_config_dir, computed.login.as_ref())?;
+    Ok(with_docker_config(computed, &dir))
+}
+
 /// The one directory that `ci-env` writes a job's files in (docker configs holding the job's
 /// registry token, `--as-file` scripts): `TMP/slipway-ci-env`, so that they can be found
 /// and swept instead of piling up in the temp dir.

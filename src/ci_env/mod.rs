@@ -41,7 +41,8 @@ pub enum Ci {
 }
 
 pub use job_files::{
-    JOB_FILES_MAX_AGE, job_files_dir, sweep_job_files, with_docker_config, write_docker_config,
+    JOB_FILES_MAX_AGE, for_job, job_files_dir, sweep_job_files, with_docker_config,
+    write_docker_config,
 };
 pub use shell::{Render, ps_quote, render, sh_quote};
 

@@ -1,18 +1,18 @@
 //! One cleanup run: what the command asked ([`CleanupRequest`]), the plan it leads to
 //! ([`plan`]: mode, git state, Kubernetes scan, keep policies) and the CI safety rule
-//! ([`check_ci`]) that stops a deletion on a clone whose branches may be incomplete. The
-//! CLI prints the plan and hands it to [`super::execute`].
+//! ([`check_ci`]) that stops a deletion on a clone whose branches may be incomplete, then
+//! [`apply`]. The CLI prints in between.
 
+use super::kube::{self, KubeOptions, Scan};
+use super::policy::{self, GitState, InUse, KubeCheck, Plan, TagInfo, TagScheme};
+use super::stages::{self, StagesPlan};
+use super::{CleanupError, Lock, Outcome};
 use crate::config::Config;
 use crate::git::history;
 use crate::naming::Naming;
 use crate::records::Records;
 use crate::registry::Client;
-
-use super::kube::{self, KubeOptions, Scan};
-use super::policy::{self, GitState, InUse, KubeCheck, Plan, TagInfo, TagScheme};
-use super::stages::{self, StagesPlan};
-use super::{CleanupError, Lock};
+use crate::registry::vendors::{Implementation, VendorCredentials};
 use crate::stapel::storage::StagesStorage;
 
 /// werf 1.1's tag-scheme limits as given on the command line; `None` takes
@@ -95,6 +95,21 @@ pub async fn plan(
         },
         _lock: lock,
     }))
+}
+
+/// Purge's plan: every tag of the project's images, with the lock held.
+pub async fn plan_purge(
+    cfg: &Config,
+    naming: &Naming,
+    client: &Client,
+) -> Result<CleanupPlan, CleanupError> {
+    let lock = super::lock_project(cfg, naming)?;
+    let records = crate::records::read(client, naming).await?;
+    let images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
+    Ok(CleanupPlan {
+        images,
+        _lock: lock,
+    })
 }
 
 /// The images in use and how they were found.
@@ -206,6 +221,42 @@ pub fn check_ci(req: &CleanupRequest, plan: &Plan) -> Result<(), CleanupError> {
         return Err(CleanupError::CiHistoryIncomplete);
     }
     Ok(())
+}
+
+/// What deleting did: the images', then the stages storage's (deleted, failures).
+#[derive(Debug)]
+pub struct Applied {
+    pub images: Outcome,
+    pub stages: Option<(usize, Vec<String>)>,
+}
+
+impl Applied {
+    /// Both together, a deleted stage counted as a manifest.
+    pub fn total(self) -> Outcome {
+        let mut out = self.images;
+        if let Some((deleted, failures)) = self.stages {
+            out.deleted_manifests += deleted;
+            out.failures.extend(failures);
+        }
+        out
+    }
+}
+
+/// Delete what the plans delete: the images' tags (an authorization failure stops here),
+/// then the stages.
+pub async fn apply(
+    client: &Client,
+    plan: &Plan,
+    implementation: Implementation,
+    creds: &VendorCredentials,
+    stages: Option<(&StagesStorage, &StagesPlan)>,
+) -> Result<Applied, CleanupError> {
+    let images = super::execute(client, plan, implementation, creds).await?;
+    let stages = match stages {
+        Some((storage, sp)) => Some(stages::execute(storage, sp).await),
+        None => None,
+    };
+    Ok(Applied { images, stages })
 }
 
 #[cfg(test)]

@@ -133,21 +133,13 @@ fn script(
     env: &Env,
     render: Render,
 ) -> anyhow::Result<String> {
-    let computed = ci_env::compute(ci, tagging, env)?;
-    let files = ci_env::job_files_dir(&crate::settings::host_env::temp_dir());
-    let swept = ci_env::sweep_job_files(&files, ci_env::JOB_FILES_MAX_AGE);
-    if swept > 0 {
-        tracing::debug!(
-            "removed {swept} job file(s) older than a day from {}",
-            files.display()
-        );
-    }
-    let dir = ci_env::write_docker_config(
-        &files,
+    let computed = ci_env::for_job(
+        ci,
+        tagging,
+        env,
+        &crate::settings::host_env::temp_dir(),
         settings.docker_config.as_deref(),
-        computed.login.as_ref(),
     )?;
-    let computed = ci_env::with_docker_config(computed, &dir);
     Ok(render.lines(&computed.lines))
 }
 

@@ -142,6 +142,26 @@ pub struct CleanupArgs {
 }
 
 impl CleanupArgs {
+    /// The flags as a request (`--min-age` and `--keep-tag` checked here).
+    fn request(&self, kube_config_base64: Option<Secret>) -> anyhow::Result<CleanupRequest> {
+        let min_age = humantime::parse_duration(&self.min_age)
+            .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", self.min_age))?;
+        let mut options = cleanup::options(&self.keep_tags, min_age)?;
+        options.delete_unrecorded = self.git_history_based_cleanup_v1_2;
+        Ok(CleanupRequest {
+            options,
+            tag_scheme: (!self.git_history_based_cleanup).then_some(TagSchemeLimits {
+                git_tag_limit: self.git_tag_strategy_limit,
+                git_tag_expiry_days: self.git_tag_strategy_expiry_days,
+                git_commit_limit: self.git_commit_strategy_limit,
+                git_commit_expiry_days: self.git_commit_strategy_expiry_days,
+            }),
+            kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64)),
+            git_history_synchronization: self.git_history_synchronization,
+            ci: crate::settings::host_env::ci(),
+        })
+    }
+
     /// Where the kube config comes from, in werf's precedence: base64 data, then
     /// --kube-config (or its variables: a `:` list), then ~/.kube/config.
     fn kube_options(&self, base64: Option<Secret>) -> cleanup::kube::KubeOptions {
@@ -199,10 +219,6 @@ pub struct PurgeArgs {
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
 
-fn print_plan(plan: &policy::Plan) {
-    output::out(&plan.to_string());
-}
-
 /// The stages storage of `--stages-storage REPO` (None: `:local`).
 fn stages_storage(settings: &Settings, client: &Client) -> anyhow::Result<Option<StagesStorage>> {
     Ok(StagesStorage::from_setting(
@@ -211,18 +227,7 @@ fn stages_storage(settings: &Settings, client: &Client) -> anyhow::Result<Option
     )?)
 }
 
-/// The plan of a stages storage, printed; `None` without one.
-async fn stages_plan(
-    storage: Option<&StagesStorage>,
-    images: Option<&policy::Plan>,
-) -> anyhow::Result<Option<cleanup::stages::StagesPlan>> {
-    let plan = run::stages_plan(storage, images).await?;
-    if let Some(p) = &plan {
-        output::out(&p.to_string());
-    }
-    Ok(plan)
-}
-
+/// Delete, then say what went and what failed.
 async fn finish(
     client: &Client,
     plan: &policy::Plan,
@@ -230,24 +235,21 @@ async fn finish(
     vendor: &VendorArgs,
     stages: Option<(&StagesStorage, &cleanup::stages::StagesPlan)>,
 ) -> anyhow::Result<ExitCode> {
-    let mut out =
-        cleanup::execute(client, plan, naming.implementation, &vendor.credentials()).await?;
+    let creds = vendor.credentials();
+    let applied = run::apply(client, plan, naming.implementation, &creds, stages).await?;
     output::table(&summary(plan));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
-        out.deleted_manifests, out.deleted_tags
+        applied.images.deleted_manifests, applied.images.deleted_tags
     ));
-    let mut stages_deleted = None;
-    if let Some((storage, sp)) = stages {
-        let (deleted, failures) = cleanup::stages::execute(storage, sp).await;
+    let stages_deleted = applied.stages.as_ref().map(|(deleted, _)| *deleted);
+    if let (Some((_, sp)), Some(deleted)) = (stages, stages_deleted) {
         output::note(&format!(
             "stages storage {}: deleted {deleted} stage(s)",
             sp.repository
         ));
-        out.deleted_manifests += deleted;
-        out.failures.extend(failures);
-        stages_deleted = Some(deleted);
     }
+    let out = applied.total();
     if out.deleted_manifests > 0 {
         output::note(cleanup::GC_HINT);
     }
@@ -298,22 +300,7 @@ pub async fn run(
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
-    let min_age = humantime::parse_duration(&args.min_age)
-        .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", args.min_age))?;
-    let mut options = cleanup::options(&args.keep_tags, min_age)?;
-    options.delete_unrecorded = args.git_history_based_cleanup_v1_2;
-    let request = CleanupRequest {
-        options,
-        tag_scheme: (!args.git_history_based_cleanup).then_some(TagSchemeLimits {
-            git_tag_limit: args.git_tag_strategy_limit,
-            git_tag_expiry_days: args.git_tag_strategy_expiry_days,
-            git_commit_limit: args.git_commit_strategy_limit,
-            git_commit_expiry_days: args.git_commit_strategy_expiry_days,
-        }),
-        kube: (!args.without_kube).then(|| args.kube_options(kube_config_base64)),
-        git_history_synchronization: args.git_history_synchronization,
-        ci: crate::settings::host_env::ci(),
-    };
+    let request = args.request(kube_config_base64)?;
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
@@ -326,56 +313,58 @@ pub async fn run(
         }
         Planned::Plan(p) => p,
     };
+    let (storage, stages) = show_plans(settings, &client, args.dry_run, &plan.images, true).await?;
     if args.dry_run {
-        output::out(DRY_RUN);
-    }
-    print_plan(&plan.images);
-    let storage = stages_storage(settings, &client)?;
-    let stages = stages_plan(storage.as_ref(), Some(&plan.images)).await?;
-    if args.dry_run {
-        output::result(
-            serde_json::json!({ "plan": plan.images, "stages": stages, "dry_run": true }),
-        )?;
-        return Ok(ExitCode::SUCCESS);
+        return dry_run_result(&plan.images, stages);
     }
     run::check_ci(&request, &plan.images)?;
-    finish(
-        &client,
-        &plan.images,
-        &naming,
-        &args.vendor,
-        storage.as_ref().zip(stages.as_ref()),
-    )
-    .await
+    let stages = storage.as_ref().zip(stages.as_ref());
+    finish(&client, &plan.images, &naming, &args.vendor, stages).await
 }
 
 pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
-    let _lock = cleanup::lock_project(&cfg, &naming)?;
     let client = super::registry::client(settings);
-    let records = crate::records::read(&client, &naming).await?;
-    let plan = policy::purge(cleanup::inventory(&client, &cfg, &naming, &records).await?);
+    let plan = run::plan_purge(&cfg, &naming, &client).await?;
+    let (storage, stages) =
+        show_plans(settings, &client, args.dry_run, &plan.images, false).await?;
     if args.dry_run {
-        output::out(DRY_RUN);
-    }
-    print_plan(&plan);
-    let storage = stages_storage(settings, &client)?;
-    let stages = stages_plan(storage.as_ref(), None).await?;
-    if args.dry_run {
-        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
-        return Ok(ExitCode::SUCCESS);
+        return dry_run_result(&plan.images, stages);
     }
     if !args.force {
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }
-    finish(
-        &client,
-        &plan,
-        &naming,
-        &args.vendor,
-        storage.as_ref().zip(stages.as_ref()),
-    )
-    .await
+    let stages = storage.as_ref().zip(stages.as_ref());
+    finish(&client, &plan.images, &naming, &args.vendor, stages).await
+}
+
+/// Print the images plan (after the dry-run line), then the stages storage's, made here:
+/// cleanup's keeps what the kept images need (`cleanup`), purge's deletes every stage.
+async fn show_plans(
+    settings: &Settings,
+    client: &Client,
+    dry_run: bool,
+    plan: &policy::Plan,
+    cleanup: bool,
+) -> anyhow::Result<(Option<StagesStorage>, Option<cleanup::stages::StagesPlan>)> {
+    if dry_run {
+        output::out(DRY_RUN);
+    }
+    output::out(&plan.to_string());
+    let storage = stages_storage(settings, client)?;
+    let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
+    if let Some(p) = &stages {
+        output::out(&p.to_string());
+    }
+    Ok((storage, stages))
+}
+
+fn dry_run_result(
+    plan: &policy::Plan,
+    stages: Option<cleanup::stages::StagesPlan>,
+) -> anyhow::Result<ExitCode> {
+    output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,8 @@ pub enum ProjectError {
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
+    Stapel(#[from] crate::stapel::StapelError),
+    #[error(transparent)]
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Naming(#[from] NamingError),

@@ -18,7 +18,7 @@ use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 
 /// Image label that carries the signature.
-pub const LABEL: &str = "slipway.signature";
+pub use crate::labels::SIGNATURE as LABEL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
@@ -175,11 +175,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The permission bits that count: git's two file modes, so a checkout under umask 0000
-/// (GitLab runners) or 0077 gives the same signature and the same image.
-pub fn normalized_mode(mode: u32) -> u32 {
-    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
-}
+pub use crate::context::normalized_mode;
 
 /// Hashes of the entries' contents (symlinks: their target), in parallel, through the
 /// stat cache.

@@ -40,9 +40,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::{Request, Response, Status};
 
 use super::SessionData;
-use super::daemon_http::{self, Endpoint, HttpError};
 use super::secrets::SecretValues;
 use super::ssh::Agents;
+use crate::daemon::engine;
+use crate::daemon::http::{self as daemon_http, Endpoint, HttpError};
 use crate::registry::keychain::{Credential, Keychain};
 
 /// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
@@ -79,7 +80,7 @@ pub async fn probe(docker: &bollard::Docker) -> Result<BuildKit, String> {
         .version()
         .await
         .map_err(|e| format!("daemon version: {e}"))?;
-    if let super::engine::Engine::Podman { version } = super::engine::from_version(&v) {
+    if let engine::Engine::Podman { version } = engine::from_version(&v) {
         return Err(format!(
             "the daemon is Podman {version}, which builds with Buildah and has no BuildKit"
         ));

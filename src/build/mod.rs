@@ -4,9 +4,7 @@
 //! daemon supports it, the classic builder otherwise or on request.
 
 pub mod buildkit;
-pub(crate) mod daemon_http;
 pub mod dockerfile;
-pub mod engine;
 pub mod filesync;
 pub mod introspect;
 pub mod secrets;
@@ -18,18 +16,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    BuildImageOptionsBuilder, ListImagesOptionsBuilder, TagImageOptionsBuilder,
-};
+use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ImageConfig, ImportType};
 use crate::context;
+pub use crate::daemon::engine;
+pub(crate) use crate::daemon::http as daemon_http;
+use crate::daemon::{built_with, tag};
+pub use crate::daemon::{find_local, tag as tag_image};
+use crate::labels;
+pub use crate::naming::local_tag;
 use crate::registry::keychain::Keychain;
 use crate::signature;
-use daemon_http::Endpoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -203,48 +204,12 @@ pub fn is_step_line(line: &str) -> bool {
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
 pub async fn connect() -> Result<Docker, BuildError> {
-    let at = crate::settings::host_env::docker_host()
-        .unwrap_or("unix:///var/run/docker.sock")
-        .to_string();
-    let failed = |cause: String| BuildError::Daemon {
-        at: at.clone(),
-        cause,
-    };
-    // The endpoint as Slipway reads the environment (once, in `host_env`), so bollard and
-    // the BuildKit session always reach the same daemon.
-    let endpoint = daemon_http::endpoint_from_env().map_err(failed)?;
-    const TIMEOUT: u64 = 120;
-    let version = bollard::API_DEFAULT_VERSION;
-    let docker = match &endpoint {
-        Endpoint::Unix(path) => {
-            Docker::connect_with_unix(&path.to_string_lossy(), TIMEOUT, version)
-        }
-        Endpoint::Tcp(addr) => {
-            Docker::connect_with_http(&format!("tcp://{addr}"), TIMEOUT, version)
-        }
-        Endpoint::Tls { addr, cert_dir } => Docker::connect_with_ssl(
-            &format!("tcp://{addr}"),
-            &cert_dir.join("key.pem"),
-            &cert_dir.join("cert.pem"),
-            &cert_dir.join("ca.pem"),
-            TIMEOUT,
-            version,
-        ),
-    }
-    .map_err(|e| failed(e.to_string()))?;
-    docker.ping().await.map_err(|e| BuildError::Daemon {
-        at,
-        cause: e.to_string(),
-    })?;
-    Ok(docker)
-}
-
-/// Local tag of an image.
-pub fn local_tag(project: &str, image: Option<&str>) -> String {
-    match image {
-        Some(n) => format!("{project}/{n}:latest"),
-        None => format!("{project}:latest"),
-    }
+    crate::daemon::connect()
+        .await
+        .map_err(|e| BuildError::Daemon {
+            at: e.at,
+            cause: e.cause,
+        })
 }
 
 /// The images to build: the selection plus everything it depends on, in file order.
@@ -322,79 +287,6 @@ fn build_selection<'a>(
         want.push(k);
     }
     Ok(config.nodes().filter(|i| want.contains(&i.name)).collect())
-}
-
-/// A local image built by Slipway with this signature, if any. `likely`: the name that
-/// usually holds it (the node's local tag), checked first: one inspect instead of a
-/// listing filtered by label, which reads every image a CI runner's daemon has piled up
-/// (0.47 s for 6,000 images here).
-pub async fn find_local(docker: &Docker, sig: &str, likely: Option<&str>) -> Option<String> {
-    if let Some(name) = likely
-        && let Ok(i) = docker.inspect_image(name).await
-        && i.config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(signature::LABEL))
-            .is_some_and(|v| v == sig)
-    {
-        return i.id;
-    }
-    let mut filters = HashMap::new();
-    filters.insert(
-        "label".to_string(),
-        vec![format!("{}={sig}", signature::LABEL)],
-    );
-    let opts = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    docker
-        .list_images(Some(opts))
-        .await
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|i| i.id)
-}
-
-/// Was local image `id` built with these `ImageDigest` imports (`None`: it has none)?
-async fn built_with(docker: &Docker, id: &str, imported_digests: Option<&str>) -> bool {
-    let Some(want) = imported_digests else {
-        return true;
-    };
-    docker
-        .inspect_image(id)
-        .await
-        .ok()
-        .and_then(|i| i.config)
-        .and_then(|c| c.labels)
-        .is_some_and(|l| l.get(IMPORTED_LABEL).map(String::as_str) == Some(want))
-}
-
-/// Tag image `id` in the daemon as `reference` (`repo[:tag]`).
-pub async fn tag_image(
-    docker: &Docker,
-    id: &str,
-    reference: &str,
-) -> Result<(), bollard::errors::Error> {
-    tag(docker, id, reference).await
-}
-
-async fn tag(docker: &Docker, id: &str, reference: &str) -> Result<(), bollard::errors::Error> {
-    let (repo, tag) = match reference.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r, t),
-        _ => (reference, "latest"),
-    };
-    docker
-        .tag_image(
-            id,
-            Some(
-                TagImageOptionsBuilder::default()
-                    .repo(repo)
-                    .tag(tag)
-                    .build(),
-            ),
-        )
-        .await
 }
 
 /// Build the selected images. Returns them in werf.yaml order.
@@ -668,12 +560,9 @@ struct How {
     slots: Arc<tokio::sync::Semaphore>,
     /// The registry digests of dependencies this image imports (`ImageDigest`), which its
     /// signature cannot cover (one content can be published under several digests): a
-    /// local image is reused only if it was built with these, by its [`IMPORTED_LABEL`].
+    /// local image is reused only if it was built with these, by its [`labels::IMPORTED_DIGESTS`].
     imported_digests: Option<String>,
 }
-
-/// The label recording the `ImageDigest` imports an image was built with.
-const IMPORTED_LABEL: &str = "slipway.imported-digests";
 
 impl How {
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
@@ -782,7 +671,7 @@ async fn build_one(
                     .ok()
                     .and_then(|i| i.config)
                     .and_then(|c| c.labels)
-                    .and_then(|l| l.get(crate::stapel::stages::LABEL).cloned())
+                    .and_then(|l| l.get(labels::STAGES).cloned())
             };
             let o =
                 crate::stapel::stages::prepare(env, img, &how.node_signatures, previous.as_deref())
@@ -926,7 +815,7 @@ async fn build_one(
     );
     let mut labels = labels;
     if let Some(d) = &how.imported_digests {
-        labels.insert(IMPORTED_LABEL.into(), d.clone());
+        labels.insert(labels::IMPORTED_DIGESTS.into(), d.clone());
     }
     let args_for_from = args.clone();
     let mut buildargs: HashMap<String, String> = args.into_iter().collect();
@@ -942,7 +831,7 @@ async fn build_one(
     }
     let mut build_labels = labels.clone();
     if how.podman {
-        build_labels.remove(signature::LABEL);
+        build_labels.remove(labels::SIGNATURE);
     }
     let mut b = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile_name)
@@ -1125,12 +1014,12 @@ fn image_labels(
     record: Option<&[crate::stapel::stages::StageRecord]>,
 ) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
-    labels.insert("slipway.project".into(), project.to_string());
-    labels.insert("slipway.image".into(), img.display_name().to_string());
-    labels.insert(signature::LABEL.into(), sig.to_string());
+    labels.insert(labels::PROJECT.into(), project.to_string());
+    labels.insert(labels::IMAGE.into(), img.display_name().to_string());
+    labels.insert(labels::SIGNATURE.into(), sig.to_string());
     if let Some(r) = record {
         labels.insert(
-            crate::stapel::stages::LABEL.into(),
+            labels::STAGES.into(),
             serde_json::to_string(r).unwrap_or_default(),
         );
     }
@@ -1138,7 +1027,7 @@ fn image_labels(
         labels.insert(k.clone(), v.clone());
     }
     if let Some(c) = &opts.git_commit {
-        labels.insert("slipway.git-commit".into(), c.clone());
+        labels.insert(labels::GIT_COMMIT.into(), c.clone());
     }
     labels
 }

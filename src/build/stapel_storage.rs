@@ -159,7 +159,7 @@ pub(super) async fn build(
                 .ok()
                 .and_then(|i| i.config)
                 .and_then(|c| c.labels)
-                .and_then(|l| l.get(stages::LABEL).cloned()),
+                .and_then(|l| l.get(crate::labels::STAGES).cloned()),
             "local daemon".to_string(),
         ),
         None => (None, "local daemon".to_string()),
@@ -223,9 +223,9 @@ pub(super) async fn build(
             } else {
                 HashMap::new()
             };
-            labels.insert("slipway.project".to_string(), node.project.to_string());
+            labels.insert(crate::labels::PROJECT.to_string(), node.project.to_string());
             labels.insert(
-                stages::LABEL.to_string(),
+                crate::labels::STAGES.to_string(),
                 serde_json::to_string(&record_upto(&outcome.record, s.stage)).unwrap_or_default(),
             );
             let id = run(

@@ -44,7 +44,7 @@ pub fn artifact_tag(project: &str, name: &str) -> String {
 pub fn node_tag(project: &str, node: &ImageConfig) -> String {
     match (&node.name, node.is_artifact()) {
         (Some(n), true) => artifact_tag(project, n),
-        _ => crate::build::local_tag(project, node.name.as_deref()),
+        _ => crate::naming::local_tag(project, node.name.as_deref()),
     }
 }
 
@@ -692,7 +692,7 @@ fn add_host_dir(
             files.push(TarEntry::file(
                 &format!("{dest}/{rel}"),
                 data,
-                crate::signature::normalized_mode(mode),
+                crate::context::normalized_mode(mode),
             ));
         } else if rel.is_empty() && ft.is_dir() {
             files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));

@@ -1,14 +1,21 @@
 //! The Docker daemon: connecting to it, and the image calls Slipway makes on it (inspect,
-//! tag, look an image up by its labels). `http` talks to the daemon's API directly where
-//! bollard has no call for it (BuildKit sessions, Podman's build secrets, pushes).
+//! tag, look an image up by its labels) behind [`DaemonApi`], so the build can be tested
+//! against a recording fake (`fake`, after youki's `TestHelperSyscall`). `docker` is the
+//! bollard implementation; `http` talks to the daemon's API directly where bollard has no
+//! call for it (BuildKit sessions, Podman's build secrets, pushes).
 
+pub mod docker;
 pub mod engine;
+#[cfg(test)]
+pub mod fake;
 pub mod http;
 
 use std::collections::HashMap;
 
+use futures::future::BoxFuture;
+
 use bollard::Docker;
-use bollard::query_parameters::{ListImagesOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::TagImageOptionsBuilder;
 
 use crate::labels;
 use http::Endpoint;
@@ -59,50 +66,74 @@ pub async fn connect() -> Result<Docker, Unreachable> {
     Ok(docker)
 }
 
+/// A daemon call that failed: the daemon's (or bollard's) message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DaemonError(pub String);
+
+impl From<bollard::errors::Error> for DaemonError {
+    fn from(e: bollard::errors::Error) -> Self {
+        DaemonError(e.to_string())
+    }
+}
+
+/// What the build reads of a local image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// `sha256:…` (empty when the daemon did not say).
+    pub id: String,
+    pub labels: HashMap<String, String>,
+    /// The image's `USER` (empty: root).
+    pub user: String,
+}
+
+/// The answer of one daemon call.
+pub type Call<'a, T> = BoxFuture<'a, Result<T, DaemonError>>;
+
+/// The image calls the build makes on the daemon (after go-containerregistry's
+/// `daemon.Client`: only those, so a fake can stand in).
+pub trait DaemonApi: Send + Sync {
+    /// Inspect an image by ID or reference.
+    fn inspect<'a>(&'a self, reference: &'a str) -> Call<'a, ImageInfo>;
+    /// Tag image `id` as `reference` (`repo[:tag]`).
+    fn tag<'a>(&'a self, id: &'a str, reference: &'a str) -> Call<'a, ()>;
+    /// Remove a tag (or an image).
+    fn remove<'a>(&'a self, reference: &'a str) -> Call<'a, ()>;
+    /// The ID of an image with label `key=value`, if any.
+    fn find_by_label<'a>(&'a self, key: &'a str, value: &'a str) -> Call<'a, Option<String>>;
+    /// The daemon's `/version`.
+    fn version(&self) -> Call<'_, bollard::models::SystemVersion>;
+    /// Pull `reference` (`repo[:tag]`) into the daemon.
+    fn pull<'a>(&'a self, reference: &'a str) -> Call<'a, ()>;
+}
+
 /// A local image built by Slipway with this signature, if any. `likely`: the name that
 /// usually holds it (the node's local tag), checked first: one inspect instead of a
 /// listing filtered by label, which reads every image a CI runner's daemon has piled up
 /// (0.47 s for 6,000 images here).
-pub async fn find_local(docker: &Docker, sig: &str, likely: Option<&str>) -> Option<String> {
+pub async fn find_local(daemon: &dyn DaemonApi, sig: &str, likely: Option<&str>) -> Option<String> {
     if let Some(name) = likely
-        && let Ok(i) = docker.inspect_image(name).await
-        && i.config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(labels::SIGNATURE))
-            .is_some_and(|v| v == sig)
+        && let Ok(i) = daemon.inspect(name).await
+        && i.labels.get(labels::SIGNATURE).is_some_and(|v| v == sig)
     {
-        return i.id;
+        return Some(i.id).filter(|id| !id.is_empty());
     }
-    let mut filters = HashMap::new();
-    filters.insert(
-        "label".to_string(),
-        vec![format!("{}={sig}", labels::SIGNATURE)],
-    );
-    let opts = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    docker
-        .list_images(Some(opts))
+    daemon
+        .find_by_label(labels::SIGNATURE, sig)
         .await
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|i| i.id)
+        .ok()
+        .flatten()
 }
 
 /// Was local image `id` built with these `ImageDigest` imports (`None`: it has none)?
-pub async fn built_with(docker: &Docker, id: &str, imported_digests: Option<&str>) -> bool {
+pub async fn built_with(daemon: &dyn DaemonApi, id: &str, imported_digests: Option<&str>) -> bool {
     let Some(want) = imported_digests else {
         return true;
     };
-    docker
-        .inspect_image(id)
+    daemon
+        .inspect(id)
         .await
-        .ok()
-        .and_then(|i| i.config)
-        .and_then(|c| c.labels)
-        .is_some_and(|l| l.get(labels::IMPORTED_DIGESTS).map(String::as_str) == Some(want))
+        .is_ok_and(|i| i.labels.get(labels::IMPORTED_DIGESTS).map(String::as_str) == Some(want))
 }
 
 /// Tag image `id` in the daemon as `reference` (`repo[:tag]`).

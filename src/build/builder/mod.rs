@@ -73,12 +73,7 @@ impl Builders {
         podman: Arc<dyn Builder>,
     ) -> Builders {
         Builders {
-            buildkit: bk.map(|bk| {
-                Arc::new(buildkit::Queued {
-                    inner: buildkit,
-                    bk: bk.clone(),
-                }) as Arc<dyn Builder>
-            }),
+            buildkit: bk.map(|bk| queued(bk, buildkit)),
             classic,
             podman,
         }
@@ -91,28 +86,29 @@ impl Builders {
         project: &str,
         keychain: &crate::registry::keychain::Keychain,
     ) -> Builders {
-        let buildkit: Arc<dyn Builder> = match bk {
-            Some(bk) => Arc::new(buildkit::BuildKitBuilder {
-                bk: bk.clone(),
-                project: project.to_string(),
-                keychain: keychain.clone(),
+        Builders {
+            buildkit: bk.map(|bk| {
+                let real = buildkit::BuildKitBuilder {
+                    bk: bk.clone(),
+                    project: project.to_string(),
+                    keychain: keychain.clone(),
+                };
+                queued(bk, Arc::new(real))
             }),
-            // Never used: `buildkit` is `None` without a BuildKit.
-            None => Arc::new(classic::ClassicBuilder {
+            classic: Arc::new(classic::ClassicBuilder {
                 docker: docker.clone(),
                 keychain: keychain.clone(),
             }),
-        };
-        Builders::new(
-            bk,
-            buildkit,
-            Arc::new(classic::ClassicBuilder {
-                docker: docker.clone(),
+            podman: Arc::new(podman::PodmanBuilder {
                 keychain: keychain.clone(),
             }),
-            Arc::new(podman::PodmanBuilder {
-                keychain: keychain.clone(),
-            }),
-        )
+        }
     }
+}
+
+fn queued(bk: &buildkit::session::BuildKit, inner: Arc<dyn Builder>) -> Arc<dyn Builder> {
+    Arc::new(buildkit::Queued {
+        inner,
+        bk: bk.clone(),
+    })
 }

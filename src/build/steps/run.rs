@@ -96,7 +96,7 @@ fn options(
     node: &Node<'_>,
     dockerfile_name: &str,
     args: &BTreeMap<String, String>,
-    labels: &HashMap<String, String>,
+    wanted: &HashMap<String, String>,
     remote: bool,
 ) -> BuildImageOptions {
     let img = node.img;
@@ -117,7 +117,7 @@ fn options(
     } else if !cache_from.is_empty() {
         tracing::info!(image = %node.name, "--cache-from needs BuildKit; the classic builder ignores it");
     }
-    let mut build_labels = labels.clone();
+    let mut build_labels = wanted.clone();
     if node.how.podman {
         build_labels.remove(labels::SIGNATURE);
     }

@@ -56,8 +56,12 @@ struct Project {
 }
 
 fn project() -> Project {
+    project_of(WERF_YAML)
+}
+
+fn project_of(werf_yaml: &str) -> Project {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("werf.yaml"), WERF_YAML).expect("werf.yaml");
+    std::fs::write(dir.path().join("werf.yaml"), werf_yaml).expect("werf.yaml");
     std::fs::write(
         dir.path().join("Dockerfile"),
         "FROM scratch\nCOPY werf.yaml /\n",
@@ -85,6 +89,8 @@ struct Fake {
     builder: Arc<FakeBuilder>,
     buildkit: Result<buildkit::BuildKit, String>,
     podman: bool,
+    /// Publishing for `ImageDigest` imports: answers this digest.
+    digest: Option<String>,
 }
 
 fn fake(api: &str, buildkit: bool) -> Fake {
@@ -107,6 +113,7 @@ fn fake(api: &str, buildkit: bool) -> Fake {
         builder,
         buildkit,
         podman: false,
+        digest: None,
     }
 }
 
@@ -143,7 +150,12 @@ impl Fake {
             buildkit: BuildKitMode::Auto,
             keychain: Default::default(),
             outputs: Vec::new(),
-            registry_digest: None,
+            registry_digest: self.digest.clone().map(|d| -> super::DigestHook {
+                Arc::new(move |_| {
+                    let d = d.clone();
+                    Box::pin(async move { Ok(d) })
+                })
+            }),
             stages_storage: None,
         };
         let selected = buildable(&p.config, &opts.images).expect("selection");
@@ -305,4 +317,60 @@ async fn a_failed_build_leaves_no_tag() {
     assert!(!f.daemon.calls().iter().any(
         |c| matches!(c, crate::daemon::fake::Recorded::Tag { reference, .. } if reference.contains("/a:"))
     ));
+}
+
+#[tokio::test]
+async fn an_image_importing_a_digest_is_reused_only_with_that_digest() {
+    let yaml = WERF_YAML.replace("type: ImageName", "type: ImageDigest");
+    let p = project_of(&yaml);
+    let mut f = fake("1.44", true);
+    f.digest = Some("sha256:d1".into());
+    f.build(&p, &["a"], 2).await.0.expect("builds");
+    let a = f.daemon.image("demo/a:latest").expect("a");
+    assert_eq!(
+        a.labels.get(labels::IMPORTED_DIGESTS).map(String::as_str),
+        Some("base=sha256:d1")
+    );
+    let again = f.build(&p, &["a"], 2).await.0.expect("builds");
+    assert!(again.iter().all(|b| b.skipped), "same digest: reused");
+
+    // The dependency was published under another digest: same signature, rebuilt.
+    f.digest = Some("sha256:d2".into());
+    let third = f.build(&p, &["a"], 2).await.0.expect("builds");
+    let a = third
+        .iter()
+        .find(|b| b.name.as_deref() == Some("a"))
+        .expect("a");
+    assert!(!a.skipped);
+    let base = third
+        .iter()
+        .find(|b| b.name.as_deref() == Some("base"))
+        .expect("base");
+    assert!(base.skipped);
+}
+
+#[tokio::test]
+async fn a_local_image_is_found_by_its_tag_first_then_by_label() {
+    let daemon = FakeDaemon::new("1.44");
+    let sig = |s: &str| [(labels::SIGNATURE.to_string(), s.to_string())].into();
+    let id = daemon.add_image(sig("s1"));
+    daemon.tag(&id, "demo/a:latest").await.expect("tag");
+    let found = crate::daemon::find_local(daemon.as_ref(), "s1", Some("demo/a:latest")).await;
+    assert_eq!(found.as_deref(), Some(id.as_str()));
+    assert!(
+        !daemon
+            .calls()
+            .iter()
+            .any(|c| matches!(c, crate::daemon::fake::Recorded::FindByLabel(_))),
+        "one inspect, no listing"
+    );
+    // The tag moved on: the listing finds the image by its label.
+    let other = daemon.add_image(sig("s2"));
+    daemon.tag(&other, "demo/a:latest").await.expect("tag");
+    let found = crate::daemon::find_local(daemon.as_ref(), "s1", Some("demo/a:latest")).await;
+    assert_eq!(found.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        crate::daemon::find_local(daemon.as_ref(), "s3", None).await,
+        None
+    );
 }

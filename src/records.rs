@@ -28,8 +28,8 @@ use crate::registry::{Client, RegistryError, Repository, image};
 
 /// Kept here too for the callers that name it through records.
 pub use crate::naming::META_IMAGE;
-/// Label of an image-name record.
-const IMAGE_LABEL: &str = "slipway.record.image";
+// Label of an image-name record.
+use crate::labels::RECORD_IMAGE as IMAGE_LABEL;
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// Characters of the signature kept in a record tag: 96 bits, ample to tell a project's

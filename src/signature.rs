@@ -18,7 +18,7 @@ use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 
 /// Image label that carries the signature.
-pub const LABEL: &str = "slipway.signature";
+pub use crate::labels::SIGNATURE as LABEL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
@@ -175,11 +175,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The permission bits that count: git's two file modes, so a checkout under umask 0000
-/// (GitLab runners) or 0077 gives the same signature and the same image.
-pub fn normalized_mode(mode: u32) -> u32 {
-    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
-}
+pub use crate::context::normalized_mode;
 
 /// Hashes of the entries' contents (symlinks: their target), in parallel, through the
 /// stat cache.
@@ -275,6 +271,39 @@ pub fn dockerfile_parts(
             None => "the Dockerfile has no FROM".to_string(),
         });
     };
+    let needed = needed_stages(&df, &meta, target_index);
+    // ENV carries over to a stage built FROM another stage; ARG does not.
+    let mut envs: Vec<BTreeMap<String, String>> = vec![BTreeMap::new(); df.stages.len()];
+    for (k, stage) in df.stages.iter().enumerate() {
+        let base = dockerfile::expand(&stage.base, &meta);
+        let mut env = df
+            .stage_ref(&base, k)
+            .map(|b| envs[b].clone())
+            .unwrap_or_default();
+        let mut vars = env.clone();
+        let mut out = vec![
+            Part::Text(stage.from.text.clone()),
+            Part::Text(format!("FROM {base}")),
+        ];
+        for i in &stage.body {
+            out.push(Part::Text(i.text.clone()));
+            instruction_parts(i, args, &meta, &mut vars, &mut env, &mut out);
+        }
+        envs[k] = env;
+        if needed[k] {
+            parts.extend(out);
+        }
+    }
+    Ok(parts)
+}
+
+/// Which stages building stage `target_index` needs (through `FROM`, `COPY --from` and
+/// `RUN --mount from=`).
+fn needed_stages(
+    df: &dockerfile::Dockerfile,
+    meta: &BTreeMap<String, String>,
+    target_index: usize,
+) -> Vec<bool> {
     // Which stages each stage reads.
     let uses: Vec<Vec<usize>> = df
         .stages
@@ -282,7 +311,7 @@ pub fn dockerfile_parts(
         .enumerate()
         .map(|(k, s)| {
             let mut u = Vec::new();
-            let base = dockerfile::expand(&s.base, &meta);
+            let base = dockerfile::expand(&s.base, meta);
             u.extend(df.stage_ref(&base, k));
             for i in &s.body {
                 let (flags, _) = dockerfile::flags(i.rest());
@@ -307,93 +336,85 @@ pub fn dockerfile_parts(
             stack.extend(uses[k].iter().copied());
         }
     }
-    // ENV carries over to a stage built FROM another stage; ARG does not.
-    let mut envs: Vec<BTreeMap<String, String>> = vec![BTreeMap::new(); df.stages.len()];
-    for (k, stage) in df.stages.iter().enumerate() {
-        let base = dockerfile::expand(&stage.base, &meta);
-        let mut env = df
-            .stage_ref(&base, k)
-            .map(|b| envs[b].clone())
-            .unwrap_or_default();
-        let mut vars = env.clone();
-        let mut out = vec![
-            Part::Text(stage.from.text.clone()),
-            Part::Text(format!("FROM {base}")),
-        ];
-        for i in &stage.body {
-            out.push(Part::Text(i.text.clone()));
-            match i.keyword().as_str() {
-                "ARG" => {
-                    for (name, default) in dockerfile::arg_decls(i.rest()) {
-                        let value = match (args.get(&name), default) {
-                            (Some(v), _) => Some(v.clone()),
-                            (None, Some(d)) => Some(dockerfile::expand(&d, &vars)),
-                            (None, None) => meta.get(&name).cloned(),
-                        };
-                        out.push(Part::Text(format!(
-                            "ARG {name}={}",
-                            value.as_deref().unwrap_or("")
-                        )));
-                        if let Some(v) = value {
-                            vars.insert(name, v);
-                        }
-                    }
+    needed
+}
+
+/// The parts one instruction adds besides its text: resolved `ARG`s, `COPY`/`ADD`
+/// sources (or the stage or image they copy from), `RUN --mount` bind sources. `vars` and
+/// `env` take the `ARG`s and `ENV`s it declares.
+fn instruction_parts(
+    i: &dockerfile::Instruction,
+    args: &BTreeMap<String, String>,
+    meta: &BTreeMap<String, String>,
+    vars: &mut BTreeMap<String, String>,
+    env: &mut BTreeMap<String, String>,
+    out: &mut Vec<Part>,
+) {
+    match i.keyword().as_str() {
+        "ARG" => {
+            for (name, default) in dockerfile::arg_decls(i.rest()) {
+                let value = match (args.get(&name), default) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(d)) => Some(dockerfile::expand(&d, vars)),
+                    (None, None) => meta.get(&name).cloned(),
+                };
+                out.push(Part::Text(format!(
+                    "ARG {name}={}",
+                    value.as_deref().unwrap_or("")
+                )));
+                if let Some(v) = value {
+                    vars.insert(name, v);
                 }
-                "ENV" => {
-                    for (name, value) in dockerfile::env_pairs(i.rest()) {
-                        let v = dockerfile::expand(&value, &vars);
-                        env.insert(name.clone(), v.clone());
-                        vars.insert(name, v);
-                    }
-                }
-                kw @ ("COPY" | "ADD") => {
-                    let (flags, rest) = dockerfile::flags(i.rest());
-                    if let Some((_, from)) = flags.iter().find(|(f, _)| f == "from") {
-                        // Another stage (counted by itself) or an image (its name counts).
-                        out.push(Part::Text(format!(
-                            "from {}",
-                            dockerfile::expand(from, &vars)
-                        )));
-                        continue;
-                    }
-                    let mut ops = dockerfile::copy_operands(rest);
-                    ops.pop(); // the destination
-                    let mut sources = Vec::new();
-                    for op in ops {
-                        let src = dockerfile::expand(&op, &vars);
-                        if kw == "ADD" && (src.contains("://") || src.starts_with("git@")) {
-                            out.push(Part::Text(format!("url {src}")));
-                        } else {
-                            sources.push(clean_source(&src));
-                        }
-                    }
-                    out.push(Part::Sources(sources));
-                }
-                "RUN" => {
-                    let (flags, _) = dockerfile::flags(i.rest());
-                    for (f, v) in flags {
-                        if f != "mount" {
-                            continue;
-                        }
-                        let m = dockerfile::mount_options(&v);
-                        let kind = m.get("type").map(String::as_str).unwrap_or("bind");
-                        if kind == "bind" && !m.contains_key("from") {
-                            let src = m.get("source").map(String::as_str).unwrap_or(".");
-                            out.push(Part::Sources(vec![clean_source(&dockerfile::expand(
-                                src, &vars,
-                            ))]));
-                        }
-                    }
-                }
-                _ => {}
             }
         }
-        envs[k] = env;
-        if needed[k] {
-            parts.extend(out);
+        "ENV" => {
+            for (name, value) in dockerfile::env_pairs(i.rest()) {
+                let v = dockerfile::expand(&value, vars);
+                env.insert(name.clone(), v.clone());
+                vars.insert(name, v);
+            }
         }
+        kw @ ("COPY" | "ADD") => {
+            let (flags, rest) = dockerfile::flags(i.rest());
+            if let Some((_, from)) = flags.iter().find(|(f, _)| f == "from") {
+                // Another stage (counted by itself) or an image (its name counts).
+                out.push(Part::Text(format!(
+                    "from {}",
+                    dockerfile::expand(from, vars)
+                )));
+                return;
+            }
+            let mut ops = dockerfile::copy_operands(rest);
+            ops.pop(); // the destination
+            let mut sources = Vec::new();
+            for op in ops {
+                let src = dockerfile::expand(&op, vars);
+                if kw == "ADD" && (src.contains("://") || src.starts_with("git@")) {
+                    out.push(Part::Text(format!("url {src}")));
+                } else {
+                    sources.push(clean_source(&src));
+                }
+            }
+            out.push(Part::Sources(sources));
+        }
+        "RUN" => {
+            let (flags, _) = dockerfile::flags(i.rest());
+            for (f, v) in flags {
+                if f != "mount" {
+                    return;
+                }
+                let m = dockerfile::mount_options(&v);
+                let kind = m.get("type").map(String::as_str).unwrap_or("bind");
+                if kind == "bind" && !m.contains_key("from") {
+                    let src = m.get("source").map(String::as_str).unwrap_or(".");
+                    out.push(Part::Sources(vec![clean_source(&dockerfile::expand(
+                        src, vars,
+                    ))]));
+                }
+            }
+        }
+        _ => {}
     }
-    Ok(parts)
 }
 
 /// A `COPY` source as a context path: cleaned, no leading `/` (`/` is the whole context).
@@ -621,30 +642,35 @@ fn one(
             }
         }
     }
-    field(&mut h, "target", img.target.as_deref().unwrap_or(""));
+    directive_fields(&mut h, img, done);
+    Ok(hex::encode(h.finalize()))
+}
+
+/// werf.yaml's directives of a Dockerfile image, and its dependencies' signatures.
+fn directive_fields(h: &mut Sha256, img: &ImageConfig, done: &BTreeMap<Option<String>, String>) {
+    field(h, "target", img.target.as_deref().unwrap_or(""));
     for (k, v) in &img.args {
-        field(&mut h, "arg", &format!("{k}={v}"));
+        field(h, "arg", &format!("{k}={v}"));
     }
     for a in &img.add_host {
-        field(&mut h, "add-host", a);
+        field(h, "add-host", a);
     }
-    field(&mut h, "network", img.network.as_deref().unwrap_or(""));
+    field(h, "network", img.network.as_deref().unwrap_or(""));
     for p in &img.platform {
-        field(&mut h, "platform", p);
+        field(h, "platform", p);
     }
     for (k, v) in &img.labels {
-        field(&mut h, "label", &format!("{k}={v}"));
+        field(h, "label", &format!("{k}={v}"));
     }
     for s in &img.secrets {
-        field(&mut h, "secret", s.id());
+        field(h, "secret", s.id());
     }
-    field(&mut h, "ssh", img.ssh.as_deref().unwrap_or(""));
+    field(h, "ssh", img.ssh.as_deref().unwrap_or(""));
     for d in &img.dependencies {
         let sig = done
             .get(&Some(d.image.clone()))
             .map(String::as_str)
             .unwrap_or("");
-        field(&mut h, "dependency", &format!("{}={sig}", d.image));
+        field(h, "dependency", &format!("{}={sig}", d.image));
     }
-    Ok(hex::encode(h.finalize()))
 }

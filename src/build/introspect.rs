@@ -119,7 +119,8 @@ pub async fn stage_image(
             stages::LATEST_PATCH
         )));
     }
-    let base_user = super::stapel_base_user(docker, &env, img)
+    let daemon = crate::daemon::docker::DockerDaemon::new(docker.clone());
+    let base_user = super::stapel_base::user(&daemon, &env, img)
         .await
         .map_err(&fail)?;
     let g = crate::stapel::generate_planned(&env, img, base_user.as_deref(), &outcome.plan)

@@ -9,25 +9,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 
-use super::{BuildError, BuildOptions, Builder, BuiltImage, Event, How, buildkit};
+use super::builder::buildkit::run_buildkit;
+use super::steps::{Node, ensure_labels, failure_message, image_labels};
+use super::{BuildError, BuiltImage, Event, buildkit, stapel_base};
 use crate::config::ImageConfig;
-use crate::stapel::stages::{self, StageRecord, StageSig};
+use crate::stapel::stages::{self, Outcome, StageRecord, StageSig};
 use crate::stapel::storage::{StageTag, StagesStorage};
-
-/// The node being built.
-pub(super) struct Node<'a> {
-    pub project: &'a str,
-    pub img: &'a ImageConfig,
-    pub sig: &'a str,
-    pub local: &'a str,
-    pub extra: &'a [String],
-    pub start: Instant,
-}
 
 /// The oldest stored image of stage `sig` whose record suits HEAD.
 async fn suitable(
@@ -74,44 +65,80 @@ fn record_upto(record: &[StageRecord], stage: &str) -> Vec<StageRecord> {
     }
 }
 
+/// A stage the storage holds: its index in the node's stages, tag and record.
+type Found = (usize, StageTag, Vec<StageRecord>);
+
+/// Build the node with stages storage `storage`.
 pub(super) async fn build(
-    docker: &Docker,
-    node: Node<'_>,
-    opts: &BuildOptions,
-    how: &How,
+    node: &Node<'_>,
     env: &Arc<crate::stapel::Env>,
     storage: &StagesStorage,
 ) -> Result<BuiltImage, BuildError> {
-    let img = node.img;
-    let name = img.display_name().to_string();
-    let fail = |message: String| BuildError::Failed {
-        image: name.clone(),
-        message,
-    };
-    let stapel_failed = |cause| BuildError::Stapel {
-        image: name.clone(),
-        cause: Box::new(cause),
-    };
-    let emit = |line: String| {
-        (opts.on_event)(&Event::Log {
-            image: name.clone(),
-            line,
-        })
-    };
-    let sigs = stages::head_signatures(env, img, &how.node_signatures).map_err(stapel_failed)?;
+    let docker = node
+        .backend
+        .docker
+        .as_ref()
+        .ok_or_else(|| node.fail("the stages storage needs the Docker daemon".into()))?;
+    let fail = |e: String| node.fail(e);
+    let sigs = stages::head_signatures(env, node.img, &node.how.node_signatures)
+        .map_err(|e| node.stapel_fail(e))?;
     let Some(last) = sigs.last().cloned() else {
         return Err(fail("a stapel node without stages".into()));
     };
+    let near: Vec<String> = stapel_base::reference(env, node.img)
+        .ok()
+        .flatten()
+        .into_iter()
+        .collect();
+    let (found, start) = latest_stored(node, docker, env, storage, &sigs, &near).await?;
+    // Pulled: now a build slot (see `How::slots`), held while stages build.
+    let slot = node.how.slot().await.map_err(fail)?;
+    let outcome = outcome(node, env, storage, &sigs, found.as_ref(), start).await?;
+    let first = found.as_ref().map(|(j, ..)| j + 1).unwrap_or(0);
+    // The image is its last stage: that stage is built with the image's labels, so a
+    // runner whose stage is stored first publishes it as it is, and so does every runner
+    // that takes it from the storage.
+    let labels = image_labels(
+        node.project,
+        node.img,
+        node.sig,
+        node.opts,
+        Some(&outcome.record),
+    );
+    let mine = if first < sigs.len() {
+        let built = build_stages(node, env, &sigs[first..], &outcome, &labels).await?;
+        // Storing is export and upload: other nodes may build meanwhile.
+        drop(slot);
+        store(node, docker, storage, &built).await?
+    } else {
+        drop(slot);
+        None
+    };
+    let on = winner(node, env, storage, &last, mine, found.as_ref()).await?;
+    finish(node, docker, storage, &on, &near, &labels).await
+}
 
-    // The latest stage the storage holds that suits HEAD (`--force`: none).
-    let mut found: Option<(usize, StageTag, Vec<StageRecord>)> = None;
-    if !opts.force {
+/// The latest stage the storage holds that suits HEAD (`--force`: none), pulled into the
+/// daemon: the stage, and (stage, local reference) to start the Dockerfile from. A stored
+/// stage that cannot be pulled (deleted meanwhile, damaged) is built again rather than
+/// failing the build.
+async fn latest_stored(
+    node: &Node<'_>,
+    docker: &Docker,
+    env: &crate::stapel::Env,
+    storage: &StagesStorage,
+    sigs: &[StageSig],
+    near: &[String],
+) -> Result<(Option<Found>, Option<(&'static str, String)>), BuildError> {
+    let fail = |e: String| node.fail(e);
+    let mut found: Option<Found> = None;
+    if !node.opts.force {
         let stored = storage
             .stages_at_start()
             .await
             .map_err(|e| fail(e.to_string()))?;
         for (j, s) in sigs.iter().enumerate().rev() {
-            if let Some((t, r)) = suitable(storage, env, img, s, &stored)
+            if let Some((t, r)) = suitable(storage, env, node.img, s, &stored)
                 .await
                 .map_err(fail)?
             {
@@ -120,57 +147,64 @@ pub(super) async fn build(
             }
         }
     }
-    // Into the daemon. A stored stage that cannot be pulled (deleted meanwhile, damaged)
-    // is built again rather than failing the build.
-    let mut start: Option<(&'static str, String)> = None;
-    let near: Vec<String> = super::stapel_base_reference(env, img)
-        .ok()
-        .flatten()
-        .into_iter()
-        .collect();
-    if let Some((j, t, _)) = &found {
-        match storage.fetch(docker, &t.tag, &near).await {
-            Ok((reference, pulled)) => {
-                let how_got = match pulled {
-                    Some(bytes) => format!("pulled, {bytes} bytes"),
-                    None => "in the daemon".to_string(),
-                };
-                emit(format!(
-                    "stapel stages: {} is {reference} from the stages storage ({how_got})",
-                    sigs[*j].stage
-                ));
-                start = Some((sigs[*j].stage, reference));
-            }
-            Err(e) => {
-                tracing::warn!(image = %name, "stages storage: {e}; building the stages instead");
-                found = None;
-            }
+    let Some((j, t, _)) = &found else {
+        return Ok((None, None));
+    };
+    match storage.fetch(docker, &t.tag, near).await {
+        Ok((reference, pulled)) => {
+            let how_got = match pulled {
+                Some(bytes) => format!("pulled, {bytes} bytes"),
+                None => "in the daemon".to_string(),
+            };
+            node.log(&format!(
+                "stapel stages: {} is {reference} from the stages storage ({how_got})",
+                sigs[*j].stage
+            ));
+            let start = Some((sigs[*j].stage, reference));
+            Ok((found, start))
+        }
+        Err(e) => {
+            tracing::warn!(image = %node.name, "stages storage: {e}; building the stages instead");
+            Ok((None, None))
         }
     }
-    // Pulled: now a build slot (see `super::How::slots`), held while stages build.
-    let slot = how.slot().await.map_err(fail)?;
-    // Without one, the record on the last local image (stage reuse through BuildKit's
-    // cache, as without a storage).
-    let (previous, source) = match &found {
+}
+
+/// Which stages are reused and which are built, from the stored stage's record or,
+/// without one, the record on the last local image (stage reuse through BuildKit's cache,
+/// as without a storage).
+async fn outcome(
+    node: &Node<'_>,
+    env: &crate::stapel::Env,
+    storage: &StagesStorage,
+    sigs: &[StageSig],
+    found: Option<&Found>,
+    start: Option<(&'static str, String)>,
+) -> Result<Outcome, BuildError> {
+    let (previous, source) = match found {
         Some((_, _, record)) => (
             serde_json::to_string(record).ok(),
             format!("stages storage {}", storage.repository()),
         ),
-        None if !opts.force => (
-            docker
-                .inspect_image(node.local)
+        None if !node.opts.force => (
+            node.backend
+                .daemon
+                .inspect(&node.local)
                 .await
                 .ok()
-                .and_then(|i| i.config)
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(stages::LABEL).cloned()),
+                .and_then(|i| i.labels.get(crate::labels::STAGES).cloned()),
             "local daemon".to_string(),
         ),
         None => (None, "local daemon".to_string()),
     };
-    let mut outcome = stages::prepare(env, img, &how.node_signatures, previous.as_deref())
-        .map_err(stapel_failed)?;
-    if let Some((j, _, record)) = &found
+    let mut outcome = stages::prepare(
+        env,
+        node.img,
+        &node.how.node_signatures,
+        previous.as_deref(),
+    )
+    .map_err(|e| node.stapel_fail(e))?;
+    if let Some((j, _, record)) = found
         && j + 1 == sigs.len()
     {
         // The stored last stage is the image's, latest patch included: nothing is built.
@@ -179,113 +213,141 @@ pub(super) async fn build(
         outcome.record = record.clone();
     }
     outcome.plan.start = start.map(|(stage, reference)| (stage.to_string(), reference));
-    emit(outcome.summary_from(&source));
-    (opts.on_event)(&Event::Stages {
-        image: name.clone(),
+    node.log(&outcome.summary_from(&source));
+    node.emit(Event::Stages {
+        image: node.name.clone(),
         reused: outcome.reused.clone(),
         from: if found.is_some() { "storage" } else { "local" },
-        storage: found.as_ref().map(|_| storage.repository().to_string()),
+        storage: found.map(|_| storage.repository().to_string()),
         built: outcome.built.clone(),
     });
+    Ok(outcome)
+}
 
-    let first = found.as_ref().map(|(j, ..)| j + 1).unwrap_or(0);
-    // The image is its last stage: that stage is built with the image's labels, so a
-    // runner whose stage is stored first publishes it as it is, and so does every runner
-    // that takes it from the storage.
-    let image_labels =
-        super::image_labels(node.project, img, node.sig, opts, Some(&outcome.record));
-    let mut mine: Option<String> = None;
-    if first < sigs.len() {
-        let bk = how
-            .buildkit
-            .as_ref()
-            .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
-        let session = buildkit::Session::start(
-            &bk.endpoint,
-            node.project,
-            how.session.clone(),
-            opts.keychain.clone(),
+/// Build stages `todo` (the last of them is the image: `image_labels`), one `target`
+/// build each in one session. Returns (image ID, stage) per stage.
+async fn build_stages<'s>(
+    node: &Node<'_>,
+    env: &crate::stapel::Env,
+    todo: &'s [StageSig],
+    outcome: &Outcome,
+    image_labels: &HashMap<String, String>,
+) -> Result<Vec<(String, &'s StageSig)>, BuildError> {
+    let fail = |e: String| node.fail(e);
+    let bk = node
+        .how
+        .buildkit
+        .as_ref()
+        .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
+    let session = buildkit::Session::start(
+        &bk.endpoint,
+        node.project,
+        node.how.session.clone(),
+        node.opts.keychain.clone(),
+    )
+    .await
+    .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+    let base_user = stapel_base::user(node.backend.daemon.as_ref(), env, node.img)
+        .await
+        .map_err(fail)?;
+    let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &outcome.plan)
+        .map_err(|e| node.stapel_fail(e))?;
+    let emit = |line: String| node.log(&line);
+    let mut built: Vec<(String, &StageSig)> = Vec::new();
+    for (i, s) in todo.iter().enumerate() {
+        let target = stages::dockerfile_stage(s.stage);
+        if !g.stages.contains(&target) {
+            return Err(fail(format!(
+                "the generated Dockerfile has no stage {target} (stages: {})",
+                g.stages.join(", ")
+            )));
+        }
+        let mut labels = if i + 1 == todo.len() {
+            image_labels.clone()
+        } else {
+            HashMap::new()
+        };
+        labels.insert(crate::labels::PROJECT.to_string(), node.project.to_string());
+        labels.insert(
+            crate::labels::STAGES.to_string(),
+            serde_json::to_string(&record_upto(&outcome.record, s.stage)).unwrap_or_default(),
+        );
+        let id = run(
+            bk,
+            &session,
+            node.img,
+            Some(&g),
+            &g.dockerfile,
+            g.context.clone(),
+            crate::stapel::DOCKERFILE,
+            Some(&target),
+            &labels,
+            None,
+            &emit,
         )
         .await
-        .map_err(|e| fail(format!("BuildKit session: {e}")))?;
-        let base_user = super::stapel_base_user(docker, env, img)
-            .await
-            .map_err(fail)?;
-        let g = crate::stapel::generate_planned(env, img, base_user.as_deref(), &outcome.plan)
-            .map_err(stapel_failed)?;
-        let mut built: Vec<(String, &StageSig)> = Vec::new();
-        for (i, s) in sigs.iter().enumerate().skip(first) {
-            let target = stages::dockerfile_stage(s.stage);
-            if !g.stages.contains(&target) {
-                return Err(fail(format!(
-                    "the generated Dockerfile has no stage {target} (stages: {})",
-                    g.stages.join(", ")
-                )));
-            }
-            let mut labels = if i + 1 == sigs.len() {
-                image_labels.clone()
-            } else {
-                HashMap::new()
-            };
-            labels.insert("slipway.project".to_string(), node.project.to_string());
-            labels.insert(
-                stages::LABEL.to_string(),
-                serde_json::to_string(&record_upto(&outcome.record, s.stage)).unwrap_or_default(),
-            );
-            let id = run(
-                bk,
-                &session,
-                img,
-                Some(&g),
-                &g.dockerfile,
-                g.context.clone(),
-                crate::stapel::DOCKERFILE,
-                Some(&target),
-                &labels,
-                None,
-                &emit,
-            )
-            .await
-            .map_err(&fail)?;
-            built.push((id, s));
-        }
-        // Storing is export and upload: other nodes may build meanwhile.
-        drop(slot);
-        let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
-        for (n, (id, s)) in built.iter().enumerate() {
-            let tag = storage
-                .store(docker, id, &s.signature, work.path())
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            super::tag(docker, id, &storage.reference(&tag))
-                .await
-                .map_err(|e| fail(format!("tagging {}: {e}", storage.reference(&tag))))?;
-            if n + 1 == built.len() {
-                mine = Some(tag);
-            }
-        }
-        emit(format!(
-            "stapel stages: stored {} stage(s) in {}",
-            built.len(),
-            storage.repository()
-        ));
-    } else {
-        drop(slot);
+        .map_err(fail)?;
+        built.push((id, s));
     }
+    Ok(built)
+}
 
-    // The image: the oldest stored last stage that suits HEAD (the first stored wins).
-    let winner = if opts.force {
+/// Store the built stages; the tag of the last one.
+async fn store(
+    node: &Node<'_>,
+    docker: &Docker,
+    storage: &StagesStorage,
+    built: &[(String, &StageSig)],
+) -> Result<Option<String>, BuildError> {
+    let fail = |e: String| node.fail(e);
+    let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let mut mine = None;
+    for (n, (id, s)) in built.iter().enumerate() {
+        let tag = storage
+            .store(docker, id, &s.signature, work.path())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let reference = storage.reference(&tag);
+        node.backend
+            .daemon
+            .tag(id, &reference)
+            .await
+            .map_err(|e| fail(format!("tagging {reference}: {e}")))?;
+        if n + 1 == built.len() {
+            mine = Some(tag);
+        }
+    }
+    node.log(&format!(
+        "stapel stages: stored {} stage(s) in {}",
+        built.len(),
+        storage.repository()
+    ));
+    Ok(mine)
+}
+
+/// The stored last stage the image is built on: the oldest that suits HEAD (the first
+/// stored wins).
+async fn winner(
+    node: &Node<'_>,
+    env: &crate::stapel::Env,
+    storage: &StagesStorage,
+    last: &StageSig,
+    mine: Option<String>,
+    found: Option<&Found>,
+) -> Result<String, BuildError> {
+    let fail = |e: String| node.fail(e);
+    let winner = if node.opts.force {
         None
     } else {
         let stored = storage.stages().await.map_err(|e| fail(e.to_string()))?;
-        suitable(storage, env, img, &last, &stored)
+        suitable(storage, env, node.img, last, &stored)
             .await
             .map_err(fail)?
             .map(|(t, _)| t.tag)
     };
-    let on = match (winner, &mine, &found) {
-        (Some(w), Some(m), _) if w != *m => {
-            emit(format!(
+    Ok(match (winner, mine, found) {
+        (Some(w), Some(m), _) if w != m => {
+            node.log(&format!(
                 "stapel stages: {} was stored first by another build ({}): the image is built on it",
                 last.stage,
                 storage.reference(&w)
@@ -293,46 +355,58 @@ pub(super) async fn build(
             w
         }
         (Some(w), _, _) => w,
-        (None, Some(m), _) => m.clone(),
+        (None, Some(m), _) => m,
         (None, None, Some((_, t, _))) => t.tag.clone(),
         (None, None, None) => return Err(fail("no stored stage to build the image on".into())),
-    };
+    })
+}
+
+/// The image: stored stage `on` in the daemon, with the image's labels, tagged.
+async fn finish(
+    node: &Node<'_>,
+    docker: &Docker,
+    storage: &StagesStorage,
+    on: &str,
+    near: &[String],
+    image_labels: &HashMap<String, String>,
+) -> Result<BuiltImage, BuildError> {
+    let fail = |e: String| node.fail(e);
     let (base, _) = storage
-        .fetch(docker, &on, &near)
+        .fetch(docker, on, near)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let base_id = docker
-        .inspect_image(&base)
+    let daemon = node.backend.daemon.as_ref();
+    let base_id = daemon
+        .inspect(&base)
         .await
         .ok()
-        .and_then(|i| i.id)
+        .map(|i| i.id)
+        .filter(|id| !id.is_empty())
         .ok_or_else(|| fail(format!("{base} is not in the daemon")))?;
     // A stage stored without this runner's image labels (another runner's options, an
     // older Slipway) gets them in a new image on top of it.
-    let mut log = |l: &str| emit(l.to_string());
-    let id = super::ensure_labels(docker, &base_id, &image_labels, node.local, &mut log)
-        .await
-        .map_err(&fail)?;
-    for t in std::iter::once(node.local).chain(node.extra.iter().map(String::as_str)) {
-        super::tag(docker, &id, t)
-            .await
-            .map_err(|e| fail(format!("tagging {t}: {e}")))?;
-    }
+    let mut log = |l: &str| node.log(l);
+    let classic = node.backend.builders.classic.as_ref();
+    let id = ensure_labels(
+        daemon,
+        classic,
+        &base_id,
+        image_labels,
+        &node.local,
+        &mut log,
+    )
+    .await
+    .map_err(fail)?;
+    node.tag(&id, true).await?;
     let seconds = node.start.elapsed().as_secs_f64();
-    (opts.on_event)(&Event::Done {
-        image: name.clone(),
+    node.emit(Event::Done {
+        image: node.name.clone(),
         image_id: id.clone(),
         seconds,
     });
-    Ok(BuiltImage {
-        name: img.name.clone(),
-        image_id: id,
-        signature: node.sig.to_string(),
-        skipped: false,
-        seconds,
-        local_tag: node.local.to_string(),
-        builder: Builder::Buildkit,
-    })
+    let mut built = node.built(id, false, seconds);
+    built.builder = super::BuilderKind::Buildkit;
+    Ok(built)
 }
 
 /// One BuildKit build of `context`; the image ID, or the failure put back on werf.yaml.
@@ -377,14 +451,16 @@ pub(super) async fn run(
         emit(line.to_string());
     };
     let body = futures::stream::once(async move { bytes::Bytes::from(context) });
-    let ran = super::run_buildkit(bk, session, b.build(), body, dockerfile_text, &mut log).await?;
+    // (Not through `builder::Builders`: the stages share one session.)
+    let _queued = buildkit::SolveLock::take(bk).await;
+    let ran = run_buildkit(bk, session, b.build(), body, dockerfile_text, &mut log).await?;
     match ran {
         Ok(Some(id)) => Ok(id),
         Ok(None) => Err(format!(
             "the daemon reported no image for {}",
             target.unwrap_or("the image")
         )),
-        Err(f) => Err(super::failure_message(
+        Err(f) => Err(failure_message(
             img,
             generated,
             f,

@@ -131,18 +131,15 @@ pub fn note(text: &str) {
 /// when a config error is in the chain.
 fn error_value(err: &anyhow::Error) -> Value {
     let mut e = json!({"message": format!("{err:#}")});
-    if let Some(c) = err
-        .chain()
-        .find_map(|c| {
-            // `ProjectError` is transparent, so its config errors are not a link of the chain.
-            c.downcast_ref::<crate::config::ConfigErrors>().or(
-                match c.downcast_ref::<crate::project::ProjectError>() {
-                    Some(crate::project::ProjectError::Config(e)) => Some(e),
-                    _ => None,
-                },
-            )
-        })
-    {
+    if let Some(c) = err.chain().find_map(|c| {
+        // `ProjectError` is transparent, so its config errors are not a link of the chain.
+        c.downcast_ref::<crate::config::ConfigErrors>().or(
+            match c.downcast_ref::<crate::project::ProjectError>() {
+                Some(crate::project::ProjectError::Config(e)) => Some(e),
+                _ => None,
+            },
+        )
+    }) {
         let all: Vec<Value> =
             c.0.iter()
                 .map(|c| {

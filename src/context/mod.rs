@@ -125,6 +125,12 @@ impl Ignore {
     }
 }
 
+/// The permission bits that count: git's two file modes, so a checkout under umask 0000
+/// (GitLab runners) or 0077 gives the same signature and the same image.
+pub fn normalized_mode(mode: u32) -> u32 {
+    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
 /// filepath.Clean plus dropping a leading `/`, like Docker.
 fn clean_pattern(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
@@ -329,7 +335,7 @@ pub fn write_tar<W: Write>(
         h.set_gid(0);
         h.set_mode(match e.kind {
             Kind::Dir => 0o755,
-            _ => crate::signature::normalized_mode(e.mode),
+            _ => normalized_mode(e.mode),
         });
         match &e.kind {
             Kind::Dir => {

@@ -232,6 +232,14 @@ impl TagOptions {
     }
 }
 
+/// Local tag of an image: `<project>/<image>:latest` (nameless: `<project>:latest`).
+pub fn local_tag(project: &str, image: Option<&str>) -> String {
+    match image {
+        Some(n) => format!("{project}/{n}:latest"),
+        None => format!("{project}:latest"),
+    }
+}
+
 /// Resolve tag options into tags (slugging branch and tag names, validating the rest).
 pub fn tags(opts: &TagOptions, dir: &std::path::Path) -> Result<Vec<TagSpec>, NamingError> {
     let mut out = Vec::new();

@@ -650,7 +650,7 @@ fn add_host_dir(
             files.push(TarEntry::file(
                 &format!("{dest}/{rel}"),
                 data,
-                crate::signature::normalized_mode(mode),
+                crate::context::normalized_mode(mode),
             ));
         } else if rel.is_empty() && ft.is_dir() {
             files.push(TarEntry::file(&format!("{dest}/.keep"), Vec::new(), 0o644));

@@ -53,7 +53,7 @@ pub fn artifact_tag(project: &str, name: &str) -> String {
 pub fn node_tag(project: &str, node: &ImageConfig) -> String {
     match (&node.name, node.is_artifact()) {
         (Some(n), true) => artifact_tag(project, n),
-        _ => crate::build::local_tag(project, node.name.as_deref()),
+        _ => crate::naming::local_tag(project, node.name.as_deref()),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::config::ImageConfig;
 use crate::config::stapel::{Base, GitMapping, ImportPosition, Stapel, UserStage};
 
 /// The image label holding the record: a JSON list of [`StageRecord`].
-pub const LABEL: &str = "slipway.stapel.stages";
+pub use crate::labels::STAGES as LABEL;
 /// The final patch step's name (werf's stage of the same name).
 pub const LATEST_PATCH: &str = "gitLatestPatch";
 /// Bumped when stage signatures change meaning.

@@ -329,7 +329,7 @@ impl StagesStorage {
         // The daemon may hold the very image under another name (this runner built it).
         let id = remote.config_digest();
         if docker.inspect_image(id).await.is_ok() {
-            crate::build::tag_image(docker, id, &reference)
+            crate::daemon::tag(docker, id, &reference)
                 .await
                 .map_err(|e| StorageError::Store {
                     repo: self.repo.to_string(),

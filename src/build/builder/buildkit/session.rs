@@ -39,11 +39,22 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::{Request, Response, Status};
 
-use super::SessionData;
-use super::daemon_http::{self, Endpoint, HttpError};
-use super::secrets::SecretValues;
-use super::ssh::Agents;
+use super::filesync;
+use crate::build::secrets::{self, SecretValues};
+use crate::build::ssh::{self, Agents};
+use crate::daemon::engine;
+use crate::daemon::http::{self as daemon_http, Endpoint, HttpError};
 use crate::registry::keychain::{Credential, Keychain};
+
+/// What an image's BuildKit session hands the daemon besides credentials.
+#[derive(Debug, Clone, Default)]
+pub struct SessionData {
+    pub secrets: secrets::SecretValues,
+    pub ssh: ssh::Agents,
+    /// The context and Dockerfile, when the session hands them to BuildKit itself
+    /// instead of a context tar (see `filesync`).
+    pub files: Option<filesync::Dirs>,
+}
 
 /// The oldest daemon API whose BuildKit takes sessions without experimental mode (18.09).
 const MIN_API: (u32, u32) = (1, 39);
@@ -79,62 +90,74 @@ pub async fn probe(docker: &bollard::Docker) -> Result<BuildKit, String> {
         .version()
         .await
         .map_err(|e| format!("daemon version: {e}"))?;
-    if let super::engine::Engine::Podman { version } = super::engine::from_version(&v) {
-        return Err(format!(
-            "the daemon is Podman {version}, which builds with Buildah and has no BuildKit"
-        ));
-    }
-    let api = v.api_version.clone().unwrap_or_default();
-    let parsed = api
-        .split_once('.')
-        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
-    let one_at_a_time = match parsed {
-        Some(p) if p >= MIN_API => p < CONCURRENT_SOLVES_API,
-        _ => {
-            return Err(format!(
-                "the daemon's API is {api:?}; BuildKit sessions need {}.{} (Docker 18.09) or later",
-                MIN_API.0, MIN_API.1
-            ));
-        }
-    };
-    if v.os.as_deref().is_some_and(|os| os != "linux") {
-        return Err(format!(
-            "the daemon runs on {}; its BuildKit builds Linux images only",
-            v.os.unwrap_or_default()
-        ));
-    }
+    let bk = BuildKit::from_version(ep, &v)?;
     // Daemons that speak Docker's API without BuildKit (Podman's compat socket) or proxies
     // that cannot upgrade a connection fail here, before any build relies on a session.
     Session::start(
-        &ep,
+        &bk.endpoint,
         "slipway-probe",
         SessionData::default(),
         Keychain::default(),
     )
     .await
     .map_err(|e| format!("the daemon does not take a BuildKit session: {e}"))?;
-    if one_at_a_time {
+    if bk.one_at_a_time {
         tracing::debug!(
-            api,
+            api = v.api_version.as_deref().unwrap_or_default(),
             "this daemon's BuildKit can crash when two builds export cache at once; builds run one at a time"
         );
     }
-    Ok(BuildKit {
-        endpoint: ep,
-        one_at_a_time,
-    })
+    Ok(bk)
+}
+
+impl BuildKit {
+    /// What the daemon's `/version` says of its BuildKit: whether it has one Slipway can
+    /// use at `endpoint` (its session is not tried here), and whether builds queue.
+    pub fn from_version(
+        endpoint: Endpoint,
+        v: &bollard::models::SystemVersion,
+    ) -> Result<BuildKit, String> {
+        if let engine::Engine::Podman { version } = engine::from_version(v) {
+            return Err(format!(
+                "the daemon is Podman {version}, which builds with Buildah and has no BuildKit"
+            ));
+        }
+        let api = v.api_version.clone().unwrap_or_default();
+        let parsed = api
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+        let one_at_a_time = match parsed {
+            Some(p) if p >= MIN_API => p < CONCURRENT_SOLVES_API,
+            _ => {
+                return Err(format!(
+                    "the daemon's API is {api:?}; BuildKit sessions need {}.{} (Docker 18.09) or later",
+                    MIN_API.0, MIN_API.1
+                ));
+            }
+        };
+        if v.os.as_deref().is_some_and(|os| os != "linux") {
+            return Err(format!(
+                "the daemon runs on {}; its BuildKit builds Linux images only",
+                v.os.clone().unwrap_or_default()
+            ));
+        }
+        Ok(BuildKit {
+            endpoint,
+            one_at_a_time,
+        })
+    }
 }
 
 /// Held while a build runs on a daemon that takes one at a time: an advisory lock on a
 /// file named for the daemon's endpoint in the temp dir, so Slipway's parallel builds and
 /// other Slipway processes on this host (CI jobs sharing a shell runner's daemon) queue.
-struct SolveLock {
+pub(crate) struct SolveLock {
     /// Unlocked when closed.
     _held: Option<std::fs::File>,
 }
 
 impl SolveLock {
-    async fn take(bk: &BuildKit) -> SolveLock {
+    pub(crate) async fn take(bk: &BuildKit) -> SolveLock {
         if !bk.one_at_a_time {
             return SolveLock { _held: None };
         }
@@ -673,7 +696,6 @@ pub async fn build(
     context: impl Stream<Item = Bytes> + Send + 'static,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<(), HttpError> {
-    let _queued = SolveLock::take(bk).await;
     let ep = &bk.endpoint;
     let mut options = options;
     options.version = bollard::query_parameters::BuilderVersion::BuilderBuildKit;
@@ -726,184 +748,4 @@ pub async fn build(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn builds_on_an_older_daemon_wait_for_each_other() {
-        let bk = |one_at_a_time| BuildKit {
-            endpoint: Endpoint::Unix(std::path::PathBuf::from(format!(
-                "/nonexistent/slipway-test-{}.sock",
-                new_id()
-            ))),
-            one_at_a_time,
-        };
-        let old = bk(true);
-        let first = SolveLock::take(&old).await;
-        assert!(first._held.is_some());
-        let waiting = tokio::spawn({
-            let old = old.clone();
-            async move { SolveLock::take(&old).await }
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(!waiting.is_finished(), "the second build did not wait");
-        drop(first);
-        let second = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
-            .await
-            .expect("the second build went on once the first was done")
-            .expect("task");
-        assert!(second._held.is_some());
-
-        // A newer daemon: no queue at all.
-        let new = bk(false);
-        let a = SolveLock::take(&new).await;
-        let b = SolveLock::take(&new).await;
-        assert!(a._held.is_none() && b._held.is_none());
-    }
-    use bollard_buildkit_proto::google::protobuf::Timestamp;
-    use bollard_buildkit_proto::moby::buildkit::v1::{Vertex, VertexLog};
-
-    fn ts(s: i64) -> Option<Timestamp> {
-        Some(Timestamp {
-            seconds: s,
-            nanos: 0,
-        })
-    }
-
-    #[test]
-    fn trace_becomes_plain_lines() {
-        let mut t = Trace::default();
-        let v = |d: &str, name: &str, started, completed, cached, error: &str| Vertex {
-            digest: d.into(),
-            name: name.into(),
-            started,
-            completed,
-            cached,
-            error: error.into(),
-            ..Default::default()
-        };
-        let out = t.feed(StatusResponse {
-            vertexes: vec![
-                v("a", "[internal] load metadata", ts(1), ts(2), false, ""),
-                v("b", "[app 2/3] RUN make", ts(2), None, false, ""),
-            ],
-            logs: vec![VertexLog {
-                vertex: "b".into(),
-                msg: b"compiling\npart".to_vec(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        assert_eq!(
-            out,
-            vec![
-                Progress::Line("#1 [internal] load metadata".into()),
-                Progress::Line("#1 DONE 1.0s".into()),
-                Progress::Line("#2 [app 2/3] RUN make".into()),
-                Progress::Line("#2 compiling".into()),
-            ]
-        );
-        // The rest of the split line, then the failure; the same vertex is not restarted.
-        let out = t.feed(StatusResponse {
-            vertexes: vec![v(
-                "b",
-                "[app 2/3] RUN make",
-                ts(2),
-                ts(3),
-                false,
-                "exit code: 2",
-            )],
-            logs: vec![VertexLog {
-                vertex: "b".into(),
-                msg: b"ial line\n".to_vec(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        assert_eq!(
-            out,
-            vec![
-                Progress::Line("#2 partial line".into()),
-                Progress::Line("#2 ERROR: exit code: 2".into()),
-            ]
-        );
-        let fail = t.message(Message {
-            error_detail: Some(ErrorDetail {
-                message: Some("executor failed".into()),
-            }),
-            ..Default::default()
-        });
-        assert_eq!(
-            fail,
-            vec![Progress::Failed {
-                message: "executor failed".into(),
-                vertex: Some("[app 2/3] RUN make".into()),
-            }]
-        );
-    }
-
-    #[test]
-    fn output_without_a_final_newline_is_shown_before_done() {
-        let mut t = Trace::default();
-        let vertex = |completed| Vertex {
-            digest: "c".into(),
-            name: "[1/1] RUN printf done".into(),
-            started: ts(1),
-            completed,
-            ..Default::default()
-        };
-        let out = t.feed(StatusResponse {
-            vertexes: vec![vertex(None)],
-            logs: vec![VertexLog {
-                vertex: "c".into(),
-                msg: b"done".to_vec(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
-        assert_eq!(out, vec![Progress::Line("#1 [1/1] RUN printf done".into())]);
-        let out = t.feed(StatusResponse {
-            vertexes: vec![vertex(ts(2))],
-            ..Default::default()
-        });
-        assert_eq!(
-            out,
-            vec![
-                Progress::Line("#1 done".into()),
-                Progress::Line("#1 DONE 1.0s".into()),
-            ]
-        );
-    }
-
-    #[test]
-    fn image_id_and_encoded_trace_messages() {
-        let mut t = Trace::default();
-        let id: Message =
-            serde_json::from_str(r#"{"id":"moby.image.id","aux":{"ID":"sha256:abc"}}"#)
-                .expect("json");
-        assert_eq!(t.message(id), vec![Progress::ImageId("sha256:abc".into())]);
-        let st = StatusResponse {
-            vertexes: vec![Vertex {
-                digest: "d".into(),
-                name: "[1/1] FROM x".into(),
-                started: ts(1),
-                completed: ts(1),
-                cached: true,
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let b64 = base64::engine::general_purpose::STANDARD
-            .encode(<StatusResponse as prost::Message>::encode_to_vec(&st));
-        let m: Message =
-            serde_json::from_value(serde_json::json!({"id": "moby.buildkit.trace", "aux": b64}))
-                .expect("json");
-        assert_eq!(
-            t.message(m),
-            vec![
-                Progress::Line("#1 [1/1] FROM x".into()),
-                Progress::Line("#1 CACHED".into()),
-            ]
-        );
-    }
-}
+mod tests;

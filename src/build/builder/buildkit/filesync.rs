@@ -55,7 +55,7 @@ impl Dirs {
                 let (mode, size, linkname, source) = match &e.kind {
                     Kind::Dir => (GO_MODE_DIR | 0o755, 0, String::new(), Source::None),
                     Kind::File { size } => (
-                        crate::signature::normalized_mode(e.mode),
+                        crate::context::normalized_mode(e.mode),
                         *size as i64,
                         String::new(),
                         Source::Path(e.abs.clone()),

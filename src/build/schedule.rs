@@ -1,0 +1,312 @@
+//! The build graph run: every node whose dependencies are built starts (up to
+//! `--parallel-tasks-limit` at once), its imports resolved from what its dependencies
+//! became; a failure stops the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bollard::Docker;
+use tokio::task::JoinSet;
+
+use super::builder::Builders;
+use super::steps::{self, How};
+use super::{BuildError, BuildOptions, BuiltImage, SessionData, buildkit, secrets, ssh};
+use crate::config::{Config, ImageConfig, ImportType};
+use crate::daemon::DaemonApi;
+
+/// What a run builds with: the daemon, its builders and what it is.
+pub(crate) struct Backend {
+    pub daemon: Arc<dyn DaemonApi>,
+    /// The bollard client, for the stages storage (not behind [`DaemonApi`] yet).
+    pub docker: Option<Docker>,
+    pub builders: Builders,
+    /// The daemon's BuildKit, or why it is not used.
+    pub buildkit: Result<buildkit::BuildKit, String>,
+    /// The daemon is Podman (see [`How::podman`]).
+    pub podman: bool,
+}
+
+/// What the nodes of one run share.
+struct Run {
+    backend: Arc<Backend>,
+    project: String,
+    opts: Arc<BuildOptions>,
+    session_data: BTreeMap<Option<String>, SessionData>,
+    stapel_env: Arc<crate::stapel::Env>,
+    node_signatures: Arc<BTreeMap<Option<String>, String>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Where the run is: what is built, with which registry digests, and what runs.
+#[derive(Default)]
+struct Progress {
+    done: BTreeMap<Option<String>, BuiltImage>,
+    digests: BTreeMap<Option<String>, String>,
+    started: Vec<Option<String>>,
+}
+
+/// Build `selected` (in dependency order, independent nodes in parallel). Returns the
+/// images in werf.yaml order, and artifacts only when named.
+pub(crate) async fn build_on(
+    backend: Backend,
+    config: &Config,
+    selected: Vec<ImageConfig>,
+    signatures: &BTreeMap<Option<String>, String>,
+    opts: BuildOptions,
+) -> Result<Vec<BuiltImage>, BuildError> {
+    let session_data = session_data(config, &selected, &backend)?;
+    if let (Err(why), Some(img)) = (
+        &backend.buildkit,
+        selected.iter().find(|i| i.stapel.is_some()),
+    ) {
+        return Err(BuildError::StapelNeedsBuildKit {
+            image: img.display_name().to_string(),
+            why: why.clone(),
+        });
+    }
+    let parallel = opts.parallel.max(1);
+    // `parallel` images build at once (a slot each). With a stages storage a few more nodes
+    // may start ahead: they look their stages up and pull them while others build, and
+    // take a slot only to build (a fresh runner spends most of its time pulling).
+    let ahead = if opts.stages_storage.is_some() {
+        parallel * 2
+    } else {
+        0
+    };
+    let run = Run {
+        backend: Arc::new(backend),
+        project: config.project.clone(),
+        session_data,
+        stapel_env: Arc::new(crate::stapel::Env::new(config)),
+        node_signatures: Arc::new(signatures.clone()),
+        slots: Arc::new(tokio::sync::Semaphore::new(parallel)),
+        opts: Arc::new(opts),
+    };
+    let mut progress = Progress::default();
+    let mut running: JoinSet<Result<BuiltImage, BuildError>> = JoinSet::new();
+    loop {
+        // Start every image whose dependencies are built, up to `parallel` (+ `ahead`).
+        for img in &selected {
+            if running.len() >= parallel + ahead {
+                break;
+            }
+            if progress.started.contains(&img.name) || !ready(img, &progress) {
+                continue;
+            }
+            progress.started.push(img.name.clone());
+            let sig = signatures.get(&img.name).cloned().unwrap_or_default();
+            running.spawn(start(&run, img, sig, &progress));
+        }
+        let Some(next) = running.join_next().await else {
+            break;
+        };
+        let built = match next {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                // Stop the others cleanly: dropping their streams ends the builds.
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                return Err(e);
+            }
+            Err(e) => {
+                running.abort_all();
+                return Err(BuildError::Failed {
+                    image: "?".into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        if let Err(e) = publish_for_digest(&run.opts, &selected, &built, &mut progress).await {
+            running.abort_all();
+            return Err(e);
+        }
+        progress.done.insert(built.name.clone(), built);
+    }
+    let named = |i: &ImageConfig| {
+        i.name
+            .as_ref()
+            .is_some_and(|n| run.opts.images.iter().any(|x| x == n))
+    };
+    Ok(selected
+        .iter()
+        .filter(|i| !i.is_artifact() || named(i))
+        .filter_map(|i| progress.done.remove(&i.name))
+        .collect())
+}
+
+/// Are the dependencies of `img` built?
+fn ready(img: &ImageConfig, progress: &Progress) -> bool {
+    img.dependencies
+        .iter()
+        .all(|d| progress.done.contains_key(&Some(d.image.clone())))
+}
+
+/// The build of one node, with its imports resolved.
+fn start(
+    run: &Run,
+    img: &ImageConfig,
+    sig: String,
+    progress: &Progress,
+) -> impl Future<Output = Result<BuiltImage, BuildError>> + Send + 'static {
+    let (args, mut imported_digests) = resolve_imports(img, &run.opts, progress);
+    let how = How {
+        buildkit: run.backend.buildkit.as_ref().ok().cloned(),
+        session: run.session_data.get(&img.name).cloned().unwrap_or_default(),
+        podman: run.backend.podman,
+        stapel: img.stapel.is_some().then(|| run.stapel_env.clone()),
+        node_signatures: run.node_signatures.clone(),
+        slots: run.slots.clone(),
+        // (A Dockerfile image's build arguments; stapel images take no imports.)
+        imported_digests: (img.stapel.is_none() && !imported_digests.is_empty()).then(|| {
+            imported_digests.sort();
+            imported_digests.dedup();
+            imported_digests.join(",")
+        }),
+    };
+    let backend = run.backend.clone();
+    let img = img.clone();
+    let project = run.project.clone();
+    let opts = run.opts.clone();
+    async move {
+        let node = steps::Node::new(&backend, &project, &img, &sig, &opts, how);
+        steps::build_one(node, args).await
+    }
+}
+
+/// The build arguments of `img` with its imports from its built dependencies, and the
+/// `ImageDigest` imports (`dependency=digest`) among them.
+fn resolve_imports(
+    img: &ImageConfig,
+    opts: &BuildOptions,
+    progress: &Progress,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut args = img.args.clone();
+    let mut imported_digests: Vec<String> = Vec::new();
+    for d in &img.dependencies {
+        let Some(dep) = progress.done.get(&Some(d.image.clone())) else {
+            continue;
+        };
+        let names = opts
+            .extra_tags
+            .get(&Some(d.image.clone()))
+            .and_then(|t| t.first())
+            .cloned();
+        let reference = names.unwrap_or_else(|| dep.local_tag.clone());
+        let (repo, tagv) = reference
+            .rsplit_once(':')
+            .map(|(r, t)| (r.to_string(), t.to_string()))
+            .unwrap_or((reference.clone(), "latest".into()));
+        for imp in &d.imports {
+            let value = match imp.kind {
+                ImportType::ImageName => reference.clone(),
+                ImportType::ImageTag => tagv.clone(),
+                ImportType::ImageRepo => repo.clone(),
+                ImportType::ImageID => dep.image_id.clone(),
+                ImportType::ImageDigest => progress
+                    .digests
+                    .get(&Some(d.image.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            if imp.kind == ImportType::ImageDigest {
+                imported_digests.push(format!("{}={value}", d.image));
+            }
+            if let Some(a) = &imp.target_build_arg {
+                args.insert(a.clone(), value);
+            }
+        }
+    }
+    (args, imported_digests)
+}
+
+/// A dependency whose `ImageDigest` an image imports is published now, while the other
+/// builds go on, so its dependants get the registry digest.
+async fn publish_for_digest(
+    opts: &BuildOptions,
+    selected: &[ImageConfig],
+    built: &BuiltImage,
+    progress: &mut Progress,
+) -> Result<(), BuildError> {
+    let wanted_digest = selected.iter().any(|i| {
+        i.dependencies.iter().any(|d| {
+            Some(&d.image) == built.name.as_ref()
+                && d.imports.iter().any(|m| m.kind == ImportType::ImageDigest)
+        })
+    });
+    if !wanted_digest {
+        return Ok(());
+    }
+    let dep = built.name.clone().unwrap_or_default();
+    match &opts.registry_digest {
+        Some(hook) => {
+            let digest =
+                hook(built.clone())
+                    .await
+                    .map_err(|cause| BuildError::DependencyDigest {
+                        image: dependants_of(selected, &dep),
+                        dependency: dep.clone(),
+                        cause,
+                    })?;
+            progress.digests.insert(built.name.clone(), digest);
+        }
+        None => {
+            tracing::warn!(
+                "the ImageDigest import of {dep} is empty: an image has a registry digest only when published (build-and-publish), as in werf"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The images that depend on `dependency`, for messages.
+fn dependants_of(selected: &[ImageConfig], dependency: &str) -> String {
+    selected
+        .iter()
+        .filter(|i| i.dependencies.iter().any(|d| d.image == dependency))
+        .map(|i| i.display_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every image's secrets and SSH agents, read before anything is built; an image that
+/// needs BuildKit for them fails here when BuildKit is not used.
+fn session_data(
+    config: &Config,
+    selected: &[ImageConfig],
+    backend: &Backend,
+) -> Result<BTreeMap<Option<String>, SessionData>, BuildError> {
+    let mut session_data = BTreeMap::new();
+    let auth_sock = crate::settings::host_env::ssh_auth_sock().map(str::to_string);
+    for img in selected {
+        let ssh = img.ssh.as_deref().filter(|s| !s.trim().is_empty());
+        let what = match (img.secrets.is_empty(), ssh) {
+            (true, None) => continue,
+            (false, _) => "secrets",
+            (true, Some(_)) => "ssh",
+        };
+        // Podman's builder takes secrets itself (see `run_podman_with_secrets`).
+        let podman_secrets = backend.podman && what == "secrets" && ssh.is_none();
+        if let Err(why) = &backend.buildkit
+            && !podman_secrets
+        {
+            return Err(BuildError::NeedsBuildKit {
+                image: img.display_name().to_string(),
+                what,
+                why: why.clone(),
+            });
+        }
+        let name = img.display_name();
+        session_data.insert(
+            img.name.clone(),
+            SessionData {
+                secrets: secrets::resolve(img, &config.dir)?,
+                ssh: match ssh {
+                    Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
+                    None => Default::default(),
+                },
+                files: None,
+            },
+        );
+    }
+    Ok(session_data)
+}

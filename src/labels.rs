@@ -1,0 +1,21 @@
+//! Every `slipway.*` label key Slipway writes on an image, in one place: build writes them,
+//! cleanup, publish and the stages storage read them back.
+
+/// The project an image was built for.
+pub const PROJECT: &str = "slipway.project";
+/// The werf.yaml image (or artifact) an image was built for (`~` for the nameless image).
+pub const IMAGE: &str = "slipway.image";
+/// The content signature of an image (what makes a rebuild unnecessary).
+pub const SIGNATURE: &str = "slipway.signature";
+/// A stapel image's stage record (JSON): which stage signatures and commits it holds.
+pub const STAGES: &str = "slipway.stapel.stages";
+/// The `ImageDigest` imports an image was built with (its signature cannot cover them).
+pub const IMPORTED_DIGESTS: &str = "slipway.imported-digests";
+/// The image a commit record (in the meta image) is about.
+pub const RECORD_IMAGE: &str = "slipway.record.image";
+/// The git commit an image was built from.
+pub const GIT_COMMIT: &str = "slipway.git-commit";
+/// The git branch an image was published for (tag-scheme cleanup reads it).
+pub const GIT_BRANCH: &str = "slipway.git-branch";
+/// The git tag an image was published for (tag-scheme cleanup reads it).
+pub const GIT_TAG: &str = "slipway.git-tag";

@@ -170,8 +170,8 @@ pub struct ImageNames {
 pub struct BuildOptions {
     /// Images to build (with their dependencies); empty = all.
     pub images: Vec<String>,
-    pub parallel: usize,
-    pub force: bool,
+    /// What the build flags say.
+    pub settings: BuildSettings,
     /// Extra local tags per image (full references when `--images-repo` is set).
     pub extra_tags: BTreeMap<Option<String>, Vec<String>>,
     /// Receives every event; called from several tasks.
@@ -184,7 +184,6 @@ pub struct BuildOptions {
     /// (`--cache-from`). Every BuildKit build also writes an inline cache into its image,
     /// so what Slipway publishes can serve as such a source.
     pub cache_from: BTreeMap<Option<String>, Vec<String>>,
-    pub buildkit: BuildKitMode,
     /// Registry credentials BuildKit may ask for while pulling base images.
     pub keychain: Keychain,
     /// Files this run writes into the project (reports), resolved with
@@ -196,6 +195,18 @@ pub struct BuildOptions {
     /// Where stapel stages are stored and looked up besides the daemon
     /// (`--stages-storage REPO`; `None`: the daemon only).
     pub stages_storage: Option<crate::stapel::storage::StagesStorage>,
+}
+
+/// What the build flags say, resolved once by the CLI (`cli::build::BuildFlags::settings`).
+/// `build`, `run` and `build-and-publish` take the same value, so a new build flag is a
+/// field here and a line there.
+#[derive(Debug, Clone)]
+pub struct BuildSettings {
+    /// Images built at once.
+    pub parallel: usize,
+    /// Build even when an image with the same signature exists.
+    pub force: bool,
+    pub buildkit: BuildKitMode,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,
@@ -311,7 +322,7 @@ pub async fn build(
 ) -> Result<Vec<BuiltImage>, BuildError> {
     let selected = buildable(config, &opts.images)?;
     // Decide the builder and read every secret before anything is built.
-    let buildkit: Result<buildkit::BuildKit, String> = match opts.buildkit {
+    let buildkit: Result<buildkit::BuildKit, String> = match opts.settings.buildkit {
         BuildKitMode::Off => Err("--buildkit=off".into()),
         mode => match buildkit::probe(docker).await {
             Ok(bk) => Ok(bk),

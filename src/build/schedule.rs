@@ -64,7 +64,7 @@ pub(crate) async fn build_on(
             why: why.clone(),
         });
     }
-    let parallel = opts.parallel.max(1);
+    let parallel = opts.settings.parallel.max(1);
     // `parallel` images build at once (a slot each). With a stages storage a few more nodes
     // may start ahead: they look their stages up and pull them while others build, and
     // take a slot only to build (a fresh runner spends most of its time pulling).

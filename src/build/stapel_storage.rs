@@ -132,7 +132,7 @@ async fn latest_stored(
 ) -> Result<(Option<Found>, Option<(&'static str, String)>), BuildError> {
     let fail = |e: String| node.fail(e);
     let mut found: Option<Found> = None;
-    if !node.opts.force {
+    if !node.opts.settings.force {
         let stored = storage
             .stages_at_start()
             .await
@@ -186,7 +186,7 @@ async fn outcome(
             serde_json::to_string(record).ok(),
             format!("stages storage {}", storage.repository()),
         ),
-        None if !node.opts.force => (
+        None if !node.opts.settings.force => (
             node.backend
                 .daemon
                 .inspect(&node.local)
@@ -336,7 +336,7 @@ async fn winner(
     found: Option<&Found>,
 ) -> Result<String, BuildError> {
     let fail = |e: String| node.fail(e);
-    let winner = if node.opts.force {
+    let winner = if node.opts.settings.force {
         None
     } else {
         let stored = storage.stages().await.map_err(|e| fail(e.to_string()))?;

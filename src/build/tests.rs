@@ -140,14 +140,16 @@ impl Fake {
         let seen = events.clone();
         let opts = BuildOptions {
             images: images.iter().map(|s| s.to_string()).collect(),
-            parallel,
-            force: false,
+            settings: super::BuildSettings {
+                parallel,
+                force: false,
+                buildkit: BuildKitMode::Auto,
+            },
             extra_tags: BTreeMap::new(),
             on_event: Arc::new(move |e: &Event| seen.lock().expect("events").push(e.clone())),
             git_commit: None,
             extra_labels: BTreeMap::new(),
             cache_from: BTreeMap::new(),
-            buildkit: BuildKitMode::Auto,
             keychain: Default::default(),
             outputs: Vec::new(),
             registry_digest: self.digest.clone().map(|d| -> super::DigestHook {

@@ -99,9 +99,15 @@ pub struct BuildFlags {
 }
 
 impl BuildFlags {
-    /// Images built at once.
-    pub fn parallelism(&self) -> usize {
-        Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get())
+    /// The one conversion of the build flags every build path takes (build, run,
+    /// build-and-publish): a new build flag is its field above and its line here.
+    pub fn settings(&self, settings: &Settings) -> anyhow::Result<build::BuildSettings> {
+        Ok(build::BuildSettings {
+            parallel: Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get()),
+            force: self.force,
+            // `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
+            buildkit: buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())?,
+        })
     }
 }
 
@@ -190,13 +196,6 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
             }
         }
     })
-}
-
-impl BuildFlags {
-    /// `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
-    pub fn buildkit_mode(&self, settings: &Settings) -> anyhow::Result<build::BuildKitMode> {
-        buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())
-    }
 }
 
 fn buildkit_mode(
@@ -288,14 +287,12 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     let git_commit = project.git_commit();
     let opts = BuildOptions {
         images,
-        parallel: args.flags.parallelism(),
-        force: args.flags.force,
+        settings: args.flags.settings(settings)?,
         extra_tags,
         on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
         git_commit,
         extra_labels: Default::default(),
         cache_from,
-        buildkit: args.flags.buildkit_mode(settings)?,
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,

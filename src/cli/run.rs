@@ -69,14 +69,12 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
     let docker = project.daemon().await?;
     let opts = BuildOptions {
         images: selection,
-        parallel: args.flags.parallelism(),
-        force: args.flags.force,
+        settings: args.flags.settings(settings)?,
         extra_tags: Default::default(),
         on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
         git_commit: project.git_commit(),
         extra_labels: Default::default(),
         cache_from: Default::default(),
-        buildkit: args.flags.buildkit_mode(settings)?,
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,

@@ -89,15 +89,14 @@ pub struct PublishOptions {
     pub digest_file: Option<PathBuf>,
     /// Append to the digest file instead of replacing it.
     pub digest_file_append: bool,
-    pub parallel: usize,
-    pub force: bool,
+    /// What the build flags say (build-and-publish builds with them).
+    pub build_settings: crate::build::BuildSettings,
     pub upload_mode: UploadMode,
     /// Push through the daemon (`docker push`) instead of Slipway's client: a fallback
     /// for registries the client cannot serve.
     pub push_with_daemon: bool,
     /// How layers are compressed.
     pub layer_compression: crate::registry::compress::Codec,
-    pub buildkit: crate::build::BuildKitMode,
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,

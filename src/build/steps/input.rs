@@ -35,7 +35,7 @@ pub(super) async fn stapel_stages(node: &Node<'_>) -> Result<Option<Outcome>, Bu
     let Some(env) = &node.how.stapel else {
         return Ok(None);
     };
-    let previous = if node.opts.force {
+    let previous = if node.opts.settings.force {
         None
     } else {
         node.backend

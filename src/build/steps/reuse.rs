@@ -7,7 +7,7 @@ use crate::daemon::{built_with, find_local};
 
 /// The node's image when a local one is reused (`--force`: never).
 pub(super) async fn reuse(node: &Node<'_>) -> Result<Option<BuiltImage>, BuildError> {
-    if node.opts.force || node.sig.is_empty() || storage_lacks_stages(node).await? {
+    if node.opts.settings.force || node.sig.is_empty() || storage_lacks_stages(node).await? {
         return Ok(None);
     }
     let daemon = node.backend.daemon.as_ref();

@@ -6,7 +6,6 @@
 //! fails the test, so the model cannot silently drift from the doc.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::Value;
 
@@ -265,20 +264,10 @@ fn unsatisfied(pipeline: &Value, vars: &Vars) -> Vec<String> {
     bad
 }
 
+/// The block docs/gitlab-ci.md marks `<!-- gitlab-ci: run complete -->`.
 fn doc_pipeline() -> Value {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gitlab-ci.md"))
-            .expect("docs/gitlab-ci.md");
-    let section = doc
-        .split("## A complete pipeline")
-        .nth(1)
-        .expect("a 'complete pipeline' section");
-    let yaml = section
-        .split("```yaml\n")
-        .nth(1)
-        .and_then(|s| s.split("\n```").next())
-        .expect("a yaml block in the section");
-    serde_saphyr::from_str(yaml).expect("the pipeline is valid YAML")
+    let block = crate::support::doc_blocks::named("complete");
+    serde_saphyr::from_str(&block.yaml).expect("the pipeline is valid YAML")
 }
 
 #[test]

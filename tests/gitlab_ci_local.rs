@@ -485,3 +485,53 @@ fn complete_pipeline_runs_branch_no_change_change_tag_and_scheduled_cleanup() {
     assert!(p.digest("frontend", RELEASE_SLUG).is_err(), "{log}");
     assert_eq!(p.digest("backend", "main"), Ok(backend2));
 }
+
+/// werf 1.1's snippet: gitlab-ci-local ignores `only`/`except`, so the model picks the jobs:
+/// a branch push runs the build alone (werf's report read back by skopeo), a schedule
+/// Cleanup alone.
+#[test]
+fn werf_snippet_builds_on_push_and_cleans_up_alone_on_schedule() {
+    let p = Project::new("werf-1.1");
+    assert_eq!(p.jobs_for(Trigger::branch("push")), ["Build and Publish"]);
+    p.run(Trigger::branch("push"), &[]);
+    // No artifacts in werf's snippet: the report stays in the job's build folder
+    // (gitlab-ci-local 4.73.0 names it after the job, a space as "IA").
+    let job_dir = p.dir().join(".gitlab-ci-local/builds/BuildIAandIAPublish");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(job_dir.join("werf-report.json"))
+            .unwrap_or_else(|e| panic!("werf-report.json: {e}: {:?}", walk(&p.dir()))),
+    )
+    .expect("json");
+    for name in ["backend", "frontend"] {
+        let img = &report["Images"][name];
+        assert_eq!(img["DockerRepo"], format!("{}/{REPO}/{name}", p.reg.host));
+        let tag = img["DockerTag"].as_str().expect("DockerTag");
+        assert_eq!(
+            p.digest(name, tag).as_deref(),
+            img["DockerImageDigest"]
+                .as_str()
+                .ok_or(String::new())
+                .as_deref(),
+            "{name}"
+        );
+    }
+    assert_eq!(p.jobs_for(Trigger::branch("schedule")), ["Cleanup"]);
+    let log = p.run(Trigger::branch("schedule"), &[]);
+    assert!(!log.contains("Build and Publish"), "{log}");
+    assert!(!log.contains("No kubernetes configs found"), "{log}");
+}
+
+fn walk(d: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == ".git") {
+            continue;
+        }
+        out.push(p.display().to_string());
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+    }
+    out
+}

@@ -521,6 +521,27 @@ fn werf_snippet_builds_on_push_and_cleans_up_alone_on_schedule() {
     assert!(!log.contains("No kubernetes configs found"), "{log}");
 }
 
+/// docs/publish.md's job: it logs in (the registry wants the job token) and publishes the
+/// branch in a branch pipeline, the git tag's slug in a tag pipeline.
+#[test]
+fn publish_job_publishes_the_branch_then_the_tag() {
+    let p = Project::new("publish");
+    p.run(Trigger::branch("push"), &[]);
+    for (name, img) in p.report() {
+        let d = img["digest"].as_str().expect("digest").to_string();
+        assert_eq!(p.digest(&name, "main"), Ok(d.clone()), "{name}:main");
+        let sig = img["signature"].as_str().expect("signature");
+        assert_eq!(p.digest(&name, sig), Ok(d), "{name}:{sig}");
+    }
+    let d = p.dir();
+    support::git(&d, &["tag", "release/2.0"]);
+    p.run(Trigger::tag("web"), &[]);
+    for (name, img) in p.report() {
+        let digest = img["digest"].as_str().expect("digest").to_string();
+        assert_eq!(p.digest(&name, RELEASE_SLUG), Ok(digest), "{name}");
+    }
+}
+
 fn walk(d: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(d).into_iter().flatten().flatten() {

@@ -346,6 +346,9 @@ fn every_run_block_has_a_valid_dependency_chain_for_every_source() {
                     for (place, file, t) in chunk {
                         let out = Command::new(gitlab_ci_local())
                             .current_dir(work)
+                            // Not the user's ~/.gitlab-ci-local/variables.yml.
+                            .arg("--home")
+                            .arg(work)
                             .args([
                                 "--file",
                                 file,

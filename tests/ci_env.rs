@@ -616,3 +616,127 @@ fn github_env_file_appends_lines_githubs_parser_accepts() {
     assert_eq!(delims.len(), 2, "{text}");
     assert!(delims[0].starts_with("ghadelimiter_") && delims[0] != delims[1]);
 }
+
+/// `slipway ci-env gitlab` and then `script` in bash, with only the CI variables given (no
+/// job token unless given): (success, stdout, stderr).
+fn gitlab_ci_env_with(home: &Path, vars: &[(&str, &str)], script: &str) -> (bool, String, String) {
+    let bin = assert_cmd::cargo::cargo_bin("slipway");
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("set -e\n{script}"))
+        .current_dir(home)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().expect("dir").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_COMMIT_SHA", "0123456789abcdef");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    if let Ok(h) = std::env::var("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", h);
+    }
+    let out = cmd.output().expect("bash");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Without a job token, ci-env logs in with `CI_REGISTRY_USER`/`PASSWORD` (a project
+/// variable may set them), else with the deploy token's pair: a push to a registry that
+/// wants exactly that pair succeeds (issue 44, 5).
+#[test]
+fn gitlab_ci_env_logs_in_with_the_registry_pair_or_the_deploy_token() {
+    let _ = support::base_image();
+    for (user_var, pass_var, user) in [
+        ("CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "deployer"),
+        (
+            "CI_DEPLOY_USER",
+            "CI_DEPLOY_PASSWORD",
+            "gitlab+deploy-token-1",
+        ),
+    ] {
+        let password = "pw-0123456789";
+        let reg = Registry::plain_auth_as(user, password);
+        let home = tempfile::tempdir().expect("tmp");
+        let tar = support::image_tarball(home.path(), 4);
+        let repo = format!("{}/group/shop", reg.host);
+        let (ok, out, err) = gitlab_ci_env_with(
+            home.path(),
+            &[
+                ("CI_REGISTRY", &reg.host),
+                ("CI_REGISTRY_IMAGE", &repo),
+                (user_var, user),
+                (pass_var, password),
+            ],
+            &format!(
+                "source \"$(slipway ci-env gitlab --as-file)\"\nslipway push-archive '{}' \"$CI_REGISTRY_IMAGE/app:t\"\n",
+                tar.display()
+            ),
+        );
+        assert!(ok, "{user_var}: {out}{err}");
+        assert!(
+            !format!("{out}{err}").contains(password),
+            "password printed"
+        );
+        assert!(!err.contains("no registry login"), "{err}");
+        assert!(
+            skopeo::digest(&reg, "group/shop/app:t").is_ok(),
+            "{user_var}"
+        );
+    }
+}
+
+/// With no credential variable ci-env warns on stderr, naming them, and exits 0; with the
+/// job token it does not warn (issue 44, 5).
+#[test]
+fn gitlab_ci_env_without_credentials_warns_naming_them() {
+    let home = tempfile::tempdir().expect("tmp");
+    let base = [
+        ("CI_REGISTRY", "registry.gitlab.example"),
+        ("CI_REGISTRY_IMAGE", "registry.gitlab.example/group/shop"),
+    ];
+    let (ok, out, err) = gitlab_ci_env_with(home.path(), &base, "slipway ci-env gitlab");
+    assert!(ok, "{out}{err}");
+    for name in [
+        "CI_REGISTRY_USER",
+        "CI_REGISTRY_PASSWORD",
+        "CI_JOB_TOKEN",
+        "CI_DEPLOY_USER",
+        "CI_DEPLOY_PASSWORD",
+    ] {
+        assert!(err.contains(name), "{name} not named: {err}");
+    }
+    assert!(
+        !out.contains("no registry login"),
+        "the warning is on stdout: {out}"
+    );
+    assert!(out.contains("WERF_IMAGES_REPO"), "{out}");
+    let mut with_token = base.to_vec();
+    with_token.push(("CI_JOB_TOKEN", "tok-0123456789"));
+    let (ok, out2, err) = gitlab_ci_env_with(home.path(), &with_token, "slipway ci-env gitlab");
+    assert!(ok, "{out2}{err}");
+    assert!(!err.contains("no registry login"), "{err}");
+    // The token changes the docker config's content, not the script's lines.
+    let lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.contains("DOCKER_CONFIG"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(lines(&out), lines(&out2));
+}

@@ -6,11 +6,10 @@
 //! fails the test, so the model cannot silently drift from the doc.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::Value;
 
-type Vars = BTreeMap<&'static str, &'static str>;
+pub type Vars = BTreeMap<&'static str, &'static str>;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -165,9 +164,45 @@ fn eval(expr: &str, vars: &Vars) -> bool {
     v
 }
 
+/// `only:`/`except:` refs, for the keywords the docs use (werf 1.1's guide): a job runs when
+/// one of its `only` refs matches (none given: any) and none of its `except` refs does.
+fn ref_matches(r: &str, vars: &Vars) -> bool {
+    let source = vars.get("CI_PIPELINE_SOURCE").copied().unwrap_or("");
+    match r {
+        "schedules" => source == "schedule",
+        "pushes" => source == "push",
+        "web" => source == "web",
+        "api" => source == "api",
+        "triggers" => source == "trigger",
+        "merge_requests" => source == "merge_request_event",
+        "tags" => vars.contains_key("CI_COMMIT_TAG"),
+        "branches" => vars.contains_key("CI_COMMIT_BRANCH"),
+        other => panic!("only/except: `{other}` is outside the modelled subset"),
+    }
+}
+
+fn refs(job: &Value, key: &str) -> Option<Vec<String>> {
+    job.get(key).map(|v| {
+        v.as_array()
+            .unwrap_or_else(|| panic!("{key}: a list of refs is modelled, not {v}"))
+            .iter()
+            .map(|r| r.as_str().expect("a ref").to_string())
+            .collect()
+    })
+}
+
 /// Whether GitLab adds the job to the pipeline: no `rules` means always; else the first
 /// rule whose `if` holds decides (`when: never` excludes); no rule holding excludes.
-fn runs(job: &Value, vars: &Vars) -> bool {
+/// `only`/`except` as `ref_matches` says.
+pub fn runs(job: &Value, vars: &Vars) -> bool {
+    let only = refs(job, "only");
+    if only.is_some_and(|o| !o.iter().any(|r| ref_matches(r, vars))) {
+        return false;
+    }
+    let except = refs(job, "except");
+    if except.is_some_and(|e| e.iter().any(|r| ref_matches(r, vars))) {
+        return false;
+    }
     let Some(rules) = job.get("rules") else {
         return true;
     };
@@ -205,7 +240,7 @@ fn needs(job: &Value) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn jobs(pipeline: &Value) -> BTreeMap<String, Value> {
+pub fn jobs(pipeline: &Value) -> BTreeMap<String, Value> {
     const KEYWORDS: [&str; 8] = [
         "stages",
         "variables",
@@ -225,28 +260,30 @@ fn jobs(pipeline: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn pipelines() -> Vec<(&'static str, Vars)> {
-    vec![
-        (
-            "push",
-            Vars::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_BRANCH", "main")]),
-        ),
-        (
-            "tag",
-            Vars::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "v1.0.0")]),
-        ),
-        (
-            "merge request",
-            Vars::from([("CI_PIPELINE_SOURCE", "merge_request_event")]),
-        ),
-        (
-            "schedule",
+/// Every pipeline source the docs' pipelines must serve, on a branch and on a tag (a
+/// merge request pipeline has neither).
+pub const SOURCES: [&str; 5] = ["push", "web", "api", "trigger", "schedule"];
+
+pub fn pipelines() -> Vec<(String, Vars)> {
+    let mut out = Vec::new();
+    for source in SOURCES {
+        out.push((
+            format!("{source} on a branch"),
+            Vars::from([("CI_PIPELINE_SOURCE", source), ("CI_COMMIT_BRANCH", "main")]),
+        ));
+        out.push((
+            format!("{source} on a tag"),
             Vars::from([
-                ("CI_PIPELINE_SOURCE", "schedule"),
-                ("CI_COMMIT_BRANCH", "main"),
+                ("CI_PIPELINE_SOURCE", source),
+                ("CI_COMMIT_TAG", "release/2.0"),
             ]),
-        ),
-    ]
+        ));
+    }
+    out.push((
+        "merge request".to_string(),
+        Vars::from([("CI_PIPELINE_SOURCE", "merge_request_event")]),
+    ));
+    out
 }
 
 /// Problems of one pipeline kind: jobs that run and need a job that does not.
@@ -265,20 +302,10 @@ fn unsatisfied(pipeline: &Value, vars: &Vars) -> Vec<String> {
     bad
 }
 
+/// The block docs/gitlab-ci.md marks `<!-- gitlab-ci: run complete -->`.
 fn doc_pipeline() -> Value {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gitlab-ci.md"))
-            .expect("docs/gitlab-ci.md");
-    let section = doc
-        .split("## A complete pipeline")
-        .nth(1)
-        .expect("a 'complete pipeline' section");
-    let yaml = section
-        .split("```yaml\n")
-        .nth(1)
-        .and_then(|s| s.split("\n```").next())
-        .expect("a yaml block in the section");
-    serde_saphyr::from_str(yaml).expect("the pipeline is valid YAML")
+    let block = crate::support::doc_blocks::named("complete");
+    serde_saphyr::from_str(&block.yaml).expect("the pipeline is valid YAML")
 }
 
 #[test]
@@ -288,26 +315,61 @@ fn complete_pipeline_needs_are_satisfiable_in_every_pipeline_kind() {
     for want in ["build", "deploy", "promote", "cleanup"] {
         assert!(jobs.contains_key(want), "no {want} job: {:?}", jobs.keys());
     }
-    let mut ran = BTreeMap::new();
+    let mut ran: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (kind, vars) in pipelines() {
         let bad = unsatisfied(&p, &vars);
         assert!(bad.is_empty(), "{kind} pipeline: {bad:?}");
         for (name, job) in &jobs {
             if runs(job, &vars) {
-                ran.entry(name.clone()).or_insert_with(Vec::new).push(kind);
+                ran.entry(name.clone()).or_default().push(kind.clone());
             }
         }
     }
-    // What the doc promises: cleanup on schedule, promote on tags, build on pushes.
-    assert_eq!(ran.get("cleanup"), Some(&vec!["schedule"]), "{ran:?}");
-    assert!(
-        ran.get("promote").is_some_and(|k| k.contains(&"tag")),
+    // What the doc promises: cleanup alone in a schedule, promote on every tag a build
+    // runs for, build on every other source.
+    let kinds = |f: &dyn Fn(&str) -> bool| -> Vec<String> {
+        pipelines()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| f(k))
+            .collect()
+    };
+    assert_eq!(
+        ran["cleanup"],
+        kinds(&|k| k.starts_with("schedule")),
         "{ran:?}"
     );
-    assert!(
-        ran.get("build").is_some_and(|k| k.contains(&"push")),
+    assert_eq!(
+        ran["promote"],
+        kinds(&|k| k.ends_with("on a tag") && !k.starts_with("schedule")),
         "{ran:?}"
     );
+    assert_eq!(
+        ran["build"],
+        kinds(&|k| !k.starts_with("schedule") && k != "merge request"),
+        "{ran:?}"
+    );
+}
+
+/// werf 1.1's snippet (`only`/`except`, no rules): a schedule runs Cleanup alone, every
+/// other pipeline the build alone.
+#[test]
+fn werf_snippet_runs_cleanup_alone_in_a_schedule() {
+    let block = crate::support::doc_blocks::named("werf-1.1");
+    let p: Value = serde_saphyr::from_str(&block.yaml).expect("yaml");
+    for (kind, vars) in pipelines() {
+        let running: Vec<String> = jobs(&p)
+            .into_iter()
+            .filter(|(_, j)| runs(j, &vars))
+            .map(|(k, _)| k)
+            .collect();
+        let want = if kind.starts_with("schedule") {
+            "Cleanup"
+        } else {
+            "Build and Publish"
+        };
+        assert_eq!(running, vec![want.to_string()], "{kind}");
+    }
 }
 
 /// The checker catches issue 23's bug: `deploy` needing `build` without rules.

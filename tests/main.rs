@@ -17,6 +17,8 @@ mod config;
 mod doctor;
 mod fault_proxy;
 mod faults;
+mod gitlab_ci_docs;
+mod gitlab_ci_local;
 mod gitlab_pipeline;
 mod harness;
 mod json_output;

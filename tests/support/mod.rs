@@ -6,6 +6,7 @@
 //! Nothing here is skipped when a daemon or registry is missing: tests fail loudly.
 #![allow(dead_code)]
 
+pub mod doc_blocks;
 pub mod fault_proxy;
 pub mod kube;
 pub mod registry;

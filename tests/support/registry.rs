@@ -53,6 +53,13 @@ impl Registry {
         Self::start_as(false, true, USER, PASSWORD)
     }
 
+    /// Plain HTTP with htpasswd auth as a chosen user (GitLab's `gitlab-ci-token` and a job
+    /// token): a loopback registry a GitLab job logs in to.
+    #[allow(dead_code)]
+    pub fn plain_auth_as(user: &str, password: &str) -> Self {
+        Self::start_as(false, true, user, password)
+    }
+
     fn start(tls: bool) -> Self {
         Self::start_as(tls, tls, USER, PASSWORD)
     }

@@ -260,7 +260,12 @@ fn promote_reports_progress_per_blob() {
     assert!(done.iter().all(|e| e["action"] == "copied"), "{done:?}");
     let copied: u64 = done.iter().filter_map(|e| e["bytes"].as_u64()).sum();
     let r = &events.last().expect("result")["result"]["promoted"][0];
-    assert_eq!(r["bytes_copied"].as_u64(), Some(copied), "{r}");
+    // Progress tells layers; the result counts every blob, the config too.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(&b, "prod/app:v1").expect("manifest"))
+            .expect("json");
+    let config = manifest["config"]["size"].as_u64().expect("config size");
+    assert_eq!(r["bytes_copied"].as_u64(), Some(copied + config), "{r}");
     assert!(copied > 40_000_000);
 
     // Plain lines (not a terminal): each blob, and within the same registry, mounted.
@@ -274,12 +279,18 @@ fn promote_reports_progress_per_blob() {
         .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     let other = format!("{}/prod/other", b.host);
+    // A mounted layer is not "pushing": one line each, when it is mounted.
     assert_eq!(
         err.matches(&format!("{other} | layer ")).count(),
-        2 * starts,
+        starts,
         "{err}"
     );
+    assert!(!err.contains(" pushing ("), "{err}");
     assert_eq!(err.matches(" mounted sha256:").count(), starts, "{err}");
+    // Only layers are counted (the config blob is not a layer).
+    let layers = manifest["layers"].as_array().map(Vec::len).expect("layers");
+    assert_eq!(starts, layers, "{events:?}");
+    assert!(done.iter().all(|e| e["layers"] == layers), "{done:?}");
 }
 
 /// A small image pushed to `staging/app:TAG` of `reg`.

@@ -14,7 +14,7 @@ use std::future::Future;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::plan::{self, BlobStep, CopyPlan, ManifestStep, Origin, SourceBlob};
+use super::plan::{self, BlobAction, BlobStep, CopyPlan, ManifestStep, Origin, SourceBlob};
 use super::push::{PushError, PushProgress, PushReport, PushedLayer, Session};
 
 /// What a source sent; the manifest follows from it.
@@ -97,6 +97,12 @@ pub async fn plan_and_copy<S: ImageSource>(
     copy(source, session, &p).await
 }
 
+/// An image config's media type (OCI's, or Docker's v2 `container.image`).
+fn is_config_type(media_type: &str) -> bool {
+    media_type == "application/vnd.oci.image.config.v1+json"
+        || media_type == "application/vnd.docker.container.image.v1+json"
+}
+
 /// Run `step` for every blob of the plan, a few at once, telling progress as each starts
 /// and ends; results in the plan's order.
 pub async fn each_blob<'s, F, Fut>(
@@ -108,8 +114,11 @@ where
     F: Fn(usize, &'s BlobStep) -> Fut,
     Fut: Future<Output = Result<PushedLayer, PushError>>,
 {
-    let total = plan.blobs.len();
+    // Progress numbers the image's layers; the config blob is not one of them.
+    let is_config = |s: &BlobStep| s.media_type.as_deref().is_some_and(is_config_type);
+    let total = plan.blobs.iter().filter(|s| !is_config(s)).count();
     let repository = &session.repository().to_string();
+    let mut layer = 0;
     // Futures built first, so that the stream holds no closure (which would have to be
     // general over the blob's lifetime for the future to be `Send`).
     let steps: Vec<_> = plan
@@ -118,15 +127,27 @@ where
         .enumerate()
         .map(|(i, s)| {
             let done = step(i, s);
+            let number = (!is_config(s)).then(|| {
+                layer += 1;
+                layer
+            });
             async move {
-                session.tell(PushProgress::LayerStart {
-                    repository: repository.clone(),
-                    layer: i + 1,
-                    layers: total,
-                    size: s.size.unwrap_or(0),
-                });
+                // "pushing" only where bytes move: a mount or a blob already there says
+                // so when it is done.
+                if let Some(n) = number
+                    && matches!(s.action, BlobAction::Upload | BlobAction::Copy)
+                {
+                    session.tell(PushProgress::LayerStart {
+                        repository: repository.clone(),
+                        layer: n,
+                        layers: total,
+                        size: s.size.unwrap_or(0),
+                    });
+                }
                 let done = done.await?;
-                session.tell(done.progress(repository, i + 1, total));
+                if let Some(n) = number {
+                    session.tell(done.progress(repository, n, total));
+                }
                 Ok::<PushedLayer, PushError>(done)
             }
         })

@@ -19,6 +19,8 @@ pub struct RegistrySource {
     pub digest: String,
     /// (digest, size) of every blob, sorted and without repeats.
     pub blobs: Vec<(String, u64)>,
+    /// The config blobs among them, with their media types (progress counts layers only).
+    pub configs: std::collections::BTreeMap<String, String>,
     /// An index's children first, the top manifest last.
     pub manifests: Vec<ManifestStep>,
 }
@@ -40,6 +42,12 @@ impl RegistrySource {
         let top = parse(&body, label)?;
         let mut manifests = Vec::new();
         let mut blobs: Vec<(String, u64)> = top.blobs();
+        let config = |m: &Manifest| {
+            m.config()
+                .map(|d| (d.digest().to_string(), d.media_type().to_string()))
+        };
+        let mut configs: std::collections::BTreeMap<String, String> =
+            config(&top).into_iter().collect();
         for c in top.children() {
             let d = c.digest().to_string();
             let Some((cb, ci)) = client.get_manifest(repository, &d).await? else {
@@ -47,7 +55,9 @@ impl RegistrySource {
                     "{repository}@{d} (named by {label}) does not exist"
                 )));
             };
-            blobs.extend(parse(&cb, &d)?.blobs());
+            let child = parse(&cb, &d)?;
+            blobs.extend(child.blobs());
+            configs.extend(config(&child));
             let media_type = if ci.media_type.is_empty() {
                 c.media_type().to_string()
             } else {
@@ -71,6 +81,7 @@ impl RegistrySource {
             reference: label.to_string(),
             digest: info.digest,
             blobs,
+            configs,
             manifests,
         }))
     }
@@ -89,6 +100,7 @@ impl ImageSource for RegistrySource {
             .map(|(d, size)| SourceBlob {
                 digest: Some(d.clone()),
                 size: Some(*size),
+                media_type: self.configs.get(d).cloned(),
                 ..SourceBlob::default()
             })
             .collect()

@@ -80,10 +80,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
-        stages_storage: crate::stapel::storage::StagesStorage::from_setting(
-            project.client(),
-            settings.stages_storage.as_deref(),
-        )?,
+        stages_storage: super::cleanup::stages_storage(settings, project.client())?,
+        host_env: settings.host_env.clone(),
     };
     let built = build::build(docker, cfg, &sigs, opts).await?;
     let image = built

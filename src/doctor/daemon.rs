@@ -9,7 +9,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         .docker_host
         .clone()
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    let d = match crate::build::connect().await {
+    let d = match crate::build::connect(&settings.host_env.daemon()).await {
         Ok(d) => d,
         Err(e) => {
             out.push(check(
@@ -28,7 +28,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).
-    match crate::build::buildkit::probe(&d).await {
+    match crate::build::buildkit::probe(&d, &settings.host_env.daemon()).await {
         Ok(bk) => out.push(check(
             "buildkit",
             true,
@@ -51,11 +51,9 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         )),
     }
     // Not a failure either: the export path is the fallback.
-    let store = crate::transfer::source::layer_store::LayerStore::find(
-        &d,
-        crate::settings::host_env::layer_store(),
-    )
-    .await;
+    let store =
+        crate::transfer::source::layer_store::LayerStore::find(&d, settings.host_env.layer_store())
+            .await;
     out.push(check(
         "layer store",
         true,

@@ -312,7 +312,6 @@ impl GlobalArgs {
             docker_config,
             verbose: self.log_verbose,
             docker_buildkit: host_env.docker_buildkit().map(str::to_string),
-            docker_host: host_env.docker_host().map(str::to_string),
             tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),

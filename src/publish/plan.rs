@@ -270,7 +270,7 @@ pub(super) async fn blob_plans(
     let Ok(docker) = build::connect(&env.daemon()).await else {
         return Ok(());
     };
-    let work = std::env::temp_dir();
+    let work = env.temp_dir();
     for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
         let (Some(id), Some(repository)) = (
             build::find_local(

@@ -82,8 +82,6 @@ pub struct Settings {
     pub verbose: bool,
     /// Docker's `DOCKER_BUILDKIT` (the settings layer reads the environment).
     pub docker_buildkit: Option<String>,
-    /// Docker's `DOCKER_HOST`, for messages (bollard connects from the environment itself).
-    pub docker_host: Option<String>,
     /// Custom tags from `WERF_TAG_CUSTOM_*` / `SLIPWAY_TAG_CUSTOM_*` (werf reads every
     /// variable with the prefix), added to `--tag-custom`.
     pub tag_custom_env: Vec<String>,

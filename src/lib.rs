@@ -3,7 +3,8 @@
 //! One concept per module; the `cli` layer parses and prints, everything else is a
 //! library that takes resolved values (`settings::Settings`, and a `registry::Client` built
 //! once by `cli` from `registry::RegistryOptions`), never raw flags; the process
-//! environment is read by `settings::host_env` only.
+//! environment is read once, by the CLI, into a `settings::HostEnv` value that `Settings`
+//! carries (no global): the library takes what it needs from it as arguments.
 
 // Functions stay under 100 lines (clippy.toml sets the threshold; tests/architecture.rs
 // counts blanks and comments too). Test modules may be longer: a table of cases reads best whole.

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, ImageConfig};
 use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
+use crate::settings::Paths;
 
 /// Image label that carries the signature.
 pub use crate::labels::SIGNATURE as LABEL;
@@ -66,17 +67,16 @@ pub struct HashCache {
 }
 
 /// A per-project file in Slipway's cache folder.
-fn project_cache_file(project_dir: &Path, prefix: &str) -> Option<PathBuf> {
+fn project_cache_file(project_dir: &Path, prefix: &str, paths: &Paths) -> Option<PathBuf> {
     let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
-    crate::settings::host_env::layer_cache_file()
-        .map(|p| p.with_file_name(format!("{prefix}-{}.json", &key[..16])))
+    paths.project_cache_file(prefix, &key[..16])
 }
 
 /// Files Slipway wrote into the project on earlier runs (reports, digest files) that
 /// still exist, plus `this_run`'s, resolved as [`output_paths`] does. A report left in the
 /// project by yesterday's run must not change today's signature either.
-pub fn outputs(project_dir: &Path, this_run: &[&Path]) -> Vec<PathBuf> {
-    let mut all: Vec<PathBuf> = project_cache_file(project_dir, "outputs")
+pub fn outputs(project_dir: &Path, this_run: &[&Path], paths: &Paths) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = project_cache_file(project_dir, "outputs", paths)
         .and_then(|p| std::fs::read(p).ok())
         .and_then(|b| serde_json::from_slice::<Vec<PathBuf>>(&b).ok())
         .unwrap_or_default()
@@ -92,8 +92,8 @@ pub fn outputs(project_dir: &Path, this_run: &[&Path]) -> Vec<PathBuf> {
 }
 
 /// Remember `outputs` (from [`outputs`]) for later runs; best effort.
-pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf]) {
-    let Some(file) = project_cache_file(project_dir, "outputs") else {
+pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf], paths: &Paths) {
+    let Some(file) = project_cache_file(project_dir, "outputs", paths) else {
         return;
     };
     let inside: Vec<&PathBuf> = outputs.iter().filter(|p| p.exists()).collect();
@@ -106,8 +106,8 @@ pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf]) {
 
 impl HashCache {
     /// One cache file per project directory.
-    pub fn default_path(project_dir: &Path) -> Option<PathBuf> {
-        project_cache_file(project_dir, "file-hashes")
+    pub fn default_path(project_dir: &Path, paths: &Paths) -> Option<PathBuf> {
+        project_cache_file(project_dir, "file-hashes", paths)
     }
 
     pub fn load(path: Option<&Path>) -> HashCache {

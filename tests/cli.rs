@@ -149,7 +149,8 @@ fn a_closed_stdout_ends_quietly_with_success() {
     assert!(full.get_output().stdout.len() > 128 * 1024);
 }
 
-/// The library never reads the process environment: `settings::host_env` does, once.
+/// The library never reads the process environment: `settings::host_env` does, once, when
+/// the CLI builds its `HostEnv` (`HostEnv::from_process`).
 #[test]
 fn only_the_settings_layer_reads_the_environment() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -92,6 +92,7 @@ pub async fn stage_image(
     signatures: &BTreeMap<Option<String>, String>,
     target: &Target,
     keychain: Keychain,
+    endpoint: &crate::settings::DaemonEnv,
 ) -> Result<String, BuildError> {
     let img = &target.image;
     let name = img.display_name().to_string();
@@ -125,12 +126,13 @@ pub async fn stage_image(
         .map_err(&fail)?;
     let g = crate::stapel::generate_planned(&env, img, base_user.as_deref(), &outcome.plan)
         .map_err(stapel_failed)?;
-    let bk = buildkit::probe(docker)
-        .await
-        .map_err(|why| BuildError::StapelNeedsBuildKit {
-            image: name.clone(),
-            why,
-        })?;
+    let bk =
+        buildkit::probe(docker, endpoint)
+            .await
+            .map_err(|why| BuildError::StapelNeedsBuildKit {
+                image: name.clone(),
+                why,
+            })?;
     let session =
         buildkit::Session::start(&bk.endpoint, &config.project, Default::default(), keychain)
             .await

@@ -195,6 +195,9 @@ pub struct BuildOptions {
     /// Where stapel stages are stored and looked up besides the daemon
     /// (`--stages-storage REPO`; `None`: the daemon only).
     pub stages_storage: Option<crate::stapel::storage::StagesStorage>,
+    /// The environment: where the daemon is, the ssh agent, werf.yaml's `secrets:` (`env`,
+    /// `~/` paths).
+    pub host_env: crate::settings::HostEnv,
 }
 
 /// What the build flags say, resolved once by the CLI (`cli::build::BuildFlags::settings`).
@@ -221,8 +224,8 @@ pub fn is_step_line(line: &str) -> bool {
 }
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
-pub async fn connect() -> Result<Docker, BuildError> {
-    crate::daemon::connect()
+pub async fn connect(env: &crate::settings::DaemonEnv) -> Result<Docker, BuildError> {
+    crate::daemon::connect(env)
         .await
         .map_err(|e| BuildError::Daemon {
             at: e.at,
@@ -321,10 +324,11 @@ pub async fn build(
     opts: BuildOptions,
 ) -> Result<Vec<BuiltImage>, BuildError> {
     let selected = buildable(config, &opts.images)?;
+    let daemon = opts.host_env.daemon();
     // Decide the builder and read every secret before anything is built.
     let buildkit: Result<buildkit::BuildKit, String> = match opts.settings.buildkit {
         BuildKitMode::Off => Err("--buildkit=off".into()),
-        mode => match buildkit::probe(docker).await {
+        mode => match buildkit::probe(docker, &daemon).await {
             Ok(bk) => Ok(bk),
             Err(why) if mode == BuildKitMode::On => {
                 return Err(BuildError::BuildKitUnavailable { why });
@@ -347,6 +351,7 @@ pub async fn build(
             buildkit.as_ref().ok(),
             &config.project,
             &opts.keychain,
+            &daemon,
         ),
         buildkit,
         podman,

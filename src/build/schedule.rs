@@ -54,7 +54,7 @@ pub(crate) async fn build_on(
     signatures: &BTreeMap<Option<String>, String>,
     opts: BuildOptions,
 ) -> Result<Vec<BuiltImage>, BuildError> {
-    let session_data = session_data(config, &selected, &backend)?;
+    let session_data = session_data(config, &selected, &backend, &opts.host_env)?;
     if let (Err(why), Some(img)) = (
         &backend.buildkit,
         selected.iter().find(|i| i.stapel.is_some()),
@@ -274,9 +274,10 @@ fn session_data(
     config: &Config,
     selected: &[ImageConfig],
     backend: &Backend,
+    env: &crate::settings::HostEnv,
 ) -> Result<BTreeMap<Option<String>, SessionData>, BuildError> {
     let mut session_data = BTreeMap::new();
-    let auth_sock = crate::settings::host_env::ssh_auth_sock().map(str::to_string);
+    let auth_sock = env.ssh_auth_sock().map(str::to_string);
     for img in selected {
         let ssh = img.ssh.as_deref().filter(|s| !s.trim().is_empty());
         let what = match (img.secrets.is_empty(), ssh) {
@@ -299,7 +300,7 @@ fn session_data(
         session_data.insert(
             img.name.clone(),
             SessionData {
-                secrets: secrets::resolve(img, &config.dir)?,
+                secrets: secrets::resolve(img, &config.dir, env)?,
                 ssh: match ssh {
                     Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
                     None => Default::default(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ImageConfig, Secret};
+use crate::settings::HostEnv;
 
 /// BuildKit refuses larger secrets; say so before building rather than mid-build.
 const MAX_SECRET_BYTES: usize = 500 * 1024;
@@ -39,17 +40,21 @@ impl SecretValues {
 }
 
 /// `~/x` from HOME, a relative path from the project directory (as werf reads `src`).
-fn source_path(src: &Path, project_dir: &Path) -> PathBuf {
+fn source_path(src: &Path, project_dir: &Path, env: &HostEnv) -> PathBuf {
     if let Ok(rest) = src.strip_prefix("~")
-        && let Some(home) = crate::settings::host_env::home()
+        && let Some(home) = env.home()
     {
         return home.join(rest);
     }
     project_dir.join(src)
 }
 
-/// Read every secret of `img`.
-pub fn resolve(img: &ImageConfig, project_dir: &Path) -> Result<SecretValues, SecretError> {
+/// Read every secret of `img` (`env`: the variables and HOME they name).
+pub fn resolve(
+    img: &ImageConfig,
+    project_dir: &Path,
+    env: &HostEnv,
+) -> Result<SecretValues, SecretError> {
     let mut out = BTreeMap::new();
     for s in &img.secrets {
         let err = |cause: String| SecretError {
@@ -58,11 +63,12 @@ pub fn resolve(img: &ImageConfig, project_dir: &Path) -> Result<SecretValues, Se
             cause,
         };
         let data = match s {
-            Secret::Env { env, .. } => crate::settings::host_env::var_raw(env)
+            Secret::Env { env: name, .. } => env
+                .var_raw(name)
                 .map(|v| v.as_bytes().to_vec())
-                .ok_or_else(|| err(format!("environment variable {env} is not set")))?,
+                .ok_or_else(|| err(format!("environment variable {name} is not set")))?,
             Secret::Src { src, .. } => {
-                let path = source_path(src, project_dir);
+                let path = source_path(src, project_dir, env);
                 std::fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?
             }
             Secret::Value { value, .. } => value.0.as_bytes().to_vec(),

@@ -159,6 +159,7 @@ impl Fake {
                 })
             }),
             stages_storage: None,
+            host_env: Default::default(),
         };
         let selected = buildable(&p.config, &opts.images).expect("selection");
         let out = build_on(self.backend(), &p.config, selected, &p.sigs, opts).await;

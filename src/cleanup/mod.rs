@@ -14,6 +14,7 @@ pub use crate::git::history::{Commit, GitHistory, GitRef};
 use crate::naming::{Naming, NamingError};
 use crate::registry::vendors::{self, Deleted, Implementation, Vendor, VendorCredentials};
 use crate::registry::{Client, RegistryError};
+use crate::settings::Paths;
 pub use inventory::{inventory, link_records};
 pub use policy::{Decision, InUse, Item, Options, Plan, TagInfo, UsedImage};
 
@@ -47,11 +48,10 @@ pub struct Lock {
 }
 
 /// Take the cleanup lock for these repositories (on this machine), or say who holds it.
-pub fn lock(repos: &[String]) -> Result<Lock, CleanupError> {
+pub fn lock(repos: &[String], paths: &Paths) -> Result<Lock, CleanupError> {
     use sha2::Digest;
     let key = hex::encode(sha2::Sha256::digest(repos.join("\n").as_bytes()));
-    let path =
-        crate::settings::host_env::temp_dir().join(format!("slipway-cleanup-{}.lock", &key[..16]));
+    let path = paths.cleanup_lock(&key[..16]);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -68,13 +68,13 @@ pub fn lock(repos: &[String]) -> Result<Lock, CleanupError> {
 }
 
 /// The lock for every repository of the project.
-pub fn lock_project(config: &Config, naming: &Naming) -> Result<Lock, CleanupError> {
+pub fn lock_project(config: &Config, naming: &Naming, paths: &Paths) -> Result<Lock, CleanupError> {
     let repos: Vec<String> = config
         .images
         .iter()
         .map(|i| naming.repository(i.name.as_deref()).map(|r| r.to_string()))
         .collect::<Result<_, _>>()?;
-    lock(&repos)
+    lock(&repos, paths)
 }
 
 /// What execution did.

@@ -13,6 +13,7 @@ use crate::naming::Naming;
 use crate::records::Records;
 use crate::registry::Client;
 use crate::registry::vendors::{Implementation, VendorCredentials};
+use crate::settings::Paths;
 use crate::stapel::storage::StagesStorage;
 
 /// werf 1.1's tag-scheme limits as given on the command line; `None` takes
@@ -53,6 +54,8 @@ pub struct CleanupRequest {
     pub git_history_synchronization: bool,
     /// Running in CI (`CI=true`): see [`check_ci`].
     pub ci: bool,
+    /// Where the cleanup lock is taken.
+    pub paths: Paths,
 }
 
 /// The images plan of a run, with the project lock held until it is dropped.
@@ -83,7 +86,7 @@ pub async fn plan(
         history::sync_with_origin(&cfg.dir)?;
     }
     let git = history::read(&cfg.dir)?;
-    let lock = super::lock_project(cfg, naming)?;
+    let lock = super::lock_project(cfg, naming, &req.paths)?;
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
     let records = crate::records::read(client, naming).await?;
     let tags = super::inventory(client, cfg, naming, &records).await?;
@@ -102,8 +105,9 @@ pub async fn plan_purge(
     cfg: &Config,
     naming: &Naming,
     client: &Client,
+    paths: &Paths,
 ) -> Result<CleanupPlan, CleanupError> {
-    let lock = super::lock_project(cfg, naming)?;
+    let lock = super::lock_project(cfg, naming, paths)?;
     let records = crate::records::read(client, naming).await?;
     let images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
     Ok(CleanupPlan {
@@ -278,6 +282,7 @@ mod tests {
             kube: None,
             git_history_synchronization: sync,
             ci,
+            paths: Paths::default(),
         }
     }
 

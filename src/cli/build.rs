@@ -296,16 +296,22 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
-        stages_storage: crate::stapel::storage::StagesStorage::from_setting(
-            project.client(),
-            settings.stages_storage.as_deref(),
-        )?,
+        stages_storage: super::cleanup::stages_storage(settings, project.client())?,
+        host_env: settings.host_env.clone(),
     };
     let keychain = opts.keychain.clone();
     let built = build::build(docker, cfg, &sigs, opts).await?;
     super::output::out(&summary(&built));
     if let Some(t) = introspect {
-        let image = build::introspect::stage_image(docker, cfg, &sigs, &t, keychain).await?;
+        let image = build::introspect::stage_image(
+            docker,
+            cfg,
+            &sigs,
+            &t,
+            keychain,
+            &settings.host_env.daemon(),
+        )
+        .await?;
         return introspect_run(&image, t.stage, &args.command).await;
     }
     super::output::result(serde_json::json!({"images": built}))?;

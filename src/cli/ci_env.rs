@@ -2,7 +2,7 @@
 //! `WERF_*` variables) from CI variables. Typical use:
 //! `source $(slipway ci-env gitlab --as-file --verbose)`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -106,7 +106,7 @@ pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Res
                 return Err(e);
             }
             if to_file {
-                if let Ok(path) = write(&args, shell, &fatal) {
+                if let Ok(path) = write(&args, shell, &fatal, &settings.host_env.temp_dir()) {
                     output::out(&format!("{}\n", path.display()));
                 }
             } else {
@@ -116,7 +116,7 @@ pub async fn run(settings: &Settings, args: CiEnvArgs, env: &Env) -> anyhow::Res
         }
     };
     if to_file {
-        let path = write(&args, shell, &text)?;
+        let path = write(&args, shell, &text, &settings.host_env.temp_dir())?;
         output::out(&format!("{}\n", path.display()));
         output::result(serde_json::json!({ "file": path, "script": text }))?;
     } else {
@@ -137,13 +137,13 @@ fn script(
         ci,
         tagging,
         env,
-        &crate::settings::host_env::temp_dir(),
+        &settings.host_env.temp_dir(),
         settings.docker_config.as_deref(),
     )?;
     Ok(render.lines(&computed.lines))
 }
 
-fn write(args: &CiOpts, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
+fn write(args: &CiOpts, shell: Shell, text: &str, temp_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = match &args.output {
         Some(p) => p.clone(),
         None => {
@@ -152,7 +152,7 @@ fn write(args: &CiOpts, shell: Shell, text: &str) -> anyhow::Result<PathBuf> {
                 Shell::EnvFile => ".env",
                 Shell::Posix => ".sh",
             };
-            let dir = ci_env::job_files_dir(&crate::settings::host_env::temp_dir());
+            let dir = ci_env::job_files_dir(temp_dir);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             tempfile::Builder::new()
                 .prefix("slipway-ci-env-")

@@ -12,7 +12,7 @@ use crate::naming::Naming;
 use crate::registry::Client;
 use crate::registry::vendors::deleter::VendorCredentials;
 use crate::registry::vendors::ecr::AwsKeys;
-use crate::settings::{Secret, Settings};
+use crate::settings::{HostEnv, Secret, Settings};
 use crate::stapel::storage::StagesStorage;
 
 /// Credentials of vendor deletion APIs (werf's flag names).
@@ -143,7 +143,11 @@ pub struct CleanupArgs {
 
 impl CleanupArgs {
     /// The flags as a request (`--min-age` and `--keep-tag` checked here).
-    fn request(&self, kube_config_base64: Option<Secret>) -> anyhow::Result<CleanupRequest> {
+    fn request(
+        &self,
+        kube_config_base64: Option<Secret>,
+        env: &HostEnv,
+    ) -> anyhow::Result<CleanupRequest> {
         let min_age = humantime::parse_duration(&self.min_age)
             .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", self.min_age))?;
         let mut options = cleanup::options(&self.keep_tags, min_age)?;
@@ -156,28 +160,27 @@ impl CleanupArgs {
                 git_commit_limit: self.git_commit_strategy_limit,
                 git_commit_expiry_days: self.git_commit_strategy_expiry_days,
             }),
-            kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64)),
+            kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64, env)),
             git_history_synchronization: self.git_history_synchronization,
-            ci: crate::settings::host_env::ci(),
+            ci: env.ci(),
+            paths: env.paths(),
         })
     }
 
     /// Where the kube config comes from, in werf's precedence: base64 data, then
     /// --kube-config (or its variables: a `:` list), then ~/.kube/config.
-    fn kube_options(&self, base64: Option<Secret>) -> cleanup::kube::KubeOptions {
+    fn kube_options(&self, base64: Option<Secret>, env: &HostEnv) -> cleanup::kube::KubeOptions {
         use cleanup::kube::KubeConfigSource;
         let source = if let Some(data) = base64.filter(|d| !d.expose().trim().is_empty()) {
-            let origin = origin("kube-config-base64", data.expose());
+            let origin = origin("kube-config-base64", data.expose(), env);
             KubeConfigSource::Base64 { data, origin }
         } else if let Some(list) = self.kube_config.clone().filter(|s| !s.is_empty()) {
             KubeConfigSource::Files {
                 paths: std::env::split_paths(&list).collect(),
-                origin: origin("kube-config", &list),
+                origin: origin("kube-config", &list, env),
             }
         } else {
-            KubeConfigSource::Default(
-                crate::settings::host_env::home().map(|h| h.join(".kube").join("config")),
-            )
+            KubeConfigSource::Default(env.home().map(|h| h.join(".kube").join("config")))
         };
         cleanup::kube::KubeOptions {
             source,
@@ -189,10 +192,10 @@ impl CleanupArgs {
 
 /// Which flag or variable `value` came from, for messages: the first variable of the flag
 /// table that is set to it, else the flag.
-fn origin(long: &str, value: &str) -> String {
+fn origin(long: &str, value: &str, env: &HostEnv) -> String {
     crate::settings::werf_names::env_names(long)
         .into_iter()
-        .find(|n| crate::settings::host_env::var(n) == Some(value))
+        .find(|n| env.var(n) == Some(value))
         .map(|n| format!("${n}"))
         .unwrap_or_else(|| format!("--{long}"))
 }
@@ -220,10 +223,14 @@ pub struct PurgeArgs {
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
 
 /// The stages storage of `--stages-storage REPO` (None: `:local`).
-fn stages_storage(settings: &Settings, client: &Client) -> anyhow::Result<Option<StagesStorage>> {
+pub(super) fn stages_storage(
+    settings: &Settings,
+    client: &Client,
+) -> anyhow::Result<Option<StagesStorage>> {
     Ok(StagesStorage::from_setting(
         client,
         settings.stages_storage.as_deref(),
+        &settings.host_env,
     )?)
 }
 
@@ -300,7 +307,7 @@ pub async fn run(
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
-    let request = args.request(kube_config_base64)?;
+    let request = args.request(kube_config_base64, &settings.host_env)?;
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
@@ -327,7 +334,7 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
     let client = super::registry::client(settings);
-    let plan = run::plan_purge(&cfg, &naming, &client).await?;
+    let plan = run::plan_purge(&cfg, &naming, &client, &settings.paths()).await?;
     let (storage, stages) =
         show_plans(settings, &client, args.dry_run, &plan.images, false).await?;
     if args.dry_run {

@@ -11,7 +11,7 @@ use clap::Args;
 use super::output;
 use crate::registry::keychain::Keychain;
 use crate::registry::{Client, Repository};
-use crate::settings::{Settings, host_env};
+use crate::settings::Settings;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -67,7 +67,7 @@ pub async fn login(settings: &Settings, args: LoginArgs) -> anyhow::Result<ExitC
     let dir = settings
         .docker_config
         .clone()
-        .or_else(host_env::docker_config_dir)
+        .or_else(|| settings.host_env.docker_config_dir())
         .context("no docker config folder: give --docker-config or set DOCKER_CONFIG or HOME")?;
     let stored = crate::registry::login::store(&dir, &host, &args.username, &password)?;
     if let Some(helper) = &stored.removed_helper {

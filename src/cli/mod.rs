@@ -291,11 +291,11 @@ fn password_from_stdin() -> anyhow::Result<Secret> {
 impl GlobalArgs {
     /// Resolve into library settings. `env` is the process environment, read once.
     pub fn settings(&self, env: &Env) -> anyhow::Result<Settings> {
-        use crate::settings::host_env;
+        let host_env = crate::settings::HostEnv::from_map(env.clone());
         let docker_config = self
             .docker_config
             .clone()
-            .or_else(host_env::docker_config_dir);
+            .or_else(|| host_env.docker_config_dir());
         Ok(Settings {
             dir: self.dir.clone(),
             config: self.config.clone(),
@@ -311,8 +311,7 @@ impl GlobalArgs {
             insecure: Insecure::from_values(&self.insecure_registry, self.skip_tls_verify_registry),
             docker_config,
             verbose: self.log_verbose,
-            docker_buildkit: host_env::docker_buildkit().map(str::to_string),
-            docker_host: host_env::docker_host().map(str::to_string),
+            docker_buildkit: host_env.docker_buildkit().map(str::to_string),
             tag_custom_env: flags::tag_custom_from_env(env),
             json: self.json,
             registry_username: self.registry_username.clone().filter(|s| !s.is_empty()),
@@ -326,10 +325,11 @@ impl GlobalArgs {
                 .stapel_toolbox
                 .clone()
                 .filter(|s| !s.is_empty())
-                .or_else(host_env::werf_stapel_image),
+                .or_else(|| host_env.werf_stapel_image()),
             stages_storage: self.stages_storage.clone().filter(|s| !s.trim().is_empty()),
             registry_timeout: self.registry_timeout,
             registry_ca: self.registry_ca.clone(),
+            host_env,
         })
     }
 
@@ -462,17 +462,14 @@ fn name_of(c: &Command) -> &'static str {
 }
 
 /// The process environment as UTF-8 (other variables are not Slipway's): the one read of
-/// it, shared with `settings::host_env`.
+/// it, carried as `Settings::host_env`.
 fn process_env() -> Env {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    crate::settings::HostEnv::from_process().vars().clone()
 }
 
 /// Entry point of the `slipway` binary.
 pub fn main() -> ExitCode {
     let env = process_env();
-    crate::settings::host_env::init(env.clone());
     let argv: Vec<OsString> = std::env::args_os().collect();
     let cmd = command(&env);
     let early_json = output::wants_json(&argv, &env);

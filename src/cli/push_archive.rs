@@ -58,9 +58,8 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
-        cache_file: crate::settings::host_env::layer_cache_file(),
         compression: args.layer_compression.into(),
-        ..PushOptions::default()
+        ..PushOptions::for_host(&settings.host_env)
     };
     if args.dry_run {
         // What each blob needs, asked of the registry; nothing is written.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::registry::keychain::Keychain;
 use crate::registry::vendors::VendorAdvice;
 use crate::registry::{Client, RegistryOptions, Retry};
-use crate::settings::{Settings, host_env};
+use crate::settings::Settings;
 
 /// Where credentials are found: `--docker-config` (else `DOCKER_CONFIG`, else
 /// `~/.docker`), Podman's auth files, then `--registry-username/--registry-password`.
@@ -19,9 +19,9 @@ pub fn keychain(settings: &Settings) -> Keychain {
         docker_config_dir: settings
             .docker_config
             .clone()
-            .or_else(host_env::docker_config_dir),
+            .or_else(|| settings.host_env.docker_config_dir()),
         explicit,
-        podman_auth_files: host_env::podman_auth_files(),
+        podman_auth_files: settings.host_env.podman_auth_files(),
     }
 }
 

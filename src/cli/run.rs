@@ -40,7 +40,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
             args.docker_options
         )
     })?;
-    let docker_cli = which(&args.docker).ok_or_else(|| {
+    let docker_cli = which(&args.docker, settings.host_env.var_raw("PATH")).ok_or_else(|| {
         anyhow::anyhow!(
             "no `{}` CLI on PATH: `slipway run` starts containers with the docker CLI; install it (Debian: apt-get install docker.io) or pass --docker PATH",
             args.docker
@@ -78,10 +78,8 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         keychain: super::registry::keychain(settings),
         outputs,
         registry_digest: None,
-        stages_storage: crate::stapel::storage::StagesStorage::from_setting(
-            project.client(),
-            settings.stages_storage.as_deref(),
-        )?,
+        stages_storage: super::cleanup::stages_storage(settings, project.client())?,
+        host_env: settings.host_env.clone(),
     };
     let built = build::build(docker, cfg, &sigs, opts).await?;
     let image = built
@@ -104,14 +102,14 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
     })
 }
 
-/// `name` resolved on PATH (or as given when it has a slash).
-fn which(name: &str) -> Option<std::path::PathBuf> {
+/// `name` resolved on `path` (PATH's value), or as given when it has a slash.
+fn which(name: &str, path: Option<&str>) -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(name);
     if name.contains('/') {
         return p.is_file().then(|| p.to_path_buf());
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
+    path.and_then(|paths| {
+        std::env::split_paths(paths)
             .map(|d| d.join(name))
             .find(|c| c.is_file())
     })

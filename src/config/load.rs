@@ -92,7 +92,7 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         dir: dir.clone(),
         env: settings.env.clone(),
         partials,
-        vars: crate::settings::host_env::vars(),
+        vars: settings.host_env.vars().clone(),
     };
     let r = render_mapped(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
     Ok(Rendered {
@@ -175,6 +175,8 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     if let Some(t) = &settings.stapel_toolbox {
         cfg.stapel_toolbox = t.clone();
     }
+    cfg.home = settings.host_env.home();
+    cfg.git_remotes = settings.paths().git_remotes();
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::settings::DaemonEnv;
+
 /// Where the daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -90,14 +92,9 @@ pub fn endpoint(
     }
 }
 
-/// The endpoint from the process environment.
-pub fn endpoint_from_env() -> Result<Endpoint, String> {
-    use crate::settings::host_env;
-    endpoint(
-        host_env::docker_host(),
-        host_env::docker_tls_verify(),
-        host_env::docker_cert_path(),
-    )
+/// The endpoint the environment's variables name.
+pub fn endpoint_of(env: &DaemonEnv) -> Result<Endpoint, String> {
+    endpoint(env.host.as_deref(), env.tls_verify, env.cert_path.clone())
 }
 
 /// rustls config for Docker's TLS: trust `ca.pem` only, present `cert.pem` + `key.pem`.

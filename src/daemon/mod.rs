@@ -18,6 +18,7 @@ use bollard::Docker;
 use bollard::query_parameters::TagImageOptionsBuilder;
 
 use crate::labels;
+use crate::settings::DaemonEnv;
 use http::Endpoint;
 
 /// The daemon did not answer.
@@ -29,17 +30,20 @@ pub struct Unreachable {
 }
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
-pub async fn connect() -> Result<Docker, Unreachable> {
-    let at = crate::settings::host_env::docker_host()
+pub async fn connect(env: &DaemonEnv) -> Result<Docker, Unreachable> {
+    let at = env
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty())
         .unwrap_or("unix:///var/run/docker.sock")
         .to_string();
     let failed = |cause: String| Unreachable {
         at: at.clone(),
         cause,
     };
-    // The endpoint as Slipway reads the environment (once, in `host_env`), so bollard and
+    // The endpoint as Slipway reads the environment (`HostEnv::daemon`), so bollard and
     // the BuildKit session always reach the same daemon.
-    let endpoint = http::endpoint_from_env().map_err(failed)?;
+    let endpoint = http::endpoint_of(env).map_err(failed)?;
     const TIMEOUT: u64 = 120;
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match &endpoint {

@@ -5,11 +5,12 @@ use crate::settings::Settings;
 
 pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
-    let at = settings
-        .docker_host
+    let daemon = settings.host_env.daemon();
+    let at = daemon
+        .host
         .clone()
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    let d = match crate::build::connect().await {
+    let d = match crate::build::connect(&daemon).await {
         Ok(d) => d,
         Err(e) => {
             out.push(check(
@@ -28,7 +29,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).
-    match crate::build::buildkit::probe(&d).await {
+    match crate::build::buildkit::probe(&d, &daemon).await {
         Ok(bk) => out.push(check(
             "buildkit",
             true,
@@ -51,11 +52,9 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         )),
     }
     // Not a failure either: the export path is the fallback.
-    let store = crate::transfer::source::layer_store::LayerStore::find(
-        &d,
-        crate::settings::host_env::layer_store(),
-    )
-    .await;
+    let store =
+        crate::transfer::source::layer_store::LayerStore::find(&d, settings.host_env.layer_store())
+            .await;
     out.push(check(
         "layer store",
         true,

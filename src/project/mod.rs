@@ -68,7 +68,11 @@ impl<'a> Project<'a> {
 
     /// The daemon, connected on first use.
     pub async fn daemon(&self) -> Result<&Docker, ProjectError> {
-        Ok(self.daemon.get_or_try_init(crate::build::connect).await?)
+        let env = self.settings.host_env.daemon();
+        Ok(self
+            .daemon
+            .get_or_try_init(|| crate::build::connect(&env))
+            .await?)
     }
 
     /// Asks the registries for the digests `fromLatest` bases name now (once), pulling them
@@ -88,14 +92,14 @@ impl<'a> Project<'a> {
     /// The files this run and earlier runs write into the project (reports): never part of
     /// a build context.
     pub fn outputs(&self, this_run: &[&Path]) -> Vec<PathBuf> {
-        signature::outputs(&self.config.dir, this_run)
+        signature::outputs(&self.config.dir, this_run, &self.settings.paths())
     }
 
     /// Every image's content signature, with the project's file-hash cache.
     pub fn signatures(&self, outputs: &[PathBuf]) -> Result<Signatures, ProjectError> {
         Ok(signature::compute(
             &self.config,
-            signature::HashCache::default_path(&self.config.dir).as_deref(),
+            signature::HashCache::default_path(&self.config.dir, &self.settings.paths()).as_deref(),
             outputs,
         )?)
     }

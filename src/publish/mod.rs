@@ -160,6 +160,7 @@ pub async fn publish(
             client,
             &repos,
             opts.layer_compression,
+            &prepared.host_env,
             &mut plan,
         )
         .await?;

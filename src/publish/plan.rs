@@ -260,16 +260,17 @@ pub(super) async fn blob_plans(
     client: &Client,
     repos: &BTreeMap<String, Repository>,
     compression: crate::registry::compress::Codec,
+    env: &crate::settings::HostEnv,
     plan: &mut Plan,
 ) -> Result<(), PublishError> {
     if !plan.images.iter().any(|p| p.needs_push()) {
         return Ok(());
     }
     // No daemon: the plan says what it can without one.
-    let Ok(docker) = build::connect().await else {
+    let Ok(docker) = build::connect(&env.daemon()).await else {
         return Ok(());
     };
-    let work = std::env::temp_dir();
+    let work = env.temp_dir();
     for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
         let (Some(id), Some(repository)) = (
             build::find_local(
@@ -293,9 +294,8 @@ pub(super) async fn blob_plans(
             tags: p.wanted.tags.clone(),
         };
         let popts = PushOptions {
-            cache_file: crate::settings::host_env::layer_cache_file(),
             compression,
-            ..PushOptions::default()
+            ..PushOptions::for_host(env)
         };
         let session = push::Session::open(client, &target, &popts).await;
         let source = DaemonSource {
@@ -307,6 +307,7 @@ pub(super) async fn blob_plans(
             work: work.clone(),
             // The plan reads nothing from the image.
             store: None,
+            stall: popts.daemon_stall,
         };
         p.blobs = Some(source::plan(&source, &session).await?);
     }

@@ -25,6 +25,8 @@ pub(super) struct Prepared {
     /// Files this run writes into the project (left out of signatures).
     pub outputs: Vec<PathBuf>,
     pub sigs: BTreeMap<Option<String>, String>,
+    /// The environment: the daemon, the caches, pushes from the daemon.
+    pub host_env: crate::settings::HostEnv,
 }
 
 /// Load and check everything publish needs before the plan.
@@ -39,7 +41,11 @@ pub(super) async fn prepare(
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());
     }
-    let stages_storage = StagesStorage::from_setting(client, settings.stages_storage.as_deref())?;
+    let stages_storage = StagesStorage::from_setting(
+        client,
+        settings.stages_storage.as_deref(),
+        &settings.host_env,
+    )?;
     // Each target registry answers and takes the credentials before anything is built: a
     // typo'd host or a closed port costs seconds, not a build.
     let mut hosts = std::collections::BTreeSet::new();
@@ -50,7 +56,7 @@ pub(super) async fn prepare(
         usable(client, host, settings.images_repo.as_deref()).await?;
     }
     if crate::stapel::uses_from_latest(&cfg) {
-        let docker = build::connect().await?;
+        let docker = build::connect(&settings.host_env.daemon()).await?;
         crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
     }
     let selected: Vec<Option<String>> = build::selection(&cfg, &opts.images)?
@@ -64,10 +70,11 @@ pub(super) async fn prepare(
         .chain(&opts.digest_file)
         .map(PathBuf::as_path)
         .collect();
-    let outputs = signature::outputs(&cfg.dir, &this_run);
+    let paths = settings.paths();
+    let outputs = signature::outputs(&cfg.dir, &this_run, &paths);
     let sigs = signature::compute(
         &cfg,
-        signature::HashCache::default_path(&cfg.dir).as_deref(),
+        signature::HashCache::default_path(&cfg.dir, &paths).as_deref(),
         &outputs,
     )?;
     Ok(Prepared {
@@ -78,6 +85,7 @@ pub(super) async fn prepare(
         selected,
         outputs,
         sigs,
+        host_env: settings.host_env.clone(),
     })
 }
 

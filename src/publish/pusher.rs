@@ -35,6 +35,10 @@ pub(super) struct Pusher {
     /// Digest of every image pushed so far.
     pub(super) pushed: tokio::sync::Mutex<BTreeMap<Option<String>, String>>,
     layers_in_flight: Arc<InFlight>,
+    /// Pushes start from these (the environment's layer cache, layer store, timeout).
+    push: PushOptions,
+    /// Where the daemon is (Podman's insecure push goes around bollard).
+    daemon: crate::settings::DaemonEnv,
 }
 
 /// diffIDs of the images being pushed right now.
@@ -95,6 +99,7 @@ impl Pusher {
         repos: &BTreeMap<String, Repository>,
         opts: &PublishOptions,
         pushed: BTreeMap<Option<String>, String>,
+        env: &crate::settings::HostEnv,
     ) -> Result<Pusher, PublishError> {
         let work = tempfile::tempdir().map_err(|e| PublishError::Export {
             image: "-".into(),
@@ -119,6 +124,8 @@ impl Pusher {
                 .collect(),
             pushed: tokio::sync::Mutex::new(pushed),
             layers_in_flight: Arc::default(),
+            push: PushOptions::for_host(env),
+            daemon: env.daemon(),
         })
     }
 
@@ -146,7 +153,7 @@ impl Pusher {
                 &repository,
                 &p.wanted.tags,
                 p.label(),
-                podman_insecure,
+                podman_insecure.then_some(&self.daemon),
             )
             .await?
         } else if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
@@ -162,9 +169,8 @@ impl Pusher {
                 on_progress: self.on_push.clone(),
                 upload_mode: self.upload_mode,
                 work_dir: self.work.path().to_path_buf(),
-                cache_file: crate::settings::host_env::layer_cache_file(),
                 compression: self.layer_compression,
-                ..PushOptions::default()
+                ..self.push.clone()
             };
             match self.push_streamed(p, id, &target, &popts).await {
                 Ok(r) => {
@@ -261,7 +267,7 @@ async fn daemon_push(
     repo: &Repository,
     tags: &[String],
     label: &str,
-    podman_insecure: bool,
+    podman_insecure: Option<&crate::settings::DaemonEnv>,
 ) -> Result<String, PublishError> {
     use bollard::auth::DockerCredentials;
     use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
@@ -296,8 +302,8 @@ async fn daemon_push(
             )
             .await
             .map_err(|e| err(format!("tagging {name}:{tag}: {e}")))?;
-        if podman_insecure {
-            podman_push_insecure(&name, tag, creds.as_ref())
+        if let Some(daemon) = podman_insecure {
+            podman_push_insecure(daemon, &name, tag, creds.as_ref())
                 .await
                 .map_err(|e| err(format!("podman push {name}:{tag}: {e}")))?;
             continue;
@@ -328,13 +334,14 @@ async fn daemon_push(
 /// parameter; bollard has no field for it), for `--insecure-registry` and loopback hosts,
 /// which Podman, unlike dockerd, does not treat as insecure by itself.
 async fn podman_push_insecure(
+    daemon: &crate::settings::DaemonEnv,
     name: &str,
     tag: &str,
     creds: Option<&bollard::auth::DockerCredentials>,
 ) -> Result<(), String> {
     use base64::Engine;
     use http_body_util::BodyExt;
-    let ep = build::daemon_http::endpoint_from_env()?;
+    let ep = build::daemon_http::endpoint_of(daemon)?;
     let query = serde_urlencoded::to_string([("tag", tag), ("tlsVerify", "false")])
         .map_err(|e| e.to_string())?;
     let path: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();

@@ -55,13 +55,14 @@ pub(super) async fn realize(
             pushed: stored.copied,
         });
     }
-    let docker = build::connect().await?;
+    let docker = build::connect(&prepared.host_env.daemon()).await?;
     let pusher = Arc::new(Pusher::new(
         docker.clone(),
         client,
         repos,
         opts,
         stored.copied.clone(),
+        &prepared.host_env,
     )?);
     let local = if opts.build {
         build_images(prepared, plan, client, opts, &docker, &pusher, to_push).await?
@@ -187,6 +188,7 @@ async fn build_images(
             outputs: prepared.outputs.clone(),
             registry_digest: Some(digest_hook(pusher.clone(), plan.clone())),
             stages_storage: prepared.stages_storage.clone(),
+            host_env: prepared.host_env.clone(),
         },
     )
     .await?;

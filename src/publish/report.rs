@@ -262,7 +262,11 @@ pub(super) async fn publish_report(
         opts,
     )
     .await?;
-    crate::signature::remember_outputs(&prepared.cfg.dir, &prepared.outputs);
+    crate::signature::remember_outputs(
+        &prepared.cfg.dir,
+        &prepared.outputs,
+        &prepared.host_env.paths(),
+    );
     record_commit(client, &prepared.naming, &prepared.cfg.dir, plan).await?;
     Ok(out)
 }

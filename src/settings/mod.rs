@@ -82,8 +82,6 @@ pub struct Settings {
     pub verbose: bool,
     /// Docker's `DOCKER_BUILDKIT` (the settings layer reads the environment).
     pub docker_buildkit: Option<String>,
-    /// Docker's `DOCKER_HOST`, for messages (bollard connects from the environment itself).
-    pub docker_host: Option<String>,
     /// Custom tags from `WERF_TAG_CUSTOM_*` / `SLIPWAY_TAG_CUSTOM_*` (werf reads every
     /// variable with the prefix), added to `--tag-custom`.
     pub tag_custom_env: Vec<String>,
@@ -108,7 +106,19 @@ pub struct Settings {
     /// `--registry-ca`: PEM certificates trusted for every registry, as CAs and as a
     /// server's own (self-signed) certificate, next to `/etc/docker/certs.d/HOST/*.crt`.
     pub registry_ca: Vec<PathBuf>,
+    /// The process environment, read once by the CLI (empty by default: a library caller
+    /// or a test says which variables it means).
+    pub host_env: HostEnv,
 }
+
+impl Settings {
+    /// Where Slipway's caches and scratch files live.
+    pub fn paths(&self) -> Paths {
+        self.host_env.paths()
+    }
+}
+
+pub use host_env::{DaemonEnv, HostEnv, Paths};
 
 /// `--insecure-registry` and `--skip-tls-verify-registry`: the registry client's own type
 /// (it gives them their one meaning, [`Insecure::policy`]).

@@ -228,7 +228,7 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     ),
     w("shell", &[], None, &["WERF_SHELL"]),
     // Slipway's own (`SLIPWAY_STAPEL_TOOLBOX`); werf's `WERF_STAPEL_IMAGE_NAME` and
-    // `_VERSION` name one image in two variables, read by `host_env::werf_stapel_image`.
+    // `_VERSION` name one image in two variables, read by `HostEnv::werf_stapel_image`.
     w("stapel-toolbox", &[], None, &[]),
 ];
 

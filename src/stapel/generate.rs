@@ -207,7 +207,7 @@ fn mount_flags(
             MountFrom::TmpDir => format!(" --mount=type=tmpfs,target={}", m.to),
             MountFrom::Path(p) => {
                 let dir = format!(".slipway/mnt/{n}");
-                add_host_dir(&env.dir, p, &dir, files)?;
+                add_host_dir(&env.dir, env.home.as_deref(), p, &dir, files)?;
                 format!(" --mount=type=bind,source={dir},target={},rw", m.to)
             }
         };
@@ -612,14 +612,13 @@ done
 /// kept, unlike werf's).
 fn add_host_dir(
     project: &std::path::Path,
+    home: Option<&std::path::Path>,
     path: &str,
     dest: &str,
     files: &mut Vec<TarEntry>,
 ) -> Result<(), StapelError> {
     let abs = match path.strip_prefix("~/") {
-        Some(rest) => crate::settings::host_env::home()
-            .ok_or(StapelError::NoHome)?
-            .join(rest),
+        Some(rest) => home.ok_or(StapelError::NoHome)?.join(rest),
         None => project.join(path),
     };
     if !abs.exists() {

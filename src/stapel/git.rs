@@ -122,9 +122,13 @@ pub fn head_tree(repo: &git2::Repository) -> Result<(git2::Oid, git2::Tree<'_>),
     Ok((commit.id(), tree))
 }
 
-/// A remote mapping's files at its resolved commit.
-pub fn list_remote(m: &GitMapping, remote: &RemoteGit) -> Result<Tree, GitError> {
-    let r = resolve(remote)?;
+/// A remote mapping's files at its resolved commit (`clones`: see [`resolve`]).
+pub fn list_remote(
+    m: &GitMapping,
+    remote: &RemoteGit,
+    clones: Option<&Path>,
+) -> Result<Tree, GitError> {
+    let r = resolve(remote, clones)?;
     let repo = open_clone(&r.clone)?;
     let tree = repo
         .find_commit(r.commit)
@@ -244,13 +248,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Where remote repositories are cloned: `$XDG_CACHE_HOME/slipway/git-remotes`.
-fn cache_root() -> Result<PathBuf, GitError> {
-    crate::settings::host_env::cache_home()
-        .map(|c| c.join("slipway").join("git-remotes"))
-        .ok_or(GitError::NoCache)
-}
-
 /// A bare clone (remote mappings).
 pub fn open_clone(path: &Path) -> Result<git2::Repository, GitError> {
     git2::Repository::open_bare(path).map_err(|e| GitError::Open {
@@ -309,8 +306,9 @@ fn find(repo: &git2::Repository, reference: &GitRef) -> Option<git2::Oid> {
 /// Clone `remote` into the cache (once) and fetch when needed, then resolve its commit:
 /// a commit or tag already in the clone is used as it is; a branch (or the remote's HEAD
 /// branch) is fetched on every run, as werf 1.1 does, to take its latest commit. Resolved
-/// once per process, so every signature and the build agree.
-pub fn resolve(remote: &RemoteGit) -> Result<Resolved, GitError> {
+/// once per process, so every signature and the build agree. `clones`: the folder clones
+/// live in (`Paths::git_remotes`).
+pub fn resolve(remote: &RemoteGit, clones: Option<&Path>) -> Result<Resolved, GitError> {
     static DONE: OnceLock<Mutex<BTreeMap<String, Resolved>>> = OnceLock::new();
     let key = format!("{}\0{:?}", remote.url, remote.reference);
     let done = DONE.get_or_init(Default::default);
@@ -319,7 +317,7 @@ pub fn resolve(remote: &RemoteGit) -> Result<Resolved, GitError> {
         return Ok(r.clone());
     }
     let url = remote.url.as_str();
-    let root = cache_root()?;
+    let root = clones.ok_or(GitError::NoCache)?.to_path_buf();
     std::fs::create_dir_all(&root).map_err(|cause| GitError::Cache {
         path: root.clone(),
         cause,

@@ -71,6 +71,10 @@ pub struct Env {
     /// The stapel nodes by name: a stage signature covers a stapel base's or import
     /// source's last stage signature, as werf's does.
     pub stapel_nodes: BTreeMap<String, ImageConfig>,
+    /// HOME, for `fromPath: ~/…` mounts.
+    pub home: Option<std::path::PathBuf>,
+    /// Where remote git repositories are cloned (`None`: no cache folder).
+    pub git_remotes: Option<std::path::PathBuf>,
 }
 
 impl Env {
@@ -92,6 +96,8 @@ impl Env {
                 .filter(|n| n.stapel.is_some())
                 .filter_map(|n| Some((n.name.clone()?, n.clone())))
                 .collect(),
+            home: cfg.home.clone(),
+            git_remotes: cfg.git_remotes.clone(),
         }
     }
 
@@ -185,7 +191,7 @@ fn git_trees<'a>(
         .enumerate()
         .map(|(n, m)| {
             let listed = match (&m.remote, &repo, &tree) {
-                (Some(remote), _, _) => git::list_remote(m, remote),
+                (Some(remote), _, _) => git::list_remote(m, remote, env.git_remotes.as_deref()),
                 (None, Some(r), Some(t)) => git::list(r, t, m),
                 _ => Err(GitError::NoProjectRepository),
             };

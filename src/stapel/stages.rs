@@ -335,11 +335,16 @@ impl SigInputs<'_, '_> {
 
     /// gitArchive: the mappings as written, a remote one with its resolved commit (werf
     /// patches remote mappings too; Slipway rebuilds from gitArchive when it moves).
-    fn git_archive(&self) -> Result<String, StapelError> {
+    fn git_archive(&self, env: &Env) -> Result<String, StapelError> {
         let mut params: Vec<String> = Vec::new();
         for m in &self.st.git {
             let remote = match &m.remote {
-                Some(r) => Some((&r.url, git::resolve(r)?.commit.to_string())),
+                Some(r) => Some((
+                    &r.url,
+                    git::resolve(r, env.git_remotes.as_deref())?
+                        .commit
+                        .to_string(),
+                )),
                 None => None,
             };
             params.push(
@@ -387,7 +392,7 @@ fn signatures_at(
         ImportPosition::BeforeInstall,
     )?;
     if !st.git.is_empty() {
-        out.push("gitArchive", Kind::GitArchive, inputs.git_archive()?);
+        out.push("gitArchive", Kind::GitArchive, inputs.git_archive(env)?);
     }
     inputs.user_then_imports(&mut out, UserStage::Install, ImportPosition::AfterInstall)?;
     inputs.user_then_imports(

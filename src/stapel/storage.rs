@@ -220,6 +220,8 @@ pub struct StagesStorage {
     daemon_layers: std::sync::Arc<DaemonLayers>,
     /// The listing taken when the run first asked (see [`Self::stages_at_start`]).
     at_start: std::sync::Arc<tokio::sync::OnceCell<BTreeMap<String, Vec<StageTag>>>>,
+    /// Pushes start from these (the environment's layer cache, layer store, timeout).
+    push: PushOptions,
 }
 
 impl std::fmt::Debug for StagesStorage {
@@ -233,6 +235,7 @@ impl StagesStorage {
     pub fn from_setting(
         client: &Client,
         value: Option<&str>,
+        env: &crate::settings::HostEnv,
     ) -> Result<Option<StagesStorage>, StorageError> {
         let Some(v) = value
             .map(str::trim)
@@ -255,6 +258,7 @@ impl StagesStorage {
             upload_mode: UploadMode::Auto,
             daemon_layers: Default::default(),
             at_start: Default::default(),
+            push: PushOptions::for_host(env),
         }))
     }
 
@@ -422,8 +426,7 @@ impl StagesStorage {
         let popts = PushOptions {
             upload_mode: self.upload_mode,
             work_dir: work.to_path_buf(),
-            cache_file: crate::settings::host_env::layer_cache_file(),
-            ..PushOptions::default()
+            ..self.push.clone()
         };
         let layers = docker
             .inspect_image(image_id)
@@ -476,6 +479,7 @@ async fn copy_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::HostEnv;
 
     fn chains(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -541,17 +545,22 @@ mod tests {
     #[test]
     fn setting_values() {
         let c = Client::new(Default::default());
-        assert!(StagesStorage::from_setting(&c, None).expect("ok").is_none());
         assert!(
-            StagesStorage::from_setting(&c, Some(":local"))
+            StagesStorage::from_setting(&c, None, &HostEnv::empty())
                 .expect("ok")
                 .is_none()
         );
-        let s = StagesStorage::from_setting(&c, Some("127.0.0.1:5000/g/p/stages/"))
-            .expect("ok")
-            .expect("a storage");
+        assert!(
+            StagesStorage::from_setting(&c, Some(":local"), &HostEnv::empty())
+                .expect("ok")
+                .is_none()
+        );
+        let s =
+            StagesStorage::from_setting(&c, Some("127.0.0.1:5000/g/p/stages/"), &HostEnv::empty())
+                .expect("ok")
+                .expect("a storage");
         assert_eq!(s.repository().to_string(), "127.0.0.1:5000/g/p/stages");
-        assert!(StagesStorage::from_setting(&c, Some(":remote")).is_err());
-        assert!(StagesStorage::from_setting(&c, Some("Bad Repo")).is_err());
+        assert!(StagesStorage::from_setting(&c, Some(":remote"), &HostEnv::empty()).is_err());
+        assert!(StagesStorage::from_setting(&c, Some("Bad Repo"), &HostEnv::empty()).is_err());
     }
 }

@@ -40,11 +40,8 @@ pub async fn push_from_daemon(
         label: label.to_string(),
         upload_mode: popts.upload_mode,
         work: work.to_path_buf(),
-        store: source::layer_store::LayerStore::find(
-            docker,
-            crate::settings::host_env::layer_store(),
-        )
-        .await,
+        store: source::layer_store::LayerStore::find(docker, popts.layer_store.as_deref()).await,
+        stall: popts.daemon_stall,
     };
     match source::plan_and_copy(&source, &session).await {
         Ok(r) => return Ok(r),
@@ -59,7 +56,7 @@ pub async fn push_from_daemon(
             tracing::info!(image = label, "exporting to a file first: {why}");
         }
     }
-    let image = export(docker, id, label, work).await?;
+    let image = export(docker, id, label, work, popts.daemon_stall).await?;
     // A fresh session: the streamed attempt may have uploaded some layers meanwhile.
     let session = push::Session::open(client, target, popts).await;
     let source = ArchiveSource {
@@ -69,12 +66,14 @@ pub async fn push_from_daemon(
     Ok(source::plan_and_copy(&source, &session).await?)
 }
 
-/// Stream an image out of the daemon (docker-save format) into a file and read it.
+/// Stream an image out of the daemon (docker-save format) into a file and read it; `stall`:
+/// how long the daemon may send nothing.
 pub async fn export(
     docker: &bollard::Docker,
     id: &str,
     label: &str,
     dir: &std::path::Path,
+    stall: std::time::Duration,
 ) -> Result<crate::archive::Image, FromDaemonError> {
     let err = |cause: String| FromDaemonError::Export {
         image: label.to_string(),
@@ -88,7 +87,7 @@ pub async fn export(
         docker
             .export_image(id)
             .map(|r| r.map_err(std::io::Error::other)),
-        crate::settings::host_env::daemon_stall(),
+        stall,
         format!("exporting {id}"),
     ));
     while let Some(chunk) = stream.next().await {

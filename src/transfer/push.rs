@@ -133,10 +133,14 @@ pub struct PushOptions {
     pub concurrency: usize,
     /// Directory for compressed layers (deleted after upload).
     pub work_dir: PathBuf,
-    /// Local diffID cache file (`host_env::layer_cache_file`); `None` disables it.
+    /// Local diffID cache file (`Paths::layer_cache_file`); `None` disables it.
     pub cache_file: Option<PathBuf>,
     /// How layers are compressed (`--layer-compression`).
     pub compression: Codec,
+    /// From a daemon: `SLIPWAY_LAYER_STORE` (`HostEnv::layer_store`).
+    pub layer_store: Option<String>,
+    /// From a daemon: how long its export may send nothing (`HostEnv::daemon_stall`).
+    pub daemon_stall: std::time::Duration,
 }
 
 impl Default for PushOptions {
@@ -148,6 +152,23 @@ impl Default for PushOptions {
             work_dir: std::env::temp_dir(),
             cache_file: None,
             compression: Codec::Gzip,
+            layer_store: None,
+            daemon_stall: std::time::Duration::from_secs(
+                crate::settings::host_env::DEFAULT_DAEMON_STALL_SECS,
+            ),
+        }
+    }
+}
+
+impl PushOptions {
+    /// The defaults, with what the environment says: the layer cache file, and for a
+    /// daemon's image its layer store and export timeout.
+    pub fn for_host(env: &crate::settings::HostEnv) -> Self {
+        PushOptions {
+            cache_file: env.paths().layer_cache_file(),
+            layer_store: env.layer_store().map(str::to_string),
+            daemon_stall: env.daemon_stall(),
+            ..PushOptions::default()
         }
     }
 }

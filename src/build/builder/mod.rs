@@ -85,6 +85,7 @@ impl Builders {
         bk: Option<&buildkit::session::BuildKit>,
         project: &str,
         keychain: &crate::registry::keychain::Keychain,
+        daemon: &crate::settings::DaemonEnv,
     ) -> Builders {
         Builders {
             buildkit: bk.map(|bk| {
@@ -101,6 +102,7 @@ impl Builders {
             }),
             podman: Arc::new(podman::PodmanBuilder {
                 keychain: keychain.clone(),
+                daemon: daemon.clone(),
             }),
         }
     }

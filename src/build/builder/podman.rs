@@ -9,10 +9,13 @@ use super::classic::{ClassicProgress, base_image_credentials};
 use super::{BuildRequest, Builder, Log, Ran};
 use crate::daemon::http as daemon_http;
 use crate::registry::keychain::Keychain;
+use crate::settings::DaemonEnv;
 
 /// Podman's builder, for images with `secrets:` (without BuildKit).
 pub struct PodmanBuilder {
     pub keychain: Keychain,
+    /// Where the daemon is (the request goes around bollard).
+    pub daemon: DaemonEnv,
 }
 
 impl Builder for PodmanBuilder {
@@ -25,6 +28,7 @@ impl Builder for PodmanBuilder {
                 None => None,
             };
             run_podman_with_secrets(
+                &self.daemon,
                 req.options,
                 creds,
                 req.podman_secrets,
@@ -42,6 +46,7 @@ impl Builder for PodmanBuilder {
 /// moves out of the context before the build starts, and `RUN --mount=type=secret` reads
 /// it. bollard has no such parameter, so this one request is made here.
 async fn run_podman_with_secrets(
+    daemon: &DaemonEnv,
     options: bollard::query_parameters::BuildImageOptions,
     credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
     secrets: &[(String, String)],
@@ -51,7 +56,7 @@ async fn run_podman_with_secrets(
 ) -> Ran {
     use base64::Engine;
     use http_body_util::BodyExt;
-    let ep = daemon_http::endpoint_from_env()?;
+    let ep = daemon_http::endpoint_of(daemon)?;
     let specs: Vec<String> = secrets
         .iter()
         .map(|(id, file)| format!("id={id},src={file}"))

@@ -33,6 +33,12 @@ pub struct Config {
     pub artifacts: Vec<ImageConfig>,
     /// The image mounted at `/.werf/stapel` while stapel steps run (`--stapel-toolbox`).
     pub stapel_toolbox: String,
+    /// HOME, where a stapel `fromPath: ~/…` mount leads (from `Settings::host_env`).
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
+    /// Where stapel's remote git repositories are cloned (`Paths::git_remotes`).
+    #[serde(skip)]
+    pub git_remotes: Option<PathBuf>,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors.
     #[serde(skip)]

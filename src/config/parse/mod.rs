@@ -277,6 +277,8 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         images,
         artifacts,
         stapel_toolbox: stapel::DEFAULT_TOOLBOX.to_string(),
+        home: None,
+        git_remotes: None,
     })
 }
 

@@ -99,6 +99,8 @@ pub struct DaemonSource<'d> {
     pub work: PathBuf,
     /// The daemon's layer store, when it can be read here (see [`LayerStore::find`]).
     pub store: Option<LayerStore>,
+    /// How long the export may send nothing (`SLIPWAY_DAEMON_TIMEOUT`).
+    pub stall: std::time::Duration,
 }
 
 impl ImageSource for DaemonSource<'_> {
@@ -454,7 +456,7 @@ async fn send(
         docker
             .export_image(id)
             .map(|r| r.map_err(std::io::Error::other)),
-        crate::settings::host_env::daemon_stall(),
+        source.stall,
         format!("exporting {id}"),
     ));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));

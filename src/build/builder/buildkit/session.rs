@@ -83,9 +83,13 @@ impl BuildKit {
     }
 }
 
-/// Whether the daemon can run BuildKit builds for us, or the reason it cannot.
-pub async fn probe(docker: &bollard::Docker) -> Result<BuildKit, String> {
-    let ep = daemon_http::endpoint_from_env()?;
+/// Whether the daemon can run BuildKit builds for us, or the reason it cannot (`daemon`:
+/// where it is, for the session's own connection).
+pub async fn probe(
+    docker: &bollard::Docker,
+    daemon: &crate::settings::DaemonEnv,
+) -> Result<BuildKit, String> {
+    let ep = daemon_http::endpoint_of(daemon)?;
     let v = docker
         .version()
         .await

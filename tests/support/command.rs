@@ -13,9 +13,7 @@ use super::Registry;
 
 /// The `slipway` binary as cargo built it for this test binary.
 pub fn bin() -> PathBuf {
-    std::env::var_os("CARGO_BIN_EXE_slipway")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("slipway"))
+    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
 }
 
 /// The caller's `PATH` with the binary's folder first: for shell scripts that run `slipway`

@@ -28,15 +28,6 @@ fn image_id(image: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn build(dir: &Path, extra: &[&str]) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", dir.with_extension("cache"))
-        .arg("--dir")
-        .arg(dir)
-        .args(extra);
-    c
-}
-
 /// A project whose images each have their own context, so their signatures are apart.
 fn project(name: &str) -> tempfile::TempDir {
     let base = support::base_image();
@@ -98,12 +89,11 @@ fn directives_dockerignore_and_dependencies(buildkit: &str) {
         "classic"
     };
     // --force: an earlier run may have left images with these very signatures.
-    let out = build(
-        p.path(),
-        &["--json", "build", "--buildkit", buildkit, "--force"],
-    )
-    .assert()
-    .success();
+    let out = support::slipway()
+        .project(p.path())
+        .args(["--json", "build", "--buildkit", buildkit, "--force"])
+        .assert()
+        .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     // Target, build arg, addHost inside RUN.
     assert_eq!(docker_run(&img("app"), &["cat", "/greeting"]), "hello");
@@ -164,7 +154,9 @@ fn directives_dockerignore_and_dependencies(buildkit: &str) {
     );
 
     // No change: nothing is rebuilt.
-    let out = build(p.path(), &["--json", "build", "--buildkit", buildkit])
+    let out = support::slipway()
+        .project(p.path())
+        .args(["--json", "build", "--buildkit", buildkit])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -178,7 +170,9 @@ fn directives_dockerignore_and_dependencies(buildkit: &str) {
     // An ignored file changes nothing; editing tool rebuilds tool and its dependant only.
     std::fs::write(p.path().join("app/token.secret"), "other\n").expect("edit");
     std::fs::write(p.path().join("tool/tool.txt"), "tool v2\n").expect("edit");
-    let out = build(p.path(), &["--json", "build", "--buildkit", buildkit])
+    let out = support::slipway()
+        .project(p.path())
+        .args(["--json", "build", "--buildkit", buildkit])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -216,7 +210,9 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         ("off", "returned a non-zero code: 3"),
         ("on", "exit code: 3"),
     ] {
-        let out = build(d.path(), &["build", "--buildkit", buildkit])
+        let out = support::slipway()
+            .project(d.path())
+            .args(["build", "--buildkit", buildkit])
             .assert()
             .code(1);
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
@@ -231,7 +227,9 @@ fn failing_run_is_located_and_other_errors_are_clear() {
     // The error a build of `dockerfile` with `buildkit` fails with.
     let fails = |dockerfile: String, buildkit: &str| -> String {
         std::fs::write(d.path().join("Dockerfile"), dockerfile).expect("write");
-        let out = build(d.path(), &["build", "--buildkit", buildkit])
+        let out = support::slipway()
+            .project(d.path())
+            .args(["build", "--buildkit", buildkit])
             .assert()
             .code(1);
         String::from_utf8_lossy(&out.get_output().stderr).to_string()
@@ -271,7 +269,10 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         format!("FROM {base}\nCOPY --link werf.yaml /w\n"),
     )
     .expect("write");
-    let out = build(d.path(), &["build", "--buildkit", "on"]).assert();
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "on"])
+        .assert();
     if !out.get_output().status.success() {
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
         assert!(err.contains("image broken: Dockerfile:2: "), "{err}");
@@ -283,7 +284,9 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         format!("FROM {base}\nRUUN true\n"),
     )
     .expect("write");
-    let out = build(d.path(), &["build", "--buildkit", "on"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "on"])
         .assert()
         .code(1);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
@@ -296,7 +299,9 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         "project: bt-fail\nconfigVersion: 1\n---\nimage: a\ndependencies: [{image: b}]\n---\nimage: b\ndependencies: [{image: a}]\n",
     )
     .expect("write");
-    let out = build(d.path(), &["build"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build"])
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .assert()
         .code(1);
@@ -310,7 +315,9 @@ fn failing_run_is_located_and_other_errors_are_clear() {
         "project: bt-fail\nconfigVersion: 1\n---\nimage: ok\n",
     )
     .expect("write");
-    let out = build(d.path(), &["build"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build"])
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .assert()
         .code(1);
@@ -321,7 +328,11 @@ fn failing_run_is_located_and_other_errors_are_clear() {
     );
 
     // Unknown image name on the command line.
-    let out = build(d.path(), &["build", "nope"]).assert().code(1);
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "nope"])
+        .assert()
+        .code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("unknown image \"nope\""));
 }
 
@@ -389,7 +400,9 @@ fn buildkit_secrets_and_cache_mounts() {
     );
 
     // A missing variable fails before anything is built.
-    let out = build(d.path(), &["--json", "build", "--buildkit", "on"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["--json", "build", "--buildkit", "on"])
         .env_remove("BT_TOKEN")
         .assert()
         .code(1);
@@ -405,7 +418,9 @@ fn buildkit_secrets_and_cache_mounts() {
     );
     assert!(!stdout.contains("\"event\":\"start\""), "{stdout}");
     // The classic builder cannot take secrets: said before building.
-    let out = build(d.path(), &["build", "--buildkit", "off"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "off"])
         .env("BT_TOKEN", &token)
         .assert()
         .code(1);
@@ -415,9 +430,9 @@ fn buildkit_secrets_and_cache_mounts() {
         "{err}"
     );
 
-    let out = build(
-        d.path(),
-        &[
+    let out = support::slipway()
+        .project(d.path())
+        .args([
             "--json",
             "--log-level",
             "trace",
@@ -425,11 +440,10 @@ fn buildkit_secrets_and_cache_mounts() {
             "--force",
             "--buildkit",
             "on",
-        ],
-    )
-    .env("BT_TOKEN", &token)
-    .assert()
-    .success();
+        ])
+        .env("BT_TOKEN", &token)
+        .assert()
+        .success();
     let printed = printed(out.get_output());
     let sums = docker_run("bt-secrets/app:latest", &["cat", "/sums"]);
     assert_eq!(
@@ -459,7 +473,9 @@ fn buildkit_secrets_and_cache_mounts() {
     // The cache mount outlives the build: after an edit, the step runs again and sees the
     // first run's file.
     std::fs::write(d.path().join("app/stamp"), format!("{nonce}-2")).expect("edit");
-    build(d.path(), &["build", "--buildkit", "on"])
+    support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "on"])
         .env("BT_TOKEN", &token)
         .assert()
         .success();
@@ -524,7 +540,9 @@ fn pulls_base_images_with_slipway_credentials(buildkit: &str) {
     );
     // No credentials: the registry refuses the daemon.
     let empty = tempfile::tempdir().expect("tmp");
-    let out = build(&project, &["build", "--buildkit", buildkit])
+    let out = support::slipway()
+        .project(&project)
+        .args(["build", "--buildkit", buildkit])
         .env("DOCKER_CONFIG", empty.path())
         .assert()
         .code(1);
@@ -538,13 +556,12 @@ fn pulls_base_images_with_slipway_credentials(buildkit: &str) {
     );
     // With them (BuildKit: served through the session; classic: X-Registry-Config): the
     // build pulls and runs.
-    let out = build(
-        &project,
-        &["build", "--buildkit", buildkit, "--log-mode", "plain"],
-    )
-    .env("DOCKER_CONFIG", cfg.path())
-    .assert()
-    .success();
+    let out = support::slipway()
+        .project(&project)
+        .args(["build", "--buildkit", buildkit, "--log-mode", "plain"])
+        .env("DOCKER_CONFIG", cfg.path())
+        .assert()
+        .success();
     let printed = printed(out.get_output());
     assert!(!printed.contains(support::registry::PASSWORD), "{printed}");
     assert_eq!(
@@ -651,7 +668,9 @@ fn buildkit_forwards_the_ssh_agent() {
         .arg(d.path().join("key")));
 
     // No agent: said before anything is built.
-    let out = build(&ctx, &["--json", "build", "--buildkit", "on"])
+    let out = support::slipway()
+        .project(&ctx)
+        .args(["--json", "build", "--buildkit", "on"])
         .env_remove("SSH_AUTH_SOCK")
         .assert()
         .code(1);
@@ -669,7 +688,9 @@ fn buildkit_forwards_the_ssh_agent() {
     );
     assert!(!String::from_utf8_lossy(&out.get_output().stdout).contains("\"event\":\"start\""));
 
-    let result = build(&ctx, &["build", "--buildkit", "on", "--force"])
+    let result = support::slipway()
+        .project(&ctx)
+        .args(["build", "--buildkit", "on", "--force"])
         .env("SSH_AUTH_SOCK", &sock)
         .ok();
     let _ = agent.kill();
@@ -827,13 +848,14 @@ impl TlsDaemon {
         }
     }
 
-    /// A slipway command that reaches the daemon only through this TLS front.
-    fn slipway(&self, project: &Path, args: &[&str]) -> assert_cmd::Command {
-        let mut c = build(project, args);
-        c.env("DOCKER_HOST", format!("tcp://{}", self.host))
-            .env("DOCKER_TLS_VERIFY", "1")
-            .env("DOCKER_CERT_PATH", self.certs.path());
-        c
+    /// The variables that make a slipway command reach the daemon only through this TLS
+    /// front.
+    fn env(&self) -> [(&'static str, std::ffi::OsString); 3] {
+        [
+            ("DOCKER_HOST", format!("tcp://{}", self.host).into()),
+            ("DOCKER_TLS_VERIFY", "1".into()),
+            ("DOCKER_CERT_PATH", self.certs.path().into()),
+        ]
     }
 }
 
@@ -868,8 +890,10 @@ fn builds_through_a_tls_daemon_like_gitlab_dind() {
             ),
         ],
     );
-    let out = daemon
-        .slipway(d.path(), &["--json", "build", "--buildkit", "on"])
+    let out = support::slipway()
+        .project(d.path())
+        .envs(daemon.env())
+        .args(["--json", "build", "--buildkit", "on"])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -890,8 +914,10 @@ fn builds_through_a_tls_daemon_like_gitlab_dind() {
         format!("FROM {base}\nRUN echo {nonce}-classic > /nonce\n"),
     )
     .expect("write");
-    let out = daemon
-        .slipway(d.path(), &["--json", "build", "--buildkit", "off"])
+    let out = support::slipway()
+        .project(d.path())
+        .envs(daemon.env())
+        .args(["--json", "build", "--buildkit", "off"])
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
@@ -902,7 +928,9 @@ fn builds_through_a_tls_daemon_like_gitlab_dind() {
     );
 
     // Plain HTTP to the TLS port: one clear error.
-    let out = build(d.path(), &["build"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build"])
         .env("DOCKER_HOST", format!("tcp://{}", daemon.host))
         .assert()
         .code(1);
@@ -959,7 +987,9 @@ fn a_daemon_without_sessions_is_not_used_for_buildkit() {
             ("Dockerfile", "FROM scratch\n"),
         ],
     );
-    let out = build(d.path(), &["build", "--buildkit", "on"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "on"])
         .env("DOCKER_HOST", format!("tcp://{addr}"))
         .assert()
         .code(1);
@@ -1052,11 +1082,8 @@ fn cache_from_reuses_published_layers() {
     );
     let repo = format!("{}/cache", reg.host);
     let slipway = |args: &[&str]| {
-        let mut c = build(
-            d.path(),
-            &["--images-repo", &repo, "--insecure-registry", &reg.host],
-        );
-        c.args(args);
+        let mut c = support::slipway();
+        c.project(d.path()).images_repo(&reg, "cache").args(args);
         c
     };
     // The main branch published it (with BuildKit, so with an inline cache).
@@ -1128,7 +1155,9 @@ fn cache_from_reuses_published_layers() {
     .assert()
     .success();
     // Without an images repo there is nothing to name.
-    let out = build(d.path(), &["build", "--cache-from", "main"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--cache-from", "main"])
         .assert()
         .code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("give --images-repo too"));
@@ -1159,18 +1188,11 @@ fn publish_cache_from_in_monorepo_mode() {
     );
     let repo = format!("{}/mono", reg.host);
     let slipway = |args: &[&str]| {
-        let mut c = build(
-            d.path(),
-            &[
-                "--images-repo",
-                &repo,
-                "--images-repo-mode",
-                "monorepo",
-                "--insecure-registry",
-                &reg.host,
-            ],
-        );
-        c.args(args);
+        let mut c = support::slipway();
+        c.project(d.path())
+            .images_repo(&reg, "mono")
+            .args(["--images-repo-mode", "monorepo"])
+            .args(args);
         c
     };
     slipway(&[
@@ -1242,12 +1264,20 @@ fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
         ],
     );
     let tag = format!("{name}/web:latest");
-    build(d.path(), &["build"]).assert().success();
+    support::slipway()
+        .project(d.path())
+        .args(["build"])
+        .assert()
+        .success();
     let built = image_id(&tag);
     assert!(built.starts_with("sha256:"), "{built:?}");
 
     // Unchanged and in place: the tag itself answers.
-    let out = build(d.path(), &["build"]).output().expect("run");
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", printed(&out));
     assert!(printed(&out).contains("skipped"), "{}", printed(&out));
 
@@ -1258,7 +1288,11 @@ fn an_image_is_skipped_by_signature_when_its_local_tag_moved() {
         .expect("docker tag");
     assert!(moved.success());
     assert_ne!(image_id(&tag), built);
-    let out = build(d.path(), &["build"]).output().expect("run");
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", printed(&out));
     assert!(printed(&out).contains("skipped"), "{}", printed(&out));
     assert_eq!(image_id(&tag), built, "the tag is back on the built image");
@@ -1285,7 +1319,9 @@ fn allow_list_dockerignore(buildkit: &str, copy: &str) -> (String, String, Strin
             ("notes.txt", "not for the image\n"),
         ],
     );
-    let out = build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+    let out = support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", buildkit, "--force"])
         .assert()
         .success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
@@ -1362,7 +1398,9 @@ fn the_session_context_matches_the_context_tar() {
     let listing = "cd /all && find . | sort | while read f; do stat -c '%n %a %F %s %u' \"$f\"; done && find . -type f | sort | xargs md5sum";
     let mut got = Vec::new();
     for buildkit in ["on", "off"] {
-        build(d.path(), &["build", "--buildkit", buildkit, "--force"])
+        support::slipway()
+            .project(d.path())
+            .args(["build", "--buildkit", buildkit, "--force"])
             .assert()
             .success();
         got.push(docker_run("bt-session/app:latest", &["sh", "-c", listing]));

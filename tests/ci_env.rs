@@ -8,7 +8,7 @@ use std::process::Command;
 
 use support::{Registry, skopeo};
 
-fn ci_env(vars: &[(&str, &str)], args: &[&str]) -> assert_cmd::Command {
+fn ci_env(vars: &[(&str, &str)], args: &[&str]) -> support::Slipway {
     let mut c = support::slipway();
     c.env("TMPDIR", std::env::temp_dir())
         .arg("ci-env")
@@ -228,7 +228,6 @@ fn gitlab_job_builds_and_publishes_with_the_job_token() {
     let image_repo = format!("{}/group/shop", reg.host);
     let work = tempfile::tempdir().expect("tmp");
     let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop");
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
     let script = format!(
         "set -e\nsource \"$(slipway ci-env gitlab --as-file)\"\nslipway --dir '{}' build-and-publish --report-path '{}/report.json'\n",
         shop.display(),
@@ -236,26 +235,19 @@ fn gitlab_job_builds_and_publishes_with_the_job_token() {
     );
     let mut cmd = Command::new("bash");
     cmd.arg("-c").arg(script).env_clear();
-    cmd.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            bin.parent().expect("dir").display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    )
-    .env("HOME", work.path())
-    .env("TMPDIR", work.path())
-    .env("XDG_CACHE_HOME", work.path().join("cache"))
-    .env("BASE_IMAGE", support::base_image())
-    .env("CI", "true")
-    .env("GITLAB_CI", "true")
-    .env("CI_REGISTRY", &reg.host)
-    .env("CI_REGISTRY_IMAGE", &image_repo)
-    .env("CI_JOB_TOKEN", token)
-    .env("CI_COMMIT_REF_NAME", "main")
-    .env("CI_COMMIT_SHA", "0123456789abcdef")
-    .env("CI_PROJECT_URL", "https://gitlab.example.com/group/shop");
+    cmd.env("PATH", support::command::path())
+        .env("HOME", work.path())
+        .env("TMPDIR", work.path())
+        .env("XDG_CACHE_HOME", work.path().join("cache"))
+        .env("BASE_IMAGE", support::base_image())
+        .env("CI", "true")
+        .env("GITLAB_CI", "true")
+        .env("CI_REGISTRY", &reg.host)
+        .env("CI_REGISTRY_IMAGE", &image_repo)
+        .env("CI_JOB_TOKEN", token)
+        .env("CI_COMMIT_REF_NAME", "main")
+        .env("CI_COMMIT_SHA", "0123456789abcdef")
+        .env("CI_PROJECT_URL", "https://gitlab.example.com/group/shop");
     if let Ok(h) = std::env::var("DOCKER_HOST") {
         cmd.env("DOCKER_HOST", h);
     }
@@ -290,20 +282,12 @@ fn gitlab_job(
     extra: &[(&str, &str)],
     script: &str,
 ) -> String {
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
         .arg(format!("set -e\n{script}"))
         .current_dir(home.join("project"))
         .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin.parent().expect("dir").display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", support::command::path())
         .env("HOME", home)
         .env("TMPDIR", home)
         .env("XDG_CACHE_HOME", home.join("cache"))
@@ -480,7 +464,6 @@ fn user_set_werf_images_repo_is_where_images_go() {
 /// A fatal error stops a job that sources the script: werf's `exit 1`, in the file too.
 #[test]
 fn a_fatal_error_stops_the_sourcing_shell() {
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
     let tmp = tempfile::tempdir().expect("tmp");
     for line in [
         "source $(slipway ci-env gitlab --as-file --verbose --tagging-strategy tag-or-branch)",
@@ -490,14 +473,7 @@ fn a_fatal_error_stops_the_sourcing_shell() {
             .arg("-c")
             .arg(format!("{line}\necho reached"))
             .env_clear()
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    bin.parent().expect("dir").display(),
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            )
+            .env("PATH", support::command::path())
             .env("HOME", tmp.path())
             .env("TMPDIR", tmp.path())
             .env("CI_REGISTRY_IMAGE", "registry.example.com/g/app")

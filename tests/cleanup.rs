@@ -27,21 +27,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn slipway(dir: &Path, reg: &Registry) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("BASE_IMAGE", support::base_image())
-        .env("XDG_CACHE_HOME", dir.with_extension("cache"))
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "--images-repo",
-            &format!("{}/proj", reg.host),
-            "--insecure-registry",
-            &reg.host,
-        ]);
-    c
-}
-
 /// A project with a bare `origin` and a working clone that pushes to it: cleanup reads
 /// origin's branches (`origin/*`) after `--git-history-synchronization`, as werf does.
 struct Project {
@@ -122,7 +107,10 @@ impl Project {
 
     /// Publish HEAD by content (werf's stages-signature tags); returns the content tag.
     fn publish(&self) -> String {
-        let out = slipway(&self.work, &self.reg)
+        let out = support::slipway()
+            .base_image()
+            .project(&self.work)
+            .images_repo(&self.reg, "proj")
             .args(["--json", "build-and-publish", "--tag-by-content"])
             .assert()
             .success();
@@ -135,7 +123,10 @@ impl Project {
     }
 
     fn cleanup(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        slipway(&self.work, &self.reg)
+        support::slipway()
+            .base_image()
+            .project(&self.work)
+            .images_repo(&self.reg, "proj")
             .args([
                 "cleanup",
                 "--without-kube",
@@ -167,7 +158,10 @@ impl Project {
 
     /// The dry-run plan as `--json` gives it.
     fn plan_json(&self, args: &[&str]) -> serde_json::Value {
-        let out = slipway(&self.work, &self.reg)
+        let out = support::slipway()
+            .base_image()
+            .project(&self.work)
+            .images_repo(&self.reg, "proj")
             .args([
                 "--json",
                 "cleanup",
@@ -373,7 +367,10 @@ fn a_branch_deleted_at_origin_loses_its_images() {
         "{plan:?}"
     );
     // --dry-run and the real run print the same plan.
-    let dry = slipway(&p.work, &p.reg)
+    let dry = support::slipway()
+        .base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
         .args([
             "cleanup",
             "--dry-run",
@@ -445,7 +442,10 @@ fn ci_clones_are_synchronized_or_left_alone() {
             &ci.to_string_lossy(),
         ],
     );
-    let out = slipway(&ci, &p.reg)
+    let out = support::slipway()
+        .base_image()
+        .project(&ci)
+        .images_repo(&p.reg, "proj")
         .env("CI", "true")
         .args(["cleanup", "--without-kube", "--min-age", "0s"])
         .assert()
@@ -457,7 +457,10 @@ fn ci_clones_are_synchronized_or_left_alone() {
     );
     // Unshallowed by hand but still one branch: CI=true deletes nothing and says why.
     git(&ci, &["fetch", "-q", "--unshallow"]);
-    let out = slipway(&ci, &p.reg)
+    let out = support::slipway()
+        .base_image()
+        .project(&ci)
+        .images_repo(&p.reg, "proj")
         .env("CI", "true")
         .args(["cleanup", "--without-kube", "--min-age", "0s"])
         .assert()
@@ -472,7 +475,10 @@ fn ci_clones_are_synchronized_or_left_alone() {
     assert_eq!(p.tags(), all);
     // With synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION, as werf's ci-env sets it)
     // origin/live is fetched and its image kept.
-    slipway(&ci, &p.reg)
+    support::slipway()
+        .base_image()
+        .project(&ci)
+        .images_repo(&p.reg, "proj")
         .env("CI", "true")
         .env("WERF_GIT_HISTORY_SYNCHRONIZATION", "1")
         .args(["cleanup", "--without-kube", "--min-age", "0s"])
@@ -515,7 +521,10 @@ fn kubernetes_in_use_images_are_kept_and_a_dead_cluster_stops_cleanup() {
         ],
     );
     let run = |extra: &[&str]| {
-        slipway(&p.work, &p.reg)
+        support::slipway()
+            .base_image()
+            .project(&p.work)
+            .images_repo(&p.reg, "proj")
             .args([
                 "cleanup",
                 "--git-history-synchronization",
@@ -550,7 +559,10 @@ fn cleanup_keeps_what_git_needs_and_never_a_shared_digest() {
     let p = Project::new("cleanup-test");
     let publish = |branch: &str, content: &str| {
         let sha = p.commit(content, 1);
-        slipway(&p.work, &p.reg)
+        support::slipway()
+            .base_image()
+            .project(&p.work)
+            .images_repo(&p.reg, "proj")
             .args([
                 "build-and-publish",
                 "--tag-git-commit",
@@ -613,17 +625,29 @@ fn cleanup_keeps_what_git_needs_and_never_a_shared_digest() {
     let c4 = publish("tmp", "four");
     p.git(&["checkout", "-q", "main"]);
     p.git(&["push", "-q", "origin", "--delete", "tmp"]);
-    slipway(&p.work, &p.reg)
+    support::slipway()
+        .base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
         .args(["cleanup", "--without-kube", "--git-history-synchronization"])
         .assert()
         .success();
     assert!(p.tags().contains(&c4));
 
     // Purge: plan shown, refused without --force, everything gone with it.
-    let out = slipway(&p.work, &p.reg).args(["purge"]).assert().code(1);
+    let out = support::slipway()
+        .base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
+        .args(["purge"])
+        .assert()
+        .code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--force"));
     assert!(!p.tags().is_empty());
-    slipway(&p.work, &p.reg)
+    support::slipway()
+        .base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
         .args(["purge", "--force"])
         .assert()
         .success();
@@ -644,7 +668,10 @@ fn shallow_clone_and_missing_git_are_clear_errors() {
             ("Dockerfile", "FROM scratch\n"),
         ],
     );
-    let out = slipway(d.path(), &reg)
+    let out = support::slipway()
+        .base_image()
+        .project(d.path())
+        .images_repo(&reg, "proj")
         .args(["cleanup", "--dry-run"])
         .assert()
         .code(1);
@@ -679,7 +706,10 @@ fn shallow_clone_and_missing_git_are_clear_errors() {
             &shallow.to_string_lossy(),
         ],
     );
-    let out = slipway(&shallow, &reg)
+    let out = support::slipway()
+        .base_image()
+        .project(&shallow)
+        .images_repo(&reg, "proj")
         .args(["cleanup", "--dry-run"])
         .assert()
         .code(1);
@@ -695,7 +725,10 @@ fn shallow_clone_and_missing_git_are_clear_errors() {
 fn tag_scheme_mode_deletes_tags_of_refs_that_are_gone() {
     let p = Project::new("cleanup-scheme");
     let publish = |args: &[&str]| {
-        slipway(&p.work, &p.reg)
+        support::slipway()
+            .base_image()
+            .project(&p.work)
+            .images_repo(&p.reg, "proj")
             .arg("build-and-publish")
             .args(args)
             .assert()
@@ -804,7 +837,10 @@ fn disabled_cleanup_deletes_nothing_and_a_missing_kube_config_is_a_warning() {
     // No kube config anywhere: KUBECONFIG unset, a HOME without ~/.kube/config.
     let home = p._d.path().join("home");
     std::fs::create_dir_all(&home).expect("mkdir");
-    let out = slipway(&p.work, &p.reg)
+    let out = support::slipway()
+        .base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
         .env("HOME", &home)
         .args([
             "cleanup",
@@ -940,14 +976,18 @@ fn stderr_of_failure(c: &mut assert_cmd::Command) -> String {
 }
 
 /// `cleanup` as a CI job runs it, with no kube config of the machine's own (an empty HOME).
-fn kube_cleanup(p: &Project, home: &Path, dry_run: bool) -> assert_cmd::Command {
-    let mut c = slipway(&p.work, &p.reg);
-    c.env("HOME", home).args([
-        "cleanup",
-        "--git-history-synchronization",
-        "--min-age",
-        "0s",
-    ]);
+fn kube_cleanup(p: &Project, home: &Path, dry_run: bool) -> support::Slipway {
+    let mut c = support::slipway();
+    c.base_image()
+        .project(&p.work)
+        .images_repo(&p.reg, "proj")
+        .env("HOME", home)
+        .args([
+            "cleanup",
+            "--git-history-synchronization",
+            "--min-age",
+            "0s",
+        ]);
     if dry_run {
         c.arg("--dry-run");
     }

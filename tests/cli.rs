@@ -122,16 +122,11 @@ fn a_closed_stdout_ends_quietly_with_success() {
         d.path(),
         &[("werf.yaml", &werf), ("Dockerfile", "FROM scratch\n")],
     );
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
-    let cmd = format!(
-        "set -o pipefail; '{}' --dir '{}' --images-repo r.example.com/x --json images | head -c 1 >/dev/null",
-        bin.display(),
-        d.path().display()
-    );
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(&cmd)
-        .env("XDG_CACHE_HOME", d.path().join("cache"))
+    let cmd = "set -o pipefail; \"$0\" \"$@\" | head -c 1 >/dev/null";
+    let out = support::slipway()
+        .project(d.path())
+        .args(["--images-repo", "r.example.com/x", "--json", "images"])
+        .via("bash", &["-c", cmd])
         .output()
         .expect("bash");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -140,9 +135,7 @@ fn a_closed_stdout_ends_quietly_with_success() {
     // The same output read whole is more than a pipe holds, so the test above closed the
     // pipe early for real.
     let full = support::slipway()
-        .env("XDG_CACHE_HOME", d.path().join("cache"))
-        .arg("--dir")
-        .arg(d.path())
+        .project(d.path())
         .args(["--images-repo", "r.example.com/x", "--json", "images"])
         .assert()
         .success();

@@ -9,18 +9,13 @@ use std::process::Command;
 use support::{Registry, skopeo};
 
 fn publish_cmd(dir: &Path, reg: &Registry, cache: &Path, report: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("slipway"));
-    c.env("BASE_IMAGE", support::base_image())
+    let mut c = support::slipway();
+    c.base_image()
+        .project(dir)
+        // Each runner its own cache and Docker config.
         .env("XDG_CACHE_HOME", cache)
         .env("DOCKER_CONFIG", cache)
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "--images-repo",
-            &format!("{}/shop", reg.host),
-            "--insecure-registry",
-            &reg.host,
-        ])
+        .images_repo(reg, "shop")
         .args([
             "build-and-publish",
             "--tag-custom",
@@ -30,7 +25,7 @@ fn publish_cmd(dir: &Path, reg: &Registry, cache: &Path, report: &Path) -> Comma
             "--report-path",
         ])
         .arg(report);
-    c
+    c.std()
 }
 
 #[test]

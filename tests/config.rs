@@ -633,11 +633,10 @@ fn werf_version_flag_and_variable_reach_the_settings() {
     )
     .expect("write");
     let run = |args: &[&str], var: Option<&str>| {
-        let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("bin");
+        let mut cmd = support::slipway();
         cmd.current_dir(dir.path())
             .args(["config", "validate"])
             .args(args);
-        cmd.env_remove("SLIPWAY_WERF_VERSION");
         if let Some(v) = var {
             cmd.env("SLIPWAY_WERF_VERSION", v);
         }
@@ -980,19 +979,11 @@ fn stapel_documents_load_into_the_model() {
 /// `slipway --dir DIR config validate` under `ulimit -v` of 1 GiB: its exit code, stderr and
 /// wall time.
 fn validate_in_one_gib(dir: &Path) -> (Option<i32>, String, std::time::Duration) {
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg("ulimit -v 1048576 && exec \"$0\" --dir \"$1\" config validate")
-        .arg(&bin)
-        .arg(dir)
-        .env("DOCKER_HOST", "unix:///nonexistent.sock");
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().to_string();
-        if k.starts_with("SLIPWAY_") || k.starts_with("WERF_") {
-            cmd.env_remove(&k);
-        }
-    }
+    let mut cmd = support::slipway()
+        .project(dir)
+        .args(["config", "validate"])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .via("sh", &["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""]);
     let start = std::time::Instant::now();
     let out = cmd.output().expect("run slipway");
     let took = start.elapsed();

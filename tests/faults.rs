@@ -5,13 +5,12 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use support::fault_proxy::{Fault, FaultProxy, Rule};
 use support::{Registry, skopeo};
 
-fn push(proxy: &FaultProxy, tar: &Path, reference: &str, dir: &Path) -> assert_cmd::Command {
+fn push(proxy: &FaultProxy, tar: &Path, reference: &str, dir: &Path) -> support::Slipway {
     let mut c = support::slipway();
     c.env("XDG_CACHE_HOME", dir.join("cache"))
         .args(["--insecure-registry", &proxy.host, "push-archive"])
@@ -170,7 +169,7 @@ fn publish_and_promote_complete_through_faults() {
         );
     let rep = d.path().join("report.json");
     let out = support::slipway()
-        .env("BASE_IMAGE", support::base_image())
+        .base_image()
         .env("XDG_CACHE_HOME", d.path().join("cache"))
         .arg("--dir")
         .arg(&shop)
@@ -233,13 +232,13 @@ fn a_push_killed_midway_completes_when_run_again() {
             .method("PUT")
             .path("/blobs/uploads/"),
     );
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
-    let mut child = Command::new(&bin)
+    let mut child = support::slipway()
         .env("XDG_CACHE_HOME", d.path().join("cache"))
         .env("DOCKER_CONFIG", d.path())
         .args(["--insecure-registry", &proxy.host, "push-archive"])
         .arg(&tar)
         .arg(format!("{}/faults/killed:v1", proxy.host))
+        .std()
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(1500));
@@ -343,7 +342,7 @@ fn silent_host() -> (std::net::TcpListener, String) {
 }
 
 /// Runs `c`, which must fail, and returns how long it took and what it printed to stderr.
-fn fails_within(mut c: assert_cmd::Command, limit: Duration, what: &str) -> String {
+fn fails_within(mut c: support::Slipway, limit: Duration, what: &str) -> String {
     let started = std::time::Instant::now();
     let out = c
         .timeout(limit + Duration::from_secs(30))

@@ -75,30 +75,6 @@ fn project(dir: &Path, werf_yaml: &str) {
 
 const WERF_YAML: &str = "project: js\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n";
 
-fn run(
-    dir: &Path,
-    reg: Option<&Registry>,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> std::process::Output {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir);
-    if let Some(reg) = reg {
-        c.args([
-            "--images-repo",
-            &format!("{}/js", reg.host),
-            "--insecure-registry",
-            &reg.host,
-        ]);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.args(args).output().expect("run slipway")
-}
-
 #[test]
 fn every_command_streams_valid_events_ending_in_one_result() {
     let v = validator();
@@ -110,7 +86,12 @@ fn every_command_streams_valid_events_ending_in_one_result() {
     let tarball = support::image_tarball(d.path(), 4);
     let tarball = tarball.to_string_lossy().to_string();
     let ok = |args: &[&str]| {
-        let out = run(&dir, Some(&reg), args, &[]);
+        let out = support::slipway()
+            .project(&dir)
+            .images_repo(&reg, "js")
+            .args(args)
+            .output()
+            .expect("run slipway");
         let lines = stream(&v, &args.join(" "), &out);
         let last = lines.last().expect("last").clone();
         assert_eq!(last["ok"], true, "{}: {last}", args.join(" "));
@@ -196,17 +177,31 @@ fn every_command_streams_valid_events_ending_in_one_result() {
     assert!(r["plan"]["items"].is_array(), "{r}");
 
     // doctor's checks pass or not; either way the stream ends in one object.
-    let out = run(&dir, Some(&reg), &["--json", "doctor"], &[]);
+    let out = support::slipway()
+        .project(&dir)
+        .images_repo(&reg, "js")
+        .args(["--json", "doctor"])
+        .output()
+        .expect("run slipway");
     let lines = stream(&v, "doctor", &out);
     assert!(lines.last().expect("last")["result"]["checks"].is_array());
 
     // ci-env outside CI fails (no CI variables): an error, still one final object.
-    let out = run(&dir, None, &["--json", "ci-env", "gitlab"], &[]);
+    let out = support::slipway()
+        .project(&dir)
+        .args(["--json", "ci-env", "gitlab"])
+        .output()
+        .expect("run slipway");
     stream(&v, "ci-env", &out);
 
     // Failures: each ends with ok: false and the error.
     let failing = |what: &str, args: &[&str], env: &[(&str, &str)], reg: Option<&Registry>| {
-        let out = run(&dir, reg, args, env);
+        let mut c = support::slipway();
+        c.project(&dir).envs(env.iter().copied());
+        if let Some(reg) = reg {
+            c.images_repo(reg, "js");
+        }
+        let out = c.args(args).output().expect("run slipway");
         assert!(!out.status.success(), "{what} succeeded");
         let lines = stream(&v, what, &out);
         let last = lines.last().expect("last").clone();
@@ -288,7 +283,11 @@ fn config_errors_carry_their_position() {
             "127.0.0.1:9/x",
         ],
     ] {
-        let out = run(d.path(), None, args, &[]);
+        let out = support::slipway()
+            .project(d.path())
+            .args(args)
+            .output()
+            .expect("run slipway");
         let lines = stream(&v, &args.join(" "), &out);
         let last = lines.last().expect("last");
         assert_eq!(last["ok"], false, "{last}");

@@ -8,7 +8,7 @@ use std::path::Path;
 use futures::StreamExt;
 use support::{Registry, skopeo};
 
-fn push_archive(tar: &Path, target: &str, docker_config: &Path) -> assert_cmd::Command {
+fn push_archive(tar: &Path, target: &str, docker_config: &Path) -> support::Slipway {
     let mut c = support::slipway();
     c.env("DOCKER_CONFIG", docker_config)
         .arg("push-archive")
@@ -91,7 +91,7 @@ fn ls_returns_every_tag_across_pages() {
     let tar = support::image_tarball(work.path(), 1);
     let empty = tempfile::tempdir().expect("tmp");
     push_archive(&tar, &format!("{}/many/app:t0000", reg.host), empty.path())
-        .args(["--insecure-registry", &reg.host])
+        .insecure(&reg.host)
         .assert()
         .success();
     let base = format!("{}/v2/many/app/manifests", reg.url());

@@ -6,10 +6,8 @@ use std::path::Path;
 
 fn images(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let out = support::slipway()
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
+        .project(dir)
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .arg("--dir")
-        .arg(dir)
         .args(["--json", "images"])
         .args(extra)
         .assert()

@@ -24,17 +24,6 @@ fn shop_copy() -> tempfile::TempDir {
     d
 }
 
-fn slipway(dir: &Path) -> assert_cmd::Command {
-    let _ = support::podman_with_base_image();
-    let mut c = support::slipway();
-    c.env("DOCKER_HOST", support::podman_host())
-        .env("BASE_IMAGE", support::BASE_IMAGE)
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir);
-    c
-}
-
 /// The images a `build-and-publish --json` report says were built.
 fn built(stdout: &[u8]) -> Vec<String> {
     let report: serde_json::Value = support::json_result(stdout);
@@ -60,7 +49,9 @@ fn examples_build_publish_and_skip_unchanged_on_podman() {
     let reg = Registry::plain();
     let dir = shop_copy();
     let publish = |extra: &[&str]| -> Vec<u8> {
-        let out = slipway(dir.path())
+        let out = support::slipway()
+            .podman()
+            .project(dir.path())
             .args([
                 "--images-repo",
                 &format!("{}/pshop", reg.host),
@@ -147,15 +138,26 @@ fn failures_are_located_and_never_look_built_on_podman() {
     for _ in 0..2 {
         // The second run must fail the same way: Buildah tags and labels what it got to,
         // which must never pass for a built image.
-        let out = slipway(d.path()).arg("build").assert().failure();
+        let out = support::slipway()
+            .podman()
+            .project(d.path())
+            .arg("build")
+            .assert()
+            .failure();
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
         assert!(err.contains("Dockerfile:7: RUN false"), "{err}");
     }
-    let out = slipway(d.path()).arg("doctor").assert();
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
+        .arg("doctor")
+        .assert();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("Podman"), "{text}");
     assert!(!text.contains("404"), "{text}");
-    let out = slipway(d.path())
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
         .args(["build", "--buildkit", "on"])
         .assert()
         .failure();
@@ -194,7 +196,9 @@ fn secrets_reach_run_mounts_and_stay_out_of_the_image_on_podman() {
             ("stamp", &nonce),
         ],
     );
-    let out = slipway(d.path())
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
         .env("PSECRET_TOKEN", &token)
         .env("PSECRET_PLAIN", &plain)
         .args(["--log-level", "trace", "build"])
@@ -252,7 +256,9 @@ fn secrets_reach_run_mounts_and_stay_out_of_the_image_on_podman() {
         "project: psecret\nconfigVersion: 1\n---\nimage: a\nssh: default\n",
     )
     .expect("write");
-    let out = slipway(d.path())
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
         .env("SSH_AUTH_SOCK", "/nonexistent.sock")
         .arg("build")
         .assert()
@@ -280,7 +286,9 @@ fn push_with_daemon_honours_insecure_registry_on_podman() {
             ("stamp", &nonce),
         ],
     );
-    let out = slipway(d.path())
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
         .args([
             "--images-repo",
             &format!("{}/ppush", reg.host),
@@ -361,7 +369,9 @@ fn private_base_images_are_pulled_with_docker_and_podman_credentials() {
     let no_podman_auth = d.path().join("no-auth.json");
     // No credentials anywhere: the registry refuses Podman.
     forget_base();
-    let out = slipway(&project)
+    let out = support::slipway()
+        .podman()
+        .project(&project)
         .env("DOCKER_CONFIG", empty.path())
         .env("REGISTRY_AUTH_FILE", &no_podman_auth)
         .args(["build", "--force"])
@@ -375,7 +385,9 @@ fn private_base_images_are_pulled_with_docker_and_podman_credentials() {
         "{err}"
     );
     // docker's config.json, sent as X-Registry-Config.
-    let out = slipway(&project)
+    let out = support::slipway()
+        .podman()
+        .project(&project)
         .env("DOCKER_CONFIG", docker_cfg.path())
         .env("REGISTRY_AUTH_FILE", &no_podman_auth)
         .args(["--log-level", "trace", "build", "--force"])
@@ -395,7 +407,9 @@ fn private_base_images_are_pulled_with_docker_and_podman_credentials() {
         format!("{{\"auths\":{{\"{}\":{{\"auth\":\"{b64}\"}}}}}}", reg.host),
     )
     .expect("auth.json");
-    slipway(&project)
+    support::slipway()
+        .podman()
+        .project(&project)
         .env("DOCKER_CONFIG", empty.path())
         .env("REGISTRY_AUTH_FILE", &auth)
         .args(["build", "--force"])

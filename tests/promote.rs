@@ -5,14 +5,6 @@ use crate::support;
 use support::fault_proxy::FaultProxy;
 use support::{Registry, skopeo};
 
-fn slipway(insecure: &[&str]) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    for h in insecure {
-        c.args(["--insecure-registry", h]);
-    }
-    c
-}
-
 #[test]
 fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     let reg = Registry::plain();
@@ -20,13 +12,15 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     let dir = tempfile::tempdir().expect("tmp");
     let tar = support::image_tarball(dir.path(), 200);
     let h = proxy.host.clone();
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{h}/staging/app:v1"))
         .assert()
         .success();
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{h}/staging/app:keep"))
@@ -35,7 +29,8 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     let digest = skopeo::digest(&reg, "staging/app:v1").expect("digest");
 
     // Dry run: a plan, nothing written.
-    let out = slipway(&[&h])
+    let out = support::slipway()
+        .insecure(&h)
         .args([
             "promote",
             &format!("{h}/staging/app:v1"),
@@ -50,7 +45,8 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     assert!(skopeo::tags(&reg, "prod/app").is_empty());
 
     let before = proxy.blob_bytes_uploaded();
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .args([
             "promote",
             &format!("{h}/staging/app:v1"),
@@ -72,7 +68,8 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     );
 
     // --move refuses while another source tag shares the manifest (delete is by digest).
-    let out = slipway(&[&h])
+    let out = support::slipway()
+        .insecure(&h)
         .args([
             "promote",
             &format!("{h}/staging/app:v1"),
@@ -87,13 +84,15 @@ fn same_registry_mounts_every_blob_and_move_deletes_only_the_source_tag() {
     );
     assert_eq!(skopeo::tags(&reg, "staging/app"), vec!["keep", "v1"]);
     // A source whose only tag is the one moved: moved, nothing else touched.
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{h}/qa/app:rc1"))
         .assert()
         .success();
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .args([
             "promote",
             &format!("{h}/qa/app:rc1"),
@@ -117,7 +116,8 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
     let b = Registry::tls_auth();
     let dir = tempfile::tempdir().expect("tmp");
     let tar = support::image_tarball(dir.path(), 200);
-    slipway(&[&a.host])
+    support::slipway()
+        .insecure(&a.host)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{}/staging/app:v1", a.host))
@@ -127,7 +127,8 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
     let cfg = b.docker_config_dir();
     // Dry run across registries: every blob (config and layers) is a copy with its size;
     // nothing is written to b.
-    let out = slipway(&[&a.host])
+    let out = support::slipway()
+        .insecure(&a.host)
         .env("DOCKER_CONFIG", cfg.path())
         .args([
             "--json",
@@ -159,7 +160,8 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         "{}",
         b.log()
     );
-    slipway(&[&a.host])
+    support::slipway()
+        .insecure(&a.host)
         .env("DOCKER_CONFIG", cfg.path())
         .args([
             "promote",
@@ -186,7 +188,8 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
     });
     let rp = dir.path().join("report.json");
     std::fs::write(&rp, report.to_string()).expect("write");
-    slipway(&[&a.host])
+    support::slipway()
+        .insecure(&a.host)
         .env("DOCKER_CONFIG", cfg.path())
         .args(["promote", "--from-report"])
         .arg(&rp)
@@ -198,7 +201,8 @@ fn across_registries_copies_blobs_and_from_report_promotes_every_image() {
         digest
     );
     // A missing source is a clear error.
-    let out = slipway(&[&a.host])
+    let out = support::slipway()
+        .insecure(&a.host)
         .args([
             "promote",
             &format!("{}/staging/nope:v1", a.host),
@@ -218,14 +222,17 @@ fn promote_reports_progress_per_blob() {
     let dir = tempfile::tempdir().expect("tmp");
     // 40 MB of random bytes: one blob big enough for byte events.
     let tar = support::image_tarball(dir.path(), 40_000);
-    let hosts = [a.host.as_str(), b.host.as_str()];
-    slipway(&hosts)
+    support::slipway()
+        .insecure(&a.host)
+        .insecure(&b.host)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{}/staging/app:v1", a.host))
         .assert()
         .success();
-    let out = slipway(&hosts)
+    let out = support::slipway()
+        .insecure(&a.host)
+        .insecure(&b.host)
         .args([
             "--json",
             "promote",
@@ -269,7 +276,9 @@ fn promote_reports_progress_per_blob() {
     assert!(copied > 40_000_000);
 
     // Plain lines (not a terminal): each blob, and within the same registry, mounted.
-    let out = slipway(&hosts)
+    let out = support::slipway()
+        .insecure(&a.host)
+        .insecure(&b.host)
         .args([
             "promote",
             &format!("{}/prod/app:v1", b.host),
@@ -297,7 +306,8 @@ fn promote_reports_progress_per_blob() {
 fn staged(reg: &Registry, tag: &str, kb: usize) {
     let dir = tempfile::tempdir().expect("tmp");
     let tar = support::image_tarball(dir.path(), kb);
-    slipway(&[&reg.host])
+    support::slipway()
+        .insecure(&reg.host)
         .arg("push-archive")
         .arg(&tar)
         .arg(format!("{}/staging/app:{tag}", reg.host))
@@ -320,7 +330,8 @@ fn a_git_tag_is_promoted_under_its_slug() {
         .trim()
         .to_string();
     assert!(!want.contains('/'), "{want}");
-    slipway(&[&h])
+    support::slipway()
+        .insecure(&h)
         .args([
             "promote",
             &format!("{h}/staging/app:rc"),
@@ -343,8 +354,8 @@ fn promote_reads_its_own_variables_and_warns_on_the_old_ones() {
     let h = reg.host.clone();
     staged(&reg, "v1", 10);
     let promote = |vars: &[(&str, &str)]| {
-        let mut c = slipway(&[&h]);
-        c.args([
+        let mut c = support::slipway();
+        c.insecure(&h).args([
             "promote",
             &format!("{h}/staging/app:v1"),
             &format!("{h}/prod/app"),

@@ -32,15 +32,13 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn publish(dir: &Path, reg: &Registry, extra: &[&str]) -> assert_cmd::Command {
+fn publish(dir: &Path, reg: &Registry, extra: &[&str]) -> support::Slipway {
     let mut c = support::slipway();
-    c.env("BASE_IMAGE", support::base_image())
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
+    c.base_image()
+        .project(dir)
         .args(["--images-repo", &format!("{}/shop", reg.host)]);
     if !reg.tls {
-        c.args(["--insecure-registry", &reg.host]);
+        c.insecure(&reg.host);
     }
     c.arg("build-and-publish").args(extra);
     c
@@ -438,11 +436,9 @@ fn image_digest_import_is_the_registry_digest() {
     let run = |extra: &[&str]| {
         let mut c = support::slipway();
         c.env("BASE_IMAGE", base)
-            .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-            .arg("--dir")
-            .arg(dir.path())
+            .project(dir.path())
             .args(["--images-repo", &format!("{}/dig", reg.host)])
-            .args(["--insecure-registry", &reg.host])
+            .insecure(&reg.host)
             .args(["build-and-publish", "--tag-custom", "v1"])
             .args(extra);
         c.assert().success();
@@ -478,9 +474,7 @@ fn image_digest_import_is_the_registry_digest() {
     .expect("write");
     support::slipway()
         .env("BASE_IMAGE", base)
-        .env("XDG_CACHE_HOME", support::cache_home(dir.path()))
-        .arg("--dir")
-        .arg(dir.path())
+        .project(dir.path())
         .arg("build")
         .assert()
         .success();
@@ -498,7 +492,11 @@ fn image_digest_import_is_the_registry_digest() {
     // registry): the dependant's signature is unchanged, but the local image was built with
     // the old digest (here: none), so it is rebuilt, not reused with a stale label.
     let other = Registry::plain();
-    slipway_on(dir.path(), &other, "dig")
+    support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&other, "dig")
+        .arg("--log-debug")
         .args([
             "build-and-publish",
             "--tag-custom",
@@ -520,18 +518,6 @@ fn one_image_project(dir: &Path, project: &str, dockerfile: &str) {
         "project: {project}\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{{{ env \"BASE_IMAGE\" }}}}\n"
     );
     support::write_tree(dir, &[("werf.yaml", &werf), ("Dockerfile", dockerfile)]);
-}
-
-/// Slipway on such a project, its images under `reg`/`project`, with debug logs.
-fn slipway_on(dir: &Path, reg: &Registry, project: &str) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("BASE_IMAGE", support::base_image())
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--images-repo", &format!("{}/{project}", reg.host)])
-        .args(["--insecure-registry", &reg.host, "--log-debug"]);
-    c
 }
 
 /// What a successful run logged.
@@ -556,8 +542,12 @@ fn publish_streams_layers_from_the_export() {
     one_image_project(dir.path(), "strm", &dockerfile(1));
     // The export path, which a daemon whose store is not readable here takes.
     let slipway = || {
-        let mut c = slipway_on(dir.path(), &reg, "strm");
-        c.env("SLIPWAY_LAYER_STORE", "off");
+        let mut c = support::slipway();
+        c.base_image()
+            .project(dir.path())
+            .images_repo(&reg, "strm")
+            .arg("--log-debug")
+            .env("SLIPWAY_LAYER_STORE", "off");
         c
     };
     let run = || stderr_of(slipway().args(["build-and-publish", "--tag-custom", "v1"]));
@@ -667,11 +657,14 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
     };
     one_image_project(dir.path(), "lst", &dockerfile(1));
     let run = || {
-        stderr_of(slipway_on(dir.path(), &reg, "lst").args([
-            "build-and-publish",
-            "--tag-custom",
-            "v1",
-        ]))
+        stderr_of(
+            support::slipway()
+                .base_image()
+                .project(dir.path())
+                .images_repo(&reg, "lst")
+                .arg("--log-debug")
+                .args(["build-and-publish", "--tag-custom", "v1"]),
+        )
     };
     let check = || {
         let local = support::block_on(async {
@@ -728,7 +721,11 @@ fn publish_reads_layers_from_the_daemons_layer_store() {
     // one PUT (no PATCH), still from the store.
     let other = Registry::plain();
     let log = stderr_of(
-        slipway_on(dir.path(), &other, "lst")
+        support::slipway()
+            .base_image()
+            .project(dir.path())
+            .images_repo(&other, "lst")
+            .arg("--log-debug")
             .env("XDG_CACHE_HOME", dir.path().join("other-cache"))
             .args([
                 "publish",
@@ -774,7 +771,14 @@ fn a_layer_store_that_does_not_match_the_image_is_not_published() {
         "lsb",
         "ARG BASE\nFROM ${BASE}\nRUN head -c 2000000 /dev/urandom > /r\n",
     );
-    let slipway = || slipway_on(dir.path(), &reg, "lsb");
+    let slipway = || {
+        let mut c = support::slipway();
+        c.base_image()
+            .project(dir.path())
+            .images_repo(&reg, "lsb")
+            .arg("--log-debug");
+        c
+    };
     slipway().arg("build").assert().success();
     let local = support::block_on(async {
         support::docker()
@@ -870,7 +874,11 @@ fn publish_with_zstd_layers() {
             ),
         ],
     );
-    slipway_on(dir.path(), &reg, "zst")
+    support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, "zst")
+        .arg("--log-debug")
         .args([
             "build-and-publish",
             "--tag-custom",
@@ -922,8 +930,14 @@ fn repeated_layer_image(dir: &Path, reg: &Registry, project: &str) -> String {
         project,
         "ARG BASE\nFROM ${BASE}\nCOPY same.txt /same.txt\nCOPY same.txt /same.txt\n",
     );
-    let log =
-        stderr_of(slipway_on(dir, reg, project).args(["build-and-publish", "--tag-custom", "v1"]));
+    let log = stderr_of(
+        support::slipway()
+            .base_image()
+            .project(dir)
+            .images_repo(reg, project)
+            .arg("--log-debug")
+            .args(["build-and-publish", "--tag-custom", "v1"]),
+    );
     assert!(
         log.contains("layers published from the daemon's layer store"),
         "{log}"
@@ -956,7 +970,7 @@ fn publish_by_export(
     digest: &str,
 ) -> String {
     let mut c = support::slipway();
-    c.env("BASE_IMAGE", support::base_image())
+    c.base_image()
         .env("XDG_CACHE_HOME", dir.join(format!("cache-{host}")))
         .env("SLIPWAY_LAYER_STORE", "off")
         .arg("--dir")
@@ -1056,7 +1070,11 @@ fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
         project,
         &format!("ARG BASE\nFROM $BASE\nRUN echo {nonce} > /marker\n"),
     );
-    let out = slipway_on(dir.path(), &reg, project)
+    let out = support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, project)
+        .arg("--log-debug")
         .args(["publish", "--tag-custom", "v1", "--dry-run"])
         .assert()
         .code(1);
@@ -1069,7 +1087,11 @@ fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
         "{stderr}"
     );
     // The same with --json: the final object fails, with the plan as its result.
-    let out = slipway_on(dir.path(), &reg, project)
+    let out = support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, project)
+        .arg("--log-debug")
         .args(["--json", "publish", "--tag-custom", "v1", "--dry-run"])
         .assert()
         .code(1);
@@ -1085,11 +1107,19 @@ fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
     );
     assert_eq!(last["result"]["images"][0]["name"], "app", "{text}");
 
-    slipway_on(dir.path(), &reg, project)
+    support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, project)
+        .arg("--log-debug")
         .arg("build")
         .assert()
         .success();
-    let out = slipway_on(dir.path(), &reg, project)
+    let out = support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, project)
+        .arg("--log-debug")
         .args(["publish", "--tag-custom", "v1", "--dry-run"])
         .assert()
         .success();
@@ -1098,7 +1128,11 @@ fn dry_run_is_named_fails_for_an_unbuilt_image_and_retags_say_tagged() {
     assert_eq!(reg.count_requests("PUT", ""), 0);
 
     let summary = |tag: &str| {
-        let out = slipway_on(dir.path(), &reg, project)
+        let out = support::slipway()
+            .base_image()
+            .project(dir.path())
+            .images_repo(&reg, project)
+            .arg("--log-debug")
             .args(["publish", "--tag-by-content", "--tag-custom", tag])
             .assert()
             .success();
@@ -1138,7 +1172,11 @@ fn digest_file_append_keeps_the_file_and_its_lines() {
     std::fs::write(&output, "earlier=kept\n").expect("write");
     let inode = std::fs::metadata(&output).expect("stat").ino();
     for _ in 0..2 {
-        slipway_on(dir.path(), &reg, "ghout")
+        support::slipway()
+            .base_image()
+            .project(dir.path())
+            .images_repo(&reg, "ghout")
+            .arg("--log-debug")
             .args(["build-and-publish", "--tag-custom", "v1", "--digest-file"])
             .arg(&output)
             .arg("--digest-file-append")
@@ -1160,14 +1198,22 @@ fn digest_file_append_keeps_the_file_and_its_lines() {
         .collect();
     assert_eq!(digests, [digest.as_str(); 2], "{text}");
     // The flag needs a file to append to.
-    let out = slipway_on(dir.path(), &reg, "ghout")
+    let out = support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, "ghout")
+        .arg("--log-debug")
         .args(["publish", "--digest-file-append"])
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("--digest-file"), "{err}");
     // Without the flag: replaced, as GitLab's dotenv artifact wants.
-    slipway_on(dir.path(), &reg, "ghout")
+    support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, "ghout")
+        .arg("--log-debug")
         .args(["build-and-publish", "--tag-custom", "v1", "--digest-file"])
         .arg(&output)
         .assert()

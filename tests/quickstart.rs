@@ -65,12 +65,6 @@ fn readme_quick_start_works_as_written() {
     let reg = Registry::plain();
     let port = reg.host.rsplit(':').next().expect("port");
     let d = tempfile::tempdir().expect("tmp");
-    let bin = assert_cmd::cargo::cargo_bin("slipway");
-    let path = format!(
-        "{}:{}",
-        bin.parent().expect("bin dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let docker_config = d.path().join("docker-config");
     std::fs::create_dir_all(&docker_config).expect("mkdir");
     let mut script = String::from("set -eu\n");
@@ -81,7 +75,7 @@ fn readme_quick_start_works_as_written() {
         .arg("-c")
         .arg(&script)
         .current_dir(d.path())
-        .env("PATH", path)
+        .env("PATH", support::command::path())
         .env("XDG_CACHE_HOME", d.path().join("cache"))
         .env("DOCKER_CONFIG", &docker_config)
         .env_remove("SLIPWAY_IMAGES_REPO")
@@ -105,7 +99,7 @@ fn readme_quick_start_works_as_written() {
     let cfg = skopeo::config(&reg, "hello/hello:v1").expect("config");
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["sh", "/hello.sh"]));
     // "A second run builds nothing."
-    let again = std::process::Command::new(&bin)
+    let again = support::slipway()
         .args(["--json", "build"])
         .current_dir(d.path().join("hello"))
         .env("XDG_CACHE_HOME", d.path().join("cache"))

@@ -11,26 +11,15 @@ use support::{Registry, skopeo};
 
 use support::git;
 
-fn slipway(dir: &Path, reg: &Registry, mode: &str) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "--images-repo",
-            &format!("{}/rec", reg.host),
-            "--images-repo-mode",
-            mode,
-            "--insecure-registry",
-            &reg.host,
-        ]);
-    c
-}
-
 fn signatures(dir: &Path, reg: &Registry, mode: &str) -> Vec<(String, String)> {
-    support::signatures(&mut slipway(dir, reg, mode))
-        .into_iter()
-        .collect()
+    support::signatures(
+        support::slipway()
+            .project(dir)
+            .images_repo(reg, "rec")
+            .args(["--images-repo-mode", mode]),
+    )
+    .into_iter()
+    .collect()
 }
 
 fn key(image: &str) -> String {
@@ -68,7 +57,10 @@ fn records_in_both_modes(mode: &str) {
     git(dir, &["commit", "-qm", "one"]);
     let c1 = git(dir, &["rev-parse", "HEAD"]);
     let publish = || {
-        slipway(dir, &reg, mode)
+        support::slipway()
+            .project(dir)
+            .images_repo(&reg, "rec")
+            .args(["--images-repo-mode", mode])
             .args(["build-and-publish", "--tag-by-content"])
             .assert()
             .success();
@@ -115,7 +107,10 @@ fn records_in_both_modes(mode: &str) {
     assert_eq!(reg.count_requests("PUT", "/manifests/"), manifests);
 
     // Purge deletes the images' tags and leaves the records alone.
-    slipway(dir, &reg, mode)
+    support::slipway()
+        .project(dir)
+        .images_repo(&reg, "rec")
+        .args(["--images-repo-mode", mode])
         .args(["purge", "--force"])
         .assert()
         .success();

@@ -27,8 +27,7 @@ fn project(dir: &Path) {
 /// `build-and-publish --images-repo REPO`: (success, stderr).
 fn build_and_publish(dir: &Path, repo: &str) -> (bool, String) {
     let out = support::slipway()
-        .arg("--dir")
-        .arg(dir)
+        .project(dir)
         .args([
             "--images-repo",
             repo,
@@ -36,7 +35,6 @@ fn build_and_publish(dir: &Path, repo: &str) -> (bool, String) {
             "--tag-custom",
             "v1",
         ])
-        .env("XDG_CACHE_HOME", support::cache_home(dir))
         .output()
         .expect("slipway");
     (
@@ -111,8 +109,7 @@ fn refused_credentials_fail_before_any_build() {
     project(d.path());
     let repo = format!("{}/preflight", reg.host);
     let out = support::slipway()
-        .arg("--dir")
-        .arg(d.path())
+        .project(d.path())
         .args([
             "--images-repo",
             &repo,
@@ -120,7 +117,6 @@ fn refused_credentials_fail_before_any_build() {
             "--tag-custom",
             "v1",
         ])
-        .env("XDG_CACHE_HOME", support::cache_home(d.path()))
         .env("SLIPWAY_REGISTRY_USERNAME", support::registry::USER)
         .env("SLIPWAY_REGISTRY_PASSWORD", "not-the-password")
         .output()

@@ -50,20 +50,6 @@ shell:
     support::git_commit_all(dir);
 }
 
-fn slipway_on(dir: &Path, host: Option<&str>, reg: &Registry) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    if let Some(h) = host {
-        c.env("DOCKER_HOST", h);
-    }
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::STAPEL_TOOLBOX])
-        .args(["--images-repo", &format!("{}/runners", reg.host)])
-        .args(["--insecure-registry", &reg.host]);
-    c
-}
-
 /// The image's ID in the host's daemon or the one at `host`.
 fn image_id(image: &str, host: Option<&str>) -> String {
     let mut c = std::process::Command::new("/usr/bin/docker");
@@ -103,12 +89,26 @@ fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
         "the toolboxes should differ by ID"
     );
 
-    let on_host = support::signatures(&mut slipway_on(dir, None, &reg));
-    let on_runner = support::signatures(&mut slipway_on(dir, Some(&runner.host()), &reg));
+    let on_host = support::signatures(
+        support::slipway()
+            .project(dir)
+            .stapel()
+            .images_repo(&reg, "runners"),
+    );
+    let on_runner = support::signatures(
+        support::slipway()
+            .project(dir)
+            .stapel()
+            .images_repo(&reg, "runners")
+            .docker_host(Some(&runner.host())),
+    );
     assert_eq!(on_host.len(), 2, "{on_host:?}");
     assert_eq!(on_host, on_runner, "signatures differ between runners");
 
-    slipway_on(dir, None, &reg)
+    support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(&reg, "runners")
         .args(["build-and-publish", "--tag-custom", "v1"])
         .assert()
         .success();
@@ -118,7 +118,11 @@ fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
         .collect();
 
     let images_before = runner.image_ids();
-    let out = slipway_on(dir, Some(&runner.host()), &reg)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(&reg, "runners")
+        .docker_host(Some(&runner.host()))
         .args(["build-and-publish", "--tag-custom", "v1"])
         .assert()
         .success();
@@ -134,7 +138,11 @@ fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
     // A source change is built on the second runner, and only there.
     std::fs::write(dir.join("src/main.sh"), "echo changed\n").expect("write");
     support::git(dir, &["commit", "-qam", "change"]);
-    slipway_on(dir, Some(&runner.host()), &reg)
+    support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(&reg, "runners")
+        .docker_host(Some(&runner.host()))
         .args(["build-and-publish", "--tag-custom", "v2"])
         .assert()
         .success();
@@ -157,7 +165,11 @@ fn second_runner_agrees_on_signatures_and_builds_nothing_published() {
 
 /// `slipway build` with a stages storage on the host's daemon or the runner's; stderr.
 fn build_with_storage(dir: &Path, storage: &str, host: Option<&str>, reg: &Registry) -> String {
-    let out = slipway_on(dir, host, reg)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(reg, "runners")
+        .docker_host(host)
         .args(["-s", storage, "build"])
         .assert()
         .success();
@@ -322,20 +334,33 @@ fn a_new_tag_of_an_unchanged_dockerfile_image_comes_from_the_stages_storage() {
     std::fs::write(dir.join("web/index.html"), &name).expect("write");
     support::git(dir, &["commit", "-qam", "own content"]);
 
-    let out = slipway_on(dir, None, &reg)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(&reg, "runners")
         .args(["-s", &storage, "build-and-publish", "--tag-custom", "v1"])
         .assert()
         .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     let web_v1 = skopeo::digest(&reg, "runners/web:v1").expect("web v1");
     let stored: Vec<String> = skopeo::tags(&reg, "runners/stages");
-    let web_sig = support::signatures(&mut slipway_on(dir, None, &reg))["web"].clone();
+    let web_sig = support::signatures(
+        support::slipway()
+            .project(dir)
+            .stapel()
+            .images_repo(&reg, "runners"),
+    )["web"]
+        .clone();
     assert!(
         stored.iter().any(|t| t.starts_with(&format!("{web_sig}-"))),
         "web stored under its signature: {stored:?}\n{err}"
     );
 
-    slipway_on(dir, Some(&runner.host()), &reg)
+    support::slipway()
+        .project(dir)
+        .stapel()
+        .images_repo(&reg, "runners")
+        .docker_host(Some(&runner.host()))
         .args(["-s", &storage, "build-and-publish", "--tag-custom", "v2"])
         .assert()
         .success();

@@ -12,10 +12,8 @@ use support::git;
 /// `slipway images --json` signatures by image name.
 fn sigs(dir: &Path) -> std::collections::BTreeMap<String, String> {
     let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .env("DOCKER_HOST", "unix:///nonexistent.sock")
-        .arg("--dir")
-        .arg(dir);
+    c.project(dir)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock");
     support::signatures(&mut c)
 }
 

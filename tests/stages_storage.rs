@@ -14,23 +14,12 @@ use std::process::Command;
 
 use support::{Registry, skopeo};
 
-/// Slipway in `dir` with the test toolbox, against the daemon at `docker_host` (None: the
-/// default one).
-fn slipway_on(dir: &Path, docker_host: Option<&str>) -> assert_cmd::Command {
-    let mut c = support::slipway();
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::stapel_toolbox()]);
-    if let Some(h) = docker_host {
-        c.env("DOCKER_HOST", h);
-    }
-    c
-}
-
 /// `slipway build -s STORAGE` (storage given through werf's variable); stderr.
 fn build(dir: &Path, storage: &str, docker_host: Option<&str>) -> String {
-    let out = slipway_on(dir, docker_host)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
+        .docker_host(docker_host)
         .env("WERF_STAGES_STORAGE", storage)
         .arg("build")
         .assert()
@@ -220,7 +209,9 @@ fn a_fresh_runner_reuses_the_stored_stages() {
 
     // The same with --json: a `stages` event says where the stages came from.
     forget(&name, &reg.host);
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .env("WERF_STAGES_STORAGE", &storage)
         .args(["--json", "build"])
         .assert()
@@ -336,25 +327,13 @@ fn a_fresh_runner_reuses_the_stored_stages() {
 
 /// `slipway --json build-and-publish -s STORAGE` as a child process (for runs at once).
 fn publish_child(dir: &Path, storage: &str, repo: &str, docker_config: &Path) -> Command {
-    // The binary under test, as assert_cmd finds it (the variable first).
-    let bin = std::env::var_os("CARGO_BIN_EXE_slipway")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| assert_cmd::cargo::cargo_bin("slipway"));
-    let mut c = Command::new(bin);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().to_string();
-        if k.starts_with("SLIPWAY_") || k.starts_with("WERF_") || k.starts_with("CI_") {
-            c.env_remove(&k);
-        }
-    }
-    c.env("XDG_CACHE_HOME", support::cache_home(dir))
+    let mut c = support::slipway();
+    c.project(dir)
+        .stapel()
         .env("DOCKER_CONFIG", docker_config)
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", support::stapel_toolbox()])
         .args(["--json", "-s", storage, "-i", repo])
         .args(["build-and-publish", "--tag-custom", "ci"]);
-    c
+    c.std()
 }
 
 #[test]
@@ -475,7 +454,9 @@ fn cleanup_keeps_the_stages_kept_images_need_and_purge_removes_all() {
     project(dir, &name);
     commit_all(dir, "init");
     let publish = |tag: &str| {
-        slipway_on(dir, None)
+        support::slipway()
+            .project(dir)
+            .stapel()
             .args([
                 "-s",
                 &storage,
@@ -508,7 +489,9 @@ fn cleanup_keeps_the_stages_kept_images_need_and_purge_removes_all() {
     let old_install = age_copy(&reg, "shop/stages", &by_stage("install"));
     let old_from = age_copy(&reg, "shop/stages", &by_stage("from"));
 
-    let cleanup = slipway_on(dir, None)
+    let cleanup = support::slipway()
+        .project(dir)
+        .stapel()
         .args([
             "-s",
             &storage,
@@ -570,7 +553,9 @@ fn cleanup_keeps_the_stages_kept_images_need_and_purge_removes_all() {
     assert_eq!(decision(&old_from).as_deref(), Some("keep"));
 
     // purge removes every stored stage.
-    slipway_on(dir, None)
+    support::slipway()
+        .project(dir)
+        .stapel()
         .args([
             "-s",
             &storage,
@@ -595,7 +580,9 @@ fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
     commit_all(dir, "init");
 
     // Unknown stage or image: a clear error before anything is built.
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--introspect-stage", "app/nope"])
         .assert()
         .failure();
@@ -606,13 +593,17 @@ fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
         "{err}"
     );
     assert!(!err.contains("building"), "nothing built: {err}");
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--introspect-stage", "web/install"])
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("unknown image \"web\""), "{err}");
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--", "true"])
         .assert()
         .failure();
@@ -621,7 +612,9 @@ fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
 
     // In the install stage, install has run and setup has not; the exit code is the
     // command's.
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--introspect-stage", "app/install", "--"])
         .args([
             "/bin/sh",
@@ -632,7 +625,9 @@ fn introspect_stage_runs_a_command_in_that_stage_and_refuses_unknown_ones() {
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(stdout.ends_with("1\nno-setup\n"), "{stdout}");
-    let out = slipway_on(dir, None)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--introspect-stage", "app/setup", "--"])
         .args(["/bin/sh", "-c", "cat /setup-runs; exit 3"])
         .assert()

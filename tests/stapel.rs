@@ -37,7 +37,9 @@ fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
 
 /// `slipway --json build`: the result's images.
 fn build(dir: &Path) -> Vec<serde_json::Value> {
-    let out = support::slipway_stapel(dir)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["--json", "build"])
         .assert()
         .success();
@@ -225,7 +227,12 @@ git:
         ),
     )
     .expect("werf.yaml");
-    let out = support::slipway_stapel(p).arg("build").assert().failure();
+    let out = support::slipway()
+        .project(p)
+        .stapel()
+        .arg("build")
+        .assert()
+        .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(
         err.contains("werf.yaml:7:3: git[0]: add /nope: no such path in the HEAD commit"),
@@ -391,7 +398,9 @@ shell:
         ),
     )
     .expect("werf.yaml");
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .arg("build")
         .assert()
         .failure();
@@ -484,9 +493,11 @@ shell:
 "#,
     );
     let report = d.path().join("../stapel-mixed-report.json");
-    support::slipway_stapel(d.path())
+    support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["--images-repo", &format!("{}/mixed", reg.host)])
-        .args(["--insecure-registry", &reg.host])
+        .insecure(&reg.host)
         .args(["build-and-publish", "--tag-custom", "v1", "--report-path"])
         .arg(&report)
         .assert()
@@ -530,7 +541,9 @@ fn classic_builder_is_refused_for_stapel_images() {
         &[],
         "project: stapel-classic\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\n",
     );
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["build", "--buildkit", "off"])
         .assert()
         .failure();
@@ -792,7 +805,9 @@ docker:
   WORKDIR: /app
 "#,
     );
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["config", "render", "--dockerfile", "app"])
         .assert()
         .success();
@@ -920,10 +935,12 @@ fn the_stapel_example_builds_and_publishes() {
         }
     }
     support::git_commit_all(d.path());
-    support::slipway_stapel(d.path())
+    support::slipway()
+        .project(d.path())
+        .stapel()
         .env("DEBIAN_IMAGE", support::debian_image())
         .args(["--images-repo", &format!("{}/demo", reg.host)])
-        .args(["--insecure-registry", &reg.host])
+        .insecure(&reg.host)
         .args(["build-and-publish", "--tag-custom", "v1"])
         .assert()
         .success();
@@ -1060,7 +1077,12 @@ shell:
             text.replace("BASE", support::base_image()),
         )
         .expect("yaml");
-        let out = support::slipway_stapel(p).arg("build").assert().failure();
+        let out = support::slipway()
+            .project(p)
+            .stapel()
+            .arg("build")
+            .assert()
+            .failure();
         String::from_utf8_lossy(&out.get_output().stderr).to_string()
     };
     let err = failing(&bad);
@@ -1126,7 +1148,9 @@ shell:
     );
     let img = format!("stapel-fromlatest-{n}/app:latest");
     let build_here = || -> Vec<serde_json::Value> {
-        let out = support::slipway_stapel(d.path())
+        let out = support::slipway()
+            .project(d.path())
+            .stapel()
             .args(["--insecure-registry", &reg.host, "--json", "build"])
             .assert()
             .success();
@@ -1161,7 +1185,9 @@ shell:
         .expect("yaml")
         .replace("fromlatest-base:latest", "fromlatest-missing:latest");
     std::fs::write(d.path().join("werf.yaml"), missing).expect("yaml");
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["--insecure-registry", &reg.host, "build"])
         .assert()
         .failure();
@@ -1273,7 +1299,9 @@ from: BASE
 "#
         ),
     );
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["--json", "build", "my tools"])
         .assert()
         .success();
@@ -1294,9 +1322,11 @@ from: BASE
     assert_eq!(support::sh(&tag, "cat /tool"), format!("tool-{n}"));
 
     let reg = Registry::plain();
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .args(["--images-repo", &format!("{}/ba", reg.host)])
-        .args(["--insecure-registry", &reg.host])
+        .insecure(&reg.host)
         .args(["build-and-publish", "--tag-custom", "v1", "my tools"])
         .assert()
         .failure();

@@ -24,7 +24,9 @@ fn project(yaml: &str, url: &str) -> tempfile::TempDir {
 }
 
 fn build(dir: &Path) {
-    support::slipway_stapel(dir)
+    support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--force"])
         .assert()
         .success();
@@ -285,7 +287,9 @@ ansible:
     let _ = std::process::Command::new("/usr/bin/docker")
         .args(["rmi", "-f", "stapel-badsum/app:latest"])
         .output();
-    let out = support::slipway_stapel(d.path())
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
         .arg("build")
         .assert()
         .failure();
@@ -329,7 +333,9 @@ fn unknown_modules_and_keys_are_located_errors_and_nothing_is_built() {
         let _ = std::process::Command::new("/usr/bin/docker")
             .args(["rmi", "-f", "stapel-reject/app:latest"])
             .output();
-        let out = support::slipway_stapel(d.path())
+        let out = support::slipway()
+            .project(d.path())
+            .stapel()
             .arg("build")
             .assert()
             .failure();

@@ -9,7 +9,12 @@ use std::path::Path;
 
 /// `slipway build`; its `stapel stages:` line.
 fn build(dir: &Path) -> String {
-    let out = support::slipway_stapel(dir).arg("build").assert().success();
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
+        .arg("build")
+        .assert()
+        .success();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     err.lines()
         .find_map(|l| l.split_once("stapel stages: ").map(|(_, r)| r.to_string()))
@@ -224,7 +229,9 @@ shell:
     );
 
     // `--force` does not use the record: every stage from HEAD, no patch.
-    let out = support::slipway_stapel(dir)
+    let out = support::slipway()
+        .project(dir)
+        .stapel()
         .args(["build", "--force"])
         .assert()
         .success();

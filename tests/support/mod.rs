@@ -4,8 +4,8 @@
 //! binary with an isolated environment.
 //!
 //! Nothing here is skipped when a daemon or registry is missing: tests fail loudly.
-#![allow(dead_code)]
 
+pub mod command;
 pub mod doc_blocks;
 pub mod fault_proxy;
 pub mod kube;
@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
+pub use command::{Slipway, slipway};
 pub use registry::Registry;
 
 /// Name of the base image every test builds FROM.
@@ -397,16 +398,6 @@ pub fn git_commit_all(dir: &Path) {
     git(dir, &["commit", "-qm", "init"]);
 }
 
-/// Slipway on the stapel project in `dir`: its own cache dir, the test toolbox.
-pub fn slipway_stapel(dir: &Path) -> assert_cmd::Command {
-    let mut c = slipway();
-    c.env("XDG_CACHE_HOME", cache_home(dir))
-        .arg("--dir")
-        .arg(dir)
-        .args(["--stapel-toolbox", stapel_toolbox()]);
-    c
-}
-
 /// The `stapel stages:` summary of a build's output, from `reused …` on.
 pub fn stages_summary(err: &str) -> String {
     err.lines()
@@ -620,12 +611,8 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// The `slipway` binary with an environment of its own: no `SLIPWAY_*`/`WERF_*`/CI
-/// variables leak in from the caller, and `DOCKER_CONFIG` points at an empty folder
-/// unless the test sets it.
 /// Slipway's cache folder (`XDG_CACHE_HOME`) for a project: one per project directory, under
 /// the system temp dir, so runs on the committed examples/ never write into the source tree.
-#[allow(dead_code)]
 pub fn cache_home(project: &Path) -> std::path::PathBuf {
     use sha2::Digest;
     let key = hex::encode(sha2::Sha256::digest(project.to_string_lossy().as_bytes()));
@@ -634,34 +621,8 @@ pub fn cache_home(project: &Path) -> std::path::PathBuf {
         .join(&key[..16])
 }
 
-pub fn slipway() -> assert_cmd::Command {
-    // Most commands talk to the host's daemon; make sure it answers before any test runs one.
-    daemon_answers();
-    let mut cmd = assert_cmd::Command::cargo_bin("slipway").expect("slipway binary");
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().to_string();
-        if k.starts_with("SLIPWAY_")
-            || k.starts_with("WERF_")
-            || k.starts_with("CI_")
-            || k.starts_with("GITHUB_")
-            || k == "CI"
-            || k == "DOCKER_BUILDKIT"
-            // werf reads these for cleanup's Kubernetes scan; a developer's must not leak in.
-            || k == "KUBECONFIG"
-            || k == "KUBECONFIG_BASE64"
-        {
-            cmd.env_remove(&k);
-        }
-    }
-    static EMPTY_DOCKER_CONFIG: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dc = EMPTY_DOCKER_CONFIG.get_or_init(|| tempfile::tempdir().expect("tempdir"));
-    cmd.env("DOCKER_CONFIG", dc.path());
-    cmd
-}
-
 /// `docker save` of a small image FROM the base image: a COPY of a per-call nonce and `kb`
 /// KiB of random bytes, so every call gives new layers.
-#[allow(dead_code)]
 pub fn image_tarball(dir: &Path, kb: usize) -> std::path::PathBuf {
     let ctx = dir.join("ctx");
     let nonce = format!("{:?}{}", std::time::SystemTime::now(), dir.display());

@@ -41,14 +41,12 @@ impl Registry {
     }
 
     /// TLS + htpasswd with a chosen user and password (e.g. GitLab's `gitlab-ci-token`).
-    #[allow(dead_code)]
     pub fn tls_auth_as(user: &str, password: &str) -> Self {
         Self::start_as(true, true, user, password)
     }
 
     /// Plain HTTP with htpasswd auth: what the daemon's own BuildKit can pull from (it reaches
     /// loopback registries over HTTP and does not read `/etc/docker/certs.d`).
-    #[allow(dead_code)]
     pub fn plain_auth() -> Self {
         Self::start_as(false, true, USER, PASSWORD)
     }
@@ -66,14 +64,12 @@ impl Registry {
 
     /// TLS with the given server certificate and key, no auth, nothing in certs.d: what the
     /// client trusts is up to the test.
-    #[allow(dead_code)]
     pub fn serving(cert: &Path, key: &Path) -> Self {
         Self::serving_for_clients_of(cert, key, None)
     }
 
     /// [`Registry::serving`], and when `client_ca` is given, only to clients presenting a
     /// certificate it signed (distribution's `tls.clientcas`).
-    #[allow(dead_code)]
     pub fn serving_for_clients_of(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Self {
         let served = Some((cert.to_path_buf(), key.to_path_buf()));
         let client_ca = client_ca.map(Path::to_path_buf);
@@ -254,12 +250,6 @@ impl Registry {
     /// Storage root, e.g. to check what the registry holds on disk.
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
-    }
-
-    /// Run `docker-registry garbage-collect` on this registry's storage (stops nothing:
-    /// distribution allows GC while serving reads in tests with no concurrent pushes).
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("config.yml")
     }
 }
 

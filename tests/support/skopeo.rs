@@ -64,7 +64,6 @@ pub fn config(reg: &Registry, reference: &str) -> Result<serde_json::Value, Stri
 
 /// The image config's raw bytes (`--config --raw`: fields skopeo's types do not know,
 /// such as BuildKit's inline cache, kept).
-#[allow(dead_code)]
 pub fn raw_config(reg: &Registry, reference: &str) -> Result<String, String> {
     let mut c = base(reg, "inspect");
     c.args(["--config", "--raw"])
@@ -105,7 +104,6 @@ pub fn tags(reg: &Registry, repo: &str) -> Vec<String> {
 
 /// The sha256 of each layer of `repo:tag` as the registry serves it, uncompressed (what a
 /// runtime checks against the config's diff_ids): copied out by skopeo, gunzipped here (every member: Slipway writes one per 1 MiB block).
-#[allow(dead_code)]
 pub fn uncompressed_layer_digests(reg: &Registry, reference: &str) -> Result<Vec<String>, String> {
     use sha2::Digest;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -142,7 +140,6 @@ pub fn uncompressed_layer_digests(reg: &Registry, reference: &str) -> Result<Vec
 /// each blob against its digest), then every layer is hashed here again, as stored (the
 /// manifest's digest) and decompressed (the config's diffID at its position). Returns
 /// the manifest's layer digests.
-#[allow(dead_code)]
 pub fn verify_pullable(reg: &Registry, reference: &str) -> Result<Vec<String>, String> {
     use sha2::Digest;
     use std::io::Read;

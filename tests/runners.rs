@@ -432,6 +432,7 @@ fn a_remote_daemon_publishes_through_its_export_stream() {
     std::fs::write(dir.join("Dockerfile"), dockerfile(2)).expect("Dockerfile");
     support::git_commit_all(dir);
     let uploads = reg.count_requests("PUT", "/runners/big/blobs/uploads/");
+    let patches = reg.count_requests("PATCH", "/runners/big/blobs/uploads/");
     let log = publish();
     assert!(log.contains("published from the export stream"), "{log}");
     assert!(!log.contains("exporting to a file first"), "{log}");
@@ -439,6 +440,14 @@ fn a_remote_daemon_publishes_through_its_export_stream() {
     assert_eq!(
         reg.count_requests("PUT", "/runners/big/blobs/uploads/") - uploads,
         2,
+        "{}",
+        reg.log()
+    );
+    // The top layer, placed by its `json` in the export, went straight into a streamed
+    // upload (a spooled 3 MB layer would be one PUT).
+    assert_eq!(
+        reg.count_requests("PATCH", "/runners/big/blobs/uploads/") - patches,
+        1,
         "{}",
         reg.log()
     );

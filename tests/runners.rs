@@ -379,3 +379,102 @@ fn a_new_tag_of_an_unchanged_dockerfile_image_comes_from_the_stages_storage() {
         "the second runner built web"
     );
 }
+
+/// A daemon whose layer store cannot be read here (a remote `DOCKER_HOST` over TCP, as
+/// docker:dind is): publish takes the export path, streamed, and, once the registry has
+/// the base layer, reads it past without sending it. What lands is the daemon's image
+/// layer for layer, pullable and byte-identical (skopeo, here and when `reg` is dropped).
+#[test]
+fn a_remote_daemon_publishes_through_its_export_stream() {
+    let reg = Registry::plain();
+    let runner = Runner::start_remote();
+    let host = runner.tcp_host();
+    let d = tempfile::tempdir().expect("tmp");
+    let dir = d.path();
+    let name = unique("remote");
+    let dockerfile = |n: u32| {
+        format!(
+            "FROM {}\nRUN head -c 3000000 /dev/urandom > /r && echo {n} > /n\n",
+            support::BASE_IMAGE
+        )
+    };
+    support::write_tree(
+        dir,
+        &[
+            (
+                "werf.yaml",
+                &format!("project: {name}\nconfigVersion: 1\n---\nimage: big\n"),
+            ),
+            ("Dockerfile", &dockerfile(1)),
+        ],
+    );
+    support::git_commit_all(dir);
+    let publish = || {
+        let out = slipway_on(dir, Some(&host), &reg)
+            .args(["--log-debug", "build-and-publish", "--tag-custom", "v1"])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+    };
+    let same_layers = || {
+        let local = support::block_on(async {
+            runner
+                .docker()
+                .inspect_image(&format!("{name}/big:latest"))
+                .await
+                .expect("inspect on the remote daemon")
+        });
+        let reference = "runners/big:v1";
+        let config = skopeo::config(&reg, reference).expect("config");
+        let pushed: Vec<String> = config["rootfs"]["diff_ids"]
+            .as_array()
+            .expect("diff_ids")
+            .iter()
+            .map(|v| v.as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(
+            Some(pushed.clone()),
+            local.root_fs.and_then(|r| r.layers),
+            "registry and daemon disagree on the layers"
+        );
+        skopeo::verify_pullable(&reg, reference).expect("pullable");
+        assert_eq!(
+            skopeo::uncompressed_layer_digests(&reg, reference).expect("layers"),
+            pushed
+        );
+    };
+
+    let log = publish();
+    assert!(
+        log.contains("published from the export stream") && log.contains("streamed=true"),
+        "{log}"
+    );
+    assert!(!log.contains("from the daemon's layer store"), "{log}");
+    assert!(!log.contains("exporting to a file first"), "{log}");
+    same_layers();
+
+    // The top layer changes: the base is in the registry and is read past, not sent.
+    std::fs::write(dir.join("Dockerfile"), dockerfile(2)).expect("Dockerfile");
+    support::git_commit_all(dir);
+    let uploads = reg.count_requests("PUT", "/runners/big/blobs/uploads/");
+    let patches = reg.count_requests("PATCH", "/runners/big/blobs/uploads/");
+    let log = publish();
+    assert!(log.contains("published from the export stream"), "{log}");
+    assert!(!log.contains("exporting to a file first"), "{log}");
+    // The new layer and the config; never the base.
+    assert_eq!(
+        reg.count_requests("PUT", "/runners/big/blobs/uploads/") - uploads,
+        2,
+        "{}",
+        reg.log()
+    );
+    // The top layer, placed by its `json` in the export, went straight into a streamed
+    // upload (a spooled 3 MB layer would be one PUT).
+    assert_eq!(
+        reg.count_requests("PATCH", "/runners/big/blobs/uploads/") - patches,
+        1,
+        "{}",
+        reg.log()
+    );
+    same_layers();
+}

@@ -16,6 +16,8 @@ pub struct Runner {
     dir: tempfile::TempDir,
     bridge: String,
     child: Child,
+    /// `tcp://127.0.0.1:PORT` when it also listens there ([`Runner::start_remote`]).
+    tcp: Option<String>,
 }
 
 impl Runner {
@@ -24,6 +26,18 @@ impl Runner {
     /// stapel toolbox is made again by `scripts/stapel-toolbox` (a `docker import`, so its
     /// ID differs from the host's, as it would on another machine). Nothing is pulled.
     pub fn start() -> Runner {
+        Runner::start_with(false)
+    }
+
+    /// A daemon as a remote `DOCKER_HOST` is (docker:dind, a build host): it also listens on
+    /// TCP ([`Runner::tcp_host`]), and its data root is a tmpfs mounted in a mount namespace
+    /// of its own, so that the path `docker info` gives is empty here: its layer store
+    /// cannot be read from this host.
+    pub fn start_remote() -> Runner {
+        Runner::start_with(true)
+    }
+
+    fn start_with(remote: bool) -> Runner {
         base_image();
         stapel_toolbox();
         let dir = tempfile::Builder::new()
@@ -51,23 +65,56 @@ impl Runner {
 
         let p = dir.path();
         let log = std::fs::File::create(p.join("dockerd.log")).expect("dockerd log");
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(p.join("data"))
-            .arg("--exec-root")
-            .arg(p.join("exec"))
-            .arg("--pidfile")
-            .arg(p.join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", p.join("docker.sock").display()))
-            .arg(format!("--bridge={bridge}"))
-            .args(["--iptables=false", "--ip-masq=false"])
+        let tcp = remote.then(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            format!("tcp://{}", l.local_addr().expect("port"))
+        });
+        let mut args: Vec<String> = vec![
+            "--data-root".into(),
+            p.join(if remote { "hidden/data" } else { "data" })
+                .display()
+                .to_string(),
+            "--exec-root".into(),
+            p.join("exec").display().to_string(),
+            "--pidfile".into(),
+            p.join("dockerd.pid").display().to_string(),
+            "-H".into(),
+            format!("unix://{}", p.join("docker.sock").display()),
+            format!("--bridge={bridge}"),
+            "--iptables=false".into(),
+            "--ip-masq=false".into(),
+        ];
+        if let Some(t) = &tcp {
+            args.extend(["-H".to_string(), t.clone()]);
+        }
+        let mut command = if remote {
+            let hidden = p.join("hidden");
+            std::fs::create_dir(&hidden).expect("hidden dir");
+            // `exec`: the child is dockerd itself, which Drop stops; the namespace (and the
+            // tmpfs) goes with its last process.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(r#"mount -t tmpfs tmpfs "$0" && exec dockerd "$@""#)
+                .arg(&hidden)
+                .args(&args);
+            c
+        } else {
+            let mut c = Command::new("dockerd");
+            c.args(&args);
+            c
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("start dockerd");
-        let runner = Runner { dir, bridge, child };
+        let runner = Runner {
+            dir,
+            bridge,
+            child,
+            tcp,
+        };
         runner.wait_ready();
         runner.load_from_host(&[BASE_IMAGE]);
         let script =
@@ -89,6 +136,13 @@ impl Runner {
     /// `DOCKER_HOST` for this daemon.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket().display())
+    }
+
+    /// `DOCKER_HOST` over TCP (a runner from [`Runner::start_remote`]).
+    pub fn tcp_host(&self) -> String {
+        self.tcp
+            .clone()
+            .expect("a runner started with start_remote")
     }
 
     fn socket(&self) -> PathBuf {

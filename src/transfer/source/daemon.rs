@@ -6,9 +6,13 @@
 //! image's layer order), then the config and `manifest.json`, which gives the order. So a
 //! layer's identity (its diffID) is known only once it has been read. When the registry
 //! already holds some of the image's layers (the plan's present and mount steps, by
-//! diffID), each layer is compressed into a spool file and uploaded only if it is not one
-//! of them (a layer is read once, its compressed form written once); when it holds none,
-//! layers go straight from the stream into streamed uploads. Anything this path cannot do (another export layout, a registry that refuses
+//! diffID), each layer's `json` (before its `layer.tar`) may place it: the top layer's
+//! holds the image config and each names its parent. A layer so placed is read past when
+//! the registry has it and goes straight into a streamed upload when not (the manifest at
+//! the end confirms every placement); any other is compressed into a spool file and
+//! uploaded only if it is not one of them (a layer is read once, its compressed form
+//! written once). When the registry holds none, layers go straight from the stream into
+//! streamed uploads. Anything this path cannot do (another export layout, a registry that refuses
 //! streamed uploads, a dropped connection) is reported as a reason to take the spooled
 //! path (`export` to a file, then the archive source), which retries.
 //!
@@ -464,13 +468,19 @@ async fn send(
     let spool = source.work.clone();
     let codec = session.options().compression;
     let counters = counters(session, total);
+    let known = Known {
+        diff_ids: diff_ids.clone(),
+        reused: reused.keys().cloned().collect(),
+        direct,
+        streamable: upload_mode != UploadMode::Monolithic,
+    };
     let reading = tokio::task::spawn_blocking(move || {
-        read_export(reader, direct, codec, &spool, &found_tx, &counters)
+        read_export(reader, &known, codec, &spool, &found_tx, &counters)
     });
     let gathered = gather(session, found_rx, reused, total).await;
     let read = reading.await.map_err(|e| Failure::Export(e.to_string()))?;
     let (by_path, files) = gathered?;
-    let links = read?;
+    let (links, positions) = read?;
 
     let (config, layer_paths) = parse_manifest(&files)?;
     if !lists_layers(&config, &diff_ids) || layer_paths.len() != diff_ids.len() {
@@ -479,7 +489,7 @@ async fn send(
         ));
     }
     let mut layers = Vec::with_capacity(layer_paths.len());
-    for p in &layer_paths {
+    for (i, p) in layer_paths.iter().enumerate() {
         // A repeated layer is a link to the first copy's entry: it is that layer.
         let mut at = p;
         for _ in 0..8 {
@@ -488,9 +498,18 @@ async fn send(
                 None => break,
             }
         }
+        // Read past as one the registry has: only where the manifest puts it where its
+        // `json` said.
+        let read_past = || {
+            let dir = at.strip_suffix("/layer.tar")?;
+            (positions.0.get(dir) == Some(&i))
+                .then(|| diff_ids.get(i).and_then(|d| reused.get(d)).cloned())
+                .flatten()
+        };
         let done = by_path
             .get(at)
             .cloned()
+            .or_else(read_past)
             .ok_or_else(|| Failure::Fallback(format!("{p} was not in the export stream")))?;
         layers.push(done);
     }
@@ -533,18 +552,56 @@ impl Drop for Remove {
     }
 }
 
+/// What reading the export needs to know of the image: its layers (the daemon's list) and
+/// those the repository has; whether a layer may go straight into a streamed upload.
+struct Known {
+    diff_ids: Vec<String>,
+    reused: std::collections::HashSet<String>,
+    /// Streamed uploads for every layer (nothing in the repository yet).
+    direct: bool,
+    /// Streamed uploads where the layer is known new (the registry takes them).
+    streamable: bool,
+}
+
+/// Where docker-save's per-layer `json` files place their layers (v1 id, the directory →
+/// position in the image): the top layer's holds the image config and each names its
+/// parent, so positions are learnt from the top down as the id-sorted directories arrive,
+/// each `json` before its `layer.tar`. A guess, which the manifest at the end confirms.
+#[derive(Default)]
+struct Positions(HashMap<String, usize>);
+
+impl Positions {
+    fn note(&mut self, dir: &str, json: &[u8], layers: usize) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(json) else {
+            return;
+        };
+        if v.get("config").is_some_and(|c| !c.is_null()) && layers > 0 {
+            self.0.insert(dir.to_string(), layers - 1);
+        }
+        let parent = v.get("parent").and_then(|p| p.as_str());
+        if let (Some(&p), Some(parent)) = (self.0.get(dir), parent)
+            && p > 0
+        {
+            self.0.entry(parent.to_string()).or_insert(p - 1);
+        }
+    }
+}
+
 /// Walk the export (a docker-save tar) once, handing each layer and top-level file over;
 /// returns the layer entries that are links (docker save writes a layer the image repeats
-/// once, and links the later entries to it), each to the entry it points to.
+/// once, and links the later entries to it), each to the entry it points to, and the
+/// layers' guessed positions. A layer the guess says the repository has is read past; one
+/// it says is new goes straight into a streamed upload; the others are spooled.
 fn read_export<R: Read>(
     reader: R,
-    direct: bool,
+    known: &Known,
     codec: compress::Codec,
     spool: &Path,
     found: &mpsc::Sender<Found>,
     counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
-) -> Result<HashMap<String, String>, Failure> {
+) -> Result<(HashMap<String, String>, Positions), Failure> {
     let mut links = HashMap::new();
+    let mut positions = Positions::default();
     let mut layer = 0usize;
     let closed = || Failure::Export("stopped".into());
     let mut archive = tar::Archive::new(reader);
@@ -585,43 +642,23 @@ fn read_export<R: Read>(
                 "{path} is neither a file nor a link"
             )));
         }
-        if path.ends_with("/layer.tar") {
+        if let Some(dir) = path.strip_suffix("/layer.tar") {
+            let guess = positions.0.get(dir).and_then(|&p| known.diff_ids.get(p));
+            if guess.is_some_and(|d| known.reused.contains(d)) && !known.direct {
+                // The registry has it: read past it (`send` checks the guess).
+                continue;
+            }
             // Numbered as the receiving side numbers them: in the order they arrive.
             layer += 1;
-            let mut on_read = counter(layer, size);
-            if direct {
-                let (tx, body) = mpsc::channel::<Bytes>(4);
-                let (sums_tx, sums) = oneshot::channel();
-                found
-                    .blocking_send(Found::Streaming {
-                        path,
-                        size,
-                        body,
-                        sums,
-                    })
-                    .map_err(|_| closed())?;
-                let r = compress::compress_reader(
-                    &mut entry,
-                    crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
-                    codec,
-                    &mut *on_read,
-                );
-                let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
-                let _ = sums_tx.send(r);
-                if let Some(f) = failed {
-                    return Err(f);
-                }
-            } else {
-                let spooled = compress::compress_to_file(&mut entry, spool, codec, &mut *on_read)
-                    .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
-                found
-                    .blocking_send(Found::Spooled {
-                        path,
-                        size,
-                        layer: spooled,
-                    })
-                    .map_err(|_| closed())?;
-            }
+            let on_read = counter(layer, size);
+            let stream = known.direct || (known.streamable && guess.is_some());
+            take_layer(&mut entry, path, size, stream, codec, spool, found, on_read)?;
+        } else if let Some(dir) = path.strip_suffix("/json").filter(|d| !d.contains('/')) {
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::Export(e.to_string()))?;
+            positions.note(dir, &bytes, known.diff_ids.len());
         } else if !path.contains('/') && path.ends_with(".json") {
             let mut bytes = Vec::with_capacity(size as usize);
             entry
@@ -632,7 +669,52 @@ fn read_export<R: Read>(
                 .map_err(|_| closed())?;
         }
     }
-    Ok(links)
+    Ok((links, positions))
+}
+
+/// One layer of the export, compressed into a streamed upload (`stream`) or a spool file.
+#[allow(clippy::too_many_arguments)]
+fn take_layer<R: Read>(
+    entry: &mut R,
+    path: String,
+    size: u64,
+    stream: bool,
+    codec: compress::Codec,
+    spool: &Path,
+    found: &mpsc::Sender<Found>,
+    mut on_read: Box<dyn FnMut(u64) + Send>,
+) -> Result<(), Failure> {
+    let closed = || Failure::Export("stopped".into());
+    if stream {
+        let (tx, body) = mpsc::channel::<Bytes>(4);
+        let (sums_tx, sums) = oneshot::channel();
+        found
+            .blocking_send(Found::Streaming {
+                path,
+                size,
+                body,
+                sums,
+            })
+            .map_err(|_| closed())?;
+        let r = compress::compress_reader(
+            entry,
+            crate::pipe::ChannelWriter::new(tx, "the upload stopped reading the layer"),
+            codec,
+            &mut *on_read,
+        );
+        let failed = r.as_ref().err().map(|e| Failure::Export(e.to_string()));
+        let _ = sums_tx.send(r);
+        return failed.map_or(Ok(()), Err);
+    }
+    let spooled = compress::compress_to_file(entry, spool, codec, &mut *on_read)
+        .map_err(|e| Failure::Export(format!("compressing {path}: {e}")))?;
+    found
+        .blocking_send(Found::Spooled {
+            path,
+            size,
+            layer: spooled,
+        })
+        .map_err(|_| closed())
 }
 
 /// The config bytes and the layer paths, in order, from docker-save's `manifest.json`.
@@ -662,57 +744,4 @@ fn parse_manifest(files: &BTreeMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Str
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn files(manifest: &str) -> BTreeMap<String, Vec<u8>> {
-        let mut f = BTreeMap::new();
-        f.insert("manifest.json".to_string(), manifest.as_bytes().to_vec());
-        f.insert("abc.json".to_string(), b"{}".to_vec());
-        f
-    }
-
-    #[test]
-    fn manifest_gives_config_and_layer_order() {
-        let (config, layers) = parse_manifest(&files(
-            r#"[{"Config":"abc.json","RepoTags":null,"Layers":["b/layer.tar","a/layer.tar"]}]"#,
-        ))
-        .expect("parse");
-        assert_eq!(config, b"{}");
-        assert_eq!(layers, ["b/layer.tar", "a/layer.tar"]);
-    }
-
-    #[test]
-    fn odd_exports_fall_back() {
-        for bad in [
-            r#"[]"#,
-            r#"[{"Config":"abc.json","Layers":[]},{"Config":"abc.json","Layers":[]}]"#,
-            r#"[{"Config":"missing.json","Layers":[]}]"#,
-            "not json",
-        ] {
-            assert!(
-                matches!(parse_manifest(&files(bad)), Err(Failure::Fallback(_))),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn transient_and_refused_uploads_fall_back_others_do_not() {
-        let status = |status| {
-            PushError::Registry(RegistryError::Status {
-                method: "PATCH".into(),
-                url: String::new(),
-                status,
-                message: String::new(),
-            })
-        };
-        assert!(falls_back(&status(405)));
-        assert!(falls_back(&status(503)));
-        assert!(!falls_back(&status(403)));
-        assert!(!falls_back(&PushError::Compress {
-            diff_id: String::new(),
-            cause: String::new(),
-        }));
-    }
-}
+mod tests;

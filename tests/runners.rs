@@ -410,7 +410,11 @@ fn a_remote_daemon_publishes_through_its_export_stream() {
     );
     support::git_commit_all(dir);
     let publish = || {
-        let out = slipway_on(dir, Some(&host), &reg)
+        let out = support::slipway()
+            .project(dir)
+            .stapel()
+            .images_repo(&reg, "runners")
+            .docker_host(Some(&host))
             .args(["--log-debug", "build-and-publish", "--tag-custom", "v1"])
             .assert()
             .success();

@@ -51,7 +51,7 @@ pub fn target(
         .node(image.as_deref())
         .ok_or_else(|| BuildError::UnknownImage(image.clone().unwrap_or_else(|| "~".into())))?;
     let name = node.display_name().to_string();
-    if node.stapel.is_none() {
+    if node.stapel().is_none() {
         return Err(failed(
             &name,
             "--introspect-stage: a Dockerfile image has no werf stages (stapel images only)".into(),

@@ -351,7 +351,7 @@ fn buildable(config: &Config, names: &[String]) -> Result<Vec<ImageConfig>, Buil
         .cloned()
         .collect();
     for img in &selected {
-        if let Some(u) = img.stapel.as_ref().and_then(|s| s.unsupported.first()) {
+        if let Some(u) = img.stapel().and_then(|s| s.unsupported.first()) {
             return Err(BuildError::Failed {
                 image: img.display_name().to_string(),
                 message: u.clone(),

@@ -51,7 +51,7 @@ fn source_path(src: &Path, project_dir: &Path) -> PathBuf {
 /// Read every secret of `img`.
 pub fn resolve(img: &ImageConfig, project_dir: &Path) -> Result<SecretValues, SecretError> {
     let mut out = BTreeMap::new();
-    for s in &img.secrets {
+    for s in img.dockerfile().into_iter().flat_map(|d| &d.secrets) {
         let err = |cause: String| SecretError {
             image: img.display_name().to_string(),
             id: s.id().to_string(),

@@ -32,10 +32,10 @@ pub async fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<Exit
             let node = cfg
                 .node(key)
                 .ok_or_else(|| anyhow::anyhow!("no image or artifact {name:?} in werf.yaml"))?;
-            if node.stapel.is_none() {
+            if let Some(d) = node.dockerfile() {
                 anyhow::bail!(
                     "image {name} is a Dockerfile image: its Dockerfile is {}",
-                    node.dockerfile_path.display()
+                    d.dockerfile_path.display()
                 );
             }
             let env = crate::stapel::Env::new(&cfg);

@@ -26,7 +26,7 @@ pub use base::{resolve_from_latest, uses_from_latest};
 pub use error::{GitError, StapelError};
 pub use generate::{DOCKERFILE, Generated, generate, generate_planned, locate_failure};
 
-use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, Stapel};
+use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelRecipe};
 use crate::config::{Config, ImageConfig};
 
 /// Where the toolbox is mounted in every step, as werf mounts its stapel image.
@@ -89,7 +89,7 @@ impl Env {
                 .collect(),
             stapel_nodes: cfg
                 .nodes()
-                .filter(|n| n.stapel.is_some())
+                .filter(|n| n.stapel().is_some())
                 .filter_map(|n| Some((n.name.clone()?, n.clone())))
                 .collect(),
         }
@@ -98,11 +98,7 @@ impl Env {
     fn mounts_of(&self, img: &ImageConfig) -> Vec<Mount> {
         match &img.name {
             Some(n) => self.mounts.get(n).cloned().unwrap_or_default(),
-            None => img
-                .stapel
-                .as_ref()
-                .map(|s| s.mounts.clone())
-                .unwrap_or_default(),
+            None => img.stapel().map(|s| s.mounts.clone()).unwrap_or_default(),
         }
     }
 
@@ -120,7 +116,7 @@ fn inherited_mounts(cfg: &Config, node: &ImageConfig) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
     let mut cur = Some(node);
     for _ in 0..64 {
-        let Some(st) = cur.and_then(|n| n.stapel.as_ref()) else {
+        let Some(st) = cur.and_then(|n| n.stapel()) else {
             break;
         };
         for m in &st.mounts {
@@ -155,7 +151,7 @@ fn chown(owner: &Option<String>, group: &Option<String>) -> String {
 /// project's repository, remote ones at their resolved commit.
 fn git_trees<'a>(
     env: &Env,
-    st: &'a Stapel,
+    st: &'a StapelRecipe,
     commit: Option<git2::Oid>,
 ) -> Result<Vec<(&'a GitMapping, git::Tree)>, StapelError> {
     if st.git.is_empty() {
@@ -333,7 +329,7 @@ pub fn signature(
     img: &ImageConfig,
     done: &BTreeMap<Option<String>, String>,
 ) -> Result<String, StapelError> {
-    let st = img.stapel.as_ref().ok_or(StapelError::NotStapel)?;
+    let st = img.stapel().ok_or(StapelError::NotStapel)?;
     let mut h = Sha256::new();
     field(&mut h, "slipway-stapel-signature", GENERATOR);
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
@@ -372,7 +368,7 @@ pub fn signature(
         field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
     }
     // An `import: stage:` node: the same document built up to one stage.
-    if let Some(t) = &img.target {
+    if let Some(t) = &st.target {
         field(&mut h, "target", t);
     }
     Ok(hex::encode(h.finalize()))
@@ -380,7 +376,7 @@ pub fn signature(
 
 /// The `from` part of a signature: the base's name, and with `fromLatest` its registry
 /// digest (a moved tag rebuilds).
-pub(crate) fn from_key(st: &Stapel) -> Result<String, StapelError> {
+pub(crate) fn from_key(st: &StapelRecipe) -> Result<String, StapelError> {
     let Base::From(b) = &st.base else {
         return Ok(String::new());
     };

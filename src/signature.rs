@@ -524,11 +524,13 @@ pub fn compute(
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
                 let sig = match &img.recipe {
-                    Recipe::Stapel(_) => crate::stapel::signature(&stapel_env, img, &done)
-                        .map_err(|e| SignatureError::Stapel {
-                            image: img.display_name().to_string(),
-                            message: e.to_string(),
-                        })?,
+                    Recipe::Stapel(st) => {
+                        crate::stapel::signature(&stapel_env, img.name.as_deref(), st, &done)
+                            .map_err(|e| SignatureError::Stapel {
+                                image: img.display_name().to_string(),
+                                message: e.to_string(),
+                            })?
+                    }
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
                 done.insert(img.name.clone(), sig);

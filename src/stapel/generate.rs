@@ -151,7 +151,7 @@ pub fn generate_planned(
         "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
         env.toolbox
     );
-    let mount_flags = mount_flags(env, img, &mut w.files)?;
+    let mount_flags = mount_flags(env, img.name.as_deref(), st, &mut w.files)?;
     let non_root = from_stage(&mut w, st, &toolbox_mount, base_user);
     let git = git_trees(env, st, plan.archive)?;
     let mut patch_steps = BTreeMap::new();
@@ -191,11 +191,12 @@ pub fn generate_planned(
 /// inherits (a `fromPath` directory is added to the context).
 fn mount_flags(
     env: &Env,
-    img: &ImageConfig,
+    name: Option<&str>,
+    st: &StapelRecipe,
     files: &mut Vec<TarEntry>,
 ) -> Result<String, StapelError> {
     let mut flags = String::new();
-    for (n, m) in env.mounts_of(img).iter().enumerate() {
+    for (n, m) in env.mounts_of(name, st).iter().enumerate() {
         let flag = match &m.from {
             // Persistent and shared by every image of the project mounting the same path,
             // as werf's ~/.werf/shared_context/mounts/projects/<project>/<to>.

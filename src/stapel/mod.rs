@@ -95,10 +95,11 @@ impl Env {
         }
     }
 
-    fn mounts_of(&self, img: &ImageConfig) -> Vec<Mount> {
-        match &img.name {
+    /// The mounts of node `name` with recipe `st`.
+    fn mounts_of(&self, name: Option<&str>, st: &StapelRecipe) -> Vec<Mount> {
+        match name {
             Some(n) => self.mounts.get(n).cloned().unwrap_or_default(),
-            None => img.stapel().map(|s| s.mounts.clone()).unwrap_or_default(),
+            None => st.mounts.clone(),
         }
     }
 
@@ -326,10 +327,10 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
 /// signature, same image: a rebuild is skipped.
 pub fn signature(
     env: &Env,
-    img: &ImageConfig,
+    name: Option<&str>,
+    st: &StapelRecipe,
     done: &BTreeMap<Option<String>, String>,
 ) -> Result<String, StapelError> {
-    let st = img.stapel().ok_or(StapelError::NotStapel)?;
     let mut h = Sha256::new();
     field(&mut h, "slipway-stapel-signature", GENERATOR);
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
@@ -350,7 +351,7 @@ pub fn signature(
         }
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
-    for m in env.mounts_of(img) {
+    for m in env.mounts_of(name, st) {
         field(&mut h, "mount", &mount_key(env, &m));
     }
     let sig_of = |name: &str| {

@@ -237,7 +237,7 @@ impl SigInputs<'_, '_> {
             Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", self.source(n)),
         };
         let mounts: Vec<String> = env
-            .mounts_of(img)
+            .mounts_of(img.name.as_deref(), st)
             .iter()
             .map(|m| super::mount_key(env, m))
             .collect();

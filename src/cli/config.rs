@@ -28,7 +28,7 @@ pub async fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<Exit
             dockerfile: Some(name),
         } => {
             let cfg = config::load(settings)?;
-            let key = (name != "~").then_some(name.as_str());
+            let key = (name != crate::naming::name::NAMELESS).then_some(name.as_str());
             let node = cfg
                 .node(key)
                 .ok_or_else(|| anyhow::anyhow!("no image or artifact {name:?} in werf.yaml"))?;

@@ -109,7 +109,9 @@ impl ImageConfig {
 
     /// Name for messages: the image name, or `~` for the nameless image.
     pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("~")
+        self.name
+            .as_deref()
+            .unwrap_or(crate::naming::name::NAMELESS)
     }
 
     /// The stapel recipe, for a stapel image or artifact.

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
+use crate::naming::name::NAMELESS;
 use crate::naming::{Naming, NamingError};
 use crate::registry::{BlobSource, UploadMode, sha256_digest};
 use crate::registry::{Client, RegistryError, Repository, image};
@@ -46,7 +47,7 @@ pub enum RecordsError {
 
 /// The short key of an image name in record tags (`~` for the nameless image).
 pub fn image_key(image: Option<&str>) -> String {
-    let h = Sha256::digest(image.unwrap_or("~").as_bytes());
+    let h = Sha256::digest(image.unwrap_or(NAMELESS).as_bytes());
     hex::encode(&h[..4])
 }
 
@@ -188,7 +189,7 @@ pub async fn write(
         }
         let name_tag = format!("{prefix}i-{}", image_key(image.as_deref()));
         if !existing.contains(&name_tag) {
-            let name = image.as_deref().unwrap_or("~");
+            let name = image.as_deref().unwrap_or(NAMELESS);
             put_image(
                 client,
                 &repo,
@@ -239,7 +240,7 @@ pub async fn read(client: &Client, naming: &Naming) -> Result<Records, RecordsEr
         .await?;
     for (key, name) in names {
         if let Some(n) = name {
-            out.images.insert(key, (n != "~").then_some(n));
+            out.images.insert(key, (n != NAMELESS).then_some(n));
         }
     }
     Ok(out)

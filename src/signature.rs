@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, ImageConfig};
+use crate::config::{Config, Dependency, DockerfileRecipe, ImageConfig, Recipe};
 use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 use crate::settings::Paths;
@@ -523,14 +523,15 @@ pub fn compute(
                 .iter()
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
-                let sig = match &img.stapel {
-                    Some(_) => crate::stapel::signature(&stapel_env, img, &done).map_err(|e| {
-                        SignatureError::Stapel {
-                            image: img.display_name().to_string(),
-                            message: e.to_string(),
-                        }
-                    })?,
-                    None => one(img, &done, &cache, outputs)?,
+                let sig = match &img.recipe {
+                    Recipe::Stapel(st) => {
+                        crate::stapel::signature(&stapel_env, img.name.as_deref(), st, &done)
+                            .map_err(|e| SignatureError::Stapel {
+                                image: img.display_name().to_string(),
+                                message: e.to_string(),
+                            })?
+                    }
+                    Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
@@ -568,26 +569,27 @@ pub fn output_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBu
 
 fn one(
     img: &ImageConfig,
+    d: &DockerfileRecipe,
     done: &BTreeMap<Option<String>, String>,
     cache: &Mutex<HashCache>,
     outputs: &[PathBuf],
 ) -> Result<String, SignatureError> {
     let name = img.display_name().to_string();
     let dockerfile =
-        std::fs::read_to_string(&img.dockerfile_path).map_err(|e| SignatureError::Io {
+        std::fs::read_to_string(&d.dockerfile_path).map_err(|e| SignatureError::Io {
             image: name.clone(),
-            path: img.dockerfile_path.display().to_string(),
+            path: d.dockerfile_path.display().to_string(),
             cause: e.to_string(),
         })?;
-    let parts = dockerfile_parts(&dockerfile, img.target.as_deref(), &img.args).map_err(|m| {
+    let parts = dockerfile_parts(&dockerfile, d.target.as_deref(), &d.args).map_err(|m| {
         SignatureError::Dockerfile {
             image: name.clone(),
-            path: img.dockerfile_path.display().to_string(),
+            path: d.dockerfile_path.display().to_string(),
             message: m,
         }
     })?;
     let entries =
-        context::walk(&img.context_dir, &img.context_add_files, outputs).map_err(|source| {
+        context::walk(&d.context_dir, &d.context_add_files, outputs).map_err(|source| {
             SignatureError::Context {
                 image: name.clone(),
                 source,
@@ -642,12 +644,17 @@ fn one(
             }
         }
     }
-    directive_fields(&mut h, img, done);
+    directive_fields(&mut h, d, &img.dependencies, done);
     Ok(hex::encode(h.finalize()))
 }
 
 /// werf.yaml's directives of a Dockerfile image, and its dependencies' signatures.
-fn directive_fields(h: &mut Sha256, img: &ImageConfig, done: &BTreeMap<Option<String>, String>) {
+fn directive_fields(
+    h: &mut Sha256,
+    img: &DockerfileRecipe,
+    dependencies: &[Dependency],
+    done: &BTreeMap<Option<String>, String>,
+) {
     field(h, "target", img.target.as_deref().unwrap_or(""));
     for (k, v) in &img.args {
         field(h, "arg", &format!("{k}={v}"));
@@ -666,7 +673,7 @@ fn directive_fields(h: &mut Sha256, img: &ImageConfig, done: &BTreeMap<Option<St
         field(h, "secret", s.id());
     }
     field(h, "ssh", img.ssh.as_deref().unwrap_or(""));
-    for d in &img.dependencies {
+    for d in dependencies {
         let sig = done
             .get(&Some(d.image.clone()))
             .map(String::as_str)

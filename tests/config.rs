@@ -378,7 +378,10 @@ fn good_files_load_into_the_model() {
     ))
     .expect("valid");
     assert_eq!(cfg.project, "demo");
-    let a = cfg.image(Some("a")).expect("a");
+    let a = cfg
+        .image(Some("a"))
+        .and_then(|i| i.dockerfile())
+        .expect("a");
     assert_eq!(a.args.get("N").map(String::as_str), Some("1"));
     assert_eq!(a.args.get("B").map(String::as_str), Some("true"));
     assert_eq!(a.add_host, vec!["h:1.2.3.4"]);
@@ -393,7 +396,10 @@ fn good_files_load_into_the_model() {
         "{json}"
     );
     let b = cfg.image(Some("b")).expect("b");
-    assert!(b.dockerfile_path.ends_with("sub/Dockerfile"));
+    assert!(
+        b.dockerfile()
+            .is_some_and(|d| d.dockerfile_path.ends_with("sub/Dockerfile"))
+    );
     assert_eq!(b.dependencies[0].image, "a");
     assert_eq!(
         b.dependencies[0].imports[0].target_build_arg.as_deref(),
@@ -490,8 +496,14 @@ fn werf_directives_slipway_used_to_refuse() {
     let cfg = config::load(&settings(dir.path())).expect("valid");
     let names: Vec<&str> = cfg.images.iter().map(|i| i.display_name()).collect();
     assert_eq!(names, vec!["api", "worker", "apiServer"]);
-    let api = cfg.image(Some("api")).expect("api");
-    let worker = cfg.image(Some("worker")).expect("worker");
+    let api = cfg
+        .image(Some("api"))
+        .and_then(|i| i.dockerfile())
+        .expect("api");
+    let worker = cfg
+        .image(Some("worker"))
+        .and_then(|i| i.dockerfile())
+        .expect("worker");
     assert_eq!(api.args, worker.args);
     let args: Vec<(&str, &str)> = api
         .args
@@ -560,10 +572,12 @@ fn dockerfile_paths_follow_the_werf_version() {
         })
     };
     let rel = |cfg: &config::Config, dir: &Path| {
-        cfg.images[0]
-            .dockerfile_path
-            .strip_prefix(dir.canonicalize().unwrap_or(dir.to_path_buf()))
-            .or_else(|_| cfg.images[0].dockerfile_path.strip_prefix(dir))
+        let path = &cfg.images[0]
+            .dockerfile()
+            .expect("dockerfile")
+            .dockerfile_path;
+        path.strip_prefix(dir.canonicalize().unwrap_or(dir.to_path_buf()))
+            .or_else(|_| path.strip_prefix(dir))
             .expect("inside")
             .display()
             .to_string()
@@ -946,7 +960,7 @@ fn stapel_documents_load_into_the_model() {
     assert_eq!(names, ["a", "b", "c"]);
     assert_eq!(cfg.artifacts.len(), 1);
     assert!(cfg.artifacts[0].is_artifact());
-    let a = cfg.images[0].stapel.as_ref().expect("stapel");
+    let a = cfg.images[0].stapel().expect("stapel");
     assert_eq!(a.base, Base::From("alpine:3".into()));
     // yaml.v2 keeps the text; the YAML 1.1 octal reading gives 493 here.
     assert!(a.from_cache_version.is_some());

@@ -46,12 +46,12 @@ pub fn target(
             }
         },
     };
-    let image = image.filter(|i| !i.is_empty() && i != "~");
-    let node = config
-        .node(image.as_deref())
-        .ok_or_else(|| BuildError::UnknownImage(image.clone().unwrap_or_else(|| "~".into())))?;
+    let image = image.filter(|i| !i.is_empty() && i != crate::naming::name::NAMELESS);
+    let node = config.node(image.as_deref()).ok_or_else(|| {
+        BuildError::UnknownImage(crate::naming::name::ImageName::from(image.clone()).to_string())
+    })?;
     let name = node.display_name().to_string();
-    if node.stapel.is_none() {
+    if node.stapel().is_none() {
         return Err(failed(
             &name,
             "--introspect-stage: a Dockerfile image has no werf stages (stapel images only)".into(),

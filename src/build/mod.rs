@@ -244,7 +244,7 @@ pub fn selection<'a>(
     let mut want: Vec<Option<String>> = Vec::new();
     let mut stack: Vec<Option<String>> = Vec::new();
     for n in names {
-        let key = if n == "~" { None } else { Some(n.clone()) };
+        let key = crate::naming::name::ImageName::parse(n).into_option();
         if config.image(key.as_deref()).is_none() {
             if config.node(key.as_deref()).is_some() {
                 return Err(BuildError::ArtifactNotPublished(n.clone()));
@@ -281,7 +281,7 @@ pub fn build_roots<'a>(
     names
         .iter()
         .map(|n| {
-            let key = if n == "~" { None } else { Some(n.as_str()) };
+            let key = (n != crate::naming::name::NAMELESS).then_some(n.as_str());
             config
                 .node(key)
                 .ok_or_else(|| BuildError::UnknownImage(n.clone()))
@@ -367,7 +367,7 @@ fn buildable(config: &Config, names: &[String]) -> Result<Vec<ImageConfig>, Buil
         .cloned()
         .collect();
     for img in &selected {
-        if let Some(u) = img.stapel.as_ref().and_then(|s| s.unsupported.first()) {
+        if let Some(u) = img.stapel().and_then(|s| s.unsupported.first()) {
             return Err(BuildError::Failed {
                 image: img.display_name().to_string(),
                 message: u.clone(),

@@ -57,7 +57,7 @@ pub(crate) async fn build_on(
     let session_data = session_data(config, &selected, &backend, &opts.host_env)?;
     if let (Err(why), Some(img)) = (
         &backend.buildkit,
-        selected.iter().find(|i| i.stapel.is_some()),
+        selected.iter().find(|i| i.stapel().is_some()),
     ) {
         return Err(BuildError::StapelNeedsBuildKit {
             image: img.display_name().to_string(),
@@ -153,11 +153,11 @@ fn start(
         buildkit: run.backend.buildkit.as_ref().ok().cloned(),
         session: run.session_data.get(&img.name).cloned().unwrap_or_default(),
         podman: run.backend.podman,
-        stapel: img.stapel.is_some().then(|| run.stapel_env.clone()),
+        stapel: img.stapel().is_some().then(|| run.stapel_env.clone()),
         node_signatures: run.node_signatures.clone(),
         slots: run.slots.clone(),
         // (A Dockerfile image's build arguments; stapel images take no imports.)
-        imported_digests: (img.stapel.is_none() && !imported_digests.is_empty()).then(|| {
+        imported_digests: (img.stapel().is_none() && !imported_digests.is_empty()).then(|| {
             imported_digests.sort();
             imported_digests.dedup();
             imported_digests.join(",")
@@ -180,7 +180,7 @@ fn resolve_imports(
     opts: &BuildOptions,
     progress: &Progress,
 ) -> (BTreeMap<String, String>, Vec<String>) {
-    let mut args = img.args.clone();
+    let mut args = img.dockerfile().map(|d| d.args.clone()).unwrap_or_default();
     let mut imported_digests: Vec<String> = Vec::new();
     for d in &img.dependencies {
         let Some(dep) = progress.done.get(&Some(d.image.clone())) else {
@@ -279,8 +279,9 @@ fn session_data(
     let mut session_data = BTreeMap::new();
     let auth_sock = env.ssh_auth_sock().map(str::to_string);
     for img in selected {
-        let ssh = img.ssh.as_deref().filter(|s| !s.trim().is_empty());
-        let what = match (img.secrets.is_empty(), ssh) {
+        let Some(d) = img.dockerfile() else { continue };
+        let ssh = d.ssh.as_deref().filter(|s| !s.trim().is_empty());
+        let what = match (d.secrets.is_empty(), ssh) {
             (true, None) => continue,
             (false, _) => "secrets",
             (true, Some(_)) => "ssh",

@@ -56,7 +56,7 @@ pub fn resolve(
     env: &HostEnv,
 ) -> Result<SecretValues, SecretError> {
     let mut out = BTreeMap::new();
-    for s in &img.secrets {
+    for s in img.dockerfile().into_iter().flat_map(|d| &d.secrets) {
         let err = |cause: String| SecretError {
             image: img.display_name().to_string(),
             id: s.id().to_string(),

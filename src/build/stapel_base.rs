@@ -10,7 +10,7 @@ pub(crate) fn reference(
     img: &ImageConfig,
 ) -> Result<Option<String>, String> {
     use crate::config::stapel::Base;
-    let Some(st) = &img.stapel else {
+    let Some(st) = img.stapel() else {
         return Ok(None);
     };
     Ok(Some(match &st.base {

@@ -439,7 +439,7 @@ pub(super) async fn run(
     if let Some(t) = tag {
         b = b.t(t);
     }
-    if let Some(n) = &img.network {
+    if let Some(n) = img.dockerfile().and_then(|d| d.network.as_ref()) {
         b = b.networkmode(n);
     }
     let mut last_lines: Vec<String> = Vec::new();

@@ -23,7 +23,7 @@ pub async fn inventory(
     for name in records.images.values() {
         if !names.contains(name) && name.as_deref() != Some(crate::records::META_IMAGE) {
             tracing::info!(
-                image = name.as_deref().unwrap_or("~"),
+                image = %crate::naming::name::ImageName::from(name.as_deref()),
                 "not in werf.yaml any more; its published tags are cleaned up by the same rules"
             );
             names.push(name.clone());

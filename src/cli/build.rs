@@ -221,7 +221,7 @@ pub fn summary(built: &[BuiltImage]) -> String {
         let id = b.image_id.trim_start_matches("sha256:");
         s.push_str(&format!(
             "{:<20} {:<8} {:<20} {:>8.1}\n",
-            b.name.as_deref().unwrap_or("~"),
+            crate::naming::name::ImageName::from(b.name.as_deref()),
             if b.skipped { "skipped" } else { "built" },
             &id[..id.len().min(12)],
             b.seconds

@@ -28,14 +28,14 @@ pub async fn run(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<Exit
             dockerfile: Some(name),
         } => {
             let cfg = config::load(settings)?;
-            let key = (name != "~").then_some(name.as_str());
+            let key = (name != crate::naming::name::NAMELESS).then_some(name.as_str());
             let node = cfg
                 .node(key)
                 .ok_or_else(|| anyhow::anyhow!("no image or artifact {name:?} in werf.yaml"))?;
-            if node.stapel.is_none() {
+            if let Some(d) = node.dockerfile() {
                 anyhow::bail!(
                     "image {name} is a Dockerfile image: its Dockerfile is {}",
-                    node.dockerfile_path.display()
+                    d.dockerfile_path.display()
                 );
             }
             let env = crate::stapel::Env::new(&cfg);

@@ -80,7 +80,10 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
     }
     let mut text = String::new();
     for r in &rows {
-        text.push_str(&format!("{}\n", r.name.as_deref().unwrap_or("~")));
+        text.push_str(&format!(
+            "{}\n",
+            crate::naming::name::ImageName::from(r.name.as_deref())
+        ));
         if let Some(repo) = &r.repository {
             text.push_str(&format!("  repository {repo}\n"));
         }

@@ -219,7 +219,7 @@ fn summary(report: &crate::publish::report::Report) -> String {
         };
         s.push_str(&format!(
             "{:<20} {:<12} {:<24} {}\n",
-            i.name.as_deref().unwrap_or("~"),
+            crate::naming::name::ImageName::from(i.name.as_deref()),
             b,
             p,
             i.digest

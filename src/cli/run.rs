@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
             images.len(),
             images
                 .iter()
-                .map(|i| i.name.as_deref().unwrap_or("~"))
+                .map(|i| crate::naming::name::ImageName::from(i.name.as_deref()).to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -2,6 +2,7 @@
 //! `REPO/IMAGE:TAG`, monorepo `REPO:IMAGE-TAG`, or a custom template), which registry
 //! implementation that is, and the tags a run publishes.
 
+pub mod name;
 pub mod slug;
 
 use std::collections::BTreeMap;

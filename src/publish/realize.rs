@@ -110,7 +110,7 @@ async fn copy_from_storage(
             .cfg
             .images
             .iter()
-            .filter(|i| i.stapel.is_none())
+            .filter(|i| i.stapel().is_none())
             .map(|i| i.name.clone())
             .collect(),
         copied: BTreeMap::new(),

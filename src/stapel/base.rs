@@ -10,7 +10,7 @@ use crate::config::stapel::Base;
 /// Does any stapel node use `fromLatest` (so the registry is asked before signatures)?
 pub fn uses_from_latest(cfg: &Config) -> bool {
     cfg.nodes()
-        .any(|n| n.stapel.as_ref().is_some_and(|s| s.from_latest))
+        .any(|n| n.stapel().is_some_and(|s| s.from_latest))
 }
 
 /// `fromLatest`: ask the base's registry for the digest its tag names now (werf 1.1 puts
@@ -26,7 +26,7 @@ pub async fn resolve_from_latest(
     let mut digests: BTreeMap<String, String> = BTreeMap::new();
     for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
         let image = node.display_name().to_string();
-        let Some(st) = node.stapel.as_mut() else {
+        let Some(st) = node.stapel_mut() else {
             continue;
         };
         let Base::From(base) = &st.base else { continue };

@@ -11,7 +11,8 @@ use super::{
 };
 use crate::config::ImageConfig;
 use crate::config::stapel::{
-    Base, DockerCommand, GitMapping, ImportPosition, MountFrom, Stapel, StapelImport, UserStage,
+    Base, DockerCommand, GitMapping, ImportPosition, MountFrom, StapelImport, StapelRecipe,
+    UserStage,
 };
 
 /// A generated build: the Dockerfile, the context tar that holds it, and where each RUN
@@ -128,7 +129,7 @@ pub fn generate_planned(
     base_user: Option<&str>,
     plan: &stages::Plan,
 ) -> Result<Generated, StapelError> {
-    let st = img.stapel.as_ref().ok_or(StapelError::NotStapel)?;
+    let st = img.stapel().ok_or(StapelError::NotStapel)?;
     if let Some(u) = st.unsupported.first() {
         return Err(StapelError::Unsupported(u.clone()));
     }
@@ -150,7 +151,7 @@ pub fn generate_planned(
         "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
         env.toolbox
     );
-    let mount_flags = mount_flags(env, img, &mut w.files)?;
+    let mount_flags = mount_flags(env, img.name.as_deref(), st, &mut w.files)?;
     let non_root = from_stage(&mut w, st, &toolbox_mount, base_user);
     let git = git_trees(env, st, plan.archive)?;
     let mut patch_steps = BTreeMap::new();
@@ -190,11 +191,12 @@ pub fn generate_planned(
 /// inherits (a `fromPath` directory is added to the context).
 fn mount_flags(
     env: &Env,
-    img: &ImageConfig,
+    name: Option<&str>,
+    st: &StapelRecipe,
     files: &mut Vec<TarEntry>,
 ) -> Result<String, StapelError> {
     let mut flags = String::new();
-    for (n, m) in env.mounts_of(img).iter().enumerate() {
+    for (n, m) in env.mounts_of(name, st).iter().enumerate() {
         let flag = match &m.from {
             // Persistent and shared by every image of the project mounting the same path,
             // as werf's ~/.werf/shared_context/mounts/projects/<project>/<to>.
@@ -220,7 +222,7 @@ fn mount_flags(
 /// as root. Returns whether the base's user is another one (restored at the end).
 fn from_stage(
     w: &mut DockerfileWriter,
-    st: &Stapel,
+    st: &StapelRecipe,
     toolbox_mount: &str,
     base_user: Option<&str>,
 ) -> bool {
@@ -242,7 +244,7 @@ fn from_stage(
 /// What the stage writers of one node read.
 struct Node<'a> {
     env: &'a Env,
-    st: &'a Stapel,
+    st: &'a StapelRecipe,
     /// The image the first stage starts from.
     base: String,
     toolbox_mount: String,
@@ -435,7 +437,7 @@ impl Node<'_> {
 }
 
 /// The `docker:` directives as Dockerfile instructions (artifacts have none).
-fn docker_instructions(st: &Stapel) -> Vec<String> {
+fn docker_instructions(st: &StapelRecipe) -> Vec<String> {
     let mut last: Vec<String> = Vec::new();
     let Some(d) = st.docker.as_ref().filter(|_| !st.artifact) else {
         return last;
@@ -473,7 +475,7 @@ fn docker_instructions(st: &Stapel) -> Vec<String> {
 
 /// The script of one step: werf's (commands verbatim, one list item after another) after a
 /// preamble that moves to `/` and names the failing command on error.
-fn script(st: &Stapel, stage: UserStage, commands: &[(usize, &str)]) -> String {
+fn script(st: &StapelRecipe, stage: UserStage, commands: &[(usize, &str)]) -> String {
     let mut s = format!("#!{BASH} -e\n");
     if let Some(sh) = &st.shell {
         for v in sh.cache_versions(stage) {

@@ -26,7 +26,7 @@ pub use base::{resolve_from_latest, uses_from_latest};
 pub use error::{GitError, StapelError};
 pub use generate::{DOCKERFILE, Generated, generate, generate_planned, locate_failure};
 
-use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, Stapel};
+use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelRecipe};
 use crate::config::{Config, ImageConfig};
 
 /// Where the toolbox is mounted in every step, as werf mounts its stapel image.
@@ -93,7 +93,7 @@ impl Env {
                 .collect(),
             stapel_nodes: cfg
                 .nodes()
-                .filter(|n| n.stapel.is_some())
+                .filter(|n| n.stapel().is_some())
                 .filter_map(|n| Some((n.name.clone()?, n.clone())))
                 .collect(),
             home: cfg.home.clone(),
@@ -101,14 +101,11 @@ impl Env {
         }
     }
 
-    fn mounts_of(&self, img: &ImageConfig) -> Vec<Mount> {
-        match &img.name {
+    /// The mounts of node `name` with recipe `st`.
+    fn mounts_of(&self, name: Option<&str>, st: &StapelRecipe) -> Vec<Mount> {
+        match name {
             Some(n) => self.mounts.get(n).cloned().unwrap_or_default(),
-            None => img
-                .stapel
-                .as_ref()
-                .map(|s| s.mounts.clone())
-                .unwrap_or_default(),
+            None => st.mounts.clone(),
         }
     }
 
@@ -126,7 +123,7 @@ fn inherited_mounts(cfg: &Config, node: &ImageConfig) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
     let mut cur = Some(node);
     for _ in 0..64 {
-        let Some(st) = cur.and_then(|n| n.stapel.as_ref()) else {
+        let Some(st) = cur.and_then(|n| n.stapel()) else {
             break;
         };
         for m in &st.mounts {
@@ -161,7 +158,7 @@ fn chown(owner: &Option<String>, group: &Option<String>) -> String {
 /// project's repository, remote ones at their resolved commit.
 fn git_trees<'a>(
     env: &Env,
-    st: &'a Stapel,
+    st: &'a StapelRecipe,
     commit: Option<git2::Oid>,
 ) -> Result<Vec<(&'a GitMapping, git::Tree)>, StapelError> {
     if st.git.is_empty() {
@@ -336,10 +333,10 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
 /// signature, same image: a rebuild is skipped.
 pub fn signature(
     env: &Env,
-    img: &ImageConfig,
+    name: Option<&str>,
+    st: &StapelRecipe,
     done: &BTreeMap<Option<String>, String>,
 ) -> Result<String, StapelError> {
-    let st = img.stapel.as_ref().ok_or(StapelError::NotStapel)?;
     let mut h = Sha256::new();
     field(&mut h, "slipway-stapel-signature", GENERATOR);
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
@@ -360,7 +357,7 @@ pub fn signature(
         }
         field(&mut h, "git-files", &hex::encode(files.finalize()));
     }
-    for m in env.mounts_of(img) {
+    for m in env.mounts_of(name, st) {
         field(&mut h, "mount", &mount_key(env, &m));
     }
     let sig_of = |name: &str| {
@@ -378,7 +375,7 @@ pub fn signature(
         field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
     }
     // An `import: stage:` node: the same document built up to one stage.
-    if let Some(t) = &img.target {
+    if let Some(t) = &st.target {
         field(&mut h, "target", t);
     }
     Ok(hex::encode(h.finalize()))
@@ -386,7 +383,7 @@ pub fn signature(
 
 /// The `from` part of a signature: the base's name, and with `fromLatest` its registry
 /// digest (a moved tag rebuilds).
-pub(crate) fn from_key(st: &Stapel) -> Result<String, StapelError> {
+pub(crate) fn from_key(st: &StapelRecipe) -> Result<String, StapelError> {
     let Base::From(b) = &st.base else {
         return Ok(String::new());
     };

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::error::{GitError, StapelError};
 use super::{Env, TOOLBOX_DIR, TarEntry, chown, field, git, json, json_list};
 use crate::config::ImageConfig;
-use crate::config::stapel::{Base, GitMapping, ImportPosition, Stapel, UserStage};
+use crate::config::stapel::{Base, GitMapping, ImportPosition, StapelRecipe, UserStage};
 
 /// The image label holding the record: a JSON list of [`StageRecord`].
 pub use crate::labels::STAGES as LABEL;
@@ -118,7 +118,7 @@ pub struct Head<'r> {
 /// `stageDependencies` checksum of one user stage: per mapping, the path, mode and blob id
 /// of each file at HEAD that the mapping takes and one of the stage's masks matches.
 fn stage_dependencies(
-    st: &Stapel,
+    st: &StapelRecipe,
     head: Option<&Head<'_>>,
     s: UserStage,
 ) -> Result<String, StapelError> {
@@ -218,7 +218,7 @@ impl StageList {
 
 /// What the signature of each stage of one node reads.
 struct SigInputs<'a, 'r> {
-    st: &'a Stapel,
+    st: &'a StapelRecipe,
     head: Option<&'a Head<'r>>,
     /// The signature each base or import source stands for.
     sources: BTreeMap<&'a str, String>,
@@ -237,7 +237,7 @@ impl SigInputs<'_, '_> {
             Base::Image(n) | Base::Artifact(n) => format!("node={n}={}", self.source(n)),
         };
         let mounts: Vec<String> = env
-            .mounts_of(img)
+            .mounts_of(img.name.as_deref(), st)
             .iter()
             .map(|m| super::mount_key(env, m))
             .collect();
@@ -371,7 +371,7 @@ fn signatures_at(
     head: Option<&Head<'_>>,
     depth: usize,
 ) -> Result<Vec<StageSig>, StapelError> {
-    let st = img.stapel.as_ref().ok_or(StapelError::NotStapel)?;
+    let st = img.stapel().ok_or(StapelError::NotStapel)?;
     let mut sources: BTreeMap<&str, String> = BTreeMap::new();
     for name in st
         .base
@@ -597,8 +597,7 @@ pub fn prepare(
 ) -> Result<Outcome, StapelError> {
     // Patches and recorded commits are about the project's repository (local mappings).
     let has_git = img
-        .stapel
-        .as_ref()
+        .stapel()
         .is_some_and(|s| s.git.iter().any(|m| m.remote.is_none()));
     let repo = if has_git {
         Some(git::open(&env.dir)?)
@@ -627,7 +626,7 @@ pub fn head_signatures(
     img: &ImageConfig,
     nodes: &BTreeMap<Option<String>, String>,
 ) -> Result<Vec<StageSig>, StapelError> {
-    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    let has_git = img.stapel().is_some_and(|s| !s.git.is_empty());
     if !has_git {
         return signatures(env, img, nodes, None);
     }
@@ -644,7 +643,7 @@ pub fn head_signatures(
 /// [`usable_at`] for the project at `env.dir` (a node without `git:` records no commit:
 /// any stored stage of its signature suits it).
 pub fn usable_in(env: &Env, img: &ImageConfig, record: &[StageRecord], needs_head: bool) -> bool {
-    let has_git = img.stapel.as_ref().is_some_and(|s| !s.git.is_empty());
+    let has_git = img.stapel().is_some_and(|s| !s.git.is_empty());
     if !has_git {
         return true;
     }
@@ -672,7 +671,7 @@ struct PatchParts {
 /// changed files copied with the mapping's owner. `key` names the step in the context.
 pub(super) fn patch_step(
     repo: &git2::Repository,
-    st: &Stapel,
+    st: &StapelRecipe,
     from: git2::Oid,
     to: git2::Oid,
     key: &str,

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::Node;
 use crate::build::{BuildError, Event, filesync, stapel_base};
+use crate::config::{DockerfileRecipe, Recipe};
 use crate::context::{self, ContextError};
 use crate::labels;
 use crate::stapel::stages::Outcome;
@@ -69,9 +70,11 @@ pub(super) async fn input(
     args: &BTreeMap<String, String>,
     stages: Option<&Outcome>,
 ) -> Result<BuildInput, BuildError> {
-    match &node.how.stapel {
-        Some(env) => stapel_input(node, env, stages).await,
-        None => dockerfile_input(node, args),
+    match (&node.img.recipe, &node.how.stapel) {
+        (Recipe::Dockerfile(d), _) => dockerfile_input(node, d, args),
+        (Recipe::Stapel(_), Some(env)) => stapel_input(node, env, stages).await,
+        // The schedule gives every stapel node the environment.
+        (Recipe::Stapel(_), None) => Err(node.fail("no stapel environment".to_string())),
     }
 }
 
@@ -113,9 +116,9 @@ async fn stapel_input(
 
 fn dockerfile_input(
     node: &Node<'_>,
+    img: &DockerfileRecipe,
     args: &BTreeMap<String, String>,
 ) -> Result<BuildInput, BuildError> {
-    let img = node.img;
     let context_error = |source| BuildError::Context {
         image: node.name.clone(),
         source,

@@ -10,7 +10,7 @@ use super::Node;
 use super::input::BuildInput;
 use crate::build::builder::{BuildRequest, StepFailure};
 use crate::build::{BuildError, BuildOptions, dockerfile};
-use crate::config::ImageConfig;
+use crate::config::{ImageConfig, Recipe};
 use crate::context::ContextError;
 use crate::labels;
 use crate::stapel::stages::{Outcome, StageRecord};
@@ -128,21 +128,23 @@ fn options(
         .forcerm(true)
         .buildargs(&buildargs)
         .labels(&build_labels);
-    if let Some(t) = &img.target {
+    if let Some(t) = img.target() {
         b = b.target(t);
     }
-    if !img.add_host.is_empty() {
-        b = b.extrahosts(&img.add_host.join(","));
-    }
-    if let Some(n) = &img.network {
-        b = b.networkmode(n);
-    }
-    if let Some(p) = img.platform.first() {
-        if img.platform.len() > 1 {
-            // The daemon's image store holds one platform per tag: say what is built.
-            tracing::warn!(image = %node.name, "`platform:` lists {} platforms; building {p} only", img.platform.len());
+    if let Some(d) = img.dockerfile() {
+        if !d.add_host.is_empty() {
+            b = b.extrahosts(&d.add_host.join(","));
         }
-        b = b.platform(p);
+        if let Some(n) = &d.network {
+            b = b.networkmode(n);
+        }
+        if let Some(p) = d.platform.first() {
+            if d.platform.len() > 1 {
+                // The daemon's image store holds one platform per tag: say what is built.
+                tracing::warn!(image = %node.name, "`platform:` lists {} platforms; building {p} only", d.platform.len());
+            }
+            b = b.platform(p);
+        }
     }
     if buildkit && !cache_from.is_empty() {
         b = b.cachefrom(&cache_from);
@@ -197,7 +199,10 @@ pub(in crate::build) fn image_labels(
     opts: &BuildOptions,
     record: Option<&[StageRecord]>,
 ) -> HashMap<String, String> {
-    let mut out: HashMap<String, String> = img.labels.clone().into_iter().collect();
+    let mut out: HashMap<String, String> = match &img.recipe {
+        Recipe::Dockerfile(d) => d.labels.clone().into_iter().collect(),
+        Recipe::Stapel(_) => HashMap::new(),
+    };
     out.insert(labels::PROJECT.into(), project.to_string());
     out.insert(labels::IMAGE.into(), img.display_name().to_string());
     out.insert(labels::SIGNATURE.into(), sig.to_string());
@@ -218,9 +223,8 @@ pub(in crate::build) fn image_labels(
 
 /// Where a failed Dockerfile line is: the Dockerfile, or a stapel image's generated one.
 fn dockerfile_label(img: &ImageConfig) -> &str {
-    if img.stapel.is_some() {
-        crate::stapel::DOCKERFILE
-    } else {
-        &img.dockerfile
+    match &img.recipe {
+        Recipe::Dockerfile(d) => &d.dockerfile,
+        Recipe::Stapel(_) => crate::stapel::DOCKERFILE,
     }
 }

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 mod cleanup;
+mod json;
 pub mod stapel;
 
 pub use cleanup::*;
 
-/// A loaded, validated werf.yaml.
-#[derive(Debug, Clone, Serialize)]
+/// A loaded, validated werf.yaml. `Serialize` (`config validate --json`) is in json.rs.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `project:` (slug-valid).
     pub project: String,
@@ -40,8 +41,7 @@ pub struct Config {
     #[serde(skip)]
     pub git_remotes: Option<PathBuf>,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
-    /// repository paths), located like errors.
-    #[serde(skip)]
+    /// repository paths), located like errors. Not serialized.
     pub warnings: Vec<super::error::ConfigError>,
 }
 
@@ -63,11 +63,27 @@ impl Config {
     }
 }
 
-/// One `image:` document (Dockerfile image).
-#[derive(Debug, Clone, Serialize)]
+/// One `image:` or `artifact:` document: a name, the images it needs, and how it is built.
+#[derive(Debug, Clone)]
 pub struct ImageConfig {
     /// `image: NAME`; `None` for `image: ~` (the one nameless image).
     pub name: Option<String>,
+    /// A stapel node's sources are listed here too (without imports), for the build graph.
+    pub dependencies: Vec<Dependency>,
+    pub recipe: Recipe,
+}
+
+/// How an image is built.
+#[derive(Debug, Clone)]
+pub enum Recipe {
+    Dockerfile(Box<DockerfileRecipe>),
+    /// `from:`, `git:`, `shell:` … instead of a Dockerfile.
+    Stapel(Box<stapel::StapelRecipe>),
+}
+
+/// The keys of a Dockerfile image.
+#[derive(Debug, Clone)]
+pub struct DockerfileRecipe {
     /// `dockerfile:` as written (default `Dockerfile`).
     pub dockerfile: String,
     /// `context:` as written (default `.`).
@@ -85,25 +101,55 @@ pub struct ImageConfig {
     pub ssh: Option<String>,
     /// Files added back to the context even if `.dockerignore` excludes them.
     pub context_add_files: Vec<String>,
-    pub dependencies: Vec<Dependency>,
     pub platform: Vec<String>,
     pub staged: bool,
     pub secrets: Vec<Secret>,
     pub labels: BTreeMap<String, String>,
-    /// A stapel image or artifact (`from:`, `git:`, `shell:` … instead of a Dockerfile);
-    /// its sources are also listed in `dependencies` (without imports) for the build graph.
-    pub stapel: Option<Box<stapel::Stapel>>,
 }
 
 impl ImageConfig {
     /// A stapel `artifact:` (never published).
     pub fn is_artifact(&self) -> bool {
-        self.stapel.as_ref().is_some_and(|s| s.artifact)
+        self.stapel().is_some_and(|s| s.artifact)
     }
 
     /// Name for messages: the image name, or `~` for the nameless image.
     pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("~")
+        self.name
+            .as_deref()
+            .unwrap_or(crate::naming::name::NAMELESS)
+    }
+
+    /// The stapel recipe, for a stapel image or artifact.
+    pub fn stapel(&self) -> Option<&stapel::StapelRecipe> {
+        match &self.recipe {
+            Recipe::Stapel(s) => Some(s),
+            Recipe::Dockerfile(_) => None,
+        }
+    }
+
+    pub fn stapel_mut(&mut self) -> Option<&mut stapel::StapelRecipe> {
+        match &mut self.recipe {
+            Recipe::Stapel(s) => Some(s),
+            Recipe::Dockerfile(_) => None,
+        }
+    }
+
+    /// The Dockerfile keys, for a Dockerfile image.
+    pub fn dockerfile(&self) -> Option<&DockerfileRecipe> {
+        match &self.recipe {
+            Recipe::Dockerfile(d) => Some(d),
+            Recipe::Stapel(_) => None,
+        }
+    }
+
+    /// The Dockerfile stage built (`--target`): `target:` of a Dockerfile image, or the
+    /// stage of an `import: stage:` node in its generated Dockerfile.
+    pub fn target(&self) -> Option<&str> {
+        match &self.recipe {
+            Recipe::Dockerfile(d) => d.target.as_deref(),
+            Recipe::Stapel(s) => s.target.as_deref(),
+        }
     }
 }
 

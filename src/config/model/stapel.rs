@@ -42,8 +42,12 @@ impl UserStage {
 
 /// A stapel image or artifact.
 #[derive(Debug, Clone, Serialize)]
-pub struct Stapel {
+pub struct StapelRecipe {
     pub artifact: bool,
+    /// An `import: stage:` node: the stage of the generated Dockerfile it is built up to
+    /// (shown as the node's `target` in `config validate --json`).
+    #[serde(skip)]
+    pub target: Option<String>,
     pub base: Base,
     pub from_latest: bool,
     /// `FILE:LINE:COL` of `fromLatest`.

@@ -262,8 +262,7 @@ fn parse_image_directives(
     name: Option<String>,
 ) -> Option<ImageConfig> {
     let dir = cx.rendered.dir.clone();
-    let mut img = ImageConfig {
-        name,
+    let mut r = DockerfileRecipe {
         dockerfile: "Dockerfile".into(),
         context: ".".into(),
         context_dir: dir.clone(),
@@ -274,19 +273,26 @@ fn parse_image_directives(
         network: None,
         ssh: None,
         context_add_files: Vec::new(),
-        dependencies: Vec::new(),
         platform: Vec::new(),
         staged: false,
         secrets: Vec::new(),
         labels: BTreeMap::new(),
-        stapel: None,
     };
+    let mut dependencies = Vec::new();
     let mut at = PathKeys::default();
     for (k, v) in doc {
-        image_directive(cx, &mut img, &mut at, k, v);
+        if k == "dependencies" {
+            dependencies = parse_dependencies(cx, v);
+        } else {
+            image_directive(cx, &mut r, &mut at, k, v);
+        }
     }
-    check_paths(cx, &mut img, name_v, &at);
-    Some(img)
+    check_paths(cx, &mut r, name_v, &at);
+    Some(ImageConfig {
+        name,
+        dependencies,
+        recipe: Recipe::Dockerfile(Box::new(r)),
+    })
 }
 
 /// Where `dockerfile:` and `context:` are written, for the checks of their paths.
@@ -299,7 +305,7 @@ struct PathKeys {
 /// One key of a Dockerfile-image document.
 fn image_directive(
     cx: &mut Ctx<'_>,
-    img: &mut ImageConfig,
+    img: &mut DockerfileRecipe,
     at: &mut PathKeys,
     k: &str,
     v: &Spanned<Json>,
@@ -330,7 +336,6 @@ fn image_directive(
             Json::Bool(b) => img.staged = b,
             _ => cx.at(&v.referenced, "staged must be true or false"),
         },
-        "dependencies" => img.dependencies = parse_dependencies(cx, v),
         // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
         "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
             let why = match k {
@@ -350,7 +355,12 @@ fn image_directive(
 }
 
 /// `context:` and `dockerfile:` resolved inside the project, and both present.
-fn check_paths(cx: &mut Ctx<'_>, img: &mut ImageConfig, name_v: &Spanned<Json>, at: &PathKeys) {
+fn check_paths(
+    cx: &mut Ctx<'_>,
+    img: &mut DockerfileRecipe,
+    name_v: &Spanned<Json>,
+    at: &PathKeys,
+) {
     let dir = cx.rendered.dir.clone();
     let base = dir.clone();
     match inside(&dir, &base, &img.context) {
@@ -398,7 +408,7 @@ fn check_paths(cx: &mut Ctx<'_>, img: &mut ImageConfig, name_v: &Spanned<Json>, 
 fn resolve_dockerfile(
     cx: &mut Ctx<'_>,
     loc: &serde_saphyr::Location,
-    img: &ImageConfig,
+    img: &DockerfileRecipe,
 ) -> Option<PathBuf> {
     let dir = cx.rendered.dir.clone();
     let escapes = |cx: &mut Ctx<'_>| {

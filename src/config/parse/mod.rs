@@ -206,20 +206,17 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
     let Some((names, st)) = stapel::parse(cx, &ordered, is_artifact) else {
         return;
     };
-    let rendered = cx.rendered;
     for name in names {
         if is_artifact {
             nodes.artifact_locs.push(name_v.referenced);
-            nodes
-                .artifacts
-                .push(stapel::node(&rendered.dir, name, st.clone()));
+            nodes.artifacts.push(stapel::node(name, st.clone()));
             continue;
         }
         if let Some(n) = &name {
             check_image_name(cx, &name_v.referenced, n);
             check_reserved_name(cx, &name_v.referenced, n);
         }
-        let img = stapel::node(&rendered.dir, name, st.clone());
+        let img = stapel::node(name, st.clone());
         add_image(cx, nodes, name_v.referenced, img);
     }
 }

@@ -272,7 +272,7 @@ git:
     let cfg = load(dir);
     let st = cfg
         .node(Some("app"))
-        .and_then(|n| n.stapel.as_deref())
+        .and_then(|n| n.stapel())
         .expect("stapel");
     let (lines, files) = patch_step(&repo, st, c1, c2, "install", "TB").expect("patch");
     assert_eq!(

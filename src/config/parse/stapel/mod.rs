@@ -8,14 +8,14 @@ mod paths;
 mod relations;
 mod values;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value as Json;
 use serde_saphyr::{Location, Spanned};
 
 use crate::config::error::{Ctx, unknown_key_message};
-use crate::config::model::ImageConfig;
 use crate::config::model::stapel::*;
+use crate::config::model::{ImageConfig, Recipe};
 use crate::config::schema::{image_keys, stapel_artifact_keys, stapel_image_keys};
 use crate::config::yaml::{Node, get, key_location};
 use directives::{ansible, docker, git, imports, mounts, shell};
@@ -55,13 +55,14 @@ pub(super) fn parse(
     cx: &mut Ctx<'_>,
     doc: &NodeMap,
     artifact: bool,
-) -> Option<(Vec<Option<String>>, Stapel)> {
+) -> Option<(Vec<Option<String>>, StapelRecipe)> {
     let name_key = if artifact { "artifact" } else { "image" };
     let name_v = get(doc, name_key)?;
     let at = cx.where_at(&name_v.referenced);
     let names = doc_names(cx, name_v, artifact)?;
-    let mut st = Stapel {
+    let mut st = StapelRecipe {
         artifact,
+        target: None,
         base: Base::From(String::new()),
         from_latest: false,
         from_latest_at: None,
@@ -148,7 +149,7 @@ struct Pending {
 }
 
 /// One key of a stapel document (its name key excluded).
-fn directive(cx: &mut Ctx<'_>, st: &mut Stapel, p: &mut Pending, k: &str, v: &Spanned<Node>) {
+fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, v: &Spanned<Node>) {
     match k {
         "from" => {
             if let Some(s) = text(cx, v, "from") {
@@ -220,7 +221,12 @@ fn unknown_directive(cx: &mut Ctx<'_>, artifact: bool, key: &str, v: &Spanned<No
 
 /// The checks across directives (one base, `fromLatest` admitted, one builder, distinct
 /// mounts), then werf's automatic excludes. `None` when nothing can be built.
-fn complete(cx: &mut Ctx<'_>, st: &mut Stapel, mut p: Pending, doc_loc: Location) -> Option<()> {
+fn complete(
+    cx: &mut Ctx<'_>,
+    st: &mut StapelRecipe,
+    mut p: Pending,
+    doc_loc: Location,
+) -> Option<()> {
     match p.bases.len() {
         1 => st.base = p.bases.remove(0).1,
         0 => {
@@ -270,25 +276,11 @@ fn complete(cx: &mut Ctx<'_>, st: &mut Stapel, mut p: Pending, doc_loc: Location
     Some(())
 }
 
-/// A Dockerfile-image node of the model for a stapel document.
-pub(super) fn node(dir: &std::path::Path, name: Option<String>, st: Stapel) -> ImageConfig {
+/// The node of the model for a stapel document.
+pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
     ImageConfig {
         name,
-        dockerfile: String::new(),
-        context: ".".into(),
-        context_dir: dir.to_path_buf(),
-        dockerfile_path: dir.to_path_buf(),
-        target: None,
-        args: BTreeMap::new(),
-        add_host: Vec::new(),
-        network: None,
-        ssh: None,
-        context_add_files: Vec::new(),
         dependencies: Vec::new(),
-        platform: Vec::new(),
-        staged: false,
-        secrets: Vec::new(),
-        labels: BTreeMap::new(),
-        stapel: Some(Box::new(st)),
+        recipe: Recipe::Stapel(Box::new(st)),
     }
 }

@@ -4,11 +4,11 @@
 use serde_saphyr::Location;
 
 use crate::config::error::Ctx;
-use crate::config::model::stapel::Stapel;
+use crate::config::model::stapel::StapelRecipe;
 
 /// whose `to` paths nest (pkg/config/export_base.go): the outer one leaves the inner one's
 /// region out. Same region twice is werf's "Conflict between imports!".
-pub(super) fn auto_exclude(cx: &mut Ctx<'_>, doc_loc: &Location, st: &mut Stapel) {
+pub(super) fn auto_exclude(cx: &mut Ctx<'_>, doc_loc: &Location, st: &mut StapelRecipe) {
     struct Exp {
         to: String,
         include: Vec<String>,

@@ -30,7 +30,7 @@ pub(in crate::config::parse) fn stage_nodes(
 }
 
 fn add_stage_nodes(node: &mut ImageConfig, all: &[ImageConfig], extra: &mut Vec<ImageConfig>) {
-    let Some(st) = node.stapel.as_mut() else {
+    let Some(st) = node.stapel_mut() else {
         return;
     };
     for i in &mut st.imports {
@@ -43,7 +43,7 @@ fn add_stage_nodes(node: &mut ImageConfig, all: &[ImageConfig], extra: &mut Vec<
         else {
             continue;
         };
-        let has = src.stapel.as_ref().is_some_and(|s| {
+        let has = src.stapel().is_some_and(|s| {
             s.shell.as_ref().is_some_and(|sh| {
                 UserStage::ALL
                     .iter()
@@ -63,8 +63,8 @@ fn add_stage_nodes(node: &mut ImageConfig, all: &[ImageConfig], extra: &mut Vec<
         }
         let mut n = src.clone();
         n.name = Some(name);
-        n.target = Some(stage.to_ascii_lowercase());
-        if let Some(s) = n.stapel.as_mut() {
+        if let Some(s) = n.stapel_mut() {
+            s.target = Some(stage.to_ascii_lowercase());
             s.artifact = true;
         }
         extra.push(n);
@@ -134,7 +134,9 @@ fn check_names(
 /// A node's base and imports name existing images or artifacts, not itself. `false` when
 /// one does not.
 fn check_sources(cx: &mut Ctx<'_>, node: &ImageConfig, loc: &Location, names: &Names) -> bool {
-    let Some(st) = &node.stapel else { return true };
+    let Some(st) = node.stapel() else {
+        return true;
+    };
     let (image_names, artifact_names) = (&names.images, &names.artifacts);
     let mut ok = true;
     let own = node.name.as_deref();
@@ -193,7 +195,7 @@ fn check_loops(
             .iter()
             .chain(artifacts.iter())
             .find(|n| n.name.as_deref() == Some(name));
-        let Some(st) = node.and_then(|n| n.stapel.as_ref()) else {
+        let Some(st) = node.and_then(ImageConfig::stapel) else {
             return Vec::new();
         };
         st.base
@@ -227,7 +229,7 @@ fn check_loops(
         .iter()
         .zip(image_locs)
         .chain(artifacts.iter().zip(artifact_locs))
-        .filter(|(n, _)| n.stapel.is_some())
+        .filter(|(n, _)| n.stapel().is_some())
         .filter_map(|(n, l)| n.name.clone().map(|x| (x, *l)))
         .collect();
     for (name, loc) in &stapel_nodes {
@@ -244,7 +246,7 @@ fn check_loops(
 
 /// Each stapel source (base, imports) becomes a build dependency of the node.
 fn add_source_dependencies(node: &mut ImageConfig) {
-    let Some(st) = &node.stapel else { return };
+    let Some(st) = node.stapel() else { return };
     let sources: Vec<String> = st
         .base
         .source()

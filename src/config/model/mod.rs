@@ -35,10 +35,10 @@ pub struct Config {
     /// The image mounted at `/.werf/stapel` while stapel steps run (`--stapel-toolbox`).
     pub stapel_toolbox: String,
     /// HOME, where a stapel `fromPath: ~/…` mount leads (from `Settings::host_env`).
-    #[serde(skip)]
+    /// Not serialized.
     pub home: Option<PathBuf>,
-    /// Where stapel's remote git repositories are cloned (`Paths::git_remotes`).
-    #[serde(skip)]
+    /// Where stapel's remote git repositories are cloned (`Paths::git_remotes`). Not
+    /// serialized.
     pub git_remotes: Option<PathBuf>,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors. Not serialized.

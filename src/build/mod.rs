@@ -203,7 +203,7 @@ pub struct BuildOptions {
 /// What the build flags say, resolved once by the CLI (`cli::build::BuildFlags::settings`).
 /// `build`, `run` and `build-and-publish` take the same value, so a new build flag is a
 /// field here and a line there.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildSettings {
     /// Images built at once.
     pub parallel: usize,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::builder::Builders;
 use super::builder::fake::FakeBuilder;
 use super::schedule::{Backend, build_on};
-use super::{BuildError, BuildKitMode, BuildOptions, BuiltImage, Event, buildable, buildkit};
+use super::{BuildError, BuildOptions, BuiltImage, Event, buildable, buildkit};
 use crate::daemon::DaemonApi;
 use crate::daemon::fake::FakeDaemon;
 use crate::daemon::http::Endpoint;
@@ -142,8 +142,7 @@ impl Fake {
             images: images.iter().map(|s| s.to_string()).collect(),
             settings: super::BuildSettings {
                 parallel,
-                force: false,
-                buildkit: BuildKitMode::Auto,
+                ..Default::default()
             },
             extra_tags: BTreeMap::new(),
             on_event: Arc::new(move |e: &Event| seen.lock().expect("events").push(e.clone())),

@@ -38,20 +38,11 @@ impl Serialize for Nodes<'_> {
                 Recipe::Dockerfile(d) => seq.serialize_element(&Flat::new(img, d, None))?,
                 Recipe::Stapel(st) => {
                     let none = DockerfileRecipe {
-                        dockerfile: String::new(),
                         context: ".".into(),
                         context_dir: self.1.to_path_buf(),
                         dockerfile_path: self.1.to_path_buf(),
                         target: st.target.clone(),
-                        args: BTreeMap::new(),
-                        add_host: Vec::new(),
-                        network: None,
-                        ssh: None,
-                        context_add_files: Vec::new(),
-                        platform: Vec::new(),
-                        staged: false,
-                        secrets: Vec::new(),
-                        labels: BTreeMap::new(),
+                        ..DockerfileRecipe::default()
                     };
                     seq.serialize_element(&Flat::new(img, &none, Some(st)))?;
                 }

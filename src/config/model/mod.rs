@@ -81,8 +81,9 @@ pub enum Recipe {
     Stapel(Box<stapel::StapelRecipe>),
 }
 
-/// The keys of a Dockerfile image.
-#[derive(Debug, Clone)]
+/// The keys of a Dockerfile image. `Default` is what a stapel node shows in the JSON model
+/// (see `json.rs`), so a new key needs no edit there.
+#[derive(Debug, Clone, Default)]
 pub struct DockerfileRecipe {
     /// `dockerfile:` as written (default `Dockerfile`).
     pub dockerfile: String,

@@ -410,3 +410,23 @@ fn version_names_commit_date_and_target() {
     assert_eq!(v["result"]["commit"], commit.as_str());
     assert_eq!(v["result"]["target"], target.as_str());
 }
+
+/// A `SLIPWAY_*` variable no option reads is named as a likely typo; the variables the
+/// environment layer reads itself (`SLIPWAY_LAYER_STORE`, `SLIPWAY_DAEMON_TIMEOUT`) are not.
+#[test]
+fn typo_warning_spares_the_variables_read_without_an_option() {
+    let out = support::slipway()
+        .env("SLIPWAY_LAYER_STORE", "off")
+        .env("SLIPWAY_DAEMON_TIMEOUT", "30")
+        .env("SLIPWAY_IMAGES_REPOO", "x")
+        .args(["slugify", "feature/x"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("SLIPWAY_IMAGES_REPOO is set but no Slipway option reads it"),
+        "{err}"
+    );
+    assert!(!err.contains("SLIPWAY_LAYER_STORE is set"), "{err}");
+    assert!(!err.contains("SLIPWAY_DAEMON_TIMEOUT is set"), "{err}");
+}

@@ -251,6 +251,7 @@ pub fn unknown_env(cmd: &Command, env: &Env) -> Vec<String> {
     env.keys()
         .filter(|k| k.starts_with("SLIPWAY_"))
         .filter(|k| !known.contains(k.as_str()))
+        .filter(|k| !crate::settings::host_env::SLIPWAY_VARS.contains(&k.as_str()))
         .filter(|k| !NOT_SETTINGS.iter().any(|p| k.starts_with(p)))
         .cloned()
         .collect()

@@ -188,7 +188,7 @@ impl HostEnv {
     /// never; a path: the daemon's data root as mounted here (a daemon in a container with
     /// its `/var/lib/docker` on a volume this host sees).
     pub fn layer_store(&self) -> Option<&str> {
-        self.var("SLIPWAY_LAYER_STORE")
+        self.var(LAYER_STORE)
     }
 
     /// How long a Docker daemon's export or load may send nothing before it is given up on
@@ -196,7 +196,7 @@ impl HostEnv {
     /// stream open and silent; builds are not watched, as a RUN step may be silent for long.
     pub fn daemon_stall(&self) -> Duration {
         let secs = self
-            .var("SLIPWAY_DAEMON_TIMEOUT")
+            .var(DAEMON_TIMEOUT)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|s| *s > 0)
             .unwrap_or(DEFAULT_DAEMON_STALL_SECS);
@@ -229,6 +229,13 @@ impl HostEnv {
         ))
     }
 }
+
+const LAYER_STORE: &str = "SLIPWAY_LAYER_STORE";
+const DAEMON_TIMEOUT: &str = "SLIPWAY_DAEMON_TIMEOUT";
+
+/// The `SLIPWAY_*` variables read here rather than by an option (the CLI's typo check must
+/// not call them unknown).
+pub const SLIPWAY_VARS: &[&str] = &[LAYER_STORE, DAEMON_TIMEOUT];
 
 /// `SLIPWAY_DAEMON_TIMEOUT`'s default.
 pub const DEFAULT_DAEMON_STALL_SECS: u64 = 120;

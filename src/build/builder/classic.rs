@@ -20,12 +20,8 @@ pub struct ClassicBuilder {
 impl Builder for ClassicBuilder {
     fn run<'a>(&'a self, req: BuildRequest<'a>, mut log: Log<'a>) -> BoxFuture<'a, Ran> {
         Box::pin(async move {
-            let creds = match req.from_args {
-                Some(args) => {
-                    base_image_credentials(req.dockerfile_text, args, &self.keychain).await?
-                }
-                None => None,
-            };
+            let creds =
+                super::base_credentials(req.from_args, req.dockerfile_text, &self.keychain).await?;
             run_classic(
                 &self.docker,
                 req.options,

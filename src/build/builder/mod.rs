@@ -34,6 +34,19 @@ pub struct BuildRequest<'a> {
     pub podman_secrets: &'a [(String, String)],
 }
 
+/// Credentials for the `FROM` images' registries, as the classic and Podman builders take
+/// them (`None` without base images to pull: `from_args` is a request's).
+pub async fn base_credentials(
+    from_args: Option<&std::collections::BTreeMap<String, String>>,
+    dockerfile_text: &str,
+    keychain: &crate::registry::keychain::Keychain,
+) -> Result<Option<std::collections::HashMap<String, bollard::auth::DockerCredentials>>, String> {
+    match from_args {
+        Some(args) => classic::base_image_credentials(dockerfile_text, args, keychain).await,
+        None => Ok(None),
+    }
+}
+
 /// A failed build step: its Dockerfile line when known, the instruction, the builder's message.
 #[derive(Debug, Clone)]
 pub struct StepFailure {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::classic::{ClassicProgress, base_image_credentials};
+use super::classic::ClassicProgress;
 use super::{BuildRequest, Builder, Log, Ran};
 use crate::daemon::http as daemon_http;
 use crate::registry::keychain::Keychain;
@@ -21,12 +21,8 @@ pub struct PodmanBuilder {
 impl Builder for PodmanBuilder {
     fn run<'a>(&'a self, req: BuildRequest<'a>, mut log: Log<'a>) -> BoxFuture<'a, Ran> {
         Box::pin(async move {
-            let creds = match req.from_args {
-                Some(args) => {
-                    base_image_credentials(req.dockerfile_text, args, &self.keychain).await?
-                }
-                None => None,
-            };
+            let creds =
+                super::base_credentials(req.from_args, req.dockerfile_text, &self.keychain).await?;
             run_podman_with_secrets(
                 &self.daemon,
                 req.options,

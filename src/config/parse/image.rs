@@ -449,16 +449,21 @@ fn resolve_dockerfile(
     by_context
 }
 
-fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
-    let Json::Array(items) = &v.value else {
-        if !v.value.is_null() {
-            cx.at(
-                &v.referenced,
-                "dependencies must be a list of {image, imports}",
-            );
+/// The items of a list value; anything else but null is the error `expected`.
+fn list_items<'v>(cx: &mut Ctx<'_>, v: &'v Spanned<Json>, expected: &str) -> &'v [Json] {
+    match &v.value {
+        Json::Array(items) => items,
+        other => {
+            if !other.is_null() {
+                cx.at(&v.referenced, expected);
+            }
+            &[]
         }
-        return Vec::new();
-    };
+    }
+}
+
+fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
+    let items = list_items(cx, v, "dependencies must be a list of {image, imports}");
     let mut out = Vec::new();
     for item in items {
         let Some(image) = item.get("image").and_then(Json::as_str) else {
@@ -518,15 +523,11 @@ fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
 }
 
 fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
-    let Json::Array(items) = &v.value else {
-        if !v.value.is_null() {
-            cx.at(
-                &v.referenced,
-                "secrets must be a list of `- env: NAME`, `- src: PATH` or `- id: ID` with `value: TEXT`",
-            );
-        }
-        return Vec::new();
-    };
+    let items = list_items(
+        cx,
+        v,
+        "secrets must be a list of `- env: NAME`, `- src: PATH` or `- id: ID` with `value: TEXT`",
+    );
     let mut out = Vec::new();
     for item in items {
         let id = item.get("id").and_then(Json::as_str);

@@ -20,6 +20,18 @@ pub(super) enum Node {
     Map(Vec<(String, Spanned<Node>)>),
 }
 
+/// A scalar as text (yaml.v2 keeps numbers' text in string fields); `None` for null, lists
+/// and maps.
+pub(super) fn scalar_text(n: &Node) -> Option<String> {
+    match n {
+        Node::Str(s) => Some(s.clone()),
+        Node::Int(i) => Some(i.to_string()),
+        Node::Float(f) => Some(f.to_string()),
+        Node::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
 impl Node {
     pub(super) fn kind(&self) -> &'static str {
         match self {

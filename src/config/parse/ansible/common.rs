@@ -2,6 +2,8 @@
 //! attributes.
 
 use crate::config::yaml::Node;
+/// A scalar as text (the one reader stapel's keys use too).
+pub(super) use crate::config::yaml::scalar_text as scalar;
 
 /// Toolbox programs used for file operations (werf's stapel image has them too).
 pub(super) const T: &str = "/.werf/stapel/embedded/bin";
@@ -9,16 +11,6 @@ pub(super) const T: &str = "/.werf/stapel/embedded/bin";
 /// Single-quoted for bash.
 pub(super) fn q(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-pub(super) fn scalar(n: &Node) -> Option<String> {
-    match n {
-        Node::Str(s) => Some(s.clone()),
-        Node::Int(i) => Some(i.to_string()),
-        Node::Float(f) => Some(f.to_string()),
-        Node::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// `chown`/`chgrp`/`chmod` steps that give `target` ansible's `owner`, `group` and `mode`.

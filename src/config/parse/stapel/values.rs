@@ -6,6 +6,7 @@ use serde_saphyr::{Location, Spanned};
 use super::paths::clean;
 use crate::config::error::Ctx;
 use crate::config::yaml::Node;
+pub(super) use crate::config::yaml::scalar_text;
 
 pub(super) type NodeMap = [(String, Spanned<Node>)];
 
@@ -51,17 +52,6 @@ pub(super) fn seq<'a>(cx: &mut Ctx<'_>, v: &'a Spanned<Node>, path: &str) -> &'a
             );
             &[]
         }
-    }
-}
-
-/// A scalar as text (yaml.v2 keeps numbers' text in string fields).
-pub(super) fn scalar_text(n: &Node) -> Option<String> {
-    match n {
-        Node::Str(s) => Some(s.clone()),
-        Node::Int(i) => Some(i.to_string()),
-        Node::Float(f) => Some(f.to_string()),
-        Node::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -56,7 +56,10 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
     let cfg = &project.config;
     let sigs = project.signatures(&project.outputs(&[]))?;
     let naming = project.naming()?;
-    let specs = naming::tags(&super::tags::to_options(&args.tags, settings), &cfg.dir)?;
+    let specs = naming::tags(
+        &super::tags::to_options(&args.tags, settings),
+        project.git(),
+    )?;
     let mut rows = Vec::new();
     for img in cfg
         .images

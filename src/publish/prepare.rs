@@ -27,6 +27,8 @@ pub(super) struct Prepared {
     pub sigs: BTreeMap<Option<String>, String>,
     /// The environment: the daemon, the caches, pushes from the daemon.
     pub host_env: crate::settings::HostEnv,
+    /// git HEAD, read once: tags, labels, the commit record and the report name the same one.
+    pub git: crate::git::HeadOnce,
 }
 
 /// Load and check everything publish needs before the plan.
@@ -37,7 +39,8 @@ pub(super) async fn prepare(
 ) -> Result<Prepared, PublishError> {
     let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
-    let specs = naming::tags(&opts.tags, &cfg.dir)?;
+    let git = crate::git::HeadOnce::new(&cfg.dir);
+    let specs = naming::tags(&opts.tags, &git)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());
     }
@@ -86,6 +89,7 @@ pub(super) async fn prepare(
         outputs,
         sigs,
         host_env: settings.host_env.clone(),
+        git,
     })
 }
 

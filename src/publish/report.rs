@@ -267,7 +267,7 @@ pub(super) async fn publish_report(
         &prepared.outputs,
         &prepared.host_env.paths(),
     );
-    record_commit(client, &prepared.naming, &prepared.cfg.dir, plan).await?;
+    record_commit(client, &prepared.naming, &prepared.git, plan).await?;
     Ok(out)
 }
 
@@ -278,10 +278,10 @@ pub(super) async fn publish_report(
 async fn record_commit(
     client: &Client,
     naming: &Naming,
-    dir: &std::path::Path,
+    git: &crate::git::HeadOnce,
     plan: &Plan,
 ) -> Result<(), PublishError> {
-    let Some(commit) = crate::git::head(dir).ok().flatten().map(|h| h.commit) else {
+    let Some(commit) = git.found().map(|h| h.commit.clone()) else {
         return Ok(());
     };
     let images: Vec<(Option<String>, String)> = plan

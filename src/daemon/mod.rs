@@ -43,7 +43,7 @@ pub async fn connect(env: &DaemonEnv) -> Result<Docker, Unreachable> {
     };
     // The endpoint as Slipway reads the environment (`HostEnv::daemon`), so bollard and
     // the BuildKit session always reach the same daemon.
-    let endpoint = http::endpoint_of(env).map_err(failed)?;
+    let endpoint = http::endpoint_of(env).map_err(|e| failed(e.to_string()))?;
     const TIMEOUT: u64 = 120;
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match &endpoint {

@@ -62,6 +62,9 @@ pub(super) async fn prepare(
         let docker = build::connect(&settings.host_env.daemon()).await?;
         crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
     }
+    if let Some(names) = &opts.digest_file_images {
+        build::selection(&cfg, names)?;
+    }
     let selected: Vec<Option<String>> = build::selection(&cfg, &opts.images)?
         .iter()
         .map(|i| i.name.clone())

@@ -43,5 +43,6 @@ mod stapel_ansible;
 mod stapel_stages;
 mod vendor_errors;
 mod vendors;
+mod werf2_config;
 mod werf_parity;
 mod werf_templates;

@@ -156,11 +156,19 @@ pub struct GlobalArgs {
     /// `docker login --password-stdin` does.
     #[arg(long, global = true, conflicts_with = "registry_password")]
     pub registry_password_stdin: bool,
-    /// Which werf's reading of werf.yaml to follow where they differ: `1.1` (`dockerfile:`
-    /// relative to the project directory) or `2` (werf ≥ 1.2: relative to `context:`)
-    /// [default: whichever file exists; an error when both do and differ].
+    /// Which werf's reading of werf.yaml to follow where they differ: `1.1` or `2` (werf
+    /// ≥ 1.2), see docs/config.md [default: 2 with a giterminism file or a key only werf
+    /// ≥ 1.2 knows, else 1.1].
     #[arg(long, global = true, value_name = "1.1|2")]
     pub werf_version: Option<crate::settings::WerfVersion>,
+    /// werf's giterminism file, relative to the project directory [default:
+    /// werf-giterminism.yaml there].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub giterminism_config: Option<std::path::PathBuf>,
+    /// Allow what werf's giterminism restricts (`fromLatest`, a remote git mapping that
+    /// follows a branch) without a giterminism file.
+    #[arg(long, global = true)]
+    pub loose_giterminism: bool,
     /// Image with bash at /.werf/stapel/embedded/bin/bash (and rm) that runs stapel images'
     /// steps, as werf's stapel image does [default: $WERF_STAPEL_IMAGE_NAME:$WERF_STAPEL_IMAGE_VERSION,
     /// else registry.werf.io/werf/werf-stapel:0.6.1].
@@ -321,6 +329,8 @@ impl GlobalArgs {
                 self.registry_password.clone()
             },
             werf_version: self.werf_version,
+            giterminism_config: self.giterminism_config.clone(),
+            loose_giterminism: self.loose_giterminism,
             stapel_toolbox: self
                 .stapel_toolbox
                 .clone()

@@ -35,6 +35,13 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     // Slipway's own: werf has no such option (`SLIPWAY_WERF_VERSION`).
     w("werf-version", &[], None, &[]),
     w("config", &[], None, &["WERF_CONFIG"]),
+    w(
+        "giterminism-config",
+        &[],
+        None,
+        &["WERF_GITERMINISM_CONFIG"],
+    ),
+    w("loose-giterminism", &[], None, &["WERF_LOOSE_GITERMINISM"]),
     w("env", &[], None, &["WERF_ENV"]),
     w("images-repo", &[], Some('i'), &["WERF_IMAGES_REPO"]),
     w("images-repo-mode", &[], None, &["WERF_IMAGES_REPO_MODE"]),

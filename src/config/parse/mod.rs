@@ -4,8 +4,10 @@
 
 mod ansible;
 mod cleanup;
+mod deps;
 pub(super) mod image;
 mod stapel;
+mod versioned;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -178,7 +180,7 @@ fn parse_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<No
         );
         return;
     };
-    for img in parse_image(cx, doc, name_v) {
+    for img in parse_image(cx, doc, node_doc.as_ref(), name_v) {
         add_image(cx, nodes, name_v.referenced, img);
     }
 }
@@ -206,17 +208,23 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
     let Some((names, st)) = stapel::parse(cx, &ordered, is_artifact) else {
         return;
     };
+    let cache_version = doc
+        .get("cacheVersion")
+        .and_then(|v| image::cache_version_of(cx, v));
     for name in names {
+        let img = ImageConfig {
+            cache_version: cache_version.clone(),
+            ..stapel::node(name.clone(), st.clone())
+        };
         if is_artifact {
             nodes.artifact_locs.push(name_v.referenced);
-            nodes.artifacts.push(stapel::node(name, st.clone()));
+            nodes.artifacts.push(img);
             continue;
         }
         if let Some(n) = &name {
             check_image_name(cx, &name_v.referenced, n);
             check_reserved_name(cx, &name_v.referenced, n);
         }
-        let img = stapel::node(name, st.clone());
         add_image(cx, nodes, name_v.referenced, img);
     }
 }
@@ -241,6 +249,18 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         mut artifacts,
         mut artifact_locs,
     } = nodes;
+    versioned::resolve_bases(&cx, &mut images, &mut artifacts);
+    // werf: the image's own `cacheVersion`, else the meta document's `build.cacheVersion`.
+    let meta_cache_version = meta
+        .extra
+        .get("build")
+        .and_then(|b| b.get("cacheVersion"))
+        .and_then(image::scalar_text);
+    for node in images.iter_mut().chain(artifacts.iter_mut()) {
+        if node.cache_version.is_none() {
+            node.cache_version.clone_from(&meta_cache_version);
+        }
+    }
     stapel::stage_nodes(&mut images, &mut artifacts);
     let doc_loc = artifact_locs.last().or(locs.last()).copied();
     while artifact_locs.len() < artifacts.len() {

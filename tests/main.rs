@@ -44,4 +44,5 @@ mod stapel_stages;
 mod vendor_errors;
 mod vendors;
 mod werf_parity;
+mod werf_registry;
 mod werf_templates;

@@ -45,4 +45,5 @@ mod vendor_errors;
 mod vendors;
 mod werf2_config;
 mod werf_parity;
+mod werf_registry;
 mod werf_templates;

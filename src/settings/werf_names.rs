@@ -222,7 +222,11 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         "git-history-based-cleanup-v1.2",
         &[],
         None,
-        &["WERF_GIT_HISTORY_BASED_CLEANUP_V1_2"],
+        // werf 1.1.36's own spelling first (cmd/werf/cleanup/cleanup.go:76).
+        &[
+            "WERF_GIT_HISTORY_BASED_CLEANUP_v1_2",
+            "WERF_GIT_HISTORY_BASED_CLEANUP_V1_2",
+        ],
     ),
     // ci-env
     w("as-file", &[], None, &["WERF_AS_FILE"]),

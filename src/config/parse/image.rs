@@ -288,10 +288,13 @@ fn parse_image_directives(
         }
     }
     check_paths(cx, &mut r, name_v, &at);
+    let (is_final, image_spec) = super::image_spec::from_doc(cx, doc);
     Some(ImageConfig {
         name,
         dependencies,
         recipe: Recipe::Dockerfile(Box::new(r)),
+        is_final,
+        image_spec,
     })
 }
 
@@ -337,11 +340,11 @@ fn image_directive(
             _ => cx.at(&v.referenced, "staged must be true or false"),
         },
         // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
-        "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+        // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
+        "final" | "imageSpec" => {}
+        "cacheVersion" | "disableGitAfterPatch" => {
             let why = match k {
-                "final" => "every image is built and published",
                 "cacheVersion" => "image signatures do not include it",
-                "imageSpec" => "set labels with `labels:` or in the Dockerfile",
                 _ => "it applies to stapel images only",
             };
             cx.warn_at(

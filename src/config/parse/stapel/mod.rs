@@ -187,7 +187,9 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
             cx.at_pos(l, c, "`docker` section is not supported for artifact!");
         }
         // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
-        "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+        // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
+        "final" | "imageSpec" => {}
+        "cacheVersion" | "disableGitAfterPatch" => {
             cx.warn_at(
                 &v.referenced,
                 format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
@@ -282,5 +284,7 @@ pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
         name,
         dependencies: Vec::new(),
         recipe: Recipe::Stapel(Box::new(st)),
+        is_final: true,
+        image_spec: None,
     }
 }

@@ -17,6 +17,7 @@ mod config;
 mod doctor;
 mod fault_proxy;
 mod faults;
+mod final_images;
 mod gitlab_ci_docs;
 mod gitlab_ci_local;
 mod gitlab_pipeline;

@@ -90,7 +90,8 @@ pub async fn plan(
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
     let records = crate::records::read(client, naming).await?;
     let tags = super::inventory(client, cfg, naming, &records).await?;
-    let images = decide(req, cfg, &git, tags, &records, &in_use)?;
+    let mut images = decide(req, cfg, &git, tags, &records, &in_use)?;
+    policy::keep_imported(&mut images, &importers(cfg));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
             kubernetes: Some(kube_check),
@@ -193,6 +194,26 @@ fn decide(
         .unwrap_or_else(policy::default_policies);
     super::link_records(&mut tags, records);
     Ok(policy::decide(tags, git, &policies, &req.options, in_use))
+}
+
+/// Each `final: false` image and the images that import it by registry name or digest.
+fn importers(cfg: &Config) -> std::collections::BTreeMap<Option<String>, Vec<Option<String>>> {
+    let mut out: std::collections::BTreeMap<Option<String>, Vec<Option<String>>> =
+        std::collections::BTreeMap::new();
+    for img in &cfg.images {
+        for d in &img.dependencies {
+            let by_registry = d
+                .imports
+                .iter()
+                .any(|i| i.kind != crate::config::ImportType::ImageID);
+            if by_registry && cfg.image(Some(&d.image)).is_some_and(|i| !i.is_final) {
+                out.entry(Some(d.image.clone()))
+                    .or_default()
+                    .push(img.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Names of the branches (`tags == false`) or tags of the history.

@@ -282,7 +282,8 @@ pub fn build_roots<'a>(
     names: &[String],
 ) -> Result<Vec<&'a ImageConfig>, BuildError> {
     if names.is_empty() {
-        return Ok(config.images.iter().collect());
+        // `final: false` images are built as dependencies, or when named.
+        return Ok(config.images.iter().filter(|i| i.is_final).collect());
     }
     names
         .iter()

@@ -139,6 +139,7 @@ pub async fn plan(
     let tags = super::inventory(client, cfg, naming, &records).await?;
     let mut images = decide(req, cfg, &git, tags, &records, &werf, &in_use)?;
     name_werf_records(&mut images, &werf);
+    policy::keep_imported(&mut images, &importers(cfg));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
             kubernetes: Some(kube_check),
@@ -266,6 +267,26 @@ fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
             ),
         });
     }
+}
+
+/// Each `final: false` image and the images that import it by registry name or digest.
+fn importers(cfg: &Config) -> std::collections::BTreeMap<Option<String>, Vec<Option<String>>> {
+    let mut out: std::collections::BTreeMap<Option<String>, Vec<Option<String>>> =
+        std::collections::BTreeMap::new();
+    for img in &cfg.images {
+        for d in &img.dependencies {
+            let by_registry = d
+                .imports
+                .iter()
+                .any(|i| i.kind != crate::config::ImportType::ImageID);
+            if by_registry && cfg.image(Some(&d.image)).is_some_and(|i| !i.is_final) {
+                out.entry(Some(d.image.clone()))
+                    .or_default()
+                    .push(img.name.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Names of the branches (`tags == false`) or tags of the history.

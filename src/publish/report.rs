@@ -392,7 +392,8 @@ async fn finish(
     pushed: &BTreeMap<Option<String>, String>,
 ) -> Result<Report, PublishError> {
     let mut images = Vec::new();
-    for p in &plan.images {
+    // A `final: false` image is published for its dependants only: not reported.
+    for p in plan.images.iter().filter(|p| !p.wanted.not_final) {
         let repo = repos
             .get(&p.wanted.repository)
             .ok_or(PublishError::NoRepo)?;

@@ -150,6 +150,41 @@ impl fmt::Display for Plan {
     }
 }
 
+/// A `final: false` image's tag stays while a kept tag of an image that imports it by its
+/// registry name or digest was published by a commit that published it too (both are in
+/// that commit's record): the dependant names it. `importers`: non-final image → the
+/// images that import it so.
+pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<Option<String>>>) {
+    let kept: Vec<(Option<String>, String, BTreeSet<String>)> = plan
+        .items
+        .iter()
+        .filter(|i| i.decision == Decision::Keep)
+        .map(|i| {
+            let commits = i.tag.commits.iter().cloned().collect();
+            (i.tag.image.clone(), i.tag.tag.clone(), commits)
+        })
+        .collect();
+    for item in plan
+        .items
+        .iter_mut()
+        .filter(|i| i.decision == Decision::Delete)
+    {
+        let Some(users) = importers.get(&item.tag.image) else {
+            continue;
+        };
+        let by = kept.iter().find(|(image, _, commits)| {
+            users.contains(image) && item.tag.commits.iter().any(|c| commits.contains(c))
+        });
+        if let Some((image, tag, _)) = by {
+            let name = image.as_deref().unwrap_or("~");
+            item.decision = Decision::Keep;
+            item.reason = format!(
+                "final: false, imported by {name}'s kept tag {tag} (published by the same commit)"
+            );
+        }
+    }
+}
+
 fn short(d: &str) -> &str {
     let h = d.trim_start_matches("sha256:");
     &h[..h.len().min(12)]

@@ -41,6 +41,7 @@ mod stages_storage;
 mod stapel;
 mod stapel_ansible;
 mod stapel_stages;
+mod troubleshooting;
 mod vendor_errors;
 mod vendors;
 mod werf_parity;

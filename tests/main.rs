@@ -21,6 +21,7 @@ mod gitlab_ci_docs;
 mod gitlab_ci_local;
 mod gitlab_pipeline;
 mod harness;
+mod inspect;
 mod json_output;
 mod kube;
 mod login;

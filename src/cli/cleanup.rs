@@ -261,6 +261,24 @@ pub(super) fn stages_storage(
     )?)
 }
 
+/// A refused DELETE names the usual cause and its fix (docs/troubleshooting.md): CI job
+/// tokens (GitLab's) may push but not delete.
+fn delete_hint(e: cleanup::CleanupError) -> anyhow::Error {
+    use crate::registry::RegistryError;
+    match e {
+        cleanup::CleanupError::Registry(
+            e @ (RegistryError::Denied { .. } | RegistryError::Unauthorized { .. }),
+        ) => anyhow::anyhow!("{e}: {DELETE_RIGHTS}"),
+        e => e.into(),
+    }
+}
+
+/// The fix for a refused delete.
+const DELETE_RIGHTS: &str = "cleanup needs credentials allowed to delete tags, and GitLab's \
+     job token (CI_JOB_TOKEN, CI_REGISTRY_PASSWORD) is not: give the cleanup job a personal or \
+     project access token with the api scope as --registry-username/--registry-password \
+     (SLIPWAY_REGISTRY_PASSWORD; werf's guide calls it WERF_IMAGES_CLEANUP_PASSWORD)";
+
 /// Delete, then say what went and what failed.
 async fn finish(
     client: &Client,
@@ -270,7 +288,9 @@ async fn finish(
     stages: Option<(&StagesStorage, &cleanup::stages::StagesPlan)>,
 ) -> anyhow::Result<ExitCode> {
     let creds = vendor.credentials();
-    let applied = run::apply(client, plan, naming.implementation, &creds, stages).await?;
+    let applied = run::apply(client, plan, naming.implementation, &creds, stages)
+        .await
+        .map_err(delete_hint)?;
     output::table(&summary(plan));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
@@ -295,6 +315,14 @@ async fn finish(
         let mut text = format!("{} deletion(s) failed:", out.failures.len());
         for f in &out.failures {
             text.push_str(&format!("\n  {f}"));
+        }
+        // A vendor tag API's refusal (GitLab's `DELETE …/tags/reference/…`) lands here.
+        if out
+            .failures
+            .iter()
+            .any(|f| f.contains("answered 401") || f.contains("answered 403"))
+        {
+            text.push_str(&format!("\n{DELETE_RIGHTS}"));
         }
         output::note(&text);
         output::failed(

@@ -9,6 +9,7 @@ mod completions;
 mod config;
 mod doctor;
 mod images;
+mod inspect;
 mod login;
 mod promote;
 mod publish;
@@ -269,6 +270,8 @@ pub enum Command {
     Login(login::LoginArgs),
     /// List a repository's tags.
     Ls(login::LsArgs),
+    /// Show what a registry holds under a reference: digest, platforms, config, referrers.
+    Inspect(inspect::InspectArgs),
     /// Print the version, git commit, build date and target.
     Version,
     /// werf 1.1's `stages build|cleanup|purge` (docs/werf.md).
@@ -482,6 +485,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Version => "version",
         Command::Login(_) => "login",
         Command::Ls(_) => "ls",
+        Command::Inspect(_) => "inspect",
     }
 }
 
@@ -591,6 +595,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Version => version::run(),
         Command::Login(a) => login::login(&settings, a).await,
         Command::Ls(a) => login::ls(&settings, a).await,
+        Command::Inspect(a) => inspect::run(&settings, a).await,
     }
 }
 

@@ -17,7 +17,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
                 "daemon",
                 false,
                 e.to_string(),
-                "start dockerd or set DOCKER_HOST (publish, push-archive and promote work without it)",
+                "start dockerd or set DOCKER_HOST: build needs it, and so does publish for any image not in the registry yet (push-archive, promote, ls, inspect and a publish with nothing to push work without it)",
             ));
             return out;
         }

@@ -4,6 +4,7 @@
 
 pub mod name;
 pub mod slug;
+pub mod suggest;
 
 use std::collections::BTreeMap;
 

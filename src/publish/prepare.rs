@@ -210,5 +210,28 @@ async fn usable(
         .filter(|r| r.split('/').next() == Some(host))
         .map(|r| format!(" (the registry of --images-repo {r})"))
         .unwrap_or_default();
+    let from = format!(
+        "{from}; checked before building: nothing was built or pushed{}",
+        unreachable_fix(&cause, host)
+    );
     Err(PublishError::Unusable { cause, from })
+}
+
+/// What to check when `host` cannot be reached at all (docs/troubleshooting.md).
+fn unreachable_fix(cause: &RegistryError, host: &str) -> String {
+    let RegistryError::Unreachable { cause, .. } = cause else {
+        return String::new();
+    };
+    if cause.contains("connection refused") {
+        format!(
+            ": nothing listens on {host}: check the port in --images-repo and that the registry runs"
+        )
+    } else if cause.contains("no such host") {
+        let name = host.split(':').next().unwrap_or(host);
+        format!(
+            ": the name {name} does not resolve: check it for a typo in --images-repo, or the runner's DNS"
+        )
+    } else {
+        String::new()
+    }
 }

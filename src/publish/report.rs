@@ -195,6 +195,19 @@ impl DigestFile {
                  --digest-file-images a,b (every digest is in the --report-path JSON report)"
             ));
         }
+        // `SLIPWAY_DIGEST_FILE*` are also publish's own variables: a later job that
+        // loads the file and runs publish would read them as options.
+        for img in self.chosen(report) {
+            let key = img.name.as_deref().map(env_key).unwrap_or_default();
+            if matches!(key.as_str(), "FILE" | "FILE_APPEND" | "FILE_IMAGES") {
+                out.push(format!(
+                    "--digest-file: image {:?} writes SLIPWAY_DIGEST_{key}, which publish also \
+                     reads as an option: a later job that runs publish with this file loaded \
+                     would take it; leave it out with --digest-file-images",
+                    img.name.as_deref().unwrap_or_default()
+                ));
+            }
+        }
         let text = self.render(report);
         let vars = text.lines().count();
         if text.len() > DOTENV_MAX_BYTES || vars > DOTENV_MAX_VARIABLES {
@@ -511,6 +524,13 @@ mod tests {
             )
         );
         assert!(spec.warnings(&r).is_empty());
+        // An image whose key is publish's own variable is warned about.
+        let clash = Report {
+            project: "shop".into(),
+            images: vec![img(Some("file"))],
+        };
+        let warned = spec.warnings(&clash).join("\n");
+        assert!(warned.contains("SLIPWAY_DIGEST_FILE"), "{warned}");
 
         let single = Report {
             project: "hello".into(),

@@ -82,7 +82,7 @@ fn kept_before_policies(
         } else if t.commits.is_empty() && !opts.delete_unrecorded {
             keep.insert(
                 i,
-                "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata)".into(),
+                "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into(),
             );
         }
     }

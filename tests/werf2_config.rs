@@ -318,20 +318,32 @@ fn an_ambiguous_dockerfile_path_is_settled_by_a_giterminism_file() {
 
 #[test]
 fn a_werf_2_key_means_werf_2() {
-    // `secrets` is werf ≥ 1.2's: the Dockerfile is read relative to context: only.
+    // `secrets` is werf ≥ 1.2's: an ambiguous `dockerfile:` takes werf 2's file (relative to
+    // context:), with a warning (only the flag or a giterminism file settles it silently).
     let yaml = format!(
         "{META}image: app\ncontext: app\ndockerfile: docker/Dockerfile\nsecrets: [{{env: T}}]\n"
     );
-    let err = load_with(
-        &yaml,
-        &[("app/x", ""), ("docker/Dockerfile", "FROM b\n")],
-        |_| {},
-    )
-    .expect_err("context-relative only");
+    let files = [
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM b\n"),
+    ];
+    let cfg = load_with(&yaml, &files, |_| {}).expect("werf 2's file");
+    let p = &cfg.images[0]
+        .dockerfile()
+        .expect("dockerfile")
+        .dockerfile_path;
+    assert!(p.ends_with("app/docker/Dockerfile"), "{}", p.display());
     assert!(
-        err.contains(
-            "Dockerfile \"docker/Dockerfile\" not found (looked for app/docker/Dockerfile)"
-        ),
+        cfg.warnings[0]
+            .to_string()
+            .contains("names two different files: using app/docker/Dockerfile"),
+        "{:?}",
+        cfg.warnings
+    );
+    // The stapel rules are werf 2's too: werf 1.1's admission key is refused.
+    let err = load(&format!("{META}{FROM_LATEST}cacheVersion: x\n")).expect_err("werf 2");
+    assert!(
+        err.contains("`herebyIAdmitThatFromLatestMightBreakReproducibility` is werf 1.1's"),
         "{err}"
     );
 }

@@ -109,7 +109,8 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         dir,
         text: r.text,
         origins,
-        werf_version: choice.settled,
+        werf_version: choice.settled.filter(|_| !choice.by_key),
+        werf_by_key: choice.by_key,
         giterminism,
         monorepo: settings.images_repo_mode == crate::settings::RepoMode::Monorepo
             || crate::naming::Naming::new(settings)

@@ -14,7 +14,7 @@ use crate::settings::WerfVersion;
 
 /// The version whose reading applies (werf 1.1 unless settled otherwise).
 pub(super) fn version(cx: &Ctx<'_>) -> WerfVersion {
-    cx.rendered.werf_version.unwrap_or(WerfVersion::V1_1)
+    cx.rendered.werf()
 }
 
 /// werf 1.1's keys that werf ≥ 1.2 dropped or renamed, with what werf 2 says instead.

@@ -178,6 +178,18 @@ fn valid_dependencies_and_secrets_load() {
     assert_eq!(ids, ["TOKEN", "id", "v"]);
 }
 
+#[test]
+fn a_typo_in_build_or_git_worktree_is_an_unknown_key() {
+    refused(
+        "project: demo\nconfigVersion: 1\nbuild:\n  cacheVersions: x\n",
+        "werf.yaml:4:3: build: unknown key `cacheVersions` (did you mean `cacheVersion`?)",
+    );
+    refused(
+        "project: demo\nconfigVersion: 1\ngitWorktree: {forceShallowClones: true}\n",
+        "werf.yaml:3:15: gitWorktree: unknown key `forceShallowClones` (did you mean `forceShallowClone`?)",
+    );
+}
+
 // ---- the werf version ----
 
 #[test]

@@ -534,6 +534,7 @@ pub fn compute(
                     }
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
+                let sig = with_image_spec(sig, img);
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {
@@ -560,6 +561,20 @@ fn with_cache_version(sig: String, cache_version: Option<&str>) -> String {
     field(&mut h, "signature", &sig);
     field(&mut h, "cache-version", v);
     hex::encode(h.finalize())
+}
+
+/// An image with an `imageSpec` (its own or meta `build.imageSpec`): its signature covers
+/// the spec, so a changed field rebuilds and republishes it.
+fn with_image_spec(sig: String, img: &ImageConfig) -> String {
+    match &img.image_spec {
+        None => sig,
+        Some(spec) => {
+            let mut h = Sha256::new();
+            field(&mut h, "signature", &sig);
+            field(&mut h, "image-spec", &spec.digest());
+            hex::encode(h.finalize())
+        }
+    }
 }
 
 /// Output files as [`compute`] and the context walk compare them: absolute, with the

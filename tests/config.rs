@@ -525,12 +525,14 @@ fn werf_directives_slipway_used_to_refuse() {
             ("Y", "true"),
         ]
     );
+    // `final` and `imageSpec` are read (issue #43), no longer warned about.
+    assert!(!cfg.image(Some("api")).expect("api").is_final);
+    let spec = cfg
+        .image(Some("apiServer"))
+        .and_then(|i| i.image_spec.as_ref());
+    assert_eq!(spec.map(|s| s.author.as_str()), Some("me"));
     let warnings: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
-    assert!(
-        warnings[0].starts_with("werf.yaml:6:8: `final` (werf ≥ 1.2) is accepted and ignored"),
-        "{warnings:#?}"
-    );
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
     // `cacheVersion` is applied (issue 41): part of the signature, no warning.
     assert_eq!(
         cfg.image(Some("api"))
@@ -544,7 +546,7 @@ fn werf_directives_slipway_used_to_refuse() {
         "{warnings:#?}"
     );
     assert!(
-        warnings[2].contains("`imageSpec`") && warnings[3].contains("`disableGitAfterPatch`"),
+        warnings[1].contains("`disableGitAfterPatch`"),
         "{warnings:#?}"
     );
 }

@@ -18,12 +18,14 @@ pub mod tags;
 mod version;
 
 mod flags;
+mod host;
 pub mod output;
 mod progress;
 mod registry;
 mod run;
 mod short_help;
 mod werf_compat;
+mod werf_groups;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -269,6 +271,15 @@ pub enum Command {
     Ls(login::LsArgs),
     /// Print the version, git commit, build date and target.
     Version,
+    /// werf 1.1's `stages build|cleanup|purge` (docs/werf.md).
+    #[command(subcommand, hide = true)]
+    Stages(werf_groups::StagesGroup),
+    /// werf's `host cleanup|purge`: the runner's Slipway containers, images and files.
+    #[command(subcommand, hide = true)]
+    Host(host::HostGroup),
+    /// werf 1.1's `stage image` (docs/werf.md).
+    #[command(subcommand, hide = true)]
+    Stage(werf_groups::StageGroup),
 }
 
 /// `20s`, `1m`, or plain seconds; more than zero.
@@ -460,7 +471,10 @@ fn name_of(c: &Command) -> &'static str {
         Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
-        Command::Images(_) => "images",
+        Command::Images(a) => werf_groups::images_name(a.werf.as_ref()),
+        Command::Stages(g) => werf_groups::stages_name(g),
+        Command::Stage(_) => "stage image",
+        Command::Host(g) => host::name(g),
         Command::Run(_) => "run",
         Command::Doctor(_) => "doctor",
         Command::Completions(_) => "completions",
@@ -564,7 +578,12 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
         Command::Config(c) => config::run(&settings, c).await,
         Command::Slugify(a) => slugify::run(&settings, a).await,
-        Command::Images(a) => images::run(&settings, a).await,
+        Command::Images(a) => images::run(&settings, a, cli.global.kube_config_base64).await,
+        Command::Stages(g) => {
+            werf_groups::stages(&settings, g, cli.global.kube_config_base64).await
+        }
+        Command::Stage(g) => werf_groups::stage(&settings, g).await,
+        Command::Host(g) => host::run(&settings, g).await,
         Command::Run(a) => run::run(&settings, a).await,
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),

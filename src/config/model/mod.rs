@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 mod cleanup;
+mod image_spec;
 mod json;
 pub mod stapel;
 
 pub use cleanup::*;
+pub use image_spec::*;
 
 /// A loaded, validated werf.yaml. `Serialize` (`config validate --json`) is in json.rs.
 #[derive(Debug, Clone)]
@@ -74,6 +76,11 @@ pub struct ImageConfig {
     /// of the content signature, so changing it rebuilds the image.
     pub cache_version: Option<String>,
     pub recipe: Recipe,
+    /// `final:` (werf ≥ 1.2, default true): `false` = built for its dependants, never
+    /// published under the image's tags. Artifacts are never final.
+    pub is_final: bool,
+    /// `imageSpec:`, with meta `build.imageSpec` merged in for a final image.
+    pub image_spec: Option<ImageSpec>,
 }
 
 /// How an image is built.

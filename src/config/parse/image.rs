@@ -316,11 +316,14 @@ fn parse_image_directives(
         }
     }
     check_paths(cx, &mut r, name_v, &at);
+    let (is_final, image_spec) = super::image_spec::from_doc(cx, doc);
     Some(ImageConfig {
         name,
         dependencies,
         cache_version,
         recipe: Recipe::Dockerfile(Box::new(r)),
+        is_final,
+        image_spec,
     })
 }
 
@@ -365,18 +368,13 @@ fn image_directive(
             Json::Bool(b) => img.staged = b,
             _ => cx.at(&v.referenced, "staged must be true or false"),
         },
-        // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
-        "final" | "imageSpec" | "disableGitAfterPatch" => {
-            let why = match k {
-                "final" => "every image is built and published",
-                "imageSpec" => "set labels with `labels:` or in the Dockerfile",
-                _ => "it applies to stapel images only",
-            };
-            cx.warn_at(
-                &v.referenced,
-                format!("`{k}` (werf ≥ 1.2) is accepted and ignored: {why}"),
-            );
-        }
+        // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
+        "final" | "imageSpec" => {}
+        // A werf ≥ 1.2 key with no effect on a Dockerfile build here.
+        "disableGitAfterPatch" => cx.warn_at(
+            &v.referenced,
+            format!("`{k}` (werf ≥ 1.2) is accepted and ignored: it applies to stapel images only"),
+        ),
         other => cx.key(v, other, unknown_key_message(other, image_keys())),
     }
 }

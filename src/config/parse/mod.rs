@@ -6,6 +6,7 @@ mod ansible;
 mod cleanup;
 mod deps;
 pub(super) mod image;
+mod image_spec;
 mod stapel;
 mod versioned;
 
@@ -28,6 +29,8 @@ struct Meta {
     project: String,
     cleanup: CleanupConfig,
     extra: BTreeMap<String, Json>,
+    /// `build.imageSpec`, merged into final images.
+    image_spec: Option<ImageSpec>,
 }
 
 /// Images and artifacts in file order, each with the position of its name.
@@ -106,6 +109,7 @@ fn parse_meta(cx: &mut Ctx<'_>, meta: &Doc) -> Meta {
         project: String::new(),
         cleanup: CleanupConfig::default(),
         extra: BTreeMap::new(),
+        image_spec: None,
     };
     let at_top = |cx: &mut Ctx<'_>, message: &str| {
         cx.errors.push(ConfigError {
@@ -148,6 +152,7 @@ fn parse_meta(cx: &mut Ctx<'_>, meta: &Doc) -> Meta {
             other => cx.key(v, other, unknown_key_message(other, meta_keys())),
         }
     }
+    out.image_spec = image_spec::meta(cx, meta.get("build"));
     if !meta.contains_key("project") {
         at_top(cx, "`project:` is required in the meta document");
     }
@@ -212,8 +217,15 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
     let cache_version = doc
         .get("cacheVersion")
         .and_then(|v| image::cache_version_of(cx, v));
+    let spec = image_spec::from_doc(cx, doc);
+    if is_artifact && (spec.1.is_some() || !spec.0) {
+        cx.warn_at(
+            &name_v.referenced,
+            "an artifact is never published: `final` and `imageSpec` have no effect on it",
+        );
+    }
     for name in names {
-        let img = ImageConfig {
+        let mut img = ImageConfig {
             cache_version: cache_version.clone(),
             ..stapel::node(name.clone(), st.clone())
         };
@@ -226,6 +238,7 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
             check_image_name(cx, &name_v.referenced, n);
             check_reserved_name(cx, &name_v.referenced, n);
         }
+        (img.is_final, img.image_spec) = spec.clone();
         add_image(cx, nodes, name_v.referenced, img);
     }
 }
@@ -263,6 +276,7 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         }
     }
     stapel::stage_nodes(&mut images, &mut artifacts);
+    image_spec::apply_meta(meta.image_spec.as_ref(), &mut images, &mut artifacts);
     let doc_loc = artifact_locs.last().or(locs.last()).copied();
     while artifact_locs.len() < artifacts.len() {
         // `import: stage:` nodes: located at the last document (never reported: their

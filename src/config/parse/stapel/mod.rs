@@ -192,7 +192,9 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         // Read with the document's other werf ≥ 1.2 keys (`parse/mod.rs`).
         "cacheVersion" => {}
         // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
-        "final" | "imageSpec" | "disableGitAfterPatch" => {
+        // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
+        "final" | "imageSpec" => {}
+        "disableGitAfterPatch" => {
             cx.warn_at(
                 &v.referenced,
                 format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
@@ -285,5 +287,7 @@ pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
         dependencies: Vec::new(),
         cache_version: None,
         recipe: Recipe::Stapel(Box::new(st)),
+        is_final: true,
+        image_spec: None,
     }
 }

@@ -540,9 +540,9 @@ fn werf_directives_slipway_used_to_refuse() {
         Some("v2")
     );
     assert!(
-        warnings[1]
+        warnings[0]
             .starts_with("werf.yaml:9:8: image name \"apiServer\" is accepted as werf accepts it")
-            && warnings[1].ends_with("rename it `api-server`"),
+            && warnings[0].ends_with("rename it `api-server`"),
         "{warnings:#?}"
     );
     assert!(

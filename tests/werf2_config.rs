@@ -473,3 +473,42 @@ fn a_werf_1_1_project_says_so() {
             "werf.yaml is read as werf 1.1 reads it: no werf-giterminism.yaml and no key only werf ≥ 1.2 knows",
         ));
 }
+
+#[test]
+fn giterminism_flags_and_variables_reach_the_settings() {
+    let allowed = format!("{GITERMINISM}config:\n  stapel:\n    allowFromLatest: true\n");
+    let dir = project(
+        &format!("{META}image: a\nfrom: alpine:3.20\nfromLatest: true\n"),
+        &[
+            ("werf-giterminism.yaml", GITERMINISM),
+            ("ci/giterminism.yaml", &allowed),
+        ],
+    );
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = support::slipway();
+        cmd.arg("--dir").arg(dir.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(["config", "validate"]).output().expect("run")
+    };
+    let out = run(&[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed by giterminism"));
+    assert!(run(&["--loose-giterminism"], &[]).status.success());
+    assert!(
+        run(&[], &[("WERF_LOOSE_GITERMINISM", "1")])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["--giterminism-config", "ci/giterminism.yaml"], &[])
+            .status
+            .success()
+    );
+    assert!(
+        run(&[], &[("WERF_GITERMINISM_CONFIG", "ci/giterminism.yaml")])
+            .status
+            .success()
+    );
+}

@@ -128,8 +128,9 @@ struct Image {
     /// werf ≥ 1.2: accepted and ignored (every image is published).
     #[serde(rename = "final")]
     final_: Option<bool>,
-    /// werf ≥ 1.2: accepted and ignored.
-    cache_version: Option<String>,
+    /// werf ≥ 1.2: part of the content signature; change it to rebuild the image (else
+    /// the meta document's `build.cacheVersion`).
+    cache_version: Option<ScalarText>,
     /// werf ≥ 1.2: accepted and ignored.
     image_spec: Option<serde_json::Value>,
     /// werf ≥ 1.2 (stapel): accepted and ignored.
@@ -150,7 +151,19 @@ enum StringOrList {
 struct Dependency {
     /// Name of another image of this werf.yaml.
     image: String,
+    /// Stapel images only: the dependency is needed before this stage.
+    before: Option<DependencyStage>,
+    /// Stapel images only: the dependency is needed after this stage.
+    after: Option<DependencyStage>,
     imports: Option<Vec<Import>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+enum DependencyStage {
+    Install,
+    Setup,
 }
 
 #[derive(JsonSchema)]
@@ -160,8 +173,10 @@ struct Import {
     /// What to pass.
     #[serde(rename = "type")]
     kind: ImportType,
-    /// Build argument that receives it.
+    /// Dockerfile images: the build argument that receives it.
     target_build_arg: Option<String>,
+    /// Stapel images: the environment variable that receives it.
+    target_env: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -218,6 +233,10 @@ struct StapelBase {
     from_image: Option<String>,
     /// An artifact of this werf.yaml as the base.
     from_image_artifact: Option<String>,
+    /// werf ≥ 1.2's name for `fromImageArtifact`.
+    from_artifact: Option<String>,
+    /// werf ≥ 1.2: part of the content signature; change it to rebuild the image.
+    cache_version: Option<ScalarText>,
     /// Use the registry's current digest of `from` (needs the admission key below).
     from_latest: Option<bool>,
     /// werf's admission that `fromLatest` breaks reproducibility.

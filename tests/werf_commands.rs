@@ -351,3 +351,43 @@ fn werf_groups_are_hidden_from_help_and_listed_in_docs() {
         );
     }
 }
+
+/// `--git-unshallow` (werf's, `WERF_GIT_UNSHALLOW`) makes a shallow clone whole before the
+/// command, with the git CLI.
+#[test]
+fn git_unshallow_fetches_the_whole_history() {
+    let d = tempfile::tempdir().expect("tmp");
+    let origin = d.path().join("origin");
+    std::fs::create_dir(&origin).expect("mkdir");
+    project(&origin, &unique("unshallow"), "one");
+    std::fs::write(origin.join("more"), "x").expect("write");
+    support::git_commit_all(&origin);
+    let clone = d.path().join("clone");
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", origin.display()))
+        .arg(&clone)
+        .output()
+        .expect("git clone");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shallow = || support::git(&clone, &["rev-parse", "--is-shallow-repository"]);
+    assert_eq!(shallow().trim(), "true");
+    // Without the option nothing is fetched.
+    support::slipway()
+        .project(&clone)
+        .args(["images", "--local"])
+        .assert()
+        .success();
+    assert_eq!(shallow().trim(), "true");
+    support::slipway()
+        .project(&clone)
+        .env("WERF_GIT_UNSHALLOW", "1")
+        .args(["images", "--local"])
+        .assert()
+        .success();
+    assert_eq!(shallow().trim(), "false");
+}

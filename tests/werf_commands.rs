@@ -95,7 +95,8 @@ fn werf_command_lines_run_with_their_effect() {
     let d = tempfile::tempdir().expect("tmp");
     let dir = d.path();
     let name = unique("werfcmd");
-    project(dir, &name, "one");
+    // Markers of this run only: no image of another run has these signatures.
+    project(dir, &name, &format!("one-{name}"));
     let repo = "werfcmd";
     let slipway = || {
         let mut c = support::slipway();
@@ -105,7 +106,7 @@ fn werf_command_lines_run_with_their_effect() {
     // An image built and then replaced: dangling, what host cleanup lists.
     slipway().args(["build", "app"]).assert().success();
     let old = image_id(&format!("{name}/app:latest")).expect("built");
-    project(dir, &name, "two");
+    project(dir, &name, &format!("two-{name}"));
     let r1 = dir.join("publish.json");
     let r2 = dir.join("images-publish.json");
     let rows = vec![
@@ -313,8 +314,16 @@ fn werf_command_lines_run_with_their_effect() {
         String::from_utf8_lossy(&out.stdout),
         format!("docker run -e CI=1 --rm {name}/app:latest\n")
     );
+    // The shared daemon keeps nothing of this run (its content is its own).
+    let mut ids: Vec<String> = ["app", "publish"]
+        .iter()
+        .filter_map(|i| image_id(&format!("{name}/{i}:latest")))
+        .collect();
+    ids.push(old);
     let _ = std::process::Command::new("/usr/bin/docker")
-        .args(["rmi", "-f", &old])
+        .arg("rmi")
+        .arg("-f")
+        .args(&ids)
         .output();
 }
 

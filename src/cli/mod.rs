@@ -188,6 +188,8 @@ pub struct GlobalArgs {
     )]
     pub kube_config_base64: Option<Secret>,
     #[command(flatten)]
+    pub werf: werf_compat::WerfGlobal,
+    #[command(flatten)]
     pub werf_ignored: werf_compat::IgnoredGlobal,
 }
 
@@ -568,6 +570,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         return version::run();
     }
     let settings = cli.global.settings(env)?;
+    cli.global.werf.apply(&settings.dir)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,

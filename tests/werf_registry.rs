@@ -381,3 +381,62 @@ fn cleanup_judges_werf_tags_as_werf_1_1_36_would() {
     );
     assert_eq!(skopeo::tags(&p.reg, &format!("{PROJECT}-stages")).len(), 12);
 }
+
+/// `managed-images ls` of one project (one name a line).
+fn managed(p: &WerfProject, stages: &str) -> Vec<String> {
+    let out = p
+        .slipway()
+        .args(["-s", stages, "managed-images", "ls"])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn managed_images_lists_werfs_records_and_changes_slipways_list() {
+    let p = WerfProject::new();
+    let stages = format!("{}/{PROJECT}-stages", p.reg.host);
+    // werf's names, unslugged as werf does (`old__slash__api` is `old/api`).
+    assert_eq!(managed(&p, &stages), ["app", "old/api"]);
+    p.slipway()
+        .args(["managed-images", "add", "extra"])
+        .assert()
+        .success();
+    assert_eq!(managed(&p, &stages), ["app", "extra", "old/api"]);
+    // A dry run deletes nothing and says what it would.
+    let dry = p
+        .slipway()
+        .args([
+            "-s",
+            &stages,
+            "managed-images",
+            "rm",
+            "old/api",
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&dry.get_output().stdout).to_string();
+    assert!(
+        text.starts_with("dry run") && text.contains("managed-image-old__slash__api"),
+        "{text}"
+    );
+    assert_eq!(managed(&p, &stages), ["app", "extra", "old/api"]);
+    // rm deletes werf's record too, and leaves werf's other records alone.
+    for name in ["old/api", "extra"] {
+        p.slipway()
+            .args(["-s", &stages, "managed-images", "rm", name])
+            .assert()
+            .success();
+    }
+    assert_eq!(managed(&p, &stages), ["app"]);
+    let left = skopeo::tags(&p.reg, &format!("{PROJECT}-stages"));
+    assert!(
+        !left.contains(&"managed-image-old__slash__api".to_string()),
+        "{left:?}"
+    );
+    assert_eq!(left.len(), 11, "{left:?}");
+}

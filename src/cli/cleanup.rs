@@ -208,7 +208,7 @@ impl CleanupArgs {
 
 /// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
 /// (the stages storage reports it in its own words).
-fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
+pub(super) fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
     match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
         None => WerfSource::NotGiven,
         Some(crate::stapel::storage::LOCAL) => WerfSource::Local(env.daemon()),

@@ -403,6 +403,10 @@ fn dry_run_result(
     plan: &policy::Plan,
     stages: Option<cleanup::stages::StagesPlan>,
 ) -> anyhow::Result<ExitCode> {
-    output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    // Only `--json` prints the result: a plan of many thousand tags is not copied into a
+    // JSON tree for nothing.
+    if output::json() {
+        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    }
     Ok(ExitCode::SUCCESS)
 }

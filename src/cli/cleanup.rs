@@ -240,7 +240,7 @@ impl CleanupArgs {
 
 /// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
 /// (the stages storage reports it in its own words).
-fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
+pub(super) fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
     match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
         None => WerfSource::NotGiven,
         Some(crate::stapel::storage::LOCAL) => WerfSource::Local(env.daemon()),
@@ -473,7 +473,11 @@ fn dry_run_result(
     plan: &policy::Plan,
     stages: Option<cleanup::stages::StagesPlan>,
 ) -> anyhow::Result<ExitCode> {
-    output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    // Only `--json` prints the result: a plan of many thousand tags is not copied into a
+    // JSON tree for nothing.
+    if output::json() {
+        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -41,6 +41,7 @@ mod stages_storage;
 mod stapel;
 mod stapel_ansible;
 mod stapel_stages;
+mod stapel_werf2;
 mod vendor_errors;
 mod vendors;
 mod werf_parity;

@@ -63,6 +63,15 @@ pub struct StapelRecipe {
     pub imports: Vec<StapelImport>,
     pub docker: Option<DockerInstructions>,
     pub mounts: Vec<Mount>,
+    /// `secrets:`, mounted at `/run/secrets/ID` in every user step (BuildKit secret
+    /// mounts); neither ids nor values are part of any signature, as in werf.
+    pub secrets: Vec<super::Secret>,
+    /// Where each of `ImageConfig::dependencies` (same order) sets its imports as ENV:
+    /// werf 2's dependencies stages, which are the imports stages.
+    pub dependency_positions: Vec<ImportPosition>,
+    /// The parsed `dependencies:`, moved into `ImageConfig::dependencies` by the parser.
+    #[serde(skip)]
+    pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
     pub as_layers: bool,
     /// The document as rendered, without its name: what the signature hashes.
     pub doc: Json,
@@ -187,7 +196,7 @@ impl Shell {
     }
 }
 
-/// When an import happens.
+/// When an import (or a dependency's ENV) happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ImportPosition {

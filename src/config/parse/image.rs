@@ -522,7 +522,7 @@ fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
     out
 }
 
-fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
+pub(super) fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
     let items = list_items(
         cx,
         v,

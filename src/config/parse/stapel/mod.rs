@@ -3,6 +3,7 @@
 //! (pkg/config/raw_*.go, stapel_image_base.go, import.go, werf.go), every problem located.
 //! docs/stapel.md says what is built and how.
 
+mod deps;
 mod directives;
 mod paths;
 mod relations;
@@ -74,10 +75,15 @@ pub(super) fn parse(
         imports: Vec::new(),
         docker: None,
         mounts: Vec::new(),
+        secrets: Vec::new(),
+        dependency_positions: Vec::new(),
+        parsed_dependencies: Vec::new(),
         as_layers: false,
+        // Secrets are no part of the signature (werf's neither); dependencies enter it
+        // by their signatures, never by name (`stapel::signature`).
         doc: Json::Object(
             doc.iter()
-                .filter(|(k, _)| k != name_key)
+                .filter(|(k, _)| k != name_key && k != "secrets" && k != "dependencies")
                 .map(|(k, v)| (k.clone(), node_json(&v.value)))
                 .collect(),
         ),
@@ -181,6 +187,13 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         }
         "import" => st.imports = imports(cx, v),
         "mount" => st.mounts = mounts(cx, v),
+        "secrets" if !st.artifact => {
+            let json = Spanned::new(node_json(&v.value), v.referenced, v.defined);
+            st.secrets = super::image::parse_secrets(cx, &json);
+        }
+        "dependencies" if !st.artifact => {
+            (st.parsed_dependencies, st.dependency_positions) = deps::dependencies(cx, v);
+        }
         "docker" if !st.artifact => st.docker = docker(cx, v),
         "docker" => {
             let (l, c) = key_location(cx, k, v.referenced);
@@ -277,10 +290,10 @@ fn complete(
 }
 
 /// The node of the model for a stapel document.
-pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
+pub(super) fn node(name: Option<String>, mut st: StapelRecipe) -> ImageConfig {
     ImageConfig {
         name,
-        dependencies: Vec::new(),
+        dependencies: std::mem::take(&mut st.parsed_dependencies),
         recipe: Recipe::Stapel(Box::new(st)),
     }
 }

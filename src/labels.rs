@@ -11,6 +11,8 @@ pub const SIGNATURE: &str = "slipway.signature";
 pub const STAGES: &str = "slipway.stapel.stages";
 /// The `ImageDigest` imports an image was built with (its signature cannot cover them).
 pub const IMPORTED_DIGESTS: &str = "slipway.imported-digests";
+/// The digest of the werf.yaml `imageSpec` applied to an image (absent: none applied).
+pub const IMAGE_SPEC: &str = "slipway.image-spec";
 /// The image a commit record (in the meta image) is about.
 pub const RECORD_IMAGE: &str = "slipway.record.image";
 /// The git commit an image was built from.

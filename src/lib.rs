@@ -22,6 +22,7 @@ pub mod dockerfile;
 pub mod doctor;
 pub mod fsutil;
 pub mod git;
+pub mod host_cleanup;
 pub mod labels;
 pub mod naming;
 pub mod pipe;

@@ -525,25 +525,28 @@ fn werf_directives_slipway_used_to_refuse() {
             ("Y", "true"),
         ]
     );
+    // `final` and `imageSpec` are read (issue #43), no longer warned about.
+    assert!(!cfg.image(Some("api")).expect("api").is_final);
+    let spec = cfg
+        .image(Some("apiServer"))
+        .and_then(|i| i.image_spec.as_ref());
+    assert_eq!(spec.map(|s| s.author.as_str()), Some("me"));
     let warnings: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(warnings.len(), 5, "{warnings:#?}");
-    assert!(
-        warnings[0].starts_with("werf.yaml:6:8: `final` (werf ≥ 1.2) is accepted and ignored"),
-        "{warnings:#?}"
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    // `cacheVersion` is applied (issue 41): part of the signature, no warning.
+    assert_eq!(
+        cfg.image(Some("api"))
+            .and_then(|i| i.cache_version.as_deref()),
+        Some("v2")
     );
     assert!(
         warnings[1]
-            .starts_with("werf.yaml:7:15: `cacheVersion` (werf ≥ 1.2) is accepted and ignored"),
-        "{warnings:#?}"
-    );
-    assert!(
-        warnings[2]
             .starts_with("werf.yaml:9:8: image name \"apiServer\" is accepted as werf accepts it")
-            && warnings[2].ends_with("rename it `api-server`"),
+            && warnings[1].ends_with("rename it `api-server`"),
         "{warnings:#?}"
     );
     assert!(
-        warnings[3].contains("`imageSpec`") && warnings[4].contains("`disableGitAfterPatch`"),
+        warnings[1].contains("`disableGitAfterPatch`"),
         "{warnings:#?}"
     );
 }

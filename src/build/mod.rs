@@ -200,15 +200,21 @@ pub struct BuildOptions {
     pub host_env: crate::settings::HostEnv,
 }
 
-/// What the build flags say, resolved once by the CLI (`cli::build::BuildFlags::settings`).
-/// `build`, `run` and `build-and-publish` take the same value, so a new build flag is a
-/// field here and a line there.
-#[derive(Debug, Clone, Default)]
+/// What the build flags say. `build`, `run` and `build-and-publish` take the same value.
+/// A plain flag is declared here, with clap's derive (the CLI flattens this struct into
+/// its build flags, as `BuildKitMode` is already a clap value here), so a new build flag
+/// is its field here and the line that reads it (issue 29's change recipe: 2 files). Flags
+/// that need the environment to resolve (`--parallel`, `--buildkit`) are `skip`ped and set
+/// by `cli::build::BuildFlags::settings`.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct BuildSettings {
     /// Images built at once.
+    #[arg(skip)]
     pub parallel: usize,
-    /// Build even when an image with the same signature exists.
+    /// Rebuild even when a local image has the same content signature.
+    #[arg(long)]
     pub force: bool,
+    #[arg(skip)]
     pub buildkit: BuildKitMode,
 }
 
@@ -276,7 +282,8 @@ pub fn build_roots<'a>(
     names: &[String],
 ) -> Result<Vec<&'a ImageConfig>, BuildError> {
     if names.is_empty() {
-        return Ok(config.images.iter().collect());
+        // `final: false` images are built as dependencies, or when named.
+        return Ok(config.images.iter().filter(|i| i.is_final).collect());
     }
     names
         .iter()

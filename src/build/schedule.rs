@@ -46,7 +46,7 @@ struct Progress {
 }
 
 /// Build `selected` (in dependency order, independent nodes in parallel). Returns the
-/// images in werf.yaml order, and artifacts only when named.
+/// images in werf.yaml order, and artifacts and `final: false` images only when named.
 pub(crate) async fn build_on(
     backend: Backend,
     config: &Config,
@@ -129,7 +129,7 @@ pub(crate) async fn build_on(
     };
     Ok(selected
         .iter()
-        .filter(|i| !i.is_artifact() || named(i))
+        .filter(|i| i.is_final || named(i))
         .filter_map(|i| progress.done.remove(&i.name))
         .collect())
 }

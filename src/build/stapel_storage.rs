@@ -399,6 +399,7 @@ async fn finish(
     )
     .await
     .map_err(fail)?;
+    let id = super::steps::apply_image_spec(node, &id, image_labels).await?;
     node.tag(&id, true).await?;
     let seconds = node.start.elapsed().as_secs_f64();
     node.emit(Event::Done {

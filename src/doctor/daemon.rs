@@ -24,8 +24,7 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
     };
     let engine = crate::build::engine::detect(&d)
         .await
-        .map(|e| e.describe())
-        .unwrap_or_else(|e| e);
+        .map_or_else(|e| format!("daemon version: {e}"), |e| e.describe());
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).

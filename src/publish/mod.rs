@@ -89,6 +89,8 @@ pub struct PublishOptions {
     pub digest_file: Option<PathBuf>,
     /// Append to the digest file instead of replacing it.
     pub digest_file_append: bool,
+    /// `--digest-file-images`: the images the digest file names (default: all, up to 15).
+    pub digest_file_images: Option<Vec<String>>,
     /// What the build flags say (build-and-publish builds with them).
     pub build_settings: crate::build::BuildSettings,
     pub upload_mode: UploadMode,

@@ -29,6 +29,10 @@ pub struct Wanted {
     /// this signature (so a branch-tagged run can reuse it without building).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probe: Vec<String>,
+    /// A `final: false` image a dependant imports by its registry name or digest: its
+    /// content tag only, absent from the report and the digest file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_final: bool,
 }
 
 /// What the registry holds under one tag.
@@ -203,7 +207,12 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for image in &self.images {
             let w = &image.wanted;
-            writeln!(f, "image {} ({})", image.label(), w.repository)?;
+            let internal = if w.not_final {
+                " (final: false, imported by registry name: its content tag only, not reported)"
+            } else {
+                ""
+            };
+            writeln!(f, "image {} ({}){internal}", image.label(), w.repository)?;
             writeln!(f, "  signature {}", w.signature)?;
             match &image.action {
                 Action::UpToDate { digest } => {
@@ -357,6 +366,7 @@ mod tests {
             tags: tags.iter().map(|s| s.to_string()).collect(),
             signature: "sig1".into(),
             probe: probe.iter().map(|s| s.to_string()).collect(),
+            not_final: false,
         }
     }
 

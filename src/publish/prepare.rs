@@ -20,13 +20,18 @@ pub(super) struct Prepared {
     pub naming: Naming,
     pub specs: Vec<TagSpec>,
     pub stages_storage: Option<StagesStorage>,
-    /// The selected images, in werf.yaml order.
+    /// The selected images, in werf.yaml order: final ones, and others only when named.
     pub selected: Vec<Option<String>>,
+    /// `final: false` images not selected whose registry name or digest a dependant
+    /// imports: published under their content tag only, never reported.
+    pub internal: Vec<Option<String>>,
     /// Files this run writes into the project (left out of signatures).
     pub outputs: Vec<PathBuf>,
     pub sigs: BTreeMap<Option<String>, String>,
     /// The environment: the daemon, the caches, pushes from the daemon.
     pub host_env: crate::settings::HostEnv,
+    /// git HEAD, read once: tags, labels, the commit record and the report name the same one.
+    pub git: crate::git::HeadOnce,
 }
 
 /// Load and check everything publish needs before the plan.
@@ -37,7 +42,8 @@ pub(super) async fn prepare(
 ) -> Result<Prepared, PublishError> {
     let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
-    let specs = naming::tags(&opts.tags, &cfg.dir)?;
+    let git = crate::git::HeadOnce::new(&cfg.dir);
+    let specs = naming::tags(&opts.tags, &git)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());
     }
@@ -46,11 +52,12 @@ pub(super) async fn prepare(
         settings.stages_storage.as_deref(),
         &settings.host_env,
     )?;
+    let (selected, internal) = select(&cfg, &opts.images)?;
     // Each target registry answers and takes the credentials before anything is built: a
     // typo'd host or a closed port costs seconds, not a build.
     let mut hosts = std::collections::BTreeSet::new();
-    for image in build::selection(&cfg, &opts.images)? {
-        hosts.insert(naming.repository(image.name.as_deref())?.host.clone());
+    for name in selected.iter().chain(&internal) {
+        hosts.insert(naming.repository(name.as_deref())?.host.clone());
     }
     for host in &hosts {
         usable(client, host, settings.images_repo.as_deref()).await?;
@@ -59,10 +66,9 @@ pub(super) async fn prepare(
         let docker = build::connect(&settings.host_env.daemon()).await?;
         crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
     }
-    let selected: Vec<Option<String>> = build::selection(&cfg, &opts.images)?
-        .iter()
-        .map(|i| i.name.clone())
-        .collect();
+    if let Some(names) = &opts.digest_file_images {
+        build::selection(&cfg, names)?;
+    }
     // Reports written into the project must not change what they report on.
     let this_run: Vec<&std::path::Path> = opts
         .report_path
@@ -83,9 +89,11 @@ pub(super) async fn prepare(
         specs,
         stages_storage,
         selected,
+        internal,
         outputs,
         sigs,
         host_env: settings.host_env.clone(),
+        git,
     })
 }
 
@@ -97,14 +105,21 @@ impl Prepared {
         let naming = &self.naming;
         let mut wanted = Vec::new();
         let mut repos = BTreeMap::new();
-        for name in &self.selected {
+        let names = self.cfg.images.iter().map(|i| &i.name);
+        for name in names.filter(|n| self.selected.contains(n) || self.internal.contains(n)) {
+            let not_final = !self.selected.contains(name);
             let sig = self.sigs.get(name).cloned().unwrap_or_default();
             let repository = naming.repository(name.as_deref())?;
-            let tags = naming::image_tags(&self.specs, &sig)
-                .iter()
-                .map(|t| naming.repo_tag(name.as_deref(), t))
-                .collect::<Result<Vec<_>, _>>()?;
             let content_tag = naming.repo_tag(name.as_deref(), &sig)?;
+            // A `final: false` image: its content tag only, never the run's tags.
+            let tags = if not_final {
+                vec![content_tag.clone()]
+            } else {
+                naming::image_tags(&self.specs, &sig)
+                    .iter()
+                    .map(|t| naming.repo_tag(name.as_deref(), t))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let probe = if tags.contains(&content_tag) {
                 Vec::new()
             } else {
@@ -117,10 +132,55 @@ impl Prepared {
                 tags,
                 signature: sig,
                 probe,
+                not_final,
             });
         }
         Ok((wanted, repos))
     }
+}
+
+type Names = Vec<Option<String>>;
+
+/// The images to publish under the run's tags (final ones, and others when named), and
+/// the `final: false` images whose registry name or digest something built imports.
+fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError> {
+    let named = |n: &Option<String>| {
+        names
+            .iter()
+            .any(|x| crate::naming::name::ImageName::parse(x).into_option() == *n)
+    };
+    let chosen = build::selection(cfg, names)?;
+    let selected: Vec<Option<String>> = chosen
+        .iter()
+        .filter(|i| i.is_final || named(&i.name))
+        .map(|i| i.name.clone())
+        .collect();
+    // Everything built for them: they and their dependencies, transitively.
+    let mut built: Vec<Option<String>> = Vec::new();
+    let mut stack = selected.clone();
+    let mut internal = Vec::new();
+    while let Some(n) = stack.pop() {
+        if built.contains(&n) {
+            continue;
+        }
+        let Some(node) = cfg.node(n.as_deref()) else {
+            continue;
+        };
+        for d in &node.dependencies {
+            let dep = Some(d.image.clone());
+            let by_registry = d
+                .imports
+                .iter()
+                .any(|i| i.kind != config::ImportType::ImageID);
+            let not_final = cfg.image(dep.as_deref()).is_some_and(|i| !i.is_final);
+            if by_registry && not_final && !selected.contains(&dep) && !internal.contains(&dep) {
+                internal.push(dep.clone());
+            }
+            stack.push(dep);
+        }
+        built.push(n);
+    }
+    Ok((selected, internal))
 }
 
 /// `GET /v2/` on `host`, authenticated: fails on what would fail the push anyway (no

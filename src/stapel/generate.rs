@@ -391,13 +391,8 @@ impl Node<'_> {
     /// as in `config render --dockerfile`, is shown as what it will be).
     fn dependency_env_at(&self, pos: ImportPosition) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for (d, p) in self
-            .img
-            .dependencies
-            .iter()
-            .zip(&self.st.dependency_positions)
-        {
-            if *p != pos {
+        for d in &self.img.dependencies {
+            if d.stage.map(ImportPosition::from) != Some(pos) {
                 continue;
             }
             for i in &d.imports {

@@ -343,7 +343,8 @@ pub fn signature(
     field(&mut h, "doc", &st.doc.to_string());
     // `dependencies:` by the dependency's signature, never its name (secrets not at all).
     if let Some(img) = name.and_then(|n| env.stapel_nodes.get(n)) {
-        for (d, at) in img.dependencies.iter().zip(&st.dependency_positions) {
+        for d in &img.dependencies {
+            let Some(at) = d.stage else { continue };
             let sig = done.get(&Some(d.image.clone())).map(String::as_str);
             let imports: Vec<String> = d
                 .imports

@@ -404,7 +404,7 @@ fn signatures_at(
     let deps = img
         .dependencies
         .iter()
-        .zip(st.dependency_positions.iter().copied())
+        .filter_map(|d| Some((d, ImportPosition::from(d.stage?))))
         .collect();
     let inputs = SigInputs {
         st,

@@ -57,6 +57,7 @@ pub(super) async fn finalize(node: &Node<'_>, built: Built) -> Result<BuiltImage
     )
     .await
     .map_err(|e| node.fail(e))?;
+    let id = super::image_spec::apply(node, &id, &built.labels).await?;
     node.tag(&id, false).await?;
     let seconds = node.start.elapsed().as_secs_f64();
     node.emit(Event::Done {

@@ -4,6 +4,7 @@
 //! with a stages storage takes `stapel_storage` instead of input and run.
 
 mod finalize;
+mod image_spec;
 mod input;
 mod reuse;
 mod run;
@@ -17,6 +18,7 @@ use super::{BuildError, BuildOptions, BuilderKind, BuiltImage, Event, SessionDat
 use crate::config::ImageConfig;
 
 pub(super) use finalize::ensure_labels;
+pub(super) use image_spec::apply as apply_image_spec;
 pub(super) use run::{failure_message, image_labels};
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.

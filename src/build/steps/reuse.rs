@@ -17,6 +17,18 @@ pub(super) async fn reuse(node: &Node<'_>) -> Result<Option<BuiltImage>, BuildEr
     if !built_with(daemon, &id, node.how.imported_digests.as_deref()).await {
         return Ok(None);
     }
+    // With an `imageSpec`, only the image it was applied to (a stored stapel stage
+    // carries the image's signature label too).
+    if let Some(spec) = &node.img.image_spec {
+        let applied = daemon
+            .inspect(&id)
+            .await
+            .ok()
+            .and_then(|i| i.labels.get(crate::labels::IMAGE_SPEC).cloned());
+        if applied != Some(spec.digest()) {
+            return Ok(None);
+        }
+    }
     node.tag(&id, true).await?;
     node.emit(Event::Skipped {
         image: node.name.clone(),

@@ -66,9 +66,6 @@ pub struct StapelRecipe {
     /// `secrets:`, mounted at `/run/secrets/ID` in every user step (BuildKit secret
     /// mounts); neither ids nor values are part of any signature, as in werf.
     pub secrets: Vec<super::Secret>,
-    /// Where each of `ImageConfig::dependencies` (same order) sets its imports as ENV:
-    /// werf 2's dependencies stages, which are the imports stages.
-    pub dependency_positions: Vec<ImportPosition>,
     /// The parsed `dependencies:`, moved into `ImageConfig::dependencies` by the parser.
     #[serde(skip)]
     pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
@@ -204,6 +201,19 @@ pub enum ImportPosition {
     AfterInstall,
     BeforeSetup,
     AfterSetup,
+}
+
+impl From<super::DependencyStage> for ImportPosition {
+    /// werf 2's dependencies stage of a `dependencies:` entry is its imports stage.
+    fn from(s: super::DependencyStage) -> ImportPosition {
+        use super::DependencyStage as D;
+        match s {
+            D::BeforeInstall => ImportPosition::BeforeInstall,
+            D::AfterInstall => ImportPosition::AfterInstall,
+            D::BeforeSetup => ImportPosition::BeforeSetup,
+            D::AfterSetup => ImportPosition::AfterSetup,
+        }
+    }
 }
 
 /// An `import:` entry.

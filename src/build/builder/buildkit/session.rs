@@ -89,7 +89,7 @@ pub async fn probe(
     docker: &bollard::Docker,
     daemon: &crate::settings::DaemonEnv,
 ) -> Result<BuildKit, String> {
-    let ep = daemon_http::endpoint_of(daemon)?;
+    let ep = daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
     let v = docker
         .version()
         .await

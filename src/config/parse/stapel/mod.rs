@@ -3,7 +3,6 @@
 //! (pkg/config/raw_*.go, stapel_image_base.go, import.go, werf.go), every problem located.
 //! docs/stapel.md says what is built and how.
 
-mod deps;
 mod directives;
 mod paths;
 mod relations;
@@ -76,7 +75,6 @@ pub(super) fn parse(
         docker: None,
         mounts: Vec::new(),
         secrets: Vec::new(),
-        dependency_positions: Vec::new(),
         parsed_dependencies: Vec::new(),
         as_layers: false,
         // Secrets are no part of the signature (werf's neither); dependencies enter it
@@ -93,7 +91,16 @@ pub(super) fn parse(
     let mut pending = Pending::default();
     for (k, v) in doc {
         let k = k.as_str();
-        if k != name_key {
+        if k == "dependencies" {
+            // werf 2's rules, shared with Dockerfile images (parse/deps.rs).
+            let artifact_name = names.first().cloned().flatten().unwrap_or_default();
+            let owner = if artifact {
+                super::deps::Owner::Artifact(&artifact_name)
+            } else {
+                super::deps::Owner::Stapel
+            };
+            st.parsed_dependencies = super::deps::dependencies(cx, v, owner);
+        } else if k != name_key {
             directive(cx, &mut st, &mut pending, k, v);
         }
     }
@@ -156,6 +163,9 @@ struct Pending {
 
 /// One key of a stapel document (its name key excluded).
 fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, v: &Spanned<Node>) {
+    if super::versioned::refused_werf_1_1_key(cx, k, v.referenced) {
+        return;
+    }
     match k {
         "from" => {
             if let Some(s) = text(cx, v, "from") {
@@ -187,32 +197,27 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         }
         "import" => st.imports = imports(cx, v),
         "mount" => st.mounts = mounts(cx, v),
-        "secrets" if !st.artifact => {
-            let json = Spanned::new(node_json(&v.value), v.referenced, v.defined);
-            st.secrets = super::image::parse_secrets(cx, &json);
-        }
-        "dependencies" if !st.artifact => {
-            (st.parsed_dependencies, st.dependency_positions) = deps::dependencies(cx, v);
-        }
+        "secrets" if !st.artifact => st.secrets = super::deps::secrets(cx, v),
         "docker" if !st.artifact => st.docker = docker(cx, v),
         "docker" => {
             let (l, c) = key_location(cx, k, v.referenced);
             cx.at_pos(l, c, "`docker` section is not supported for artifact!");
         }
+        // Read with the document's other werf ≥ 1.2 keys (`parse/mod.rs`).
+        "cacheVersion" => {}
         // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
-        "final" | "cacheVersion" | "imageSpec" | "disableGitAfterPatch" => {
+        // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
+        "final" | "imageSpec" => {}
+        "disableGitAfterPatch" => {
             cx.warn_at(
                 &v.referenced,
                 format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
             );
         }
         "fromArtifact" => {
-            let (l, c) = key_location(cx, k, v.referenced);
-            cx.at_pos(
-                l,
-                c,
-                "unknown key `fromArtifact`: werf 1.1 names it `fromImageArtifact`",
-            );
+            if let Some(s) = super::versioned::from_artifact(cx, v) {
+                p.bases.push(("fromArtifact", Base::Artifact(s)));
+            }
         }
         other => unknown_directive(cx, st.artifact, other, v),
     }
@@ -259,8 +264,8 @@ fn complete(
     }
     if st.from_latest {
         let loc = p.from_latest_at.unwrap_or(doc_loc);
-        if !p.admitted {
-            cx.at(&loc, "`fromLatest: true` puts the registry's current digest of the base image into the signature, which may break the reproducibility of earlier builds; werf 1.1 requires `herebyIAdmitThatFromLatestMightBreakReproducibility: true` alongside it (or pin a tag and bump `fromCacheVersion`)");
+        if let Some(why) = super::versioned::from_latest_refusal(cx, p.admitted) {
+            cx.at(&loc, why);
         } else {
             st.from_latest_at = Some(cx.where_at(&loc));
         }
@@ -294,6 +299,9 @@ pub(super) fn node(name: Option<String>, mut st: StapelRecipe) -> ImageConfig {
     ImageConfig {
         name,
         dependencies: std::mem::take(&mut st.parsed_dependencies),
+        cache_version: None,
         recipe: Recipe::Stapel(Box::new(st)),
+        is_final: true,
+        image_spec: None,
     }
 }

@@ -46,6 +46,7 @@ mod stapel;
 mod stapel_ansible;
 mod stapel_stages;
 mod troubleshooting;
+mod stapel_werf2;
 mod vendor_errors;
 mod vendors;
 mod werf2_config;

@@ -209,6 +209,35 @@ struct StapelImage {
     base: StapelBase,
     /// Image config applied last (not visible to the image's own build steps).
     docker: Option<StapelDocker>,
+    /// Images whose names, digests or ids this one's steps and config receive as ENV.
+    dependencies: Option<Vec<StapelDependency>>,
+    /// Build secrets, each mounted at `/run/secrets/ID` in every user step.
+    secrets: Option<Vec<Secret>>,
+}
+
+/// A stapel image's dependency (werf 2): its imports become ENV at `before`/`after`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelDependency {
+    /// Name of another image of this werf.yaml.
+    image: String,
+    /// `install` or `setup` (one of `before`, `after`).
+    before: Option<String>,
+    /// `install` or `setup` (one of `before`, `after`).
+    after: Option<String>,
+    imports: Option<Vec<StapelDependencyImport>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelDependencyImport {
+    /// What to pass.
+    #[serde(rename = "type")]
+    kind: ImportType,
+    /// Environment variable that receives it.
+    target_env: String,
 }
 
 /// A stapel `artifact:` document: built when an image imports from it, never published.

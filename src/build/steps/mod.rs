@@ -41,6 +41,8 @@ pub(super) struct How {
     /// local image is reused only if it was built with these, by its
     /// [`crate::labels::IMPORTED_DIGESTS`] label.
     pub imported_digests: Option<String>,
+    /// A stapel node's dependency imports, `targetEnv` → value (set as ENV).
+    pub dependency_env: BTreeMap<String, String>,
 }
 
 impl How {

@@ -329,3 +329,54 @@ fn image_spec_is_in_the_signature_and_an_unchanged_project_republishes_nothing()
         "2"
     );
 }
+
+/// The classic builder's image gets the spec the same way (the rewrite does not depend on
+/// the builder).
+#[test]
+fn classic_builder_images_get_the_spec_too() {
+    let d = project(
+        &[(
+            "Dockerfile",
+            "FROM BASE\nCMD [\"sh\"]\nRUN echo NONCE > /n\n",
+        )],
+        "project: spec-classic\nconfigVersion: 1\n---\nimage: app\nimageSpec:\n  config:\n    entrypoint: [\"/bin/true\"]\n    workingDir: /w\n",
+    );
+    support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "off"])
+        .assert()
+        .success();
+    let cfg = inspect("spec-classic/app")["Config"].clone();
+    assert_eq!(cfg["Entrypoint"], json!(["/bin/true"]));
+    assert!(cfg["Cmd"].is_null() || cfg["Cmd"] == json!([]), "{cfg}");
+    assert_eq!(cfg["WorkingDir"], "/w");
+    // Built again unchanged: the spec'd image is reused.
+    let out = support::slipway()
+        .project(d.path())
+        .args(["--json", "build", "--buildkit", "off"])
+        .assert()
+        .success();
+    let images = support::json_result(&out.get_output().stdout)["images"].clone();
+    assert_eq!(images[0]["skipped"], true, "{images}");
+}
+
+/// Podman cannot load a config over layers it has: a clear error before anything builds.
+#[test]
+fn podman_refuses_an_image_spec_before_building() {
+    let d = project(
+        &[("Dockerfile", "FROM BASE\nRUN echo NONCE > /n\n")],
+        "project: spec-podman\nconfigVersion: 1\n---\nimage: app\nimageSpec:\n  config:\n    user: \"1\"\n",
+    );
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
+        .arg("build")
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app: `imageSpec`") && err.contains("Podman"),
+        "{err}"
+    );
+    assert!(!err.contains("Step 1/"), "built before refusing: {err}");
+}

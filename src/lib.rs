@@ -22,6 +22,8 @@ pub mod dockerfile;
 pub mod doctor;
 pub mod fsutil;
 pub mod git;
+pub mod host_cleanup;
+pub mod inspect;
 pub mod labels;
 pub mod naming;
 pub mod pipe;

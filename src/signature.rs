@@ -529,7 +529,8 @@ pub fn compute(
                             .map_err(|e| SignatureError::Stapel {
                                 image: img.display_name().to_string(),
                                 message: e.to_string(),
-                            })?
+                            })
+                            .map(|sig| with_cache_version(sig, img.cache_version.as_deref()))?
                     }
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
@@ -548,6 +549,18 @@ pub fn compute(
         c.save(cache_file);
     }
     Ok(done)
+}
+
+/// werf ≥ 1.2's `cacheVersion` (the image's, else `build.cacheVersion`) on top of a
+/// signature: bumping it gives a new one. Without it the signature is unchanged.
+fn with_cache_version(sig: String, cache_version: Option<&str>) -> String {
+    let Some(v) = cache_version else {
+        return sig;
+    };
+    let mut h = Sha256::new();
+    field(&mut h, "signature", &sig);
+    field(&mut h, "cache-version", v);
+    hex::encode(h.finalize())
 }
 
 /// An image with an `imageSpec` (its own or meta `build.imageSpec`): its signature covers
@@ -660,6 +673,10 @@ fn one(
         }
     }
     directive_fields(&mut h, d, &img.dependencies, done);
+    // Only when set: signatures of images without it stay what they were.
+    if let Some(v) = &img.cache_version {
+        field(&mut h, "cache-version", v);
+    }
     Ok(hex::encode(h.finalize()))
 }
 

@@ -1143,17 +1143,28 @@ fn cache_from_reuses_published_layers() {
         published,
         "{log}"
     );
-    // A tag never published is only a note in the log, not a failure.
-    slipway(&[
+    // A tag never published is one quiet note in the log, not a failure nor an `ERROR`
+    // line (issue 37: the first pipeline of every branch).
+    let out = slipway(&[
         "build",
         "--buildkit",
         "on",
         "--force",
         "--cache-from",
         "never-pushed",
+        "--log-mode",
+        "plain",
     ])
     .assert()
     .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("never-pushed")).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("note: no cache at") && lines[0].contains("building without it"),
+        "{log}"
+    );
+    assert!(!log.contains("ERROR"), "{log}");
     // Without an images repo there is nothing to name.
     let out = support::slipway()
         .project(d.path())

@@ -472,6 +472,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         min_age: Duration::from_secs(0),
         now,
         delete_unrecorded: false,
+        werf_unrecorded: slipway::cleanup::policy::WerfUnrecorded::Delete,
     };
     let plan = decide(
         tags.clone(),

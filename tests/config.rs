@@ -532,20 +532,21 @@ fn werf_directives_slipway_used_to_refuse() {
         .and_then(|i| i.image_spec.as_ref());
     assert_eq!(spec.map(|s| s.author.as_str()), Some("me"));
     let warnings: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    // `cacheVersion` is applied (issue 41): part of the signature, no warning.
+    assert_eq!(
+        cfg.image(Some("api"))
+            .and_then(|i| i.cache_version.as_deref()),
+        Some("v2")
+    );
     assert!(
         warnings[0]
-            .starts_with("werf.yaml:7:15: `cacheVersion` (werf ≥ 1.2) is accepted and ignored"),
-        "{warnings:#?}"
-    );
-    assert!(
-        warnings[1]
             .starts_with("werf.yaml:9:8: image name \"apiServer\" is accepted as werf accepts it")
-            && warnings[1].ends_with("rename it `api-server`"),
+            && warnings[0].ends_with("rename it `api-server`"),
         "{warnings:#?}"
     );
     assert!(
-        warnings[2].contains("`disableGitAfterPatch`"),
+        warnings[1].contains("`disableGitAfterPatch`"),
         "{warnings:#?}"
     );
 }

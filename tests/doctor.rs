@@ -84,3 +84,94 @@ fn doctor_without_credentials_says_log_in() {
     );
     assert!(!text.contains("grant pull"), "{text}");
 }
+
+/// Without a daemon, doctor says what still works (issue 37: it used to say publish works
+/// without one), and each claim holds: a publish with nothing to push (up to date or a new
+/// tag on a pushed manifest) and promote run daemon-less; a publish with an image to push
+/// fails naming the daemon.
+#[test]
+fn doctor_without_a_daemon_says_what_still_works_and_it_does() {
+    let _ = support::base_image();
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    support::write_tree(
+        dir.path(),
+        &[
+            (
+                "werf.yaml",
+                "project: nodaemon\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n",
+            ),
+            ("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY a.txt /a.txt\n"),
+            ("a.txt", "one\n"),
+        ],
+    );
+    let run = |no_daemon: bool, args: &[&str]| {
+        let mut c = support::slipway();
+        c.base_image()
+            .project(dir.path())
+            .images_repo(&reg, "nodaemon");
+        if no_daemon {
+            c.env(
+                "DOCKER_HOST",
+                "unix:///nonexistent/slipway-test/docker.sock",
+            );
+        }
+        c.args(args);
+        c
+    };
+    // The content tag too: a later tag is then a re-tag of what the registry holds.
+    run(
+        false,
+        &[
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+            "--tag-by-content",
+        ],
+    )
+    .assert()
+    .success();
+
+    let out = run(true, &["doctor"]).assert().code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string()
+        + &String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(text.contains("FAIL daemon"), "{text}");
+    assert!(
+        text.contains("publish for any image not in the registry yet")
+            && text.contains("a publish with nothing to push work without it"),
+        "{text}"
+    );
+
+    // Nothing to push: up to date, then a new tag on the pushed manifest.
+    run(true, &["publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    run(true, &["publish", "--tag-custom", "v2"])
+        .assert()
+        .success();
+    assert_eq!(
+        support::skopeo::digest(&reg, "nodaemon/app:v2"),
+        support::skopeo::digest(&reg, "nodaemon/app:v1")
+    );
+    // promote copies registry to registry.
+    run(
+        true,
+        &[
+            "promote",
+            &format!("{}/nodaemon/app:v1", reg.host),
+            &format!("{}/prod/app:v1", reg.host),
+        ],
+    )
+    .assert()
+    .success();
+    // An image to push needs the daemon, and the error says so.
+    std::fs::write(dir.path().join("a.txt"), "two\n").expect("edit");
+    let out = run(true, &["publish", "--tag-custom", "v3"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("nonexistent/slipway-test/docker.sock") || err.contains("daemon"),
+        "{err}"
+    );
+}

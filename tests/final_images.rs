@@ -185,7 +185,7 @@ fn a_non_final_image_is_imported_published_by_content_only_and_kept_while_its_de
         !digests.contains("BASE") && !digests.contains("UNUSED"),
         "{digests}"
     );
-    assert!(digests.contains("SLIPWAY_IMAGE_APP_DIGEST"), "{digests}");
+    assert!(digests.contains("SLIPWAY_DIGEST_APP="), "{digests}");
     // base: its content tag only; unused: nothing; app: the run's tag.
     let base1 = p.tags("base");
     assert_eq!(base1.len(), 1, "{base1:?}");

@@ -330,7 +330,7 @@ fn a_git_tag_is_promoted_under_its_slug() {
         .trim()
         .to_string();
     assert!(!want.contains('/'), "{want}");
-    support::slipway()
+    let out = support::slipway()
         .insecure(&h)
         .args([
             "promote",
@@ -340,6 +340,14 @@ fn a_git_tag_is_promoted_under_its_slug() {
         .args(["--tag", "release/2.0"])
         .assert()
         .success();
+    // docs/troubleshooting.md, mistake 7: the message says what was done instead.
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains(&format!(
+            "--tag \"release/2.0\" is not a docker tag: using its slug \"{want}\""
+        )),
+        "{err}"
+    );
     assert_eq!(
         skopeo::digest(&reg, &format!("prod/app:{want}")).ok(),
         skopeo::digest(&reg, "staging/app:rc").ok()

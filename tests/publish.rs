@@ -106,18 +106,21 @@ fn plain_registry_publish_rerun_and_new_tag() {
     let dotenv = std::fs::read_to_string(&env).expect("dotenv");
     let backend = &first["images"][0];
     assert_eq!(backend["name"], "backend");
+    // The images repo once, a digest per image (issue 37: GitLab's dotenv limits).
     assert!(
-        dotenv.contains(&format!(
-            "SLIPWAY_IMAGE_BACKEND_DIGEST={}\n",
-            backend["digest"].as_str().expect("d")
-        )),
+        dotenv.starts_with(&format!("SLIPWAY_REPO={}/shop\n", reg.host)),
         "{dotenv}"
     );
     assert!(
         dotenv.contains(&format!(
-            "SLIPWAY_IMAGE_BACKEND_REF={}/shop/backend@",
-            reg.host
+            "SLIPWAY_DIGEST_BACKEND={}\n",
+            backend["digest"].as_str().expect("d")
         )),
+        "{dotenv}"
+    );
+    assert_eq!(
+        dotenv.lines().count(),
+        1 + first["images"].as_array().expect("images").len(),
         "{dotenv}"
     );
     // The dependant was built FROM its dependency's published name.
@@ -136,11 +139,28 @@ fn plain_registry_publish_rerun_and_new_tag() {
             "--tag-by-content",
             "--report-path",
             &rep.to_string_lossy(),
+            "--digest-file",
+            &env.to_string_lossy(),
+            "--digest-file-images",
+            "backend",
         ],
     )
     .assert()
     .success();
     let second = report(&rep);
+    // `--digest-file-images backend`: that digest alone; the report still has them all.
+    assert_eq!(
+        std::fs::read_to_string(&env).expect("dotenv"),
+        format!(
+            "SLIPWAY_REPO={}/shop\nSLIPWAY_DIGEST_BACKEND={}\n",
+            reg.host,
+            backend["digest"].as_str().expect("d")
+        )
+    );
+    assert_eq!(
+        second["images"].as_array().map(Vec::len),
+        first["images"].as_array().map(Vec::len)
+    );
     assert_eq!(reg.count_requests("PUT", "/blobs/uploads/"), blobs);
     assert_eq!(reg.count_requests("PUT", "/manifests/"), manifests);
     for (a, b) in first["images"]
@@ -1194,7 +1214,7 @@ fn digest_file_append_keeps_the_file_and_its_lines() {
     );
     let digests: Vec<&str> = lines
         .iter()
-        .filter_map(|l| l.strip_prefix("SLIPWAY_IMAGE_APP_DIGEST="))
+        .filter_map(|l| l.strip_prefix("SLIPWAY_DIGEST_APP="))
         .collect();
     assert_eq!(digests, [digest.as_str(); 2], "{text}");
     // The flag needs a file to append to.

@@ -69,7 +69,7 @@ fn a_closed_port_fails_before_any_build_after_two_attempts() {
     assert_no_build(&err);
     assert!(
         err.contains(&format!(
-            "cannot reach registry {closed}: connection refused (2 attempts) (the registry of --images-repo {repo}); checked before building: nothing was built or pushed"
+            "cannot reach registry {closed}: connection refused (2 attempts) (the registry of --images-repo {repo}); checked before building: nothing was built or pushed: nothing listens on {closed}: check the port in --images-repo and that the registry runs"
         )),
         "{err}"
     );
@@ -95,7 +95,7 @@ fn a_name_that_does_not_resolve_fails_before_any_build_after_one_attempt() {
     assert_no_build(&err);
     assert!(
         err.contains(&format!(
-            "cannot reach registry slipway-no-such-registry.invalid: no such host (DNS) (1 attempt) (the registry of --images-repo {repo}); checked before building"
+            "cannot reach registry slipway-no-such-registry.invalid: no such host (DNS) (1 attempt) (the registry of --images-repo {repo}); checked before building: nothing was built or pushed: the name slipway-no-such-registry.invalid does not resolve: check it for a typo in --images-repo, or the runner's DNS"
         )),
         "{err}"
     );

@@ -19,6 +19,7 @@ fn rendered(text: &str) -> Rendered {
         text: text.to_string(),
         origins: Default::default(),
         werf_version: None,
+        giterminism: Default::default(),
         monorepo: false,
     }
 }

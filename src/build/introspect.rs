@@ -48,7 +48,8 @@ pub fn target(
     };
     let image = image.filter(|i| !i.is_empty() && i != crate::naming::name::NAMELESS);
     let node = config.node(image.as_deref()).ok_or_else(|| {
-        BuildError::UnknownImage(crate::naming::name::ImageName::from(image.clone()).to_string())
+        let name = crate::naming::name::ImageName::from(image.clone()).to_string();
+        super::unknown_image(config, &name, true)
     })?;
     let name = node.display_name().to_string();
     if node.stapel().is_none() {

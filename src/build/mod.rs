@@ -51,8 +51,9 @@ pub enum BuildError {
         #[source]
         source: context::ContextError,
     },
-    #[error("unknown image {0:?} (not in werf.yaml)")]
-    UnknownImage(String),
+    /// `images`: what werf.yaml has, and the closest name if one is close.
+    #[error("unknown image {name:?} (not in werf.yaml; its images: {images})")]
+    UnknownImage { name: String, images: String },
     /// werf 1.1's build-and-publish takes images only; `werf build` builds artifacts too.
     #[error(
         "specified image {0} is not defined in werf.yaml: it is an artifact, which is never published (`slipway build {0}` builds it)"
@@ -200,15 +201,21 @@ pub struct BuildOptions {
     pub host_env: crate::settings::HostEnv,
 }
 
-/// What the build flags say, resolved once by the CLI (`cli::build::BuildFlags::settings`).
-/// `build`, `run` and `build-and-publish` take the same value, so a new build flag is a
-/// field here and a line there.
-#[derive(Debug, Clone, Default)]
+/// What the build flags say. `build`, `run` and `build-and-publish` take the same value.
+/// A plain flag is declared here, with clap's derive (the CLI flattens this struct into
+/// its build flags, as `BuildKitMode` is already a clap value here), so a new build flag
+/// is its field here and the line that reads it (issue 29's change recipe: 2 files). Flags
+/// that need the environment to resolve (`--parallel`, `--buildkit`) are `skip`ped and set
+/// by `cli::build::BuildFlags::settings`.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct BuildSettings {
     /// Images built at once.
+    #[arg(skip)]
     pub parallel: usize,
-    /// Build even when an image with the same signature exists.
+    /// Rebuild even when a local image has the same content signature.
+    #[arg(long)]
     pub force: bool,
+    #[arg(skip)]
     pub buildkit: BuildKitMode,
 }
 
@@ -249,7 +256,7 @@ pub fn selection<'a>(
             if config.node(key.as_deref()).is_some() {
                 return Err(BuildError::ArtifactNotPublished(n.clone()));
             }
-            return Err(BuildError::UnknownImage(n.clone()));
+            return Err(unknown_image(config, n, false));
         }
         stack.push(key);
     }
@@ -269,6 +276,26 @@ pub fn selection<'a>(
         .collect())
 }
 
+/// An unknown name's error: werf.yaml's images (artifacts too, where they may be named)
+/// and a did-you-mean.
+pub fn unknown_image(config: &Config, name: &str, artifacts: bool) -> BuildError {
+    let known: Vec<String> = config
+        .nodes()
+        .filter(|i| artifacts || !i.is_artifact())
+        .map(|i| crate::naming::name::ImageName::from(i.name.as_deref()).to_string())
+        .collect();
+    let list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    BuildError::UnknownImage {
+        name: name.to_string(),
+        images: list
+            + &crate::naming::suggest::did_you_mean(name, known.iter().map(String::as_str)),
+    }
+}
+
 /// What `slipway build NAME…` may name: images, and artifacts too (werf 1.1's `build`
 /// builds artifacts it is given; they are never published).
 pub fn build_roots<'a>(
@@ -285,7 +312,7 @@ pub fn build_roots<'a>(
             let key = (n != crate::naming::name::NAMELESS).then_some(n.as_str());
             config
                 .node(key)
-                .ok_or_else(|| BuildError::UnknownImage(n.clone()))
+                .ok_or_else(|| unknown_image(config, n, true))
         })
         .collect()
 }

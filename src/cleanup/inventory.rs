@@ -9,6 +9,7 @@ use super::{CleanupError, TagInfo};
 use crate::config::Config;
 use crate::naming::Naming;
 use crate::records::Records;
+use crate::records::werf::WerfRecords;
 use crate::registry::{Client, Manifest, Repository, image};
 
 /// Read every tag of the project's images (bounded concurrency): the images of werf.yaml
@@ -76,6 +77,21 @@ pub fn link_records(tags: &mut [TagInfo], records: &Records) {
     }
 }
 
+/// Tie each tag werf 1.1 published to the commits werf's image metadata records say
+/// published its content signature (as werf 1.1.36 groups them:
+/// pkg/cleaning/images_cleanup.go:659-686, 965-990), beside Slipway's own records.
+pub fn link_werf_records(tags: &mut [TagInfo], werf: &WerfRecords) {
+    for t in tags.iter_mut().filter(|t| t.werf_era()) {
+        let sig = t.signature().to_string();
+        for m in werf.published(t.image.as_deref(), &sig) {
+            if !t.commits.contains(&m.commit) {
+                t.commits.push(m.commit.clone());
+            }
+        }
+        t.commits.sort();
+    }
+}
+
 type ConfigCache = std::sync::Mutex<BTreeMap<String, ConfigFacts>>;
 
 async fn tag_info(
@@ -115,6 +131,7 @@ async fn tag_info(
                         "slipway.git-branch",
                         "slipway.git-tag",
                         crate::signature::LABEL,
+                        crate::records::werf::CONTENT_SIGNATURE_LABEL,
                     ]
                     .iter()
                     .filter_map(|k| label(k).map(|v| (k.to_string(), v)))

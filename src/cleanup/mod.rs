@@ -15,7 +15,7 @@ use crate::naming::{Naming, NamingError};
 use crate::registry::vendors::{self, Deleted, Implementation, Vendor, VendorCredentials};
 use crate::registry::{Client, RegistryError};
 use crate::settings::Paths;
-pub use inventory::{inventory, link_records};
+pub use inventory::{inventory, link_records, link_werf_records};
 pub use policy::{Decision, InUse, Item, Options, Plan, TagInfo, UsedImage};
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +188,7 @@ pub fn options(keep_tags: &[String], min_age: Duration) -> Result<Options, Clean
         min_age,
         now,
         delete_unrecorded: false,
+        werf_unrecorded: policy::WerfUnrecorded::Delete,
     })
 }
 

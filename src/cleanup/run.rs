@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::git::history;
 use crate::naming::Naming;
 use crate::records::Records;
+use crate::records::werf::WerfRecords;
 use crate::registry::Client;
 use crate::registry::vendors::{Implementation, VendorCredentials};
 use crate::settings::Paths;
@@ -56,6 +57,43 @@ pub struct CleanupRequest {
     pub ci: bool,
     /// Where the cleanup lock is taken.
     pub paths: Paths,
+    /// Where werf 1.1's records are read.
+    pub werf: WerfSource,
+}
+
+/// Where werf 1.1's records are: its stages storage (`-s/--stages-storage`, which werf 1.1
+/// requires and `ci-env` sets).
+#[derive(Debug, Clone)]
+pub enum WerfSource {
+    /// No `-s`: werf's records are not read, and tags werf published that no Slipway record
+    /// covers are kept (deleting them needs the records that would keep the live ones).
+    NotGiven,
+    /// A stages storage repository.
+    Repo(crate::registry::Repository),
+    /// `-s :local`: the local daemon's werf records, when it answers.
+    Local(crate::settings::DaemonEnv),
+}
+
+/// werf's records, or why they were not read.
+type WerfRead = Result<WerfRecords, String>;
+
+/// Read werf 1.1's records from where `-s` says. A repository that cannot be read stops
+/// cleanup; a daemon that does not answer leaves werf's tags alone.
+pub async fn read_werf(
+    source: &WerfSource,
+    project: &str,
+    client: &Client,
+) -> Result<WerfRead, CleanupError> {
+    Ok(match source {
+        WerfSource::NotGiven => Err("werf 1.1's records were not read: pass -s/--stages-storage (werf's stages storage, or :local)".into()),
+        WerfSource::Repo(repo) => Ok(crate::records::werf::read_repo(client, repo).await?),
+        WerfSource::Local(env) => match crate::daemon::connect(env).await {
+            Err(e) => Err(format!("werf 1.1's records in the local daemon were not read: {e}")),
+            Ok(docker) => crate::records::werf::read_daemon(&docker, project)
+                .await
+                .map_err(|e| format!("werf 1.1's records in the local daemon were not read: {e}")),
+        },
+    })
 }
 
 /// The images plan of a run, with the project lock held until it is dropped.
@@ -88,9 +126,19 @@ pub async fn plan(
     let git = history::read(&cfg.dir)?;
     let lock = super::lock_project(cfg, naming, &req.paths)?;
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
-    let records = crate::records::read(client, naming).await?;
+    let mut records = crate::records::read(client, naming).await?;
+    let werf = read_werf(&req.werf, &cfg.project, client).await?;
+    if let Ok(w) = &werf {
+        // werf's managed images are cleaned as werf 1.1 cleans them (its image list is
+        // werf.yaml's and these: cmd/werf/cleanup/cleanup.go:199).
+        for name in w.managed_names() {
+            let key = crate::records::image_key(name.as_deref());
+            records.images.entry(key).or_insert(name);
+        }
+    }
     let tags = super::inventory(client, cfg, naming, &records).await?;
-    let mut images = decide(req, cfg, &git, tags, &records, &in_use)?;
+    let mut images = decide(req, cfg, &git, tags, &records, &werf, &in_use)?;
+    name_werf_records(&mut images, &werf);
     policy::keep_imported(&mut images, &importers(cfg));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
@@ -163,6 +211,7 @@ fn decide(
     git: &history::GitHistory,
     mut tags: Vec<TagInfo>,
     records: &Records,
+    werf: &WerfRead,
     in_use: &InUse,
 ) -> Result<Plan, CleanupError> {
     if cfg.cleanup.disable_git_history_based_policy {
@@ -193,7 +242,31 @@ fn decide(
         .clone()
         .unwrap_or_else(policy::default_policies);
     super::link_records(&mut tags, records);
-    Ok(policy::decide(tags, git, &policies, &req.options, in_use))
+    let mut options = req.options.clone();
+    match werf {
+        Ok(w) => super::link_werf_records(&mut tags, w),
+        Err(not_read) => options.werf_unrecorded = policy::WerfUnrecorded::Keep(not_read.clone()),
+    }
+    Ok(policy::decide(tags, git, &policies, &options, in_use))
+}
+
+/// Say in the plan which of werf's records decided each tag werf 1.1 published.
+fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
+    let Ok(w) = werf else { return };
+    for i in plan.items.iter_mut().filter(|i| i.tag.werf_era()) {
+        let found = w.published(i.tag.image.as_deref(), i.tag.signature());
+        let names: Vec<&str> = found.iter().map(|m| m.record.as_str()).collect();
+        i.reason.push_str(&match names.len() {
+            0 => format!(" [no werf 1.1 image metadata record in {}]", w.source),
+            1..=3 => format!(" [werf 1.1 records in {}: {}]", w.source, names.join(", ")),
+            n => format!(
+                " [werf 1.1 records in {}: {} and {} more]",
+                w.source,
+                names[..3].join(", "),
+                n - 3
+            ),
+        });
+    }
 }
 
 /// Each `final: false` image and the images that import it by registry name or digest.
@@ -298,12 +371,14 @@ mod tests {
                 min_age: Duration::ZERO,
                 now: 0,
                 delete_unrecorded: false,
+                werf_unrecorded: policy::WerfUnrecorded::Delete,
             },
             tag_scheme: None,
             kube: None,
             git_history_synchronization: sync,
             ci,
             paths: Paths::default(),
+            werf: WerfSource::NotGiven,
         }
     }
 

@@ -73,9 +73,9 @@ pub struct BuildFlags {
     /// Images built at once when parallel [default: number of CPUs].
     #[arg(long)]
     pub parallel_tasks_limit: Option<usize>,
-    /// Rebuild even when a local image has the same content signature.
-    #[arg(long)]
-    pub force: bool,
+    /// Plain build flags, declared where the build reads them (`--force`).
+    #[command(flatten)]
+    pub build: build::BuildSettings,
     /// BuildKit when the daemon supports it (auto), always (on) or never (off: the classic
     /// builder). Needed for `RUN --mount`, werf's `secrets:` and `ssh:`. Without the flag and
     /// SLIPWAY_BUILDKIT, Docker's DOCKER_BUILDKIT=1|0 means on|off [default: auto].
@@ -100,13 +100,13 @@ pub struct BuildFlags {
 
 impl BuildFlags {
     /// The one conversion of the build flags every build path takes (build, run,
-    /// build-and-publish): a new build flag is its field above and its line here.
+    /// build-and-publish): plain flags come as declared in `build::BuildSettings`.
     pub fn settings(&self, settings: &Settings) -> anyhow::Result<build::BuildSettings> {
         Ok(build::BuildSettings {
             parallel: Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get()),
-            force: self.force,
             // `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
             buildkit: buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())?,
+            ..self.build.clone()
         })
     }
 }
@@ -273,7 +273,7 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
     if let Some(naming) = &naming
         && !tag_opts.is_empty()
     {
-        let specs = naming::tags(&tag_opts, &cfg.dir)?;
+        let specs = naming::tags(&tag_opts, project.git())?;
         for img in &cfg.images {
             let sig = sigs.get(&img.name).cloned().unwrap_or_default();
             let tags = naming::image_tags(&specs, &sig);

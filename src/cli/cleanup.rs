@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::output;
-use crate::cleanup::run::{self, CleanupRequest, Planned, TagSchemeLimits};
+use crate::cleanup::run::{self, CleanupRequest, Planned, TagSchemeLimits, WerfSource};
 use crate::cleanup::{self, policy};
 use crate::config;
 use crate::naming::Naming;
@@ -133,10 +133,19 @@ pub struct CleanupArgs {
     /// +refs/heads/*:refs/remotes/origin/*`.
     #[arg(long = "git-history-synchronization")]
     pub git_history_synchronization: bool,
-    /// Delete tags that no commit record ties to a commit (images published before Slipway
-    /// recorded commits), as werf 1.1.36's v1.2 cleanup does; by default they are kept.
-    #[arg(long = "git-history-based-cleanup-v1.2")]
-    pub git_history_based_cleanup_v1_2: bool,
+    /// Delete tags that no record ties to a commit, as werf 1.1.36's v1.2 cleanup does.
+    /// Unset: tags werf 1.1 published without werf image metadata are deleted (werf
+    /// 1.1.36's default), Slipway's without a commit record kept; `true` deletes both,
+    /// `false` keeps both.
+    #[arg(
+        long = "git-history-based-cleanup-v1.2",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::ValueParser::new(super::flags::parse_bool)
+    )]
+    pub git_history_based_cleanup_v1_2: Option<bool>,
     #[command(flatten)]
     pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
@@ -146,12 +155,18 @@ impl CleanupArgs {
     fn request(
         &self,
         kube_config_base64: Option<Secret>,
+        stages_storage: Option<&str>,
         env: &HostEnv,
     ) -> anyhow::Result<CleanupRequest> {
         let min_age = humantime::parse_duration(&self.min_age)
             .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", self.min_age))?;
         let mut options = cleanup::options(&self.keep_tags, min_age)?;
-        options.delete_unrecorded = self.git_history_based_cleanup_v1_2;
+        options.delete_unrecorded = self.git_history_based_cleanup_v1_2 == Some(true);
+        if self.git_history_based_cleanup_v1_2 == Some(false) {
+            options.werf_unrecorded = policy::WerfUnrecorded::Keep(
+                "no werf 1.1 image metadata for its content signature: kept, as --git-history-based-cleanup-v1.2=false (WERF_GIT_HISTORY_BASED_CLEANUP_v1_2) asks".into(),
+            );
+        }
         Ok(CleanupRequest {
             options,
             tag_scheme: (!self.git_history_based_cleanup).then_some(TagSchemeLimits {
@@ -164,6 +179,7 @@ impl CleanupArgs {
             git_history_synchronization: self.git_history_synchronization,
             ci: env.ci(),
             paths: env.paths(),
+            werf: werf_source(stages_storage, env),
         })
     }
 
@@ -187,6 +203,17 @@ impl CleanupArgs {
             context: self.kube_context.clone().filter(|c| !c.is_empty()),
             namespace_only: self.scan_context_namespace_only,
         }
+    }
+}
+
+/// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
+/// (the stages storage reports it in its own words).
+fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
+    match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
+        None => WerfSource::NotGiven,
+        Some(crate::stapel::storage::LOCAL) => WerfSource::Local(env.daemon()),
+        Some(v) => crate::registry::Repository::parse(v.trim_end_matches('/'))
+            .map_or(WerfSource::NotGiven, WerfSource::Repo),
     }
 }
 
@@ -234,6 +261,24 @@ pub(super) fn stages_storage(
     )?)
 }
 
+/// A refused DELETE names the usual cause and its fix (docs/troubleshooting.md): CI job
+/// tokens (GitLab's) may push but not delete.
+fn delete_hint(e: cleanup::CleanupError) -> anyhow::Error {
+    use crate::registry::RegistryError;
+    match e {
+        cleanup::CleanupError::Registry(
+            e @ (RegistryError::Denied { .. } | RegistryError::Unauthorized { .. }),
+        ) => anyhow::anyhow!("{e}: {DELETE_RIGHTS}"),
+        e => e.into(),
+    }
+}
+
+/// The fix for a refused delete.
+const DELETE_RIGHTS: &str = "cleanup needs credentials allowed to delete tags, and GitLab's \
+     job token (CI_JOB_TOKEN, CI_REGISTRY_PASSWORD) is not: give the cleanup job a personal or \
+     project access token with the api scope as --registry-username/--registry-password \
+     (SLIPWAY_REGISTRY_PASSWORD; werf's guide calls it WERF_IMAGES_CLEANUP_PASSWORD)";
+
 /// Delete, then say what went and what failed.
 async fn finish(
     client: &Client,
@@ -243,7 +288,9 @@ async fn finish(
     stages: Option<(&StagesStorage, &cleanup::stages::StagesPlan)>,
 ) -> anyhow::Result<ExitCode> {
     let creds = vendor.credentials();
-    let applied = run::apply(client, plan, naming.implementation, &creds, stages).await?;
+    let applied = run::apply(client, plan, naming.implementation, &creds, stages)
+        .await
+        .map_err(delete_hint)?;
     output::table(&summary(plan));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
@@ -268,6 +315,14 @@ async fn finish(
         let mut text = format!("{} deletion(s) failed:", out.failures.len());
         for f in &out.failures {
             text.push_str(&format!("\n  {f}"));
+        }
+        // A vendor tag API's refusal (GitLab's `DELETE …/tags/reference/…`) lands here.
+        if out
+            .failures
+            .iter()
+            .any(|f| f.contains("answered 401") || f.contains("answered 403"))
+        {
+            text.push_str(&format!("\n{DELETE_RIGHTS}"));
         }
         output::note(&text);
         output::failed(
@@ -307,7 +362,11 @@ pub async fn run(
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
-    let request = args.request(kube_config_base64, &settings.host_env)?;
+    let request = args.request(
+        kube_config_base64,
+        settings.stages_storage.as_deref(),
+        &settings.host_env,
+    )?;
     let cfg = config::load(settings)?;
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;

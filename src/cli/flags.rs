@@ -243,7 +243,15 @@ pub fn known_env(cmd: &Command) -> BTreeSet<String> {
 
 /// `SLIPWAY_*` names that are not settings but are fine to have around: the dotenv
 /// digest file's outputs (a later job loads them), custom tags by prefix, test switches.
-const NOT_SETTINGS: &[&str] = &["SLIPWAY_IMAGE_", "SLIPWAY_TAG_CUSTOM_", "SLIPWAY_UPDATE_"];
+const NOT_SETTINGS: &[&str] = &[
+    "SLIPWAY_IMAGE_",
+    "SLIPWAY_DIGEST_",
+    "SLIPWAY_TAG_CUSTOM_",
+    "SLIPWAY_UPDATE_",
+];
+
+/// The digest file's `SLIPWAY_REPO` (exact: `SLIPWAY_REPO_*` typos are still named).
+const NOT_SETTINGS_EXACT: &[&str] = &["SLIPWAY_REPO"];
 
 /// `SLIPWAY_*` variables no option reads (most likely typos).
 pub fn unknown_env(cmd: &Command, env: &Env) -> Vec<String> {
@@ -253,6 +261,7 @@ pub fn unknown_env(cmd: &Command, env: &Env) -> Vec<String> {
         .filter(|k| !known.contains(k.as_str()))
         .filter(|k| !crate::settings::host_env::SLIPWAY_VARS.contains(&k.as_str()))
         .filter(|k| !NOT_SETTINGS.iter().any(|p| k.starts_with(p)))
+        .filter(|k| !NOT_SETTINGS_EXACT.contains(&k.as_str()))
         .cloned()
         .collect()
 }

@@ -25,6 +25,9 @@ pub struct ImagesArgs {
     pub local: bool,
     #[command(flatten)]
     pub tags: super::tags::TagArgs,
+    /// werf 1.1's `images publish|cleanup|purge` (hidden; `--` before an image so named).
+    #[command(subcommand)]
+    pub werf: Option<super::werf_groups::ImagesGroup>,
 }
 
 #[derive(Serialize)]
@@ -35,28 +38,28 @@ struct Row {
     signature: String,
 }
 
-pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    settings: &Settings,
+    mut args: ImagesArgs,
+    kube_config_base64: Option<crate::settings::Secret>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(g) = args.werf.take() {
+        return super::werf_groups::images(settings, g, kube_config_base64).await;
+    }
+    if args.local {
+        return print_local(settings, &args.only);
+    }
     let mut project = Project::open(settings, super::registry::client(settings))?;
     crate::build::selection(&project.config, &args.only)?;
-    let cfg = &project.config;
-    if args.local {
-        let mut local = Vec::new();
-        for img in cfg.images.iter().filter(|i| {
-            args.only.is_empty() || i.name.as_ref().is_some_and(|n| args.only.contains(n))
-        }) {
-            let tag = crate::build::local_tag(&cfg.project, img.name.as_deref());
-            output::out(&format!("{tag}\n"));
-            local.push(serde_json::json!({"name": img.name, "local": tag}));
-        }
-        output::result(serde_json::json!({ "images": local }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
     // Signatures only: the base is not pulled.
     project.resolve_bases(Bases::DigestsOnly).await?;
     let cfg = &project.config;
     let sigs = project.signatures(&project.outputs(&[]))?;
     let naming = project.naming()?;
-    let specs = naming::tags(&super::tags::to_options(&args.tags, settings), &cfg.dir)?;
+    let specs = naming::tags(
+        &super::tags::to_options(&args.tags, settings),
+        project.git(),
+    )?;
     let mut rows = Vec::new();
     for img in cfg
         .images
@@ -94,5 +97,24 @@ pub async fn run(settings: &Settings, args: ImagesArgs) -> anyhow::Result<ExitCo
     }
     output::out(&text);
     output::result(serde_json::json!({ "images": rows }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each image's local name (what `slipway build` tags in the daemon), one a line.
+pub fn print_local(settings: &Settings, only: &[String]) -> anyhow::Result<ExitCode> {
+    let project = Project::open(settings, super::registry::client(settings))?;
+    crate::build::selection(&project.config, only)?;
+    let cfg = &project.config;
+    let mut local = Vec::new();
+    for img in cfg
+        .images
+        .iter()
+        .filter(|i| only.is_empty() || i.name.as_ref().is_some_and(|n| only.contains(n)))
+    {
+        let tag = crate::build::local_tag(&cfg.project, img.name.as_deref());
+        output::out(&format!("{tag}\n"));
+        local.push(serde_json::json!({"name": img.name, "local": tag}));
+    }
+    output::result(serde_json::json!({ "images": local }))?;
     Ok(ExitCode::SUCCESS)
 }

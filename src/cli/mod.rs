@@ -9,6 +9,7 @@ mod completions;
 mod config;
 mod doctor;
 mod images;
+mod inspect;
 mod login;
 mod promote;
 mod publish;
@@ -18,12 +19,14 @@ pub mod tags;
 mod version;
 
 mod flags;
+mod host;
 pub mod output;
 mod progress;
 mod registry;
 mod run;
 mod short_help;
 mod werf_compat;
+mod werf_groups;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -156,11 +159,19 @@ pub struct GlobalArgs {
     /// `docker login --password-stdin` does.
     #[arg(long, global = true, conflicts_with = "registry_password")]
     pub registry_password_stdin: bool,
-    /// Which werf's reading of werf.yaml to follow where they differ: `1.1` (`dockerfile:`
-    /// relative to the project directory) or `2` (werf ≥ 1.2: relative to `context:`)
-    /// [default: whichever file exists; an error when both do and differ].
+    /// Which werf's reading of werf.yaml to follow where they differ: `1.1` or `2` (werf
+    /// ≥ 1.2), see docs/config.md [default: 2 with a giterminism file or a key only werf
+    /// ≥ 1.2 knows, else 1.1].
     #[arg(long, global = true, value_name = "1.1|2")]
     pub werf_version: Option<crate::settings::WerfVersion>,
+    /// werf's giterminism file, relative to the project directory [default:
+    /// werf-giterminism.yaml there].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub giterminism_config: Option<std::path::PathBuf>,
+    /// Allow what werf's giterminism restricts (`fromLatest`, a remote git mapping that
+    /// follows a branch) without a giterminism file.
+    #[arg(long, global = true)]
+    pub loose_giterminism: bool,
     /// Image with bash at /.werf/stapel/embedded/bin/bash (and rm) that runs stapel images'
     /// steps, as werf's stapel image does [default: $WERF_STAPEL_IMAGE_NAME:$WERF_STAPEL_IMAGE_VERSION,
     /// else registry.werf.io/werf/werf-stapel:0.6.1].
@@ -259,8 +270,19 @@ pub enum Command {
     Login(login::LoginArgs),
     /// List a repository's tags.
     Ls(login::LsArgs),
+    /// Show what a registry holds under a reference: digest, platforms, config, referrers.
+    Inspect(inspect::InspectArgs),
     /// Print the version, git commit, build date and target.
     Version,
+    /// werf 1.1's `stages build|cleanup|purge` (docs/werf.md).
+    #[command(subcommand, hide = true)]
+    Stages(werf_groups::StagesGroup),
+    /// werf's `host cleanup|purge`: the runner's Slipway containers, images and files.
+    #[command(subcommand, hide = true)]
+    Host(host::HostGroup),
+    /// werf 1.1's `stage image` (docs/werf.md).
+    #[command(subcommand, hide = true)]
+    Stage(werf_groups::StageGroup),
 }
 
 /// `20s`, `1m`, or plain seconds; more than zero.
@@ -321,6 +343,8 @@ impl GlobalArgs {
                 self.registry_password.clone()
             },
             werf_version: self.werf_version,
+            giterminism_config: self.giterminism_config.clone(),
+            loose_giterminism: self.loose_giterminism,
             stapel_toolbox: self
                 .stapel_toolbox
                 .clone()
@@ -450,7 +474,10 @@ fn name_of(c: &Command) -> &'static str {
         Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
-        Command::Images(_) => "images",
+        Command::Images(a) => werf_groups::images_name(a.werf.as_ref()),
+        Command::Stages(g) => werf_groups::stages_name(g),
+        Command::Stage(_) => "stage image",
+        Command::Host(g) => host::name(g),
         Command::Run(_) => "run",
         Command::Doctor(_) => "doctor",
         Command::Completions(_) => "completions",
@@ -458,6 +485,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Version => "version",
         Command::Login(_) => "login",
         Command::Ls(_) => "ls",
+        Command::Inspect(_) => "inspect",
     }
 }
 
@@ -554,7 +582,12 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
         Command::Config(c) => config::run(&settings, c).await,
         Command::Slugify(a) => slugify::run(&settings, a).await,
-        Command::Images(a) => images::run(&settings, a).await,
+        Command::Images(a) => images::run(&settings, a, cli.global.kube_config_base64).await,
+        Command::Stages(g) => {
+            werf_groups::stages(&settings, g, cli.global.kube_config_base64).await
+        }
+        Command::Stage(g) => werf_groups::stage(&settings, g).await,
+        Command::Host(g) => host::run(&settings, g).await,
         Command::Run(a) => run::run(&settings, a).await,
         Command::Doctor(a) => doctor::run(&settings, a).await,
         Command::Completions(a) => completions::completions(a),
@@ -562,6 +595,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::Version => version::run(),
         Command::Login(a) => login::login(&settings, a).await,
         Command::Ls(a) => login::ls(&settings, a).await,
+        Command::Inspect(a) => inspect::run(&settings, a).await,
     }
 }
 

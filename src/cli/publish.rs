@@ -110,6 +110,10 @@ pub struct PublishArgs {
     /// `--digest-file "$GITHUB_OUTPUT"`).
     #[arg(long, requires = "digest_file")]
     pub digest_file_append: bool,
+    /// The images --digest-file names (`a,b`; `~` is the nameless image) [default: all, when
+    /// there are at most 15: GitLab's dotenv report takes 5,120 bytes and 20 variables].
+    #[arg(long, value_delimiter = ',', requires = "digest_file")]
+    pub digest_file_images: Option<Vec<String>>,
     /// Print what would be built and pushed (after asking the registry) and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -143,6 +147,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
             .filter(|_| format == ReportFormat::Json),
         digest_file: args.digest_file,
         digest_file_append: args.digest_file_append,
+        digest_file_images: args.digest_file_images,
         build_settings: args.build.settings(settings)?,
         upload_mode: args.upload_mode.into(),
         push_with_daemon: args.push_with_daemon,

@@ -23,9 +23,20 @@ pub struct RunArgs {
     /// Command and arguments for the container (after `--`).
     #[arg(last = true)]
     pub command: Vec<String>,
-    /// Options for `docker run`, split like a shell would (e.g. '--rm -e CI=1').
-    #[arg(long, allow_hyphen_values = true, default_value = "--rm")]
-    pub docker_options: String,
+    /// Options for `docker run`, split like a shell would (e.g. '--rm -e CI=1') [default: --rm].
+    #[arg(long, allow_hyphen_values = true)]
+    pub docker_options: Option<String>,
+    /// Run `/bin/sh` interactively (`docker run -ti --rm IMAGE /bin/sh`), as werf's
+    /// `--shell`; not with --docker-options or a command.
+    #[arg(long)]
+    pub shell: bool,
+    /// Run `/bin/bash` interactively, as werf's `--bash`.
+    #[arg(long)]
+    pub bash: bool,
+    /// Print the `docker run` line and run nothing (nothing is built either: the image's
+    /// local name stands in when it is not built yet).
+    #[arg(long)]
+    pub dry_run: bool,
     /// The `docker` CLI to run [default: docker on PATH].
     #[arg(long, default_value = "docker")]
     pub docker: String,
@@ -33,13 +44,35 @@ pub struct RunArgs {
     pub flags: BuildFlags,
 }
 
+/// The `docker run` options and command: werf's `--shell`/`--bash` presets and errors.
+fn docker_line(args: &RunArgs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    if args.shell && args.bash {
+        // werf 1.1's text (cmd/werf/run/run.go).
+        anyhow::bail!("cannot use --shell and --bash options at the same time!");
+    }
+    if args.shell || args.bash {
+        if args
+            .docker_options
+            .as_deref()
+            .is_some_and(|o| !o.trim().is_empty())
+            || !args.command.is_empty()
+        {
+            anyhow::bail!("shell option cannot be used with other docker run arguments");
+        }
+        let sh = if args.shell { "/bin/sh" } else { "/bin/bash" };
+        return Ok((vec!["-ti".into(), "--rm".into()], vec![sh.into()]));
+    }
+    let raw = args.docker_options.as_deref().unwrap_or("--rm");
+    let options = shlex::split(raw)
+        .ok_or_else(|| anyhow::anyhow!("--docker-options {raw:?}: unbalanced quotes"))?;
+    Ok((options, args.command.clone()))
+}
+
 pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let docker_options = shlex::split(&args.docker_options).ok_or_else(|| {
-        anyhow::anyhow!(
-            "--docker-options {:?}: unbalanced quotes",
-            args.docker_options
-        )
-    })?;
+    let (docker_options, command) = docker_line(&args)?;
+    if args.dry_run {
+        return dry_run(settings, &args, &docker_options, &command).await;
+    }
     let docker_cli = which(&args.docker, settings.host_env.var_raw("PATH")).ok_or_else(|| {
         anyhow::anyhow!(
             "no `{}` CLI on PATH: `slipway run` starts containers with the docker CLI; install it (Debian: apt-get install docker.io) or pass --docker PATH",
@@ -48,22 +81,9 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
     })?;
     let mut project = Project::open(settings, super::registry::client(settings))?;
     project.resolve_bases(Bases::Pull).await?;
+    let name = image_to_run(&project, args.image.as_ref())?;
     let cfg = &project.config;
-    let name = match (&args.image, cfg.images.as_slice()) {
-        (Some(n), _) => Some(n.clone()),
-        (None, [only]) => only.name.clone(),
-        (None, images) => anyhow::bail!(
-            "werf.yaml has {} images: name the one to run ({})",
-            images.len(),
-            images
-                .iter()
-                .map(|i| crate::naming::name::ImageName::from(i.name.as_deref()).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
     let selection: Vec<String> = name.iter().cloned().collect();
-    build::selection(cfg, &selection)?;
     let outputs = project.outputs(&[]);
     let sigs = project.signatures(&outputs)?;
     let docker = project.daemon().await?;
@@ -91,7 +111,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         .arg("run")
         .args(&docker_options)
         .arg(&image.image_id)
-        .args(&args.command)
+        .args(&command)
         .status()
         .await
         .with_context(|| format!("starting {}", docker_cli.display()))?;
@@ -100,6 +120,64 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         // Killed by a signal: the shell convention 128 + signal is unknowable here.
         None => ExitCode::from(1),
     })
+}
+
+/// The image `run` runs: the one named, else the only one.
+fn image_to_run(project: &Project, named: Option<&String>) -> anyhow::Result<Option<String>> {
+    let cfg = &project.config;
+    let name = match (named, cfg.images.as_slice()) {
+        (Some(n), _) => Some(n.clone()),
+        (None, [only]) => only.name.clone(),
+        (None, images) => anyhow::bail!(
+            "werf.yaml has {} images: name the one to run ({})",
+            images.len(),
+            images
+                .iter()
+                .map(|i| crate::naming::name::ImageName::from(i.name.as_deref()).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let selection: Vec<String> = name.iter().cloned().collect();
+    build::selection(cfg, &selection)?;
+    Ok(name)
+}
+
+/// werf's `run --dry-run`: the `docker run` line on stdout. The image is the local one
+/// built with the current signature when the daemon has it, else its local name.
+async fn dry_run(
+    settings: &Settings,
+    args: &RunArgs,
+    options: &[String],
+    command: &[String],
+) -> anyhow::Result<ExitCode> {
+    let mut project = Project::open(settings, super::registry::client(settings))?;
+    project.resolve_bases(Bases::DigestsOnly).await?;
+    let name = image_to_run(&project, args.image.as_ref())?;
+    let local = build::local_tag(&project.config.project, name.as_deref());
+    let sigs = project.signatures(&project.outputs(&[]))?;
+    let built = match (sigs.get(&name), project.daemon().await) {
+        (Some(sig), Ok(docker)) => {
+            let daemon = crate::daemon::docker::DockerDaemon::new(docker.clone());
+            crate::daemon::find_local(&daemon, sig, Some(&local)).await
+        }
+        _ => None,
+    };
+    if built.is_none() {
+        tracing::warn!(
+            "{local} is not built with the current content: `slipway run` builds it first"
+        );
+    }
+    let mut line = vec!["docker".to_string(), "run".into()];
+    line.extend(options.iter().cloned());
+    line.push(local);
+    line.extend(command.iter().cloned());
+    super::output::out(&format!(
+        "{}\n",
+        shlex::try_join(line.iter().map(String::as_str))?
+    ));
+    super::output::note("dry run: nothing is built or run");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `name` resolved on `path` (PATH's value), or as given when it has a slash.

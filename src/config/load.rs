@@ -94,16 +94,23 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         partials,
         vars: settings.host_env.vars().clone(),
     };
+    let giterminism = super::version::giterminism(settings, &dir)?;
     let r = render_mapped(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
+    let origins = Origins {
+        map: Some(r.map),
+        files: r.files,
+    };
+    let choice = super::version::choose(settings, &giterminism, &file, &r.text, &origins);
+    // Said once per command (every command loads werf.yaml once), on stderr: stdout may
+    // be YAML or shell lines.
+    tracing::info!("{}", choice.line(&file));
     Ok(Rendered {
         path,
         dir,
         text: r.text,
-        origins: Origins {
-            map: Some(r.map),
-            files: r.files,
-        },
-        werf_version: settings.werf_version,
+        origins,
+        werf_version: choice.settled,
+        giterminism,
         monorepo: settings.images_repo_mode == crate::settings::RepoMode::Monorepo
             || crate::naming::Naming::new(settings)
                 .ok()

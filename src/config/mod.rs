@@ -3,7 +3,8 @@
 //!
 //! Layers, each using only those before it: `rendered` (the rendered text and its origins),
 //! `error` (located errors and their collector), `yaml` (the positioned tree), `model` (the
-//! types), `parse` (rendered text → model), `load` (find, render, parse).
+//! types), `version` (which werf's reading applies), `parse` (rendered text → model),
+//! `load` (find, render, parse).
 
 mod error;
 pub mod load;
@@ -12,10 +13,11 @@ mod parse;
 pub mod render;
 mod rendered;
 pub mod schema;
+pub mod version;
 mod yaml;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, render_config};
 pub use model::stapel;
 pub use model::*;
-pub use rendered::{Origins, Rendered, SourcePos};
+pub use rendered::{Giterminism, Origins, Rendered, SourcePos};

@@ -488,11 +488,9 @@ struct Files {
 impl Files {
     /// The path of `rel` if it stays inside the repository.
     fn confined(&self, rel: &str) -> Result<PathBuf, String> {
-        let p = Path::new(rel);
+        // werf 1.1 and 2 join every path to the project directory: `/x` is `x` there.
+        let p = Path::new(rel.trim_start_matches('/'));
         let outside = || format!("{rel}: path is outside the project directory");
-        if p.is_absolute() {
-            return Err(outside());
-        }
         let base = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
         let joined = base.join(p);
         // Lexically first (the path may not exist), then after resolving links.
@@ -530,7 +528,9 @@ impl Files {
         Ok(Value::string(text))
     }
 
-    fn glob(&self, set: &Templates, pattern: &str) -> Result<Value, String> {
+    fn glob(&self, set: &Templates, written: &str) -> Result<Value, String> {
+        // Keys are project-relative without the `/`, as werf gives them.
+        let pattern = written.trim_start_matches('/');
         self.confined(pattern)?;
         let glob = globset::GlobBuilder::new(pattern)
             .literal_separator(true)
@@ -538,7 +538,7 @@ impl Files {
             .map_err(|e| {
                 format!(
                     "{{{{ .Files.Glob {} }}}}: {e}",
-                    gotemplate::fmt::quote(pattern)
+                    gotemplate::fmt::quote(written)
                 )
             })?
             .compile_matcher();
@@ -561,7 +561,7 @@ impl Files {
                 let text = std::fs::read_to_string(entry.path()).map_err(|e| {
                     format!(
                         "{{{{ .Files.Glob {} }}}}: {rel}: {e}",
-                        gotemplate::fmt::quote(pattern)
+                        gotemplate::fmt::quote(written)
                     )
                 })?;
                 self.reads.borrow_mut().insert(text.clone(), rel.clone());
@@ -571,7 +571,7 @@ impl Files {
         if m.is_empty() {
             return Err(format!(
                 "{{{{ .Files.Glob {} }}}}: no matches found",
-                gotemplate::fmt::quote(pattern)
+                gotemplate::fmt::quote(written)
             ));
         }
         Ok(Value::map(m))
@@ -673,6 +673,23 @@ file: {{ $path }}={{ $content | len }}
             &input(dir.path()),
         )
         .expect_err("must fail");
+        assert!(err.message.contains("outside the project"), "{err}");
+    }
+
+    #[test]
+    fn a_leading_slash_is_the_project_directory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("conf")).expect("mkdir");
+        std::fs::write(dir.path().join("conf/a.txt"), "A").expect("write");
+        let src = r#"{{ .Files.Get "/conf/a.txt" }} {{ .Files.Exists "/conf/a.txt" }} {{ .Files.IsDir "/conf" }}{{ range $k, $v := .Files.Glob "/conf/*.txt" }} {{ $k }}={{ $v }}{{ end }}"#;
+        let out = render("werf.yaml", src, &input(dir.path())).expect("render");
+        assert_eq!(out, "A true true conf/a.txt=A");
+        let err = render(
+            "werf.yaml",
+            r#"{{ .Files.Get "/../etc/passwd" }}"#,
+            &input(dir.path()),
+        )
+        .expect_err("still confined");
         assert!(err.message.contains("outside the project"), "{err}");
     }
 

@@ -19,6 +19,34 @@ pub struct Rendered {
     /// Whether images share one repository (`REPO:IMAGE-TAG`): some image names are
     /// reserved then.
     pub monorepo: bool,
+    /// werf's giterminism file (werf ≥ 1.2) and `--loose-giterminism`.
+    pub giterminism: Giterminism,
+}
+
+/// What werf's giterminism file allows (werf ≥ 1.2; Slipway reads only what changes what
+/// werf.yaml may say about stapel images).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Giterminism {
+    /// The file, as messages name it; `None` when there is none.
+    pub file: Option<String>,
+    /// `config.stapel.allowFromLatest`.
+    pub allow_from_latest: bool,
+    /// `config.stapel.git.allowBranch`.
+    pub allow_branch: bool,
+    /// `--loose-giterminism` (`WERF_LOOSE_GITERMINISM`): every restriction is lifted.
+    pub loose: bool,
+}
+
+impl Giterminism {
+    /// Whether `fromLatest: true` is allowed.
+    pub fn from_latest(&self) -> bool {
+        self.loose || self.allow_from_latest
+    }
+
+    /// Whether a remote mapping may follow a branch.
+    pub fn branch(&self) -> bool {
+        self.loose || self.allow_branch
+    }
 }
 
 /// Rendered positions back to the lines the user wrote: werf.yaml, a `.werf/` partial or a
@@ -77,6 +105,7 @@ impl Rendered {
             origins: Origins::default(),
             werf_version: None,
             monorepo: false,
+            giterminism: Giterminism::default(),
         }
     }
 

@@ -4,11 +4,14 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptions,
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptions, RemoveImageOptionsBuilder,
 };
 use futures::StreamExt;
 
-use super::{Call, DaemonApi, DaemonError, ImageInfo, split_reference};
+use super::{
+    Call, ContainerSummary, DaemonApi, DaemonError, ImageInfo, ImageSummary, split_reference,
+};
 
 /// The daemon through bollard.
 #[derive(Debug, Clone)]
@@ -79,5 +82,81 @@ impl DaemonApi for DockerDaemon {
             }
             Ok(())
         })
+    }
+
+    fn list_images<'a>(&'a self, key: &'a str) -> Call<'a, Vec<ImageSummary>> {
+        Box::pin(async move {
+            let filters = HashMap::from([("label".to_string(), vec![key.to_string()])]);
+            let opts = ListImagesOptionsBuilder::default()
+                .all(false)
+                .filters(&filters)
+                .build();
+            let found = self.0.list_images(Some(opts)).await?;
+            Ok(found
+                .into_iter()
+                .map(|i| ImageSummary {
+                    id: i.id,
+                    tags: i
+                        .repo_tags
+                        .into_iter()
+                        .filter(|t| t != "<none>:<none>")
+                        .collect(),
+                    labels: i.labels,
+                    size: u64::try_from(i.size).unwrap_or(0),
+                    created: i.created,
+                })
+                .collect())
+        })
+    }
+
+    fn list_containers(&self) -> Call<'_, Vec<ContainerSummary>> {
+        Box::pin(async move {
+            let opts = ListContainersOptionsBuilder::default().all(true).build();
+            let found = self.0.list_containers(Some(opts)).await?;
+            Ok(found
+                .into_iter()
+                .map(|c| ContainerSummary {
+                    id: c.id.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
+                    names: c
+                        .names
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .collect(),
+                    labels: c.labels.unwrap_or_default(),
+                    running: c.state.is_some_and(|s| {
+                        matches!(
+                            s,
+                            bollard::models::ContainerSummaryStateEnum::RUNNING
+                                | bollard::models::ContainerSummaryStateEnum::PAUSED
+                                | bollard::models::ContainerSummaryStateEnum::RESTARTING
+                        )
+                    }),
+                })
+                .collect())
+        })
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()> {
+        Box::pin(async move {
+            let opts = RemoveContainerOptionsBuilder::default()
+                .force(force)
+                .build();
+            self.0.remove_container(id, Some(opts)).await?;
+            Ok(())
+        })
+    }
+
+    fn remove_image<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()> {
+        Box::pin(async move {
+            let opts = RemoveImageOptionsBuilder::default().force(force).build();
+            self.0.remove_image(id, Some(opts), None).await?;
+            Ok(())
+        })
+    }
+
+    fn root_dir(&self) -> Call<'_, String> {
+        Box::pin(async move { Ok(self.0.info().await?.docker_root_dir.unwrap_or_default()) })
     }
 }

@@ -41,12 +41,8 @@ pub fn from_version(v: &bollard::models::SystemVersion) -> Engine {
 }
 
 /// Ask the daemon.
-pub async fn detect(docker: &bollard::Docker) -> Result<Engine, String> {
-    docker
-        .version()
-        .await
-        .map(|v| from_version(&v))
-        .map_err(|e| format!("daemon version: {e}"))
+pub async fn detect(docker: &bollard::Docker) -> Result<Engine, bollard::errors::Error> {
+    docker.version().await.map(|v| from_version(&v))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Call, DaemonApi, DaemonError, ImageInfo};
+use super::{Call, ContainerSummary, DaemonApi, DaemonError, ImageInfo, ImageSummary};
 
 /// One call the fake received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,11 @@ pub enum Recorded {
     FindByLabel(String),
     Version,
     Pull(String),
+    ListImages(String),
+    ListContainers,
+    RemoveContainer { id: String, force: bool },
+    RemoveImage { id: String, force: bool },
+    RootDir,
 }
 
 #[derive(Default)]
@@ -26,6 +31,9 @@ struct State {
     /// References whose tag call fails.
     failing_tags: BTreeSet<String>,
     next_id: usize,
+    /// Size and creation time (Unix seconds) per image ID.
+    sizes: HashMap<String, (u64, i64)>,
+    containers: Vec<ContainerSummary>,
 }
 
 /// The fake daemon.
@@ -69,6 +77,31 @@ impl FakeDaemon {
     /// The ID tag `reference` points at.
     pub fn tagged(&self, reference: &str) -> Option<String> {
         self.state().tags.get(reference).cloned()
+    }
+
+    /// Give image `id` a size and a creation time (Unix seconds).
+    pub fn set_size(&self, id: &str, size: u64, created: i64) {
+        self.state().sizes.insert(id.to_string(), (size, created));
+    }
+
+    /// Add a container of image `image_id`.
+    pub fn add_container(&self, id: &str, image_id: &str, running: bool) {
+        self.state().containers.push(ContainerSummary {
+            id: id.to_string(),
+            image_id: image_id.to_string(),
+            names: vec![id.to_string()],
+            labels: HashMap::new(),
+            running,
+        });
+    }
+
+    /// The IDs of the containers left.
+    pub fn container_ids(&self) -> Vec<String> {
+        self.state()
+            .containers
+            .iter()
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// Make tagging `reference` fail.
@@ -165,5 +198,80 @@ impl DaemonApi for FakeDaemon {
             .map(|_| ())
             .ok_or_else(|| DaemonError(format!("pull access denied for {reference}")));
         Box::pin(async move { done })
+    }
+
+    fn list_images<'a>(&'a self, key: &'a str) -> Call<'a, Vec<ImageSummary>> {
+        let s = self.record(Recorded::ListImages(key.to_string()));
+        let mut out: Vec<ImageSummary> = s
+            .images
+            .values()
+            .filter(|i| i.labels.contains_key(key))
+            .map(|i| {
+                let mut tags: Vec<String> = s
+                    .tags
+                    .iter()
+                    .filter(|(_, id)| **id == i.id)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                tags.sort();
+                let (size, created) = s.sizes.get(&i.id).copied().unwrap_or_default();
+                ImageSummary {
+                    id: i.id.clone(),
+                    tags,
+                    labels: i.labels.clone(),
+                    size,
+                    created,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn list_containers(&self) -> Call<'_, Vec<ContainerSummary>> {
+        let s = self.record(Recorded::ListContainers);
+        let out = s.containers.clone();
+        Box::pin(async move { Ok(out) })
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()> {
+        let mut s = self.record(Recorded::RemoveContainer {
+            id: id.to_string(),
+            force,
+        });
+        let done = match s.containers.iter().position(|c| c.id == id) {
+            Some(i) if s.containers[i].running && !force => Err(DaemonError(format!(
+                "You cannot remove a running container {id}"
+            ))),
+            Some(i) => {
+                s.containers.remove(i);
+                Ok(())
+            }
+            None => Err(DaemonError(format!("No such container: {id}"))),
+        };
+        Box::pin(async move { done })
+    }
+
+    fn remove_image<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()> {
+        let mut s = self.record(Recorded::RemoveImage {
+            id: id.to_string(),
+            force,
+        });
+        let done = if s.containers.iter().any(|c| c.image_id == id) {
+            Err(DaemonError(format!(
+                "conflict: unable to delete {id} - image is being used by a container"
+            )))
+        } else if s.images.remove(id).is_some() {
+            s.tags.retain(|_, i| i != id);
+            Ok(())
+        } else {
+            Err(no_such(id))
+        };
+        Box::pin(async move { done })
+    }
+
+    fn root_dir(&self) -> Call<'_, String> {
+        let _s = self.record(Recorded::RootDir);
+        Box::pin(async move { Ok("/var/lib/docker".to_string()) })
     }
 }

@@ -54,6 +54,19 @@ pub enum HttpError {
     },
 }
 
+/// Why `DOCKER_HOST` and friends name no endpoint Slipway can reach.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is")]
+    TlsVerifyWithoutCerts,
+    #[error("https:// DOCKER_HOST needs DOCKER_CERT_PATH or HOME")]
+    HttpsWithoutCerts,
+    #[error(
+        "DOCKER_HOST={0}: Slipway's BuildKit session reaches unix://, tcp:// and https:// daemons only"
+    )]
+    Scheme(String),
+}
+
 /// The endpoint from a `DOCKER_HOST` value (`None`: the default socket), with Docker's
 /// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` (default `~/.docker`). `ssh://` hosts are
 /// refused with the reason.
@@ -61,7 +74,7 @@ pub fn endpoint(
     docker_host: Option<&str>,
     tls_verify: bool,
     cert_path: Option<PathBuf>,
-) -> Result<Endpoint, String> {
+) -> Result<Endpoint, EndpointError> {
     let host = docker_host.filter(|h| !h.is_empty());
     let Some(host) = host else {
         return Ok(Endpoint::Unix(PathBuf::from("/var/run/docker.sock")));
@@ -76,7 +89,7 @@ pub fn endpoint(
     match (addr, host.strip_prefix("https://")) {
         (Some(addr), _) if tls_verify => match cert_path {
             Some(cert_dir) => Ok(Endpoint::Tls { addr, cert_dir }),
-            None => Err("DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME is".into()),
+            None => Err(EndpointError::TlsVerifyWithoutCerts),
         },
         (Some(addr), _) => Ok(Endpoint::Tcp(addr)),
         (None, Some(addr)) => match cert_path {
@@ -84,16 +97,14 @@ pub fn endpoint(
                 addr: addr.trim_end_matches('/').to_string(),
                 cert_dir,
             }),
-            None => Err("https:// DOCKER_HOST needs DOCKER_CERT_PATH or HOME".into()),
+            None => Err(EndpointError::HttpsWithoutCerts),
         },
-        (None, None) => Err(format!(
-            "DOCKER_HOST={host}: Slipway's BuildKit session reaches unix://, tcp:// and https:// daemons only"
-        )),
+        (None, None) => Err(EndpointError::Scheme(host.to_string())),
     }
 }
 
 /// The endpoint the environment's variables name.
-pub fn endpoint_of(env: &DaemonEnv) -> Result<Endpoint, String> {
+pub fn endpoint_of(env: &DaemonEnv) -> Result<Endpoint, EndpointError> {
     endpoint(env.host.as_deref(), env.tls_verify, env.cert_path.clone())
 }
 
@@ -241,6 +252,7 @@ mod tests {
         assert!(
             endpoint(Some("ssh://u@h"), false, certs())
                 .unwrap_err()
+                .to_string()
                 .contains("ssh://u@h")
         );
     }

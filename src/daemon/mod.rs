@@ -43,7 +43,7 @@ pub async fn connect(env: &DaemonEnv) -> Result<Docker, Unreachable> {
     };
     // The endpoint as Slipway reads the environment (`HostEnv::daemon`), so bollard and
     // the BuildKit session always reach the same daemon.
-    let endpoint = http::endpoint_of(env).map_err(failed)?;
+    let endpoint = http::endpoint_of(env).map_err(|e| failed(e.to_string()))?;
     const TIMEOUT: u64 = 120;
     let version = bollard::API_DEFAULT_VERSION;
     let docker = match &endpoint {
@@ -91,6 +91,31 @@ pub struct ImageInfo {
     pub user: String,
 }
 
+/// One image of the daemon's listing (`GET /images/json`), what host cleanup reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSummary {
+    pub id: String,
+    /// `repo:tag` names (empty: dangling).
+    pub tags: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// Bytes.
+    pub size: u64,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+/// One container of the daemon's listing, stopped ones included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSummary {
+    pub id: String,
+    /// The image's ID (`sha256:…`).
+    pub image_id: String,
+    /// Names without the leading `/`.
+    pub names: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+}
+
 /// The answer of one daemon call.
 pub type Call<'a, T> = BoxFuture<'a, Result<T, DaemonError>>;
 
@@ -109,6 +134,16 @@ pub trait DaemonApi: Send + Sync {
     fn version(&self) -> Call<'_, bollard::models::SystemVersion>;
     /// Pull `reference` (`repo[:tag]`) into the daemon.
     fn pull<'a>(&'a self, reference: &'a str) -> Call<'a, ()>;
+    /// Images carrying label `key` (any value), dangling ones included.
+    fn list_images<'a>(&'a self, key: &'a str) -> Call<'a, Vec<ImageSummary>>;
+    /// Every container, stopped ones included.
+    fn list_containers(&self) -> Call<'_, Vec<ContainerSummary>>;
+    /// Remove a container (`force`: a running one too).
+    fn remove_container<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()>;
+    /// Remove an image by ID with all its tags (`force`: even when tagged more than once).
+    fn remove_image<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()>;
+    /// The daemon's data root (`docker info`'s `DockerRootDir`).
+    fn root_dir(&self) -> Call<'_, String>;
 }
 
 /// A local image built by Slipway with this signature, if any. `likely`: the name that

@@ -17,15 +17,14 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
                 "daemon",
                 false,
                 e.to_string(),
-                "start dockerd or set DOCKER_HOST (publish, push-archive and promote work without it)",
+                "start dockerd or set DOCKER_HOST: build needs it, and so does publish for any image not in the registry yet (push-archive, promote, ls, inspect and a publish with nothing to push work without it)",
             ));
             return out;
         }
     };
     let engine = crate::build::engine::detect(&d)
         .await
-        .map(|e| e.describe())
-        .unwrap_or_else(|e| e);
+        .map_or_else(|e| format!("daemon version: {e}"), |e| e.describe());
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).

@@ -5,7 +5,7 @@ pub mod history;
 
 use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("git repository at {path}: {cause}")]
 pub struct GitError {
     pub path: String,
@@ -20,6 +20,41 @@ pub struct Head {
     /// A tag pointing at HEAD (the first in name order).
     pub tag: Option<String>,
     pub commit: String,
+}
+
+/// HEAD of one checkout, read on first use and then shared: a command names, labels,
+/// records and reports by the same HEAD (and opens the repository once) instead of each
+/// phase reading it again.
+#[derive(Debug)]
+pub struct HeadOnce {
+    dir: std::path::PathBuf,
+    cell: std::sync::OnceLock<Result<Option<Head>, GitError>>,
+}
+
+impl HeadOnce {
+    pub fn new(dir: &Path) -> Self {
+        HeadOnce {
+            dir: dir.to_path_buf(),
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// HEAD, `Ok(None)` outside git; an unreadable repository is an error.
+    pub fn get(&self) -> Result<Option<&Head>, &GitError> {
+        self.cell
+            .get_or_init(|| head(&self.dir))
+            .as_ref()
+            .map(Option::as_ref)
+    }
+
+    /// HEAD where an unreadable repository counts as none (labels, commit records).
+    pub fn found(&self) -> Option<&Head> {
+        self.get().ok().flatten()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// Read HEAD of the repository containing `dir`; `Ok(None)` when it is not in git.

@@ -4,6 +4,7 @@
 
 pub mod name;
 pub mod slug;
+pub mod suggest;
 
 use std::collections::BTreeMap;
 
@@ -242,7 +243,7 @@ pub fn local_tag(project: &str, image: Option<&str>) -> String {
 }
 
 /// Resolve tag options into tags (slugging branch and tag names, validating the rest).
-pub fn tags(opts: &TagOptions, dir: &std::path::Path) -> Result<Vec<TagSpec>, NamingError> {
+pub fn tags(opts: &TagOptions, git: &crate::git::HeadOnce) -> Result<Vec<TagSpec>, NamingError> {
     let mut out = Vec::new();
     for c in &opts.custom {
         if !valid_tag(c) {
@@ -261,10 +262,10 @@ pub fn tags(opts: &TagOptions, dir: &std::path::Path) -> Result<Vec<TagSpec>, Na
         opts.git_commit.clone(),
     );
     if opts.from_git {
-        let head = crate::git::head(dir)?.ok_or_else(|| {
+        let head = git.get().map_err(Clone::clone)?.ok_or_else(|| {
             NamingError::Tag(format!(
                 "--tag-from-git: {} is not in a git repository",
-                dir.display()
+                git.dir().display()
             ))
         })?;
         if tag.is_none() {
@@ -539,7 +540,7 @@ mod tests {
 
     #[test]
     fn tag_options_resolve_and_validate() {
-        let dir = std::path::Path::new(".");
+        let dir = &crate::git::HeadOnce::new(std::path::Path::new("."));
         let t = tags(
             &TagOptions {
                 custom: vec!["v1".into()],

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use bollard::Docker;
 
@@ -47,18 +46,19 @@ pub struct Project<'a> {
     pub config: Config,
     client: Client,
     daemon: tokio::sync::OnceCell<Docker>,
-    head: OnceLock<Option<crate::git::Head>>,
+    head: crate::git::HeadOnce,
 }
 
 impl<'a> Project<'a> {
     /// Loads and checks werf.yaml; `client` is the run's one registry client.
     pub fn open(settings: &'a Settings, client: Client) -> Result<Self, ProjectError> {
+        let config = crate::config::load(settings)?;
         Ok(Project {
             settings,
-            config: crate::config::load(settings)?,
+            head: crate::git::HeadOnce::new(&config.dir),
+            config,
             client,
             daemon: tokio::sync::OnceCell::new(),
-            head: OnceLock::new(),
         })
     }
 
@@ -109,11 +109,14 @@ impl<'a> Project<'a> {
         Ok(Naming::new(self.settings)?)
     }
 
-    /// The project's git HEAD (`None` outside a repository or on an unreadable one), read once.
+    /// The project's git HEAD, read once (tag options, labels and records share it).
+    pub fn git(&self) -> &crate::git::HeadOnce {
+        &self.head
+    }
+
+    /// HEAD (`None` outside a repository or on an unreadable one).
     pub fn head(&self) -> Option<&crate::git::Head> {
-        self.head
-            .get_or_init(|| crate::git::head(&self.config.dir).ok().flatten())
-            .as_ref()
+        self.head.found()
     }
 
     /// The commit HEAD names, for the images' commit label.

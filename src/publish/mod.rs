@@ -47,10 +47,13 @@ pub enum PublishError {
     Stapel(#[from] crate::stapel::StapelError),
     #[error("writing commit records (what cleanup keeps images by): {0}")]
     Records(crate::records::RecordsError),
-    #[error("{cause}{from}; checked before building: nothing was built or pushed")]
+    #[error("{cause}{from}")]
     Unusable {
         cause: RegistryError,
-        /// ` (the registry of --images-repo REPO)` when the host came from it.
+        /// ` (the registry of --images-repo REPO)` when the host came from it, then
+        /// `; checked before building: nothing was built or pushed`, then what to check
+        /// for a refused connection or a name that does not resolve (one field: the error
+        /// stays small).
         from: String,
     },
     #[error("--images-repo is required to publish (or SLIPWAY_IMAGES_REPO / WERF_IMAGES_REPO)")]
@@ -89,6 +92,8 @@ pub struct PublishOptions {
     pub digest_file: Option<PathBuf>,
     /// Append to the digest file instead of replacing it.
     pub digest_file_append: bool,
+    /// `--digest-file-images`: the images the digest file names (default: all, up to 15).
+    pub digest_file_images: Option<Vec<String>>,
     /// What the build flags say (build-and-publish builds with them).
     pub build_settings: crate::build::BuildSettings,
     pub upload_mode: UploadMode,

@@ -30,6 +30,8 @@ pub(super) struct Prepared {
     pub sigs: BTreeMap<Option<String>, String>,
     /// The environment: the daemon, the caches, pushes from the daemon.
     pub host_env: crate::settings::HostEnv,
+    /// git HEAD, read once: tags, labels, the commit record and the report name the same one.
+    pub git: crate::git::HeadOnce,
 }
 
 /// Load and check everything publish needs before the plan.
@@ -40,7 +42,8 @@ pub(super) async fn prepare(
 ) -> Result<Prepared, PublishError> {
     let mut cfg = config::load(settings)?;
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
-    let specs = naming::tags(&opts.tags, &cfg.dir)?;
+    let git = crate::git::HeadOnce::new(&cfg.dir);
+    let specs = naming::tags(&opts.tags, &git)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());
     }
@@ -62,6 +65,9 @@ pub(super) async fn prepare(
     if crate::stapel::uses_from_latest(&cfg) {
         let docker = build::connect(&settings.host_env.daemon()).await?;
         crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
+    }
+    if let Some(names) = &opts.digest_file_images {
+        build::selection(&cfg, names)?;
     }
     // Reports written into the project must not change what they report on.
     let this_run: Vec<&std::path::Path> = opts
@@ -87,6 +93,7 @@ pub(super) async fn prepare(
         outputs,
         sigs,
         host_env: settings.host_env.clone(),
+        git,
     })
 }
 
@@ -209,5 +216,28 @@ async fn usable(
         .filter(|r| r.split('/').next() == Some(host))
         .map(|r| format!(" (the registry of --images-repo {r})"))
         .unwrap_or_default();
+    let from = format!(
+        "{from}; checked before building: nothing was built or pushed{}",
+        unreachable_fix(&cause, host)
+    );
     Err(PublishError::Unusable { cause, from })
+}
+
+/// What to check when `host` cannot be reached at all (docs/troubleshooting.md).
+fn unreachable_fix(cause: &RegistryError, host: &str) -> String {
+    let RegistryError::Unreachable { cause, .. } = cause else {
+        return String::new();
+    };
+    if cause.contains("connection refused") {
+        format!(
+            ": nothing listens on {host}: check the port in --images-repo and that the registry runs"
+        )
+    } else if cause.contains("no such host") {
+        let name = host.split(':').next().unwrap_or(host);
+        format!(
+            ": the name {name} does not resolve: check it for a typo in --images-repo, or the runner's DNS"
+        )
+    } else {
+        String::new()
+    }
 }

@@ -341,7 +341,7 @@ async fn podman_push_insecure(
 ) -> Result<(), String> {
     use base64::Engine;
     use http_body_util::BodyExt;
-    let ep = build::daemon_http::endpoint_of(daemon)?;
+    let ep = build::daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
     let query = serde_urlencoded::to_string([("tag", tag), ("tlsVerify", "false")])
         .map_err(|e| e.to_string())?;
     let path: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();

@@ -181,8 +181,8 @@ async fn build_images(
             settings: opts.build_settings.clone(),
             extra_tags,
             on_event: opts.on_event.clone(),
-            git_commit: crate::git::head(&cfg.dir).ok().flatten().map(|h| h.commit),
-            extra_labels: git_labels(&opts.tags, &cfg.dir),
+            git_commit: prepared.git.found().map(|h| h.commit.clone()),
+            extra_labels: git_labels(&opts.tags, &prepared.git),
             cache_from,
             keychain: client.options().keychain.clone(),
             outputs: prepared.outputs.clone(),
@@ -278,13 +278,9 @@ fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
 
 /// Labels that name the git branch and tag a publish tags by, so that cleanup's
 /// tag-scheme mode can tell which tags belong to a branch or tag that is gone.
-fn git_labels(tags: &TagOptions, dir: &std::path::Path) -> BTreeMap<String, String> {
+fn git_labels(tags: &TagOptions, git: &crate::git::HeadOnce) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
-    let head = if tags.from_git {
-        crate::git::head(dir).ok().flatten()
-    } else {
-        None
-    };
+    let head = if tags.from_git { git.found() } else { None };
     let tag = tags
         .git_tag
         .clone()

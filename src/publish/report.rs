@@ -110,39 +110,116 @@ impl Report {
         write_atomic(path, self.to_json().as_bytes())
     }
 
-    /// dotenv lines: `SLIPWAY_IMAGE_<NAME>_DIGEST` and `..._REF` per image (NAME
-    /// upper-cased, `-` and `.` → `_`; the nameless image has no `<NAME>_` part), plus
-    /// `DIGEST` and `REF` when the project has a single image.
-    pub fn dotenv(&self) -> String {
-        let mut out = String::new();
-        for img in &self.images {
-            let key = match &img.name {
-                Some(n) => format!("SLIPWAY_IMAGE_{}_", env_key(n)),
-                None => "SLIPWAY_IMAGE_".to_string(),
-            };
-            out.push_str(&format!("{key}DIGEST={}\n", img.digest));
-            out.push_str(&format!("{key}REF={}\n", img.pinned()));
+    /// The digest file ([`DigestFile::render`]) written to `path`, replacing it.
+    pub fn write_dotenv(&self, path: &Path, spec: &DigestFile) -> Result<(), ReportError> {
+        write_atomic(path, spec.render(self).as_bytes())
+    }
+
+    /// The digest file's lines appended to `path`, keeping what it holds
+    /// (`--digest-file-append`, for GitHub's `$GITHUB_OUTPUT`, which other steps write too).
+    pub fn append_dotenv(&self, path: &Path, spec: &DigestFile) -> Result<(), ReportError> {
+        crate::fsutil::append_lines(path, spec.render(self).as_bytes()).map_err(|source| {
+            ReportError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })
+    }
+}
+
+/// GitLab's dotenv report takes at most 5,120 bytes...
+pub const DOTENV_MAX_BYTES: usize = 5_120;
+/// ...and 20 variables on older self-managed installs (50 on the free tier).
+pub const DOTENV_MAX_VARIABLES: usize = 20;
+/// Up to this many images the digest file names them all; past it, only
+/// `--digest-file-images` (15 digests and `SLIPWAY_REPO` stay under both limits).
+pub const DOTENV_ALL_IMAGES_UP_TO: usize = 15;
+
+/// What `--digest-file` holds: `SLIPWAY_REPO=<images repo>` once, then
+/// `SLIPWAY_DIGEST_<NAME>=sha256:…` per image (NAME upper-cased, anything not `[A-Z0-9]`
+/// → `_`; the nameless image is `SLIPWAY_DIGEST`) for every image when there are at most
+/// [`DOTENV_ALL_IMAGES_UP_TO`], else for `images` only; a single-image project also gets
+/// `DIGEST=` and `REF=` (`repository@digest`). Every digest is in the JSON report anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestFile {
+    /// `--images-repo`, normalised.
+    pub repo: String,
+    /// `--digest-file-images`: the images named, whatever their number.
+    pub images: Option<Vec<String>>,
+}
+
+impl DigestFile {
+    /// The images of `report` whose digest the file names.
+    fn chosen<'a>(&self, report: &'a Report) -> Vec<&'a ImageReport> {
+        match &self.images {
+            Some(names) => report
+                .images
+                .iter()
+                .filter(|i| {
+                    let n = crate::naming::name::ImageName::from(i.name.as_deref()).to_string();
+                    names.contains(&n)
+                })
+                .collect(),
+            None if report.images.len() <= DOTENV_ALL_IMAGES_UP_TO => {
+                report.images.iter().collect()
+            }
+            None => Vec::new(),
         }
-        if let [only] = self.images.as_slice() {
+    }
+
+    /// The dotenv text.
+    pub fn render(&self, report: &Report) -> String {
+        let mut out = format!("SLIPWAY_REPO={}\n", self.repo);
+        for img in self.chosen(report) {
+            let key = match &img.name {
+                Some(n) => format!("SLIPWAY_DIGEST_{}", env_key(n)),
+                None => "SLIPWAY_DIGEST".to_string(),
+            };
+            out.push_str(&format!("{key}={}\n", img.digest));
+        }
+        if let [only] = report.images.as_slice() {
             out.push_str(&format!("DIGEST={}\n", only.digest));
             out.push_str(&format!("REF={}\n", only.pinned()));
         }
         out
     }
 
-    pub fn write_dotenv(&self, path: &Path) -> Result<(), ReportError> {
-        write_atomic(path, self.dotenv().as_bytes())
-    }
-
-    /// The dotenv lines appended to `path`, keeping what it holds (`--digest-file-append`,
-    /// for GitHub's `$GITHUB_OUTPUT`, which other steps write too).
-    pub fn append_dotenv(&self, path: &Path) -> Result<(), ReportError> {
-        crate::fsutil::append_lines(path, self.dotenv().as_bytes()).map_err(|source| {
-            ReportError::Write {
-                path: path.display().to_string(),
-                source,
+    /// What to tell the user about the file: images left out, a limit passed.
+    pub fn warnings(&self, report: &Report) -> Vec<String> {
+        let mut out = Vec::new();
+        let n = report.images.len();
+        if self.images.is_none() && n > DOTENV_ALL_IMAGES_UP_TO {
+            out.push(format!(
+                "--digest-file: {n} images, more than {DOTENV_ALL_IMAGES_UP_TO}: the file holds \
+                 SLIPWAY_REPO only; name the images a later job needs with \
+                 --digest-file-images a,b (every digest is in the --report-path JSON report)"
+            ));
+        }
+        // `SLIPWAY_DIGEST_FILE*` are also publish's own variables: a later job that
+        // loads the file and runs publish would read them as options.
+        for img in self.chosen(report) {
+            let key = img.name.as_deref().map(env_key).unwrap_or_default();
+            if matches!(key.as_str(), "FILE" | "FILE_APPEND" | "FILE_IMAGES") {
+                out.push(format!(
+                    "--digest-file: image {:?} writes SLIPWAY_DIGEST_{key}, which publish also \
+                     reads as an option: a later job that runs publish with this file loaded \
+                     would take it; leave it out with --digest-file-images",
+                    img.name.as_deref().unwrap_or_default()
+                ));
             }
-        })
+        }
+        let text = self.render(report);
+        let vars = text.lines().count();
+        if text.len() > DOTENV_MAX_BYTES || vars > DOTENV_MAX_VARIABLES {
+            out.push(format!(
+                "--digest-file: {} bytes and {vars} variables; GitLab's dotenv report takes at \
+                 most {DOTENV_MAX_BYTES} bytes and {DOTENV_MAX_VARIABLES} variables on older \
+                 installs: name fewer images with --digest-file-images (every digest is in the \
+                 --report-path JSON report)",
+                text.len()
+            ));
+        }
+        out
     }
 }
 
@@ -252,23 +329,46 @@ pub(super) async fn publish_report(
     done: &Realized,
     opts: &PublishOptions,
 ) -> Result<Outcome, PublishError> {
-    let out = finish(
+    let report = finish(
         &prepared.cfg.project,
         plan,
         client,
         repos,
         &done.local,
         &done.pushed,
-        opts,
     )
     .await?;
+    write_files(&report, &prepared.naming.repo, opts)?;
     crate::signature::remember_outputs(
         &prepared.cfg.dir,
         &prepared.outputs,
         &prepared.host_env.paths(),
     );
-    record_commit(client, &prepared.naming, &prepared.cfg.dir, plan).await?;
-    Ok(out)
+    record_commit(client, &prepared.naming, &prepared.git, plan).await?;
+    Ok(Outcome::Published(report))
+}
+
+/// The JSON report and the digest file, where the options say; the digest file's
+/// warnings (images left out, GitLab's limits passed) logged.
+fn write_files(report: &Report, repo: &str, opts: &PublishOptions) -> Result<(), ReportError> {
+    if let Some(p) = &opts.report_path {
+        report.write(p)?;
+    }
+    if let Some(p) = &opts.digest_file {
+        let spec = DigestFile {
+            repo: repo.to_string(),
+            images: opts.digest_file_images.clone(),
+        };
+        for w in spec.warnings(report) {
+            tracing::warn!("{w}");
+        }
+        if opts.digest_file_append {
+            report.append_dotenv(p, &spec)?;
+        } else {
+            report.write_dotenv(p, &spec)?;
+        }
+    }
+    Ok(())
 }
 
 /// Record in the registry that HEAD's commit published these images (also when nothing
@@ -278,10 +378,10 @@ pub(super) async fn publish_report(
 async fn record_commit(
     client: &Client,
     naming: &Naming,
-    dir: &std::path::Path,
+    git: &crate::git::HeadOnce,
     plan: &Plan,
 ) -> Result<(), PublishError> {
-    let Some(commit) = crate::git::head(dir).ok().flatten().map(|h| h.commit) else {
+    let Some(commit) = git.found().map(|h| h.commit.clone()) else {
         return Ok(());
     };
     let images: Vec<(Option<String>, String)> = plan
@@ -295,7 +395,7 @@ async fn record_commit(
     Ok(())
 }
 
-/// The report of a publish, written where the options say.
+/// The report of a publish (re-tags done on the way).
 async fn finish(
     project: &str,
     plan: &Plan,
@@ -303,8 +403,7 @@ async fn finish(
     repos: &BTreeMap<String, Repository>,
     local: &BTreeMap<Option<String>, (String, bool)>,
     pushed: &BTreeMap<Option<String>, String>,
-    opts: &PublishOptions,
-) -> Result<Outcome, PublishError> {
+) -> Result<Report, PublishError> {
     let mut images = Vec::new();
     // A `final: false` image is published for its dependants only: not reported.
     for p in plan.images.iter().filter(|p| !p.wanted.not_final) {
@@ -346,21 +445,10 @@ async fn finish(
             image_id,
         });
     }
-    let report = Report {
+    Ok(Report {
         project: project.to_string(),
         images,
-    };
-    if let Some(p) = &opts.report_path {
-        report.write(p)?;
-    }
-    if let Some(p) = &opts.digest_file {
-        if opts.digest_file_append {
-            report.append_dotenv(p)?;
-        } else {
-            report.write_dotenv(p)?;
-        }
-    }
-    Ok(Outcome::Published(report))
+    })
 }
 
 #[cfg(test)]
@@ -422,27 +510,96 @@ mod tests {
             project: "shop".into(),
             images: vec![img(Some("back-end.v2")), img(Some("web"))],
         };
-        let env = r.dotenv();
-        assert!(env.contains(&format!(
-            "SLIPWAY_IMAGE_BACK_END_V2_DIGEST=sha256:{}\n",
-            "a".repeat(64)
-        )));
-        assert!(env.contains(&format!(
-            "SLIPWAY_IMAGE_WEB_REF=reg.example.com/shop/web@sha256:{}\n",
-            "a".repeat(64)
-        )));
-        assert!(!env.contains("\nDIGEST="), "two images: no bare DIGEST");
+        let spec = DigestFile {
+            repo: "reg.example.com/shop".into(),
+            images: None,
+        };
+        let env = spec.render(&r);
+        assert_eq!(
+            env,
+            format!(
+                "SLIPWAY_REPO=reg.example.com/shop\nSLIPWAY_DIGEST_BACK_END_V2=sha256:{a}\n\
+                 SLIPWAY_DIGEST_WEB=sha256:{a}\n",
+                a = "a".repeat(64)
+            )
+        );
+        assert!(spec.warnings(&r).is_empty());
+        // An image whose key is publish's own variable is warned about.
+        let clash = Report {
+            project: "shop".into(),
+            images: vec![img(Some("file"))],
+        };
+        let warned = spec.warnings(&clash).join("\n");
+        assert!(warned.contains("SLIPWAY_DIGEST_FILE"), "{warned}");
 
         let single = Report {
             project: "hello".into(),
             images: vec![img(None)],
         };
-        let env = single.dotenv();
+        let env = spec.render(&single);
         assert!(
-            env.starts_with(&format!("SLIPWAY_IMAGE_DIGEST=sha256:{}\n", "a".repeat(64))),
+            env.contains(&format!("\nSLIPWAY_DIGEST=sha256:{}\n", "a".repeat(64))),
             "{env}"
         );
         assert!(env.contains(&format!("\nDIGEST=sha256:{}\n", "a".repeat(64))));
+        assert!(env.contains(&format!(
+            "\nREF=reg.example.com/shop/app@sha256:{}\n",
+            "a".repeat(64)
+        )));
+    }
+
+    /// Issue 37's "Done when": 50 images with 12-character names in a 60-character
+    /// repository: the default file and one naming 15 images stay within GitLab's dotenv
+    /// limits (5,120 bytes, 20 variables); 16 named past them get a warning naming them.
+    #[test]
+    fn digest_file_stays_within_gitlab_dotenv_limits() {
+        let repo = format!("registry.example.com/{}", "g".repeat(39));
+        assert_eq!(repo.len(), 60);
+        let names: Vec<String> = (0..50).map(|i| format!("service-{i:04}")).collect();
+        assert!(names.iter().all(|n| n.len() == 12));
+        let r = Report {
+            project: "big".into(),
+            images: names.iter().map(|n| img(Some(n))).collect(),
+        };
+        let within = |text: &str| {
+            text.len() <= DOTENV_MAX_BYTES && text.lines().count() <= DOTENV_MAX_VARIABLES
+        };
+        let default = DigestFile {
+            repo: repo.clone(),
+            images: None,
+        };
+        let text = default.render(&r);
+        assert!(within(&text), "{} bytes: {text}", text.len());
+        assert_eq!(text, format!("SLIPWAY_REPO={repo}\n"));
+        let warned = default.warnings(&r).join("\n");
+        assert!(
+            warned.contains("--digest-file-images") && warned.contains("report"),
+            "{warned}"
+        );
+        let fifteen = DigestFile {
+            repo: repo.clone(),
+            images: Some(names[..15].to_vec()),
+        };
+        let text = fifteen.render(&r);
+        assert!(within(&text), "{} bytes: {text}", text.len());
+        assert_eq!(text.lines().count(), 16, "{text}");
+        assert!(fifteen.warnings(&r).is_empty());
+        // Up to 15 images, all are named by default.
+        let small = Report {
+            project: "big".into(),
+            images: r.images[..15].to_vec(),
+        };
+        assert_eq!(default.render(&small), text);
+        // Past the limits: a warning naming them.
+        let many = DigestFile {
+            repo,
+            images: Some(names[..25].to_vec()),
+        };
+        let warned = many.warnings(&r).join("\n");
+        assert!(
+            warned.contains("5120 bytes") && warned.contains("20 variables"),
+            "{warned}"
+        );
     }
 
     #[test]

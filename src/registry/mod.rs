@@ -17,6 +17,7 @@ mod mount;
 mod ping;
 pub mod probe;
 pub mod reference;
+pub mod referrers;
 mod tagging;
 mod tags;
 pub mod transport;

@@ -34,8 +34,8 @@ impl std::str::FromStr for RepoMode {
 }
 
 /// Which werf's reading of werf.yaml to follow where werf versions differ
-/// (`--werf-version`): werf 1.1 reads `dockerfile:` relative to the project directory,
-/// werf ≥ 1.2 relative to `context:`.
+/// (`--werf-version`; docs/config.md lists what it switches, e.g. werf 1.1 reads
+/// `dockerfile:` relative to the project directory, werf ≥ 1.2 relative to `context:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum WerfVersion {
     /// werf 1.1.
@@ -91,8 +91,14 @@ pub struct Settings {
     pub registry_username: Option<String>,
     pub registry_password: Option<Secret>,
     /// `--werf-version`: settles werf.yaml readings that differ between werf versions;
-    /// `None` picks per case (see `config::load`).
+    /// `None`: inferred from werf.yaml (see `config::version`).
     pub werf_version: Option<WerfVersion>,
+    /// `--giterminism-config` (`WERF_GITERMINISM_CONFIG`): werf's giterminism file, relative
+    /// to the project directory; `None` is `werf-giterminism.yaml` there, when it exists.
+    pub giterminism_config: Option<PathBuf>,
+    /// `--loose-giterminism` (`WERF_LOOSE_GITERMINISM`): what werf's giterminism would
+    /// refuse (`fromLatest`, a remote mapping following a branch) is allowed.
+    pub loose_giterminism: bool,
     /// The image whose `/.werf/stapel` (bash, rm) runs stapel images' steps
     /// (`--stapel-toolbox`, else werf's `WERF_STAPEL_IMAGE_NAME`/`_VERSION`); `None` is
     /// werf's own stapel image.

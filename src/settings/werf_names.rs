@@ -35,6 +35,13 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     // Slipway's own: werf has no such option (`SLIPWAY_WERF_VERSION`).
     w("werf-version", &[], None, &[]),
     w("config", &[], None, &["WERF_CONFIG"]),
+    w(
+        "giterminism-config",
+        &[],
+        None,
+        &["WERF_GITERMINISM_CONFIG"],
+    ),
+    w("loose-giterminism", &[], None, &["WERF_LOOSE_GITERMINISM"]),
     w("env", &[], None, &["WERF_ENV"]),
     w("images-repo", &[], Some('i'), &["WERF_IMAGES_REPO"]),
     w("images-repo-mode", &[], None, &["WERF_IMAGES_REPO_MODE"]),
@@ -55,6 +62,27 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         &["WERF_SKIP_TLS_VERIFY_REGISTRY"],
     ),
     w("docker-config", &[], None, &["WERF_DOCKER_CONFIG"]),
+    // `run`'s options for `docker run` (werf 1.1's run reads this variable).
+    w("docker-options", &[], None, &["WERF_DOCKER_OPTIONS"]),
+    // werf 1.2's `host cleanup` options (werf 1.1's has none of them).
+    w(
+        "allowed-docker-storage-volume-usage",
+        &[],
+        None,
+        &["WERF_ALLOWED_DOCKER_STORAGE_VOLUME_USAGE"],
+    ),
+    w(
+        "allowed-docker-storage-volume-usage-margin",
+        &[],
+        None,
+        &["WERF_ALLOWED_DOCKER_STORAGE_VOLUME_USAGE_MARGIN"],
+    ),
+    w(
+        "docker-server-storage-path",
+        &[],
+        None,
+        &["WERF_DOCKER_SERVER_STORAGE_PATH"],
+    ),
     w(
         "log-verbose",
         &["verbose"],
@@ -215,7 +243,11 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         "git-history-based-cleanup-v1.2",
         &[],
         None,
-        &["WERF_GIT_HISTORY_BASED_CLEANUP_V1_2"],
+        // werf 1.1.36's own spelling first (cmd/werf/cleanup/cleanup.go:76).
+        &[
+            "WERF_GIT_HISTORY_BASED_CLEANUP_v1_2",
+            "WERF_GIT_HISTORY_BASED_CLEANUP_V1_2",
+        ],
     ),
     // ci-env
     w("as-file", &[], None, &["WERF_AS_FILE"]),

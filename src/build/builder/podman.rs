@@ -52,7 +52,7 @@ async fn run_podman_with_secrets(
 ) -> Ran {
     use base64::Engine;
     use http_body_util::BodyExt;
-    let ep = daemon_http::endpoint_of(daemon)?;
+    let ep = daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
     let specs: Vec<String> = secrets
         .iter()
         .map(|(id, file)| format!("id={id},src={file}"))

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{
-    GitHistory, GitRef, InUse, Options, Plan, TagInfo, describe_policy, pre_keep, secs,
-    select_references, short, short_commit, with_safety,
+    GitHistory, GitRef, InUse, Options, Plan, TagInfo, WerfUnrecorded, describe_policy, pre_keep,
+    secs, select_references, short, short_commit, with_safety,
 };
 use crate::config::{KeepPolicy, Limit, LimitOperator};
 
@@ -16,6 +16,9 @@ struct Group {
     tags: Vec<usize>,
     /// Commits that published it and exist in git.
     commits: BTreeSet<String>,
+    /// Some record ties it to a commit (existing or not).
+    recorded: bool,
+    werf_era: bool,
 }
 
 /// Why a group is kept, or what came closest.
@@ -72,10 +75,14 @@ fn kept_before_policies(
     for (i, t) in tags.iter().enumerate() {
         if let Some(reason) = pre_keep(t, opts, in_use) {
             keep.insert(i, reason);
+        } else if t.commits.is_empty() && t.werf_era() {
+            if let WerfUnrecorded::Keep(reason) = &opts.werf_unrecorded {
+                keep.insert(i, reason.clone());
+            }
         } else if t.commits.is_empty() && !opts.delete_unrecorded {
             keep.insert(
                 i,
-                "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata)".into(),
+                "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into(),
             );
         }
     }
@@ -97,10 +104,13 @@ fn group(tags: &[TagInfo], keep: &BTreeMap<usize, String>, git: &GitHistory) -> 
                 signature: t.signature().to_string(),
                 tags: Vec::new(),
                 commits: BTreeSet::new(),
+                recorded: false,
+                werf_era: t.werf_era(),
             });
             groups.len() - 1
         });
         groups[g].tags.push(i);
+        groups[g].recorded |= !t.commits.is_empty();
         groups[g].commits.extend(
             t.commits
                 .iter()
@@ -260,6 +270,18 @@ fn group_decision(g: &Group, verdict: Option<&Verdict>) -> (bool, String) {
     match verdict {
         Some(Verdict::Kept(r)) => (true, format!("signature {sig}: {r}")),
         Some(Verdict::Beyond(r)) => (false, format!("signature {sig}: {r}")),
+        None if !g.recorded && g.werf_era => (
+            false,
+            format!(
+                "signature {sig}: no werf 1.1 image metadata for this content signature (werf 1.1.36 deletes such tags: --git-history-based-cleanup-v1.2 is on by default)"
+            ),
+        ),
+        None if !g.recorded => (
+            false,
+            format!(
+                "signature {sig}: no commit record ties it to a commit (--git-history-based-cleanup-v1.2)"
+            ),
+        ),
         None if g.commits.is_empty() => (
             false,
             format!(

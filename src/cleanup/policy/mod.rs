@@ -36,11 +36,19 @@ pub struct TagInfo {
 }
 
 impl TagInfo {
-    /// What werf counts as one image: its content signature (the digest when unlabelled).
+    /// What werf counts as one image: its content signature (Slipway's label, else the
+    /// one werf 1.1 published it with; the digest when unlabelled).
     pub fn signature(&self) -> &str {
         self.labels
             .get(crate::signature::LABEL)
+            .or_else(|| self.labels.get(WERF_CONTENT_SIGNATURE))
             .map_or(self.digest.as_str(), String::as_str)
+    }
+
+    /// Published by werf 1.1 (its `werf-content-signature` label), not by Slipway.
+    pub fn werf_era(&self) -> bool {
+        !self.labels.contains_key(crate::signature::LABEL)
+            && self.labels.contains_key(WERF_CONTENT_SIGNATURE)
     }
 }
 
@@ -198,6 +206,22 @@ pub struct Options {
     /// Delete tags that no commit record ties to a commit (werf 1.1.36's
     /// `--git-history-based-cleanup-v1.2`); by default they are kept.
     pub delete_unrecorded: bool,
+    /// Tags werf 1.1 published that no werf image metadata record ties to a commit.
+    pub werf_unrecorded: WerfUnrecorded,
+}
+
+/// werf's publish label with the image's content signature.
+pub use crate::records::werf::CONTENT_SIGNATURE_LABEL as WERF_CONTENT_SIGNATURE;
+
+/// What happens to a tag werf 1.1 published when no werf image metadata record ties its
+/// content signature to a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WerfUnrecorded {
+    /// werf 1.1.36's default (`--git-history-based-cleanup-v1.2`, default true): deleted
+    /// (pkg/cleaning/images_cleanup.go:486-509).
+    Delete,
+    /// Kept, for this reason (the option is off, or werf's records were not read).
+    Keep(String),
 }
 
 /// werf 1.1's default keep policies (pkg/cleaning/images_cleanup_reference_to_scan.go), with

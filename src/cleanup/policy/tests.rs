@@ -9,6 +9,7 @@ fn opts() -> Options {
         min_age: Duration::from_secs(0),
         now: NOW,
         delete_unrecorded: false,
+        werf_unrecorded: super::WerfUnrecorded::Delete,
     }
 }
 

@@ -72,6 +72,9 @@ pub struct ImageConfig {
     pub name: Option<String>,
     /// A stapel node's sources are listed here too (without imports), for the build graph.
     pub dependencies: Vec<Dependency>,
+    /// werf ≥ 1.2's `cacheVersion` (else the meta document's `build.cacheVersion`): part
+    /// of the content signature, so changing it rebuilds the image.
+    pub cache_version: Option<String>,
     pub recipe: Recipe,
     /// `final:` (werf ≥ 1.2, default true): `false` = built for its dependants, never
     /// published under the image's tags. Artifacts are never final.
@@ -165,7 +168,21 @@ impl ImageConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Dependency {
     pub image: String,
+    /// A stapel image's `before:`/`after:` (the stage it is needed from); `None` for a
+    /// Dockerfile image (werf refuses them there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<DependencyStage>,
     pub imports: Vec<Import>,
+}
+
+/// `before: install|setup` or `after: install|setup` of a stapel image's dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DependencyStage {
+    BeforeInstall,
+    AfterInstall,
+    BeforeSetup,
+    AfterSetup,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -33,6 +33,10 @@ fn is_image_name(n: &str) -> bool {
     n.len() <= 128 && n.split('/').all(comp)
 }
 
+pub(super) fn scalar_text(v: &Json) -> Option<String> {
+    scalar(v)
+}
+
 fn scalar(v: &Json) -> Option<String> {
     match v {
         Json::String(s) => Some(s.clone()),
@@ -117,6 +121,17 @@ fn opt_string(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Option<String>
             cx.at(&v.referenced, format!("{what} must be a string"));
             None
         }
+    }
+}
+
+/// werf ≥ 1.2's `cacheVersion:` (werf reads any scalar as its text).
+pub(super) fn cache_version_of(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Option<String> {
+    match &v.value {
+        Json::Null => None,
+        other => scalar(other).or_else(|| {
+            cx.at(&v.referenced, "cacheVersion must be a string");
+            None
+        }),
     }
 }
 
@@ -220,7 +235,12 @@ pub fn suggest_image_name(name: &str) -> String {
 }
 
 /// Every image of one document: `image: [a, b]` gives several with the same directives.
-pub(super) fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -> Vec<ImageConfig> {
+pub(super) fn parse_image(
+    cx: &mut Ctx<'_>,
+    doc: &Doc,
+    nodes: Option<&super::NodeDoc>,
+    name_v: &Spanned<Json>,
+) -> Vec<ImageConfig> {
     let loc = name_v.referenced;
     let names: Vec<Option<String>> = match &name_v.value {
         Json::Null => vec![None],
@@ -243,7 +263,7 @@ pub(super) fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -
         check_image_name(cx, &loc, n);
         check_reserved_name(cx, &loc, n);
     }
-    let Some(first) = parse_image_directives(cx, doc, name_v, names[0].clone()) else {
+    let Some(first) = parse_image_directives(cx, doc, nodes, name_v, names[0].clone()) else {
         return Vec::new();
     };
     names
@@ -258,6 +278,7 @@ pub(super) fn parse_image(cx: &mut Ctx<'_>, doc: &Doc, name_v: &Spanned<Json>) -
 fn parse_image_directives(
     cx: &mut Ctx<'_>,
     doc: &Doc,
+    nodes: Option<&super::NodeDoc>,
     name_v: &Spanned<Json>,
     name: Option<String>,
 ) -> Option<ImageConfig> {
@@ -280,11 +301,18 @@ fn parse_image_directives(
     };
     let mut dependencies = Vec::new();
     let mut at = PathKeys::default();
+    let mut cache_version = None;
     for (k, v) in doc {
-        if k == "dependencies" {
-            dependencies = parse_dependencies(cx, v);
-        } else {
-            image_directive(cx, &mut r, &mut at, k, v);
+        // Read from the positioned tree: their problems are located at any depth.
+        let node = nodes.and_then(|n| n.get(k));
+        match (k.as_str(), node) {
+            ("dependencies", Some(n)) => {
+                dependencies = super::deps::dependencies(cx, n, super::deps::Owner::Dockerfile);
+            }
+            ("secrets", Some(n)) => r.secrets = super::deps::secrets(cx, n),
+            ("cacheVersion", _) => cache_version = cache_version_of(cx, v),
+            ("dependencies" | "secrets", None) => {}
+            _ => image_directive(cx, &mut r, &mut at, k, v),
         }
     }
     check_paths(cx, &mut r, name_v, &at);
@@ -292,6 +320,7 @@ fn parse_image_directives(
     Some(ImageConfig {
         name,
         dependencies,
+        cache_version,
         recipe: Recipe::Dockerfile(Box::new(r)),
         is_final,
         image_spec,
@@ -339,20 +368,13 @@ fn image_directive(
             Json::Bool(b) => img.staged = b,
             _ => cx.at(&v.referenced, "staged must be true or false"),
         },
-        // werf ≥ 1.2 keys with no effect on a Dockerfile build here.
         // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
         "final" | "imageSpec" => {}
-        "cacheVersion" | "disableGitAfterPatch" => {
-            let why = match k {
-                "cacheVersion" => "image signatures do not include it",
-                _ => "it applies to stapel images only",
-            };
-            cx.warn_at(
-                &v.referenced,
-                format!("`{k}` (werf ≥ 1.2) is accepted and ignored: {why}"),
-            );
-        }
-        "secrets" => img.secrets = parse_secrets(cx, v),
+        // A werf ≥ 1.2 key with no effect on a Dockerfile build here.
+        "disableGitAfterPatch" => cx.warn_at(
+            &v.referenced,
+            format!("`{k}` (werf ≥ 1.2) is accepted and ignored: it applies to stapel images only"),
+        ),
         other => cx.key(v, other, unknown_key_message(other, image_keys())),
     }
 }
@@ -450,118 +472,4 @@ fn resolve_dockerfile(
         cx.at(loc, format!("dockerfile {:?} names two different files: {c} (relative to context:, as werf ≥ 1.2 reads it) and {p} (relative to the project directory, as werf 1.1 reads it); choose with --werf-version 2 or --werf-version 1.1 (SLIPWAY_WERF_VERSION)", img.dockerfile));
     }
     by_context
-}
-
-/// The items of a list value; anything else but null is the error `expected`.
-fn list_items<'v>(cx: &mut Ctx<'_>, v: &'v Spanned<Json>, expected: &str) -> &'v [Json] {
-    match &v.value {
-        Json::Array(items) => items,
-        other => {
-            if !other.is_null() {
-                cx.at(&v.referenced, expected);
-            }
-            &[]
-        }
-    }
-}
-
-fn parse_dependencies(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Dependency> {
-    let items = list_items(cx, v, "dependencies must be a list of {image, imports}");
-    let mut out = Vec::new();
-    for item in items {
-        let Some(image) = item.get("image").and_then(Json::as_str) else {
-            cx.at(&v.referenced, "each dependency needs `image: NAME`");
-            continue;
-        };
-        let mut imports = Vec::new();
-        for imp in item
-            .get("imports")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let kind = match imp.get("type").and_then(Json::as_str) {
-                Some("ImageName") => ImportType::ImageName,
-                Some("ImageTag") => ImportType::ImageTag,
-                Some("ImageRepo") => ImportType::ImageRepo,
-                Some("ImageID") => ImportType::ImageID,
-                Some("ImageDigest") => ImportType::ImageDigest,
-                other => {
-                    cx.at(&v.referenced, format!("dependency {image:?}: import type {} is not one of ImageName, ImageTag, ImageRepo, ImageID, ImageDigest", other.unwrap_or("(missing)")));
-                    continue;
-                }
-            };
-            let target_build_arg = imp
-                .get("targetBuildArg")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            // werf passes dependencies to a Dockerfile image as build arguments only;
-            // `targetEnv` is for stapel images.
-            let target_env = None;
-            if imp.get("targetEnv").is_some() {
-                cx.at(
-                    &v.referenced,
-                    format!("dependency {image:?}: `targetEnv` is for stapel images; a Dockerfile image receives an import as a build argument (`targetBuildArg: NAME` and `ARG NAME` in the Dockerfile)"),
-                );
-                continue;
-            }
-            if target_build_arg.is_none() {
-                cx.at(
-                    &v.referenced,
-                    format!("dependency {image:?}: an import needs targetBuildArg"),
-                );
-            }
-            imports.push(Import {
-                kind,
-                target_build_arg,
-                target_env,
-            });
-        }
-        out.push(Dependency {
-            image: image.to_string(),
-            imports,
-        });
-    }
-    out
-}
-
-fn parse_secrets(cx: &mut Ctx<'_>, v: &Spanned<Json>) -> Vec<Secret> {
-    let items = list_items(
-        cx,
-        v,
-        "secrets must be a list of `- env: NAME`, `- src: PATH` or `- id: ID` with `value: TEXT`",
-    );
-    let mut out = Vec::new();
-    for item in items {
-        let id = item.get("id").and_then(Json::as_str);
-        if let Some(env) = item.get("env").and_then(Json::as_str) {
-            out.push(Secret::Env {
-                id: id.unwrap_or(env).to_string(),
-                env: env.to_string(),
-            });
-        } else if let Some(value) = item.get("value").and_then(Json::as_str) {
-            match id {
-                Some(id) => out.push(Secret::Value {
-                    id: id.to_string(),
-                    value: Redacted(value.to_string()),
-                }),
-                None => cx.at(&v.referenced, "a `value:` secret needs an `id:`"),
-            }
-        } else if let Some(src) = item.get("src").and_then(Json::as_str) {
-            let default_id = Path::new(src)
-                .file_name()
-                .map(|f| f.to_string_lossy().to_string())
-                .unwrap_or_default();
-            out.push(Secret::Src {
-                id: id.map(str::to_string).unwrap_or(default_id),
-                src: PathBuf::from(src),
-            });
-        } else {
-            cx.at(
-                &v.referenced,
-                "each secret needs `env: NAME`, `src: PATH` or `value: TEXT` (with `id:`)",
-            );
-        }
-    }
-    out
 }

@@ -4,9 +4,11 @@
 
 mod ansible;
 mod cleanup;
+mod deps;
 pub(super) mod image;
 mod image_spec;
 mod stapel;
+mod versioned;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -183,7 +185,7 @@ fn parse_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<No
         );
         return;
     };
-    for img in parse_image(cx, doc, name_v) {
+    for img in parse_image(cx, doc, node_doc.as_ref(), name_v) {
         add_image(cx, nodes, name_v.referenced, img);
     }
 }
@@ -211,6 +213,9 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
     let Some((names, st)) = stapel::parse(cx, &ordered, is_artifact) else {
         return;
     };
+    let cache_version = doc
+        .get("cacheVersion")
+        .and_then(|v| image::cache_version_of(cx, v));
     let spec = image_spec::from_doc(cx, doc);
     if is_artifact && (spec.1.is_some() || !spec.0) {
         cx.warn_at(
@@ -219,16 +224,19 @@ fn stapel_doc(cx: &mut Ctx<'_>, nodes: &mut Nodes, doc: &Doc, node_doc: Option<N
         );
     }
     for name in names {
+        let mut img = ImageConfig {
+            cache_version: cache_version.clone(),
+            ..stapel::node(name.clone(), st.clone())
+        };
         if is_artifact {
             nodes.artifact_locs.push(name_v.referenced);
-            nodes.artifacts.push(stapel::node(name, st.clone()));
+            nodes.artifacts.push(img);
             continue;
         }
         if let Some(n) = &name {
             check_image_name(cx, &name_v.referenced, n);
             check_reserved_name(cx, &name_v.referenced, n);
         }
-        let mut img = stapel::node(name, st.clone());
         (img.is_final, img.image_spec) = spec.clone();
         add_image(cx, nodes, name_v.referenced, img);
     }
@@ -254,6 +262,18 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         mut artifacts,
         mut artifact_locs,
     } = nodes;
+    versioned::resolve_bases(&cx, &mut images, &mut artifacts);
+    // werf: the image's own `cacheVersion`, else the meta document's `build.cacheVersion`.
+    let meta_cache_version = meta
+        .extra
+        .get("build")
+        .and_then(|b| b.get("cacheVersion"))
+        .and_then(image::scalar_text);
+    for node in images.iter_mut().chain(artifacts.iter_mut()) {
+        if node.cache_version.is_none() {
+            node.cache_version.clone_from(&meta_cache_version);
+        }
+    }
     stapel::stage_nodes(&mut images, &mut artifacts);
     image_spec::apply_meta(meta.image_spec.as_ref(), &mut images, &mut artifacts);
     let doc_loc = artifact_locs.last().or(locs.last()).copied();

@@ -89,7 +89,7 @@ pub async fn probe(
     docker: &bollard::Docker,
     daemon: &crate::settings::DaemonEnv,
 ) -> Result<BuildKit, String> {
-    let ep = daemon_http::endpoint_of(daemon)?;
+    let ep = daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
     let v = docker
         .version()
         .await
@@ -554,6 +554,20 @@ pub enum Progress {
     },
 }
 
+/// The vertex BuildKit runs for each `--cache-from` source; its failure never fails the
+/// build (BuildKit goes on without that cache).
+const CACHE_IMPORT: &str = "importing cache manifest from ";
+
+/// The one line a failed cache import gets: on the first pipeline of a branch the tag is
+/// simply not pushed yet.
+fn cache_note(n: usize, from: &str, error: &str) -> String {
+    if error.trim_end().ends_with("not found") {
+        format!("#{n} note: no cache at {from} yet (not pushed): building without it")
+    } else {
+        format!("#{n} note: cache from {from} not used ({error}): building without it")
+    }
+}
+
 /// Turns BuildKit trace messages into lines like `docker build --progress=plain` prints.
 #[derive(Default)]
 pub struct Trace {
@@ -598,7 +612,10 @@ impl Trace {
         // Per vertex: its start, its output, its end (one message can carry all three).
         for v in st.vertexes {
             let n = self.number(&v.digest, &v.name);
-            if v.started.is_some() && self.started.insert(v.digest.clone()) {
+            // A cache import speaks once, when done: a tag not pushed yet is a note, not
+            // a start line followed by `ERROR` (issue 37).
+            let cache_import = v.name.starts_with(CACHE_IMPORT);
+            if v.started.is_some() && self.started.insert(v.digest.clone()) && !cache_import {
                 out.push(Progress::Line(format!("#{n} {}", v.name)));
             }
             if let Some(k) = output.iter().position(|(d, _)| *d == v.digest) {
@@ -617,6 +634,13 @@ impl Trace {
                 && !rest.trim().is_empty()
             {
                 out.push(Progress::Line(format!("#{n} {}", rest.trim_end())));
+            }
+            if let Some(from) = v.name.strip_prefix(CACHE_IMPORT) {
+                if !v.error.is_empty() {
+                    out.push(Progress::Line(cache_note(n, from, &v.error)));
+                    continue;
+                }
+                out.push(Progress::Line(format!("#{n} {}", v.name)));
             }
             if !v.error.is_empty() {
                 self.failed_vertex = Some(v.name.clone());

@@ -91,12 +91,14 @@ fn remote_git(
         }
         return None;
     };
-    let admitted = get(m, "herebyIAdmitThatBranchMightBreakReproducibility").is_some_and(|x| {
-        boolean(
-            cx,
-            x,
-            &format!("{path}.herebyIAdmitThatBranchMightBreakReproducibility"),
-        )
+    let admission = "herebyIAdmitThatBranchMightBreakReproducibility";
+    let admitted = get(m, admission).is_some_and(|x| {
+        !crate::config::parse::versioned::refused_werf_1_1_key(cx, admission, x.referenced)
+            && boolean(
+                cx,
+                x,
+                &format!("{path}.herebyIAdmitThatBranchMightBreakReproducibility"),
+            )
     });
     let reference = match refs.as_slice() {
         [] => GitRef::Head,
@@ -111,11 +113,10 @@ fn remote_git(
             GitRef::Head
         }
     };
-    if matches!(reference, GitRef::Head | GitRef::Branch(_)) && !admitted {
-        cx.at(
-            &item.referenced,
-            format!("{path}: a remote mapping that follows a branch (`branch:`, or none of branch/tag/commit: the remote's HEAD branch) takes the branch's latest commit, so new commits there change the image and earlier builds may not be reproducible; werf 1.1 requires `herebyIAdmitThatBranchMightBreakReproducibility: true` in the mapping (or use `tag:` or `commit:`)"),
-        );
+    if matches!(reference, GitRef::Head | GitRef::Branch(_))
+        && let Some(why) = crate::config::parse::versioned::branch_refusal(cx, path, admitted)
+    {
+        cx.at(&item.referenced, why);
     }
     Some(RemoteGit { url, reference })
 }

@@ -150,6 +150,9 @@ struct Pending {
 
 /// One key of a stapel document (its name key excluded).
 fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, v: &Spanned<Node>) {
+    if super::versioned::refused_werf_1_1_key(cx, k, v.referenced) {
+        return;
+    }
     match k {
         "from" => {
             if let Some(s) = text(cx, v, "from") {
@@ -186,22 +189,21 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
             let (l, c) = key_location(cx, k, v.referenced);
             cx.at_pos(l, c, "`docker` section is not supported for artifact!");
         }
+        // Read with the document's other werf ≥ 1.2 keys (`parse/mod.rs`).
+        "cacheVersion" => {}
         // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
         // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
         "final" | "imageSpec" => {}
-        "cacheVersion" | "disableGitAfterPatch" => {
+        "disableGitAfterPatch" => {
             cx.warn_at(
                 &v.referenced,
                 format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
             );
         }
         "fromArtifact" => {
-            let (l, c) = key_location(cx, k, v.referenced);
-            cx.at_pos(
-                l,
-                c,
-                "unknown key `fromArtifact`: werf 1.1 names it `fromImageArtifact`",
-            );
+            if let Some(s) = super::versioned::from_artifact(cx, v) {
+                p.bases.push(("fromArtifact", Base::Artifact(s)));
+            }
         }
         other => unknown_directive(cx, st.artifact, other, v),
     }
@@ -248,8 +250,8 @@ fn complete(
     }
     if st.from_latest {
         let loc = p.from_latest_at.unwrap_or(doc_loc);
-        if !p.admitted {
-            cx.at(&loc, "`fromLatest: true` puts the registry's current digest of the base image into the signature, which may break the reproducibility of earlier builds; werf 1.1 requires `herebyIAdmitThatFromLatestMightBreakReproducibility: true` alongside it (or pin a tag and bump `fromCacheVersion`)");
+        if let Some(why) = super::versioned::from_latest_refusal(cx, p.admitted) {
+            cx.at(&loc, why);
         } else {
             st.from_latest_at = Some(cx.where_at(&loc));
         }
@@ -283,6 +285,7 @@ pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
     ImageConfig {
         name,
         dependencies: Vec::new(),
+        cache_version: None,
         recipe: Recipe::Stapel(Box::new(st)),
         is_final: true,
         image_spec: None,

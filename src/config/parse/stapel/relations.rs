@@ -258,6 +258,7 @@ fn add_source_dependencies(node: &mut ImageConfig) {
         if !node.dependencies.iter().any(|d| d.image == s) {
             node.dependencies.push(Dependency {
                 image: s,
+                stage: None,
                 imports: Vec::new(),
             });
         }

@@ -113,6 +113,64 @@ fn trace_becomes_plain_lines() {
     );
 }
 
+/// A `--cache-from` tag not pushed yet (a branch's first pipeline): one note, no `ERROR`
+/// line, and the build's failure (if any) is not pinned on the cache import.
+#[test]
+fn a_cache_import_of_a_missing_tag_is_one_note() {
+    let mut t = Trace::default();
+    let name = "importing cache manifest from reg.example.com:5000/shop/app:feature-x-1234abcd";
+    let import = |completed, error: &str| Vertex {
+        digest: "m".into(),
+        name: name.into(),
+        started: ts(1),
+        completed,
+        error: error.into(),
+        ..Default::default()
+    };
+    assert!(
+        t.feed(StatusResponse {
+            vertexes: vec![import(None, "")],
+            ..Default::default()
+        })
+        .is_empty()
+    );
+    let out = t.feed(StatusResponse {
+        vertexes: vec![import(
+            ts(2),
+            "reg.example.com:5000/shop/app:feature-x-1234abcd: not found",
+        )],
+        ..Default::default()
+    });
+    assert_eq!(
+        out,
+        vec![Progress::Line(
+            "#1 note: no cache at reg.example.com:5000/shop/app:feature-x-1234abcd yet \
+             (not pushed): building without it"
+                .into()
+        )]
+    );
+    assert_eq!(t.failed_vertex, None);
+    // A cache found: its name and DONE, as any step.
+    let mut t = Trace::default();
+    let out = t.feed(StatusResponse {
+        vertexes: vec![Vertex {
+            digest: "m".into(),
+            name: name.into(),
+            started: ts(1),
+            completed: ts(2),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    assert_eq!(
+        out,
+        vec![
+            Progress::Line(format!("#1 {name}")),
+            Progress::Line("#1 DONE 1.0s".into()),
+        ]
+    );
+}
+
 #[test]
 fn output_without_a_final_newline_is_shown_before_done() {
     let mut t = Trace::default();

@@ -16,6 +16,8 @@
 //!
 //! Records are never deleted by digest: every record tag shares one manifest.
 
+pub mod werf;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;

@@ -1,0 +1,149 @@
+//! `slipway host cleanup|purge` (werf's `host cleanup|purge`): the runner's Slipway
+//! containers, images, remote tags and scratch files (`host_cleanup`). Hidden from `-h`;
+//! docs/werf.md.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::output;
+use crate::daemon::docker::DockerDaemon;
+use crate::host_cleanup::{self, Mode, Policy, run};
+use crate::settings::Settings;
+
+#[derive(Debug, Subcommand)]
+pub enum HostGroup {
+    /// Remove stopped Slipway containers, dangling Slipway images, local tags of remote
+    /// references and old scratch files; over the allowed docker storage usage, the least
+    /// recently built Slipway images too (never one a container uses).
+    Cleanup(HostCleanupArgs),
+    /// Remove every Slipway image, stopped Slipway container, scratch file and the cache.
+    Purge(HostPurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostCleanupArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Percent of the docker storage filesystem above which Slipway images are deleted.
+    #[arg(long, default_value = "70", value_parser = percent)]
+    pub allowed_docker_storage_volume_usage: f64,
+    /// Cleanup goes down to the allowed usage minus this many percent.
+    #[arg(long, default_value = "5", value_parser = percent)]
+    pub allowed_docker_storage_volume_usage_margin: f64,
+    /// The daemon's storage as mounted here [default: the daemon's data root].
+    #[arg(long, value_name = "PATH")]
+    pub docker_server_storage_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HostPurgeArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove containers that use Slipway images, running ones too (werf's meaning).
+    #[arg(long)]
+    pub force: bool,
+    /// Do not ask on a terminal (off a terminal nobody is asked).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?}: a percentage from 0 to 100")),
+    }
+}
+
+pub fn name(g: &HostGroup) -> &'static str {
+    match g {
+        HostGroup::Cleanup(_) => "host cleanup",
+        HostGroup::Purge(_) => "host purge",
+    }
+}
+
+pub async fn run(settings: &Settings, g: HostGroup) -> anyhow::Result<ExitCode> {
+    let env = settings.host_env.daemon();
+    let daemon = DockerDaemon::new(crate::daemon::connect(&env).await?);
+    let paths = settings.paths();
+    let (plan, dry_run) = match &g {
+        HostGroup::Cleanup(a) => {
+            let usage = run::usage(&daemon, &env, a.docker_server_storage_path.as_deref()).await?;
+            let policy = Policy {
+                allowed_usage: a.allowed_docker_storage_volume_usage,
+                margin: a.allowed_docker_storage_volume_usage_margin,
+                ..Policy::default()
+            };
+            let inv = run::inventory(&daemon, &paths, Mode::Cleanup).await?;
+            (
+                host_cleanup::plan(&inv, &usage, policy, Mode::Cleanup),
+                a.dry_run,
+            )
+        }
+        HostGroup::Purge(a) => {
+            let mode = Mode::Purge { force: a.force };
+            let inv = run::inventory(&daemon, &paths, mode).await?;
+            let skipped = host_cleanup::Usage::Skipped("purge removes every Slipway image".into());
+            (
+                host_cleanup::plan(&inv, &skipped, Policy::default(), mode),
+                a.dry_run,
+            )
+        }
+    };
+    if dry_run {
+        output::out("dry run: nothing is removed\n");
+    }
+    output::out(&plan.to_string());
+    if dry_run {
+        output::result(serde_json::json!({ "plan": plan, "dry_run": true }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let HostGroup::Purge(a) = &g
+        && !a.yes
+        && !confirm(&plan)?
+    {
+        output::note("nothing removed");
+        output::result(serde_json::json!({ "plan": plan, "confirmed": false }))?;
+        return Ok(ExitCode::from(1));
+    }
+    let applied = run::apply(&daemon, &plan).await;
+    output::note(&format!(
+        "removed {} container(s), {} image(s) ({} bytes), {} tag(s), {} file(s)",
+        applied.containers, applied.images, applied.bytes, applied.untagged, applied.files
+    ));
+    let result = serde_json::json!({ "plan": plan, "removed": applied });
+    if !applied.failures.is_empty() {
+        let mut text = format!("{} removal(s) failed:", applied.failures.len());
+        for f in &applied.failures {
+            text.push_str(&format!("\n  {f}"));
+        }
+        output::note(&text);
+        output::failed(
+            result,
+            &format!("{} removal(s) failed", applied.failures.len()),
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    output::result(result)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On a terminal, ask; off one (CI), purge goes ahead as werf's does.
+fn confirm(plan: &host_cleanup::HostPlan) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(true);
+    }
+    eprint!(
+        "Remove {} container(s), {} image(s) and {} file(s) above? [y/N] ",
+        plan.containers.len(),
+        plan.images.len(),
+        plan.files.len()
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}

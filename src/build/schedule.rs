@@ -64,6 +64,14 @@ pub(crate) async fn build_on(
             why: why.clone(),
         });
     }
+    if backend.podman
+        && let Some(img) = selected.iter().find(|i| i.image_spec.is_some())
+    {
+        return Err(BuildError::Failed {
+            image: img.display_name().to_string(),
+            message: steps::PODMAN_IMAGE_SPEC.into(),
+        });
+    }
     let parallel = opts.settings.parallel.max(1);
     // `parallel` images build at once (a slot each). With a stages storage a few more nodes
     // may start ahead: they look their stages up and pull them while others build, and

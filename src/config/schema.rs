@@ -125,13 +125,13 @@ struct Image {
     secrets: Option<Vec<Secret>>,
     /// Labels added to the image.
     labels: Option<BTreeMap<String, String>>,
-    /// werf ≥ 1.2: accepted and ignored (every image is published).
+    /// werf ≥ 1.2: `false` = built for its dependants, never published under the run's tags.
     #[serde(rename = "final")]
     final_: Option<bool>,
     /// werf ≥ 1.2: part of the content signature; change it to rebuild the image (else
     /// the meta document's `build.cacheVersion`).
     cache_version: Option<ScalarText>,
-    /// werf ≥ 1.2: accepted and ignored.
+    /// werf ≥ 1.2: the image's config (entrypoint, cmd, user, env, labels …), see config.md.
     image_spec: Option<serde_json::Value>,
     /// werf ≥ 1.2 (stapel): accepted and ignored.
     disable_git_after_patch: Option<bool>,

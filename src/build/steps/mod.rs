@@ -18,7 +18,7 @@ use super::{BuildError, BuildOptions, BuilderKind, BuiltImage, Event, SessionDat
 use crate::config::ImageConfig;
 
 pub(super) use finalize::ensure_labels;
-pub(super) use image_spec::apply as apply_image_spec;
+pub(super) use image_spec::{PODMAN as PODMAN_IMAGE_SPEC, apply as apply_image_spec};
 pub(super) use run::{failure_message, image_labels};
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.

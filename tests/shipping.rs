@@ -101,9 +101,18 @@ fn the_shipped_binary_is_static_and_small() {
     }
 }
 
+/// A test's own image, removed on drop (also when the test fails).
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
 /// A `FROM scratch` image with the binary, the host's CA bundle and, for another
 /// architecture, qemu-aarch64-static as the entrypoint's interpreter.
-fn scratch_image(bin: &Path, dir: &Path) -> String {
+fn scratch_image(bin: &Path, dir: &Path) -> Image {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir");
     std::fs::copy(bin, ctx.join("slipway")).expect("copy binary");
@@ -131,7 +140,7 @@ fn scratch_image(bin: &Path, dir: &Path) -> String {
         .output()
         .expect("docker build");
     ok(&out, "docker build of the scratch image");
-    tag
+    Image(tag)
 }
 
 /// dnsmasq answering `registry.test` with 127.0.0.1 on its own loopback address, port 53
@@ -246,7 +255,7 @@ fn the_shipped_binary_runs_alone_in_a_scratch_container() {
     std::fs::write(&resolv, format!("nameserver {}\n", dns.addr)).expect("resolv.conf");
     let run = |args: &[&str]| {
         ok(
-            &run_in_scratch(&image, work.path(), &resolv, args),
+            &run_in_scratch(&image.0, work.path(), &resolv, args),
             &args.join(" "),
         )
     };
@@ -291,7 +300,6 @@ fn the_shipped_binary_runs_alone_in_a_scratch_container() {
         skopeo::digest(&reg, "ship:hosts"),
         skopeo::digest(&reg, "ship:dns")
     );
-    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
 }
 
 fn needs(var: &str) -> String {

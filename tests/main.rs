@@ -40,6 +40,7 @@ mod registry_tls;
 mod robustness;
 mod runners;
 mod schema;
+mod shipping;
 mod signature;
 mod stages_storage;
 mod stapel;

@@ -451,6 +451,24 @@ fn the_werf_2_project_loads_as_werf_2_reads_it() {
     .expect("valid");
     assert_eq!(base(&cfg, "tools"), Base::From("alpine:3.20".into()));
     assert_eq!(base(&cfg, "app"), Base::Image("base".into()));
+    // Stapel `dependencies` and `secrets` (issue 42) read as werf 2 writes them.
+    let app = cfg.image(Some("app")).expect("app");
+    let tools_dep = app
+        .dependencies
+        .iter()
+        .find(|d| d.image == "tools")
+        .expect("a dependency on tools");
+    assert!(tools_dep.stage.is_some(), "{tools_dep:?}");
+    assert_eq!(tools_dep.imports.len(), 1);
+    let st = app.stapel().expect("stapel");
+    assert_eq!(st.secrets.len(), 2, "{:?}", st.secrets);
+    // `final: false` and `imageSpec` (issue 43).
+    let tools = cfg.image(Some("tools")).expect("tools");
+    assert!(!tools.is_final);
+    assert_eq!(
+        tools.image_spec.as_ref().map(|s| s.author.as_str()),
+        Some("me")
+    );
     let web = cfg.image(Some("web")).expect("web");
     assert_eq!(web.cache_version.as_deref(), Some("2"));
     assert_eq!(

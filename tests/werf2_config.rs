@@ -530,3 +530,57 @@ fn giterminism_flags_and_variables_reach_the_settings() {
             .success()
     );
 }
+
+// ---- import sources: `image:` or werf 2's `from:`, internal or a registry image ----
+
+const IMPORT_SOURCE: &str = "image: src\nfrom: alpine\n---\nimage: app\nfrom: alpine\nimport:\n";
+
+#[test]
+fn an_import_takes_image_or_from_not_both() {
+    refused(
+        &format!(
+            "{META}{IMPORT_SOURCE}  - image: src\n    from: src\n    add: /x\n    to: /x\n    before: install\n"
+        ),
+        "werf.yaml:10:5: import[0]: specify only `image: NAME` or `from: NAME` for import!",
+    );
+}
+
+#[test]
+fn an_import_from_names_an_image_of_werf_yaml() {
+    let cfg = load(&format!(
+        "{META}{IMPORT_SOURCE}  - from: src\n    add: /x\n    to: /x\n    before: install\n"
+    ))
+    .expect("valid");
+    let st = cfg
+        .image(Some("app"))
+        .and_then(|i| i.stapel())
+        .expect("stapel");
+    assert_eq!(st.imports[0].source, "src");
+}
+
+#[test]
+fn an_import_of_a_tagged_or_digested_reference_is_a_registry_image() {
+    for (key, reference) in [
+        ("from", "alpine:3.20"),
+        ("image", "registry.example:5000/team/tools:1"),
+        (
+            "from",
+            "alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
+    ] {
+        refused(
+            &format!(
+                "{META}{IMPORT_SOURCE}  - {key}: {reference}\n    add: /x\n    to: /x\n    before: install\n"
+            ),
+            &format!(
+                "werf.yaml:10:5: import[0]: {reference} is a registry image (it has a tag or digest)"
+            ),
+        );
+    }
+    // A registry port alone is not a tag.
+    let e = load(&format!(
+        "{META}{IMPORT_SOURCE}  - from: registry.example:5000/tools\n    add: /x\n    to: /x\n    before: install\n"
+    ))
+    .expect_err("no such image");
+    assert!(!e.contains("is a registry image"), "{e}");
+}

@@ -370,7 +370,10 @@ struct StapelAnsible {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct StapelImport {
+    /// An image of werf.yaml (a reference with a tag or digest is a registry image: werf 2).
     image: Option<String>,
+    /// werf 2's spelling of `image:` (not both).
+    from: Option<String>,
     artifact: Option<String>,
     /// Absolute path in the source.
     add: String,

@@ -253,7 +253,7 @@ pub(super) fn imports(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<StapelImport> 
 /// One `import:` entry; `None` at its first problem.
 fn import(cx: &mut Ctx<'_>, m: &NodeMap, loc: Location, path: &str) -> Option<StapelImport> {
     let at = cx.where_at(&loc);
-    let image = get(m, "image").and_then(|x| text(cx, x, &format!("{path}.image")));
+    let image = import_image(cx, m, &loc, path)?;
     let artifact = get(m, "artifact").and_then(|x| text(cx, x, &format!("{path}.artifact")));
     let before = get(m, "before").and_then(|x| text(cx, x, &format!("{path}.before")));
     let after = get(m, "after").and_then(|x| text(cx, x, &format!("{path}.after")));
@@ -333,6 +333,48 @@ fn import_source(
             None
         }
     }
+}
+
+/// `image:` or werf 2's `from:` (not both). A reference with a tag or digest names a
+/// registry image (werf 2's `hasTagOrDigest`): refused, since copying files out of a
+/// registry image is not built yet; an image of werf.yaml is named without either.
+/// `None`: reported.
+fn import_image(
+    cx: &mut Ctx<'_>,
+    m: &NodeMap,
+    loc: &Location,
+    path: &str,
+) -> Option<Option<String>> {
+    let image = get(m, "image").and_then(|x| text(cx, x, &format!("{path}.image")));
+    let from = get(m, "from").and_then(|x| text(cx, x, &format!("{path}.from")));
+    let name = match (image, from) {
+        (Some(_), Some(_)) => {
+            cx.at(
+                loc,
+                format!("{path}: specify only `image: NAME` or `from: NAME` for import!"),
+            );
+            return None;
+        }
+        (i, f) => f.or(i),
+    };
+    if let Some(n) = &name
+        && has_tag_or_digest(n)
+    {
+        cx.at(
+            loc,
+            format!(
+                "{path}: {n} is a registry image (it has a tag or digest), which werf 2 imports from the registry; Slipway imports from images of werf.yaml only so far: add an image `from: {n}` and import from it"
+            ),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// Does `reference` carry a tag (`:` after its last `/`) or a digest (`@`)?
+fn has_tag_or_digest(reference: &str) -> bool {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    reference.contains('@') || last.contains(':')
 }
 
 /// `before:` or `after:` (exactly one) `install` or `setup`.

@@ -18,9 +18,6 @@ use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 use crate::settings::Paths;
 
-/// Image label that carries the signature.
-pub use crate::labels::SIGNATURE as LABEL;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("image {image}: {source}")]

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use slipway::cleanup::{self, TagInfo, policy};
+use slipway::registry::credentials::VendorCredentials;
 use slipway::registry::vendors::Implementation;
-use slipway::registry::vendors::deleter::VendorCredentials;
 use slipway::registry::{Client, RegistryOptions};
 use slipway::settings::Secret;
 
@@ -319,7 +319,7 @@ async fn github_deletes_the_package_version_of_each_digest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ecr_batch_delete_image_is_sigv4_signed() {
-    use slipway::registry::vendors::ecr::AwsKeys;
+    use slipway::registry::credentials::AwsKeys;
     let (host, seen) = serve().await;
     let client = Client::new(RegistryOptions::default());
     let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";

@@ -109,7 +109,7 @@ pub async fn stage_image(
         .ok()
         .and_then(|i| i.config)
         .and_then(|c| c.labels)
-        .and_then(|l| l.get(stages::LABEL).cloned())
+        .and_then(|l| l.get(crate::labels::STAGES).cloned())
         .ok_or_else(|| fail(format!("{local} has no stage record: build it first")))?;
     let env = crate::stapel::Env::new(config);
     let outcome = stages::prepare(&env, img, signatures, Some(&record)).map_err(stapel_failed)?;

@@ -22,7 +22,7 @@ pub async fn inventory(
 ) -> Result<Vec<TagInfo>, CleanupError> {
     let mut names: Vec<Option<String>> = config.images.iter().map(|i| i.name.clone()).collect();
     for name in records.images.values() {
-        if !names.contains(name) && name.as_deref() != Some(crate::records::META_IMAGE) {
+        if !names.contains(name) && name.as_deref() != Some(crate::naming::META_IMAGE) {
             tracing::info!(
                 image = %crate::naming::name::ImageName::from(name.as_deref()),
                 "not in werf.yaml any more; its published tags are cleaned up by the same rules"
@@ -130,7 +130,7 @@ async fn tag_info(
                     labels: [
                         "slipway.git-branch",
                         "slipway.git-tag",
-                        crate::signature::LABEL,
+                        crate::labels::SIGNATURE,
                         crate::records::werf::CONTENT_SIGNATURE_LABEL,
                     ]
                     .iter()

@@ -77,11 +77,13 @@ async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, Clea
         let Some((_, Some(cfg))) = client.image_config(&repo, &i.tag.digest).await? else {
             continue;
         };
-        if let Some(record) = image::label(&cfg, stages::LABEL).and_then(stages::parse_record) {
+        if let Some(record) =
+            image::label(&cfg, crate::labels::STAGES).and_then(stages::parse_record)
+        {
             out.extend(record.into_iter().map(|r| r.signature));
         }
         // A Dockerfile image is stored under its own content signature.
-        if let Some(sig) = image::label(&cfg, crate::signature::LABEL) {
+        if let Some(sig) = image::label(&cfg, crate::labels::SIGNATURE) {
             out.insert(sig.to_string());
         }
     }

@@ -10,8 +10,8 @@ use crate::cleanup::{self, policy};
 use crate::config;
 use crate::naming::Naming;
 use crate::registry::Client;
-use crate::registry::vendors::deleter::VendorCredentials;
-use crate::registry::vendors::ecr::AwsKeys;
+use crate::registry::credentials::AwsKeys;
+use crate::registry::credentials::VendorCredentials;
 use crate::settings::{HostEnv, Secret, Settings};
 use crate::stapel::storage::StagesStorage;
 

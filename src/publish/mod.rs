@@ -19,7 +19,7 @@ use crate::naming::{NamingError, TagOptions};
 use crate::registry::UploadMode;
 use crate::registry::{Client, RegistryError, Repository, image};
 use crate::settings::Settings;
-use crate::signature::{self, SignatureError};
+use crate::signature::SignatureError;
 use crate::transfer::from_daemon::FromDaemonError;
 use crate::transfer::push::{self, PushError};
 use plan::{Plan, RemoteLookup, RemoteTag};
@@ -136,7 +136,7 @@ impl RemoteLookup for ClientLookup<'_> {
         };
         let signature = config
             .as_ref()
-            .and_then(|c| image::label(c, signature::LABEL))
+            .and_then(|c| image::label(c, crate::labels::SIGNATURE))
             .map(str::to_string);
         Ok(Some(RemoteTag {
             digest: info.digest,

@@ -25,12 +25,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::naming::name::NAMELESS;
-use crate::naming::{Naming, NamingError};
+use crate::naming::{META_IMAGE, Naming, NamingError};
 use crate::registry::{BlobSource, UploadMode, sha256_digest};
 use crate::registry::{Client, RegistryError, Repository, image};
 
-/// Kept here too for the callers that name it through records.
-pub use crate::naming::META_IMAGE;
 // Label of an image-name record.
 use crate::labels::RECORD_IMAGE as IMAGE_LABEL;
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -19,8 +19,6 @@ use super::{Env, TOOLBOX_DIR, TarEntry, chown, field, git, json, json_list};
 use crate::config::ImageConfig;
 use crate::config::stapel::{Base, GitMapping, ImportPosition, StapelRecipe, UserStage};
 
-/// The image label holding the record: a JSON list of [`StageRecord`].
-pub use crate::labels::STAGES as LABEL;
 /// The final patch step's name (werf's stage of the same name).
 pub const LATEST_PATCH: &str = "gitLatestPatch";
 /// Bumped when stage signatures change meaning.

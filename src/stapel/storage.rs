@@ -307,7 +307,7 @@ impl StagesStorage {
             .map_err(|e| self.registry(e))?;
         Ok(found
             .and_then(|(_, c)| c)
-            .and_then(|c| image::label(&c, stages::LABEL).and_then(stages::parse_record)))
+            .and_then(|c| image::label(&c, crate::labels::STAGES).and_then(stages::parse_record)))
     }
 
     /// The local name of a stored stage: `REPO:TAG`.

@@ -40,14 +40,14 @@ impl TagInfo {
     /// one werf 1.1 published it with; the digest when unlabelled).
     pub fn signature(&self) -> &str {
         self.labels
-            .get(crate::signature::LABEL)
+            .get(crate::labels::SIGNATURE)
             .or_else(|| self.labels.get(WERF_CONTENT_SIGNATURE))
             .map_or(self.digest.as_str(), String::as_str)
     }
 
     /// Published by werf 1.1 (its `werf-content-signature` label), not by Slipway.
     pub fn werf_era(&self) -> bool {
-        !self.labels.contains_key(crate::signature::LABEL)
+        !self.labels.contains_key(crate::labels::SIGNATURE)
             && self.labels.contains_key(WERF_CONTENT_SIGNATURE)
     }
 }

@@ -164,7 +164,7 @@ fn classify(t: &TagInfo, live: &Live) -> ((bool, String), Option<Limited>) {
             ((false, reason), None)
         };
     }
-    if label(crate::signature::LABEL).is_some_and(|s| vals.contains(&s)) {
+    if label(crate::labels::SIGNATURE).is_some_and(|s| vals.contains(&s)) {
         let reason = "content tag (werf's stages-signature strategy keeps them)".to_string();
         return ((true, reason), None);
     }

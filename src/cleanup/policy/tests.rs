@@ -21,7 +21,7 @@ fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
         digest: format!("sha256:{sig}"),
         commits: commits.iter().map(|c| c.to_string()).collect(),
         created: Some(NOW - 30 * DAY),
-        labels: [(crate::signature::LABEL.to_string(), sig.to_string())].into(),
+        labels: [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
     }
 }
 

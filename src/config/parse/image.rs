@@ -37,7 +37,7 @@ pub(super) fn scalar_text(v: &Json) -> Option<String> {
     scalar(v)
 }
 
-fn scalar(v: &Json) -> Option<String> {
+pub(super) fn scalar(v: &Json) -> Option<String> {
     match v {
         Json::String(s) => Some(s.clone()),
         Json::Number(n) => Some(n.to_string()),
@@ -181,7 +181,7 @@ const WERF_RECORD_PREFIXES: [&str; 3] =
 
 /// Names the registry layout reserves: refused, with the reason.
 pub(super) fn check_reserved_name(cx: &mut Ctx<'_>, loc: &serde_saphyr::Location, name: &str) {
-    let meta = crate::records::META_IMAGE;
+    let meta = crate::naming::META_IMAGE;
     let why = if name == meta || cx.rendered.monorepo && name.starts_with(&format!("{meta}-")) {
         format!(
             "`{meta}` is where Slipway keeps its commit records (next to the images): `purge` and `cleanup` would delete them with this image's tags"

@@ -2,6 +2,7 @@
 //! werf v2.77.1 reads them (pkg/config/raw_image_spec.go: unknown keys are errors). The
 //! meta spec is merged into every final image once all documents are read.
 
+use super::image::scalar;
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
@@ -185,15 +186,6 @@ fn check_patterns(cx: &mut Ctx<'_>, at: &Location, patterns: &[String], what: &s
                 format!("imageSpec.config.{what}: {p} is not a valid regular expression: {why}"),
             );
         }
-    }
-}
-
-fn scalar(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        Json::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -15,8 +15,6 @@ use futures::future::BoxFuture;
 
 use super::default::Deleted;
 use super::{Implementation, Info, Vendor};
-/// Where callers found the AWS keys before `credentials`.
-pub use crate::registry::credentials::AwsKeys;
 use crate::registry::credentials::VendorCredentials;
 use crate::registry::reference::Repository;
 use crate::registry::transport::{Body, Req};

@@ -29,12 +29,6 @@ use super::reference::Repository;
 use super::transport::{Advice, RegistryError};
 pub use default::Deleted;
 
-/// The vendor credentials' former path (`vendors::deleter`), kept for the callers above
-/// the registry.
-pub mod deleter {
-    pub use crate::registry::credentials::VendorCredentials;
-}
-
 /// One row of the vendor table: how an implementation is named and recognised, and how
 /// its [`Vendor`] is made. Each vendor file declares its own (`INFO`).
 pub struct Info {

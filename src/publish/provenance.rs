@@ -1,0 +1,127 @@
+//! After realize: each image pushed in this run gets its provenance statement attached
+//! (docs/provenance.md). An image the registry already held (skipped, re-tagged) gets
+//! nothing: its provenance is the one attached when it was pushed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::Digest as _;
+
+use super::PublishError;
+use super::plan::Plan;
+use super::prepare::Prepared;
+use super::realize::Realized;
+use crate::config::ImageConfig;
+use crate::provenance::{self, Base, Inputs};
+use crate::registry::{Client, Repository};
+
+/// Attach a statement to each image pushed; the referrer digest of each.
+pub(super) async fn attach_all(
+    prepared: &Prepared,
+    plan: &Plan,
+    repos: &BTreeMap<String, Repository>,
+    client: &Client,
+    done: &Realized,
+    started: DateTime<Utc>,
+) -> Result<BTreeMap<Option<String>, String>, PublishError> {
+    let mut out = BTreeMap::new();
+    let pushed: Vec<_> = plan
+        .images
+        .iter()
+        .filter(|p| p.needs_push() && !p.wanted.not_final)
+        .filter_map(|p| Some((p, done.pushed.get(&p.wanted.name)?)))
+        .collect();
+    if pushed.is_empty() {
+        return Ok(out);
+    }
+    let cfg = &prepared.cfg;
+    let config_sha256 = std::fs::read(&cfg.path)
+        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+        .unwrap_or_default();
+    let git_remote = provenance::git_remote(&cfg.dir);
+    let git_commit = prepared.git.found().map(|h| h.commit.clone());
+    let docker = crate::build::connect(&prepared.host_env.daemon())
+        .await
+        .ok();
+    for (p, digest) in pushed {
+        let (Some(repo), Some(image)) = (
+            repos.get(&p.wanted.repository),
+            cfg.image(p.wanted.name.as_deref()),
+        ) else {
+            continue;
+        };
+        let mut inputs = Inputs {
+            repository: p.wanted.repository.clone(),
+            digest: digest.clone(),
+            image: p.wanted.name.clone(),
+            config_sha256: config_sha256.clone(),
+            target: image.target().map(str::to_string),
+            git_remote: git_remote.clone(),
+            git_commit: git_commit.clone(),
+            started: started.to_rfc3339_opts(SecondsFormat::Secs, true),
+            ..Inputs::default()
+        };
+        if let Some(d) = image.dockerfile() {
+            inputs.build_args = d.args.clone();
+            inputs.secret_names = d.secrets.iter().map(secret_id).collect();
+            inputs.platforms = d.platform.clone();
+        }
+        inputs.bases = bases(image, docker.as_ref()).await;
+        inputs.finished = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let statement = provenance::statement(&inputs);
+        let attached = provenance::attach::attach(client, repo, digest, &statement).await?;
+        tracing::info!(image = p.label(), referrer = %attached.digest, "provenance attached");
+        out.insert(p.wanted.name.clone(), attached.digest);
+    }
+    Ok(out)
+}
+
+fn secret_id(s: &crate::config::Secret) -> String {
+    use crate::config::Secret;
+    match s {
+        Secret::Env { id, .. } | Secret::Src { id, .. } | Secret::Value { id, .. } => id.clone(),
+    }
+}
+
+/// The external bases of a Dockerfile image (`FROM` that names no earlier stage, build
+/// args expanded), each with the registry digest the daemon recorded, else its local ID.
+async fn bases(image: &ImageConfig, docker: Option<&bollard::Docker>) -> Vec<Base> {
+    let Some(d) = image.dockerfile() else {
+        return Vec::new();
+    };
+    let Ok(text) = std::fs::read_to_string(&d.dockerfile_path) else {
+        return Vec::new();
+    };
+    let df = crate::dockerfile::parse(&text);
+    let vars: BTreeMap<String, String> = df.meta_args(&d.args).into_iter().collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (k, stage) in df.stages.iter().enumerate() {
+        let reference = crate::dockerfile::expand(&stage.base, &vars);
+        if reference.eq_ignore_ascii_case("scratch")
+            || df.stage_ref(&reference, k).is_some()
+            || !seen.insert(reference.clone())
+        {
+            continue;
+        }
+        let Some(docker) = docker else { continue };
+        let Ok(info) = docker.inspect_image(&reference).await else {
+            continue;
+        };
+        let repo_digest = info
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|r| r.split_once('@').map(|(_, d)| d.to_string()));
+        let (digest, local) = match repo_digest {
+            Some(d) => (d, false),
+            None => (info.id.unwrap_or_default(), true),
+        };
+        out.push(Base {
+            reference,
+            digest,
+            local,
+        });
+    }
+    out
+}

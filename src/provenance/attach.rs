@@ -143,6 +143,38 @@ pub async fn attach(
     })
 }
 
+/// A fallback tag (`sha256-` and 64 hex digits): no image's tag, the referrers index of the
+/// manifest it names.
+pub fn is_fallback_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// With its subject deleted: the referrers its fallback index lists and the index itself
+/// (by digest, which removes the tag). How many manifests went.
+pub async fn detach(
+    client: &Client,
+    repo: &Repository,
+    subject: &str,
+) -> Result<usize, RegistryError> {
+    let Some((index, info, _)) = client
+        .get_typed_manifest(repo, &fallback_tag(subject))
+        .await?
+    else {
+        return Ok(0);
+    };
+    let mut gone = 0;
+    for child in index.children() {
+        gone += usize::from(
+            client
+                .delete_manifest(repo, child.digest().as_ref())
+                .await?,
+        );
+    }
+    gone += usize::from(client.delete_manifest(repo, &info.digest).await?);
+    Ok(gone)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +197,8 @@ mod tests {
         assert_eq!(m["subject"]["size"], 400);
         assert_eq!(m["layers"][0]["mediaType"], ARTIFACT_TYPE);
         assert_eq!(fallback_tag(&subject), format!("sha256-{}", "a".repeat(64)));
+        assert!(is_fallback_tag(&fallback_tag(&subject)));
+        assert!(!is_fallback_tag("sha256-abc") && !is_fallback_tag("v1"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Build provenance (issue 35): a published image's SLSA statement is found through the
 //! OCI 1.1 fallback tag (Debian's registry has no referrers API), names the image as its
 //! subject and lists the commit and the base; an unchanged image published again from
-//! another clone (an https remote where the first had ssh) attaches and pushes nothing.
+//! another clone (an https remote where the first had ssh) attaches and pushes nothing; promote
+//! carries the referrer.
 
 use std::path::Path;
 
@@ -129,4 +130,55 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
         "something was pushed"
     );
     assert_eq!(skopeo::tags(&reg, "prov/app"), tags);
+
+    // Promote carries the referrer: the same manifest, under the destination's fallback tag.
+    support::slipway()
+        .insecure(&reg.host)
+        .args([
+            "promote",
+            &format!("{}/prov/app:v1", reg.host),
+            &format!("{}/prod/app", reg.host),
+        ])
+        .assert()
+        .success();
+    let promoted: Value = serde_json::from_str(
+        &skopeo::raw_manifest(&reg, &format!("prod/app:{fallback}")).expect("promoted index"),
+    )
+    .expect("index json");
+    assert_eq!(promoted["manifests"][0]["digest"], referrer_digest);
+    assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{referrer_digest}")).is_ok());
+}
+
+/// `--provenance=false`: the image is pushed, nothing refers to it.
+#[test]
+fn provenance_false_attaches_nothing() {
+    let reg = Registry::plain();
+    let dir = tempfile::tempdir().expect("tmp");
+    let werf = "project: noprov\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n";
+    let dockerfile = "ARG BASE\nFROM ${BASE}\nRUN echo no-provenance > /p\n";
+    support::write_tree(
+        dir.path(),
+        &[("werf.yaml", werf), ("Dockerfile", dockerfile)],
+    );
+    support::git_commit_all(dir.path());
+    let report = dir.path().join("r.json");
+    support::slipway()
+        .base_image()
+        .project(dir.path())
+        .images_repo(&reg, "noprov")
+        .args([
+            "build-and-publish",
+            "--tag-custom",
+            "v1",
+            "--provenance=false",
+        ])
+        .arg("--report-path")
+        .arg(&report)
+        .assert()
+        .success();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(r["images"][0]["push"], "pushed", "{r}");
+    assert!(r["images"][0].get("provenance").is_none(), "{r}");
+    assert_eq!(skopeo::tags(&reg, "noprov/app"), vec!["v1"]);
 }

@@ -113,18 +113,6 @@ pub async fn attach(
     client
         .put_manifest(repo, &digest, MEDIA_OCI_MANIFEST, manifest)
         .await?;
-    // Read after the PUT: an API that answers now has indexed the referrer itself.
-    let (existing, source) = client.referrers(repo, subject).await?;
-    if source == ReferrersSource::Api {
-        return Ok(Attached {
-            digest,
-            fallback_tag: None,
-        });
-    }
-    let existing: Vec<Value> = existing
-        .iter()
-        .filter_map(|d| serde_json::to_value(d).ok())
-        .collect();
     let desc = json!({
         "mediaType": MEDIA_OCI_MANIFEST,
         "artifactType": ARTIFACT_TYPE,
@@ -132,15 +120,74 @@ pub async fn attach(
         "size": msize,
         "annotations": { "in-toto.io/predicate-type": predicate },
     });
+    let fallback_tag = index_referrer(client, repo, subject, desc).await?;
+    Ok(Attached {
+        digest,
+        fallback_tag,
+    })
+}
+
+/// Index a referrer already pushed: nothing where the referrers API answers (the registry
+/// did it), else merged into the fallback index, read again just before it is written.
+/// The fallback tag written, if any.
+async fn index_referrer(
+    client: &Client,
+    repo: &Repository,
+    subject: &str,
+    desc: Value,
+) -> Result<Option<String>, RegistryError> {
+    let (existing, source) = client.referrers(repo, subject).await?;
+    if source == ReferrersSource::Api {
+        return Ok(None);
+    }
+    let existing: Vec<Value> = existing
+        .iter()
+        .filter_map(|d| serde_json::to_value(d).ok())
+        .collect();
     let tag = fallback_tag(subject);
     let index = merged_index(&existing, desc);
     client
         .put_manifest(repo, &tag, MEDIA_OCI_INDEX, Bytes::from(index.to_string()))
         .await?;
-    Ok(Attached {
-        digest,
-        fallback_tag: Some(tag),
-    })
+    Ok(Some(tag))
+}
+
+/// Copy the referrers of `subject` in `from` (manifests and blobs, byte for byte: the
+/// subject's digest is the same in `to`) and index them in `to`. How many were carried.
+pub async fn carry(
+    client: &Client,
+    from: &Repository,
+    to: &Repository,
+    subject: &str,
+) -> Result<usize, RegistryError> {
+    let (referrers, _) = client.referrers(from, subject).await?;
+    for r in &referrers {
+        let digest = r.digest().to_string();
+        let Some((body, info)) = client.get_manifest(from, &digest).await? else {
+            continue;
+        };
+        let m: Value = serde_json::from_slice(&body).map_err(|e| RegistryError::Io {
+            what: format!("referrer {from}@{digest}"),
+            cause: e.to_string(),
+        })?;
+        let blobs =
+            std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten());
+        for b in blobs.filter_map(|b| b["digest"].as_str()) {
+            if !client.blob_exists(to, b).await? {
+                let bytes = client.get_blob_bytes(from, b).await?;
+                put_blob(client, to, bytes).await?;
+            }
+        }
+        client
+            .put_manifest(to, &digest, &info.media_type, body)
+            .await?;
+        let desc = serde_json::to_value(r).map_err(|e| RegistryError::Io {
+            what: format!("referrer {from}@{digest}"),
+            cause: e.to_string(),
+        })?;
+        index_referrer(client, to, subject, desc).await?;
+    }
+    Ok(referrers.len())
 }
 
 /// A fallback tag (`sha256-` and 64 hex digits): no image's tag, the referrers index of the

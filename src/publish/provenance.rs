@@ -67,13 +67,54 @@ pub(super) async fn attach_all(
             inputs.platforms = d.platform.clone();
         }
         inputs.bases = bases(image, docker.as_ref()).await;
-        inputs.finished = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        let statement = provenance::statement(&inputs);
-        let attached = provenance::attach::attach(client, repo, digest, &statement).await?;
-        tracing::info!(image = p.label(), referrer = %attached.digest, "provenance attached");
-        out.insert(p.wanted.name.clone(), attached.digest);
+        // An index: one statement per platform manifest, each its subject.
+        for (subject, platform) in subjects(client, repo, digest).await? {
+            let mut one = inputs.clone();
+            one.digest = subject.clone();
+            if let Some(platform) = platform {
+                one.platforms = vec![platform];
+            }
+            one.finished = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+            let statement = provenance::statement(&one);
+            let attached = provenance::attach::attach(client, repo, &subject, &statement).await?;
+            tracing::info!(image = p.label(), %subject, referrer = %attached.digest, "provenance attached");
+            // The report names the first (of an index: the first platform's).
+            out.entry(p.wanted.name.clone()).or_insert(attached.digest);
+        }
     }
     Ok(out)
+}
+
+/// The manifests a statement is attached to: the image manifest itself, or each platform
+/// manifest of an index (with its `os/arch[/variant]`; not buildx's own attestations,
+/// whose platform is `unknown/unknown`).
+async fn subjects(
+    client: &Client,
+    repo: &Repository,
+    digest: &str,
+) -> Result<Vec<(String, Option<String>)>, PublishError> {
+    let Some((m, _, _)) = client.get_typed_manifest(repo, digest).await? else {
+        return Ok(vec![(digest.to_string(), None)]);
+    };
+    if m.children().is_empty() {
+        return Ok(vec![(digest.to_string(), None)]);
+    }
+    Ok(m.children()
+        .iter()
+        .filter_map(|c| {
+            let p = c.platform().as_ref()?;
+            let os = p.os().to_string();
+            if os == "unknown" {
+                return None;
+            }
+            let mut name = format!("{os}/{}", p.architecture());
+            if let Some(v) = p.variant() {
+                name.push('/');
+                name.push_str(v);
+            }
+            Some((c.digest().to_string(), Some(name)))
+        })
+        .collect())
 }
 
 fn secret_id(s: &crate::config::Secret) -> String {

@@ -76,7 +76,19 @@ pub(super) async fn attach_all(
             }
             one.finished = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
             let statement = provenance::statement(&one);
-            let attached = provenance::attach::attach(client, repo, &subject, &statement).await?;
+            // The image is pushed already: a registry that refuses OCI artifacts (older
+            // ones reject `subject` or the empty config) costs the provenance only.
+            let attached =
+                match provenance::attach::attach(client, repo, &subject, &statement).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(
+                            image = p.label(),
+                            "provenance not attached: {e} (--provenance=false turns it off)"
+                        );
+                        continue;
+                    }
+                };
             tracing::info!(image = p.label(), %subject, referrer = %attached.digest, "provenance attached");
             // The report names the first (of an index: the first platform's).
             out.entry(p.wanted.name.clone()).or_insert(attached.digest);

@@ -38,4 +38,5 @@ pub mod secret;
 pub mod settings;
 pub mod signature;
 pub mod stapel;
+pub mod suggest;
 pub mod transfer;

@@ -126,10 +126,19 @@ impl Project {
 
     /// Publish under `tag`; the report and the digest file.
     fn publish(&self, tag: &str) -> (serde_json::Value, String) {
+        self.publish_named("", tag)
+    }
+
+    /// Publish image `name` (every image: empty) under `tag`.
+    fn publish_named(&self, name: &str, tag: &str) -> (serde_json::Value, String) {
         let report = self.work.join("../report.json");
         let digests = self.work.join("../digests.env");
-        self.slipway()
-            .args(["build-and-publish", "--tag-custom", tag, "--report-path"])
+        let mut c = self.slipway();
+        c.arg("build-and-publish");
+        if !name.is_empty() {
+            c.arg(name);
+        }
+        c.args(["--tag-custom", tag, "--report-path"])
             .arg(&report)
             .arg("--digest-file")
             .arg(&digests)
@@ -197,8 +206,14 @@ fn a_non_final_image_is_imported_published_by_content_only_and_kept_while_its_de
     let name = support::sh(&format!("{}/fin/app:v1", p.reg.host), "cat /base-name");
     assert_eq!(name, format!("{}/fin/base:{}", p.reg.host, base1[0]));
 
-    // Named explicitly, a non-final image builds.
+    // Named explicitly, a non-final image builds; published, it gets its content tag
+    // only and is not reported.
     p.slipway().args(["build", "unused"]).assert().success();
+    let (report, _) = p.publish_named("unused", "v9");
+    assert_eq!(report["images"], serde_json::json!([]), "{report}");
+    let unused = p.tags("unused");
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert_ne!(unused[0], "v9");
 
     p.commit("two", 1);
     p.publish("v2");

@@ -329,3 +329,101 @@ fn image_spec_is_in_the_signature_and_an_unchanged_project_republishes_nothing()
         "2"
     );
 }
+
+/// The classic builder's image gets the spec the same way (the rewrite does not depend on
+/// the builder).
+#[test]
+fn classic_builder_images_get_the_spec_too() {
+    let d = project(
+        &[(
+            "Dockerfile",
+            "FROM BASE\nCMD [\"sh\"]\nRUN echo NONCE > /n\n",
+        )],
+        "project: spec-classic\nconfigVersion: 1\n---\nimage: app\nimageSpec:\n  config:\n    entrypoint: [\"/bin/true\"]\n    workingDir: /w\n",
+    );
+    support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "off"])
+        .assert()
+        .success();
+    let cfg = inspect("spec-classic/app")["Config"].clone();
+    assert_eq!(cfg["Entrypoint"], json!(["/bin/true"]));
+    assert!(cfg["Cmd"].is_null() || cfg["Cmd"] == json!([]), "{cfg}");
+    assert_eq!(cfg["WorkingDir"], "/w");
+    // Built again unchanged: the spec'd image is reused.
+    let out = support::slipway()
+        .project(d.path())
+        .args(["--json", "build", "--buildkit", "off"])
+        .assert()
+        .success();
+    let images = support::json_result(&out.get_output().stdout)["images"].clone();
+    assert_eq!(images[0]["skipped"], true, "{images}");
+}
+
+/// Podman cannot load a config over layers it has: a clear error before anything builds.
+#[test]
+fn podman_refuses_an_image_spec_before_building() {
+    let d = project(
+        &[("Dockerfile", "FROM BASE\nRUN echo NONCE > /n\n")],
+        "project: spec-podman\nconfigVersion: 1\n---\nimage: app\nimageSpec:\n  config:\n    user: \"1\"\n",
+    );
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
+        .arg("build")
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("image app: `imageSpec`") && err.contains("Podman"),
+        "{err}"
+    );
+    assert!(!err.contains("Step 1/"), "built before refusing: {err}");
+}
+
+/// werf.yaml in a project with a Dockerfile, loaded as the library loads it.
+fn load(yaml: &str) -> Result<slipway::config::Config, String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+    std::fs::write(dir.path().join("werf.yaml"), yaml).expect("write");
+    let settings = slipway::settings::Settings {
+        dir: dir.path().to_path_buf(),
+        ..slipway::settings::Settings::default()
+    };
+    slipway::config::load(&settings).map_err(|e| e.to_string())
+}
+
+/// Meta `build.imageSpec` merges into final images as werf's code merges it (meta's author
+/// and shared label keys win, removals joined), never into a non-final one; mistakes are
+/// located errors, as werf's strict parser refuses them.
+#[test]
+fn meta_image_spec_merges_into_final_images_and_mistakes_are_located() {
+    let cfg = load(
+        "project: p\nconfigVersion: 1\nbuild:\n  imageSpec:\n    author: meta\n    config:\n      labels: {shared: meta, m: \"1\"}\n      removeLabels: [x]\n---\nimage: a\nimageSpec:\n  author: own\n  config:\n    labels: {shared: own}\n    removeLabels: [z]\n---\nimage: b\nfinal: false\n",
+    )
+    .expect("valid");
+    let a = cfg
+        .image(Some("a"))
+        .and_then(|i| i.image_spec.clone())
+        .expect("a");
+    assert_eq!(a.author, "meta");
+    assert_eq!(a.labels["shared"], "meta");
+    assert_eq!(a.labels["m"], "1");
+    assert_eq!(a.remove_labels, vec!["z", "x"]);
+    let b = cfg.image(Some("b")).expect("b");
+    assert!(!b.is_final && b.image_spec.is_none());
+
+    let err = load(
+        "project: p\nconfigVersion: 1\n---\nimage: a\nimageSpec:\n  config:\n    healthcheck: {startPeriod: 3}\n    removeEnv: [\"/(/\"]\n    entrypoints: [x]\n",
+    )
+    .expect_err("invalid");
+    assert!(
+        err.contains("werf.yaml:6:3: ") && err.contains("`startperiod`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/(/ is not a valid regular expression: unclosed group"),
+        "{err}"
+    );
+    assert!(err.contains("entrypoints"), "{err}");
+}

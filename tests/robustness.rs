@@ -19,6 +19,7 @@ fn rendered(text: &str) -> Rendered {
         text: text.to_string(),
         origins: Default::default(),
         werf_version: None,
+        werf_by_key: false,
         giterminism: Default::default(),
         monorepo: false,
     }

@@ -178,6 +178,18 @@ fn valid_dependencies_and_secrets_load() {
     assert_eq!(ids, ["TOKEN", "id", "v"]);
 }
 
+#[test]
+fn a_typo_in_build_or_git_worktree_is_an_unknown_key() {
+    refused(
+        "project: demo\nconfigVersion: 1\nbuild:\n  cacheVersions: x\n",
+        "werf.yaml:4:3: build: unknown key `cacheVersions` (did you mean `cacheVersion`?)",
+    );
+    refused(
+        "project: demo\nconfigVersion: 1\ngitWorktree: {forceShallowClones: true}\n",
+        "werf.yaml:3:15: gitWorktree: unknown key `forceShallowClones` (did you mean `forceShallowClone`?)",
+    );
+}
+
 // ---- the werf version ----
 
 #[test]
@@ -318,20 +330,32 @@ fn an_ambiguous_dockerfile_path_is_settled_by_a_giterminism_file() {
 
 #[test]
 fn a_werf_2_key_means_werf_2() {
-    // `secrets` is werf ≥ 1.2's: the Dockerfile is read relative to context: only.
+    // `secrets` is werf ≥ 1.2's: an ambiguous `dockerfile:` takes werf 2's file (relative to
+    // context:), with a warning (only the flag or a giterminism file settles it silently).
     let yaml = format!(
         "{META}image: app\ncontext: app\ndockerfile: docker/Dockerfile\nsecrets: [{{env: T}}]\n"
     );
-    let err = load_with(
-        &yaml,
-        &[("app/x", ""), ("docker/Dockerfile", "FROM b\n")],
-        |_| {},
-    )
-    .expect_err("context-relative only");
+    let files = [
+        ("app/docker/Dockerfile", "FROM a\n"),
+        ("docker/Dockerfile", "FROM b\n"),
+    ];
+    let cfg = load_with(&yaml, &files, |_| {}).expect("werf 2's file");
+    let p = &cfg.images[0]
+        .dockerfile()
+        .expect("dockerfile")
+        .dockerfile_path;
+    assert!(p.ends_with("app/docker/Dockerfile"), "{}", p.display());
     assert!(
-        err.contains(
-            "Dockerfile \"docker/Dockerfile\" not found (looked for app/docker/Dockerfile)"
-        ),
+        cfg.warnings[0]
+            .to_string()
+            .contains("names two different files: using app/docker/Dockerfile"),
+        "{:?}",
+        cfg.warnings
+    );
+    // The stapel rules are werf 2's too: werf 1.1's admission key is refused.
+    let err = load(&format!("{META}{FROM_LATEST}cacheVersion: x\n")).expect_err("werf 2");
+    assert!(
+        err.contains("`herebyIAdmitThatFromLatestMightBreakReproducibility` is werf 1.1's"),
         "{err}"
     );
 }
@@ -448,4 +472,43 @@ fn a_werf_1_1_project_says_so() {
         .stderr(predicates::str::contains(
             "werf.yaml is read as werf 1.1 reads it: no werf-giterminism.yaml and no key only werf ≥ 1.2 knows",
         ));
+}
+
+#[test]
+fn giterminism_flags_and_variables_reach_the_settings() {
+    let allowed = format!("{GITERMINISM}config:\n  stapel:\n    allowFromLatest: true\n");
+    let dir = project(
+        &format!("{META}image: a\nfrom: alpine:3.20\nfromLatest: true\n"),
+        &[
+            ("werf-giterminism.yaml", GITERMINISM),
+            ("ci/giterminism.yaml", &allowed),
+        ],
+    );
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = support::slipway();
+        cmd.arg("--dir").arg(dir.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(["config", "validate"]).output().expect("run")
+    };
+    let out = run(&[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not allowed by giterminism"));
+    assert!(run(&["--loose-giterminism"], &[]).status.success());
+    assert!(
+        run(&[], &[("WERF_LOOSE_GITERMINISM", "1")])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["--giterminism-config", "ci/giterminism.yaml"], &[])
+            .status
+            .success()
+    );
+    assert!(
+        run(&[], &[("WERF_GITERMINISM_CONFIG", "ci/giterminism.yaml")])
+            .status
+            .success()
+    );
 }

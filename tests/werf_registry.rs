@@ -49,14 +49,27 @@ fn sig(name: &str) -> String {
     hex::encode(sha2::Sha256::digest(name.as_bytes()))[..56].to_string()
 }
 
-/// Push a layerless image with `labels` (and `created`) as `repo:tag`; returns its digest.
+/// Push a layerless image with `labels` as `repo:tag`; returns its config digest (the
+/// image id werf's stages name their parents by).
 fn push(reg: &Registry, repo: &str, tag: &str, labels: &[(&str, &str)]) -> String {
+    push_with(reg, repo, tag, labels, None, "2026-01-01T00:00:00Z")
+}
+
+/// [`push`] with a parent image id (`config.Image`) and a creation time.
+fn push_with(
+    reg: &Registry,
+    repo: &str,
+    tag: &str,
+    labels: &[(&str, &str)],
+    parent: Option<&str>,
+    created: &str,
+) -> String {
     let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
-        "created": "2026-01-01T00:00:00Z",
-        "config": { "Labels": labels },
+        "created": created,
+        "config": { "Labels": labels, "Image": parent.unwrap_or("") },
         "rootfs": { "type": "layers", "diff_ids": [] },
     })
     .to_string();
@@ -105,10 +118,7 @@ fn push(reg: &Registry, repo: &str, tag: &str, labels: &[(&str, &str)]) -> Strin
             .await
             .expect("PUT manifest");
         assert!(m.status().is_success(), "manifest {tag}: {}", m.status());
-        format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
-        )
+        cfg_digest
     })
 }
 
@@ -233,6 +243,43 @@ impl WerfProject {
         ] {
             push(&self.reg, &stages, &tag, &[]);
         }
+        // werf's stages: `<56 hex>-<ms>`. master's image is built on P, P on Q, and P
+        // imports from I; O is old and needed by nothing; Y is young.
+        let old = "2026-01-01T00:00:00Z";
+        let young = chrono_now();
+        let q = push_with(&self.reg, &stages, &stage_tag("Q"), &[], None, old);
+        let i = push_with(
+            &self.reg,
+            &stages,
+            &stage_tag("I"),
+            &[("n", "I")],
+            None,
+            old,
+        );
+        let p = push_with(
+            &self.reg,
+            &stages,
+            &stage_tag("P"),
+            &[("werf-import-0", &i)],
+            Some(&q),
+            old,
+        );
+        push_with(
+            &self.reg,
+            &stages,
+            &stage_tag("O"),
+            &[("n", "O")],
+            None,
+            old,
+        );
+        push_with(
+            &self.reg,
+            &stages,
+            &stage_tag("Y"),
+            &[("n", "Y")],
+            None,
+            &young,
+        );
         for row in expected() {
             let strategy = match row.tag.as_str() {
                 "v1.0" => "git-tag",
@@ -241,7 +288,7 @@ impl WerfProject {
                 _ => "git-branch",
             };
             let s = sig(&row.signature);
-            push(
+            push_with(
                 &self.reg,
                 &format!("{PROJECT}/app"),
                 &row.tag,
@@ -253,6 +300,8 @@ impl WerfProject {
                     ("werf-content-signature", &s),
                     ("werf-image-version", "1"),
                 ],
+                (row.tag == "master").then_some(p.as_str()),
+                old,
             );
         }
     }
@@ -271,6 +320,11 @@ impl WerfProject {
         stages: Option<&str>,
         env: &[(&str, &str)],
     ) -> BTreeMap<String, (String, String)> {
+        items(&self.result(stages, env)["plan"])
+    }
+
+    /// The dry run's `--json` result.
+    fn result(&self, stages: Option<&str>, env: &[(&str, &str)]) -> serde_json::Value {
         let mut s = self.slipway();
         if let Some(st) = stages {
             s.args(["-s", st]);
@@ -290,16 +344,35 @@ impl WerfProject {
             ])
             .assert()
             .success();
-        support::json_result(&out.get_output().stdout)["plan"]["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|i| {
-                let s = |k: &str| i[k].as_str().unwrap_or("").to_string();
-                (s("tag"), (s("decision"), s("reason")))
-            })
-            .collect()
+        support::json_result(&out.get_output().stdout)
     }
+}
+
+/// A plan's items: tag → (decision, reason).
+fn items(plan: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+    plan["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            let s = |k: &str| i[k].as_str().unwrap_or("").to_string();
+            (s("tag"), (s("decision"), s("reason")))
+        })
+        .collect()
+}
+
+/// The tag of werf stage `name` (a 56-hex signature and a unique id in ms).
+fn stage_tag(name: &str) -> String {
+    format!("{}-1700000000000", sig(&format!("stage {name}")))
+}
+
+/// Now, as an image config's `created`.
+fn chrono_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// One row of expected.md's table.
@@ -313,7 +386,10 @@ struct Row {
 
 fn expected() -> Vec<Row> {
     let text = include_str!("data/werf11-registry/expected.md");
-    text.lines()
+    // The images table; the stages table after it has its own columns.
+    let images = text.split("## werf's stages").next().unwrap_or(text);
+    images
+        .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| tag ") && !l.starts_with("| ---"))
         .map(|l| {
             let cols: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
@@ -353,6 +429,19 @@ fn cleanup_judges_werf_tags_as_werf_1_1_36_would() {
             ),
         }
     }
+    // werf's stages by werf's rule; its records are no stages and stay.
+    let stages_plan = items(&p.result(Some(&stages), &[])["stages"]);
+    let decision = |name: &str| stages_plan[&stage_tag(name)].0.clone();
+    for (name, want) in [
+        ("P", "keep"),
+        ("Q", "keep"),
+        ("I", "keep"),
+        ("O", "delete"),
+        ("Y", "keep"),
+    ] {
+        assert_eq!(decision(name), want, "stage {name}: {stages_plan:#?}");
+    }
+    assert_eq!(stages_plan.len(), 5, "{stages_plan:#?}");
     // werf's own variable spelling turns v1.2 cleanup off: tags without metadata stay.
     let off = p.plan(
         Some(&stages),
@@ -379,5 +468,64 @@ fn cleanup_judges_werf_tags_as_werf_1_1_36_would() {
         skopeo::tags(&p.reg, &format!("{PROJECT}/app")).len(),
         rows.len()
     );
-    assert_eq!(skopeo::tags(&p.reg, &format!("{PROJECT}-stages")).len(), 12);
+    assert_eq!(skopeo::tags(&p.reg, &format!("{PROJECT}-stages")).len(), 17);
+}
+
+/// `managed-images ls` of one project (one name a line).
+fn managed(p: &WerfProject, stages: &str) -> Vec<String> {
+    let out = p
+        .slipway()
+        .args(["-s", stages, "managed-images", "ls"])
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn managed_images_lists_werfs_records_and_changes_slipways_list() {
+    let p = WerfProject::new();
+    let stages = format!("{}/{PROJECT}-stages", p.reg.host);
+    // werf's names, unslugged as werf does (`old__slash__api` is `old/api`).
+    assert_eq!(managed(&p, &stages), ["app", "old/api"]);
+    p.slipway()
+        .args(["managed-images", "add", "extra"])
+        .assert()
+        .success();
+    assert_eq!(managed(&p, &stages), ["app", "extra", "old/api"]);
+    // A dry run deletes nothing and says what it would.
+    let dry = p
+        .slipway()
+        .args([
+            "-s",
+            &stages,
+            "managed-images",
+            "rm",
+            "old/api",
+            "--dry-run",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&dry.get_output().stdout).to_string();
+    assert!(
+        text.starts_with("dry run") && text.contains("managed-image-old__slash__api"),
+        "{text}"
+    );
+    assert_eq!(managed(&p, &stages), ["app", "extra", "old/api"]);
+    // rm deletes werf's record too, and leaves werf's other records alone.
+    for name in ["old/api", "extra"] {
+        p.slipway()
+            .args(["-s", &stages, "managed-images", "rm", name])
+            .assert()
+            .success();
+    }
+    assert_eq!(managed(&p, &stages), ["app"]);
+    let left = skopeo::tags(&p.reg, &format!("{PROJECT}-stages"));
+    assert!(
+        !left.contains(&"managed-image-old__slash__api".to_string()),
+        "{left:?}"
+    );
+    assert_eq!(left.len(), 16, "{left:?}");
 }

@@ -291,8 +291,7 @@ pub fn unknown_image(config: &Config, name: &str, artifacts: bool) -> BuildError
     };
     BuildError::UnknownImage {
         name: name.to_string(),
-        images: list
-            + &crate::naming::suggest::did_you_mean(name, known.iter().map(String::as_str)),
+        images: list + &crate::suggest::did_you_mean(name, known.iter().map(String::as_str)),
     }
 }
 

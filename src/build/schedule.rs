@@ -64,6 +64,14 @@ pub(crate) async fn build_on(
             why: why.clone(),
         });
     }
+    if backend.podman
+        && let Some(img) = selected.iter().find(|i| i.image_spec.is_some())
+    {
+        return Err(BuildError::Failed {
+            image: img.display_name().to_string(),
+            message: steps::PODMAN_IMAGE_SPEC.into(),
+        });
+    }
     let parallel = opts.settings.parallel.max(1);
     // `parallel` images build at once (a slot each). With a stages storage a few more nodes
     // may start ahead: they look their stages up and pull them while others build, and
@@ -148,7 +156,7 @@ fn start(
     sig: String,
     progress: &Progress,
 ) -> impl Future<Output = Result<BuiltImage, BuildError>> + Send + 'static {
-    let (args, mut imported_digests) = resolve_imports(img, &run.opts, progress);
+    let (args, mut imported_digests, dependency_env) = resolve_imports(img, &run.opts, progress);
     let how = How {
         buildkit: run.backend.buildkit.as_ref().ok().cloned(),
         session: run.session_data.get(&img.name).cloned().unwrap_or_default(),
@@ -156,8 +164,8 @@ fn start(
         stapel: img.stapel().is_some().then(|| run.stapel_env.clone()),
         node_signatures: run.node_signatures.clone(),
         slots: run.slots.clone(),
-        // (A Dockerfile image's build arguments; stapel images take no imports.)
-        imported_digests: (img.stapel().is_none() && !imported_digests.is_empty()).then(|| {
+        dependency_env,
+        imported_digests: (!imported_digests.is_empty()).then(|| {
             imported_digests.sort();
             imported_digests.dedup();
             imported_digests.join(",")
@@ -173,15 +181,21 @@ fn start(
     }
 }
 
-/// The build arguments of `img` with its imports from its built dependencies, and the
-/// `ImageDigest` imports (`dependency=digest`) among them.
+/// The build arguments of `img` with its imports from its built dependencies, the
+/// `ImageDigest` imports (`dependency=digest`) among them, and a stapel image's imports
+/// by `targetEnv`.
 fn resolve_imports(
     img: &ImageConfig,
     opts: &BuildOptions,
     progress: &Progress,
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> (
+    BTreeMap<String, String>,
+    Vec<String>,
+    BTreeMap<String, String>,
+) {
     let mut args = img.dockerfile().map(|d| d.args.clone()).unwrap_or_default();
     let mut imported_digests: Vec<String> = Vec::new();
+    let mut env = BTreeMap::new();
     for d in &img.dependencies {
         let Some(dep) = progress.done.get(&Some(d.image.clone())) else {
             continue;
@@ -192,10 +206,17 @@ fn resolve_imports(
             .and_then(|t| t.first())
             .cloned();
         let reference = names.unwrap_or_else(|| dep.local_tag.clone());
-        let (repo, tagv) = reference
+        let (repo, mut tagv) = reference
             .rsplit_once(':')
             .map(|(r, t)| (r.to_string(), t.to_string()))
             .unwrap_or((reference.clone(), "latest".into()));
+        // A stapel image receives the content-signature reference (werf: the last
+        // stage's image), so a reused image never names a tag that later moves.
+        let mut reference = reference;
+        if img.stapel().is_some() {
+            tagv = dep.signature.clone();
+            reference = format!("{repo}:{tagv}");
+        }
         for imp in &d.imports {
             let value = match imp.kind {
                 ImportType::ImageName => reference.clone(),
@@ -211,12 +232,15 @@ fn resolve_imports(
             if imp.kind == ImportType::ImageDigest {
                 imported_digests.push(format!("{}={value}", d.image));
             }
+            if let Some(e) = &imp.target_env {
+                env.insert(e.clone(), value.clone());
+            }
             if let Some(a) = &imp.target_build_arg {
                 args.insert(a.clone(), value);
             }
         }
     }
-    (args, imported_digests)
+    (args, imported_digests, env)
 }
 
 /// A dependency whose `ImageDigest` an image imports is published now, while the other
@@ -279,9 +303,14 @@ fn session_data(
     let mut session_data = BTreeMap::new();
     let auth_sock = env.ssh_auth_sock().map(str::to_string);
     for img in selected {
-        let Some(d) = img.dockerfile() else { continue };
-        let ssh = d.ssh.as_deref().filter(|s| !s.trim().is_empty());
-        let what = match (d.secrets.is_empty(), ssh) {
+        // A stapel image's secrets (it has no ssh key of its own).
+        let (secrets, ssh) = match (img.dockerfile(), img.stapel()) {
+            (Some(d), _) => (&d.secrets, d.ssh.as_deref()),
+            (None, Some(st)) => (&st.secrets, None),
+            (None, None) => continue,
+        };
+        let ssh = ssh.filter(|s| !s.trim().is_empty());
+        let what = match (secrets.is_empty(), ssh) {
             (true, None) => continue,
             (false, _) => "secrets",
             (true, Some(_)) => "ssh",

@@ -49,6 +49,8 @@ fn source_path(src: &Path, project_dir: &Path, env: &HostEnv) -> PathBuf {
     project_dir.join(src)
 }
 
+static EMPTY: Vec<Secret> = Vec::new();
+
 /// Read every secret of `img` (`env`: the variables and HOME they name).
 pub fn resolve(
     img: &ImageConfig,
@@ -56,7 +58,11 @@ pub fn resolve(
     env: &HostEnv,
 ) -> Result<SecretValues, SecretError> {
     let mut out = BTreeMap::new();
-    for s in img.dockerfile().into_iter().flat_map(|d| &d.secrets) {
+    let list = match img.stapel() {
+        Some(st) => &st.secrets,
+        None => img.dockerfile().map(|d| &d.secrets).unwrap_or(&EMPTY),
+    };
+    for s in list {
         let err = |cause: String| SecretError {
             image: img.display_name().to_string(),
             id: s.id().to_string(),

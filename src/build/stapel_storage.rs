@@ -250,7 +250,9 @@ async fn build_stages<'s>(
     let base_user = stapel_base::user(node.backend.daemon.as_ref(), env, node.img)
         .await
         .map_err(fail)?;
-    let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &outcome.plan)
+    let mut plan = outcome.plan.clone();
+    plan.dependency_env = node.how.dependency_env.clone();
+    let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &plan)
         .map_err(|e| node.stapel_fail(e))?;
     let emit = |line: String| node.log(&line);
     let mut built: Vec<(String, &StageSig)> = Vec::new();

@@ -6,6 +6,7 @@ pub mod kube;
 pub mod policy;
 pub mod run;
 pub mod stages;
+pub mod werf_stages;
 
 use std::time::Duration;
 

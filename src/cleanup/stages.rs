@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::CleanupError;
 use super::policy::{Decision, Plan};
+use super::werf_stages;
 use crate::registry::{Client, Repository, image};
 use crate::stapel::stages;
 use crate::stapel::storage::{StagesStorage, StorageError};
@@ -87,12 +88,13 @@ async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, Clea
     Ok(out)
 }
 
-/// Every stored stage with its digest (oldest first).
+/// Every stored stage of Slipway's among `tags` with its digest (oldest first).
 async fn inventory(
     storage: &StagesStorage,
+    tags: &[String],
 ) -> Result<Vec<(crate::stapel::storage::StageTag, String)>, CleanupError> {
     let mut out = Vec::new();
-    for tags in storage.stages().await.map_err(storage_err)?.into_values() {
+    for tags in crate::stapel::storage::by_signature(tags).into_values() {
         for t in tags {
             if let Some(info) = storage
                 .client()
@@ -118,7 +120,8 @@ pub async fn plan_cleanup(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    let stored = inventory(storage).await?;
+    let tags = list(storage).await?;
+    let stored = inventory(storage, &tags).await?;
     let mut items: Vec<StageItem> = stored
         .into_iter()
         .map(|(t, digest)| {
@@ -144,6 +147,7 @@ pub async fn plan_cleanup(
             }
         })
         .collect();
+    items.extend(werf_items(storage, &tags, images, (now_ms / 1000) as i64).await?);
     let kept: BTreeSet<String> = items
         .iter()
         .filter(|i| i.decision == Decision::Keep)
@@ -161,20 +165,87 @@ pub async fn plan_cleanup(
     })
 }
 
-/// Purge: every stored stage goes.
+/// Every tag of the storage (one listing for Slipway's stages and werf's).
+async fn list(storage: &StagesStorage) -> Result<Vec<String>, CleanupError> {
+    storage
+        .client()
+        .list_tags(storage.repository())
+        .await
+        .map_err(|e| {
+            storage_err(StorageError::Registry {
+                repo: storage.repository().to_string(),
+                source: e,
+            })
+        })
+}
+
+/// werf 1.1's stages in the storage, by werf's rule ([`werf_stages::decide`]): the parents
+/// of the images `images` keeps are read only when there are werf stages.
+async fn werf_items(
+    storage: &StagesStorage,
+    tags: &[String],
+    images: &Plan,
+    now: i64,
+) -> Result<Vec<StageItem>, CleanupError> {
+    let (client, repo) = (storage.client(), storage.repository());
+    let stages = werf_stages::read(client, repo, tags).await?;
+    if stages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut kept = Vec::new();
+    let mut seen = BTreeSet::new();
+    for i in images.items.iter().filter(|i| i.decision == Decision::Keep) {
+        let t = &i.tag;
+        let Ok(r) = Repository::parse(&t.repository) else {
+            continue;
+        };
+        if !seen.insert((t.repository.clone(), t.digest.clone())) {
+            continue;
+        }
+        if let Some(parent) = werf_stages::image_facts(client, &r, &t.digest)
+            .await?
+            .and_then(|f| f.parent)
+        {
+            kept.push((parent, format!("{}:{}", t.repository, t.tag)));
+        }
+    }
+    let decisions = werf_stages::decide(&stages, &kept, now);
+    Ok(stages
+        .into_iter()
+        .zip(decisions)
+        .map(|(s, (decision, reason))| StageItem {
+            tag: s.tag,
+            digest: s.digest,
+            decision,
+            reason,
+        })
+        .collect())
+}
+
+/// Purge: every stored stage goes, Slipway's and werf 1.1's; werf's records stay.
 pub async fn plan_purge(storage: &StagesStorage) -> Result<StagesPlan, CleanupError> {
+    let tags = list(storage).await?;
+    let mut items: Vec<StageItem> = inventory(storage, &tags)
+        .await?
+        .into_iter()
+        .map(|(t, digest)| StageItem {
+            tag: t.tag,
+            digest,
+            decision: Decision::Delete,
+            reason: "purge".into(),
+        })
+        .collect();
+    for s in werf_stages::read(storage.client(), storage.repository(), &tags).await? {
+        items.push(StageItem {
+            tag: s.tag,
+            digest: s.digest,
+            decision: Decision::Delete,
+            reason: "purge".into(),
+        });
+    }
     Ok(StagesPlan {
         repository: storage.repository().to_string(),
-        items: inventory(storage)
-            .await?
-            .into_iter()
-            .map(|(t, digest)| StageItem {
-                tag: t.tag,
-                digest,
-                decision: Decision::Delete,
-                reason: "purge".into(),
-            })
-            .collect(),
+        items,
     })
 }
 

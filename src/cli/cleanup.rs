@@ -96,18 +96,20 @@ pub struct CleanupArgs {
     /// tag-scheme cleanup (git-branch/git-tag/git-commit tags and their limits).
     #[arg(long, default_value = "true")]
     pub git_history_based_cleanup: bool,
-    /// Tag-scheme mode: git-tag tags kept per image (-1: all) [default: 10].
+    /// Tag-scheme mode: git-tag tags kept per image (-1: all) [default: -1, as werf's;
+    /// $WERF_GIT_TAG_STRATEGY_LIMIT beats the flag, as in werf].
     #[arg(long, allow_negative_numbers = true)]
     pub git_tag_strategy_limit: Option<i64>,
     /// Tag-scheme mode: git-tag tags older than this many days are deleted (-1: never)
-    /// [default: 30].
+    /// [default: -1; $WERF_GIT_TAG_STRATEGY_EXPIRY_DAYS beats the flag].
     #[arg(long, allow_negative_numbers = true)]
     pub git_tag_strategy_expiry_days: Option<i64>,
-    /// Tag-scheme mode: git-commit tags kept per image (-1: all) [default: 50].
+    /// Tag-scheme mode: git-commit tags kept per image (-1: all) [default: -1;
+    /// $WERF_GIT_COMMIT_STRATEGY_LIMIT beats the flag].
     #[arg(long, allow_negative_numbers = true)]
     pub git_commit_strategy_limit: Option<i64>,
     /// Tag-scheme mode: git-commit tags older than this many days are deleted (-1: never)
-    /// [default: 30].
+    /// [default: -1; $WERF_GIT_COMMIT_STRATEGY_EXPIRY_DAYS beats the flag].
     #[arg(long, allow_negative_numbers = true)]
     pub git_commit_strategy_expiry_days: Option<i64>,
     // -- Kubernetes scan and git synchronization (werf's flags; variables from the flag
@@ -169,17 +171,47 @@ impl CleanupArgs {
         }
         Ok(CleanupRequest {
             options,
-            tag_scheme: (!self.git_history_based_cleanup).then_some(TagSchemeLimits {
-                git_tag_limit: self.git_tag_strategy_limit,
-                git_tag_expiry_days: self.git_tag_strategy_expiry_days,
-                git_commit_limit: self.git_commit_strategy_limit,
-                git_commit_expiry_days: self.git_commit_strategy_expiry_days,
-            }),
+            tag_scheme: if self.git_history_based_cleanup {
+                None
+            } else {
+                Some(self.tag_scheme(env)?)
+            },
             kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64, env)),
             git_history_synchronization: self.git_history_synchronization,
             ci: env.ci(),
             paths: env.paths(),
             werf: werf_source(stages_storage, env),
+        })
+    }
+
+    /// werf 1.1's limits: its `WERF_*_STRATEGY_*` variable beats the flag (werf's
+    /// `GetGitTagStrategyLimit` reads the variable first), `SLIPWAY_*` ones never do (clap
+    /// gave them to the flag already); nothing given is -1, no limit, as in werf.
+    fn tag_scheme(&self, env: &HostEnv) -> anyhow::Result<TagSchemeLimits> {
+        let pick = |flag: Option<i64>, var: &str| -> anyhow::Result<Option<i64>> {
+            match env.var(var) {
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .map(Some)
+                    .map_err(|e| anyhow::anyhow!("${var} {v:?}: {e}")),
+                None => Ok(Some(flag.unwrap_or(-1))),
+            }
+        };
+        Ok(TagSchemeLimits {
+            git_tag_limit: pick(self.git_tag_strategy_limit, "WERF_GIT_TAG_STRATEGY_LIMIT")?,
+            git_tag_expiry_days: pick(
+                self.git_tag_strategy_expiry_days,
+                "WERF_GIT_TAG_STRATEGY_EXPIRY_DAYS",
+            )?,
+            git_commit_limit: pick(
+                self.git_commit_strategy_limit,
+                "WERF_GIT_COMMIT_STRATEGY_LIMIT",
+            )?,
+            git_commit_expiry_days: pick(
+                self.git_commit_strategy_expiry_days,
+                "WERF_GIT_COMMIT_STRATEGY_EXPIRY_DAYS",
+            )?,
         })
     }
 
@@ -208,7 +240,7 @@ impl CleanupArgs {
 
 /// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
 /// (the stages storage reports it in its own words).
-fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
+pub(super) fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
     match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
         None => WerfSource::NotGiven,
         Some(crate::stapel::storage::LOCAL) => WerfSource::Local(env.daemon()),
@@ -245,6 +277,9 @@ pub struct PurgeArgs {
     #[command(flatten)]
     pub werf_ignored: super::werf_compat::IgnoredCleanup,
 }
+
+/// Cleanup outside a git repository.
+const OUTSIDE_GIT: &str = "images cleanup skipped: the project is not in a git repository (as werf does): nothing is deleted";
 
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
@@ -368,6 +403,13 @@ pub async fn run(
         &settings.host_env,
     )?;
     let cfg = config::load(settings)?;
+    if crate::git::head(&cfg.dir)?.is_none() {
+        // werf 1.1 too (`GetLocalGitRepoForImagesCleanup`: no repository, no images cleanup):
+        // which images are still needed is told by git.
+        output::note(OUTSIDE_GIT);
+        output::result(serde_json::json!({ "skipped": OUTSIDE_GIT }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let naming = Naming::new(settings)?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
     let client = super::registry::client(settings);
@@ -431,6 +473,68 @@ fn dry_run_result(
     plan: &policy::Plan,
     stages: Option<cleanup::stages::StagesPlan>,
 ) -> anyhow::Result<ExitCode> {
-    output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    // Only `--json` prints the result: a plan of many thousand tags is not copied into a
+    // JSON tree for nothing.
+    if output::json() {
+        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::FromArgMatches;
+
+    use super::*;
+    use crate::cli::{Cli, Command, Env};
+
+    fn limits(argv: &[&str], vars: &[(&str, &str)]) -> TagSchemeLimits {
+        let env: Env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut full = vec!["slipway", "cleanup", "--git-history-based-cleanup=false"];
+        full.extend(argv);
+        let m = crate::cli::command(&env)
+            .try_get_matches_from(full)
+            .expect("parses");
+        let Command::Cleanup(a) = Cli::from_arg_matches(&m).expect("cli").command else {
+            panic!("not cleanup")
+        };
+        a.request(None, None, &HostEnv::from_map(env))
+            .expect("request")
+            .tag_scheme
+            .expect("tag scheme mode")
+    }
+
+    #[test]
+    fn werf_strategy_variables_beat_the_flag_and_the_default_is_no_limit() {
+        let l = limits(&[], &[]);
+        assert_eq!(
+            (
+                l.git_tag_limit,
+                l.git_tag_expiry_days,
+                l.git_commit_limit,
+                l.git_commit_expiry_days
+            ),
+            (Some(-1), Some(-1), Some(-1), Some(-1))
+        );
+        let l = limits(
+            &[
+                "--git-tag-strategy-limit",
+                "3",
+                "--git-commit-strategy-limit",
+                "4",
+            ],
+            &[("WERF_GIT_TAG_STRATEGY_LIMIT", "7")],
+        );
+        assert_eq!(l.git_tag_limit, Some(7), "werf's variable beats the flag");
+        assert_eq!(
+            l.git_commit_limit,
+            Some(4),
+            "the flag, without werf's variable"
+        );
+        // A SLIPWAY_* variable only ever fills the flag (clap reads it for the flag), so it
+        // is below werf's variable as the flag is.
+    }
 }

@@ -11,6 +11,7 @@ mod doctor;
 mod images;
 mod inspect;
 mod login;
+mod managed_images;
 mod promote;
 mod publish;
 mod push_archive;
@@ -188,6 +189,8 @@ pub struct GlobalArgs {
     )]
     pub kube_config_base64: Option<Secret>,
     #[command(flatten)]
+    pub werf: werf_compat::WerfGlobal,
+    #[command(flatten)]
     pub werf_ignored: werf_compat::IgnoredGlobal,
 }
 
@@ -224,6 +227,10 @@ pub enum Command {
   slipway purge -i registry.example.com/shop --dry-run
   slipway purge -i registry.example.com/shop --force")]
     Purge(cleanup::PurgeArgs),
+    /// List, add or remove the images cleanup looks after besides werf.yaml's (werf's
+    /// `managed-images`).
+    #[command(subcommand)]
+    ManagedImages(managed_images::ManagedImagesCommand),
     /// Copy or move an image between repositories by digest.
     #[command(after_help = "Examples:
   slipway promote registry.example.com/shop/backend:rc1 \\
@@ -468,6 +475,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::BuildAndPublish(_) => "build-and-publish",
         Command::Cleanup(_) => "cleanup",
         Command::Purge(_) => "purge",
+        Command::ManagedImages(_) => "managed-images",
         Command::Promote(_) => "promote",
         Command::PushArchive(_) => "push-archive",
         Command::CiEnv(_) => "ci-env",
@@ -568,6 +576,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         return version::run();
     }
     let settings = cli.global.settings(env)?;
+    cli.global.werf.apply(&settings.dir)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,
@@ -577,6 +586,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
             cleanup::run(&settings, a, base64).await
         }
         Command::Purge(a) => cleanup::run_purge(&settings, a).await,
+        Command::ManagedImages(c) => managed_images::run(&settings, c).await,
         Command::Promote(a) => promote::run(&settings, a).await,
         Command::PushArchive(a) => push_archive::run(&settings, a).await,
         Command::CiEnv(a) => ci_env::run(&settings, a, env).await,

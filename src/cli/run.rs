@@ -172,12 +172,22 @@ async fn dry_run(
     line.extend(options.iter().cloned());
     line.push(local);
     line.extend(command.iter().cloned());
-    super::output::out(&format!(
-        "{}\n",
-        shlex::try_join(line.iter().map(String::as_str))?
-    ));
+    let words: Vec<String> = line.iter().map(|w| shell_word(w)).collect();
+    super::output::out(&format!("{}\n", words.join(" ")));
     super::output::note("dry run: nothing is built or run");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A word as werf prints it (bare), quoted only when a shell would split or expand it.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=,@%+-".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        shlex::try_quote(w).map_or_else(|_| w.to_string(), |q| q.to_string())
+    }
 }
 
 /// `name` resolved on `path` (PATH's value), or as given when it has a slash.

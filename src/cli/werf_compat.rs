@@ -2,9 +2,32 @@
 //! written for werf runs unchanged; each is hidden from help and warned about when given
 //! (the `werf_ignored_` id prefix marks them, see `flags.rs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+
+/// werf 1.1's global options that take effect in Slipway.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WerfGlobal {
+    /// A shallow clone is made whole first (`git fetch --unshallow` from origin, with the
+    /// git CLI, as --git-history-synchronization does), as werf's --git-unshallow.
+    #[arg(long = "git-unshallow", global = true, hide = true)]
+    pub git_unshallow: bool,
+}
+
+impl WerfGlobal {
+    /// Apply the options that act before a command: unshallow the project's clone.
+    pub fn apply(&self, dir: &Path) -> anyhow::Result<()> {
+        if !self.git_unshallow {
+            return Ok(());
+        }
+        let shallow = git2::Repository::discover(dir).is_ok_and(|r| r.is_shallow());
+        if shallow {
+            crate::git::history::sync_with_origin(dir)?;
+        }
+        Ok(())
+    }
+}
 
 /// Accepted by every command.
 #[derive(Debug, Clone, Default, Args)]
@@ -25,8 +48,6 @@ pub struct IgnoredGlobal {
     pub werf_ignored_log_terminal_width: Option<String>,
     #[arg(long = "allow-git-shallow-clone", global = true)]
     pub werf_ignored_allow_git_shallow_clone: bool,
-    #[arg(long = "git-unshallow", global = true)]
-    pub werf_ignored_git_unshallow: bool,
     #[arg(long = "ssh-key", global = true)]
     pub werf_ignored_ssh_key: Vec<String>,
     #[arg(long = "virtual-merge", global = true)]

@@ -149,7 +149,12 @@ impl Ctx<'_> {
 pub(super) fn unknown_key_message(key: &str, known: &[&str]) -> String {
     let best = known
         .iter()
-        .map(|k| (levenshtein(&key.to_lowercase(), &k.to_lowercase()), *k))
+        .map(|k| {
+            (
+                crate::suggest::distance(&key.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
         .min();
     match best {
         Some((d, k)) if d <= 2 || k.to_lowercase().starts_with(&key.to_lowercase()) => {
@@ -157,20 +162,6 @@ pub(super) fn unknown_key_message(key: &str, known: &[&str]) -> String {
         }
         _ => format!("unknown key `{key}`"),
     }
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

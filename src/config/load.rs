@@ -101,15 +101,17 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         files: r.files,
     };
     let choice = super::version::choose(settings, &giterminism, &file, &r.text, &origins);
-    // Said once per command (every command loads werf.yaml once), on stderr: stdout may
-    // be YAML or shell lines.
-    tracing::info!("{}", choice.line(&file));
+    // Said once per command, on stderr (stdout may be YAML or shell lines).
+    if first_time(&choice.line(&file)) {
+        tracing::info!("{}", choice.line(&file));
+    }
     Ok(Rendered {
         path,
         dir,
         text: r.text,
         origins,
-        werf_version: choice.settled,
+        werf_version: choice.settled.filter(|_| !choice.by_key),
+        werf_by_key: choice.by_key,
         giterminism,
         monorepo: settings.images_repo_mode == crate::settings::RepoMode::Monorepo
             || crate::naming::Naming::new(settings)
@@ -117,6 +119,20 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
                 .flatten()
                 .is_some_and(|n| n.mode == Some(crate::settings::RepoMode::Monorepo)),
     })
+}
+
+/// Whether `line` is said for the first time in this process: `build-and-publish` loads
+/// werf.yaml for its build and again for its publish, and says the version once.
+fn first_time(line: &str) -> bool {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut said) = SAID.lock() else {
+        return true;
+    };
+    if said.iter().any(|l| l == line) {
+        return false;
+    }
+    said.push(line.to_string());
+    true
 }
 
 /// The largest werf.yaml (and the most the `.werf/` partials may hold together): a template
@@ -188,4 +204,20 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
         tracing::warn!("{w}");
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_line_is_said_once() {
+        assert!(super::first_time(
+            "werf.yaml is read as werf 2 reads it: test line"
+        ));
+        assert!(!super::first_time(
+            "werf.yaml is read as werf 2 reads it: test line"
+        ));
+        assert!(super::first_time(
+            "werf.yaml is read as werf 1.1 reads it: test line"
+        ));
+    }
 }

@@ -14,8 +14,12 @@ pub struct Rendered {
     pub text: String,
     /// Where the rendered text came from; the default maps every position to itself.
     pub origins: Origins,
-    /// `--werf-version`, for readings that differ between werf versions.
+    /// The werf version settled by `--werf-version` or a giterminism file (`None`: not
+    /// settled so; see `werf_by_key`), for readings that differ between werf versions.
     pub werf_version: Option<WerfVersion>,
+    /// werf 2 because werf.yaml has a key only werf ≥ 1.2 knows (`werf_version` unset): the
+    /// `dockerfile:` path is still looked up both ways, werf 2's first.
+    pub werf_by_key: bool,
     /// Whether images share one repository (`REPO:IMAGE-TAG`): some image names are
     /// reserved then.
     pub monorepo: bool,
@@ -94,6 +98,17 @@ impl Origins {
     }
 }
 
+impl Rendered {
+    /// The werf version whose reading applies.
+    pub fn werf(&self) -> WerfVersion {
+        match (self.werf_version, self.werf_by_key) {
+            (Some(v), _) => v,
+            (None, true) => WerfVersion::V2,
+            (None, false) => WerfVersion::V1_1,
+        }
+    }
+}
+
 #[cfg(test)]
 impl Rendered {
     /// `text` as werf.yaml of the project `/p`, each position its own origin.
@@ -104,6 +119,7 @@ impl Rendered {
             text: text.to_string(),
             origins: Origins::default(),
             werf_version: None,
+            werf_by_key: false,
             monorepo: false,
             giterminism: Giterminism::default(),
         }

@@ -125,12 +125,13 @@ struct Image {
     secrets: Option<Vec<Secret>>,
     /// Labels added to the image.
     labels: Option<BTreeMap<String, String>>,
-    /// werf ≥ 1.2: accepted and ignored (every image is published).
+    /// werf ≥ 1.2: `false` = built for its dependants, never published under the run's tags.
     #[serde(rename = "final")]
     final_: Option<bool>,
-    /// werf ≥ 1.2: accepted and ignored.
-    cache_version: Option<String>,
-    /// werf ≥ 1.2: accepted and ignored.
+    /// werf ≥ 1.2: part of the content signature; change it to rebuild the image (else
+    /// the meta document's `build.cacheVersion`).
+    cache_version: Option<ScalarText>,
+    /// werf ≥ 1.2: the image's config (entrypoint, cmd, user, env, labels …), see config.md.
     image_spec: Option<serde_json::Value>,
     /// werf ≥ 1.2 (stapel): accepted and ignored.
     disable_git_after_patch: Option<bool>,
@@ -150,7 +151,19 @@ enum StringOrList {
 struct Dependency {
     /// Name of another image of this werf.yaml.
     image: String,
+    /// Stapel images only: the dependency is needed before this stage.
+    before: Option<DependencyStage>,
+    /// Stapel images only: the dependency is needed after this stage.
+    after: Option<DependencyStage>,
     imports: Option<Vec<Import>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+enum DependencyStage {
+    Install,
+    Setup,
 }
 
 #[derive(JsonSchema)]
@@ -160,8 +173,10 @@ struct Import {
     /// What to pass.
     #[serde(rename = "type")]
     kind: ImportType,
-    /// Build argument that receives it.
+    /// Dockerfile images: the build argument that receives it.
     target_build_arg: Option<String>,
+    /// Stapel images: the environment variable that receives it.
+    target_env: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -194,6 +209,35 @@ struct StapelImage {
     base: StapelBase,
     /// Image config applied last (not visible to the image's own build steps).
     docker: Option<StapelDocker>,
+    /// Images whose names, digests or ids this one's steps and config receive as ENV.
+    dependencies: Option<Vec<StapelDependency>>,
+    /// Build secrets, each mounted at `/run/secrets/ID` in every user step.
+    secrets: Option<Vec<Secret>>,
+}
+
+/// A stapel image's dependency (werf 2): its imports become ENV at `before`/`after`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelDependency {
+    /// Name of another image of this werf.yaml.
+    image: String,
+    /// `install` or `setup` (one of `before`, `after`).
+    before: Option<String>,
+    /// `install` or `setup` (one of `before`, `after`).
+    after: Option<String>,
+    imports: Option<Vec<StapelDependencyImport>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct StapelDependencyImport {
+    /// What to pass.
+    #[serde(rename = "type")]
+    kind: ImportType,
+    /// Environment variable that receives it.
+    target_env: String,
 }
 
 /// A stapel `artifact:` document: built when an image imports from it, never published.
@@ -218,6 +262,10 @@ struct StapelBase {
     from_image: Option<String>,
     /// An artifact of this werf.yaml as the base.
     from_image_artifact: Option<String>,
+    /// werf ≥ 1.2's name for `fromImageArtifact`.
+    from_artifact: Option<String>,
+    /// werf ≥ 1.2: part of the content signature; change it to rebuild the image.
+    cache_version: Option<ScalarText>,
     /// Use the registry's current digest of `from` (needs the admission key below).
     from_latest: Option<bool>,
     /// werf's admission that `fromLatest` breaks reproducibility.

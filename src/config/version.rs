@@ -54,6 +54,8 @@ pub struct Choice {
     /// `None`: werf 1.1 because nothing says otherwise (the `dockerfile:` path then
     /// still takes the file that exists, see `parse/image.rs`).
     pub settled: Option<WerfVersion>,
+    /// Settled by a key only werf ≥ 1.2 knows (not by the flag or a giterminism file).
+    pub by_key: bool,
     pub why: String,
 }
 
@@ -157,12 +159,14 @@ pub fn choose(
     if let Some(v) = settings.werf_version {
         return Choice {
             settled: Some(v),
+            by_key: false,
             why: "--werf-version (SLIPWAY_WERF_VERSION)".into(),
         };
     }
     if let Some(f) = &g.file {
         return Choice {
             settled: Some(WerfVersion::V2),
+            by_key: false,
             why: format!(
                 "the giterminism file {f} exists (werf 1.1 has none; --werf-version 1.1 reads it as werf 1.1)"
             ),
@@ -175,6 +179,7 @@ pub fn choose(
         };
         return Choice {
             settled: Some(WerfVersion::V2),
+            by_key: true,
             why: format!(
                 "`{key}` ({f}:{l}:{c}) is a key werf 1.1 does not know (--werf-version 1.1 reads it as werf 1.1)"
             ),
@@ -182,6 +187,7 @@ pub fn choose(
     }
     Choice {
         settled: None,
+        by_key: false,
         why: format!(
             "no {GITERMINISM_FILE} and no key only werf ≥ 1.2 knows (--werf-version 2 reads it as werf 2)"
         ),

@@ -4,7 +4,6 @@
 
 pub mod name;
 pub mod slug;
-pub mod suggest;
 
 use std::collections::BTreeMap;
 

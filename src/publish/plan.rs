@@ -29,7 +29,7 @@ pub struct Wanted {
     /// this signature (so a branch-tagged run can reuse it without building).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probe: Vec<String>,
-    /// A `final: false` image a dependant imports by its registry name or digest: its
+    /// A `final: false` image (named, or imported by its registry name or digest): its
     /// content tag only, absent from the report and the digest file.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub not_final: bool,
@@ -208,7 +208,7 @@ impl fmt::Display for Plan {
         for image in &self.images {
             let w = &image.wanted;
             let internal = if w.not_final {
-                " (final: false, imported by registry name: its content tag only, not reported)"
+                " (final: false: its content tag only, not reported)"
             } else {
                 ""
             };

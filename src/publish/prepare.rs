@@ -20,10 +20,10 @@ pub(super) struct Prepared {
     pub naming: Naming,
     pub specs: Vec<TagSpec>,
     pub stages_storage: Option<StagesStorage>,
-    /// The selected images, in werf.yaml order: final ones, and others only when named.
+    /// The selected final images, in werf.yaml order.
     pub selected: Vec<Option<String>>,
-    /// `final: false` images not selected whose registry name or digest a dependant
-    /// imports: published under their content tag only, never reported.
+    /// `final: false` images named, or whose registry name or digest a dependant imports:
+    /// published under their content tag only, never reported.
     pub internal: Vec<Option<String>>,
     /// Files this run writes into the project (left out of signatures).
     pub outputs: Vec<PathBuf>,
@@ -141,8 +141,10 @@ impl Prepared {
 
 type Names = Vec<Option<String>>;
 
-/// The images to publish under the run's tags (final ones, and others when named), and
-/// the `final: false` images whose registry name or digest something built imports.
+/// The images to publish under the run's tags (the final ones of the selection), and the
+/// `final: false` images to publish under their content tag only: those named, and those
+/// whose registry name or digest something built imports (werf never tags a non-final
+/// image, named or not).
 fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError> {
     let named = |n: &Option<String>| {
         names
@@ -150,15 +152,19 @@ fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError
             .any(|x| crate::naming::name::ImageName::parse(x).into_option() == *n)
     };
     let chosen = build::selection(cfg, names)?;
-    let selected: Vec<Option<String>> = chosen
+    let selected: Names = chosen
         .iter()
-        .filter(|i| i.is_final || named(&i.name))
+        .filter(|i| i.is_final)
+        .map(|i| i.name.clone())
+        .collect();
+    let mut internal: Names = chosen
+        .iter()
+        .filter(|i| !i.is_final && named(&i.name))
         .map(|i| i.name.clone())
         .collect();
     // Everything built for them: they and their dependencies, transitively.
-    let mut built: Vec<Option<String>> = Vec::new();
-    let mut stack = selected.clone();
-    let mut internal = Vec::new();
+    let mut built: Names = Vec::new();
+    let mut stack: Names = selected.iter().chain(&internal).cloned().collect();
     while let Some(n) = stack.pop() {
         if built.contains(&n) {
             continue;
@@ -173,7 +179,7 @@ fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError
                 .iter()
                 .any(|i| i.kind != config::ImportType::ImageID);
             let not_final = cfg.image(dep.as_deref()).is_some_and(|i| !i.is_final);
-            if by_registry && not_final && !selected.contains(&dep) && !internal.contains(&dep) {
+            if by_registry && not_final && !internal.contains(&dep) {
                 internal.push(dep.clone());
             }
             stack.push(dep);

@@ -214,6 +214,70 @@ pub async fn write(
     Ok(records.len())
 }
 
+/// The image names of Slipway's list (`i-` records): werf.yaml's images ever published,
+/// and those `managed-images add` named. The records pseudo-image is not one of them.
+pub fn image_names(records: &Records) -> Vec<Option<String>> {
+    let mut v: Vec<Option<String>> = records
+        .images
+        .values()
+        .filter(|n| n.as_deref() != Some(META_IMAGE))
+        .cloned()
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The `i-` record of `image` (with the repo mode's prefix) and its repository.
+pub fn name_record(
+    naming: &Naming,
+    image: Option<&str>,
+) -> Result<(Repository, String), NamingError> {
+    let (repo, prefix) = location(naming)?;
+    Ok((repo, format!("{prefix}i-{}", image_key(image))))
+}
+
+/// Add `image` to Slipway's list; `false`: it was there.
+pub async fn add_image_name(
+    client: &Client,
+    naming: &Naming,
+    image: Option<&str>,
+) -> Result<bool, RecordsError> {
+    let (repo, tag) = name_record(naming, image)?;
+    if client.head_manifest(&repo, &tag).await?.is_some() {
+        return Ok(false);
+    }
+    let name = image.unwrap_or(NAMELESS);
+    put_image(
+        client,
+        &repo,
+        &[tag],
+        &BTreeMap::from([(IMAGE_LABEL, name)]),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Remove `image` from Slipway's list; `false`: it was not there. Its record is its own
+/// manifest (the name is its only label), so deleting it by digest takes nothing else.
+pub async fn remove_image_name(
+    client: &Client,
+    naming: &Naming,
+    image: Option<&str>,
+) -> Result<bool, RecordsError> {
+    let (repo, tag) = name_record(naming, image)?;
+    let Some((_, Some(cfg))) = client.image_config(&repo, &tag).await? else {
+        return Ok(false);
+    };
+    if image::label(&cfg, IMAGE_LABEL) != Some(image.unwrap_or(NAMELESS)) {
+        return Ok(false);
+    }
+    let Some(info) = client.head_manifest(&repo, &tag).await? else {
+        return Ok(false);
+    };
+    Ok(client.delete_manifest(&repo, &info.digest).await?)
+}
+
 /// Read every record and image name.
 pub async fn read(client: &Client, naming: &Naming) -> Result<Records, RecordsError> {
     let (repo, prefix) = location(naming)?;

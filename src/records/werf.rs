@@ -218,18 +218,54 @@ async fn list_local(
     Ok(out)
 }
 
-/// Delete werf's `managed-image` record of `name` in a stages storage repository (as
-/// werf's `RmManagedImage`, repo_stages_storage.go:301-318). `false`: there was none.
+/// Delete werf's `managed-image` record of `name` in a stages storage repository (what
+/// werf's `RmManagedImage` does, repo_stages_storage.go:301-318). `false`: there was none.
+///
+/// werf's label-less records (every `managed-image-`, `client-id-` and rejected-stage
+/// record) are one and the same manifest, and a registry deletes manifests, not tags:
+/// deleting the record's digest, as werf did, takes all of them. The tag is first pointed
+/// at an image of its own, then that image is deleted, so only this record goes.
 pub async fn remove_managed(
     client: &Client,
     repo: &Repository,
     name: Option<&str>,
 ) -> Result<bool, RegistryError> {
     let tag = format!("{MANAGED_PREFIX}{}", slug_image(name));
+    if client.head_manifest(repo, &tag).await?.is_none() {
+        return Ok(false);
+    }
+    let labels = BTreeMap::from([("slipway.removed-record", tag.as_str())]);
+    super::put_image(client, repo, std::slice::from_ref(&tag), &labels).await?;
     let Some(info) = client.head_manifest(repo, &tag).await? else {
         return Ok(false);
     };
     client.delete_manifest(repo, &info.digest).await
+}
+
+/// Delete werf's `managed-image` record of `name` kept in the local daemon (`-s :local`,
+/// local_docker_server_stages_storage.go:146-162). `false`: there was none.
+pub async fn remove_managed_local(
+    docker: &bollard::Docker,
+    project: &str,
+    name: Option<&str>,
+) -> Result<bool, bollard::errors::Error> {
+    let reference = format!("{LOCAL_MANAGED_REPO}/{project}:{}", slug_image(name));
+    match docker.inspect_image(&reference).await {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e),
+        Ok(_) => {
+            docker
+                .remove_image(
+                    &reference,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await?;
+            Ok(true)
+        }
+    }
 }
 
 #[cfg(test)]

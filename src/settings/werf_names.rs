@@ -64,6 +64,7 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     w("docker-config", &[], None, &["WERF_DOCKER_CONFIG"]),
     // `run`'s options for `docker run` (werf 1.1's run reads this variable).
     w("docker-options", &[], None, &["WERF_DOCKER_OPTIONS"]),
+    w("git-unshallow", &[], None, &["WERF_GIT_UNSHALLOW"]),
     // werf 1.2's `host cleanup` options (werf 1.1's has none of them).
     w(
         "allowed-docker-storage-volume-usage",

@@ -151,7 +151,16 @@ pub fn generate_planned(
         "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
         env.toolbox
     );
-    let mount_flags = mount_flags(env, img.name.as_deref(), st, &mut w.files)?;
+    let mut mount_flags = mount_flags(env, img.name.as_deref(), st, &mut w.files)?;
+    // Secrets: in every user step at werf's path, from the build session only (the
+    // Dockerfile names ids, never values).
+    for s in &st.secrets {
+        let id = s.id();
+        let _ = write!(
+            mount_flags,
+            " --mount=type=secret,id={id},target=/run/secrets/{id},required=true"
+        );
+    }
     let non_root = from_stage(&mut w, st, &toolbox_mount, base_user);
     let git = git_trees(env, st, plan.archive)?;
     let mut patch_steps = BTreeMap::new();
@@ -165,6 +174,8 @@ pub fn generate_planned(
     let node = Node {
         env,
         st,
+        img,
+        dependency_env: &plan.dependency_env,
         base,
         toolbox_mount,
         mount_flags,
@@ -245,6 +256,9 @@ fn from_stage(
 struct Node<'a> {
     env: &'a Env,
     st: &'a StapelRecipe,
+    img: &'a ImageConfig,
+    /// `targetEnv` → value of the node's dependency imports (empty where not built).
+    dependency_env: &'a BTreeMap<String, String>,
     /// The image the first stage starts from.
     base: String,
     toolbox_mount: String,
@@ -328,10 +342,16 @@ impl Node<'_> {
             .iter()
             .filter(|i| i.position == pos)
             .collect();
-        if list.is_empty() {
+        let env = self.dependency_env_at(pos);
+        if list.is_empty() && env.is_empty() {
             return Ok(());
         }
         w.stage(name, &self.base);
+        // werf 2's dependencies stage: the dependencies' imports become ENV, before the
+        // files it imports (one stage does both).
+        for (k, v) in env {
+            w.lines.push(format!("ENV {}={}", json(&k), json(&v)));
+        }
         for i in list {
             let from = self.env.tag(&i.node)?;
             if i.include_paths.is_empty() && i.exclude_paths.is_empty() {
@@ -365,6 +385,27 @@ impl Node<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// The ENV the dependencies set at `pos`, in werf.yaml order (a value not known yet,
+    /// as in `config render --dockerfile`, is shown as what it will be).
+    fn dependency_env_at(&self, pos: ImportPosition) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for d in &self.img.dependencies {
+            if d.stage.map(ImportPosition::from) != Some(pos) {
+                continue;
+            }
+            for i in &d.imports {
+                let Some(k) = &i.target_env else { continue };
+                let v = self
+                    .dependency_env
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| format!("<{:?} of {}>", i.kind, d.image));
+                out.push((k.clone(), v));
+            }
+        }
+        out
     }
 
     /// gitArchive: one COPY per mapping. One Dockerfile stage per werf stage (even one that
@@ -671,10 +712,17 @@ fn parent(p: &str) -> &str {
 /// its ERR trap printed (in `log`) give the command's `FILE:LINE:COL` and `shell.STAGE[N]`.
 pub fn locate_failure(g: &Generated, line: Option<usize>, log: &[String]) -> Option<String> {
     let cmds = g.steps.get(&line?)?;
-    let idx: Option<usize> = log.iter().rev().find_map(|l| {
+    // `N` or, for an ansible block, `N FILE:LINE:COL: PATH` of the inner task that failed.
+    let mark: Option<(usize, &str)> = log.iter().rev().find_map(|l| {
         let (_, rest) = l.split_once(FAILED_MARK)?;
-        rest.split_whitespace().next()?.parse().ok()
+        let rest = rest.trim();
+        let (i, inner) = rest.split_once(' ').unwrap_or((rest, ""));
+        Some((i.parse().ok()?, inner.trim()))
     });
+    if let Some((_, inner)) = mark.filter(|(_, inner)| !inner.is_empty()) {
+        return Some(inner.to_string());
+    }
+    let idx = mark.map(|(i, _)| i);
     let (at, label) = match idx {
         Some(i) => cmds
             .iter()

@@ -341,6 +341,23 @@ pub fn signature(
     field(&mut h, "slipway-stapel-signature", GENERATOR);
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });
     field(&mut h, "doc", &st.doc.to_string());
+    // `dependencies:` by the dependency's signature, never its name (secrets not at all).
+    if let Some(img) = name.and_then(|n| env.stapel_nodes.get(n)) {
+        for d in &img.dependencies {
+            let Some(at) = d.stage else { continue };
+            let sig = done.get(&Some(d.image.clone())).map(String::as_str);
+            let imports: Vec<String> = d
+                .imports
+                .iter()
+                .map(|i| format!("{:?}={}", i.kind, i.target_env.as_deref().unwrap_or("")))
+                .collect();
+            field(
+                &mut h,
+                "dependency",
+                &format!("{at:?}\0{}\0{}", sig.unwrap_or(""), imports.join("\0")),
+            );
+        }
+    }
     field(&mut h, "toolbox", &env.toolbox);
     for (n, (m, tree)) in git_trees(env, st, None)?.iter().enumerate() {
         let mut files = Sha256::new();

@@ -9,7 +9,7 @@
 //! commit of each stage is in the record, so a stage is reused when its signature is the
 //! recorded one and its recorded commit is HEAD or an ancestor of it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -219,6 +219,8 @@ impl StageList {
 /// What the signature of each stage of one node reads.
 struct SigInputs<'a, 'r> {
     st: &'a StapelRecipe,
+    /// The dependencies (`dependencies:`) with where they set their ENV.
+    deps: Vec<(&'a crate::config::Dependency, ImportPosition)>,
     head: Option<&'a Head<'r>>,
     /// The signature each base or import source stands for.
     sources: BTreeMap<&'a str, String>,
@@ -312,6 +314,21 @@ impl SigInputs<'_, '_> {
                 )
             })
             .collect();
+        // A dependency by its signature (never its name), with each import's type and
+        // targetEnv: werf's dependencies stage.
+        let deps = self.deps.iter().filter(|(_, at)| *at == p).map(|(d, _)| {
+            let imports: Vec<String> = d
+                .imports
+                .iter()
+                .map(|i| format!("{:?}={}", i.kind, i.target_env.as_deref().unwrap_or("")))
+                .collect();
+            format!(
+                "dependency={}\0{}",
+                self.source(&d.image),
+                imports.join("\0")
+            )
+        });
+        let list: Vec<String> = list.into_iter().chain(deps).collect();
         (!list.is_empty()).then(|| list.join("\n"))
     }
 
@@ -378,12 +395,23 @@ fn signatures_at(
         .source()
         .into_iter()
         .chain(st.imports.iter().map(|i| i.node.as_str()))
+        .chain(img.dependencies.iter().map(|d| d.image.as_str()))
     {
         if !sources.contains_key(name) {
             sources.insert(name, source_signature(env, name, nodes, head, depth)?);
         }
     }
-    let inputs = SigInputs { st, head, sources };
+    let deps = img
+        .dependencies
+        .iter()
+        .filter_map(|d| Some((d, ImportPosition::from(d.stage?))))
+        .collect();
+    let inputs = SigInputs {
+        st,
+        deps,
+        head,
+        sources,
+    };
     let mut out = StageList(Vec::new());
     out.push("from", Kind::Plain, inputs.from(env, img)?);
     inputs.user_then_imports(
@@ -421,6 +449,9 @@ pub struct Plan {
     /// A stored stage image the build starts from: (werf stage name, image reference).
     /// The stages up to it are not built.
     pub start: Option<(String, String)>,
+    /// The values of the dependency imports (`targetEnv` → value), known once the
+    /// dependencies are built.
+    pub dependency_env: BTreeMap<String, String>,
 }
 
 /// A build's plan, the record to put on the image and what is reused and built.
@@ -656,138 +687,8 @@ pub fn usable_in(env: &Env, img: &ImageConfig, record: &[StageRecord], needs_hea
     usable_at(&repo, head, record, needs_head)
 }
 
-/// What a patch step does, gathered over the mappings.
-#[derive(Default)]
-struct PatchParts {
-    files: Vec<TarEntry>,
-    deleted: Vec<String>,
-    /// Directories a deletion may have left empty.
-    dirs: BTreeSet<String>,
-    copies: Vec<String>,
-}
-
-/// The Dockerfile lines and context files of a patch step from commit `from` to `to`:
-/// deleted paths removed (and directories the deletion left empty), then added and
-/// changed files copied with the mapping's owner. `key` names the step in the context.
-pub(super) fn patch_step(
-    repo: &git2::Repository,
-    st: &StapelRecipe,
-    from: git2::Oid,
-    to: git2::Oid,
-    key: &str,
-    toolbox_mount: &str,
-) -> Result<(Vec<String>, Vec<TarEntry>), StapelError> {
-    let tree_of = |c: git2::Oid| {
-        repo.find_commit(c)
-            .and_then(|c| c.tree())
-            .map_err(|e| GitError::Commit {
-                commit: c,
-                message: e.message().to_string(),
-            })
-    };
-    let (old_tree, new_tree) = (tree_of(from)?, tree_of(to)?);
-    let mut parts = PatchParts::default();
-    for (n, m) in st.git.iter().enumerate() {
-        if m.remote.is_none() {
-            patch_mapping(repo, (&old_tree, &new_tree), n, m, key, &mut parts)?;
-        }
-    }
-    let mut lines = Vec::new();
-    if !parts.deleted.is_empty() {
-        let mut argv = vec![
-            format!("{TOOLBOX_DIR}/embedded/bin/rm"),
-            "-rf".into(),
-            "--".into(),
-        ];
-        argv.extend(parts.deleted);
-        lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
-    }
-    if !parts.dirs.is_empty() {
-        // Deepest first, so a parent emptied by its children goes too.
-        let mut dirs: Vec<String> = parts.dirs.into_iter().collect();
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
-        let mut argv = vec![
-            super::BASH.to_string(),
-            "-c".into(),
-            format!(
-                "for d in \"$@\"; do {TOOLBOX_DIR}/embedded/bin/rmdir \"$d\" 2>/dev/null || true; done"
-            ),
-            "rmdir-empty".into(),
-        ];
-        argv.extend(dirs);
-        lines.push(format!("RUN {toolbox_mount} {}", json_list(&argv)));
-    }
-    lines.extend(parts.copies);
-    Ok((lines, parts.files))
-}
-
-/// One local mapping's part of a patch step between the (old, new) trees.
-fn patch_mapping(
-    repo: &git2::Repository,
-    (old_tree, new_tree): (&git2::Tree<'_>, &git2::Tree<'_>),
-    n: usize,
-    m: &GitMapping,
-    key: &str,
-    parts: &mut PatchParts,
-) -> Result<(), StapelError> {
-    // An `add` path missing at one side lists as empty there.
-    let old = git::list(repo, old_tree, m)
-        .map(|t| t.files)
-        .unwrap_or_default();
-    let new = git::list(repo, new_tree, m).map_err(|cause| StapelError::Mapping {
-        at: m.at.clone(),
-        index: n,
-        cause,
-    })?;
-    let old_map: BTreeMap<&str, (git2::Oid, i32)> = old
-        .iter()
-        .map(|f| (f.rel.as_str(), (f.oid, f.mode)))
-        .collect();
-    let new_names: BTreeSet<&str> = new.files.iter().map(|f| f.rel.as_str()).collect();
-    let to_dir = m.to.trim_end_matches('/');
-    for f in &old {
-        if new_names.contains(f.rel.as_str()) {
-            continue;
-        }
-        if new.single_file {
-            parts.deleted.push(m.to.clone());
-            continue;
-        }
-        parts.deleted.push(format!("{to_dir}/{}", f.rel));
-        let mut p = f.rel.as_str();
-        while let Some((d, _)) = p.rsplit_once('/') {
-            parts.dirs.insert(format!("{to_dir}/{d}"));
-            p = d;
-        }
-    }
-    let changed: Vec<&git::GitFile> = new
-        .files
-        .iter()
-        .filter(|f| old_map.get(f.rel.as_str()) != Some(&(f.oid, f.mode)))
-        .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let dir = format!(".slipway/patch/{key}/{n}");
-    for f in &changed {
-        parts
-            .files
-            .push(TarEntry::git(&format!("{dir}/{}", f.rel), f));
-    }
-    let (src, dest) = if new.single_file {
-        let name = changed.first().map(|f| f.rel.clone()).unwrap_or_default();
-        (format!("{dir}/{name}"), m.to.clone())
-    } else {
-        (format!("{dir}/"), format!("{to_dir}/"))
-    };
-    parts.copies.push(format!(
-        "COPY{} [{}, {}]",
-        chown(&m.owner, &m.group),
-        json(&src),
-        json(&dest)
-    ));
-    Ok(())
-}
+mod patch;
+pub(super) use patch::patch_step;
 
 #[cfg(test)]
 mod tests;

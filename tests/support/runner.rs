@@ -26,7 +26,7 @@ impl Runner {
     /// stapel toolbox is made again by `scripts/stapel-toolbox` (a `docker import`, so its
     /// ID differs from the host's, as it would on another machine). Nothing is pulled.
     pub fn start() -> Runner {
-        Runner::start_with(false)
+        Runner::start_with(false, None)
     }
 
     /// A daemon as a remote `DOCKER_HOST` is (docker:dind, a build host): it also listens on
@@ -34,10 +34,29 @@ impl Runner {
     /// of its own, so that the path `docker info` gives is empty here: its layer store
     /// cannot be read from this host.
     pub fn start_remote() -> Runner {
-        Runner::start_with(true)
+        Runner::start_with(true, None)
     }
 
-    fn start_with(remote: bool) -> Runner {
+    /// As [`Runner::start_remote`], on a tmpfs of `size` (`64m`): a small disk that fills.
+    /// Seen from this host only through [`Runner::in_namespace`].
+    pub fn start_on_small_disk(size: &str) -> Runner {
+        Runner::start_with(true, Some(size))
+    }
+
+    /// `nsenter` arguments that run a program in the daemon's mount namespace, where its
+    /// data root ([`Runner::data_root`]) is mounted.
+    pub fn in_namespace(&self) -> Vec<String> {
+        ["-t", &self.child.id().to_string(), "-m", "--"]
+            .map(str::to_string)
+            .to_vec()
+    }
+
+    /// The daemon's data root (on the tmpfs of a remote-like runner).
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("hidden/data")
+    }
+
+    fn start_with(remote: bool, tmpfs_size: Option<&str>) -> Runner {
         base_image();
         stapel_toolbox();
         let dir = tempfile::Builder::new()
@@ -92,9 +111,13 @@ impl Runner {
             std::fs::create_dir(&hidden).expect("hidden dir");
             // `exec`: the child is dockerd itself, which Drop stops; the namespace (and the
             // tmpfs) goes with its last process.
+            let mount = match tmpfs_size {
+                Some(size) => format!("mount -t tmpfs -o size={size} tmpfs"),
+                None => "mount -t tmpfs tmpfs".to_string(),
+            };
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "sh", "-c"])
-                .arg(r#"mount -t tmpfs tmpfs "$0" && exec dockerd "$@""#)
+                .arg(format!(r#"{mount} "$0" && exec dockerd "$@""#))
                 .arg(&hidden)
                 .args(&args);
             c

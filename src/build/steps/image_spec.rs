@@ -16,6 +16,9 @@ use crate::build::BuildError;
 use crate::config::ImageSpec;
 use crate::labels;
 
+/// Why Podman cannot build an image with an `imageSpec`.
+pub(in crate::build) const PODMAN: &str = "`imageSpec` is applied by loading a new image config over the image's layers, which Podman's `load` does not take (it needs every layer in the archive); build this image with Docker, or remove `imageSpec`";
+
 /// werf removes these from the environment whatever the spec says (its own build leaves
 /// them behind).
 const WERF_COMMIT_ENV: [&str; 3] = [
@@ -36,7 +39,7 @@ pub(in crate::build) async fn apply(
         return Ok(id.to_string());
     };
     if node.how.podman {
-        return Err(node.fail("`imageSpec` is applied by loading a new image config over the image's layers, which Podman's `load` does not take (it needs every layer in the archive); build this image with Docker, or remove `imageSpec`".into()));
+        return Err(node.fail(PODMAN.into()));
     }
     let docker = node
         .backend

@@ -87,7 +87,8 @@ async fn stapel_input(
     let base_user = stapel_base::user(node.backend.daemon.as_ref(), env, node.img)
         .await
         .map_err(fail)?;
-    let plan = stages.map(|o| o.plan.clone()).unwrap_or_default();
+    let mut plan = stages.map(|o| o.plan.clone()).unwrap_or_default();
+    plan.dependency_env = node.how.dependency_env.clone();
     let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &plan)
         .map_err(|e| node.stapel_fail(e))?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);

@@ -18,7 +18,7 @@ use super::{BuildError, BuildOptions, BuilderKind, BuiltImage, Event, SessionDat
 use crate::config::ImageConfig;
 
 pub(super) use finalize::ensure_labels;
-pub(super) use image_spec::apply as apply_image_spec;
+pub(super) use image_spec::{PODMAN as PODMAN_IMAGE_SPEC, apply as apply_image_spec};
 pub(super) use run::{failure_message, image_labels};
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.
@@ -41,6 +41,8 @@ pub(super) struct How {
     /// local image is reused only if it was built with these, by its
     /// [`crate::labels::IMPORTED_DIGESTS`] label.
     pub imported_digests: Option<String>,
+    /// A stapel node's dependency imports, `targetEnv` → value (set as ENV).
+    pub dependency_env: BTreeMap<String, String>,
 }
 
 impl How {

@@ -395,37 +395,43 @@ pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
     }
 }
 
-/// Apply the safety rule: a digest any kept tag uses is never deleted.
+/// Apply the safety rule: a digest any kept tag uses is never deleted. Consumes the tags
+/// (a plan of many thousand tags holds each once).
 fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
-    let kept_digests: BTreeMap<&str, usize> = decisions
-        .iter()
-        .enumerate()
-        .filter(|(_, (k, _))| *k)
-        .map(|(i, _)| (tags[i].digest.as_str(), i))
-        .collect();
-    let mut items = Vec::with_capacity(tags.len());
-    for (i, t) in tags.iter().enumerate() {
-        let (keep, reason) = &decisions[i];
-        let (decision, reason) = if *keep {
-            (Decision::Keep, reason.clone())
-        } else {
-            match kept_digests.get(t.digest.as_str()) {
-                Some(&k) => (
-                    Decision::Keep,
-                    format!(
-                        "shares its manifest with kept tag {}:{}; deleting it would delete that",
-                        tags[k].repository, tags[k].tag
-                    ),
-                ),
-                None => (Decision::Delete, reason.clone()),
-            }
-        };
-        items.push(Item {
-            tag: t.clone(),
-            decision,
-            reason,
-        });
+    // The last kept tag of each digest, named in the reason of a tag kept because of it.
+    let mut kept_digests: BTreeMap<&str, String> = BTreeMap::new();
+    for (t, _) in tags.iter().zip(&decisions).filter(|(_, (k, _))| *k) {
+        kept_digests.insert(t.digest.as_str(), format!("{}:{}", t.repository, t.tag));
     }
+    let shared: Vec<Option<String>> = tags
+        .iter()
+        .zip(&decisions)
+        .map(|(t, (keep, _))| {
+            (!keep)
+                .then(|| kept_digests.get(t.digest.as_str()).cloned())
+                .flatten()
+        })
+        .collect();
+    let items = tags
+        .into_iter()
+        .zip(decisions)
+        .zip(shared)
+        .map(|((t, (keep, reason)), shared)| {
+            let (decision, reason) = match (keep, shared) {
+                (true, _) => (Decision::Keep, reason),
+                (false, Some(k)) => (
+                    Decision::Keep,
+                    format!("shares its manifest with kept tag {k}; deleting it would delete that"),
+                ),
+                (false, None) => (Decision::Delete, reason),
+            };
+            Item {
+                tag: t,
+                decision,
+                reason,
+            }
+        })
+        .collect();
     Plan {
         items,
         kubernetes: None,

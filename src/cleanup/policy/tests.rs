@@ -291,3 +291,44 @@ fn tag_scheme_limits_and_expiry() {
         plan.items[2].reason
     );
 }
+
+/// A `final: false` image's tag is kept while a kept importer's tag shares a commit.
+#[test]
+fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
+    let item = |image: &str, t: &str, commits: &[&str], decision: Decision| Item {
+        tag: TagInfo {
+            image: Some(image.into()),
+            ..tag(t, t, commits)
+        },
+        decision,
+        reason: String::new(),
+    };
+    let mut plan = Plan {
+        items: vec![
+            item("app", "v1", &["c1"], Decision::Keep),
+            item("app", "v0", &["c0"], Decision::Delete),
+            item("base", "s1", &["c1"], Decision::Delete),
+            item("base", "s0", &["c0"], Decision::Delete),
+            item("other", "o1", &["c1"], Decision::Delete),
+        ],
+        kubernetes: None,
+    };
+    let importers = BTreeMap::from([(Some("base".to_string()), vec![Some("app".to_string())])]);
+    keep_imported(&mut plan, &importers);
+    let decisions: Vec<(&str, Decision)> = plan
+        .items
+        .iter()
+        .map(|i| (i.tag.tag.as_str(), i.decision))
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            ("v1", Decision::Keep),
+            ("v0", Decision::Delete),
+            ("s1", Decision::Keep),
+            ("s0", Decision::Delete),
+            ("o1", Decision::Delete),
+        ]
+    );
+    assert!(plan.items[2].reason.contains("app's kept tag v1"));
+}

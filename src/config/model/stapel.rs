@@ -63,6 +63,12 @@ pub struct StapelRecipe {
     pub imports: Vec<StapelImport>,
     pub docker: Option<DockerInstructions>,
     pub mounts: Vec<Mount>,
+    /// `secrets:`, mounted at `/run/secrets/ID` in every user step (BuildKit secret
+    /// mounts); neither ids nor values are part of any signature, as in werf.
+    pub secrets: Vec<super::Secret>,
+    /// The parsed `dependencies:`, moved into `ImageConfig::dependencies` by the parser.
+    #[serde(skip)]
+    pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
     pub as_layers: bool,
     /// The document as rendered, without its name: what the signature hashes.
     pub doc: Json,
@@ -187,7 +193,7 @@ impl Shell {
     }
 }
 
-/// When an import happens.
+/// When an import (or a dependency's ENV) happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ImportPosition {
@@ -195,6 +201,19 @@ pub enum ImportPosition {
     AfterInstall,
     BeforeSetup,
     AfterSetup,
+}
+
+impl From<super::DependencyStage> for ImportPosition {
+    /// werf 2's dependencies stage of a `dependencies:` entry is its imports stage.
+    fn from(s: super::DependencyStage) -> ImportPosition {
+        use super::DependencyStage as D;
+        match s {
+            D::BeforeInstall => ImportPosition::BeforeInstall,
+            D::AfterInstall => ImportPosition::AfterInstall,
+            D::BeforeSetup => ImportPosition::BeforeSetup,
+            D::AfterSetup => ImportPosition::AfterSetup,
+        }
+    }
 }
 
 /// An `import:` entry.

@@ -468,7 +468,9 @@ fn resolve_dockerfile(
         return by_context;
     }
     let same = std::fs::read(ctx_path).ok() == std::fs::read(proj_path).ok();
-    if !same {
+    if !same && cx.rendered.werf_by_key {
+        cx.warn_at(loc, format!("dockerfile {:?} names two different files: using {c} (relative to context:, as werf ≥ 1.2 reads it, for werf.yaml has werf ≥ 1.2 keys), not {p} (relative to the project directory, as werf 1.1 reads it); --werf-version 2 or 1.1 silences this", img.dockerfile));
+    } else if !same {
         cx.at(loc, format!("dockerfile {:?} names two different files: {c} (relative to context:, as werf ≥ 1.2 reads it) and {p} (relative to the project directory, as werf 1.1 reads it); choose with --werf-version 2 or --werf-version 1.1 (SLIPWAY_WERF_VERSION)", img.dockerfile));
     }
     by_context

@@ -173,9 +173,16 @@ fn check_patterns(cx: &mut Ctx<'_>, at: &Location, patterns: &[String], what: &s
             .filter(|_| p.len() >= 2)
             && let Err(e) = regex::Regex::new(&format!("^(?:{re})$"))
         {
+            // regex's message draws a caret under the pattern: its last line says why.
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
             cx.at(
                 at,
-                format!("imageSpec.config.{what}: {p} is not a valid regular expression: {e}"),
+                format!("imageSpec.config.{what}: {p} is not a valid regular expression: {why}"),
             );
         }
     }
@@ -278,10 +285,7 @@ fn healthcheck(cx: &mut Ctx<'_>, at: &Location, v: &Json) -> Option<Healthcheck>
             "startperiod" => h.start_period = seconds(cx),
             "retries" => h.retries = seconds(cx),
             other => {
-                let mut msg = unknown_key_message(other, HEALTHCHECK_KEYS);
-                if other == "startPeriod" {
-                    msg.push_str(" (werf reads this key lowercase: `startperiod`)");
-                }
+                let msg = unknown_key_message(other, HEALTHCHECK_KEYS);
                 cx.at(at, in_spec(msg, "imageSpec.config.healthcheck"));
             }
         }

@@ -145,6 +145,7 @@ fn parse_meta(cx: &mut Ctx<'_>, meta: &Doc) -> Meta {
                 }
             }
             k if meta_keys().contains(&k) => {
+                versioned::check_meta_section(cx, k, v);
                 out.extra.insert(k.to_string(), v.value.clone());
             }
             "image" | "artifact" => {}

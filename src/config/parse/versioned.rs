@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::Value as Json;
 use serde_saphyr::{Location, Spanned};
 
-use crate::config::error::Ctx;
+use crate::config::error::{Ctx, unknown_key_message};
 use crate::config::model::ImageConfig;
 use crate::config::model::stapel::Base;
 use crate::config::yaml::{Node, key_location};
@@ -14,7 +15,7 @@ use crate::settings::WerfVersion;
 
 /// The version whose reading applies (werf 1.1 unless settled otherwise).
 pub(super) fn version(cx: &Ctx<'_>) -> WerfVersion {
-    cx.rendered.werf_version.unwrap_or(WerfVersion::V1_1)
+    cx.rendered.werf()
 }
 
 /// werf 1.1's keys that werf ≥ 1.2 dropped or renamed, with what werf 2 says instead.
@@ -136,5 +137,49 @@ pub(super) fn resolve_bases(
         } else {
             Base::From(named)
         };
+    }
+}
+
+/// The meta document's `build`, `deploy` and `gitWorktree` (werf ≥ 1.2; `deploy` werf 1.1
+/// too): unknown keys refused as werf refuses them, each at its key.
+pub(super) fn check_meta_section(cx: &mut Ctx<'_>, key: &str, v: &Spanned<Json>) {
+    let known: &[&str] = match key {
+        "build" => &["cacheVersion", "platform", "staged", "imageSpec"],
+        "deploy" => &[
+            "helmChartConfig",
+            "helmChartDir",
+            "helmRelease",
+            "helmReleaseSlug",
+            "namespace",
+            "namespaceSlug",
+            "appVersion",
+        ],
+        "gitWorktree" => &[
+            "forceShallowClone",
+            "allowUnshallow",
+            "allowFetchOriginBranchesAndTags",
+        ],
+        _ => return,
+    };
+    match &v.value {
+        Json::Null => {}
+        Json::Object(m) => {
+            for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+                let msg = format!("{key}: {}", unknown_key_message(k, known));
+                // The key is on the value's line (flow) or below it (block).
+                let from = v.referenced.line() as usize;
+                let at = cx
+                    .rendered_text()
+                    .lines()
+                    .enumerate()
+                    .skip(from.saturating_sub(1))
+                    .find_map(|(i, l)| l.find(&format!("{k}:")).map(|c| (i + 1, c + 1)));
+                match at {
+                    Some((l, c)) => cx.at_pos(l, c, msg),
+                    None => cx.at(&v.referenced, msg),
+                }
+            }
+        }
+        _ => cx.at(&v.referenced, format!("{key} must be a mapping")),
     }
 }

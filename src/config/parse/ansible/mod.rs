@@ -5,6 +5,7 @@
 //! module or task keyword is a located error naming the task, the module or key, and
 //! suggesting `shell:`.
 
+mod block;
 mod common;
 mod system;
 
@@ -38,7 +39,11 @@ const KEYWORDS: &[&str] = &[
     "become_user",
     "ignore_errors",
     "tags",
+    "when",
+    "vars",
 ];
+// apk, yum and dnf stay refused like every module not in MODULES (no Alpine or RPM
+// base here to test a translation on; docs/stapel.md).
 
 /// Parse `ansible:` into per-stage commands (one per task); `None` when nothing can be
 /// built (errors are in `cx`).
@@ -62,7 +67,13 @@ pub(super) fn parse(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Option<Shell> {
             };
             let mut out = Vec::new();
             for (i, t) in tasks.iter().enumerate() {
-                if let Some(text) = task(cx, t, &format!("{path}[{i}]")) {
+                let p = format!("{path}[{i}]");
+                let text = if block::is_block(t) {
+                    block::top(cx, t, &p)
+                } else {
+                    task(cx, t, &p, &[])
+                };
+                if let Some(text) = text {
                     out.push(ShellCommand {
                         text,
                         at: cx.where_at(&t.referenced),
@@ -91,12 +102,15 @@ fn has_jinja(n: &Node) -> bool {
     }
 }
 
-/// One task as bash, or a located error.
-fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
-    let Node::Map(m) = &t.value else {
+/// One task as bash, or a located error; `inherited` holds the keywords of the blocks
+/// around it.
+fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str, inherited: &Mapping) -> Option<String> {
+    let Node::Map(own) = &t.value else {
         cx.at(&t.referenced, format!("{path}: a task must be a mapping"));
         return None;
     };
+    let merged = block::inherit(own, inherited);
+    let m = &merged[..];
     let name = get(m, "name").and_then(|n| scalar(&n.value));
     let label = match &name {
         Some(n) => format!("{path} ({n:?})"),
@@ -105,7 +119,44 @@ fn task(cx: &mut Ctx<'_>, t: &Spanned<Node>, path: &str) -> Option<String> {
     let (module, mv) = task_module(cx, t, m, &label)?;
     let args = task_args(cx, t, m, &label)?;
     let body = module_body(cx, module, mv, &args, &label)?;
+    if !when(cx, m, &label)? {
+        return Some(":".to_string());
+    }
     wrap_task(cx, m, &args, body, &label)
+}
+
+/// A task's `when` (with those of its blocks): literal booleans only, since werf runs
+/// ansible with `gather_facts: no` and Slipway evaluates no Jinja.
+fn when(cx: &mut Ctx<'_>, m: &Mapping, label: &str) -> Option<bool> {
+    fn eval(n: &Node) -> Option<bool> {
+        match n {
+            Node::Bool(b) => Some(*b),
+            Node::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" => Some(true),
+                "false" | "no" => Some(false),
+                _ => None,
+            },
+            Node::Seq(items) => items
+                .iter()
+                .try_fold(true, |acc, i| Some(acc & eval(&i.value)?)),
+            _ => None,
+        }
+    }
+    let Some(w) = get(m, "when") else {
+        return Some(true);
+    };
+    let v = eval(&w.value);
+    if v.is_none() {
+        let (l, c) = key_location(cx, "when", w.referenced);
+        cx.at_pos(
+            l,
+            c,
+            format!(
+                "{label}: task keyword `when` is not supported; use `shell:` (only true or false is taken: no facts, no Jinja)"
+            ),
+        );
+    }
+    v
 }
 
 type Mapping = [(String, Spanned<Node>)];
@@ -141,7 +192,7 @@ fn task_module<'m>(
             module = Some((MODULES.iter().find(|x| **x == short).copied()?, v));
         } else if !KEYWORDS.contains(&k.as_str()) {
             let (l, c) = key_location(cx, k, v.referenced);
-            let what = if ["when", "loop", "register", "notify", "until", "delegate_to"]
+            let what = if ["loop", "register", "notify", "until", "delegate_to"]
                 .contains(&k.as_str())
                 || k.starts_with("with_")
             {
@@ -156,7 +207,7 @@ fn task_module<'m>(
             return None;
         }
     }
-    if has_jinja(&t.value) {
+    if m.iter().any(|(_, v)| has_jinja(&v.value)) {
         cx.at(
             &t.referenced,
             format!("{label}: Jinja expressions are not supported; use `shell:`"),

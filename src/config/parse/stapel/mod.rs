@@ -74,10 +74,14 @@ pub(super) fn parse(
         imports: Vec::new(),
         docker: None,
         mounts: Vec::new(),
+        secrets: Vec::new(),
+        parsed_dependencies: Vec::new(),
         as_layers: false,
+        // Secrets are no part of the signature (werf's neither); dependencies enter it
+        // by their signatures, never by name (`stapel::signature`).
         doc: Json::Object(
             doc.iter()
-                .filter(|(k, _)| k != name_key)
+                .filter(|(k, _)| k != name_key && k != "secrets" && k != "dependencies")
                 .map(|(k, v)| (k.clone(), node_json(&v.value)))
                 .collect(),
         ),
@@ -87,7 +91,16 @@ pub(super) fn parse(
     let mut pending = Pending::default();
     for (k, v) in doc {
         let k = k.as_str();
-        if k != name_key {
+        if k == "dependencies" {
+            // werf 2's rules, shared with Dockerfile images (parse/deps.rs).
+            let artifact_name = names.first().cloned().flatten().unwrap_or_default();
+            let owner = if artifact {
+                super::deps::Owner::Artifact(&artifact_name)
+            } else {
+                super::deps::Owner::Stapel
+            };
+            st.parsed_dependencies = super::deps::dependencies(cx, v, owner);
+        } else if k != name_key {
             directive(cx, &mut st, &mut pending, k, v);
         }
     }
@@ -184,6 +197,7 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         }
         "import" => st.imports = imports(cx, v),
         "mount" => st.mounts = mounts(cx, v),
+        "secrets" if !st.artifact => st.secrets = super::deps::secrets(cx, v),
         "docker" if !st.artifact => st.docker = docker(cx, v),
         "docker" => {
             let (l, c) = key_location(cx, k, v.referenced);
@@ -281,10 +295,10 @@ fn complete(
 }
 
 /// The node of the model for a stapel document.
-pub(super) fn node(name: Option<String>, st: StapelRecipe) -> ImageConfig {
+pub(super) fn node(name: Option<String>, mut st: StapelRecipe) -> ImageConfig {
     ImageConfig {
         name,
-        dependencies: Vec::new(),
+        dependencies: std::mem::take(&mut st.parsed_dependencies),
         cache_version: None,
         recipe: Recipe::Stapel(Box::new(st)),
         is_final: true,

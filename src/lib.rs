@@ -29,6 +29,7 @@ pub mod naming;
 pub mod pipe;
 pub mod project;
 pub mod promote;
+pub mod provenance;
 pub mod publish;
 pub mod push_archive;
 pub mod records;

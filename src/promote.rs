@@ -196,6 +196,16 @@ pub async fn execute(
         )));
     }
     let source_repo = &plan.source.repository;
+    // The image's referrers (its provenance) go along; the image itself is promoted
+    // already, so a failure here is a warning.
+    if let Err(e) =
+        crate::provenance::attach::carry(client, source_repo, &plan.dest_repo, &digest).await
+    {
+        tracing::warn!(
+            "copying the referrers of {}@{digest}: {e}",
+            plan.source_repository
+        );
+    }
     let mut source_deleted = false;
     if let Some(tag) = &plan.delete_source_tag {
         // The source tag must still point where it pointed when we planned.

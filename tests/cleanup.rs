@@ -115,7 +115,7 @@ impl Project {
             .assert()
             .success();
         let v: serde_json::Value = support::json_result(&out.get_output().stdout);
-        let tags = skopeo::tags(&self.reg, "proj/app");
+        let tags = image_tags(&self.reg, "proj/app");
         let sig = v.to_string();
         tags.into_iter()
             .find(|t| sig.contains(t.as_str()))
@@ -178,8 +178,22 @@ impl Project {
     }
 
     fn tags(&self) -> Vec<String> {
+        image_tags(&self.reg, "proj/app")
+    }
+
+    /// Every tag, the referrers fallback tags (`sha256-<hex>`, issue 35) too.
+    fn all_tags(&self) -> Vec<String> {
         skopeo::tags(&self.reg, "proj/app")
     }
+}
+
+/// The image tags of `repo`: without the referrers fallback tags (`sha256-<hex>`) that
+/// each published image's provenance adds (issue 35).
+fn image_tags(reg: &Registry, repo: &str) -> Vec<String> {
+    skopeo::tags(reg, repo)
+        .into_iter()
+        .filter(|t| !(t.starts_with("sha256-") && t.len() == 71))
+        .collect()
 }
 
 fn now() -> i64 {
@@ -356,8 +370,17 @@ fn a_branch_deleted_at_origin_loses_its_images() {
     p.commit("feature", 2);
     let feature = p.publish();
     p.git(&["checkout", "-q", "main"]);
+    // Each image's provenance sits under its referrers fallback tag (issue 35).
+    let fallback = |tag: &str| {
+        skopeo::digest(&p.reg, &format!("proj/app:{tag}"))
+            .expect("digest")
+            .replacen(':', "-", 1)
+    };
+    let (base_prov, feature_prov) = (fallback(&base), fallback(&feature));
+    assert!(p.all_tags().contains(&feature_prov), "{:?}", p.all_tags());
     let plan = p.plan(&[]);
     assert_eq!(plan[&feature].0, "keep", "{plan:?}");
+    assert!(!plan.contains_key(&feature_prov), "{plan:?}");
     p.git(&["push", "-q", "origin", "--delete", "feature"]);
     let plan = p.plan(&[]);
     assert_eq!(kept(&plan), vec![base.clone()], "{plan:?}");
@@ -406,6 +429,8 @@ fn a_branch_deleted_at_origin_loses_its_images() {
         ["1", "1"],
         "{err}"
     );
+    // The deleted image's fallback tag went with it; the kept one's stays.
+    assert_eq!(p.all_tags(), vec![base.clone(), base_prov]);
     assert_eq!(p.tags(), vec![base]);
 }
 
@@ -873,12 +898,12 @@ fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
     std::fs::write(p.work.join("werf.yaml"), two).expect("write");
     p.commit("base", 3);
     p.publish();
-    let old_base = skopeo::tags(&p.reg, "proj/old");
+    let old_base = image_tags(&p.reg, "proj/old");
     assert_eq!(old_base.len(), 1, "{old_base:?}");
     p.git(&["checkout", "-q", "-b", "feature"]);
     p.commit("feature", 2);
     p.publish();
-    let old_feature: Vec<String> = skopeo::tags(&p.reg, "proj/old")
+    let old_feature: Vec<String> = image_tags(&p.reg, "proj/old")
         .into_iter()
         .filter(|t| !old_base.contains(t))
         .collect();
@@ -923,7 +948,7 @@ fn images_removed_from_werf_yaml_are_cleaned_by_the_same_rules() {
         "{v}"
     );
     p.cleanup(&[]).success();
-    assert_eq!(skopeo::tags(&p.reg, "proj/old"), old_base);
+    assert_eq!(image_tags(&p.reg, "proj/old"), old_base);
 }
 
 /// werf: an unchanged image published again by a later commit is tied to that commit too,

@@ -149,8 +149,12 @@ impl Project {
         (r, std::fs::read_to_string(&digests).expect("digest file"))
     }
 
+    /// The image's tags, without the provenance fallback tags (`sha256-<hex>`, issue 35).
     fn tags(&self, image: &str) -> Vec<String> {
         skopeo::tags(&self.reg, &format!("fin/{image}"))
+            .into_iter()
+            .filter(|t| !(t.starts_with("sha256-") && t.len() == 71))
+            .collect()
     }
 
     fn cleanup(&self, extra: &[&str]) {

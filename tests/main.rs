@@ -31,6 +31,7 @@ mod login;
 mod naming;
 mod podman;
 mod promote;
+mod provenance;
 mod publish;
 mod push_archive;
 mod quickstart;

@@ -134,6 +134,10 @@ async fn run_deleter(
                 tags_gone.insert((repo.clone(), tag.clone()));
             }
             Ok(Deleted::Manifest) => {
+                // Its provenance goes with it (the fallback index and what it lists).
+                if let Err(e) = crate::provenance::attach::detach(client, &r, &digest).await {
+                    tracing::warn!("deleting the referrers of {repo}@{digest}: {e}");
+                }
                 manifests_gone.insert((repo.clone(), digest.clone()));
                 for i in plan
                     .deletions()

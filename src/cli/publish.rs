@@ -126,6 +126,9 @@ pub struct PublishArgs {
     /// How layers are compressed (zstd needs containerd ≥ 1.5 or Docker ≥ 23 to pull).
     #[arg(long, value_enum, default_value = "gzip")]
     pub layer_compression: LayerCompressionArg,
+    /// Attach SLSA provenance to each image pushed, as an OCI referrer (docs/provenance.md).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub provenance: bool,
 }
 
 pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
@@ -152,6 +155,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         upload_mode: args.upload_mode.into(),
         push_with_daemon: args.push_with_daemon,
         layer_compression: args.layer_compression.into(),
+        provenance: args.provenance,
         cache_from: crate::naming::cache_tags(&args.build.cache_from),
         on_event: printer(super::output::json(), args.build.log_mode.as_str()),
         on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),

@@ -187,6 +187,11 @@ impl Naming {
 
     /// Whether a tag found in `image`'s repository belongs to `image` (cleanup).
     pub fn owns_tag(&self, image: Option<&str>, all_images: &[Option<String>], tag: &str) -> bool {
+        // A referrers fallback index (`sha256-<hex>`) is no image's tag: it goes with its
+        // subject.
+        if crate::provenance::attach::is_fallback_tag(tag) {
+            return false;
+        }
         // Commit records share the repository in monorepo mode; no image owns them.
         if self.mode == Some(RepoMode::Monorepo) && tag.starts_with(&format!("{META_IMAGE}-")) {
             return false;

@@ -5,6 +5,7 @@
 
 pub mod plan;
 mod prepare;
+mod provenance;
 mod pusher;
 mod realize;
 pub mod report;
@@ -102,6 +103,8 @@ pub struct PublishOptions {
     pub push_with_daemon: bool,
     /// How layers are compressed.
     pub layer_compression: crate::registry::compress::Codec,
+    /// Attach SLSA provenance to each image pushed (`--provenance`).
+    pub provenance: bool,
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
@@ -171,6 +174,11 @@ pub async fn publish(
         .await?;
         return Ok(Outcome::Planned(plan));
     }
-    let done = realize::realize(&prepared, &plan, &repos, client, &opts).await?;
+    let started = chrono::Utc::now();
+    let mut done = realize::realize(&prepared, &plan, &repos, client, &opts).await?;
+    if opts.provenance {
+        done.provenance =
+            provenance::attach_all(&prepared, &plan, &repos, client, &done, started).await?;
+    }
     report::publish_report(&prepared, &plan, client, &repos, &done, &opts).await
 }

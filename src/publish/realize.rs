@@ -22,6 +22,8 @@ pub(super) struct Realized {
     pub local: BTreeMap<Option<String>, (String, bool)>,
     /// The registry digest of each image pushed or copied from the stages storage.
     pub pushed: BTreeMap<Option<String>, String>,
+    /// The provenance referrer's digest of each image pushed (filled after realize).
+    pub provenance: BTreeMap<Option<String>, String>,
 }
 
 /// The Dockerfile images the stages storage had at the start, and what was copied out.
@@ -53,6 +55,7 @@ pub(super) async fn realize(
         return Ok(Realized {
             local: BTreeMap::new(),
             pushed: stored.copied,
+            provenance: BTreeMap::new(),
         });
     }
     let docker = build::connect(&prepared.host_env.daemon()).await?;
@@ -94,7 +97,11 @@ pub(super) async fn realize(
     if let Some(storage) = storage {
         store_published(storage, plan, repos, &pushed, &stored).await;
     }
-    Ok(Realized { local, pushed })
+    Ok(Realized {
+        local,
+        pushed,
+        provenance: BTreeMap::new(),
+    })
 }
 
 /// Dockerfile images another runner published are in the stages storage under their

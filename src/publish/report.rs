@@ -53,6 +53,9 @@ pub struct ImageReport {
     /// The local image ID (config digest), when the image is in the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// The digest of the provenance referrer attached in this run (docs/provenance.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
 }
 
 impl ImageReport {
@@ -336,6 +339,7 @@ pub(super) async fn publish_report(
         repos,
         &done.local,
         &done.pushed,
+        &done.provenance,
     )
     .await?;
     write_files(&report, &prepared.naming.repo, opts)?;
@@ -403,6 +407,7 @@ async fn finish(
     repos: &BTreeMap<String, Repository>,
     local: &BTreeMap<Option<String>, (String, bool)>,
     pushed: &BTreeMap<Option<String>, String>,
+    provenance: &BTreeMap<Option<String>, String>,
 ) -> Result<Report, PublishError> {
     let mut images = Vec::new();
     // A `final: false` image is published for its dependants only: not reported.
@@ -443,6 +448,7 @@ async fn finish(
             },
             push,
             image_id,
+            provenance: provenance.get(&p.wanted.name).cloned(),
         });
     }
     Ok(Report {
@@ -465,6 +471,7 @@ mod tests {
             build: BuildOutcome::Built,
             push: PushOutcome::Pushed,
             image_id: Some(format!("sha256:{}", "c".repeat(64))),
+            provenance: None,
         }
     }
 

@@ -7,18 +7,7 @@ use crate::support;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::{Registry, skopeo};
-
-fn nonce() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )
-}
+use support::{Registry, nonce, skopeo};
 
 /// A committed project: `files`, then `werf.yaml` (`BASE` → the test base image, `NONCE`
 /// → text unique to this run, so nothing from an earlier run is reused).

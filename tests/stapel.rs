@@ -7,33 +7,8 @@ use crate::support;
 
 use std::path::Path;
 
-use support::{Registry, skopeo};
-
-/// Text unique to this run: images with the same content signature from an earlier run
-/// would otherwise be reused (skipped) where a test wants a build.
-fn nonce() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )
-}
-
-/// A committed git project: `files`, then `werf.yaml` (`BASE` → the test base image).
-fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
-    let d = tempfile::tempdir().expect("tmp");
-    support::write_tree(d.path(), files);
-    std::fs::write(
-        d.path().join("werf.yaml"),
-        yaml.replace("BASE", support::base_image()),
-    )
-    .expect("werf.yaml");
-    support::git_commit_all(d.path());
-    d
-}
+use support::based_project as project;
+use support::{Registry, nonce, skopeo};
 
 /// `slipway --json build`: the result's images.
 fn build(dir: &Path) -> Vec<serde_json::Value> {

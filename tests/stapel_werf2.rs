@@ -6,18 +6,7 @@ use crate::support;
 
 use std::path::Path;
 
-/// A committed git project: `files`, then `werf.yaml` (`BASE` → the test base image).
-fn project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
-    let d = tempfile::tempdir().expect("tmp");
-    support::write_tree(d.path(), files);
-    std::fs::write(
-        d.path().join("werf.yaml"),
-        yaml.replace("BASE", support::base_image()),
-    )
-    .expect("werf.yaml");
-    support::git_commit_all(d.path());
-    d
-}
+use support::based_project as project;
 
 fn rmi(image: &str) {
     let _ = std::process::Command::new("/usr/bin/docker")

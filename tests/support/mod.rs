@@ -702,3 +702,29 @@ pub fn sh(image: &str, cmd: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Text unique to this run: images with the same content signature from an earlier run
+/// would otherwise be reused (skipped) where a test wants a build.
+pub fn nonce() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    )
+}
+
+/// A committed git project: `files`, then `werf.yaml` with `BASE` → the test base image.
+pub fn based_project(files: &[(&str, &str)], yaml: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().expect("tmp");
+    write_tree(d.path(), files);
+    std::fs::write(
+        d.path().join("werf.yaml"),
+        yaml.replace("BASE", base_image()),
+    )
+    .expect("werf.yaml");
+    git_commit_all(d.path());
+    d
+}

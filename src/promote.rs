@@ -45,6 +45,8 @@ pub struct Plan {
     pub manifests: Vec<ManifestStep>,
     /// `--move`: the source tag deleted after the destination is verified.
     pub delete_source_tag: Option<String>,
+    /// The image's referrers (its provenance) copied too (`--provenance=false`: not).
+    pub carry_referrers: bool,
     #[serde(skip)]
     source: RegistrySource,
     #[serde(skip)]
@@ -72,6 +74,9 @@ impl fmt::Display for Plan {
         }
         for t in &self.copy.tags {
             writeln!(f, "  tag {}:{t}", self.copy.target)?;
+        }
+        if self.carry_referrers {
+            writeln!(f, "  referrers of {} (provenance), if any", self.digest)?;
         }
         if let Some(t) = &self.delete_source_tag {
             writeln!(
@@ -166,6 +171,7 @@ pub async fn plan(
         digest: from.digest.clone(),
         manifests: from.manifests.clone(),
         delete_source_tag,
+        carry_referrers: true,
         source: from,
         dest_repo: dst.repository,
     })
@@ -198,8 +204,9 @@ pub async fn execute(
     let source_repo = &plan.source.repository;
     // The image's referrers (its provenance) go along; the image itself is promoted
     // already, so a failure here is a warning.
-    if let Err(e) =
-        crate::provenance::attach::carry(client, source_repo, &plan.dest_repo, &digest).await
+    if plan.carry_referrers
+        && let Err(e) =
+            crate::provenance::attach::carry(client, source_repo, &plan.dest_repo, &digest).await
     {
         tracing::warn!(
             "copying the referrers of {}@{digest}: {e}",

@@ -147,6 +147,42 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
     .expect("index json");
     assert_eq!(promoted["manifests"][0]["digest"], referrer_digest);
     assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{referrer_digest}")).is_ok());
+
+    // `promote --provenance=false`: the image alone, no fallback tag at the destination.
+    support::slipway()
+        .insecure(&reg.host)
+        .args([
+            "promote",
+            "--provenance=false",
+            &format!("{}/prov/app:v1", reg.host),
+            &format!("{}/bare/app", reg.host),
+        ])
+        .assert()
+        .success();
+    assert_eq!(skopeo::tags(&reg, "bare/app"), vec!["v1".to_string()]);
+
+    // `slipway ls` marks the fallback tag as a referrers index, not an image.
+    let out = support::slipway()
+        .args(["--insecure-registry", &reg.host, "ls"])
+        .arg(format!("{}/prov/app", reg.host))
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains(&format!("{fallback}  (referrers of {digest})")),
+        "{text}"
+    );
+    let out = support::slipway()
+        .args(["--insecure-registry", &reg.host, "--json", "ls"])
+        .arg(format!("{}/prov/app", reg.host))
+        .assert()
+        .success();
+    let result = support::json_result(&out.get_output().stdout);
+    assert_eq!(
+        result["referrer_indexes"],
+        serde_json::json!([fallback]),
+        "{result}"
+    );
 }
 
 /// `--provenance=false`: the image is pushed, nothing refers to it.

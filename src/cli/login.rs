@@ -97,11 +97,23 @@ pub async fn ls(settings: &Settings, args: LsArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("listing the tags of {repo}"))?;
     let mut text = String::new();
+    let mut referrer_indexes = Vec::new();
     for t in &tags {
         text.push_str(t);
+        // OCI 1.1's fallback tag: the index of another manifest's referrers (provenance),
+        // not an image; cleanup deletes it with its subject.
+        if crate::provenance::attach::is_fallback_tag(t) {
+            let subject = t.replacen('-', ":", 1);
+            text.push_str(&format!("  (referrers of {subject})"));
+            referrer_indexes.push(t.clone());
+        }
         text.push('\n');
     }
     output::out(&text);
-    output::result(serde_json::json!({ "repository": repo.to_string(), "tags": tags }))?;
+    output::result(serde_json::json!({
+        "repository": repo.to_string(),
+        "tags": tags,
+        "referrer_indexes": referrer_indexes,
+    }))?;
     Ok(ExitCode::SUCCESS)
 }

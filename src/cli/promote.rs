@@ -34,6 +34,10 @@ pub struct PromoteArgs {
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Copy the image's referrers (its SLSA provenance) too; `--provenance=false`: the
+    /// image alone.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub provenance: bool,
 }
 
 pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitCode> {
@@ -56,7 +60,9 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
     let client = super::registry::client(settings);
     let mut plans = Vec::new();
     for (s, d, t) in &jobs {
-        plans.push(promote::plan(&client, s, d, t, args.move_source).await?);
+        let mut plan = promote::plan(&client, s, d, t, args.move_source).await?;
+        plan.carry_referrers = args.provenance;
+        plans.push(plan);
     }
     if args.dry_run {
         output::out("dry run: nothing is copied, tagged or deleted\n");

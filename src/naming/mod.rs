@@ -28,6 +28,10 @@ pub enum NamingError {
     Template(String),
     #[error("{0}")]
     Tag(String),
+    #[error(
+        "image sha256: in monorepo mode its tags (`sha256-…`) would be read as OCI referrers indexes (provenance) and deleted with the manifests they name; rename the image or use --images-repo-mode multirepo"
+    )]
+    Sha256InMonorepo,
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
 }
@@ -144,6 +148,9 @@ impl Naming {
 
     /// Full reference of `image` (None = nameless) with `tag`.
     pub fn reference(&self, image: Option<&str>, tag: &str) -> Result<Reference, NamingError> {
+        if self.mode == Some(RepoMode::Monorepo) && image == Some("sha256") {
+            return Err(NamingError::Sha256InMonorepo);
+        }
         let mut data: BTreeMap<String, gotemplate::Value> = BTreeMap::new();
         data.insert("Repo".into(), gotemplate::Value::str(self.repo.as_str()));
         data.insert("Image".into(), gotemplate::Value::str(image.unwrap_or("")));
@@ -539,6 +546,21 @@ mod tests {
         assert_eq!(
             n.reference(Some("a"), "t").expect("ref").to_string(),
             "r.io/shop/img-a:t"
+        );
+    }
+
+    #[test]
+    fn an_image_named_sha256_is_refused_in_monorepo_mode_only() {
+        let mono = naming("r.io/shop", RepoMode::Monorepo, None).expect("ok");
+        let e = mono.reference(Some("sha256"), "t").expect_err("collides");
+        assert!(e.to_string().contains("referrers indexes"), "{e}");
+        let multi = naming("r.io/shop", RepoMode::Multirepo, None).expect("ok");
+        assert_eq!(
+            multi
+                .reference(Some("sha256"), "t")
+                .expect("ref")
+                .to_string(),
+            "r.io/shop/sha256:t"
         );
     }
 

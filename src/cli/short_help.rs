@@ -141,9 +141,9 @@ fn hint_arg(
         .action(ArgAction::Set)
         .num_args(0..=1)
         .default_missing_value("")
-        .value_parser(ValueParser::new(move |v: &str| -> Result<String, String> {
+        .value_parser(ValueParser::new(move |v: &str| -> anyhow::Result<String> {
             let v = if v.is_empty() { value_name } else { v };
-            Err(hint.replace("{}", v))
+            Err(anyhow::anyhow!(hint.replace("{}", v)))
         }));
     match short {
         Some(s) => a.short(s),

@@ -46,6 +46,7 @@ mod signature;
 mod stages_storage;
 mod stapel;
 mod stapel_ansible;
+mod stapel_meaning;
 mod stapel_stages;
 mod stapel_werf2;
 mod troubleshooting;

@@ -29,6 +29,7 @@ mod json_output;
 mod kube;
 mod login;
 mod naming;
+mod platform;
 mod podman;
 mod promote;
 mod provenance;

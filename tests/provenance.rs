@@ -1,8 +1,9 @@
 //! Build provenance (issue 35): a published image's SLSA statement is found through the
 //! OCI 1.1 fallback tag (Debian's registry has no referrers API), names the image as its
 //! subject and lists the commit and the base; an unchanged image published again from
-//! another clone (an https remote where the first had ssh) attaches and pushes nothing; promote
-//! carries the referrer.
+//! another clone (an https remote where the first had ssh) attaches and pushes nothing; the
+//! report and `slipway inspect` show the referrer; promote carries it (`--move` takes the
+//! source's fallback tag along); the OCI labels every image gets.
 
 use std::path::Path;
 
@@ -80,6 +81,22 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
     assert_eq!(refs[0]["artifactType"], "application/vnd.in-toto+json");
     let referrer_digest = refs[0]["digest"].as_str().expect("referrer digest");
     assert_eq!(report["images"][0]["provenance"], referrer_digest);
+    // `slipway inspect` lists it among the image's referrers, found through the tag schema.
+    let out = support::slipway()
+        .insecure(&reg.host)
+        .args(["--json", "inspect", &format!("{}/prov/app:v1", reg.host)])
+        .assert()
+        .success();
+    let inspected = support::json_result(&out.get_output().stdout);
+    assert_eq!(inspected["referrers_source"], "tag-schema", "{inspected}");
+    assert_eq!(
+        inspected["referrers"][0]["digest"], referrer_digest,
+        "{inspected}"
+    );
+    assert_eq!(
+        inspected["referrers"][0]["artifact_type"],
+        "application/vnd.in-toto+json"
+    );
     let referrer: Value = serde_json::from_str(
         &skopeo::raw_manifest(&reg, &format!("prov/app@{referrer_digest}")).expect("referrer"),
     )

@@ -280,7 +280,8 @@ pub async fn execute(
 }
 
 /// The source tags other than `tag` that point at the promoted manifest, and the platform
-/// manifests of the image that another source tag (an index) still holds.
+/// manifests of the image that another source tag still holds (tagged itself, or a child of
+/// another index).
 async fn other_tags(
     client: &Client,
     plan: &Plan,
@@ -304,6 +305,10 @@ async fn other_tags(
         };
         if info.digest == plan.digest {
             sharing.push(t);
+        } else if children.contains(&info.digest.as_str()) {
+            if !held.contains(&info.digest) {
+                held.push(info.digest);
+            }
         } else if !children.is_empty()
             && (info.media_type.contains("index") || info.media_type.contains("list"))
             && let Some((index, _, _)) = client.get_typed_manifest(repo, &t).await?

@@ -399,3 +399,132 @@ fn oci_labels_on_dockerfile_and_stapel_images_the_users_own_kept() {
         assert_ne!(moved.get(image), Some(sig), "{image}");
     }
 }
+
+/// PUT `doc` (an OCI index) as `repo:tag`.
+fn put_index(reg: &Registry, repo: &str, tag: &str, doc: &Value) {
+    let url = format!("{}/v2/{repo}/manifests/{tag}", reg.url());
+    support::block_on(async {
+        let resp = reqwest::Client::new()
+            .put(url)
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            .body(doc.to_string())
+            .send()
+            .await
+            .expect("PUT index");
+        assert!(resp.status().is_success(), "{}", resp.status());
+    });
+}
+
+fn sorted_tags(reg: &Registry, repo: &str) -> Vec<String> {
+    let mut t = skopeo::tags(reg, repo);
+    t.sort();
+    t
+}
+
+/// A multi-platform image (an index of two published images, each with its own provenance):
+/// promote carries each platform manifest's referrers; `promote --move` deletes the source's
+/// fallback tags with it, except the one whose manifest another source tag still holds.
+#[test]
+fn promote_carries_each_platform_manifests_referrers_and_move_keeps_a_held_ones() {
+    let reg = Registry::plain();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let n = support::nonce();
+    let werf =
+        "project: mp\nconfigVersion: 1\n---\nimage: app\nargs:\n  BASE: {{ env \"BASE_IMAGE\" }}\n";
+    let publish = |tag: &str, content: &str| {
+        support::write_tree(
+            dir,
+            &[
+                ("werf.yaml", werf),
+                ("Dockerfile", "ARG BASE\nFROM ${BASE}\nCOPY f /f\n"),
+                ("f", content),
+            ],
+        );
+        support::git_commit_all(dir);
+        support::slipway()
+            .base_image()
+            .project(dir)
+            .images_repo(&reg, "mp")
+            .args(["build-and-publish", "--tag-custom", tag])
+            .assert()
+            .success();
+        skopeo::digest(&reg, &format!("mp/app:{tag}")).expect("digest")
+    };
+    let a = publish("a", &format!("{n} amd64"));
+    let b = publish("b", &format!("{n} arm64"));
+    assert_ne!(a, b);
+    let fallback = |d: &str| d.replacen(':', "-", 1);
+    let referrer = |repo: &str, d: &str| -> String {
+        let index: Value = serde_json::from_str(
+            &skopeo::raw_manifest(&reg, &format!("{repo}:{}", fallback(d))).expect("fallback"),
+        )
+        .expect("index json");
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("referrer")
+            .to_string()
+    };
+    let (ref_a, ref_b) = (referrer("mp/app", &a), referrer("mp/app", &b));
+    let child = |d: &str, arch: &str| {
+        let raw = skopeo::raw_manifest(&reg, &format!("mp/app@{d}")).expect("raw");
+        let m: Value = serde_json::from_str(&raw).expect("json");
+        serde_json::json!({
+            "mediaType": m["mediaType"],
+            "digest": d,
+            "size": raw.len(),
+            "platform": { "os": "linux", "architecture": arch },
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [child(&a, "amd64"), child(&b, "arm64")],
+    });
+    put_index(&reg, "mp/app", "multi", &index);
+
+    // Promote: both platform manifests' referrers, under the destination's fallback tags.
+    let promote = |args: &[&str]| {
+        let out = support::slipway()
+            .insecure(&reg.host)
+            .arg("--json")
+            .arg("promote")
+            .args(args)
+            .assert()
+            .success();
+        support::json_result(&out.get_output().stdout)
+    };
+    promote(&[
+        &format!("{}/mp/app:multi", reg.host),
+        &format!("{}/prod/app", reg.host),
+    ]);
+    let mut want = vec![fallback(&a), fallback(&b), "multi".to_string()];
+    want.sort();
+    assert_eq!(sorted_tags(&reg, "prod/app"), want);
+    assert_eq!(referrer("prod/app", &a), ref_a);
+    assert_eq!(referrer("prod/app", &b), ref_b);
+    // Platform a is also tagged on its own in prod/app.
+    promote(&[
+        &format!("{}/mp/app:a", reg.host),
+        &format!("{}/prod/app:a", reg.host),
+    ]);
+
+    // --move: the index goes, so does b's fallback tag; a's stays, tag `a` holds a.
+    let moved = promote(&[
+        "--move",
+        &format!("{}/prod/app:multi", reg.host),
+        &format!("{}/live/app", reg.host),
+    ]);
+    assert_eq!(
+        moved["promoted"][0]["referrer_indexes_deleted"],
+        serde_json::json!([fallback(&b)]),
+        "{moved}"
+    );
+    let mut kept = vec![fallback(&a), "a".to_string()];
+    kept.sort();
+    assert_eq!(sorted_tags(&reg, "prod/app"), kept);
+    assert_eq!(referrer("prod/app", &a), ref_a);
+    assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{ref_b}")).is_err());
+    assert_eq!(sorted_tags(&reg, "live/app"), want);
+    assert_eq!(referrer("live/app", &b), ref_b);
+}

@@ -108,8 +108,16 @@ fn options(
         buildargs
             .entry("BUILDKIT_INLINE_CACHE".into())
             .or_insert_with(|| "1".into());
-    } else if !cache_from.is_empty() {
-        tracing::info!(image = %node.name, "--cache-from needs BuildKit; the classic builder ignores it");
+    } else {
+        if !cache_from.is_empty() {
+            tracing::info!(image = %node.name, "--cache-from needs BuildKit; the classic builder ignores it");
+        }
+        // BuildKit sets `TARGETARCH`… itself; the classic builder is told them.
+        if let Some(p) = &node.platform {
+            for (k, v) in crate::platform::build_args(p, &crate::platform::host()) {
+                buildargs.entry(k).or_insert(v);
+            }
+        }
     }
     let mut build_labels = wanted.clone();
     if node.how.podman {
@@ -132,11 +140,8 @@ fn options(
         if let Some(n) = &d.network {
             b = b.networkmode(n);
         }
-        if let Some(p) = d.platform.first() {
-            if d.platform.len() > 1 {
-                // The daemon's image store holds one platform per tag: say what is built.
-                tracing::warn!(image = %node.name, "`platform:` lists {} platforms; building {p} only", d.platform.len());
-            }
+        // One platform of several (its own node), or the one `platform:` names.
+        if let Some(p) = node.platform.as_ref().or(d.platform.first()) {
             b = b.platform(p);
         }
     }

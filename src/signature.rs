@@ -18,6 +18,9 @@ use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 use crate::settings::Paths;
 
+mod wrap;
+use wrap::{with_cache_version, with_image_spec, with_labels};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("image {image}: {source}")]
@@ -565,45 +568,6 @@ pub fn compute(
     Ok(done)
 }
 
-/// werf ≥ 1.2's `cacheVersion` (the image's, else `build.cacheVersion`) on top of a
-/// signature: bumping it gives a new one. Without it the signature is unchanged.
-fn with_cache_version(sig: String, cache_version: Option<&str>) -> String {
-    let Some(v) = cache_version else {
-        return sig;
-    };
-    let mut h = Sha256::new();
-    field(&mut h, "signature", &sig);
-    field(&mut h, "cache-version", v);
-    hex::encode(h.finalize())
-}
-
-/// An image with an `imageSpec` (its own or meta `build.imageSpec`): its signature covers
-/// the spec, so a changed field rebuilds and republishes it.
-fn with_image_spec(sig: String, img: &ImageConfig) -> String {
-    match &img.image_spec {
-        None => sig,
-        Some(spec) => {
-            let mut h = Sha256::new();
-            field(&mut h, "signature", &sig);
-            field(&mut h, "image-spec", &spec.digest());
-            hex::encode(h.finalize())
-        }
-    }
-}
-
-/// The OCI labels every built image carries (`labels::oci`: source, title, vendor) are
-/// part of what it is: a moved repository or a renamed project gives a new signature. They
-/// never change per commit or per clone (the remote is normalized), so an unchanged image
-/// keeps its signature. Revision and creation time are left to the provenance.
-fn with_labels(sig: String, labels: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    field(&mut h, "signature", &sig);
-    for (k, v) in labels {
-        field(&mut h, "oci-label", &format!("{k}={v}"));
-    }
-    hex::encode(h.finalize())
-}
-
 /// Output files as [`compute`] and the context walk compare them: absolute, with the
 /// folder resolved (a relative `--report-path` is relative to the working directory).
 pub fn output_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
@@ -647,15 +611,23 @@ fn one(
 /// in `platform:` order; empty for one platform or none. `TARGETPLATFORM`, `TARGETARCH`…
 /// are expanded for the platform and `BUILDPLATFORM`… for this machine, as BuildKit
 /// expands them, so a `COPY ${TARGETARCH}/…` counts that platform's files only. `done`:
-/// every image's signature (the dependencies' count).
+/// every image's signature (the dependencies' count). `oci`: the image's OCI labels
+/// (`labels::oci`); like the image's own signature, each platform's covers them and the
+/// image spec, so a platform image built with other labels or another spec is not reused.
 pub fn per_platform(
     img: &ImageConfig,
+    oci: &BTreeMap<String, String>,
     done: &BTreeMap<Option<String>, String>,
     outputs: &[PathBuf],
 ) -> Result<Vec<(String, String)>, SignatureError> {
     match img.dockerfile() {
         Some(d) if d.platform.len() >= 2 => {
-            platform_signatures(img, d, done, &Mutex::new(HashCache::default()), outputs)
+            Ok(
+                platform_signatures(img, d, done, &Mutex::new(HashCache::default()), outputs)?
+                    .into_iter()
+                    .map(|(p, sig)| (p, with_labels(with_image_spec(sig, img), oci)))
+                    .collect(),
+            )
         }
         _ => Ok(Vec::new()),
     }

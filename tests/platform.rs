@@ -187,6 +187,19 @@ fn two_platforms_publish_one_index_and_a_second_run_does_nothing() {
     ]))
     .expect("config json");
     assert_eq!(cfg["architecture"], "arm64", "{cfg}");
+    // Issue 35: each platform's config has the OCI labels, each platform manifest its own
+    // provenance under its fallback tag.
+    assert_eq!(
+        cfg["config"]["Labels"]["org.opencontainers.image.title"], "app",
+        "{cfg}"
+    );
+    let tags = skopeo::tags(&reg, "multi/app");
+    for (p, d) in &first {
+        assert!(
+            tags.contains(&d.replacen(':', "-", 1)),
+            "{p}: no fallback tag in {tags:?}"
+        );
+    }
     // The reported digest is the index's.
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");

@@ -306,12 +306,12 @@ fn local_labels(image: &str) -> Value {
 /// image: source from the ssh remote (normalized, port and user dropped), title, vendor; a
 /// value the user wrote (werf.yaml `labels:`, a Dockerfile `LABEL` of the image's stage
 /// chain, stapel's `docker.LABEL`) is kept. Changing the remote's form keeps the
-/// signatures; a moved repository changes them.
+/// signatures; a moved repository changes them, each platform's of a two-platform image too.
 #[test]
 fn oci_labels_on_dockerfile_and_stapel_images_the_users_own_kept() {
     let n = support::nonce();
     let werf = format!(
-        "project: oci-labels\nconfigVersion: 1\n---\nimage: plain\ndockerfile: plain.Dockerfile\n---\nimage: mine\ndockerfile: mine.Dockerfile\nlabels:\n  org.opencontainers.image.source: https://example.org/mine\n---\nimage: st\nfrom: BASE\nshell:\n  setup: echo {n} > /st\ndocker:\n  LABEL:\n    org.opencontainers.image.title: stapel-title\n"
+        "project: oci-labels\nconfigVersion: 1\n---\nimage: plain\ndockerfile: plain.Dockerfile\n---\nimage: mine\ndockerfile: mine.Dockerfile\nlabels:\n  org.opencontainers.image.source: https://example.org/mine\n---\nimage: st\nfrom: BASE\nshell:\n  setup: echo {n} > /st\ndocker:\n  LABEL:\n    org.opencontainers.image.title: stapel-title\n---\nimage: multi\ndockerfile: multi.Dockerfile\nplatform: [linux/amd64, linux/arm64]\n"
     );
     let plain = format!("FROM BASE_IMAGE\nRUN echo {n} > /plain\n");
     // A LABEL in a stage the image is built FROM reaches it; one in another stage does not.
@@ -323,6 +323,10 @@ fn oci_labels_on_dockerfile_and_stapel_images_the_users_own_kept() {
         &[
             ("plain.Dockerfile", &plain.replace("BASE_IMAGE", base)),
             ("mine.Dockerfile", &mine.replace("BASE_IMAGE", base)),
+            (
+                "multi.Dockerfile",
+                "FROM scratch\nCOPY plain.Dockerfile /\n",
+            ),
         ],
         &werf,
     );
@@ -335,19 +339,39 @@ fn oci_labels_on_dockerfile_and_stapel_images_the_users_own_kept() {
             "ssh://git@git.example.com:2222/shop/labels.git",
         ],
     );
+    // Every image's signature, and each platform's of the two-platform one (not built here).
     let sigs = |dir: &Path| {
-        support::signatures(
-            support::slipway()
-                .project(dir)
-                .stapel()
-                .args(["--images-repo", "reg.example.com/labels"]),
-        )
+        let out = support::slipway()
+            .project(dir)
+            .stapel()
+            .args([
+                "--images-repo",
+                "reg.example.com/labels",
+                "--json",
+                "images",
+            ])
+            .assert()
+            .success();
+        let v = support::json_result(&out.get_output().stdout);
+        let mut all = std::collections::BTreeMap::new();
+        for i in v["images"].as_array().expect("images") {
+            let name = i["name"].as_str().expect("name");
+            all.insert(name.to_string(), i["signature"].to_string());
+            for p in i["platforms"].as_array().into_iter().flatten() {
+                all.insert(
+                    format!("{name}@{}", p["platform"]),
+                    p["signature"].to_string(),
+                );
+            }
+        }
+        all
     };
     let before = sigs(d.path());
+    assert!(before.contains_key("multi@\"linux/arm64\""), "{before:?}");
     support::slipway()
         .project(d.path())
         .stapel()
-        .args(["build", "--buildkit", "on"])
+        .args(["build", "--buildkit", "on", "plain", "mine", "st"])
         .assert()
         .success();
     let source = "https://git.example.com/shop/labels";

@@ -89,13 +89,15 @@ pub async fn run(
             }
             None => (None, Vec::new()),
         };
-        let mut platforms: Vec<PlatformRow> = crate::signature::per_platform(img, &sigs, &outputs)?
-            .into_iter()
-            .map(|(platform, signature)| PlatformRow {
-                platform,
-                signature,
-            })
-            .collect();
+        let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
+        let mut platforms: Vec<PlatformRow> =
+            crate::signature::per_platform(img, &oci, &sigs, &outputs)?
+                .into_iter()
+                .map(|(platform, signature)| PlatformRow {
+                    platform,
+                    signature,
+                })
+                .collect();
         if platforms.is_empty()
             && let Some(p) = img.dockerfile().and_then(|d| d.platform.first())
         {

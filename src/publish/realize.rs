@@ -258,7 +258,9 @@ async fn find_platforms(
     let Some(img) = prepared.cfg.image(p.wanted.name.as_deref()) else {
         return Ok(None);
     };
-    let sigs = crate::signature::per_platform(img, &prepared.sigs, &prepared.outputs)?;
+    let cfg = &prepared.cfg;
+    let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
+    let sigs = crate::signature::per_platform(img, &oci, &prepared.sigs, &prepared.outputs)?;
     if sigs.is_empty() {
         return Ok(None);
     }

@@ -14,9 +14,13 @@ pub(super) async fn build(
     node: Node<'_>,
     args: BTreeMap<String, String>,
 ) -> Result<BuiltImage, BuildError> {
-    let sigs =
-        crate::signature::per_platform(node.img, &node.how.node_signatures, &node.opts.outputs)
-            .map_err(|e| node.fail(e))?;
+    let sigs = crate::signature::per_platform(
+        node.img,
+        &node.how.oci_labels,
+        &node.how.node_signatures,
+        &node.opts.outputs,
+    )
+    .map_err(|e| node.fail(e))?;
     let (repo, _) = node
         .local
         .rsplit_once(':')

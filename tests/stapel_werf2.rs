@@ -238,6 +238,43 @@ ansible:
     }
 }
 
+/// A `src:` secret of a stapel image: `~` is HOME, the id is the file's base name (werf's
+/// default); a missing file fails before anything is built, naming it.
+#[test]
+fn a_stapel_src_secret_expands_home_and_a_missing_file_fails_naming_it() {
+    let secret: String = nonce()[..40].to_string();
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(home.path().join("tok.txt"), &secret).expect("token");
+    let yaml = |src: &str| {
+        format!(
+            "project: stapel-srcsecret\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\nsecrets:\n- src: {src}\nshell:\n  install: test \"$(cat /run/secrets/tok.txt)\" = {secret} && echo ok > /ok\n"
+        )
+    };
+    let img = "stapel-srcsecret/app:latest";
+    rmi(img);
+    let home_env = [("HOME", home.path().to_str().expect("utf-8"))];
+    let d = project(&[], &yaml("~/tok.txt"));
+    build(d.path(), true, &home_env);
+    assert_eq!(support::sh(img, "cat /ok"), "ok");
+    rmi(img);
+    let missing = project(&[], &yaml("keys/tok.txt"));
+    let (out, err) = build(missing.path(), false, &home_env);
+    let want = missing.path().join("keys/tok.txt");
+    assert!(
+        err.contains("image app: secret \"tok.txt\": ") && err.contains(&*want.to_string_lossy()),
+        "{err}"
+    );
+    assert!(
+        !format!("{out}{err}").contains("building"),
+        "nothing is built: {err}"
+    );
+    let inspect = std::process::Command::new("/usr/bin/docker")
+        .args(["image", "inspect", img])
+        .output()
+        .expect("docker");
+    assert!(!inspect.status.success(), "nothing is tagged");
+}
+
 /// The two-image project of issue #42: B's install sees A's content-signature reference
 /// in `$A_NAME` (werf's dependenciesBeforeInstall), B's config carries it and `A_DIGEST`;
 /// changing A rebuilds B, changing only a B file keeps A.

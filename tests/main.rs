@@ -22,6 +22,7 @@ mod gitlab_ci_docs;
 mod gitlab_ci_local;
 mod gitlab_pipeline;
 mod harness;
+mod helm_values;
 mod host_cleanup;
 mod image_spec;
 mod inspect;

@@ -377,6 +377,51 @@ shell:
     );
 }
 
+/// Published, a stapel dependant's `ImageDigest` import is the dependency's manifest digest
+/// in the registry (as for Dockerfile images), and its `ImageName` is the dependency's
+/// published repository with its content signature as the tag.
+#[test]
+fn a_published_stapel_dependency_passes_its_registry_digest() {
+    let reg = support::registry::Registry::plain();
+    let run = nonce();
+    let d = project(
+        &[],
+        &format!(
+            "project: stapel-depdig\nconfigVersion: 1\n---\nimage: a\nfrom: BASE\nshell:\n  install: echo {run} > /a\n---\nimage: b\nfrom: BASE\ndependencies:\n- image: a\n  after: install\n  imports:\n  - {{type: ImageName, targetEnv: A_NAME}}\n  - {{type: ImageDigest, targetEnv: A_DIGEST}}\n"
+        ),
+    );
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
+        .images_repo(&reg, "depdig")
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let a_digest = support::skopeo::digest(&reg, "depdig/a:v1").expect("a digest");
+    let b = support::skopeo::config(&reg, "depdig/b:v1").expect("b config");
+    let env: Vec<String> = b["config"]["Env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        env.contains(&format!("A_DIGEST={a_digest}")),
+        "{env:?}\n{log}"
+    );
+    let name = env
+        .iter()
+        .find_map(|e| e.strip_prefix("A_NAME="))
+        .expect("A_NAME");
+    let (repo, tag) = name.rsplit_once(':').expect("tag");
+    assert_eq!(repo, format!("{}/depdig/a", reg.host), "{name}");
+    assert!(
+        tag.len() == 64 && tag.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+}
+
 /// werf 2's rules for a stapel image's `dependencies`, and the ansible keys blocks bring,
 /// each a located error; `apk`/`yum`/`dnf` stay refused at the task.
 #[test]

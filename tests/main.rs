@@ -48,6 +48,7 @@ mod signature;
 mod stages_storage;
 mod stapel;
 mod stapel_ansible;
+mod stapel_external;
 mod stapel_meaning;
 mod stapel_stages;
 mod stapel_werf2;

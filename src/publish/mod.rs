@@ -142,10 +142,15 @@ impl RemoteLookup for ClientLookup<'_> {
         let Some((info, config)) = self.client.image_config(repo, tag).await? else {
             return Ok(None);
         };
-        let signature = config
-            .as_ref()
-            .and_then(|c| image::label(c, crate::labels::SIGNATURE))
-            .map(str::to_string);
+        let signature = match config.as_ref() {
+            Some(c) => image::label(c, crate::labels::SIGNATURE).map(str::to_string),
+            // An index has no config: a multi-platform image's names its signature.
+            None => self
+                .client
+                .get_manifest(repo, &info.digest)
+                .await?
+                .and_then(|(body, _)| crate::transfer::index::signature(&body)),
+        };
         Ok(Some(RemoteTag {
             digest: info.digest,
             signature,

@@ -42,6 +42,9 @@ pub struct Config {
     /// Where stapel's remote git repositories are cloned (`Paths::git_remotes`). Not
     /// serialized.
     pub git_remotes: Option<PathBuf>,
+    /// The agent of werf's `--ssh-key` (`Settings::ssh_agent`): stapel steps, `ssh:
+    /// default` and remote git mappings use it. Not serialized.
+    pub ssh_agent: Option<PathBuf>,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors. Not serialized.
     pub warnings: Vec<super::error::ConfigError>,

@@ -340,6 +340,7 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         home: None,
         git_remotes: None,
         ssh_agent: None,
+        source: None,
     })
 }
 

@@ -653,7 +653,8 @@ shell:
         c.project(&dir)
             .stapel()
             .env("SSH_AUTH_SOCK", &sock)
-            .env("V", v)
+            // The name keeps BuildKit's cache of an earlier run from answering.
+            .env("V", format!("{name}-{v}"))
             .arg("build");
         c
     };

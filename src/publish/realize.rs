@@ -12,6 +12,8 @@ use super::prepare::Prepared;
 use super::pusher::{IMAGES_IN_FLIGHT, Pusher};
 use super::{PublishError, PublishOptions};
 use crate::build::{self, BuildOptions};
+use crate::daemon::DaemonApi;
+use crate::daemon::docker::DockerDaemon;
 use crate::naming::TagOptions;
 use crate::registry::{Client, Repository};
 use crate::stapel::storage::StagesStorage;
@@ -59,8 +61,10 @@ pub(super) async fn realize(
         });
     }
     let docker = build::connect(&prepared.host_env.daemon()).await?;
+    let daemon: Arc<dyn DaemonApi> =
+        Arc::new(DockerDaemon::new(docker.clone()).with_env(prepared.host_env.daemon()));
     let pusher = Arc::new(Pusher::new(
-        docker.clone(),
+        daemon.clone(),
         client,
         repos,
         opts,
@@ -70,7 +74,7 @@ pub(super) async fn realize(
     let local = if opts.build {
         build_images(prepared, plan, client, opts, &docker, &pusher, to_push).await?
     } else {
-        find_built(prepared, plan, &docker, |p| needs_build(p)).await?
+        find_built(prepared, plan, daemon.as_ref(), |p| needs_build(p)).await?
     };
     let mut todo = Vec::new();
     for p in plan.images.iter().filter(|p| p.needs_push()) {
@@ -209,13 +213,13 @@ async fn build_images(
 async fn find_built(
     prepared: &Prepared,
     plan: &Plan,
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     needs_build: impl Fn(&plan::ImagePlan) -> bool,
 ) -> Result<BTreeMap<Option<String>, (String, bool)>, PublishError> {
     let mut local = BTreeMap::new();
     for p in plan.images.iter().filter(|p| needs_build(p)) {
         let likely = build::local_tag(&prepared.cfg.project, p.wanted.name.as_deref());
-        let id = build::find_local(docker, &p.wanted.signature, Some(&likely))
+        let id = crate::daemon::find_local(docker, &p.wanted.signature, Some(&likely))
             .await
             .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
         local.insert(p.wanted.name.clone(), (id, false));

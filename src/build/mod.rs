@@ -222,6 +222,12 @@ pub struct BuildSettings {
     pub force: bool,
     #[arg(skip)]
     pub buildkit: BuildKitMode,
+    /// Build for these platforms (OS/ARCH[/VARIANT], comma-separated or repeated), e.g.
+    /// linux/amd64,linux/arm64: replaces werf.yaml's `platform:` and `build.platform`.
+    /// Several platforms are published as one image index [default: werf.yaml's, else the
+    /// daemon's platform].
+    #[arg(long, value_delimiter = ',', value_parser = crate::platform::normalize)]
+    pub platform: Vec<String>,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,

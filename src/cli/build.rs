@@ -230,6 +230,7 @@ pub fn summary(built: &[BuiltImage]) -> String {
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut project = Project::open(settings, super::registry::client(settings))?;
+    project.config.force_platforms(&args.flags.build.platform);
     build::build_roots(&project.config, &args.images)?;
     project.resolve_bases(Bases::Pull).await?;
     let cfg = &project.config;

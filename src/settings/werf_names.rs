@@ -117,6 +117,8 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         &["WERF_TAG_BY_STAGES_SIGNATURE"],
     ),
     w("parallel", &[], Some('p'), &["WERF_PARALLEL"]),
+    // werf 2's (werf 1.1 had none).
+    w("platform", &[], None, &["WERF_PLATFORM"]),
     w(
         "parallel-tasks-limit",
         &[],

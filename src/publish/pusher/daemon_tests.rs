@@ -29,6 +29,7 @@ fn options(push_with_daemon: bool) -> PublishOptions {
         push_with_daemon,
         layer_compression: Default::default(),
         provenance: false,
+        helm_values: None,
         cache_from: Vec::new(),
         on_event: Arc::new(|_| {}),
         on_push: None,

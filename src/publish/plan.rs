@@ -270,17 +270,18 @@ pub(super) async fn blob_plans(
     repos: &BTreeMap<String, Repository>,
     compression: crate::registry::compress::Codec,
     env: &crate::settings::HostEnv,
+    daemon: impl Future<Output = Result<&bollard::Docker, build::BuildError>>,
     plan: &mut Plan,
 ) -> Result<(), PublishError> {
     if !plan.images.iter().any(|p| p.needs_push()) {
         return Ok(());
     }
     // No daemon: the plan says what it can without one.
-    let Ok(docker) = build::connect(&env.daemon()).await else {
+    let Ok(docker) = daemon.await else {
         return Ok(());
     };
     use crate::daemon::DaemonApi;
-    let docker = crate::daemon::docker::DockerDaemon::new(docker);
+    let docker = crate::daemon::docker::DockerDaemon::new(docker.clone());
     let work = env.temp_dir();
     for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
         let (Some(id), Some(repository)) = (

@@ -60,7 +60,7 @@ pub(super) async fn realize(
             provenance: BTreeMap::new(),
         });
     }
-    let docker = build::connect(&prepared.host_env.daemon()).await?;
+    let docker = prepared.daemon().await?;
     let daemon: Arc<dyn DaemonApi> =
         Arc::new(DockerDaemon::new(docker.clone()).with_env(prepared.host_env.daemon()));
     let pusher = Arc::new(Pusher::new(
@@ -72,7 +72,7 @@ pub(super) async fn realize(
         &prepared.host_env,
     )?);
     let (local, platforms) = if opts.build {
-        build_images(prepared, plan, client, opts, &docker, &pusher, to_push).await?
+        build_images(prepared, plan, client, opts, docker, &pusher, to_push).await?
     } else {
         find_built(prepared, plan, daemon.as_ref(), |p| needs_build(p)).await?
     };

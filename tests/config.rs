@@ -804,6 +804,7 @@ fn render_in(files: &[(&str, &str)], vars: &[(&str, &str)], src: &str) -> Result
         dir: dir.path().to_path_buf(),
         env: Some("staging".into()),
         partials,
+        templates_prefix: None,
         vars: vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

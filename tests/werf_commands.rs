@@ -454,3 +454,254 @@ fn git_unshallow_fetches_the_whole_history() {
         .success();
     assert_eq!(shallow().trim(), "false");
 }
+
+/// werf 1.1's global options that change what a command does: each row's werf line, its
+/// definition in werf's source, and the effect.
+#[test]
+fn werf_options_take_effect() {
+    let reg = Registry::plain();
+    let d = tempfile::tempdir().expect("tmp");
+    // A project whose name comes from a partial: `.werf/`'s, or another directory's.
+    let origin = d.path().join("origin");
+    let name = unique("werfopt");
+    support::write_tree(
+        &origin,
+        &[
+            (
+                "werf.yaml",
+                "project: {{ include \"name\" . }}\nconfigVersion: 1\n---\nimage: app\ndockerfile: Dockerfile\n",
+            ),
+            ("Dockerfile", &format!("FROM {}\n", support::base_image())),
+            (
+                ".werf/name.tmpl",
+                &format!("{{{{ define \"name\" }}}}{name}-werf{{{{ end }}}}"),
+            ),
+            (
+                "tpl/name.tmpl",
+                &format!("{{{{ define \"name\" }}}}{name}-tpl{{{{ end }}}}"),
+            ),
+        ],
+    );
+    support::git_commit_all(&origin);
+    std::fs::write(origin.join("more"), "x").expect("write");
+    support::git_commit_all(&origin);
+    // A shallow clone of it, as GitLab makes.
+    let clone = d.path().join("clone");
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", origin.display()))
+        .arg(&clone)
+        .output()
+        .expect("git clone");
+    assert!(out.status.success());
+    let tpl = clone.join("tpl");
+    let tpl = tpl.to_str().expect("utf-8").to_string();
+    let project_is = |want: String| {
+        move |ok: bool, out: &str, err: &str| {
+            assert!(ok, "{err}");
+            assert!(out.contains(&format!("project: {want}\n")), "{out}");
+        }
+    };
+    let rows = vec![
+        row(
+            "werf config render",
+            "pkg/config/parser.go (werf 1.1): partials from .werf/ by default",
+            &["config", "render"],
+            project_is(format!("{name}-werf")),
+        ),
+        row(
+            "werf config render --config-templates-dir DIR",
+            "cmd/werf/common/common.go (werf 1.1) GetWerfConfigTemplatesDir: the custom directory replaces .werf",
+            &["config", "render", "--config-templates-dir", &tpl],
+            project_is(format!("{name}-tpl")),
+        ),
+        row(
+            "werf cleanup (shallow clone)",
+            "cmd/werf/common/common.go (werf 1.1) GetLocalGitRepoForImagesCleanup: a shallow clone is refused",
+            &["cleanup", "--dry-run", "--without-kube"],
+            |ok, _, err| {
+                assert!(!ok);
+                assert!(err.contains("shallow clone"), "{err}");
+            },
+        ),
+        row(
+            "werf cleanup --allow-git-shallow-clone",
+            "cmd/werf/common/common.go (werf 1.1): \"sign the intention of using shallow clone despite restrictions\"",
+            &[
+                "cleanup",
+                "--dry-run",
+                "--without-kube",
+                "--allow-git-shallow-clone",
+            ],
+            |ok, out, err| {
+                assert!(ok, "{err}");
+                assert!(out.starts_with("dry run"), "{out}");
+            },
+        ),
+    ];
+    for r in rows {
+        let out = support::slipway()
+            .project(&clone)
+            .images_repo(&reg, "werfopt")
+            .args(&r.args)
+            .output()
+            .expect("slipway");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        eprintln!("{} ({}): exit {:?}", r.werf, r.source, out.status.code());
+        (r.check)(out.status.success(), &stdout, &stderr);
+    }
+    // werf's variables say the same.
+    let out = support::slipway()
+        .project(&clone)
+        .images_repo(&reg, "werfopt")
+        .env("WERF_CONFIG_TEMPLATES_DIR", &tpl)
+        .env("WERF_ALLOW_GIT_SHALLOW_CLONE", "1")
+        .args(["cleanup", "--dry-run", "--without-kube"])
+        .output()
+        .expect("slipway");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = support::slipway()
+        .project(&clone)
+        .env("WERF_CONFIG_TEMPLATES_DIR", &tpl)
+        .args(["config", "render"])
+        .output()
+        .expect("slipway");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("project: {name}-tpl\n")));
+}
+
+/// werf's `--ssh-key` and `WERF_SSH_KEY_*` (werf 1.1 `cmd/werf/common/common.go`: "Use only
+/// specific ssh key(s)"; `pkg/ssh_agent` runs an agent with them, and `pkg/build/
+/// build_phase.go` hands it to each stapel stage at `$SSH_AUTH_SOCK`): a stapel step asks the
+/// agent for its identities and gets the given key, not the system agent's.
+#[test]
+fn ssh_key_gives_stapel_steps_an_agent_with_only_those_keys() {
+    use std::process::Command;
+    let d = tempfile::tempdir().expect("tmp");
+    let name = unique("sshkey");
+    let ok = |c: &mut Command| {
+        let out = c.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = |file: &str| {
+        let path = d.path().join(file);
+        ok(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("{name}-{file}"))
+            .arg("-f")
+            .arg(&path));
+        path
+    };
+    let (system, flag, var) = (key("system"), key("flag"), key("var"));
+    // The system agent (SSH_AUTH_SOCK) holds another key.
+    let sock = d.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent (openssh-client)");
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ok(Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg(&system));
+
+    let dir = d.path().join("p");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("unixcat.c"), super::build::UNIXCAT_C).expect("unixcat.c");
+    ok(Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(dir.join("unixcat"))
+        .arg(dir.join("unixcat.c")));
+    let yaml = format!(
+        r#"project: {name}
+configVersion: 1
+---
+image: app
+from: {base}
+git:
+- add: /
+  to: /src
+  includePaths: [unixcat]
+shell:
+  installCacheVersion: '{{{{ env "V" }}}}'
+  install:
+  - printf '\0\0\0\1\13' | /src/unixcat "$SSH_AUTH_SOCK" > /agent-answer
+"#,
+        base = support::base_image()
+    );
+    std::fs::write(dir.join("werf.yaml"), yaml).expect("werf.yaml");
+    support::git_commit_all(&dir);
+    let image = format!("{name}/app:latest");
+    let answer = || support::sh(&image, "cat /agent-answer");
+    let build = |v: &str| {
+        let mut c = support::slipway();
+        c.project(&dir)
+            .stapel()
+            .env("SSH_AUTH_SOCK", &sock)
+            // The name keeps BuildKit's cache of an earlier run from answering.
+            .env("V", format!("{name}-{v}"))
+            .arg("build");
+        c
+    };
+    let flag_s = flag.to_str().expect("utf-8");
+    let runs = build("1").args(["--ssh-key", flag_s]).output();
+    let answer_flag = answer();
+    let runs_var = build("2").env("WERF_SSH_KEY_DEPLOY", &var).output();
+    let answer_var = answer();
+    let missing = build("3")
+        .args(["--ssh-key", &format!("{flag_s}-missing")])
+        .output();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+
+    for out in [runs, runs_var] {
+        let out = out.expect("slipway");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // SSH2_AGENT_IDENTITIES_ANSWER carrying the given key's comment only.
+    assert!(
+        answer_flag.contains(&format!("{name}-flag")),
+        "{answer_flag:?}"
+    );
+    assert!(
+        !answer_flag.contains(&format!("{name}-system")),
+        "{answer_flag:?}"
+    );
+    assert!(
+        answer_var.contains(&format!("{name}-var")),
+        "{answer_var:?}"
+    );
+    assert!(
+        !answer_var.contains(&format!("{name}-system")),
+        "{answer_var:?}"
+    );
+    let missing = missing.expect("slipway");
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains(&format!(
+            "specified ssh key {flag_s}-missing does not exist"
+        )),
+        "werf's text: {err}"
+    );
+}

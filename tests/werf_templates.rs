@@ -213,6 +213,7 @@ fn slipway_render(c: &Case) -> Result<String, String> {
         dir: dir.path().to_path_buf(),
         env: Some(c.env.to_string()),
         partials,
+        templates_prefix: None,
         vars: c
             .vars
             .iter()

@@ -354,6 +354,14 @@ impl GlobalArgs {
             },
             werf_version: self.werf_version,
             giterminism_config: self.giterminism_config.clone(),
+            config_templates_dir: self
+                .werf
+                .config_templates_dir
+                .clone()
+                .filter(|d| !d.as_os_str().is_empty()),
+            allow_git_shallow_clone: self.werf.allow_git_shallow_clone,
+            ssh_keys: self.werf.ssh_keys(env),
+            ssh_agent: None,
             loose_giterminism: self.loose_giterminism,
             stapel_toolbox: self
                 .stapel_toolbox
@@ -580,8 +588,9 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
     if let Command::Version = cli.command {
         return version::run();
     }
-    let settings = cli.global.settings(env)?;
+    let mut settings = cli.global.settings(env)?;
     cli.global.werf.apply(&settings.dir)?;
+    let _agent = werf_compat::ssh_agent(&cli.command, &mut settings)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,

@@ -77,11 +77,22 @@ fn valid_dns_label(s: &str, max: usize) -> bool {
 /// k8s' `IsDNS1123Subdomain` message, as werf 1.1 quotes it.
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
+/// Why werf 1.1 refuses a Kubernetes namespace (its texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("kubernetes namespace should be a valid DNS-1123 subdomain: {0:?} is {1} chars long")]
+    TooLong(String, usize),
+    #[error(
+        "kubernetes namespace should be a valid DNS-1123 subdomain: {}",
+        DNS1123_SUBDOMAIN_MSG
+    )]
+    NotSubdomain,
+}
+
 /// werf 1.1's `ValidateKubernetesNamespace`: empty, or a DNS-1123 *subdomain* (dots
 /// allowed) of at most 63 characters. werf 1.2, and [`slug`], want a label; werf 1.1's
 /// deploy kept `a.b`, so its namespace rule is its own.
-pub fn validate_namespace_werf11(name: &str) -> Result<(), String> {
-    let prefix = "kubernetes namespace should be a valid DNS-1123 subdomain";
+pub fn validate_namespace_werf11(name: &str) -> Result<(), NamespaceError> {
     let label = |l: &str| {
         !l.is_empty()
             && l.bytes()
@@ -92,11 +103,11 @@ pub fn validate_namespace_werf11(name: &str) -> Result<(), String> {
     if name.is_empty() {
         Ok(())
     } else if name.len() > 63 {
-        Err(format!("{prefix}: {name:?} is {} chars long", name.len()))
+        Err(NamespaceError::TooLong(name.to_string(), name.len()))
     } else if name.split('.').all(label) {
         Ok(())
     } else {
-        Err(format!("{prefix}: {DNS1123_SUBDOMAIN_MSG}"))
+        Err(NamespaceError::NotSubdomain)
     }
 }
 
@@ -207,12 +218,13 @@ mod tests {
             namespace_werf11("Shop_Prod"),
             format!("shop-prod-{}", murmur_hex("Shop_Prod"))
         );
-        let e = validate_namespace_werf11("a..b").unwrap_err();
+        let e = validate_namespace_werf11("a..b").unwrap_err().to_string();
         assert!(e.contains("RFC 1123 subdomain"), "{e}");
         let long = "n".repeat(64);
         assert!(
             validate_namespace_werf11(&long)
                 .unwrap_err()
+                .to_string()
                 .ends_with("is 64 chars long")
         );
         assert!(namespace_werf11(&long).len() <= 63);

@@ -46,16 +46,19 @@ pub struct HelmValuesOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum HelmValuesError {
     #[error("bad Kubernetes namespace specified '{0}': {1}")]
-    BadNamespace(String, String),
+    BadNamespace(String, slug::NamespaceError),
     #[error("cannot render Kubernetes namespace by template '{template}': {cause}")]
-    NamespaceTemplate { template: String, cause: String },
+    NamespaceTemplate {
+        template: String,
+        cause: DeployTemplateError,
+    },
     #[error("Kubernetes namespace rendered by template '{0}' is empty: namespace cannot be empty")]
     EmptyNamespace(String),
     #[error("bad Kubernetes namespace '{namespace}' rendered by template '{template}': {cause}")]
     BadRenderedNamespace {
         namespace: String,
         template: String,
-        cause: String,
+        cause: slug::NamespaceError,
     },
     #[error(
         "helm values: the report names no tag options (written by an older Slipway?): publish \
@@ -260,32 +263,43 @@ pub fn namespace(
     }
 }
 
+/// Why a deploy template (`[[ ]]`) cannot be rendered here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeployTemplateError {
+    #[error("bad template: unclosed action: no \"]]\"")]
+    Unclosed,
+    /// werf's text; the namespace option is the way out Slipway adds.
+    #[error(
+        "--env option or $WERF_ENV variable required to construct name by template '{0}' (or \
+         give --namespace)"
+    )]
+    EnvRequired(String),
+    #[error(
+        "Slipway renders only [[ project ]] and [[ env ]] here, not [[ {0} ]]: give --namespace"
+    )]
+    Unsupported(String),
+}
+
 /// werf's deploy templates (`[[ ]]` delimiters) with its two functions `project` and
 /// `env`; Slipway renders those two actions only.
-fn render_deploy_template(text: &str, project: &str, env: &str) -> Result<String, String> {
+fn render_deploy_template(
+    text: &str,
+    project: &str,
+    env: &str,
+) -> Result<String, DeployTemplateError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("[[") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find("]]")
-            .ok_or_else(|| "unclosed action: no \"]]\"".to_string())?;
+        let end = after.find("]]").ok_or(DeployTemplateError::Unclosed)?;
         match after[..end].trim() {
             "project" => out.push_str(project),
             "env" if env.is_empty() => {
-                return Err(format!(
-                    "--env option or $WERF_ENV variable required to construct name by \
-                     template '{text}' (or give --namespace)"
-                ));
+                return Err(DeployTemplateError::EnvRequired(text.to_string()));
             }
             "env" => out.push_str(env),
-            other => {
-                return Err(format!(
-                    "Slipway renders only [[ project ]] and [[ env ]] here, not [[ {other} ]]: \
-                     give --namespace"
-                ));
-            }
+            other => return Err(DeployTemplateError::Unsupported(other.to_string())),
         }
         rest = &after[end + 2..];
     }

@@ -17,6 +17,7 @@ pub mod generate;
 pub mod git;
 pub mod stages;
 pub mod storage;
+pub mod tmp_dir;
 
 use std::collections::BTreeMap;
 
@@ -77,6 +78,9 @@ pub struct Env {
     pub home: Option<std::path::PathBuf>,
     /// Where remote git repositories are cloned (`None`: no cache folder).
     pub git_remotes: Option<std::path::PathBuf>,
+    /// werf's `--ssh-key` agent: user steps reach it at `$SSH_AUTH_SOCK`, remote git
+    /// mappings are fetched with it.
+    pub ssh_agent: Option<std::path::PathBuf>,
 }
 
 impl Env {
@@ -100,6 +104,7 @@ impl Env {
                 .collect(),
             home: cfg.home.clone(),
             git_remotes: cfg.git_remotes.clone(),
+            ssh_agent: cfg.ssh_agent.clone(),
         }
     }
 
@@ -190,7 +195,12 @@ fn git_trees<'a>(
         .enumerate()
         .map(|(n, m)| {
             let listed = match (&m.remote, &repo, &tree) {
-                (Some(remote), _, _) => git::list_remote(m, remote, env.git_remotes.as_deref()),
+                (Some(remote), _, _) => git::list_remote(
+                    m,
+                    remote,
+                    env.git_remotes.as_deref(),
+                    env.ssh_agent.as_deref(),
+                ),
                 (None, Some(r), Some(t)) => git::list(r, t, m),
                 _ => Err(GitError::NoProjectRepository),
             };

@@ -33,6 +33,11 @@ pub struct StageRecord {
     /// The commit the stage's git content came from (stages from gitArchive on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The signatures of the images the stage is built from or imports from (their last
+    /// stage; a Dockerfile image's content signature): cleanup keeps their stored stages
+    /// while it keeps this one, as werf follows its parent and `werf-import-*` labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 /// What kind of stage, for the patch rules.
@@ -51,6 +56,8 @@ pub struct StageSig {
     pub stage: &'static str,
     pub signature: String,
     kind: Kind,
+    /// See [`StageRecord::sources`].
+    sources: Vec<String>,
 }
 
 impl StageSig {
@@ -194,6 +201,10 @@ struct StageList(Vec<StageSig>);
 
 impl StageList {
     fn push(&mut self, stage: &'static str, kind: Kind, deps: String) {
+        self.push_from(stage, kind, deps, Vec::new());
+    }
+
+    fn push_from(&mut self, stage: &'static str, kind: Kind, deps: String, sources: Vec<String>) {
         let prev = self
             .0
             .last()
@@ -210,6 +221,7 @@ impl StageList {
             stage,
             signature,
             kind,
+            sources,
         });
     }
 }
@@ -333,6 +345,20 @@ impl SigInputs<'_, '_> {
         Ok((!list.is_empty()).then(|| list.join("\n")))
     }
 
+    /// The signatures the imports and dependencies at `p` stand for.
+    fn import_sources(&self, p: ImportPosition) -> Vec<String> {
+        let imports = self.st.imports.iter().filter(|i| i.position == p);
+        let deps = self.deps.iter().filter(|(_, at)| *at == p);
+        let mut out: Vec<String> = imports
+            .map(|i| self.source(&i.node))
+            .chain(deps.map(|(d, _)| self.source(&d.image)))
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// A user stage followed by its imports (werf's order).
     fn user_then_imports(
         &self,
@@ -346,7 +372,7 @@ impl SigInputs<'_, '_> {
             out.push(user_stage_name(s), kind, d);
         }
         if let Some(d) = self.imports(p)? {
-            out.push(imports_name(p), Kind::Plain, d);
+            out.push_from(imports_name(p), Kind::Plain, d, self.import_sources(p));
         }
         Ok(())
     }
@@ -359,7 +385,7 @@ impl SigInputs<'_, '_> {
             let remote = match &m.remote {
                 Some(r) => Some((
                     &r.url,
-                    git::resolve(r, env.git_remotes.as_deref())?
+                    git::resolve(r, env.git_remotes.as_deref(), env.ssh_agent.as_deref())?
                         .commit
                         .to_string(),
                 )),
@@ -419,7 +445,14 @@ fn signatures_at(
         sources,
     };
     let mut out = StageList(Vec::new());
-    out.push("from", Kind::Plain, inputs.from(env, img)?);
+    let base: Vec<String> = st
+        .base
+        .source()
+        .map(|n| inputs.source(n))
+        .filter(|s| !s.is_empty())
+        .into_iter()
+        .collect();
+    out.push_from("from", Kind::Plain, inputs.from(env, img)?, base);
     inputs.user_then_imports(
         &mut out,
         UserStage::BeforeInstall,
@@ -600,6 +633,7 @@ pub fn plan(
                             ("to", &to.to_string()),
                         ]),
                         commit: Some(to.to_string()),
+                        sources: Vec::new(),
                     });
                     o.built.push(LATEST_PATCH.into());
                     cur = Some(to);
@@ -619,6 +653,7 @@ pub fn plan(
             stage: s.stage.into(),
             signature: s.signature.clone(),
             commit: cur.map(|c| c.to_string()),
+            sources: s.sources.clone(),
         });
     }
     o

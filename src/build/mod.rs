@@ -363,12 +363,6 @@ fn build_selection<'a>(
     Ok(config.nodes().filter(|i| want.contains(&i.name)).collect())
 }
 
-/// A local image built by Slipway with this signature, if any (see [`crate::daemon::find_local`]).
-pub async fn find_local(docker: &Docker, sig: &str, likely: Option<&str>) -> Option<String> {
-    let daemon = crate::daemon::docker::DockerDaemon::new(docker.clone());
-    crate::daemon::find_local(&daemon, sig, likely).await
-}
-
 /// Build the selected images. Returns them in werf.yaml order.
 pub async fn build(
     docker: &Docker,

@@ -17,7 +17,8 @@ use crate::daemon::DaemonApi;
 /// What a run builds with: the daemon, its builders and what it is.
 pub(crate) struct Backend {
     pub daemon: Arc<dyn DaemonApi>,
-    /// The bollard client, for the stages storage (not behind [`DaemonApi`] yet).
+    /// The bollard client, for `imageSpec` (its export and load, not behind [`DaemonApi`]
+    /// yet).
     pub docker: Option<Docker>,
     pub builders: Builders,
     /// The daemon's BuildKit, or why it is not used.

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 
 use super::builder::CannotRun;
@@ -18,6 +17,7 @@ use super::builder::buildkit::run_buildkit;
 use super::steps::{Node, ensure_labels, failure_message, image_labels};
 use super::{BuildError, BuiltImage, Event, buildkit, stapel_base};
 use crate::config::ImageConfig;
+use crate::daemon::DaemonApi;
 use crate::stapel::stages::{self, Outcome, StageRecord, StageSig};
 use crate::stapel::storage::{StageTag, StagesStorage, StorageError};
 
@@ -97,11 +97,7 @@ pub(super) async fn build(
     env: &Arc<crate::stapel::Env>,
     storage: &StagesStorage,
 ) -> Result<BuiltImage, BuildError> {
-    let docker = node
-        .backend
-        .docker
-        .as_ref()
-        .ok_or_else(|| node.fail("the stages storage needs the Docker daemon"))?;
+    let docker = node.backend.daemon.as_ref();
     let sigs = stages::head_signatures(env, node.img, &node.how.node_signatures)
         .map_err(|e| node.stapel_fail(e))?;
     let Some(last) = sigs.last().cloned() else {
@@ -140,7 +136,7 @@ pub(super) async fn build(
 /// failing the build.
 async fn latest_stored(
     node: &Node<'_>,
-    docker: &Docker,
+    docker: &dyn DaemonApi,
     env: &crate::stapel::Env,
     storage: &StagesStorage,
     sigs: &[StageSig],
@@ -308,7 +304,7 @@ async fn build_stages<'s>(
 /// Store the built stages; the tag of the last one.
 async fn store(
     node: &Node<'_>,
-    docker: &Docker,
+    docker: &dyn DaemonApi,
     storage: &StagesStorage,
     built: &[(String, &StageSig)],
 ) -> Result<Option<String>, BuildError> {
@@ -375,7 +371,7 @@ async fn winner(
 /// The image: stored stage `on` in the daemon, with the image's labels, tagged.
 async fn finish(
     node: &Node<'_>,
-    docker: &Docker,
+    docker: &dyn DaemonApi,
     storage: &StagesStorage,
     on: &str,
     near: &[String],

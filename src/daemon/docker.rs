@@ -4,22 +4,32 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptions, RemoveImageOptionsBuilder,
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, PushImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptions, RemoveImageOptionsBuilder,
 };
 use futures::StreamExt;
 
 use super::{
-    Call, ContainerSummary, DaemonApi, DaemonError, ImageInfo, ImageSummary, split_reference,
+    Archive, Call, ContainerSummary, DaemonApi, DaemonError, ImageInfo, ImageSummary, StorageInfo,
+    split_reference,
 };
+use crate::settings::DaemonEnv;
 
 /// The daemon through bollard.
 #[derive(Debug, Clone)]
-pub struct DockerDaemon(Docker);
+pub struct DockerDaemon(Docker, Option<DaemonEnv>);
 
 impl DockerDaemon {
     pub fn new(docker: Docker) -> Self {
-        DockerDaemon(docker)
+        DockerDaemon(docker, None)
+    }
+
+    /// Where the daemon is, for the calls bollard cannot make (Podman's push without TLS
+    /// verification goes around it).
+    pub fn with_env(mut self, env: DaemonEnv) -> Self {
+        self.1 = Some(env);
+        self
     }
 
     /// The bollard client, for the calls not behind [`DaemonApi`] yet.
@@ -37,6 +47,7 @@ impl DaemonApi for DockerDaemon {
                 id: i.id.unwrap_or_default(),
                 labels: config.labels.unwrap_or_default(),
                 user: config.user.unwrap_or_default(),
+                layers: i.root_fs.and_then(|r| r.layers),
             })
         })
     }
@@ -158,5 +169,67 @@ impl DaemonApi for DockerDaemon {
 
     fn root_dir(&self) -> Call<'_, String> {
         Box::pin(async move { Ok(self.0.info().await?.docker_root_dir.unwrap_or_default()) })
+    }
+
+    fn storage(&self) -> Call<'_, StorageInfo> {
+        Box::pin(async move {
+            let info = self.0.info().await?;
+            Ok(StorageInfo {
+                driver: info.driver.unwrap_or_default(),
+                root_dir: info.docker_root_dir.unwrap_or_default(),
+            })
+        })
+    }
+
+    fn push<'a>(
+        &'a self,
+        name: &'a str,
+        tag: &'a str,
+        auth: Option<&'a bollard::auth::DockerCredentials>,
+        tls_verify: bool,
+    ) -> Call<'a, ()> {
+        Box::pin(async move {
+            if !tls_verify {
+                let env = self.1.clone().unwrap_or_default();
+                return super::http::podman_push_insecure(&env, name, tag, auth)
+                    .await
+                    .map_err(|e| DaemonError(e.to_string()));
+            }
+            let opts = PushImageOptionsBuilder::default().tag(tag).build();
+            let mut stream = self.0.push_image(name, Some(opts), auth.cloned());
+            while let Some(item) = stream.next().await {
+                if let Some(e) = item?.error_detail.and_then(|d| d.message) {
+                    return Err(DaemonError(e));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn load<'a>(&'a self, archive: Archive<'static>) -> Call<'a, ()> {
+        Box::pin(async move {
+            let opts = ImportImageOptionsBuilder::default().quiet(true).build();
+            // Read to the end: the first error is the load's, later ones follow from it.
+            let mut first: Option<DaemonError> = None;
+            let mut progress = std::pin::pin!(self.0.import_image_stream(opts, archive, None));
+            while let Some(item) = progress.next().await {
+                let failed = match item {
+                    Ok(info) => info.error_detail.and_then(|d| d.message).map(DaemonError),
+                    Err(e) => Some(e.into()),
+                };
+                if let Some(e) = failed {
+                    first.get_or_insert(e);
+                }
+            }
+            first.map_or(Ok(()), Err)
+        })
+    }
+
+    fn export(&self, id: &str) -> Archive<'static> {
+        Box::pin(
+            self.0
+                .export_image(id)
+                .map(|r| r.map_err(std::io::Error::other)),
+        )
     }
 }

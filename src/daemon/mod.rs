@@ -89,7 +89,21 @@ pub struct ImageInfo {
     pub labels: HashMap<String, String>,
     /// The image's `USER` (empty: root).
     pub user: String,
+    /// Its layers' diff IDs (`None`: the daemon did not say).
+    pub layers: Option<Vec<String>>,
 }
+
+/// What the daemon says of its storage (`docker info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageInfo {
+    /// The storage driver (`overlay2`).
+    pub driver: String,
+    /// The data root (`/var/lib/docker`; empty: not said).
+    pub root_dir: String,
+}
+
+/// An archive for the daemon's `load`, or its export, as it streams.
+pub type Archive<'a> = futures::stream::BoxStream<'a, Result<bytes::Bytes, std::io::Error>>;
 
 /// One image of the daemon's listing (`GET /images/json`), what host cleanup reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,6 +158,23 @@ pub trait DaemonApi: Send + Sync {
     fn remove_image<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()>;
     /// The daemon's data root (`docker info`'s `DockerRootDir`).
     fn root_dir(&self) -> Call<'_, String>;
+    /// The daemon's storage driver and data root.
+    fn storage(&self) -> Call<'_, StorageInfo>;
+    /// `docker push name:tag` with `auth` for its registry; `tls_verify: false` tells Podman
+    /// not to verify TLS (for insecure and loopback registries, which dockerd relaxes
+    /// by itself). `Err`: the daemon's message.
+    fn push<'a>(
+        &'a self,
+        name: &'a str,
+        tag: &'a str,
+        auth: Option<&'a bollard::auth::DockerCredentials>,
+        tls_verify: bool,
+    ) -> Call<'a, ()>;
+    /// `docker load` of a docker-save archive (its `RepoTags` tag the image).
+    fn load<'a>(&'a self, archive: Archive<'static>) -> Call<'a, ()>;
+    /// `docker save` of image `id`, as it streams (on its own connection: it may outlive
+    /// the call, into a blocking reader).
+    fn export(&self, id: &str) -> Archive<'static>;
 }
 
 /// A local image built by Slipway with this signature, if any. `likely`: the name that

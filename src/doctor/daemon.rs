@@ -51,9 +51,12 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
         )),
     }
     // Not a failure either: the export path is the fallback.
-    let store =
-        crate::transfer::source::layer_store::LayerStore::find(&d, settings.host_env.layer_store())
-            .await;
+    let daemon_api = crate::daemon::docker::DockerDaemon::new(d.clone());
+    let store = crate::transfer::source::layer_store::LayerStore::find(
+        &daemon_api,
+        settings.host_env.layer_store(),
+    )
+    .await;
     out.push(check(
         "layer store",
         true,

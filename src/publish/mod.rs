@@ -189,6 +189,7 @@ pub async fn publish(
             &repos,
             opts.layer_compression,
             &prepared.host_env,
+            prepared.daemon(),
             &mut plan,
         )
         .await?;

@@ -270,19 +270,22 @@ pub(super) async fn blob_plans(
     repos: &BTreeMap<String, Repository>,
     compression: crate::registry::compress::Codec,
     env: &crate::settings::HostEnv,
+    daemon: impl Future<Output = Result<&bollard::Docker, build::BuildError>>,
     plan: &mut Plan,
 ) -> Result<(), PublishError> {
     if !plan.images.iter().any(|p| p.needs_push()) {
         return Ok(());
     }
     // No daemon: the plan says what it can without one.
-    let Ok(docker) = build::connect(&env.daemon()).await else {
+    let Ok(docker) = daemon.await else {
         return Ok(());
     };
+    use crate::daemon::DaemonApi;
+    let docker = crate::daemon::docker::DockerDaemon::new(docker.clone());
     let work = env.temp_dir();
     for p in plan.images.iter_mut().filter(|p| p.needs_push()) {
         let (Some(id), Some(repository)) = (
-            build::find_local(
+            crate::daemon::find_local(
                 &docker,
                 &p.wanted.signature,
                 Some(&build::local_tag(project, p.wanted.name.as_deref())),
@@ -292,12 +295,7 @@ pub(super) async fn blob_plans(
         ) else {
             continue;
         };
-        let diff_ids = docker
-            .inspect_image(&id)
-            .await
-            .ok()
-            .and_then(|i| i.root_fs)
-            .and_then(|r| r.layers);
+        let diff_ids = docker.inspect(&id).await.ok().and_then(|i| i.layers);
         let target = PushTarget {
             repository: repository.clone(),
             tags: p.wanted.tags.clone(),

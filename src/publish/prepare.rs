@@ -32,6 +32,9 @@ pub(super) struct Prepared {
     pub host_env: crate::settings::HostEnv,
     /// git HEAD, read once: tags, labels, the commit record and the report name the same one.
     pub git: crate::git::HeadOnce,
+    /// The daemon, connected on first use and then shared by every phase (bases pinned to
+    /// registry digests, `--dry-run`'s blob plans, build and push, provenance).
+    daemon: tokio::sync::OnceCell<bollard::Docker>,
 }
 
 /// Load and check everything publish needs before the plan.
@@ -63,9 +66,11 @@ pub(super) async fn prepare(
     for host in &hosts {
         usable(client, host, settings.images_repo.as_deref()).await?;
     }
+    let daemon = tokio::sync::OnceCell::new();
     if crate::stapel::uses_registry_digests(&cfg, true) {
-        let docker = build::connect(&settings.host_env.daemon()).await?;
-        crate::stapel::resolve_registry_digests(&mut cfg, client, Some(&docker)).await?;
+        let env = settings.host_env.daemon();
+        let docker = daemon.get_or_try_init(|| build::connect(&env)).await?;
+        crate::stapel::resolve_registry_digests(&mut cfg, client, Some(docker)).await?;
     }
     if let Some(names) = &opts.digest_file_images {
         build::selection(&cfg, names)?;
@@ -95,10 +100,18 @@ pub(super) async fn prepare(
         sigs,
         host_env: settings.host_env.clone(),
         git,
+        daemon,
     })
 }
 
 impl Prepared {
+    /// The daemon, connected on first use (a failed connection is tried again next time,
+    /// as each phase connected on its own before).
+    pub(super) async fn daemon(&self) -> Result<&bollard::Docker, build::BuildError> {
+        let env = self.host_env.daemon();
+        self.daemon.get_or_try_init(|| build::connect(&env)).await
+    }
+
     /// Each selected image as this run wants it published, and the repositories by name.
     pub(super) fn wanted(
         &self,

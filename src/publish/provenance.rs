@@ -40,9 +40,7 @@ pub(super) async fn attach_all(
         .unwrap_or_default();
     let git_remote = provenance::git_remote(&cfg.dir);
     let git_commit = prepared.git.found().map(|h| h.commit.clone());
-    let docker = crate::build::connect(&prepared.host_env.daemon())
-        .await
-        .ok();
+    let docker = prepared.daemon().await.ok();
     for (p, digest) in pushed {
         let (Some(repo), Some(image)) = (
             repos.get(&p.wanted.repository),
@@ -66,7 +64,7 @@ pub(super) async fn attach_all(
             inputs.secret_names = d.secrets.iter().map(secret_id).collect();
             inputs.platforms = d.platform.clone();
         }
-        inputs.bases = bases(image, docker.as_ref()).await;
+        inputs.bases = bases(image, docker).await;
         // An index: one statement per platform manifest, each its subject.
         for (subject, platform) in subjects(client, repo, digest).await? {
             let mut one = inputs.clone();

@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-
 use super::plan::{self, RemoteLookup, Wanted};
 use super::{ClientLookup, PublishError, PublishOptions};
 use crate::build;
+use crate::daemon::{DaemonApi, DaemonError, engine};
 use crate::registry::{Client, RegistryError, Repository, UploadMode};
 use crate::transfer::from_daemon;
 use crate::transfer::push::{self, PushError, PushOptions, PushTarget};
@@ -21,7 +20,7 @@ pub(super) const IMAGES_IN_FLIGHT: usize = 2;
 /// Pushes built images, once each; shared with the build so that a dependency whose
 /// `ImageDigest` an image imports is pushed before that image builds.
 pub(super) struct Pusher {
-    docker: bollard::Docker,
+    docker: Arc<dyn DaemonApi>,
     client: Client,
     repos: BTreeMap<String, Repository>,
     /// Exported images are spooled here.
@@ -37,8 +36,6 @@ pub(super) struct Pusher {
     layers_in_flight: Arc<InFlight>,
     /// Pushes start from these (the environment's layer cache, layer store, timeout).
     push: PushOptions,
-    /// Where the daemon is (Podman's insecure push goes around bollard).
-    daemon: crate::settings::DaemonEnv,
 }
 
 /// diffIDs of the images being pushed right now.
@@ -94,7 +91,7 @@ impl Pusher {
     /// A pusher for `repos`; `pushed` starts with what is there already (copied from the
     /// stages storage).
     pub(super) fn new(
-        docker: bollard::Docker,
+        docker: Arc<dyn DaemonApi>,
         client: &Client,
         repos: &BTreeMap<String, Repository>,
         opts: &PublishOptions,
@@ -125,7 +122,6 @@ impl Pusher {
             pushed: tokio::sync::Mutex::new(pushed),
             layers_in_flight: Arc::default(),
             push: PushOptions::for_host(env),
-            daemon: env.daemon(),
         })
     }
 
@@ -143,17 +139,19 @@ impl Pusher {
         let digest = if self.push_with_daemon {
             // Podman verifies TLS even for loopback registries unless told otherwise.
             let podman_insecure = self.relaxed_hosts.contains(&repository.host)
-                && build::engine::detect(&self.docker)
+                && self
+                    .docker
+                    .version()
                     .await
-                    .is_ok_and(|e| e.is_podman());
+                    .is_ok_and(|v| engine::from_version(&v).is_podman());
             daemon_push(
-                &self.docker,
+                self.docker.as_ref(),
                 &self.client,
                 id,
                 &repository,
                 &p.wanted.tags,
                 p.label(),
-                podman_insecure.then_some(&self.daemon),
+                podman_insecure,
             )
             .await?
         } else if let Some(d) = published_meanwhile(&lookup, &p.wanted).await? {
@@ -272,20 +270,19 @@ impl Pusher {
         // and found present by the next.
         let layers: Option<Vec<String>> = self
             .docker
-            .inspect_image(id)
+            .inspect(id)
             .await
             .map_err(|e| PublishError::Export {
                 image: p.label().to_string(),
                 cause: e.to_string(),
             })?
-            .root_fs
-            .and_then(|r| r.layers);
+            .layers;
         let _turn = self
             .layers_in_flight
             .claim(layers.clone().unwrap_or_default())
             .await;
         from_daemon::push_from_daemon(
-            &self.docker,
+            self.docker.as_ref(),
             &self.client,
             id,
             layers,
@@ -317,17 +314,18 @@ async fn published_meanwhile(
 
 /// `--push-with-daemon`: tag and `docker push` each reference, with our credentials passed
 /// as X-Registry-Auth; then read the digest from the registry and check every tag.
+/// `podman_insecure`: the daemon is Podman and the registry insecure (see
+/// [`DaemonApi::push`]).
 async fn daemon_push(
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     client: &Client,
     id: &str,
     repo: &Repository,
     tags: &[String],
     label: &str,
-    podman_insecure: Option<&crate::settings::DaemonEnv>,
+    podman_insecure: bool,
 ) -> Result<String, PublishError> {
     use bollard::auth::DockerCredentials;
-    use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
     let err = |cause: String| PublishError::DaemonPush {
         image: label.to_string(),
         cause,
@@ -346,37 +344,9 @@ async fn daemon_push(
         },
     });
     let name = repo.to_string();
-    for tag in tags {
-        docker
-            .tag_image(
-                id,
-                Some(
-                    TagImageOptionsBuilder::default()
-                        .repo(&name)
-                        .tag(tag)
-                        .build(),
-                ),
-            )
-            .await
-            .map_err(|e| err(format!("tagging {name}:{tag}: {e}")))?;
-        if let Some(daemon) = podman_insecure {
-            crate::daemon::http::podman_push_insecure(daemon, &name, tag, creds.as_ref())
-                .await
-                .map_err(|e| err(format!("podman push {name}:{tag}: {e}")))?;
-            continue;
-        }
-        let mut stream = docker.push_image(
-            &name,
-            Some(PushImageOptionsBuilder::default().tag(tag).build()),
-            creds.clone(),
-        );
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| err(format!("docker push {name}:{tag}: {e}")))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(err(format!("docker push {name}:{tag}: {e}")));
-            }
-        }
-    }
+    push_tags(docker, id, &name, tags, creds.as_ref(), podman_insecure)
+        .await
+        .map_err(|e| err(e.to_string()))?;
     let first = tags.first().ok_or_else(|| err("no tag to push".into()))?;
     let digest = client
         .head_manifest(repo, first)
@@ -386,6 +356,61 @@ async fn daemon_push(
     client.verify_tags(repo, tags, &digest).await?;
     Ok(digest)
 }
+
+/// Why `--push-with-daemon` failed in the daemon.
+#[derive(Debug, thiserror::Error)]
+enum DaemonPushError {
+    #[error("tagging {reference}: {cause}")]
+    Tag {
+        reference: String,
+        cause: DaemonError,
+    },
+    /// `tool`: `docker push`, or `podman push` (told not to verify TLS).
+    #[error("{tool} {reference}: {cause}")]
+    Push {
+        tool: &'static str,
+        reference: String,
+        cause: DaemonError,
+    },
+}
+
+/// Tag image `id` as `name:TAG` and push that, for each tag in turn.
+async fn push_tags(
+    docker: &dyn DaemonApi,
+    id: &str,
+    name: &str,
+    tags: &[String],
+    creds: Option<&bollard::auth::DockerCredentials>,
+    podman_insecure: bool,
+) -> Result<(), DaemonPushError> {
+    let tool = if podman_insecure {
+        "podman push"
+    } else {
+        "docker push"
+    };
+    for tag in tags {
+        let reference = format!("{name}:{tag}");
+        docker
+            .tag(id, &reference)
+            .await
+            .map_err(|cause| DaemonPushError::Tag {
+                reference: reference.clone(),
+                cause,
+            })?;
+        docker
+            .push(name, tag, creds, !podman_insecure)
+            .await
+            .map_err(|cause| DaemonPushError::Push {
+                tool,
+                reference,
+                cause,
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod daemon_tests;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,8 @@ use super::prepare::Prepared;
 use super::pusher::{IMAGES_IN_FLIGHT, Pusher};
 use super::{PublishError, PublishOptions};
 use crate::build::{self, BuildOptions};
+use crate::daemon::DaemonApi;
+use crate::daemon::docker::DockerDaemon;
 use crate::naming::TagOptions;
 use crate::registry::{Client, Repository};
 use crate::stapel::storage::StagesStorage;
@@ -58,9 +60,11 @@ pub(super) async fn realize(
             provenance: BTreeMap::new(),
         });
     }
-    let docker = build::connect(&prepared.host_env.daemon()).await?;
+    let docker = prepared.daemon().await?;
+    let daemon: Arc<dyn DaemonApi> =
+        Arc::new(DockerDaemon::new(docker.clone()).with_env(prepared.host_env.daemon()));
     let pusher = Arc::new(Pusher::new(
-        docker.clone(),
+        daemon.clone(),
         client,
         repos,
         opts,
@@ -68,9 +72,9 @@ pub(super) async fn realize(
         &prepared.host_env,
     )?);
     let (local, platforms) = if opts.build {
-        build_images(prepared, plan, client, opts, &docker, &pusher, to_push).await?
+        build_images(prepared, plan, client, opts, docker, &pusher, to_push).await?
     } else {
-        find_built(prepared, plan, &docker, |p| needs_build(p)).await?
+        find_built(prepared, plan, daemon.as_ref(), |p| needs_build(p)).await?
     };
     let mut todo = Vec::new();
     for p in plan.images.iter().filter(|p| p.needs_push()) {
@@ -227,7 +231,7 @@ async fn build_images(
 async fn find_built(
     prepared: &Prepared,
     plan: &Plan,
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     needs_build: impl Fn(&plan::ImagePlan) -> bool,
 ) -> Result<Local, PublishError> {
     let mut local = BTreeMap::new();
@@ -239,7 +243,7 @@ async fn find_built(
             platforms.insert(p.wanted.name.clone(), all);
             continue;
         }
-        let id = build::find_local(docker, &p.wanted.signature, Some(&likely))
+        let id = crate::daemon::find_local(docker, &p.wanted.signature, Some(&likely))
             .await
             .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
         local.insert(p.wanted.name.clone(), (id, false));
@@ -252,7 +256,7 @@ async fn find_built(
 async fn find_platforms(
     prepared: &Prepared,
     p: &plan::ImagePlan,
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     likely: &str,
 ) -> Result<Option<Vec<build::PlatformImage>>, PublishError> {
     let Some(img) = prepared.cfg.image(p.wanted.name.as_deref()) else {
@@ -268,7 +272,7 @@ async fn find_platforms(
     let mut all = Vec::new();
     for (platform, signature) in sigs {
         let local_tag = format!("{repo}:{}", crate::platform::slug(&platform));
-        let image_id = build::find_local(docker, &signature, Some(&local_tag))
+        let image_id = crate::daemon::find_local(docker, &signature, Some(&local_tag))
             .await
             .ok_or_else(|| PublishError::NotBuilt(format!("{} ({platform})", p.label())))?;
         all.push(build::PlatformImage {

@@ -20,6 +20,8 @@ pub mod reference;
 pub mod referrers;
 mod tagging;
 mod tags;
+#[cfg(test)]
+pub(crate) mod test_registry;
 pub mod transport;
 pub mod upload;
 pub mod vendors;

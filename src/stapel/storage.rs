@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use super::stages::{self, StageRecord};
+use crate::daemon::{DaemonApi, DaemonError};
 use crate::registry::{Client, RegistryError, Repository, UploadMode, image};
 use crate::transfer::from_daemon::FromDaemonError;
 use crate::transfer::pull::{self, PullError};
@@ -66,7 +67,7 @@ pub enum StoreError {
         message: String,
     },
     #[error("{0}")]
-    Inspect(bollard::errors::Error),
+    Inspect(DaemonError),
     #[error("{0}")]
     Push(FromDaemonError),
 }
@@ -161,9 +162,9 @@ impl Drop for Loading<'_> {
 
 impl DaemonLayers {
     /// Note the chains of a local image (nothing if it is not there).
-    async fn note(&self, docker: &bollard::Docker, image: &str) {
-        if let Ok(i) = docker.inspect_image(image).await
-            && let Some(layers) = i.root_fs.and_then(|r| r.layers)
+    async fn note(&self, docker: &dyn DaemonApi, image: &str) {
+        if let Ok(i) = docker.inspect(image).await
+            && let Some(layers) = i.layers
             && let Ok(mut s) = self.state.lock()
         {
             s.present.extend(pull::chain_ids(&layers));
@@ -321,19 +322,20 @@ impl StagesStorage {
     /// pulled bytes).
     pub async fn fetch(
         &self,
-        docker: &bollard::Docker,
+        docker: &dyn DaemonApi,
         tag: &str,
         near: &[String],
     ) -> Result<(String, Option<u64>), StorageError> {
         let reference = self.reference(tag);
-        if docker.inspect_image(&reference).await.is_ok() {
+        if docker.inspect(&reference).await.is_ok() {
             return Ok((reference, None));
         }
         let remote = pull::resolve(&self.client, &self.repo, tag).await?;
         // The daemon may hold the very image under another name (this runner built it).
         let id = remote.config_digest();
-        if docker.inspect_image(id).await.is_ok() {
-            crate::daemon::tag(docker, id, &reference)
+        if docker.inspect(id).await.is_ok() {
+            docker
+                .tag(id, &reference)
                 .await
                 .map_err(|e| StorageError::Store {
                     repo: self.repo.to_string(),
@@ -408,7 +410,7 @@ impl StagesStorage {
     /// Store a stage image from the daemon under a new tag of `signature`; returns the tag.
     pub async fn store(
         &self,
-        docker: &bollard::Docker,
+        docker: &dyn DaemonApi,
         image_id: &str,
         signature: &str,
         work: &Path,
@@ -429,11 +431,10 @@ impl StagesStorage {
             ..self.push.clone()
         };
         let layers = docker
-            .inspect_image(image_id)
+            .inspect(image_id)
             .await
             .map_err(|e| err(StoreError::Inspect(e)))?
-            .root_fs
-            .and_then(|r| r.layers);
+            .layers;
         crate::transfer::from_daemon::push_from_daemon(
             docker,
             &self.client,
@@ -475,6 +476,9 @@ async fn copy_image(
         .map_err(CopyError::Push)?;
     Ok(report.digest)
 }
+
+#[cfg(test)]
+mod daemon_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::push::{self, PushError, PushOptions, PushReport, PushTarget};
 use super::source::{self, archive::ArchiveSource, daemon::DaemonSource, daemon::Failure};
+use crate::daemon::DaemonApi;
 use crate::registry::Client;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +24,7 @@ pub enum FromDaemonError {
 /// `label` names it in messages, `work` holds a spooled export.
 #[allow(clippy::too_many_arguments)]
 pub async fn push_from_daemon(
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     client: &Client,
     id: &str,
     diff_ids: Option<Vec<String>>,
@@ -69,7 +70,7 @@ pub async fn push_from_daemon(
 /// Stream an image out of the daemon (docker-save format) into a file and read it; `stall`:
 /// how long the daemon may send nothing.
 pub async fn export(
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     id: &str,
     label: &str,
     dir: &std::path::Path,
@@ -84,9 +85,7 @@ pub async fn export(
         .await
         .map_err(|e| err(e.to_string()))?;
     let mut stream = std::pin::pin!(crate::pipe::no_progress(
-        docker
-            .export_image(id)
-            .map(|r| r.map_err(std::io::Error::other)),
+        docker.export(id),
         stall,
         format!("exporting {id}"),
     ));

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::daemon::DaemonApi;
 use crate::registry::{Client, Manifest, RegistryError, Repository};
 
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +147,7 @@ pub async fn resolve(
 /// empty one is sent). A daemon that reads it anyway fails the load on the diff ID; the
 /// pull is then made again in full.
 pub async fn load(
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     client: &Client,
     repo: &Repository,
     remote: &Remote,
@@ -172,7 +173,7 @@ pub async fn load(
 
 /// One load of a resolved image: what [`load`] may try twice.
 struct Load<'a> {
-    docker: &'a bollard::Docker,
+    docker: &'a dyn DaemonApi,
     client: &'a Client,
     repo: &'a Repository,
     remote: &'a Remote,
@@ -224,10 +225,7 @@ impl Load<'_> {
             let mut rx = rx;
             move |cx| rx.poll_recv(cx)
         });
-        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
-            .quiet(true)
-            .build();
-        let load_error = first_error(docker.import_image_stream(opts, body, None)).await;
+        let load_error = docker.load(Box::pin(body)).await.err().map(|e| e.0);
         let bytes = match producer.await {
             Ok(r) => r?,
             Err(e) => {
@@ -248,40 +246,20 @@ impl Load<'_> {
     }
 }
 
-/// The first error of a load's progress stream, read to its end.
-async fn first_error(
-    mut load: impl futures::Stream<Item = Result<bollard::models::BuildInfo, bollard::errors::Error>>
-    + Unpin,
-) -> Option<String> {
-    let mut load_error: Option<String> = None;
-    while let Some(item) = load.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                    load_error.get_or_insert(e);
-                }
-            }
-            Err(e) => {
-                load_error.get_or_insert(e.to_string());
-            }
-        }
-    }
-    load_error
-}
-
 /// The ID of the image `local_tag` after the load of `full`, which must be its config
 /// digest.
 async fn loaded_id(
-    docker: &bollard::Docker,
+    docker: &dyn DaemonApi,
     local_tag: &str,
     full: &str,
     config_digest: String,
 ) -> Result<String, PullError> {
     let id = docker
-        .inspect_image(local_tag)
+        .inspect(local_tag)
         .await
         .ok()
-        .and_then(|i| i.id)
+        .map(|i| i.id)
+        .filter(|id| !id.is_empty())
         .ok_or_else(|| PullError::Load {
             reference: full.to_string(),
             cause: format!("{local_tag} is not in the daemon after the load"),

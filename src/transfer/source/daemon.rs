@@ -29,6 +29,7 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::daemon::DaemonApi;
 use crate::registry::RegistryError;
 use crate::registry::UploadMode;
 use crate::registry::compress;
@@ -92,7 +93,7 @@ enum Found {
 
 /// An image in the daemon, read from its export stream.
 pub struct DaemonSource<'d> {
-    pub docker: &'d bollard::Docker,
+    pub docker: &'d dyn DaemonApi,
     pub id: String,
     /// Its layers as the daemon lists them (`None`: it did not).
     pub diff_ids: Option<Vec<String>>,
@@ -457,9 +458,7 @@ async fn send(
     let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
 
     let stream = Box::pin(crate::pipe::no_progress(
-        docker
-            .export_image(id)
-            .map(|r| r.map_err(std::io::Error::other)),
+        docker.export(id),
         source.stall,
         format!("exporting {id}"),
     ));

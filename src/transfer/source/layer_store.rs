@@ -54,17 +54,20 @@ impl LayerStore {
     /// The store of the daemon `docker` talks to, when it uses overlay2 and its layer
     /// database is readable here (`None` otherwise: Podman, a remote daemon, no root).
     /// `setting` is `SLIPWAY_LAYER_STORE`: `off`, or the data root's path here.
-    pub async fn find(docker: &bollard::Docker, setting: Option<&str>) -> Option<LayerStore> {
+    pub async fn find(
+        docker: &dyn crate::daemon::DaemonApi,
+        setting: Option<&str>,
+    ) -> Option<LayerStore> {
         if matches!(setting, Some("off" | "false" | "0" | "no")) {
             return None;
         }
-        let info = docker.info().await.ok()?;
-        if info.driver.as_deref() != Some(DRIVER) {
+        let info = docker.storage().await.ok()?;
+        if info.driver != DRIVER {
             return None;
         }
         let root = match setting {
             Some(path) => PathBuf::from(path),
-            None => PathBuf::from(info.docker_root_dir?),
+            None => Some(PathBuf::from(info.root_dir)).filter(|p| !p.as_os_str().is_empty())?,
         };
         let store = LayerStore::at(root);
         // A daemon on another host (or in another mount namespace) has its own root:

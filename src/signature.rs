@@ -541,6 +541,14 @@ pub fn compute(
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
                 let sig = with_image_spec(sig, img);
+                let sig = with_labels(
+                    sig,
+                    &crate::labels::oci(
+                        config.source.as_deref(),
+                        &config.project,
+                        img.name.as_deref(),
+                    ),
+                );
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {
@@ -581,6 +589,19 @@ fn with_image_spec(sig: String, img: &ImageConfig) -> String {
             hex::encode(h.finalize())
         }
     }
+}
+
+/// The OCI labels every built image carries (`labels::oci`: source, title, vendor) are
+/// part of what it is: a moved repository or a renamed project gives a new signature. They
+/// never change per commit or per clone (the remote is normalized), so an unchanged image
+/// keeps its signature. Revision and creation time are left to the provenance.
+fn with_labels(sig: String, labels: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    field(&mut h, "signature", &sig);
+    for (k, v) in labels {
+        field(&mut h, "oci-label", &format!("{k}={v}"));
+    }
+    hex::encode(h.finalize())
 }
 
 /// Output files as [`compute`] and the context walk compare them: absolute, with the

@@ -81,6 +81,11 @@ fn examples_build_publish_and_skip_unchanged_on_podman() {
             skopeo::digest(&reg, &format!("pshop/{image}:v1")).expect("v1")
         );
     }
+    // The OCI labels (issue 35): title and vendor; no source without a git remote.
+    let l = &skopeo::config(&reg, "pshop/frontend:v1").expect("skopeo")["config"]["Labels"];
+    assert_eq!(l["org.opencontainers.image.title"], "frontend", "{l}");
+    assert_eq!(l["org.opencontainers.image.vendor"], "shop", "{l}");
+    assert!(l.get("org.opencontainers.image.source").is_none(), "{l}");
     // No change: nothing is built (backend's `target:` is not the last stage).
     assert_eq!(built(&publish(&[])), Vec::<String>::new());
 

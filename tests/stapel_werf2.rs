@@ -391,7 +391,7 @@ fn stapel_dependencies_and_blocks_are_checked_as_werf_checks_them() {
         ),
         (
             "ansible:\n  install:\n  - apk: {name: curl}\n",
-            "werf.yaml:11:5: ansible.install[0]: module or key `apk` is not supported yet",
+            "werf.yaml:11:5: ansible.install[0]: module `apk` is refused",
         ),
     ] {
         let got = load(&format!("{head}{tail}")).err().unwrap_or_default();

@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn goref() -> PathBuf {
+pub(crate) fn goref() -> PathBuf {
     let dir = tempfile::tempdir().expect("tmp").keep();
     let bin = dir.join("goref");
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/gotemplate/tests/goref");

@@ -30,6 +30,8 @@ pub(crate) struct Backend {
 struct Run {
     backend: Arc<Backend>,
     project: String,
+    /// The project's git remote, normalized (`Config::source`).
+    source: Option<String>,
     opts: Arc<BuildOptions>,
     session_data: BTreeMap<Option<String>, SessionData>,
     stapel_env: Arc<crate::stapel::Env>,
@@ -84,6 +86,7 @@ pub(crate) async fn build_on(
     let run = Run {
         backend: Arc::new(backend),
         project: config.project.clone(),
+        source: config.source.clone(),
         session_data,
         stapel_env: Arc::new(crate::stapel::Env::new(config)),
         node_signatures: Arc::new(signatures.clone()),
@@ -165,6 +168,7 @@ fn start(
         node_signatures: run.node_signatures.clone(),
         slots: run.slots.clone(),
         dependency_env,
+        oci_labels: crate::labels::oci(run.source.as_deref(), &run.project, img.name.as_deref()),
         imported_digests: (!imported_digests.is_empty()).then(|| {
             imported_digests.sort();
             imported_digests.dedup();

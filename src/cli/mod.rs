@@ -8,6 +8,7 @@ mod cleanup;
 mod completions;
 mod config;
 mod doctor;
+mod helm;
 mod images;
 mod inspect;
 mod login;
@@ -249,6 +250,8 @@ pub enum Command {
     /// Render or validate werf.yaml.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Write werf 1.1's Helm values from a publish report, or its chart helpers (docs/helm.md).
+    HelmValues(helm::HelmValuesArgs),
     /// Turn text into a valid docker tag, namespace, release or project name.
     #[command(after_help = "Examples:
   slipway slugify \"$CI_COMMIT_REF_NAME\"
@@ -482,6 +485,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
+        Command::HelmValues(_) => "helm-values",
         Command::Images(a) => werf_groups::images_name(a.werf.as_ref()),
         Command::Stages(g) => werf_groups::stages_name(g),
         Command::Stage(_) => "stage image",
@@ -535,6 +539,7 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
+            helm::deploy_note(&e);
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
@@ -592,6 +597,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
         Command::Config(c) => config::run(&settings, c).await,
         Command::Slugify(a) => slugify::run(&settings, a).await,
+        Command::HelmValues(a) => helm::run(&settings, a).await,
         Command::Images(a) => images::run(&settings, a, cli.global.kube_config_base64).await,
         Command::Stages(g) => {
             werf_groups::stages(&settings, g, cli.global.kube_config_base64).await

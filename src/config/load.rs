@@ -200,6 +200,9 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     }
     cfg.home = settings.host_env.home();
     cfg.git_remotes = settings.paths().git_remotes();
+    cfg.source = crate::provenance::git_remote(&cfg.dir)
+        .as_deref()
+        .and_then(crate::provenance::normalize_remote);
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

@@ -43,6 +43,8 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     ),
     w("loose-giterminism", &[], None, &["WERF_LOOSE_GITERMINISM"]),
     w("env", &[], None, &["WERF_ENV"]),
+    // werf's deploy option; Slipway's helm values (`global.namespace`) read it.
+    w("namespace", &[], None, &["WERF_NAMESPACE"]),
     w("images-repo", &[], Some('i'), &["WERF_IMAGES_REPO"]),
     w("images-repo-mode", &[], None, &["WERF_IMAGES_REPO_MODE"]),
     w(

@@ -353,7 +353,13 @@ impl Node<'_> {
             w.lines.push(format!("ENV {}={}", json(&k), json(&v)));
         }
         for i in list {
-            let from = self.env.tag(&i.node)?;
+            // A registry image by the digest its signature names (pulled into the daemon
+            // beforehand, with Slipway's credentials).
+            let from = if i.external {
+                i.external_reference()
+            } else {
+                self.env.tag(&i.node)?.to_string()
+            };
             if i.include_paths.is_empty() && i.exclude_paths.is_empty() {
                 w.lines.push(format!(
                     "COPY --from={from}{} [{}, {}]",

@@ -22,11 +22,13 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-pub use base::{resolve_from_latest, uses_from_latest};
+pub use base::{
+    resolve_from_latest, resolve_registry_digests, uses_from_latest, uses_registry_digests,
+};
 pub use error::{GitError, StapelError};
 pub use generate::{DOCKERFILE, Generated, generate, generate_planned, locate_failure};
 
-use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelRecipe};
+use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelImport, StapelRecipe};
 use crate::config::{Config, ImageConfig};
 
 /// Where the toolbox is mounted in every step, as werf mounts its stapel image.
@@ -413,7 +415,11 @@ pub fn signature(
         }
     }
     for i in &st.imports {
-        field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+        if i.external {
+            field(&mut h, "import-external", &external_key(i)?);
+        } else {
+            field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+        }
     }
     // An `import: stage:` node: the same document built up to one stage.
     if let Some(t) = &st.target {
@@ -436,6 +442,18 @@ pub(crate) fn from_key(st: &StapelRecipe) -> Result<String, StapelError> {
         None => Err(StapelError::FromLatestUnresolved {
             at: st.from_latest_at.clone().unwrap_or_else(|| st.at.clone()),
             base: b.clone(),
+        }),
+    }
+}
+
+/// An import from a registry image as signatures see it: the source pinned to the digest
+/// its registry gave (a tag moved to other content rebuilds; an unchanged one does not).
+pub(crate) fn external_key(i: &StapelImport) -> Result<String, StapelError> {
+    match &i.external_digest {
+        Some(_) => Ok(format!("{}={}", i.source, i.external_reference())),
+        None => Err(StapelError::ExternalImportUnresolved {
+            at: i.at.clone(),
+            reference: i.source.clone(),
         }),
     }
 }

@@ -288,17 +288,20 @@ impl SigInputs<'_, '_> {
     }
 
     /// The imports at `p` with their sources' signatures (None: there are none).
-    fn imports(&self, p: ImportPosition) -> Option<String> {
+    fn imports(&self, p: ImportPosition) -> Result<Option<String>, StapelError> {
         let list: Vec<String> = self
             .st
             .imports
             .iter()
             .filter(|i| i.position == p)
             .map(|i| {
-                format!(
-                    "{}={}\0{}",
-                    i.node,
-                    self.source(&i.node),
+                let source = if i.external {
+                    super::external_key(i)?
+                } else {
+                    format!("{}={}", i.node, self.source(&i.node))
+                };
+                Ok(format!(
+                    "{source}\0{}",
                     serde_json::to_string(&(
                         &i.add,
                         &i.to,
@@ -309,9 +312,9 @@ impl SigInputs<'_, '_> {
                         &i.group
                     ))
                     .unwrap_or_default()
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, StapelError>>()?;
         // A dependency by its signature (never its name), with each import's type and
         // targetEnv: werf's dependencies stage.
         let deps = self.deps.iter().filter(|(_, at)| *at == p).map(|(d, _)| {
@@ -327,7 +330,7 @@ impl SigInputs<'_, '_> {
             )
         });
         let list: Vec<String> = list.into_iter().chain(deps).collect();
-        (!list.is_empty()).then(|| list.join("\n"))
+        Ok((!list.is_empty()).then(|| list.join("\n")))
     }
 
     /// A user stage followed by its imports (werf's order).
@@ -342,7 +345,7 @@ impl SigInputs<'_, '_> {
             let kind = if after_git { Kind::User } else { Kind::Plain };
             out.push(user_stage_name(s), kind, d);
         }
-        if let Some(d) = self.imports(p) {
+        if let Some(d) = self.imports(p)? {
             out.push(imports_name(p), Kind::Plain, d);
         }
         Ok(())
@@ -392,7 +395,12 @@ fn signatures_at(
         .base
         .source()
         .into_iter()
-        .chain(st.imports.iter().map(|i| i.node.as_str()))
+        .chain(
+            st.imports
+                .iter()
+                .filter(|i| !i.external)
+                .map(|i| i.node.as_str()),
+        )
         .chain(img.dependencies.iter().map(|d| d.image.as_str()))
     {
         if !sources.contains_key(name) {

@@ -45,6 +45,9 @@ pub(super) struct How {
     pub imported_digests: Option<String>,
     /// A stapel node's dependency imports, `targetEnv` → value (set as ENV).
     pub dependency_env: BTreeMap<String, String>,
+    /// The OCI labels the image gets unless werf.yaml or its Dockerfile sets them
+    /// (`labels::oci`; the signature covers them).
+    pub oci_labels: BTreeMap<String, String>,
 }
 
 impl How {

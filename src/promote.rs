@@ -122,6 +122,7 @@ pub async fn plan(
     dest: &str,
     extra_tags: &[String],
     move_source: bool,
+    platform: Option<&str>,
 ) -> Result<Plan, PromoteError> {
     let src = Reference::parse(source)?;
     let dst = Reference::parse(dest)?;
@@ -154,6 +155,11 @@ pub async fn plan(
         }
     }
     let delete_source_tag = if move_source {
+        if platform.is_some() {
+            return Err(PromoteError::Refused(
+                "--move with --platform would delete every platform of the source: promote one platform without --move".into(),
+            ));
+        }
         let Some(t) = src.tag.clone() else {
             return Err(PromoteError::Refused(
                 "--move needs a source tag (SRC:TAG), not a digest".into(),
@@ -171,6 +177,10 @@ pub async fn plan(
     let from = RegistrySource::open(client, &src.repository, src.target(), source)
         .await?
         .ok_or_else(|| PromoteError::NotFound(source.to_string()))?;
+    let from = match platform {
+        Some(p) => one_platform(client, from, p, source).await?,
+        None => from,
+    };
     let target = PushTarget {
         repository: dst.repository.clone(),
         tags,
@@ -198,6 +208,48 @@ pub async fn plan(
         source: from,
         dest_repo: dst.repository,
     })
+}
+
+/// `--platform P` (issue 34): the manifest for `platform` out of the index `from`, alone.
+async fn one_platform(
+    client: &Client,
+    from: RegistrySource,
+    platform: &str,
+    source: &str,
+) -> Result<RegistrySource, PromoteError> {
+    let want = crate::platform::normalize(platform)
+        .map_err(|e| PromoteError::Refused(format!("--platform: {e}")))?;
+    let top = from
+        .manifests
+        .last()
+        .and_then(|m| crate::registry::image::Manifest::parse(&m.body).ok());
+    let children = top.as_ref().map(|m| m.children()).unwrap_or_default();
+    if children.is_empty() {
+        return Err(PromoteError::Refused(format!(
+            "--platform {want}: {source} is one image, not an index of platforms"
+        )));
+    }
+    let mut offered = Vec::new();
+    for c in children {
+        let Some(p) = c.platform() else { continue };
+        let mut name = format!("{}/{}", p.os(), p.architecture());
+        if let Some(v) = p.variant().as_deref().filter(|v| !v.is_empty()) {
+            name = format!("{name}/{v}");
+        }
+        let name = crate::platform::normalize(&name).unwrap_or(name);
+        if name == want {
+            let label = format!("{source} ({want})");
+            let digest = c.digest().to_string();
+            return RegistrySource::open(client, &from.repository, &digest, &label)
+                .await?
+                .ok_or(PromoteError::NotFound(label));
+        }
+        offered.push(name);
+    }
+    Err(PromoteError::NotFound(format!(
+        "{want} in {source} (it has {})",
+        offered.join(", ")
+    )))
 }
 
 /// Carry out a plan: blobs a few at a time (as skopeo does), manifests, tags, then the

@@ -148,7 +148,8 @@ fn skopeo_ok(args: &[&str]) -> Vec<u8> {
 /// Issue 34's "Done when": one index with both manifests, each platform's config and
 /// `uname -m` its own, the index digest the reported one; a second run builds and pushes
 /// nothing; a change of one platform's `COPY files/${TARGETARCH}/` rebuilds that platform
-/// only and pushes a new index; `images --json` lists both platforms.
+/// only and pushes a new index; `promote --platform linux/arm64` copies that manifest alone;
+/// `images --json` lists both platforms.
 #[test]
 fn two_platforms_publish_one_index_and_a_second_run_does_nothing() {
     let reg = Registry::plain();
@@ -252,6 +253,30 @@ fn two_platforms_publish_one_index_and_a_second_run_does_nothing() {
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     assert_eq!(rep["images"][0]["digest"], now.as_str(), "{rep}");
+
+    // promote --platform linux/arm64: that manifest alone, not the index (its provenance
+    // left out here: it would be one PUT more).
+    let promoted_puts = || reg.count_requests("PUT", "/promoted/app/manifests/");
+    let before = promoted_puts();
+    support::slipway()
+        .insecure(&reg.host)
+        .args([
+            "promote",
+            "--platform",
+            "linux/arm64",
+            "--provenance=false",
+            &format!("{}/multi/app:v1", reg.host),
+            &format!("{}/promoted/app:arm", reg.host),
+        ])
+        .assert()
+        .success();
+    assert_eq!(promoted_puts() - before, 1, "one manifest PUT");
+    assert_eq!(
+        skopeo::digest(&reg, "promoted/app:arm").expect("digest"),
+        second[1].1
+    );
+    let cfg = skopeo::config(&reg, "promoted/app:arm").expect("config");
+    assert_eq!(cfg["architecture"], "arm64", "{cfg}");
 
     // `images --json` lists the platforms, each with its own signature.
     let out = support::slipway()

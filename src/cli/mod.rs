@@ -772,6 +772,7 @@ mod tests {
             ("tags", "SLIPWAY_PROMOTE_TAG"),
             ("move_source", "SLIPWAY_PROMOTE_MOVE"),
             ("to", "SLIPWAY_PROMOTE_TO"),
+            ("platform", "SLIPWAY_PROMOTE_PLATFORM"),
         ] {
             let a = promote
                 .get_arguments()
@@ -779,6 +780,18 @@ mod tests {
                 .expect("arg");
             assert_eq!(a.get_env().and_then(|e| e.to_str()), Some(var));
         }
+        // The build's platform list set for a CI job does not reach promote's one platform.
+        let env = Env::from([(
+            "WERF_PLATFORM".to_string(),
+            "linux/amd64,linux/arm64".to_string(),
+        )]);
+        let cmd = command(&env);
+        let platform = cmd
+            .find_subcommand("promote")
+            .and_then(|p| p.get_arguments().find(|a| a.get_id() == "platform"))
+            .and_then(|a| a.get_env())
+            .and_then(|e| e.to_str().map(str::to_string));
+        assert_eq!(platform.as_deref(), Some("SLIPWAY_PROMOTE_PLATFORM"));
     }
 
     fn all_longs(cmd: &clap::Command) -> std::collections::BTreeSet<String> {

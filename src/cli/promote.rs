@@ -31,6 +31,10 @@ pub struct PromoteArgs {
     /// Destination repository for --from-report (images go to TO/<name>).
     #[arg(long)]
     pub to: Option<String>,
+    /// Copy this platform's manifest of a multi-platform image alone (OS/ARCH[/VARIANT]),
+    /// not its whole index.
+    #[arg(long, value_parser = crate::platform::normalize)]
+    pub platform: Option<String>,
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -60,7 +64,8 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
     let client = super::registry::client(settings);
     let mut plans = Vec::new();
     for (s, d, t) in &jobs {
-        let mut plan = promote::plan(&client, s, d, t, args.move_source).await?;
+        let mut plan =
+            promote::plan(&client, s, d, t, args.move_source, args.platform.as_deref()).await?;
         plan.carry_referrers = args.provenance;
         plans.push(plan);
     }

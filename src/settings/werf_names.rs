@@ -303,8 +303,16 @@ pub const COMMAND_SCOPED: &[(&str, &str)] = &[
     ("slugify", "format"),
 ];
 
+/// Options of one command that share a name with another's of a different meaning: they
+/// read `SLIPWAY_<COMMAND>_<OPTION>` alone (promote's one `--platform` is not the build's
+/// list that `SLIPWAY_PLATFORM`/`WERF_PLATFORM` set for a whole CI job).
+pub const COMMAND_ONLY: &[(&str, &str)] = &[("promote", "platform")];
+
 /// The variable of `command`'s `--long`, and the old name it replaces when scoped.
 pub fn command_env(command: &str, long: &str) -> (String, Option<String>) {
+    if COMMAND_ONLY.contains(&(command, long)) {
+        return (slipway_env(&format!("{command}-{long}")), None);
+    }
     if COMMAND_SCOPED.contains(&(command, long)) {
         (
             slipway_env(&format!("{command}-{long}")),
@@ -319,6 +327,9 @@ pub fn command_env(command: &str, long: &str) -> (String, Option<String>) {
 /// the old unscoped one (still read until 0.3), werf's.
 pub fn command_env_names(command: &str, long: &str) -> Vec<String> {
     let (name, old) = command_env(command, long);
+    if COMMAND_ONLY.contains(&(command, long)) {
+        return vec![name];
+    }
     std::iter::once(name)
         .chain(old)
         .chain(werf_env(long).iter().map(|s| s.to_string()))

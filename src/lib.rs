@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod labels;
 pub mod naming;
 pub mod pipe;
+pub mod platform;
 pub mod project;
 pub mod promote;
 pub mod provenance;

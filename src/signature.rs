@@ -242,6 +242,15 @@ pub enum Part {
     Sources(Vec<String>),
 }
 
+/// The Dockerfile has no stage to build.
+#[derive(Debug, thiserror::Error)]
+pub enum NoTarget {
+    #[error("target stage {0:?} is not in the Dockerfile")]
+    Stage(String),
+    #[error("the Dockerfile has no FROM")]
+    NoFrom,
+}
+
 /// The parts of `dockerfile` that decide the image built for `target` with `args`: the
 /// global `ARG`s, then every stage the target needs (through `FROM`, `COPY --from` and
 /// `RUN --mount from=`), in file order. Stages the target does not need, comments and
@@ -251,7 +260,7 @@ pub fn dockerfile_parts(
     dockerfile: &str,
     target: Option<&str>,
     args: &BTreeMap<String, String>,
-) -> Result<Vec<Part>, String> {
+) -> Result<Vec<Part>, NoTarget> {
     let df = dockerfile::parse(dockerfile);
     let mut parts = Vec::new();
     parts.extend(df.meta.iter().map(|i| Part::Text(i.text.clone())));
@@ -264,8 +273,8 @@ pub fn dockerfile_parts(
     let meta: BTreeMap<String, String> = meta_args.into_iter().collect();
     let Some(target_index) = df.target(target) else {
         return Err(match target {
-            Some(t) => format!("target stage {t:?} is not in the Dockerfile"),
-            None => "the Dockerfile has no FROM".to_string(),
+            Some(t) => NoTarget::Stage(t.to_string()),
+            None => NoTarget::NoFrom,
         });
     };
     let needed = needed_stages(&df, &meta, target_index);
@@ -610,7 +619,7 @@ fn one(
         SignatureError::Dockerfile {
             image: name.clone(),
             path: d.dockerfile_path.display().to_string(),
-            message: m,
+            message: m.to_string(),
         }
     })?;
     let entries =

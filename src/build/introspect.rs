@@ -124,7 +124,7 @@ pub async fn stage_image(
     let daemon = crate::daemon::docker::DockerDaemon::new(docker.clone());
     let base_user = super::stapel_base::user(&daemon, &env, img)
         .await
-        .map_err(&fail)?;
+        .map_err(|e| fail(e.to_string()))?;
     let g = crate::stapel::generate_planned(&env, img, base_user.as_deref(), &outcome.plan)
         .map_err(stapel_failed)?;
     let bk =
@@ -132,7 +132,7 @@ pub async fn stage_image(
             .await
             .map_err(|why| BuildError::StapelNeedsBuildKit {
                 image: name.clone(),
-                why,
+                why: why.to_string(),
             })?;
     let session =
         buildkit::Session::start(&bk.endpoint, &config.project, Default::default(), keychain)
@@ -157,6 +157,6 @@ pub async fn stage_image(
         &quiet,
     )
     .await
-    .map_err(fail)?;
+    .map_err(|e| fail(e.to_string()))?;
     Ok(tag)
 }

@@ -28,7 +28,6 @@ use serde::Serialize;
 use crate::config::{Config, ImageConfig};
 use crate::context;
 pub use crate::daemon::engine;
-pub(crate) use crate::daemon::http as daemon_http;
 pub use crate::daemon::tag as tag_image;
 pub use crate::naming::local_tag;
 use crate::registry::keychain::Keychain;
@@ -156,10 +155,16 @@ pub struct BuiltImage {
 /// the manifest digest in the registry, so publishing pushes the dependency first and
 /// answers with its digest.
 pub type DigestHook = Arc<
-    dyn Fn(BuiltImage) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send>>
+    dyn Fn(
+            BuiltImage,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, DigestError>> + Send>>
         + Send
         + Sync,
 >;
+
+/// Why a [`DigestHook`] found no digest: the caller's error (publish's, which the build
+/// sits below).
+pub type DigestError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Names a dependant can import from a dependency.
 #[derive(Debug, Clone, Default)]
@@ -217,6 +222,12 @@ pub struct BuildSettings {
     pub force: bool,
     #[arg(skip)]
     pub buildkit: BuildKitMode,
+    /// Build for these platforms (OS/ARCH[/VARIANT], comma-separated or repeated), e.g.
+    /// linux/amd64,linux/arm64: replaces werf.yaml's `platform:` and `build.platform`.
+    /// Several platforms are published as one image index [default: werf.yaml's, else the
+    /// daemon's platform].
+    #[arg(long, value_delimiter = ',', value_parser = crate::platform::normalize)]
+    pub platform: Vec<String>,
 }
 
 /// Is this progress line a new build step (classic `Step 3/9 : …`, BuildKit `#5 [app 2/4] …`,
@@ -353,12 +364,14 @@ pub async fn build(
     let selected = buildable(config, &opts.images)?;
     let daemon = opts.host_env.daemon();
     // Decide the builder and read every secret before anything is built.
-    let buildkit: Result<buildkit::BuildKit, String> = match opts.settings.buildkit {
-        BuildKitMode::Off => Err("--buildkit=off".into()),
+    let buildkit: Result<buildkit::BuildKit, buildkit::NoBuildKit> = match opts.settings.buildkit {
+        BuildKitMode::Off => Err(buildkit::NoBuildKit::Off),
         mode => match buildkit::probe(docker, &daemon).await {
             Ok(bk) => Ok(bk),
             Err(why) if mode == BuildKitMode::On => {
-                return Err(BuildError::BuildKitUnavailable { why });
+                return Err(BuildError::BuildKitUnavailable {
+                    why: why.to_string(),
+                });
             }
             Err(why) => {
                 tracing::info!("using the classic builder: {why}");

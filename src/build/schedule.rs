@@ -21,7 +21,7 @@ pub(crate) struct Backend {
     pub docker: Option<Docker>,
     pub builders: Builders,
     /// The daemon's BuildKit, or why it is not used.
-    pub buildkit: Result<buildkit::BuildKit, String>,
+    pub buildkit: Result<buildkit::BuildKit, buildkit::NoBuildKit>,
     /// The daemon is Podman (see [`How::podman`]).
     pub podman: bool,
 }
@@ -61,7 +61,7 @@ pub(crate) async fn build_on(
     ) {
         return Err(BuildError::StapelNeedsBuildKit {
             image: img.display_name().to_string(),
-            why: why.clone(),
+            why: why.to_string(),
         });
     }
     if backend.podman
@@ -269,7 +269,7 @@ async fn publish_for_digest(
                     .map_err(|cause| BuildError::DependencyDigest {
                         image: dependants_of(selected, &dep),
                         dependency: dep.clone(),
-                        cause,
+                        cause: cause.to_string(),
                     })?;
             progress.digests.insert(built.name.clone(), digest);
         }
@@ -323,7 +323,7 @@ fn session_data(
             return Err(BuildError::NeedsBuildKit {
                 image: img.display_name().to_string(),
                 what,
-                why: why.clone(),
+                why: why.to_string(),
             });
         }
         let name = img.display_name();

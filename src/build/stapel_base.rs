@@ -1,14 +1,31 @@
 //! A stapel node's base image, as the generated Dockerfile needs it.
 
 use crate::config::ImageConfig;
-use crate::daemon::DaemonApi;
+use crate::daemon::{DaemonApi, DaemonError};
+
+/// Why a stapel node's base image is not known or not in the daemon.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BaseImageError {
+    #[error("unknown image or artifact {0:?}")]
+    Unknown(String),
+    #[error("base image {reference} is not in the daemon and cannot be pulled: {cause}")]
+    Pull {
+        reference: String,
+        cause: DaemonError,
+    },
+    #[error("base image {reference}: {cause}")]
+    Inspect {
+        reference: String,
+        cause: DaemonError,
+    },
+}
 
 /// The local name of a stapel node's base: `from:`, or the tag of its `fromImage` /
 /// `fromArtifact` node.
 pub(crate) fn reference(
     env: &crate::stapel::Env,
     img: &ImageConfig,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, BaseImageError> {
     use crate::config::stapel::Base;
     let Some(st) = img.stapel() else {
         return Ok(None);
@@ -19,7 +36,7 @@ pub(crate) fn reference(
             .tags
             .get(n)
             .cloned()
-            .ok_or_else(|| format!("unknown image or artifact {n:?}"))?,
+            .ok_or_else(|| BaseImageError::Unknown(n.clone()))?,
     }))
 }
 
@@ -30,20 +47,27 @@ pub(crate) async fn user(
     daemon: &dyn DaemonApi,
     env: &crate::stapel::Env,
     img: &ImageConfig,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, BaseImageError> {
     let Some(reference) = reference(env, img)? else {
         return Ok(None);
     };
     let inspected = match daemon.inspect(&reference).await {
         Ok(i) => i,
         Err(_) => {
-            daemon.pull(&reference).await.map_err(|e| {
-                format!("base image {reference} is not in the daemon and cannot be pulled: {e}")
-            })?;
+            daemon
+                .pull(&reference)
+                .await
+                .map_err(|cause| BaseImageError::Pull {
+                    reference: reference.clone(),
+                    cause,
+                })?;
             daemon
                 .inspect(&reference)
                 .await
-                .map_err(|e| format!("base image {reference}: {e}"))?
+                .map_err(|cause| BaseImageError::Inspect {
+                    reference: reference.clone(),
+                    cause,
+                })?
         }
     };
     Ok(Some(inspected.user).filter(|u| !u.is_empty()))

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 
+use super::builder::CannotRun;
 use super::builder::buildkit::run_buildkit;
 use super::steps::{Node, ensure_labels, failure_message, image_labels};
 use super::{BuildError, BuiltImage, Event, buildkit, stapel_base};
 use crate::config::ImageConfig;
 use crate::stapel::stages::{self, Outcome, StageRecord, StageSig};
-use crate::stapel::storage::{StageTag, StagesStorage};
+use crate::stapel::storage::{StageTag, StagesStorage, StorageError};
 
 /// The oldest stored image of stage `sig` whose record suits HEAD.
 async fn suitable(
@@ -27,9 +28,9 @@ async fn suitable(
     img: &ImageConfig,
     sig: &StageSig,
     stored: &BTreeMap<String, Vec<StageTag>>,
-) -> Result<Option<(StageTag, Vec<StageRecord>)>, String> {
+) -> Result<Option<(StageTag, Vec<StageRecord>)>, StorageError> {
     for t in stored.get(&sig.signature).into_iter().flatten() {
-        let Some(record) = storage.record(&t.tag).await.map_err(|e| e.to_string())? else {
+        let Some(record) = storage.record(&t.tag).await? else {
             continue;
         };
         let own = record
@@ -42,18 +43,40 @@ async fn suitable(
     Ok(None)
 }
 
+/// Why the stages a storage holds could not be compared with the node's.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StoredStagesError {
+    #[error("{0}")]
+    Stapel(#[from] crate::stapel::StapelError),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+}
+
+/// Why one BuildKit build of a stapel stage failed.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StageBuildError {
+    #[error("{0}")]
+    CannotRun(#[from] CannotRun),
+    /// The build's target (or "the image").
+    #[error("the daemon reported no image for {0}")]
+    NoImage(String),
+    /// A step failed: the message put back on werf.yaml (see `failure_message`).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Whether the storage lacks the node's last stage at HEAD.
 pub(super) async fn lacks_last_stage(
     env: &crate::stapel::Env,
     img: &ImageConfig,
     node_signatures: &BTreeMap<Option<String>, String>,
     storage: &StagesStorage,
-) -> Result<bool, String> {
-    let sigs = stages::head_signatures(env, img, node_signatures).map_err(|e| e.to_string())?;
+) -> Result<bool, StoredStagesError> {
+    let sigs = stages::head_signatures(env, img, node_signatures)?;
     let Some(last) = sigs.last() else {
         return Ok(false);
     };
-    let stored = storage.stages_at_start().await.map_err(|e| e.to_string())?;
+    let stored = storage.stages_at_start().await?;
     Ok(!stored.contains_key(&last.signature))
 }
 
@@ -78,12 +101,11 @@ pub(super) async fn build(
         .backend
         .docker
         .as_ref()
-        .ok_or_else(|| node.fail("the stages storage needs the Docker daemon".into()))?;
-    let fail = |e: String| node.fail(e);
+        .ok_or_else(|| node.fail("the stages storage needs the Docker daemon"))?;
     let sigs = stages::head_signatures(env, node.img, &node.how.node_signatures)
         .map_err(|e| node.stapel_fail(e))?;
     let Some(last) = sigs.last().cloned() else {
-        return Err(fail("a stapel node without stages".into()));
+        return Err(node.fail("a stapel node without stages"));
     };
     let near: Vec<String> = stapel_base::reference(env, node.img)
         .ok()
@@ -92,7 +114,7 @@ pub(super) async fn build(
         .collect();
     let (found, start) = latest_stored(node, docker, env, storage, &sigs, &near).await?;
     // Pulled: now a build slot (see `How::slots`), held while stages build.
-    let slot = node.how.slot().await.map_err(fail)?;
+    let slot = node.how.slot().await.map_err(|e| node.fail(e))?;
     let outcome = outcome(node, env, storage, &sigs, found.as_ref(), start).await?;
     let first = found.as_ref().map(|(j, ..)| j + 1).unwrap_or(0);
     // The image is its last stage: that stage is built with the image's labels, so a
@@ -130,17 +152,13 @@ async fn latest_stored(
     sigs: &[StageSig],
     near: &[String],
 ) -> Result<(Option<Found>, Option<(&'static str, String)>), BuildError> {
-    let fail = |e: String| node.fail(e);
     let mut found: Option<Found> = None;
     if !node.opts.settings.force {
-        let stored = storage
-            .stages_at_start()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let stored = storage.stages_at_start().await.map_err(|e| node.fail(e))?;
         for (j, s) in sigs.iter().enumerate().rev() {
             if let Some((t, r)) = suitable(storage, env, node.img, s, &stored)
                 .await
-                .map_err(fail)?
+                .map_err(|e| node.fail(e))?
             {
                 found = Some((j, t, r));
                 break;
@@ -233,12 +251,11 @@ async fn build_stages<'s>(
     outcome: &Outcome,
     image_labels: &HashMap<String, String>,
 ) -> Result<Vec<(String, &'s StageSig)>, BuildError> {
-    let fail = |e: String| node.fail(e);
     let bk = node
         .how
         .buildkit
         .as_ref()
-        .ok_or_else(|| fail("stapel images need BuildKit".into()))?;
+        .ok_or_else(|| node.fail("stapel images need BuildKit"))?;
     let session = buildkit::Session::start(
         &bk.endpoint,
         node.project,
@@ -246,10 +263,10 @@ async fn build_stages<'s>(
         node.opts.keychain.clone(),
     )
     .await
-    .map_err(|e| fail(format!("BuildKit session: {e}")))?;
+    .map_err(|e| node.fail(format!("BuildKit session: {e}")))?;
     let base_user = stapel_base::user(node.backend.daemon.as_ref(), env, node.img)
         .await
-        .map_err(fail)?;
+        .map_err(|e| node.fail(e))?;
     let mut plan = outcome.plan.clone();
     plan.dependency_env = node.how.dependency_env.clone();
     let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &plan)
@@ -259,7 +276,7 @@ async fn build_stages<'s>(
     for (i, s) in todo.iter().enumerate() {
         let target = stages::dockerfile_stage(s.stage);
         if !g.stages.contains(&target) {
-            return Err(fail(format!(
+            return Err(node.fail(format!(
                 "the generated Dockerfile has no stage {target} (stages: {})",
                 g.stages.join(", ")
             )));
@@ -288,7 +305,7 @@ async fn build_stages<'s>(
             &emit,
         )
         .await
-        .map_err(fail)?;
+        .map_err(|e| node.fail(e))?;
         built.push((id, s));
     }
     Ok(built)
@@ -301,20 +318,19 @@ async fn store(
     storage: &StagesStorage,
     built: &[(String, &StageSig)],
 ) -> Result<Option<String>, BuildError> {
-    let fail = |e: String| node.fail(e);
-    let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| node.fail(e))?;
     let mut mine = None;
     for (n, (id, s)) in built.iter().enumerate() {
         let tag = storage
             .store(docker, id, &s.signature, work.path())
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| node.fail(e))?;
         let reference = storage.reference(&tag);
         node.backend
             .daemon
             .tag(id, &reference)
             .await
-            .map_err(|e| fail(format!("tagging {reference}: {e}")))?;
+            .map_err(|e| node.fail(format!("tagging {reference}: {e}")))?;
         if n + 1 == built.len() {
             mine = Some(tag);
         }
@@ -337,14 +353,13 @@ async fn winner(
     mine: Option<String>,
     found: Option<&Found>,
 ) -> Result<String, BuildError> {
-    let fail = |e: String| node.fail(e);
     let winner = if node.opts.settings.force {
         None
     } else {
-        let stored = storage.stages().await.map_err(|e| fail(e.to_string()))?;
+        let stored = storage.stages().await.map_err(|e| node.fail(e))?;
         suitable(storage, env, node.img, last, &stored)
             .await
-            .map_err(fail)?
+            .map_err(|e| node.fail(e))?
             .map(|(t, _)| t.tag)
     };
     Ok(match (winner, mine, found) {
@@ -359,7 +374,7 @@ async fn winner(
         (Some(w), _, _) => w,
         (None, Some(m), _) => m,
         (None, None, Some((_, t, _))) => t.tag.clone(),
-        (None, None, None) => return Err(fail("no stored stage to build the image on".into())),
+        (None, None, None) => return Err(node.fail("no stored stage to build the image on")),
     })
 }
 
@@ -372,11 +387,10 @@ async fn finish(
     near: &[String],
     image_labels: &HashMap<String, String>,
 ) -> Result<BuiltImage, BuildError> {
-    let fail = |e: String| node.fail(e);
     let (base, _) = storage
         .fetch(docker, on, near)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| node.fail(e))?;
     let daemon = node.backend.daemon.as_ref();
     let base_id = daemon
         .inspect(&base)
@@ -384,7 +398,7 @@ async fn finish(
         .ok()
         .map(|i| i.id)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| fail(format!("{base} is not in the daemon")))?;
+        .ok_or_else(|| node.fail(format!("{base} is not in the daemon")))?;
     // A stage stored without this runner's image labels (another runner's options, an
     // older Slipway) gets them in a new image on top of it.
     let mut log = |l: &str| node.log(l);
@@ -398,7 +412,7 @@ async fn finish(
         &mut log,
     )
     .await
-    .map_err(fail)?;
+    .map_err(|e| node.fail(e))?;
     let id = super::steps::apply_image_spec(node, &id, image_labels).await?;
     node.tag(&id, true).await?;
     let seconds = node.start.elapsed().as_secs_f64();
@@ -426,7 +440,7 @@ pub(super) async fn run(
     labels: &HashMap<String, String>,
     tag: Option<&str>,
     emit: &(dyn Fn(String) + Sync),
-) -> Result<String, String> {
+) -> Result<String, StageBuildError> {
     // Inline cache metadata, as every BuildKit build of Slipway writes it.
     let buildargs: HashMap<String, String> =
         HashMap::from([("BUILDKIT_INLINE_CACHE".to_string(), "1".to_string())]);
@@ -459,17 +473,16 @@ pub(super) async fn run(
     let ran = run_buildkit(bk, session, b.build(), body, dockerfile_text, &mut log).await?;
     match ran {
         Ok(Some(id)) => Ok(id),
-        Ok(None) => Err(format!(
-            "the daemon reported no image for {}",
-            target.unwrap_or("the image")
+        Ok(None) => Err(StageBuildError::NoImage(
+            target.unwrap_or("the image").to_string(),
         )),
-        Err(f) => Err(failure_message(
+        Err(f) => Err(StageBuildError::Failed(failure_message(
             img,
             generated,
             f,
             &last_lines,
             true,
             dockerfile_text,
-        )),
+        ))),
     }
 }

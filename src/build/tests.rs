@@ -87,7 +87,7 @@ fn project_of(werf_yaml: &str) -> Project {
 struct Fake {
     daemon: Arc<FakeDaemon>,
     builder: Arc<FakeBuilder>,
-    buildkit: Result<buildkit::BuildKit, String>,
+    buildkit: Result<buildkit::BuildKit, buildkit::NoBuildKit>,
     podman: bool,
     /// Publishing for `ImageDigest` imports: answers this digest.
     digest: Option<String>,
@@ -106,7 +106,7 @@ fn fake(api: &str, buildkit: bool) -> Fake {
         let v = futures::executor::block_on(daemon.version()).expect("version");
         buildkit::BuildKit::from_version(endpoint, &v)
     } else {
-        Err("--buildkit=off".into())
+        Err(buildkit::NoBuildKit::Off)
     };
     Fake {
         daemon,

@@ -74,8 +74,21 @@ pub enum WerfSource {
     Local(crate::settings::DaemonEnv),
 }
 
+/// Why werf 1.1's records were not read (cleanup then leaves werf's tags alone).
+#[derive(Debug, thiserror::Error)]
+pub enum WerfNotRead {
+    #[error(
+        "werf 1.1's records were not read: pass -s/--stages-storage (werf's stages storage, or :local)"
+    )]
+    NotGiven,
+    #[error("werf 1.1's records in the local daemon were not read: {0}")]
+    Unreachable(crate::daemon::Unreachable),
+    #[error("werf 1.1's records in the local daemon were not read: {0}")]
+    Daemon(bollard::errors::Error),
+}
+
 /// werf's records, or why they were not read.
-type WerfRead = Result<WerfRecords, String>;
+type WerfRead = Result<WerfRecords, WerfNotRead>;
 
 /// Read werf 1.1's records from where `-s` says. A repository that cannot be read stops
 /// cleanup; a daemon that does not answer leaves werf's tags alone.
@@ -85,13 +98,13 @@ pub async fn read_werf(
     client: &Client,
 ) -> Result<WerfRead, CleanupError> {
     Ok(match source {
-        WerfSource::NotGiven => Err("werf 1.1's records were not read: pass -s/--stages-storage (werf's stages storage, or :local)".into()),
+        WerfSource::NotGiven => Err(WerfNotRead::NotGiven),
         WerfSource::Repo(repo) => Ok(crate::records::werf::read_repo(client, repo).await?),
         WerfSource::Local(env) => match crate::daemon::connect(env).await {
-            Err(e) => Err(format!("werf 1.1's records in the local daemon were not read: {e}")),
+            Err(e) => Err(WerfNotRead::Unreachable(e)),
             Ok(docker) => crate::records::werf::read_daemon(&docker, project)
                 .await
-                .map_err(|e| format!("werf 1.1's records in the local daemon were not read: {e}")),
+                .map_err(WerfNotRead::Daemon),
         },
     })
 }
@@ -245,7 +258,9 @@ fn decide(
     let mut options = req.options.clone();
     match werf {
         Ok(w) => super::link_werf_records(&mut tags, w),
-        Err(not_read) => options.werf_unrecorded = policy::WerfUnrecorded::Keep(not_read.clone()),
+        Err(not_read) => {
+            options.werf_unrecorded = policy::WerfUnrecorded::Keep(not_read.to_string())
+        }
     }
     Ok(policy::decide(tags, git, &policies, &options, in_use))
 }

@@ -20,15 +20,13 @@ pub enum Parallel {
 }
 
 /// `1`, `true`, `yes` mean on (werf's booleans); `0`, `false`, `no` off; `N` ≥ 2 a count.
-pub fn parse_parallel(s: &str) -> Result<Parallel, String> {
+pub fn parse_parallel(s: &str) -> anyhow::Result<Parallel> {
     if let Ok(b) = crate::settings::werf_names::parse_bool(s) {
         return Ok(if b { Parallel::On } else { Parallel::Off });
     }
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 2 => Ok(Parallel::Limit(n)),
-        _ => Err(format!(
-            "{s:?}: use true or false (werf), or a number of images built at once"
-        )),
+        _ => anyhow::bail!("{s:?}: use true or false (werf), or a number of images built at once"),
     }
 }
 
@@ -232,6 +230,7 @@ pub fn summary(built: &[BuiltImage]) -> String {
 
 pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let mut project = Project::open(settings, super::registry::client(settings))?;
+    project.config.force_platforms(&args.flags.build.platform);
     build::build_roots(&project.config, &args.images)?;
     project.resolve_bases(Bases::Pull).await?;
     let cfg = &project.config;
@@ -351,10 +350,10 @@ mod tests {
 
     #[test]
     fn parallel_is_werf_boolean_or_a_count() {
-        assert_eq!(parse_parallel("true"), Ok(Parallel::On));
-        assert_eq!(parse_parallel("1"), Ok(Parallel::On));
-        assert_eq!(parse_parallel("no"), Ok(Parallel::Off));
-        assert_eq!(parse_parallel("4"), Ok(Parallel::Limit(4)));
+        assert_eq!(parse_parallel("true").ok(), Some(Parallel::On));
+        assert_eq!(parse_parallel("1").ok(), Some(Parallel::On));
+        assert_eq!(parse_parallel("no").ok(), Some(Parallel::Off));
+        assert_eq!(parse_parallel("4").ok(), Some(Parallel::Limit(4)));
         assert!(parse_parallel("many").is_err());
         assert_eq!(Parallel::resolve(None, None, 8), 8);
         assert_eq!(Parallel::resolve(Some(Parallel::On), Some(3), 8), 3);

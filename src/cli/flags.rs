@@ -147,7 +147,7 @@ fn selected_path(cmd: &Command, argv: &[OsString]) -> Vec<String> {
 
 /// Check the variables the selected command reads, so a bad value names the variable
 /// (clap's own error would name the flag the user never typed).
-pub fn check_env(cmd: &Command, argv: &[OsString], env: &Env) -> Result<(), String> {
+pub fn check_env(cmd: &Command, argv: &[OsString], env: &Env) -> anyhow::Result<()> {
     let path = selected_path(cmd, argv);
     let mut cur = cmd.clone();
     let mut cmds = vec![cur.clone()];
@@ -199,7 +199,7 @@ pub fn check_env(cmd: &Command, argv: &[OsString], env: &Env) -> Result<(), Stri
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(errors.join("\n"))
+        Err(anyhow::anyhow!(errors.join("\n")))
     }
 }
 

@@ -52,10 +52,10 @@ pub struct HostPurgeArgs {
     pub yes: bool,
 }
 
-fn percent(s: &str) -> Result<f64, String> {
+fn percent(s: &str) -> anyhow::Result<f64> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
-        _ => Err(format!("{s:?}: a percentage from 0 to 100")),
+        _ => anyhow::bail!("{s:?}: a percentage from 0 to 100"),
     }
 }
 

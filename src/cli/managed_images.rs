@@ -102,7 +102,7 @@ async fn ls(
                         .0 = true;
                 }
             }
-            Err(why) => output::note(&why),
+            Err(why) => output::note(&why.to_string()),
         }
     }
     if let Some(naming) = naming {

@@ -293,13 +293,13 @@ pub enum Command {
 }
 
 /// `20s`, `1m`, or plain seconds; more than zero.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
     let d = match s.trim().parse::<u64>() {
         Ok(secs) => std::time::Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e}"))?,
+        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| anyhow::anyhow!("{s:?}: {e}"))?,
     };
     if d.is_zero() {
-        return Err(format!("{s:?}: must be more than zero"));
+        anyhow::bail!("{s:?}: must be more than zero");
     }
     Ok(d)
 }

@@ -80,6 +80,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         )
     })?;
     let mut project = Project::open(settings, super::registry::client(settings))?;
+    project.config.force_platforms(&args.flags.build.platform);
     project.resolve_bases(Bases::Pull).await?;
     let name = image_to_run(&project, args.image.as_ref())?;
     let cfg = &project.config;

@@ -1,7 +1,7 @@
 //! `-h` fits a screen (issue 37): each command's short help lists the options its
 //! examples and the docs use, each by its first sentence; everything else (werf
 //! compatibility, rare tuning, the global options) stays in `--help`, the man page and
-//! the completions. Docker habits (`-t`, `--platform`) get an answer instead of clap's
+//! the completions. Docker habits (`-t`) get an answer instead of clap's
 //! "use `-- -t`" tip.
 
 use clap::builder::{StyledStr, ValueParser};
@@ -141,9 +141,9 @@ fn hint_arg(
         .action(ArgAction::Set)
         .num_args(0..=1)
         .default_missing_value("")
-        .value_parser(ValueParser::new(move |v: &str| -> Result<String, String> {
+        .value_parser(ValueParser::new(move |v: &str| -> anyhow::Result<String> {
             let v = if v.is_empty() { value_name } else { v };
-            Err(hint.replace("{}", v))
+            Err(anyhow::anyhow!(hint.replace("{}", v)))
         }));
     match short {
         Some(s) => a.short(s),
@@ -162,21 +162,13 @@ fn sub(mut cmd: Command) -> Command {
         if show { a } else { a.hide_short_help(true) }
     });
     if matches!(name.as_str(), "build" | "publish" | "build-and-publish") {
-        cmd = cmd
-            .arg(hint_arg(
-                "hint_tag",
-                "tag",
-                Some('t'),
-                "TAG",
-                "Slipway names tags with --tag-custom (docker's -t/--tag): use --tag-custom {}",
-            ))
-            .arg(hint_arg(
-                "hint_platform",
-                "platform",
-                None,
-                "PLATFORM",
-                "--platform is not supported yet: images are built for the Docker daemon's platform",
-            ));
+        cmd = cmd.arg(hint_arg(
+            "hint_tag",
+            "tag",
+            Some('t'),
+            "TAG",
+            "Slipway names tags with --tag-custom (docker's -t/--tag): use --tag-custom {}",
+        ));
     }
     // Examples stay in both helps; the pointer replaces the global options in `-h`.
     let examples = cmd.get_after_help().map(StyledStr::to_string);

@@ -19,6 +19,48 @@ pub struct RenderError {
     pub message: String,
 }
 
+/// Why a host function of werf.yaml's templates (`fromYaml`, `.Files`) failed; the
+/// template engine reports the text.
+#[derive(Debug, thiserror::Error)]
+enum FuncError {
+    #[error("yaml: {0}")]
+    Yaml(serde_saphyr::Error),
+    /// `fromYaml` of a document that is not a mapping (its YAML tag).
+    #[error(
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal {0} into map[string]interface {{}}"
+    )]
+    NotAMapping(&'static str),
+    #[error("{0}: path is outside the project directory")]
+    Outside(String),
+    #[error("{0}: resolves (through a symbolic link) outside the repository")]
+    LinkOutside(String),
+    /// `quoted`: the argument as the template wrote it, Go-quoted.
+    #[error("{{{{ .Files.Get {quoted} }}}}: {source}")]
+    Get {
+        quoted: String,
+        source: std::io::Error,
+    },
+    #[error("{{{{ .Files.Glob {quoted} }}}}: {source}")]
+    Pattern {
+        quoted: String,
+        source: globset::Error,
+    },
+    #[error("{{{{ .Files.Glob {quoted} }}}}: {rel}: {source}")]
+    GlobRead {
+        quoted: String,
+        rel: String,
+        source: std::io::Error,
+    },
+    #[error("{{{{ .Files.Glob {0} }}}}: no matches found")]
+    NoMatches(String),
+    /// Reading the file whole would exceed the templates' budget.
+    #[error("{}: {source}", path.display())]
+    TooLarge {
+        path: PathBuf,
+        source: gotemplate::budget::OverBudget,
+    },
+}
+
 /// What templates can read.
 #[derive(Debug, Clone, Default)]
 pub struct RenderInput {
@@ -160,8 +202,10 @@ fn add_werf_funcs(
     );
     t.add_func(
         "fromYaml",
-        Func::new(&[Ty::String], |_, a| from_yaml(s(&a[0])))
-            .bounded(gotemplate::funcs::bounds::parsed),
+        Func::new(&[Ty::String], |_, a| {
+            from_yaml(s(&a[0])).map_err(|e| e.to_string())
+        })
+        .bounded(gotemplate::funcs::bounds::parsed),
     );
     t.add_func(
         "toYaml",
@@ -200,7 +244,7 @@ pub(crate) fn json_to_value(j: &serde_json::Value) -> Value {
 }
 
 /// werf's `fromYaml`: a mapping (empty text gives an empty one).
-fn from_yaml(text: &str) -> Result<Value, String> {
+fn from_yaml(text: &str) -> Result<Value, FuncError> {
     if text.trim().is_empty() {
         return Ok(Value::empty_map());
     }
@@ -208,19 +252,16 @@ fn from_yaml(text: &str) -> Result<Value, String> {
     let mut opts = serde_saphyr::Options::default();
     opts.legacy_octal_numbers = true;
     let j: serde_json::Value =
-        serde_saphyr::from_str_with_options(text, opts).map_err(|e| format!("yaml: {e}"))?;
+        serde_saphyr::from_str_with_options(text, opts).map_err(FuncError::Yaml)?;
     match j {
         serde_json::Value::Object(_) => Ok(json_to_value(&j)),
         serde_json::Value::Null => Ok(Value::empty_map()),
-        other => Err(format!(
-            "yaml: unmarshal errors:\n  line 1: cannot unmarshal {} into map[string]interface {{}}",
-            match other {
-                serde_json::Value::Array(_) => "!!seq",
-                serde_json::Value::String(_) => "!!str",
-                serde_json::Value::Bool(_) => "!!bool",
-                _ => "!!int",
-            }
-        )),
+        other => Err(FuncError::NotAMapping(match other {
+            serde_json::Value::Array(_) => "!!seq",
+            serde_json::Value::String(_) => "!!str",
+            serde_json::Value::Bool(_) => "!!bool",
+            _ => "!!int",
+        })),
     }
 }
 
@@ -487,10 +528,9 @@ struct Files {
 
 impl Files {
     /// The path of `rel` if it stays inside the repository.
-    fn confined(&self, rel: &str) -> Result<PathBuf, String> {
+    fn confined(&self, rel: &str) -> Result<PathBuf, FuncError> {
         // werf 1.1 and 2 join every path to the project directory: `/x` is `x` there.
         let p = Path::new(rel.trim_start_matches('/'));
-        let outside = || format!("{rel}: path is outside the project directory");
         let base = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
         let joined = base.join(p);
         // Lexically first (the path may not exist), then after resolving links.
@@ -505,41 +545,39 @@ impl Files {
             }
         }
         if !norm.starts_with(&self.root) {
-            return Err(outside());
+            return Err(FuncError::Outside(rel.to_string()));
         }
         if let Ok(real) = joined.canonicalize()
             && !real.starts_with(&self.root)
         {
-            return Err(format!(
-                "{rel}: resolves (through a symbolic link) outside the repository"
-            ));
+            return Err(FuncError::LinkOutside(rel.to_string()));
         }
         Ok(joined)
     }
 
-    fn get(&self, set: &Templates, rel: &str) -> Result<Value, String> {
+    fn get(&self, set: &Templates, rel: &str) -> Result<Value, FuncError> {
         let p = self.confined(rel)?;
         fits(set, &p)?;
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| format!("{{{{ .Files.Get {} }}}}: {e}", gotemplate::fmt::quote(rel)))?;
+        let text = std::fs::read_to_string(&p).map_err(|source| FuncError::Get {
+            quoted: gotemplate::fmt::quote(rel),
+            source,
+        })?;
         self.reads
             .borrow_mut()
             .insert(text.clone(), rel.to_string());
         Ok(Value::string(text))
     }
 
-    fn glob(&self, set: &Templates, written: &str) -> Result<Value, String> {
+    fn glob(&self, set: &Templates, written: &str) -> Result<Value, FuncError> {
         // Keys are project-relative without the `/`, as werf gives them.
         let pattern = written.trim_start_matches('/');
         self.confined(pattern)?;
         let glob = globset::GlobBuilder::new(pattern)
             .literal_separator(true)
             .build()
-            .map_err(|e| {
-                format!(
-                    "{{{{ .Files.Glob {} }}}}: {e}",
-                    gotemplate::fmt::quote(written)
-                )
+            .map_err(|source| FuncError::Pattern {
+                quoted: gotemplate::fmt::quote(written),
+                source,
             })?
             .compile_matcher();
         let mut m = BTreeMap::new();
@@ -558,21 +596,19 @@ impl Files {
             if glob.is_match(&rel) {
                 self.confined(&rel)?;
                 fits(set, entry.path())?;
-                let text = std::fs::read_to_string(entry.path()).map_err(|e| {
-                    format!(
-                        "{{{{ .Files.Glob {} }}}}: {rel}: {e}",
-                        gotemplate::fmt::quote(written)
-                    )
+                let text = std::fs::read_to_string(entry.path()).map_err(|source| {
+                    FuncError::GlobRead {
+                        quoted: gotemplate::fmt::quote(written),
+                        rel: rel.clone(),
+                        source,
+                    }
                 })?;
                 self.reads.borrow_mut().insert(text.clone(), rel.clone());
                 m.insert(rel, Value::string(text));
             }
         }
         if m.is_empty() {
-            return Err(format!(
-                "{{{{ .Files.Glob {} }}}}: no matches found",
-                gotemplate::fmt::quote(written)
-            ));
+            return Err(FuncError::NoMatches(gotemplate::fmt::quote(written)));
         }
         Ok(Value::map(m))
     }
@@ -580,10 +616,13 @@ impl Files {
 
 /// Whether a file read whole would fit the templates' budget (a repository may hold files
 /// far larger than memory).
-fn fits(set: &Templates, path: &Path) -> Result<(), String> {
+fn fits(set: &Templates, path: &Path) -> Result<(), FuncError> {
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     set.check_budget(usize::try_from(len).unwrap_or(usize::MAX))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| FuncError::TooLarge {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 impl Object for Files {
@@ -598,14 +637,19 @@ impl Object for Files {
             reads: self.reads.clone(),
         };
         Some(match name {
-            "Get" => Func::new(&[Ty::String], move |set, a| me.get(set, s(&a[0]))),
-            "Glob" => Func::new(&[Ty::String], move |set, a| me.glob(set, s(&a[0]))),
+            // The engine's host functions answer with the message (gotemplate's `Func`).
+            "Get" => Func::new(&[Ty::String], move |set, a| {
+                me.get(set, s(&a[0])).map_err(|e| e.to_string())
+            }),
+            "Glob" => Func::new(&[Ty::String], move |set, a| {
+                me.glob(set, s(&a[0])).map_err(|e| e.to_string())
+            }),
             "Exists" => Func::new(&[Ty::String], move |_, a| {
-                let p = me.confined(s(&a[0]))?;
+                let p = me.confined(s(&a[0])).map_err(|e| e.to_string())?;
                 Ok(Value::Bool(p.exists()))
             }),
             "IsDir" => Func::new(&[Ty::String], move |_, a| {
-                let p = me.confined(s(&a[0]))?;
+                let p = me.confined(s(&a[0])).map_err(|e| e.to_string())?;
                 Ok(Value::Bool(p.is_dir()))
             }),
             _ => return None,

@@ -106,7 +106,7 @@ pub fn giterminism(settings: &Settings, dir: &Path) -> Result<Giterminism, Confi
     let text = std::fs::read_to_string(&path).map_err(|e| plain(&name, e.to_string()))?;
     let doc: Json =
         serde_saphyr::from_str(&text).map_err(|e| plain(&name, format!("YAML syntax: {e}")))?;
-    read_giterminism(&doc).map_err(|m| plain(&name, m))?;
+    read_giterminism(&doc).map_err(|m| plain(&name, m.to_string()))?;
     let flag = |path: &[&str]| {
         path.iter()
             .try_fold(&doc, |d, k| d.get(k))
@@ -119,19 +119,31 @@ pub fn giterminism(settings: &Settings, dir: &Path) -> Result<Giterminism, Confi
     Ok(g)
 }
 
+/// What werf's schema check of a giterminism file finds wrong.
+#[derive(Debug, thiserror::Error)]
+enum GiterminismError {
+    #[error("the giterminism config must be a mapping")]
+    NotAMapping,
+    #[error("giterminismConfigVersion must be 1, got {0}")]
+    Version(Json),
+    #[error("`giterminismConfigVersion: 1` is required")]
+    NoVersion,
+    /// `path`: the key's path, dotted.
+    #[error("{path} must be true or false, got {value}")]
+    NotABool { path: String, value: Json },
+}
+
 /// werf's schema checks of what Slipway reads: the version, and booleans where werf
 /// wants them.
-fn read_giterminism(doc: &Json) -> Result<(), String> {
+fn read_giterminism(doc: &Json) -> Result<(), GiterminismError> {
     if !doc.is_object() {
-        return Err("the giterminism config must be a mapping".into());
+        return Err(GiterminismError::NotAMapping);
     }
     match doc.get("giterminismConfigVersion") {
         Some(Json::Number(n)) if n.as_f64() == Some(1.0) => {}
         Some(Json::String(s)) if s == "1" => {}
-        Some(other) => {
-            return Err(format!("giterminismConfigVersion must be 1, got {other}"));
-        }
-        None => return Err("`giterminismConfigVersion: 1` is required".into()),
+        Some(other) => return Err(GiterminismError::Version(other.clone())),
+        None => return Err(GiterminismError::NoVersion),
     }
     for path in [
         &["config", "stapel", "allowFromLatest"][..],
@@ -141,7 +153,10 @@ fn read_giterminism(doc: &Json) -> Result<(), String> {
         if let Some(v) = v
             && !v.is_boolean()
         {
-            return Err(format!("{} must be true or false, got {v}", path.join(".")));
+            return Err(GiterminismError::NotABool {
+                path: path.join("."),
+                value: v.clone(),
+            });
         }
     }
     Ok(())
@@ -279,7 +294,7 @@ mod tests {
         assert!(read_giterminism(&ok).is_ok());
         let bad = serde_json::json!({"config": {}});
         assert_eq!(
-            read_giterminism(&bad).expect_err("missing"),
+            read_giterminism(&bad).expect_err("missing").to_string(),
             "`giterminismConfigVersion: 1` is required"
         );
         let bad = serde_json::json!({"giterminismConfigVersion": 2});
@@ -288,6 +303,7 @@ mod tests {
         assert!(
             read_giterminism(&bad)
                 .expect_err("not a bool")
+                .to_string()
                 .starts_with("config.stapel.allowFromLatest must be true or false")
         );
     }

@@ -38,7 +38,7 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
     #[error("cannot connect to the Docker daemon at {at}: {cause}")]
     Connect { at: String, cause: String },
@@ -219,6 +219,61 @@ pub fn empty() -> Body {
     http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// Why a push through Podman's Docker-compatible endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PodmanPushError {
+    #[error("{0}")]
+    Endpoint(#[from] EndpointError),
+    #[error("{0}")]
+    Query(#[from] serde_urlencoded::ser::Error),
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Request(#[from] http::Error),
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    #[error("{0}")]
+    Body(#[from] hyper::Error),
+    /// The daemon's message.
+    #[error("{0}")]
+    Daemon(String),
+}
+
+/// Podman's push with `tlsVerify=false` (its Docker-compatible endpoint takes the
+/// parameter; bollard has no field for it), for `--insecure-registry` and loopback hosts,
+/// which Podman, unlike dockerd, does not treat as insecure by itself.
+pub async fn podman_push_insecure(
+    daemon: &crate::settings::DaemonEnv,
+    name: &str,
+    tag: &str,
+    creds: Option<&bollard::auth::DockerCredentials>,
+) -> Result<(), PodmanPushError> {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let ep = endpoint_of(daemon)?;
+    let query = serde_urlencoded::to_string([("tag", tag), ("tlsVerify", "false")])?;
+    let path: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let auth = serde_json::to_vec(&creds.cloned().unwrap_or_default())?;
+    let req = http::Request::post(format!("/images/{path}/push?{query}"))
+        .header(http::header::HOST, "docker")
+        .header(
+            "X-Registry-Auth",
+            base64::engine::general_purpose::URL_SAFE.encode(auth),
+        )
+        .body(empty())?;
+    let resp = send(&ep, "push", req).await?;
+    let body = resp.into_body().collect().await?.to_bytes();
+    for line in body.split(|&b| b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(e) = v["errorDetail"]["message"].as_str().or(v["error"].as_str()) {
+            return Err(PodmanPushError::Daemon(e.to_string()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

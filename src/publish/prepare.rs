@@ -41,6 +41,7 @@ pub(super) async fn prepare(
     opts: &PublishOptions,
 ) -> Result<Prepared, PublishError> {
     let mut cfg = config::load(settings)?;
+    cfg.force_platforms(&opts.build_settings.platform);
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
     let git = crate::git::HeadOnce::new(&cfg.dir);
     let specs = naming::tags(&opts.tags, &git)?;

@@ -303,7 +303,7 @@ async fn daemon_push(
             .await
             .map_err(|e| err(format!("tagging {name}:{tag}: {e}")))?;
         if let Some(daemon) = podman_insecure {
-            podman_push_insecure(daemon, &name, tag, creds.as_ref())
+            crate::daemon::http::podman_push_insecure(daemon, &name, tag, creds.as_ref())
                 .await
                 .map_err(|e| err(format!("podman push {name}:{tag}: {e}")))?;
             continue;
@@ -328,51 +328,6 @@ async fn daemon_push(
         .ok_or_else(|| err(format!("{name}:{first} missing after docker push")))?;
     client.verify_tags(repo, tags, &digest).await?;
     Ok(digest)
-}
-
-/// Podman's push with `tlsVerify=false` (its Docker-compatible endpoint takes the
-/// parameter; bollard has no field for it), for `--insecure-registry` and loopback hosts,
-/// which Podman, unlike dockerd, does not treat as insecure by itself.
-async fn podman_push_insecure(
-    daemon: &crate::settings::DaemonEnv,
-    name: &str,
-    tag: &str,
-    creds: Option<&bollard::auth::DockerCredentials>,
-) -> Result<(), String> {
-    use base64::Engine;
-    use http_body_util::BodyExt;
-    let ep = build::daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
-    let query = serde_urlencoded::to_string([("tag", tag), ("tlsVerify", "false")])
-        .map_err(|e| e.to_string())?;
-    let path: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    let auth =
-        serde_json::to_vec(&creds.cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
-    let req = http::Request::post(format!("/images/{path}/push?{query}"))
-        .header(http::header::HOST, "docker")
-        .header(
-            "X-Registry-Auth",
-            base64::engine::general_purpose::URL_SAFE.encode(auth),
-        )
-        .body(build::daemon_http::empty())
-        .map_err(|e| e.to_string())?;
-    let resp = build::daemon_http::send(&ep, "push", req)
-        .await
-        .map_err(|e| e.to_string())?;
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    for line in body.split(|&b| b == b'\n') {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let Some(e) = v["errorDetail"]["message"].as_str().or(v["error"].as_str()) {
-            return Err(e.to_string());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -254,6 +254,11 @@ async fn store_published(
     }
 }
 
+/// A built dependency the publish plan does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("not in the publish plan")]
+struct NotPlanned;
+
 /// The registry digest of a built dependency: what the registry already holds for its
 /// signature, else pushed now.
 fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
@@ -266,7 +271,7 @@ fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
                 .images
                 .iter()
                 .find(|p| p.wanted.name == built.name)
-                .ok_or_else(|| "not in the publish plan".to_string())?;
+                .ok_or_else(|| Box::new(NotPlanned) as build::DigestError)?;
             match &p.action {
                 Action::UpToDate { digest } | Action::Retag { digest, .. } => Ok(digest.clone()),
                 Action::Push => {
@@ -276,7 +281,7 @@ fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
                     pusher
                         .push(p, &built.image_id)
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(build::DigestError::from)
                 }
             }
         })

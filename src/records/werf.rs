@@ -197,11 +197,14 @@ pub async fn read_daemon(
     Ok(out)
 }
 
+/// A local `REPO:TAG` and its image's labels.
+type Tagged = (String, BTreeMap<String, String>);
+
 /// Every `REPO:TAG` of the daemon's images under `reference`, with the image's labels.
 async fn list_local(
     docker: &bollard::Docker,
     reference: &str,
-) -> Result<Vec<(String, BTreeMap<String, String>)>, bollard::errors::Error> {
+) -> Result<Vec<Tagged>, bollard::errors::Error> {
     use bollard::query_parameters::ListImagesOptionsBuilder;
     let filters =
         std::collections::HashMap::from([("reference".to_string(), vec![reference.to_string()])]);

@@ -117,6 +117,8 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
         &["WERF_TAG_BY_STAGES_SIGNATURE"],
     ),
     w("parallel", &[], Some('p'), &["WERF_PARALLEL"]),
+    // werf 2's (werf 1.1 had none).
+    w("platform", &[], None, &["WERF_PLATFORM"]),
     w(
         "parallel-tasks-limit",
         &[],
@@ -323,12 +325,17 @@ pub fn env_names(long: &str) -> Vec<String> {
         .collect()
 }
 
+/// A value that is none of werf's booleans (the value as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: use 1, true or yes (or 0, false, no)")]
+pub struct NotABool(pub String);
+
 /// Boolean values as werf reads them (`1`, `true`, `yes`), plus their negations.
-pub fn parse_bool(s: &str) -> Result<bool, String> {
+pub fn parse_bool(s: &str) -> Result<bool, NotABool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" => Ok(true),
         "0" | "false" | "no" => Ok(false),
-        _ => Err(format!("{s:?}: use 1, true or yes (or 0, false, no)")),
+        _ => Err(NotABool(s.to_string())),
     }
 }
 

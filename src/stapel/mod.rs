@@ -337,6 +337,30 @@ pub fn signature(
     st: &StapelRecipe,
     done: &BTreeMap<Option<String>, String>,
 ) -> Result<String, StapelError> {
+    // werf's artifact signature is its last stage's: only its own stages and the files its
+    // `stageDependencies` match count (an artifact has no latest patch), so a mapped file
+    // outside them changes neither the artifact nor the images importing it.
+    if st.artifact
+        && let Some(img) = name.and_then(|n| env.stapel_nodes.get(n))
+    {
+        let sigs = stages::head_signatures(env, img, done)?;
+        let mut h = Sha256::new();
+        field(&mut h, "slipway-stapel-artifact-signature", GENERATOR);
+        // An `import: stage:` node stands for that stage of its source.
+        let last = match &st.target {
+            Some(t) => sigs.iter().rfind(|s| s.stage.eq_ignore_ascii_case(t)),
+            None => sigs.last(),
+        };
+        field(
+            &mut h,
+            "stages",
+            last.map(|s| s.signature.as_str()).unwrap_or(""),
+        );
+        if let Some(t) = &st.target {
+            field(&mut h, "target", t);
+        }
+        return Ok(hex::encode(h.finalize()));
+    }
     let mut h = Sha256::new();
     field(&mut h, "slipway-stapel-signature", GENERATOR);
     field(&mut h, "artifact", if st.artifact { "1" } else { "0" });

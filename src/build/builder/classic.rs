@@ -7,7 +7,7 @@ use bollard::Docker;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::{BuildRequest, Builder, Log, Ran, StepFailure};
+use super::{BuildRequest, Builder, CannotRun, Log, Ran, StepFailure};
 use crate::build::dockerfile;
 use crate::registry::keychain::Keychain;
 
@@ -59,7 +59,7 @@ pub async fn run_classic(
                     ..Default::default()
                 }
             }
-            Err(e) => return Err(format!("build failed: {e}")),
+            Err(e) => return Err(CannotRun::Classic(e)),
         };
         if let Some(failed) = progress.feed(info, dockerfile_text, log) {
             return Ok(Err(failed));
@@ -127,7 +127,7 @@ pub(super) async fn base_image_credentials(
     dockerfile_text: &str,
     args: &BTreeMap<String, String>,
     keychain: &Keychain,
-) -> Result<Option<HashMap<String, bollard::auth::DockerCredentials>>, String> {
+) -> Result<Option<HashMap<String, bollard::auth::DockerCredentials>>, CannotRun> {
     let df = crate::dockerfile::parse(dockerfile_text);
     let meta: BTreeMap<String, String> = df.meta_args(args).into_iter().collect();
     let mut hosts: Vec<String> = Vec::new();
@@ -148,8 +148,8 @@ pub(super) async fn base_image_credentials(
         let h = host.clone();
         let found = tokio::task::spawn_blocking(move || kc.lookup(&h))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(CannotRun::Join)?
+            .map_err(CannotRun::Credentials)?;
         let Some(found) = found else { continue };
         let server = if host == "docker.io" {
             "https://index.docker.io/v1/".to_string()

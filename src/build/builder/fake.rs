@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::{BuildRequest, Builder, Log, Ran, StepFailure};
+use super::{BuildRequest, Builder, CannotRun, Log, Ran, StepFailure};
 use crate::daemon::DaemonApi;
 use crate::daemon::fake::FakeDaemon;
 
@@ -121,10 +121,7 @@ impl Builder for FakeBuilder {
             };
             let id = self.daemon.add_image(labels);
             if !tag.is_empty() {
-                self.daemon
-                    .tag(&id, &tag)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.daemon.tag(&id, &tag).await.map_err(CannotRun::Tag)?;
             }
             Ok(Ok(Some(id)))
         })

@@ -16,6 +16,7 @@ use bollard::query_parameters::BuildImageOptions;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
+use crate::daemon::http::HttpError;
 use buildkit::session::SessionData;
 
 /// One build as a builder gets it.
@@ -40,7 +41,8 @@ pub async fn base_credentials(
     from_args: Option<&std::collections::BTreeMap<String, String>>,
     dockerfile_text: &str,
     keychain: &crate::registry::keychain::Keychain,
-) -> Result<Option<std::collections::HashMap<String, bollard::auth::DockerCredentials>>, String> {
+) -> Result<Option<std::collections::HashMap<String, bollard::auth::DockerCredentials>>, CannotRun>
+{
     match from_args {
         Some(args) => classic::base_image_credentials(dockerfile_text, args, keychain).await,
         None => Ok(None),
@@ -55,9 +57,40 @@ pub struct StepFailure {
     pub message: String,
 }
 
+/// Why a build could not run at all (a step that failed is a [`StepFailure`]).
+#[derive(Debug, thiserror::Error)]
+pub enum CannotRun {
+    #[error("BuildKit session: {0}")]
+    Session(HttpError),
+    /// The daemon's answer broke off (BuildKit's solve, Podman's `/build`).
+    #[error("build failed: {0}")]
+    Daemon(HttpError),
+    #[error("build failed: {0}")]
+    Classic(bollard::errors::Error),
+    #[error("build failed: {0}")]
+    Body(hyper::Error),
+    #[error("{0}")]
+    Endpoint(crate::daemon::http::EndpointError),
+    /// The request could not be written (its JSON, query or head).
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("{0}")]
+    Query(serde_urlencoded::ser::Error),
+    #[error("{0}")]
+    Request(http::Error),
+    /// The base images' registry credentials could not be read.
+    #[error("{0}")]
+    Credentials(crate::registry::keychain::AuthError),
+    #[error("{0}")]
+    Join(tokio::task::JoinError),
+    /// Tagging the built image (the fake builder).
+    #[error("{0}")]
+    Tag(crate::daemon::DaemonError),
+}
+
 /// What running one builder gives: the image ID (if the daemon said it) or the failed step;
 /// `Err` when the build could not run at all.
-pub type Ran = Result<Result<Option<String>, StepFailure>, String>;
+pub type Ran = Result<Result<Option<String>, StepFailure>, CannotRun>;
 
 /// Every progress line of a build goes to the log.
 pub type Log<'a> = &'a mut (dyn FnMut(&str) + Send);

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use super::classic::ClassicProgress;
-use super::{BuildRequest, Builder, Log, Ran};
+use super::{BuildRequest, Builder, CannotRun, Log, Ran};
 use crate::daemon::http as daemon_http;
 use crate::registry::keychain::Keychain;
 use crate::settings::DaemonEnv;
@@ -52,15 +52,15 @@ async fn run_podman_with_secrets(
 ) -> Ran {
     use base64::Engine;
     use http_body_util::BodyExt;
-    let ep = daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
+    let ep = daemon_http::endpoint_of(daemon).map_err(CannotRun::Endpoint)?;
     let specs: Vec<String> = secrets
         .iter()
         .map(|(id, file)| format!("id={id},src={file}"))
         .collect();
-    let specs = serde_json::to_string(&specs).map_err(|e| e.to_string())?;
-    let query = serde_urlencoded::to_string(&options).map_err(|e| e.to_string())?
+    let specs = serde_json::to_string(&specs).map_err(CannotRun::Json)?;
+    let query = serde_urlencoded::to_string(&options).map_err(CannotRun::Query)?
         + "&"
-        + &serde_urlencoded::to_string([("secrets", specs)]).map_err(|e| e.to_string())?;
+        + &serde_urlencoded::to_string([("secrets", specs)]).map_err(CannotRun::Query)?;
     let frames = http_body_util::StreamBody::new(
         body.map(|b| Ok::<_, std::io::Error>(hyper::body::Frame::data(b))),
     );
@@ -68,7 +68,7 @@ async fn run_podman_with_secrets(
         .header(http::header::HOST, "docker")
         .header(http::header::CONTENT_TYPE, "application/x-tar");
     if let Some(c) = &credentials {
-        let json = serde_json::to_vec(c).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(c).map_err(CannotRun::Json)?;
         req = req.header(
             "X-Registry-Config",
             base64::engine::general_purpose::URL_SAFE.encode(json),
@@ -76,15 +76,15 @@ async fn run_podman_with_secrets(
     }
     let req = req
         .body(BodyExt::boxed_unsync(frames))
-        .map_err(|e| e.to_string())?;
+        .map_err(CannotRun::Request)?;
     let resp = daemon_http::send(&ep, "/build", req)
         .await
-        .map_err(|e| format!("build failed: {e}"))?;
+        .map_err(CannotRun::Daemon)?;
     let mut body = resp.into_body();
     let mut progress = ClassicProgress::default();
     let mut buf: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("build failed: {e}"))?;
+        let frame = frame.map_err(CannotRun::Body)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };

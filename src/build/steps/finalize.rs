@@ -7,10 +7,10 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 
 use super::Node;
 use super::run::Built;
-use crate::build::builder::{BuildRequest, Builder, Log};
+use crate::build::builder::{BuildRequest, Builder, CannotRun, Log, StepFailure};
 use crate::build::{BuildError, BuiltImage, Event};
 use crate::context;
-use crate::daemon::DaemonApi;
+use crate::daemon::{DaemonApi, DaemonError};
 
 /// The node's image after a successful build.
 pub(super) async fn finalize(node: &Node<'_>, built: Built) -> Result<BuiltImage, BuildError> {
@@ -33,7 +33,7 @@ pub(super) async fn finalize(node: &Node<'_>, built: Built) -> Result<BuiltImage
             .ok()
             .map(|i| i.id)
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| node.fail("the daemon reported no image".into()))?,
+            .ok_or_else(|| node.fail("the daemon reported no image"))?,
     };
     let id = if id.starts_with("sha256:") {
         id
@@ -68,6 +68,21 @@ pub(super) async fn finalize(node: &Node<'_>, built: Built) -> Result<BuiltImage
     Ok(node.built(id, false, seconds))
 }
 
+/// Why the labels a builder did not apply could not be added.
+#[derive(Debug, thiserror::Error)]
+pub(in crate::build) enum LabelRepairError {
+    #[error("inspecting the built image {id}: {cause}")]
+    Inspect { id: String, cause: DaemonError },
+    #[error("label repair: {0}")]
+    Context(context::ContextError),
+    #[error("{0}")]
+    CannotRun(#[from] CannotRun),
+    #[error("label repair: the daemon reported no image")]
+    NoImage,
+    #[error("label repair: {}", .0.message)]
+    Step(StepFailure),
+}
+
 /// Check that the built image carries every label asked for; when it does not, add them
 /// with a one-line `FROM <id>` + `LABEL` build (by `classic`). Buildah (Podman) drops
 /// `--label`s when every step of a stage that is not the Dockerfile's last is cached, and
@@ -81,11 +96,14 @@ pub(in crate::build) async fn ensure_labels(
     labels: &HashMap<String, String>,
     local: &str,
     log: Log<'_>,
-) -> Result<String, String> {
+) -> Result<String, LabelRepairError> {
     let have = daemon
         .inspect(id)
         .await
-        .map_err(|e| format!("inspecting the built image {id}: {e}"))?
+        .map_err(|cause| LabelRepairError::Inspect {
+            id: id.to_string(),
+            cause,
+        })?
         .labels;
     let mut missing: Vec<(&String, &String)> = labels
         .iter()
@@ -110,7 +128,7 @@ pub(in crate::build) async fn ensure_labels(
         &[],
         &[("Dockerfile".to_string(), dockerfile.clone().into_bytes())],
     )
-    .map_err(|e| format!("label repair: {e}"))?;
+    .map_err(LabelRepairError::Context)?;
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(local)
@@ -135,8 +153,8 @@ pub(in crate::build) async fn ensure_labels(
             .ok()
             .map(|i| i.id)
             .filter(|id| !id.is_empty())
-            .ok_or("label repair: the daemon reported no image")?,
-        Err(f) => return Err(format!("label repair: {}", f.message)),
+            .ok_or(LabelRepairError::NoImage)?,
+        Err(f) => return Err(LabelRepairError::Step(f)),
     };
     let fixed_id = daemon
         .inspect(&fixed)

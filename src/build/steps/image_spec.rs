@@ -19,6 +19,42 @@ use crate::labels;
 /// Why Podman cannot build an image with an `imageSpec`.
 pub(in crate::build) const PODMAN: &str = "`imageSpec` is applied by loading a new image config over the image's layers, which Podman's `load` does not take (it needs every layer in the archive); build this image with Docker, or remove `imageSpec`";
 
+/// Why `imageSpec` could not be applied to a built image.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpecError {
+    /// Reading the daemon's export of the image.
+    #[error("export: {0}")]
+    Export(std::io::Error),
+    #[error("the export has no manifest.json")]
+    NoManifest,
+    #[error("the export's manifest.json names no config")]
+    NoConfigName,
+    #[error("the export lacks its config {0}")]
+    NoConfig(String),
+    #[error("{0}")]
+    Join(tokio::task::JoinError),
+    #[error("{0}")]
+    Json(serde_json::Error),
+    /// Writing the archive `docker load` reads.
+    #[error("{0}")]
+    Archive(std::io::Error),
+    #[error("docker load: {0}")]
+    Load(bollard::errors::Error),
+    /// The daemon's message.
+    #[error("docker load: {0}")]
+    LoadFailed(String),
+    #[error("the image config is not an object")]
+    NotAnObject,
+    #[error("the image config's `config` is not an object")]
+    ConfigNotAnObject,
+    /// A `/regex/` of the spec.
+    #[error("{pattern}: {source}")]
+    Pattern {
+        pattern: String,
+        source: regex::Error,
+    },
+}
+
 /// werf removes these from the environment whatever the spec says (its own build leaves
 /// them behind).
 const WERF_COMMIT_ENV: [&str; 3] = [
@@ -39,19 +75,19 @@ pub(in crate::build) async fn apply(
         return Ok(id.to_string());
     };
     if node.how.podman {
-        return Err(node.fail(PODMAN.into()));
+        return Err(node.fail(PODMAN));
     }
     let docker = node
         .backend
         .docker
         .as_ref()
-        .ok_or_else(|| node.fail("`imageSpec` needs the Docker daemon".into()))?;
-    let fail = |e: String| node.fail(format!("applying imageSpec: {e}"));
+        .ok_or_else(|| node.fail("`imageSpec` needs the Docker daemon"))?;
+    let fail = |e: SpecError| node.fail(format!("applying imageSpec: {e}"));
     let config = read_config(docker, id).await.map_err(fail)?;
-    let mut c: Json = serde_json::from_slice(&config).map_err(|e| fail(e.to_string()))?;
+    let mut c: Json = serde_json::from_slice(&config).map_err(|e| fail(SpecError::Json(e)))?;
     let image = node.img.name.clone().unwrap_or_default();
     rewrite(&mut c, spec, wanted, node.project, &image).map_err(fail)?;
-    let bytes = serde_json::to_vec(&c).map_err(|e| fail(e.to_string()))?;
+    let bytes = serde_json::to_vec(&c).map_err(|e| fail(SpecError::Json(e)))?;
     let new_id = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
     if new_id != id {
         load(docker, &bytes, &c, &node.local).await.map_err(fail)?;
@@ -69,51 +105,54 @@ pub(in crate::build) async fn apply(
 }
 
 /// The config of image `id`, from the daemon's export (layers read past).
-async fn read_config(docker: &bollard::Docker, id: &str) -> Result<Vec<u8>, String> {
+async fn read_config(docker: &bollard::Docker, id: &str) -> Result<Vec<u8>, SpecError> {
     let stream = docker
         .export_image(id)
         .map(|r| r.map_err(std::io::Error::other));
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     tokio::task::spawn_blocking(move || config_of_export(reader))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(SpecError::Join)?
 }
 
-fn config_of_export(reader: impl Read) -> Result<Vec<u8>, String> {
+fn config_of_export(reader: impl Read) -> Result<Vec<u8>, SpecError> {
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(|e| format!("export: {e}"))?;
+    let entries = archive.entries().map_err(SpecError::Export)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("export: {e}"))?;
+        let mut entry = entry.map_err(SpecError::Export)?;
         let path = entry
             .path()
-            .map_err(|e| format!("export: {e}"))?
+            .map_err(SpecError::Export)?
             .to_string_lossy()
             .to_string();
         // The config and manifest.json sit at the top; layers (`<id>/…`) are read past.
         if !path.contains('/') && path.ends_with(".json") {
             let mut b = Vec::new();
-            entry
-                .read_to_end(&mut b)
-                .map_err(|e| format!("export: {e}"))?;
+            entry.read_to_end(&mut b).map_err(SpecError::Export)?;
             files.insert(path, b);
         }
     }
     let manifest: Json = files
         .get("manifest.json")
         .and_then(|m| serde_json::from_slice(m).ok())
-        .ok_or("the export has no manifest.json")?;
+        .ok_or(SpecError::NoManifest)?;
     let name = manifest[0]["Config"]
         .as_str()
-        .ok_or("the export's manifest.json names no config")?;
+        .ok_or(SpecError::NoConfigName)?;
     files
         .remove(name)
-        .ok_or_else(|| format!("the export lacks its config {name}"))
+        .ok_or_else(|| SpecError::NoConfig(name.to_string()))
 }
 
 /// `docker load` of an archive with the config and manifest only: every layer is in the
 /// daemon already, so it reads none.
-async fn load(docker: &bollard::Docker, config: &[u8], c: &Json, tag: &str) -> Result<(), String> {
+async fn load(
+    docker: &bollard::Docker,
+    config: &[u8],
+    c: &Json,
+    tag: &str,
+) -> Result<(), SpecError> {
     let hexd = hex::encode(Sha256::digest(config));
     let layers = c["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
     let manifest = json!([{
@@ -121,7 +160,7 @@ async fn load(docker: &bollard::Docker, config: &[u8], c: &Json, tag: &str) -> R
         "RepoTags": [tag],
         "Layers": (0..layers).map(|i| format!("{i}/layer.tar")).collect::<Vec<_>>(),
     }]);
-    let manifest = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+    let manifest = serde_json::to_vec(&manifest).map_err(SpecError::Json)?;
     let mut tar = tar::Builder::new(Vec::new());
     for (name, data) in [
         (format!("{hexd}.json"), config),
@@ -132,30 +171,36 @@ async fn load(docker: &bollard::Docker, config: &[u8], c: &Json, tag: &str) -> R
         h.set_mode(0o644);
         h.set_cksum();
         tar.append_data(&mut h, name, data)
-            .map_err(|e| e.to_string())?;
+            .map_err(SpecError::Archive)?;
     }
-    let body = tar.into_inner().map_err(|e| e.to_string())?;
+    let body = tar.into_inner().map_err(SpecError::Archive)?;
     let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
         .quiet(true)
         .build();
     let mut progress = docker.import_image(opts, bollard::body_full(body.into()), None);
     while let Some(item) = progress.next().await {
-        let info = item.map_err(|e| format!("docker load: {e}"))?;
+        let info = item.map_err(SpecError::Load)?;
         if let Some(m) = info.error_detail.and_then(|d| d.message) {
-            return Err(format!("docker load: {m}"));
+            return Err(SpecError::LoadFailed(m));
         }
     }
     Ok(())
 }
 
 /// `/regex/` (a full match) or an exact name.
-fn matcher(patterns: &[String]) -> Result<impl Fn(&str) -> bool, String> {
+fn matcher(patterns: &[String]) -> Result<impl Fn(&str) -> bool, SpecError> {
     let mut exact = Vec::new();
     let mut res = Vec::new();
     for p in patterns {
         match p.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-            Some(re) if p.len() >= 2 => res
-                .push(regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("{p}: {e}"))?),
+            Some(re) if p.len() >= 2 => {
+                res.push(regex::Regex::new(&format!("^(?:{re})$")).map_err(|source| {
+                    SpecError::Pattern {
+                        pattern: p.clone(),
+                        source,
+                    }
+                })?)
+            }
             _ => exact.push(p.clone()),
         }
     }
@@ -199,10 +244,8 @@ pub(crate) fn rewrite(
     wanted: &HashMap<String, String>,
     project: &str,
     image: &str,
-) -> Result<(), String> {
-    let root = c
-        .as_object_mut()
-        .ok_or("the image config is not an object")?;
+) -> Result<(), SpecError> {
+    let root = c.as_object_mut().ok_or(SpecError::NotAnObject)?;
     if !spec.author.is_empty() {
         root.insert("author".into(), Json::String(spec.author.clone()));
     }
@@ -213,7 +256,7 @@ pub(crate) fn rewrite(
         .entry("config")
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .ok_or("the image config's `config` is not an object")?;
+        .ok_or(SpecError::ConfigNotAnObject)?;
     rewrite_labels(cfg, spec, wanted, project, image)?;
     rewrite_env(cfg, spec)?;
     let mut volumes: Vec<String> = cfg
@@ -290,7 +333,7 @@ fn rewrite_labels(
     wanted: &HashMap<String, String>,
     project: &str,
     image: &str,
-) -> Result<(), String> {
+) -> Result<(), SpecError> {
     let mut out: BTreeMap<String, String> = cfg
         .get("Labels")
         .and_then(Json::as_object)
@@ -319,7 +362,7 @@ fn rewrite_labels(
 
 /// The environment: the base's entries minus removals, plus the spec's with `${VAR}`
 /// expanded against the base's, in name order (werf's is random).
-fn rewrite_env(cfg: &mut Map<String, Json>, spec: &ImageSpec) -> Result<(), String> {
+fn rewrite_env(cfg: &mut Map<String, Json>, spec: &ImageSpec) -> Result<(), SpecError> {
     let base: Vec<String> = cfg
         .get("Env")
         .and_then(Json::as_array)

@@ -83,10 +83,9 @@ async fn stapel_input(
     env: &crate::stapel::Env,
     stages: Option<&Outcome>,
 ) -> Result<BuildInput, BuildError> {
-    let fail = |e| node.fail(e);
     let base_user = stapel_base::user(node.backend.daemon.as_ref(), env, node.img)
         .await
-        .map_err(fail)?;
+        .map_err(|e| node.fail(e))?;
     let mut plan = stages.map(|o| o.plan.clone()).unwrap_or_default();
     plan.dependency_env = node.how.dependency_env.clone();
     let g = crate::stapel::generate_planned(env, node.img, base_user.as_deref(), &plan)

@@ -46,14 +46,19 @@ pub(super) struct How {
 }
 
 impl How {
-    pub async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+    pub async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, SlotsClosed> {
         self.slots
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| format!("build slots: {e}"))
+            .map_err(SlotsClosed)
     }
 }
+
+/// The run's build slots are closed: it is stopping.
+#[derive(Debug, thiserror::Error)]
+#[error("build slots: {0}")]
+pub struct SlotsClosed(tokio::sync::AcquireError);
 
 /// The node being built.
 pub(super) struct Node<'a> {
@@ -95,10 +100,10 @@ impl<'a> Node<'a> {
         }
     }
 
-    pub fn fail(&self, message: String) -> BuildError {
+    pub fn fail(&self, message: impl std::fmt::Display) -> BuildError {
         BuildError::Failed {
             image: self.name.clone(),
-            message,
+            message: message.to_string(),
         }
     }
 

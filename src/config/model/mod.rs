@@ -48,6 +48,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// `--platform` (already normalized): replaces every Dockerfile image's platforms, as
+    /// werf 2's flag does; empty leaves werf.yaml's.
+    pub fn force_platforms(&mut self, forced: &[String]) {
+        if forced.is_empty() {
+            return;
+        }
+        let mut list: Vec<String> = Vec::new();
+        for p in forced {
+            if !list.contains(p) {
+                list.push(p.clone());
+            }
+        }
+        for img in &mut self.images {
+            if let Recipe::Dockerfile(d) = &mut img.recipe {
+                d.platform.clone_from(&list);
+            }
+        }
+    }
+
     /// The image named `name` (`None` = the nameless image).
     pub fn image(&self, name: Option<&str>) -> Option<&ImageConfig> {
         self.images.iter().find(|i| i.name.as_deref() == name)

@@ -60,6 +60,36 @@ fn string_list(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Vec<String> {
     }
 }
 
+/// `platform:` (an image's, or meta `build.platform`): normalized as werf 2 does, one
+/// platform an entry (werf refuses a comma-separated entry in werf.yaml).
+pub(super) fn platforms(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> Vec<String> {
+    let list = string_list(cx, v, what);
+    platform_list(cx, &v.referenced, list, what)
+}
+
+/// [`platforms`] of a list already read; errors at `at`.
+pub(super) fn platform_list(
+    cx: &mut Ctx<'_>,
+    at: &serde_saphyr::Location,
+    list: Vec<String>,
+    what: &str,
+) -> Vec<String> {
+    if let Some(p) = list.iter().find(|p| p.contains(',')) {
+        cx.at(
+            at,
+            format!("{what}: invalid platform {p:?}: specify multiple platforms using a YAML list"),
+        );
+        return Vec::new();
+    }
+    match crate::platform::normalize_list(&list) {
+        Ok(l) => l,
+        Err(e) => {
+            cx.at(at, format!("{what}: {e}"));
+            Vec::new()
+        }
+    }
+}
+
 /// werf's `args`: each value as Go's `%v` prints what yaml.v2 decoded (`0755` → `493`,
 /// `1e3` → `1000`, `on` → `true`, `~` → `<nil>`, a list → `[a b]`).
 fn go_value_map(cx: &mut Ctx<'_>, v: &Spanned<Json>, what: &str) -> BTreeMap<String, String> {
@@ -363,7 +393,7 @@ fn image_directive(
         "labels" => img.labels = string_map(cx, v, "labels"),
         "addHost" => img.add_host = string_list(cx, v, "addHost"),
         "contextAddFiles" | "contextAddFile" => img.context_add_files = string_list(cx, v, k),
-        "platform" => img.platform = string_list(cx, v, "platform"),
+        "platform" => img.platform = platforms(cx, v, "platform"),
         "staged" => match v.value {
             Json::Bool(b) => img.staged = b,
             _ => cx.at(&v.referenced, "staged must be true or false"),

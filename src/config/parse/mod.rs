@@ -31,6 +31,8 @@ struct Meta {
     extra: BTreeMap<String, Json>,
     /// `build.imageSpec`, merged into final images.
     image_spec: Option<ImageSpec>,
+    /// `build.platform`, normalized: the platforms of images without their own.
+    platform: Vec<String>,
 }
 
 /// Images and artifacts in file order, each with the position of its name.
@@ -110,6 +112,7 @@ fn parse_meta(cx: &mut Ctx<'_>, meta: &Doc) -> Meta {
         cleanup: CleanupConfig::default(),
         extra: BTreeMap::new(),
         image_spec: None,
+        platform: Vec::new(),
     };
     let at_top = |cx: &mut Ctx<'_>, message: &str| {
         cx.errors.push(ConfigError {
@@ -153,6 +156,23 @@ fn parse_meta(cx: &mut Ctx<'_>, meta: &Doc) -> Meta {
         }
     }
     out.image_spec = image_spec::meta(cx, meta.get("build"));
+    if let Some(b) = meta.get("build")
+        && let Some(p) = b.value.get("platform")
+    {
+        let list = match p {
+            Json::String(s) => vec![s.clone()],
+            Json::Array(items) if items.iter().all(Json::is_string) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            Json::Null => Vec::new(),
+            _ => {
+                cx.at(&b.referenced, "build.platform must be a list of strings");
+                Vec::new()
+            }
+        };
+        out.platform = image::platform_list(cx, &b.referenced, list, "build.platform");
+    }
     if !meta.contains_key("project") {
         at_top(cx, "`project:` is required in the meta document");
     }
@@ -273,6 +293,14 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
     for node in images.iter_mut().chain(artifacts.iter_mut()) {
         if node.cache_version.is_none() {
             node.cache_version.clone_from(&meta_cache_version);
+        }
+    }
+    // werf 2: an image's own `platform:`, else meta `build.platform`.
+    for img in &mut images {
+        if let crate::config::Recipe::Dockerfile(d) = &mut img.recipe
+            && d.platform.is_empty()
+        {
+            d.platform.clone_from(&meta.platform);
         }
     }
     stapel::stage_nodes(&mut images, &mut artifacts);

@@ -222,9 +222,9 @@ impl Transport {
         let stall = self.inner.opts.retry.stall;
         let detected = scheme::detect(&http, host, self.policy(host), stall)
             .await
-            .map_err(|cause| RegistryError::Unreachable {
+            .map_err(|e| RegistryError::Unreachable {
                 host: host.to_string(),
-                cause,
+                cause: e.0,
             })?;
         let Some(scheme) = detected else {
             // A registry that does not answer its ping will not answer requests either.

@@ -84,6 +84,11 @@ pub fn is_plain_http(cause: &str) -> bool {
         || cause.contains("wrong version number")
 }
 
+/// No connection to the host could be made: the cause chain of the attempt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NoConnection(pub String);
+
 /// Pick the scheme for `host`: one `GET https://host/v2/` when plain HTTP is allowed.
 /// `Ok(None)`: the host did not answer within `stall`; `Err(cause)`: no connection could
 /// be made (no such name, refused), which says nothing of the scheme: the caller's attempt
@@ -93,7 +98,7 @@ pub(crate) async fn detect(
     host: &str,
     policy: HostPolicy,
     stall: std::time::Duration,
-) -> Result<Option<&'static str>, String> {
+) -> Result<Option<&'static str>, NoConnection> {
     if !policy.allow_http {
         return Ok(Some("https"));
     }
@@ -108,7 +113,7 @@ pub(crate) async fn detect(
             if is_plain_http(&cause) {
                 "http"
             } else if super::retry::NetCause::of(&cause) != super::retry::NetCause::Other {
-                return Err(cause);
+                return Err(NoConnection(cause));
             } else if policy.skip_verify {
                 "http"
             } else {
@@ -218,7 +223,7 @@ mod tests {
         assert!(
             refused
                 .as_ref()
-                .is_err_and(|c| c.contains("Connection refused")),
+                .is_err_and(|c| c.0.contains("Connection refused")),
             "{refused:?}"
         );
         // Accepted but never answered: no scheme, after the stall time.

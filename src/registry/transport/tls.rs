@@ -167,18 +167,24 @@ struct Verifier {
 
 impl Verifier {
     /// The certificate the server presents is a trusted file itself: what webpki did not
-    /// check for it (its name and validity) is checked here.
-    fn check_pinned(
+    /// check for it (its name and validity) is checked here. `None`: it passes; else why
+    /// not, in words (as [`Self::validity`]).
+    fn pinned_fault(
         &self,
         ee: &CertificateDer<'_>,
         name: &ServerName<'_>,
         now: UnixTime,
-    ) -> Result<(), String> {
-        let parsed = rustls::server::ParsedCertificate::try_from(ee).map_err(|e| e.to_string())?;
+    ) -> Option<String> {
+        let parsed = match rustls::server::ParsedCertificate::try_from(ee) {
+            Ok(p) => p,
+            Err(e) => return Some(e.to_string()),
+        };
         if let Some(words) = self.validity(ee, now) {
-            return Err(words);
+            return Some(words);
         }
-        rustls::client::verify_server_name(&parsed, name).map_err(|_| self.wrong_name(ee, name))
+        rustls::client::verify_server_name(&parsed, name)
+            .err()
+            .map(|_| self.wrong_name(ee, name))
     }
 
     /// Expired or not yet valid, in words; `None` when valid at `now`.
@@ -353,9 +359,9 @@ impl ServerCertVerifier for Verifier {
             .iter()
             .any(|p| p.as_ref() == end_entity.as_ref())
         {
-            match self.check_pinned(end_entity, server_name, now) {
-                Ok(()) => return Ok(ServerCertVerified::assertion()),
-                Err(words) => words,
+            match self.pinned_fault(end_entity, server_name, now) {
+                None => return Ok(ServerCertVerified::assertion()),
+                Some(words) => words,
             }
         } else {
             self.explain(&e, end_entity, server_name, now)

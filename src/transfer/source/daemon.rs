@@ -587,6 +587,9 @@ impl Positions {
     }
 }
 
+/// The export's symbolic links: path → target.
+type Links = HashMap<String, String>;
+
 /// Walk the export (a docker-save tar) once, handing each layer and top-level file over;
 /// returns the layer entries that are links (docker save writes a layer the image repeats
 /// once, and links the later entries to it), each to the entry it points to, and the
@@ -599,7 +602,7 @@ fn read_export<R: Read>(
     spool: &Path,
     found: &mpsc::Sender<Found>,
     counter: &dyn Fn(usize, u64) -> Box<dyn FnMut(u64) + Send>,
-) -> Result<(HashMap<String, String>, Positions), Failure> {
+) -> Result<(Links, Positions), Failure> {
     let mut links = HashMap::new();
     let mut positions = Positions::default();
     let mut layer = 0usize;

@@ -170,12 +170,12 @@ impl FileSync for Dirs {
                         let id = p.id;
                         let sent = match files.get(id as usize).map(|f| &f.source) {
                             Some(Source::Path(path)) => send_file(&tx, id, path).await,
-                            _ => Err(format!("no file with id {id}")),
+                            _ => Err(SendError::NoFile(id)),
                         };
                         if let Err(e) = sent {
                             let _ = tx
                                 .send(Ok(Packet {
-                                    data: e.into_bytes(),
+                                    data: e.to_string().into_bytes(),
                                     ..packet(PacketType::PacketErr)
                                 }))
                                 .await;
@@ -211,30 +211,41 @@ impl FileSync for Dirs {
     }
 }
 
+/// Why a file the daemon asked for was not sent (the text goes back to it).
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("no file with id {0}")]
+    NoFile(u32),
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the daemon stopped reading")]
+    Closed,
+}
+
 async fn send_file(
     tx: &tokio::sync::mpsc::Sender<Result<Packet, Status>>,
     id: u32,
     path: &std::path::Path,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     use tokio::io::AsyncReadExt;
-    let mut f = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let read = |source| SendError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = tokio::fs::File::open(path).await.map_err(read)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = f
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = f.read(&mut buf).await.map_err(read)?;
         let done = n == 0;
         let p = Packet {
             id,
             data: buf[..n].to_vec(),
             ..packet(PacketType::PacketData)
         };
-        tx.send(Ok(p))
-            .await
-            .map_err(|_| "the daemon stopped reading".to_string())?;
+        tx.send(Ok(p)).await.map_err(|_| SendError::Closed)?;
         if done {
             return Ok(());
         }

@@ -6,7 +6,7 @@ pub mod session;
 
 use futures::future::BoxFuture;
 
-use super::{BuildRequest, Builder, Log, Ran, StepFailure};
+use super::{BuildRequest, Builder, CannotRun, Log, Ran, StepFailure};
 use crate::build::dockerfile;
 use crate::registry::keychain::Keychain;
 use session::{BuildKit, SolveLock};
@@ -30,7 +30,7 @@ impl Builder for BuildKitBuilder {
                 self.keychain.clone(),
             )
             .await
-            .map_err(|e| format!("BuildKit session: {e}"))?;
+            .map_err(CannotRun::Session)?;
             run_buildkit(
                 &self.bk,
                 &session,
@@ -79,7 +79,7 @@ pub async fn run_buildkit(
         }
     })
     .await
-    .map_err(|e| format!("build failed: {e}"))?;
+    .map_err(CannotRun::Daemon)?;
     Ok(match failure {
         None => Ok(image_id),
         Some((message, vertex)) => {

@@ -83,17 +83,44 @@ impl BuildKit {
     }
 }
 
+/// Why a run does not build with the daemon's BuildKit (the classic builder does, or the
+/// build fails when it needs BuildKit).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoBuildKit {
+    #[error("--buildkit=off")]
+    Off,
+    #[error("{0}")]
+    Endpoint(crate::daemon::http::EndpointError),
+    #[error("daemon version: {0}")]
+    Version(crate::daemon::DaemonError),
+    /// The Podman version.
+    #[error("the daemon is Podman {0}, which builds with Buildah and has no BuildKit")]
+    Podman(String),
+    /// The daemon's API version.
+    #[error(
+        "the daemon's API is {0:?}; BuildKit sessions need {major}.{minor} (Docker 18.09) or later",
+        major = MIN_API.0,
+        minor = MIN_API.1
+    )]
+    OldApi(String),
+    /// The daemon's OS.
+    #[error("the daemon runs on {0}; its BuildKit builds Linux images only")]
+    NotLinux(String),
+    #[error("the daemon does not take a BuildKit session: {0}")]
+    NoSession(HttpError),
+}
+
 /// Whether the daemon can run BuildKit builds for us, or the reason it cannot (`daemon`:
 /// where it is, for the session's own connection).
 pub async fn probe(
     docker: &bollard::Docker,
     daemon: &crate::settings::DaemonEnv,
-) -> Result<BuildKit, String> {
-    let ep = daemon_http::endpoint_of(daemon).map_err(|e| e.to_string())?;
+) -> Result<BuildKit, NoBuildKit> {
+    let ep = daemon_http::endpoint_of(daemon).map_err(NoBuildKit::Endpoint)?;
     let v = docker
         .version()
         .await
-        .map_err(|e| format!("daemon version: {e}"))?;
+        .map_err(|e| NoBuildKit::Version(e.into()))?;
     let bk = BuildKit::from_version(ep, &v)?;
     // Daemons that speak Docker's API without BuildKit (Podman's compat socket) or proxies
     // that cannot upgrade a connection fail here, before any build relies on a session.
@@ -104,7 +131,7 @@ pub async fn probe(
         Keychain::default(),
     )
     .await
-    .map_err(|e| format!("the daemon does not take a BuildKit session: {e}"))?;
+    .map_err(NoBuildKit::NoSession)?;
     if bk.one_at_a_time {
         tracing::debug!(
             api = v.api_version.as_deref().unwrap_or_default(),
@@ -120,11 +147,9 @@ impl BuildKit {
     pub fn from_version(
         endpoint: Endpoint,
         v: &bollard::models::SystemVersion,
-    ) -> Result<BuildKit, String> {
+    ) -> Result<BuildKit, NoBuildKit> {
         if let engine::Engine::Podman { version } = engine::from_version(v) {
-            return Err(format!(
-                "the daemon is Podman {version}, which builds with Buildah and has no BuildKit"
-            ));
+            return Err(NoBuildKit::Podman(version));
         }
         let api = v.api_version.clone().unwrap_or_default();
         let parsed = api
@@ -132,18 +157,10 @@ impl BuildKit {
             .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
         let one_at_a_time = match parsed {
             Some(p) if p >= MIN_API => p < CONCURRENT_SOLVES_API,
-            _ => {
-                return Err(format!(
-                    "the daemon's API is {api:?}; BuildKit sessions need {}.{} (Docker 18.09) or later",
-                    MIN_API.0, MIN_API.1
-                ));
-            }
+            _ => return Err(NoBuildKit::OldApi(api)),
         };
         if v.os.as_deref().is_some_and(|os| os != "linux") {
-            return Err(format!(
-                "the daemon runs on {}; its BuildKit builds Linux images only",
-                v.os.clone().unwrap_or_default()
-            ));
+            return Err(NoBuildKit::NotLinux(v.os.clone().unwrap_or_default()));
         }
         Ok(BuildKit {
             endpoint,

@@ -197,6 +197,28 @@ impl Dockerfile {
     }
 }
 
+/// The label keys the `LABEL` instructions of the image built for `target` set: its stage's
+/// and those of the stages it is built `FROM` (a label of another stage does not reach the
+/// image). `args`: the build arguments, for a `FROM ${BASE}` naming a stage.
+pub fn label_keys(
+    dockerfile: &str,
+    target: Option<&str>,
+    args: &BTreeMap<String, String>,
+) -> std::collections::BTreeSet<String> {
+    let df = parse(dockerfile);
+    let meta: BTreeMap<String, String> = df.meta_args(args).into_iter().collect();
+    let mut keys = std::collections::BTreeSet::new();
+    let mut at = df.target(target);
+    while let Some(k) = at {
+        let stage = &df.stages[k];
+        for i in stage.body.iter().filter(|i| i.keyword() == "LABEL") {
+            keys.extend(env_pairs(i.rest()).into_iter().map(|(k, _)| unquote(&k)));
+        }
+        at = df.stage_ref(&expand(&stage.base, &meta), k);
+    }
+    keys
+}
+
 /// `ARG NAME[=default] [NAME2[=default] …]` → names with their (raw) defaults.
 pub fn arg_decls(rest: &str) -> Vec<(String, Option<String>)> {
     rest.split_whitespace()
@@ -445,6 +467,15 @@ mod tests {
             arg_decls("X Y=2"),
             vec![("X".into(), None), ("Y".into(), Some("2".into()))]
         );
+        let labels = "FROM a AS one\nLABEL in.one=1\nFROM one AS two\nLABEL \"in.two\"=\"2 2\" in.three=x\nFROM b AS other\nLABEL not.here=1\nFROM two\nLABEL old value\n";
+        let keys: Vec<String> = label_keys(labels, None, &BTreeMap::new())
+            .into_iter()
+            .collect();
+        assert_eq!(keys, vec!["in.one", "in.three", "in.two", "old"]);
+        let keys: Vec<String> = label_keys(labels, Some("other"), &BTreeMap::new())
+            .into_iter()
+            .collect();
+        assert_eq!(keys, vec!["not.here"]);
         let m = mount_options("type=bind,src=go.sum,target=/x");
         assert_eq!(m.get("source").map(String::as_str), Some("go.sum"));
     }

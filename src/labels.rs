@@ -21,3 +21,27 @@ pub const GIT_COMMIT: &str = "slipway.git-commit";
 pub const GIT_BRANCH: &str = "slipway.git-branch";
 /// The git tag an image was published for (tag-scheme cleanup reads it).
 pub const GIT_TAG: &str = "slipway.git-tag";
+
+/// OCI's standard labels Slipway sets on every image it builds (docs/provenance.md): none
+/// of them changes per commit, so an unchanged image keeps its signature and stays
+/// skipped. The revision and the build time are the provenance's.
+pub const OCI_SOURCE: &str = "org.opencontainers.image.source";
+pub const OCI_TITLE: &str = "org.opencontainers.image.title";
+pub const OCI_VENDOR: &str = "org.opencontainers.image.vendor";
+
+/// The OCI labels of image `image` (`None` = the nameless image, titled after the project)
+/// of project `project`; `source`: the git remote as `https://host/path` (no label
+/// without one).
+pub fn oci(
+    source: Option<&str>,
+    project: &str,
+    image: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(s) = source {
+        out.insert(OCI_SOURCE.to_string(), s.to_string());
+    }
+    out.insert(OCI_TITLE.to_string(), image.unwrap_or(project).to_string());
+    out.insert(OCI_VENDOR.to_string(), project.to_string());
+    out
+}

@@ -60,6 +60,15 @@ const KNOWN_ARCH: &[&str] = &[
     "armel",
 ];
 
+/// A text that is no platform.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{0:?} is not a platform: use OS/ARCH[/VARIANT], e.g. linux/arm64")]
+    Malformed(String),
+    #[error("{0:?}: unknown operating system or architecture")]
+    Unknown(String),
+}
+
 /// One platform, normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
@@ -114,9 +123,9 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
 }
 
 /// Parse and normalize one platform (`linux/arm64`, `arm64`, `linux/arm/v7`).
-pub fn parse(s: &str) -> Result<Platform, String> {
+pub fn parse(s: &str) -> Result<Platform, PlatformError> {
     let t = s.trim();
-    let bad = || format!("{s:?} is not a platform: use OS/ARCH[/VARIANT], e.g. linux/arm64");
+    let bad = || PlatformError::Malformed(s.to_string());
     let parts: Vec<&str> = t.split('/').collect();
     if parts.iter().any(|p| {
         p.is_empty()
@@ -142,7 +151,7 @@ pub fn parse(s: &str) -> Result<Platform, String> {
                 (os_of(&l), std::env::consts::ARCH.to_string(), String::new())
             } else {
                 if !KNOWN_ARCH.contains(&l.as_str()) {
-                    return Err(format!("{s:?}: unknown operating system or architecture"));
+                    return Err(PlatformError::Unknown(s.to_string()));
                 }
                 ("linux".to_string(), l, String::new())
             }
@@ -156,13 +165,13 @@ pub fn parse(s: &str) -> Result<Platform, String> {
 }
 
 /// Normalize one platform to its canonical text.
-pub fn normalize(s: &str) -> Result<String, String> {
+pub fn normalize(s: &str) -> Result<String, PlatformError> {
     parse(s).map(|p| p.to_string())
 }
 
 /// A list as werf takes it: each entry may itself be a comma-separated list; normalized,
 /// duplicates dropped, first occurrence's order kept.
-pub fn normalize_list(list: &[String]) -> Result<Vec<String>, String> {
+pub fn normalize_list(list: &[String]) -> Result<Vec<String>, PlatformError> {
     let mut out: Vec<String> = Vec::new();
     for entry in list {
         for one in entry.split(',').filter(|p| !p.trim().is_empty()) {
@@ -198,6 +207,13 @@ pub fn build_args(target: &str, build: &str) -> BTreeMap<String, String> {
         out.insert(format!("{prefix}VARIANT"), p.variant.clone());
     }
     out
+}
+
+/// This machine's platform (`BUILDPLATFORM` in signatures, as werf's
+/// `platforms.DefaultSpec()`).
+pub fn host() -> String {
+    normalize(&format!("linux/{}", std::env::consts::ARCH))
+        .unwrap_or_else(|_| format!("linux/{}", std::env::consts::ARCH))
 }
 
 /// A platform in a tag or file name: `linux/arm/v7` → `linux-arm-v7`.

@@ -45,6 +45,10 @@ pub struct Plan {
     pub manifests: Vec<ManifestStep>,
     /// `--move`: the source tag deleted after the destination is verified.
     pub delete_source_tag: Option<String>,
+    /// `--move`: the source's referrers indexes (fallback tags `sha256-<hex>`, the
+    /// provenance of the image or of its platform manifests) deleted with it, each with the
+    /// referrers it lists, unless another source tag still holds its subject.
+    pub delete_referrer_indexes: Vec<String>,
     /// The image's referrers (its provenance) copied too (`--provenance=false`: not).
     pub carry_referrers: bool,
     #[serde(skip)]
@@ -85,6 +89,13 @@ impl fmt::Display for Plan {
                 self.source_repository, self.digest
             )?;
         }
+        for t in &self.delete_referrer_indexes {
+            writeln!(
+                f,
+                "  delete {}:{t} (referrers index) and what it lists, unless another tag holds its subject",
+                self.source_repository
+            )?;
+        }
         Ok(())
     }
 }
@@ -99,6 +110,8 @@ pub struct Promoted {
     pub blobs_copied: usize,
     pub bytes_copied: u64,
     pub source_deleted: bool,
+    /// `--move`: the source's referrers indexes (fallback tags) deleted with it.
+    pub referrer_indexes_deleted: Vec<String>,
 }
 
 /// Compute the plan (reads only). `dest` is a reference (its tag is used) or a
@@ -165,12 +178,22 @@ pub async fn plan(
     let opts = PushOptions::default();
     let session = Session::open_bare(client, &target, &opts);
     let copy = transfer::source::plan(&from, &session).await?;
+    let mut delete_referrer_indexes = Vec::new();
+    if delete_source_tag.is_some() {
+        for m in &from.manifests {
+            let tag = crate::provenance::attach::fallback_tag(&m.digest);
+            if client.head_manifest(&src.repository, &tag).await?.is_some() {
+                delete_referrer_indexes.push(tag);
+            }
+        }
+    }
     Ok(Plan {
         copy,
         source_repository: src.repository.to_string(),
         digest: from.digest.clone(),
         manifests: from.manifests.clone(),
         delete_source_tag,
+        delete_referrer_indexes,
         carry_referrers: true,
         source: from,
         dest_repo: dst.repository,
@@ -204,16 +227,20 @@ pub async fn execute(
     let source_repo = &plan.source.repository;
     // The image's referrers (its provenance) go along; the image itself is promoted
     // already, so a failure here is a warning.
-    if plan.carry_referrers
-        && let Err(e) =
-            crate::provenance::attach::carry(client, source_repo, &plan.dest_repo, &digest).await
-    {
-        tracing::warn!(
-            "copying the referrers of {}@{digest}: {e}",
-            plan.source_repository
-        );
+    // A multi-platform image's provenance is its platform manifests': each is carried.
+    for m in plan.manifests.iter().filter(|_| plan.carry_referrers) {
+        let d = &m.digest;
+        if let Err(e) =
+            crate::provenance::attach::carry(client, source_repo, &plan.dest_repo, d).await
+        {
+            tracing::warn!(
+                "copying the referrers of {}@{d}: {e}",
+                plan.source_repository
+            );
+        }
     }
     let mut source_deleted = false;
+    let mut referrer_indexes_deleted = Vec::new();
     if let Some(tag) = &plan.delete_source_tag {
         // The source tag must still point where it pointed when we planned.
         let now = client
@@ -228,17 +255,7 @@ pub async fn execute(
             )));
         }
         // Deleting by digest removes every tag of that manifest: refuse if others share it.
-        let mut sharing = Vec::new();
-        for t in client.list_tags(source_repo).await? {
-            if t != *tag
-                && client
-                    .head_manifest(source_repo, &t)
-                    .await?
-                    .is_some_and(|i| i.digest == plan.digest)
-            {
-                sharing.push(t);
-            }
-        }
+        let (sharing, held) = other_tags(client, plan, tag).await?;
         if !sharing.is_empty() {
             return Err(PromoteError::Refused(format!(
                 "--move: {}:{tag} shares its manifest with tags {} (the registry deletes by digest, which would remove them too); the destination is written, the source is left as it is",
@@ -248,6 +265,7 @@ pub async fn execute(
         }
         client.delete_manifest(source_repo, &plan.digest).await?;
         source_deleted = true;
+        referrer_indexes_deleted = delete_referrers(client, plan, &held).await;
     }
     Ok(Promoted {
         destination: plan.copy.target.clone(),
@@ -257,7 +275,71 @@ pub async fn execute(
         blobs_copied: report.blobs_copied,
         bytes_copied: report.bytes_uploaded,
         source_deleted,
+        referrer_indexes_deleted,
     })
+}
+
+/// The source tags other than `tag` that point at the promoted manifest, and the platform
+/// manifests of the image that another source tag (an index) still holds.
+async fn other_tags(
+    client: &Client,
+    plan: &Plan,
+    tag: &str,
+) -> Result<(Vec<String>, Vec<String>), PromoteError> {
+    let repo = &plan.source.repository;
+    let children: Vec<&str> = plan
+        .manifests
+        .iter()
+        .map(|m| m.digest.as_str())
+        .filter(|d| *d != plan.digest)
+        .collect();
+    let mut sharing = Vec::new();
+    let mut held = Vec::new();
+    for t in client.list_tags(repo).await? {
+        if t == tag || crate::provenance::attach::is_fallback_tag(&t) {
+            continue;
+        }
+        let Some(info) = client.head_manifest(repo, &t).await? else {
+            continue;
+        };
+        if info.digest == plan.digest {
+            sharing.push(t);
+        } else if !children.is_empty()
+            && (info.media_type.contains("index") || info.media_type.contains("list"))
+            && let Some((index, _, _)) = client.get_typed_manifest(repo, &t).await?
+        {
+            for c in index.children() {
+                let d = c.digest().to_string();
+                if children.contains(&d.as_str()) && !held.contains(&d) {
+                    held.push(d);
+                }
+            }
+        }
+    }
+    Ok((sharing, held))
+}
+
+/// `--move`, the source manifest deleted: the referrers indexes of the plan whose subject
+/// no other source tag holds (`held`), with the referrers they list. The image is moved
+/// already, so a failure here is a warning. The fallback tags deleted.
+async fn delete_referrers(client: &Client, plan: &Plan, held: &[String]) -> Vec<String> {
+    let repo = &plan.source.repository;
+    let mut deleted = Vec::new();
+    for m in &plan.manifests {
+        let tag = crate::provenance::attach::fallback_tag(&m.digest);
+        if !plan.delete_referrer_indexes.contains(&tag) || held.contains(&m.digest) {
+            continue;
+        }
+        match crate::provenance::attach::detach(client, repo, &m.digest).await {
+            Ok(_) => deleted.push(tag),
+            Err(e) => tracing::warn!(
+                "deleting the referrers of {}@{}: {e}",
+                plan.source_repository,
+                m.digest
+            ),
+        }
+    }
+    deleted
 }
 
 /// Blobs copied at once across registries.

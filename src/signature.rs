@@ -18,6 +18,11 @@ use crate::context::{self, ContextError, Entry, Kind};
 use crate::dockerfile;
 use crate::settings::Paths;
 
+mod outputs;
+
+use outputs::project_cache_file;
+pub use outputs::{output_paths, outputs, remember_outputs};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("image {image}: {source}")]
@@ -61,44 +66,6 @@ pub struct HashCache {
     /// project (loading a stale, huge cache would cost more than it saves).
     #[serde(skip)]
     seen: std::collections::HashSet<String>,
-}
-
-/// A per-project file in Slipway's cache folder.
-fn project_cache_file(project_dir: &Path, prefix: &str, paths: &Paths) -> Option<PathBuf> {
-    let key = hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()));
-    paths.project_cache_file(prefix, &key[..16])
-}
-
-/// Files Slipway wrote into the project on earlier runs (reports, digest files) that
-/// still exist, plus `this_run`'s, resolved as [`output_paths`] does. A report left in the
-/// project by yesterday's run must not change today's signature either.
-pub fn outputs(project_dir: &Path, this_run: &[&Path], paths: &Paths) -> Vec<PathBuf> {
-    let mut all: Vec<PathBuf> = project_cache_file(project_dir, "outputs", paths)
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<Vec<PathBuf>>(&b).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| p.exists())
-        .collect();
-    for p in output_paths(this_run.iter().copied()) {
-        if !all.contains(&p) {
-            all.push(p);
-        }
-    }
-    all
-}
-
-/// Remember `outputs` (from [`outputs`]) for later runs; best effort.
-pub fn remember_outputs(project_dir: &Path, outputs: &[PathBuf], paths: &Paths) {
-    let Some(file) = project_cache_file(project_dir, "outputs", paths) else {
-        return;
-    };
-    let inside: Vec<&PathBuf> = outputs.iter().filter(|p| p.exists()).collect();
-    if let (Some(d), Ok(data)) = (file.parent(), serde_json::to_vec(&inside)) {
-        let _ = std::fs::create_dir_all(d);
-        // Losing it only means an old report may count once more.
-        let _ = crate::fsutil::write_atomic(&file, &data);
-    }
 }
 
 impl HashCache {
@@ -541,6 +508,14 @@ pub fn compute(
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
                 let sig = with_image_spec(sig, img);
+                let sig = with_labels(
+                    sig,
+                    &crate::labels::oci(
+                        config.source.as_deref(),
+                        &config.project,
+                        img.name.as_deref(),
+                    ),
+                );
                 done.insert(img.name.clone(), sig);
                 pending.remove(i);
             } else {
@@ -583,24 +558,21 @@ fn with_image_spec(sig: String, img: &ImageConfig) -> String {
     }
 }
 
-/// Output files as [`compute`] and the context walk compare them: absolute, with the
-/// folder resolved (a relative `--report-path` is relative to the working directory).
-pub fn output_paths<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
-    paths
-        .into_iter()
-        .filter_map(|p| {
-            let abs = std::path::absolute(p).ok()?;
-            let name = abs.file_name()?.to_owned();
-            let dir = abs.parent()?;
-            Some(
-                std::fs::canonicalize(dir)
-                    .unwrap_or_else(|_| dir.to_path_buf())
-                    .join(name),
-            )
-        })
-        .collect()
+/// The OCI labels every built image carries (`labels::oci`: source, title, vendor) are
+/// part of what it is: a moved repository or a renamed project gives a new signature. They
+/// never change per commit or per clone (the remote is normalized), so an unchanged image
+/// keeps its signature. Revision and creation time are left to the provenance.
+fn with_labels(sig: String, labels: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    field(&mut h, "signature", &sig);
+    for (k, v) in labels {
+        field(&mut h, "oci-label", &format!("{k}={v}"));
+    }
+    hex::encode(h.finalize())
 }
 
+/// A Dockerfile image's signature; of an image built for several platforms, the
+/// signature over its platforms' (see [`per_platform`]).
 fn one(
     img: &ImageConfig,
     d: &DockerfileRecipe,
@@ -608,14 +580,72 @@ fn one(
     cache: &Mutex<HashCache>,
     outputs: &[PathBuf],
 ) -> Result<String, SignatureError> {
+    if d.platform.len() < 2 {
+        return one_for(img, d, None, done, cache, outputs);
+    }
+    let per = platform_signatures(img, d, done, cache, outputs)?;
+    let mut h = Sha256::new();
+    field(&mut h, "slipway-platforms", "1");
+    for (p, sig) in &per {
+        field(&mut h, "platform", &format!("{p}={sig}"));
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Each platform's signature of a Dockerfile image built for several platforms (issue 34),
+/// in `platform:` order; empty for one platform or none. `TARGETPLATFORM`, `TARGETARCH`…
+/// are expanded for the platform and `BUILDPLATFORM`… for this machine, as BuildKit
+/// expands them, so a `COPY ${TARGETARCH}/…` counts that platform's files only. `done`:
+/// every image's signature (the dependencies' count).
+pub fn per_platform(
+    img: &ImageConfig,
+    done: &BTreeMap<Option<String>, String>,
+    outputs: &[PathBuf],
+) -> Result<Vec<(String, String)>, SignatureError> {
+    match img.dockerfile() {
+        Some(d) if d.platform.len() >= 2 => {
+            platform_signatures(img, d, done, &Mutex::new(HashCache::default()), outputs)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn platform_signatures(
+    img: &ImageConfig,
+    d: &DockerfileRecipe,
+    done: &BTreeMap<Option<String>, String>,
+    cache: &Mutex<HashCache>,
+    outputs: &[PathBuf],
+) -> Result<Vec<(String, String)>, SignatureError> {
+    d.platform
+        .iter()
+        .map(|p| Ok((p.clone(), one_for(img, d, Some(p), done, cache, outputs)?)))
+        .collect()
+}
+
+/// One Dockerfile image's signature, for `platform` when it is built for several.
+fn one_for(
+    img: &ImageConfig,
+    d: &DockerfileRecipe,
+    platform: Option<&str>,
+    done: &BTreeMap<Option<String>, String>,
+    cache: &Mutex<HashCache>,
+    outputs: &[PathBuf],
+) -> Result<String, SignatureError> {
     let name = img.display_name().to_string();
+    let mut args = d.args.clone();
+    if let Some(p) = platform {
+        for (k, v) in crate::platform::build_args(p, &crate::platform::host()) {
+            args.entry(k).or_insert(v);
+        }
+    }
     let dockerfile =
         std::fs::read_to_string(&d.dockerfile_path).map_err(|e| SignatureError::Io {
             image: name.clone(),
             path: d.dockerfile_path.display().to_string(),
             cause: e.to_string(),
         })?;
-    let parts = dockerfile_parts(&dockerfile, d.target.as_deref(), &d.args).map_err(|m| {
+    let parts = dockerfile_parts(&dockerfile, d.target.as_deref(), &args).map_err(|m| {
         SignatureError::Dockerfile {
             image: name.clone(),
             path: d.dockerfile_path.display().to_string(),
@@ -678,7 +708,14 @@ fn one(
             }
         }
     }
-    directive_fields(&mut h, d, &img.dependencies, done);
+    let one_platform = platform.map(|p| vec![p.to_string()]);
+    directive_fields(
+        &mut h,
+        d,
+        one_platform.as_deref().unwrap_or(&d.platform),
+        &img.dependencies,
+        done,
+    );
     // Only when set: signatures of images without it stay what they were.
     if let Some(v) = &img.cache_version {
         field(&mut h, "cache-version", v);
@@ -690,6 +727,7 @@ fn one(
 fn directive_fields(
     h: &mut Sha256,
     img: &DockerfileRecipe,
+    platforms: &[String],
     dependencies: &[Dependency],
     done: &BTreeMap<Option<String>, String>,
 ) {
@@ -701,7 +739,7 @@ fn directive_fields(
         field(h, "add-host", a);
     }
     field(h, "network", img.network.as_deref().unwrap_or(""));
-    for p in &img.platform {
+    for p in platforms {
         field(h, "platform", p);
     }
     for (k, v) in &img.labels {

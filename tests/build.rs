@@ -576,7 +576,7 @@ fn pulls_base_images_with_slipway_credentials(buildkit: &str) {
 
 /// A static `nc -U` for the busybox base image (its nc has no unix sockets): writes stdin to
 /// the socket, prints one ssh-agent reply (4-byte length, then the body).
-const UNIXCAT_C: &str = r#"
+pub const UNIXCAT_C: &str = r#"
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -1245,3 +1245,82 @@ fn namespace_scoped_access_is_scanned_with_scan_context_namespace_only() {
         assert_eq!(p.tags(), both, "{way}");
     }
 }
+
+/// werf 1.1's tag-scheme limits, each row a werf line: no limit unless given (werf's
+/// `--git-tag-strategy-limit` default -1), werf's `WERF_GIT_TAG_STRATEGY_LIMIT` beats the
+/// flag (`cmd/werf/common/common.go` `GetGitTagStrategyLimit` reads the variable first),
+/// `SLIPWAY_GIT_TAG_STRATEGY_LIMIT` only stands in for the flag. The effect: how many of
+/// three live git-tag tags the plan deletes.
+#[test]
+fn tag_scheme_limits_are_werfs() {
+    let p = Project::new("cleanup-limits");
+    for (age, t) in [(3, "v1"), (2, "v2"), (1, "v3")] {
+        p.commit(t, age);
+        p.git(&["tag", t]);
+        p.git(&["push", "-q", "origin", t]);
+        support::slipway()
+            .base_image()
+            .project(&p.work)
+            .images_repo(&p.reg, "proj")
+            .args(["build-and-publish", "--tag-git-tag", t])
+            .assert()
+            .success();
+    }
+    let deleted = |args: &[&str], vars: &[(&str, &str)]| -> usize {
+        let mut c = support::slipway();
+        c.base_image().project(&p.work).images_repo(&p.reg, "proj");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c
+            .args(["--json", "cleanup", "--dry-run", "--without-kube"])
+            .args(["--min-age", "0s", "--git-history-based-cleanup=false"])
+            .args(args)
+            .assert()
+            .success();
+        let plan = support::json_result(&out.get_output().stdout)["plan"].clone();
+        let items = plan["items"].as_array().expect("items").clone();
+        let git_tags: Vec<&serde_json::Value> = items
+            .iter()
+            .filter(|i| matches!(i["tag"].as_str(), Some("v1" | "v2" | "v3")))
+            .collect();
+        assert_eq!(git_tags.len(), 3, "{plan}");
+        git_tags
+            .iter()
+            .filter(|i| i["decision"] == "delete")
+            .inspect(|i| assert!(i["reason"].as_str().unwrap_or("").contains("limit"), "{i}"))
+            .count()
+    };
+    // (werf line, arguments, variables, git-tag tags deleted).
+    type LimitRow<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], usize);
+    let rows: [LimitRow; 5] = [
+        ("werf cleanup (no limit given)", &[], &[], 0),
+        (
+            "werf cleanup --git-tag-strategy-limit 1",
+            &["--git-tag-strategy-limit", "1"],
+            &[],
+            2,
+        ),
+        (
+            "WERF_GIT_TAG_STRATEGY_LIMIT=2 werf cleanup --git-tag-strategy-limit 1",
+            &["--git-tag-strategy-limit", "1"],
+            &[("WERF_GIT_TAG_STRATEGY_LIMIT", "2")],
+            1,
+        ),
+        (
+            "SLIPWAY_GIT_TAG_STRATEGY_LIMIT=1 slipway cleanup --git-tag-strategy-limit 2",
+            &["--git-tag-strategy-limit", "2"],
+            &[("SLIPWAY_GIT_TAG_STRATEGY_LIMIT", "1")],
+            1,
+        ),
+        (
+            "SLIPWAY_GIT_TAG_STRATEGY_LIMIT=1 slipway cleanup",
+            &[],
+            &[("SLIPWAY_GIT_TAG_STRATEGY_LIMIT", "1")],
+            2,
+        ),
+    ];
+    for (line, args, vars, want) in rows {
+        assert_eq!(deleted(args, vars), want, "{line}");
+    }
+}

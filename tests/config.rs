@@ -295,7 +295,7 @@ fn bad_files_give_located_errors() {
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    yum:\n      name: [curl]\n",
-            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module or key `yum` is not supported yet (modules: shell, command, raw, copy, file, debug, apt, user, group, get_url, lineinfile); use `shell:`",
+            "werf.yaml:9:5: ansible.install[0] (\"pkgs\"): module `yum` is refused: of the package managers Slipway translates `apt` only (there is no Alpine or RPM base to test a translation on); use `shell: yum install -y …`",
         ),
         (
             "project: demo\nconfigVersion: 1\n---\nimage: a\nfrom: alpine\nansible:\n  install:\n  - name: pkgs\n    apt:\n      name: [curl]\n      cache_valid_time: 3600\n",
@@ -804,6 +804,7 @@ fn render_in(files: &[(&str, &str)], vars: &[(&str, &str)], src: &str) -> Result
         dir: dir.path().to_path_buf(),
         env: Some("staging".into()),
         partials,
+        templates_prefix: None,
         vars: vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

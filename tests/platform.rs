@@ -65,3 +65,193 @@ fn a_platform_that_is_no_platform_is_a_located_config_error() {
     .expect_err("refused");
     assert!(err.contains("build.platform:"), "{err}");
 }
+
+use crate::support::{self, Registry, skopeo};
+
+/// A project whose image is built for linux/amd64 and linux/arm64 FROM a two-platform
+/// base in `reg`: a COPY of `files/${TARGETARCH}/` and a RUN writing `uname -m`.
+fn two_platform_project(reg: &Registry) -> tempfile::TempDir {
+    let base = support::multiarch::two_platform_base(reg, "base/busybox");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\nARG TARGETARCH\nCOPY files/${{TARGETARCH}}/ /files/\nRUN uname -m > /arch && echo {}\nCMD [\"cat\", \"/arch\"]\n",
+            support::nonce()
+        ),
+    )
+    .expect("Dockerfile");
+    for arch in ["amd64", "arm64"] {
+        let d = dir.path().join("files").join(arch);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        std::fs::write(d.join("note"), format!("{arch} 1\n")).expect("note");
+    }
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        "project: multi\nconfigVersion: 1\n---\nimage: app\nplatform: [linux/amd64, linux/arm64]\n",
+    )
+    .expect("werf.yaml");
+    dir
+}
+
+fn publish(dir: &std::path::Path, reg: &Registry, report: &std::path::Path) -> String {
+    let out = support::slipway()
+        .project(dir)
+        .images_repo(reg, "multi")
+        .insecure(&reg.host)
+        .args(["build-and-publish", "--tag-custom", "v1", "--report-path"])
+        .arg(report)
+        .timeout(std::time::Duration::from_secs(900))
+        .assert()
+        .success();
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+/// The index `reference` holds: each child's `os/arch` and digest, in order.
+fn children(reg: &Registry, reference: &str) -> (serde_json::Value, Vec<(String, String)>) {
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo::raw_manifest(reg, reference).expect("manifest"))
+            .expect("json");
+    let list = raw["manifests"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .map(|m| {
+                    (
+                        format!(
+                            "{}/{}",
+                            m["platform"]["os"].as_str().unwrap_or(""),
+                            m["platform"]["architecture"].as_str().unwrap_or("")
+                        ),
+                        m["digest"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (raw, list)
+}
+
+fn skopeo_ok(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Issue 34's "Done when": one index with both manifests, each platform's config and
+/// `uname -m` its own, the index digest the reported one; a second run builds and pushes
+/// nothing; a change of one platform's `COPY files/${TARGETARCH}/` rebuilds that platform
+/// only and pushes a new index; `images --json` lists both platforms.
+#[test]
+fn two_platforms_publish_one_index_and_a_second_run_does_nothing() {
+    let reg = Registry::plain();
+    let dir = two_platform_project(&reg);
+    let report = dir.path().join("report.json");
+    let err = publish(dir.path(), &reg, &report);
+    for p in ["linux/amd64", "linux/arm64"] {
+        assert!(err.contains(&format!("app ({p}) | building")), "{err}");
+    }
+
+    let (raw, first) = children(&reg, "multi/app:v1");
+    assert_eq!(
+        raw["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{raw}"
+    );
+    let platforms: Vec<&str> = first.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{raw}");
+    // skopeo picks the arm64 manifest out of the index: copied alone, its config says arm64.
+    let src = format!("docker://{}/multi/app:v1", reg.host);
+    let arm = format!("docker://{}/multi/copied:arm64", reg.host);
+    skopeo_ok(&[
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--override-arch",
+        "arm64",
+        &src,
+        &arm,
+    ]);
+    let cfg: serde_json::Value = serde_json::from_slice(&skopeo_ok(&[
+        "inspect",
+        "--tls-verify=false",
+        "--config",
+        &arm,
+    ]))
+    .expect("config json");
+    assert_eq!(cfg["architecture"], "arm64", "{cfg}");
+    // The reported digest is the index's.
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let index_digest = skopeo::digest(&reg, "multi/app:v1").expect("digest");
+    assert_eq!(rep["images"][0]["digest"], index_digest.as_str(), "{rep}");
+    // The daemon runs the arm64 image (emulated) from the registry.
+    let image = format!("{}/multi/app:v1", reg.host);
+    let run = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--pull",
+            "always",
+            "--platform",
+            "linux/arm64",
+            &image,
+        ])
+        .output()
+        .expect("docker run");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &image])
+        .output();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "aarch64",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // A second run: every platform reused, nothing pushed.
+    let puts = reg.count_requests("PUT", "/multi/app/");
+    let err = publish(dir.path(), &reg, &report);
+    assert_eq!(reg.count_requests("PUT", "/multi/app/"), puts, "{err}");
+    assert!(!err.contains("| building"), "{err}");
+    assert_eq!(
+        skopeo::digest(&reg, "multi/app:v1").expect("digest"),
+        index_digest
+    );
+
+    // arm64's files change: arm64 alone is rebuilt, amd64's manifest stays.
+    std::fs::write(dir.path().join("files/arm64/note"), "arm64 2\n").expect("note");
+    let err = publish(dir.path(), &reg, &report);
+    assert!(err.contains("app (linux/arm64) | building"), "{err}");
+    assert!(!err.contains("app (linux/amd64) | building"), "{err}");
+    let (_, second) = children(&reg, "multi/app:v1");
+    assert_eq!(second[0], first[0], "amd64's manifest changed");
+    assert_ne!(second[1].1, first[1].1, "arm64's manifest did not change");
+    let now = skopeo::digest(&reg, "multi/app:v1").expect("digest");
+    assert_ne!(now, index_digest);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(rep["images"][0]["digest"], now.as_str(), "{rep}");
+
+    // `images --json` lists the platforms, each with its own signature.
+    let out = support::slipway()
+        .project(dir.path())
+        .args(["--json", "images"])
+        .assert()
+        .success();
+    let listed = support::json_result(&out.get_output().stdout);
+    let rows = listed["images"][0]["platforms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["platform"].as_str()).collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"], "{listed}");
+    assert_ne!(rows[0]["signature"], rows[1]["signature"], "{listed}");
+}

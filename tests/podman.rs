@@ -81,6 +81,11 @@ fn examples_build_publish_and_skip_unchanged_on_podman() {
             skopeo::digest(&reg, &format!("pshop/{image}:v1")).expect("v1")
         );
     }
+    // The OCI labels (issue 35): title and vendor; no source without a git remote.
+    let l = &skopeo::config(&reg, "pshop/frontend:v1").expect("skopeo")["config"]["Labels"];
+    assert_eq!(l["org.opencontainers.image.title"], "frontend", "{l}");
+    assert_eq!(l["org.opencontainers.image.vendor"], "shop", "{l}");
+    assert!(l.get("org.opencontainers.image.source").is_none(), "{l}");
     // No change: nothing is built (backend's `target:` is not the last stage).
     assert_eq!(built(&publish(&[])), Vec::<String>::new());
 
@@ -265,6 +270,43 @@ fn secrets_reach_run_mounts_and_stay_out_of_the_image_on_podman() {
         .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr);
     assert!(err.contains("ssh") && err.contains("Podman"), "{err}");
+}
+
+/// A stapel image with `secrets:` on Podman (issue 42): stapel images are built with
+/// BuildKit only, which Podman lacks, so the build is refused before anything is built,
+/// with that reason; the secret's value is nowhere in the output.
+#[test]
+fn a_stapel_image_with_secrets_is_refused_on_podman_with_the_reason() {
+    let secret = format!("podman-stapel-{}", support::nonce());
+    let d = support::based_project(
+        &[],
+        "project: pstapel\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\nsecrets:\n- env: PSTAPEL_TOKEN\nshell:\n  install: cat /run/secrets/PSTAPEL_TOKEN > /leak\n",
+    );
+    let out = support::slipway()
+        .podman()
+        .project(d.path())
+        .stapel()
+        .env("PSTAPEL_TOKEN", &secret)
+        .args(["--werf-version", "2", "build"])
+        .assert()
+        .failure();
+    let o = out.get_output();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("image app is a stapel image, which Slipway builds with BuildKit only, and BuildKit is not used: the daemon is Podman"),
+        "{text}"
+    );
+    assert!(!text.contains(&secret), "{text}");
+    let inspected = support::block_on(async {
+        support::podman_with_base_image()
+            .inspect_image("pstapel/app:latest")
+            .await
+    });
+    assert!(inspected.is_err(), "nothing is built");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Build provenance (issue 35): a published image's SLSA statement is found through the
 //! OCI 1.1 fallback tag (Debian's registry has no referrers API), names the image as its
 //! subject and lists the commit and the base; an unchanged image published again from
-//! another clone (an https remote where the first had ssh) attaches and pushes nothing; promote
-//! carries the referrer.
+//! another clone (an https remote where the first had ssh) attaches and pushes nothing; the
+//! report and `slipway inspect` show the referrer; promote carries it (`--move` takes the
+//! source's fallback tag along); the OCI labels every image gets.
 
 use std::path::Path;
 
@@ -55,6 +56,17 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
 
     let report = publish(&dir, &reg, &tmp.path().join("r1.json"));
     let digest = skopeo::digest(&reg, "prov/app:v1").expect("digest");
+    // The OCI labels: the ssh remote as https, the image name, the project.
+    let labels = &skopeo::config(&reg, "prov/app:v1").expect("config")["config"]["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.source"], "https://git.example.com/shop/prov",
+        "{labels}"
+    );
+    assert_eq!(labels["org.opencontainers.image.title"], "app", "{labels}");
+    assert_eq!(
+        labels["org.opencontainers.image.vendor"], "prov",
+        "{labels}"
+    );
     let fallback = digest.replacen(':', "-", 1);
     assert!(
         skopeo::tags(&reg, "prov/app").contains(&fallback),
@@ -69,6 +81,22 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
     assert_eq!(refs[0]["artifactType"], "application/vnd.in-toto+json");
     let referrer_digest = refs[0]["digest"].as_str().expect("referrer digest");
     assert_eq!(report["images"][0]["provenance"], referrer_digest);
+    // `slipway inspect` lists it among the image's referrers, found through the tag schema.
+    let out = support::slipway()
+        .insecure(&reg.host)
+        .args(["--json", "inspect", &format!("{}/prov/app:v1", reg.host)])
+        .assert()
+        .success();
+    let inspected = support::json_result(&out.get_output().stdout);
+    assert_eq!(inspected["referrers_source"], "tag-schema", "{inspected}");
+    assert_eq!(
+        inspected["referrers"][0]["digest"], referrer_digest,
+        "{inspected}"
+    );
+    assert_eq!(
+        inspected["referrers"][0]["artifact_type"],
+        "application/vnd.in-toto+json"
+    );
     let referrer: Value = serde_json::from_str(
         &skopeo::raw_manifest(&reg, &format!("prov/app@{referrer_digest}")).expect("referrer"),
     )
@@ -148,6 +176,51 @@ fn provenance_through_the_fallback_tag_and_nothing_for_an_unchanged_image() {
     assert_eq!(promoted["manifests"][0]["digest"], referrer_digest);
     assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{referrer_digest}")).is_ok());
 
+    // `promote --move`: the source's fallback tag (and the referrer it lists) goes with the
+    // source tag; the plan says so first.
+    let moving = [
+        "promote".to_string(),
+        "--move".to_string(),
+        format!("{}/prod/app:v1", reg.host),
+        format!("{}/live/app", reg.host),
+    ];
+    let out = support::slipway()
+        .insecure(&reg.host)
+        .args(&moving)
+        .arg("--dry-run")
+        .assert()
+        .success();
+    let plan = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        plan.contains(&format!(
+            "delete {}/prod/app:{fallback} (referrers index)",
+            reg.host
+        )),
+        "{plan}"
+    );
+    assert_eq!(
+        skopeo::tags(&reg, "prod/app"),
+        vec![fallback.clone(), "v1".to_string()]
+    );
+    let out = support::slipway()
+        .insecure(&reg.host)
+        .args(["--json"])
+        .args(&moving)
+        .assert()
+        .success();
+    let result = support::json_result(&out.get_output().stdout);
+    assert_eq!(
+        result["promoted"][0]["referrer_indexes_deleted"],
+        serde_json::json!([fallback]),
+        "{result}"
+    );
+    assert!(skopeo::tags(&reg, "prod/app").is_empty());
+    assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{referrer_digest}")).is_err());
+    assert_eq!(
+        skopeo::tags(&reg, "live/app"),
+        vec![fallback.clone(), "v1".to_string()]
+    );
+
     // `promote --provenance=false`: the image alone, no fallback tag at the destination.
     support::slipway()
         .insecure(&reg.host)
@@ -217,4 +290,112 @@ fn provenance_false_attaches_nothing() {
     assert_eq!(r["images"][0]["push"], "pushed", "{r}");
     assert!(r["images"][0].get("provenance").is_none(), "{r}");
     assert_eq!(skopeo::tags(&reg, "noprov/app"), vec!["v1"]);
+}
+
+/// `docker inspect`'s labels of a local image.
+fn local_labels(image: &str) -> Value {
+    let out = std::process::Command::new("/usr/bin/docker")
+        .args(["inspect", "--format", "{{json .Config.Labels}}", image])
+        .output()
+        .expect("docker inspect");
+    assert!(out.status.success(), "inspect {image}");
+    serde_json::from_slice(&out.stdout).expect("labels json")
+}
+
+/// The OCI labels on a Dockerfile image (BuildKit and the classic builder) and a stapel
+/// image: source from the ssh remote (normalized, port and user dropped), title, vendor; a
+/// value the user wrote (werf.yaml `labels:`, a Dockerfile `LABEL` of the image's stage
+/// chain, stapel's `docker.LABEL`) is kept. Changing the remote's form keeps the
+/// signatures; a moved repository changes them.
+#[test]
+fn oci_labels_on_dockerfile_and_stapel_images_the_users_own_kept() {
+    let n = support::nonce();
+    let werf = format!(
+        "project: oci-labels\nconfigVersion: 1\n---\nimage: plain\ndockerfile: plain.Dockerfile\n---\nimage: mine\ndockerfile: mine.Dockerfile\nlabels:\n  org.opencontainers.image.source: https://example.org/mine\n---\nimage: st\nfrom: BASE\nshell:\n  setup: echo {n} > /st\ndocker:\n  LABEL:\n    org.opencontainers.image.title: stapel-title\n"
+    );
+    let plain = format!("FROM BASE_IMAGE\nRUN echo {n} > /plain\n");
+    // A LABEL in a stage the image is built FROM reaches it; one in another stage does not.
+    let mine = format!(
+        "FROM BASE_IMAGE AS parent\nLABEL org.opencontainers.image.vendor=acme\nFROM BASE_IMAGE AS other\nLABEL org.opencontainers.image.title=other\nFROM parent\nRUN echo {n} > /mine\n"
+    );
+    let base = support::base_image();
+    let d = support::based_project(
+        &[
+            ("plain.Dockerfile", &plain.replace("BASE_IMAGE", base)),
+            ("mine.Dockerfile", &mine.replace("BASE_IMAGE", base)),
+        ],
+        &werf,
+    );
+    support::git(
+        d.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "ssh://git@git.example.com:2222/shop/labels.git",
+        ],
+    );
+    let sigs = |dir: &Path| {
+        support::signatures(
+            support::slipway()
+                .project(dir)
+                .stapel()
+                .args(["--images-repo", "reg.example.com/labels"]),
+        )
+    };
+    let before = sigs(d.path());
+    support::slipway()
+        .project(d.path())
+        .stapel()
+        .args(["build", "--buildkit", "on"])
+        .assert()
+        .success();
+    let source = "https://git.example.com/shop/labels";
+    let check = |image: &str, want: [&str; 3]| {
+        let l = local_labels(&format!("oci-labels/{image}:latest"));
+        for (key, want) in ["source", "title", "vendor"].iter().zip(want) {
+            assert_eq!(
+                l[format!("org.opencontainers.image.{key}")],
+                want,
+                "{image} {key}: {l}"
+            );
+        }
+    };
+    check("plain", [source, "plain", "oci-labels"]);
+    check("mine", ["https://example.org/mine", "mine", "acme"]);
+    check("st", [source, "stapel-title", "oci-labels"]);
+    // The classic builder sets them too.
+    support::slipway()
+        .project(d.path())
+        .args(["build", "--buildkit", "off", "--force", "plain", "mine"])
+        .assert()
+        .success();
+    check("plain", [source, "plain", "oci-labels"]);
+    check("mine", ["https://example.org/mine", "mine", "acme"]);
+
+    // The same repository over https with credentials: the same signatures.
+    support::git(
+        d.path(),
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://ci:token@git.example.com/shop/labels.git",
+        ],
+    );
+    assert_eq!(sigs(d.path()), before);
+    // Moved: every image's signature changes (its source label does).
+    support::git(
+        d.path(),
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "git@git.example.org:moved/labels.git",
+        ],
+    );
+    let moved = sigs(d.path());
+    for (image, sig) in &before {
+        assert_ne!(moved.get(image), Some(sig), "{image}");
+    }
 }

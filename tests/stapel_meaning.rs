@@ -129,3 +129,186 @@ import:
         "install ran on the new sources"
     );
 }
+
+/// werf's `tmp_dir`: what one stage writes there the next stage of the same build reads;
+/// the next build starts with it empty (a stage reused from before did not run in it).
+#[test]
+fn tmp_dir_is_shared_by_the_stages_of_one_build() {
+    let project = format!("stapel-tmp-{}", nonce());
+    let _forget = Forget(project.clone());
+    let yaml = |install_cache: &str| {
+        r#"project: PROJECT
+configVersion: 1
+---
+image: app
+from: BASE
+mount:
+- from: tmp_dir
+  to: /scratch
+shell:
+  installCacheVersion: "CACHE"
+  beforeInstall:
+  - echo written-by-beforeInstall > /scratch/note
+  install:
+  - cat /scratch/note > /seen-install 2>/dev/null || echo empty > /seen-install
+  setup:
+  - ls -A /scratch > /seen-setup
+"#
+        .replace("PROJECT", &project)
+        .replace("CACHE", install_cache)
+        .replace("BASE", support::base_image())
+    };
+    let d = support::based_project(&[], &yaml("1"));
+    let dir = d.path();
+    let build = || {
+        support::slipway()
+            .project(dir)
+            .stapel()
+            .arg("build")
+            .assert()
+            .success();
+    };
+    build();
+    let img = format!("{project}/app:latest");
+    assert_eq!(
+        support::sh(&img, "cat /seen-install"),
+        "written-by-beforeInstall",
+        "install read what beforeInstall wrote"
+    );
+    assert_eq!(support::sh(&img, "cat /seen-setup"), "note");
+    assert_eq!(
+        support::sh(&img, "ls -A /scratch 2>/dev/null | wc -l"),
+        "0",
+        "nothing of tmp_dir is in the image"
+    );
+
+    // A new build that reruns install only: beforeInstall is reused, it did not run in
+    // this build, so install finds tmp_dir empty (werf's is new for each run).
+    std::fs::write(dir.join("werf.yaml"), yaml("2")).expect("werf.yaml");
+    commit_all(dir, "install cache version");
+    build();
+    assert_eq!(support::sh(&img, "cat /seen-install"), "empty");
+    assert_eq!(support::sh(&img, "cat /seen-setup"), "");
+}
+
+/// The stored stage a tag holds (the last entry of its record).
+fn stage_of(reg: &Registry, repo: &str, tag: &str) -> String {
+    let c = skopeo::config(reg, &format!("{repo}:{tag}")).expect("config");
+    let r: serde_json::Value = serde_json::from_str(
+        c["config"]["Labels"]["slipway.stapel.stages"]
+            .as_str()
+            .expect("record"),
+    )
+    .expect("json");
+    r.as_array().expect("list").last().expect("entry")["stage"]
+        .as_str()
+        .expect("stage")
+        .to_string()
+}
+
+/// A copy of a stored stage under an old tag of its signature (stored in 1970), as
+/// another manifest (OCI), as if an earlier build had stored it long ago.
+fn age_copy(reg: &Registry, repo: &str, tag: &str) -> String {
+    let sig = tag.rsplit_once('-').expect("SIG-MILLIS").0;
+    let old = format!("{sig}-1000");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--format", "oci"])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{}/{repo}:{tag}", reg.host))
+        .arg(format!("docker://{}/{repo}:{old}", reg.host))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    old
+}
+
+/// werf keeps the stages a kept image imports from (its `werf-import-*` labels): an
+/// artifact's stored stages stay while an image importing from it is kept, and go with it.
+#[test]
+fn import_source_stages_stay_while_an_importing_image_is_kept() {
+    let reg = Registry::plain();
+    let project = format!("stapel-imp-{}", nonce());
+    let _forget = Forget(project.clone());
+    let storage = format!("{}/imp/stages", reg.host);
+    let repo = format!("{}/imp", reg.host);
+    let yaml = |text: &str| {
+        r#"project: PROJECT
+configVersion: 1
+---
+artifact: art
+from: BASE
+shell:
+  beforeInstall:
+  - echo TEXT > /art
+---
+image: app
+from: BASE
+import:
+- artifact: art
+  add: /art
+  to: /art
+  after: install
+"#
+        .replace("PROJECT", &project)
+        .replace("TEXT", text)
+        .replace("BASE", support::base_image())
+    };
+    let d = support::based_project(&[], &yaml("one"));
+    let dir = d.path();
+    let slipway = || {
+        let mut c = support::slipway();
+        c.project(dir)
+            .stapel()
+            .args(["-s", &storage, "-i", &repo])
+            .insecure(&reg.host);
+        c
+    };
+    let art_stage = |tags: &[String], not_in: &[String]| {
+        tags.iter()
+            .filter(|t| !not_in.contains(t))
+            .find(|t| stage_of(&reg, "imp/stages", t) == "beforeInstall")
+            .cloned()
+            .expect("the artifact's stage is stored")
+    };
+    slipway()
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let first = skopeo::tags(&reg, "imp/stages");
+    let art1 = art_stage(&first, &[]);
+    std::fs::write(dir.join("werf.yaml"), yaml("two")).expect("werf.yaml");
+    commit_all(dir, "another artifact");
+    slipway()
+        .args(["build-and-publish", "--tag-custom", "v2"])
+        .assert()
+        .success();
+    let art2 = art_stage(&skopeo::tags(&reg, "imp/stages"), &first);
+    let (old1, old2) = (
+        age_copy(&reg, "imp/stages", &art1),
+        age_copy(&reg, "imp/stages", &art2),
+    );
+
+    let out = slipway()
+        .args(["--json", "cleanup", "--without-kube", "--min-age", "0s"])
+        .args(["--keep-tag", "^v2$"])
+        .assert()
+        .success();
+    let r = support::json_result(&out.get_output().stdout);
+    let decision = |tag: &str| {
+        r["stages"]["plan"]["items"]
+            .as_array()
+            .expect("stage items")
+            .iter()
+            .find(|i| i["tag"] == tag)
+            .map(|i| i["decision"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(decision(&old2).as_deref(), Some("keep"), "{r}");
+    assert_eq!(decision(&old1).as_deref(), Some("delete"), "{r}");
+    let left = skopeo::tags(&reg, "imp/stages");
+    assert!(left.contains(&old2), "v2 imports from it: {left:?}");
+    assert!(!left.contains(&old1), "only v1 imported from it: {left:?}");
+}

@@ -238,6 +238,43 @@ ansible:
     }
 }
 
+/// A `src:` secret of a stapel image: `~` is HOME, the id is the file's base name (werf's
+/// default); a missing file fails before anything is built, naming it.
+#[test]
+fn a_stapel_src_secret_expands_home_and_a_missing_file_fails_naming_it() {
+    let secret: String = nonce()[..40].to_string();
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(home.path().join("tok.txt"), &secret).expect("token");
+    let yaml = |src: &str| {
+        format!(
+            "project: stapel-srcsecret\nconfigVersion: 1\n---\nimage: app\nfrom: BASE\nsecrets:\n- src: {src}\nshell:\n  install: test \"$(cat /run/secrets/tok.txt)\" = {secret} && echo ok > /ok\n"
+        )
+    };
+    let img = "stapel-srcsecret/app:latest";
+    rmi(img);
+    let home_env = [("HOME", home.path().to_str().expect("utf-8"))];
+    let d = project(&[], &yaml("~/tok.txt"));
+    build(d.path(), true, &home_env);
+    assert_eq!(support::sh(img, "cat /ok"), "ok");
+    rmi(img);
+    let missing = project(&[], &yaml("keys/tok.txt"));
+    let (out, err) = build(missing.path(), false, &home_env);
+    let want = missing.path().join("keys/tok.txt");
+    assert!(
+        err.contains("image app: secret \"tok.txt\": ") && err.contains(&*want.to_string_lossy()),
+        "{err}"
+    );
+    assert!(
+        !format!("{out}{err}").contains("building"),
+        "nothing is built: {err}"
+    );
+    let inspect = std::process::Command::new("/usr/bin/docker")
+        .args(["image", "inspect", img])
+        .output()
+        .expect("docker");
+    assert!(!inspect.status.success(), "nothing is tagged");
+}
+
 /// The two-image project of issue #42: B's install sees A's content-signature reference
 /// in `$A_NAME` (werf's dependenciesBeforeInstall), B's config carries it and `A_DIGEST`;
 /// changing A rebuilds B, changing only a B file keeps A.
@@ -340,6 +377,51 @@ shell:
     );
 }
 
+/// Published, a stapel dependant's `ImageDigest` import is the dependency's manifest digest
+/// in the registry (as for Dockerfile images), and its `ImageName` is the dependency's
+/// published repository with its content signature as the tag.
+#[test]
+fn a_published_stapel_dependency_passes_its_registry_digest() {
+    let reg = support::registry::Registry::plain();
+    let run = nonce();
+    let d = project(
+        &[],
+        &format!(
+            "project: stapel-depdig\nconfigVersion: 1\n---\nimage: a\nfrom: BASE\nshell:\n  install: echo {run} > /a\n---\nimage: b\nfrom: BASE\ndependencies:\n- image: a\n  after: install\n  imports:\n  - {{type: ImageName, targetEnv: A_NAME}}\n  - {{type: ImageDigest, targetEnv: A_DIGEST}}\n"
+        ),
+    );
+    let out = support::slipway()
+        .project(d.path())
+        .stapel()
+        .images_repo(&reg, "depdig")
+        .args(["build-and-publish", "--tag-custom", "v1"])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let a_digest = support::skopeo::digest(&reg, "depdig/a:v1").expect("a digest");
+    let b = support::skopeo::config(&reg, "depdig/b:v1").expect("b config");
+    let env: Vec<String> = b["config"]["Env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        env.contains(&format!("A_DIGEST={a_digest}")),
+        "{env:?}\n{log}"
+    );
+    let name = env
+        .iter()
+        .find_map(|e| e.strip_prefix("A_NAME="))
+        .expect("A_NAME");
+    let (repo, tag) = name.rsplit_once(':').expect("tag");
+    assert_eq!(repo, format!("{}/depdig/a", reg.host), "{name}");
+    assert!(
+        tag.len() == 64 && tag.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+}
+
 /// werf 2's rules for a stapel image's `dependencies`, and the ansible keys blocks bring,
 /// each a located error; `apk`/`yum`/`dnf` stay refused at the task.
 #[test]
@@ -391,7 +473,7 @@ fn stapel_dependencies_and_blocks_are_checked_as_werf_checks_them() {
         ),
         (
             "ansible:\n  install:\n  - apk: {name: curl}\n",
-            "werf.yaml:11:5: ansible.install[0]: module or key `apk` is not supported yet",
+            "werf.yaml:11:5: ansible.install[0]: module `apk` is refused",
         ),
     ] {
         let got = load(&format!("{head}{tail}")).err().unwrap_or_default();

@@ -568,13 +568,33 @@ fn an_import_of_a_tagged_or_digested_reference_is_a_registry_image() {
             "alpine@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ),
     ] {
-        refused(
-            &format!(
-                "{META}{IMPORT_SOURCE}  - {key}: {reference}\n    add: /x\n    to: /x\n    before: install\n"
-            ),
-            &format!(
-                "werf.yaml:10:5: import[0]: {reference} is a registry image (it has a tag or digest)"
-            ),
+        let yaml = format!(
+            "{META}{IMPORT_SOURCE}  - {key}: {reference}\n    add: /x\n    to: /x\n    before: install\n"
+        );
+        // werf 2 imports it from the registry: no image of werf.yaml, no build dependency.
+        let cfg = load_with(&yaml, &[], as_v2).expect("werf 2: a registry image");
+        let app = cfg.image(Some("app")).expect("app");
+        let i = &app.stapel().expect("stapel").imports[0];
+        assert!(i.external, "{reference}");
+        assert_eq!(i.source, reference);
+        assert!(
+            !app.dependencies.iter().any(|d| d.image == reference),
+            "{:?}",
+            app.dependencies
+        );
+        // werf 1.1 knows images of werf.yaml only.
+        if key == "image" {
+            let e = load_with(&yaml, &[], as_v1_1).expect_err("1.1");
+            assert!(e.contains(&format!("no such image `{reference}`!")), "{e}");
+        }
+        // `stage:` names a stage of a werf.yaml image: a registry image has none.
+        let staged = yaml.replace("before: install\n", "before: install\n    stage: install\n");
+        let e = load_with(&staged, &[], as_v2).expect_err("stage of a registry image");
+        assert!(
+            e.contains(&format!(
+                "werf.yaml:10:5: import[0]: `stage: install` names a stage of an image of werf.yaml; {reference} is a registry image"
+            )),
+            "{e}"
         );
     }
     // A registry port alone is not a tag.
@@ -582,5 +602,8 @@ fn an_import_of_a_tagged_or_digested_reference_is_a_registry_image() {
         "{META}{IMPORT_SOURCE}  - from: registry.example:5000/tools\n    add: /x\n    to: /x\n    before: install\n"
     ))
     .expect_err("no such image");
-    assert!(!e.contains("is a registry image"), "{e}");
+    assert!(
+        e.contains("no such image `registry.example:5000/tools`!"),
+        "{e}"
+    );
 }

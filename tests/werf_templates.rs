@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn goref() -> PathBuf {
+pub(crate) fn goref() -> PathBuf {
     let dir = tempfile::tempdir().expect("tmp").keep();
     let bin = dir.join("goref");
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/gotemplate/tests/goref");
@@ -213,6 +213,7 @@ fn slipway_render(c: &Case) -> Result<String, String> {
         dir: dir.path().to_path_buf(),
         env: Some(c.env.to_string()),
         partials,
+        templates_prefix: None,
         vars: c
             .vars
             .iter()

@@ -149,6 +149,21 @@ pub struct BuiltImage {
     pub local_tag: String,
     /// The builder in use (also for a skipped image).
     pub builder: BuilderKind,
+    /// An image built for several platforms (issue 34): each platform's image, in
+    /// `platform:` order (`image_id` and `local_tag` above are the first's). Empty for one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
+}
+
+/// One platform's image of a multi-platform image: the daemon keeps one image per tag, so
+/// each has its own local tag (`<project>/<image>:<os>-<arch>`) and signature label.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformImage {
+    pub platform: String,
+    pub image_id: String,
+    pub signature: String,
+    pub local_tag: String,
+    pub skipped: bool,
 }
 
 /// The registry digest of a just-built dependency, for `ImageDigest` imports: werf passes

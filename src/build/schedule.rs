@@ -30,6 +30,8 @@ pub(crate) struct Backend {
 struct Run {
     backend: Arc<Backend>,
     project: String,
+    /// The project's git remote, normalized (`Config::source`).
+    source: Option<String>,
     opts: Arc<BuildOptions>,
     session_data: BTreeMap<Option<String>, SessionData>,
     stapel_env: Arc<crate::stapel::Env>,
@@ -84,6 +86,7 @@ pub(crate) async fn build_on(
     let run = Run {
         backend: Arc::new(backend),
         project: config.project.clone(),
+        source: config.source.clone(),
         session_data,
         stapel_env: Arc::new(crate::stapel::Env::new(config)),
         node_signatures: Arc::new(signatures.clone()),
@@ -165,6 +168,7 @@ fn start(
         node_signatures: run.node_signatures.clone(),
         slots: run.slots.clone(),
         dependency_env,
+        oci_labels: crate::labels::oci(run.source.as_deref(), &run.project, img.name.as_deref()),
         imported_digests: (!imported_digests.is_empty()).then(|| {
             imported_digests.sort();
             imported_digests.dedup();
@@ -301,16 +305,31 @@ fn session_data(
     env: &crate::settings::HostEnv,
 ) -> Result<BTreeMap<Option<String>, SessionData>, BuildError> {
     let mut session_data = BTreeMap::new();
-    let auth_sock = env.ssh_auth_sock().map(str::to_string);
+    // werf's --ssh-key agent replaces the system's (werf: "use only specific ssh keys").
+    let auth_sock = match &config.ssh_agent {
+        Some(a) => Some(a.to_string_lossy().to_string()),
+        None => env.ssh_auth_sock().map(str::to_string),
+    };
     for img in selected {
-        // A stapel image's secrets (it has no ssh key of its own).
+        // A stapel image's secrets; its steps reach the --ssh-key agent, as werf's stage
+        // containers do.
         let (secrets, ssh) = match (img.dockerfile(), img.stapel()) {
             (Some(d), _) => (&d.secrets, d.ssh.as_deref()),
-            (None, Some(st)) => (&st.secrets, None),
+            (None, Some(st)) => (&st.secrets, config.ssh_agent.as_ref().map(|_| "default")),
             (None, None) => continue,
         };
         let ssh = ssh.filter(|s| !s.trim().is_empty());
+        // A stapel tmp_dir is emptied by the first step of each build: its id, by secret.
+        let run_id = crate::stapel::tmp_dir::needed_by(config, img);
         let what = match (secrets.is_empty(), ssh) {
+            (true, None) if run_id => {
+                let mut data = SessionData::default();
+                let id = crate::stapel::tmp_dir::RUN_SECRET;
+                data.secrets
+                    .insert(id, crate::stapel::tmp_dir::run_id().as_bytes());
+                session_data.insert(img.name.clone(), data);
+                continue;
+            }
             (true, None) => continue,
             (false, _) => "secrets",
             (true, Some(_)) => "ssh",
@@ -327,10 +346,15 @@ fn session_data(
             });
         }
         let name = img.display_name();
+        let mut secrets = secrets::resolve(img, &config.dir, env)?;
+        if run_id {
+            let id = crate::stapel::tmp_dir::RUN_SECRET;
+            secrets.insert(id, crate::stapel::tmp_dir::run_id().as_bytes());
+        }
         session_data.insert(
             img.name.clone(),
             SessionData {
-                secrets: secrets::resolve(img, &config.dir, env)?,
+                secrets,
                 ssh: match ssh {
                     Some(spec) => ssh::resolve(name, spec, &config.dir, auth_sock.as_deref())?,
                     None => Default::default(),

@@ -33,6 +33,11 @@ impl SecretValues {
         self.0.get(id).map(Vec::as_slice)
     }
 
+    /// Serve `value` as secret `id` too (Slipway's own, such as a stapel build's id).
+    pub fn insert(&mut self, id: &str, value: &[u8]) {
+        self.0.insert(id.to_string(), value.to_vec());
+    }
+
     /// Every (id, value).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))

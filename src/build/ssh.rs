@@ -57,6 +57,113 @@ pub fn resolve(
     Ok(out)
 }
 
+/// Why the agent for `--ssh-key` did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyAgentError {
+    /// werf's text.
+    #[error("specified ssh key {0} does not exist")]
+    NoKey(String),
+    #[error("ssh-agent for --ssh-key: {0} (is openssh-client installed?)")]
+    Spawn(std::io::Error),
+    #[error("ssh-agent for --ssh-key: its socket {0} did not appear")]
+    NoSocket(String),
+    #[error("error adding ssh key {key}: {cause}")]
+    Add { key: String, cause: String },
+}
+
+/// werf's ssh agent for `--ssh-key`: a private `ssh-agent` holding only the given keys,
+/// stopped (and its directory removed) when dropped.
+pub struct KeyAgent {
+    child: std::process::Child,
+    sock: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl KeyAgent {
+    /// Start `ssh-agent` on a socket in a private directory and add each key to it. Keys
+    /// are read by Slipway and handed over on stdin, so their file mode does not matter
+    /// (werf reads them itself too).
+    pub fn start(keys: &[PathBuf]) -> Result<KeyAgent, KeyAgentError> {
+        for k in keys {
+            if !k.is_file() {
+                return Err(KeyAgentError::NoKey(k.display().to_string()));
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("slipway-ssh-agent-")
+            .tempdir()
+            .map_err(KeyAgentError::Spawn)?;
+        let sock = dir.path().join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(KeyAgentError::Spawn)?;
+        let agent = KeyAgent {
+            child,
+            sock,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if agent.sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        if !agent.sock.exists() {
+            return Err(KeyAgentError::NoSocket(agent.sock.display().to_string()));
+        }
+        for k in keys {
+            agent.add(k)?;
+        }
+        Ok(agent)
+    }
+
+    fn add(&self, key: &Path) -> Result<(), KeyAgentError> {
+        use std::io::Write;
+        let err = |cause: String| KeyAgentError::Add {
+            key: key.display().to_string(),
+            cause,
+        };
+        let data = std::fs::read(key).map_err(|e| err(e.to_string()))?;
+        let mut child = std::process::Command::new("ssh-add")
+            .args(["-q", "-"])
+            .env("SSH_AUTH_SOCK", &self.sock)
+            // A key with a passphrase fails instead of waiting for one (werf's agent
+            // takes unencrypted keys only).
+            .env("SSH_ASKPASS_REQUIRE", "never")
+            .env_remove("DISPLAY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| err(format!("ssh-add: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&data).map_err(|e| err(e.to_string()))?;
+        }
+        let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+        if !out.status.success() {
+            return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        Ok(())
+    }
+
+    /// The agent's socket.
+    pub fn socket(&self) -> &Path {
+        &self.sock
+    }
+}
+
+impl Drop for KeyAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,13 +120,7 @@ pub(super) async fn build(
     // The image is its last stage: that stage is built with the image's labels, so a
     // runner whose stage is stored first publishes it as it is, and so does every runner
     // that takes it from the storage.
-    let labels = image_labels(
-        node.project,
-        node.img,
-        node.sig,
-        node.opts,
-        Some(&outcome.record),
-    );
+    let labels = image_labels(node, Some(&outcome.record), "");
     let mine = if first < sigs.len() {
         let built = build_stages(node, env, &sigs[first..], &outcome, &labels).await?;
         // Storing is export and upload: other nodes may build meanwhile.

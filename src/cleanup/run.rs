@@ -53,6 +53,8 @@ pub struct CleanupRequest {
     pub kube: Option<KubeOptions>,
     /// Fetch every branch and tag of origin first.
     pub git_history_synchronization: bool,
+    /// werf's `--allow-git-shallow-clone`: a shallow clone's history is taken as it is.
+    pub allow_git_shallow_clone: bool,
     /// Running in CI (`CI=true`): see [`check_ci`].
     pub ci: bool,
     /// Where the cleanup lock is taken.
@@ -136,7 +138,7 @@ pub async fn plan(
     if req.git_history_synchronization {
         history::sync_with_origin(&cfg.dir)?;
     }
-    let git = history::read(&cfg.dir)?;
+    let git = history::read(&cfg.dir, req.allow_git_shallow_clone)?;
     let lock = super::lock_project(cfg, naming, &req.paths)?;
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
     let mut records = crate::records::read(client, naming).await?;
@@ -392,6 +394,7 @@ mod tests {
             tag_scheme: None,
             kube: None,
             git_history_synchronization: sync,
+            allow_git_shallow_clone: false,
             ci,
             paths: Paths::default(),
             werf: WerfSource::NotGiven,

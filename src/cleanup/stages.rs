@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::CleanupError;
 use super::policy::{Decision, Plan};
 use super::werf_stages;
-use crate::registry::{Client, Repository, image};
+use crate::registry::{Repository, image};
 use crate::stapel::stages;
 use crate::stapel::storage::{StagesStorage, StorageError};
 
@@ -63,10 +63,18 @@ fn storage_err(e: StorageError) -> CleanupError {
     CleanupError::Io(e.to_string())
 }
 
-/// The stage signatures the images kept by `images` need (their records).
-async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, CleanupError> {
+/// The stage signatures the images kept by `images` need: their records, and the stored
+/// stages of the images those stages are built from or import from (each record's
+/// `sources`, followed through the storage as werf follows parents and imports).
+async fn needed(
+    storage: &StagesStorage,
+    tags: &[String],
+    images: &Plan,
+) -> Result<BTreeSet<String>, CleanupError> {
+    let client = storage.client();
     let mut seen = BTreeSet::new();
     let mut out = BTreeSet::new();
+    let mut sources: Vec<String> = Vec::new();
     for i in images.items.iter().filter(|i| i.decision == Decision::Keep) {
         if !seen.insert((i.tag.repository.clone(), i.tag.digest.clone())) {
             continue;
@@ -80,11 +88,29 @@ async fn needed(client: &Client, images: &Plan) -> Result<BTreeSet<String>, Clea
         if let Some(record) =
             image::label(&cfg, crate::labels::STAGES).and_then(stages::parse_record)
         {
-            out.extend(record.into_iter().map(|r| r.signature));
+            for r in record {
+                sources.extend(r.sources);
+                out.insert(r.signature);
+            }
         }
         // A Dockerfile image is stored under its own content signature.
         if let Some(sig) = image::label(&cfg, crate::labels::SIGNATURE) {
             out.insert(sig.to_string());
+        }
+    }
+    let stored = crate::stapel::storage::by_signature(tags);
+    let mut followed = BTreeSet::new();
+    while let Some(sig) = sources.pop() {
+        if !followed.insert(sig.clone()) {
+            continue;
+        }
+        out.insert(sig.clone());
+        for t in stored.get(&sig).into_iter().flatten() {
+            let record = storage.record(&t.tag).await.map_err(storage_err)?;
+            for r in record.into_iter().flatten() {
+                sources.extend(r.sources);
+                out.insert(r.signature);
+            }
         }
     }
     Ok(out)
@@ -117,12 +143,12 @@ pub async fn plan_cleanup(
     storage: &StagesStorage,
     images: &Plan,
 ) -> Result<StagesPlan, CleanupError> {
-    let needed = needed(storage.client(), images).await?;
+    let tags = list(storage).await?;
+    let needed = needed(storage, &tags, images).await?;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    let tags = list(storage).await?;
     let stored = inventory(storage, &tags).await?;
     let mut items: Vec<StageItem> = stored
         .into_iter()

@@ -178,6 +178,7 @@ impl CleanupArgs {
             },
             kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64, env)),
             git_history_synchronization: self.git_history_synchronization,
+            allow_git_shallow_clone: false,
             ci: env.ci(),
             paths: env.paths(),
             werf: werf_source(stages_storage, env),
@@ -397,11 +398,12 @@ pub async fn run(
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
-    let request = args.request(
+    let mut request = args.request(
         kube_config_base64,
         settings.stages_storage.as_deref(),
         &settings.host_env,
     )?;
+    request.allow_git_shallow_clone = settings.allow_git_shallow_clone;
     let cfg = config::load(settings)?;
     if crate::git::head(&cfg.dir)?.is_none() {
         // werf 1.1 too (`GetLocalGitRepoForImagesCleanup`: no repository, no images cleanup):

@@ -333,6 +333,15 @@ pub fn tag_custom_from_env(env: &Env) -> Vec<String> {
         .collect()
 }
 
+/// werf's `WERF_SSH_KEY_*` key files, in name order (werf's `GetSSHKey` puts them before
+/// the `--ssh-key` ones).
+pub fn ssh_keys_from_env(env: &Env) -> Vec<std::path::PathBuf> {
+    env.iter()
+        .filter(|(k, v)| k.starts_with("WERF_SSH_KEY_") && !v.is_empty())
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

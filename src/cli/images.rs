@@ -23,6 +23,10 @@ pub struct ImagesArgs {
     /// (werf's `stage image`).
     #[arg(long)]
     pub local: bool,
+    /// List the images as built for these platforms (as `build --platform`) [default:
+    /// werf.yaml's].
+    #[arg(long, value_delimiter = ',', value_parser = crate::platform::normalize)]
+    pub platform: Vec<String>,
     #[command(flatten)]
     pub tags: super::tags::TagArgs,
     /// werf 1.1's `images publish|cleanup|purge` (hidden; `--` before an image so named).
@@ -35,6 +39,15 @@ struct Row {
     name: Option<String>,
     repository: Option<String>,
     references: Vec<String>,
+    signature: String,
+    /// The platforms it is built for, each with its own signature (issue 34); empty: the
+    /// daemon's platform.
+    platforms: Vec<PlatformRow>,
+}
+
+#[derive(Serialize)]
+struct PlatformRow {
+    platform: String,
     signature: String,
 }
 
@@ -51,10 +64,12 @@ pub async fn run(
     }
     let mut project = Project::open(settings, super::registry::client(settings))?;
     crate::build::selection(&project.config, &args.only)?;
+    project.config.force_platforms(&args.platform);
     // Signatures only: the base is not pulled.
     project.resolve_bases(Bases::DigestsOnly).await?;
     let cfg = &project.config;
-    let sigs = project.signatures(&project.outputs(&[]))?;
+    let outputs = project.outputs(&[]);
+    let sigs = project.signatures(&outputs)?;
     let naming = project.naming()?;
     let specs = naming::tags(
         &super::tags::to_options(&args.tags, settings),
@@ -74,11 +89,27 @@ pub async fn run(
             }
             None => (None, Vec::new()),
         };
+        let mut platforms: Vec<PlatformRow> = crate::signature::per_platform(img, &sigs, &outputs)?
+            .into_iter()
+            .map(|(platform, signature)| PlatformRow {
+                platform,
+                signature,
+            })
+            .collect();
+        if platforms.is_empty()
+            && let Some(p) = img.dockerfile().and_then(|d| d.platform.first())
+        {
+            platforms.push(PlatformRow {
+                platform: p.clone(),
+                signature: sig.clone(),
+            });
+        }
         rows.push(Row {
             name: img.name.clone(),
             repository,
             references,
             signature: sig,
+            platforms,
         });
     }
     let mut text = String::new();
@@ -91,6 +122,9 @@ pub async fn run(
             text.push_str(&format!("  repository {repo}\n"));
         }
         text.push_str(&format!("  signature  {}\n", r.signature));
+        for p in r.platforms.iter().filter(|_| r.platforms.len() > 1) {
+            text.push_str(&format!("  platform   {} {}\n", p.platform, p.signature));
+        }
         for reference in &r.references {
             text.push_str(&format!("  reference  {reference}\n"));
         }

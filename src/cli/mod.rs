@@ -8,6 +8,7 @@ mod cleanup;
 mod completions;
 mod config;
 mod doctor;
+mod helm;
 mod images;
 mod inspect;
 mod login;
@@ -249,6 +250,8 @@ pub enum Command {
     /// Render or validate werf.yaml.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Write werf 1.1's Helm values from a publish report, or its chart helpers (docs/helm.md).
+    HelmValues(helm::HelmValuesArgs),
     /// Turn text into a valid docker tag, namespace, release or project name.
     #[command(after_help = "Examples:
   slipway slugify \"$CI_COMMIT_REF_NAME\"
@@ -351,6 +354,14 @@ impl GlobalArgs {
             },
             werf_version: self.werf_version,
             giterminism_config: self.giterminism_config.clone(),
+            config_templates_dir: self
+                .werf
+                .config_templates_dir
+                .clone()
+                .filter(|d| !d.as_os_str().is_empty()),
+            allow_git_shallow_clone: self.werf.allow_git_shallow_clone,
+            ssh_keys: self.werf.ssh_keys(env),
+            ssh_agent: None,
             loose_giterminism: self.loose_giterminism,
             stapel_toolbox: self
                 .stapel_toolbox
@@ -482,6 +493,7 @@ fn name_of(c: &Command) -> &'static str {
         Command::Config(config::ConfigCommand::Render { .. }) => "config render",
         Command::Config(config::ConfigCommand::Validate) => "config validate",
         Command::Slugify(_) => "slugify",
+        Command::HelmValues(_) => "helm-values",
         Command::Images(a) => werf_groups::images_name(a.werf.as_ref()),
         Command::Stages(g) => werf_groups::stages_name(g),
         Command::Stage(_) => "stage image",
@@ -535,6 +547,7 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = e.print();
+            helm::deploy_note(&e);
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
@@ -575,8 +588,9 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
     if let Command::Version = cli.command {
         return version::run();
     }
-    let settings = cli.global.settings(env)?;
+    let mut settings = cli.global.settings(env)?;
     cli.global.werf.apply(&settings.dir)?;
+    let _agent = werf_compat::ssh_agent(&cli.command, &mut settings)?;
     match cli.command {
         Command::Build(a) => build::run(&settings, a).await,
         Command::Publish(a) => publish::run(&settings, a, false).await,
@@ -592,6 +606,7 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
         Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
         Command::Config(c) => config::run(&settings, c).await,
         Command::Slugify(a) => slugify::run(&settings, a).await,
+        Command::HelmValues(a) => helm::run(&settings, a).await,
         Command::Images(a) => images::run(&settings, a, cli.global.kube_config_base64).await,
         Command::Stages(g) => {
             werf_groups::stages(&settings, g, cli.global.kube_config_base64).await

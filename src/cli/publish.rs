@@ -126,6 +126,14 @@ pub struct PublishArgs {
     /// How layers are compressed (zstd needs containerd ≥ 1.5 or Docker ≥ 23 to pull).
     #[arg(long, value_enum, default_value = "gzip")]
     pub layer_compression: LayerCompressionArg,
+    /// Write werf 1.1's Helm service values (`global.werf.image…`) for a chart to this file
+    /// (docs/helm.md).
+    #[arg(long, value_name = "FILE")]
+    pub helm_values: Option<PathBuf>,
+    /// Kubernetes namespace for --helm-values' `global.namespace` [default: werf.yaml's
+    /// `deploy.namespace`, else `[[ project ]]-[[ env ]]`].
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Attach SLSA provenance to each image pushed, as an OCI referrer (docs/provenance.md).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub provenance: bool,
@@ -156,6 +164,13 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         push_with_daemon: args.push_with_daemon,
         layer_compression: args.layer_compression.into(),
         provenance: args.provenance,
+        helm_values: args
+            .helm_values
+            .map(|path| crate::publish::helm::HelmValuesOptions {
+                path,
+                namespace: args.namespace,
+                env: settings.env.clone(),
+            }),
         cache_from: crate::naming::cache_tags(&args.build.cache_from),
         on_event: printer(super::output::json(), args.build.log_mode.as_str()),
         on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),

@@ -13,6 +13,19 @@ pub struct WerfGlobal {
     /// git CLI, as --git-history-synchronization does), as werf's --git-unshallow.
     #[arg(long = "git-unshallow", global = true, hide = true)]
     pub git_unshallow: bool,
+    /// werf.yaml's partials are read from this directory instead of the project's `.werf/`
+    /// (werf's --config-templates-dir; a relative path is from the working directory).
+    #[arg(long = "config-templates-dir", global = true, hide = true)]
+    pub config_templates_dir: Option<PathBuf>,
+    /// cleanup takes a shallow clone's history as it is instead of refusing it (werf's
+    /// --allow-git-shallow-clone: "sign the intention of using shallow clone").
+    #[arg(long = "allow-git-shallow-clone", global = true, hide = true)]
+    pub allow_git_shallow_clone: bool,
+    /// Private key files: builds get an ssh-agent holding only these (stapel steps and
+    /// `ssh: default` reach it; remote git mappings are fetched with it), as werf's
+    /// --ssh-key. `WERF_SSH_KEY_*` variables add theirs first, as werf's do.
+    #[arg(long = "ssh-key", global = true, hide = true)]
+    pub ssh_keys: Vec<PathBuf>,
 }
 
 impl WerfGlobal {
@@ -27,6 +40,40 @@ impl WerfGlobal {
         }
         Ok(())
     }
+
+    /// werf's key files: `WERF_SSH_KEY_*` first, then `--ssh-key` (werf's `GetSSHKey`).
+    pub fn ssh_keys(&self, env: &super::flags::Env) -> Vec<PathBuf> {
+        super::flags::ssh_keys_from_env(env)
+            .into_iter()
+            .chain(self.ssh_keys.iter().cloned())
+            .filter(|k| !k.as_os_str().is_empty())
+            .collect()
+    }
+}
+
+/// werf's --ssh-key: an agent with only those keys for the commands that build, kept
+/// running while the returned value lives.
+pub fn ssh_agent(
+    command: &super::Command,
+    settings: &mut crate::settings::Settings,
+) -> anyhow::Result<Option<crate::build::ssh::KeyAgent>> {
+    use super::Command;
+    let builds = matches!(
+        command,
+        Command::Build(_)
+            | Command::Publish(_)
+            | Command::BuildAndPublish(_)
+            | Command::Run(_)
+            | Command::Stages(_)
+            | Command::Stage(_)
+            | Command::Images(_)
+    );
+    if !builds || settings.ssh_keys.is_empty() {
+        return Ok(None);
+    }
+    let agent = crate::build::ssh::KeyAgent::start(&settings.ssh_keys)?;
+    settings.ssh_agent = Some(agent.socket().to_path_buf());
+    Ok(Some(agent))
 }
 
 /// Accepted by every command.
@@ -36,8 +83,6 @@ pub struct IgnoredGlobal {
     pub werf_ignored_home_dir: Option<PathBuf>,
     #[arg(long = "tmp-dir", global = true)]
     pub werf_ignored_tmp_dir: Option<PathBuf>,
-    #[arg(long = "config-templates-dir", global = true)]
-    pub werf_ignored_config_templates_dir: Option<PathBuf>,
     #[arg(long = "log-color-mode", global = true)]
     pub werf_ignored_log_color_mode: Option<String>,
     #[arg(long = "log-pretty", global = true)]
@@ -46,10 +91,6 @@ pub struct IgnoredGlobal {
     pub werf_ignored_log_project_dir: bool,
     #[arg(long = "log-terminal-width", global = true, allow_hyphen_values = true)]
     pub werf_ignored_log_terminal_width: Option<String>,
-    #[arg(long = "allow-git-shallow-clone", global = true)]
-    pub werf_ignored_allow_git_shallow_clone: bool,
-    #[arg(long = "ssh-key", global = true)]
-    pub werf_ignored_ssh_key: Vec<String>,
     #[arg(long = "virtual-merge", global = true)]
     pub werf_ignored_virtual_merge: bool,
     #[arg(long = "virtual-merge-from-commit", global = true)]

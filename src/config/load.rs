@@ -59,7 +59,16 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
     let file = display_name(&path, &dir);
     let source = read_template(&path, &file)?;
     let mut partials = Vec::new();
-    let werf_dir = dir.join(".werf");
+    // werf's --config-templates-dir (relative to the working directory, as werf's).
+    let werf_dir = match &settings.config_templates_dir {
+        Some(d) => d.clone(),
+        None => dir.join(".werf"),
+    };
+    let mut templates_prefix = None;
+    if let Some(d) = &settings.config_templates_dir {
+        let shown = display_name(d, &dir);
+        templates_prefix = Some(format!("{}/", shown.trim_end_matches('/')));
+    }
     if werf_dir.is_dir() {
         let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&werf_dir)
             .into_iter()
@@ -93,6 +102,7 @@ pub fn render_config(settings: &Settings) -> Result<Rendered, ConfigErrors> {
         env: settings.env.clone(),
         partials,
         vars: settings.host_env.vars().clone(),
+        templates_prefix,
     };
     let giterminism = super::version::giterminism(settings, &dir)?;
     let r = render_mapped(&file, &source, &input).map_err(|e| plain(&e.file, e.message))?;
@@ -200,6 +210,10 @@ pub fn load(settings: &Settings) -> Result<Config, ConfigErrors> {
     }
     cfg.home = settings.host_env.home();
     cfg.git_remotes = settings.paths().git_remotes();
+    cfg.ssh_agent = settings.ssh_agent.clone();
+    cfg.source = crate::provenance::git_remote(&cfg.dir)
+        .as_deref()
+        .and_then(crate::provenance::normalize_remote);
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

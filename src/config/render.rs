@@ -70,6 +70,9 @@ pub struct RenderInput {
     pub env: Option<String>,
     /// Partials: `.werf/**/*.tmpl` sources, by path relative to `dir`.
     pub partials: Vec<(String, String)>,
+    /// The partials' directory as their paths start (`None`: `.werf/`); werf names a
+    /// partial by its path inside it (`--config-templates-dir` moves it).
+    pub templates_prefix: Option<String>,
     /// Process environment as seen by `env` (a map so tests need not touch the process).
     pub vars: BTreeMap<String, String>,
 }
@@ -103,8 +106,9 @@ pub fn render_mapped(
     let reads: Reads = Rc::default();
     add_werf_funcs(&t, input, &reads, &files);
     for (name, text) in &input.partials {
-        // werf names a partial by its path inside `.werf/`.
-        let tname = name.strip_prefix(".werf/").unwrap_or(name);
+        // werf names a partial by its path inside `.werf/` (or --config-templates-dir).
+        let prefix = input.templates_prefix.as_deref().unwrap_or(".werf/");
+        let tname = name.strip_prefix(prefix).unwrap_or(name);
         files.borrow_mut().insert(tname.to_string(), name.clone());
         t.parse(tname, text).map_err(|e| RenderError {
             file: name.clone(),
@@ -670,6 +674,7 @@ mod tests {
                 r#"{{ define "name" }}app-{{ . }}{{ end }}"#.into(),
             )],
             vars: [("REGISTRY".to_string(), "r.example".to_string())].into(),
+            templates_prefix: None,
         }
     }
 

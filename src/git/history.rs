@@ -11,7 +11,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(
-        "{0} is a shallow clone: cleanup needs the whole git history to know which images are still used; pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch it from origin first, or run `git fetch --unshallow` (in GitLab CI: GIT_DEPTH: 0)"
+        "{0} is a shallow clone: cleanup needs the whole git history to know which images are still used; pass --git-history-synchronization (WERF_GIT_HISTORY_SYNCHRONIZATION=1) to fetch it from origin first, or run `git fetch --unshallow` (in GitLab CI: GIT_DEPTH: 0), or pass --allow-git-shallow-clone (WERF_ALLOW_GIT_SHALLOW_CLONE=1) to take the history the clone has"
     )]
     Shallow(String),
     #[error("git history synchronization in {dir}: {cause}")]
@@ -82,11 +82,12 @@ fn git_err(dir: &Path, e: git2::Error) -> HistoryError {
 
 /// What werf 1.1 scans: `origin/*` remote-tracking branches (named without `origin/`) and
 /// tags, with every commit reachable from them (no depth limit). Local branches do not
-/// count: only what origin has is alive. A shallow clone is an error.
-pub fn read(dir: &Path) -> Result<GitHistory, HistoryError> {
+/// count: only what origin has is alive. A shallow clone is an error unless
+/// `allow_shallow` (werf's --allow-git-shallow-clone: its history is taken as it is).
+pub fn read(dir: &Path, allow_shallow: bool) -> Result<GitHistory, HistoryError> {
     let err = |e: git2::Error| git_err(dir, e);
     let repo = open_repo(dir)?;
-    if repo.is_shallow() {
+    if repo.is_shallow() && !allow_shallow {
         return Err(HistoryError::Shallow(dir.display().to_string()));
     }
     let mut refs = Vec::new();

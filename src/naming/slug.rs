@@ -74,6 +74,53 @@ fn valid_dns_label(s: &str, max: usize) -> bool {
         && !s.ends_with('-')
 }
 
+/// k8s' `IsDNS1123Subdomain` message, as werf 1.1 quotes it.
+const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// Why werf 1.1 refuses a Kubernetes namespace (its texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("kubernetes namespace should be a valid DNS-1123 subdomain: {0:?} is {1} chars long")]
+    TooLong(String, usize),
+    #[error(
+        "kubernetes namespace should be a valid DNS-1123 subdomain: {}",
+        DNS1123_SUBDOMAIN_MSG
+    )]
+    NotSubdomain,
+}
+
+/// werf 1.1's `ValidateKubernetesNamespace`: empty, or a DNS-1123 *subdomain* (dots
+/// allowed) of at most 63 characters. werf 1.2, and [`slug`], want a label; werf 1.1's
+/// deploy kept `a.b`, so its namespace rule is its own.
+pub fn validate_namespace_werf11(name: &str) -> Result<(), NamespaceError> {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() {
+        Ok(())
+    } else if name.len() > 63 {
+        Err(NamespaceError::TooLong(name.to_string(), name.len()))
+    } else if name.split('.').all(label) {
+        Ok(())
+    } else {
+        Err(NamespaceError::NotSubdomain)
+    }
+}
+
+/// werf 1.1's `slug.KubernetesNamespace`: kept when [`validate_namespace_werf11`] accepts
+/// it, else slugified with the hash.
+pub fn namespace_werf11(data: &str) -> String {
+    if validate_namespace_werf11(data).is_ok() {
+        data.to_string()
+    } else {
+        with_hash(data, 63)
+    }
+}
+
 /// The slug of `data` in `format`.
 pub fn slug(data: &str, format: SlugFormat) -> String {
     match format {
@@ -161,5 +208,25 @@ mod tests {
         assert!(slug(&long, SlugFormat::HelmRelease).len() <= 53);
         assert_eq!(slug("My Project!", SlugFormat::Project), "my-project");
         assert_eq!(slug(&long, SlugFormat::Project).len(), 50);
+    }
+
+    #[test]
+    fn werf11_namespaces_allow_dots() {
+        assert_eq!(namespace_werf11("shop.prod"), "shop.prod");
+        assert!(validate_namespace_werf11("shop.prod").is_ok());
+        assert_eq!(
+            namespace_werf11("Shop_Prod"),
+            format!("shop-prod-{}", murmur_hex("Shop_Prod"))
+        );
+        let e = validate_namespace_werf11("a..b").unwrap_err().to_string();
+        assert!(e.contains("RFC 1123 subdomain"), "{e}");
+        let long = "n".repeat(64);
+        assert!(
+            validate_namespace_werf11(&long)
+                .unwrap_err()
+                .to_string()
+                .ends_with("is 64 chars long")
+        );
+        assert!(namespace_werf11(&long).len() <= 63);
     }
 }

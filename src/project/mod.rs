@@ -75,17 +75,20 @@ impl<'a> Project<'a> {
             .await?)
     }
 
-    /// Asks the registries for the digests `fromLatest` bases name now (once), pulling them
-    /// with [`Bases::Pull`].
+    /// Asks the registries for the digests `fromLatest` bases and imports from registry
+    /// images name now (once), pulling them (and the other registry bases) with
+    /// [`Bases::Pull`].
     pub async fn resolve_bases(&mut self, bases: Bases) -> Result<(), ProjectError> {
-        if !crate::stapel::uses_from_latest(&self.config) {
+        let pulling = matches!(bases, Bases::Pull);
+        if !crate::stapel::uses_registry_digests(&self.config, pulling) {
             return Ok(());
         }
         let docker = match bases {
             Bases::Pull => Some(self.daemon().await?.clone()),
             Bases::DigestsOnly => None,
         };
-        crate::stapel::resolve_from_latest(&mut self.config, &self.client, docker.as_ref()).await?;
+        crate::stapel::resolve_registry_digests(&mut self.config, &self.client, docker.as_ref())
+            .await?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! registries checked), [`plan`] (what each registry lacks; `--dry-run` stops there),
 //! `realize` (copy from the stages storage, build, push through `pusher`) and [`report`].
 
+pub mod helm;
 pub mod plan;
 mod prepare;
 mod provenance;
@@ -42,6 +43,8 @@ pub enum PublishError {
     Push(#[from] PushError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    HelmValues(#[from] helm::HelmValuesError),
     #[error(transparent)]
     StagesStorage(#[from] crate::stapel::storage::StorageError),
     #[error(transparent)]
@@ -105,6 +108,8 @@ pub struct PublishOptions {
     pub layer_compression: crate::registry::compress::Codec,
     /// Attach SLSA provenance to each image pushed (`--provenance`).
     pub provenance: bool,
+    /// `--helm-values FILE`: werf 1.1's service values for a chart.
+    pub helm_values: Option<helm::HelmValuesOptions>,
     /// Tags in each image's repository whose inline cache BuildKit may reuse.
     pub cache_from: Vec<String>,
     pub on_event: Arc<dyn Fn(&Event) + Send + Sync>,
@@ -137,10 +142,15 @@ impl RemoteLookup for ClientLookup<'_> {
         let Some((info, config)) = self.client.image_config(repo, tag).await? else {
             return Ok(None);
         };
-        let signature = config
-            .as_ref()
-            .and_then(|c| image::label(c, crate::labels::SIGNATURE))
-            .map(str::to_string);
+        let signature = match config.as_ref() {
+            Some(c) => image::label(c, crate::labels::SIGNATURE).map(str::to_string),
+            // An index has no config: a multi-platform image's names its signature.
+            None => self
+                .client
+                .get_manifest(repo, &info.digest)
+                .await?
+                .and_then(|(body, _)| crate::transfer::index::signature(&body)),
+        };
         Ok(Some(RemoteTag {
             digest: info.digest,
             signature,
@@ -156,6 +166,16 @@ pub async fn publish(
     opts: PublishOptions,
 ) -> Result<Outcome, PublishError> {
     let prepared = prepare::prepare(settings, client, &opts).await?;
+    if let Some(h) = &opts.helm_values {
+        // The namespace is checked before anything is built or pushed.
+        let deploy = prepared.cfg.extra.get("deploy");
+        helm::namespace(
+            h.namespace.as_deref(),
+            h.env.as_deref(),
+            &prepared.cfg.project,
+            deploy,
+        )?;
+    }
     let (wanted, repos) = prepared.wanted()?;
     let lookup = ClientLookup {
         client,

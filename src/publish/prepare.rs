@@ -63,9 +63,9 @@ pub(super) async fn prepare(
     for host in &hosts {
         usable(client, host, settings.images_repo.as_deref()).await?;
     }
-    if crate::stapel::uses_from_latest(&cfg) {
+    if crate::stapel::uses_registry_digests(&cfg, true) {
         let docker = build::connect(&settings.host_env.daemon()).await?;
-        crate::stapel::resolve_from_latest(&mut cfg, client, Some(&docker)).await?;
+        crate::stapel::resolve_registry_digests(&mut cfg, client, Some(&docker)).await?;
     }
     if let Some(names) = &opts.digest_file_images {
         build::selection(&cfg, names)?;

@@ -202,6 +202,63 @@ impl Pusher {
 }
 
 impl Pusher {
+    /// Push a multi-platform image (issue 34): each platform's image by digest, then one
+    /// OCI index over them under all its tags; returns the index digest.
+    pub(super) async fn push_index(
+        &self,
+        p: &plan::ImagePlan,
+        platforms: &[build::PlatformImage],
+    ) -> Result<String, PublishError> {
+        use crate::transfer::index;
+        let repository = self
+            .repos
+            .get(&p.wanted.repository)
+            .cloned()
+            .ok_or(PublishError::NoRepo)?;
+        if self.push_with_daemon {
+            tracing::warn!(
+                image = p.label(),
+                "--push-with-daemon cannot push an image index: pushed with Slipway's client"
+            );
+        }
+        let by_digest = PushTarget {
+            repository: repository.clone(),
+            tags: Vec::new(),
+        };
+        let popts = PushOptions {
+            on_progress: self.on_push.clone(),
+            upload_mode: self.upload_mode,
+            work_dir: self.work.path().to_path_buf(),
+            compression: self.layer_compression,
+            ..self.push.clone()
+        };
+        let mut children = Vec::new();
+        for one in platforms {
+            let r = self
+                .push_streamed(p, &one.image_id, &by_digest, &popts)
+                .await?;
+            children.push(index::child(&self.client, &repository, &one.platform, &r.digest).await?);
+        }
+        let annotations = BTreeMap::from([(
+            crate::labels::SIGNATURE.to_string(),
+            p.wanted.signature.clone(),
+        )]);
+        let digest = index::put(
+            &self.client,
+            &repository,
+            &p.wanted.tags,
+            &children,
+            &annotations,
+        )
+        .await?;
+        tracing::debug!(image = p.label(), %digest, platforms = children.len(), "index pushed");
+        self.pushed
+            .lock()
+            .await
+            .insert(p.wanted.name.clone(), digest.clone());
+        Ok(digest)
+    }
+
     /// From the daemon's export stream, compressing and uploading while it arrives; the
     /// spooled path (export to a file, then push it) where the stream cannot be used.
     async fn push_streamed(

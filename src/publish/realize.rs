@@ -67,7 +67,7 @@ pub(super) async fn realize(
         stored.copied.clone(),
         &prepared.host_env,
     )?);
-    let local = if opts.build {
+    let (local, platforms) = if opts.build {
         build_images(prepared, plan, client, opts, &docker, &pusher, to_push).await?
     } else {
         find_built(prepared, plan, &docker, |p| needs_build(p)).await?
@@ -81,14 +81,19 @@ pub(super) async fn realize(
             .get(&p.wanted.name)
             .cloned()
             .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
-        todo.push((p, id));
+        todo.push((p, id, platforms.get(&p.wanted.name)));
     }
     // Images in flight at once: while the daemon prepares one export, another's layers
     // are compressed and sent.
     futures::stream::iter(todo)
-        .map(|(p, id)| {
+        .map(|(p, id, platforms)| {
             let pusher = &pusher;
-            async move { pusher.push(p, &id).await }
+            async move {
+                match platforms {
+                    Some(all) => pusher.push_index(p, all).await,
+                    None => pusher.push(p, &id).await,
+                }
+            }
         })
         .buffer_unordered(IMAGES_IN_FLIGHT)
         .try_collect::<Vec<_>>()
@@ -150,6 +155,13 @@ async fn copy_from_storage(
     Ok(out)
 }
 
+/// Each image's ID and whether this run built it; and each multi-platform image's
+/// platforms.
+type Local = (
+    BTreeMap<Option<String>, (String, bool)>,
+    BTreeMap<Option<String>, Vec<build::PlatformImage>>,
+);
+
 /// Build what must be pushed, each dependency whose digest a dependant imports pushed
 /// through the hook; returns each image's ID and whether it was built now.
 async fn build_images(
@@ -160,7 +172,7 @@ async fn build_images(
     docker: &bollard::Docker,
     pusher: &Arc<Pusher>,
     to_push: Vec<String>,
-) -> Result<BTreeMap<Option<String>, (String, bool)>, PublishError> {
+) -> Result<Local, PublishError> {
     let cfg = &prepared.cfg;
     let mut extra_tags = BTreeMap::new();
     let mut cache_from = BTreeMap::new();
@@ -199,10 +211,16 @@ async fn build_images(
         },
     )
     .await?;
-    Ok(built
+    let platforms = built
+        .iter()
+        .filter(|b| !b.platforms.is_empty())
+        .map(|b| (b.name.clone(), b.platforms.clone()))
+        .collect();
+    let local = built
         .into_iter()
         .map(|b| (b.name.clone(), (b.image_id, !b.skipped)))
-        .collect())
+        .collect();
+    Ok((local, platforms))
 }
 
 /// `publish` without building: each image to push must be in the daemon already.
@@ -211,16 +229,55 @@ async fn find_built(
     plan: &Plan,
     docker: &bollard::Docker,
     needs_build: impl Fn(&plan::ImagePlan) -> bool,
-) -> Result<BTreeMap<Option<String>, (String, bool)>, PublishError> {
+) -> Result<Local, PublishError> {
     let mut local = BTreeMap::new();
+    let mut platforms = BTreeMap::new();
     for p in plan.images.iter().filter(|p| needs_build(p)) {
         let likely = build::local_tag(&prepared.cfg.project, p.wanted.name.as_deref());
+        if let Some(all) = find_platforms(prepared, p, docker, &likely).await? {
+            local.insert(p.wanted.name.clone(), (all[0].image_id.clone(), false));
+            platforms.insert(p.wanted.name.clone(), all);
+            continue;
+        }
         let id = build::find_local(docker, &p.wanted.signature, Some(&likely))
             .await
             .ok_or_else(|| PublishError::NotBuilt(p.label().to_string()))?;
         local.insert(p.wanted.name.clone(), (id, false));
     }
-    Ok(local)
+    Ok((local, platforms))
+}
+
+/// A multi-platform image's platforms in the daemon, each by its signature (`None`: the
+/// image has one platform).
+async fn find_platforms(
+    prepared: &Prepared,
+    p: &plan::ImagePlan,
+    docker: &bollard::Docker,
+    likely: &str,
+) -> Result<Option<Vec<build::PlatformImage>>, PublishError> {
+    let Some(img) = prepared.cfg.image(p.wanted.name.as_deref()) else {
+        return Ok(None);
+    };
+    let sigs = crate::signature::per_platform(img, &prepared.sigs, &prepared.outputs)?;
+    if sigs.is_empty() {
+        return Ok(None);
+    }
+    let repo = likely.rsplit_once(':').map_or(likely, |(r, _)| r);
+    let mut all = Vec::new();
+    for (platform, signature) in sigs {
+        let local_tag = format!("{repo}:{}", crate::platform::slug(&platform));
+        let image_id = build::find_local(docker, &signature, Some(&local_tag))
+            .await
+            .ok_or_else(|| PublishError::NotBuilt(format!("{} ({platform})", p.label())))?;
+        all.push(build::PlatformImage {
+            platform,
+            image_id,
+            signature,
+            local_tag,
+            skipped: true,
+        });
+    }
+    Ok(Some(all))
 }
 
 /// Dockerfile images pushed now go into the stages storage under their signature (a tag
@@ -278,10 +335,12 @@ fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
                     if let Some(d) = pusher.pushed.lock().await.get(&p.wanted.name) {
                         return Ok(d.clone());
                     }
-                    pusher
-                        .push(p, &built.image_id)
-                        .await
-                        .map_err(build::DigestError::from)
+                    let pushed = if built.platforms.is_empty() {
+                        pusher.push(p, &built.image_id).await
+                    } else {
+                        pusher.push_index(p, &built.platforms).await
+                    };
+                    pushed.map_err(build::DigestError::from)
                 }
             }
         })

@@ -50,12 +50,17 @@ pub struct ImageReport {
     pub signature: String,
     pub build: BuildOutcome,
     pub push: PushOutcome,
-    /// The local image ID (config digest), when the image is in the daemon.
+    /// The image ID (config digest): the daemon's, when the image is in the daemon; with
+    /// `--helm-values` the registry's, as werf's `docker_image_id` (docs/helm.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
     /// The digest of the provenance referrer attached in this run (docs/provenance.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// Each reference's tag as the tag options gave it (before monorepo mode's `IMAGE-`
+    /// prefix), in the order of `references`: werf's `docker_tag` (helm values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl ImageReport {
@@ -66,10 +71,26 @@ impl ImageReport {
 }
 
 /// The `--report-path` JSON document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub project: String,
     pub images: Vec<ImageReport>,
+    /// `--images-repo`, normalised: werf's `global.werf.repo` (helm values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_repo: Option<String>,
+    /// The run's tag options in order (`content` has no value): which one werf's deploy
+    /// would take, for the helm values' `docker_tag` and `ci.*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_options: Vec<TagOption>,
+}
+
+/// One tag option of the run (`naming::TagSpec` as the report keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagOption {
+    /// custom, git-branch, git-tag, git-commit or content.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -332,16 +353,11 @@ pub(super) async fn publish_report(
     done: &Realized,
     opts: &PublishOptions,
 ) -> Result<Outcome, PublishError> {
-    let report = finish(
-        &prepared.cfg.project,
-        plan,
-        client,
-        repos,
-        &done.local,
-        &done.pushed,
-        &done.provenance,
-    )
-    .await?;
+    let mut report = finish(prepared, plan, client, repos, done).await?;
+    if let Some(h) = &opts.helm_values {
+        super::helm::fill_image_ids(&mut report, client, repos).await;
+        super::helm::write(&report, h, prepared.cfg.extra.get("deploy"))?;
+    }
     write_files(&report, &prepared.naming.repo, opts)?;
     crate::signature::remember_outputs(
         &prepared.cfg.dir,
@@ -401,14 +417,13 @@ async fn record_commit(
 
 /// The report of a publish (re-tags done on the way).
 async fn finish(
-    project: &str,
+    prepared: &Prepared,
     plan: &Plan,
     client: &Client,
     repos: &BTreeMap<String, Repository>,
-    local: &BTreeMap<Option<String>, (String, bool)>,
-    pushed: &BTreeMap<Option<String>, String>,
-    provenance: &BTreeMap<Option<String>, String>,
+    done: &Realized,
 ) -> Result<Report, PublishError> {
+    let (local, pushed) = (&done.local, &done.pushed);
     let mut images = Vec::new();
     // A `final: false` image is published for its dependants only: not reported.
     for p in plan.images.iter().filter(|p| !p.wanted.not_final) {
@@ -448,12 +463,23 @@ async fn finish(
             },
             push,
             image_id,
-            provenance: provenance.get(&p.wanted.name).cloned(),
+            provenance: done.provenance.get(&p.wanted.name).cloned(),
+            // In the order `Prepared::wanted` placed them in the repository.
+            tags: crate::naming::image_tags(&prepared.specs, &p.wanted.signature),
         });
     }
     Ok(Report {
-        project: project.to_string(),
+        project: prepared.cfg.project.clone(),
         images,
+        images_repo: Some(prepared.naming.repo.clone()),
+        tag_options: prepared
+            .specs
+            .iter()
+            .map(|s| TagOption {
+                kind: s.kind.to_string(),
+                value: s.value.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -472,6 +498,7 @@ mod tests {
             push: PushOutcome::Pushed,
             image_id: Some(format!("sha256:{}", "c".repeat(64))),
             provenance: None,
+            tags: vec!["v1".into()],
         }
     }
 
@@ -483,6 +510,7 @@ mod tests {
         let r = Report {
             project: "shop".into(),
             images: vec![web, img(None)],
+            ..Default::default()
         };
         let v: serde_json::Value = serde_json::from_str(&r.werf11_json()).unwrap();
         let rec = &v["Images"]["web-app"];
@@ -516,6 +544,7 @@ mod tests {
         let r = Report {
             project: "shop".into(),
             images: vec![img(Some("back-end.v2")), img(Some("web"))],
+            ..Default::default()
         };
         let spec = DigestFile {
             repo: "reg.example.com/shop".into(),
@@ -535,6 +564,7 @@ mod tests {
         let clash = Report {
             project: "shop".into(),
             images: vec![img(Some("file"))],
+            ..Default::default()
         };
         let warned = spec.warnings(&clash).join("\n");
         assert!(warned.contains("SLIPWAY_DIGEST_FILE"), "{warned}");
@@ -542,6 +572,7 @@ mod tests {
         let single = Report {
             project: "hello".into(),
             images: vec![img(None)],
+            ..Default::default()
         };
         let env = spec.render(&single);
         assert!(
@@ -567,6 +598,7 @@ mod tests {
         let r = Report {
             project: "big".into(),
             images: names.iter().map(|n| img(Some(n))).collect(),
+            ..Default::default()
         };
         let within = |text: &str| {
             text.len() <= DOTENV_MAX_BYTES && text.lines().count() <= DOTENV_MAX_VARIABLES
@@ -595,6 +627,7 @@ mod tests {
         let small = Report {
             project: "big".into(),
             images: r.images[..15].to_vec(),
+            ..Default::default()
         };
         assert_eq!(default.render(&small), text);
         // Past the limits: a warning naming them.
@@ -616,6 +649,7 @@ mod tests {
         let r = Report {
             project: "shop".into(),
             images: vec![img(Some("web")), img(None)],
+            ..Default::default()
         };
         r.write(&p).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();

@@ -96,6 +96,17 @@ pub struct Settings {
     /// `--giterminism-config` (`WERF_GITERMINISM_CONFIG`): werf's giterminism file, relative
     /// to the project directory; `None` is `werf-giterminism.yaml` there, when it exists.
     pub giterminism_config: Option<PathBuf>,
+    /// werf's `--config-templates-dir` (`WERF_CONFIG_TEMPLATES_DIR`): where werf.yaml's
+    /// partials are read instead of `.werf/` of the project.
+    pub config_templates_dir: Option<PathBuf>,
+    /// werf's `--allow-git-shallow-clone` (`WERF_ALLOW_GIT_SHALLOW_CLONE`): cleanup takes a
+    /// shallow clone's history as it is instead of refusing it.
+    pub allow_git_shallow_clone: bool,
+    /// werf's `--ssh-key` and `WERF_SSH_KEY_*`: key files for the ssh-agent of a build.
+    pub ssh_keys: Vec<PathBuf>,
+    /// The socket of the agent started for `ssh_keys` (set by the command that started it,
+    /// which keeps it running): builds use it instead of `SSH_AUTH_SOCK`.
+    pub ssh_agent: Option<PathBuf>,
     /// `--loose-giterminism` (`WERF_LOOSE_GITERMINISM`): what werf's giterminism would
     /// refuse (`fromLatest`, a remote mapping following a branch) is allowed.
     pub loose_giterminism: bool,

@@ -43,6 +43,8 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     ),
     w("loose-giterminism", &[], None, &["WERF_LOOSE_GITERMINISM"]),
     w("env", &[], None, &["WERF_ENV"]),
+    // werf's deploy option; Slipway's helm values (`global.namespace`) read it.
+    w("namespace", &[], None, &["WERF_NAMESPACE"]),
     w("images-repo", &[], Some('i'), &["WERF_IMAGES_REPO"]),
     w("images-repo-mode", &[], None, &["WERF_IMAGES_REPO_MODE"]),
     w(
@@ -65,6 +67,20 @@ pub const WERF_FLAGS: &[WerfFlag] = &[
     // `run`'s options for `docker run` (werf 1.1's run reads this variable).
     w("docker-options", &[], None, &["WERF_DOCKER_OPTIONS"]),
     w("git-unshallow", &[], None, &["WERF_GIT_UNSHALLOW"]),
+    w(
+        "config-templates-dir",
+        &[],
+        None,
+        &["WERF_CONFIG_TEMPLATES_DIR"],
+    ),
+    w(
+        "allow-git-shallow-clone",
+        &[],
+        None,
+        &["WERF_ALLOW_GIT_SHALLOW_CLONE"],
+    ),
+    // `WERF_SSH_KEY_*` (any suffix) is read by `ssh_keys_from_env`.
+    w("ssh-key", &[], None, &[]),
     // werf 1.2's `host cleanup` options (werf 1.1's has none of them).
     w(
         "allowed-docker-storage-volume-usage",

@@ -1,16 +1,200 @@
-//! The base image of a stapel node: `fromLatest` resolved against its registry, and the
-//! base pulled into the daemon when the local copy is not the one the signature names.
+//! The registry images a stapel node reads: a `fromLatest` base and the sources of
+//! imports from registry images, resolved to their registry digests, and pulled into the
+//! daemon (with Slipway's credentials) when the local copy is not the one the signature
+//! names.
 
 use std::collections::BTreeMap;
 
 use super::error::{BaseError, StapelError};
-use crate::config::Config;
-use crate::config::stapel::Base;
+use crate::config::stapel::{Base, without_tag_or_digest};
+use crate::config::{Config, ImageConfig};
 
 /// Does any stapel node use `fromLatest` (so the registry is asked before signatures)?
 pub fn uses_from_latest(cfg: &Config) -> bool {
     cfg.nodes()
         .any(|n| n.stapel().is_some_and(|s| s.from_latest))
+}
+
+/// Does any stapel node ask a registry before signatures (`fromLatest`, an import from a
+/// registry image), or, when `pulling`, name a registry base (`from:`)?
+pub fn uses_registry_digests(cfg: &Config, pulling: bool) -> bool {
+    cfg.nodes().filter_map(ImageConfig::stapel).any(|s| {
+        s.from_latest
+            || s.imports.iter().any(|i| i.external)
+            || (pulling && matches!(s.base, Base::From(_)))
+    })
+}
+
+/// `fromLatest` bases and imports from registry images: their registry digests, recorded
+/// on the nodes; with `docker`, each pulled when the daemon lacks it, and so are the other
+/// registry bases.
+pub async fn resolve_registry_digests(
+    cfg: &mut Config,
+    client: &crate::registry::Client,
+    docker: Option<&bollard::Docker>,
+) -> Result<(), StapelError> {
+    if uses_from_latest(cfg) {
+        resolve_from_latest(cfg, client, docker).await?;
+    }
+    resolve_external_imports(cfg, client, docker).await?;
+    if let Some(docker) = docker {
+        pull_registry_bases(cfg, client, docker).await?;
+    }
+    Ok(())
+}
+
+/// A registry base (`from:`, or werf 2's `fromImage:` naming no image of werf.yaml) the
+/// daemon lacks, pulled with the credentials Slipway holds for its registry: the build's
+/// own pull of a stapel base sends none. Without credentials it is left to that pull, as
+/// before. By name, as werf does: only `fromLatest` pins a base to a digest.
+async fn pull_registry_bases(
+    cfg: &Config,
+    client: &crate::registry::Client,
+    docker: &bollard::Docker,
+) -> Result<(), StapelError> {
+    for node in cfg.nodes() {
+        let Some(st) = node.stapel() else { continue };
+        let Base::From(base) = &st.base else { continue };
+        if st.from_latest || docker.inspect_image(base).await.is_ok() {
+            continue;
+        }
+        let Ok(Some(creds)) = daemon_credentials(client, base) else {
+            continue;
+        };
+        let (repo, tag) = match without_tag_or_digest(base) {
+            r if r.len() < base.len() => (r, &base[r.len() + 1..]),
+            r => (r, "latest"),
+        };
+        let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let mut pull = docker.create_image(Some(opts), None, Some(creds));
+        while let Some(item) = futures::StreamExt::next(&mut pull).await {
+            item.map_err(|e| StapelError::Base {
+                image: node.display_name().to_string(),
+                at: st.at.clone(),
+                base: base.clone(),
+                cause: Box::new(BaseError::Daemon(e)),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// An import from a registry image copies from the image its tag names now: the digest
+/// goes into the signature (a moved tag rebuilds, an unchanged one does not) and the
+/// generated Dockerfile copies from `repo@digest`, pulled beforehand through the daemon
+/// with Slipway's credentials (BuildKit then finds it locally).
+async fn resolve_external_imports(
+    cfg: &mut Config,
+    client: &crate::registry::Client,
+    docker: Option<&bollard::Docker>,
+) -> Result<(), StapelError> {
+    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
+        let image = node.display_name().to_string();
+        let Some(st) = node.stapel_mut() else {
+            continue;
+        };
+        for i in st.imports.iter_mut().filter(|i| i.external) {
+            let fail = |cause: BaseError| StapelError::ExternalImport {
+                image: image.clone(),
+                at: i.at.clone(),
+                reference: i.source.clone(),
+                cause: Box::new(cause),
+            };
+            let digest = match digests.get(&i.source) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = registry_digest(client, &i.source).await.map_err(fail)?;
+                    if let Some(docker) = docker {
+                        pull_pinned(docker, client, &i.source, &d)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    tracing::info!("import: {} is {d}", i.source);
+                    digests.insert(i.source.clone(), d.clone());
+                    d
+                }
+            };
+            i.external_digest = Some(digest);
+        }
+    }
+    Ok(())
+}
+
+/// The digest the registry holds under `reference` (its tag, `latest` without one; a
+/// digested reference is asked whether it exists).
+async fn registry_digest(
+    client: &crate::registry::Client,
+    reference: &str,
+) -> Result<String, BaseError> {
+    let r = crate::registry::Reference::parse(reference).map_err(BaseError::Reference)?;
+    let wanted = r
+        .digest
+        .clone()
+        .or(r.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    Ok(client
+        .head_manifest(&r.repository, &wanted)
+        .await
+        .map_err(BaseError::Registry)?
+        .ok_or(BaseError::Missing(wanted))?
+        .digest)
+}
+
+/// Pull `reference` pinned to `digest` (`repo@digest`) unless the daemon has it, with the
+/// credentials Slipway holds for its registry.
+async fn pull_pinned(
+    docker: &bollard::Docker,
+    client: &crate::registry::Client,
+    reference: &str,
+    digest: &str,
+) -> Result<(), BaseError> {
+    let repo = without_tag_or_digest(reference);
+    if docker
+        .inspect_image(&format!("{repo}@{digest}"))
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let creds = daemon_credentials(client, reference)?;
+    let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_image(repo)
+        .tag(digest)
+        .build();
+    let mut pull = docker.create_image(Some(opts), None, creds);
+    while let Some(item) = futures::StreamExt::next(&mut pull).await {
+        item.map_err(BaseError::Daemon)?;
+    }
+    Ok(())
+}
+
+/// The credentials Slipway's keychain holds for `reference`'s registry, as the daemon
+/// takes them (X-Registry-Auth).
+fn daemon_credentials(
+    client: &crate::registry::Client,
+    reference: &str,
+) -> Result<Option<bollard::auth::DockerCredentials>, BaseError> {
+    use crate::registry::keychain::Credential;
+    let r = crate::registry::Reference::parse(reference).map_err(BaseError::Reference)?;
+    let host = r.repository.host.clone();
+    let found = client.credentials(&host).map_err(BaseError::Registry)?;
+    Ok(found.map(|f| match f.credential {
+        Credential::Basic { username, password } => bollard::auth::DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress: Some(host),
+            ..Default::default()
+        },
+        Credential::IdentityToken(t) => bollard::auth::DockerCredentials {
+            identitytoken: Some(t),
+            serveraddress: Some(host),
+            ..Default::default()
+        },
+    }))
 }
 
 /// `fromLatest`: ask the base's registry for the digest its tag names now (werf 1.1 puts
@@ -44,35 +228,27 @@ pub async fn resolve_from_latest(
             st.from_latest_digest = Some(d.clone());
             continue;
         }
-        let r =
-            crate::registry::Reference::parse(base).map_err(|e| fail(BaseError::Reference(e)))?;
-        let wanted = r
-            .digest
-            .clone()
-            .or(r.tag.clone())
-            .unwrap_or_else(|| "latest".into());
-        let info = client
-            .head_manifest(&r.repository, &wanted)
-            .await
-            .map_err(|e| fail(BaseError::Registry(e)))?
-            .ok_or_else(|| fail(BaseError::Missing(wanted.clone())))?;
+        let digest = registry_digest(client, base).await.map_err(fail)?;
         if let Some(docker) = docker {
-            pull_unless_local(docker, base, &info.digest)
+            let creds = daemon_credentials(client, base).map_err(fail)?;
+            pull_unless_local(docker, base, &digest, creds)
                 .await
                 .map_err(|e| fail(BaseError::Daemon(e)))?;
         }
-        tracing::info!("fromLatest: {base} is {}", info.digest);
-        digests.insert(base.clone(), info.digest.clone());
-        st.from_latest_digest = Some(info.digest);
+        tracing::info!("fromLatest: {base} is {digest}");
+        digests.insert(base.clone(), digest.clone());
+        st.from_latest_digest = Some(digest);
     }
     Ok(())
 }
 
-/// Pull `base` unless the daemon's image of that name is the one with `digest`.
+/// Pull `base` (with `creds`) unless the daemon's image of that name is the one with
+/// `digest`.
 pub async fn pull_unless_local(
     docker: &bollard::Docker,
     base: &str,
     digest: &str,
+    creds: Option<bollard::auth::DockerCredentials>,
 ) -> Result<(), bollard::errors::Error> {
     let local = docker.inspect_image(base).await.ok();
     let has = local
@@ -91,7 +267,7 @@ pub async fn pull_unless_local(
         .from_image(&repo)
         .tag(&tag)
         .build();
-    let mut pull = docker.create_image(Some(opts), None, None);
+    let mut pull = docker.create_image(Some(opts), None, creds);
     while let Some(item) = futures::StreamExt::next(&mut pull).await {
         item?;
     }

@@ -45,6 +45,22 @@ pub enum StapelError {
     Blob { path: String, message: String },
     #[error("{at}: fromLatest: the digest of {base} was not resolved")]
     FromLatestUnresolved { at: String, base: String },
+    #[error("{at}: import: the digest of registry image {reference} was not resolved")]
+    ExternalImportUnresolved { at: String, reference: String },
+    #[error("image {image}: {at}: import: registry image {reference}: {cause}")]
+    ExternalImport {
+        image: String,
+        at: String,
+        reference: String,
+        cause: Box<BaseError>,
+    },
+    #[error("image {image}: {at}: base image {base}: {cause}")]
+    Base {
+        image: String,
+        at: String,
+        base: String,
+        cause: Box<BaseError>,
+    },
     #[error("image {image}: {at}: fromLatest: base image {base}: {cause}")]
     FromLatest {
         image: String,

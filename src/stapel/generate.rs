@@ -217,7 +217,7 @@ fn mount_flags(
                 crate::naming::slug::slugify(&m.to),
                 m.to
             ),
-            MountFrom::TmpDir => format!(" --mount=type=tmpfs,target={}", m.to),
+            MountFrom::TmpDir => super::tmp_dir::mount_flags(env, name, &m.to),
             MountFrom::Path(p) => {
                 let dir = format!(".slipway/mnt/{n}");
                 add_host_dir(&env.dir, env.home.as_deref(), p, &dir, files)?;
@@ -225,6 +225,13 @@ fn mount_flags(
             }
         };
         flags.push_str(&flag);
+    }
+    if super::tmp_dir::uses(&env.mounts_of(name, st)) {
+        flags.push_str(&super::tmp_dir::secret_flag());
+    }
+    // werf's --ssh-key agent, at $SSH_AUTH_SOCK (BuildKit sets it for the first ssh mount).
+    if env.ssh_agent.is_some() {
+        flags.push_str(" --mount=type=ssh");
     }
     Ok(flags)
 }
@@ -304,7 +311,11 @@ impl Node<'_> {
             };
             w.files.push(TarEntry::file(
                 &file,
-                script(st, s, group).into_bytes(),
+                super::tmp_dir::with_preamble(
+                    script(st, s, group),
+                    &self.env.mounts_of(self.img.name.as_deref(), st),
+                )
+                .into_bytes(),
                 0o755,
             ));
             w.lines.push(format!(
@@ -353,7 +364,13 @@ impl Node<'_> {
             w.lines.push(format!("ENV {}={}", json(&k), json(&v)));
         }
         for i in list {
-            let from = self.env.tag(&i.node)?;
+            // A registry image by the digest its signature names (pulled into the daemon
+            // beforehand, with Slipway's credentials).
+            let from = if i.external {
+                i.external_reference()
+            } else {
+                self.env.tag(&i.node)?.to_string()
+            };
             if i.include_paths.is_empty() && i.exclude_paths.is_empty() {
                 w.lines.push(format!(
                     "COPY --from={from}{} [{}, {}]",

@@ -127,8 +127,9 @@ pub fn list_remote(
     m: &GitMapping,
     remote: &RemoteGit,
     clones: Option<&Path>,
+    agent: Option<&Path>,
 ) -> Result<Tree, GitError> {
-    let r = resolve(remote, clones)?;
+    let r = resolve(remote, clones, agent)?;
     let repo = open_clone(&r.clone)?;
     let tree = repo
         .find_commit(r.commit)
@@ -257,10 +258,19 @@ pub fn open_clone(path: &Path) -> Result<git2::Repository, GitError> {
 }
 
 /// Run `git ARGS` (no prompt for credentials: a build never waits on a terminal).
-fn git_cli(dir: Option<&Path>, args: &[&str], url: &str) -> Result<(), GitError> {
+/// `agent`: werf's --ssh-key agent, for ssh URLs.
+fn git_cli(
+    dir: Option<&Path>,
+    args: &[&str],
+    url: &str,
+    agent: Option<&Path>,
+) -> Result<(), GitError> {
     let mut c = std::process::Command::new("git");
     if let Some(d) = dir {
         c.arg("-C").arg(d);
+    }
+    if let Some(a) = agent {
+        c.env("SSH_AUTH_SOCK", a);
     }
     let out = c
         .args(args)
@@ -307,8 +317,12 @@ fn find(repo: &git2::Repository, reference: &GitRef) -> Option<git2::Oid> {
 /// a commit or tag already in the clone is used as it is; a branch (or the remote's HEAD
 /// branch) is fetched on every run, as werf 1.1 does, to take its latest commit. Resolved
 /// once per process, so every signature and the build agree. `clones`: the folder clones
-/// live in (`Paths::git_remotes`).
-pub fn resolve(remote: &RemoteGit, clones: Option<&Path>) -> Result<Resolved, GitError> {
+/// live in (`Paths::git_remotes`); `agent`: werf's --ssh-key agent.
+pub fn resolve(
+    remote: &RemoteGit,
+    clones: Option<&Path>,
+    agent: Option<&Path>,
+) -> Result<Resolved, GitError> {
     static DONE: OnceLock<Mutex<BTreeMap<String, Resolved>>> = OnceLock::new();
     let key = format!("{}\0{:?}", remote.url, remote.reference);
     let done = DONE.get_or_init(Default::default);
@@ -334,6 +348,7 @@ pub fn resolve(remote: &RemoteGit, clones: Option<&Path>) -> Result<Resolved, Gi
             None,
             &["clone", "--quiet", "--bare", "--", url, &tmp_s],
             url,
+            agent,
         );
         if let Err(e) = cloned {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -364,6 +379,7 @@ pub fn resolve(remote: &RemoteGit, clones: Option<&Path>) -> Result<Resolved, Gi
                 "+refs/heads/*:refs/heads/*",
             ],
             url,
+            agent,
         )?;
         commit = find(&open_clone(&clone)?, &remote.reference);
     }

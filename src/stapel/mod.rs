@@ -17,16 +17,19 @@ pub mod generate;
 pub mod git;
 pub mod stages;
 pub mod storage;
+pub mod tmp_dir;
 
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-pub use base::{resolve_from_latest, uses_from_latest};
+pub use base::{
+    resolve_from_latest, resolve_registry_digests, uses_from_latest, uses_registry_digests,
+};
 pub use error::{GitError, StapelError};
 pub use generate::{DOCKERFILE, Generated, generate, generate_planned, locate_failure};
 
-use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelRecipe};
+use crate::config::stapel::{Base, GitMapping, Mount, MountFrom, StapelImport, StapelRecipe};
 use crate::config::{Config, ImageConfig};
 
 /// Where the toolbox is mounted in every step, as werf mounts its stapel image.
@@ -75,6 +78,9 @@ pub struct Env {
     pub home: Option<std::path::PathBuf>,
     /// Where remote git repositories are cloned (`None`: no cache folder).
     pub git_remotes: Option<std::path::PathBuf>,
+    /// werf's `--ssh-key` agent: user steps reach it at `$SSH_AUTH_SOCK`, remote git
+    /// mappings are fetched with it.
+    pub ssh_agent: Option<std::path::PathBuf>,
 }
 
 impl Env {
@@ -98,6 +104,7 @@ impl Env {
                 .collect(),
             home: cfg.home.clone(),
             git_remotes: cfg.git_remotes.clone(),
+            ssh_agent: cfg.ssh_agent.clone(),
         }
     }
 
@@ -188,7 +195,12 @@ fn git_trees<'a>(
         .enumerate()
         .map(|(n, m)| {
             let listed = match (&m.remote, &repo, &tree) {
-                (Some(remote), _, _) => git::list_remote(m, remote, env.git_remotes.as_deref()),
+                (Some(remote), _, _) => git::list_remote(
+                    m,
+                    remote,
+                    env.git_remotes.as_deref(),
+                    env.ssh_agent.as_deref(),
+                ),
                 (None, Some(r), Some(t)) => git::list(r, t, m),
                 _ => Err(GitError::NoProjectRepository),
             };
@@ -413,7 +425,11 @@ pub fn signature(
         }
     }
     for i in &st.imports {
-        field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+        if i.external {
+            field(&mut h, "import-external", &external_key(i)?);
+        } else {
+            field(&mut h, "import", &format!("{}={}", i.node, sig_of(&i.node)));
+        }
     }
     // An `import: stage:` node: the same document built up to one stage.
     if let Some(t) = &st.target {
@@ -436,6 +452,18 @@ pub(crate) fn from_key(st: &StapelRecipe) -> Result<String, StapelError> {
         None => Err(StapelError::FromLatestUnresolved {
             at: st.from_latest_at.clone().unwrap_or_else(|| st.at.clone()),
             base: b.clone(),
+        }),
+    }
+}
+
+/// An import from a registry image as signatures see it: the source pinned to the digest
+/// its registry gave (a tag moved to other content rebuilds; an unchanged one does not).
+pub(crate) fn external_key(i: &StapelImport) -> Result<String, StapelError> {
+    match &i.external_digest {
+        Some(_) => Ok(format!("{}={}", i.source, i.external_reference())),
+        None => Err(StapelError::ExternalImportUnresolved {
+            at: i.at.clone(),
+            reference: i.source.clone(),
         }),
     }
 }

@@ -33,6 +33,11 @@ pub struct StageRecord {
     /// The commit the stage's git content came from (stages from gitArchive on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The signatures of the images the stage is built from or imports from (their last
+    /// stage; a Dockerfile image's content signature): cleanup keeps their stored stages
+    /// while it keeps this one, as werf follows its parent and `werf-import-*` labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
 }
 
 /// What kind of stage, for the patch rules.
@@ -51,6 +56,8 @@ pub struct StageSig {
     pub stage: &'static str,
     pub signature: String,
     kind: Kind,
+    /// See [`StageRecord::sources`].
+    sources: Vec<String>,
 }
 
 impl StageSig {
@@ -194,6 +201,10 @@ struct StageList(Vec<StageSig>);
 
 impl StageList {
     fn push(&mut self, stage: &'static str, kind: Kind, deps: String) {
+        self.push_from(stage, kind, deps, Vec::new());
+    }
+
+    fn push_from(&mut self, stage: &'static str, kind: Kind, deps: String, sources: Vec<String>) {
         let prev = self
             .0
             .last()
@@ -210,6 +221,7 @@ impl StageList {
             stage,
             signature,
             kind,
+            sources,
         });
     }
 }
@@ -288,17 +300,20 @@ impl SigInputs<'_, '_> {
     }
 
     /// The imports at `p` with their sources' signatures (None: there are none).
-    fn imports(&self, p: ImportPosition) -> Option<String> {
+    fn imports(&self, p: ImportPosition) -> Result<Option<String>, StapelError> {
         let list: Vec<String> = self
             .st
             .imports
             .iter()
             .filter(|i| i.position == p)
             .map(|i| {
-                format!(
-                    "{}={}\0{}",
-                    i.node,
-                    self.source(&i.node),
+                let source = if i.external {
+                    super::external_key(i)?
+                } else {
+                    format!("{}={}", i.node, self.source(&i.node))
+                };
+                Ok(format!(
+                    "{source}\0{}",
                     serde_json::to_string(&(
                         &i.add,
                         &i.to,
@@ -309,9 +324,9 @@ impl SigInputs<'_, '_> {
                         &i.group
                     ))
                     .unwrap_or_default()
-                )
+                ))
             })
-            .collect();
+            .collect::<Result<_, StapelError>>()?;
         // A dependency by its signature (never its name), with each import's type and
         // targetEnv: werf's dependencies stage.
         let deps = self.deps.iter().filter(|(_, at)| *at == p).map(|(d, _)| {
@@ -327,7 +342,21 @@ impl SigInputs<'_, '_> {
             )
         });
         let list: Vec<String> = list.into_iter().chain(deps).collect();
-        (!list.is_empty()).then(|| list.join("\n"))
+        Ok((!list.is_empty()).then(|| list.join("\n")))
+    }
+
+    /// The signatures the imports and dependencies at `p` stand for.
+    fn import_sources(&self, p: ImportPosition) -> Vec<String> {
+        let imports = self.st.imports.iter().filter(|i| i.position == p);
+        let deps = self.deps.iter().filter(|(_, at)| *at == p);
+        let mut out: Vec<String> = imports
+            .map(|i| self.source(&i.node))
+            .chain(deps.map(|(d, _)| self.source(&d.image)))
+            .filter(|s| !s.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// A user stage followed by its imports (werf's order).
@@ -342,8 +371,8 @@ impl SigInputs<'_, '_> {
             let kind = if after_git { Kind::User } else { Kind::Plain };
             out.push(user_stage_name(s), kind, d);
         }
-        if let Some(d) = self.imports(p) {
-            out.push(imports_name(p), Kind::Plain, d);
+        if let Some(d) = self.imports(p)? {
+            out.push_from(imports_name(p), Kind::Plain, d, self.import_sources(p));
         }
         Ok(())
     }
@@ -356,7 +385,7 @@ impl SigInputs<'_, '_> {
             let remote = match &m.remote {
                 Some(r) => Some((
                     &r.url,
-                    git::resolve(r, env.git_remotes.as_deref())?
+                    git::resolve(r, env.git_remotes.as_deref(), env.ssh_agent.as_deref())?
                         .commit
                         .to_string(),
                 )),
@@ -392,7 +421,12 @@ fn signatures_at(
         .base
         .source()
         .into_iter()
-        .chain(st.imports.iter().map(|i| i.node.as_str()))
+        .chain(
+            st.imports
+                .iter()
+                .filter(|i| !i.external)
+                .map(|i| i.node.as_str()),
+        )
         .chain(img.dependencies.iter().map(|d| d.image.as_str()))
     {
         if !sources.contains_key(name) {
@@ -411,7 +445,14 @@ fn signatures_at(
         sources,
     };
     let mut out = StageList(Vec::new());
-    out.push("from", Kind::Plain, inputs.from(env, img)?);
+    let base: Vec<String> = st
+        .base
+        .source()
+        .map(|n| inputs.source(n))
+        .filter(|s| !s.is_empty())
+        .into_iter()
+        .collect();
+    out.push_from("from", Kind::Plain, inputs.from(env, img)?, base);
     inputs.user_then_imports(
         &mut out,
         UserStage::BeforeInstall,
@@ -592,6 +633,7 @@ pub fn plan(
                             ("to", &to.to_string()),
                         ]),
                         commit: Some(to.to_string()),
+                        sources: Vec::new(),
                     });
                     o.built.push(LATEST_PATCH.into());
                     cur = Some(to);
@@ -611,6 +653,7 @@ pub fn plan(
             stage: s.stage.into(),
             signature: s.signature.clone(),
             commit: cur.map(|c| c.to_string()),
+            sources: s.sources.clone(),
         });
     }
     o

@@ -8,6 +8,7 @@
 
 pub mod copy;
 pub mod from_daemon;
+pub mod index;
 pub mod layer_cache;
 pub mod plan;
 pub mod pull;

@@ -9,6 +9,7 @@ pub mod command;
 pub mod doc_blocks;
 pub mod fault_proxy;
 pub mod kube;
+pub mod multiarch;
 pub mod registry;
 pub mod runner;
 pub mod skopeo;

@@ -6,6 +6,7 @@
 mod finalize;
 mod image_spec;
 mod input;
+mod platforms;
 mod reuse;
 mod run;
 
@@ -22,6 +23,7 @@ pub(super) use image_spec::{PODMAN as PODMAN_IMAGE_SPEC, apply as apply_image_sp
 pub(super) use run::{failure_message, image_labels};
 
 /// How one image is built: BuildKit of this daemon (with its session data) or classic.
+#[derive(Clone)]
 pub(super) struct How {
     pub buildkit: Option<buildkit::BuildKit>,
     pub session: SessionData,
@@ -43,6 +45,9 @@ pub(super) struct How {
     pub imported_digests: Option<String>,
     /// A stapel node's dependency imports, `targetEnv` → value (set as ENV).
     pub dependency_env: BTreeMap<String, String>,
+    /// The OCI labels the image gets unless werf.yaml or its Dockerfile sets them
+    /// (`labels::oci`; the signature covers them).
+    pub oci_labels: BTreeMap<String, String>,
 }
 
 impl How {
@@ -75,6 +80,8 @@ pub(super) struct Node<'a> {
     /// Extra tags (`--tag` names).
     pub extra: Vec<String>,
     pub start: Instant,
+    /// The one platform this node builds of an image built for several (issue 34).
+    pub platform: Option<String>,
 }
 
 impl<'a> Node<'a> {
@@ -97,6 +104,7 @@ impl<'a> Node<'a> {
             local: crate::stapel::node_tag(project, img),
             extra: opts.extra_tags.get(&img.name).cloned().unwrap_or_default(),
             start: Instant::now(),
+            platform: None,
         }
     }
 
@@ -156,6 +164,7 @@ impl<'a> Node<'a> {
             seconds,
             local_tag: self.local.clone(),
             builder: self.kind(),
+            platforms: Vec::new(),
         }
     }
 }
@@ -165,6 +174,9 @@ pub(super) async fn build_one(
     node: Node<'_>,
     args: BTreeMap<String, String>,
 ) -> Result<BuiltImage, BuildError> {
+    if node.platform.is_none() && node.img.dockerfile().is_some_and(|d| d.platform.len() >= 2) {
+        return platforms::build(node, args).await;
+    }
     if let Some(skipped) = reuse::reuse(&node).await? {
         return Ok(skipped);
     }

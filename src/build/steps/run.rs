@@ -1,7 +1,7 @@
 //! Step 3: the build itself: the image's labels, build arguments and options, handed to
 //! the builder of this run; a failed step is put back on werf.yaml or the Dockerfile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::query_parameters::{BuildImageOptions, BuildImageOptionsBuilder};
 use tokio::task::JoinHandle;
@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::Node;
 use super::input::BuildInput;
 use crate::build::builder::{BuildRequest, StepFailure};
-use crate::build::{BuildError, BuildOptions, dockerfile};
+use crate::build::{BuildError, dockerfile};
 use crate::config::{ImageConfig, Recipe};
 use crate::context::ContextError;
 use crate::labels;
@@ -33,13 +33,7 @@ pub(super) async fn run(
     stages: Option<&Outcome>,
 ) -> Result<Built, BuildError> {
     let img = node.img;
-    let mut labels = image_labels(
-        node.project,
-        img,
-        node.sig,
-        node.opts,
-        stages.map(|o| &o.record[..]),
-    );
+    let mut labels = image_labels(node, stages.map(|o| &o.record[..]), &input.dockerfile_text);
     if let Some(d) = &node.how.imported_digests {
         labels.insert(labels::IMPORTED_DIGESTS.into(), d.clone());
     }
@@ -114,8 +108,16 @@ fn options(
         buildargs
             .entry("BUILDKIT_INLINE_CACHE".into())
             .or_insert_with(|| "1".into());
-    } else if !cache_from.is_empty() {
-        tracing::info!(image = %node.name, "--cache-from needs BuildKit; the classic builder ignores it");
+    } else {
+        if !cache_from.is_empty() {
+            tracing::info!(image = %node.name, "--cache-from needs BuildKit; the classic builder ignores it");
+        }
+        // BuildKit sets `TARGETARCH`… itself; the classic builder is told them.
+        if let Some(p) = &node.platform {
+            for (k, v) in crate::platform::build_args(p, &crate::platform::host()) {
+                buildargs.entry(k).or_insert(v);
+            }
+        }
     }
     let mut build_labels = wanted.clone();
     if node.how.podman {
@@ -138,11 +140,8 @@ fn options(
         if let Some(n) = &d.network {
             b = b.networkmode(n);
         }
-        if let Some(p) = d.platform.first() {
-            if d.platform.len() > 1 {
-                // The daemon's image store holds one platform per tag: say what is built.
-                tracing::warn!(image = %node.name, "`platform:` lists {} platforms; building {p} only", d.platform.len());
-            }
+        // One platform of several (its own node), or the one `platform:` names.
+        if let Some(p) = node.platform.as_ref().or(d.platform.first()) {
             b = b.platform(p);
         }
     }
@@ -190,32 +189,54 @@ pub(in crate::build) fn failure_message(
     )
 }
 
-/// The labels of a built image: werf.yaml's, Slipway's (project, image, content
-/// signature, the stapel stage record), the run's (git commit, branch, tag).
+/// The labels of a built image: the OCI labels (source, title, vendor) where neither
+/// werf.yaml nor the Dockerfile (`dockerfile_text`; a stapel image: `docker.LABEL`) sets
+/// them, werf.yaml's, Slipway's (project, image, content signature, the stapel stage
+/// record), the run's (git commit, branch, tag).
 pub(in crate::build) fn image_labels(
-    project: &str,
-    img: &ImageConfig,
-    sig: &str,
-    opts: &BuildOptions,
+    node: &Node<'_>,
     record: Option<&[StageRecord]>,
+    dockerfile_text: &str,
 ) -> HashMap<String, String> {
-    let mut out: HashMap<String, String> = match &img.recipe {
-        Recipe::Dockerfile(d) => d.labels.clone().into_iter().collect(),
-        Recipe::Stapel(_) => HashMap::new(),
+    let img = node.img;
+    // The user's own value wins over ours, as a written `LABEL` is what they meant; one
+    // inherited from the base image describes the base, and is replaced.
+    let users: BTreeSet<String> = match &img.recipe {
+        Recipe::Dockerfile(d) => {
+            let mut keys =
+                crate::dockerfile::label_keys(dockerfile_text, d.target.as_deref(), &d.args);
+            keys.extend(d.labels.keys().cloned());
+            keys
+        }
+        Recipe::Stapel(s) => s
+            .docker
+            .iter()
+            .flat_map(|d| d.label.keys().cloned())
+            .collect(),
     };
-    out.insert(labels::PROJECT.into(), project.to_string());
+    let mut out: HashMap<String, String> = node
+        .how
+        .oci_labels
+        .iter()
+        .filter(|(k, _)| !users.contains(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Recipe::Dockerfile(d) = &img.recipe {
+        out.extend(d.labels.clone());
+    }
+    out.insert(labels::PROJECT.into(), node.project.to_string());
     out.insert(labels::IMAGE.into(), img.display_name().to_string());
-    out.insert(labels::SIGNATURE.into(), sig.to_string());
+    out.insert(labels::SIGNATURE.into(), node.sig.to_string());
     if let Some(r) = record {
         out.insert(
             labels::STAGES.into(),
             serde_json::to_string(r).unwrap_or_default(),
         );
     }
-    for (k, v) in &opts.extra_labels {
+    for (k, v) in &node.opts.extra_labels {
         out.insert(k.clone(), v.clone());
     }
-    if let Some(c) = &opts.git_commit {
+    if let Some(c) = &node.opts.git_commit {
         out.insert(labels::GIT_COMMIT.into(), c.clone());
     }
     out

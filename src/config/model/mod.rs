@@ -42,6 +42,13 @@ pub struct Config {
     /// Where stapel's remote git repositories are cloned (`Paths::git_remotes`). Not
     /// serialized.
     pub git_remotes: Option<PathBuf>,
+    /// The agent of werf's `--ssh-key` (`Settings::ssh_agent`): stapel steps, `ssh:
+    /// default` and remote git mappings use it. Not serialized.
+    pub ssh_agent: Option<PathBuf>,
+    /// The project's git remote (`origin`, else the first) as `https://host/path`, without
+    /// credentials: the `org.opencontainers.image.source` label, part of every image's
+    /// signature. `None` without a remote. Not serialized.
+    pub source: Option<String>,
     /// What was accepted but deserves a note (ignored werf ≥ 1.2 keys, names that are not
     /// repository paths), located like errors. Not serialized.
     pub warnings: Vec<super::error::ConfigError>,

@@ -235,8 +235,35 @@ pub struct StapelImport {
     pub owner: Option<String>,
     pub group: Option<String>,
     pub at: String,
+    /// A registry image (werf 2: `source` has a tag or digest), not an image of werf.yaml:
+    /// its files are copied from the registry's image.
+    pub external: bool,
+    /// With `external`: the registry's digest of `source`, filled in before signatures
+    /// are computed ([`crate::stapel::resolve_registry_digests`]).
+    pub external_digest: Option<String>,
     #[serde(skip)]
     pub(in crate::config) loc: Option<Location>,
+}
+
+impl StapelImport {
+    /// The reference a build copies from: an external source pinned to its registry digest
+    /// once resolved (`repo@sha256:…`), else the source as written.
+    pub fn external_reference(&self) -> String {
+        match &self.external_digest {
+            Some(d) => format!("{}@{d}", without_tag_or_digest(&self.source)),
+            None => self.source.clone(),
+        }
+    }
+}
+
+/// `reference` without its `:tag` (after the last `/`) and `@digest`.
+pub fn without_tag_or_digest(reference: &str) -> &str {
+    let r = reference.split('@').next().unwrap_or(reference);
+    let last = r.rfind('/').map_or(0, |i| i + 1);
+    match r[last..].find(':') {
+        Some(c) => &r[..last + c],
+        None => r,
+    }
 }
 
 /// `ENTRYPOINT`/`CMD`: a string is the shell form, a list the exec form.
@@ -275,4 +302,18 @@ pub enum MountFrom {
     BuildDir,
     TmpDir,
     Path(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_tag_or_digest as bare;
+
+    #[test]
+    fn a_reference_without_its_tag_or_digest_keeps_the_registry_port() {
+        assert_eq!(bare("alpine:3.20"), "alpine");
+        assert_eq!(bare("127.0.0.1:5000/team/src:1"), "127.0.0.1:5000/team/src");
+        assert_eq!(bare("127.0.0.1:5000/team/src"), "127.0.0.1:5000/team/src");
+        assert_eq!(bare("127.0.0.1:5000/src:1@sha256:ab"), "127.0.0.1:5000/src");
+        assert_eq!(bare("alpine@sha256:ab"), "alpine");
+    }
 }

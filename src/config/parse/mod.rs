@@ -339,6 +339,8 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         stapel_toolbox: stapel::DEFAULT_TOOLBOX.to_string(),
         home: None,
         git_remotes: None,
+        ssh_agent: None,
+        source: None,
     })
 }
 

@@ -7,6 +7,7 @@ fn rec(stage: &str, sig: &str, commit: Option<&str>) -> StageRecord {
         stage: stage.into(),
         signature: sig.into(),
         commit: commit.map(String::from),
+        sources: Vec::new(),
     }
 }
 

@@ -1,6 +1,11 @@
 // Reference renderer for the differential tests: reads one JSON case per line on stdin
 // ({"name", "text", "data" (JSON text), "missingkey"}) and writes one JSON result per line
 // ({"out", "err"}) rendered by Go's text/template with sprig's TxtFuncMap.
+//
+// Helm mode ("helm": true) renders as Helm 2's engine (werf 1.1's) renders a chart
+// template: Helm's include and required, missingkey=zero with "<no value>" removed, and
+// the root context a chartutil.Values holding .Values (the case's "values", JSON) and
+// .Release; "partials" are the chart's other templates (helpers).
 package main
 
 import (
@@ -17,6 +22,10 @@ import (
 
 	"github.com/Masterminds/sprig"
 	"gopkg.in/yaml.v2"
+
+	// A local import (GOPATH mode, outside GOPATH): the type must live in a package
+	// named chartutil for "%T" to say "chartutil.Values".
+	"./chartutil"
 )
 
 type tcase struct {
@@ -30,6 +39,10 @@ type tcase struct {
 	Vars     map[string]string `json:"vars"`
 	Files    map[string]string `json:"files"`
 	Partials map[string]string `json:"partials"`
+	// helm mode: Helm's functions and root context.
+	Helm      bool   `json:"helm"`
+	Values    string `json:"values"`
+	Namespace string `json:"namespace"`
 }
 
 // files is werf's .Files, reading from a directory.
@@ -121,6 +134,64 @@ func werfFuncs(tmpl *template.Template, fm template.FuncMap, vars map[string]str
 	}
 }
 
+// helmFuncs: Helm 2's include and required (k8s.io/helm/pkg/engine/engine.go, v2.16),
+// lint mode off.
+func helmFuncs(tmpl *template.Template, fm template.FuncMap) {
+	fm["include"] = func(name string, data interface{}) (string, error) {
+		buf := bytes.NewBuffer(nil)
+		if err := tmpl.ExecuteTemplate(buf, name, data); err != nil {
+			return "", err
+		}
+		return buf.String(), nil
+	}
+	fm["required"] = func(warn string, val interface{}) (interface{}, error) {
+		if val == nil {
+			return val, fmt.Errorf(warn)
+		} else if _, ok := val.(string); ok {
+			if val == "" {
+				return val, fmt.Errorf(warn)
+			}
+		}
+		return val, nil
+	}
+}
+
+// renderHelm renders c.Text as a chart template beside c.Partials.
+func renderHelm(c tcase, fm template.FuncMap) (string, error) {
+	t := template.New("gotpl")
+	helmFuncs(t, fm)
+	t.Funcs(fm)
+	t.Option("missingkey=zero")
+	for p, text := range c.Partials {
+		if _, err := t.New(p).Parse(text); err != nil {
+			return "", err
+		}
+	}
+	name := c.Name
+	if name == "" {
+		name = "t"
+	}
+	if _, err := t.New(name).Parse(c.Text); err != nil {
+		return "", err
+	}
+	vals := map[string]interface{}{}
+	if c.Values != "" {
+		if err := json.Unmarshal([]byte(c.Values), &vals); err != nil {
+			return "", fmt.Errorf("bad test values: %v", err)
+		}
+	}
+	top := chartutil.Values{
+		"Values":  chartutil.Values(vals),
+		"Release": map[string]interface{}{"Name": "release", "Namespace": c.Namespace},
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, name, top); err != nil {
+		return "", err
+	}
+	// Helm 2 removes what missingkey=zero printed for a missing key.
+	return strings.Replace(b.String(), "<no value>", "", -1), nil
+}
+
 type result struct {
 	Out string `json:"out"`
 	Err string `json:"err"`
@@ -136,6 +207,9 @@ func render(c tcase) (out string, err error) {
 	delete(fm, "env")
 	delete(fm, "expandenv")
 	delete(fm, "getHostByName")
+	if c.Helm {
+		return renderHelm(c, fm)
+	}
 	name := c.Name
 	if name == "" {
 		name = "t"

@@ -42,8 +42,13 @@ const KEYWORDS: &[&str] = &[
     "when",
     "vars",
 ];
-// apk, yum and dnf stay refused like every module not in MODULES (no Alpine or RPM
-// base here to test a translation on; docs/stapel.md).
+/// Package managers of other distributions, refused by name: only `apt` is translated,
+/// since there is no Alpine or RPM base here to test a translation on (docs/stapel.md).
+const REFUSED_PACKAGE_MODULES: &[(&str, &str)] = &[
+    ("apk", "apk add --no-cache"),
+    ("yum", "yum install -y"),
+    ("dnf", "dnf install -y"),
+];
 
 /// Parse `ansible:` into per-stage commands (one per task); `None` when nothing can be
 /// built (errors are in `cx`).
@@ -170,6 +175,9 @@ fn task_module<'m>(
 ) -> Option<(&'static str, &'m Spanned<Node>)> {
     let mut module: Option<(&'static str, &Spanned<Node>)> = None;
     for (k, v) in m {
+        if refused_package_module(cx, k, v, label) {
+            return None;
+        }
         if MODULES.contains(&k.as_str()) || k.starts_with("ansible.builtin.") {
             let short = k.trim_start_matches("ansible.builtin.");
             if !MODULES.contains(&short) {
@@ -219,6 +227,27 @@ fn task_module<'m>(
         return None;
     };
     Some(module)
+}
+
+/// `apk`, `yum` or `dnf` (short or fully qualified): a located error saying why, with the
+/// `shell:` that replaces it.
+fn refused_package_module(cx: &mut Ctx<'_>, k: &str, v: &Spanned<Node>, label: &str) -> bool {
+    let short = k
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| k.strip_prefix("community.general."))
+        .unwrap_or(k);
+    let Some((_, install)) = REFUSED_PACKAGE_MODULES.iter().find(|(r, _)| *r == short) else {
+        return false;
+    };
+    let (l, c) = key_location(cx, k, v.referenced);
+    cx.at_pos(
+        l,
+        c,
+        format!(
+            "{label}: module `{k}` is refused: of the package managers Slipway translates `apt` only (there is no Alpine or RPM base to test a translation on); use `shell: {install} …`"
+        ),
+    );
+    true
 }
 
 /// The task's `args:` (`chdir`, `creates`, `removes`, `executable`).

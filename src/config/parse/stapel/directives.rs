@@ -253,7 +253,7 @@ pub(super) fn imports(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Vec<StapelImport> 
 /// One `import:` entry; `None` at its first problem.
 fn import(cx: &mut Ctx<'_>, m: &NodeMap, loc: Location, path: &str) -> Option<StapelImport> {
     let at = cx.where_at(&loc);
-    let image = import_image(cx, m, &loc, path)?;
+    let (image, external) = import_image(cx, m, &loc, path)?;
     let artifact = get(m, "artifact").and_then(|x| text(cx, x, &format!("{path}.artifact")));
     let before = get(m, "before").and_then(|x| text(cx, x, &format!("{path}.before")));
     let after = get(m, "after").and_then(|x| text(cx, x, &format!("{path}.after")));
@@ -288,8 +288,17 @@ fn import(cx: &mut Ctx<'_>, m: &NodeMap, loc: Location, path: &str) -> Option<St
         ),
         None => Some(add.clone()),
     }?;
+    if external && let Some(s) = &stage {
+        cx.at(
+            &loc,
+            format!("{path}: `stage: {s}` names a stage of an image of werf.yaml; {source} is a registry image, imported as it is"),
+        );
+        return None;
+    }
     let f = filters(cx, m, path);
     Some(StapelImport {
+        external,
+        external_digest: None,
         node: source.clone(),
         source,
         from_artifact,
@@ -335,16 +344,15 @@ fn import_source(
     }
 }
 
-/// `image:` or werf 2's `from:` (not both). A reference with a tag or digest names a
-/// registry image (werf 2's `hasTagOrDigest`): refused, since copying files out of a
-/// registry image is not built yet; an image of werf.yaml is named without either.
-/// `None`: reported.
+/// `image:` or werf 2's `from:` (not both), and whether it names a registry image: under
+/// werf 2 a reference with a tag or digest (werf 2's `hasTagOrDigest`); an image of
+/// werf.yaml is named without either (werf 1.1 knows only those). `None`: reported.
 fn import_image(
     cx: &mut Ctx<'_>,
     m: &NodeMap,
     loc: &Location,
     path: &str,
-) -> Option<Option<String>> {
+) -> Option<(Option<String>, bool)> {
     let image = get(m, "image").and_then(|x| text(cx, x, &format!("{path}.image")));
     let from = get(m, "from").and_then(|x| text(cx, x, &format!("{path}.from")));
     let name = match (image, from) {
@@ -357,18 +365,9 @@ fn import_image(
         }
         (i, f) => f.or(i),
     };
-    if let Some(n) = &name
-        && has_tag_or_digest(n)
-    {
-        cx.at(
-            loc,
-            format!(
-                "{path}: {n} is a registry image (it has a tag or digest), which werf 2 imports from the registry; Slipway imports from images of werf.yaml only so far: add an image `from: {n}` and import from it"
-            ),
-        );
-        return None;
-    }
-    Some(name)
+    let external = name.as_deref().is_some_and(has_tag_or_digest)
+        && crate::config::parse::versioned::version(cx) == crate::settings::WerfVersion::V2;
+    Some((name, external))
 }
 
 /// Does `reference` carry a tag (`:` after its last `/`) or a digest (`@`)?

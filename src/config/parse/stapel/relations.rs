@@ -165,7 +165,7 @@ fn check_sources(cx: &mut Ctx<'_>, node: &ImageConfig, loc: &Location, names: &N
         }
         _ => {}
     }
-    for i in &st.imports {
+    for i in st.imports.iter().filter(|i| !i.external) {
         let exists = if i.from_artifact {
             artifact_names.contains(&i.source)
         } else {
@@ -202,7 +202,12 @@ fn check_loops(
             .source()
             .map(str::to_string)
             .into_iter()
-            .chain(st.imports.iter().map(|i| i.source.clone()))
+            .chain(
+                st.imports
+                    .iter()
+                    .filter(|i| !i.external)
+                    .map(|i| i.source.clone()),
+            )
             .collect()
     };
     fn dfs(
@@ -244,7 +249,8 @@ fn check_loops(
     false
 }
 
-/// Each stapel source (base, imports) becomes a build dependency of the node.
+/// Each stapel source (base, imports) becomes a build dependency of the node; a registry
+/// image is not built.
 fn add_source_dependencies(node: &mut ImageConfig) {
     let Some(st) = node.stapel() else { return };
     let sources: Vec<String> = st
@@ -252,7 +258,12 @@ fn add_source_dependencies(node: &mut ImageConfig) {
         .source()
         .map(str::to_string)
         .into_iter()
-        .chain(st.imports.iter().map(|i| i.node.clone()))
+        .chain(
+            st.imports
+                .iter()
+                .filter(|i| !i.external)
+                .map(|i| i.node.clone()),
+        )
         .collect();
     for s in sources {
         if !node.dependencies.iter().any(|d| d.image == s) {

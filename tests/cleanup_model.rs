@@ -223,12 +223,14 @@ fn inventory(w: &World, rng: &mut Rng) -> Vec<TagInfo> {
             };
             out.push(TagInfo {
                 image: Some(image.to_string()),
-                repository: format!("reg/{image}"),
+                repository: format!("reg/{image}").into(),
                 tag,
                 digest,
                 commits: known,
                 created: Some(created),
-                labels: [("slipway.signature".to_string(), sig.clone())].into(),
+                labels: std::sync::Arc::new(
+                    [("slipway.signature".to_string(), sig.clone())].into(),
+                ),
             });
         }
     }
@@ -294,7 +296,7 @@ fn model_kept(
     // Kubernetes objects and tags without any commit are kept outright.
     for (i, t) in tags.iter().enumerate() {
         let used = in_use.iter().any(|u| {
-            u.repository == t.repository
+            *u.repository == *t.repository
                 && (u.tag.as_deref() == Some(&t.tag) || u.digest.as_deref() == Some(&t.digest))
         });
         if used || t.commits.is_empty() {
@@ -458,7 +460,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             let t = &tags[rng.below(tags.len() as u64) as usize];
             let by_digest = rng.chance(50);
             UsedImage {
-                repository: t.repository.clone(),
+                repository: t.repository.to_string(),
                 tag: (!by_digest).then(|| t.tag.clone()),
                 digest: by_digest.then(|| t.digest.clone()),
                 source: "context test: Deployment prod/web".into(),
@@ -486,7 +488,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
     let kept = model_kept(&tags, &refs, &w, &policies, &in_use, now);
     let kept_digests: BTreeSet<(&str, &str)> = kept
         .iter()
-        .map(|&i| (tags[i].repository.as_str(), tags[i].digest.as_str()))
+        .map(|&i| (&*tags[i].repository, tags[i].digest.as_str()))
         .collect();
     // A deleted manifest takes all its tags: what is deleted is what the model does not keep
     // and no kept tag shares.
@@ -494,7 +496,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         .iter()
         .enumerate()
         .filter(|(i, t)| {
-            !kept.contains(i) && !kept_digests.contains(&(t.repository.as_str(), t.digest.as_str()))
+            !kept.contains(i) && !kept_digests.contains(&(&*t.repository, t.digest.as_str()))
         })
         .map(|(_, t)| t.tag.as_str())
         .collect();
@@ -508,7 +510,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             i.reason
         );
         prop_assert!(
-            !kept_digests.contains(&(i.tag.repository.as_str(), i.tag.digest.as_str())),
+            !kept_digests.contains(&(&*i.tag.repository, i.tag.digest.as_str())),
             "seed {seed}: deleted {} whose manifest a kept tag uses",
             i.tag.tag
         );

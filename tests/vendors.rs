@@ -137,7 +137,7 @@ async fn serve() -> (String, Seen) {
 fn plan(host: &str) -> policy::Plan {
     let tag = |t: &str, d: &str| TagInfo {
         image: Some("app".into()),
-        repository: format!("{host}/ns/app"),
+        repository: format!("{host}/ns/app").into(),
         tag: t.into(),
         digest: d.into(),
         commits: Vec::new(),
@@ -325,7 +325,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
     let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
     let tags = ["old-1", "old-2"].iter().map(|t| TagInfo {
         image: Some("app".into()),
-        repository: format!("{ecr}/ns/app"),
+        repository: format!("{ecr}/ns/app").into(),
         tag: t.to_string(),
         digest: "sha256:aaa".into(),
         commits: Vec::new(),

@@ -2,6 +2,7 @@
 //! decides by (commits, creation time, Slipway labels), tied to the commit records.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -11,6 +12,10 @@ use crate::naming::Naming;
 use crate::records::Records;
 use crate::records::werf::WerfRecords;
 use crate::registry::{Client, Manifest, Repository, image};
+
+/// Manifests read at once: enough to keep a registry's cores busy over one connection each
+/// (the connection pool keeps as many idle).
+const MANIFEST_READS: usize = 16;
 
 /// Read every tag of the project's images (bounded concurrency): the images of werf.yaml
 /// and those the commit records name that werf.yaml no longer lists.
@@ -40,17 +45,17 @@ pub async fn inventory(
             .into_iter()
             .filter(|t| naming.owns_tag(name.as_deref(), &names, t))
             .collect();
-        let configs = &configs;
-        let infos: Vec<Option<TagInfo>> = stream::iter(owned)
-            .map(|tag| {
-                let repo = repo.clone();
-                let name = name.clone();
-                async move { tag_info(client, &repo, name, tag, configs).await }
-            })
-            .buffer_unordered(16)
-            .try_collect()
-            .await?;
-        out.extend(infos.into_iter().flatten());
+        out.reserve(owned.len());
+        let shown: Arc<str> = repo.to_string().into();
+        let (configs, repo, shown) = (&configs, &repo, &shown);
+        // Each answer goes straight into the list: the manifest body is dropped as soon as
+        // its digest and config are read.
+        let mut infos = stream::iter(owned)
+            .map(|tag| async move { tag_info(client, repo, shown, name, tag, configs).await })
+            .buffer_unordered(MANIFEST_READS);
+        while let Some(info) = infos.try_next().await? {
+            out.extend(info);
+        }
     }
     out.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
     Ok(out)
@@ -92,73 +97,94 @@ pub fn link_werf_records(tags: &mut [TagInfo], werf: &WerfRecords) {
     }
 }
 
-type ConfigCache = std::sync::Mutex<BTreeMap<String, ConfigFacts>>;
+type ConfigCache = std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<ConfigFacts>>>>;
 
 async fn tag_info(
     client: &Client,
     repo: &Repository,
-    image: Option<String>,
+    shown: &Arc<str>,
+    image: &Option<String>,
     tag: String,
     configs: &ConfigCache,
 ) -> Result<Option<TagInfo>, CleanupError> {
     let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
-    let mut facts = ConfigFacts::default();
     let config = Manifest::parse(&body)
         .ok()
         .and_then(|m| m.config().map(|c| c.digest().to_string()));
-    if let Some(cfg_digest) = config {
-        let key = format!("{repo}@{cfg_digest}");
-        let cached = configs.lock().ok().and_then(|m| m.get(&key).cloned());
-        facts = match cached {
-            Some(f) => f,
-            None => {
-                let cfg = client.get_config(repo, &cfg_digest).await?;
-                let label = |k: &str| {
-                    cfg.as_ref()
-                        .and_then(|c| image::label(c, k))
-                        .map(str::to_string)
-                };
-                let f = ConfigFacts {
-                    commit: label("slipway.git-commit"),
-                    created: cfg
-                        .as_ref()
-                        .and_then(|c| c.created().as_deref())
-                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-                        .map(|t| t.timestamp()),
-                    labels: [
-                        "slipway.git-branch",
-                        "slipway.git-tag",
-                        crate::labels::SIGNATURE,
-                        crate::records::werf::CONTENT_SIGNATURE_LABEL,
-                    ]
-                    .iter()
-                    .filter_map(|k| label(k).map(|v| (k.to_string(), v)))
-                    .collect(),
-                };
-                if let Ok(mut m) = configs.lock() {
-                    m.insert(key, f.clone());
-                }
-                f
-            }
-        };
-    }
+    drop(body);
+    let facts = match config {
+        Some(cfg_digest) => config_facts(client, repo, &cfg_digest, configs).await?,
+        None => ConfigFacts::default(),
+    };
     Ok(Some(TagInfo {
-        image,
-        repository: repo.to_string(),
+        image: image.clone(),
+        repository: shown.clone(),
         tag,
         digest: info.digest,
-        commits: facts.commit.into_iter().collect(),
+        commits: facts.commit.iter().cloned().collect(),
         created: facts.created,
         labels: facts.labels,
     }))
 }
 
-/// What an image config tells cleanup.
+/// The facts of one image config, read once per repository and digest: the first tag to
+/// ask reads it, the tags asking meanwhile wait for that answer (16 tags of one image in
+/// flight would otherwise read its config 16 times).
+async fn config_facts(
+    client: &Client,
+    repo: &Repository,
+    cfg_digest: &str,
+    configs: &ConfigCache,
+) -> Result<ConfigFacts, CleanupError> {
+    let key = format!("{repo}@{cfg_digest}");
+    let cell = match configs.lock() {
+        Ok(mut m) => m.entry(key).or_default().clone(),
+        Err(_) => Arc::default(),
+    };
+    let facts = cell
+        .get_or_try_init(|| read_config(client, repo, cfg_digest))
+        .await?;
+    Ok(facts.clone())
+}
+
+async fn read_config(
+    client: &Client,
+    repo: &Repository,
+    cfg_digest: &str,
+) -> Result<ConfigFacts, CleanupError> {
+    let cfg = client.get_config(repo, cfg_digest).await?;
+    let label = |k: &str| {
+        cfg.as_ref()
+            .and_then(|c| image::label(c, k))
+            .map(str::to_string)
+    };
+    Ok(ConfigFacts {
+        commit: label("slipway.git-commit"),
+        created: cfg
+            .as_ref()
+            .and_then(|c| c.created().as_deref())
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .map(|t| t.timestamp()),
+        labels: Arc::new(
+            [
+                "slipway.git-branch",
+                "slipway.git-tag",
+                crate::labels::SIGNATURE,
+                crate::records::werf::CONTENT_SIGNATURE_LABEL,
+            ]
+            .iter()
+            .filter_map(|k| label(k).map(|v| (k.to_string(), v)))
+            .collect(),
+        ),
+    })
+}
+
+/// What an image config tells cleanup; its labels are shared by every tag of the config.
 #[derive(Debug, Clone, Default)]
 struct ConfigFacts {
     commit: Option<String>,
     created: Option<i64>,
-    labels: BTreeMap<String, String>,
+    labels: Arc<BTreeMap<String, String>>,
 }

@@ -111,13 +111,12 @@ async fn run_deleter(
     let mut out = Outcome::default();
     // (repository, tag, digest) to delete: every tag, or one tag per manifest.
     let mut jobs: Vec<(String, String, String)> = Vec::new();
+    let mut digests: std::collections::HashSet<(&str, &str)> = Default::default();
     for i in plan.deletions() {
         let t = &i.tag;
-        let first_of_digest = !jobs
-            .iter()
-            .any(|(r, _, dg)| *r == t.repository && *dg == t.digest);
+        let first_of_digest = digests.insert((&t.repository, &t.digest));
         if d.deletes_single_tags() || first_of_digest {
-            jobs.push((t.repository.clone(), t.tag.clone(), t.digest.clone()));
+            jobs.push((t.repository.to_string(), t.tag.clone(), t.digest.clone()));
         }
     }
     // Counted once each: a tag whose own DELETE succeeded or whose manifest this run
@@ -141,7 +140,7 @@ async fn run_deleter(
                 manifests_gone.insert((repo.clone(), digest.clone()));
                 for i in plan
                     .deletions()
-                    .filter(|i| i.tag.repository == repo && i.tag.digest == digest)
+                    .filter(|i| *i.tag.repository == *repo && i.tag.digest == digest)
                 {
                     tags_gone.insert((repo.clone(), i.tag.tag.clone()));
                 }

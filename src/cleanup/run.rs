@@ -273,7 +273,7 @@ fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
     for i in plan.items.iter_mut().filter(|i| i.tag.werf_era()) {
         let found = w.published(i.tag.image.as_deref(), i.tag.signature());
         let names: Vec<&str> = found.iter().map(|m| m.record.as_str()).collect();
-        i.reason.push_str(&match names.len() {
+        let said = match names.len() {
             0 => format!(" [no werf 1.1 image metadata record in {}]", w.source),
             1..=3 => format!(" [werf 1.1 records in {}: {}]", w.source, names.join(", ")),
             n => format!(
@@ -282,7 +282,8 @@ fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
                 names[..3].join(", "),
                 n - 3
             ),
-        });
+        };
+        i.reason = format!("{}{said}", i.reason).into();
     }
 }
 

@@ -462,7 +462,7 @@ async fn show_plans(
     if dry_run {
         output::out(DRY_RUN);
     }
-    output::out(&plan.to_string());
+    output::out_display(plan);
     let storage = stages_storage(settings, client)?;
     let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
     if let Some(p) = &stages {

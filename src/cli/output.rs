@@ -110,6 +110,17 @@ pub fn out(text: &str) {
     }
 }
 
+/// [`out`] for a long text, written as it is formatted: a cleanup plan of many thousand
+/// lines is never held whole.
+pub fn out_display(text: &dyn std::fmt::Display) {
+    if !json() {
+        let mut o = std::io::BufWriter::new(std::io::stdout().lock());
+        if write!(o, "{text}").and_then(|_| o.flush()).is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
 /// A human summary on stderr, so stdout stays the references scripts read (nothing with
 /// `--json`: the final object holds it).
 pub fn table(text: &str) {

@@ -2,6 +2,7 @@
 //! reaches the images published on its commits.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use super::{
     GitHistory, GitRef, InUse, Options, Plan, TagInfo, WerfUnrecorded, describe_policy, pre_keep,
@@ -51,12 +52,14 @@ pub fn decide(
     let keep = kept_before_policies(&tags, opts, in_use);
     let groups = group(&tags, &keep, git);
     let verdicts = verdicts(&groups, git, policies, opts.now);
-    let mut decisions: Vec<(bool, String)> = vec![(false, String::new()); tags.len()];
+    let mut decisions: Vec<(bool, Arc<str>)> = vec![(false, Arc::from("")); tags.len()];
     for (i, reason) in keep {
         decisions[i] = (true, reason);
     }
     for (gi, g) in groups.iter().enumerate() {
-        let d = group_decision(g, verdicts.get(&gi));
+        // One reason per group, shared by its tags.
+        let (keep, reason) = group_decision(g, verdicts.get(&gi));
+        let d: (bool, Arc<str>) = (keep, reason.into());
         for &i in &g.tags {
             decisions[i] = d.clone();
         }
@@ -65,32 +68,34 @@ pub fn decide(
 }
 
 /// Tags kept whatever the policies say: in use, `--keep-tag`, `--min-age`, no commit
-/// record.
+/// record. The reasons said of many tags alike are one string, shared.
 fn kept_before_policies(
     tags: &[TagInfo],
     opts: &Options,
     in_use: &InUse,
-) -> BTreeMap<usize, String> {
+) -> BTreeMap<usize, Arc<str>> {
     let mut keep = BTreeMap::new();
+    let unrecorded: Arc<str> = "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into();
+    let werf_unrecorded: Option<Arc<str>> = match &opts.werf_unrecorded {
+        WerfUnrecorded::Keep(reason) => Some(reason.as_str().into()),
+        _ => None,
+    };
     for (i, t) in tags.iter().enumerate() {
         if let Some(reason) = pre_keep(t, opts, in_use) {
-            keep.insert(i, reason);
+            keep.insert(i, reason.into());
         } else if t.commits.is_empty() && t.werf_era() {
-            if let WerfUnrecorded::Keep(reason) = &opts.werf_unrecorded {
+            if let Some(reason) = &werf_unrecorded {
                 keep.insert(i, reason.clone());
             }
         } else if t.commits.is_empty() && !opts.delete_unrecorded {
-            keep.insert(
-                i,
-                "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into(),
-            );
+            keep.insert(i, unrecorded.clone());
         }
     }
     keep
 }
 
 /// Group the rest by (image, signature), as werf does per image.
-fn group(tags: &[TagInfo], keep: &BTreeMap<usize, String>, git: &GitHistory) -> Vec<Group> {
+fn group(tags: &[TagInfo], keep: &BTreeMap<usize, Arc<str>>, git: &GitHistory) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
     for (i, t) in tags.iter().enumerate() {

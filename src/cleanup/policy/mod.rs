@@ -7,6 +7,7 @@ mod tag_scheme;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,7 +22,9 @@ pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
 pub struct TagInfo {
     /// werf.yaml image it belongs to (`None` = nameless).
     pub image: Option<String>,
-    pub repository: String,
+    /// Shared by every tag of the repository (a plan of many thousand tags).
+    #[serde(serialize_with = "shared_str")]
+    pub repository: Arc<str>,
     pub tag: String,
     pub digest: String,
     /// Every commit known to have published this image (the `slipway.git-commit` label,
@@ -30,9 +33,26 @@ pub struct TagInfo {
     /// Seconds since the epoch the image was created (config `created`).
     pub created: Option<i64>,
     /// Slipway labels of the image: `slipway.git-branch`, `slipway.git-tag`,
-    /// `slipway.signature`.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// `slipway.signature`. Shared by the tags of one image config.
+    #[serde(skip_serializing_if = "no_labels", serialize_with = "shared_labels")]
+    pub labels: Arc<BTreeMap<String, String>>,
+}
+
+fn no_labels(l: &Arc<BTreeMap<String, String>>) -> bool {
+    l.is_empty()
+}
+
+// serde serializes an `Arc` only with its `rc` feature, which would rebuild every crate
+// that uses serde.
+fn shared_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
+}
+
+fn shared_labels<S: serde::Serializer>(
+    v: &Arc<BTreeMap<String, String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    v.as_ref().serialize(s)
 }
 
 impl TagInfo {
@@ -73,7 +93,7 @@ impl InUse {
     /// The first use of this tag, by tag or by digest.
     pub fn find(&self, t: &TagInfo) -> Option<&UsedImage> {
         self.images.iter().find(|u| {
-            u.repository == t.repository
+            *u.repository == *t.repository
                 && (u.tag.as_deref() == Some(t.tag.as_str())
                     || u.digest.as_deref() == Some(t.digest.as_str()))
         })
@@ -93,7 +113,9 @@ pub struct Item {
     #[serde(flatten)]
     pub tag: TagInfo,
     pub decision: Decision,
-    pub reason: String,
+    /// Shared by the tags one verdict decides.
+    #[serde(serialize_with = "shared_str")]
+    pub reason: Arc<str>,
 }
 
 /// Whether cleanup asked Kubernetes which images run: the plan's summary says so, so a
@@ -155,10 +177,16 @@ impl fmt::Display for Plan {
 /// that commit's record): the dependant names it. `importers`: non-final image → the
 /// images that import it so.
 pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<Option<String>>>) {
+    // Only kept tags of importing images can keep another: the others are not copied (a
+    // plan of many thousand tags, most projects without `final: false`).
+    let importing: BTreeSet<&Option<String>> = importers.values().flatten().collect();
+    if importing.is_empty() {
+        return;
+    }
     let kept: Vec<(Option<String>, String, BTreeSet<String>)> = plan
         .items
         .iter()
-        .filter(|i| i.decision == Decision::Keep)
+        .filter(|i| i.decision == Decision::Keep && importing.contains(&i.tag.image))
         .map(|i| {
             let commits = i.tag.commits.iter().cloned().collect();
             (i.tag.image.clone(), i.tag.tag.clone(), commits)
@@ -180,7 +208,8 @@ pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<O
             item.decision = Decision::Keep;
             item.reason = format!(
                 "final: false, imported by {name}'s kept tag {tag} (published by the same commit)"
-            );
+            )
+            .into();
         }
     }
 }
@@ -382,13 +411,14 @@ fn pre_keep(t: &TagInfo, opts: &Options, in_use: &InUse) -> Option<String> {
 /// Every tag kept for one reason (`cleanup.disable`, `disableGitHistoryBasedPolicy`), so
 /// the plan still lists what is there.
 pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
+    let reason: Arc<str> = reason.into();
     Plan {
         items: tags
             .into_iter()
             .map(|t| Item {
                 tag: t,
                 decision: Decision::Keep,
-                reason: reason.to_string(),
+                reason: reason.clone(),
             })
             .collect(),
         kubernetes: None,
@@ -397,19 +427,20 @@ pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
 
 /// Apply the safety rule: a digest any kept tag uses is never deleted. Consumes the tags
 /// (a plan of many thousand tags holds each once).
-fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
+fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, Arc<str>)>) -> Plan {
     // The last kept tag of each digest, named in the reason of a tag kept because of it.
-    let mut kept_digests: BTreeMap<&str, String> = BTreeMap::new();
+    let mut kept_digests: BTreeMap<&str, &TagInfo> = BTreeMap::new();
     for (t, _) in tags.iter().zip(&decisions).filter(|(_, (k, _))| *k) {
-        kept_digests.insert(t.digest.as_str(), format!("{}:{}", t.repository, t.tag));
+        kept_digests.insert(t.digest.as_str(), t);
     }
     let shared: Vec<Option<String>> = tags
         .iter()
         .zip(&decisions)
         .map(|(t, (keep, _))| {
             (!keep)
-                .then(|| kept_digests.get(t.digest.as_str()).cloned())
+                .then(|| kept_digests.get(t.digest.as_str()))
                 .flatten()
+                .map(|k| format!("{}:{}", k.repository, k.tag))
         })
         .collect();
     let items = tags
@@ -421,7 +452,8 @@ fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
                 (true, _) => (Decision::Keep, reason),
                 (false, Some(k)) => (
                     Decision::Keep,
-                    format!("shares its manifest with kept tag {k}; deleting it would delete that"),
+                    format!("shares its manifest with kept tag {k}; deleting it would delete that")
+                        .into(),
                 ),
                 (false, None) => (Decision::Delete, reason),
             };
@@ -440,13 +472,14 @@ fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, String)>) -> Plan {
 
 /// Every tag deleted (purge). Still one entry per tag, so the plan prints the same way.
 pub fn purge(tags: Vec<TagInfo>) -> Plan {
+    let reason: Arc<str> = "purge".into();
     Plan {
         items: tags
             .into_iter()
             .map(|t| Item {
                 tag: t,
                 decision: Decision::Delete,
-                reason: "purge".into(),
+                reason: reason.clone(),
             })
             .collect(),
         kubernetes: None,
@@ -456,7 +489,7 @@ pub fn purge(tags: Vec<TagInfo>) -> Plan {
 /// Digests whose manifests the plan deletes (each once).
 pub fn digests_to_delete(plan: &Plan) -> BTreeSet<(String, String)> {
     plan.deletions()
-        .map(|i| (i.tag.repository.clone(), i.tag.digest.clone()))
+        .map(|i| (i.tag.repository.to_string(), i.tag.digest.clone()))
         .collect()
 }
 

@@ -109,6 +109,7 @@ pub fn decide_tag_scheme(
     for kind in [Limited::GitTag, Limited::GitCommit] {
         apply_limit(kind, &tags, &limited, scheme, opts, in_use, &mut decisions);
     }
+    let decisions = decisions.into_iter().map(|(k, r)| (k, r.into())).collect();
     with_safety(tags, decisions)
 }
 

@@ -21,7 +21,9 @@ fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
         digest: format!("sha256:{sig}"),
         commits: commits.iter().map(|c| c.to_string()).collect(),
         created: Some(NOW - 30 * DAY),
-        labels: [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
+        labels: std::sync::Arc::new(
+            [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
+        ),
     }
 }
 
@@ -206,9 +208,9 @@ fn tag_scheme_compares_slugs_of_remote_branches() {
     let raw = "feature/JIRA-123_new";
     let slugged = slug(raw, SlugFormat::DockerTag);
     let mut t = tag(&slugged, "s1", &["c1"]);
-    t.labels.insert("slipway.git-branch".into(), raw.into());
+    std::sync::Arc::make_mut(&mut t.labels).insert("slipway.git-branch".into(), raw.into());
     let mut gone = tag("old-branch", "s2", &["c2"]);
-    gone.labels
+    std::sync::Arc::make_mut(&mut gone.labels)
         .insert("slipway.git-branch".into(), "old-branch".into());
     let git = GitState {
         branches: [raw.to_string()].into(),
@@ -229,12 +231,12 @@ fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
     // Branch `a` published the image; branch `b` re-tagged the same manifest as `b`.
     // The image's label says `a`; `a` is gone, `b` lives.
     let mut ta = tag("a", "s1", &["c1"]);
-    ta.labels.insert("slipway.git-branch".into(), "a".into());
+    std::sync::Arc::make_mut(&mut ta.labels).insert("slipway.git-branch".into(), "a".into());
     let mut tb = ta.clone();
     tb.tag = "b".into();
     let mut other = tag("a-only", "s2", &["c2"]);
     other.tag = "x".into();
-    other.labels.insert("slipway.git-branch".into(), "x".into());
+    std::sync::Arc::make_mut(&mut other.labels).insert("slipway.git-branch".into(), "x".into());
     let git = GitState {
         branches: ["b".to_string()].into(),
         ..Default::default()
@@ -249,7 +251,7 @@ fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
     let d: Vec<(&str, Decision, &str)> = plan
         .items
         .iter()
-        .map(|i| (i.tag.tag.as_str(), i.decision, i.reason.as_str()))
+        .map(|i| (i.tag.tag.as_str(), i.decision, &*i.reason))
         .collect();
     assert_eq!(d[1].1, Decision::Keep, "{plan}");
     assert!(d[1].2.contains("origin/b exists"), "{plan}");
@@ -268,7 +270,7 @@ fn tag_scheme_limits_and_expiry() {
         digest: format!("sha256:{sha}"),
         commits: vec![sha.into()],
         created: Some(NOW - age_days * DAY),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
     };
     let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
     let git = GitState {
@@ -301,7 +303,7 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
             ..tag(t, t, commits)
         },
         decision,
-        reason: String::new(),
+        reason: "".into(),
     };
     let mut plan = Plan {
         items: vec![

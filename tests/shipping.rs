@@ -85,9 +85,11 @@ fn the_shipped_binary_is_static_and_small() {
         "{what}"
     );
     // The shipped x86_64 build (fat LTO, scripts/release) is held to 20 MiB; CI's quicker
-    // dist-check build (thin LTO) gets some room.
+    // dist-check build (thin LTO) gets some room: 25.95 MiB at a7995ab, 26.8 MiB once Helm
+    // values, multi-platform publish and OCI labels landed (2026-12-07), so 28 catches the
+    // next jump of that size, not the drift.
     let limit = if bin.to_string_lossy().contains("dist-check") {
-        26
+        28
     } else {
         20
     };

@@ -238,11 +238,6 @@ impl Drop for Registry {
     }
 }
 
-/// A port that was free a moment ago (the registry retries with another if it is taken).
-pub fn free_port() -> u16 {
-    process::free_port().expect("free port")
-}
-
 /// A CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI).
 /// A CA (`ca.crt`, `ca.key`) and a server certificate for 127.0.0.1 signed by it, in `dir`.
 pub fn make_certs(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {

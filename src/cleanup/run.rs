@@ -155,6 +155,7 @@ pub async fn plan(
     let mut images = decide(req, cfg, &git, tags, &records, &werf, &in_use)?;
     name_werf_records(&mut images, &werf);
     policy::keep_imported(&mut images, &importers(cfg));
+    policy::plan_children(&mut images, tags_only(naming));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
             kubernetes: Some(kube_check),
@@ -173,11 +174,21 @@ pub async fn plan_purge(
 ) -> Result<CleanupPlan, CleanupError> {
     let lock = super::lock_project(cfg, naming, paths)?;
     let records = crate::records::read(client, naming).await?;
-    let images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
+    let mut images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
+    policy::plan_children(&mut images, tags_only(naming));
     Ok(CleanupPlan {
         images,
         _lock: lock,
     })
+}
+
+/// The registry implementation's name when its own API deletes single tags (an index's
+/// platform manifests are then left to its garbage collection).
+fn tags_only(naming: &Naming) -> Option<&'static str> {
+    let creds = VendorCredentials::default();
+    crate::registry::vendors::for_implementation(naming.implementation, &creds)
+        .deletes_single_tags()
+        .then(|| naming.implementation.as_str())
 }
 
 /// The images in use and how they were found.
@@ -412,11 +423,13 @@ mod tests {
                     commits: Vec::new(),
                     created: None,
                     labels: Default::default(),
+                    children: Vec::new(),
                 },
                 decision,
                 reason: "test".into(),
             }],
             kubernetes: None,
+            children: Vec::new(),
         }
     }
 

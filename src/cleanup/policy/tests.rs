@@ -24,6 +24,7 @@ fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
         labels: std::sync::Arc::new(
             [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
         ),
+        children: Vec::new(),
     }
 }
 
@@ -271,6 +272,7 @@ fn tag_scheme_limits_and_expiry() {
         commits: vec![sha.into()],
         created: Some(NOW - age_days * DAY),
         labels: Default::default(),
+        children: Vec::new(),
     };
     let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
     let git = GitState {
@@ -314,6 +316,7 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
             item("other", "o1", &["c1"], Decision::Delete),
         ],
         kubernetes: None,
+        children: Vec::new(),
     };
     let importers = BTreeMap::from([(Some("base".to_string()), vec![Some("app".to_string())])]);
     keep_imported(&mut plan, &importers);

@@ -431,4 +431,20 @@ fn cleanup_keeps_a_child_shared_by_a_kept_and_a_deleted_index() {
         let cfg = skopeo::config(&reg, &format!("multi/pulled:{arch}")).expect("config");
         assert_eq!(cfg["architecture"], arch, "{cfg}");
     }
+
+    // Purge leaves no platform manifest behind either.
+    support::slipway()
+        .project(dir.path())
+        .images_repo(&reg, "multi")
+        .insecure(&reg.host)
+        .args(["purge", "--force"])
+        .assert()
+        .success();
+    assert!(image_tags().is_empty(), "{:?}", image_tags());
+    for (p, d) in &kept {
+        assert!(
+            skopeo::digest(&reg, &format!("multi/app@{d}")).is_err(),
+            "{p} {d} stayed"
+        );
+    }
 }

@@ -232,6 +232,7 @@ fn inventory(w: &World, rng: &mut Rng) -> Vec<TagInfo> {
                     [("slipway.signature".to_string(), sig.clone())].into(),
                 ),
                 children: Vec::new(),
+                references: Default::default(),
             });
         }
     }

@@ -144,6 +144,7 @@ fn plan(host: &str) -> policy::Plan {
         created: None,
         labels: Default::default(),
         children: Vec::new(),
+        references: Default::default(),
     };
     policy::purge(vec![
         tag("old-1", "sha256:aaa"),
@@ -333,6 +334,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
         created: None,
         labels: Default::default(),
         children: Vec::new(),
+        references: Default::default(),
     });
     let plan = policy::purge(tags.collect());
     let creds = VendorCredentials {

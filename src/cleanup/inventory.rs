@@ -1,7 +1,7 @@
 //! What the registry holds for the project: every tag of its images with the facts cleanup
 //! decides by (commits, creation time, Slipway labels), tied to the commit records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -40,6 +40,15 @@ pub async fn inventory(
     let mut out = Vec::new();
     // Tags of one image share its config: read each config once.
     let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
+    let repos: BTreeSet<String> = names
+        .iter()
+        .map(|n| naming.repository(n.as_deref()).map(|r| r.to_string()))
+        .collect::<Result<_, _>>()?;
+    let read = Read {
+        client,
+        configs: &configs,
+        repos: &repos,
+    };
     for name in &names {
         let repo = naming.repository(name.as_deref())?;
         let tags = client.list_tags(&repo).await?;
@@ -49,11 +58,11 @@ pub async fn inventory(
             .collect();
         out.reserve(owned.len());
         let shown: Arc<str> = repo.to_string().into();
-        let (configs, repo, shown) = (&configs, &repo, &shown);
+        let (read, repo, shown) = (&read, &repo, &shown);
         // Each answer goes straight into the list: the manifest body is dropped as soon as
         // its digest and config are read.
         let mut infos = stream::iter(owned)
-            .map(|tag| async move { tag_info(client, repo, shown, name, tag, configs).await })
+            .map(|tag| async move { tag_info(read, repo, shown, name, tag).await })
             .buffer_unordered(MANIFEST_READS);
         while let Some(info) = infos.try_next().await? {
             out.extend(info);
@@ -101,15 +110,23 @@ pub fn link_werf_records(tags: &mut [TagInfo], werf: &WerfRecords) {
 
 type ConfigCache = std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<ConfigFacts>>>>;
 
+/// What reading a tag needs.
+struct Read<'a> {
+    client: &'a Client,
+    configs: &'a ConfigCache,
+    /// The project's repositories: an `ENV` value `REPO:TAG` in one of them is a reference
+    /// (a stapel dependency's `ImageName`) cleanup keeps while the image is kept.
+    repos: &'a BTreeSet<String>,
+}
+
 async fn tag_info(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     shown: &Arc<str>,
     image: &Option<String>,
     tag: String,
-    configs: &ConfigCache,
 ) -> Result<Option<TagInfo>, CleanupError> {
-    let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
+    let Some((body, info)) = read.client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
     let manifest = Manifest::parse(&body).ok();
@@ -118,10 +135,10 @@ async fn tag_info(
     let facts = match &manifest {
         Some(Manifest::Index(index)) => {
             children = index_children(index);
-            index_facts(client, repo, index, &children, configs).await?
+            index_facts(read, repo, index, &children).await?
         }
         Some(m) => match m.config() {
-            Some(c) => config_facts(client, repo, c.digest().as_ref(), configs).await?,
+            Some(c) => config_facts(read, repo, c.digest().as_ref()).await?,
             None => ConfigFacts::default(),
         },
         None => ConfigFacts::default(),
@@ -134,6 +151,7 @@ async fn tag_info(
         commits: facts.commit.iter().cloned().collect(),
         created: facts.created,
         labels: facts.labels,
+        references: facts.references,
         children,
     }))
 }
@@ -162,29 +180,33 @@ fn index_children(index: &ImageIndex) -> Vec<IndexChild> {
 
 /// An index has no config to label (issue 34): its facts are those all its platforms'
 /// configs agree on (a platform reused from an earlier commit keeps that commit's label and
-/// branch, which are not the index's), its creation time the newest of theirs, and its
-/// content signature the index's annotation (each platform's config carries that
-/// platform's own signature, which no commit record names).
+/// branch, which are not the index's), its creation time the newest of theirs, its
+/// references those of any platform, and its content signature the index's annotation
+/// (each platform's config carries that platform's own signature, which no commit record
+/// names).
 async fn index_facts(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     index: &ImageIndex,
     children: &[IndexChild],
-    configs: &ConfigCache,
 ) -> Result<ConfigFacts, CleanupError> {
     let mut all = Vec::with_capacity(children.len());
     for c in children {
-        all.push(child_facts(client, repo, &c.digest, configs).await?);
+        all.push(child_facts(read, repo, &c.digest).await?);
     }
     let mut facts = all.first().cloned().unwrap_or_default();
     let mut labels = facts.labels.as_ref().clone();
+    let mut references = facts.references.as_ref().clone();
     for other in &all[1.min(all.len())..] {
         if other.commit != facts.commit {
             facts.commit = None;
         }
         facts.created = facts.created.max(other.created);
         labels.retain(|k, v| other.labels.get(k) == Some(v));
+        references.extend(other.references.iter().cloned());
     }
+    references.sort();
+    references.dedup();
     let signature = index
         .annotations()
         .as_ref()
@@ -195,31 +217,32 @@ async fn index_facts(
         None => labels.remove(crate::labels::SIGNATURE),
     };
     facts.labels = Arc::new(labels);
+    facts.references = Arc::new(references);
     Ok(facts)
 }
 
 /// The config facts of a platform manifest, read once per repository and digest (the
 /// indexes of one image's tags list the same manifests).
 async fn child_facts(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     digest: &str,
-    configs: &ConfigCache,
 ) -> Result<ConfigFacts, CleanupError> {
     let key = format!("{repo}@{digest}");
-    let cell = match configs.lock() {
+    let cell = match read.configs.lock() {
         Ok(mut m) => m.entry(key).or_default().clone(),
         Err(_) => Arc::default(),
     };
     let facts = cell
         .get_or_try_init(|| async {
-            let config = client
+            let config = read
+                .client
                 .get_manifest(repo, digest)
                 .await?
                 .and_then(|(body, _)| Manifest::parse(&body).ok())
                 .and_then(|m| m.config().map(|c| c.digest().to_string()));
             match config {
-                Some(c) => config_facts(client, repo, &c, configs).await,
+                Some(c) => config_facts(read, repo, &c).await,
                 None => Ok(ConfigFacts::default()),
             }
         })
@@ -231,18 +254,17 @@ async fn child_facts(
 /// ask reads it, the tags asking meanwhile wait for that answer (16 tags of one image in
 /// flight would otherwise read its config 16 times).
 async fn config_facts(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     cfg_digest: &str,
-    configs: &ConfigCache,
 ) -> Result<ConfigFacts, CleanupError> {
     let key = format!("{repo}@{cfg_digest}");
-    let cell = match configs.lock() {
+    let cell = match read.configs.lock() {
         Ok(mut m) => m.entry(key).or_default().clone(),
         Err(_) => Arc::default(),
     };
     let facts = cell
-        .get_or_try_init(|| read_config(client, repo, cfg_digest))
+        .get_or_try_init(|| read_config(read.client, repo, cfg_digest, read.repos))
         .await?;
     Ok(facts.clone())
 }
@@ -251,6 +273,7 @@ async fn read_config(
     client: &Client,
     repo: &Repository,
     cfg_digest: &str,
+    repos: &BTreeSet<String>,
 ) -> Result<ConfigFacts, CleanupError> {
     let cfg = client.get_config(repo, cfg_digest).await?;
     let label = |k: &str| {
@@ -258,7 +281,13 @@ async fn read_config(
             .and_then(|c| image::label(c, k))
             .map(str::to_string)
     };
+    let env = cfg
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
     Ok(ConfigFacts {
+        references: Arc::new(project_references(&env, repos)),
         commit: label("slipway.git-commit"),
         created: cfg
             .as_ref()
@@ -285,4 +314,44 @@ struct ConfigFacts {
     commit: Option<String>,
     created: Option<i64>,
     labels: Arc<BTreeMap<String, String>>,
+    references: Arc<Vec<String>>,
+}
+
+/// The `ENV` values (`KEY=REPO:TAG`) naming a tag of one of `repos`: what a stapel
+/// dependant's `ImageName` import left in its config.
+fn project_references(env: &[String], repos: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(_, v)| v))
+        .filter(|v| {
+            v.rsplit_once(':')
+                .is_some_and(|(r, t)| !t.is_empty() && !t.contains('/') && repos.contains(r))
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_env_values_naming_a_project_repository_are_references() {
+        let repos: BTreeSet<String> = ["r.example:5000/shop/a".to_string()].into();
+        let env = [
+            "A_NAME=r.example:5000/shop/a:0123abcd",
+            "A_REPO=r.example:5000/shop/a",
+            "OTHER=r.example:5000/shop/b:v1",
+            "PATH=/usr/bin:/bin",
+            "A_AGAIN=r.example:5000/shop/a:0123abcd",
+        ]
+        .map(String::from);
+        assert_eq!(
+            project_references(&env, &repos),
+            vec!["r.example:5000/shop/a:0123abcd".to_string()]
+        );
+    }
 }

@@ -320,6 +320,7 @@ mod tests {
                 created: None,
                 labels: Default::default(),
                 children: Vec::new(),
+                references: Default::default(),
             },
             decision: policy::Decision::Delete,
             reason: "test".into(),

@@ -159,6 +159,7 @@ pub async fn plan(
     let mut images = decide(req, cfg, &git, tags, &records, &werf, &in_use)?;
     name_werf_records(&mut images, &werf);
     policy::keep_imported(&mut images, &importers(cfg));
+    policy::keep_referenced(&mut images);
     policy::plan_children(&mut images, tags_only(naming));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
@@ -427,6 +428,7 @@ mod tests {
                     commits: Vec::new(),
                     created: None,
                     labels: Default::default(),
+                    references: Default::default(),
                     children: Vec::new(),
                 },
                 decision,

@@ -253,25 +253,32 @@ impl SigInputs<'_, '_> {
             .iter()
             .map(|m| super::mount_key(env, m))
             .collect();
-        Ok(hash(&[
-            ("base", &base),
+        let own_mounts = st
+            .mounts
+            .iter()
+            .map(|m| m.to.as_str())
+            .collect::<Vec<_>>()
+            .join("\0");
+        let mut fields = vec![
+            ("base", base.as_str()),
             ("artifact", if st.artifact { "1" } else { "0" }),
             ("fromLatest", if st.from_latest { "1" } else { "0" }),
             (
                 "fromCacheVersion",
                 st.from_cache_version.as_deref().unwrap_or(""),
             ),
-            ("toolbox", &env.toolbox),
-            ("mounts", &mounts.join("\0")),
-            (
-                "ownMounts",
-                &st.mounts
-                    .iter()
-                    .map(|m| m.to.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\0"),
-            ),
-        ]))
+            ("toolbox", env.toolbox.as_str()),
+        ];
+        let mounts = mounts.join("\0");
+        fields.push(("mounts", &mounts));
+        fields.push(("ownMounts", &own_mounts));
+        // werf 2's image `cacheVersion` (else `build.cacheVersion`) is in its from stage,
+        // so in every stage's signature: a new value rebuilds every stage. Absent, the
+        // signatures stay what they were before it was read.
+        if let Some(v) = &img.cache_version {
+            fields.push(("cacheVersion", v));
+        }
+        Ok(hash(&fields))
     }
 
     /// A user stage's commands and `stageDependencies` (None: the stage is empty).
@@ -472,7 +479,13 @@ fn signatures_at(
     // stages until a signature changes.
     if !st.artifact {
         let docker = serde_json::to_string(&st.docker).unwrap_or_default();
-        out.push("dockerInstructions", Kind::Docker, docker);
+        // `disableGitAfterPatch`: no latest patch before them, as in an artifact.
+        let kind = if st.disable_git_after_patch {
+            Kind::Plain
+        } else {
+            Kind::Docker
+        };
+        out.push("dockerInstructions", kind, docker);
     }
     Ok(out.0)
 }

@@ -137,13 +137,13 @@ fn options(
         if !d.add_host.is_empty() {
             b = b.extrahosts(&d.add_host.join(","));
         }
-        if let Some(n) = &d.network {
-            b = b.networkmode(n);
-        }
         // One platform of several (its own node), or the one `platform:` names.
         if let Some(p) = node.platform.as_ref().or(d.platform.first()) {
             b = b.platform(p);
         }
+    }
+    if let Some(n) = img.network() {
+        b = b.networkmode(n);
     }
     if buildkit && !cache_from.is_empty() {
         b = b.cachefrom(&cache_from);

@@ -119,6 +119,7 @@ mod tests {
                 commits: Vec::new(),
                 created: None,
                 labels: Default::default(),
+                references: Default::default(),
                 children: children
                     .iter()
                     .zip(["linux/amd64", "linux/arm64"])

@@ -70,6 +70,12 @@ pub struct StapelRecipe {
     #[serde(skip)]
     pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
     pub as_layers: bool,
+    /// werf 2's `network:`: the network mode of every user step (the build's network
+    /// mode, as `network:` of a Dockerfile image).
+    pub network: Option<String>,
+    /// werf 2's `disableGitAfterPatch: true`: no `gitLatestPatch` (git changes reach the
+    /// image only through the `stageDependencies` of a rebuilt stage, as in an artifact).
+    pub disable_git_after_patch: bool,
     /// The document as rendered, without its name: what the signature hashes.
     pub doc: Json,
     /// `FILE:LINE:COL` of the document's name.
@@ -278,6 +284,9 @@ pub enum DockerCommand {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerInstructions {
+    /// werf 2's `exactValues`: werf then quotes `ENV`/`LABEL`/`VOLUME`/`EXPOSE` values;
+    /// Slipway always writes them quoted (JSON), so it changes nothing here.
+    pub exact_values: bool,
     pub volume: Vec<String>,
     pub expose: Vec<String>,
     pub env: BTreeMap<String, String>,

@@ -28,6 +28,20 @@ pub(super) async fn checks(settings: &Settings, connection: &Connection) -> Vec<
         .await
         .map_or_else(|e| format!("daemon version: {e}"), |e| e.describe());
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
+    // The daemon's own platform, as it reports it (a remote daemon's may differ from ours).
+    let native = d
+        .version()
+        .await
+        .ok()
+        .and_then(|v| Some(format!("{}/{}", v.os?, v.arch?)))
+        .and_then(|p| crate::platform::normalize(&p).ok())
+        .unwrap_or_else(crate::platform::host);
+    let local = at.starts_with("unix://");
+    out.push(super::platforms::check_platforms(
+        &native,
+        local,
+        std::path::Path::new(super::platforms::BINFMT_MISC),
+    ));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).
     match crate::build::buildkit::probe(d, daemon).await {

@@ -3,6 +3,7 @@
 
 mod daemon;
 mod delete;
+pub mod platforms;
 mod push;
 mod repo;
 

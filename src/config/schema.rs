@@ -284,6 +284,8 @@ struct StapelBase {
     mount: Option<Vec<StapelMount>>,
     /// One layer per command (same content).
     as_layers: Option<bool>,
+    /// werf ≥ 1.2: target platforms, e.g. `linux/amd64` (else meta `build.platform`).
+    platform: Option<Vec<String>>,
 }
 
 /// A string as written; numbers are taken as their text (`2`, `0755`).

@@ -264,7 +264,14 @@ async fn find_platforms(
     };
     let cfg = &prepared.cfg;
     let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
-    let sigs = crate::signature::per_platform(img, &oci, &prepared.sigs, &prepared.outputs)?;
+    let stapel = crate::stapel::Env::new(cfg);
+    let sigs = crate::signature::per_platform(
+        img,
+        &oci,
+        &prepared.sigs,
+        &prepared.outputs,
+        Some(&stapel),
+    )?;
     if sigs.is_empty() {
         return Ok(None);
     }

@@ -253,8 +253,18 @@ impl SigInputs<'_, '_> {
             .iter()
             .map(|m| super::mount_key(env, m))
             .collect();
-        Ok(hash(&[
-            ("base", &base),
+        let mounts = mounts.join("\0");
+        let own = st
+            .mounts
+            .iter()
+            .map(|m| m.to.as_str())
+            .collect::<Vec<_>>()
+            .join("\0");
+        // The platform only when set: stages built without `platform:` keep their
+        // signatures (and stored stages).
+        let platform = env.platform.as_deref().map(|p| ("platform", p));
+        let mut parts = vec![
+            ("base", base.as_str()),
             ("artifact", if st.artifact { "1" } else { "0" }),
             ("fromLatest", if st.from_latest { "1" } else { "0" }),
             (
@@ -262,16 +272,11 @@ impl SigInputs<'_, '_> {
                 st.from_cache_version.as_deref().unwrap_or(""),
             ),
             ("toolbox", &env.toolbox),
-            ("mounts", &mounts.join("\0")),
-            (
-                "ownMounts",
-                &st.mounts
-                    .iter()
-                    .map(|m| m.to.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\0"),
-            ),
-        ]))
+            ("mounts", &mounts),
+            ("ownMounts", &own),
+        ];
+        parts.extend(platform);
+        Ok(hash(&parts))
     }
 
     /// A user stage's commands and `stageDependencies` (None: the stage is empty).

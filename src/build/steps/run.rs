@@ -140,10 +140,10 @@ fn options(
         if let Some(n) = &d.network {
             b = b.networkmode(n);
         }
-        // One platform of several (its own node), or the one `platform:` names.
-        if let Some(p) = node.platform.as_ref().or(d.platform.first()) {
-            b = b.platform(p);
-        }
+    }
+    // One platform of several (its own node), or the one `platform:` names.
+    if let Some(p) = node.platform.as_ref().or(img.platforms().first()) {
+        b = b.platform(p);
     }
     if buildkit && !cache_from.is_empty() {
         b = b.cachefrom(&cache_from);

@@ -70,6 +70,9 @@ pub struct StapelRecipe {
     #[serde(skip)]
     pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
     pub as_layers: bool,
+    /// `platform:` (werf ≥ 1.2), normalized, else meta `build.platform` (issue 34); empty:
+    /// the daemon's own. Not part of `doc`: each platform's signature names its own.
+    pub platform: Vec<String>,
     /// The document as rendered, without its name: what the signature hashes.
     pub doc: Json,
     /// `FILE:LINE:COL` of the document's name.

@@ -258,12 +258,16 @@ pub fn is_step_line(line: &str) -> bool {
 
 /// Connect to the daemon from `DOCKER_HOST` or the default socket and check it answers.
 pub async fn connect(env: &crate::settings::DaemonEnv) -> Result<Docker, BuildError> {
-    crate::daemon::connect(env)
-        .await
-        .map_err(|e| BuildError::Daemon {
+    Ok(crate::daemon::connect(env).await?)
+}
+
+impl From<crate::daemon::Unreachable> for BuildError {
+    fn from(e: crate::daemon::Unreachable) -> Self {
+        BuildError::Daemon {
             at: e.at,
             cause: e.cause,
-        })
+        }
+    }
 }
 
 /// The images to build: the selection plus everything it depends on, in file order.
@@ -394,7 +398,6 @@ pub async fn build(
         .unwrap_or(false);
     let backend = schedule::Backend {
         daemon: Arc::new(crate::daemon::docker::DockerDaemon::new(docker.clone())),
-        docker: Some(docker.clone()),
         builders: builder::Builders::of_daemon(
             docker,
             buildkit.as_ref().ok(),

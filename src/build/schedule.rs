@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bollard::Docker;
 use tokio::task::JoinSet;
 
 use super::builder::Builders;
@@ -17,9 +16,6 @@ use crate::daemon::DaemonApi;
 /// What a run builds with: the daemon, its builders and what it is.
 pub(crate) struct Backend {
     pub daemon: Arc<dyn DaemonApi>,
-    /// The bollard client, for `imageSpec` (its export and load, not behind [`DaemonApi`]
-    /// yet).
-    pub docker: Option<Docker>,
     pub builders: Builders,
     /// The daemon's BuildKit, or why it is not used.
     pub buildkit: Result<buildkit::BuildKit, buildkit::NoBuildKit>,

@@ -91,6 +91,8 @@ struct Fake {
     podman: bool,
     /// Publishing for `ImageDigest` imports: answers this digest.
     digest: Option<String>,
+    /// `--add-tag`s by image.
+    extra_tags: BTreeMap<Option<String>, Vec<String>>,
 }
 
 fn fake(api: &str, buildkit: bool) -> Fake {
@@ -114,6 +116,7 @@ fn fake(api: &str, buildkit: bool) -> Fake {
         buildkit,
         podman: false,
         digest: None,
+        extra_tags: BTreeMap::new(),
     }
 }
 
@@ -122,7 +125,6 @@ impl Fake {
         let b: Arc<dyn super::builder::Builder> = self.builder.clone();
         Backend {
             daemon: self.daemon.clone(),
-            docker: None,
             builders: Builders::new(self.buildkit.as_ref().ok(), b.clone(), b.clone(), b),
             buildkit: self.buildkit.clone(),
             podman: self.podman,
@@ -144,7 +146,7 @@ impl Fake {
                 parallel,
                 ..Default::default()
             },
-            extra_tags: BTreeMap::new(),
+            extra_tags: self.extra_tags.clone(),
             on_event: Arc::new(move |e: &Event| seen.lock().expect("events").push(e.clone())),
             git_commit: None,
             extra_labels: BTreeMap::new(),
@@ -374,5 +376,127 @@ async fn a_local_image_is_found_by_its_tag_first_then_by_label() {
     assert_eq!(
         crate::daemon::find_local(daemon.as_ref(), "s3", None).await,
         None
+    );
+}
+
+/// `app`, whose `imageSpec` sets the author, an environment variable and a label.
+const SPEC_YAML: &str = r#"project: demo
+configVersion: 1
+---
+image: app
+dockerfile: Dockerfile
+imageSpec:
+  author: me
+  config:
+    env:
+      MODE: prod
+    labels:
+      made.for: "%project%/%image%"
+"#;
+
+fn spec_project() -> Project {
+    let mut p = project_of(SPEC_YAML);
+    p.sigs = BTreeMap::from([(Some("app".to_string()), "sig-app".to_string())]);
+    p
+}
+
+/// The ID of the image the builder made (the first export: `imageSpec` reads its config).
+fn exported(f: &Fake) -> String {
+    f.daemon
+        .calls()
+        .iter()
+        .find_map(|c| match c {
+            crate::daemon::fake::Recorded::Export(id) => Some(id.clone()),
+            _ => None,
+        })
+        .expect("the built image was exported")
+}
+
+#[tokio::test]
+async fn image_spec_loads_its_config_over_the_built_layers_and_drops_the_built_image() {
+    use crate::daemon::fake::Recorded;
+    use futures::StreamExt;
+    let p = spec_project();
+    let f = fake("1.44", true);
+    f.builder.save_images();
+    let built = f.build(&p, &["app"], 1).await.0.expect("builds");
+    let id = built[0].image_id.clone();
+    let first = exported(&f);
+    assert_ne!(id, first, "a new config, a new ID");
+    assert_eq!(f.daemon.tagged("demo/app:latest"), Some(id.clone()));
+    let config = f.daemon.config(&id).expect("the loaded image's config");
+    assert_eq!(config["author"], "me");
+    assert_eq!(config["config"]["Env"], serde_json::json!(["MODE=prod"]));
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["made.for"], "demo/app");
+    assert_eq!(
+        labels[labels::SIGNATURE],
+        "sig-app",
+        "the build's labels stay"
+    );
+    let spec = p.config.images[0].image_spec.as_ref().expect("spec");
+    assert_eq!(labels[labels::IMAGE_SPEC], spec.digest().as_str());
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(1),
+        "the built image's layer"
+    );
+    // The load sent the config alone (the daemon has the layer), and the layer is there:
+    // the new image exports whole.
+    let archive: Vec<_> = f.daemon.export(&id).collect().await;
+    assert!(archive.iter().all(Result::is_ok), "{archive:?}");
+    // Export, load, then the built image removed with its parents kept, in that order.
+    let calls = f.daemon.calls();
+    let at = |want: &dyn Fn(&Recorded) -> bool| calls.iter().position(want);
+    let export = at(&|c| matches!(c, Recorded::Export(e) if *e == first));
+    let load = at(&|c| matches!(c, Recorded::Load(_)));
+    let remove = at(&|c| matches!(c, Recorded::RemoveKeepingParents(r) if *r == first));
+    assert!(
+        matches!((export, load, remove), (Some(e), Some(l), Some(r)) if e < l && l < r),
+        "{calls:?}"
+    );
+    assert!(f.daemon.image(&first).is_none(), "the built image is gone");
+    // The next run takes the image the spec was applied to.
+    let again = f.build(&p, &["app"], 1).await.0.expect("builds");
+    assert!(again[0].skipped);
+    assert_eq!(again[0].image_id, id);
+    assert_eq!(f.builder.builds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_image_spec_tags_nothing_and_the_next_run_builds_again() {
+    let p = spec_project();
+    let mut f = fake("1.44", true);
+    f.extra_tags = BTreeMap::from([(Some("app".to_string()), vec!["demo/app:v1".to_string()])]);
+    f.builder.save_images();
+    f.daemon
+        .fail_load(Some("write /var/lib/docker/tmp: no space left on device"));
+    let (out, events) = f.build(&p, &["app"], 1).await;
+    let message = out.expect_err("the load fails").to_string();
+    assert!(
+        message.contains(
+            "applying imageSpec: docker load: write /var/lib/docker/tmp: no space left on device"
+        ),
+        "{message}"
+    );
+    assert_eq!(f.daemon.tagged("demo/app:v1"), None, "no extra tag");
+    let local = f
+        .daemon
+        .image("demo/app:latest")
+        .expect("the builder's tag");
+    assert_eq!(local.id, exported(&f), "the builder's own image, no other");
+    assert!(!local.labels.contains_key(labels::IMAGE_SPEC));
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Done { .. })),
+        "{events:?}"
+    );
+    // The image without its spec carries the signature, but is not taken for it.
+    f.daemon.fail_load(None);
+    let again = f.build(&p, &["app"], 1).await.0.expect("builds");
+    assert!(!again[0].skipped);
+    assert_eq!(f.builder.builds().len(), 2);
+    assert_eq!(
+        f.daemon.tagged("demo/app:v1"),
+        Some(again[0].image_id.clone())
     );
 }

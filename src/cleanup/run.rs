@@ -8,6 +8,7 @@ use super::policy::{self, GitState, InUse, KubeCheck, Plan, TagInfo, TagScheme};
 use super::stages::{self, StagesPlan};
 use super::{CleanupError, Lock, Outcome};
 use crate::config::Config;
+use crate::daemon::Connection;
 use crate::git::history;
 use crate::naming::Naming;
 use crate::records::Records;
@@ -73,7 +74,7 @@ pub enum WerfSource {
     /// A stages storage repository.
     Repo(crate::registry::Repository),
     /// `-s :local`: the local daemon's werf records, when it answers.
-    Local(crate::settings::DaemonEnv),
+    Local,
 }
 
 /// Why werf 1.1's records were not read (cleanup then leaves werf's tags alone).
@@ -92,19 +93,21 @@ pub enum WerfNotRead {
 /// werf's records, or why they were not read.
 type WerfRead = Result<WerfRecords, WerfNotRead>;
 
-/// Read werf 1.1's records from where `-s` says. A repository that cannot be read stops
-/// cleanup; a daemon that does not answer leaves werf's tags alone.
+/// Read werf 1.1's records from where `-s` says (`daemon`: the command's, connected here
+/// only for `:local`). A repository that cannot be read stops cleanup; a daemon that does
+/// not answer leaves werf's tags alone.
 pub async fn read_werf(
     source: &WerfSource,
     project: &str,
     client: &Client,
+    daemon: &Connection,
 ) -> Result<WerfRead, CleanupError> {
     Ok(match source {
         WerfSource::NotGiven => Err(WerfNotRead::NotGiven),
         WerfSource::Repo(repo) => Ok(crate::records::werf::read_repo(client, repo).await?),
-        WerfSource::Local(env) => match crate::daemon::connect(env).await {
+        WerfSource::Local => match daemon.get().await {
             Err(e) => Err(WerfNotRead::Unreachable(e)),
-            Ok(docker) => crate::records::werf::read_daemon(&docker, project)
+            Ok(docker) => crate::records::werf::read_daemon(docker, project)
                 .await
                 .map_err(WerfNotRead::Daemon),
         },
@@ -131,6 +134,7 @@ pub async fn plan(
     cfg: &Config,
     naming: &Naming,
     client: &Client,
+    daemon: &Connection,
 ) -> Result<Planned, CleanupError> {
     if cfg.cleanup.disable {
         return Ok(Planned::Disabled);
@@ -142,7 +146,7 @@ pub async fn plan(
     let lock = super::lock_project(cfg, naming, &req.paths)?;
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
     let mut records = crate::records::read(client, naming).await?;
-    let werf = read_werf(&req.werf, &cfg.project, client).await?;
+    let werf = read_werf(&req.werf, &cfg.project, client, daemon).await?;
     if let Ok(w) = &werf {
         // werf's managed images are cleaned as werf 1.1 cleans them (its image list is
         // werf.yaml's and these: cmd/werf/cleanup/cleanup.go:199).

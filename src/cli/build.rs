@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::build::{self, BuildOptions, BuiltImage, Event};
 use crate::naming;
-use crate::project::{Bases, Project};
+use crate::project::{Bases, Project, Run};
 use crate::settings::Settings;
 
 /// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
@@ -228,8 +228,9 @@ pub fn summary(built: &[BuiltImage]) -> String {
     s
 }
 
-pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let mut project = Project::open(settings, super::registry::client(settings))?;
+pub async fn run(run: &Run, args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let settings = &run.settings;
+    let mut project = Project::open(run)?;
     project.config.force_platforms(&args.flags.build.platform);
     build::build_roots(&project.config, &args.images)?;
     project.resolve_bases(Bases::Pull).await?;
@@ -292,10 +293,10 @@ pub async fn run(settings: &Settings, args: BuildArgs) -> anyhow::Result<ExitCod
         git_commit,
         extra_labels: Default::default(),
         cache_from,
-        keychain: super::registry::keychain(settings),
+        keychain: run.keychain(),
         outputs,
         registry_digest: None,
-        stages_storage: super::cleanup::stages_storage(settings, project.client())?,
+        stages_storage: super::cleanup::stages_storage(run)?,
         host_env: settings.host_env.clone(),
     };
     let keychain = opts.keychain.clone();

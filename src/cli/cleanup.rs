@@ -7,12 +7,12 @@ use clap::Args;
 use super::output;
 use crate::cleanup::run::{self, CleanupRequest, Planned, TagSchemeLimits, WerfSource};
 use crate::cleanup::{self, policy};
-use crate::config;
 use crate::naming::Naming;
+use crate::project::{Project, Run};
 use crate::registry::Client;
 use crate::registry::credentials::AwsKeys;
 use crate::registry::credentials::VendorCredentials;
-use crate::settings::{HostEnv, Secret, Settings};
+use crate::settings::{HostEnv, Secret};
 use crate::stapel::storage::StagesStorage;
 
 /// Credentials of vendor deletion APIs (werf's flag names).
@@ -181,7 +181,7 @@ impl CleanupArgs {
             allow_git_shallow_clone: false,
             ci: env.ci(),
             paths: env.paths(),
-            werf: werf_source(stages_storage, env),
+            werf: werf_source(stages_storage),
         })
     }
 
@@ -241,10 +241,10 @@ impl CleanupArgs {
 
 /// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
 /// (the stages storage reports it in its own words).
-pub(super) fn werf_source(stages_storage: Option<&str>, env: &HostEnv) -> WerfSource {
+pub(super) fn werf_source(stages_storage: Option<&str>) -> WerfSource {
     match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
         None => WerfSource::NotGiven,
-        Some(crate::stapel::storage::LOCAL) => WerfSource::Local(env.daemon()),
+        Some(crate::stapel::storage::LOCAL) => WerfSource::Local,
         Some(v) => crate::registry::Repository::parse(v.trim_end_matches('/'))
             .map_or(WerfSource::NotGiven, WerfSource::Repo),
     }
@@ -285,13 +285,11 @@ const OUTSIDE_GIT: &str = "images cleanup skipped: the project is not in a git r
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
 
-/// The stages storage of `--stages-storage REPO` (None: `:local`).
-pub(super) fn stages_storage(
-    settings: &Settings,
-    client: &Client,
-) -> anyhow::Result<Option<StagesStorage>> {
+/// The stages storage of `--stages-storage REPO` (None: `:local`), on the run's client.
+pub(super) fn stages_storage(run: &Run) -> anyhow::Result<Option<StagesStorage>> {
+    let settings = &run.settings;
     Ok(StagesStorage::from_setting(
-        client,
+        run.client(),
         settings.stages_storage.as_deref(),
         &settings.host_env,
     )?)
@@ -394,17 +392,19 @@ fn summary(plan: &policy::Plan) -> String {
 }
 
 pub async fn run(
-    settings: &Settings,
+    run: &Run,
     args: CleanupArgs,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
+    let settings = &run.settings;
     let mut request = args.request(
         kube_config_base64,
         settings.stages_storage.as_deref(),
         &settings.host_env,
     )?;
     request.allow_git_shallow_clone = settings.allow_git_shallow_clone;
-    let cfg = config::load(settings)?;
+    let project = Project::open(run)?;
+    let cfg = &project.config;
     if crate::git::head(&cfg.dir)?.is_none() {
         // werf 1.1 too (`GetLocalGitRepoForImagesCleanup`: no repository, no images cleanup):
         // which images are still needed is told by git.
@@ -412,10 +412,11 @@ pub async fn run(
         output::result(serde_json::json!({ "skipped": OUTSIDE_GIT }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let naming = Naming::new(settings)?
+    let naming = project
+        .naming()?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
-    let client = super::registry::client(settings);
-    let plan = match run::plan(&request, &cfg, &naming, &client).await? {
+    let client = run.client();
+    let plan = match run::plan(&request, cfg, &naming, client, run.daemon_connection()).await? {
         Planned::Disabled => {
             output::note("cleanup.disable is true in werf.yaml: nothing is deleted");
             output::result(serde_json::json!({ "disabled": true }))?;
@@ -423,23 +424,23 @@ pub async fn run(
         }
         Planned::Plan(p) => p,
     };
-    let (storage, stages) = show_plans(settings, &client, args.dry_run, &plan.images, true).await?;
+    let (storage, stages) = show_plans(run, args.dry_run, &plan.images, true).await?;
     if args.dry_run {
         return dry_run_result(&plan.images, stages);
     }
     run::check_ci(&request, &plan.images)?;
     let stages = storage.as_ref().zip(stages.as_ref());
-    finish(&client, &plan.images, &naming, &args.vendor, stages).await
+    finish(client, &plan.images, &naming, &args.vendor, stages).await
 }
 
-pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(settings)?;
-    let naming = Naming::new(settings)?
+pub async fn run_purge(run: &Run, args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let project = Project::open(run)?;
+    let naming = project
+        .naming()?
         .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
-    let client = super::registry::client(settings);
-    let plan = run::plan_purge(&cfg, &naming, &client, &settings.paths()).await?;
-    let (storage, stages) =
-        show_plans(settings, &client, args.dry_run, &plan.images, false).await?;
+    let client = run.client();
+    let plan = run::plan_purge(&project.config, &naming, client, &run.settings.paths()).await?;
+    let (storage, stages) = show_plans(run, args.dry_run, &plan.images, false).await?;
     if args.dry_run {
         return dry_run_result(&plan.images, stages);
     }
@@ -447,14 +448,13 @@ pub async fn run_purge(settings: &Settings, args: PurgeArgs) -> anyhow::Result<E
         anyhow::bail!("purge deletes every image above; run again with --force to do it");
     }
     let stages = storage.as_ref().zip(stages.as_ref());
-    finish(&client, &plan.images, &naming, &args.vendor, stages).await
+    finish(client, &plan.images, &naming, &args.vendor, stages).await
 }
 
 /// Print the images plan (after the dry-run line), then the stages storage's, made here:
 /// cleanup's keeps what the kept images need (`cleanup`), purge's deletes every stage.
 async fn show_plans(
-    settings: &Settings,
-    client: &Client,
+    run: &Run,
     dry_run: bool,
     plan: &policy::Plan,
     cleanup: bool,
@@ -463,7 +463,7 @@ async fn show_plans(
         output::out(DRY_RUN);
     }
     output::out_display(plan);
-    let storage = stages_storage(settings, client)?;
+    let storage = stages_storage(run)?;
     let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
     if let Some(p) = &stages {
         output::out(&p.to_string());

@@ -5,14 +5,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::output;
-use crate::settings::Settings;
+use crate::project::Run;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
 
-pub async fn run(settings: &Settings, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let client = super::registry::client(settings);
-    let checks = crate::doctor::run(settings, &client).await;
+pub async fn run(run: &Run, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let checks = crate::doctor::run(&run.settings, run.client()).await;
     output::out(&crate::doctor::table(&checks));
     let failed = checks.iter().filter(|c| !c.ok).count();
     let result = serde_json::json!({ "checks": checks });

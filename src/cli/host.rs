@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use super::output;
 use crate::daemon::docker::DockerDaemon;
 use crate::host_cleanup::{self, Mode, Policy, run};
-use crate::settings::Settings;
+use crate::project::Run;
 
 #[derive(Debug, Subcommand)]
 pub enum HostGroup {
@@ -66,10 +66,10 @@ pub fn name(g: &HostGroup) -> &'static str {
     }
 }
 
-pub async fn run(settings: &Settings, g: HostGroup) -> anyhow::Result<ExitCode> {
-    let env = settings.host_env.daemon();
-    let daemon = DockerDaemon::new(crate::daemon::connect(&env).await?);
-    let paths = settings.paths();
+pub async fn run(run: &Run, g: HostGroup) -> anyhow::Result<ExitCode> {
+    let env = run.daemon_connection().env().clone();
+    let daemon = DockerDaemon::new(run.daemon().await?.clone());
+    let paths = run.settings.paths();
     let (plan, dry_run) = match &g {
         HostGroup::Cleanup(a) => {
             let usage = run::usage(&daemon, &env, a.docker_server_storage_path.as_deref()).await?;

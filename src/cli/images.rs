@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use super::output;
 use crate::naming;
-use crate::project::{Bases, Project};
-use crate::settings::Settings;
+use crate::project::{Bases, Project, Run};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -52,17 +51,18 @@ struct PlatformRow {
 }
 
 pub async fn run(
-    settings: &Settings,
+    run: &Run,
     mut args: ImagesArgs,
     kube_config_base64: Option<crate::settings::Secret>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(g) = args.werf.take() {
-        return super::werf_groups::images(settings, g, kube_config_base64).await;
+        return super::werf_groups::images(run, g, kube_config_base64).await;
     }
     if args.local {
-        return print_local(settings, &args.only);
+        return print_local(run, &args.only);
     }
-    let mut project = Project::open(settings, super::registry::client(settings))?;
+    let settings = &run.settings;
+    let mut project = Project::open(run)?;
     crate::build::selection(&project.config, &args.only)?;
     project.config.force_platforms(&args.platform);
     // Signatures only: the base is not pulled.
@@ -138,8 +138,8 @@ pub async fn run(
 }
 
 /// Each image's local name (what `slipway build` tags in the daemon), one a line.
-pub fn print_local(settings: &Settings, only: &[String]) -> anyhow::Result<ExitCode> {
-    let project = Project::open(settings, super::registry::client(settings))?;
+pub fn print_local(run: &Run, only: &[String]) -> anyhow::Result<ExitCode> {
+    let project = Project::open(run)?;
     crate::build::selection(&project.config, only)?;
     let cfg = &project.config;
     let mut local = Vec::new();

@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::output;
 use crate::inspect::{Inspection, inspect};
+use crate::project::Run;
 use crate::registry::reference::Reference;
-use crate::settings::Settings;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -19,11 +19,10 @@ pub struct InspectArgs {
     pub reference: String,
 }
 
-pub async fn run(settings: &Settings, args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(run: &Run, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)
         .with_context(|| format!("inspect {:?}", args.reference))?;
-    let client = super::registry::client(settings);
-    let found = inspect(&client, &reference).await?;
+    let found = inspect(run.client(), &reference).await?;
     output::out(&text(&found));
     output::result(serde_json::to_value(&found)?)?;
     Ok(ExitCode::SUCCESS)

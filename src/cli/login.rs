@@ -9,9 +9,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output;
+use crate::project::Run;
 use crate::registry::keychain::Keychain;
 use crate::registry::{Client, Repository};
-use crate::settings::Settings;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -38,7 +38,8 @@ pub struct LsArgs {
     pub repo: String,
 }
 
-pub async fn login(settings: &Settings, args: LoginArgs) -> anyhow::Result<ExitCode> {
+pub async fn login(run: &Run, args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let settings = &run.settings;
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
@@ -54,7 +55,7 @@ pub async fn login(settings: &Settings, args: LoginArgs) -> anyhow::Result<ExitC
     let host = args.host.trim_end_matches('/').to_string();
     // Only the given credentials: a stale login in config.json must not make a wrong
     // password look right.
-    let mut opts = super::registry::options(settings);
+    let mut opts = run.registry_options();
     opts.keychain = Keychain {
         docker_config_dir: None,
         explicit: Some((args.username.clone(), password.clone())),
@@ -89,10 +90,10 @@ pub async fn login(settings: &Settings, args: LoginArgs) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn ls(settings: &Settings, args: LsArgs) -> anyhow::Result<ExitCode> {
+pub async fn ls(run: &Run, args: LsArgs) -> anyhow::Result<ExitCode> {
     let repo = Repository::parse(&args.repo)?;
-    let client = super::registry::client(settings);
-    let tags = client
+    let tags = run
+        .client()
         .list_tags(&repo)
         .await
         .with_context(|| format!("listing the tags of {repo}"))?;

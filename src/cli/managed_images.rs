@@ -11,6 +11,7 @@ use super::output;
 use crate::cleanup::run::{WerfSource, read_werf};
 use crate::naming::Naming;
 use crate::naming::name::{ImageName, NAMELESS};
+use crate::project::Run;
 use crate::records::{self, werf};
 use crate::settings::Settings;
 
@@ -47,18 +48,17 @@ fn project(settings: &Settings) -> String {
         .unwrap_or_default()
 }
 
-pub async fn run(settings: &Settings, cmd: ManagedImagesCommand) -> anyhow::Result<ExitCode> {
-    let client = super::registry::client(settings);
-    let naming = Naming::new(settings)?;
-    let source =
-        super::cleanup::werf_source(settings.stages_storage.as_deref(), &settings.host_env);
+pub async fn run(run: &Run, cmd: ManagedImagesCommand) -> anyhow::Result<ExitCode> {
+    let client = run.client();
+    let naming = Naming::new(&run.settings)?;
+    let source = super::cleanup::werf_source(run.settings.stages_storage.as_deref());
     if naming.is_none() && matches!(source, WerfSource::NotGiven) {
         anyhow::bail!(
             "managed-images needs --images-repo (Slipway's list) or -s/--stages-storage (werf 1.1's records)"
         );
     }
     match cmd {
-        ManagedImagesCommand::Ls => ls(settings, &client, naming.as_ref(), &source).await,
+        ManagedImagesCommand::Ls => ls(run, naming.as_ref(), &source).await,
         ManagedImagesCommand::Add { name, dry_run } => {
             let naming =
                 naming.ok_or_else(|| anyhow::anyhow!("managed-images add needs --images-repo"))?;
@@ -69,7 +69,7 @@ pub async fn run(settings: &Settings, cmd: ManagedImagesCommand) -> anyhow::Resu
                 output::out(&format!("dry run: nothing is changed\n{plan}\n"));
                 return Ok(ExitCode::SUCCESS);
             }
-            let added = records::add_image_name(&client, &naming, image.as_deref()).await?;
+            let added = records::add_image_name(client, &naming, image.as_deref()).await?;
             output::note(&if added {
                 plan
             } else {
@@ -79,21 +79,18 @@ pub async fn run(settings: &Settings, cmd: ManagedImagesCommand) -> anyhow::Resu
             Ok(ExitCode::SUCCESS)
         }
         ManagedImagesCommand::Rm { name, dry_run } => {
-            rm(settings, &client, naming.as_ref(), &source, &name, dry_run).await
+            rm(run, naming.as_ref(), &source, &name, dry_run).await
         }
     }
 }
 
-async fn ls(
-    settings: &Settings,
-    client: &crate::registry::Client,
-    naming: Option<&Naming>,
-    source: &WerfSource,
-) -> anyhow::Result<ExitCode> {
+async fn ls(run: &Run, naming: Option<&Naming>, source: &WerfSource) -> anyhow::Result<ExitCode> {
+    let client = run.client();
     // name → (in werf's records, in Slipway's list)
     let mut names: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
     if !matches!(source, WerfSource::NotGiven) {
-        match read_werf(source, &project(settings), client).await? {
+        let daemon = run.daemon_connection();
+        match read_werf(source, &project(&run.settings), client, daemon).await? {
             Ok(w) => {
                 for n in w.managed_names() {
                     names
@@ -128,13 +125,13 @@ async fn ls(
 }
 
 async fn rm(
-    settings: &Settings,
-    client: &crate::registry::Client,
+    run: &Run,
     naming: Option<&Naming>,
     source: &WerfSource,
     name: &str,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
+    let (settings, client) = (&run.settings, run.client());
     let image = image(name);
     let mut plan = Vec::new();
     if let Some(n) = naming {
@@ -148,7 +145,7 @@ async fn rm(
     );
     match source {
         WerfSource::Repo(r) => plan.push(format!("delete {r}:{werf_tag} (werf 1.1's record)")),
-        WerfSource::Local(_) => plan.push(format!(
+        WerfSource::Local => plan.push(format!(
             "delete werf-managed-images/{}:{} in the local daemon (werf 1.1's record)",
             project(settings),
             werf::slug_image(image.as_deref())
@@ -168,10 +165,10 @@ async fn rm(
     }
     match source {
         WerfSource::Repo(r) => removed |= werf::remove_managed(client, r, image.as_deref()).await?,
-        WerfSource::Local(env) => {
-            let docker = crate::daemon::connect(env).await?;
+        WerfSource::Local => {
+            let docker = run.daemon().await?;
             removed |=
-                werf::remove_managed_local(&docker, &project(settings), image.as_deref()).await?;
+                werf::remove_managed_local(docker, &project(settings), image.as_deref()).await?;
         }
         WerfSource::NotGiven => {}
     }

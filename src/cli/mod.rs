@@ -24,7 +24,6 @@ mod flags;
 mod host;
 pub mod output;
 mod progress;
-mod registry;
 mod run;
 mod short_help;
 mod werf_compat;
@@ -595,36 +594,38 @@ async fn run(cli: Cli, env: &Env) -> anyhow::Result<ExitCode> {
     let mut settings = cli.global.settings(env)?;
     cli.global.werf.apply(&settings.dir)?;
     let _agent = werf_compat::ssh_agent(&cli.command, &mut settings)?;
+    // One run per command: the registry client and the daemon connection every handler
+    // shares (made on first use).
+    let run = crate::project::Run::new(settings);
+    let settings = &run.settings;
     match cli.command {
-        Command::Build(a) => build::run(&settings, a).await,
-        Command::Publish(a) => publish::run(&settings, a, false).await,
-        Command::BuildAndPublish(a) => publish::run(&settings, a, true).await,
+        Command::Build(a) => build::run(&run, a).await,
+        Command::Publish(a) => publish::run(&run, a, false).await,
+        Command::BuildAndPublish(a) => publish::run(&run, a, true).await,
         Command::Cleanup(a) => {
             let base64 = cli.global.kube_config_base64.clone();
-            cleanup::run(&settings, a, base64).await
+            cleanup::run(&run, a, base64).await
         }
-        Command::Purge(a) => cleanup::run_purge(&settings, a).await,
-        Command::ManagedImages(c) => managed_images::run(&settings, c).await,
-        Command::Promote(a) => promote::run(&settings, a).await,
-        Command::PushArchive(a) => push_archive::run(&settings, a).await,
-        Command::CiEnv(a) => ci_env::run(&settings, a, env).await,
-        Command::Config(c) => config::run(&settings, c).await,
-        Command::Slugify(a) => slugify::run(&settings, a).await,
-        Command::HelmValues(a) => helm::run(&settings, a).await,
-        Command::Images(a) => images::run(&settings, a, cli.global.kube_config_base64).await,
-        Command::Stages(g) => {
-            werf_groups::stages(&settings, g, cli.global.kube_config_base64).await
-        }
-        Command::Stage(g) => werf_groups::stage(&settings, g).await,
-        Command::Host(g) => host::run(&settings, g).await,
-        Command::Run(a) => run::run(&settings, a).await,
-        Command::Doctor(a) => doctor::run(&settings, a).await,
+        Command::Purge(a) => cleanup::run_purge(&run, a).await,
+        Command::ManagedImages(c) => managed_images::run(&run, c).await,
+        Command::Promote(a) => promote::run(&run, a).await,
+        Command::PushArchive(a) => push_archive::run(&run, a).await,
+        Command::CiEnv(a) => ci_env::run(settings, a, env).await,
+        Command::Config(c) => config::run(settings, c).await,
+        Command::Slugify(a) => slugify::run(settings, a).await,
+        Command::HelmValues(a) => helm::run(settings, a).await,
+        Command::Images(a) => images::run(&run, a, cli.global.kube_config_base64).await,
+        Command::Stages(g) => werf_groups::stages(&run, g, cli.global.kube_config_base64).await,
+        Command::Stage(g) => werf_groups::stage(&run, g).await,
+        Command::Host(g) => host::run(&run, g).await,
+        Command::Run(a) => run::run(&run, a).await,
+        Command::Doctor(a) => doctor::run(&run, a).await,
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
         Command::Version => version::run(),
-        Command::Login(a) => login::login(&settings, a).await,
-        Command::Ls(a) => login::ls(&settings, a).await,
-        Command::Inspect(a) => inspect::run(&settings, a).await,
+        Command::Login(a) => login::login(&run, a).await,
+        Command::Ls(a) => login::ls(&run, a).await,
+        Command::Inspect(a) => inspect::run(&run, a).await,
     }
 }
 

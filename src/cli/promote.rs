@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::output;
+use crate::project::Run;
 use crate::promote;
 use crate::publish::report::Report;
-use crate::settings::Settings;
 use crate::transfer::push::PushOptions;
 
 #[derive(Debug, Args)]
@@ -44,7 +44,7 @@ pub struct PromoteArgs {
     pub provenance: bool,
 }
 
-pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(run: &Run, args: PromoteArgs) -> anyhow::Result<ExitCode> {
     let jobs: Vec<(String, String, Vec<String>)> =
         match (&args.from_report, &args.source, &args.destination) {
             (Some(path), _, _) => {
@@ -61,11 +61,11 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
             (None, Some(s), Some(d)) => vec![(s.clone(), d.clone(), args.tags.clone())],
             _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
         };
-    let client = super::registry::client(settings);
+    let client = run.client();
     let mut plans = Vec::new();
     for (s, d, t) in &jobs {
         let mut plan =
-            promote::plan(&client, s, d, t, args.move_source, args.platform.as_deref()).await?;
+            promote::plan(client, s, d, t, args.move_source, args.platform.as_deref()).await?;
         plan.carry_referrers = args.provenance;
         plans.push(plan);
     }
@@ -90,7 +90,7 @@ pub async fn run(settings: &Settings, args: PromoteArgs) -> anyhow::Result<ExitC
             "promote-start",
             serde_json::json!({"source": p.source()}),
         );
-        let r = promote::execute(&client, p, &opts).await?;
+        let r = promote::execute(client, p, &opts).await?;
         output::event(
             "progress",
             "promoted",

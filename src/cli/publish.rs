@@ -7,11 +7,11 @@ use clap::Args;
 
 use super::build::{BuildFlags, printer};
 use super::output;
+use crate::project::Run;
 use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
 use crate::publish::{Outcome, PublishOptions, publish};
 use crate::registry::UploadMode;
 use crate::registry::compress::Codec;
-use crate::settings::Settings;
 
 /// `--upload-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -139,7 +139,8 @@ pub struct PublishArgs {
     pub provenance: bool,
 }
 
-pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(run: &Run, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
+    let settings = &run.settings;
     if !args.build.introspect_stage.is_empty() {
         tracing::warn!(
             "--introspect-stage has no effect in publish; use `slipway build --introspect-stage IMAGE/STAGE`"
@@ -175,8 +176,7 @@ pub async fn run(settings: &Settings, args: PublishArgs, build: bool) -> anyhow:
         on_event: printer(super::output::json(), args.build.log_mode.as_str()),
         on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),
     };
-    let client = super::registry::client(settings);
-    match publish(settings, &client, opts).await? {
+    match publish(run, opts).await? {
         Outcome::Planned(plan) => {
             output::out(&format!(
                 "dry run: nothing is built, pushed or tagged\n{plan}"

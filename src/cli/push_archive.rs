@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output;
+use crate::project::Run;
 use crate::push_archive as archive;
 use crate::registry::UploadMode;
-use crate::settings::Settings;
 use crate::transfer::push::PushOptions;
 
 // clap cannot name a list's last value apart (it printed `<FILE... REF> <FILE... REF>...`).
@@ -45,7 +45,7 @@ pub struct PushArchiveArgs {
     pub dry_run: bool,
 }
 
-pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(run: &Run, args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
     let upload_mode: UploadMode = args.upload_mode.into();
     let (files, reference) = args.args.split_at(args.args.len() - 1);
     let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
@@ -53,17 +53,17 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         anyhow::ensure!(f.exists(), "{}: no such file or directory", f.display());
     }
     let jobs = archive::plan(&files, &reference[0], &args.tags)?;
-    let client = super::registry::client(settings);
+    let client = run.client();
     let opts = PushOptions {
         on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
         concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
         compression: args.layer_compression.into(),
-        ..PushOptions::for_host(&settings.host_env)
+        ..PushOptions::for_host(&run.settings.host_env)
     };
     if args.dry_run {
         // What each blob needs, asked of the registry; nothing is written.
-        let plans = archive::plan_all(&client, &jobs, args.image.as_deref(), &opts).await?;
+        let plans = archive::plan_all(client, &jobs, args.image.as_deref(), &opts).await?;
         output::out("dry run: nothing is pushed\n");
         for p in &plans {
             output::out(&p.to_string());
@@ -71,7 +71,7 @@ pub async fn run(settings: &Settings, args: PushArchiveArgs) -> anyhow::Result<E
         output::result(serde_json::json!({ "jobs": jobs, "plans": plans }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let pushed = archive::push(&client, &jobs, args.image.as_deref(), &opts).await?;
+    let pushed = archive::push(client, &jobs, args.image.as_deref(), &opts).await?;
     if let Some(path) = &args.digest_file {
         archive::append_digests(path, &pushed)
             .with_context(|| format!("writing {}", path.display()))?;

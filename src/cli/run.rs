@@ -9,8 +9,7 @@ use clap::Args;
 
 use super::build::{BuildFlags, printer};
 use crate::build::{self, BuildOptions};
-use crate::project::{Bases, Project};
-use crate::settings::Settings;
+use crate::project::{Bases, Project, Run};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -68,10 +67,11 @@ fn docker_line(args: &RunArgs) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     Ok((options, args.command.clone()))
 }
 
-pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(run: &Run, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let settings = &run.settings;
     let (docker_options, command) = docker_line(&args)?;
     if args.dry_run {
-        return dry_run(settings, &args, &docker_options, &command).await;
+        return dry_run(run, &args, &docker_options, &command).await;
     }
     let docker_cli = which(&args.docker, settings.host_env.var_raw("PATH")).ok_or_else(|| {
         anyhow::anyhow!(
@@ -79,7 +79,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
             args.docker
         )
     })?;
-    let mut project = Project::open(settings, super::registry::client(settings))?;
+    let mut project = Project::open(run)?;
     project.config.force_platforms(&args.flags.build.platform);
     project.resolve_bases(Bases::Pull).await?;
     let name = image_to_run(&project, args.image.as_ref())?;
@@ -96,10 +96,10 @@ pub async fn run(settings: &Settings, args: RunArgs) -> anyhow::Result<ExitCode>
         git_commit: project.git_commit(),
         extra_labels: Default::default(),
         cache_from: Default::default(),
-        keychain: super::registry::keychain(settings),
+        keychain: run.keychain(),
         outputs,
         registry_digest: None,
-        stages_storage: super::cleanup::stages_storage(settings, project.client())?,
+        stages_storage: super::cleanup::stages_storage(run)?,
         host_env: settings.host_env.clone(),
     };
     let built = build::build(docker, cfg, &sigs, opts).await?;
@@ -147,12 +147,12 @@ fn image_to_run(project: &Project, named: Option<&String>) -> anyhow::Result<Opt
 /// werf's `run --dry-run`: the `docker run` line on stdout. The image is the local one
 /// built with the current signature when the daemon has it, else its local name.
 async fn dry_run(
-    settings: &Settings,
+    run: &Run,
     args: &RunArgs,
     options: &[String],
     command: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let mut project = Project::open(settings, super::registry::client(settings))?;
+    let mut project = Project::open(run)?;
     project.resolve_bases(Bases::DigestsOnly).await?;
     let name = image_to_run(&project, args.image.as_ref())?;
     let local = build::local_tag(&project.config.project, name.as_deref());

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::settings::{Secret, Settings};
+use crate::project::Run;
+use crate::settings::Secret;
 
 /// `slipway images SUBCOMMAND` (werf 1.1's `werf images …`).
 #[derive(Debug, Subcommand)]
@@ -65,31 +66,31 @@ pub fn stages_name(g: &StagesGroup) -> &'static str {
 }
 
 pub async fn images(
-    settings: &Settings,
+    run: &Run,
     g: ImagesGroup,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
     match g {
-        ImagesGroup::Publish(a) => super::publish::run(settings, a, false).await,
-        ImagesGroup::Cleanup(a) => super::cleanup::run(settings, a, kube_config_base64).await,
-        ImagesGroup::Purge(a) => super::cleanup::run_purge(settings, a).await,
+        ImagesGroup::Publish(a) => super::publish::run(run, a, false).await,
+        ImagesGroup::Cleanup(a) => super::cleanup::run(run, a, kube_config_base64).await,
+        ImagesGroup::Purge(a) => super::cleanup::run_purge(run, a).await,
     }
 }
 
 pub async fn stages(
-    settings: &Settings,
+    run: &Run,
     g: StagesGroup,
     kube_config_base64: Option<Secret>,
 ) -> anyhow::Result<ExitCode> {
     match g {
-        StagesGroup::Build(a) => super::build::run(settings, a).await,
-        StagesGroup::Cleanup(a) => super::cleanup::run(settings, a, kube_config_base64).await,
-        StagesGroup::Purge(a) => super::cleanup::run_purge(settings, a).await,
+        StagesGroup::Build(a) => super::build::run(run, a).await,
+        StagesGroup::Cleanup(a) => super::cleanup::run(run, a, kube_config_base64).await,
+        StagesGroup::Purge(a) => super::cleanup::run_purge(run, a).await,
     }
 }
 
-pub async fn stage(settings: &Settings, g: StageGroup) -> anyhow::Result<ExitCode> {
+pub async fn stage(run: &Run, g: StageGroup) -> anyhow::Result<ExitCode> {
     let StageGroup::Image { image } = g;
     let only: Vec<String> = image.into_iter().collect();
-    super::images::print_local(settings, &only)
+    super::images::print_local(run, &only)
 }

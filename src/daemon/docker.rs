@@ -167,6 +167,14 @@ impl DaemonApi for DockerDaemon {
         })
     }
 
+    fn remove_keeping_parents<'a>(&'a self, id: &'a str) -> Call<'a, ()> {
+        Box::pin(async move {
+            let opts = RemoveImageOptionsBuilder::default().noprune(true).build();
+            self.0.remove_image(id, Some(opts), None).await?;
+            Ok(())
+        })
+    }
+
     fn root_dir(&self) -> Call<'_, String> {
         Box::pin(async move { Ok(self.0.info().await?.docker_root_dir.unwrap_or_default()) })
     }

@@ -34,6 +34,8 @@ pub enum Recorded {
         id: String,
         force: bool,
     },
+    /// `noprune`: the image's untagged parents stay.
+    RemoveKeepingParents(String),
     RootDir,
     Storage,
     /// `auth`: the user name passed, if any.
@@ -57,6 +59,8 @@ struct State {
     failing_tags: BTreeSet<String>,
     /// `name:tag` references whose push fails.
     failing_pushes: BTreeSet<String>,
+    /// Every load fails with this message.
+    failing_load: Option<String>,
     next_id: usize,
     /// Size and creation time (Unix seconds) per image ID.
     sizes: HashMap<String, (u64, i64)>,
@@ -132,6 +136,13 @@ impl FakeDaemon {
         lookup(&self.state(), reference)
     }
 
+    /// The config of image `reference` (a tag or an ID), for an image with bytes.
+    pub fn config(&self, reference: &str) -> Option<serde_json::Value> {
+        let s = self.state();
+        let id = lookup(&s, reference)?.id;
+        serde_json::from_slice(s.configs.get(&id)?).ok()
+    }
+
     /// The ID tag `reference` points at.
     pub fn tagged(&self, reference: &str) -> Option<String> {
         self.state().tags.get(reference).cloned()
@@ -165,6 +176,11 @@ impl FakeDaemon {
     /// Make tagging `reference` fail.
     pub fn fail_tag(&self, reference: &str) {
         self.state().failing_tags.insert(reference.to_string());
+    }
+
+    /// Make every load fail with the daemon's `message` (`None`: loads work again).
+    pub fn fail_load(&self, message: Option<&str>) {
+        self.state().failing_load = message.map(String::from);
     }
 
     /// Make pushing `name:tag` fail.
@@ -425,6 +441,18 @@ impl DaemonApi for FakeDaemon {
         Box::pin(async move { done })
     }
 
+    fn remove_keeping_parents<'a>(&'a self, id: &'a str) -> Call<'a, ()> {
+        let mut s = self.record(Recorded::RemoveKeepingParents(id.to_string()));
+        // The fake keeps no parents: removing the image is all there is to it.
+        let done = if s.images.remove(id).is_some() {
+            s.tags.retain(|_, i| i != id);
+            Ok(())
+        } else {
+            Err(no_such(id))
+        };
+        Box::pin(async move { done })
+    }
+
     fn root_dir(&self) -> Call<'_, String> {
         let _s = self.record(Recorded::RootDir);
         Box::pin(async move { Ok("/var/lib/docker".to_string()) })
@@ -472,6 +500,9 @@ impl DaemonApi for FakeDaemon {
                 bytes.extend_from_slice(&chunk.map_err(|e| DaemonError(e.to_string()))?);
             }
             let mut s = self.record(Recorded::Load(bytes.len()));
+            if let Some(m) = &s.failing_load {
+                return Err(DaemonError(m.clone()));
+            }
             load_archive(&mut s, &bytes)
         })
     }

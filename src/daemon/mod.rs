@@ -70,6 +70,40 @@ pub async fn connect(env: &DaemonEnv) -> Result<Docker, Unreachable> {
     Ok(docker)
 }
 
+/// The daemon of one command: connected on first use, then shared by every part of the
+/// command that needs it (a build's bases, its builds, publish's pushes). Commands that
+/// never touch the daemon never connect (`images`, `publish --dry-run` without local
+/// images to plan). Cheap to clone: clones share the connection.
+#[derive(Debug, Clone)]
+pub struct Connection(std::sync::Arc<ConnectionState>);
+
+#[derive(Debug)]
+struct ConnectionState {
+    env: DaemonEnv,
+    docker: tokio::sync::OnceCell<Docker>,
+}
+
+impl Connection {
+    /// The daemon `env` names, not connected yet.
+    pub fn new(env: DaemonEnv) -> Self {
+        Connection(std::sync::Arc::new(ConnectionState {
+            env,
+            docker: tokio::sync::OnceCell::new(),
+        }))
+    }
+
+    /// Where the daemon is.
+    pub fn env(&self) -> &DaemonEnv {
+        &self.0.env
+    }
+
+    /// The daemon, connected (and pinged) on first use; a failed attempt is made again on
+    /// the next call, as each part of a command connected on its own before.
+    pub async fn get(&self) -> Result<&Docker, Unreachable> {
+        self.0.docker.get_or_try_init(|| connect(&self.0.env)).await
+    }
+}
+
 /// A daemon call that failed: the daemon's (or bollard's) message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -156,6 +190,9 @@ pub trait DaemonApi: Send + Sync {
     fn remove_container<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()>;
     /// Remove an image by ID with all its tags (`force`: even when tagged more than once).
     fn remove_image<'a>(&'a self, id: &'a str, force: bool) -> Call<'a, ()>;
+    /// Remove image `id`, keeping its untagged parents (`noprune`: the classic builder's
+    /// cache of the image's steps stays for the next build).
+    fn remove_keeping_parents<'a>(&'a self, id: &'a str) -> Call<'a, ()>;
     /// The daemon's data root (`docker info`'s `DockerRootDir`).
     fn root_dir(&self) -> Call<'_, String>;
     /// The daemon's storage driver and data root.

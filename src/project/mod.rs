@@ -1,8 +1,13 @@
 //! The resolved project (issue 29): what every command that builds, names or publishes
 //! images works out before it acts — the config, `fromLatest` bases, this run's output
-//! files, the signatures, the naming, git HEAD, the registry client and the daemon — read
-//! once here instead of once per command, after ripgrep's `HiArgs`. Heavy facts are lazy:
-//! `images` and `publish --dry-run` never connect to a daemon, and HEAD is read on first use.
+//! files, the signatures, the naming, git HEAD — read once here instead of once per
+//! command, after ripgrep's `HiArgs`, over the command's [`Run`] (settings, the registry
+//! client, the daemon). Heavy facts are lazy: `images` never connects to a daemon, and
+//! HEAD is read on first use.
+
+mod run;
+
+pub use run::Run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,35 +49,30 @@ pub enum Bases {
 pub struct Project<'a> {
     pub settings: &'a Settings,
     pub config: Config,
-    client: Client,
-    daemon: tokio::sync::OnceCell<Docker>,
+    run: &'a Run,
     head: crate::git::HeadOnce,
 }
 
 impl<'a> Project<'a> {
-    /// Loads and checks werf.yaml; `client` is the run's one registry client.
-    pub fn open(settings: &'a Settings, client: Client) -> Result<Self, ProjectError> {
-        let config = crate::config::load(settings)?;
+    /// Loads and checks werf.yaml.
+    pub fn open(run: &'a Run) -> Result<Self, ProjectError> {
+        let config = crate::config::load(&run.settings)?;
         Ok(Project {
-            settings,
+            settings: &run.settings,
             head: crate::git::HeadOnce::new(&config.dir),
             config,
-            client,
-            daemon: tokio::sync::OnceCell::new(),
+            run,
         })
     }
 
+    /// The run's one registry client.
     pub fn client(&self) -> &Client {
-        &self.client
+        self.run.client()
     }
 
-    /// The daemon, connected on first use.
+    /// The run's daemon, connected on first use.
     pub async fn daemon(&self) -> Result<&Docker, ProjectError> {
-        let env = self.settings.host_env.daemon();
-        Ok(self
-            .daemon
-            .get_or_try_init(|| crate::build::connect(&env))
-            .await?)
+        Ok(self.run.daemon().await.map_err(BuildError::from)?)
     }
 
     /// Asks the registries for the digests `fromLatest` bases and imports from registry
@@ -87,8 +87,12 @@ impl<'a> Project<'a> {
             Bases::Pull => Some(self.daemon().await?.clone()),
             Bases::DigestsOnly => None,
         };
-        crate::stapel::resolve_registry_digests(&mut self.config, &self.client, docker.as_ref())
-            .await?;
+        crate::stapel::resolve_registry_digests(
+            &mut self.config,
+            self.run.client(),
+            docker.as_ref(),
+        )
+        .await?;
         Ok(())
     }
 

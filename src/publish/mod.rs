@@ -20,7 +20,6 @@ use crate::config::ConfigErrors;
 use crate::naming::{NamingError, TagOptions};
 use crate::registry::UploadMode;
 use crate::registry::{Client, RegistryError, Repository, image};
-use crate::settings::Settings;
 use crate::signature::SignatureError;
 use crate::transfer::from_daemon::FromDaemonError;
 use crate::transfer::push::{self, PushError};
@@ -161,11 +160,11 @@ impl RemoteLookup for ClientLookup<'_> {
 /// Publish in four phases: prepare (config, signatures, registries checked), plan (what
 /// each registry lacks; `--dry-run` stops here), realize (copy, build, push) and report.
 pub async fn publish(
-    settings: &Settings,
-    client: &Client,
+    run: &crate::project::Run,
     opts: PublishOptions,
 ) -> Result<Outcome, PublishError> {
-    let prepared = prepare::prepare(settings, client, &opts).await?;
+    let client = run.client();
+    let prepared = prepare::prepare(run, &opts).await?;
     if let Some(h) = &opts.helm_values {
         // The namespace is checked before anything is built or pushed.
         let deploy = prepared.cfg.extra.get("deploy");

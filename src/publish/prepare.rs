@@ -9,8 +9,8 @@ use super::{PublishError, PublishOptions};
 use crate::build;
 use crate::config::{self, Config};
 use crate::naming::{self, Naming, TagSpec};
+use crate::project::Run;
 use crate::registry::{Client, RegistryError, Repository};
-use crate::settings::Settings;
 use crate::signature;
 use crate::stapel::storage::StagesStorage;
 
@@ -32,17 +32,14 @@ pub(super) struct Prepared {
     pub host_env: crate::settings::HostEnv,
     /// git HEAD, read once: tags, labels, the commit record and the report name the same one.
     pub git: crate::git::HeadOnce,
-    /// The daemon, connected on first use and then shared by every phase (bases pinned to
-    /// registry digests, `--dry-run`'s blob plans, build and push, provenance).
-    daemon: tokio::sync::OnceCell<bollard::Docker>,
+    /// The run's daemon, connected on first use and then shared by every phase (bases
+    /// pinned to registry digests, `--dry-run`'s blob plans, build and push, provenance).
+    daemon: crate::daemon::Connection,
 }
 
 /// Load and check everything publish needs before the plan.
-pub(super) async fn prepare(
-    settings: &Settings,
-    client: &Client,
-    opts: &PublishOptions,
-) -> Result<Prepared, PublishError> {
+pub(super) async fn prepare(run: &Run, opts: &PublishOptions) -> Result<Prepared, PublishError> {
+    let (settings, client) = (&run.settings, run.client());
     let mut cfg = config::load(settings)?;
     cfg.force_platforms(&opts.build_settings.platform);
     let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
@@ -66,10 +63,9 @@ pub(super) async fn prepare(
     for host in &hosts {
         usable(client, host, settings.images_repo.as_deref()).await?;
     }
-    let daemon = tokio::sync::OnceCell::new();
+    let daemon = run.daemon_connection().clone();
     if crate::stapel::uses_registry_digests(&cfg, true) {
-        let env = settings.host_env.daemon();
-        let docker = daemon.get_or_try_init(|| build::connect(&env)).await?;
+        let docker = daemon.get().await.map_err(build::BuildError::from)?;
         crate::stapel::resolve_registry_digests(&mut cfg, client, Some(docker)).await?;
     }
     if let Some(names) = &opts.digest_file_images {
@@ -108,8 +104,7 @@ impl Prepared {
     /// The daemon, connected on first use (a failed connection is tried again next time,
     /// as each phase connected on its own before).
     pub(super) async fn daemon(&self) -> Result<&bollard::Docker, build::BuildError> {
-        let env = self.host_env.daemon();
-        self.daemon.get_or_try_init(|| build::connect(&env)).await
+        Ok(self.daemon.get().await?)
     }
 
     /// Each selected image as this run wants it published, and the repositories by name.

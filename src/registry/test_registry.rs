@@ -1,10 +1,12 @@
 //! A fresh CNCF distribution registry (Debian's `docker-registry`, which scripts/setup
 //! installs) for the library's unit tests that push and pull real bytes, on a free
 //! loopback port with its own storage; killed on drop. skopeo judges what it holds.
-//! (The integration tests have their own, fuller one in tests/support/registry.rs.)
+//! Its start-up (`process.rs`) is shared with the integration tests' fuller one
+//! (tests/support/registry.rs), which adds TLS and auth.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+
+mod process;
 
 pub struct TestRegistry {
     /// `127.0.0.1:PORT`
@@ -28,53 +30,16 @@ impl TestRegistry {
 
     fn try_start() -> Result<TestRegistry, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let host = format!("127.0.0.1:{port}");
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: slipway-unit-test\n",
-            dir.path().join("storage").display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-        let log =
-            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("docker-registry (Debian package docker-registry) missing: {e}")
-            })?;
-        let mut r = TestRegistry { host, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = r.child.try_wait() {
-                return Err(format!("registry exited ({status}): {}", r.log()));
-            }
-            if std::net::TcpStream::connect(&r.host).is_ok() && r.log().contains("listening on") {
-                return Ok(r);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!("registry did not start listening: {}", r.log()))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+        let host = format!("127.0.0.1:{}", process::free_port()?);
+        let config = process::base_config(&dir.path().join("storage"), &host);
+        let child = process::spawn(dir.path(), &config, &host)?;
+        Ok(TestRegistry { host, dir, child })
     }
 
     /// Requests whose access-log line has both `method` and `path_part`.
     pub fn count_requests(&self, method: &str, path_part: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(&format!("\"{method} ")) && l.contains(path_part))
-            .count()
+        let log = std::fs::read_to_string(process::log_path(self.dir.path())).unwrap_or_default();
+        process::count_requests(&log, method, path_part)
     }
 
     /// `HOST/name` as a repository.

@@ -3,10 +3,11 @@
 //! also when the test panics.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+
+#[path = "../../src/registry/test_registry/process.rs"]
+mod process;
 
 pub const USER: &str = "slipway";
 pub const PASSWORD: &str = "s3cret-Pa55word";
@@ -110,16 +111,10 @@ impl Registry {
         client_ca: Option<PathBuf>,
     ) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
-        let host = format!("127.0.0.1:{port}");
+        let host = format!("127.0.0.1:{}", process::free_port()?);
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).map_err(|e| e.to_string())?;
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: {host}\n  secret: slipway-test-secret\n",
-            storage.display()
-        );
+        let mut config = process::base_config(&storage, &host);
         let mut ca_cert = None;
         let mut certs_d = None;
         let mut creds = None;
@@ -158,21 +153,8 @@ impl Registry {
             ));
             creds = Some((user.to_string(), password.to_string()));
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-        let log =
-            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("docker-registry (Debian package docker-registry) missing: {e}")
-            })?;
-        let mut reg = Registry {
+        let child = process::spawn(dir.path(), &config, &host)?;
+        Ok(Registry {
             host,
             tls,
             creds,
@@ -181,25 +163,7 @@ impl Registry {
             certs_d,
             dir,
             child,
-        };
-        reg.wait_ready()?;
-        Ok(reg)
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("registry exited ({status}): {}", self.log()));
-            }
-            if std::net::TcpStream::connect(&self.host).is_ok()
-                && self.log().contains("listening on")
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!("registry did not start listening: {}", self.log()))
+        })
     }
 
     /// `http://HOST` or `https://HOST`.
@@ -214,7 +178,7 @@ impl Registry {
     /// Everything the registry logged, access log included (one line per request).
     pub fn log(&self) -> String {
         let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("registry.log")) {
+        if let Ok(mut f) = std::fs::File::open(process::log_path(self.dir.path())) {
             let _ = f.read_to_string(&mut s);
         }
         s
@@ -223,10 +187,7 @@ impl Registry {
     /// Access-log lines of requests whose method and path contain both needles,
     /// e.g. `count_requests("PATCH", "/blobs/uploads/")`.
     pub fn count_requests(&self, method: &str, path_part: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains(&format!("\"{method} ")) && l.contains(path_part))
-            .count()
+        process::count_requests(&self.log(), method, path_part)
     }
 
     /// A docker `config.json` folder with this registry's credentials (auth base64).
@@ -275,14 +236,6 @@ impl Drop for Registry {
             failures.join("\n")
         );
     }
-}
-
-/// A port that was free a moment ago (the registry retries with another if it is taken).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A CA and a server certificate for 127.0.0.1/localhost signed by it (openssl CLI).

@@ -23,6 +23,8 @@ struct Script {
     /// The tag of every build, in the order they started (`FROM <id>` label repairs:
     /// `repair:<tag>`).
     builds: Vec<String>,
+    /// Build images with bytes (one layer), which the daemon can export and load.
+    saved: bool,
 }
 
 pub struct FakeBuilder {
@@ -56,6 +58,12 @@ impl FakeBuilder {
     /// Do not apply label `key`.
     pub fn drop_label(&self, key: &str) {
         self.script().dropped.insert(key.to_string());
+    }
+
+    /// Build images the daemon can export (one layer holding the build's tag), as an
+    /// `imageSpec` needs.
+    pub fn save_images(&self) {
+        self.script().saved = true;
     }
 
     /// Every build so far (see [`Script::builds`]).
@@ -119,7 +127,12 @@ impl Builder for FakeBuilder {
                     l
                 }
             };
-            let id = self.daemon.add_image(labels);
+            let id = if self.script().saved {
+                self.daemon
+                    .add_saved_image(labels, &[("built", tag.as_str())])
+            } else {
+                self.daemon.add_image(labels)
+            };
             if !tag.is_empty() {
                 self.daemon.tag(&id, &tag).await.map_err(CannotRun::Tag)?;
             }

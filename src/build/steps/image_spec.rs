@@ -7,13 +7,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
-use futures::StreamExt;
 use serde_json::{Map, Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use super::Node;
 use crate::build::BuildError;
 use crate::config::ImageSpec;
+use crate::daemon::{DaemonApi, DaemonError};
 use crate::labels;
 
 /// Why Podman cannot build an image with an `imageSpec`.
@@ -38,11 +38,9 @@ pub(crate) enum SpecError {
     /// Writing the archive `docker load` reads.
     #[error("{0}")]
     Archive(std::io::Error),
-    #[error("docker load: {0}")]
-    Load(bollard::errors::Error),
     /// The daemon's message.
     #[error("docker load: {0}")]
-    LoadFailed(String),
+    Load(DaemonError),
     #[error("the image config is not an object")]
     NotAnObject,
     #[error("the image config's `config` is not an object")]
@@ -77,26 +75,19 @@ pub(in crate::build) async fn apply(
     if node.how.podman {
         return Err(node.fail(PODMAN));
     }
-    let docker = node
-        .backend
-        .docker
-        .as_ref()
-        .ok_or_else(|| node.fail("`imageSpec` needs the Docker daemon"))?;
+    let daemon = node.backend.daemon.as_ref();
     let fail = |e: SpecError| node.fail(format!("applying imageSpec: {e}"));
-    let config = read_config(docker, id).await.map_err(fail)?;
+    let config = read_config(daemon, id).await.map_err(fail)?;
     let mut c: Json = serde_json::from_slice(&config).map_err(|e| fail(SpecError::Json(e)))?;
     let image = node.img.name.clone().unwrap_or_default();
     rewrite(&mut c, spec, wanted, node.project, &image).map_err(fail)?;
     let bytes = serde_json::to_vec(&c).map_err(|e| fail(SpecError::Json(e)))?;
     let new_id = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
     if new_id != id {
-        load(docker, &bytes, &c, &node.local).await.map_err(fail)?;
+        load(daemon, &bytes, &c, &node.local).await.map_err(fail)?;
         // The image as built is nobody's now: without it, a later run cannot take it
         // for this signature. Its parents (the classic builder's cache) stay.
-        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default()
-            .noprune(true)
-            .build();
-        if let Err(e) = docker.remove_image(id, Some(opts), None).await {
+        if let Err(e) = daemon.remove_keeping_parents(id).await {
             tracing::debug!(image = %node.name, "removing the image before its imageSpec: {e}");
         }
     }
@@ -105,10 +96,8 @@ pub(in crate::build) async fn apply(
 }
 
 /// The config of image `id`, from the daemon's export (layers read past).
-async fn read_config(docker: &bollard::Docker, id: &str) -> Result<Vec<u8>, SpecError> {
-    let stream = docker
-        .export_image(id)
-        .map(|r| r.map_err(std::io::Error::other));
+async fn read_config(daemon: &dyn DaemonApi, id: &str) -> Result<Vec<u8>, SpecError> {
+    let stream = daemon.export(id);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
     tokio::task::spawn_blocking(move || config_of_export(reader))
         .await
@@ -147,12 +136,7 @@ fn config_of_export(reader: impl Read) -> Result<Vec<u8>, SpecError> {
 
 /// `docker load` of an archive with the config and manifest only: every layer is in the
 /// daemon already, so it reads none.
-async fn load(
-    docker: &bollard::Docker,
-    config: &[u8],
-    c: &Json,
-    tag: &str,
-) -> Result<(), SpecError> {
+async fn load(daemon: &dyn DaemonApi, config: &[u8], c: &Json, tag: &str) -> Result<(), SpecError> {
     let hexd = hex::encode(Sha256::digest(config));
     let layers = c["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len);
     let manifest = json!([{
@@ -174,17 +158,11 @@ async fn load(
             .map_err(SpecError::Archive)?;
     }
     let body = tar.into_inner().map_err(SpecError::Archive)?;
-    let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
-        .quiet(true)
-        .build();
-    let mut progress = docker.import_image(opts, bollard::body_full(body.into()), None);
-    while let Some(item) = progress.next().await {
-        let info = item.map_err(SpecError::Load)?;
-        if let Some(m) = info.error_detail.and_then(|d| d.message) {
-            return Err(SpecError::LoadFailed(m));
-        }
-    }
-    Ok(())
+    let archive = futures::stream::once(async move { Ok(bytes::Bytes::from(body)) });
+    daemon
+        .load(Box::pin(archive))
+        .await
+        .map_err(SpecError::Load)
 }
 
 /// `/regex/` (a full match) or an exact name.

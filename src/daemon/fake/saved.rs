@@ -137,7 +137,12 @@ pub fn read(bytes: &[u8]) -> Result<Loaded, String> {
         .as_array()
         .ok_or("manifest.json without Layers")?
         .iter()
-        .map(|n| file(n).and_then(|l| decompress(&l)))
+        // A layer file may be left out when the daemon holds its chain (dockerd looks the
+        // chain up before it opens the file): an empty one, checked in `load_archive`.
+        .map(|n| match file(n) {
+            Ok(l) => decompress(&l),
+            Err(_) => Ok(Vec::new()),
+        })
         .collect::<Result<_, _>>()?;
     Ok(Loaded {
         config: file(&entry["Config"])?,

@@ -323,8 +323,8 @@ fn run_on(platform: &str, image: &str, args: &[&str]) -> String {
 /// Issue 34's "Done when": a stapel image and a Dockerfile image depending on it, both for
 /// linux/amd64 and linux/arm64, the stapel base a two-platform index in the registry. Each
 /// is published as an index of both; each platform of the dependant is built FROM the
-/// same platform of the stapel image (its `ImageName`) and gets that platform's `ImageID`;
-/// a second run builds and pushes nothing.
+/// same platform of the stapel image (its `ImageName`) and gets that platform's `ImageID`
+/// and `ImageDigest` (its manifest in the index); a second run builds and pushes nothing.
 #[test]
 fn a_stapel_image_and_its_dockerfile_dependant_for_two_platforms() {
     let reg = Registry::plain();
@@ -333,14 +333,14 @@ fn a_stapel_image_and_its_dockerfile_dependant_for_two_platforms() {
     std::fs::write(
         dir.path().join("werf.yaml"),
         format!(
-            "project: mixed\nconfigVersion: 1\n---\nimage: base\nfrom: {base}\nplatform: [linux/amd64, linux/arm64]\nshell:\n  install:\n  - uname -m > /arch\n  - echo {} > /nonce\n---\nimage: app\nplatform: [linux/amd64, linux/arm64]\ndependencies:\n- image: base\n  imports:\n  - type: ImageName\n    targetBuildArg: BASE_NAME\n  - type: ImageID\n    targetBuildArg: BASE_ID\n",
+            "project: mixed\nconfigVersion: 1\n---\nimage: base\nfrom: {base}\nplatform: [linux/amd64, linux/arm64]\nshell:\n  install:\n  - uname -m > /arch\n  - echo {} > /nonce\n---\nimage: app\nplatform: [linux/amd64, linux/arm64]\ndependencies:\n- image: base\n  imports:\n  - type: ImageName\n    targetBuildArg: BASE_NAME\n  - type: ImageID\n    targetBuildArg: BASE_ID\n  - type: ImageDigest\n    targetBuildArg: BASE_DIGEST\n",
             support::nonce()
         ),
     )
     .expect("werf.yaml");
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "ARG BASE_NAME\nFROM ${BASE_NAME}\nARG BASE_ID\nRUN echo \"$BASE_ID\" > /base-id && uname -m > /app-arch\nCMD [\"cat\", \"/arch\"]\n",
+        "ARG BASE_NAME\nFROM ${BASE_NAME}\nARG BASE_ID\nARG BASE_DIGEST\nRUN echo \"$BASE_ID\" > /base-id && echo \"$BASE_DIGEST\" > /base-digest && uname -m > /app-arch\nCMD [\"cat\", \"/arch\"]\n",
     )
     .expect("Dockerfile");
     let run = || {
@@ -393,6 +393,11 @@ fn a_stapel_image_and_its_dockerfile_dependant_for_two_platforms() {
             run_on(p, &host("mixed/app:v1"), &["cat", "/base-id"]),
             config,
             "app on {p}: ImageID of base"
+        );
+        assert_eq!(
+            &run_on(p, &host("mixed/app:v1"), &["cat", "/base-digest"]),
+            manifest,
+            "app on {p}: ImageDigest of base"
         );
     }
 

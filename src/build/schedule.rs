@@ -40,7 +40,7 @@ struct Run {
 #[derive(Default)]
 struct Progress {
     done: BTreeMap<Option<String>, BuiltImage>,
-    digests: BTreeMap<Option<String>, String>,
+    digests: BTreeMap<Option<String>, super::RegistryDigest>,
     started: Vec<Option<String>>,
 }
 
@@ -269,7 +269,10 @@ fn resolve_imports(
                 ImportType::ImageDigest => progress
                     .digests
                     .get(&Some(d.image.clone()))
-                    .cloned()
+                    .map(|r| match mine.and_then(|m| r.platforms.get(&m.platform)) {
+                        Some(platform_digest) => platform_digest.clone(),
+                        None => r.digest.clone(),
+                    })
                     .unwrap_or_default(),
             };
             if imp.kind == ImportType::ImageDigest {

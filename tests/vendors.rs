@@ -143,6 +143,7 @@ fn plan(host: &str) -> policy::Plan {
         commits: Vec::new(),
         created: None,
         labels: Default::default(),
+        references: Default::default(),
     };
     policy::purge(vec![
         tag("old-1", "sha256:aaa"),
@@ -331,6 +332,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
         commits: Vec::new(),
         created: None,
         labels: Default::default(),
+        references: Default::default(),
     });
     let plan = policy::purge(tags.collect());
     let creds = VendorCredentials {

@@ -231,40 +231,39 @@ fn resolve_imports(
         let Some(dep) = progress.done.get(&Some(d.image.clone())) else {
             continue;
         };
-        let names = opts
-            .extra_tags
-            .get(&Some(d.image.clone()))
+        let names = opts.extra_tags.get(&Some(d.image.clone()));
+        let mut reference = names
             .and_then(|t| t.first())
-            .cloned();
-        let reference = names.unwrap_or_else(|| dep.local_tag.clone());
-        let (repo, mut tagv) = reference
-            .rsplit_once(':')
-            .map(|(r, t)| (r.to_string(), t.to_string()))
-            .unwrap_or((reference.clone(), "latest".into()));
-        // A stapel image receives the content-signature reference (werf: the last
-        // stage's image), so a reused image never names a tag that later moves.
-        let mut reference = reference;
-        let mut repo = repo;
+            .cloned()
+            .unwrap_or_else(|| dep.local_tag.clone());
         let mut image_id = &dep.image_id;
         let mine = platform.and_then(|p| dep.platforms.iter().find(|x| x.platform == p));
         if let Some(one) = mine {
             // The daemon holds no multi-platform tag: the platform's own local image.
             reference.clone_from(&one.local_tag);
-            (repo, tagv) = one
-                .local_tag
-                .rsplit_once(':')
-                .map(|(r, t)| (r.to_string(), t.to_string()))
-                .unwrap_or((one.local_tag.clone(), String::new()));
             image_id = &one.image_id;
         } else if img.stapel().is_some() {
-            tagv = dep.signature.clone();
-            reference = format!("{repo}:{tagv}");
+            // A stapel image receives the content-signature reference (werf: the last
+            // stage's image), so a reused image never names a tag that later moves: the
+            // dependency's content tag when publishing gives it one (publish adds it for
+            // this; `IMAGE-SIGNATURE` in monorepo mode), else `REPO:SIGNATURE`.
+            let sig = dep.signature.as_str();
+            let content = names.into_iter().flatten().find(|r| {
+                r.rsplit_once(':').is_some_and(|(_, t)| {
+                    t == sig || t.strip_suffix(sig).is_some_and(|p| p.ends_with('-'))
+                })
+            });
+            reference = match content {
+                Some(c) => c.clone(),
+                None => format!("{}:{sig}", split_reference(&reference).0),
+            };
         }
+        let (repo, tagv) = split_reference(&reference);
         for imp in &d.imports {
             let value = match imp.kind {
                 ImportType::ImageName => reference.clone(),
-                ImportType::ImageTag => tagv.clone(),
-                ImportType::ImageRepo => repo.clone(),
+                ImportType::ImageTag => tagv.to_string(),
+                ImportType::ImageRepo => repo.to_string(),
                 ImportType::ImageID => image_id.clone(),
                 ImportType::ImageDigest => progress
                     .digests
@@ -287,6 +286,15 @@ fn resolve_imports(
         }
     }
     (args, imported_digests, env)
+}
+
+/// `REPO:TAG` split (a reference without a tag: `latest`).
+fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        // A `:` in the host's port is no tag.
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (reference, "latest"),
+    }
 }
 
 /// A dependency whose `ImageDigest` an image imports is published now, while the other

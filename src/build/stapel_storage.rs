@@ -446,7 +446,7 @@ pub(super) async fn run(
     if let Some(t) = tag {
         b = b.t(t);
     }
-    if let Some(n) = img.dockerfile().and_then(|d| d.network.as_ref()) {
+    if let Some(n) = img.network() {
         b = b.networkmode(n);
     }
     if let Some(p) = generated.and_then(|g| g.platform.as_deref()) {

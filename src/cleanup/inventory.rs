@@ -1,7 +1,7 @@
 //! What the registry holds for the project: every tag of its images with the facts cleanup
 //! decides by (commits, creation time, Slipway labels), tied to the commit records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -38,6 +38,15 @@ pub async fn inventory(
     let mut out = Vec::new();
     // Tags of one image share its config: read each config once.
     let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
+    let repos: BTreeSet<String> = names
+        .iter()
+        .map(|n| naming.repository(n.as_deref()).map(|r| r.to_string()))
+        .collect::<Result<_, _>>()?;
+    let read = Read {
+        client,
+        configs: &configs,
+        repos: &repos,
+    };
     for name in &names {
         let repo = naming.repository(name.as_deref())?;
         let tags = client.list_tags(&repo).await?;
@@ -47,11 +56,11 @@ pub async fn inventory(
             .collect();
         out.reserve(owned.len());
         let shown: Arc<str> = repo.to_string().into();
-        let (configs, repo, shown) = (&configs, &repo, &shown);
+        let (read, repo, shown) = (&read, &repo, &shown);
         // Each answer goes straight into the list: the manifest body is dropped as soon as
         // its digest and config are read.
         let mut infos = stream::iter(owned)
-            .map(|tag| async move { tag_info(client, repo, shown, name, tag, configs).await })
+            .map(|tag| async move { tag_info(read, repo, shown, name, tag).await })
             .buffer_unordered(MANIFEST_READS);
         while let Some(info) = infos.try_next().await? {
             out.extend(info);
@@ -99,15 +108,23 @@ pub fn link_werf_records(tags: &mut [TagInfo], werf: &WerfRecords) {
 
 type ConfigCache = std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<ConfigFacts>>>>;
 
+/// What reading a tag needs.
+struct Read<'a> {
+    client: &'a Client,
+    configs: &'a ConfigCache,
+    /// The project's repositories: an `ENV` value `REPO:TAG` in one of them is a reference
+    /// (a stapel dependency's `ImageName`) cleanup keeps while the image is kept.
+    repos: &'a BTreeSet<String>,
+}
+
 async fn tag_info(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     shown: &Arc<str>,
     image: &Option<String>,
     tag: String,
-    configs: &ConfigCache,
 ) -> Result<Option<TagInfo>, CleanupError> {
-    let Some((body, info)) = client.get_manifest(repo, &tag).await? else {
+    let Some((body, info)) = read.client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
     let config = Manifest::parse(&body)
@@ -115,7 +132,7 @@ async fn tag_info(
         .and_then(|m| m.config().map(|c| c.digest().to_string()));
     drop(body);
     let facts = match config {
-        Some(cfg_digest) => config_facts(client, repo, &cfg_digest, configs).await?,
+        Some(cfg_digest) => config_facts(read, repo, &cfg_digest).await?,
         None => ConfigFacts::default(),
     };
     Ok(Some(TagInfo {
@@ -126,6 +143,7 @@ async fn tag_info(
         commits: facts.commit.iter().cloned().collect(),
         created: facts.created,
         labels: facts.labels,
+        references: facts.references,
     }))
 }
 
@@ -133,18 +151,17 @@ async fn tag_info(
 /// ask reads it, the tags asking meanwhile wait for that answer (16 tags of one image in
 /// flight would otherwise read its config 16 times).
 async fn config_facts(
-    client: &Client,
+    read: &Read<'_>,
     repo: &Repository,
     cfg_digest: &str,
-    configs: &ConfigCache,
 ) -> Result<ConfigFacts, CleanupError> {
     let key = format!("{repo}@{cfg_digest}");
-    let cell = match configs.lock() {
+    let cell = match read.configs.lock() {
         Ok(mut m) => m.entry(key).or_default().clone(),
         Err(_) => Arc::default(),
     };
     let facts = cell
-        .get_or_try_init(|| read_config(client, repo, cfg_digest))
+        .get_or_try_init(|| read_config(read.client, repo, cfg_digest, read.repos))
         .await?;
     Ok(facts.clone())
 }
@@ -153,6 +170,7 @@ async fn read_config(
     client: &Client,
     repo: &Repository,
     cfg_digest: &str,
+    repos: &BTreeSet<String>,
 ) -> Result<ConfigFacts, CleanupError> {
     let cfg = client.get_config(repo, cfg_digest).await?;
     let label = |k: &str| {
@@ -160,7 +178,13 @@ async fn read_config(
             .and_then(|c| image::label(c, k))
             .map(str::to_string)
     };
+    let env = cfg
+        .as_ref()
+        .and_then(|c| c.config().as_ref())
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
     Ok(ConfigFacts {
+        references: Arc::new(project_references(&env, repos)),
         commit: label("slipway.git-commit"),
         created: cfg
             .as_ref()
@@ -187,4 +211,44 @@ struct ConfigFacts {
     commit: Option<String>,
     created: Option<i64>,
     labels: Arc<BTreeMap<String, String>>,
+    references: Arc<Vec<String>>,
+}
+
+/// The `ENV` values (`KEY=REPO:TAG`) naming a tag of one of `repos`: what a stapel
+/// dependant's `ImageName` import left in its config.
+fn project_references(env: &[String], repos: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = env
+        .iter()
+        .filter_map(|e| e.split_once('=').map(|(_, v)| v))
+        .filter(|v| {
+            v.rsplit_once(':')
+                .is_some_and(|(r, t)| !t.is_empty() && !t.contains('/') && repos.contains(r))
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_env_values_naming_a_project_repository_are_references() {
+        let repos: BTreeSet<String> = ["r.example:5000/shop/a".to_string()].into();
+        let env = [
+            "A_NAME=r.example:5000/shop/a:0123abcd",
+            "A_REPO=r.example:5000/shop/a",
+            "OTHER=r.example:5000/shop/b:v1",
+            "PATH=/usr/bin:/bin",
+            "A_AGAIN=r.example:5000/shop/a:0123abcd",
+        ]
+        .map(String::from);
+        assert_eq!(
+            project_references(&env, &repos),
+            vec!["r.example:5000/shop/a:0123abcd".to_string()]
+        );
+    }
 }

@@ -244,6 +244,7 @@ mod tests {
                 commits: Vec::new(),
                 created: None,
                 labels: Default::default(),
+                references: Default::default(),
             },
             decision: policy::Decision::Delete,
             reason: "test".into(),

@@ -159,6 +159,7 @@ pub async fn plan(
     let mut images = decide(req, cfg, &git, tags, &records, &werf, &in_use)?;
     name_werf_records(&mut images, &werf);
     policy::keep_imported(&mut images, &importers(cfg));
+    policy::keep_referenced(&mut images);
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
             kubernetes: Some(kube_check),
@@ -416,6 +417,7 @@ mod tests {
                     commits: Vec::new(),
                     created: None,
                     labels: Default::default(),
+                    references: Default::default(),
                 },
                 decision,
                 reason: "test".into(),

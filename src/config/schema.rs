@@ -213,6 +213,9 @@ struct StapelImage {
     dependencies: Option<Vec<StapelDependency>>,
     /// Build secrets, each mounted at `/run/secrets/ID` in every user step.
     secrets: Option<Vec<Secret>>,
+    /// werf 2: no `gitLatestPatch`: git changes reach the image only through the
+    /// `stageDependencies` of a rebuilt stage, as in an artifact.
+    disable_git_after_patch: Option<bool>,
 }
 
 /// A stapel image's dependency (werf 2): its imports become ENV at `before`/`after`.
@@ -286,6 +289,8 @@ struct StapelBase {
     as_layers: Option<bool>,
     /// werf ≥ 1.2: target platforms, e.g. `linux/amd64` (else meta `build.platform`).
     platform: Option<Vec<String>>,
+    /// werf 2: network mode of the user steps (`default`, `none`, `host`).
+    network: Option<String>,
 }
 
 /// A string as written; numbers are taken as their text (`2`, `0755`).
@@ -420,6 +425,8 @@ struct StapelDocker {
     WORKDIR: Option<String>,
     USER: Option<String>,
     HEALTHCHECK: Option<String>,
+    /// werf 2: values taken as written (Slipway always quotes them; no change).
+    exactValues: Option<bool>,
 }
 
 /// The keys a type's schema allows, in schema order. Leaked once per process so the

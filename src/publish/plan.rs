@@ -29,10 +29,31 @@ pub struct Wanted {
     /// this signature (so a branch-tagged run can reuse it without building).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probe: Vec<String>,
-    /// A `final: false` image (named, or imported by its registry name or digest): its
+    /// A `final: false` image (named, or imported by its registry name or digest), or a
+    /// final image not selected whose content tag a selected stapel image names: its
     /// content tag only, absent from the report and the digest file.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub not_final: bool,
+    /// The content tag, published last in `tags` beside the run's tags because stapel
+    /// dependants name it (`ImageName`/`ImageRepo`/`ImageTag` are `REPO:SIGNATURE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_content_tag: Option<NamedContentTag>,
+}
+
+/// A content tag published for the stapel dependants that name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedContentTag {
+    pub tag: String,
+    /// The dependants, as `IMAGE (targetEnv ENV)`.
+    pub named_by: Vec<String>,
+}
+
+impl Wanted {
+    /// The tags the run's tag options give (the named content tag left out).
+    pub fn run_tags(&self) -> impl Iterator<Item = &String> {
+        let extra = self.named_content_tag.as_ref().map(|n| &n.tag);
+        self.tags.iter().filter(move |t| Some(*t) != extra)
+    }
 }
 
 /// What the registry holds under one tag.
@@ -208,12 +229,21 @@ impl fmt::Display for Plan {
         for image in &self.images {
             let w = &image.wanted;
             let internal = if w.not_final {
-                " (final: false: its content tag only, not reported)"
+                " (its content tag only, for the images that import it: not reported)"
             } else {
                 ""
             };
             writeln!(f, "image {} ({}){internal}", image.label(), w.repository)?;
             writeln!(f, "  signature {}", w.signature)?;
+            if let Some(n) = &w.named_content_tag {
+                writeln!(
+                    f,
+                    "  content tag {}:{} published too: named by {}",
+                    w.repository,
+                    n.tag,
+                    n.named_by.join(", ")
+                )?;
+            }
             match &image.action {
                 Action::UpToDate { digest } => {
                     writeln!(f, "  up to date: every tag holds {digest}")?;
@@ -365,6 +395,7 @@ mod tests {
             signature: "sig1".into(),
             probe: probe.iter().map(|s| s.to_string()).collect(),
             not_final: false,
+            named_content_tag: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::plan::Wanted;
+use super::plan::{NamedContentTag, Wanted};
 use super::{PublishError, PublishOptions};
 use crate::build;
 use crate::config::{self, Config};
@@ -25,6 +25,8 @@ pub(super) struct Prepared {
     /// `final: false` images named, or whose registry name or digest a dependant imports:
     /// published under their content tag only, never reported.
     pub internal: Vec<Option<String>>,
+    /// Images whose content tag stapel dependants name, with those dependants.
+    pub named: Named,
     /// Files this run writes into the project (left out of signatures).
     pub outputs: Vec<PathBuf>,
     pub sigs: BTreeMap<Option<String>, String>,
@@ -53,7 +55,11 @@ pub(super) async fn prepare(run: &Run, opts: &PublishOptions) -> Result<Prepared
         settings.stages_storage.as_deref(),
         &settings.host_env,
     )?;
-    let (selected, internal) = select(&cfg, &opts.images)?;
+    let Selection {
+        selected,
+        internal,
+        named,
+    } = select(&cfg, &opts.images)?;
     // Each target registry answers and takes the credentials before anything is built: a
     // typo'd host or a closed port costs seconds, not a build.
     let mut hosts = std::collections::BTreeSet::new();
@@ -92,6 +98,7 @@ pub(super) async fn prepare(run: &Run, opts: &PublishOptions) -> Result<Prepared
         stages_storage,
         selected,
         internal,
+        named,
         outputs,
         sigs,
         host_env: settings.host_env.clone(),
@@ -121,13 +128,25 @@ impl Prepared {
             let repository = naming.repository(name.as_deref())?;
             let content_tag = naming.repo_tag(name.as_deref(), &sig)?;
             // A `final: false` image: its content tag only, never the run's tags.
-            let tags = if not_final {
+            let mut tags = if not_final {
                 vec![content_tag.clone()]
             } else {
                 naming::image_tags(&self.specs, &sig)
                     .iter()
                     .map(|t| naming.repo_tag(name.as_deref(), t))
                     .collect::<Result<Vec<_>, _>>()?
+            };
+            // Stapel dependants carry `REPO:SIGNATURE`: that tag must exist as long as
+            // they do. Last, so the run's own tags keep their places (reports, helm).
+            let named_content_tag = match self.named.get(name) {
+                Some(by) if !tags.contains(&content_tag) => {
+                    tags.push(content_tag.clone());
+                    Some(NamedContentTag {
+                        tag: content_tag.clone(),
+                        named_by: by.clone(),
+                    })
+                }
+                _ => None,
             };
             let probe = if tags.contains(&content_tag) {
                 Vec::new()
@@ -142,6 +161,7 @@ impl Prepared {
                 signature: sig,
                 probe,
                 not_final,
+                named_content_tag,
             });
         }
         Ok((wanted, repos))
@@ -150,12 +170,24 @@ impl Prepared {
 
 type Names = Vec<Option<String>>;
 
+/// Image → the stapel dependants (`IMAGE (targetEnv ENV)`) naming its content tag.
+pub(super) type Named = BTreeMap<Option<String>, Vec<String>>;
+
+/// What publish publishes: see [`select`].
+struct Selection {
+    selected: Names,
+    internal: Names,
+    named: Named,
+}
+
 /// The images to publish under the run's tags (the final ones of the selection), and the
-/// `final: false` images to publish under their content tag only: those named, and those
+/// images to publish under their content tag only: `final: false` images named, and those
 /// whose registry name or digest something built imports (werf never tags a non-final
-/// image, named or not).
-fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError> {
-    let named = |n: &Option<String>| {
+/// image, named or not); final images not selected whose content tag a stapel image
+/// built names. `named`: the images whose content tag stapel images name (their
+/// `ImageName`/`ImageRepo`/`ImageTag` imports are `REPO:SIGNATURE`, docs/stapel.md).
+fn select(cfg: &Config, names: &[String]) -> Result<Selection, PublishError> {
+    let is_named = |n: &Option<String>| {
         names
             .iter()
             .any(|x| crate::naming::name::ImageName::parse(x).into_option() == *n)
@@ -168,9 +200,10 @@ fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError
         .collect();
     let mut internal: Names = chosen
         .iter()
-        .filter(|i| !i.is_final && named(&i.name))
+        .filter(|i| !i.is_final && is_named(&i.name))
         .map(|i| i.name.clone())
         .collect();
+    let mut named = Named::new();
     // Everything built for them: they and their dependencies, transitively.
     let mut built: Names = Vec::new();
     let mut stack: Names = selected.iter().chain(&internal).cloned().collect();
@@ -183,19 +216,50 @@ fn select(cfg: &Config, names: &[String]) -> Result<(Names, Names), PublishError
         };
         for d in &node.dependencies {
             let dep = Some(d.image.clone());
+            // An artifact is never published: nothing to name.
+            let stapel_dependant = node.stapel().is_some() && cfg.image(dep.as_deref()).is_some();
             let by_registry = d
                 .imports
                 .iter()
                 .any(|i| i.kind != config::ImportType::ImageID);
+            let by_content: Vec<&str> = d
+                .imports
+                .iter()
+                .filter(|i| stapel_dependant && names_content(i.kind))
+                .filter_map(|i| i.target_env.as_deref())
+                .collect();
+            if !by_content.is_empty() {
+                let by = format!(
+                    "{} (targetEnv {})",
+                    node.display_name(),
+                    by_content.join(", ")
+                );
+                named.entry(dep.clone()).or_default().push(by);
+            }
             let not_final = cfg.image(dep.as_deref()).is_some_and(|i| !i.is_final);
-            if by_registry && not_final && !internal.contains(&dep) {
+            let unpublished = !selected.contains(&dep) && !internal.contains(&dep);
+            if ((by_registry && not_final) || !by_content.is_empty()) && unpublished {
                 internal.push(dep.clone());
             }
             stack.push(dep);
         }
         built.push(n);
     }
-    Ok((selected, internal))
+    Ok(Selection {
+        selected,
+        internal,
+        named,
+    })
+}
+
+/// Whether an import hands over the dependency's content-signature reference (stapel).
+fn names_content(kind: config::ImportType) -> bool {
+    matches!(
+        kind,
+        config::ImportType::ImageName
+            | config::ImportType::ImageRepo
+            | config::ImportType::ImageTag
+    )
 }
 
 /// `GET /v2/` on `host`, authenticated: fails on what would fail the push anyway (no

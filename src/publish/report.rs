@@ -61,6 +61,10 @@ pub struct ImageReport {
     /// prefix), in the order of `references`: werf's `docker_tag` (helm values).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// `REPO:SIGNATURE`, published beside `references` because stapel dependants name it
+    /// (their `ImageName`); not one of the run's tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_reference: Option<String>,
 }
 
 impl ImageReport {
@@ -450,10 +454,14 @@ async fn finish(
             repository: p.wanted.repository.clone(),
             references: p
                 .wanted
-                .tags
-                .iter()
+                .run_tags()
                 .map(|t| format!("{}:{t}", p.wanted.repository))
                 .collect(),
+            content_reference: p
+                .wanted
+                .named_content_tag
+                .as_ref()
+                .map(|n| format!("{}:{}", p.wanted.repository, n.tag)),
             digest,
             signature: p.wanted.signature.clone(),
             build: if built {
@@ -499,6 +507,7 @@ mod tests {
             image_id: Some(format!("sha256:{}", "c".repeat(64))),
             provenance: None,
             tags: vec!["v1".into()],
+            content_reference: None,
         }
     }
 

@@ -315,7 +315,7 @@ impl Node<'_> {
             w.files.push(TarEntry::file(
                 &file,
                 super::tmp_dir::with_preamble(
-                    script(st, s, group),
+                    script(st, self.img.cache_version.as_deref(), s, group),
                     &self.env.mounts_of(self.img.name.as_deref(), st),
                 )
                 .into_bytes(),
@@ -535,8 +535,9 @@ fn docker_instructions(st: &StapelRecipe) -> Vec<String> {
 }
 
 /// The script of one step: werf's (commands verbatim, one list item after another) after a
-/// preamble that moves to `/` and names the failing command on error.
-fn script(st: &StapelRecipe, stage: UserStage, commands: &[(usize, &str)]) -> String {
+/// preamble that moves to `/` and names the failing command on error. The cacheVersions
+/// (the image's `cv` too) are comments: a new value is a new step for BuildKit's cache.
+fn script(st: &StapelRecipe, cv: Option<&str>, stage: UserStage, cmds: &[(usize, &str)]) -> String {
     let mut s = format!("#!{BASH} -e\n");
     if let Some(sh) = &st.shell {
         for v in sh.cache_versions(stage) {
@@ -546,11 +547,14 @@ fn script(st: &StapelRecipe, stage: UserStage, commands: &[(usize, &str)]) -> St
     if let Some(v) = &st.from_cache_version {
         let _ = writeln!(s, "# fromCacheVersion: {}", v.replace('\n', " "));
     }
+    if let Some(v) = cv {
+        let _ = writeln!(s, "# image cacheVersion: {}", v.replace('\n', " "));
+    }
     let _ = writeln!(
         s,
         "trap 'echo \"{FAILED_MARK} ${{__slipway_command:-?}}\" >&2' ERR\ncd /"
     );
-    for (i, c) in commands {
+    for (i, c) in cmds {
         let _ = writeln!(s, "__slipway_command={i}");
         s.push_str(c);
         if !c.ends_with('\n') {

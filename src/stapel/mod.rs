@@ -410,8 +410,9 @@ pub fn signature(
 ) -> Result<String, StapelError> {
     // werf's artifact signature is its last stage's: only its own stages and the files its
     // `stageDependencies` match count (an artifact has no latest patch), so a mapped file
-    // outside them changes neither the artifact nor the images importing it.
-    if st.artifact
+    // outside them changes neither the artifact nor the images importing it. The same
+    // for an image with `disableGitAfterPatch` (werf 2), which has no latest patch either.
+    if (st.artifact || st.disable_git_after_patch)
         && let Some(img) = name.and_then(|n| env.stapel_nodes.get(n))
     {
         let sigs = stages::head_signatures(env, img, done)?;

@@ -253,17 +253,13 @@ impl SigInputs<'_, '_> {
             .iter()
             .map(|m| super::mount_key(env, m))
             .collect();
-        let mounts = mounts.join("\0");
-        let own = st
+        let own_mounts = st
             .mounts
             .iter()
             .map(|m| m.to.as_str())
             .collect::<Vec<_>>()
             .join("\0");
-        // The platform only when set: stages built without `platform:` keep their
-        // signatures (and stored stages).
-        let platform = env.platform.as_deref().map(|p| ("platform", p));
-        let mut parts = vec![
+        let mut fields = vec![
             ("base", base.as_str()),
             ("artifact", if st.artifact { "1" } else { "0" }),
             ("fromLatest", if st.from_latest { "1" } else { "0" }),
@@ -271,12 +267,23 @@ impl SigInputs<'_, '_> {
                 "fromCacheVersion",
                 st.from_cache_version.as_deref().unwrap_or(""),
             ),
-            ("toolbox", &env.toolbox),
-            ("mounts", &mounts),
-            ("ownMounts", &own),
+            ("toolbox", env.toolbox.as_str()),
         ];
-        parts.extend(platform);
-        Ok(hash(&parts))
+        let mounts = mounts.join("\0");
+        fields.push(("mounts", &mounts));
+        fields.push(("ownMounts", &own_mounts));
+        // werf 2's image `cacheVersion` (else `build.cacheVersion`) is in its from stage,
+        // so in every stage's signature: a new value rebuilds every stage. Absent, the
+        // signatures stay what they were before it was read.
+        if let Some(v) = &img.cache_version {
+            fields.push(("cacheVersion", v));
+        }
+        // The platform only when set: stages built without `platform:` keep their
+        // signatures (and stored stages).
+        if let Some(p) = &env.platform {
+            fields.push(("platform", p));
+        }
+        Ok(hash(&fields))
     }
 
     /// A user stage's commands and `stageDependencies` (None: the stage is empty).
@@ -477,7 +484,13 @@ fn signatures_at(
     // stages until a signature changes.
     if !st.artifact {
         let docker = serde_json::to_string(&st.docker).unwrap_or_default();
-        out.push("dockerInstructions", Kind::Docker, docker);
+        // `disableGitAfterPatch`: no latest patch before them, as in an artifact.
+        let kind = if st.disable_git_after_patch {
+            Kind::Plain
+        } else {
+            Kind::Docker
+        };
+        out.push("dockerInstructions", kind, docker);
     }
     Ok(out.0)
 }

@@ -36,6 +36,18 @@ pub struct TagInfo {
     /// `slipway.signature`. Shared by the tags of one image config.
     #[serde(skip_serializing_if = "no_labels", serialize_with = "shared_labels")]
     pub labels: Arc<BTreeMap<String, String>>,
+    /// `REPO:TAG` references to the project's images in the config's `ENV` (a stapel
+    /// dependant's `ImageName`): kept while this tag is ([`keep_referenced`]).
+    #[serde(skip_serializing_if = "no_references", serialize_with = "shared_list")]
+    pub references: Arc<Vec<String>>,
+}
+
+fn no_references(r: &Arc<Vec<String>>) -> bool {
+    r.is_empty()
+}
+
+fn shared_list<S: serde::Serializer>(v: &Arc<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().serialize(s)
 }
 
 fn no_labels(l: &Arc<BTreeMap<String, String>>) -> bool {
@@ -210,6 +222,56 @@ pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<O
                 "final: false, imported by {name}'s kept tag {tag} (published by the same commit)"
             )
             .into();
+        }
+    }
+}
+
+/// A tag a kept tag's config names (a stapel dependant's `ImageName` in its `ENV`,
+/// `REPO:TAG`) stays while that tag does, and so does every tag of its manifest (deleting
+/// one tag deletes the manifest). Repeated until nothing changes: a dependency kept so
+/// may name another. Without such references the plan is left as it is.
+pub fn keep_referenced(plan: &mut Plan) {
+    if plan.items.iter().all(|i| i.tag.references.is_empty()) {
+        return;
+    }
+    loop {
+        // Each reference and each manifest, with the first kept tag naming or holding it.
+        let mut named: BTreeMap<&str, String> = BTreeMap::new();
+        let mut manifests: BTreeMap<(&str, &str), String> = BTreeMap::new();
+        for i in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
+            let me = format!("{}:{}", i.tag.repository, i.tag.tag);
+            for r in i.tag.references.iter() {
+                named.entry(r.as_str()).or_insert_with(|| me.clone());
+            }
+            manifests
+                .entry((&i.tag.repository, &i.tag.digest))
+                .or_insert(me);
+        }
+        let mut kept: Vec<(usize, String)> = Vec::new();
+        for (n, i) in plan.items.iter().enumerate() {
+            if i.decision != Decision::Keep {
+                let me = format!("{}:{}", i.tag.repository, i.tag.tag);
+                if let Some(by) = named.get(me.as_str()) {
+                    kept.push((n, format!(
+                        "named by kept tag {by} (its ENV holds this reference: a stapel dependency's ImageName/ImageRepo/ImageTag)"
+                    )));
+                } else if let Some(k) = manifests.get(&(&*i.tag.repository, i.tag.digest.as_str()))
+                {
+                    kept.push((
+                        n,
+                        format!(
+                            "shares its manifest with kept tag {k}; deleting it would delete that"
+                        ),
+                    ));
+                }
+            }
+        }
+        if kept.is_empty() {
+            return;
+        }
+        for (n, reason) in kept {
+            plan.items[n].decision = Decision::Keep;
+            plan.items[n].reason = reason.into();
         }
     }
 }

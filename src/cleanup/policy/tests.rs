@@ -24,6 +24,7 @@ fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
         labels: std::sync::Arc::new(
             [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
         ),
+        references: Default::default(),
     }
 }
 
@@ -271,6 +272,7 @@ fn tag_scheme_limits_and_expiry() {
         commits: vec![sha.into()],
         created: Some(NOW - age_days * DAY),
         labels: Default::default(),
+        references: Default::default(),
     };
     let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
     let git = GitState {
@@ -333,4 +335,60 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
         ]
     );
     assert!(plan.items[2].reason.contains("app's kept tag v1"));
+}
+
+/// A tag a kept tag's `ENV` names stays, with the tags of its manifest, transitively; a
+/// tag only a deleted tag names goes.
+#[test]
+fn a_tag_named_by_a_kept_tags_env_stays_with_its_manifest() {
+    let item = |repo: &str, t: &str, digest: &str, refs: &[&str], decision: Decision| Item {
+        tag: TagInfo {
+            repository: repo.into(),
+            digest: digest.into(),
+            references: std::sync::Arc::new(refs.iter().map(|r| r.to_string()).collect()),
+            ..tag(t, t, &[])
+        },
+        decision,
+        reason: "policy".into(),
+    };
+    let mut plan = Plan {
+        items: vec![
+            item("r/c", "v1", "sha256:c1", &["r/b:s1"], Decision::Keep),
+            item("r/b", "s1", "sha256:b1", &["r/a:s1"], Decision::Delete),
+            item("r/a", "s1", "sha256:a1", &[], Decision::Delete),
+            item("r/a", "old", "sha256:a1", &[], Decision::Delete),
+            item("r/a", "s0", "sha256:a0", &[], Decision::Delete),
+            item("r/c", "v0", "sha256:c0", &["r/a:s0"], Decision::Delete),
+        ],
+        kubernetes: None,
+    };
+    keep_referenced(&mut plan);
+    let decisions: Vec<(&str, &str, Decision)> = plan
+        .items
+        .iter()
+        .map(|i| (&*i.tag.repository, i.tag.tag.as_str(), i.decision))
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            ("r/c", "v1", Decision::Keep),
+            ("r/b", "s1", Decision::Keep),
+            ("r/a", "s1", Decision::Keep),
+            ("r/a", "old", Decision::Keep),
+            ("r/a", "s0", Decision::Delete),
+            ("r/c", "v0", Decision::Delete),
+        ]
+    );
+    assert!(
+        plan.items[1].reason.contains("named by kept tag r/c:v1"),
+        "{}",
+        plan.items[1].reason
+    );
+    assert!(plan.items[2].reason.contains("named by kept tag r/b:s1"));
+    assert!(
+        plan.items[3]
+            .reason
+            .contains("shares its manifest with kept tag r/a:s1")
+    );
+    assert_eq!(&*plan.items[4].reason, "policy");
 }

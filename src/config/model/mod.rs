@@ -151,6 +151,15 @@ impl ImageConfig {
         self.stapel().is_some_and(|s| s.artifact)
     }
 
+    /// `network:`: the build's network mode (a Dockerfile image's RUN instructions, a
+    /// stapel image's user steps).
+    pub fn network(&self) -> Option<&str> {
+        match &self.recipe {
+            Recipe::Stapel(s) => s.network.as_deref(),
+            Recipe::Dockerfile(d) => d.network.as_deref(),
+        }
+    }
+
     /// Name for messages: the image name, or `~` for the nameless image.
     pub fn display_name(&self) -> &str {
         self.name

@@ -73,6 +73,12 @@ pub struct StapelRecipe {
     /// `platform:` (werf ≥ 1.2), normalized, else meta `build.platform` (issue 34); empty:
     /// the daemon's own. Not part of `doc`: each platform's signature names its own.
     pub platform: Vec<String>,
+    /// werf 2's `network:`: the network mode of every user step (the build's network
+    /// mode, as `network:` of a Dockerfile image).
+    pub network: Option<String>,
+    /// werf 2's `disableGitAfterPatch: true`: no `gitLatestPatch` (git changes reach the
+    /// image only through the `stageDependencies` of a rebuilt stage, as in an artifact).
+    pub disable_git_after_patch: bool,
     /// The document as rendered, without its name: what the signature hashes.
     pub doc: Json,
     /// `FILE:LINE:COL` of the document's name.
@@ -281,6 +287,9 @@ pub enum DockerCommand {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerInstructions {
+    /// werf 2's `exactValues`: werf then quotes `ENV`/`LABEL`/`VOLUME`/`EXPOSE` values;
+    /// Slipway always writes them quoted (JSON), so it changes nothing here.
+    pub exact_values: bool,
     pub volume: Vec<String>,
     pub expose: Vec<String>,
     pub env: BTreeMap<String, String>,

@@ -14,6 +14,7 @@ fn img(name: Option<&str>, tags: &[&str]) -> ImageReport {
         image_id: Some(format!("sha256:{}", "c".repeat(64))),
         provenance: None,
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        content_reference: None,
     }
 }
 

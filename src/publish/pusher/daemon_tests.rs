@@ -46,6 +46,7 @@ fn plan(reg: &TestRegistry) -> ImagePlan {
             signature: SIG.into(),
             probe: Vec::new(),
             not_final: false,
+            named_content_tag: None,
         },
         current: BTreeMap::new(),
         action: Action::Push,

@@ -528,6 +528,7 @@ pub(super) fn docker(cx: &mut Ctx<'_>, v: &Spanned<Node>) -> Option<DockerInstru
             "WORKDIR" => d.workdir = text(cx, x, &path),
             "USER" => d.user = text(cx, x, &path),
             "HEALTHCHECK" => d.healthcheck = text(cx, x, &path),
+            "exactValues" => d.exact_values = boolean(cx, x, &path),
             other => {
                 let (l, c) = key_location(cx, other, x.referenced);
                 let msg = format!("docker: {}", unknown_key_message(other, keys));

@@ -78,6 +78,8 @@ pub(super) fn parse(
         parsed_dependencies: Vec::new(),
         as_layers: false,
         platform: Vec::new(),
+        network: None,
+        disable_git_after_patch: false,
         // Secrets are no part of the signature (werf's neither); dependencies enter it
         // by their signatures, never by name (`stapel::signature`).
         doc: Json::Object(
@@ -218,12 +220,16 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         // werf ≥ 1.2 keys seen in real stapel files: no effect on what is built here.
         // `final` and `imageSpec`: read for every image document (parse/image_spec.rs).
         "final" | "imageSpec" => {}
-        "disableGitAfterPatch" => {
-            cx.warn_at(
-                &v.referenced,
-                format!("`{k}` (werf ≥ 1.2) is accepted and ignored in a stapel image"),
+        "disableGitAfterPatch" if st.artifact => {
+            let (l, c) = key_location(cx, k, v.referenced);
+            cx.at_pos(
+                l,
+                c,
+                "`disableGitAfterPatch` directive is not supported for artifact!",
             );
         }
+        "disableGitAfterPatch" => st.disable_git_after_patch = boolean(cx, v, k),
+        "network" => st.network = text(cx, v, k),
         "fromArtifact" => {
             if let Some(s) = super::versioned::from_artifact(cx, v) {
                 p.bases.push(("fromArtifact", Base::Artifact(s)));

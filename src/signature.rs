@@ -499,14 +499,10 @@ pub fn compute(
                 .all(|d| done.contains_key(&Some(d.image.clone())));
             if ready {
                 let sig = match &img.recipe {
-                    Recipe::Stapel(st) => {
-                        crate::stapel::signature(&stapel_env, img.name.as_deref(), st, &done)
-                            .map_err(|e| SignatureError::Stapel {
-                                image: img.display_name().to_string(),
-                                message: e.to_string(),
-                            })
-                            .map(|sig| with_cache_version(sig, img.cache_version.as_deref()))?
+                    Recipe::Stapel(_) if img.platforms().len() >= 2 => {
+                        over_platforms(&stapel_platforms(&stapel_env, img, &done)?)
                     }
+                    Recipe::Stapel(_) => stapel_one(&stapel_env.for_node(img), img, &done)?,
                     Recipe::Dockerfile(d) => one(img, d, &done, &cache, outputs)?,
                 };
                 let sig = with_image_spec(sig, img);
@@ -546,13 +542,57 @@ fn one(
     if d.platform.len() < 2 {
         return one_for(img, d, None, done, cache, outputs);
     }
-    let per = platform_signatures(img, d, done, cache, outputs)?;
+    Ok(over_platforms(&platform_signatures(
+        img, d, done, cache, outputs,
+    )?))
+}
+
+/// The signature of an image built for several platforms: over its platforms' own.
+fn over_platforms(per: &[(String, String)]) -> String {
     let mut h = Sha256::new();
     field(&mut h, "slipway-platforms", "1");
-    for (p, sig) in &per {
+    for (p, sig) in per {
         field(&mut h, "platform", &format!("{p}={sig}"));
     }
-    Ok(hex::encode(h.finalize()))
+    hex::encode(h.finalize())
+}
+
+/// A stapel node's signature in `env` (one platform's, or the daemon's).
+fn stapel_one(
+    env: &crate::stapel::Env,
+    img: &ImageConfig,
+    done: &BTreeMap<Option<String>, String>,
+) -> Result<String, SignatureError> {
+    let Recipe::Stapel(st) = &img.recipe else {
+        return Err(SignatureError::Stapel {
+            image: img.display_name().to_string(),
+            message: "not a stapel image".into(),
+        });
+    };
+    crate::stapel::signature(env, img.name.as_deref(), st, done)
+        .map_err(|e| SignatureError::Stapel {
+            image: img.display_name().to_string(),
+            message: e.to_string(),
+        })
+        .map(|sig| with_cache_version(sig, img.cache_version.as_deref()))
+}
+
+/// Each platform's signature of a stapel node built for several (its stages' signatures
+/// name the platform, [`crate::stapel::Env::for_platform`]).
+fn stapel_platforms(
+    env: &crate::stapel::Env,
+    img: &ImageConfig,
+    done: &BTreeMap<Option<String>, String>,
+) -> Result<Vec<(String, String)>, SignatureError> {
+    img.platforms()
+        .iter()
+        .map(|p| {
+            Ok((
+                p.clone(),
+                stapel_one(&env.for_platform(Some(p)), img, done)?,
+            ))
+        })
+        .collect()
 }
 
 /// Each platform's signature of a Dockerfile image built for several platforms (issue 34),
@@ -562,23 +602,33 @@ fn one(
 /// every image's signature (the dependencies' count). `oci`: the image's OCI labels
 /// (`labels::oci`); like the image's own signature, each platform's covers them and the
 /// image spec, so a platform image built with other labels or another spec is not reused.
+/// A stapel node's take `stapel`, the run's environment ([`crate::stapel::Env::new`]).
 pub fn per_platform(
     img: &ImageConfig,
     oci: &BTreeMap<String, String>,
     done: &BTreeMap<Option<String>, String>,
     outputs: &[PathBuf],
+    stapel: Option<&crate::stapel::Env>,
 ) -> Result<Vec<(String, String)>, SignatureError> {
-    match img.dockerfile() {
-        Some(d) if d.platform.len() >= 2 => {
-            Ok(
-                platform_signatures(img, d, done, &Mutex::new(HashCache::default()), outputs)?
-                    .into_iter()
-                    .map(|(p, sig)| (p, with_labels(with_image_spec(sig, img), oci)))
-                    .collect(),
-            )
-        }
-        _ => Ok(Vec::new()),
+    if img.platforms().len() < 2 {
+        return Ok(Vec::new());
     }
+    let per = match (&img.recipe, stapel) {
+        (Recipe::Dockerfile(d), _) => {
+            platform_signatures(img, d, done, &Mutex::new(HashCache::default()), outputs)?
+        }
+        (Recipe::Stapel(_), Some(env)) => stapel_platforms(env, img, done)?,
+        (Recipe::Stapel(_), None) => {
+            return Err(SignatureError::Stapel {
+                image: img.display_name().to_string(),
+                message: "no stapel environment for its platforms".into(),
+            });
+        }
+    };
+    Ok(per
+        .into_iter()
+        .map(|(p, sig)| (p, with_labels(with_image_spec(sig, img), oci)))
+        .collect())
 }
 
 fn platform_signatures(

@@ -448,3 +448,164 @@ fn cleanup_keeps_a_child_shared_by_a_kept_and_a_deleted_index() {
         );
     }
 }
+/// `docker run --platform P IMAGE ARGS…` of a published image (pulled for `P`): stdout.
+fn run_on(platform: &str, image: &str, args: &[&str]) -> String {
+    let run = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--pull",
+            "always",
+            "--platform",
+            platform,
+            image,
+        ])
+        .args(args)
+        .output()
+        .expect("docker run");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", image])
+        .output();
+    assert!(
+        run.status.success(),
+        "docker run {image} on {platform}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8_lossy(&run.stdout).trim().to_string()
+}
+
+/// Issue 34's "Done when": a stapel image and a Dockerfile image depending on it, both for
+/// linux/amd64 and linux/arm64, the stapel base a two-platform index in the registry. Each
+/// is published as an index of both; each platform of the dependant is built FROM the
+/// same platform of the stapel image (its `ImageName`) and gets that platform's `ImageID`
+/// and `ImageDigest` (its manifest in the index); a second run builds and pushes nothing.
+#[test]
+fn a_stapel_image_and_its_dockerfile_dependant_for_two_platforms() {
+    let reg = Registry::plain();
+    let base = support::multiarch::two_platform_base(&reg, "base/busybox");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("werf.yaml"),
+        format!(
+            "project: mixed\nconfigVersion: 1\n---\nimage: base\nfrom: {base}\nplatform: [linux/amd64, linux/arm64]\nshell:\n  install:\n  - uname -m > /arch\n  - echo {} > /nonce\n---\nimage: app\nplatform: [linux/amd64, linux/arm64]\ndependencies:\n- image: base\n  imports:\n  - type: ImageName\n    targetBuildArg: BASE_NAME\n  - type: ImageID\n    targetBuildArg: BASE_ID\n  - type: ImageDigest\n    targetBuildArg: BASE_DIGEST\n",
+            support::nonce()
+        ),
+    )
+    .expect("werf.yaml");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "ARG BASE_NAME\nFROM ${BASE_NAME}\nARG BASE_ID\nARG BASE_DIGEST\nRUN echo \"$BASE_ID\" > /base-id && echo \"$BASE_DIGEST\" > /base-digest && uname -m > /app-arch\nCMD [\"cat\", \"/arch\"]\n",
+    )
+    .expect("Dockerfile");
+    let run = || {
+        let out = support::slipway()
+            .project(dir.path())
+            .stapel()
+            .images_repo(&reg, "mixed")
+            .args(["build-and-publish", "--tag-custom", "v1"])
+            .timeout(std::time::Duration::from_secs(1200))
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    };
+    let err = run();
+    for image in ["base", "app"] {
+        for p in ["linux/amd64", "linux/arm64"] {
+            assert!(err.contains(&format!("{image} ({p}) | building")), "{err}");
+        }
+    }
+
+    let mut base_children = Vec::new();
+    for image in ["base", "app"] {
+        let (raw, list) = children(&reg, &format!("mixed/{image}:v1"));
+        assert_eq!(
+            raw["mediaType"], "application/vnd.oci.image.index.v1+json",
+            "{raw}"
+        );
+        let platforms: Vec<&str> = list.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{image}: {raw}");
+        if image == "base" {
+            base_children = list;
+        }
+    }
+    // Each platform's stapel step ran on that platform; the dependant's same platform
+    // started FROM it and got its image ID (the config digest of that platform's manifest).
+    let host = |r: &str| format!("{}/{r}", reg.host);
+    for ((p, manifest), arch) in base_children.iter().zip(["x86_64", "aarch64"]) {
+        assert_eq!(run_on(p, &host("mixed/base:v1"), &["cat", "/arch"]), arch);
+        assert_eq!(run_on(p, &host("mixed/app:v1"), &[]), arch, "app on {p}");
+        assert_eq!(
+            run_on(p, &host("mixed/app:v1"), &["cat", "/app-arch"]),
+            arch
+        );
+        let raw: serde_json::Value = serde_json::from_str(
+            &skopeo::raw_manifest(&reg, &format!("mixed/base@{manifest}")).expect("manifest"),
+        )
+        .expect("json");
+        let config = raw["config"]["digest"].as_str().unwrap_or_default();
+        assert_eq!(
+            run_on(p, &host("mixed/app:v1"), &["cat", "/base-id"]),
+            config,
+            "app on {p}: ImageID of base"
+        );
+        assert_eq!(
+            &run_on(p, &host("mixed/app:v1"), &["cat", "/base-digest"]),
+            manifest,
+            "app on {p}: ImageDigest of base"
+        );
+    }
+
+    // A second run: every platform of both reused, nothing pushed.
+    let puts = reg.count_requests("PUT", "/mixed/");
+    let indexes: Vec<String> = ["base", "app"]
+        .iter()
+        .map(|i| skopeo::digest(&reg, &format!("mixed/{i}:v1")).expect("digest"))
+        .collect();
+    let err = run();
+    assert!(!err.contains("| building"), "{err}");
+    assert_eq!(reg.count_requests("PUT", "/mixed/"), puts, "{err}");
+    for (i, d) in ["base", "app"].iter().zip(&indexes) {
+        assert_eq!(
+            &skopeo::digest(&reg, &format!("mixed/{i}:v1")).expect("digest"),
+            d
+        );
+    }
+}
+
+/// werf 2's rule: a dependant's platforms must be among its dependency's (each platform
+/// of it gets that platform of the dependency), either way round between stapel and
+/// Dockerfile images: a located config error naming both images and the platform.
+#[test]
+fn a_dependant_platform_its_dependency_lacks_is_a_located_config_error() {
+    let err = load(
+        "project: demo\nconfigVersion: 1\n---\nimage: base\nfrom: alpine\nplatform: [linux/amd64]\n---\nimage: app\nplatform: [linux/amd64, linux/arm64]\ndependencies:\n- image: base\n  imports:\n  - type: ImageName\n    targetBuildArg: BASE\n",
+    )
+    .expect_err("refused");
+    assert!(
+        err.contains("werf.yaml:8:")
+            && err.contains("\"app\" is built for linux/arm64")
+            && err.contains("\"base\", is not (it is built for linux/amd64)"),
+        "{err}"
+    );
+    // A stapel image FROM a Dockerfile image of fewer platforms (meta `build.platform`).
+    let err = load(
+        "project: demo\nconfigVersion: 1\nbuild:\n  platform: [linux/arm64]\n---\nimage: df\n---\nimage: st\nfromImage: df\nplatform: [linux/arm64, linux/s390x]\n",
+    )
+    .expect_err("refused");
+    assert!(
+        err.contains("werf.yaml:8:")
+            && err.contains("\"st\" is built for linux/s390x")
+            && err.contains("\"df\", is not (it is built for linux/arm64)"),
+        "{err}"
+    );
+    // A subset is fine, and `--platform` makes every list the same.
+    let mut cfg = load(
+        "project: demo\nconfigVersion: 1\n---\nimage: df\nplatform: [linux/amd64, linux/arm64]\n---\nimage: st\nfromImage: df\nplatform: [linux/arm64]\n",
+    )
+    .expect("valid");
+    cfg.force_platforms(&["linux/ppc64le".to_string()]);
+    assert_eq!(
+        cfg.image(Some("st")).map(|i| i.platforms().to_vec()),
+        Some(vec!["linux/ppc64le".to_string()])
+    );
+}

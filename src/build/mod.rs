@@ -172,10 +172,30 @@ pub struct PlatformImage {
 pub type DigestHook = Arc<
     dyn Fn(
             BuiltImage,
-        ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, DigestError>> + Send>>
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<RegistryDigest, DigestError>> + Send>>
         + Send
         + Sync,
 >;
+
+/// What a [`DigestHook`] answers: the dependency's manifest digest (an index's for an
+/// image of several platforms), and each platform's manifest digest in that index, which
+/// the same platform of a dependant imports (issue 34, as werf 2 does).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryDigest {
+    pub digest: String,
+    /// Platform (`os/arch[/variant]`) → its manifest's digest; empty for one platform.
+    pub platforms: BTreeMap<String, String>,
+}
+
+impl From<String> for RegistryDigest {
+    fn from(digest: String) -> RegistryDigest {
+        RegistryDigest {
+            digest,
+            platforms: BTreeMap::new(),
+        }
+    }
+}
 
 /// Why a [`DigestHook`] found no digest: the caller's error (publish's, which the build
 /// sits below).

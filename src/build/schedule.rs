@@ -40,7 +40,7 @@ struct Run {
 #[derive(Default)]
 struct Progress {
     done: BTreeMap<Option<String>, BuiltImage>,
-    digests: BTreeMap<Option<String>, String>,
+    digests: BTreeMap<Option<String>, super::RegistryDigest>,
     started: Vec<Option<String>>,
 }
 
@@ -156,21 +156,42 @@ fn start(
     sig: String,
     progress: &Progress,
 ) -> impl Future<Output = Result<BuiltImage, BuildError>> + Send + 'static {
-    let (args, mut imported_digests, dependency_env) = resolve_imports(img, &run.opts, progress);
+    // An image of one platform takes that platform of each dependency; one of several
+    // takes each platform's (issue 34).
+    let one = match img.platforms() {
+        [p] => Some(p.as_str()),
+        _ => None,
+    };
+    let (args, imported_digests, dependency_env) = resolve_imports(img, &run.opts, progress, one);
+    let platform_imports = match img.platforms() {
+        list @ [_, _, ..] => list
+            .iter()
+            .map(|p| {
+                let (args, digests, env) = resolve_imports(img, &run.opts, progress, Some(p));
+                let imports = steps::PlatformImports {
+                    args,
+                    imported_digests: joined(digests),
+                    dependency_env: env,
+                };
+                (p.clone(), imports)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
     let how = How {
         buildkit: run.backend.buildkit.as_ref().ok().cloned(),
         session: run.session_data.get(&img.name).cloned().unwrap_or_default(),
         podman: run.backend.podman,
-        stapel: img.stapel().is_some().then(|| run.stapel_env.clone()),
+        stapel: img
+            .stapel()
+            .is_some()
+            .then(|| Arc::new(run.stapel_env.for_node(img))),
         node_signatures: run.node_signatures.clone(),
         slots: run.slots.clone(),
         dependency_env,
         oci_labels: crate::labels::oci(run.source.as_deref(), &run.project, img.name.as_deref()),
-        imported_digests: (!imported_digests.is_empty()).then(|| {
-            imported_digests.sort();
-            imported_digests.dedup();
-            imported_digests.join(",")
-        }),
+        imported_digests: joined(imported_digests),
+        platform_imports: Arc::new(platform_imports),
     };
     let backend = run.backend.clone();
     let img = img.clone();
@@ -182,13 +203,22 @@ fn start(
     }
 }
 
+/// `ImageDigest` imports as the label that records them (`None`: none).
+fn joined(mut digests: Vec<String>) -> Option<String> {
+    digests.sort();
+    digests.dedup();
+    (!digests.is_empty()).then(|| digests.join(","))
+}
+
 /// The build arguments of `img` with its imports from its built dependencies, the
 /// `ImageDigest` imports (`dependency=digest`) among them, and a stapel image's imports
-/// by `targetEnv`.
+/// by `targetEnv`. For `platform`, a dependency built for several platforms is that
+/// platform's image (its local tag and ID), as werf 2 resolves them.
 fn resolve_imports(
     img: &ImageConfig,
     opts: &BuildOptions,
     progress: &Progress,
+    platform: Option<&str>,
 ) -> (
     BTreeMap<String, String>,
     Vec<String>,
@@ -206,11 +236,17 @@ fn resolve_imports(
             .and_then(|t| t.first())
             .cloned()
             .unwrap_or_else(|| dep.local_tag.clone());
-        // A stapel image receives the content-signature reference (werf: the last
-        // stage's image), so a reused image never names a tag that later moves: the
-        // dependency's content tag when publishing gives it one (publish adds it for
-        // this; `IMAGE-SIGNATURE` in monorepo mode), else `REPO:SIGNATURE`.
-        if img.stapel().is_some() {
+        let mut image_id = &dep.image_id;
+        let mine = platform.and_then(|p| dep.platforms.iter().find(|x| x.platform == p));
+        if let Some(one) = mine {
+            // The daemon holds no multi-platform tag: the platform's own local image.
+            reference.clone_from(&one.local_tag);
+            image_id = &one.image_id;
+        } else if img.stapel().is_some() {
+            // A stapel image receives the content-signature reference (werf: the last
+            // stage's image), so a reused image never names a tag that later moves: the
+            // dependency's content tag when publishing gives it one (publish adds it for
+            // this; `IMAGE-SIGNATURE` in monorepo mode), else `REPO:SIGNATURE`.
             let sig = dep.signature.as_str();
             let content = names.into_iter().flatten().find(|r| {
                 r.rsplit_once(':').is_some_and(|(_, t)| {
@@ -228,11 +264,14 @@ fn resolve_imports(
                 ImportType::ImageName => reference.clone(),
                 ImportType::ImageTag => tagv.to_string(),
                 ImportType::ImageRepo => repo.to_string(),
-                ImportType::ImageID => dep.image_id.clone(),
+                ImportType::ImageID => image_id.clone(),
                 ImportType::ImageDigest => progress
                     .digests
                     .get(&Some(d.image.clone()))
-                    .cloned()
+                    .map(|r| match mine.and_then(|m| r.platforms.get(&m.platform)) {
+                        Some(platform_digest) => platform_digest.clone(),
+                        None => r.digest.clone(),
+                    })
                     .unwrap_or_default(),
             };
             if imp.kind == ImportType::ImageDigest {

@@ -449,6 +449,9 @@ pub(super) async fn run(
     if let Some(n) = img.network() {
         b = b.networkmode(n);
     }
+    if let Some(p) = generated.and_then(|g| g.platform.as_deref()) {
+        b = b.platform(p);
+    }
     let mut last_lines: Vec<String> = Vec::new();
     let mut log = |line: &str| {
         last_lines.push(line.to_string());

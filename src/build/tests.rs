@@ -156,7 +156,7 @@ impl Fake {
             registry_digest: self.digest.clone().map(|d| -> super::DigestHook {
                 Arc::new(move |_| {
                     let d = d.clone();
-                    Box::pin(async move { Ok(d) })
+                    Box::pin(async move { Ok(d.into()) })
                 })
             }),
             stages_storage: None,

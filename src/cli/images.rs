@@ -75,6 +75,7 @@ pub async fn run(
         &super::tags::to_options(&args.tags, settings),
         project.git(),
     )?;
+    let stapel = crate::stapel::Env::new(cfg);
     let mut rows = Vec::new();
     for img in cfg
         .images
@@ -91,7 +92,7 @@ pub async fn run(
         };
         let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
         let mut platforms: Vec<PlatformRow> =
-            crate::signature::per_platform(img, &oci, &sigs, &outputs)?
+            crate::signature::per_platform(img, &oci, &sigs, &outputs, Some(&stapel))?
                 .into_iter()
                 .map(|(platform, signature)| PlatformRow {
                     platform,
@@ -99,7 +100,7 @@ pub async fn run(
                 })
                 .collect();
         if platforms.is_empty()
-            && let Some(p) = img.dockerfile().and_then(|d| d.platform.first())
+            && let Some(p) = img.platforms().first()
         {
             platforms.push(PlatformRow {
                 platform: p.clone(),

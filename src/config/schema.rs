@@ -287,6 +287,8 @@ struct StapelBase {
     mount: Option<Vec<StapelMount>>,
     /// One layer per command (same content).
     as_layers: Option<bool>,
+    /// werf ≥ 1.2: target platforms, e.g. `linux/amd64` (else meta `build.platform`).
+    platform: Option<Vec<String>>,
     /// werf 2: network mode of the user steps (`default`, `none`, `host`).
     network: Option<String>,
 }

@@ -257,6 +257,32 @@ impl Pusher {
         Ok(digest)
     }
 
+    /// Each platform's manifest digest in the index `digest` of `p`'s repository.
+    pub(super) async fn index_platforms(
+        &self,
+        p: &plan::ImagePlan,
+        digest: &str,
+    ) -> Result<BTreeMap<String, String>, PublishError> {
+        let repository = self
+            .repos
+            .get(&p.wanted.repository)
+            .ok_or(PublishError::NoRepo)?;
+        let Some((m, ..)) = self.client.get_typed_manifest(repository, digest).await? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut out = BTreeMap::new();
+        for c in m.children() {
+            let Some(pl) = c.platform() else { continue };
+            let mut name = format!("{}/{}", pl.os(), pl.architecture());
+            if let Some(v) = pl.variant().as_deref().filter(|v| !v.is_empty()) {
+                name = format!("{name}/{v}");
+            }
+            let name = crate::platform::normalize(&name).unwrap_or(name);
+            out.insert(name, c.digest().to_string());
+        }
+        Ok(out)
+    }
+
     /// From the daemon's export stream, compressing and uploading while it arrives; the
     /// spooled path (export to a file, then push it) where the stream cannot be used.
     async fn push_streamed(

@@ -264,7 +264,14 @@ async fn find_platforms(
     };
     let cfg = &prepared.cfg;
     let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
-    let sigs = crate::signature::per_platform(img, &oci, &prepared.sigs, &prepared.outputs)?;
+    let stapel = crate::stapel::Env::new(cfg);
+    let sigs = crate::signature::per_platform(
+        img,
+        &oci,
+        &prepared.sigs,
+        &prepared.outputs,
+        Some(&stapel),
+    )?;
     if sigs.is_empty() {
         return Ok(None);
     }
@@ -335,20 +342,21 @@ fn digest_hook(pusher: Arc<Pusher>, plan: Plan) -> build::DigestHook {
                 .iter()
                 .find(|p| p.wanted.name == built.name)
                 .ok_or_else(|| Box::new(NotPlanned) as build::DigestError)?;
-            match &p.action {
-                Action::UpToDate { digest } | Action::Retag { digest, .. } => Ok(digest.clone()),
-                Action::Push => {
-                    if let Some(d) = pusher.pushed.lock().await.get(&p.wanted.name) {
-                        return Ok(d.clone());
-                    }
-                    let pushed = if built.platforms.is_empty() {
-                        pusher.push(p, &built.image_id).await
-                    } else {
-                        pusher.push_index(p, &built.platforms).await
-                    };
-                    pushed.map_err(build::DigestError::from)
+            let pushed = pusher.pushed.lock().await.get(&p.wanted.name).cloned();
+            let digest = match (&p.action, pushed) {
+                (Action::UpToDate { digest } | Action::Retag { digest, .. }, _) => digest.clone(),
+                (Action::Push, Some(d)) => d,
+                (Action::Push, None) if built.platforms.is_empty() => {
+                    pusher.push(p, &built.image_id).await?
                 }
+                (Action::Push, None) => pusher.push_index(p, &built.platforms).await?,
+            };
+            if built.platforms.is_empty() {
+                return Ok(digest.into());
             }
+            // Each platform of a dependant imports the same platform's manifest digest.
+            let platforms = pusher.index_platforms(p, &digest).await?;
+            Ok(build::RegistryDigest { digest, platforms })
         })
     })
 }

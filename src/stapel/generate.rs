@@ -25,6 +25,8 @@ pub struct Generated {
     pub steps: BTreeMap<usize, Vec<(String, String)>>,
     /// The Dockerfile's stage names, in order (werf's stage names in lower case).
     pub stages: Vec<String>,
+    /// The platform it is built for (`Env::platform`); `None`: the daemon's.
+    pub platform: Option<String>,
 }
 
 /// The Dockerfile's name inside the generated context.
@@ -108,6 +110,7 @@ impl DockerfileWriter {
             context,
             steps,
             stages: self.stages,
+            platform: None,
         })
     }
 }
@@ -147,10 +150,8 @@ pub fn generate_planned(
         plan,
     );
     w.stage("from", &base);
-    let toolbox_mount = format!(
-        "--mount=type=bind,from={},source={TOOLBOX_DIR},target={TOOLBOX_DIR}",
-        env.toolbox
-    );
+    let (toolbox_mount, toolbox_stage) = super::toolbox_mount(env);
+    w.helpers.extend(toolbox_stage);
     let mut mount_flags = mount_flags(env, img.name.as_deref(), st, &mut w.files)?;
     // Secrets: in every user step at werf's path, from the build session only (the
     // Dockerfile names ids, never values).
@@ -195,7 +196,9 @@ pub fn generate_planned(
     node.user_stage(&mut w, "setup", UserStage::Setup);
     node.imports_stage(&mut w, "importsaftersetup", ImportPosition::AfterSetup)?;
     node.docker_stage(&mut w, non_root, base_user);
-    w.finish(&env.dir)
+    let mut g = w.finish(&env.dir)?;
+    g.platform.clone_from(&env.platform);
+    Ok(g)
 }
 
 /// The `--mount` flags of every RUN of a user stage: the node's mounts and those it

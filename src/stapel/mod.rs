@@ -41,6 +41,28 @@ const FAILED_MARK: &str = "slipway-stapel-failed-command:";
 /// Bumped when the generated Dockerfile changes for the same config.
 const GENERATOR: &str = "1";
 
+/// The `--mount` flag that puts the toolbox at [`TOOLBOX_DIR`], and the stage it reads
+/// from when the node is built for a target platform: a stage of the build machine's,
+/// since BuildKit takes the local toolbox image only for that platform (for another it
+/// asks a registry), and its static binaries run natively beside the target's emulated
+/// ones.
+fn toolbox_mount(env: &Env) -> (String, Option<String>) {
+    let (from, stage) = match &env.platform {
+        Some(_) => (
+            "slipway-toolbox",
+            Some(format!(
+                "FROM --platform=$BUILDPLATFORM {} AS slipway-toolbox",
+                env.toolbox
+            )),
+        ),
+        None => (env.toolbox.as_str(), None),
+    };
+    (
+        format!("--mount=type=bind,from={from},source={TOOLBOX_DIR},target={TOOLBOX_DIR}"),
+        stage,
+    )
+}
+
 /// The local tag of an artifact (never published): artifact names may be any text.
 pub fn artifact_tag(project: &str, name: &str) -> String {
     let slug = crate::config::load::suggest_image_name(name);
@@ -81,6 +103,12 @@ pub struct Env {
     /// werf's `--ssh-key` agent: user steps reach it at `$SSH_AUTH_SOCK`, remote git
     /// mappings are fetched with it.
     pub ssh_agent: Option<std::path::PathBuf>,
+    /// The platform the node is built for (issue 34; [`Env::for_platform`]): part of
+    /// every stage signature, so the stages of two platforms never stand for each other.
+    /// `None`: the daemon's own, as before platforms.
+    pub platform: Option<String>,
+    /// The nodes built for several platforms: each platform's image has its own local tag.
+    pub multi_platform: std::collections::BTreeSet<String>,
 }
 
 impl Env {
@@ -105,6 +133,37 @@ impl Env {
             home: cfg.home.clone(),
             git_remotes: cfg.git_remotes.clone(),
             ssh_agent: cfg.ssh_agent.clone(),
+            platform: None,
+            multi_platform: cfg
+                .nodes()
+                .filter(|n| n.platforms().len() >= 2)
+                .filter_map(|n| n.name.clone())
+                .collect(),
+        }
+    }
+
+    /// The environment of one platform's build (`None`: the daemon's): a base or source
+    /// built for several platforms is that platform's image, `<repo>:<os>-<arch>`, as
+    /// werf 2 resolves a dependency per platform.
+    pub fn for_platform(&self, platform: Option<&str>) -> Env {
+        let mut env = self.clone();
+        let Some(p) = platform else { return env };
+        env.platform = Some(p.to_string());
+        for name in &self.multi_platform {
+            if let Some(tag) = env.tags.get_mut(name) {
+                let repo = tag.rsplit_once(':').map_or(tag.as_str(), |(r, _)| r);
+                *tag = format!("{repo}:{}", crate::platform::slug(p));
+            }
+        }
+        env
+    }
+
+    /// The environment `node` is built in when it has one platform (its `platform:`
+    /// names one): that platform's; with none or several, `self` as it is.
+    pub fn for_node(&self, node: &ImageConfig) -> Env {
+        match node.platforms() {
+            [one] => self.for_platform(Some(one)),
+            _ => self.clone(),
         }
     }
 
@@ -396,6 +455,10 @@ pub fn signature(
         }
     }
     field(&mut h, "toolbox", &env.toolbox);
+    // Only when set: signatures of images without `platform:` stay what they were.
+    if let Some(p) = &env.platform {
+        field(&mut h, "platform", p);
+    }
     for (n, (m, tree)) in git_trees(env, st, None)?.iter().enumerate() {
         let mut files = Sha256::new();
         for f in &tree.files {

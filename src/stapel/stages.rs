@@ -278,6 +278,11 @@ impl SigInputs<'_, '_> {
         if let Some(v) = &img.cache_version {
             fields.push(("cacheVersion", v));
         }
+        // The platform only when set: stages built without `platform:` keep their
+        // signatures (and stored stages).
+        if let Some(p) = &env.platform {
+            fields.push(("platform", p));
+        }
         Ok(hash(&fields))
     }
 

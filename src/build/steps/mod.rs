@@ -48,6 +48,20 @@ pub(super) struct How {
     /// The OCI labels the image gets unless werf.yaml or its Dockerfile sets them
     /// (`labels::oci`; the signature covers them).
     pub oci_labels: BTreeMap<String, String>,
+    /// An image built for several platforms: each platform's imports, from the same
+    /// platform of each dependency (issue 34), by platform.
+    pub platform_imports: Arc<BTreeMap<String, PlatformImports>>,
+}
+
+/// One platform's imports of a multi-platform image (see [`How::platform_imports`]).
+#[derive(Clone, Default)]
+pub(super) struct PlatformImports {
+    /// The build arguments with the imports.
+    pub args: BTreeMap<String, String>,
+    /// See [`How::imported_digests`].
+    pub imported_digests: Option<String>,
+    /// See [`How::dependency_env`].
+    pub dependency_env: BTreeMap<String, String>,
 }
 
 impl How {
@@ -174,7 +188,7 @@ pub(super) async fn build_one(
     node: Node<'_>,
     args: BTreeMap<String, String>,
 ) -> Result<BuiltImage, BuildError> {
-    if node.platform.is_none() && node.img.dockerfile().is_some_and(|d| d.platform.len() >= 2) {
+    if node.platform.is_none() && node.img.platforms().len() >= 2 {
         return platforms::build(node, args).await;
     }
     if let Some(skipped) = reuse::reuse(&node).await? {

@@ -19,6 +19,7 @@ pub(super) async fn build(
         &node.how.oci_labels,
         &node.how.node_signatures,
         &node.opts.outputs,
+        node.how.stapel.as_deref(),
     )
     .map_err(|e| node.fail(e))?;
     let (repo, _) = node
@@ -26,13 +27,25 @@ pub(super) async fn build(
         .rsplit_once(':')
         .unwrap_or((node.local.as_str(), ""));
     let builds = sigs.iter().map(|(p, sig)| {
+        // The platform's own imports, and a stapel base or source of several platforms
+        // as this platform's image.
+        let mut how = node.how.clone();
+        let mut args = args.clone();
+        if let Some(i) = node.how.platform_imports.get(p) {
+            args.clone_from(&i.args);
+            how.imported_digests.clone_from(&i.imported_digests);
+            how.dependency_env.clone_from(&i.dependency_env);
+        }
+        how.stapel = how
+            .stapel
+            .map(|e| std::sync::Arc::new(e.for_platform(Some(p))));
         let one = Node {
             backend: node.backend,
             project: node.project,
             img: node.img,
             sig,
             opts: node.opts,
-            how: node.how.clone(),
+            how,
             name: format!("{} ({p})", node.name),
             local: format!("{repo}:{}", crate::platform::slug(p)),
             // The run's tags name the published index, which the daemon cannot hold.
@@ -40,7 +53,6 @@ pub(super) async fn build(
             start: std::time::Instant::now(),
             platform: Some(p.clone()),
         };
-        let args = args.clone();
         async move {
             let b = Box::pin(build_one(one, args)).await?;
             Ok::<_, BuildError>(PlatformImage {

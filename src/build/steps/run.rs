@@ -133,17 +133,17 @@ fn options(
     if let Some(t) = img.target() {
         b = b.target(t);
     }
-    if let Some(d) = img.dockerfile() {
-        if !d.add_host.is_empty() {
-            b = b.extrahosts(&d.add_host.join(","));
-        }
-        // One platform of several (its own node), or the one `platform:` names.
-        if let Some(p) = node.platform.as_ref().or(d.platform.first()) {
-            b = b.platform(p);
-        }
+    if let Some(d) = img.dockerfile()
+        && !d.add_host.is_empty()
+    {
+        b = b.extrahosts(&d.add_host.join(","));
     }
     if let Some(n) = img.network() {
         b = b.networkmode(n);
+    }
+    // One platform of several (its own node), or the one `platform:` names.
+    if let Some(p) = node.platform.as_ref().or(img.platforms().first()) {
+        b = b.platform(p);
     }
     if buildkit && !cache_from.is_empty() {
         b = b.cachefrom(&cache_from);

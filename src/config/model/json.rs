@@ -88,7 +88,7 @@ impl<'a> Flat<'a> {
             ssh: &d.ssh,
             context_add_files: &d.context_add_files,
             dependencies: &img.dependencies,
-            platform: &d.platform,
+            platform: img.platforms(),
             staged: d.staged,
             secrets: &d.secrets,
             labels: &d.labels,

@@ -55,7 +55,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// `--platform` (already normalized): replaces every Dockerfile image's platforms, as
+    /// `--platform` (already normalized): replaces every image's and artifact's platforms, as
     /// werf 2's flag does; empty leaves werf.yaml's.
     pub fn force_platforms(&mut self, forced: &[String]) {
         if forced.is_empty() {
@@ -67,9 +67,10 @@ impl Config {
                 list.push(p.clone());
             }
         }
-        for img in &mut self.images {
-            if let Recipe::Dockerfile(d) = &mut img.recipe {
-                d.platform.clone_from(&list);
+        for img in self.images.iter_mut().chain(self.artifacts.iter_mut()) {
+            match &mut img.recipe {
+                Recipe::Dockerfile(d) => d.platform.clone_from(&list),
+                Recipe::Stapel(st) => st.platform.clone_from(&list),
             }
         }
     }
@@ -178,6 +179,15 @@ impl ImageConfig {
         match &mut self.recipe {
             Recipe::Stapel(s) => Some(s),
             Recipe::Dockerfile(_) => None,
+        }
+    }
+
+    /// The platforms it is built for (`platform:`, else meta `build.platform`, or
+    /// `--platform`); empty: the daemon's own.
+    pub fn platforms(&self) -> &[String] {
+        match &self.recipe {
+            Recipe::Dockerfile(d) => &d.platform,
+            Recipe::Stapel(s) => &s.platform,
         }
     }
 

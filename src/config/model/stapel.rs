@@ -70,6 +70,9 @@ pub struct StapelRecipe {
     #[serde(skip)]
     pub(in crate::config) parsed_dependencies: Vec<super::Dependency>,
     pub as_layers: bool,
+    /// `platform:` (werf ≥ 1.2), normalized, else meta `build.platform` (issue 34); empty:
+    /// the daemon's own. Not part of `doc`: each platform's signature names its own.
+    pub platform: Vec<String>,
     /// werf 2's `network:`: the network mode of every user step (the build's network
     /// mode, as `network:` of a Dockerfile image).
     pub network: Option<String>,

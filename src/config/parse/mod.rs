@@ -296,11 +296,13 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         }
     }
     // werf 2: an image's own `platform:`, else meta `build.platform`.
-    for img in &mut images {
-        if let crate::config::Recipe::Dockerfile(d) = &mut img.recipe
-            && d.platform.is_empty()
-        {
-            d.platform.clone_from(&meta.platform);
+    for img in images.iter_mut().chain(artifacts.iter_mut()) {
+        let list = match &mut img.recipe {
+            crate::config::Recipe::Dockerfile(d) => &mut d.platform,
+            crate::config::Recipe::Stapel(st) => &mut st.platform,
+        };
+        if list.is_empty() {
+            list.clone_from(&meta.platform);
         }
     }
     stapel::stage_nodes(&mut images, &mut artifacts);
@@ -319,6 +321,7 @@ fn finish(mut cx: Ctx<'_>, meta: Meta, nodes: Nodes) -> Result<Config, ConfigErr
         let all: Vec<ImageConfig> = images.iter().chain(&artifacts).cloned().collect();
         let all_locs: Vec<Location> = locs.iter().chain(&artifact_locs).copied().collect();
         check_dependencies(&mut cx, &all, &all_locs);
+        check_platforms(&mut cx, &all, &all_locs);
     }
 
     if !cx.errors.is_empty() {
@@ -418,6 +421,48 @@ fn check_dependencies(cx: &mut Ctx<'_>, images: &[ImageConfig], locs: &[Location
                 format!("dependency cycle: {}", path.join(" -> ")),
             );
             return;
+        }
+    }
+}
+
+/// werf 2's rule (issue 34): each platform of an image gets the same platform of each
+/// image it depends on (its base, import sources, `dependencies:`), so a dependant's
+/// platforms must be among its dependency's. A list left empty is the daemon's own
+/// platform, taken here as this machine's.
+fn check_platforms(cx: &mut Ctx<'_>, images: &[ImageConfig], locs: &[Location]) {
+    let host = [crate::platform::host()];
+    let of = |i: &ImageConfig| -> Vec<String> {
+        match i.platforms() {
+            [] => host.to_vec(),
+            l => l.to_vec(),
+        }
+    };
+    for (img, loc) in images.iter().zip(locs) {
+        if img.platforms().is_empty() {
+            continue;
+        }
+        let mine = of(img);
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        for d in &img.dependencies {
+            let Some(dep) = images.iter().find(|i| i.name.as_deref() == Some(&d.image)) else {
+                continue;
+            };
+            if !seen.insert(d.image.as_str()) {
+                continue;
+            }
+            let theirs = of(dep);
+            if let Some(missing) = mine.iter().find(|p| !theirs.contains(p)) {
+                cx.at(
+                    loc,
+                    format!(
+                        "image {:?} is built for {missing}, which the image it depends on, {:?}, is not (it is built for {}): a dependant's platforms must be among its dependencies' (werf: image {:?} does not support platform {missing:?})",
+                        img.display_name(),
+                        d.image,
+                        theirs.join(", "),
+                        d.image,
+                    ),
+                );
+            }
         }
     }
 }

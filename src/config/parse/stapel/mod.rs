@@ -21,7 +21,7 @@ use crate::config::yaml::{Node, get, key_location};
 use directives::{ansible, docker, git, imports, mounts, shell};
 use paths::auto_exclude;
 pub(super) use relations::{check_relations, stage_nodes};
-use values::{NodeMap, boolean, node_json, text};
+use values::{NodeMap, boolean, node_json, seq, text};
 
 /// werf's stapel image default (`WERF_STAPEL_IMAGE_NAME`:`WERF_STAPEL_IMAGE_VERSION`).
 pub const DEFAULT_TOOLBOX: &str = "registry.werf.io/werf/werf-stapel:0.6.1";
@@ -77,13 +77,16 @@ pub(super) fn parse(
         secrets: Vec::new(),
         parsed_dependencies: Vec::new(),
         as_layers: false,
+        platform: Vec::new(),
         network: None,
         disable_git_after_patch: false,
         // Secrets are no part of the signature (werf's neither); dependencies enter it
         // by their signatures, never by name (`stapel::signature`).
         doc: Json::Object(
             doc.iter()
-                .filter(|(k, _)| k != name_key && k != "secrets" && k != "dependencies")
+                .filter(|(k, _)| {
+                    k != name_key && k != "secrets" && k != "dependencies" && k != "platform"
+                })
                 .map(|(k, v)| (k.clone(), node_json(&v.value)))
                 .collect(),
         ),
@@ -191,6 +194,13 @@ fn directive(cx: &mut Ctx<'_>, st: &mut StapelRecipe, p: &mut Pending, k: &str, 
         "herebyIAdmitThatFromLatestMightBreakReproducibility" => p.admitted = boolean(cx, v, k),
         "fromCacheVersion" => st.from_cache_version = text(cx, v, k),
         "asLayers" => st.as_layers = boolean(cx, v, k),
+        "platform" => {
+            let list = seq(cx, v, "platform")
+                .iter()
+                .filter_map(|p| text(cx, p, "platform"))
+                .collect();
+            st.platform = super::image::platform_list(cx, &v.referenced, list, "platform");
+        }
         "git" => st.git = git(cx, v),
         "shell" => st.shell = shell(cx, v),
         "ansible" => {

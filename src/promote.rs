@@ -89,6 +89,15 @@ impl fmt::Display for Plan {
                 self.source_repository, self.digest
             )?;
         }
+        // An index's platform manifests go after it (issue 34).
+        let children = self.manifests.iter().filter(|m| m.digest != self.digest);
+        for m in children.filter(|_| self.delete_source_tag.is_some()) {
+            writeln!(
+                f,
+                "  delete {}@{} (platform manifest) after it, unless another tag holds it",
+                self.source_repository, m.digest
+            )?;
+        }
         for t in &self.delete_referrer_indexes {
             writeln!(
                 f,
@@ -110,6 +119,8 @@ pub struct Promoted {
     pub blobs_copied: usize,
     pub bytes_copied: u64,
     pub source_deleted: bool,
+    /// `--move` of an index: its platform manifests deleted after it (digests).
+    pub platform_manifests_deleted: Vec<String>,
     /// `--move`: the source's referrers indexes (fallback tags) deleted with it.
     pub referrer_indexes_deleted: Vec<String>,
 }
@@ -292,6 +303,7 @@ pub async fn execute(
         }
     }
     let mut source_deleted = false;
+    let mut platform_manifests_deleted = Vec::new();
     let mut referrer_indexes_deleted = Vec::new();
     if let Some(tag) = &plan.delete_source_tag {
         // The source tag must still point where it pointed when we planned.
@@ -317,6 +329,7 @@ pub async fn execute(
         }
         client.delete_manifest(source_repo, &plan.digest).await?;
         source_deleted = true;
+        platform_manifests_deleted = delete_children(client, plan, &held).await;
         referrer_indexes_deleted = delete_referrers(client, plan, &held).await;
     }
     Ok(Promoted {
@@ -327,6 +340,7 @@ pub async fn execute(
         blobs_copied: report.blobs_copied,
         bytes_copied: report.bytes_uploaded,
         source_deleted,
+        platform_manifests_deleted,
         referrer_indexes_deleted,
     })
 }
@@ -374,6 +388,28 @@ async fn other_tags(
         }
     }
     Ok((sharing, held))
+}
+
+/// `--move` of an index, the index deleted: its platform manifests that no other source
+/// tag holds (`held`), each by digest. The image is moved already, so a failure here is a
+/// warning. Returns the digests deleted.
+async fn delete_children(client: &Client, plan: &Plan, held: &[String]) -> Vec<String> {
+    let repo = &plan.source.repository;
+    let mut deleted = Vec::new();
+    for m in plan.manifests.iter().filter(|m| m.digest != plan.digest) {
+        if held.contains(&m.digest) {
+            continue;
+        }
+        match client.delete_manifest(repo, &m.digest).await {
+            Ok(_) => deleted.push(m.digest.clone()),
+            Err(e) => tracing::warn!(
+                "deleting the platform manifest {}@{}: {e}",
+                plan.source_repository,
+                m.digest
+            ),
+        }
+    }
+    deleted
 }
 
 /// `--move`, the source manifest deleted: the referrers indexes of the plan whose subject

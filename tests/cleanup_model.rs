@@ -231,6 +231,7 @@ fn inventory(w: &World, rng: &mut Rng) -> Vec<TagInfo> {
                 labels: std::sync::Arc::new(
                     [("slipway.signature".to_string(), sig.clone())].into(),
                 ),
+                children: Vec::new(),
                 references: Default::default(),
             });
         }

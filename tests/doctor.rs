@@ -35,6 +35,20 @@ fn doctor_reports_each_check_and_the_fix() {
     ] {
         assert!(text.contains(line), "{line}: {text}");
     }
+    // Issue 34: the daemon's own platform and the ones qemu emulates (scripts/setup
+    // registers qemu-aarch64 in binfmt_misc; tests/platform.rs builds arm64 through it).
+    let platforms = text
+        .lines()
+        .find(|l| l.starts_with("ok   platforms"))
+        .unwrap_or_else(|| panic!("no platforms line: {text}"));
+    assert!(
+        platforms.contains(&format!("{} (native)", slipway::platform::host())),
+        "{platforms}"
+    );
+    assert!(
+        platforms.contains("linux/arm64 (emulated by qemu-aarch64)"),
+        "{platforms}"
+    );
     // Nothing was created.
     assert_eq!(reg.count_requests("PUT", ""), 0);
 

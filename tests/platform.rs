@@ -293,3 +293,158 @@ fn two_platforms_publish_one_index_and_a_second_run_does_nothing() {
     assert_eq!(names, ["linux/amd64", "linux/arm64"], "{listed}");
     assert_ne!(rows[0]["signature"], rows[1]["signature"], "{listed}");
 }
+
+/// `slipway cleanup` in `dir` (keep policies by git history) as `--json`; `dry_run` only
+/// plans. Returns the result.
+fn cleanup(dir: &std::path::Path, reg: &Registry, dry_run: bool) -> serde_json::Value {
+    let mut c = support::slipway();
+    c.project(dir)
+        .images_repo(reg, "multi")
+        .insecure(&reg.host)
+        .args([
+            "--json",
+            "cleanup",
+            "--without-kube",
+            "--git-history-synchronization",
+            "--min-age",
+            "0s",
+        ]);
+    if dry_run {
+        c.arg("--dry-run");
+    }
+    let out = c.assert().success();
+    support::json_result(&out.get_output().stdout)
+}
+
+/// Issue 34's "Done when": cleanup keeps a child shared by a kept and a deleted index. main
+/// publishes index A; a feature branch changes arm64's files only and publishes index B,
+/// which lists A's amd64 manifest too; the branch is deleted at origin. Cleanup deletes B,
+/// then B's arm64 manifest; the amd64 one stays (A lists it), and A pulls for both
+/// platforms.
+#[test]
+fn cleanup_keeps_a_child_shared_by_a_kept_and_a_deleted_index() {
+    let reg = Registry::plain();
+    let dir = two_platform_project(&reg);
+    let origin = tempfile::tempdir().expect("tmp");
+    support::git(origin.path(), &["init", "-q", "--bare"]);
+    let git = |args: &[&str]| support::git(dir.path(), args);
+    support::git_commit_all(dir.path());
+    git(&["remote", "add", "origin", &origin.path().to_string_lossy()]);
+    git(&["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let image_tags = || -> Vec<String> {
+        skopeo::tags(&reg, "multi/app")
+            .into_iter()
+            .filter(|t| !t.starts_with("sha256-"))
+            .collect()
+    };
+    let publish = || {
+        support::slipway()
+            .project(dir.path())
+            .images_repo(&reg, "multi")
+            .insecure(&reg.host)
+            .args(["build-and-publish", "--tag-by-content"])
+            .timeout(std::time::Duration::from_secs(900))
+            .assert()
+            .success();
+    };
+    publish();
+    let kept_tag = image_tags().pop().expect("main's tag");
+    git(&["checkout", "-q", "-b", "feature"]);
+    std::fs::write(dir.path().join("files/arm64/note"), "arm64 feature\n").expect("note");
+    git(&["commit", "-qam", "feature"]);
+    git(&["push", "-q", "origin", "HEAD:refs/heads/feature"]);
+    publish();
+    let gone_tag = image_tags()
+        .into_iter()
+        .find(|t| *t != kept_tag)
+        .expect("feature's tag");
+    let (_, kept) = children(&reg, &format!("multi/app:{kept_tag}"));
+    let (_, gone) = children(&reg, &format!("multi/app:{gone_tag}"));
+    assert_eq!(kept[0], gone[0], "the amd64 manifest is not shared");
+    assert_ne!(kept[1], gone[1], "the arm64 manifests are the same");
+    git(&["checkout", "-q", "main"]);
+    git(&["push", "-q", "origin", "--delete", "feature"]);
+
+    // The plan: B goes, then its arm64 manifest; the shared amd64 one stays, and says why.
+    let plan = cleanup(dir.path(), &reg, true)["plan"].clone();
+    let decision = |tag: &str| {
+        plan["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["tag"] == tag)
+            .map(|i| i["decision"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(decision(&kept_tag).as_deref(), Some("keep"), "{plan}");
+    assert_eq!(decision(&gone_tag).as_deref(), Some("delete"), "{plan}");
+    let child = |digest: &str| {
+        plan["children"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["digest"] == digest)
+            .cloned()
+            .unwrap_or_else(|| panic!("{digest} not in {plan}"))
+    };
+    let shared = child(&gone[0].1);
+    assert_eq!(shared["decision"], "keep", "{shared}");
+    assert!(
+        shared["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&format!("kept index {}/multi/app:{kept_tag}", reg.host))),
+        "{shared}"
+    );
+    assert_eq!(child(&gone[1].1)["decision"], "delete", "{plan}");
+    assert_eq!(plan["children"].as_array().map(Vec::len), Some(2), "{plan}");
+    // The dry run deleted nothing.
+    assert!(skopeo::digest(&reg, &format!("multi/app@{}", gone[1].1)).is_ok());
+
+    let done = cleanup(dir.path(), &reg, false);
+    // B and its arm64 manifest (its provenance's fallback tag with it).
+    assert_eq!(done["deleted"]["deleted_manifests"], 2, "{done}");
+    assert_eq!(image_tags(), vec![kept_tag.clone()]);
+    assert!(skopeo::digest(&reg, &format!("multi/app@{}", gone[1].1)).is_err());
+    assert!(
+        !skopeo::tags(&reg, "multi/app").contains(&gone[1].1.replacen(':', "-", 1)),
+        "the deleted manifest's provenance stayed"
+    );
+    assert_eq!(
+        skopeo::digest(&reg, &format!("multi/app@{}", gone[0].1)).expect("shared child"),
+        gone[0].1
+    );
+    // A is whole: both platforms copy out of it.
+    let (_, after) = children(&reg, &format!("multi/app:{kept_tag}"));
+    assert_eq!(after, kept);
+    let src = format!("docker://{}/multi/app:{kept_tag}", reg.host);
+    for arch in ["amd64", "arm64"] {
+        let dest = format!("docker://{}/multi/pulled:{arch}", reg.host);
+        skopeo_ok(&[
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--override-arch",
+            arch,
+            &src,
+            &dest,
+        ]);
+        let cfg = skopeo::config(&reg, &format!("multi/pulled:{arch}")).expect("config");
+        assert_eq!(cfg["architecture"], arch, "{cfg}");
+    }
+
+    // Purge leaves no platform manifest behind either.
+    support::slipway()
+        .project(dir.path())
+        .images_repo(&reg, "multi")
+        .insecure(&reg.host)
+        .args(["purge", "--force"])
+        .assert()
+        .success();
+    assert!(image_tags().is_empty(), "{:?}", image_tags());
+    for (p, d) in &kept {
+        assert!(
+            skopeo::digest(&reg, &format!("multi/app@{d}")).is_err(),
+            "{p} {d} stayed"
+        );
+    }
+}

@@ -549,6 +549,18 @@ fn promote_carries_each_platform_manifests_referrers_and_move_keeps_a_held_ones(
     assert_eq!(sorted_tags(&reg, "prod/app"), kept);
     assert_eq!(referrer("prod/app", &a), ref_a);
     assert!(skopeo::raw_manifest(&reg, &format!("prod/app@{ref_b}")).is_err());
+    // Issue 34: the index's platform manifest b went after it; a, which tag `a` holds,
+    // stayed.
+    assert_eq!(
+        moved["promoted"][0]["platform_manifests_deleted"],
+        serde_json::json!([b]),
+        "{moved}"
+    );
+    assert!(skopeo::digest(&reg, &format!("prod/app@{b}")).is_err());
+    assert_eq!(
+        skopeo::digest(&reg, &format!("prod/app@{a}")).expect("a stays"),
+        a
+    );
     assert_eq!(sorted_tags(&reg, "live/app"), want);
     assert_eq!(referrer("live/app", &b), ref_b);
 }

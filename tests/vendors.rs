@@ -143,6 +143,7 @@ fn plan(host: &str) -> policy::Plan {
         commits: Vec::new(),
         created: None,
         labels: Default::default(),
+        children: Vec::new(),
         references: Default::default(),
     };
     policy::purge(vec![
@@ -332,6 +333,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
         commits: Vec::new(),
         created: None,
         labels: Default::default(),
+        children: Vec::new(),
         references: Default::default(),
     });
     let plan = policy::purge(tags.collect());

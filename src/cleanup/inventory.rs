@@ -7,10 +7,12 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{CleanupError, TagInfo};
+use crate::cleanup::policy::IndexChild;
 use crate::config::Config;
 use crate::naming::Naming;
 use crate::records::Records;
 use crate::records::werf::WerfRecords;
+use crate::registry::image::ImageIndex;
 use crate::registry::{Client, Manifest, Repository, image};
 
 /// Manifests read at once: enough to keep a registry's cores busy over one connection each
@@ -127,12 +129,18 @@ async fn tag_info(
     let Some((body, info)) = read.client.get_manifest(repo, &tag).await? else {
         return Ok(None);
     };
-    let config = Manifest::parse(&body)
-        .ok()
-        .and_then(|m| m.config().map(|c| c.digest().to_string()));
+    let manifest = Manifest::parse(&body).ok();
     drop(body);
-    let facts = match config {
-        Some(cfg_digest) => config_facts(read, repo, &cfg_digest).await?,
+    let mut children = Vec::new();
+    let facts = match &manifest {
+        Some(Manifest::Index(index)) => {
+            children = index_children(index);
+            index_facts(read, repo, index, &children).await?
+        }
+        Some(m) => match m.config() {
+            Some(c) => config_facts(read, repo, c.digest().as_ref()).await?,
+            None => ConfigFacts::default(),
+        },
         None => ConfigFacts::default(),
     };
     Ok(Some(TagInfo {
@@ -144,7 +152,102 @@ async fn tag_info(
         created: facts.created,
         labels: facts.labels,
         references: facts.references,
+        children,
     }))
+}
+
+/// The manifests an index lists, with their platforms (`os/arch[/variant]`).
+fn index_children(index: &ImageIndex) -> Vec<IndexChild> {
+    index
+        .manifests()
+        .iter()
+        .map(|d| IndexChild {
+            digest: d.digest().to_string(),
+            platform: d
+                .platform()
+                .as_ref()
+                .map(|p| {
+                    let mut s = format!("{}/{}", p.os(), p.architecture());
+                    if let Some(v) = p.variant().as_deref().filter(|v| !v.is_empty()) {
+                        s = format!("{s}/{v}");
+                    }
+                    s
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// An index has no config to label (issue 34): its facts are those all its platforms'
+/// configs agree on (a platform reused from an earlier commit keeps that commit's label and
+/// branch, which are not the index's), its creation time the newest of theirs, its
+/// references those of any platform, and its content signature the index's annotation
+/// (each platform's config carries that platform's own signature, which no commit record
+/// names).
+async fn index_facts(
+    read: &Read<'_>,
+    repo: &Repository,
+    index: &ImageIndex,
+    children: &[IndexChild],
+) -> Result<ConfigFacts, CleanupError> {
+    let mut all = Vec::with_capacity(children.len());
+    for c in children {
+        all.push(child_facts(read, repo, &c.digest).await?);
+    }
+    let mut facts = all.first().cloned().unwrap_or_default();
+    let mut labels = facts.labels.as_ref().clone();
+    let mut references = facts.references.as_ref().clone();
+    for other in &all[1.min(all.len())..] {
+        if other.commit != facts.commit {
+            facts.commit = None;
+        }
+        facts.created = facts.created.max(other.created);
+        labels.retain(|k, v| other.labels.get(k) == Some(v));
+        references.extend(other.references.iter().cloned());
+    }
+    references.sort();
+    references.dedup();
+    let signature = index
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(crate::labels::SIGNATURE))
+        .cloned();
+    match signature {
+        Some(s) => labels.insert(crate::labels::SIGNATURE.to_string(), s),
+        None => labels.remove(crate::labels::SIGNATURE),
+    };
+    facts.labels = Arc::new(labels);
+    facts.references = Arc::new(references);
+    Ok(facts)
+}
+
+/// The config facts of a platform manifest, read once per repository and digest (the
+/// indexes of one image's tags list the same manifests).
+async fn child_facts(
+    read: &Read<'_>,
+    repo: &Repository,
+    digest: &str,
+) -> Result<ConfigFacts, CleanupError> {
+    let key = format!("{repo}@{digest}");
+    let cell = match read.configs.lock() {
+        Ok(mut m) => m.entry(key).or_default().clone(),
+        Err(_) => Arc::default(),
+    };
+    let facts = cell
+        .get_or_try_init(|| async {
+            let config = read
+                .client
+                .get_manifest(repo, digest)
+                .await?
+                .and_then(|(body, _)| Manifest::parse(&body).ok())
+                .and_then(|m| m.config().map(|c| c.digest().to_string()));
+            match config {
+                Some(c) => config_facts(read, repo, &c).await,
+                None => Ok(ConfigFacts::default()),
+            }
+        })
+        .await?;
+    Ok(facts.clone())
 }
 
 /// The facts of one image config, read once per repository and digest: the first tag to

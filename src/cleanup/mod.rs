@@ -112,7 +112,10 @@ async fn run_deleter(
     // (repository, tag, digest) to delete: every tag, or one tag per manifest.
     let mut jobs: Vec<(String, String, String)> = Vec::new();
     let mut digests: std::collections::HashSet<(&str, &str)> = Default::default();
-    for i in plan.deletions() {
+    // Indexes first: a platform manifest an index lists never goes before the index.
+    let (indexes, images): (Vec<&Item>, Vec<&Item>) =
+        plan.deletions().partition(|i| !i.tag.children.is_empty());
+    for i in indexes.into_iter().chain(images) {
         let t = &i.tag;
         let first_of_digest = digests.insert((&t.repository, &t.digest));
         if d.deletes_single_tags() || first_of_digest {
@@ -124,10 +127,18 @@ async fn run_deleter(
     // is neither).
     let mut tags_gone: std::collections::BTreeSet<(String, String)> = Default::default();
     let mut manifests_gone: std::collections::BTreeSet<(String, String)> = Default::default();
+    // Indexes whose delete failed: what they list stays (no index left dangling).
+    let mut failed: std::collections::BTreeSet<(String, String)> = Default::default();
     for (repo, tag, digest) in jobs {
         let Ok(r) = crate::registry::reference::Repository::parse(&repo) else {
             continue;
         };
+        if let Some(index) = listed_by_failed(plan, &failed, &repo, &digest) {
+            out.failures.push(format!(
+                "{repo}:{tag} ({digest}): not deleted, index {index} that lists it was not"
+            ));
+            continue;
+        }
         match d.delete(client, &r, &tag, &digest).await {
             Ok(Deleted::Tag) => {
                 tags_gone.insert((repo.clone(), tag.clone()));
@@ -152,9 +163,11 @@ async fn run_deleter(
             Err(e) => {
                 tracing::warn!("deleting {repo}:{tag}: {e}");
                 out.failures.push(format!("{repo}:{tag} ({digest}): {e}"));
+                failed.insert((repo.clone(), digest.clone()));
             }
         }
     }
+    delete_children(client, plan, &failed, &mut out, &mut manifests_gone).await?;
     out.deleted_tags = tags_gone.len();
     out.deleted_manifests = manifests_gone.len();
     // Digests whose deleted tags are all gone (the safety rule guarantees no kept tag uses them).
@@ -170,6 +183,68 @@ async fn run_deleter(
         }
     }
     Ok(out)
+}
+
+/// The failed index delete that keeps the manifest `digest` of `repo`, if any.
+fn listed_by_failed<'a>(
+    plan: &'a Plan,
+    failed: &std::collections::BTreeSet<(String, String)>,
+    repo: &str,
+    digest: &str,
+) -> Option<&'a str> {
+    plan.children
+        .iter()
+        .filter(|c| *c.repository == *repo && c.digest == digest)
+        .flat_map(|c| &c.indexes)
+        .find(|i| failed.contains(&(repo.to_string(), i.to_string())))
+        .map(String::as_str)
+}
+
+/// Delete the platform manifests the plan deletes (issue 34), each by digest after the
+/// indexes that list it, with its provenance; one whose index was not deleted stays.
+async fn delete_children(
+    client: &Client,
+    plan: &Plan,
+    failed: &std::collections::BTreeSet<(String, String)>,
+    out: &mut Outcome,
+    manifests_gone: &mut std::collections::BTreeSet<(String, String)>,
+) -> Result<(), CleanupError> {
+    for c in plan
+        .children
+        .iter()
+        .filter(|c| c.decision == Decision::Delete)
+    {
+        let repo = c.repository.to_string();
+        if let Some(index) = listed_by_failed(plan, failed, &repo, &c.digest) {
+            out.failures.push(format!(
+                "{repo}@{} ({}): not deleted, index {index} that lists it was not",
+                c.digest, c.platform
+            ));
+            continue;
+        }
+        let Ok(r) = crate::registry::reference::Repository::parse(&repo) else {
+            continue;
+        };
+        match client.delete_manifest(&r, &c.digest).await {
+            Ok(deleted) => {
+                if let Err(e) = crate::provenance::attach::detach(client, &r, &c.digest).await {
+                    tracing::warn!("deleting the referrers of {repo}@{}: {e}", c.digest);
+                }
+                if deleted {
+                    manifests_gone.insert((repo, c.digest.clone()));
+                }
+            }
+            Err(e @ (RegistryError::Unauthorized { .. } | RegistryError::Denied { .. })) => {
+                return Err(CleanupError::Registry(e));
+            }
+            Err(e) => {
+                tracing::warn!("deleting {repo}@{}: {e}", c.digest);
+                out.failures
+                    .push(format!("{repo}@{} ({}): {e}", c.digest, c.platform));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Options built from the CLI.
@@ -244,6 +319,7 @@ mod tests {
                 commits: Vec::new(),
                 created: None,
                 labels: Default::default(),
+                children: Vec::new(),
                 references: Default::default(),
             },
             decision: policy::Decision::Delete,
@@ -263,6 +339,7 @@ mod tests {
                 item("c1", "sha256:c"),
             ],
             kubernetes: None,
+            children: Vec::new(),
         };
         let vendor = TagApiMissing {
             manifests: Mutex::new(

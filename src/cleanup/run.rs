@@ -160,6 +160,7 @@ pub async fn plan(
     name_werf_records(&mut images, &werf);
     policy::keep_imported(&mut images, &importers(cfg));
     policy::keep_referenced(&mut images);
+    policy::plan_children(&mut images, tags_only(naming));
     Ok(Planned::Plan(CleanupPlan {
         images: Plan {
             kubernetes: Some(kube_check),
@@ -178,11 +179,21 @@ pub async fn plan_purge(
 ) -> Result<CleanupPlan, CleanupError> {
     let lock = super::lock_project(cfg, naming, paths)?;
     let records = crate::records::read(client, naming).await?;
-    let images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
+    let mut images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
+    policy::plan_children(&mut images, tags_only(naming));
     Ok(CleanupPlan {
         images,
         _lock: lock,
     })
+}
+
+/// The registry implementation's name when its own API deletes single tags (an index's
+/// platform manifests are then left to its garbage collection).
+fn tags_only(naming: &Naming) -> Option<&'static str> {
+    let creds = VendorCredentials::default();
+    crate::registry::vendors::for_implementation(naming.implementation, &creds)
+        .deletes_single_tags()
+        .then(|| naming.implementation.as_str())
 }
 
 /// The images in use and how they were found.
@@ -418,11 +429,13 @@ mod tests {
                     created: None,
                     labels: Default::default(),
                     references: Default::default(),
+                    children: Vec::new(),
                 },
                 decision,
                 reason: "test".into(),
             }],
             kubernetes: None,
+            children: Vec::new(),
         }
     }
 

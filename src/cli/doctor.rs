@@ -11,7 +11,7 @@ use crate::project::Run;
 pub struct DoctorArgs {}
 
 pub async fn run(run: &Run, _args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = crate::doctor::run(&run.settings, run.client()).await;
+    let checks = crate::doctor::run(&run.settings, run.client(), run.daemon_connection()).await;
     output::out(&crate::doctor::table(&checks));
     let failed = checks.iter().filter(|c| !c.ok).count();
     let result = serde_json::json!({ "checks": checks });

@@ -1,16 +1,18 @@
 //! The daemon's checks: reachable, BuildKit sessions, layer store. Only the first fails.
 
 use super::{Check, check};
+use crate::daemon::Connection;
 use crate::settings::Settings;
 
-pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
+/// `connection`: the command's daemon (doctor connects it here, once).
+pub(super) async fn checks(settings: &Settings, connection: &Connection) -> Vec<Check> {
     let mut out = Vec::new();
-    let daemon = settings.host_env.daemon();
+    let daemon = connection.env();
     let at = daemon
         .host
         .clone()
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    let d = match crate::build::connect(&daemon).await {
+    let d = match connection.get().await {
         Ok(d) => d,
         Err(e) => {
             out.push(check(
@@ -22,13 +24,27 @@ pub(super) async fn checks(settings: &Settings) -> Vec<Check> {
             return out;
         }
     };
-    let engine = crate::build::engine::detect(&d)
+    let engine = crate::build::engine::detect(d)
         .await
         .map_or_else(|e| format!("daemon version: {e}"), |e| e.describe());
     out.push(check("daemon", true, format!("{engine} at {at}"), ""));
+    // The daemon's own platform, as it reports it (a remote daemon's may differ from ours).
+    let native = d
+        .version()
+        .await
+        .ok()
+        .and_then(|v| Some(format!("{}/{}", v.os?, v.arch?)))
+        .and_then(|p| crate::platform::normalize(&p).ok())
+        .unwrap_or_else(crate::platform::host);
+    let local = at.starts_with("unix://");
+    out.push(super::platforms::check_platforms(
+        &native,
+        local,
+        std::path::Path::new(super::platforms::BINFMT_MISC),
+    ));
     // Not a failure: builds fall back to the classic builder (without `secrets:`,
     // `ssh:` and `RUN --mount`).
-    match crate::build::buildkit::probe(&d, &daemon).await {
+    match crate::build::buildkit::probe(d, daemon).await {
         Ok(bk) => out.push(check(
             "buildkit",
             true,

@@ -3,11 +3,13 @@
 
 mod daemon;
 mod delete;
+pub mod platforms;
 mod push;
 mod repo;
 
 use serde::Serialize;
 
+use crate::daemon::Connection;
 use crate::registry::{Client, RegistryError};
 use crate::settings::Settings;
 
@@ -30,8 +32,9 @@ fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>
 }
 
 /// Run every check: the daemon's, then the images repo's as far as they get.
-pub async fn run(settings: &Settings, client: &Client) -> Vec<Check> {
-    let mut out = daemon::checks(settings).await;
+/// Every check, on the command's registry client and daemon.
+pub async fn run(settings: &Settings, client: &Client, daemon: &Connection) -> Vec<Check> {
+    let mut out = daemon::checks(settings, daemon).await;
     let Some(naming) = repo::naming(settings, &mut out) else {
         return out;
     };

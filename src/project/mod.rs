@@ -65,6 +65,12 @@ impl<'a> Project<'a> {
         })
     }
 
+    /// The config and the git HEAD cell, for a command that keeps them past the project
+    /// (publish's phases).
+    pub fn into_parts(self) -> (Config, crate::git::HeadOnce) {
+        (self.config, self.head)
+    }
+
     /// The run's one registry client.
     pub fn client(&self) -> &Client {
         self.run.client()

@@ -73,6 +73,20 @@ pub enum PublishError {
     Archive { image: String, cause: String },
 }
 
+impl From<crate::project::ProjectError> for PublishError {
+    /// The project's errors as publish named them before it opened a `Project`.
+    fn from(e: crate::project::ProjectError) -> Self {
+        use crate::project::ProjectError as P;
+        match e {
+            P::Config(e) => PublishError::Config(e),
+            P::Build(e) => PublishError::Build(e),
+            P::Stapel(e) => PublishError::Stapel(e),
+            P::Signature(e) => PublishError::Signature(e),
+            P::Naming(e) => PublishError::Naming(e),
+        }
+    }
+}
+
 impl From<FromDaemonError> for PublishError {
     /// The same variants as before the push moved to `transfer`: the race convergence in
     /// [`Pusher::push`] matches on `PublishError::Push`.

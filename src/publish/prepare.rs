@@ -9,7 +9,7 @@ use super::{PublishError, PublishOptions};
 use crate::build;
 use crate::config::{self, Config};
 use crate::naming::{self, Naming, TagSpec};
-use crate::project::Run;
+use crate::project::{Project, Run};
 use crate::registry::{Client, RegistryError, Repository};
 use crate::signature;
 use crate::stapel::storage::StagesStorage;
@@ -42,10 +42,10 @@ pub(super) struct Prepared {
 /// Load and check everything publish needs before the plan.
 pub(super) async fn prepare(run: &Run, opts: &PublishOptions) -> Result<Prepared, PublishError> {
     let (settings, client) = (&run.settings, run.client());
-    let mut cfg = config::load(settings)?;
+    let project = Project::open(run)?;
+    let naming = project.naming()?.ok_or(PublishError::NoRepo)?;
+    let (mut cfg, git) = project.into_parts();
     cfg.force_platforms(&opts.build_settings.platform);
-    let naming = Naming::new(settings)?.ok_or(PublishError::NoRepo)?;
-    let git = crate::git::HeadOnce::new(&cfg.dir);
     let specs = naming::tags(&opts.tags, &git)?;
     if specs.is_empty() {
         return Err(naming::no_tags_error().into());

@@ -3,6 +3,7 @@
 //! One file per mode: [`by_history`] (keep policies) and [`tag_scheme`] (werf 1.1's tags).
 
 mod by_history;
+mod children;
 mod tag_scheme;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::config::{KeepPolicy, Limit, LimitOperator, References};
 pub use crate::git::history::{Commit, GitHistory, GitRef};
 pub use by_history::decide;
+pub use children::{ChildItem, plan_children};
 pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
 
 /// One tag found in the registry.
@@ -40,6 +42,17 @@ pub struct TagInfo {
     /// dependant's `ImageName`): kept while this tag is ([`keep_referenced`]).
     #[serde(skip_serializing_if = "no_references", serialize_with = "shared_list")]
     pub references: Arc<Vec<String>>,
+    /// The manifests it lists when the tag holds an image index (issue 34), in its order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<IndexChild>,
+}
+
+/// One manifest an index lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexChild {
+    pub digest: String,
+    /// `os/arch[/variant]`; empty when the index does not say.
+    pub platform: String,
 }
 
 fn no_references(r: &Arc<Vec<String>>) -> bool {
@@ -146,6 +159,9 @@ pub struct Plan {
     /// Set by cleanup (purge deletes everything and asks no cluster).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kubernetes: Option<KubeCheck>,
+    /// The platform manifests of the indexes the plan deletes ([`plan_children`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildItem>,
 }
 
 impl Plan {
@@ -170,7 +186,24 @@ impl fmt::Display for Plan {
                 i.reason
             )?;
         }
+        for c in &self.children {
+            writeln!(f, "{c}")?;
+        }
         let n = self.deletions().count();
+        let children = match self.children.len() {
+            0 => String::new(),
+            all => {
+                let gone = self
+                    .children
+                    .iter()
+                    .filter(|c| c.decision == Decision::Delete)
+                    .count();
+                format!(
+                    "; {gone} platform manifest(s) of deleted indexes to delete, {} kept",
+                    all - gone
+                )
+            }
+        };
         let kube = match &self.kubernetes {
             None => String::new(),
             Some(KubeCheck::Checked { contexts }) => {
@@ -180,7 +213,11 @@ impl fmt::Display for Plan {
                 format!("; Kubernetes not checked ({reason})")
             }
         };
-        writeln!(f, "{} tag(s), {n} to delete{kube}", self.items.len())
+        writeln!(
+            f,
+            "{} tag(s), {n} to delete{children}{kube}",
+            self.items.len()
+        )
     }
 }
 
@@ -484,6 +521,7 @@ pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
             })
             .collect(),
         kubernetes: None,
+        children: Vec::new(),
     }
 }
 
@@ -529,6 +567,7 @@ fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, Arc<str>)>) -> Plan {
     Plan {
         items,
         kubernetes: None,
+        children: Vec::new(),
     }
 }
 
@@ -545,6 +584,7 @@ pub fn purge(tags: Vec<TagInfo>) -> Plan {
             })
             .collect(),
         kubernetes: None,
+        children: Vec::new(),
     }
 }
 

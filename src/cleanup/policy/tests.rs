@@ -24,6 +24,7 @@ fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
         labels: std::sync::Arc::new(
             [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
         ),
+        children: Vec::new(),
         references: Default::default(),
     }
 }
@@ -272,6 +273,7 @@ fn tag_scheme_limits_and_expiry() {
         commits: vec![sha.into()],
         created: Some(NOW - age_days * DAY),
         labels: Default::default(),
+        children: Vec::new(),
         references: Default::default(),
     };
     let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
@@ -316,6 +318,7 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
             item("other", "o1", &["c1"], Decision::Delete),
         ],
         kubernetes: None,
+        children: Vec::new(),
     };
     let importers = BTreeMap::from([(Some("base".to_string()), vec![Some("app".to_string())])]);
     keep_imported(&mut plan, &importers);
@@ -361,6 +364,7 @@ fn a_tag_named_by_a_kept_tags_env_stays_with_its_manifest() {
             item("r/c", "v0", "sha256:c0", &["r/a:s0"], Decision::Delete),
         ],
         kubernetes: None,
+        children: Vec::new(),
     };
     keep_referenced(&mut plan);
     let decisions: Vec<(&str, &str, Decision)> = plan

@@ -232,32 +232,18 @@ fn resolve_imports(
             continue;
         };
         let names = opts.extra_tags.get(&Some(d.image.clone()));
-        let mut reference = names
-            .and_then(|t| t.first())
-            .cloned()
-            .unwrap_or_else(|| dep.local_tag.clone());
+        let names = names.map(Vec::as_slice).unwrap_or_default();
         let mut image_id = &dep.image_id;
         let mine = platform.and_then(|p| dep.platforms.iter().find(|x| x.platform == p));
-        if let Some(one) = mine {
+        let reference = if let Some(one) = mine {
             // The daemon holds no multi-platform tag: the platform's own local image.
-            reference.clone_from(&one.local_tag);
             image_id = &one.image_id;
+            one.local_tag.clone()
         } else if img.stapel().is_some() {
-            // A stapel image receives the content-signature reference (werf: the last
-            // stage's image), so a reused image never names a tag that later moves: the
-            // dependency's content tag when publishing gives it one (publish adds it for
-            // this; `IMAGE-SIGNATURE` in monorepo mode), else `REPO:SIGNATURE`.
-            let sig = dep.signature.as_str();
-            let content = names.into_iter().flatten().find(|r| {
-                r.rsplit_once(':').is_some_and(|(_, t)| {
-                    t == sig || t.strip_suffix(sig).is_some_and(|p| p.ends_with('-'))
-                })
-            });
-            reference = match content {
-                Some(c) => c.clone(),
-                None => format!("{}:{sig}", split_reference(&reference).0),
-            };
-        }
+            content_reference(names, &dep.local_tag, &dep.signature)
+        } else {
+            names.first().unwrap_or(&dep.local_tag).clone()
+        };
         let (repo, tagv) = split_reference(&reference);
         for imp in &d.imports {
             let value = match imp.kind {
@@ -286,6 +272,25 @@ fn resolve_imports(
         }
     }
     (args, imported_digests, env)
+}
+
+/// What a stapel image receives as its dependency's name: the content-signature reference
+/// (werf: the last stage's image), so a reused image never names a tag that later moves.
+/// It is the dependency's content tag among `names` (its references this run, where
+/// publish adds it; `IMAGE-SIGNATURE` in monorepo mode), else `REPO:SIGNATURE` in the
+/// repository of the first name (or of `local_tag`).
+fn content_reference(names: &[String], local_tag: &str, sig: &str) -> String {
+    let content = names.iter().find(|r| {
+        r.rsplit_once(':')
+            .is_some_and(|(_, t)| t == sig || t.strip_suffix(sig).is_some_and(|p| p.ends_with('-')))
+    });
+    match content {
+        Some(c) => c.clone(),
+        None => {
+            let first = names.first().map_or(local_tag, String::as_str);
+            format!("{}:{sig}", split_reference(first).0)
+        }
+    }
 }
 
 /// `REPO:TAG` split (a reference without a tag: `latest`).
@@ -414,4 +419,35 @@ fn session_data(
         );
     }
     Ok(session_data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stapel_dependant_names_the_content_tag_publish_gives() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Published with `--tag-custom v1`: publish adds the content tag, found here.
+        let run = names(&["r:5000/p/a:v1", "r:5000/p/a:abc123"]);
+        assert_eq!(
+            content_reference(&run, "p/a:latest", "abc123"),
+            "r:5000/p/a:abc123"
+        );
+        // Monorepo mode: `IMAGE-SIGNATURE` in the one repository.
+        let mono = names(&["r:5000/p:a-v1", "r:5000/p:a-abc123"]);
+        assert_eq!(
+            content_reference(&mono, "p/a:latest", "abc123"),
+            "r:5000/p:a-abc123"
+        );
+        // A tag that merely ends in the signature's text is no content tag.
+        let other = names(&["r:5000/p/a:xabc123"]);
+        assert_eq!(
+            content_reference(&other, "p/a:latest", "abc123"),
+            "r:5000/p/a:abc123"
+        );
+        // A plain build: the local repository.
+        assert_eq!(content_reference(&[], "p/a:latest", "abc123"), "p/a:abc123");
+        assert_eq!(split_reference("r:5000/p/a"), ("r:5000/p/a", "latest"));
+    }
 }

@@ -14,8 +14,8 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
 use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use sha2::{Digest, Sha256};
 
 use bytes::Bytes;
@@ -165,11 +165,7 @@ impl Framed {
     fn gzip(self) -> std::io::Result<Bytes> {
         let first = self.data().next().unwrap_or_default();
         if compressible(first)? {
-            let mut enc = GzEncoder::new(Vec::with_capacity(self.len() / 2), Compression::fast());
-            for piece in self.data() {
-                enc.write_all(piece)?;
-            }
-            return enc.finish().map(Bytes::from);
+            return DEFLATE.with(|d| deflated(&mut d.borrow_mut(), self.data(), self.len()));
         }
         Ok(self.stored())
     }
@@ -200,6 +196,61 @@ impl Framed {
         buf.extend_from_slice(&(size as u32).to_le_bytes());
         Bytes::from(buf)
     }
+}
+
+thread_local! {
+    /// Each compressing thread's deflate state, reset for every block: a new one per block
+    /// would allocate and clear its window and hash tables (over 300 KiB) every megabyte.
+    static DEFLATE: std::cell::RefCell<Compress> =
+        std::cell::RefCell::new(Compress::new(Compression::fast(), false));
+}
+
+/// A deflated member's header: as [`GZIP_HEADER`] with XFL 4 ("fastest"), as flate2's
+/// `GzEncoder` writes it at this level, so a layer compresses to the same bytes (and
+/// digest) as before the deflate state was reused.
+const DEFLATED_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+/// Output space per deflate call. flate2's `GzEncoder` hands deflate 32 KiB at a time, and
+/// where deflate ends its blocks depends on it: the same steps give the same bytes.
+const OUT_STEP: usize = 32 * 1024;
+
+/// `pieces` (`len` bytes in all) as one gzip member, deflated with `deflate`.
+fn deflated<'a>(
+    deflate: &mut Compress,
+    pieces: impl Iterator<Item = &'a [u8]>,
+    len: usize,
+) -> std::io::Result<Bytes> {
+    deflate.reset();
+    let mut out = Vec::with_capacity(DEFLATED_HEADER.len() + len / 2 + 64);
+    out.extend_from_slice(&DEFLATED_HEADER);
+    let mut step = vec![0u8; OUT_STEP];
+    // One call: the input it took, and whether the stream has ended.
+    let mut run = |input: &[u8], flush: FlushCompress| -> std::io::Result<(usize, bool)> {
+        let (taken, given) = (deflate.total_in(), deflate.total_out());
+        let status = deflate
+            .compress(input, &mut step, flush)
+            .map_err(std::io::Error::other)?;
+        let produced = (deflate.total_out() - given) as usize;
+        let took = (deflate.total_in() - taken) as usize;
+        out.extend_from_slice(&step[..produced]);
+        if took == 0 && produced == 0 && status != Status::StreamEnd {
+            return Err(std::io::Error::other("deflate made no progress"));
+        }
+        Ok((took, status == Status::StreamEnd))
+    };
+    let mut crc = crc32fast::Hasher::new();
+    for piece in pieces {
+        crc.update(piece);
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let (took, _) = run(rest, FlushCompress::None)?;
+            rest = &rest[took..];
+        }
+    }
+    while !run(&[], FlushCompress::Finish)?.1 {}
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    Ok(Bytes::from(out))
 }
 
 /// Told the uncompressed bytes read so far, after each batch of blocks (progress).
@@ -509,6 +560,36 @@ mod tests {
                 .write_all(&gz)
                 .expect("write");
             assert!(child.wait().expect("wait").success(), "gzip -t: {n}");
+        }
+    }
+
+    #[test]
+    fn a_reused_deflate_state_gives_gzencoders_bytes() {
+        // Text, then text with random runs: several deflate blocks per member, and a
+        // state reused from a block before (as a rayon thread reuses it).
+        let mut text = Vec::new();
+        for i in 0..120_000 {
+            text.extend_from_slice(format!("line {i} of a layer\n").as_bytes());
+        }
+        let mut mixed = text[..BLOCK / 2].to_vec();
+        for chunk in random(BLOCK / 2, 3).chunks(4096).step_by(2) {
+            mixed.extend_from_slice(chunk);
+            mixed.extend_from_slice(&text[..4096]);
+        }
+        let mut state = Compress::new(Compression::fast(), false);
+        for data in [&text[..BLOCK], &mixed[..], &text[..PIECE + 3], &b"x"[..]] {
+            // As a block was deflated before: a new GzEncoder, written piece by piece.
+            let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+            for piece in data.chunks(PIECE) {
+                enc.write_all(piece).expect("gzip");
+            }
+            let want = enc.finish().expect("gzip");
+            let got = deflated(&mut state, data.chunks(PIECE), data.len()).expect("deflate");
+            assert!(
+                got[..] == want[..],
+                "{} bytes: not GzEncoder's bytes",
+                data.len()
+            );
         }
     }
 

@@ -453,12 +453,22 @@ async fn send(
     session: &Session<'_>,
 ) -> Result<Sent, Failure> {
     let (docker, id, upload_mode) = (source.docker, source.id.as_str(), source.upload_mode);
+    let id_for_log = id.to_string();
     let total = diff_ids.len();
     let repository = session.repository().to_string();
     let direct = reused.is_empty() && upload_mode != UploadMode::Monolithic;
 
+    // Docker 20.10 sends nothing before it has copied the whole image to a temp folder:
+    // how long that took is the floor this path cannot go under (debug log).
+    let asked = std::time::Instant::now();
+    let mut first = true;
+    let export = futures::StreamExt::inspect(docker.export(id), move |_| {
+        if std::mem::take(&mut first) {
+            tracing::debug!(image = %id_for_log, "the daemon's export sent its first byte after {:.2} s", asked.elapsed().as_secs_f64());
+        }
+    });
     let stream = Box::pin(crate::pipe::no_progress(
-        docker.export(id),
+        export,
         source.stall,
         format!("exporting {id}"),
     ));
@@ -654,7 +664,18 @@ fn read_export<R: Read>(
             layer += 1;
             let on_read = counter(layer, size);
             let stream = known.direct || (known.streamable && guess.is_some());
-            take_layer(&mut entry, path, size, stream, codec, spool, found, on_read)?;
+            tracing::debug!(%path, size, stream, "a layer of the export");
+            take_layer(
+                &mut entry,
+                path.clone(),
+                size,
+                stream,
+                codec,
+                spool,
+                found,
+                on_read,
+            )?;
+            tracing::debug!(%path, "the layer is read and compressed");
         } else if let Some(dir) = path.strip_suffix("/json").filter(|d| !d.contains('/')) {
             let mut bytes = Vec::with_capacity(size as usize);
             entry
@@ -671,6 +692,7 @@ fn read_export<R: Read>(
                 .map_err(|_| closed())?;
         }
     }
+    tracing::debug!("the export is read to its end");
     Ok((links, positions))
 }
 

@@ -1,14 +1,12 @@
 //! `slipway build [IMAGE...]`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 
-use crate::build::{self, BuildOptions, BuiltImage, Event};
-use crate::naming;
-use crate::project::{Bases, Project, Run};
+use crate::build::{self, BuiltImage, Event};
+use crate::project::{BuildRequest, Project, Run};
 use crate::settings::Settings;
 
 /// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
@@ -229,89 +227,31 @@ pub fn summary(built: &[BuiltImage]) -> String {
 }
 
 pub async fn run(run: &Run, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let settings = &run.settings;
-    let mut project = Project::open(run)?;
-    project.config.force_platforms(&args.flags.build.platform);
-    build::build_roots(&project.config, &args.images)?;
-    project.resolve_bases(Bases::Pull).await?;
-    let cfg = &project.config;
-    let outputs = project.outputs(&[]);
-    let sigs = project.signatures(&outputs)?;
-    // A stage to introspect is checked before anything is built.
-    let introspect = match args.flags.introspect_stage.as_slice() {
+    let introspect_stage = match args.flags.introspect_stage.as_slice() {
         [] => None,
-        [spec] => Some(build::introspect::target(cfg, spec, &sigs)?),
+        [spec] => Some(spec.clone()),
         _ => anyhow::bail!("--introspect-stage: give one IMAGE/STAGE"),
     };
-    if introspect.is_none() && !args.command.is_empty() {
+    if introspect_stage.is_none() && !args.command.is_empty() {
         anyhow::bail!(
             "a command after `--` runs in a stage: give --introspect-stage IMAGE/STAGE too"
         );
     }
-    let mut images = args.images.clone();
-    if let Some(t) = &introspect
-        && !images.is_empty()
-        && let Some(n) = &t.image.name
-        && !images.contains(n)
-    {
-        images.push(n.clone());
-    }
-    let tag_opts = super::tags::to_options(&args.tags, settings);
-    let naming = project.naming()?;
-    let mut cache_from = BTreeMap::new();
-    let cache_tags = naming::cache_tags(&args.flags.cache_from);
-    if !cache_tags.is_empty() {
-        let Some(naming) = &naming else {
-            anyhow::bail!("--cache-from names tags in the images repo: give --images-repo too");
-        };
-        for img in &cfg.images {
-            let refs = naming.references(img.name.as_deref(), &cache_tags)?;
-            cache_from.insert(img.name.clone(), refs);
-        }
-    }
-    let mut extra_tags = BTreeMap::new();
-    if let Some(naming) = &naming
-        && !tag_opts.is_empty()
-    {
-        let specs = naming::tags(&tag_opts, project.git())?;
-        for img in &cfg.images {
-            let sig = sigs.get(&img.name).cloned().unwrap_or_default();
-            let tags = naming::image_tags(&specs, &sig);
-            extra_tags.insert(
-                img.name.clone(),
-                naming.references(img.name.as_deref(), &tags)?,
-            );
-        }
-    }
-    let docker = project.daemon().await?;
-    let git_commit = project.git_commit();
-    let opts = BuildOptions {
-        images,
-        settings: args.flags.settings(settings)?,
-        extra_tags,
-        on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
-        git_commit,
-        extra_labels: Default::default(),
-        cache_from,
-        keychain: run.keychain(),
-        outputs,
-        registry_digest: None,
-        stages_storage: super::cleanup::stages_storage(run)?,
-        host_env: settings.host_env.clone(),
-    };
-    let keychain = opts.keychain.clone();
-    let built = build::build(docker, cfg, &sigs, opts).await?;
-    super::output::out(&summary(&built));
-    if let Some(t) = introspect {
-        let image = build::introspect::stage_image(
-            docker,
-            cfg,
-            &sigs,
-            &t,
-            keychain,
-            &settings.host_env.daemon(),
-        )
+    let mut project = Project::open(run)?;
+    let prepared = project
+        .prepare_build(BuildRequest {
+            images: args.images,
+            tags: Some(args.tags.options()),
+            settings: args.flags.settings(&run.settings)?,
+            cache_from: args.flags.cache_from.clone(),
+            introspect_stage,
+            on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
+        })
         .await?;
+    let built = project.build(prepared.options, &prepared.sigs).await?;
+    super::output::out(&summary(&built));
+    if let Some(t) = prepared.introspect {
+        let image = project.introspect_image(&prepared.sigs, &t).await?;
         return introspect_run(&image, t.stage, &args.command).await;
     }
     super::output::result(serde_json::json!({"images": built}))?;

@@ -285,16 +285,6 @@ const OUTSIDE_GIT: &str = "images cleanup skipped: the project is not in a git r
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
 
-/// The stages storage of `--stages-storage REPO` (None: `:local`), on the run's client.
-pub(super) fn stages_storage(run: &Run) -> anyhow::Result<Option<StagesStorage>> {
-    let settings = &run.settings;
-    Ok(StagesStorage::from_setting(
-        run.client(),
-        settings.stages_storage.as_deref(),
-        &settings.host_env,
-    )?)
-}
-
 /// A refused DELETE names the usual cause and its fix (docs/troubleshooting.md): CI job
 /// tokens (GitLab's) may push but not delete.
 fn delete_hint(e: cleanup::CleanupError) -> anyhow::Error {
@@ -463,7 +453,7 @@ async fn show_plans(
         output::out(DRY_RUN);
     }
     output::out_display(plan);
-    let storage = stages_storage(run)?;
+    let storage = run.stages_storage()?;
     let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
     if let Some(p) = &stages {
         output::out(&p.to_string());

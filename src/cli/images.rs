@@ -61,7 +61,6 @@ pub async fn run(
     if args.local {
         return print_local(run, &args.only);
     }
-    let settings = &run.settings;
     let mut project = Project::open(run)?;
     crate::build::selection(&project.config, &args.only)?;
     project.config.force_platforms(&args.platform);
@@ -71,10 +70,7 @@ pub async fn run(
     let outputs = project.outputs(&[]);
     let sigs = project.signatures(&outputs)?;
     let naming = project.naming()?;
-    let specs = naming::tags(
-        &super::tags::to_options(&args.tags, settings),
-        project.git(),
-    )?;
+    let specs = project.tag_specs(&args.tags.options())?;
     let stapel = crate::stapel::Env::new(cfg);
     let mut rows = Vec::new();
     for img in cfg

@@ -6,9 +6,11 @@
 //! HEAD is read on first use.
 
 mod build;
+mod images;
 mod run;
 
 pub use build::{BuildRequest, PreparedBuild};
+pub use images::{ImageRow, PlatformRow};
 pub use run::Run;
 
 use std::collections::BTreeMap;

@@ -181,7 +181,7 @@ impl CleanupArgs {
             allow_git_shallow_clone: false,
             ci: env.ci(),
             paths: env.paths(),
-            werf: werf_source(stages_storage),
+            werf: WerfSource::from_stages_storage(stages_storage),
         })
     }
 
@@ -236,17 +236,6 @@ impl CleanupArgs {
             context: self.kube_context.clone().filter(|c| !c.is_empty()),
             namespace_only: self.scan_context_namespace_only,
         }
-    }
-}
-
-/// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
-/// (the stages storage reports it in its own words).
-pub(super) fn werf_source(stages_storage: Option<&str>) -> WerfSource {
-    match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
-        None => WerfSource::NotGiven,
-        Some(crate::stapel::storage::LOCAL) => WerfSource::Local,
-        Some(v) => crate::registry::Repository::parse(v.trim_end_matches('/'))
-            .map_or(WerfSource::NotGiven, WerfSource::Repo),
     }
 }
 

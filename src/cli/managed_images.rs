@@ -51,7 +51,7 @@ fn project_name(run: &Run) -> String {
 pub async fn run(run: &Run, cmd: ManagedImagesCommand) -> anyhow::Result<ExitCode> {
     let client = run.client();
     let naming = run.naming()?;
-    let source = super::cleanup::werf_source(run.settings.stages_storage.as_deref());
+    let source = WerfSource::from_stages_storage(run.settings.stages_storage.as_deref());
     if naming.is_none() && matches!(source, WerfSource::NotGiven) {
         anyhow::bail!(
             "managed-images needs --images-repo (Slipway's list) or -s/--stages-storage (werf 1.1's records)"

@@ -5,17 +5,8 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::build::{self, BuiltImage, Event};
+use crate::build::{self, BuiltImage, Event, Parallel};
 use crate::project::{BuildRequest, Project, Run};
-use crate::settings::Settings;
-
-/// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parallel {
-    On,
-    Off,
-    Limit(usize),
-}
 
 /// `1`, `true`, `yes` mean on (werf's booleans); `0`, `false`, `no` off; `N` ≥ 2 a count.
 pub fn parse_parallel(s: &str) -> anyhow::Result<Parallel> {
@@ -25,18 +16,6 @@ pub fn parse_parallel(s: &str) -> anyhow::Result<Parallel> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 2 => Ok(Parallel::Limit(n)),
         _ => anyhow::bail!("{s:?}: use true or false (werf), or a number of images built at once"),
-    }
-}
-
-impl Parallel {
-    /// How many at once, given the default when on and `--parallel-tasks-limit`.
-    pub fn resolve(p: Option<Parallel>, limit: Option<usize>, default: usize) -> usize {
-        match (p, limit) {
-            (Some(Parallel::Off), _) => 1,
-            (Some(Parallel::Limit(n)), _) => n,
-            (_, Some(n)) => n.max(1),
-            _ => default.max(1),
-        }
     }
 }
 
@@ -95,15 +74,16 @@ pub struct BuildFlags {
 }
 
 impl BuildFlags {
-    /// The one conversion of the build flags every build path takes (build, run,
-    /// build-and-publish): plain flags come as declared in `build::BuildSettings`.
-    pub fn settings(&self, settings: &Settings) -> anyhow::Result<build::BuildSettings> {
-        Ok(build::BuildSettings {
-            parallel: Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get()),
-            // `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
-            buildkit: buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())?,
-            ..self.build.clone()
-        })
+    /// The flags every build path takes (build, run, build-and-publish) as the library's
+    /// plain value; the library resolves `--parallel` and `--buildkit` against the
+    /// environment ([`build::ParsedBuildFlags::resolve`]).
+    pub fn parsed(&self) -> build::ParsedBuildFlags {
+        build::ParsedBuildFlags {
+            settings: self.build.clone(),
+            parallel: self.parallel,
+            parallel_tasks_limit: self.parallel_tasks_limit,
+            buildkit: self.buildkit,
+        }
     }
 }
 
@@ -194,20 +174,6 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
     })
 }
 
-fn buildkit_mode(
-    flag: Option<build::BuildKitMode>,
-    docker_buildkit: Option<&str>,
-) -> anyhow::Result<build::BuildKitMode> {
-    use build::BuildKitMode::*;
-    Ok(match (flag, docker_buildkit.map(str::trim)) {
-        (Some(m), _) => m,
-        (None, None | Some("")) => Auto,
-        (None, Some(v)) if v == "1" || v.eq_ignore_ascii_case("true") => On,
-        (None, Some(v)) if v == "0" || v.eq_ignore_ascii_case("false") => Off,
-        (None, Some(v)) => anyhow::bail!("DOCKER_BUILDKIT={v:?}: use 1 or 0 (or --buildkit)"),
-    })
-}
-
 pub fn summary(built: &[BuiltImage]) -> String {
     let mut s = format!(
         "{:<20} {:<8} {:<20} {:>8}\n",
@@ -242,7 +208,7 @@ pub async fn run(run: &Run, args: BuildArgs) -> anyhow::Result<ExitCode> {
         .prepare_build(BuildRequest {
             images: args.images,
             tags: Some(args.tags.options()),
-            settings: args.flags.settings(&run.settings)?,
+            flags: args.flags.parsed(),
             cache_from: args.flags.cache_from.clone(),
             introspect_stage,
             on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
@@ -287,7 +253,6 @@ async fn introspect_run(image: &str, stage: &str, command: &[String]) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use build::BuildKitMode::*;
 
     #[test]
     fn parallel_is_werf_boolean_or_a_count() {
@@ -300,15 +265,5 @@ mod tests {
         assert_eq!(Parallel::resolve(Some(Parallel::On), Some(3), 8), 3);
         assert_eq!(Parallel::resolve(Some(Parallel::Off), Some(3), 8), 1);
         assert_eq!(Parallel::resolve(Some(Parallel::Limit(2)), None, 8), 2);
-    }
-
-    #[test]
-    fn buildkit_mode_from_flag_then_docker_buildkit() {
-        assert_eq!(buildkit_mode(None, None).expect("ok"), Auto);
-        assert_eq!(buildkit_mode(None, Some("1")).expect("ok"), On);
-        assert_eq!(buildkit_mode(None, Some("false")).expect("ok"), Off);
-        assert_eq!(buildkit_mode(Some(Auto), Some("0")).expect("ok"), Auto);
-        let e = buildkit_mode(None, Some("yes")).unwrap_err().to_string();
-        assert!(e.contains("DOCKER_BUILDKIT=\"yes\""), "{e}");
     }
 }

@@ -13,7 +13,6 @@ use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
 use crate::publish::{Outcome, PublishOptions, PublishRequest, publish};
 use crate::registry::UploadMode;
 use crate::registry::compress::Codec;
-use crate::settings::Settings;
 
 /// `--upload-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -143,12 +142,12 @@ pub struct PublishArgs {
 
 impl PublishArgs {
     /// The flags as the library's plain request.
-    fn request(self, build: bool, settings: &Settings) -> anyhow::Result<PublishRequest> {
-        Ok(PublishRequest {
+    fn request(self, build: bool) -> PublishRequest {
+        PublishRequest {
             build,
             images: self.images,
             tags: self.tags.options(),
-            build_settings: self.build.settings(settings)?,
+            build_flags: self.build.parsed(),
             cache_from: self.build.cache_from,
             dry_run: self.dry_run,
             report_path: self.report_path,
@@ -165,7 +164,7 @@ impl PublishArgs {
             namespace: self.namespace,
             on_event: printer(output::json(), self.build.log_mode.as_str()),
             on_push: Some(super::progress::pushes(self.build.log_mode.as_str())),
-        })
+        }
     }
 }
 
@@ -175,8 +174,8 @@ pub async fn run(run: &Run, args: PublishArgs, build: bool) -> anyhow::Result<Ex
             "--introspect-stage has no effect in publish; use `slipway build --introspect-stage IMAGE/STAGE`"
         );
     }
-    let request = args.request(build, &run.settings)?;
-    match publish(run, PublishOptions::new(&run.settings, request)).await? {
+    let opts = PublishOptions::new(&run.settings, args.request(build))?;
+    match publish(run, opts).await? {
         Outcome::Planned(plan) => print_plan(&plan, build),
         Outcome::Published(report) => {
             output::table(&summary(&report));

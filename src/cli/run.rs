@@ -85,7 +85,7 @@ pub async fn run(run: &Run, args: RunArgs) -> anyhow::Result<ExitCode> {
         .prepare_build(BuildRequest {
             images: name.iter().cloned().collect(),
             tags: None,
-            settings: args.flags.settings(settings)?,
+            flags: args.flags.parsed(),
             cache_from: Vec::new(),
             introspect_stage: None,
             on_event: printer(super::output::json(), args.flags.log_mode.as_str()),

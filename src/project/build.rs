@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Bases, Project, ProjectError, Signatures};
-use crate::build::{self, BuildOptions, BuildSettings, BuiltImage, Event, introspect};
+use crate::build::{self, BuildOptions, BuiltImage, Event, ParsedBuildFlags, introspect};
 use crate::naming::{self, TagOptions, TagSpec};
 
 /// What a build asks for, as the command line gave it.
@@ -18,7 +18,7 @@ pub struct BuildRequest {
     /// The tag flags (werf's `WERF_TAG_CUSTOM_*` variables are added here); `None`: the
     /// images get their local names only (`slipway run`).
     pub tags: Option<TagOptions>,
-    pub settings: BuildSettings,
+    pub flags: ParsedBuildFlags,
     /// `--cache-from` values: tag names in the images repo, slugged here.
     pub cache_from: Vec<String>,
     /// `--introspect-stage IMAGE/STAGE`: checked before anything is built.
@@ -53,7 +53,10 @@ impl Project<'_> {
         &mut self,
         request: BuildRequest,
     ) -> Result<PreparedBuild, ProjectError> {
-        self.config.force_platforms(&request.settings.platform);
+        let settings = request
+            .flags
+            .resolve(self.settings.docker_buildkit.as_deref())?;
+        self.config.force_platforms(&settings.platform);
         build::build_roots(&self.config, &request.images)?;
         self.resolve_bases(Bases::Pull).await?;
         let outputs = self.outputs(&[]);
@@ -78,7 +81,7 @@ impl Project<'_> {
         };
         let options = BuildOptions {
             images,
-            settings: request.settings,
+            settings,
             extra_tags,
             on_event: request.on_event,
             git_commit: self.git_commit(),

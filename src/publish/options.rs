@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::helm::HelmValuesOptions;
 use super::report::ReportFormat;
-use super::{PublishOptions, push};
-use crate::build::{BuildSettings, Event};
+use super::{PublishError, PublishOptions, push};
+use crate::build::{Event, ParsedBuildFlags};
 use crate::naming::TagOptions;
 use crate::registry::UploadMode;
 use crate::registry::compress::Codec;
@@ -21,7 +21,7 @@ pub struct PublishRequest {
     pub images: Vec<String>,
     /// The tag flags (werf's `WERF_TAG_CUSTOM_*` variables are added on resolving).
     pub tags: TagOptions,
-    pub build_settings: BuildSettings,
+    pub build_flags: ParsedBuildFlags,
     /// `--cache-from` values: tag names in the images repo, slugged on resolving.
     pub cache_from: Vec<String>,
     pub dry_run: bool,
@@ -45,11 +45,12 @@ pub struct PublishRequest {
 }
 
 impl PublishOptions {
-    /// The request resolved against the settings: werf's tag variables added, `--env` for
+    /// The request resolved against the settings: `--parallel` and `--buildkit`, werf's tag
+    /// variables added, `--env` for
     /// the Helm values, `--cache-from` slugged, and the report split by format (Slipway's
     /// JSON is written with the digest file and kept out of build contexts; the other
     /// formats are written last).
-    pub fn new(settings: &Settings, r: PublishRequest) -> PublishOptions {
+    pub fn new(settings: &Settings, r: PublishRequest) -> Result<PublishOptions, PublishError> {
         let mut other_reports = Vec::new();
         let report_path = match r.report_path {
             Some(p) if r.report_format != ReportFormat::Json => {
@@ -61,7 +62,8 @@ impl PublishOptions {
         if let Some(p) = r.werf_report_path {
             other_reports.push((p, ReportFormat::Werf11));
         }
-        PublishOptions {
+        let build_settings = r.build_flags.resolve(settings.docker_buildkit.as_deref())?;
+        Ok(PublishOptions {
             build: r.build,
             images: r.images,
             tags: r.tags.with_custom_env(&settings.tag_custom_env),
@@ -71,7 +73,7 @@ impl PublishOptions {
             digest_file: r.digest_file,
             digest_file_append: r.digest_file_append,
             digest_file_images: r.digest_file_images,
-            build_settings: r.build_settings,
+            build_settings,
             upload_mode: r.upload_mode,
             push_with_daemon: r.push_with_daemon,
             layer_compression: r.layer_compression,
@@ -84,6 +86,6 @@ impl PublishOptions {
             cache_from: crate::naming::cache_tags(&r.cache_from),
             on_event: r.on_event,
             on_push: r.on_push,
-        }
+        })
     }
 }

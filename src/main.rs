@@ -1,4 +1,10 @@
 //! Thin binary: everything lives in the library so it can be tested alone.
+
+/// The static (musl) builds: musl's malloc serialises every thread on one lock, which cost
+/// the multi-threaded publish path ~20 % against glibc (docs/benchmarks.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
     slipway::cli::main()

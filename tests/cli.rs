@@ -401,6 +401,9 @@ fn version_names_commit_date_and_target() {
             env!("CARGO_PKG_VERSION")
         )
     );
+    // `-V` is answered before the command tree is built: the same line.
+    let out = support::slipway().arg("-V").assert().success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), line);
     let out = support::slipway()
         .args(["--json", "version"])
         .assert()

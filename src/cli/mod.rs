@@ -520,6 +520,9 @@ fn process_env() -> Env {
 
 /// Entry point of the `slipway` binary.
 pub fn main() -> ExitCode {
+    if let Some(code) = version::answer_alone(std::env::args_os()) {
+        return code;
+    }
     let env = process_env();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let cmd = command(&env);

@@ -23,6 +23,22 @@ pub const LONG: &str = concat!(
     ")"
 );
 
+/// `slipway --version` (or `-V`) and nothing else: answered before the command tree is
+/// built. Building it (every command, flag, werf alias and env lookup) was most of the
+/// process's ~10 ms, and CI scripts call `--version` to probe for the tool (issue 33: within
+/// 1.5 ms of `/bin/true`). The text is clap's: `slipway ` and [`LONG`].
+pub fn answer_alone(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<ExitCode> {
+    let _program = args.next();
+    let only = args.next()?;
+    if args.next().is_some() || (only != "--version" && only != "-V") {
+        return None;
+    }
+    use std::io::Write;
+    // A closed stdout (`slipway --version | head -0`) is not an error, as with clap.
+    let _ = writeln!(std::io::stdout().lock(), "slipway {LONG}");
+    Some(ExitCode::SUCCESS)
+}
+
 pub fn run() -> anyhow::Result<ExitCode> {
     super::output::out(&format!(
         "slipway {VERSION}\ncommit: {COMMIT}\nbuilt:  {BUILD_DATE}\ntarget: {TARGET}\n"
@@ -34,4 +50,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
         "target": TARGET,
     }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The early answer prints exactly what clap's `--version` would.
+    #[test]
+    fn the_early_answer_is_clap_s_version_text() {
+        let cmd = super::super::command(&Default::default());
+        assert_eq!(cmd.render_version(), format!("slipway {}\n", super::LONG));
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(super::answer_alone(args(&["slipway", "--version", "x"]).into_iter()).is_none());
+        assert!(super::answer_alone(args(&["slipway", "build"]).into_iter()).is_none());
+        assert!(super::answer_alone(args(&["slipway"]).into_iter()).is_none());
+    }
 }

@@ -31,6 +31,61 @@ pub enum PromoteError {
     Refused(String),
     #[error("{what}: {cause}")]
     Io { what: String, cause: String },
+    /// `--from-report`'s file.
+    #[error(transparent)]
+    Report(#[from] crate::publish::report::ReportError),
+}
+
+/// What to promote, as the command line says: one image, or every image of a publish
+/// report.
+pub enum Images {
+    One {
+        source: String,
+        destination: String,
+    },
+    FromReport {
+        path: std::path::PathBuf,
+        to: String,
+    },
+}
+
+/// `slipway promote`'s flags, as plain values.
+pub struct Request {
+    pub images: Images,
+    /// `--tag`: more destination tags, for every image.
+    pub tags: Vec<String>,
+    pub move_source: bool,
+    pub platform: Option<String>,
+    /// Carry the images' referrers (SLSA provenance) too.
+    pub provenance: bool,
+}
+
+/// The plan of each image the request names (reads only).
+pub async fn plans(client: &Client, request: &Request) -> Result<Vec<Plan>, PromoteError> {
+    let jobs = match &request.images {
+        Images::FromReport { path, to } => {
+            let report = crate::publish::report::Report::read(path)?;
+            from_report(&report, to)
+                .into_iter()
+                .map(|(s, d, mut t)| {
+                    t.extend(request.tags.iter().cloned());
+                    (s, d, t)
+                })
+                .collect()
+        }
+        Images::One {
+            source,
+            destination,
+        } => vec![(source.clone(), destination.clone(), request.tags.clone())],
+    };
+    let mut plans = Vec::new();
+    for (s, d, t) in &jobs {
+        let platform = request.platform.as_deref();
+        let mut plan = plan(client, s, d, t, request.move_source, platform).await?;
+        plan.carry_referrers = request.provenance;
+        plans.push(plan);
+    }
+    Ok(plans)
 }
 
 /// What a promotion will do.

@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod dockerfile;
+mod flags;
 pub mod introspect;
 mod schedule;
 pub mod secrets;
@@ -31,6 +32,7 @@ pub use crate::daemon::engine;
 pub use crate::daemon::tag as tag_image;
 pub use crate::naming::local_tag;
 use crate::registry::keychain::Keychain;
+pub use flags::{Parallel, ParsedBuildFlags};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -84,6 +86,8 @@ pub enum BuildError {
         dependency: String,
         cause: String,
     },
+    #[error("DOCKER_BUILDKIT={0:?}: use 1 or 0 (or --buildkit)")]
+    DockerBuildkit(String),
 }
 
 /// `--buildkit`: BuildKit when the daemon supports it (`auto`), always (`on`: an error when
@@ -246,7 +250,7 @@ pub struct BuildOptions {
 /// its build flags, as `BuildKitMode` is already a clap value here), so a new build flag
 /// is its field here and the line that reads it (issue 29's change recipe: 2 files). Flags
 /// that need the environment to resolve (`--parallel`, `--buildkit`) are `skip`ped and set
-/// by `cli::build::BuildFlags::settings`.
+/// by [`ParsedBuildFlags::resolve`].
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct BuildSettings {
     /// Images built at once.

@@ -77,6 +77,19 @@ pub enum WerfSource {
     Local,
 }
 
+impl WerfSource {
+    /// Where `-s` says werf's records are. A value that names no repository reads none
+    /// (the stages storage reports it in its own words).
+    pub fn from_stages_storage(stages_storage: Option<&str>) -> WerfSource {
+        match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
+            None => WerfSource::NotGiven,
+            Some(crate::stapel::storage::LOCAL) => WerfSource::Local,
+            Some(v) => crate::registry::Repository::parse(v.trim_end_matches('/'))
+                .map_or(WerfSource::NotGiven, WerfSource::Repo),
+        }
+    }
+}
+
 /// Why werf 1.1's records were not read (cleanup then leaves werf's tags alone).
 #[derive(Debug, thiserror::Error)]
 pub enum WerfNotRead {

@@ -1,23 +1,12 @@
 //! `slipway build [IMAGE...]`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 
-use crate::build::{self, BuildOptions, BuiltImage, Event};
-use crate::naming;
-use crate::project::{Bases, Project, Run};
-use crate::settings::Settings;
-
-/// `--parallel`: werf's boolean (bare, `=true`, `=false`) or Slipway's count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parallel {
-    On,
-    Off,
-    Limit(usize),
-}
+use crate::build::{self, BuiltImage, Event, Parallel};
+use crate::project::{BuildRequest, Project, Run};
 
 /// `1`, `true`, `yes` mean on (werf's booleans); `0`, `false`, `no` off; `N` ≥ 2 a count.
 pub fn parse_parallel(s: &str) -> anyhow::Result<Parallel> {
@@ -27,18 +16,6 @@ pub fn parse_parallel(s: &str) -> anyhow::Result<Parallel> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 2 => Ok(Parallel::Limit(n)),
         _ => anyhow::bail!("{s:?}: use true or false (werf), or a number of images built at once"),
-    }
-}
-
-impl Parallel {
-    /// How many at once, given the default when on and `--parallel-tasks-limit`.
-    pub fn resolve(p: Option<Parallel>, limit: Option<usize>, default: usize) -> usize {
-        match (p, limit) {
-            (Some(Parallel::Off), _) => 1,
-            (Some(Parallel::Limit(n)), _) => n,
-            (_, Some(n)) => n.max(1),
-            _ => default.max(1),
-        }
     }
 }
 
@@ -97,15 +74,16 @@ pub struct BuildFlags {
 }
 
 impl BuildFlags {
-    /// The one conversion of the build flags every build path takes (build, run,
-    /// build-and-publish): plain flags come as declared in `build::BuildSettings`.
-    pub fn settings(&self, settings: &Settings) -> anyhow::Result<build::BuildSettings> {
-        Ok(build::BuildSettings {
-            parallel: Parallel::resolve(self.parallel, self.parallel_tasks_limit, num_cpus::get()),
-            // `--buildkit`, else Docker's `DOCKER_BUILDKIT`, else auto.
-            buildkit: buildkit_mode(self.buildkit, settings.docker_buildkit.as_deref())?,
-            ..self.build.clone()
-        })
+    /// The flags every build path takes (build, run, build-and-publish) as the library's
+    /// plain value; the library resolves `--parallel` and `--buildkit` against the
+    /// environment ([`build::ParsedBuildFlags::resolve`]).
+    pub fn parsed(&self) -> build::ParsedBuildFlags {
+        build::ParsedBuildFlags {
+            settings: self.build.clone(),
+            parallel: self.parallel,
+            parallel_tasks_limit: self.parallel_tasks_limit,
+            buildkit: self.buildkit,
+        }
     }
 }
 
@@ -196,20 +174,6 @@ fn bars() -> Arc<dyn Fn(&Event) + Send + Sync> {
     })
 }
 
-fn buildkit_mode(
-    flag: Option<build::BuildKitMode>,
-    docker_buildkit: Option<&str>,
-) -> anyhow::Result<build::BuildKitMode> {
-    use build::BuildKitMode::*;
-    Ok(match (flag, docker_buildkit.map(str::trim)) {
-        (Some(m), _) => m,
-        (None, None | Some("")) => Auto,
-        (None, Some(v)) if v == "1" || v.eq_ignore_ascii_case("true") => On,
-        (None, Some(v)) if v == "0" || v.eq_ignore_ascii_case("false") => Off,
-        (None, Some(v)) => anyhow::bail!("DOCKER_BUILDKIT={v:?}: use 1 or 0 (or --buildkit)"),
-    })
-}
-
 pub fn summary(built: &[BuiltImage]) -> String {
     let mut s = format!(
         "{:<20} {:<8} {:<20} {:>8}\n",
@@ -229,89 +193,31 @@ pub fn summary(built: &[BuiltImage]) -> String {
 }
 
 pub async fn run(run: &Run, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let settings = &run.settings;
-    let mut project = Project::open(run)?;
-    project.config.force_platforms(&args.flags.build.platform);
-    build::build_roots(&project.config, &args.images)?;
-    project.resolve_bases(Bases::Pull).await?;
-    let cfg = &project.config;
-    let outputs = project.outputs(&[]);
-    let sigs = project.signatures(&outputs)?;
-    // A stage to introspect is checked before anything is built.
-    let introspect = match args.flags.introspect_stage.as_slice() {
+    let introspect_stage = match args.flags.introspect_stage.as_slice() {
         [] => None,
-        [spec] => Some(build::introspect::target(cfg, spec, &sigs)?),
+        [spec] => Some(spec.clone()),
         _ => anyhow::bail!("--introspect-stage: give one IMAGE/STAGE"),
     };
-    if introspect.is_none() && !args.command.is_empty() {
+    if introspect_stage.is_none() && !args.command.is_empty() {
         anyhow::bail!(
             "a command after `--` runs in a stage: give --introspect-stage IMAGE/STAGE too"
         );
     }
-    let mut images = args.images.clone();
-    if let Some(t) = &introspect
-        && !images.is_empty()
-        && let Some(n) = &t.image.name
-        && !images.contains(n)
-    {
-        images.push(n.clone());
-    }
-    let tag_opts = super::tags::to_options(&args.tags, settings);
-    let naming = project.naming()?;
-    let mut cache_from = BTreeMap::new();
-    let cache_tags = naming::cache_tags(&args.flags.cache_from);
-    if !cache_tags.is_empty() {
-        let Some(naming) = &naming else {
-            anyhow::bail!("--cache-from names tags in the images repo: give --images-repo too");
-        };
-        for img in &cfg.images {
-            let refs = naming.references(img.name.as_deref(), &cache_tags)?;
-            cache_from.insert(img.name.clone(), refs);
-        }
-    }
-    let mut extra_tags = BTreeMap::new();
-    if let Some(naming) = &naming
-        && !tag_opts.is_empty()
-    {
-        let specs = naming::tags(&tag_opts, project.git())?;
-        for img in &cfg.images {
-            let sig = sigs.get(&img.name).cloned().unwrap_or_default();
-            let tags = naming::image_tags(&specs, &sig);
-            extra_tags.insert(
-                img.name.clone(),
-                naming.references(img.name.as_deref(), &tags)?,
-            );
-        }
-    }
-    let docker = project.daemon().await?;
-    let git_commit = project.git_commit();
-    let opts = BuildOptions {
-        images,
-        settings: args.flags.settings(settings)?,
-        extra_tags,
-        on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
-        git_commit,
-        extra_labels: Default::default(),
-        cache_from,
-        keychain: run.keychain(),
-        outputs,
-        registry_digest: None,
-        stages_storage: super::cleanup::stages_storage(run)?,
-        host_env: settings.host_env.clone(),
-    };
-    let keychain = opts.keychain.clone();
-    let built = build::build(docker, cfg, &sigs, opts).await?;
-    super::output::out(&summary(&built));
-    if let Some(t) = introspect {
-        let image = build::introspect::stage_image(
-            docker,
-            cfg,
-            &sigs,
-            &t,
-            keychain,
-            &settings.host_env.daemon(),
-        )
+    let mut project = Project::open(run)?;
+    let prepared = project
+        .prepare_build(BuildRequest {
+            images: args.images,
+            tags: Some(args.tags.options()),
+            flags: args.flags.parsed(),
+            cache_from: args.flags.cache_from.clone(),
+            introspect_stage,
+            on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
+        })
         .await?;
+    let built = project.build(prepared.options, &prepared.sigs).await?;
+    super::output::out(&summary(&built));
+    if let Some(t) = prepared.introspect {
+        let image = project.introspect_image(&prepared.sigs, &t).await?;
         return introspect_run(&image, t.stage, &args.command).await;
     }
     super::output::result(serde_json::json!({"images": built}))?;
@@ -347,7 +253,6 @@ async fn introspect_run(image: &str, stage: &str, command: &[String]) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use build::BuildKitMode::*;
 
     #[test]
     fn parallel_is_werf_boolean_or_a_count() {
@@ -360,15 +265,5 @@ mod tests {
         assert_eq!(Parallel::resolve(Some(Parallel::On), Some(3), 8), 3);
         assert_eq!(Parallel::resolve(Some(Parallel::Off), Some(3), 8), 1);
         assert_eq!(Parallel::resolve(Some(Parallel::Limit(2)), None, 8), 2);
-    }
-
-    #[test]
-    fn buildkit_mode_from_flag_then_docker_buildkit() {
-        assert_eq!(buildkit_mode(None, None).expect("ok"), Auto);
-        assert_eq!(buildkit_mode(None, Some("1")).expect("ok"), On);
-        assert_eq!(buildkit_mode(None, Some("false")).expect("ok"), Off);
-        assert_eq!(buildkit_mode(Some(Auto), Some("0")).expect("ok"), Auto);
-        let e = buildkit_mode(None, Some("yes")).unwrap_err().to_string();
-        assert!(e.contains("DOCKER_BUILDKIT=\"yes\""), "{e}");
     }
 }

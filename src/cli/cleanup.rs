@@ -181,7 +181,7 @@ impl CleanupArgs {
             allow_git_shallow_clone: false,
             ci: env.ci(),
             paths: env.paths(),
-            werf: werf_source(stages_storage),
+            werf: WerfSource::from_stages_storage(stages_storage),
         })
     }
 
@@ -239,17 +239,6 @@ impl CleanupArgs {
     }
 }
 
-/// Where werf 1.1's records are, from `-s`. A value that names no repository reads none
-/// (the stages storage reports it in its own words).
-pub(super) fn werf_source(stages_storage: Option<&str>) -> WerfSource {
-    match stages_storage.map(str::trim).filter(|v| !v.is_empty()) {
-        None => WerfSource::NotGiven,
-        Some(crate::stapel::storage::LOCAL) => WerfSource::Local,
-        Some(v) => crate::registry::Repository::parse(v.trim_end_matches('/'))
-            .map_or(WerfSource::NotGiven, WerfSource::Repo),
-    }
-}
-
 /// Which flag or variable `value` came from, for messages: the first variable of the flag
 /// table that is set to it, else the flag.
 fn origin(long: &str, value: &str, env: &HostEnv) -> String {
@@ -284,16 +273,6 @@ const OUTSIDE_GIT: &str = "images cleanup skipped: the project is not in a git r
 
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
-
-/// The stages storage of `--stages-storage REPO` (None: `:local`), on the run's client.
-pub(super) fn stages_storage(run: &Run) -> anyhow::Result<Option<StagesStorage>> {
-    let settings = &run.settings;
-    Ok(StagesStorage::from_setting(
-        run.client(),
-        settings.stages_storage.as_deref(),
-        &settings.host_env,
-    )?)
-}
 
 /// A refused DELETE names the usual cause and its fix (docs/troubleshooting.md): CI job
 /// tokens (GitLab's) may push but not delete.
@@ -463,7 +442,7 @@ async fn show_plans(
         output::out(DRY_RUN);
     }
     output::out_display(plan);
-    let storage = stages_storage(run)?;
+    let storage = run.stages_storage()?;
     let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
     if let Some(p) = &stages {
         output::out(&p.to_string());

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::output;
 use crate::daemon::docker::DockerDaemon;
-use crate::host_cleanup::{self, Mode, Policy, run};
+use crate::host_cleanup::{self, Policy, run};
 use crate::project::Run;
 
 #[derive(Debug, Subcommand)]
@@ -72,27 +72,16 @@ pub async fn run(run: &Run, g: HostGroup) -> anyhow::Result<ExitCode> {
     let paths = run.settings.paths();
     let (plan, dry_run) = match &g {
         HostGroup::Cleanup(a) => {
-            let usage = run::usage(&daemon, &env, a.docker_server_storage_path.as_deref()).await?;
             let policy = Policy {
                 allowed_usage: a.allowed_docker_storage_volume_usage,
                 margin: a.allowed_docker_storage_volume_usage_margin,
                 ..Policy::default()
             };
-            let inv = run::inventory(&daemon, &paths, Mode::Cleanup).await?;
-            (
-                host_cleanup::plan(&inv, &usage, policy, Mode::Cleanup),
-                a.dry_run,
-            )
+            let storage = a.docker_server_storage_path.as_deref();
+            let plan = run::cleanup_plan(&daemon, &env, storage, policy, &paths).await?;
+            (plan, a.dry_run)
         }
-        HostGroup::Purge(a) => {
-            let mode = Mode::Purge { force: a.force };
-            let inv = run::inventory(&daemon, &paths, mode).await?;
-            let skipped = host_cleanup::Usage::Skipped("purge removes every Slipway image".into());
-            (
-                host_cleanup::plan(&inv, &skipped, Policy::default(), mode),
-                a.dry_run,
-            )
-        }
+        HostGroup::Purge(a) => (run::purge_plan(&daemon, &paths, a.force).await?, a.dry_run),
     };
     if dry_run {
         output::out("dry run: nothing is removed\n");
@@ -111,6 +100,14 @@ pub async fn run(run: &Run, g: HostGroup) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let applied = run::apply(&daemon, &plan).await;
+    print_applied(&plan, &applied)
+}
+
+/// What was removed; a failed removal fails the command.
+fn print_applied(
+    plan: &host_cleanup::HostPlan,
+    applied: &run::Applied,
+) -> anyhow::Result<ExitCode> {
     output::note(&format!(
         "removed {} container(s), {} image(s) ({} bytes), {} tag(s), {} file(s)",
         applied.containers, applied.images, applied.bytes, applied.untagged, applied.files

@@ -4,11 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::Serialize;
 
 use super::output;
-use crate::naming;
-use crate::project::{Bases, Project, Run};
+use crate::project::{Project, Run};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -33,23 +31,6 @@ pub struct ImagesArgs {
     pub werf: Option<super::werf_groups::ImagesGroup>,
 }
 
-#[derive(Serialize)]
-struct Row {
-    name: Option<String>,
-    repository: Option<String>,
-    references: Vec<String>,
-    signature: String,
-    /// The platforms it is built for, each with its own signature (issue 34); empty: the
-    /// daemon's platform.
-    platforms: Vec<PlatformRow>,
-}
-
-#[derive(Serialize)]
-struct PlatformRow {
-    platform: String,
-    signature: String,
-}
-
 pub async fn run(
     run: &Run,
     mut args: ImagesArgs,
@@ -61,60 +42,9 @@ pub async fn run(
     if args.local {
         return print_local(run, &args.only);
     }
-    let settings = &run.settings;
-    let mut project = Project::open(run)?;
-    crate::build::selection(&project.config, &args.only)?;
-    project.config.force_platforms(&args.platform);
-    // Signatures only: the base is not pulled.
-    project.resolve_bases(Bases::DigestsOnly).await?;
-    let cfg = &project.config;
-    let outputs = project.outputs(&[]);
-    let sigs = project.signatures(&outputs)?;
-    let naming = project.naming()?;
-    let specs = naming::tags(
-        &super::tags::to_options(&args.tags, settings),
-        project.git(),
-    )?;
-    let stapel = crate::stapel::Env::new(cfg);
-    let mut rows = Vec::new();
-    for img in cfg
-        .images
-        .iter()
-        .filter(|i| args.only.is_empty() || i.name.as_ref().is_some_and(|n| args.only.contains(n)))
-    {
-        let sig = sigs.get(&img.name).cloned().unwrap_or_default();
-        let (repository, references) = match &naming {
-            Some(n) => {
-                let refs = n.references(img.name.as_deref(), &naming::image_tags(&specs, &sig))?;
-                (Some(n.repository(img.name.as_deref())?.to_string()), refs)
-            }
-            None => (None, Vec::new()),
-        };
-        let oci = crate::labels::oci(cfg.source.as_deref(), &cfg.project, img.name.as_deref());
-        let mut platforms: Vec<PlatformRow> =
-            crate::signature::per_platform(img, &oci, &sigs, &outputs, Some(&stapel))?
-                .into_iter()
-                .map(|(platform, signature)| PlatformRow {
-                    platform,
-                    signature,
-                })
-                .collect();
-        if platforms.is_empty()
-            && let Some(p) = img.platforms().first()
-        {
-            platforms.push(PlatformRow {
-                platform: p.clone(),
-                signature: sig.clone(),
-            });
-        }
-        rows.push(Row {
-            name: img.name.clone(),
-            repository,
-            references,
-            signature: sig,
-            platforms,
-        });
-    }
+    let rows = Project::open(run)?
+        .image_rows(&args.only, &args.platform, &args.tags.options())
+        .await?;
     let mut text = String::new();
     for r in &rows {
         text.push_str(&format!(

@@ -11,9 +11,8 @@ use super::output;
 use crate::cleanup::run::{WerfSource, read_werf};
 use crate::naming::Naming;
 use crate::naming::name::{ImageName, NAMELESS};
-use crate::project::Run;
+use crate::project::{Project, Run};
 use crate::records::{self, werf};
-use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum ManagedImagesCommand {
@@ -41,17 +40,18 @@ fn image(name: &str) -> Option<String> {
     (name != NAMELESS).then(|| name.to_string())
 }
 
-/// The project's name, for werf's records in the local daemon.
-fn project(settings: &Settings) -> String {
-    crate::config::load(settings)
-        .map(|c| c.project)
+/// The project's name, for werf's records in the local daemon. werf 1.1 reads werf.yaml
+/// here only if it loads (`GetOptionalWerfConfig`): without it the name is empty.
+fn project_name(run: &Run) -> String {
+    Project::open(run)
+        .map(|p| p.config.project)
         .unwrap_or_default()
 }
 
 pub async fn run(run: &Run, cmd: ManagedImagesCommand) -> anyhow::Result<ExitCode> {
     let client = run.client();
-    let naming = Naming::new(&run.settings)?;
-    let source = super::cleanup::werf_source(run.settings.stages_storage.as_deref());
+    let naming = run.naming()?;
+    let source = WerfSource::from_stages_storage(run.settings.stages_storage.as_deref());
     if naming.is_none() && matches!(source, WerfSource::NotGiven) {
         anyhow::bail!(
             "managed-images needs --images-repo (Slipway's list) or -s/--stages-storage (werf 1.1's records)"
@@ -90,7 +90,7 @@ async fn ls(run: &Run, naming: Option<&Naming>, source: &WerfSource) -> anyhow::
     let mut names: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
     if !matches!(source, WerfSource::NotGiven) {
         let daemon = run.daemon_connection();
-        match read_werf(source, &project(&run.settings), client, daemon).await? {
+        match read_werf(source, &project_name(run), client, daemon).await? {
             Ok(w) => {
                 for n in w.managed_names() {
                     names
@@ -131,7 +131,12 @@ async fn rm(
     name: &str,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (settings, client) = (&run.settings, run.client());
+    let client = run.client();
+    // Read once, only for werf's records in the local daemon.
+    let project = match source {
+        WerfSource::Local => project_name(run),
+        _ => String::new(),
+    };
     let image = image(name);
     let mut plan = Vec::new();
     if let Some(n) = naming {
@@ -147,7 +152,7 @@ async fn rm(
         WerfSource::Repo(r) => plan.push(format!("delete {r}:{werf_tag} (werf 1.1's record)")),
         WerfSource::Local => plan.push(format!(
             "delete werf-managed-images/{}:{} in the local daemon (werf 1.1's record)",
-            project(settings),
+            project,
             werf::slug_image(image.as_deref())
         )),
         WerfSource::NotGiven => {}
@@ -167,8 +172,7 @@ async fn rm(
         WerfSource::Repo(r) => removed |= werf::remove_managed(client, r, image.as_deref()).await?,
         WerfSource::Local => {
             let docker = run.daemon().await?;
-            removed |=
-                werf::remove_managed_local(docker, &project(settings), image.as_deref()).await?;
+            removed |= werf::remove_managed_local(docker, &project, image.as_deref()).await?;
         }
         WerfSource::NotGiven => {}
     }

@@ -8,7 +8,6 @@ use clap::Args;
 use super::output;
 use crate::project::Run;
 use crate::promote;
-use crate::publish::report::Report;
 use crate::transfer::push::PushOptions;
 
 #[derive(Debug, Args)]
@@ -45,30 +44,26 @@ pub struct PromoteArgs {
 }
 
 pub async fn run(run: &Run, args: PromoteArgs) -> anyhow::Result<ExitCode> {
-    let jobs: Vec<(String, String, Vec<String>)> =
-        match (&args.from_report, &args.source, &args.destination) {
-            (Some(path), _, _) => {
-                let report = Report::read(path)?;
-                let to = args.to.clone().unwrap_or_default();
-                promote::from_report(&report, &to)
-                    .into_iter()
-                    .map(|(s, d, mut t)| {
-                        t.extend(args.tags.iter().cloned());
-                        (s, d, t)
-                    })
-                    .collect()
-            }
-            (None, Some(s), Some(d)) => vec![(s.clone(), d.clone(), args.tags.clone())],
-            _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
-        };
+    let images = match (args.from_report, args.source, args.destination) {
+        (Some(path), _, _) => promote::Images::FromReport {
+            path,
+            to: args.to.unwrap_or_default(),
+        },
+        (None, Some(source), Some(destination)) => promote::Images::One {
+            source,
+            destination,
+        },
+        _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
+    };
+    let request = promote::Request {
+        images,
+        tags: args.tags,
+        move_source: args.move_source,
+        platform: args.platform,
+        provenance: args.provenance,
+    };
     let client = run.client();
-    let mut plans = Vec::new();
-    for (s, d, t) in &jobs {
-        let mut plan =
-            promote::plan(client, s, d, t, args.move_source, args.platform.as_deref()).await?;
-        plan.carry_referrers = args.provenance;
-        plans.push(plan);
-    }
+    let plans = promote::plans(client, &request).await?;
     if args.dry_run {
         output::out("dry run: nothing is copied, tagged or deleted\n");
         for p in &plans {

@@ -8,8 +8,9 @@ use clap::Args;
 use super::build::{BuildFlags, printer};
 use super::output;
 use crate::project::Run;
+use crate::publish::plan::Plan;
 use crate::publish::report::{BuildOutcome, PushOutcome, ReportFormat};
-use crate::publish::{Outcome, PublishOptions, publish};
+use crate::publish::{Outcome, PublishOptions, PublishRequest, publish};
 use crate::registry::UploadMode;
 use crate::registry::compress::Codec;
 
@@ -139,83 +140,44 @@ pub struct PublishArgs {
     pub provenance: bool,
 }
 
+impl PublishArgs {
+    /// The flags as the library's plain request.
+    fn request(self, build: bool) -> PublishRequest {
+        PublishRequest {
+            build,
+            images: self.images,
+            tags: self.tags.options(),
+            build_flags: self.build.parsed(),
+            cache_from: self.build.cache_from,
+            dry_run: self.dry_run,
+            report_path: self.report_path,
+            report_format: self.report_format.into(),
+            werf_report_path: self.publish_report_path,
+            digest_file: self.digest_file,
+            digest_file_append: self.digest_file_append,
+            digest_file_images: self.digest_file_images,
+            upload_mode: self.upload_mode.into(),
+            push_with_daemon: self.push_with_daemon,
+            layer_compression: self.layer_compression.into(),
+            provenance: self.provenance,
+            helm_values: self.helm_values,
+            namespace: self.namespace,
+            on_event: printer(output::json(), self.build.log_mode.as_str()),
+            on_push: Some(super::progress::pushes(self.build.log_mode.as_str())),
+        }
+    }
+}
+
 pub async fn run(run: &Run, args: PublishArgs, build: bool) -> anyhow::Result<ExitCode> {
-    let settings = &run.settings;
     if !args.build.introspect_stage.is_empty() {
         tracing::warn!(
             "--introspect-stage has no effect in publish; use `slipway build --introspect-stage IMAGE/STAGE`"
         );
     }
-    let format: ReportFormat = args.report_format.into();
-    let opts = PublishOptions {
-        build,
-        images: args.images,
-        tags: super::tags::to_options(&args.tags, settings),
-        dry_run: args.dry_run,
-        // Slipway's JSON is written by the library; other formats below.
-        report_path: args
-            .report_path
-            .clone()
-            .filter(|_| format == ReportFormat::Json),
-        digest_file: args.digest_file,
-        digest_file_append: args.digest_file_append,
-        digest_file_images: args.digest_file_images,
-        build_settings: args.build.settings(settings)?,
-        upload_mode: args.upload_mode.into(),
-        push_with_daemon: args.push_with_daemon,
-        layer_compression: args.layer_compression.into(),
-        provenance: args.provenance,
-        helm_values: args
-            .helm_values
-            .map(|path| crate::publish::helm::HelmValuesOptions {
-                path,
-                namespace: args.namespace,
-                env: settings.env.clone(),
-            }),
-        cache_from: crate::naming::cache_tags(&args.build.cache_from),
-        on_event: printer(super::output::json(), args.build.log_mode.as_str()),
-        on_push: Some(super::progress::pushes(args.build.log_mode.as_str())),
-    };
+    let opts = PublishOptions::new(&run.settings, args.request(build))?;
     match publish(run, opts).await? {
-        Outcome::Planned(plan) => {
-            output::out(&format!(
-                "dry run: nothing is built, pushed or tagged\n{plan}"
-            ));
-            // `publish` pushes what the daemon holds: an image to push that is not built
-            // locally (no blob plan) would fail the real run, so the plan says so.
-            let unbuilt: Vec<&str> = if build {
-                Vec::new()
-            } else {
-                plan.images
-                    .iter()
-                    .filter(|p| p.needs_push() && p.blobs.is_none())
-                    .map(|p| p.label())
-                    .collect()
-            };
-            if !unbuilt.is_empty() {
-                let message = format!(
-                    "would fail: {} {} not built (run `slipway build` first)",
-                    unbuilt.join(", "),
-                    if unbuilt.len() == 1 { "is" } else { "are" }
-                );
-                if output::json() {
-                    output::failed(&plan, &message)?;
-                } else {
-                    eprintln!("{message}");
-                }
-                return Ok(ExitCode::FAILURE);
-            }
-            output::result(&plan)?;
-        }
+        Outcome::Planned(plan) => print_plan(&plan, build),
         Outcome::Published(report) => {
-            if let Some(p) = &args.report_path
-                && format != ReportFormat::Json
-            {
-                report.write_as(p, format)?;
-            }
-            if let Some(p) = &args.publish_report_path {
-                report.write_as(p, ReportFormat::Werf11)?;
-            }
             output::table(&summary(&report));
             for i in &report.images {
                 for r in &i.references {
@@ -223,8 +185,32 @@ pub async fn run(run: &Run, args: PublishArgs, build: bool) -> anyhow::Result<Ex
                 }
             }
             output::result(&report)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--dry-run`'s plan; it fails when `publish` would: an image to push is not built
+/// locally (`publish` pushes what the daemon holds).
+fn print_plan(plan: &Plan, build: bool) -> anyhow::Result<ExitCode> {
+    output::out(&format!(
+        "dry run: nothing is built, pushed or tagged\n{plan}"
+    ));
+    let unbuilt = if build { Vec::new() } else { plan.unbuilt() };
+    if !unbuilt.is_empty() {
+        let message = format!(
+            "would fail: {} {} not built (run `slipway build` first)",
+            unbuilt.join(", "),
+            if unbuilt.len() == 1 { "is" } else { "are" }
+        );
+        if output::json() {
+            output::failed(plan, &message)?;
+        } else {
+            eprintln!("{message}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    output::result(plan)?;
     Ok(ExitCode::SUCCESS)
 }
 

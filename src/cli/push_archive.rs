@@ -35,7 +35,7 @@ pub struct PushArchiveArgs {
     /// Upload blobs in parallel: bare or true (4 at once, the default), false (one at a
     /// time), or a number.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::build::parse_parallel)]
-    pub parallel: Option<super::build::Parallel>,
+    pub parallel: Option<crate::build::Parallel>,
     /// How layers are compressed (zstd needs containerd ≥ 1.5 or Docker ≥ 23 to pull;
     /// layers the archive holds compressed are pushed as they are).
     #[arg(long, value_enum, default_value = "gzip")]
@@ -57,7 +57,7 @@ pub async fn run(run: &Run, args: PushArchiveArgs) -> anyhow::Result<ExitCode> {
     let opts = PushOptions {
         on_progress: Some(super::progress::pushes("auto")),
         upload_mode,
-        concurrency: super::build::Parallel::resolve(args.parallel, None, 4),
+        concurrency: crate::build::Parallel::resolve(args.parallel, None, 4),
         compression: args.layer_compression.into(),
         ..PushOptions::for_host(&run.settings.host_env)
     };

@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::build::{BuildFlags, printer};
-use crate::build::{self, BuildOptions};
-use crate::project::{Bases, Project, Run};
+use crate::build;
+use crate::project::{Bases, BuildRequest, Project, Run};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -80,29 +80,18 @@ pub async fn run(run: &Run, args: RunArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     let mut project = Project::open(run)?;
-    project.config.force_platforms(&args.flags.build.platform);
-    project.resolve_bases(Bases::Pull).await?;
     let name = image_to_run(&project, args.image.as_ref())?;
-    let cfg = &project.config;
-    let selection: Vec<String> = name.iter().cloned().collect();
-    let outputs = project.outputs(&[]);
-    let sigs = project.signatures(&outputs)?;
-    let docker = project.daemon().await?;
-    let opts = BuildOptions {
-        images: selection,
-        settings: args.flags.settings(settings)?,
-        extra_tags: Default::default(),
-        on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
-        git_commit: project.git_commit(),
-        extra_labels: Default::default(),
-        cache_from: Default::default(),
-        keychain: run.keychain(),
-        outputs,
-        registry_digest: None,
-        stages_storage: super::cleanup::stages_storage(run)?,
-        host_env: settings.host_env.clone(),
-    };
-    let built = build::build(docker, cfg, &sigs, opts).await?;
+    let prepared = project
+        .prepare_build(BuildRequest {
+            images: name.iter().cloned().collect(),
+            tags: None,
+            flags: args.flags.parsed(),
+            cache_from: Vec::new(),
+            introspect_stage: None,
+            on_event: printer(super::output::json(), args.flags.log_mode.as_str()),
+        })
+        .await?;
+    let built = project.build(prepared.options, &prepared.sigs).await?;
     let image = built
         .iter()
         .find(|b| b.name == name)

@@ -24,20 +24,17 @@ pub struct TagArgs {
     pub from_git: bool,
 }
 
-/// Into the library's tag options; werf's `WERF_TAG_CUSTOM_*` variables add custom tags.
-pub fn to_options(t: &TagArgs, settings: &crate::settings::Settings) -> crate::naming::TagOptions {
-    let mut custom = t.custom.clone();
-    for c in &settings.tag_custom_env {
-        if !custom.contains(c) {
-            custom.push(c.clone());
+impl TagArgs {
+    /// The flags as the library's tag options; the library adds werf's
+    /// `WERF_TAG_CUSTOM_*` variables ([`crate::naming::TagOptions::with_custom_env`]).
+    pub fn options(&self) -> crate::naming::TagOptions {
+        crate::naming::TagOptions {
+            custom: self.custom.clone(),
+            git_branch: self.git_branch.clone(),
+            git_tag: self.git_tag.clone(),
+            git_commit: self.git_commit.clone(),
+            by_content: self.by_content,
+            from_git: self.from_git,
         }
-    }
-    crate::naming::TagOptions {
-        custom,
-        git_branch: t.git_branch.clone(),
-        git_tag: t.git_tag.clone(),
-        git_commit: t.git_commit.clone(),
-        by_content: t.by_content,
-        from_git: t.from_git,
     }
 }

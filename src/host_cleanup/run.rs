@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{HostPlan, Inventory, Mode, Usage};
+use super::{HostPlan, Inventory, Mode, Policy, Usage};
 use crate::daemon::{DaemonApi, DaemonError};
 use crate::labels;
 use crate::settings::{DaemonEnv, Paths};
@@ -81,6 +81,33 @@ fn files(paths: &Paths, mode: Mode, now: SystemTime) -> Vec<PathBuf> {
         out.push(cache.clone());
     }
     out
+}
+
+/// What `host cleanup` removes: the inventory judged against the daemon's storage usage
+/// (measured at `storage_path`, else the daemon's data root) and `policy`.
+pub async fn cleanup_plan(
+    daemon: &dyn DaemonApi,
+    env: &DaemonEnv,
+    storage_path: Option<&Path>,
+    policy: Policy,
+    paths: &Paths,
+) -> Result<HostPlan, HostCleanupError> {
+    let usage = usage(daemon, env, storage_path).await?;
+    let inv = inventory(daemon, paths, Mode::Cleanup).await?;
+    Ok(super::plan(&inv, &usage, policy, Mode::Cleanup))
+}
+
+/// What `host purge` removes: every Slipway image whatever the usage (`force`: also
+/// those a container uses).
+pub async fn purge_plan(
+    daemon: &dyn DaemonApi,
+    paths: &Paths,
+    force: bool,
+) -> Result<HostPlan, HostCleanupError> {
+    let mode = Mode::Purge { force };
+    let inv = inventory(daemon, paths, mode).await?;
+    let skipped = Usage::Skipped("purge removes every Slipway image".into());
+    Ok(super::plan(&inv, &skipped, Policy::default(), mode))
 }
 
 /// The daemon's storage filesystem: `path` (`--docker-server-storage-path`), else the

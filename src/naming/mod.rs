@@ -243,6 +243,17 @@ impl TagOptions {
             && !self.by_content
             && !self.from_git
     }
+
+    /// The options with werf's `WERF_TAG_CUSTOM_<ANY>` values (`Settings::tag_custom_env`)
+    /// added to the custom tags, each once, after the flags' own.
+    pub fn with_custom_env(mut self, env: &[String]) -> Self {
+        for c in env {
+            if !self.custom.contains(c) {
+                self.custom.push(c.clone());
+            }
+        }
+        self
+    }
 }
 
 /// Local tag of an image: `<project>/<image>:latest` (nameless: `<project>:latest`).

@@ -5,8 +5,12 @@
 //! client, the daemon). Heavy facts are lazy: `images` never connects to a daemon, and
 //! HEAD is read on first use.
 
+mod build;
+mod images;
 mod run;
 
+pub use build::{BuildRequest, PreparedBuild};
+pub use images::{ImageRow, PlatformRow};
 pub use run::Run;
 
 use std::collections::BTreeMap;
@@ -36,6 +40,10 @@ pub enum ProjectError {
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Naming(#[from] NamingError),
+    #[error(transparent)]
+    StagesStorage(#[from] crate::stapel::storage::StorageError),
+    #[error("--cache-from names tags in the images repo: give --images-repo too")]
+    CacheFromNeedsRepo,
 }
 
 /// Whether resolving `fromLatest` bases may pull them into the daemon (a build needs the
@@ -119,7 +127,7 @@ impl<'a> Project<'a> {
 
     /// The images repository's naming (`None` without `--images-repo`).
     pub fn naming(&self) -> Result<Option<Naming>, ProjectError> {
-        Ok(Naming::new(self.settings)?)
+        Ok(self.run.naming()?)
     }
 
     /// The project's git HEAD, read once (tag options, labels and records share it).

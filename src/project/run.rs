@@ -72,6 +72,25 @@ impl Run {
             .get_or_init(|| Client::new(self.registry_options()))
     }
 
+    /// The images repository's naming (`None` without `--images-repo`): settings alone,
+    /// for commands that work without werf.yaml (`managed-images`).
+    pub fn naming(&self) -> Result<Option<crate::naming::Naming>, crate::naming::NamingError> {
+        crate::naming::Naming::new(&self.settings)
+    }
+
+    /// The stages storage of `--stages-storage REPO` (`None`: `:local`), on the run's
+    /// client.
+    pub fn stages_storage(
+        &self,
+    ) -> Result<Option<crate::stapel::storage::StagesStorage>, crate::stapel::storage::StorageError>
+    {
+        crate::stapel::storage::StagesStorage::from_setting(
+            self.client(),
+            self.settings.stages_storage.as_deref(),
+            &self.settings.host_env,
+        )
+    }
+
     /// The daemon, connected on first use.
     pub async fn daemon(&self) -> Result<&Docker, Unreachable> {
         self.daemon.get().await

@@ -4,6 +4,7 @@
 //! `realize` (copy from the stages storage, build, push through `pusher`) and [`report`].
 
 pub mod helm;
+mod options;
 pub mod plan;
 mod prepare;
 mod provenance;
@@ -25,6 +26,8 @@ use crate::transfer::from_daemon::FromDaemonError;
 use crate::transfer::push::{self, PushError};
 use plan::{Plan, RemoteLookup, RemoteTag};
 use report::{Report, ReportError};
+
+pub use options::PublishRequest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -48,6 +51,9 @@ pub enum PublishError {
     StagesStorage(#[from] crate::stapel::storage::StorageError),
     #[error(transparent)]
     Stapel(#[from] crate::stapel::StapelError),
+    /// What the project reports that publish has no variant of its own for.
+    #[error(transparent)]
+    Project(crate::project::ProjectError),
     #[error("writing commit records (what cleanup keeps images by): {0}")]
     Records(crate::records::RecordsError),
     #[error("{cause}{from}")]
@@ -83,6 +89,8 @@ impl From<crate::project::ProjectError> for PublishError {
             P::Stapel(e) => PublishError::Stapel(e),
             P::Signature(e) => PublishError::Signature(e),
             P::Naming(e) => PublishError::Naming(e),
+            P::StagesStorage(e) => PublishError::StagesStorage(e),
+            e @ P::CacheFromNeedsRepo => PublishError::Project(e),
         }
     }
 }
@@ -105,7 +113,11 @@ pub struct PublishOptions {
     pub images: Vec<String>,
     pub tags: TagOptions,
     pub dry_run: bool,
+    /// Slipway's JSON report (`--report-path` in the default format).
     pub report_path: Option<PathBuf>,
+    /// Reports in other formats (`--report-path` with `--report-format`,
+    /// `--publish-report-path`), written after the commit record, in this order.
+    pub other_reports: Vec<(PathBuf, report::ReportFormat)>,
     pub digest_file: Option<PathBuf>,
     /// Append to the digest file instead of replacing it.
     pub digest_file_append: bool,

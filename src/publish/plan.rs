@@ -126,6 +126,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The images `publish` (without building) would fail on: to be pushed, but not built
+    /// locally (a dry run found no blob plan for them).
+    pub fn unbuilt(&self) -> Vec<&str> {
+        self.images
+            .iter()
+            .filter(|p| p.needs_push() && p.blobs.is_none())
+            .map(|p| p.label())
+            .collect()
+    }
+
     /// Compute the plan, looking tags up concurrently (`concurrency` requests at most).
     pub async fn compute<L: RemoteLookup>(
         wanted: Vec<Wanted>,

@@ -369,6 +369,9 @@ pub(super) async fn publish_report(
         &prepared.host_env.paths(),
     );
     record_commit(client, &prepared.naming, &prepared.git, plan).await?;
+    for (path, format) in &opts.other_reports {
+        report.write_as(path, *format)?;
+    }
     Ok(Outcome::Published(report))
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::error::{BaseError, StapelError};
-use crate::config::stapel::{Base, without_tag_or_digest};
+use crate::config::stapel::{Base, StapelRecipe, without_tag_or_digest};
 use crate::config::{Config, ImageConfig};
 
 /// Does any stapel node use `fromLatest` (so the registry is asked before signatures)?
@@ -82,6 +82,77 @@ async fn pull_registry_bases(
     Ok(())
 }
 
+/// Each stapel node of werf.yaml (images, then artifacts) with its name for messages: the
+/// walk both resolvers take.
+fn stapel_nodes(cfg: &mut Config) -> impl Iterator<Item = (String, &mut StapelRecipe)> {
+    cfg.images
+        .iter_mut()
+        .chain(cfg.artifacts.iter_mut())
+        .filter_map(|node| {
+            let image = node.display_name().to_string();
+            node.stapel_mut().map(|st| (image, st))
+        })
+}
+
+/// What a resolved reference is, for how it is pulled and logged.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// An import from a registry image: pulled pinned (`repo@digest`).
+    Import,
+    /// A `fromLatest` base: pulled by name unless the daemon's copy has the digest.
+    FromLatest,
+}
+
+/// Registry digests of one kind of reference, each asked of its registry (and pulled,
+/// with `docker`) once, however many nodes name it.
+struct Resolver<'a> {
+    kind: Kind,
+    client: &'a crate::registry::Client,
+    docker: Option<&'a bollard::Docker>,
+    digests: BTreeMap<String, String>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(
+        kind: Kind,
+        client: &'a crate::registry::Client,
+        docker: Option<&'a bollard::Docker>,
+    ) -> Self {
+        Resolver {
+            kind,
+            client,
+            docker,
+            digests: BTreeMap::new(),
+        }
+    }
+
+    /// The digest `reference` names now, remembered after the first ask.
+    async fn digest(&mut self, reference: &str) -> Result<String, BaseError> {
+        if let Some(d) = self.digests.get(reference) {
+            return Ok(d.clone());
+        }
+        let digest = registry_digest(self.client, reference).await?;
+        if let Some(docker) = self.docker {
+            match self.kind {
+                Kind::Import => pull_pinned(docker, self.client, reference, &digest).await?,
+                Kind::FromLatest => {
+                    let creds = daemon_credentials(self.client, reference)?;
+                    pull_unless_local(docker, reference, &digest, creds)
+                        .await
+                        .map_err(BaseError::Daemon)?;
+                }
+            }
+        }
+        let what = match self.kind {
+            Kind::Import => "import",
+            Kind::FromLatest => "fromLatest",
+        };
+        tracing::info!("{what}: {reference} is {digest}");
+        self.digests.insert(reference.to_string(), digest.clone());
+        Ok(digest)
+    }
+}
+
 /// An import from a registry image copies from the image its tag names now: the digest
 /// goes into the signature (a moved tag rebuilds, an unchanged one does not) and the
 /// generated Dockerfile copies from `repo@digest`, pulled beforehand through the daemon
@@ -91,33 +162,19 @@ async fn resolve_external_imports(
     client: &crate::registry::Client,
     docker: Option<&bollard::Docker>,
 ) -> Result<(), StapelError> {
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
-    for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
-        let image = node.display_name().to_string();
-        let Some(st) = node.stapel_mut() else {
-            continue;
-        };
+    let mut resolver = Resolver::new(Kind::Import, client, docker);
+    for (image, st) in stapel_nodes(cfg) {
         for i in st.imports.iter_mut().filter(|i| i.external) {
-            let fail = |cause: BaseError| StapelError::ExternalImport {
-                image: image.clone(),
-                at: i.at.clone(),
-                reference: i.source.clone(),
-                cause: Box::new(cause),
-            };
-            let digest = match digests.get(&i.source) {
-                Some(d) => d.clone(),
-                None => {
-                    let d = registry_digest(client, &i.source).await.map_err(fail)?;
-                    if let Some(docker) = docker {
-                        pull_pinned(docker, client, &i.source, &d)
-                            .await
-                            .map_err(fail)?;
-                    }
-                    tracing::info!("import: {} is {d}", i.source);
-                    digests.insert(i.source.clone(), d.clone());
-                    d
-                }
-            };
+            let digest =
+                resolver
+                    .digest(&i.source)
+                    .await
+                    .map_err(|cause| StapelError::ExternalImport {
+                        image: image.clone(),
+                        at: i.at.clone(),
+                        reference: i.source.clone(),
+                        cause: Box::new(cause),
+                    })?;
             i.external_digest = Some(digest);
         }
     }
@@ -207,36 +264,21 @@ pub async fn resolve_from_latest(
     client: &crate::registry::Client,
     docker: Option<&bollard::Docker>,
 ) -> Result<(), StapelError> {
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
-    for node in cfg.images.iter_mut().chain(cfg.artifacts.iter_mut()) {
-        let image = node.display_name().to_string();
-        let Some(st) = node.stapel_mut() else {
-            continue;
-        };
+    let mut resolver = Resolver::new(Kind::FromLatest, client, docker);
+    for (image, st) in stapel_nodes(cfg) {
         let Base::From(base) = &st.base else { continue };
         if !st.from_latest {
             continue;
         }
-        let at = st.from_latest_at.clone().unwrap_or_else(|| st.at.clone());
-        let fail = |cause: BaseError| StapelError::FromLatest {
-            image: image.clone(),
-            at: at.clone(),
-            base: base.clone(),
-            cause: Box::new(cause),
-        };
-        if let Some(d) = digests.get(base) {
-            st.from_latest_digest = Some(d.clone());
-            continue;
-        }
-        let digest = registry_digest(client, base).await.map_err(fail)?;
-        if let Some(docker) = docker {
-            let creds = daemon_credentials(client, base).map_err(fail)?;
-            pull_unless_local(docker, base, &digest, creds)
-                .await
-                .map_err(|e| fail(BaseError::Daemon(e)))?;
-        }
-        tracing::info!("fromLatest: {base} is {digest}");
-        digests.insert(base.clone(), digest.clone());
+        let digest = resolver
+            .digest(base)
+            .await
+            .map_err(|cause| StapelError::FromLatest {
+                image,
+                at: st.from_latest_at.clone().unwrap_or_else(|| st.at.clone()),
+                base: base.clone(),
+                cause: Box::new(cause),
+            })?;
         st.from_latest_digest = Some(digest);
     }
     Ok(())

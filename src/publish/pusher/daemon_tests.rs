@@ -21,6 +21,7 @@ fn options(push_with_daemon: bool) -> PublishOptions {
         tags: Default::default(),
         dry_run: false,
         report_path: None,
+        other_reports: Vec::new(),
         digest_file: None,
         digest_file_append: false,
         digest_file_images: None,

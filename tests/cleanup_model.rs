@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use slipway::cleanup::policy::{
-    Commit, Decision, GitHistory, GitRef, InUse, Options, TagInfo, UsedImage, decide,
-    default_policies,
+    Commit, Decision, Facts, GitHistory, GitRef, InUse, ManifestDigest, Options, TagInfo,
+    UsedImage, decide, default_policies,
 };
 use slipway::config::{KeepPolicy, Limit, LimitOperator, References};
 
@@ -222,17 +222,16 @@ fn inventory(w: &World, rng: &mut Rng) -> Vec<TagInfo> {
                 _ => commits.clone(),
             };
             out.push(TagInfo {
-                image: Some(image.to_string()),
-                repository: format!("reg/{image}").into(),
+                facts: std::sync::Arc::new(Facts {
+                    image: Some(image.to_string()),
+                    repository: format!("reg/{image}").into(),
+                    commits: known,
+                    created: Some(created),
+                    labels: [("slipway.signature".to_string(), sig.clone())].into(),
+                    ..Default::default()
+                }),
                 tag,
-                digest,
-                commits: known,
-                created: Some(created),
-                labels: std::sync::Arc::new(
-                    [("slipway.signature".to_string(), sig.clone())].into(),
-                ),
-                children: Vec::new(),
-                references: Default::default(),
+                digest: digest.into(),
             });
         }
     }
@@ -299,7 +298,8 @@ fn model_kept(
     for (i, t) in tags.iter().enumerate() {
         let used = in_use.iter().any(|u| {
             *u.repository == *t.repository
-                && (u.tag.as_deref() == Some(&t.tag) || u.digest.as_deref() == Some(&t.digest))
+                && (u.tag.as_deref() == Some(&t.tag)
+                    || u.digest.as_deref().is_some_and(|d| t.digest == *d))
         });
         if used || t.commits.is_empty() {
             kept.insert(i);
@@ -464,7 +464,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             UsedImage {
                 repository: t.repository.to_string(),
                 tag: (!by_digest).then(|| t.tag.clone()),
-                digest: by_digest.then(|| t.digest.clone()),
+                digest: by_digest.then(|| t.digest.to_string()),
                 source: "context test: Deployment prod/web".into(),
             }
         })
@@ -488,18 +488,16 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         },
     );
     let kept = model_kept(&tags, &refs, &w, &policies, &in_use, now);
-    let kept_digests: BTreeSet<(&str, &str)> = kept
+    let kept_digests: BTreeSet<(&str, &ManifestDigest)> = kept
         .iter()
-        .map(|&i| (&*tags[i].repository, tags[i].digest.as_str()))
+        .map(|&i| (&*tags[i].repository, &tags[i].digest))
         .collect();
     // A deleted manifest takes all its tags: what is deleted is what the model does not keep
     // and no kept tag shares.
     let want: BTreeSet<&str> = tags
         .iter()
         .enumerate()
-        .filter(|(i, t)| {
-            !kept.contains(i) && !kept_digests.contains(&(&*t.repository, t.digest.as_str()))
-        })
+        .filter(|(i, t)| !kept.contains(i) && !kept_digests.contains(&(&*t.repository, &t.digest)))
         .map(|(_, t)| t.tag.as_str())
         .collect();
     let got: BTreeSet<&str> = plan.deletions().map(|i| i.tag.tag.as_str()).collect();
@@ -512,7 +510,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             i.reason
         );
         prop_assert!(
-            !kept_digests.contains(&(&*i.tag.repository, i.tag.digest.as_str())),
+            !kept_digests.contains(&(&*i.tag.repository, &i.tag.digest)),
             "seed {seed}: deleted {} whose manifest a kept tag uses",
             i.tag.tag
         );

@@ -136,15 +136,13 @@ async fn serve() -> (String, Seen) {
 
 fn plan(host: &str) -> policy::Plan {
     let tag = |t: &str, d: &str| TagInfo {
-        image: Some("app".into()),
-        repository: format!("{host}/ns/app").into(),
+        facts: Arc::new(policy::Facts {
+            image: Some("app".into()),
+            repository: format!("{host}/ns/app").into(),
+            ..Default::default()
+        }),
         tag: t.into(),
         digest: d.into(),
-        commits: Vec::new(),
-        created: None,
-        labels: Default::default(),
-        children: Vec::new(),
-        references: Default::default(),
     };
     policy::purge(vec![
         tag("old-1", "sha256:aaa"),
@@ -326,15 +324,13 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
     let client = Client::new(RegistryOptions::default());
     let ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
     let tags = ["old-1", "old-2"].iter().map(|t| TagInfo {
-        image: Some("app".into()),
-        repository: format!("{ecr}/ns/app").into(),
+        facts: Arc::new(policy::Facts {
+            image: Some("app".into()),
+            repository: format!("{ecr}/ns/app").into(),
+            ..Default::default()
+        }),
         tag: t.to_string(),
         digest: "sha256:aaa".into(),
-        commits: Vec::new(),
-        created: None,
-        labels: Default::default(),
-        children: Vec::new(),
-        references: Default::default(),
     });
     let plan = policy::purge(tags.collect());
     let creds = VendorCredentials {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{CleanupError, TagInfo};
-use crate::cleanup::policy::IndexChild;
+use crate::cleanup::policy::{Facts, IndexChild, ManifestDigest};
 use crate::config::Config;
 use crate::naming::Naming;
 use crate::records::Records;
@@ -39,7 +39,7 @@ pub async fn inventory(
     }
     let mut out = Vec::new();
     // Tags of one image share its config: read each config once.
-    let configs: ConfigCache = std::sync::Mutex::new(BTreeMap::new());
+    let configs: Cache = std::sync::Mutex::new(BTreeMap::new());
     let repos: BTreeSet<String> = names
         .iter()
         .map(|n| naming.repository(n.as_deref()).map(|r| r.to_string()))
@@ -56,19 +56,22 @@ pub async fn inventory(
             .into_iter()
             .filter(|t| naming.owns_tag(name.as_deref(), &names, t))
             .collect();
-        out.reserve(owned.len());
+        out.reserve_exact(owned.len());
         let shown: Arc<str> = repo.to_string().into();
-        let (read, repo, shown) = (&read, &repo, &shown);
+        let img = Image { name, shown };
+        let (read, repo, img) = (&read, &repo, &img);
         // Each answer goes straight into the list: the manifest body is dropped as soon as
         // its digest and config are read.
         let mut infos = stream::iter(owned)
-            .map(|tag| async move { tag_info(read, repo, shown, name, tag).await })
+            .map(|tag| async move { tag_info(read, repo, img, tag).await })
             .buffer_unordered(MANIFEST_READS);
         while let Some(info) = infos.try_next().await? {
             out.extend(info);
         }
     }
-    out.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    // (repository, tag) is unique: an unstable sort gives the same order without the
+    // stable sort's copy of the list.
+    out.sort_unstable_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
     Ok(out)
 }
 
@@ -78,52 +81,118 @@ pub async fn inventory(
 /// commits are left empty, which keeps it (werf keeps tags without image metadata), unless
 /// `delete_unrecorded` (`--git-history-based-cleanup-v1.2`, werf 1.1.36's mode).
 pub fn link_records(tags: &mut [TagInfo], records: &Records) {
-    for t in tags.iter_mut() {
-        let recorded = records.commits(t.image.as_deref(), t.signature());
+    relink(tags, |f, signature| {
+        let recorded = records.commits(f.image.as_deref(), signature);
         if recorded.is_empty() {
-            t.commits.clear();
-            continue;
+            return Vec::new();
         }
+        let mut commits = f.commits.clone();
         for c in recorded {
-            if !t.commits.contains(&c) {
-                t.commits.push(c);
+            if !commits.contains(&c) {
+                commits.push(c);
             }
         }
-        t.commits.sort();
-    }
+        commits.sort();
+        commits
+    });
 }
 
 /// Tie each tag werf 1.1 published to the commits werf's image metadata records say
 /// published its content signature (as werf 1.1.36 groups them:
 /// pkg/cleaning/images_cleanup.go:659-686, 965-990), beside Slipway's own records.
 pub fn link_werf_records(tags: &mut [TagInfo], werf: &WerfRecords) {
-    for t in tags.iter_mut().filter(|t| t.werf_era()) {
-        let sig = t.signature().to_string();
-        for m in werf.published(t.image.as_deref(), &sig) {
-            if !t.commits.contains(&m.commit) {
-                t.commits.push(m.commit.clone());
+    relink(tags, |f, signature| {
+        let mut commits = f.commits.clone();
+        if !f.werf_era() {
+            return commits;
+        }
+        for m in werf.published(f.image.as_deref(), signature) {
+            if !commits.contains(&m.commit) {
+                commits.push(m.commit.clone());
             }
         }
-        t.commits.sort();
+        commits.sort();
+        commits
+    });
+}
+
+/// Set each tag's commits to `commits(facts, signature)`. The tags of one config share
+/// their facts and get one new copy between them (a copy per tag would be a list per tag).
+/// A signature taken from the digest (no label) is the tag's own, and so is its answer.
+fn relink(tags: &mut [TagInfo], commits: impl Fn(&Facts, &str) -> Vec<String>) {
+    // Old facts → new; the old ones are held so that no address is reused meanwhile.
+    let mut done: std::collections::HashMap<*const Facts, (Arc<Facts>, Arc<Facts>)> =
+        Default::default();
+    for t in tags.iter_mut() {
+        let labelled = t.labelled_signature().is_some();
+        let key = Arc::as_ptr(&t.facts);
+        if labelled && let Some((_, new)) = done.get(&key) {
+            t.facts = new.clone();
+            continue;
+        }
+        let new = commits(&t.facts, &t.signature());
+        if new != t.facts.commits {
+            let old = t.facts.clone();
+            Arc::make_mut(&mut t.facts).commits = new;
+            if labelled {
+                done.insert(key, (old, t.facts.clone()));
+            }
+        } else if labelled {
+            done.insert(key, (t.facts.clone(), t.facts.clone()));
+        }
     }
 }
 
-type ConfigCache = std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<ConfigFacts>>>>;
+/// Facts by `repository@digest` (of a config, or of a platform manifest), each made once.
+type Cache = std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<Arc<Facts>>>>>;
 
 /// What reading a tag needs.
 struct Read<'a> {
     client: &'a Client,
-    configs: &'a ConfigCache,
+    configs: &'a Cache,
     /// The project's repositories: an `ENV` value `REPO:TAG` in one of them is a reference
     /// (a stapel dependency's `ImageName`) cleanup keeps while the image is kept.
     repos: &'a BTreeSet<String>,
 }
 
+/// The image whose tags are read, and its repository as the plan shows it.
+struct Image<'a> {
+    name: &'a Option<String>,
+    shown: Arc<str>,
+}
+
+impl Image<'_> {
+    /// Facts that say nothing but whose tag it is.
+    fn bare(&self) -> Facts {
+        Facts {
+            image: self.name.clone(),
+            repository: self.shown.clone(),
+            ..Facts::default()
+        }
+    }
+}
+
+/// The facts cached under `key`, made by `init` once: the first tag to ask makes them, the
+/// tags asking meanwhile wait for that answer (16 tags of one image in flight would
+/// otherwise read its config 16 times), and every tag holds the one copy.
+async fn once<F>(read: &Read<'_>, key: String, init: F) -> Result<Arc<Facts>, CleanupError>
+where
+    F: std::future::Future<Output = Result<Facts, CleanupError>>,
+{
+    let cell = match read.configs.lock() {
+        Ok(mut m) => m.entry(key).or_default().clone(),
+        Err(_) => Arc::default(),
+    };
+    let facts = cell
+        .get_or_try_init(|| async { Ok::<_, CleanupError>(Arc::new(init.await?)) })
+        .await?;
+    Ok(facts.clone())
+}
+
 async fn tag_info(
     read: &Read<'_>,
     repo: &Repository,
-    shown: &Arc<str>,
-    image: &Option<String>,
+    image: &Image<'_>,
     tag: String,
 ) -> Result<Option<TagInfo>, CleanupError> {
     let Some((body, info)) = read.client.get_manifest(repo, &tag).await? else {
@@ -131,28 +200,18 @@ async fn tag_info(
     };
     let manifest = Manifest::parse(&body).ok();
     drop(body);
-    let mut children = Vec::new();
-    let facts = match &manifest {
-        Some(Manifest::Index(index)) => {
-            children = index_children(index);
-            index_facts(read, repo, index, &children).await?
-        }
-        Some(m) => match m.config() {
-            Some(c) => config_facts(read, repo, c.digest().as_ref()).await?,
-            None => ConfigFacts::default(),
-        },
-        None => ConfigFacts::default(),
+    let config = manifest
+        .as_ref()
+        .and_then(|m| m.config().map(|c| c.digest().to_string()));
+    let facts = match (&manifest, config) {
+        (Some(Manifest::Index(index)), _) => Arc::new(index_facts(read, repo, image, index).await?),
+        (_, Some(c)) => config_facts(read, repo, image, &c).await?,
+        (_, None) => once(read, format!("{repo}@"), async { Ok(image.bare()) }).await?,
     };
     Ok(Some(TagInfo {
-        image: image.clone(),
-        repository: shown.clone(),
+        facts,
         tag,
-        digest: info.digest,
-        commits: facts.commit.iter().cloned().collect(),
-        created: facts.created,
-        labels: facts.labels,
-        references: facts.references,
-        children,
+        digest: ManifestDigest::new(&info.digest),
     }))
 }
 
@@ -187,37 +246,37 @@ fn index_children(index: &ImageIndex) -> Vec<IndexChild> {
 async fn index_facts(
     read: &Read<'_>,
     repo: &Repository,
+    image: &Image<'_>,
     index: &ImageIndex,
-    children: &[IndexChild],
-) -> Result<ConfigFacts, CleanupError> {
+) -> Result<Facts, CleanupError> {
+    let children = index_children(index);
     let mut all = Vec::with_capacity(children.len());
-    for c in children {
-        all.push(child_facts(read, repo, &c.digest).await?);
+    for c in &children {
+        all.push(child_facts(read, repo, image, &c.digest).await?);
     }
-    let mut facts = all.first().cloned().unwrap_or_default();
-    let mut labels = facts.labels.as_ref().clone();
-    let mut references = facts.references.as_ref().clone();
+    let mut facts = all
+        .first()
+        .map_or_else(|| image.bare(), |f| Facts::clone(f));
     for other in &all[1.min(all.len())..] {
-        if other.commit != facts.commit {
-            facts.commit = None;
+        if other.commits != facts.commits {
+            facts.commits.clear();
         }
         facts.created = facts.created.max(other.created);
-        labels.retain(|k, v| other.labels.get(k) == Some(v));
-        references.extend(other.references.iter().cloned());
+        facts.labels.retain(|k, v| other.labels.get(k) == Some(v));
+        facts.references.extend(other.references.iter().cloned());
     }
-    references.sort();
-    references.dedup();
+    facts.references.sort();
+    facts.references.dedup();
     let signature = index
         .annotations()
         .as_ref()
         .and_then(|a| a.get(crate::labels::SIGNATURE))
         .cloned();
     match signature {
-        Some(s) => labels.insert(crate::labels::SIGNATURE.to_string(), s),
-        None => labels.remove(crate::labels::SIGNATURE),
+        Some(s) => facts.labels.insert(crate::labels::SIGNATURE.to_string(), s),
+        None => facts.labels.remove(crate::labels::SIGNATURE),
     };
-    facts.labels = Arc::new(labels);
-    facts.references = Arc::new(references);
+    facts.children = children;
     Ok(facts)
 }
 
@@ -226,55 +285,42 @@ async fn index_facts(
 async fn child_facts(
     read: &Read<'_>,
     repo: &Repository,
+    image: &Image<'_>,
     digest: &str,
-) -> Result<ConfigFacts, CleanupError> {
-    let key = format!("{repo}@{digest}");
-    let cell = match read.configs.lock() {
-        Ok(mut m) => m.entry(key).or_default().clone(),
-        Err(_) => Arc::default(),
-    };
-    let facts = cell
-        .get_or_try_init(|| async {
-            let config = read
-                .client
-                .get_manifest(repo, digest)
-                .await?
-                .and_then(|(body, _)| Manifest::parse(&body).ok())
-                .and_then(|m| m.config().map(|c| c.digest().to_string()));
-            match config {
-                Some(c) => config_facts(read, repo, &c).await,
-                None => Ok(ConfigFacts::default()),
-            }
+) -> Result<Arc<Facts>, CleanupError> {
+    once(read, format!("{repo}@{digest}"), async {
+        let config = read
+            .client
+            .get_manifest(repo, digest)
+            .await?
+            .and_then(|(body, _)| Manifest::parse(&body).ok())
+            .and_then(|m| m.config().map(|c| c.digest().to_string()));
+        Ok(match config {
+            Some(c) => Facts::clone(&*config_facts(read, repo, image, &c).await?),
+            None => image.bare(),
         })
-        .await?;
-    Ok(facts.clone())
+    })
+    .await
 }
 
-/// The facts of one image config, read once per repository and digest: the first tag to
-/// ask reads it, the tags asking meanwhile wait for that answer (16 tags of one image in
-/// flight would otherwise read its config 16 times).
+/// The facts of one image config, read once per repository and digest.
 async fn config_facts(
     read: &Read<'_>,
     repo: &Repository,
+    image: &Image<'_>,
     cfg_digest: &str,
-) -> Result<ConfigFacts, CleanupError> {
-    let key = format!("{repo}@{cfg_digest}");
-    let cell = match read.configs.lock() {
-        Ok(mut m) => m.entry(key).or_default().clone(),
-        Err(_) => Arc::default(),
-    };
-    let facts = cell
-        .get_or_try_init(|| read_config(read.client, repo, cfg_digest, read.repos))
-        .await?;
-    Ok(facts.clone())
+) -> Result<Arc<Facts>, CleanupError> {
+    let init = read_config(read.client, repo, image, cfg_digest, read.repos);
+    once(read, format!("{repo}@{cfg_digest}"), init).await
 }
 
 async fn read_config(
     client: &Client,
     repo: &Repository,
+    image: &Image<'_>,
     cfg_digest: &str,
     repos: &BTreeSet<String>,
-) -> Result<ConfigFacts, CleanupError> {
+) -> Result<Facts, CleanupError> {
     let cfg = client.get_config(repo, cfg_digest).await?;
     let label = |k: &str| {
         cfg.as_ref()
@@ -286,35 +332,25 @@ async fn read_config(
         .and_then(|c| c.config().as_ref())
         .and_then(|c| c.env().clone())
         .unwrap_or_default();
-    Ok(ConfigFacts {
-        references: Arc::new(project_references(&env, repos)),
-        commit: label("slipway.git-commit"),
+    Ok(Facts {
+        references: project_references(&env, repos),
+        commits: label("slipway.git-commit").into_iter().collect(),
         created: cfg
             .as_ref()
             .and_then(|c| c.created().as_deref())
             .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
             .map(|t| t.timestamp()),
-        labels: Arc::new(
-            [
-                "slipway.git-branch",
-                "slipway.git-tag",
-                crate::labels::SIGNATURE,
-                crate::records::werf::CONTENT_SIGNATURE_LABEL,
-            ]
-            .iter()
-            .filter_map(|k| label(k).map(|v| (k.to_string(), v)))
-            .collect(),
-        ),
+        labels: [
+            "slipway.git-branch",
+            "slipway.git-tag",
+            crate::labels::SIGNATURE,
+            crate::records::werf::CONTENT_SIGNATURE_LABEL,
+        ]
+        .iter()
+        .filter_map(|k| label(k).map(|v| (k.to_string(), v)))
+        .collect(),
+        ..image.bare()
     })
-}
-
-/// What an image config tells cleanup; its labels are shared by every tag of the config.
-#[derive(Debug, Clone, Default)]
-struct ConfigFacts {
-    commit: Option<String>,
-    created: Option<i64>,
-    labels: Arc<BTreeMap<String, String>>,
-    references: Arc<Vec<String>>,
 }
 
 /// The `ENV` values (`KEY=REPO:TAG`) naming a tag of one of `repos`: what a stapel

@@ -111,15 +111,20 @@ async fn run_deleter(
     let mut out = Outcome::default();
     // (repository, tag, digest) to delete: every tag, or one tag per manifest.
     let mut jobs: Vec<(String, String, String)> = Vec::new();
-    let mut digests: std::collections::HashSet<(&str, &str)> = Default::default();
+    let mut digests: std::collections::HashSet<(&str, &policy::ManifestDigest)> =
+        Default::default();
     // Indexes first: a platform manifest an index lists never goes before the index.
     let (indexes, images): (Vec<&Item>, Vec<&Item>) =
         plan.deletions().partition(|i| !i.tag.children.is_empty());
     for i in indexes.into_iter().chain(images) {
         let t = &i.tag;
-        let first_of_digest = digests.insert((&t.repository, &t.digest));
+        let first_of_digest = digests.insert((&*t.repository, &t.digest));
         if d.deletes_single_tags() || first_of_digest {
-            jobs.push((t.repository.to_string(), t.tag.clone(), t.digest.clone()));
+            jobs.push((
+                t.repository.to_string(),
+                t.tag.clone(),
+                t.digest.to_string(),
+            ));
         }
     }
     // Counted once each: a tag whose own DELETE succeeded or whose manifest this run
@@ -312,15 +317,13 @@ mod tests {
     fn item(tag: &str, digest: &str) -> policy::Item {
         policy::Item {
             tag: TagInfo {
-                image: Some("app".into()),
-                repository: "r.example/app".into(),
+                facts: std::sync::Arc::new(policy::Facts {
+                    image: Some("app".into()),
+                    repository: "r.example/app".into(),
+                    ..Default::default()
+                }),
                 tag: tag.into(),
                 digest: digest.into(),
-                commits: Vec::new(),
-                created: None,
-                labels: Default::default(),
-                children: Vec::new(),
-                references: Default::default(),
             },
             decision: policy::Decision::Delete,
             reason: "test".into(),

@@ -265,7 +265,13 @@ fn decide(
         ));
     }
     if let Some(limits) = &req.tag_scheme {
-        let commits: Vec<String> = tags.iter().flat_map(|t| t.commits.clone()).collect();
+        // Each commit once: the tags of one config share its commits.
+        let commits: Vec<String> = tags
+            .iter()
+            .flat_map(|t| t.commits.iter().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let state = GitState {
             branches: names(git, false),
             tags: names(git, true),
@@ -299,8 +305,10 @@ fn decide(
 /// Say in the plan which of werf's records decided each tag werf 1.1 published.
 fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
     let Ok(w) = werf else { return };
+    // One copy of each reason (the tags of one verdict and one signature say the same).
+    let mut shared: std::collections::HashMap<String, std::sync::Arc<str>> = Default::default();
     for i in plan.items.iter_mut().filter(|i| i.tag.werf_era()) {
-        let found = w.published(i.tag.image.as_deref(), i.tag.signature());
+        let found = w.published(i.tag.image.as_deref(), &i.tag.signature());
         let names: Vec<&str> = found.iter().map(|m| m.record.as_str()).collect();
         let said = match names.len() {
             0 => format!(" [no werf 1.1 image metadata record in {}]", w.source),
@@ -312,7 +320,10 @@ fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
                 n - 3
             ),
         };
-        i.reason = format!("{}{said}", i.reason).into();
+        i.reason = shared
+            .entry(format!("{}{said}", i.reason))
+            .or_insert_with_key(|r| r.as_str().into())
+            .clone();
     }
 }
 
@@ -434,15 +445,12 @@ mod tests {
         Plan {
             items: vec![Item {
                 tag: TagInfo {
-                    image: None,
-                    repository: "r.example/app".into(),
+                    facts: std::sync::Arc::new(policy::Facts {
+                        repository: "r.example/app".into(),
+                        ..Default::default()
+                    }),
                     tag: "t".into(),
                     digest: "sha256:a".into(),
-                    commits: Vec::new(),
-                    created: None,
-                    labels: Default::default(),
-                    references: Default::default(),
-                    children: Vec::new(),
                 },
                 decision,
                 reason: "test".into(),

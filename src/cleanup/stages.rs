@@ -82,7 +82,10 @@ async fn needed(
         let Ok(repo) = Repository::parse(&i.tag.repository) else {
             continue;
         };
-        let Some((_, Some(cfg))) = client.image_config(&repo, &i.tag.digest).await? else {
+        let Some((_, Some(cfg))) = client
+            .image_config(&repo, &i.tag.digest.to_string())
+            .await?
+        else {
             continue;
         };
         if let Some(record) =
@@ -230,7 +233,7 @@ async fn werf_items(
         if !seen.insert((t.repository.clone(), t.digest.clone())) {
             continue;
         }
-        if let Some(parent) = werf_stages::image_facts(client, &r, &t.digest)
+        if let Some(parent) = werf_stages::image_facts(client, &r, &t.digest.to_string())
             .await?
             .and_then(|f| f.parent)
         {

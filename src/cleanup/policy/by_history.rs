@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::{
-    GitHistory, GitRef, InUse, Options, Plan, TagInfo, WerfUnrecorded, describe_policy, pre_keep,
-    secs, select_references, short, short_commit, with_safety,
+    GitHistory, GitRef, InUse, Options, Plan, Reasons, TagInfo, WerfUnrecorded, describe_policy,
+    pre_keep, secs, select_references, short, short_commit, with_safety,
 };
 use crate::config::{KeepPolicy, Limit, LimitOperator};
 
@@ -52,10 +52,11 @@ pub fn decide(
     let keep = kept_before_policies(&tags, opts, in_use);
     let groups = group(&tags, &keep, git);
     let verdicts = verdicts(&groups, git, policies, opts.now);
-    let mut decisions: Vec<(bool, Arc<str>)> = vec![(false, Arc::from("")); tags.len()];
-    for (i, reason) in keep {
-        decisions[i] = (true, reason);
-    }
+    let none: Arc<str> = Arc::from("");
+    let mut decisions: Vec<(bool, Arc<str>)> = keep
+        .into_iter()
+        .map(|k| k.map_or_else(|| (false, none.clone()), |reason| (true, reason)))
+        .collect();
     for (gi, g) in groups.iter().enumerate() {
         // One reason per group, shared by its tags.
         let (keep, reason) = group_decision(g, verdicts.get(&gi));
@@ -64,42 +65,40 @@ pub fn decide(
             decisions[i] = d.clone();
         }
     }
+    // Only the decisions go on: what grouping built goes before the plan is made.
+    drop((groups, verdicts));
     with_safety(tags, decisions)
 }
 
-/// Tags kept whatever the policies say: in use, `--keep-tag`, `--min-age`, no commit
-/// record. The reasons said of many tags alike are one string, shared.
-fn kept_before_policies(
-    tags: &[TagInfo],
-    opts: &Options,
-    in_use: &InUse,
-) -> BTreeMap<usize, Arc<str>> {
-    let mut keep = BTreeMap::new();
+/// Tags kept whatever the policies say (each tag's reason, `None` when not kept so): in use,
+/// `--keep-tag`, `--min-age`, no commit record. The reasons said of many tags alike are
+/// one string, shared.
+fn kept_before_policies(tags: &[TagInfo], opts: &Options, in_use: &InUse) -> Vec<Option<Arc<str>>> {
+    let mut keep = vec![None; tags.len()];
+    let mut reasons = Reasons::default();
     let unrecorded: Arc<str> = "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into();
     let werf_unrecorded: Option<Arc<str>> = match &opts.werf_unrecorded {
         WerfUnrecorded::Keep(reason) => Some(reason.as_str().into()),
         _ => None,
     };
     for (i, t) in tags.iter().enumerate() {
-        if let Some(reason) = pre_keep(t, opts, in_use) {
-            keep.insert(i, reason.into());
+        if let Some(why) = pre_keep(t, opts, in_use) {
+            keep[i] = Some(reasons.shared(why.reason(opts)));
         } else if t.commits.is_empty() && t.werf_era() {
-            if let Some(reason) = &werf_unrecorded {
-                keep.insert(i, reason.clone());
-            }
+            keep[i] = werf_unrecorded.clone();
         } else if t.commits.is_empty() && !opts.delete_unrecorded {
-            keep.insert(i, unrecorded.clone());
+            keep[i] = Some(unrecorded.clone());
         }
     }
     keep
 }
 
 /// Group the rest by (image, signature), as werf does per image.
-fn group(tags: &[TagInfo], keep: &BTreeMap<usize, Arc<str>>, git: &GitHistory) -> Vec<Group> {
+fn group(tags: &[TagInfo], keep: &[Option<Arc<str>>], git: &GitHistory) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
     for (i, t) in tags.iter().enumerate() {
-        if keep.contains_key(&i) {
+        if keep[i].is_some() {
             continue;
         }
         let key = (t.image.clone(), t.signature().to_string());

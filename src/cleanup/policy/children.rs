@@ -3,13 +3,13 @@
 //! goes after its index, unless a kept tag is that manifest or a kept index lists it too
 //! (two tags of a two-platform image whose amd64 side did not change share that manifest).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{Decision, Plan, short};
+use super::{Decision, ManifestDigest, Plan, short};
 
 /// One platform manifest of a deleted index, and its fate.
 #[derive(Debug, Clone, Serialize)]
@@ -52,16 +52,36 @@ impl fmt::Display for ChildItem {
 /// untagged in the repository and their manifests are left to the registry's garbage
 /// collection.
 pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
-    // What keeps a manifest: (repository, digest) → the kept tag or index holding it.
-    let mut held: BTreeMap<(&str, &str), String> = BTreeMap::new();
+    // The manifests deleted indexes list: only these can be held (most plans have none).
+    let listed: BTreeSet<(&str, ManifestDigest)> = plan
+        .deletions()
+        .flat_map(|i| {
+            let t = &i.tag;
+            t.children
+                .iter()
+                .map(|c| (&*t.repository, ManifestDigest::new(&c.digest)))
+        })
+        .collect();
+    if listed.is_empty() {
+        plan.children.clear();
+        return;
+    }
+    // What keeps one of them: (repository, digest) → the kept tag or index holding it.
+    let mut held: BTreeMap<(&str, ManifestDigest), String> = BTreeMap::new();
     for i in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
         let t = &i.tag;
-        let key = (&*t.repository, t.digest.as_str());
-        held.entry(key)
-            .or_insert_with(|| format!("it is kept tag {}:{}", t.repository, t.tag));
+        let key = (&*t.repository, t.digest.clone());
+        if listed.contains(&key) {
+            held.entry(key)
+                .or_insert_with(|| format!("it is kept tag {}:{}", t.repository, t.tag));
+        }
         for c in &t.children {
-            held.entry((&*t.repository, c.digest.as_str()))
-                .or_insert_with(|| format!("kept index {}:{} lists it too", t.repository, t.tag));
+            let key = (&*t.repository, ManifestDigest::new(&c.digest));
+            if listed.contains(&key) {
+                held.entry(key).or_insert_with(|| {
+                    format!("kept index {}:{} lists it too", t.repository, t.tag)
+                });
+            }
         }
     }
     // (repository, digest) → the item, in the order the deleted indexes list them.
@@ -73,7 +93,7 @@ pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
             let key = (t.repository.clone(), c.digest.clone());
             let item = out.entry(key.clone()).or_insert_with(|| {
                 order.push(key);
-                let (decision, reason) = match (held.get(&(&*t.repository, c.digest.as_str())), tags_only) {
+                let (decision, reason) = match (held.get(&(&*t.repository, ManifestDigest::new(&c.digest))), tags_only) {
                     (Some(by), _) => (
                         Decision::Keep,
                         format!("platform manifest of deleted index {}:{}, kept: {by}", t.repository, t.tag),
@@ -96,8 +116,8 @@ pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
                     reason,
                 }
             });
-            if !item.indexes.contains(&t.digest) {
-                item.indexes.push(t.digest.clone());
+            if !item.indexes.iter().any(|d| t.digest == *d) {
+                item.indexes.push(t.digest.to_string());
             }
         }
     }
@@ -106,28 +126,27 @@ pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{IndexChild, Item, TagInfo};
+    use super::super::{Facts, IndexChild, Item, TagInfo};
     use super::*;
 
     fn index(tag: &str, digest: &str, children: &[&str], decision: Decision) -> Item {
         Item {
             tag: TagInfo {
-                image: Some("app".into()),
-                repository: "r/app".into(),
+                facts: Arc::new(Facts {
+                    image: Some("app".into()),
+                    repository: "r/app".into(),
+                    children: children
+                        .iter()
+                        .zip(["linux/amd64", "linux/arm64"])
+                        .map(|(d, p)| IndexChild {
+                            digest: d.to_string(),
+                            platform: p.into(),
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
                 tag: tag.into(),
                 digest: digest.into(),
-                commits: Vec::new(),
-                created: None,
-                labels: Default::default(),
-                references: Default::default(),
-                children: children
-                    .iter()
-                    .zip(["linux/amd64", "linux/arm64"])
-                    .map(|(d, p)| IndexChild {
-                        digest: d.to_string(),
-                        platform: p.into(),
-                    })
-                    .collect(),
             },
             decision,
             reason: "test".into(),

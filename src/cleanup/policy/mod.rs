@@ -4,8 +4,10 @@
 
 mod by_history;
 mod children;
+mod digest;
 mod tag_scheme;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
@@ -17,34 +19,70 @@ use crate::config::{KeepPolicy, Limit, LimitOperator, References};
 pub use crate::git::history::{Commit, GitHistory, GitRef};
 pub use by_history::decide;
 pub use children::{ChildItem, plan_children};
+pub use digest::ManifestDigest;
 pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
 
-/// One tag found in the registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One tag found in the registry. A plan holds one per tag (many thousand): what the
+/// image config (or index) says is one [`Facts`] shared by every tag of it, read through
+/// `Deref` (`t.image`, `t.commits`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagInfo {
+    pub facts: Arc<Facts>,
+    pub tag: String,
+    pub digest: ManifestDigest,
+}
+
+/// What the tags of one image config (or one index) share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
     /// werf.yaml image it belongs to (`None` = nameless).
     pub image: Option<String>,
-    /// Shared by every tag of the repository (a plan of many thousand tags).
-    #[serde(serialize_with = "shared_str")]
     pub repository: Arc<str>,
-    pub tag: String,
-    pub digest: String,
     /// Every commit known to have published this image (the `slipway.git-commit` label,
     /// plus the project's commit records). Empty: published before records existed.
     pub commits: Vec<String>,
     /// Seconds since the epoch the image was created (config `created`).
     pub created: Option<i64>,
     /// Slipway labels of the image: `slipway.git-branch`, `slipway.git-tag`,
-    /// `slipway.signature`. Shared by the tags of one image config.
-    #[serde(skip_serializing_if = "no_labels", serialize_with = "shared_labels")]
-    pub labels: Arc<BTreeMap<String, String>>,
+    /// `slipway.signature`.
+    pub labels: BTreeMap<String, String>,
     /// `REPO:TAG` references to the project's images in the config's `ENV` (a stapel
     /// dependant's `ImageName`): kept while this tag is ([`keep_referenced`]).
-    #[serde(skip_serializing_if = "no_references", serialize_with = "shared_list")]
-    pub references: Arc<Vec<String>>,
+    pub references: Vec<String>,
     /// The manifests it lists when the tag holds an image index (issue 34), in its order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<IndexChild>,
+}
+
+impl std::ops::Deref for TagInfo {
+    type Target = Facts;
+    fn deref(&self) -> &Facts {
+        &self.facts
+    }
+}
+
+impl Serialize for TagInfo {
+    /// One flat object, as when every fact was the tag's own.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let f = &*self.facts;
+        let mut m = s.serialize_struct("TagInfo", 9)?;
+        m.serialize_field("image", &f.image)?;
+        m.serialize_field("repository", &*f.repository)?;
+        m.serialize_field("tag", &self.tag)?;
+        m.serialize_field("digest", &self.digest)?;
+        m.serialize_field("commits", &f.commits)?;
+        m.serialize_field("created", &f.created)?;
+        if !f.labels.is_empty() {
+            m.serialize_field("labels", &f.labels)?;
+        }
+        if !f.references.is_empty() {
+            m.serialize_field("references", &f.references)?;
+        }
+        if !f.children.is_empty() {
+            m.serialize_field("children", &f.children)?;
+        }
+        m.end()
+    }
 }
 
 /// One manifest an index lists.
@@ -55,39 +93,28 @@ pub struct IndexChild {
     pub platform: String,
 }
 
-fn no_references(r: &Arc<Vec<String>>) -> bool {
-    r.is_empty()
-}
-
-fn shared_list<S: serde::Serializer>(v: &Arc<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
-    v.as_ref().serialize(s)
-}
-
-fn no_labels(l: &Arc<BTreeMap<String, String>>) -> bool {
-    l.is_empty()
-}
-
 // serde serializes an `Arc` only with its `rc` feature, which would rebuild every crate
 // that uses serde.
 fn shared_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v)
 }
 
-fn shared_labels<S: serde::Serializer>(
-    v: &Arc<BTreeMap<String, String>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    v.as_ref().serialize(s)
-}
-
 impl TagInfo {
     /// What werf counts as one image: its content signature (Slipway's label, else the
     /// one werf 1.1 published it with; the digest when unlabelled).
-    pub fn signature(&self) -> &str {
+    pub fn signature(&self) -> Cow<'_, str> {
+        self.labelled_signature()
+            .map_or_else(|| self.digest.to_string().into(), Cow::Borrowed)
+    }
+}
+
+impl Facts {
+    /// The content signature the labels give: Slipway's, else werf 1.1's.
+    pub fn labelled_signature(&self) -> Option<&str> {
         self.labels
             .get(crate::labels::SIGNATURE)
             .or_else(|| self.labels.get(WERF_CONTENT_SIGNATURE))
-            .map_or(self.digest.as_str(), String::as_str)
+            .map(String::as_str)
     }
 
     /// Published by werf 1.1 (its `werf-content-signature` label), not by Slipway.
@@ -120,7 +147,7 @@ impl InUse {
         self.images.iter().find(|u| {
             *u.repository == *t.repository
                 && (u.tag.as_deref() == Some(t.tag.as_str())
-                    || u.digest.as_deref() == Some(t.digest.as_str()))
+                    || u.digest.as_deref().is_some_and(|d| t.digest == *d))
         })
     }
 }
@@ -182,7 +209,7 @@ impl fmt::Display for Plan {
                 "{d} {}:{} ({}) {}",
                 i.tag.repository,
                 i.tag.tag,
-                short(&i.tag.digest),
+                i.tag.digest.short(),
                 i.reason
             )?;
         }
@@ -274,14 +301,14 @@ pub fn keep_referenced(plan: &mut Plan) {
     loop {
         // Each reference and each manifest, with the first kept tag naming or holding it.
         let mut named: BTreeMap<&str, String> = BTreeMap::new();
-        let mut manifests: BTreeMap<(&str, &str), String> = BTreeMap::new();
+        let mut manifests: BTreeMap<(&str, &ManifestDigest), String> = BTreeMap::new();
         for i in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
             let me = format!("{}:{}", i.tag.repository, i.tag.tag);
             for r in i.tag.references.iter() {
                 named.entry(r.as_str()).or_insert_with(|| me.clone());
             }
             manifests
-                .entry((&i.tag.repository, &i.tag.digest))
+                .entry((&*i.tag.repository, &i.tag.digest))
                 .or_insert(me);
         }
         let mut kept: Vec<(usize, String)> = Vec::new();
@@ -292,8 +319,7 @@ pub fn keep_referenced(plan: &mut Plan) {
                     kept.push((n, format!(
                         "named by kept tag {by} (its ENV holds this reference: a stapel dependency's ImageName/ImageRepo/ImageTag)"
                     )));
-                } else if let Some(k) = manifests.get(&(&*i.tag.repository, i.tag.digest.as_str()))
-                {
+                } else if let Some(k) = manifests.get(&(&*i.tag.repository, &i.tag.digest)) {
                     kept.push((
                         n,
                         format!(
@@ -491,20 +517,49 @@ fn secs(d: Duration) -> i64 {
 }
 
 /// Keep reasons that come before any policy: in use, `--keep-tag`, `--min-age`.
-fn pre_keep(t: &TagInfo, opts: &Options, in_use: &InUse) -> Option<String> {
+enum PreKeep<'a> {
+    InUse(&'a UsedImage),
+    KeepTag,
+    MinAge,
+}
+
+impl PreKeep<'_> {
+    fn reason(&self, opts: &Options) -> String {
+        match self {
+            PreKeep::InUse(u) => format!("in use in Kubernetes ({})", u.source),
+            PreKeep::KeepTag => "matches --keep-tag".into(),
+            PreKeep::MinAge => format!(
+                "younger than --min-age {}",
+                humantime::format_duration(opts.min_age)
+            ),
+        }
+    }
+}
+
+fn pre_keep<'a>(t: &TagInfo, opts: &Options, in_use: &'a InUse) -> Option<PreKeep<'a>> {
     if let Some(u) = in_use.find(t) {
-        return Some(format!("in use in Kubernetes ({})", u.source));
+        return Some(PreKeep::InUse(u));
     }
     if opts.keep_tags.iter().any(|r| r.is_match(&t.tag)) {
-        return Some("matches --keep-tag".into());
+        return Some(PreKeep::KeepTag);
     }
     if t.created.is_some_and(|c| opts.now - c < secs(opts.min_age)) {
-        return Some(format!(
-            "younger than --min-age {}",
-            humantime::format_duration(opts.min_age)
-        ));
+        return Some(PreKeep::MinAge);
     }
     None
+}
+
+/// One copy of each reason said of many tags (a reason per tag would be a string per tag).
+#[derive(Default)]
+struct Reasons(std::collections::HashMap<String, Arc<str>>);
+
+impl Reasons {
+    fn shared(&mut self, reason: String) -> Arc<str> {
+        self.0
+            .entry(reason)
+            .or_insert_with_key(|r| r.as_str().into())
+            .clone()
+    }
 }
 
 /// Every tag kept for one reason (`cleanup.disable`, `disableGitHistoryBasedPolicy`), so
@@ -526,35 +581,51 @@ pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
 }
 
 /// Apply the safety rule: a digest any kept tag uses is never deleted. Consumes the tags
-/// (a plan of many thousand tags holds each once).
+/// (a plan of many thousand tags holds each once); what it builds besides the plan grows
+/// with the tags to delete, not with every tag.
 fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, Arc<str>)>) -> Plan {
-    // The last kept tag of each digest, named in the reason of a tag kept because of it.
-    let mut kept_digests: BTreeMap<&str, &TagInfo> = BTreeMap::new();
+    let kept = decisions.iter().filter(|(k, _)| *k).count();
+    // The digests to delete, when fewer than the tags kept (else every kept tag's digest
+    // is looked at): what is built here grows with the smaller side.
+    let deleting: Option<std::collections::HashSet<&ManifestDigest>> =
+        (kept > 0 && decisions.len() - kept < kept).then(|| {
+            tags.iter()
+                .zip(&decisions)
+                .filter(|(_, (keep, _))| !keep)
+                .map(|(t, _)| &t.digest)
+                .collect()
+        });
+    // The last kept tag of each digest to delete, named in the reason of a tag kept
+    // because of it.
+    let mut kept_digests: std::collections::HashMap<&ManifestDigest, &TagInfo> = Default::default();
     for (t, _) in tags.iter().zip(&decisions).filter(|(_, (k, _))| *k) {
-        kept_digests.insert(t.digest.as_str(), t);
+        if deleting.as_ref().is_none_or(|d| d.contains(&t.digest)) {
+            kept_digests.insert(&t.digest, t);
+        }
     }
-    let shared: Vec<Option<String>> = tags
+    let shared: BTreeMap<usize, Arc<str>> = tags
         .iter()
         .zip(&decisions)
-        .map(|(t, (keep, _))| {
-            (!keep)
-                .then(|| kept_digests.get(t.digest.as_str()))
-                .flatten()
-                .map(|k| format!("{}:{}", k.repository, k.tag))
+        .enumerate()
+        .filter(|(_, (_, (keep, _)))| !keep)
+        .filter_map(|(n, (t, _))| {
+            let k = kept_digests.get(&t.digest)?;
+            let reason = format!(
+                "shares its manifest with kept tag {}:{}; deleting it would delete that",
+                k.repository, k.tag
+            );
+            Some((n, reason.into()))
         })
         .collect();
+    drop((deleting, kept_digests));
     let items = tags
         .into_iter()
         .zip(decisions)
-        .zip(shared)
-        .map(|((t, (keep, reason)), shared)| {
-            let (decision, reason) = match (keep, shared) {
+        .enumerate()
+        .map(|(n, (t, (keep, reason)))| {
+            let (decision, reason) = match (keep, shared.get(&n)) {
                 (true, _) => (Decision::Keep, reason),
-                (false, Some(k)) => (
-                    Decision::Keep,
-                    format!("shares its manifest with kept tag {k}; deleting it would delete that")
-                        .into(),
-                ),
+                (false, Some(k)) => (Decision::Keep, k.clone()),
                 (false, None) => (Decision::Delete, reason),
             };
             Item {
@@ -591,7 +662,7 @@ pub fn purge(tags: Vec<TagInfo>) -> Plan {
 /// Digests whose manifests the plan deletes (each once).
 pub fn digests_to_delete(plan: &Plan) -> BTreeSet<(String, String)> {
     plan.deletions()
-        .map(|i| (i.tag.repository.to_string(), i.tag.digest.clone()))
+        .map(|i| (i.tag.repository.to_string(), i.tag.digest.to_string()))
         .collect()
 }
 

@@ -97,7 +97,7 @@ pub fn decide_tag_scheme(
     let mut limited: Vec<(usize, Limited)> = Vec::new();
     for (i, t) in tags.iter().enumerate() {
         let decision = match pre_keep(t, opts, in_use) {
-            Some(reason) => (true, reason),
+            Some(why) => (true, why.reason(opts)),
             None => {
                 let (decision, kind) = classify(t, &live);
                 limited.extend(kind.map(|k| (i, k)));

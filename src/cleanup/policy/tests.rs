@@ -15,18 +15,23 @@ fn opts() -> Options {
 
 fn tag(t: &str, sig: &str, commits: &[&str]) -> TagInfo {
     TagInfo {
-        image: Some("app".into()),
-        repository: "r/app".into(),
+        facts: Arc::new(Facts {
+            image: Some("app".into()),
+            repository: "r/app".into(),
+            commits: commits.iter().map(|c| c.to_string()).collect(),
+            created: Some(NOW - 30 * DAY),
+            labels: [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
+            ..Default::default()
+        }),
         tag: t.into(),
-        digest: format!("sha256:{sig}"),
-        commits: commits.iter().map(|c| c.to_string()).collect(),
-        created: Some(NOW - 30 * DAY),
-        labels: std::sync::Arc::new(
-            [(crate::labels::SIGNATURE.to_string(), sig.to_string())].into(),
-        ),
-        children: Vec::new(),
-        references: Default::default(),
+        digest: format!("sha256:{sig}").into(),
     }
+}
+
+/// `t` with its facts changed by `f`.
+fn with(mut t: TagInfo, f: impl FnOnce(&mut Facts)) -> TagInfo {
+    f(Arc::make_mut(&mut t.facts));
+    t
 }
 
 /// A linear history `ids[0]` (oldest) … `ids[n-1]`, one day apart ending `age_days` ago.
@@ -209,11 +214,13 @@ fn tag_scheme_compares_slugs_of_remote_branches() {
     use crate::naming::slug::{SlugFormat, slug};
     let raw = "feature/JIRA-123_new";
     let slugged = slug(raw, SlugFormat::DockerTag);
-    let mut t = tag(&slugged, "s1", &["c1"]);
-    std::sync::Arc::make_mut(&mut t.labels).insert("slipway.git-branch".into(), raw.into());
-    let mut gone = tag("old-branch", "s2", &["c2"]);
-    std::sync::Arc::make_mut(&mut gone.labels)
-        .insert("slipway.git-branch".into(), "old-branch".into());
+    let t = with(tag(&slugged, "s1", &["c1"]), |f| {
+        f.labels.insert("slipway.git-branch".into(), raw.into());
+    });
+    let gone = with(tag("old-branch", "s2", &["c2"]), |f| {
+        f.labels
+            .insert("slipway.git-branch".into(), "old-branch".into());
+    });
     let git = GitState {
         branches: [raw.to_string()].into(),
         ..Default::default()
@@ -232,13 +239,15 @@ fn tag_scheme_compares_slugs_of_remote_branches() {
 fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
     // Branch `a` published the image; branch `b` re-tagged the same manifest as `b`.
     // The image's label says `a`; `a` is gone, `b` lives.
-    let mut ta = tag("a", "s1", &["c1"]);
-    std::sync::Arc::make_mut(&mut ta.labels).insert("slipway.git-branch".into(), "a".into());
+    let ta = with(tag("a", "s1", &["c1"]), |f| {
+        f.labels.insert("slipway.git-branch".into(), "a".into());
+    });
     let mut tb = ta.clone();
     tb.tag = "b".into();
-    let mut other = tag("a-only", "s2", &["c2"]);
+    let mut other = with(tag("a-only", "s2", &["c2"]), |f| {
+        f.labels.insert("slipway.git-branch".into(), "x".into());
+    });
     other.tag = "x".into();
-    std::sync::Arc::make_mut(&mut other.labels).insert("slipway.git-branch".into(), "x".into());
     let git = GitState {
         branches: ["b".to_string()].into(),
         ..Default::default()
@@ -265,16 +274,11 @@ fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
 
 #[test]
 fn tag_scheme_limits_and_expiry() {
-    let mk = |sha: &str, age_days: i64| TagInfo {
-        image: Some("app".into()),
-        repository: "r/app".into(),
-        tag: sha.into(),
-        digest: format!("sha256:{sha}"),
-        commits: vec![sha.into()],
-        created: Some(NOW - age_days * DAY),
-        labels: Default::default(),
-        children: Vec::new(),
-        references: Default::default(),
+    let mk = |sha: &str, age_days: i64| {
+        with(tag(sha, sha, &[sha]), |f| {
+            f.created = Some(NOW - age_days * DAY);
+            f.labels.clear();
+        })
     };
     let tags = vec![mk("c1", 1), mk("c2", 2), mk("c3", 3), mk("c4", 40)];
     let git = GitState {
@@ -302,10 +306,7 @@ fn tag_scheme_limits_and_expiry() {
 #[test]
 fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
     let item = |image: &str, t: &str, commits: &[&str], decision: Decision| Item {
-        tag: TagInfo {
-            image: Some(image.into()),
-            ..tag(t, t, commits)
-        },
+        tag: with(tag(t, t, commits), |f| f.image = Some(image.into())),
         decision,
         reason: "".into(),
     };
@@ -346,10 +347,11 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
 fn a_tag_named_by_a_kept_tags_env_stays_with_its_manifest() {
     let item = |repo: &str, t: &str, digest: &str, refs: &[&str], decision: Decision| Item {
         tag: TagInfo {
-            repository: repo.into(),
             digest: digest.into(),
-            references: std::sync::Arc::new(refs.iter().map(|r| r.to_string()).collect()),
-            ..tag(t, t, &[])
+            ..with(tag(t, t, &[]), |f| {
+                f.repository = repo.into();
+                f.references = refs.iter().map(|r| r.to_string()).collect();
+            })
         },
         decision,
         reason: "policy".into(),

@@ -230,7 +230,7 @@ fn inventory(w: &World, rng: &mut Rng) -> Vec<TagInfo> {
                     labels: [("slipway.signature".to_string(), sig.clone())].into(),
                     ..Default::default()
                 }),
-                tag,
+                tag: tag.into(),
                 digest: digest.into(),
             });
         }
@@ -463,7 +463,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
             let by_digest = rng.chance(50);
             UsedImage {
                 repository: t.repository.to_string(),
-                tag: (!by_digest).then(|| t.tag.clone()),
+                tag: (!by_digest).then(|| t.tag.to_string()),
                 digest: by_digest.then(|| t.digest.to_string()),
                 source: "context test: Deployment prod/web".into(),
             }
@@ -501,7 +501,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
         .map(|(_, t)| t.tag.as_str())
         .collect();
     let got: BTreeSet<&str> = plan.deletions().map(|i| i.tag.tag.as_str()).collect();
-    for i in plan.items.iter().filter(|i| i.decision == Decision::Delete) {
+    for i in plan.items().filter(|i| i.decision == Decision::Delete) {
         let idx = tags.iter().position(|t| t.tag == i.tag.tag).expect("tag");
         prop_assert!(
             !kept.contains(&idx),

@@ -329,7 +329,7 @@ async fn ecr_batch_delete_image_is_sigv4_signed() {
             repository: format!("{ecr}/ns/app").into(),
             ..Default::default()
         }),
-        tag: t.to_string(),
+        tag: (*t).into(),
         digest: "sha256:aaa".into(),
     });
     let plan = policy::purge(tags.collect());

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
+use smol_str::SmolStr;
 
 use super::{CleanupError, TagInfo};
 use crate::cleanup::policy::{Facts, IndexChild, ManifestDigest};
@@ -18,6 +19,8 @@ use crate::registry::{Client, Manifest, Repository, image};
 /// Manifests read at once: enough to keep a registry's cores busy over one connection each
 /// (the connection pool keeps as many idle).
 const MANIFEST_READS: usize = 16;
+/// Tag names handed to the manifest reads at a time (see [`inventory`]).
+const NAMES_CHUNK: usize = 4096;
 
 /// Read every tag of the project's images (bounded concurrency): the images of werf.yaml
 /// and those the commit records name that werf.yaml no longer lists.
@@ -37,7 +40,6 @@ pub async fn inventory(
             names.push(name.clone());
         }
     }
-    let mut out = Vec::new();
     // Tags of one image share its config: read each config once.
     let configs: Cache = std::sync::Mutex::new(BTreeMap::new());
     let repos: BTreeSet<String> = names
@@ -49,25 +51,42 @@ pub async fn inventory(
         configs: &configs,
         repos: &repos,
     };
+    // Each page's tags in a list of their own, joined at the end into a list of the exact
+    // size: one growing list would be copied as it doubles, holding both copies at once.
+    let mut pages: Vec<Vec<TagInfo>> = Vec::new();
     for name in &names {
         let repo = naming.repository(name.as_deref())?;
-        let tags = client.list_tags(&repo).await?;
-        let owned: Vec<String> = tags
-            .into_iter()
-            .filter(|t| naming.owns_tag(name.as_deref(), &names, t))
-            .collect();
-        out.reserve_exact(owned.len());
         let shown: Arc<str> = repo.to_string().into();
         let img = Image { name, shown };
         let (read, repo, img) = (&read, &repo, &img);
-        // Each answer goes straight into the list: the manifest body is dropped as soon as
-        // its digest and config are read.
-        let mut infos = stream::iter(owned)
-            .map(|tag| async move { tag_info(read, repo, img, tag).await })
-            .buffer_unordered(MANIFEST_READS);
-        while let Some(info) = infos.try_next().await? {
-            out.extend(info);
+        // A page of names at a time: what is kept of a tag is smaller than its name as the
+        // registry lists it, and the list of every name is never held.
+        let mut listing = client.tag_pages(repo);
+        while let Some(page) = listing.next().await? {
+            let mut owned: Vec<SmolStr> = page;
+            owned.retain(|t| naming.owns_tag(name.as_deref(), &names, t));
+            let mut infos = Vec::with_capacity(owned.len());
+            // A registry that does not paginate lists every tag on one page: its names go
+            // a chunk at a time, each chunk's space given back before the next (from the
+            // end: the order is made at the end).
+            while !owned.is_empty() {
+                let chunk = owned.split_off(owned.len().saturating_sub(NAMES_CHUNK));
+                owned.shrink_to_fit();
+                // Each answer goes straight into the list: the manifest body is dropped as
+                // soon as its digest and config are read.
+                let mut answers = stream::iter(chunk)
+                    .map(|tag| async move { tag_info(read, repo, img, tag).await })
+                    .buffer_unordered(MANIFEST_READS);
+                while let Some(info) = answers.try_next().await? {
+                    infos.extend(info);
+                }
+            }
+            pages.push(infos);
         }
+    }
+    let mut out = Vec::with_capacity(pages.iter().map(Vec::len).sum());
+    for page in pages {
+        out.extend(page);
     }
     // (repository, tag) is unique: an unstable sort gives the same order without the
     // stable sort's copy of the list.
@@ -193,7 +212,7 @@ async fn tag_info(
     read: &Read<'_>,
     repo: &Repository,
     image: &Image<'_>,
-    tag: String,
+    tag: SmolStr,
 ) -> Result<Option<TagInfo>, CleanupError> {
     let Some((body, info)) = read.client.get_manifest(repo, &tag).await? else {
         return Ok(None);

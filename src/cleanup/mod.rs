@@ -114,7 +114,7 @@ async fn run_deleter(
     let mut digests: std::collections::HashSet<(&str, &policy::ManifestDigest)> =
         Default::default();
     // Indexes first: a platform manifest an index lists never goes before the index.
-    let (indexes, images): (Vec<&Item>, Vec<&Item>) =
+    let (indexes, images): (Vec<Item<'_>>, Vec<Item<'_>>) =
         plan.deletions().partition(|i| !i.tag.children.is_empty());
     for i in indexes.into_iter().chain(images) {
         let t = &i.tag;
@@ -122,7 +122,7 @@ async fn run_deleter(
         if d.deletes_single_tags() || first_of_digest {
             jobs.push((
                 t.repository.to_string(),
-                t.tag.clone(),
+                t.tag.to_string(),
                 t.digest.to_string(),
             ));
         }
@@ -158,7 +158,7 @@ async fn run_deleter(
                     .deletions()
                     .filter(|i| *i.tag.repository == *repo && i.tag.digest == digest)
                 {
-                    tags_gone.insert((repo.clone(), i.tag.tag.clone()));
+                    tags_gone.insert((repo.clone(), i.tag.tag.to_string()));
                 }
             }
             Ok(Deleted::Gone) => {}
@@ -314,9 +314,9 @@ mod tests {
         }
     }
 
-    fn item(tag: &str, digest: &str) -> policy::Item {
-        policy::Item {
-            tag: TagInfo {
+    fn item(tag: &str, digest: &str) -> (TagInfo, policy::Decision, &'static str) {
+        (
+            TagInfo {
                 facts: std::sync::Arc::new(policy::Facts {
                     image: Some("app".into()),
                     repository: "r.example/app".into(),
@@ -325,25 +325,21 @@ mod tests {
                 tag: tag.into(),
                 digest: digest.into(),
             },
-            decision: policy::Decision::Delete,
-            reason: "test".into(),
-        }
+            policy::Decision::Delete,
+            "test",
+        )
     }
 
     #[tokio::test]
     async fn a_manifest_and_its_tags_count_once_when_later_deletes_find_it_gone() {
         // Three manifests, five tags; "a" has three tags, "b" one, "c" one.
-        let plan = Plan {
-            items: vec![
-                item("a1", "sha256:a"),
-                item("a2", "sha256:a"),
-                item("a3", "sha256:a"),
-                item("b1", "sha256:b"),
-                item("c1", "sha256:c"),
-            ],
-            kubernetes: None,
-            children: Vec::new(),
-        };
+        let plan = Plan::from_items(vec![
+            item("a1", "sha256:a"),
+            item("a2", "sha256:a"),
+            item("a3", "sha256:a"),
+            item("b1", "sha256:b"),
+            item("c1", "sha256:c"),
+        ]);
         let vendor = TagApiMissing {
             manifests: Mutex::new(
                 ["sha256:a", "sha256:b", "sha256:c"]

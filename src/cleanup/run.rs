@@ -174,11 +174,9 @@ pub async fn plan(
     policy::keep_imported(&mut images, &importers(cfg));
     policy::keep_referenced(&mut images);
     policy::plan_children(&mut images, tags_only(naming));
+    images.kubernetes = Some(kube_check);
     Ok(Planned::Plan(CleanupPlan {
-        images: Plan {
-            kubernetes: Some(kube_check),
-            ..images
-        },
+        images,
         _lock: lock,
     }))
 }
@@ -305,12 +303,14 @@ fn decide(
 /// Say in the plan which of werf's records decided each tag werf 1.1 published.
 fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
     let Ok(w) = werf else { return };
-    // One copy of each reason (the tags of one verdict and one signature say the same).
-    let mut shared: std::collections::HashMap<String, std::sync::Arc<str>> = Default::default();
-    for i in plan.items.iter_mut().filter(|i| i.tag.werf_era()) {
+    for n in 0..plan.len() {
+        let i = plan.item(n);
+        if !i.tag.werf_era() {
+            continue;
+        }
         let found = w.published(i.tag.image.as_deref(), &i.tag.signature());
         let names: Vec<&str> = found.iter().map(|m| m.record.as_str()).collect();
-        let said = match names.len() {
+        let records = match names.len() {
             0 => format!(" [no werf 1.1 image metadata record in {}]", w.source),
             1..=3 => format!(" [werf 1.1 records in {}: {}]", w.source, names.join(", ")),
             n => format!(
@@ -320,10 +320,10 @@ fn name_werf_records(plan: &mut Plan, werf: &WerfRead) {
                 n - 3
             ),
         };
-        i.reason = shared
-            .entry(format!("{}{said}", i.reason))
-            .or_insert_with_key(|r| r.as_str().into())
-            .clone();
+        let (decision, reason) = (i.decision, format!("{}{records}", i.reason));
+        // The plan's table holds each reason once (the tags of one verdict and one
+        // signature say the same).
+        plan.decide(n, decision, &reason);
     }
 }
 
@@ -420,7 +420,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cleanup::policy::{Decision, Item};
+    use crate::cleanup::policy::Decision;
 
     fn request(ci: bool, sync: bool) -> CleanupRequest {
         CleanupRequest {
@@ -442,22 +442,18 @@ mod tests {
     }
 
     fn plan(decision: Decision) -> Plan {
-        Plan {
-            items: vec![Item {
-                tag: TagInfo {
-                    facts: std::sync::Arc::new(policy::Facts {
-                        repository: "r.example/app".into(),
-                        ..Default::default()
-                    }),
-                    tag: "t".into(),
-                    digest: "sha256:a".into(),
-                },
-                decision,
-                reason: "test".into(),
-            }],
-            kubernetes: None,
-            children: Vec::new(),
-        }
+        Plan::from_items(vec![(
+            TagInfo {
+                facts: std::sync::Arc::new(policy::Facts {
+                    repository: "r.example/app".into(),
+                    ..Default::default()
+                }),
+                tag: "t".into(),
+                digest: "sha256:a".into(),
+            },
+            decision,
+            "test",
+        )])
     }
 
     #[test]

@@ -75,7 +75,7 @@ async fn needed(
     let mut seen = BTreeSet::new();
     let mut out = BTreeSet::new();
     let mut sources: Vec<String> = Vec::new();
-    for i in images.items.iter().filter(|i| i.decision == Decision::Keep) {
+    for i in images.items().filter(|i| i.decision == Decision::Keep) {
         if !seen.insert((i.tag.repository.clone(), i.tag.digest.clone())) {
             continue;
         }
@@ -225,7 +225,7 @@ async fn werf_items(
     }
     let mut kept = Vec::new();
     let mut seen = BTreeSet::new();
-    for i in images.items.iter().filter(|i| i.decision == Decision::Keep) {
+    for i in images.items().filter(|i| i.decision == Decision::Keep) {
         let t = &i.tag;
         let Ok(r) = Repository::parse(&t.repository) else {
             continue;

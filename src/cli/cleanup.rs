@@ -351,7 +351,7 @@ async fn finish(
 /// Per repository: tags kept and deleted.
 fn summary(plan: &policy::Plan) -> String {
     let mut rows: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for i in &plan.items {
+    for i in plan.items() {
         let r = rows.entry(i.tag.repository.to_string()).or_default();
         match i.decision {
             policy::Decision::Keep => r.0 += 1,

@@ -4,6 +4,7 @@
 use reqwest::header::{HeaderMap, LINK};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use smol_str::SmolStr;
 
 use super::client::{Client, scope};
 use super::reference::Repository;
@@ -13,28 +14,57 @@ use super::transport::{RegistryError, Req};
 /// Entries asked for per page.
 const PAGE: usize = 1000;
 
+#[derive(serde::Deserialize)]
+struct Tags {
+    /// Inline (no allocation per tag) up to 23 bytes.
+    #[serde(default)]
+    tags: Option<Vec<SmolStr>>,
+}
+
+/// A repository's tags, a page at a time ([`Client::tag_pages`]).
+pub struct TagPages<'a> {
+    client: &'a Client,
+    repo: &'a Repository,
+    next: Option<String>,
+}
+
+impl TagPages<'_> {
+    /// The next page's tags; `None` after the last (or when the repository does not exist).
+    pub async fn next(&mut self) -> Result<Option<Vec<SmolStr>>, RegistryError> {
+        let Some(path) = self.next.take() else {
+            return Ok(None);
+        };
+        let scope = Some(scope(&self.repo.path, "pull"));
+        let page = self
+            .client
+            .page::<Tags>(&self.repo.host, &self.repo.path, path, scope, "GET tags")
+            .await?;
+        Ok(page.map(|(tags, next)| {
+            self.next = next;
+            tags.tags.unwrap_or_default()
+        }))
+    }
+}
+
 impl Client {
     /// Every tag of a repository, following pagination. Empty when it does not exist.
     pub async fn list_tags(&self, repo: &Repository) -> Result<Vec<String>, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
+        let mut pages = self.tag_pages(repo);
+        let mut out = Vec::new();
+        while let Some(tags) = pages.next().await? {
+            out.extend(tags.into_iter().map(String::from));
         }
-        let first = format!("/v2/{}/tags/list?n={PAGE}", repo.path);
-        let pages: Vec<Tags> = self
-            .pages(
-                &repo.host,
-                &repo.path,
-                first,
-                Some(scope(&repo.path, "pull")),
-                "GET tags",
-            )
-            .await?;
-        Ok(pages
-            .into_iter()
-            .flat_map(|p| p.tags.unwrap_or_default())
-            .collect())
+        Ok(out)
+    }
+
+    /// The tags of a repository a page at a time: a caller that keeps something smaller
+    /// than each tag's name never holds the whole list (cleanup over many thousand tags).
+    pub fn tag_pages<'a>(&'a self, repo: &'a Repository) -> TagPages<'a> {
+        TagPages {
+            client: self,
+            repo,
+            next: Some(format!("/v2/{}/tags/list?n={PAGE}", repo.path)),
+        }
     }
 
     /// GET `first` and every `rel="next"` page after it, parsed as `T`. A 404 ends the
@@ -50,23 +80,40 @@ impl Client {
         let mut next = Some(first);
         let mut out = Vec::new();
         while let Some(path) = next.take() {
-            let mut req = Req::new(Method::GET, host, path);
-            if let Some(s) = &scope {
-                req = req.scope(s.clone());
-            }
-            let resp = self.t.execute(req).await?;
-            if resp.status() == StatusCode::NOT_FOUND {
+            let Some((page, after)) = self.page(host, repo, path, scope.clone(), what).await?
+            else {
                 break;
-            }
-            let resp = self.t.expect(resp, &[], host, repo, what).await?;
-            next = link_next(resp.headers());
-            let page: T = resp
-                .json()
-                .await
-                .map_err(|e| io_err(format!("{what} of {host}/{repo}"), e))?;
+            };
+            next = after;
             out.push(page);
         }
         Ok(out)
+    }
+
+    /// GET one page: it and the `rel="next"` page after it; `None` on a 404.
+    async fn page<T: DeserializeOwned>(
+        &self,
+        host: &str,
+        repo: &str,
+        path: String,
+        scope: Option<String>,
+        what: &str,
+    ) -> Result<Option<(T, Option<String>)>, RegistryError> {
+        let mut req = Req::new(Method::GET, host, path);
+        if let Some(s) = scope {
+            req = req.scope(s);
+        }
+        let resp = self.t.execute(req).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let resp = self.t.expect(resp, &[], host, repo, what).await?;
+        let next = link_next(resp.headers());
+        let page: T = resp
+            .json()
+            .await
+            .map_err(|e| io_err(format!("{what} of {host}/{repo}"), e))?;
+        Ok(Some((page, next)))
     }
 }
 

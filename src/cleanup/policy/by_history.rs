@@ -2,11 +2,10 @@
 //! reaches the images published on its commits.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use super::{
-    GitHistory, GitRef, InUse, Options, Plan, Reasons, TagInfo, WerfUnrecorded, describe_policy,
-    pre_keep, secs, select_references, short, short_commit, with_safety,
+    Decision, GitHistory, GitRef, InUse, Options, Plan, TagInfo, WerfUnrecorded, describe_policy,
+    pre_keep, secs, select_references, short, short_commit,
 };
 use crate::config::{KeepPolicy, Limit, LimitOperator};
 
@@ -14,7 +13,7 @@ use crate::config::{KeepPolicy, Limit, LimitOperator};
 struct Group {
     image: Option<String>,
     signature: String,
-    tags: Vec<usize>,
+    tags: Vec<u32>,
     /// Commits that published it and exist in git.
     commits: BTreeSet<String>,
     /// Some record ties it to a commit (existing or not).
@@ -49,56 +48,66 @@ pub fn decide(
     opts: &Options,
     in_use: &InUse,
 ) -> Plan {
-    let keep = kept_before_policies(&tags, opts, in_use);
-    let groups = group(&tags, &keep, git);
+    // Every tag starts as deleted (no reason yet): the rules below decide each one.
+    let mut plan = Plan::new(tags, Decision::Delete, "");
+    let decided = kept_before_policies(&mut plan, opts, in_use);
+    let groups = group(plan.tags(), &decided, git);
+    drop(decided);
     let verdicts = verdicts(&groups, git, policies, opts.now);
-    let none: Arc<str> = Arc::from("");
-    let mut decisions: Vec<(bool, Arc<str>)> = keep
-        .into_iter()
-        .map(|k| k.map_or_else(|| (false, none.clone()), |reason| (true, reason)))
-        .collect();
     for (gi, g) in groups.iter().enumerate() {
         // One reason per group, shared by its tags.
         let (keep, reason) = group_decision(g, verdicts.get(&gi));
-        let d: (bool, Arc<str>) = (keep, reason.into());
+        let decision = if keep {
+            Decision::Keep
+        } else {
+            Decision::Delete
+        };
+        let reason = plan.reason(&reason);
         for &i in &g.tags {
-            decisions[i] = d.clone();
+            plan.decide_as(i as usize, decision, reason);
         }
     }
-    // Only the decisions go on: what grouping built goes before the plan is made.
+    // Only the decisions go on: what grouping built goes before the safety rule.
     drop((groups, verdicts));
-    with_safety(tags, decisions)
+    plan.apply_safety();
+    plan
 }
 
-/// Tags kept whatever the policies say (each tag's reason, `None` when not kept so): in use,
-/// `--keep-tag`, `--min-age`, no commit record. The reasons said of many tags alike are
-/// one string, shared.
-fn kept_before_policies(tags: &[TagInfo], opts: &Options, in_use: &InUse) -> Vec<Option<Arc<str>>> {
-    let mut keep = vec![None; tags.len()];
-    let mut reasons = Reasons::default();
-    let unrecorded: Arc<str> = "no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)".into();
-    let werf_unrecorded: Option<Arc<str>> = match &opts.werf_unrecorded {
-        WerfUnrecorded::Keep(reason) => Some(reason.as_str().into()),
+/// Decide the tags kept whatever the policies say: in use, `--keep-tag`, `--min-age`, no
+/// commit record. Returns which tags are decided so (one bit each).
+fn kept_before_policies(plan: &mut Plan, opts: &Options, in_use: &InUse) -> Vec<bool> {
+    let unrecorded = plan.reason("no commit record: published before Slipway recorded commits (werf keeps tags without image metadata; --git-history-based-cleanup-v1.2 deletes them)");
+    let werf_unrecorded = match &opts.werf_unrecorded {
+        WerfUnrecorded::Keep(reason) => Some(plan.reason(reason)),
         _ => None,
     };
-    for (i, t) in tags.iter().enumerate() {
-        if let Some(why) = pre_keep(t, opts, in_use) {
-            keep[i] = Some(reasons.shared(why.reason(opts)));
+    let mut decided = vec![false; plan.len()];
+    for (i, done) in decided.iter_mut().enumerate() {
+        let t = &plan.tags()[i];
+        let reason = if let Some(why) = pre_keep(t, opts, in_use) {
+            let why = why.reason(opts);
+            Some(plan.reason(&why))
         } else if t.commits.is_empty() && t.werf_era() {
-            keep[i] = werf_unrecorded.clone();
+            werf_unrecorded
         } else if t.commits.is_empty() && !opts.delete_unrecorded {
-            keep[i] = Some(unrecorded.clone());
+            Some(unrecorded)
+        } else {
+            None
+        };
+        if let Some(r) = reason {
+            plan.decide_as(i, Decision::Keep, r);
+            *done = true;
         }
     }
-    keep
+    decided
 }
 
 /// Group the rest by (image, signature), as werf does per image.
-fn group(tags: &[TagInfo], keep: &[Option<Arc<str>>], git: &GitHistory) -> Vec<Group> {
+fn group(tags: &[TagInfo], decided: &[bool], git: &GitHistory) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut by_key: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
     for (i, t) in tags.iter().enumerate() {
-        if keep[i].is_some() {
+        if decided[i] {
             continue;
         }
         let key = (t.image.clone(), t.signature().to_string());
@@ -113,7 +122,8 @@ fn group(tags: &[TagInfo], keep: &[Option<Arc<str>>], git: &GitHistory) -> Vec<G
             });
             groups.len() - 1
         });
-        groups[g].tags.push(i);
+        // u32: one index per tag, half a usize (a plan of many thousand tags).
+        groups[g].tags.push(i as u32);
         groups[g].recorded |= !t.commits.is_empty();
         groups[g].commits.extend(
             t.commits

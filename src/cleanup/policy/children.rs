@@ -68,7 +68,7 @@ pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
     }
     // What keeps one of them: (repository, digest) → the kept tag or index holding it.
     let mut held: BTreeMap<(&str, ManifestDigest), String> = BTreeMap::new();
-    for i in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
+    for i in plan.items().filter(|i| i.decision == Decision::Keep) {
         let t = &i.tag;
         let key = (&*t.repository, t.digest.clone());
         if listed.contains(&key) {
@@ -126,12 +126,17 @@ pub fn plan_children(plan: &mut Plan, tags_only: Option<&str>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Facts, IndexChild, Item, TagInfo};
+    use super::super::{Facts, IndexChild, TagInfo};
     use super::*;
 
-    fn index(tag: &str, digest: &str, children: &[&str], decision: Decision) -> Item {
-        Item {
-            tag: TagInfo {
+    fn index(
+        tag: &str,
+        digest: &str,
+        children: &[&str],
+        decision: Decision,
+    ) -> (TagInfo, Decision, &'static str) {
+        (
+            TagInfo {
                 facts: Arc::new(Facts {
                     image: Some("app".into()),
                     repository: "r/app".into(),
@@ -149,8 +154,8 @@ mod tests {
                 digest: digest.into(),
             },
             decision,
-            reason: "test".into(),
-        }
+            "test",
+        )
     }
 
     fn fates(plan: &Plan) -> Vec<(&str, Decision, &str)> {
@@ -162,34 +167,30 @@ mod tests {
 
     #[test]
     fn a_child_shared_with_a_kept_index_or_tag_stays_the_rest_go_after_their_index() {
-        let mut plan = Plan {
-            items: vec![
-                index(
-                    "main",
-                    "sha256:i1",
-                    &["sha256:amd", "sha256:arm1"],
-                    Decision::Keep,
-                ),
-                index(
-                    "feature",
-                    "sha256:i2",
-                    &["sha256:amd", "sha256:arm2"],
-                    Decision::Delete,
-                ),
-                index(
-                    "old",
-                    "sha256:i3",
-                    &["sha256:amd3", "sha256:arm3"],
-                    Decision::Delete,
-                ),
-                // arm3 is also tagged by itself, and that tag is kept.
-                index("arm-only", "sha256:arm3", &[], Decision::Keep),
-                // A second deleted index listing arm2: one item, both indexes named.
-                index("again", "sha256:i4", &["sha256:arm2"], Decision::Delete),
-            ],
-            kubernetes: None,
-            children: Vec::new(),
-        };
+        let mut plan = Plan::from_items(vec![
+            index(
+                "main",
+                "sha256:i1",
+                &["sha256:amd", "sha256:arm1"],
+                Decision::Keep,
+            ),
+            index(
+                "feature",
+                "sha256:i2",
+                &["sha256:amd", "sha256:arm2"],
+                Decision::Delete,
+            ),
+            index(
+                "old",
+                "sha256:i3",
+                &["sha256:amd3", "sha256:arm3"],
+                Decision::Delete,
+            ),
+            // arm3 is also tagged by itself, and that tag is kept.
+            index("arm-only", "sha256:arm3", &[], Decision::Keep),
+            // A second deleted index listing arm2: one item, both indexes named.
+            index("again", "sha256:i4", &["sha256:arm2"], Decision::Delete),
+        ]);
         plan_children(&mut plan, None);
         let f = fates(&plan);
         let digests: Vec<&str> = f.iter().map(|(d, _, _)| *d).collect();
@@ -219,16 +220,12 @@ mod tests {
 
     #[test]
     fn a_tag_deleting_vendor_leaves_the_children_to_its_garbage_collection() {
-        let mut plan = Plan {
-            items: vec![index(
-                "old",
-                "sha256:i",
-                &["sha256:a", "sha256:b"],
-                Decision::Delete,
-            )],
-            kubernetes: None,
-            children: Vec::new(),
-        };
+        let mut plan = Plan::from_items(vec![index(
+            "old",
+            "sha256:i",
+            &["sha256:a", "sha256:b"],
+            Decision::Delete,
+        )]);
         plan_children(&mut plan, Some("gitlab"));
         assert!(plan.children.iter().all(|c| c.decision == Decision::Keep));
         assert!(
@@ -237,11 +234,12 @@ mod tests {
                 .contains("gitlab deletes the tag alone")
         );
         // Nothing deleted, nothing listed as deleted: a kept index's children are not listed.
-        let mut kept = Plan {
-            items: vec![index("main", "sha256:i", &["sha256:a"], Decision::Keep)],
-            kubernetes: None,
-            children: Vec::new(),
-        };
+        let mut kept = Plan::from_items(vec![index(
+            "main",
+            "sha256:i",
+            &["sha256:a"],
+            Decision::Keep,
+        )]);
         plan_children(&mut kept, None);
         assert!(kept.children.is_empty());
     }

@@ -5,11 +5,11 @@
 mod by_history;
 mod children;
 mod digest;
+mod plan;
 mod tag_scheme;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ pub use crate::git::history::{Commit, GitHistory, GitRef};
 pub use by_history::decide;
 pub use children::{ChildItem, plan_children};
 pub use digest::ManifestDigest;
+pub use plan::{Decision, Item, KubeCheck, Plan, ReasonId, digests_to_delete, keep_all, purge};
 pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
 
 /// One tag found in the registry. A plan holds one per tag (many thousand): what the
@@ -28,7 +29,8 @@ pub use tag_scheme::{GitState, TagScheme, decide_tag_scheme};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagInfo {
     pub facts: Arc<Facts>,
-    pub tag: String,
+    /// Inline up to 23 bytes (most tags): no allocation per tag.
+    pub tag: smol_str::SmolStr,
     pub digest: ManifestDigest,
 }
 
@@ -152,102 +154,6 @@ impl InUse {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    Keep,
-    Delete,
-}
-
-/// One tag's fate and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Item {
-    #[serde(flatten)]
-    pub tag: TagInfo,
-    pub decision: Decision,
-    /// Shared by the tags one verdict decides.
-    #[serde(serialize_with = "shared_str")]
-    pub reason: Arc<str>,
-}
-
-/// Whether cleanup asked Kubernetes which images run: the plan's summary says so, so a
-/// plan made without that protection never reads like one made with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "state")]
-pub enum KubeCheck {
-    Checked { contexts: Vec<String> },
-    NotChecked { reason: String },
-}
-
-/// The cleanup plan: every tag with keep/delete and the reason.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub items: Vec<Item>,
-    /// Set by cleanup (purge deletes everything and asks no cluster).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<KubeCheck>,
-    /// The platform manifests of the indexes the plan deletes ([`plan_children`]).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub children: Vec<ChildItem>,
-}
-
-impl Plan {
-    pub fn deletions(&self) -> impl Iterator<Item = &Item> {
-        self.items.iter().filter(|i| i.decision == Decision::Delete)
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for i in &self.items {
-            let d = match i.decision {
-                Decision::Keep => "keep  ",
-                Decision::Delete => "delete",
-            };
-            writeln!(
-                f,
-                "{d} {}:{} ({}) {}",
-                i.tag.repository,
-                i.tag.tag,
-                i.tag.digest.short(),
-                i.reason
-            )?;
-        }
-        for c in &self.children {
-            writeln!(f, "{c}")?;
-        }
-        let n = self.deletions().count();
-        let children = match self.children.len() {
-            0 => String::new(),
-            all => {
-                let gone = self
-                    .children
-                    .iter()
-                    .filter(|c| c.decision == Decision::Delete)
-                    .count();
-                format!(
-                    "; {gone} platform manifest(s) of deleted indexes to delete, {} kept",
-                    all - gone
-                )
-            }
-        };
-        let kube = match &self.kubernetes {
-            None => String::new(),
-            Some(KubeCheck::Checked { contexts }) => {
-                format!("; Kubernetes checked: context(s) {}", contexts.join(", "))
-            }
-            Some(KubeCheck::NotChecked { reason }) => {
-                format!("; Kubernetes not checked ({reason})")
-            }
-        };
-        writeln!(
-            f,
-            "{} tag(s), {n} to delete{children}{kube}",
-            self.items.len()
-        )
-    }
-}
-
 /// A `final: false` image's tag stays while a kept tag of an image that imports it by its
 /// registry name or digest was published by a commit that published it too (both are in
 /// that commit's record): the dependant names it. `importers`: non-final image → the
@@ -260,19 +166,18 @@ pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<O
         return;
     }
     let kept: Vec<(Option<String>, String, BTreeSet<String>)> = plan
-        .items
-        .iter()
+        .items()
         .filter(|i| i.decision == Decision::Keep && importing.contains(&i.tag.image))
         .map(|i| {
             let commits = i.tag.commits.iter().cloned().collect();
-            (i.tag.image.clone(), i.tag.tag.clone(), commits)
+            (i.tag.image.clone(), i.tag.tag.to_string(), commits)
         })
         .collect();
-    for item in plan
-        .items
-        .iter_mut()
-        .filter(|i| i.decision == Decision::Delete)
-    {
+    let mut saved: Vec<(usize, String)> = Vec::new();
+    for (n, item) in plan.items().enumerate() {
+        if item.decision != Decision::Delete {
+            continue;
+        }
         let Some(users) = importers.get(&item.tag.image) else {
             continue;
         };
@@ -281,12 +186,16 @@ pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<O
         });
         if let Some((image, tag, _)) = by {
             let name = image.as_deref().unwrap_or("~");
-            item.decision = Decision::Keep;
-            item.reason = format!(
-                "final: false, imported by {name}'s kept tag {tag} (published by the same commit)"
-            )
-            .into();
+            saved.push((
+                n,
+                format!(
+                    "final: false, imported by {name}'s kept tag {tag} (published by the same commit)"
+                ),
+            ));
         }
+    }
+    for (n, reason) in saved {
+        plan.decide(n, Decision::Keep, &reason);
     }
 }
 
@@ -295,14 +204,14 @@ pub fn keep_imported(plan: &mut Plan, importers: &BTreeMap<Option<String>, Vec<O
 /// one tag deletes the manifest). Repeated until nothing changes: a dependency kept so
 /// may name another. Without such references the plan is left as it is.
 pub fn keep_referenced(plan: &mut Plan) {
-    if plan.items.iter().all(|i| i.tag.references.is_empty()) {
+    if plan.items().all(|i| i.tag.references.is_empty()) {
         return;
     }
     loop {
         // Each reference and each manifest, with the first kept tag naming or holding it.
         let mut named: BTreeMap<&str, String> = BTreeMap::new();
         let mut manifests: BTreeMap<(&str, &ManifestDigest), String> = BTreeMap::new();
-        for i in plan.items.iter().filter(|i| i.decision == Decision::Keep) {
+        for i in plan.items().filter(|i| i.decision == Decision::Keep) {
             let me = format!("{}:{}", i.tag.repository, i.tag.tag);
             for r in i.tag.references.iter() {
                 named.entry(r.as_str()).or_insert_with(|| me.clone());
@@ -312,7 +221,7 @@ pub fn keep_referenced(plan: &mut Plan) {
                 .or_insert(me);
         }
         let mut kept: Vec<(usize, String)> = Vec::new();
-        for (n, i) in plan.items.iter().enumerate() {
+        for (n, i) in plan.items().enumerate() {
             if i.decision != Decision::Keep {
                 let me = format!("{}:{}", i.tag.repository, i.tag.tag);
                 if let Some(by) = named.get(me.as_str()) {
@@ -333,8 +242,7 @@ pub fn keep_referenced(plan: &mut Plan) {
             return;
         }
         for (n, reason) in kept {
-            plan.items[n].decision = Decision::Keep;
-            plan.items[n].reason = reason.into();
+            plan.decide(n, Decision::Keep, &reason);
         }
     }
 }
@@ -547,123 +455,6 @@ fn pre_keep<'a>(t: &TagInfo, opts: &Options, in_use: &'a InUse) -> Option<PreKee
         return Some(PreKeep::MinAge);
     }
     None
-}
-
-/// One copy of each reason said of many tags (a reason per tag would be a string per tag).
-#[derive(Default)]
-struct Reasons(std::collections::HashMap<String, Arc<str>>);
-
-impl Reasons {
-    fn shared(&mut self, reason: String) -> Arc<str> {
-        self.0
-            .entry(reason)
-            .or_insert_with_key(|r| r.as_str().into())
-            .clone()
-    }
-}
-
-/// Every tag kept for one reason (`cleanup.disable`, `disableGitHistoryBasedPolicy`), so
-/// the plan still lists what is there.
-pub fn keep_all(tags: Vec<TagInfo>, reason: &str) -> Plan {
-    let reason: Arc<str> = reason.into();
-    Plan {
-        items: tags
-            .into_iter()
-            .map(|t| Item {
-                tag: t,
-                decision: Decision::Keep,
-                reason: reason.clone(),
-            })
-            .collect(),
-        kubernetes: None,
-        children: Vec::new(),
-    }
-}
-
-/// Apply the safety rule: a digest any kept tag uses is never deleted. Consumes the tags
-/// (a plan of many thousand tags holds each once); what it builds besides the plan grows
-/// with the tags to delete, not with every tag.
-fn with_safety(tags: Vec<TagInfo>, decisions: Vec<(bool, Arc<str>)>) -> Plan {
-    let kept = decisions.iter().filter(|(k, _)| *k).count();
-    // The digests to delete, when fewer than the tags kept (else every kept tag's digest
-    // is looked at): what is built here grows with the smaller side.
-    let deleting: Option<std::collections::HashSet<&ManifestDigest>> =
-        (kept > 0 && decisions.len() - kept < kept).then(|| {
-            tags.iter()
-                .zip(&decisions)
-                .filter(|(_, (keep, _))| !keep)
-                .map(|(t, _)| &t.digest)
-                .collect()
-        });
-    // The last kept tag of each digest to delete, named in the reason of a tag kept
-    // because of it.
-    let mut kept_digests: std::collections::HashMap<&ManifestDigest, &TagInfo> = Default::default();
-    for (t, _) in tags.iter().zip(&decisions).filter(|(_, (k, _))| *k) {
-        if deleting.as_ref().is_none_or(|d| d.contains(&t.digest)) {
-            kept_digests.insert(&t.digest, t);
-        }
-    }
-    let shared: BTreeMap<usize, Arc<str>> = tags
-        .iter()
-        .zip(&decisions)
-        .enumerate()
-        .filter(|(_, (_, (keep, _)))| !keep)
-        .filter_map(|(n, (t, _))| {
-            let k = kept_digests.get(&t.digest)?;
-            let reason = format!(
-                "shares its manifest with kept tag {}:{}; deleting it would delete that",
-                k.repository, k.tag
-            );
-            Some((n, reason.into()))
-        })
-        .collect();
-    drop((deleting, kept_digests));
-    let items = tags
-        .into_iter()
-        .zip(decisions)
-        .enumerate()
-        .map(|(n, (t, (keep, reason)))| {
-            let (decision, reason) = match (keep, shared.get(&n)) {
-                (true, _) => (Decision::Keep, reason),
-                (false, Some(k)) => (Decision::Keep, k.clone()),
-                (false, None) => (Decision::Delete, reason),
-            };
-            Item {
-                tag: t,
-                decision,
-                reason,
-            }
-        })
-        .collect();
-    Plan {
-        items,
-        kubernetes: None,
-        children: Vec::new(),
-    }
-}
-
-/// Every tag deleted (purge). Still one entry per tag, so the plan prints the same way.
-pub fn purge(tags: Vec<TagInfo>) -> Plan {
-    let reason: Arc<str> = "purge".into();
-    Plan {
-        items: tags
-            .into_iter()
-            .map(|t| Item {
-                tag: t,
-                decision: Decision::Delete,
-                reason: reason.clone(),
-            })
-            .collect(),
-        kubernetes: None,
-        children: Vec::new(),
-    }
-}
-
-/// Digests whose manifests the plan deletes (each once).
-pub fn digests_to_delete(plan: &Plan) -> BTreeSet<(String, String)> {
-    plan.deletions()
-        .map(|i| (i.tag.repository.to_string(), i.tag.digest.to_string()))
-        .collect()
 }
 
 #[cfg(test)]

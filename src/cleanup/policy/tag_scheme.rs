@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{InUse, Options, Plan, TagInfo, pre_keep, short_commit, with_safety};
+use super::{Decision, InUse, Options, Plan, TagInfo, pre_keep, short_commit};
 use crate::naming::slug::{SlugFormat, slug};
 
 /// werf 1.1's tag-scheme limits (`-1`: no limit).
@@ -92,11 +92,12 @@ pub fn decide_tag_scheme(
             .map(|g| (slug(g, SlugFormat::DockerTag), g))
             .collect(),
     };
-    let mut decisions: Vec<(bool, String)> = Vec::with_capacity(tags.len());
+    let mut plan = Plan::new(tags, Decision::Keep, "");
     // (index, kind) of tags subject to a limit, decided below.
     let mut limited: Vec<(usize, Limited)> = Vec::new();
-    for (i, t) in tags.iter().enumerate() {
-        let decision = match pre_keep(t, opts, in_use) {
+    for i in 0..plan.len() {
+        let t = &plan.tags()[i];
+        let (keep, reason) = match pre_keep(t, opts, in_use) {
             Some(why) => (true, why.reason(opts)),
             None => {
                 let (decision, kind) = classify(t, &live);
@@ -104,18 +105,26 @@ pub fn decide_tag_scheme(
                 decision
             }
         };
-        decisions.push(decision);
+        plan.decide(i, decision(keep), &reason);
     }
     for kind in [Limited::GitTag, Limited::GitCommit] {
-        apply_limit(kind, &tags, &limited, scheme, opts, in_use, &mut decisions);
+        apply_limit(kind, &mut plan, &limited, scheme, opts, in_use);
     }
-    let decisions = decisions.into_iter().map(|(k, r)| (k, r.into())).collect();
-    with_safety(tags, decisions)
+    plan.apply_safety();
+    plan
+}
+
+fn decision(keep: bool) -> Decision {
+    if keep {
+        Decision::Keep
+    } else {
+        Decision::Delete
+    }
 }
 
 /// The tag's value, and without the `IMAGE-` prefix multi-image projects add.
 fn values(t: &TagInfo) -> Vec<String> {
-    let mut v = vec![t.tag.clone()];
+    let mut v = vec![t.tag.to_string()];
     if let Some(rest) = t
         .image
         .as_ref()
@@ -178,19 +187,20 @@ fn classify(t: &TagInfo, live: &Live) -> ((bool, String), Option<Limited>) {
 /// Limits and expiry of one kind, per image, newest first.
 fn apply_limit(
     kind: Limited,
-    tags: &[TagInfo],
+    plan: &mut Plan,
     limited: &[(usize, Limited)],
     scheme: &TagScheme,
     opts: &Options,
     in_use: &InUse,
-    decisions: &mut [(bool, String)],
 ) {
     let (limit, expiry) = kind.limits(scheme);
     let name = kind.name();
+    let tags = plan.tags();
     let images: BTreeSet<Option<String>> = limited
         .iter()
         .map(|(i, _)| tags[*i].image.clone())
         .collect();
+    let mut deleted: Vec<(usize, String)> = Vec::new();
     for image in images {
         let mut idx: Vec<usize> = limited
             .iter()
@@ -204,16 +214,19 @@ fn apply_limit(
             }
             let age_days = tags[i].created.map(|c| (opts.now - c) / 86_400);
             if limit >= 0 && n as i64 >= limit {
-                decisions[i] = (
-                    false,
+                deleted.push((
+                    i,
                     format!("{name} tag beyond --{name}-strategy-limit {limit}"),
-                );
+                ));
             } else if expiry >= 0 && age_days.is_some_and(|a| a > expiry) {
-                decisions[i] = (
-                    false,
+                deleted.push((
+                    i,
                     format!("{name} tag older than --{name}-strategy-expiry-days {expiry}"),
-                );
+                ));
             }
         }
+    }
+    for (i, reason) in deleted {
+        plan.decide(i, Decision::Delete, &reason);
     }
 }

@@ -80,8 +80,7 @@ fn last(n: i64) -> Option<Limit> {
 }
 
 fn kept(plan: &Plan) -> Vec<&str> {
-    plan.items
-        .iter()
+    plan.items()
         .filter(|i| i.decision == Decision::Keep)
         .map(|i| i.tag.tag.as_str())
         .collect()
@@ -102,7 +101,7 @@ fn squash_merged_image_stays_through_its_later_commit() {
     let tags = vec![tag("s0", "s0", &["m0"]), tag("s1", "s1", &["f1"])];
     let plan = decide(tags, &g, &default_policies(), &opts(), &InUse::default());
     assert_eq!(kept(&plan), vec!["s0"], "{plan}");
-    assert!(plan.items[1].reason.contains("no reference"), "{plan}");
+    assert!(plan.item(1).reason.contains("no reference"), "{plan}");
 }
 
 #[test]
@@ -206,7 +205,7 @@ fn tags_reach_only_their_commit_and_kubernetes_keeps_what_runs() {
     };
     let plan = decide(tags, &g, &policies, &opts(), &in_use);
     assert_eq!(kept(&plan), vec!["one", "two"], "{plan}");
-    assert!(plan.items[0].reason.contains("Deployment default/web"));
+    assert!(plan.item(0).reason.contains("Deployment default/web"));
 }
 
 #[test]
@@ -260,9 +259,8 @@ fn tag_scheme_judges_a_reused_tag_by_its_own_name() {
         &InUse::default(),
     );
     let d: Vec<(&str, Decision, &str)> = plan
-        .items
-        .iter()
-        .map(|i| (i.tag.tag.as_str(), i.decision, &*i.reason))
+        .items()
+        .map(|i| (i.tag.tag.as_str(), i.decision, i.reason))
         .collect();
     assert_eq!(d[1].1, Decision::Keep, "{plan}");
     assert!(d[1].2.contains("origin/b exists"), "{plan}");
@@ -296,36 +294,33 @@ fn tag_scheme_limits_and_expiry() {
     let plan = decide_tag_scheme(tags, &git, &scheme, &opts(), &InUse::default());
     assert_eq!(kept(&plan), vec!["c1", "c2"], "{plan}");
     assert!(
-        plan.items[2].reason.contains("limit 2"),
+        plan.item(2).reason.contains("limit 2"),
         "{}",
-        plan.items[2].reason
+        plan.item(2).reason
     );
 }
 
 /// A `final: false` image's tag is kept while a kept importer's tag shares a commit.
 #[test]
 fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
-    let item = |image: &str, t: &str, commits: &[&str], decision: Decision| Item {
-        tag: with(tag(t, t, commits), |f| f.image = Some(image.into())),
-        decision,
-        reason: "".into(),
+    let item = |image: &str, t: &str, commits: &[&str], decision: Decision| {
+        (
+            with(tag(t, t, commits), |f| f.image = Some(image.into())),
+            decision,
+            "",
+        )
     };
-    let mut plan = Plan {
-        items: vec![
-            item("app", "v1", &["c1"], Decision::Keep),
-            item("app", "v0", &["c0"], Decision::Delete),
-            item("base", "s1", &["c1"], Decision::Delete),
-            item("base", "s0", &["c0"], Decision::Delete),
-            item("other", "o1", &["c1"], Decision::Delete),
-        ],
-        kubernetes: None,
-        children: Vec::new(),
-    };
+    let mut plan = Plan::from_items(vec![
+        item("app", "v1", &["c1"], Decision::Keep),
+        item("app", "v0", &["c0"], Decision::Delete),
+        item("base", "s1", &["c1"], Decision::Delete),
+        item("base", "s0", &["c0"], Decision::Delete),
+        item("other", "o1", &["c1"], Decision::Delete),
+    ]);
     let importers = BTreeMap::from([(Some("base".to_string()), vec![Some("app".to_string())])]);
     keep_imported(&mut plan, &importers);
     let decisions: Vec<(&str, Decision)> = plan
-        .items
-        .iter()
+        .items()
         .map(|i| (i.tag.tag.as_str(), i.decision))
         .collect();
     assert_eq!(
@@ -338,40 +333,37 @@ fn a_non_final_image_lives_while_a_kept_importer_shares_its_commit() {
             ("o1", Decision::Delete),
         ]
     );
-    assert!(plan.items[2].reason.contains("app's kept tag v1"));
+    assert!(plan.item(2).reason.contains("app's kept tag v1"));
 }
 
 /// A tag a kept tag's `ENV` names stays, with the tags of its manifest, transitively; a
 /// tag only a deleted tag names goes.
 #[test]
 fn a_tag_named_by_a_kept_tags_env_stays_with_its_manifest() {
-    let item = |repo: &str, t: &str, digest: &str, refs: &[&str], decision: Decision| Item {
-        tag: TagInfo {
-            digest: digest.into(),
-            ..with(tag(t, t, &[]), |f| {
-                f.repository = repo.into();
-                f.references = refs.iter().map(|r| r.to_string()).collect();
-            })
-        },
-        decision,
-        reason: "policy".into(),
+    let item = |repo: &str, t: &str, digest: &str, refs: &[&str], decision: Decision| {
+        (
+            TagInfo {
+                digest: digest.into(),
+                ..with(tag(t, t, &[]), |f| {
+                    f.repository = repo.into();
+                    f.references = refs.iter().map(|r| r.to_string()).collect();
+                })
+            },
+            decision,
+            "policy",
+        )
     };
-    let mut plan = Plan {
-        items: vec![
-            item("r/c", "v1", "sha256:c1", &["r/b:s1"], Decision::Keep),
-            item("r/b", "s1", "sha256:b1", &["r/a:s1"], Decision::Delete),
-            item("r/a", "s1", "sha256:a1", &[], Decision::Delete),
-            item("r/a", "old", "sha256:a1", &[], Decision::Delete),
-            item("r/a", "s0", "sha256:a0", &[], Decision::Delete),
-            item("r/c", "v0", "sha256:c0", &["r/a:s0"], Decision::Delete),
-        ],
-        kubernetes: None,
-        children: Vec::new(),
-    };
+    let mut plan = Plan::from_items(vec![
+        item("r/c", "v1", "sha256:c1", &["r/b:s1"], Decision::Keep),
+        item("r/b", "s1", "sha256:b1", &["r/a:s1"], Decision::Delete),
+        item("r/a", "s1", "sha256:a1", &[], Decision::Delete),
+        item("r/a", "old", "sha256:a1", &[], Decision::Delete),
+        item("r/a", "s0", "sha256:a0", &[], Decision::Delete),
+        item("r/c", "v0", "sha256:c0", &["r/a:s0"], Decision::Delete),
+    ]);
     keep_referenced(&mut plan);
     let decisions: Vec<(&str, &str, Decision)> = plan
-        .items
-        .iter()
+        .items()
         .map(|i| (&*i.tag.repository, i.tag.tag.as_str(), i.decision))
         .collect();
     assert_eq!(
@@ -386,15 +378,15 @@ fn a_tag_named_by_a_kept_tags_env_stays_with_its_manifest() {
         ]
     );
     assert!(
-        plan.items[1].reason.contains("named by kept tag r/c:v1"),
+        plan.item(1).reason.contains("named by kept tag r/c:v1"),
         "{}",
-        plan.items[1].reason
+        plan.item(1).reason
     );
-    assert!(plan.items[2].reason.contains("named by kept tag r/b:s1"));
+    assert!(plan.item(2).reason.contains("named by kept tag r/b:s1"));
     assert!(
-        plan.items[3]
+        plan.item(3)
             .reason
             .contains("shares its manifest with kept tag r/a:s1")
     );
-    assert_eq!(&*plan.items[4].reason, "policy");
+    assert_eq!(plan.item(4).reason, "policy");
 }

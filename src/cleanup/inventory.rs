@@ -51,9 +51,7 @@ pub async fn inventory(
         configs: &configs,
         repos: &repos,
     };
-    // Each page's tags in a list of their own, joined at the end into a list of the exact
-    // size: one growing list would be copied as it doubles, holding both copies at once.
-    let mut pages: Vec<Vec<TagInfo>> = Vec::new();
+    let mut out: Vec<TagInfo> = Vec::new();
     for name in &names {
         let repo = naming.repository(name.as_deref())?;
         let shown: Arc<str> = repo.to_string().into();
@@ -65,7 +63,10 @@ pub async fn inventory(
         while let Some(page) = listing.next().await? {
             let mut owned: Vec<SmolStr> = page;
             owned.retain(|t| naming.owns_tag(name.as_deref(), &names, t));
-            let mut infos = Vec::with_capacity(owned.len());
+            // Room for this page's tags, exactly: a registry that does not paginate (Debian's
+            // docker-registry) lists every tag on one page, which is one allocation of the
+            // plan's size and no copy.
+            out.reserve_exact(owned.len());
             // A registry that does not paginate lists every tag on one page: its names go
             // a chunk at a time, each chunk's space given back before the next (from the
             // end: the order is made at the end).
@@ -78,15 +79,10 @@ pub async fn inventory(
                     .map(|tag| async move { tag_info(read, repo, img, tag).await })
                     .buffer_unordered(MANIFEST_READS);
                 while let Some(info) = answers.try_next().await? {
-                    infos.extend(info);
+                    out.extend(info);
                 }
             }
-            pages.push(infos);
         }
-    }
-    let mut out = Vec::with_capacity(pages.iter().map(Vec::len).sum());
-    for page in pages {
-        out.extend(page);
     }
     // (repository, tag) is unique: an unstable sort gives the same order without the
     // stable sort's copy of the list.

@@ -326,8 +326,9 @@ mod tests {
 
     #[test]
     fn a_verdict_holds_its_decision_and_reason_in_four_bytes() {
-        // A plan's entry: the tag (facts pointer, inline name, digest) and its verdict.
-        assert_eq!(std::mem::size_of::<TagInfo>(), 64);
+        // A plan's entry: the tag (facts pointer 8, inline name 24, digest 40) and its
+        // verdict.
+        assert_eq!(std::mem::size_of::<TagInfo>(), 72);
         assert_eq!(std::mem::size_of::<Verdict>(), 4);
         let mut reasons = Reasons::default();
         let (a, b) = (reasons.id("a"), reasons.id("b"));

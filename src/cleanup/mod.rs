@@ -3,7 +3,10 @@
 
 mod inventory;
 pub mod kube;
+pub mod managed;
 pub mod policy;
+pub mod report;
+pub mod request;
 pub mod run;
 pub mod stages;
 pub mod werf_stages;
@@ -41,6 +44,27 @@ pub enum CleanupError {
     CiHistoryIncomplete,
     #[error(transparent)]
     Records(#[from] crate::records::RecordsError),
+    #[error("--min-age {value:?}: {cause}")]
+    MinAge { value: String, cause: String },
+    #[error("${name} {value:?}: {cause}")]
+    Variable {
+        name: String,
+        value: String,
+        cause: String,
+    },
+    #[error(
+        "managed-images needs --images-repo (Slipway's list) or -s/--stages-storage (werf 1.1's records)"
+    )]
+    NoManagedImagesList,
+    #[error(transparent)]
+    Unreachable(#[from] crate::daemon::Unreachable),
+    #[error(transparent)]
+    Daemon(#[from] bollard::errors::Error),
+    #[error("--images-repo is required for {command}")]
+    NoImagesRepo { command: &'static str },
+    /// The registry refused a DELETE: [`report::DELETE_RIGHTS`] says what to give.
+    #[error("{0}: {rights}", rights = report::DELETE_RIGHTS)]
+    DeleteRefused(RegistryError),
 }
 
 /// Holds a lock file for the cleanup of some repositories; released on drop.

@@ -127,28 +127,64 @@ pub async fn read_werf(
     })
 }
 
-/// The images plan of a run, with the project lock held until it is dropped.
+/// The project a cleanup or purge runs over, as the command resolved it.
+pub struct Subject<'a> {
+    pub config: &'a Config,
+    /// `None`: no `--images-repo` was given.
+    pub naming: Option<Naming>,
+    /// HEAD of the project's repository, read once by the command.
+    pub git: &'a crate::git::HeadOnce,
+    pub client: &'a Client,
+    /// The command's daemon, connected only for `-s :local`'s werf records.
+    pub daemon: &'a Connection,
+    /// `-s/--stages-storage`: its stages are planned beside the images.
+    pub stages_storage: Option<StagesStorage>,
+}
+
+impl Subject<'_> {
+    /// The naming, or the error that says `command` needs `--images-repo`.
+    fn naming(&self, command: &'static str) -> Result<&Naming, CleanupError> {
+        self.naming
+            .as_ref()
+            .ok_or(CleanupError::NoImagesRepo { command })
+    }
+}
+
+/// The plans of a run, with the project lock held until it is dropped.
 pub struct CleanupPlan {
     pub images: Plan,
+    /// The stages storage and its plan: cleanup's keeps what the kept images need, purge's
+    /// deletes every stage.
+    pub stages: Option<(StagesStorage, StagesPlan)>,
+    implementation: Implementation,
     _lock: Lock,
 }
 
 /// What planning found.
 pub enum Planned {
+    /// The project is not in a git repository: which images are still needed is told by
+    /// git, so nothing is cleaned (werf 1.1 too: `GetLocalGitRepoForImagesCleanup`).
+    OutsideGit,
     /// `cleanup.disable` in werf.yaml: nothing to do.
     Disabled,
-    Plan(CleanupPlan),
+    Plan(Box<CleanupPlan>),
 }
 
 /// Read git, take the lock, ask Kubernetes (first: an unreachable cluster stops cleanup
-/// before anything is deleted), read the registry and decide.
-pub async fn plan(
-    req: &CleanupRequest,
-    cfg: &Config,
-    naming: &Naming,
-    client: &Client,
-    daemon: &Connection,
-) -> Result<Planned, CleanupError> {
+/// before anything is deleted), read the registry and decide; then the stages storage's
+/// plan.
+pub async fn plan(req: &CleanupRequest, subject: Subject<'_>) -> Result<Planned, CleanupError> {
+    let cfg = subject.config;
+    let client = subject.client;
+    if subject
+        .git
+        .get()
+        .map_err(|e| history::HistoryError::from(e.clone()))?
+        .is_none()
+    {
+        return Ok(Planned::OutsideGit);
+    }
+    let naming = subject.naming("cleanup")?;
     if cfg.cleanup.disable {
         return Ok(Planned::Disabled);
     }
@@ -159,7 +195,7 @@ pub async fn plan(
     let lock = super::lock_project(cfg, naming, &req.paths)?;
     let (in_use, kube_check) = scan_kube(req.kube.as_ref(), cfg).await?;
     let mut records = crate::records::read(client, naming).await?;
-    let werf = read_werf(&req.werf, &cfg.project, client, daemon).await?;
+    let werf = read_werf(&req.werf, &cfg.project, client, subject.daemon).await?;
     if let Ok(w) = &werf {
         // werf's managed images are cleaned as werf 1.1 cleans them (its image list is
         // werf.yaml's and these: cmd/werf/cleanup/cleanup.go:199).
@@ -175,25 +211,30 @@ pub async fn plan(
     policy::keep_referenced(&mut images);
     policy::plan_children(&mut images, tags_only(naming));
     images.kubernetes = Some(kube_check);
-    Ok(Planned::Plan(CleanupPlan {
+    let implementation = naming.implementation;
+    let stages = stages_plan(subject.stages_storage, Some(&images)).await?;
+    Ok(Planned::Plan(Box::new(CleanupPlan {
         images,
+        stages,
+        implementation,
         _lock: lock,
-    }))
+    })))
 }
 
-/// Purge's plan: every tag of the project's images, with the lock held.
-pub async fn plan_purge(
-    cfg: &Config,
-    naming: &Naming,
-    client: &Client,
-    paths: &Paths,
-) -> Result<CleanupPlan, CleanupError> {
+/// Purge's plan: every tag of the project's images and every stage, with the lock held.
+pub async fn plan_purge(subject: Subject<'_>, paths: &Paths) -> Result<CleanupPlan, CleanupError> {
+    let (cfg, client) = (subject.config, subject.client);
+    let naming = subject.naming("purge")?;
     let lock = super::lock_project(cfg, naming, paths)?;
     let records = crate::records::read(client, naming).await?;
     let mut images = policy::purge(super::inventory(client, cfg, naming, &records).await?);
     policy::plan_children(&mut images, tags_only(naming));
+    let implementation = naming.implementation;
+    let stages = stages_plan(subject.stages_storage, None).await?;
     Ok(CleanupPlan {
         images,
+        stages,
+        implementation,
         _lock: lock,
     })
 }
@@ -356,17 +397,18 @@ fn names(git: &history::GitHistory, tags: bool) -> std::collections::BTreeSet<St
         .collect()
 }
 
-/// The plan of a stages storage; `None` without one. `images`: cleanup's plan (purge
-/// without it).
-pub async fn stages_plan(
-    storage: Option<&StagesStorage>,
+/// The plan of a stages storage, beside it; `None` without one. `images`: cleanup's plan
+/// (purge without it).
+async fn stages_plan(
+    storage: Option<StagesStorage>,
     images: Option<&Plan>,
-) -> Result<Option<StagesPlan>, CleanupError> {
+) -> Result<Option<(StagesStorage, StagesPlan)>, CleanupError> {
     let Some(s) = storage else { return Ok(None) };
-    Ok(Some(match images {
-        Some(p) => stages::plan_cleanup(s, p).await?,
-        None => stages::plan_purge(s).await?,
-    }))
+    let plan = match images {
+        Some(p) => stages::plan_cleanup(&s, p).await?,
+        None => stages::plan_purge(&s).await?,
+    };
+    Ok(Some((s, plan)))
 }
 
 /// The CI safety rule. A CI checkout fetches only what the pipeline needs (GitLab: the
@@ -398,21 +440,23 @@ impl Applied {
     }
 }
 
-/// Delete what the plans delete: the images' tags (an authorization failure stops here),
-/// then the stages.
-pub async fn apply(
-    client: &Client,
-    plan: &Plan,
-    implementation: Implementation,
-    creds: &VendorCredentials,
-    stages: Option<(&StagesStorage, &StagesPlan)>,
-) -> Result<Applied, CleanupError> {
-    let images = super::execute(client, plan, implementation, creds).await?;
-    let stages = match stages {
-        Some((storage, sp)) => Some(stages::execute(storage, sp).await),
-        None => None,
-    };
-    Ok(Applied { images, stages })
+impl CleanupPlan {
+    /// Delete what the plans delete: the images' tags (an authorization failure stops
+    /// here, naming the rights a cleanup needs), then the stages.
+    pub async fn apply(
+        &self,
+        client: &Client,
+        creds: &VendorCredentials,
+    ) -> Result<Applied, CleanupError> {
+        let images = super::execute(client, &self.images, self.implementation, creds)
+            .await
+            .map_err(super::report::refused_delete)?;
+        let stages = match &self.stages {
+            Some((storage, sp)) => Some(stages::execute(storage, sp).await),
+            None => None,
+        };
+        Ok(Applied { images, stages })
+    }
 }
 
 #[cfg(test)]

@@ -5,15 +5,13 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::output;
-use crate::cleanup::run::{self, CleanupRequest, Planned, TagSchemeLimits, WerfSource};
-use crate::cleanup::{self, policy};
-use crate::naming::Naming;
+use crate::cleanup::request::CleanupFlags;
+use crate::cleanup::run::{self, CleanupPlan, CleanupRequest, Planned, Subject, TagSchemeLimits};
+use crate::cleanup::{self, report};
 use crate::project::{Project, Run};
-use crate::registry::Client;
 use crate::registry::credentials::AwsKeys;
 use crate::registry::credentials::VendorCredentials;
-use crate::settings::{HostEnv, Secret};
-use crate::stapel::storage::StagesStorage;
+use crate::settings::Secret;
 
 /// Credentials of vendor deletion APIs (werf's flag names).
 #[derive(Debug, Clone, Args)]
@@ -153,100 +151,27 @@ pub struct CleanupArgs {
 }
 
 impl CleanupArgs {
-    /// The flags as a request (`--min-age` and `--keep-tag` checked here).
-    fn request(
-        &self,
-        kube_config_base64: Option<Secret>,
-        stages_storage: Option<&str>,
-        env: &HostEnv,
-    ) -> anyhow::Result<CleanupRequest> {
-        let min_age = humantime::parse_duration(&self.min_age)
-            .map_err(|e| anyhow::anyhow!("--min-age {:?}: {e}", self.min_age))?;
-        let mut options = cleanup::options(&self.keep_tags, min_age)?;
-        options.delete_unrecorded = self.git_history_based_cleanup_v1_2 == Some(true);
-        if self.git_history_based_cleanup_v1_2 == Some(false) {
-            options.werf_unrecorded = policy::WerfUnrecorded::Keep(
-                "no werf 1.1 image metadata for its content signature: kept, as --git-history-based-cleanup-v1.2=false (WERF_GIT_HISTORY_BASED_CLEANUP_v1_2) asks".into(),
-            );
-        }
-        Ok(CleanupRequest {
-            options,
-            tag_scheme: if self.git_history_based_cleanup {
-                None
-            } else {
-                Some(self.tag_scheme(env)?)
+    /// The flags as the library takes them (`kube_config_base64`: the global flag).
+    fn flags(&self, kube_config_base64: Option<Secret>) -> CleanupFlags {
+        CleanupFlags {
+            keep_tags: self.keep_tags.clone(),
+            min_age: self.min_age.clone(),
+            git_history_based_cleanup: self.git_history_based_cleanup,
+            limits: TagSchemeLimits {
+                git_tag_limit: self.git_tag_strategy_limit,
+                git_tag_expiry_days: self.git_tag_strategy_expiry_days,
+                git_commit_limit: self.git_commit_strategy_limit,
+                git_commit_expiry_days: self.git_commit_strategy_expiry_days,
             },
-            kube: (!self.without_kube).then(|| self.kube_options(kube_config_base64, env)),
+            kube_config: self.kube_config.clone(),
+            kube_config_base64,
+            kube_context: self.kube_context.clone(),
+            scan_context_namespace_only: self.scan_context_namespace_only,
+            without_kube: self.without_kube,
             git_history_synchronization: self.git_history_synchronization,
-            allow_git_shallow_clone: false,
-            ci: env.ci(),
-            paths: env.paths(),
-            werf: WerfSource::from_stages_storage(stages_storage),
-        })
-    }
-
-    /// werf 1.1's limits: its `WERF_*_STRATEGY_*` variable beats the flag (werf's
-    /// `GetGitTagStrategyLimit` reads the variable first), `SLIPWAY_*` ones never do (clap
-    /// gave them to the flag already); nothing given is -1, no limit, as in werf.
-    fn tag_scheme(&self, env: &HostEnv) -> anyhow::Result<TagSchemeLimits> {
-        let pick = |flag: Option<i64>, var: &str| -> anyhow::Result<Option<i64>> {
-            match env.var(var) {
-                Some(v) => v
-                    .trim()
-                    .parse::<i64>()
-                    .map(Some)
-                    .map_err(|e| anyhow::anyhow!("${var} {v:?}: {e}")),
-                None => Ok(Some(flag.unwrap_or(-1))),
-            }
-        };
-        Ok(TagSchemeLimits {
-            git_tag_limit: pick(self.git_tag_strategy_limit, "WERF_GIT_TAG_STRATEGY_LIMIT")?,
-            git_tag_expiry_days: pick(
-                self.git_tag_strategy_expiry_days,
-                "WERF_GIT_TAG_STRATEGY_EXPIRY_DAYS",
-            )?,
-            git_commit_limit: pick(
-                self.git_commit_strategy_limit,
-                "WERF_GIT_COMMIT_STRATEGY_LIMIT",
-            )?,
-            git_commit_expiry_days: pick(
-                self.git_commit_strategy_expiry_days,
-                "WERF_GIT_COMMIT_STRATEGY_EXPIRY_DAYS",
-            )?,
-        })
-    }
-
-    /// Where the kube config comes from, in werf's precedence: base64 data, then
-    /// --kube-config (or its variables: a `:` list), then ~/.kube/config.
-    fn kube_options(&self, base64: Option<Secret>, env: &HostEnv) -> cleanup::kube::KubeOptions {
-        use cleanup::kube::KubeConfigSource;
-        let source = if let Some(data) = base64.filter(|d| !d.expose().trim().is_empty()) {
-            let origin = origin("kube-config-base64", data.expose(), env);
-            KubeConfigSource::Base64 { data, origin }
-        } else if let Some(list) = self.kube_config.clone().filter(|s| !s.is_empty()) {
-            KubeConfigSource::Files {
-                paths: std::env::split_paths(&list).collect(),
-                origin: origin("kube-config", &list, env),
-            }
-        } else {
-            KubeConfigSource::Default(env.home().map(|h| h.join(".kube").join("config")))
-        };
-        cleanup::kube::KubeOptions {
-            source,
-            context: self.kube_context.clone().filter(|c| !c.is_empty()),
-            namespace_only: self.scan_context_namespace_only,
+            git_history_based_cleanup_v1_2: self.git_history_based_cleanup_v1_2,
         }
     }
-}
-
-/// Which flag or variable `value` came from, for messages: the first variable of the flag
-/// table that is set to it, else the flag.
-fn origin(long: &str, value: &str, env: &HostEnv) -> String {
-    crate::settings::werf_names::env_names(long)
-        .into_iter()
-        .find(|n| env.var(n) == Some(value))
-        .map(|n| format!("${n}"))
-        .unwrap_or_else(|| format!("--{long}"))
 }
 
 #[derive(Debug, Args)]
@@ -274,43 +199,94 @@ const OUTSIDE_GIT: &str = "images cleanup skipped: the project is not in a git r
 /// The first line of a dry run's plan, so it is not read as what happened.
 const DRY_RUN: &str = "dry run: nothing is deleted\n";
 
-/// A refused DELETE names the usual cause and its fix (docs/troubleshooting.md): CI job
-/// tokens (GitLab's) may push but not delete.
-fn delete_hint(e: cleanup::CleanupError) -> anyhow::Error {
-    use crate::registry::RegistryError;
-    match e {
-        cleanup::CleanupError::Registry(
-            e @ (RegistryError::Denied { .. } | RegistryError::Unauthorized { .. }),
-        ) => anyhow::anyhow!("{e}: {DELETE_RIGHTS}"),
-        e => e.into(),
+/// The project as the library's cleanup takes it.
+fn subject<'a>(run: &'a Run, project: &'a Project<'a>) -> anyhow::Result<Subject<'a>> {
+    Ok(Subject {
+        config: &project.config,
+        naming: project.naming()?,
+        git: project.git(),
+        client: run.client(),
+        daemon: run.daemon_connection(),
+        stages_storage: run.stages_storage()?,
+    })
+}
+
+pub async fn run(
+    run: &Run,
+    args: CleanupArgs,
+    kube_config_base64: Option<Secret>,
+) -> anyhow::Result<ExitCode> {
+    let request = CleanupRequest::new(args.flags(kube_config_base64), &run.settings)?;
+    let project = Project::open(run)?;
+    let plan = match cleanup::run::plan(&request, subject(run, &project)?).await? {
+        Planned::OutsideGit => return skipped(OUTSIDE_GIT, "skipped", OUTSIDE_GIT.into()),
+        Planned::Disabled => {
+            let text = "cleanup.disable is true in werf.yaml: nothing is deleted";
+            return skipped(text, "disabled", true.into());
+        }
+        Planned::Plan(p) => p,
+    };
+    show(&plan, args.dry_run);
+    if args.dry_run {
+        return dry_run_result(&plan);
+    }
+    run::check_ci(&request, &plan.images)?;
+    finish(run, &plan, &args.vendor).await
+}
+
+pub async fn run_purge(run: &Run, args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let project = Project::open(run)?;
+    let plan = run::plan_purge(subject(run, &project)?, &run.settings.paths()).await?;
+    show(&plan, args.dry_run);
+    if args.dry_run {
+        return dry_run_result(&plan);
+    }
+    if !args.force {
+        anyhow::bail!("purge deletes every image above; run again with --force to do it");
+    }
+    finish(run, &plan, &args.vendor).await
+}
+
+/// Nothing to clean: say why, and as `{key: value}` in the result.
+fn skipped(text: &str, key: &str, value: serde_json::Value) -> anyhow::Result<ExitCode> {
+    output::note(text);
+    output::result(serde_json::json!({ key: value }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print the images plan (after the dry-run line), then the stages storage's.
+fn show(plan: &CleanupPlan, dry_run: bool) {
+    if dry_run {
+        output::out(DRY_RUN);
+    }
+    output::out_display(&plan.images);
+    if let Some((_, p)) = &plan.stages {
+        output::out(&p.to_string());
     }
 }
 
-/// The fix for a refused delete.
-const DELETE_RIGHTS: &str = "cleanup needs credentials allowed to delete tags, and GitLab's \
-     job token (CI_JOB_TOKEN, CI_REGISTRY_PASSWORD) is not: give the cleanup job a personal or \
-     project access token with the api scope as --registry-username/--registry-password \
-     (SLIPWAY_REGISTRY_PASSWORD; werf's guide calls it WERF_IMAGES_CLEANUP_PASSWORD)";
+fn dry_run_result(plan: &CleanupPlan) -> anyhow::Result<ExitCode> {
+    // Only `--json` prints the result: a plan of many thousand tags is not copied into a
+    // JSON tree for nothing.
+    if output::json() {
+        let stages = plan.stages.as_ref().map(|(_, p)| p);
+        output::result(
+            serde_json::json!({ "plan": &plan.images, "stages": stages, "dry_run": true }),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Delete, then say what went and what failed.
-async fn finish(
-    client: &Client,
-    plan: &policy::Plan,
-    naming: &Naming,
-    vendor: &VendorArgs,
-    stages: Option<(&StagesStorage, &cleanup::stages::StagesPlan)>,
-) -> anyhow::Result<ExitCode> {
-    let creds = vendor.credentials();
-    let applied = run::apply(client, plan, naming.implementation, &creds, stages)
-        .await
-        .map_err(delete_hint)?;
-    output::table(&summary(plan));
+async fn finish(run: &Run, plan: &CleanupPlan, vendor: &VendorArgs) -> anyhow::Result<ExitCode> {
+    let applied = plan.apply(run.client(), &vendor.credentials()).await?;
+    output::table(&report::summary(&plan.images));
     output::note(&format!(
         "deleted {} manifest(s), {} tag(s)",
         applied.images.deleted_manifests, applied.images.deleted_tags
     ));
     let stages_deleted = applied.stages.as_ref().map(|(deleted, _)| *deleted);
-    if let (Some((_, sp)), Some(deleted)) = (stages, stages_deleted) {
+    if let (Some((_, sp)), Some(deleted)) = (&plan.stages, stages_deleted) {
         output::note(&format!(
             "stages storage {}: deleted {deleted} stage(s)",
             sp.repository
@@ -320,145 +296,17 @@ async fn finish(
     if out.deleted_manifests > 0 {
         output::note(cleanup::GC_HINT);
     }
-    let mut result = serde_json::json!({ "plan": plan, "deleted": &out });
-    if let Some((_, sp)) = stages {
+    let mut result = serde_json::json!({ "plan": &plan.images, "deleted": &out });
+    if let Some((_, sp)) = &plan.stages {
         result["stages"] = serde_json::json!({ "plan": sp, "deleted": stages_deleted });
     }
-    if !out.failures.is_empty() {
-        let mut text = format!("{} deletion(s) failed:", out.failures.len());
-        for f in &out.failures {
-            text.push_str(&format!("\n  {f}"));
-        }
-        // A vendor tag API's refusal (GitLab's `DELETE …/tags/reference/…`) lands here.
-        if out
-            .failures
-            .iter()
-            .any(|f| f.contains("answered 401") || f.contains("answered 403"))
-        {
-            text.push_str(&format!("\n{DELETE_RIGHTS}"));
-        }
+    if let Some(text) = report::failures(&out) {
         output::note(&text);
-        output::failed(
-            result,
-            &format!("{} deletion(s) failed", out.failures.len()),
-        )?;
+        let summary = format!("{} deletion(s) failed", out.failures.len());
+        output::failed(result, &summary)?;
         return Ok(ExitCode::from(1));
     }
     output::result(result)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Per repository: tags kept and deleted.
-fn summary(plan: &policy::Plan) -> String {
-    let mut rows: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for i in plan.items() {
-        let r = rows.entry(i.tag.repository.to_string()).or_default();
-        match i.decision {
-            policy::Decision::Keep => r.0 += 1,
-            policy::Decision::Delete => r.1 += 1,
-        }
-    }
-    let mut s = format!("{:<50} {:>6} {:>8}\n", "REPOSITORY", "KEPT", "DELETED");
-    for (repo, (kept, deleted)) in rows {
-        s.push_str(&format!("{repo:<50} {kept:>6} {deleted:>8}\n"));
-    }
-    if let Some(policy::KubeCheck::NotChecked { reason }) = &plan.kubernetes {
-        s.push_str(&format!(
-            "Kubernetes not checked ({reason}): images running in a cluster were not protected\n"
-        ));
-    }
-    s
-}
-
-pub async fn run(
-    run: &Run,
-    args: CleanupArgs,
-    kube_config_base64: Option<Secret>,
-) -> anyhow::Result<ExitCode> {
-    let settings = &run.settings;
-    let mut request = args.request(
-        kube_config_base64,
-        settings.stages_storage.as_deref(),
-        &settings.host_env,
-    )?;
-    request.allow_git_shallow_clone = settings.allow_git_shallow_clone;
-    let project = Project::open(run)?;
-    let cfg = &project.config;
-    if crate::git::head(&cfg.dir)?.is_none() {
-        // werf 1.1 too (`GetLocalGitRepoForImagesCleanup`: no repository, no images cleanup):
-        // which images are still needed is told by git.
-        output::note(OUTSIDE_GIT);
-        output::result(serde_json::json!({ "skipped": OUTSIDE_GIT }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let naming = project
-        .naming()?
-        .ok_or_else(|| anyhow::anyhow!("--images-repo is required for cleanup"))?;
-    let client = run.client();
-    let plan = match run::plan(&request, cfg, &naming, client, run.daemon_connection()).await? {
-        Planned::Disabled => {
-            output::note("cleanup.disable is true in werf.yaml: nothing is deleted");
-            output::result(serde_json::json!({ "disabled": true }))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Planned::Plan(p) => p,
-    };
-    let (storage, stages) = show_plans(run, args.dry_run, &plan.images, true).await?;
-    if args.dry_run {
-        return dry_run_result(&plan.images, stages);
-    }
-    run::check_ci(&request, &plan.images)?;
-    let stages = storage.as_ref().zip(stages.as_ref());
-    finish(client, &plan.images, &naming, &args.vendor, stages).await
-}
-
-pub async fn run_purge(run: &Run, args: PurgeArgs) -> anyhow::Result<ExitCode> {
-    let project = Project::open(run)?;
-    let naming = project
-        .naming()?
-        .ok_or_else(|| anyhow::anyhow!("--images-repo is required for purge"))?;
-    let client = run.client();
-    let plan = run::plan_purge(&project.config, &naming, client, &run.settings.paths()).await?;
-    let (storage, stages) = show_plans(run, args.dry_run, &plan.images, false).await?;
-    if args.dry_run {
-        return dry_run_result(&plan.images, stages);
-    }
-    if !args.force {
-        anyhow::bail!("purge deletes every image above; run again with --force to do it");
-    }
-    let stages = storage.as_ref().zip(stages.as_ref());
-    finish(client, &plan.images, &naming, &args.vendor, stages).await
-}
-
-/// Print the images plan (after the dry-run line), then the stages storage's, made here:
-/// cleanup's keeps what the kept images need (`cleanup`), purge's deletes every stage.
-async fn show_plans(
-    run: &Run,
-    dry_run: bool,
-    plan: &policy::Plan,
-    cleanup: bool,
-) -> anyhow::Result<(Option<StagesStorage>, Option<cleanup::stages::StagesPlan>)> {
-    if dry_run {
-        output::out(DRY_RUN);
-    }
-    output::out_display(plan);
-    let storage = run.stages_storage()?;
-    let stages = run::stages_plan(storage.as_ref(), cleanup.then_some(plan)).await?;
-    if let Some(p) = &stages {
-        output::out(&p.to_string());
-    }
-    Ok((storage, stages))
-}
-
-fn dry_run_result(
-    plan: &policy::Plan,
-    stages: Option<cleanup::stages::StagesPlan>,
-) -> anyhow::Result<ExitCode> {
-    // Only `--json` prints the result: a plan of many thousand tags is not copied into a
-    // JSON tree for nothing.
-    if output::json() {
-        output::result(serde_json::json!({ "plan": plan, "stages": stages, "dry_run": true }))?;
-    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -482,7 +330,11 @@ mod tests {
         let Command::Cleanup(a) = Cli::from_arg_matches(&m).expect("cli").command else {
             panic!("not cleanup")
         };
-        a.request(None, None, &HostEnv::from_map(env))
+        let settings = crate::settings::Settings {
+            host_env: crate::settings::HostEnv::from_map(env),
+            ..Default::default()
+        };
+        CleanupRequest::new(a.flags(None), &settings)
             .expect("request")
             .tag_scheme
             .expect("tag scheme mode")

@@ -1,18 +1,14 @@
-//! `slipway managed-images ls|add|rm` (werf 1.1's command): the images cleanup looks after
-//! besides werf.yaml's. `ls` shows werf 1.1's `managed-image-*` records (in the stages
-//! storage of `-s`) and Slipway's list (the image names of its records in the images repo);
-//! `add` and `rm` change Slipway's list, and `rm` also deletes werf's record.
+//! `slipway managed-images ls|add|rm` (werf 1.1's command; the lists and plans are
+//! `cleanup::managed`'s).
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
 use super::output;
-use crate::cleanup::run::{WerfSource, read_werf};
-use crate::naming::Naming;
-use crate::naming::name::{ImageName, NAMELESS};
+use crate::cleanup::managed::{self, Lists};
+use crate::cleanup::run::WerfSource;
 use crate::project::{Project, Run};
-use crate::records::{self, werf};
 
 #[derive(Debug, Subcommand)]
 pub enum ManagedImagesCommand {
@@ -36,10 +32,6 @@ pub enum ManagedImagesCommand {
     },
 }
 
-fn image(name: &str) -> Option<String> {
-    (name != NAMELESS).then(|| name.to_string())
-}
-
 /// The project's name, for werf's records in the local daemon. werf 1.1 reads werf.yaml
 /// here only if it loads (`GetOptionalWerfConfig`): without it the name is empty.
 fn project_name(run: &Run) -> String {
@@ -49,138 +41,52 @@ fn project_name(run: &Run) -> String {
 }
 
 pub async fn run(run: &Run, cmd: ManagedImagesCommand) -> anyhow::Result<ExitCode> {
-    let client = run.client();
     let naming = run.naming()?;
     let source = WerfSource::from_stages_storage(run.settings.stages_storage.as_deref());
-    if naming.is_none() && matches!(source, WerfSource::NotGiven) {
-        anyhow::bail!(
-            "managed-images needs --images-repo (Slipway's list) or -s/--stages-storage (werf 1.1's records)"
-        );
-    }
-    match cmd {
-        ManagedImagesCommand::Ls => ls(run, naming.as_ref(), &source).await,
-        ManagedImagesCommand::Add { name, dry_run } => {
-            let naming =
-                naming.ok_or_else(|| anyhow::anyhow!("managed-images add needs --images-repo"))?;
-            let image = image(&name);
-            let (repo, tag) = records::name_record(&naming, image.as_deref())?;
-            let plan = format!("add {name}: record {repo}:{tag}");
-            if dry_run {
-                output::out(&format!("dry run: nothing is changed\n{plan}\n"));
-                return Ok(ExitCode::SUCCESS);
-            }
-            let added = records::add_image_name(client, &naming, image.as_deref()).await?;
-            output::note(&if added {
-                plan
-            } else {
-                format!("{name} is already managed")
-            });
-            output::result(serde_json::json!({ "name": name, "added": added }))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        ManagedImagesCommand::Rm { name, dry_run } => {
-            rm(run, naming.as_ref(), &source, &name, dry_run).await
-        }
-    }
-}
-
-async fn ls(run: &Run, naming: Option<&Naming>, source: &WerfSource) -> anyhow::Result<ExitCode> {
-    let client = run.client();
-    // name → (in werf's records, in Slipway's list)
-    let mut names: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
-    if !matches!(source, WerfSource::NotGiven) {
-        let daemon = run.daemon_connection();
-        match read_werf(source, &project_name(run), client, daemon).await? {
-            Ok(w) => {
-                for n in w.managed_names() {
-                    names
-                        .entry(ImageName::from(n.as_deref()).to_string())
-                        .or_default()
-                        .0 = true;
-                }
-            }
-            Err(why) => output::note(&why.to_string()),
-        }
-    }
-    if let Some(naming) = naming {
-        for n in records::image_names(&records::read(client, naming).await?) {
-            names
-                .entry(ImageName::from(n.as_deref()).to_string())
-                .or_default()
-                .1 = true;
-        }
-    }
-    let mut text = String::new();
-    for n in names.keys() {
-        text.push_str(n);
-        text.push('\n');
-    }
-    output::out(&text);
-    let list: Vec<_> = names
-        .iter()
-        .map(|(n, (w, s))| serde_json::json!({ "name": n, "werf": w, "slipway": s }))
-        .collect();
-    output::result(serde_json::json!({ "images": list }))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn rm(
-    run: &Run,
-    naming: Option<&Naming>,
-    source: &WerfSource,
-    name: &str,
-    dry_run: bool,
-) -> anyhow::Result<ExitCode> {
-    let client = run.client();
-    // Read once, only for werf's records in the local daemon.
+    // Read only for werf's records in the local daemon.
     let project = match source {
         WerfSource::Local => project_name(run),
         _ => String::new(),
     };
-    let image = image(name);
-    let mut plan = Vec::new();
-    if let Some(n) = naming {
-        let (repo, tag) = records::name_record(n, image.as_deref())?;
-        plan.push(format!("delete {repo}:{tag} (Slipway's list)"));
-    }
-    let werf_tag = format!(
-        "{}{}",
-        werf::MANAGED_PREFIX,
-        werf::slug_image(image.as_deref())
-    );
-    match source {
-        WerfSource::Repo(r) => plan.push(format!("delete {r}:{werf_tag} (werf 1.1's record)")),
-        WerfSource::Local => plan.push(format!(
-            "delete werf-managed-images/{}:{} in the local daemon (werf 1.1's record)",
-            project,
-            werf::slug_image(image.as_deref())
-        )),
-        WerfSource::NotGiven => {}
-    }
+    let (client, daemon) = (run.client(), run.daemon_connection());
+    let lists = Lists::new(client, naming.as_ref(), &source, &project, daemon)?;
+    let (plan, dry_run) = match cmd {
+        ManagedImagesCommand::Ls => return ls(&lists).await,
+        ManagedImagesCommand::Add { name, dry_run } => (managed::plan_add(&lists, &name)?, dry_run),
+        ManagedImagesCommand::Rm { name, dry_run } => (managed::plan_rm(&lists, &name)?, dry_run),
+    };
     if dry_run {
-        output::out(&format!(
-            "dry run: nothing is changed\n{}\n",
-            plan.join("\n")
-        ));
+        output::out(&format!("dry run: nothing is changed\n{plan}\n"));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut removed = false;
-    if let Some(n) = naming {
-        removed |= records::remove_image_name(client, n, image.as_deref()).await?;
-    }
-    match source {
-        WerfSource::Repo(r) => removed |= werf::remove_managed(client, r, image.as_deref()).await?,
-        WerfSource::Local => {
-            let docker = run.daemon().await?;
-            removed |= werf::remove_managed_local(docker, &project, image.as_deref()).await?;
-        }
-        WerfSource::NotGiven => {}
-    }
-    output::note(&if removed {
-        plan.join("\n")
-    } else {
-        format!("{name} was not managed")
+    let changed = managed::apply(&lists, &plan).await?;
+    let name = &plan.name;
+    output::note(&match (changed, plan.add) {
+        (true, _) => plan.to_string(),
+        (false, true) => format!("{name} is already managed"),
+        (false, false) => format!("{name} was not managed"),
     });
-    output::result(serde_json::json!({ "name": name, "removed": removed }))?;
+    let key = if plan.add { "added" } else { "removed" };
+    output::result(serde_json::json!({ "name": name, key: changed }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ls(lists: &Lists<'_>) -> anyhow::Result<ExitCode> {
+    let listing = managed::list(lists).await?;
+    if let Some(why) = &listing.werf_not_read {
+        output::note(&why.to_string());
+    }
+    let mut text = String::new();
+    for n in listing.names.keys() {
+        text.push_str(n);
+        text.push('\n');
+    }
+    output::out(&text);
+    let list: Vec<_> = listing
+        .names
+        .iter()
+        .map(|(n, (w, s))| serde_json::json!({ "name": n, "werf": w, "slipway": s }))
+        .collect();
+    output::result(serde_json::json!({ "images": list }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -44,27 +44,9 @@ pub struct PromoteArgs {
 }
 
 pub async fn run(run: &Run, args: PromoteArgs) -> anyhow::Result<ExitCode> {
-    let images = match (args.from_report, args.source, args.destination) {
-        (Some(path), _, _) => promote::Images::FromReport {
-            path,
-            to: args.to.unwrap_or_default(),
-        },
-        (None, Some(source), Some(destination)) => promote::Images::One {
-            source,
-            destination,
-        },
-        _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
-    };
-    let request = promote::Request {
-        images,
-        tags: args.tags,
-        move_source: args.move_source,
-        platform: args.platform,
-        provenance: args.provenance,
-    };
-    let client = run.client();
-    let plans = promote::plans(client, &request).await?;
-    if args.dry_run {
+    let dry_run = args.dry_run;
+    let plans = promote::plans(run.client(), &args.request()?).await?;
+    if dry_run {
         output::out("dry run: nothing is copied, tagged or deleted\n");
         for p in &plans {
             output::out(&p.to_string());
@@ -72,27 +54,7 @@ pub async fn run(run: &Run, args: PromoteArgs) -> anyhow::Result<ExitCode> {
         output::result(serde_json::json!({ "plans": plans }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let work = tempfile::tempdir()?;
-    let opts = PushOptions {
-        on_progress: Some(super::progress::pushes("auto")),
-        work_dir: work.path().to_path_buf(),
-        ..PushOptions::default()
-    };
-    let mut done = Vec::new();
-    for p in &plans {
-        output::event(
-            "progress",
-            "promote-start",
-            serde_json::json!({"source": p.source()}),
-        );
-        let r = promote::execute(client, p, &opts).await?;
-        output::event(
-            "progress",
-            "promoted",
-            serde_json::json!({"source": p.source(), "destination": r.destination, "digest": r.digest}),
-        );
-        done.push((p.source().to_string(), r));
-    }
+    let done = execute(run, &plans).await?;
     output::table(&summary(&done));
     for (_, r) in &done {
         for t in &r.tags {
@@ -102,6 +64,56 @@ pub async fn run(run: &Run, args: PromoteArgs) -> anyhow::Result<ExitCode> {
     let promoted: Vec<_> = done.iter().map(|(_, r)| r).collect();
     output::result(serde_json::json!({ "promoted": promoted }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+impl PromoteArgs {
+    /// What the flags ask: one image, or every image of a report.
+    fn request(self) -> anyhow::Result<promote::Request> {
+        let images = match (self.from_report, self.source, self.destination) {
+            (Some(path), _, _) => promote::Images::FromReport {
+                path,
+                to: self.to.unwrap_or_default(),
+            },
+            (None, Some(source), Some(destination)) => promote::Images::One {
+                source,
+                destination,
+            },
+            _ => anyhow::bail!("give SRC and DST, or --from-report FILE --to REPO"),
+        };
+        Ok(promote::Request {
+            images,
+            tags: self.tags,
+            move_source: self.move_source,
+            platform: self.platform,
+            provenance: self.provenance,
+        })
+    }
+}
+
+/// Carry the plans out in order, each with its progress events.
+async fn execute(
+    run: &Run,
+    plans: &[promote::Plan],
+) -> anyhow::Result<Vec<(String, promote::Promoted)>> {
+    let work = tempfile::tempdir()?;
+    let opts = PushOptions {
+        on_progress: Some(super::progress::pushes("auto")),
+        work_dir: work.path().to_path_buf(),
+        ..PushOptions::default()
+    };
+    let mut done = Vec::new();
+    for p in plans {
+        let source = serde_json::json!({"source": p.source()});
+        output::event("progress", "promote-start", source);
+        let r = promote::execute(run.client(), p, &opts).await?;
+        output::event(
+            "progress",
+            "promoted",
+            serde_json::json!({"source": p.source(), "destination": r.destination, "digest": r.digest}),
+        );
+        done.push((p.source().to_string(), r));
+    }
+    Ok(done)
 }
 
 /// One row per promotion.

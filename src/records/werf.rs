@@ -29,7 +29,7 @@ pub const RECORD_SIGNATURE_LABEL: &str = "ContentSignature";
 pub const CONTENT_SIGNATURE_LABEL: &str = "werf-content-signature";
 /// The daemon's repositories of `-s :local` (local_docker_server_stages_storage.go:26-33).
 const LOCAL_METADATA_REPO: &str = "werf-images-metadata-by-commit";
-const LOCAL_MANAGED_REPO: &str = "werf-managed-images";
+pub const LOCAL_MANAGED_REPO: &str = "werf-managed-images";
 
 /// Is this tag one of werf's records, never a stage?
 pub fn is_record_tag(tag: &str) -> bool {

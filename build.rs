@@ -42,15 +42,24 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     // Rerun when HEAD moves: HEAD itself, the branch it names, and packed refs (paths
     // from git, as a worktree's HEAD is not under ./.git).
+    // Only paths that exist: cargo reruns a build script on every build while a path it
+    // watches is missing (a checkout without packed-refs rebuilt the crate, and the
+    // dist-check binary, on every `scripts/test`). A loose branch ref that is later packed
+    // goes missing, which reruns it too.
+    let watch = |p: String| {
+        if std::path::Path::new(&p).exists() {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    };
     for path in ["HEAD", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
+            watch(p);
         }
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
         && let Some(p) = git(&["rev-parse", "--git-path", &branch])
     {
-        println!("cargo:rerun-if-changed={p}");
+        watch(p);
     }
     let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let epoch = std::env::var("SOURCE_DATE_EPOCH")

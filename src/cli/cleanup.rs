@@ -317,11 +317,10 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command, Env};
 
-    fn limits(argv: &[&str], vars: &[(&str, &str)]) -> TagSchemeLimits {
-        let env: Env = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    /// The flags `argv` makes (werf's variables that beat a flag are the library's:
+    /// `cleanup::request`'s tests).
+    fn flags(argv: &[&str]) -> CleanupFlags {
+        let env = Env::default();
         let mut full = vec!["slipway", "cleanup", "--git-history-based-cleanup=false"];
         full.extend(argv);
         let m = crate::cli::command(&env)
@@ -330,19 +329,19 @@ mod tests {
         let Command::Cleanup(a) = Cli::from_arg_matches(&m).expect("cli").command else {
             panic!("not cleanup")
         };
-        let settings = crate::settings::Settings {
-            host_env: crate::settings::HostEnv::from_map(env),
-            ..Default::default()
-        };
-        CleanupRequest::new(a.flags(None), &settings)
-            .expect("request")
-            .tag_scheme
-            .expect("tag scheme mode")
+        a.flags(None)
     }
 
     #[test]
-    fn werf_strategy_variables_beat_the_flag_and_the_default_is_no_limit() {
-        let l = limits(&[], &[]);
+    fn cleanup_flags_reach_the_request_as_given() {
+        let f = flags(&[
+            "--git-tag-strategy-limit",
+            "3",
+            "--git-commit-strategy-limit",
+            "4",
+            "--git-history-based-cleanup-v1.2",
+        ]);
+        let l = &f.limits;
         assert_eq!(
             (
                 l.git_tag_limit,
@@ -350,24 +349,25 @@ mod tests {
                 l.git_commit_limit,
                 l.git_commit_expiry_days
             ),
-            (Some(-1), Some(-1), Some(-1), Some(-1))
+            (Some(3), None, Some(4), None)
         );
-        let l = limits(
-            &[
-                "--git-tag-strategy-limit",
-                "3",
-                "--git-commit-strategy-limit",
-                "4",
-            ],
-            &[("WERF_GIT_TAG_STRATEGY_LIMIT", "7")],
-        );
-        assert_eq!(l.git_tag_limit, Some(7), "werf's variable beats the flag");
+        assert!(!f.git_history_based_cleanup);
+        assert_eq!(f.git_history_based_cleanup_v1_2, Some(true));
+        assert_eq!(f.min_age, "2h");
+        let f = flags(&[
+            "--git-tag-strategy-expiry-days=-1",
+            "--git-commit-strategy-expiry-days",
+            "30",
+            "--without-kube",
+        ]);
         assert_eq!(
-            l.git_commit_limit,
-            Some(4),
-            "the flag, without werf's variable"
+            (
+                f.limits.git_tag_expiry_days,
+                f.limits.git_commit_expiry_days
+            ),
+            (Some(-1), Some(30))
         );
-        // A SLIPWAY_* variable only ever fills the flag (clap reads it for the flag), so it
-        // is below werf's variable as the flag is.
+        assert!(f.without_kube);
+        assert_eq!(f.git_history_based_cleanup_v1_2, None);
     }
 }

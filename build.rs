@@ -41,11 +41,10 @@ fn rfc3339(epoch: i64) -> String {
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     // Rerun when HEAD moves: HEAD itself, the branch it names, and packed refs (paths
-    // from git, as a worktree's HEAD is not under ./.git).
-    // Only paths that exist: cargo reruns a build script on every build while a path it
-    // watches is missing (a checkout without packed-refs rebuilt the crate, and the
-    // dist-check binary, on every `scripts/test`). A loose branch ref that is later packed
-    // goes missing, which reruns it too.
+    // from git, as a worktree's HEAD is not under ./.git), only those that exist: cargo
+    // reruns a build script on every build while a path it watches is missing (a checkout
+    // without packed-refs rebuilt the crate, and the dist-check binary, on every
+    // `scripts/test`). A loose branch ref that is later packed goes missing: a rerun too.
     let watch = |p: String| {
         if std::path::Path::new(&p).exists() {
             println!("cargo:rerun-if-changed={p}");

@@ -10,7 +10,7 @@ use super::CleanupError;
 use super::run::{WerfNotRead, WerfSource, read_werf};
 use crate::daemon::Connection;
 use crate::naming::Naming;
-use crate::naming::name::{ImageName, NAMELESS};
+use crate::naming::name::ImageName;
 use crate::records::{self, werf};
 use crate::registry::{Client, Repository};
 
@@ -47,11 +47,6 @@ impl<'a> Lists<'a> {
             daemon,
         })
     }
-}
-
-/// The image a command-line name means (`~`: the nameless image).
-fn image(name: &str) -> Option<String> {
-    (name != NAMELESS).then(|| name.to_string())
 }
 
 /// What `ls` found: each name with (in werf's records, in Slipway's list), and why werf's
@@ -103,7 +98,10 @@ pub enum Change {
 /// `add NAME` or `rm NAME`: the records it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPlan {
+    /// As given on the command line (`~`: the nameless image).
     pub name: String,
+    /// The image it means.
+    image: Option<String>,
     pub add: bool,
     pub changes: Vec<Change>,
 }
@@ -140,9 +138,11 @@ pub fn plan_add(lists: &Lists<'_>, name: &str) -> Result<ManagedPlan, CleanupErr
     let naming = lists.naming.ok_or(CleanupError::NoImagesRepo {
         command: "managed-images add",
     })?;
-    let (repo, tag) = records::name_record(naming, image(name).as_deref())?;
+    let image = ImageName::parse(name).into_option();
+    let (repo, tag) = records::name_record(naming, image.as_deref())?;
     Ok(ManagedPlan {
         name: name.to_string(),
+        image,
         add: true,
         changes: vec![Change::SlipwayList { repo, tag }],
     })
@@ -150,7 +150,7 @@ pub fn plan_add(lists: &Lists<'_>, name: &str) -> Result<ManagedPlan, CleanupErr
 
 /// `rm NAME`: Slipway's record and werf's, wherever each list is.
 pub fn plan_rm(lists: &Lists<'_>, name: &str) -> Result<ManagedPlan, CleanupError> {
-    let image = image(name);
+    let image = ImageName::parse(name).into_option();
     let mut changes = Vec::new();
     if let Some(n) = lists.naming {
         let (repo, tag) = records::name_record(n, image.as_deref())?;
@@ -170,6 +170,7 @@ pub fn plan_rm(lists: &Lists<'_>, name: &str) -> Result<ManagedPlan, CleanupErro
     }
     Ok(ManagedPlan {
         name: name.to_string(),
+        image,
         add: false,
         changes,
     })
@@ -178,22 +179,23 @@ pub fn plan_rm(lists: &Lists<'_>, name: &str) -> Result<ManagedPlan, CleanupErro
 /// Carry a plan out; `false`: nothing changed (the name was already in the list, or in
 /// none of them).
 pub async fn apply(lists: &Lists<'_>, plan: &ManagedPlan) -> Result<bool, CleanupError> {
-    let image = image(&plan.name);
-    let image = image.as_deref();
+    let image = plan.image.as_deref();
     let mut changed = false;
     for c in &plan.changes {
-        changed |= match (plan.add, c, lists.naming) {
-            (true, Change::SlipwayList { .. }, Some(n)) => {
-                records::add_image_name(lists.client, n, image).await?
+        changed |= match c {
+            // Planned only where `--images-repo` names the list.
+            Change::SlipwayList { .. } => {
+                let Some(n) = lists.naming else { continue };
+                if plan.add {
+                    records::add_image_name(lists.client, n, image).await?
+                } else {
+                    records::remove_image_name(lists.client, n, image).await?
+                }
             }
-            (false, Change::SlipwayList { .. }, Some(n)) => {
-                records::remove_image_name(lists.client, n, image).await?
-            }
-            (_, Change::SlipwayList { .. }, None) => false,
-            (_, Change::WerfRecord { repo, .. }, _) => {
+            Change::WerfRecord { repo, .. } => {
                 werf::remove_managed(lists.client, repo, image).await?
             }
-            (_, Change::WerfLocal { project, .. }, _) => {
+            Change::WerfLocal { project, .. } => {
                 let docker = lists.daemon.get().await?;
                 werf::remove_managed_local(docker, project, image).await?
             }

@@ -472,7 +472,7 @@ async fn send(
         source.stall,
         format!("exporting {id}"),
     ));
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let reader = crate::pipe::drained(stream);
     let (found_tx, found_rx) = mpsc::channel::<Found>(2);
     let spool = source.work.clone();
     let codec = session.options().compression;

@@ -114,8 +114,7 @@ const AHEAD: usize = 8;
 /// holding up to [`AHEAD`] chunks of about [`CHUNK`] bytes: the sender (a daemon's export)
 /// is not held up while the reader hashes and hands out blocks, and the reader wakes once
 /// per chunk, not once per network read. (A `SyncIoBridge` reads the socket only when its
-/// reader asks: on 2 cores a publish through the export stream spent a third of its time
-/// with a core idle.)
+/// reader asks, between its hashing and its hand-offs; see docs/benchmarks.md, issue 39.)
 pub struct Drained {
     rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
     current: bytes::Bytes,

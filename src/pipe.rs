@@ -111,13 +111,15 @@ mod tests {
 const AHEAD: usize = 8;
 
 /// A blocking `Read` over an async byte stream that a task drains as fast as it arrives,
-/// holding up to [`AHEAD`] chunks of about [`CHUNK`] bytes: the sender (a daemon's export)
-/// is not held up while the reader hashes and hands out blocks, and the reader wakes once
-/// per chunk, not once per network read. (A `SyncIoBridge` reads the socket only when its
-/// reader asks, between its hashing and its hand-offs; see docs/benchmarks.md, issue 39.)
+/// holding up to [`AHEAD`] batches of about [`CHUNK`] bytes (the pieces as they came, not
+/// copied): the sender (a daemon's export) is not held up while the reader hashes and hands
+/// out blocks, and the reader wakes once per batch, not once per network read. (A
+/// `SyncIoBridge` reads the socket only when its reader asks, between its hashing and its
+/// hand-offs; see docs/benchmarks.md, issue 39.)
 pub struct Drained {
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-    current: bytes::Bytes,
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Vec<bytes::Bytes>>>,
+    /// The batch being read, front first.
+    current: std::collections::VecDeque<bytes::Bytes>,
 }
 
 /// Drain `stream` on the current runtime; read it on a blocking thread.
@@ -129,54 +131,63 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
     tokio::spawn(async move {
         let mut stream = Box::pin(stream);
-        let mut buf = bytes::BytesMut::new();
-        let mut ended = false;
-        while !ended {
+        loop {
             // Wait for something, then take what else has arrived, up to about CHUNK bytes.
             let mut next = stream.next().await;
-            loop {
+            let (mut batch, mut size) = (Vec::new(), 0);
+            let end = loop {
                 match next {
-                    None => ended = true,
-                    Some(Err(e)) => {
-                        if !buf.is_empty() {
-                            let _ = tx.send(Ok(buf.split().freeze())).await;
-                        }
-                        let _ = tx.send(Err(e)).await;
-                        return;
+                    None => break Ok(true),
+                    Some(Err(e)) => break Err(e),
+                    Some(Ok(b)) => {
+                        size += b.len();
+                        batch.push(b);
                     }
-                    Some(Ok(b)) if buf.is_empty() && b.len() >= CHUNK => buf = b.into(),
-                    Some(Ok(b)) => buf.extend_from_slice(&b),
                 }
-                if ended || buf.len() >= CHUNK {
-                    break;
+                if size >= CHUNK {
+                    break Ok(false);
                 }
                 match stream.next().now_or_never() {
                     Some(item) => next = item,
-                    None => break,
+                    None => break Ok(false),
                 }
-            }
-            if !buf.is_empty() && tx.send(Ok(buf.split().freeze())).await.is_err() {
+            };
+            if !batch.is_empty() && tx.send(Ok(batch)).await.is_err() {
                 return;
+            }
+            match end {
+                Ok(false) => {}
+                Ok(true) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
             }
         }
     });
     Drained {
         rx,
-        current: bytes::Bytes::new(),
+        current: std::collections::VecDeque::new(),
     }
 }
 
 impl std::io::Read for Drained {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
+        let piece = loop {
+            match self.current.front_mut() {
+                Some(p) if p.is_empty() => {
+                    self.current.pop_front();
+                }
+                Some(p) => break p,
+                None => match self.rx.blocking_recv() {
+                    Some(Ok(batch)) => self.current = batch.into(),
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(0),
+                },
             }
-        }
-        let n = out.len().min(self.current.len());
-        out[..n].copy_from_slice(&self.current.split_to(n));
+        };
+        let n = out.len().min(piece.len());
+        out[..n].copy_from_slice(&piece.split_to(n));
         Ok(n)
     }
 }
@@ -299,7 +310,8 @@ mod drained_tests {
         let reader = drained(endless);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let before = polled.load(std::sync::atomic::Ordering::SeqCst);
-        // The channel's chunks, one being sent, one being read from the stream.
+        // The channel's batches (of one chunk each here), one being sent, one being read
+        // from the stream.
         assert!(
             before <= AHEAD + 2,
             "{before} chunks taken with nobody reading"

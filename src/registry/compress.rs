@@ -226,41 +226,43 @@ impl Deflater {
     /// `data` as raw deflate, or `None` when it does not fit in the room given (more than
     /// a stored copy would take: the caller stores it).
     fn deflate(&mut self, data: &[u8]) -> Option<&[u8]> {
-        // Incompressible input grows by a few bytes per 64 KiB stored block at most.
-        let room = data.len() + data.len() / 16 + 4096;
-        if self.output.len() < room {
-            self.output.resize(room, 0);
-        }
-        let n = isal::compress_into(
-            data,
-            &mut self.output[..room],
-            isal::CompressionLevel::One,
-            isal::Codec::Deflate,
-        )
-        .ok()?;
-        Some(&self.output[..n])
+        deflate_into(&mut self.output, data)
     }
 
     /// `pieces` (`len` bytes in all) as one deflated gzip member.
     fn member<'a>(&mut self, pieces: impl Iterator<Item = &'a [u8]>, len: usize) -> Option<Bytes> {
-        let mut input = std::mem::take(&mut self.input);
+        let Deflater { input, output } = self;
         input.clear();
         let mut crc = crc32fast::Hasher::new();
         for piece in pieces {
             crc.update(piece);
             input.extend_from_slice(piece);
         }
-        let member = self.deflate(&input).map(|body| {
-            let mut out = Vec::with_capacity(DEFLATED_HEADER.len() + body.len() + 8);
-            out.extend_from_slice(&DEFLATED_HEADER);
-            out.extend_from_slice(body);
-            out.extend_from_slice(&crc.finalize().to_le_bytes());
-            out.extend_from_slice(&(len as u32).to_le_bytes());
-            Bytes::from(out)
-        });
-        self.input = input;
-        member
+        let body = deflate_into(output, input)?;
+        let mut out = Vec::with_capacity(DEFLATED_HEADER.len() + body.len() + 8);
+        out.extend_from_slice(&DEFLATED_HEADER);
+        out.extend_from_slice(body);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        Some(Bytes::from(out))
     }
+}
+
+/// `data` deflated into `output` (grown as needed, never shrunk).
+fn deflate_into<'o>(output: &'o mut Vec<u8>, data: &[u8]) -> Option<&'o [u8]> {
+    // Incompressible input grows by a few bytes per 64 KiB stored block at most.
+    let room = data.len() + data.len() / 16 + 4096;
+    if output.len() < room {
+        output.resize(room, 0);
+    }
+    let n = isal::compress_into(
+        data,
+        &mut output[..room],
+        isal::CompressionLevel::One,
+        isal::Codec::Deflate,
+    )
+    .ok()?;
+    Some(&output[..n])
 }
 
 /// Told the uncompressed bytes read so far, after each batch of blocks (progress).
